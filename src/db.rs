@@ -1,0 +1,308 @@
+//! `Db`, `OpenOptions`: opening a directory, reads, commits, compaction (format-spec.md §8–§10).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::txn::WriteTxn;
+use crate::value::{Value, ValueRef};
+
+/// When a commit reaches stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `commit()` returns after the commit is fsynced (shared with concurrent committers in
+    /// every process).
+    #[default]
+    Immediate,
+    /// `commit()` returns once the commit is visible to every process; a background thread
+    /// fsyncs at most `max_delay` later. A process crash loses nothing; an OS crash or power
+    /// loss may lose commits acknowledged in the last `max_delay`.
+    Batched {
+        /// Upper bound on the time between acknowledgement and fsync.
+        max_delay: Duration,
+    },
+}
+
+/// Options for [`Db::open`]-ing a database; the builder pattern.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    pub(crate) durability: Durability,
+    pub(crate) lock_timeout: Option<Duration>,
+    pub(crate) segment_size: u64,
+    pub(crate) auto_compact: bool,
+    pub(crate) compact_min_dead_ratio: f64,
+    pub(crate) compact_min_bytes: u64,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Immediate,
+            lock_timeout: Some(Duration::from_secs(10)),
+            segment_size: 64 << 20,
+            auto_compact: true,
+            compact_min_dead_ratio: 0.5,
+            compact_min_bytes: 16 << 20,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// Default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Durability of commits made through this handle (default [`Durability::Immediate`]).
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+    /// How long `begin_write` waits for the writer lock before [`crate::Error::Busy`];
+    /// `None` waits forever. Default 10 s.
+    pub fn lock_timeout(mut self, t: Option<Duration>) -> Self {
+        self.lock_timeout = t;
+        self
+    }
+    /// Size of a segment file when a new one is created (default 64 MiB; at least 64 KiB,
+    /// at most 4 GiB − 1). A value or transaction must fit in one segment.
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes;
+        self
+    }
+    /// Compact automatically after a commit when dead bytes exceed `min_dead_ratio` of all
+    /// segment bytes and at least `min_bytes` (defaults: on, 0.5, 16 MiB).
+    pub fn auto_compact(mut self, on: bool, min_dead_ratio: f64, min_bytes: u64) -> Self {
+        self.auto_compact = on;
+        self.compact_min_dead_ratio = min_dead_ratio;
+        self.compact_min_bytes = min_bytes;
+        self
+    }
+    /// Opens (creating if needed) the database directory at `path`.
+    ///
+    /// # Errors
+    /// I/O errors, [`crate::Error::IncompatibleVersion`], corruption that recovery cannot
+    /// repair, [`crate::Error::Busy`] if recovery needs the writer lock and cannot get it.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
+        let _ = (self, path.as_ref());
+        todo!()
+    }
+}
+
+/// Counters kept in shared memory, summed over every process attached to the directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Live keys (including expired keys not yet deleted).
+    pub keys: u64,
+    /// Bytes of records the index points to.
+    pub live_bytes: u64,
+    /// Bytes of overwritten or deleted records not yet reclaimed by compaction.
+    pub dead_bytes: u64,
+    /// Segment files in the manifest.
+    pub segments: u64,
+    /// Bytes on disk of segment files (allocated size).
+    pub segment_file_bytes: u64,
+    /// Bytes of log written since the last checkpoint.
+    pub wal_bytes: u64,
+    /// Unix time in ms of the last checkpoint (0 if none since the shared state was created).
+    pub last_checkpoint_ms: u64,
+    /// Transactions committed.
+    pub commits: u64,
+    /// Transactions rolled back.
+    pub rollbacks: u64,
+    /// Total time spent in committed write transactions, in microseconds.
+    pub commit_micros: u64,
+    /// Point reads.
+    pub reads: u64,
+    /// Reads that found a key.
+    pub hits: u64,
+    /// Reads that found nothing.
+    pub misses: u64,
+    /// Compactions completed.
+    pub compactions: u64,
+    /// Keys deleted because they expired.
+    pub expired: u64,
+    /// Processes attached now.
+    pub processes: u64,
+    /// Slots in the hash index.
+    pub index_capacity: u64,
+    /// Bytes mapped by this process.
+    pub mapped_bytes: u64,
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompactStats {
+    /// Segment files removed.
+    pub segments_removed: u64,
+    /// Segment files written.
+    pub segments_written: u64,
+    /// Records copied.
+    pub records_copied: u64,
+    /// Segment bytes on disk before.
+    pub bytes_before: u64,
+    /// Segment bytes on disk after.
+    pub bytes_after: u64,
+}
+
+/// Result of [`Db::check`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// One line per problem found; empty when the database is sound.
+    pub problems: Vec<String>,
+    /// Records scanned.
+    pub records: u64,
+    /// Keys reachable through the index.
+    pub keys: u64,
+}
+
+impl CheckReport {
+    /// True when no problem was found.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// A handle on an open database. Cheap to clone; `Send + Sync`. All handles on one directory
+/// in one process share one set of locks and mappings.
+#[derive(Clone)]
+pub struct Db {
+    pub(crate) path: PathBuf,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` with default options.
+    ///
+    /// # Errors
+    /// As [`OpenOptions::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Db> {
+        OpenOptions::new().open(path)
+    }
+    /// Options builder.
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Reads `key` (Redis `GET`), zero-copy. Expired keys read as absent.
+    ///
+    /// # Errors
+    /// Checksum or I/O errors on the record.
+    pub fn get(&self, key: &[u8]) -> Result<Option<ValueRef>> {
+        let _ = key;
+        todo!()
+    }
+    /// Reads `key` into an owned [`Value`].
+    ///
+    /// # Errors
+    /// As [`Db::get`].
+    pub fn get_value(&self, key: &[u8]) -> Result<Option<Value>> {
+        self.get(key)?.map(|v| v.to_value()).transpose()
+    }
+    /// Reads several keys atomically (Redis `MGET`): all from one committed state.
+    ///
+    /// # Errors
+    /// As [`Db::get`].
+    pub fn mget(&self, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
+        let _ = keys;
+        todo!()
+    }
+    /// Whether `key` exists (Redis `EXISTS`).
+    ///
+    /// # Errors
+    /// As [`Db::get`].
+    pub fn exists(&self, key: &[u8]) -> Result<bool> {
+        Ok(self.get(key)?.is_some())
+    }
+    /// Sets `key` in its own transaction (Redis `SET`).
+    ///
+    /// # Errors
+    /// As [`WriteTxn::commit`].
+    pub fn set(&self, key: &[u8], value: impl Into<Value>) -> Result<()> {
+        let value = value.into();
+        self.transaction(|tx| tx.set(key, value))
+    }
+    /// Deletes `key` in its own transaction (Redis `DEL`); true if it existed.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::commit`].
+    pub fn delete(&self, key: &[u8]) -> Result<bool> {
+        self.transaction(|tx| tx.delete(key))
+    }
+    /// Adds `delta` to the integer at `key` (Redis `INCRBY`), atomically across processes.
+    ///
+    /// # Errors
+    /// [`crate::Error::NotAnInteger`], [`crate::Error::Overflow`], or as [`WriteTxn::commit`].
+    pub fn incr_by(&self, key: &[u8], delta: i64) -> Result<i64> {
+        self.transaction(|tx| tx.incr_by(key, delta))
+    }
+    /// Number of keys (Redis `DBSIZE`).
+    pub fn len(&self) -> u64 {
+        todo!()
+    }
+    /// True when the database holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// All keys, in no particular order (Redis `KEYS *`).
+    ///
+    /// # Errors
+    /// Checksum or I/O errors on a record.
+    pub fn keys(&self) -> Result<Vec<Vec<u8>>> {
+        todo!()
+    }
+    /// Starts a write transaction, taking the writer lock (waits up to the lock timeout).
+    ///
+    /// # Errors
+    /// [`crate::Error::Busy`], [`crate::Error::Poisoned`], I/O errors.
+    pub fn begin_write(&self) -> Result<WriteTxn> {
+        todo!()
+    }
+    /// Runs `f` in a write transaction and commits it if `f` returns `Ok`; rolls back on `Err`.
+    ///
+    /// # Errors
+    /// What `f` returns, or as [`Db::begin_write`] and [`WriteTxn::commit`].
+    pub fn transaction<T>(&self, f: impl FnOnce(&mut WriteTxn) -> Result<T>) -> Result<T> {
+        let mut tx = self.begin_write()?;
+        match f(&mut tx) {
+            Ok(v) => {
+                tx.commit()?;
+                Ok(v)
+            }
+            Err(e) => {
+                tx.rollback();
+                Err(e)
+            }
+        }
+    }
+    /// Compacts now: rewrites every sealed segment's live records and deletes the old files.
+    /// Other processes keep reading and writing meanwhile.
+    ///
+    /// # Errors
+    /// I/O errors; the database stays consistent whatever the failure.
+    pub fn compact(&self) -> Result<CompactStats> {
+        todo!()
+    }
+    /// Makes every commit so far durable (for [`Durability::Batched`]).
+    ///
+    /// # Errors
+    /// I/O errors from fsync (the handle is then poisoned).
+    pub fn sync(&self) -> Result<()> {
+        todo!()
+    }
+    /// Shared metrics.
+    pub fn metrics(&self) -> Metrics {
+        todo!()
+    }
+    /// Verifies every checksum and that the index and segments agree.
+    ///
+    /// # Errors
+    /// I/O errors only; problems found are in the report.
+    pub fn check(&self) -> Result<CheckReport> {
+        todo!()
+    }
+}

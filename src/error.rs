@@ -1,0 +1,142 @@
+//! The one public error type of the crate.
+
+use std::path::PathBuf;
+
+use crate::value::ValueType;
+
+/// Errors returned by `ziggydb`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O call failed for a reason other than a full disk.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory the call was made on.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file system is full (ENOSPC or EDQUOT). Nothing committed is lost; the database is
+    /// usable again once space returns.
+    #[error("no space left on device while writing {path}")]
+    DiskFull {
+        /// The file that could not be written or grown.
+        path: PathBuf,
+    },
+    /// A log record before the end of the log is damaged. A torn tail is not an error; it is
+    /// truncated by recovery.
+    #[error("write-ahead log {file} corrupt at byte {offset}: {reason}")]
+    CorruptWal {
+        /// The segment file holding the damaged log record.
+        file: PathBuf,
+        /// Byte offset of the damaged record in that file.
+        offset: u64,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// A record read through the index fails its checksum or is malformed.
+    #[error("segment {file}: checksum mismatch at byte {offset} (expected {expected:#010x}, found {found:#010x})")]
+    ChecksumMismatch {
+        /// The segment file.
+        file: PathBuf,
+        /// Byte offset of the record.
+        offset: u64,
+        /// The checksum stored in the record.
+        expected: u32,
+        /// The checksum computed over the bytes read.
+        found: u32,
+    },
+    /// A segment file is malformed (bad header, record out of bounds, missing seal).
+    #[error("segment {file} corrupt at byte {offset}: {reason}")]
+    CorruptSegment {
+        /// The segment file.
+        file: PathBuf,
+        /// Byte offset of the damage.
+        offset: u64,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// The hash index or the manifest is malformed. The index is derived data: reopening
+    /// rebuilds it from the segments.
+    #[error("index file {file} corrupt: {reason}")]
+    CorruptIndex {
+        /// The index or manifest file.
+        file: PathBuf,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// A file was written by a newer (or unknown) version of the format.
+    #[error("{file} has format version {found}, this build supports version {supported}")]
+    IncompatibleVersion {
+        /// The file whose header was read.
+        file: PathBuf,
+        /// Version found in the file.
+        found: u16,
+        /// Highest version this build reads.
+        supported: u16,
+    },
+    /// The key holds a value of another type (Redis `WRONGTYPE`).
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value (key holds {actual}, not {expected})")]
+    WrongType {
+        /// The type the operation needs.
+        expected: ValueType,
+        /// The type stored.
+        actual: ValueType,
+    },
+    /// The value is not an integer or is out of range (Redis `INCR` on a non-number).
+    #[error("value is not an integer or out of range")]
+    NotAnInteger,
+    /// The value is not a valid float.
+    #[error("value is not a valid float")]
+    NotAFloat,
+    /// An arithmetic operation would overflow (Redis `INCR` past `i64::MAX`).
+    #[error("increment or decrement would overflow")]
+    Overflow,
+    /// A JSON value failed validation.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    /// The writer lock could not be taken within the configured timeout.
+    #[error("database at {path} is busy: another writer held the lock for longer than the timeout")]
+    Busy {
+        /// The database directory.
+        path: PathBuf,
+    },
+    /// An earlier write or fsync failed; this handle refuses further writes.
+    #[error("an earlier write failed to reach disk; reopen the database")]
+    Poisoned,
+    /// A key is longer than the format allows.
+    #[error("key of {len} bytes exceeds the limit of {max} bytes")]
+    KeyTooLarge {
+        /// Length of the key given.
+        len: usize,
+        /// Largest key accepted.
+        max: usize,
+    },
+    /// A value (or a whole transaction) is larger than one segment can hold.
+    #[error("value or transaction of {len} bytes exceeds the limit of {max} bytes")]
+    ValueTooLarge {
+        /// Encoded size given.
+        len: usize,
+        /// Largest size accepted.
+        max: usize,
+    },
+    /// An argument is invalid (e.g. a zero segment size).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an `io::Error` with the path it concerns; ENOSPC/EDQUOT become [`Error::DiskFull`].
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        match source.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => Error::DiskFull { path },
+            _ if source.kind() == std::io::ErrorKind::StorageFull => Error::DiskFull { path },
+            _ => Error::Io { path, source },
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The I/O seam: every write, fsync, allocation and rename of the engine goes through here,
+//! so tests can make the Nth one fail (ENOSPC, EIO) or kill the process at that point.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use crate::error::{Error, Result};
+
+/// Which calls a [`FaultPlan`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultOp {
+    /// `pwrite` of data into a file.
+    Write,
+    /// `fsync`/`fdatasync`/`msync`.
+    Sync,
+    /// `fallocate` (growing a file).
+    Allocate,
+    /// `rename` (manifest replacement).
+    Rename,
+    /// Any of the above.
+    Any,
+}
+
+/// What happens at the chosen call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultAction {
+    /// The call fails with this errno (e.g. `libc::ENOSPC`, `libc::EIO`) and does nothing.
+    Fail(i32),
+    /// The process is killed with SIGKILL before the call is made.
+    Kill,
+}
+
+/// Fail or kill at the `nth` (1-based) matching call; with `sticky`, every later matching
+/// call fails too.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultPlan {
+    /// Calls counted.
+    pub op: FaultOp,
+    /// 1-based index of the first call hit.
+    pub nth: u64,
+    /// What happens then.
+    pub action: FaultAction,
+    /// Keep failing after the first hit.
+    pub sticky: bool,
+}
+
+struct State {
+    plan: FaultPlan,
+    seen: u64,
+}
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static PLAN: Mutex<Option<State>> = Mutex::new(None);
+static ENV_READ: std::sync::Once = std::sync::Once::new();
+
+/// Installs (or with `None` removes) the process-wide fault plan.
+pub fn set_fault_plan(plan: Option<FaultPlan>) {
+    let mut g = PLAN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    ENABLED.store(plan.is_some(), Ordering::SeqCst);
+    *g = plan.map(|plan| State { plan, seen: 0 });
+}
+
+/// Reads `ZIGGY_FAULT=op:nth:action[:sticky]` (op: write|sync|allocate|rename|any; action:
+/// enospc|eio|kill), so child processes of tests can be given a plan.
+fn read_env() {
+    let Ok(spec) = std::env::var("ZIGGY_FAULT") else { return };
+    let parts: Vec<&str> = spec.split(':').collect();
+    let op = match parts.first().copied() {
+        Some("write") => FaultOp::Write,
+        Some("sync") => FaultOp::Sync,
+        Some("allocate") => FaultOp::Allocate,
+        Some("rename") => FaultOp::Rename,
+        Some("any") => FaultOp::Any,
+        _ => return,
+    };
+    let Some(nth) = parts.get(1).and_then(|n| n.parse().ok()) else { return };
+    let action = match parts.get(2).copied() {
+        Some("enospc") => FaultAction::Fail(libc::ENOSPC),
+        Some("eio") => FaultAction::Fail(libc::EIO),
+        Some("kill") => FaultAction::Kill,
+        _ => return,
+    };
+    let sticky = parts.get(3) == Some(&"sticky");
+    set_fault_plan(Some(FaultPlan { op, nth, action, sticky }));
+}
+
+/// Counts one call of kind `op` against the plan; an error means "fail this call".
+pub(crate) fn check_fault(op: FaultOp) -> std::io::Result<()> {
+    ENV_READ.call_once(read_env);
+    if !ENABLED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut g = PLAN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(st) = g.as_mut() else { return Ok(()) };
+    if st.plan.op != FaultOp::Any && st.plan.op != op {
+        return Ok(());
+    }
+    st.seen += 1;
+    let hit = st.seen == st.plan.nth || (st.plan.sticky && st.seen > st.plan.nth);
+    if !hit {
+        return Ok(());
+    }
+    match st.plan.action {
+        FaultAction::Kill => {
+            // SAFETY-free: kill(2) on ourselves; the point of the plan is a real SIGKILL.
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &std::process::id().to_string()])
+                .status();
+            std::process::abort();
+        }
+        FaultAction::Fail(errno) => Err(std::io::Error::from_raw_os_error(errno)),
+    }
+}
+
+/// Writes all of `buf` at `offset`.
+pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64, path: &Path) -> Result<()> {
+    check_fault(FaultOp::Write).map_err(|e| Error::io(path, e))?;
+    file.write_all_at(buf, offset).map_err(|e| Error::io(path, e))
+}
+
+/// `fdatasync`.
+pub(crate) fn sync_data(file: &File, path: &Path) -> Result<()> {
+    check_fault(FaultOp::Sync).map_err(|e| Error::io(path, e))?;
+    file.sync_data().map_err(|e| Error::io(path, e))
+}
+
+/// `fsync` of a directory, so that created, renamed and deleted names are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    check_fault(FaultOp::Sync).map_err(|e| Error::io(dir, e))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+}
+
+/// Grows `file` to at least `len` bytes with real blocks (posix_fallocate), so a full disk
+/// shows up here as ENOSPC and never later as SIGBUS on a mapped page.
+pub(crate) fn allocate(file: &File, len: u64, path: &Path) -> Result<()> {
+    check_fault(FaultOp::Allocate).map_err(|e| Error::io(path, e))?;
+    fs2::FileExt::allocate(file, len).map_err(|e| Error::io(path, e))
+}
+
+/// Atomically replaces `to` with `from`.
+pub(crate) fn rename(from: &Path, to: &Path) -> Result<()> {
+    check_fault(FaultOp::Rename).map_err(|e| Error::io(to, e))?;
+    std::fs::rename(from, to).map_err(|e| Error::io(to, e))
+}

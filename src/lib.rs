@@ -1,0 +1,52 @@
+//! ZiggyDB: an embedded key-value database that many processes on one machine open at once.
+//!
+//! Data lives in append-only, memory-mapped segment files that double as the write-ahead log;
+//! a memory-mapped hash index shared by every process finds a key in O(1); writers are
+//! serialised by an advisory lock and readers never take one (they validate with a sequence
+//! lock in a shared memory-mapped file). The on-disk format and the lock protocol are
+//! specified in `format-spec.md`.
+//!
+//! ```
+//! # fn main() -> ziggydb::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let db = ziggydb::Db::open(dir.path().join("data"))?;
+//! db.set(b"greeting", "hello")?;
+//! db.transaction(|tx| {
+//!     let n = tx.incr_by(b"visits", 1)?; // INCR, atomic across processes
+//!     tx.set(b"last-visit", n)?;
+//!     Ok(())
+//! })?;
+//! assert_eq!(db.get(b"greeting")?.as_deref(), Some(&b"hello"[..]));
+//! # Ok(()) }
+//! ```
+//!
+//! It is not: a server, a distributed store, or usable over a network file system (advisory
+//! locks and shared mappings need one kernel). Keys are at most 64 KiB; a value or a whole
+//! transaction must fit in one segment (64 MiB by default).
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+mod db;
+mod error;
+mod index;
+mod io;
+mod lock;
+mod manifest;
+mod map;
+mod record;
+mod segment;
+mod shm;
+mod txn;
+mod value;
+
+pub use db::{CheckReport, CompactStats, Db, Durability, Metrics, OpenOptions};
+pub use error::{Error, Result};
+pub use txn::WriteTxn;
+pub use value::{format_float, Value, ValueRef, ValueType};
+
+/// Fault injection for tests: make the Nth write, fsync or allocation fail or kill the
+/// process. Not part of the stable API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::io::{set_fault_plan, FaultAction, FaultOp, FaultPlan};
+}

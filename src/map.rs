@@ -1,0 +1,111 @@
+//! The only module that touches `memmap2` or contains `unsafe` (format-spec.md §7).
+//!
+//! Two kinds of mapping:
+//! - [`SegmentMap`]: a read-only view of a segment file, handed out as `&[u8]`. Only ranges of
+//!   published records are read, and published records are never rewritten.
+//! - [`SharedWords`]: a read-write shared mapping of a fixed-size file (`ziggy.shm`, an index
+//!   file) seen only as a slice of `AtomicU64`, so that every access from any process is an
+//!   atomic load or store on an aligned word.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+
+use crate::error::{Error, Result};
+
+/// Read-only view of a segment file.
+pub(crate) struct SegmentMap {
+    map: memmap2::Mmap,
+}
+
+impl SegmentMap {
+    /// Maps the first `len` bytes of `file` read-only. `len` must not exceed the file's size.
+    pub(crate) fn open(file: &File, len: u64, path: &Path) -> Result<Self> {
+        let flen = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        if len > flen {
+            return Err(Error::CorruptSegment {
+                file: path.to_path_buf(),
+                offset: flen,
+                reason: "segment file is shorter than expected",
+            });
+        }
+        let len = usize::try_from(len).map_err(|_| Error::InvalidArgument("segment too large".into()))?;
+        if len == 0 {
+            return Err(Error::CorruptSegment {
+                file: path.to_path_buf(),
+                offset: 0,
+                reason: "segment file is empty",
+            });
+        }
+        // SAFETY: ZiggyDB never truncates or shrinks a segment file (format-spec.md §3.4):
+        // files only grow (fallocate) and are deleted whole by compaction; on Linux an
+        // unlinked file stays valid for existing mappings. We map no more than the size the
+        // file had just now, so every mapped page is backed by the file. Bytes in the
+        // mapping may still change (the writer appends past the published end of the active
+        // segment), which is why the map is only read through `slice` at ranges of published
+        // records, and every record is checksummed before use.
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(file) }
+            .map_err(|e| Error::io(path, e))?;
+        Ok(Self { map })
+    }
+
+    /// Length of the mapped range.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The bytes at `start..start + len`, or `None` if the range is outside the map.
+    pub(crate) fn slice(&self, start: usize, len: usize) -> Option<&[u8]> {
+        let end = start.checked_add(len)?;
+        self.map.get(start..end)
+    }
+}
+
+/// A fixed-size file mapped read-write and shared by all processes, seen as atomic words.
+pub(crate) struct SharedWords {
+    map: memmap2::MmapRaw,
+    words: usize,
+}
+
+impl SharedWords {
+    /// Maps all of `file`, whose size must be a non-zero multiple of 4096 and must never
+    /// change while any process has it mapped.
+    pub(crate) fn open(file: &File, path: &Path) -> Result<Self> {
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        if len == 0 || len % 4096 != 0 {
+            return Err(Error::CorruptIndex {
+                file: path.to_path_buf(),
+                reason: "file size is not a positive multiple of 4096",
+            });
+        }
+        let map = memmap2::MmapOptions::new()
+            .map_raw(file)
+            .map_err(|e| Error::io(path, e))?;
+        let words = map.len() / 8;
+        Ok(Self { map, words })
+    }
+
+    /// All words of the mapping.
+    pub(crate) fn words(&self) -> &[AtomicU64] {
+        let ptr = self.map.as_mut_ptr().cast::<AtomicU64>();
+        // SAFETY: the mapping is page-aligned, so `ptr` is aligned for AtomicU64, and it is
+        // `words * 8` bytes long and lives as long as `self`, which the returned slice borrows.
+        // The file is never truncated while mapped (format-spec.md §5, §6: shm and index files
+        // are created at full size and only ever replaced by new files), so no page faults past
+        // the end of file. Other processes modify these bytes concurrently, but only through
+        // aligned 8-byte atomic operations, which is exactly the access `AtomicU64` permits.
+        unsafe { std::slice::from_raw_parts(ptr, self.words) }
+    }
+
+    /// Writes the dirty pages in `byte_start..byte_start + len` to disk (msync).
+    pub(crate) fn flush_range(&self, byte_start: usize, len: usize, path: &Path) -> Result<()> {
+        crate::io::check_fault(crate::io::FaultOp::Sync).map_err(|e| Error::io(path, e))?;
+        self.map.flush_range(byte_start, len).map_err(|e| Error::io(path, e))
+    }
+
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+}

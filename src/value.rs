@@ -1,0 +1,360 @@
+//! Typed values: the scalar types and how each is stored in a record (format-spec.md §4.3).
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::map::SegmentMap;
+
+/// The type of a stored value. The numeric tag is the on-disk `vtype` byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ValueType {
+    /// Arbitrary bytes (binary-safe). Tag 1.
+    Bytes,
+    /// UTF-8 text. Tag 2.
+    String,
+    /// Signed 64-bit integer. Tag 3.
+    Int,
+    /// IEEE-754 double. Tag 4.
+    Float,
+    /// Boolean. Tag 5.
+    Bool,
+    /// Milliseconds since the Unix epoch (UTC). Tag 6.
+    Timestamp,
+    /// A validated JSON document, stored as text. Tag 7.
+    Json,
+}
+
+impl ValueType {
+    /// The on-disk tag byte.
+    pub(crate) const fn tag(self) -> u8 {
+        match self {
+            ValueType::Bytes => 1,
+            ValueType::String => 2,
+            ValueType::Int => 3,
+            ValueType::Float => 4,
+            ValueType::Bool => 5,
+            ValueType::Timestamp => 6,
+            ValueType::Json => 7,
+        }
+    }
+
+    /// Decodes a tag byte; `None` for tags this build does not know.
+    pub(crate) const fn from_tag(tag: u8) -> Option<Self> {
+        Some(match tag {
+            1 => ValueType::Bytes,
+            2 => ValueType::String,
+            3 => ValueType::Int,
+            4 => ValueType::Float,
+            5 => ValueType::Bool,
+            6 => ValueType::Timestamp,
+            7 => ValueType::Json,
+            _ => return None,
+        })
+    }
+
+    /// Lower-case name, as `TYPE`-like commands print it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ValueType::Bytes => "bytes",
+            ValueType::String => "string",
+            ValueType::Int => "int",
+            ValueType::Float => "float",
+            ValueType::Bool => "bool",
+            ValueType::Timestamp => "timestamp",
+            ValueType::Json => "json",
+        }
+    }
+
+    /// Parses a type name as accepted by [`ValueType::name`] (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            ValueType::Bytes,
+            ValueType::String,
+            ValueType::Int,
+            ValueType::Float,
+            ValueType::Bool,
+            ValueType::Timestamp,
+            ValueType::Json,
+        ]
+        .into_iter()
+        .find(|t| t.name().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for ValueType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A value with its type. Every variant round-trips through the database unchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Arbitrary bytes.
+    Bytes(Vec<u8>),
+    /// UTF-8 text.
+    String(String),
+    /// Signed 64-bit integer.
+    Int(i64),
+    /// Double-precision float.
+    Float(f64),
+    /// Boolean.
+    Bool(bool),
+    /// Milliseconds since the Unix epoch.
+    Timestamp(i64),
+    /// JSON text, validated when the value is written.
+    Json(String),
+}
+
+impl Value {
+    /// The type of this value.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Value::Bytes(_) => ValueType::Bytes,
+            Value::String(_) => ValueType::String,
+            Value::Int(_) => ValueType::Int,
+            Value::Float(_) => ValueType::Float,
+            Value::Bool(_) => ValueType::Bool,
+            Value::Timestamp(_) => ValueType::Timestamp,
+            Value::Json(_) => ValueType::Json,
+        }
+    }
+
+    /// Builds a JSON value, checking that `text` is valid JSON.
+    ///
+    /// # Errors
+    /// [`Error::InvalidJson`] if it is not.
+    pub fn json(text: impl Into<String>) -> Result<Self> {
+        let text = text.into();
+        validate_json(&text)?;
+        Ok(Value::Json(text))
+    }
+
+    /// Parses `text` as a value of type `ty` (the shell's `SET key value TYPE int`).
+    ///
+    /// # Errors
+    /// [`Error::NotAnInteger`], [`Error::NotAFloat`], [`Error::InvalidJson`] or
+    /// [`Error::InvalidArgument`] when `text` does not fit the type.
+    pub fn parse_as(ty: ValueType, text: &[u8]) -> Result<Self> {
+        let s = || std::str::from_utf8(text).map_err(|_| Error::InvalidArgument("value is not valid UTF-8".into()));
+        Ok(match ty {
+            ValueType::Bytes => Value::Bytes(text.to_vec()),
+            ValueType::String => Value::String(s()?.to_owned()),
+            ValueType::Int => Value::Int(parse_i64(text)?),
+            ValueType::Float => Value::Float(parse_f64(text)?),
+            ValueType::Bool => match s()?.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Value::Bool(true),
+                "false" | "0" | "no" | "off" => Value::Bool(false),
+                _ => return Err(Error::InvalidArgument("value is not a boolean".into())),
+            },
+            ValueType::Timestamp => Value::Timestamp(parse_i64(text)?),
+            ValueType::Json => Value::json(s()?)?,
+        })
+    }
+
+    /// The payload bytes as stored on disk (format-spec.md §4.3).
+    pub(crate) fn encode_payload(&self) -> std::borrow::Cow<'_, [u8]> {
+        use std::borrow::Cow;
+        match self {
+            Value::Bytes(b) => Cow::Borrowed(b),
+            Value::String(s) | Value::Json(s) => Cow::Borrowed(s.as_bytes()),
+            Value::Int(i) | Value::Timestamp(i) => Cow::Owned(i.to_le_bytes().to_vec()),
+            Value::Float(f) => Cow::Owned(f.to_bits().to_le_bytes().to_vec()),
+            Value::Bool(b) => Cow::Owned(vec![u8::from(*b)]),
+        }
+    }
+
+    /// Decodes a payload of type `ty`; `None` if the payload is malformed for the type.
+    pub(crate) fn decode_payload(ty: ValueType, p: &[u8]) -> Option<Self> {
+        let eight = || <[u8; 8]>::try_from(p).ok();
+        Some(match ty {
+            ValueType::Bytes => Value::Bytes(p.to_vec()),
+            ValueType::String => Value::String(std::str::from_utf8(p).ok()?.to_owned()),
+            ValueType::Json => Value::Json(std::str::from_utf8(p).ok()?.to_owned()),
+            ValueType::Int => Value::Int(i64::from_le_bytes(eight()?)),
+            ValueType::Timestamp => Value::Timestamp(i64::from_le_bytes(eight()?)),
+            ValueType::Float => Value::Float(f64::from_bits(u64::from_le_bytes(eight()?))),
+            ValueType::Bool => match p {
+                [0] => Value::Bool(false),
+                [1] => Value::Bool(true),
+                _ => return None,
+            },
+        })
+    }
+
+    /// The value as Redis would return it from `GET`: numbers in decimal, booleans as
+    /// `true`/`false`, text and bytes unchanged.
+    pub fn to_redis_bytes(&self) -> Vec<u8> {
+        match self {
+            Value::Bytes(b) => b.clone(),
+            Value::String(s) | Value::Json(s) => s.clone().into_bytes(),
+            Value::Int(i) | Value::Timestamp(i) => i.to_string().into_bytes(),
+            Value::Float(f) => format_float(*f).into_bytes(),
+            Value::Bool(b) => if *b { "true" } else { "false" }.as_bytes().to_vec(),
+        }
+    }
+
+    /// The value as an integer, as Redis `INCR` reads it: an int, or text holding a
+    /// decimal integer.
+    ///
+    /// # Errors
+    /// [`Error::NotAnInteger`] otherwise.
+    pub fn as_int(&self) -> Result<i64> {
+        match self {
+            Value::Int(i) => Ok(*i),
+            Value::Bytes(b) => parse_i64(b),
+            Value::String(s) => parse_i64(s.as_bytes()),
+            _ => Err(Error::NotAnInteger),
+        }
+    }
+
+    /// The value as a float, as Redis `INCRBYFLOAT` reads it.
+    ///
+    /// # Errors
+    /// [`Error::NotAFloat`] otherwise.
+    pub fn as_float(&self) -> Result<f64> {
+        match self {
+            Value::Float(f) => Ok(*f),
+            Value::Int(i) => Ok(*i as f64),
+            Value::Bytes(b) => parse_f64(b),
+            Value::String(s) => parse_f64(s.as_bytes()),
+            _ => Err(Error::NotAFloat),
+        }
+    }
+}
+
+/// Parses a decimal i64 the way Redis does (no spaces, no `+`, no leading zeros issue ignored).
+pub(crate) fn parse_i64(b: &[u8]) -> Result<i64> {
+    let s = std::str::from_utf8(b).map_err(|_| Error::NotAnInteger)?;
+    if s.is_empty() || s.starts_with('+') || s.trim() != s {
+        return Err(Error::NotAnInteger);
+    }
+    s.parse::<i64>().map_err(|_| Error::NotAnInteger)
+}
+
+/// Parses a float the way Redis does; NaN is refused.
+pub(crate) fn parse_f64(b: &[u8]) -> Result<f64> {
+    let s = std::str::from_utf8(b).map_err(|_| Error::NotAFloat)?;
+    if s.is_empty() || s.trim() != s {
+        return Err(Error::NotAFloat);
+    }
+    let lower = s.to_ascii_lowercase();
+    let f = match lower.as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => s.parse::<f64>().map_err(|_| Error::NotAFloat)?,
+    };
+    if f.is_nan() {
+        return Err(Error::NotAFloat);
+    }
+    Ok(f)
+}
+
+/// Formats a float as Redis does for replies: shortest round-trip form, `inf`/`-inf`.
+pub fn format_float(f: f64) -> String {
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if f == f.trunc() && f.abs() < 1e17 {
+        return format!("{}", f as i64);
+    }
+    format!("{f}")
+}
+
+fn validate_json(text: &str) -> Result<()> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map(|_| ())
+        .map_err(|e| Error::InvalidJson(e.to_string()))
+}
+
+impl From<&[u8]> for Value {
+    fn from(v: &[u8]) -> Self {
+        Value::Bytes(v.to_vec())
+    }
+}
+impl<const N: usize> From<&[u8; N]> for Value {
+    fn from(v: &[u8; N]) -> Self {
+        Value::Bytes(v.to_vec())
+    }
+}
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Bytes(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::String(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::String(v)
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+
+/// A value read from the database, borrowed zero-copy from the segment map.
+///
+/// The bytes stay valid for as long as the guard lives, also if another process compacts the
+/// database meanwhile: published records are never rewritten, and a segment that compaction
+/// deletes stays mapped until the last guard on it is dropped (format-spec.md §7).
+#[derive(Clone)]
+pub struct ValueRef {
+    pub(crate) ty: ValueType,
+    pub(crate) map: Arc<SegmentMap>,
+    pub(crate) start: usize,
+    pub(crate) len: usize,
+}
+
+impl ValueRef {
+    /// The stored type.
+    pub fn value_type(&self) -> ValueType {
+        self.ty
+    }
+
+    /// The payload bytes as stored (for bytes and strings, the value itself).
+    pub fn as_bytes(&self) -> &[u8] {
+        // The range was bounds-checked against the map when the guard was made.
+        self.map.slice(self.start, self.len).unwrap_or(&[])
+    }
+
+    /// Decodes into an owned [`Value`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the payload does not decode for its type (only possible
+    /// for a record whose checksum matched but whose content is invalid).
+    pub fn to_value(&self) -> Result<Value> {
+        Value::decode_payload(self.ty, self.as_bytes())
+            .ok_or_else(|| Error::InvalidArgument(format!("stored {} payload is malformed", self.ty)))
+    }
+}
+
+impl fmt::Debug for ValueRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValueRef").field("type", &self.ty).field("len", &self.len).finish()
+    }
+}
+
+impl std::ops::Deref for ValueRef {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
