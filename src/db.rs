@@ -1,11 +1,14 @@
 //! `Db`, `OpenOptions`: opening a directory, reads, commits, compaction (format-spec.md §8–§10).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::engine::Shared;
+use crate::error::{Error, Result};
+use crate::shm::*;
 use crate::txn::WriteTxn;
-use crate::value::{Value, ValueRef};
+use crate::value::{Value, ValueRef, ValueType};
 
 /// When a commit reaches stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -83,8 +86,9 @@ impl OpenOptions {
     /// I/O errors, [`crate::Error::IncompatibleVersion`], corruption that recovery cannot
     /// repair, [`crate::Error::Busy`] if recovery needs the writer lock and cannot get it.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
-        let _ = (self, path.as_ref());
-        todo!()
+        Ok(Db {
+            inner: Shared::open(path.as_ref(), self)?,
+        })
     }
 }
 
@@ -169,7 +173,7 @@ impl CheckReport {
 /// in one process share one set of locks and mappings.
 #[derive(Clone)]
 pub struct Db {
-    pub(crate) path: PathBuf,
+    pub(crate) inner: Arc<Shared>,
 }
 
 impl Db {
@@ -186,15 +190,28 @@ impl Db {
     }
     /// The database directory.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.dir
     }
     /// Reads `key` (Redis `GET`), zero-copy. Expired keys read as absent.
     ///
     /// # Errors
     /// Checksum or I/O errors on the record.
     pub fn get(&self, key: &[u8]) -> Result<Option<ValueRef>> {
-        let _ = key;
-        todo!()
+        let Some(hit) = self.inner.lookup(key)? else {
+            return Ok(None);
+        };
+        let ty = ValueType::from_tag(hit.meta.vtype).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "key holds a value of unknown type tag {}",
+                hit.meta.vtype
+            ))
+        })?;
+        Ok(Some(ValueRef {
+            ty,
+            map: hit.map,
+            start: hit.meta.value_start,
+            len: hit.meta.value_len,
+        }))
     }
     /// Reads `key` into an owned [`Value`].
     ///
@@ -208,8 +225,11 @@ impl Db {
     /// # Errors
     /// As [`Db::get`].
     pub fn mget(&self, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
-        let _ = keys;
-        todo!()
+        self.inner
+            .lookup_many(keys)?
+            .into_iter()
+            .map(|h| h.map(|h| crate::txn::decode_hit(&h)).transpose())
+            .collect()
     }
     /// Whether `key` exists (Redis `EXISTS`).
     ///
@@ -242,7 +262,7 @@ impl Db {
     }
     /// Number of keys (Redis `DBSIZE`).
     pub fn len(&self) -> u64 {
-        todo!()
+        self.inner.shm.get(W_KEYS)
     }
     /// True when the database holds no key.
     pub fn is_empty(&self) -> bool {
@@ -253,14 +273,14 @@ impl Db {
     /// # Errors
     /// Checksum or I/O errors on a record.
     pub fn keys(&self) -> Result<Vec<Vec<u8>>> {
-        todo!()
+        self.inner.all_keys()
     }
     /// Starts a write transaction, taking the writer lock (waits up to the lock timeout).
     ///
     /// # Errors
     /// [`crate::Error::Busy`], [`crate::Error::Poisoned`], I/O errors.
     pub fn begin_write(&self) -> Result<WriteTxn> {
-        todo!()
+        WriteTxn::new(self.inner.begin_writer(self.inner.opts.lock_timeout)?)
     }
     /// Runs `f` in a write transaction and commits it if `f` returns `Ok`; rolls back on `Err`.
     ///
@@ -285,24 +305,119 @@ impl Db {
     /// # Errors
     /// I/O errors; the database stays consistent whatever the failure.
     pub fn compact(&self) -> Result<CompactStats> {
-        todo!()
+        self.inner.compact()
     }
     /// Makes every commit so far durable (for [`Durability::Batched`]).
     ///
     /// # Errors
     /// I/O errors from fsync (the handle is then poisoned).
     pub fn sync(&self) -> Result<()> {
-        todo!()
+        self.inner.sync_to(self.inner.shm.get(W_LOG_POS))
     }
     /// Shared metrics.
     pub fn metrics(&self) -> Metrics {
-        todo!()
+        let s = &self.inner;
+        let (reads, hits, misses) = s.read_counters();
+        let g = |w| s.shm.get(w);
+        let idx = s.current_index().ok();
+        Metrics {
+            keys: g(W_KEYS),
+            live_bytes: g(W_LIVE_BYTES),
+            dead_bytes: g(W_DEAD_BYTES),
+            segments: g(W_SEGMENTS),
+            segment_file_bytes: g(W_SEGMENT_BYTES),
+            wal_bytes: g(W_WAL_BYTES),
+            last_checkpoint_ms: g(W_LAST_CHECKPOINT_MS),
+            commits: g(W_COMMITS),
+            rollbacks: g(W_ROLLBACKS),
+            commit_micros: g(W_COMMIT_MICROS),
+            reads,
+            hits,
+            misses,
+            compactions: g(W_COMPACTIONS),
+            expired: g(W_EXPIRED),
+            processes: s.processes(),
+            index_capacity: idx.as_ref().map_or(0, |i| i.cap),
+            mapped_bytes: (s.segs.mapped_bytes() + idx.as_ref().map_or(0, |i| i.mapped_len()))
+                as u64,
+        }
     }
     /// Verifies every checksum and that the index and segments agree.
     ///
     /// # Errors
     /// I/O errors only; problems found are in the report.
     pub fn check(&self) -> Result<CheckReport> {
-        todo!()
+        self.inner.check()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(dir: &Path) -> Result<Db> {
+        Db::options()
+            .segment_size(64 << 10)
+            .auto_compact(false, 0.5, 0)
+            .open(dir)
+    }
+
+    #[test]
+    fn set_get_delete_reopen() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        {
+            let db = Db::open(dir.path())?;
+            db.set(b"a", "one")?;
+            db.set(b"n", 41i64)?;
+            assert_eq!(db.incr_by(b"n", 1)?, 42);
+            assert_eq!(db.get_value(b"a")?, Some(Value::String("one".into())));
+            assert!(db.delete(b"a")?);
+            assert!(!db.delete(b"a")?);
+            assert_eq!(db.len(), 1);
+        }
+        let db = Db::open(dir.path())?;
+        assert_eq!(db.get_value(b"n")?, Some(Value::Int(42)));
+        assert_eq!(db.get(b"a")?.map(|v| v.to_vec()), None);
+        assert!(db.check()?.is_ok(), "{:?}", db.check()?.problems);
+        Ok(())
+    }
+
+    #[test]
+    fn rotation_resize_compaction_and_cold_rebuild() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        {
+            let db = small(dir.path())?;
+            for round in 0..3u8 {
+                for i in 0..3000u32 {
+                    db.transaction(|tx| tx.set(format!("key-{i}").as_bytes(), vec![round; 40]))?;
+                }
+            }
+            for i in 0..1000u32 {
+                db.delete(format!("key-{i}").as_bytes())?;
+            }
+            let before = db.metrics();
+            assert!(before.segments > 3, "{before:?}");
+            let st = db.compact()?;
+            assert!(st.bytes_after < st.bytes_before, "{st:?}");
+            let r = db.check()?;
+            assert!(r.is_ok(), "{:?}", r.problems);
+            assert_eq!(db.len(), 2000);
+            assert_eq!(db.get(b"key-2500")?.as_deref(), Some(&[2u8; 40][..]));
+        }
+        // Cold open without the shared state and without the index: rebuild from segments.
+        std::fs::remove_file(dir.path().join("ziggy.shm")).map_err(|e| Error::io("shm", e))?;
+        for e in std::fs::read_dir(dir.path()).map_err(|e| Error::io("dir", e))? {
+            let p = e.map_err(|e| Error::io("dir", e))?.path();
+            if p.extension().is_some_and(|x| x == "zdx") {
+                std::fs::remove_file(p).map_err(|e| Error::io("idx", e))?;
+            }
+        }
+        let db = small(dir.path())?;
+        assert_eq!(db.len(), 2000);
+        assert_eq!(db.get(b"key-10")?.map(|v| v.to_vec()), None);
+        assert_eq!(db.get(b"key-2999")?.as_deref(), Some(&[2u8; 40][..]));
+        let r = db.check()?;
+        assert!(r.is_ok(), "{:?}", r.problems);
+        Ok(())
     }
 }

@@ -97,7 +97,9 @@ pub enum Error {
     #[error("invalid JSON: {0}")]
     InvalidJson(String),
     /// The writer lock could not be taken within the configured timeout.
-    #[error("database at {path} is busy: another writer held the lock for longer than the timeout")]
+    #[error(
+        "database at {path} is busy: another writer held the lock for longer than the timeout"
+    )]
     Busy {
         /// The database directory.
         path: PathBuf,

@@ -58,7 +58,9 @@ static ENV_READ: std::sync::Once = std::sync::Once::new();
 
 /// Installs (or with `None` removes) the process-wide fault plan.
 pub fn set_fault_plan(plan: Option<FaultPlan>) {
-    let mut g = PLAN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut g = PLAN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     ENABLED.store(plan.is_some(), Ordering::SeqCst);
     *g = plan.map(|plan| State { plan, seen: 0 });
 }
@@ -66,7 +68,9 @@ pub fn set_fault_plan(plan: Option<FaultPlan>) {
 /// Reads `ZIGGY_FAULT=op:nth:action[:sticky]` (op: write|sync|allocate|rename|any; action:
 /// enospc|eio|kill), so child processes of tests can be given a plan.
 fn read_env() {
-    let Ok(spec) = std::env::var("ZIGGY_FAULT") else { return };
+    let Ok(spec) = std::env::var("ZIGGY_FAULT") else {
+        return;
+    };
     let parts: Vec<&str> = spec.split(':').collect();
     let op = match parts.first().copied() {
         Some("write") => FaultOp::Write,
@@ -76,7 +80,9 @@ fn read_env() {
         Some("any") => FaultOp::Any,
         _ => return,
     };
-    let Some(nth) = parts.get(1).and_then(|n| n.parse().ok()) else { return };
+    let Some(nth) = parts.get(1).and_then(|n| n.parse().ok()) else {
+        return;
+    };
     let action = match parts.get(2).copied() {
         Some("enospc") => FaultAction::Fail(libc::ENOSPC),
         Some("eio") => FaultAction::Fail(libc::EIO),
@@ -84,7 +90,12 @@ fn read_env() {
         _ => return,
     };
     let sticky = parts.get(3) == Some(&"sticky");
-    set_fault_plan(Some(FaultPlan { op, nth, action, sticky }));
+    set_fault_plan(Some(FaultPlan {
+        op,
+        nth,
+        action,
+        sticky,
+    }));
 }
 
 /// Counts one call of kind `op` against the plan; an error means "fail this call".
@@ -93,7 +104,9 @@ pub(crate) fn check_fault(op: FaultOp) -> std::io::Result<()> {
     if !ENABLED.load(Ordering::Relaxed) {
         return Ok(());
     }
-    let mut g = PLAN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut g = PLAN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(st) = g.as_mut() else { return Ok(()) };
     if st.plan.op != FaultOp::Any && st.plan.op != op {
         return Ok(());
@@ -118,7 +131,8 @@ pub(crate) fn check_fault(op: FaultOp) -> std::io::Result<()> {
 /// Writes all of `buf` at `offset`.
 pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64, path: &Path) -> Result<()> {
     check_fault(FaultOp::Write).map_err(|e| Error::io(path, e))?;
-    file.write_all_at(buf, offset).map_err(|e| Error::io(path, e))
+    file.write_all_at(buf, offset)
+        .map_err(|e| Error::io(path, e))
 }
 
 /// `fdatasync`.
@@ -130,7 +144,9 @@ pub(crate) fn sync_data(file: &File, path: &Path) -> Result<()> {
 /// `fsync` of a directory, so that created, renamed and deleted names are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     check_fault(FaultOp::Sync).map_err(|e| Error::io(dir, e))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
 }
 
 /// Grows `file` to at least `len` bytes with real blocks (posix_fallocate), so a full disk

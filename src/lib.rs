@@ -26,7 +26,10 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod check;
+mod compaction;
 mod db;
+mod engine;
 mod error;
 mod index;
 mod io;

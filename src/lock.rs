@@ -1,1 +1,133 @@
-//! placeholder
+//! Advisory file locks (fs2 `flock`) and the in-process writer lock (format-spec.md §6).
+//!
+//! `flock` locks belong to an open file description, so each process opens every lock file
+//! once (the per-directory `Shared` state is a process-wide singleton) and serialises its own
+//! threads with [`ProcLock`] before taking the file lock.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use fs2::FileExt;
+
+use crate::error::{Error, Result};
+
+/// A lock file opened once per process.
+pub(crate) struct LockFile {
+    pub(crate) file: File,
+    pub(crate) path: PathBuf,
+}
+
+impl LockFile {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Exclusive lock, waiting at most `timeout` (forever if `None`).
+    pub(crate) fn lock_exclusive(&self, timeout: Option<Duration>, busy_path: &Path) -> Result<()> {
+        let Some(timeout) = timeout else {
+            return self
+                .file
+                .lock_exclusive()
+                .map_err(|e| Error::io(&self.path, e));
+        };
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_micros(20);
+        loop {
+            match self.file.try_lock_exclusive() {
+                Ok(()) => return Ok(()),
+                Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => {}
+                Err(e) => return Err(Error::io(&self.path, e)),
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Busy {
+                    path: busy_path.to_path_buf(),
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(2));
+        }
+    }
+
+    pub(crate) fn try_lock_exclusive(&self) -> Result<bool> {
+        match self.file.try_lock_exclusive() {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => Ok(false),
+            Err(e) => Err(Error::io(&self.path, e)),
+        }
+    }
+
+    pub(crate) fn lock_shared(&self) -> Result<()> {
+        self.file
+            .lock_shared()
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    pub(crate) fn unlock(&self) {
+        // Unlocking cannot meaningfully fail for a valid descriptor; closing would release
+        // the lock anyway.
+        let _ = FileExt::unlock(&self.file);
+    }
+}
+
+/// A mutex with no guard lifetime, so a write transaction can own it.
+#[derive(Default)]
+pub(crate) struct ProcLock {
+    held: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl ProcLock {
+    /// Takes the lock; `false` if `timeout` passed first.
+    pub(crate) fn acquire(&self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *held {
+            match deadline {
+                None => {
+                    held = self
+                        .cv
+                        .wait(held)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                }
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    held = self
+                        .cv
+                        .wait_timeout(held, d - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0;
+                }
+            }
+        }
+        *held = true;
+        true
+    }
+
+    pub(crate) fn release(&self) {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *held = false;
+        drop(held);
+        self.cv.notify_one();
+    }
+}

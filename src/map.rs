@@ -30,7 +30,8 @@ impl SegmentMap {
                 reason: "segment file is shorter than expected",
             });
         }
-        let len = usize::try_from(len).map_err(|_| Error::InvalidArgument("segment too large".into()))?;
+        let len =
+            usize::try_from(len).map_err(|_| Error::InvalidArgument("segment too large".into()))?;
         if len == 0 {
             return Err(Error::CorruptSegment {
                 file: path.to_path_buf(),
@@ -101,7 +102,9 @@ impl SharedWords {
     /// Writes the dirty pages in `byte_start..byte_start + len` to disk (msync).
     pub(crate) fn flush_range(&self, byte_start: usize, len: usize, path: &Path) -> Result<()> {
         crate::io::check_fault(crate::io::FaultOp::Sync).map_err(|e| Error::io(path, e))?;
-        self.map.flush_range(byte_start, len).map_err(|e| Error::io(path, e))
+        self.map
+            .flush_range(byte_start, len)
+            .map_err(|e| Error::io(path, e))
     }
 
     /// Length in bytes.

@@ -156,11 +156,24 @@ pub(crate) fn decode_record(buf: &[u8]) -> Result<Record<'_>, DecodeError> {
     let key = body.get(at..at + key_len).ok_or(DecodeError::Truncated)?;
     let value_offset = at + key_len;
     let value = body.get(value_offset..len).ok_or(DecodeError::Truncated)?;
-    Ok(Record { kind, vtype, txn, expires_at, key, value, len, value_offset })
+    Ok(Record {
+        kind,
+        vtype,
+        txn,
+        expires_at,
+        key,
+        value,
+        len,
+        value_offset,
+    })
 }
 
 /// Encodes a segment header (format-spec.md §3.1).
-pub(crate) fn encode_segment_header(id: u32, kind: u8, created_txn: u64) -> [u8; SEGMENT_HEADER_LEN] {
+pub(crate) fn encode_segment_header(
+    id: u32,
+    kind: u8,
+    created_txn: u64,
+) -> [u8; SEGMENT_HEADER_LEN] {
     let mut h = [0u8; SEGMENT_HEADER_LEN];
     h[0..8].copy_from_slice(&SEGMENT_MAGIC);
     h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -227,7 +240,10 @@ mod tests {
         encode_record(&mut buf, KIND_PUT, 2, 77, 0, b"key", b"value");
         assert_eq!(buf.len(), record_len(3, 5, false));
         let r = decode_record(&buf).unwrap();
-        assert_eq!((r.kind, r.vtype, r.txn, r.key, r.value), (KIND_PUT, 2, 77, &b"key"[..], &b"value"[..]));
+        assert_eq!(
+            (r.kind, r.vtype, r.txn, r.key, r.value),
+            (KIND_PUT, 2, 77, &b"key"[..], &b"value"[..])
+        );
         buf.clear();
         encode_record(&mut buf, KIND_PUT, 1, 1, 12345, b"k", b"");
         assert_eq!(buf.len(), record_len(1, 0, true));
@@ -259,7 +275,14 @@ mod tests {
     #[test]
     fn segment_header_checks_version_and_crc() {
         let h = encode_segment_header(7, SEG_LOG, 42);
-        assert_eq!(decode_segment_header(&h), Ok(SegmentHeader { id: 7, kind: SEG_LOG, created_txn: 42 }));
+        assert_eq!(
+            decode_segment_header(&h),
+            Ok(SegmentHeader {
+                id: 7,
+                kind: SEG_LOG,
+                created_txn: 42
+            })
+        );
         let mut bad = h;
         bad[8] = 9;
         let crc = crc32fast::hash(&bad[..60]);

@@ -1,1 +1,299 @@
-//! placeholder
+//! Segment files: naming, creation, and the per-process cache of their maps and handles
+//! (format-spec.md §3).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use crate::error::{Error, Result};
+use crate::map::SegmentMap;
+use crate::record::{
+    decode_record, decode_segment_header, encode_segment_header, DecodeError, HeaderError, Record,
+    FORMAT_VERSION, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+};
+use crate::shm::{pos_off, pos_seg};
+
+/// File name of segment `id`.
+pub(crate) fn file_name(id: u32) -> String {
+    format!("seg-{id:08}.zdb")
+}
+
+/// Parses a segment file name back into its id.
+pub(crate) fn parse_file_name(name: &str) -> Option<u32> {
+    name.strip_prefix("seg-")?
+        .strip_suffix(".zdb")?
+        .parse()
+        .ok()
+}
+
+/// A record located in a mapped segment; offsets are absolute within the map.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecMeta {
+    pub kind: u8,
+    pub vtype: u8,
+    pub txn: u64,
+    pub expires_at: u64,
+    pub key_start: usize,
+    pub key_len: usize,
+    pub value_start: usize,
+    pub value_len: usize,
+    pub len: usize,
+}
+
+impl RecMeta {
+    pub(crate) fn from_record(r: &Record<'_>, at: usize) -> Self {
+        RecMeta {
+            kind: r.kind,
+            vtype: r.vtype,
+            txn: r.txn,
+            expires_at: r.expires_at,
+            key_start: at + r.value_offset - r.key.len(),
+            key_len: r.key.len(),
+            value_start: at + r.value_offset,
+            value_len: r.value.len(),
+            len: r.len,
+        }
+    }
+
+    pub(crate) fn key<'a>(&self, map: &'a SegmentMap) -> &'a [u8] {
+        map.slice(self.key_start, self.key_len).unwrap_or(&[])
+    }
+
+    pub(crate) fn value<'a>(&self, map: &'a SegmentMap) -> &'a [u8] {
+        map.slice(self.value_start, self.value_len).unwrap_or(&[])
+    }
+}
+
+/// Reads the total length a record header announces, without checking anything else.
+fn announced_len(hdr: &[u8]) -> Option<usize> {
+    let flags = *hdr.get(6)?;
+    let key_len = usize::from(u16::from_le_bytes(hdr.get(8..10)?.try_into().ok()?));
+    let val_len = u32::from_le_bytes(hdr.get(12..16)?.try_into().ok()?) as usize;
+    Some(RECORD_HEADER_LEN + if flags & 1 != 0 { 8 } else { 0 } + key_len + val_len)
+}
+
+/// Per-process cache of segment maps (for reading) and file handles (for writing).
+pub(crate) struct Segments {
+    dir: PathBuf,
+    maps: ArcSwap<HashMap<u32, Arc<SegmentMap>>>,
+    files: Mutex<HashMap<u32, Arc<File>>>,
+    remap: Mutex<()>,
+}
+
+impl Segments {
+    pub(crate) fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            maps: ArcSwap::from_pointee(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
+            remap: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn path(&self, id: u32) -> PathBuf {
+        self.dir.join(file_name(id))
+    }
+
+    /// A map of segment `id` covering at least `need_end` bytes, remapping if the file grew.
+    pub(crate) fn map(&self, id: u32, need_end: usize) -> Result<Arc<SegmentMap>> {
+        if let Some(m) = self.maps.load().get(&id) {
+            if m.len() >= need_end {
+                return Ok(Arc::clone(m));
+            }
+        }
+        let _g = self
+            .remap
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(m) = self.maps.load().get(&id) {
+            if m.len() >= need_end {
+                return Ok(Arc::clone(m));
+            }
+        }
+        let path = self.path(id);
+        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        if (len as usize) < need_end {
+            return Err(Error::CorruptSegment {
+                file: path,
+                offset: len,
+                reason: "record runs past the end of the segment file",
+            });
+        }
+        let map = Arc::new(SegmentMap::open(&file, len, &path)?);
+        let mut next = HashMap::clone(&self.maps.load());
+        next.insert(id, Arc::clone(&map));
+        self.maps.store(Arc::new(next));
+        Ok(map)
+    }
+
+    /// Decodes the record at position `pos`, checking its checksum.
+    pub(crate) fn record_at(&self, pos: u64) -> Result<(Arc<SegmentMap>, RecMeta)> {
+        let id = pos_seg(pos);
+        let off = pos_off(pos) as usize;
+        let bad = |reason| Error::CorruptSegment {
+            file: self.path(id),
+            offset: off as u64,
+            reason,
+        };
+        if off < SEGMENT_HEADER_LEN {
+            return Err(bad("record position inside the segment header"));
+        }
+        let mut map = self.map(id, off + RECORD_HEADER_LEN)?;
+        let hdr = map
+            .slice(off, RECORD_HEADER_LEN)
+            .ok_or_else(|| bad("short header"))?;
+        let need = announced_len(hdr).ok_or_else(|| bad("short header"))?;
+        if map.len() < off + need {
+            map = self.map(id, off + need)?;
+        }
+        let buf = map
+            .slice(off, need)
+            .ok_or_else(|| bad("record past end of map"))?;
+        match decode_record(buf) {
+            Ok(r) => {
+                let meta = RecMeta::from_record(&r, off);
+                Ok((map, meta))
+            }
+            Err(DecodeError::Checksum { expected, found }) => Err(Error::ChecksumMismatch {
+                file: self.path(id),
+                offset: off as u64,
+                expected,
+                found,
+            }),
+            Err(e) => Err(bad(e.reason())),
+        }
+    }
+
+    /// A read-write handle on segment `id`, opened once per process.
+    pub(crate) fn file(&self, id: u32) -> Result<Arc<File>> {
+        let mut files = self
+            .files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(f) = files.get(&id) {
+            return Ok(Arc::clone(f));
+        }
+        let path = self.path(id);
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let f = Arc::new(f);
+        files.insert(id, Arc::clone(&f));
+        Ok(f)
+    }
+
+    /// Creates segment `id` with its header and `alloc` bytes allocated, durably.
+    pub(crate) fn create(
+        &self,
+        id: u32,
+        kind: u8,
+        created_txn: u64,
+        alloc: u64,
+    ) -> Result<Arc<File>> {
+        let path = self.path(id);
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        crate::io::write_all_at(&f, &encode_segment_header(id, kind, created_txn), 0, &path)?;
+        crate::io::allocate(&f, alloc.max(SEGMENT_HEADER_LEN as u64), &path)?;
+        crate::io::sync_data(&f, &path)?;
+        crate::io::sync_dir(&self.dir)?;
+        let f = Arc::new(f);
+        self.files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, Arc::clone(&f));
+        self.forget_map(id);
+        Ok(f)
+    }
+
+    /// Checks the header of segment `id`; returns its kind.
+    pub(crate) fn check_header(&self, id: u32) -> Result<u8> {
+        let map = self.map(id, SEGMENT_HEADER_LEN).map_err(|e| match e {
+            Error::CorruptSegment { file, .. } => Error::CorruptSegment {
+                file,
+                offset: 0,
+                reason: "segment file shorter than its header",
+            },
+            e => e,
+        })?;
+        let bytes = map.slice(0, SEGMENT_HEADER_LEN).unwrap_or(&[]);
+        let bad = |reason| Error::CorruptSegment {
+            file: self.path(id),
+            offset: 0,
+            reason,
+        };
+        match decode_segment_header(bytes) {
+            Ok(h) if h.id == id => Ok(h.kind),
+            Ok(_) => Err(bad("segment id in header does not match file name")),
+            Err(HeaderError::Version(v)) => Err(Error::IncompatibleVersion {
+                file: self.path(id),
+                found: v,
+                supported: FORMAT_VERSION,
+            }),
+            Err(HeaderError::Short) => Err(bad("segment header too short")),
+            Err(HeaderError::Magic) => Err(bad("bad magic number in segment header")),
+            Err(HeaderError::Checksum) => Err(bad("segment header checksum mismatch")),
+            Err(HeaderError::Malformed) => Err(bad("unknown segment kind")),
+        }
+    }
+
+    /// Drops this process's map and handle of segment `id` (after it was deleted).
+    pub(crate) fn forget(&self, id: u32) {
+        self.files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id);
+        self.forget_map(id);
+    }
+
+    fn forget_map(&self, id: u32) {
+        let _g = self
+            .remap
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.maps.load().contains_key(&id) {
+            let mut next = HashMap::clone(&self.maps.load());
+            next.remove(&id);
+            self.maps.store(Arc::new(next));
+        }
+    }
+
+    /// Forgets maps and handles of segment files that no longer exist (deleted by a
+    /// compaction in some process). Readers holding a map keep it alive until they drop it.
+    pub(crate) fn prune(&self) {
+        let ids: Vec<u32> = self.maps.load().keys().copied().collect();
+        for id in ids {
+            if !self.path(id).exists() {
+                self.forget(id);
+            }
+        }
+        let ids: Vec<u32> = self
+            .files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect();
+        for id in ids {
+            if !self.path(id).exists() {
+                self.forget(id);
+            }
+        }
+    }
+
+    /// Bytes mapped by this process.
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        self.maps.load().values().map(|m| m.len()).sum()
+    }
+}

@@ -138,7 +138,10 @@ impl Value {
     /// [`Error::NotAnInteger`], [`Error::NotAFloat`], [`Error::InvalidJson`] or
     /// [`Error::InvalidArgument`] when `text` does not fit the type.
     pub fn parse_as(ty: ValueType, text: &[u8]) -> Result<Self> {
-        let s = || std::str::from_utf8(text).map_err(|_| Error::InvalidArgument("value is not valid UTF-8".into()));
+        let s = || {
+            std::str::from_utf8(text)
+                .map_err(|_| Error::InvalidArgument("value is not valid UTF-8".into()))
+        };
         Ok(match ty {
             ValueType::Bytes => Value::Bytes(text.to_vec()),
             ValueType::String => Value::String(s()?.to_owned()),
@@ -341,14 +344,18 @@ impl ValueRef {
     /// [`Error::InvalidArgument`] if the payload does not decode for its type (only possible
     /// for a record whose checksum matched but whose content is invalid).
     pub fn to_value(&self) -> Result<Value> {
-        Value::decode_payload(self.ty, self.as_bytes())
-            .ok_or_else(|| Error::InvalidArgument(format!("stored {} payload is malformed", self.ty)))
+        Value::decode_payload(self.ty, self.as_bytes()).ok_or_else(|| {
+            Error::InvalidArgument(format!("stored {} payload is malformed", self.ty))
+        })
     }
 }
 
 impl fmt::Debug for ValueRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ValueRef").field("type", &self.ty).field("len", &self.len).finish()
+        f.debug_struct("ValueRef")
+            .field("type", &self.ty)
+            .field("len", &self.len)
+            .finish()
     }
 }
 

@@ -1,0 +1,101 @@
+//! `check`: verify every checksum and that the index agrees with the segments
+//! (format-spec.md §12).
+
+use std::sync::atomic::Ordering;
+
+use crate::db::CheckReport;
+use crate::engine::Shared;
+use crate::error::Result;
+use crate::index::{self, H_USED};
+use crate::record::KIND_PUT;
+use crate::shm::*;
+
+impl Shared {
+    /// Scans everything under the writer lock (so the state is stable) and reports problems.
+    pub(crate) fn check(&self) -> Result<CheckReport> {
+        let mut report = CheckReport::default();
+        let _g = self.writer_section(self.opts.lock_timeout)?;
+        let man = match self.read_manifest() {
+            Ok(m) => m,
+            Err(e) => {
+                report.problems.push(e.to_string());
+                return Ok(report);
+            }
+        };
+        for &(id, _) in &man.segments {
+            if let Err(e) = self.segs.check_header(id) {
+                report.problems.push(e.to_string());
+            }
+        }
+        let mut records = 0u64;
+        let scanned = self.scan_segments(&man, None, |_, _, _| {
+            records += 1;
+            Ok(())
+        });
+        match scanned {
+            Ok(end) => {
+                let log = self.shm.get(W_LOG_POS);
+                if pos_seg(log) != man.active {
+                    report.problems.push(format!(
+                        "published log position is in segment {} but the manifest's active segment is {}",
+                        pos_seg(log),
+                        man.active
+                    ));
+                } else if end.log_end != pos_off(log) {
+                    report.problems.push(format!(
+                        "log of segment {} ends at byte {} but {} bytes are published",
+                        man.active,
+                        end.log_end,
+                        pos_off(log)
+                    ));
+                }
+            }
+            Err(e) => report.problems.push(e.to_string()),
+        }
+        report.records = records;
+        let idx = self.current_index()?;
+        let mut keys = 0u64;
+        let mut live = 0u64;
+        for (slot, tag, loc) in idx.live_slots() {
+            let seg = pos_seg(loc);
+            if !man.segments.iter().any(|&(s, _)| s == seg) {
+                report.problems.push(format!(
+                    "index slot {slot} points into segment {seg}, which is not in the manifest"
+                ));
+                continue;
+            }
+            match self.segs.record_at(loc) {
+                Ok((map, meta)) => {
+                    if meta.kind != KIND_PUT {
+                        report.problems.push(format!(
+                            "index slot {slot} points at a record that is not a put"
+                        ));
+                    } else if index::tag_of(index::hash_key(meta.key(&map))) != tag {
+                        report.problems.push(format!(
+                            "index slot {slot} holds a hash that does not match its key"
+                        ));
+                    } else {
+                        keys += 1;
+                        live += meta.len as u64;
+                    }
+                }
+                Err(e) => report.problems.push(format!("index slot {slot}: {e}")),
+            }
+        }
+        report.keys = keys;
+        if idx.h(H_USED).load(Ordering::Relaxed) != keys || self.shm.get(W_KEYS) != keys {
+            report.problems.push(format!(
+                "key counts disagree: {keys} reachable, index header says {}, shared state says {}",
+                idx.h(H_USED).load(Ordering::Relaxed),
+                self.shm.get(W_KEYS)
+            ));
+        }
+        if self.shm.get(W_LIVE_BYTES) != live {
+            report.problems.push(format!(
+                "live byte count is {} but the index reaches {live} bytes",
+                self.shm.get(W_LIVE_BYTES)
+            ));
+        }
+        Ok(report)
+    }
+}

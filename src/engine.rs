@@ -1,0 +1,1370 @@
+//! The per-directory engine shared by every handle in one process: open and close, the
+//! read path (sequence lock), the commit path (append, publish, group fsync), crash repair,
+//! checkpoints, segment rotation, index resizing and rebuilding (format-spec.md §6–§10).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+
+use crate::db::{Durability, OpenOptions};
+use crate::error::{Error, Result};
+use crate::index::{self, IndexMap, Probe};
+use crate::lock::{LockFile, ProcLock};
+use crate::manifest::Manifest;
+use crate::map::{SegmentMap, SharedWords};
+use crate::record::{
+    decode_record, encode_record, DecodeError, KIND_COMMIT, KIND_DEL, KIND_PUT, KIND_SEAL,
+    RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SEG_COMPACTED, SEG_LOG,
+};
+use crate::segment::{self, RecMeta, Segments};
+use crate::shm::*;
+
+/// Length of a seal record (no key, 8-byte value).
+pub(crate) const SEAL_LEN: usize = RECORD_HEADER_LEN + 8;
+/// Length of a commit record.
+pub(crate) const COMMIT_LEN: usize = RECORD_HEADER_LEN + 8;
+/// `W_PUB_START` value for a publish that is not a logged transaction.
+const NO_TXN: u64 = u64::MAX;
+/// Growth step of the active segment file.
+const GROW_STEP: u64 = 4 << 20;
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A record found by a read.
+#[derive(Clone)]
+pub(crate) struct Hit {
+    pub map: Arc<SegmentMap>,
+    pub meta: RecMeta,
+}
+
+impl Hit {
+    pub(crate) fn expired(&self, now: u64) -> bool {
+        self.meta.expires_at != 0 && self.meta.expires_at <= now
+    }
+}
+
+/// A pending write of a transaction.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    Put {
+        vtype: u8,
+        payload: Vec<u8>,
+        expires_at: u64,
+    },
+    Del,
+}
+
+/// A complete transaction read back from the log.
+pub(crate) struct LoggedTxn {
+    pub txn: u64,
+    /// Position and metadata of each PUT/DEL record.
+    pub records: Vec<(u64, RecMeta)>,
+    pub map: Arc<SegmentMap>,
+    /// Offset just past the commit record.
+    pub end: u32,
+}
+
+/// How the log scan at a position ended.
+pub(crate) enum TxnRead {
+    Txn(LoggedTxn),
+    /// A seal record: the segment ends here.
+    Seal,
+    /// No complete, valid transaction here: the end of the log (or damage).
+    End(&'static str),
+}
+
+/// State shared by all handles on one directory in this process.
+pub(crate) struct Shared {
+    pub dir: PathBuf,
+    pub opts: OpenOptions,
+    open_lock: LockFile,
+    shm_lock: LockFile,
+    writer_lock: LockFile,
+    sync_lock: LockFile,
+    pub(crate) compact_lock: LockFile,
+    pub shm: Shm,
+    index: ArcSwapOption<IndexMap>,
+    attached: bool,
+    seg_epoch: AtomicU64,
+    pub segs: Segments,
+    writer: ProcLock,
+    sync_mutex: Mutex<()>,
+    pub(crate) compact_mutex: Mutex<()>,
+    slot: Option<usize>,
+    local_reads: [AtomicU64; 3],
+    poisoned: AtomicBool,
+    flusher_stop: Arc<AtomicBool>,
+}
+
+static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> = OnceLock::new();
+
+/// Holds the writer role (in-process lock plus the `writer.lock` flock).
+pub(crate) struct WriterGuard {
+    shared: Arc<Shared>,
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        self.shared.writer_lock.unlock();
+        self.shared.writer.release();
+    }
+}
+
+impl WriterGuard {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl Shared {
+    /// Opens `dir`, sharing the state with other handles of this process.
+    pub(crate) fn open(dir: &Path, opts: OpenOptions) -> Result<Arc<Shared>> {
+        if opts.segment_size < 64 << 10 || opts.segment_size > u64::from(u32::MAX) {
+            return Err(Error::InvalidArgument(
+                "segment size must be between 64 KiB and 4 GiB - 1".into(),
+            ));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        let reg = REGISTRY.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut reg = reg
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = reg.get(&dir).and_then(Weak::upgrade) {
+            return Ok(s);
+        }
+        let s = Arc::new(Self::attach(&dir, opts)?);
+        reg.insert(dir, Arc::downgrade(&s));
+        drop(reg);
+        if let Durability::Batched { max_delay } = s.opts.durability {
+            spawn_flusher(&s, max_delay);
+        }
+        Ok(s)
+    }
+
+    fn attach(dir: &Path, opts: OpenOptions) -> Result<Shared> {
+        // On any error below, dropping the lock files closes them, which releases the locks.
+        let open_lock = LockFile::open(&dir.join("ziggy.lock"))?;
+        open_lock.lock_exclusive(opts.lock_timeout, dir)?;
+        let shm_path = dir.join("ziggy.shm");
+        let shm_lock = LockFile::open(&shm_path)?;
+        let first = shm_lock.try_lock_exclusive()?;
+        let len = shm_lock
+            .file
+            .metadata()
+            .map_err(|e| Error::io(&shm_path, e))?
+            .len();
+        if first && len != SHM_LEN {
+            shm_lock
+                .file
+                .set_len(0)
+                .map_err(|e| Error::io(&shm_path, e))?;
+            crate::io::allocate(&shm_lock.file, SHM_LEN, &shm_path)?;
+        } else if len != SHM_LEN {
+            return Err(Error::CorruptIndex {
+                file: shm_path,
+                reason: "shared state file has the wrong size while other processes use it",
+            });
+        }
+        let shm = Shm {
+            map: SharedWords::open(&shm_lock.file, &shm_path)?,
+        };
+        let mut s = Shared {
+            dir: dir.to_path_buf(),
+            open_lock,
+            shm_lock,
+            writer_lock: LockFile::open(&dir.join("writer.lock"))?,
+            sync_lock: LockFile::open(&dir.join("sync.lock"))?,
+            compact_lock: LockFile::open(&dir.join("compact.lock"))?,
+            shm,
+            index: ArcSwapOption::empty(),
+            attached: false,
+            seg_epoch: AtomicU64::new(0),
+            segs: Segments::new(dir),
+            writer: ProcLock::default(),
+            sync_mutex: Mutex::new(()),
+            compact_mutex: Mutex::new(()),
+            slot: None,
+            local_reads: Default::default(),
+            poisoned: AtomicBool::new(false),
+            flusher_stop: Arc::new(AtomicBool::new(false)),
+            opts,
+        };
+        if first {
+            s.first_open()?;
+        } else if s.shm.get(W_READY) != 1 {
+            return Err(Error::CorruptIndex {
+                file: shm_path,
+                reason: "shared state is not initialised although another process is attached",
+            });
+        }
+        s.shm_lock.lock_shared()?;
+        s.slot = s.register_process();
+        s.attached = true;
+        let gen = s.shm.get(W_INDEX_GEN);
+        s.index.store(Some(Arc::new(IndexMap::open(&s.dir, gen)?)));
+        s.seg_epoch.store(s.shm.get(W_SEG_EPOCH), Ordering::Relaxed);
+        s.open_lock.unlock();
+        Ok(s)
+    }
+
+    /// Run by the first process to attach (no other process has the directory open).
+    fn first_open(&self) -> Result<()> {
+        let (b0, b1) = boot_id();
+        let warm = self.shm.get(W_MAGIC) == SHM_MAGIC
+            && self.shm.get(W_VERSION) == SHM_VERSION
+            && self.shm.get(W_READY) == 1
+            && self.shm.get(W_BOOT0) == b0
+            && self.shm.get(W_BOOT1) == b1
+            && self.shm.get(W_POISONED) == 0
+            && self
+                .dir
+                .join(index::file_name(self.shm.get(W_INDEX_GEN)))
+                .exists();
+        for slot in 0..PROC_SLOTS {
+            for w in 0..PROC_WORDS {
+                self.shm.proc_word(slot, w).store(0, Ordering::Relaxed);
+            }
+        }
+        if warm {
+            let idx = IndexMap::open(&self.dir, self.shm.get(W_INDEX_GEN))?;
+            self.index.store(Some(Arc::new(idx)));
+            if self.shm.get(W_SEQ) & 1 == 1 || self.shm.get(W_ROTATING) != 0 {
+                drop(self.writer_section(self.opts.lock_timeout)?);
+            }
+        } else {
+            self.cold_start()?;
+            self.shm.set(W_BOOT0, b0);
+            self.shm.set(W_BOOT1, b1);
+            self.shm.set(W_VERSION, SHM_VERSION);
+            self.shm.set(W_MAGIC, SHM_MAGIC);
+            self.shm.set(W_READY, 1);
+        }
+        let man = Manifest::read(&self.dir)?.ok_or_else(|| Error::CorruptIndex {
+            file: self.dir.join(crate::manifest::MANIFEST_NAME),
+            reason: "manifest missing",
+        })?;
+        self.remove_orphans(&man, true);
+        Ok(())
+    }
+
+    /// Builds the shared state from the files on disk: adopt a cleanly checkpointed index, or
+    /// rebuild one from the segments.
+    fn cold_start(&self) -> Result<()> {
+        for w in 0..PROC_BASE {
+            self.shm.w(w).store(0, Ordering::Relaxed);
+        }
+        let Some(man) = Manifest::read(&self.dir)? else {
+            if let Some(id) = self.list_files()?.0.into_iter().next() {
+                return Err(Error::CorruptIndex {
+                    file: self.dir.join(crate::manifest::MANIFEST_NAME),
+                    reason: if id > 0 {
+                        "manifest missing but segment files exist"
+                    } else {
+                        "manifest missing"
+                    },
+                });
+            }
+            return self.create_new();
+        };
+        for &(id, _) in &man.segments {
+            self.segs.check_header(id)?;
+        }
+        let (_, gens) = self.list_files()?;
+        let newest = gens.iter().copied().max();
+        let adopted = newest
+            .and_then(|gen| IndexMap::open(&self.dir, gen).ok())
+            .filter(|idx| {
+                idx.is_clean()
+                    && pos_seg(idx.h(index::H_CKPT_POS).load(Ordering::Relaxed)) == man.active
+            });
+        let seg_bytes = self.segment_file_bytes(&man);
+        if let Some(idx) = adopted {
+            let h = |i| idx.h(i).load(Ordering::Relaxed);
+            let log_pos = h(index::H_CKPT_POS);
+            self.shm.set(W_INDEX_GEN, idx.gen);
+            self.shm.set(W_LOG_POS, log_pos);
+            self.shm.set(W_DURABLE_POS, log_pos);
+            self.shm.set(W_NEXT_TXN, h(index::H_NEXT_TXN));
+            self.shm.set(
+                W_NEXT_SEG,
+                h(index::H_NEXT_SEG).max(u64::from(self.max_seg_id()?) + 1),
+            );
+            self.shm.set(W_KEYS, h(index::H_KEYS));
+            self.shm.set(W_LIVE_BYTES, h(index::H_LIVE));
+            self.shm.set(W_DEAD_BYTES, h(index::H_DEAD));
+            self.shm.set(W_SEGMENTS, man.segments.len() as u64);
+            self.shm.set(W_SEGMENT_BYTES, seg_bytes);
+            let alloc = std::fs::metadata(self.segs.path(man.active))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            self.shm.set(W_ACTIVE_ALLOC, alloc);
+            self.index.store(Some(Arc::new(idx)));
+            return Ok(());
+        }
+        let hint = newest.and_then(|gen| IndexMap::open(&self.dir, gen).ok());
+        let ckpt = hint
+            .as_ref()
+            .map(|i| i.h(index::H_CKPT_POS).load(Ordering::Relaxed));
+        let gen = newest.unwrap_or(0) + 1;
+        drop(hint);
+        self.rebuild(&man, gen, ckpt)?;
+        self.shm.set(W_SEGMENT_BYTES, seg_bytes);
+        Ok(())
+    }
+
+    fn create_new(&self) -> Result<()> {
+        let id = 1;
+        self.segs
+            .create(id, SEG_LOG, 1, GROW_STEP.min(self.opts.segment_size))?;
+        let man = Manifest {
+            active: id,
+            segments: vec![(id, SEG_LOG)],
+        };
+        man.write(&self.dir)?;
+        let idx = IndexMap::create(&self.dir, 1, index::MIN_CAPACITY)?;
+        let log_pos = pos(id, SEGMENT_HEADER_LEN as u32);
+        idx.checkpoint(&[
+            (index::H_CKPT_POS, log_pos),
+            (index::H_NEXT_TXN, 1),
+            (index::H_NEXT_SEG, 2),
+        ])?;
+        crate::io::sync_dir(&self.dir)?;
+        self.shm.set(W_INDEX_GEN, 1);
+        self.shm.set(W_LOG_POS, log_pos);
+        self.shm.set(W_DURABLE_POS, log_pos);
+        self.shm.set(W_NEXT_TXN, 1);
+        self.shm.set(W_NEXT_SEG, 2);
+        self.shm.set(W_SEGMENTS, 1);
+        self.shm
+            .set(W_ACTIVE_ALLOC, GROW_STEP.min(self.opts.segment_size));
+        self.shm
+            .set(W_SEGMENT_BYTES, GROW_STEP.min(self.opts.segment_size));
+        self.index.store(Some(Arc::new(idx)));
+        Ok(())
+    }
+
+    /// Segment ids and index generations present in the directory.
+    fn list_files(&self) -> Result<(Vec<u32>, Vec<u64>)> {
+        let mut segs = Vec::new();
+        let mut gens = Vec::new();
+        let rd = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if let Some(id) = segment::parse_file_name(&name) {
+                segs.push(id);
+            } else if let Some(g) = index::parse_file_name(&name) {
+                gens.push(g);
+            }
+        }
+        segs.sort_unstable();
+        gens.sort_unstable();
+        Ok((segs, gens))
+    }
+
+    fn max_seg_id(&self) -> Result<u32> {
+        Ok(self.list_files()?.0.into_iter().max().unwrap_or(0))
+    }
+
+    fn segment_file_bytes(&self, man: &Manifest) -> u64 {
+        man.segments
+            .iter()
+            .filter_map(|&(id, _)| std::fs::metadata(self.segs.path(id)).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Deletes segment files not in the manifest and index files other than the current one.
+    /// Only safe when no other process could be creating such a file: at first open, or under
+    /// the writer and compaction locks.
+    pub(crate) fn remove_orphans(&self, man: &Manifest, include_index: bool) {
+        let Ok((segs, gens)) = self.list_files() else {
+            return;
+        };
+        let rotating = self.shm.get(W_ROTATING) as u32;
+        let mut removed = false;
+        for id in segs {
+            if !man.segments.iter().any(|&(s, _)| s == id) && id != rotating {
+                self.segs.forget(id);
+                removed |= std::fs::remove_file(self.segs.path(id)).is_ok();
+            }
+        }
+        if include_index {
+            let cur = self.shm.get(W_INDEX_GEN);
+            for g in gens.into_iter().filter(|&g| g != cur) {
+                removed |= std::fs::remove_file(self.dir.join(index::file_name(g))).is_ok();
+            }
+            let _ = std::fs::remove_file(self.dir.join("MANIFEST.tmp"));
+        }
+        if removed {
+            let _ = crate::io::sync_dir(&self.dir);
+        }
+    }
+
+    fn register_process(&self) -> Option<usize> {
+        let pid = u64::from(std::process::id());
+        let start = process_start(std::process::id()).unwrap_or(0);
+        for slot in 0..PROC_SLOTS {
+            let w = self.shm.proc_word(slot, P_PID);
+            let cur = w.load(Ordering::Acquire);
+            let free = cur == 0
+                || process_start(cur as u32)
+                    != Some(self.shm.proc_word(slot, P_START).load(Ordering::Relaxed));
+            if free
+                && w.compare_exchange(cur, pid, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                if cur != 0 {
+                    self.retire_counters(slot);
+                }
+                self.shm
+                    .proc_word(slot, P_START)
+                    .store(start, Ordering::Relaxed);
+                return Some(slot);
+            }
+        }
+        None
+    }
+
+    fn retire_counters(&self, slot: usize) {
+        for (w, g) in [
+            (P_READS, W_RETIRED_READS),
+            (P_HITS, W_RETIRED_HITS),
+            (P_MISSES, W_RETIRED_MISSES),
+        ] {
+            let v = self.shm.proc_word(slot, w).swap(0, Ordering::Relaxed);
+            self.shm.add(g, v);
+        }
+    }
+
+    /// Number of live processes in the process table.
+    pub(crate) fn processes(&self) -> u64 {
+        (0..PROC_SLOTS)
+            .filter(|&slot| {
+                let pid = self.shm.proc_word(slot, P_PID).load(Ordering::Acquire);
+                pid != 0
+                    && process_start(pid as u32)
+                        == Some(self.shm.proc_word(slot, P_START).load(Ordering::Relaxed))
+            })
+            .count() as u64
+    }
+
+    /// (reads, hits, misses) over all processes, live and exited.
+    pub(crate) fn read_counters(&self) -> (u64, u64, u64) {
+        let mut t = [
+            self.shm.get(W_RETIRED_READS),
+            self.shm.get(W_RETIRED_HITS),
+            self.shm.get(W_RETIRED_MISSES),
+        ];
+        for slot in 0..PROC_SLOTS {
+            if self.shm.proc_word(slot, P_PID).load(Ordering::Relaxed) != 0 {
+                t[0] += self.shm.proc_word(slot, P_READS).load(Ordering::Relaxed);
+                t[1] += self.shm.proc_word(slot, P_HITS).load(Ordering::Relaxed);
+                t[2] += self.shm.proc_word(slot, P_MISSES).load(Ordering::Relaxed);
+            }
+        }
+        for (i, l) in self.local_reads.iter().enumerate() {
+            t[i] += l.load(Ordering::Relaxed);
+        }
+        (t[0], t[1], t[2])
+    }
+
+    fn count_read(&self, hit: bool) {
+        let words = match self.slot {
+            Some(slot) => [
+                self.shm.proc_word(slot, P_READS),
+                self.shm
+                    .proc_word(slot, if hit { P_HITS } else { P_MISSES }),
+            ],
+            None => [
+                &self.local_reads[0],
+                &self.local_reads[if hit { 1 } else { 2 }],
+            ],
+        };
+        for w in words {
+            w.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    // ----- read path -------------------------------------------------------------------
+
+    /// The index of the current generation, mapping a new one if a writer swapped it.
+    pub(crate) fn current_index(&self) -> Result<Arc<IndexMap>> {
+        let gen = self.shm.get(W_INDEX_GEN);
+        if let Some(cur) = &*self.index.load() {
+            if cur.gen == gen {
+                return Ok(Arc::clone(cur));
+            }
+        }
+        let epoch = self.shm.get(W_SEG_EPOCH);
+        if self.seg_epoch.swap(epoch, Ordering::Relaxed) != epoch {
+            self.segs.prune();
+        }
+        let idx = Arc::new(IndexMap::open(&self.dir, gen)?);
+        self.index.store(Some(Arc::clone(&idx)));
+        Ok(idx)
+    }
+
+    /// Probes for `key` in the current state, without validation.
+    fn probe_key(&self, idx: &IndexMap, key: &[u8], hash: u64) -> Result<Option<Hit>> {
+        let mut found = None;
+        let probe = idx.probe(hash, |loc| {
+            let (map, meta) = self.segs.record_at(loc)?;
+            if meta.key(&map) == key {
+                found = Some(Hit { map, meta });
+                Ok(true)
+            } else {
+                Ok(false)
+            }
+        })?;
+        Ok(match probe {
+            Probe::Found { .. } => found,
+            Probe::Absent { .. } => None,
+        })
+    }
+
+    /// Runs `f` inside a sequence-lock read section and retries until no commit was
+    /// published meanwhile, so `f` sees exactly one committed state.
+    pub(crate) fn read_consistent<T>(
+        &self,
+        mut f: impl FnMut(&IndexMap) -> Result<T>,
+    ) -> Result<T> {
+        let seq = self.shm.w(W_SEQ);
+        let mut waited = 0u32;
+        let mut since = None;
+        loop {
+            let s1 = seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                self.wait_for_publisher(&mut waited, &mut since)?;
+                continue;
+            }
+            let r = self.current_index().and_then(|idx| f(&idx));
+            fence(Ordering::Acquire);
+            if seq.load(Ordering::Relaxed) == s1 {
+                return r;
+            }
+        }
+    }
+
+    /// A reader saw a publish in progress. Normally it ends within microseconds; if it lasts,
+    /// the publisher may have died, so take the writer lock, which repairs the state.
+    fn wait_for_publisher(&self, waited: &mut u32, since: &mut Option<Instant>) -> Result<()> {
+        *waited += 1;
+        if *waited < 64 {
+            std::hint::spin_loop();
+            return Ok(());
+        }
+        let t0 = *since.get_or_insert_with(Instant::now);
+        if t0.elapsed() < Duration::from_millis(50) {
+            std::thread::yield_now();
+            return Ok(());
+        }
+        *since = None;
+        *waited = 0;
+        drop(self.writer_section(self.opts.lock_timeout)?);
+        Ok(())
+    }
+
+    /// Reads `key` from the committed state.
+    pub(crate) fn lookup(&self, key: &[u8]) -> Result<Option<Hit>> {
+        let hash = index::hash_key(key);
+        let r = self.read_consistent(|idx| self.probe_key(idx, key, hash))?;
+        let r = r.filter(|h| h.meta.kind == KIND_PUT && !h.expired(now_ms()));
+        self.count_read(r.is_some());
+        Ok(r)
+    }
+
+    /// Reads several keys from one committed state.
+    pub(crate) fn lookup_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Hit>>> {
+        let hashes: Vec<u64> = keys.iter().map(|k| index::hash_key(k)).collect();
+        let r = self.read_consistent(|idx| {
+            keys.iter()
+                .zip(&hashes)
+                .map(|(k, &h)| self.probe_key(idx, k, h))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let now = now_ms();
+        Ok(r.into_iter()
+            .map(|h| {
+                let h = h.filter(|h| h.meta.kind == KIND_PUT && !h.expired(now));
+                self.count_read(h.is_some());
+                h
+            })
+            .collect())
+    }
+
+    /// All live, unexpired keys.
+    pub(crate) fn all_keys(&self) -> Result<Vec<Vec<u8>>> {
+        let now = now_ms();
+        self.read_consistent(|idx| {
+            let mut out = Vec::with_capacity(idx.used() as usize);
+            for (_, _, loc) in idx.live_slots() {
+                let (map, meta) = self.segs.record_at(loc)?;
+                if meta.kind == KIND_PUT && !(meta.expires_at != 0 && meta.expires_at <= now) {
+                    out.push(meta.key(&map).to_vec());
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    // ----- writer role -----------------------------------------------------------------
+
+    fn lock_writer(&self, timeout: Option<Duration>) -> Result<()> {
+        if !self.writer.acquire(timeout) {
+            return Err(Error::Busy {
+                path: self.dir.clone(),
+            });
+        }
+        if let Err(e) = self.writer_lock.lock_exclusive(timeout, &self.dir) {
+            self.writer.release();
+            return Err(e);
+        }
+        if let Err(e) = self.repair() {
+            self.writer_lock.unlock();
+            self.writer.release();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Takes the writer role (waiting at most `timeout`) and repairs what a writer that died
+    /// left behind.
+    pub(crate) fn writer_section(
+        self: &Shared,
+        timeout: Option<Duration>,
+    ) -> Result<WriterGuardLocal<'_>> {
+        self.lock_writer(timeout)?;
+        Ok(WriterGuardLocal { shared: self })
+    }
+
+    pub(crate) fn begin_writer(self: &Arc<Self>, timeout: Option<Duration>) -> Result<WriterGuard> {
+        self.lock_writer(timeout)?;
+        Ok(WriterGuard {
+            shared: Arc::clone(self),
+        })
+    }
+
+    /// Under the writer lock: finishes a publish or a segment rotation that a dead writer left
+    /// half done (format-spec.md §10.1).
+    fn repair(&self) -> Result<()> {
+        let rotating = self.shm.get(W_ROTATING) as u32;
+        if rotating != 0 {
+            self.finish_rotation(rotating)?;
+        }
+        let seq = self.shm.get(W_SEQ);
+        if seq & 1 == 0 {
+            return Ok(());
+        }
+        let start = self.shm.get(W_PUB_START);
+        if start != NO_TXN {
+            let next = self.shm.get(W_NEXT_TXN);
+            match self.read_txn(start)? {
+                TxnRead::Txn(t) if t.txn == next => {
+                    let idx = self.current_index()?;
+                    for &(p, meta) in &t.records {
+                        self.apply_record(&idx, &t.map, p, &meta)?;
+                    }
+                    self.shm.set(W_LOG_POS, pos(pos_seg(start), t.end));
+                    self.shm.set(W_NEXT_TXN, next + 1);
+                }
+                TxnRead::Txn(t) if t.txn + 1 == next => {}
+                _ => {
+                    return Err(Error::CorruptWal {
+                        file: self.segs.path(pos_seg(start)),
+                        offset: u64::from(pos_off(start)),
+                        reason: "transaction being published when its writer died cannot be read",
+                    })
+                }
+            }
+        }
+        self.shm.w(W_SEQ).store(seq + 1, Ordering::Release);
+        Ok(())
+    }
+
+    pub(crate) fn unlock_writer(&self) {
+        self.writer_lock.unlock();
+        self.writer.release();
+    }
+
+    /// Reads the transaction starting at `start`.
+    pub(crate) fn read_txn(&self, start: u64) -> Result<TxnRead> {
+        let id = pos_seg(start);
+        let mut off = pos_off(start) as usize;
+        let map = self.segs.map(id, SEGMENT_HEADER_LEN)?;
+        // The whole file is mapped; the active segment may have grown since.
+        let map = self
+            .segs
+            .map(id, map.len().max(off + RECORD_HEADER_LEN))
+            .unwrap_or(map);
+        let mut records = Vec::new();
+        let mut txn = None;
+        loop {
+            let Some(buf) = map.slice(off, map.len().saturating_sub(off)) else {
+                return Ok(TxnRead::End(DecodeError::Truncated.reason()));
+            };
+            let r = match decode_record(buf) {
+                Ok(r) => r,
+                Err(e) => return Ok(TxnRead::End(e.reason())),
+            };
+            if r.kind == KIND_SEAL {
+                return Ok(if records.is_empty() {
+                    TxnRead::Seal
+                } else {
+                    TxnRead::End("seal inside a transaction")
+                });
+            }
+            if *txn.get_or_insert(r.txn) != r.txn {
+                return Ok(TxnRead::End(
+                    "transaction id changes before its commit record",
+                ));
+            }
+            let meta = RecMeta::from_record(&r, off);
+            let here = pos(id, off as u32);
+            off += r.len;
+            if r.kind == KIND_COMMIT {
+                let count = crate::record::le_u64(r.value, 0).unwrap_or(u64::MAX);
+                if count != records.len() as u64 {
+                    return Ok(TxnRead::End("commit record count does not match"));
+                }
+                return Ok(TxnRead::Txn(LoggedTxn {
+                    txn: r.txn,
+                    records,
+                    map,
+                    end: off as u32,
+                }));
+            }
+            records.push((here, meta));
+        }
+    }
+
+    /// Applies one logged PUT or DEL to the index (idempotent), keeping the counters.
+    pub(crate) fn apply_record(
+        &self,
+        idx: &IndexMap,
+        map: &SegmentMap,
+        p: u64,
+        meta: &RecMeta,
+    ) -> Result<()> {
+        let key = meta.key(map);
+        let hash = index::hash_key(key);
+        let mut old_len = 0;
+        let probe = idx.probe(hash, |loc| {
+            let (m, old) = self.segs.record_at(loc)?;
+            if old.key(&m) == key {
+                old_len = old.len as u64;
+                Ok(true)
+            } else {
+                Ok(false)
+            }
+        })?;
+        let len = meta.len as u64;
+        match (meta.kind, probe) {
+            (KIND_PUT, Probe::Found { slot, loc }) => {
+                if loc != p {
+                    idx.set_loc(slot, p);
+                    self.shm.add(W_LIVE_BYTES, len);
+                    self.shm.sub(W_LIVE_BYTES, old_len);
+                    self.shm.add(W_DEAD_BYTES, old_len);
+                }
+            }
+            (KIND_PUT, Probe::Absent { free: Some(slot) }) => {
+                idx.insert(slot, hash, p);
+                self.shm.add(W_KEYS, 1);
+                self.shm.add(W_LIVE_BYTES, len);
+            }
+            (KIND_PUT, Probe::Absent { free: None }) => {
+                return Err(Error::CorruptIndex {
+                    file: idx.path.clone(),
+                    reason: "index is full",
+                })
+            }
+            (_, Probe::Found { slot, .. }) => {
+                idx.remove(slot);
+                self.shm.sub(W_KEYS, 1);
+                self.shm.sub(W_LIVE_BYTES, old_len);
+                self.shm.add(W_DEAD_BYTES, old_len + len);
+            }
+            (_, Probe::Absent { .. }) => self.shm.add(W_DEAD_BYTES, len),
+        }
+        Ok(())
+    }
+
+    /// Checks, before publishing, that every record the commit will touch can be read, so the
+    /// publish itself cannot fail half way.
+    fn preflight(&self, idx: &IndexMap, ops: &[(Vec<u8>, Op)]) -> Result<()> {
+        for (key, _) in ops {
+            let hash = index::hash_key(key);
+            idx.probe(hash, |loc| {
+                let (m, old) = self.segs.record_at(loc)?;
+                Ok(old.key(&m) == key.as_slice())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Appends a transaction to the log and publishes it. The caller holds the writer lock.
+    /// Returns the log position just past the transaction.
+    pub(crate) fn commit_ops(&self, ops: &[(Vec<u8>, Op)]) -> Result<u64> {
+        if self.poisoned.load(Ordering::Relaxed) || self.shm.get(W_POISONED) != 0 {
+            return Err(Error::Poisoned);
+        }
+        let txn = self.shm.get(W_NEXT_TXN);
+        let mut buf = Vec::with_capacity(
+            ops.iter()
+                .map(|(k, o)| {
+                    k.len()
+                        + 64
+                        + match o {
+                            Op::Put { payload, .. } => payload.len(),
+                            Op::Del => 0,
+                        }
+                })
+                .sum::<usize>()
+                + COMMIT_LEN,
+        );
+        let mut offsets = Vec::with_capacity(ops.len());
+        for (key, op) in ops {
+            offsets.push(buf.len());
+            match op {
+                Op::Put {
+                    vtype,
+                    payload,
+                    expires_at,
+                } => encode_record(&mut buf, KIND_PUT, *vtype, txn, *expires_at, key, payload),
+                Op::Del => encode_record(&mut buf, KIND_DEL, 0, txn, 0, key, &[]),
+            }
+        }
+        encode_record(
+            &mut buf,
+            KIND_COMMIT,
+            0,
+            txn,
+            0,
+            &[],
+            &(ops.len() as u64).to_le_bytes(),
+        );
+        let max = self.max_txn_bytes();
+        if buf.len() > max {
+            return Err(Error::ValueTooLarge {
+                len: buf.len(),
+                max,
+            });
+        }
+        let mut log_pos = self.shm.get(W_LOG_POS);
+        if u64::from(pos_off(log_pos)) + (buf.len() + SEAL_LEN) as u64 > self.opts.segment_size {
+            self.rotate()?;
+            log_pos = self.shm.get(W_LOG_POS);
+        }
+        let seg = pos_seg(log_pos);
+        let off = u64::from(pos_off(log_pos));
+        let end = off + buf.len() as u64;
+        let file = self.segs.file(seg)?;
+        let path = self.segs.path(seg);
+        let alloc = self.shm.get(W_ACTIVE_ALLOC);
+        if end + SEAL_LEN as u64 > alloc {
+            let want = (end + SEAL_LEN as u64)
+                .max(alloc + GROW_STEP)
+                .min(self.opts.segment_size);
+            crate::io::allocate(&file, want, &path)?;
+            self.shm.set(W_ACTIVE_ALLOC, want);
+            self.shm.add(W_SEGMENT_BYTES, want - alloc);
+        }
+        crate::io::write_all_at(&file, &buf, off, &path)?;
+
+        let mut idx = self.current_index()?;
+        if idx.needs_resize(ops.len() as u64) {
+            self.resize_index(ops.len() as u64)?;
+            idx = self.current_index()?;
+        }
+        self.preflight(&idx, ops)?;
+        idx.mark_dirty()?;
+        let map = self.segs.map(seg, end as usize)?;
+        let metas = offsets
+            .iter()
+            .map(|&o| {
+                decode_record(&buf[o..])
+                    .map(|r| RecMeta::from_record(&r, off as usize + o))
+                    .map_err(|e| Error::CorruptWal {
+                        file: path.clone(),
+                        offset: off + o as u64,
+                        reason: e.reason(),
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+
+        // Publish (format-spec.md §9.2): sequence odd, index updates, sequence even.
+        self.shm.set(W_PUB_START, log_pos);
+        let seq = self.shm.w(W_SEQ);
+        let s = seq.load(Ordering::Relaxed);
+        seq.store(s + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (&o, meta) in offsets.iter().zip(&metas) {
+            self.apply_record(&idx, &map, pos(seg, (off as usize + o) as u32), meta)?;
+        }
+        self.shm.add(W_DEAD_BYTES, COMMIT_LEN as u64);
+        let end_pos = pos(seg, end as u32);
+        self.shm.set(W_LOG_POS, end_pos);
+        self.shm.set(W_NEXT_TXN, txn + 1);
+        seq.store(s + 2, Ordering::Release);
+
+        self.shm.add(W_COMMITS, 1);
+        self.shm.add(W_WAL_BYTES, buf.len() as u64);
+        Ok(end_pos)
+    }
+
+    /// Largest transaction (encoded) that fits in one segment.
+    pub(crate) fn max_txn_bytes(&self) -> usize {
+        (self.opts.segment_size as usize).saturating_sub(SEGMENT_HEADER_LEN + SEAL_LEN)
+    }
+
+    /// Makes everything published up to `target` durable; shares the fsync with every other
+    /// committer in every process (format-spec.md §9.4).
+    pub(crate) fn sync_to(&self, target: u64) -> Result<()> {
+        let durable = self.shm.w(W_DURABLE_POS);
+        if durable.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        if self.poisoned.load(Ordering::Relaxed) || self.shm.get(W_POISONED) != 0 {
+            return Err(Error::Poisoned);
+        }
+        let _g = self
+            .sync_mutex
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.sync_lock.lock_exclusive(None, &self.dir)?;
+        let r = (|| {
+            if durable.load(Ordering::Acquire) >= target {
+                return Ok(());
+            }
+            let upto = self.shm.get(W_LOG_POS);
+            let seg = pos_seg(upto);
+            let file = self.segs.file(seg)?;
+            if let Err(e) = crate::io::sync_data(&file, &self.segs.path(seg)) {
+                // fsync errors are not retryable: the kernel may have dropped the pages.
+                self.poisoned.store(true, Ordering::Relaxed);
+                self.shm.set(W_POISONED, 1);
+                return Err(e);
+            }
+            durable.fetch_max(upto, Ordering::AcqRel);
+            Ok(())
+        })();
+        self.sync_lock.unlock();
+        r
+    }
+
+    /// Seals the active log segment and starts a new one. Writer lock held.
+    pub(crate) fn rotate(&self) -> Result<()> {
+        let log_pos = self.shm.get(W_LOG_POS);
+        let old = pos_seg(log_pos);
+        let off = pos_off(log_pos);
+        let file = self.segs.file(old)?;
+        let path = self.segs.path(old);
+        let mut seal = Vec::with_capacity(SEAL_LEN);
+        encode_record(
+            &mut seal,
+            KIND_SEAL,
+            0,
+            self.shm.get(W_NEXT_TXN),
+            0,
+            &[],
+            &u64::from(off).to_le_bytes(),
+        );
+        crate::io::write_all_at(&file, &seal, u64::from(off), &path)?;
+        crate::io::sync_data(&file, &path).inspect_err(|_| self.poison())?;
+        self.shm
+            .w(W_DURABLE_POS)
+            .fetch_max(log_pos, Ordering::AcqRel);
+        let id = self.shm.w(W_NEXT_SEG).fetch_add(1, Ordering::AcqRel) as u32;
+        self.shm.set(W_ROTATING, u64::from(id));
+        self.finish_rotation(id)
+    }
+
+    /// Second half of a rotation to segment `id`; idempotent, so a writer that finds
+    /// `W_ROTATING` set after a crash can redo it.
+    fn finish_rotation(&self, id: u32) -> Result<()> {
+        let alloc = GROW_STEP.min(self.opts.segment_size);
+        if self.segs.check_header(id).is_err() {
+            self.segs
+                .create(id, SEG_LOG, self.shm.get(W_NEXT_TXN), alloc)?;
+        }
+        let mut man = self.read_manifest()?;
+        if man.active != id {
+            if !man.segments.iter().any(|&(s, _)| s == id) {
+                man.segments.push((id, SEG_LOG));
+                man.segments.sort_unstable();
+            }
+            man.active = id;
+            man.write(&self.dir)?;
+        }
+        let log_pos = pos(id, SEGMENT_HEADER_LEN as u32);
+        if pos_seg(self.shm.get(W_LOG_POS)) != id {
+            self.shm.set(W_LOG_POS, log_pos);
+            self.shm
+                .w(W_DURABLE_POS)
+                .fetch_max(log_pos, Ordering::AcqRel);
+            self.shm.set(W_ACTIVE_ALLOC, alloc);
+            self.shm.add(W_SEGMENT_BYTES, alloc);
+        }
+        self.shm.set(W_SEGMENTS, man.segments.len() as u64);
+        self.shm.set(W_ROTATING, 0);
+        self.checkpoint()
+    }
+
+    pub(crate) fn read_manifest(&self) -> Result<Manifest> {
+        Manifest::read(&self.dir)?.ok_or_else(|| Error::CorruptIndex {
+            file: self.dir.join(crate::manifest::MANIFEST_NAME),
+            reason: "manifest missing",
+        })
+    }
+
+    fn poison(&self) {
+        self.poisoned.store(true, Ordering::Relaxed);
+        self.shm.set(W_POISONED, 1);
+    }
+
+    /// Makes the index on disk match the log up to the published end, so a cold open after
+    /// an OS crash needs no rebuild (format-spec.md §9.3). Writer lock held.
+    pub(crate) fn checkpoint(&self) -> Result<()> {
+        let log_pos = self.shm.get(W_LOG_POS);
+        let seg = pos_seg(log_pos);
+        let file = self.segs.file(seg)?;
+        crate::io::sync_data(&file, &self.segs.path(seg)).inspect_err(|_| self.poison())?;
+        self.shm
+            .w(W_DURABLE_POS)
+            .fetch_max(log_pos, Ordering::AcqRel);
+        let idx = self.current_index()?;
+        idx.checkpoint(&self.checkpoint_fields())?;
+        self.shm.set(W_WAL_BYTES, 0);
+        self.shm.set(W_LAST_CHECKPOINT_MS, now_ms());
+        self.shm.add(W_CHECKPOINTS, 1);
+        Ok(())
+    }
+
+    fn checkpoint_fields(&self) -> [(usize, u64); 6] {
+        [
+            (index::H_CKPT_POS, self.shm.get(W_LOG_POS)),
+            (index::H_NEXT_TXN, self.shm.get(W_NEXT_TXN)),
+            (index::H_NEXT_SEG, self.shm.get(W_NEXT_SEG)),
+            (index::H_KEYS, self.shm.get(W_KEYS)),
+            (index::H_LIVE, self.shm.get(W_LIVE_BYTES)),
+            (index::H_DEAD, self.shm.get(W_DEAD_BYTES)),
+        ]
+    }
+
+    /// Replaces the index with a larger (or tombstone-free) copy. Writer lock held. Readers
+    /// keep using the old file until they see the new generation (format-spec.md §4.3).
+    fn resize_index(&self, extra: u64) -> Result<()> {
+        let old = self.current_index()?;
+        let cap = index::capacity_for(old.used() + extra);
+        let gen = old.gen + 1;
+        let new = IndexMap::create(&self.dir, gen, cap)?;
+        for (_, tag, loc) in old.live_slots() {
+            new.insert_fresh(tag, loc);
+        }
+        let log_pos = self.shm.get(W_LOG_POS);
+        let seg = pos_seg(log_pos);
+        crate::io::sync_data(&*self.segs.file(seg)?, &self.segs.path(seg))
+            .inspect_err(|_| self.poison())?;
+        new.checkpoint(&self.checkpoint_fields())?;
+        crate::io::sync_dir(&self.dir)?;
+        self.publish_without_txn(|| self.shm.set(W_INDEX_GEN, gen));
+        self.index.store(Some(Arc::new(new)));
+        let _ = std::fs::remove_file(&old.path);
+        Ok(())
+    }
+
+    /// Publishes a change that is not a logged transaction (index swap, relocations).
+    pub(crate) fn publish_without_txn(&self, f: impl FnOnce()) {
+        self.shm.set(W_PUB_START, NO_TXN);
+        let seq = self.shm.w(W_SEQ);
+        let s = seq.load(Ordering::Relaxed);
+        seq.store(s + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        f();
+        seq.store(s + 2, Ordering::Release);
+    }
+
+    /// Rebuilds the index from the segments listed in `man` into generation `gen`
+    /// (format-spec.md §10.2). `ckpt` is the checkpoint position of a previous index, if
+    /// any: the log must reach at least that far.
+    fn rebuild(&self, man: &Manifest, gen: u64, ckpt: Option<u64>) -> Result<()> {
+        let mut puts = 0u64;
+        self.scan_segments(man, ckpt, |_, _, meta| {
+            puts += u64::from(meta.kind == KIND_PUT);
+            Ok(())
+        })?;
+        let idx = IndexMap::create(&self.dir, gen, index::capacity_for(puts + 1))?;
+        let mut max_txn = 0u64;
+        let mut total = 0u64;
+        let scan = self.scan_segments(man, ckpt, |map, p, meta| {
+            max_txn = max_txn.max(meta.txn);
+            total += meta.len as u64;
+            let key = meta.key(map);
+            let hash = index::hash_key(key);
+            let mut old_txn = 0;
+            let probe = idx.probe(hash, |loc| {
+                let (m, old) = self.segs.record_at(loc)?;
+                old_txn = old.txn;
+                Ok(old.key(&m) == key)
+            })?;
+            match probe {
+                Probe::Found { slot, .. } if meta.txn >= old_txn => idx.set_loc(slot, p),
+                Probe::Found { .. } => {}
+                Probe::Absent { free: Some(slot) } => idx.insert(slot, hash, p),
+                Probe::Absent { free: None } => {
+                    return Err(Error::CorruptIndex {
+                        file: idx.path.clone(),
+                        reason: "index is full",
+                    })
+                }
+            }
+            Ok(())
+        })?;
+        // Keys whose newest record is a delete are absent.
+        let mut keys = 0;
+        let mut live = 0;
+        let slots: Vec<(u64, u64)> = idx.live_slots().map(|(s, _, l)| (s, l)).collect();
+        for (slot, loc) in slots {
+            let (_, meta) = self.segs.record_at(loc)?;
+            if meta.kind == KIND_PUT {
+                keys += 1;
+                live += meta.len as u64;
+            } else {
+                idx.remove(slot);
+            }
+        }
+        let log_pos = pos(man.active, scan.log_end);
+        self.shm.set(W_INDEX_GEN, gen);
+        self.shm.set(W_LOG_POS, log_pos);
+        self.shm.set(W_DURABLE_POS, log_pos);
+        self.shm.set(W_NEXT_TXN, max_txn.max(scan.max_txn) + 1);
+        self.shm.set(
+            W_NEXT_SEG,
+            u64::from(self.max_seg_id()?.max(man.active)) + 1,
+        );
+        self.shm.set(W_KEYS, keys);
+        self.shm.set(W_LIVE_BYTES, live);
+        self.shm
+            .set(W_DEAD_BYTES, total.saturating_sub(live) + scan.other_bytes);
+        self.shm.set(W_SEGMENTS, man.segments.len() as u64);
+        let alloc = std::fs::metadata(self.segs.path(man.active))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        self.shm.set(W_ACTIVE_ALLOC, alloc);
+        let file = self.segs.file(man.active)?;
+        crate::io::sync_data(&file, &self.segs.path(man.active))?;
+        idx.checkpoint(&self.checkpoint_fields())?;
+        crate::io::sync_dir(&self.dir)?;
+        self.index.store(Some(Arc::new(idx)));
+        Ok(())
+    }
+
+    /// Calls `f` for every committed PUT/DEL record of every segment in `man`.
+    pub(crate) fn scan_segments(
+        &self,
+        man: &Manifest,
+        ckpt: Option<u64>,
+        mut f: impl FnMut(&SegmentMap, u64, &RecMeta) -> Result<()>,
+    ) -> Result<ScanEnd> {
+        let mut end = ScanEnd {
+            log_end: SEGMENT_HEADER_LEN as u32,
+            max_txn: 0,
+            other_bytes: 0,
+        };
+        for &(id, kind) in &man.segments {
+            let hkind = self.segs.check_header(id)?;
+            if hkind != kind {
+                return Err(Error::CorruptSegment {
+                    file: self.segs.path(id),
+                    offset: 0,
+                    reason: "segment kind in header differs from the manifest",
+                });
+            }
+            if kind == SEG_COMPACTED {
+                self.scan_compacted(id, &mut f, &mut end)?;
+                continue;
+            }
+            let mut off = SEGMENT_HEADER_LEN as u32;
+            let mut prev = 0u64;
+            loop {
+                match self.read_txn(pos(id, off))? {
+                    TxnRead::Txn(t) if t.txn > prev => {
+                        for (p, meta) in &t.records {
+                            f(&t.map, *p, meta)?;
+                        }
+                        end.other_bytes += COMMIT_LEN as u64;
+                        prev = t.txn;
+                        end.max_txn = end.max_txn.max(t.txn);
+                        off = t.end;
+                    }
+                    TxnRead::Seal if id != man.active => break,
+                    TxnRead::Seal => {
+                        // A rotation that did not finish: the log ends at the seal.
+                        break;
+                    }
+                    TxnRead::Txn(_) | TxnRead::End(_) if id == man.active => break,
+                    TxnRead::Txn(_) => {
+                        return Err(Error::CorruptWal {
+                            file: self.segs.path(id),
+                            offset: u64::from(off),
+                            reason: "transaction ids go backwards in a sealed segment",
+                        })
+                    }
+                    TxnRead::End(reason) => {
+                        return Err(Error::CorruptWal {
+                            file: self.segs.path(id),
+                            offset: u64::from(off),
+                            reason,
+                        })
+                    }
+                }
+            }
+            if id == man.active {
+                end.log_end = off;
+                if let Some(c) = ckpt.filter(|&c| pos_seg(c) == id) {
+                    if off < pos_off(c) {
+                        return Err(Error::CorruptWal {
+                            file: self.segs.path(id),
+                            offset: u64::from(off),
+                            reason:
+                                "log ends before the last checkpoint: a committed record is damaged",
+                        });
+                    }
+                }
+            }
+        }
+        Ok(end)
+    }
+
+    fn scan_compacted(
+        &self,
+        id: u32,
+        f: &mut impl FnMut(&SegmentMap, u64, &RecMeta) -> Result<()>,
+        end: &mut ScanEnd,
+    ) -> Result<()> {
+        let map = self.segs.map(id, SEGMENT_HEADER_LEN)?;
+        let mut off = SEGMENT_HEADER_LEN;
+        loop {
+            let buf = map.slice(off, map.len().saturating_sub(off)).unwrap_or(&[]);
+            match decode_record(buf) {
+                Ok(r) if r.kind == KIND_SEAL => return Ok(()),
+                Ok(r) if r.kind == KIND_PUT => {
+                    let meta = RecMeta::from_record(&r, off);
+                    end.max_txn = end.max_txn.max(r.txn);
+                    f(&map, pos(id, off as u32), &meta)?;
+                    off += r.len;
+                }
+                Ok(_) => {
+                    return Err(Error::CorruptSegment {
+                        file: self.segs.path(id),
+                        offset: off as u64,
+                        reason: "unexpected record kind in a compacted segment",
+                    })
+                }
+                Err(DecodeError::Checksum { expected, found }) => {
+                    return Err(Error::ChecksumMismatch {
+                        file: self.segs.path(id),
+                        offset: off as u64,
+                        expected,
+                        found,
+                    })
+                }
+                Err(e) => {
+                    return Err(Error::CorruptSegment {
+                        file: self.segs.path(id),
+                        offset: off as u64,
+                        reason: e.reason(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Last-process checkpoint and detach (format-spec.md §6.4).
+    fn detach(&self) {
+        if !self.attached {
+            return;
+        }
+        self.flusher_stop.store(true, Ordering::Relaxed);
+        if matches!(self.opts.durability, Durability::Batched { .. }) {
+            let _ = self.sync_to(self.shm.get(W_LOG_POS));
+        }
+        if self
+            .open_lock
+            .lock_exclusive(Some(Duration::from_secs(5)), &self.dir)
+            .is_err()
+        {
+            return;
+        }
+        if let Some(slot) = self.slot {
+            self.retire_counters(slot);
+            self.shm.proc_word(slot, P_PID).store(0, Ordering::Release);
+        }
+        if matches!(self.shm_lock.try_lock_exclusive(), Ok(true)) {
+            // Last process: checkpoint so the next open (even after a reboot) is O(1).
+            if self.lock_writer(Some(Duration::from_millis(100))).is_ok() {
+                let idx = self.current_index();
+                let dirty = idx.map(|i| !i.is_clean()).unwrap_or(false);
+                if dirty && self.shm.get(W_POISONED) == 0 {
+                    let _ = self.checkpoint();
+                }
+                self.unlock_writer();
+            }
+        }
+        self.shm_lock.unlock();
+        self.open_lock.unlock();
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+/// A writer-role guard that borrows the engine (for internal short critical sections).
+pub(crate) struct WriterGuardLocal<'a> {
+    shared: &'a Shared,
+}
+
+impl Drop for WriterGuardLocal<'_> {
+    fn drop(&mut self) {
+        self.shared.unlock_writer();
+    }
+}
+
+/// Where a full scan ended.
+pub(crate) struct ScanEnd {
+    pub log_end: u32,
+    pub max_txn: u64,
+    pub other_bytes: u64,
+}
+
+fn spawn_flusher(s: &Arc<Shared>, max_delay: Duration) {
+    let weak = Arc::downgrade(s);
+    let stop = Arc::clone(&s.flusher_stop);
+    let _ = std::thread::Builder::new()
+        .name("ziggydb-flush".into())
+        .spawn(move || loop {
+            std::thread::sleep(max_delay);
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let Some(s) = weak.upgrade() else { return };
+            let target = s.shm.get(W_LOG_POS);
+            if s.shm.get(W_DURABLE_POS) < target {
+                let _ = s.sync_to(target);
+            }
+        });
+}
