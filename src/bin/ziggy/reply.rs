@@ -1,0 +1,219 @@
+//! Command replies and the two ways redis-cli prints them: raw (stdout not a terminal) and
+//! the annotated terminal form.
+
+/// The reply to one command, shaped like a RESP2 reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// A status line such as `OK` or `QUEUED`.
+    Status(String),
+    /// An error line; starts with an upper-case code such as `ERR` or `WRONGTYPE`.
+    Error(String),
+    /// An integer.
+    Int(i64),
+    /// A binary-safe string.
+    Bulk(Vec<u8>),
+    /// The null bulk string (a missing key).
+    Nil,
+    /// An array of replies, possibly nested.
+    Array(Vec<Reply>),
+}
+
+impl Reply {
+    /// The `OK` status.
+    pub fn ok() -> Self {
+        Reply::Status("OK".into())
+    }
+
+    /// An error reply with the given text (including its code, e.g. `ERR syntax error`).
+    pub fn error(text: impl Into<String>) -> Self {
+        Reply::Error(text.into())
+    }
+
+    /// A bulk string reply.
+    pub fn bulk(bytes: impl Into<Vec<u8>>) -> Self {
+        Reply::Bulk(bytes.into())
+    }
+
+    /// True for an error reply (the one-shot command then exits with status 1).
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+
+    /// Appends the raw form: values as they are, array elements on their own lines (nested
+    /// arrays flattened), nil as an empty line. Ends with a newline.
+    pub fn write_raw(&self, out: &mut Vec<u8>) {
+        self.write_raw_inner(out);
+        out.push(b'\n');
+    }
+
+    fn write_raw_inner(&self, out: &mut Vec<u8>) {
+        match self {
+            Reply::Status(s) | Reply::Error(s) => out.extend_from_slice(s.as_bytes()),
+            Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+            Reply::Bulk(b) => out.extend_from_slice(b),
+            Reply::Nil => {}
+            Reply::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b'\n');
+                    }
+                    item.write_raw_inner(out);
+                }
+            }
+        }
+    }
+
+    /// Appends the terminal form: `(integer) 5`, `"quoted"` strings, `(nil)`, `(error) ...`
+    /// and numbered array elements, nested arrays indented under their index.
+    pub fn write_tty(&self, out: &mut Vec<u8>) {
+        self.write_tty_inner(out, "");
+    }
+
+    fn write_tty_inner(&self, out: &mut Vec<u8>, prefix: &str) {
+        match self {
+            Reply::Status(s) => {
+                out.extend_from_slice(s.as_bytes());
+                out.push(b'\n');
+            }
+            Reply::Error(s) => {
+                out.extend_from_slice(b"(error) ");
+                out.extend_from_slice(s.as_bytes());
+                out.push(b'\n');
+            }
+            Reply::Int(i) => out.extend_from_slice(format!("(integer) {i}\n").as_bytes()),
+            Reply::Bulk(b) => {
+                write_repr(out, b);
+                out.push(b'\n');
+            }
+            Reply::Nil => out.extend_from_slice(b"(nil)\n"),
+            Reply::Array(items) if items.is_empty() => out.extend_from_slice(b"(empty array)\n"),
+            Reply::Array(items) => {
+                let width = items.len().to_string().len();
+                // Elements of a nested array line up under the first one, which follows its
+                // parent's index on the same line.
+                let nested_prefix = format!("{prefix}{}", " ".repeat(width + 2));
+                for (i, item) in items.iter().enumerate() {
+                    let lead = if i == 0 { "" } else { prefix };
+                    out.extend_from_slice(format!("{lead}{:>width$}) ", i + 1).as_bytes());
+                    item.write_tty_inner(out, &nested_prefix);
+                }
+            }
+        }
+    }
+}
+
+/// Appends `bytes` in double quotes, escaped like redis-cli's `sdscatrepr`: `\\`, `\"`, `\n`,
+/// `\r`, `\t`, `\a`, `\b`, printable ASCII as is, anything else as `\xHH`.
+pub fn write_repr(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    for &b in bytes {
+        match b {
+            b'\\' | b'"' => out.extend_from_slice(&[b'\\', b]),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x07 => out.extend_from_slice(b"\\a"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x20..=0x7e => out.push(b),
+            _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+        }
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(r: &Reply) -> String {
+        let mut out = Vec::new();
+        r.write_raw(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn tty(r: &Reply) -> String {
+        let mut out = Vec::new();
+        r.write_tty(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn bulk(s: &str) -> Reply {
+        Reply::bulk(s)
+    }
+
+    #[test]
+    fn raw_scalars() {
+        assert_eq!(raw(&Reply::ok()), "OK\n");
+        assert_eq!(raw(&Reply::Int(-5)), "-5\n");
+        assert_eq!(raw(&bulk("a b\n")), "a b\n\n");
+        assert_eq!(raw(&Reply::Nil), "\n");
+        assert_eq!(raw(&Reply::error("ERR syntax error")), "ERR syntax error\n");
+    }
+
+    #[test]
+    fn raw_bulk_is_binary_safe() {
+        let mut out = Vec::new();
+        Reply::bulk(vec![0, 0xff, b'"']).write_raw(&mut out);
+        assert_eq!(out, b"\0\xff\"\n");
+    }
+
+    #[test]
+    fn raw_arrays_flatten() {
+        assert_eq!(raw(&Reply::Array(vec![])), "\n");
+        let r = Reply::Array(vec![
+            bulk("a"),
+            Reply::Nil,
+            Reply::Array(vec![Reply::Int(1), Reply::ok()]),
+            Reply::Array(vec![]),
+            bulk("z"),
+        ]);
+        assert_eq!(raw(&r), "a\n\n1\nOK\n\nz\n");
+    }
+
+    #[test]
+    fn tty_scalars() {
+        assert_eq!(tty(&Reply::ok()), "OK\n");
+        assert_eq!(tty(&Reply::Int(42)), "(integer) 42\n");
+        assert_eq!(tty(&bulk("hello")), "\"hello\"\n");
+        assert_eq!(tty(&Reply::Nil), "(nil)\n");
+        assert_eq!(tty(&Reply::error("ERR x")), "(error) ERR x\n");
+        assert_eq!(tty(&Reply::Array(vec![])), "(empty array)\n");
+    }
+
+    #[test]
+    fn tty_escapes_like_sdscatrepr() {
+        let r = Reply::bulk(b"a\"b\\c\n\r\t\x07\x08\x00\x7f\xe9 ~".to_vec());
+        assert_eq!(tty(&r), "\"a\\\"b\\\\c\\n\\r\\t\\a\\b\\x00\\x7f\\xe9 ~\"\n");
+    }
+
+    #[test]
+    fn tty_arrays_number_and_align() {
+        let r = Reply::Array(vec![bulk("a"), Reply::Nil, Reply::Int(3)]);
+        assert_eq!(tty(&r), "1) \"a\"\n2) (nil)\n3) (integer) 3\n");
+
+        let ten = Reply::Array((0..10).map(Reply::Int).collect());
+        let text = tty(&ten);
+        assert!(
+            text.starts_with(" 1) (integer) 0\n 2) (integer) 1\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("10) (integer) 9\n"), "{text}");
+    }
+
+    #[test]
+    fn tty_nested_arrays_indent() {
+        let r = Reply::Array(vec![
+            Reply::ok(),
+            Reply::Array(vec![bulk("x"), Reply::Array(vec![bulk("y"), bulk("z")])]),
+            Reply::error("ERR e"),
+        ]);
+        assert_eq!(
+            tty(&r),
+            "1) OK\n\
+             2) 1) \"x\"\n   \
+                2) 1) \"y\"\n      \
+                   2) \"z\"\n\
+             3) (error) ERR e\n"
+        );
+    }
+}

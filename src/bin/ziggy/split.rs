@@ -1,0 +1,174 @@
+//! Splits a command line into arguments exactly as redis-cli does (its `sdssplitargs`).
+//!
+//! Arguments are separated by whitespace. `"double quotes"` take the escapes `\n \r \t \b \a`,
+//! `\xHH` and a backslash before any other character; `'single quotes'` take only `\'`. A
+//! quote may start in the middle of an argument (`a"b c"` is `ab c`), but a closing quote must
+//! be followed by whitespace or the end of the line.
+
+/// Why a line could not be split: an unterminated quote, or a closing quote followed by
+/// something other than whitespace. redis-cli reports both as `Invalid argument(s)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitError;
+
+impl std::fmt::Display for SplitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Invalid argument(s)")
+    }
+}
+
+impl std::error::Error for SplitError {}
+
+/// C's `isspace` in the "C" locale: the blanks skipped between arguments.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// Splits `line` into arguments; an empty or blank line gives no arguments.
+///
+/// # Errors
+/// [`SplitError`] on unbalanced quotes.
+pub fn split_line(line: &[u8]) -> Result<Vec<Vec<u8>>, SplitError> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < line.len() && is_space(line[i]) {
+            i += 1;
+        }
+        if i == line.len() {
+            return Ok(args);
+        }
+        let mut current = Vec::new();
+        let mut in_double = false;
+        let mut in_single = false;
+        loop {
+            let c = line.get(i).copied();
+            let next = line.get(i + 1).copied();
+            // A closing quote must end the argument.
+            let closes_ok = next.is_none_or(is_space);
+            if in_double {
+                match c {
+                    None => return Err(SplitError),
+                    Some(b'\\') if next == Some(b'x') => {
+                        let hi = line.get(i + 2).copied().and_then(hex_value);
+                        let lo = line.get(i + 3).copied().and_then(hex_value);
+                        if let (Some(hi), Some(lo)) = (hi, lo) {
+                            current.push(hi * 16 + lo);
+                            i += 3;
+                        } else {
+                            current.push(b'x');
+                            i += 1;
+                        }
+                    }
+                    Some(b'\\') if next.is_some() => {
+                        i += 1;
+                        current.push(match line[i] {
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'b' => 0x08,
+                            b'a' => 0x07,
+                            other => other,
+                        });
+                    }
+                    Some(b'"') => {
+                        if !closes_ok {
+                            return Err(SplitError);
+                        }
+                        i += 1;
+                        break;
+                    }
+                    Some(other) => current.push(other),
+                }
+            } else if in_single {
+                match c {
+                    None => return Err(SplitError),
+                    Some(b'\\') if next == Some(b'\'') => {
+                        current.push(b'\'');
+                        i += 1;
+                    }
+                    Some(b'\'') => {
+                        if !closes_ok {
+                            return Err(SplitError);
+                        }
+                        i += 1;
+                        break;
+                    }
+                    Some(other) => current.push(other),
+                }
+            } else {
+                match c {
+                    // Unlike the blanks skipped before an argument, only these end one.
+                    None | Some(b' ' | b'\n' | b'\r' | b'\t') => break,
+                    Some(b'"') => in_double = true,
+                    Some(b'\'') => in_single = true,
+                    Some(other) => current.push(other),
+                }
+            }
+            i += 1;
+        }
+        args.push(current);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(line: &str) -> Result<Vec<String>, SplitError> {
+        Ok(split_line(line.as_bytes())?
+            .into_iter()
+            .map(|a| String::from_utf8(a).unwrap())
+            .collect())
+    }
+
+    #[test]
+    fn splits_on_whitespace() {
+        assert_eq!(split("SET  a\t1 ").unwrap(), ["SET", "a", "1"]);
+        assert_eq!(split("").unwrap(), Vec::<String>::new());
+        assert_eq!(split(" \t \r").unwrap(), Vec::<String>::new());
+        assert_eq!(split("GET a\r").unwrap(), ["GET", "a"]);
+    }
+
+    #[test]
+    fn double_quotes_take_escapes() {
+        assert_eq!(
+            split(r#"SET "a b" "x\ny\t\"\\""#).unwrap(),
+            ["SET", "a b", "x\ny\t\"\\"]
+        );
+        assert_eq!(split(r#""\r\b\a\q""#).unwrap(), ["\r\u{8}\u{7}q"]);
+        assert_eq!(
+            split_line(br#""\x41\xff\x4""#).unwrap(),
+            [b"A\xffx4".to_vec()]
+        );
+        assert_eq!(split(r#""""#).unwrap(), [""]);
+    }
+
+    #[test]
+    fn single_quotes_take_only_escaped_quote() {
+        assert_eq!(split(r"'it\'s' '\n\x'").unwrap(), ["it's", r"\n\x"]);
+        // A backslash before the closing quote escapes it.
+        assert_eq!(split(r"'a\'"), Err(SplitError));
+        assert_eq!(split("'a \"b\"'").unwrap(), ["a \"b\""]);
+    }
+
+    #[test]
+    fn quotes_may_start_mid_argument() {
+        assert_eq!(split(r#"a"b c" d'e f'"#).unwrap(), ["ab c", "de f"]);
+    }
+
+    #[test]
+    fn unbalanced_quotes_are_errors() {
+        assert_eq!(split(r#"SET "a"#), Err(SplitError));
+        assert_eq!(split("SET 'a"), Err(SplitError));
+        assert_eq!(split(r#"SET "a\"#), Err(SplitError));
+        assert_eq!(split(r#"SET "a"b"#), Err(SplitError));
+        assert_eq!(split("SET 'a'b"), Err(SplitError));
+        assert_eq!(SplitError.to_string(), "Invalid argument(s)");
+    }
+}
