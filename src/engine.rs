@@ -697,16 +697,18 @@ impl Shared {
         self.writer.release();
     }
 
+    /// Current length of segment file `id` (the active one grows).
+    fn segment_len(&self, id: u32) -> Result<usize> {
+        let path = self.segs.path(id);
+        let len = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+        Ok((len as usize).max(SEGMENT_HEADER_LEN))
+    }
+
     /// Reads the transaction starting at `start`.
     pub(crate) fn read_txn(&self, start: u64) -> Result<TxnRead> {
         let id = pos_seg(start);
         let mut off = pos_off(start) as usize;
-        let map = self.segs.map(id, SEGMENT_HEADER_LEN)?;
-        // The whole file is mapped; the active segment may have grown since.
-        let map = self
-            .segs
-            .map(id, map.len().max(off + RECORD_HEADER_LEN))
-            .unwrap_or(map);
+        let map = self.segs.map(id, self.segment_len(id)?)?;
         let mut records = Vec::new();
         let mut txn = None;
         loop {
@@ -1253,7 +1255,7 @@ impl Shared {
         f: &mut impl FnMut(&SegmentMap, u64, &RecMeta) -> Result<()>,
         end: &mut ScanEnd,
     ) -> Result<()> {
-        let map = self.segs.map(id, SEGMENT_HEADER_LEN)?;
+        let map = self.segs.map(id, self.segment_len(id)?)?;
         let mut off = SEGMENT_HEADER_LEN;
         loop {
             let buf = map.slice(off, map.len().saturating_sub(off)).unwrap_or(&[]);
