@@ -536,6 +536,12 @@ impl Txn {
     }
 
     fn delete(&mut self, key: &[u8]) -> ziggydb::Result<bool> {
+        // Already gone in this transaction. `WriteTxn::delete` of a key that reads as absent
+        // drops the transaction's pending write to it, which would bring back the committed
+        // value after an earlier delete (or a write that expired at once).
+        if self.written.get(key) == Some(&false) {
+            return Ok(false);
+        }
         let existed = self.tx.delete(key)?;
         self.written.insert(key.to_vec(), false);
         Ok(existed)
@@ -1195,5 +1201,259 @@ mod tests {
         );
         assert_eq!(parse_line("DBSIZE"), Ok(Cmd::DbSize));
         assert_eq!(parse_line("KEYS *"), Ok(Cmd::Keys(b"*")));
+    }
+
+    /// Runs `lines` (split on whitespace) in one session on a fresh database.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        session: Session,
+    }
+
+    impl Fixture {
+        fn new() -> ziggydb::Result<Self> {
+            let dir = tempfile::tempdir().map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            let db = Db::open(dir.path().join("db"))?;
+            Ok(Fixture {
+                _dir: dir,
+                session: Session::new(db),
+            })
+        }
+
+        fn run(&mut self, line: &str) -> Reply {
+            self.session.execute(&argv(line))
+        }
+    }
+
+    fn bulk(s: &str) -> Reply {
+        Reply::bulk(s)
+    }
+
+    fn status(s: &str) -> Reply {
+        Reply::Status(s.into())
+    }
+
+    #[test]
+    fn strings_and_counters() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("GET a"), Reply::Nil);
+        assert_eq!(f.run("SET a hello"), Reply::ok());
+        assert_eq!(f.run("get a"), bulk("hello"));
+        assert_eq!(f.run("GETTYPE a"), bulk("bytes"));
+        assert_eq!(f.run("GETTYPE nope"), Reply::Nil);
+        assert_eq!(
+            f.run("INCR a"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(f.run("INCR n"), Reply::Int(1));
+        assert_eq!(f.run("INCRBY n 10"), Reply::Int(11));
+        assert_eq!(f.run("DECR n"), Reply::Int(10));
+        assert_eq!(f.run("DECRBY n 20"), Reply::Int(-10));
+        assert_eq!(f.run("GETTYPE n"), bulk("int"));
+        assert_eq!(f.run("SET n 9223372036854775807"), Reply::ok());
+        assert_eq!(
+            f.run("INCR n"),
+            err("ERR increment or decrement would overflow")
+        );
+        assert_eq!(f.run("GET n"), bulk("9223372036854775807"));
+        Ok(())
+    }
+
+    #[test]
+    fn typed_values_read_back_in_redis_form() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("SET i 42 TYPE int"), Reply::ok());
+        assert_eq!(f.run("GET i"), bulk("42"));
+        assert_eq!(f.run("GETTYPE i"), bulk("int"));
+        assert_eq!(f.run("SET b on TYPE bool"), Reply::ok());
+        assert_eq!(f.run("GET b"), bulk("true"));
+        assert_eq!(f.run("SET x 2.50 TYPE float"), Reply::ok());
+        assert_eq!(f.run("GET x"), bulk("2.5"));
+        assert_eq!(f.run("SET j {} TYPE json"), Reply::ok());
+        assert_eq!(f.run("GETTYPE j"), bulk("json"));
+        assert!(f.run("SET j {x TYPE json").is_error());
+        assert_eq!(f.run("GET j"), bulk("{}"));
+        Ok(())
+    }
+
+    #[test]
+    fn multi_key_commands() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("MSET a 1 b 2 c 3"), Reply::ok());
+        assert_eq!(
+            f.run("MGET a nope c"),
+            Reply::Array(vec![bulk("1"), Reply::Nil, bulk("3")])
+        );
+        assert_eq!(f.run("EXISTS a a nope b"), Reply::Int(3));
+        assert_eq!(f.run("DBSIZE"), Reply::Int(3));
+        assert_eq!(f.run("DEL a nope a b"), Reply::Int(2));
+        assert_eq!(f.run("DBSIZE"), Reply::Int(1));
+        assert_eq!(f.run("GET a"), Reply::Nil);
+        assert_eq!(f.run("MSET user:1 x user:2 y other z"), Reply::ok());
+        assert_eq!(
+            f.run("KEYS user:*"),
+            Reply::Array(vec![bulk("user:1"), bulk("user:2")])
+        );
+        assert_eq!(f.run("KEYS nothing*"), Reply::Array(vec![]));
+        Ok(())
+    }
+
+    #[test]
+    fn set_conditions_and_get() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("SET k v1 XX"), Reply::Nil);
+        assert_eq!(f.run("SET k v1 NX"), Reply::ok());
+        assert_eq!(f.run("SET k v2 NX"), Reply::Nil);
+        assert_eq!(f.run("SET k v3 GET"), bulk("v1"));
+        assert_eq!(f.run("SET k v4 NX GET"), bulk("v3"));
+        assert_eq!(f.run("GET k"), bulk("v3"));
+        assert_eq!(f.run("SET new v GET"), Reply::Nil);
+        assert_eq!(f.run("GET new"), bulk("v"));
+        Ok(())
+    }
+
+    #[test]
+    fn expiry() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("SET gone v PX 1"), Reply::ok());
+        assert_eq!(f.run("SET past v PXAT 1"), Reply::ok());
+        assert_eq!(f.run("SET stays v EX 1000"), Reply::ok());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(f.run("GET gone"), Reply::Nil);
+        assert_eq!(f.run("GET past"), Reply::Nil);
+        assert_eq!(f.run("GET stays"), bulk("v"));
+        assert_eq!(f.run("SET gone again NX"), Reply::ok());
+        Ok(())
+    }
+
+    #[test]
+    fn multi_exec_runs_queued_commands_together() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("SET s text"), Reply::ok());
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert!(f.session.in_transaction());
+        assert_eq!(f.run("SET x 1"), status("QUEUED"));
+        assert_eq!(f.run("INCR x"), status("QUEUED"));
+        assert_eq!(f.run("INCR s"), status("QUEUED"));
+        assert_eq!(f.run("SET x 1 BOGUS"), status("QUEUED"));
+        assert_eq!(f.run("GET x"), status("QUEUED"));
+        assert_eq!(f.run("DBSIZE"), status("QUEUED"));
+        assert_eq!(f.run("MULTI"), err("ERR MULTI calls can not be nested"));
+        assert_eq!(
+            f.run("EXEC"),
+            Reply::Array(vec![
+                Reply::ok(),
+                Reply::Int(2),
+                err("ERR value is not an integer or out of range"),
+                err("ERR syntax error"),
+                bulk("2"),
+                Reply::Int(2),
+            ])
+        );
+        assert!(!f.session.in_transaction());
+        assert_eq!(f.run("GET x"), bulk("2"));
+        assert_eq!(f.run("EXEC"), err("ERR EXEC without MULTI"));
+        assert_eq!(f.run("DISCARD"), err("ERR DISCARD without MULTI"));
+        Ok(())
+    }
+
+    #[test]
+    fn multi_refuses_after_a_bad_command_and_discard_drops() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("SET a 1"), status("QUEUED"));
+        assert_eq!(
+            f.run("GET"),
+            err("ERR wrong number of arguments for 'get' command")
+        );
+        assert_eq!(
+            f.run("EXEC"),
+            err("EXECABORT Transaction discarded because of previous errors.")
+        );
+        assert_eq!(f.run("GET a"), Reply::Nil);
+
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(
+            f.run("COMPACT"),
+            err("ERR Command not allowed inside a transaction")
+        );
+        assert!(f.run("EXEC").is_error());
+
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("SET a 1"), status("QUEUED"));
+        assert_eq!(f.run("DISCARD"), Reply::ok());
+        assert_eq!(f.run("GET a"), Reply::Nil);
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("EXEC"), Reply::Array(vec![]));
+        Ok(())
+    }
+
+    #[test]
+    fn begin_commit_shows_real_replies_and_own_writes() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("MSET a 1 b 2"), Reply::ok());
+        assert_eq!(f.run("COMMIT"), err("ERR COMMIT without BEGIN"));
+        assert_eq!(f.run("BEGIN"), Reply::ok());
+        assert!(f.session.in_transaction());
+        assert_eq!(f.run("BEGIN"), err("ERR BEGIN calls can not be nested"));
+        assert_eq!(f.run("MULTI"), err("ERR MULTI inside BEGIN is not allowed"));
+        assert_eq!(
+            f.run("CHECK"),
+            err("ERR Command not allowed inside a transaction")
+        );
+        assert_eq!(f.run("INCR a"), Reply::Int(2));
+        assert_eq!(f.run("SET c 3"), Reply::ok());
+        assert_eq!(f.run("DEL b"), Reply::Int(1));
+        assert_eq!(f.run("SET d v PXAT 1"), Reply::ok());
+        assert_eq!(f.run("DBSIZE"), Reply::Int(2));
+        assert_eq!(f.run("DEL b d"), Reply::Int(0));
+        assert_eq!(f.run("KEYS *"), Reply::Array(vec![bulk("a"), bulk("c")]));
+        assert_eq!(
+            f.run("MGET a b c"),
+            Reply::Array(vec![bulk("2"), Reply::Nil, bulk("3")])
+        );
+        assert_eq!(f.run("EXISTS a b c"), Reply::Int(2));
+        assert_eq!(f.run("PING"), status("PONG"));
+        assert!(f.session.pending_warning().is_some());
+        assert_eq!(f.run("COMMIT"), Reply::ok());
+        assert!(f.session.pending_warning().is_none());
+        assert_eq!(f.run("KEYS *"), Reply::Array(vec![bulk("a"), bulk("c")]));
+        assert_eq!(f.run("GET a"), bulk("2"));
+        Ok(())
+    }
+
+    #[test]
+    fn rollback_discards() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("SET a 1"), Reply::ok());
+        assert_eq!(f.run("BEGIN"), Reply::ok());
+        assert_eq!(f.run("SET a 2"), Reply::ok());
+        assert_eq!(f.run("GET a"), bulk("2"));
+        assert_eq!(f.run("ROLLBACK"), Reply::ok());
+        assert_eq!(f.run("GET a"), bulk("1"));
+        assert_eq!(f.run("ROLLBACK"), err("ERR ROLLBACK without BEGIN"));
+        Ok(())
+    }
+
+    #[test]
+    fn admin_and_misc_commands() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("MSET a 1 b 2"), Reply::ok());
+        assert_eq!(f.run("COMPACT"), Reply::ok());
+        assert_eq!(f.run("CHECK"), Reply::ok());
+        let Reply::Bulk(info) = f.run("INFO") else {
+            panic!("INFO is a bulk string")
+        };
+        let info = String::from_utf8(info).unwrap();
+        assert!(info.starts_with("# Stats\r\nkeys:2\r\n"), "{info}");
+        assert!(info.ends_with("\r\n"));
+        assert_eq!(f.run("INFO stats"), Reply::Bulk(info.into_bytes()));
+        assert_eq!(f.run("INFO keyspace"), bulk(""));
+        assert_eq!(f.run("PING hi"), bulk("hi"));
+        assert_eq!(f.run("ECHO hi"), bulk("hi"));
+        assert_eq!(
+            f.run("NOPE x"),
+            err("ERR unknown command 'NOPE', with args beginning with: 'x' ")
+        );
+        Ok(())
     }
 }

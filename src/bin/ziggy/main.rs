@@ -21,7 +21,7 @@ use clap::{Parser, ValueEnum};
 use ziggydb::{Db, Durability};
 
 use crate::commands::Session;
-use crate::reply::Reply;
+use crate::reply::{Format, Reply};
 use crate::split::split_line;
 
 /// Command-line arguments as given.
@@ -81,36 +81,24 @@ enum DurabilityArg {
     Batched,
 }
 
-/// How replies are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// As the bytes are, for scripts.
-    Raw,
-    /// Annotated and quoted, for people.
-    Tty,
-}
-
-impl Format {
-    /// Appends `reply` in this format.
-    pub fn write(self, reply: &Reply, out: &mut Vec<u8>) {
-        match self {
-            Format::Raw => reply.write_raw(out),
-            Format::Tty => reply.write_tty(out),
-        }
-    }
-}
-
-/// Writes `reply` to standard output and flushes, so that a co-process reading our output
-/// sees each reply as soon as its command has run.
+/// Runs `args` (not empty) and prints the reply to standard output, flushing it so that a
+/// co-process reading our output sees each reply as soon as its command has run.
 ///
 /// # Errors
 /// If standard output cannot be written.
-pub fn print_reply(format: Format, reply: &Reply) -> io::Result<()> {
+pub fn run_command(session: &mut Session, format: Format, args: &[Vec<u8>]) -> io::Result<Reply> {
+    let reply = session.execute(args);
     let mut buf = Vec::new();
-    format.write(reply, &mut buf);
+    match &reply {
+        // As redis-cli does, INFO's text prints as it is (lines end in CRLF), even to a
+        // terminal.
+        Reply::Bulk(text) if args[0].eq_ignore_ascii_case(b"info") => buf.extend_from_slice(text),
+        _ => format.write(&reply, &mut buf),
+    }
     let mut out = io::stdout().lock();
     out.write_all(&buf)?;
-    out.flush()
+    out.flush()?;
+    Ok(reply)
 }
 
 fn main() -> ExitCode {
@@ -157,8 +145,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             .into_iter()
             .map(OsString::into_encoded_bytes)
             .collect();
-        let reply = session.execute(&command);
-        print_reply(format, &reply)?;
+        let reply = run_command(&mut session, format, &command)?;
         if reply.is_error() {
             ExitCode::FAILURE
         } else {
@@ -249,7 +236,7 @@ fn run_script(session: &mut Session, format: Format) -> anyhow::Result<()> {
         if answer_help(&args)? {
             continue;
         }
-        print_reply(format, &session.execute(&args))?;
+        run_command(session, format, &args)?;
     }
 }
 

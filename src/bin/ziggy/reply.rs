@@ -1,6 +1,25 @@
 //! Command replies and the two ways redis-cli prints them: raw (stdout not a terminal) and
 //! the annotated terminal form.
 
+/// How replies are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// As the bytes are, for scripts (redis-cli's default when stdout is not a terminal).
+    Raw,
+    /// Annotated and quoted, for people.
+    Tty,
+}
+
+impl Format {
+    /// Appends `reply` in this format.
+    pub fn write(self, reply: &Reply, out: &mut Vec<u8>) {
+        match self {
+            Format::Raw => reply.write_raw(out),
+            Format::Tty => reply.write_tty(out),
+        }
+    }
+}
+
 /// The reply to one command, shaped like a RESP2 reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {

@@ -8,8 +8,9 @@ use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
 use crate::commands::Session;
+use crate::reply::Format;
 use crate::split::split_line;
-use crate::{answer_help, is_quit, print_reply, Format};
+use crate::{answer_help, is_quit, run_command};
 
 /// The prompt's name for the database: the directory's last component.
 fn db_name(dir: &Path) -> String {
@@ -59,6 +60,6 @@ pub fn run(session: &mut Session, dir: &Path, format: Format) -> anyhow::Result<
         if answer_help(&args)? {
             continue;
         }
-        print_reply(format, &session.execute(&args))?;
+        run_command(session, format, &args)?;
     }
 }
