@@ -103,7 +103,7 @@ pub fn run_command(session: &mut Session, format: Format, args: &[Vec<u8>]) -> i
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args) {
+    match run(&args) {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
@@ -121,7 +121,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-fn run(args: Args) -> anyhow::Result<ExitCode> {
+fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let format = if args.raw {
         Format::Raw
     } else if args.no_raw || io::stdout().is_terminal() {
@@ -129,28 +129,30 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Format::Raw
     };
-    let db = open(&args)?;
+    let command: Vec<Vec<u8>> = args
+        .command
+        .iter()
+        .map(|arg| arg.clone().into_encoded_bytes())
+        .collect();
+    if !command.is_empty() && answer_help(&command)? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let db = open(args)?;
     let mut session = Session::new(db);
 
-    let code = if args.command.is_empty() {
-        if io::stdin().is_terminal() {
-            shell::run(&mut session, &args.dir, format)?;
-        } else {
-            run_script(&mut session, format)?;
-        }
-        ExitCode::SUCCESS
-    } else {
-        let command: Vec<Vec<u8>> = args
-            .command
-            .into_iter()
-            .map(OsString::into_encoded_bytes)
-            .collect();
+    let code = if !command.is_empty() {
         let reply = run_command(&mut session, format, &command)?;
         if reply.is_error() {
             ExitCode::FAILURE
         } else {
             ExitCode::SUCCESS
         }
+    } else if io::stdin().is_terminal() {
+        shell::run(&mut session, &args.dir, format)?;
+        ExitCode::SUCCESS
+    } else {
+        run_script(&mut session, format)?;
+        ExitCode::SUCCESS
     };
     if let Some(warning) = session.pending_warning() {
         eprintln!("ziggy: {warning}");
