@@ -231,6 +231,18 @@ impl Db {
             .map(|h| h.map(|h| crate::txn::decode_hit(&h)).transpose())
             .collect()
     }
+    /// The expiry time (Unix ms) of `key`; `None` if it is absent or does not expire (Redis
+    /// `PEXPIRETIME`).
+    ///
+    /// # Errors
+    /// As [`Db::get`].
+    pub fn expiry(&self, key: &[u8]) -> Result<Option<u64>> {
+        Ok(self
+            .inner
+            .lookup(key)?
+            .and_then(|h| (h.meta.expires_at != 0).then_some(h.meta.expires_at)))
+    }
+
     /// Whether `key` exists (Redis `EXISTS`).
     ///
     /// # Errors

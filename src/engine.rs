@@ -31,6 +31,8 @@ pub(crate) const COMMIT_LEN: usize = RECORD_HEADER_LEN + 8;
 const NO_TXN: u64 = u64::MAX;
 /// Growth step of the active segment file.
 const GROW_STEP: u64 = 4 << 20;
+/// Initial allocation of a new log segment (small, so a fresh segment wastes little space).
+const INITIAL_ALLOC: u64 = 1 << 20;
 
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
@@ -325,7 +327,7 @@ impl Shared {
     fn create_new(&self) -> Result<()> {
         let id = 1;
         self.segs
-            .create(id, SEG_LOG, 1, GROW_STEP.min(self.opts.segment_size))?;
+            .create(id, SEG_LOG, 1, INITIAL_ALLOC.min(self.opts.segment_size))?;
         let man = Manifest {
             active: id,
             segments: vec![(id, SEG_LOG)],
@@ -346,9 +348,9 @@ impl Shared {
         self.shm.set(W_NEXT_SEG, 2);
         self.shm.set(W_SEGMENTS, 1);
         self.shm
-            .set(W_ACTIVE_ALLOC, GROW_STEP.min(self.opts.segment_size));
+            .set(W_ACTIVE_ALLOC, INITIAL_ALLOC.min(self.opts.segment_size));
         self.shm
-            .set(W_SEGMENT_BYTES, GROW_STEP.min(self.opts.segment_size));
+            .set(W_SEGMENT_BYTES, INITIAL_ALLOC.min(self.opts.segment_size));
         self.index.store(Some(Arc::new(idx)));
         Ok(())
     }
@@ -548,7 +550,14 @@ impl Shared {
                 self.wait_for_publisher(&mut waited, &mut since)?;
                 continue;
             }
-            let r = self.current_index().and_then(|idx| f(&idx));
+            let guard = self.index.load();
+            let r = match &*guard {
+                Some(idx) if idx.gen == self.shm.get(W_INDEX_GEN) => f(idx),
+                _ => {
+                    drop(guard);
+                    self.current_index().and_then(|idx| f(&idx))
+                }
+            };
             fence(Ordering::Acquire);
             if seq.load(Ordering::Relaxed) == s1 {
                 return r;
@@ -621,10 +630,18 @@ impl Shared {
     // ----- writer role -----------------------------------------------------------------
 
     fn lock_writer(&self, timeout: Option<Duration>) -> Result<()> {
-        if !self.writer.acquire(timeout) {
-            return Err(Error::Busy {
-                path: self.dir.clone(),
-            });
+        match self.writer.acquire(timeout) {
+            Ok(()) => {}
+            Err(crate::lock::AcquireError::TimedOut) => {
+                return Err(Error::Busy {
+                    path: self.dir.clone(),
+                })
+            }
+            Err(crate::lock::AcquireError::Reentrant) => {
+                return Err(Error::InvalidArgument(
+                    "this thread already holds a write transaction on this database".into(),
+                ))
+            }
         }
         if let Err(e) = self.writer_lock.lock_exclusive(timeout, &self.dir) {
             self.writer.release();
@@ -700,7 +717,9 @@ impl Shared {
     /// Current length of segment file `id` (the active one grows).
     fn segment_len(&self, id: u32) -> Result<usize> {
         let path = self.segs.path(id);
-        let len = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+        let len = std::fs::metadata(&path)
+            .map_err(|e| Error::io(&path, e))?
+            .len();
         Ok((len as usize).max(SEGMENT_HEADER_LEN))
     }
 
@@ -876,7 +895,7 @@ impl Shared {
         let alloc = self.shm.get(W_ACTIVE_ALLOC);
         if end + SEAL_LEN as u64 > alloc {
             let want = (end + SEAL_LEN as u64)
-                .max(alloc + GROW_STEP)
+                .max(alloc + alloc.clamp(INITIAL_ALLOC, GROW_STEP))
                 .min(self.opts.segment_size);
             crate::io::allocate(&file, want, &path)?;
             self.shm.set(W_ACTIVE_ALLOC, want);
@@ -995,7 +1014,7 @@ impl Shared {
     /// Second half of a rotation to segment `id`; idempotent, so a writer that finds
     /// `W_ROTATING` set after a crash can redo it.
     fn finish_rotation(&self, id: u32) -> Result<()> {
-        let alloc = GROW_STEP.min(self.opts.segment_size);
+        let alloc = INITIAL_ALLOC.min(self.opts.segment_size);
         if self.segs.check_header(id).is_err() {
             self.segs
                 .create(id, SEG_LOG, self.shm.get(W_NEXT_TXN), alloc)?;

@@ -84,19 +84,31 @@ impl LockFile {
 /// A mutex with no guard lifetime, so a write transaction can own it.
 #[derive(Default)]
 pub(crate) struct ProcLock {
-    held: Mutex<bool>,
+    held: Mutex<Option<std::thread::ThreadId>>,
     cv: Condvar,
 }
 
+/// Why [`ProcLock::acquire`] failed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AcquireError {
+    TimedOut,
+    /// The calling thread holds the lock already (a second write transaction in one thread).
+    Reentrant,
+}
+
 impl ProcLock {
-    /// Takes the lock; `false` if `timeout` passed first.
-    pub(crate) fn acquire(&self, timeout: Option<Duration>) -> bool {
+    /// Takes the lock, waiting at most `timeout`.
+    pub(crate) fn acquire(&self, timeout: Option<Duration>) -> Result<(), AcquireError> {
+        let me = std::thread::current().id();
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut held = self
             .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while *held {
+        while let Some(owner) = *held {
+            if owner == me {
+                return Err(AcquireError::Reentrant);
+            }
             match deadline {
                 None => {
                     held = self
@@ -107,7 +119,7 @@ impl ProcLock {
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
-                        return false;
+                        return Err(AcquireError::TimedOut);
                     }
                     held = self
                         .cv
@@ -117,8 +129,8 @@ impl ProcLock {
                 }
             }
         }
-        *held = true;
-        true
+        *held = Some(me);
+        Ok(())
     }
 
     pub(crate) fn release(&self) {
@@ -126,7 +138,7 @@ impl ProcLock {
             .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *held = false;
+        *held = None;
         drop(held);
         self.cv.notify_one();
     }

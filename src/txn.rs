@@ -70,6 +70,23 @@ impl WriteTxn {
         }
     }
 
+    /// The expiry time (Unix ms) of `key`, seeing this transaction's writes; `None` if the key
+    /// is absent or does not expire (Redis `PEXPIRETIME`).
+    ///
+    /// # Errors
+    /// As [`crate::Db::get`].
+    pub fn expiry(&self, key: &[u8]) -> Result<Option<u64>> {
+        match self.ops.get(key) {
+            Some(Op::Del) => Ok(None),
+            Some(Op::Put { expires_at, .. }) => Ok((*expires_at != 0).then_some(*expires_at)),
+            None => Ok(self
+                .guard()?
+                .shared()
+                .lookup(key)?
+                .and_then(|h| (h.meta.expires_at != 0).then_some(h.meta.expires_at))),
+        }
+    }
+
     /// Whether `key` exists, seeing this transaction's writes.
     ///
     /// # Errors
@@ -137,11 +154,8 @@ impl WriteTxn {
             });
         }
         let existed = self.exists(key)?;
-        if existed {
+        if existed || self.ops.contains_key(key) {
             self.ops.insert(key.to_vec(), Op::Del);
-        } else {
-            // It may exist only as an expired record: delete that too, harmlessly.
-            self.ops.remove(key);
         }
         Ok(existed)
     }
@@ -157,7 +171,9 @@ impl WriteTxn {
             Some(v) => v.as_int()?,
         };
         let n = cur.checked_add(delta).ok_or(Error::Overflow)?;
-        self.set(key, n)?;
+        // Like Redis, INCR keeps the key's time to live.
+        let ttl = self.expiry(key)?;
+        self.set_with_expiry(key, n, ttl)?;
         Ok(n)
     }
 
