@@ -1165,6 +1165,17 @@ impl Shared {
                 idx.remove(slot);
             }
         }
+        // The table was sized for every record; shrink it to fit the live keys.
+        let (idx, gen) = if index::capacity_for(keys) < idx.cap {
+            let small = IndexMap::create(&self.dir, gen + 1, index::capacity_for(keys))?;
+            for (_, tag, loc) in idx.live_slots() {
+                small.insert_fresh(tag, loc);
+            }
+            let _ = std::fs::remove_file(&idx.path);
+            (small, gen + 1)
+        } else {
+            (idx, gen)
+        };
         let log_pos = pos(man.active, scan.log_end);
         self.shm.set(W_INDEX_GEN, gen);
         self.shm.set(W_LOG_POS, log_pos);
