@@ -1,1 +1,17 @@
+//! Integration tests for ZiggyDB, in one binary with one module per area.
+//!
+//! Tests that need several processes re-run this binary as a child process: each child entry
+//! point is a `#[test]` that returns at once unless it was started for its role (see
+//! [`util::Child`]).
 
+// `u32::is_multiple_of` is newer than the crate's minimum Rust version.
+#![allow(clippy::manual_is_multiple_of)]
+
+mod basic;
+mod compaction;
+mod corruption;
+mod crash;
+mod model;
+mod multiprocess;
+mod txn;
+mod util;

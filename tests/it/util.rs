@@ -1,0 +1,477 @@
+//! Shared helpers: temporary directories, child processes, file-level inspection of a
+//! database directory, a CRC-32 and a small seeded random number generator.
+
+use std::collections::VecDeque;
+use std::fmt::Display;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Result type of the tests: any error fails the test with its message.
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// Environment variable naming the role a child process plays.
+pub const ROLE_VAR: &str = "ZIGGY_CHILD_ROLE";
+/// Environment variable giving a child the database directory.
+pub const DIR_VAR: &str = "ZIGGY_TEST_DIR";
+/// Prefix of the lines a child reports on; whatever the test harness prints is ignored.
+const MARK: &str = "::ziggy-child:: ";
+
+/// A fresh temporary directory, removed when dropped.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("ziggy-it-")
+        .tempdir()
+        .expect("create a temporary directory")
+}
+
+/// The database directory inside a temporary directory (the engine creates it).
+pub fn db_path(tmp: &tempfile::TempDir) -> PathBuf {
+    tmp.path().join("db")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+/// In a child entry point: the database directory if this process was started to play
+/// `role`, else `None` (the entry point then returns at once).
+pub fn child_role(role: &str) -> Option<PathBuf> {
+    if std::env::var(ROLE_VAR).ok()? != role {
+        return None;
+    }
+    Some(PathBuf::from(
+        std::env::var_os(DIR_VAR).expect("a child process is given its directory"),
+    ))
+}
+
+/// In a child: a numeric parameter passed in the environment.
+pub fn child_param<T: std::str::FromStr>(name: &str) -> T {
+    let text = std::env::var(name).unwrap_or_else(|_| panic!("child parameter {name} is set"));
+    text.parse()
+        .unwrap_or_else(|_| panic!("child parameter {name}={text} parses"))
+}
+
+/// In a child: reports one line to the parent, flushed at once.
+pub fn report(msg: impl Display) {
+    let mut out = std::io::stdout().lock();
+    // The leading newline keeps the line apart from anything the harness printed before.
+    writeln!(out, "\n{MARK}{msg}").expect("write to the parent");
+    out.flush().expect("flush to the parent");
+}
+
+/// In a child: the next line the parent sent, or `None` once the parent closed stdin.
+pub fn read_command() -> Option<String> {
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line.trim_end().to_owned()),
+    }
+}
+
+/// A child process running one child entry point of this test binary.
+pub struct Child {
+    name: String,
+    proc: std::process::Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    pending: VecDeque<String>,
+    stderr: Arc<Mutex<String>>,
+    status: Option<ExitStatus>,
+}
+
+impl Child {
+    /// Starts `entry` (the full test name, e.g. `multiprocess::child_incr`) with the role
+    /// variable set to `role`, the directory `dir`, and extra environment variables.
+    pub fn spawn(entry: &str, role: &str, dir: &Path, env: &[(&str, String)]) -> Child {
+        let exe = std::env::current_exe().expect("path of the test binary");
+        let mut cmd = Command::new(exe);
+        cmd.args(["--exact", entry, "--nocapture", "--test-threads=1"])
+            .env(ROLE_VAR, role)
+            .env(DIR_VAR, dir)
+            .env_remove("ZIGGY_FAULT")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut proc = cmd.spawn().expect("spawn a child process");
+        let stdout = proc.stdout.take().expect("child stdout");
+        let mut err_pipe = proc.stderr.take().expect("child stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(at) = line.find(MARK) {
+                    if tx.send(line[at + MARK.len()..].to_owned()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&text);
+            }
+        });
+        Child {
+            name: format!("{role} (pid {})", proc.id()),
+            stdin: proc.stdin.take(),
+            proc,
+            lines,
+            pending: VecDeque::new(),
+            stderr,
+            status: None,
+        }
+    }
+
+    /// What the child wrote to stderr so far (panic messages end up here).
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The next reported line, waiting up to `timeout`; `None` on timeout or once the child
+    /// has exited and every line was read.
+    pub fn next_line(&mut self, timeout: Duration) -> Option<String> {
+        if let Some(l) = self.pending.pop_front() {
+            return Some(l);
+        }
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// Waits for a reported line starting with `prefix` and returns the rest of it; earlier
+    /// lines are discarded. Panics (with the child's stderr) on timeout or exit.
+    pub fn expect(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_line(left) {
+                Some(l) if l.starts_with(prefix) => return l[prefix.len()..].trim().to_owned(),
+                Some(_) => {}
+                None => panic!(
+                    "child {} did not report {prefix:?} within {timeout:?}; stderr:\n{}",
+                    self.name,
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// Sends one line to the child's stdin.
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("child stdin is open");
+        writeln!(stdin, "{line}").expect("write to the child");
+        stdin.flush().expect("flush to the child");
+    }
+
+    /// Closes the child's stdin (children waiting for commands then finish).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Kills the child with SIGKILL (if it still runs) and reaps it.
+    pub fn kill(&mut self) -> ExitStatus {
+        if let Some(s) = self.status {
+            return s;
+        }
+        let _ = self.proc.kill();
+        let s = self.proc.wait().expect("reap the child");
+        self.status = Some(s);
+        s
+    }
+
+    /// The exit status if the child has exited, without waiting.
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.proc.try_wait().expect("poll the child");
+        }
+        self.status
+    }
+
+    /// Waits up to `timeout` for the child to exit by itself; kills it and panics if it
+    /// does not.
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        if let Some(s) = self.status {
+            return s;
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.proc.try_wait().expect("poll the child") {
+                self.status = Some(s);
+                return s;
+            }
+            if Instant::now() >= deadline {
+                self.kill();
+                panic!(
+                    "child {} did not exit within {timeout:?}; stderr:\n{}",
+                    self.name,
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits for the child to exit and panics, showing its stderr, unless it succeeded.
+    pub fn wait_success(&mut self, timeout: Duration) {
+        let status = self.wait(timeout);
+        // Let the stderr reader catch up before it is shown.
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            status.success(),
+            "child {} failed with {status}; stderr:\n{}",
+            self.name,
+            self.stderr()
+        );
+    }
+
+    /// Every reported line not yet read. Call after the child exited.
+    pub fn drain(&mut self) -> Vec<String> {
+        let mut out: Vec<String> = self.pending.drain(..).collect();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            out.push(l);
+        }
+        out
+    }
+
+    /// Label for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.proc.kill();
+            let _ = self.proc.wait();
+        }
+    }
+}
+
+/// Runs the child entry point `entry` as role `role` on `dir` and asserts that it succeeds;
+/// used for scenarios that install a process-wide fault plan, so that they cannot disturb
+/// tests running in parallel in this process.
+pub fn run_child_to_success(entry: &str, role: &str, dir: &Path, timeout: Duration) {
+    let mut child = Child::spawn(entry, role, dir, &[]);
+    child.wait_success(timeout);
+    let lines = child.drain();
+    assert!(
+        lines.iter().any(|l| l == "PASS"),
+        "child {} exited without reporting PASS (was the entry point name right?); lines: {lines:?}",
+        child.name()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files of a database directory
+
+/// Segment files (`seg-*.zdb`) in `dir`, in name order (oldest first).
+pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    files_matching(dir, "seg-", ".zdb")
+}
+
+/// Index files (`index-*.zdx`) in `dir`.
+pub fn index_files(dir: &Path) -> Vec<PathBuf> {
+    files_matching(dir, "index-", ".zdx")
+}
+
+fn files_matching(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("list the database directory")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(suffix))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Total size of the segment files in `dir`.
+pub fn segment_bytes(dir: &Path) -> u64 {
+    segment_files(dir)
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+/// The file name of `p`, for comparisons with paths in errors.
+pub fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Segment header length and record header length of the on-disk format.
+pub const SEGMENT_HEADER_LEN: usize = 64;
+pub const RECORD_HEADER_LEN: usize = 24;
+/// Record kinds.
+pub const KIND_PUT: u8 = 1;
+
+/// One record found by [`records`].
+#[derive(Debug, Clone)]
+pub struct RecordInfo {
+    /// Offset of the record in its file.
+    pub offset: usize,
+    pub kind: u8,
+    pub key: Vec<u8>,
+    /// Offset of the value in the file.
+    pub value_offset: usize,
+    pub value_len: usize,
+    /// Encoded length.
+    pub len: usize,
+}
+
+/// Walks the records of a segment file's bytes from the first record on, stopping at
+/// unwritten space, a malformed header or a bad checksum.
+pub fn records(bytes: &[u8]) -> Vec<RecordInfo> {
+    let mut out = Vec::new();
+    let mut at = SEGMENT_HEADER_LEN;
+    while let Some(h) = bytes.get(at..at + RECORD_HEADER_LEN) {
+        let kind = h[4];
+        let flags = h[6];
+        if kind == 0 || kind > 4 || flags > 1 {
+            break;
+        }
+        let key_len = usize::from(u16::from_le_bytes([h[8], h[9]]));
+        let val_len = u32::from_le_bytes([h[12], h[13], h[14], h[15]]) as usize;
+        let exp = if flags & 1 != 0 { 8 } else { 0 };
+        let len = RECORD_HEADER_LEN + exp + key_len + val_len;
+        let Some(body) = bytes.get(at..at + len) else {
+            break;
+        };
+        let stored = u32::from_le_bytes([body[0], body[1], body[2], body[3]]);
+        if stored != crc32(&body[4..]) {
+            break;
+        }
+        let key_at = RECORD_HEADER_LEN + exp;
+        out.push(RecordInfo {
+            offset: at,
+            kind,
+            key: body[key_at..key_at + key_len].to_vec(),
+            value_offset: at + key_at + key_len,
+            value_len: val_len,
+            len,
+        });
+        at += len;
+    }
+    out
+}
+
+/// Offset just past the last intact record of a segment file's bytes.
+pub fn end_of_records(bytes: &[u8]) -> usize {
+    records(bytes)
+        .last()
+        .map_or(SEGMENT_HEADER_LEN, |r| r.offset + r.len)
+}
+
+/// The newest `PUT` record of `key` over all segment files of `dir`: (file, record).
+pub fn find_put(dir: &Path, key: &[u8]) -> Option<(PathBuf, RecordInfo)> {
+    let mut found = None;
+    for f in segment_files(dir) {
+        let bytes = std::fs::read(&f).expect("read a segment file");
+        for r in records(&bytes) {
+            if r.kind == KIND_PUT && r.key == key {
+                found = Some((f.clone(), r));
+            }
+        }
+    }
+    found
+}
+
+/// Overwrites bytes of a file at `offset`.
+pub fn write_at(path: &Path, offset: u64, data: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open a file for writing");
+    f.write_all_at(data, offset).expect("write into a file");
+    f.sync_all().expect("sync a file");
+}
+
+/// Inverts every bit of the byte at `offset` of a file.
+pub fn flip_byte(path: &Path, offset: u64) {
+    let bytes = std::fs::read(path).expect("read a file");
+    let b = bytes[usize::try_from(offset).expect("offset fits")];
+    write_at(path, offset, &[!b]);
+}
+
+/// CRC-32 (IEEE 802.3, reflected, as zlib and crc32fast compute it).
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+// ---------------------------------------------------------------------------------------------
+// Randomness
+
+/// A small xorshift generator. The seed comes from `ZIGGY_SEED` if set, else from the clock,
+/// and is printed so a failing run can be repeated.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_env(label: &str) -> Rng {
+        let seed = std::env::var("ZIGGY_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+        eprintln!("{label}: ZIGGY_SEED={seed}");
+        Rng::new(seed)
+    }
+
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `lo..hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo)
+    }
+}
+
+#[test]
+fn crc32_matches_the_standard_check_value() {
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    assert_eq!(crc32(b""), 0);
+}
