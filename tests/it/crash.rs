@@ -1,12 +1,13 @@
 //! Real crashes: a child process is killed with SIGKILL (at a random moment, at an I/O call
-//! chosen by the fault plan, or inside a compaction), then the directory is reopened and
-//! checked against a model of the transactions the child ran.
+//! chosen by the fault plan, or inside a compaction), then the directory is reopened, or
+//! repaired by a process that stayed attached, and checked against a model of the
+//! transactions the child ran.
 //!
-//! Transaction `s` of the child sets a few keys `k/<i>` to values naming `s` (and sometimes
-//! deletes one), and sets `m = s`, all in one transaction; the child prints `ACK s` once the
-//! commit returned. After a crash, `m` must be at least the last acknowledged `s`, and every
-//! key must hold exactly what transactions `1..=m` wrote: nothing lost, nothing partial, no
-//! key from a later transaction.
+//! Transaction `s` of a writer sets a few keys `<prefix>k/<i>` to values naming `s` (and
+//! sometimes deletes one), and sets `<prefix>m = s`, all in one transaction; the writer prints
+//! `ACK s` once the commit returned. After a crash, `m` must be at least the last acknowledged
+//! `s`, and every key must hold exactly what transactions `1..=m` wrote: nothing lost,
+//! nothing partial, no key from a later transaction.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
@@ -22,8 +23,12 @@ const KEYSPACE: u64 = 64;
 const LONG: Duration = Duration::from_secs(60);
 const WRITER: &str = "crash::child_crash_writer";
 
-fn key(k: u64) -> Vec<u8> {
-    format!("k/{k}").into_bytes()
+fn key(prefix: &str, k: u64) -> Vec<u8> {
+    format!("{prefix}k/{k}").into_bytes()
+}
+
+fn m_key(prefix: &str) -> Vec<u8> {
+    format!("{prefix}m").into_bytes()
 }
 
 fn value(s: u64, k: u64, pad: usize) -> String {
@@ -47,17 +52,32 @@ fn txn_ops(s: u64) -> Vec<Op> {
     ops
 }
 
-/// The key space after transactions `1..=m`.
-fn model(m: u64, pad: usize) -> BTreeMap<Vec<u8>, String> {
+/// Runs transaction `s` of the writer with `prefix`.
+fn run_txn(db: &Db, prefix: &str, s: u64, pad: usize) -> ziggydb::Result<()> {
+    db.transaction(|tx| {
+        for op in txn_ops(s) {
+            match op {
+                Op::Put(k) => tx.set(&key(prefix, k), value(s, k, pad))?,
+                Op::Del(k) => {
+                    tx.delete(&key(prefix, k))?;
+                }
+            }
+        }
+        tx.set(&m_key(prefix), s as i64)
+    })
+}
+
+/// A writer's keys after its transactions `1..=m`, including `m` itself.
+fn model(prefix: &str, m: u64, pad: usize) -> BTreeMap<Vec<u8>, String> {
     let mut state = BTreeMap::new();
     for s in 1..=m {
         for op in txn_ops(s) {
             match op {
                 Op::Put(k) => {
-                    state.insert(key(k), value(s, k, pad));
+                    state.insert(key(prefix, k), value(s, k, pad));
                 }
                 Op::Del(k) => {
-                    state.remove(&key(k));
+                    state.remove(&key(prefix, k));
                 }
             }
         }
@@ -65,11 +85,11 @@ fn model(m: u64, pad: usize) -> BTreeMap<Vec<u8>, String> {
     state
 }
 
-fn read_m(db: &Db) -> u64 {
-    match db.get_value(b"m").expect("read m") {
+fn read_m(db: &Db, prefix: &str) -> u64 {
+    match db.get_value(&m_key(prefix)).expect("read m") {
         None => 0,
         Some(Value::Int(i)) => u64::try_from(i).expect("m is not negative"),
-        Some(other) => panic!("m holds {other:?}"),
+        Some(other) => panic!("{prefix}m holds {other:?}"),
     }
 }
 
@@ -79,6 +99,7 @@ fn child_crash_writer() {
     let Some(dir) = child_role("crash-writer") else {
         return;
     };
+    let prefix = std::env::var("ZIGGY_PREFIX").unwrap_or_default();
     let pad: usize = child_param("ZIGGY_PAD");
     let compact_every: u64 = child_param("ZIGGY_COMPACT_EVERY");
     let kill_in_compact: u64 = child_param("ZIGGY_KILL_IN_COMPACT");
@@ -87,21 +108,10 @@ fn child_crash_writer() {
         .auto_compact(true, 0.5, 256 << 10)
         .open(&dir)
         .expect("open after a crash");
-    let start = read_m(&db);
+    let start = read_m(&db, &prefix);
     report(format!("READY {start}"));
     for s in start + 1..start + 1_000_000 {
-        db.transaction(|tx| {
-            for op in txn_ops(s) {
-                match op {
-                    Op::Put(k) => tx.set(&key(k), value(s, k, pad))?,
-                    Op::Del(k) => {
-                        tx.delete(&key(k))?;
-                    }
-                }
-            }
-            tx.set(b"m", s as i64)
-        })
-        .expect("commit");
+        run_txn(&db, &prefix, s, pad).expect("commit");
         report(format!("ACK {s}"));
         if compact_every > 0 && s % compact_every == 0 {
             if kill_in_compact > 0 {
@@ -129,41 +139,66 @@ fn writer_env(pad: usize, compact_every: u64, kill_in_compact: u64) -> Vec<(&'st
     ]
 }
 
-/// Reopens after a crash and checks the directory against the model: `m` within
-/// `lo..=hi`, every key exactly as transactions `1..=m` left it, nothing else, and a clean
-/// `check()`. With `compact`, also compacts and checks again. Returns `m`.
+/// What one writer may have left: its `m` must lie in `lo..=hi`.
+struct Expect<'a> {
+    prefix: &'a str,
+    lo: u64,
+    hi: u64,
+}
+
+/// Reopens after a crash and checks the directory against the model (see [`verify_db`]).
 fn verify(dir: &Path, lo: u64, hi: u64, pad: usize, compact: bool, label: &str) -> TestResult<u64> {
     let db =
         Db::open(dir).map_err(|e| format!("{label}: reopening after the crash failed: {e}"))?;
-    verify_db(&db, lo, hi, pad, compact, label)
+    let ms = verify_db(&db, &[Expect { prefix: "", lo, hi }], pad, compact, label)?;
+    Ok(ms[0])
 }
 
-/// As [`verify`], on a database already reopened.
-fn verify_db(db: &Db, lo: u64, hi: u64, pad: usize, compact: bool, label: &str) -> TestResult<u64> {
-    let m = read_m(db);
-    assert!(
-        (lo..=hi).contains(&m),
-        "{label}: recovered to transaction {m}; acknowledged up to {lo}, at most {hi} may have committed"
-    );
-    let want = model(m, pad);
+/// Checks a database against the writers' models: each `m` within its bounds, every key
+/// exactly as that writer's transactions `1..=m` left it, no other key, and a clean
+/// `check()`. With `compact`, also compacts and checks again. Returns each writer's `m`.
+fn verify_db(
+    db: &Db,
+    writers: &[Expect<'_>],
+    pad: usize,
+    compact: bool,
+    label: &str,
+) -> TestResult<Vec<u64>> {
+    let mut ms = Vec::new();
+    let mut want = BTreeMap::new();
+    for w in writers {
+        let m = read_m(db, w.prefix);
+        assert!(
+            (w.lo..=w.hi).contains(&m),
+            "{label}: writer {:?} recovered to transaction {m}; acknowledged up to {}, at most {} may have committed",
+            w.prefix,
+            w.lo,
+            w.hi
+        );
+        want.extend(model(w.prefix, m, pad));
+        if m > 0 {
+            want.insert(m_key(w.prefix), m.to_string());
+        }
+        ms.push(m);
+    }
     let check_state = |db: &Db, when: &str| -> TestResult {
-        for k in 0..KEYSPACE {
-            let got = db
-                .get(&key(k))?
-                .map(|v| String::from_utf8_lossy(&v).into_owned());
-            assert_eq!(
-                got.as_ref(),
-                want.get(&key(k)),
-                "{label}{when}: k/{k} after recovering to transaction {m}"
-            );
+        for (w, m) in writers.iter().zip(&ms) {
+            for k in 0..KEYSPACE {
+                let kk = key(w.prefix, k);
+                let got = db
+                    .get(&kk)?
+                    .map(|v| String::from_utf8_lossy(&v).into_owned());
+                assert_eq!(
+                    got.as_ref(),
+                    want.get(&kk),
+                    "{label}{when}: {}k/{k} after recovering to transaction {m}",
+                    w.prefix
+                );
+            }
         }
         let mut keys = db.keys()?;
         keys.sort();
-        let mut want_keys: Vec<Vec<u8>> = want.keys().cloned().collect();
-        if m > 0 {
-            want_keys.push(b"m".to_vec());
-        }
-        want_keys.sort();
+        let want_keys: Vec<Vec<u8>> = want.keys().cloned().collect();
         assert_eq!(keys, want_keys, "{label}{when}: the key set");
         assert_eq!(db.len(), want_keys.len() as u64, "{label}{when}: len()");
         let report = db.check()?;
@@ -179,7 +214,7 @@ fn verify_db(db: &Db, lo: u64, hi: u64, pad: usize, compact: bool, label: &str) 
         db.compact()?;
         check_state(db, " (compacted after recovery)")?;
     }
-    Ok(m)
+    Ok(ms)
 }
 
 fn acked(lines: &[String]) -> Option<u64> {
@@ -292,15 +327,20 @@ fn kill_at_each_io_call_of_a_new_database_recovers_cleanly() -> TestResult {
                 continue;
             }
         };
-        let warm = read_m(&db);
-        match std::panic::catch_unwind(|| verify_db(&db, last, last + 1, 40, false, &fault)) {
+        let warm = read_m(&db, "");
+        let expect = [Expect {
+            prefix: "",
+            lo: last,
+            hi: last + 1,
+        }];
+        match std::panic::catch_unwind(|| verify_db(&db, &expect, 40, false, &fault)) {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => failures.push(e.to_string()),
             Err(p) => failures.push(panic_text(&*p)),
         }
         drop(db);
         std::fs::remove_file(dir.join("ziggy.shm"))?;
-        let cold = read_m(&Db::open(&dir)?);
+        let cold = read_m(&Db::open(&dir)?, "");
         if warm != cold {
             failures.push(format!(
                 "{fault}: the first open after the crash recovered to transaction {warm}; \
@@ -407,5 +447,171 @@ fn writer_killed_holding_the_lock_releases_it() -> TestResult {
     assert_eq!(db.get_value(b"after")?, Some(Value::Int(2)));
     let report = db.check()?;
     assert!(report.is_ok(), "check: {:?}", report.problems);
+    Ok(())
+}
+
+/// Runs `f` on another thread and fails if it takes longer than `limit` (a reader spinning
+/// on a dead writer's half-done publish would otherwise hang the test).
+fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Ok(v)) => v,
+        Ok(Err(p)) => std::panic::resume_unwind(p),
+        Err(_) => panic!("{what} did not finish within {limit:?}"),
+    }
+}
+
+#[test]
+fn killed_writer_is_repaired_by_a_process_that_stays_attached() -> TestResult {
+    // This process keeps the database open throughout, so recovery is the repair of a dead
+    // writer's state by a live process, not a first open.
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = Db::options()
+        .segment_size(64 << 10)
+        .lock_timeout(Some(Duration::from_secs(10)))
+        .open(&dir)?;
+    let mut rng = Rng::from_env("killed_writer_is_repaired");
+    let mut m = 0;
+    for round in 0..10 {
+        let mut env = writer_env(40, 0, 0);
+        let label = if round % 2 == 0 {
+            format!("round {round} (SIGKILL)")
+        } else {
+            let fault = format!("any:{}:kill", rng.range(1, 80));
+            env.push(("ZIGGY_FAULT", fault.clone()));
+            format!("round {round} ({fault})")
+        };
+        let mut child = Child::spawn(WRITER, "crash-writer", &dir, &env);
+        if round % 2 == 0 {
+            let start: u64 = child.expect("READY", LONG).parse()?;
+            assert_eq!(start, m, "{label}: the child started from another state");
+            std::thread::sleep(Duration::from_millis(rng.range(5, 200)));
+            child.kill();
+        } else {
+            let status = child.wait(Duration::from_secs(30));
+            assert!(
+                status.signal().is_some(),
+                "{label}: the child was not killed ({status}); stderr:\n{}",
+                child.stderr()
+            );
+        }
+        let last = acked(&child.drain()).unwrap_or(m);
+        let reader = db.clone();
+        let l = label.clone();
+        m = within(
+            Duration::from_secs(60),
+            "reading after the kill",
+            move || {
+                verify_db(
+                    &reader,
+                    &[Expect {
+                        prefix: "",
+                        lo: last,
+                        hi: last + 1,
+                    }],
+                    40,
+                    false,
+                    &l,
+                )
+                .map(|ms| ms[0])
+                .map_err(|e| e.to_string())
+            },
+        )?;
+        // This process carries on writing the same sequence.
+        let writer = db.clone();
+        within(
+            Duration::from_secs(60),
+            "a commit after the kill",
+            move || run_txn(&writer, "", m + 1, 40).map_err(|e| e.to_string()),
+        )?;
+        m += 1;
+        let reader = db.clone();
+        let l = format!("{label}, after this process committed");
+        within(
+            Duration::from_secs(60),
+            "reading after the commit",
+            move || {
+                verify_db(
+                    &reader,
+                    &[Expect {
+                        prefix: "",
+                        lo: m,
+                        hi: m,
+                    }],
+                    40,
+                    false,
+                    &l,
+                )
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+            },
+        )?;
+    }
+    Ok(())
+}
+
+#[test]
+fn several_writers_killed_together_are_each_recovered() -> TestResult {
+    const PREFIXES: [&str; 3] = ["a/", "b/", "c/"];
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let mut rng = Rng::from_env("several_writers_killed_together");
+    let mut ms = vec![0u64; PREFIXES.len()];
+    for round in 0..5 {
+        let mut children: Vec<Child> = PREFIXES
+            .iter()
+            .map(|p| {
+                let mut env = writer_env(40, 0, 0);
+                env.push(("ZIGGY_PREFIX", (*p).to_owned()));
+                Child::spawn(WRITER, "crash-writer", &dir, &env)
+            })
+            .collect();
+        for (c, m) in children.iter_mut().zip(&ms) {
+            let start: u64 = c.expect("READY", LONG).parse()?;
+            assert_eq!(
+                start, *m,
+                "round {round}: a writer started from another state"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(rng.range(20, 300)));
+        for c in &mut children {
+            let status = c.kill();
+            assert_eq!(
+                status.signal(),
+                Some(9),
+                "round {round}: writer {} was not running ({status}); stderr:\n{}",
+                c.name(),
+                c.stderr()
+            );
+        }
+        let lasts: Vec<u64> = children
+            .iter_mut()
+            .zip(&ms)
+            .map(|(c, m)| acked(&c.drain()).unwrap_or(*m))
+            .collect();
+        let expect: Vec<Expect<'_>> = PREFIXES
+            .iter()
+            .zip(&lasts)
+            .map(|(p, &l)| Expect {
+                prefix: p,
+                lo: l,
+                hi: l + 1,
+            })
+            .collect();
+        let db = Db::open(&dir)?;
+        ms = verify_db(&db, &expect, 40, false, &format!("round {round}"))?;
+    }
+    assert!(
+        ms.iter().all(|&m| m > 0),
+        "some writer never committed: {ms:?}"
+    );
     Ok(())
 }
