@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ziggydb::testing::{set_fault_plan, FaultAction, FaultOp, FaultPlan};
-use ziggydb::{Db, Value};
+use ziggydb::{Db, Durability, Value};
 
 use crate::util::{self, child_param, child_role, report, Child, Rng, TestResult};
 
@@ -103,11 +103,15 @@ fn child_crash_writer() {
     let pad: usize = child_param("ZIGGY_PAD");
     let compact_every: u64 = child_param("ZIGGY_COMPACT_EVERY");
     let kill_in_compact: u64 = child_param("ZIGGY_KILL_IN_COMPACT");
-    let db = Db::options()
+    let mut options = Db::options()
         .segment_size(64 << 10)
-        .auto_compact(true, 0.5, 256 << 10)
-        .open(&dir)
-        .expect("open after a crash");
+        .auto_compact(true, 0.5, 256 << 10);
+    if std::env::var("ZIGGY_BATCHED").is_ok() {
+        options = options.durability(Durability::Batched {
+            max_delay: Duration::from_millis(50),
+        });
+    }
+    let db = options.open(&dir).expect("open after a crash");
     let start = read_m(&db, &prefix);
     report(format!("READY {start}"));
     for s in start + 1..start + 1_000_000 {
@@ -612,6 +616,102 @@ fn several_writers_killed_together_are_each_recovered() -> TestResult {
     assert!(
         ms.iter().all(|&m| m > 0),
         "some writer never committed: {ms:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn sigkill_in_batched_mode_loses_no_acknowledged_commit() -> TestResult {
+    // Batched durability may lose the last commits to an OS crash, never to a process crash.
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let mut rng = Rng::from_env("sigkill_in_batched_mode");
+    let mut m = 0;
+    for round in 0..5 {
+        let mut env = writer_env(40, 0, 0);
+        env.push(("ZIGGY_BATCHED", "1".to_owned()));
+        let mut child = Child::spawn(WRITER, "crash-writer", &dir, &env);
+        let start: u64 = child.expect("READY", LONG).parse()?;
+        assert_eq!(
+            start, m,
+            "round {round}: the child started from another state"
+        );
+        std::thread::sleep(Duration::from_millis(rng.range(20, 200)));
+        let status = child.kill();
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "round {round}: the child was not running ({status}); stderr:\n{}",
+            child.stderr()
+        );
+        let last = acked(&child.drain()).unwrap_or(m);
+        m = verify(
+            &dir,
+            last,
+            last + 1,
+            40,
+            false,
+            &format!("batched round {round}"),
+        )?;
+    }
+    assert!(m > 0, "no transaction was ever acknowledged");
+    Ok(())
+}
+
+#[test]
+fn compaction_in_one_process_while_another_writes() -> TestResult {
+    // The child writes (and is killed at the end); this process compacts all along.
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = Db::options()
+        .segment_size(64 << 10)
+        .auto_compact(false, 0.5, 0)
+        .open(&dir)?;
+    let mut m = 0;
+    let mut compactions = 0;
+    for round in 0..3 {
+        let mut child = Child::spawn(WRITER, "crash-writer", &dir, &writer_env(600, 0, 0));
+        let start: u64 = child.expect("READY", LONG).parse()?;
+        assert_eq!(
+            start, m,
+            "round {round}: the child started from another state"
+        );
+        let until = std::time::Instant::now() + Duration::from_millis(600);
+        while std::time::Instant::now() < until {
+            let compactor = db.clone();
+            within(Duration::from_secs(60), "a compaction", move || {
+                compactor.compact().map(|_| ()).map_err(|e| e.to_string())
+            })?;
+            compactions += 1;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill();
+        let last = acked(&child.drain()).unwrap_or(m);
+        let reader = db.clone();
+        let label = format!("round {round}");
+        m = within(
+            Duration::from_secs(60),
+            "checking after the kill",
+            move || {
+                verify_db(
+                    &reader,
+                    &[Expect {
+                        prefix: "",
+                        lo: last,
+                        hi: last + 1,
+                    }],
+                    600,
+                    true,
+                    &label,
+                )
+                .map(|ms| ms[0])
+                .map_err(|e| e.to_string())
+            },
+        )?;
+    }
+    assert!(
+        compactions >= 3 && m > 0,
+        "{compactions} compactions, {m} commits"
     );
     Ok(())
 }
