@@ -32,7 +32,7 @@ const NO_TXN: u64 = u64::MAX;
 /// Growth step of the active segment file.
 const GROW_STEP: u64 = 4 << 20;
 /// Initial allocation of a new log segment (small, so a fresh segment wastes little space).
-const INITIAL_ALLOC: u64 = 1 << 20;
+const INITIAL_ALLOC: u64 = 64 << 10;
 
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
@@ -240,9 +240,6 @@ impl Shared {
         if warm {
             let idx = IndexMap::open(&self.dir, self.shm.get(W_INDEX_GEN))?;
             self.index.store(Some(Arc::new(idx)));
-            if self.shm.get(W_SEQ) & 1 == 1 || self.shm.get(W_ROTATING) != 0 {
-                drop(self.writer_section(self.opts.lock_timeout)?);
-            }
         } else {
             self.cold_start()?;
             self.shm.set(W_BOOT0, b0);
@@ -251,10 +248,13 @@ impl Shared {
             self.shm.set(W_MAGIC, SHM_MAGIC);
             self.shm.set(W_READY, 1);
         }
-        let man = Manifest::read(&self.dir)?.ok_or_else(|| Error::CorruptIndex {
-            file: self.dir.join(crate::manifest::MANIFEST_NAME),
-            reason: "manifest missing",
-        })?;
+        // Repair what a dead writer left (§10.1) before anyone reads, so every process sees
+        // the same state as a cold open would.
+        drop(self.writer_section(self.opts.lock_timeout)?);
+        let man = self.read_manifest()?;
+        for &(id, _) in &man.segments {
+            self.segs.check_header(id)?;
+        }
         self.remove_orphans(&man, true);
         Ok(())
     }
@@ -266,15 +266,25 @@ impl Shared {
             self.shm.w(w).store(0, Ordering::Relaxed);
         }
         let Some(man) = Manifest::read(&self.dir)? else {
-            if let Some(id) = self.list_files()?.0.into_iter().next() {
-                return Err(Error::CorruptIndex {
-                    file: self.dir.join(crate::manifest::MANIFEST_NAME),
-                    reason: if id > 0 {
-                        "manifest missing but segment files exist"
-                    } else {
-                        "manifest missing"
-                    },
-                });
+            // MANIFEST is written when a database is created, before its first commit, and is
+            // only ever replaced by a rename. Without it, segment files are what a crash during
+            // creation left, unless one of them holds a transaction.
+            let segs = self.list_files()?.0;
+            for &id in &segs {
+                if matches!(
+                    self.read_txn(pos(id, SEGMENT_HEADER_LEN as u32)),
+                    Ok(TxnRead::Txn(_))
+                ) {
+                    return Err(Error::CorruptIndex {
+                        file: self.dir.join(crate::manifest::MANIFEST_NAME),
+                        reason: "manifest missing but segment files hold data",
+                    });
+                }
+            }
+            for id in segs {
+                self.segs.forget(id);
+                let path = self.segs.path(id);
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
             }
             return self.create_new();
         };
@@ -680,9 +690,39 @@ impl Shared {
             self.finish_rotation(rotating)?;
         }
         let seq = self.shm.get(W_SEQ);
-        if seq & 1 == 0 {
+        if seq & 1 == 1 {
+            self.finish_publish(seq)?;
+        }
+        self.adopt_unpublished()
+    }
+
+    /// A complete transaction right after the published end was appended by a writer that
+    /// died before publishing it. Its commit record is in the log, so it is committed: a cold
+    /// rebuild would find it too. Publish it now, so every path agrees (format-spec.md §10.1).
+    fn adopt_unpublished(&self) -> Result<()> {
+        let log_pos = self.shm.get(W_LOG_POS);
+        let (seg, off) = (pos_seg(log_pos), pos_off(log_pos) as usize);
+        let Ok(map) = self.segs.map(seg, off + RECORD_HEADER_LEN) else {
+            return Ok(());
+        };
+        if map.slice(off + 4, 1).is_none_or(|kind| kind == [0]) {
             return Ok(());
         }
+        let next = self.shm.get(W_NEXT_TXN);
+        let TxnRead::Txn(t) = self.read_txn(log_pos)? else {
+            return Ok(());
+        };
+        if t.txn != next {
+            return Ok(());
+        }
+        let idx = self.prepare_publish(&t.map, &t.records)?;
+        self.publish_txn(&idx, &t.map, &t.records, log_pos, pos(seg, t.end), next)?;
+        self.shm.add(W_COMMITS, 1);
+        Ok(())
+    }
+
+    /// Finishes a publish whose writer died with the sequence odd.
+    fn finish_publish(&self, seq: u64) -> Result<()> {
         let start = self.shm.get(W_PUB_START);
         if start != NO_TXN {
             let next = self.shm.get(W_NEXT_TXN);
@@ -821,19 +861,6 @@ impl Shared {
         Ok(())
     }
 
-    /// Checks, before publishing, that every record the commit will touch can be read, so the
-    /// publish itself cannot fail half way.
-    fn preflight(&self, idx: &IndexMap, ops: &[(Vec<u8>, Op)]) -> Result<()> {
-        for (key, _) in ops {
-            let hash = index::hash_key(key);
-            idx.probe(hash, |loc| {
-                let (m, old) = self.segs.record_at(loc)?;
-                Ok(old.key(&m) == key.as_slice())
-            })?;
-        }
-        Ok(())
-    }
-
     /// Appends a transaction to the log and publishes it. The caller holds the writer lock.
     /// Returns the log position just past the transaction.
     pub(crate) fn commit_ops(&self, ops: &[(Vec<u8>, Op)]) -> Result<u64> {
@@ -903,45 +930,97 @@ impl Shared {
         }
         crate::io::write_all_at(&file, &buf, off, &path)?;
 
+        let end_pos = pos(seg, end as u32);
+        let prepared = self.segs.map(seg, end as usize).and_then(|map| {
+            let records = offsets
+                .iter()
+                .map(|&o| {
+                    let at = off as usize + o;
+                    decode_record(buf.get(o..).unwrap_or(&[]))
+                        .map(|r| (pos(seg, at as u32), RecMeta::from_record(&r, at)))
+                        .map_err(|e| Error::CorruptWal {
+                            file: path.clone(),
+                            offset: at as u64,
+                            reason: e.reason(),
+                        })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let idx = self.prepare_publish(&map, &records)?;
+            Ok((map, records, idx))
+        });
+        let (map, records, idx) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                // Not published: make sure no later recovery adopts the appended bytes as a
+                // committed transaction (§10.1), since the caller is told it failed.
+                if crate::io::write_all_at(&file, &[0u8; RECORD_HEADER_LEN], off, &path).is_err() {
+                    self.poison();
+                }
+                return Err(e);
+            }
+        };
+        self.publish_txn(&idx, &map, &records, log_pos, end_pos, txn)?;
+        self.shm.add(W_COMMITS, 1);
+        self.shm.add(W_WAL_BYTES, buf.len() as u64);
+        Ok(end_pos)
+    }
+
+    /// Before publishing `records`: grow the index if needed, check that every record the
+    /// publish will read can be read (so the publish cannot fail half way), mark the index
+    /// dirty. Writer lock held.
+    fn prepare_publish(
+        &self,
+        map: &SegmentMap,
+        records: &[(u64, RecMeta)],
+    ) -> Result<Arc<IndexMap>> {
         let mut idx = self.current_index()?;
-        if idx.needs_resize(ops.len() as u64) {
-            self.resize_index(ops.len() as u64)?;
+        if idx.needs_resize(records.len() as u64) {
+            self.resize_index(records.len() as u64)?;
             idx = self.current_index()?;
         }
-        self.preflight(&idx, ops)?;
+        for (_, meta) in records {
+            let key = meta.key(map);
+            idx.probe(index::hash_key(key), |loc| {
+                let (m, old) = self.segs.record_at(loc)?;
+                Ok(old.key(&m) == key)
+            })?;
+        }
         idx.mark_dirty()?;
-        let map = self.segs.map(seg, end as usize)?;
-        let metas = offsets
-            .iter()
-            .map(|&o| {
-                decode_record(&buf[o..])
-                    .map(|r| RecMeta::from_record(&r, off as usize + o))
-                    .map_err(|e| Error::CorruptWal {
-                        file: path.clone(),
-                        offset: off + o as u64,
-                        reason: e.reason(),
-                    })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        Ok(idx)
+    }
 
-        // Publish (format-spec.md §9.2): sequence odd, index updates, sequence even.
-        self.shm.set(W_PUB_START, log_pos);
+    /// Publishes a logged transaction (format-spec.md §9.2 step 6): sequence odd, index
+    /// updates, end of log, sequence even. The sequence is made even again whatever happens;
+    /// an error here (which `prepare_publish` rules out) poisons the shared state so that the
+    /// next first attacher rebuilds the index.
+    fn publish_txn(
+        &self,
+        idx: &IndexMap,
+        map: &SegmentMap,
+        records: &[(u64, RecMeta)],
+        start: u64,
+        end: u64,
+        txn: u64,
+    ) -> Result<()> {
+        self.shm.set(W_PUB_START, start);
         let seq = self.shm.w(W_SEQ);
         let s = seq.load(Ordering::Relaxed);
         seq.store(s + 1, Ordering::Relaxed);
         fence(Ordering::Release);
-        for (&o, meta) in offsets.iter().zip(&metas) {
-            self.apply_record(&idx, &map, pos(seg, (off as usize + o) as u32), meta)?;
+        let mut result = Ok(());
+        for (p, meta) in records {
+            if let Err(e) = self.apply_record(idx, map, *p, meta) {
+                result = Err(e);
+            }
         }
         self.shm.add(W_DEAD_BYTES, COMMIT_LEN as u64);
-        let end_pos = pos(seg, end as u32);
-        self.shm.set(W_LOG_POS, end_pos);
+        self.shm.set(W_LOG_POS, end);
         self.shm.set(W_NEXT_TXN, txn + 1);
         seq.store(s + 2, Ordering::Release);
-
-        self.shm.add(W_COMMITS, 1);
-        self.shm.add(W_WAL_BYTES, buf.len() as u64);
-        Ok(end_pos)
+        if result.is_err() {
+            self.poison();
+        }
+        result
     }
 
     /// Largest transaction (encoded) that fits in one segment.
