@@ -693,13 +693,14 @@ impl Shared {
         if seq & 1 == 1 {
             self.finish_publish(seq)?;
         }
-        self.adopt_unpublished()
+        self.discard_unpublished()
     }
 
     /// A complete transaction right after the published end was appended by a writer that
-    /// died before publishing it. Its commit record is in the log, so it is committed: a cold
-    /// rebuild would find it too. Publish it now, so every path agrees (format-spec.md §10.1).
-    fn adopt_unpublished(&self) -> Result<()> {
+    /// died before publishing it. It was never visible and never acknowledged, so it is not
+    /// committed; but a cold rebuild would find its commit record and adopt it. Zero its first
+    /// record header, durably, so that every path agrees it does not exist (§10.1 step 3).
+    fn discard_unpublished(&self) -> Result<()> {
         let log_pos = self.shm.get(W_LOG_POS);
         let (seg, off) = (pos_seg(log_pos), pos_off(log_pos) as usize);
         let Ok(map) = self.segs.map(seg, off + RECORD_HEADER_LEN) else {
@@ -708,17 +709,15 @@ impl Shared {
         if map.slice(off + 4, 1).is_none_or(|kind| kind == [0]) {
             return Ok(());
         }
-        let next = self.shm.get(W_NEXT_TXN);
-        let TxnRead::Txn(t) = self.read_txn(log_pos)? else {
-            return Ok(());
-        };
-        if t.txn != next {
-            return Ok(());
+        match self.read_txn(log_pos)? {
+            TxnRead::Txn(t) if t.txn == self.shm.get(W_NEXT_TXN) => {
+                let file = self.segs.file(seg)?;
+                let path = self.segs.path(seg);
+                crate::io::write_all_at(&file, &[0u8; RECORD_HEADER_LEN], off as u64, &path)?;
+                crate::io::sync_data(&file, &path).inspect_err(|_| self.poison())
+            }
+            _ => Ok(()),
         }
-        let idx = self.prepare_publish(&t.map, &t.records)?;
-        self.publish_txn(&idx, &t.map, &t.records, log_pos, pos(seg, t.end), next)?;
-        self.shm.add(W_COMMITS, 1);
-        Ok(())
     }
 
     /// Finishes a publish whose writer died with the sequence odd.
