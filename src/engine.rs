@@ -49,8 +49,9 @@ pub(crate) struct Hit {
 }
 
 impl Hit {
-    pub(crate) fn expired(&self, now: u64) -> bool {
-        self.meta.expires_at != 0 && self.meta.expires_at <= now
+    /// Whether the record's expiry time has passed (reads the clock only if it has one).
+    pub(crate) fn expired(&self) -> bool {
+        self.meta.expires_at != 0 && self.meta.expires_at <= now_ms()
     }
 }
 
@@ -228,10 +229,7 @@ impl Shared {
             && self.shm.get(W_BOOT0) == b0
             && self.shm.get(W_BOOT1) == b1
             && self.shm.get(W_POISONED) == 0
-            && self
-                .dir
-                .join(index::file_name(self.shm.get(W_INDEX_GEN)))
-                .exists();
+            && IndexMap::open(&self.dir, self.shm.get(W_INDEX_GEN)).is_ok();
         for slot in 0..PROC_SLOTS {
             for w in 0..PROC_WORDS {
                 self.shm.proc_word(slot, w).store(0, Ordering::Relaxed);
@@ -598,7 +596,7 @@ impl Shared {
     pub(crate) fn lookup(&self, key: &[u8]) -> Result<Option<Hit>> {
         let hash = index::hash_key(key);
         let r = self.read_consistent(|idx| self.probe_key(idx, key, hash))?;
-        let r = r.filter(|h| h.meta.kind == KIND_PUT && !h.expired(now_ms()));
+        let r = r.filter(|h| h.meta.kind == KIND_PUT && !h.expired());
         self.count_read(r.is_some());
         Ok(r)
     }
@@ -612,10 +610,9 @@ impl Shared {
                 .map(|(k, &h)| self.probe_key(idx, k, h))
                 .collect::<Result<Vec<_>>>()
         })?;
-        let now = now_ms();
         Ok(r.into_iter()
             .map(|h| {
-                let h = h.filter(|h| h.meta.kind == KIND_PUT && !h.expired(now));
+                let h = h.filter(|h| h.meta.kind == KIND_PUT && !h.expired());
                 self.count_read(h.is_some());
                 h
             })
@@ -626,7 +623,7 @@ impl Shared {
     pub(crate) fn all_keys(&self) -> Result<Vec<Vec<u8>>> {
         let now = now_ms();
         self.read_consistent(|idx| {
-            let mut out = Vec::with_capacity(idx.used() as usize);
+            let mut out = Vec::with_capacity(idx.used().min(idx.cap) as usize);
             for (_, _, loc) in idx.live_slots() {
                 let (map, meta) = self.segs.record_at(loc)?;
                 if meta.kind == KIND_PUT && !(meta.expires_at != 0 && meta.expires_at <= now) {

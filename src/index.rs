@@ -148,8 +148,19 @@ impl IndexMap {
         if w[H_GEN].load(Ordering::Relaxed) != gen {
             return Err(bad("generation in header does not match file name"));
         }
-        if !cap.is_power_of_two() || cap < MIN_CAPACITY || HEADER_BYTES + cap * SLOT_BYTES != len {
+        if !cap.is_power_of_two()
+            || cap < MIN_CAPACITY
+            || cap
+                .checked_mul(SLOT_BYTES)
+                .and_then(|b| b.checked_add(HEADER_BYTES))
+                != Some(len)
+        {
             return Err(bad("capacity does not match file size"));
+        }
+        let used = w[H_USED].load(Ordering::Relaxed);
+        let tombs = w[H_TOMBS].load(Ordering::Relaxed);
+        if used.checked_add(tombs).is_none_or(|n| n > cap) {
+            return Err(bad("slot counts exceed the capacity"));
         }
         Ok(Self {
             gen,
