@@ -35,6 +35,7 @@ pub struct OpenOptions {
     pub(crate) auto_compact: bool,
     pub(crate) compact_min_dead_ratio: f64,
     pub(crate) compact_min_bytes: u64,
+    pub(crate) active_expiry: Option<Duration>,
 }
 
 impl Default for OpenOptions {
@@ -46,6 +47,7 @@ impl Default for OpenOptions {
             auto_compact: true,
             compact_min_dead_ratio: 0.5,
             compact_min_bytes: 16 << 20,
+            active_expiry: Some(Duration::from_millis(100)),
         }
     }
 }
@@ -78,6 +80,14 @@ impl OpenOptions {
         self.auto_compact = on;
         self.compact_min_dead_ratio = min_dead_ratio;
         self.compact_min_bytes = min_bytes;
+        self
+    }
+    /// Run an active expiry pass (Redis's sampling algorithm: 20 keys, repeated while more
+    /// than a quarter had expired) in a background thread every `every`; `None` turns the
+    /// thread off (expired keys still read as absent, and [`Db::expire_now`] still works).
+    /// Default: every 100 ms.
+    pub fn active_expiry(mut self, every: Option<Duration>) -> Self {
+        self.active_expiry = every;
         self
     }
     /// Opens (creating if needed) the database directory at `path`.
@@ -241,6 +251,36 @@ impl Db {
             .inner
             .lookup(key)?
             .and_then(|h| (h.meta.expires_at != 0).then_some(h.meta.expires_at)))
+    }
+
+    /// The id of the transaction that last wrote `key` (`None` if absent or expired): a token
+    /// that changes whenever the key is written, in any process (for Redis `WATCH`).
+    ///
+    /// # Errors
+    /// As [`Db::get`].
+    pub fn key_version(&self, key: &[u8]) -> Result<Option<u64>> {
+        Ok(self
+            .inner
+            .lookup_raw(key)?
+            .filter(|h| !h.expired())
+            .map(|h| h.meta.txn))
+    }
+
+    /// A random key (Redis `RANDOMKEY`); `None` if the database holds none.
+    ///
+    /// # Errors
+    /// Checksum or I/O errors on a record.
+    pub fn random_key(&self) -> Result<Option<Vec<u8>>> {
+        self.inner.random_key()
+    }
+
+    /// Runs one active expiry pass now: deletes expired keys through the log, sampling as
+    /// Redis does. Returns the number of keys deleted.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] and the errors of a commit.
+    pub fn expire_now(&self) -> Result<u64> {
+        self.inner.expire_pass(self.inner.opts.lock_timeout)
     }
 
     /// Whether `key` exists (Redis `EXISTS`).
@@ -430,6 +470,34 @@ mod tests {
         assert_eq!(db.get(b"key-2999")?.as_deref(), Some(&[2u8; 40][..]));
         let r = db.check()?;
         assert!(r.is_ok(), "{:?}", r.problems);
+        Ok(())
+    }
+
+    #[test]
+    fn active_expiry_deletes_through_the_log_and_versions_change() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let db = Db::options().active_expiry(None).open(dir.path())?;
+        let past = crate::engine::now_ms() - 1;
+        db.transaction(|tx| {
+            for i in 0..50u32 {
+                tx.set_with_expiry(format!("gone-{i}").as_bytes(), "x", Some(past))?;
+            }
+            tx.set(b"stays", "y")
+        })?;
+        assert_eq!(db.len(), 51);
+        let v1 = db.key_version(b"stays")?;
+        assert!(v1.is_some());
+        assert_eq!(db.key_version(b"gone-3")?, None);
+        let mut deleted = 0;
+        for _ in 0..20 {
+            deleted += db.expire_now()?;
+        }
+        assert_eq!(deleted, 50);
+        assert_eq!(db.len(), 1);
+        assert_eq!(db.metrics().expired, 50);
+        assert_eq!(db.random_key()?, Some(b"stays".to_vec()));
+        db.set(b"stays", "z")?;
+        assert!(db.key_version(b"stays")? > v1);
         Ok(())
     }
 }

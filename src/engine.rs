@@ -151,6 +151,9 @@ impl Shared {
         if let Durability::Batched { max_delay } = s.opts.durability {
             spawn_flusher(&s, max_delay);
         }
+        if let Some(every) = s.opts.active_expiry {
+            crate::expiry::spawn_expirer(&s, every);
+        }
         Ok(s)
     }
 
@@ -599,6 +602,17 @@ impl Shared {
         let r = r.filter(|h| h.meta.kind == KIND_PUT && !h.expired());
         self.count_read(r.is_some());
         Ok(r)
+    }
+
+    /// Reads `key` including an expired record (no read counted).
+    pub(crate) fn lookup_raw(&self, key: &[u8]) -> Result<Option<Hit>> {
+        let hash = index::hash_key(key);
+        let r = self.read_consistent(|idx| self.probe_key(idx, key, hash))?;
+        Ok(r.filter(|h| h.meta.kind == KIND_PUT))
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.flusher_stop.load(Ordering::Relaxed)
     }
 
     /// Reads several keys from one committed state.

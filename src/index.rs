@@ -252,6 +252,14 @@ impl IndexMap {
         self.h(H_USED).load(Ordering::Relaxed)
     }
 
+    /// The record position in `slot` if it holds a key.
+    pub(crate) fn slot_loc(&self, slot: u64) -> Option<u64> {
+        if slot >= self.cap || self.tag_word(slot).load(Ordering::Acquire) < 2 {
+            return None;
+        }
+        Some(self.loc_word(slot).load(Ordering::Acquire))
+    }
+
     /// `(slot, loc)` of every live slot.
     pub(crate) fn live_slots(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
         (0..self.cap).filter_map(move |s| {

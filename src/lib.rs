@@ -31,6 +31,7 @@ mod compaction;
 mod db;
 mod engine;
 mod error;
+mod expiry;
 mod index;
 mod io;
 mod lock;

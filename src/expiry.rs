@@ -1,0 +1,139 @@
+//! Active expiry, random keys and key versions: work that samples the shared index
+//! (format-spec.md §8, §9). Lazy expiry (an expired key reads as absent) is in the read path.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::{now_ms, Hit, Op, Shared};
+use crate::error::Result;
+use crate::index::IndexMap;
+use crate::record::KIND_PUT;
+use crate::shm::W_EXPIRED;
+
+/// Keys sampled per round of an active expiry pass (Redis samples 20).
+pub(crate) const EXPIRE_SAMPLE: usize = 20;
+/// Rounds per pass at most; a round repeats only while more than a quarter of the sample
+/// had expired, as in Redis.
+const EXPIRE_ROUNDS: usize = 16;
+
+/// A cheap per-process pseudo-random sequence (splitmix64) for sampling.
+fn random_u64() -> u64 {
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let mut s = STATE.load(Ordering::Relaxed);
+    if s == 0 {
+        s = now_ms() ^ (u64::from(std::process::id()) << 32) ^ 0x9e37_79b9_7f4a_7c15;
+    }
+    s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    STATE.store(s, Ordering::Relaxed);
+    let mut z = s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Shared {
+    /// Visits up to `want` live slots starting at a random slot; `f` gets each record.
+    fn sample_slots(
+        &self,
+        idx: &IndexMap,
+        want: usize,
+        mut f: impl FnMut(&Hit) -> Result<()>,
+    ) -> Result<()> {
+        let start = random_u64() % idx.cap;
+        let mut seen = 0;
+        for i in 0..idx.cap {
+            if seen >= want {
+                break;
+            }
+            let slot = (start + i) % idx.cap;
+            if let Some(loc) = idx.slot_loc(slot) {
+                let (map, meta) = self.segs.record_at(loc)?;
+                seen += 1;
+                f(&Hit { map, meta })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A random live, unexpired key (Redis `RANDOMKEY`); `None` if there is none.
+    pub(crate) fn random_key(&self) -> Result<Option<Vec<u8>>> {
+        self.read_consistent(|idx| {
+            let mut found = None;
+            // Expired keys may fill the sample; widen it before giving up.
+            for want in [1, 64, usize::MAX] {
+                self.sample_slots(idx, want, |h| {
+                    if found.is_none() && h.meta.kind == KIND_PUT && !h.expired() {
+                        found = Some(h.meta.key(&h.map).to_vec());
+                    }
+                    Ok(())
+                })?;
+                if found.is_some() {
+                    break;
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    /// Deletes expired keys through the log, sampling as Redis's active expiry does.
+    /// Returns how many keys it deleted.
+    pub(crate) fn expire_pass(self: &Arc<Self>, timeout: Option<Duration>) -> Result<u64> {
+        let mut total = 0;
+        for _ in 0..EXPIRE_ROUNDS {
+            let mut expired = Vec::new();
+            self.read_consistent(|idx| {
+                expired.clear();
+                self.sample_slots(idx, EXPIRE_SAMPLE, |h| {
+                    if h.meta.kind == KIND_PUT && h.expired() {
+                        expired.push(h.meta.key(&h.map).to_vec());
+                    }
+                    Ok(())
+                })
+            })?;
+            if expired.is_empty() {
+                break;
+            }
+            let guard = self.begin_writer(timeout)?;
+            let mut ops = Vec::new();
+            for key in &expired {
+                // Re-check under the lock: the key may have been rewritten meanwhile.
+                if self.lookup_raw(key)?.is_some_and(|h| h.expired()) {
+                    ops.push((key.clone(), Op::Del));
+                }
+            }
+            if !ops.is_empty() {
+                let end = self.commit_ops(&ops)?;
+                drop(guard);
+                self.shm.add(W_EXPIRED, ops.len() as u64);
+                total += ops.len() as u64;
+                // Deletes of expired keys are ordinary commits; make them durable lazily (the
+                // keys read as absent either way).
+                if matches!(self.opts.durability, crate::db::Durability::Immediate) {
+                    self.sync_to(end)?;
+                }
+            }
+            if expired.len() * 4 <= EXPIRE_SAMPLE {
+                break;
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// Runs an expiry pass every `every` while the engine lives (the library option
+/// `OpenOptions::active_expiry`).
+pub(crate) fn spawn_expirer(s: &Arc<Shared>, every: Duration) {
+    let weak = Arc::downgrade(s);
+    let _ = std::thread::Builder::new()
+        .name("ziggydb-expire".into())
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            let Some(s) = weak.upgrade() else { return };
+            if s.is_stopping() {
+                return;
+            }
+            // Never wait long for the writer lock: another process may be expiring already.
+            let _ = s.expire_pass(Some(Duration::from_millis(10)));
+        });
+}
