@@ -41,6 +41,7 @@ mod record;
 mod segment;
 mod shm;
 mod txn;
+mod types;
 mod value;
 
 pub use db::{CheckReport, CompactStats, Db, Durability, Metrics, OpenOptions};
