@@ -55,6 +55,7 @@ impl Shared {
         report.records = records;
         let idx = self.current_index()?;
         let mut keys = 0u64;
+        let mut slots = 0u64;
         let mut live = 0u64;
         for (slot, tag, loc) in idx.live_slots() {
             let seg = pos_seg(loc);
@@ -70,12 +71,13 @@ impl Shared {
                         report.problems.push(format!(
                             "index slot {slot} points at a record that is not a put"
                         ));
-                    } else if index::tag_of(index::hash_key(meta.key(&map))) != tag {
+                    } else if index::tag_of(index::hash_for(meta.key(&map), meta.internal)) != tag {
                         report.problems.push(format!(
                             "index slot {slot} holds a hash that does not match its key"
                         ));
                     } else {
-                        keys += 1;
+                        slots += 1;
+                        keys += u64::from(!meta.internal);
                         live += meta.len as u64;
                     }
                 }
@@ -83,9 +85,10 @@ impl Shared {
             }
         }
         report.keys = keys;
-        if idx.h(H_USED).load(Ordering::Relaxed) != keys || self.shm.get(W_KEYS) != keys {
+        if idx.h(H_USED).load(Ordering::Relaxed) != slots || self.shm.get(W_KEYS) != keys {
             report.problems.push(format!(
-                "key counts disagree: {keys} reachable, index header says {}, shared state says {}",
+                "counts disagree: {slots} records ({keys} user keys) reachable, index header says \
+                 {} records, shared state says {} keys",
                 idx.h(H_USED).load(Ordering::Relaxed),
                 self.shm.get(W_KEYS)
             ));

@@ -119,7 +119,7 @@ impl Shared {
         // 2. Copy live records (no lock held).
         let mut outputs: Vec<u32> = Vec::new();
         let mut out: Option<Output> = None;
-        let mut relocs: Vec<(Vec<u8>, u64, u64)> = Vec::new();
+        let mut relocs: Vec<(Vec<u8>, bool, u64, u64)> = Vec::new();
         let mut victim_bytes = 0u64;
         let mut copied_bytes = 0u64;
         let scan_man = Manifest {
@@ -132,12 +132,13 @@ impl Shared {
                 return Ok(());
             }
             let key = meta.key(map);
-            let hash = index::hash_key(key);
+            let internal = meta.internal;
+            let hash = index::hash_for(key, internal);
             let live = self.read_consistent(|idx| {
-                Ok(matches!(idx.probe(hash, |loc| {
-                    let (m, r) = self.segs.record_at(loc)?;
-                    Ok(r.key(&m) == key)
-                })?, Probe::Found { loc, .. } if loc == p))
+                Ok(matches!(
+                    idx.probe(hash, |loc| self.record_holds(loc, key, internal))?,
+                    Probe::Found { loc, .. } if loc == p
+                ))
             })?;
             if !live {
                 return Ok(());
@@ -176,7 +177,7 @@ impl Shared {
             if o.buf.len() >= WRITE_BUF {
                 o.flush()?;
             }
-            relocs.push((key.to_vec(), p, new));
+            relocs.push((key.to_vec(), internal, p, new));
             copied_bytes += meta.len as u64;
             stats.records_copied += 1;
             Ok(())
@@ -218,12 +219,9 @@ impl Shared {
             let _g = self.writer_section(timeout)?;
             let idx = self.current_index()?;
             let mut moves = Vec::with_capacity(chunk.len());
-            for (key, old, new) in chunk {
-                let hash = index::hash_key(key);
-                let probe = idx.probe(hash, |loc| {
-                    let (m, r) = self.segs.record_at(loc)?;
-                    Ok(r.key(&m) == key.as_slice())
-                })?;
+            for (key, internal, old, new) in chunk {
+                let hash = index::hash_for(key, *internal);
+                let probe = idx.probe(hash, |loc| self.record_holds(loc, key, *internal))?;
                 if let Probe::Found { slot, loc } = probe {
                     if loc == *old {
                         moves.push((slot, *new));

@@ -216,6 +216,12 @@ impl Db {
                 hit.meta.vtype
             ))
         })?;
+        if ty.is_collection() {
+            return Err(Error::WrongType {
+                expected: ValueType::String,
+                actual: ty,
+            });
+        }
         Ok(Some(ValueRef {
             ty,
             map: hit.map,
@@ -238,7 +244,13 @@ impl Db {
         self.inner
             .lookup_many(keys)?
             .into_iter()
-            .map(|h| h.map(|h| crate::txn::decode_hit(&h)).transpose())
+            // As in Redis, a key of another type reads as nil in MGET.
+            .map(
+                |h| match h.map(|h| crate::txn::decode_hit(&h)).transpose() {
+                    Err(Error::WrongType { .. }) => Ok(None),
+                    r => r,
+                },
+            )
             .collect()
     }
     /// The expiry time (Unix ms) of `key`; `None` if it is absent or does not expire (Redis

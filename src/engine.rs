@@ -17,8 +17,8 @@ use crate::lock::{LockFile, ProcLock};
 use crate::manifest::Manifest;
 use crate::map::{SegmentMap, SharedWords};
 use crate::record::{
-    decode_record, encode_record, DecodeError, KIND_COMMIT, KIND_DEL, KIND_PUT, KIND_SEAL,
-    RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SEG_COMPACTED, SEG_LOG,
+    decode_record, encode_record, encode_record_ns, DecodeError, KIND_COMMIT, KIND_DEL, KIND_PUT,
+    KIND_SEAL, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SEG_COMPACTED, SEG_LOG,
 };
 use crate::segment::{self, RecMeta, Segments};
 use crate::shm::*;
@@ -62,8 +62,12 @@ pub(crate) enum Op {
         vtype: u8,
         payload: Vec<u8>,
         expires_at: u64,
+        /// The key is in the internal namespace (format-spec.md §3.2 flags).
+        internal: bool,
     },
-    Del,
+    Del {
+        internal: bool,
+    },
 }
 
 /// A complete transaction read back from the log.
@@ -529,11 +533,17 @@ impl Shared {
     }
 
     /// Probes for `key` in the current state, without validation.
-    fn probe_key(&self, idx: &IndexMap, key: &[u8], hash: u64) -> Result<Option<Hit>> {
+    pub(crate) fn probe_key(
+        &self,
+        idx: &IndexMap,
+        key: &[u8],
+        hash: u64,
+        internal: bool,
+    ) -> Result<Option<Hit>> {
         let mut found = None;
         let probe = idx.probe(hash, |loc| {
             let (map, meta) = self.segs.record_at(loc)?;
-            if meta.key(&map) == key {
+            if meta.internal == internal && meta.key(&map) == key {
                 found = Some(Hit { map, meta });
                 Ok(true)
             } else {
@@ -598,7 +608,7 @@ impl Shared {
     /// Reads `key` from the committed state.
     pub(crate) fn lookup(&self, key: &[u8]) -> Result<Option<Hit>> {
         let hash = index::hash_key(key);
-        let r = self.read_consistent(|idx| self.probe_key(idx, key, hash))?;
+        let r = self.read_consistent(|idx| self.probe_key(idx, key, hash, false))?;
         let r = r.filter(|h| h.meta.kind == KIND_PUT && !h.expired());
         self.count_read(r.is_some());
         Ok(r)
@@ -607,8 +617,21 @@ impl Shared {
     /// Reads `key` including an expired record (no read counted).
     pub(crate) fn lookup_raw(&self, key: &[u8]) -> Result<Option<Hit>> {
         let hash = index::hash_key(key);
-        let r = self.read_consistent(|idx| self.probe_key(idx, key, hash))?;
+        let r = self.read_consistent(|idx| self.probe_key(idx, key, hash, false))?;
         Ok(r.filter(|h| h.meta.kind == KIND_PUT))
+    }
+
+    /// Reads an internal key (a collection page).
+    pub(crate) fn lookup_internal(&self, key: &[u8]) -> Result<Option<Hit>> {
+        let hash = index::hash_for(key, true);
+        let r = self.read_consistent(|idx| self.probe_key(idx, key, hash, true))?;
+        Ok(r.filter(|h| h.meta.kind == KIND_PUT))
+    }
+
+    /// Whether the record at `loc` holds `key` in the given namespace.
+    pub(crate) fn record_holds(&self, loc: u64, key: &[u8], internal: bool) -> Result<bool> {
+        let (m, r) = self.segs.record_at(loc)?;
+        Ok(r.internal == internal && r.key(&m) == key)
     }
 
     pub(crate) fn is_stopping(&self) -> bool {
@@ -621,7 +644,7 @@ impl Shared {
         let r = self.read_consistent(|idx| {
             keys.iter()
                 .zip(&hashes)
-                .map(|(k, &h)| self.probe_key(idx, k, h))
+                .map(|(k, &h)| self.probe_key(idx, k, h, false))
                 .collect::<Result<Vec<_>>>()
         })?;
         Ok(r.into_iter()
@@ -640,7 +663,10 @@ impl Shared {
             let mut out = Vec::with_capacity(idx.used().min(idx.cap) as usize);
             for (_, _, loc) in idx.live_slots() {
                 let (map, meta) = self.segs.record_at(loc)?;
-                if meta.kind == KIND_PUT && !(meta.expires_at != 0 && meta.expires_at <= now) {
+                if meta.kind == KIND_PUT
+                    && !meta.internal
+                    && !(meta.expires_at != 0 && meta.expires_at <= now)
+                {
                     out.push(meta.key(&map).to_vec());
                 }
             }
@@ -828,11 +854,12 @@ impl Shared {
         meta: &RecMeta,
     ) -> Result<()> {
         let key = meta.key(map);
-        let hash = index::hash_key(key);
+        let hash = index::hash_for(key, meta.internal);
+        let user = u64::from(!meta.internal);
         let mut old_len = 0;
         let probe = idx.probe(hash, |loc| {
             let (m, old) = self.segs.record_at(loc)?;
-            if old.key(&m) == key {
+            if old.internal == meta.internal && old.key(&m) == key {
                 old_len = old.len as u64;
                 Ok(true)
             } else {
@@ -851,7 +878,7 @@ impl Shared {
             }
             (KIND_PUT, Probe::Absent { free: Some(slot) }) => {
                 idx.insert(slot, hash, p);
-                self.shm.add(W_KEYS, 1);
+                self.shm.add(W_KEYS, user);
                 self.shm.add(W_LIVE_BYTES, len);
             }
             (KIND_PUT, Probe::Absent { free: None }) => {
@@ -862,7 +889,7 @@ impl Shared {
             }
             (_, Probe::Found { slot, .. }) => {
                 idx.remove(slot);
-                self.shm.sub(W_KEYS, 1);
+                self.shm.sub(W_KEYS, user);
                 self.shm.sub(W_LIVE_BYTES, old_len);
                 self.shm.add(W_DEAD_BYTES, old_len + len);
             }
@@ -885,7 +912,7 @@ impl Shared {
                         + 64
                         + match o {
                             Op::Put { payload, .. } => payload.len(),
-                            Op::Del => 0,
+                            Op::Del { .. } => 0,
                         }
                 })
                 .sum::<usize>()
@@ -899,8 +926,20 @@ impl Shared {
                     vtype,
                     payload,
                     expires_at,
-                } => encode_record(&mut buf, KIND_PUT, *vtype, txn, *expires_at, key, payload),
-                Op::Del => encode_record(&mut buf, KIND_DEL, 0, txn, 0, key, &[]),
+                    internal,
+                } => encode_record_ns(
+                    &mut buf,
+                    KIND_PUT,
+                    *vtype,
+                    txn,
+                    *expires_at,
+                    *internal,
+                    key,
+                    payload,
+                ),
+                Op::Del { internal } => {
+                    encode_record_ns(&mut buf, KIND_DEL, 0, txn, 0, *internal, key, &[])
+                }
             }
         }
         encode_record(
@@ -990,9 +1029,8 @@ impl Shared {
         }
         for (_, meta) in records {
             let key = meta.key(map);
-            idx.probe(index::hash_key(key), |loc| {
-                let (m, old) = self.segs.record_at(loc)?;
-                Ok(old.key(&m) == key)
+            idx.probe(index::hash_for(key, meta.internal), |loc| {
+                self.record_holds(loc, key, meta.internal)
             })?;
         }
         idx.mark_dirty()?;
@@ -1221,12 +1259,12 @@ impl Shared {
             max_txn = max_txn.max(meta.txn);
             total += meta.len as u64;
             let key = meta.key(map);
-            let hash = index::hash_key(key);
+            let hash = index::hash_for(key, meta.internal);
             let mut old_txn = 0;
             let probe = idx.probe(hash, |loc| {
                 let (m, old) = self.segs.record_at(loc)?;
                 old_txn = old.txn;
-                Ok(old.key(&m) == key)
+                Ok(old.internal == meta.internal && old.key(&m) == key)
             })?;
             match probe {
                 Probe::Found { slot, .. } if meta.txn >= old_txn => idx.set_loc(slot, p),
@@ -1248,7 +1286,7 @@ impl Shared {
         for (slot, loc) in slots {
             let (_, meta) = self.segs.record_at(loc)?;
             if meta.kind == KIND_PUT {
-                keys += 1;
+                keys += u64::from(!meta.internal);
                 live += meta.len as u64;
             } else {
                 idx.remove(slot);

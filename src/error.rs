@@ -123,6 +123,12 @@ pub enum Error {
         /// Largest size accepted.
         max: usize,
     },
+    /// The key does not exist (Redis `LSET` on a missing key).
+    #[error("no such key")]
+    NoSuchKey,
+    /// An index is outside the list (Redis `LSET`).
+    #[error("index out of range")]
+    IndexOutOfRange,
     /// An argument is invalid (e.g. a zero segment size).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::{now_ms, Hit, Op, Shared};
+use crate::engine::{now_ms, Hit, Shared};
 use crate::error::Result;
 use crate::index::IndexMap;
 use crate::record::KIND_PUT;
@@ -63,7 +63,11 @@ impl Shared {
             // Expired keys may fill the sample; widen it before giving up.
             for want in [1, 64, usize::MAX] {
                 self.sample_slots(idx, want, |h| {
-                    if found.is_none() && h.meta.kind == KIND_PUT && !h.expired() {
+                    if found.is_none()
+                        && h.meta.kind == KIND_PUT
+                        && !h.meta.internal
+                        && !h.expired()
+                    {
                         found = Some(h.meta.key(&h.map).to_vec());
                     }
                     Ok(())
@@ -85,7 +89,7 @@ impl Shared {
             self.read_consistent(|idx| {
                 expired.clear();
                 self.sample_slots(idx, EXPIRE_SAMPLE, |h| {
-                    if h.meta.kind == KIND_PUT && h.expired() {
+                    if h.meta.kind == KIND_PUT && !h.meta.internal && h.expired() {
                         expired.push(h.meta.key(&h.map).to_vec());
                     }
                     Ok(())
@@ -94,25 +98,19 @@ impl Shared {
             if expired.is_empty() {
                 break;
             }
-            let guard = self.begin_writer(timeout)?;
-            let mut ops = Vec::new();
+            let mut txn = crate::txn::WriteTxn::new(self.begin_writer(timeout)?)?;
+            let mut n = 0;
             for key in &expired {
                 // Re-check under the lock: the key may have been rewritten meanwhile.
                 if self.lookup_raw(key)?.is_some_and(|h| h.expired()) {
-                    ops.push((key.clone(), Op::Del));
+                    txn.raw_del(key, false);
+                    n += 1;
                 }
             }
-            if !ops.is_empty() {
-                let end = self.commit_ops(&ops)?;
-                drop(guard);
-                self.shm.add(W_EXPIRED, ops.len() as u64);
-                total += ops.len() as u64;
-                // Deletes of expired keys are ordinary commits; make them durable lazily (the
-                // keys read as absent either way).
-                if matches!(self.opts.durability, crate::db::Durability::Immediate) {
-                    self.sync_to(end)?;
-                }
-            }
+            // An ordinary commit: through the log, and a collection's pages are reclaimed.
+            txn.commit()?;
+            self.shm.add(W_EXPIRED, n);
+            total += n;
             if expired.len() * 4 <= EXPIRE_SAMPLE {
                 break;
             }

@@ -39,9 +39,21 @@ pub(crate) const H_LIVE: usize = 11;
 pub(crate) const H_DEAD: usize = 12;
 pub(crate) const H_CRC: usize = 13;
 
-/// The 64-bit hash of a key; stable across processes, builds and machines.
+/// The 64-bit hash of a user key; stable across processes, builds and machines.
 pub(crate) fn hash_key(key: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key)
+}
+
+/// Seed of the hash of internal keys, so the two namespaces probe different slots.
+const INTERNAL_SEED: u64 = 0x5a49_4747_5944_4221;
+
+/// The hash of a key in its namespace (format-spec.md §4.2).
+pub(crate) fn hash_for(key: &[u8], internal: bool) -> u64 {
+    if internal {
+        xxhash_rust::xxh3::xxh3_64_with_seed(key, INTERNAL_SEED)
+    } else {
+        hash_key(key)
+    }
 }
 
 /// The slot tag for a hash.

@@ -27,6 +27,7 @@
 #![deny(unsafe_code)]
 
 mod check;
+mod coll;
 mod compaction;
 mod db;
 mod engine;
@@ -44,6 +45,10 @@ mod txn;
 mod types;
 mod value;
 
+pub use coll::{
+    Hash, HashView, LexBound, List, ListView, ScoreBound, Set, SetOp, SetView, SortedSet,
+    SortedSetView, ZAddFlags,
+};
 pub use db::{CheckReport, CompactStats, Db, Durability, Metrics, OpenOptions};
 pub use error::{Error, Result};
 pub use txn::WriteTxn;

@@ -12,6 +12,8 @@ pub(crate) const KIND_SEAL: u8 = 4;
 
 /// Flag bit: an 8-byte expiry time follows the fixed header.
 pub(crate) const FLAG_EXPIRES: u8 = 1;
+/// Flag bit: the key is in the internal namespace (collection pages), not a user key.
+pub(crate) const FLAG_INTERNAL: u8 = 2;
 
 /// Fixed part of a record header: crc 4, kind 1, vtype 1, flags 1, reserved 1, key_len 2,
 /// reserved 2, val_len 4, txn 8.
@@ -37,6 +39,8 @@ pub(crate) struct Record<'a> {
     pub txn: u64,
     /// Expiry in milliseconds since the Unix epoch; 0 = none.
     pub expires_at: u64,
+    /// The key is in the internal namespace.
+    pub internal: bool,
     pub key: &'a [u8],
     pub value: &'a [u8],
     /// Total encoded length.
@@ -74,7 +78,7 @@ pub(crate) const fn record_len(key_len: usize, val_len: usize, has_expiry: bool)
     RECORD_HEADER_LEN + if has_expiry { 8 } else { 0 } + key_len + val_len
 }
 
-/// Appends one encoded record to `out`.
+/// Appends one encoded record for a user key to `out`.
 pub(crate) fn encode_record(
     out: &mut Vec<u8>,
     kind: u8,
@@ -84,8 +88,24 @@ pub(crate) fn encode_record(
     key: &[u8],
     value: &[u8],
 ) {
+    encode_record_ns(out, kind, vtype, txn, expires_at, false, key, value);
+}
+
+/// Appends one encoded record to `out`, in the internal namespace if `internal`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_record_ns(
+    out: &mut Vec<u8>,
+    kind: u8,
+    vtype: u8,
+    txn: u64,
+    expires_at: u64,
+    internal: bool,
+    key: &[u8],
+    value: &[u8],
+) {
     let start = out.len();
-    let flags = if expires_at != 0 { FLAG_EXPIRES } else { 0 };
+    let flags =
+        if expires_at != 0 { FLAG_EXPIRES } else { 0 } | if internal { FLAG_INTERNAL } else { 0 };
     out.extend_from_slice(&[0; 4]); // crc, filled below
     out.push(kind);
     out.push(vtype);
@@ -124,7 +144,10 @@ pub(crate) fn decode_record(buf: &[u8]) -> Result<Record<'_>, DecodeError> {
     }
     let vtype = hdr[5];
     let flags = hdr[6];
-    if !(KIND_PUT..=KIND_SEAL).contains(&kind) || flags & !FLAG_EXPIRES != 0 || hdr[7] != 0 {
+    if !(KIND_PUT..=KIND_SEAL).contains(&kind)
+        || flags & !(FLAG_EXPIRES | FLAG_INTERNAL) != 0
+        || hdr[7] != 0
+    {
         return Err(DecodeError::Malformed);
     }
     let key_len = usize::from(le_u16(hdr, 8).ok_or(DecodeError::Truncated)?);
@@ -161,6 +184,7 @@ pub(crate) fn decode_record(buf: &[u8]) -> Result<Record<'_>, DecodeError> {
         vtype,
         txn,
         expires_at,
+        internal: flags & FLAG_INTERNAL != 0,
         key,
         value,
         len,

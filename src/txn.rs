@@ -10,16 +10,32 @@ use crate::record::{record_len, MAX_KEY_LEN};
 use crate::shm::{W_COMMIT_MICROS, W_ROLLBACKS};
 use crate::value::{Value, ValueType};
 
+/// Decodes a stored scalar; a collection is [`Error::WrongType`].
+pub(crate) fn decode_value(vtype: u8, payload: &[u8]) -> Result<Value> {
+    let ty = ValueType::from_tag(vtype).ok_or_else(|| {
+        Error::InvalidArgument(format!("key holds a value of unknown type tag {vtype}"))
+    })?;
+    if ty.is_collection() {
+        return Err(Error::WrongType {
+            expected: ValueType::String,
+            actual: ty,
+        });
+    }
+    Value::decode_payload(ty, payload)
+        .ok_or_else(|| Error::InvalidArgument(format!("stored {ty} payload is malformed")))
+}
+
 /// Decodes the value of a record found by a read.
 pub(crate) fn decode_hit(h: &Hit) -> Result<Value> {
-    let ty = ValueType::from_tag(h.meta.vtype).ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "key holds a value of unknown type tag {}",
-            h.meta.vtype
-        ))
-    })?;
-    Value::decode_payload(ty, h.meta.value(&h.map))
-        .ok_or_else(|| Error::InvalidArgument(format!("stored {ty} payload is malformed")))
+    decode_value(h.meta.vtype, h.meta.value(&h.map))
+}
+
+/// A stored value seen inside a transaction: its type tag, payload and expiry (0 = none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Raw {
+    pub vtype: u8,
+    pub payload: Vec<u8>,
+    pub expires_at: u64,
 }
 
 /// A write transaction. Holds the database's writer lock (across processes) until it is
@@ -28,7 +44,10 @@ pub(crate) fn decode_hit(h: &Hit) -> Result<Value> {
 /// in a transaction never loses an update.
 pub struct WriteTxn {
     guard: Option<WriterGuard>,
-    ops: BTreeMap<Vec<u8>, Op>,
+    /// Pending writes by (internal namespace?, key).
+    ops: BTreeMap<(bool, Vec<u8>), Op>,
+    /// Root pages of collections created or changed in this transaction and then replaced.
+    retired: Vec<(u64, u64)>,
     started: Instant,
 }
 
@@ -37,6 +56,7 @@ impl WriteTxn {
         Ok(Self {
             guard: Some(guard),
             ops: BTreeMap::new(),
+            retired: Vec::new(),
             started: Instant::now(),
         })
     }
@@ -45,29 +65,161 @@ impl WriteTxn {
         self.guard.as_ref().ok_or(Error::Poisoned)
     }
 
-    /// Reads `key`, seeing this transaction's writes.
-    ///
-    /// # Errors
-    /// As [`crate::Db::get`].
-    pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
-        match self.ops.get(key) {
-            Some(Op::Del) => Ok(None),
+    pub(crate) fn shared(&self) -> Result<&std::sync::Arc<crate::engine::Shared>> {
+        Ok(self.guard()?.shared())
+    }
+
+    /// The record stored under `key` in a namespace, seeing this transaction's writes;
+    /// expired records read as absent.
+    pub(crate) fn raw_get(&self, key: &[u8], internal: bool) -> Result<Option<Raw>> {
+        let raw = match self.ops.get(&(internal, key.to_vec())) {
+            Some(Op::Del { .. }) => None,
             Some(Op::Put {
                 vtype,
                 payload,
                 expires_at,
-            }) => {
-                if *expires_at != 0 && *expires_at <= now_ms() {
-                    return Ok(None);
-                }
-                let ty = ValueType::from_tag(*vtype).ok_or(Error::Poisoned)?;
-                Ok(Value::decode_payload(ty, payload))
+                ..
+            }) => Some(Raw {
+                vtype: *vtype,
+                payload: payload.clone(),
+                expires_at: *expires_at,
+            }),
+            None => {
+                let s = self.shared()?;
+                let hit = if internal {
+                    s.lookup_internal(key)?
+                } else {
+                    s.lookup_raw(key)?
+                };
+                hit.map(|h| Raw {
+                    vtype: h.meta.vtype,
+                    payload: h.meta.value(&h.map).to_vec(),
+                    expires_at: h.meta.expires_at,
+                })
             }
-            None => match self.guard()?.shared().lookup(key)? {
-                Some(h) => decode_hit(&h).map(Some),
-                None => Ok(None),
-            },
+        };
+        Ok(raw.filter(|r| r.expires_at == 0 || r.expires_at > now_ms()))
+    }
+
+    /// Stores a record under `key` in a namespace.
+    pub(crate) fn raw_put(
+        &mut self,
+        key: &[u8],
+        internal: bool,
+        vtype: u8,
+        payload: Vec<u8>,
+        expires_at: u64,
+    ) -> Result<()> {
+        if key.len() > MAX_KEY_LEN {
+            return Err(Error::KeyTooLarge {
+                len: key.len(),
+                max: MAX_KEY_LEN,
+            });
         }
+        let max = self.shared()?.max_txn_bytes();
+        let len = record_len(key.len(), payload.len(), expires_at != 0);
+        if len > max {
+            return Err(Error::ValueTooLarge { len, max });
+        }
+        let op = Op::Put {
+            vtype,
+            payload,
+            expires_at,
+            internal,
+        };
+        if let Some(old) = self.ops.insert((internal, key.to_vec()), op) {
+            self.note_replaced(old);
+        }
+        Ok(())
+    }
+
+    /// Deletes `key` in a namespace (whether or not it exists).
+    pub(crate) fn raw_del(&mut self, key: &[u8], internal: bool) {
+        if let Some(old) = self
+            .ops
+            .insert((internal, key.to_vec()), Op::Del { internal })
+        {
+            self.note_replaced(old);
+        }
+    }
+
+    /// A pending collection record replaced by another write: remember its pages, which
+    /// `coll::before_commit` frees unless a pending record still names the collection.
+    fn note_replaced(&mut self, old: Op) {
+        if let Op::Put {
+            vtype,
+            payload,
+            internal: false,
+            ..
+        } = old
+        {
+            self.retired
+                .extend(crate::coll::retired_roots(vtype, &payload));
+        }
+    }
+
+    /// The pending write of a user key: `Some(None)` for a delete, `Some(Some((vtype,
+    /// payload)))` for a put, `None` if the transaction does not touch it.
+    pub(crate) fn raw_get_pending(&self, key: &[u8]) -> Option<Option<(u8, Vec<u8>)>> {
+        match self.ops.get(&(false, key.to_vec()))? {
+            Op::Del { .. } => Some(None),
+            Op::Put { vtype, payload, .. } => Some(Some((*vtype, payload.clone()))),
+        }
+    }
+
+    /// Collection roots noted by `note_replaced`.
+    pub(crate) fn take_retired(&mut self) -> Vec<(u64, u64)> {
+        std::mem::take(&mut self.retired)
+    }
+
+    /// Pending user records of every type (for `coll::before_commit`).
+    pub(crate) fn pending_user_puts(&self) -> Vec<(u8, Vec<u8>)> {
+        self.ops
+            .iter()
+            .filter_map(|((internal, _), op)| match op {
+                Op::Put { vtype, payload, .. } if !internal => Some((*vtype, payload.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Moves the value at `from` (of any type, with its expiry) to `to`, replacing what `to`
+    /// held (Redis `RENAME`). Returns false if `from` does not exist.
+    ///
+    /// # Errors
+    /// As [`crate::Db::get`].
+    pub fn rename_key(&mut self, from: &[u8], to: &[u8]) -> Result<bool> {
+        let Some(raw) = self.raw_get(from, false)? else {
+            return Ok(false);
+        };
+        if from == to {
+            return Ok(true);
+        }
+        // Delete first, so the record moved is not mistaken for a replaced collection.
+        self.ops
+            .insert((false, from.to_vec()), Op::Del { internal: false });
+        self.raw_put(to, false, raw.vtype, raw.payload, raw.expires_at)?;
+        Ok(true)
+    }
+
+    /// Reads `key`, seeing this transaction's writes (Redis `GET`).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] if the key holds a collection; as [`crate::Db::get`].
+    pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
+        self.raw_get(key, false)?
+            .map(|r| decode_value(r.vtype, &r.payload))
+            .transpose()
+    }
+
+    /// The type of the value at `key`, seeing this transaction's writes (Redis `TYPE`).
+    ///
+    /// # Errors
+    /// As [`crate::Db::get`].
+    pub fn value_type(&self, key: &[u8]) -> Result<Option<ValueType>> {
+        Ok(self
+            .raw_get(key, false)?
+            .and_then(|r| ValueType::from_tag(r.vtype)))
     }
 
     /// The expiry time (Unix ms) of `key`, seeing this transaction's writes; `None` if the key
@@ -76,15 +228,28 @@ impl WriteTxn {
     /// # Errors
     /// As [`crate::Db::get`].
     pub fn expiry(&self, key: &[u8]) -> Result<Option<u64>> {
-        match self.ops.get(key) {
-            Some(Op::Del) => Ok(None),
-            Some(Op::Put { expires_at, .. }) => Ok((*expires_at != 0).then_some(*expires_at)),
-            None => Ok(self
-                .guard()?
-                .shared()
-                .lookup(key)?
-                .and_then(|h| (h.meta.expires_at != 0).then_some(h.meta.expires_at))),
-        }
+        Ok(self
+            .raw_get(key, false)?
+            .and_then(|r| (r.expires_at != 0).then_some(r.expires_at)))
+    }
+
+    /// Sets the expiry of an existing key (Unix ms; `None` removes it, Redis `PERSIST`).
+    /// Returns false if the key does not exist.
+    ///
+    /// # Errors
+    /// As [`crate::Db::get`].
+    pub fn set_expiry(&mut self, key: &[u8], expires_at_ms: Option<u64>) -> Result<bool> {
+        let Some(raw) = self.raw_get(key, false)? else {
+            return Ok(false);
+        };
+        self.raw_put(
+            key,
+            false,
+            raw.vtype,
+            raw.payload,
+            expires_at_ms.unwrap_or(0),
+        )?;
+        Ok(true)
     }
 
     /// Whether `key` exists, seeing this transaction's writes.
@@ -92,7 +257,7 @@ impl WriteTxn {
     /// # Errors
     /// As [`crate::Db::get`].
     pub fn exists(&self, key: &[u8]) -> Result<bool> {
-        Ok(self.get(key)?.is_some())
+        Ok(self.raw_get(key, false)?.is_some())
     }
 
     /// Sets `key` (no expiry).
@@ -114,35 +279,21 @@ impl WriteTxn {
         expires_at_ms: Option<u64>,
     ) -> Result<()> {
         let value = value.into();
-        if key.len() > MAX_KEY_LEN {
-            return Err(Error::KeyTooLarge {
-                len: key.len(),
-                max: MAX_KEY_LEN,
-            });
-        }
         if let Value::Json(text) = &value {
             Value::json(text.as_str())?;
         }
         let payload = value.encode_payload().into_owned();
-        let expires_at = expires_at_ms.unwrap_or(0);
-        let max = self.guard()?.shared().max_txn_bytes();
-        let len = record_len(key.len(), payload.len(), expires_at != 0);
-        if len > max {
-            return Err(Error::ValueTooLarge { len, max });
-        }
-        let vtype = value.value_type().tag();
-        self.ops.insert(
-            key.to_vec(),
-            Op::Put {
-                vtype,
-                payload,
-                expires_at,
-            },
-        );
-        Ok(())
+        self.raw_put(
+            key,
+            false,
+            value.value_type().tag(),
+            payload,
+            expires_at_ms.unwrap_or(0),
+        )
     }
 
-    /// Deletes `key`; true if it existed.
+    /// Deletes `key` (Redis `DEL`); true if it existed. Deleting a collection frees its pages
+    /// lazily, a bounded number per commit.
     ///
     /// # Errors
     /// As [`crate::Db::get`].
@@ -154,8 +305,8 @@ impl WriteTxn {
             });
         }
         let existed = self.exists(key)?;
-        if existed || self.ops.contains_key(key) {
-            self.ops.insert(key.to_vec(), Op::Del);
+        if existed || self.ops.contains_key(&(false, key.to_vec())) {
+            self.raw_del(key, false);
         }
         Ok(existed)
     }
@@ -177,6 +328,15 @@ impl WriteTxn {
         Ok(n)
     }
 
+    /// User keys this transaction writes or deletes.
+    pub(crate) fn pending_user_keys(&self) -> Vec<Vec<u8>> {
+        self.ops
+            .keys()
+            .filter(|(internal, _)| !internal)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
     /// Commits: appends the transaction to the log, publishes it to every process, and (in
     /// [`Durability::Immediate`]) waits until it is on stable storage.
     ///
@@ -184,12 +344,22 @@ impl WriteTxn {
     /// [`Error::DiskFull`] (nothing is published; the database stays usable),
     /// [`Error::Poisoned`], I/O errors.
     pub fn commit(mut self) -> Result<()> {
-        let guard = self.guard.take().ok_or(Error::Poisoned)?;
-        let shared = std::sync::Arc::clone(guard.shared());
-        let ops: Vec<(Vec<u8>, Op)> = std::mem::take(&mut self.ops).into_iter().collect();
-        if ops.is_empty() {
+        if self.ops.is_empty() {
+            self.guard.take();
             return Ok(());
         }
+        // Collections replaced or deleted by this transaction hand their pages to the
+        // reclaimer, which also frees a bounded number of pages per commit.
+        if let Err(e) = crate::coll::before_commit(&mut self) {
+            self.abort();
+            return Err(e);
+        }
+        let guard = self.guard.take().ok_or(Error::Poisoned)?;
+        let shared = std::sync::Arc::clone(guard.shared());
+        let ops: Vec<(Vec<u8>, Op)> = std::mem::take(&mut self.ops)
+            .into_iter()
+            .map(|((_, k), op)| (k, op))
+            .collect();
         let end = match shared.commit_ops(&ops) {
             Ok(end) => end,
             Err(e) => {

@@ -24,6 +24,14 @@ pub enum ValueType {
     Timestamp,
     /// A validated JSON document, stored as text. Tag 7.
     Json,
+    /// A list (Redis `LPUSH`, …). Tag 16.
+    List,
+    /// A set of members (Redis `SADD`, …). Tag 17.
+    Set,
+    /// A sorted set (Redis `ZADD`, …). Tag 18.
+    ZSet,
+    /// A hash of fields (Redis `HSET`, …). Tag 19.
+    Hash,
 }
 
 impl ValueType {
@@ -37,6 +45,10 @@ impl ValueType {
             ValueType::Bool => 5,
             ValueType::Timestamp => 6,
             ValueType::Json => 7,
+            ValueType::List => 16,
+            ValueType::Set => 17,
+            ValueType::ZSet => 18,
+            ValueType::Hash => 19,
         }
     }
 
@@ -50,6 +62,10 @@ impl ValueType {
             5 => ValueType::Bool,
             6 => ValueType::Timestamp,
             7 => ValueType::Json,
+            16 => ValueType::List,
+            17 => ValueType::Set,
+            18 => ValueType::ZSet,
+            19 => ValueType::Hash,
             _ => return None,
         })
     }
@@ -64,6 +80,27 @@ impl ValueType {
             ValueType::Bool => "bool",
             ValueType::Timestamp => "timestamp",
             ValueType::Json => "json",
+            ValueType::List => "list",
+            ValueType::Set => "set",
+            ValueType::ZSet => "zset",
+            ValueType::Hash => "hash",
+        }
+    }
+
+    /// True for list, set, sorted set and hash.
+    pub const fn is_collection(self) -> bool {
+        matches!(
+            self,
+            ValueType::List | ValueType::Set | ValueType::ZSet | ValueType::Hash
+        )
+    }
+
+    /// The name Redis's `TYPE` reports: `string` for every scalar.
+    pub const fn redis_name(self) -> &'static str {
+        if self.is_collection() {
+            self.name()
+        } else {
+            "string"
         }
     }
 
@@ -154,6 +191,9 @@ impl Value {
             },
             ValueType::Timestamp => Value::Timestamp(parse_i64(text)?),
             ValueType::Json => Value::json(s()?)?,
+            ValueType::List | ValueType::Set | ValueType::ZSet | ValueType::Hash => {
+                return Err(Error::InvalidArgument(format!("{ty} is not a scalar type")))
+            }
         })
     }
 
@@ -176,6 +216,7 @@ impl Value {
             ValueType::Bytes => Value::Bytes(p.to_vec()),
             ValueType::String => Value::String(std::str::from_utf8(p).ok()?.to_owned()),
             ValueType::Json => Value::Json(std::str::from_utf8(p).ok()?.to_owned()),
+            ValueType::List | ValueType::Set | ValueType::ZSet | ValueType::Hash => return None,
             ValueType::Int => Value::Int(i64::from_le_bytes(eight()?)),
             ValueType::Timestamp => Value::Timestamp(i64::from_le_bytes(eight()?)),
             ValueType::Float => Value::Float(f64::from_bits(u64::from_le_bytes(eight()?))),

@@ -1,0 +1,209 @@
+//! Hashes (Redis `HSET`, `HGET`, `HDEL`, …): a counted B+tree keyed by field, so reading or
+//! writing one field costs O(log n) whatever the number of fields.
+
+use crate::coll::tree::Target;
+use crate::coll::{load_or_create, read, store, Source};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::txn::WriteTxn;
+use crate::value::{format_float, parse_f64, parse_i64, ValueType};
+
+const TY: ValueType = ValueType::Hash;
+
+/// A hash in a write transaction; see [`WriteTxn::hash`].
+pub struct Hash<'t> {
+    txn: &'t mut WriteTxn,
+    key: Vec<u8>,
+}
+
+/// A hash read from the committed state; see [`Db::hash`].
+pub struct HashView<'d> {
+    db: &'d Db,
+    key: Vec<u8>,
+}
+
+impl WriteTxn {
+    /// The hash at `key`.
+    pub fn hash(&mut self, key: &[u8]) -> Hash<'_> {
+        Hash {
+            txn: self,
+            key: key.to_vec(),
+        }
+    }
+}
+
+impl Db {
+    /// The hash at `key`, read without taking the writer lock.
+    pub fn hash(&self, key: &[u8]) -> HashView<'_> {
+        HashView {
+            db: self,
+            key: key.to_vec(),
+        }
+    }
+}
+
+fn get(src: &impl Source, key: &[u8], field: &[u8]) -> Result<Option<Vec<u8>>> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok(None);
+    };
+    m.a.get(src, field)
+}
+
+fn all(src: &impl Source, key: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok(Vec::new());
+    };
+    m.a.range(src, 0, m.len)
+}
+
+impl HashView<'_> {
+    /// The value of `field` (Redis `HGET`).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`]; read errors.
+    pub fn get(&self, field: &[u8]) -> Result<Option<Vec<u8>>> {
+        read(&self.db.inner, |s| get(s, &self.key, field))
+    }
+    /// Fields and values in field order (Redis `HGETALL`).
+    ///
+    /// # Errors
+    /// As [`HashView::get`].
+    pub fn get_all(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        read(&self.db.inner, |s| all(s, &self.key))
+    }
+    /// Number of fields (Redis `HLEN`).
+    ///
+    /// # Errors
+    /// As [`HashView::get`].
+    pub fn len(&self) -> Result<u64> {
+        read(&self.db.inner, |s| {
+            Ok(s.meta(&self.key, TY)?.map_or(0, |m| m.len))
+        })
+    }
+    /// True when the hash is absent.
+    ///
+    /// # Errors
+    /// As [`HashView::get`].
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+}
+
+impl Hash<'_> {
+    /// Sets fields (Redis `HSET`); returns how many were new.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`]; write errors.
+    pub fn set(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<u64> {
+        let (mut m, exp) = load_or_create(self.txn, &self.key, TY)?;
+        let mut added = 0;
+        for (f, v) in pairs {
+            if m.a
+                .insert(self.txn, &mut m.next_page, Target::Key(f), f, v.to_vec())?
+                .is_none()
+            {
+                added += 1;
+                m.len += 1;
+            }
+        }
+        store(self.txn, &self.key, TY, &m, exp)?;
+        Ok(added)
+    }
+
+    /// Sets `field` only if it is absent (Redis `HSETNX`); true if it was set.
+    ///
+    /// # Errors
+    /// As [`Hash::set`].
+    pub fn set_if_absent(&mut self, field: &[u8], value: &[u8]) -> Result<bool> {
+        if self.get(field)?.is_some() {
+            return Ok(false);
+        }
+        self.set(&[(field, value)])?;
+        Ok(true)
+    }
+
+    /// The value of `field` (Redis `HGET`).
+    ///
+    /// # Errors
+    /// As [`Hash::set`].
+    pub fn get(&self, field: &[u8]) -> Result<Option<Vec<u8>>> {
+        get(&*self.txn, &self.key, field)
+    }
+
+    /// Fields and values in field order (Redis `HGETALL`; `HKEYS`/`HVALS` take one side).
+    ///
+    /// # Errors
+    /// As [`Hash::set`].
+    pub fn get_all(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        all(&*self.txn, &self.key)
+    }
+
+    /// Number of fields (Redis `HLEN`).
+    ///
+    /// # Errors
+    /// As [`Hash::set`].
+    pub fn len(&self) -> Result<u64> {
+        Ok(self.txn.meta(&self.key, TY)?.map_or(0, |m| m.len))
+    }
+
+    /// True when the hash is absent.
+    ///
+    /// # Errors
+    /// As [`Hash::set`].
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Deletes fields (Redis `HDEL`); returns how many existed.
+    ///
+    /// # Errors
+    /// As [`Hash::set`].
+    pub fn delete(&mut self, fields: &[&[u8]]) -> Result<u64> {
+        let Some(mut m) = self.txn.meta(&self.key, TY)? else {
+            return Ok(0);
+        };
+        let exp = self.txn.expiry(&self.key)?.unwrap_or(0);
+        let mut n = 0;
+        for f in fields {
+            if m.a.remove(self.txn, Target::Key(f))?.is_some() {
+                n += 1;
+                m.len -= 1;
+            }
+        }
+        store(self.txn, &self.key, TY, &m, exp)?;
+        Ok(n)
+    }
+
+    /// Adds `delta` to the integer in `field` (Redis `HINCRBY`).
+    ///
+    /// # Errors
+    /// [`Error::NotAnInteger`] ("hash value is not an integer"), [`Error::Overflow`].
+    pub fn incr_by(&mut self, field: &[u8], delta: i64) -> Result<i64> {
+        let cur = match self.get(field)? {
+            Some(v) => parse_i64(&v)?,
+            None => 0,
+        };
+        let n = cur.checked_add(delta).ok_or(Error::Overflow)?;
+        self.set(&[(field, n.to_string().as_bytes())])?;
+        Ok(n)
+    }
+
+    /// Adds `delta` to the float in `field` (Redis `HINCRBYFLOAT`).
+    ///
+    /// # Errors
+    /// [`Error::NotAFloat`]; a result that is not finite.
+    pub fn incr_by_float(&mut self, field: &[u8], delta: f64) -> Result<f64> {
+        let cur = match self.get(field)? {
+            Some(v) => parse_f64(&v)?,
+            None => 0.0,
+        };
+        let n = cur + delta;
+        if !n.is_finite() {
+            return Err(Error::InvalidArgument(
+                "increment would produce NaN or Infinity".into(),
+            ));
+        }
+        self.set(&[(field, format_float(n).as_bytes())])?;
+        Ok(n)
+    }
+}

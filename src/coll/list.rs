@@ -1,0 +1,381 @@
+//! Lists (Redis `LPUSH`, `RPUSH`, `LPOP`, `LRANGE`, …): a positional counted B+tree, so a
+//! push or pop at either end, an index or a set costs O(log n).
+
+use crate::coll::tree::{PageRead, Target};
+use crate::coll::{index_range, load_or_create, read, store, Meta, Source};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::txn::WriteTxn;
+use crate::value::ValueType;
+
+const TY: ValueType = ValueType::List;
+
+/// A list in a write transaction; see [`WriteTxn::list`].
+pub struct List<'t> {
+    txn: &'t mut WriteTxn,
+    key: Vec<u8>,
+}
+
+/// A list read from the committed state; see [`Db::list`].
+pub struct ListView<'d> {
+    db: &'d Db,
+    key: Vec<u8>,
+}
+
+impl WriteTxn {
+    /// The list at `key` (created by the first push; removed when it becomes empty).
+    pub fn list(&mut self, key: &[u8]) -> List<'_> {
+        List {
+            txn: self,
+            key: key.to_vec(),
+        }
+    }
+}
+
+impl Db {
+    /// The list at `key`, read without taking the writer lock.
+    pub fn list(&self, key: &[u8]) -> ListView<'_> {
+        ListView {
+            db: self,
+            key: key.to_vec(),
+        }
+    }
+}
+
+fn len_of(src: &impl Source, key: &[u8]) -> Result<u64> {
+    Ok(src.meta(key, TY)?.map_or(0, |m| m.len))
+}
+
+fn range_of(src: &impl Source, key: &[u8], start: i64, stop: i64) -> Result<Vec<Vec<u8>>> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok(Vec::new());
+    };
+    let (s, n) = index_range(start, stop, m.len);
+    Ok(m.a.range(src, s, n)?.into_iter().map(|(_, v)| v).collect())
+}
+
+fn position(index: i64, len: u64) -> Option<u64> {
+    let i = if index < 0 { len as i64 + index } else { index };
+    (i >= 0 && (i as u64) < len).then_some(i as u64)
+}
+
+fn index_of(src: &impl Source, key: &[u8], index: i64) -> Result<Option<Vec<u8>>> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok(None);
+    };
+    let Some(i) = position(index, m.len) else {
+        return Ok(None);
+    };
+    Ok(m.a.range(src, i, 1)?.pop().map(|(_, v)| v))
+}
+
+fn all(src: &impl PageRead, m: &Meta) -> Result<Vec<Vec<u8>>> {
+    Ok(m.a
+        .range(src, 0, m.len)?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect())
+}
+
+impl ListView<'_> {
+    /// Length (Redis `LLEN`).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`]; read errors.
+    pub fn len(&self) -> Result<u64> {
+        read(&self.db.inner, |s| len_of(s, &self.key))
+    }
+    /// True when the list is absent.
+    ///
+    /// # Errors
+    /// As [`ListView::len`].
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+    /// Elements `start..=stop`, negative indexes from the end (Redis `LRANGE`).
+    ///
+    /// # Errors
+    /// As [`ListView::len`].
+    pub fn range(&self, start: i64, stop: i64) -> Result<Vec<Vec<u8>>> {
+        read(&self.db.inner, |s| range_of(s, &self.key, start, stop))
+    }
+    /// Element at `index` (Redis `LINDEX`).
+    ///
+    /// # Errors
+    /// As [`ListView::len`].
+    pub fn get(&self, index: i64) -> Result<Option<Vec<u8>>> {
+        read(&self.db.inner, |s| index_of(s, &self.key, index))
+    }
+}
+
+impl List<'_> {
+    fn load(&mut self) -> Result<(Meta, u64)> {
+        load_or_create(self.txn, &self.key, TY)
+    }
+
+    fn save(&mut self, m: &Meta, exp: u64) -> Result<()> {
+        store(self.txn, &self.key, TY, m, exp)
+    }
+
+    fn push(&mut self, values: &[&[u8]], front: bool) -> Result<u64> {
+        let (mut m, exp) = self.load()?;
+        for v in values {
+            let at = if front { 0 } else { m.len };
+            m.a.insert(
+                self.txn,
+                &mut m.next_page,
+                Target::Rank(at),
+                &[],
+                v.to_vec(),
+            )?;
+            m.len += 1;
+        }
+        self.save(&m, exp)?;
+        Ok(m.len)
+    }
+
+    /// Inserts each value at the head, in order (Redis `LPUSH`); returns the new length.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`]; write errors.
+    pub fn push_front(&mut self, values: &[&[u8]]) -> Result<u64> {
+        self.push(values, true)
+    }
+
+    /// Appends each value (Redis `RPUSH`); returns the new length.
+    ///
+    /// # Errors
+    /// As [`List::push_front`].
+    pub fn push_back(&mut self, values: &[&[u8]]) -> Result<u64> {
+        self.push(values, false)
+    }
+
+    fn pop(&mut self, count: u64, front: bool) -> Result<Vec<Vec<u8>>> {
+        let Some(mut m) = self.txn.meta(&self.key, TY)? else {
+            return Ok(Vec::new());
+        };
+        let exp = self.txn.expiry(&self.key)?.unwrap_or(0);
+        let mut out = Vec::new();
+        while (out.len() as u64) < count && m.len > 0 {
+            let at = if front { 0 } else { m.len - 1 };
+            if let Some((_, v)) = m.a.remove(self.txn, Target::Rank(at))? {
+                out.push(v);
+            }
+            m.len -= 1;
+        }
+        self.save(&m, exp)?;
+        Ok(out)
+    }
+
+    /// Removes and returns up to `count` elements from the head (Redis `LPOP`).
+    ///
+    /// # Errors
+    /// As [`List::push_front`].
+    pub fn pop_front(&mut self, count: u64) -> Result<Vec<Vec<u8>>> {
+        self.pop(count, true)
+    }
+
+    /// Removes and returns up to `count` elements from the tail (Redis `RPOP`).
+    ///
+    /// # Errors
+    /// As [`List::push_front`].
+    pub fn pop_back(&mut self, count: u64) -> Result<Vec<Vec<u8>>> {
+        self.pop(count, false)
+    }
+
+    /// Length (Redis `LLEN`).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`].
+    pub fn len(&self) -> Result<u64> {
+        len_of(&*self.txn, &self.key)
+    }
+
+    /// True when the list is absent.
+    ///
+    /// # Errors
+    /// As [`List::len`].
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Elements `start..=stop` (Redis `LRANGE`).
+    ///
+    /// # Errors
+    /// As [`List::len`].
+    pub fn range(&self, start: i64, stop: i64) -> Result<Vec<Vec<u8>>> {
+        range_of(&*self.txn, &self.key, start, stop)
+    }
+
+    /// Element at `index` (Redis `LINDEX`).
+    ///
+    /// # Errors
+    /// As [`List::len`].
+    pub fn get(&self, index: i64) -> Result<Option<Vec<u8>>> {
+        index_of(&*self.txn, &self.key, index)
+    }
+
+    /// Replaces the element at `index` (Redis `LSET`).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchKey`], [`Error::IndexOutOfRange`], [`Error::WrongType`].
+    pub fn set(&mut self, index: i64, value: &[u8]) -> Result<()> {
+        let Some(mut m) = self.txn.meta(&self.key, TY)? else {
+            return Err(Error::NoSuchKey);
+        };
+        let exp = self.txn.expiry(&self.key)?.unwrap_or(0);
+        let i = position(index, m.len).ok_or(Error::IndexOutOfRange)?;
+        m.a.remove(self.txn, Target::Rank(i))?;
+        m.a.insert(
+            self.txn,
+            &mut m.next_page,
+            Target::Rank(i),
+            &[],
+            value.to_vec(),
+        )?;
+        self.save(&m, exp)
+    }
+
+    /// Rewrites the list from `items` (for the O(n) commands).
+    fn rewrite(&mut self, m: &mut Meta, exp: u64, items: Vec<Vec<u8>>) -> Result<()> {
+        while m.len > 0 {
+            m.a.remove(self.txn, Target::Rank(m.len - 1))?;
+            m.len -= 1;
+        }
+        for v in items {
+            m.a.insert(self.txn, &mut m.next_page, Target::Rank(m.len), &[], v)?;
+            m.len += 1;
+        }
+        self.save(m, exp)
+    }
+
+    /// Removes up to `|count|` elements equal to `value`, from the head if `count > 0`, from
+    /// the tail if `count < 0`, all if 0 (Redis `LREM`); returns how many.
+    ///
+    /// # Errors
+    /// As [`List::len`].
+    pub fn remove(&mut self, count: i64, value: &[u8]) -> Result<u64> {
+        let Some(mut m) = self.txn.meta(&self.key, TY)? else {
+            return Ok(0);
+        };
+        let exp = self.txn.expiry(&self.key)?.unwrap_or(0);
+        let items = all(&*self.txn, &m)?;
+        let mut hits: Vec<usize> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.as_slice() == value)
+            .map(|(i, _)| i)
+            .collect();
+        if count < 0 {
+            hits.reverse();
+        }
+        if count != 0 {
+            hits.truncate(count.unsigned_abs() as usize);
+        }
+        // Remove from the back so earlier positions stay valid.
+        hits.sort_unstable();
+        for &i in hits.iter().rev() {
+            m.a.remove(self.txn, Target::Rank(i as u64))?;
+            m.len -= 1;
+        }
+        self.save(&m, exp)?;
+        Ok(hits.len() as u64)
+    }
+
+    /// Keeps only `start..=stop` (Redis `LTRIM`).
+    ///
+    /// # Errors
+    /// As [`List::len`].
+    pub fn trim(&mut self, start: i64, stop: i64) -> Result<()> {
+        let Some(mut m) = self.txn.meta(&self.key, TY)? else {
+            return Ok(());
+        };
+        let exp = self.txn.expiry(&self.key)?.unwrap_or(0);
+        let (s, n) = index_range(start, stop, m.len);
+        let tail = m.len - s - n;
+        for _ in 0..tail {
+            m.a.remove(self.txn, Target::Rank(m.len - 1))?;
+            m.len -= 1;
+        }
+        for _ in 0..s {
+            m.a.remove(self.txn, Target::Rank(0))?;
+            m.len -= 1;
+        }
+        self.save(&m, exp)
+    }
+
+    /// Inserts `value` before (or after) the first element equal to `pivot` (Redis
+    /// `LINSERT`); returns the new length, -1 if the pivot is absent, 0 if the key is.
+    ///
+    /// # Errors
+    /// As [`List::len`].
+    pub fn insert(&mut self, before: bool, pivot: &[u8], value: &[u8]) -> Result<i64> {
+        let Some(mut m) = self.txn.meta(&self.key, TY)? else {
+            return Ok(0);
+        };
+        let exp = self.txn.expiry(&self.key)?.unwrap_or(0);
+        let items = all(&*self.txn, &m)?;
+        let Some(i) = items.iter().position(|v| v.as_slice() == pivot) else {
+            return Ok(-1);
+        };
+        let at = if before { i } else { i + 1 } as u64;
+        m.a.insert(
+            self.txn,
+            &mut m.next_page,
+            Target::Rank(at),
+            &[],
+            value.to_vec(),
+        )?;
+        m.len += 1;
+        self.save(&m, exp)?;
+        Ok(m.len as i64)
+    }
+
+    /// Positions of elements equal to `value` (Redis `LPOS` with RANK, COUNT and MAXLEN;
+    /// `count` 0 means all).
+    ///
+    /// # Errors
+    /// As [`List::len`]; [`Error::InvalidArgument`] for a rank of 0.
+    pub fn positions(&self, value: &[u8], rank: i64, count: u64, maxlen: u64) -> Result<Vec<u64>> {
+        if rank == 0 {
+            return Err(Error::InvalidArgument("RANK can't be zero".into()));
+        }
+        let Some(m) = self.txn.meta(&self.key, TY)? else {
+            return Ok(Vec::new());
+        };
+        let items = all(&*self.txn, &m)?;
+        let n = items.len();
+        let limit = if maxlen == 0 {
+            n
+        } else {
+            (maxlen as usize).min(n)
+        };
+        let order: Box<dyn Iterator<Item = usize>> = if rank > 0 {
+            Box::new(0..limit)
+        } else {
+            Box::new((n - limit..n).rev())
+        };
+        let mut skip = rank.unsigned_abs() - 1;
+        let mut out = Vec::new();
+        for i in order {
+            if items[i] == value {
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                out.push(i as u64);
+                if count != 0 && out.len() as u64 >= count {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replaces the whole list (used by the O(n) commands of other modules).
+    #[allow(dead_code)]
+    pub(crate) fn replace_all(&mut self, items: Vec<Vec<u8>>) -> Result<()> {
+        let (mut m, exp) = self.load()?;
+        self.rewrite(&mut m, exp, items)
+    }
+}

@@ -1,0 +1,375 @@
+//! Collections — list, set, sorted set, hash — stored as a metadata record under the user
+//! key plus counted B+trees whose nodes are records in the internal namespace
+//! (format-spec.md §4.4). One push, add or remove rewrites O(log n) small nodes; deleting a
+//! collection hands its pages to a reclaimer that frees a bounded number per commit.
+
+pub(crate) mod tree;
+
+mod hash;
+mod list;
+mod set;
+mod zset;
+
+pub use hash::{Hash, HashView};
+pub use list::{List, ListView};
+pub use set::{Set, SetOp, SetView};
+pub use zset::{LexBound, ScoreBound, SortedSet, SortedSetView, ZAddFlags};
+
+use std::collections::BTreeSet;
+
+use crate::engine::Shared;
+use crate::error::{Error, Result};
+use crate::index::{self, IndexMap};
+use crate::txn::WriteTxn;
+use crate::value::ValueType;
+use tree::{Node, PageRead, PageWrite, Tree};
+
+/// Record type tag of a tree node in the internal namespace.
+pub(crate) const VTYPE_PAGE: u8 = 32;
+/// Record type tag of the internal counters (next collection id) and the reclaim stack.
+const VTYPE_INTERNAL: u8 = 33;
+const META_LEN: usize = 56;
+const NEXT_COLL_KEY: &[u8] = b"next-collection";
+const TRASH_KEY: &[u8] = b"reclaim";
+/// Pages freed per commit at most.
+const RECLAIM_BUDGET: usize = 256;
+
+/// The metadata record of a collection (format-spec.md §4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Meta {
+    pub coll: u64,
+    pub len: u64,
+    pub next_page: u64,
+    /// The main tree (list positions, set members, hash fields, sorted-set members).
+    pub a: Tree,
+    /// The sorted set's tree ordered by (score, member).
+    pub b: Tree,
+}
+
+impl Meta {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(META_LEN);
+        v.extend_from_slice(&self.coll.to_le_bytes());
+        v.extend_from_slice(&self.len.to_le_bytes());
+        v.extend_from_slice(&self.next_page.to_le_bytes());
+        for t in [self.a, self.b] {
+            v.extend_from_slice(&t.root.to_le_bytes());
+            v.extend_from_slice(&t.height.to_le_bytes());
+            v.extend_from_slice(&[0; 4]);
+        }
+        v
+    }
+
+    fn decode(b: &[u8]) -> Result<Self> {
+        let w = |i: usize| -> Result<u64> {
+            b.get(i..i + 8)
+                .and_then(|s| s.try_into().ok())
+                .map(u64::from_le_bytes)
+                .ok_or(Error::CorruptIndex {
+                    file: "collection".into(),
+                    reason: "short metadata",
+                })
+        };
+        if b.len() != META_LEN {
+            return Err(Error::CorruptIndex {
+                file: "collection".into(),
+                reason: "metadata size",
+            });
+        }
+        let coll = w(0)?;
+        let tree = |at: usize| -> Result<Tree> {
+            Ok(Tree {
+                coll,
+                root: w(at)?,
+                height: (w(at + 8)? & 0xffff_ffff) as u32,
+            })
+        };
+        Ok(Meta {
+            coll,
+            len: w(8)?,
+            next_page: w(16)?,
+            a: tree(24)?,
+            b: tree(40)?,
+        })
+    }
+}
+
+/// Key of page `page` of collection `coll` in the internal namespace.
+fn page_key(coll: u64, page: u64) -> [u8; 18] {
+    let mut k = [0u8; 18];
+    k[..2].copy_from_slice(b"pg");
+    k[2..10].copy_from_slice(&coll.to_le_bytes());
+    k[10..].copy_from_slice(&page.to_le_bytes());
+    k
+}
+
+fn missing_page() -> Error {
+    Error::CorruptIndex {
+        file: "collection".into(),
+        reason: "a collection page is missing",
+    }
+}
+
+impl PageRead for WriteTxn {
+    fn read_page(&self, coll: u64, page: u64) -> Result<Node> {
+        let raw = self
+            .raw_get(&page_key(coll, page), true)?
+            .ok_or_else(missing_page)?;
+        Node::decode(&raw.payload)
+    }
+}
+
+impl PageWrite for WriteTxn {
+    fn write_page(&mut self, coll: u64, page: u64, node: &Node) -> Result<()> {
+        self.raw_put(&page_key(coll, page), true, VTYPE_PAGE, node.encode(), 0)
+    }
+    fn free_page(&mut self, coll: u64, page: u64) {
+        self.raw_del(&page_key(coll, page), true);
+    }
+}
+
+/// Reads of collections from the committed state, inside one sequence-lock section.
+pub(crate) trait Source: PageRead {
+    /// The metadata of the collection of type `ty` at `key`; `WrongType` for another type.
+    fn meta(&self, key: &[u8], ty: ValueType) -> Result<Option<Meta>>;
+}
+
+fn check_type(vtype: u8, ty: ValueType) -> Result<()> {
+    if vtype == ty.tag() {
+        return Ok(());
+    }
+    let actual = ValueType::from_tag(vtype).unwrap_or(ValueType::Bytes);
+    Err(Error::WrongType {
+        expected: ty,
+        actual,
+    })
+}
+
+impl Source for WriteTxn {
+    fn meta(&self, key: &[u8], ty: ValueType) -> Result<Option<Meta>> {
+        let Some(raw) = self.raw_get(key, false)? else {
+            return Ok(None);
+        };
+        check_type(raw.vtype, ty)?;
+        Meta::decode(&raw.payload).map(Some)
+    }
+}
+
+/// The committed state as seen by one read section.
+pub(crate) struct Snapshot<'a> {
+    shared: &'a Shared,
+    idx: &'a IndexMap,
+}
+
+impl PageRead for Snapshot<'_> {
+    fn read_page(&self, coll: u64, page: u64) -> Result<Node> {
+        let key = page_key(coll, page);
+        let hit = self
+            .shared
+            .probe_key(self.idx, &key, index::hash_for(&key, true), true)?
+            .ok_or_else(missing_page)?;
+        Node::decode(hit.meta.value(&hit.map))
+    }
+}
+
+impl Source for Snapshot<'_> {
+    fn meta(&self, key: &[u8], ty: ValueType) -> Result<Option<Meta>> {
+        let hit = self
+            .shared
+            .probe_key(self.idx, key, index::hash_key(key), false)?;
+        let Some(hit) = hit.filter(|h| h.meta.kind == crate::record::KIND_PUT && !h.expired())
+        else {
+            return Ok(None);
+        };
+        check_type(hit.meta.vtype, ty)?;
+        Meta::decode(hit.meta.value(&hit.map)).map(Some)
+    }
+}
+
+/// Runs `f` on one consistent view of the committed state (retried if a commit is published
+/// meanwhile, so `f` must only read).
+pub(crate) fn read<T>(shared: &Shared, mut f: impl FnMut(&Snapshot<'_>) -> Result<T>) -> Result<T> {
+    shared.read_consistent(|idx| f(&Snapshot { shared, idx }))
+}
+
+/// Loads the collection of type `ty` at `key` for writing, creating an empty one (with a new
+/// collection id) if the key is absent. Returns the metadata and the key's expiry.
+pub(crate) fn load_or_create(txn: &mut WriteTxn, key: &[u8], ty: ValueType) -> Result<(Meta, u64)> {
+    if let Some(raw) = txn.raw_get(key, false)? {
+        check_type(raw.vtype, ty)?;
+        return Ok((Meta::decode(&raw.payload)?, raw.expires_at));
+    }
+    let next = match txn.raw_get(NEXT_COLL_KEY, true)? {
+        Some(r) => r
+            .payload
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or(0),
+        None => 0,
+    } + 1;
+    txn.raw_put(
+        NEXT_COLL_KEY,
+        true,
+        VTYPE_INTERNAL,
+        next.to_le_bytes().to_vec(),
+        0,
+    )?;
+    let tree = Tree {
+        coll: next,
+        root: 0,
+        height: 0,
+    };
+    Ok((
+        Meta {
+            coll: next,
+            len: 0,
+            next_page: 0,
+            a: tree,
+            b: tree,
+        },
+        0,
+    ))
+}
+
+/// Stores the metadata; an empty collection disappears (its trees are empty, so it owns no
+/// pages).
+pub(crate) fn store(
+    txn: &mut WriteTxn,
+    key: &[u8],
+    ty: ValueType,
+    meta: &Meta,
+    expires_at: u64,
+) -> Result<()> {
+    if meta.len == 0 {
+        if txn.raw_get(key, false)?.is_some() {
+            txn.raw_del(key, false);
+        }
+        return Ok(());
+    }
+    txn.raw_put(key, false, ty.tag(), meta.encode(), expires_at)
+}
+
+fn read_trash(txn: &WriteTxn) -> Result<Vec<(u64, u64)>> {
+    let Some(raw) = txn.raw_get(TRASH_KEY, true)? else {
+        return Ok(Vec::new());
+    };
+    Ok(raw
+        .payload
+        .chunks_exact(16)
+        .map(|c| {
+            let w =
+                |r: std::ops::Range<usize>| u64::from_le_bytes(c[r].try_into().unwrap_or([0; 8]));
+            (w(0..8), w(8..16))
+        })
+        .collect())
+}
+
+fn write_trash(txn: &mut WriteTxn, trash: &[(u64, u64)]) -> Result<()> {
+    if trash.is_empty() {
+        txn.raw_del(TRASH_KEY, true);
+        return Ok(());
+    }
+    let mut b = Vec::with_capacity(trash.len() * 16);
+    for (c, p) in trash {
+        b.extend_from_slice(&c.to_le_bytes());
+        b.extend_from_slice(&p.to_le_bytes());
+    }
+    txn.raw_put(TRASH_KEY, true, VTYPE_INTERNAL, b, 0)
+}
+
+/// Run by `WriteTxn::commit`: collections whose metadata this transaction deletes or
+/// replaces give their root pages to the reclaim stack, and up to `RECLAIM_BUDGET` pages of
+/// the stack are freed (format-spec.md §4.4).
+pub(crate) fn before_commit(txn: &mut WriteTxn) -> Result<()> {
+    let shared = std::sync::Arc::clone(txn.shared()?);
+    let mut retired: BTreeSet<(u64, u64)> = BTreeSet::new();
+    for key in txn.pending_user_keys() {
+        let Some(hit) = shared.lookup_raw(&key)? else {
+            continue;
+        };
+        let committed = ValueType::from_tag(hit.meta.vtype);
+        if !committed.is_some_and(ValueType::is_collection) {
+            continue;
+        }
+        let old = Meta::decode(hit.meta.value(&hit.map))?;
+        let kept = match txn.raw_get_pending(&key) {
+            Some(Some((vtype, payload))) if vtype == hit.meta.vtype => Meta::decode(&payload)
+                .map(|m| m.coll == old.coll)
+                .unwrap_or(false),
+            _ => false,
+        };
+        if !kept {
+            for t in [old.a, old.b] {
+                if t.root != 0 {
+                    retired.insert((old.coll, t.root));
+                }
+            }
+        }
+    }
+    retired.extend(txn.take_retired());
+    // A collection still named by a pending record (moved by RENAME, or updated after being
+    // replaced and re-created under the same id) keeps its pages.
+    let alive: BTreeSet<u64> = txn
+        .pending_user_puts()
+        .into_iter()
+        .filter_map(|(vtype, payload)| {
+            ValueType::from_tag(vtype)
+                .is_some_and(ValueType::is_collection)
+                .then(|| Meta::decode(&payload).ok().map(|m| m.coll))
+                .flatten()
+        })
+        .collect();
+    retired.retain(|(coll, _)| !alive.contains(coll));
+    let mut trash = read_trash(txn)?;
+    if trash.is_empty() && retired.is_empty() {
+        return Ok(());
+    }
+    trash.extend(retired);
+    let mut budget = RECLAIM_BUDGET;
+    while budget > 0 {
+        let Some((coll, page)) = trash.pop() else {
+            break;
+        };
+        budget -= 1;
+        // A page freed twice (a collection retired by two paths) is simply absent.
+        if let Some(raw) = txn.raw_get(&page_key(coll, page), true)? {
+            let mut children = Vec::new();
+            Tree::children_of(&Node::decode(&raw.payload)?, &mut children);
+            trash.extend(children.into_iter().map(|p| (coll, p)));
+            txn.free_page(coll, page);
+        }
+    }
+    write_trash(txn, &trash)
+}
+
+/// The type of a collection's metadata payload, for `WriteTxn` to notice a pending
+/// collection being replaced.
+pub(crate) fn retired_roots(vtype: u8, payload: &[u8]) -> Vec<(u64, u64)> {
+    if !ValueType::from_tag(vtype).is_some_and(ValueType::is_collection) {
+        return Vec::new();
+    }
+    let Ok(m) = Meta::decode(payload) else {
+        return Vec::new();
+    };
+    [m.a, m.b]
+        .iter()
+        .filter(|t| t.root != 0)
+        .map(|t| (m.coll, t.root))
+        .collect()
+}
+
+/// Normalises Redis `start`/`stop` indexes (negative from the end) over `len` items into
+/// a start and a count.
+pub(crate) fn index_range(start: i64, stop: i64, len: u64) -> (u64, u64) {
+    let len_i = len as i64;
+    let norm = |i: i64| if i < 0 { (len_i + i).max(0) } else { i };
+    let (s, e) = (norm(start), norm(stop).min(len_i - 1));
+    if s > e || s >= len_i {
+        return (0, 0);
+    }
+    (s as u64, (e - s + 1) as u64)
+}
+
+#[cfg(test)]
+mod tests;

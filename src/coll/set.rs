@@ -1,0 +1,277 @@
+//! Sets (Redis `SADD`, `SREM`, `SISMEMBER`, …): a counted B+tree keyed by member, so a
+//! membership test, add or remove costs O(log n) and a random member is one rank lookup.
+
+use std::collections::BTreeSet;
+
+use crate::coll::tree::Target;
+use crate::coll::{load_or_create, read, store, Source};
+use crate::db::Db;
+use crate::error::Result;
+use crate::txn::WriteTxn;
+use crate::value::ValueType;
+
+const TY: ValueType = ValueType::Set;
+
+/// A set in a write transaction; see [`WriteTxn::set_of`].
+pub struct Set<'t> {
+    txn: &'t mut WriteTxn,
+    key: Vec<u8>,
+}
+
+/// A set read from the committed state; see [`Db::set_of`].
+pub struct SetView<'d> {
+    db: &'d Db,
+    key: Vec<u8>,
+}
+
+impl WriteTxn {
+    /// The set at `key`.
+    pub fn set_of(&mut self, key: &[u8]) -> Set<'_> {
+        Set {
+            txn: self,
+            key: key.to_vec(),
+        }
+    }
+
+    /// Members of the sets at `keys`, combined (Redis `SINTER`, `SUNION`, `SDIFF`).
+    ///
+    /// # Errors
+    /// [`crate::Error::WrongType`] if a key holds another type.
+    pub fn set_combine(&self, op: SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+        combine(self, op, keys)
+    }
+
+    /// Stores the combination of the sets at `keys` in `dest` (Redis `SINTERSTORE`, …);
+    /// returns its size.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::set_combine`].
+    pub fn set_combine_store(&mut self, op: SetOp, dest: &[u8], keys: &[&[u8]]) -> Result<u64> {
+        let members = combine(self, op, keys)?;
+        self.delete(dest)?;
+        let refs: Vec<&[u8]> = members.iter().map(Vec::as_slice).collect();
+        self.set_of(dest).add(&refs)
+    }
+}
+
+impl Db {
+    /// The set at `key`, read without taking the writer lock.
+    pub fn set_of(&self, key: &[u8]) -> SetView<'_> {
+        SetView {
+            db: self,
+            key: key.to_vec(),
+        }
+    }
+
+    /// As [`WriteTxn::set_combine`], from the committed state.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::set_combine`].
+    pub fn set_combine(&self, op: SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+        read(&self.inner, |s| combine(s, op, keys))
+    }
+}
+
+/// How [`WriteTxn::set_combine`] combines sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOp {
+    /// Members in every set (`SINTER`).
+    Inter,
+    /// Members in any set (`SUNION`).
+    Union,
+    /// Members of the first set in none of the others (`SDIFF`).
+    Diff,
+}
+
+fn members_of(src: &impl Source, key: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok(Vec::new());
+    };
+    Ok(m.a
+        .range(src, 0, m.len)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect())
+}
+
+fn contains(src: &impl Source, key: &[u8], member: &[u8]) -> Result<bool> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok(false);
+    };
+    Ok(m.a.get(src, member)?.is_some())
+}
+
+fn combine(src: &impl Source, op: SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+    let mut sets = Vec::with_capacity(keys.len());
+    for k in keys {
+        sets.push(members_of(src, k)?.into_iter().collect::<BTreeSet<_>>());
+    }
+    let mut it = sets.into_iter();
+    let Some(first) = it.next() else {
+        return Ok(Vec::new());
+    };
+    let out = it.fold(first, |acc, s| match op {
+        SetOp::Inter => acc.intersection(&s).cloned().collect(),
+        SetOp::Union => acc.union(&s).cloned().collect(),
+        SetOp::Diff => acc.difference(&s).cloned().collect(),
+    });
+    Ok(out.into_iter().collect())
+}
+
+/// Distinct random positions below `len` (at most `len` of them).
+fn random_positions(len: u64, count: u64, distinct: bool) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut x = crate::engine::now_ms() ^ 0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id());
+    let want = if distinct { count.min(len) } else { count };
+    while (out.len() as u64) < want && len > 0 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let r = x % len;
+        if !distinct || seen.insert(r) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+impl SetView<'_> {
+    /// Number of members (Redis `SCARD`).
+    ///
+    /// # Errors
+    /// [`crate::Error::WrongType`]; read errors.
+    pub fn len(&self) -> Result<u64> {
+        read(&self.db.inner, |s| {
+            Ok(s.meta(&self.key, TY)?.map_or(0, |m| m.len))
+        })
+    }
+    /// True when the set is absent.
+    ///
+    /// # Errors
+    /// As [`SetView::len`].
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+    /// Whether `member` is in the set (Redis `SISMEMBER`).
+    ///
+    /// # Errors
+    /// As [`SetView::len`].
+    pub fn contains(&self, member: &[u8]) -> Result<bool> {
+        read(&self.db.inner, |s| contains(s, &self.key, member))
+    }
+    /// All members in byte order (Redis `SMEMBERS`).
+    ///
+    /// # Errors
+    /// As [`SetView::len`].
+    pub fn members(&self) -> Result<Vec<Vec<u8>>> {
+        read(&self.db.inner, |s| members_of(s, &self.key))
+    }
+}
+
+impl Set<'_> {
+    /// Adds members (Redis `SADD`); returns how many were new.
+    ///
+    /// # Errors
+    /// [`crate::Error::WrongType`]; write errors.
+    pub fn add(&mut self, members: &[&[u8]]) -> Result<u64> {
+        let (mut m, exp) = load_or_create(self.txn, &self.key, TY)?;
+        let mut added = 0;
+        for member in members {
+            if m.a
+                .insert(
+                    self.txn,
+                    &mut m.next_page,
+                    Target::Key(member),
+                    member,
+                    Vec::new(),
+                )?
+                .is_none()
+            {
+                added += 1;
+                m.len += 1;
+            }
+        }
+        store(self.txn, &self.key, TY, &m, exp)?;
+        Ok(added)
+    }
+
+    /// Removes members (Redis `SREM`); returns how many were present.
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    pub fn remove(&mut self, members: &[&[u8]]) -> Result<u64> {
+        let Some(mut m) = self.txn.meta(&self.key, TY)? else {
+            return Ok(0);
+        };
+        let exp = self.txn.expiry(&self.key)?.unwrap_or(0);
+        let mut removed = 0;
+        for member in members {
+            if m.a.remove(self.txn, Target::Key(member))?.is_some() {
+                removed += 1;
+                m.len -= 1;
+            }
+        }
+        store(self.txn, &self.key, TY, &m, exp)?;
+        Ok(removed)
+    }
+
+    /// Whether `member` is in the set (Redis `SISMEMBER`).
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    pub fn contains(&self, member: &[u8]) -> Result<bool> {
+        contains(&*self.txn, &self.key, member)
+    }
+
+    /// Number of members (Redis `SCARD`).
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    pub fn len(&self) -> Result<u64> {
+        Ok(self.txn.meta(&self.key, TY)?.map_or(0, |m| m.len))
+    }
+
+    /// True when the set is absent.
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// All members in byte order (Redis `SMEMBERS`).
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    pub fn members(&self) -> Result<Vec<Vec<u8>>> {
+        members_of(&*self.txn, &self.key)
+    }
+
+    /// Random members (Redis `SRANDMEMBER`): `count > 0` distinct members, `count < 0`
+    /// `|count|` members possibly repeated.
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    pub fn random(&self, count: i64) -> Result<Vec<Vec<u8>>> {
+        let Some(m) = self.txn.meta(&self.key, TY)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for r in random_positions(m.len, count.unsigned_abs(), count >= 0) {
+            out.extend(m.a.range(&*self.txn, r, 1)?.into_iter().map(|(k, _)| k));
+        }
+        Ok(out)
+    }
+
+    /// Removes and returns up to `count` random members (Redis `SPOP`).
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    pub fn pop(&mut self, count: u64) -> Result<Vec<Vec<u8>>> {
+        let picked = self.random(i64::try_from(count).unwrap_or(i64::MAX))?;
+        let refs: Vec<&[u8]> = picked.iter().map(Vec::as_slice).collect();
+        self.remove(&refs)?;
+        Ok(picked)
+    }
+}
