@@ -19,6 +19,16 @@ use ziggydb::{Db, Durability, Value};
 
 use crate::util::{self, child_param, child_role, report, Child, Rng, TestResult};
 
+/// Rounds of a crash test: `base`, times `ZIGGY_SOAK` when set (a long soak runs
+/// `ZIGGY_SOAK=100 cargo nextest run --release --test it crash`).
+fn rounds(base: usize) -> usize {
+    let factor = std::env::var("ZIGGY_SOAK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1usize);
+    base * factor.max(1)
+}
+
 const KEYSPACE: u64 = 64;
 const LONG: Duration = Duration::from_secs(60);
 const WRITER: &str = "crash::child_crash_writer";
@@ -236,7 +246,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_commit() -> TestResult {
     let mut rng = Rng::from_env("sigkill_at_random_moments");
     let mut m = 0;
     let mut total_acks = 0;
-    for round in 0..8 {
+    for round in 0..rounds(8) {
         let mut child = Child::spawn(WRITER, "crash-writer", &dir, &writer_env(40, 0, 0));
         // Most rounds die while committing; every fourth may die inside open/recovery.
         if round % 4 != 3 {
@@ -269,7 +279,7 @@ fn kill_at_io_fault_points_recovers_cleanly() -> TestResult {
     let dir = util::db_path(&tmp);
     let mut rng = Rng::from_env("kill_at_io_fault_points");
     let mut m = 0;
-    for round in 0..8 {
+    for round in 0..rounds(8) {
         let op = ["any", "write", "sync", "any"][round % 4];
         let nth = rng.range(1, 120);
         let fault = format!("{op}:{nth}:kill");
@@ -368,7 +378,7 @@ fn kill_during_compaction_recovers_cleanly() -> TestResult {
     let mut rng = Rng::from_env("kill_during_compaction");
     let mut m = 0;
     let mut killed_compacting = 0;
-    for round in 0..6 {
+    for round in 0..rounds(6) {
         let label;
         let mut child;
         if round % 2 == 0 {
@@ -484,7 +494,7 @@ fn killed_writer_is_repaired_by_a_process_that_stays_attached() -> TestResult {
         .open(&dir)?;
     let mut rng = Rng::from_env("killed_writer_is_repaired");
     let mut m = 0;
-    for round in 0..10 {
+    for round in 0..rounds(10) {
         let mut env = writer_env(40, 0, 0);
         let label = if round % 2 == 0 {
             format!("round {round} (SIGKILL)")
@@ -569,7 +579,7 @@ fn several_writers_killed_together_are_each_recovered() -> TestResult {
     let dir = util::db_path(&tmp);
     let mut rng = Rng::from_env("several_writers_killed_together");
     let mut ms = vec![0u64; PREFIXES.len()];
-    for round in 0..5 {
+    for round in 0..rounds(5) {
         let mut children: Vec<Child> = PREFIXES
             .iter()
             .map(|p| {
@@ -627,7 +637,7 @@ fn sigkill_in_batched_mode_loses_no_acknowledged_commit() -> TestResult {
     let dir = util::db_path(&tmp);
     let mut rng = Rng::from_env("sigkill_in_batched_mode");
     let mut m = 0;
-    for round in 0..5 {
+    for round in 0..rounds(5) {
         let mut env = writer_env(40, 0, 0);
         env.push(("ZIGGY_BATCHED", "1".to_owned()));
         let mut child = Child::spawn(WRITER, "crash-writer", &dir, &env);
@@ -669,7 +679,7 @@ fn compaction_in_one_process_while_another_writes() -> TestResult {
         .open(&dir)?;
     let mut m = 0;
     let mut compactions = 0;
-    for round in 0..3 {
+    for round in 0..rounds(3) {
         let mut child = Child::spawn(WRITER, "crash-writer", &dir, &writer_env(600, 0, 0));
         let start: u64 = child.expect("READY", LONG).parse()?;
         assert_eq!(
