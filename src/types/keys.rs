@@ -1,0 +1,402 @@
+//! Generic key commands: `TYPE`, `RENAME`, `RENAMENX`, `COPY`, `KEYS` and `SCAN` with Redis
+//! glob patterns, and `FLUSHDB`. (`DEL`, `EXISTS`, `DBSIZE` and `RANDOMKEY` are
+//! [`Db::delete`], [`Db::exists`], [`Db::len`] and [`Db::random_key`].)
+//!
+//! # Scanning
+//!
+//! The index is a hash table, which has no order that survives a resize, so `SCAN` visits
+//! keys in byte order instead: a cursor is the last key returned, and each call takes one
+//! consistent snapshot of the key set and returns the `count` smallest keys above the
+//! cursor. Every key that exists for the whole scan is therefore returned exactly once,
+//! whatever other processes write meanwhile; a key created or deleted during the scan may or
+//! may not be. The price is that each call reads every key: a call costs O(n) for n keys
+//! (plus O(count log count)), so a full scan costs O(n² / count).
+
+use std::collections::BinaryHeap;
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::txn::WriteTxn;
+use crate::types::{committed_meta, redis_type_name};
+
+/// True if `text` matches the Redis glob `pattern`, byte by byte (case-sensitive): `*` any
+/// run of bytes, `?` one byte, `[abc]`, `[^a-z]` a class, `\` quotes the next byte.
+///
+/// Backtracks only to the most recent `*`, so a match takes O(pattern × text) steps at worst.
+pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    // Where to resume after the last `*`: the pattern after it, and the text position it has
+    // consumed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if pattern.get(p) == Some(&b'*') {
+            p += 1;
+            star = Some((p, t));
+            continue;
+        }
+        if p < pattern.len() {
+            let (matched, next) = match_one(pattern, p, text[t]);
+            if matched {
+                p = next;
+                t += 1;
+                continue;
+            }
+        }
+        match star {
+            Some((after_star, consumed)) => {
+                p = after_star;
+                t = consumed + 1;
+                star = Some((after_star, t));
+            }
+            None => return false,
+        }
+    }
+    pattern[p.min(pattern.len())..].iter().all(|&b| b == b'*')
+}
+
+/// Matches the single-byte token at `pattern[p]` (not `*`) against `c`; returns whether it
+/// matched and where the next token starts.
+fn match_one(pattern: &[u8], p: usize, c: u8) -> (bool, usize) {
+    match pattern[p] {
+        b'?' => (true, p + 1),
+        b'\\' if p + 1 < pattern.len() => (pattern[p + 1] == c, p + 2),
+        b'[' => {
+            let mut q = p + 1;
+            let negate = pattern.get(q) == Some(&b'^');
+            if negate {
+                q += 1;
+            }
+            let mut matched = false;
+            // An unterminated class runs to the end of the pattern, as in Redis.
+            while q < pattern.len() {
+                match pattern[q] {
+                    b']' => {
+                        q += 1;
+                        break;
+                    }
+                    b'\\' if q + 1 < pattern.len() => {
+                        matched |= pattern[q + 1] == c;
+                        q += 2;
+                    }
+                    lo if q + 2 < pattern.len() && pattern[q + 1] == b'-' => {
+                        let hi = pattern[q + 2];
+                        let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+                        matched |= (lo..=hi).contains(&c);
+                        q += 3;
+                    }
+                    other => {
+                        matched |= other == c;
+                        q += 1;
+                    }
+                }
+            }
+            (matched != negate, q)
+        }
+        literal => (literal == c, p + 1),
+    }
+}
+
+/// One page of a [`Db::scan`]: the keys, and the cursor for the next call (`None` once the
+/// scan is complete).
+pub type ScanPage = (Vec<Vec<u8>>, Option<Vec<u8>>);
+
+/// The `count` smallest keys above `after` that match `pattern`, in byte order, and the
+/// cursor that continues after them.
+fn scan_page(
+    keys: Vec<Vec<u8>>,
+    after: Option<&[u8]>,
+    count: usize,
+    pattern: Option<&[u8]>,
+) -> ScanPage {
+    let count = count.max(1);
+    // A max-heap of the smallest `count` candidates seen so far.
+    let mut smallest: BinaryHeap<Vec<u8>> = BinaryHeap::with_capacity(count + 1);
+    for key in keys {
+        if after.is_some_and(|a| key.as_slice() <= a)
+            || pattern.is_some_and(|p| !glob_match(p, &key))
+        {
+            continue;
+        }
+        if smallest.len() < count {
+            smallest.push(key);
+        } else if smallest.peek().is_some_and(|top| key < *top) {
+            smallest.pop();
+            smallest.push(key);
+        }
+    }
+    let full = smallest.len() == count;
+    let page = smallest.into_sorted_vec();
+    let next = if full { page.last().cloned() } else { None };
+    (page, next)
+}
+
+impl Db {
+    /// The type of the value at `key` as Redis's `TYPE` names it: `"none"` if the key does
+    /// not exist, `"string"` for every scalar, or the collection's name (`"list"`, `"set"`,
+    /// `"zset"`, `"hash"`).
+    ///
+    /// # Errors
+    /// As [`Db::get`].
+    pub fn key_type(&self, key: &[u8]) -> Result<&'static str> {
+        Ok(committed_meta(self, key)?.map_or("none", |(ty, _)| redis_type_name(ty)))
+    }
+
+    /// The keys matching the glob `pattern`, in byte order (Redis `KEYS`), from one
+    /// consistent snapshot. Reads every key.
+    ///
+    /// # Errors
+    /// As [`Db::keys`].
+    pub fn keys_matching(&self, pattern: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let mut keys = self.keys()?;
+        keys.retain(|k| glob_match(pattern, k));
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    /// One step of an incremental scan of the keys (Redis `SCAN cursor [MATCH pattern]
+    /// [COUNT count] [TYPE type]`): up to `count` keys above `after` (the cursor; `None` to
+    /// start), in byte order, that match `pattern` if given; of those, only the ones whose
+    /// [`Db::key_type`] is `of_type` if given. Returns the keys and the cursor for the next
+    /// call, `None` when the scan is complete.
+    ///
+    /// Every key that exists from the first call to the last is returned exactly once, also
+    /// while other processes write. Each call reads every key (see the module notes on
+    /// cost); a page may hold fewer than `count` keys (even none) before the end when
+    /// `of_type` filters some out, as in Redis.
+    ///
+    /// # Errors
+    /// As [`Db::keys`].
+    pub fn scan(
+        &self,
+        after: Option<&[u8]>,
+        count: usize,
+        pattern: Option<&[u8]>,
+        of_type: Option<&str>,
+    ) -> Result<ScanPage> {
+        let (mut page, next) = scan_page(self.keys()?, after, count, pattern);
+        if let Some(want) = of_type {
+            let mut kept = Vec::with_capacity(page.len());
+            for key in page {
+                if self.key_type(&key)? == want {
+                    kept.push(key);
+                }
+            }
+            page = kept;
+        }
+        Ok((page, next))
+    }
+
+    /// Deletes every key (Redis `FLUSHDB`); returns how many it deleted.
+    ///
+    /// Atomic when the deletions fit in one transaction (a segment); otherwise it deletes in
+    /// several transactions of 10,000 keys each, and a key another process writes meanwhile
+    /// may survive.
+    ///
+    /// # Errors
+    /// As [`Db::transaction`].
+    pub fn clear(&self) -> Result<u64> {
+        let attempt = self.transaction(|tx| {
+            // The writer lock is held: the committed key set cannot change under us.
+            let keys = self.keys()?;
+            for key in &keys {
+                tx.delete(key)?;
+            }
+            Ok(keys.len() as u64)
+        });
+        match attempt {
+            Err(Error::ValueTooLarge { .. }) => {}
+            other => return other,
+        }
+        let mut deleted = 0;
+        loop {
+            let n = self.transaction(|tx| {
+                let mut n = 0;
+                for key in self.keys()?.iter().take(10_000) {
+                    n += u64::from(tx.delete(key)?);
+                }
+                Ok(n)
+            })?;
+            if n == 0 {
+                return Ok(deleted);
+            }
+            deleted += n;
+        }
+    }
+}
+
+impl WriteTxn {
+    /// The type of the value at `key` as Redis's `TYPE` names it, seeing this transaction's
+    /// writes; see [`Db::key_type`].
+    ///
+    /// # Errors
+    /// As [`WriteTxn::get`].
+    pub fn key_type(&self, key: &[u8]) -> Result<&'static str> {
+        match self.get(key) {
+            Ok(None) => Ok("none"),
+            Ok(Some(v)) => Ok(redis_type_name(v.value_type())),
+            // A collection does not read as a scalar; its type is all we want.
+            Err(Error::WrongType { actual, .. }) => Ok(redis_type_name(actual)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Renames `src` to `dst` (Redis `RENAME`), replacing `dst` and keeping `src`'s time to
+    /// live. Returns false, changing nothing, if `src` does not exist. Renaming a key to
+    /// itself leaves it as it is.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::get`] and [`WriteTxn::set`].
+    pub fn rename(&mut self, src: &[u8], dst: &[u8]) -> Result<bool> {
+        let Some(value) = self.get(src)? else {
+            return Ok(false);
+        };
+        if src != dst {
+            let ttl = self.expiry(src)?;
+            self.delete(src)?;
+            self.set_with_expiry(dst, value, ttl)?;
+        }
+        Ok(true)
+    }
+
+    /// Renames `src` to `dst` if `dst` does not exist (Redis `RENAMENX`). Returns false,
+    /// changing nothing, if `src` does not exist or `dst` does (so also for `src == dst`).
+    ///
+    /// # Errors
+    /// As [`WriteTxn::rename`].
+    pub fn rename_if_absent(&mut self, src: &[u8], dst: &[u8]) -> Result<bool> {
+        if !self.exists(src)? || self.exists(dst)? {
+            return Ok(false);
+        }
+        self.rename(src, dst)
+    }
+
+    /// Copies the value of `src` to `dst` with its time to live (Redis `COPY`); an existing
+    /// `dst` is replaced only if `replace` is true. Returns whether it copied.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `src == dst`; as [`WriteTxn::get`] and
+    /// [`WriteTxn::set`].
+    pub fn copy(&mut self, src: &[u8], dst: &[u8], replace: bool) -> Result<bool> {
+        if src == dst {
+            return Err(Error::InvalidArgument(
+                "source and destination objects are the same".into(),
+            ));
+        }
+        let Some(value) = self.get(src)? else {
+            return Ok(false);
+        };
+        if !replace && self.exists(dst)? {
+            return Ok(false);
+        }
+        let ttl = self.expiry(src)?;
+        self.set_with_expiry(dst, value, ttl)?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    fn m(p: &str, t: &str) -> bool {
+        glob_match(p.as_bytes(), t.as_bytes())
+    }
+
+    #[test]
+    fn stars_and_question_marks() {
+        assert!(m("*", "anything"));
+        assert!(m("*", ""));
+        assert!(m("h?llo", "hello"));
+        assert!(!m("h?llo", "hllo"));
+        assert!(m("h*llo", "hllo"));
+        assert!(m("h*llo", "heeeello"));
+        assert!(m("a*b*c", "axxbyyc"));
+        assert!(!m("a*b*c", "axxbyy"));
+        assert!(m("user:**", "user:1"));
+        assert!(!m("abc", "abcd"));
+        assert!(!m("abcd", "abc"));
+        assert!(m("*a", "banana"));
+    }
+
+    #[test]
+    fn classes() {
+        assert!(m("h[ae]llo", "hello"));
+        assert!(m("h[ae]llo", "hallo"));
+        assert!(!m("h[ae]llo", "hillo"));
+        assert!(m("h[^e]llo", "hallo"));
+        assert!(!m("h[^e]llo", "hello"));
+        assert!(m("h[a-b]llo", "hbllo"));
+        assert!(m("h[b-a]llo", "hallo"));
+        assert!(!m("h[a-b]llo", "hcllo"));
+        assert!(m("[\\]]", "]"));
+        assert!(m("x[ab", "xb"));
+    }
+
+    #[test]
+    fn escapes() {
+        assert!(m("a\\*b", "a*b"));
+        assert!(!m("a\\*b", "axb"));
+        assert!(m("a\\?", "a?"));
+        assert!(m("a\\", "a\\"));
+    }
+
+    #[test]
+    fn many_stars_stay_fast() {
+        let text = "a".repeat(200);
+        let pattern = format!("{}b", "*a".repeat(30));
+        assert!(!m(&pattern, &text));
+    }
+
+    fn keys(names: &[&str]) -> Vec<Vec<u8>> {
+        names.iter().map(|n| n.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn scan_pages_in_byte_order_until_exhausted() {
+        let all = keys(&["d", "a", "c", "e", "b"]);
+        let (page, next) = scan_page(all.clone(), None, 2, None);
+        assert_eq!(page, keys(&["a", "b"]));
+        assert_eq!(next.as_deref(), Some(&b"b"[..]));
+        let (page, next) = scan_page(all.clone(), next.as_deref(), 2, None);
+        assert_eq!(page, keys(&["c", "d"]));
+        let (page, next) = scan_page(all.clone(), next.as_deref(), 2, None);
+        assert_eq!(page, keys(&["e"]));
+        assert_eq!(next, None);
+        let (page, next) = scan_page(all, None, 0, Some(b"[bd]"));
+        assert_eq!((page, next), (keys(&["b"]), Some(b"b".to_vec())));
+    }
+
+    #[test]
+    fn scan_of_a_full_last_page_ends_with_an_empty_one() {
+        let (page, next) = scan_page(keys(&["a", "b"]), Some(b"a"), 1, None);
+        assert_eq!(page, keys(&["b"]));
+        let (page, next) = scan_page(keys(&["a", "b"]), next.as_deref(), 1, None);
+        assert!(page.is_empty());
+        assert_eq!(next, None);
+    }
+
+    #[test]
+    fn rename_copy_and_type() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let db = Db::open(dir.path())?;
+        db.transaction(|tx| tx.set_with_expiry(b"a", 7i64, Some(u64::MAX / 2)))?;
+        assert_eq!(db.key_type(b"a")?, "string");
+        assert_eq!(db.key_type(b"zz")?, "none");
+        assert!(db.transaction(|tx| tx.rename(b"a", b"b"))?);
+        assert!(!db.exists(b"a")?);
+        assert_eq!(db.get_value(b"b")?, Some(Value::Int(7)));
+        assert_eq!(db.expiry(b"b")?, Some(u64::MAX / 2));
+        assert!(!db.transaction(|tx| tx.rename(b"a", b"b"))?);
+        db.set(b"c", "x")?;
+        assert!(!db.transaction(|tx| tx.rename_if_absent(b"b", b"c"))?);
+        assert!(!db.transaction(|tx| tx.copy(b"b", b"c", false))?);
+        assert!(db.transaction(|tx| tx.copy(b"b", b"c", true))?);
+        assert_eq!(db.get_value(b"c")?, Some(Value::Int(7)));
+        assert_eq!(db.expiry(b"c")?, Some(u64::MAX / 2));
+        assert!(db.transaction(|tx| tx.copy(b"b", b"b", true)).is_err());
+        assert_eq!(db.clear()?, 2);
+        assert!(db.is_empty());
+        Ok(())
+    }
+}

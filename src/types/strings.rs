@@ -1,0 +1,984 @@
+//! Strings, counters and JSON documents: `SET` with Redis's options, `GETSET`, `GETDEL`,
+//! `GETEX`, `SETNX`, `MSET`, `MSETNX`, `APPEND`, `STRLEN`, `GETRANGE`, `SETRANGE`, `DECRBY`,
+//! `INCRBYFLOAT`, and `JSON.GET`/`JSON.SET` with RedisJSON-style paths. (`GET`, `MGET`,
+//! `INCRBY` and `SETEX` are [`Db::get`], [`Db::mget`], [`WriteTxn::incr_by`] and
+//! [`WriteTxn::set_with_expiry`].)
+//!
+//! String commands see every scalar through [`Value::to_redis_bytes`], as `GET` shows it. A
+//! command that rewrites a value (`APPEND`, `SETRANGE`) stores a string if the value was one
+//! and stays valid UTF-8, and bytes otherwise; `INCRBYFLOAT` stores a float. `APPEND`,
+//! `SETRANGE`, `INCRBYFLOAT` and `JSON.SET` keep the key's time to live, as Redis does; `SET`
+//! and `GETSET` clear it.
+
+use crate::db::Db;
+use crate::engine::now_ms;
+use crate::error::{Error, Result};
+use crate::txn::WriteTxn;
+use crate::types::committed_value;
+use crate::value::{parse_f64, Value, ValueType};
+
+/// The largest string Redis builds by `APPEND` or `SETRANGE` (its `proto-max-bulk-len`,
+/// 512 MiB). The segment size usually limits a value to less.
+pub const MAX_STRING_LEN: usize = 512 << 20;
+
+/// What a [`SetCommand`] does to the key's time to live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetExpiry {
+    /// Remove it (plain `SET`).
+    Clear,
+    /// Expire at this Unix time in ms (`EX`, `PX`, `EXAT`, `PXAT`).
+    At(u64),
+    /// Keep the current one (`KEEPTTL`).
+    Keep,
+}
+
+/// A Redis `SET` with its options, made by [`WriteTxn::set_extended`]; nothing happens until
+/// [`SetCommand::run`].
+#[must_use = "a SET does nothing until `run` is called"]
+pub struct SetCommand<'t, 'k> {
+    txn: &'t mut WriteTxn,
+    key: &'k [u8],
+    value: Value,
+    /// `Some(true)`: only if the key exists (`XX`); `Some(false)`: only if it does not (`NX`).
+    only_if_exists: Option<bool>,
+    expiry: SetExpiry,
+    return_previous: bool,
+}
+
+/// What a [`SetCommand`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetOutcome {
+    /// Whether the value was written (false when `NX` or `XX` did not hold).
+    pub written: bool,
+    /// The value before, if [`SetCommand::return_previous`] asked for it (`None` also when
+    /// the key did not exist).
+    pub previous: Option<Value>,
+}
+
+impl SetCommand<'_, '_> {
+    /// Writes only if the key does not exist (`NX`). Overrides [`SetCommand::if_present`].
+    pub fn if_absent(mut self) -> Self {
+        self.only_if_exists = Some(false);
+        self
+    }
+
+    /// Writes only if the key exists (`XX`). Overrides [`SetCommand::if_absent`].
+    pub fn if_present(mut self) -> Self {
+        self.only_if_exists = Some(true);
+        self
+    }
+
+    /// Expires the key at `unix_ms` (`EX`, `PX`, `EXAT`, `PXAT`); a time already past writes
+    /// a key that reads as absent at once.
+    pub fn expire_at(mut self, unix_ms: u64) -> Self {
+        self.expiry = SetExpiry::At(unix_ms);
+        self
+    }
+
+    /// Keeps the key's current time to live (`KEEPTTL`).
+    pub fn keep_ttl(mut self) -> Self {
+        self.expiry = SetExpiry::Keep;
+        self
+    }
+
+    /// Reads the value before the write (`GET`) into [`SetOutcome::previous`].
+    pub fn return_previous(mut self) -> Self {
+        self.return_previous = true;
+        self
+    }
+
+    /// Runs the `SET`.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] if the previous value was asked for and the key holds a
+    /// collection; as [`WriteTxn::set`].
+    pub fn run(self) -> Result<SetOutcome> {
+        let previous = if self.return_previous {
+            self.txn.get(self.key)?
+        } else {
+            None
+        };
+        let written = match self.only_if_exists {
+            None => true,
+            Some(want) if self.return_previous => previous.is_some() == want,
+            Some(want) => self.txn.exists(self.key)? == want,
+        };
+        if written {
+            let at = match self.expiry {
+                SetExpiry::Clear => None,
+                SetExpiry::At(at) => Some(at),
+                SetExpiry::Keep => self.txn.expiry(self.key)?,
+            };
+            self.txn.set_with_expiry(self.key, self.value, at)?;
+        }
+        Ok(SetOutcome { written, previous })
+    }
+}
+
+/// Length of the value as string commands see it.
+fn redis_len(v: &Value) -> usize {
+    match v {
+        Value::Bytes(b) => b.len(),
+        Value::String(s) | Value::Json(s) => s.len(),
+        other => other.to_redis_bytes().len(),
+    }
+}
+
+/// The value as string commands see it, without copying bytes and strings.
+fn into_redis_bytes(v: Value) -> Vec<u8> {
+    match v {
+        Value::Bytes(b) => b,
+        Value::String(s) | Value::Json(s) => s.into_bytes(),
+        other => other.to_redis_bytes(),
+    }
+}
+
+/// The value to store after `APPEND`/`SETRANGE` changed the bytes of `was`: a string if it
+/// was one and is still UTF-8, bytes otherwise.
+fn rewritten(was: ValueType, bytes: Vec<u8>) -> Value {
+    if was == ValueType::String {
+        match String::from_utf8(bytes) {
+            Ok(s) => Value::String(s),
+            Err(e) => Value::Bytes(e.into_bytes()),
+        }
+    } else {
+        Value::Bytes(bytes)
+    }
+}
+
+/// Refuses a string longer than [`MAX_STRING_LEN`] before it is built.
+fn check_string_len(len: Option<usize>) -> Result<usize> {
+    match len {
+        Some(len) if len <= MAX_STRING_LEN => Ok(len),
+        _ => Err(Error::ValueTooLarge {
+            len: len.unwrap_or(usize::MAX),
+            max: MAX_STRING_LEN,
+        }),
+    }
+}
+
+/// The bytes `GETRANGE` returns: `start` and `end` are inclusive, negative counts from the
+/// end, and out-of-range positions are clamped, as in Redis.
+fn byte_range(bytes: &[u8], start: i64, end: i64) -> &[u8] {
+    if start < 0 && end < 0 && start > end {
+        return &[];
+    }
+    let len = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let end = if end < 0 { (len + end).max(0) } else { end }.min(len - 1);
+    if len == 0 || start > end {
+        return &[];
+    }
+    // Both are in 0..len here.
+    &bytes[start as usize..=end as usize]
+}
+
+/// The value as `INCRBYFLOAT` reads it: a number, or text holding one.
+fn redis_float(v: &Value) -> Result<f64> {
+    match v {
+        Value::Float(f) => Ok(*f),
+        Value::Int(i) => Ok(*i as f64),
+        other => parse_f64(&other.to_redis_bytes()),
+    }
+}
+
+impl Db {
+    /// Length of the value at `key` as `GET` returns it, 0 if absent (Redis `STRLEN`).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for a collection; as [`Db::get`].
+    pub fn strlen(&self, key: &[u8]) -> Result<usize> {
+        Ok(committed_value(self, key)?.map_or(0, |(v, _)| redis_len(&v)))
+    }
+
+    /// Bytes `start..=end` of the value at `key` (Redis `GETRANGE`): negative positions count
+    /// from the end, out-of-range ones are clamped; empty if the key is absent.
+    ///
+    /// # Errors
+    /// As [`Db::strlen`].
+    pub fn get_range(&self, key: &[u8], start: i64, end: i64) -> Result<Vec<u8>> {
+        Ok(committed_value(self, key)?.map_or_else(Vec::new, |(v, _)| {
+            byte_range(&into_redis_bytes(v), start, end).to_vec()
+        }))
+    }
+
+    /// The JSON document at `key`, or the parts of it that `paths` select (RedisJSON
+    /// `JSON.GET key [path ...]`), as compact JSON text; `None` if the key is absent.
+    ///
+    /// A path is either a JSONPath (`$`, `$.a.b`, `$.list[0]`, `$.list[-1]`, `$["a b"]`,
+    /// `$.*`), whose reply is an array of every match (`[]` when nothing matches), or a
+    /// legacy path (`.`, `.a.b`, `a.b`, `.list[0]`), whose reply is the first match. With no
+    /// path the reply is the whole document; with several, an object from each path as given
+    /// to its reply (all as arrays if any path is a JSONPath).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] if the key holds another type; [`Error::InvalidArgument`] for a
+    /// malformed path or a legacy path that matches nothing.
+    pub fn json_get(&self, key: &[u8], paths: &[&str]) -> Result<Option<String>> {
+        committed_value(self, key)?
+            .map(|(v, _)| json::get(json_text(&v)?, paths))
+            .transpose()
+    }
+}
+
+/// The text of a JSON value; [`Error::WrongType`] for any other type.
+fn json_text(v: &Value) -> Result<&str> {
+    match v {
+        Value::Json(text) => Ok(text),
+        other => Err(Error::WrongType {
+            expected: ValueType::Json,
+            actual: other.value_type(),
+        }),
+    }
+}
+
+impl WriteTxn {
+    /// Starts a Redis `SET` with options (`NX`, `XX`, `GET`, `EX`/`PX`/`EXAT`/`PXAT`,
+    /// `KEEPTTL`); see [`SetCommand`]. Without options it is [`WriteTxn::set`].
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path())?;
+    /// let mut tx = db.begin_write()?;
+    /// let first = tx.set_extended(b"lock", "me").if_absent().run()?; // SET lock me NX
+    /// let again = tx.set_extended(b"lock", "you").if_absent().run()?;
+    /// assert!(first.written && !again.written);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_extended<'t, 'k>(
+        &'t mut self,
+        key: &'k [u8],
+        value: impl Into<Value>,
+    ) -> SetCommand<'t, 'k> {
+        SetCommand {
+            txn: self,
+            key,
+            value: value.into(),
+            only_if_exists: None,
+            expiry: SetExpiry::Clear,
+            return_previous: false,
+        }
+    }
+
+    /// Sets `key` if it does not exist (Redis `SETNX`); returns whether it did.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::set`].
+    pub fn set_if_absent(&mut self, key: &[u8], value: impl Into<Value>) -> Result<bool> {
+        Ok(self.set_extended(key, value).if_absent().run()?.written)
+    }
+
+    /// Sets `key` and returns its previous value (Redis `GETSET`); clears any time to live.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for a collection; as [`WriteTxn::set`].
+    pub fn get_set(&mut self, key: &[u8], value: impl Into<Value>) -> Result<Option<Value>> {
+        Ok(self
+            .set_extended(key, value)
+            .return_previous()
+            .run()?
+            .previous)
+    }
+
+    /// Deletes `key` and returns the value it had (Redis `GETDEL`).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for a collection; as [`WriteTxn::get`].
+    pub fn get_delete(&mut self, key: &[u8]) -> Result<Option<Value>> {
+        let value = self.get(key)?;
+        if value.is_some() {
+            self.delete(key)?;
+        }
+        Ok(value)
+    }
+
+    /// Returns the value of `key` and makes it expire at `unix_ms` (Redis `GETEX` with `EX`,
+    /// `PX`, `EXAT` or `PXAT`); a time already past deletes the key.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::get_delete`].
+    pub fn get_and_expire_at(&mut self, key: &[u8], unix_ms: u64) -> Result<Option<Value>> {
+        let Some(value) = self.get(key)? else {
+            return Ok(None);
+        };
+        if unix_ms <= now_ms() {
+            self.delete(key)?;
+        } else {
+            self.set_with_expiry(key, value.clone(), Some(unix_ms))?;
+        }
+        Ok(Some(value))
+    }
+
+    /// Returns the value of `key` and removes its time to live (Redis `GETEX ... PERSIST`).
+    ///
+    /// # Errors
+    /// As [`WriteTxn::get_delete`].
+    pub fn get_and_persist(&mut self, key: &[u8]) -> Result<Option<Value>> {
+        let Some(value) = self.get(key)? else {
+            return Ok(None);
+        };
+        if self.expiry(key)?.is_some() {
+            self.set_with_expiry(key, value.clone(), None)?;
+        }
+        Ok(Some(value))
+    }
+
+    /// Sets every pair, later pairs winning over earlier ones with the same key (Redis
+    /// `MSET`); clears their times to live.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::set`].
+    pub fn set_many<K: AsRef<[u8]>, V: Into<Value>>(
+        &mut self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()> {
+        for (key, value) in pairs {
+            self.set(key.as_ref(), value)?;
+        }
+        Ok(())
+    }
+
+    /// Sets every pair if none of the keys exists, else none (Redis `MSETNX`); returns
+    /// whether it set them.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::set`].
+    pub fn set_many_if_absent<K: AsRef<[u8]>, V: Into<Value>>(
+        &mut self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<bool> {
+        let pairs: Vec<(K, V)> = pairs.into_iter().collect();
+        for (key, _) in &pairs {
+            if self.exists(key.as_ref())? {
+                return Ok(false);
+            }
+        }
+        self.set_many(pairs)?;
+        Ok(true)
+    }
+
+    /// Appends `tail` to the value at `key` (creating it as bytes if absent) and returns the
+    /// new length (Redis `APPEND`). Keeps the time to live.
+    ///
+    /// # Errors
+    /// [`Error::ValueTooLarge`] past [`MAX_STRING_LEN`] or the segment size;
+    /// [`Error::WrongType`] for a collection.
+    pub fn append(&mut self, key: &[u8], tail: &[u8]) -> Result<usize> {
+        let (value, ttl) = match self.get(key)? {
+            None => (Value::Bytes(tail.to_vec()), None),
+            Some(v) => {
+                check_string_len(redis_len(&v).checked_add(tail.len()))?;
+                let ty = v.value_type();
+                let mut bytes = into_redis_bytes(v);
+                bytes.extend_from_slice(tail);
+                (rewritten(ty, bytes), self.expiry(key)?)
+            }
+        };
+        let len = redis_len(&value);
+        self.set_with_expiry(key, value, ttl)?;
+        Ok(len)
+    }
+
+    /// Length of the value at `key` as `GET` returns it, 0 if absent (Redis `STRLEN`).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for a collection; as [`WriteTxn::get`].
+    pub fn strlen(&self, key: &[u8]) -> Result<usize> {
+        Ok(self.get(key)?.as_ref().map_or(0, redis_len))
+    }
+
+    /// Bytes `start..=end` of the value at `key` (Redis `GETRANGE`); see [`Db::get_range`].
+    ///
+    /// # Errors
+    /// As [`WriteTxn::strlen`].
+    pub fn get_range(&self, key: &[u8], start: i64, end: i64) -> Result<Vec<u8>> {
+        Ok(self.get(key)?.map_or_else(Vec::new, |v| {
+            byte_range(&into_redis_bytes(v), start, end).to_vec()
+        }))
+    }
+
+    /// Overwrites the value at `key` from byte `offset` on with `bytes`, padding with zero
+    /// bytes as needed, and returns the new length (Redis `SETRANGE`). An absent key is
+    /// created, unless `bytes` is empty. Keeps the time to live.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::append`].
+    pub fn set_range(&mut self, key: &[u8], offset: usize, bytes: &[u8]) -> Result<usize> {
+        let current = self.get(key)?;
+        if bytes.is_empty() {
+            return Ok(current.as_ref().map_or(0, redis_len));
+        }
+        let end = check_string_len(offset.checked_add(bytes.len()))?;
+        let (value, ttl) = match current {
+            None => {
+                let mut buf = vec![0; offset];
+                buf.extend_from_slice(bytes);
+                (Value::Bytes(buf), None)
+            }
+            Some(v) => {
+                let ty = v.value_type();
+                let mut buf = into_redis_bytes(v);
+                if buf.len() < end {
+                    buf.resize(end, 0);
+                }
+                buf[offset..end].copy_from_slice(bytes);
+                (rewritten(ty, buf), self.expiry(key)?)
+            }
+        };
+        let len = redis_len(&value);
+        self.set_with_expiry(key, value, ttl)?;
+        Ok(len)
+    }
+
+    /// Subtracts `delta` from the integer at `key` (absent = 0) and returns the new value
+    /// (Redis `DECRBY`). Keeps the time to live.
+    ///
+    /// # Errors
+    /// [`Error::NotAnInteger`]; [`Error::Overflow`], also for `delta == i64::MIN`.
+    pub fn decr_by(&mut self, key: &[u8], delta: i64) -> Result<i64> {
+        self.incr_by(key, delta.checked_neg().ok_or(Error::Overflow)?)
+    }
+
+    /// Adds `delta` to the number at `key` (absent = 0), stores the sum as a float and
+    /// returns it (Redis `INCRBYFLOAT`). Keeps the time to live.
+    ///
+    /// # Errors
+    /// [`Error::NotAFloat`] if the value is not a number; [`Error::Overflow`] if the sum is
+    /// not finite (Redis: "increment would produce NaN or Infinity").
+    pub fn incr_by_float(&mut self, key: &[u8], delta: f64) -> Result<f64> {
+        let (current, ttl) = match self.get(key)? {
+            None => (0.0, None),
+            Some(v) => (redis_float(&v)?, self.expiry(key)?),
+        };
+        let sum = current + delta;
+        if !sum.is_finite() {
+            return Err(Error::Overflow);
+        }
+        self.set_with_expiry(key, sum, ttl)?;
+        Ok(sum)
+    }
+
+    /// The JSON document at `key`, or parts of it (RedisJSON `JSON.GET`), seeing this
+    /// transaction's writes; see [`Db::json_get`].
+    ///
+    /// # Errors
+    /// As [`Db::json_get`].
+    pub fn json_get(&self, key: &[u8], paths: &[&str]) -> Result<Option<String>> {
+        self.get(key)?
+            .map(|v| json::get(json_text(&v)?, paths))
+            .transpose()
+    }
+
+    /// Sets the JSON value `json` at `path` of the document at `key` (RedisJSON `JSON.SET key
+    /// path json [NX|XX]`); returns whether it wrote.
+    ///
+    /// `path` is the root (`$` or `.`) or a path as in [`Db::json_get`]: every value it
+    /// matches is replaced, and when its last step names an object member that is missing,
+    /// the member is added to each object the rest of the path matches. A new key must be
+    /// created at the root. `only_if_exists` is `Some(false)` for `NX` (write only if the
+    /// path matches nothing) and `Some(true)` for `XX` (only if it matches). Keeps the time
+    /// to live and the order of object members.
+    ///
+    /// # Errors
+    /// [`Error::InvalidJson`] if `json` is not JSON; [`Error::WrongType`] if the key holds
+    /// another type; [`Error::InvalidArgument`] for a malformed path, or a path below the
+    /// root for an absent key.
+    pub fn json_set(
+        &mut self,
+        key: &[u8],
+        path: &str,
+        json: &str,
+        only_if_exists: Option<bool>,
+    ) -> Result<bool> {
+        Value::json(json)?;
+        let current = self.get(key)?;
+        let text = current.as_ref().map(json_text).transpose()?;
+        let Some(new) = json::set(text, path, json, only_if_exists)? else {
+            return Ok(false);
+        };
+        let ttl = if current.is_some() {
+            self.expiry(key)?
+        } else {
+            None
+        };
+        self.set_with_expiry(key, Value::Json(new), ttl)?;
+        Ok(true)
+    }
+}
+
+/// RedisJSON-style paths evaluated on the stored JSON text itself, so that replies keep the
+/// document's member order and number spelling. The text was validated when it was written,
+/// so the scanner only has to find where each value starts and ends; it never panics on
+/// malformed text (it then finds nothing sensible, but stays in bounds).
+mod json {
+    use std::ops::Range;
+
+    use crate::error::{Error, Result};
+
+    /// One step of a path.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Step {
+        /// An object member.
+        Member(String),
+        /// An array element; negative counts from the end.
+        Index(i64),
+        /// Every member or element (`*`).
+        All,
+    }
+
+    /// A parsed path.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Path {
+        /// A JSONPath (`$...`), replying with every match; else a legacy path.
+        dollar: bool,
+        steps: Vec<Step>,
+    }
+
+    fn invalid(path: &str) -> Error {
+        Error::InvalidArgument(format!("invalid JSON path '{path}'"))
+    }
+
+    fn parse(text: &str) -> Result<Path> {
+        let (dollar, rest) = match text.strip_prefix('$') {
+            Some(rest) => (true, rest.to_owned()),
+            None if text == "." => (false, String::new()),
+            None if text.starts_with(['.', '[']) => (false, text.to_owned()),
+            None => (false, format!(".{text}")),
+        };
+        let b = rest.as_bytes();
+        let mut steps = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'.' => {
+                    let end = b[i + 1..]
+                        .iter()
+                        .position(|&c| c == b'.' || c == b'[')
+                        .map_or(b.len(), |n| i + 1 + n);
+                    let name = &rest[i + 1..end];
+                    match name {
+                        "" => return Err(invalid(text)),
+                        "*" => steps.push(Step::All),
+                        _ => steps.push(Step::Member(name.to_owned())),
+                    }
+                    i = end;
+                }
+                b'[' => {
+                    let close = b[i..]
+                        .iter()
+                        .position(|&c| c == b']')
+                        .ok_or_else(|| invalid(text))?;
+                    let inner = rest[i + 1..i + close].trim();
+                    let quoted = inner.len() >= 2
+                        && (inner.starts_with('"') && inner.ends_with('"')
+                            || inner.starts_with('\'') && inner.ends_with('\''));
+                    if inner == "*" {
+                        steps.push(Step::All);
+                    } else if quoted {
+                        steps.push(Step::Member(inner[1..inner.len() - 1].to_owned()));
+                    } else {
+                        steps.push(Step::Index(inner.parse().map_err(|_| invalid(text))?));
+                    }
+                    i += close + 1;
+                }
+                _ => return Err(invalid(text)),
+            }
+        }
+        Ok(Path { dollar, steps })
+    }
+
+    /// The path in JSONPath form, as RedisJSON's errors show it (`a.b` -> `$.a.b`).
+    fn normalized(steps: &[Step]) -> String {
+        let mut out = String::from("$");
+        for step in steps {
+            match step {
+                Step::Member(m) if !m.is_empty() && !m.contains(['.', '[', ']', '"']) => {
+                    out.push('.');
+                    out.push_str(m);
+                }
+                Step::Member(m) => out.push_str(&format!("[{}]", quote(m))),
+                Step::Index(i) => out.push_str(&format!("[{i}]")),
+                Step::All => out.push_str("[*]"),
+            }
+        }
+        out
+    }
+
+    fn quote(s: &str) -> String {
+        serde_json::to_string(s).unwrap_or_default()
+    }
+
+    fn byte(b: &[u8], i: usize) -> u8 {
+        b.get(i).copied().unwrap_or(0)
+    }
+
+    fn skip_ws(b: &[u8], mut i: usize) -> usize {
+        while matches!(byte(b, i), b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+        i
+    }
+
+    /// End of the string starting with the quote at `i`.
+    fn string_end(b: &[u8], i: usize) -> usize {
+        let mut j = i + 1;
+        while j < b.len() {
+            match b[j] {
+                b'\\' => j += 2,
+                b'"' => return j + 1,
+                _ => j += 1,
+            }
+        }
+        b.len()
+    }
+
+    /// End of the value starting at `i` (not whitespace).
+    fn value_end(b: &[u8], i: usize) -> usize {
+        match byte(b, i) {
+            b'"' => string_end(b, i),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                let mut j = i;
+                while j < b.len() {
+                    match b[j] {
+                        b'"' => {
+                            j = string_end(b, j);
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth = depth.saturating_sub(1);
+                            if depth == 0 {
+                                return j + 1;
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                b.len()
+            }
+            _ => {
+                let mut j = i;
+                while j < b.len()
+                    && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                {
+                    j += 1;
+                }
+                j.max(i + 1).min(b.len())
+            }
+        }
+    }
+
+    /// The children of the object or array at `r`: each with its member name (for an
+    /// object) and value range. Empty for a scalar.
+    fn children(b: &[u8], r: &Range<usize>) -> Vec<(Option<String>, Range<usize>)> {
+        let object = match byte(b, r.start) {
+            b'{' => true,
+            b'[' => false,
+            _ => return Vec::new(),
+        };
+        let close = if object { b'}' } else { b']' };
+        let mut out = Vec::new();
+        let mut j = skip_ws(b, r.start + 1);
+        while j < r.end && byte(b, j) != close {
+            let name = if object {
+                let end = string_end(b, j);
+                let name = serde_json::from_slice::<String>(&b[j..end]).unwrap_or_default();
+                j = skip_ws(b, skip_ws(b, end) + 1); // past the ':'
+                Some(name)
+            } else {
+                None
+            };
+            let end = value_end(b, j);
+            out.push((name, j..end));
+            j = skip_ws(b, end);
+            if byte(b, j) == b',' {
+                j = skip_ws(b, j + 1);
+            } else {
+                break;
+            }
+        }
+        out
+    }
+
+    /// The ranges of the values `steps` select from the document `b`.
+    fn select(b: &[u8], steps: &[Step]) -> Vec<Range<usize>> {
+        let start = skip_ws(b, 0);
+        let root = start..value_end(b, start);
+        let mut current = vec![root];
+        for step in steps {
+            let mut next = Vec::new();
+            for r in &current {
+                let kids = children(b, r);
+                let is_array = byte(b, r.start) == b'[';
+                match step {
+                    Step::All => next.extend(kids.into_iter().map(|(_, v)| v)),
+                    Step::Member(m) => next.extend(
+                        kids.into_iter()
+                            .filter(|(name, _)| name.as_deref() == Some(m.as_str()))
+                            .map(|(_, v)| v),
+                    ),
+                    Step::Index(i) if is_array => {
+                        let len = i64::try_from(kids.len()).unwrap_or(i64::MAX);
+                        let at = if *i < 0 { len + i } else { *i };
+                        if (0..len).contains(&at) {
+                            next.push(kids[at as usize].1.clone());
+                        }
+                    }
+                    Step::Index(_) => {}
+                }
+            }
+            current = next;
+        }
+        current
+    }
+
+    /// `b` without whitespace outside strings.
+    fn minify(b: &[u8]) -> String {
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'"' => {
+                    let end = string_end(b, i);
+                    out.extend_from_slice(&b[i..end]);
+                    i = end;
+                }
+                b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+                c => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        // Only ASCII whitespace was removed from valid UTF-8.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// The reply to one path: an array of every match in JSONPath form, else the first
+    /// match.
+    fn render(b: &[u8], path: &str, as_array: bool) -> Result<String> {
+        let parsed = parse(path)?;
+        let found = select(b, &parsed.steps);
+        if as_array {
+            let items: Vec<String> = found.iter().map(|r| minify(&b[r.clone()])).collect();
+            return Ok(format!("[{}]", items.join(",")));
+        }
+        match found.first() {
+            Some(r) => Ok(minify(&b[r.clone()])),
+            None => Err(Error::InvalidArgument(format!(
+                "Path '{}' does not exist",
+                normalized(&parsed.steps)
+            ))),
+        }
+    }
+
+    /// `JSON.GET` on the document `text`.
+    pub(super) fn get(text: &str, paths: &[&str]) -> Result<String> {
+        let b = text.as_bytes();
+        match paths {
+            [] => render(b, ".", false),
+            [one] => render(b, one, one.starts_with('$')),
+            many => {
+                let as_array = many.iter().any(|p| p.starts_with('$'));
+                let mut parts = Vec::with_capacity(many.len());
+                for path in many {
+                    parts.push(format!("{}:{}", quote(path), render(b, path, as_array)?));
+                }
+                Ok(format!("{{{}}}", parts.join(",")))
+            }
+        }
+    }
+
+    /// `JSON.SET` of `value` at `path` of the document `text` (`None`: the key is absent);
+    /// the new document, or `None` if nothing is written.
+    pub(super) fn set(
+        text: Option<&str>,
+        path: &str,
+        value: &str,
+        only_if_exists: Option<bool>,
+    ) -> Result<Option<String>> {
+        let parsed = parse(path)?;
+        let Some(text) = text else {
+            if !parsed.steps.is_empty() {
+                return Err(Error::InvalidArgument(
+                    "new objects must be created at the root".into(),
+                ));
+            }
+            return Ok((only_if_exists != Some(true)).then(|| value.to_owned()));
+        };
+        if parsed.steps.is_empty() {
+            return Ok((only_if_exists != Some(false)).then(|| value.to_owned()));
+        }
+        let b = text.as_bytes();
+        let found = select(b, &parsed.steps);
+        // NX wants no match, XX at least one.
+        if only_if_exists.is_some_and(|want| want == found.is_empty()) {
+            return Ok(None);
+        }
+        let mut edits: Vec<(Range<usize>, String)> =
+            found.into_iter().map(|r| (r, value.to_owned())).collect();
+        if let Some((Step::Member(name), parents)) = parsed.steps.split_last() {
+            // Add the member to each parent object that lacks it.
+            for parent in select(b, parents) {
+                if byte(b, parent.start) != b'{' {
+                    continue;
+                }
+                let kids = children(b, &parent);
+                if kids
+                    .iter()
+                    .any(|(n, _)| n.as_deref() == Some(name.as_str()))
+                {
+                    continue;
+                }
+                let sep = if kids.is_empty() { "" } else { "," };
+                let at = parent.end - 1;
+                edits.push((at..at, format!("{sep}{}:{value}", quote(name))));
+            }
+        }
+        if edits.is_empty() {
+            return Ok(None);
+        }
+        // Edits never overlap (each replaces a match, or inserts into an object with no
+        // match); apply them from the end so earlier offsets stay valid.
+        edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+        let mut out = text.to_owned();
+        for (r, with) in edits {
+            out.replace_range(r, &with);
+        }
+        Ok(Some(out))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        const DOC: &str = r#" { "b" : 1, "a": {"x": [10, 20, {"y": "s p"}]}, "n": null } "#;
+
+        #[test]
+        fn paths_parse_in_both_styles() {
+            let p = parse("$.a.x[2]").unwrap();
+            assert!(p.dollar);
+            assert_eq!(
+                p.steps,
+                [
+                    Step::Member("a".into()),
+                    Step::Member("x".into()),
+                    Step::Index(2)
+                ]
+            );
+            assert_eq!(parse("a.x").unwrap().steps, parse(".a.x").unwrap().steps);
+            assert!(!parse("a.x").unwrap().dollar);
+            assert!(parse(".").unwrap().steps.is_empty());
+            assert_eq!(
+                parse("$['a b'][*]").unwrap().steps,
+                [Step::Member("a b".into()), Step::All]
+            );
+            for bad in ["$.", "$..a", "$[x]", "$[1", "$a"] {
+                assert!(parse(bad).is_err(), "{bad}");
+            }
+        }
+
+        #[test]
+        fn get_keeps_member_order_and_minifies() -> Result<()> {
+            assert_eq!(
+                get(DOC, &[])?,
+                r#"{"b":1,"a":{"x":[10,20,{"y":"s p"}]},"n":null}"#
+            );
+            assert_eq!(get(DOC, &["$.a.x[-1].y"])?, r#"["s p"]"#);
+            assert_eq!(get(DOC, &[".a.x[1]"])?, "20");
+            assert_eq!(get(DOC, &["a.x"])?, r#"[10,20,{"y":"s p"}]"#);
+            assert_eq!(get(DOC, &["$.a.x[*]"])?, r#"[10,20,{"y":"s p"}]"#);
+            assert_eq!(get(DOC, &["$.*"])?, r#"[1,{"x":[10,20,{"y":"s p"}]},null]"#);
+            assert_eq!(get(DOC, &["$.nope"])?, "[]");
+            assert_eq!(get(DOC, &["$.a.x[3]"])?, "[]");
+            assert_eq!(get(DOC, &["$.b.c"])?, "[]");
+            assert_eq!(get(DOC, &["$.n"])?, "[null]");
+            assert!(
+                matches!(get(DOC, &["nope.x"]), Err(Error::InvalidArgument(m)) if m == "Path '$.nope.x' does not exist")
+            );
+            assert_eq!(get(DOC, &["b", "n"])?, r#"{"b":1,"n":null}"#);
+            assert_eq!(get(DOC, &["b", "$.n"])?, r#"{"b":[1],"$.n":[null]}"#);
+            assert_eq!(get("7", &["$"])?, "[7]");
+            assert_eq!(get(r#"{"k":"a\"}b"}"#, &["k"])?, r#""a\"}b""#);
+            Ok(())
+        }
+
+        #[test]
+        fn set_replaces_adds_and_honours_conditions() -> Result<()> {
+            let doc = r#"{"a":{"x":[1,2]},"b":{}}"#;
+            let set_ = |p: &str, v: &str, c| set(Some(doc), p, v, c);
+            assert_eq!(
+                set_("$.a.x[0]", "9", None)?.unwrap(),
+                r#"{"a":{"x":[9,2]},"b":{}}"#
+            );
+            assert_eq!(
+                set_("$.b.new", r#""v""#, None)?.unwrap(),
+                r#"{"a":{"x":[1,2]},"b":{"new":"v"}}"#
+            );
+            assert_eq!(
+                set_(".a.y", "true", None)?.unwrap(),
+                r#"{"a":{"x":[1,2],"y":true},"b":{}}"#
+            );
+            assert_eq!(
+                set_("$.*.z", "0", None)?.unwrap(),
+                r#"{"a":{"x":[1,2],"z":0},"b":{"z":0}}"#
+            );
+            assert_eq!(set_("$.a.x[5]", "0", None)?, None);
+            assert_eq!(set_("$.nope.deeper", "0", None)?, None);
+            assert_eq!(set_("$.a", "0", Some(false))?, None);
+            assert_eq!(set_("$.c", "0", Some(true))?, None);
+            assert_eq!(
+                set_("$.c", "0", Some(false))?.unwrap(),
+                r#"{"a":{"x":[1,2]},"b":{},"c":0}"#
+            );
+            assert_eq!(set_("$", "[]", None)?.unwrap(), "[]");
+            assert_eq!(set_("$", "[]", Some(false))?, None);
+            assert_eq!(set(None, "$", "{}", None)?.unwrap(), "{}");
+            assert_eq!(set(None, ".", "{}", Some(true))?, None);
+            assert!(set(None, "$.a", "{}", None).is_err());
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges_follow_redis() {
+        let s = b"This is a string";
+        assert_eq!(byte_range(s, 0, 3), b"This");
+        assert_eq!(byte_range(s, -3, -1), b"ing");
+        assert_eq!(byte_range(s, 0, -1), s);
+        assert_eq!(byte_range(s, 10, 100), b"string");
+        assert_eq!(byte_range(s, -100, 1), b"Th");
+        assert_eq!(byte_range(s, 5, 2), b"");
+        assert_eq!(byte_range(s, -1, -5), b"");
+        assert_eq!(byte_range(s, 100, 200), b"");
+        assert_eq!(byte_range(b"", 0, -1), b"");
+    }
+
+    #[test]
+    fn rewrites_keep_strings_while_utf8() {
+        assert_eq!(
+            rewritten(ValueType::String, b"ab".to_vec()),
+            Value::String("ab".into())
+        );
+        assert_eq!(
+            rewritten(ValueType::String, vec![0xff]),
+            Value::Bytes(vec![0xff])
+        );
+        assert_eq!(
+            rewritten(ValueType::Int, b"12".to_vec()),
+            Value::Bytes(b"12".to_vec())
+        );
+    }
+}
