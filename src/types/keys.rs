@@ -1,6 +1,7 @@
-//! Generic key commands: `TYPE`, `RENAME`, `RENAMENX`, `COPY`, `KEYS` and `SCAN` with Redis
-//! glob patterns, and `FLUSHDB`. (`DEL`, `EXISTS`, `DBSIZE` and `RANDOMKEY` are
-//! [`Db::delete`], [`Db::exists`], [`Db::len`] and [`Db::random_key`].)
+//! Generic key commands: `TYPE`, `RENAMENX`, `COPY`, `KEYS` and `SCAN` with Redis glob
+//! patterns, `DBSIZE`, `RANDOMKEY` and `FLUSHDB` inside a transaction. (`DEL`, `EXISTS` and
+//! `RENAME` are [`WriteTxn::delete`], [`WriteTxn::exists`] and [`WriteTxn::rename_key`];
+//! `DBSIZE` and `RANDOMKEY` outside a transaction are [`Db::len`] and [`Db::random_key`].)
 //!
 //! # Scanning
 //!
@@ -12,12 +13,14 @@
 //! may not be. The price is that each call reads every key: a call costs O(n) for n keys
 //! (plus O(count log count)), so a full scan costs O(n² / count).
 
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, BinaryHeap};
 
+use crate::coll::ZAddFlags;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::txn::WriteTxn;
-use crate::types::{committed_meta, redis_type_name};
+use crate::types::committed_meta;
+use crate::value::ValueType;
 
 /// True if `text` matches the Redis glob `pattern`, byte by byte (case-sensitive): `*` any
 /// run of bytes, `?` one byte, `[abc]`, `[^a-z]` a class, `\` quotes the next byte.
@@ -138,7 +141,7 @@ impl Db {
     /// # Errors
     /// As [`Db::get`].
     pub fn key_type(&self, key: &[u8]) -> Result<&'static str> {
-        Ok(committed_meta(self, key)?.map_or("none", |(ty, _)| redis_type_name(ty)))
+        Ok(committed_meta(self, key)?.map_or("none", |(ty, _)| ty.redis_name()))
     }
 
     /// The keys matching the glob `pattern`, in byte order (Redis `KEYS`), from one
@@ -231,47 +234,26 @@ impl WriteTxn {
     /// # Errors
     /// As [`WriteTxn::get`].
     pub fn key_type(&self, key: &[u8]) -> Result<&'static str> {
-        match self.get(key) {
-            Ok(None) => Ok("none"),
-            Ok(Some(v)) => Ok(redis_type_name(v.value_type())),
-            // A collection does not read as a scalar; its type is all we want.
-            Err(Error::WrongType { actual, .. }) => Ok(redis_type_name(actual)),
-            Err(e) => Err(e),
-        }
+        Ok(self.value_type(key)?.map_or("none", ValueType::redis_name))
     }
 
-    /// Renames `src` to `dst` (Redis `RENAME`), replacing `dst` and keeping `src`'s time to
-    /// live. Returns false, changing nothing, if `src` does not exist. Renaming a key to
-    /// itself leaves it as it is.
+    /// Renames `src` to `dst` if `dst` does not exist (Redis `RENAMENX`), keeping the value's
+    /// type and time to live. Returns false, changing nothing, if `src` does not exist or
+    /// `dst` does (so also for `src == dst`).
     ///
     /// # Errors
-    /// As [`WriteTxn::get`] and [`WriteTxn::set`].
-    pub fn rename(&mut self, src: &[u8], dst: &[u8]) -> Result<bool> {
-        let Some(value) = self.get(src)? else {
-            return Ok(false);
-        };
-        if src != dst {
-            let ttl = self.expiry(src)?;
-            self.delete(src)?;
-            self.set_with_expiry(dst, value, ttl)?;
-        }
-        Ok(true)
-    }
-
-    /// Renames `src` to `dst` if `dst` does not exist (Redis `RENAMENX`). Returns false,
-    /// changing nothing, if `src` does not exist or `dst` does (so also for `src == dst`).
-    ///
-    /// # Errors
-    /// As [`WriteTxn::rename`].
-    pub fn rename_if_absent(&mut self, src: &[u8], dst: &[u8]) -> Result<bool> {
+    /// As [`WriteTxn::rename_key`].
+    pub fn rename_key_if_absent(&mut self, src: &[u8], dst: &[u8]) -> Result<bool> {
         if !self.exists(src)? || self.exists(dst)? {
             return Ok(false);
         }
-        self.rename(src, dst)
+        self.rename_key(src, dst)
     }
 
-    /// Copies the value of `src` to `dst` with its time to live (Redis `COPY`); an existing
-    /// `dst` is replaced only if `replace` is true. Returns whether it copied.
+    /// Copies the value of `src`, of any type, to `dst` with its time to live (Redis
+    /// `COPY`); an existing `dst` is replaced only if `replace` is true. Returns whether it
+    /// copied. A collection is copied member by member: O(n) for n members, all of them
+    /// held in memory at once.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if `src == dst`; as [`WriteTxn::get`] and
@@ -282,15 +264,158 @@ impl WriteTxn {
                 "source and destination objects are the same".into(),
             ));
         }
-        let Some(value) = self.get(src)? else {
+        let Some(ty) = self.value_type(src)? else {
             return Ok(false);
         };
-        if !replace && self.exists(dst)? {
-            return Ok(false);
+        if self.exists(dst)? {
+            if !replace {
+                return Ok(false);
+            }
+            self.delete(dst)?;
+        }
+        match ty {
+            ValueType::List => {
+                let items = self.list(src).range(0, -1)?;
+                let refs: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
+                self.list(dst).push_back(&refs)?;
+            }
+            ValueType::Set => {
+                let members = self.set_of(src).members()?;
+                let refs: Vec<&[u8]> = members.iter().map(Vec::as_slice).collect();
+                self.set_of(dst).add(&refs)?;
+            }
+            ValueType::Hash => {
+                let pairs = self.hash(src).get_all()?;
+                let refs: Vec<(&[u8], &[u8])> = pairs
+                    .iter()
+                    .map(|(f, v)| (f.as_slice(), v.as_slice()))
+                    .collect();
+                self.hash(dst).set(&refs)?;
+            }
+            ValueType::ZSet => {
+                let items = self.zset(src).range(0, -1, false)?;
+                let refs: Vec<(f64, &[u8])> =
+                    items.iter().map(|(m, s)| (*s, m.as_slice())).collect();
+                self.zset(dst).add(ZAddFlags::default(), &refs)?;
+            }
+            _ => {
+                let value = self.get(src)?.ok_or(Error::Poisoned)?;
+                self.set(dst, value)?;
+            }
         }
         let ttl = self.expiry(src)?;
-        self.set_with_expiry(dst, value, ttl)?;
+        if ttl.is_some() {
+            self.set_expiry(dst, ttl)?;
+        }
         Ok(true)
+    }
+
+    /// The keys this transaction sees, in byte order: the committed keys (which cannot
+    /// change while the transaction holds the writer lock) with its own writes applied.
+    fn visible_keys(&self) -> Result<Vec<Vec<u8>>> {
+        let mut keys: BTreeSet<Vec<u8>> = self.shared()?.all_keys()?.into_iter().collect();
+        for key in self.pending_user_keys() {
+            if self.exists(&key)? {
+                keys.insert(key);
+            } else {
+                keys.remove(&key);
+            }
+        }
+        Ok(keys.into_iter().collect())
+    }
+
+    /// The keys matching the glob `pattern`, in byte order, seeing this transaction's writes
+    /// (Redis `KEYS`). Reads every key.
+    ///
+    /// # Errors
+    /// As [`Db::keys`].
+    pub fn keys_matching(&self, pattern: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let mut keys = self.visible_keys()?;
+        keys.retain(|k| glob_match(pattern, k));
+        Ok(keys)
+    }
+
+    /// One step of a scan of the keys this transaction sees (Redis `SCAN`); see
+    /// [`Db::scan`].
+    ///
+    /// # Errors
+    /// As [`Db::keys`].
+    pub fn scan(
+        &self,
+        after: Option<&[u8]>,
+        count: usize,
+        pattern: Option<&[u8]>,
+        of_type: Option<&str>,
+    ) -> Result<ScanPage> {
+        let (mut page, next) = scan_page(self.visible_keys()?, after, count, pattern);
+        if let Some(want) = of_type {
+            let mut kept = Vec::with_capacity(page.len());
+            for key in page {
+                if self.key_type(&key)? == want {
+                    kept.push(key);
+                }
+            }
+            page = kept;
+        }
+        Ok((page, next))
+    }
+
+    /// Number of keys once this transaction commits (Redis `DBSIZE`), counted as
+    /// [`Db::len`] counts them (expired keys not yet deleted included). Costs one lookup per
+    /// key the transaction writes.
+    ///
+    /// # Errors
+    /// As [`Db::get`].
+    pub fn len(&self) -> Result<u64> {
+        let shared = self.shared()?;
+        let mut n = shared.shm.get(crate::shm::W_KEYS);
+        for key in self.pending_user_keys() {
+            let before = shared.lookup_raw(&key)?.is_some();
+            let after = matches!(self.raw_get_pending(&key), Some(Some(_)));
+            n = (n + u64::from(after)).saturating_sub(u64::from(before));
+        }
+        Ok(n)
+    }
+
+    /// True when [`WriteTxn::len`] is 0.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::len`].
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// A random key this transaction sees (Redis `RANDOMKEY`); `None` if there is none. O(1)
+    /// when the transaction has written nothing, else it reads every key.
+    ///
+    /// # Errors
+    /// As [`Db::random_key`].
+    pub fn random_key(&self) -> Result<Option<Vec<u8>>> {
+        if self.pending_user_keys().is_empty() {
+            return self.shared()?.random_key();
+        }
+        let mut keys = self.visible_keys()?;
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let at = (nanos as usize ^ std::process::id() as usize) % keys.len();
+        Ok(Some(keys.swap_remove(at)))
+    }
+
+    /// Deletes every key this transaction sees (Redis `FLUSHDB` inside `MULTI`); returns how
+    /// many. The deletions must fit in the transaction (see [`Db::clear`]).
+    ///
+    /// # Errors
+    /// As [`WriteTxn::delete`].
+    pub fn clear(&mut self) -> Result<u64> {
+        let keys = self.visible_keys()?;
+        for key in &keys {
+            self.delete(key)?;
+        }
+        Ok(keys.len() as u64)
     }
 }
 
@@ -383,13 +508,13 @@ mod tests {
         db.transaction(|tx| tx.set_with_expiry(b"a", 7i64, Some(u64::MAX / 2)))?;
         assert_eq!(db.key_type(b"a")?, "string");
         assert_eq!(db.key_type(b"zz")?, "none");
-        assert!(db.transaction(|tx| tx.rename(b"a", b"b"))?);
+        assert!(db.transaction(|tx| tx.rename_key(b"a", b"b"))?);
         assert!(!db.exists(b"a")?);
         assert_eq!(db.get_value(b"b")?, Some(Value::Int(7)));
         assert_eq!(db.expiry(b"b")?, Some(u64::MAX / 2));
-        assert!(!db.transaction(|tx| tx.rename(b"a", b"b"))?);
+        assert!(!db.transaction(|tx| tx.rename_key(b"a", b"b"))?);
         db.set(b"c", "x")?;
-        assert!(!db.transaction(|tx| tx.rename_if_absent(b"b", b"c"))?);
+        assert!(!db.transaction(|tx| tx.rename_key_if_absent(b"b", b"c"))?);
         assert!(!db.transaction(|tx| tx.copy(b"b", b"c", false))?);
         assert!(db.transaction(|tx| tx.copy(b"b", b"c", true))?);
         assert_eq!(db.get_value(b"c")?, Some(Value::Int(7)));
@@ -397,6 +522,63 @@ mod tests {
         assert!(db.transaction(|tx| tx.copy(b"b", b"b", true)).is_err());
         assert_eq!(db.clear()?, 2);
         assert!(db.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn copy_collections_member_by_member() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let db = Db::open(dir.path())?;
+        db.transaction(|tx| {
+            tx.list(b"l").push_back(&[b"x", b"y"])?;
+            tx.set_of(b"s").add(&[b"m"])?;
+            tx.hash(b"h").set(&[(b"f", b"v")])?;
+            tx.zset(b"z")
+                .add(ZAddFlags::default(), &[(1.5, b"a"), (-2.0, b"b")])?;
+            tx.set_expiry(b"z", Some(u64::MAX / 2))?;
+            for (src, dst) in [("l", "l2"), ("s", "s2"), ("h", "h2"), ("z", "z2")] {
+                assert!(tx.copy(src.as_bytes(), dst.as_bytes(), false)?);
+            }
+            Ok(())
+        })?;
+        assert_eq!(db.list(b"l2").range(0, -1)?, [b"x".to_vec(), b"y".to_vec()]);
+        assert_eq!(db.set_of(b"s2").members()?, [b"m".to_vec()]);
+        assert_eq!(db.hash(b"h2").get(b"f")?, Some(b"v".to_vec()));
+        assert_eq!(
+            db.zset(b"z2").range(0, -1, false)?,
+            [(b"b".to_vec(), -2.0), (b"a".to_vec(), 1.5)]
+        );
+        assert_eq!(db.expiry(b"z2")?, Some(u64::MAX / 2));
+        assert_eq!(db.key_type(b"z2")?, "zset");
+        // A replaced collection is a fresh copy: changing one leaves the other alone.
+        db.transaction(|tx| tx.list(b"l").push_back(&[b"z"]).map(drop))?;
+        assert_eq!(db.list(b"l2").len()?, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn keyspace_inside_a_transaction_sees_its_writes() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let db = Db::open(dir.path())?;
+        db.transaction(|tx| tx.set_many([("a", 1i64), ("b", 2), ("c", 3)]))?;
+        let mut tx = db.begin_write()?;
+        tx.delete(b"b")?;
+        tx.set(b"d", "x")?;
+        tx.list(b"e").push_back(&[b"1"])?;
+        assert_eq!(tx.len()?, 4);
+        assert_eq!(tx.keys_matching(b"*")?, keys(&["a", "c", "d", "e"]));
+        assert_eq!(tx.keys_matching(b"[b-d]")?, keys(&["c", "d"]));
+        let (page, next) = tx.scan(Some(b"a"), 2, None, None)?;
+        assert_eq!(page, keys(&["c", "d"]));
+        let (page, next) = tx.scan(next.as_deref(), 2, None, Some("list"))?;
+        assert_eq!((page, next), (keys(&["e"]), None));
+        let random = tx.random_key()?.expect("a key");
+        assert!(tx.exists(&random)?);
+        assert_eq!(tx.clear()?, 4);
+        assert_eq!(tx.len()?, 0);
+        assert_eq!(tx.random_key()?, None);
+        tx.rollback();
+        assert_eq!(db.keys_matching(b"*")?, keys(&["a", "b", "c"]));
         Ok(())
     }
 }

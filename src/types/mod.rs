@@ -25,15 +25,6 @@ mod keys;
 mod strings;
 mod ttl;
 
-/// The name Redis's `TYPE` reports for a stored type: `string` for every scalar, the
-/// collection's own name (`list`, `set`, `zset`, `hash`) otherwise.
-pub(crate) fn redis_type_name(ty: ValueType) -> &'static str {
-    match ty.name() {
-        name @ ("list" | "set" | "zset" | "hash") => name,
-        _ => "string",
-    }
-}
-
 /// The stored type and expiry (Unix ms, 0 = none) of `key` in the committed state, read in
 /// one lookup; `None` if the key is absent or expired. Reads no payload, so it works for a
 /// key of any type.

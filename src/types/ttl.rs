@@ -20,15 +20,6 @@ fn remaining(at: u64) -> Duration {
     Duration::from_millis(at.saturating_sub(now_ms()))
 }
 
-/// Rewrites the record of `key` with a new expiry; false if the key is absent.
-fn write_expiry(tx: &mut WriteTxn, key: &[u8], at: Option<u64>) -> Result<bool> {
-    let Some(value) = tx.get(key)? else {
-        return Ok(false);
-    };
-    tx.set_with_expiry(key, value, at)?;
-    Ok(true)
-}
-
 impl Db {
     /// The expiry time of `key` (Redis `PEXPIRETIME`, and `EXPIRETIME` in seconds): `None`
     /// if the key does not exist (Redis -2), `Some(None)` if it has no expiry (-1), else
@@ -105,7 +96,7 @@ impl WriteTxn {
             self.delete(key)?;
             Ok(true)
         } else {
-            write_expiry(self, key, Some(unix_ms))
+            self.set_expiry(key, Some(unix_ms))
         }
     }
 
@@ -115,7 +106,7 @@ impl WriteTxn {
     /// As [`WriteTxn::expire_at`].
     pub fn persist(&mut self, key: &[u8]) -> Result<bool> {
         match self.expire_time(key)? {
-            Some(Some(_)) => write_expiry(self, key, None),
+            Some(Some(_)) => self.set_expiry(key, None),
             _ => Ok(false),
         }
     }
