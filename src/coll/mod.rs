@@ -284,7 +284,14 @@ fn write_trash(txn: &mut WriteTxn, trash: &[(u64, u64)]) -> Result<()> {
 pub(crate) fn before_commit(txn: &mut WriteTxn) -> Result<()> {
     let shared = std::sync::Arc::clone(txn.shared()?);
     let mut retired: BTreeSet<(u64, u64)> = BTreeSet::new();
-    for key in txn.pending_user_keys() {
+    // Until the first collection is created, no committed record can be one: skip the
+    // lookups (a bulk load of scalars pays one lookup per commit, not one per key).
+    let keys = if txn.raw_get(NEXT_COLL_KEY, true)?.is_some() {
+        txn.pending_user_keys()
+    } else {
+        Vec::new()
+    };
+    for key in keys {
         let Some(hit) = shared.lookup_raw(&key)? else {
             continue;
         };
