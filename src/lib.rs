@@ -17,6 +17,15 @@
 //!     Ok(())
 //! })?;
 //! assert_eq!(db.get(b"greeting")?.as_deref(), Some(&b"hello"[..]));
+//!
+//! // Collections share the transaction; each call names its Redis command.
+//! db.transaction(|tx| {
+//!     tx.list(b"jobs").push_back(&[b"job-1", b"job-2"])?; // RPUSH
+//!     tx.hash(b"user:1").set(&[(b"name", b"ada")])?; // HSET
+//!     tx.zset(b"scores").add(Default::default(), &[(42.0, b"ada")])?; // ZADD
+//!     Ok(())
+//! })?;
+//! assert_eq!(db.list(b"jobs").range(0, -1)?.len(), 2); // LRANGE, no writer lock
 //! # Ok(()) }
 //! ```
 //!

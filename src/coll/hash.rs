@@ -94,10 +94,11 @@ impl Hash<'_> {
     ///
     /// # Errors
     /// [`Error::WrongType`]; write errors.
-    pub fn set(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<u64> {
+    pub fn set<F: AsRef<[u8]>, V: AsRef<[u8]>>(&mut self, pairs: &[(F, V)]) -> Result<u64> {
         let (mut m, exp) = load_or_create(self.txn, &self.key, TY)?;
         let mut added = 0;
         for (f, v) in pairs {
+            let (f, v) = (f.as_ref(), v.as_ref());
             if m.a
                 .insert(self.txn, &mut m.next_page, Target::Key(f), f, v.to_vec())?
                 .is_none()
@@ -158,14 +159,14 @@ impl Hash<'_> {
     ///
     /// # Errors
     /// As [`Hash::set`].
-    pub fn delete(&mut self, fields: &[&[u8]]) -> Result<u64> {
+    pub fn delete<F: AsRef<[u8]>>(&mut self, fields: &[F]) -> Result<u64> {
         let Some(mut m) = self.txn.meta(&self.key, TY)? else {
             return Ok(0);
         };
         let exp = self.txn.expiry(&self.key)?.unwrap_or(0);
         let mut n = 0;
         for f in fields {
-            if m.a.remove(self.txn, Target::Key(f))?.is_some() {
+            if m.a.remove(self.txn, Target::Key(f.as_ref()))?.is_some() {
                 n += 1;
                 m.len -= 1;
             }

@@ -117,7 +117,7 @@ impl List<'_> {
         store(self.txn, &self.key, TY, m, exp)
     }
 
-    fn push(&mut self, values: &[&[u8]], front: bool) -> Result<u64> {
+    fn push<V: AsRef<[u8]>>(&mut self, values: &[V], front: bool) -> Result<u64> {
         let (mut m, exp) = self.load()?;
         for v in values {
             let at = if front { 0 } else { m.len };
@@ -126,7 +126,7 @@ impl List<'_> {
                 &mut m.next_page,
                 Target::Rank(at),
                 &[],
-                v.to_vec(),
+                v.as_ref().to_vec(),
             )?;
             m.len += 1;
         }
@@ -138,7 +138,7 @@ impl List<'_> {
     ///
     /// # Errors
     /// [`Error::WrongType`]; write errors.
-    pub fn push_front(&mut self, values: &[&[u8]]) -> Result<u64> {
+    pub fn push_front<V: AsRef<[u8]>>(&mut self, values: &[V]) -> Result<u64> {
         self.push(values, true)
     }
 
@@ -146,7 +146,7 @@ impl List<'_> {
     ///
     /// # Errors
     /// As [`List::push_front`].
-    pub fn push_back(&mut self, values: &[&[u8]]) -> Result<u64> {
+    pub fn push_back<V: AsRef<[u8]>>(&mut self, values: &[V]) -> Result<u64> {
         self.push(values, false)
     }
 

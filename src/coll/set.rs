@@ -174,7 +174,7 @@ impl Set<'_> {
     ///
     /// # Errors
     /// [`crate::Error::WrongType`]; write errors.
-    pub fn add(&mut self, members: &[&[u8]]) -> Result<u64> {
+    pub fn add<M: AsRef<[u8]>>(&mut self, members: &[M]) -> Result<u64> {
         let (mut m, exp) = load_or_create(self.txn, &self.key, TY)?;
         let mut added = 0;
         for member in members {
@@ -182,8 +182,8 @@ impl Set<'_> {
                 .insert(
                     self.txn,
                     &mut m.next_page,
-                    Target::Key(member),
-                    member,
+                    Target::Key(member.as_ref()),
+                    member.as_ref(),
                     Vec::new(),
                 )?
                 .is_none()
@@ -200,14 +200,17 @@ impl Set<'_> {
     ///
     /// # Errors
     /// As [`Set::add`].
-    pub fn remove(&mut self, members: &[&[u8]]) -> Result<u64> {
+    pub fn remove<M: AsRef<[u8]>>(&mut self, members: &[M]) -> Result<u64> {
         let Some(mut m) = self.txn.meta(&self.key, TY)? else {
             return Ok(0);
         };
         let exp = self.txn.expiry(&self.key)?.unwrap_or(0);
         let mut removed = 0;
         for member in members {
-            if m.a.remove(self.txn, Target::Key(member))?.is_some() {
+            if m.a
+                .remove(self.txn, Target::Key(member.as_ref()))?
+                .is_some()
+            {
                 removed += 1;
                 m.len -= 1;
             }

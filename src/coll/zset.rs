@@ -359,7 +359,7 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// [`Error::WrongType`]; [`Error::InvalidArgument`] for NaN or contradictory flags.
-    pub fn add(&mut self, flags: ZAddFlags, items: &[(f64, &[u8])]) -> Result<u64> {
+    pub fn add<M: AsRef<[u8]>>(&mut self, flags: ZAddFlags, items: &[(f64, M)]) -> Result<u64> {
         if flags.nx && (flags.xx || flags.gt || flags.lt) || flags.gt && flags.lt {
             return Err(Error::InvalidArgument(
                 "GT, LT, and/or NX options at the same time are not compatible".into(),
@@ -367,7 +367,8 @@ impl SortedSet<'_> {
         }
         let (mut m, exp) = load_or_create(self.txn, &self.key, TY)?;
         let mut n = 0;
-        for &(score, member) in items {
+        for (score, member) in items {
+            let (score, member) = (*score, member.as_ref());
             if score.is_nan() {
                 return Err(Error::NotAFloat);
             }
@@ -436,13 +437,14 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`].
-    pub fn remove(&mut self, members: &[&[u8]]) -> Result<u64> {
+    pub fn remove<M: AsRef<[u8]>>(&mut self, members: &[M]) -> Result<u64> {
         let Some(mut m) = self.txn.meta(&self.key, TY)? else {
             return Ok(0);
         };
         let exp = self.txn.expiry(&self.key)?.unwrap_or(0);
         let mut n = 0;
         for member in members {
+            let member = member.as_ref();
             if let Some((_, v)) = m.a.remove(self.txn, Target::Key(member))? {
                 m.b.remove(self.txn, Target::Key(&score_key(stored_score(&v), member)))?;
                 m.len -= 1;
