@@ -144,6 +144,16 @@ impl Db {
         Ok(committed_meta(self, key)?.map_or("none", |(ty, _)| ty.redis_name()))
     }
 
+    /// How many of `keys` exist, counting a key as often as it is given (Redis `EXISTS`),
+    /// all read from one committed state.
+    ///
+    /// # Errors
+    /// As [`Db::get`].
+    pub fn count_existing(&self, keys: &[&[u8]]) -> Result<u64> {
+        let found = self.inner.lookup_many(keys)?;
+        Ok(found.iter().filter(|hit| hit.is_some()).count() as u64)
+    }
+
     /// The keys matching the glob `pattern`, in byte order (Redis `KEYS`), from one
     /// consistent snapshot. Reads every key.
     ///
@@ -235,6 +245,19 @@ impl WriteTxn {
     /// As [`WriteTxn::get`].
     pub fn key_type(&self, key: &[u8]) -> Result<&'static str> {
         Ok(self.value_type(key)?.map_or("none", ValueType::redis_name))
+    }
+
+    /// How many of `keys` exist, counting a key as often as it is given (Redis `EXISTS`),
+    /// seeing this transaction's writes.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::exists`].
+    pub fn count_existing(&self, keys: &[&[u8]]) -> Result<u64> {
+        let mut n = 0;
+        for key in keys {
+            n += u64::from(self.exists(key)?);
+        }
+        Ok(n)
     }
 
     /// Renames `src` to `dst` if `dst` does not exist (Redis `RENAMENX`), keeping the value's
@@ -566,6 +589,8 @@ mod tests {
         tx.set(b"d", "x")?;
         tx.list(b"e").push_back(&[b"1"])?;
         assert_eq!(tx.len()?, 4);
+        assert_eq!(tx.count_existing(&[b"a", b"b", b"e", b"a"])?, 3);
+        assert_eq!(db.count_existing(&[b"a", b"b", b"e", b"a"])?, 3);
         assert_eq!(tx.keys_matching(b"*")?, keys(&["a", "c", "d", "e"]));
         assert_eq!(tx.keys_matching(b"[b-d]")?, keys(&["c", "d"]));
         let (page, next) = tx.scan(Some(b"a"), 2, None, None)?;

@@ -68,8 +68,8 @@ impl SetCommand<'_, '_> {
         self
     }
 
-    /// Expires the key at `unix_ms` (`EX`, `PX`, `EXAT`, `PXAT`); a time already past writes
-    /// a key that reads as absent at once.
+    /// Expires the key at `unix_ms` (`EX`, `PX`, `EXAT`, `PXAT`); a time already past
+    /// deletes the key instead.
     pub fn expire_at(mut self, unix_ms: u64) -> Self {
         self.expiry = SetExpiry::At(unix_ms);
         self
@@ -109,7 +109,13 @@ impl SetCommand<'_, '_> {
                 SetExpiry::At(at) => Some(at),
                 SetExpiry::Keep => self.txn.expiry(self.key)?,
             };
-            self.txn.set_with_expiry(self.key, self.value, at)?;
+            if at.is_some_and(|at| at <= now_ms()) {
+                // Already expired: as good as deleted, so delete rather than log a record
+                // that only the active expiry pass would remove.
+                self.txn.delete(self.key)?;
+            } else {
+                self.txn.set_with_expiry(self.key, self.value, at)?;
+            }
         }
         Ok(SetOutcome { written, previous })
     }
