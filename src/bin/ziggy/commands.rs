@@ -6,15 +6,21 @@
 //! `MULTI` queues commands until `EXEC` runs them all in one write transaction, as Redis does;
 //! `BEGIN` opens a write transaction that the following commands run in directly, showing
 //! their real replies, until `COMMIT` or `ROLLBACK`.
+//!
+//! `WATCH` notes each key's version (the id of the transaction that last wrote it, in any
+//! process). `EXEC` takes the writer lock first and then compares the versions: while it
+//! holds the lock no process can commit, so if none changed, none changes before its own
+//! commit; if one did, `EXEC` replies with a nil array and runs nothing, as Redis does. A
+//! key that was absent when watched, then created and deleted again before `EXEC`, is not
+//! seen as changed (its version is "absent" both times).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use ziggydb::{Db, Error, Value, ValueType, WriteTxn};
+use ziggydb::{Db, WriteTxn};
 
-use crate::glob::glob_match;
+use crate::parse::{parse, Cmd};
 use crate::reply::Reply;
+use crate::run::{error_reply, other, read, write};
 
 /// How a command touches the database, which decides where it may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +67,7 @@ macro_rules! command {
 
 /// Every command, in the order help lists them.
 pub const COMMANDS: &[CommandSpec] = &[
+    // Strings and counters.
     command!("GET", 2, Read, "key", "Get the value of a key"),
     command!(
         "SET",
@@ -72,25 +79,53 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Set the value of a key, optionally as a typed scalar and with an expiry"
     ),
     command!(
-        "GETTYPE",
-        2,
-        Read,
-        "key",
-        "Get the stored type of a key's value"
+        "SETNX",
+        3,
+        Write,
+        "key value",
+        "Set a key only if it does not exist; reply 1 if it was set"
     ),
     command!(
-        "DEL",
+        "SETEX",
+        4,
+        Write,
+        "key seconds value",
+        "Set a key that expires after some seconds"
+    ),
+    command!(
+        "SETEXP",
+        4,
+        Write,
+        "key seconds value",
+        "Set a key that expires after some seconds (same as SETEX)"
+    ),
+    command!(
+        "PSETEX",
+        4,
+        Write,
+        "key milliseconds value",
+        "Set a key that expires after some milliseconds"
+    ),
+    command!(
+        "GETSET",
+        3,
+        Write,
+        "key value",
+        "Set a key and reply with its old value"
+    ),
+    command!(
+        "GETDEL",
+        2,
+        Write,
+        "key",
+        "Get the value of a key and delete it"
+    ),
+    command!(
+        "GETEX",
         -2,
         Write,
-        "key [key ...]",
-        "Delete keys; reply with how many existed"
-    ),
-    command!(
-        "EXISTS",
-        -2,
-        Read,
-        "key [key ...]",
-        "Count how many of the keys exist"
+        "key [EX seconds|PX milliseconds|EXAT unix-seconds|PXAT unix-milliseconds|PERSIST]",
+        "Get the value of a key and set or remove its expiry"
     ),
     command!(
         "MGET",
@@ -105,6 +140,41 @@ pub const COMMANDS: &[CommandSpec] = &[
         Write,
         "key value [key value ...]",
         "Set several keys at once"
+    ),
+    command!(
+        "MSETNX",
+        -3,
+        Write,
+        "key value [key value ...]",
+        "Set several keys at once, only if none of them exists"
+    ),
+    command!(
+        "APPEND",
+        3,
+        Write,
+        "key value",
+        "Append to the value of a key; reply with the new length"
+    ),
+    command!(
+        "STRLEN",
+        2,
+        Read,
+        "key",
+        "Get the length of the value of a key"
+    ),
+    command!(
+        "GETRANGE",
+        4,
+        Read,
+        "key start end",
+        "Get a range of bytes of the value of a key"
+    ),
+    command!(
+        "SETRANGE",
+        4,
+        Write,
+        "key offset value",
+        "Overwrite part of the value of a key from an offset on"
     ),
     command!("INCR", 2, Write, "key", "Add one to the integer at a key"),
     command!(
@@ -128,7 +198,73 @@ pub const COMMANDS: &[CommandSpec] = &[
         "key decrement",
         "Subtract from the integer at a key"
     ),
-    command!("DBSIZE", 1, Read, "", "Count the keys"),
+    command!(
+        "INCRBYFLOAT",
+        3,
+        Write,
+        "key increment",
+        "Add to the number at a key, as a float"
+    ),
+    // Typed scalars.
+    command!(
+        "GETTYPE",
+        2,
+        Read,
+        "key",
+        "Get the stored type of a key's value"
+    ),
+    command!(
+        "JSON.GET",
+        -2,
+        Read,
+        "key [path ...]",
+        "Get a JSON document, or the values at paths in it ($.a.b, $.list[0], .a.b)"
+    ),
+    command!(
+        "JSON.SET",
+        -4,
+        Write,
+        "key path json [NX|XX]",
+        "Set a JSON document, or a value at a path in it"
+    ),
+    // Generic key commands.
+    command!(
+        "DEL",
+        -2,
+        Write,
+        "key [key ...]",
+        "Delete keys; reply with how many existed"
+    ),
+    command!(
+        "UNLINK",
+        -2,
+        Write,
+        "key [key ...]",
+        "Delete keys (same as DEL: collections are always freed lazily)"
+    ),
+    command!(
+        "EXISTS",
+        -2,
+        Read,
+        "key [key ...]",
+        "Count how many of the keys exist"
+    ),
+    command!("TYPE", 2, Read, "key", "Get the type of a key"),
+    command!("RENAME", 3, Write, "key newkey", "Rename a key"),
+    command!(
+        "RENAMENX",
+        3,
+        Write,
+        "key newkey",
+        "Rename a key only if the new name is free"
+    ),
+    command!(
+        "COPY",
+        -3,
+        Write,
+        "source destination [DB 0] [REPLACE]",
+        "Copy the value of a key to another key"
+    ),
     command!(
         "KEYS",
         2,
@@ -136,6 +272,75 @@ pub const COMMANDS: &[CommandSpec] = &[
         "pattern",
         "List the keys matching a glob pattern"
     ),
+    command!(
+        "SCAN",
+        -2,
+        Read,
+        "cursor [MATCH pattern] [COUNT count] [TYPE type]",
+        "Iterate over the keys, in key order, a page at a time"
+    ),
+    command!("RANDOMKEY", 1, Read, "", "Get a random key"),
+    command!("DBSIZE", 1, Read, "", "Count the keys"),
+    command!("FLUSHDB", -1, Write, "[ASYNC|SYNC]", "Delete every key"),
+    // Expiry.
+    command!(
+        "EXPIRE",
+        -3,
+        Write,
+        "key seconds [NX|XX|GT|LT]",
+        "Make a key expire after some seconds"
+    ),
+    command!(
+        "PEXPIRE",
+        -3,
+        Write,
+        "key milliseconds [NX|XX|GT|LT]",
+        "Make a key expire after some milliseconds"
+    ),
+    command!(
+        "EXPIREAT",
+        -3,
+        Write,
+        "key unix-seconds [NX|XX|GT|LT]",
+        "Make a key expire at a Unix time in seconds"
+    ),
+    command!(
+        "PEXPIREAT",
+        -3,
+        Write,
+        "key unix-milliseconds [NX|XX|GT|LT]",
+        "Make a key expire at a Unix time in milliseconds"
+    ),
+    command!("PERSIST", 2, Write, "key", "Remove the expiry of a key"),
+    command!(
+        "TTL",
+        2,
+        Read,
+        "key",
+        "Get the seconds left before a key expires (-1: never, -2: no key)"
+    ),
+    command!(
+        "PTTL",
+        2,
+        Read,
+        "key",
+        "Get the milliseconds left before a key expires"
+    ),
+    command!(
+        "EXPIRETIME",
+        2,
+        Read,
+        "key",
+        "Get the Unix time in seconds at which a key expires"
+    ),
+    command!(
+        "PEXPIRETIME",
+        2,
+        Read,
+        "key",
+        "Get the Unix time in milliseconds at which a key expires"
+    ),
+    // Transactions.
     command!(
         "MULTI",
         1,
@@ -148,9 +353,17 @@ pub const COMMANDS: &[CommandSpec] = &[
         1,
         Control,
         "",
-        "Run the queued commands in one transaction"
+        "Run the queued commands in one transaction, unless a watched key changed"
     ),
     command!("DISCARD", 1, Control, "", "Drop the queued commands"),
+    command!(
+        "WATCH",
+        -2,
+        Control,
+        "key [key ...]",
+        "Make the next EXEC fail if any of the keys changes before it"
+    ),
+    command!("UNWATCH", 1, Other, "", "Forget the watched keys"),
     command!(
         "BEGIN",
         1,
@@ -172,6 +385,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "",
         "Discard the transaction started by BEGIN"
     ),
+    // Administration.
     command!(
         "COMPACT",
         1,
@@ -225,7 +439,7 @@ pub fn help_text(topic: Option<&[u8]>) -> String {
 }
 
 /// Redis's "unknown command" error, quoting the start of the arguments.
-fn unknown_command(args: &[Vec<u8>]) -> Reply {
+pub fn unknown_command(args: &[Vec<u8>]) -> Reply {
     let name = String::from_utf8_lossy(&args[0]);
     let name: String = truncate(&name, 128).replace(['\r', '\n'], " ");
     let mut quoted = String::new();
@@ -255,14 +469,15 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-fn wrong_arity(spec: &CommandSpec) -> Reply {
+/// Redis's error for a wrong number of arguments.
+pub fn wrong_arity(spec: &CommandSpec) -> Reply {
     Reply::error(format!(
         "ERR wrong number of arguments for '{}' command",
         spec.name.to_ascii_lowercase()
     ))
 }
 
-fn check_arity(spec: &CommandSpec, argc: usize) -> Result<(), Reply> {
+pub fn check_arity(spec: &CommandSpec, argc: usize) -> Result<(), Reply> {
     let argc = i64::try_from(argc).unwrap_or(i64::MAX);
     let arity = i64::from(spec.arity);
     let fits = if arity >= 0 {
@@ -277,460 +492,6 @@ fn check_arity(spec: &CommandSpec, argc: usize) -> Result<(), Reply> {
     }
 }
 
-fn syntax_error() -> Reply {
-    Reply::error("ERR syntax error")
-}
-
-fn not_an_integer() -> Reply {
-    Reply::error("ERR value is not an integer or out of range")
-}
-
-/// The reply for a library error, with Redis's wording where Redis has one.
-pub fn error_reply(err: &Error) -> Reply {
-    let text = match err {
-        Error::WrongType { .. } => {
-            "WRONGTYPE Operation against a key holding the wrong kind of value".to_owned()
-        }
-        Error::NotAnInteger => "ERR value is not an integer or out of range".to_owned(),
-        Error::Overflow => "ERR increment or decrement would overflow".to_owned(),
-        other => format!("ERR {other}"),
-    };
-    // A reply is one line.
-    Reply::Error(text.replace(['\r', '\n'], " "))
-}
-
-/// Parses an integer argument the way Redis's `string2ll` does: optional `-`, no `+`, no
-/// spaces, no leading zeros.
-fn parse_int(arg: &[u8]) -> Option<i64> {
-    let digits = arg.strip_prefix(b"-").unwrap_or(arg);
-    let canonical = match digits {
-        [b'0'] => digits.len() == arg.len(),
-        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
-        _ => false,
-    };
-    if !canonical {
-        return None;
-    }
-    std::str::from_utf8(arg).ok()?.parse().ok()
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// `SET`'s condition on the key's existence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Condition {
-    Always,
-    IfAbsent,
-    IfPresent,
-}
-
-/// A parsed `SET`.
-#[derive(Debug, PartialEq)]
-struct SetArgs<'a> {
-    key: &'a [u8],
-    value: Value,
-    /// Unix ms; `None` clears any expiry.
-    expires_at_ms: Option<u64>,
-    condition: Condition,
-    get: bool,
-}
-
-/// A command with its arguments checked and decoded.
-#[derive(Debug, PartialEq)]
-enum Cmd<'a> {
-    Ping(Option<&'a [u8]>),
-    Echo(&'a [u8]),
-    Info(Vec<&'a [u8]>),
-    Get(&'a [u8]),
-    GetType(&'a [u8]),
-    Exists(Vec<&'a [u8]>),
-    MGet(Vec<&'a [u8]>),
-    DbSize,
-    Keys(&'a [u8]),
-    Set(SetArgs<'a>),
-    MSet(Vec<(&'a [u8], &'a [u8])>),
-    Del(Vec<&'a [u8]>),
-    IncrBy(&'a [u8], i64),
-    Compact,
-    Check,
-}
-
-fn keys_of(args: &[Vec<u8>]) -> Vec<&[u8]> {
-    args.iter().map(Vec::as_slice).collect()
-}
-
-/// Parses the arguments (after the name) of a command that has passed its arity check.
-/// Control commands are handled by the session, not here.
-fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Reply> {
-    let arg = |i: usize| args[i].as_slice();
-    Ok(match spec.name {
-        "PING" => match args.len() {
-            0 => Cmd::Ping(None),
-            1 => Cmd::Ping(Some(arg(0))),
-            _ => return Err(wrong_arity(spec)),
-        },
-        "ECHO" => Cmd::Echo(arg(0)),
-        "INFO" => Cmd::Info(keys_of(args)),
-        "GET" => Cmd::Get(arg(0)),
-        "GETTYPE" => Cmd::GetType(arg(0)),
-        "EXISTS" => Cmd::Exists(keys_of(args)),
-        "MGET" => Cmd::MGet(keys_of(args)),
-        "DBSIZE" => Cmd::DbSize,
-        "KEYS" => Cmd::Keys(arg(0)),
-        "SET" => Cmd::Set(parse_set(args)?),
-        "MSET" => {
-            let pairs = args.chunks_exact(2);
-            if !pairs.remainder().is_empty() {
-                return Err(wrong_arity(spec));
-            }
-            Cmd::MSet(
-                pairs
-                    .map(|kv| (kv[0].as_slice(), kv[1].as_slice()))
-                    .collect(),
-            )
-        }
-        "DEL" => Cmd::Del(keys_of(args)),
-        "INCR" => Cmd::IncrBy(arg(0), 1),
-        "DECR" => Cmd::IncrBy(arg(0), -1),
-        "INCRBY" => Cmd::IncrBy(arg(0), parse_int(arg(1)).ok_or_else(not_an_integer)?),
-        "DECRBY" => {
-            let delta = parse_int(arg(1)).ok_or_else(not_an_integer)?;
-            let negated = delta
-                .checked_neg()
-                .ok_or_else(|| Reply::error("ERR decrement would overflow"))?;
-            Cmd::IncrBy(arg(0), negated)
-        }
-        "COMPACT" => Cmd::Compact,
-        "CHECK" => Cmd::Check,
-        other => unreachable!("{other} is a control command or missing from parse"),
-    })
-}
-
-/// How a `SET` option gives the expiry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ExpiryUnit {
-    Seconds,
-    Millis,
-    UnixSeconds,
-    UnixMillis,
-}
-
-/// Parses `SET key value [options]` (arguments after the name), with Redis's precedence:
-/// option syntax first, then the expiry value, then the value itself.
-fn parse_set(args: &[Vec<u8>]) -> Result<SetArgs<'_>, Reply> {
-    let mut condition = Condition::Always;
-    let mut get = false;
-    let mut keep_ttl = false;
-    let mut expiry: Option<(ExpiryUnit, &[u8])> = None;
-    let mut value_type: Option<&[u8]> = None;
-    let mut i = 2;
-    while i < args.len() {
-        let opt = args[i].to_ascii_uppercase();
-        let next = args.get(i + 1).map(Vec::as_slice);
-        let unit = match opt.as_slice() {
-            b"EX" => Some(ExpiryUnit::Seconds),
-            b"PX" => Some(ExpiryUnit::Millis),
-            b"EXAT" => Some(ExpiryUnit::UnixSeconds),
-            b"PXAT" => Some(ExpiryUnit::UnixMillis),
-            _ => None,
-        };
-        match (opt.as_slice(), unit, next) {
-            (b"NX", ..) if condition != Condition::IfPresent => condition = Condition::IfAbsent,
-            (b"XX", ..) if condition != Condition::IfAbsent => condition = Condition::IfPresent,
-            (b"GET", ..) => get = true,
-            (b"KEEPTTL", ..) if expiry.is_none() => keep_ttl = true,
-            (_, Some(unit), Some(n)) if expiry.is_none() && !keep_ttl => {
-                expiry = Some((unit, n));
-                i += 1;
-            }
-            (b"TYPE", _, Some(name)) if value_type.is_none() => {
-                value_type = Some(name);
-                i += 1;
-            }
-            _ => return Err(syntax_error()),
-        }
-        i += 1;
-    }
-
-    let expires_at_ms = match expiry {
-        None => None,
-        Some((unit, n)) => Some(expiry_ms(unit, n)?),
-    };
-    if keep_ttl {
-        return Err(Reply::error(
-            "ERR KEEPTTL is not supported: the expiry of a key cannot be read yet",
-        ));
-    }
-    let value = match value_type {
-        None => Value::Bytes(args[1].clone()),
-        Some(name) => {
-            let ty = std::str::from_utf8(name)
-                .ok()
-                .and_then(ValueType::from_name)
-                .ok_or_else(|| {
-                    Reply::error(format!(
-                        "ERR unknown value type '{}', expected bytes, string, int, float, bool, \
-                         timestamp or json",
-                        String::from_utf8_lossy(name).replace(['\r', '\n'], " ")
-                    ))
-                })?;
-            Value::parse_as(ty, &args[1]).map_err(|e| error_reply(&e))?
-        }
-    };
-    Ok(SetArgs {
-        key: &args[0],
-        value,
-        expires_at_ms,
-        condition,
-        get,
-    })
-}
-
-/// The absolute expiry in Unix ms for `SET ... EX|PX|EXAT|PXAT n`.
-fn expiry_ms(unit: ExpiryUnit, arg: &[u8]) -> Result<u64, Reply> {
-    let invalid = || Reply::error("ERR invalid expire time in 'set' command");
-    let n = parse_int(arg).ok_or_else(not_an_integer)?;
-    if n <= 0 {
-        return Err(invalid());
-    }
-    let n = u64::try_from(n).map_err(|_| invalid())?;
-    let ms = match unit {
-        ExpiryUnit::Seconds | ExpiryUnit::UnixSeconds => n.checked_mul(1000),
-        ExpiryUnit::Millis | ExpiryUnit::UnixMillis => Some(n),
-    };
-    let at = match unit {
-        ExpiryUnit::Seconds | ExpiryUnit::Millis => ms.and_then(|ms| ms.checked_add(now_ms())),
-        ExpiryUnit::UnixSeconds | ExpiryUnit::UnixMillis => ms,
-    };
-    at.filter(|&at| i64::try_from(at).is_ok())
-        .ok_or_else(invalid)
-}
-
-/// An open write transaction, with the keys it has written so that `DBSIZE` and `KEYS` can
-/// see its writes: the writer lock keeps every other process from committing meanwhile, so
-/// the committed keys plus this overlay are exactly the keys the transaction sees.
-struct Txn {
-    tx: WriteTxn,
-    /// Key -> whether it exists after this transaction's writes so far.
-    written: BTreeMap<Vec<u8>, bool>,
-}
-
-impl Txn {
-    fn begin(db: &Db) -> ziggydb::Result<Self> {
-        Ok(Txn {
-            tx: db.begin_write()?,
-            written: BTreeMap::new(),
-        })
-    }
-
-    fn set(&mut self, key: &[u8], value: Value, expires_at_ms: Option<u64>) -> ziggydb::Result<()> {
-        self.tx.set_with_expiry(key, value, expires_at_ms)?;
-        // An expiry already past makes the write a deletion.
-        let exists = self.tx.exists(key)?;
-        self.written.insert(key.to_vec(), exists);
-        Ok(())
-    }
-
-    fn delete(&mut self, key: &[u8]) -> ziggydb::Result<bool> {
-        // Already gone in this transaction. `WriteTxn::delete` of a key that reads as absent
-        // drops the transaction's pending write to it, which would bring back the committed
-        // value after an earlier delete (or a write that expired at once).
-        if self.written.get(key) == Some(&false) {
-            return Ok(false);
-        }
-        let existed = self.tx.delete(key)?;
-        self.written.insert(key.to_vec(), false);
-        Ok(existed)
-    }
-
-    fn incr_by(&mut self, key: &[u8], delta: i64) -> ziggydb::Result<i64> {
-        let n = self.tx.incr_by(key, delta)?;
-        self.written.insert(key.to_vec(), true);
-        Ok(n)
-    }
-
-    /// The keys as this transaction sees them, sorted.
-    fn keys(&self, db: &Db) -> ziggydb::Result<BTreeSet<Vec<u8>>> {
-        let mut keys: BTreeSet<Vec<u8>> = db.keys()?.into_iter().collect();
-        for (key, &exists) in &self.written {
-            if exists {
-                keys.insert(key.clone());
-            } else {
-                keys.remove(key);
-            }
-        }
-        Ok(keys)
-    }
-}
-
-/// Where a read runs: the committed state, or an open transaction.
-enum Reader<'s> {
-    Db(&'s Db),
-    Txn(&'s Db, &'s Txn),
-}
-
-impl Reader<'_> {
-    fn get(&self, key: &[u8]) -> ziggydb::Result<Option<Value>> {
-        match self {
-            Reader::Db(db) => db.get_value(key),
-            Reader::Txn(_, txn) => txn.tx.get(key),
-        }
-    }
-
-    /// All from one state: the committed state is read atomically.
-    fn mget(&self, keys: &[&[u8]]) -> ziggydb::Result<Vec<Option<Value>>> {
-        match self {
-            Reader::Db(db) => db.mget(keys),
-            Reader::Txn(_, txn) => keys.iter().map(|k| txn.tx.get(k)).collect(),
-        }
-    }
-
-    fn sorted_keys(&self) -> ziggydb::Result<Vec<Vec<u8>>> {
-        match self {
-            Reader::Db(db) => {
-                let mut keys = db.keys()?;
-                keys.sort_unstable();
-                Ok(keys)
-            }
-            Reader::Txn(db, txn) => Ok(txn.keys(db)?.into_iter().collect()),
-        }
-    }
-
-    fn len(&self) -> ziggydb::Result<u64> {
-        match self {
-            Reader::Db(db) => Ok(db.len()),
-            Reader::Txn(db, txn) => Ok(txn.keys(db)?.len() as u64),
-        }
-    }
-}
-
-fn bulk_or_nil(value: Option<Value>) -> Reply {
-    value.map_or(Reply::Nil, |v| Reply::Bulk(v.to_redis_bytes()))
-}
-
-fn read(reader: &Reader<'_>, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
-    Ok(match cmd {
-        Cmd::Get(key) => bulk_or_nil(reader.get(key)?),
-        Cmd::GetType(key) => reader
-            .get(key)?
-            .map_or(Reply::Nil, |v| Reply::bulk(v.value_type().name())),
-        Cmd::MGet(keys) => Reply::Array(reader.mget(&keys)?.into_iter().map(bulk_or_nil).collect()),
-        Cmd::Exists(keys) => {
-            let found = reader.mget(&keys)?.iter().filter(|v| v.is_some()).count();
-            Reply::Int(i64::try_from(found).unwrap_or(i64::MAX))
-        }
-        Cmd::DbSize => Reply::Int(i64::try_from(reader.len()?).unwrap_or(i64::MAX)),
-        Cmd::Keys(pattern) => Reply::Array(
-            reader
-                .sorted_keys()?
-                .into_iter()
-                .filter(|k| glob_match(pattern, k))
-                .map(Reply::Bulk)
-                .collect(),
-        ),
-        other => unreachable!("{other:?} is not a read command"),
-    })
-}
-
-fn write(txn: &mut Txn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
-    Ok(match cmd {
-        Cmd::Set(set) => {
-            let old = if set.get || set.condition != Condition::Always {
-                txn.tx.get(set.key)?
-            } else {
-                None
-            };
-            let apply = match set.condition {
-                Condition::Always => true,
-                Condition::IfAbsent => old.is_none(),
-                Condition::IfPresent => old.is_some(),
-            };
-            if apply {
-                txn.set(set.key, set.value, set.expires_at_ms)?;
-            }
-            if set.get {
-                bulk_or_nil(old)
-            } else if apply {
-                Reply::ok()
-            } else {
-                Reply::Nil
-            }
-        }
-        Cmd::MSet(pairs) => {
-            for (key, value) in pairs {
-                txn.set(key, Value::Bytes(value.to_vec()), None)?;
-            }
-            Reply::ok()
-        }
-        Cmd::Del(keys) => {
-            let mut deleted = 0;
-            for key in keys {
-                deleted += i64::from(txn.delete(key)?);
-            }
-            Reply::Int(deleted)
-        }
-        Cmd::IncrBy(key, delta) => Reply::Int(txn.incr_by(key, delta)?),
-        other => unreachable!("{other:?} is not a write command"),
-    })
-}
-
-/// `INFO`: the shared metrics as one `# Stats` section, `name:value` lines ending in CRLF.
-fn info(db: &Db, sections: &[&[u8]]) -> Reply {
-    let wanted = sections.is_empty()
-        || sections.iter().any(|s| {
-            [&b"stats"[..], b"all", b"default", b"everything"]
-                .iter()
-                .any(|name| s.eq_ignore_ascii_case(name))
-        });
-    if !wanted {
-        return Reply::bulk("");
-    }
-    let m = db.metrics();
-    let fields = [
-        ("keys", m.keys),
-        ("live_bytes", m.live_bytes),
-        ("dead_bytes", m.dead_bytes),
-        ("segments", m.segments),
-        ("segment_file_bytes", m.segment_file_bytes),
-        ("wal_bytes", m.wal_bytes),
-        ("last_checkpoint_ms", m.last_checkpoint_ms),
-        ("commits", m.commits),
-        ("rollbacks", m.rollbacks),
-        ("commit_micros", m.commit_micros),
-        ("reads", m.reads),
-        ("hits", m.hits),
-        ("misses", m.misses),
-        ("compactions", m.compactions),
-        ("expired", m.expired),
-        ("processes", m.processes),
-        ("index_capacity", m.index_capacity),
-        ("mapped_bytes", m.mapped_bytes),
-    ];
-    let mut text = String::from("# Stats\r\n");
-    for (name, value) in fields {
-        let _ = write!(text, "{name}:{value}\r\n");
-    }
-    Reply::bulk(text)
-}
-
-fn check(db: &Db) -> ziggydb::Result<Reply> {
-    let report = db.check()?;
-    if report.is_ok() {
-        return Ok(Reply::ok());
-    }
-    let n = report.problems.len();
-    let text = format!(
-        "ERR check found {n} problem{}: {}",
-        if n == 1 { "" } else { "s" },
-        report.problems.join("; ")
-    );
-    Ok(Reply::Error(text.replace(['\r', '\n'], " ")))
-}
-
 /// Commands queued by `MULTI`.
 struct Multi {
     queue: Vec<Vec<Vec<u8>>>,
@@ -738,11 +499,14 @@ struct Multi {
     failed: bool,
 }
 
-/// One connection's state: the database and any open `MULTI` queue or `BEGIN` transaction.
+/// One connection's state: the database, any open `MULTI` queue or `BEGIN` transaction, and
+/// the keys `WATCH`ed.
 pub struct Session {
     db: Db,
-    txn: Option<Txn>,
+    txn: Option<WriteTxn>,
     multi: Option<Multi>,
+    /// Each watched key with its version when it was watched (`None`: absent).
+    watched: Vec<(Vec<u8>, Option<u64>)>,
 }
 
 impl Session {
@@ -752,6 +516,7 @@ impl Session {
             db,
             txn: None,
             multi: None,
+            watched: Vec::new(),
         }
     }
 
@@ -779,7 +544,7 @@ impl Session {
         if let Err(reply) = check_arity(spec, args.len()) {
             return self.refuse_in_multi(reply);
         }
-        if self.multi.is_some() && !matches!(spec.name, "MULTI" | "EXEC" | "DISCARD") {
+        if self.multi.is_some() && !matches!(spec.name, "MULTI" | "EXEC" | "DISCARD" | "WATCH") {
             if matches!(spec.kind, Kind::Admin | Kind::Control) {
                 return self
                     .refuse_in_multi(Reply::error("ERR Command not allowed inside a transaction"));
@@ -793,20 +558,27 @@ impl Session {
             "MULTI" => self.multi(),
             "EXEC" => self.exec(),
             "DISCARD" => match self.multi.take() {
-                Some(_) => Reply::ok(),
+                Some(_) => {
+                    self.watched.clear();
+                    Reply::ok()
+                }
                 None => Reply::error("ERR DISCARD without MULTI"),
             },
+            "WATCH" => self.watch(&args[1..]),
+            "UNWATCH" => {
+                self.watched.clear();
+                Reply::ok()
+            }
             "BEGIN" => self.begin(),
             "COMMIT" => match self.txn.take() {
-                Some(txn) => txn
-                    .tx
+                Some(tx) => tx
                     .commit()
                     .map_or_else(|e| error_reply(&e), |()| Reply::ok()),
                 None => Reply::error("ERR COMMIT without BEGIN"),
             },
             "ROLLBACK" => match self.txn.take() {
-                Some(txn) => {
-                    txn.tx.rollback();
+                Some(tx) => {
+                    tx.rollback();
                     Reply::ok()
                 }
                 None => Reply::error("ERR ROLLBACK without BEGIN"),
@@ -817,7 +589,7 @@ impl Session {
             _ => match parse(spec, &args[1..]) {
                 Ok(cmd) => {
                     let result = match self.txn.as_mut() {
-                        Some(txn) => run_in_txn(&self.db, txn, spec.kind, cmd),
+                        Some(tx) => run_in_txn(&self.db, tx, spec.kind, cmd),
                         None => run_alone(&self.db, spec.kind, cmd),
                     };
                     result.unwrap_or_else(|e| error_reply(&e))
@@ -849,20 +621,55 @@ impl Session {
         Reply::ok()
     }
 
+    fn watch(&mut self, keys: &[Vec<u8>]) -> Reply {
+        if self.multi.is_some() {
+            return Reply::error("ERR WATCH inside MULTI is not allowed");
+        }
+        if self.txn.is_some() {
+            return Reply::error("ERR WATCH inside BEGIN is not allowed");
+        }
+        for key in keys {
+            if self.watched.iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            match self.db.key_version(key) {
+                Ok(version) => self.watched.push((key.clone(), version)),
+                Err(e) => return error_reply(&e),
+            }
+        }
+        Reply::ok()
+    }
+
     fn exec(&mut self) -> Reply {
         let Some(multi) = self.multi.take() else {
             return Reply::error("ERR EXEC without MULTI");
         };
+        let watched = std::mem::take(&mut self.watched);
         if multi.failed {
             return Reply::error("EXECABORT Transaction discarded because of previous errors.");
         }
-        if multi.queue.is_empty() {
+        if multi.queue.is_empty() && watched.is_empty() {
             return Reply::Array(Vec::new());
         }
-        let mut txn = match Txn::begin(&self.db) {
-            Ok(txn) => txn,
+        let mut tx = match self.db.begin_write() {
+            Ok(tx) => tx,
             Err(e) => return error_reply(&e),
         };
+        // The writer lock is held from here to the commit, so a version that matches now
+        // stays unchanged until this transaction's own commit.
+        for (key, version) in &watched {
+            match self.db.key_version(key) {
+                Ok(now) if now == *version => {}
+                Ok(_) => {
+                    tx.rollback();
+                    return Reply::NilArray;
+                }
+                Err(e) => {
+                    tx.rollback();
+                    return error_reply(&e);
+                }
+            }
+        }
         // As in Redis, a command that fails does not stop the others or undo them.
         let replies = multi
             .queue
@@ -870,13 +677,13 @@ impl Session {
             .map(|args| {
                 let spec = lookup(&args[0]).expect("queued commands are known");
                 match parse(spec, &args[1..]) {
-                    Ok(cmd) => run_in_txn(&self.db, &mut txn, spec.kind, cmd)
+                    Ok(cmd) => run_in_txn(&self.db, &mut tx, spec.kind, cmd)
                         .unwrap_or_else(|e| error_reply(&e)),
                     Err(reply) => reply,
                 }
             })
             .collect();
-        match txn.tx.commit() {
+        match tx.commit() {
             Ok(()) => Reply::Array(replies),
             Err(e) => error_reply(&e),
         }
@@ -886,9 +693,9 @@ impl Session {
         if self.txn.is_some() {
             return Reply::error("ERR BEGIN calls can not be nested");
         }
-        match Txn::begin(&self.db) {
-            Ok(txn) => {
-                self.txn = Some(txn);
+        match self.db.begin_write() {
+            Ok(tx) => {
+                self.txn = Some(tx);
                 Reply::ok()
             }
             Err(e) => error_reply(&e),
@@ -899,68 +706,62 @@ impl Session {
 /// Runs a non-control command outside any transaction; a write command gets a transaction of
 /// its own, committed if it succeeds.
 fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
-    match kind {
-        Kind::Read => read(&Reader::Db(db), cmd),
-        Kind::Write => {
-            let mut txn = Txn::begin(db)?;
-            match write(&mut txn, cmd) {
+    match (kind, cmd) {
+        (Kind::Read, cmd) => read(db, cmd),
+        // Deletes in several transactions if one cannot hold them all.
+        (Kind::Write, Cmd::FlushDb) => {
+            db.clear()?;
+            Ok(Reply::ok())
+        }
+        (Kind::Write, cmd) => {
+            let mut tx = db.begin_write()?;
+            match write(&mut tx, cmd) {
                 Ok(reply) => {
-                    txn.tx.commit()?;
+                    tx.commit()?;
                     Ok(reply)
                 }
                 Err(e) => {
-                    txn.tx.rollback();
+                    tx.rollback();
                     Err(e)
                 }
             }
         }
-        Kind::Admin | Kind::Other | Kind::Control => run_other(db, cmd),
+        (Kind::Admin | Kind::Other | Kind::Control, cmd) => other(db, cmd),
     }
 }
 
-/// Runs a non-control command inside the open transaction `txn`.
-fn run_in_txn(db: &Db, txn: &mut Txn, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
+/// Runs a non-control command inside the open transaction `tx`.
+fn run_in_txn(db: &Db, tx: &mut WriteTxn, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
     match kind {
-        Kind::Read => read(&Reader::Txn(db, txn), cmd),
-        Kind::Write => write(txn, cmd),
-        Kind::Admin | Kind::Other | Kind::Control => run_other(db, cmd),
+        Kind::Read => read(tx, cmd),
+        Kind::Write => write(tx, cmd),
+        Kind::Admin | Kind::Other | Kind::Control => other(db, cmd),
     }
-}
-
-fn run_other(db: &Db, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
-    Ok(match cmd {
-        Cmd::Ping(None) => Reply::Status("PONG".into()),
-        Cmd::Ping(Some(msg)) | Cmd::Echo(msg) => Reply::bulk(msg),
-        Cmd::Info(sections) => info(db, &sections),
-        Cmd::Compact => {
-            db.compact()?;
-            Reply::ok()
-        }
-        Cmd::Check => check(db)?,
-        other => unreachable!("{other:?} is a read or write command"),
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::split::split_line;
 
     fn argv(line: &str) -> Vec<Vec<u8>> {
-        line.split_whitespace()
-            .map(|a| a.as_bytes().to_vec())
-            .collect()
-    }
-
-    /// Looks up, arity-checks and parses `line` without a database.
-    fn parse_line(line: &str) -> Result<Cmd<'static>, Reply> {
-        let args: &'static [Vec<u8>] = Vec::leak(argv(line));
-        let spec = lookup(&args[0]).ok_or_else(|| unknown_command(args))?;
-        check_arity(spec, args.len())?;
-        parse(spec, &args[1..])
+        split_line(line.as_bytes()).expect("a well-formed line")
     }
 
     fn err(text: &str) -> Reply {
         Reply::error(text)
+    }
+
+    fn bulk(s: &str) -> Reply {
+        Reply::bulk(s)
+    }
+
+    fn status(s: &str) -> Reply {
+        Reply::Status(s.into())
+    }
+
+    fn array(items: &[&str]) -> Reply {
+        Reply::Array(items.iter().map(|s| bulk(s)).collect())
     }
 
     #[test]
@@ -991,26 +792,28 @@ mod tests {
     fn names_are_case_insensitive() {
         assert_eq!(lookup(b"get").unwrap().name, "GET");
         assert_eq!(lookup(b"GeTtYpE").unwrap().name, "GETTYPE");
+        assert_eq!(lookup(b"json.get").unwrap().name, "JSON.GET");
         assert!(lookup(b"nope").is_none());
     }
 
     #[test]
     fn arity_errors_name_the_command_in_lower_case() {
+        let arity = |line: &str| {
+            let args = argv(line);
+            check_arity(lookup(&args[0]).unwrap(), args.len())
+        };
         let e = err("ERR wrong number of arguments for 'get' command");
-        assert_eq!(parse_line("GET"), Err(e.clone()));
-        assert_eq!(parse_line("get a b"), Err(e));
+        assert_eq!(arity("GET"), Err(e.clone()));
+        assert_eq!(arity("get a b"), Err(e));
         assert_eq!(
-            parse_line("MSET a 1 b"),
-            Err(err("ERR wrong number of arguments for 'mset' command"))
-        );
-        assert_eq!(
-            parse_line("PING a b"),
-            Err(err("ERR wrong number of arguments for 'ping' command"))
-        );
-        assert_eq!(
-            parse_line("DEL"),
+            arity("DEL"),
             Err(err("ERR wrong number of arguments for 'del' command"))
         );
+        assert_eq!(
+            arity("json.set k $"),
+            Err(err("ERR wrong number of arguments for 'json.set' command"))
+        );
+        assert_eq!(arity("SCAN 0 MATCH x"), Ok(()));
     }
 
     #[test]
@@ -1030,206 +833,39 @@ mod tests {
         assert!(text.ends_with(&format!("'{}' ", "x".repeat(128))), "{text}");
     }
 
-    #[test]
-    fn integers_parse_like_redis() {
-        assert_eq!(parse_int(b"0"), Some(0));
-        assert_eq!(parse_int(b"-12"), Some(-12));
-        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_int(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            &b""[..],
-            b"+1",
-            b" 1",
-            b"1 ",
-            b"01",
-            b"-0",
-            b"-",
-            b"1.5",
-            b"9223372036854775808",
-        ] {
-            assert_eq!(parse_int(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn counters() {
-        assert_eq!(parse_line("INCR n"), Ok(Cmd::IncrBy(b"n", 1)));
-        assert_eq!(parse_line("decr n"), Ok(Cmd::IncrBy(b"n", -1)));
-        assert_eq!(parse_line("INCRBY n -7"), Ok(Cmd::IncrBy(b"n", -7)));
-        assert_eq!(parse_line("DECRBY n 7"), Ok(Cmd::IncrBy(b"n", -7)));
-        assert_eq!(
-            parse_line("INCRBY n x"),
-            Err(err("ERR value is not an integer or out of range"))
-        );
-        assert_eq!(
-            parse_line("DECRBY n -9223372036854775808"),
-            Err(err("ERR decrement would overflow"))
-        );
-    }
-
-    fn set(line: &str) -> Result<SetArgs<'static>, Reply> {
-        match parse_line(line)? {
-            Cmd::Set(s) => Ok(s),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn plain_set_stores_bytes_and_clears_expiry() {
-        let s = set("SET k v").unwrap();
-        assert_eq!(s.key, b"k");
-        assert_eq!(s.value, Value::Bytes(b"v".to_vec()));
-        assert_eq!(s.expires_at_ms, None);
-        assert_eq!(s.condition, Condition::Always);
-        assert!(!s.get);
-    }
-
-    #[test]
-    fn set_options() {
-        let s = set("set k v nx get").unwrap();
-        assert_eq!(s.condition, Condition::IfAbsent);
-        assert!(s.get);
-        assert_eq!(set("SET k v XX").unwrap().condition, Condition::IfPresent);
-        assert_eq!(
-            set("SET k v PXAT 1700000000000").unwrap().expires_at_ms,
-            Some(1_700_000_000_000)
-        );
-        assert_eq!(
-            set("SET k v exat 1700000000").unwrap().expires_at_ms,
-            Some(1_700_000_000_000)
-        );
-
-        let before = now_ms();
-        let at = set("SET k v EX 10").unwrap().expires_at_ms.unwrap();
-        assert!((before + 10_000..=now_ms() + 10_000).contains(&at));
-        let at = set("SET k v PX 250").unwrap().expires_at_ms.unwrap();
-        assert!((before + 250..=now_ms() + 250).contains(&at));
-    }
-
-    #[test]
-    fn set_syntax_errors() {
-        for line in [
-            "SET k v NX XX",
-            "SET k v EX 1 PX 1",
-            "SET k v EX",
-            "SET k v FOO",
-            "SET k v KEEPTTL EX 1",
-            "SET k v EX 1 KEEPTTL",
-            "SET k v TYPE",
-            "SET k v TYPE int TYPE int",
-        ] {
-            assert_eq!(set(line), Err(err("ERR syntax error")), "{line}");
-        }
-        assert_eq!(
-            set("SET k v EX x"),
-            Err(err("ERR value is not an integer or out of range"))
-        );
-        for line in [
-            "SET k v EX 0",
-            "SET k v PX -1",
-            "SET k v EX 9223372036854775807",
-        ] {
-            assert_eq!(
-                set(line),
-                Err(err("ERR invalid expire time in 'set' command")),
-                "{line}"
-            );
-        }
-    }
-
-    #[test]
-    fn set_with_type() {
-        assert_eq!(set("SET k 42 TYPE int").unwrap().value, Value::Int(42));
-        assert_eq!(
-            set("SET k 1.5 type FLOAT").unwrap().value,
-            Value::Float(1.5)
-        );
-        assert_eq!(
-            set("SET k true TYPE bool").unwrap().value,
-            Value::Bool(true)
-        );
-        assert_eq!(
-            set("SET k hi TYPE string").unwrap().value,
-            Value::String("hi".into())
-        );
-        assert_eq!(
-            set("SET k [1] TYPE json").unwrap().value,
-            Value::Json("[1]".into())
-        );
-        assert_eq!(
-            set("SET k 5 TYPE timestamp").unwrap().value,
-            Value::Timestamp(5)
-        );
-        assert_eq!(
-            set("SET k x TYPE int"),
-            Err(err("ERR value is not an integer or out of range"))
-        );
-        assert!(
-            matches!(set("SET k x TYPE list"), Err(Reply::Error(e)) if e.starts_with("ERR unknown value type 'list'"))
-        );
-    }
-
-    #[test]
-    fn library_errors_map_to_redis_wording() {
-        let wrong = Error::WrongType {
-            expected: ValueType::Int,
-            actual: ValueType::Json,
-        };
-        assert_eq!(
-            error_reply(&wrong),
-            err("WRONGTYPE Operation against a key holding the wrong kind of value")
-        );
-        assert_eq!(
-            error_reply(&Error::Overflow),
-            err("ERR increment or decrement would overflow")
-        );
-        assert_eq!(
-            error_reply(&Error::InvalidArgument("a\nb".into())),
-            err("ERR invalid argument: a b")
-        );
-    }
-
-    #[test]
-    fn other_commands_parse() {
-        assert_eq!(parse_line("PING"), Ok(Cmd::Ping(None)));
-        assert_eq!(parse_line("ping hi"), Ok(Cmd::Ping(Some(b"hi"))));
-        assert_eq!(parse_line("ECHO hi"), Ok(Cmd::Echo(b"hi")));
-        assert_eq!(parse_line("MGET a b"), Ok(Cmd::MGet(vec![b"a", b"b"])));
-        assert_eq!(
-            parse_line("MSET a 1 b 2"),
-            Ok(Cmd::MSet(vec![(b"a", b"1"), (b"b", b"2")]))
-        );
-        assert_eq!(parse_line("DBSIZE"), Ok(Cmd::DbSize));
-        assert_eq!(parse_line("KEYS *"), Ok(Cmd::Keys(b"*")));
-    }
-
-    /// Runs `lines` (split on whitespace) in one session on a fresh database.
+    /// A session on a fresh database.
     struct Fixture {
         _dir: tempfile::TempDir,
+        db: Db,
         session: Session,
     }
 
     impl Fixture {
         fn new() -> ziggydb::Result<Self> {
-            let dir = tempfile::tempdir().map_err(|e| Error::InvalidArgument(e.to_string()))?;
-            let db = Db::open(dir.path().join("db"))?;
+            let dir =
+                tempfile::tempdir().map_err(|e| ziggydb::Error::InvalidArgument(e.to_string()))?;
+            let db = Db::options()
+                .active_expiry(None)
+                .open(dir.path().join("db"))?;
             Ok(Fixture {
                 _dir: dir,
-                session: Session::new(db),
+                session: Session::new(db.clone()),
+                db,
             })
         }
 
+        /// Runs `line`, split as the shell splits it.
         fn run(&mut self, line: &str) -> Reply {
             self.session.execute(&argv(line))
         }
-    }
 
-    fn bulk(s: &str) -> Reply {
-        Reply::bulk(s)
-    }
-
-    fn status(s: &str) -> Reply {
-        Reply::Status(s.into())
+        /// Runs `line` and returns its integer reply.
+        fn int(&mut self, line: &str) -> i64 {
+            match self.run(line) {
+                Reply::Int(n) => n,
+                other => panic!("{line}: {other:?}"),
+            }
+        }
     }
 
     #[test]
@@ -1255,50 +891,70 @@ mod tests {
             err("ERR increment or decrement would overflow")
         );
         assert_eq!(f.run("GET n"), bulk("9223372036854775807"));
-        Ok(())
-    }
-
-    #[test]
-    fn typed_values_read_back_in_redis_form() -> ziggydb::Result<()> {
-        let mut f = Fixture::new()?;
-        assert_eq!(f.run("SET i 42 TYPE int"), Reply::ok());
-        assert_eq!(f.run("GET i"), bulk("42"));
-        assert_eq!(f.run("GETTYPE i"), bulk("int"));
-        assert_eq!(f.run("SET b on TYPE bool"), Reply::ok());
-        assert_eq!(f.run("GET b"), bulk("true"));
-        assert_eq!(f.run("SET x 2.50 TYPE float"), Reply::ok());
-        assert_eq!(f.run("GET x"), bulk("2.5"));
-        assert_eq!(f.run("SET j {} TYPE json"), Reply::ok());
-        assert_eq!(f.run("GETTYPE j"), bulk("json"));
-        assert!(f.run("SET j {x TYPE json").is_error());
-        assert_eq!(f.run("GET j"), bulk("{}"));
-        Ok(())
-    }
-
-    #[test]
-    fn multi_key_commands() -> ziggydb::Result<()> {
-        let mut f = Fixture::new()?;
-        assert_eq!(f.run("MSET a 1 b 2 c 3"), Reply::ok());
+        assert_eq!(f.run("INCRBYFLOAT f 10.5"), bulk("10.5"));
+        assert_eq!(f.run("INCRBYFLOAT f 0.1"), bulk("10.6"));
+        assert_eq!(f.run("INCRBYFLOAT f -5.6"), bulk("5"));
+        assert_eq!(f.run("SET s 3.0e3"), Reply::ok());
+        assert_eq!(f.run("INCRBYFLOAT s 200"), bulk("3200"));
         assert_eq!(
-            f.run("MGET a nope c"),
-            Reply::Array(vec![bulk("1"), Reply::Nil, bulk("3")])
+            f.run("INCRBYFLOAT a 1"),
+            err("ERR value is not a valid float")
         );
-        assert_eq!(f.run("EXISTS a a nope b"), Reply::Int(3));
-        assert_eq!(f.run("DBSIZE"), Reply::Int(3));
-        assert_eq!(f.run("DEL a nope a b"), Reply::Int(2));
-        assert_eq!(f.run("DBSIZE"), Reply::Int(1));
-        assert_eq!(f.run("GET a"), Reply::Nil);
-        assert_eq!(f.run("MSET user:1 x user:2 y other z"), Reply::ok());
         assert_eq!(
-            f.run("KEYS user:*"),
-            Reply::Array(vec![bulk("user:1"), bulk("user:2")])
+            f.run("INCRBYFLOAT s inf"),
+            err("ERR increment would produce NaN or Infinity")
         );
-        assert_eq!(f.run("KEYS nothing*"), Reply::Array(vec![]));
+        assert_eq!(f.run("GET s"), bulk("3200"));
         Ok(())
     }
 
     #[test]
-    fn set_conditions_and_get() -> ziggydb::Result<()> {
+    fn string_commands() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("SETNX k v1"), Reply::Int(1));
+        assert_eq!(f.run("SETNX k v2"), Reply::Int(0));
+        assert_eq!(f.run("GETSET k v3"), bulk("v1"));
+        assert_eq!(f.run("GETSET new x"), Reply::Nil);
+        assert_eq!(f.run("GETDEL new"), bulk("x"));
+        assert_eq!(f.run("GETDEL new"), Reply::Nil);
+        assert_eq!(f.run("EXISTS new"), Reply::Int(0));
+        assert_eq!(f.run("APPEND k 45"), Reply::Int(4));
+        assert_eq!(f.run("APPEND fresh abc"), Reply::Int(3));
+        assert_eq!(f.run("GET k"), bulk("v345"));
+        assert_eq!(f.run("STRLEN k"), Reply::Int(4));
+        assert_eq!(f.run("STRLEN nope"), Reply::Int(0));
+        assert_eq!(f.run("SET i 1234 TYPE int"), Reply::ok());
+        assert_eq!(f.run("STRLEN i"), Reply::Int(4));
+        assert_eq!(f.run("APPEND i 5"), Reply::Int(5));
+        assert_eq!(f.run("INCR i"), Reply::Int(12346));
+        assert_eq!(f.run("SET s \"This is a string\""), Reply::ok());
+        assert_eq!(f.run("GETRANGE s 0 3"), bulk("This"));
+        assert_eq!(f.run("GETRANGE s -3 -1"), bulk("ing"));
+        assert_eq!(f.run("GETRANGE s 10 100"), bulk("string"));
+        assert_eq!(f.run("GETRANGE nope 0 -1"), bulk(""));
+        assert_eq!(f.run("SETRANGE s 10 Redis"), Reply::Int(16));
+        assert_eq!(f.run("GET s"), bulk("This is a Redisg"));
+        assert_eq!(f.run("SETRANGE pad 3 x"), Reply::Int(4));
+        assert_eq!(f.run("GET pad"), Reply::bulk(b"\0\0\0x".to_vec()));
+        assert_eq!(f.run("SETRANGE none 5 \"\""), Reply::Int(0));
+        assert_eq!(f.run("EXISTS none"), Reply::Int(0));
+        assert_eq!(f.run("SETRANGE s 0 \"\""), Reply::Int(16));
+        assert_eq!(
+            f.run("SETRANGE s 536870911 xx"),
+            err("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+        );
+        assert_eq!(f.run("MSETNX a 1 b 2"), Reply::Int(1));
+        assert_eq!(f.run("MSETNX b 3 c 4"), Reply::Int(0));
+        assert_eq!(f.run("EXISTS c"), Reply::Int(0));
+        assert_eq!(
+            f.run("MGET a b c"),
+            Reply::Array(vec![bulk("1"), bulk("2"), Reply::Nil])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn set_conditions_get_and_keepttl() -> ziggydb::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SET k v1 XX"), Reply::Nil);
         assert_eq!(f.run("SET k v1 NX"), Reply::ok());
@@ -1308,11 +964,92 @@ mod tests {
         assert_eq!(f.run("GET k"), bulk("v3"));
         assert_eq!(f.run("SET new v GET"), Reply::Nil);
         assert_eq!(f.run("GET new"), bulk("v"));
+
+        assert_eq!(f.run("SET k v EX 100"), Reply::ok());
+        assert_eq!(f.run("SET k w KEEPTTL"), Reply::ok());
+        assert!((99..=100).contains(&f.int("TTL k")));
+        assert_eq!(f.run("SET k w XX KEEPTTL GET"), bulk("w"));
+        assert!((99..=100).contains(&f.int("TTL k")));
+        assert_eq!(f.run("SET k x"), Reply::ok());
+        assert_eq!(f.run("TTL k"), Reply::Int(-1));
         Ok(())
     }
 
     #[test]
-    fn expiry() -> ziggydb::Result<()> {
+    fn ttl_commands() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("TTL k"), Reply::Int(-2));
+        assert_eq!(f.run("PTTL k"), Reply::Int(-2));
+        assert_eq!(f.run("EXPIRETIME k"), Reply::Int(-2));
+        assert_eq!(f.run("EXPIRE k 10"), Reply::Int(0));
+        assert_eq!(f.run("SET k v"), Reply::ok());
+        assert_eq!(f.run("TTL k"), Reply::Int(-1));
+        assert_eq!(f.run("PEXPIRETIME k"), Reply::Int(-1));
+        assert_eq!(f.run("PERSIST k"), Reply::Int(0));
+        assert_eq!(f.run("EXPIRE k 100 XX"), Reply::Int(0));
+        assert_eq!(f.run("EXPIRE k 100 GT"), Reply::Int(0));
+        assert_eq!(f.run("EXPIRE k 100 NX"), Reply::Int(1));
+        assert_eq!(f.run("EXPIRE k 200 NX"), Reply::Int(0));
+        assert_eq!(f.run("EXPIRE k 50 GT"), Reply::Int(0));
+        assert_eq!(f.run("EXPIRE k 200 GT"), Reply::Int(1));
+        assert_eq!(f.run("EXPIRE k 300 LT"), Reply::Int(0));
+        assert_eq!(f.run("EXPIRE k 150 XX LT"), Reply::Int(1));
+        assert!((149..=150).contains(&f.int("TTL k")));
+        let pttl = f.int("PTTL k");
+        assert!((149_000..=150_000).contains(&pttl), "{pttl}");
+        assert_eq!(f.run("PEXPIREAT k 4102444800000"), Reply::Int(1));
+        assert_eq!(f.run("EXPIRETIME k"), Reply::Int(4_102_444_800));
+        assert_eq!(f.run("PEXPIRETIME k"), Reply::Int(4_102_444_800_000));
+        assert_eq!(f.run("EXPIREAT k 4102444801"), Reply::Int(1));
+        assert_eq!(f.run("PEXPIRETIME k"), Reply::Int(4_102_444_801_000));
+        assert_eq!(f.run("PERSIST k"), Reply::Int(1));
+        assert_eq!(f.run("TTL k"), Reply::Int(-1));
+        assert_eq!(f.run("GET k"), bulk("v"));
+        // A time in the past deletes the key at once.
+        assert_eq!(f.run("EXPIRE k -1"), Reply::Int(1));
+        assert_eq!(f.run("EXISTS k"), Reply::Int(0));
+        assert_eq!(f.run("SET k v"), Reply::ok());
+        assert_eq!(f.run("PEXPIREAT k 1"), Reply::Int(1));
+        assert_eq!(f.run("GET k"), Reply::Nil);
+
+        assert_eq!(f.run("SET g v PX 100000"), Reply::ok());
+        assert_eq!(f.run("GETEX g"), bulk("v"));
+        assert!(f.int("PTTL g") > 0);
+        assert_eq!(f.run("GETEX g PERSIST"), bulk("v"));
+        assert_eq!(f.run("TTL g"), Reply::Int(-1));
+        assert_eq!(f.run("GETEX g EX 30"), bulk("v"));
+        assert!((29..=30).contains(&f.int("TTL g")));
+        assert_eq!(f.run("GETEX g PXAT 1"), bulk("v"));
+        assert_eq!(f.run("EXISTS g"), Reply::Int(0));
+        assert_eq!(f.run("GETEX g PERSIST"), Reply::Nil);
+
+        assert_eq!(f.run("SETEX s 100 v"), Reply::ok());
+        assert!((99..=100).contains(&f.int("TTL s")));
+        assert_eq!(f.run("PSETEX s 100000 v"), Reply::ok());
+        assert!((99..=100).contains(&f.int("TTL s")));
+        assert_eq!(f.run("SETEXP s 7 v"), Reply::ok());
+        assert!((6..=7).contains(&f.int("TTL s")));
+        // INCR, APPEND, SETRANGE and INCRBYFLOAT keep the time to live; SET and GETSET clear it.
+        assert_eq!(f.run("SET c 1"), Reply::ok());
+        for line in [
+            "INCR c",
+            "APPEND s x",
+            "SETRANGE s 0 y",
+            "INCRBYFLOAT c 1.5",
+        ] {
+            let key = argv(line)[1].clone();
+            let key = String::from_utf8(key).unwrap();
+            assert_eq!(f.run(&format!("EXPIRE {key} 100")), Reply::Int(1), "{line}");
+            assert!(!f.run(line).is_error(), "{line}");
+            assert!(f.int(&format!("TTL {key}")) > 0, "{line} keeps the TTL");
+        }
+        assert_eq!(f.run("GETSET s z"), bulk("yx"));
+        assert_eq!(f.run("TTL s"), Reply::Int(-1));
+        Ok(())
+    }
+
+    #[test]
+    fn expired_keys_vanish_everywhere() -> ziggydb::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SET gone v PX 1"), Reply::ok());
         assert_eq!(f.run("SET past v PXAT 1"), Reply::ok());
@@ -1320,8 +1057,163 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert_eq!(f.run("GET gone"), Reply::Nil);
         assert_eq!(f.run("GET past"), Reply::Nil);
+        assert_eq!(f.run("TTL gone"), Reply::Int(-2));
+        assert_eq!(f.run("KEYS *"), array(&["stays"]));
+        assert_eq!(f.run("EXISTS gone past stays"), Reply::Int(1));
         assert_eq!(f.run("GET stays"), bulk("v"));
         assert_eq!(f.run("SET gone again NX"), Reply::ok());
+        Ok(())
+    }
+
+    #[test]
+    fn key_commands() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("MSET a 1 b 2 c 3"), Reply::ok());
+        assert_eq!(
+            f.run("MGET a nope c"),
+            Reply::Array(vec![bulk("1"), Reply::Nil, bulk("3")])
+        );
+        assert_eq!(f.run("EXISTS a a nope b"), Reply::Int(3));
+        assert_eq!(f.run("DBSIZE"), Reply::Int(3));
+        assert_eq!(f.run("TYPE a"), status("string"));
+        assert_eq!(f.run("TYPE nope"), status("none"));
+        assert_eq!(f.run("DEL a nope a b"), Reply::Int(2));
+        assert_eq!(f.run("UNLINK c"), Reply::Int(1));
+        assert_eq!(f.run("DBSIZE"), Reply::Int(0));
+        assert_eq!(f.run("RANDOMKEY"), Reply::Nil);
+
+        assert_eq!(f.run("SET a 1 EX 100"), Reply::ok());
+        assert_eq!(f.run("RENAME a b"), Reply::ok());
+        assert_eq!(f.run("GET b"), bulk("1"));
+        assert!(f.int("TTL b") > 0);
+        assert_eq!(f.run("RENAME a b"), err("ERR no such key"));
+        assert_eq!(f.run("RENAME b b"), Reply::ok());
+        assert_eq!(f.run("SET c 3"), Reply::ok());
+        assert_eq!(f.run("RENAMENX b c"), Reply::Int(0));
+        assert_eq!(f.run("RENAMENX b d"), Reply::Int(1));
+        assert_eq!(f.run("RENAMENX nope e"), err("ERR no such key"));
+        assert_eq!(f.run("COPY d c"), Reply::Int(0));
+        assert_eq!(f.run("COPY d c REPLACE"), Reply::Int(1));
+        assert_eq!(f.run("GET c"), bulk("1"));
+        assert!(f.int("TTL c") > 0);
+        assert_eq!(f.run("COPY nope x"), Reply::Int(0));
+        assert_eq!(
+            f.run("COPY c c"),
+            err("ERR source and destination objects are the same")
+        );
+        for _ in 0..10 {
+            let key = f.run("RANDOMKEY");
+            assert!(key == bulk("c") || key == bulk("d"), "{key:?}");
+        }
+        assert_eq!(f.run("MSET user:1 x user:2 y other z"), Reply::ok());
+        assert_eq!(f.run("KEYS user:*"), array(&["user:1", "user:2"]));
+        assert_eq!(f.run("KEYS nothing*"), Reply::Array(vec![]));
+        assert_eq!(f.run("FLUSHDB"), Reply::ok());
+        assert_eq!(f.run("DBSIZE"), Reply::Int(0));
+        Ok(())
+    }
+
+    /// Runs `SCAN` from cursor 0 to the end with `options`, returning the keys and the
+    /// number of calls.
+    fn full_scan(f: &mut Fixture, options: &str) -> (Vec<String>, usize) {
+        let mut cursor = "0".to_owned();
+        let mut keys = Vec::new();
+        let mut calls = 0;
+        loop {
+            calls += 1;
+            let Reply::Array(reply) = f.run(&format!("SCAN {cursor} {options}")) else {
+                panic!("SCAN replies with an array")
+            };
+            let [Reply::Bulk(next), Reply::Array(page)] = &reply[..] else {
+                panic!("{reply:?}")
+            };
+            for key in page {
+                let Reply::Bulk(key) = key else { panic!() };
+                keys.push(String::from_utf8(key.clone()).unwrap());
+            }
+            cursor = String::from_utf8(next.clone()).unwrap();
+            if cursor == "0" {
+                return (keys, calls);
+            }
+        }
+    }
+
+    #[test]
+    fn scan_pages_through_every_key_once() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        for i in 0..25 {
+            assert_eq!(f.run(&format!("SET k{i:02} v")), Reply::ok());
+        }
+        assert_eq!(f.run("SET int 1 TYPE int"), Reply::ok());
+        let (keys, calls) = full_scan(&mut f, "COUNT 10");
+        let mut expected: Vec<String> = (0..25).map(|i| format!("k{i:02}")).collect();
+        expected.insert(0, "int".into());
+        assert_eq!(keys, expected);
+        assert_eq!(calls, 3);
+        let (keys, _) = full_scan(&mut f, "MATCH k1* COUNT 3");
+        assert_eq!(keys, (10..20).map(|i| format!("k{i}")).collect::<Vec<_>>());
+        let (keys, _) = full_scan(&mut f, "TYPE string MATCH i*");
+        assert_eq!(keys, ["int"]);
+        let (keys, _) = full_scan(&mut f, "TYPE hash");
+        assert!(keys.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn typed_values_and_json() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("SET i 42 TYPE int"), Reply::ok());
+        assert_eq!(f.run("GET i"), bulk("42"));
+        assert_eq!(f.run("GETTYPE i"), bulk("int"));
+        assert_eq!(f.run("TYPE i"), status("string"));
+        assert_eq!(f.run("SET b on TYPE bool"), Reply::ok());
+        assert_eq!(f.run("GET b"), bulk("true"));
+        assert_eq!(f.run("SET x 2.50 TYPE float"), Reply::ok());
+        assert_eq!(f.run("GET x"), bulk("2.5"));
+        assert_eq!(f.run("SET j {} TYPE json"), Reply::ok());
+        assert_eq!(f.run("GETTYPE j"), bulk("json"));
+        assert!(f.run("SET j {x TYPE json").is_error());
+        assert_eq!(f.run("GET j"), bulk("{}"));
+
+        let doc = r#"'{"name": "ann", "tags": ["a", "b"], "n": {"x": 1}}'"#;
+        assert_eq!(f.run(&format!("JSON.SET doc $ {doc}")), Reply::ok());
+        assert_eq!(f.run("GETTYPE doc"), bulk("json"));
+        assert_eq!(
+            f.run("JSON.GET doc"),
+            bulk(r#"{"name":"ann","tags":["a","b"],"n":{"x":1}}"#)
+        );
+        assert_eq!(f.run("JSON.GET doc $.tags[1]"), bulk(r#"["b"]"#));
+        assert_eq!(f.run("JSON.GET doc .n.x"), bulk("1"));
+        assert_eq!(f.run("JSON.GET doc $.nope"), bulk("[]"));
+        assert_eq!(
+            f.run("JSON.GET doc .nope"),
+            err("ERR Path '$.nope' does not exist")
+        );
+        assert_eq!(f.run("JSON.GET nokey"), Reply::Nil);
+        assert_eq!(
+            f.run("JSON.GET i"),
+            err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
+        assert_eq!(f.run("JSON.SET doc $.n.y 2"), Reply::ok());
+        assert_eq!(f.run("JSON.SET doc $.n.x 5 NX"), Reply::Nil);
+        assert_eq!(f.run("JSON.SET doc $.n.z 5 XX"), Reply::Nil);
+        assert_eq!(f.run("JSON.SET doc $.tags[0] '\"z\"'"), Reply::ok());
+        assert_eq!(
+            f.run("JSON.GET doc $.n $.tags"),
+            bulk(r#"{"$.n":[{"x":1,"y":2}],"$.tags":[["z","b"]]}"#)
+        );
+        assert!(f.run("JSON.SET doc $ '{bad'").is_error());
+        assert_eq!(
+            f.run("JSON.SET fresh $.a 1"),
+            err("ERR new objects must be created at the root")
+        );
+        assert_eq!(
+            f.run("JSON.SET i $ 1"),
+            err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
+        assert_eq!(f.run("EXPIRE doc 100"), Reply::Int(1));
+        assert_eq!(f.run("JSON.SET doc $.n.x 7"), Reply::ok());
+        assert!(f.int("TTL doc") > 0, "JSON.SET keeps the time to live");
         Ok(())
     }
 
@@ -1338,6 +1230,10 @@ mod tests {
         assert_eq!(f.run("GET x"), status("QUEUED"));
         assert_eq!(f.run("DBSIZE"), status("QUEUED"));
         assert_eq!(f.run("MULTI"), err("ERR MULTI calls can not be nested"));
+        assert_eq!(
+            f.run("WATCH x"),
+            err("ERR WATCH inside MULTI is not allowed")
+        );
         assert_eq!(
             f.run("EXEC"),
             Reply::Array(vec![
@@ -1388,6 +1284,65 @@ mod tests {
     }
 
     #[test]
+    fn watch_aborts_exec_when_a_watched_key_changed() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("SET k 1"), Reply::ok());
+        assert_eq!(f.run("WATCH k absent"), Reply::ok());
+        f.db.set(b"k", "2")?; // another writer
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("SET k 3"), status("QUEUED"));
+        assert_eq!(f.run("EXEC"), Reply::NilArray);
+        assert_eq!(f.run("GET k"), bulk("2"));
+
+        // EXEC cleared the watch: the next transaction runs.
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("SET k 3"), status("QUEUED"));
+        assert_eq!(f.run("EXEC"), Reply::Array(vec![Reply::ok()]));
+
+        // Creating a watched absent key counts as a change, and so does an empty EXEC.
+        assert_eq!(f.run("WATCH absent"), Reply::ok());
+        f.db.set(b"absent", "now")?;
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("EXEC"), Reply::NilArray);
+
+        // Unchanged keys, UNWATCH and DISCARD let EXEC run.
+        assert_eq!(f.run("WATCH k"), Reply::ok());
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("INCR k"), status("QUEUED"));
+        assert_eq!(f.run("EXEC"), Reply::Array(vec![Reply::Int(4)]));
+        assert_eq!(f.run("WATCH k"), Reply::ok());
+        f.db.set(b"k", "9")?;
+        assert_eq!(f.run("UNWATCH"), Reply::ok());
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("INCR k"), status("QUEUED"));
+        assert_eq!(f.run("EXEC"), Reply::Array(vec![Reply::Int(10)]));
+        assert_eq!(f.run("WATCH k"), Reply::ok());
+        f.db.set(b"k", "0")?;
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("DISCARD"), Reply::ok());
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("EXEC"), Reply::Array(vec![]));
+
+        // The session's own write to a watched key also aborts, as in Redis; so does expiry.
+        assert_eq!(f.run("WATCH k"), Reply::ok());
+        assert_eq!(f.run("SET k mine"), Reply::ok());
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("EXEC"), Reply::NilArray);
+        assert_eq!(f.run("SET t v PX 30"), Reply::ok());
+        assert_eq!(f.run("WATCH t"), Reply::ok());
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("EXEC"), Reply::NilArray);
+        assert_eq!(f.run("BEGIN"), Reply::ok());
+        assert_eq!(
+            f.run("WATCH k"),
+            err("ERR WATCH inside BEGIN is not allowed")
+        );
+        assert_eq!(f.run("ROLLBACK"), Reply::ok());
+        Ok(())
+    }
+
+    #[test]
     fn begin_commit_shows_real_replies_and_own_writes() -> ziggydb::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("MSET a 1 b 2"), Reply::ok());
@@ -1406,7 +1361,7 @@ mod tests {
         assert_eq!(f.run("SET d v PXAT 1"), Reply::ok());
         assert_eq!(f.run("DBSIZE"), Reply::Int(2));
         assert_eq!(f.run("DEL b d"), Reply::Int(0));
-        assert_eq!(f.run("KEYS *"), Reply::Array(vec![bulk("a"), bulk("c")]));
+        assert_eq!(f.run("KEYS *"), array(&["a", "c"]));
         assert_eq!(
             f.run("MGET a b c"),
             Reply::Array(vec![bulk("2"), Reply::Nil, bulk("3")])
@@ -1416,21 +1371,64 @@ mod tests {
         assert!(f.session.pending_warning().is_some());
         assert_eq!(f.run("COMMIT"), Reply::ok());
         assert!(f.session.pending_warning().is_none());
-        assert_eq!(f.run("KEYS *"), Reply::Array(vec![bulk("a"), bulk("c")]));
+        assert_eq!(f.run("KEYS *"), array(&["a", "c"]));
         assert_eq!(f.run("GET a"), bulk("2"));
         Ok(())
     }
 
+    /// Every write command, run inside `BEGIN` and then rolled back, leaves no trace; inside
+    /// the transaction its reads see its writes.
     #[test]
-    fn rollback_discards() -> ziggydb::Result<()> {
+    fn rollback_undoes_every_command() -> ziggydb::Result<()> {
         let mut f = Fixture::new()?;
-        assert_eq!(f.run("SET a 1"), Reply::ok());
+        assert_eq!(
+            f.run("MSET s hello n 5 f 1.5 gone x ttl v other o"),
+            Reply::ok()
+        );
+        assert_eq!(f.run("JSON.SET j $ '{\"a\":1}'"), Reply::ok());
+        assert_eq!(f.run("EXPIRE ttl 1000"), Reply::Int(1));
+        let before: Vec<Reply> = ["KEYS *", "MGET s n f gone ttl other j new", "TTL ttl"]
+            .iter()
+            .map(|l| f.run(l))
+            .collect();
         assert_eq!(f.run("BEGIN"), Reply::ok());
-        assert_eq!(f.run("SET a 2"), Reply::ok());
-        assert_eq!(f.run("GET a"), bulk("2"));
+        for (line, reply) in [
+            ("SET s bye KEEPTTL", Reply::ok()),
+            ("SETNX new 1", Reply::Int(1)),
+            ("SETEX s2 10 x", Reply::ok()),
+            ("GETSET n 6", bulk("5")),
+            ("GETDEL gone", bulk("x")),
+            ("GETEX ttl PERSIST", bulk("v")),
+            ("MSETNX m1 1 m2 2", Reply::Int(1)),
+            ("APPEND s !", Reply::Int(4)),
+            ("SETRANGE s 0 B", Reply::Int(4)),
+            ("INCRBYFLOAT f 1", bulk("2.5")),
+            ("DECRBY n 2", Reply::Int(4)),
+            ("RENAME other o2", Reply::ok()),
+            ("COPY o2 o3", Reply::Int(1)),
+            ("RENAMENX o3 o4", Reply::Int(1)),
+            ("JSON.SET j $.b 2", Reply::ok()),
+            ("PEXPIRE s 100000", Reply::Int(1)),
+            ("PERSIST s", Reply::Int(1)),
+            ("UNLINK m1", Reply::Int(1)),
+            ("GET s", bulk("Bye!")),
+            ("TTL ttl", Reply::Int(-1)),
+            ("JSON.GET j", bulk(r#"{"a":1,"b":2}"#)),
+            ("KEYS o*", array(&["o2", "o4"])),
+            ("FLUSHDB", Reply::ok()),
+            ("DBSIZE", Reply::Int(0)),
+            ("RANDOMKEY", Reply::Nil),
+            ("SET after 1", Reply::ok()),
+            ("SCAN 0", Reply::Array(vec![bulk("0"), array(&["after"])])),
+        ] {
+            assert_eq!(f.run(line), reply, "{line}");
+        }
         assert_eq!(f.run("ROLLBACK"), Reply::ok());
-        assert_eq!(f.run("GET a"), bulk("1"));
-        assert_eq!(f.run("ROLLBACK"), err("ERR ROLLBACK without BEGIN"));
+        let after: Vec<Reply> = ["KEYS *", "MGET s n f gone ttl other j new", "TTL ttl"]
+            .iter()
+            .map(|l| f.run(l))
+            .collect();
+        assert_eq!(before, after);
         Ok(())
     }
 

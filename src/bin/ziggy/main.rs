@@ -5,8 +5,9 @@
 //! when standard input is a terminal. Replies print as redis-cli prints them.
 
 mod commands;
-mod glob;
+mod parse;
 mod reply;
+mod run;
 mod shell;
 mod split;
 

@@ -33,6 +33,8 @@ pub enum Reply {
     Bulk(Vec<u8>),
     /// The null bulk string (a missing key).
     Nil,
+    /// The null array (`EXEC` when a watched key changed). Printed as [`Reply::Nil`] is.
+    NilArray,
     /// An array of replies, possibly nested.
     Array(Vec<Reply>),
 }
@@ -70,7 +72,7 @@ impl Reply {
             Reply::Status(s) | Reply::Error(s) => out.extend_from_slice(s.as_bytes()),
             Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
             Reply::Bulk(b) => out.extend_from_slice(b),
-            Reply::Nil => {}
+            Reply::Nil | Reply::NilArray => {}
             Reply::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
@@ -104,7 +106,7 @@ impl Reply {
                 write_repr(out, b);
                 out.push(b'\n');
             }
-            Reply::Nil => out.extend_from_slice(b"(nil)\n"),
+            Reply::Nil | Reply::NilArray => out.extend_from_slice(b"(nil)\n"),
             Reply::Array(items) if items.is_empty() => out.extend_from_slice(b"(empty array)\n"),
             Reply::Array(items) => {
                 let width = items.len().to_string().len();
@@ -166,6 +168,7 @@ mod tests {
         assert_eq!(raw(&Reply::Int(-5)), "-5\n");
         assert_eq!(raw(&bulk("a b\n")), "a b\n\n");
         assert_eq!(raw(&Reply::Nil), "\n");
+        assert_eq!(raw(&Reply::NilArray), "\n");
         assert_eq!(raw(&Reply::error("ERR syntax error")), "ERR syntax error\n");
     }
 
@@ -195,6 +198,7 @@ mod tests {
         assert_eq!(tty(&Reply::Int(42)), "(integer) 42\n");
         assert_eq!(tty(&bulk("hello")), "\"hello\"\n");
         assert_eq!(tty(&Reply::Nil), "(nil)\n");
+        assert_eq!(tty(&Reply::NilArray), "(nil)\n");
         assert_eq!(tty(&Reply::error("ERR x")), "(error) ERR x\n");
         assert_eq!(tty(&Reply::Array(vec![])), "(empty array)\n");
     }

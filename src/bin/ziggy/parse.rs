@@ -1,0 +1,1042 @@
+//! Argument parsing: each command's arguments, checked and decoded into a [`Cmd`], with
+//! Redis's error for each kind of mistake and Redis's order of checks.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ziggydb::{Value, ValueType};
+
+use crate::commands::{wrong_arity, CommandSpec};
+use crate::reply::Reply;
+
+pub fn syntax_error() -> Reply {
+    Reply::error("ERR syntax error")
+}
+
+pub fn not_an_integer() -> Reply {
+    Reply::error("ERR value is not an integer or out of range")
+}
+
+fn not_a_float() -> Reply {
+    Reply::error("ERR value is not a valid float")
+}
+
+/// Redis's error for an expiry out of range, naming the command in lower case.
+fn invalid_expire(command: &str) -> Reply {
+    Reply::error(format!(
+        "ERR invalid expire time in '{}' command",
+        command.to_ascii_lowercase()
+    ))
+}
+
+/// Parses an integer argument the way Redis's `string2ll` does: optional `-`, no `+`, no
+/// spaces, no leading zeros.
+pub fn parse_int(arg: &[u8]) -> Option<i64> {
+    let digits = arg.strip_prefix(b"-").unwrap_or(arg);
+    let canonical = match digits {
+        [b'0'] => digits.len() == arg.len(),
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    if !canonical {
+        return None;
+    }
+    std::str::from_utf8(arg).ok()?.parse().ok()
+}
+
+fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
+    parse_int(arg).ok_or_else(not_an_integer)
+}
+
+fn float_arg(arg: &[u8]) -> Result<f64, Reply> {
+    match Value::parse_as(ValueType::Float, arg) {
+        Ok(Value::Float(f)) => Ok(f),
+        _ => Err(not_a_float()),
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `SET`'s condition on the key's existence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    Always,
+    IfAbsent,
+    IfPresent,
+}
+
+/// What a `SET` does to the time to live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetTtl {
+    Clear,
+    /// Unix ms.
+    At(u64),
+    Keep,
+}
+
+/// A parsed `SET`.
+#[derive(Debug, PartialEq)]
+pub struct SetArgs<'a> {
+    pub key: &'a [u8],
+    pub value: Value,
+    pub ttl: SetTtl,
+    pub condition: Condition,
+    pub get: bool,
+}
+
+/// What `GETEX` does to the time to live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetExTtl {
+    Unchanged,
+    /// Unix ms.
+    At(u64),
+    Persist,
+}
+
+/// `EXPIRE`'s options, conditions on the current expiry that must all hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExpireIf {
+    /// `NX`: the key has no expiry.
+    pub nx: bool,
+    /// `XX`: the key has an expiry.
+    pub xx: bool,
+    /// `GT`: the new expiry is later (no expiry counts as infinite).
+    pub gt: bool,
+    /// `LT`: the new expiry is earlier.
+    pub lt: bool,
+}
+
+impl ExpireIf {
+    /// Whether an expiry at `at` may replace `current` (`None`: no expiry).
+    pub fn holds(self, current: Option<u64>, at: u64) -> bool {
+        !(self.nx && current.is_some()
+            || self.xx && current.is_none()
+            || self.gt && current.is_none_or(|c| at <= c)
+            || self.lt && current.is_some_and(|c| at >= c))
+    }
+}
+
+/// Which unit a reply about the time to live is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Seconds,
+    Millis,
+}
+
+/// A parsed `SCAN`.
+#[derive(Debug, PartialEq)]
+pub struct ScanArgs<'a> {
+    /// The last key of the previous page; `None` to start.
+    pub after: Option<Vec<u8>>,
+    pub count: usize,
+    pub pattern: Option<&'a [u8]>,
+    pub of_type: Option<&'a str>,
+}
+
+/// A command with its arguments checked and decoded.
+#[derive(Debug, PartialEq)]
+pub enum Cmd<'a> {
+    Ping(Option<&'a [u8]>),
+    Echo(&'a [u8]),
+    Info(Vec<&'a [u8]>),
+    Unwatch,
+    // Reads.
+    Get(&'a [u8]),
+    GetType(&'a [u8]),
+    Exists(Vec<&'a [u8]>),
+    MGet(Vec<&'a [u8]>),
+    StrLen(&'a [u8]),
+    GetRange(&'a [u8], i64, i64),
+    Type(&'a [u8]),
+    DbSize,
+    Keys(&'a [u8]),
+    Scan(ScanArgs<'a>),
+    RandomKey,
+    JsonGet(&'a [u8], Vec<&'a str>),
+    Ttl(&'a [u8], Unit),
+    ExpireTime(&'a [u8], Unit),
+    // Writes.
+    Set(SetArgs<'a>),
+    SetNx(&'a [u8], &'a [u8]),
+    /// `SETEX`, `PSETEX`: key, Unix ms, value.
+    SetEx(&'a [u8], u64, &'a [u8]),
+    GetSet(&'a [u8], &'a [u8]),
+    GetDel(&'a [u8]),
+    GetEx(&'a [u8], GetExTtl),
+    MSet(Pairs<'a>),
+    MSetNx(Pairs<'a>),
+    Append(&'a [u8], &'a [u8]),
+    SetRange(&'a [u8], usize, &'a [u8]),
+    Del(Vec<&'a [u8]>),
+    IncrBy(&'a [u8], i64),
+    IncrByFloat(&'a [u8], f64),
+    Rename(&'a [u8], &'a [u8]),
+    RenameNx(&'a [u8], &'a [u8]),
+    Copy {
+        src: &'a [u8],
+        dst: &'a [u8],
+        replace: bool,
+    },
+    FlushDb,
+    JsonSet {
+        key: &'a [u8],
+        path: &'a str,
+        json: &'a str,
+        only_if_exists: Option<bool>,
+    },
+    /// `EXPIRE` and its kin: key, Unix ms (0 for any time at or before the epoch).
+    Expire(&'a [u8], u64, ExpireIf),
+    Persist(&'a [u8]),
+    // Whole database.
+    Compact,
+    Check,
+}
+
+fn keys_of(args: &[Vec<u8>]) -> Vec<&[u8]> {
+    args.iter().map(Vec::as_slice).collect()
+}
+
+/// Keys with their values, as `MSET` takes them.
+pub type Pairs<'a> = Vec<(&'a [u8], &'a [u8])>;
+
+fn pairs_of<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Pairs<'a>, Reply> {
+    let pairs = args.chunks_exact(2);
+    if !pairs.remainder().is_empty() {
+        return Err(wrong_arity(spec));
+    }
+    Ok(pairs
+        .map(|kv| (kv[0].as_slice(), kv[1].as_slice()))
+        .collect())
+}
+
+fn utf8<'a>(arg: &'a [u8], what: &str) -> Result<&'a str, Reply> {
+    std::str::from_utf8(arg).map_err(|_| Reply::error(format!("ERR {what} is not valid UTF-8")))
+}
+
+/// Parses the arguments (after the name) of a command that has passed its arity check.
+/// Control commands are handled by the session, not here.
+pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Reply> {
+    let arg = |i: usize| args[i].as_slice();
+    Ok(match spec.name {
+        "PING" => match args.len() {
+            0 => Cmd::Ping(None),
+            1 => Cmd::Ping(Some(arg(0))),
+            _ => return Err(wrong_arity(spec)),
+        },
+        "ECHO" => Cmd::Echo(arg(0)),
+        "INFO" => Cmd::Info(keys_of(args)),
+        "UNWATCH" => Cmd::Unwatch,
+        "GET" => Cmd::Get(arg(0)),
+        "GETTYPE" => Cmd::GetType(arg(0)),
+        "EXISTS" => Cmd::Exists(keys_of(args)),
+        "MGET" => Cmd::MGet(keys_of(args)),
+        "STRLEN" => Cmd::StrLen(arg(0)),
+        "GETRANGE" => Cmd::GetRange(arg(0), int_arg(arg(1))?, int_arg(arg(2))?),
+        "TYPE" => Cmd::Type(arg(0)),
+        "DBSIZE" => Cmd::DbSize,
+        "KEYS" => Cmd::Keys(arg(0)),
+        "SCAN" => Cmd::Scan(parse_scan(args)?),
+        "RANDOMKEY" => Cmd::RandomKey,
+        "JSON.GET" => Cmd::JsonGet(
+            arg(0),
+            args[1..]
+                .iter()
+                .map(|p| utf8(p, "path"))
+                .collect::<Result<_, _>>()?,
+        ),
+        "TTL" => Cmd::Ttl(arg(0), Unit::Seconds),
+        "PTTL" => Cmd::Ttl(arg(0), Unit::Millis),
+        "EXPIRETIME" => Cmd::ExpireTime(arg(0), Unit::Seconds),
+        "PEXPIRETIME" => Cmd::ExpireTime(arg(0), Unit::Millis),
+        "SET" => Cmd::Set(parse_set(args)?),
+        "SETNX" => Cmd::SetNx(arg(0), arg(1)),
+        "SETEX" | "SETEXP" | "PSETEX" => {
+            let unit = if spec.name == "PSETEX" {
+                ExpiryUnit::Millis
+            } else {
+                ExpiryUnit::Seconds
+            };
+            Cmd::SetEx(arg(0), expiry_ms(spec.name, unit, arg(1))?, arg(2))
+        }
+        "GETSET" => Cmd::GetSet(arg(0), arg(1)),
+        "GETDEL" => Cmd::GetDel(arg(0)),
+        "GETEX" => Cmd::GetEx(arg(0), parse_getex(&args[1..])?),
+        "MSET" => Cmd::MSet(pairs_of(spec, args)?),
+        "MSETNX" => Cmd::MSetNx(pairs_of(spec, args)?),
+        "APPEND" => Cmd::Append(arg(0), arg(1)),
+        "SETRANGE" => {
+            let offset = int_arg(arg(1))?;
+            let offset =
+                usize::try_from(offset).map_err(|_| Reply::error("ERR offset is out of range"))?;
+            Cmd::SetRange(arg(0), offset, arg(2))
+        }
+        "DEL" | "UNLINK" => Cmd::Del(keys_of(args)),
+        "INCR" => Cmd::IncrBy(arg(0), 1),
+        "DECR" => Cmd::IncrBy(arg(0), -1),
+        "INCRBY" => Cmd::IncrBy(arg(0), int_arg(arg(1))?),
+        "DECRBY" => {
+            let negated = int_arg(arg(1))?
+                .checked_neg()
+                .ok_or_else(|| Reply::error("ERR decrement would overflow"))?;
+            Cmd::IncrBy(arg(0), negated)
+        }
+        "INCRBYFLOAT" => Cmd::IncrByFloat(arg(0), float_arg(arg(1))?),
+        "RENAME" => Cmd::Rename(arg(0), arg(1)),
+        "RENAMENX" => Cmd::RenameNx(arg(0), arg(1)),
+        "COPY" => parse_copy(args)?,
+        "FLUSHDB" => match args {
+            [] => Cmd::FlushDb,
+            [mode] if mode.eq_ignore_ascii_case(b"ASYNC") || mode.eq_ignore_ascii_case(b"SYNC") => {
+                Cmd::FlushDb
+            }
+            _ => return Err(syntax_error()),
+        },
+        "JSON.SET" => {
+            let only_if_exists = match &args[3..] {
+                [] => None,
+                [opt] if opt.eq_ignore_ascii_case(b"NX") => Some(false),
+                [opt] if opt.eq_ignore_ascii_case(b"XX") => Some(true),
+                _ => return Err(syntax_error()),
+            };
+            Cmd::JsonSet {
+                key: arg(0),
+                path: utf8(arg(1), "path")?,
+                json: utf8(arg(2), "JSON")?,
+                only_if_exists,
+            }
+        }
+        "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" => parse_expire(spec.name, args)?,
+        "PERSIST" => Cmd::Persist(arg(0)),
+        "COMPACT" => Cmd::Compact,
+        "CHECK" => Cmd::Check,
+        other => unreachable!("{other} is a control command or missing from parse"),
+    })
+}
+
+/// How an option gives an expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryUnit {
+    Seconds,
+    Millis,
+    UnixSeconds,
+    UnixMillis,
+}
+
+impl ExpiryUnit {
+    fn from_option(opt: &[u8]) -> Option<Self> {
+        Some(match opt.to_ascii_uppercase().as_slice() {
+            b"EX" => ExpiryUnit::Seconds,
+            b"PX" => ExpiryUnit::Millis,
+            b"EXAT" => ExpiryUnit::UnixSeconds,
+            b"PXAT" => ExpiryUnit::UnixMillis,
+            _ => return None,
+        })
+    }
+}
+
+/// The absolute expiry in Unix ms for `SET`, `SETEX`, `GETEX` and the like: the number must
+/// be positive, and the result fit in an i64, else Redis's "invalid expire time" error.
+fn expiry_ms(command: &str, unit: ExpiryUnit, arg: &[u8]) -> Result<u64, Reply> {
+    let n = int_arg(arg)?;
+    let invalid = || invalid_expire(command);
+    if n <= 0 {
+        return Err(invalid());
+    }
+    let n = u64::try_from(n).map_err(|_| invalid())?;
+    let ms = match unit {
+        ExpiryUnit::Seconds | ExpiryUnit::UnixSeconds => n.checked_mul(1000),
+        ExpiryUnit::Millis | ExpiryUnit::UnixMillis => Some(n),
+    };
+    let at = match unit {
+        ExpiryUnit::Seconds | ExpiryUnit::Millis => ms.and_then(|ms| ms.checked_add(now_ms())),
+        ExpiryUnit::UnixSeconds | ExpiryUnit::UnixMillis => ms,
+    };
+    at.filter(|&at| i64::try_from(at).is_ok())
+        .ok_or_else(invalid)
+}
+
+/// Parses `SET key value [options]` (arguments after the name), with Redis's precedence:
+/// option syntax first, then the expiry value, then the value itself. As in Redis, an
+/// option may repeat (`NX NX`, `EX 1 EX 2`: the last wins) but not contradict another.
+fn parse_set(args: &[Vec<u8>]) -> Result<SetArgs<'_>, Reply> {
+    let mut condition = Condition::Always;
+    let mut get = false;
+    let mut keep_ttl = false;
+    let mut expiry: Option<(ExpiryUnit, &[u8])> = None;
+    let mut value_type: Option<&[u8]> = None;
+    let mut i = 2;
+    while i < args.len() {
+        let opt = args[i].to_ascii_uppercase();
+        let next = args.get(i + 1).map(Vec::as_slice);
+        let unit = ExpiryUnit::from_option(&opt);
+        match (opt.as_slice(), unit, next) {
+            (b"NX", ..) if condition != Condition::IfPresent => condition = Condition::IfAbsent,
+            (b"XX", ..) if condition != Condition::IfAbsent => condition = Condition::IfPresent,
+            (b"GET", ..) => get = true,
+            (b"KEEPTTL", ..) if expiry.is_none() => keep_ttl = true,
+            (_, Some(unit), Some(n))
+                if !keep_ttl && expiry.is_none_or(|(before, _)| before == unit) =>
+            {
+                expiry = Some((unit, n));
+                i += 1;
+            }
+            (b"TYPE", _, Some(name)) if value_type.is_none() => {
+                value_type = Some(name);
+                i += 1;
+            }
+            _ => return Err(syntax_error()),
+        }
+        i += 1;
+    }
+
+    let ttl = match expiry {
+        Some((unit, n)) => SetTtl::At(expiry_ms("set", unit, n)?),
+        None if keep_ttl => SetTtl::Keep,
+        None => SetTtl::Clear,
+    };
+    let value = match value_type {
+        None => Value::Bytes(args[1].clone()),
+        Some(name) => {
+            let ty = std::str::from_utf8(name)
+                .ok()
+                .and_then(ValueType::from_name)
+                .filter(|ty| !ty.is_collection())
+                .ok_or_else(|| {
+                    Reply::error(format!(
+                        "ERR unknown value type '{}', expected bytes, string, int, float, bool, \
+                         timestamp or json",
+                        String::from_utf8_lossy(name).replace(['\r', '\n'], " ")
+                    ))
+                })?;
+            Value::parse_as(ty, &args[1]).map_err(|e| crate::run::error_reply(&e))?
+        }
+    };
+    Ok(SetArgs {
+        key: &args[0],
+        value,
+        ttl,
+        condition,
+        get,
+    })
+}
+
+/// Parses `GETEX`'s options (after the key).
+fn parse_getex(opts: &[Vec<u8>]) -> Result<GetExTtl, Reply> {
+    let mut persist = false;
+    let mut expiry: Option<(ExpiryUnit, &[u8])> = None;
+    let mut i = 0;
+    while i < opts.len() {
+        let opt = opts[i].to_ascii_uppercase();
+        match (ExpiryUnit::from_option(&opt), opts.get(i + 1)) {
+            _ if opt == b"PERSIST" && expiry.is_none() => persist = true,
+            (Some(unit), Some(n)) if !persist && expiry.is_none_or(|(u, _)| u == unit) => {
+                expiry = Some((unit, n));
+                i += 1;
+            }
+            _ => return Err(syntax_error()),
+        }
+        i += 1;
+    }
+    Ok(match expiry {
+        Some((unit, n)) => GetExTtl::At(expiry_ms("getex", unit, n)?),
+        None if persist => GetExTtl::Persist,
+        None => GetExTtl::Unchanged,
+    })
+}
+
+/// Parses `EXPIRE key n [NX|XX|GT|LT]` and its kin: options first, then the number, which
+/// may be negative (the key is then deleted).
+fn parse_expire<'a>(name: &str, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Reply> {
+    let mut cond = ExpireIf::default();
+    for opt in &args[2..] {
+        match opt.to_ascii_uppercase().as_slice() {
+            b"NX" => cond.nx = true,
+            b"XX" => cond.xx = true,
+            b"GT" => cond.gt = true,
+            b"LT" => cond.lt = true,
+            _ => {
+                return Err(Reply::error(format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(opt).replace(['\r', '\n'], " ")
+                )))
+            }
+        }
+    }
+    if cond.nx && (cond.xx || cond.gt || cond.lt) {
+        return Err(Reply::error(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
+    }
+    if cond.gt && cond.lt {
+        return Err(Reply::error(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
+    }
+    let n = i128::from(int_arg(&args[1])?);
+    let invalid = || invalid_expire(name);
+    let seconds = matches!(name, "EXPIRE" | "EXPIREAT");
+    if seconds && (n > i128::from(i64::MAX / 1000) || n < i128::from(i64::MIN / 1000)) {
+        return Err(invalid());
+    }
+    let mut when = if seconds { n * 1000 } else { n };
+    if matches!(name, "EXPIRE" | "PEXPIRE") {
+        let now = i128::from(now_ms());
+        if when > i128::from(i64::MAX) - now {
+            return Err(invalid());
+        }
+        when += now;
+    }
+    // A time at or before the epoch is past like any other: the key is deleted.
+    let at = u64::try_from(when.max(0)).map_err(|_| invalid())?;
+    Ok(Cmd::Expire(&args[0], at, cond))
+}
+
+/// Parses `COPY source destination [DB destination-db] [REPLACE]`.
+fn parse_copy(args: &[Vec<u8>]) -> Result<Cmd<'_>, Reply> {
+    let mut replace = false;
+    let mut i = 2;
+    while i < args.len() {
+        let opt = args[i].to_ascii_uppercase();
+        match (opt.as_slice(), args.get(i + 1)) {
+            (b"REPLACE", _) => replace = true,
+            (b"DB", Some(db)) => {
+                if int_arg(db)? != 0 {
+                    return Err(Reply::error("ERR DB index is out of range"));
+                }
+                i += 1;
+            }
+            _ => return Err(syntax_error()),
+        }
+        i += 1;
+    }
+    Ok(Cmd::Copy {
+        src: &args[0],
+        dst: &args[1],
+        replace,
+    })
+}
+
+/// Type names `SCAN ... TYPE` accepts, as Redis's `TYPE` reports them.
+const TYPE_NAMES: &[&str] = &["string", "list", "set", "zset", "hash", "stream"];
+
+/// Parses `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
+fn parse_scan(args: &[Vec<u8>]) -> Result<ScanArgs<'_>, Reply> {
+    let after = decode_cursor(&args[0]).ok_or_else(|| Reply::error("ERR invalid cursor"))?;
+    let mut scan = ScanArgs {
+        after,
+        count: 10,
+        pattern: None,
+        of_type: None,
+    };
+    let mut i = 1;
+    while i < args.len() {
+        let opt = args[i].to_ascii_uppercase();
+        let Some(value) = args.get(i + 1) else {
+            return Err(syntax_error());
+        };
+        match opt.as_slice() {
+            b"MATCH" => scan.pattern = Some(value),
+            b"COUNT" => {
+                let n = int_arg(value)?;
+                scan.count = usize::try_from(n)
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(syntax_error)?;
+            }
+            b"TYPE" => {
+                let name = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| TYPE_NAMES.iter().find(|t| t.eq_ignore_ascii_case(v)))
+                    .ok_or_else(|| {
+                        Reply::error(format!(
+                            "ERR unknown type name '{}'",
+                            String::from_utf8_lossy(value).replace(['\r', '\n'], " ")
+                        ))
+                    })?;
+                scan.of_type = Some(name);
+            }
+            _ => return Err(syntax_error()),
+        }
+        i += 2;
+    }
+    Ok(scan)
+}
+
+/// The `SCAN` cursor after `key`: `1` followed by each byte of the key as three decimal
+/// digits, so that it is a decimal number, as Redis's cursors are, and never `0`, which
+/// starts and ends a scan.
+pub fn encode_cursor(key: Option<&[u8]>) -> Vec<u8> {
+    let Some(key) = key else {
+        return b"0".to_vec();
+    };
+    let mut out = Vec::with_capacity(1 + 3 * key.len());
+    out.push(b'1');
+    for &b in key {
+        out.extend_from_slice(format!("{b:03}").as_bytes());
+    }
+    out
+}
+
+/// Decodes a cursor made by [`encode_cursor`]: `Some(None)` for `0`, `None` if malformed.
+pub fn decode_cursor(cursor: &[u8]) -> Option<Option<Vec<u8>>> {
+    if cursor == b"0" {
+        return Some(None);
+    }
+    let digits = cursor.strip_prefix(b"1")?;
+    if digits.len() % 3 != 0 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits
+        .chunks_exact(3)
+        .map(|d| {
+            let n =
+                u16::from(d[0] - b'0') * 100 + u16::from(d[1] - b'0') * 10 + u16::from(d[2] - b'0');
+            u8::try_from(n).ok()
+        })
+        .collect::<Option<Vec<u8>>>()
+        .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::{check_arity, lookup, unknown_command};
+    use crate::split::split_line;
+
+    /// Splits `line` as the shell does.
+    pub fn argv(line: &str) -> Vec<Vec<u8>> {
+        split_line(line.as_bytes()).expect("a well-formed line")
+    }
+
+    /// Looks up, arity-checks and parses `line` without a database.
+    fn parse_line(line: &str) -> Result<Cmd<'static>, Reply> {
+        let args: &'static [Vec<u8>] = Vec::leak(argv(line));
+        let spec = lookup(&args[0]).ok_or_else(|| unknown_command(args))?;
+        check_arity(spec, args.len())?;
+        parse(spec, &args[1..])
+    }
+
+    fn err(text: &str) -> Result<Cmd<'static>, Reply> {
+        Err(Reply::error(text))
+    }
+
+    fn set(line: &str) -> Result<SetArgs<'static>, Reply> {
+        match parse_line(line)? {
+            Cmd::Set(s) => Ok(s),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn integers_parse_like_redis() {
+        assert_eq!(parse_int(b"0"), Some(0));
+        assert_eq!(parse_int(b"-12"), Some(-12));
+        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_int(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"01",
+            b"-0",
+            b"-",
+            b"1.5",
+            b"9223372036854775808",
+        ] {
+            assert_eq!(parse_int(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn counters() {
+        assert_eq!(parse_line("INCR n"), Ok(Cmd::IncrBy(b"n", 1)));
+        assert_eq!(parse_line("decr n"), Ok(Cmd::IncrBy(b"n", -1)));
+        assert_eq!(parse_line("INCRBY n -7"), Ok(Cmd::IncrBy(b"n", -7)));
+        assert_eq!(parse_line("DECRBY n 7"), Ok(Cmd::IncrBy(b"n", -7)));
+        assert_eq!(
+            parse_line("INCRBY n x"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            parse_line("DECRBY n -9223372036854775808"),
+            err("ERR decrement would overflow")
+        );
+        assert_eq!(
+            parse_line("INCRBYFLOAT n 1.5e1"),
+            Ok(Cmd::IncrByFloat(b"n", 15.0))
+        );
+        for bad in ["INCRBYFLOAT n x", "INCRBYFLOAT n nan", "INCRBYFLOAT n ' 1'"] {
+            assert_eq!(
+                parse_line(bad),
+                err("ERR value is not a valid float"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_set_stores_bytes_and_clears_expiry() {
+        let s = set("SET k v").unwrap();
+        assert_eq!(s.key, b"k");
+        assert_eq!(s.value, Value::Bytes(b"v".to_vec()));
+        assert_eq!(s.ttl, SetTtl::Clear);
+        assert_eq!(s.condition, Condition::Always);
+        assert!(!s.get);
+    }
+
+    #[test]
+    fn set_options() {
+        let s = set("set k v nx get").unwrap();
+        assert_eq!(s.condition, Condition::IfAbsent);
+        assert!(s.get);
+        assert_eq!(set("SET k v XX").unwrap().condition, Condition::IfPresent);
+        assert_eq!(set("SET k v NX NX").unwrap().condition, Condition::IfAbsent);
+        assert_eq!(
+            set("SET k v PXAT 1700000000000").unwrap().ttl,
+            SetTtl::At(1_700_000_000_000)
+        );
+        assert_eq!(
+            set("SET k v exat 1700000000").unwrap().ttl,
+            SetTtl::At(1_700_000_000_000)
+        );
+        assert_eq!(
+            set("SET k v PXAT 5 PXAT 7").unwrap().ttl,
+            SetTtl::At(7),
+            "the last of a repeated option wins"
+        );
+        assert_eq!(set("SET k v KEEPTTL").unwrap().ttl, SetTtl::Keep);
+
+        let before = now_ms();
+        let SetTtl::At(at) = set("SET k v EX 10").unwrap().ttl else {
+            panic!("EX sets an expiry")
+        };
+        assert!((before + 10_000..=now_ms() + 10_000).contains(&at));
+        let SetTtl::At(at) = set("SET k v PX 250").unwrap().ttl else {
+            panic!("PX sets an expiry")
+        };
+        assert!((before + 250..=now_ms() + 250).contains(&at));
+    }
+
+    #[test]
+    fn set_syntax_errors() {
+        for line in [
+            "SET k v NX XX",
+            "SET k v EX 1 PX 1",
+            "SET k v EX",
+            "SET k v FOO",
+            "SET k v KEEPTTL EX 1",
+            "SET k v EX 1 KEEPTTL",
+            "SET k v TYPE",
+            "SET k v TYPE int TYPE int",
+        ] {
+            assert_eq!(set(line), Err(Reply::error("ERR syntax error")), "{line}");
+        }
+        assert_eq!(
+            set("SET k v EX x"),
+            Err(Reply::error("ERR value is not an integer or out of range"))
+        );
+        for line in [
+            "SET k v EX 0",
+            "SET k v PX -1",
+            "SET k v EX 9223372036854775807",
+            "SET k v PX 9223372036854775807",
+        ] {
+            assert_eq!(
+                set(line),
+                Err(Reply::error("ERR invalid expire time in 'set' command")),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn set_with_type() {
+        assert_eq!(set("SET k 42 TYPE int").unwrap().value, Value::Int(42));
+        assert_eq!(
+            set("SET k 1.5 type FLOAT").unwrap().value,
+            Value::Float(1.5)
+        );
+        assert_eq!(
+            set("SET k true TYPE bool").unwrap().value,
+            Value::Bool(true)
+        );
+        assert_eq!(
+            set("SET k hi TYPE string").unwrap().value,
+            Value::String("hi".into())
+        );
+        assert_eq!(
+            set("SET k [1] TYPE json").unwrap().value,
+            Value::Json("[1]".into())
+        );
+        assert_eq!(
+            set("SET k 5 TYPE timestamp").unwrap().value,
+            Value::Timestamp(5)
+        );
+        assert_eq!(
+            set("SET k x TYPE int"),
+            Err(Reply::error("ERR value is not an integer or out of range"))
+        );
+        for ty in ["list", "hash", "nope"] {
+            assert!(
+                matches!(set(&format!("SET k x TYPE {ty}")), Err(Reply::Error(e)) if e.starts_with(&format!("ERR unknown value type '{ty}'"))),
+                "{ty}"
+            );
+        }
+    }
+
+    #[test]
+    fn setex_and_getex() {
+        let before = now_ms();
+        let Ok(Cmd::SetEx(b"k", at, b"v")) = parse_line("SETEX k 10 v") else {
+            panic!("SETEX parses")
+        };
+        assert!((before + 10_000..=now_ms() + 10_000).contains(&at));
+        assert!(matches!(
+            parse_line("SETEXP k 10 v"),
+            Ok(Cmd::SetEx(b"k", _, b"v"))
+        ));
+        let Ok(Cmd::SetEx(_, at, _)) = parse_line("PSETEX k 10 v") else {
+            panic!("PSETEX parses")
+        };
+        assert!((before + 10..=now_ms() + 10).contains(&at));
+        assert_eq!(
+            parse_line("SETEX k 0 v"),
+            err("ERR invalid expire time in 'setex' command")
+        );
+        assert_eq!(
+            parse_line("SETEXP k -5 v"),
+            err("ERR invalid expire time in 'setexp' command")
+        );
+        assert_eq!(
+            parse_line("PSETEX k x v"),
+            err("ERR value is not an integer or out of range")
+        );
+
+        assert_eq!(
+            parse_line("GETEX k"),
+            Ok(Cmd::GetEx(b"k", GetExTtl::Unchanged))
+        );
+        assert_eq!(
+            parse_line("GETEX k persist"),
+            Ok(Cmd::GetEx(b"k", GetExTtl::Persist))
+        );
+        assert_eq!(
+            parse_line("GETEX k PXAT 77"),
+            Ok(Cmd::GetEx(b"k", GetExTtl::At(77)))
+        );
+        for bad in [
+            "GETEX k PERSIST EX 1",
+            "GETEX k EX 1 PERSIST",
+            "GETEX k EX",
+            "GETEX k NX",
+        ] {
+            assert_eq!(parse_line(bad), err("ERR syntax error"), "{bad}");
+        }
+        assert_eq!(
+            parse_line("GETEX k EX 0"),
+            err("ERR invalid expire time in 'getex' command")
+        );
+    }
+
+    #[test]
+    fn expire_options() {
+        let at = |line| match parse_line(line) {
+            Ok(Cmd::Expire(_, at, _)) => at,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(at("PEXPIREAT k 1234"), 1234);
+        assert_eq!(at("EXPIREAT k 5"), 5000);
+        assert_eq!(at("EXPIREAT k -5"), 0);
+        let now = now_ms();
+        assert!((now + 3000..=now_ms() + 3000).contains(&at("EXPIRE k 3")));
+        assert_eq!(
+            parse_line("EXPIRE k 1 xx gt"),
+            Ok(Cmd::Expire(
+                b"k",
+                match parse_line("EXPIRE k 1 xx gt") {
+                    Ok(Cmd::Expire(_, at, _)) => at,
+                    other => panic!("{other:?}"),
+                },
+                ExpireIf {
+                    xx: true,
+                    gt: true,
+                    ..ExpireIf::default()
+                }
+            ))
+        );
+        assert_eq!(
+            parse_line("EXPIRE k 1 NX GT"),
+            err("ERR NX and XX, GT or LT options at the same time are not compatible")
+        );
+        assert_eq!(
+            parse_line("EXPIRE k 1 GT LT"),
+            err("ERR GT and LT options at the same time are not compatible")
+        );
+        assert_eq!(
+            parse_line("EXPIRE k 1 FOO"),
+            err("ERR Unsupported option FOO")
+        );
+        // Options are checked before the number.
+        assert_eq!(
+            parse_line("EXPIRE k x FOO"),
+            err("ERR Unsupported option FOO")
+        );
+        assert_eq!(
+            parse_line("EXPIRE k x"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            parse_line("EXPIRE k 9223372036854775807"),
+            err("ERR invalid expire time in 'expire' command")
+        );
+        assert_eq!(
+            parse_line("PEXPIRE k 9223372036854775807"),
+            err("ERR invalid expire time in 'pexpire' command")
+        );
+    }
+
+    #[test]
+    fn expire_conditions_follow_redis() {
+        let cond = |nx, xx, gt, lt| ExpireIf { nx, xx, gt, lt };
+        let always = ExpireIf::default();
+        assert!(always.holds(None, 5) && always.holds(Some(9), 5));
+        assert!(cond(true, false, false, false).holds(None, 5));
+        assert!(!cond(true, false, false, false).holds(Some(1), 5));
+        assert!(!cond(false, true, false, false).holds(None, 5));
+        // GT: no expiry counts as infinite, so nothing is later.
+        assert!(!cond(false, false, true, false).holds(None, 5));
+        assert!(cond(false, false, true, false).holds(Some(4), 5));
+        assert!(!cond(false, false, true, false).holds(Some(5), 5));
+        // LT: anything is earlier than no expiry, unless XX asks for one.
+        assert!(cond(false, false, false, true).holds(None, 5));
+        assert!(!cond(false, true, false, true).holds(None, 5));
+        assert!(cond(false, true, false, true).holds(Some(6), 5));
+        assert!(!cond(false, false, false, true).holds(Some(5), 5));
+    }
+
+    #[test]
+    fn key_commands_parse() {
+        assert_eq!(
+            parse_line("COPY a b"),
+            Ok(Cmd::Copy {
+                src: b"a",
+                dst: b"b",
+                replace: false
+            })
+        );
+        assert_eq!(
+            parse_line("COPY a b db 0 replace"),
+            Ok(Cmd::Copy {
+                src: b"a",
+                dst: b"b",
+                replace: true
+            })
+        );
+        assert_eq!(
+            parse_line("COPY a b DB 1"),
+            err("ERR DB index is out of range")
+        );
+        assert_eq!(parse_line("COPY a b DB"), err("ERR syntax error"));
+        assert_eq!(parse_line("COPY a b NOPE"), err("ERR syntax error"));
+        assert_eq!(parse_line("FLUSHDB"), Ok(Cmd::FlushDb));
+        assert_eq!(parse_line("flushdb async"), Ok(Cmd::FlushDb));
+        assert_eq!(parse_line("FLUSHDB now"), err("ERR syntax error"));
+        assert_eq!(parse_line("UNLINK a b"), Ok(Cmd::Del(vec![b"a", b"b"])));
+        assert_eq!(
+            parse_line("SETRANGE k 3 x"),
+            Ok(Cmd::SetRange(b"k", 3, b"x"))
+        );
+        assert_eq!(
+            parse_line("SETRANGE k -1 x"),
+            err("ERR offset is out of range")
+        );
+        assert_eq!(
+            parse_line("GETRANGE k 0 x"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            parse_line("MSETNX a 1 b"),
+            err("ERR wrong number of arguments for 'msetnx' command")
+        );
+        assert_eq!(
+            parse_line("JSON.SET k $ 1 NX"),
+            Ok(Cmd::JsonSet {
+                key: b"k",
+                path: "$",
+                json: "1",
+                only_if_exists: Some(false)
+            })
+        );
+        assert_eq!(parse_line("JSON.SET k $ 1 NX XX"), err("ERR syntax error"));
+        assert_eq!(
+            parse_line("JSON.GET k $.a .b"),
+            Ok(Cmd::JsonGet(b"k", vec!["$.a", ".b"]))
+        );
+    }
+
+    #[test]
+    fn scan_arguments() {
+        let scan = |line| match parse_line(line) {
+            Ok(Cmd::Scan(s)) => Ok(s),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(
+            scan("SCAN 0"),
+            Ok(ScanArgs {
+                after: None,
+                count: 10,
+                pattern: None,
+                of_type: None
+            })
+        );
+        assert_eq!(
+            scan("scan 1097 match a* count 3 type HASH COUNT 5"),
+            Ok(ScanArgs {
+                after: Some(b"a".to_vec()),
+                count: 5,
+                pattern: Some(b"a*"),
+                of_type: Some("hash")
+            })
+        );
+        for bad in [
+            "SCAN x",
+            "SCAN 2",
+            "SCAN 11",
+            "SCAN 1256",
+            "SCAN -1",
+            "SCAN 10",
+        ] {
+            assert_eq!(scan(bad), Err(Reply::error("ERR invalid cursor")), "{bad}");
+        }
+        for bad in ["SCAN 0 COUNT 0", "SCAN 0 MATCH", "SCAN 0 LIMIT 4"] {
+            assert_eq!(scan(bad), Err(Reply::error("ERR syntax error")), "{bad}");
+        }
+        assert_eq!(
+            scan("SCAN 0 COUNT x"),
+            Err(Reply::error("ERR value is not an integer or out of range"))
+        );
+        assert_eq!(
+            scan("SCAN 0 TYPE blob"),
+            Err(Reply::error("ERR unknown type name 'blob'"))
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip_as_decimal_numbers() {
+        assert_eq!(encode_cursor(None), b"0");
+        assert_eq!(encode_cursor(Some(b"")), b"1");
+        assert_eq!(encode_cursor(Some(b"a\x00\xff")), b"1097000255");
+        for key in [&b""[..], b"a", b"\x00", b"\xff\xfe", b"user:42"] {
+            let cursor = encode_cursor(Some(key));
+            assert!(cursor.iter().all(u8::is_ascii_digit));
+            assert_eq!(decode_cursor(&cursor), Some(Some(key.to_vec())));
+        }
+        assert_eq!(decode_cursor(b"0"), Some(None));
+        assert_eq!(decode_cursor(b"00"), None);
+    }
+}

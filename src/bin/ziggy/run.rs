@@ -1,0 +1,433 @@
+//! Running parsed commands against the library: reads against the committed state or an open
+//! transaction, writes inside a transaction, and the replies Redis gives for each.
+
+use std::fmt::Write as _;
+
+use ziggydb::{format_float, Db, Error, Value, ValueType, WriteTxn};
+
+use crate::parse::{encode_cursor, now_ms, Cmd, Condition, GetExTtl, ScanArgs, SetTtl, Unit};
+use crate::reply::Reply;
+
+/// The reply for a library error, with Redis's wording where Redis has one.
+pub fn error_reply(err: &Error) -> Reply {
+    let text = match err {
+        Error::WrongType { .. } => {
+            "WRONGTYPE Operation against a key holding the wrong kind of value".to_owned()
+        }
+        Error::NotAnInteger => "ERR value is not an integer or out of range".to_owned(),
+        Error::NotAFloat => "ERR value is not a valid float".to_owned(),
+        Error::Overflow => "ERR increment or decrement would overflow".to_owned(),
+        Error::InvalidArgument(message) => format!("ERR {message}"),
+        other => format!("ERR {other}"),
+    };
+    // A reply is one line.
+    Reply::Error(text.replace(['\r', '\n'], " "))
+}
+
+/// A page of `SCAN`: the keys and the last of them, `None` at the end.
+type ScanPage = (Vec<Vec<u8>>, Option<Vec<u8>>);
+
+/// What a read command reads from: the committed state ([`Db`]) or an open transaction
+/// ([`WriteTxn`], which sees its own writes). Each method is the library call of one command.
+pub trait View {
+    fn value(&self, key: &[u8]) -> ziggydb::Result<Option<Value>>;
+    /// Values of several keys; a key holding a collection reads as absent, as in `MGET`.
+    fn values(&self, keys: &[&[u8]]) -> ziggydb::Result<Vec<Option<Value>>>;
+    fn stored_type(&self, key: &[u8]) -> ziggydb::Result<Option<ValueType>>;
+    fn count_existing(&self, keys: &[&[u8]]) -> ziggydb::Result<u64>;
+    fn strlen(&self, key: &[u8]) -> ziggydb::Result<usize>;
+    fn get_range(&self, key: &[u8], start: i64, end: i64) -> ziggydb::Result<Vec<u8>>;
+    fn key_type(&self, key: &[u8]) -> ziggydb::Result<&'static str>;
+    fn json_get(&self, key: &[u8], paths: &[&str]) -> ziggydb::Result<Option<String>>;
+    fn expire_time(&self, key: &[u8]) -> ziggydb::Result<Option<Option<u64>>>;
+    fn keys_matching(&self, pattern: &[u8]) -> ziggydb::Result<Vec<Vec<u8>>>;
+    fn scan(&self, scan: &ScanArgs<'_>) -> ziggydb::Result<ScanPage>;
+    fn key_count(&self) -> ziggydb::Result<u64>;
+    fn random_key(&self) -> ziggydb::Result<Option<Vec<u8>>>;
+}
+
+impl View for Db {
+    fn value(&self, key: &[u8]) -> ziggydb::Result<Option<Value>> {
+        self.get_value(key)
+    }
+    fn values(&self, keys: &[&[u8]]) -> ziggydb::Result<Vec<Option<Value>>> {
+        self.mget(keys)
+    }
+    fn stored_type(&self, key: &[u8]) -> ziggydb::Result<Option<ValueType>> {
+        Ok(self.get(key)?.map(|v| v.value_type()))
+    }
+    fn count_existing(&self, keys: &[&[u8]]) -> ziggydb::Result<u64> {
+        Db::count_existing(self, keys)
+    }
+    fn strlen(&self, key: &[u8]) -> ziggydb::Result<usize> {
+        Db::strlen(self, key)
+    }
+    fn get_range(&self, key: &[u8], start: i64, end: i64) -> ziggydb::Result<Vec<u8>> {
+        Db::get_range(self, key, start, end)
+    }
+    fn key_type(&self, key: &[u8]) -> ziggydb::Result<&'static str> {
+        Db::key_type(self, key)
+    }
+    fn json_get(&self, key: &[u8], paths: &[&str]) -> ziggydb::Result<Option<String>> {
+        Db::json_get(self, key, paths)
+    }
+    fn expire_time(&self, key: &[u8]) -> ziggydb::Result<Option<Option<u64>>> {
+        Db::expire_time(self, key)
+    }
+    fn keys_matching(&self, pattern: &[u8]) -> ziggydb::Result<Vec<Vec<u8>>> {
+        Db::keys_matching(self, pattern)
+    }
+    fn scan(&self, scan: &ScanArgs<'_>) -> ziggydb::Result<ScanPage> {
+        Db::scan(
+            self,
+            scan.after.as_deref(),
+            scan.count,
+            scan.pattern,
+            scan.of_type,
+        )
+    }
+    fn key_count(&self) -> ziggydb::Result<u64> {
+        Ok(self.len())
+    }
+    fn random_key(&self) -> ziggydb::Result<Option<Vec<u8>>> {
+        Db::random_key(self)
+    }
+}
+
+impl View for WriteTxn {
+    fn value(&self, key: &[u8]) -> ziggydb::Result<Option<Value>> {
+        self.get(key)
+    }
+    fn values(&self, keys: &[&[u8]]) -> ziggydb::Result<Vec<Option<Value>>> {
+        keys.iter()
+            .map(|k| match self.get(k) {
+                Err(Error::WrongType { .. }) => Ok(None),
+                other => other,
+            })
+            .collect()
+    }
+    fn stored_type(&self, key: &[u8]) -> ziggydb::Result<Option<ValueType>> {
+        self.value_type(key)
+    }
+    fn count_existing(&self, keys: &[&[u8]]) -> ziggydb::Result<u64> {
+        WriteTxn::count_existing(self, keys)
+    }
+    fn strlen(&self, key: &[u8]) -> ziggydb::Result<usize> {
+        WriteTxn::strlen(self, key)
+    }
+    fn get_range(&self, key: &[u8], start: i64, end: i64) -> ziggydb::Result<Vec<u8>> {
+        WriteTxn::get_range(self, key, start, end)
+    }
+    fn key_type(&self, key: &[u8]) -> ziggydb::Result<&'static str> {
+        WriteTxn::key_type(self, key)
+    }
+    fn json_get(&self, key: &[u8], paths: &[&str]) -> ziggydb::Result<Option<String>> {
+        WriteTxn::json_get(self, key, paths)
+    }
+    fn expire_time(&self, key: &[u8]) -> ziggydb::Result<Option<Option<u64>>> {
+        WriteTxn::expire_time(self, key)
+    }
+    fn keys_matching(&self, pattern: &[u8]) -> ziggydb::Result<Vec<Vec<u8>>> {
+        WriteTxn::keys_matching(self, pattern)
+    }
+    fn scan(&self, scan: &ScanArgs<'_>) -> ziggydb::Result<ScanPage> {
+        WriteTxn::scan(
+            self,
+            scan.after.as_deref(),
+            scan.count,
+            scan.pattern,
+            scan.of_type,
+        )
+    }
+    fn key_count(&self) -> ziggydb::Result<u64> {
+        self.len()
+    }
+    fn random_key(&self) -> ziggydb::Result<Option<Vec<u8>>> {
+        WriteTxn::random_key(self)
+    }
+}
+
+fn bulk_or_nil(value: Option<Value>) -> Reply {
+    value.map_or(Reply::Nil, |v| Reply::Bulk(v.to_redis_bytes()))
+}
+
+fn int(n: impl TryInto<i64>) -> Reply {
+    Reply::Int(n.try_into().unwrap_or(i64::MAX))
+}
+
+fn keys_reply(keys: Vec<Vec<u8>>) -> Reply {
+    Reply::Array(keys.into_iter().map(Reply::Bulk).collect())
+}
+
+/// `TTL`/`PTTL`'s reply for an expiry: -2 absent, -1 none, else the time left (seconds
+/// rounded to the nearest, as Redis does).
+fn ttl_reply(expiry: Option<Option<u64>>, unit: Unit) -> Reply {
+    match expiry {
+        None => Reply::Int(-2),
+        Some(None) => Reply::Int(-1),
+        Some(Some(at)) => {
+            let ms = at.saturating_sub(now_ms());
+            int(match unit {
+                Unit::Millis => ms,
+                Unit::Seconds => (ms + 500) / 1000,
+            })
+        }
+    }
+}
+
+/// Runs a read command.
+pub fn read(view: &dyn View, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
+    Ok(match cmd {
+        Cmd::Get(key) => bulk_or_nil(view.value(key)?),
+        Cmd::GetType(key) => view
+            .stored_type(key)?
+            .map_or(Reply::Nil, |ty| Reply::bulk(ty.name())),
+        Cmd::MGet(keys) => Reply::Array(view.values(&keys)?.into_iter().map(bulk_or_nil).collect()),
+        Cmd::Exists(keys) => int(view.count_existing(&keys)?),
+        Cmd::StrLen(key) => int(view.strlen(key)?),
+        Cmd::GetRange(key, start, end) => Reply::Bulk(view.get_range(key, start, end)?),
+        Cmd::Type(key) => Reply::Status(view.key_type(key)?.to_owned()),
+        Cmd::DbSize => int(view.key_count()?),
+        Cmd::Keys(pattern) => keys_reply(view.keys_matching(pattern)?),
+        Cmd::Scan(scan) => {
+            let (keys, next) = view.scan(&scan)?;
+            Reply::Array(vec![
+                Reply::Bulk(encode_cursor(next.as_deref())),
+                keys_reply(keys),
+            ])
+        }
+        Cmd::RandomKey => view.random_key()?.map_or(Reply::Nil, Reply::Bulk),
+        Cmd::JsonGet(key, paths) => view.json_get(key, &paths)?.map_or(Reply::Nil, Reply::bulk),
+        Cmd::Ttl(key, unit) => ttl_reply(view.expire_time(key)?, unit),
+        Cmd::ExpireTime(key, unit) => match view.expire_time(key)? {
+            None => Reply::Int(-2),
+            Some(None) => Reply::Int(-1),
+            Some(Some(at)) => int(match unit {
+                Unit::Millis => at,
+                Unit::Seconds => at / 1000,
+            }),
+        },
+        other => unreachable!("{other:?} is not a read command"),
+    })
+}
+
+/// Runs a write command in the transaction `tx`.
+pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
+    let bytes = |v: &[u8]| Value::Bytes(v.to_vec());
+    Ok(match cmd {
+        Cmd::Set(set) => {
+            let mut command = tx.set_extended(set.key, set.value);
+            command = match set.condition {
+                Condition::Always => command,
+                Condition::IfAbsent => command.if_absent(),
+                Condition::IfPresent => command.if_present(),
+            };
+            command = match set.ttl {
+                SetTtl::Clear => command,
+                SetTtl::At(at) => command.expire_at(at),
+                SetTtl::Keep => command.keep_ttl(),
+            };
+            if set.get {
+                command = command.return_previous();
+            }
+            let outcome = command.run()?;
+            if set.get {
+                bulk_or_nil(outcome.previous)
+            } else if outcome.written {
+                Reply::ok()
+            } else {
+                Reply::Nil
+            }
+        }
+        Cmd::SetNx(key, value) => int(u8::from(tx.set_if_absent(key, bytes(value))?)),
+        Cmd::SetEx(key, at, value) => {
+            tx.set_with_expiry(key, bytes(value), Some(at))?;
+            Reply::ok()
+        }
+        Cmd::GetSet(key, value) => bulk_or_nil(tx.get_set(key, bytes(value))?),
+        Cmd::GetDel(key) => bulk_or_nil(tx.get_delete(key)?),
+        Cmd::GetEx(key, ttl) => bulk_or_nil(match ttl {
+            GetExTtl::Unchanged => tx.get(key)?,
+            GetExTtl::At(at) => tx.get_and_expire_at(key, at)?,
+            GetExTtl::Persist => tx.get_and_persist(key)?,
+        }),
+        Cmd::MSet(pairs) => {
+            tx.set_many(pairs.into_iter().map(|(k, v)| (k, bytes(v))))?;
+            Reply::ok()
+        }
+        Cmd::MSetNx(pairs) => int(u8::from(
+            tx.set_many_if_absent(pairs.into_iter().map(|(k, v)| (k, bytes(v))))?,
+        )),
+        Cmd::Append(key, tail) => int(tx.append(key, tail)?),
+        Cmd::SetRange(key, offset, value) => match tx.set_range(key, offset, value) {
+            Err(Error::ValueTooLarge { .. }) => {
+                Reply::error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+            }
+            other => int(other?),
+        },
+        Cmd::Del(keys) => {
+            let mut deleted = 0u64;
+            for key in keys {
+                deleted += u64::from(tx.delete(key)?);
+            }
+            int(deleted)
+        }
+        Cmd::IncrBy(key, delta) => Reply::Int(tx.incr_by(key, delta)?),
+        Cmd::IncrByFloat(key, delta) => match tx.incr_by_float(key, delta) {
+            Err(Error::Overflow) => Reply::error("ERR increment would produce NaN or Infinity"),
+            other => Reply::bulk(format_float(other?)),
+        },
+        Cmd::Rename(src, dst) => {
+            if tx.rename_key(src, dst)? {
+                Reply::ok()
+            } else {
+                Reply::error("ERR no such key")
+            }
+        }
+        Cmd::RenameNx(src, dst) => {
+            if !tx.exists(src)? {
+                Reply::error("ERR no such key")
+            } else {
+                int(u8::from(tx.rename_key_if_absent(src, dst)?))
+            }
+        }
+        Cmd::Copy { src, dst, replace } => {
+            if src == dst {
+                Reply::error("ERR source and destination objects are the same")
+            } else {
+                int(u8::from(tx.copy(src, dst, replace)?))
+            }
+        }
+        Cmd::FlushDb => {
+            tx.clear()?;
+            Reply::ok()
+        }
+        Cmd::JsonSet {
+            key,
+            path,
+            json,
+            only_if_exists,
+        } => {
+            if tx.json_set(key, path, json, only_if_exists)? {
+                Reply::ok()
+            } else {
+                Reply::Nil
+            }
+        }
+        Cmd::Expire(key, at, cond) => int(u8::from(
+            tx.expire_at_if(key, at, |current| cond.holds(current, at))?,
+        )),
+        Cmd::Persist(key) => int(u8::from(tx.persist(key)?)),
+        other => unreachable!("{other:?} is not a write command"),
+    })
+}
+
+/// `INFO`: the shared metrics as one `# Stats` section, `name:value` lines ending in CRLF.
+fn info(db: &Db, sections: &[&[u8]]) -> Reply {
+    let wanted = sections.is_empty()
+        || sections.iter().any(|s| {
+            [&b"stats"[..], b"all", b"default", b"everything"]
+                .iter()
+                .any(|name| s.eq_ignore_ascii_case(name))
+        });
+    if !wanted {
+        return Reply::bulk("");
+    }
+    let m = db.metrics();
+    let fields = [
+        ("keys", m.keys),
+        ("live_bytes", m.live_bytes),
+        ("dead_bytes", m.dead_bytes),
+        ("segments", m.segments),
+        ("segment_file_bytes", m.segment_file_bytes),
+        ("wal_bytes", m.wal_bytes),
+        ("last_checkpoint_ms", m.last_checkpoint_ms),
+        ("commits", m.commits),
+        ("rollbacks", m.rollbacks),
+        ("commit_micros", m.commit_micros),
+        ("reads", m.reads),
+        ("hits", m.hits),
+        ("misses", m.misses),
+        ("compactions", m.compactions),
+        ("expired", m.expired),
+        ("processes", m.processes),
+        ("index_capacity", m.index_capacity),
+        ("mapped_bytes", m.mapped_bytes),
+    ];
+    let mut text = String::from("# Stats\r\n");
+    for (name, value) in fields {
+        let _ = write!(text, "{name}:{value}\r\n");
+    }
+    Reply::bulk(text)
+}
+
+fn check(db: &Db) -> ziggydb::Result<Reply> {
+    let report = db.check()?;
+    if report.is_ok() {
+        return Ok(Reply::ok());
+    }
+    let n = report.problems.len();
+    let text = format!(
+        "ERR check found {n} problem{}: {}",
+        if n == 1 { "" } else { "s" },
+        report.problems.join("; ")
+    );
+    Ok(Reply::Error(text.replace(['\r', '\n'], " ")))
+}
+
+/// Runs a command that reads no key (`PING`, `INFO`, `COMPACT`, ...).
+pub fn other(db: &Db, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
+    Ok(match cmd {
+        Cmd::Ping(None) => Reply::Status("PONG".into()),
+        Cmd::Ping(Some(msg)) | Cmd::Echo(msg) => Reply::bulk(msg),
+        Cmd::Info(sections) => info(db, &sections),
+        // Outside MULTI the session handles UNWATCH; queued, it has nothing left to do.
+        Cmd::Unwatch => Reply::ok(),
+        Cmd::Compact => {
+            db.compact()?;
+            Reply::ok()
+        }
+        Cmd::Check => check(db)?,
+        other => unreachable!("{other:?} is a read or write command"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_errors_map_to_redis_wording() {
+        let wrong = Error::WrongType {
+            expected: ValueType::Int,
+            actual: ValueType::Json,
+        };
+        let cases = [
+            (
+                wrong,
+                "WRONGTYPE Operation against a key holding the wrong kind of value",
+            ),
+            (Error::Overflow, "ERR increment or decrement would overflow"),
+            (
+                Error::NotAnInteger,
+                "ERR value is not an integer or out of range",
+            ),
+            (Error::NotAFloat, "ERR value is not a valid float"),
+            (Error::InvalidArgument("a\nb".into()), "ERR a b"),
+        ];
+        for (e, text) in cases {
+            assert_eq!(error_reply(&e), Reply::error(text));
+        }
+    }
+
+    #[test]
+    fn ttl_replies_round_to_the_nearest_second() {
+        assert_eq!(ttl_reply(None, Unit::Seconds), Reply::Int(-2));
+        assert_eq!(ttl_reply(Some(None), Unit::Millis), Reply::Int(-1));
+        assert_eq!(ttl_reply(Some(Some(1)), Unit::Millis), Reply::Int(0));
+        let Reply::Int(s) = ttl_reply(Some(Some(now_ms() + 1_600)), Unit::Seconds) else {
+            panic!()
+        };
+        assert_eq!(s, 2);
+    }
+}
