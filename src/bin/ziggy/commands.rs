@@ -410,13 +410,17 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     COMMANDS
         .iter()
         .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+        .or_else(|| crate::collections::lookup(name))
 }
 
 /// Help for `help` (every command) or `help NAME`: the syntax line and summary of each.
 pub fn help_text(topic: Option<&[u8]>) -> String {
     let mut text = String::new();
     let specs: Vec<&CommandSpec> = match topic {
-        None => COMMANDS.iter().collect(),
+        None => COMMANDS
+            .iter()
+            .chain(crate::collections::COMMANDS)
+            .collect(),
         Some(name) => match lookup(name) {
             Some(spec) => vec![spec],
             None => {
@@ -707,6 +711,7 @@ impl Session {
 /// its own, committed if it succeeds.
 fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
     match (kind, cmd) {
+        (_, Cmd::Coll(cmd)) => Ok(crate::collections::run(db, None, &cmd)),
         (Kind::Read, cmd) => read(db, cmd),
         // Deletes in several transactions if one cannot hold them all.
         (Kind::Write, Cmd::FlushDb) => {
@@ -732,6 +737,9 @@ fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
 
 /// Runs a non-control command inside the open transaction `tx`.
 fn run_in_txn(db: &Db, tx: &mut WriteTxn, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
+    if let Cmd::Coll(cmd) = cmd {
+        return Ok(crate::collections::run(db, Some(tx), &cmd));
+    }
     match kind {
         Kind::Read => read(tx, cmd),
         Kind::Write => write(tx, cmd),

@@ -4,6 +4,7 @@
 //! from standard input, one per line (a script or a co-process), or runs an interactive shell
 //! when standard input is a terminal. Replies print as redis-cli prints them.
 
+mod collections;
 mod commands;
 mod parse;
 mod reply;

@@ -143,6 +143,8 @@ pub enum Cmd<'a> {
     Echo(&'a [u8]),
     Info(Vec<&'a [u8]>),
     Unwatch,
+    /// A list, set, sorted set or hash command.
+    Coll(crate::collections::Cmd<'a>),
     // Reads.
     Get(&'a [u8]),
     GetType(&'a [u8]),
@@ -312,6 +314,9 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Rep
         "PERSIST" => Cmd::Persist(arg(0)),
         "COMPACT" => Cmd::Compact,
         "CHECK" => Cmd::Check,
+        name if crate::collections::lookup(name.as_bytes()).is_some() => {
+            Cmd::Coll(crate::collections::parse(spec, args)?)
+        }
         other => unreachable!("{other} is a control command or missing from parse"),
     })
 }

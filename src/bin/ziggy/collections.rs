@@ -1,0 +1,1957 @@
+//! The collection commands: lists, sets, sorted sets and hashes. Their table entries, the
+//! parsing of their arguments (Redis's errors, in Redis's order of checks), and how each
+//! runs: a read outside a transaction reads the committed state without the writer lock; a
+//! write runs in a write transaction, its own or the open `MULTI`/`BEGIN` one.
+//!
+//! Replies are Redis 7's over RESP2: `LPOP key count` on a missing key is a nil array,
+//! `WITHSCORES` and `ZPOPMIN` give flat member/score arrays, scores print as
+//! [`format_float`] writes them.
+
+use ziggydb::{format_float, Db, Error, LexBound, ScoreBound, SetOp, WriteTxn, ZAddFlags};
+
+use crate::commands::{wrong_arity, CommandSpec, Kind};
+use crate::parse::{not_an_integer, parse_int, syntax_error};
+use crate::reply::Reply;
+use crate::run::error_reply;
+
+const fn spec(
+    name: &'static str,
+    arity: i32,
+    kind: Kind,
+    syntax: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        kind,
+        syntax,
+        summary,
+    }
+}
+
+/// Every collection command, in the order help lists them.
+pub const COMMANDS: &[CommandSpec] = &[
+    spec(
+        "LPUSH",
+        -3,
+        Kind::Write,
+        "key element [element ...]",
+        "Insert elements at the head of a list, one after the other",
+    ),
+    spec(
+        "RPUSH",
+        -3,
+        Kind::Write,
+        "key element [element ...]",
+        "Append elements to a list",
+    ),
+    spec(
+        "LPOP",
+        -2,
+        Kind::Write,
+        "key [count]",
+        "Remove and return elements from the head of a list",
+    ),
+    spec(
+        "RPOP",
+        -2,
+        Kind::Write,
+        "key [count]",
+        "Remove and return elements from the tail of a list",
+    ),
+    spec("LLEN", 2, Kind::Read, "key", "Get the length of a list"),
+    spec(
+        "LRANGE",
+        4,
+        Kind::Read,
+        "key start stop",
+        "Get the elements of a list from start to stop (negative: from the end)",
+    ),
+    spec(
+        "LINDEX",
+        3,
+        Kind::Read,
+        "key index",
+        "Get the element of a list at an index",
+    ),
+    spec(
+        "LSET",
+        4,
+        Kind::Write,
+        "key index element",
+        "Replace the element of a list at an index",
+    ),
+    spec(
+        "LREM",
+        4,
+        Kind::Write,
+        "key count element",
+        "Remove elements equal to a value (count > 0: from the head, < 0: from the tail, 0: all)",
+    ),
+    spec(
+        "LTRIM",
+        4,
+        Kind::Write,
+        "key start stop",
+        "Keep only the elements of a list from start to stop",
+    ),
+    spec(
+        "LINSERT",
+        5,
+        Kind::Write,
+        "key BEFORE|AFTER pivot element",
+        "Insert an element before or after the first element equal to pivot",
+    ),
+    spec(
+        "LPOS",
+        -3,
+        Kind::Read,
+        "key element [RANK rank] [COUNT num-matches] [MAXLEN len]",
+        "Find the positions of elements equal to a value",
+    ),
+    spec(
+        "SADD",
+        -3,
+        Kind::Write,
+        "key member [member ...]",
+        "Add members to a set",
+    ),
+    spec(
+        "SREM",
+        -3,
+        Kind::Write,
+        "key member [member ...]",
+        "Remove members from a set",
+    ),
+    spec("SMEMBERS", 2, Kind::Read, "key", "Get all members of a set"),
+    spec(
+        "SISMEMBER",
+        3,
+        Kind::Read,
+        "key member",
+        "Check whether a value is a member of a set",
+    ),
+    spec(
+        "SMISMEMBER",
+        -3,
+        Kind::Read,
+        "key member [member ...]",
+        "Check for each value whether it is a member of a set",
+    ),
+    spec("SCARD", 2, Kind::Read, "key", "Count the members of a set"),
+    spec(
+        "SPOP",
+        -2,
+        Kind::Write,
+        "key [count]",
+        "Remove and return random members of a set",
+    ),
+    spec(
+        "SRANDMEMBER",
+        -2,
+        Kind::Read,
+        "key [count]",
+        "Get random members of a set (a negative count may repeat members)",
+    ),
+    spec(
+        "SINTER",
+        -2,
+        Kind::Read,
+        "key [key ...]",
+        "Get the members present in every set",
+    ),
+    spec(
+        "SUNION",
+        -2,
+        Kind::Read,
+        "key [key ...]",
+        "Get the members present in any set",
+    ),
+    spec(
+        "SDIFF",
+        -2,
+        Kind::Read,
+        "key [key ...]",
+        "Get the members of the first set that are in none of the others",
+    ),
+    spec(
+        "SINTERSTORE",
+        -3,
+        Kind::Write,
+        "destination key [key ...]",
+        "Store the intersection of sets",
+    ),
+    spec(
+        "SUNIONSTORE",
+        -3,
+        Kind::Write,
+        "destination key [key ...]",
+        "Store the union of sets",
+    ),
+    spec(
+        "SDIFFSTORE",
+        -3,
+        Kind::Write,
+        "destination key [key ...]",
+        "Store the difference of sets",
+    ),
+    spec(
+        "ZADD",
+        -4,
+        Kind::Write,
+        "key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]",
+        "Add members to a sorted set, or update their scores",
+    ),
+    spec(
+        "ZREM",
+        -3,
+        Kind::Write,
+        "key member [member ...]",
+        "Remove members from a sorted set",
+    ),
+    spec(
+        "ZSCORE",
+        3,
+        Kind::Read,
+        "key member",
+        "Get the score of a member",
+    ),
+    spec(
+        "ZMSCORE",
+        -3,
+        Kind::Read,
+        "key member [member ...]",
+        "Get the scores of members",
+    ),
+    spec(
+        "ZINCRBY",
+        4,
+        Kind::Write,
+        "key increment member",
+        "Add to the score of a member",
+    ),
+    spec(
+        "ZCARD",
+        2,
+        Kind::Read,
+        "key",
+        "Count the members of a sorted set",
+    ),
+    spec(
+        "ZCOUNT",
+        4,
+        Kind::Read,
+        "key min max",
+        "Count the members with a score from min to max ('(' excludes, -inf/+inf)",
+    ),
+    spec(
+        "ZRANK",
+        3,
+        Kind::Read,
+        "key member",
+        "Get the rank of a member, lowest score first",
+    ),
+    spec(
+        "ZREVRANK",
+        3,
+        Kind::Read,
+        "key member",
+        "Get the rank of a member, highest score first",
+    ),
+    spec(
+        "ZRANGE",
+        -4,
+        Kind::Read,
+        "key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]",
+        "Get members by rank, by score or by member bytes",
+    ),
+    spec(
+        "ZREVRANGE",
+        -4,
+        Kind::Read,
+        "key start stop [WITHSCORES]",
+        "Get members by rank, highest score first",
+    ),
+    spec(
+        "ZRANGEBYSCORE",
+        -4,
+        Kind::Read,
+        "key min max [WITHSCORES] [LIMIT offset count]",
+        "Get the members with a score from min to max",
+    ),
+    spec(
+        "ZREVRANGEBYSCORE",
+        -4,
+        Kind::Read,
+        "key max min [WITHSCORES] [LIMIT offset count]",
+        "Get the members with a score from max down to min",
+    ),
+    spec(
+        "ZRANGEBYLEX",
+        -4,
+        Kind::Read,
+        "key min max [LIMIT offset count]",
+        "Get the members from min to max by bytes ('[' includes, '(' excludes, - and +)",
+    ),
+    spec(
+        "ZREVRANGEBYLEX",
+        -4,
+        Kind::Read,
+        "key max min [LIMIT offset count]",
+        "Get the members from max down to min by bytes",
+    ),
+    spec(
+        "ZREMRANGEBYSCORE",
+        4,
+        Kind::Write,
+        "key min max",
+        "Remove the members with a score from min to max",
+    ),
+    spec(
+        "ZREMRANGEBYRANK",
+        4,
+        Kind::Write,
+        "key start stop",
+        "Remove the members ranked from start to stop",
+    ),
+    spec(
+        "ZPOPMIN",
+        -2,
+        Kind::Write,
+        "key [count]",
+        "Remove and return the members with the lowest scores",
+    ),
+    spec(
+        "ZPOPMAX",
+        -2,
+        Kind::Write,
+        "key [count]",
+        "Remove and return the members with the highest scores",
+    ),
+    spec(
+        "HSET",
+        -4,
+        Kind::Write,
+        "key field value [field value ...]",
+        "Set fields of a hash; reply with how many are new",
+    ),
+    spec(
+        "HMSET",
+        -4,
+        Kind::Write,
+        "key field value [field value ...]",
+        "Set fields of a hash; reply OK",
+    ),
+    spec(
+        "HSETNX",
+        4,
+        Kind::Write,
+        "key field value",
+        "Set a field of a hash if it does not exist",
+    ),
+    spec(
+        "HGET",
+        3,
+        Kind::Read,
+        "key field",
+        "Get the value of a field",
+    ),
+    spec(
+        "HMGET",
+        -3,
+        Kind::Read,
+        "key field [field ...]",
+        "Get the values of fields",
+    ),
+    spec(
+        "HDEL",
+        -3,
+        Kind::Write,
+        "key field [field ...]",
+        "Delete fields of a hash",
+    ),
+    spec(
+        "HGETALL",
+        2,
+        Kind::Read,
+        "key",
+        "Get every field and value of a hash",
+    ),
+    spec("HKEYS", 2, Kind::Read, "key", "Get every field of a hash"),
+    spec("HVALS", 2, Kind::Read, "key", "Get every value of a hash"),
+    spec("HLEN", 2, Kind::Read, "key", "Count the fields of a hash"),
+    spec(
+        "HEXISTS",
+        3,
+        Kind::Read,
+        "key field",
+        "Check whether a field exists",
+    ),
+    spec(
+        "HSTRLEN",
+        3,
+        Kind::Read,
+        "key field",
+        "Get the length of the value of a field",
+    ),
+    spec(
+        "HINCRBY",
+        4,
+        Kind::Write,
+        "key field increment",
+        "Add to the integer in a field",
+    ),
+    spec(
+        "HINCRBYFLOAT",
+        4,
+        Kind::Write,
+        "key field increment",
+        "Add to the number in a field",
+    ),
+];
+
+/// The collection command named `name` (any case).
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    COMMANDS
+        .iter()
+        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsed commands
+
+/// A parsed collection command.
+#[derive(Debug, PartialEq)]
+pub enum Cmd<'a> {
+    /// Reads; outside a transaction they read the committed state.
+    Read(ReadCmd<'a>),
+    /// Writes, and the reads that need a write transaction's view.
+    Write(WriteCmd<'a>),
+}
+
+/// Which side of a hash `HGETALL`, `HKEYS` and `HVALS` reply with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashPart {
+    Both,
+    Fields,
+    Values,
+}
+
+/// What a `ZRANGE` selects.
+#[derive(Debug, PartialEq)]
+pub enum RangeBy {
+    /// Ranks `start..=stop`, negative from the end.
+    Rank(i64, i64),
+    Score(ScoreBound, ScoreBound),
+    Lex(LexBound, LexBound),
+}
+
+/// A parsed `ZRANGE` (or one of its older forms).
+#[derive(Debug, PartialEq)]
+pub struct ZRange<'a> {
+    key: &'a [u8],
+    by: RangeBy,
+    rev: bool,
+    /// `LIMIT offset count`; a negative count means all, a negative offset nothing.
+    offset: i64,
+    count: i64,
+    with_scores: bool,
+}
+
+/// A parsed `LPOS`.
+#[derive(Debug, PartialEq)]
+pub struct LPos<'a> {
+    key: &'a [u8],
+    element: &'a [u8],
+    rank: i64,
+    /// `COUNT`: the reply is then an array; 0 means every match.
+    count: Option<u64>,
+    /// `MAXLEN`: compare at most this many elements; 0 means all.
+    max_len: u64,
+}
+
+/// Collection commands that only read.
+#[derive(Debug, PartialEq)]
+pub enum ReadCmd<'a> {
+    LLen(&'a [u8]),
+    LRange(&'a [u8], i64, i64),
+    LIndex(&'a [u8], i64),
+    LPos(LPos<'a>),
+    SMembers(&'a [u8]),
+    SIsMember(&'a [u8], &'a [u8]),
+    SMIsMember(&'a [u8], Vec<&'a [u8]>),
+    SCard(&'a [u8]),
+    SCombine(SetOp, Vec<&'a [u8]>),
+    ZScore(&'a [u8], &'a [u8]),
+    ZMScore(&'a [u8], Vec<&'a [u8]>),
+    ZCard(&'a [u8]),
+    ZCount(&'a [u8], ScoreBound, ScoreBound),
+    ZRank {
+        key: &'a [u8],
+        member: &'a [u8],
+        rev: bool,
+    },
+    ZRange(ZRange<'a>),
+    HGet(&'a [u8], &'a [u8]),
+    HMGet(&'a [u8], Vec<&'a [u8]>),
+    HAll(&'a [u8], HashPart),
+    HLen(&'a [u8]),
+    HExists(&'a [u8], &'a [u8]),
+    HStrLen(&'a [u8], &'a [u8]),
+}
+
+/// Collection commands that write, and `SRANDMEMBER`, whose random ranks only a write
+/// transaction's view can look up.
+#[derive(Debug, PartialEq)]
+pub enum WriteCmd<'a> {
+    Push {
+        key: &'a [u8],
+        elements: Vec<&'a [u8]>,
+        front: bool,
+    },
+    Pop {
+        key: &'a [u8],
+        count: Option<u64>,
+        front: bool,
+    },
+    LSet(&'a [u8], i64, &'a [u8]),
+    LRem(&'a [u8], i64, &'a [u8]),
+    LTrim(&'a [u8], i64, i64),
+    LInsert {
+        key: &'a [u8],
+        before: bool,
+        pivot: &'a [u8],
+        element: &'a [u8],
+    },
+    SAdd(&'a [u8], Vec<&'a [u8]>),
+    SRem(&'a [u8], Vec<&'a [u8]>),
+    SPop(&'a [u8], Option<u64>),
+    SRandMember(&'a [u8], Option<i64>),
+    SCombineStore {
+        op: SetOp,
+        dest: &'a [u8],
+        keys: Vec<&'a [u8]>,
+    },
+    ZAdd {
+        key: &'a [u8],
+        flags: ZAddFlags,
+        incr: bool,
+        items: Vec<(f64, &'a [u8])>,
+    },
+    ZRem(&'a [u8], Vec<&'a [u8]>),
+    ZIncrBy(&'a [u8], f64, &'a [u8]),
+    ZRemRangeByScore(&'a [u8], ScoreBound, ScoreBound),
+    ZRemRangeByRank(&'a [u8], i64, i64),
+    ZPop {
+        key: &'a [u8],
+        count: Option<u64>,
+        max: bool,
+    },
+    HSet {
+        key: &'a [u8],
+        pairs: Vec<(&'a [u8], &'a [u8])>,
+        /// `HMSET` replies `OK` rather than the number of new fields.
+        reply_ok: bool,
+    },
+    HSetNx(&'a [u8], &'a [u8], &'a [u8]),
+    HDel(&'a [u8], Vec<&'a [u8]>),
+    HIncrBy(&'a [u8], &'a [u8], i64),
+    HIncrByFloat(&'a [u8], &'a [u8], f64),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument parsing
+
+fn error(text: &str) -> Reply {
+    Reply::error(text)
+}
+
+fn not_a_float() -> Reply {
+    error("ERR value is not a valid float")
+}
+
+/// C's `isspace`: what `strtod` skips.
+fn is_c_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+}
+
+fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
+    parse_int(arg).ok_or_else(not_an_integer)
+}
+
+/// A count that must not be negative (`LPOP`, `SPOP`, `ZPOPMIN`): Redis gives one error for
+/// a negative and for a malformed one.
+fn positive_arg(arg: &[u8]) -> Result<u64, Reply> {
+    parse_int(arg)
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| error("ERR value is out of range, must be positive"))
+}
+
+/// A number as Redis's `getDoubleFromObject` reads it with `strtod`: the whole text, no
+/// leading space, not NaN, and in range (text that overflows to infinity or underflows to
+/// zero is refused; `inf` spelled out is fine).
+fn parse_double(arg: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(arg).ok()?;
+    if text.is_empty() || text.starts_with(is_c_space) {
+        return None;
+    }
+    let value: f64 = text.parse().ok()?;
+    let unsigned = text.trim_start_matches(['+', '-']);
+    let spelled_infinite =
+        unsigned.eq_ignore_ascii_case("inf") || unsigned.eq_ignore_ascii_case("infinity");
+    let mantissa = unsigned.split(['e', 'E']).next().unwrap_or_default();
+    let nonzero = mantissa.bytes().any(|b| matches!(b, b'1'..=b'9'));
+    let out_of_range = (value.is_infinite() && !spelled_infinite) || (value == 0.0 && nonzero);
+    (!value.is_nan() && !out_of_range).then_some(value)
+}
+
+fn float_arg(arg: &[u8]) -> Result<f64, Reply> {
+    parse_double(arg).ok_or_else(not_a_float)
+}
+
+/// One end of a score range as Redis's `zslParseRange` reads it: `(` makes it exclusive;
+/// `strtod` skips leading spaces and must use up the rest; an empty text reads as 0 there.
+fn parse_score_bound(arg: &[u8]) -> Option<ScoreBound> {
+    let (exclusive, text) = match arg.strip_prefix(b"(") {
+        Some(rest) => (true, rest),
+        None => (false, arg),
+    };
+    let value = if text.is_empty() {
+        0.0
+    } else {
+        std::str::from_utf8(text)
+            .ok()?
+            .trim_start_matches(is_c_space)
+            .parse::<f64>()
+            .ok()?
+    };
+    if value.is_nan() {
+        return None;
+    }
+    Some(if exclusive {
+        ScoreBound::Exclusive(value)
+    } else {
+        ScoreBound::Inclusive(value)
+    })
+}
+
+fn score_range(min: &[u8], max: &[u8]) -> Result<(ScoreBound, ScoreBound), Reply> {
+    match (parse_score_bound(min), parse_score_bound(max)) {
+        (Some(min), Some(max)) => Ok((min, max)),
+        _ => Err(error("ERR min or max is not a float")),
+    }
+}
+
+/// One end of a lexicographic range: `-`, `+`, `[member` or `(member`.
+fn parse_lex_bound(arg: &[u8]) -> Option<LexBound> {
+    match arg.split_first()? {
+        (b'-', []) => Some(LexBound::Min),
+        (b'+', []) => Some(LexBound::Max),
+        (b'[', member) => Some(LexBound::Inclusive(member.to_vec())),
+        (b'(', member) => Some(LexBound::Exclusive(member.to_vec())),
+        _ => None,
+    }
+}
+
+fn lex_range(min: &[u8], max: &[u8]) -> Result<(LexBound, LexBound), Reply> {
+    match (parse_lex_bound(min), parse_lex_bound(max)) {
+        (Some(min), Some(max)) => Ok((min, max)),
+        _ => Err(error("ERR min or max not valid string range item")),
+    }
+}
+
+fn slices(args: &[Vec<u8>]) -> Vec<&[u8]> {
+    args.iter().map(Vec::as_slice).collect()
+}
+
+fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// Parses the arguments (after the name) of the collection command `spec`, which has passed
+/// its arity check.
+///
+/// # Errors
+/// The error reply Redis gives for these arguments.
+pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Reply> {
+    use ReadCmd as R;
+    use WriteCmd as W;
+    let arg = |i: usize| args[i].as_slice();
+    let key = arg(0);
+    // The optional count of LPOP/RPOP, SPOP, SRANDMEMBER and ZPOPMIN/ZPOPMAX.
+    let count_arg = || args.get(1).map(Vec::as_slice);
+    let read = |cmd| Ok(Cmd::Read(cmd));
+    let write = |cmd| Ok(Cmd::Write(cmd));
+    match spec.name {
+        "LPUSH" | "RPUSH" => write(W::Push {
+            key,
+            elements: slices(&args[1..]),
+            front: spec.name == "LPUSH",
+        }),
+        "LPOP" | "RPOP" => {
+            if args.len() > 2 {
+                return Err(wrong_arity(spec));
+            }
+            write(W::Pop {
+                key,
+                count: count_arg().map(positive_arg).transpose()?,
+                front: spec.name == "LPOP",
+            })
+        }
+        "LLEN" => read(R::LLen(key)),
+        "LRANGE" => read(R::LRange(key, int_arg(arg(1))?, int_arg(arg(2))?)),
+        "LINDEX" => read(R::LIndex(key, int_arg(arg(1))?)),
+        "LSET" => write(W::LSet(key, int_arg(arg(1))?, arg(2))),
+        "LREM" => write(W::LRem(key, int_arg(arg(1))?, arg(2))),
+        "LTRIM" => write(W::LTrim(key, int_arg(arg(1))?, int_arg(arg(2))?)),
+        "LINSERT" => {
+            let before = if is(arg(1), "BEFORE") {
+                true
+            } else if is(arg(1), "AFTER") {
+                false
+            } else {
+                return Err(syntax_error());
+            };
+            write(W::LInsert {
+                key,
+                before,
+                pivot: arg(2),
+                element: arg(3),
+            })
+        }
+        "LPOS" => read(R::LPos(parse_lpos(args)?)),
+        "SADD" => write(W::SAdd(key, slices(&args[1..]))),
+        "SREM" => write(W::SRem(key, slices(&args[1..]))),
+        "SMEMBERS" => read(R::SMembers(key)),
+        "SISMEMBER" => read(R::SIsMember(key, arg(1))),
+        "SMISMEMBER" => read(R::SMIsMember(key, slices(&args[1..]))),
+        "SCARD" => read(R::SCard(key)),
+        "SPOP" => {
+            if args.len() > 2 {
+                return Err(syntax_error());
+            }
+            write(W::SPop(key, count_arg().map(positive_arg).transpose()?))
+        }
+        "SRANDMEMBER" => {
+            if args.len() > 2 {
+                return Err(syntax_error());
+            }
+            let count = count_arg().map(int_arg).transpose()?;
+            if count == Some(i64::MIN) {
+                return Err(error(
+                    "ERR value is out of range, value must between -9223372036854775807 and \
+                     9223372036854775807",
+                ));
+            }
+            write(W::SRandMember(key, count))
+        }
+        "SINTER" => read(R::SCombine(SetOp::Inter, slices(args))),
+        "SUNION" => read(R::SCombine(SetOp::Union, slices(args))),
+        "SDIFF" => read(R::SCombine(SetOp::Diff, slices(args))),
+        "SINTERSTORE" | "SUNIONSTORE" | "SDIFFSTORE" => write(W::SCombineStore {
+            op: match spec.name {
+                "SINTERSTORE" => SetOp::Inter,
+                "SUNIONSTORE" => SetOp::Union,
+                _ => SetOp::Diff,
+            },
+            dest: key,
+            keys: slices(&args[1..]),
+        }),
+        "ZADD" => parse_zadd(args),
+        "ZREM" => write(W::ZRem(key, slices(&args[1..]))),
+        "ZSCORE" => read(R::ZScore(key, arg(1))),
+        "ZMSCORE" => read(R::ZMScore(key, slices(&args[1..]))),
+        "ZINCRBY" => write(W::ZIncrBy(key, float_arg(arg(1))?, arg(2))),
+        "ZCARD" => read(R::ZCard(key)),
+        "ZCOUNT" => {
+            let (min, max) = score_range(arg(1), arg(2))?;
+            read(R::ZCount(key, min, max))
+        }
+        "ZRANK" | "ZREVRANK" => read(R::ZRank {
+            key,
+            member: arg(1),
+            rev: spec.name == "ZREVRANK",
+        }),
+        "ZRANGE" => read(R::ZRange(parse_zrange(args, By::Auto, None)?)),
+        "ZREVRANGE" => read(R::ZRange(parse_zrange(args, By::Rank, Some(true))?)),
+        "ZRANGEBYSCORE" => read(R::ZRange(parse_zrange(args, By::Score, Some(false))?)),
+        "ZREVRANGEBYSCORE" => read(R::ZRange(parse_zrange(args, By::Score, Some(true))?)),
+        "ZRANGEBYLEX" => read(R::ZRange(parse_zrange(args, By::Lex, Some(false))?)),
+        "ZREVRANGEBYLEX" => read(R::ZRange(parse_zrange(args, By::Lex, Some(true))?)),
+        "ZREMRANGEBYSCORE" => {
+            let (min, max) = score_range(arg(1), arg(2))?;
+            write(W::ZRemRangeByScore(key, min, max))
+        }
+        "ZREMRANGEBYRANK" => write(W::ZRemRangeByRank(key, int_arg(arg(1))?, int_arg(arg(2))?)),
+        "ZPOPMIN" | "ZPOPMAX" => {
+            if args.len() > 2 {
+                return Err(syntax_error());
+            }
+            write(W::ZPop {
+                key,
+                count: count_arg().map(positive_arg).transpose()?,
+                max: spec.name == "ZPOPMAX",
+            })
+        }
+        "HSET" | "HMSET" => {
+            let pairs = args[1..].chunks_exact(2);
+            if !pairs.remainder().is_empty() {
+                return Err(wrong_arity(spec));
+            }
+            write(W::HSet {
+                key,
+                pairs: pairs.map(|p| (p[0].as_slice(), p[1].as_slice())).collect(),
+                reply_ok: spec.name == "HMSET",
+            })
+        }
+        "HSETNX" => write(W::HSetNx(key, arg(1), arg(2))),
+        "HGET" => read(R::HGet(key, arg(1))),
+        "HMGET" => read(R::HMGet(key, slices(&args[1..]))),
+        "HDEL" => write(W::HDel(key, slices(&args[1..]))),
+        "HGETALL" => read(R::HAll(key, HashPart::Both)),
+        "HKEYS" => read(R::HAll(key, HashPart::Fields)),
+        "HVALS" => read(R::HAll(key, HashPart::Values)),
+        "HLEN" => read(R::HLen(key)),
+        "HEXISTS" => read(R::HExists(key, arg(1))),
+        "HSTRLEN" => read(R::HStrLen(key, arg(1))),
+        "HINCRBY" => write(W::HIncrBy(key, arg(1), int_arg(arg(2))?)),
+        "HINCRBYFLOAT" => {
+            let delta = parse_double(arg(2)).ok_or_else(not_a_float)?;
+            if delta.is_infinite() {
+                return Err(error("ERR value is NaN or Infinity"));
+            }
+            write(W::HIncrByFloat(key, arg(1), delta))
+        }
+        other => unreachable!("{other} is not in the collection command table"),
+    }
+}
+
+/// `LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]`; a later option of the
+/// same name wins.
+fn parse_lpos(args: &[Vec<u8>]) -> Result<LPos<'_>, Reply> {
+    let mut lpos = LPos {
+        key: &args[0],
+        element: &args[1],
+        rank: 1,
+        count: None,
+        max_len: 0,
+    };
+    let mut i = 2;
+    while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            return Err(syntax_error());
+        };
+        let option = &args[i];
+        if is(option, "RANK") {
+            lpos.rank = int_arg(value)?;
+            if lpos.rank == 0 {
+                return Err(error(
+                    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the \
+                     second ... or use negative to start from the end of the list",
+                ));
+            }
+        } else if is(option, "COUNT") {
+            let n = int_arg(value)?;
+            lpos.count = Some(u64::try_from(n).map_err(|_| error("ERR COUNT can't be negative"))?);
+        } else if is(option, "MAXLEN") {
+            let n = int_arg(value)?;
+            lpos.max_len = u64::try_from(n).map_err(|_| error("ERR MAXLEN can't be negative"))?;
+        } else {
+            return Err(syntax_error());
+        }
+        i += 2;
+    }
+    Ok(lpos)
+}
+
+/// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`: options, then
+/// the pairs' shape, then conflicting options, then every score, before the key is read.
+fn parse_zadd(args: &[Vec<u8>]) -> Result<Cmd<'_>, Reply> {
+    let mut flags = ZAddFlags::default();
+    let mut incr = false;
+    let mut i = 1;
+    while let Some(option) = args.get(i) {
+        match option.to_ascii_uppercase().as_slice() {
+            b"NX" => flags.nx = true,
+            b"XX" => flags.xx = true,
+            b"GT" => flags.gt = true,
+            b"LT" => flags.lt = true,
+            b"CH" => flags.ch = true,
+            b"INCR" => incr = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    let pairs = &args[i..];
+    if pairs.is_empty() || !pairs.chunks_exact(2).remainder().is_empty() {
+        return Err(syntax_error());
+    }
+    if flags.nx && flags.xx {
+        return Err(error(
+            "ERR XX and NX options at the same time are not compatible",
+        ));
+    }
+    if (flags.gt || flags.lt) && flags.nx || flags.gt && flags.lt {
+        return Err(error(
+            "ERR GT, LT, and/or NX options at the same time are not compatible",
+        ));
+    }
+    if incr && pairs.len() > 2 {
+        return Err(error(
+            "ERR INCR option supports a single increment-element pair",
+        ));
+    }
+    let items = pairs
+        .chunks_exact(2)
+        .map(|p| Ok((float_arg(&p[0])?, p[1].as_slice())))
+        .collect::<Result<Vec<_>, Reply>>()?;
+    Ok(Cmd::Write(WriteCmd::ZAdd {
+        key: &args[0],
+        flags,
+        incr,
+        items,
+    }))
+}
+
+/// What a `ZRANGE` form ranges over, before its options are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    /// `ZRANGE`: ranks unless `BYSCORE` or `BYLEX` follows.
+    Auto,
+    Rank,
+    Score,
+    Lex,
+}
+
+/// `ZRANGE key min max [options]` and its older forms, which fix `by` and the direction
+/// (`rev`); an option that would change a fixed one is a syntax error, as in Redis. The
+/// checks run in Redis's order: options (including `LIMIT`'s numbers), conflicts, the range.
+fn parse_zrange(args: &[Vec<u8>], by: By, rev: Option<bool>) -> Result<ZRange<'_>, Reply> {
+    let (mut by, mut rev) = (by, rev);
+    let (mut offset, mut count, mut with_scores) = (0, -1, false);
+    let mut i = 3;
+    while let Some(option) = args.get(i) {
+        let left = args.len() - i - 1;
+        if is(option, "WITHSCORES") {
+            with_scores = true;
+        } else if is(option, "LIMIT") && left >= 2 {
+            offset = int_arg(&args[i + 1])?;
+            count = int_arg(&args[i + 2])?;
+            i += 2;
+        } else if rev.is_none() && is(option, "REV") {
+            rev = Some(true);
+        } else if by == By::Auto && is(option, "BYSCORE") {
+            by = By::Score;
+        } else if by == By::Auto && is(option, "BYLEX") {
+            by = By::Lex;
+        } else {
+            return Err(syntax_error());
+        }
+        i += 1;
+    }
+    let rev = rev.unwrap_or(false);
+    if by == By::Auto {
+        by = By::Rank;
+    }
+    // Redis's test is on the count alone: `LIMIT 5 -1` passes with ranks.
+    if count != -1 && by == By::Rank {
+        return Err(error(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or \
+             BYLEX",
+        ));
+    }
+    if with_scores && by == By::Lex {
+        return Err(error(
+            "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+        ));
+    }
+    // Reversed score and lex ranges are written max first.
+    let (min, max) = if rev && by != By::Rank {
+        (&args[2], &args[1])
+    } else {
+        (&args[1], &args[2])
+    };
+    let by = match by {
+        By::Score => {
+            let (min, max) = score_range(min, max)?;
+            RangeBy::Score(min, max)
+        }
+        By::Lex => {
+            let (min, max) = lex_range(min, max)?;
+            RangeBy::Lex(min, max)
+        }
+        By::Auto | By::Rank => RangeBy::Rank(int_arg(min)?, int_arg(max)?),
+    };
+    Ok(ZRange {
+        key: &args[0],
+        by,
+        rev,
+        offset,
+        count,
+        with_scores,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running
+
+/// Why a command failed: a library error, or a reply decided here.
+enum Fail {
+    Db(Error),
+    Reply(Reply),
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail::Db(e)
+    }
+}
+
+type Outcome = Result<Reply, Fail>;
+
+/// Runs `cmd`: inside `txn` if one is open; otherwise a read reads the committed state and
+/// a write runs in a transaction of its own, committed if it succeeds.
+pub fn run(db: &Db, txn: Option<&mut WriteTxn>, cmd: &Cmd<'_>) -> Reply {
+    let outcome = match (txn, cmd) {
+        (Some(tx), Cmd::Write(cmd)) => write(tx, cmd),
+        (Some(tx), Cmd::Read(cmd)) => read(&mut Src::Txn(tx), cmd),
+        (None, Cmd::Write(cmd)) => write_alone(db, cmd),
+        (None, Cmd::Read(cmd)) => read(&mut Src::Db(db), cmd),
+    };
+    outcome.unwrap_or_else(|fail| match fail {
+        Fail::Db(e) => error_reply(&e),
+        Fail::Reply(reply) => reply,
+    })
+}
+
+fn write_alone(db: &Db, cmd: &WriteCmd<'_>) -> Outcome {
+    let mut tx = db.begin_write()?;
+    match write(&mut tx, cmd) {
+        Ok(reply) => {
+            tx.commit()?;
+            Ok(reply)
+        }
+        Err(fail) => {
+            tx.rollback();
+            Err(fail)
+        }
+    }
+}
+
+/// Where a read runs: the committed state, or the open transaction (which sees its own
+/// writes).
+enum Src<'s> {
+    Db(&'s Db),
+    Txn(&'s mut WriteTxn),
+}
+
+/// Calls the same read on the view of a collection in either [`Src`].
+macro_rules! on {
+    ($src:expr, $kind:ident($key:expr).$method:ident($($arg:expr),*)) => {
+        match $src {
+            Src::Db(db) => db.$kind($key).$method($($arg),*),
+            Src::Txn(tx) => tx.$kind($key).$method($($arg),*),
+        }
+    };
+}
+
+/// Runs `f`, which makes several reads of the collection at `key`, so that they all see one
+/// state of it. In a transaction nobody else writes; on the committed state each read is
+/// consistent on its own, so `f` is repeated until the key's version (the transaction that
+/// last wrote it) is the same before and after.
+fn stable<T>(
+    src: &mut Src<'_>,
+    key: &[u8],
+    mut f: impl FnMut(&mut Src<'_>) -> ziggydb::Result<T>,
+) -> ziggydb::Result<T> {
+    let Src::Db(db) = src else {
+        return f(src);
+    };
+    let db: &Db = db;
+    loop {
+        let before = db.key_version(key)?;
+        let out = f(&mut Src::Db(db))?;
+        if db.key_version(key)? == before {
+            return Ok(out);
+        }
+    }
+}
+
+fn int(n: u64) -> Reply {
+    Reply::Int(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+fn bool_int(b: bool) -> Reply {
+    Reply::Int(i64::from(b))
+}
+
+fn bulk_or_nil(value: Option<Vec<u8>>) -> Reply {
+    value.map_or(Reply::Nil, Reply::Bulk)
+}
+
+fn score(value: f64) -> Reply {
+    Reply::bulk(format_float(value))
+}
+
+fn score_or_nil(value: Option<f64>) -> Reply {
+    value.map_or(Reply::Nil, score)
+}
+
+fn bulks(items: Vec<Vec<u8>>) -> Reply {
+    Reply::Array(items.into_iter().map(Reply::Bulk).collect())
+}
+
+/// Members, each followed by its score when `with_scores`.
+fn scored(items: Vec<(Vec<u8>, f64)>, with_scores: bool) -> Reply {
+    let mut out = Vec::with_capacity(items.len() * if with_scores { 2 } else { 1 });
+    for (member, s) in items {
+        out.push(Reply::Bulk(member));
+        if with_scores {
+            out.push(score(s));
+        }
+    }
+    Reply::Array(out)
+}
+
+fn read(src: &mut Src<'_>, cmd: &ReadCmd<'_>) -> Outcome {
+    Ok(match cmd {
+        ReadCmd::LLen(key) => int(on!(src, list(key).len())?),
+        ReadCmd::LRange(key, start, stop) => bulks(on!(src, list(key).range(*start, *stop))?),
+        ReadCmd::LIndex(key, index) => bulk_or_nil(on!(src, list(key).get(*index))?),
+        ReadCmd::LPos(lpos) => lpos_reply(src, lpos)?,
+        ReadCmd::SMembers(key) => bulks(on!(src, set_of(key).members())?),
+        ReadCmd::SIsMember(key, member) => bool_int(on!(src, set_of(key).contains(member))?),
+        ReadCmd::SMIsMember(key, members) => Reply::Array(stable(src, key, |src| {
+            members
+                .iter()
+                .map(|m| Ok(bool_int(on!(src, set_of(key).contains(m))?)))
+                .collect()
+        })?),
+        ReadCmd::SCard(key) => int(on!(src, set_of(key).len())?),
+        ReadCmd::SCombine(op, keys) => bulks(match src {
+            Src::Db(db) => db.set_combine(*op, keys)?,
+            Src::Txn(tx) => tx.set_combine(*op, keys)?,
+        }),
+        ReadCmd::ZScore(key, member) => score_or_nil(on!(src, zset(key).score(member))?),
+        ReadCmd::ZMScore(key, members) => Reply::Array(stable(src, key, |src| {
+            members
+                .iter()
+                .map(|m| Ok(score_or_nil(on!(src, zset(key).score(m))?)))
+                .collect()
+        })?),
+        ReadCmd::ZCard(key) => int(on!(src, zset(key).len())?),
+        ReadCmd::ZCount(key, min, max) => int(on!(src, zset(key).count(*min, *max))?),
+        ReadCmd::ZRank { key, member, rev } => {
+            on!(src, zset(key).rank(member, *rev))?.map_or(Reply::Nil, int)
+        }
+        ReadCmd::ZRange(range) => zrange_reply(src, range)?,
+        ReadCmd::HGet(key, field) => bulk_or_nil(on!(src, hash(key).get(field))?),
+        ReadCmd::HMGet(key, fields) => Reply::Array(stable(src, key, |src| {
+            fields
+                .iter()
+                .map(|f| Ok(bulk_or_nil(on!(src, hash(key).get(f))?)))
+                .collect()
+        })?),
+        ReadCmd::HAll(key, part) => {
+            let all = on!(src, hash(key).get_all())?;
+            let mut out =
+                Vec::with_capacity(all.len() * if *part == HashPart::Both { 2 } else { 1 });
+            for (field, value) in all {
+                if *part != HashPart::Values {
+                    out.push(Reply::Bulk(field));
+                }
+                if *part != HashPart::Fields {
+                    out.push(Reply::Bulk(value));
+                }
+            }
+            Reply::Array(out)
+        }
+        ReadCmd::HLen(key) => int(on!(src, hash(key).len())?),
+        ReadCmd::HExists(key, field) => bool_int(on!(src, hash(key).get(field))?.is_some()),
+        ReadCmd::HStrLen(key, field) => {
+            int(on!(src, hash(key).get(field))?.map_or(0, |v| v.len() as u64))
+        }
+    })
+}
+
+/// `LPOS`: reads only the elements `MAXLEN` lets it compare, from the end `RANK` starts at.
+fn lpos_reply(src: &mut Src<'_>, lpos: &LPos<'_>) -> ziggydb::Result<Reply> {
+    let from_head = lpos.rank > 0;
+    let len = on!(src, list(lpos.key).len())?;
+    let window = if lpos.max_len == 0 {
+        len
+    } else {
+        lpos.max_len.min(len)
+    };
+    let window_i = i64::try_from(window).unwrap_or(i64::MAX);
+    let (items, first) = if window == 0 {
+        (Vec::new(), 0)
+    } else if from_head {
+        (on!(src, list(lpos.key).range(0, window_i - 1))?, 0)
+    } else {
+        (on!(src, list(lpos.key).range(-window_i, -1))?, len - window)
+    };
+    let mut skip = lpos.rank.unsigned_abs() - 1;
+    let wanted = match lpos.count {
+        None => 1,
+        Some(0) => u64::MAX,
+        Some(n) => n,
+    };
+    let mut found = Vec::new();
+    let order: Box<dyn Iterator<Item = (usize, &Vec<u8>)>> = if from_head {
+        Box::new(items.iter().enumerate())
+    } else {
+        Box::new(items.iter().enumerate().rev())
+    };
+    for (i, item) in order {
+        if item.as_slice() != lpos.element {
+            continue;
+        }
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        found.push(int(first + i as u64));
+        if found.len() as u64 >= wanted {
+            break;
+        }
+    }
+    Ok(match lpos.count {
+        Some(_) => Reply::Array(found),
+        None => found.pop().unwrap_or(Reply::Nil),
+    })
+}
+
+fn zrange_reply(src: &mut Src<'_>, range: &ZRange<'_>) -> ziggydb::Result<Reply> {
+    let ZRange {
+        key,
+        rev,
+        with_scores,
+        ..
+    } = *range;
+    let Ok(offset) = u64::try_from(range.offset) else {
+        // Redis skips "offset" members and so finds none; the key's type is still checked.
+        on!(src, zset(key).len())?;
+        return Ok(Reply::Array(Vec::new()));
+    };
+    let items = match &range.by {
+        RangeBy::Rank(start, stop) => on!(src, zset(key).range(*start, *stop, rev))?,
+        RangeBy::Score(min, max) => on!(
+            src,
+            zset(key).range_by_score(*min, *max, rev, offset, range.count)
+        )?,
+        RangeBy::Lex(min, max) => on!(
+            src,
+            zset(key).range_by_lex(min, max, rev, offset, range.count)
+        )?,
+    };
+    Ok(scored(items, with_scores))
+}
+
+fn write(tx: &mut WriteTxn, cmd: &WriteCmd<'_>) -> Outcome {
+    Ok(match cmd {
+        WriteCmd::Push {
+            key,
+            elements,
+            front,
+        } => {
+            let mut list = tx.list(key);
+            int(if *front {
+                list.push_front(elements)?
+            } else {
+                list.push_back(elements)?
+            })
+        }
+        WriteCmd::Pop { key, count, front } => {
+            let mut list = tx.list(key);
+            // Also checks the type, before any reply is chosen.
+            let existed = !list.is_empty()?;
+            let n = count.unwrap_or(1);
+            let popped = if *front {
+                list.pop_front(n)?
+            } else {
+                list.pop_back(n)?
+            };
+            match count {
+                None => bulk_or_nil(popped.into_iter().next()),
+                Some(_) if !existed => Reply::NilArray,
+                Some(_) => bulks(popped),
+            }
+        }
+        WriteCmd::LSet(key, index, element) => {
+            tx.list(key).set(*index, element)?;
+            Reply::ok()
+        }
+        WriteCmd::LRem(key, count, element) => int(tx.list(key).remove(*count, element)?),
+        WriteCmd::LTrim(key, start, stop) => {
+            tx.list(key).trim(*start, *stop)?;
+            Reply::ok()
+        }
+        WriteCmd::LInsert {
+            key,
+            before,
+            pivot,
+            element,
+        } => Reply::Int(tx.list(key).insert(*before, pivot, element)?),
+        WriteCmd::SAdd(key, members) => int(tx.set_of(key).add(members)?),
+        WriteCmd::SRem(key, members) => int(tx.set_of(key).remove(members)?),
+        WriteCmd::SPop(key, count) => {
+            let popped = tx.set_of(key).pop(count.unwrap_or(1))?;
+            match count {
+                None => bulk_or_nil(popped.into_iter().next()),
+                Some(_) => bulks(popped),
+            }
+        }
+        WriteCmd::SRandMember(key, count) => {
+            let picked = tx.set_of(key).random(count.unwrap_or(1))?;
+            match count {
+                None => bulk_or_nil(picked.into_iter().next()),
+                Some(_) => bulks(picked),
+            }
+        }
+        WriteCmd::SCombineStore { op, dest, keys } => int(tx.set_combine_store(*op, dest, keys)?),
+        WriteCmd::ZAdd {
+            key,
+            flags,
+            incr: false,
+            items,
+        } => int(tx.zset(key).add(*flags, items)?),
+        WriteCmd::ZAdd {
+            key, flags, items, ..
+        } => zadd_incr(tx, key, *flags, items[0])?,
+        WriteCmd::ZRem(key, members) => int(tx.zset(key).remove(members)?),
+        WriteCmd::ZIncrBy(key, delta, member) => score(tx.zset(key).incr_by(member, *delta)?),
+        WriteCmd::ZRemRangeByScore(key, min, max) => {
+            int(tx.zset(key).remove_range_by_score(*min, *max)?)
+        }
+        WriteCmd::ZRemRangeByRank(key, start, stop) => {
+            int(tx.zset(key).remove_range_by_rank(*start, *stop)?)
+        }
+        WriteCmd::ZPop { key, count, max } => zpop(tx, key, count.unwrap_or(1), *max)?,
+        WriteCmd::HSet {
+            key,
+            pairs,
+            reply_ok,
+        } => {
+            let added = tx.hash(key).set(pairs)?;
+            if *reply_ok {
+                Reply::ok()
+            } else {
+                int(added)
+            }
+        }
+        WriteCmd::HSetNx(key, field, value) => bool_int(tx.hash(key).set_if_absent(field, value)?),
+        WriteCmd::HDel(key, fields) => int(tx.hash(key).delete(fields)?),
+        WriteCmd::HIncrBy(key, field, delta) => {
+            let mut hash = tx.hash(key);
+            let current = match hash.get(field)? {
+                None => 0,
+                Some(v) => parse_int(&v)
+                    .ok_or_else(|| Fail::Reply(error("ERR hash value is not an integer")))?,
+            };
+            let sum = current
+                .checked_add(*delta)
+                .ok_or(Fail::Db(Error::Overflow))?;
+            hash.set(&[(field, sum.to_string())])?;
+            Reply::Int(sum)
+        }
+        WriteCmd::HIncrByFloat(key, field, delta) => {
+            let mut hash = tx.hash(key);
+            let current = match hash.get(field)? {
+                None => 0.0,
+                Some(v) => parse_double(&v)
+                    .ok_or_else(|| Fail::Reply(error("ERR hash value is not a float")))?,
+            };
+            let sum = current + delta;
+            if !sum.is_finite() {
+                return Err(Fail::Reply(error(
+                    "ERR increment would produce NaN or Infinity",
+                )));
+            }
+            let text = format_float(sum);
+            hash.set(&[(field, &text)])?;
+            Reply::bulk(text)
+        }
+    })
+}
+
+/// `ZADD ... INCR`: the new score, or nil when NX, XX, GT or LT leaves the member as it was.
+fn zadd_incr(
+    tx: &mut WriteTxn,
+    key: &[u8],
+    flags: ZAddFlags,
+    (delta, member): (f64, &[u8]),
+) -> Outcome {
+    let mut zset = tx.zset(key);
+    let current = zset.score(member)?;
+    match current {
+        None if flags.xx => return Ok(Reply::Nil),
+        Some(_) if flags.nx => return Ok(Reply::Nil),
+        Some(old) => {
+            let new = old + delta;
+            if new.is_nan() {
+                return Err(Fail::Reply(error(
+                    "ERR resulting score is not a number (NaN)",
+                )));
+            }
+            if (flags.gt && new <= old) || (flags.lt && new >= old) {
+                return Ok(Reply::Nil);
+            }
+        }
+        None => {}
+    }
+    Ok(score(zset.incr_by(member, delta)?))
+}
+
+/// `ZPOPMIN`/`ZPOPMAX`: the `count` lowest (highest) members with their scores, best first,
+/// removed. (Read, then removed by rank: [`ziggydb::SortedSet::pop`] with `max` returns the
+/// lowest members, and with a count of 0 every member.)
+fn zpop(tx: &mut WriteTxn, key: &[u8], count: u64, max: bool) -> Outcome {
+    let mut zset = tx.zset(key);
+    let n = i64::try_from(count.min(zset.len()?)).unwrap_or(i64::MAX);
+    if n == 0 {
+        return Ok(Reply::Array(Vec::new()));
+    }
+    let items = zset.range(0, n - 1, max)?;
+    if max {
+        zset.remove_range_by_rank(-n, -1)?;
+    } else {
+        zset.remove_range_by_rank(0, n - 1)?;
+    }
+    Ok(scored(items, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::Session;
+
+    fn argv(line: &str) -> Vec<Vec<u8>> {
+        line.split_whitespace()
+            .map(|a| a.as_bytes().to_vec())
+            .collect()
+    }
+
+    /// Looks up and parses `line` (the arity check is the session's, tested through it).
+    fn parse_line(line: &str) -> Result<Cmd<'static>, Reply> {
+        let args: &'static [Vec<u8>] = Vec::leak(argv(line));
+        let spec = lookup(&args[0]).expect("a collection command");
+        parse(spec, &args[1..])
+    }
+
+    fn err(text: &str) -> Reply {
+        Reply::error(text)
+    }
+
+    fn bulk(s: &str) -> Reply {
+        Reply::bulk(s)
+    }
+
+    fn bulks(items: &[&str]) -> Reply {
+        Reply::Array(items.iter().map(|s| bulk(s)).collect())
+    }
+
+    fn ints(items: &[i64]) -> Reply {
+        Reply::Array(items.iter().map(|&i| Reply::Int(i)).collect())
+    }
+
+    fn empty() -> Reply {
+        Reply::Array(Vec::new())
+    }
+
+    const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+    #[test]
+    fn table_is_consistent_and_apart_from_the_other_commands() {
+        for (i, spec) in COMMANDS.iter().enumerate() {
+            assert_eq!(spec.name, spec.name.to_ascii_uppercase());
+            assert_ne!(spec.arity, 0, "{}", spec.name);
+            assert!(!spec.summary.is_empty() && !spec.syntax.is_empty());
+            assert!(
+                COMMANDS[i + 1..].iter().all(|c| c.name != spec.name),
+                "{} listed twice",
+                spec.name
+            );
+            assert!(
+                crate::commands::COMMANDS
+                    .iter()
+                    .all(|c| c.name != spec.name),
+                "{} is also in the main table",
+                spec.name
+            );
+            assert!(matches!(spec.kind, Kind::Read | Kind::Write));
+        }
+        assert_eq!(lookup(b"zrangebyscore").unwrap().name, "ZRANGEBYSCORE");
+        assert!(lookup(b"GET").is_none());
+    }
+
+    #[test]
+    fn every_command_in_the_table_parses() {
+        // Arguments that suit every command's smallest form: numbers where numbers go.
+        for spec in COMMANDS {
+            let n = spec.arity.unsigned_abs() as usize - 1;
+            let args: Vec<Vec<u8>> = (0..n)
+                .map(|i| match (spec.name, i) {
+                    ("LINSERT", 1) => b"BEFORE".to_vec(),
+                    ("ZRANGEBYLEX" | "ZREVRANGEBYLEX", 1) => b"-".to_vec(),
+                    ("ZRANGEBYLEX" | "ZREVRANGEBYLEX", 2) => b"+".to_vec(),
+                    (_, 0) => b"key".to_vec(),
+                    _ => b"1".to_vec(),
+                })
+                .collect();
+            let parsed = parse(spec, &args);
+            assert!(parsed.is_ok(), "{} {args:?}: {parsed:?}", spec.name);
+            let is_write = matches!(parsed, Ok(Cmd::Write(_)));
+            assert_eq!(
+                is_write,
+                spec.kind == Kind::Write || spec.name == "SRANDMEMBER",
+                "{}",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn integers_parse_like_redis() {
+        assert_eq!(parse_int(b"-12"), Some(-12));
+        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
+        for bad in [
+            &b""[..],
+            b"+1",
+            b" 1",
+            b"01",
+            b"-0",
+            b"1.0",
+            b"9223372036854775808",
+        ] {
+            assert_eq!(parse_int(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn doubles_parse_like_redis() {
+        assert_eq!(parse_double(b"1.5"), Some(1.5));
+        assert_eq!(parse_double(b"-.5e1"), Some(-5.0));
+        assert_eq!(parse_double(b"+inf"), Some(f64::INFINITY));
+        assert_eq!(parse_double(b"-Infinity"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_double(b"1e-310"), Some(1e-310));
+        for bad in [
+            &b""[..],
+            b" 1",
+            b"1 ",
+            b"nan",
+            b"1e400",
+            b"-1e400",
+            b"1e-400",
+            b"x",
+            b"1e",
+        ] {
+            assert_eq!(parse_double(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn score_bounds_parse_like_zsl_parse_range() {
+        use ScoreBound::{Exclusive, Inclusive};
+        assert_eq!(parse_score_bound(b"1"), Some(Inclusive(1.0)));
+        assert_eq!(parse_score_bound(b"(1.5"), Some(Exclusive(1.5)));
+        assert_eq!(
+            parse_score_bound(b"-inf"),
+            Some(Inclusive(f64::NEG_INFINITY))
+        );
+        assert_eq!(parse_score_bound(b"(+inf"), Some(Exclusive(f64::INFINITY)));
+        // strtod skips leading spaces, and leaves an empty text unconverted: Redis reads 0.
+        assert_eq!(parse_score_bound(b" 2"), Some(Inclusive(2.0)));
+        assert_eq!(parse_score_bound(b""), Some(Inclusive(0.0)));
+        assert_eq!(parse_score_bound(b"("), Some(Exclusive(0.0)));
+        for bad in [&b"(("[..], b"nan", b"1 ", b"  ", b"[1", b"x"] {
+            assert_eq!(parse_score_bound(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lex_bounds() {
+        assert_eq!(parse_lex_bound(b"-"), Some(LexBound::Min));
+        assert_eq!(parse_lex_bound(b"+"), Some(LexBound::Max));
+        assert_eq!(parse_lex_bound(b"["), Some(LexBound::Inclusive(Vec::new())));
+        assert_eq!(
+            parse_lex_bound(b"(a\xff"),
+            Some(LexBound::Exclusive(b"a\xff".to_vec()))
+        );
+        for bad in [&b""[..], b"a", b"-a", b"++"] {
+            assert_eq!(parse_lex_bound(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn zadd_options_and_their_conflicts() {
+        let Ok(Cmd::Write(WriteCmd::ZAdd {
+            flags, incr, items, ..
+        })) = parse_line("ZADD z xx gt ch 1 a -inf b")
+        else {
+            panic!("ZADD parses");
+        };
+        assert!(flags.xx && flags.gt && flags.ch && !flags.nx && !flags.lt && !incr);
+        assert_eq!(
+            items,
+            vec![(1.0, &b"a"[..]), (f64::NEG_INFINITY, &b"b"[..])]
+        );
+        for (line, error) in [
+            ("ZADD z 1", "ERR syntax error"),
+            ("ZADD z NX 1 a 2", "ERR syntax error"),
+            ("ZADD z NX XX", "ERR syntax error"),
+            (
+                "ZADD z NX XX 1 a",
+                "ERR XX and NX options at the same time are not compatible",
+            ),
+            (
+                "ZADD z GT LT 1 a",
+                "ERR GT, LT, and/or NX options at the same time are not compatible",
+            ),
+            (
+                "ZADD z NX LT 1 a",
+                "ERR GT, LT, and/or NX options at the same time are not compatible",
+            ),
+            (
+                "ZADD z INCR 1 a 2 b",
+                "ERR INCR option supports a single increment-element pair",
+            ),
+            ("ZADD z 1 a x b", "ERR value is not a valid float"),
+            ("ZADD z nan a", "ERR value is not a valid float"),
+        ] {
+            assert_eq!(parse_line(line), Err(err(error)), "{line}");
+        }
+    }
+
+    #[test]
+    fn zrange_options_in_redis_order() {
+        let Ok(Cmd::Read(ReadCmd::ZRange(r))) =
+            parse_line("ZRANGE z (5 1 byscore REV limit 2 3 withscores")
+        else {
+            panic!("ZRANGE parses");
+        };
+        // REV takes the range max first.
+        assert_eq!(
+            r.by,
+            RangeBy::Score(ScoreBound::Inclusive(1.0), ScoreBound::Exclusive(5.0))
+        );
+        assert!(r.rev && r.with_scores);
+        assert_eq!((r.offset, r.count), (2, 3));
+        let limit_err = "ERR syntax error, LIMIT is only supported in combination with either \
+                         BYSCORE or BYLEX";
+        for (line, error) in [
+            ("ZRANGE z 0 1 LIMIT 0 1", limit_err),
+            (
+                "ZRANGE z - + BYLEX WITHSCORES",
+                "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+            ),
+            ("ZRANGE z 0 1 BYSCORE BYLEX", "ERR syntax error"),
+            ("ZRANGE z 0 1 REV REV", "ERR syntax error"),
+            ("ZRANGE z 0 1 LIMIT 1", "ERR syntax error"),
+            ("ZRANGEBYSCORE z 0 1 REV", "ERR syntax error"),
+            ("ZREVRANGE z 0 1 BYSCORE", "ERR syntax error"),
+            (
+                "ZRANGE z 0 1 LIMIT x 1",
+                "ERR value is not an integer or out of range",
+            ),
+            (
+                "ZRANGE z a 1",
+                "ERR value is not an integer or out of range",
+            ),
+            ("ZRANGE z a 1 BYSCORE", "ERR min or max is not a float"),
+            (
+                "ZRANGE z a b BYLEX",
+                "ERR min or max not valid string range item",
+            ),
+            ("ZCOUNT z 0 x", "ERR min or max is not a float"),
+        ] {
+            assert_eq!(parse_line(line), Err(err(error)), "{line}");
+        }
+        // Redis checks LIMIT's count only: -1 means "no limit" also with ranks.
+        assert!(parse_line("ZRANGE z 0 1 LIMIT 3 -1").is_ok());
+    }
+
+    #[test]
+    fn list_argument_errors() {
+        for (line, error) in [
+            ("LPOP l -1", "ERR value is out of range, must be positive"),
+            ("LPOP l x", "ERR value is out of range, must be positive"),
+            (
+                "LPOP l 1 2",
+                "ERR wrong number of arguments for 'lpop' command",
+            ),
+            ("SPOP s 1 2", "ERR syntax error"),
+            ("ZPOPMAX z 1 2", "ERR syntax error"),
+            ("LINSERT l MIDDLE a b", "ERR syntax error"),
+            ("LPOS l a RANK 0", "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"),
+            ("LPOS l a COUNT -1", "ERR COUNT can't be negative"),
+            ("LPOS l a MAXLEN -1", "ERR MAXLEN can't be negative"),
+            ("LPOS l a COUNT", "ERR syntax error"),
+            ("LPOS l a BOGUS 1", "ERR syntax error"),
+            ("LRANGE l 0 x", "ERR value is not an integer or out of range"),
+            (
+                "HSET h f v f2",
+                "ERR wrong number of arguments for 'hset' command",
+            ),
+            ("HINCRBY h f 1.5", "ERR value is not an integer or out of range"),
+            ("HINCRBYFLOAT h f x", "ERR value is not a valid float"),
+            ("HINCRBYFLOAT h f inf", "ERR value is NaN or Infinity"),
+            ("ZINCRBY z x m", "ERR value is not a valid float"),
+        ] {
+            assert_eq!(parse_line(line), Err(err(error)), "{line}");
+        }
+    }
+
+    /// A session on a fresh database.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        session: Session,
+    }
+
+    impl Fixture {
+        fn new() -> ziggydb::Result<Self> {
+            let dir = tempfile::tempdir().map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            let db = Db::open(dir.path().join("db"))?;
+            Ok(Fixture {
+                _dir: dir,
+                session: Session::new(db),
+            })
+        }
+
+        fn run(&mut self, line: &str) -> Reply {
+            self.session.execute(&argv(line))
+        }
+    }
+
+    #[test]
+    fn lists() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("RPUSH l b c"), Reply::Int(2));
+        assert_eq!(f.run("LPUSH l a z"), Reply::Int(4));
+        assert_eq!(f.run("LRANGE l 0 -1"), bulks(&["z", "a", "b", "c"]));
+        assert_eq!(f.run("LRANGE l -2 100"), bulks(&["b", "c"]));
+        assert_eq!(f.run("LINDEX l -1"), bulk("c"));
+        assert_eq!(f.run("LINDEX l 4"), Reply::Nil);
+        assert_eq!(f.run("LSET l 4 x"), err("ERR index out of range"));
+        assert_eq!(f.run("LSET nope 0 x"), err("ERR no such key"));
+        assert_eq!(f.run("LINSERT l AFTER a b"), Reply::Int(5));
+        assert_eq!(f.run("LINSERT l AFTER nope b"), Reply::Int(-1));
+        assert_eq!(f.run("LPOS l b COUNT 0"), ints(&[2, 3]));
+        assert_eq!(f.run("LPOS l b RANK -1"), Reply::Int(3));
+        assert_eq!(f.run("LPOS l b MAXLEN 2"), Reply::Nil);
+        assert_eq!(f.run("LREM l -1 b"), Reply::Int(1));
+        assert_eq!(f.run("LPOP l"), bulk("z"));
+        assert_eq!(f.run("RPOP l 2"), bulks(&["c", "b"]));
+        assert_eq!(f.run("LPOP l 0"), empty());
+        assert_eq!(f.run("LLEN l"), Reply::Int(1));
+        assert_eq!(f.run("LPOP l 5"), bulks(&["a"]));
+        // The empty list is gone: a count then gives a nil array, no count a nil.
+        assert_eq!(f.run("EXISTS l"), Reply::Int(0));
+        assert_eq!(f.run("LPOP l 1"), Reply::NilArray);
+        assert_eq!(f.run("LPOP l 0"), Reply::NilArray);
+        assert_eq!(f.run("RPOP l"), Reply::Nil);
+        assert_eq!(f.run("RPUSH l a b c"), Reply::Int(3));
+        assert_eq!(f.run("LTRIM l 1 -1"), Reply::ok());
+        assert_eq!(f.run("LRANGE l 0 -1"), bulks(&["b", "c"]));
+        assert_eq!(f.run("LTRIM l 2 1"), Reply::ok());
+        assert_eq!(f.run("EXISTS l"), Reply::Int(0));
+        Ok(())
+    }
+
+    #[test]
+    fn sets() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("SADD s c a b a"), Reply::Int(3));
+        assert_eq!(f.run("SREM s a nope"), Reply::Int(1));
+        assert_eq!(f.run("SMEMBERS s"), bulks(&["b", "c"]));
+        assert_eq!(f.run("SMISMEMBER s a b"), ints(&[0, 1]));
+        assert_eq!(f.run("SADD t c d"), Reply::Int(2));
+        assert_eq!(f.run("SINTER s t"), bulks(&["c"]));
+        assert_eq!(f.run("SUNION s t nope"), bulks(&["b", "c", "d"]));
+        assert_eq!(f.run("SDIFF s t"), bulks(&["b"]));
+        assert_eq!(f.run("SINTER s nope"), empty());
+        assert_eq!(f.run("SUNIONSTORE u s t"), Reply::Int(3));
+        assert_eq!(f.run("SCARD u"), Reply::Int(3));
+        assert_eq!(f.run("SINTERSTORE u s nope"), Reply::Int(0));
+        assert_eq!(f.run("EXISTS u"), Reply::Int(0));
+        let Reply::Array(picked) = f.run("SRANDMEMBER t -5") else {
+            panic!("an array");
+        };
+        assert_eq!(picked.len(), 5);
+        assert!(picked.iter().all(|r| *r == bulk("c") || *r == bulk("d")));
+        let Reply::Array(mut distinct) = f.run("SRANDMEMBER t 5") else {
+            panic!("an array");
+        };
+        distinct.sort_by_key(|r| match r {
+            Reply::Bulk(b) => b.clone(),
+            _ => Vec::new(),
+        });
+        assert_eq!(Reply::Array(distinct), bulks(&["c", "d"]));
+        assert_eq!(f.run("SPOP nope"), Reply::Nil);
+        assert_eq!(f.run("SPOP nope 2"), empty());
+        let Reply::Array(popped) = f.run("SPOP t 5") else {
+            panic!("an array");
+        };
+        assert_eq!(popped.len(), 2);
+        assert_eq!(f.run("EXISTS t"), Reply::Int(0));
+        Ok(())
+    }
+
+    #[test]
+    fn sorted_sets() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("ZADD z 1 b 1 a 2 c -inf d"), Reply::Int(4));
+        // Ties are ordered by member bytes.
+        assert_eq!(f.run("ZRANGE z 0 -1"), bulks(&["d", "a", "b", "c"]));
+        assert_eq!(
+            f.run("ZRANGE z 0 1 REV WITHSCORES"),
+            bulks(&["c", "2", "b", "1"])
+        );
+        assert_eq!(f.run("ZADD z CH GT 0 a 3 b 5 e"), Reply::Int(2));
+        assert_eq!(f.run("ZADD z XX 9 nope"), Reply::Int(0));
+        assert_eq!(f.run("ZSCORE z nope"), Reply::Nil);
+        assert_eq!(f.run("ZADD z INCR 1.5 a"), bulk("2.5"));
+        assert_eq!(f.run("ZADD z NX INCR 1 a"), Reply::Nil);
+        assert_eq!(f.run("ZADD z LT INCR 1 a"), Reply::Nil);
+        assert_eq!(f.run("ZINCRBY z -0.5 a"), bulk("2"));
+        assert_eq!(
+            f.run("ZADD z INCR inf d"),
+            err("ERR resulting score is not a number (NaN)")
+        );
+        assert_eq!(
+            f.run("ZMSCORE z a nope d"),
+            Reply::Array(vec![bulk("2"), Reply::Nil, bulk("-inf")])
+        );
+        assert_eq!(f.run("ZRANK z c"), Reply::Int(2));
+        assert_eq!(f.run("ZREVRANK z c"), Reply::Int(2));
+        assert_eq!(f.run("ZRANK z nope"), Reply::Nil);
+        assert_eq!(f.run("ZCOUNT z (2 +inf"), Reply::Int(2));
+        assert_eq!(
+            f.run("ZRANGEBYSCORE z (-inf 3 WITHSCORES LIMIT 1 2"),
+            bulks(&["c", "2", "b", "3"])
+        );
+        assert_eq!(
+            f.run("ZREVRANGEBYSCORE z +inf -inf LIMIT 0 1"),
+            bulks(&["e"])
+        );
+        assert_eq!(f.run("ZRANGE z -inf +inf BYSCORE LIMIT -1 1"), empty());
+        assert_eq!(f.run("ZPOPMAX z"), bulks(&["e", "5"]));
+        assert_eq!(f.run("ZPOPMIN z 2"), bulks(&["d", "-inf", "a", "2"]));
+        assert_eq!(f.run("ZPOPMAX z 0"), empty());
+        assert_eq!(f.run("ZCARD z"), Reply::Int(2));
+        assert_eq!(f.run("ZREMRANGEBYRANK z -1 -1"), Reply::Int(1));
+        assert_eq!(f.run("ZREMRANGEBYSCORE z -inf +inf"), Reply::Int(1));
+        assert_eq!(f.run("EXISTS z"), Reply::Int(0));
+        assert_eq!(f.run("ZPOPMIN z"), empty());
+        assert_eq!(f.run("ZADD lex 0 b 0 a 0 c 0 aa"), Reply::Int(4));
+        assert_eq!(f.run("ZRANGE lex (a [c BYLEX"), bulks(&["aa", "b", "c"]));
+        assert_eq!(f.run("ZRANGE lex [b - BYLEX REV"), bulks(&["b", "aa", "a"]));
+        assert_eq!(f.run("ZRANGEBYLEX lex - + LIMIT 1 2"), bulks(&["aa", "b"]));
+        Ok(())
+    }
+
+    #[test]
+    fn hashes() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("HSET h b 2 a 1"), Reply::Int(2));
+        assert_eq!(f.run("HSET h a 10 c 3"), Reply::Int(1));
+        assert_eq!(f.run("HMSET h d 4"), Reply::ok());
+        assert_eq!(
+            f.run("HGETALL h"),
+            bulks(&["a", "10", "b", "2", "c", "3", "d", "4"])
+        );
+        assert_eq!(f.run("HKEYS h"), bulks(&["a", "b", "c", "d"]));
+        assert_eq!(f.run("HVALS h"), bulks(&["10", "2", "3", "4"]));
+        assert_eq!(
+            f.run("HMGET h a nope"),
+            Reply::Array(vec![bulk("10"), Reply::Nil])
+        );
+        assert_eq!(f.run("HSETNX h a x"), Reply::Int(0));
+        assert_eq!(f.run("HSTRLEN h a"), Reply::Int(2));
+        assert_eq!(f.run("HEXISTS h nope"), Reply::Int(0));
+        assert_eq!(f.run("HINCRBY h a -11"), Reply::Int(-1));
+        assert_eq!(f.run("HINCRBYFLOAT h a 0.5"), bulk("-0.5"));
+        assert_eq!(
+            f.run("HINCRBY h a 1"),
+            err("ERR hash value is not an integer")
+        );
+        assert_eq!(f.run("HSET h t text"), Reply::Int(1));
+        assert_eq!(
+            f.run("HINCRBYFLOAT h t 1"),
+            err("ERR hash value is not a float")
+        );
+        assert_eq!(f.run("HSET h m 9223372036854775807"), Reply::Int(1));
+        assert_eq!(
+            f.run("HINCRBY h m 1"),
+            err("ERR increment or decrement would overflow")
+        );
+        assert_eq!(f.run("HLEN h"), Reply::Int(6));
+        assert_eq!(f.run("HDEL h a b c d t m nope"), Reply::Int(6));
+        assert_eq!(f.run("EXISTS h"), Reply::Int(0));
+        assert_eq!(f.run("HGETALL h"), empty());
+        Ok(())
+    }
+
+    #[test]
+    fn wrong_type_both_ways() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("SET str v"), Reply::ok());
+        assert_eq!(f.run("RPUSH list a"), Reply::Int(1));
+        for line in [
+            "LPUSH str x",
+            "LRANGE str 0 -1",
+            "LPOP str 1",
+            "SADD str x",
+            "SINTER nope str",
+            "SUNIONSTORE d list",
+            "ZADD str 1 x",
+            "ZRANGE str -inf +inf BYSCORE LIMIT -1 1",
+            "ZPOPMIN str",
+            "HSET str f v",
+            "HGETALL list",
+            "GET list",
+            "INCR list",
+        ] {
+            assert_eq!(f.run(line), err(WRONGTYPE), "{line}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn transactions_see_and_drop_collection_writes() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("RPUSH l a"), Reply::Int(1));
+        assert_eq!(f.run("BEGIN"), Reply::ok());
+        assert_eq!(f.run("RPUSH l b"), Reply::Int(2));
+        assert_eq!(f.run("ZADD z 1 m"), Reply::Int(1));
+        assert_eq!(f.run("LRANGE l 0 -1"), bulks(&["a", "b"]));
+        assert_eq!(f.run("ZSCORE z m"), bulk("1"));
+        assert_eq!(f.run("ROLLBACK"), Reply::ok());
+        assert_eq!(f.run("LRANGE l 0 -1"), bulks(&["a"]));
+        assert_eq!(f.run("EXISTS z"), Reply::Int(0));
+
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("HSET h f 1"), Reply::Status("QUEUED".into()));
+        assert_eq!(f.run("HINCRBY h f x"), Reply::Status("QUEUED".into()));
+        assert_eq!(f.run("HINCRBY h f 2"), Reply::Status("QUEUED".into()));
+        assert_eq!(f.run("SRANDMEMBER nope"), Reply::Status("QUEUED".into()));
+        assert_eq!(
+            f.run("EXEC"),
+            Reply::Array(vec![
+                Reply::Int(1),
+                err("ERR value is not an integer or out of range"),
+                Reply::Int(3),
+                Reply::Nil,
+            ])
+        );
+        assert_eq!(f.run("HGET h f"), bulk("3"));
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(
+            f.run("ZADD z"),
+            err("ERR wrong number of arguments for 'zadd' command")
+        );
+        assert!(f.run("EXEC").is_error());
+        Ok(())
+    }
+}
