@@ -7,11 +7,15 @@
 //!
 //! The index is a hash table, which has no order that survives a resize, so `SCAN` visits
 //! keys in byte order instead: a cursor is the last key returned, and each call takes one
-//! consistent snapshot of the key set and returns the `count` smallest keys above the
-//! cursor. Every key that exists for the whole scan is therefore returned exactly once,
-//! whatever other processes write meanwhile; a key created or deleted during the scan may or
-//! may not be. The price is that each call reads every key: a call costs O(n) for n keys
-//! (plus O(count log count)), so a full scan costs O(n² / count).
+//! consistent snapshot of the key set and returns the smallest keys above the cursor. Every
+//! key that exists for the whole scan is therefore returned exactly once, whatever other
+//! processes write meanwhile; a key created or deleted during the scan may or may not be.
+//!
+//! The price is that each call reads every key: O(n) for n keys. So that a full scan does
+//! not cost O(n² / count), a page holds `count` keys or 1/256 of all keys, whichever is
+//! more (Redis's `COUNT` is a hint, too): a full scan of a large database takes about 256
+//! calls and O(n) time each, and it ends even while other processes keep adding keys ahead
+//! of the cursor, unless they add more than 1/256 of the keys between two calls.
 
 use std::collections::{BTreeSet, BinaryHeap};
 
@@ -103,15 +107,18 @@ fn match_one(pattern: &[u8], p: usize, c: u8) -> (bool, usize) {
 /// scan is complete).
 pub type ScanPage = (Vec<Vec<u8>>, Option<Vec<u8>>);
 
-/// The `count` smallest keys above `after` that match `pattern`, in byte order, and the
-/// cursor that continues after them.
+/// The smallest keys above `after` that match `pattern`, in byte order (`count` of them,
+/// or more in a large key set), and the cursor that continues after them.
+/// A page of a scan holds at least this fraction of all keys (see the module notes).
+const SCAN_FRACTION: usize = 256;
+
 fn scan_page(
     keys: Vec<Vec<u8>>,
     after: Option<&[u8]>,
     count: usize,
     pattern: Option<&[u8]>,
 ) -> ScanPage {
-    let count = count.max(1);
+    let count = count.max(1).max(keys.len() / SCAN_FRACTION);
     // A max-heap of the smallest `count` candidates seen so far.
     let mut smallest: BinaryHeap<Vec<u8>> = BinaryHeap::with_capacity(count + 1);
     for key in keys {
@@ -167,15 +174,16 @@ impl Db {
     }
 
     /// One step of an incremental scan of the keys (Redis `SCAN cursor [MATCH pattern]
-    /// [COUNT count] [TYPE type]`): up to `count` keys above `after` (the cursor; `None` to
-    /// start), in byte order, that match `pattern` if given; of those, only the ones whose
-    /// [`Db::key_type`] is `of_type` if given. Returns the keys and the cursor for the next
-    /// call, `None` when the scan is complete.
+    /// [COUNT count] [TYPE type]`): the smallest keys above `after` (the cursor; `None` to
+    /// start), in byte order, that match `pattern` if given — `count` of them, or 1/256 of
+    /// all keys if that is more — and of those only the ones whose [`Db::key_type`] is
+    /// `of_type`, if given. Returns the keys and the cursor for the next call, `None` when
+    /// the scan is complete.
     ///
     /// Every key that exists from the first call to the last is returned exactly once, also
     /// while other processes write. Each call reads every key (see the module notes on
-    /// cost); a page may hold fewer than `count` keys (even none) before the end when
-    /// `of_type` filters some out, as in Redis.
+    /// cost); a page may hold fewer keys (even none) before the end when `of_type` filters
+    /// some out, as in Redis.
     ///
     /// # Errors
     /// As [`Db::keys`].
@@ -202,37 +210,37 @@ impl Db {
     /// Deletes every key (Redis `FLUSHDB`); returns how many it deleted.
     ///
     /// Atomic when the deletions fit in one transaction (a segment); otherwise it deletes in
-    /// several transactions of 10,000 keys each, and a key another process writes meanwhile
-    /// may survive.
+    /// several transactions, halving their size until they fit, and a key another process
+    /// writes meanwhile may survive.
     ///
     /// # Errors
     /// As [`Db::transaction`].
     pub fn clear(&self) -> Result<u64> {
-        let attempt = self.transaction(|tx| {
-            // The writer lock is held: the committed key set cannot change under us.
-            let keys = self.keys()?;
-            for key in &keys {
-                tx.delete(key)?;
-            }
-            Ok(keys.len() as u64)
-        });
-        match attempt {
-            Err(Error::ValueTooLarge { .. }) => {}
-            other => return other,
-        }
+        let mut batch = usize::MAX;
         let mut deleted = 0;
         loop {
-            let n = self.transaction(|tx| {
+            let attempt = self.transaction(|tx| {
+                // The writer lock is held: the committed key set cannot change under us.
+                let keys = self.keys()?;
                 let mut n = 0;
-                for key in self.keys()?.iter().take(10_000) {
+                for key in keys.iter().take(batch) {
                     n += u64::from(tx.delete(key)?);
                 }
-                Ok(n)
-            })?;
-            if n == 0 {
-                return Ok(deleted);
+                Ok((n, keys.len() <= batch))
+            });
+            match attempt {
+                Ok((n, done)) => {
+                    deleted += n;
+                    if done {
+                        return Ok(deleted);
+                    }
+                }
+                Err(Error::ValueTooLarge { .. }) if batch > 1 => {
+                    batch = batch.min(self.len() as usize) / 2;
+                    batch = batch.max(1);
+                }
+                Err(e) => return Err(e),
             }
-            deleted += n;
         }
     }
 }
@@ -513,6 +521,21 @@ mod tests {
         assert_eq!(next, None);
         let (page, next) = scan_page(all, None, 0, Some(b"[bd]"));
         assert_eq!((page, next), (keys(&["b"]), Some(b"b".to_vec())));
+    }
+
+    #[test]
+    fn scan_pages_of_a_large_key_set_hold_a_fraction_of_it() {
+        let all: Vec<Vec<u8>> = (0..1024).map(|i| format!("{i:04}").into_bytes()).collect();
+        let (page, next) = scan_page(all.clone(), None, 1, None);
+        assert_eq!(page.len(), 4);
+        assert_eq!(next, Some(b"0003".to_vec()));
+        let mut calls = 1;
+        let mut next = next;
+        while let Some(after) = next {
+            next = scan_page(all.clone(), Some(&after), 1, None).1;
+            calls += 1;
+        }
+        assert_eq!(calls, 257);
     }
 
     #[test]
