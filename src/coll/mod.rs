@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::index::{self, IndexMap};
 use crate::txn::WriteTxn;
 use crate::value::ValueType;
-use tree::{Node, PageRead, PageWrite, Tree};
+use tree::{Node, PageBuf, PageRead, PageWrite, Tree};
 
 /// Record type tag of a tree node in the internal namespace.
 pub(crate) const VTYPE_PAGE: u8 = 32;
@@ -111,11 +111,11 @@ fn missing_page() -> Error {
 }
 
 impl PageRead for WriteTxn {
-    fn read_page(&self, coll: u64, page: u64) -> Result<Node> {
+    fn page_bytes(&self, coll: u64, page: u64) -> Result<PageBuf> {
         let raw = self
             .raw_get(&page_key(coll, page), true)?
             .ok_or_else(missing_page)?;
-        Node::decode(&raw.payload)
+        Ok(PageBuf::Owned(raw.payload))
     }
 }
 
@@ -162,13 +162,17 @@ pub(crate) struct Snapshot<'a> {
 }
 
 impl PageRead for Snapshot<'_> {
-    fn read_page(&self, coll: u64, page: u64) -> Result<Node> {
+    fn page_bytes(&self, coll: u64, page: u64) -> Result<PageBuf> {
         let key = page_key(coll, page);
         let hit = self
             .shared
             .probe_key(self.idx, &key, index::hash_for(&key, true), true)?
             .ok_or_else(missing_page)?;
-        Node::decode(hit.meta.value(&hit.map))
+        Ok(PageBuf::Mapped {
+            map: hit.map,
+            start: hit.meta.value_start,
+            len: hit.meta.value_len,
+        })
     }
 }
 

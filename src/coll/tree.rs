@@ -172,7 +172,93 @@ impl Node {
 
 /// Where pages come from.
 pub(crate) trait PageRead {
-    fn read_page(&self, coll: u64, page: u64) -> Result<Node>;
+    /// The encoded bytes of a page.
+    fn page_bytes(&self, coll: u64, page: u64) -> Result<PageBuf>;
+
+    /// A page, decoded (for changing it).
+    fn read_page(&self, coll: u64, page: u64) -> Result<Node> {
+        Node::decode(&self.page_bytes(coll, page)?)
+    }
+}
+
+/// The bytes of a page: borrowed from a segment map, or owned (a pending write).
+pub(crate) enum PageBuf {
+    Owned(Vec<u8>),
+    Mapped {
+        map: std::sync::Arc<crate::map::SegmentMap>,
+        start: usize,
+        len: usize,
+    },
+}
+
+impl std::ops::Deref for PageBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            PageBuf::Owned(v) => v,
+            PageBuf::Mapped { map, start, len } => map.slice(*start, *len).unwrap_or(&[]),
+        }
+    }
+}
+
+/// A page read in place, without decoding it into vectors (the read paths).
+struct View<'a> {
+    leaf: bool,
+    n: usize,
+    cur: Cursor<'a>,
+}
+
+impl<'a> View<'a> {
+    fn new(b: &'a [u8]) -> Result<Self> {
+        let mut cur = Cursor { b, at: 0 };
+        let kind = cur.take(1)?[0];
+        let n = cur.u32()?;
+        if kind > 1 || n > b.len() / 8 || (kind == 1 && n == 0) {
+            return Err(corrupt("malformed page header"));
+        }
+        Ok(View {
+            leaf: kind == 0,
+            n,
+            cur,
+        })
+    }
+
+    /// The next leaf entry.
+    fn entry(&mut self) -> Result<(&'a [u8], &'a [u8])> {
+        let k = self.cur.u32()?;
+        let k = self.cur.take(k)?;
+        let v = self.cur.u32()?;
+        Ok((k, self.cur.take(v)?))
+    }
+
+    /// The next child: page, count, lower bound.
+    fn child(&mut self) -> Result<(u64, u64, &'a [u8])> {
+        let page = self.cur.u64()?;
+        let count = self.cur.u64()?;
+        let k = self.cur.u32()?;
+        Ok((page, count, self.cur.take(k)?))
+    }
+
+    /// The child to descend into for `key` (as `child_for_key`) and the number of entries
+    /// in the children before it.
+    fn choose(&mut self, key: &[u8], or_equal: bool) -> Result<(u64, u64)> {
+        let (mut page, mut count, _) = self.child()?;
+        let mut before = 0;
+        for _ in 1..self.n {
+            let (p, c, min) = self.child()?;
+            let go_right = match min.cmp(key) {
+                Ordering::Less => true,
+                Ordering::Equal => or_equal,
+                Ordering::Greater => false,
+            };
+            if !go_right {
+                break;
+            }
+            before += count;
+            (page, count) = (p, c);
+        }
+        Ok((page, before))
+    }
 }
 
 /// Where pages go.
@@ -240,15 +326,21 @@ impl Tree {
         }
         let mut page = self.root;
         loop {
-            match s.read_page(self.coll, page)? {
-                Node::Inner(cs) => page = cs[child_for_key(&cs, key, true)].page,
-                Node::Leaf(es) => {
-                    return Ok(es
-                        .binary_search_by(|(k, _)| k.as_slice().cmp(key))
-                        .ok()
-                        .map(|i| es[i].1.clone()))
+            let buf = s.page_bytes(self.coll, page)?;
+            let mut v = View::new(&buf)?;
+            if !v.leaf {
+                page = v.choose(key, true)?.0;
+                continue;
+            }
+            for _ in 0..v.n {
+                let (k, val) = v.entry()?;
+                match k.cmp(key) {
+                    Ordering::Less => {}
+                    Ordering::Equal => return Ok(Some(val.to_vec())),
+                    Ordering::Greater => break,
                 }
             }
+            return Ok(None);
         }
     }
 
@@ -260,24 +352,27 @@ impl Tree {
         let mut page = self.root;
         let mut before = 0;
         loop {
-            match s.read_page(self.coll, page)? {
-                Node::Inner(cs) => {
-                    let i = child_for_key(&cs, key, or_equal);
-                    before += cs[..i].iter().map(|c| c.count).sum::<u64>();
-                    page = cs[i].page;
-                }
-                Node::Leaf(es) => {
-                    let n = es
-                        .iter()
-                        .take_while(|(k, _)| match k.as_slice().cmp(key) {
-                            Ordering::Less => true,
-                            Ordering::Equal => or_equal,
-                            Ordering::Greater => false,
-                        })
-                        .count();
-                    return Ok(before + n as u64);
-                }
+            let buf = s.page_bytes(self.coll, page)?;
+            let mut v = View::new(&buf)?;
+            if !v.leaf {
+                let (p, b) = v.choose(key, or_equal)?;
+                before += b;
+                page = p;
+                continue;
             }
+            let mut n = 0;
+            for _ in 0..v.n {
+                let below = match v.entry()?.0.cmp(key) {
+                    Ordering::Less => true,
+                    Ordering::Equal => or_equal,
+                    Ordering::Greater => false,
+                };
+                if !below {
+                    break;
+                }
+                n += 1;
+            }
+            return Ok(before + n);
         }
     }
 
@@ -304,28 +399,26 @@ impl Tree {
         take: &mut u64,
         out: &mut Vec<(Vec<u8>, Vec<u8>)>,
     ) -> Result<()> {
-        match s.read_page(self.coll, page)? {
-            Node::Leaf(es) => {
-                let from = (*skip).min(es.len() as u64) as usize;
-                *skip -= from as u64;
-                for e in es.into_iter().skip(from) {
-                    if *take == 0 {
-                        break;
-                    }
-                    out.push(e);
+        let buf = s.page_bytes(self.coll, page)?;
+        let mut v = View::new(&buf)?;
+        for _ in 0..v.n {
+            if *take == 0 {
+                break;
+            }
+            if v.leaf {
+                let (k, val) = v.entry()?;
+                if *skip > 0 {
+                    *skip -= 1;
+                } else {
+                    out.push((k.to_vec(), val.to_vec()));
                     *take -= 1;
                 }
-            }
-            Node::Inner(cs) => {
-                for c in cs {
-                    if *take == 0 {
-                        break;
-                    }
-                    if *skip >= c.count {
-                        *skip -= c.count;
-                        continue;
-                    }
-                    self.collect(s, c.page, skip, take, out)?;
+            } else {
+                let (child, count, _) = v.child()?;
+                if *skip >= count {
+                    *skip -= count;
+                } else {
+                    self.collect(s, child, skip, take, out)?;
                 }
             }
         }
@@ -567,8 +660,13 @@ mod tests {
     #[derive(Default)]
     struct Mem(HashMap<u64, Vec<u8>>);
     impl PageRead for Mem {
-        fn read_page(&self, _: u64, page: u64) -> Result<Node> {
-            Node::decode(self.0.get(&page).ok_or_else(|| corrupt("missing page"))?)
+        fn page_bytes(&self, _: u64, page: u64) -> Result<PageBuf> {
+            Ok(PageBuf::Owned(
+                self.0
+                    .get(&page)
+                    .ok_or_else(|| corrupt("missing page"))?
+                    .clone(),
+            ))
         }
     }
     impl PageWrite for Mem {
