@@ -244,7 +244,8 @@ fn json_text(v: &Value) -> Result<&str> {
 
 impl WriteTxn {
     /// Starts a Redis `SET` with options (`NX`, `XX`, `GET`, `EX`/`PX`/`EXAT`/`PXAT`,
-    /// `KEEPTTL`); see [`SetCommand`]. Without options it is [`WriteTxn::set`].
+    /// `KEEPTTL`), as a `SetCommand` to configure and run. Without options it is
+    /// [`WriteTxn::set`].
     ///
     /// ```
     /// # fn main() -> ziggydb::Result<()> {
@@ -372,7 +373,7 @@ impl WriteTxn {
     /// new length (Redis `APPEND`). Keeps the time to live.
     ///
     /// # Errors
-    /// [`Error::ValueTooLarge`] past [`MAX_STRING_LEN`] or the segment size;
+    /// [`Error::ValueTooLarge`] past 512 MiB (Redis's limit) or the segment size;
     /// [`Error::WrongType`] for a collection.
     pub fn append(&mut self, key: &[u8], tail: &[u8]) -> Result<usize> {
         let (value, ttl) = match self.get(key)? {

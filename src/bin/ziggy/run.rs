@@ -211,6 +211,11 @@ pub fn read(view: &dyn View, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
     })
 }
 
+/// Redis's error when `APPEND` or `SETRANGE` would make a string too long.
+fn too_long() -> Reply {
+    Reply::error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+}
+
 /// Runs a write command in the transaction `tx`.
 pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
     let bytes = |v: &[u8]| Value::Bytes(v.to_vec());
@@ -258,11 +263,12 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
         Cmd::MSetNx(pairs) => int(u8::from(
             tx.set_many_if_absent(pairs.into_iter().map(|(k, v)| (k, bytes(v))))?,
         )),
-        Cmd::Append(key, tail) => int(tx.append(key, tail)?),
+        Cmd::Append(key, tail) => match tx.append(key, tail) {
+            Err(Error::ValueTooLarge { .. }) => too_long(),
+            other => int(other?),
+        },
         Cmd::SetRange(key, offset, value) => match tx.set_range(key, offset, value) {
-            Err(Error::ValueTooLarge { .. }) => {
-                Reply::error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
-            }
+            Err(Error::ValueTooLarge { .. }) => too_long(),
             other => int(other?),
         },
         Cmd::Del(keys) => {
