@@ -512,4 +512,34 @@ mod tests {
         assert!(db.key_version(b"stays")? > v1);
         Ok(())
     }
+
+    #[test]
+    fn active_expiry_catches_up_when_expiring_keys_are_few() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let db = Db::options().active_expiry(None).open(dir.path())?;
+        let past = crate::engine::now_ms() - 1;
+        for chunk in 0..10u32 {
+            db.transaction(|tx| {
+                for i in chunk * 2000..(chunk + 1) * 2000 {
+                    let key = format!("k{i}");
+                    // One key in ten has (already passed) expiry.
+                    let ttl = (i % 10 == 0).then_some(past);
+                    tx.set_with_expiry(key.as_bytes(), "v", ttl)?;
+                }
+                Ok(())
+            })?;
+        }
+        let mut passes = 0;
+        while db.metrics().expired < 2000 {
+            db.expire_now()?;
+            passes += 1;
+            assert!(
+                passes <= 60,
+                "{} of 2000 deleted after {passes} passes",
+                db.metrics().expired
+            );
+        }
+        assert_eq!(db.len(), 18_000);
+        Ok(())
+    }
 }

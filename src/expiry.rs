@@ -13,6 +13,8 @@ use crate::shm::W_EXPIRED;
 
 /// Keys sampled per round of an active expiry pass (Redis samples 20).
 pub(crate) const EXPIRE_SAMPLE: usize = 20;
+/// Slots one round visits at most while looking for keys with an expiry.
+const EXPIRE_MAX_VISIT: u64 = 4096;
 /// Rounds per pass at most; a round repeats only while more than a quarter of the sample
 /// had expired, as in Redis.
 const EXPIRE_ROUNDS: usize = 16;
@@ -33,24 +35,27 @@ fn random_u64() -> u64 {
 }
 
 impl Shared {
-    /// Visits up to `want` live slots starting at a random slot; `f` gets each record.
+    /// Visits live slots from a random one until `f` has counted `want` records (it returns
+    /// whether a record counts) or `max_visit` slots were visited.
     fn sample_slots(
         &self,
         idx: &IndexMap,
         want: usize,
-        mut f: impl FnMut(&Hit) -> Result<()>,
+        max_visit: u64,
+        mut f: impl FnMut(&Hit) -> Result<bool>,
     ) -> Result<()> {
         let start = random_u64() % idx.cap;
         let mut seen = 0;
-        for i in 0..idx.cap {
+        for i in 0..idx.cap.min(max_visit) {
             if seen >= want {
                 break;
             }
             let slot = (start + i) % idx.cap;
             if let Some(loc) = idx.slot_loc(slot) {
                 let (map, meta) = self.segs.record_at(loc)?;
-                seen += 1;
-                f(&Hit { map, meta })?;
+                if f(&Hit { map, meta })? {
+                    seen += 1;
+                }
             }
         }
         Ok(())
@@ -60,22 +65,13 @@ impl Shared {
     pub(crate) fn random_key(&self) -> Result<Option<Vec<u8>>> {
         self.read_consistent(|idx| {
             let mut found = None;
-            // Expired keys may fill the sample; widen it before giving up.
-            for want in [1, 64, usize::MAX] {
-                self.sample_slots(idx, want, |h| {
-                    if found.is_none()
-                        && h.meta.kind == KIND_PUT
-                        && !h.meta.internal
-                        && !h.expired()
-                    {
-                        found = Some(h.meta.key(&h.map).to_vec());
-                    }
-                    Ok(())
-                })?;
-                if found.is_some() {
-                    break;
+            self.sample_slots(idx, 1, u64::MAX, |h| {
+                let usable = h.meta.kind == KIND_PUT && !h.meta.internal && !h.expired();
+                if usable {
+                    found = Some(h.meta.key(&h.map).to_vec());
                 }
-            }
+                Ok(usable)
+            })?;
             Ok(found)
         })
     }
@@ -88,11 +84,15 @@ impl Shared {
             let mut expired = Vec::new();
             self.read_consistent(|idx| {
                 expired.clear();
-                self.sample_slots(idx, EXPIRE_SAMPLE, |h| {
-                    if h.meta.kind == KIND_PUT && !h.meta.internal && h.expired() {
+                // Like Redis, sample keys that have an expiry (Redis keeps them in a separate
+                // table; here they are found by skipping others, within a bounded walk).
+                self.sample_slots(idx, EXPIRE_SAMPLE, EXPIRE_MAX_VISIT, |h| {
+                    let volatile =
+                        h.meta.kind == KIND_PUT && !h.meta.internal && h.meta.expires_at != 0;
+                    if volatile && h.expired() {
                         expired.push(h.meta.key(&h.map).to_vec());
                     }
-                    Ok(())
+                    Ok(volatile)
                 })
             })?;
             if expired.is_empty() {

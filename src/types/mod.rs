@@ -25,6 +25,9 @@ mod keys;
 mod strings;
 mod ttl;
 
+pub use keys::{glob_match, ScanPage};
+pub use strings::{SetCommand, SetOutcome, MAX_STRING_LEN};
+
 /// The stored type and expiry (Unix ms, 0 = none) of `key` in the committed state, read in
 /// one lookup; `None` if the key is absent or expired. Reads no payload, so it works for a
 /// key of any type.
