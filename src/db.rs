@@ -542,4 +542,29 @@ mod tests {
         assert_eq!(db.len(), 18_000);
         Ok(())
     }
+
+    #[test]
+    fn rollback_to_a_savepoint_undoes_only_later_writes() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let db = small(dir.path())?;
+        db.set(b"kept", "old")?;
+        let mut tx = db.begin_write()?;
+        tx.set(b"a", 1i64)?;
+        tx.list(b"l").push_back(&[b"x"])?;
+        let sp = tx.savepoint();
+        tx.set(b"a", 2i64)?;
+        tx.delete(b"kept")?;
+        tx.list(b"l").push_back(&[b"y"])?;
+        tx.set_of(b"s").add(&[b"m"])?;
+        tx.rollback_to(sp);
+        assert_eq!(tx.get(b"a")?, Some(Value::Int(1)));
+        assert_eq!(tx.list(b"l").range(0, -1)?, vec![b"x".to_vec()]);
+        tx.commit()?;
+        assert_eq!(db.get_value(b"kept")?, Some(Value::String("old".into())));
+        assert_eq!(db.get_value(b"a")?, Some(Value::Int(1)));
+        assert_eq!(db.list(b"l").range(0, -1)?, vec![b"x".to_vec()]);
+        assert_eq!(db.set_of(b"s").len()?, 0);
+        assert!(db.check()?.is_ok(), "{:?}", db.check()?.problems);
+        Ok(())
+    }
 }

@@ -60,7 +60,7 @@ pub use coll::{
 };
 pub use db::{CheckReport, CompactStats, Db, Durability, Metrics, OpenOptions};
 pub use error::{Error, Result};
-pub use txn::WriteTxn;
+pub use txn::{Savepoint, WriteTxn};
 pub use types::{glob_match, ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};
 pub use value::{format_float, Value, ValueRef, ValueType};
 

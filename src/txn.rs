@@ -38,6 +38,16 @@ pub(crate) struct Raw {
     pub expires_at: u64,
 }
 
+/// One change of a transaction's pending writes: the key and what it held before.
+type UndoEntry = ((bool, Vec<u8>), Option<Op>);
+
+/// A point inside a write transaction; see [`WriteTxn::savepoint`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Savepoint {
+    undo: usize,
+    retired: usize,
+}
+
 /// A write transaction. Holds the database's writer lock (across processes) until it is
 /// committed, rolled back or dropped (dropping rolls back). Reads inside see the
 /// transaction's own writes; no other process can commit meanwhile, so a read-modify-write
@@ -46,6 +56,8 @@ pub struct WriteTxn {
     guard: Option<WriterGuard>,
     /// Pending writes by (internal namespace?, key).
     ops: BTreeMap<(bool, Vec<u8>), Op>,
+    /// While a savepoint exists: every change to `ops`, with what the key held before.
+    undo: Option<Vec<UndoEntry>>,
     /// Root pages of collections created or changed in this transaction and then replaced.
     retired: Vec<(u64, u64)>,
     started: Instant,
@@ -56,6 +68,7 @@ impl WriteTxn {
         Ok(Self {
             guard: Some(guard),
             ops: BTreeMap::new(),
+            undo: None,
             retired: Vec::new(),
             started: Instant::now(),
         })
@@ -127,18 +140,51 @@ impl WriteTxn {
             expires_at,
             internal,
         };
-        if let Some(old) = self.ops.insert((internal, key.to_vec()), op) {
+        if let Some(old) = self.set_op((internal, key.to_vec()), op) {
             self.note_replaced(old);
         }
         Ok(())
     }
 
+    /// Records a pending write, keeping the undo log while a savepoint exists.
+    fn set_op(&mut self, key: (bool, Vec<u8>), op: Op) -> Option<Op> {
+        match &mut self.undo {
+            Some(undo) => {
+                let old = self.ops.insert(key.clone(), op);
+                undo.push((key, old.clone()));
+                old
+            }
+            None => self.ops.insert(key, op),
+        }
+    }
+
+    /// Marks a point in the transaction that [`WriteTxn::rollback_to`] returns to, so one
+    /// command of an interactive transaction can fail without leaving half its writes.
+    pub fn savepoint(&mut self) -> Savepoint {
+        Savepoint {
+            undo: self.undo.get_or_insert_with(Vec::new).len(),
+            retired: self.retired.len(),
+        }
+    }
+
+    /// Undoes every write made since `sp` was taken (later savepoints become invalid).
+    pub fn rollback_to(&mut self, sp: Savepoint) {
+        if let Some(mut undo) = self.undo.take() {
+            while undo.len() > sp.undo {
+                let Some((key, old)) = undo.pop() else { break };
+                match old {
+                    Some(op) => self.ops.insert(key, op),
+                    None => self.ops.remove(&key),
+                };
+            }
+            self.undo = Some(undo);
+        }
+        self.retired.truncate(sp.retired);
+    }
+
     /// Deletes `key` in a namespace (whether or not it exists).
     pub(crate) fn raw_del(&mut self, key: &[u8], internal: bool) {
-        if let Some(old) = self
-            .ops
-            .insert((internal, key.to_vec()), Op::Del { internal })
-        {
+        if let Some(old) = self.set_op((internal, key.to_vec()), Op::Del { internal }) {
             self.note_replaced(old);
         }
     }
@@ -196,8 +242,7 @@ impl WriteTxn {
             return Ok(true);
         }
         // Delete first, so the record moved is not mistaken for a replaced collection.
-        self.ops
-            .insert((false, from.to_vec()), Op::Del { internal: false });
+        self.set_op((false, from.to_vec()), Op::Del { internal: false });
         self.raw_put(to, false, raw.vtype, raw.payload, raw.expires_at)?;
         Ok(true)
     }

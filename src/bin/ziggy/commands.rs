@@ -736,15 +736,21 @@ fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
 }
 
 /// Runs a non-control command inside the open transaction `tx`.
+/// A command that fails leaves none of its writes behind (as each Redis command is atomic).
 fn run_in_txn(db: &Db, tx: &mut WriteTxn, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
-    if let Cmd::Coll(cmd) = cmd {
-        return Ok(crate::collections::run(db, Some(tx), &cmd));
+    let sp = tx.savepoint();
+    let reply = match cmd {
+        Cmd::Coll(cmd) => Ok(crate::collections::run(db, Some(tx), &cmd)),
+        cmd => match kind {
+            Kind::Read => read(tx, cmd),
+            Kind::Write => write(tx, cmd),
+            Kind::Admin | Kind::Other | Kind::Control => other(db, cmd),
+        },
+    };
+    if matches!(reply, Err(_) | Ok(Reply::Error(_))) {
+        tx.rollback_to(sp);
     }
-    match kind {
-        Kind::Read => read(tx, cmd),
-        Kind::Write => write(tx, cmd),
-        Kind::Admin | Kind::Other | Kind::Control => other(db, cmd),
-    }
+    reply
 }
 
 #[cfg(test)]
