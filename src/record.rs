@@ -4,6 +4,9 @@
 //! return `None` or an error for them; they never panic and never allocate from a length read
 //! off disk before checking it against the bytes actually available.
 
+use zerocopy::little_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
 /// Record kinds (format-spec.md §3.2).
 pub(crate) const KIND_PUT: u8 = 1;
 pub(crate) const KIND_DEL: u8 = 2;
@@ -198,16 +201,39 @@ pub(crate) fn encode_segment_header(
     kind: u8,
     created_txn: u64,
 ) -> [u8; SEGMENT_HEADER_LEN] {
-    let mut h = [0u8; SEGMENT_HEADER_LEN];
-    h[0..8].copy_from_slice(&SEGMENT_MAGIC);
-    h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h[10..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h[12] = kind;
-    h[16..20].copy_from_slice(&id.to_le_bytes());
-    h[24..32].copy_from_slice(&created_txn.to_le_bytes());
-    let crc = crc32fast::hash(&h[..60]);
-    h[60..64].copy_from_slice(&crc.to_le_bytes());
-    h
+    let mut h = RawSegmentHeader {
+        magic: SEGMENT_MAGIC,
+        read_version: U16::new(FORMAT_VERSION),
+        write_version: U16::new(FORMAT_VERSION),
+        kind,
+        reserved0: [0; 3],
+        segment_id: U32::new(id),
+        reserved1: [0; 4],
+        created_txn: U64::new(created_txn),
+        reserved2: [0; 28],
+        header_crc: U32::new(0),
+    };
+    h.header_crc = U32::new(crc32fast::hash(&h.as_bytes()[..60]));
+    let mut out = [0u8; SEGMENT_HEADER_LEN];
+    out.copy_from_slice(h.as_bytes());
+    out
+}
+
+/// The 64-byte segment header exactly as laid out on disk (format-spec.md §3.1); every
+/// multi-byte field is little-endian whatever the host.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+struct RawSegmentHeader {
+    magic: [u8; 8],
+    read_version: U16,
+    write_version: U16,
+    kind: u8,
+    reserved0: [u8; 3],
+    segment_id: U32,
+    reserved1: [u8; 4],
+    created_txn: U64,
+    reserved2: [u8; 28],
+    header_crc: U32,
 }
 
 /// A decoded segment header.
@@ -230,26 +256,25 @@ pub(crate) enum HeaderError {
 
 /// Decodes and checks a segment header.
 pub(crate) fn decode_segment_header(b: &[u8]) -> Result<SegmentHeader, HeaderError> {
-    let h = b.get(..SEGMENT_HEADER_LEN).ok_or(HeaderError::Short)?;
-    if h[0..8] != SEGMENT_MAGIC {
+    let bytes = b.get(..SEGMENT_HEADER_LEN).ok_or(HeaderError::Short)?;
+    let h = RawSegmentHeader::ref_from_bytes(bytes).map_err(|_| HeaderError::Short)?;
+    if h.magic != SEGMENT_MAGIC {
         return Err(HeaderError::Magic);
     }
-    let crc = le_u32(h, 60).ok_or(HeaderError::Short)?;
-    if crc != crc32fast::hash(&h[..60]) {
+    if h.header_crc.get() != crc32fast::hash(&bytes[..60]) {
         return Err(HeaderError::Checksum);
     }
-    let read_version = le_u16(h, 8).ok_or(HeaderError::Short)?;
+    let read_version = h.read_version.get();
     if read_version > FORMAT_VERSION || read_version == 0 {
         return Err(HeaderError::Version(read_version));
     }
-    let kind = h[12];
-    if kind != SEG_LOG && kind != SEG_COMPACTED {
+    if h.kind != SEG_LOG && h.kind != SEG_COMPACTED {
         return Err(HeaderError::Malformed);
     }
     Ok(SegmentHeader {
-        id: le_u32(h, 16).ok_or(HeaderError::Short)?,
-        kind,
-        created_txn: le_u64(h, 24).ok_or(HeaderError::Short)?,
+        id: h.segment_id.get(),
+        kind: h.kind,
+        created_txn: h.created_txn.get(),
     })
 }
 
@@ -294,6 +319,19 @@ mod tests {
             assert!(decode_record(&buf[..n]).is_err());
         }
         assert_eq!(decode_record(&[0u8; 64]), Err(DecodeError::Empty));
+    }
+
+    #[test]
+    fn segment_header_layout_matches_spec() {
+        assert_eq!(std::mem::size_of::<RawSegmentHeader>(), SEGMENT_HEADER_LEN);
+        let h = encode_segment_header(0x0102_0304, SEG_COMPACTED, 0x1122_3344_5566_7788);
+        assert_eq!(&h[0..8], &SEGMENT_MAGIC);
+        assert_eq!(&h[8..12], &[1, 0, 1, 0]);
+        assert_eq!(h[12], SEG_COMPACTED);
+        assert_eq!(&h[16..20], &[4, 3, 2, 1]);
+        assert_eq!(&h[24..32], &0x1122_3344_5566_7788u64.to_le_bytes());
+        assert!(h[32..60].iter().all(|&b| b == 0));
+        assert_eq!(&h[60..64], &crc32fast::hash(&h[..60]).to_le_bytes());
     }
 
     #[test]
