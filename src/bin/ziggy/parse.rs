@@ -88,12 +88,15 @@ pub struct SetArgs<'a> {
 }
 
 /// What `GETEX` does to the time to live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GetExTtl {
     Unchanged,
     /// Unix ms.
     At(u64),
     Persist,
+    /// An expiry that is not a number or out of range: Redis replies with this error only
+    /// if the key holds a string (nil if it is absent, `WRONGTYPE` if it is a collection).
+    Invalid(Reply),
 }
 
 /// `EXPIRE`'s options, conditions on the current expiry that must all hold.
@@ -174,7 +177,8 @@ pub enum Cmd<'a> {
     SetRange(&'a [u8], usize, &'a [u8]),
     Del(Vec<&'a [u8]>),
     IncrBy(&'a [u8], i64),
-    IncrByFloat(&'a [u8], f64),
+    /// The increment, `None` if it is not a float: Redis checks the key's type first.
+    IncrByFloat(&'a [u8], Option<f64>),
     Rename(&'a [u8], &'a [u8]),
     RenameNx(&'a [u8], &'a [u8]),
     Copy {
@@ -285,7 +289,7 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Rep
                 .ok_or_else(|| Reply::error("ERR decrement would overflow"))?;
             Cmd::IncrBy(arg(0), negated)
         }
-        "INCRBYFLOAT" => Cmd::IncrByFloat(arg(0), float_arg(arg(1))?),
+        "INCRBYFLOAT" => Cmd::IncrByFloat(arg(0), float_arg(arg(1)).ok()),
         "RENAME" => Cmd::Rename(arg(0), arg(1)),
         "RENAMENX" => Cmd::RenameNx(arg(0), arg(1)),
         "COPY" => parse_copy(args)?,
@@ -446,7 +450,7 @@ fn parse_getex(opts: &[Vec<u8>]) -> Result<GetExTtl, Reply> {
         i += 1;
     }
     Ok(match expiry {
-        Some((unit, n)) => GetExTtl::At(expiry_ms("getex", unit, n)?),
+        Some((unit, n)) => expiry_ms("getex", unit, n).map_or_else(GetExTtl::Invalid, GetExTtl::At),
         None if persist => GetExTtl::Persist,
         None => GetExTtl::Unchanged,
     })
@@ -672,14 +676,10 @@ mod tests {
         );
         assert_eq!(
             parse_line("INCRBYFLOAT n 1.5e1"),
-            Ok(Cmd::IncrByFloat(b"n", 15.0))
+            Ok(Cmd::IncrByFloat(b"n", Some(15.0)))
         );
         for bad in ["INCRBYFLOAT n x", "INCRBYFLOAT n nan", "INCRBYFLOAT n ' 1'"] {
-            assert_eq!(
-                parse_line(bad),
-                err("ERR value is not a valid float"),
-                "{bad}"
-            );
+            assert_eq!(parse_line(bad), Ok(Cmd::IncrByFloat(b"n", None)), "{bad}");
         }
     }
 
@@ -843,7 +843,10 @@ mod tests {
         }
         assert_eq!(
             parse_line("GETEX k EX 0"),
-            err("ERR invalid expire time in 'getex' command")
+            Ok(Cmd::GetEx(
+                b"k",
+                GetExTtl::Invalid(Reply::error("ERR invalid expire time in 'getex' command"))
+            ))
         );
     }
 

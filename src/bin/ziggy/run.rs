@@ -255,6 +255,10 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
             GetExTtl::Unchanged => tx.get(key)?,
             GetExTtl::At(at) => tx.get_and_expire_at(key, at)?,
             GetExTtl::Persist => tx.get_and_persist(key)?,
+            GetExTtl::Invalid(reply) => match tx.get(key)? {
+                Some(_) => return Ok(reply),
+                None => None,
+            },
         }),
         Cmd::MSet(pairs) => {
             tx.set_many(pairs.into_iter().map(|(k, v)| (k, bytes(v))))?;
@@ -279,7 +283,14 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
             int(deleted)
         }
         Cmd::IncrBy(key, delta) => Reply::Int(tx.incr_by(key, delta)?),
-        Cmd::IncrByFloat(key, delta) => match tx.incr_by_float(key, delta) {
+        // An increment that is not a float is refused after the key's type is checked.
+        Cmd::IncrByFloat(key, None) => match tx.key_type(key)? {
+            "list" | "set" | "zset" | "hash" => {
+                Reply::error("WRONGTYPE Operation against a key holding the wrong kind of value")
+            }
+            _ => Reply::error("ERR value is not a valid float"),
+        },
+        Cmd::IncrByFloat(key, Some(delta)) => match tx.incr_by_float(key, delta) {
             Err(Error::Overflow) => Reply::error("ERR increment would produce NaN or Infinity"),
             other => Reply::bulk(format_float(other?)),
         },
