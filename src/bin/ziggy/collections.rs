@@ -1706,6 +1706,7 @@ mod tests {
     /// A session on a fresh database.
     struct Fixture {
         _dir: tempfile::TempDir,
+        db: Db,
         session: Session,
     }
 
@@ -1715,7 +1716,8 @@ mod tests {
             let db = Db::open(dir.path().join("db"))?;
             Ok(Fixture {
                 _dir: dir,
-                session: Session::new(db),
+                session: Session::new(db.clone()),
+                db,
             })
         }
 
@@ -1952,6 +1954,34 @@ mod tests {
             err("ERR wrong number of arguments for 'zadd' command")
         );
         assert!(f.run("EXEC").is_error());
+        Ok(())
+    }
+
+    #[test]
+    fn watch_sees_every_kind_of_collection_write() -> ziggydb::Result<()> {
+        let mut f = Fixture::new()?;
+        let mut other = Session::new(f.db.clone());
+        for (setup, change) in [
+            ("RPUSH l a b", "LSET l 0 x"),
+            ("SADD s a", "SREM s a"),
+            ("ZADD z 1 a", "ZINCRBY z 1 a"),
+            ("HSET h f 1", "HINCRBY h f 1"),
+            ("RPUSH l2 a", "LTRIM l2 1 0"),
+        ] {
+            assert!(!f.run(setup).is_error());
+            let key = setup.split_whitespace().nth(1).unwrap_or_default();
+            assert_eq!(f.run(&format!("WATCH {key}")), Reply::ok());
+            assert!(!other.execute(&argv(change)).is_error(), "{change}");
+            assert_eq!(f.run("MULTI"), Reply::ok());
+            assert_eq!(f.run("EXISTS l"), Reply::Status("QUEUED".into()));
+            assert_eq!(f.run("EXEC"), Reply::NilArray, "{change}");
+        }
+        // A read does not count as a change.
+        assert_eq!(f.run("WATCH z"), Reply::ok());
+        assert_eq!(other.execute(&argv("ZRANGE z 0 -1")), bulks(&["a"]));
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("ZCARD z"), Reply::Status("QUEUED".into()));
+        assert_eq!(f.run("EXEC"), Reply::Array(vec![Reply::Int(1)]));
         Ok(())
     }
 }
