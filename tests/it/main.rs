@@ -12,6 +12,7 @@ mod collections;
 mod compaction;
 mod corruption;
 mod crash;
+mod differential;
 mod keys;
 mod model;
 mod multiprocess;

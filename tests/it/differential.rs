@@ -1,0 +1,1468 @@
+//! Differential test against a real `redis-server`: seeded random command sequences run
+//! through `redis-cli` and through the `ziggy` binary, both on a pipe (raw output), and the
+//! replies are compared command by command.
+//!
+//! The test starts its own `redis-server` on a free port of 127.0.0.1, with no persistence
+//! and a temporary working directory, and kills it by its PID when it ends, passed or failed.
+//! It needs `redis-server` and `redis-cli` on the `PATH` (Debian and Ubuntu:
+//! `apt-get install redis-server redis-tools`; `.ci/run` installs them). Without them the
+//! test fails, unless `ZIGGY_NO_REDIS=1` is set, which skips it explicitly.
+//!
+//! The sequences cover strings and counters, generic key commands, expiry (long TTLs only,
+//! each relative one of its own length, and `GT`/`LT` only with absolute times, so that
+//! timing cannot change a reply), lists, sets, sorted sets, hashes, `MULTI`/`EXEC`/
+//! `DISCARD`/`WATCH`, wrong-type and syntax errors, negative indexes, exclusive and infinite
+//! score bounds, `LIMIT`, `WITHSCORES`, and collections that disappear once empty.
+//!
+//! Replies that Redis leaves to chance or to its hash tables' order are normalised before
+//! the comparison: the lines of `SMEMBERS`, `SINTER`, `SUNION`, `SDIFF`, `KEYS`, `SCAN` (one
+//! page holding every key), `HKEYS` and `HVALS` are sorted, `HGETALL`'s field/value pairs are
+//! sorted as pairs, `SPOP` and `SRANDMEMBER` appear only with a count that takes the whole
+//! set, and `RANDOMKEY` is compared as "a key" or "nil". `TTL`/`PTTL` may differ by the time
+//! that passes between the two runs (at most a few seconds). Scores and float increments
+//! are multiples of 1/4, whose decimal forms are exact and the same in every Redis version.
+//! Error replies are compared in full.
+//!
+//! `ZIGGY_SEED` chooses the sequences (a fixed default otherwise); a failure prints the seed,
+//! the command, both replies and the commands that led there.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::util::{self, Rng, TestResult};
+
+/// Seed used when `ZIGGY_SEED` is not set.
+const DEFAULT_SEED: u64 = 0x2024_0517;
+/// Sequences per run, each on a fresh database, and units (a command, or a `MULTI` block)
+/// in each.
+const SEQUENCES: usize = 24;
+const UNITS: usize = 150;
+
+// ---------------------------------------------------------------------------------------------
+// The Redis server
+
+/// A program on the `PATH`, if there is one.
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A `redis-server` child process, killed by its PID when dropped.
+struct RedisServer {
+    proc: std::process::Child,
+    port: u16,
+    cli: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts a server on a free port and waits until `redis-cli ping` answers.
+    fn start(server: &Path, cli: &Path) -> TestResult<RedisServer> {
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            // A port free a moment ago; another process may take it first, hence the retries.
+            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let dir = util::tempdir();
+            let proc = Command::new(server)
+                .args(["--port", &port.to_string()])
+                .args(["--bind", "127.0.0.1"])
+                .args(["--save", ""])
+                .args(["--appendonly", "no"])
+                .args(["--daemonize", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?;
+            let mut redis = RedisServer {
+                proc,
+                port,
+                cli: cli.to_owned(),
+                _dir: dir,
+            };
+            match redis.wait_ready(Duration::from_secs(10)) {
+                Ok(()) => return Ok(redis),
+                Err(e) => last_err = e,
+            }
+        }
+        Err(format!("redis-server did not start: {last_err}").into())
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.proc.try_wait() {
+                return Err(format!("redis-server exited with {status}"));
+            }
+            let out = Command::new(&self.cli)
+                .args(["-p", &self.port.to_string(), "ping"])
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output();
+            if out.is_ok_and(|o| o.stdout.starts_with(b"PONG")) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("no PONG on port {} within {timeout:?}", self.port));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs `script` through `redis-cli` and returns what it printed.
+    fn run(&self, script: &[u8]) -> TestResult<Vec<u8>> {
+        let mut cmd = Command::new(&self.cli);
+        cmd.args(["-p", &self.port.to_string()]);
+        pipe(cmd, script, "redis-cli")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        // `Child::kill` signals the process by its PID.
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
+/// Runs `cmd` with `script` on standard input; its standard output.
+fn pipe(mut cmd: Command, script: &[u8], what: &str) -> TestResult<Vec<u8>> {
+    let mut proc = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = proc.stdin.take().ok_or("stdin is piped")?;
+    let script = script.to_vec();
+    // Written from another thread so that a full stdout pipe cannot block both sides.
+    let writer = std::thread::spawn(move || stdin.write_all(&script));
+    let out = proc.wait_with_output()?;
+    writer.join().map_err(|_| "writer thread panicked")??;
+    if !out.status.success() {
+        return Err(format!(
+            "{what} failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok(out.stdout)
+}
+
+/// Runs `script` through `ziggy` on a fresh database in `dir`.
+fn run_ziggy(dir: &Path, script: &[u8]) -> TestResult<Vec<u8>> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ziggy"));
+    cmd.arg("-d").arg(dir);
+    pipe(cmd, script, "ziggy")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command lines
+
+/// One argument as redis-cli's line splitter reads it back: bare when that is safe, else in
+/// double quotes with `\xHH` escapes.
+fn quote(arg: &[u8]) -> String {
+    let bare = !arg.is_empty()
+        && arg
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\'));
+    if bare {
+        return String::from_utf8_lossy(arg).into_owned();
+    }
+    let mut s = String::from("\"");
+    for &b in arg {
+        match b {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(char::from(b)),
+            _ => {
+                let _ = write!(s, "\\x{b:02x}");
+            }
+        }
+    }
+    s.push('"');
+    s
+}
+
+fn line(args: &[Vec<u8>]) -> String {
+    args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+/// How a unit's reply is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Norm {
+    Exact,
+    /// The lines in any order.
+    Sorted,
+    /// Field/value pairs in any order.
+    SortedPairs,
+    /// A TTL in seconds or milliseconds: equal when negative, else close.
+    Ttl {
+        millis: bool,
+    },
+    /// `RANDOMKEY`: nil, or some key.
+    AnyKey,
+}
+
+/// What is sent as one comparison step: a command, or a whole `MULTI` block.
+#[derive(Debug, Clone)]
+struct Unit {
+    lines: Vec<String>,
+    norm: Norm,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generation
+
+/// Differences from Redis that `ziggy` still has, each a bug to fix. The generator steers
+/// around their inputs unless `ZIGGY_DIFF_KNOWN=1` is set, which shows them; remove an entry
+/// and its detour once it is fixed.
+///
+/// - A range whose end is before the first item (`LRANGE l 0 -5` on 4 items) is empty in
+///   Redis, as are `LTRIM`'s and `ZREMRANGEBYRANK`'s; `ziggy` clamps the end to 0 and
+///   answers the first item (keeps it, removes it). Detour: `-1` is the only negative end.
+/// - `INCRBYFLOAT` stores a float, and `INCR`/`INCRBY`/`DECR`/`DECRBY` then refuse it even
+///   when it is a whole number (Redis: `INCRBYFLOAT k 1e2` then `INCR k` gives 101). Redis
+///   also adds in `long double`: `0.1` plus `0.2` is `0.3` there, `0.30000000000000004` in
+///   `ziggy`, and sums past 2^53 keep more digits. Detour: `INCRBYFLOAT` only writes a key of
+///   its own (`HINCRBYFLOAT` a field of its own), with increments that are multiples of 1/4.
+/// - `INCR`, `INCRBY`, `DECR`, `DECRBY` and `HINCRBY` take a value with leading zeros
+///   (`007`) as a number; Redis refuses it as not an integer. Detour: no such values, and
+///   `APPEND`/`SETRANGE` write no bytes that start with a digit (`0` then `5` makes `05`).
+/// - A collection command that changes nothing (`SADD` of a member already there, `SREM`,
+///   `ZREM`, `HDEL` or `LREM` of one that is not, `ZADD` with the same score or refused by
+///   `XX`/`GT`, `ZINCRBY` by 0, `ZREMRANGEBYSCORE`/`ZREMRANGEBYRANK` matching nothing,
+///   `LPOP key 0`, `SPOP key 0`) still counts as a change for `WATCH`, so a following `EXEC`
+///   fails; in Redis it runs. Detour: between `WATCH` and `MULTI` only reads, or `SET`.
+const KNOWN: &str = "ZIGGY_DIFF_KNOWN";
+
+const STRINGS: &[&str] = &["s1", "s2", "s3", "n1", "n2"];
+const LISTS: &[&str] = &["l1", "l2"];
+const SETS: &[&str] = &["t1", "t2", "t3"];
+const ZSETS: &[&str] = &["z1", "z2", "z3"];
+const HASHES: &[&str] = &["h1", "h2"];
+/// A sorted set whose members all score 0, for the lexicographic commands (Redis leaves
+/// their result unspecified when scores differ).
+const LEX: &str = "zl";
+/// The key `INCRBYFLOAT` writes unless [`KNOWN`] inputs are asked for.
+const FLOAT: &str = "f1";
+/// Commands that only read.
+const READS: &[&str] = &[
+    "GET",
+    "MGET",
+    "STRLEN",
+    "GETRANGE",
+    "TYPE",
+    "EXISTS",
+    "TTL",
+    "PTTL",
+    "EXPIRETIME",
+    "PEXPIRETIME",
+    "LLEN",
+    "LRANGE",
+    "LINDEX",
+    "LPOS",
+    "SISMEMBER",
+    "SMISMEMBER",
+    "SCARD",
+    "ZSCORE",
+    "ZMSCORE",
+    "ZCARD",
+    "ZCOUNT",
+    "ZRANK",
+    "ZREVRANK",
+    "ZRANGE",
+    "ZREVRANGE",
+    "ZRANGEBYSCORE",
+    "ZREVRANGEBYSCORE",
+    "ZRANGEBYLEX",
+    "ZREVRANGEBYLEX",
+    "HGET",
+    "HMGET",
+    "HLEN",
+    "HEXISTS",
+    "HSTRLEN",
+    "DBSIZE",
+];
+/// Keys no command of the sequence ever creates.
+const MISSING: &[&str] = &["nokey", "gone"];
+
+const VALUES: &[&[u8]] = &[
+    b"a",
+    b"b",
+    b"c",
+    b"d",
+    b"hello",
+    b"",
+    b"0",
+    b"1",
+    b"-2",
+    b"10",
+    b"007",
+    b"3.5",
+    b" 5",
+    b"x y",
+    b"9223372036854775807",
+    b"-9223372036854775808",
+    b"\x00\xff\x01",
+    b"quote\"d",
+];
+
+const MEMBERS: &[&[u8]] = &[b"a", b"b", b"c", b"d", b"e", b"f", b"x y", b"\x00z", b"10"];
+
+const SCORES: &[&str] = &[
+    "0", "1", "1", "2", "2", "-1.5", "0.25", "3", "10", "-7", "+inf", "-inf", "2.75",
+];
+
+struct Gen {
+    rng: Rng,
+    /// Whether to generate the inputs of [`KNOWN`] too.
+    known: bool,
+    /// A Unix time in seconds, far enough ahead that no expiry passes during the test.
+    later_s: u64,
+}
+
+impl Gen {
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.rng.range(0, n as u64)).expect("fits")
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.rng.range(0, 100) < percent
+    }
+
+    fn pick<'a, T: ?Sized>(&mut self, items: &[&'a T]) -> &'a T {
+        items[self.below(items.len())]
+    }
+
+    fn int(&mut self, lo: i64, hi: i64) -> i64 {
+        let span = u64::try_from(hi - lo + 1).expect("hi >= lo");
+        lo + i64::try_from(self.rng.range(0, span)).expect("fits")
+    }
+
+    /// Usually a key of the wanted kind; sometimes any key, for wrong-type errors and
+    /// missing keys.
+    fn key(&mut self, own: &[&'static str]) -> Vec<u8> {
+        let k = if self.chance(12) {
+            let all: Vec<&str> = [STRINGS, LISTS, SETS, ZSETS, HASHES, MISSING].concat();
+            self.pick(&all)
+        } else {
+            self.pick(own)
+        };
+        k.as_bytes().to_vec()
+    }
+
+    fn value(&mut self) -> Vec<u8> {
+        loop {
+            let v = self.pick(VALUES);
+            // Leading zeros: see [`KNOWN`].
+            if self.known || !v.starts_with(b"00") {
+                return v.to_vec();
+            }
+        }
+    }
+
+    /// Bytes for `APPEND` and `SETRANGE`, which could otherwise turn `0` into `05`.
+    fn patch(&mut self) -> Vec<u8> {
+        loop {
+            let v = self.value();
+            // Leading zeros: see [`KNOWN`].
+            if self.known || !v.first().is_some_and(u8::is_ascii_digit) {
+                return v;
+            }
+        }
+    }
+
+    fn member(&mut self) -> Vec<u8> {
+        self.pick(MEMBERS).to_vec()
+    }
+
+    fn index(&mut self) -> Vec<u8> {
+        let n = if self.chance(10) {
+            [-100, 100, i64::MAX][self.below(3)].to_string()
+        } else {
+            self.int(-6, 6).to_string()
+        };
+        n.into_bytes()
+    }
+
+    /// The last index of a range. Redis leaves a range empty when its end is before the
+    /// first item; see [`KNOWN`] for why only `-1` of the negative ends is used by default.
+    fn stop(&mut self) -> Vec<u8> {
+        let n = self.index();
+        if self.known || !n.starts_with(b"-") {
+            n
+        } else {
+            b"-1".to_vec()
+        }
+    }
+
+    fn count(&mut self) -> Vec<u8> {
+        self.int(0, 5).to_string().into_bytes()
+    }
+
+    fn score_bound(&mut self) -> Vec<u8> {
+        let s = self.pick(SCORES);
+        // Exclusive bounds, fewer of them at infinity.
+        let exclusive = self.chance(if s.contains("inf") { 10 } else { 35 });
+        if exclusive {
+            format!("({s}").into_bytes()
+        } else {
+            s.as_bytes().to_vec()
+        }
+    }
+
+    fn lex_bound(&mut self) -> Vec<u8> {
+        match self.below(6) {
+            0 => b"-".to_vec(),
+            1 => b"+".to_vec(),
+            2 => [b"(".as_slice(), &self.member()].concat(),
+            _ => [b"[".as_slice(), &self.member()].concat(),
+        }
+    }
+
+    fn members(&mut self, max: usize) -> Vec<Vec<u8>> {
+        let n = 1 + self.below(max);
+        (0..n).map(|_| self.member()).collect()
+    }
+
+    /// One command line for `group`, with its normalisation.
+    fn command(&mut self, group: usize) -> (Vec<Vec<u8>>, Norm) {
+        let mut norm = Norm::Exact;
+        let mut a: Vec<Vec<u8>> = Vec::new();
+        let push = |a: &mut Vec<Vec<u8>>, s: &[u8]| a.push(s.to_vec());
+        match group {
+            // Strings and counters.
+            0 => {
+                let k = self.key(STRINGS);
+                match self.below(22) {
+                    0..=2 => {
+                        push(&mut a, b"SET");
+                        a.push(k);
+                        a.push(self.value());
+                        if self.chance(25) {
+                            push(&mut a, self.pick(&[b"NX".as_slice(), b"XX"]));
+                        }
+                        if self.chance(20) {
+                            push(&mut a, b"GET");
+                        }
+                        match self.below(8) {
+                            0 => a.extend([b"EX".to_vec(), b"100000".to_vec()]),
+                            1 => a.extend([b"PX".to_vec(), b"110000000".to_vec()]),
+                            2 => {
+                                a.extend([b"EXAT".to_vec(), self.later_s.to_string().into_bytes()])
+                            }
+                            3 => push(&mut a, b"KEEPTTL"),
+                            4 if self.chance(30) => {
+                                a.extend([
+                                    b"EX".to_vec(),
+                                    self.pick(&[b"0".as_slice(), b"-5"]).to_vec(),
+                                ]);
+                            }
+                            _ => {}
+                        }
+                    }
+                    3 => {
+                        push(&mut a, b"GET");
+                        a.push(k);
+                    }
+                    4 => {
+                        push(&mut a, b"GETSET");
+                        a.push(k);
+                        a.push(self.value());
+                    }
+                    5 => {
+                        push(&mut a, b"GETDEL");
+                        a.push(k);
+                    }
+                    6 => {
+                        push(&mut a, b"GETEX");
+                        a.push(k);
+                        match self.below(3) {
+                            0 => a.extend([b"EX".to_vec(), b"200000".to_vec()]),
+                            1 => push(&mut a, b"PERSIST"),
+                            _ => {}
+                        }
+                    }
+                    7 => {
+                        push(&mut a, b"MGET");
+                        a.push(k);
+                        a.push(self.key(STRINGS));
+                        a.push(self.key(STRINGS));
+                    }
+                    8 => {
+                        push(&mut a, self.pick(&[b"MSET".as_slice(), b"MSETNX"]));
+                        for _ in 0..1 + self.below(3) {
+                            a.push(self.key(STRINGS));
+                            a.push(self.value());
+                        }
+                    }
+                    9 => {
+                        push(&mut a, b"SETNX");
+                        a.push(k);
+                        a.push(self.value());
+                    }
+                    10 => {
+                        push(&mut a, self.pick(&[b"SETEX".as_slice(), b"PSETEX"]));
+                        a.push(k);
+                        // PSETEX in milliseconds.
+                        let n = if a[0] == b"SETEX" {
+                            "170000"
+                        } else {
+                            "180000000"
+                        };
+                        push(&mut a, self.pick(&[n.as_bytes(), b"0", b"-1"]));
+                        a.push(self.value());
+                    }
+                    11 => {
+                        push(&mut a, b"APPEND");
+                        a.push(k);
+                        a.push(self.patch());
+                    }
+                    12 => {
+                        push(&mut a, b"STRLEN");
+                        a.push(k);
+                    }
+                    13 => {
+                        push(&mut a, b"GETRANGE");
+                        a.push(k);
+                        a.push(self.index());
+                        a.push(self.index());
+                    }
+                    14 => {
+                        push(&mut a, b"SETRANGE");
+                        a.push(k);
+                        a.push(self.int(0, 8).to_string().into_bytes());
+                        a.push(self.patch());
+                    }
+                    15 | 16 => {
+                        push(&mut a, self.pick(&[b"INCR".as_slice(), b"DECR"]));
+                        a.push(k);
+                    }
+                    17 | 18 => {
+                        push(&mut a, self.pick(&[b"INCRBY".as_slice(), b"DECRBY"]));
+                        a.push(k);
+                        let by = self.pick(&[
+                            "1",
+                            "-3",
+                            "100",
+                            "9223372036854775807",
+                            "-9223372036854775808",
+                            "x",
+                            "1.5",
+                        ]);
+                        push(&mut a, by.as_bytes());
+                    }
+                    _ => {
+                        push(&mut a, b"INCRBYFLOAT");
+                        if self.known {
+                            a.push(k);
+                        } else {
+                            // A key of its own (see [`KNOWN`]).
+                            push(&mut a, FLOAT.as_bytes());
+                        }
+                        let by = self.pick(&["0.5", "-1.25", "3", "1e2", "-0.75", "abc", "+inf"]);
+                        push(&mut a, by.as_bytes());
+                    }
+                }
+            }
+            // Generic key commands.
+            1 => {
+                let all: Vec<&'static str> = [STRINGS, LISTS, SETS, ZSETS, HASHES].concat();
+                let k = self.key(&all);
+                match self.below(14) {
+                    0 => {
+                        push(&mut a, self.pick(&[b"DEL".as_slice(), b"UNLINK"]));
+                        a.push(k);
+                        if self.chance(40) {
+                            a.push(self.key(&all));
+                        }
+                    }
+                    1 => {
+                        push(&mut a, b"EXISTS");
+                        a.push(k.clone());
+                        a.push(self.key(&all));
+                        a.push(k);
+                    }
+                    2 | 3 => {
+                        push(&mut a, b"TYPE");
+                        a.push(k);
+                    }
+                    4 => {
+                        push(&mut a, self.pick(&[b"RENAME".as_slice(), b"RENAMENX"]));
+                        a.push(k);
+                        a.push(self.key(&all));
+                    }
+                    5 => {
+                        push(&mut a, b"COPY");
+                        a.push(k);
+                        a.push(self.key(&all));
+                        if self.chance(50) {
+                            push(&mut a, b"REPLACE");
+                        }
+                    }
+                    6 => {
+                        push(&mut a, b"KEYS");
+                        push(
+                            &mut a,
+                            self.pick(&[b"*".as_slice(), b"?1", b"[lt]*", b"z*"]),
+                        );
+                        norm = Norm::Sorted;
+                    }
+                    7 => {
+                        a.extend([b"SCAN".to_vec(), b"0".to_vec()]);
+                        if self.chance(50) {
+                            a.extend([b"MATCH".to_vec(), b"*2".to_vec()]);
+                        }
+                        a.extend([b"COUNT".to_vec(), b"1000".to_vec()]);
+                        if self.chance(40) {
+                            let t = self.pick(&[b"string".as_slice(), b"list", b"zset", b"hash"]);
+                            a.extend([b"TYPE".to_vec(), t.to_vec()]);
+                        }
+                        norm = Norm::Sorted;
+                    }
+                    8 => {
+                        push(&mut a, b"DBSIZE");
+                    }
+                    9 => {
+                        push(&mut a, b"RANDOMKEY");
+                        norm = Norm::AnyKey;
+                    }
+                    10 if self.chance(15) => {
+                        push(&mut a, b"FLUSHDB");
+                    }
+                    _ => {
+                        push(&mut a, b"TYPE");
+                        a.push(k);
+                    }
+                }
+            }
+            // Expiry.
+            2 => {
+                let all: Vec<&'static str> = [STRINGS, LISTS, SETS, ZSETS, HASHES].concat();
+                let k = self.key(&all);
+                match self.below(10) {
+                    0 | 1 => {
+                        push(&mut a, b"EXPIRE");
+                        a.push(k);
+                        let s = self.pick(&["120000", "130000", "300000", "0", "-10"]);
+                        push(&mut a, s.as_bytes());
+                        // GT and LT only with absolute times: two relative expiries of the
+                        // same length compare by when they were set.
+                        if self.chance(50) {
+                            push(&mut a, self.pick(&[b"NX".as_slice(), b"XX"]));
+                        }
+                    }
+                    2 => {
+                        push(&mut a, b"PEXPIRE");
+                        a.push(k);
+                        push(&mut a, b"150000000");
+                    }
+                    3 => {
+                        push(&mut a, b"EXPIREAT");
+                        a.push(k);
+                        let at = self.later_s + self.rng.range(0, 3) * 1000;
+                        a.push(at.to_string().into_bytes());
+                        if self.chance(40) {
+                            push(&mut a, self.pick(&[b"NX".as_slice(), b"XX", b"GT", b"LT"]));
+                        }
+                    }
+                    4 => {
+                        push(&mut a, b"PEXPIREAT");
+                        a.push(k);
+                        a.push((self.later_s * 1000 + 123).to_string().into_bytes());
+                    }
+                    5 => {
+                        push(&mut a, b"TTL");
+                        a.push(k);
+                        norm = Norm::Ttl { millis: false };
+                    }
+                    6 => {
+                        push(&mut a, b"PTTL");
+                        a.push(k);
+                        norm = Norm::Ttl { millis: true };
+                    }
+                    7 => {
+                        push(
+                            &mut a,
+                            self.pick(&[b"EXPIRETIME".as_slice(), b"PEXPIRETIME"]),
+                        );
+                        a.push(k);
+                        // After a relative EXPIRE the time depends on when it ran.
+                        norm = Norm::Ttl {
+                            millis: a[0] == b"PEXPIRETIME",
+                        };
+                    }
+                    _ => {
+                        push(&mut a, b"PERSIST");
+                        a.push(k);
+                    }
+                }
+            }
+            // Lists.
+            3 => {
+                let k = self.key(LISTS);
+                match self.below(16) {
+                    0..=3 => {
+                        push(&mut a, self.pick(&[b"LPUSH".as_slice(), b"RPUSH"]));
+                        a.push(k);
+                        a.extend(self.members(4));
+                    }
+                    4 | 5 => {
+                        push(&mut a, self.pick(&[b"LPOP".as_slice(), b"RPOP"]));
+                        a.push(k);
+                        if self.chance(50) {
+                            a.push(self.count());
+                        }
+                    }
+                    6 => {
+                        push(&mut a, b"LLEN");
+                        a.push(k);
+                    }
+                    7 | 8 => {
+                        push(&mut a, b"LRANGE");
+                        a.push(k);
+                        a.push(self.index());
+                        a.push(self.stop());
+                    }
+                    9 => {
+                        push(&mut a, b"LINDEX");
+                        a.push(k);
+                        a.push(self.index());
+                    }
+                    10 => {
+                        push(&mut a, b"LSET");
+                        a.push(k);
+                        a.push(self.index());
+                        a.push(self.member());
+                    }
+                    11 => {
+                        push(&mut a, b"LREM");
+                        a.push(k);
+                        a.push(self.int(-2, 2).to_string().into_bytes());
+                        a.push(self.member());
+                    }
+                    12 => {
+                        push(&mut a, b"LTRIM");
+                        a.push(k);
+                        a.push(self.index());
+                        a.push(self.stop());
+                    }
+                    13 => {
+                        push(&mut a, b"LINSERT");
+                        a.push(k);
+                        push(
+                            &mut a,
+                            self.pick(&[b"BEFORE".as_slice(), b"AFTER", b"after"]),
+                        );
+                        a.push(self.member());
+                        a.push(self.member());
+                    }
+                    _ => {
+                        push(&mut a, b"LPOS");
+                        a.push(k);
+                        a.push(self.member());
+                        if self.chance(40) {
+                            let r = self.pick(&["1", "2", "-1", "-2", "0"]);
+                            a.extend([b"RANK".to_vec(), r.as_bytes().to_vec()]);
+                        }
+                        if self.chance(40) {
+                            a.extend([b"COUNT".to_vec(), self.count()]);
+                        }
+                        if self.chance(20) {
+                            a.extend([b"MAXLEN".to_vec(), self.count()]);
+                        }
+                    }
+                }
+            }
+            // Sets.
+            4 => {
+                let k = self.key(SETS);
+                match self.below(14) {
+                    0..=3 => {
+                        push(&mut a, b"SADD");
+                        a.push(k);
+                        a.extend(self.members(4));
+                    }
+                    4 => {
+                        push(&mut a, b"SREM");
+                        a.push(k);
+                        a.extend(self.members(3));
+                    }
+                    5 => {
+                        push(&mut a, b"SMEMBERS");
+                        a.push(k);
+                        norm = Norm::Sorted;
+                    }
+                    6 => {
+                        push(&mut a, b"SISMEMBER");
+                        a.push(k);
+                        a.push(self.member());
+                    }
+                    7 => {
+                        push(&mut a, b"SMISMEMBER");
+                        a.push(k);
+                        a.extend(self.members(3));
+                    }
+                    8 => {
+                        push(&mut a, b"SCARD");
+                        a.push(k);
+                    }
+                    9 => {
+                        // Only counts that take the whole set: the reply is then not random.
+                        push(&mut a, self.pick(&[b"SPOP".as_slice(), b"SRANDMEMBER"]));
+                        a.push(k);
+                        push(&mut a, self.pick(&[b"100".as_slice(), b"0"]));
+                        norm = Norm::Sorted;
+                    }
+                    10 | 11 => {
+                        push(
+                            &mut a,
+                            self.pick(&[b"SINTER".as_slice(), b"SUNION", b"SDIFF"]),
+                        );
+                        a.push(k);
+                        a.push(self.key(SETS));
+                        if self.chance(30) {
+                            a.push(self.key(SETS));
+                        }
+                        norm = Norm::Sorted;
+                    }
+                    _ => {
+                        let op =
+                            self.pick(&[b"SINTERSTORE".as_slice(), b"SUNIONSTORE", b"SDIFFSTORE"]);
+                        push(&mut a, op);
+                        a.push(self.key(SETS));
+                        a.push(k);
+                        a.push(self.key(SETS));
+                    }
+                }
+            }
+            // Sorted sets.
+            5 => {
+                let k = self.key(ZSETS);
+                match self.below(24) {
+                    0..=4 => {
+                        push(&mut a, b"ZADD");
+                        a.push(k);
+                        let incr = self.chance(10);
+                        if self.chance(20) {
+                            push(&mut a, self.pick(&[b"NX".as_slice(), b"XX"]));
+                        }
+                        if self.chance(20) {
+                            push(&mut a, self.pick(&[b"GT".as_slice(), b"LT"]));
+                        }
+                        if self.chance(25) {
+                            push(&mut a, b"CH");
+                        }
+                        if incr {
+                            push(&mut a, b"INCR");
+                        }
+                        let n = if incr { 1 } else { 1 + self.below(3) };
+                        for _ in 0..n {
+                            push(&mut a, self.pick(SCORES).as_bytes());
+                            a.push(self.member());
+                        }
+                    }
+                    5 => {
+                        push(&mut a, b"ZREM");
+                        a.push(k);
+                        a.extend(self.members(2));
+                    }
+                    6 => {
+                        push(&mut a, b"ZSCORE");
+                        a.push(k);
+                        a.push(self.member());
+                    }
+                    7 => {
+                        push(&mut a, b"ZMSCORE");
+                        a.push(k);
+                        a.extend(self.members(3));
+                    }
+                    8 | 9 => {
+                        push(&mut a, b"ZINCRBY");
+                        a.push(k);
+                        let by = self.pick(&["1", "-0.5", "2.25", "+inf", "-inf", "nan", "x"]);
+                        push(&mut a, by.as_bytes());
+                        a.push(self.member());
+                    }
+                    10 => {
+                        push(&mut a, b"ZCARD");
+                        a.push(k);
+                    }
+                    11 => {
+                        push(&mut a, b"ZCOUNT");
+                        a.push(k);
+                        a.push(self.score_bound());
+                        a.push(self.score_bound());
+                    }
+                    12 => {
+                        push(&mut a, self.pick(&[b"ZRANK".as_slice(), b"ZREVRANK"]));
+                        a.push(k);
+                        a.push(self.member());
+                    }
+                    13..=15 => {
+                        push(&mut a, b"ZRANGE");
+                        a.push(k);
+                        let by_score = self.chance(50);
+                        if by_score {
+                            a.push(self.score_bound());
+                            a.push(self.score_bound());
+                            push(&mut a, b"BYSCORE");
+                        } else {
+                            a.push(self.index());
+                            a.push(self.stop());
+                        }
+                        if self.chance(30) {
+                            push(&mut a, b"REV");
+                        }
+                        if by_score && self.chance(40) {
+                            a.extend([
+                                b"LIMIT".to_vec(),
+                                self.int(-1, 3).to_string().into_bytes(),
+                                self.int(-1, 3).to_string().into_bytes(),
+                            ]);
+                        }
+                        if self.chance(40) {
+                            push(&mut a, b"WITHSCORES");
+                        }
+                    }
+                    16 => {
+                        push(&mut a, b"ZREVRANGE");
+                        a.push(k);
+                        a.push(self.index());
+                        a.push(self.stop());
+                        if self.chance(40) {
+                            push(&mut a, b"WITHSCORES");
+                        }
+                    }
+                    17 | 18 => {
+                        let rev = self.chance(40);
+                        let name = if rev {
+                            b"ZREVRANGEBYSCORE".as_slice()
+                        } else {
+                            b"ZRANGEBYSCORE"
+                        };
+                        push(&mut a, name);
+                        a.push(k);
+                        a.push(self.score_bound());
+                        a.push(self.score_bound());
+                        if self.chance(40) {
+                            push(&mut a, b"WITHSCORES");
+                        }
+                        if self.chance(30) {
+                            a.extend([
+                                b"LIMIT".to_vec(),
+                                self.int(0, 2).to_string().into_bytes(),
+                                self.int(-1, 2).to_string().into_bytes(),
+                            ]);
+                        }
+                    }
+                    19 => {
+                        push(&mut a, b"ZREMRANGEBYSCORE");
+                        a.push(k);
+                        a.push(self.score_bound());
+                        a.push(self.score_bound());
+                    }
+                    20 => {
+                        push(&mut a, b"ZREMRANGEBYRANK");
+                        a.push(k);
+                        a.push(self.index());
+                        a.push(self.stop());
+                    }
+                    _ => {
+                        push(&mut a, self.pick(&[b"ZPOPMIN".as_slice(), b"ZPOPMAX"]));
+                        a.push(k);
+                        if self.chance(50) {
+                            a.push(self.count());
+                        }
+                    }
+                }
+            }
+            // The lexicographic commands, on a sorted set whose scores are all 0.
+            6 => {
+                let k = LEX.as_bytes().to_vec();
+                match self.below(6) {
+                    0 | 1 => {
+                        push(&mut a, b"ZADD");
+                        a.push(k);
+                        for _ in 0..1 + self.below(3) {
+                            push(&mut a, b"0");
+                            a.push(self.member());
+                        }
+                    }
+                    2 => {
+                        push(
+                            &mut a,
+                            self.pick(&[b"ZREM".as_slice(), b"ZPOPMIN", b"ZPOPMAX"]),
+                        );
+                        a.push(k);
+                        if a[0] == b"ZREM" {
+                            a.extend(self.members(2));
+                        }
+                    }
+                    3 => {
+                        push(&mut a, b"ZRANGE");
+                        a.push(k);
+                        let rev = self.chance(40);
+                        let (lo, hi) = (self.lex_bound(), self.lex_bound());
+                        a.push(lo);
+                        a.push(hi);
+                        push(&mut a, b"BYLEX");
+                        if rev {
+                            push(&mut a, b"REV");
+                        }
+                        if self.chance(40) {
+                            a.extend([
+                                b"LIMIT".to_vec(),
+                                self.int(0, 2).to_string().into_bytes(),
+                                self.int(-1, 2).to_string().into_bytes(),
+                            ]);
+                        }
+                    }
+                    _ => {
+                        let name = if self.chance(40) {
+                            b"ZREVRANGEBYLEX".as_slice()
+                        } else {
+                            b"ZRANGEBYLEX"
+                        };
+                        push(&mut a, name);
+                        a.push(k);
+                        a.push(self.lex_bound());
+                        a.push(self.lex_bound());
+                    }
+                }
+            }
+            // Hashes.
+            _ => {
+                let k = self.key(HASHES);
+                match self.below(15) {
+                    0..=2 => {
+                        push(&mut a, self.pick(&[b"HSET".as_slice(), b"HSET", b"HMSET"]));
+                        a.push(k);
+                        for _ in 0..1 + self.below(3) {
+                            a.push(self.member());
+                            a.push(self.value());
+                        }
+                    }
+                    3 => {
+                        push(&mut a, b"HSETNX");
+                        a.push(k);
+                        a.push(self.member());
+                        a.push(self.value());
+                    }
+                    4 => {
+                        push(&mut a, b"HGET");
+                        a.push(k);
+                        a.push(self.member());
+                    }
+                    5 => {
+                        push(&mut a, b"HMGET");
+                        a.push(k);
+                        a.extend(self.members(3));
+                    }
+                    6 => {
+                        push(&mut a, b"HDEL");
+                        a.push(k);
+                        a.extend(self.members(3));
+                    }
+                    7 => {
+                        push(&mut a, b"HGETALL");
+                        a.push(k);
+                        norm = Norm::SortedPairs;
+                    }
+                    8 => {
+                        push(&mut a, self.pick(&[b"HKEYS".as_slice(), b"HVALS"]));
+                        a.push(k);
+                        norm = Norm::Sorted;
+                    }
+                    9 => {
+                        push(&mut a, b"HLEN");
+                        a.push(k);
+                    }
+                    10 => {
+                        push(&mut a, self.pick(&[b"HEXISTS".as_slice(), b"HSTRLEN"]));
+                        a.push(k);
+                        a.push(self.member());
+                    }
+                    11 | 12 => {
+                        push(&mut a, b"HINCRBY");
+                        a.push(k);
+                        a.push(self.member());
+                        let by = self.pick(&["1", "-5", "9223372036854775807", "z"]);
+                        push(&mut a, by.as_bytes());
+                    }
+                    _ => {
+                        push(&mut a, b"HINCRBYFLOAT");
+                        a.push(k);
+                        if self.known {
+                            a.push(self.member());
+                        } else {
+                            // A field of its own (see [`KNOWN`]).
+                            push(&mut a, FLOAT.as_bytes());
+                        }
+                        let by = self.pick(&["0.25", "-3", "1e1", "q"]);
+                        push(&mut a, by.as_bytes());
+                    }
+                }
+            }
+        }
+        (a, norm)
+    }
+
+    /// A command whose reply does not depend on chance, for `MULTI` blocks.
+    fn exact_command(&mut self) -> Vec<Vec<u8>> {
+        loop {
+            let group = self.below(8);
+            let (args, norm) = self.command(group);
+            let name = args[0].to_ascii_uppercase();
+            if norm == Norm::Exact && name != b"FLUSHDB" {
+                return args;
+            }
+        }
+    }
+
+    /// A fixed edge case: syntax and arity errors, unknown commands.
+    fn edge(&mut self) -> String {
+        let cases = [
+            "SET s1 v NX XX",
+            "SET s1 v EX 10 PX 10",
+            "SET s1 v KEEPTTL EX 100",
+            "SET s1",
+            "GET",
+            "GET s1 s2",
+            "INCRBY n1 1 2",
+            "HSET h1 f",
+            "ZADD z1 NX XX 1 a",
+            "ZADD z1 GT LT 1 a",
+            "ZADD z1 NX GT 1 a",
+            "ZADD z1 INCR 1 a 2 b",
+            "ZADD z1 1",
+            "ZADD z1 x a",
+            "ZADD z1 nan a",
+            "ZRANGE z1 0 1 LIMIT 0 1",
+            "ZRANGE z1 0 1 BYSCORE BYLEX",
+            "ZRANGE z1 x 1 BYSCORE",
+            "ZRANGE z1 a b BYLEX",
+            "ZRANGEBYSCORE z1 0 1 LIMIT 0",
+            "ZCOUNT z1 a b",
+            "ZRANGEBYLEX zl a b",
+            "LPOS l1 a RANK 0",
+            "LPOS l1 a COUNT -1",
+            "LPOS l1 a MAXLEN -1",
+            "LPOP l1 -1",
+            "LPOP l1 x",
+            "LRANGE l1 a 1",
+            "LINSERT l1 MIDDLE a b",
+            "SPOP t1 -1",
+            "EXPIRE s1 10 NX XX",
+            "EXPIRE s1 10 GT LT",
+            "EXPIRE s1 x",
+            "GETEX s1 EX 10 PERSIST",
+            "GETEX s1 EX 0",
+            "SETRANGE s1 -1 x",
+            "GETRANGE s1 a 1",
+            "INCRBYFLOAT s1 nan",
+            "INCRBYFLOAT zl 1",
+            "INCRBYFLOAT zl abc",
+            "HINCRBYFLOAT zl f 1",
+            "HINCRBY h1 f 1.5",
+            "COPY s1 s2 REPLACE REPLACE",
+            "COPY s1 s2 DB 0",
+            "SCAN 0 COUNT 0",
+            "SCAN x",
+            "MSET a",
+            "MSETNX a 1 b",
+            "RENAME nokey other",
+            "RENAMENX nokey other",
+            "RENAME s1 s1",
+            "NOSUCHCOMMAND a b",
+            "ECHO",
+            "PING",
+            "PING hello",
+            "DISCARD",
+            "EXEC",
+        ];
+        self.pick(&cases).to_owned()
+    }
+
+    /// The next unit of a sequence.
+    fn unit(&mut self) -> Unit {
+        let roll = self.below(100);
+        if roll < 3 {
+            return Unit {
+                lines: vec![self.edge()],
+                norm: Norm::Exact,
+            };
+        }
+        if roll < 7 {
+            return self.multi();
+        }
+        let group = match self.below(100) {
+            0..=17 => 0,
+            18..=27 => 1,
+            28..=37 => 2,
+            38..=51 => 3,
+            52..=63 => 4,
+            64..=79 => 5,
+            80..=85 => 6,
+            _ => 7,
+        };
+        let (args, norm) = self.command(group);
+        Unit {
+            lines: vec![line(&args)],
+            norm,
+        }
+    }
+
+    /// A `MULTI` block: optionally after `WATCH` (and a write to the watched key), ending in
+    /// `EXEC` or `DISCARD`, sometimes with a command refused while queueing.
+    fn multi(&mut self) -> Unit {
+        let mut lines = Vec::new();
+        if self.chance(30) {
+            let mut touch = self.exact_command();
+            let key = touch.get(1).cloned().unwrap_or_else(|| b"s1".to_vec());
+            lines.push(line(&[b"WATCH".to_vec(), key.clone()]));
+            if !self.known && !READS.iter().any(|r| touch[0] == r.as_bytes()) {
+                // A write that changes the key for sure (see [`KNOWN`]).
+                touch = vec![b"SET".to_vec(), key, b"w".to_vec()];
+            }
+            if self.chance(50) {
+                lines.push(line(&touch));
+            }
+        }
+        lines.push("MULTI".to_owned());
+        for _ in 0..1 + self.below(4) {
+            lines.push(line(&self.exact_command()));
+        }
+        if self.chance(8) {
+            lines.push(
+                self.pick(&["GET", "NOSUCHCOMMAND x", "MULTI", "WATCH s1"])
+                    .to_owned(),
+            );
+        }
+        lines.push(self.pick(&["EXEC", "EXEC", "EXEC", "DISCARD"]).to_owned());
+        Unit {
+            lines,
+            norm: Norm::Exact,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparison
+
+/// Marker echoed after each unit, to find where its reply ends.
+fn marker(i: usize) -> String {
+    format!("@@unit-{i}@@")
+}
+
+fn script(units: &[Unit]) -> Vec<u8> {
+    let mut s = String::new();
+    for (i, u) in units.iter().enumerate() {
+        for l in &u.lines {
+            s.push_str(l);
+            s.push('\n');
+        }
+        let _ = writeln!(s, "ECHO {}", marker(i));
+    }
+    s.into_bytes()
+}
+
+/// The output lines of each unit, or `Err` with the number of units found complete.
+fn chunks(out: &[u8], n: usize) -> Result<Vec<Vec<Vec<u8>>>, usize> {
+    let mut lines: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    let mut result = Vec::with_capacity(n);
+    let mut current = Vec::new();
+    for l in lines {
+        if result.len() < n && l == marker(result.len()).as_bytes() {
+            result.push(std::mem::take(&mut current));
+        } else {
+            current.push(l.to_vec());
+        }
+    }
+    if result.len() == n {
+        Ok(result)
+    } else {
+        Err(result.len())
+    }
+}
+
+fn show(lines: &[Vec<u8>]) -> String {
+    if lines.is_empty() {
+        return "    (no output)\n".to_owned();
+    }
+    lines
+        .iter()
+        .map(|l| format!("    {:?}\n", String::from_utf8_lossy(l)))
+        .collect()
+}
+
+fn parse_int(lines: &[Vec<u8>]) -> Option<i64> {
+    match lines {
+        [l] => std::str::from_utf8(l).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Whether `redis` and `ziggy` are the same reply under `norm`.
+fn same(norm: Norm, redis: &[Vec<u8>], ziggy: &[Vec<u8>]) -> bool {
+    let sorted = |lines: &[Vec<u8>]| {
+        let mut v = lines.to_vec();
+        v.sort();
+        v
+    };
+    match norm {
+        Norm::Exact => redis == ziggy,
+        Norm::Sorted => sorted(redis) == sorted(ziggy),
+        Norm::SortedPairs => {
+            let pairs = |lines: &[Vec<u8>]| {
+                let mut v: Vec<Vec<Vec<u8>>> = lines.chunks(2).map(<[_]>::to_vec).collect();
+                v.sort();
+                v
+            };
+            pairs(redis) == pairs(ziggy)
+        }
+        Norm::Ttl { millis } => match (parse_int(redis), parse_int(ziggy)) {
+            (Some(r), Some(z)) if r >= 0 && z >= 0 => {
+                let slack = if millis { 5_000 } else { 5 };
+                r.abs_diff(z) <= slack
+            }
+            _ => redis == ziggy,
+        },
+        Norm::AnyKey => {
+            let any = |lines: &[Vec<u8>]| match lines {
+                [l] if l.is_empty() => "nil",
+                [_] => "a key",
+                _ => "other",
+            };
+            any(redis) == any(ziggy) && any(redis) != "other"
+        }
+    }
+}
+
+/// Runs one sequence on both sides; a description of the first difference, if any.
+fn compare_sequence(
+    redis: &RedisServer,
+    seed: u64,
+    seq: usize,
+    units: &[Unit],
+) -> TestResult<Option<String>> {
+    let mut all = vec![Unit {
+        lines: vec!["FLUSHDB".to_owned()],
+        norm: Norm::Exact,
+    }];
+    all.extend_from_slice(units);
+    let script = script(&all);
+    let tmp = util::tempdir();
+    let redis_out = redis.run(&script)?;
+    let ziggy_out = run_ziggy(&util::db_path(&tmp), &script)?;
+    let r = chunks(&redis_out, all.len())
+        .map_err(|n| format!("redis-cli's output ends after unit {n} of sequence {seq}"))?;
+    let z = match chunks(&ziggy_out, all.len()) {
+        Ok(z) => z,
+        Err(n) => {
+            return Ok(Some(format!(
+                "ZIGGY_SEED={seed}, sequence {seq}: ziggy's output ends after unit {n}:\n{}",
+                all.get(n).map(|u| u.lines.join("\n")).unwrap_or_default()
+            )))
+        }
+    };
+    for (i, unit) in all.iter().enumerate() {
+        if same(unit.norm, &r[i], &z[i]) {
+            continue;
+        }
+        let mut msg = format!(
+            "ZIGGY_SEED={seed}, sequence {seq}, unit {i}:\n  command:\n{}  redis-cli:\n{}  ziggy:\n{}  \
+             the commands before it in this sequence:\n",
+            unit.lines
+                .iter()
+                .map(|l| format!("    {l}\n"))
+                .collect::<String>(),
+            show(&r[i]),
+            show(&z[i]),
+        );
+        let context = if std::env::var_os("ZIGGY_DIFF_FULL").is_some() {
+            i
+        } else {
+            40
+        };
+        for u in &all[i.saturating_sub(context)..i] {
+            for l in &u.lines {
+                let _ = writeln!(msg, "    {l}");
+            }
+        }
+        return Ok(Some(msg));
+    }
+    Ok(None)
+}
+
+fn seed() -> u64 {
+    std::env::var("ZIGGY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_SEED)
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Starts the server, or explains how to get it; `None` when skipping was asked for.
+fn redis_or_skip() -> TestResult<Option<RedisServer>> {
+    let server = find_program("redis-server");
+    let cli = find_program("redis-cli");
+    let (Some(server), Some(cli)) = (server, cli) else {
+        if std::env::var("ZIGGY_NO_REDIS").is_ok_and(|v| v == "1") {
+            eprintln!("differential test skipped: ZIGGY_NO_REDIS=1");
+            return Ok(None);
+        }
+        return Err(
+            "the differential test needs redis-server and redis-cli on the PATH: \
+                    install them with `apt-get install redis-server redis-tools` (as .ci/run \
+                    does), or set ZIGGY_NO_REDIS=1 to skip this test"
+                .into(),
+        );
+    };
+    Ok(Some(RedisServer::start(&server, &cli)?))
+}
+
+#[test]
+fn random_sequences_reply_as_redis_does() -> TestResult {
+    let Some(redis) = redis_or_skip()? else {
+        return Ok(());
+    };
+    let seed = seed();
+    let mut gen = Gen {
+        rng: Rng::new(seed),
+        known: std::env::var(KNOWN).is_ok_and(|v| v == "1"),
+        later_s: now_s() + 30 * 24 * 3600,
+    };
+    let mut failures = Vec::new();
+    for seq in 0..SEQUENCES {
+        let units: Vec<Unit> = (0..UNITS).map(|_| gen.unit()).collect();
+        if let Some(msg) = compare_sequence(&redis, seed, seq, &units)? {
+            failures.push(msg);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {SEQUENCES} sequences differ from Redis (ZIGGY_SEED={seed}):\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    Ok(())
+}
