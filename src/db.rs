@@ -96,8 +96,10 @@ impl OpenOptions {
     /// I/O errors, [`crate::Error::IncompatibleVersion`], corruption that recovery cannot
     /// repair, [`crate::Error::Busy`] if recovery needs the writer lock and cannot get it.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
+        let handle = Shared::open(path.as_ref(), self)?;
         Ok(Db {
-            inner: Shared::open(path.as_ref(), self)?,
+            inner: Arc::clone(&handle.shared),
+            _handle: handle,
         })
     }
 }
@@ -184,6 +186,8 @@ impl CheckReport {
 #[derive(Clone)]
 pub struct Db {
     pub(crate) inner: Arc<Shared>,
+    /// Keeps the background threads; the last handle dropped stops them.
+    _handle: Arc<crate::engine::Handle>,
 }
 
 impl Db {

@@ -112,7 +112,55 @@ pub(crate) struct Shared {
     flusher_stop: Arc<AtomicBool>,
 }
 
-static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> = OnceLock::new();
+static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<Handle>>>> = OnceLock::new();
+
+/// What the handles on one directory in one process share: the engine and its background
+/// threads. The threads hold only weak references; dropping the last handle stops and joins
+/// them, so the engine detaches (and checkpoints) before `drop` returns.
+pub(crate) struct Handle {
+    pub(crate) shared: Arc<Shared>,
+    /// In a mutex so that a `Db` stays unwind-safe.
+    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.flusher_stop.store(true, Ordering::Relaxed);
+        let workers = std::mem::take(
+            &mut *self
+                .workers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for w in &workers {
+            w.thread().unpark();
+        }
+        for w in workers {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Runs `work` on the engine every `every` until the handle stops it.
+fn spawn_worker(
+    s: &Arc<Shared>,
+    name: &str,
+    every: Duration,
+    work: impl Fn(&Arc<Shared>) + Send + 'static,
+) -> Option<std::thread::JoinHandle<()>> {
+    let weak = Arc::downgrade(s);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || loop {
+            std::thread::park_timeout(every);
+            let Some(s) = weak.upgrade() else { return };
+            if s.flusher_stop.load(Ordering::Relaxed) {
+                return;
+            }
+            work(&s);
+        })
+        .ok()
+}
 
 /// Holds the writer role (in-process lock plus the `writer.lock` flock).
 pub(crate) struct WriterGuard {
@@ -134,7 +182,7 @@ impl WriterGuard {
 
 impl Shared {
     /// Opens `dir`, sharing the state with other handles of this process.
-    pub(crate) fn open(dir: &Path, opts: OpenOptions) -> Result<Arc<Shared>> {
+    pub(crate) fn open(dir: &Path, opts: OpenOptions) -> Result<Arc<Handle>> {
         if opts.segment_size < 64 << 10 || opts.segment_size > u64::from(u32::MAX) {
             return Err(Error::InvalidArgument(
                 "segment size must be between 64 KiB and 4 GiB - 1".into(),
@@ -146,19 +194,31 @@ impl Shared {
         let mut reg = reg
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(s) = reg.get(&dir).and_then(Weak::upgrade) {
-            return Ok(s);
+        if let Some(h) = reg.get(&dir).and_then(Weak::upgrade) {
+            return Ok(h);
         }
         let s = Arc::new(Self::attach(&dir, opts)?);
-        reg.insert(dir, Arc::downgrade(&s));
-        drop(reg);
+        let mut workers = Vec::new();
         if let Durability::Batched { max_delay } = s.opts.durability {
-            spawn_flusher(&s, max_delay);
+            workers.extend(spawn_worker(&s, "ziggydb-flush", max_delay, |s| {
+                let target = s.shm.get(W_LOG_POS);
+                if s.shm.get(W_DURABLE_POS) < target {
+                    let _ = s.sync_to(target);
+                }
+            }));
         }
         if let Some(every) = s.opts.active_expiry {
-            crate::expiry::spawn_expirer(&s, every);
+            workers.extend(spawn_worker(&s, "ziggydb-expire", every, |s| {
+                // Never wait long for the writer lock: another process may be expiring.
+                let _ = s.expire_pass(Some(Duration::from_millis(10)));
+            }));
         }
-        Ok(s)
+        let h = Arc::new(Handle {
+            shared: s,
+            workers: Mutex::new(workers),
+        });
+        reg.insert(dir, Arc::downgrade(&h));
+        Ok(h)
     }
 
     fn attach(dir: &Path, opts: OpenOptions) -> Result<Shared> {
@@ -632,10 +692,6 @@ impl Shared {
     pub(crate) fn record_holds(&self, loc: u64, key: &[u8], internal: bool) -> Result<bool> {
         let (m, r) = self.segs.record_at(loc)?;
         Ok(r.internal == internal && r.key(&m) == key)
-    }
-
-    pub(crate) fn is_stopping(&self) -> bool {
-        self.flusher_stop.load(Ordering::Relaxed)
     }
 
     /// Reads several keys from one committed state.
@@ -1508,22 +1564,4 @@ pub(crate) struct ScanEnd {
     pub log_end: u32,
     pub max_txn: u64,
     pub other_bytes: u64,
-}
-
-fn spawn_flusher(s: &Arc<Shared>, max_delay: Duration) {
-    let weak = Arc::downgrade(s);
-    let stop = Arc::clone(&s.flusher_stop);
-    let _ = std::thread::Builder::new()
-        .name("ziggydb-flush".into())
-        .spawn(move || loop {
-            std::thread::sleep(max_delay);
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            let Some(s) = weak.upgrade() else { return };
-            let target = s.shm.get(W_LOG_POS);
-            if s.shm.get(W_DURABLE_POS) < target {
-                let _ = s.sync_to(target);
-            }
-        });
 }

@@ -118,20 +118,3 @@ impl Shared {
         Ok(total)
     }
 }
-
-/// Runs an expiry pass every `every` while the engine lives (the library option
-/// `OpenOptions::active_expiry`).
-pub(crate) fn spawn_expirer(s: &Arc<Shared>, every: Duration) {
-    let weak = Arc::downgrade(s);
-    let _ = std::thread::Builder::new()
-        .name("ziggydb-expire".into())
-        .spawn(move || loop {
-            std::thread::sleep(every);
-            let Some(s) = weak.upgrade() else { return };
-            if s.is_stopping() {
-                return;
-            }
-            // Never wait long for the writer lock: another process may be expiring already.
-            let _ = s.expire_pass(Some(Duration::from_millis(10)));
-        });
-}
