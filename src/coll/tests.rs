@@ -204,6 +204,11 @@ fn set_hash_and_zset_match_models_across_reopen_and_compaction() -> Result<()> {
         assert_eq!(inter, want);
         let popped = tx.zset(b"z").pop(3, false)?;
         assert_eq!(popped, by_score[..3].to_vec());
+        let top = tx.zset(b"z").pop(2, true)?;
+        let n = by_score.len();
+        assert_eq!(top, vec![by_score[n - 1].clone(), by_score[n - 2].clone()]);
+        assert_eq!(tx.zset(b"z").pop(0, true)?, Vec::new());
+        assert_eq!(tx.zset(b"z").len()?, n as u64 - 5);
         Ok(())
     })?;
     assert!(db.check()?.is_ok(), "{:?}", db.check()?.problems);

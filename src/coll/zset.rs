@@ -582,18 +582,12 @@ impl SortedSet<'_> {
             return Ok(Vec::new());
         };
         let n = count.min(m.len);
-        let items = if max {
-            by_rank(&*self.txn, &self.key, -(n as i64), -1, true)?
-        } else {
-            by_rank(&*self.txn, &self.key, 0, n as i64 - 1, false)?
-        };
-        if n > 0 {
-            if max {
-                self.remove_ranks(m.len - n, n)?;
-            } else {
-                self.remove_ranks(0, n)?;
-            }
+        if n == 0 {
+            return Ok(Vec::new());
         }
+        // Highest first for ZPOPMAX, lowest first for ZPOPMIN, as Redis replies.
+        let items = by_rank(&*self.txn, &self.key, 0, n as i64 - 1, max)?;
+        self.remove_ranks(if max { m.len - n } else { 0 }, n)?;
         Ok(items)
     }
 }

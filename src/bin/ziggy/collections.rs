@@ -1405,21 +1405,9 @@ fn zadd_incr(
 }
 
 /// `ZPOPMIN`/`ZPOPMAX`: the `count` lowest (highest) members with their scores, best first,
-/// removed. (Read, then removed by rank: [`ziggydb::SortedSet::pop`] with `max` returns the
-/// lowest members, and with a count of 0 every member.)
+/// removed.
 fn zpop(tx: &mut WriteTxn, key: &[u8], count: u64, max: bool) -> Outcome {
-    let mut zset = tx.zset(key);
-    let n = i64::try_from(count.min(zset.len()?)).unwrap_or(i64::MAX);
-    if n == 0 {
-        return Ok(Reply::Array(Vec::new()));
-    }
-    let items = zset.range(0, n - 1, max)?;
-    if max {
-        zset.remove_range_by_rank(-n, -1)?;
-    } else {
-        zset.remove_range_by_rank(0, n - 1)?;
-    }
-    Ok(scored(items, true))
+    Ok(scored(tx.zset(key).pop(count, max)?, true))
 }
 
 #[cfg(test)]
