@@ -16,6 +16,7 @@ mod differential;
 mod keys;
 mod model;
 mod multiprocess;
+mod proptest_cmds;
 mod strings;
 mod ttl;
 mod txn;
