@@ -23,8 +23,12 @@
 //! are multiples of 1/4, whose decimal forms are exact and the same in every Redis version.
 //! Error replies are compared in full.
 //!
+//! Differences from Redis that are still open are listed at [`KNOWN`]: the generator steers
+//! around their inputs unless `ZIGGY_DIFF_KNOWN=1` is set.
+//!
 //! `ZIGGY_SEED` chooses the sequences (a fixed default otherwise); a failure prints the seed,
-//! the command, both replies and the commands that led there.
+//! the command, both replies and the 40 commands before it (`ZIGGY_DIFF_FULL=1`: all of
+//! them).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -39,8 +43,8 @@ use crate::util::{self, Rng, TestResult};
 const DEFAULT_SEED: u64 = 0x2024_0517;
 /// Sequences per run, each on a fresh database, and units (a command, or a `MULTI` block)
 /// in each.
-const SEQUENCES: usize = 24;
-const UNITS: usize = 150;
+const SEQUENCES: usize = 40;
+const UNITS: usize = 200;
 
 // ---------------------------------------------------------------------------------------------
 // The Redis server
