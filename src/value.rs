@@ -275,6 +275,11 @@ pub(crate) fn parse_i64(b: &[u8]) -> Result<i64> {
     if s.is_empty() || s.starts_with('+') || s.trim() != s {
         return Err(Error::NotAnInteger);
     }
+    // Like Redis, a leading zero ("007", "-0") is not an integer; "0" is.
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.starts_with('0') && s != "0" {
+        return Err(Error::NotAnInteger);
+    }
     s.parse::<i64>().map_err(|_| Error::NotAnInteger)
 }
 

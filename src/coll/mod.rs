@@ -374,9 +374,15 @@ pub(crate) fn retired_roots(vtype: u8, payload: &[u8]) -> Vec<(u64, u64)> {
 /// a start and a count.
 pub(crate) fn index_range(start: i64, stop: i64, len: u64) -> (u64, u64) {
     let len_i = len as i64;
-    let norm = |i: i64| if i < 0 { (len_i + i).max(0) } else { i };
-    let (s, e) = (norm(start), norm(stop).min(len_i - 1));
-    if s > e || s >= len_i {
+    // As Redis: negative indexes count from the end; only the start is clamped to 0, so an
+    // end before the first item gives nothing.
+    let s = if start < 0 {
+        (len_i + start).max(0)
+    } else {
+        start
+    };
+    let e = if stop < 0 { len_i + stop } else { stop }.min(len_i - 1);
+    if e < 0 || s > e || s >= len_i {
         return (0, 0);
     }
     (s as u64, (e - s + 1) as u64)

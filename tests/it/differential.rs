@@ -230,17 +230,11 @@ struct Unit {
 /// around their inputs unless `ZIGGY_DIFF_KNOWN=1` is set, which shows them; remove an entry
 /// and its detour once it is fixed.
 ///
-/// - A range whose end is before the first item (`LRANGE l 0 -5` on 4 items) is empty in
-///   Redis, as are `LTRIM`'s and `ZREMRANGEBYRANK`'s; `ziggy` clamps the end to 0 and
-///   answers the first item (keeps it, removes it). Detour: `-1` is the only negative end.
 /// - `INCRBYFLOAT` stores a float, and `INCR`/`INCRBY`/`DECR`/`DECRBY` then refuse it even
 ///   when it is a whole number (Redis: `INCRBYFLOAT k 1e2` then `INCR k` gives 101). Redis
 ///   also adds in `long double`: `0.1` plus `0.2` is `0.3` there, `0.30000000000000004` in
 ///   `ziggy`, and sums past 2^53 keep more digits. Detour: `INCRBYFLOAT` only writes a key of
 ///   its own (`HINCRBYFLOAT` a field of its own), with increments that are multiples of 1/4.
-/// - `INCR`, `INCRBY`, `DECR`, `DECRBY` and `HINCRBY` take a value with leading zeros
-///   (`007`) as a number; Redis refuses it as not an integer. Detour: no such values, and
-///   `APPEND`/`SETRANGE` write no bytes that start with a digit (`0` then `5` makes `05`).
 /// - A collection command that changes nothing (`SADD` of a member already there, `SREM`,
 ///   `ZREM`, `HDEL` or `LREM` of one that is not, `ZADD` with the same score or refused by
 ///   `XX`/`GT`, `ZINCRBY` by 0, `ZREMRANGEBYSCORE`/`ZREMRANGEBYRANK` matching nothing,
@@ -365,24 +359,12 @@ impl Gen {
     }
 
     fn value(&mut self) -> Vec<u8> {
-        loop {
-            let v = self.pick(VALUES);
-            // Leading zeros: see [`KNOWN`].
-            if self.known || !v.starts_with(b"00") {
-                return v.to_vec();
-            }
-        }
+        self.pick(VALUES).to_vec()
     }
 
-    /// Bytes for `APPEND` and `SETRANGE`, which could otherwise turn `0` into `05`.
+    /// Bytes for `APPEND` and `SETRANGE` (which may build numbers with leading zeros).
     fn patch(&mut self) -> Vec<u8> {
-        loop {
-            let v = self.value();
-            // Leading zeros: see [`KNOWN`].
-            if self.known || !v.first().is_some_and(u8::is_ascii_digit) {
-                return v;
-            }
-        }
+        self.value()
     }
 
     fn member(&mut self) -> Vec<u8> {
@@ -398,15 +380,10 @@ impl Gen {
         n.into_bytes()
     }
 
-    /// The last index of a range. Redis leaves a range empty when its end is before the
-    /// first item; see [`KNOWN`] for why only `-1` of the negative ends is used by default.
+    /// The last index of a range (Redis leaves a range empty when its end is before the
+    /// first item).
     fn stop(&mut self) -> Vec<u8> {
-        let n = self.index();
-        if self.known || !n.starts_with(b"-") {
-            n
-        } else {
-            b"-1".to_vec()
-        }
+        self.index()
     }
 
     fn count(&mut self) -> Vec<u8> {
