@@ -236,19 +236,6 @@ impl List<'_> {
         self.save(&m, exp)
     }
 
-    /// Rewrites the list from `items` (for the O(n) commands).
-    fn rewrite(&mut self, m: &mut Meta, exp: u64, items: Vec<Vec<u8>>) -> Result<()> {
-        while m.len > 0 {
-            m.a.remove(self.txn, Target::Rank(m.len - 1))?;
-            m.len -= 1;
-        }
-        for v in items {
-            m.a.insert(self.txn, &mut m.next_page, Target::Rank(m.len), &[], v)?;
-            m.len += 1;
-        }
-        self.save(m, exp)
-    }
-
     /// Removes up to `|count|` elements equal to `value`, from the head if `count > 0`, from
     /// the tail if `count < 0`, all if 0 (Redis `LREM`); returns how many.
     ///
@@ -370,12 +357,5 @@ impl List<'_> {
             }
         }
         Ok(out)
-    }
-
-    /// Replaces the whole list (used by the O(n) commands of other modules).
-    #[allow(dead_code)]
-    pub(crate) fn replace_all(&mut self, items: Vec<Vec<u8>>) -> Result<()> {
-        let (mut m, exp) = self.load()?;
-        self.rewrite(&mut m, exp, items)
     }
 }
