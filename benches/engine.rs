@@ -12,57 +12,13 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use ziggydb::{Db, Durability};
 
-const KEY_LEN: usize = 24;
-const VALUE_LEN: usize = 150;
+mod common;
+use common::{batched, key, value, Rng};
+
 /// Keys in the warm database the read benches use.
 const WARM_KEYS: u64 = 100_000;
 /// Keys per commit for loads and batched writes.
 const BATCH: u64 = 1_000;
-
-/// splitmix64: a small, fast, well-mixed generator; good enough to pick keys.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    fn fill(&mut self, out: &mut [u8]) {
-        for chunk in out.chunks_mut(8) {
-            let w = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&w[..chunk.len()]);
-        }
-    }
-}
-
-/// The `i`-th key of key space `space`: 24 bytes that look random. Space 0 holds the keys
-/// that are loaded; other spaces give keys that are never written (misses).
-fn key(space: u64, i: u64) -> [u8; KEY_LEN] {
-    let mut k = [0u8; KEY_LEN];
-    Rng(space.wrapping_mul(0x1_0000_0001) ^ i.wrapping_mul(0x2545_f491_4f6c_dd1d)).fill(&mut k);
-    k
-}
-
-fn value(rng: &mut Rng) -> Vec<u8> {
-    let mut v = vec![0u8; VALUE_LEN];
-    rng.fill(&mut v);
-    v
-}
-
-fn batched() -> Durability {
-    Durability::Batched {
-        max_delay: Duration::from_millis(50),
-    }
-}
 
 /// Writes keys `from..to` of space 0 in commits of [`BATCH`] keys.
 fn load(db: &Db, from: u64, to: u64, rng: &mut Rng) {

@@ -14,56 +14,14 @@ use std::time::{Duration, Instant};
 
 use ziggydb::{Db, Durability};
 
-const KEY_LEN: usize = 24;
-const VALUE_LEN: usize = 150;
+mod common;
+use common::{batched, key, value, Rng, KEY_LEN, VALUE_LEN};
+
 const BATCH: u64 = 1_000;
 /// How long each time-bounded measurement runs.
 const READ_TIME: Duration = Duration::from_millis(1500);
 const WRITE_TIME: Duration = Duration::from_secs(2);
 const OPEN_REPEATS: usize = 20;
-
-/// splitmix64, as in `engine.rs`.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    fn fill(&mut self, out: &mut [u8]) {
-        for chunk in out.chunks_mut(8) {
-            let w = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&w[..chunk.len()]);
-        }
-    }
-}
-
-fn key(space: u64, i: u64) -> [u8; KEY_LEN] {
-    let mut k = [0u8; KEY_LEN];
-    Rng(space.wrapping_mul(0x1_0000_0001) ^ i.wrapping_mul(0x2545_f491_4f6c_dd1d)).fill(&mut k);
-    k
-}
-
-fn value(rng: &mut Rng) -> Vec<u8> {
-    let mut v = vec![0u8; VALUE_LEN];
-    rng.fill(&mut v);
-    v
-}
-
-fn batched() -> Durability {
-    Durability::Batched {
-        max_delay: Duration::from_millis(50),
-    }
-}
 
 /// Writes keys `from..to` of key space `space` in commits of [`BATCH`] keys.
 fn load(db: &Db, space: u64, from: u64, to: u64, rng: &mut Rng) -> ziggydb::Result<()> {
