@@ -212,7 +212,30 @@ fn by_rank(
     };
     let (s, n) = index_range(start, stop, m.len);
     let s = if rev { m.len - s - n } else { s };
-    let mut out: Vec<_> = m.b.range(src, s, n)?.into_iter().map(split_entry).collect();
+    members_at(src, &m, s, n, rev, false)
+}
+
+/// Members with scores at ranks `start..start + n` of the score tree (of the member tree
+/// with `by_member`), in reverse with `rev`.
+fn members_at(
+    src: &impl Source,
+    m: &Meta,
+    start: u64,
+    n: u64,
+    rev: bool,
+    by_member: bool,
+) -> Result<Vec<(Vec<u8>, f64)>> {
+    let mut out: Vec<_> = if by_member {
+        m.a.range(src, start, n)?
+            .into_iter()
+            .map(|(k, v)| (k, stored_score(&v)))
+            .collect()
+    } else {
+        m.b.range(src, start, n)?
+            .into_iter()
+            .map(split_entry)
+            .collect()
+    };
     if rev {
         out.reverse();
     }
@@ -233,11 +256,7 @@ fn by_score(
     };
     let (a, b) = score_ranks(src, &m, min, max)?;
     let (s, n, rev) = window(a, b, rev, offset, limit);
-    let mut out: Vec<_> = m.b.range(src, s, n)?.into_iter().map(split_entry).collect();
-    if rev {
-        out.reverse();
-    }
-    Ok(out)
+    members_at(src, &m, s, n, rev, false)
 }
 
 fn by_lex(
@@ -254,15 +273,7 @@ fn by_lex(
     };
     let (a, b) = lex_ranks(src, &m, min, max)?;
     let (s, n, rev) = window(a, b, rev, offset, limit);
-    let mut out: Vec<_> =
-        m.a.range(src, s, n)?
-            .into_iter()
-            .map(|(k, v)| (k, stored_score(&v)))
-            .collect();
-    if rev {
-        out.reverse();
-    }
-    Ok(out)
+    members_at(src, &m, s, n, rev, true)
 }
 
 fn count(src: &impl Source, key: &[u8], min: ScoreBound, max: ScoreBound) -> Result<u64> {
