@@ -602,13 +602,12 @@ impl Shared {
     ) -> Result<Option<Hit>> {
         let mut found = None;
         let probe = idx.probe(hash, |loc| {
-            let (map, meta) = self.segs.record_at(loc)?;
-            if meta.internal == internal && meta.key(&map) == key {
-                found = Some(Hit { map, meta });
-                Ok(true)
-            } else {
-                Ok(false)
+            if !self.segs.key_at(loc, key, internal)?.0 {
+                return Ok(false);
             }
+            let (map, meta) = self.segs.record_at(loc)?;
+            found = Some(Hit { map, meta });
+            Ok(true)
         })?;
         Ok(match probe {
             Probe::Found { .. } => found,
@@ -690,8 +689,7 @@ impl Shared {
 
     /// Whether the record at `loc` holds `key` in the given namespace.
     pub(crate) fn record_holds(&self, loc: u64, key: &[u8], internal: bool) -> Result<bool> {
-        let (m, r) = self.segs.record_at(loc)?;
-        Ok(r.internal == internal && r.key(&m) == key)
+        Ok(self.segs.key_at(loc, key, internal)?.0)
     }
 
     /// Reads several keys from one committed state.
@@ -914,13 +912,11 @@ impl Shared {
         let user = u64::from(!meta.internal);
         let mut old_len = 0;
         let probe = idx.probe(hash, |loc| {
-            let (m, old) = self.segs.record_at(loc)?;
-            if old.internal == meta.internal && old.key(&m) == key {
-                old_len = old.len as u64;
-                Ok(true)
-            } else {
-                Ok(false)
+            let (holds, len) = self.segs.key_at(loc, key, meta.internal)?;
+            if holds {
+                old_len = len as u64;
             }
+            Ok(holds)
         })?;
         let len = meta.len as u64;
         match (meta.kind, probe) {

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::map::SegmentMap;
 use crate::record::{
     decode_record, decode_segment_header, encode_segment_header, DecodeError, HeaderError, Record,
-    FORMAT_VERSION, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    FLAG_EXPIRES, FLAG_INTERNAL, FORMAT_VERSION, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::shm::{pos_off, pos_seg};
 
@@ -132,29 +132,59 @@ impl Segments {
         Ok(map)
     }
 
+    /// Whether the record at `pos` holds `key` in the given namespace, and its encoded
+    /// length. Only the header and the key are read, without the checksum (which covers the
+    /// whole record): this tells which key an index slot points at, and a reader that wants
+    /// the value reads the record with [`Segments::record_at`], which checks it.
+    pub(crate) fn key_at(&self, pos: u64, key: &[u8], internal: bool) -> Result<(bool, usize)> {
+        let (map, hdr_at, len) = self.header_at(pos)?;
+        let hdr = map.slice(hdr_at, RECORD_HEADER_LEN).unwrap_or(&[0; 24]);
+        let flags = hdr[6];
+        let key_len = usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
+        if (flags & FLAG_INTERNAL != 0) != internal || key_len != key.len() {
+            return Ok((false, len));
+        }
+        let key_start = hdr_at + RECORD_HEADER_LEN + if flags & FLAG_EXPIRES != 0 { 8 } else { 0 };
+        if key_start + key_len > hdr_at + len {
+            return Err(self.bad(pos, "key runs past the record"));
+        }
+        let map = self.map(pos_seg(pos), key_start + key_len)?;
+        Ok((map.slice(key_start, key_len) == Some(key), len))
+    }
+
+    fn bad(&self, pos: u64, reason: &'static str) -> Error {
+        Error::CorruptSegment {
+            file: self.path(pos_seg(pos)),
+            offset: u64::from(pos_off(pos)),
+            reason,
+        }
+    }
+
+    /// The map holding the header of the record at `pos` (so far), the header's offset and
+    /// the record's announced length.
+    fn header_at(&self, pos: u64) -> Result<(Arc<SegmentMap>, usize, usize)> {
+        let off = pos_off(pos) as usize;
+        if off < SEGMENT_HEADER_LEN {
+            return Err(self.bad(pos, "record position inside the segment header"));
+        }
+        let map = self.map(pos_seg(pos), off + RECORD_HEADER_LEN)?;
+        let len = map
+            .slice(off, RECORD_HEADER_LEN)
+            .and_then(announced_len)
+            .ok_or_else(|| self.bad(pos, "short header"))?;
+        Ok((map, off, len))
+    }
+
     /// Decodes the record at position `pos`, checking its checksum.
     pub(crate) fn record_at(&self, pos: u64) -> Result<(Arc<SegmentMap>, RecMeta)> {
         let id = pos_seg(pos);
-        let off = pos_off(pos) as usize;
-        let bad = |reason| Error::CorruptSegment {
-            file: self.path(id),
-            offset: off as u64,
-            reason,
-        };
-        if off < SEGMENT_HEADER_LEN {
-            return Err(bad("record position inside the segment header"));
-        }
-        let mut map = self.map(id, off + RECORD_HEADER_LEN)?;
-        let hdr = map
-            .slice(off, RECORD_HEADER_LEN)
-            .ok_or_else(|| bad("short header"))?;
-        let need = announced_len(hdr).ok_or_else(|| bad("short header"))?;
+        let (mut map, off, need) = self.header_at(pos)?;
         if map.len() < off + need {
             map = self.map(id, off + need)?;
         }
         let buf = map
             .slice(off, need)
-            .ok_or_else(|| bad("record past end of map"))?;
+            .ok_or_else(|| self.bad(pos, "record past end of map"))?;
         match decode_record(buf) {
             Ok(r) => {
                 let meta = RecMeta::from_record(&r, off);
@@ -166,7 +196,7 @@ impl Segments {
                 expected,
                 found,
             }),
-            Err(e) => Err(bad(e.reason())),
+            Err(e) => Err(self.bad(pos, e.reason())),
         }
     }
 
