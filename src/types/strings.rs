@@ -15,7 +15,7 @@ use crate::engine::now_ms;
 use crate::error::{Error, Result};
 use crate::txn::WriteTxn;
 use crate::types::committed_value;
-use crate::value::{parse_f64, Value, ValueType};
+use crate::value::{format_float, parse_f64, Value, ValueType};
 
 /// The largest string Redis builds by `APPEND` or `SETRANGE` (its `proto-max-bulk-len`,
 /// 512 MiB). The segment size usually limits a value to less.
@@ -451,22 +451,33 @@ impl WriteTxn {
         self.incr_by(key, delta.checked_neg().ok_or(Error::Overflow)?)
     }
 
-    /// Adds `delta` to the number at `key` (absent = 0), stores the sum as a float and
-    /// returns it (Redis `INCRBYFLOAT`). Keeps the time to live.
+    /// Adds `delta` to the number at `key` (absent = 0), stores the sum and returns it
+    /// (Redis `INCRBYFLOAT`). Keeps the time to live. A typed float stays a float; otherwise
+    /// the sum is stored as text, as in Redis (so that `INCR` goes on counting once the sum
+    /// is a whole number).
     ///
     /// # Errors
     /// [`Error::NotAFloat`] if the value is not a number; [`Error::Overflow`] if the sum is
     /// not finite (Redis: "increment would produce NaN or Infinity").
     pub fn incr_by_float(&mut self, key: &[u8], delta: f64) -> Result<f64> {
-        let (current, ttl) = match self.get(key)? {
-            None => (0.0, None),
-            Some(v) => (redis_float(&v)?, self.expiry(key)?),
+        let (current, typed, ttl) = match self.get(key)? {
+            None => (0.0, false, None),
+            Some(v) => (
+                redis_float(&v)?,
+                matches!(v, Value::Float(_)),
+                self.expiry(key)?,
+            ),
         };
         let sum = current + delta;
         if !sum.is_finite() {
             return Err(Error::Overflow);
         }
-        self.set_with_expiry(key, sum, ttl)?;
+        let stored = if typed {
+            Value::Float(sum)
+        } else {
+            Value::String(format_float(sum))
+        };
+        self.set_with_expiry(key, stored, ttl)?;
         Ok(sum)
     }
 

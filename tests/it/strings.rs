@@ -170,9 +170,18 @@ fn counters_and_their_errors() -> TestResult {
         Ok(f)
     })?;
     assert_eq!(n, 7.5);
-    assert_eq!(db.get_value(b"c")?, Some(Value::Float(7.5)));
+    // The sum is text, as in Redis; a typed float stays a float.
+    assert_eq!(db.get_value(b"c")?, Some(Value::String("7.5".into())));
+    db.set(b"typed", 2.0f64)?;
+    assert_eq!(db.transaction(|tx| tx.incr_by_float(b"typed", 0.5))?, 2.5);
+    assert_eq!(db.get_value(b"typed")?, Some(Value::Float(2.5)));
     assert_eq!(db.transaction(|tx| tx.incr_by_float(b"new", -1.25))?, -1.25);
     assert_eq!(db.transaction(|tx| tx.incr_by_float(b"new", 1.25))?, 0.0);
+    // As in Redis, a float that adds up to a whole number counts on as an integer...
+    assert_eq!(db.transaction(|tx| tx.incr_by_float(b"new", 1e2))?, 100.0);
+    assert_eq!(db.incr_by(b"new", 1)?, 101);
+    // ...and one that does not is refused.
+    assert!(matches!(db.incr_by(b"c", 1), Err(Error::NotAnInteger)));
 
     db.set(b"word", "abc")?;
     db.set(b"flag", true)?;
@@ -203,7 +212,11 @@ fn counters_and_their_errors() -> TestResult {
         Err(Error::Overflow)
     ));
     // A failed command wrote nothing.
-    assert_eq!(db.get_value(b"c")?, Some(Value::Float(7.5)));
+    // The sum is text, as in Redis; a typed float stays a float.
+    assert_eq!(db.get_value(b"c")?, Some(Value::String("7.5".into())));
+    db.set(b"typed", 2.0f64)?;
+    assert_eq!(db.transaction(|tx| tx.incr_by_float(b"typed", 0.5))?, 2.5);
+    assert_eq!(db.get_value(b"typed")?, Some(Value::Float(2.5)));
     assert!(!db.exists(b"x")?);
     Ok(())
 }
@@ -389,9 +402,13 @@ fn processes_append_and_add_floats_without_losing_updates() -> TestResult {
         assert_eq!(mine, N, "appends of process {i}");
     }
     // Halves add up exactly in binary floating point.
+    let sum = db
+        .get_value(b"sum")?
+        .expect("the sum exists")
+        .to_redis_bytes();
     assert_eq!(
-        db.get_value(b"sum")?,
-        Some(Value::Float(f64::from(PROCS) * N as f64 * 0.5))
+        String::from_utf8_lossy(&sum).parse::<f64>().ok(),
+        Some(f64::from(PROCS) * N as f64 * 0.5)
     );
     Ok(())
 }
