@@ -210,7 +210,16 @@ fn main() {
     if args.iter().any(|a| a == "--list") {
         return;
     }
-    let sizes: Vec<u64> = if args.iter().any(|a| a == "--test") {
+    // `ZIGGY_BENCH_SIZES=1000,100000` picks other sizes (to profile one of them).
+    let sizes: Vec<u64> = if let Ok(list) = std::env::var("ZIGGY_BENCH_SIZES") {
+        list.split(',')
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .expect("ZIGGY_BENCH_SIZES: comma-separated sizes")
+            })
+            .collect()
+    } else if args.iter().any(|a| a == "--test") {
         vec![1_000, 10_000]
     } else {
         SIZES.to_vec()

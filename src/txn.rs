@@ -60,6 +60,9 @@ pub struct WriteTxn {
     undo: Option<Vec<UndoEntry>>,
     /// Root pages of collections created or changed in this transaction and then replaced.
     retired: Vec<(u64, u64)>,
+    /// Writes to the internal namespace so far (collection pages), for a collection command
+    /// to tell whether it changed anything.
+    internal_writes: u64,
     started: Instant,
 }
 
@@ -70,6 +73,7 @@ impl WriteTxn {
             ops: BTreeMap::new(),
             undo: None,
             retired: Vec::new(),
+            internal_writes: 0,
             started: Instant::now(),
         })
     }
@@ -146,8 +150,14 @@ impl WriteTxn {
         Ok(())
     }
 
+    /// Writes to the internal namespace so far.
+    pub(crate) fn internal_writes(&self) -> u64 {
+        self.internal_writes
+    }
+
     /// Records a pending write, keeping the undo log while a savepoint exists.
     fn set_op(&mut self, key: (bool, Vec<u8>), op: Op) -> Option<Op> {
+        self.internal_writes += u64::from(key.0);
         match &mut self.undo {
             Some(undo) => {
                 let old = self.ops.insert(key.clone(), op);

@@ -100,13 +100,16 @@ impl Hash<'_> {
         for (f, v) in pairs {
             let (f, v) = (f.as_ref(), v.as_ref());
             if m.a
-                .insert(self.txn, &mut m.next_page, Target::Key(f), f, v.to_vec())?
+                .insert(self.txn, &mut m.next_page, Target::Key(f), f, v)?
                 .is_none()
             {
                 added += 1;
                 m.len += 1;
             }
         }
+        // Redis counts every HSET (and HINCRBY) as a change of the key, also one that
+        // stores the value already there: so does WATCH here.
+        m.mark_changed();
         store(self.txn, &self.key, TY, &m, exp)?;
         Ok(added)
     }

@@ -126,7 +126,7 @@ impl List<'_> {
                 &mut m.next_page,
                 Target::Rank(at),
                 &[],
-                v.as_ref().to_vec(),
+                v.as_ref(),
             )?;
             m.len += 1;
         }
@@ -226,13 +226,7 @@ impl List<'_> {
         let exp = self.txn.expiry(&self.key)?.unwrap_or(0);
         let i = position(index, m.len).ok_or(Error::IndexOutOfRange)?;
         m.a.remove(self.txn, Target::Rank(i))?;
-        m.a.insert(
-            self.txn,
-            &mut m.next_page,
-            Target::Rank(i),
-            &[],
-            value.to_vec(),
-        )?;
+        m.a.insert(self.txn, &mut m.next_page, Target::Rank(i), &[], value)?;
         self.save(&m, exp)
     }
 
@@ -306,13 +300,7 @@ impl List<'_> {
             return Ok(-1);
         };
         let at = if before { i } else { i + 1 } as u64;
-        m.a.insert(
-            self.txn,
-            &mut m.next_page,
-            Target::Rank(at),
-            &[],
-            value.to_vec(),
-        )?;
+        m.a.insert(self.txn, &mut m.next_page, Target::Rank(at), &[], value)?;
         m.len += 1;
         self.save(&m, exp)?;
         Ok(m.len as i64)

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::index::{self, IndexMap};
 use crate::txn::WriteTxn;
 use crate::value::ValueType;
-use tree::{Node, PageBuf, PageRead, PageWrite, Tree};
+use tree::{Page, PageBuf, PageRead, PageWrite, Tree};
 
 /// Record type tag of a tree node in the internal namespace.
 pub(crate) const VTYPE_PAGE: u8 = 32;
@@ -44,9 +44,18 @@ pub(crate) struct Meta {
     pub a: Tree,
     /// The sorted set's tree ordered by (score, member).
     pub b: Tree,
+    /// The transaction's count of internal writes when this was read for writing (not
+    /// stored): `store` writes nothing if neither the metadata nor a page changed.
+    pub writes_at_load: u64,
 }
 
 impl Meta {
+    /// Makes `store` write the metadata even if nothing changed, for a command that Redis
+    /// counts as a change of the key whatever it stores.
+    pub(crate) fn mark_changed(&mut self) {
+        self.writes_at_load = u64::MAX;
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(META_LEN);
         v.extend_from_slice(&self.coll.to_le_bytes());
@@ -90,6 +99,7 @@ impl Meta {
             next_page: w(16)?,
             a: tree(24)?,
             b: tree(40)?,
+            writes_at_load: 0,
         })
     }
 }
@@ -120,8 +130,14 @@ impl PageRead for WriteTxn {
 }
 
 impl PageWrite for WriteTxn {
-    fn write_page(&mut self, coll: u64, page: u64, node: &Node) -> Result<()> {
-        self.raw_put(&page_key(coll, page), true, VTYPE_PAGE, node.encode(), 0)
+    fn write_page(&mut self, coll: u64, page: u64, node: Page) -> Result<()> {
+        self.raw_put(
+            &page_key(coll, page),
+            true,
+            VTYPE_PAGE,
+            node.into_bytes(),
+            0,
+        )
     }
     fn free_page(&mut self, coll: u64, page: u64) {
         self.raw_del(&page_key(coll, page), true);
@@ -151,7 +167,9 @@ impl Source for WriteTxn {
             return Ok(None);
         };
         check_type(raw.vtype, ty)?;
-        Meta::decode(&raw.payload).map(Some)
+        let mut meta = Meta::decode(&raw.payload)?;
+        meta.writes_at_load = self.internal_writes();
+        Ok(Some(meta))
     }
 }
 
@@ -201,7 +219,9 @@ pub(crate) fn read<T>(shared: &Shared, mut f: impl FnMut(&Snapshot<'_>) -> Resul
 pub(crate) fn load_or_create(txn: &mut WriteTxn, key: &[u8], ty: ValueType) -> Result<(Meta, u64)> {
     if let Some(raw) = txn.raw_get(key, false)? {
         check_type(raw.vtype, ty)?;
-        return Ok((Meta::decode(&raw.payload)?, raw.expires_at));
+        let mut meta = Meta::decode(&raw.payload)?;
+        meta.writes_at_load = txn.internal_writes();
+        return Ok((meta, raw.expires_at));
     }
     let next = match txn.raw_get(NEXT_COLL_KEY, true)? {
         Some(r) => r
@@ -231,6 +251,7 @@ pub(crate) fn load_or_create(txn: &mut WriteTxn, key: &[u8], ty: ValueType) -> R
             next_page: 0,
             a: tree,
             b: tree,
+            writes_at_load: txn.internal_writes(),
         },
         0,
     ))
@@ -245,13 +266,24 @@ pub(crate) fn store(
     meta: &Meta,
     expires_at: u64,
 ) -> Result<()> {
+    let current = txn.raw_get(key, false)?;
     if meta.len == 0 {
-        if txn.raw_get(key, false)?.is_some() {
+        if current.is_some() {
             txn.raw_del(key, false);
         }
         return Ok(());
     }
-    txn.raw_put(key, false, ty.tag(), meta.encode(), expires_at)
+    let payload = meta.encode();
+    // A command that changed nothing (SADD of a member already there, SREM of one that is
+    // not) writes nothing, so that it does not trip a WATCH, as in Redis.
+    if txn.internal_writes() == meta.writes_at_load
+        && current.is_some_and(|r| {
+            r.vtype == ty.tag() && r.payload == payload && r.expires_at == expires_at
+        })
+    {
+        return Ok(());
+    }
+    txn.raw_put(key, false, ty.tag(), payload, expires_at)
 }
 
 fn read_trash(txn: &WriteTxn) -> Result<Vec<(u64, u64)>> {
@@ -345,9 +377,8 @@ pub(crate) fn before_commit(txn: &mut WriteTxn) -> Result<()> {
         budget -= 1;
         // A page freed twice (a collection retired by two paths) is simply absent.
         if let Some(raw) = txn.raw_get(&page_key(coll, page), true)? {
-            let mut children = Vec::new();
-            Tree::children_of(&Node::decode(&raw.payload)?, &mut children);
-            trash.extend(children.into_iter().map(|p| (coll, p)));
+            let node = Page::parse(raw.payload)?;
+            trash.extend(node.children().map(|p| (coll, p)));
             txn.free_page(coll, page);
         }
     }

@@ -184,7 +184,7 @@ impl Set<'_> {
                     &mut m.next_page,
                     Target::Key(member.as_ref()),
                     member.as_ref(),
-                    Vec::new(),
+                    &[],
                 )?
                 .is_none()
             {

@@ -273,3 +273,37 @@ fn rename_moves_a_collection_and_overwrite_retires_it() -> Result<()> {
     assert!(db.check()?.is_ok(), "{:?}", db.check()?.problems);
     Ok(())
 }
+
+#[test]
+fn a_change_rewrites_the_metadata_and_a_no_op_does_not() -> Result<()> {
+    let dir = tmp();
+    let db = open(dir.path())?;
+    db.transaction(|tx| tx.list(b"l").push_back(&[b"a", b"b"]))?;
+    let v0 = db.key_version(b"l")?;
+    db.transaction(|tx| tx.list(b"l").set(0, b"x"))?;
+    let v1 = db.key_version(b"l")?;
+    assert_ne!(v0, v1, "LSET changes the version");
+    db.transaction(|tx| {
+        tx.list(b"l").set(0, b"x")?;
+        tx.set_of(b"s").add(&[b"m"])
+    })?;
+    let (v2, s0) = (db.key_version(b"l")?, db.key_version(b"s")?);
+    assert_ne!(v1, v2, "LSET to the same value still counts, as in Redis");
+    db.transaction(|tx| tx.set_of(b"s").add(&[b"m"]))?;
+    db.transaction(|tx| tx.set_of(b"s").remove(&[b"absent"]))?;
+    assert_eq!(
+        db.key_version(b"s")?,
+        s0,
+        "SADD and SREM that change nothing"
+    );
+    db.transaction(|tx| tx.hash(b"h").set(&[(b"f", b"1")]))?;
+    let h0 = db.key_version(b"h")?;
+    db.transaction(|tx| tx.hash(b"h").set(&[(b"f", b"1")]))?;
+    let h1 = db.key_version(b"h")?;
+    assert_ne!(h1, h0, "HSET of the same value counts, as in Redis");
+    db.transaction(|tx| tx.hash(b"h").delete(&[b"g"]))?;
+    assert_eq!(db.key_version(b"h")?, h1, "HDEL of an absent field");
+    db.transaction(|tx| tx.hash(b"h").set(&[(b"f", b"2")]))?;
+    assert_eq!(db.hash(b"h").get(b"f")?.as_deref(), Some(&b"2"[..]));
+    Ok(())
+}

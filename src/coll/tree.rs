@@ -15,15 +15,6 @@ pub(crate) const NODE_MAX: usize = 4096;
 /// A leaf entry: key and value.
 pub(crate) type Entry = (Vec<u8>, Vec<u8>);
 
-/// One node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Node {
-    /// Entries in key (or list) order.
-    Leaf(Vec<(Vec<u8>, Vec<u8>)>),
-    /// Children in order.
-    Inner(Vec<Child>),
-}
-
 /// A child pointer of an inner node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Child {
@@ -68,105 +59,297 @@ impl<'a> Cursor<'a> {
             self.take(8)?.try_into().map_err(|_| corrupt("short"))?,
         ))
     }
-    fn bytes(&mut self) -> Result<Vec<u8>> {
-        let n = self.u32()?;
-        Ok(self.take(n)?.to_vec())
-    }
 }
 
-impl Node {
-    /// Encoding: kind byte (0 leaf, 1 inner), u32 count, then per leaf entry
-    /// `u32 klen, key, u32 vlen, value`, per child `u64 page, u64 count, u32 klen, min_key`.
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(self.encoded_len());
-        let put_bytes = |b: &mut Vec<u8>, x: &[u8]| {
-            b.extend_from_slice(&u32::try_from(x.len()).unwrap_or(u32::MAX).to_le_bytes());
-            b.extend_from_slice(x);
-        };
-        match self {
-            Node::Leaf(es) => {
-                b.push(0);
-                b.extend_from_slice(&u32::try_from(es.len()).unwrap_or(u32::MAX).to_le_bytes());
-                for (k, v) in es {
-                    put_bytes(&mut b, k);
-                    put_bytes(&mut b, v);
-                }
-            }
-            Node::Inner(cs) => {
-                b.push(1);
-                b.extend_from_slice(&u32::try_from(cs.len()).unwrap_or(u32::MAX).to_le_bytes());
-                for c in cs {
-                    b.extend_from_slice(&c.page.to_le_bytes());
-                    b.extend_from_slice(&c.count.to_le_bytes());
-                    put_bytes(&mut b, &c.min_key);
-                }
-            }
+/// Length of the page header: kind byte and u32 entry count.
+const PAGE_HEADER: usize = 5;
+
+/// One node, held as its encoding (format-spec.md §4.4) plus the offset of each entry, and
+/// edited in place: a change to one entry moves bytes but allocates nothing per entry.
+///
+/// Encoding: kind byte (0 leaf, 1 inner), u32 count, then per leaf entry
+/// `u32 klen, key, u32 vlen, value`, per child `u64 page, u64 count, u32 klen, min_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Page {
+    b: Vec<u8>,
+    /// Offset in `b` of each entry.
+    offs: Vec<u32>,
+}
+
+fn put_len(b: &mut Vec<u8>, n: usize) {
+    b.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+fn u32_at(b: &[u8], at: usize) -> usize {
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u32::from_le_bytes) as usize
+}
+
+fn leaf_entry_bytes(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut e = Vec::with_capacity(8 + key.len() + value.len());
+    put_len(&mut e, key.len());
+    e.extend_from_slice(key);
+    put_len(&mut e, value.len());
+    e.extend_from_slice(value);
+    e
+}
+
+fn child_bytes(page: u64, count: u64, min_key: &[u8]) -> Vec<u8> {
+    let mut e = Vec::with_capacity(20 + min_key.len());
+    e.extend_from_slice(&page.to_le_bytes());
+    e.extend_from_slice(&count.to_le_bytes());
+    put_len(&mut e, min_key.len());
+    e.extend_from_slice(min_key);
+    e
+}
+
+impl Page {
+    fn empty(leaf: bool) -> Self {
+        let mut b = Vec::with_capacity(NODE_MAX + 64);
+        b.push(u8::from(!leaf));
+        b.extend_from_slice(&0u32.to_le_bytes());
+        Page {
+            b,
+            offs: Vec::new(),
         }
-        b
     }
 
-    pub(crate) fn decode(b: &[u8]) -> Result<Self> {
-        let mut c = Cursor { b, at: 0 };
+    /// A leaf holding one entry.
+    pub(crate) fn leaf_of(key: &[u8], value: &[u8]) -> Self {
+        let mut p = Page::empty(true);
+        p.splice_in(0, &leaf_entry_bytes(key, value));
+        p
+    }
+
+    /// An inner node over `children`.
+    pub(crate) fn inner_of(children: &[Child]) -> Self {
+        let mut p = Page::empty(false);
+        for (i, c) in children.iter().enumerate() {
+            p.splice_in(i, &child_bytes(c.page, c.count, &c.min_key));
+        }
+        p
+    }
+
+    /// Parses and checks an encoded page, taking its bytes.
+    pub(crate) fn parse(b: Vec<u8>) -> Result<Self> {
+        let mut c = Cursor { b: &b, at: 0 };
         let kind = c.take(1)?[0];
         let n = c.u32()?;
         // Each entry takes at least 8 bytes: a count larger than that is damage.
         if n > b.len() / 8 {
             return Err(corrupt("entry count larger than the page"));
         }
-        let node = match kind {
+        let mut offs = Vec::with_capacity(n);
+        match kind {
             0 => {
-                let mut es = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let k = c.bytes()?;
-                    let v = c.bytes()?;
-                    es.push((k, v));
+                    offs.push(c.at as u32);
+                    let k = c.u32()?;
+                    c.take(k)?;
+                    let v = c.u32()?;
+                    c.take(v)?;
                 }
-                Node::Leaf(es)
             }
             1 => {
-                let mut cs = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let page = c.u64()?;
-                    let count = c.u64()?;
-                    let min_key = c.bytes()?;
-                    cs.push(Child {
-                        page,
-                        count,
-                        min_key,
-                    });
-                }
-                if cs.is_empty() {
+                if n == 0 {
                     return Err(corrupt("inner page without children"));
                 }
-                Node::Inner(cs)
+                for _ in 0..n {
+                    offs.push(c.at as u32);
+                    c.take(16)?;
+                    let k = c.u32()?;
+                    c.take(k)?;
+                }
             }
             _ => return Err(corrupt("unknown page kind")),
-        };
+        }
         if c.at != b.len() {
             return Err(corrupt("trailing bytes in page"));
         }
-        Ok(node)
+        Ok(Page { b, offs })
+    }
+
+    /// The encoding.
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.b
+    }
+
+    pub(crate) fn is_leaf(&self) -> bool {
+        self.b[0] == 0
     }
 
     fn encoded_len(&self) -> usize {
-        5 + match self {
-            Node::Leaf(es) => es.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>(),
-            Node::Inner(cs) => cs.iter().map(|c| 20 + c.min_key.len()).sum::<usize>(),
-        }
+        self.b.len()
     }
 
     fn len(&self) -> usize {
-        match self {
-            Node::Leaf(es) => es.len(),
-            Node::Inner(cs) => cs.len(),
+        self.offs.len()
+    }
+
+    /// Entries below this node.
+    fn count(&self) -> u64 {
+        if self.is_leaf() {
+            self.len() as u64
+        } else {
+            (0..self.len()).map(|i| self.child_count(i)).sum()
         }
     }
 
-    fn count(&self) -> u64 {
-        match self {
-            Node::Leaf(es) => es.len() as u64,
-            Node::Inner(cs) => cs.iter().map(|c| c.count).sum(),
+    /// Key of leaf entry `i`.
+    fn key(&self, i: usize) -> &[u8] {
+        let at = self.offs[i] as usize;
+        let n = u32_at(&self.b, at);
+        &self.b[at + 4..at + 4 + n]
+    }
+
+    /// Value of leaf entry `i`.
+    fn value(&self, i: usize) -> &[u8] {
+        let at = self.offs[i] as usize;
+        let at = at + 4 + u32_at(&self.b, at);
+        let n = u32_at(&self.b, at);
+        &self.b[at + 4..at + 4 + n]
+    }
+
+    fn child_page(&self, i: usize) -> u64 {
+        u64_at(&self.b, self.offs[i] as usize)
+    }
+
+    fn child_count(&self, i: usize) -> u64 {
+        u64_at(&self.b, self.offs[i] as usize + 8)
+    }
+
+    fn set_child_count(&mut self, i: usize, count: u64) {
+        let at = self.offs[i] as usize + 8;
+        self.b[at..at + 8].copy_from_slice(&count.to_le_bytes());
+    }
+
+    fn min_key(&self, i: usize) -> &[u8] {
+        let at = self.offs[i] as usize + 16;
+        let n = u32_at(&self.b, at);
+        &self.b[at + 4..at + 4 + n]
+    }
+
+    /// Byte range of entry `i`.
+    fn span(&self, i: usize) -> std::ops::Range<usize> {
+        let start = self.offs[i] as usize;
+        let end = self.offs.get(i + 1).map_or(self.b.len(), |&o| o as usize);
+        start..end
+    }
+
+    fn set_len_field(&mut self) {
+        let n = u32::try_from(self.offs.len()).unwrap_or(u32::MAX);
+        self.b[1..PAGE_HEADER].copy_from_slice(&n.to_le_bytes());
+    }
+
+    /// Replaces the bytes of entries `range` with `bytes` holding `new` entries at the
+    /// given relative offsets.
+    fn replace(&mut self, first: usize, removed: usize, bytes: &[u8], rel_offs: &[usize]) {
+        let start = self.offs.get(first).map_or(self.b.len(), |&o| o as usize);
+        let end = self
+            .offs
+            .get(first + removed)
+            .map_or(self.b.len(), |&o| o as usize);
+        let delta = bytes.len() as i64 - (end - start) as i64;
+        self.b.splice(start..end, bytes.iter().copied());
+        let tail: Vec<u32> = self.offs[first + removed..]
+            .iter()
+            .map(|&o| (i64::from(o) + delta) as u32)
+            .collect();
+        self.offs.truncate(first);
+        self.offs
+            .extend(rel_offs.iter().map(|&r| (start + r) as u32));
+        self.offs.extend(tail);
+        self.set_len_field();
+    }
+
+    /// Inserts one encoded entry before entry `i`.
+    fn splice_in(&mut self, i: usize, entry: &[u8]) {
+        self.replace(i, 0, entry, &[0]);
+    }
+
+    /// Removes entry `i`, returning its bytes.
+    fn splice_out(&mut self, i: usize) -> Vec<u8> {
+        let bytes = self.b[self.span(i)].to_vec();
+        self.replace(i, 1, &[], &[]);
+        bytes
+    }
+
+    /// Index of the leaf entry with `key`, or where it would go.
+    fn search(&self, key: &[u8]) -> std::result::Result<usize, usize> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.key(mid).cmp(key) {
+                Ordering::Less => lo = mid + 1,
+                Ordering::Equal => return Ok(mid),
+                Ordering::Greater => hi = mid,
+            }
         }
+        Err(lo)
+    }
+
+    /// The index of the child to descend into for `key`: the last child whose lower bound
+    /// is below (or, with `or_equal`, at most) the key; the first child otherwise.
+    fn child_for_key(&self, key: &[u8], or_equal: bool) -> usize {
+        // Children 1.. whose bound is below the key form a prefix: find its end.
+        let (mut lo, mut hi) = (1, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let go_right = match self.min_key(mid).cmp(key) {
+                Ordering::Less => true,
+                Ordering::Equal => or_equal,
+                Ordering::Greater => false,
+            };
+            if go_right {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo - 1
+    }
+
+    /// The child holding position `rank`, and the rank within it. `rank == count` (append)
+    /// goes to the last child.
+    fn child_for_rank(&self, mut rank: u64) -> (usize, u64) {
+        let n = self.len();
+        for i in 0..n {
+            let c = self.child_count(i);
+            if rank < c || i + 1 == n {
+                return (i, rank);
+            }
+            rank -= c;
+        }
+        (0, rank)
+    }
+
+    /// Moves entries `at..` to a new page.
+    fn split_off(&mut self, at: usize) -> Page {
+        let mut right = Page::empty(self.is_leaf());
+        let start = self.offs[at] as usize;
+        right.b.extend_from_slice(&self.b[start..]);
+        right.offs = self.offs[at..]
+            .iter()
+            .map(|&o| o - start as u32 + PAGE_HEADER as u32)
+            .collect();
+        right.set_len_field();
+        self.b.truncate(start);
+        self.offs.truncate(at);
+        self.set_len_field();
+        right
+    }
+
+    /// Child page ids of an inner node (none for a leaf).
+    pub(crate) fn children(&self) -> impl Iterator<Item = u64> + '_ {
+        let n = if self.is_leaf() { 0 } else { self.len() };
+        (0..n).map(|i| self.child_page(i))
     }
 }
 
@@ -175,9 +358,9 @@ pub(crate) trait PageRead {
     /// The encoded bytes of a page.
     fn page_bytes(&self, coll: u64, page: u64) -> Result<PageBuf>;
 
-    /// A page, decoded (for changing it).
-    fn read_page(&self, coll: u64, page: u64) -> Result<Node> {
-        Node::decode(&self.page_bytes(coll, page)?)
+    /// A page, parsed (for changing it).
+    fn read_page(&self, coll: u64, page: u64) -> Result<Page> {
+        Page::parse(self.page_bytes(coll, page)?.into_vec())
     }
 }
 
@@ -189,6 +372,15 @@ pub(crate) enum PageBuf {
         start: usize,
         len: usize,
     },
+}
+
+impl PageBuf {
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            PageBuf::Owned(v) => v,
+            mapped @ PageBuf::Mapped { .. } => mapped.to_vec(),
+        }
+    }
 }
 
 impl std::ops::Deref for PageBuf {
@@ -263,7 +455,7 @@ impl<'a> View<'a> {
 
 /// Where pages go.
 pub(crate) trait PageWrite: PageRead {
-    fn write_page(&mut self, coll: u64, page: u64, node: &Node) -> Result<()>;
+    fn write_page(&mut self, coll: u64, page: u64, node: Page) -> Result<()>;
     fn free_page(&mut self, coll: u64, page: u64);
 }
 
@@ -285,37 +477,13 @@ pub(crate) struct Tree {
     pub height: u32,
 }
 
-/// The index of the child to descend into for `key`: the last child whose lower bound is
-/// below (or, with `or_equal`, at most) the key; the first child otherwise.
-fn child_for_key(cs: &[Child], key: &[u8], or_equal: bool) -> usize {
-    let n = cs
-        .iter()
-        .skip(1)
-        .take_while(|c| match c.min_key.as_slice().cmp(key) {
-            Ordering::Less => true,
-            Ordering::Equal => or_equal,
-            Ordering::Greater => false,
-        })
-        .count();
-    n
-}
-
-/// The child holding position `rank`, and the rank within it. `rank == count` (append)
-/// goes to the last child.
-fn child_for_rank(cs: &[Child], mut rank: u64) -> (usize, u64) {
-    for (i, c) in cs.iter().enumerate() {
-        if rank < c.count || i + 1 == cs.len() {
-            return (i, rank);
-        }
-        rank -= c.count;
-    }
-    (0, rank)
-}
-
+/// The right half of a node that split: its page, entry count and lower bound, and the
+/// entry count left in the original node.
 struct Split {
     page: u64,
     count: u64,
     min_key: Vec<u8>,
+    left_count: u64,
 }
 
 impl Tree {
@@ -433,11 +601,11 @@ impl Tree {
         next_page: &mut u64,
         target: Target<'_>,
         key: &[u8],
-        value: Vec<u8>,
+        value: &[u8],
     ) -> Result<Option<Vec<u8>>> {
         if self.root == 0 {
             let page = alloc(next_page);
-            s.write_page(self.coll, page, &Node::Leaf(vec![(key.to_vec(), value)]))?;
+            s.write_page(self.coll, page, Page::leaf_of(key, value))?;
             self.root = page;
             self.height = 0;
             return Ok(None);
@@ -446,10 +614,9 @@ impl Tree {
             self.insert_at(s, next_page, self.root, self.height, target, key, value)?;
         if let Some(sp) = split {
             // The old root page now holds the left half.
-            let left_count = s.read_page(self.coll, self.root)?.count();
             let left = Child {
                 page: self.root,
-                count: left_count,
+                count: sp.left_count,
                 min_key: Vec::new(),
             };
             let right = Child {
@@ -458,7 +625,7 @@ impl Tree {
                 min_key: sp.min_key,
             };
             let root = alloc(next_page);
-            s.write_page(self.coll, root, &Node::Inner(vec![left, right]))?;
+            s.write_page(self.coll, root, Page::inner_of(&[left, right]))?;
             self.root = root;
             self.height += 1;
         }
@@ -474,6 +641,17 @@ impl Tree {
         Ok(s.read_page(self.coll, self.root)?.count())
     }
 
+    /// The child of inner node `node` to descend into for `target`, and the target within it.
+    fn descend<'k>(node: &Page, target: Target<'k>) -> (usize, Target<'k>) {
+        match target {
+            Target::Key(k) => (node.child_for_key(k, true), target),
+            Target::Rank(r) => {
+                let (i, r) = node.child_for_rank(r);
+                (i, Target::Rank(r))
+            }
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn insert_at(
         &self,
@@ -483,83 +661,80 @@ impl Tree {
         height: u32,
         target: Target<'_>,
         key: &[u8],
-        value: Vec<u8>,
+        value: &[u8],
     ) -> Result<(Option<Vec<u8>>, Option<Split>)> {
         let mut node = s.read_page(self.coll, page)?;
-        let replaced = match &mut node {
-            Node::Leaf(es) => {
-                if height != 0 {
-                    return Err(corrupt("leaf above the bottom of the tree"));
-                }
-                match target {
-                    Target::Key(k) => match es.binary_search_by(|(ek, _)| ek.as_slice().cmp(k)) {
-                        Ok(i) => Some(std::mem::replace(&mut es[i].1, value)),
-                        Err(i) => {
-                            es.insert(i, (key.to_vec(), value));
-                            None
-                        }
-                    },
-                    Target::Rank(r) => {
-                        es.insert((r as usize).min(es.len()), (key.to_vec(), value));
+        let replaced = if node.is_leaf() {
+            if height != 0 {
+                return Err(corrupt("leaf above the bottom of the tree"));
+            }
+            match target {
+                Target::Key(k) => match node.search(k) {
+                    // The same value again changes nothing: no page is rewritten.
+                    Ok(i) if node.value(i) == value => return Ok((Some(value.to_vec()), None)),
+                    Ok(i) => {
+                        let old = node.value(i).to_vec();
+                        node.replace(i, 1, &leaf_entry_bytes(k, value), &[0]);
+                        Some(old)
+                    }
+                    Err(i) => {
+                        node.splice_in(i, &leaf_entry_bytes(key, value));
                         None
                     }
+                },
+                Target::Rank(r) => {
+                    let i = (r as usize).min(node.len());
+                    node.splice_in(i, &leaf_entry_bytes(key, value));
+                    None
                 }
             }
-            Node::Inner(cs) => {
-                if height == 0 {
-                    return Err(corrupt("inner page at the bottom of the tree"));
-                }
-                let (i, sub) = match target {
-                    Target::Key(k) => (child_for_key(cs, k, true), target),
-                    Target::Rank(r) => {
-                        let (i, r) = child_for_rank(cs, r);
-                        (i, Target::Rank(r))
-                    }
-                };
-                let (replaced, split) =
-                    self.insert_at(s, next_page, cs[i].page, height - 1, sub, key, value)?;
-                if replaced.is_none() {
-                    cs[i].count += 1;
-                }
-                if let Some(sp) = split {
-                    cs[i].count -= sp.count;
-                    cs.insert(
-                        i + 1,
-                        Child {
-                            page: sp.page,
-                            count: sp.count,
-                            min_key: sp.min_key,
-                        },
-                    );
-                }
-                replaced
+        } else {
+            if height == 0 {
+                return Err(corrupt("inner page at the bottom of the tree"));
             }
+            let (i, sub) = Self::descend(&node, target);
+            let (replaced, split) = self.insert_at(
+                s,
+                next_page,
+                node.child_page(i),
+                height - 1,
+                sub,
+                key,
+                value,
+            )?;
+            match split {
+                Some(sp) => {
+                    node.set_child_count(i, sp.left_count);
+                    node.splice_in(i + 1, &child_bytes(sp.page, sp.count, &sp.min_key));
+                }
+                None if replaced.is_none() => {
+                    node.set_child_count(i, node.child_count(i) + 1);
+                }
+                // A replaced value changes no count, and pages keep their ids when they
+                // are rewritten: this node stays as it is.
+                None => return Ok((replaced, None)),
+            }
+            replaced
         };
         let split = if node.encoded_len() > NODE_MAX && node.len() >= 2 {
-            let half = node.len() / 2;
-            let (right, count, min_key) = match &mut node {
-                Node::Leaf(es) => {
-                    let r = es.split_off(half);
-                    let (n, mk) = (r.len() as u64, r[0].0.clone());
-                    (Node::Leaf(r), n, mk)
-                }
-                Node::Inner(cs) => {
-                    let r = cs.split_off(half);
-                    let (n, mk) = (r.iter().map(|c| c.count).sum(), r[0].min_key.clone());
-                    (Node::Inner(r), n, mk)
-                }
+            let right = node.split_off(node.len() / 2);
+            let (count, min_key) = if right.is_leaf() {
+                (right.len() as u64, right.key(0).to_vec())
+            } else {
+                (right.count(), right.min_key(0).to_vec())
             };
             let new = alloc(next_page);
-            s.write_page(self.coll, new, &right)?;
+            s.write_page(self.coll, new, right)?;
             Some(Split {
                 page: new,
                 count,
                 min_key,
+                left_count: node.count(),
             })
         } else {
             None
         };
-        s.write_page(self.coll, page, &node)?;
+        s.write_page(self.coll, page, node)?;
         Ok((replaced, split))
     }
 
@@ -568,7 +743,7 @@ impl Tree {
         &mut self,
         s: &mut impl PageWrite,
         target: Target<'_>,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    ) -> Result<Option<Entry>> {
         if self.root == 0 {
             return Ok(None);
         }
@@ -579,14 +754,13 @@ impl Tree {
         }
         // An inner root with one child is replaced by that child.
         while self.root != 0 && self.height > 0 {
-            match s.read_page(self.coll, self.root)? {
-                Node::Inner(cs) if cs.len() == 1 => {
-                    s.free_page(self.coll, self.root);
-                    self.root = cs[0].page;
-                    self.height -= 1;
-                }
-                _ => break,
+            let root = s.read_page(self.coll, self.root)?;
+            if root.is_leaf() || root.len() != 1 {
+                break;
             }
+            s.free_page(self.coll, self.root);
+            self.root = root.child_page(0);
+            self.height -= 1;
         }
         Ok(removed)
     }
@@ -599,34 +773,29 @@ impl Tree {
         target: Target<'_>,
     ) -> Result<(Option<Entry>, bool)> {
         let mut node = s.read_page(self.coll, page)?;
-        let removed = match &mut node {
-            Node::Leaf(es) => {
-                let i = match target {
-                    Target::Key(k) => es.binary_search_by(|(ek, _)| ek.as_slice().cmp(k)).ok(),
-                    Target::Rank(r) => ((r as usize) < es.len()).then_some(r as usize),
-                };
-                i.map(|i| es.remove(i))
+        let removed = if node.is_leaf() {
+            let i = match target {
+                Target::Key(k) => node.search(k).ok(),
+                Target::Rank(r) => ((r as usize) < node.len()).then_some(r as usize),
+            };
+            i.map(|i| {
+                let e = (node.key(i).to_vec(), node.value(i).to_vec());
+                node.splice_out(i);
+                e
+            })
+        } else {
+            if height == 0 {
+                return Err(corrupt("inner page at the bottom of the tree"));
             }
-            Node::Inner(cs) => {
-                if height == 0 {
-                    return Err(corrupt("inner page at the bottom of the tree"));
-                }
-                let (i, sub) = match target {
-                    Target::Key(k) => (child_for_key(cs, k, true), target),
-                    Target::Rank(r) => {
-                        let (i, r) = child_for_rank(cs, r);
-                        (i, Target::Rank(r))
-                    }
-                };
-                let (removed, empty) = self.remove_at(s, cs[i].page, height - 1, sub)?;
-                if removed.is_some() {
-                    cs[i].count -= 1;
-                }
-                if empty {
-                    cs.remove(i);
-                }
-                removed
+            let (i, sub) = Self::descend(&node, target);
+            let (removed, empty) = self.remove_at(s, node.child_page(i), height - 1, sub)?;
+            if removed.is_some() {
+                node.set_child_count(i, node.child_count(i).saturating_sub(1));
             }
+            if empty {
+                node.splice_out(i);
+            }
+            removed
         };
         if removed.is_none() {
             return Ok((None, false));
@@ -635,15 +804,8 @@ impl Tree {
             s.free_page(self.coll, page);
             return Ok((removed, true));
         }
-        s.write_page(self.coll, page, &node)?;
+        s.write_page(self.coll, page, node)?;
         Ok((removed, false))
-    }
-
-    /// Every page of the tree (for freeing a whole collection), pushed onto `out`.
-    pub(crate) fn children_of(node: &Node, out: &mut Vec<u64>) {
-        if let Node::Inner(cs) = node {
-            out.extend(cs.iter().map(|c| c.page));
-        }
     }
 }
 
@@ -670,8 +832,8 @@ mod tests {
         }
     }
     impl PageWrite for Mem {
-        fn write_page(&mut self, _: u64, page: u64, node: &Node) -> Result<()> {
-            self.0.insert(page, node.encode());
+        fn write_page(&mut self, _: u64, page: u64, node: Page) -> Result<()> {
+            self.0.insert(page, node.into_bytes());
             Ok(())
         }
         fn free_page(&mut self, _: u64, page: u64) {
@@ -699,7 +861,7 @@ mod tests {
                 assert_eq!(r.map(|e| e.1), model.remove(&k));
             } else {
                 let v = i.to_le_bytes().to_vec();
-                let r = t.insert(&mut s, &mut next, Target::Key(&k), &k, v.clone())?;
+                let r = t.insert(&mut s, &mut next, Target::Key(&k), &k, &v)?;
                 assert_eq!(r, model.insert(k.clone(), v));
             }
         }
@@ -746,7 +908,7 @@ mod tests {
                 assert_eq!(got.map(|e| e.1), Some(model.remove(r as usize)));
             } else {
                 let v = format!("v{i}-{}", "x".repeat((i % 50) as usize)).into_bytes();
-                t.insert(&mut s, &mut next, Target::Rank(r), &[], v.clone())?;
+                t.insert(&mut s, &mut next, Target::Rank(r), &[], &v)?;
                 model.insert(r as usize, v);
             }
         }
@@ -758,14 +920,22 @@ mod tests {
 
     #[test]
     fn damaged_pages_are_errors() {
-        let node = Node::Leaf(vec![(b"a".to_vec(), b"b".to_vec())]);
-        let b = node.encode();
-        assert_eq!(Node::decode(&b).ok(), Some(node));
+        let node = Page::leaf_of(b"a", b"b");
+        let b = node.clone().into_bytes();
+        assert_eq!(Page::parse(b.clone()).ok(), Some(node));
         for n in 0..b.len() {
-            assert!(Node::decode(&b[..n]).is_err());
+            assert!(Page::parse(b[..n].to_vec()).is_err());
         }
         let mut huge = b.clone();
         huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(Node::decode(&huge).is_err());
+        assert!(Page::parse(huge).is_err());
+        let mut trailing = b;
+        trailing.push(0);
+        assert!(Page::parse(trailing).is_err());
+        let inner = Page::inner_of(&[]).into_bytes();
+        assert!(
+            Page::parse(inner).is_err(),
+            "an inner page without children"
+        );
     }
 }

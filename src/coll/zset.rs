@@ -409,19 +409,13 @@ impl SortedSet<'_> {
             m.len += 1;
         }
         let sk = score_key(score, member);
-        m.b.insert(
-            self.txn,
-            &mut m.next_page,
-            Target::Key(&sk),
-            &sk,
-            Vec::new(),
-        )?;
+        m.b.insert(self.txn, &mut m.next_page, Target::Key(&sk), &sk, &[])?;
         m.a.insert(
             self.txn,
             &mut m.next_page,
             Target::Key(member),
             member,
-            score.to_bits().to_le_bytes().to_vec(),
+            &score.to_bits().to_le_bytes(),
         )?;
         Ok(())
     }
