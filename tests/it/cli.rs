@@ -542,3 +542,33 @@ fn shell_history_goes_to_ziggy_histfile_or_nowhere() -> TestResult {
     assert_eq!(std::fs::read_to_string(&custom)?, history);
     Ok(())
 }
+
+#[test]
+fn the_directory_defaults_to_ziggy_dir_then_ziggy_db() -> TestResult {
+    let tmp = util::tempdir();
+    let run = |env_dir: Option<&Path>, args: &[&str]| -> TestResult<Output> {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ziggy"));
+        cmd.current_dir(tmp.path())
+            .args(args)
+            .env_remove("ZIGGY_DIR");
+        if let Some(dir) = env_dir {
+            cmd.env("ZIGGY_DIR", dir);
+        }
+        Ok(cmd.stdin(Stdio::null()).output()?)
+    };
+    assert_eq!(run(None, &["SET", "a", "1"])?.stdout, b"OK\n");
+    assert!(tmp.path().join("ziggy.db").is_dir());
+    let elsewhere = tmp.path().join("elsewhere");
+    assert_eq!(run(Some(&elsewhere), &["GET", "a"])?.stdout, b"\n");
+    assert!(elsewhere.is_dir());
+    assert_eq!(
+        run(Some(&elsewhere), &["-d", "ziggy.db", "GET", "a"])?.stdout,
+        b"1\n"
+    );
+    let version = run(None, &["--version"])?;
+    assert_eq!(
+        String::from_utf8(version.stdout)?,
+        format!("ziggy {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    Ok(())
+}
