@@ -100,10 +100,10 @@ pub fn remaining(spec: &CommandSpec, typed: &[&[u8]]) -> String {
     let mut toks = tokens(spec.syntax);
     let mut i = 0;
     // Values still owed to the last keyword typed (`EX` takes `seconds`).
-    let mut owed = 0usize;
+    let mut owed: Vec<&str> = Vec::new();
     for arg in typed {
-        if owed > 0 {
-            owed -= 1;
+        if !owed.is_empty() {
+            owed.remove(0);
             continue;
         }
         // An option keyword typed anywhere from here on uses up its group.
@@ -114,7 +114,7 @@ pub fn remaining(spec: &CommandSpec, typed: &[&[u8]]) -> String {
             alternatives(tok).into_iter().find_map(|alt| {
                 let first = alt.first()?;
                 (is_keyword(first) && first.as_bytes().eq_ignore_ascii_case(arg))
-                    .then(|| (j, alt.len() - 1))
+                    .then(|| (j, alt[1..].to_vec()))
             })
         });
         if let Some((j, takes)) = keyword {
@@ -134,8 +134,9 @@ pub fn remaining(spec: &CommandSpec, typed: &[&[u8]]) -> String {
             None => break,
         }
     }
-    toks.get(i..)
-        .map_or_else(String::new, |rest| rest.join(" "))
+    // The values the last keyword still needs come first (`EX` → `seconds`).
+    owed.extend(toks.get(i..).unwrap_or_default());
+    owed.join(" ")
 }
 
 #[cfg(test)]
@@ -200,6 +201,19 @@ mod tests {
         assert!(rest("SET", &["k"]).starts_with("value [NX|XX] [GET] [EX seconds|"));
         assert!(rest("SET", &["k", "v"]).starts_with("[NX|XX] [GET]"));
         assert!(rest("SET", &["k", "v", "nx"]).starts_with("[GET] [EX"));
+        let during_ex = rest("SET", &["k", "v", "ex"]);
+        assert!(
+            during_ex.starts_with("seconds [NX|XX] [GET] [TYPE"),
+            "{during_ex}"
+        );
+        assert_eq!(
+            rest("ZRANGE", &["z", "0", "1", "LIMIT"]),
+            "offset count [BYSCORE|BYLEX] [REV] [WITHSCORES]"
+        );
+        assert_eq!(
+            rest("ZRANGE", &["z", "0", "1", "LIMIT", "0"]),
+            "count [BYSCORE|BYLEX] [REV] [WITHSCORES]"
+        );
         let after_ex = rest("SET", &["k", "v", "EX", "10"]);
         assert!(after_ex.starts_with("[NX|XX] [GET] [TYPE"), "{after_ex}");
         assert_eq!(rest("DEL", &["a"]), "[key ...]");
