@@ -8,6 +8,7 @@
 #![allow(clippy::manual_is_multiple_of)]
 
 mod basic;
+mod cli;
 mod collections;
 mod compaction;
 mod corruption;

@@ -27,6 +27,7 @@ const fn spec(
         kind,
         syntax,
         summary,
+        group: crate::commands::Group::of_collection(name),
     }
 }
 

@@ -51,16 +51,85 @@ pub struct CommandSpec {
     pub syntax: &'static str,
     /// One-line description.
     pub summary: &'static str,
+    /// The group `HELP @group` lists it under.
+    pub group: Group,
+}
+
+/// The groups of commands, as `HELP @group` names them (Redis's groups, plus `json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Generic,
+    String,
+    Json,
+    List,
+    Set,
+    SortedSet,
+    Hash,
+    Transactions,
+    Server,
+    Connection,
+}
+
+impl Group {
+    /// Every group, in the order help lists them.
+    pub const ALL: [Group; 10] = [
+        Group::Generic,
+        Group::String,
+        Group::Json,
+        Group::List,
+        Group::Set,
+        Group::SortedSet,
+        Group::Hash,
+        Group::Transactions,
+        Group::Server,
+        Group::Connection,
+    ];
+
+    /// The name after `@` in `HELP @group`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Generic => "generic",
+            Group::String => "string",
+            Group::Json => "json",
+            Group::List => "list",
+            Group::Set => "set",
+            Group::SortedSet => "sorted-set",
+            Group::Hash => "hash",
+            Group::Transactions => "transactions",
+            Group::Server => "server",
+            Group::Connection => "connection",
+        }
+    }
+
+    /// The group named `name` (any case), without its `@`.
+    pub fn from_name(name: &[u8]) -> Option<Group> {
+        Group::ALL
+            .into_iter()
+            .find(|g| g.name().as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// The group of a collection command, told by its first letter as Redis names them:
+    /// `L`/`R` lists, `S` sets, `Z` sorted sets, `H` hashes.
+    pub const fn of_collection(name: &str) -> Group {
+        match name.as_bytes() {
+            [b'S', ..] => Group::Set,
+            [b'Z', ..] => Group::SortedSet,
+            [b'H', ..] => Group::Hash,
+            _ => Group::List,
+        }
+    }
 }
 
 macro_rules! command {
-    ($name:literal, $arity:literal, $kind:ident, $syntax:literal, $summary:literal) => {
+    ($group:ident, $name:literal, $arity:literal, $kind:ident, $syntax:literal,
+     $summary:literal) => {
         CommandSpec {
             name: $name,
             arity: $arity,
             kind: Kind::$kind,
             syntax: $syntax,
             summary: $summary,
+            group: Group::$group,
         }
     };
 }
@@ -68,8 +137,9 @@ macro_rules! command {
 /// Every command, in the order help lists them.
 pub const COMMANDS: &[CommandSpec] = &[
     // Strings and counters.
-    command!("GET", 2, Read, "key", "Get the value of a key"),
+    command!(String, "GET", 2, Read, "key", "Get the value of a key"),
     command!(
+        String,
         "SET",
         -3,
         Write,
@@ -79,6 +149,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Set the value of a key, optionally as a typed scalar and with an expiry"
     ),
     command!(
+        String,
         "SETNX",
         3,
         Write,
@@ -86,6 +157,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Set a key only if it does not exist; reply 1 if it was set"
     ),
     command!(
+        String,
         "SETEX",
         4,
         Write,
@@ -93,6 +165,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Set a key that expires after some seconds"
     ),
     command!(
+        String,
         "SETEXP",
         4,
         Write,
@@ -100,6 +173,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Set a key that expires after some seconds (same as SETEX)"
     ),
     command!(
+        String,
         "PSETEX",
         4,
         Write,
@@ -107,6 +181,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Set a key that expires after some milliseconds"
     ),
     command!(
+        String,
         "GETSET",
         3,
         Write,
@@ -114,6 +189,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Set a key and reply with its old value"
     ),
     command!(
+        String,
         "GETDEL",
         2,
         Write,
@@ -121,6 +197,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Get the value of a key and delete it"
     ),
     command!(
+        String,
         "GETEX",
         -2,
         Write,
@@ -128,6 +205,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Get the value of a key and set or remove its expiry"
     ),
     command!(
+        String,
         "MGET",
         -2,
         Read,
@@ -135,6 +213,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Get the values of several keys at once"
     ),
     command!(
+        String,
         "MSET",
         -3,
         Write,
@@ -142,6 +221,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Set several keys at once"
     ),
     command!(
+        String,
         "MSETNX",
         -3,
         Write,
@@ -149,6 +229,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Set several keys at once, only if none of them exists"
     ),
     command!(
+        String,
         "APPEND",
         3,
         Write,
@@ -156,6 +237,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Append to the value of a key; reply with the new length"
     ),
     command!(
+        String,
         "STRLEN",
         2,
         Read,
@@ -163,6 +245,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Get the length of the value of a key"
     ),
     command!(
+        String,
         "GETRANGE",
         4,
         Read,
@@ -170,14 +253,23 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Get a range of bytes of the value of a key"
     ),
     command!(
+        String,
         "SETRANGE",
         4,
         Write,
         "key offset value",
         "Overwrite part of the value of a key from an offset on"
     ),
-    command!("INCR", 2, Write, "key", "Add one to the integer at a key"),
     command!(
+        String,
+        "INCR",
+        2,
+        Write,
+        "key",
+        "Add one to the integer at a key"
+    ),
+    command!(
+        String,
         "INCRBY",
         3,
         Write,
@@ -185,6 +277,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Add to the integer at a key"
     ),
     command!(
+        String,
         "DECR",
         2,
         Write,
@@ -192,6 +285,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Subtract one from the integer at a key"
     ),
     command!(
+        String,
         "DECRBY",
         3,
         Write,
@@ -199,6 +293,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Subtract from the integer at a key"
     ),
     command!(
+        String,
         "INCRBYFLOAT",
         3,
         Write,
@@ -207,6 +302,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     // Typed scalars.
     command!(
+        String,
         "GETTYPE",
         2,
         Read,
@@ -214,6 +310,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Get the stored type of a key's value"
     ),
     command!(
+        Json,
         "JSON.GET",
         -2,
         Read,
@@ -221,6 +318,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Get a JSON document, or the values at paths in it ($.a.b, $.list[0], .a.b)"
     ),
     command!(
+        Json,
         "JSON.SET",
         -4,
         Write,
@@ -229,6 +327,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     // Generic key commands.
     command!(
+        Generic,
         "DEL",
         -2,
         Write,
@@ -236,6 +335,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Delete keys; reply with how many existed"
     ),
     command!(
+        Generic,
         "UNLINK",
         -2,
         Write,
@@ -243,15 +343,17 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Delete keys (same as DEL: collections are always freed lazily)"
     ),
     command!(
+        Generic,
         "EXISTS",
         -2,
         Read,
         "key [key ...]",
         "Count how many of the keys exist"
     ),
-    command!("TYPE", 2, Read, "key", "Get the type of a key"),
-    command!("RENAME", 3, Write, "key newkey", "Rename a key"),
+    command!(Generic, "TYPE", 2, Read, "key", "Get the type of a key"),
+    command!(Generic, "RENAME", 3, Write, "key newkey", "Rename a key"),
     command!(
+        Generic,
         "RENAMENX",
         3,
         Write,
@@ -259,6 +361,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Rename a key only if the new name is free"
     ),
     command!(
+        Generic,
         "COPY",
         -3,
         Write,
@@ -266,6 +369,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Copy the value of a key to another key"
     ),
     command!(
+        Generic,
         "KEYS",
         2,
         Read,
@@ -273,17 +377,26 @@ pub const COMMANDS: &[CommandSpec] = &[
         "List the keys matching a glob pattern"
     ),
     command!(
+        Generic,
         "SCAN",
         -2,
         Read,
         "cursor [MATCH pattern] [COUNT count] [TYPE type]",
         "Iterate over the keys, in key order, a page at a time"
     ),
-    command!("RANDOMKEY", 1, Read, "", "Get a random key"),
-    command!("DBSIZE", 1, Read, "", "Count the keys"),
-    command!("FLUSHDB", -1, Write, "[ASYNC|SYNC]", "Delete every key"),
+    command!(Generic, "RANDOMKEY", 1, Read, "", "Get a random key"),
+    command!(Server, "DBSIZE", 1, Read, "", "Count the keys"),
+    command!(
+        Server,
+        "FLUSHDB",
+        -1,
+        Write,
+        "[ASYNC|SYNC]",
+        "Delete every key"
+    ),
     // Expiry.
     command!(
+        Generic,
         "EXPIRE",
         -3,
         Write,
@@ -291,6 +404,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Make a key expire after some seconds"
     ),
     command!(
+        Generic,
         "PEXPIRE",
         -3,
         Write,
@@ -298,6 +412,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Make a key expire after some milliseconds"
     ),
     command!(
+        Generic,
         "EXPIREAT",
         -3,
         Write,
@@ -305,14 +420,23 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Make a key expire at a Unix time in seconds"
     ),
     command!(
+        Generic,
         "PEXPIREAT",
         -3,
         Write,
         "key unix-milliseconds [NX|XX|GT|LT]",
         "Make a key expire at a Unix time in milliseconds"
     ),
-    command!("PERSIST", 2, Write, "key", "Remove the expiry of a key"),
     command!(
+        Generic,
+        "PERSIST",
+        2,
+        Write,
+        "key",
+        "Remove the expiry of a key"
+    ),
+    command!(
+        Generic,
         "TTL",
         2,
         Read,
@@ -320,6 +444,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Get the seconds left before a key expires (-1: never, -2: no key)"
     ),
     command!(
+        Generic,
         "PTTL",
         2,
         Read,
@@ -327,6 +452,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Get the milliseconds left before a key expires"
     ),
     command!(
+        Generic,
         "EXPIRETIME",
         2,
         Read,
@@ -334,6 +460,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Get the Unix time in seconds at which a key expires"
     ),
     command!(
+        Generic,
         "PEXPIRETIME",
         2,
         Read,
@@ -342,6 +469,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     // Transactions.
     command!(
+        Transactions,
         "MULTI",
         1,
         Control,
@@ -349,22 +477,39 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Queue the following commands until EXEC"
     ),
     command!(
+        Transactions,
         "EXEC",
         1,
         Control,
         "",
         "Run the queued commands in one transaction, unless a watched key changed"
     ),
-    command!("DISCARD", 1, Control, "", "Drop the queued commands"),
     command!(
+        Transactions,
+        "DISCARD",
+        1,
+        Control,
+        "",
+        "Drop the queued commands"
+    ),
+    command!(
+        Transactions,
         "WATCH",
         -2,
         Control,
         "key [key ...]",
         "Make the next EXEC fail if any of the keys changes before it"
     ),
-    command!("UNWATCH", 1, Other, "", "Forget the watched keys"),
     command!(
+        Transactions,
+        "UNWATCH",
+        1,
+        Other,
+        "",
+        "Forget the watched keys"
+    ),
+    command!(
+        Transactions,
         "BEGIN",
         1,
         Control,
@@ -372,6 +517,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Start a transaction holding the writer lock"
     ),
     command!(
+        Transactions,
         "COMMIT",
         1,
         Control,
@@ -379,6 +525,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Commit the transaction started by BEGIN"
     ),
     command!(
+        Transactions,
         "ROLLBACK",
         1,
         Control,
@@ -387,22 +534,70 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     // Administration.
     command!(
+        Server,
         "COMPACT",
         1,
         Admin,
         "",
         "Rewrite segments to reclaim space now"
     ),
-    command!("CHECK", 1, Admin, "", "Verify checksums and the index"),
     command!(
+        Server,
+        "CHECK",
+        1,
+        Admin,
+        "",
+        "Verify checksums and the index"
+    ),
+    command!(
+        Server,
         "INFO",
         -1,
         Other,
-        "[section ...]",
-        "Show database statistics"
+        "[SERVER|KEYSPACE|STATS|PERSISTENCE|MEMORY|PROCESSES ...]",
+        "Show database statistics, by section"
     ),
-    command!("PING", -1, Other, "[message]", "Reply PONG, or the message"),
-    command!("ECHO", 2, Other, "message", "Reply the message"),
+    command!(
+        Server,
+        "REPAIR",
+        1,
+        Admin,
+        "",
+        "Salvage what is intact into a consistent database; damaged files are kept aside"
+    ),
+    command!(
+        Server,
+        "BACKUP",
+        2,
+        Admin,
+        "destination",
+        "Copy the database to a new directory, consistently, while others keep writing"
+    ),
+    command!(
+        Server,
+        "EXPORT",
+        -2,
+        Admin,
+        "file [FORMAT JSONL|RESP]",
+        "Write every key to a file: JSON Lines, or Redis protocol for redis-cli --pipe"
+    ),
+    command!(
+        Server,
+        "IMPORT",
+        2,
+        Admin,
+        "file",
+        "Load the keys in a JSON Lines file written by EXPORT"
+    ),
+    command!(
+        Connection,
+        "PING",
+        -1,
+        Other,
+        "[message]",
+        "Reply PONG, or the message"
+    ),
+    command!(Connection, "ECHO", 2, Other, "message", "Reply the message"),
 ];
 
 /// The command named `name` (any case).
@@ -413,33 +608,83 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
         .or_else(|| crate::collections::lookup(name))
 }
 
-/// Help for `help` (every command) or `help NAME`: the syntax line and summary of each.
+/// Every command: this table's, then the collection commands'.
+pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
+    COMMANDS.iter().chain(crate::collections::COMMANDS)
+}
+
+/// Words the shell answers itself, without the database; completed like commands.
+pub const LOCAL_COMMANDS: &[&str] = &["HELP", "CLEAR", "QUIT", "EXIT"];
+
+/// Help as redis-cli gives it: `help` (how to get help, then every command by group),
+/// `help @group` (the group's commands) or `help COMMAND` (its syntax, summary and group).
 pub fn help_text(topic: Option<&[u8]>) -> String {
     let mut text = String::new();
-    let specs: Vec<&CommandSpec> = match topic {
-        None => COMMANDS
-            .iter()
-            .chain(crate::collections::COMMANDS)
-            .collect(),
-        Some(name) => match lookup(name) {
-            Some(spec) => vec![spec],
-            None => {
-                return format!(
-                    "no command named '{}'; type help for the list\n",
-                    String::from_utf8_lossy(name)
-                )
+    let Some(topic) = topic else {
+        text.push_str(concat!(
+            "ziggy ",
+            env!("CARGO_PKG_VERSION"),
+            "\n",
+            "To get help about ZiggyDB commands type:\n",
+            "      \"help @<group>\" to get a list of commands in <group>\n",
+            "      \"help <command>\" for help on <command>\n",
+            "      \"help <tab>\" to get a list of possible help topics\n",
+            "      \"quit\" to exit\n",
+            "\n",
+            "To set ziggy preferences:\n",
+            "      \":set hints\" enable online hints\n",
+            "      \":set nohints\" disable online hints\n",
+        ));
+        let width = all().map(|c| c.name.len()).max().unwrap_or(0);
+        for group in Group::ALL {
+            let _ = writeln!(text, "\n@{}", group.name());
+            for spec in all().filter(|c| c.group == group) {
+                let _ = writeln!(text, "  {:width$}  {}", spec.name, spec.summary);
             }
-        },
+        }
+        return text;
     };
-    for spec in specs {
-        let sep = if spec.syntax.is_empty() { "" } else { " " };
-        let _ = writeln!(
-            text,
-            "{}{sep}{}\n  {}",
-            spec.name, spec.syntax, spec.summary
-        );
+    if let Some(name) = topic.strip_prefix(b"@") {
+        let Some(group) = Group::from_name(name) else {
+            let names: Vec<String> = Group::ALL
+                .iter()
+                .map(|g| format!("@{}", g.name()))
+                .collect();
+            return format!(
+                "no command group named '@{}'; the groups are {}\n",
+                String::from_utf8_lossy(name),
+                names.join(" ")
+            );
+        };
+        for spec in all().filter(|c| c.group == group) {
+            write_command_help(&mut text, spec, false);
+        }
+        return text;
+    }
+    match lookup(topic) {
+        Some(spec) => write_command_help(&mut text, spec, true),
+        None => {
+            let _ = writeln!(
+                text,
+                "no command named '{}'; type help for the list",
+                String::from_utf8_lossy(topic)
+            );
+        }
     }
     text
+}
+
+/// One command's help, laid out as redis-cli lays it out.
+fn write_command_help(text: &mut String, spec: &CommandSpec, with_group: bool) {
+    let sep = if spec.syntax.is_empty() { "" } else { " " };
+    let _ = write!(
+        text,
+        "\n  {}{sep}{}\n  summary: {}\n",
+        spec.name, spec.syntax, spec.summary
+    );
+    if with_group {
+        let _ = writeln!(text, "  group: {}", spec.group.name());
+    }
 }
 
 /// Redis's "unknown command" error, quoting the start of the arguments.
@@ -796,10 +1041,56 @@ mod tests {
     fn help_lists_syntax_and_summary() {
         assert_eq!(
             help_text(Some(b"incrby")),
-            "INCRBY key increment\n  Add to the integer at a key\n"
+            "\n  INCRBY key increment\n  summary: Add to the integer at a key\n  group: string\n"
         );
-        assert!(help_text(None).contains("DBSIZE\n  Count the keys\n"));
+        let all = help_text(None);
+        assert!(all.contains("\n@server\n"), "{all}");
+        assert!(all.contains("\n  DBSIZE "), "{all}");
+        assert!(all.contains("Count the keys\n"), "{all}");
         assert!(help_text(Some(b"nope")).starts_with("no command named 'nope'"));
+    }
+
+    #[test]
+    fn help_for_a_group_lists_its_commands_only() {
+        let list = help_text(Some(b"@LIST"));
+        assert!(list.starts_with("\n  LPUSH key element [element ...]\n  summary: "));
+        assert!(list.contains("\n  LRANGE "));
+        assert!(!list.contains("SADD") && !list.contains("group:"), "{list}");
+        let zsets = help_text(Some(b"@sorted-set"));
+        assert!(zsets.contains("\n  ZADD ") && !zsets.contains("HSET"));
+        assert!(help_text(Some(b"@nope")).starts_with("no command group named '@nope'"));
+        for group in Group::ALL {
+            assert!(all().any(|c| c.group == group), "{} is empty", group.name());
+        }
+    }
+
+    #[test]
+    fn maintenance_commands_are_in_the_table_and_not_yet_run_say_so() -> ziggydb::Result<()> {
+        for name in [
+            "INFO", "CHECK", "REPAIR", "BACKUP", "EXPORT", "IMPORT", "COMPACT",
+        ] {
+            let spec = lookup(name.as_bytes()).expect(name);
+            assert_eq!(spec.group, Group::Server, "{name}");
+        }
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("REPAIR"), err("ERR 'repair' is not implemented yet"));
+        assert_eq!(
+            f.run("backup /nowhere"),
+            err("ERR 'backup' is not implemented yet")
+        );
+        assert_eq!(
+            f.run("EXPORT f FORMAT jsonl"),
+            err("ERR 'export' is not implemented yet")
+        );
+        assert_eq!(
+            f.run("IMPORT f"),
+            err("ERR 'import' is not implemented yet")
+        );
+        assert_eq!(
+            f.run("BACKUP"),
+            err("ERR wrong number of arguments for 'backup' command")
+        );
+        Ok(())
     }
 
     #[test]

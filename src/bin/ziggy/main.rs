@@ -3,17 +3,22 @@
 //! `ziggy [OPTIONS] COMMAND [ARG...]` runs one command; without a command it reads commands
 //! from standard input, one per line (a script or a co-process), or runs an interactive shell
 //! when standard input is a terminal. Replies print as redis-cli prints them.
+//!
+//! Exit status: 0; 1 when a one-shot command replies with an error (or any of its repeats
+//! does) or `ziggy` itself fails; 2 for bad options.
 
 mod collections;
 mod commands;
 mod parse;
+mod repl;
 mod reply;
 mod run;
 mod shell;
 mod split;
+mod syntax;
 
 use std::ffi::OsString;
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, BufRead, IsTerminal, Read as _, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -23,6 +28,7 @@ use clap::{Parser, ValueEnum};
 use ziggydb::{Db, Durability};
 
 use crate::commands::Session;
+use crate::repl::{run_line, run_repeated, Outcome, Repeat};
 use crate::reply::{Format, Reply};
 use crate::split::split_line;
 
@@ -34,7 +40,12 @@ use crate::split::split_line;
     override_usage = "ziggy [OPTIONS] [COMMAND [ARG]...]",
     about = "Run commands against a ZiggyDB database, redis-cli style",
     after_help = "Without COMMAND, commands are read from standard input one per line, or typed \
-                  at a prompt when standard input is a terminal."
+                  at a prompt when standard input is a terminal. There a leading number repeats \
+                  a command (5 INCR x), and HELP, HELP @group and HELP command describe the \
+                  commands.\n\n\
+                  The shell keeps its history in ~/.ziggy_history; ZIGGY_HISTFILE names another \
+                  file, and ZIGGY_HISTFILE=/dev/null keeps none.\n\n\
+                  Exit status: 1 when a one-shot command replies with an error, 2 for bad options."
 )]
 struct Args {
     /// Database directory (created if missing).
@@ -61,12 +72,39 @@ struct Args {
     lock_timeout_ms: Option<u64>,
 
     /// Print replies raw, even to a terminal.
-    #[arg(long, overrides_with = "no_raw")]
+    #[arg(long, overrides_with_all = ["no_raw", "json", "csv"])]
     raw: bool,
 
     /// Print replies in the terminal format, even to a pipe.
-    #[arg(long, overrides_with = "raw")]
+    #[arg(long, overrides_with_all = ["raw", "json", "csv"])]
     no_raw: bool,
+
+    /// Print each reply as one JSON value on its own line: strings (UTF-8), numbers, null,
+    /// arrays; an error as {"error":"ERR ..."}; a string that is not UTF-8 as
+    /// {"$bytes_b64":"<base64 of its bytes>"}.
+    #[arg(long, overrides_with_all = ["raw", "no_raw", "csv"])]
+    json: bool,
+
+    /// Print each reply as one line of comma-separated values, as redis-cli --csv does.
+    #[arg(long, overrides_with_all = ["raw", "no_raw", "json"])]
+    csv: bool,
+
+    /// Run COMMAND this many times (-1: until interrupted).
+    #[arg(
+        short = 'r',
+        value_name = "COUNT",
+        allow_negative_numbers = true,
+        requires = "command"
+    )]
+    repeat: Option<i64>,
+
+    /// Wait this long after each run of a repeated command (with -r, or `5 INCR x`).
+    #[arg(short = 'i', value_name = "SECONDS", value_parser = parse_interval)]
+    interval: Option<Duration>,
+
+    /// Read the last argument of COMMAND from standard input, as it is (binary-safe).
+    #[arg(short = 'x', requires = "command")]
+    stdin_last_arg: bool,
 
     /// Command to run, with its arguments.
     #[arg(
@@ -75,6 +113,14 @@ struct Args {
         allow_hyphen_values = true
     )]
     command: Vec<OsString>,
+}
+
+/// Parses `-i`: a number of seconds, fractions allowed (`0.1`).
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("'{text}' is not a number of seconds (0 or more)"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -94,7 +140,12 @@ pub fn run_command(session: &mut Session, format: Format, args: &[Vec<u8>]) -> i
     match &reply {
         // As redis-cli does, INFO's text prints as it is (lines end in CRLF), even to a
         // terminal.
-        Reply::Bulk(text) if args[0].eq_ignore_ascii_case(b"info") => buf.extend_from_slice(text),
+        Reply::Bulk(text)
+            if args[0].eq_ignore_ascii_case(b"info")
+                && matches!(format, Format::Raw | Format::Tty) =>
+        {
+            buf.extend_from_slice(text);
+        }
         _ => format.write(&reply, &mut buf),
     }
     let mut out = io::stdout().lock();
@@ -124,14 +175,22 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let format = if args.raw {
+    let format = if args.json {
+        Format::Json
+    } else if args.csv {
+        Format::Csv
+    } else if args.raw {
         Format::Raw
     } else if args.no_raw || io::stdout().is_terminal() {
         Format::Tty
     } else {
         Format::Raw
     };
-    let command: Vec<Vec<u8>> = args
+    let options = repl::Options {
+        format,
+        interval: args.interval,
+    };
+    let mut command: Vec<Vec<u8>> = args
         .command
         .iter()
         .map(|arg| arg.clone().into_encoded_bytes())
@@ -139,21 +198,34 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if !command.is_empty() && answer_help(&command)? {
         return Ok(ExitCode::SUCCESS);
     }
+    if args.stdin_last_arg {
+        // As redis-cli -x: all of standard input, byte for byte, trailing newline included.
+        let mut last = Vec::new();
+        io::stdin()
+            .lock()
+            .read_to_end(&mut last)
+            .context("cannot read standard input")?;
+        command.push(last);
+    }
     let db = open(args)?;
-    let mut session = Session::new(db);
+    let mut session = Session::new(db.clone());
 
     let code = if !command.is_empty() {
-        let reply = run_command(&mut session, format, &command)?;
-        if reply.is_error() {
+        let repeat = match args.repeat {
+            None => Repeat::Times(1),
+            Some(n) if n < 0 => Repeat::Forever,
+            Some(n) => Repeat::Times(n.unsigned_abs()),
+        };
+        if run_repeated(&mut session, options, &command, repeat)? {
             ExitCode::FAILURE
         } else {
             ExitCode::SUCCESS
         }
     } else if io::stdin().is_terminal() {
-        shell::run(&mut session, &args.dir, format)?;
+        shell::run(&mut session, db, &args.dir, options)?;
         ExitCode::SUCCESS
     } else {
-        run_script(&mut session, format)?;
+        run_script(&mut session, options)?;
         ExitCode::SUCCESS
     };
     if let Some(warning) = session.pending_warning() {
@@ -207,7 +279,7 @@ pub fn answer_help(args: &[Vec<u8>]) -> io::Result<bool> {
 
 /// Runs the commands on standard input, one per line, printing each reply. An error reply
 /// does not stop the script; blank lines are skipped.
-fn run_script(session: &mut Session, format: Format) -> anyhow::Result<()> {
+fn run_script(session: &mut Session, options: repl::Options) -> anyhow::Result<()> {
     let mut stdin = io::stdin().lock();
     let mut line = Vec::new();
     loop {
@@ -231,16 +303,9 @@ fn run_script(session: &mut Session, format: Format) -> anyhow::Result<()> {
                 continue;
             }
         };
-        if args.is_empty() {
-            continue;
-        }
-        if is_quit(&args) {
+        if run_line(session, options, &args)? == Outcome::Quit {
             return Ok(());
         }
-        if answer_help(&args)? {
-            continue;
-        }
-        run_command(session, format, &args)?;
     }
 }
 
@@ -274,6 +339,34 @@ mod tests {
         assert!(!args.raw && args.no_raw);
         let args = parse(&["--no-raw", "--raw"]);
         assert!(args.raw && !args.no_raw);
+    }
+
+    #[test]
+    fn output_formats_last_one_wins() {
+        let args = parse(&["--json", "--csv"]);
+        assert!(args.csv && !args.json);
+        let args = parse(&["--csv", "--raw", "--json"]);
+        assert!(args.json && !args.csv && !args.raw);
+        let args = parse(&["--json", "--no-raw"]);
+        assert!(args.no_raw && !args.json);
+    }
+
+    #[test]
+    fn repeat_interval_and_stdin_argument() {
+        let args = parse(&["-r", "-1", "-i", "0.25", "INCR", "x"]);
+        assert_eq!(args.repeat, Some(-1));
+        assert_eq!(args.interval, Some(Duration::from_millis(250)));
+        assert_eq!(args.command, ["INCR", "x"]);
+        let args = parse(&["-x", "SET", "k"]);
+        assert!(args.stdin_last_arg);
+        assert_eq!(args.command, ["SET", "k"]);
+        let fails = |a: &[&str]| {
+            Args::try_parse_from(std::iter::once("ziggy").chain(a.iter().copied())).is_err()
+        };
+        assert!(fails(&["-r", "3"]), "-r needs a command");
+        assert!(fails(&["-x"]), "-x needs a command");
+        assert!(fails(&["-i", "-1", "PING"]));
+        assert!(fails(&["-i", "soon", "PING"]));
     }
 
     #[test]

@@ -318,6 +318,12 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Rep
         "PERSIST" => Cmd::Persist(arg(0)),
         "COMPACT" => Cmd::Compact,
         "CHECK" => Cmd::Check,
+        "REPAIR" | "BACKUP" | "EXPORT" | "IMPORT" => {
+            return Err(Reply::error(format!(
+                "ERR '{}' is not implemented yet",
+                spec.name.to_ascii_lowercase()
+            )))
+        }
         name if crate::collections::lookup(name.as_bytes()).is_some() => {
             Cmd::Coll(crate::collections::parse(spec, args)?)
         }

@@ -8,6 +8,10 @@ pub enum Format {
     Raw,
     /// Annotated and quoted, for people.
     Tty,
+    /// One JSON value per reply, on one line (see [`Reply::write_json`]).
+    Json,
+    /// One line of comma-separated values per reply, as `redis-cli --csv` prints.
+    Csv,
 }
 
 impl Format {
@@ -16,6 +20,8 @@ impl Format {
         match self {
             Format::Raw => reply.write_raw(out),
             Format::Tty => reply.write_tty(out),
+            Format::Json => reply.write_json(out),
+            Format::Csv => reply.write_csv(out),
         }
     }
 }
@@ -129,6 +135,107 @@ impl Reply {
     }
 }
 
+impl Reply {
+    /// Appends the reply as one JSON value and a newline: a status or a UTF-8 string as a
+    /// JSON string, an integer as a number, nil as `null`, an array as an array (nested
+    /// arrays nest), an error as `{"error":"ERR ..."}`, and a string that is not valid UTF-8
+    /// as `{"$bytes_b64":"..."}`, its bytes in standard base64 with padding.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        self.write_json_inner(out);
+        out.push(b'\n');
+    }
+
+    fn write_json_inner(&self, out: &mut Vec<u8>) {
+        match self {
+            Reply::Status(s) => write_json_string(out, s),
+            Reply::Error(s) => {
+                out.extend_from_slice(b"{\"error\":");
+                write_json_string(out, s);
+                out.push(b'}');
+            }
+            Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+            Reply::Bulk(b) => match std::str::from_utf8(b) {
+                Ok(s) => write_json_string(out, s),
+                Err(_) => {
+                    out.extend_from_slice(b"{\"$bytes_b64\":\"");
+                    out.extend_from_slice(base64(b).as_bytes());
+                    out.extend_from_slice(b"\"}");
+                }
+            },
+            Reply::Nil | Reply::NilArray => out.extend_from_slice(b"null"),
+            Reply::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write_json_inner(out);
+                }
+                out.push(b']');
+            }
+        }
+    }
+
+    /// Appends the reply as redis-cli's `--csv` prints it, and a newline: strings and
+    /// statuses quoted and escaped as the terminal form quotes them, integers bare, nil as
+    /// `NULL`, an error as `ERROR,"..."`, array elements (nested ones flattened) separated
+    /// by commas.
+    pub fn write_csv(&self, out: &mut Vec<u8>) {
+        self.write_csv_inner(out);
+        out.push(b'\n');
+    }
+
+    fn write_csv_inner(&self, out: &mut Vec<u8>) {
+        match self {
+            Reply::Status(s) => write_repr(out, s.as_bytes()),
+            Reply::Error(s) => {
+                out.extend_from_slice(b"ERROR,");
+                write_repr(out, s.as_bytes());
+            }
+            Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+            Reply::Bulk(b) => write_repr(out, b),
+            Reply::Nil | Reply::NilArray => out.extend_from_slice(b"NULL"),
+            Reply::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write_csv_inner(out);
+                }
+            }
+        }
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    // Serialising a `str` cannot fail; the fallback keeps this free of panics regardless.
+    let quoted = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+    out.extend_from_slice(quoted.as_bytes());
+}
+
+/// `bytes` in standard base64 (RFC 4648, with `=` padding).
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                text.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    text
+}
+
 /// Appends `bytes` in double quotes, escaped like redis-cli's `sdscatrepr`: `\\`, `\"`, `\n`,
 /// `\r`, `\t`, `\a`, `\b`, printable ASCII as is, anything else as `\xHH`.
 pub fn write_repr(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -231,6 +338,63 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("10) (integer) 9\n"), "{text}");
+    }
+
+    fn json(r: &Reply) -> String {
+        let mut out = Vec::new();
+        r.write_json(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn csv(r: &Reply) -> String {
+        let mut out = Vec::new();
+        r.write_csv(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn base64_pads_like_rfc_4648() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
+    }
+
+    #[test]
+    fn json_is_one_value_per_line() {
+        assert_eq!(json(&Reply::ok()), "\"OK\"\n");
+        assert_eq!(json(&Reply::Int(-7)), "-7\n");
+        assert_eq!(json(&Reply::Nil), "null\n");
+        assert_eq!(json(&Reply::NilArray), "null\n");
+        assert_eq!(json(&bulk("a\"\n\u{1}é")), "\"a\\\"\\n\\u0001é\"\n");
+        assert_eq!(
+            json(&Reply::bulk(vec![0xff, b'a'])),
+            "{\"$bytes_b64\":\"/2E=\"}\n"
+        );
+        assert_eq!(json(&Reply::error("ERR x")), "{\"error\":\"ERR x\"}\n");
+        assert_eq!(json(&Reply::Array(vec![])), "[]\n");
+        let nested = Reply::Array(vec![
+            bulk("a"),
+            Reply::Array(vec![Reply::Int(1), Reply::Nil, Reply::Array(vec![])]),
+        ]);
+        assert_eq!(json(&nested), "[\"a\",[1,null,[]]]\n");
+    }
+
+    #[test]
+    fn csv_is_like_redis_cli() {
+        assert_eq!(csv(&Reply::ok()), "\"OK\"\n");
+        assert_eq!(csv(&Reply::Int(3)), "3\n");
+        assert_eq!(csv(&Reply::Nil), "NULL\n");
+        assert_eq!(csv(&Reply::error("ERR x")), "ERROR,\"ERR x\"\n");
+        assert_eq!(csv(&Reply::bulk(vec![b'"', 0xff])), "\"\\\"\\xff\"\n");
+        assert_eq!(csv(&Reply::Array(vec![])), "\n");
+        let nested = Reply::Array(vec![
+            bulk("a"),
+            Reply::Array(vec![Reply::Int(1), Reply::Nil]),
+        ]);
+        assert_eq!(csv(&nested), "\"a\",1,NULL\n");
     }
 
     #[test]

@@ -1,0 +1,189 @@
+//! What the shell and pipe mode do with each line, as redis-cli's REPL does: a leading
+//! repeat count (`5 INCR x`), the words `ziggy` answers itself (`help`, `clear`, `quit`,
+//! `:set hints`), and running a command as many times as asked.
+
+use std::io::{self, IsTerminal, Write};
+use std::time::Duration;
+
+use crate::commands::Session;
+use crate::reply::Format;
+use crate::{answer_help, is_quit, run_command};
+
+/// How many times to run a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    Times(u64),
+    /// Until `ziggy` is stopped (`-r -1`).
+    Forever,
+}
+
+/// How commands run and print.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub format: Format,
+    /// The pause after each run of a repeated command (`-i`).
+    pub interval: Option<Duration>,
+}
+
+/// What the caller should do after a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Continue,
+    Quit,
+    /// `:set hints` (true) or `:set nohints` (false).
+    Hints(bool),
+}
+
+/// redis-cli's message for a repeat count that is zero, negative or too large.
+pub const INVALID_REPEAT: &str = "Invalid ziggy repeat command option value.";
+
+/// Splits a leading repeat count off `args`, read as redis-cli reads it with `strtol`: a
+/// first argument made only of an optional sign and digits, followed by a command. `Err` if
+/// the count is not positive or does not fit.
+pub fn repeat_count(args: &[Vec<u8>]) -> Result<(u64, &[Vec<u8>]), ()> {
+    let [first, rest @ ..] = args else {
+        return Ok((1, args));
+    };
+    if rest.is_empty() {
+        return Ok((1, args));
+    }
+    // `strtol` reads an empty argument as 0, so `"" GET a` is an invalid count too.
+    if first.is_empty() {
+        return Err(());
+    }
+    let digits = first
+        .strip_prefix(b"+")
+        .or_else(|| first.strip_prefix(b"-"))
+        .unwrap_or(first);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Ok((1, args));
+    }
+    let count = std::str::from_utf8(first)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|&n| n > 0)
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or(())?;
+    Ok((count, rest))
+}
+
+/// Runs `args` as often as `repeat` says, pausing `interval` between runs; true if any
+/// reply was an error.
+///
+/// # Errors
+/// If standard output cannot be written.
+pub fn run_repeated(
+    session: &mut Session,
+    options: Options,
+    args: &[Vec<u8>],
+    repeat: Repeat,
+) -> io::Result<bool> {
+    let mut failed = false;
+    let mut done = 0u64;
+    loop {
+        if let Repeat::Times(n) = repeat {
+            if done >= n {
+                return Ok(failed);
+            }
+        }
+        if done > 0 {
+            if let Some(pause) = options.interval {
+                std::thread::sleep(pause);
+            }
+        }
+        failed |= run_command(session, options.format, args)?.is_error();
+        done = done.saturating_add(1);
+    }
+}
+
+/// Handles one line of the shell or of a script, already split into `args`.
+///
+/// # Errors
+/// If standard output cannot be written.
+pub fn run_line(session: &mut Session, options: Options, args: &[Vec<u8>]) -> io::Result<Outcome> {
+    if args.is_empty() {
+        return Ok(Outcome::Continue);
+    }
+    let Ok((count, args)) = repeat_count(args) else {
+        print_line(INVALID_REPEAT)?;
+        return Ok(Outcome::Continue);
+    };
+    if args[0].starts_with(b":") {
+        return set_preference(args);
+    }
+    if is_quit(args) {
+        return Ok(Outcome::Quit);
+    }
+    if answer_help(args)? {
+        return Ok(Outcome::Continue);
+    }
+    if args.len() == 1 && args[0].eq_ignore_ascii_case(b"clear") {
+        // As linenoise clears the screen: cursor home, erase all. Nothing when piped.
+        let mut out = io::stdout().lock();
+        if out.is_terminal() {
+            out.write_all(b"\x1b[H\x1b[2J")?;
+            out.flush()?;
+        }
+        return Ok(Outcome::Continue);
+    }
+    run_repeated(session, options, args, Repeat::Times(count))?;
+    Ok(Outcome::Continue)
+}
+
+/// `:set hints` and `:set nohints`, with redis-cli's messages for anything else.
+fn set_preference(args: &[Vec<u8>]) -> io::Result<Outcome> {
+    let lossy = |a: &[u8]| String::from_utf8_lossy(a).into_owned();
+    if args[0].eq_ignore_ascii_case(b":set") && args.len() >= 2 {
+        if args[1].eq_ignore_ascii_case(b"hints") {
+            return Ok(Outcome::Hints(true));
+        }
+        if args[1].eq_ignore_ascii_case(b"nohints") {
+            return Ok(Outcome::Hints(false));
+        }
+        print_line(&format!("unknown ziggy preference '{}'", lossy(&args[1])))?;
+    } else {
+        print_line(&format!("unknown ziggy option '{}'", lossy(&args[0])))?;
+    }
+    Ok(Outcome::Continue)
+}
+
+/// Prints `text` and a newline, flushed.
+pub fn print_line(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{text}")?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<Vec<u8>> {
+        words.iter().map(|w| w.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn a_leading_number_before_a_command_repeats_it() {
+        let line = args(&["5", "INCR", "x"]);
+        assert_eq!(repeat_count(&line), Ok((5, &line[1..])));
+        let line = args(&["+2", "PING"]);
+        assert_eq!(repeat_count(&line), Ok((2, &line[1..])));
+    }
+
+    #[test]
+    fn a_number_alone_or_mixed_with_letters_is_a_command() {
+        let line = args(&["5"]);
+        assert_eq!(repeat_count(&line), Ok((1, &line[..])));
+        let line = args(&["5x", "GET"]);
+        assert_eq!(repeat_count(&line), Ok((1, &line[..])));
+        let line = args(&["-", "GET"]);
+        assert_eq!(repeat_count(&line), Ok((1, &line[..])));
+    }
+
+    #[test]
+    fn counts_that_are_not_positive_or_too_large_are_refused() {
+        for bad in ["0", "-3", "", "99999999999999999999"] {
+            assert_eq!(repeat_count(&args(&[bad, "INCR", "x"])), Err(()), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,574 @@
+//! The `ziggy` binary as a user meets it: `--json` and `--csv` output, repeat counts, `-r`
+//! and `-i`, `-x`, `HELP`, argument-count errors from the command table, and the interactive
+//! shell driven through a pseudo-terminal (history, completion, hints, the `(TX)` prompt).
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::util::{self, TestResult};
+
+/// Runs `ziggy -d DIR ARGS...` with `stdin` as its standard input.
+fn ziggy(dir: &Path, args: &[&str], stdin: &[u8]) -> TestResult<Output> {
+    let mut proc = Command::new(env!("CARGO_BIN_EXE_ziggy"))
+        .arg("-d")
+        .arg(dir)
+        .args(args)
+        .env_remove("ZIGGY_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    proc.stdin
+        .take()
+        .ok_or("stdin is piped")?
+        .write_all(stdin)?;
+    Ok(proc.wait_with_output()?)
+}
+
+/// Runs `ziggy`, checks it succeeded, and returns its standard output as text.
+fn ziggy_ok(dir: &Path, args: &[&str], stdin: &str) -> TestResult<String> {
+    let out = ziggy(dir, args, stdin.as_bytes())?;
+    assert!(
+        out.status.success(),
+        "ziggy {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// A script whose replies take every shape: status, integer, UTF-8 and binary strings, nil,
+/// empty and nested arrays, errors inside an array, a nil array and an error.
+const EVERY_SHAPE: &str = r#"SET s hello
+INCR n
+GET s
+SET b "\xff\xfe"
+GET b
+GET nope
+KEYS nomatch*
+RPUSH l a "\xff"
+MULTI
+LRANGE l 0 -1
+GET nope
+INCR s
+SCAN 0 COUNT 100
+EXEC
+WATCH s
+SET s x
+MULTI
+EXEC
+GET
+"#;
+
+#[test]
+fn json_prints_one_value_per_reply_with_binary_strings_in_base64() -> TestResult {
+    let tmp = util::tempdir();
+    let out = ziggy_ok(&util::db_path(&tmp), &["--json"], EVERY_SHAPE)?;
+    let expected = [
+        r#""OK""#,
+        "1",
+        r#""hello""#,
+        r#""OK""#,
+        r#"{"$bytes_b64":"//4="}"#,
+        "null",
+        "[]",
+        "2",
+        r#""OK""#,
+        r#""QUEUED""#,
+        r#""QUEUED""#,
+        r#""QUEUED""#,
+        r#""QUEUED""#,
+        concat!(
+            r#"[["a",{"$bytes_b64":"/w=="}],null,"#,
+            r#"{"error":"ERR value is not an integer or out of range"},"#,
+            r#"["0",["b","l","n","s"]]]"#
+        ),
+        r#""OK""#,
+        r#""OK""#,
+        r#""OK""#,
+        "null",
+        r#"{"error":"ERR wrong number of arguments for 'get' command"}"#,
+    ];
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, expected);
+    for line in lines {
+        serde_json::from_str::<serde_json::Value>(line)
+            .map_err(|e| format!("{line} is not JSON: {e}"))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn csv_prints_like_redis_cli() -> TestResult {
+    let tmp = util::tempdir();
+    let out = ziggy_ok(&util::db_path(&tmp), &["--csv"], EVERY_SHAPE)?;
+    let expected = [
+        r#""OK""#,
+        "1",
+        r#""hello""#,
+        r#""OK""#,
+        r#""\xff\xfe""#,
+        "NULL",
+        "",
+        "2",
+        r#""OK""#,
+        r#""QUEUED""#,
+        r#""QUEUED""#,
+        r#""QUEUED""#,
+        r#""QUEUED""#,
+        concat!(
+            r#""a","\xff",NULL,ERROR,"ERR value is not an integer or out of range","#,
+            r#""0","b","l","n","s""#
+        ),
+        r#""OK""#,
+        r#""OK""#,
+        r#""OK""#,
+        "NULL",
+        r#"ERROR,"ERR wrong number of arguments for 'get' command""#,
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected);
+    Ok(())
+}
+
+#[test]
+fn one_shot_json_and_the_last_format_option_wins() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    assert_eq!(ziggy_ok(&dir, &["--json", "RPUSH", "l", "x"], "")?, "1\n");
+    assert_eq!(
+        ziggy_ok(&dir, &["--csv", "--json", "LRANGE", "l", "0", "-1"], "")?,
+        "[\"x\"]\n"
+    );
+    assert_eq!(
+        ziggy_ok(&dir, &["--json", "--raw", "LRANGE", "l", "0", "-1"], "")?,
+        "x\n"
+    );
+    let out = ziggy(&dir, &["--json", "INCR", "l"], b"")?;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stdout)?,
+        "{\"error\":\"WRONGTYPE Operation against a key holding the wrong kind of value\"}\n"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_leading_count_repeats_a_command_in_pipe_mode() -> TestResult {
+    let tmp = util::tempdir();
+    let script = "3 INCR n\nGET n\n0 INCR n\n-2 INCR n\n\"\" INCR n\n2 GET\n2 ECHO hi\n5\n";
+    let out = ziggy_ok(&util::db_path(&tmp), &[], script)?;
+    let invalid = "Invalid ziggy repeat command option value.\n";
+    let arity = "ERR wrong number of arguments for 'get' command\n\n";
+    assert_eq!(
+        out,
+        format!(
+            "1\n2\n3\n3\n{invalid}{invalid}{invalid}{arity}{arity}hi\nhi\n\
+             ERR unknown command '5', with args beginning with: \n\n"
+        )
+    );
+    Ok(())
+}
+
+#[test]
+fn dash_r_repeats_a_one_shot_command_every_dash_i_seconds() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let started = Instant::now();
+    assert_eq!(
+        ziggy_ok(&dir, &["-r", "3", "-i", "0.2", "INCR", "n"], "")?,
+        "1\n2\n3\n"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert_eq!(ziggy_ok(&dir, &["-r", "0", "INCR", "n"], "")?, "");
+    assert_eq!(ziggy_ok(&dir, &["GET", "n"], "")?, "3\n");
+
+    // Any error reply makes the exit status 1; the repeats still run.
+    let out = ziggy(&dir, &["-r", "2", "GET"], b"")?;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stdout)?,
+        "ERR wrong number of arguments for 'get' command\n\n".repeat(2)
+    );
+
+    // -r without a command, or a bad interval, is a usage error.
+    assert_eq!(ziggy(&dir, &["-r", "2"], b"")?.status.code(), Some(2));
+    assert_eq!(
+        ziggy(&dir, &["-i", "x", "PING"], b"")?.status.code(),
+        Some(2)
+    );
+    Ok(())
+}
+
+#[test]
+fn dash_r_minus_one_repeats_until_stopped() -> TestResult {
+    let tmp = util::tempdir();
+    let mut proc = Command::new(env!("CARGO_BIN_EXE_ziggy"))
+        .arg("-d")
+        .arg(util::db_path(&tmp))
+        .args(["-r", "-1", "-i", "0.01", "INCR", "n"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut stdout = proc.stdout.take().ok_or("stdout is piped")?;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("\n20\n") {
+        let n = stdout.read(&mut buf)?;
+        assert!(n > 0, "ziggy stopped: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    proc.kill()?;
+    proc.wait()?;
+    Ok(())
+}
+
+#[test]
+fn dash_x_takes_the_last_argument_from_stdin_byte_for_byte() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let value: &[u8] = b"line one\n\x00\xff\r\n\n";
+    let out = ziggy(&dir, &["-x", "SET", "k"], value)?;
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"OK\n");
+    let out = ziggy(&dir, &["--raw", "GET", "k"], b"")?;
+    assert_eq!(out.stdout, [value, b"\n"].concat());
+    assert_eq!(
+        ziggy_ok(&dir, &["--json", "GET", "k"], "")?,
+        "{\"$bytes_b64\":\"bGluZSBvbmUKAP8NCgo=\"}\n"
+    );
+    // The argument counts towards the arity: HSET h f + stdin is complete.
+    assert_eq!(ziggy_ok(&dir, &["-x", "HSET", "h", "f"], "v")?, "1\n");
+    assert_eq!(ziggy_ok(&dir, &["HGET", "h", "f"], "")?, "v\n");
+    assert_eq!(ziggy(&dir, &["-x"], b"")?.status.code(), Some(2));
+    Ok(())
+}
+
+#[test]
+fn help_describes_commands_and_groups_from_the_table() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    assert_eq!(
+        ziggy_ok(&dir, &["HELP", "get"], "")?,
+        "\n  GET key\n  summary: Get the value of a key\n  group: string\n"
+    );
+    let all = ziggy_ok(&dir, &["help"], "")?;
+    assert!(all.contains("\"help @<group>\""), "{all}");
+    for group in [
+        "@generic",
+        "@string",
+        "@list",
+        "@sorted-set",
+        "@hash",
+        "@server",
+    ] {
+        assert!(all.contains(&format!("\n{group}\n")), "{group} in {all}");
+    }
+    let hashes = ziggy_ok(&dir, &["help", "@hash"], "")?;
+    assert!(
+        hashes.contains("\n  HSET key field value [field value ...]\n"),
+        "{hashes}"
+    );
+    assert!(!hashes.contains("GET key\n"), "{hashes}");
+    let piped = ziggy_ok(&dir, &[], "HELP zadd\nHELP @nope\nHELP nope\n")?;
+    assert!(piped.starts_with("\n  ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member"));
+    assert!(piped.contains("  group: sorted-set\n"));
+    assert!(piped.contains("no command group named '@nope'"));
+    assert!(piped.contains("no command named 'nope'; type help for the list\n"));
+    for name in [
+        "INFO", "CHECK", "REPAIR", "BACKUP", "EXPORT", "IMPORT", "COMPACT",
+    ] {
+        let text = ziggy_ok(&dir, &["help", name], "")?;
+        assert!(text.contains("group: server"), "{name}: {text}");
+    }
+    Ok(())
+}
+
+#[test]
+fn argument_counts_are_checked_against_the_table() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    for (args, name) in [
+        (&["GET"][..], "get"),
+        (&["GET", "a", "b"][..], "get"),
+        (&["ZADD", "z", "1"][..], "zadd"),
+        (&["HGETALL"][..], "hgetall"),
+        (&["BACKUP"][..], "backup"),
+        (&["DBSIZE", "x"][..], "dbsize"),
+    ] {
+        let out = ziggy(&dir, args, b"")?;
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8(out.stdout)?,
+            format!("ERR wrong number of arguments for '{name}' command\n\n"),
+            "{args:?}"
+        );
+    }
+    let out = ziggy(&dir, &["--no-raw", "REPAIR"], b"")?;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stdout)?,
+        "(error) ERR 'repair' is not implemented yet\n"
+    );
+    Ok(())
+}
+
+#[test]
+fn preferences_and_clear_print_nothing_on_a_pipe() -> TestResult {
+    let tmp = util::tempdir();
+    let out = ziggy_ok(
+        &util::db_path(&tmp),
+        &[],
+        ":set hints\n:set nohints\nCLEAR\n:set colours\n:get\nPING\n",
+    )?;
+    assert_eq!(
+        out,
+        "unknown ziggy preference 'colours'\nunknown ziggy option ':get'\nPONG\n"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shell, through a pseudo-terminal
+
+/// `ziggy` running in a pseudo-terminal made by util-linux `script`, with what it printed so
+/// far collected by a thread.
+struct Pty {
+    proc: Child,
+    stdin: ChildStdin,
+    output: Arc<Mutex<Vec<u8>>>,
+    /// How much of the output earlier expectations used up.
+    seen: usize,
+}
+
+impl Pty {
+    /// Starts the shell on `dir` with `env` set; `None` if `script` is not installed.
+    fn start(dir: &Path, env: &[(&str, &Path)]) -> TestResult<Option<Pty>> {
+        if Command::new("script").arg("--version").output().is_err() {
+            eprintln!("skipped: util-linux `script` is not installed");
+            return Ok(None);
+        }
+        let command = format!("'{}' -d '{}'", env!("CARGO_BIN_EXE_ziggy"), dir.display());
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &command, "/dev/null"])
+            .env("TERM", "xterm")
+            .env("SHELL", "/bin/sh")
+            .env_remove("ZIGGY_HISTFILE")
+            .env_remove("ZIGGY_DIR");
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        let mut proc = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdin = proc.stdin.take().ok_or("stdin is piped")?;
+        let mut stdout = proc.stdout.take().ok_or("stdout is piped")?;
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&output);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Ok(Some(Pty {
+            proc,
+            stdin,
+            output,
+            seen: 0,
+        }))
+    }
+
+    /// Waits until `text` appears after what earlier expectations used up, and uses up the
+    /// output to its end.
+    fn expect(&mut self, text: &str) -> TestResult {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            {
+                let out = self.output.lock().unwrap();
+                let rest = &out[self.seen.min(out.len())..];
+                if let Some(at) = rest.windows(text.len()).position(|w| w == text.as_bytes()) {
+                    self.seen += at + text.len();
+                    return Ok(());
+                }
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "no {text:?} in the shell's output after {:?}",
+                        String::from_utf8_lossy(rest)
+                    )
+                    .into());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Types `keys`.
+    fn send(&mut self, keys: &str) -> TestResult {
+        self.stdin.write_all(keys.as_bytes())?;
+        self.stdin.flush()?;
+        Ok(())
+    }
+
+    /// Types Ctrl-D at an empty prompt and waits for the shell to exit.
+    fn exit(mut self) -> TestResult {
+        self.send("\x04")?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.proc.try_wait()? {
+                assert!(status.success(), "the shell exited with {status}");
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                self.proc.kill()?;
+                return Err("the shell did not exit on Ctrl-D".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Pty {
+    /// A failed test must not leave the shell waiting for input.
+    fn drop(&mut self) {
+        if let Ok(None) = self.proc.try_wait() {
+            let _ = self.proc.kill();
+            let _ = self.proc.wait();
+        }
+    }
+}
+
+#[test]
+fn shell_keeps_history_completes_hints_and_shows_the_transaction() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home)?;
+    let Some(mut sh) = Pty::start(&dir, &[("HOME", &home)])? else {
+        return Ok(());
+    };
+    sh.expect("db> ")?;
+    sh.send("SET greeting hi\r")?;
+    sh.expect("OK")?;
+    sh.expect("db> ")?;
+    sh.send("BEGIN\r")?;
+    sh.expect("db(TX)> ")?;
+    sh.send("SET other 1\r")?;
+    sh.expect("OK")?;
+    sh.expect("db(TX)> ")?;
+    sh.send("COMMIT\r")?;
+    sh.expect("OK")?;
+    sh.expect("db> ")?;
+    // Tab completes a key name, then the command runs with it.
+    sh.send("GET gree\t")?;
+    sh.expect("GET greeting")?;
+    sh.send("\r")?;
+    sh.expect("\"hi\"")?;
+    sh.expect("db> ")?;
+    // A hint shows the arguments still to type, in grey; Ctrl-C drops the line.
+    sh.send("INCRBY ")?;
+    sh.expect("\x1b[90mkey increment")?;
+    sh.send("\x03")?;
+    sh.expect("db> ")?;
+    // Tab completes a command name typed in lower case.
+    sh.send("dbsi\t")?;
+    sh.expect("dbsize")?;
+    sh.send("\r")?;
+    sh.expect("(integer) 2")?;
+    sh.expect("db> ")?;
+    sh.exit()?;
+
+    let history = std::fs::read_to_string(home.join(".ziggy_history"))?;
+    for line in ["SET greeting hi", "BEGIN", "GET greeting", "dbsize"] {
+        assert!(history.lines().any(|l| l == line), "{line} in {history:?}");
+    }
+    assert!(!history.contains("INCRBY"), "a cancelled line is not kept");
+
+    // The next run recalls the last line with the up arrow.
+    let Some(mut sh) = Pty::start(&dir, &[("HOME", &home)])? else {
+        return Ok(());
+    };
+    sh.expect("db> ")?;
+    sh.send("\x1b[A")?;
+    sh.expect("dbsize")?;
+    sh.send("\r")?;
+    sh.expect("(integer) 2")?;
+    sh.expect("db> ")?;
+    sh.exit()
+}
+
+#[test]
+fn shell_history_goes_to_ziggy_histfile_or_nowhere() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home)?;
+    let custom = tmp.path().join("custom_history");
+    let Some(mut sh) = Pty::start(&dir, &[("HOME", &home), ("ZIGGY_HISTFILE", &custom)])? else {
+        return Ok(());
+    };
+    sh.expect("db> ")?;
+    sh.send("MULTI\r")?;
+    sh.expect("db(TX)> ")?;
+    sh.send("ECHO queued\r")?;
+    sh.expect("QUEUED")?;
+    sh.send("EXEC\r")?;
+    sh.expect("\"queued\"")?;
+    sh.expect("db> ")?;
+    sh.exit()?;
+    let history = std::fs::read_to_string(&custom)?;
+    assert!(history.lines().any(|l| l == "ECHO queued"), "{history:?}");
+    assert!(!home.join(".ziggy_history").exists());
+
+    let Some(mut sh) = Pty::start(
+        &dir,
+        &[("HOME", &home), ("ZIGGY_HISTFILE", Path::new("/dev/null"))],
+    )?
+    else {
+        return Ok(());
+    };
+    sh.expect("db> ")?;
+    sh.send("PING\r")?;
+    sh.expect("PONG")?;
+    sh.expect("db> ")?;
+    sh.exit()?;
+    assert!(!home.join(".ziggy_history").exists());
+    assert_eq!(std::fs::read_to_string(&custom)?, history);
+    Ok(())
+}
+
+#[test]
+fn the_directory_defaults_to_ziggy_dir_then_ziggy_db() -> TestResult {
+    let tmp = util::tempdir();
+    let run = |env_dir: Option<&Path>, args: &[&str]| -> TestResult<Output> {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ziggy"));
+        cmd.current_dir(tmp.path())
+            .args(args)
+            .env_remove("ZIGGY_DIR");
+        if let Some(dir) = env_dir {
+            cmd.env("ZIGGY_DIR", dir);
+        }
+        Ok(cmd.stdin(Stdio::null()).output()?)
+    };
+    assert_eq!(run(None, &["SET", "a", "1"])?.stdout, b"OK\n");
+    assert!(tmp.path().join("ziggy.db").is_dir());
+    let elsewhere = tmp.path().join("elsewhere");
+    assert_eq!(run(Some(&elsewhere), &["GET", "a"])?.stdout, b"\n");
+    assert!(elsewhere.is_dir());
+    assert_eq!(
+        run(Some(&elsewhere), &["-d", "ziggy.db", "GET", "a"])?.stdout,
+        b"1\n"
+    );
+    let version = run(None, &["--version"])?;
+    assert_eq!(
+        String::from_utf8(version.stdout)?,
+        format!("ziggy {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    Ok(())
+}
