@@ -57,6 +57,8 @@ impl Shared {
         let mut keys = 0u64;
         let mut slots = 0u64;
         let mut live = 0u64;
+        let mut expiring = 0u64;
+        let mut by_type = [0u64; TYPE_TAGS];
         for (slot, tag, loc) in idx.live_slots() {
             let seg = pos_seg(loc);
             if !man.segments.iter().any(|&(s, _)| s == seg) {
@@ -79,6 +81,12 @@ impl Shared {
                         slots += 1;
                         keys += u64::from(!meta.internal);
                         live += meta.len as u64;
+                        if !meta.internal {
+                            expiring += u64::from(meta.expires_at != 0);
+                            if let Some(n) = by_type.get_mut(usize::from(meta.vtype)) {
+                                *n += 1;
+                            }
+                        }
                     }
                 }
                 Err(e) => report.problems.push(format!("index slot {slot}: {e}")),
@@ -91,6 +99,16 @@ impl Shared {
                  {} records, shared state says {} keys",
                 idx.h(H_USED).load(Ordering::Relaxed),
                 self.shm.get(W_KEYS)
+            ));
+        }
+        let counted: Vec<u64> = (0..TYPE_TAGS)
+            .map(|t| self.shm.get(W_TYPE_KEYS + t))
+            .collect();
+        if counted != by_type || self.shm.get(W_EXPIRING) != expiring {
+            report.problems.push(format!(
+                "key counts by type disagree: the index reaches {by_type:?} keys by type tag and \
+                 {expiring} with an expiry, shared state says {counted:?} and {}",
+                self.shm.get(W_EXPIRING)
             ));
         }
         if self.shm.get(W_LIVE_BYTES) != live {

@@ -144,6 +144,34 @@ pub struct Metrics {
     pub index_capacity: u64,
     /// Bytes mapped by this process.
     pub mapped_bytes: u64,
+    /// Live keys of each type (types without keys are left out).
+    pub keys_by_type: Vec<(ValueType, u64)>,
+    /// Live keys with an expiry time (including expired keys not yet deleted).
+    pub expiring_keys: u64,
+    /// Commands counted by front-ends with [`Db::count_commands`].
+    pub commands: u64,
+    /// Checkpoints taken.
+    pub checkpoints: u64,
+    /// Log bytes appended but not yet known to be fsynced.
+    pub unsynced_bytes: u64,
+    /// Bytes of the index file.
+    pub index_file_bytes: u64,
+    /// Processes attached now: pid, and reads, hits and misses since each attached.
+    pub attached: Vec<ProcessStats>,
+}
+
+/// One attached process, as [`Metrics::attached`] lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProcessStats {
+    /// Process id.
+    pub pid: u32,
+    /// Point reads.
+    pub reads: u64,
+    /// Reads that found a key.
+    pub hits: u64,
+    /// Reads that found nothing.
+    pub misses: u64,
 }
 
 /// What a compaction did.
@@ -408,7 +436,33 @@ impl Db {
             index_capacity: idx.as_ref().map_or(0, |i| i.cap),
             mapped_bytes: (s.segs.mapped_bytes() + idx.as_ref().map_or(0, |i| i.mapped_len()))
                 as u64,
+            keys_by_type: ValueType::ALL
+                .iter()
+                .map(|&t| (t, g(W_TYPE_KEYS + usize::from(t.tag()))))
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+            expiring_keys: g(W_EXPIRING),
+            commands: g(W_COMMANDS),
+            checkpoints: g(W_CHECKPOINTS),
+            unsynced_bytes: s.unsynced_bytes(),
+            index_file_bytes: idx.as_ref().map_or(0, |i| i.mapped_len()) as u64,
+            attached: s
+                .attached()
+                .into_iter()
+                .map(|(pid, reads, hits, misses)| ProcessStats {
+                    pid,
+                    reads,
+                    hits,
+                    misses,
+                })
+                .collect(),
         }
+    }
+
+    /// Adds `n` to the shared count of commands that [`Metrics::commands`] reports, for a
+    /// front-end (the `ziggy` shell, a binding) that runs commands on the library.
+    pub fn count_commands(&self, n: u64) {
+        self.inner.shm.add(W_COMMANDS, n);
     }
     /// Verifies every checksum and that the index and segments agree.
     ///

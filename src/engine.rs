@@ -377,6 +377,10 @@ impl Shared {
                 h(index::H_NEXT_SEG).max(u64::from(self.max_seg_id()?) + 1),
             );
             self.shm.set(W_KEYS, h(index::H_KEYS));
+            self.shm.set(W_EXPIRING, h(index::H_EXPIRING));
+            for t in 0..TYPE_TAGS {
+                self.shm.set(W_TYPE_KEYS + t, h(index::H_TYPE_KEYS + t));
+            }
             self.shm.set(W_LIVE_BYTES, h(index::H_LIVE));
             self.shm.set(W_DEAD_BYTES, h(index::H_DEAD));
             self.shm.set(W_SEGMENTS, man.segments.len() as u64);
@@ -526,14 +530,33 @@ impl Shared {
 
     /// Number of live processes in the process table.
     pub(crate) fn processes(&self) -> u64 {
+        self.attached().len() as u64
+    }
+
+    /// Attached processes now: (pid, reads, hits, misses) of each.
+    pub(crate) fn attached(&self) -> Vec<(u32, u64, u64, u64)> {
         (0..PROC_SLOTS)
-            .filter(|&slot| {
+            .filter_map(|slot| {
                 let pid = self.shm.proc_word(slot, P_PID).load(Ordering::Acquire);
-                pid != 0
+                let alive = pid != 0
                     && process_start(pid as u32)
-                        == Some(self.shm.proc_word(slot, P_START).load(Ordering::Relaxed))
+                        == Some(self.shm.proc_word(slot, P_START).load(Ordering::Relaxed));
+                alive.then(|| {
+                    let w = |i| self.shm.proc_word(slot, i).load(Ordering::Relaxed);
+                    (pid as u32, w(P_READS), w(P_HITS), w(P_MISSES))
+                })
             })
-            .count() as u64
+            .collect()
+    }
+
+    /// Log bytes published but not yet known to be durable.
+    pub(crate) fn unsynced_bytes(&self) -> u64 {
+        let (log, durable) = (self.shm.get(W_LOG_POS), self.shm.get(W_DURABLE_POS));
+        if pos_seg(log) == pos_seg(durable) {
+            u64::from(pos_off(log).saturating_sub(pos_off(durable)))
+        } else {
+            u64::from(pos_off(log))
+        }
     }
 
     /// (reads, hits, misses) over all processes, live and exited.
@@ -602,7 +625,7 @@ impl Shared {
     ) -> Result<Option<Hit>> {
         let mut found = None;
         let probe = idx.probe(hash, |loc| {
-            if !self.segs.key_at(loc, key, internal)?.0 {
+            if !self.segs.key_at(loc, key, internal)?.holds {
                 return Ok(false);
             }
             let (map, meta) = self.segs.record_at(loc)?;
@@ -689,7 +712,7 @@ impl Shared {
 
     /// Whether the record at `loc` holds `key` in the given namespace.
     pub(crate) fn record_holds(&self, loc: u64, key: &[u8], internal: bool) -> Result<bool> {
-        Ok(self.segs.key_at(loc, key, internal)?.0)
+        Ok(self.segs.key_at(loc, key, internal)?.holds)
     }
 
     /// Reads several keys from one committed state.
@@ -910,14 +933,15 @@ impl Shared {
         let key = meta.key(map);
         let hash = index::hash_for(key, meta.internal);
         let user = u64::from(!meta.internal);
-        let mut old_len = 0;
+        let mut old = None;
         let probe = idx.probe(hash, |loc| {
-            let (holds, len) = self.segs.key_at(loc, key, meta.internal)?;
-            if holds {
-                old_len = len as u64;
+            let head = self.segs.key_at(loc, key, meta.internal)?;
+            if head.holds {
+                old = Some(head);
             }
-            Ok(holds)
+            Ok(head.holds)
         })?;
+        let old_len = old.map_or(0, |h| h.len as u64);
         let len = meta.len as u64;
         match (meta.kind, probe) {
             (KIND_PUT, Probe::Found { slot, loc }) => {
@@ -926,12 +950,19 @@ impl Shared {
                     self.shm.add(W_LIVE_BYTES, len);
                     self.shm.sub(W_LIVE_BYTES, old_len);
                     self.shm.add(W_DEAD_BYTES, old_len);
+                    if let (Some(h), false) = (old, meta.internal) {
+                        self.count_key(h.vtype, h.expires, false);
+                        self.count_key(meta.vtype, meta.expires_at != 0, true);
+                    }
                 }
             }
             (KIND_PUT, Probe::Absent { free: Some(slot) }) => {
                 idx.insert(slot, hash, p);
                 self.shm.add(W_KEYS, user);
                 self.shm.add(W_LIVE_BYTES, len);
+                if !meta.internal {
+                    self.count_key(meta.vtype, meta.expires_at != 0, true);
+                }
             }
             (KIND_PUT, Probe::Absent { free: None }) => {
                 return Err(Error::CorruptIndex {
@@ -941,6 +972,9 @@ impl Shared {
             }
             (_, Probe::Found { slot, .. }) => {
                 idx.remove(slot);
+                if let (Some(h), false) = (old, meta.internal) {
+                    self.count_key(h.vtype, h.expires, false);
+                }
                 self.shm.sub(W_KEYS, user);
                 self.shm.sub(W_LIVE_BYTES, old_len);
                 self.shm.add(W_DEAD_BYTES, old_len + len);
@@ -948,6 +982,22 @@ impl Shared {
             (_, Probe::Absent { .. }) => self.shm.add(W_DEAD_BYTES, len),
         }
         Ok(())
+    }
+
+    /// Adds (or with `add` false, removes) a user key of type tag `vtype` to the per-type
+    /// and expiry counters.
+    fn count_key(&self, vtype: u8, expires: bool, add: bool) {
+        let words = [
+            Some(W_TYPE_KEYS + usize::from(vtype)).filter(|_| usize::from(vtype) < TYPE_TAGS),
+            Some(W_EXPIRING).filter(|_| expires),
+        ];
+        for w in words.into_iter().flatten() {
+            if add {
+                self.shm.add(w, 1);
+            } else {
+                self.shm.sub(w, 1);
+            }
+        }
     }
 
     /// Appends a transaction to the log and publishes it. The caller holds the writer lock.
@@ -1251,15 +1301,20 @@ impl Shared {
         Ok(())
     }
 
-    fn checkpoint_fields(&self) -> [(usize, u64); 6] {
-        [
+    fn checkpoint_fields(&self) -> Vec<(usize, u64)> {
+        let mut fields = vec![
             (index::H_CKPT_POS, self.shm.get(W_LOG_POS)),
             (index::H_NEXT_TXN, self.shm.get(W_NEXT_TXN)),
             (index::H_NEXT_SEG, self.shm.get(W_NEXT_SEG)),
             (index::H_KEYS, self.shm.get(W_KEYS)),
             (index::H_LIVE, self.shm.get(W_LIVE_BYTES)),
             (index::H_DEAD, self.shm.get(W_DEAD_BYTES)),
-        ]
+            (index::H_EXPIRING, self.shm.get(W_EXPIRING)),
+        ];
+        fields.extend(
+            (0..TYPE_TAGS).map(|t| (index::H_TYPE_KEYS + t, self.shm.get(W_TYPE_KEYS + t))),
+        );
+        fields
     }
 
     /// Replaces the index with a larger (or tombstone-free) copy. Writer lock held. Readers
@@ -1334,12 +1389,20 @@ impl Shared {
         // Keys whose newest record is a delete are absent.
         let mut keys = 0;
         let mut live = 0;
+        let mut expiring = 0;
+        let mut by_type = [0u64; TYPE_TAGS];
         let slots: Vec<(u64, u64)> = idx.live_slots().map(|(s, _, l)| (s, l)).collect();
         for (slot, loc) in slots {
             let (_, meta) = self.segs.record_at(loc)?;
             if meta.kind == KIND_PUT {
                 keys += u64::from(!meta.internal);
                 live += meta.len as u64;
+                if !meta.internal {
+                    expiring += u64::from(meta.expires_at != 0);
+                    if let Some(n) = by_type.get_mut(usize::from(meta.vtype)) {
+                        *n += 1;
+                    }
+                }
             } else {
                 idx.remove(slot);
             }
@@ -1365,6 +1428,10 @@ impl Shared {
             u64::from(self.max_seg_id()?.max(man.active)) + 1,
         );
         self.shm.set(W_KEYS, keys);
+        self.shm.set(W_EXPIRING, expiring);
+        for (t, n) in by_type.iter().enumerate() {
+            self.shm.set(W_TYPE_KEYS + t, *n);
+        }
         self.shm.set(W_LIVE_BYTES, live);
         self.shm
             .set(W_DEAD_BYTES, total.saturating_sub(live) + scan.other_bytes);

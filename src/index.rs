@@ -38,6 +38,12 @@ pub(crate) const H_KEYS: usize = 10;
 pub(crate) const H_LIVE: usize = 11;
 pub(crate) const H_DEAD: usize = 12;
 pub(crate) const H_CRC: usize = 13;
+/// User keys with an expiry time, at the checkpoint.
+pub(crate) const H_EXPIRING: usize = 14;
+/// User keys by value type at the checkpoint: word `H_TYPE_KEYS + tag`.
+pub(crate) const H_TYPE_KEYS: usize = 32;
+/// Words covered by the header checksum (all but `H_CRC`).
+const H_SEALED: usize = 64;
 
 /// The 64-bit hash of a user key; stable across processes, builds and machines.
 pub(crate) fn hash_key(key: &[u8]) -> u64 {
@@ -293,7 +299,7 @@ impl IndexMap {
 
     fn header_crc(&self) -> u32 {
         let mut h = crc32fast::Hasher::new();
-        for i in 0..H_CRC {
+        for i in (0..H_SEALED).filter(|&i| i != H_CRC) {
             h.update(&self.h(i).load(Ordering::Relaxed).to_le_bytes());
         }
         h.finalize()

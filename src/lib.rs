@@ -58,7 +58,7 @@ pub use coll::{
     Hash, HashView, LexBound, List, ListView, ScoreBound, Set, SetOp, SetView, SortedSet,
     SortedSetView, ZAddFlags,
 };
-pub use db::{CheckReport, CompactStats, Db, Durability, Metrics, OpenOptions};
+pub use db::{CheckReport, CompactStats, Db, Durability, Metrics, OpenOptions, ProcessStats};
 pub use error::{Error, Result};
 pub use txn::{Savepoint, WriteTxn};
 pub use types::{glob_match, ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};

@@ -77,6 +77,16 @@ fn announced_len(hdr: &[u8]) -> Option<usize> {
     Some(RECORD_HEADER_LEN + if flags & 1 != 0 { 8 } else { 0 } + key_len + val_len)
 }
 
+/// What [`Segments::key_at`] read of a record: whether it holds the key, its encoded length,
+/// value type and whether it carries an expiry time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head {
+    pub holds: bool,
+    pub len: usize,
+    pub vtype: u8,
+    pub expires: bool,
+}
+
 /// Per-process cache of segment maps (for reading) and file handles (for writing).
 pub(crate) struct Segments {
     dir: PathBuf,
@@ -136,20 +146,27 @@ impl Segments {
     /// length. Only the header and the key are read, without the checksum (which covers the
     /// whole record): this tells which key an index slot points at, and a reader that wants
     /// the value reads the record with [`Segments::record_at`], which checks it.
-    pub(crate) fn key_at(&self, pos: u64, key: &[u8], internal: bool) -> Result<(bool, usize)> {
+    pub(crate) fn key_at(&self, pos: u64, key: &[u8], internal: bool) -> Result<Head> {
         let (map, hdr_at, len) = self.header_at(pos)?;
         let hdr = map.slice(hdr_at, RECORD_HEADER_LEN).unwrap_or(&[0; 24]);
         let flags = hdr[6];
+        let mut head = Head {
+            holds: false,
+            len,
+            vtype: hdr[5],
+            expires: flags & FLAG_EXPIRES != 0,
+        };
         let key_len = usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
         if (flags & FLAG_INTERNAL != 0) != internal || key_len != key.len() {
-            return Ok((false, len));
+            return Ok(head);
         }
-        let key_start = hdr_at + RECORD_HEADER_LEN + if flags & FLAG_EXPIRES != 0 { 8 } else { 0 };
+        let key_start = hdr_at + RECORD_HEADER_LEN + if head.expires { 8 } else { 0 };
         if key_start + key_len > hdr_at + len {
             return Err(self.bad(pos, "key runs past the record"));
         }
         let map = self.map(pos_seg(pos), key_start + key_len)?;
-        Ok((map.slice(key_start, key_len) == Some(key), len))
+        head.holds = map.slice(key_start, key_len) == Some(key);
+        Ok(head)
     }
 
     fn bad(&self, pos: u64, reason: &'static str) -> Error {

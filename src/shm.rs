@@ -53,6 +53,14 @@ pub(crate) const W_ROTATING: usize = 39;
 /// Bumped whenever segment files are deleted, so processes drop their maps of them.
 pub(crate) const W_SEG_EPOCH: usize = 40;
 pub(crate) const W_CHECKPOINTS: usize = 41;
+/// User keys whose record carries an expiry time.
+pub(crate) const W_EXPIRING: usize = 42;
+/// Commands counted by front-ends (`Db::count_commands`).
+pub(crate) const W_COMMANDS: usize = 43;
+/// User keys by value type: word `W_TYPE_KEYS + tag` for type tags below `TYPE_TAGS`.
+pub(crate) const W_TYPE_KEYS: usize = 48;
+/// Type tags with a key counter.
+pub(crate) const TYPE_TAGS: usize = 32;
 
 /// Process table: slots of 8 words from word 128 to the end of the file.
 pub(crate) const PROC_BASE: usize = 128;

@@ -35,6 +35,21 @@ pub enum ValueType {
 }
 
 impl ValueType {
+    /// Every type, scalars first.
+    pub const ALL: [ValueType; 11] = [
+        ValueType::Bytes,
+        ValueType::String,
+        ValueType::Int,
+        ValueType::Float,
+        ValueType::Bool,
+        ValueType::Timestamp,
+        ValueType::Json,
+        ValueType::List,
+        ValueType::Set,
+        ValueType::ZSet,
+        ValueType::Hash,
+    ];
+
     /// The on-disk tag byte.
     pub(crate) const fn tag(self) -> u8 {
         match self {
@@ -106,17 +121,10 @@ impl ValueType {
 
     /// Parses a type name as accepted by [`ValueType::name`] (case-insensitive).
     pub fn from_name(name: &str) -> Option<Self> {
-        [
-            ValueType::Bytes,
-            ValueType::String,
-            ValueType::Int,
-            ValueType::Float,
-            ValueType::Bool,
-            ValueType::Timestamp,
-            ValueType::Json,
-        ]
-        .into_iter()
-        .find(|t| t.name().eq_ignore_ascii_case(name))
+        ValueType::ALL
+            .into_iter()
+            .filter(|t| !t.is_collection())
+            .find(|t| t.name().eq_ignore_ascii_case(name))
     }
 }
 

@@ -14,6 +14,7 @@ mod compaction;
 mod corruption;
 mod crash;
 mod differential;
+mod info;
 mod keys;
 mod model;
 mod multiprocess;

@@ -2,7 +2,7 @@
 //! invisible at once in another process, the active pass deleting them through the log (in
 //! any process), and keys that expired while no process ran.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ziggydb::{Db, Value, ZAddFlags};
 
@@ -10,12 +10,7 @@ use crate::util::{self, child_param, child_role, report, Child, TestResult};
 
 const LONG: Duration = Duration::from_secs(120);
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+use crate::util::now_ms;
 
 /// Waits up to `limit` for `cond`, polling.
 fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {

@@ -20,6 +20,14 @@ pub const DIR_VAR: &str = "ZIGGY_TEST_DIR";
 /// Prefix of the lines a child reports on; whatever the test harness prints is ignored.
 const MARK: &str = "::ziggy-child:: ";
 
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// A fresh temporary directory, removed when dropped.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()

@@ -793,6 +793,7 @@ impl Session {
         if let Err(reply) = check_arity(spec, args.len()) {
             return self.refuse_in_multi(reply);
         }
+        self.db.count_commands(1);
         if self.multi.is_some() && !matches!(spec.name, "MULTI" | "EXEC" | "DISCARD" | "WATCH") {
             if matches!(spec.kind, Kind::Admin | Kind::Control) {
                 return self
@@ -1747,10 +1748,14 @@ mod tests {
             panic!("INFO is a bulk string")
         };
         let info = String::from_utf8(info).unwrap();
-        assert!(info.starts_with("# Stats\r\nkeys:2\r\n"), "{info}");
+        assert!(info.starts_with("# Server\r\n"), "{info}");
+        assert!(info.contains("\r\n\r\n# Keyspace\r\ndb0:keys=2,"), "{info}");
         assert!(info.ends_with("\r\n"));
-        assert_eq!(f.run("INFO stats"), Reply::Bulk(info.into_bytes()));
-        assert_eq!(f.run("INFO keyspace"), bulk(""));
+        let Reply::Bulk(stats) = f.run("INFO STATS") else {
+            panic!("INFO is a bulk string")
+        };
+        assert!(stats.starts_with(b"# Stats\r\ntotal_commands_processed:"));
+        assert_eq!(f.run("INFO nosuchsection"), bulk(""));
         assert_eq!(f.run("PING hi"), bulk("hi"));
         assert_eq!(f.run("ECHO hi"), bulk("hi"));
         assert_eq!(

@@ -339,43 +339,137 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
     })
 }
 
-/// `INFO`: the shared metrics as one `# Stats` section, `name:value` lines ending in CRLF.
+/// The sections of `INFO`, in the order printed.
+pub const INFO_SECTIONS: [&str; 6] = [
+    "server",
+    "keyspace",
+    "stats",
+    "persistence",
+    "memory",
+    "processes",
+];
+
+/// `INFO [section ...]`: Redis-style sections of `name:value` lines ending in CRLF, from the
+/// metrics the engine shares between processes. No section (or `all`, `default`,
+/// `everything`) means all of them; an unknown name adds nothing, as in Redis.
 fn info(db: &Db, sections: &[&[u8]]) -> Reply {
-    let wanted = sections.is_empty()
+    let all = sections.is_empty()
         || sections.iter().any(|s| {
-            [&b"stats"[..], b"all", b"default", b"everything"]
+            [&b"all"[..], b"default", b"everything"]
                 .iter()
                 .any(|name| s.eq_ignore_ascii_case(name))
         });
-    if !wanted {
-        return Reply::bulk("");
-    }
     let m = db.metrics();
-    let fields = [
-        ("keys", m.keys),
-        ("live_bytes", m.live_bytes),
-        ("dead_bytes", m.dead_bytes),
-        ("segments", m.segments),
-        ("segment_file_bytes", m.segment_file_bytes),
-        ("wal_bytes", m.wal_bytes),
-        ("last_checkpoint_ms", m.last_checkpoint_ms),
-        ("commits", m.commits),
-        ("rollbacks", m.rollbacks),
-        ("commit_micros", m.commit_micros),
-        ("reads", m.reads),
-        ("hits", m.hits),
-        ("misses", m.misses),
-        ("compactions", m.compactions),
-        ("expired", m.expired),
-        ("processes", m.processes),
-        ("index_capacity", m.index_capacity),
-        ("mapped_bytes", m.mapped_bytes),
-    ];
-    let mut text = String::from("# Stats\r\n");
-    for (name, value) in fields {
-        let _ = write!(text, "{name}:{value}\r\n");
+    let mut text = String::new();
+    for name in INFO_SECTIONS {
+        if !all
+            && !sections
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(name.as_bytes()))
+        {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str("\r\n");
+        }
+        let mut title = name.to_owned();
+        title[..1].make_ascii_uppercase();
+        let _ = write!(text, "# {title}\r\n");
+        for (field, value) in info_section(db, &m, name) {
+            let _ = write!(text, "{field}:{value}\r\n");
+        }
     }
     Reply::bulk(text)
+}
+
+fn info_section(db: &Db, m: &ziggydb::Metrics, name: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut put = |field: &str, value: String| out.push((field.to_owned(), value));
+    let ratio = |part: u64, whole: u64| {
+        if whole == 0 {
+            "0.0000".to_owned()
+        } else {
+            format!("{:.4}", part as f64 / whole as f64)
+        }
+    };
+    match name {
+        "server" => {
+            put("ziggy_version", env!("CARGO_PKG_VERSION").to_owned());
+            put(
+                "os",
+                format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            );
+            put("process_id", std::process::id().to_string());
+            put("db_dir", db.path().display().to_string());
+        }
+        "keyspace" => {
+            put(
+                "db0",
+                format!("keys={},expires={},avg_ttl=0", m.keys, m.expiring_keys),
+            );
+            for t in ValueType::ALL {
+                let n = m
+                    .keys_by_type
+                    .iter()
+                    .find(|(ty, _)| *ty == t)
+                    .map_or(0, |(_, n)| *n);
+                put(&format!("keys_{}", t.name()), n.to_string());
+            }
+            put("keys_with_expiry", m.expiring_keys.to_string());
+        }
+        "stats" => {
+            put("total_commands_processed", m.commands.to_string());
+            put("keyspace_reads", m.reads.to_string());
+            put("keyspace_hits", m.hits.to_string());
+            put("keyspace_misses", m.misses.to_string());
+            put("keyspace_hit_ratio", ratio(m.hits, m.hits + m.misses));
+            put("transactions_committed", m.commits.to_string());
+            put("transactions_rolled_back", m.rollbacks.to_string());
+            put(
+                "transaction_mean_us",
+                m.commit_micros
+                    .checked_div(m.commits)
+                    .unwrap_or(0)
+                    .to_string(),
+            );
+            put("expired_keys", m.expired.to_string());
+            put("compactions", m.compactions.to_string());
+        }
+        "persistence" => {
+            put("wal_bytes_since_checkpoint", m.wal_bytes.to_string());
+            put("last_checkpoint_ms", m.last_checkpoint_ms.to_string());
+            put("checkpoints", m.checkpoints.to_string());
+            put("unsynced_bytes", m.unsynced_bytes.to_string());
+            put("segments", m.segments.to_string());
+            put("segment_file_bytes", m.segment_file_bytes.to_string());
+            put("live_bytes", m.live_bytes.to_string());
+            put("dead_bytes", m.dead_bytes.to_string());
+            put(
+                "dead_ratio",
+                ratio(m.dead_bytes, m.live_bytes + m.dead_bytes),
+            );
+            put("compactions", m.compactions.to_string());
+        }
+        "memory" => {
+            put("mapped_bytes", m.mapped_bytes.to_string());
+            put("index_file_bytes", m.index_file_bytes.to_string());
+            put("index_slots", m.index_capacity.to_string());
+        }
+        "processes" => {
+            put("attached_processes", m.attached.len().to_string());
+            for (i, p) in m.attached.iter().enumerate() {
+                put(
+                    &format!("process{i}"),
+                    format!(
+                        "pid={},reads={},hits={},misses={}",
+                        p.pid, p.reads, p.hits, p.misses
+                    ),
+                );
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 fn check(db: &Db) -> ziggydb::Result<Reply> {
