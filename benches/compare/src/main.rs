@@ -1,0 +1,632 @@
+//! ZiggyDB side by side with LMDB, redb, sled, fjall, SQLite (and RocksDB with the `rocksdb`
+//! feature) on one machine in one run, plus a data-type mix against a local Redis.
+//!
+//! ```text
+//! ziggydb-compare [--scale F] [--engines a,b,..] [--redis HOST:PORT] [--out FILE]
+//!                 [--skip-single] [--skip-multi]
+//! ```
+//!
+//! Prints one Markdown report (tables of ops/s per engine and phase, ZiggyDB's ratio to the
+//! best peer, and the issue's targets) and writes it to `--out`. `run.sh` beside this crate
+//! starts Redis and runs everything.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[path = "../../common/mod.rs"]
+mod common;
+mod engines;
+mod mix;
+mod procs;
+mod single;
+mod table;
+
+use engines::{Kind, Mode, Res};
+use procs::{counter_key, run_workers, Outcome};
+use table::{fmt_num, targets_markdown, Better, Cell, Table, Target};
+
+/// Keys loaded at scale 1 (the issue's scale).
+const BASE_KEYS: f64 = 500_000.0;
+const BASE_SINGLES: f64 = 1_000.0;
+const BASE_INCREMENTS: f64 = 500.0;
+const PROCS: [usize; 3] = [1, 2, 4];
+
+/// What one run measures; every size follows `--scale`.
+pub struct Config {
+    pub scale: f64,
+    pub keys: u64,
+    /// Individual durable commits.
+    pub singles: u64,
+    /// Counter increments per process.
+    pub increments: u64,
+    pub read_time: Duration,
+    pub proc_time: Duration,
+    pub engines: Vec<Kind>,
+    pub redis: Option<String>,
+    pub out: PathBuf,
+    pub single: bool,
+    pub multi: bool,
+}
+
+fn parse_args(args: &[String]) -> Res<Config> {
+    let mut scale: f64 = match std::env::var("COMPARE_SCALE") {
+        Ok(s) => s.parse()?,
+        Err(_) => 1.0,
+    };
+    let mut engines: Vec<Kind> = Kind::all();
+    let mut redis = None;
+    let mut out = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/latest.md");
+    let (mut single, mut multi) = (true, true);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--scale" => scale = value()?.parse()?,
+            "--engines" => {
+                engines = value()?
+                    .split(',')
+                    .map(|s| Kind::from_id(s).ok_or_else(|| format!("unknown engine {s}")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--redis" => redis = Some(value()?.clone()),
+            "--out" => out = PathBuf::from(value()?),
+            "--skip-single" => single = false,
+            "--skip-multi" => multi = false,
+            "-h" | "--help" => {
+                println!(
+                    "usage: ziggydb-compare [--scale F] [--engines {}] [--redis HOST:PORT] \
+                     [--out FILE] [--skip-single] [--skip-multi]",
+                    Kind::all()
+                        .iter()
+                        .map(|k| k.id())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    if !scale.is_finite() || scale <= 0.0 {
+        return Err("--scale must be positive".into());
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("warning: a debug build; run with --release for figures worth reading");
+    }
+    let scaled = |base: f64, min: f64| (base * scale).max(min).round() as u64;
+    Ok(Config {
+        scale,
+        keys: scaled(BASE_KEYS, 4_000.0),
+        singles: scaled(BASE_SINGLES, 50.0),
+        increments: scaled(BASE_INCREMENTS, 20.0),
+        // Smaller runs (smoke tests) also measure for less time.
+        read_time: Duration::from_secs_f64(1.5 * scale.clamp(0.1, 1.0)),
+        proc_time: Duration::from_secs_f64(2.0 * scale.clamp(0.1, 1.0)),
+        engines,
+        redis,
+        out,
+        single,
+        multi,
+    })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("worker") {
+        return match procs::worker(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                println!("error {}", procs::one_line(&e.to_string()));
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match parse_args(&args).and_then(|cfg| run(&cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cfg: &Config) -> Res<()> {
+    let root = std::env::temp_dir().join(format!("ziggydb-compare-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root)?;
+    let result = measure(cfg, &root);
+    let _ = std::fs::remove_dir_all(&root);
+    let report = result?;
+    println!("{report}");
+    if let Some(dir) = cfg.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&cfg.out, &report)?;
+    eprintln!("wrote {}", cfg.out.display());
+    Ok(())
+}
+
+/// The three tables: single process, several processes, data-type mix.
+struct Report {
+    single: Table,
+    multi: Table,
+    mix: Table,
+    notes: Vec<String>,
+    /// One entry per shared-counter run: final value against the expected one.
+    counters: Vec<String>,
+}
+
+fn measure(cfg: &Config, root: &Path) -> Res<String> {
+    let n = cfg.keys;
+    let singles: Vec<Kind> = cfg
+        .engines
+        .iter()
+        .copied()
+        .filter(|k| k.single_process())
+        .collect();
+    let mut r = Report {
+        single: Table::new(
+            "One process",
+            singles.iter().map(|k| k.title().to_string()).collect(),
+        ),
+        multi: Table::new(
+            "Several processes on one database",
+            cfg.engines.iter().map(|k| k.title().to_string()).collect(),
+        ),
+        mix: Table::new(
+            "Data-type mix against Redis (commands/s)",
+            mix::CONTENDERS.iter().map(|c| c.1.to_string()).collect(),
+        ),
+        notes: Vec::new(),
+        counters: Vec::new(),
+    };
+    eprintln!(
+        "{n} keys of {} bytes with {}-byte values, {} individual commits, scale {}",
+        common::KEY_LEN,
+        common::VALUE_LEN,
+        cfg.singles,
+        cfg.scale
+    );
+
+    let before = fsync_probe(root)?;
+    let mut loaded = Vec::new();
+    if cfg.single {
+        for &k in &singles {
+            eprintln!("{}: single process", k.title());
+            match single::run(cfg, k, &k.data_dir(root), &mut r.single) {
+                Ok(()) => loaded.push(k),
+                Err(e) => r
+                    .notes
+                    .push(format!("{}: single-process phases failed: {e}", k.title())),
+            }
+        }
+    }
+    if cfg.multi {
+        let mut engines = Vec::new();
+        for &k in &cfg.engines {
+            let base = if k == Kind::RedbMulti { Kind::Redb } else { k };
+            if !cfg.single && k.single_process() {
+                if let Err(e) = load_only(cfg, k, &k.data_dir(root)) {
+                    r.notes.push(format!("{}: load failed: {e}", k.title()));
+                    continue;
+                }
+                loaded.push(k);
+            }
+            if loaded.contains(&base) {
+                engines.push(k);
+            }
+        }
+        eprintln!("several processes");
+        multi(cfg, &engines, root, &mut r)?;
+        if !r.counters.is_empty() {
+            let list = r.counters.join(", ");
+            r.notes.push(format!(
+                "Shared counter, final value / expected (P processes × {} increments): {list}",
+                cfg.increments
+            ));
+        }
+    }
+    let after = fsync_probe(root)?;
+    r.notes.push(format!(
+        "The disk's floor: a 4 KiB append + fdatasync took {before} before the run and \
+         {after} after it. The disk is shared with other work on this machine, so durable \
+         phases vary from run to run."
+    ));
+    match &cfg.redis {
+        Some(addr) => mix_phase(cfg, addr, root, &mut r)?,
+        None => r
+            .notes
+            .push("Redis: not measured (no `--redis HOST:PORT`; `run.sh` provides one)".into()),
+    }
+    Ok(render(cfg, &r))
+}
+
+const MP_READS: &str = "reads, read transaction per get";
+const MP_MIXED: &str = "90% reads / 10% durable writes";
+const MP_COUNTER: &str = "shared counter, durable read-modify-write increments";
+
+fn mp_row(what: &str, p: usize) -> String {
+    format!("{what}, {p} process{}", if p == 1 { "" } else { "es" })
+}
+
+/// Loads a database for the multi-process phases when the single-process phases did not.
+fn load_only(cfg: &Config, k: Kind, dir: &Path) -> Res<()> {
+    let e = k.open(dir, Mode::Load)?;
+    let mut rng = common::Rng(1);
+    let mut i = 0;
+    while i < cfg.keys {
+        let end = (i + single::BATCH).min(cfg.keys);
+        let pairs: Vec<_> = (i..end)
+            .map(|i| (common::key(0, i), common::value(&mut rng)))
+            .collect();
+        e.write(&pairs, false)?;
+        i = end;
+    }
+    e.sync()?;
+    Ok(())
+}
+
+/// The multi-process phases. Engines take turns within each (task, P) step, so a slow spell
+/// of the shared disk does not land on one engine's whole column.
+fn multi(cfg: &Config, engines: &[Kind], root: &Path, r: &mut Report) -> Res<()> {
+    let lo = single::removed(cfg.keys);
+    let hi = cfg.keys;
+    // The first error of an engine that refused a second process (or failed outright).
+    let mut refused: Vec<(Kind, String)> = Vec::new();
+    for (task, what, unit) in [
+        ("reads", MP_READS, "reads/s"),
+        ("mixed", MP_MIXED, "ops/s"),
+        ("counter", MP_COUNTER, "increments/s"),
+    ] {
+        for p in PROCS {
+            let name = mp_row(what, p);
+            for &k in engines {
+                let col = k.title();
+                if p > 1 && refused.iter().any(|(e, _)| *e == k) {
+                    r.multi.set(
+                        &name,
+                        unit,
+                        Better::Higher,
+                        col,
+                        Cell::Text("refused".into()),
+                    );
+                    continue;
+                }
+                let dir = k.data_dir(root);
+                let run_id = ((p as u64) << 8) | (k as u64);
+                let (a, b, amount) = match task {
+                    "counter" => (run_id, 0, cfg.increments),
+                    _ => (lo, hi, cfg.proc_time.as_millis() as u64),
+                };
+                let args = [
+                    k.id().to_string(),
+                    dir.display().to_string(),
+                    task.to_string(),
+                    a.to_string(),
+                    b.to_string(),
+                    amount.to_string(),
+                ];
+                match run_workers(p, &args)? {
+                    Outcome::Refused(why) => {
+                        // The error names the temporary directory; the report need not.
+                        let why = why.replace(&root.display().to_string(), "<tmp>");
+                        eprintln!("  {col:<8} {name}: refused: {why}");
+                        r.multi.set(
+                            &name,
+                            unit,
+                            Better::Higher,
+                            col,
+                            Cell::Text("refused".into()),
+                        );
+                        if !refused.iter().any(|(e, _)| *e == k) {
+                            refused.push((k, why));
+                        }
+                    }
+                    o @ Outcome::Ran { .. } => {
+                        let rate = o.rate().unwrap_or(0.0);
+                        eprintln!("  {col:<8} {name}: {rate:.0} {unit}");
+                        r.multi
+                            .set(&name, unit, Better::Higher, col, Cell::Value(rate));
+                        if task == "counter" {
+                            check_counter(cfg, k, &dir, p, run_id, &name, r)?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (k, why) in refused {
+        r.notes
+            .push(format!("{} refuses a second process: {why}", k.title()));
+    }
+    Ok(())
+}
+
+/// Reads the shared counter back after its workers exit and marks lost updates.
+fn check_counter(
+    cfg: &Config,
+    k: Kind,
+    dir: &Path,
+    p: usize,
+    run_id: u64,
+    row: &str,
+    r: &mut Report,
+) -> Res<()> {
+    let col = k.title();
+    let got = k.open(dir, Mode::Durable)?.counter(&counter_key(run_id))?;
+    let want = p as u64 * cfg.increments;
+    let verdict = if got == want { "exact" } else { "WRONG" };
+    r.counters
+        .push(format!("{col} {p}P: {got}/{want} {verdict}"));
+    if got != want {
+        r.multi.set(
+            row,
+            "increments/s",
+            Better::Higher,
+            col,
+            Cell::Text(format!("lost updates ({got}/{want})")),
+        );
+    }
+    Ok(())
+}
+
+fn mix_phase(cfg: &Config, addr: &str, root: &Path, r: &mut Report) -> Res<()> {
+    r.notes.push(format!(
+        "Redis {} on 127.0.0.1 (`appendonly yes`, `appendfsync everysec`, no RDB \
+         snapshots), through the `redis` crate's synchronous client; ZiggyDB with \
+         `Durability::Batched {{ max_delay: 1 s }}`. A pipelined run sends {} rounds of {} \
+         commands per round trip.",
+        mix::redis_version(addr)?,
+        mix::PIPELINE_ROUNDS,
+        mix::ROUND
+    ));
+    for (task, col) in mix::CONTENDERS {
+        for p in [1usize, 4] {
+            let name = format!(
+                "INCR, LPUSH/RPOP, SADD/SISMEMBER, ZADD/ZRANGE, HSET/HGET; {p} process{}",
+                if p == 1 { "" } else { "es" }
+            );
+            let target = if task == "mix-ziggy" {
+                let dir = root.join(format!("mix-{p}"));
+                std::fs::create_dir_all(&dir)?;
+                dir.display().to_string()
+            } else {
+                mix::flush_redis(addr)?;
+                addr.to_string()
+            };
+            let args = [
+                "-".to_string(),
+                target,
+                task.to_string(),
+                "0".into(),
+                "0".into(),
+                cfg.proc_time.as_millis().to_string(),
+            ];
+            match run_workers(p, &args)? {
+                Outcome::Refused(why) => return Err(format!("{col}: {why}").into()),
+                o => {
+                    let rate = o.rate().unwrap_or(0.0);
+                    eprintln!("  {col} {name}: {rate:.0} commands/s");
+                    r.mix
+                        .set(&name, "cmds/s", Better::Higher, col, Cell::Value(rate));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Median and 90th percentile of 200 appends of 4 KiB each followed by `fdatasync`, as text.
+fn fsync_probe(root: &Path) -> Res<String> {
+    use std::io::Write as _;
+    let path = root.join("fsync-probe");
+    let mut f = std::fs::File::create(&path)?;
+    let block = [0x5au8; 4096];
+    let mut times: Vec<Duration> = (0..200)
+        .map(|_| -> Res<Duration> {
+            let start = std::time::Instant::now();
+            f.write_all(&block)?;
+            f.sync_data()?;
+            Ok(start.elapsed())
+        })
+        .collect::<Res<_>>()?;
+    drop(f);
+    std::fs::remove_file(&path)?;
+    times.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    Ok(format!(
+        "{:.0} µs median, {:.0} µs p90",
+        us(times[times.len() / 2]),
+        us(times[times.len() * 9 / 10])
+    ))
+}
+
+/// ZiggyDB's value divided by `peer`'s in `row`.
+fn versus(t: &Table, row: &str, peer: &str) -> Option<f64> {
+    Some(t.get(row, "ZiggyDB")? / t.get(row, peer)?)
+}
+
+fn render(cfg: &Config, r: &Report) -> String {
+    let mut s = format!(
+        "## Comparison run ({})\n\n{} keys of {} bytes, values of {} bytes ({:.1} MiB of key+value \
+         bytes), {} individual durable commits, {} increments per process; scale {}; {} CPUs.\n\n",
+        today(),
+        cfg.keys,
+        common::KEY_LEN,
+        common::VALUE_LEN,
+        (cfg.keys * (common::KEY_LEN + common::VALUE_LEN) as u64) as f64 / (1 << 20) as f64,
+        cfg.singles,
+        cfg.increments,
+        cfg.scale,
+        std::thread::available_parallelism().map_or(1, |p| p.get()),
+    );
+    for t in [&r.single, &r.multi, &r.mix] {
+        if !t.rows.is_empty() {
+            s.push_str(&t.to_markdown());
+            s.push('\n');
+        }
+    }
+    s.push_str(&targets_markdown(&targets(cfg, r)));
+    s.push_str("\n### Notes\n\n");
+    s.push_str(
+        "- \"ZiggyDB ÷ best peer\" above 1 means ZiggyDB is ahead; for times and sizes, where \
+         less is better, it is best peer ÷ ZiggyDB.\n\
+         - Sizes are bytes allocated on disk for the whole database directory (as `du` \
+         counts them) divided by the live key+value bytes after the removals.\n\
+         - Every durable commit is fsynced (or fdatasynced) before it returns: ZiggyDB \
+         `Immediate`, LMDB without `NO_SYNC`, redb `Immediate`, sled `flush()`, fjall \
+         `PersistMode::SyncAll`, SQLite WAL with `synchronous=FULL`. The bulk load lets each \
+         engine skip per-commit syncs and syncs once at the end.\n",
+    );
+    for n in &r.notes {
+        let _ = writeln!(s, "- {n}");
+    }
+    let _ = writeln!(s, "\nEngines:");
+    let mut seen = Vec::new();
+    for k in &cfg.engines {
+        if !seen.contains(&k.version()) {
+            seen.push(k.version());
+            let _ = writeln!(s, "- {}: {}", k.title(), k.version());
+        }
+    }
+    s
+}
+
+fn targets(cfg: &Config, r: &Report) -> Vec<Target> {
+    let (st, mt, xt) = (&r.single, &r.multi, &r.mix);
+    let mut v = Vec::new();
+    let fmt = |x: Option<f64>| x.map_or_else(|| "–".into(), |x| format!("{x:.2}×"));
+    let at_least = |x: Option<f64>, min: f64| x.map(|x| x >= min);
+    let both = |a: Option<bool>, b: Option<bool>| Some(a? && b?);
+
+    let x = versus(st, single::READS[0], "LMDB");
+    v.push(Target {
+        work: "random point reads, 1 thread",
+        target: "≥ 1.5× LMDB",
+        measured: format!("{} LMDB", fmt(x)),
+        met: at_least(x, 1.5),
+    });
+    let (a, b) = (
+        versus(mt, &mp_row(MP_READS, 2), "LMDB"),
+        versus(mt, &mp_row(MP_READS, 4), "LMDB"),
+    );
+    v.push(Target {
+        work: "reads from 2 and 4 processes",
+        target: "≥ 1.2× LMDB",
+        measured: format!("{} / {} LMDB", fmt(a), fmt(b)),
+        met: both(at_least(a, 1.2), at_least(b, 1.2)),
+    });
+    let (a, b) = (
+        versus(st, single::BULK, "LMDB"),
+        versus(st, single::BULK, "fjall"),
+    );
+    v.push(Target {
+        work: "bulk load",
+        target: "≥ 1.5× LMDB and ≥ fjall",
+        measured: format!("{} LMDB, {} fjall", fmt(a), fmt(b)),
+        met: both(at_least(a, 1.5), at_least(b, 1.0)),
+    });
+    let a = versus(st, single::BATCH_WRITES, "fjall");
+    let best = st
+        .rows
+        .iter()
+        .find(|row| row.name == single::BATCH_WRITES)
+        .and_then(table::ratio);
+    v.push(Target {
+        work: "batch writes (1000 per durable commit)",
+        target: "≥ fjall (the best)",
+        measured: format!("{} fjall, {} best peer", fmt(a), fmt(best)),
+        met: at_least(a, 1.0),
+    });
+    let best = st
+        .rows
+        .iter()
+        .find(|row| row.name == single::SINGLE)
+        .and_then(table::ratio);
+    v.push(Target {
+        work: "durable single-key commits, 1 writer",
+        target: "≥ the best peer",
+        measured: format!("{} best peer", fmt(best)),
+        met: at_least(best, 1.0),
+    });
+    let a = versus(mt, &mp_row(MP_MIXED, 4), "SQLite");
+    v.push(Target {
+        work: "90% reads / 10% durable writes, 4 processes",
+        target: "≥ 2× SQLite WAL",
+        measured: format!("{} SQLite", fmt(a)),
+        met: at_least(a, 2.0),
+    });
+    let a = versus(mt, &mp_row(MP_COUNTER, 4), "SQLite");
+    v.push(Target {
+        work: "shared counter, 4 processes, durable increments",
+        target: "≥ 2× SQLite",
+        measured: format!("{} SQLite", fmt(a)),
+        met: at_least(a, 2.0),
+    });
+    let mix_ratio = |p: usize| -> (Option<f64>, String) {
+        let row = xt.rows.get(if p == 1 { 0 } else { 1 });
+        let Some(row) = row else {
+            return (None, "–".into());
+        };
+        let cell = |i: usize| match row.cells.get(i) {
+            Some(Cell::Value(x)) => Some(*x),
+            _ => None,
+        };
+        let (z, plain, piped) = (cell(0), cell(1), cell(2));
+        let ra = z.zip(plain).map(|(z, r)| z / r);
+        let rb = z.zip(piped).map(|(z, r)| z / r);
+        let worst = match (ra, rb) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        (
+            worst,
+            format!("{} Redis, {} Redis pipelined", fmt(ra), fmt(rb)),
+        )
+    };
+    let ((a, sa), (b, sb)) = (mix_ratio(1), mix_ratio(4));
+    v.push(Target {
+        work: "data-type mix vs local Redis (everysec), 1 and 4 processes",
+        target: "≥ 3× Redis",
+        measured: format!("1 process: {sa}; 4 processes: {sb}"),
+        met: both(at_least(a, 3.0), at_least(b, 3.0)),
+    });
+    let open = st.get(single::OPEN, "ZiggyDB");
+    v.push(Target {
+        work: "open a large database",
+        target: "< 5 ms, flat in size (issue: 1M keys)",
+        measured: open.map_or_else(
+            || "–".into(),
+            |ms| format!("{} ms at {} keys", fmt_num(ms), cfg.keys),
+        ),
+        met: open.map(|ms| ms < 5.0),
+    });
+    let size = st.get(single::SIZE_AFTER, "ZiggyDB");
+    v.push(Target {
+        work: "size after compaction",
+        target: "≤ 1.2× live key+value bytes",
+        measured: size.map_or_else(|| "–".into(), |x| format!("{x:.2}×")),
+        met: size.map(|x| x <= 1.2),
+    });
+    v
+}
+
+/// Today's date (UTC) as YYYY-MM-DD, from the days since the Unix epoch (the civil-from-days
+/// algorithm of the proleptic Gregorian calendar).
+fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
