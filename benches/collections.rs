@@ -106,6 +106,8 @@ fn bench(c: &mut Criterion, db: &Db, sizes: &[u64]) {
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(4));
     let mut rng = Rng(7);
+    // Each operation is measured on every size in turn, so that the sizes compare under the
+    // same load of the machine.
     for &size in sizes {
         let list = key("list", size);
         g.bench_function(BenchmarkId::new("lpush+rpop", size), |b| {
@@ -118,7 +120,8 @@ fn bench(c: &mut Criterion, db: &Db, sizes: &[u64]) {
                 );
             });
         });
-
+    }
+    for &size in sizes {
         let set = key("set", size);
         g.bench_function(BenchmarkId::new("sadd+sismember", size), |b| {
             b.iter_custom(|iters| {
@@ -139,7 +142,8 @@ fn bench(c: &mut Criterion, db: &Db, sizes: &[u64]) {
                 )
             });
         });
-
+    }
+    for &size in sizes {
         let zset = key("zset", size);
         g.bench_function(BenchmarkId::new("zadd+zscore+zrank", size), |b| {
             b.iter_custom(|iters| {
@@ -165,7 +169,8 @@ fn bench(c: &mut Criterion, db: &Db, sizes: &[u64]) {
                 )
             });
         });
-
+    }
+    for &size in sizes {
         let hash = key("hash", size);
         g.bench_function(BenchmarkId::new("hset+hget", size), |b| {
             b.iter_custom(|iters| {
@@ -186,7 +191,9 @@ fn bench(c: &mut Criterion, db: &Db, sizes: &[u64]) {
                 )
             });
         });
-
+    }
+    for &size in sizes {
+        let zset = key("zset", size);
         g.bench_function(BenchmarkId::new("zrange-10", size), |b| {
             b.iter(|| {
                 let start = rng.below(size - 10) as i64;

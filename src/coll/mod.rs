@@ -50,6 +50,13 @@ pub(crate) struct Meta {
 }
 
 impl Meta {
+    /// Marks the trees of a collection of type `ty`: a hash's fields and a sorted set's
+    /// member tree are only searched by key, so they keep no counts (format-spec.md §4.4).
+    fn of_type(mut self, ty: ValueType) -> Self {
+        self.a.uncounted = matches!(ty, ValueType::Hash | ValueType::ZSet);
+        self
+    }
+
     /// Makes `store` write the metadata even if nothing changed, for a command that Redis
     /// counts as a change of the key whatever it stores.
     pub(crate) fn mark_changed(&mut self) {
@@ -91,6 +98,7 @@ impl Meta {
                 coll,
                 root: w(at)?,
                 height: (w(at + 8)? & 0xffff_ffff) as u32,
+                uncounted: false,
             })
         };
         Ok(Meta {
@@ -167,7 +175,7 @@ impl Source for WriteTxn {
             return Ok(None);
         };
         check_type(raw.vtype, ty)?;
-        let mut meta = Meta::decode(&raw.payload)?;
+        let mut meta = Meta::decode(&raw.payload)?.of_type(ty);
         meta.writes_at_load = self.internal_writes();
         Ok(Some(meta))
     }
@@ -204,7 +212,7 @@ impl Source for Snapshot<'_> {
             return Ok(None);
         };
         check_type(hit.meta.vtype, ty)?;
-        Meta::decode(hit.meta.value(&hit.map)).map(Some)
+        Meta::decode(hit.meta.value(&hit.map)).map(|m| Some(m.of_type(ty)))
     }
 }
 
@@ -219,7 +227,7 @@ pub(crate) fn read<T>(shared: &Shared, mut f: impl FnMut(&Snapshot<'_>) -> Resul
 pub(crate) fn load_or_create(txn: &mut WriteTxn, key: &[u8], ty: ValueType) -> Result<(Meta, u64)> {
     if let Some(raw) = txn.raw_get(key, false)? {
         check_type(raw.vtype, ty)?;
-        let mut meta = Meta::decode(&raw.payload)?;
+        let mut meta = Meta::decode(&raw.payload)?.of_type(ty);
         meta.writes_at_load = txn.internal_writes();
         return Ok((meta, raw.expires_at));
     }
@@ -243,6 +251,7 @@ pub(crate) fn load_or_create(txn: &mut WriteTxn, key: &[u8], ty: ValueType) -> R
         coll: next,
         root: 0,
         height: 0,
+        uncounted: false,
     };
     Ok((
         Meta {
@@ -252,7 +261,8 @@ pub(crate) fn load_or_create(txn: &mut WriteTxn, key: &[u8], ty: ValueType) -> R
             a: tree,
             b: tree,
             writes_at_load: txn.internal_writes(),
-        },
+        }
+        .of_type(ty),
         0,
     ))
 }

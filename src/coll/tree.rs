@@ -475,6 +475,11 @@ pub(crate) struct Tree {
     pub coll: u64,
     pub root: u64,
     pub height: u32,
+    /// True for a tree that is only searched by key (a hash's fields, a sorted set's
+    /// members): its inner nodes keep no entry counts (they hold 0), so that adding or
+    /// removing an entry rewrites only the leaf unless a node splits or empties. Not
+    /// stored: it follows from the collection type.
+    pub uncounted: bool,
 }
 
 /// The right half of a node that split: its page, entry count and lower bound, and the
@@ -552,6 +557,9 @@ impl Tree {
         take: u64,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut out = Vec::with_capacity(take.min(4096) as usize);
+        if self.uncounted && start > 0 {
+            return Err(corrupt("a position in a tree that keeps no counts"));
+        }
         if self.root != 0 && take > 0 {
             let (mut skip, mut take) = (start, take);
             self.collect(s, self.root, &mut skip, &mut take, &mut out)?;
@@ -583,7 +591,7 @@ impl Tree {
                 }
             } else {
                 let (child, count, _) = v.child()?;
-                if *skip >= count {
+                if *skip > 0 && *skip >= count {
                     *skip -= count;
                 } else {
                     self.collect(s, child, skip, take, out)?;
@@ -707,11 +715,12 @@ impl Tree {
                     node.set_child_count(i, sp.left_count);
                     node.splice_in(i + 1, &child_bytes(sp.page, sp.count, &sp.min_key));
                 }
-                None if replaced.is_none() => {
+                None if replaced.is_none() && !self.uncounted => {
                     node.set_child_count(i, node.child_count(i) + 1);
                 }
-                // A replaced value changes no count, and pages keep their ids when they
-                // are rewritten: this node stays as it is.
+                // A replaced value changes no count (nor does anything in an uncounted
+                // tree), and pages keep their ids when they are rewritten: this node stays
+                // as it is.
                 None => return Ok((replaced, None)),
             }
             replaced
@@ -725,11 +734,12 @@ impl Tree {
             };
             let new = alloc(next_page);
             s.write_page(self.coll, new, right)?;
+            let counted = |n: u64| if self.uncounted { 0 } else { n };
             Some(Split {
                 page: new,
-                count,
+                count: counted(count),
                 min_key,
-                left_count: node.count(),
+                left_count: counted(node.count()),
             })
         } else {
             None
@@ -789,11 +799,14 @@ impl Tree {
             }
             let (i, sub) = Self::descend(&node, target);
             let (removed, empty) = self.remove_at(s, node.child_page(i), height - 1, sub)?;
-            if removed.is_some() {
-                node.set_child_count(i, node.child_count(i).saturating_sub(1));
-            }
             if empty {
                 node.splice_out(i);
+            } else if self.uncounted {
+                // Nothing to change here.
+                return Ok((removed, false));
+            }
+            if removed.is_some() && !empty {
+                node.set_child_count(i, node.child_count(i).saturating_sub(1));
             }
             removed
         };
@@ -843,9 +856,17 @@ mod tests {
 
     #[test]
     fn keyed_tree_matches_a_btreemap() -> Result<()> {
+        for uncounted in [false, true] {
+            keyed_tree_matches_a_btreemap_in(uncounted)?;
+        }
+        Ok(())
+    }
+
+    fn keyed_tree_matches_a_btreemap_in(uncounted: bool) -> Result<()> {
         let mut s = Mem::default();
         let mut t = Tree {
             coll: 1,
+            uncounted,
             ..Tree::default()
         };
         let mut next = 0;
@@ -866,11 +887,20 @@ mod tests {
             }
         }
         assert!(t.height >= 1, "the tree should have grown");
-        assert_eq!(t.count(&s)?, model.len() as u64);
         let all = t.range(&s, 0, u64::MAX)?;
         let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         assert_eq!(all, want);
+        if uncounted {
+            for (k, v) in &want {
+                assert_eq!(t.get(&s, k)?.as_ref(), Some(v));
+            }
+            assert!(t.range(&s, 1, 1).is_err(), "no positions without counts");
+        }
         for (i, (k, v)) in want.iter().enumerate().step_by(97) {
+            if uncounted {
+                break;
+            }
+            assert_eq!(t.count(&s)?, model.len() as u64);
             assert_eq!(t.get(&s, k)?.as_ref(), Some(v));
             assert_eq!(t.rank_of(&s, k, false)?, i as u64);
             assert_eq!(t.rank_of(&s, k, true)?, i as u64 + 1);

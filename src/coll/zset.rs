@@ -148,21 +148,56 @@ fn score_ranks(
     Ok((start, end.max(start)))
 }
 
-/// Ranks `[start, end)` of the members within `min..max` in the member tree.
-fn lex_ranks(src: &impl PageRead, m: &Meta, min: &LexBound, max: &LexBound) -> Result<(u64, u64)> {
+/// The score every member has, if they all have one (the first and last of the score tree
+/// agree).
+fn uniform_score(src: &impl PageRead, m: &Meta) -> Result<Option<f64>> {
+    let score_at = |rank: u64| -> Result<Option<f64>> {
+        Ok(m.b.range(src, rank, 1)?.first().map(|(k, _)| dec(k)))
+    };
+    let (first, last) = (score_at(0)?, score_at(m.len.saturating_sub(1))?);
+    Ok(first.filter(|f| last.is_some_and(|l| l.to_bits() == f.to_bits())))
+}
+
+/// Ranks `[start, end)` of the members within `min..max` when every member has `score`: in
+/// the score tree such members are in member order.
+fn lex_ranks(
+    src: &impl PageRead,
+    m: &Meta,
+    score: f64,
+    min: &LexBound,
+    max: &LexBound,
+) -> Result<(u64, u64)> {
+    let rank = |k: &[u8], or_equal: bool| m.b.rank_of(src, &score_key(score, k), or_equal);
     let start = match min {
         LexBound::Min => 0,
         LexBound::Max => m.len,
-        LexBound::Inclusive(k) => m.a.rank_of(src, k, false)?,
-        LexBound::Exclusive(k) => m.a.rank_of(src, k, true)?,
+        LexBound::Inclusive(k) => rank(k, false)?,
+        LexBound::Exclusive(k) => rank(k, true)?,
     };
     let end = match max {
         LexBound::Min => 0,
         LexBound::Max => m.len,
-        LexBound::Inclusive(k) => m.a.rank_of(src, k, true)?,
-        LexBound::Exclusive(k) => m.a.rank_of(src, k, false)?,
+        LexBound::Inclusive(k) => rank(k, true)?,
+        LexBound::Exclusive(k) => rank(k, false)?,
     };
     Ok((start, end.max(start)))
+}
+
+/// Whether `member` lies within `min..max`.
+fn in_lex(member: &[u8], min: &LexBound, max: &LexBound) -> bool {
+    let above = match min {
+        LexBound::Min => true,
+        LexBound::Max => false,
+        LexBound::Inclusive(k) => member >= k.as_slice(),
+        LexBound::Exclusive(k) => member > k.as_slice(),
+    };
+    let below = match max {
+        LexBound::Min => false,
+        LexBound::Max => true,
+        LexBound::Inclusive(k) => member <= k.as_slice(),
+        LexBound::Exclusive(k) => member < k.as_slice(),
+    };
+    above && below
 }
 
 /// Applies `rev`, `offset` and `limit` (negative = all) to ranks `[start, end)`.
@@ -212,30 +247,22 @@ fn by_rank(
     };
     let (s, n) = index_range(start, stop, m.len);
     let s = if rev { m.len - s - n } else { s };
-    members_at(src, &m, s, n, rev, false)
+    members_at(src, &m, s, n, rev)
 }
 
-/// Members with scores at ranks `start..start + n` of the score tree (of the member tree
-/// with `by_member`), in reverse with `rev`.
+/// Members with scores at ranks `start..start + n` of the score tree, in reverse with `rev`.
 fn members_at(
     src: &impl Source,
     m: &Meta,
     start: u64,
     n: u64,
     rev: bool,
-    by_member: bool,
 ) -> Result<Vec<(Vec<u8>, f64)>> {
-    let mut out: Vec<_> = if by_member {
-        m.a.range(src, start, n)?
-            .into_iter()
-            .map(|(k, v)| (k, stored_score(&v)))
-            .collect()
-    } else {
+    let mut out: Vec<_> =
         m.b.range(src, start, n)?
             .into_iter()
             .map(split_entry)
-            .collect()
-    };
+            .collect();
     if rev {
         out.reverse();
     }
@@ -256,7 +283,7 @@ fn by_score(
     };
     let (a, b) = score_ranks(src, &m, min, max)?;
     let (s, n, rev) = window(a, b, rev, offset, limit);
-    members_at(src, &m, s, n, rev, false)
+    members_at(src, &m, s, n, rev)
 }
 
 fn by_lex(
@@ -271,9 +298,28 @@ fn by_lex(
     let Some(m) = src.meta(key, TY)? else {
         return Ok(Vec::new());
     };
-    let (a, b) = lex_ranks(src, &m, min, max)?;
-    let (s, n, rev) = window(a, b, rev, offset, limit);
-    members_at(src, &m, s, n, rev, true)
+    if let Some(score) = uniform_score(src, &m)? {
+        let (a, b) = lex_ranks(src, &m, score, min, max)?;
+        let (s, n, rev) = window(a, b, rev, offset, limit);
+        return members_at(src, &m, s, n, rev);
+    }
+    // Members with different scores, for which Redis leaves the result unspecified: the
+    // members within the bounds in member order, found by reading them all.
+    let all: Vec<(Vec<u8>, f64)> =
+        m.a.range(src, 0, m.len)?
+            .into_iter()
+            .filter(|(k, _)| in_lex(k, min, max))
+            .map(|(k, v)| (k, stored_score(&v)))
+            .collect();
+    let (s, n, rev) = window(0, all.len() as u64, rev, offset, limit);
+    let mut out = all
+        .get(s as usize..(s + n) as usize)
+        .unwrap_or(&[])
+        .to_vec();
+    if rev {
+        out.reverse();
+    }
+    Ok(out)
 }
 
 fn count(src: &impl Source, key: &[u8], min: ScoreBound, max: ScoreBound) -> Result<u64> {
