@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod backup;
 mod check;
 mod coll;
 mod compaction;
@@ -54,6 +55,7 @@ mod txn;
 mod types;
 mod value;
 
+pub use backup::BackupStats;
 pub use coll::{
     Hash, HashView, LexBound, List, ListView, ScoreBound, Set, SetOp, SetView, SortedSet,
     SortedSetView, ZAddFlags,

@@ -1076,10 +1076,6 @@ mod tests {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("REPAIR"), err("ERR 'repair' is not implemented yet"));
         assert_eq!(
-            f.run("backup /nowhere"),
-            err("ERR 'backup' is not implemented yet")
-        );
-        assert_eq!(
             f.run("EXPORT f FORMAT jsonl"),
             err("ERR 'export' is not implemented yet")
         );

@@ -199,6 +199,8 @@ pub enum Cmd<'a> {
     // Whole database.
     Compact,
     Check,
+    /// `BACKUP destination`.
+    Backup(&'a [u8]),
 }
 
 fn keys_of(args: &[Vec<u8>]) -> Vec<&[u8]> {
@@ -318,7 +320,8 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Rep
         "PERSIST" => Cmd::Persist(arg(0)),
         "COMPACT" => Cmd::Compact,
         "CHECK" => Cmd::Check,
-        "REPAIR" | "BACKUP" | "EXPORT" | "IMPORT" => {
+        "BACKUP" => Cmd::Backup(arg(0)),
+        "REPAIR" | "EXPORT" | "IMPORT" => {
             return Err(Reply::error(format!(
                 "ERR '{}' is not implemented yet",
                 spec.name.to_ascii_lowercase()

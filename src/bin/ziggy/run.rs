@@ -2,6 +2,7 @@
 //! transaction, writes inside a transaction, and the replies Redis gives for each.
 
 use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt as _;
 
 use ziggydb::{format_float, Db, Error, Value, ValueType, WriteTxn};
 
@@ -499,6 +500,14 @@ pub fn other(db: &Db, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
             Reply::ok()
         }
         Cmd::Check => check(db)?,
+        Cmd::Backup(dest) => {
+            let dest = std::path::Path::new(std::ffi::OsStr::from_bytes(dest));
+            let stats = db.backup(dest)?;
+            Reply::Status(format!(
+                "OK {} keys in {} segments, {} bytes",
+                stats.keys, stats.segments, stats.bytes
+            ))
+        }
         other => unreachable!("{other:?} is a read or write command"),
     })
 }
