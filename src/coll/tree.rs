@@ -330,6 +330,15 @@ impl Page {
         (0, rank)
     }
 
+    /// Whether splitting at `at` leaves both halves within [`NODE_MAX`].
+    fn fits_split(&self, at: usize) -> bool {
+        let Some(&mid) = self.offs.get(at) else {
+            return false;
+        };
+        let mid = mid as usize;
+        at > 0 && mid <= NODE_MAX && self.b.len() - mid + PAGE_HEADER <= NODE_MAX
+    }
+
     /// Moves entries `at..` to a new page.
     fn split_off(&mut self, at: usize) -> Page {
         let mut right = Page::empty(self.is_leaf());
@@ -480,6 +489,29 @@ pub(crate) struct Tree {
     /// removing an entry rewrites only the leaf unless a node splits or empties. Not
     /// stored: it follows from the collection type.
     pub uncounted: bool,
+}
+
+/// Where in a node an entry was inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    Start,
+    Middle,
+    End,
+}
+
+impl Edge {
+    /// The edge for an entry inserted at `at` of a node now holding `len`: `first` is the
+    /// index that counts as the start (0 in a leaf; 1 in an inner node, where the right half
+    /// of the first child went in at 1).
+    fn of(at: usize, first: usize, len: usize) -> Edge {
+        if at + 1 == len {
+            Edge::End
+        } else if at == first {
+            Edge::Start
+        } else {
+            Edge::Middle
+        }
+    }
 }
 
 /// The right half of a node that split: its page, entry count and lower bound, and the
@@ -672,30 +704,37 @@ impl Tree {
         value: &[u8],
     ) -> Result<(Option<Vec<u8>>, Option<Split>)> {
         let mut node = s.read_page(self.coll, page)?;
+        // Where an entry went in, if one did: a node that overflows by an entry added at its
+        // end (or start) splits there, so that appends (or pushes at the front) leave full
+        // nodes behind instead of half-empty ones.
+        let mut edge = Edge::Middle;
         let replaced = if node.is_leaf() {
             if height != 0 {
                 return Err(corrupt("leaf above the bottom of the tree"));
             }
-            match target {
+            let at = match target {
                 Target::Key(k) => match node.search(k) {
                     // The same value again changes nothing: no page is rewritten.
                     Ok(i) if node.value(i) == value => return Ok((Some(value.to_vec()), None)),
                     Ok(i) => {
                         let old = node.value(i).to_vec();
                         node.replace(i, 1, &leaf_entry_bytes(k, value), &[0]);
-                        Some(old)
+                        return self.finish_insert(
+                            s,
+                            next_page,
+                            page,
+                            node,
+                            Edge::Middle,
+                            Some(old),
+                        );
                     }
-                    Err(i) => {
-                        node.splice_in(i, &leaf_entry_bytes(key, value));
-                        None
-                    }
+                    Err(i) => i,
                 },
-                Target::Rank(r) => {
-                    let i = (r as usize).min(node.len());
-                    node.splice_in(i, &leaf_entry_bytes(key, value));
-                    None
-                }
-            }
+                Target::Rank(r) => (r as usize).min(node.len()),
+            };
+            node.splice_in(at, &leaf_entry_bytes(key, value));
+            edge = Edge::of(at, 0, node.len());
+            None
         } else {
             if height == 0 {
                 return Err(corrupt("inner page at the bottom of the tree"));
@@ -714,6 +753,7 @@ impl Tree {
                 Some(sp) => {
                     node.set_child_count(i, sp.left_count);
                     node.splice_in(i + 1, &child_bytes(sp.page, sp.count, &sp.min_key));
+                    edge = Edge::of(i + 1, 1, node.len());
                 }
                 None if replaced.is_none() && !self.uncounted => {
                     node.set_child_count(i, node.child_count(i) + 1);
@@ -725,8 +765,29 @@ impl Tree {
             }
             replaced
         };
+        self.finish_insert(s, next_page, page, node, edge, replaced)
+    }
+
+    /// Writes a node changed by an insertion, splitting it first if it grew too large.
+    fn finish_insert(
+        &self,
+        s: &mut impl PageWrite,
+        next_page: &mut u64,
+        page: u64,
+        mut node: Page,
+        edge: Edge,
+        replaced: Option<Vec<u8>>,
+    ) -> Result<(Option<Vec<u8>>, Option<Split>)> {
         let split = if node.encoded_len() > NODE_MAX && node.len() >= 2 {
-            let right = node.split_off(node.len() / 2);
+            let half = node.len() / 2;
+            let at = match edge {
+                Edge::End => node.len() - 1,
+                Edge::Start => 1,
+                Edge::Middle => half,
+            };
+            // An edge split must leave both halves small enough (entries can be large).
+            let at = if node.fits_split(at) { at } else { half };
+            let right = node.split_off(at);
             let (count, min_key) = if right.is_leaf() {
                 (right.len() as u64, right.key(0).to_vec())
             } else {
@@ -945,6 +1006,49 @@ mod tests {
         let all: Vec<Vec<u8>> = t.range(&s, 0, u64::MAX)?.into_iter().map(|e| e.1).collect();
         assert_eq!(all, model);
         assert_eq!(t.range(&s, 100, 2)?.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn appends_and_front_pushes_leave_full_pages() -> Result<()> {
+        for front in [false, true] {
+            let mut s = Mem::default();
+            let mut t = Tree {
+                coll: 1,
+                ..Tree::default()
+            };
+            let mut next = 0;
+            const N: u64 = 20_000;
+            for i in 0..N {
+                let v = format!("v{i:010}").into_bytes();
+                let at = if front { 0 } else { i };
+                t.insert(&mut s, &mut next, Target::Rank(at), &[], &v)?;
+            }
+            // An entry takes 19 bytes: 215 fit in a page, so full leaves need 94 pages
+            // (half-full ones would need twice as many).
+            let leaves = N.div_ceil((NODE_MAX as u64 - 5) / 19);
+            assert!(
+                (s.0.len() as u64) < leaves + leaves / 10,
+                "{} pages for {leaves} full leaves (front: {front})",
+                s.0.len()
+            );
+            let all = t.range(&s, 0, u64::MAX)?;
+            assert_eq!(all.len() as u64, N);
+            let first = if front { N - 1 } else { 0 };
+            assert_eq!(all[0].1, format!("v{first:010}").into_bytes());
+        }
+        // Keys arriving in order fill their pages too.
+        let mut s = Mem::default();
+        let mut t = Tree {
+            coll: 1,
+            ..Tree::default()
+        };
+        let mut next = 0;
+        for i in 0..20_000u64 {
+            let k = format!("k{i:010}").into_bytes();
+            t.insert(&mut s, &mut next, Target::Key(&k), &k, &[])?;
+        }
+        assert!(s.0.len() < 110, "{} pages", s.0.len());
         Ok(())
     }
 
