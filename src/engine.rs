@@ -1020,9 +1020,31 @@ impl Shared {
                 .sum::<usize>()
                 + COMMIT_LEN,
         );
+        let mut metas = Vec::with_capacity(ops.len());
         let mut offsets = Vec::with_capacity(ops.len());
         for (key, op) in ops {
-            offsets.push(buf.len());
+            let at = buf.len();
+            offsets.push(at);
+            metas.push(match op {
+                Op::Put {
+                    vtype,
+                    payload,
+                    expires_at,
+                    internal,
+                } => RecMeta::encoded(
+                    at,
+                    KIND_PUT,
+                    *vtype,
+                    txn,
+                    *expires_at,
+                    *internal,
+                    key.len(),
+                    payload.len(),
+                ),
+                Op::Del { internal } => {
+                    RecMeta::encoded(at, KIND_DEL, 0, txn, 0, *internal, key.len(), 0)
+                }
+            });
             match op {
                 Op::Put {
                     vtype,
@@ -1083,19 +1105,18 @@ impl Shared {
 
         let end_pos = pos(seg, end as u32);
         let prepared = self.segs.map(seg, end as usize).and_then(|map| {
-            let records = offsets
+            // The records as they now sit in the segment: their metadata was made while
+            // encoding them, relative to the start of the transaction.
+            let records: Vec<(u64, RecMeta)> = metas
                 .iter()
-                .map(|&o| {
-                    let at = off as usize + o;
-                    decode_record(buf.get(o..).unwrap_or(&[]))
-                        .map(|r| (pos(seg, at as u32), RecMeta::from_record(&r, at)))
-                        .map_err(|e| Error::CorruptWal {
-                            file: path.clone(),
-                            offset: at as u64,
-                            reason: e.reason(),
-                        })
+                .zip(&offsets)
+                .map(|(m, &o)| {
+                    let mut m = *m;
+                    m.key_start += off as usize;
+                    m.value_start += off as usize;
+                    (pos(seg, (off as usize + o) as u32), m)
                 })
-                .collect::<Result<Vec<_>>>()?;
+                .collect();
             let idx = self.prepare_publish(&map, &records)?;
             Ok((map, records, idx))
         });

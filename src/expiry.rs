@@ -9,12 +9,14 @@ use crate::engine::{now_ms, Hit, Shared};
 use crate::error::Result;
 use crate::index::IndexMap;
 use crate::record::KIND_PUT;
-use crate::shm::W_EXPIRED;
+use crate::shm::{W_EXPIRED, W_EXPIRING};
 
 /// Keys sampled per round of an active expiry pass (Redis samples 20).
 pub(crate) const EXPIRE_SAMPLE: usize = 20;
-/// Slots one round visits at most while looking for keys with an expiry.
-const EXPIRE_MAX_VISIT: u64 = 4096;
+/// Slots one round visits at least, and at most, while looking for keys with an expiry:
+/// between the two, as many as should hold a full sample given how many keys have one.
+const EXPIRE_MIN_VISIT: u64 = 4096;
+const EXPIRE_MAX_VISIT: u64 = 1 << 16;
 /// Rounds per pass at most; a round repeats only while more than a quarter of the sample
 /// had expired, as in Redis.
 const EXPIRE_ROUNDS: usize = 16;
@@ -85,8 +87,14 @@ impl Shared {
             self.read_consistent(|idx| {
                 expired.clear();
                 // Like Redis, sample keys that have an expiry (Redis keeps them in a separate
-                // table; here they are found by skipping others, within a bounded walk).
-                self.sample_slots(idx, EXPIRE_SAMPLE, EXPIRE_MAX_VISIT, |h| {
+                // table; here they are found by skipping others, within a bounded walk long
+                // enough to meet a full sample when few keys have one).
+                let volatile_keys = self.shm.get(W_EXPIRING).max(1);
+                let visit = (EXPIRE_SAMPLE as u64)
+                    .saturating_mul(idx.cap)
+                    .div_ceil(volatile_keys)
+                    .clamp(EXPIRE_MIN_VISIT, EXPIRE_MAX_VISIT);
+                self.sample_slots(idx, EXPIRE_SAMPLE, visit, |h| {
                     let volatile =
                         h.meta.kind == KIND_PUT && !h.meta.internal && h.meta.expires_at != 0;
                     if volatile && h.expired() {

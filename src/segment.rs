@@ -30,7 +30,7 @@ pub(crate) fn parse_file_name(name: &str) -> Option<u32> {
 }
 
 /// A record located in a mapped segment; offsets are absolute within the map.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RecMeta {
     pub kind: u8,
     pub vtype: u8,
@@ -57,6 +57,34 @@ impl RecMeta {
             value_start: at + r.value_offset,
             value_len: r.value.len(),
             len: r.len,
+        }
+    }
+
+    /// The metadata of a record this process just encoded at offset `at` (what
+    /// `from_record` would decode from it, without reading it back).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn encoded(
+        at: usize,
+        kind: u8,
+        vtype: u8,
+        txn: u64,
+        expires_at: u64,
+        internal: bool,
+        key_len: usize,
+        value_len: usize,
+    ) -> Self {
+        let key_start = at + RECORD_HEADER_LEN + if expires_at != 0 { 8 } else { 0 };
+        RecMeta {
+            kind,
+            vtype,
+            txn,
+            expires_at,
+            internal,
+            key_start,
+            key_len,
+            value_start: key_start + key_len,
+            value_len,
+            len: crate::record::record_len(key_len, value_len, expires_at != 0),
         }
     }
 
@@ -344,5 +372,32 @@ impl Segments {
     /// Bytes mapped by this process.
     pub(crate) fn mapped_bytes(&self) -> usize {
         self.maps.load().values().map(|m| m.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{encode_record_ns, KIND_DEL, KIND_PUT};
+
+    /// Kind, value type, expiry, internal, key, value.
+    type Case = (u8, u8, u64, bool, &'static [u8], &'static [u8]);
+
+    #[test]
+    fn metadata_made_while_encoding_matches_what_decoding_reads() {
+        let cases: [Case; 4] = [
+            (KIND_PUT, 2, 0, false, b"key", b"value"),
+            (KIND_PUT, 32, 0, true, b"pg-internal", &[7; 300]),
+            (KIND_PUT, 1, 1_800_000_000_000, false, b"ttl", b""),
+            (KIND_DEL, 0, 0, false, b"gone", b""),
+        ];
+        let mut buf = vec![0u8; 40];
+        for (kind, vtype, exp, internal, key, value) in cases {
+            let at = buf.len();
+            encode_record_ns(&mut buf, kind, vtype, 9, exp, internal, key, value);
+            let made = RecMeta::encoded(at, kind, vtype, 9, exp, internal, key.len(), value.len());
+            let read = RecMeta::from_record(&decode_record(&buf[at..]).expect("decodes"), at);
+            assert_eq!(made, read);
+        }
     }
 }
