@@ -66,14 +66,27 @@ impl Shared {
         r
     }
 
-    /// Compacts if no compaction is running anywhere and dead space passed the thresholds.
-    pub(crate) fn maybe_compact(&self) -> Result<()> {
+    /// Whether automatic compaction is on and dead space passed its thresholds.
+    pub(crate) fn compaction_due(&self) -> bool {
         let dead = self.shm.get(W_DEAD_BYTES);
         let live = self.shm.get(W_LIVE_BYTES);
-        if !self.opts.auto_compact
-            || dead < self.opts.compact_min_bytes
-            || (dead as f64) < self.opts.compact_min_dead_ratio * (dead + live) as f64
-        {
+        self.opts.auto_compact
+            && dead >= self.opts.compact_min_bytes
+            && (dead as f64) >= self.opts.compact_min_dead_ratio * (dead + live) as f64
+    }
+
+    /// After a commit: wakes this process's compaction thread if compaction is due.
+    pub(crate) fn nudge_compactor(&self) {
+        if self.compaction_due() {
+            if let Some(t) = self.compactor.get() {
+                t.unpark();
+            }
+        }
+    }
+
+    /// Compacts if no compaction is running anywhere and dead space passed the thresholds.
+    pub(crate) fn maybe_compact(&self) -> Result<()> {
+        if !self.compaction_due() {
             return Ok(());
         }
         let Ok(_m) = self.compact_mutex.try_lock() else {

@@ -74,8 +74,9 @@ impl OpenOptions {
         self.segment_size = bytes;
         self
     }
-    /// Compact automatically after a commit when dead bytes exceed `min_dead_ratio` of all
-    /// segment bytes and at least `min_bytes` (defaults: on, 0.5, 16 MiB).
+    /// Compact automatically, in a background thread woken by the commit that passes the
+    /// thresholds, when dead bytes exceed `min_dead_ratio` of all record bytes and at least
+    /// `min_bytes` (defaults: on, 0.5, 16 MiB). No commit waits for it.
     pub fn auto_compact(mut self, on: bool, min_dead_ratio: f64, min_bytes: u64) -> Self {
         self.auto_compact = on;
         self.compact_min_dead_ratio = min_dead_ratio;

@@ -110,6 +110,8 @@ pub(crate) struct Shared {
     local_reads: [AtomicU64; 3],
     poisoned: AtomicBool,
     flusher_stop: Arc<AtomicBool>,
+    /// The thread that compacts automatically, woken by commits that pass the thresholds.
+    pub(crate) compactor: OnceLock<std::thread::Thread>,
 }
 
 static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<Handle>>>> = OnceLock::new();
@@ -213,6 +215,17 @@ impl Shared {
                 let _ = s.expire_pass(Some(Duration::from_millis(10)));
             }));
         }
+        if s.opts.auto_compact {
+            // Compaction runs here rather than in the commit that passed the threshold, so
+            // that no commit waits for it (it copies whole segments).
+            let compactor = spawn_worker(&s, "ziggydb-compact", Duration::from_secs(1), |s| {
+                let _ = s.maybe_compact();
+            });
+            if let Some(t) = compactor {
+                let _ = s.compactor.set(t.thread().clone());
+                workers.push(t);
+            }
+        }
         let h = Arc::new(Handle {
             shared: s,
             workers: Mutex::new(workers),
@@ -267,6 +280,7 @@ impl Shared {
             local_reads: Default::default(),
             poisoned: AtomicBool::new(false),
             flusher_stop: Arc::new(AtomicBool::new(false)),
+            compactor: OnceLock::new(),
             opts,
         };
         if first {
@@ -879,8 +893,15 @@ impl Shared {
     /// Reads the transaction starting at `start`.
     pub(crate) fn read_txn(&self, start: u64) -> Result<TxnRead> {
         let id = pos_seg(start);
-        let mut off = pos_off(start) as usize;
         let map = self.segs.map(id, self.segment_len(id)?)?;
+        self.read_txn_in(map, start)
+    }
+
+    /// Reads the transaction starting at `start` from `map`, a map of its segment covering
+    /// the whole file as it was when the caller looked.
+    fn read_txn_in(&self, map: Arc<SegmentMap>, start: u64) -> Result<TxnRead> {
+        let id = pos_seg(start);
+        let mut off = pos_off(start) as usize;
         let mut records = Vec::new();
         let mut txn = None;
         loop {
@@ -1496,8 +1517,9 @@ impl Shared {
             }
             let mut off = SEGMENT_HEADER_LEN as u32;
             let mut prev = 0u64;
+            let map = self.segs.map(id, self.segment_len(id)?)?;
             loop {
-                match self.read_txn(pos(id, off))? {
+                match self.read_txn_in(Arc::clone(&map), pos(id, off))? {
                     TxnRead::Txn(t) if t.txn > prev => {
                         for (p, meta) in &t.records {
                             f(&t.map, *p, meta)?;

@@ -429,7 +429,7 @@ impl WriteTxn {
         if shared.opts.durability == Durability::Immediate {
             shared.sync_to(end)?;
         }
-        shared.maybe_compact()?;
+        shared.nudge_compactor();
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ziggydb::{Db, Value};
 
@@ -128,6 +129,16 @@ fn churn(dir: &Path, min_dead_ratio: f64, min_bytes: u64) -> TestResult<(u64, u6
         write_version(&db, &all, version, 500, 20)?;
     }
     assert_state(&db, 100, |i| Some(val(i, 39, 500)), "after churn")?;
+    // Compaction runs in a background thread: give it time to catch up with the writes.
+    let settled = |db: &Db| {
+        let m = db.metrics();
+        m.compactions > 0
+            && (m.dead_bytes as f64) < min_dead_ratio * (m.dead_bytes + m.live_bytes) as f64
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while min_bytes < 1 << 30 && !settled(&db) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_check_ok(&db, "after churn")?;
     Ok((db.metrics().compactions, util::segment_bytes(dir)))
 }
