@@ -89,7 +89,9 @@ impl Db {
     pub fn import<R: Read + Seek>(&self, input: R) -> Result<ImportStats> {
         let mut input = BufReader::with_capacity(1 << 16, input);
         let max_value = self.inner.max_txn_bytes();
-        each_line(&mut input, |_, rec| check_size(&rec, max_value))?;
+        each_line(&mut input, |line, rec| {
+            check_size(&rec, max_value).map_err(|reason| Error::BadImportLine { line, reason })
+        })?;
         input
             .seek(SeekFrom::Start(0))
             .map_err(|e| Error::io(INPUT, e))?;
@@ -101,6 +103,7 @@ impl Db {
             budget: max_value / 4,
             stats: ImportStats::default(),
         };
+        // An error now (I/O, a full disk) is not the line's fault: it is returned as it is.
         let result = each_line(&mut input, |_, rec| importer.put(rec));
         match result {
             Ok(()) => {
@@ -391,31 +394,25 @@ fn each_line(input: &mut impl BufRead, mut f: impl FnMut(u64, Record) -> Result<
             line: number,
             reason,
         })?;
-        f(number, rec).map_err(|e| match e {
-            Error::InvalidArgument(reason) => Error::BadImportLine {
-                line: number,
-                reason,
-            },
-            other => other,
-        })?;
+        f(number, rec)?;
     }
 }
 
 /// What the writes need that parsing does not check: the key's length and a scalar that fits
 /// in a segment.
-fn check_size(rec: &Record, max_value: usize) -> Result<()> {
+fn check_size(rec: &Record, max_value: usize) -> std::result::Result<(), String> {
     if rec.key.len() > MAX_KEY_LEN {
-        return Err(Error::InvalidArgument(format!(
+        return Err(format!(
             "key of {} bytes is longer than the limit of {MAX_KEY_LEN} bytes",
             rec.key.len()
-        )));
+        ));
     }
     if let Data::Scalar(v) = &rec.data {
         let len = v.encode_payload().len() + rec.key.len();
         if len > max_value {
-            return Err(Error::InvalidArgument(format!(
+            return Err(format!(
                 "value of {len} bytes does not fit in one segment ({max_value} bytes)"
-            )));
+            ));
         }
     }
     Ok(())

@@ -571,3 +571,92 @@ fn the_resp_export_loads_into_redis_with_redis_cli_pipe() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn an_import_larger_than_a_segment_is_split_into_transactions() -> TestResult {
+    let tmp = util::tempdir();
+    let small = || Db::options().segment_size(64 << 10);
+    let src = small().open(tmp.path().join("src"))?;
+    // Each collection alone is larger than a segment (and so than one transaction).
+    let elems: Vec<Vec<u8>> = (0..6000u32)
+        .map(|i| format!("element-{i:012}").into_bytes())
+        .collect();
+    for chunk in elems.chunks(500) {
+        src.transaction(|tx| {
+            tx.list(b"list").push_back(chunk)?;
+            tx.set_of(b"set").add(chunk)?;
+            Ok(())
+        })?;
+    }
+    for i in 0..3000u32 {
+        if i % 500 == 0 {
+            src.set(format!("k{i}").as_bytes(), i64::from(i))?;
+        }
+    }
+    let mut dump = Vec::new();
+    src.export(ExportFormat::JsonLines, &mut dump)?;
+    assert!(dump.len() > 2 * (64 << 10), "{} bytes", dump.len());
+    let dst = small().open(tmp.path().join("dst"))?;
+    let stats = dst.import(std::io::Cursor::new(&dump))?;
+    assert_eq!(stats.keys, src.len());
+    assert_eq!(contents(&dst)?, contents(&src)?);
+
+    // A value that cannot fit in a segment is refused before anything is written.
+    let big = "x".repeat(70 << 10);
+    let line = format!("{{\"key\":\"k\",\"type\":\"string\",\"value\":\"x\"}}\n{{\"key\":\"big\",\"type\":\"string\",\"value\":\"{big}\"}}\n");
+    let empty = small().open(tmp.path().join("empty"))?;
+    let err = empty.import(std::io::Cursor::new(line)).unwrap_err();
+    assert!(
+        matches!(&err, ziggydb::Error::BadImportLine { line: 2, reason } if reason.contains("does not fit")),
+        "{err}"
+    );
+    assert_eq!(empty.len(), 0);
+    Ok(())
+}
+
+#[test]
+fn an_export_is_one_state_while_another_thread_writes() -> TestResult {
+    let tmp = util::tempdir();
+    let db = Db::open(tmp.path().join("db"))?;
+    db.transaction(|tx| {
+        for i in 0..20_000u32 {
+            tx.set(format!("filler:{i}").as_bytes(), "some bytes to export")?;
+        }
+        tx.set(b"a", 0i64)?;
+        tx.set(b"z", 0i64)?;
+        Ok(())
+    })?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (db, stop) = (db.clone(), stop.clone());
+        std::thread::spawn(move || -> ziggydb::Result<u64> {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // `a` and `z` are always equal in a committed state.
+                db.transaction(|tx| {
+                    tx.incr_by(b"a", 1)?;
+                    tx.incr_by(b"z", 1)
+                })?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    };
+    for _ in 0..5 {
+        let mut dump = Vec::new();
+        db.export(ExportFormat::JsonLines, &mut dump)?;
+        let text = String::from_utf8(dump)?;
+        let value = |key: &str| -> Option<String> {
+            let prefix = format!("{{\"key\":\"{key}\",\"type\":\"int\",\"value\":");
+            let line = text.lines().find(|l| l.starts_with(&prefix))?;
+            Some(line[prefix.len()..line.len() - 1].to_owned())
+        };
+        let (a, z) = (value("a"), value("z"));
+        assert!(a.is_some());
+        assert_eq!(a, z);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let commits = writer.join().map_err(|_| "writer panicked")??;
+    assert!(commits > 0);
+    Ok(())
+}
