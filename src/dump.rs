@@ -172,14 +172,26 @@ fn each_chunk(
     let Some(meta) = tx.meta(key, ty)? else {
         return Ok(());
     };
-    let mut at = 0;
-    while at < meta.len {
-        let chunk = meta.a.range(tx, at, CHUNK)?;
-        if chunk.is_empty() {
-            break;
+    if ty == ValueType::List {
+        // By position: a list's entries all have the empty key.
+        let mut at = 0;
+        while at < meta.len {
+            let chunk = meta.a.range(tx, at, CHUNK)?;
+            if chunk.is_empty() {
+                break;
+            }
+            at += chunk.len() as u64;
+            f(&chunk)?;
         }
-        at += chunk.len() as u64;
+        return Ok(());
+    }
+    // By key, from after the last key of the previous chunk: a hash's and a sorted set's
+    // member trees keep no positions.
+    let mut chunk = meta.a.range_after(tx, None, CHUNK)?;
+    while !chunk.is_empty() {
         f(&chunk)?;
+        let last = chunk.last().map(|(k, _)| k.clone()).unwrap_or_default();
+        chunk = meta.a.range_after(tx, Some(&last), CHUNK)?;
     }
     Ok(())
 }
