@@ -129,6 +129,14 @@ pub enum Error {
     /// An index is outside the list (Redis `LSET`).
     #[error("index out of range")]
     IndexOutOfRange,
+    /// A line of an import file is malformed ([`crate::Db::import`]); nothing was written.
+    #[error("import file line {line}: {reason}")]
+    BadImportLine {
+        /// The line's number, from 1.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An argument is invalid (e.g. a zero segment size).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -40,6 +40,7 @@ mod check;
 mod coll;
 mod compaction;
 mod db;
+mod dump;
 mod engine;
 mod error;
 mod expiry;
@@ -61,6 +62,7 @@ pub use coll::{
     SortedSetView, ZAddFlags,
 };
 pub use db::{CheckReport, CompactStats, Db, Durability, Metrics, OpenOptions, ProcessStats};
+pub use dump::{ExportFormat, ImportStats};
 pub use error::{Error, Result};
 pub use txn::{Savepoint, WriteTxn};
 pub use types::{glob_match, ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};
@@ -70,5 +72,6 @@ pub use value::{format_float, Value, ValueRef, ValueType};
 /// process. Not part of the stable API.
 #[doc(hidden)]
 pub mod testing {
+    pub use crate::dump::check_line as check_import_line;
     pub use crate::io::{set_fault_plan, FaultAction, FaultOp, FaultPlan};
 }

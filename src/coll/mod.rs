@@ -13,6 +13,7 @@ mod zset;
 pub use hash::{Hash, HashView};
 pub use list::{List, ListView};
 pub use set::{Set, SetOp, SetView};
+pub(crate) use zset::stored_score;
 pub use zset::{LexBound, ScoreBound, SortedSet, SortedSetView, ZAddFlags};
 
 use std::collections::BTreeSet;

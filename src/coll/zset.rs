@@ -104,7 +104,7 @@ fn score_key(score: f64, member: &[u8]) -> Vec<u8> {
     k
 }
 
-fn stored_score(v: &[u8]) -> f64 {
+pub(crate) fn stored_score(v: &[u8]) -> f64 {
     f64::from_bits(u64::from_le_bytes(
         v.get(..8).and_then(|s| s.try_into().ok()).unwrap_or([0; 8]),
     ))

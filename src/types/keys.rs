@@ -343,7 +343,7 @@ impl WriteTxn {
 
     /// The keys this transaction sees, in byte order: the committed keys (which cannot
     /// change while the transaction holds the writer lock) with its own writes applied.
-    fn visible_keys(&self) -> Result<Vec<Vec<u8>>> {
+    pub(crate) fn visible_keys(&self) -> Result<Vec<Vec<u8>>> {
         let mut keys: BTreeSet<Vec<u8>> = self.shared()?.all_keys()?.into_iter().collect();
         for key in self.pending_user_keys() {
             if self.exists(&key)? {

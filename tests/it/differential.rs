@@ -31,13 +31,11 @@
 //! them).
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::util::{self, Rng, TestResult};
+use crate::util::{self, RedisServer, Rng, TestResult};
 
 /// Seed used when `ZIGGY_SEED` is not set.
 const DEFAULT_SEED: u64 = 0x2024_0517;
@@ -46,159 +44,15 @@ const DEFAULT_SEED: u64 = 0x2024_0517;
 const SEQUENCES: usize = 40;
 const UNITS: usize = 200;
 
-// ---------------------------------------------------------------------------------------------
-// The Redis server
-
-/// A program on the `PATH`, if there is one.
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// A `redis-server` child process, killed by its PID when dropped.
-struct RedisServer {
-    proc: std::process::Child,
-    port: u16,
-    cli: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl RedisServer {
-    /// Starts a server on a free port and waits until `redis-cli ping` answers.
-    fn start(server: &Path, cli: &Path) -> TestResult<RedisServer> {
-        let mut last_err = String::new();
-        for _ in 0..5 {
-            // A port free a moment ago; another process may take it first, hence the retries.
-            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-            let dir = util::tempdir();
-            let proc = Command::new(server)
-                .args(["--port", &port.to_string()])
-                .args(["--bind", "127.0.0.1"])
-                .args(["--save", ""])
-                .args(["--appendonly", "no"])
-                .args(["--daemonize", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?;
-            let mut redis = RedisServer {
-                proc,
-                port,
-                cli: cli.to_owned(),
-                _dir: dir,
-            };
-            match redis.wait_ready(Duration::from_secs(10)) {
-                Ok(()) => return Ok(redis),
-                Err(e) => last_err = e,
-            }
-        }
-        Err(format!("redis-server did not start: {last_err}").into())
-    }
-
-    fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(status)) = self.proc.try_wait() {
-                return Err(format!("redis-server exited with {status}"));
-            }
-            let out = Command::new(&self.cli)
-                .args(["-p", &self.port.to_string(), "ping"])
-                .stdin(Stdio::null())
-                .stderr(Stdio::null())
-                .output();
-            if out.is_ok_and(|o| o.stdout.starts_with(b"PONG")) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(format!("no PONG on port {} within {timeout:?}", self.port));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Runs `script` through `redis-cli` and returns what it printed.
-    fn run(&self, script: &[u8]) -> TestResult<Vec<u8>> {
-        let mut cmd = Command::new(&self.cli);
-        cmd.args(["-p", &self.port.to_string()]);
-        pipe(cmd, script, "redis-cli")
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        // `Child::kill` signals the process by its PID.
-        let _ = self.proc.kill();
-        let _ = self.proc.wait();
-    }
-}
-
-/// Runs `cmd` with `script` on standard input; its standard output.
-fn pipe(mut cmd: Command, script: &[u8], what: &str) -> TestResult<Vec<u8>> {
-    let mut proc = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut stdin = proc.stdin.take().ok_or("stdin is piped")?;
-    let script = script.to_vec();
-    // Written from another thread so that a full stdout pipe cannot block both sides.
-    let writer = std::thread::spawn(move || stdin.write_all(&script));
-    let out = proc.wait_with_output()?;
-    writer.join().map_err(|_| "writer thread panicked")??;
-    if !out.status.success() {
-        return Err(format!(
-            "{what} failed with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    Ok(out.stdout)
-}
-
 /// Runs `script` through `ziggy` on a fresh database in `dir`.
 fn run_ziggy(dir: &Path, script: &[u8]) -> TestResult<Vec<u8>> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ziggy"));
     cmd.arg("-d").arg(dir);
-    pipe(cmd, script, "ziggy")
+    util::pipe(cmd, script, "ziggy")
 }
 
 // ---------------------------------------------------------------------------------------------
 // Command lines
-
-/// One argument as redis-cli's line splitter reads it back: bare when that is safe, else in
-/// double quotes with `\xHH` escapes.
-fn quote(arg: &[u8]) -> String {
-    let bare = !arg.is_empty()
-        && arg
-            .iter()
-            .all(|&b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\'));
-    if bare {
-        return String::from_utf8_lossy(arg).into_owned();
-    }
-    let mut s = String::from("\"");
-    for &b in arg {
-        match b {
-            b'"' => s.push_str("\\\""),
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(char::from(b)),
-            _ => {
-                let _ = write!(s, "\\x{b:02x}");
-            }
-        }
-    }
-    s.push('"');
-    s
-}
-
-fn line(args: &[Vec<u8>]) -> String {
-    args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
-}
 
 /// How a unit's reply is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1154,7 +1008,7 @@ impl Gen {
         };
         let (args, norm) = self.command(group);
         Unit {
-            lines: vec![line(&args)],
+            lines: vec![util::command_line(&args)],
             norm,
         }
     }
@@ -1166,14 +1020,14 @@ impl Gen {
         if self.chance(30) {
             let touch = self.exact_command();
             let key = touch.get(1).cloned().unwrap_or_else(|| b"s1".to_vec());
-            lines.push(line(&[b"WATCH".to_vec(), key]));
+            lines.push(util::command_line(&[b"WATCH".to_vec(), key]));
             if self.chance(50) {
-                lines.push(line(&touch));
+                lines.push(util::command_line(&touch));
             }
         }
         lines.push("MULTI".to_owned());
         for _ in 0..1 + self.below(4) {
-            lines.push(line(&self.exact_command()));
+            lines.push(util::command_line(&self.exact_command()));
         }
         if self.chance(8) {
             lines.push(
@@ -1354,28 +1208,9 @@ fn now_s() -> u64 {
         .unwrap_or(0)
 }
 
-/// Starts the server, or explains how to get it; `None` when skipping was asked for.
-fn redis_or_skip() -> TestResult<Option<RedisServer>> {
-    let server = find_program("redis-server");
-    let cli = find_program("redis-cli");
-    let (Some(server), Some(cli)) = (server, cli) else {
-        if std::env::var("ZIGGY_NO_REDIS").is_ok_and(|v| v == "1") {
-            eprintln!("differential test skipped: ZIGGY_NO_REDIS=1");
-            return Ok(None);
-        }
-        return Err(
-            "the differential test needs redis-server and redis-cli on the PATH: \
-                    install them with `apt-get install redis-server redis-tools` (as .ci/run \
-                    does), or set ZIGGY_NO_REDIS=1 to skip this test"
-                .into(),
-        );
-    };
-    Ok(Some(RedisServer::start(&server, &cli)?))
-}
-
 #[test]
 fn random_sequences_reply_as_redis_does() -> TestResult {
-    let Some(redis) = redis_or_skip()? else {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
         return Ok(());
     };
     let seed = seed();

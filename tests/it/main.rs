@@ -15,6 +15,7 @@ mod compaction;
 mod corruption;
 mod crash;
 mod differential;
+mod export;
 mod info;
 mod keys;
 mod model;

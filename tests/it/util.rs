@@ -1,5 +1,6 @@
-//! Shared helpers: temporary directories, child processes, file-level inspection of a
-//! database directory, a CRC-32 and a small seeded random number generator.
+//! Shared helpers: temporary directories, child processes, a Redis server to compare with,
+//! file-level inspection of a database directory, a CRC-32 and a small seeded random number
+//! generator.
 
 use std::collections::VecDeque;
 use std::fmt::Display;
@@ -482,4 +483,177 @@ impl Rng {
 fn crc32_matches_the_standard_check_value() {
     assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     assert_eq!(crc32(b""), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A Redis server to compare with
+
+/// A program on the `PATH`, if there is one.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A `redis-server` child process on a free port of 127.0.0.1, with no persistence and a
+/// temporary working directory, killed by its PID when dropped.
+pub struct RedisServer {
+    proc: std::process::Child,
+    port: u16,
+    cli: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts a server on a free port and waits until `redis-cli ping` answers.
+    pub fn start(server: &Path, cli: &Path) -> TestResult<RedisServer> {
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            // A port free a moment ago; another process may take it first, hence the retries.
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let dir = tempdir();
+            let proc = Command::new(server)
+                .args(["--port", &port.to_string()])
+                .args(["--bind", "127.0.0.1"])
+                .args(["--save", ""])
+                .args(["--appendonly", "no"])
+                .args(["--daemonize", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?;
+            let mut redis = RedisServer {
+                proc,
+                port,
+                cli: cli.to_owned(),
+                _dir: dir,
+            };
+            match redis.wait_ready(Duration::from_secs(10)) {
+                Ok(()) => return Ok(redis),
+                Err(e) => last_err = e,
+            }
+        }
+        Err(format!("redis-server did not start: {last_err}").into())
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.proc.try_wait() {
+                return Err(format!("redis-server exited with {status}"));
+            }
+            let out = Command::new(&self.cli)
+                .args(["-p", &self.port.to_string(), "ping"])
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output();
+            if out.is_ok_and(|o| o.stdout.starts_with(b"PONG")) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("no PONG on port {} within {timeout:?}", self.port));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `redis-cli` connected to this server, with no other arguments yet.
+    pub fn cli(&self) -> Command {
+        let mut cmd = Command::new(&self.cli);
+        cmd.args(["-p", &self.port.to_string()]);
+        cmd
+    }
+
+    /// Runs `script` through `redis-cli` and returns what it printed.
+    pub fn run(&self, script: &[u8]) -> TestResult<Vec<u8>> {
+        pipe(self.cli(), script, "redis-cli")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        // `Child::kill` signals the process by its PID.
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
+/// Runs `cmd` with `script` on standard input; its standard output. Fails if it exits with
+/// an error status.
+pub fn pipe(mut cmd: Command, script: &[u8], what: &str) -> TestResult<Vec<u8>> {
+    let mut proc = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = proc.stdin.take().ok_or("stdin is piped")?;
+    let script = script.to_vec();
+    // Written from another thread so that a full stdout pipe cannot block both sides.
+    let writer = std::thread::spawn(move || stdin.write_all(&script));
+    let out = proc.wait_with_output()?;
+    writer.join().map_err(|_| "writer thread panicked")??;
+    if !out.status.success() {
+        return Err(format!(
+            "{what} failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok(out.stdout)
+}
+
+/// Starts a Redis server for the test named `test`, or explains how to get one; `None` when
+/// skipping was asked for with `ZIGGY_NO_REDIS=1`. Without `redis-server` and `redis-cli` on
+/// the `PATH` the test fails.
+pub fn redis_or_skip(test: &str) -> TestResult<Option<RedisServer>> {
+    let server = find_program("redis-server");
+    let cli = find_program("redis-cli");
+    let (Some(server), Some(cli)) = (server, cli) else {
+        if std::env::var("ZIGGY_NO_REDIS").is_ok_and(|v| v == "1") {
+            eprintln!("{test} skipped: ZIGGY_NO_REDIS=1");
+            return Ok(None);
+        }
+        return Err(format!(
+            "the {test} needs redis-server and redis-cli on the PATH: install them with \
+             `apt-get install redis-server redis-tools` (as .ci/run does), or set \
+             ZIGGY_NO_REDIS=1 to skip this test"
+        )
+        .into());
+    };
+    Ok(Some(RedisServer::start(&server, &cli)?))
+}
+
+/// One argument as redis-cli's (and ziggy's) line splitter reads it back: bare when that is
+/// safe, else in double quotes with `\xHH` escapes.
+pub fn quote(arg: &[u8]) -> String {
+    let bare = !arg.is_empty()
+        && arg
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\'));
+    if bare {
+        return String::from_utf8_lossy(arg).into_owned();
+    }
+    let mut s = String::from("\"");
+    for &b in arg {
+        match b {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(char::from(b)),
+            _ => s.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// A command line for redis-cli or ziggy: the arguments quoted, separated by spaces.
+pub fn command_line(args: &[Vec<u8>]) -> String {
+    args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
 }

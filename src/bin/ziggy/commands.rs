@@ -1076,12 +1076,18 @@ mod tests {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("REPAIR"), err("ERR 'repair' is not implemented yet"));
         assert_eq!(
-            f.run("EXPORT f FORMAT jsonl"),
-            err("ERR 'export' is not implemented yet")
+            f.run("EXPORT f FORMAT xml"),
+            err("ERR unknown export format (expected JSONL or RESP)")
         );
+        assert_eq!(f.run("EXPORT f FORMAT"), err("ERR syntax error"));
         assert_eq!(
-            f.run("IMPORT f"),
-            err("ERR 'import' is not implemented yet")
+            f.run("IMPORT /nowhere/f"),
+            err("ERR cannot open /nowhere/f: No such file or directory (os error 2)")
+        );
+        assert!(matches!(f.run("MULTI"), Reply::Status(_)));
+        assert_eq!(
+            f.run("EXPORT f"),
+            err("ERR Command not allowed inside a transaction")
         );
         assert_eq!(
             f.run("BACKUP"),

@@ -210,7 +210,9 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let db = open(args)?;
     let mut session = Session::new(db.clone());
 
-    let code = if !command.is_empty() {
+    let code = if let Some(code) = stdio_transfer(&db, format, &command)? {
+        code
+    } else if !command.is_empty() {
         let repeat = match args.repeat {
             None => Repeat::Times(1),
             Some(n) if n < 0 => Repeat::Forever,
@@ -232,6 +234,79 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         eprintln!("ziggy: {warning}");
     }
     Ok(code)
+}
+
+/// `EXPORT - [FORMAT ...]` and `IMPORT -` as a one-shot command: the export goes to standard
+/// output (with no reply after it, so that it can be piped; an error goes to standard
+/// error), the import comes from standard input (read into memory first, since it is read
+/// twice). `None` for any other command.
+fn stdio_transfer(
+    db: &Db,
+    format: Format,
+    command: &[Vec<u8>],
+) -> anyhow::Result<Option<ExitCode>> {
+    let [name, file, ..] = command else {
+        return Ok(None);
+    };
+    let export = name.eq_ignore_ascii_case(b"export");
+    if file != b"-" || !(export || name.eq_ignore_ascii_case(b"import")) {
+        return Ok(None);
+    }
+    let spec = commands::lookup(name).context("EXPORT and IMPORT are in the table")?;
+    let cmd = match commands::check_arity(spec, command.len())
+        .and_then(|()| parse::parse(spec, &command[1..]))
+    {
+        Ok(cmd) => cmd,
+        Err(reply) => return print_failure(format, &reply, export).map(Some),
+    };
+    let result = match cmd {
+        parse::Cmd::Export(_, export_format) => {
+            let stdout = io::stdout().lock();
+            db.export(export_format, stdout).map(|_| None)
+        }
+        _ => {
+            let mut input = Vec::new();
+            io::stdin()
+                .lock()
+                .read_to_end(&mut input)
+                .context("cannot read standard input")?;
+            db.import(io::Cursor::new(input))
+                .map(|stats| Some(Reply::Int(i64::try_from(stats.keys).unwrap_or(i64::MAX))))
+        }
+    };
+    match result {
+        Ok(None) => Ok(Some(ExitCode::SUCCESS)),
+        Ok(Some(reply)) => {
+            let mut buf = Vec::new();
+            format.write(&reply, &mut buf);
+            let mut out = io::stdout().lock();
+            out.write_all(&buf)?;
+            out.flush()?;
+            Ok(Some(ExitCode::SUCCESS))
+        }
+        Err(ziggydb::Error::Io { source, .. }) if export => {
+            Err(anyhow::Error::new(source).context("cannot write standard output"))
+        }
+        Err(e) => {
+            let reply = run::transfer_error(&e, std::path::Path::new("-"));
+            print_failure(format, &reply, export).map(Some)
+        }
+    }
+}
+
+/// Prints an error reply as a one-shot command's failure: on standard error for an export,
+/// whose standard output carries the data.
+fn print_failure(format: Format, reply: &Reply, to_stderr: bool) -> anyhow::Result<ExitCode> {
+    let mut buf = Vec::new();
+    format.write(reply, &mut buf);
+    if to_stderr {
+        io::stderr().write_all(&buf)?;
+    } else {
+        let mut out = io::stdout().lock();
+        out.write_all(&buf)?;
+        out.flush()?;
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 fn open(args: &Args) -> anyhow::Result<Db> {

@@ -201,6 +201,10 @@ pub enum Cmd<'a> {
     Check,
     /// `BACKUP destination`.
     Backup(&'a [u8]),
+    /// `EXPORT file [FORMAT JSONL|RESP]`.
+    Export(&'a [u8], ziggydb::ExportFormat),
+    /// `IMPORT file`.
+    Import(&'a [u8]),
 }
 
 fn keys_of(args: &[Vec<u8>]) -> Vec<&[u8]> {
@@ -321,7 +325,9 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Rep
         "COMPACT" => Cmd::Compact,
         "CHECK" => Cmd::Check,
         "BACKUP" => Cmd::Backup(arg(0)),
-        "REPAIR" | "EXPORT" | "IMPORT" => {
+        "EXPORT" => Cmd::Export(arg(0), parse_export_format(&args[1..])?),
+        "IMPORT" => Cmd::Import(arg(0)),
+        "REPAIR" => {
             return Err(Reply::error(format!(
                 "ERR '{}' is not implemented yet",
                 spec.name.to_ascii_lowercase()
@@ -332,6 +338,25 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Rep
         }
         other => unreachable!("{other} is a control command or missing from parse"),
     })
+}
+
+/// `EXPORT`'s options after the file: none (JSON Lines) or `FORMAT JSONL|RESP`.
+fn parse_export_format(opts: &[Vec<u8>]) -> Result<ziggydb::ExportFormat, Reply> {
+    match opts {
+        [] => Ok(ziggydb::ExportFormat::JsonLines),
+        [opt, name] if opt.eq_ignore_ascii_case(b"FORMAT") => {
+            if name.eq_ignore_ascii_case(b"JSONL") {
+                Ok(ziggydb::ExportFormat::JsonLines)
+            } else if name.eq_ignore_ascii_case(b"RESP") {
+                Ok(ziggydb::ExportFormat::Resp)
+            } else {
+                Err(Reply::error(
+                    "ERR unknown export format (expected JSONL or RESP)",
+                ))
+            }
+        }
+        _ => Err(syntax_error()),
+    }
 }
 
 /// How an option gives an expiry.

@@ -487,6 +487,62 @@ fn check(db: &Db) -> ziggydb::Result<Reply> {
     Ok(Reply::Error(text.replace(['\r', '\n'], " ")))
 }
 
+/// The file an `EXPORT` or `IMPORT` names. `-` (standard output or input) works only as a
+/// one-shot command, where `main` handles it.
+fn transfer_path(file: &[u8], command: &str) -> Result<std::path::PathBuf, Reply> {
+    use std::os::unix::ffi::OsStrExt as _;
+    if file == b"-" {
+        return Err(Reply::error(format!(
+            "ERR {command} - (standard {}) works only as a one-shot command: ziggy -d DIR {command} - ...",
+            if command == "EXPORT" { "output" } else { "input" }
+        )));
+    }
+    Ok(std::ffi::OsStr::from_bytes(file).into())
+}
+
+/// The reply for a failed export or import: a file error names the file.
+pub fn transfer_error(err: &Error, file: &std::path::Path) -> Reply {
+    match err {
+        Error::Io { source, .. } => Reply::error(format!("ERR {}: {source}", file.display())),
+        other => error_reply(other),
+    }
+}
+
+fn export(db: &Db, file: &[u8], format: ziggydb::ExportFormat) -> Reply {
+    let path = match transfer_path(file, "EXPORT") {
+        Ok(path) => path,
+        Err(reply) => return reply,
+    };
+    let out = match std::fs::File::create(&path) {
+        Ok(out) => out,
+        Err(e) => return Reply::error(format!("ERR cannot create {}: {e}", path.display())),
+    };
+    let result = db.export(format, out).and_then(|n| {
+        // The data is on disk before the reply says it is exported.
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+        Ok(n)
+    });
+    result.map_or_else(|e| transfer_error(&e, &path), int)
+}
+
+fn import(db: &Db, file: &[u8]) -> Reply {
+    let path = match transfer_path(file, "IMPORT") {
+        Ok(path) => path,
+        Err(reply) => return reply,
+    };
+    let input = match std::fs::File::open(&path) {
+        Ok(input) => input,
+        Err(e) => return Reply::error(format!("ERR cannot open {}: {e}", path.display())),
+    };
+    db.import(input)
+        .map_or_else(|e| transfer_error(&e, &path), |stats| int(stats.keys))
+}
+
 /// Runs a command that reads no key (`PING`, `INFO`, `COMPACT`, ...).
 pub fn other(db: &Db, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
     Ok(match cmd {
@@ -508,6 +564,8 @@ pub fn other(db: &Db, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
                 stats.keys, stats.segments, stats.bytes
             ))
         }
+        Cmd::Export(file, format) => export(db, file, format),
+        Cmd::Import(file) => import(db, file),
         other => unreachable!("{other:?} is a read or write command"),
     })
 }
