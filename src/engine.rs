@@ -1158,6 +1158,21 @@ impl Shared {
         Ok(end_pos)
     }
 
+    /// Appends and publishes a transaction under the id `txn`, which must not be below the
+    /// next one: `repair` rewrites salvaged transactions with their original ids into a
+    /// database that no other process can have open yet (format-spec.md §12.2). Skipping
+    /// ids keeps them increasing along the log (§3.3). The caller holds the writer lock.
+    pub(crate) fn commit_ops_as(&self, txn: u64, ops: &[(Vec<u8>, Op)]) -> Result<u64> {
+        if txn < self.shm.get(W_NEXT_TXN) {
+            return Err(Error::InvalidArgument(format!(
+                "transaction id {txn} is below the next one, {}",
+                self.shm.get(W_NEXT_TXN)
+            )));
+        }
+        self.shm.set(W_NEXT_TXN, txn);
+        self.commit_ops(ops)
+    }
+
     /// Before publishing `records`: grow the index if needed, check that every record the
     /// publish will read can be read (so the publish cannot fail half way), mark the index
     /// dirty. Writer lock held.

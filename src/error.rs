@@ -104,6 +104,15 @@ pub enum Error {
         /// The database directory.
         path: PathBuf,
     },
+    /// A maintenance operation that needs the database to itself (repair) found it open,
+    /// in another process or in this one.
+    #[error(
+        "database at {path} is open; repair needs every process that uses it to close it first"
+    )]
+    InUse {
+        /// The database directory.
+        path: PathBuf,
+    },
     /// An earlier write or fsync failed; this handle refuses further writes.
     #[error("an earlier write failed to reach disk; reopen the database")]
     Poisoned,

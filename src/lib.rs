@@ -50,6 +50,7 @@ mod lock;
 mod manifest;
 mod map;
 mod record;
+mod repair;
 mod segment;
 mod shm;
 mod txn;
@@ -64,6 +65,7 @@ pub use coll::{
 pub use db::{CheckReport, CompactStats, Db, Durability, Metrics, OpenOptions, ProcessStats};
 pub use dump::{ExportFormat, ImportStats};
 pub use error::{Error, Result};
+pub use repair::{repair, DamagedCollection, DamagedRange, DroppedTxn, RepairReport};
 pub use txn::{Savepoint, WriteTxn};
 pub use types::{glob_match, ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};
 pub use value::{format_float, Value, ValueRef, ValueType};

@@ -28,10 +28,12 @@ use tree::{Page, PageBuf, PageRead, PageWrite, Tree};
 /// Record type tag of a tree node in the internal namespace.
 pub(crate) const VTYPE_PAGE: u8 = 32;
 /// Record type tag of the internal counters (next collection id) and the reclaim stack.
-const VTYPE_INTERNAL: u8 = 33;
+pub(crate) const VTYPE_INTERNAL: u8 = 33;
 const META_LEN: usize = 56;
-const NEXT_COLL_KEY: &[u8] = b"next-collection";
-const TRASH_KEY: &[u8] = b"reclaim";
+/// Internal key of the last collection id allocated.
+pub(crate) const NEXT_COLL_KEY: &[u8] = b"next-collection";
+/// Internal key of the reclaim stack.
+pub(crate) const TRASH_KEY: &[u8] = b"reclaim";
 /// Pages freed per commit at most.
 const RECLAIM_BUDGET: usize = 256;
 
@@ -120,6 +122,74 @@ fn page_key(coll: u64, page: u64) -> [u8; 18] {
     k[2..10].copy_from_slice(&coll.to_le_bytes());
     k[10..].copy_from_slice(&page.to_le_bytes());
     k
+}
+
+/// The collection and page ids named by an internal key, if it is a page key.
+pub(crate) fn parse_page_key(key: &[u8]) -> Option<(u64, u64)> {
+    if key.len() != 18 || !key.starts_with(b"pg") {
+        return None;
+    }
+    let coll = u64::from_le_bytes(key.get(2..10)?.try_into().ok()?);
+    let page = u64::from_le_bytes(key.get(10..18)?.try_into().ok()?);
+    Some((coll, page))
+}
+
+/// For `repair` (format-spec.md §12.2): walks both trees of the collection whose metadata
+/// record has type tag `vtype` and payload `payload`, reading pages through `read`
+/// (`None`: missing). Returns the collection id and every page the trees reach, or why the
+/// collection cannot be trusted: malformed metadata, a page missing or malformed, counts
+/// that disagree with each other or with the metadata's length.
+pub(crate) fn walk_for_repair(
+    vtype: u8,
+    payload: &[u8],
+    read: &mut dyn FnMut(u64, u64) -> Option<Vec<u8>>,
+) -> std::result::Result<(u64, BTreeSet<u64>), String> {
+    let ty = ValueType::from_tag(vtype)
+        .filter(|t| t.is_collection())
+        .ok_or_else(|| format!("type tag {vtype} is not a collection"))?;
+    let meta = Meta::decode(payload)
+        .map_err(|_| "metadata record is malformed".to_string())?
+        .of_type(ty);
+    let mut seen = BTreeSet::new();
+    let coll = meta.coll;
+    let mut pages = |p: u64| read(coll, p);
+    let n = meta.a.walk(&mut pages, &mut seen)?;
+    if n != meta.len {
+        return Err(format!(
+            "{n} entries reachable but the metadata says {}",
+            meta.len
+        ));
+    }
+    if ty == ValueType::ZSet {
+        let by_score = meta.b.walk(&mut pages, &mut seen)?;
+        if by_score != meta.len {
+            return Err(format!(
+                "{by_score} entries in the score tree but the metadata says {}",
+                meta.len
+            ));
+        }
+    } else if meta.b.root != 0 {
+        return Err("a second tree on a collection that has one".into());
+    }
+    if let Some(p) = seen.iter().find(|&&p| p > meta.next_page) {
+        return Err(format!(
+            "page {p} is above the last page allocated ({})",
+            meta.next_page
+        ));
+    }
+    Ok((coll, seen))
+}
+
+/// The (collection, page) pairs of a reclaim stack record.
+pub(crate) fn decode_trash(payload: &[u8]) -> Vec<(u64, u64)> {
+    payload
+        .chunks_exact(16)
+        .map(|c| {
+            let w =
+                |r: std::ops::Range<usize>| u64::from_le_bytes(c[r].try_into().unwrap_or([0; 8]));
+            (w(0..8), w(8..16))
+        })
+        .collect()
 }
 
 fn missing_page() -> Error {
@@ -301,15 +371,7 @@ fn read_trash(txn: &WriteTxn) -> Result<Vec<(u64, u64)>> {
     let Some(raw) = txn.raw_get(TRASH_KEY, true)? else {
         return Ok(Vec::new());
     };
-    Ok(raw
-        .payload
-        .chunks_exact(16)
-        .map(|c| {
-            let w =
-                |r: std::ops::Range<usize>| u64::from_le_bytes(c[r].try_into().unwrap_or([0; 8]));
-            (w(0..8), w(8..16))
-        })
-        .collect())
+    Ok(decode_trash(&raw.payload))
 }
 
 fn write_trash(txn: &mut WriteTxn, trash: &[(u64, u64)]) -> Result<()> {

@@ -731,6 +731,60 @@ impl Tree {
         Ok(replaced)
     }
 
+    /// Walks every node of the tree for `repair` (format-spec.md §12.2), reading pages
+    /// through `read` (`None`: the page is missing). Checks that each node parses, that
+    /// leaves are exactly at the bottom, that no page is reached twice (`seen` is shared by
+    /// both trees of a collection) and, in a counted tree, that every child's count matches
+    /// the entries below it. Returns the number of entries, or why the tree is not sound.
+    pub(crate) fn walk(
+        &self,
+        read: &mut dyn FnMut(u64) -> Option<Vec<u8>>,
+        seen: &mut std::collections::BTreeSet<u64>,
+    ) -> std::result::Result<u64, String> {
+        /// A B+tree of 4 KiB nodes never gets this tall; a larger height is damage.
+        const MAX_HEIGHT: u32 = 64;
+        if self.root == 0 {
+            return Ok(0);
+        }
+        if self.height > MAX_HEIGHT {
+            return Err(format!("implausible tree height {}", self.height));
+        }
+        self.walk_node(self.root, self.height, read, seen)
+    }
+
+    fn walk_node(
+        &self,
+        page: u64,
+        height: u32,
+        read: &mut dyn FnMut(u64) -> Option<Vec<u8>>,
+        seen: &mut std::collections::BTreeSet<u64>,
+    ) -> std::result::Result<u64, String> {
+        if !seen.insert(page) {
+            return Err(format!("page {page} is reached twice"));
+        }
+        let bytes = read(page).ok_or_else(|| format!("page {page} is missing"))?;
+        let node = Page::parse(bytes).map_err(|e| format!("page {page}: {e}"))?;
+        if node.is_leaf() != (height == 0) {
+            return Err(format!("page {page} is not at the level the tree needs"));
+        }
+        if node.is_leaf() {
+            return Ok(node.len() as u64);
+        }
+        let mut total = 0u64;
+        for i in 0..node.len() {
+            let below = self.walk_node(node.child_page(i), height - 1, read, seen)?;
+            if !self.uncounted && below != node.child_count(i) {
+                return Err(format!(
+                    "page {page} counts {} entries under child {} but it holds {below}",
+                    node.child_count(i),
+                    node.child_page(i)
+                ));
+            }
+            total += below;
+        }
+        Ok(total)
+    }
+
     /// Entries in the tree (reads the root).
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn count(&self, s: &impl PageRead) -> Result<u64> {

@@ -21,6 +21,7 @@ mod keys;
 mod model;
 mod multiprocess;
 mod proptest_cmds;
+mod repair;
 mod strings;
 mod ttl;
 mod txn;
