@@ -305,11 +305,11 @@ fn argument_counts_are_checked_against_the_table() -> TestResult {
             "{args:?}"
         );
     }
-    let out = ziggy(&dir, &["--no-raw", "REPAIR"], b"")?;
+    let out = ziggy(&dir, &["--no-raw", "REPAIR", "now"], b"")?;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8(out.stdout)?,
-        "(error) ERR 'repair' is not implemented yet\n"
+        "(error) ERR wrong number of arguments for 'repair' command\n"
     );
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use ziggydb::{Db, Error, RepairReport, Value, ZAddFlags};
@@ -436,5 +437,67 @@ fn repair_refuses_while_any_process_has_the_database_open() -> TestResult {
     let db = small(&dir)?;
     assert_eq!(db.get_value(b"held")?, Some(Value::String("yes".into())));
     assert_eq!(db.get_value(b"k")?, Some(Value::String("v".into())));
+    Ok(())
+}
+#[test]
+fn ziggy_repair_runs_on_the_directory_and_prints_the_report() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    {
+        let db = small(&dir)?;
+        db.set(b"good", "kept")?;
+        db.set(b"bad", "lost")?;
+        db.set(b"later", "kept too")?;
+    }
+    let bad = all_records(&dir)
+        .into_iter()
+        .find(|r| r.key == b"bad")
+        .ok_or("no record of bad")?;
+    util::flip_byte(&bad.file, bad.value_offset as u64);
+    let ziggy = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ziggy"))
+            .arg("-d")
+            .arg(&dir)
+            .args(args)
+            .env_remove("ZIGGY_DIR")
+            .output()
+    };
+    let check = ziggy(&["check"])?;
+    assert!(!check.status.success());
+
+    let out = ziggy(&["repair"])?;
+    let text = String::from_utf8(out.stdout)?;
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("damage found"), "{text}");
+    assert!(text.contains("keys recovered: 2\n"), "{text}");
+    assert!(text.contains("\n  \"bad\"\n"), "{text}");
+    assert!(text.contains("originals moved to: "), "{text}");
+
+    let check = ziggy(&["check"])?;
+    assert!(check.status.success());
+    let got = ziggy(&["mget", "good", "bad", "later"])?;
+    assert_eq!(String::from_utf8(got.stdout)?, "kept\n\nkept too\n");
+
+    // In a session the database is open, so REPAIR says how to run it instead.
+    let mut proc = Command::new(env!("CARGO_BIN_EXE_ziggy"))
+        .arg("-d")
+        .arg(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    {
+        use std::io::Write;
+        proc.stdin.take().ok_or("stdin")?.write_all(b"REPAIR\n")?;
+    }
+    let out = proc.wait_with_output()?;
+    let text = String::from_utf8(out.stdout)?;
+    assert!(
+        text.starts_with("ERR REPAIR needs the database to itself") && text.contains("repair`"),
+        "{text}"
+    );
     Ok(())
 }

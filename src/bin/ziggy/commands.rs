@@ -563,7 +563,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         1,
         Admin,
         "",
-        "Salvage what is intact into a consistent database; damaged files are kept aside"
+        "Salvage the intact data into a new database, originals kept aside (`ziggy -d DIR repair`)"
     ),
     command!(
         Server,
@@ -1066,7 +1066,8 @@ mod tests {
     }
 
     #[test]
-    fn maintenance_commands_are_in_the_table_and_not_yet_run_say_so() -> ziggydb::Result<()> {
+    fn maintenance_commands_are_in_the_table_and_those_not_run_in_a_session_say_so(
+    ) -> ziggydb::Result<()> {
         for name in [
             "INFO", "CHECK", "REPAIR", "BACKUP", "EXPORT", "IMPORT", "COMPACT",
         ] {
@@ -1074,7 +1075,14 @@ mod tests {
             assert_eq!(spec.group, Group::Server, "{name}");
         }
         let mut f = Fixture::new()?;
-        assert_eq!(f.run("REPAIR"), err("ERR 'repair' is not implemented yet"));
+        let Reply::Error(repair) = f.run("REPAIR") else {
+            panic!("REPAIR in an open session is refused");
+        };
+        assert!(
+            repair.starts_with("ERR REPAIR needs the database to itself")
+                && repair.contains(" repair`"),
+            "{repair}"
+        );
         assert_eq!(
             f.run("EXPORT f FORMAT xml"),
             err("ERR unknown export format (expected JSONL or RESP)")

@@ -207,6 +207,9 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .context("cannot read standard input")?;
         command.push(last);
     }
+    if command.len() == 1 && command[0].eq_ignore_ascii_case(b"repair") {
+        return repair(&args.dir, format);
+    }
     let db = open(args)?;
     let mut session = Session::new(db.clone());
 
@@ -307,6 +310,24 @@ fn print_failure(format: Format, reply: &Reply, to_stderr: bool) -> anyhow::Resu
         out.flush()?;
     }
     Ok(ExitCode::FAILURE)
+}
+
+/// `ziggy -d DIR repair`: runs on the directory without opening it (repair needs every
+/// process, this one included, to have it closed) and prints the report, one finding per
+/// line. Exit status 0 once the repaired database is in place, even if damage was found.
+fn repair(dir: &std::path::Path, format: Format) -> anyhow::Result<ExitCode> {
+    let report = ziggydb::repair(dir)
+        .with_context(|| format!("cannot repair database {}", dir.display()))?;
+    let text = format!("{report}\n");
+    let mut buf = Vec::new();
+    match format {
+        Format::Raw | Format::Tty => buf.extend_from_slice(text.as_bytes()),
+        _ => format.write(&Reply::Bulk(text.into_bytes()), &mut buf),
+    }
+    let mut out = io::stdout().lock();
+    out.write_all(&buf)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn open(args: &Args) -> anyhow::Result<Db> {

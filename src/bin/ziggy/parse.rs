@@ -205,6 +205,8 @@ pub enum Cmd<'a> {
     Export(&'a [u8], ziggydb::ExportFormat),
     /// `IMPORT file`.
     Import(&'a [u8]),
+    /// `REPAIR`: only from the command line, on a database nobody has open.
+    Repair,
 }
 
 fn keys_of(args: &[Vec<u8>]) -> Vec<&[u8]> {
@@ -327,12 +329,7 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Rep
         "BACKUP" => Cmd::Backup(arg(0)),
         "EXPORT" => Cmd::Export(arg(0), parse_export_format(&args[1..])?),
         "IMPORT" => Cmd::Import(arg(0)),
-        "REPAIR" => {
-            return Err(Reply::error(format!(
-                "ERR '{}' is not implemented yet",
-                spec.name.to_ascii_lowercase()
-            )))
-        }
+        "REPAIR" => Cmd::Repair,
         name if crate::collections::lookup(name.as_bytes()).is_some() => {
             Cmd::Coll(crate::collections::parse(spec, args)?)
         }

@@ -566,6 +566,12 @@ pub fn other(db: &Db, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
         }
         Cmd::Export(file, format) => export(db, file, format),
         Cmd::Import(file) => import(db, file),
+        // Repair needs the database to itself, and this shell has it open.
+        Cmd::Repair => Reply::error(format!(
+            "ERR REPAIR needs the database to itself: close every process that uses it, this \
+             shell included, and run `ziggy -d {} repair`",
+            db.path().display()
+        )),
         other => unreachable!("{other:?} is a read or write command"),
     })
 }
