@@ -439,6 +439,62 @@ fn repair_refuses_while_any_process_has_the_database_open() -> TestResult {
     assert_eq!(db.get_value(b"k")?, Some(Value::String("v".into())));
     Ok(())
 }
+/// Repairs its directory (run with a fault plan that kills it part way).
+#[test]
+fn child_repairer() {
+    let Some(dir) = child_role("repairer") else {
+        return;
+    };
+    let r = ziggydb::repair(&dir).expect("repair");
+    report(format!("DONE {}", r.keys_recovered));
+    report("PASS");
+}
+
+/// The `damaged-*` directories in `dir`.
+fn aside_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("list")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && util::file_name(p).starts_with("damaged-"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_repair_killed_at_any_rename_leaves_a_database_that_opens() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    {
+        let db = small(&dir)?;
+        for i in 0..600u32 {
+            db.set(format!("k{i:04}").as_bytes(), vec![b'k'; 100])?;
+        }
+        let items: Vec<Vec<u8>> = (0..800u32).map(|i| format!("e{i}").into_bytes()).collect();
+        db.transaction(|tx| tx.list(b"l").push_back(&items).map(drop))?;
+    }
+    let model = contents(&small(&dir)?)?;
+    for n in 1..=40 {
+        let kept = originals(&dir);
+        let asides = aside_dirs(&dir);
+        let env = [("ZIGGY_FAULT", format!("rename:{n}:kill"))];
+        let mut child = Child::spawn("repair::child_repairer", "repairer", &dir, &env);
+        let finished = child.wait(LONG).success();
+        // Killed or not, the directory opens (as the old or the new database) with every
+        // key, and a damaged copy made by this run holds every original, byte for byte.
+        assert_eq!(reopen_checked(&dir)?, model, "killed at rename {n}");
+        for new in aside_dirs(&dir).iter().filter(|d| !asides.contains(d)) {
+            assert_eq!(originals(new), kept, "killed at rename {n}");
+        }
+        if finished {
+            assert!(n > 2, "the repair renames more than once");
+            return Ok(());
+        }
+    }
+    Err("the repair never finished".into())
+}
+
 #[test]
 fn ziggy_repair_runs_on_the_directory_and_prints_the_report() -> TestResult {
     let tmp = util::tempdir();
