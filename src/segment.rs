@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -11,8 +12,8 @@ use arc_swap::ArcSwap;
 use crate::error::{Error, Result};
 use crate::map::SegmentMap;
 use crate::record::{
-    decode_record, decode_segment_header, encode_segment_header, DecodeError, HeaderError, Record,
-    FLAG_EXPIRES, FLAG_INTERNAL, FORMAT_VERSION, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    decode_record_checked, decode_segment_header, encode_segment_header, DecodeError, HeaderError,
+    Record, FLAG_EXPIRES, FLAG_INTERNAL, FORMAT_VERSION, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::shm::{pos_off, pos_seg};
 
@@ -105,6 +106,15 @@ fn announced_len(hdr: &[u8]) -> Option<usize> {
     Some(RECORD_HEADER_LEN + if flags & 1 != 0 { 8 } else { 0 } + key_len + val_len)
 }
 
+/// Slots of [`Segments`]'s cache of verified record positions (a power of two).
+const VERIFIED_SLOTS: usize = 4096;
+/// Records at least this long are remembered once verified.
+const VERIFY_ONCE_LEN: usize = 1024;
+
+fn verified_slot(pos: u64) -> usize {
+    (pos.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize & (VERIFIED_SLOTS - 1)
+}
+
 /// What [`Segments::key_at`] read of a record: whether it holds the key, its encoded length,
 /// value type and whether it carries an expiry time.
 #[derive(Debug, Clone, Copy)]
@@ -117,6 +127,11 @@ pub(crate) struct Head {
 
 /// Per-process cache of segment maps (for reading) and file handles (for writing).
 pub(crate) struct Segments {
+    /// Positions of large records whose checksum this process verified, direct-mapped by a
+    /// hash of the position: a record is never rewritten once published (segment ids are
+    /// never reused while a process is attached), so reading it again needs no second
+    /// checksum pass. Small records are cheap to check and are not remembered.
+    verified: Box<[AtomicU64]>,
     dir: PathBuf,
     maps: ArcSwap<HashMap<u32, Arc<SegmentMap>>>,
     files: Mutex<HashMap<u32, Arc<File>>>,
@@ -126,6 +141,7 @@ pub(crate) struct Segments {
 impl Segments {
     pub(crate) fn new(dir: &Path) -> Self {
         Self {
+            verified: (0..VERIFIED_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             dir: dir.to_path_buf(),
             maps: ArcSwap::from_pointee(HashMap::new()),
             files: Mutex::new(HashMap::new()),
@@ -230,8 +246,14 @@ impl Segments {
         let buf = map
             .slice(off, need)
             .ok_or_else(|| self.bad(pos, "record past end of map"))?;
-        match decode_record(buf) {
+        let remember = need >= VERIFY_ONCE_LEN;
+        let slot = &self.verified[verified_slot(pos)];
+        let known = remember && slot.load(Ordering::Relaxed) == pos;
+        match decode_record_checked(buf, !known) {
             Ok(r) => {
+                if remember && !known {
+                    slot.store(pos, Ordering::Relaxed);
+                }
                 let meta = RecMeta::from_record(&r, off);
                 Ok((map, meta))
             }
@@ -378,7 +400,7 @@ impl Segments {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{encode_record_ns, KIND_DEL, KIND_PUT};
+    use crate::record::{decode_record, encode_record_ns, KIND_DEL, KIND_PUT};
 
     /// Kind, value type, expiry, internal, key, value.
     type Case = (u8, u8, u64, bool, &'static [u8], &'static [u8]);
