@@ -41,6 +41,14 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Where a record goes in the index, found before a publish: the key's hash, its slot (or
+/// the free slot for it) and the header of the record it replaces.
+pub(crate) struct Probed {
+    hash: u64,
+    probe: Probe,
+    old: Option<crate::segment::Head>,
+}
+
 /// A record found by a read.
 #[derive(Clone)]
 pub(crate) struct Hit {
@@ -717,6 +725,25 @@ impl Shared {
         Ok(r.filter(|h| h.meta.kind == KIND_PUT))
     }
 
+    /// Whether the user key `key` holds an unexpired value in the committed state, from the
+    /// record's header alone (no value is read or checked).
+    pub(crate) fn exists_committed(&self, key: &[u8]) -> Result<bool> {
+        let hash = index::hash_key(key);
+        let head = self.read_consistent(|idx| {
+            let mut found = None;
+            idx.probe(hash, |loc| {
+                let head = self.segs.key_at(loc, key, false)?;
+                if head.holds {
+                    found = Some(head);
+                }
+                Ok(head.holds)
+            })?;
+            Ok(found)
+        })?;
+        Ok(head
+            .is_some_and(|h| h.kind == KIND_PUT && (h.expires_at == 0 || h.expires_at > now_ms())))
+    }
+
     /// Reads an internal key (a collection page).
     pub(crate) fn lookup_internal(&self, key: &[u8]) -> Result<Option<Hit>> {
         let hash = index::hash_for(key, true);
@@ -951,9 +978,15 @@ impl Shared {
         p: u64,
         meta: &RecMeta,
     ) -> Result<()> {
+        let probed = self.probe_record(idx, map, meta)?;
+        self.apply_probed(idx, p, meta, probed)
+    }
+
+    /// Finds where the record `meta` goes in the index: its slot (or the free slot for it)
+    /// and the record it replaces.
+    fn probe_record(&self, idx: &IndexMap, map: &SegmentMap, meta: &RecMeta) -> Result<Probed> {
         let key = meta.key(map);
         let hash = index::hash_for(key, meta.internal);
-        let user = u64::from(!meta.internal);
         let mut old = None;
         let probe = idx.probe(hash, |loc| {
             let head = self.segs.key_at(loc, key, meta.internal)?;
@@ -962,6 +995,13 @@ impl Shared {
             }
             Ok(head.holds)
         })?;
+        Ok(Probed { hash, probe, old })
+    }
+
+    /// Applies one logged PUT or DEL at the place `probe_record` found for it.
+    fn apply_probed(&self, idx: &IndexMap, p: u64, meta: &RecMeta, probed: Probed) -> Result<()> {
+        let Probed { hash, probe, old } = probed;
+        let user = u64::from(!meta.internal);
         let old_len = old.map_or(0, |h| h.len as u64);
         let len = meta.len as u64;
         match (meta.kind, probe) {
@@ -1138,10 +1178,10 @@ impl Shared {
                     (pos(seg, (off as usize + o) as u32), m)
                 })
                 .collect();
-            let idx = self.prepare_publish(&map, &records)?;
-            Ok((map, records, idx))
+            let (idx, probed) = self.prepare_publish(&map, &records)?;
+            Ok((map, records, idx, probed))
         });
-        let (map, records, idx) = match prepared {
+        let (map, records, idx, probed) = match prepared {
             Ok(p) => p,
             Err(e) => {
                 // Not published: make sure no later recovery adopts the appended bytes as a
@@ -1152,7 +1192,7 @@ impl Shared {
                 return Err(e);
             }
         };
-        self.publish_txn(&idx, &map, &records, log_pos, end_pos, txn)?;
+        self.publish_txn(&idx, &map, &records, probed, log_pos, end_pos, txn)?;
         self.shm.add(W_COMMITS, 1);
         self.shm.add(W_WAL_BYTES, buf.len() as u64);
         Ok(end_pos)
@@ -1173,38 +1213,38 @@ impl Shared {
         self.commit_ops(ops)
     }
 
-    /// Before publishing `records`: grow the index if needed, check that every record the
-    /// publish will read can be read (so the publish cannot fail half way), mark the index
-    /// dirty. Writer lock held.
+    /// Before publishing `records`: grow the index if needed, find each record's place in
+    /// it (reading every record the publish would read, so that the publish cannot fail half
+    /// way), mark the index dirty. Writer lock held.
     fn prepare_publish(
         &self,
         map: &SegmentMap,
         records: &[(u64, RecMeta)],
-    ) -> Result<Arc<IndexMap>> {
+    ) -> Result<(Arc<IndexMap>, Vec<Probed>)> {
         let mut idx = self.current_index()?;
         if idx.needs_resize(records.len() as u64) {
             self.resize_index(records.len() as u64)?;
             idx = self.current_index()?;
         }
-        for (_, meta) in records {
-            let key = meta.key(map);
-            idx.probe(index::hash_for(key, meta.internal), |loc| {
-                self.record_holds(loc, key, meta.internal)
-            })?;
-        }
+        let probed = records
+            .iter()
+            .map(|(_, meta)| self.probe_record(&idx, map, meta))
+            .collect::<Result<Vec<_>>>()?;
         idx.mark_dirty()?;
-        Ok(idx)
+        Ok((idx, probed))
     }
 
     /// Publishes a logged transaction (format-spec.md §9.2 step 6): sequence odd, index
     /// updates, end of log, sequence even. The sequence is made even again whatever happens;
     /// an error here (which `prepare_publish` rules out) poisons the shared state so that the
     /// next first attacher rebuilds the index.
+    #[allow(clippy::too_many_arguments)]
     fn publish_txn(
         &self,
         idx: &IndexMap,
         map: &SegmentMap,
         records: &[(u64, RecMeta)],
+        probed: Vec<Probed>,
         start: u64,
         end: u64,
         txn: u64,
@@ -1215,8 +1255,18 @@ impl Shared {
         seq.store(s + 1, Ordering::Relaxed);
         fence(Ordering::Release);
         let mut result = Ok(());
-        for (p, meta) in records {
-            if let Err(e) = self.apply_record(idx, map, *p, meta) {
+        for ((p, meta), probed) in records.iter().zip(probed) {
+            // A free slot found before the publish may have gone to an earlier record of
+            // this transaction: then look again (keys within a transaction are distinct, so
+            // a slot found holding the key is still right).
+            let stale = matches!(probed.probe, Probe::Absent { free: Some(slot) }
+                if idx.slot_loc(slot).is_some());
+            let applied = if stale {
+                self.apply_record(idx, map, *p, meta)
+            } else {
+                self.apply_probed(idx, *p, meta, probed)
+            };
+            if let Err(e) = applied {
                 result = Err(e);
             }
         }

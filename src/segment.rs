@@ -121,8 +121,11 @@ fn verified_slot(pos: u64) -> usize {
 pub(crate) struct Head {
     pub holds: bool,
     pub len: usize,
+    pub kind: u8,
     pub vtype: u8,
     pub expires: bool,
+    /// The expiry time, read only when the record holds the key (0 otherwise, or if none).
+    pub expires_at: u64,
 }
 
 /// Per-process cache of segment maps (for reading) and file handles (for writing).
@@ -197,8 +200,10 @@ impl Segments {
         let mut head = Head {
             holds: false,
             len,
+            kind: hdr[4],
             vtype: hdr[5],
             expires: flags & FLAG_EXPIRES != 0,
+            expires_at: 0,
         };
         let key_len = usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
         if (flags & FLAG_INTERNAL != 0) != internal || key_len != key.len() {
@@ -210,6 +215,12 @@ impl Segments {
         }
         let map = self.map(pos_seg(pos), key_start + key_len)?;
         head.holds = map.slice(key_start, key_len) == Some(key);
+        if head.holds && head.expires {
+            head.expires_at = map
+                .slice(hdr_at + RECORD_HEADER_LEN, 8)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_le_bytes);
+        }
         Ok(head)
     }
 

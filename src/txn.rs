@@ -312,7 +312,11 @@ impl WriteTxn {
     /// # Errors
     /// As [`crate::Db::get`].
     pub fn exists(&self, key: &[u8]) -> Result<bool> {
-        Ok(self.raw_get(key, false)?.is_some())
+        match self.ops.get(&(false, key.to_vec())) {
+            Some(Op::Del { .. }) => Ok(false),
+            Some(Op::Put { expires_at, .. }) => Ok(*expires_at == 0 || *expires_at > now_ms()),
+            None => self.shared()?.exists_committed(key),
+        }
     }
 
     /// Sets `key` (no expiry).
