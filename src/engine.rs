@@ -775,6 +775,34 @@ impl Shared {
     }
 
     /// All live, unexpired keys.
+    /// One page of a scan in hash order (format-spec.md §8.1): the unexpired user keys that
+    /// `keep` accepts, from scan position `from` on, until `count` were found at a home
+    /// slot's end or about `max_visit` slots were looked at. Returns them and the position
+    /// where the next page starts, `None` at the end.
+    pub(crate) fn scan_keys(
+        &self,
+        from: u64,
+        count: usize,
+        max_visit: u64,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Result<(Vec<Vec<u8>>, Option<u64>)> {
+        let now = now_ms();
+        self.read_consistent(|idx| {
+            let mut out: Vec<Vec<u8>> = Vec::new();
+            let next = idx.scan_ordered(from, max_visit, |order, loc| {
+                if order >= from {
+                    if let Some(key) = self.segs.user_key_at(loc, now)? {
+                        if keep(&key) {
+                            out.push(key);
+                        }
+                    }
+                }
+                Ok(out.len() < count)
+            })?;
+            Ok((out, next))
+        })
+    }
+
     pub(crate) fn all_keys(&self) -> Result<Vec<Vec<u8>>> {
         let now = now_ms();
         self.read_consistent(|idx| {

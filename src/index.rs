@@ -63,6 +63,11 @@ pub(crate) fn hash_for(key: &[u8], internal: bool) -> u64 {
 }
 
 /// The slot tag for a hash.
+/// Where a user key comes in a scan (format-spec.md §8.1): its tag with the bits reversed.
+pub(crate) fn scan_order(key: &[u8]) -> u64 {
+    tag_of(hash_key(key)).reverse_bits()
+}
+
 pub(crate) fn tag_of(hash: u64) -> u64 {
     if hash < 2 {
         hash + 2
@@ -202,6 +207,52 @@ impl IndexMap {
 
     fn loc_word(&self, slot: u64) -> &AtomicU64 {
         &self.words.words()[HEADER_WORDS + 2 * slot as usize + 1]
+    }
+
+    /// Visits, for home slots in bit-reversed order from the one holding scan position
+    /// `from`, every live slot whose key has that home slot: `f(order, loc)` gets the key's
+    /// position in scan order (its tag with the bits reversed, independent of the table's
+    /// capacity) and its record. Stops after the home slot where `f` asked to stop (by
+    /// returning false) or `max_visit` slots were looked at; returns the scan position where
+    /// the next call starts, `None` once every home slot was visited.
+    pub(crate) fn scan_ordered(
+        &self,
+        from: u64,
+        max_visit: u64,
+        mut f: impl FnMut(u64, u64) -> Result<bool>,
+    ) -> Result<Option<u64>> {
+        let bits = self.cap.trailing_zeros();
+        let shift = 64 - bits;
+        let mut rank = if bits == 0 { 0 } else { from >> shift };
+        let mut visited = 0u64;
+        while rank < self.cap {
+            let home = if bits == 0 {
+                0
+            } else {
+                rank.reverse_bits() >> shift
+            };
+            let mut go_on = true;
+            let mut slot = home;
+            for _ in 0..self.cap {
+                visited += 1;
+                let t = self.tag_word(slot).load(Ordering::Acquire);
+                if t == TAG_EMPTY {
+                    break;
+                }
+                if t >= 2 && t & self.mask == home {
+                    let loc = self.loc_word(slot).load(Ordering::Acquire);
+                    if loc != 0 {
+                        go_on &= f(t.reverse_bits(), loc)?;
+                    }
+                }
+                slot = (slot + 1) & self.mask;
+            }
+            rank += 1;
+            if !go_on || visited >= max_visit {
+                break;
+            }
+        }
+        Ok((rank < self.cap).then(|| rank << shift))
     }
 
     /// Finds the key with hash `hash`; `matches(loc)` says whether the record at `loc` holds

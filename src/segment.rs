@@ -224,6 +224,34 @@ impl Segments {
         Ok(head)
     }
 
+    /// The key of the record at `pos` if it is an unexpired PUT of a user key, read from its
+    /// header and key bytes alone (as `key_at`, without the checksum).
+    pub(crate) fn user_key_at(&self, pos: u64, now: u64) -> Result<Option<Vec<u8>>> {
+        let (map, hdr_at, len) = self.header_at(pos)?;
+        let hdr = map.slice(hdr_at, RECORD_HEADER_LEN).unwrap_or(&[0; 24]);
+        let (kind, flags) = (hdr[4], hdr[6]);
+        if kind != crate::record::KIND_PUT || flags & FLAG_INTERNAL != 0 {
+            return Ok(None);
+        }
+        let key_len = usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
+        let expires = flags & FLAG_EXPIRES != 0;
+        let key_start = hdr_at + RECORD_HEADER_LEN + if expires { 8 } else { 0 };
+        if key_start + key_len > hdr_at + len {
+            return Err(self.bad(pos, "key runs past the record"));
+        }
+        let map = self.map(pos_seg(pos), key_start + key_len)?;
+        if expires {
+            let at = map
+                .slice(hdr_at + RECORD_HEADER_LEN, 8)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_le_bytes);
+            if at != 0 && at <= now {
+                return Ok(None);
+            }
+        }
+        Ok(map.slice(key_start, key_len).map(<[u8]>::to_vec))
+    }
+
     fn bad(&self, pos: u64, reason: &'static str) -> Error {
         Error::CorruptSegment {
             file: self.path(pos_seg(pos)),

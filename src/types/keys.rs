@@ -5,19 +5,16 @@
 //!
 //! # Scanning
 //!
-//! The index is a hash table, which has no order that survives a resize, so `SCAN` visits
-//! keys in byte order instead: a cursor is the last key returned, and each call takes one
-//! consistent snapshot of the key set and returns the smallest keys above the cursor. Every
-//! key that exists for the whole scan is therefore returned exactly once, whatever other
-//! processes write meanwhile; a key created or deleted during the scan may or may not be.
-//!
-//! The price is that each call reads every key: O(n) for n keys. So that a full scan does
-//! not cost O(n² / count), a page holds `count` keys or 1/256 of all keys, whichever is
-//! more (Redis's `COUNT` is a hint, too): a full scan of a large database takes about 256
-//! calls and O(n) time each, and it ends even while other processes keep adding keys ahead
-//! of the cursor, unless they add more than 1/256 of the keys between two calls.
+//! `SCAN` visits keys in the order of their hash with the bits reversed (format-spec.md
+//! §8.1), which is the order of the index's home slots taken in bit-reversed order, as
+//! Redis's cursor does: a cursor is a position in that order, and it keeps its meaning when
+//! the index grows or shrinks. Each call reads one consistent state and returns the keys
+//! from the cursor on, home slot by home slot, until `count` keys (or about 4096 slots) were
+//! looked at. Every key that exists for the whole scan is returned exactly once, whatever
+//! other processes write meanwhile; a key created or deleted during the scan may or may not
+//! be. A call costs O(count), not O(n).
 
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::BTreeSet;
 
 use crate::coll::ZAddFlags;
 use crate::db::Db;
@@ -103,41 +100,27 @@ fn match_one(pattern: &[u8], p: usize, c: u8) -> (bool, usize) {
     }
 }
 
-/// One page of a [`Db::scan`]: the keys, and the cursor for the next call (`None` once the
-/// scan is complete).
-pub type ScanPage = (Vec<Vec<u8>>, Option<Vec<u8>>);
+/// One page of a [`Db::scan`]: the keys, and the cursor for the next call (0 once the scan
+/// is complete).
+pub type ScanPage = (Vec<Vec<u8>>, u64);
 
-/// The smallest keys above `after` that match `pattern`, in byte order (`count` of them,
-/// or more in a large key set), and the cursor that continues after them.
-/// A page of a scan holds at least this fraction of all keys (see the module notes).
-const SCAN_FRACTION: usize = 256;
+/// Slots a scan page looks at, at least (more for a large `count`).
+const SCAN_VISIT: u64 = 4096;
 
-fn scan_page(
-    keys: Vec<Vec<u8>>,
-    after: Option<&[u8]>,
-    count: usize,
-    pattern: Option<&[u8]>,
-) -> ScanPage {
-    let count = count.max(1).max(keys.len() / SCAN_FRACTION);
-    // A max-heap of the smallest `count` candidates seen so far.
-    let mut smallest: BinaryHeap<Vec<u8>> = BinaryHeap::with_capacity(count + 1);
-    for key in keys {
-        if after.is_some_and(|a| key.as_slice() <= a)
-            || pattern.is_some_and(|p| !glob_match(p, &key))
-        {
-            continue;
-        }
-        if smallest.len() < count {
-            smallest.push(key);
-        } else if smallest.peek().is_some_and(|top| key < *top) {
-            smallest.pop();
-            smallest.push(key);
-        }
-    }
-    let full = smallest.len() == count;
-    let page = smallest.into_sorted_vec();
-    let next = if full { page.last().cloned() } else { None };
-    (page, next)
+/// A page of a scan over a list of keys, in scan order: the keys from `cursor` on that
+/// match `pattern`, `count` of them (at least one), and the cursor where the next page
+/// starts (0 at the end).
+fn scan_page(keys: Vec<Vec<u8>>, cursor: u64, count: usize, pattern: Option<&[u8]>) -> ScanPage {
+    let mut ordered: Vec<(u64, Vec<u8>)> = keys
+        .into_iter()
+        .map(|k| (crate::index::scan_order(&k), k))
+        .filter(|(order, k)| *order >= cursor && pattern.is_none_or(|p| glob_match(p, k)))
+        .collect();
+    ordered.sort_unstable();
+    let count = count.max(1);
+    let next = ordered.get(count).map_or(0, |(order, _)| *order);
+    ordered.truncate(count);
+    (ordered.into_iter().map(|(_, k)| k).collect(), next)
 }
 
 impl Db {
@@ -174,27 +157,29 @@ impl Db {
     }
 
     /// One step of an incremental scan of the keys (Redis `SCAN cursor [MATCH pattern]
-    /// [COUNT count] [TYPE type]`): the smallest keys above `after` (the cursor; `None` to
-    /// start), in byte order, that match `pattern` if given — `count` of them, or 1/256 of
-    /// all keys if that is more — and of those only the ones whose [`Db::key_type`] is
-    /// `of_type`, if given. Returns the keys and the cursor for the next call, `None` when
-    /// the scan is complete.
+    /// [COUNT count] [TYPE type]`): from `cursor` (0 to start) on, in scan order (see the
+    /// module notes), keys that match `pattern` if given until about `count` were found, and
+    /// of those only the ones whose [`Db::key_type`] is `of_type`, if given. Returns the keys
+    /// and the cursor for the next call, 0 when the scan is complete.
     ///
     /// Every key that exists from the first call to the last is returned exactly once, also
-    /// while other processes write. Each call reads every key (see the module notes on
-    /// cost); a page may hold fewer keys (even none) before the end when `of_type` filters
-    /// some out, as in Redis.
+    /// while other processes write. A page may hold fewer keys than `count` (even none)
+    /// before the end, as in Redis.
     ///
     /// # Errors
     /// As [`Db::keys`].
     pub fn scan(
         &self,
-        after: Option<&[u8]>,
+        cursor: u64,
         count: usize,
         pattern: Option<&[u8]>,
         of_type: Option<&str>,
     ) -> Result<ScanPage> {
-        let (mut page, next) = scan_page(self.keys()?, after, count, pattern);
+        let count = count.max(1);
+        let visit = SCAN_VISIT.max(count as u64 * 4);
+        let (mut page, next) = self.inner.scan_keys(cursor, count, visit, |k| {
+            pattern.is_none_or(|p| glob_match(p, k))
+        })?;
         if let Some(want) = of_type {
             let mut kept = Vec::with_capacity(page.len());
             for key in page {
@@ -204,7 +189,7 @@ impl Db {
             }
             page = kept;
         }
-        Ok((page, next))
+        Ok((page, next.unwrap_or(0)))
     }
 
     /// Deletes every key (Redis `FLUSHDB`); returns how many it deleted.
@@ -366,19 +351,20 @@ impl WriteTxn {
         Ok(keys)
     }
 
-    /// One step of a scan of the keys this transaction sees (Redis `SCAN`); see
-    /// [`Db::scan`].
+    /// One step of a scan of the keys this transaction sees (Redis `SCAN`), in the same
+    /// order and with the same cursors as [`Db::scan`]. Reads every key: a scan inside a
+    /// transaction costs O(n) per call.
     ///
     /// # Errors
     /// As [`Db::keys`].
     pub fn scan(
         &self,
-        after: Option<&[u8]>,
+        cursor: u64,
         count: usize,
         pattern: Option<&[u8]>,
         of_type: Option<&str>,
     ) -> Result<ScanPage> {
-        let (mut page, next) = scan_page(self.visible_keys()?, after, count, pattern);
+        let (mut page, next) = scan_page(self.visible_keys()?, cursor, count, pattern);
         if let Some(want) = of_type {
             let mut kept = Vec::with_capacity(page.len());
             for key in page {
@@ -509,42 +495,20 @@ mod tests {
     }
 
     #[test]
-    fn scan_pages_in_byte_order_until_exhausted() {
+    fn scan_pages_follow_the_scan_order_until_exhausted() {
         let all = keys(&["d", "a", "c", "e", "b"]);
-        let (page, next) = scan_page(all.clone(), None, 2, None);
-        assert_eq!(page, keys(&["a", "b"]));
-        assert_eq!(next.as_deref(), Some(&b"b"[..]));
-        let (page, next) = scan_page(all.clone(), next.as_deref(), 2, None);
-        assert_eq!(page, keys(&["c", "d"]));
-        let (page, next) = scan_page(all.clone(), next.as_deref(), 2, None);
-        assert_eq!(page, keys(&["e"]));
-        assert_eq!(next, None);
-        let (page, next) = scan_page(all, None, 0, Some(b"[bd]"));
-        assert_eq!((page, next), (keys(&["b"]), Some(b"b".to_vec())));
-    }
-
-    #[test]
-    fn scan_pages_of_a_large_key_set_hold_a_fraction_of_it() {
-        let all: Vec<Vec<u8>> = (0..1024).map(|i| format!("{i:04}").into_bytes()).collect();
-        let (page, next) = scan_page(all.clone(), None, 1, None);
-        assert_eq!(page.len(), 4);
-        assert_eq!(next, Some(b"0003".to_vec()));
-        let mut calls = 1;
-        let mut next = next;
-        while let Some(after) = next {
-            next = scan_page(all.clone(), Some(&after), 1, None).1;
-            calls += 1;
-        }
-        assert_eq!(calls, 257);
-    }
-
-    #[test]
-    fn scan_of_a_full_last_page_ends_with_an_empty_one() {
-        let (page, next) = scan_page(keys(&["a", "b"]), Some(b"a"), 1, None);
-        assert_eq!(page, keys(&["b"]));
-        let (page, next) = scan_page(keys(&["a", "b"]), next.as_deref(), 1, None);
-        assert!(page.is_empty());
-        assert_eq!(next, None);
+        let mut want = all.clone();
+        want.sort_by_key(|k| crate::index::scan_order(k));
+        let (page, next) = scan_page(all.clone(), 0, 2, None);
+        assert_eq!(page, want[..2].to_vec());
+        assert_eq!(next, crate::index::scan_order(&want[2]));
+        let (page, next) = scan_page(all.clone(), next, 2, None);
+        assert_eq!(page, want[2..4].to_vec());
+        let (page, next) = scan_page(all.clone(), next, 2, None);
+        assert_eq!(page, want[4..].to_vec());
+        assert_eq!(next, 0);
+        let (page, _) = scan_page(all, 0, 0, Some(b"[bd]"));
+        assert_eq!(page.len(), 1, "COUNT 0 still returns a key");
     }
 
     #[test]
@@ -616,10 +580,11 @@ mod tests {
         assert_eq!(db.count_existing(&[b"a", b"b", b"e", b"a"])?, 3);
         assert_eq!(tx.keys_matching(b"*")?, keys(&["a", "c", "d", "e"]));
         assert_eq!(tx.keys_matching(b"[b-d]")?, keys(&["c", "d"]));
-        let (page, next) = tx.scan(Some(b"a"), 2, None, None)?;
-        assert_eq!(page, keys(&["c", "d"]));
-        let (page, next) = tx.scan(next.as_deref(), 2, None, Some("list"))?;
-        assert_eq!((page, next), (keys(&["e"]), None));
+        let (mut page, next) = tx.scan(0, 10, None, None)?;
+        page.sort();
+        assert_eq!((page, next), (keys(&["a", "c", "d", "e"]), 0));
+        let (page, next) = tx.scan(0, 10, None, Some("list"))?;
+        assert_eq!((page, next), (keys(&["e"]), 0));
         let random = tx.random_key()?.expect("a key");
         assert!(tx.exists(&random)?);
         assert_eq!(tx.clear()?, 4);

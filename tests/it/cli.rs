@@ -53,7 +53,7 @@ MULTI
 LRANGE l 0 -1
 GET nope
 INCR s
-SCAN 0 COUNT 100
+SCAN 0 MATCH [ls] COUNT 100
 EXEC
 WATCH s
 SET s x
@@ -83,7 +83,7 @@ fn json_prints_one_value_per_reply_with_binary_strings_in_base64() -> TestResult
         concat!(
             r#"[["a",{"$bytes_b64":"/w=="}],null,"#,
             r#"{"error":"ERR value is not an integer or out of range"},"#,
-            r#"["0",["b","l","n","s"]]]"#
+            r#"["0",["l","s"]]]"#
         ),
         r#""OK""#,
         r#""OK""#,
@@ -120,7 +120,7 @@ fn csv_prints_like_redis_cli() -> TestResult {
         r#""QUEUED""#,
         concat!(
             r#""a","\xff",NULL,ERROR,"ERR value is not an integer or out of range","#,
-            r#""0","b","l","n","s""#
+            r#""0","l","s""#
         ),
         r#""OK""#,
         r#""OK""#,

@@ -1461,12 +1461,14 @@ mod tests {
             assert_eq!(f.run(&format!("SET k{i:02} v")), Reply::ok());
         }
         assert_eq!(f.run("SET int 1 TYPE int"), Reply::ok());
-        let (keys, calls) = full_scan(&mut f, "COUNT 10");
+        let (mut keys, calls) = full_scan(&mut f, "COUNT 10");
+        keys.sort();
         let mut expected: Vec<String> = (0..25).map(|i| format!("k{i:02}")).collect();
         expected.insert(0, "int".into());
-        assert_eq!(keys, expected);
-        assert_eq!(calls, 3);
-        let (keys, _) = full_scan(&mut f, "MATCH k1* COUNT 3");
+        assert_eq!(keys, expected, "every key once");
+        assert!(calls >= 3, "pages of about 10 keys: {calls} calls");
+        let (mut keys, _) = full_scan(&mut f, "MATCH k1* COUNT 3");
+        keys.sort();
         assert_eq!(keys, (10..20).map(|i| format!("k{i}")).collect::<Vec<_>>());
         let (keys, _) = full_scan(&mut f, "TYPE string MATCH i*");
         assert_eq!(keys, ["int"]);

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt as _;
 
 use ziggydb::{format_float, Db, Error, Value, ValueType, WriteTxn};
 
-use crate::parse::{encode_cursor, now_ms, Cmd, Condition, GetExTtl, ScanArgs, SetTtl, Unit};
+use crate::parse::{now_ms, Cmd, Condition, GetExTtl, ScanArgs, SetTtl, Unit};
 use crate::reply::Reply;
 
 /// The reply for a library error, with Redis's wording where Redis has one.
@@ -26,7 +26,7 @@ pub fn error_reply(err: &Error) -> Reply {
 }
 
 /// A page of `SCAN`: the keys and the last of them, `None` at the end.
-type ScanPage = (Vec<Vec<u8>>, Option<Vec<u8>>);
+type ScanPage = (Vec<Vec<u8>>, u64);
 
 /// What a read command reads from: the committed state ([`Db`]) or an open transaction
 /// ([`WriteTxn`], which sees its own writes). Each method is the library call of one command.
@@ -79,13 +79,7 @@ impl View for Db {
         Db::keys_matching(self, pattern)
     }
     fn scan(&self, scan: &ScanArgs<'_>) -> ziggydb::Result<ScanPage> {
-        Db::scan(
-            self,
-            scan.after.as_deref(),
-            scan.count,
-            scan.pattern,
-            scan.of_type,
-        )
+        Db::scan(self, scan.cursor, scan.count, scan.pattern, scan.of_type)
     }
     fn key_count(&self) -> ziggydb::Result<u64> {
         Ok(self.len())
@@ -132,13 +126,7 @@ impl View for WriteTxn {
         WriteTxn::keys_matching(self, pattern)
     }
     fn scan(&self, scan: &ScanArgs<'_>) -> ziggydb::Result<ScanPage> {
-        WriteTxn::scan(
-            self,
-            scan.after.as_deref(),
-            scan.count,
-            scan.pattern,
-            scan.of_type,
-        )
+        WriteTxn::scan(self, scan.cursor, scan.count, scan.pattern, scan.of_type)
     }
     fn key_count(&self) -> ziggydb::Result<u64> {
         self.len()
@@ -193,7 +181,7 @@ pub fn read(view: &dyn View, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
         Cmd::Scan(scan) => {
             let (keys, next) = view.scan(&scan)?;
             Reply::Array(vec![
-                Reply::Bulk(encode_cursor(next.as_deref())),
+                Reply::Bulk(next.to_string().into_bytes()),
                 keys_reply(keys),
             ])
         }

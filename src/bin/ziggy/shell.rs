@@ -24,6 +24,8 @@ use crate::syntax;
 
 /// At most this many keys are offered for one completion; the scan stops there.
 const MAX_KEY_CANDIDATES: usize = 100;
+/// Scan pages read at most to find them.
+const MAX_KEY_PAGES: usize = 64;
 
 /// The prompt's name for the database: the directory's last component.
 fn db_name(dir: &Path) -> String {
@@ -64,7 +66,8 @@ impl ShellHelper {
         }
     }
 
-    /// Up to [`MAX_KEY_CANDIDATES`] keys starting with `prefix`, in key order.
+    /// Up to [`MAX_KEY_CANDIDATES`] keys starting with `prefix`, in key order (from at most
+    /// [`MAX_KEY_PAGES`] scan pages).
     fn keys_with_prefix(&self, prefix: &[u8]) -> Vec<Vec<u8>> {
         let mut pattern = Vec::with_capacity(prefix.len() + 1);
         for &b in prefix {
@@ -74,14 +77,29 @@ impl ShellHelper {
             pattern.push(b);
         }
         pattern.push(b'*');
-        match self.db.scan(None, MAX_KEY_CANDIDATES, Some(&pattern), None) {
-            Ok((mut keys, _)) => {
-                keys.truncate(MAX_KEY_CANDIDATES);
-                keys
+        // A scan page looks at a bounded number of slots; a few pages find the candidates
+        // in any but a huge database, and completion never takes long.
+        let mut found = Vec::new();
+        let mut cursor = 0;
+        for _ in 0..MAX_KEY_PAGES {
+            match self
+                .db
+                .scan(cursor, MAX_KEY_CANDIDATES, Some(&pattern), None)
+            {
+                Ok((keys, next)) => {
+                    found.extend(keys);
+                    cursor = next;
+                }
+                // Completion is a convenience: a read error shows no candidates.
+                Err(_) => return Vec::new(),
             }
-            // Completion is a convenience: a read error shows no candidates.
-            Err(_) => Vec::new(),
+            if cursor == 0 || found.len() >= MAX_KEY_CANDIDATES {
+                break;
+            }
         }
+        found.sort();
+        found.truncate(MAX_KEY_CANDIDATES);
+        found
     }
 }
 
