@@ -20,6 +20,7 @@ mod info;
 mod keys;
 mod model;
 mod multiprocess;
+mod powerloss;
 mod proptest_cmds;
 mod repair;
 mod strings;
