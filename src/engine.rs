@@ -198,7 +198,7 @@ impl Shared {
                 "segment size must be between 64 KiB and 4 GiB - 1".into(),
             ));
         }
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::io::create_dir_all(dir)?;
         let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
         let reg = REGISTRY.get_or_init(|| Mutex::new(HashMap::new()));
         let mut reg = reg

@@ -5,7 +5,7 @@
 pub(crate) mod powerloss;
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -172,6 +172,27 @@ pub(crate) fn rename(from: &Path, to: &Path) -> Result<()> {
     std::fs::rename(from, to).map_err(|e| Error::io(to, e))
 }
 
+/// Mode of every file the engine creates, before the umask: never writable by others, even
+/// with a umask of 0; group-writable so a group of users can share a database (a umask of
+/// 022 makes it 0644, of 077 0600).
+pub(crate) const FILE_MODE: u32 = 0o664;
+/// Mode of every directory the engine creates, before the umask (see [`FILE_MODE`]).
+pub(crate) const DIR_MODE: u32 = 0o775;
+
+/// Creates `dir` and its missing parents with [`DIR_MODE`].
+pub(crate) fn create_dir_all(dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Creates the directory `dir` (its parent must exist) with [`DIR_MODE`].
+pub(crate) fn create_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new().mode(DIR_MODE).create(dir)
+}
+
 /// Opens `path` for reading and writing, creating it (empty, or truncated if it exists).
 /// The new name is durable only once the directory is synced ([`sync_dir`]).
 pub(crate) fn create(path: &Path) -> Result<File> {
@@ -181,6 +202,7 @@ pub(crate) fn create(path: &Path) -> Result<File> {
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(FILE_MODE)
         .open(path)
         .map_err(|e| Error::io(path, e))
 }

@@ -18,6 +18,7 @@ mod differential;
 mod export;
 mod info;
 mod keys;
+mod limits;
 mod model;
 mod multiprocess;
 mod powerloss;
