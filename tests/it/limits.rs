@@ -1,15 +1,14 @@
-//! Limits and security: collection members bounded by the transaction limit, file modes,
-//! access refused to another user, and a dead lock holder that cannot wedge the database.
-//! (Key, value and transaction size limits are tested in `basic.rs`.)
+//! Limits and security: collection members bounded by the transaction limit, file modes, and
+//! access refused to another user. (Key, value and transaction size limits are tested in
+//! `basic.rs`; a killed lock holder in `crash.rs`.)
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use ziggydb::{Db, Error};
 
-use crate::util::{self, Child, TestResult};
+use crate::util::{self, TestResult};
 
 fn is_root() -> TestResult<bool> {
     let tmp = util::tempdir();
@@ -156,29 +155,5 @@ fn a_directory_of_another_user_gives_a_clear_error() -> TestResult {
         err.contains("permission denied on") && err.contains(&dir.display().to_string()),
         "stderr: {err}"
     );
-    Ok(())
-}
-
-#[test]
-fn a_writer_killed_holding_the_lock_does_not_wedge_the_database() -> TestResult {
-    let tmp = util::tempdir();
-    let dir = util::db_path(&tmp);
-    let db = Db::options()
-        .lock_timeout(Some(Duration::from_secs(5)))
-        .open(&dir)?;
-    let mut child = Child::spawn("multiprocess::child_hold_writer", "hold-writer", &dir, &[]);
-    child.expect("HOLDING", Duration::from_secs(60));
-    child.kill();
-    // flock locks die with their process; the stale process-table slot is reclaimed.
-    let started = Instant::now();
-    db.set(b"after", "kill")?;
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "waited {:?} for a dead writer's lock",
-        started.elapsed()
-    );
-    assert_eq!(db.mget(&[b"held", b"held-too"])?, vec![None, None]);
-    let r = db.check()?;
-    assert!(r.is_ok(), "{:?}", r.problems);
     Ok(())
 }
