@@ -8,6 +8,7 @@
 //! that end. Opening the copy builds its index; the copy is then a database of its own.
 
 use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::engine::Shared;
@@ -48,7 +49,7 @@ impl Shared {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(dest, e)),
         }
-        std::fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
+        crate::io::create_dir_all(dest)?;
         let copied = self.copy_segments(dest);
         if copied.is_err() {
             // A failed copy must not look like a database: remove what was written.
@@ -96,6 +97,7 @@ fn copy_prefix(src: &Path, dst: &Path, len: u64) -> Result<u64> {
     let to = File::options()
         .write(true)
         .create_new(true)
+        .mode(crate::io::FILE_MODE)
         .open(dst)
         .map_err(|e| Error::io(dst, e))?;
     let mut buf = vec![0u8; CHUNK];

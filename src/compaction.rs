@@ -208,7 +208,7 @@ impl Shared {
                 // Outputs are not in the manifest yet: remove them, nothing else changed.
                 for id in outputs {
                     self.segs.forget(id);
-                    let _ = std::fs::remove_file(self.segs.path(id));
+                    let _ = crate::io::remove_file(&self.segs.path(id));
                 }
                 return Err(e);
             }
@@ -262,7 +262,7 @@ impl Shared {
             self.shm.add(W_SEG_EPOCH, 1);
             for &(id, _) in &victims {
                 self.segs.forget(id);
-                let _ = std::fs::remove_file(self.segs.path(id));
+                let _ = crate::io::remove_file(&self.segs.path(id));
             }
             crate::io::sync_dir(&self.dir)?;
             let after = self.read_manifest()?;

@@ -198,7 +198,7 @@ impl Shared {
                 "segment size must be between 64 KiB and 4 GiB - 1".into(),
             ));
         }
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::io::create_dir_all(dir)?;
         let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
         let reg = REGISTRY.get_or_init(|| Mutex::new(HashMap::new()));
         let mut reg = reg
@@ -371,7 +371,7 @@ impl Shared {
             for id in segs {
                 self.segs.forget(id);
                 let path = self.segs.path(id);
-                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                crate::io::remove_file(&path).map_err(|e| Error::io(&path, e))?;
             }
             return self.create_new();
         };
@@ -499,15 +499,15 @@ impl Shared {
         for id in segs {
             if !man.segments.iter().any(|&(s, _)| s == id) && id != rotating {
                 self.segs.forget(id);
-                removed |= std::fs::remove_file(self.segs.path(id)).is_ok();
+                removed |= crate::io::remove_file(&self.segs.path(id)).is_ok();
             }
         }
         if include_index {
             let cur = self.shm.get(W_INDEX_GEN);
             for g in gens.into_iter().filter(|&g| g != cur) {
-                removed |= std::fs::remove_file(self.dir.join(index::file_name(g))).is_ok();
+                removed |= crate::io::remove_file(&self.dir.join(index::file_name(g))).is_ok();
             }
-            let _ = std::fs::remove_file(self.dir.join("MANIFEST.tmp"));
+            let _ = crate::io::remove_file(&self.dir.join("MANIFEST.tmp"));
         }
         if removed {
             let _ = crate::io::sync_dir(&self.dir);
@@ -1470,7 +1470,7 @@ impl Shared {
         crate::io::sync_dir(&self.dir)?;
         self.publish_without_txn(|| self.shm.set(W_INDEX_GEN, gen));
         self.index.store(Some(Arc::new(new)));
-        let _ = std::fs::remove_file(&old.path);
+        let _ = crate::io::remove_file(&old.path);
         Ok(())
     }
 
@@ -1548,7 +1548,7 @@ impl Shared {
             for (_, tag, loc) in idx.live_slots() {
                 small.insert_fresh(tag, loc);
             }
-            let _ = std::fs::remove_file(&idx.path);
+            let _ = crate::io::remove_file(&idx.path);
             (small, gen + 1)
         } else {
             (idx, gen)

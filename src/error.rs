@@ -17,6 +17,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The operating system refused access (EACCES, EPERM): the database directory or one of
+    /// its files belongs to another user or is not readable and writable by this one.
+    #[error("permission denied on {path}: the database directory and its files must be readable and writable by this user")]
+    PermissionDenied {
+        /// The file or directory access was refused to.
+        path: PathBuf,
+    },
     /// The file system is full (ENOSPC or EDQUOT). Nothing committed is lost; the database is
     /// usable again once space returns.
     #[error("no space left on device while writing {path}")]
@@ -161,6 +168,9 @@ impl Error {
         match source.raw_os_error() {
             Some(libc::ENOSPC) | Some(libc::EDQUOT) => Error::DiskFull { path },
             _ if source.kind() == std::io::ErrorKind::StorageFull => Error::DiskFull { path },
+            _ if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                Error::PermissionDenied { path }
+            }
             _ => Error::Io { path, source },
         }
     }

@@ -112,15 +112,10 @@ impl IndexMap {
     /// Creates index file `gen` with `cap` slots (a power of two), marked dirty.
     pub(crate) fn create(dir: &Path, gen: u64, cap: u64) -> Result<Self> {
         let path = dir.join(file_name(gen));
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let file = crate::io::create(&path)?;
         crate::io::allocate(&file, HEADER_BYTES + cap * SLOT_BYTES, &path)?;
         let words = SharedWords::open(&file, &path)?;
+        crate::io::powerloss::after_map(&file, &path);
         let idx = Self {
             gen,
             cap,
@@ -155,6 +150,7 @@ impl IndexMap {
             return Err(bad("index file is too short"));
         }
         let words = SharedWords::open(&file, &path)?;
+        crate::io::powerloss::after_map(&file, &path);
         let w = words.words();
         if w[H_MAGIC].load(Ordering::Acquire) != INDEX_MAGIC {
             return Err(bad("bad magic number"));

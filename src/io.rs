@@ -1,8 +1,11 @@
-//! The I/O seam: every write, fsync, allocation and rename of the engine goes through here,
-//! so tests can make the Nth one fail (ENOSPC, EIO) or kill the process at that point.
+//! The I/O seam: every write, fsync, allocation, creation, rename and unlink of a durable
+//! file goes through here, so tests can make the Nth one fail (ENOSPC, EIO), kill the process
+//! at that point, or journal it to simulate a power cut afterwards ([`powerloss`]).
+
+pub(crate) mod powerloss;
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -131,6 +134,7 @@ pub(crate) fn check_fault(op: FaultOp) -> std::io::Result<()> {
 /// Writes all of `buf` at `offset`.
 pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64, path: &Path) -> Result<()> {
     check_fault(FaultOp::Write).map_err(|e| Error::io(path, e))?;
+    powerloss::before_write(file, path, offset, buf.len());
     file.write_all_at(buf, offset)
         .map_err(|e| Error::io(path, e))
 }
@@ -138,7 +142,9 @@ pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64, path: &Path) ->
 /// `fdatasync`.
 pub(crate) fn sync_data(file: &File, path: &Path) -> Result<()> {
     check_fault(FaultOp::Sync).map_err(|e| Error::io(path, e))?;
-    file.sync_data().map_err(|e| Error::io(path, e))
+    file.sync_data().map_err(|e| Error::io(path, e))?;
+    powerloss::after_sync(path);
+    Ok(())
 }
 
 /// `fsync` of a directory, so that created, renamed and deleted names are durable.
@@ -146,18 +152,63 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     check_fault(FaultOp::Sync).map_err(|e| Error::io(dir, e))?;
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
+        .map_err(|e| Error::io(dir, e))?;
+    powerloss::after_sync_dir(dir);
+    Ok(())
 }
 
 /// Grows `file` to at least `len` bytes with real blocks (posix_fallocate), so a full disk
 /// shows up here as ENOSPC and never later as SIGBUS on a mapped page.
 pub(crate) fn allocate(file: &File, len: u64, path: &Path) -> Result<()> {
     check_fault(FaultOp::Allocate).map_err(|e| Error::io(path, e))?;
+    powerloss::before_allocate(file, path);
     fs2::FileExt::allocate(file, len).map_err(|e| Error::io(path, e))
 }
 
 /// Atomically replaces `to` with `from`.
 pub(crate) fn rename(from: &Path, to: &Path) -> Result<()> {
     check_fault(FaultOp::Rename).map_err(|e| Error::io(to, e))?;
+    powerloss::before_rename(from, to);
     std::fs::rename(from, to).map_err(|e| Error::io(to, e))
+}
+
+/// Mode of every file the engine creates, before the umask: never writable by others, even
+/// with a umask of 0; group-writable so a group of users can share a database (a umask of
+/// 022 makes it 0644, of 077 0600).
+pub(crate) const FILE_MODE: u32 = 0o664;
+/// Mode of every directory the engine creates, before the umask (see [`FILE_MODE`]).
+pub(crate) const DIR_MODE: u32 = 0o775;
+
+/// Creates `dir` and its missing parents with [`DIR_MODE`].
+pub(crate) fn create_dir_all(dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Creates the directory `dir` (its parent must exist) with [`DIR_MODE`].
+pub(crate) fn create_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new().mode(DIR_MODE).create(dir)
+}
+
+/// Opens `path` for reading and writing, creating it (empty, or truncated if it exists).
+/// The new name is durable only once the directory is synced ([`sync_dir`]).
+pub(crate) fn create(path: &Path) -> Result<File> {
+    powerloss::before_create(path);
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(path)
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Unlinks `path`; durable only once the directory is synced ([`sync_dir`]).
+pub(crate) fn remove_file(path: &Path) -> std::io::Result<()> {
+    powerloss::before_remove(path);
+    std::fs::remove_file(path)
 }

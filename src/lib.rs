@@ -71,9 +71,13 @@ pub use types::{glob_match, ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};
 pub use value::{format_float, Value, ValueRef, ValueType};
 
 /// Fault injection for tests: make the Nth write, fsync or allocation fail or kill the
-/// process. Not part of the stable API.
+/// process, or journal every effect on disk so that a power cut can be simulated afterwards.
+/// Not part of the stable API.
 #[doc(hidden)]
 pub mod testing {
     pub use crate::dump::check_line as check_import_line;
+    pub use crate::io::powerloss::{
+        power_cut, power_loss_note, set_power_loss_journal, PowerCut, PowerLossEvent,
+    };
     pub use crate::io::{set_fault_plan, FaultAction, FaultOp, FaultPlan};
 }

@@ -5,6 +5,7 @@
 //! threads with [`ProcLock`] before taking the file lock.
 
 use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -26,6 +27,7 @@ impl LockFile {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(crate::io::FILE_MODE)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
         Ok(Self {

@@ -102,7 +102,7 @@ impl Manifest {
     pub(crate) fn write(&self, dir: &Path) -> Result<()> {
         let tmp = dir.join("MANIFEST.tmp");
         let bytes = self.encode();
-        let f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let f = crate::io::create(&tmp)?;
         crate::io::write_all_at(&f, &bytes, 0, &tmp)?;
         crate::io::sync_data(&f, &tmp)?;
         crate::io::rename(&tmp, &dir.join(MANIFEST_NAME))?;

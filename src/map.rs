@@ -104,7 +104,9 @@ impl SharedWords {
         crate::io::check_fault(crate::io::FaultOp::Sync).map_err(|e| Error::io(path, e))?;
         self.map
             .flush_range(byte_start, len)
-            .map_err(|e| Error::io(path, e))
+            .map_err(|e| Error::io(path, e))?;
+        crate::io::powerloss::after_msync(path, byte_start, len);
+        Ok(())
     }
 
     /// Length in bytes.

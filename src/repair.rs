@@ -244,7 +244,7 @@ fn fresh_dir(dir: &Path, prefix: &str, suffix: &str) -> Result<PathBuf> {
     let mut ms = now_ms();
     loop {
         let p = dir.join(format!("{prefix}{ms}{suffix}"));
-        match std::fs::create_dir(&p) {
+        match crate::io::create_dir(&p) {
             Ok(()) => return Ok(p),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => ms += 1,
             Err(e) => return Err(Error::io(&p, e)),

@@ -335,13 +335,7 @@ impl Segments {
         alloc: u64,
     ) -> Result<Arc<File>> {
         let path = self.path(id);
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let f = crate::io::create(&path)?;
         crate::io::write_all_at(&f, &encode_segment_header(id, kind, created_txn), 0, &path)?;
         crate::io::allocate(&f, alloc.max(SEGMENT_HEADER_LEN as u64), &path)?;
         crate::io::sync_data(&f, &path)?;

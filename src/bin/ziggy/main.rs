@@ -343,7 +343,9 @@ fn open(args: &Args) -> anyhow::Result<Db> {
     if let Some(ms) = args.lock_timeout_ms {
         options = options.lock_timeout(Some(Duration::from_millis(ms)));
     }
-    std::fs::create_dir_all(&args.dir)
+    // Never world-writable, whatever the umask (as the library creates its files).
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o775)
+        .create(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
     options
         .open(&args.dir)

@@ -501,7 +501,15 @@ fn export(db: &Db, file: &[u8], format: ziggydb::ExportFormat) -> Reply {
         Ok(path) => path,
         Err(reply) => return reply,
     };
-    let out = match std::fs::File::create(&path) {
+    let out = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::File::options()
+            .write(true)
+            .create(true)
+            .truncate(true),
+        0o664,
+    )
+    .open(&path);
+    let out = match out {
         Ok(out) => out,
         Err(e) => return Reply::error(format!("ERR cannot create {}: {e}", path.display())),
     };
