@@ -646,13 +646,16 @@ impl Shared {
         internal: bool,
     ) -> Result<Option<Hit>> {
         let mut found = None;
+        // A slot's tag is the key's full 64-bit hash, so the first candidate is almost always
+        // the key: read it whole (one map lookup; large records are checked once) and compare.
         let probe = idx.probe(hash, |loc| {
-            if !self.segs.key_at(loc, key, internal)?.holds {
-                return Ok(false);
-            }
             let (map, meta) = self.segs.record_at(loc)?;
-            found = Some(Hit { map, meta });
-            Ok(true)
+            if meta.internal == internal && meta.key(&map) == key {
+                found = Some(Hit { map, meta });
+                Ok(true)
+            } else {
+                Ok(false)
+            }
         })?;
         Ok(match probe {
             Probe::Found { .. } => found,

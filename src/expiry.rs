@@ -83,25 +83,42 @@ impl Shared {
     pub(crate) fn expire_pass(self: &Arc<Self>, timeout: Option<Duration>) -> Result<u64> {
         let mut total = 0;
         for _ in 0..EXPIRE_ROUNDS {
+            // No key has an expiry: nothing to look for (the count is kept at every publish).
+            let volatile_keys = self.shm.get(W_EXPIRING);
+            if volatile_keys == 0 {
+                break;
+            }
             let mut expired = Vec::new();
+            let now = now_ms();
             self.read_consistent(|idx| {
                 expired.clear();
                 // Like Redis, sample keys that have an expiry (Redis keeps them in a separate
                 // table; here they are found by skipping others, within a bounded walk long
-                // enough to meet a full sample when few keys have one).
-                let volatile_keys = self.shm.get(W_EXPIRING).max(1);
+                // enough to meet a full sample when few keys have one). Only headers and
+                // keys are read.
                 let visit = (EXPIRE_SAMPLE as u64)
                     .saturating_mul(idx.cap)
                     .div_ceil(volatile_keys)
                     .clamp(EXPIRE_MIN_VISIT, EXPIRE_MAX_VISIT);
-                self.sample_slots(idx, EXPIRE_SAMPLE, visit, |h| {
-                    let volatile =
-                        h.meta.kind == KIND_PUT && !h.meta.internal && h.meta.expires_at != 0;
-                    if volatile && h.expired() {
-                        expired.push(h.meta.key(&h.map).to_vec());
+                let start = random_u64() % idx.cap;
+                let mut seen = 0;
+                for i in 0..idx.cap.min(visit) {
+                    if seen >= EXPIRE_SAMPLE {
+                        break;
                     }
-                    Ok(volatile)
-                })
+                    let Some(loc) = idx.slot_loc((start + i) % idx.cap) else {
+                        continue;
+                    };
+                    if let Some((at, key)) = self.segs.user_record_at(loc)? {
+                        if at != 0 {
+                            seen += 1;
+                            if at <= now {
+                                expired.push(key);
+                            }
+                        }
+                    }
+                }
+                Ok(())
             })?;
             if expired.is_empty() {
                 break;

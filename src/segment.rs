@@ -227,6 +227,15 @@ impl Segments {
     /// The key of the record at `pos` if it is an unexpired PUT of a user key, read from its
     /// header and key bytes alone (as `key_at`, without the checksum).
     pub(crate) fn user_key_at(&self, pos: u64, now: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .user_record_at(pos)?
+            .filter(|(at, _)| *at == 0 || *at > now)
+            .map(|(_, key)| key))
+    }
+
+    /// The expiry time (0 for none) and key of the record at `pos` if it is a PUT of a user
+    /// key, read from its header and key bytes alone.
+    pub(crate) fn user_record_at(&self, pos: u64) -> Result<Option<(u64, Vec<u8>)>> {
         let (map, hdr_at, len) = self.header_at(pos)?;
         let hdr = map.slice(hdr_at, RECORD_HEADER_LEN).unwrap_or(&[0; 24]);
         let (kind, flags) = (hdr[4], hdr[6]);
@@ -240,16 +249,14 @@ impl Segments {
             return Err(self.bad(pos, "key runs past the record"));
         }
         let map = self.map(pos_seg(pos), key_start + key_len)?;
-        if expires {
-            let at = map
-                .slice(hdr_at + RECORD_HEADER_LEN, 8)
+        let at = if expires {
+            map.slice(hdr_at + RECORD_HEADER_LEN, 8)
                 .and_then(|b| b.try_into().ok())
-                .map_or(0, u64::from_le_bytes);
-            if at != 0 && at <= now {
-                return Ok(None);
-            }
-        }
-        Ok(map.slice(key_start, key_len).map(<[u8]>::to_vec))
+                .map_or(0, u64::from_le_bytes)
+        } else {
+            0
+        };
+        Ok(map.slice(key_start, key_len).map(|key| (at, key.to_vec())))
     }
 
     fn bad(&self, pos: u64, reason: &'static str) -> Error {
