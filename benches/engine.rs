@@ -1,4 +1,5 @@
-//! Criterion benchmarks of the engine alone: point reads, commits, bulk loads.
+//! Criterion benchmarks of the engine alone: record decoding, index probes, point reads,
+//! single sets, commits, bulk loads, open.
 //!
 //! Keys are 24 random bytes and values 150 random bytes, derived from a seed so that a bench
 //! can ask for keys it knows are present (hits) or absent (misses). Run with
@@ -204,8 +205,63 @@ fn bench_open(c: &mut Criterion) {
     g.finish();
 }
 
+/// The hot paths underneath: decoding a record (a 150-byte value and a 4 KiB collection
+/// page, checksum included), probing a 1M-slot index, one batched `set`.
+fn bench_internals(c: &mut Criterion) {
+    use ziggydb::internals;
+    let mut g = c.benchmark_group("record");
+    let small = internals::encode_put(&key(0, 1), &[7u8; 150]);
+    let page = internals::encode_put(&key(0, 2), &[7u8; 4096]);
+    g.bench_function("decode_150_bytes", |b| {
+        b.iter(|| black_box(internals::decode(black_box(&small))));
+    });
+    g.bench_function("decode_4_kib", |b| {
+        b.iter(|| black_box(internals::decode(black_box(&page))));
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("index");
+    let dir = tempfile::tempdir().expect("tempdir");
+    const KEYS: u64 = 500_000;
+    let index = internals::Index::create(dir.path(), KEYS).expect("index");
+    for i in 0..KEYS {
+        index.insert(&key(0, i), i + 1);
+    }
+    let mut rng = Rng(3);
+    g.bench_function(BenchmarkId::new("probe_hit", KEYS), |b| {
+        b.iter(|| {
+            let i = rng.below(KEYS);
+            black_box(index.probe(&key(0, i)).expect("probe"))
+        });
+    });
+    g.bench_function(BenchmarkId::new("probe_miss", KEYS), |b| {
+        b.iter(|| {
+            let i = rng.below(KEYS);
+            black_box(index.probe(&key(1, i)).expect("probe"))
+        });
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("set");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::options()
+        .durability(batched())
+        .open(dir.path())
+        .expect("open");
+    let mut rng = Rng(4);
+    let mut i = 0u64;
+    g.bench_function("batched_1_key", |b| {
+        b.iter(|| {
+            i += 1;
+            db.set(&key(2, i % 100_000), value(&mut rng)).expect("set");
+        });
+    });
+    g.finish();
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
+    bench_internals(&mut c);
     bench_reads(&mut c);
     bench_commits(&mut c);
     bench_bulk_load(&mut c);

@@ -70,6 +70,59 @@ pub use txn::{Savepoint, WriteTxn};
 pub use types::{glob_match, ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};
 pub use value::{format_float, Value, ValueRef, ValueType};
 
+/// The engine's hot paths on their own, for the micro-benchmarks in `benches/` (record
+/// encoding and decoding, index probes). Not part of the stable API.
+#[doc(hidden)]
+pub mod internals {
+    use std::path::Path;
+
+    /// One encoded PUT record of `key` and `value` (format-spec.md §3.2).
+    pub fn encode_put(key: &[u8], value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(crate::record::record_len(key.len(), value.len(), false));
+        crate::record::encode_record(&mut out, crate::record::KIND_PUT, 1, 1, 0, key, value);
+        out
+    }
+
+    /// Decodes the record at the start of `buf`, checking its checksum; its key and value
+    /// lengths.
+    pub fn decode(buf: &[u8]) -> Option<(usize, usize)> {
+        crate::record::decode_record(buf)
+            .ok()
+            .map(|r| (r.key.len(), r.value.len()))
+    }
+
+    /// A hash index file (format-spec.md §4) to probe.
+    pub struct Index(crate::index::IndexMap);
+
+    impl Index {
+        /// Creates an index file with room for `keys` keys in `dir`.
+        ///
+        /// # Errors
+        /// I/O errors.
+        pub fn create(dir: &Path, keys: u64) -> crate::Result<Self> {
+            let cap = crate::index::capacity_for(keys);
+            crate::index::IndexMap::create(dir, 1, cap).map(Index)
+        }
+
+        /// Inserts `key` at record position `loc`.
+        pub fn insert(&self, key: &[u8], loc: u64) {
+            self.0
+                .insert_fresh(crate::index::tag_of(crate::index::hash_key(key)), loc);
+        }
+
+        /// The position stored for `key` (the first slot whose tag matches).
+        ///
+        /// # Errors
+        /// Never, in practice (the match callback cannot fail).
+        pub fn probe(&self, key: &[u8]) -> crate::Result<Option<u64>> {
+            Ok(match self.0.probe(crate::index::hash_key(key), |_| Ok(true))? {
+                crate::index::Probe::Found { loc, .. } => Some(loc),
+                crate::index::Probe::Absent { .. } => None,
+            })
+        }
+    }
+}
+
 /// Fault injection for tests: make the Nth write, fsync or allocation fail or kill the
 /// process, or journal every effect on disk so that a power cut can be simulated afterwards.
 /// Not part of the stable API.
