@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 
 /// A node is split when its encoding grows past this many bytes.
 pub(crate) const NODE_MAX: usize = 4096;
+/// An inner node of a counted tree is split past this many bytes: such nodes are rewritten
+/// on every insert or removal below them (their counts change), so they are kept small.
+pub(crate) const COUNTED_INNER_MAX: usize = 1024;
 
 /// A leaf entry: key and value.
 pub(crate) type Entry = (Vec<u8>, Vec<u8>);
@@ -330,13 +333,13 @@ impl Page {
         (0, rank)
     }
 
-    /// Whether splitting at `at` leaves both halves within [`NODE_MAX`].
-    fn fits_split(&self, at: usize) -> bool {
+    /// Whether splitting at `at` leaves both halves within `max` bytes.
+    fn fits_split(&self, at: usize, max: usize) -> bool {
         let Some(&mid) = self.offs.get(at) else {
             return false;
         };
         let mid = mid as usize;
-        at > 0 && mid <= NODE_MAX && self.b.len() - mid + PAGE_HEADER <= NODE_MAX
+        at > 0 && mid <= max && self.b.len() - mid + PAGE_HEADER <= max
     }
 
     /// Moves entries `at..` to a new page.
@@ -891,7 +894,12 @@ impl Tree {
         edge: Edge,
         replaced: Option<Vec<u8>>,
     ) -> Result<(Option<Vec<u8>>, Option<Split>)> {
-        let split = if node.encoded_len() > NODE_MAX && node.len() >= 2 {
+        let max = if node.is_leaf() || self.uncounted {
+            NODE_MAX
+        } else {
+            COUNTED_INNER_MAX
+        };
+        let split = if node.encoded_len() > max && node.len() >= 2 {
             let half = node.len() / 2;
             let at = match edge {
                 Edge::End => node.len() - 1,
@@ -899,7 +907,7 @@ impl Tree {
                 Edge::Middle => half,
             };
             // An edge split must leave both halves small enough (entries can be large).
-            let at = if node.fits_split(at) { at } else { half };
+            let at = if node.fits_split(at, max) { at } else { half };
             let right = node.split_off(at);
             let (count, min_key) = if right.is_leaf() {
                 (right.len() as u64, right.key(0).to_vec())
