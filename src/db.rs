@@ -311,6 +311,19 @@ impl Db {
             .map(|h| h.meta.txn))
     }
 
+    /// A mark of the log as published now, for [`Db::key_written_since`].
+    pub fn log_mark(&self) -> u64 {
+        self.inner.shm.get(W_LOG_POS)
+    }
+
+    /// Whether a transaction committed since `mark` (from [`Db::log_mark`]) wrote or deleted
+    /// `key`, read from the log: `Some(true)` or `Some(false)`, or `None` when that can no
+    /// longer be told (the log since then was compacted, or is longer than 64 MiB). Redis's
+    /// `WATCH` needs it for a key that was absent and is absent again.
+    pub fn key_written_since(&self, key: &[u8], mark: u64) -> Option<bool> {
+        self.inner.key_written_since(key, mark)
+    }
+
     /// A random key (Redis `RANDOMKEY`); `None` if the database holds none.
     ///
     /// # Errors
@@ -617,6 +630,30 @@ mod tests {
             );
         }
         assert_eq!(db.len(), 18_000);
+        Ok(())
+    }
+
+    #[test]
+    fn the_log_tells_whether_a_key_was_written_since_a_mark() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let db = small(dir.path())?;
+        db.set(b"before", 1i64)?;
+        let mark = db.log_mark();
+        assert_eq!(db.key_written_since(b"k", mark), Some(false));
+        // Across several sealed segments (64 KiB each).
+        for i in 0..400u32 {
+            db.set(format!("fill-{i}").as_bytes(), vec![b'x'; 1000])?;
+        }
+        assert!(pos_seg(db.log_mark()) > pos_seg(mark), "the log rotated");
+        assert_eq!(db.key_written_since(b"k", mark), Some(false));
+        assert_eq!(db.key_written_since(b"before", mark), Some(false));
+        db.set(b"k", 1i64)?;
+        db.delete(b"k")?;
+        assert_eq!(db.key_written_since(b"k", mark), Some(true));
+        assert_eq!(db.key_written_since(b"k", db.log_mark()), Some(false));
+        // Once the log since the mark is compacted away, it can no longer be told.
+        db.compact()?;
+        assert_eq!(db.key_written_since(b"other", mark), None);
         Ok(())
     }
 

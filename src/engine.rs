@@ -41,6 +41,9 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Log bytes [`Shared::key_written_since`] reads at most before it gives up.
+const WATCH_LOG_LIMIT: u64 = 64 << 20;
+
 /// Where a record goes in the index, found before a publish: the key's hash, its slot (or
 /// the free slot for it) and the header of the record it replaces.
 pub(crate) struct Probed {
@@ -804,6 +807,47 @@ impl Shared {
             })?;
             Ok((out, next))
         })
+    }
+
+    /// Whether a transaction published after log position `mark` wrote or deleted the user
+    /// key `key`: read from the log itself, up to the end published now. `None` when that
+    /// can no longer be told: the log since `mark` was compacted away, is damaged, or is
+    /// longer than [`WATCH_LOG_LIMIT`].
+    pub(crate) fn key_written_since(&self, key: &[u8], mark: u64) -> Option<bool> {
+        let end = self.shm.get(W_LOG_POS);
+        let man = self.read_manifest().ok()?;
+        let is_log = |id: u32| man.segments.iter().any(|&(s, k)| s == id && k == SEG_LOG);
+        let mut at = mark;
+        let mut read = 0u64;
+        while at != end {
+            let seg = pos_seg(at);
+            if !is_log(seg) || read > WATCH_LOG_LIMIT {
+                return None;
+            }
+            match self.read_txn(at).ok()? {
+                TxnRead::Txn(t) => {
+                    if t.records
+                        .iter()
+                        .any(|(_, m)| !m.internal && m.key(&t.map) == key)
+                    {
+                        return Some(true);
+                    }
+                    read += u64::from(t.end.saturating_sub(pos_off(at)));
+                    at = pos(seg, t.end);
+                }
+                TxnRead::Seal => {
+                    let next = man
+                        .segments
+                        .iter()
+                        .filter(|&&(id, k)| k == SEG_LOG && id > seg)
+                        .map(|&(id, _)| id)
+                        .min()?;
+                    at = pos(next, SEGMENT_HEADER_LEN as u32);
+                }
+                TxnRead::End(_) => return None,
+            }
+        }
+        Some(false)
     }
 
     pub(crate) fn all_keys(&self) -> Result<Vec<Vec<u8>>> {

@@ -115,10 +115,12 @@ pub mod internals {
         /// # Errors
         /// Never, in practice (the match callback cannot fail).
         pub fn probe(&self, key: &[u8]) -> crate::Result<Option<u64>> {
-            Ok(match self.0.probe(crate::index::hash_key(key), |_| Ok(true))? {
-                crate::index::Probe::Found { loc, .. } => Some(loc),
-                crate::index::Probe::Absent { .. } => None,
-            })
+            Ok(
+                match self.0.probe(crate::index::hash_key(key), |_| Ok(true))? {
+                    crate::index::Probe::Found { loc, .. } => Some(loc),
+                    crate::index::Probe::Absent { .. } => None,
+                },
+            )
         }
     }
 }

@@ -11,8 +11,9 @@
 //! process). `EXEC` takes the writer lock first and then compares the versions: while it
 //! holds the lock no process can commit, so if none changed, none changes before its own
 //! commit; if one did, `EXEC` replies with a nil array and runs nothing, as Redis does. A
-//! key that was absent when watched, then created and deleted again before `EXEC`, is not
-//! seen as changed (its version is "absent" both times).
+//! key that was absent when watched and is absent again is looked up in the log written
+//! since the `WATCH` (`Db::key_written_since`): if it was created and deleted meanwhile, or
+//! that can no longer be told, `EXEC` aborts.
 
 use std::fmt::Write as _;
 
@@ -754,8 +755,9 @@ pub struct Session {
     db: Db,
     txn: Option<WriteTxn>,
     multi: Option<Multi>,
-    /// Each watched key with its version when it was watched (`None`: absent).
-    watched: Vec<(Vec<u8>, Option<u64>)>,
+    /// Each watched key with its version when it was watched (`None`: absent) and the log
+    /// mark taken just before.
+    watched: Vec<(Vec<u8>, Option<u64>, u64)>,
 }
 
 impl Session {
@@ -878,12 +880,15 @@ impl Session {
         if self.txn.is_some() {
             return Reply::error("ERR WATCH inside BEGIN is not allowed");
         }
+        // The mark comes first: a write after it is either in the version read below or
+        // in the log after the mark.
+        let mark = self.db.log_mark();
         for key in keys {
-            if self.watched.iter().any(|(k, _)| k == key) {
+            if self.watched.iter().any(|(k, _, _)| k == key) {
                 continue;
             }
             match self.db.key_version(key) {
-                Ok(version) => self.watched.push((key.clone(), version)),
+                Ok(version) => self.watched.push((key.clone(), version, mark)),
                 Err(e) => return error_reply(&e),
             }
         }
@@ -907,8 +912,16 @@ impl Session {
         };
         // The writer lock is held from here to the commit, so a version that matches now
         // stays unchanged until this transaction's own commit.
-        for (key, version) in &watched {
+        for (key, version, mark) in &watched {
             match self.db.key_version(key) {
+                // Absent then and now: written (created and deleted) in between?
+                Ok(None)
+                    if version.is_none()
+                        && self.db.key_written_since(key, *mark) != Some(false) =>
+                {
+                    tx.rollback();
+                    return Reply::NilArray;
+                }
                 Ok(now) if now == *version => {}
                 Ok(_) => {
                     tx.rollback();
@@ -1622,6 +1635,21 @@ mod tests {
         f.db.set(b"absent", "now")?;
         assert_eq!(f.run("MULTI"), Reply::ok());
         assert_eq!(f.run("EXEC"), Reply::NilArray);
+
+        // So does a watched absent key created and deleted again before EXEC, as in Redis;
+        // writes to other keys in between do not count.
+        assert_eq!(f.run("WATCH gone"), Reply::ok());
+        f.db.set(b"gone", "briefly")?;
+        f.db.set(b"other", "x")?;
+        f.db.delete(b"gone")?;
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("EXEC"), Reply::NilArray);
+        assert_eq!(f.run("WATCH gone"), Reply::ok());
+        for i in 0..200 {
+            f.db.set(format!("filler-{i}").as_bytes(), vec![b'x'; 1000])?;
+        }
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("EXEC"), Reply::Array(vec![]));
 
         // Unchanged keys, UNWATCH and DISCARD let EXEC run.
         assert_eq!(f.run("WATCH k"), Reply::ok());
