@@ -449,6 +449,11 @@ impl SortedSet<'_> {
     }
 
     fn put(&mut self, m: &mut Meta, member: &[u8], old: Option<f64>, score: f64) -> Result<()> {
+        // The same score again (ZINCRBY by 0, or of an infinite score) changes nothing, and
+        // writes nothing, as Redis does not count it as a change either.
+        if old == Some(score) {
+            return Ok(());
+        }
         if let Some(o) = old {
             m.b.remove(self.txn, Target::Key(&score_key(o, member)))?;
         } else {

@@ -969,6 +969,7 @@ impl Gen {
             "COPY s1 s2 DB 0",
             "SCAN 0 COUNT 0",
             "SCAN x",
+            "SCAN 0 TYPE blob COUNT 1000",
             "MSET a",
             "MSETNX a 1 b",
             "RENAME nokey other",
