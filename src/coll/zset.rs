@@ -286,6 +286,23 @@ fn by_score(
     members_at(src, &m, s, n, rev)
 }
 
+/// Members within `min..max` by member bytes (Redis `ZLEXCOUNT`): O(log n) when every
+/// member has the same score, a read of every member otherwise.
+fn lex_count(src: &impl Source, key: &[u8], min: &LexBound, max: &LexBound) -> Result<u64> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok(0);
+    };
+    if let Some(score) = uniform_score(src, &m)? {
+        let (a, b) = lex_ranks(src, &m, score, min, max)?;
+        return Ok(b - a);
+    }
+    Ok(m.a
+        .range(src, 0, m.len)?
+        .iter()
+        .filter(|(k, _)| in_lex(k, min, max))
+        .count() as u64)
+}
+
 fn by_lex(
     src: &impl Source,
     key: &[u8],
@@ -384,6 +401,13 @@ impl SortedSetView<'_> {
         read(&self.db.inner, |s| {
             by_score(s, &self.key, min, max, rev, offset, limit)
         })
+    }
+    /// Number of members within `min..max` by member bytes (Redis `ZLEXCOUNT`).
+    ///
+    /// # Errors
+    /// As [`SortedSetView::len`].
+    pub fn lex_count(&self, min: &LexBound, max: &LexBound) -> Result<u64> {
+        read(&self.db.inner, |s| lex_count(s, &self.key, min, max))
     }
     /// Members in `min..=max` by member bytes (Redis `ZRANGE … BYLEX`).
     ///
@@ -564,6 +588,15 @@ impl SortedSet<'_> {
         limit: i64,
     ) -> Result<Vec<(Vec<u8>, f64)>> {
         by_score(&*self.txn, &self.key, min, max, rev, offset, limit)
+    }
+
+    /// Number of members within `min..max` by member bytes (Redis `ZLEXCOUNT`), seeing this
+    /// transaction's writes.
+    ///
+    /// # Errors
+    /// As [`SortedSet::add`].
+    pub fn lex_count(&self, min: &LexBound, max: &LexBound) -> Result<u64> {
+        lex_count(&*self.txn, &self.key, min, max)
     }
 
     /// Members in `min..=max` by member bytes (Redis `ZRANGE … BYLEX`).

@@ -819,11 +819,12 @@ impl Gen {
                         }
                     }
                     _ => {
-                        let name = if self.chance(40) {
-                            b"ZREVRANGEBYLEX".as_slice()
-                        } else {
-                            b"ZRANGEBYLEX"
-                        };
+                        let name = self.pick(&[
+                            b"ZREVRANGEBYLEX".as_slice(),
+                            b"ZRANGEBYLEX",
+                            b"ZRANGEBYLEX",
+                            b"ZLEXCOUNT",
+                        ]);
                         push(&mut a, name);
                         a.push(k);
                         a.push(self.lex_bound());

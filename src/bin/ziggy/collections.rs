@@ -247,6 +247,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Count the members with a score from min to max ('(' excludes, -inf/+inf)",
     ),
     spec(
+        "ZLEXCOUNT",
+        4,
+        Kind::Read,
+        "key min max",
+        "Count the members from min to max by member ('[' includes, '(' excludes, -/+)",
+    ),
+    spec(
         "ZRANK",
         3,
         Kind::Read,
@@ -488,6 +495,7 @@ pub enum ReadCmd<'a> {
     ZMScore(&'a [u8], Vec<&'a [u8]>),
     ZCard(&'a [u8]),
     ZCount(&'a [u8], ScoreBound, ScoreBound),
+    ZLexCount(&'a [u8], LexBound, LexBound),
     ZRank {
         key: &'a [u8],
         member: &'a [u8],
@@ -768,6 +776,10 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Rep
         "ZCOUNT" => {
             let (min, max) = score_range(arg(1), arg(2))?;
             read(R::ZCount(key, min, max))
+        }
+        "ZLEXCOUNT" => {
+            let (min, max) = lex_range(arg(1), arg(2))?;
+            read(R::ZLexCount(key, min, max))
         }
         "ZRANK" | "ZREVRANK" => read(R::ZRank {
             key,
@@ -1143,6 +1155,7 @@ fn read(src: &mut Src<'_>, cmd: &ReadCmd<'_>) -> Outcome {
         })?),
         ReadCmd::ZCard(key) => int(on!(src, zset(key).len())?),
         ReadCmd::ZCount(key, min, max) => int(on!(src, zset(key).count(*min, *max))?),
+        ReadCmd::ZLexCount(key, min, max) => int(on!(src, zset(key).lex_count(min, max))?),
         ReadCmd::ZRank { key, member, rev } => {
             on!(src, zset(key).rank(member, *rev))?.map_or(Reply::Nil, int)
         }
@@ -1818,6 +1831,11 @@ mod tests {
         assert_eq!(f.run("ZREVRANK z c"), Reply::Int(2));
         assert_eq!(f.run("ZRANK z nope"), Reply::Nil);
         assert_eq!(f.run("ZCOUNT z (2 +inf"), Reply::Int(2));
+        assert_eq!(f.run("ZLEXCOUNT nosuch - +"), Reply::Int(0));
+        assert_eq!(
+            f.run("ZLEXCOUNT z a b"),
+            err("ERR min or max not valid string range item")
+        );
         assert_eq!(
             f.run("ZRANGEBYSCORE z (-inf 3 WITHSCORES LIMIT 1 2"),
             bulks(&["c", "2", "b", "3"])
