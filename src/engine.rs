@@ -915,9 +915,18 @@ impl Shared {
     /// Under the writer lock: finishes a publish or a segment rotation that a dead writer left
     /// half done (format-spec.md §10.1).
     fn repair(&self) -> Result<()> {
-        let rotating = self.shm.get(W_ROTATING) as u32;
+        let rotating = self.shm.get(W_ROTATING);
         if rotating != 0 {
-            self.finish_rotation(rotating)?;
+            // A rotation's id was allocated from `next_segment` and is at least the manifest's
+            // active id; any other value is damage, and must not create a file under it.
+            let active = u64::from(self.read_manifest()?.active);
+            if rotating < active || rotating >= self.shm.get(W_NEXT_SEG) {
+                return Err(Error::CorruptIndex {
+                    file: self.dir.join("ziggy.shm"),
+                    reason: "the segment being rotated to is not one that could be allocated",
+                });
+            }
+            self.finish_rotation(rotating as u32)?;
         }
         let seq = self.shm.get(W_SEQ);
         if seq & 1 == 1 {
@@ -974,7 +983,10 @@ impl Shared {
                 }
             }
         }
-        self.shm.w(W_SEQ).store(seq + 1, Ordering::Release);
+        // Wrapping: a damaged shared state may hold any odd value, u64::MAX included.
+        self.shm
+            .w(W_SEQ)
+            .store(seq.wrapping_add(1), Ordering::Release);
         Ok(())
     }
 
