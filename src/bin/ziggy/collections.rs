@@ -1496,8 +1496,8 @@ mod tests {
             let args: Vec<Vec<u8>> = (0..n)
                 .map(|i| match (spec.name, i) {
                     ("LINSERT", 1) => b"BEFORE".to_vec(),
-                    ("ZRANGEBYLEX" | "ZREVRANGEBYLEX", 1) => b"-".to_vec(),
-                    ("ZRANGEBYLEX" | "ZREVRANGEBYLEX", 2) => b"+".to_vec(),
+                    ("ZRANGEBYLEX" | "ZREVRANGEBYLEX" | "ZLEXCOUNT", 1) => b"-".to_vec(),
+                    ("ZRANGEBYLEX" | "ZREVRANGEBYLEX" | "ZLEXCOUNT", 2) => b"+".to_vec(),
                     (_, 0) => b"key".to_vec(),
                     _ => b"1".to_vec(),
                 })
