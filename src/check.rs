@@ -57,6 +57,7 @@ impl Shared {
         let mut keys = 0u64;
         let mut slots = 0u64;
         let mut live = 0u64;
+        let mut collections: Vec<(Vec<u8>, u8, Vec<u8>)> = Vec::new();
         let mut expiring = 0u64;
         let mut by_type = [0u64; TYPE_TAGS];
         for (slot, tag, loc) in idx.live_slots() {
@@ -82,6 +83,15 @@ impl Shared {
                         keys += u64::from(!meta.internal);
                         live += meta.len as u64;
                         if !meta.internal {
+                            if crate::value::ValueType::from_tag(meta.vtype)
+                                .is_some_and(crate::value::ValueType::is_collection)
+                            {
+                                collections.push((
+                                    meta.key(&map).to_vec(),
+                                    meta.vtype,
+                                    meta.value(&map).to_vec(),
+                                ));
+                            }
                             expiring += u64::from(meta.expires_at != 0);
                             if let Some(n) = by_type.get_mut(usize::from(meta.vtype)) {
                                 *n += 1;
@@ -100,6 +110,22 @@ impl Shared {
                 idx.h(H_USED).load(Ordering::Relaxed),
                 self.shm.get(W_KEYS)
             ));
+        }
+        // Every collection's trees: each page present and well formed, at its level, reached
+        // once, with counts that add up to the collection's length.
+        for (key, vtype, payload) in &collections {
+            let mut read = |coll: u64, page: u64| {
+                self.lookup_internal(&crate::coll::page_key(coll, page))
+                    .ok()
+                    .flatten()
+                    .map(|hit| hit.meta.value(&hit.map).to_vec())
+            };
+            if let Err(reason) = crate::coll::walk_for_repair(*vtype, payload, &mut read) {
+                report.problems.push(format!(
+                    "collection at key {}: {reason}",
+                    String::from_utf8_lossy(key)
+                ));
+            }
         }
         let counted: Vec<u64> = (0..TYPE_TAGS)
             .map(|t| self.shm.get(W_TYPE_KEYS + t))

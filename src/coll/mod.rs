@@ -116,7 +116,7 @@ impl Meta {
 }
 
 /// Key of page `page` of collection `coll` in the internal namespace.
-fn page_key(coll: u64, page: u64) -> [u8; 18] {
+pub(crate) fn page_key(coll: u64, page: u64) -> [u8; 18] {
     let mut k = [0u8; 18];
     k[..2].copy_from_slice(b"pg");
     k[2..10].copy_from_slice(&coll.to_le_bytes());
