@@ -1,11 +1,8 @@
-//! One line of an `EXPORT` file in JSON Lines, as `IMPORT` checks it before writing
-//! anything: any bytes are either a valid record or refused with a reason, never a panic.
+//! cargo-fuzz entry point of the `import_line` target; the target itself is `targets/import_line.rs`,
+//! which `replay` also runs on a stable toolchain.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "../targets/import_line.rs"]
+mod target;
 
-fuzz_target!(|line: &[u8]| {
-    if let Err(reason) = ziggydb::testing::check_import_line(line) {
-        assert!(!reason.is_empty());
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| target::fuzz(data));
