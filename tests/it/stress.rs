@@ -736,7 +736,7 @@ fn stress_thread(db: &Db, id: &str, seed: u64, until: Instant) -> (Vec<Event>, T
                 .expect("fill");
             }
             _ => {
-                if rng.range(0, 4) == 0 {
+                if rng.range(0, 16) == 0 {
                     db.compact().expect("COMPACT");
                     tally.compactions += 1;
                 }
@@ -774,7 +774,13 @@ fn child_stress() {
     let seed: u64 = child_param("ZIGGY_STRESS_SEED");
     let millis: u64 = child_param("ZIGGY_STRESS_MS");
     let out = PathBuf::from(std::env::var_os("ZIGGY_STRESS_OUT").expect("output file"));
-    let db = stress_options().open(&dir).expect("open");
+    // One process commits with an fsync per commit, the others in batched mode, so that
+    // both kinds of commit (and the shared group fsync) interleave.
+    let mut opts = stress_options();
+    if proc_id == 1 {
+        opts = opts.durability(Durability::Immediate);
+    }
+    let db = opts.open(&dir).expect("open");
     report("READY");
     assert_eq!(util::read_command().as_deref(), Some("go"));
     let until = Instant::now() + Duration::from_millis(millis);
@@ -810,8 +816,15 @@ fn child_stress() {
 
 #[test]
 fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees() -> TestResult {
-    const PROCS: u64 = 3;
-    const THREADS: u64 = 2;
+    // `ZIGGY_STRESS_PROCS` and `ZIGGY_STRESS_THREADS` widen a long run.
+    let knob = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let procs = knob("ZIGGY_STRESS_PROCS", 3);
+    let threads = knob("ZIGGY_STRESS_THREADS", 2);
     let millis = 5_000 * soak();
     let tmp = util::tempdir();
     let dir = util::db_path(&tmp);
@@ -826,12 +839,12 @@ fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees(
     })?;
     let capacity_before = db.metrics().index_capacity;
     let compactions_before = db.metrics().compactions;
-    let mut children: Vec<(Child, PathBuf)> = (0..PROCS)
+    let mut children: Vec<(Child, PathBuf)> = (0..procs)
         .map(|p| {
             let out = tmp.path().join(format!("history-{p}.txt"));
             let env = [
                 ("ZIGGY_STRESS_PROC", p.to_string()),
-                ("ZIGGY_STRESS_THREADS", THREADS.to_string()),
+                ("ZIGGY_STRESS_THREADS", threads.to_string()),
                 ("ZIGGY_STRESS_SEED", seed.to_string()),
                 ("ZIGGY_STRESS_MS", millis.to_string()),
                 ("ZIGGY_STRESS_OUT", out.to_string_lossy().into_owned()),
@@ -961,8 +974,8 @@ fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees(
     }
     // Every key written with an expiry has expired by now (the longest TTL is 80 ms).
     std::thread::sleep(Duration::from_millis(100));
-    for p in 0..PROCS {
-        for t in 0..THREADS {
+    for p in 0..procs {
+        for t in 0..threads {
             assert_eq!(db.get_value(format!("e/p{p}t{t}").as_bytes())?, None);
         }
     }
@@ -970,7 +983,7 @@ fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees(
     let m = db.metrics();
     let compactions = m.compactions - compactions_before;
     eprintln!(
-        "stress: {PROCS} processes x {THREADS} threads, {millis} ms: {ops} operations, {} \
+        "stress: {procs} processes x {threads} threads, {millis} ms: {ops} operations, {} \
          checked by the history checker, {expectations} final-state expectations, {expiry} \
          expiry checks, {compactions} compactions ({explicit} asked for), index capacity \
          {capacity_before} -> {}, {} keys",
