@@ -25,6 +25,7 @@ mod multiprocess;
 mod powerloss;
 mod proptest_cmds;
 mod repair;
+mod stress;
 mod strings;
 mod ttl;
 mod txn;

@@ -1,0 +1,1475 @@
+//! Concurrency stress: several processes × threads mix every kind of command on one database
+//! while compaction and index growth run, and a history checker verifies the guarantees
+//! between processes (linearizable single-key reads and writes, atomic multi-key visibility,
+//! no lost increment or transfer). Then stale readers: a reader stopped with SIGSTOP, or
+//! killed, while it holds values of old files, neither blocks compaction nor reads freed data.
+//!
+//! Every operation is logged with its invocation and response times on `CLOCK_MONOTONIC`,
+//! which is one clock for every process of the machine, so that histories of different
+//! processes can be ordered in real time.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ziggydb::{Db, Durability, OpenOptions, Value, ZAddFlags};
+
+use crate::util::{self, child_param, child_role, report, Child, Rng, TestResult};
+
+const LONG: Duration = Duration::from_secs(180);
+
+/// Nanoseconds on `CLOCK_MONOTONIC`: system-wide, unlike the per-process origin of `Instant`.
+pub fn mono_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call, and
+    // CLOCK_MONOTONIC is a clock id every Linux kernel supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC)");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// `ZIGGY_SOAK`, at least 1.
+fn soak() -> u64 {
+    std::env::var("ZIGGY_SOAK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1u64)
+        .max(1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Histories
+
+/// One logged operation, or an expectation about the final state. `inv` and `resp` are
+/// [`mono_ns`] before the call and after it returned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// SET (`Some`) or DEL (`None`) of a register, or a group write (`reg` = `grp/G`, value
+    /// = the version written to every key of the group).
+    Write {
+        reg: String,
+        inv: u64,
+        resp: u64,
+        value: Option<String>,
+    },
+    /// GET of a register.
+    Read {
+        reg: String,
+        inv: u64,
+        resp: u64,
+        value: Option<String>,
+    },
+    /// MGET of every key of a group.
+    GroupRead {
+        reg: String,
+        inv: u64,
+        resp: u64,
+        values: Vec<Option<String>>,
+    },
+    /// INCR of a counter and its result.
+    Incr {
+        key: String,
+        inv: u64,
+        resp: u64,
+        result: i64,
+    },
+    /// MGET of every account.
+    Accounts {
+        inv: u64,
+        resp: u64,
+        balances: Vec<i64>,
+    },
+    /// A committed transfer.
+    Transfer { from: usize, to: usize, amount: i64 },
+    /// LPUSH of a unique value.
+    Push { value: String },
+    /// RPOP, and what it returned.
+    Pop { value: Option<String> },
+    /// The final state must hold `value` (`None`: absent) at `what` (`h field`, `z member`,
+    /// `s member`, `f key`).
+    Expect { what: String, value: Option<String> },
+}
+
+fn opt(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("-")
+}
+
+fn unopt(s: &str) -> Option<String> {
+    (s != "-").then(|| s.to_owned())
+}
+
+impl Event {
+    /// One line, tokens separated by spaces (no value contains a space).
+    pub fn to_line(&self) -> String {
+        match self {
+            Event::Write {
+                reg,
+                inv,
+                resp,
+                value,
+            } => format!("W {reg} {inv} {resp} {}", opt(value)),
+            Event::Read {
+                reg,
+                inv,
+                resp,
+                value,
+            } => format!("R {reg} {inv} {resp} {}", opt(value)),
+            Event::GroupRead {
+                reg,
+                inv,
+                resp,
+                values,
+            } => {
+                let v: Vec<&str> = values.iter().map(opt).collect();
+                format!("G {reg} {inv} {resp} {}", v.join(","))
+            }
+            Event::Incr {
+                key,
+                inv,
+                resp,
+                result,
+            } => format!("I {key} {inv} {resp} {result}"),
+            Event::Accounts {
+                inv,
+                resp,
+                balances,
+            } => {
+                let v: Vec<String> = balances.iter().map(i64::to_string).collect();
+                format!("A {inv} {resp} {}", v.join(","))
+            }
+            Event::Transfer { from, to, amount } => format!("T {from} {to} {amount}"),
+            Event::Push { value } => format!("LP {value}"),
+            Event::Pop { value } => format!("RP {}", opt(value)),
+            Event::Expect { what, value } => {
+                format!("E {} {}", what.replace(' ', "/"), opt(value))
+            }
+        }
+    }
+
+    /// The inverse of [`Event::to_line`].
+    pub fn parse(line: &str) -> Option<Event> {
+        let t: Vec<&str> = line.split(' ').collect();
+        let n = |i: usize| t.get(i).and_then(|s| s.parse::<u64>().ok());
+        Some(match *t.first()? {
+            "W" | "R" => {
+                let (reg, inv, resp, value) = (t.get(1)?.to_string(), n(2)?, n(3)?, t.get(4)?);
+                if t[0] == "W" {
+                    Event::Write {
+                        reg,
+                        inv,
+                        resp,
+                        value: unopt(value),
+                    }
+                } else {
+                    Event::Read {
+                        reg,
+                        inv,
+                        resp,
+                        value: unopt(value),
+                    }
+                }
+            }
+            "G" => Event::GroupRead {
+                reg: t.get(1)?.to_string(),
+                inv: n(2)?,
+                resp: n(3)?,
+                values: t.get(4)?.split(',').map(unopt).collect(),
+            },
+            "I" => Event::Incr {
+                key: t.get(1)?.to_string(),
+                inv: n(2)?,
+                resp: n(3)?,
+                result: t.get(4)?.parse().ok()?,
+            },
+            "A" => Event::Accounts {
+                inv: n(1)?,
+                resp: n(2)?,
+                balances: t
+                    .get(3)?
+                    .split(',')
+                    .map(|b| b.parse().ok())
+                    .collect::<Option<_>>()?,
+            },
+            "T" => Event::Transfer {
+                from: t.get(1)?.parse().ok()?,
+                to: t.get(2)?.parse().ok()?,
+                amount: t.get(3)?.parse().ok()?,
+            },
+            "LP" => Event::Push {
+                value: t.get(1)?.to_string(),
+            },
+            "RP" => Event::Pop {
+                value: unopt(t.get(1)?),
+            },
+            "E" => Event::Expect {
+                what: t.get(1)?.replacen('/', " ", 1),
+                value: unopt(t.get(2)?),
+            },
+            _ => return None,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The history checker
+
+/// What [`check_history`] found.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// One line per violation; empty when the history is consistent.
+    pub problems: Vec<String>,
+    /// Operations checked (reads, writes, increments, account reads and group reads).
+    pub checked: u64,
+    /// Final value of each counter implied by the history (number of INCRs).
+    pub counters: BTreeMap<String, i64>,
+    /// Final balances implied by the transfers.
+    pub balances: Vec<i64>,
+    /// Values pushed and not popped, sorted.
+    pub list_left: Vec<String>,
+}
+
+struct Span {
+    inv: u64,
+    resp: u64,
+}
+
+/// Checks a merged history of every process.
+///
+/// Registers (single keys, and groups read with MGET): every read returns a value written by
+/// a write invoked before the read responded, and not overwritten by another write that both
+/// started after that write completed and completed before the read was invoked (no read from
+/// the future, no stale read in real time). Every register starts absent, as if written by a
+/// DEL at time 0. Every group read sees one version for all keys. Counters: the results of a
+/// counter's INCRs are exactly 1..=n and ordered as in real time. Accounts: every read sums
+/// to `accounts × initial`.
+pub fn check_history(events: &[Event], accounts: usize, initial: i64) -> Verdict {
+    let mut v = Verdict {
+        balances: vec![initial; accounts],
+        ..Verdict::default()
+    };
+    let mut writes: HashMap<&str, Vec<(Span, Option<String>)>> = HashMap::new();
+    let mut reads: Vec<(&str, Span, Option<String>)> = Vec::new();
+    let mut incrs: BTreeMap<&str, Vec<(i64, Span)>> = BTreeMap::new();
+    let mut pushed: HashSet<&str> = HashSet::new();
+    let mut popped: HashSet<&str> = HashSet::new();
+    let mut pushes = Vec::new();
+    let mut pops = Vec::new();
+    for e in events {
+        match e {
+            Event::Write {
+                reg,
+                inv,
+                resp,
+                value,
+            } => {
+                v.checked += 1;
+                writes.entry(reg).or_default().push((
+                    Span {
+                        inv: *inv,
+                        resp: *resp,
+                    },
+                    value.clone(),
+                ));
+            }
+            Event::Read {
+                reg,
+                inv,
+                resp,
+                value,
+            } => {
+                v.checked += 1;
+                let span = Span {
+                    inv: *inv,
+                    resp: *resp,
+                };
+                reads.push((reg, span, value.clone()));
+            }
+            Event::GroupRead {
+                reg,
+                inv,
+                resp,
+                values,
+            } => {
+                v.checked += 1;
+                if values.iter().any(|x| x != &values[0]) {
+                    v.problems
+                        .push(format!("torn MGET of {reg} at {inv}: saw {values:?}"));
+                    continue;
+                }
+                let span = Span {
+                    inv: *inv,
+                    resp: *resp,
+                };
+                reads.push((reg, span, values[0].clone()));
+            }
+            Event::Incr {
+                key,
+                inv,
+                resp,
+                result,
+            } => {
+                v.checked += 1;
+                let span = Span {
+                    inv: *inv,
+                    resp: *resp,
+                };
+                incrs.entry(key).or_default().push((*result, span));
+            }
+            Event::Accounts { inv, balances, .. } => {
+                v.checked += 1;
+                let sum: i64 = balances.iter().sum();
+                if balances.len() != accounts || sum != accounts as i64 * initial {
+                    v.problems.push(format!(
+                        "accounts read at {inv} sum to {sum}, not {}: {balances:?}",
+                        accounts as i64 * initial
+                    ));
+                }
+            }
+            Event::Transfer { from, to, amount } => {
+                v.balances[*from] -= amount;
+                v.balances[*to] += amount;
+            }
+            Event::Push { value } => {
+                if !pushed.insert(value) {
+                    v.problems.push(format!("{value} pushed twice"));
+                }
+                pushes.push(value.as_str());
+            }
+            Event::Pop { value: Some(value) } => {
+                if !popped.insert(value) {
+                    v.problems.push(format!("{value} popped twice"));
+                }
+                pops.push(value.as_str());
+            }
+            Event::Pop { value: None } | Event::Expect { .. } => {}
+        }
+    }
+    for p in &pops {
+        if !pushed.contains(p) {
+            v.problems.push(format!("{p} popped but never pushed"));
+        }
+    }
+    v.list_left = pushes
+        .iter()
+        .filter(|p| !popped.contains(*p))
+        .map(|p| (*p).to_owned())
+        .collect();
+    v.list_left.sort();
+
+    // Registers. For each write w, `over(w)` is the earliest response of a write invoked
+    // after w responded: a read invoked after that has certainly missed w.
+    struct Reg {
+        by_inv: Vec<(u64, u64)>,
+        suffix_min_resp: Vec<u64>,
+        by_value: HashMap<Option<String>, Vec<(u64, u64)>>,
+    }
+    let mut regs: HashMap<&str, Reg> = HashMap::new();
+    let names: HashSet<&str> = writes
+        .keys()
+        .copied()
+        .chain(reads.iter().map(|r| r.0))
+        .collect();
+    for name in names {
+        let mut list: Vec<(u64, u64, Option<String>)> = vec![(0, 0, None)];
+        for (s, val) in writes.get(name).into_iter().flatten() {
+            list.push((s.inv, s.resp, val.clone()));
+        }
+        list.sort_by_key(|w| w.0);
+        let mut suffix = vec![u64::MAX; list.len() + 1];
+        for i in (0..list.len()).rev() {
+            suffix[i] = suffix[i + 1].min(list[i].1);
+        }
+        let mut by_value: HashMap<Option<String>, Vec<(u64, u64)>> = HashMap::new();
+        for w in &list {
+            by_value.entry(w.2.clone()).or_default().push((w.0, w.1));
+        }
+        for (val, ws) in &by_value {
+            if val.is_some() && ws.len() > 1 {
+                v.problems
+                    .push(format!("{name}: value {val:?} written {} times", ws.len()));
+            }
+        }
+        let by_inv = list.iter().map(|w| (w.0, w.1)).collect();
+        regs.insert(
+            name,
+            Reg {
+                by_inv,
+                suffix_min_resp: suffix,
+                by_value,
+            },
+        );
+    }
+    for (name, span, val) in &reads {
+        let reg = &regs[name];
+        let Some(cands) = reg.by_value.get(val) else {
+            v.problems.push(format!(
+                "{name}: read at {} returned {val:?}, which no write wrote",
+                span.inv
+            ));
+            continue;
+        };
+        let over = |w_resp: u64| {
+            let i = reg.by_inv.partition_point(|&(inv, _)| inv <= w_resp);
+            reg.suffix_min_resp[i]
+        };
+        let future = cands.iter().all(|&(inv, _)| inv > span.resp);
+        let ok = cands
+            .iter()
+            .any(|&(inv, resp)| inv <= span.resp && over(resp) >= span.inv);
+        if !ok {
+            let why = if future {
+                "written only after the read responded"
+            } else {
+                "overwritten before the read was invoked (stale read)"
+            };
+            v.problems.push(format!(
+                "{name}: read [{}, {}] returned {val:?}, {why}",
+                span.inv, span.resp
+            ));
+        }
+    }
+
+    for (key, mut list) in incrs {
+        list.sort_by_key(|x| x.0);
+        let n = list.len() as i64;
+        let results: Vec<i64> = list.iter().map(|x| x.0).collect();
+        if results != (1..=n).collect::<Vec<_>>() {
+            let mut seen = HashSet::new();
+            let dup: Vec<i64> = results
+                .iter()
+                .copied()
+                .filter(|r| !seen.insert(*r))
+                .collect();
+            v.problems.push(format!(
+                "{key}: {n} INCRs returned other values than 1..={n} (duplicates {dup:?})"
+            ));
+        }
+        let mut max_inv = 0;
+        for (result, span) in &list {
+            if span.resp < max_inv {
+                v.problems.push(format!(
+                    "{key}: INCR returning {result} completed at {} before an INCR with a \
+                     smaller result was invoked",
+                    span.resp
+                ));
+            }
+            max_inv = max_inv.max(span.inv);
+        }
+        v.counters.insert(key.to_owned(), n);
+    }
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+// The workload
+
+const REGISTERS: u64 = 8;
+const COUNTERS: u64 = 4;
+const ACCOUNTS: usize = 4;
+const INITIAL: i64 = 1000;
+const GROUPS: u64 = 2;
+const GROUP_KEYS: u64 = 4;
+const PAD: usize = 300;
+
+fn stress_options() -> OpenOptions {
+    Db::options()
+        .segment_size(64 << 10)
+        .durability(Durability::Batched {
+            max_delay: Duration::from_millis(5),
+        })
+        .auto_compact(true, 0.3, 128 << 10)
+        .active_expiry(Some(Duration::from_millis(20)))
+        .lock_timeout(Some(Duration::from_secs(60)))
+}
+
+fn account(i: usize) -> Vec<u8> {
+    format!("acct/{i}").into_bytes()
+}
+
+fn group_key(g: u64, i: u64) -> Vec<u8> {
+    format!("g/{g}/{i}").into_bytes()
+}
+
+/// A register value: a unique id, padded so that overwrites leave dead bytes to compact.
+fn padded(id: &str) -> String {
+    format!("{id}~{}", "x".repeat(PAD))
+}
+
+fn unpadded(v: Option<Value>) -> Option<String> {
+    match v {
+        None => None,
+        Some(Value::String(s)) => Some(s.split('~').next().unwrap_or("").to_owned()),
+        Some(other) => Some(format!("unexpected:{other:?}").replace(' ', "_")),
+    }
+}
+
+fn int_of(v: &Option<Value>) -> Option<i64> {
+    match v {
+        None => None,
+        Some(Value::Int(i)) => Some(*i),
+        Some(other) => panic!("expected an integer, found {other:?}"),
+    }
+}
+
+/// Operation counts of one thread, by kind.
+#[derive(Default)]
+struct Tally {
+    ops: u64,
+    compactions: u64,
+    expiry_checks: u64,
+}
+
+/// One thread of a stress process: a seeded random mix until `until`.
+fn stress_thread(db: &Db, id: &str, seed: u64, until: Instant) -> (Vec<Event>, Tally) {
+    let mut rng = Rng::new(seed);
+    let mut ev = Vec::new();
+    let mut tally = Tally::default();
+    let mut n = 0u64;
+    let mut fills = 0u64;
+    let mut members: BTreeMap<u64, bool> = BTreeMap::new();
+    let mut hash_last = None;
+    let mut z_last = None;
+    let exp_key = format!("e/{id}").into_bytes();
+    let mut exp: Option<(String, u64)> = None;
+    let fail = |what: &str| -> ! { panic!("{id}: {what}") };
+    while Instant::now() < until {
+        n += 1;
+        tally.ops += 1;
+        let uid = format!("{id}.{n}");
+        let roll = rng.range(0, 100);
+        match roll {
+            0..=14 | 30..=33 => {
+                let r = rng.range(0, REGISTERS);
+                let reg = format!("r/{r}");
+                let value = (roll < 30).then(|| uid.clone());
+                let inv = mono_ns();
+                match &value {
+                    Some(v) => db.set(reg.as_bytes(), padded(v)).expect("SET"),
+                    None => {
+                        db.delete(reg.as_bytes()).expect("DEL");
+                    }
+                }
+                let resp = mono_ns();
+                ev.push(Event::Write {
+                    reg,
+                    inv,
+                    resp,
+                    value,
+                });
+            }
+            15..=29 => {
+                let reg = format!("r/{}", rng.range(0, REGISTERS));
+                let inv = mono_ns();
+                let got = db.get_value(reg.as_bytes()).expect("GET");
+                let resp = mono_ns();
+                ev.push(Event::Read {
+                    reg,
+                    inv,
+                    resp,
+                    value: unpadded(got),
+                });
+            }
+            34..=41 => {
+                let key = format!("c/{}", rng.range(0, COUNTERS));
+                let inv = mono_ns();
+                let result = db.incr_by(key.as_bytes(), 1).expect("INCR");
+                let resp = mono_ns();
+                ev.push(Event::Incr {
+                    key,
+                    inv,
+                    resp,
+                    result,
+                });
+            }
+            42..=49 => {
+                let from = rng.range(0, ACCOUNTS as u64) as usize;
+                let to = (from + 1 + rng.range(0, ACCOUNTS as u64 - 1) as usize) % ACCOUNTS;
+                let amount = rng.range(1, 50) as i64;
+                db.transaction(|tx| {
+                    let a = tx.get(&account(from))?.map_or(Ok(0), |v| v.as_int())?;
+                    let b = tx.get(&account(to))?.map_or(Ok(0), |v| v.as_int())?;
+                    tx.set(&account(from), a - amount)?;
+                    tx.set(b"pad/transfer", padded(&uid))?;
+                    tx.set(&account(to), b + amount)
+                })
+                .expect("transfer");
+                ev.push(Event::Transfer { from, to, amount });
+            }
+            50..=55 => {
+                let keys: Vec<Vec<u8>> = (0..ACCOUNTS).map(account).collect();
+                let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                let inv = mono_ns();
+                let got = db.mget(&refs).expect("MGET accounts");
+                let resp = mono_ns();
+                let balances = got.iter().map(|v| int_of(v).unwrap_or(0)).collect();
+                ev.push(Event::Accounts {
+                    inv,
+                    resp,
+                    balances,
+                });
+            }
+            56..=61 => {
+                let g = rng.range(0, GROUPS);
+                let inv = mono_ns();
+                let version = db
+                    .transaction(|tx| {
+                        let version = tx.incr_by(format!("gv/{g}").as_bytes(), 1)?;
+                        for i in 0..GROUP_KEYS {
+                            tx.set(&group_key(g, i), version)?;
+                            if i == 1 {
+                                tx.set(b"pad/group", padded(&uid))?;
+                            }
+                        }
+                        Ok(version)
+                    })
+                    .expect("group write");
+                let resp = mono_ns();
+                ev.push(Event::Write {
+                    reg: format!("grp/{g}"),
+                    inv,
+                    resp,
+                    value: Some(version.to_string()),
+                });
+            }
+            62..=69 => {
+                let g = rng.range(0, GROUPS);
+                let keys: Vec<Vec<u8>> = (0..GROUP_KEYS).map(|i| group_key(g, i)).collect();
+                let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                let inv = mono_ns();
+                let got = db.mget(&refs).expect("MGET group");
+                let resp = mono_ns();
+                ev.push(Event::GroupRead {
+                    reg: format!("grp/{g}"),
+                    inv,
+                    resp,
+                    values: got
+                        .iter()
+                        .map(|v| int_of(v).map(|i| i.to_string()))
+                        .collect(),
+                });
+            }
+            70..=73 => {
+                db.transaction(|tx| tx.list(b"l/queue").push_front(&[uid.as_bytes()]))
+                    .expect("LPUSH");
+                ev.push(Event::Push { value: uid.clone() });
+            }
+            74..=77 => {
+                let got = db
+                    .transaction(|tx| tx.list(b"l/queue").pop_back(1))
+                    .expect("RPOP");
+                let value = got.first().map(|v| String::from_utf8_lossy(v).into_owned());
+                ev.push(Event::Pop { value });
+            }
+            78..=80 => {
+                let m = rng.range(0, 4);
+                let member = format!("{id}.{m}");
+                let add = rng.range(0, 2) == 0;
+                db.transaction(|tx| {
+                    let mut s = tx.set_of(b"s/members");
+                    if add {
+                        s.add(&[member.as_bytes()])
+                    } else {
+                        s.remove(&[member.as_bytes()])
+                    }
+                })
+                .expect("SADD/SREM");
+                members.insert(m, add);
+            }
+            81..=83 => {
+                db.transaction(|tx| {
+                    tx.zset(b"z/scores")
+                        .add(ZAddFlags::default(), &[(n as f64, id.as_bytes())])
+                })
+                .expect("ZADD");
+                z_last = Some(n);
+            }
+            84..=86 => {
+                db.transaction(|tx| tx.hash(b"h/fields").set(&[(id.as_bytes(), uid.as_bytes())]))
+                    .expect("HSET");
+                hash_last = Some(uid.clone());
+            }
+            87..=90 => {
+                let expires_at = util::now_ms() + rng.range(20, 80);
+                db.transaction(|tx| tx.set_with_expiry(&exp_key, uid.as_str(), Some(expires_at)))
+                    .expect("SET with expiry");
+                exp = Some((uid.clone(), expires_at));
+            }
+            91..=94 => {
+                let before = util::now_ms();
+                let got = db.get_value(&exp_key).expect("GET of an expiring key");
+                let after = util::now_ms();
+                tally.expiry_checks += 1;
+                match (&exp, got) {
+                    (None, None) => {}
+                    (None, Some(v)) => fail(&format!("expiring key holds {v:?} before any SET")),
+                    (Some((want, at)), Some(v)) => {
+                        if v != Value::String(want.clone()) {
+                            fail(&format!("expiring key holds {v:?}, not {want}"));
+                        }
+                        if before >= *at {
+                            fail(&format!("key expiring at {at} read at {before} as {v:?}"));
+                        }
+                    }
+                    (Some((want, at)), None) => {
+                        if after < *at {
+                            fail(&format!("{want} expiring at {at} gone at {after}"));
+                        }
+                    }
+                }
+            }
+            95..=98 => {
+                // New keys, so that the index grows during the run.
+                let first = fills;
+                fills += 16;
+                db.transaction(|tx| {
+                    for f in first..fills {
+                        tx.set(format!("f/{id}/{f}").as_bytes(), f as i64)?;
+                    }
+                    Ok(())
+                })
+                .expect("fill");
+            }
+            _ => {
+                if rng.range(0, 16) == 0 {
+                    db.compact().expect("COMPACT");
+                    tally.compactions += 1;
+                }
+            }
+        }
+    }
+    for (m, present) in members {
+        ev.push(Event::Expect {
+            what: format!("s {id}.{m}"),
+            value: present.then(|| "1".to_owned()),
+        });
+    }
+    ev.push(Event::Expect {
+        what: format!("z {id}"),
+        value: z_last.map(|s| s.to_string()),
+    });
+    ev.push(Event::Expect {
+        what: format!("h {id}"),
+        value: hash_last,
+    });
+    ev.push(Event::Expect {
+        what: format!("f {id}"),
+        value: Some(fills.to_string()),
+    });
+    (ev, tally)
+}
+
+#[test]
+fn child_stress() {
+    let Some(dir) = child_role("stress") else {
+        return;
+    };
+    let proc_id: u64 = child_param("ZIGGY_STRESS_PROC");
+    let threads: u64 = child_param("ZIGGY_STRESS_THREADS");
+    let seed: u64 = child_param("ZIGGY_STRESS_SEED");
+    let millis: u64 = child_param("ZIGGY_STRESS_MS");
+    let out = PathBuf::from(std::env::var_os("ZIGGY_STRESS_OUT").expect("output file"));
+    // One process commits with an fsync per commit, the others in batched mode, so that
+    // both kinds of commit (and the shared group fsync) interleave.
+    let mut opts = stress_options();
+    if proc_id == 1 {
+        opts = opts.durability(Durability::Immediate);
+    }
+    let db = opts.open(&dir).expect("open");
+    report("READY");
+    assert_eq!(util::read_command().as_deref(), Some("go"));
+    let until = Instant::now() + Duration::from_millis(millis);
+    let results: Vec<(Vec<Event>, Tally)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let db = db.clone();
+                let id = format!("p{proc_id}t{t}");
+                let seed = seed ^ (proc_id << 32) ^ (t << 48) ^ 0x5eed;
+                s.spawn(move || stress_thread(&db, &id, seed, until))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a stress thread panicked"))
+            .collect()
+    });
+    let mut text = String::new();
+    let (mut ops, mut compactions, mut expiry) = (0, 0, 0);
+    for (events, tally) in &results {
+        for e in events {
+            writeln!(text, "{}", e.to_line()).expect("format");
+        }
+        ops += tally.ops;
+        compactions += tally.compactions;
+        expiry += tally.expiry_checks;
+    }
+    std::fs::write(&out, text).expect("write the history");
+    db.sync().expect("sync");
+    report(format!("OPS {ops} {compactions} {expiry}"));
+    report("PASS");
+}
+
+#[test]
+fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees() -> TestResult {
+    // `ZIGGY_STRESS_PROCS` and `ZIGGY_STRESS_THREADS` widen a long run.
+    let knob = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let procs = knob("ZIGGY_STRESS_PROCS", 3);
+    let threads = knob("ZIGGY_STRESS_THREADS", 2);
+    let millis = 5_000 * soak();
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let mut rng = Rng::from_env("stress");
+    let seed = rng.next_u64();
+    let db = stress_options().open(&dir)?;
+    db.transaction(|tx| {
+        for i in 0..ACCOUNTS {
+            tx.set(&account(i), INITIAL)?;
+        }
+        Ok(())
+    })?;
+    let capacity_before = db.metrics().index_capacity;
+    let compactions_before = db.metrics().compactions;
+    let mut children: Vec<(Child, PathBuf)> = (0..procs)
+        .map(|p| {
+            let out = tmp.path().join(format!("history-{p}.txt"));
+            let env = [
+                ("ZIGGY_STRESS_PROC", p.to_string()),
+                ("ZIGGY_STRESS_THREADS", threads.to_string()),
+                ("ZIGGY_STRESS_SEED", seed.to_string()),
+                ("ZIGGY_STRESS_MS", millis.to_string()),
+                ("ZIGGY_STRESS_OUT", out.to_string_lossy().into_owned()),
+            ];
+            (
+                Child::spawn("stress::child_stress", "stress", &dir, &env),
+                out,
+            )
+        })
+        .collect();
+    for (c, _) in &mut children {
+        c.expect("READY", LONG);
+    }
+    for (c, _) in &mut children {
+        c.send("go");
+    }
+    let mut events = Vec::new();
+    let (mut ops, mut explicit, mut expiry) = (0u64, 0u64, 0u64);
+    for (c, out) in &mut children {
+        let figures = c.expect("OPS", LONG);
+        c.wait_success(LONG);
+        let f: Vec<u64> = figures
+            .split(' ')
+            .map(|x| x.parse())
+            .collect::<Result<_, _>>()?;
+        ops += f[0];
+        explicit += f[1];
+        expiry += f[2];
+        for line in std::fs::read_to_string(&*out)?.lines() {
+            events.push(Event::parse(line).ok_or_else(|| format!("bad history line {line:?}"))?);
+        }
+    }
+
+    // Final reads, after every operation of the run, join the history as reads of registers.
+    let inv = mono_ns();
+    for r in 0..REGISTERS {
+        let reg = format!("r/{r}");
+        let value = unpadded(db.get_value(reg.as_bytes())?);
+        events.push(Event::Read {
+            reg,
+            inv,
+            resp: mono_ns(),
+            value,
+        });
+    }
+    for g in 0..GROUPS {
+        let keys: Vec<Vec<u8>> = (0..GROUP_KEYS).map(|i| group_key(g, i)).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let values = db
+            .mget(&refs)?
+            .iter()
+            .map(|v| int_of(v).map(|i| i.to_string()))
+            .collect();
+        events.push(Event::GroupRead {
+            reg: format!("grp/{g}"),
+            inv,
+            resp: mono_ns(),
+            values,
+        });
+    }
+    let verdict = check_history(&events, ACCOUNTS, INITIAL);
+    assert!(
+        verdict.problems.is_empty(),
+        "{} violations in {} checked operations, first ones:\n{}",
+        verdict.problems.len(),
+        verdict.checked,
+        verdict.problems[..verdict.problems.len().min(20)].join("\n")
+    );
+
+    // The final state the history implies.
+    for (key, n) in &verdict.counters {
+        assert_eq!(
+            db.get_value(key.as_bytes())?,
+            Some(Value::Int(*n)),
+            "{key} after {n} INCRs"
+        );
+    }
+    for (i, want) in verdict.balances.iter().enumerate() {
+        assert_eq!(
+            db.get_value(&account(i))?,
+            Some(Value::Int(*want)),
+            "account {i} after every transfer"
+        );
+    }
+    let mut left: Vec<String> = db
+        .list(b"l/queue")
+        .range(0, -1)?
+        .into_iter()
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, verdict.list_left, "list = pushed values not popped");
+    let mut expectations = 0;
+    for e in &events {
+        let Event::Expect { what, value } = e else {
+            continue;
+        };
+        expectations += 1;
+        let (kind, name) = what.split_once(' ').ok_or("expectation without a name")?;
+        let got = match kind {
+            "s" => db
+                .set_of(b"s/members")
+                .contains(name.as_bytes())?
+                .then(|| "1".to_owned()),
+            "z" => db.zset(b"z/scores").score(name.as_bytes())?.map(|s| {
+                assert_eq!(s.fract(), 0.0);
+                (s as u64).to_string()
+            }),
+            "h" => db
+                .hash(b"h/fields")
+                .get(name.as_bytes())?
+                .map(|v| String::from_utf8_lossy(&v).into_owned()),
+            "f" => {
+                let n: u64 = value.as_deref().unwrap_or("0").parse()?;
+                for f in 0..n {
+                    assert_eq!(
+                        db.get_value(format!("f/{name}/{f}").as_bytes())?,
+                        Some(Value::Int(f as i64)),
+                        "filler key f/{name}/{f}"
+                    );
+                }
+                Some(n.to_string())
+            }
+            _ => return Err(format!("unknown expectation {what}").into()),
+        };
+        assert_eq!(&got, value, "final state of {what}");
+    }
+    // Every key written with an expiry has expired by now (the longest TTL is 80 ms).
+    std::thread::sleep(Duration::from_millis(100));
+    for p in 0..procs {
+        for t in 0..threads {
+            assert_eq!(db.get_value(format!("e/p{p}t{t}").as_bytes())?, None);
+        }
+    }
+
+    let m = db.metrics();
+    let compactions = m.compactions - compactions_before;
+    eprintln!(
+        "stress: {procs} processes x {threads} threads, {millis} ms: {ops} operations, {} \
+         checked by the history checker, {expectations} final-state expectations, {expiry} \
+         expiry checks, {compactions} compactions ({explicit} asked for), index capacity \
+         {capacity_before} -> {}, {} keys",
+        verdict.checked, m.index_capacity, m.keys
+    );
+    assert!(
+        compactions >= 1,
+        "no compaction ran during the run ({explicit} asked for)"
+    );
+    assert!(
+        m.index_capacity > capacity_before,
+        "the index did not grow during the run ({capacity_before} slots, {} keys)",
+        m.keys
+    );
+    assert!(verdict.checked > 1000, "only {} checked", verdict.checked);
+    let report = db.check()?;
+    assert!(report.is_ok(), "check: {:?}", report.problems);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checker can fail
+
+fn w(reg: &str, inv: u64, resp: u64, value: Option<&str>) -> Event {
+    Event::Write {
+        reg: reg.into(),
+        inv,
+        resp,
+        value: value.map(Into::into),
+    }
+}
+
+fn r(reg: &str, inv: u64, resp: u64, value: Option<&str>) -> Event {
+    Event::Read {
+        reg: reg.into(),
+        inv,
+        resp,
+        value: value.map(Into::into),
+    }
+}
+
+#[test]
+fn history_checker_accepts_a_linearizable_history() {
+    let h = vec![
+        r("x", 1, 2, None),
+        w("x", 3, 10, Some("a")),
+        // Concurrent with the write: either value is fine.
+        r("x", 4, 5, None),
+        r("x", 5, 6, Some("a")),
+        w("x", 11, 15, Some("b")),
+        // Concurrent writes b and c; a read after both may see either.
+        w("x", 13, 20, Some("c")),
+        r("x", 21, 22, Some("b")),
+        Event::GroupRead {
+            reg: "g".into(),
+            inv: 1,
+            resp: 2,
+            values: vec![None, None],
+        },
+        w("g", 3, 4, Some("1")),
+        Event::GroupRead {
+            reg: "g".into(),
+            inv: 5,
+            resp: 6,
+            values: vec![Some("1".into()), Some("1".into())],
+        },
+        Event::Incr {
+            key: "c".into(),
+            inv: 1,
+            resp: 5,
+            result: 2,
+        },
+        Event::Incr {
+            key: "c".into(),
+            inv: 2,
+            resp: 3,
+            result: 1,
+        },
+        Event::Accounts {
+            inv: 1,
+            resp: 2,
+            balances: vec![5, 15],
+        },
+        Event::Transfer {
+            from: 0,
+            to: 1,
+            amount: 5,
+        },
+        Event::Push { value: "v1".into() },
+        Event::Push { value: "v2".into() },
+        Event::Pop {
+            value: Some("v1".into()),
+        },
+    ];
+    let v = check_history(&h, 2, 10);
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    assert_eq!(v.checked, 13);
+    assert_eq!(v.counters.get("c"), Some(&2));
+    assert_eq!(v.balances, vec![5, 15]);
+    assert_eq!(v.list_left, vec!["v2".to_owned()]);
+    for e in &h {
+        assert_eq!(
+            Event::parse(&e.to_line()).as_ref(),
+            Some(e),
+            "{}",
+            e.to_line()
+        );
+    }
+}
+
+#[test]
+fn history_checker_reports_stale_and_future_reads_and_torn_mgets() {
+    let cases: Vec<(Vec<Event>, &str)> = vec![
+        (
+            vec![
+                w("x", 1, 2, Some("a")),
+                w("x", 3, 4, Some("b")),
+                r("x", 5, 6, Some("a")),
+            ],
+            "stale read",
+        ),
+        (
+            // Absent after a completed write: the initial state is stale too.
+            vec![w("x", 1, 2, Some("a")), r("x", 3, 4, None)],
+            "stale read",
+        ),
+        (
+            vec![r("x", 1, 2, Some("a")), w("x", 3, 4, Some("a"))],
+            "written only after the read responded",
+        ),
+        (vec![r("x", 1, 2, Some("zz"))], "which no write wrote"),
+        (
+            vec![
+                w("x", 1, 2, Some("a")),
+                w("x", 3, 4, Some("a")),
+                r("x", 5, 6, Some("a")),
+            ],
+            "written 2 times",
+        ),
+        (
+            vec![
+                w("g", 1, 2, Some("1")),
+                w("g", 3, 4, Some("2")),
+                Event::GroupRead {
+                    reg: "g".into(),
+                    inv: 5,
+                    resp: 6,
+                    values: vec![Some("2".into()), Some("1".into())],
+                },
+            ],
+            "torn MGET",
+        ),
+        (
+            vec![
+                w("g", 1, 2, Some("1")),
+                w("g", 3, 4, Some("2")),
+                Event::GroupRead {
+                    reg: "g".into(),
+                    inv: 5,
+                    resp: 6,
+                    values: vec![Some("1".into()), Some("1".into())],
+                },
+            ],
+            "stale read",
+        ),
+        (
+            vec![Event::Accounts {
+                inv: 1,
+                resp: 2,
+                balances: vec![10, 5],
+            }],
+            "sum to 15",
+        ),
+        (
+            vec![
+                Event::Incr {
+                    key: "c".into(),
+                    inv: 1,
+                    resp: 2,
+                    result: 1,
+                },
+                Event::Incr {
+                    key: "c".into(),
+                    inv: 3,
+                    resp: 4,
+                    result: 1,
+                },
+            ],
+            "duplicates [1]",
+        ),
+        (
+            vec![
+                Event::Incr {
+                    key: "c".into(),
+                    inv: 1,
+                    resp: 2,
+                    result: 2,
+                },
+                Event::Incr {
+                    key: "c".into(),
+                    inv: 3,
+                    resp: 4,
+                    result: 1,
+                },
+            ],
+            "before an INCR with a smaller result",
+        ),
+        (
+            vec![
+                Event::Push { value: "v".into() },
+                Event::Pop {
+                    value: Some("v".into()),
+                },
+                Event::Pop {
+                    value: Some("v".into()),
+                },
+            ],
+            "popped twice",
+        ),
+        (
+            vec![Event::Pop {
+                value: Some("v".into()),
+            }],
+            "never pushed",
+        ),
+    ];
+    for (history, want) in cases {
+        let v = check_history(&history, 2, 10);
+        assert!(
+            v.problems.iter().any(|p| p.contains(want)),
+            "expected a problem containing {want:?} in {history:?}, got {:?}",
+            v.problems
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stale readers
+
+const STALE_KEYS: u64 = 48;
+const HELD_LEN: usize = 8192;
+
+fn stale_key(i: u64) -> Vec<u8> {
+    format!("k/{i}").into_bytes()
+}
+
+fn stale_value(round: u64, i: u64) -> String {
+    format!("{round}:{i}:{}", "v".repeat(1000))
+}
+
+fn held_value() -> Vec<u8> {
+    (0..HELD_LEN).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+fn round_of(v: &Option<Value>, i: u64) -> u64 {
+    let Some(Value::String(s)) = v else {
+        panic!("k/{i} holds {v:?}");
+    };
+    let round: u64 = s
+        .split(':')
+        .next()
+        .and_then(|r| r.parse().ok())
+        .expect("a round");
+    assert_eq!(s, &stale_value(round, i), "k/{i} is intact");
+    round
+}
+
+/// Holds a value of the oldest segment and reads every key in one MGET in a loop, checking
+/// that one MGET sees one round and that rounds never go back; on `final N` it reads until
+/// round N is visible and reports.
+#[test]
+fn child_stale_reader() {
+    let Some(dir) = child_role("stale-reader") else {
+        return;
+    };
+    let db = Db::options()
+        .auto_compact(false, 0.5, 0)
+        .active_expiry(None)
+        .open(&dir)
+        .expect("open");
+    let held = db.get(b"held").expect("read held").expect("held exists");
+    assert_eq!(held.as_bytes(), &held_value()[..]);
+    let want = Arc::new(AtomicU64::new(u64::MAX));
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let (want, stop) = (Arc::clone(&want), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while let Some(cmd) = util::read_command() {
+                if let Some(n) = cmd.strip_prefix("final ") {
+                    want.store(n.parse().expect("a round"), Ordering::SeqCst);
+                }
+            }
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+    let keys: Vec<Vec<u8>> = (0..STALE_KEYS).map(stale_key).collect();
+    let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    let mut last = 0;
+    let mut reads = 0u64;
+    report("HOLDING");
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        let got = db.mget(&refs).expect("mget");
+        reads += 1;
+        let round = round_of(&got[0], 0);
+        for (i, v) in got.iter().enumerate() {
+            assert_eq!(round_of(v, i as u64), round, "one MGET saw two rounds");
+        }
+        assert!(round >= last, "went back from round {last} to {round}");
+        last = round;
+        assert_eq!(held.as_bytes(), &held_value()[..], "the held value changed");
+        if round == want.load(Ordering::SeqCst) {
+            break;
+        }
+        assert!(
+            !stop.load(Ordering::SeqCst),
+            "stdin closed before the final round"
+        );
+        assert!(Instant::now() < deadline, "round {last} never moved on");
+    }
+    // A new read of the held key, now in a compacted segment, and of the rest.
+    let again = db.get(b"held").expect("read held").expect("held exists");
+    assert_eq!(again.as_bytes(), held.as_bytes());
+    report(format!("READS {reads}"));
+    report("PASS");
+}
+
+fn write_round(db: &Db, round: u64) -> TestResult {
+    db.transaction(|tx| {
+        for i in 0..STALE_KEYS {
+            tx.set(&stale_key(i), stale_value(round, i))?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Compacts in another thread; fails if it does not finish within `limit`.
+fn compact_within(db: &Db, limit: Duration) -> TestResult<ziggydb::CompactStats> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let db2 = db.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(db2.compact());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(format!("compaction did not finish within {limit:?}").into()),
+    }
+}
+
+fn signal(child: &Child, pid: u32, sig: libc::c_int) {
+    let pid = libc::pid_t::try_from(pid).expect("pid fits");
+    // SAFETY: kill(2) only sends a signal; `pid` is our own child, not yet reaped (the
+    // `Child` reaps it only in `wait`/`kill`/drop), so the pid cannot have been reused.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "signal {sig} to {}", child.name());
+}
+
+fn pid_of(child: &Child) -> u32 {
+    let name = child.name();
+    let at = name.find("pid ").expect("name has a pid") + 4;
+    name[at..]
+        .trim_end_matches(')')
+        .parse()
+        .expect("a pid in the name")
+}
+
+#[test]
+fn a_stopped_reader_holding_old_files_blocks_no_compaction_and_reads_correctly_after() -> TestResult
+{
+    const ROUNDS: u64 = 5;
+    const SHORT_STOPS: u64 = 8;
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = Db::options()
+        .segment_size(64 << 10)
+        .auto_compact(false, 0.5, 0)
+        .active_expiry(None)
+        .open(&dir)?;
+    db.set(b"held", held_value())?;
+    write_round(&db, 0)?;
+    let old_files = util::segment_files(&dir);
+    let mut reader = Child::spawn("stress::child_stale_reader", "stale-reader", &dir, &[]);
+    reader.expect("HOLDING", LONG);
+    std::thread::sleep(Duration::from_millis(50));
+    let pid = pid_of(&reader);
+    signal(&reader, pid, libc::SIGSTOP);
+    let mut removed = 0;
+    for round in 1..=ROUNDS {
+        for _ in 0..4 {
+            write_round(&db, round)?;
+        }
+        let stats = compact_within(&db, Duration::from_secs(30))?;
+        removed += stats.segments_removed;
+    }
+    let still: Vec<_> = old_files.iter().filter(|f| f.exists()).collect();
+    assert!(
+        still.is_empty(),
+        "segment files of the stopped reader's time still exist: {still:?}"
+    );
+    assert!(removed > 0, "no segment file was removed");
+    let live = util::segment_bytes(&dir);
+    assert!(
+        live < 4 * (64 << 10),
+        "compaction did not reclaim space: {live} bytes of segments"
+    );
+    // Another process can attach while the reader is stopped.
+    let mut other = Child::spawn("multiprocess::child_attach", "attach", &dir, &[]);
+    other.expect("ATTACHED", LONG);
+    other.close_stdin();
+    other.wait_success(LONG);
+
+    signal(&reader, pid, libc::SIGCONT);
+    // Short stops at whatever point of its read loop the reader has reached, each across
+    // writes and a compaction that deletes the files it was reading.
+    let mut rng = Rng::from_env("stale reader");
+    for round in ROUNDS + 1..=ROUNDS + SHORT_STOPS {
+        std::thread::sleep(Duration::from_millis(rng.range(0, 20)));
+        signal(&reader, pid, libc::SIGSTOP);
+        for _ in 0..4 {
+            write_round(&db, round)?;
+        }
+        removed += compact_within(&db, Duration::from_secs(30))?.segments_removed;
+        signal(&reader, pid, libc::SIGCONT);
+    }
+    eprintln!(
+        "stale reader: stopped across {ROUNDS} compactions, then {SHORT_STOPS} short stops; \
+         {removed} segment files removed, {live} bytes of segments after the long stop"
+    );
+    reader.send(&format!("final {}", ROUNDS + SHORT_STOPS));
+    let reads: u64 = reader.expect("READS", LONG).parse()?;
+    reader.close_stdin();
+    reader.wait_success(LONG);
+    assert!(reads >= 2, "the reader read {reads} times");
+    let report = db.check()?;
+    assert!(report.is_ok(), "check: {:?}", report.problems);
+    Ok(())
+}
+
+#[test]
+fn a_reader_killed_while_holding_old_files_blocks_no_compaction_or_open() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = Db::options()
+        .segment_size(64 << 10)
+        .auto_compact(false, 0.5, 0)
+        .active_expiry(None)
+        .open(&dir)?;
+    db.set(b"held", held_value())?;
+    write_round(&db, 0)?;
+    let old_files = util::segment_files(&dir);
+    let mut reader = Child::spawn("stress::child_stale_reader", "stale-reader", &dir, &[]);
+    reader.expect("HOLDING", LONG);
+    write_round(&db, 1)?;
+    std::thread::sleep(Duration::from_millis(20));
+    reader.kill();
+    for round in 2..=4 {
+        for _ in 0..4 {
+            write_round(&db, round)?;
+        }
+        compact_within(&db, Duration::from_secs(30))?;
+    }
+    assert!(old_files.iter().all(|f| !f.exists()), "old segments remain");
+    // The dead reader's process-table slot is reclaimed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db.metrics().processes != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the killed reader still counts as attached: {:?}",
+            db.metrics().attached
+        );
+        let _ = db.get(b"held")?;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut other = Child::spawn("multiprocess::child_attach", "attach", &dir, &[]);
+    other.expect("ATTACHED", LONG);
+    other.close_stdin();
+    other.wait_success(LONG);
+    // Every process detached but this one: it is now the last and can still compact.
+    write_round(&db, 5)?;
+    compact_within(&db, Duration::from_secs(30))?;
+    drop(db);
+    let db = Db::open(&dir)?;
+    assert_eq!(db.get(b"held")?.as_deref(), Some(&held_value()[..]));
+    assert_eq!(round_of(&db.get_value(&stale_key(3))?, 3), 5);
+    let report = db.check()?;
+    assert!(report.is_ok(), "check: {:?}", report.problems);
+    Ok(())
+}
