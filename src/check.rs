@@ -54,6 +54,14 @@ impl Shared {
         }
         report.records = records;
         let idx = self.current_index()?;
+        if !crate::engine::index_belongs(&idx, &man) {
+            report.problems.push(format!(
+                "index file {} belongs to another database (id {} in it, {} in the manifest)",
+                idx.path.display(),
+                idx.h(index::H_DB_ID).load(Ordering::Relaxed),
+                man.db_id
+            ));
+        }
         let mut keys = 0u64;
         let mut slots = 0u64;
         let mut live = 0u64;

@@ -136,6 +136,7 @@ impl Shared {
         let mut victim_bytes = 0u64;
         let mut copied_bytes = 0u64;
         let scan_man = Manifest {
+            db_id: 0,
             active: 0,
             segments: victims.clone(),
         };

@@ -41,6 +41,13 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether index file `idx` belongs to the database of manifest `man`: the same database id,
+/// unless the database has none (it was created before ids existed).
+pub(crate) fn index_belongs(idx: &IndexMap, man: &Manifest) -> bool {
+    let id = idx.h(index::H_DB_ID).load(Ordering::Relaxed);
+    man.db_id == 0 || id == u64::from(man.db_id)
+}
+
 /// Log bytes [`Shared::key_written_since`] reads at most before it gives up.
 const WATCH_LOG_LIMIT: u64 = 64 << 20;
 
@@ -321,7 +328,12 @@ impl Shared {
             && self.shm.get(W_BOOT0) == b0
             && self.shm.get(W_BOOT1) == b1
             && self.shm.get(W_POISONED) == 0
-            && IndexMap::open(&self.dir, self.shm.get(W_INDEX_GEN)).is_ok();
+            && IndexMap::open(&self.dir, self.shm.get(W_INDEX_GEN)).is_ok_and(|idx| {
+                Manifest::read(&self.dir)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|man| index_belongs(&idx, &man))
+            });
         for slot in 0..PROC_SLOTS {
             for w in 0..PROC_WORDS {
                 self.shm.proc_word(slot, w).store(0, Ordering::Relaxed);
@@ -381,6 +393,7 @@ impl Shared {
         for &(id, _) in &man.segments {
             self.segs.check_header(id)?;
         }
+        self.shm.set(W_DB_ID, u64::from(man.db_id));
         let (_, gens) = self.list_files()?;
         let newest = gens.iter().copied().max();
         let adopted = newest
@@ -388,6 +401,7 @@ impl Shared {
             .filter(|idx| {
                 idx.is_clean()
                     && pos_seg(idx.h(index::H_CKPT_POS).load(Ordering::Relaxed)) == man.active
+                    && index_belongs(idx, &man)
             });
         let seg_bytes = self.segment_file_bytes(&man);
         if let Some(idx) = adopted {
@@ -433,16 +447,19 @@ impl Shared {
         self.segs
             .create(id, SEG_LOG, 1, INITIAL_ALLOC.min(self.opts.segment_size))?;
         let man = Manifest {
+            db_id: crate::manifest::new_db_id(&self.dir),
             active: id,
             segments: vec![(id, SEG_LOG)],
         };
         man.write(&self.dir)?;
+        self.shm.set(W_DB_ID, u64::from(man.db_id));
         let idx = IndexMap::create(&self.dir, 1, index::MIN_CAPACITY)?;
         let log_pos = pos(id, SEGMENT_HEADER_LEN as u32);
         idx.checkpoint(&[
             (index::H_CKPT_POS, log_pos),
             (index::H_NEXT_TXN, 1),
             (index::H_NEXT_SEG, 2),
+            (index::H_DB_ID, u64::from(man.db_id)),
         ])?;
         crate::io::sync_dir(&self.dir)?;
         self.shm.set(W_INDEX_GEN, 1);
@@ -970,6 +987,10 @@ impl Shared {
                     for &(p, meta) in &t.records {
                         self.apply_record(&idx, &t.map, p, &meta)?;
                     }
+                    // The dead writer may have changed a slot but not yet the counters that
+                    // go with it; applying the record again sees the slot done and skips
+                    // them. Count again from the index (§10.1).
+                    self.recount(&idx)?;
                     self.shm.set(W_LOG_POS, pos(pos_seg(start), t.end));
                     self.shm.set(W_NEXT_TXN, next + 1);
                 }
@@ -987,6 +1008,34 @@ impl Shared {
         self.shm
             .w(W_SEQ)
             .store(seq.wrapping_add(1), Ordering::Release);
+        Ok(())
+    }
+
+    /// Sets the key, live-byte, per-type and expiry counters from the index, reading each
+    /// live slot's record header. Writer lock held.
+    fn recount(&self, idx: &IndexMap) -> Result<()> {
+        let (mut keys, mut live, mut expiring) = (0u64, 0u64, 0u64);
+        let mut by_type = [0u64; TYPE_TAGS];
+        for (_, _, loc) in idx.live_slots() {
+            let h = self.segs.head_at(loc)?;
+            if h.kind != KIND_PUT {
+                continue;
+            }
+            live += h.len as u64;
+            if !h.internal {
+                keys += 1;
+                expiring += u64::from(h.expires);
+                if let Some(n) = by_type.get_mut(usize::from(h.vtype)) {
+                    *n += 1;
+                }
+            }
+        }
+        self.shm.set(W_KEYS, keys);
+        self.shm.set(W_LIVE_BYTES, live);
+        self.shm.set(W_EXPIRING, expiring);
+        for (t, n) in by_type.iter().enumerate() {
+            self.shm.set(W_TYPE_KEYS + t, *n);
+        }
         Ok(())
     }
 
@@ -1504,6 +1553,7 @@ impl Shared {
             (index::H_LIVE, self.shm.get(W_LIVE_BYTES)),
             (index::H_DEAD, self.shm.get(W_DEAD_BYTES)),
             (index::H_EXPIRING, self.shm.get(W_EXPIRING)),
+            (index::H_DB_ID, self.shm.get(W_DB_ID)),
         ];
         fields.extend(
             (0..TYPE_TAGS).map(|t| (index::H_TYPE_KEYS + t, self.shm.get(W_TYPE_KEYS + t))),

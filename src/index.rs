@@ -40,6 +40,8 @@ pub(crate) const H_DEAD: usize = 12;
 pub(crate) const H_CRC: usize = 13;
 /// User keys with an expiry time, at the checkpoint.
 pub(crate) const H_EXPIRING: usize = 14;
+/// The database id of the manifest the index belongs to (0: none).
+pub(crate) const H_DB_ID: usize = 15;
 /// User keys by value type at the checkpoint: word `H_TYPE_KEYS + tag`.
 pub(crate) const H_TYPE_KEYS: usize = 32;
 /// Words covered by the header checksum (all but `H_CRC`).

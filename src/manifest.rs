@@ -17,10 +17,26 @@ const ENTRY_LEN: usize = 8;
 /// The manifest's content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Manifest {
+    /// A random id given to the database when it is created (0 for one created before ids
+    /// existed): an index file is adopted only if it carries the same id (§4.1).
+    pub db_id: u32,
     /// The log segment new commits are appended to.
     pub active: u32,
     /// Every live segment: id and kind (`SEG_LOG` or `SEG_COMPACTED`), ascending by id.
     pub segments: Vec<(u32, u8)>,
+}
+
+/// A new database id: nonzero, and different for databases created apart.
+pub(crate) fn new_db_id(dir: &Path) -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut seed = Vec::new();
+    seed.extend_from_slice(&nanos.to_le_bytes());
+    seed.extend_from_slice(&std::process::id().to_le_bytes());
+    seed.extend_from_slice(dir.as_os_str().as_encoded_bytes());
+    let h = xxhash_rust::xxh3::xxh3_64(&seed);
+    ((h >> 32) as u32 ^ h as u32).max(1)
 }
 
 impl Manifest {
@@ -35,7 +51,7 @@ impl Manifest {
                 .to_le_bytes(),
         );
         b.extend_from_slice(&self.active.to_le_bytes());
-        b.extend_from_slice(&[0; 4]);
+        b.extend_from_slice(&self.db_id.to_le_bytes());
         for &(id, kind) in &self.segments {
             b.extend_from_slice(&id.to_le_bytes());
             b.extend_from_slice(&[kind, 0, 0, 0]);
@@ -68,6 +84,7 @@ impl Manifest {
         }
         let count = u32::from_le_bytes([body[12], body[13], body[14], body[15]]) as usize;
         let active = u32::from_le_bytes([body[16], body[17], body[18], body[19]]);
+        let db_id = u32::from_le_bytes([body[20], body[21], body[22], body[23]]);
         if body.len() != HEADER_LEN + count.saturating_mul(ENTRY_LEN) {
             return Err(bad("manifest entry count does not match its length"));
         }
@@ -85,7 +102,11 @@ impl Manifest {
         if !segments.iter().any(|&(id, k)| id == active && k == SEG_LOG) {
             return Err(bad("active segment is not a listed log segment"));
         }
-        Ok(Self { active, segments })
+        Ok(Self {
+            db_id,
+            active,
+            segments,
+        })
     }
 
     /// Reads the manifest; `Ok(None)` if the file does not exist.
@@ -117,6 +138,7 @@ mod tests {
     #[test]
     fn round_trip_and_damage() {
         let m = Manifest {
+            db_id: 7,
             active: 9,
             segments: vec![(3, SEG_COMPACTED), (9, SEG_LOG)],
         };

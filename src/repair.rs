@@ -933,6 +933,7 @@ impl Salvage {
         // A fresh database whose segment ids start above every original one (§12.2).
         Segments::new(tmp).create(base, SEG_LOG, 1, 64 << 10)?;
         Manifest {
+            db_id: crate::manifest::new_db_id(tmp),
             active: base,
             segments: vec![(base, SEG_LOG)],
         }

@@ -122,6 +122,7 @@ pub(crate) struct Head {
     pub holds: bool,
     pub len: usize,
     pub kind: u8,
+    pub internal: bool,
     pub vtype: u8,
     pub expires: bool,
     /// The expiry time, read only when the record holds the key (0 otherwise, or if none).
@@ -193,6 +194,21 @@ impl Segments {
     /// length. Only the header and the key are read, without the checksum (which covers the
     /// whole record): this tells which key an index slot points at, and a reader that wants
     /// the value reads the record with [`Segments::record_at`], which checks it.
+    /// The header of the record at `pos` (`holds` false, no expiry time read).
+    pub(crate) fn head_at(&self, pos: u64) -> Result<Head> {
+        let (map, hdr_at, len) = self.header_at(pos)?;
+        let hdr = map.slice(hdr_at, RECORD_HEADER_LEN).unwrap_or(&[0; 24]);
+        Ok(Head {
+            holds: false,
+            len,
+            kind: hdr[4],
+            internal: hdr[6] & FLAG_INTERNAL != 0,
+            vtype: hdr[5],
+            expires: hdr[6] & FLAG_EXPIRES != 0,
+            expires_at: 0,
+        })
+    }
+
     pub(crate) fn key_at(&self, pos: u64, key: &[u8], internal: bool) -> Result<Head> {
         let (map, hdr_at, len) = self.header_at(pos)?;
         let hdr = map.slice(hdr_at, RECORD_HEADER_LEN).unwrap_or(&[0; 24]);
@@ -201,6 +217,7 @@ impl Segments {
             holds: false,
             len,
             kind: hdr[4],
+            internal: flags & FLAG_INTERNAL != 0,
             vtype: hdr[5],
             expires: flags & FLAG_EXPIRES != 0,
             expires_at: 0,

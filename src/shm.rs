@@ -57,6 +57,8 @@ pub(crate) const W_CHECKPOINTS: usize = 41;
 pub(crate) const W_EXPIRING: usize = 42;
 /// Commands counted by front-ends (`Db::count_commands`).
 pub(crate) const W_COMMANDS: usize = 43;
+/// The database id from the manifest (0 if it has none), written into every checkpoint.
+pub(crate) const W_DB_ID: usize = 45;
 /// User keys by value type: word `W_TYPE_KEYS + tag` for type tags below `TYPE_TAGS`.
 pub(crate) const W_TYPE_KEYS: usize = 48;
 /// Type tags with a key counter.

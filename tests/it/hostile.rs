@@ -711,26 +711,6 @@ fn forged(case: &Case) -> bool {
     matches!(case.damage, Damage::Write(_, _, Fix::Record(_)))
 }
 
-/// Failures that are known gaps of the format or of `check`, not yet fixed (RELIABILITY.md,
-/// "Not covered yet"). Each is counted and printed; any other failure fails the test.
-fn known_gap(case: &Case, msg: &str) -> Option<&'static str> {
-    if case.file.starts_with("index-")
-        && matches!(case.damage, Damage::Swap)
-        && msg.contains("intact key")
-    {
-        // No database id in the index header: another database's clean index is adopted.
-        return Some("known gap: another database's index file is adopted");
-    }
-    if forged(case)
-        && (case.what.starts_with("page ") || case.what.starts_with("list "))
-        && (msg.contains("check found nothing") || msg.contains("damaged: "))
-    {
-        // `check` verifies records and the index, not the trees of collections.
-        return Some("known gap: check does not walk collection trees");
-    }
-    None
-}
-
 fn specific(e: &Error, what: &str) -> Result<(), String> {
     match e {
         Error::CorruptWal { .. }
@@ -926,13 +906,7 @@ fn hostile_files_give_errors_or_right_answers_never_crashes() -> TestResult {
                     let rest = p.next().unwrap_or("");
                     let c = &cases[i];
                     match rest.strip_prefix("FAIL ") {
-                        Some(msg) => match known_gap(c, msg) {
-                            Some(gap) => {
-                                eprintln!("{gap}: {} {}: {msg}", c.file, c.what);
-                                *outcomes.entry(gap.to_owned()).or_default() += 1;
-                            }
-                            None => failures.push(format!("{} {}: {msg}", c.file, c.what)),
-                        },
+                        Some(msg) => failures.push(format!("{} {}: {msg}", c.file, c.what)),
                         None => *outcomes.entry(rest.to_owned()).or_default() += 1,
                     }
                     next = i + 1;
