@@ -700,7 +700,14 @@ impl Gen {
                         a.push(self.member());
                     }
                     13..=15 => {
-                        push(&mut a, b"ZRANGE");
+                        if self.chance(25) {
+                            // Into another sorted set, itself, or a key of another type.
+                            push(&mut a, b"ZRANGESTORE");
+                            let all: Vec<&'static str> = [ZSETS, STRINGS].concat();
+                            a.push(self.key(&all));
+                        } else {
+                            push(&mut a, b"ZRANGE");
+                        }
                         a.push(k);
                         let by_score = self.chance(50);
                         if by_score {

@@ -275,6 +275,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Get members by rank, by score or by member bytes",
     ),
     spec(
+        "ZRANGESTORE",
+        -5,
+        Kind::Write,
+        "dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]",
+        "Store a range of a sorted set (as ZRANGE selects it) at dst; reply how many",
+    ),
+    spec(
         "ZREVRANGE",
         -4,
         Kind::Read,
@@ -552,6 +559,8 @@ pub enum WriteCmd<'a> {
     ZIncrBy(&'a [u8], f64, &'a [u8]),
     ZRemRangeByScore(&'a [u8], ScoreBound, ScoreBound),
     ZRemRangeByRank(&'a [u8], i64, i64),
+    /// `ZRANGESTORE dst ...`: the destination and the range of the source.
+    ZRangeStore(&'a [u8], ZRange<'a>),
     ZPop {
         key: &'a [u8],
         count: Option<u64>,
@@ -787,6 +796,13 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Rep
             rev: spec.name == "ZREVRANK",
         }),
         "ZRANGE" => read(R::ZRange(parse_zrange(args, By::Auto, None)?)),
+        "ZRANGESTORE" => {
+            let range = parse_zrange(&args[1..], By::Auto, None)?;
+            if range.with_scores {
+                return Err(syntax_error());
+            }
+            write(W::ZRangeStore(key, range))
+        }
         "ZREVRANGE" => read(R::ZRange(parse_zrange(args, By::Rank, Some(true))?)),
         "ZRANGEBYSCORE" => read(R::ZRange(parse_zrange(args, By::Score, Some(false))?)),
         "ZREVRANGEBYSCORE" => read(R::ZRange(parse_zrange(args, By::Score, Some(true))?)),
@@ -1238,18 +1254,18 @@ fn lpos_reply(src: &mut Src<'_>, lpos: &LPos<'_>) -> ziggydb::Result<Reply> {
 }
 
 fn zrange_reply(src: &mut Src<'_>, range: &ZRange<'_>) -> ziggydb::Result<Reply> {
-    let ZRange {
-        key,
-        rev,
-        with_scores,
-        ..
-    } = *range;
+    Ok(scored(zrange_items(src, range)?, range.with_scores))
+}
+
+/// The members (with their scores) a `ZRANGE` selects.
+fn zrange_items(src: &mut Src<'_>, range: &ZRange<'_>) -> ziggydb::Result<Vec<(Vec<u8>, f64)>> {
+    let ZRange { key, rev, .. } = *range;
     let Ok(offset) = u64::try_from(range.offset) else {
         // Redis skips "offset" members and so finds none; the key's type is still checked.
         on!(src, zset(key).len())?;
-        return Ok(Reply::Array(Vec::new()));
+        return Ok(Vec::new());
     };
-    let items = match &range.by {
+    Ok(match &range.by {
         RangeBy::Rank(start, stop) => on!(src, zset(key).range(*start, *stop, rev))?,
         RangeBy::Score(min, max) => on!(
             src,
@@ -1259,8 +1275,7 @@ fn zrange_reply(src: &mut Src<'_>, range: &ZRange<'_>) -> ziggydb::Result<Reply>
             src,
             zset(key).range_by_lex(min, max, rev, offset, range.count)
         )?,
-    };
-    Ok(scored(items, with_scores))
+    })
 }
 
 fn write(tx: &mut WriteTxn, cmd: &WriteCmd<'_>) -> Outcome {
@@ -1341,6 +1356,16 @@ fn write(tx: &mut WriteTxn, cmd: &WriteCmd<'_>) -> Outcome {
         }
         WriteCmd::ZRemRangeByRank(key, start, stop) => {
             int(tx.zset(key).remove_range_by_rank(*start, *stop)?)
+        }
+        WriteCmd::ZRangeStore(dst, range) => {
+            let items = zrange_items(&mut Src::Txn(tx), range)?;
+            // As in Redis, the destination is replaced whatever it held.
+            tx.delete(dst)?;
+            let pairs: Vec<(f64, &[u8])> = items.iter().map(|(m, s)| (*s, m.as_slice())).collect();
+            if !pairs.is_empty() {
+                tx.zset(dst).add(ZAddFlags::default(), &pairs)?;
+            }
+            int(items.len() as u64)
         }
         WriteCmd::ZPop { key, count, max } => zpop(tx, key, count.unwrap_or(1), *max)?,
         WriteCmd::HSet {
@@ -1832,6 +1857,17 @@ mod tests {
         assert_eq!(f.run("ZRANK z nope"), Reply::Nil);
         assert_eq!(f.run("ZCOUNT z (2 +inf"), Reply::Int(2));
         assert_eq!(f.run("ZLEXCOUNT nosuch - +"), Reply::Int(0));
+        // ZRANGESTORE replaces the destination, whatever it held, and an empty range
+        // removes it.
+        assert_eq!(f.run("SET dst text"), Reply::ok());
+        assert_eq!(f.run("ZRANGESTORE dst z 0 0"), Reply::Int(1));
+        assert_eq!(f.run("TYPE dst"), Reply::Status("zset".into()));
+        assert_eq!(f.run("ZRANGESTORE dst nosuch 0 -1"), Reply::Int(0));
+        assert_eq!(f.run("EXISTS dst"), Reply::Int(0));
+        assert_eq!(
+            f.run("ZRANGESTORE dst z 0 -1 WITHSCORES"),
+            err("ERR syntax error")
+        );
         assert_eq!(
             f.run("ZLEXCOUNT z a b"),
             err("ERR min or max not valid string range item")
