@@ -68,6 +68,15 @@ pub fn set_fault_plan(plan: Option<FaultPlan>) {
     *g = plan.map(|plan| State { plan, seen: 0 });
 }
 
+/// How many calls the installed plan has counted so far (0 without a plan): a test compares
+/// it with the plan's `nth` to learn whether, and during which operation, the fault was hit.
+pub fn fault_plan_calls() -> u64 {
+    PLAN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .map_or(0, |st| st.seen)
+}
+
 /// Reads `ZIGGY_FAULT=op:nth:action[:sticky]` (op: write|sync|allocate|rename|any; action:
 /// enospc|eio|kill), so child processes of tests can be given a plan.
 fn read_env() {

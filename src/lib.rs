@@ -134,5 +134,5 @@ pub mod testing {
     pub use crate::io::powerloss::{
         power_cut, power_loss_note, set_power_loss_journal, PowerCut, PowerLossEvent,
     };
-    pub use crate::io::{set_fault_plan, FaultAction, FaultOp, FaultPlan};
+    pub use crate::io::{fault_plan_calls, set_fault_plan, FaultAction, FaultOp, FaultPlan};
 }

@@ -16,6 +16,7 @@ mod corruption;
 mod crash;
 mod differential;
 mod export;
+mod faults;
 mod hostile;
 mod info;
 mod keys;
