@@ -190,53 +190,24 @@ impl Segments {
         Ok(map)
     }
 
+    /// The header of the record at `pos` (`holds` false, no expiry time read).
+    pub(crate) fn head_at(&self, pos: u64) -> Result<Head> {
+        Ok(self.parse_head(pos)?.2)
+    }
+
     /// Whether the record at `pos` holds `key` in the given namespace, and its encoded
     /// length. Only the header and the key are read, without the checksum (which covers the
     /// whole record): this tells which key an index slot points at, and a reader that wants
     /// the value reads the record with [`Segments::record_at`], which checks it.
-    /// The header of the record at `pos` (`holds` false, no expiry time read).
-    pub(crate) fn head_at(&self, pos: u64) -> Result<Head> {
-        let (map, hdr_at, len) = self.header_at(pos)?;
-        let hdr = map.slice(hdr_at, RECORD_HEADER_LEN).unwrap_or(&[0; 24]);
-        Ok(Head {
-            holds: false,
-            len,
-            kind: hdr[4],
-            internal: hdr[6] & FLAG_INTERNAL != 0,
-            vtype: hdr[5],
-            expires: hdr[6] & FLAG_EXPIRES != 0,
-            expires_at: 0,
-        })
-    }
-
     pub(crate) fn key_at(&self, pos: u64, key: &[u8], internal: bool) -> Result<Head> {
-        let (map, hdr_at, len) = self.header_at(pos)?;
-        let hdr = map.slice(hdr_at, RECORD_HEADER_LEN).unwrap_or(&[0; 24]);
-        let flags = hdr[6];
-        let mut head = Head {
-            holds: false,
-            len,
-            kind: hdr[4],
-            internal: flags & FLAG_INTERNAL != 0,
-            vtype: hdr[5],
-            expires: flags & FLAG_EXPIRES != 0,
-            expires_at: 0,
-        };
-        let key_len = usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
-        if (flags & FLAG_INTERNAL != 0) != internal || key_len != key.len() {
+        let (map, hdr_at, mut head, key_len) = self.parse_head(pos)?;
+        if head.internal != internal || key_len != key.len() {
             return Ok(head);
         }
-        let key_start = hdr_at + RECORD_HEADER_LEN + if head.expires { 8 } else { 0 };
-        if key_start + key_len > hdr_at + len {
-            return Err(self.bad(pos, "key runs past the record"));
-        }
-        let map = self.map(pos_seg(pos), key_start + key_len)?;
+        let (map, key_start, expires_at) = self.key_span(pos, map, hdr_at, &head, key_len)?;
         head.holds = map.slice(key_start, key_len) == Some(key);
-        if head.holds && head.expires {
-            head.expires_at = map
-                .slice(hdr_at + RECORD_HEADER_LEN, 8)
-                .and_then(|b| b.try_into().ok())
-                .map_or(0, u64::from_le_bytes);
+        if head.holds {
+            head.expires_at = expires_at;
         }
         Ok(head)
     }
@@ -253,27 +224,61 @@ impl Segments {
     /// The expiry time (0 for none) and key of the record at `pos` if it is a PUT of a user
     /// key, read from its header and key bytes alone.
     pub(crate) fn user_record_at(&self, pos: u64) -> Result<Option<(u64, Vec<u8>)>> {
-        let (map, hdr_at, len) = self.header_at(pos)?;
-        let hdr = map.slice(hdr_at, RECORD_HEADER_LEN).unwrap_or(&[0; 24]);
-        let (kind, flags) = (hdr[4], hdr[6]);
-        if kind != crate::record::KIND_PUT || flags & FLAG_INTERNAL != 0 {
+        let (map, hdr_at, head, key_len) = self.parse_head(pos)?;
+        if head.kind != crate::record::KIND_PUT || head.internal {
             return Ok(None);
         }
+        let (map, key_start, expires_at) = self.key_span(pos, map, hdr_at, &head, key_len)?;
+        Ok(map
+            .slice(key_start, key_len)
+            .map(|key| (expires_at, key.to_vec())))
+    }
+
+    /// The header of the record at `pos` as a [`Head`] (`holds` false, no expiry time), with
+    /// the map and offset it was read from and the key's length.
+    fn parse_head(&self, pos: u64) -> Result<(Arc<SegmentMap>, usize, Head, usize)> {
+        let (map, hdr_at, len) = self.header_at(pos)?;
+        let hdr = map.slice(hdr_at, RECORD_HEADER_LEN).unwrap_or(&[0; 24]);
+        let head = Head {
+            holds: false,
+            len,
+            kind: hdr[4],
+            internal: hdr[6] & FLAG_INTERNAL != 0,
+            vtype: hdr[5],
+            expires: hdr[6] & FLAG_EXPIRES != 0,
+            expires_at: 0,
+        };
         let key_len = usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
-        let expires = flags & FLAG_EXPIRES != 0;
-        let key_start = hdr_at + RECORD_HEADER_LEN + if expires { 8 } else { 0 };
-        if key_start + key_len > hdr_at + len {
+        Ok((map, hdr_at, head, key_len))
+    }
+
+    /// For a record read by `parse_head`: a map covering its key, the key's offset, and the
+    /// record's expiry time (0 if none).
+    fn key_span(
+        &self,
+        pos: u64,
+        map: Arc<SegmentMap>,
+        hdr_at: usize,
+        head: &Head,
+        key_len: usize,
+    ) -> Result<(Arc<SegmentMap>, usize, u64)> {
+        let key_start = hdr_at + RECORD_HEADER_LEN + if head.expires { 8 } else { 0 };
+        if key_start + key_len > hdr_at + head.len {
             return Err(self.bad(pos, "key runs past the record"));
         }
-        let map = self.map(pos_seg(pos), key_start + key_len)?;
-        let at = if expires {
+        let map = if map.len() < key_start + key_len {
+            self.map(pos_seg(pos), key_start + key_len)?
+        } else {
+            map
+        };
+        let expires_at = if head.expires {
             map.slice(hdr_at + RECORD_HEADER_LEN, 8)
                 .and_then(|b| b.try_into().ok())
                 .map_or(0, u64::from_le_bytes)
         } else {
             0
         };
-        Ok(map.slice(key_start, key_len).map(|key| (at, key.to_vec())))
+        Ok((map, key_start, expires_at))
     }
 
     fn bad(&self, pos: u64, reason: &'static str) -> Error {

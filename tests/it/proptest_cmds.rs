@@ -805,31 +805,11 @@ fn flatten(items: &[(Vec<u8>, i64)], with_scores: bool) -> Vec<R> {
 // ---------------------------------------------------------------------------------------------
 // Command lines
 
-fn quote(arg: &[u8]) -> String {
-    let bare = !arg.is_empty()
-        && arg
-            .iter()
-            .all(|&b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\'));
-    if bare {
-        return String::from_utf8_lossy(arg).into_owned();
-    }
-    let mut s = String::from("\"");
-    for &b in arg {
-        match b {
-            b'"' => s.push_str("\\\""),
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(char::from(b)),
-            _ => {
-                let _ = write!(s, "\\x{b:02x}");
-            }
-        }
-    }
-    s.push('"');
-    s
-}
-
 fn line(args: Vec<Vec<u8>>) -> String {
-    args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
+    args.iter()
+        .map(|a| util::quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn n(i: impl ToString) -> Vec<u8> {
