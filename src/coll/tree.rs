@@ -9,7 +9,12 @@ use std::cmp::Ordering;
 
 use crate::error::{Error, Result};
 
-/// A node is split when its encoding grows past this many bytes.
+/// A leaf is split when its encoding grows past this many bytes. Every change to an entry
+/// rewrites its leaf, so leaves are kept small: the bytes a write appends to the log (and
+/// that compaction later copies or drops) are mostly leaf bytes.
+pub(crate) const LEAF_MAX: usize = 1024;
+/// An inner node of an uncounted tree is split past this many bytes: it is rewritten only
+/// when a child splits or empties, so it is kept large, which keeps the tree shallow.
 pub(crate) const NODE_MAX: usize = 4096;
 /// An inner node of a counted tree is split past this many bytes: such nodes are rewritten
 /// on every insert or removal below them (their counts change), so they are kept small.
@@ -894,7 +899,9 @@ impl Tree {
         edge: Edge,
         replaced: Option<Vec<u8>>,
     ) -> Result<(Option<Vec<u8>>, Option<Split>)> {
-        let max = if node.is_leaf() || self.uncounted {
+        let max = if node.is_leaf() {
+            LEAF_MAX
+        } else if self.uncounted {
             NODE_MAX
         } else {
             COUNTED_INNER_MAX
@@ -1160,9 +1167,9 @@ mod tests {
                 let at = if front { 0 } else { i };
                 t.insert(&mut s, &mut next, Target::Rank(at), &[], &v)?;
             }
-            // An entry takes 19 bytes: 215 fit in a page, so full leaves need 94 pages
+            // An entry takes 19 bytes: 53 fit in a leaf, so full leaves need 378 pages
             // (half-full ones would need twice as many).
-            let leaves = N.div_ceil((NODE_MAX as u64 - 5) / 19);
+            let leaves = N.div_ceil((LEAF_MAX as u64 - 5) / 19);
             assert!(
                 (s.0.len() as u64) < leaves + leaves / 10,
                 "{} pages for {leaves} full leaves (front: {front})",
@@ -1184,7 +1191,13 @@ mod tests {
             let k = format!("k{i:010}").into_bytes();
             t.insert(&mut s, &mut next, Target::Key(&k), &k, &[])?;
         }
-        assert!(s.0.len() < 110, "{} pages", s.0.len());
+        // Entries of 19 bytes again: 378 full leaves.
+        let leaves = 20_000u64.div_ceil((LEAF_MAX as u64 - 5) / 19);
+        assert!(
+            (s.0.len() as u64) < leaves + leaves / 10,
+            "{} pages for {leaves} full leaves",
+            s.0.len()
+        );
         Ok(())
     }
 
