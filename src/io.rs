@@ -34,6 +34,10 @@ pub enum FaultAction {
     Fail(i32),
     /// The process is killed with SIGKILL before the call is made.
     Kill,
+    /// Every process of the caller's process group is killed with SIGKILL before the call is
+    /// made, at one instant, as a power cut stops them: for child processes a test started in
+    /// a group of their own (never in the test runner's group).
+    KillGroup,
 }
 
 /// Fail or kill at the `nth` (1-based) matching call; with `sticky`, every later matching
@@ -78,7 +82,7 @@ pub fn fault_plan_calls() -> u64 {
 }
 
 /// Reads `ZIGGY_FAULT=op:nth:action[:sticky]` (op: write|sync|allocate|rename|any; action:
-/// enospc|eio|kill), so child processes of tests can be given a plan.
+/// enospc|eio|kill|killgroup), so child processes of tests can be given a plan.
 fn read_env() {
     let Ok(spec) = std::env::var("ZIGGY_FAULT") else {
         return;
@@ -99,6 +103,7 @@ fn read_env() {
         Some("enospc") => FaultAction::Fail(libc::ENOSPC),
         Some("eio") => FaultAction::Fail(libc::EIO),
         Some("kill") => FaultAction::Kill,
+        Some("killgroup") => FaultAction::KillGroup,
         _ => return,
     };
     let sticky = parts.get(3) == Some(&"sticky");
@@ -136,6 +141,14 @@ pub(crate) fn check_fault(op: FaultOp) -> std::io::Result<()> {
                 .status();
             std::process::abort();
         }
+        FaultAction::KillGroup => {
+            // Process id 0 names the caller's process group; kill(2) signals all of it in one
+            // call, this process included.
+            let _ = std::process::Command::new("kill")
+                .args(["-9", "0"])
+                .status();
+            std::process::abort();
+        }
         FaultAction::Fail(errno) => Err(std::io::Error::from_raw_os_error(errno)),
     }
 }
@@ -143,26 +156,29 @@ pub(crate) fn check_fault(op: FaultOp) -> std::io::Result<()> {
 /// Writes all of `buf` at `offset`.
 pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64, path: &Path) -> Result<()> {
     check_fault(FaultOp::Write).map_err(|e| Error::io(path, e))?;
-    powerloss::before_write(file, path, offset, buf.len());
-    file.write_all_at(buf, offset)
-        .map_err(|e| Error::io(path, e))
+    let pending = powerloss::before_write(file, path, offset, buf.len());
+    let r = file.write_all_at(buf, offset);
+    // Done even if it failed: whatever part of it was made is in the page cache.
+    powerloss::done(pending, path, true);
+    r.map_err(|e| Error::io(path, e))
 }
 
 /// `fdatasync`.
 pub(crate) fn sync_data(file: &File, path: &Path) -> Result<()> {
     check_fault(FaultOp::Sync).map_err(|e| Error::io(path, e))?;
+    let pending = powerloss::before_sync(path);
     file.sync_data().map_err(|e| Error::io(path, e))?;
-    powerloss::after_sync(path);
+    powerloss::done(pending, path, true);
     Ok(())
 }
 
 /// `fsync` of a directory, so that created, renamed and deleted names are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     check_fault(FaultOp::Sync).map_err(|e| Error::io(dir, e))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))?;
-    powerloss::after_sync_dir(dir);
+    let d = File::open(dir).map_err(|e| Error::io(dir, e))?;
+    let pending = powerloss::before_sync_dir(dir);
+    d.sync_all().map_err(|e| Error::io(dir, e))?;
+    powerloss::done(pending, dir, true);
     Ok(())
 }
 
@@ -170,15 +186,19 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// shows up here as ENOSPC and never later as SIGBUS on a mapped page.
 pub(crate) fn allocate(file: &File, len: u64, path: &Path) -> Result<()> {
     check_fault(FaultOp::Allocate).map_err(|e| Error::io(path, e))?;
-    powerloss::before_allocate(file, path);
-    fs2::FileExt::allocate(file, len).map_err(|e| Error::io(path, e))
+    let pending = powerloss::before_allocate(file, path);
+    let r = fs2::FileExt::allocate(file, len);
+    powerloss::done(pending, path, true);
+    r.map_err(|e| Error::io(path, e))
 }
 
 /// Atomically replaces `to` with `from`.
 pub(crate) fn rename(from: &Path, to: &Path) -> Result<()> {
     check_fault(FaultOp::Rename).map_err(|e| Error::io(to, e))?;
-    powerloss::before_rename(from, to);
-    std::fs::rename(from, to).map_err(|e| Error::io(to, e))
+    let pending = powerloss::before_rename(from, to);
+    let r = std::fs::rename(from, to);
+    powerloss::done(pending, to, r.is_ok());
+    r.map_err(|e| Error::io(to, e))
 }
 
 /// Mode of every file the engine creates, before the umask: never writable by others, even
@@ -205,19 +225,22 @@ pub(crate) fn create_dir(dir: &Path) -> std::io::Result<()> {
 /// Opens `path` for reading and writing, creating it (empty, or truncated if it exists).
 /// The new name is durable only once the directory is synced ([`sync_dir`]).
 pub(crate) fn create(path: &Path) -> Result<File> {
-    powerloss::before_create(path);
-    std::fs::OpenOptions::new()
+    let pending = powerloss::before_create(path);
+    let r = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
         .mode(FILE_MODE)
-        .open(path)
-        .map_err(|e| Error::io(path, e))
+        .open(path);
+    powerloss::done(pending, path, r.is_ok());
+    r.map_err(|e| Error::io(path, e))
 }
 
 /// Unlinks `path`; durable only once the directory is synced ([`sync_dir`]).
 pub(crate) fn remove_file(path: &Path) -> std::io::Result<()> {
-    powerloss::before_remove(path);
-    std::fs::remove_file(path)
+    let pending = powerloss::before_remove(path);
+    let r = std::fs::remove_file(path);
+    powerloss::done(pending, path, r.is_ok());
+    r
 }

@@ -24,6 +24,7 @@ mod limits;
 mod model;
 mod multiprocess;
 mod powerloss;
+mod powerloss_multi;
 mod proptest_cmds;
 mod repair;
 mod stress;

@@ -14,8 +14,9 @@
 //!
 //! Checks after each cut: the database opens; `seq = L` with every acknowledged transaction
 //! present in `Immediate` mode (`L` ≥ the last ACK, ≤ it + 1), and in `Batched` mode every
-//! transaction acknowledged before the last completed fsync of a segment file (no commit
-//! runs during the compaction, so such an fsync covers every commit acknowledged before it);
+//! transaction acknowledged before the start of the last completed fsync of a segment file
+//! (an fsync covers what was written before it began; no commit runs during the compaction,
+//! so such an fsync covers every commit acknowledged before it);
 //! every key, the list and the hash exactly as transactions `1..=L` left them (nothing
 //! partial); the account sum; `check()`; and a commit after recovery.
 

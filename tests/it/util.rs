@@ -95,6 +95,28 @@ impl Child {
     /// Starts `entry` (the full test name, e.g. `multiprocess::child_incr`) with the role
     /// variable set to `role`, the directory `dir`, and extra environment variables.
     pub fn spawn(entry: &str, role: &str, dir: &Path, env: &[(&str, String)]) -> Child {
+        Self::spawn_with(entry, role, dir, env, None)
+    }
+
+    /// Like [`Child::spawn`], in the process group `group` (0: a new group, led by the child),
+    /// so that the children of one test can be killed at one instant, away from the runner.
+    pub fn spawn_in_group(
+        entry: &str,
+        role: &str,
+        dir: &Path,
+        env: &[(&str, String)],
+        group: u32,
+    ) -> Child {
+        Self::spawn_with(entry, role, dir, env, Some(group))
+    }
+
+    fn spawn_with(
+        entry: &str,
+        role: &str,
+        dir: &Path,
+        env: &[(&str, String)],
+        group: Option<u32>,
+    ) -> Child {
         let exe = std::env::current_exe().expect("path of the test binary");
         let mut cmd = Command::new(exe);
         cmd.args(["--exact", entry, "--nocapture", "--test-threads=1"])
@@ -106,6 +128,12 @@ impl Child {
             .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(group) = group {
+            std::os::unix::process::CommandExt::process_group(
+                &mut cmd,
+                i32::try_from(group).expect("a process group id"),
+            );
         }
         let mut proc = cmd.spawn().expect("spawn a child process");
         let stdout = proc.stdout.take().expect("child stdout");
@@ -256,6 +284,11 @@ impl Child {
             out.push(l);
         }
         out
+    }
+
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.proc.id()
     }
 
     /// Label for messages.

@@ -1,0 +1,468 @@
+//! Power loss with several writer processes: three child processes open one database at once
+//! and commit concurrently, all journaling into one power-loss journal (the seam orders the
+//! records of every process in one sequence, see `io::powerloss`), until one of them reaches
+//! a chosen I/O call and kills the whole process group at that instant (or the parent does,
+//! after a chosen delay). The parent then cuts the power, reopens and checks.
+//!
+//! Processes share fsyncs (format-spec.md §9.4): a committer returns without syncing when
+//! another process's fsync already covered its commit, and in `Batched` mode each process's
+//! flusher syncs whatever every process published. So what a cut may lose depends on the
+//! order of effects and syncs across processes, which is what the shared journal records.
+//!
+//! Transaction `s` of process `p` sets `seq/p = s`, increments `total` and stores the new
+//! value `g` in `t/p/s` (1.5 KiB, so the log rotates), moves an amount between two of eight
+//! accounts (created by the first increment, so their sum stays 0), and every tenth writes
+//! 100 `bulk/` keys (so the index grows). After each commit returns, the process notes
+//! `ACK p s` in the journal.
+//!
+//! Checks after each cut: the database opens; for every process `p`, `seq/p = L_p` with every
+//! transaction acknowledged (in `Batched` mode: acknowledged before the start of the last
+//! completed fsync of a segment file, by any process) present and at most one more; the keys
+//! of transactions `1..=L_p` exactly, nothing of later ones; `total = Σ L_p` and the `g` of
+//! the surviving transactions exactly `1..=total`, so the survivors are a prefix of the
+//! common log, not a prefix of each process's commits only; every account balance as the
+//! surviving transfers left it (sum 0); `check()`; and a commit after recovery.
+
+use std::collections::BTreeSet;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ziggydb::testing::{
+    power_cut, power_loss_note, set_fault_plan, set_power_loss_journal, FaultAction, FaultOp,
+    FaultPlan, PowerCut, PowerLossEvent,
+};
+use ziggydb::{Db, Durability, Value};
+
+use crate::util::{self, child_param, child_role, read_command, report, Child, Rng, TestResult};
+
+const ENTRY: &str = "powerloss_multi::child_powerloss_multi_writer";
+const ROLE: &str = "powerloss-multi-writer";
+const PROCS: usize = 3;
+const TXNS: u64 = 30;
+const ACCOUNTS: u64 = 8;
+const PAD: usize = 1500;
+const BULK: u64 = 100;
+const WAIT: Duration = Duration::from_secs(60);
+
+/// `ZIGGY_SOAK` (default 1) multiplies the cut rounds.
+fn soak() -> u64 {
+    std::env::var("ZIGGY_SOAK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1u64)
+        .max(1)
+}
+
+fn seq_key(p: u64) -> Vec<u8> {
+    format!("seq/{p}").into_bytes()
+}
+
+fn t_key(p: u64, s: u64) -> Vec<u8> {
+    format!("t/{p}/{s}").into_bytes()
+}
+
+fn fill(p: u64, s: u64) -> String {
+    char::from(b'a' + ((p * 7 + s) % 26) as u8)
+        .to_string()
+        .repeat(PAD)
+}
+
+fn acct(i: u64) -> Vec<u8> {
+    format!("acct/{i}").into_bytes()
+}
+
+fn bulk_key(p: u64, s: u64, j: u64) -> Vec<u8> {
+    format!("bulk/{p}/{s}/{j}").into_bytes()
+}
+
+fn has_bulk(s: u64) -> bool {
+    s % 10 == 5
+}
+
+/// The transfer of transaction `s` of process `p`: amount, from, to.
+fn transfer(p: u64, s: u64) -> (i64, u64, u64) {
+    let from = (p * 7 + s) % ACCOUNTS;
+    let to = (p * 3 + s * 5 + 1) % ACCOUNTS;
+    (
+        ((p + s) % 9 + 1) as i64,
+        from,
+        if to == from { (to + 1) % ACCOUNTS } else { to },
+    )
+}
+
+fn run_txn(db: &Db, p: u64, s: u64) -> ziggydb::Result<()> {
+    db.transaction(|tx| {
+        tx.set(&seq_key(p), s as i64)?;
+        let g = tx.incr_by(b"total", 1)?;
+        tx.set(&t_key(p, s), format!("{p}:{s}:{g}:{}", fill(p, s)))?;
+        let (amount, from, to) = transfer(p, s);
+        tx.incr_by(&acct(from), -amount)?;
+        tx.incr_by(&acct(to), amount)?;
+        if has_bulk(s) {
+            for j in 0..BULK {
+                tx.set(&bulk_key(p, s, j), format!("{p}/{s}/{j}"))?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// One writer: turns the journal on, waits for the parent's `GO`, opens the database and
+/// commits its transactions, until its fault plan (if any) kills the process group.
+#[test]
+fn child_powerloss_multi_writer() {
+    let Some(dir) = child_role(ROLE) else {
+        return;
+    };
+    let journal: String = child_param("ZIGGY_JOURNAL");
+    let p: u64 = child_param("ZIGGY_PROC");
+    let batched = std::env::var("ZIGGY_BATCHED").is_ok();
+    let cut: String = child_param("ZIGGY_CUT");
+    set_power_loss_journal(Some(Path::new(&journal))).expect("journal");
+    if let Some((op, nth)) = cut.split_once(':') {
+        let op = match op {
+            "sync" => FaultOp::Sync,
+            "write" => FaultOp::Write,
+            _ => FaultOp::Any,
+        };
+        set_fault_plan(Some(FaultPlan {
+            op,
+            nth: nth.parse().expect("nth"),
+            action: FaultAction::KillGroup,
+            sticky: false,
+        }));
+    }
+    report("READY");
+    assert_eq!(read_command().as_deref(), Some("GO"));
+    let mut options = Db::options()
+        .segment_size(64 << 10)
+        .auto_compact(false, 0.5, 0);
+    if batched {
+        options = options.durability(Durability::Batched {
+            max_delay: Duration::from_millis(3),
+        });
+    }
+    let db = options.open(&dir).expect("open");
+    for s in 1..=TXNS {
+        run_txn(&db, p, s).expect("commit");
+        power_loss_note(&format!("ACK {p} {s}"));
+        if batched && s % 6 == 0 {
+            // Let the flushers sync mid-run, so cuts land on both sides of their fsyncs.
+            std::thread::sleep(Duration::from_millis(4));
+        }
+    }
+    drop(db);
+    set_fault_plan(None);
+    report("PASS");
+}
+
+/// Where a round is cut.
+#[derive(Clone, Copy, Debug)]
+enum CutAt {
+    /// No kill: the cut comes after every process finished.
+    End,
+    /// Process `killer` kills the group before its `nth` call of kind `op`.
+    Call {
+        killer: usize,
+        op: &'static str,
+        nth: u64,
+    },
+    /// The parent kills the group this long after `GO`.
+    After(Duration),
+}
+
+/// Runs the writers on a new database until the cut, cuts the power and returns what the cut
+/// reports, and whether the processes were killed (rather than all finishing first).
+fn run_round(dir: &Path, journal: &Path, batched: bool, at: CutAt) -> TestResult<(PowerCut, bool)> {
+    let mut children: Vec<Child> = Vec::with_capacity(PROCS);
+    for p in 0..PROCS {
+        let cut = match at {
+            CutAt::Call { killer, op, nth } if killer == p => format!("{op}:{nth}"),
+            _ => "none".to_owned(),
+        };
+        let mut env = vec![
+            ("ZIGGY_JOURNAL", journal.display().to_string()),
+            ("ZIGGY_PROC", p.to_string()),
+            ("ZIGGY_CUT", cut),
+        ];
+        if batched {
+            env.push(("ZIGGY_BATCHED", "1".to_owned()));
+        }
+        let group = children.first().map_or(0, Child::id);
+        children.push(Child::spawn_in_group(ENTRY, ROLE, dir, &env, group));
+    }
+    let group = children[0].id();
+    for c in &mut children {
+        c.expect("READY", WAIT);
+    }
+    for c in &mut children {
+        c.send("GO");
+    }
+    if let CutAt::After(delay) = at {
+        std::thread::sleep(delay);
+        // Fails harmlessly if every writer has finished already.
+        let _ = std::process::Command::new("kill")
+            .args(["-9", "--", &format!("-{group}")])
+            .status();
+    }
+    let mut killed = false;
+    for c in &mut children {
+        let status = c.wait(WAIT);
+        if status.signal() == Some(9) {
+            killed = true;
+        } else {
+            // Let the stderr reader catch up before it is shown.
+            std::thread::sleep(Duration::from_millis(20));
+            assert!(
+                status.success(),
+                "{at:?}: writer {} died otherwise ({status}): {}",
+                c.name(),
+                c.stderr()
+            );
+        }
+    }
+    Ok((power_cut(journal, dir)?, killed))
+}
+
+/// What one check found.
+struct Found {
+    /// Transactions recovered, over all processes.
+    recovered: u64,
+    /// Acknowledged transactions lost (inside the batched window).
+    lost: u64,
+}
+
+/// Checks the database after a cut.
+fn verify(dir: &Path, cut: &PowerCut, batched: bool, label: &str) -> TestResult<Found> {
+    let mut acked = [0u64; PROCS];
+    let mut durable = [0u64; PROCS];
+    for e in &cut.events {
+        match e {
+            PowerLossEvent::Note(n) => {
+                if let Some(rest) = n.strip_prefix("ACK ") {
+                    let (p, s) = rest.split_once(' ').ok_or("a malformed note")?;
+                    acked[p.parse::<usize>()?] = s.parse()?;
+                }
+            }
+            // Began after these acknowledgements, and completed: it covers them (§9.4).
+            PowerLossEvent::Sync(p)
+                if p.file_name()
+                    .is_some_and(|f| f.to_string_lossy().starts_with("seg-")) =>
+            {
+                durable = acked;
+            }
+            _ => {}
+        }
+    }
+    let must = if batched { durable } else { acked };
+    let db = Db::open(dir).map_err(|e| format!("{label}: reopening after the cut failed: {e}"))?;
+    let int = |k: &[u8]| -> TestResult<Option<i64>> {
+        match db.get_value(k)? {
+            None => Ok(None),
+            Some(Value::Int(i)) => Ok(Some(i)),
+            Some(v) => Err(format!("{label}: {} holds {v:?}", String::from_utf8_lossy(k)).into()),
+        }
+    };
+    let mut want_keys: BTreeSet<Vec<u8>> = BTreeSet::new();
+    let mut balance = [0i64; ACCOUNTS as usize];
+    let mut touched = [false; ACCOUNTS as usize];
+    let mut gs = Vec::new();
+    let mut recovered = 0;
+    let mut lost = 0;
+    for (p, (&must, &acked)) in must.iter().zip(&acked).enumerate() {
+        let p = p as u64;
+        let l = u64::try_from(int(&seq_key(p))?.unwrap_or(0))?;
+        assert!(
+            (must..=acked + 1).contains(&l),
+            "{label}: process {p} recovered to transaction {l}; acknowledged {acked}, \
+             durable {must}"
+        );
+        recovered += l;
+        lost += acked.saturating_sub(l);
+        if l > 0 {
+            want_keys.insert(seq_key(p));
+        }
+        for s in 1..=l {
+            let k = t_key(p, s);
+            let v = db
+                .get(&k)?
+                .ok_or_else(|| format!("{label}: t/{p}/{s} lost, recovered to {l}"))?;
+            let v = String::from_utf8(v.to_vec())?;
+            let mut parts = v.splitn(4, ':');
+            let (vp, vs, g, f) = (parts.next(), parts.next(), parts.next(), parts.next());
+            assert_eq!(
+                (vp, vs, f),
+                (
+                    Some(p.to_string().as_str()),
+                    Some(s.to_string().as_str()),
+                    Some(fill(p, s).as_str())
+                ),
+                "{label}: the value of t/{p}/{s}"
+            );
+            gs.push(g.ok_or("no g")?.parse::<u64>()?);
+            want_keys.insert(k);
+            let (amount, from, to) = transfer(p, s);
+            balance[from as usize] -= amount;
+            balance[to as usize] += amount;
+            touched[from as usize] = true;
+            touched[to as usize] = true;
+            if has_bulk(s) {
+                for j in 0..BULK {
+                    let k = bulk_key(p, s, j);
+                    assert_eq!(
+                        db.get(&k)?.as_deref(),
+                        Some(format!("{p}/{s}/{j}").as_bytes()),
+                        "{label}: bulk/{p}/{s}/{j}, recovered to {l}"
+                    );
+                    want_keys.insert(k);
+                }
+            }
+        }
+    }
+    let total = u64::try_from(int(b"total")?.unwrap_or(0))?;
+    assert_eq!(total, recovered, "{label}: total against the seq keys");
+    if total > 0 {
+        want_keys.insert(b"total".to_vec());
+    }
+    gs.sort_unstable();
+    assert!(
+        gs.iter().copied().eq(1..=total),
+        "{label}: the surviving transactions are not a prefix of the log: {gs:?}"
+    );
+    let mut sum = 0;
+    for i in 0..ACCOUNTS {
+        let got = int(&acct(i))?;
+        let want = touched[i as usize].then_some(balance[i as usize]);
+        assert_eq!(got, want, "{label}: acct/{i}");
+        sum += got.unwrap_or(0);
+        if want.is_some() {
+            want_keys.insert(acct(i));
+        }
+    }
+    assert_eq!(sum, 0, "{label}: the account sum");
+    let keys: BTreeSet<Vec<u8>> = db.keys()?.into_iter().collect();
+    assert!(
+        keys == want_keys,
+        "{label}: the key set: extra {:?}, missing {:?}",
+        keys.difference(&want_keys)
+            .map(|k| String::from_utf8_lossy(k))
+            .collect::<Vec<_>>(),
+        want_keys
+            .difference(&keys)
+            .map(|k| String::from_utf8_lossy(k))
+            .collect::<Vec<_>>()
+    );
+    let r = db.check()?;
+    assert!(r.is_ok(), "{label}: check found {:?}", r.problems);
+    db.set(b"after", "recovery")?;
+    let r = db.check()?;
+    assert!(
+        r.is_ok(),
+        "{label}: check after a commit found {:?}",
+        r.problems
+    );
+    Ok(Found { recovered, lost })
+}
+
+fn cut_concurrent_writers(batched: bool) -> TestResult {
+    let started = Instant::now();
+    let mode = if batched { "batched" } else { "immediate" };
+    let mut rng = Rng::from_env(&format!("powerloss_multi_{mode}"));
+    let round = |at: CutAt| -> TestResult<(PowerCut, bool, Found)> {
+        let tmp = util::tempdir();
+        let dir = util::db_path(&tmp);
+        let (cut, killed) = run_round(&dir, &tmp.path().join("journal"), batched, at)?;
+        let found = verify(&dir, &cut, batched, &format!("{mode}, {at:?}"))?;
+        Ok((cut, killed, found))
+    };
+    // A run without a kill counts each process's calls (and is the cut after the end).
+    let t0 = Instant::now();
+    let (full, _, found) = round(CutAt::End)?;
+    let run_time = t0.elapsed();
+    assert_eq!(
+        found.recovered,
+        PROCS as u64 * TXNS,
+        "{mode}: a closed database lost commits at a power cut"
+    );
+    let calls: Vec<[u64; 4]> = full.calls_by_process.values().copied().collect();
+    assert_eq!(
+        calls.len(),
+        PROCS,
+        "{mode}: journals of {} processes",
+        calls.len()
+    );
+    let rounds = 16 * soak();
+    let mut plan = Vec::new();
+    for i in 0..rounds {
+        // Every killer, spread over its syncs (the process that creates the database makes
+        // more of them, and which one does varies), then over its writes, then by time.
+        let killer = (i as usize) % PROCS;
+        let [writes, syncs, ..] = calls[killer];
+        let frac = |n: u64| 1 + (n * (2 * i + 1) / (2 * rounds)).min(n.saturating_sub(1));
+        plan.push(CutAt::Call {
+            killer,
+            op: "sync",
+            nth: frac(syncs) + rng.range(0, 2),
+        });
+        plan.push(CutAt::Call {
+            killer,
+            op: "sync",
+            nth: 1 + rng.range(0, syncs.max(1)),
+        });
+        if i % 2 == 0 {
+            plan.push(CutAt::Call {
+                killer,
+                op: "write",
+                nth: 1 + rng.range(0, writes.max(1)),
+            });
+        } else {
+            let ms = run_time.as_millis() as u64;
+            plan.push(CutAt::After(Duration::from_millis(
+                rng.range(ms / 10, ms.max(2)),
+            )));
+        }
+    }
+    let (mut cuts, mut killed_rounds, mut verified, mut lost) = (1u64, 0u64, found.recovered, 0);
+    let mut undone = full.writes_undone + full.truncations + full.names_undone;
+    let (mut maps, mut shared) = (full.maps_restored, full.shared_syncs);
+    for at in plan {
+        let (cut, killed, found) = round(at)?;
+        cuts += 1;
+        killed_rounds += u64::from(killed);
+        verified += found.recovered;
+        lost += found.lost;
+        undone += cut.writes_undone + cut.truncations + cut.names_undone;
+        maps += cut.maps_restored;
+        shared += cut.shared_syncs;
+    }
+    println!(
+        "power loss with {PROCS} writers ({mode}): {cuts} cuts ({killed_rounds} killing the \
+         writers mid-run), {verified} recovered commits verified, {lost} acknowledged commits \
+         lost in the batched window, {undone} unsynced effects undone, {maps} index files reset \
+         to their last msync, {shared} deciding fsyncs shared across processes, {:.1?}",
+        started.elapsed()
+    );
+    if !batched {
+        assert_eq!(lost, 0);
+    }
+    assert!(
+        killed_rounds * 2 > cuts,
+        "{mode}: only {killed_rounds} of {cuts} rounds were cut mid-run"
+    );
+    assert!(
+        shared > 0,
+        "{mode}: no fsync of one process decided the fate of another's writes"
+    );
+    Ok(())
+}
+
+#[test]
+fn power_cut_with_concurrent_writers_loses_no_acknowledged_commit() -> TestResult {
+    cut_concurrent_writers(false)
+}
+
+#[test]
+fn power_cut_with_concurrent_batched_writers_loses_at_most_the_unsynced_window() -> TestResult {
+    cut_concurrent_writers(true)
+}
