@@ -82,9 +82,14 @@ impl Shared {
                         report.problems.push(format!(
                             "index slot {slot} points at a record that is not a put"
                         ));
-                    } else if index::tag_of(index::hash_for(meta.key(&map), meta.internal)) != tag {
+                    } else if index::tag_for(
+                        index::slot_hash(index::hash_for(meta.key(&map), meta.internal)),
+                        loc,
+                    ) != tag
+                    {
                         report.problems.push(format!(
-                            "index slot {slot} holds a hash that does not match its key"
+                            "index slot {slot} holds a hash or check byte that does not match \
+                             its key and position"
                         ));
                     } else {
                         slots += 1;

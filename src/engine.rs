@@ -400,6 +400,8 @@ impl Shared {
             .and_then(|gen| IndexMap::open(&self.dir, gen).ok())
             .filter(|idx| {
                 idx.is_clean()
+                    && idx.h(index::H_SLOT_FORMAT).load(Ordering::Relaxed)
+                        == index::SLOT_FORMAT_CHECKED
                     && pos_seg(idx.h(index::H_CKPT_POS).load(Ordering::Relaxed)) == man.active
                     && index_belongs(idx, &man)
             });
@@ -979,6 +981,13 @@ impl Shared {
     /// Finishes a publish whose writer died with the sequence odd.
     fn finish_publish(&self, seq: u64) -> Result<()> {
         let start = self.shm.get(W_PUB_START);
+        // A slot the dead writer was repointing may hold its new position under the old
+        // check byte (§4.2): renew those, proved by the key at the new position.
+        self.current_index()?.renew_torn_slots(|loc| {
+            let (map, meta) = self.segs.record_at(loc).ok()?;
+            (meta.kind == KIND_PUT)
+                .then(|| index::slot_hash(index::hash_for(meta.key(&map), meta.internal)))
+        });
         if start != NO_TXN {
             let next = self.shm.get(W_NEXT_TXN);
             match self.read_txn(start)? {

@@ -1,10 +1,13 @@
 //! The on-disk hash index: a memory-mapped open-addressing table shared by all processes
 //! (format-spec.md §4).
 //!
-//! A slot is two atomic words: `tag` (0 empty, 1 deleted, otherwise the key's 64-bit hash
-//! forced to be ≥ 2) and `loc` (the position of the key's newest record). Only the process
-//! holding the writer lock stores to slots, between the two increments of the sequence lock;
-//! readers load them atomically and validate the whole probe with the sequence lock.
+//! A slot is two atomic words: `tag` (0 empty, 3 deleted, otherwise 56 bits of the key's
+//! hash and a check byte over that hash and `loc`) and `loc` (the position of the key's
+//! newest record). Only the process holding the writer lock stores to slots, between the two
+//! increments of the sequence lock; readers load them atomically and validate the whole probe
+//! with the sequence lock. A probe checks the slot it finds and, before calling a key absent,
+//! every live slot it passed, so a damaged slot is an error rather than a key silently
+//! missing (format-spec.md §4.2).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -21,7 +24,16 @@ pub(crate) const SLOT_BYTES: u64 = 16;
 pub(crate) const MIN_CAPACITY: u64 = 1024;
 
 pub(crate) const TAG_EMPTY: u64 = 0;
-pub(crate) const TAG_DELETED: u64 = 1;
+/// Two bits away from empty, so that one flipped bit cannot turn a deleted slot into an empty
+/// one (which would end probes early).
+pub(crate) const TAG_DELETED: u64 = 3;
+/// The bits of a live tag that hold the key's hash; the top byte is the check byte.
+pub(crate) const TAG_HASH_BITS: u64 = (1 << 56) - 1;
+/// Flipped into a hash that lies within one bit of `TAG_EMPTY` or `TAG_DELETED`.
+const TAG_REMAP: u64 = 0x00f0_0000_0000_00f0;
+/// Header word 16 holds this in an index whose slots carry check bytes; an index without it
+/// (written before check bytes existed) is never adopted, but rebuilt.
+pub(crate) const SLOT_FORMAT_CHECKED: u64 = 1;
 
 // Header words (format-spec.md §4.1).
 pub(crate) const H_MAGIC: usize = 0;
@@ -44,6 +56,8 @@ pub(crate) const H_EXPIRING: usize = 14;
 pub(crate) const H_DB_ID: usize = 15;
 /// User keys by value type at the checkpoint: word `H_TYPE_KEYS + tag`.
 pub(crate) const H_TYPE_KEYS: usize = 32;
+/// The slot format (`SLOT_FORMAT_CHECKED`).
+pub(crate) const H_SLOT_FORMAT: usize = 16;
 /// Words covered by the header checksum (all but `H_CRC`).
 const H_SEALED: usize = 64;
 
@@ -64,21 +78,47 @@ pub(crate) fn hash_for(key: &[u8], internal: bool) -> u64 {
     }
 }
 
-/// The slot tag for a hash.
-/// Where a user key comes in a scan (format-spec.md §8.1): its tag with the bits reversed.
+/// A key's position in scan order: its slot hash with the bits reversed, so that it does not
+/// depend on the table's capacity (format-spec.md §8.1).
 pub(crate) fn scan_order(key: &[u8]) -> u64 {
-    tag_of(hash_key(key)).reverse_bits()
+    slot_hash(hash_key(key)).reverse_bits()
 }
 
-pub(crate) fn tag_of(hash: u64) -> u64 {
-    if hash < 2 {
-        hash + 2
+/// The part of a key's tag that comes from its hash `hash`: the low 56 bits, moved (by
+/// flipping a fixed pattern) when they lie within one bit of `TAG_EMPTY` or `TAG_DELETED`.
+/// So no single flipped bit turns a live tag into an empty or deleted one, and the result is
+/// never 0 or 3. The key's home slot is this value modulo the capacity.
+pub(crate) fn slot_hash(hash: u64) -> u64 {
+    // `x & (x - 1) == 0` says that `x` has fewer than two bits set.
+    let at_most_one_bit = |x: u64| x & x.wrapping_sub(1) == 0;
+    let h = hash & TAG_HASH_BITS;
+    if at_most_one_bit(h) || at_most_one_bit(h ^ TAG_DELETED) {
+        h ^ TAG_REMAP
     } else {
-        hash
+        h
     }
 }
 
-/// Name of the index file of generation `gen`.
+/// The check byte of a slot: bit `i` is the parity of bit `i` of every byte of `h ^ loc`, so
+/// every single flipped bit of the slot (hash, check byte or position) breaks it.
+fn check_byte(h: u64, loc: u64) -> u64 {
+    let mut x = h ^ loc;
+    x ^= x >> 32;
+    x ^= x >> 16;
+    x ^= x >> 8;
+    x & 0xff
+}
+
+/// The tag of a live slot whose key has slot hash `h` and whose record is at `loc`.
+pub(crate) fn tag_for(h: u64, loc: u64) -> u64 {
+    h | check_byte(h, loc) << 56
+}
+
+/// Whether a live slot's tag and position agree with its check byte.
+pub(crate) fn slot_intact(tag: u64, loc: u64) -> bool {
+    tag >> 56 == check_byte(tag & TAG_HASH_BITS, loc)
+}
+
 pub(crate) fn file_name(gen: u64) -> String {
     format!("index-{gen:08}.zdx")
 }
@@ -130,6 +170,8 @@ impl IndexMap {
             .store(u64::from(FORMAT_VERSION), Ordering::Relaxed);
         idx.h(H_GEN).store(gen, Ordering::Relaxed);
         idx.h(H_CAP).store(cap, Ordering::Relaxed);
+        idx.h(H_SLOT_FORMAT)
+            .store(SLOT_FORMAT_CHECKED, Ordering::Relaxed);
         idx.h(H_DIRTY).store(1, Ordering::Relaxed);
         idx.h(H_MAGIC).store(INDEX_MAGIC, Ordering::Release);
         Ok(idx)
@@ -237,10 +279,13 @@ impl IndexMap {
                 if t == TAG_EMPTY {
                     break;
                 }
-                if t >= 2 && t & self.mask == home {
+                if t != TAG_DELETED {
                     let loc = self.loc_word(slot).load(Ordering::Acquire);
-                    if loc != 0 {
-                        go_on &= f(t.reverse_bits(), loc)?;
+                    if !slot_intact(t, loc) {
+                        return Err(self.damaged());
+                    }
+                    if t & self.mask == home && loc != 0 {
+                        go_on &= f((t & TAG_HASH_BITS).reverse_bits(), loc)?;
                     }
                 }
                 slot = (slot + 1) & self.mask;
@@ -260,43 +305,107 @@ impl IndexMap {
         hash: u64,
         mut matches: impl FnMut(u64) -> Result<bool>,
     ) -> Result<Probe> {
-        let tag = tag_of(hash);
-        let mut slot = hash & self.mask;
+        let h = slot_hash(hash);
+        let mut slot = h & self.mask;
         let mut free = None;
         for _ in 0..self.cap {
             let t = self.tag_word(slot).load(Ordering::Acquire);
             if t == TAG_EMPTY {
+                // Before calling the key absent, check every live slot passed: a damaged
+                // tag would otherwise have made the probe walk past its key.
+                self.check_run(h & self.mask, slot)?;
                 return Ok(Probe::Absent {
                     free: free.or(Some(slot)),
                 });
             }
             if t == TAG_DELETED {
                 free = free.or(Some(slot));
-            } else if t == tag {
+            } else if t & TAG_HASH_BITS == h {
                 let loc = self.loc_word(slot).load(Ordering::Acquire);
+                if !slot_intact(t, loc) {
+                    return Err(self.damaged());
+                }
                 if loc != 0 && matches(loc)? {
                     return Ok(Probe::Found { slot, loc });
                 }
             }
             slot = (slot + 1) & self.mask;
         }
+        // No empty slot anywhere (only damage makes a table full): check all of it.
+        let home = h & self.mask;
+        self.check_run(home, (home + self.cap - 1) & self.mask)?;
+        self.check_run((home + self.cap - 1) & self.mask, home)?;
         Ok(Probe::Absent { free })
+    }
+
+    /// Checks every live slot from `from` up to (not including) `to`, wrapping; none if
+    /// they are equal.
+    fn check_run(&self, from: u64, to: u64) -> Result<()> {
+        let mut slot = from;
+        while slot != to {
+            let t = self.tag_word(slot).load(Ordering::Acquire);
+            if t != TAG_EMPTY && t != TAG_DELETED {
+                let loc = self.loc_word(slot).load(Ordering::Acquire);
+                if !slot_intact(t, loc) {
+                    return Err(self.damaged());
+                }
+            }
+            slot = (slot + 1) & self.mask;
+        }
+        Ok(())
+    }
+
+    /// The error for a live slot that fails its check byte. A reader that raced a writer
+    /// sees it too, but then fails its sequence check and retries (format-spec.md §8).
+    #[cold]
+    #[inline(never)]
+    fn damaged(&self) -> Error {
+        Error::CorruptIndex {
+            file: self.path.clone(),
+            reason: "an index slot fails its check byte",
+        }
     }
 
     /// Writer only: stores a new key in `slot` (from `Probe::Absent { free }`).
     pub(crate) fn insert(&self, slot: u64, hash: u64, loc: u64) {
         let old = self.tag_word(slot).load(Ordering::Relaxed);
         self.loc_word(slot).store(loc, Ordering::Relaxed);
-        self.tag_word(slot).store(tag_of(hash), Ordering::Release);
+        self.tag_word(slot)
+            .store(tag_for(slot_hash(hash), loc), Ordering::Release);
         if old == TAG_DELETED {
             self.h(H_TOMBS).fetch_sub(1, Ordering::Relaxed);
         }
         self.h(H_USED).fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Writer only: points `slot` at a newer record.
+    /// Writer only: points `slot` at a newer record (and renews its check byte).
     pub(crate) fn set_loc(&self, slot: u64, loc: u64) {
-        self.loc_word(slot).store(loc, Ordering::Release);
+        let h = self.tag_word(slot).load(Ordering::Relaxed) & TAG_HASH_BITS;
+        self.loc_word(slot).store(loc, Ordering::Relaxed);
+        self.tag_word(slot)
+            .store(tag_for(h, loc), Ordering::Release);
+    }
+
+    /// Writer only, after a writer died while publishing (format-spec.md §10.1): renews the
+    /// check byte of every slot that fails it only because the dead writer stored its new
+    /// position and not yet its new tag, which `key_hash(loc)` proves by giving the slot hash
+    /// of the key at `loc` equal to the slot's. Other failing slots are left to be reported.
+    /// Returns the slots renewed.
+    pub(crate) fn renew_torn_slots(&self, key_hash: impl Fn(u64) -> Option<u64>) -> u64 {
+        let mut renewed = 0;
+        for slot in 0..self.cap {
+            let t = self.tag_word(slot).load(Ordering::Relaxed);
+            if t == TAG_EMPTY || t == TAG_DELETED {
+                continue;
+            }
+            let loc = self.loc_word(slot).load(Ordering::Relaxed);
+            if !slot_intact(t, loc) && key_hash(loc) == Some(t & TAG_HASH_BITS) {
+                self.tag_word(slot)
+                    .store(tag_for(t & TAG_HASH_BITS, loc), Ordering::Release);
+                renewed += 1;
+            }
+        }
+        renewed
     }
 
     /// Writer only: deletes the key in `slot`.
@@ -319,19 +428,26 @@ impl IndexMap {
         self.h(H_USED).load(Ordering::Relaxed)
     }
 
-    /// The record position in `slot` if it holds a key.
+    /// The record position in `slot` if it holds a key and passes its check byte.
     pub(crate) fn slot_loc(&self, slot: u64) -> Option<u64> {
-        if slot >= self.cap || self.tag_word(slot).load(Ordering::Acquire) < 2 {
+        if slot >= self.cap {
             return None;
         }
-        Some(self.loc_word(slot).load(Ordering::Acquire))
+        let t = self.tag_word(slot).load(Ordering::Acquire);
+        if t == TAG_EMPTY || t == TAG_DELETED {
+            return None;
+        }
+        let loc = self.loc_word(slot).load(Ordering::Acquire);
+        slot_intact(t, loc).then_some(loc)
     }
 
-    /// `(slot, loc)` of every live slot.
+    /// `(slot, tag, loc)` of every slot that is neither empty nor deleted (whether or not it
+    /// passes its check byte: see [`slot_intact`]).
     pub(crate) fn live_slots(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
         (0..self.cap).filter_map(move |s| {
             let t = self.tag_word(s).load(Ordering::Acquire);
-            (t >= 2).then(|| (s, t, self.loc_word(s).load(Ordering::Acquire)))
+            (t != TAG_EMPTY && t != TAG_DELETED)
+                .then(|| (s, t, self.loc_word(s).load(Ordering::Acquire)))
         })
     }
 
@@ -394,4 +510,155 @@ pub(crate) fn capacity_for(keys: u64) -> u64 {
     (keys.saturating_mul(2))
         .max(MIN_CAPACITY)
         .next_power_of_two()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table of 1024 slots holding keys `hashes[i]` at positions `i + 1`.
+    fn table(dir: &Path, hashes: &[u64]) -> IndexMap {
+        let idx = IndexMap::create(dir, 1, MIN_CAPACITY).expect("index file");
+        for (i, &h) in hashes.iter().enumerate() {
+            match idx.probe(h, |_| Ok(false)).expect("probe") {
+                Probe::Absent { free: Some(slot) } => idx.insert(slot, h, i as u64 + 1),
+                other => panic!("no room: {other:?}"),
+            }
+        }
+        idx
+    }
+
+    fn find(idx: &IndexMap, h: u64, loc: u64) -> Result<Probe> {
+        idx.probe(h, |l| Ok(l == loc))
+    }
+
+    fn flip(w: &AtomicU64, bit: u32) {
+        w.fetch_xor(1 << bit, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn no_slot_hash_lies_within_one_bit_of_empty_or_deleted() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let specials = (0..64)
+            .map(|b| 1u64 << b)
+            .chain(0..8)
+            .chain((0..64).map(|b| 3 ^ 1 << b));
+        let randoms = (0..100_000).map(|_| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            x
+        });
+        for hash in specials.chain(randoms) {
+            let h = slot_hash(hash);
+            assert_eq!(h & !TAG_HASH_BITS, 0);
+            for loc in [0, 1, u64::MAX, hash] {
+                let t = tag_for(h, loc);
+                assert!(slot_intact(t, loc));
+                assert!(
+                    (t ^ TAG_EMPTY).count_ones() >= 2 && (t ^ TAG_DELETED).count_ones() >= 2,
+                    "tag {t:#x} of hash {hash:#x}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_flipped_bit_of_a_live_slot_is_an_error_not_a_missing_key() -> Result<()> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Three keys with one home slot, so probes pass the slots of the others.
+        let hashes = [5 << 12 | 7, 9 << 12 | 7, 11 << 12 | 7];
+        let idx = table(dir.path(), &hashes);
+        let home = slot_hash(hashes[0]) & idx.mask;
+        for target in 0..3u64 {
+            for word in [idx.tag_word(home + target), idx.loc_word(home + target)] {
+                for bit in 0..64 {
+                    flip(word, bit);
+                    let found: Vec<Result<Probe>> = (0..3u64)
+                        .map(|k| find(&idx, hashes[k as usize], k + 1))
+                        .collect();
+                    flip(word, bit);
+                    for (k, r) in found.into_iter().enumerate() {
+                        let k = k as u64;
+                        let right = Probe::Found {
+                            slot: home + k,
+                            loc: k + 1,
+                        };
+                        // The damaged key's read fails; another key reads right or fails.
+                        assert!(
+                            matches!(r, Err(Error::CorruptIndex { .. }))
+                                || (k != target && r.as_ref().ok() == Some(&right)),
+                            "slot {target}, bit {bit}, key {k}: {r:?}"
+                        );
+                    }
+                }
+            }
+        }
+        for k in 0..3u64 {
+            assert_eq!(
+                find(&idx, hashes[k as usize], k + 1)?,
+                Probe::Found {
+                    slot: home + k,
+                    loc: k + 1
+                }
+            );
+        }
+        // A key that is absent is only called absent once the whole run checked out.
+        idx.tag_word(home + 1).fetch_xor(1 << 20, Ordering::Relaxed);
+        assert!(find(&idx, 13 << 12 | 7, 99).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_flipped_bit_in_a_deleted_slot_never_hides_a_key_behind_it() -> Result<()> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let hashes = [5 << 12 | 7, 9 << 12 | 7];
+        let idx = table(dir.path(), &hashes);
+        let home = slot_hash(hashes[0]) & idx.mask;
+        idx.remove(home);
+        for word in [idx.tag_word(home), idx.loc_word(home)] {
+            for bit in 0..64 {
+                flip(word, bit);
+                let r = find(&idx, hashes[1], 2);
+                flip(word, bit);
+                assert!(
+                    matches!(
+                        r,
+                        Ok(Probe::Found { loc: 2, .. }) | Err(Error::CorruptIndex { .. })
+                    ),
+                    "bit {bit}: {r:?}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn repointing_renews_the_check_byte_and_a_torn_repoint_is_renewed_after_proof() -> Result<()> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let hashes = [5 << 12 | 7, 9 << 12 | 7];
+        let idx = table(dir.path(), &hashes);
+        let home = slot_hash(hashes[0]) & idx.mask;
+        idx.set_loc(home, 40);
+        assert_eq!(
+            find(&idx, hashes[0], 40)?,
+            Probe::Found {
+                slot: home,
+                loc: 40
+            }
+        );
+        // A writer that died between the two stores of `set_loc`.
+        idx.loc_word(home).store(41, Ordering::Relaxed);
+        assert!(find(&idx, hashes[0], 41).is_err());
+        // The proof fails (the key at 41 is another): nothing is renewed.
+        assert_eq!(idx.renew_torn_slots(|_| Some(slot_hash(hashes[1]))), 0);
+        assert!(find(&idx, hashes[0], 41).is_err());
+        assert_eq!(idx.renew_torn_slots(|_| Some(slot_hash(hashes[0]))), 1);
+        assert_eq!(
+            find(&idx, hashes[0], 41)?,
+            Probe::Found {
+                slot: home,
+                loc: 41
+            }
+        );
+        Ok(())
+    }
 }

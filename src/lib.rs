@@ -106,8 +106,10 @@ pub mod internals {
 
         /// Inserts `key` at record position `loc`.
         pub fn insert(&self, key: &[u8], loc: u64) {
-            self.0
-                .insert_fresh(crate::index::tag_of(crate::index::hash_key(key)), loc);
+            self.0.insert_fresh(
+                crate::index::tag_for(crate::index::slot_hash(crate::index::hash_key(key)), loc),
+                loc,
+            );
         }
 
         /// The position stored for `key` (the first slot whose tag matches).
