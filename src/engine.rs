@@ -1487,7 +1487,12 @@ impl Shared {
     /// `W_ROTATING` set after a crash can redo it.
     fn finish_rotation(&self, id: u32) -> Result<()> {
         let alloc = INITIAL_ALLOC.min(self.opts.segment_size);
-        if self.segs.check_header(id).is_err() {
+        // A file with a good header but shorter than `alloc` is one whose allocation failed
+        // (a full disk): create it again rather than adopt it unallocated. No commit can be in
+        // it yet, since the log moves there only below.
+        let ready = self.segs.check_header(id).is_ok()
+            && std::fs::metadata(self.segs.path(id)).is_ok_and(|m| m.len() >= alloc);
+        if !ready {
             self.segs
                 .create(id, SEG_LOG, self.shm.get(W_NEXT_TXN), alloc)?;
         }

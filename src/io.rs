@@ -171,7 +171,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 pub(crate) fn allocate(file: &File, len: u64, path: &Path) -> Result<()> {
     check_fault(FaultOp::Allocate).map_err(|e| Error::io(path, e))?;
     powerloss::before_allocate(file, path);
-    fs2::FileExt::allocate(file, len).map_err(|e| Error::io(path, e))
+    crate::map::fallocate(file, len).map_err(|e| Error::io(path, e))
 }
 
 /// Atomically replaces `to` with `from`.

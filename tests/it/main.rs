@@ -17,6 +17,7 @@ mod crash;
 mod differential;
 mod export;
 mod faults;
+mod fullfs;
 mod hostile;
 mod info;
 mod keys;

@@ -37,6 +37,15 @@ pub fn tempdir() -> tempfile::TempDir {
         .expect("create a temporary directory")
 }
 
+/// Whether this process runs as root (files it creates belong to uid 0).
+pub fn is_root() -> TestResult<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempdir();
+    let probe = tmp.path().join("probe");
+    std::fs::write(&probe, b"")?;
+    Ok(std::fs::metadata(&probe)?.uid() == 0)
+}
+
 /// The database directory inside a temporary directory (the engine creates it).
 pub fn db_path(tmp: &tempfile::TempDir) -> PathBuf {
     tmp.path().join("db")
@@ -95,8 +104,29 @@ impl Child {
     /// Starts `entry` (the full test name, e.g. `multiprocess::child_incr`) with the role
     /// variable set to `role`, the directory `dir`, and extra environment variables.
     pub fn spawn(entry: &str, role: &str, dir: &Path, env: &[(&str, String)]) -> Child {
+        Child::spawn_wrapped(&[], entry, role, dir, env)
+    }
+
+    /// As [`Child::spawn`], run through the command `wrapper` (a program and its arguments,
+    /// e.g. `unshare --mount`), which must exec the test binary in the same process, so that
+    /// the child's exit status (a signal included) is the test binary's own. An empty
+    /// `wrapper` runs the test binary directly.
+    pub fn spawn_wrapped(
+        wrapper: &[&str],
+        entry: &str,
+        role: &str,
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> Child {
         let exe = std::env::current_exe().expect("path of the test binary");
-        let mut cmd = Command::new(exe);
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(&exe),
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg("--").arg(&exe);
+                c
+            }
+        };
         cmd.args(["--exact", entry, "--nocapture", "--test-threads=1"])
             .env(ROLE_VAR, role)
             .env(DIR_VAR, dir)
@@ -107,7 +137,9 @@ impl Child {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut proc = cmd.spawn().expect("spawn a child process");
+        let mut proc = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn a child process ({cmd:?}): {e}"));
         let stdout = proc.stdout.take().expect("child stdout");
         let mut err_pipe = proc.stderr.take().expect("child stderr");
         let (tx, lines) = mpsc::channel();
@@ -261,6 +293,11 @@ impl Child {
     /// Label for messages.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.proc.id()
     }
 }
 
