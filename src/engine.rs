@@ -1487,14 +1487,13 @@ impl Shared {
     /// `W_ROTATING` set after a crash can redo it.
     fn finish_rotation(&self, id: u32) -> Result<()> {
         let alloc = INITIAL_ALLOC.min(self.opts.segment_size);
-        // A file with a good header but shorter than `alloc` is one whose allocation failed
-        // (a full disk): create it again rather than adopt it unallocated. No commit can be in
-        // it yet, since the log moves there only below.
-        let ready = self.segs.check_header(id).is_ok()
-            && std::fs::metadata(self.segs.path(id)).is_ok_and(|m| m.len() >= alloc);
-        if !ready {
+        if self.segs.check_header(id).is_err() {
             self.segs
                 .create(id, SEG_LOG, self.shm.get(W_NEXT_TXN), alloc)?;
+        } else {
+            // The creation may have failed after the header (a full disk at the allocation,
+            // a failed fsync): finish it rather than adopt the file as it is.
+            self.segs.finish_create(id, alloc)?;
         }
         let mut man = self.read_manifest()?;
         if man.active != id {

@@ -27,6 +27,7 @@ mod multiprocess;
 mod powerloss;
 mod proptest_cmds;
 mod repair;
+mod stickyfaults;
 mod stress;
 mod strings;
 mod ttl;
