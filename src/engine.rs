@@ -1499,6 +1499,10 @@ impl Shared {
         if self.segs.check_header(id).is_err() {
             self.segs
                 .create(id, SEG_LOG, self.shm.get(W_NEXT_TXN), alloc)?;
+        } else {
+            // The creation may have failed after the header (a full disk at the allocation,
+            // a failed fsync): finish it rather than adopt the file as it is.
+            self.segs.finish_create(id, alloc)?;
         }
         let mut man = self.read_manifest()?;
         if man.active != id {

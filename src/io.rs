@@ -54,9 +54,44 @@ pub struct FaultPlan {
     pub sticky: bool,
 }
 
+/// One step of a fault sequence ([`set_fault_steps`]): from the moment it becomes active it
+/// counts the calls matching `op`; from the `nth` (1-based) on, it applies `action` to
+/// `calls` matching calls in a row (`u64::MAX`: until the sequence is removed), and then the
+/// next step becomes active, counting from zero. One step with `calls` of 1 is a
+/// non-sticky [`FaultPlan`]; with `u64::MAX`, a sticky one.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultStep {
+    /// Calls counted.
+    pub op: FaultOp,
+    /// 1-based index, among the calls counted by this step, of the first call hit.
+    pub nth: u64,
+    /// How many calls in a row are hit.
+    pub calls: u64,
+    /// What happens to each of them.
+    pub action: FaultAction,
+}
+
+impl From<FaultPlan> for FaultStep {
+    fn from(p: FaultPlan) -> Self {
+        FaultStep {
+            op: p.op,
+            nth: p.nth,
+            calls: if p.sticky { u64::MAX } else { 1 },
+            action: p.action,
+        }
+    }
+}
+
 struct State {
-    plan: FaultPlan,
+    steps: Vec<FaultStep>,
+    /// Index of the active step (`steps.len()`: all done).
+    at: usize,
+    /// Calls counted by the active step.
     seen: u64,
+    /// Calls counted by every step so far.
+    seen_total: u64,
+    /// Calls hit so far.
+    hits: u64,
 }
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -65,20 +100,43 @@ static ENV_READ: std::sync::Once = std::sync::Once::new();
 
 /// Installs (or with `None` removes) the process-wide fault plan.
 pub fn set_fault_plan(plan: Option<FaultPlan>) {
+    set_fault_steps(plan.into_iter().map(FaultStep::from).collect());
+}
+
+/// Installs a sequence of fault steps, replacing any plan; an empty sequence removes it.
+/// Expresses what one [`FaultPlan`] cannot: a fault that lasts a given number of calls and
+/// then clears by itself, and a second fault after the first (e.g. a failed fsync, then the
+/// next write, wherever it happens: in the same operation, or in a retry or a recovery).
+pub fn set_fault_steps(steps: Vec<FaultStep>) {
     let mut g = PLAN
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    ENABLED.store(plan.is_some(), Ordering::SeqCst);
-    *g = plan.map(|plan| State { plan, seen: 0 });
+    ENABLED.store(!steps.is_empty(), Ordering::SeqCst);
+    *g = (!steps.is_empty()).then_some(State {
+        steps,
+        at: 0,
+        seen: 0,
+        seen_total: 0,
+        hits: 0,
+    });
 }
 
 /// How many calls the installed plan has counted so far (0 without a plan): a test compares
 /// it with the plan's `nth` to learn whether, and during which operation, the fault was hit.
+/// With several steps, the calls counted by all of them.
 pub fn fault_plan_calls() -> u64 {
     PLAN.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .as_ref()
-        .map_or(0, |st| st.seen)
+        .map_or(0, |st| st.seen_total)
+}
+
+/// How many calls the installed plan or steps have failed (or killed at) so far.
+pub fn fault_hits() -> u64 {
+    PLAN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .map_or(0, |st| st.hits)
 }
 
 /// Reads `ZIGGY_FAULT=op:nth:action[:sticky]` (op: write|sync|allocate|rename|any; action:
@@ -125,15 +183,28 @@ pub(crate) fn check_fault(op: FaultOp) -> std::io::Result<()> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(st) = g.as_mut() else { return Ok(()) };
-    if st.plan.op != FaultOp::Any && st.plan.op != op {
+    // Once every step is done, the calls matching the last one are still counted.
+    let done = st.at >= st.steps.len();
+    let Some(step) = st.steps.get(st.at.min(st.steps.len() - 1)).copied() else {
+        return Ok(());
+    };
+    if step.op != FaultOp::Any && step.op != op {
+        return Ok(());
+    }
+    st.seen_total += 1;
+    if done {
         return Ok(());
     }
     st.seen += 1;
-    let hit = st.seen == st.plan.nth || (st.plan.sticky && st.seen > st.plan.nth);
-    if !hit {
+    if st.seen < step.nth {
         return Ok(());
     }
-    match st.plan.action {
+    st.hits += 1;
+    if st.seen - step.nth + 1 >= step.calls {
+        st.at += 1;
+        st.seen = 0;
+    }
+    match step.action {
         FaultAction::Kill => {
             // SAFETY-free: kill(2) on ourselves; the point of the plan is a real SIGKILL.
             let _ = std::process::Command::new("kill")
@@ -187,7 +258,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 pub(crate) fn allocate(file: &File, len: u64, path: &Path) -> Result<()> {
     check_fault(FaultOp::Allocate).map_err(|e| Error::io(path, e))?;
     let pending = powerloss::before_allocate(file, path);
-    let r = fs2::FileExt::allocate(file, len);
+    let r = crate::map::fallocate(file, len);
     powerloss::done(pending, path, true);
     r.map_err(|e| Error::io(path, e))
 }

@@ -136,5 +136,8 @@ pub mod testing {
     pub use crate::io::powerloss::{
         power_cut, power_loss_note, set_power_loss_journal, PowerCut, PowerLossEvent,
     };
-    pub use crate::io::{fault_plan_calls, set_fault_plan, FaultAction, FaultOp, FaultPlan};
+    pub use crate::io::{
+        fault_hits, fault_plan_calls, set_fault_plan, set_fault_steps, FaultAction, FaultOp,
+        FaultPlan, FaultStep,
+    };
 }

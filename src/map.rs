@@ -6,6 +6,9 @@
 //! - [`SharedWords`]: a read-write shared mapping of a fixed-size file (`ziggy.shm`, an index
 //!   file) seen only as a slice of `AtomicU64`, so that every access from any process is an
 //!   atomic load or store on an aligned word.
+//!
+//! And [`fallocate`], which gives a file real blocks before it is mapped or written, so that
+//! a full disk is an error there and never a SIGBUS on a mapped page.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -13,6 +16,27 @@ use std::path::Path;
 use std::sync::atomic::AtomicU64;
 
 use crate::error::{Error, Result};
+
+/// Grows `file` to at least `len` bytes with real blocks (`posix_fallocate` of `0..len`).
+///
+/// `posix_fallocate` returns its error number and leaves `errno` alone, so the error is made
+/// from the return value: reading `errno` (as `fs2::FileExt::allocate` does) reported a full
+/// disk as whatever error an earlier call had left there.
+pub(crate) fn fallocate(file: &File, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = libc::off_t::try_from(len).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "file length too large")
+    })?;
+    loop {
+        // SAFETY: the call takes only integers and touches no memory of ours; the descriptor
+        // belongs to `file`, which is borrowed for the whole call.
+        match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
+            0 => return Ok(()),
+            libc::EINTR => continue,
+            errno => return Err(std::io::Error::from_raw_os_error(errno)),
+        }
+    }
+}
 
 /// Read-only view of a segment file.
 pub(crate) struct SegmentMap {

@@ -378,6 +378,30 @@ impl Segments {
         Ok(f)
     }
 
+    /// Finishes the creation of segment `id`, whose header is good, as [`Segments::create`]
+    /// would have: writes the header again, allocates `alloc` bytes, syncs the file and the
+    /// directory. For a creation that failed after writing the header: its allocation
+    /// (a full disk) or a sync (whose failure may have let the kernel drop the header's
+    /// dirty page, which a later fsync would then not write). The file is never truncated,
+    /// as its header may be mapped (format-spec.md §7).
+    pub(crate) fn finish_create(&self, id: u32, alloc: u64) -> Result<()> {
+        let path = self.path(id);
+        let map = self.map(id, SEGMENT_HEADER_LEN)?;
+        let header = map
+            .slice(0, SEGMENT_HEADER_LEN)
+            .ok_or_else(|| Error::CorruptSegment {
+                file: path.clone(),
+                offset: 0,
+                reason: "segment file shorter than its header",
+            })?
+            .to_vec();
+        let f = self.file(id)?;
+        crate::io::write_all_at(&f, &header, 0, &path)?;
+        crate::io::allocate(&f, alloc.max(SEGMENT_HEADER_LEN as u64), &path)?;
+        crate::io::sync_data(&f, &path)?;
+        crate::io::sync_dir(&self.dir)
+    }
+
     /// Checks the header of segment `id`; returns its kind.
     pub(crate) fn check_header(&self, id: u32) -> Result<u8> {
         let map = self.map(id, SEGMENT_HEADER_LEN).map_err(|e| match e {

@@ -2,20 +2,13 @@
 //! access refused to another user. (Key, value and transaction size limits are tested in
 //! `basic.rs`; a killed lock holder in `crash.rs`.)
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
 use ziggydb::{Db, Error};
 
 use crate::util::{self, TestResult};
-
-fn is_root() -> TestResult<bool> {
-    let tmp = util::tempdir();
-    let probe = tmp.path().join("probe");
-    std::fs::write(&probe, b"")?;
-    Ok(std::fs::metadata(&probe)?.uid() == 0)
-}
 
 #[test]
 fn collection_members_are_bounded_by_the_transaction_limit() -> TestResult {
@@ -120,7 +113,7 @@ fn a_directory_of_another_user_gives_a_clear_error() -> TestResult {
     let tmp = util::tempdir();
     let dir = util::db_path(&tmp);
     Db::open(&dir)?.set(b"k", "v")?;
-    if !is_root()? {
+    if !util::is_root()? {
         // Our own directory, made unreadable.
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000))?;
         let r = Db::open(&dir).map(drop);

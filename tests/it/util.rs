@@ -37,6 +37,15 @@ pub fn tempdir() -> tempfile::TempDir {
         .expect("create a temporary directory")
 }
 
+/// Whether this process runs as root (files it creates belong to uid 0).
+pub fn is_root() -> TestResult<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempdir();
+    let probe = tmp.path().join("probe");
+    std::fs::write(&probe, b"")?;
+    Ok(std::fs::metadata(&probe)?.uid() == 0)
+}
+
 /// The database directory inside a temporary directory (the engine creates it).
 pub fn db_path(tmp: &tempfile::TempDir) -> PathBuf {
     tmp.path().join("db")
@@ -95,7 +104,7 @@ impl Child {
     /// Starts `entry` (the full test name, e.g. `multiprocess::child_incr`) with the role
     /// variable set to `role`, the directory `dir`, and extra environment variables.
     pub fn spawn(entry: &str, role: &str, dir: &Path, env: &[(&str, String)]) -> Child {
-        Self::spawn_with(entry, role, dir, env, None)
+        Self::spawn_with(&[], entry, role, dir, env, None)
     }
 
     /// Like [`Child::spawn`], in the process group `group` (0: a new group, led by the child),
@@ -107,10 +116,25 @@ impl Child {
         env: &[(&str, String)],
         group: u32,
     ) -> Child {
-        Self::spawn_with(entry, role, dir, env, Some(group))
+        Self::spawn_with(&[], entry, role, dir, env, Some(group))
+    }
+
+    /// As [`Child::spawn`], run through the command `wrapper` (a program and its arguments,
+    /// e.g. `unshare --mount`), which must exec the test binary in the same process, so that
+    /// the child's exit status (a signal included) is the test binary's own. An empty
+    /// `wrapper` runs the test binary directly.
+    pub fn spawn_wrapped(
+        wrapper: &[&str],
+        entry: &str,
+        role: &str,
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> Child {
+        Self::spawn_with(wrapper, entry, role, dir, env, None)
     }
 
     fn spawn_with(
+        wrapper: &[&str],
         entry: &str,
         role: &str,
         dir: &Path,
@@ -118,7 +142,14 @@ impl Child {
         group: Option<u32>,
     ) -> Child {
         let exe = std::env::current_exe().expect("path of the test binary");
-        let mut cmd = Command::new(exe);
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(&exe),
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg("--").arg(&exe);
+                c
+            }
+        };
         cmd.args(["--exact", entry, "--nocapture", "--test-threads=1"])
             .env(ROLE_VAR, role)
             .env(DIR_VAR, dir)
@@ -135,7 +166,9 @@ impl Child {
                 i32::try_from(group).expect("a process group id"),
             );
         }
-        let mut proc = cmd.spawn().expect("spawn a child process");
+        let mut proc = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn a child process ({cmd:?}): {e}"));
         let stdout = proc.stdout.take().expect("child stdout");
         let mut err_pipe = proc.stderr.take().expect("child stderr");
         let (tx, lines) = mpsc::channel();
