@@ -81,7 +81,7 @@ struct Args {
 
     /// Print each reply as one JSON value on its own line: strings (UTF-8), numbers, null,
     /// arrays; an error as {"error":"ERR ..."}; a string that is not UTF-8 as
-    /// {"$bytes_b64":"<base64 of its bytes>"}.
+    /// {"$bytes_b64":"..."} holding its bytes in base64.
     #[arg(long, overrides_with_all = ["raw", "no_raw", "csv"])]
     json: bool,
 
