@@ -118,6 +118,25 @@ impl WriteTxn {
         Ok(raw.filter(|r| r.expires_at == 0 || r.expires_at > now_ms()))
     }
 
+    /// A collection page (internal key `key`) as this transaction sees it: its own pending
+    /// version, or the committed record read in place from its mapping (which the `Arc`
+    /// keeps alive; pages carry no expiry).
+    pub(crate) fn page_buf(&self, key: &[u8]) -> Result<Option<crate::coll::tree::PageBuf>> {
+        use crate::coll::tree::PageBuf;
+        Ok(match self.ops.get(&(true, key.to_vec())) {
+            Some(Op::Del { .. }) => None,
+            Some(Op::Put { payload, .. }) => Some(PageBuf::Owned(payload.clone())),
+            None => self
+                .shared()?
+                .lookup_internal(key)?
+                .map(|h| PageBuf::Mapped {
+                    start: h.meta.value_start,
+                    len: h.meta.value_len,
+                    map: h.map,
+                }),
+        })
+    }
+
     /// Stores a record under `key` in a namespace.
     pub(crate) fn raw_put(
         &mut self,

@@ -201,10 +201,8 @@ fn missing_page() -> Error {
 
 impl PageRead for WriteTxn {
     fn page_bytes(&self, coll: u64, page: u64) -> Result<PageBuf> {
-        let raw = self
-            .raw_get(&page_key(coll, page), true)?
-            .ok_or_else(missing_page)?;
-        Ok(PageBuf::Owned(raw.payload))
+        self.page_buf(&page_key(coll, page))?
+            .ok_or_else(missing_page)
     }
 }
 
