@@ -17,7 +17,7 @@
 //! backtracks to the last linearized operation and tries the next candidate. The memo of
 //! visited pairs bounds the work by the number of distinct reachable configurations.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt::{self, Debug, Display};
 use std::hash::Hash;
 
@@ -435,6 +435,44 @@ impl Model for Set {
     }
 }
 
+/// A map from fields to values, as a hash (HSET, HDEL, HGET, HLEN) or a sorted set with
+/// scores as values (ZADD, ZREM, ZSCORE, ZCARD). A put returns 1 if the field is new, else 0
+/// (as HSET, and ZADD without CH); a delete 1 if the field was there.
+pub struct Map;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapIn {
+    Put(String, String),
+    Delete(String),
+    Get(String),
+    Len,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapOut {
+    Count(u64),
+    Value(Option<String>),
+}
+
+impl Model for Map {
+    type State = BTreeMap<String, String>;
+    type Input = MapIn;
+    type Output = MapOut;
+    fn init(&self) -> Self::State {
+        BTreeMap::new()
+    }
+    fn step(&self, s: &Self::State, i: &MapIn, o: Option<&MapOut>) -> Option<Self::State> {
+        let mut after = s.clone();
+        let result = match i {
+            MapIn::Put(f, v) => MapOut::Count(after.insert(f.clone(), v.clone()).is_none() as u64),
+            MapIn::Delete(f) => MapOut::Count(after.remove(f).is_some() as u64),
+            MapIn::Get(f) => MapOut::Value(s.get(f).cloned()),
+            MapIn::Len => MapOut::Count(s.len() as u64),
+        };
+        o.is_none_or(|o| *o == result).then_some(after)
+    }
+}
+
 /// Accounts that start with given balances, changed by transfers (transactions over two
 /// keys) and read all at once (MGET): one object, since every operation is atomic over it.
 pub struct Bank {
@@ -711,6 +749,36 @@ mod tests {
             op(3, 4, SetIn::Card, 0),
         ];
         not_linearizable(&Set, &bad);
+    }
+
+    #[test]
+    fn maps_reject_a_lost_update_and_a_stale_field() {
+        let op = |inv, resp, i: MapIn, o| Op::done(inv, resp, i, o);
+        let put = |f: &str, v: &str| MapIn::Put(f.into(), v.into());
+        let get = |f: &str| MapIn::Get(f.into());
+        let val = |v: Option<&str>| MapOut::Value(v.map(Into::into));
+        let ok = vec![
+            op(1, 2, put("f", "a"), MapOut::Count(1)),
+            op(3, 10, put("f", "b"), MapOut::Count(0)),
+            op(4, 5, get("f"), val(Some("b"))),
+            op(6, 7, get("f"), val(Some("b"))),
+            op(11, 12, MapIn::Delete("f".into()), MapOut::Count(1)),
+            op(13, 14, MapIn::Len, MapOut::Count(0)),
+        ];
+        check(&Map, &ok, BOUND).expect("linearizable");
+        // A field overwritten by a completed put reads its old value.
+        let bad = vec![
+            op(1, 2, put("f", "a"), MapOut::Count(1)),
+            op(3, 4, put("f", "b"), MapOut::Count(0)),
+            op(5, 6, get("f"), val(Some("a"))),
+        ];
+        not_linearizable(&Map, &bad);
+        // Two puts of a new field both report it new: one of them lost the other.
+        let bad = vec![
+            op(1, 5, put("f", "a"), MapOut::Count(1)),
+            op(2, 6, put("f", "b"), MapOut::Count(1)),
+        ];
+        not_linearizable(&Map, &bad);
     }
 
     #[test]

@@ -129,8 +129,20 @@ pub enum Event {
         resp: u64,
         result: u64,
     },
-    /// The final state must hold `value` (`None`: absent) at `what` (`h field`, `z member`,
-    /// `f key`).
+    /// A command on the hash (`map` = `h`) or the sorted set (`z`, scores as values): HSET or
+    /// ZADD of `value`, HDEL or ZREM, HGET or ZSCORE (`got`), HLEN or ZCARD (`field` empty);
+    /// `count` is what a put, a delete or a length returned.
+    MapCmd {
+        map: String,
+        cmd: MapCmd,
+        field: String,
+        value: Option<String>,
+        inv: u64,
+        resp: u64,
+        count: u64,
+        got: Option<String>,
+    },
+    /// The final state must hold `value` at `what` (`f thread`: that thread's filler keys).
     Expect { what: String, value: Option<String> },
 }
 
@@ -155,6 +167,32 @@ impl SetCmd {
 
     fn parse(s: &str) -> Option<SetCmd> {
         [SetCmd::Add, SetCmd::Remove, SetCmd::Contains, SetCmd::Card]
+            .into_iter()
+            .find(|c| c.name() == s)
+    }
+}
+
+/// The hash and sorted-set commands of the workload.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MapCmd {
+    Put,
+    Delete,
+    Get,
+    Len,
+}
+
+impl MapCmd {
+    fn name(self) -> &'static str {
+        match self {
+            MapCmd::Put => "put",
+            MapCmd::Delete => "del",
+            MapCmd::Get => "get",
+            MapCmd::Len => "len",
+        }
+    }
+
+    fn parse(s: &str) -> Option<MapCmd> {
+        [MapCmd::Put, MapCmd::Delete, MapCmd::Get, MapCmd::Len]
             .into_iter()
             .find(|c| c.name() == s)
     }
@@ -237,6 +275,21 @@ impl Event {
                 resp,
                 result,
             } => format!("S {inv} {resp} {} -{member} {result}", cmd.name()),
+            Event::MapCmd {
+                map,
+                cmd,
+                field,
+                value,
+                inv,
+                resp,
+                count,
+                got,
+            } => format!(
+                "M {map} {inv} {resp} {} -{field} {} {count} {}",
+                cmd.name(),
+                opt(value),
+                opt(got)
+            ),
             Event::Expect { what, value } => {
                 format!("E {} {}", what.replace(' ', "/"), opt(value))
             }
@@ -330,6 +383,16 @@ impl Event {
                 member: t.get(4)?.strip_prefix('-')?.to_owned(),
                 result: n(5)?,
             },
+            "M" => Event::MapCmd {
+                map: t.get(1)?.to_string(),
+                inv: n(2)?,
+                resp: n(3)?,
+                cmd: MapCmd::parse(t.get(4)?)?,
+                field: t.get(5)?.strip_prefix('-')?.to_owned(),
+                value: unopt(t.get(6)?),
+                count: n(7)?,
+                got: unopt(t.get(8)?),
+            },
             "E" => Event::Expect {
                 what: t.get(1)?.replacen('/', " ", 1),
                 value: unopt(t.get(2)?),
@@ -379,6 +442,7 @@ struct Objects {
     counters: BTreeMap<String, Vec<lin::Op<lin::CounterIn, i64>>>,
     queue: Vec<lin::Op<lin::QueueIn, lin::QueueOut>>,
     set: Vec<lin::Op<lin::SetIn, u64>>,
+    maps: BTreeMap<String, Vec<lin::Op<lin::MapIn, lin::MapOut>>>,
     bank: Vec<lin::Op<lin::BankIn, lin::BankOut>>,
 }
 
@@ -408,7 +472,7 @@ fn run_check<M: lin::Model>(
 /// Every object's history must be linearizable (see [`lin::check`]): each register (a plain
 /// key under SET, DEL and GET, or a group of keys written in one transaction and read with
 /// one MGET), each counter, the list (LPUSH, RPOP and a final read of every element), the set
-/// (SADD, SREM, SISMEMBER, SCARD) and the accounts (transfers, and MGETs of every account).
+/// (SADD, SREM, SISMEMBER, SCARD), the hash and the sorted set, and the accounts (transfers, and MGETs of every account).
 /// Besides, checked directly for clearer messages: a group read sees one version for all
 /// keys, every account read sums to `accounts × initial`, no value is pushed or popped twice.
 pub fn check_history(events: &[Event], accounts: usize, initial: i64) -> Verdict {
@@ -579,6 +643,31 @@ pub fn check_history(events: &[Event], accounts: usize, initial: i64) -> Verdict
                 };
                 o.set.push(Op::done(*inv, *resp, input, *result));
             }
+            Event::MapCmd {
+                map,
+                cmd,
+                field,
+                value,
+                inv,
+                resp,
+                count,
+                got,
+            } => {
+                let f = field.clone();
+                let (input, output) = match cmd {
+                    MapCmd::Put => (
+                        lin::MapIn::Put(f, value.clone().unwrap_or_default()),
+                        lin::MapOut::Count(*count),
+                    ),
+                    MapCmd::Delete => (lin::MapIn::Delete(f), lin::MapOut::Count(*count)),
+                    MapCmd::Get => (lin::MapIn::Get(f), lin::MapOut::Value(got.clone())),
+                    MapCmd::Len => (lin::MapIn::Len, lin::MapOut::Count(*count)),
+                };
+                o.maps
+                    .entry(map.clone())
+                    .or_default()
+                    .push(Op::done(*inv, *resp, input, output));
+            }
             Event::Expect { .. } => {}
         }
     }
@@ -602,6 +691,9 @@ pub fn check_history(events: &[Event], accounts: usize, initial: i64) -> Verdict
     }
     run_check(&mut v, "list", &lin::Queue, &o.queue);
     run_check(&mut v, "set", &lin::Set, &o.set);
+    for (name, h) in &o.maps {
+        run_check(&mut v, name, &lin::Map, h);
+    }
     let bank = lin::Bank {
         initial: vec![initial; accounts],
     };
@@ -621,6 +713,38 @@ const GROUPS: u64 = 2;
 const GROUP_KEYS: u64 = 4;
 const PAD: usize = 300;
 const SET_MEMBERS: u64 = 6;
+const MAP_FIELDS: u64 = 6;
+const HASH: &[u8] = b"h/fields";
+const ZSET: &[u8] = b"z/scores";
+
+/// Runs a hash (`map` = `h`) or sorted-set (`z`) command; returns its count and value.
+fn map_command(
+    db: &Db,
+    map: &str,
+    cmd: MapCmd,
+    field: &str,
+    value: Option<&str>,
+) -> ziggydb::Result<(u64, Option<String>)> {
+    let f = field.as_bytes();
+    let v = value.unwrap_or_default();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    Ok(match (map == "z", cmd) {
+        (false, MapCmd::Put) => (db.transaction(|tx| tx.hash(HASH).set(&[(f, v)]))?, None),
+        (false, MapCmd::Delete) => (db.transaction(|tx| tx.hash(HASH).delete(&[f]))?, None),
+        (false, MapCmd::Get) => (0, db.hash(HASH).get(f)?.map(text)),
+        (false, MapCmd::Len) => (db.hash(HASH).len()?, None),
+        (true, MapCmd::Put) => {
+            let score: f64 = v.parse().expect("a score");
+            let added =
+                db.transaction(|tx| tx.zset(ZSET).add(ZAddFlags::default(), &[(score, f)]))?;
+            (added, None)
+        }
+        (true, MapCmd::Delete) => (db.transaction(|tx| tx.zset(ZSET).remove(&[f]))?, None),
+        // Scores are integers, which `Display` prints without a fraction, as written.
+        (true, MapCmd::Get) => (0, db.zset(ZSET).score(f)?.map(|s| s.to_string())),
+        (true, MapCmd::Len) => (db.zset(ZSET).len()?, None),
+    })
+}
 
 fn set_member(m: u64) -> String {
     format!("m{m}")
@@ -681,8 +805,6 @@ fn stress_thread(db: &Db, id: &str, seed: u64, until: Instant) -> (Vec<Event>, T
     let mut tally = Tally::default();
     let mut n = 0u64;
     let mut fills = 0u64;
-    let mut hash_last = None;
-    let mut z_last = None;
     let exp_key = format!("e/{id}").into_bytes();
     let mut exp: Option<(String, u64)> = None;
     let fail = |what: &str| -> ! { panic!("{id}: {what}") };
@@ -865,18 +987,37 @@ fn stress_thread(db: &Db, id: &str, seed: u64, until: Instant) -> (Vec<Event>, T
                     result,
                 });
             }
-            81..=83 => {
-                db.transaction(|tx| {
-                    tx.zset(b"z/scores")
-                        .add(ZAddFlags::default(), &[(n as f64, id.as_bytes())])
-                })
-                .expect("ZADD");
-                z_last = Some(n);
-            }
-            84..=86 => {
-                db.transaction(|tx| tx.hash(b"h/fields").set(&[(id.as_bytes(), uid.as_bytes())]))
-                    .expect("HSET");
-                hash_last = Some(uid.clone());
+            81..=86 => {
+                // Fields shared by every thread, as for the set.
+                let map = if roll <= 83 { "z" } else { "h" };
+                let field = format!("{map}{}", rng.range(0, MAP_FIELDS));
+                let cmd = [MapCmd::Put, MapCmd::Delete, MapCmd::Get, MapCmd::Len]
+                    [rng.range(0, 4) as usize];
+                let value = (cmd == MapCmd::Put).then(|| {
+                    if map == "z" {
+                        n.to_string()
+                    } else {
+                        uid.clone()
+                    }
+                });
+                let inv = mono_ns();
+                let (count, got) =
+                    map_command(db, map, cmd, &field, value.as_deref()).expect("map command");
+                let resp = mono_ns();
+                ev.push(Event::MapCmd {
+                    map: map.to_owned(),
+                    cmd,
+                    field: if cmd == MapCmd::Len {
+                        String::new()
+                    } else {
+                        field
+                    },
+                    value,
+                    inv,
+                    resp,
+                    count,
+                    got,
+                });
             }
             87..=90 => {
                 let expires_at = util::now_ms() + rng.range(20, 80);
@@ -927,14 +1068,6 @@ fn stress_thread(db: &Db, id: &str, seed: u64, until: Instant) -> (Vec<Event>, T
             }
         }
     }
-    ev.push(Event::Expect {
-        what: format!("z {id}"),
-        value: z_last.map(|s| s.to_string()),
-    });
-    ev.push(Event::Expect {
-        what: format!("h {id}"),
-        value: hash_last,
-    });
     ev.push(Event::Expect {
         what: format!("f {id}"),
         value: Some(fills.to_string()),
@@ -1097,6 +1230,33 @@ fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees(
         resp: mono_ns(),
         result: db.set_of(b"s/members").len()?,
     });
+    for map in ["h", "z"] {
+        for f in 0..MAP_FIELDS {
+            let field = format!("{map}{f}");
+            let (count, got) = map_command(&db, map, MapCmd::Get, &field, None)?;
+            events.push(Event::MapCmd {
+                map: map.to_owned(),
+                cmd: MapCmd::Get,
+                field,
+                value: None,
+                inv,
+                resp: mono_ns(),
+                count,
+                got,
+            });
+        }
+        let (count, got) = map_command(&db, map, MapCmd::Len, "", None)?;
+        events.push(Event::MapCmd {
+            map: map.to_owned(),
+            cmd: MapCmd::Len,
+            field: String::new(),
+            value: None,
+            inv,
+            resp: mono_ns(),
+            count,
+            got,
+        });
+    }
     let keys: Vec<Vec<u8>> = (0..ACCOUNTS).map(account).collect();
     let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
     let balances = db
@@ -1142,6 +1302,7 @@ fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees(
         verdict.checked,
         verdict.problems[..verdict.problems.len().min(20)].join("\n")
     );
+    checker_rejects_mutants_of(&events);
 
     // The final state the history implies.
     for (key, n) in &verdict.counters {
@@ -1174,14 +1335,6 @@ fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees(
         expectations += 1;
         let (kind, name) = what.split_once(' ').ok_or("expectation without a name")?;
         let got = match kind {
-            "z" => db.zset(b"z/scores").score(name.as_bytes())?.map(|s| {
-                assert_eq!(s.fract(), 0.0);
-                (s as u64).to_string()
-            }),
-            "h" => db
-                .hash(b"h/fields")
-                .get(name.as_bytes())?
-                .map(|v| String::from_utf8_lossy(&v).into_owned()),
             "f" => {
                 let n: u64 = value.as_deref().unwrap_or("0").parse()?;
                 for f in 0..n {
@@ -1239,6 +1392,74 @@ fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees(
 
 // ---------------------------------------------------------------------------------------------
 // The checker can fail
+
+/// Two certain violations planted in a copy of a real run's history must be found: the
+/// checker is not vacuous on histories of that size. The final reads are invoked after every
+/// other operation responded, so a final counter read one above the number of INCRs, and a
+/// final register read of the first value written to `r/0` when a later write of `r/0` was
+/// invoked after that one responded (values are unique), are both impossible.
+fn checker_rejects_mutants_of(events: &[Event]) {
+    // Only the final reads read counters with GET.
+    let mut mutant = events.to_vec();
+    for e in &mut mutant {
+        if let Event::CounterRead { key, value, .. } = e {
+            if key == "c/0" {
+                *value += 1;
+            }
+        }
+    }
+    let v = check_history(&mutant, ACCOUNTS, INITIAL);
+    assert!(
+        v.problems
+            .iter()
+            .any(|p| p.starts_with("c/0: not linearizable")),
+        "a final read of c/0 one too high was not reported: {:?}",
+        v.problems
+    );
+
+    let writes: Vec<(u64, u64, &String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Write {
+                reg,
+                inv,
+                resp,
+                value: Some(value),
+            } if reg == "r/0" => Some((*inv, *resp, value)),
+            _ => None,
+        })
+        .collect();
+    let first = writes.iter().min_by_key(|w| w.0).expect("r/0 was written");
+    assert!(
+        writes.iter().any(|w| w.0 > first.1),
+        "no write of r/0 after the first one"
+    );
+    let mut mutant = events.to_vec();
+    let at = mutant
+        .iter()
+        .position(|e| match e {
+            Event::Read { reg, inv, .. } => {
+                reg == "r/0"
+                    && events.iter().all(|o| match o {
+                        Event::Write { resp, .. } => resp < inv,
+                        _ => true,
+                    })
+            }
+            _ => false,
+        })
+        .expect("a final read of r/0");
+    if let Event::Read { value, .. } = &mut mutant[at] {
+        *value = Some(first.2.clone());
+    }
+    let v = check_history(&mutant, ACCOUNTS, INITIAL);
+    assert!(
+        v.problems
+            .iter()
+            .any(|p| p.starts_with("r/0: not linearizable")),
+        "a final read of r/0 returning its first value was not reported: {:?}",
+        v.problems
+    );
+}
 
 fn w(reg: &str, inv: u64, resp: u64, value: Option<&str>) -> Event {
     Event::Write {
@@ -1321,6 +1542,27 @@ fn accounts(inv: u64, resp: u64, balances: &[i64]) -> Event {
     }
 }
 
+fn map_cmd(
+    inv: u64,
+    resp: u64,
+    cmd: MapCmd,
+    field: &str,
+    value: Option<&str>,
+    count: u64,
+    got: Option<&str>,
+) -> Event {
+    Event::MapCmd {
+        map: "h".into(),
+        cmd,
+        field: field.into(),
+        value: value.map(Into::into),
+        inv,
+        resp,
+        count,
+        got: got.map(Into::into),
+    }
+}
+
 #[test]
 fn history_checker_accepts_a_linearizable_history() {
     let h = vec![
@@ -1359,16 +1601,20 @@ fn history_checker_accepts_a_linearizable_history() {
         set_cmd(3, 9, SetCmd::Remove, "m0", 1),
         set_cmd(4, 5, SetCmd::Contains, "m0", 1),
         set_cmd(6, 7, SetCmd::Card, "", 0),
+        map_cmd(1, 2, MapCmd::Put, "h0", Some("v"), 1, None),
+        map_cmd(3, 4, MapCmd::Get, "h0", None, 0, Some("v")),
+        map_cmd(5, 6, MapCmd::Delete, "h0", None, 1, None),
+        map_cmd(7, 8, MapCmd::Len, "", None, 0, None),
         Event::Expect {
-            what: "h p0t0".into(),
-            value: Some("p0t0.3".into()),
+            what: "f p0t0".into(),
+            value: Some("16".into()),
         },
     ];
     let v = check_history(&h, 2, 10);
     assert!(v.problems.is_empty(), "{:?}", v.problems);
-    assert_eq!(v.checked, 24);
-    // x, g, c, the accounts, the list and the set.
-    assert_eq!(v.objects, 6);
+    assert_eq!(v.checked, 28);
+    // x, g, c, the accounts, the list, the set and the hash.
+    assert_eq!(v.objects, 7);
     assert_eq!(v.counters.get("c"), Some(&2));
     assert_eq!(v.balances, vec![5, 15]);
     assert_eq!(v.list_left, vec!["v2".to_owned()]);
@@ -1462,6 +1708,14 @@ fn history_checker_reports_every_kind_of_violation() {
                 set_cmd(3, 4, SetCmd::Contains, "m0", 0),
             ],
             "set: not linearizable",
+        ),
+        (
+            vec![
+                map_cmd(1, 2, MapCmd::Put, "h0", Some("v"), 1, None),
+                map_cmd(3, 4, MapCmd::Delete, "h0", None, 1, None),
+                map_cmd(5, 6, MapCmd::Get, "h0", None, 0, Some("v")),
+            ],
+            "h: not linearizable",
         ),
     ];
     for (history, want) in cases {
