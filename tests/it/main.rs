@@ -22,6 +22,7 @@ mod hostile;
 mod info;
 mod keys;
 mod limits;
+mod linearizable;
 mod model;
 mod multiprocess;
 mod powerloss;

@@ -1,14 +1,15 @@
 //! Concurrency stress: several processes × threads mix every kind of command on one database
 //! while compaction and index growth run, and a history checker verifies the guarantees
-//! between processes (linearizable single-key reads and writes, atomic multi-key visibility,
-//! no lost increment or transfer). Then stale readers: a reader stopped with SIGSTOP, or
+//! between processes: every register, counter, the list, the set and the accounts have a
+//! linearizable history (a complete search, see [`crate::linearizable`]), and multi-key reads
+//! see whole transactions. Then stale readers: a reader stopped with SIGSTOP, or
 //! killed, while it holds values of old files, neither blocks compaction nor reads freed data.
 //!
 //! Every operation is logged with its invocation and response times on `CLOCK_MONOTONIC`,
 //! which is one clock for every process of the machine, so that histories of different
 //! processes can be ordered in real time.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use ziggydb::{Db, Durability, OpenOptions, Value, ZAddFlags};
 
+use crate::linearizable as lin;
 use crate::util::{self, child_param, child_role, report, Child, Rng, TestResult};
 
 const LONG: Duration = Duration::from_secs(180);
@@ -79,6 +81,13 @@ pub enum Event {
         resp: u64,
         result: i64,
     },
+    /// GET of a counter (absent reads as 0).
+    CounterRead {
+        key: String,
+        inv: u64,
+        resp: u64,
+        value: i64,
+    },
     /// MGET of every account.
     Accounts {
         inv: u64,
@@ -86,14 +95,107 @@ pub enum Event {
         balances: Vec<i64>,
     },
     /// A committed transfer.
-    Transfer { from: usize, to: usize, amount: i64 },
-    /// LPUSH of a unique value.
-    Push { value: String },
+    Transfer {
+        inv: u64,
+        resp: u64,
+        from: usize,
+        to: usize,
+        amount: i64,
+    },
+    /// LPUSH of a unique value, and the length it returned.
+    Push {
+        inv: u64,
+        resp: u64,
+        value: String,
+        len: u64,
+    },
     /// RPOP, and what it returned.
-    Pop { value: Option<String> },
-    /// The final state must hold `value` (`None`: absent) at `what` (`h field`, `z member`,
-    /// `s member`, `f key`).
+    Pop {
+        inv: u64,
+        resp: u64,
+        value: Option<String>,
+    },
+    /// Every element of the list, head first.
+    ListRead {
+        inv: u64,
+        resp: u64,
+        values: Vec<String>,
+    },
+    /// SADD, SREM or SISMEMBER of `member`, or SCARD (`member` empty), and its result.
+    SetCmd {
+        cmd: SetCmd,
+        member: String,
+        inv: u64,
+        resp: u64,
+        result: u64,
+    },
+    /// A command on the hash (`map` = `h`) or the sorted set (`z`, scores as values): HSET or
+    /// ZADD of `value`, HDEL or ZREM, HGET or ZSCORE (`got`), HLEN or ZCARD (`field` empty);
+    /// `count` is what a put, a delete or a length returned.
+    MapCmd {
+        map: String,
+        cmd: MapCmd,
+        field: String,
+        value: Option<String>,
+        inv: u64,
+        resp: u64,
+        count: u64,
+        got: Option<String>,
+    },
+    /// The final state must hold `value` at `what` (`f thread`: that thread's filler keys).
     Expect { what: String, value: Option<String> },
+}
+
+/// The set commands of the workload.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SetCmd {
+    Add,
+    Remove,
+    Contains,
+    Card,
+}
+
+impl SetCmd {
+    fn name(self) -> &'static str {
+        match self {
+            SetCmd::Add => "add",
+            SetCmd::Remove => "rem",
+            SetCmd::Contains => "has",
+            SetCmd::Card => "card",
+        }
+    }
+
+    fn parse(s: &str) -> Option<SetCmd> {
+        [SetCmd::Add, SetCmd::Remove, SetCmd::Contains, SetCmd::Card]
+            .into_iter()
+            .find(|c| c.name() == s)
+    }
+}
+
+/// The hash and sorted-set commands of the workload.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MapCmd {
+    Put,
+    Delete,
+    Get,
+    Len,
+}
+
+impl MapCmd {
+    fn name(self) -> &'static str {
+        match self {
+            MapCmd::Put => "put",
+            MapCmd::Delete => "del",
+            MapCmd::Get => "get",
+            MapCmd::Len => "len",
+        }
+    }
+
+    fn parse(s: &str) -> Option<MapCmd> {
+        [MapCmd::Put, MapCmd::Delete, MapCmd::Get, MapCmd::Len]
+            .into_iter()
+            .find(|c| c.name() == s)
+    }
 }
 
 fn opt(v: &Option<String>) -> &str {
@@ -135,6 +237,12 @@ impl Event {
                 resp,
                 result,
             } => format!("I {key} {inv} {resp} {result}"),
+            Event::CounterRead {
+                key,
+                inv,
+                resp,
+                value,
+            } => format!("CR {key} {inv} {resp} {value}"),
             Event::Accounts {
                 inv,
                 resp,
@@ -143,9 +251,45 @@ impl Event {
                 let v: Vec<String> = balances.iter().map(i64::to_string).collect();
                 format!("A {inv} {resp} {}", v.join(","))
             }
-            Event::Transfer { from, to, amount } => format!("T {from} {to} {amount}"),
-            Event::Push { value } => format!("LP {value}"),
-            Event::Pop { value } => format!("RP {}", opt(value)),
+            Event::Transfer {
+                inv,
+                resp,
+                from,
+                to,
+                amount,
+            } => format!("T {inv} {resp} {from} {to} {amount}"),
+            Event::Push {
+                inv,
+                resp,
+                value,
+                len,
+            } => format!("LP {inv} {resp} {value} {len}"),
+            Event::Pop { inv, resp, value } => format!("RP {inv} {resp} {}", opt(value)),
+            Event::ListRead { inv, resp, values } => {
+                format!("LR {inv} {resp} -{}", values.join(","))
+            }
+            Event::SetCmd {
+                cmd,
+                member,
+                inv,
+                resp,
+                result,
+            } => format!("S {inv} {resp} {} -{member} {result}", cmd.name()),
+            Event::MapCmd {
+                map,
+                cmd,
+                field,
+                value,
+                inv,
+                resp,
+                count,
+                got,
+            } => format!(
+                "M {map} {inv} {resp} {} -{field} {} {count} {}",
+                cmd.name(),
+                opt(value),
+                opt(got)
+            ),
             Event::Expect { what, value } => {
                 format!("E {} {}", what.replace(' ', "/"), opt(value))
             }
@@ -187,6 +331,12 @@ impl Event {
                 resp: n(3)?,
                 result: t.get(4)?.parse().ok()?,
             },
+            "CR" => Event::CounterRead {
+                key: t.get(1)?.to_string(),
+                inv: n(2)?,
+                resp: n(3)?,
+                value: t.get(4)?.parse().ok()?,
+            },
             "A" => Event::Accounts {
                 inv: n(1)?,
                 resp: n(2)?,
@@ -197,15 +347,51 @@ impl Event {
                     .collect::<Option<_>>()?,
             },
             "T" => Event::Transfer {
-                from: t.get(1)?.parse().ok()?,
-                to: t.get(2)?.parse().ok()?,
-                amount: t.get(3)?.parse().ok()?,
+                inv: n(1)?,
+                resp: n(2)?,
+                from: t.get(3)?.parse().ok()?,
+                to: t.get(4)?.parse().ok()?,
+                amount: t.get(5)?.parse().ok()?,
             },
             "LP" => Event::Push {
-                value: t.get(1)?.to_string(),
+                inv: n(1)?,
+                resp: n(2)?,
+                value: t.get(3)?.to_string(),
+                len: n(4)?,
             },
             "RP" => Event::Pop {
-                value: unopt(t.get(1)?),
+                inv: n(1)?,
+                resp: n(2)?,
+                value: unopt(t.get(3)?),
+            },
+            "LR" => {
+                let all = t.get(3)?.strip_prefix('-')?;
+                Event::ListRead {
+                    inv: n(1)?,
+                    resp: n(2)?,
+                    values: if all.is_empty() {
+                        Vec::new()
+                    } else {
+                        all.split(',').map(str::to_owned).collect()
+                    },
+                }
+            }
+            "S" => Event::SetCmd {
+                inv: n(1)?,
+                resp: n(2)?,
+                cmd: SetCmd::parse(t.get(3)?)?,
+                member: t.get(4)?.strip_prefix('-')?.to_owned(),
+                result: n(5)?,
+            },
+            "M" => Event::MapCmd {
+                map: t.get(1)?.to_string(),
+                inv: n(2)?,
+                resp: n(3)?,
+                cmd: MapCmd::parse(t.get(4)?)?,
+                field: t.get(5)?.strip_prefix('-')?.to_owned(),
+                value: unopt(t.get(6)?),
+                count: n(7)?,
+                got: unopt(t.get(8)?),
             },
             "E" => Event::Expect {
                 what: t.get(1)?.replacen('/', " ", 1),
@@ -224,8 +410,18 @@ impl Event {
 pub struct Verdict {
     /// One line per violation; empty when the history is consistent.
     pub problems: Vec<String>,
-    /// Operations checked (reads, writes, increments, account reads and group reads).
+    /// Operations checked for linearizability.
     pub checked: u64,
+    /// Objects (keys, groups of keys, the accounts) whose histories were checked.
+    pub objects: usize,
+    /// Operations of the largest object history.
+    pub largest: usize,
+    /// Model steps the searches took, over every object.
+    pub steps: u64,
+    /// Configurations the searches visited, over every object.
+    pub configurations: usize,
+    /// Time spent checking.
+    pub elapsed: Duration,
     /// Final value of each counter implied by the history (number of INCRs).
     pub counters: BTreeMap<String, i64>,
     /// Final balances implied by the transfers.
@@ -234,32 +430,62 @@ pub struct Verdict {
     pub list_left: Vec<String>,
 }
 
-struct Span {
-    inv: u64,
-    resp: u64,
+/// The step bound of one object's linearizability search: far above what the default run
+/// and soak runs need (a few steps per operation), low enough to fail in seconds, with a
+/// clear message, rather than search for minutes.
+const MAX_STEPS: u64 = 4_000_000;
+
+/// The histories of every object, one per key or group of keys.
+#[derive(Default)]
+struct Objects {
+    registers: BTreeMap<String, Vec<lin::Op<lin::RegIn, lin::RegOut>>>,
+    counters: BTreeMap<String, Vec<lin::Op<lin::CounterIn, i64>>>,
+    queue: Vec<lin::Op<lin::QueueIn, lin::QueueOut>>,
+    set: Vec<lin::Op<lin::SetIn, u64>>,
+    maps: BTreeMap<String, Vec<lin::Op<lin::MapIn, lin::MapOut>>>,
+    bank: Vec<lin::Op<lin::BankIn, lin::BankOut>>,
+}
+
+fn run_check<M: lin::Model>(
+    v: &mut Verdict,
+    name: &str,
+    model: &M,
+    history: &[lin::Op<M::Input, M::Output>],
+) {
+    if history.is_empty() {
+        return;
+    }
+    v.objects += 1;
+    v.checked += history.len() as u64;
+    v.largest = v.largest.max(history.len());
+    match lin::check(model, history, MAX_STEPS) {
+        Ok(stats) => {
+            v.steps += stats.steps;
+            v.configurations += stats.configurations;
+        }
+        Err(e) => v.problems.push(format!("{name}: {e}")),
+    }
 }
 
 /// Checks a merged history of every process.
 ///
-/// Registers (single keys, and groups read with MGET): every read returns a value written by
-/// a write invoked before the read responded, and not overwritten by another write that both
-/// started after that write completed and completed before the read was invoked (no read from
-/// the future, no stale read in real time). Every register starts absent, as if written by a
-/// DEL at time 0. Every group read sees one version for all keys. Counters: the results of a
-/// counter's INCRs are exactly 1..=n and ordered as in real time. Accounts: every read sums
-/// to `accounts × initial`.
+/// Every object's history must be linearizable (see [`lin::check`]): each register (a plain
+/// key under SET, DEL and GET, or a group of keys written in one transaction and read with
+/// one MGET), each counter, the list (LPUSH, RPOP and a final read of every element), the set
+/// (SADD, SREM, SISMEMBER, SCARD), the hash and the sorted set, and the accounts (transfers, and MGETs of every account).
+/// Besides, checked directly for clearer messages: a group read sees one version for all
+/// keys, every account read sums to `accounts × initial`, no value is pushed or popped twice.
 pub fn check_history(events: &[Event], accounts: usize, initial: i64) -> Verdict {
+    use lin::Op;
+    let started = Instant::now();
     let mut v = Verdict {
         balances: vec![initial; accounts],
         ..Verdict::default()
     };
-    let mut writes: HashMap<&str, Vec<(Span, Option<String>)>> = HashMap::new();
-    let mut reads: Vec<(&str, Span, Option<String>)> = Vec::new();
-    let mut incrs: BTreeMap<&str, Vec<(i64, Span)>> = BTreeMap::new();
+    let mut o = Objects::default();
     let mut pushed: HashSet<&str> = HashSet::new();
     let mut popped: HashSet<&str> = HashSet::new();
     let mut pushes = Vec::new();
-    let mut pops = Vec::new();
     for e in events {
         match e {
             Event::Write {
@@ -267,46 +493,39 @@ pub fn check_history(events: &[Event], accounts: usize, initial: i64) -> Verdict
                 inv,
                 resp,
                 value,
-            } => {
-                v.checked += 1;
-                writes.entry(reg).or_default().push((
-                    Span {
-                        inv: *inv,
-                        resp: *resp,
-                    },
-                    value.clone(),
-                ));
-            }
+            } => o.registers.entry(reg.clone()).or_default().push(Op::done(
+                *inv,
+                *resp,
+                lin::RegIn::Write(value.clone()),
+                lin::RegOut::Written,
+            )),
             Event::Read {
                 reg,
                 inv,
                 resp,
                 value,
-            } => {
-                v.checked += 1;
-                let span = Span {
-                    inv: *inv,
-                    resp: *resp,
-                };
-                reads.push((reg, span, value.clone()));
-            }
+            } => o.registers.entry(reg.clone()).or_default().push(Op::done(
+                *inv,
+                *resp,
+                lin::RegIn::Read,
+                lin::RegOut::Value(value.clone()),
+            )),
             Event::GroupRead {
                 reg,
                 inv,
                 resp,
                 values,
             } => {
-                v.checked += 1;
                 if values.iter().any(|x| x != &values[0]) {
                     v.problems
                         .push(format!("torn MGET of {reg} at {inv}: saw {values:?}"));
-                    continue;
                 }
-                let span = Span {
-                    inv: *inv,
-                    resp: *resp,
-                };
-                reads.push((reg, span, values[0].clone()));
+                o.registers.entry(reg.clone()).or_default().push(Op::done(
+                    *inv,
+                    *resp,
+                    lin::RegIn::Read,
+                    lin::RegOut::Value(values[0].clone()),
+                ));
             }
             Event::Incr {
                 key,
@@ -314,15 +533,30 @@ pub fn check_history(events: &[Event], accounts: usize, initial: i64) -> Verdict
                 resp,
                 result,
             } => {
-                v.checked += 1;
-                let span = Span {
-                    inv: *inv,
-                    resp: *resp,
-                };
-                incrs.entry(key).or_default().push((*result, span));
+                *v.counters.entry(key.clone()).or_default() += 1;
+                o.counters.entry(key.clone()).or_default().push(Op::done(
+                    *inv,
+                    *resp,
+                    lin::CounterIn::Incr(1),
+                    *result,
+                ));
             }
-            Event::Accounts { inv, balances, .. } => {
-                v.checked += 1;
+            Event::CounterRead {
+                key,
+                inv,
+                resp,
+                value,
+            } => o.counters.entry(key.clone()).or_default().push(Op::done(
+                *inv,
+                *resp,
+                lin::CounterIn::Get,
+                *value,
+            )),
+            Event::Accounts {
+                inv,
+                resp,
+                balances,
+            } => {
                 let sum: i64 = balances.iter().sum();
                 if balances.len() != accounts || sum != accounts as i64 * initial {
                     v.problems.push(format!(
@@ -330,27 +564,114 @@ pub fn check_history(events: &[Event], accounts: usize, initial: i64) -> Verdict
                         accounts as i64 * initial
                     ));
                 }
+                o.bank.push(Op::done(
+                    *inv,
+                    *resp,
+                    lin::BankIn::ReadAll,
+                    lin::BankOut::Balances(balances.clone()),
+                ));
             }
-            Event::Transfer { from, to, amount } => {
+            Event::Transfer {
+                inv,
+                resp,
+                from,
+                to,
+                amount,
+            } => {
                 v.balances[*from] -= amount;
                 v.balances[*to] += amount;
+                o.bank.push(Op::done(
+                    *inv,
+                    *resp,
+                    lin::BankIn::Transfer {
+                        from: *from,
+                        to: *to,
+                        amount: *amount,
+                    },
+                    lin::BankOut::Done,
+                ));
             }
-            Event::Push { value } => {
+            Event::Push {
+                inv,
+                resp,
+                value,
+                len,
+            } => {
                 if !pushed.insert(value) {
                     v.problems.push(format!("{value} pushed twice"));
                 }
                 pushes.push(value.as_str());
+                o.queue.push(Op::done(
+                    *inv,
+                    *resp,
+                    lin::QueueIn::Push(value.clone()),
+                    lin::QueueOut::Len(*len),
+                ));
             }
-            Event::Pop { value: Some(value) } => {
-                if !popped.insert(value) {
-                    v.problems.push(format!("{value} popped twice"));
+            Event::Pop { inv, resp, value } => {
+                if let Some(value) = value {
+                    if !popped.insert(value) {
+                        v.problems.push(format!("{value} popped twice"));
+                    }
                 }
-                pops.push(value.as_str());
+                o.queue.push(Op::done(
+                    *inv,
+                    *resp,
+                    lin::QueueIn::Pop,
+                    lin::QueueOut::Popped(value.clone()),
+                ));
             }
-            Event::Pop { value: None } | Event::Expect { .. } => {}
+            Event::ListRead { inv, resp, values } => o.queue.push(Op::done(
+                *inv,
+                *resp,
+                lin::QueueIn::ReadAll,
+                lin::QueueOut::All(values.clone()),
+            )),
+            Event::SetCmd {
+                cmd,
+                member,
+                inv,
+                resp,
+                result,
+            } => {
+                let m = member.clone();
+                let input = match cmd {
+                    SetCmd::Add => lin::SetIn::Add(m),
+                    SetCmd::Remove => lin::SetIn::Remove(m),
+                    SetCmd::Contains => lin::SetIn::Contains(m),
+                    SetCmd::Card => lin::SetIn::Card,
+                };
+                o.set.push(Op::done(*inv, *resp, input, *result));
+            }
+            Event::MapCmd {
+                map,
+                cmd,
+                field,
+                value,
+                inv,
+                resp,
+                count,
+                got,
+            } => {
+                let f = field.clone();
+                let (input, output) = match cmd {
+                    MapCmd::Put => (
+                        lin::MapIn::Put(f, value.clone().unwrap_or_default()),
+                        lin::MapOut::Count(*count),
+                    ),
+                    MapCmd::Delete => (lin::MapIn::Delete(f), lin::MapOut::Count(*count)),
+                    MapCmd::Get => (lin::MapIn::Get(f), lin::MapOut::Value(got.clone())),
+                    MapCmd::Len => (lin::MapIn::Len, lin::MapOut::Count(*count)),
+                };
+                o.maps
+                    .entry(map.clone())
+                    .or_default()
+                    .push(Op::done(*inv, *resp, input, output));
+            }
+            Event::Expect { .. } => {}
         }
     }
-    for p in &pops {
+    for p in &popped {
         if !pushed.contains(p) {
             v.problems.push(format!("{p} popped but never pushed"));
         }
@@ -362,107 +683,22 @@ pub fn check_history(events: &[Event], accounts: usize, initial: i64) -> Verdict
         .collect();
     v.list_left.sort();
 
-    // Registers. For each write w, `over(w)` is the earliest response of a write invoked
-    // after w responded: a read invoked after that has certainly missed w.
-    struct Reg {
-        by_inv: Vec<(u64, u64)>,
-        suffix_min_resp: Vec<u64>,
-        by_value: HashMap<Option<String>, Vec<(u64, u64)>>,
+    for (name, h) in &o.registers {
+        run_check(&mut v, name, &lin::Register, h);
     }
-    let mut regs: HashMap<&str, Reg> = HashMap::new();
-    let names: HashSet<&str> = writes
-        .keys()
-        .copied()
-        .chain(reads.iter().map(|r| r.0))
-        .collect();
-    for name in names {
-        let mut list: Vec<(u64, u64, Option<String>)> = vec![(0, 0, None)];
-        for (s, val) in writes.get(name).into_iter().flatten() {
-            list.push((s.inv, s.resp, val.clone()));
-        }
-        list.sort_by_key(|w| w.0);
-        let mut suffix = vec![u64::MAX; list.len() + 1];
-        for i in (0..list.len()).rev() {
-            suffix[i] = suffix[i + 1].min(list[i].1);
-        }
-        let mut by_value: HashMap<Option<String>, Vec<(u64, u64)>> = HashMap::new();
-        for w in &list {
-            by_value.entry(w.2.clone()).or_default().push((w.0, w.1));
-        }
-        for (val, ws) in &by_value {
-            if val.is_some() && ws.len() > 1 {
-                v.problems
-                    .push(format!("{name}: value {val:?} written {} times", ws.len()));
-            }
-        }
-        let by_inv = list.iter().map(|w| (w.0, w.1)).collect();
-        regs.insert(
-            name,
-            Reg {
-                by_inv,
-                suffix_min_resp: suffix,
-                by_value,
-            },
-        );
+    for (name, h) in &o.counters {
+        run_check(&mut v, name, &lin::Counter, h);
     }
-    for (name, span, val) in &reads {
-        let reg = &regs[name];
-        let Some(cands) = reg.by_value.get(val) else {
-            v.problems.push(format!(
-                "{name}: read at {} returned {val:?}, which no write wrote",
-                span.inv
-            ));
-            continue;
-        };
-        let over = |w_resp: u64| {
-            let i = reg.by_inv.partition_point(|&(inv, _)| inv <= w_resp);
-            reg.suffix_min_resp[i]
-        };
-        let future = cands.iter().all(|&(inv, _)| inv > span.resp);
-        let ok = cands
-            .iter()
-            .any(|&(inv, resp)| inv <= span.resp && over(resp) >= span.inv);
-        if !ok {
-            let why = if future {
-                "written only after the read responded"
-            } else {
-                "overwritten before the read was invoked (stale read)"
-            };
-            v.problems.push(format!(
-                "{name}: read [{}, {}] returned {val:?}, {why}",
-                span.inv, span.resp
-            ));
-        }
+    run_check(&mut v, "list", &lin::Queue, &o.queue);
+    run_check(&mut v, "set", &lin::Set, &o.set);
+    for (name, h) in &o.maps {
+        run_check(&mut v, name, &lin::Map, h);
     }
-
-    for (key, mut list) in incrs {
-        list.sort_by_key(|x| x.0);
-        let n = list.len() as i64;
-        let results: Vec<i64> = list.iter().map(|x| x.0).collect();
-        if results != (1..=n).collect::<Vec<_>>() {
-            let mut seen = HashSet::new();
-            let dup: Vec<i64> = results
-                .iter()
-                .copied()
-                .filter(|r| !seen.insert(*r))
-                .collect();
-            v.problems.push(format!(
-                "{key}: {n} INCRs returned other values than 1..={n} (duplicates {dup:?})"
-            ));
-        }
-        let mut max_inv = 0;
-        for (result, span) in &list {
-            if span.resp < max_inv {
-                v.problems.push(format!(
-                    "{key}: INCR returning {result} completed at {} before an INCR with a \
-                     smaller result was invoked",
-                    span.resp
-                ));
-            }
-            max_inv = max_inv.max(span.inv);
-        }
-        v.counters.insert(key.to_owned(), n);
-    }
+    let bank = lin::Bank {
+        initial: vec![initial; accounts],
+    };
+    run_check(&mut v, "accounts", &bank, &o.bank);
+    v.elapsed = started.elapsed();
     v
 }
 
@@ -476,6 +712,43 @@ const INITIAL: i64 = 1000;
 const GROUPS: u64 = 2;
 const GROUP_KEYS: u64 = 4;
 const PAD: usize = 300;
+const SET_MEMBERS: u64 = 6;
+const MAP_FIELDS: u64 = 6;
+const HASH: &[u8] = b"h/fields";
+const ZSET: &[u8] = b"z/scores";
+
+/// Runs a hash (`map` = `h`) or sorted-set (`z`) command; returns its count and value.
+fn map_command(
+    db: &Db,
+    map: &str,
+    cmd: MapCmd,
+    field: &str,
+    value: Option<&str>,
+) -> ziggydb::Result<(u64, Option<String>)> {
+    let f = field.as_bytes();
+    let v = value.unwrap_or_default();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    Ok(match (map == "z", cmd) {
+        (false, MapCmd::Put) => (db.transaction(|tx| tx.hash(HASH).set(&[(f, v)]))?, None),
+        (false, MapCmd::Delete) => (db.transaction(|tx| tx.hash(HASH).delete(&[f]))?, None),
+        (false, MapCmd::Get) => (0, db.hash(HASH).get(f)?.map(text)),
+        (false, MapCmd::Len) => (db.hash(HASH).len()?, None),
+        (true, MapCmd::Put) => {
+            let score: f64 = v.parse().expect("a score");
+            let added =
+                db.transaction(|tx| tx.zset(ZSET).add(ZAddFlags::default(), &[(score, f)]))?;
+            (added, None)
+        }
+        (true, MapCmd::Delete) => (db.transaction(|tx| tx.zset(ZSET).remove(&[f]))?, None),
+        // Scores are integers, which `Display` prints without a fraction, as written.
+        (true, MapCmd::Get) => (0, db.zset(ZSET).score(f)?.map(|s| s.to_string())),
+        (true, MapCmd::Len) => (db.zset(ZSET).len()?, None),
+    })
+}
+
+fn set_member(m: u64) -> String {
+    format!("m{m}")
+}
 
 fn stress_options() -> OpenOptions {
     Db::options()
@@ -532,9 +805,6 @@ fn stress_thread(db: &Db, id: &str, seed: u64, until: Instant) -> (Vec<Event>, T
     let mut tally = Tally::default();
     let mut n = 0u64;
     let mut fills = 0u64;
-    let mut members: BTreeMap<u64, bool> = BTreeMap::new();
-    let mut hash_last = None;
-    let mut z_last = None;
     let exp_key = format!("e/{id}").into_bytes();
     let mut exp: Option<(String, u64)> = None;
     let fail = |what: &str| -> ! { panic!("{id}: {what}") };
@@ -591,6 +861,7 @@ fn stress_thread(db: &Db, id: &str, seed: u64, until: Instant) -> (Vec<Event>, T
                 let from = rng.range(0, ACCOUNTS as u64) as usize;
                 let to = (from + 1 + rng.range(0, ACCOUNTS as u64 - 1) as usize) % ACCOUNTS;
                 let amount = rng.range(1, 50) as i64;
+                let inv = mono_ns();
                 db.transaction(|tx| {
                     let a = tx.get(&account(from))?.map_or(Ok(0), |v| v.as_int())?;
                     let b = tx.get(&account(to))?.map_or(Ok(0), |v| v.as_int())?;
@@ -599,7 +870,14 @@ fn stress_thread(db: &Db, id: &str, seed: u64, until: Instant) -> (Vec<Event>, T
                     tx.set(&account(to), b + amount)
                 })
                 .expect("transfer");
-                ev.push(Event::Transfer { from, to, amount });
+                let resp = mono_ns();
+                ev.push(Event::Transfer {
+                    inv,
+                    resp,
+                    from,
+                    to,
+                    amount,
+                });
             }
             50..=55 => {
                 let keys: Vec<Vec<u8>> = (0..ACCOUNTS).map(account).collect();
@@ -655,44 +933,91 @@ fn stress_thread(db: &Db, id: &str, seed: u64, until: Instant) -> (Vec<Event>, T
                 });
             }
             70..=73 => {
-                db.transaction(|tx| tx.list(b"l/queue").push_front(&[uid.as_bytes()]))
+                let inv = mono_ns();
+                let len = db
+                    .transaction(|tx| tx.list(b"l/queue").push_front(&[uid.as_bytes()]))
                     .expect("LPUSH");
-                ev.push(Event::Push { value: uid.clone() });
+                let resp = mono_ns();
+                ev.push(Event::Push {
+                    inv,
+                    resp,
+                    value: uid.clone(),
+                    len,
+                });
             }
             74..=77 => {
+                let inv = mono_ns();
                 let got = db
                     .transaction(|tx| tx.list(b"l/queue").pop_back(1))
                     .expect("RPOP");
+                let resp = mono_ns();
                 let value = got.first().map(|v| String::from_utf8_lossy(v).into_owned());
-                ev.push(Event::Pop { value });
+                ev.push(Event::Pop { inv, resp, value });
             }
             78..=80 => {
-                let m = rng.range(0, 4);
-                let member = format!("{id}.{m}");
-                let add = rng.range(0, 2) == 0;
-                db.transaction(|tx| {
-                    let mut s = tx.set_of(b"s/members");
-                    if add {
-                        s.add(&[member.as_bytes()])
-                    } else {
-                        s.remove(&[member.as_bytes()])
+                // Members shared by every thread, so that results and reads interleave.
+                let member = set_member(rng.range(0, SET_MEMBERS));
+                let cmd = [SetCmd::Add, SetCmd::Remove, SetCmd::Contains, SetCmd::Card]
+                    [rng.range(0, 4) as usize];
+                let inv = mono_ns();
+                let result = match cmd {
+                    SetCmd::Add => {
+                        db.transaction(|tx| tx.set_of(b"s/members").add(&[member.as_bytes()]))
                     }
-                })
-                .expect("SADD/SREM");
-                members.insert(m, add);
+                    SetCmd::Remove => {
+                        db.transaction(|tx| tx.set_of(b"s/members").remove(&[member.as_bytes()]))
+                    }
+                    SetCmd::Contains => db
+                        .set_of(b"s/members")
+                        .contains(member.as_bytes())
+                        .map(u64::from),
+                    SetCmd::Card => db.set_of(b"s/members").len(),
+                }
+                .expect("set command");
+                let resp = mono_ns();
+                ev.push(Event::SetCmd {
+                    cmd,
+                    member: if cmd == SetCmd::Card {
+                        String::new()
+                    } else {
+                        member
+                    },
+                    inv,
+                    resp,
+                    result,
+                });
             }
-            81..=83 => {
-                db.transaction(|tx| {
-                    tx.zset(b"z/scores")
-                        .add(ZAddFlags::default(), &[(n as f64, id.as_bytes())])
-                })
-                .expect("ZADD");
-                z_last = Some(n);
-            }
-            84..=86 => {
-                db.transaction(|tx| tx.hash(b"h/fields").set(&[(id.as_bytes(), uid.as_bytes())]))
-                    .expect("HSET");
-                hash_last = Some(uid.clone());
+            81..=86 => {
+                // Fields shared by every thread, as for the set.
+                let map = if roll <= 83 { "z" } else { "h" };
+                let field = format!("{map}{}", rng.range(0, MAP_FIELDS));
+                let cmd = [MapCmd::Put, MapCmd::Delete, MapCmd::Get, MapCmd::Len]
+                    [rng.range(0, 4) as usize];
+                let value = (cmd == MapCmd::Put).then(|| {
+                    if map == "z" {
+                        n.to_string()
+                    } else {
+                        uid.clone()
+                    }
+                });
+                let inv = mono_ns();
+                let (count, got) =
+                    map_command(db, map, cmd, &field, value.as_deref()).expect("map command");
+                let resp = mono_ns();
+                ev.push(Event::MapCmd {
+                    map: map.to_owned(),
+                    cmd,
+                    field: if cmd == MapCmd::Len {
+                        String::new()
+                    } else {
+                        field
+                    },
+                    value,
+                    inv,
+                    resp,
+                    count,
+                    got,
+                });
             }
             87..=90 => {
                 let expires_at = util::now_ms() + rng.range(20, 80);
@@ -743,20 +1068,6 @@ fn stress_thread(db: &Db, id: &str, seed: u64, until: Instant) -> (Vec<Event>, T
             }
         }
     }
-    for (m, present) in members {
-        ev.push(Event::Expect {
-            what: format!("s {id}.{m}"),
-            value: present.then(|| "1".to_owned()),
-        });
-    }
-    ev.push(Event::Expect {
-        what: format!("z {id}"),
-        value: z_last.map(|s| s.to_string()),
-    });
-    ev.push(Event::Expect {
-        what: format!("h {id}"),
-        value: hash_last,
-    });
     ev.push(Event::Expect {
         what: format!("f {id}"),
         value: Some(fills.to_string()),
@@ -878,8 +1189,86 @@ fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees(
         }
     }
 
-    // Final reads, after every operation of the run, join the history as reads of registers.
+    // Final reads, after every operation of the run, join the history.
     let inv = mono_ns();
+    for c in 0..COUNTERS {
+        let key = format!("c/{c}");
+        let value = int_of(&db.get_value(key.as_bytes())?).unwrap_or(0);
+        events.push(Event::CounterRead {
+            key,
+            inv,
+            resp: mono_ns(),
+            value,
+        });
+    }
+    let values = db
+        .list(b"l/queue")
+        .range(0, -1)?
+        .into_iter()
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .collect();
+    events.push(Event::ListRead {
+        inv,
+        resp: mono_ns(),
+        values,
+    });
+    for m in 0..SET_MEMBERS {
+        let member = set_member(m);
+        let result = u64::from(db.set_of(b"s/members").contains(member.as_bytes())?);
+        events.push(Event::SetCmd {
+            cmd: SetCmd::Contains,
+            member,
+            inv,
+            resp: mono_ns(),
+            result,
+        });
+    }
+    events.push(Event::SetCmd {
+        cmd: SetCmd::Card,
+        member: String::new(),
+        inv,
+        resp: mono_ns(),
+        result: db.set_of(b"s/members").len()?,
+    });
+    for map in ["h", "z"] {
+        for f in 0..MAP_FIELDS {
+            let field = format!("{map}{f}");
+            let (count, got) = map_command(&db, map, MapCmd::Get, &field, None)?;
+            events.push(Event::MapCmd {
+                map: map.to_owned(),
+                cmd: MapCmd::Get,
+                field,
+                value: None,
+                inv,
+                resp: mono_ns(),
+                count,
+                got,
+            });
+        }
+        let (count, got) = map_command(&db, map, MapCmd::Len, "", None)?;
+        events.push(Event::MapCmd {
+            map: map.to_owned(),
+            cmd: MapCmd::Len,
+            field: String::new(),
+            value: None,
+            inv,
+            resp: mono_ns(),
+            count,
+            got,
+        });
+    }
+    let keys: Vec<Vec<u8>> = (0..ACCOUNTS).map(account).collect();
+    let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    let balances = db
+        .mget(&refs)?
+        .iter()
+        .map(|v| int_of(v).unwrap_or(0))
+        .collect();
+    events.push(Event::Accounts {
+        inv,
+        resp: mono_ns(),
+        balances,
+    });
     for r in 0..REGISTERS {
         let reg = format!("r/{r}");
         let value = unpadded(db.get_value(reg.as_bytes())?);
@@ -913,6 +1302,7 @@ fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees(
         verdict.checked,
         verdict.problems[..verdict.problems.len().min(20)].join("\n")
     );
+    checker_rejects_mutants_of(&events);
 
     // The final state the history implies.
     for (key, n) in &verdict.counters {
@@ -945,18 +1335,6 @@ fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees(
         expectations += 1;
         let (kind, name) = what.split_once(' ').ok_or("expectation without a name")?;
         let got = match kind {
-            "s" => db
-                .set_of(b"s/members")
-                .contains(name.as_bytes())?
-                .then(|| "1".to_owned()),
-            "z" => db.zset(b"z/scores").score(name.as_bytes())?.map(|s| {
-                assert_eq!(s.fract(), 0.0);
-                (s as u64).to_string()
-            }),
-            "h" => db
-                .hash(b"h/fields")
-                .get(name.as_bytes())?
-                .map(|v| String::from_utf8_lossy(&v).into_owned()),
             "f" => {
                 let n: u64 = value.as_deref().unwrap_or("0").parse()?;
                 for f in 0..n {
@@ -983,11 +1361,19 @@ fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees(
     let m = db.metrics();
     let compactions = m.compactions - compactions_before;
     eprintln!(
-        "stress: {procs} processes x {threads} threads, {millis} ms: {ops} operations, {} \
-         checked by the history checker, {expectations} final-state expectations, {expiry} \
-         expiry checks, {compactions} compactions ({explicit} asked for), index capacity \
-         {capacity_before} -> {}, {} keys",
-        verdict.checked, m.index_capacity, m.keys
+        "stress: {procs} processes x {threads} threads, {millis} ms: {ops} operations; {} \
+         operations of {} objects checked linearizable in {:.2?} ({} search steps, {} \
+         configurations, largest object history {}); {expectations} final-state expectations, {expiry} expiry checks, \
+         {compactions} compactions ({explicit} asked for), index capacity {capacity_before} \
+         -> {}, {} keys",
+        verdict.checked,
+        verdict.objects,
+        verdict.elapsed,
+        verdict.steps,
+        verdict.configurations,
+        verdict.largest,
+        m.index_capacity,
+        m.keys
     );
     assert!(
         compactions >= 1,
@@ -1007,6 +1393,74 @@ fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees(
 // ---------------------------------------------------------------------------------------------
 // The checker can fail
 
+/// Two certain violations planted in a copy of a real run's history must be found: the
+/// checker is not vacuous on histories of that size. The final reads are invoked after every
+/// other operation responded, so a final counter read one above the number of INCRs, and a
+/// final register read of the first value written to `r/0` when a later write of `r/0` was
+/// invoked after that one responded (values are unique), are both impossible.
+fn checker_rejects_mutants_of(events: &[Event]) {
+    // Only the final reads read counters with GET.
+    let mut mutant = events.to_vec();
+    for e in &mut mutant {
+        if let Event::CounterRead { key, value, .. } = e {
+            if key == "c/0" {
+                *value += 1;
+            }
+        }
+    }
+    let v = check_history(&mutant, ACCOUNTS, INITIAL);
+    assert!(
+        v.problems
+            .iter()
+            .any(|p| p.starts_with("c/0: not linearizable")),
+        "a final read of c/0 one too high was not reported: {:?}",
+        v.problems
+    );
+
+    let writes: Vec<(u64, u64, &String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Write {
+                reg,
+                inv,
+                resp,
+                value: Some(value),
+            } if reg == "r/0" => Some((*inv, *resp, value)),
+            _ => None,
+        })
+        .collect();
+    let first = writes.iter().min_by_key(|w| w.0).expect("r/0 was written");
+    assert!(
+        writes.iter().any(|w| w.0 > first.1),
+        "no write of r/0 after the first one"
+    );
+    let mut mutant = events.to_vec();
+    let at = mutant
+        .iter()
+        .position(|e| match e {
+            Event::Read { reg, inv, .. } => {
+                reg == "r/0"
+                    && events.iter().all(|o| match o {
+                        Event::Write { resp, .. } => resp < inv,
+                        _ => true,
+                    })
+            }
+            _ => false,
+        })
+        .expect("a final read of r/0");
+    if let Event::Read { value, .. } = &mut mutant[at] {
+        *value = Some(first.2.clone());
+    }
+    let v = check_history(&mutant, ACCOUNTS, INITIAL);
+    assert!(
+        v.problems
+            .iter()
+            .any(|p| p.starts_with("r/0: not linearizable")),
+        "a final read of r/0 returning its first value was not reported: {:?}",
+        v.problems
+    );
+}
+
 fn w(reg: &str, inv: u64, resp: u64, value: Option<&str>) -> Event {
     Event::Write {
         reg: reg.into(),
@@ -1025,6 +1479,90 @@ fn r(reg: &str, inv: u64, resp: u64, value: Option<&str>) -> Event {
     }
 }
 
+fn incr(inv: u64, resp: u64, result: i64) -> Event {
+    Event::Incr {
+        key: "c".into(),
+        inv,
+        resp,
+        result,
+    }
+}
+
+fn group_read(inv: u64, resp: u64, values: &[Option<&str>]) -> Event {
+    Event::GroupRead {
+        reg: "g".into(),
+        inv,
+        resp,
+        values: values.iter().map(|v| v.map(Into::into)).collect(),
+    }
+}
+
+fn push(inv: u64, resp: u64, value: &str, len: u64) -> Event {
+    Event::Push {
+        inv,
+        resp,
+        value: value.into(),
+        len,
+    }
+}
+
+fn pop(inv: u64, resp: u64, value: Option<&str>) -> Event {
+    Event::Pop {
+        inv,
+        resp,
+        value: value.map(Into::into),
+    }
+}
+
+fn set_cmd(inv: u64, resp: u64, cmd: SetCmd, member: &str, result: u64) -> Event {
+    Event::SetCmd {
+        cmd,
+        member: member.into(),
+        inv,
+        resp,
+        result,
+    }
+}
+
+fn transfer(inv: u64, resp: u64, from: usize, to: usize, amount: i64) -> Event {
+    Event::Transfer {
+        inv,
+        resp,
+        from,
+        to,
+        amount,
+    }
+}
+
+fn accounts(inv: u64, resp: u64, balances: &[i64]) -> Event {
+    Event::Accounts {
+        inv,
+        resp,
+        balances: balances.to_vec(),
+    }
+}
+
+fn map_cmd(
+    inv: u64,
+    resp: u64,
+    cmd: MapCmd,
+    field: &str,
+    value: Option<&str>,
+    count: u64,
+    got: Option<&str>,
+) -> Event {
+    Event::MapCmd {
+        map: "h".into(),
+        cmd,
+        field: field.into(),
+        value: value.map(Into::into),
+        inv,
+        resp,
+        count,
+        got: got.map(Into::into),
+    }
+}
+
 #[test]
 fn history_checker_accepts_a_linearizable_history() {
     let h = vec![
@@ -1037,50 +1575,46 @@ fn history_checker_accepts_a_linearizable_history() {
         // Concurrent writes b and c; a read after both may see either.
         w("x", 13, 20, Some("c")),
         r("x", 21, 22, Some("b")),
-        Event::GroupRead {
-            reg: "g".into(),
-            inv: 1,
-            resp: 2,
-            values: vec![None, None],
-        },
+        group_read(1, 2, &[None, None]),
         w("g", 3, 4, Some("1")),
-        Event::GroupRead {
-            reg: "g".into(),
-            inv: 5,
-            resp: 6,
-            values: vec![Some("1".into()), Some("1".into())],
-        },
-        Event::Incr {
+        group_read(5, 6, &[Some("1"), Some("1")]),
+        incr(1, 5, 2),
+        incr(2, 3, 1),
+        Event::CounterRead {
             key: "c".into(),
-            inv: 1,
-            resp: 5,
-            result: 2,
+            inv: 6,
+            resp: 7,
+            value: 2,
         },
-        Event::Incr {
-            key: "c".into(),
-            inv: 2,
-            resp: 3,
-            result: 1,
+        accounts(1, 2, &[10, 10]),
+        transfer(3, 4, 0, 1, 5),
+        accounts(5, 6, &[5, 15]),
+        push(1, 2, "v1", 1),
+        push(3, 4, "v2", 2),
+        pop(5, 6, Some("v1")),
+        Event::ListRead {
+            inv: 7,
+            resp: 8,
+            values: vec!["v2".into()],
         },
-        Event::Accounts {
-            inv: 1,
-            resp: 2,
-            balances: vec![5, 15],
-        },
-        Event::Transfer {
-            from: 0,
-            to: 1,
-            amount: 5,
-        },
-        Event::Push { value: "v1".into() },
-        Event::Push { value: "v2".into() },
-        Event::Pop {
-            value: Some("v1".into()),
+        set_cmd(1, 2, SetCmd::Add, "m0", 1),
+        set_cmd(3, 9, SetCmd::Remove, "m0", 1),
+        set_cmd(4, 5, SetCmd::Contains, "m0", 1),
+        set_cmd(6, 7, SetCmd::Card, "", 0),
+        map_cmd(1, 2, MapCmd::Put, "h0", Some("v"), 1, None),
+        map_cmd(3, 4, MapCmd::Get, "h0", None, 0, Some("v")),
+        map_cmd(5, 6, MapCmd::Delete, "h0", None, 1, None),
+        map_cmd(7, 8, MapCmd::Len, "", None, 0, None),
+        Event::Expect {
+            what: "f p0t0".into(),
+            value: Some("16".into()),
         },
     ];
     let v = check_history(&h, 2, 10);
     assert!(v.problems.is_empty(), "{:?}", v.problems);
-    assert_eq!(v.checked, 13);
+    assert_eq!(v.checked, 28);
+    // x, g, c, the accounts, the list, the set and the hash.
+    assert_eq!(v.objects, 7);
     assert_eq!(v.counters.get("c"), Some(&2));
     assert_eq!(v.balances, vec![5, 15]);
     assert_eq!(v.list_left, vec!["v2".to_owned()]);
@@ -1092,10 +1626,16 @@ fn history_checker_accepts_a_linearizable_history() {
             e.to_line()
         );
     }
+    let empty = Event::ListRead {
+        inv: 1,
+        resp: 2,
+        values: Vec::new(),
+    };
+    assert_eq!(Event::parse(&empty.to_line()), Some(empty));
 }
 
 #[test]
-fn history_checker_reports_stale_and_future_reads_and_torn_mgets() {
+fn history_checker_reports_every_kind_of_violation() {
     let cases: Vec<(Vec<Event>, &str)> = vec![
         (
             vec![
@@ -1103,36 +1643,29 @@ fn history_checker_reports_stale_and_future_reads_and_torn_mgets() {
                 w("x", 3, 4, Some("b")),
                 r("x", 5, 6, Some("a")),
             ],
-            "stale read",
+            "x: not linearizable",
         ),
         (
-            // Absent after a completed write: the initial state is stale too.
-            vec![w("x", 1, 2, Some("a")), r("x", 3, 4, None)],
-            "stale read",
+            // Two readers see the concurrent writes a and b in opposite orders.
+            vec![
+                w("x", 0, 100, Some("a")),
+                w("x", 0, 100, Some("b")),
+                r("x", 10, 20, Some("a")),
+                r("x", 30, 40, Some("b")),
+                r("x", 10, 20, Some("b")),
+                r("x", 30, 40, Some("a")),
+            ],
+            "x: not linearizable",
         ),
         (
             vec![r("x", 1, 2, Some("a")), w("x", 3, 4, Some("a"))],
-            "written only after the read responded",
-        ),
-        (vec![r("x", 1, 2, Some("zz"))], "which no write wrote"),
-        (
-            vec![
-                w("x", 1, 2, Some("a")),
-                w("x", 3, 4, Some("a")),
-                r("x", 5, 6, Some("a")),
-            ],
-            "written 2 times",
+            "x: not linearizable",
         ),
         (
             vec![
                 w("g", 1, 2, Some("1")),
                 w("g", 3, 4, Some("2")),
-                Event::GroupRead {
-                    reg: "g".into(),
-                    inv: 5,
-                    resp: 6,
-                    values: vec![Some("2".into()), Some("1".into())],
-                },
+                group_read(5, 6, &[Some("2"), Some("1")]),
             ],
             "torn MGET",
         ),
@@ -1140,74 +1673,49 @@ fn history_checker_reports_stale_and_future_reads_and_torn_mgets() {
             vec![
                 w("g", 1, 2, Some("1")),
                 w("g", 3, 4, Some("2")),
-                Event::GroupRead {
-                    reg: "g".into(),
-                    inv: 5,
-                    resp: 6,
-                    values: vec![Some("1".into()), Some("1".into())],
-                },
+                group_read(5, 6, &[Some("1"), Some("1")]),
             ],
-            "stale read",
+            "g: not linearizable",
         ),
+        (vec![accounts(1, 2, &[10, 5])], "sum to 15"),
         (
-            vec![Event::Accounts {
-                inv: 1,
-                resp: 2,
-                balances: vec![10, 5],
-            }],
-            "sum to 15",
+            // Sums right, but the transfer had completed.
+            vec![transfer(1, 2, 0, 1, 5), accounts(3, 4, &[10, 10])],
+            "accounts: not linearizable",
         ),
+        (vec![incr(1, 2, 1), incr(3, 4, 1)], "c: not linearizable"),
+        (vec![incr(1, 2, 2), incr(3, 4, 1)], "c: not linearizable"),
         (
             vec![
-                Event::Incr {
-                    key: "c".into(),
-                    inv: 1,
-                    resp: 2,
-                    result: 1,
-                },
-                Event::Incr {
-                    key: "c".into(),
-                    inv: 3,
-                    resp: 4,
-                    result: 1,
-                },
-            ],
-            "duplicates [1]",
-        ),
-        (
-            vec![
-                Event::Incr {
-                    key: "c".into(),
-                    inv: 1,
-                    resp: 2,
-                    result: 2,
-                },
-                Event::Incr {
-                    key: "c".into(),
-                    inv: 3,
-                    resp: 4,
-                    result: 1,
-                },
-            ],
-            "before an INCR with a smaller result",
-        ),
-        (
-            vec![
-                Event::Push { value: "v".into() },
-                Event::Pop {
-                    value: Some("v".into()),
-                },
-                Event::Pop {
-                    value: Some("v".into()),
-                },
+                push(1, 2, "v", 1),
+                pop(3, 4, Some("v")),
+                pop(5, 6, Some("v")),
             ],
             "popped twice",
         ),
+        (vec![pop(1, 2, Some("v"))], "never pushed"),
         (
-            vec![Event::Pop {
-                value: Some("v".into()),
-            }],
-            "never pushed",
+            vec![
+                push(1, 2, "v1", 1),
+                push(3, 4, "v2", 2),
+                pop(5, 6, Some("v2")),
+            ],
+            "list: not linearizable",
+        ),
+        (
+            vec![
+                set_cmd(1, 2, SetCmd::Add, "m0", 1),
+                set_cmd(3, 4, SetCmd::Contains, "m0", 0),
+            ],
+            "set: not linearizable",
+        ),
+        (
+            vec![
+                map_cmd(1, 2, MapCmd::Put, "h0", Some("v"), 1, None),
+                map_cmd(3, 4, MapCmd::Delete, "h0", None, 1, None),
+                map_cmd(5, 6, MapCmd::Get, "h0", None, 0, Some("v")),
+            ],
+            "h: not linearizable",
         ),
     ];
     for (history, want) in cases {
