@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use ziggydb::{Db, Durability, ZAddFlags};
+use ziggydb::{Db, Durability, WriteTxn, ZAddFlags};
 
 use crate::common::Rng;
 use crate::engines::Res;
@@ -15,17 +15,23 @@ use crate::procs::{one_line, wait_for_go};
 
 /// Commands per round.
 pub const ROUND: u64 = 9;
-/// Rounds per pipeline in the pipelined Redis runs.
+/// Rounds per batch: per Redis pipeline, and per ZiggyDB transaction in the batched runs.
 pub const PIPELINE_ROUNDS: u64 = 10;
 const MEMBERS: u64 = 10_000;
 
-/// The contenders, in table order: (worker task, column title).
-pub const CONTENDERS: [(&str, &str); 3] = [
-    ("mix-ziggy", "ZiggyDB (batched, 1 s)"),
-    ("mix-redis", "Redis (everysec)"),
+/// The columns, in table order.
+pub const COLUMNS: [&str; 2] = ["ZiggyDB (batched, 1 s)", "Redis (everysec)"];
+
+/// The two ways of issuing commands, each a row per process count: (row label, ZiggyDB
+/// worker task, Redis worker task). A batch is what each side offers for sending many
+/// commands at once: a pipeline for Redis (one round trip), a transaction for ZiggyDB (one
+/// commit).
+pub const STYLES: [(&str, &str, &str); 2] = [
+    ("one command per call", "mix-ziggy", "mix-redis"),
     (
+        "10 rounds per batch (ZiggyDB transaction, Redis pipeline)",
+        "mix-ziggy-batch",
         "mix-redis-pipelined",
-        "Redis (everysec, pipelined ×10 rounds)",
     ),
 ];
 
@@ -51,7 +57,7 @@ pub fn worker(_engine: &str, target: &str, task: &str, millis: u64, index: u64) 
     let dur = Duration::from_millis(millis);
     let mut rng = Rng(5000 + index);
     let ops = match task {
-        "mix-ziggy" => {
+        "mix-ziggy" | "mix-ziggy-batch" => {
             let db = match Db::options()
                 .durability(Durability::Batched {
                     max_delay: Duration::from_secs(1),
@@ -65,7 +71,21 @@ pub fn worker(_engine: &str, target: &str, task: &str, millis: u64, index: u64) 
                 }
             };
             wait_for_go()?;
-            let ops = run_for(dur, || ziggy_round(&db, &round(&mut rng)))?;
+            let ops = if task == "mix-ziggy" {
+                run_for(dur, || ziggy_round(&db, &round(&mut rng)))?
+            } else {
+                run_for(dur, || {
+                    let rounds: Vec<Round> =
+                        (0..PIPELINE_ROUNDS).map(|_| round(&mut rng)).collect();
+                    db.transaction(|tx| {
+                        for r in &rounds {
+                            ziggy_tx_round(tx, r)?;
+                        }
+                        Ok(())
+                    })?;
+                    Ok(ROUND * PIPELINE_ROUNDS)
+                })?
+            };
             db.sync()?;
             ops
         }
@@ -121,6 +141,21 @@ fn ziggy_round(db: &Db, r: &Round) -> Res<u64> {
     db.transaction(|tx| tx.hash(b"mix:hash").set(&[(&r.member, &r.value)]))?;
     std::hint::black_box(db.hash(b"mix:hash").get(&r.probe)?);
     Ok(ROUND)
+}
+
+/// One round inside a transaction: the same nine commands, committed with the batch.
+fn ziggy_tx_round(tx: &mut WriteTxn, r: &Round) -> ziggydb::Result<()> {
+    tx.incr_by(b"mix:counter", 1)?;
+    tx.list(b"mix:list").push_front(&[&r.value])?;
+    tx.list(b"mix:list").pop_back(1)?;
+    tx.set_of(b"mix:set").add(&[&r.member])?;
+    std::hint::black_box(tx.set_of(b"mix:set").contains(&r.probe)?);
+    tx.zset(b"mix:zset")
+        .add(ZAddFlags::default(), &[(r.score, &r.member)])?;
+    std::hint::black_box(tx.zset(b"mix:zset").range(0, 9, false)?);
+    tx.hash(b"mix:hash").set(&[(&r.member, &r.value)])?;
+    std::hint::black_box(tx.hash(b"mix:hash").get(&r.probe)?);
+    Ok(())
 }
 
 fn add_round(p: &mut redis::Pipeline, r: &Round) {
