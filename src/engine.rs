@@ -894,6 +894,10 @@ impl Shared {
             Err(crate::lock::AcquireError::TimedOut) => {
                 return Err(Error::Busy {
                     path: self.dir.clone(),
+                    holder: Some(format!(
+                        "another thread of this process ({})",
+                        std::process::id()
+                    )),
                 })
             }
             Err(crate::lock::AcquireError::Reentrant) => {

@@ -105,11 +105,16 @@ pub enum Error {
     InvalidJson(String),
     /// The writer lock could not be taken within the configured timeout.
     #[error(
-        "database at {path} is busy: another writer held the lock for longer than the timeout"
+        "database at {path} is busy: another writer held the lock for longer than the timeout{}",
+        holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default()
     )]
     Busy {
         /// The database directory.
         path: PathBuf,
+        /// Who holds the lock, when the system says: a process id with its name and, if it
+        /// is stopped or a zombie, that state (a stopped holder keeps the lock until it is
+        /// continued or killed).
+        holder: Option<String>,
     },
     /// A maintenance operation that needs the database to itself (repair) found it open,
     /// in another process or in this one.

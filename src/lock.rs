@@ -55,11 +55,52 @@ impl LockFile {
             if Instant::now() >= deadline {
                 return Err(Error::Busy {
                     path: busy_path.to_path_buf(),
+                    holder: self.holder(),
                 });
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(2));
         }
+    }
+
+    /// The process holding an exclusive `flock` on this file, as `/proc/locks` tells it:
+    /// "process PID (NAME)", with ", which is stopped" or ", which is a zombie" when
+    /// `/proc/PID/stat` says so. `None` where the system does not say.
+    pub(crate) fn holder(&self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let md = self.file.metadata().ok()?;
+        let dev = md.dev();
+        // glibc's gnu_dev_major / gnu_dev_minor.
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+        let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+        let id = format!("{major:02x}:{minor:02x}:{}", md.ino());
+        let locks = std::fs::read_to_string("/proc/locks").ok()?;
+        let pid: u32 = locks.lines().find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // "N: FLOCK ADVISORY WRITE PID MAJ:MIN:INO 0 EOF"; waiters carry "->".
+            (f.len() >= 6 && f[1] == "FLOCK" && f[3] == "WRITE" && f[5] == id)
+                .then(|| f[4].parse().ok())
+                .flatten()
+        })?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so split at the last ')'.
+        let (name, state) = match (stat.find('('), stat.rfind(')')) {
+            (Some(a), Some(b)) if a < b => (
+                stat[a + 1..b].to_string(),
+                stat[b + 1..].trim_start().chars().next(),
+            ),
+            _ => (String::new(), None),
+        };
+        let state = match state {
+            Some('T' | 't') => ", which is stopped",
+            Some('Z') => ", which is a zombie",
+            _ => "",
+        };
+        Some(if name.is_empty() {
+            format!("process {pid}{state}")
+        } else {
+            format!("process {pid} ({name}){state}")
+        })
     }
 
     pub(crate) fn try_lock_exclusive(&self) -> Result<bool> {

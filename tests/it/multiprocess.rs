@@ -458,6 +458,19 @@ fn writer_lock_excludes_other_processes_until_commit() -> TestResult {
         waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
         "waited {waited:?} for a 300 ms lock timeout"
     );
+    // The error names the holder, and says when it is stopped (it keeps the lock until it is
+    // continued or killed).
+    let holder = format!("process {}", child.id());
+    let message = r.expect_err("busy").to_string();
+    assert!(message.contains(&holder), "{message}");
+    assert!(!message.contains("stopped"), "{message}");
+    util::send_signal(child.id(), libc::SIGSTOP, child.name());
+    let message = db.begin_write().map(|_| ()).expect_err("busy").to_string();
+    util::send_signal(child.id(), libc::SIGCONT, child.name());
+    assert!(
+        message.contains(&format!("{holder} (")) && message.contains("which is stopped"),
+        "{message}"
+    );
     let started = Instant::now();
     assert_eq!(db.mget(&[b"held", b"held-too"])?, vec![None, None]);
     assert!(

@@ -1843,11 +1843,7 @@ fn compact_within(db: &Db, limit: Duration) -> TestResult<ziggydb::CompactStats>
 }
 
 fn signal(child: &Child, pid: u32, sig: libc::c_int) {
-    let pid = libc::pid_t::try_from(pid).expect("pid fits");
-    // SAFETY: kill(2) only sends a signal; `pid` is our own child, not yet reaped (the
-    // `Child` reaps it only in `wait`/`kill`/drop), so the pid cannot have been reused.
-    let rc = unsafe { libc::kill(pid, sig) };
-    assert_eq!(rc, 0, "signal {sig} to {}", child.name());
+    util::send_signal(pid, sig, child.name());
 }
 
 fn pid_of(child: &Child) -> u32 {

@@ -723,3 +723,13 @@ pub fn quote(arg: &[u8]) -> String {
 pub fn command_line(args: &[Vec<u8>]) -> String {
     args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
 }
+
+/// Sends signal `sig` to process `pid`, a child of this test that is not yet reaped (a
+/// [`Child`] reaps it only in `wait`, `kill` or drop), named `what` in the failure message.
+pub fn send_signal(pid: u32, sig: libc::c_int, what: &str) {
+    let pid = libc::pid_t::try_from(pid).expect("pid fits");
+    // SAFETY: kill(2) only sends a signal; `pid` is our own unreaped child, so the pid cannot
+    // have been reused by another process.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "signal {sig} to {what}");
+}
