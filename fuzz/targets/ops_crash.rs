@@ -489,7 +489,12 @@ fn run(data: &[u8], root: &Path) {
 
 /// One input.
 pub fn fuzz(data: &[u8]) {
-    let dir = tempfile::tempdir().expect("tempdir");
+    // On tmpfs where there is one: every commit fsyncs, and the faults are the seam's anyway.
+    let dir = tempfile::Builder::new()
+        .prefix("ziggy-fuzz-")
+        .tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("tempdir");
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(data, dir.path())));
     // Never leave a plan behind for the next input (or the next target of `replay`).
     set_fault_plan(None);
