@@ -104,7 +104,7 @@ pub(crate) enum TxnRead {
     /// A seal record: the segment ends here.
     Seal,
     /// No complete, valid transaction here: the end of the log (or damage).
-    End(&'static str),
+    End,
 }
 
 /// State shared by all handles on one directory in this process.
@@ -863,7 +863,7 @@ impl Shared {
                         .min()?;
                     at = pos(next, SEGMENT_HEADER_LEN as u32);
                 }
-                TxnRead::End(_) => return None,
+                TxnRead::End => return None,
             }
         }
         Some(false)
@@ -1076,47 +1076,21 @@ impl Shared {
     /// Reads the transaction starting at `start` from `map`, a map of its segment covering
     /// the whole file as it was when the caller looked.
     fn read_txn_in(&self, map: Arc<SegmentMap>, start: u64) -> Result<TxnRead> {
-        let id = pos_seg(start);
-        let mut off = pos_off(start) as usize;
-        let mut records = Vec::new();
-        let mut txn = None;
-        loop {
-            let Some(buf) = map.slice(off, map.len().saturating_sub(off)) else {
-                return Ok(TxnRead::End(DecodeError::Truncated.reason()));
-            };
-            let r = match decode_record(buf) {
-                Ok(r) => r,
-                Err(e) => return Ok(TxnRead::End(e.reason())),
-            };
-            if r.kind == KIND_SEAL {
-                return Ok(if records.is_empty() {
-                    TxnRead::Seal
-                } else {
-                    TxnRead::End("seal inside a transaction")
-                });
-            }
-            if *txn.get_or_insert(r.txn) != r.txn {
-                return Ok(TxnRead::End(
-                    "transaction id changes before its commit record",
-                ));
-            }
-            let meta = RecMeta::from_record(&r, off);
-            let here = pos(id, off as u32);
-            off += r.len;
-            if r.kind == KIND_COMMIT {
-                let count = crate::record::le_u64(r.value, 0).unwrap_or(u64::MAX);
-                if count != records.len() as u64 {
-                    return Ok(TxnRead::End("commit record count does not match"));
-                }
-                return Ok(TxnRead::Txn(LoggedTxn {
-                    txn: r.txn,
-                    records,
-                    map,
-                    end: off as u32,
-                }));
-            }
-            records.push((here, meta));
-        }
+        let parsed = parse_txn(
+            map.slice(0, map.len()).unwrap_or(&[]),
+            pos_seg(start),
+            pos_off(start) as usize,
+        );
+        Ok(match parsed {
+            TxnParse::Txn { txn, records, end } => TxnRead::Txn(LoggedTxn {
+                txn,
+                records,
+                map,
+                end: end as u32,
+            }),
+            TxnParse::Seal => TxnRead::Seal,
+            TxnParse::End(_) => TxnRead::End,
+        })
     }
 
     /// Applies one logged PUT or DEL to the index (idempotent), keeping the counters.
@@ -1734,40 +1708,40 @@ impl Shared {
                 self.scan_compacted(id, &mut f, &mut end)?;
                 continue;
             }
-            let mut off = SEGMENT_HEADER_LEN as u32;
-            let mut prev = 0u64;
             let map = self.segs.map(id, self.segment_len(id)?)?;
-            loop {
-                match self.read_txn_in(Arc::clone(&map), pos(id, off))? {
-                    TxnRead::Txn(t) if t.txn > prev => {
-                        for (p, meta) in &t.records {
-                            f(&t.map, *p, meta)?;
-                        }
-                        end.other_bytes += COMMIT_LEN as u64;
-                        prev = t.txn;
-                        end.max_txn = end.max_txn.max(t.txn);
-                        off = t.end;
+            let (stop_at, stop) = scan_log(
+                map.slice(0, map.len()).unwrap_or(&[]),
+                id,
+                SEGMENT_HEADER_LEN,
+                |txn, records| {
+                    for (p, meta) in records {
+                        f(&map, *p, meta)?;
                     }
-                    TxnRead::Seal if id != man.active => break,
-                    TxnRead::Seal => {
-                        // A rotation that did not finish: the log ends at the seal.
-                        break;
-                    }
-                    TxnRead::Txn(_) | TxnRead::End(_) if id == man.active => break,
-                    TxnRead::Txn(_) => {
-                        return Err(Error::CorruptWal {
-                            file: self.segs.path(id),
-                            offset: u64::from(off),
-                            reason: "transaction ids go backwards in a sealed segment",
-                        })
-                    }
-                    TxnRead::End(reason) => {
-                        return Err(Error::CorruptWal {
-                            file: self.segs.path(id),
-                            offset: u64::from(off),
-                            reason,
-                        })
-                    }
+                    end.other_bytes += COMMIT_LEN as u64;
+                    end.max_txn = end.max_txn.max(txn);
+                    Ok(())
+                },
+            )?;
+            let off = stop_at as u32;
+            match stop {
+                // A sealed segment ends at its seal; so does the active one after a rotation
+                // that did not finish.
+                LogStop::Seal => {}
+                // The end of the active segment's log: whatever follows was never committed.
+                _ if id == man.active => {}
+                LogStop::Backwards => {
+                    return Err(Error::CorruptWal {
+                        file: self.segs.path(id),
+                        offset: u64::from(off),
+                        reason: "transaction ids go backwards in a sealed segment",
+                    })
+                }
+                LogStop::End(reason) => {
+                    return Err(Error::CorruptWal {
+                        file: self.segs.path(id),
+                        offset: u64::from(off),
+                        reason,
+                    })
                 }
             }
             if id == man.active {
@@ -1881,6 +1855,99 @@ pub(crate) struct WriterGuardLocal<'a> {
 impl Drop for WriterGuardLocal<'_> {
     fn drop(&mut self) {
         self.shared.unlock_writer();
+    }
+}
+
+/// How reading one transaction from the bytes of a log segment ended.
+pub(crate) enum TxnParse {
+    /// A complete transaction: its id, the position and metadata of each PUT/DEL record, and
+    /// the offset just past its commit record.
+    Txn {
+        txn: u64,
+        records: Vec<(u64, RecMeta)>,
+        end: usize,
+    },
+    /// A seal record: the segment ends here.
+    Seal,
+    /// No complete, valid transaction here: the end of the log (or damage).
+    End(&'static str),
+}
+
+/// Reads the transaction at offset `off` of `buf`, the bytes of log segment `id` (which only
+/// names the records' positions), checking each record and the transaction's shape
+/// (format-spec.md §3.3).
+pub(crate) fn parse_txn(buf: &[u8], id: u32, mut off: usize) -> TxnParse {
+    let mut records = Vec::new();
+    let mut txn = None;
+    loop {
+        let Some(rest) = buf.get(off..) else {
+            return TxnParse::End(DecodeError::Truncated.reason());
+        };
+        let r = match decode_record(rest) {
+            Ok(r) => r,
+            Err(e) => return TxnParse::End(e.reason()),
+        };
+        if r.kind == KIND_SEAL {
+            return if records.is_empty() {
+                TxnParse::Seal
+            } else {
+                TxnParse::End("seal inside a transaction")
+            };
+        }
+        if *txn.get_or_insert(r.txn) != r.txn {
+            return TxnParse::End("transaction id changes before its commit record");
+        }
+        let meta = RecMeta::from_record(&r, off);
+        let here = pos(id, off as u32);
+        off += r.len;
+        if r.kind == KIND_COMMIT {
+            let count = crate::record::le_u64(r.value, 0).unwrap_or(u64::MAX);
+            if count != records.len() as u64 {
+                return TxnParse::End("commit record count does not match");
+            }
+            return TxnParse::Txn {
+                txn: r.txn,
+                records,
+                end: off,
+            };
+        }
+        records.push((here, meta));
+    }
+}
+
+/// Why the log of a segment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogStop {
+    /// At a seal record.
+    Seal,
+    /// At bytes that are no complete, valid transaction.
+    End(&'static str),
+    /// At a transaction whose id is not greater than the previous one's.
+    Backwards,
+}
+
+/// Scans the log of segment `id` in `buf` from offset `start`, calling `f` with the id and
+/// the records of each transaction in order, up to the first that ends the log (format-spec.md
+/// §3.3). Returns where the log ends and why.
+pub(crate) fn scan_log(
+    buf: &[u8],
+    id: u32,
+    start: usize,
+    mut f: impl FnMut(u64, &[(u64, RecMeta)]) -> Result<()>,
+) -> Result<(usize, LogStop)> {
+    let mut off = start;
+    let mut prev = 0u64;
+    loop {
+        match parse_txn(buf, id, off) {
+            TxnParse::Txn { txn, records, end } if txn > prev => {
+                f(txn, &records)?;
+                prev = txn;
+                off = end;
+            }
+            TxnParse::Txn { .. } => return Ok((off, LogStop::Backwards)),
+            TxnParse::Seal => return Ok((off, LogStop::Seal)),
+            TxnParse::End(reason) => return Ok((off, LogStop::End(reason))),
+        }
     }
 }
 

@@ -70,8 +70,9 @@ pub use txn::{Savepoint, WriteTxn};
 pub use types::{glob_match, ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};
 pub use value::{format_float, Value, ValueRef, ValueType};
 
-/// The engine's hot paths on their own, for the micro-benchmarks in `benches/` (record
-/// encoding and decoding, index probes). Not part of the stable API.
+/// The engine's hot paths on their own, for the micro-benchmarks in `benches/` and the fuzz
+/// targets in `fuzz/` (record encoding and decoding, the log scan, index files and probes).
+/// Not part of the stable API: these may change or go away in any release.
 #[doc(hidden)]
 pub mod internals {
     use std::path::Path;
@@ -89,6 +90,102 @@ pub mod internals {
         crate::record::decode_record(buf)
             .ok()
             .map(|r| (r.key.len(), r.value.len()))
+    }
+
+    /// A record decoded by [`decode_record`] (format-spec.md §3.2).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Record<'a> {
+        /// 1 PUT, 2 DEL, 3 COMMIT, 4 SEAL.
+        pub kind: u8,
+        /// Value type.
+        pub vtype: u8,
+        /// Transaction id.
+        pub txn: u64,
+        /// Expiry time in ms; 0: none.
+        pub expires_at: u64,
+        /// The key is in the internal namespace.
+        pub internal: bool,
+        /// Key bytes.
+        pub key: &'a [u8],
+        /// Value bytes.
+        pub value: &'a [u8],
+        /// Encoded length.
+        pub len: usize,
+    }
+
+    /// Decodes the record at the start of `buf` exactly as the engine does; why not, if not.
+    ///
+    /// # Errors
+    /// The reason the bytes are no record.
+    pub fn decode_record(buf: &[u8]) -> Result<Record<'_>, &'static str> {
+        crate::record::decode_record(buf)
+            .map(|r| Record {
+                kind: r.kind,
+                vtype: r.vtype,
+                txn: r.txn,
+                expires_at: r.expires_at,
+                internal: r.internal,
+                key: r.key,
+                value: r.value,
+                len: r.len,
+            })
+            .map_err(crate::record::DecodeError::reason)
+    }
+
+    /// Encodes `r` as the engine's writer does (`r.len` is ignored).
+    pub fn encode_record(r: &Record<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::record::encode_record_ns(
+            &mut out,
+            r.kind,
+            r.vtype,
+            r.txn,
+            r.expires_at,
+            r.internal,
+            r.key,
+            r.value,
+        );
+        out
+    }
+
+    /// The log of a log segment as a cold start reads it ([`scan_log`]).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct LogScan {
+        /// Each transaction: its id and the offsets of its PUT/DEL records.
+        pub txns: Vec<(u64, Vec<usize>)>,
+        /// Offset where the log ends.
+        pub end: usize,
+        /// Why it ends there.
+        pub stop: String,
+    }
+
+    /// Scans `segment`, the bytes of a whole log segment file (its header is not checked), with
+    /// the engine's log scan: transactions from offset 64 up to the first that ends the log
+    /// (format-spec.md §3.3).
+    pub fn scan_log(segment: &[u8]) -> LogScan {
+        let mut txns = Vec::new();
+        let scanned = crate::engine::scan_log(
+            segment,
+            0,
+            crate::record::SEGMENT_HEADER_LEN,
+            |txn, records| {
+                txns.push((txn, records.iter().map(|&(p, _)| p as usize).collect()));
+                Ok(())
+            },
+        );
+        let (end, stop) = match scanned {
+            Ok(s) => s,
+            Err(e) => unreachable!("the callback never fails: {e}"),
+        };
+        LogScan {
+            txns,
+            end,
+            stop: match stop {
+                crate::engine::LogStop::Seal => "seal".into(),
+                crate::engine::LogStop::Backwards => "transaction id not greater".into(),
+                crate::engine::LogStop::End(reason) => reason.into(),
+            },
+        }
     }
 
     /// A hash index file (format-spec.md §4) to probe.
@@ -117,12 +214,64 @@ pub mod internals {
         /// # Errors
         /// Never, in practice (the match callback cannot fail).
         pub fn probe(&self, key: &[u8]) -> crate::Result<Option<u64>> {
+            self.probe_where(key, |_| true)
+        }
+
+        /// Opens index file `gen` in `dir` with the engine's checks of its header and size.
+        ///
+        /// # Errors
+        /// As the engine's open: `CorruptIndex`, `IncompatibleVersion`, I/O errors.
+        pub fn open(dir: &Path, gen: u64) -> crate::Result<Self> {
+            crate::index::IndexMap::open(dir, gen).map(Index)
+        }
+
+        /// The file's path.
+        pub fn path(&self) -> &Path {
+            &self.0.path
+        }
+
+        /// Number of slots.
+        pub fn capacity(&self) -> u64 {
+            self.0.cap
+        }
+
+        /// The position stored for `key`: the first slot whose tag matches and whose position
+        /// `holds(loc)` says holds the key (as the engine checks the record there).
+        ///
+        /// # Errors
+        /// `CorruptIndex` for a slot that fails its check byte.
+        pub fn probe_where(
+            &self,
+            key: &[u8],
+            mut holds: impl FnMut(u64) -> bool,
+        ) -> crate::Result<Option<u64>> {
             Ok(
-                match self.0.probe(crate::index::hash_key(key), |_| Ok(true))? {
+                match self
+                    .0
+                    .probe(crate::index::hash_key(key), |loc| Ok(holds(loc)))?
+                {
                     crate::index::Probe::Found { loc, .. } => Some(loc),
                     crate::index::Probe::Absent { .. } => None,
                 },
             )
+        }
+
+        /// Deletes `key`, stored at `loc`, as the engine does (its slot becomes a deleted
+        /// one); false if it is not found.
+        ///
+        /// # Errors
+        /// `CorruptIndex` for a slot that fails its check byte.
+        pub fn remove(&self, key: &[u8], loc: u64) -> crate::Result<bool> {
+            match self
+                .0
+                .probe(crate::index::hash_key(key), |l| Ok(l == loc))?
+            {
+                crate::index::Probe::Found { slot, .. } => {
+                    self.0.remove(slot);
+                    Ok(true)
+                }
+                crate::index::Probe::Absent { .. } => Ok(false),
+            }
         }
     }
 }

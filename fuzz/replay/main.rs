@@ -36,20 +36,29 @@ mod cli_parse;
 mod cli_split;
 #[path = "../targets/import_line.rs"]
 mod import_line;
+#[path = "../targets/index_probe.rs"]
+mod index_probe;
 #[path = "../targets/open_dir.rs"]
 mod open_dir;
 #[path = "../targets/ops.rs"]
 mod ops;
+#[path = "../targets/ops_crash.rs"]
+mod ops_crash;
+#[path = "../targets/record_decode.rs"]
+mod record_decode;
 
 /// A target: its name and its function.
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 5] = [
+const TARGETS: [Target; 8] = [
     ("cli_split", cli_split::fuzz),
     ("cli_parse", cli_parse::fuzz),
     ("import_line", import_line::fuzz),
     ("ops", ops::fuzz),
     ("open_dir", open_dir::fuzz),
+    ("record_decode", record_decode::fuzz),
+    ("index_probe", index_probe::fuzz),
+    ("ops_crash", ops_crash::fuzz),
 ];
 
 /// splitmix64.
