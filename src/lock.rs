@@ -127,8 +127,16 @@ impl LockFile {
 /// A mutex with no guard lifetime, so a write transaction can own it.
 #[derive(Default)]
 pub(crate) struct ProcLock {
-    held: Mutex<Option<std::thread::ThreadId>>,
+    state: Mutex<ProcLockState>,
     cv: Condvar,
+}
+
+#[derive(Default)]
+struct ProcLockState {
+    owner: Option<std::thread::ThreadId>,
+    /// Threads waiting in `acquire`: `release` wakes one only if there is one, since a
+    /// `Condvar` notification is a system call whether or not anyone waits.
+    waiters: u32,
 }
 
 /// Why [`ProcLock::acquire`] failed.
@@ -144,45 +152,53 @@ impl ProcLock {
     pub(crate) fn acquire(&self, timeout: Option<Duration>) -> Result<(), AcquireError> {
         let me = std::thread::current().id();
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut held = self
-            .held
+        let mut st = self
+            .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while let Some(owner) = *held {
+        while let Some(owner) = st.owner {
             if owner == me {
                 return Err(AcquireError::Reentrant);
             }
-            match deadline {
-                None => {
-                    held = self
-                        .cv
-                        .wait(held)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                }
+            let wait = match deadline {
+                None => None,
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         return Err(AcquireError::TimedOut);
                     }
-                    held = self
-                        .cv
-                        .wait_timeout(held, d - now)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .0;
+                    Some(d - now)
                 }
-            }
+            };
+            st.waiters += 1;
+            st = match wait {
+                None => self
+                    .cv
+                    .wait(st)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                Some(w) => {
+                    self.cv
+                        .wait_timeout(st, w)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0
+                }
+            };
+            st.waiters -= 1;
         }
-        *held = Some(me);
+        st.owner = Some(me);
         Ok(())
     }
 
     pub(crate) fn release(&self) {
-        let mut held = self
-            .held
+        let mut st = self
+            .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *held = None;
-        drop(held);
-        self.cv.notify_one();
+        st.owner = None;
+        let wake = st.waiters > 0;
+        drop(st);
+        if wake {
+            self.cv.notify_one();
+        }
     }
 }
