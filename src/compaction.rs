@@ -102,6 +102,10 @@ impl Shared {
 
     fn compact_locked(&self) -> Result<CompactStats> {
         let timeout = self.opts.lock_timeout;
+        // Which step a compaction reached is noted in the power-loss journal (a no-op unless a
+        // test turned it on), so that a test can tell where a cut fell.
+        let step = |n: u32| crate::io::powerloss::power_loss_note(&format!("compaction step {n}"));
+        step(1);
         // 1. Seal the active segment so that everything written so far can be compacted.
         let man = {
             let _g = self.writer_section(timeout)?;
@@ -120,6 +124,7 @@ impl Shared {
             .collect();
         let mut stats = CompactStats::default();
         if victims.is_empty() {
+            crate::io::powerloss::power_loss_note("compaction done: nothing to compact");
             return Ok(stats);
         }
         let size = |id| {
@@ -130,6 +135,7 @@ impl Shared {
         stats.bytes_before = man.segments.iter().map(|&(id, _)| size(id)).sum();
 
         // 2. Copy live records (no lock held).
+        step(2);
         let mut outputs: Vec<u32> = Vec::new();
         let mut out: Option<Output> = None;
         let mut relocs: Vec<(Vec<u8>, bool, u64, u64)> = Vec::new();
@@ -175,6 +181,7 @@ impl Shared {
             }
             if out.is_none() {
                 let id = self.shm.w(W_NEXT_SEG).fetch_add(1, Ordering::AcqRel) as u32;
+                crate::io::powerloss::power_loss_note(&format!("compaction output {id}"));
                 let file = self.segs.create(id, SEG_COMPACTED, 0, 0)?;
                 outputs.push(id);
                 out = Some(Output {
@@ -218,6 +225,7 @@ impl Shared {
         stats.segments_written = outputs.len() as u64;
 
         // 3. List the outputs in the manifest (victims stay listed until nothing points there).
+        step(3);
         {
             let _g = self.writer_section(timeout)?;
             let mut m = self.read_manifest()?;
@@ -229,6 +237,7 @@ impl Shared {
         }
 
         // 4. Point the index at the copies, a chunk per writer-lock hold.
+        step(4);
         for chunk in relocs.chunks(RELOCATE_CHUNK) {
             let _g = self.writer_section(timeout)?;
             let idx = self.current_index()?;
@@ -251,6 +260,7 @@ impl Shared {
         }
 
         // 5. Drop the victims from the manifest, then delete their files.
+        step(5);
         {
             let _g = self.writer_section(timeout)?;
             let mut m = self.read_manifest()?;
@@ -271,6 +281,10 @@ impl Shared {
             self.shm.set(W_SEGMENT_BYTES, stats.bytes_after);
         }
         stats.segments_removed = victims.len() as u64;
+        crate::io::powerloss::power_loss_note(&format!(
+            "compaction done: {} records copied, {} segments removed",
+            stats.records_copied, stats.segments_removed
+        ));
         Ok(stats)
     }
 }

@@ -22,6 +22,14 @@
 //! the surviving transactions exactly `1..=total`, so the survivors are a prefix of the
 //! common log, not a prefix of each process's commits only; every account balance as the
 //! surviving transfers left it (sum 0); `check()`; and a commit after recovery.
+//!
+//! The same with compaction running meanwhile (format-spec.md §11): either a fourth process
+//! calls `Db::compact()` in a loop, its I/O journaled like the writers' (so a cut can fall on
+//! one of its calls), or auto-compaction runs in every writer. The workload then also leaves
+//! dead space: each transaction overwrites `scratch/p` (1.5 KiB) and every tenth deletes the
+//! `bulk/` keys of the tenth before it, so compaction copies some records and drops others,
+//! while the index still grows. Compaction notes its steps in the journal, which tells where
+//! each cut fell; a sync of a compaction output is not a sync of the log.
 
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
@@ -38,12 +46,88 @@ use crate::util::{self, child_param, child_role, read_command, report, Child, Rn
 
 const ENTRY: &str = "powerloss_multi::child_powerloss_multi_writer";
 const ROLE: &str = "powerloss-multi-writer";
+const COMPACTOR_ENTRY: &str = "powerloss_multi::child_powerloss_multi_compactor";
+const COMPACTOR_ROLE: &str = "powerloss-multi-compactor";
 const PROCS: usize = 3;
 const TXNS: u64 = 30;
 const ACCOUNTS: u64 = 8;
 const PAD: usize = 1500;
 const BULK: u64 = 100;
 const WAIT: Duration = Duration::from_secs(60);
+const SEGMENT: u64 = 64 << 10;
+
+/// What compacts while the writers commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compaction {
+    /// Nothing: the plain workload, auto-compaction off.
+    Off,
+    /// A process of its own calls `Db::compact()` in a loop.
+    Process,
+    /// Auto-compaction in every writer, with thresholds low enough to trigger often.
+    Auto,
+}
+
+impl Compaction {
+    fn name(self) -> &'static str {
+        match self {
+            Compaction::Off => "off",
+            Compaction::Process => "process",
+            Compaction::Auto => "auto",
+        }
+    }
+
+    fn from_env() -> Compaction {
+        match std::env::var("ZIGGY_COMPACTION").as_deref() {
+            Ok("process") => Compaction::Process,
+            Ok("auto") => Compaction::Auto,
+            _ => Compaction::Off,
+        }
+    }
+
+    /// Whether the workload leaves dead space (overwrites and deletes) for compaction.
+    fn churn(self) -> bool {
+        self != Compaction::Off
+    }
+}
+
+/// One configuration of a run.
+#[derive(Clone, Copy, Debug)]
+struct Setup {
+    batched: bool,
+    compaction: Compaction,
+}
+
+impl Setup {
+    fn label(self) -> String {
+        let mode = if self.batched { "batched" } else { "immediate" };
+        match self.compaction {
+            Compaction::Off => mode.to_owned(),
+            c => format!("{mode}, compaction {}", c.name()),
+        }
+    }
+
+    /// The children of a round: the writers, then the compactor process if any.
+    fn children(self) -> usize {
+        PROCS + usize::from(self.compaction == Compaction::Process)
+    }
+
+    fn options(self) -> ziggydb::OpenOptions {
+        let mut options = Db::options().segment_size(SEGMENT);
+        options = if self.compaction == Compaction::Auto {
+            // Dead space passes these after a few dozen transactions, and again after each
+            // compaction reclaimed it.
+            options.auto_compact(true, 0.2, 24 << 10)
+        } else {
+            options.auto_compact(false, 0.5, 0)
+        };
+        if self.batched {
+            options = options.durability(Durability::Batched {
+                max_delay: Duration::from_millis(3),
+            });
+        }
+        options
+    }
+}
 
 /// `ZIGGY_SOAK` (default 1) multiplies the cut rounds.
 fn soak() -> u64 {
@@ -80,6 +164,24 @@ fn has_bulk(s: u64) -> bool {
     s % 10 == 5
 }
 
+fn scratch_key(p: u64) -> Vec<u8> {
+    format!("scratch/{p}").into_bytes()
+}
+
+fn scratch(p: u64, s: u64) -> String {
+    format!("{s}:{}", fill(p + 1, s))
+}
+
+/// With churn, the transaction whose `bulk/` keys transaction `s` deletes.
+fn bulk_dropped_by(s: u64) -> Option<u64> {
+    s.checked_sub(10).filter(|&b| has_bulk(b))
+}
+
+/// Whether the `bulk/` keys of transaction `b` exist once transaction `l` is the last.
+fn bulk_alive(b: u64, l: u64, churn: bool) -> bool {
+    has_bulk(b) && b <= l && !(churn && b + 10 <= l)
+}
+
 /// The transfer of transaction `s` of process `p`: amount, from, to.
 fn transfer(p: u64, s: u64) -> (i64, u64, u64) {
     let from = (p * 7 + s) % ACCOUNTS;
@@ -91,7 +193,7 @@ fn transfer(p: u64, s: u64) -> (i64, u64, u64) {
     )
 }
 
-fn run_txn(db: &Db, p: u64, s: u64) -> ziggydb::Result<()> {
+fn run_txn(db: &Db, p: u64, s: u64, churn: bool) -> ziggydb::Result<()> {
     db.transaction(|tx| {
         tx.set(&seq_key(p), s as i64)?;
         let g = tx.incr_by(b"total", 1)?;
@@ -104,20 +206,22 @@ fn run_txn(db: &Db, p: u64, s: u64) -> ziggydb::Result<()> {
                 tx.set(&bulk_key(p, s, j), format!("{p}/{s}/{j}"))?;
             }
         }
+        if churn {
+            tx.set(&scratch_key(p), scratch(p, s))?;
+            if let Some(b) = bulk_dropped_by(s) {
+                for j in 0..BULK {
+                    tx.delete(&bulk_key(p, b, j))?;
+                }
+            }
+        }
         Ok(())
     })
 }
 
-/// One writer: turns the journal on, waits for the parent's `GO`, opens the database and
-/// commits its transactions, until its fault plan (if any) kills the process group.
-#[test]
-fn child_powerloss_multi_writer() {
-    let Some(dir) = child_role(ROLE) else {
-        return;
-    };
+/// What every child does first: turns the journal on and arms its fault plan, if any. The
+/// configuration of the run.
+fn arm_child() -> Setup {
     let journal: String = child_param("ZIGGY_JOURNAL");
-    let p: u64 = child_param("ZIGGY_PROC");
-    let batched = std::env::var("ZIGGY_BATCHED").is_ok();
     let cut: String = child_param("ZIGGY_CUT");
     set_power_loss_journal(Some(Path::new(&journal))).expect("journal");
     if let Some((op, nth)) = cut.split_once(':') {
@@ -133,19 +237,27 @@ fn child_powerloss_multi_writer() {
             sticky: false,
         }));
     }
+    Setup {
+        batched: std::env::var("ZIGGY_BATCHED").is_ok(),
+        compaction: Compaction::from_env(),
+    }
+}
+
+/// One writer: turns the journal on, waits for the parent's `GO`, opens the database and
+/// commits its transactions, until its fault plan (if any) kills the process group.
+#[test]
+fn child_powerloss_multi_writer() {
+    let Some(dir) = child_role(ROLE) else {
+        return;
+    };
+    let p: u64 = child_param("ZIGGY_PROC");
+    let setup = arm_child();
+    let batched = setup.batched;
     report("READY");
     assert_eq!(read_command().as_deref(), Some("GO"));
-    let mut options = Db::options()
-        .segment_size(64 << 10)
-        .auto_compact(false, 0.5, 0);
-    if batched {
-        options = options.durability(Durability::Batched {
-            max_delay: Duration::from_millis(3),
-        });
-    }
-    let db = options.open(&dir).expect("open");
+    let db = setup.options().open(&dir).expect("open");
     for s in 1..=TXNS {
-        run_txn(&db, p, s).expect("commit");
+        run_txn(&db, p, s, setup.compaction.churn()).expect("commit");
         power_loss_note(&format!("ACK {p} {s}"));
         if batched && s % 6 == 0 {
             // Let the flushers sync mid-run, so cuts land on both sides of their fsyncs.
@@ -157,12 +269,43 @@ fn child_powerloss_multi_writer() {
     report("PASS");
 }
 
+/// The compactor: turns the journal on, waits for `GO`, opens the database and compacts in a
+/// loop until every writer committed its last transaction (then once more), unless its fault
+/// plan (or a writer's) kills the process group first.
+#[test]
+fn child_powerloss_multi_compactor() {
+    let Some(dir) = child_role(COMPACTOR_ROLE) else {
+        return;
+    };
+    let setup = arm_child();
+    report("READY");
+    assert_eq!(read_command().as_deref(), Some("GO"));
+    let db = setup.options().open(&dir).expect("open");
+    loop {
+        let finished = (0..PROCS as u64).try_fold(true, |all, p| {
+            Ok::<_, ziggydb::Error>(
+                all && db.get_value(&seq_key(p))? == Some(Value::Int(TXNS as i64)),
+            )
+        });
+        let finished = finished.expect("read");
+        db.compact().expect("compact");
+        if finished {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drop(db);
+    set_fault_plan(None);
+    report("PASS");
+}
+
 /// Where a round is cut.
 #[derive(Clone, Copy, Debug)]
 enum CutAt {
     /// No kill: the cut comes after every process finished.
     End,
-    /// Process `killer` kills the group before its `nth` call of kind `op`.
+    /// Child `killer` (a writer, or the compactor after them) kills the group before its
+    /// `nth` call of kind `op`.
     Call {
         killer: usize,
         op: &'static str,
@@ -172,11 +315,17 @@ enum CutAt {
     After(Duration),
 }
 
-/// Runs the writers on a new database until the cut, cuts the power and returns what the cut
-/// reports, and whether the processes were killed (rather than all finishing first).
-fn run_round(dir: &Path, journal: &Path, batched: bool, at: CutAt) -> TestResult<(PowerCut, bool)> {
-    let mut children: Vec<Child> = Vec::with_capacity(PROCS);
-    for p in 0..PROCS {
+/// Runs the children on a new database until the cut, cuts the power and returns what the
+/// cut reports, whether the processes were killed (rather than all finishing first), and the
+/// children's process ids.
+fn run_round(
+    dir: &Path,
+    journal: &Path,
+    setup: Setup,
+    at: CutAt,
+) -> TestResult<(PowerCut, bool, Vec<u32>)> {
+    let mut children: Vec<Child> = Vec::with_capacity(setup.children());
+    for p in 0..setup.children() {
         let cut = match at {
             CutAt::Call { killer, op, nth } if killer == p => format!("{op}:{nth}"),
             _ => "none".to_owned(),
@@ -185,13 +334,20 @@ fn run_round(dir: &Path, journal: &Path, batched: bool, at: CutAt) -> TestResult
             ("ZIGGY_JOURNAL", journal.display().to_string()),
             ("ZIGGY_PROC", p.to_string()),
             ("ZIGGY_CUT", cut),
+            ("ZIGGY_COMPACTION", setup.compaction.name().to_owned()),
         ];
-        if batched {
+        if setup.batched {
             env.push(("ZIGGY_BATCHED", "1".to_owned()));
         }
         let group = children.first().map_or(0, Child::id);
-        children.push(Child::spawn_in_group(ENTRY, ROLE, dir, &env, group));
+        let (entry, role) = if p < PROCS {
+            (ENTRY, ROLE)
+        } else {
+            (COMPACTOR_ENTRY, COMPACTOR_ROLE)
+        };
+        children.push(Child::spawn_in_group(entry, role, dir, &env, group));
     }
+    let pids = children.iter().map(Child::id).collect();
     let group = children[0].id();
     for c in &mut children {
         c.expect("READY", WAIT);
@@ -216,13 +372,13 @@ fn run_round(dir: &Path, journal: &Path, batched: bool, at: CutAt) -> TestResult
             std::thread::sleep(Duration::from_millis(20));
             assert!(
                 status.success(),
-                "{at:?}: writer {} died otherwise ({status}): {}",
+                "{at:?}: child {} died otherwise ({status}): {}",
                 c.name(),
                 c.stderr()
             );
         }
     }
-    Ok((power_cut(journal, dir)?, killed))
+    Ok((power_cut(journal, dir)?, killed, pids))
 }
 
 /// What one check found.
@@ -231,31 +387,54 @@ struct Found {
     recovered: u64,
     /// Acknowledged transactions lost (inside the batched window).
     lost: u64,
+    /// The step a compaction was at when the power went (format-spec.md §11), if one was
+    /// running.
+    compacting: Option<u32>,
+    /// Compactions completed before the cut, and the records they copied.
+    compactions: u64,
+    copied: u64,
 }
 
 /// Checks the database after a cut.
-fn verify(dir: &Path, cut: &PowerCut, batched: bool, label: &str) -> TestResult<Found> {
+fn verify(dir: &Path, cut: &PowerCut, setup: Setup, label: &str) -> TestResult<Found> {
+    let churn = setup.compaction.churn();
     let mut acked = [0u64; PROCS];
     let mut durable = [0u64; PROCS];
+    let mut outputs: BTreeSet<u32> = BTreeSet::new();
+    let (mut compacting, mut compactions, mut copied) = (None, 0, 0);
     for e in &cut.events {
         match e {
             PowerLossEvent::Note(n) => {
                 if let Some(rest) = n.strip_prefix("ACK ") {
                     let (p, s) = rest.split_once(' ').ok_or("a malformed note")?;
                     acked[p.parse::<usize>()?] = s.parse()?;
+                } else if let Some(id) = n.strip_prefix("compaction output ") {
+                    outputs.insert(id.parse()?);
+                } else if let Some(step) = n.strip_prefix("compaction step ") {
+                    compacting = Some(step.parse::<u32>()?);
+                } else if let Some(rest) = n.strip_prefix("compaction done: ") {
+                    compacting = None;
+                    compactions += 1;
+                    if let Some((n, _)) = rest.split_once(" records copied") {
+                        copied += n.parse::<u64>()?;
+                    }
                 }
             }
-            // Began after these acknowledgements, and completed: it covers them (§9.4).
-            PowerLossEvent::Sync(p)
-                if p.file_name()
-                    .is_some_and(|f| f.to_string_lossy().starts_with("seg-")) =>
-            {
-                durable = acked;
+            // Began after these acknowledgements, and completed: it covers them (§9.4). A
+            // compaction output is not the log: its sync covers no commit.
+            PowerLossEvent::Sync(p) => {
+                let segment = p
+                    .file_name()
+                    .and_then(|f| f.to_str()?.strip_prefix("seg-")?.split_once('.'))
+                    .and_then(|(id, _)| id.parse::<u32>().ok());
+                if segment.is_some_and(|id| !outputs.contains(&id)) {
+                    durable = acked;
+                }
             }
             _ => {}
         }
     }
-    let must = if batched { durable } else { acked };
+    let must = if setup.batched { durable } else { acked };
     let db = Db::open(dir).map_err(|e| format!("{label}: reopening after the cut failed: {e}"))?;
     let int = |k: &[u8]| -> TestResult<Option<i64>> {
         match db.get_value(k)? {
@@ -270,6 +449,7 @@ fn verify(dir: &Path, cut: &PowerCut, batched: bool, label: &str) -> TestResult<
     let mut gs = Vec::new();
     let mut recovered = 0;
     let mut lost = 0;
+    let mut seqs = [0u64; PROCS];
     for (p, (&must, &acked)) in must.iter().zip(&acked).enumerate() {
         let p = p as u64;
         let l = u64::try_from(int(&seq_key(p))?.unwrap_or(0))?;
@@ -279,6 +459,7 @@ fn verify(dir: &Path, cut: &PowerCut, batched: bool, label: &str) -> TestResult<
              durable {must}"
         );
         recovered += l;
+        seqs[p as usize] = l;
         lost += acked.saturating_sub(l);
         if l > 0 {
             want_keys.insert(seq_key(p));
@@ -307,7 +488,7 @@ fn verify(dir: &Path, cut: &PowerCut, batched: bool, label: &str) -> TestResult<
             balance[to as usize] += amount;
             touched[from as usize] = true;
             touched[to as usize] = true;
-            if has_bulk(s) {
+            if bulk_alive(s, l, churn) {
                 for j in 0..BULK {
                     let k = bulk_key(p, s, j);
                     assert_eq!(
@@ -317,6 +498,20 @@ fn verify(dir: &Path, cut: &PowerCut, batched: bool, label: &str) -> TestResult<
                     );
                     want_keys.insert(k);
                 }
+            }
+        }
+    }
+    if churn {
+        for (p, &l) in seqs.iter().enumerate() {
+            let k = scratch_key(p as u64);
+            let want = (l > 0).then(|| scratch(p as u64, l));
+            assert_eq!(
+                db.get(&k)?.as_deref(),
+                want.as_deref().map(str::as_bytes),
+                "{label}: scratch/{p}, recovered to {l}"
+            );
+            if want.is_some() {
+                want_keys.insert(k);
             }
         }
     }
@@ -362,42 +557,66 @@ fn verify(dir: &Path, cut: &PowerCut, batched: bool, label: &str) -> TestResult<
         "{label}: check after a commit found {:?}",
         r.problems
     );
-    Ok(Found { recovered, lost })
+    Ok(Found {
+        recovered,
+        lost,
+        compacting,
+        compactions,
+        copied,
+    })
 }
 
-fn cut_concurrent_writers(batched: bool) -> TestResult {
+/// Runs the cut rounds of one configuration: one without a kill (which counts each child's
+/// calls), then `rounds · soak` rounds of three cuts each, spread over every child (the
+/// compactor too) and over time.
+fn cut_concurrent(setup: Setup, rounds: u64) -> TestResult {
     let started = Instant::now();
-    let mode = if batched { "batched" } else { "immediate" };
+    let mode = setup.label();
     let mut rng = Rng::from_env(&format!("powerloss_multi_{mode}"));
     let round = |at: CutAt| -> TestResult<(PowerCut, bool, Found)> {
         let tmp = util::tempdir();
         let dir = util::db_path(&tmp);
-        let (cut, killed) = run_round(&dir, &tmp.path().join("journal"), batched, at)?;
-        let found = verify(&dir, &cut, batched, &format!("{mode}, {at:?}"))?;
+        let (cut, killed, _) = run_round(&dir, &tmp.path().join("journal"), setup, at)?;
+        let found = verify(&dir, &cut, setup, &format!("{mode}, {at:?}"))?;
         Ok((cut, killed, found))
     };
     // A run without a kill counts each process's calls (and is the cut after the end).
     let t0 = Instant::now();
-    let (full, _, found) = round(CutAt::End)?;
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let (full, _, pids) = run_round(&dir, &tmp.path().join("journal"), setup, CutAt::End)?;
+    let found = verify(&dir, &full, setup, &format!("{mode}, End"))?;
+    drop(tmp);
     let run_time = t0.elapsed();
     assert_eq!(
         found.recovered,
         PROCS as u64 * TXNS,
         "{mode}: a closed database lost commits at a power cut"
     );
-    let calls: Vec<[u64; 4]> = full.calls_by_process.values().copied().collect();
-    assert_eq!(
-        calls.len(),
-        PROCS,
-        "{mode}: journals of {} processes",
-        calls.len()
-    );
-    let rounds = 16 * soak();
+    if setup.compaction != Compaction::Off {
+        assert!(
+            found.compactions > 0 && found.copied > 0,
+            "{mode}: no compaction copied anything ({} compactions)",
+            found.compactions
+        );
+    }
+    let calls: Vec<[u64; 4]> = pids
+        .iter()
+        .map(|pid| full.calls_by_process.get(pid).copied())
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("{mode}: a child journaled nothing"))?;
+    let children = setup.children();
+    let rounds = rounds * soak();
     let mut plan = Vec::new();
     for i in 0..rounds {
         // Every killer, spread over its syncs (the process that creates the database makes
-        // more of them, and which one does varies), then over its writes, then by time.
-        let killer = (i as usize) % PROCS;
+        // more of them, and which one does varies), then over its writes, then by time. With
+        // a compactor process, every other round is cut by it.
+        let killer = if children > PROCS && i % 2 == 1 {
+            PROCS
+        } else {
+            (i as usize / (children - PROCS + 1)) % PROCS
+        };
         let [writes, syncs, ..] = calls[killer];
         let frac = |n: u64| 1 + (n * (2 * i + 1) / (2 * rounds)).min(n.saturating_sub(1));
         plan.push(CutAt::Call {
@@ -410,7 +629,7 @@ fn cut_concurrent_writers(batched: bool) -> TestResult {
             op: "sync",
             nth: 1 + rng.range(0, syncs.max(1)),
         });
-        if i % 2 == 0 {
+        if i % 2 == 0 || killer == PROCS {
             plan.push(CutAt::Call {
                 killer,
                 op: "write",
@@ -426,6 +645,9 @@ fn cut_concurrent_writers(batched: bool) -> TestResult {
     let (mut cuts, mut killed_rounds, mut verified, mut lost) = (1u64, 0u64, found.recovered, 0);
     let mut undone = full.writes_undone + full.truncations + full.names_undone;
     let (mut maps, mut shared) = (full.maps_restored, full.shared_syncs);
+    let (mut by_compactor, mut compactions, mut copied) = (0u64, found.compactions, found.copied);
+    // Cuts that fell inside a compaction, by the step it was at.
+    let mut inside = [0u64; 6];
     for at in plan {
         let (cut, killed, found) = round(at)?;
         cuts += 1;
@@ -435,7 +657,18 @@ fn cut_concurrent_writers(batched: bool) -> TestResult {
         undone += cut.writes_undone + cut.truncations + cut.names_undone;
         maps += cut.maps_restored;
         shared += cut.shared_syncs;
+        compactions += found.compactions;
+        copied += found.copied;
+        if killed {
+            if let Some(step) = found.compacting {
+                inside[step as usize] += 1;
+            }
+            if matches!(at, CutAt::Call { killer, .. } if killer == PROCS) {
+                by_compactor += 1;
+            }
+        }
     }
+    let in_compaction: u64 = inside.iter().sum();
     println!(
         "power loss with {PROCS} writers ({mode}): {cuts} cuts ({killed_rounds} killing the \
          writers mid-run), {verified} recovered commits verified, {lost} acknowledged commits \
@@ -443,7 +676,16 @@ fn cut_concurrent_writers(batched: bool) -> TestResult {
          to their last msync, {shared} deciding fsyncs shared across processes, {:.1?}",
         started.elapsed()
     );
-    if !batched {
+    if setup.compaction != Compaction::Off {
+        println!(
+            "  compaction ({}): {in_compaction} cuts inside a compaction (by step 1-5: {:?}), \
+             {by_compactor} on a call of the compactor process, {compactions} compactions \
+             completed before their cut, {copied} records copied by them",
+            setup.compaction.name(),
+            &inside[1..]
+        );
+    }
+    if !setup.batched {
         assert_eq!(lost, 0);
     }
     assert!(
@@ -454,7 +696,18 @@ fn cut_concurrent_writers(batched: bool) -> TestResult {
         shared > 0,
         "{mode}: no fsync of one process decided the fate of another's writes"
     );
+    if setup.compaction != Compaction::Off {
+        assert!(in_compaction > 0, "{mode}: no cut fell inside a compaction");
+    }
     Ok(())
+}
+
+fn cut_concurrent_writers(batched: bool) -> TestResult {
+    let setup = Setup {
+        batched,
+        compaction: Compaction::Off,
+    };
+    cut_concurrent(setup, 16)
 }
 
 #[test]
@@ -465,4 +718,43 @@ fn power_cut_with_concurrent_writers_loses_no_acknowledged_commit() -> TestResul
 #[test]
 fn power_cut_with_concurrent_batched_writers_loses_at_most_the_unsynced_window() -> TestResult {
     cut_concurrent_writers(true)
+}
+
+/// Rounds of the compaction variants (three cuts each, times `ZIGGY_SOAK`).
+const COMPACTION_ROUNDS: u64 = 8;
+
+#[test]
+fn power_cut_with_writers_and_a_compactor_process_loses_no_acknowledged_commit() -> TestResult {
+    let setup = Setup {
+        batched: false,
+        compaction: Compaction::Process,
+    };
+    cut_concurrent(setup, COMPACTION_ROUNDS)
+}
+
+#[test]
+fn power_cut_with_batched_writers_and_a_compactor_process_loses_at_most_the_window() -> TestResult {
+    let setup = Setup {
+        batched: true,
+        compaction: Compaction::Process,
+    };
+    cut_concurrent(setup, COMPACTION_ROUNDS)
+}
+
+#[test]
+fn power_cut_with_auto_compacting_writers_loses_no_acknowledged_commit() -> TestResult {
+    let setup = Setup {
+        batched: false,
+        compaction: Compaction::Auto,
+    };
+    cut_concurrent(setup, COMPACTION_ROUNDS)
+}
+
+#[test]
+fn power_cut_with_auto_compacting_batched_writers_loses_at_most_the_window() -> TestResult {
+    let setup = Setup {
+        batched: true,
+        compaction: Compaction::Auto,
+    };
+    cut_concurrent(setup, COMPACTION_ROUNDS)
 }
