@@ -1409,38 +1409,67 @@ impl Shared {
     }
 
     /// Makes everything published up to `target` durable; shares the fsync with every other
-    /// committer in every process (format-spec.md §9.4).
+    /// committer in every process (format-spec.md §9.4). One committer at a time (in this
+    /// process the holder of `sync_mutex`, across processes the holder of `sync.lock`) is
+    /// the syncer: it fsyncs the log up to what was published when it began, for everyone,
+    /// then bumps the sync epoch and wakes the others, who sleep on it as a futex instead of
+    /// queueing on the lock, and return at once if that fsync covered them.
     pub(crate) fn sync_to(&self, target: u64) -> Result<()> {
+        let durable = self.shm.w(W_DURABLE_POS);
+        let epoch = self.shm.w(W_SYNC_EPOCH);
+        loop {
+            if durable.load(Ordering::Acquire) >= target {
+                return Ok(());
+            }
+            if self.poisoned.load(Ordering::Relaxed) || self.shm.get(W_POISONED) != 0 {
+                return Err(Error::Poisoned);
+            }
+            // Read before trying to become the syncer: an fsync that ends after this point
+            // changes it, so the sleep below cannot miss it.
+            let seen = epoch.load(Ordering::Acquire) as u32;
+            let in_process = match self.sync_mutex.try_lock() {
+                Ok(g) => Some(g),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            if let Some(_g) = in_process {
+                if self.sync_lock.try_lock_exclusive()? {
+                    let r = self.sync_log(target);
+                    self.sync_lock.unlock();
+                    epoch.fetch_add(1, Ordering::AcqRel);
+                    crate::map::futex_wake_all(epoch);
+                    r?;
+                    continue;
+                }
+            }
+            // Another thread or process is the syncer: sleep until its fsync ends. The bound
+            // covers a syncer that died (the kernel released its lock; no one bumps the epoch).
+            if durable.load(Ordering::Acquire) >= target {
+                return Ok(());
+            }
+            crate::map::futex_wait(epoch, seen, Duration::from_millis(1));
+        }
+    }
+
+    /// The syncer's part of [`Shared::sync_to`]: fdatasyncs the active segment and advances
+    /// `durable_pos` to the log end read before it, unless that already covers `target`.
+    /// `sync.lock` held.
+    fn sync_log(&self, target: u64) -> Result<()> {
         let durable = self.shm.w(W_DURABLE_POS);
         if durable.load(Ordering::Acquire) >= target {
             return Ok(());
         }
-        if self.poisoned.load(Ordering::Relaxed) || self.shm.get(W_POISONED) != 0 {
-            return Err(Error::Poisoned);
+        let upto = self.shm.get(W_LOG_POS);
+        let seg = pos_seg(upto);
+        let file = self.segs.file(seg)?;
+        if let Err(e) = crate::io::sync_data(&file, &self.segs.path(seg)) {
+            // fsync errors are not retryable: the kernel may have dropped the pages.
+            self.poisoned.store(true, Ordering::Relaxed);
+            self.shm.set(W_POISONED, 1);
+            return Err(e);
         }
-        let _g = self
-            .sync_mutex
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.sync_lock.lock_exclusive(None, &self.dir)?;
-        let r = (|| {
-            if durable.load(Ordering::Acquire) >= target {
-                return Ok(());
-            }
-            let upto = self.shm.get(W_LOG_POS);
-            let seg = pos_seg(upto);
-            let file = self.segs.file(seg)?;
-            if let Err(e) = crate::io::sync_data(&file, &self.segs.path(seg)) {
-                // fsync errors are not retryable: the kernel may have dropped the pages.
-                self.poisoned.store(true, Ordering::Relaxed);
-                self.shm.set(W_POISONED, 1);
-                return Err(e);
-            }
-            durable.fetch_max(upto, Ordering::AcqRel);
-            Ok(())
-        })();
-        self.sync_lock.unlock();
-        r
+        durable.fetch_max(upto, Ordering::AcqRel);
+        Ok(())
     }
 
     /// Seals the active log segment and starts a new one. Writer lock held.

@@ -9,13 +9,67 @@
 //!
 //! And [`fallocate`], which gives a file real blocks before it is mapped or written, so that
 //! a full disk is an error there and never a SIGBUS on a mapped page.
+//!
+//! And [`futex_wait`] / [`futex_wake_all`], which let processes sleep on a word of a shared
+//! mapping until another process changes it (group commit, format-spec.md §9.4).
 #![allow(unsafe_code)]
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
+
+/// The address of the low 32 bits of `word` (the first four bytes: little-endian targets).
+fn low_half(word: &AtomicU64) -> *const u32 {
+    const _: () = assert!(cfg!(target_endian = "little"));
+    word.as_ptr().cast::<u32>().cast_const()
+}
+
+/// Sleeps while the low 32 bits of `word` equal `seen`, for at most `timeout`. `word` lies in
+/// a shared mapping, so a process that changes it and calls [`futex_wake_all`] wakes sleepers
+/// in every process. Returns early on any change, wake-up, signal or spuriously: callers
+/// re-check their condition.
+pub(crate) fn futex_wait(word: &AtomicU64, seen: u32, timeout: Duration) {
+    let ts = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(
+            i32::try_from(timeout.subsec_nanos()).expect("below one billion"),
+        ),
+    };
+    // SAFETY: FUTEX_WAIT reads the aligned 4-byte word at the address (inside `word`, which is
+    // borrowed for the whole call, so it stays mapped) and the timespec on our stack; it
+    // writes no memory of ours. Not FUTEX_PRIVATE: the word is shared between processes.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            low_half(word),
+            libc::FUTEX_WAIT,
+            seen,
+            &ts as *const libc::timespec,
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// Wakes every process and thread sleeping in [`futex_wait`] on `word`.
+pub(crate) fn futex_wake_all(word: &AtomicU64) {
+    // SAFETY: FUTEX_WAKE only uses the address as a key to find sleepers; it reads or writes
+    // no memory of ours. `word` is borrowed, so the address is mapped for the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            low_half(word),
+            libc::FUTEX_WAKE,
+            i32::MAX,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
 
 /// Grows `file` to at least `len` bytes with real blocks (`posix_fallocate` of `0..len`).
 ///

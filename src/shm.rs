@@ -59,6 +59,9 @@ pub(crate) const W_EXPIRING: usize = 42;
 pub(crate) const W_COMMANDS: usize = 43;
 /// The database id from the manifest (0 if it has none), written into every checkpoint.
 pub(crate) const W_DB_ID: usize = 45;
+/// Incremented after every fsync of the log that advanced `durable_pos`; committers waiting
+/// for another process's fsync sleep on its low half as a futex (format-spec.md §9.4).
+pub(crate) const W_SYNC_EPOCH: usize = 46;
 /// User keys by value type: word `W_TYPE_KEYS + tag` for type tags below `TYPE_TAGS`.
 pub(crate) const W_TYPE_KEYS: usize = 48;
 /// Type tags with a key counter.
