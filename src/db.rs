@@ -491,7 +491,15 @@ impl Db {
         let mut stats = self.inner.backup(dest)?;
         // Opening the copy builds its index from the segments, and closing it seals the
         // index, so the backup opens without a scan; it also proves the copy reads.
-        let copy = Db::options().active_expiry(None).open(dest)?;
+        let copy = match Db::options().active_expiry(None).open(dest) {
+            Ok(copy) => copy,
+            Err(e) => {
+                // The copy is not known to open, and the caller is told it failed: like a
+                // failed copy, it must not be left looking like a database (§12.1).
+                let _ = std::fs::remove_dir_all(dest);
+                return Err(e);
+            }
+        };
         stats.keys = copy.len();
         Ok(stats)
     }
