@@ -142,8 +142,9 @@ impl RepairReport {
 /// # Errors
 /// [`Error::InUse`] while any process (this one included) has the database open;
 /// [`Error::InvalidArgument`] if `dir` holds no database; [`Error::IncompatibleVersion`]
-/// for files of a newer format (nothing is touched); I/O errors. A failure before the swap
-/// leaves the directory as it was.
+/// for files of a newer format (nothing is touched); I/O errors. A failure before the swap's
+/// commit point (the rename of the new manifest) leaves the directory's database files as
+/// they were; after it, the repaired database is in place and the originals are aside.
 pub fn repair(dir: impl AsRef<Path>) -> Result<RepairReport> {
     let dir = dir.as_ref();
     if !std::fs::metadata(dir)
@@ -195,8 +196,17 @@ pub fn repair(dir: impl AsRef<Path>) -> Result<RepairReport> {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    invalidate_shared_state(&shm_lock)?;
-    let (aside, moved) = swap(dir, &tmp, &files)?;
+    // From here `tmp` holds only files this repair created, none of them needed once it
+    // returns: a failure removes it too (the swap undoes its own steps before its commit
+    // point, and leaves the completed repair after it).
+    let swapped = invalidate_shared_state(&shm_lock).and_then(|()| swap(dir, &tmp, &files));
+    let (aside, moved) = match swapped {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
     s.report.moved_to = aside;
     s.report.files_moved = moved;
     drop(shm_lock);
@@ -284,17 +294,56 @@ fn swap(dir: &Path, tmp: &Path, files: &DirFiles) -> Result<(PathBuf, Vec<String
     if files.manifest {
         moved.push(MANIFEST_NAME.into());
     }
+    let mut unlinked: Vec<String> = Vec::new();
+    let mut moved_in: Vec<String> = Vec::new();
+    let up_to_commit = swap_to_commit(
+        dir,
+        tmp,
+        files,
+        &aside,
+        &moved,
+        &mut unlinked,
+        &mut moved_in,
+    );
+    if let Err(e) = up_to_commit {
+        undo_swap(dir, &aside, &unlinked, &moved_in);
+        return Err(e);
+    }
+    // Past the commit point a failure leaves the repaired database in place.
+    crate::io::sync_dir(dir)?;
+    // 5. The old segments' names leave `dir` (they are unlisted now).
+    for name in &segs {
+        unlink_aside(dir, &aside, name)?;
+    }
+    crate::io::sync_dir(dir)?;
+    // Left in `tmp`: the temporary database's lock files and shared state, ours alone.
+    let _ = std::fs::remove_dir_all(tmp);
+    Ok((aside, moved))
+}
+
+/// Steps 1 to 4 of [`swap`], up to and including the rename of the new manifest (the commit
+/// point); records the names it unlinks from and moves into `dir`, for [`undo_swap`].
+fn swap_to_commit(
+    dir: &Path,
+    tmp: &Path,
+    files: &DirFiles,
+    aside: &Path,
+    moved: &[String],
+    unlinked: &mut Vec<String>,
+    moved_in: &mut Vec<String>,
+) -> Result<()> {
     // 1. Every original gets a second name under `aside`: from here on its bytes survive
     //    whatever happens to its name in `dir`.
-    for name in &moved {
+    for name in moved {
         std::fs::hard_link(dir.join(name), aside.join(name))
             .map_err(|e| Error::io(aside.join(name), e))?;
     }
-    crate::io::sync_dir(&aside)?;
+    crate::io::sync_dir(aside)?;
     // 2. Old index files and MANIFEST.tmp leave `dir` (derived data: the old database
     //    still opens, rebuilding its index), freeing their names.
     for name in &files.others {
-        unlink_aside(dir, &aside, name)?;
+        unlink_aside(dir, aside, name)?;
+        unlinked.push(name.clone());
     }
     crate::io::sync_dir(dir)?;
     // 3. The new segments (ids above every old one) and index move in, unlisted by the
@@ -311,20 +360,29 @@ fn swap(dir: &Path, tmp: &Path, files: &DirFiles) -> Result<(PathBuf, Vec<String
     }
     for name in &new_files {
         crate::io::rename(&tmp.join(name), &dir.join(name))?;
+        moved_in.push(name.clone());
     }
     crate::io::sync_dir(dir)?;
     // 4. The commit point: the new manifest replaces the old one (whose bytes live on
     //    under `aside`).
-    crate::io::rename(&tmp.join(MANIFEST_NAME), &dir.join(MANIFEST_NAME))?;
-    crate::io::sync_dir(dir)?;
-    // 5. The old segments' names leave `dir` (they are unlisted now).
-    for name in &segs {
-        unlink_aside(dir, &aside, name)?;
+    crate::io::rename(&tmp.join(MANIFEST_NAME), &dir.join(MANIFEST_NAME))
+}
+
+/// After a failure before the commit point, puts `dir` back as it was: the new files leave
+/// it, the old index names come back (links to the same inodes), and `aside`, which then
+/// only holds second names, is removed. If a name cannot be restored, `aside` stays: it
+/// keeps the bytes. The old manifest is in place either way, so the old database opens.
+fn undo_swap(dir: &Path, aside: &Path, unlinked: &[String], moved_in: &[String]) {
+    for name in moved_in {
+        let _ = crate::io::remove_file(&dir.join(name));
     }
-    crate::io::sync_dir(dir)?;
-    // Left in `tmp`: the temporary database's lock files and shared state, ours alone.
-    let _ = std::fs::remove_dir_all(tmp);
-    Ok((aside, moved))
+    let mut restored = true;
+    for name in unlinked {
+        restored &= std::fs::hard_link(aside.join(name), dir.join(name)).is_ok();
+    }
+    if crate::io::sync_dir(dir).is_ok() && restored {
+        let _ = std::fs::remove_dir_all(aside);
+    }
 }
 
 /// Removes the name `dir/name` of a file that is also `aside/name` (checked: same device
