@@ -37,8 +37,8 @@ use crate::util::{self, child_role, report, Child, TestResult};
 
 const ENTRY: &str = "faults::child_fault_at_every_io_call";
 const ROLE: &str = "faults-every-call";
-const ENOSPC: i32 = 28;
-const EIO: i32 = 5;
+pub(crate) const ENOSPC: i32 = 28;
+pub(crate) const EIO: i32 = 5;
 const ACCOUNTS: u32 = 8;
 const SUM: i64 = 100 * ACCOUNTS as i64;
 const BULK: u32 = 450;
@@ -306,7 +306,7 @@ fn outcome(db: &Db, step: Step, without: &Model, with: &Model, what: &str) -> Re
     ))
 }
 
-fn errno_name(errno: i32) -> &'static str {
+pub(crate) fn errno_name(errno: i32) -> &'static str {
     if errno == ENOSPC {
         "ENOSPC"
     } else {
@@ -315,7 +315,7 @@ fn errno_name(errno: i32) -> &'static str {
 }
 
 /// The error an operation that met the fault must return.
-fn expected_error(e: &Error, errno: i32) -> bool {
+pub(crate) fn expected_error(e: &Error, errno: i32) -> bool {
     match e {
         Error::DiskFull { .. } => errno == ENOSPC,
         Error::Io { source, .. } => errno == EIO && source.raw_os_error() == Some(EIO),
@@ -517,7 +517,7 @@ fn run_case(
     Ok(reached)
 }
 
-fn scratch_root() -> tempfile::TempDir {
+pub(crate) fn scratch_root() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
     let b = tempfile::Builder::new().prefix("ziggy-faults-").to_owned();
     if shm.is_dir() {

@@ -23,6 +23,7 @@ mod info;
 mod keys;
 mod limits;
 mod linearizable;
+mod maintenance_faults;
 mod model;
 mod multiprocess;
 mod powerloss;

@@ -14,7 +14,7 @@ use crate::util::{self, child_role, report, Child, TestResult};
 
 const LONG: Duration = Duration::from_secs(120);
 
-fn small(dir: &Path) -> ziggydb::Result<Db> {
+pub(crate) fn small(dir: &Path) -> ziggydb::Result<Db> {
     Db::options()
         .segment_size(64 << 10)
         .auto_compact(false, 0.5, 0)
@@ -24,7 +24,7 @@ fn small(dir: &Path) -> ziggydb::Result<Db> {
 
 /// Everything a key holds, comparable across databases.
 #[derive(Debug, Clone, PartialEq)]
-enum Held {
+pub(crate) enum Held {
     Scalar(Value, Option<u64>),
     List(Vec<Vec<u8>>),
     Set(Vec<Vec<u8>>),
@@ -33,7 +33,7 @@ enum Held {
 }
 
 /// Every key of `db` and what it holds.
-fn contents(db: &Db) -> TestResult<BTreeMap<Vec<u8>, Held>> {
+pub(crate) fn contents(db: &Db) -> TestResult<BTreeMap<Vec<u8>, Held>> {
     let mut out = BTreeMap::new();
     for key in db.keys()? {
         let held = match db.get_value(&key) {
@@ -130,19 +130,19 @@ fn build(dir: &Path) -> TestResult {
 
 /// A record as these tests read it off disk (format-spec.md §3.2).
 #[derive(Debug, Clone)]
-struct Rec {
-    file: PathBuf,
-    offset: usize,
-    len: usize,
-    kind: u8,
-    txn: u64,
-    internal: bool,
-    key: Vec<u8>,
-    value_offset: usize,
+pub(crate) struct Rec {
+    pub(crate) file: PathBuf,
+    pub(crate) offset: usize,
+    pub(crate) len: usize,
+    pub(crate) kind: u8,
+    pub(crate) txn: u64,
+    pub(crate) internal: bool,
+    pub(crate) key: Vec<u8>,
+    pub(crate) value_offset: usize,
 }
 
 /// Every intact record of every segment file of `dir`, in file and offset order.
-fn all_records(dir: &Path) -> Vec<Rec> {
+pub(crate) fn all_records(dir: &Path) -> Vec<Rec> {
     let mut out = Vec::new();
     for file in util::segment_files(dir) {
         let b = std::fs::read(&file).expect("read a segment");
@@ -183,7 +183,7 @@ fn all_records(dir: &Path) -> Vec<Rec> {
 }
 
 /// Name and bytes of every segment, index and manifest file in `dir`.
-fn originals(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn originals(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
         .expect("list")
         .filter_map(Result::ok)
@@ -198,7 +198,7 @@ fn originals(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// Checks that the report's `moved_to` holds exactly `before`, byte for byte.
-fn assert_kept_aside(report: &RepairReport, before: &BTreeMap<String, Vec<u8>>) {
+pub(crate) fn assert_kept_aside(report: &RepairReport, before: &BTreeMap<String, Vec<u8>>) {
     assert!(
         report
             .moved_to
@@ -221,7 +221,7 @@ fn assert_kept_aside(report: &RepairReport, before: &BTreeMap<String, Vec<u8>>) 
 }
 
 /// Opens the repaired database, checks it and returns what it holds.
-fn reopen_checked(dir: &Path) -> TestResult<BTreeMap<Vec<u8>, Held>> {
+pub(crate) fn reopen_checked(dir: &Path) -> TestResult<BTreeMap<Vec<u8>, Held>> {
     let db = small(dir)?;
     let r = db.check()?;
     assert!(r.is_ok(), "{:?}", r.problems);
@@ -451,7 +451,7 @@ fn child_repairer() {
 }
 
 /// The `damaged-*` directories in `dir`.
-fn aside_dirs(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn aside_dirs(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("list")
         .filter_map(Result::ok)
