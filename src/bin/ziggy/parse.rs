@@ -856,8 +856,14 @@ mod tests {
         assert_eq!(at("PEXPIREAT k 1234"), 1234);
         assert_eq!(at("EXPIREAT k 5"), 5000);
         assert_eq!(at("EXPIREAT k -5"), 0);
-        let now = now_ms();
-        assert!((now + 3000..=now_ms() + 3000).contains(&at("EXPIRE k 3")));
+        // The clock is read before and after the parse: the expiry lies between.
+        let before = now_ms();
+        let got = at("EXPIRE k 3");
+        let after = now_ms();
+        assert!(
+            (before + 3000..=after + 3000).contains(&got),
+            "{got} not in {before}+3000..={after}+3000"
+        );
         assert_eq!(
             parse_line("EXPIRE k 1 xx gt"),
             Ok(Cmd::Expire(
