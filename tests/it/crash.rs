@@ -22,11 +22,7 @@ use crate::util::{self, child_param, child_role, report, Child, Rng, TestResult}
 /// Rounds of a crash test: `base`, times `ZIGGY_SOAK` when set (a long soak runs
 /// `ZIGGY_SOAK=100 cargo nextest run --release --test it crash`).
 fn rounds(base: usize) -> usize {
-    let factor = std::env::var("ZIGGY_SOAK")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1usize);
-    base * factor.max(1)
+    base * usize::try_from(util::soak()).unwrap_or(usize::MAX)
 }
 
 const KEYSPACE: u64 = 64;

@@ -287,19 +287,8 @@ fn verify_in_a_new_process(
         v.send(&format!("REFUSED {k} {seed} {len}"));
     }
     v.close_stdin();
-    let status = v.wait(TIMEOUT);
-    std::thread::sleep(Duration::from_millis(20));
-    let lines = v.drain();
-    if let Some(f) = lines.iter().find(|l| l.starts_with("FAIL ")) {
-        return Err(format!("the reopen in a new process: {f}").into());
-    }
-    if !status.success() || !lines.iter().any(|l| l == "PASS") {
-        return Err(format!(
-            "the reopen in a new process exited with {status}: {lines:?}\n{}",
-            v.stderr()
-        )
-        .into());
-    }
+    v.finish(TIMEOUT)
+        .map_err(|e| format!("the reopen in a new process: {e}"))?;
     Ok(())
 }
 
@@ -338,11 +327,7 @@ fn child_verify_in_the_namespace() {
     let Some(dir) = child_role(VERIFY_ROLE) else {
         return;
     };
-    if let Err(e) = verify_child(&dir) {
-        report(format!("FAIL {e}"));
-        panic!("{e}");
-    }
-    report("PASS");
+    util::end_child(verify_child(&dir));
 }
 
 #[test]
@@ -788,9 +773,5 @@ fn child_on_a_small_tmpfs() {
         "compact" => scenario_compact(&mnt),
         other => Err(format!("unknown scenario {other}").into()),
     };
-    if let Err(e) = r {
-        report(format!("FAIL {e}"));
-        panic!("{e}");
-    }
-    report("PASS");
+    util::end_child(r);
 }

@@ -899,11 +899,7 @@ fn hostile_files_give_errors_or_right_answers_never_crashes() -> TestResult {
     build(&work.join("db"), "main")?;
     build(&work.join("other"), "other")?;
     let p = Pristine::load(&work.join("db"));
-    let soak: u64 = std::env::var("ZIGGY_SOAK")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+    let soak = util::soak();
     let cases = cases(&p, &work.join("other"), soak);
     let lines: Vec<String> = cases.iter().map(Case::to_line).collect();
     std::fs::write(work.join("cases"), lines.join("\n") + "\n")?;

@@ -464,9 +464,9 @@ fn writer_lock_excludes_other_processes_until_commit() -> TestResult {
     let message = r.expect_err("busy").to_string();
     assert!(message.contains(&holder), "{message}");
     assert!(!message.contains("stopped"), "{message}");
-    util::send_signal(child.id(), libc::SIGSTOP, child.name());
+    child.signal(libc::SIGSTOP);
     let message = db.begin_write().map(|_| ()).expect_err("busy").to_string();
-    util::send_signal(child.id(), libc::SIGCONT, child.name());
+    child.signal(libc::SIGCONT);
     assert!(
         message.contains(&format!("{holder} (")) && message.contains("which is stopped"),
         "{message}"

@@ -40,16 +40,6 @@ const ACCOUNTS: u64 = 8;
 const PAD: usize = 3000;
 const BULK: u64 = 200;
 
-/// `ZIGGY_SOAK` (default 1): a larger value cuts at more points between syncs (every sync
-/// point is cut at in any case).
-fn soak() -> u64 {
-    std::env::var("ZIGGY_SOAK")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1u64)
-        .max(1)
-}
-
 fn t_key(s: u64) -> Vec<u8> {
     format!("t/{s}").into_bytes()
 }
@@ -351,7 +341,8 @@ fn cut_everywhere(batched: bool) -> TestResult {
         "{mode}: a closed database lost commits at a power cut"
     );
     let [writes, syncs, ..] = full.calls;
-    let soak = soak();
+    // `ZIGGY_SOAK` cuts at more points between syncs (every sync point is cut at anyway).
+    let soak = util::soak();
     // Every sync point (fsync, fdatasync, directory fsync, msync).
     let mut plan: Vec<(&str, u64)> = points(syncs, 1).into_iter().map(|n| ("sync", n)).collect();
     // Points between syncs: before the nth write.

@@ -129,15 +129,6 @@ impl Setup {
     }
 }
 
-/// `ZIGGY_SOAK` (default 1) multiplies the cut rounds.
-fn soak() -> u64 {
-    std::env::var("ZIGGY_SOAK")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1u64)
-        .max(1)
-}
-
 fn seq_key(p: u64) -> Vec<u8> {
     format!("seq/{p}").into_bytes()
 }
@@ -606,7 +597,7 @@ fn cut_concurrent(setup: Setup, rounds: u64) -> TestResult {
         .collect::<Option<_>>()
         .ok_or_else(|| format!("{mode}: a child journaled nothing"))?;
     let children = setup.children();
-    let rounds = rounds * soak();
+    let rounds = rounds * util::soak();
     let mut plan = Vec::new();
     for i in 0..rounds {
         // Every killer, spread over its syncs (the process that creates the database makes

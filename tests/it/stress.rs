@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,15 +34,6 @@ pub fn mono_ns() -> u64 {
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC)");
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// `ZIGGY_SOAK`, at least 1.
-fn soak() -> u64 {
-    std::env::var("ZIGGY_SOAK")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1u64)
-        .max(1)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1136,7 +1127,7 @@ fn processes_and_threads_mixing_every_command_keep_the_cross_process_guarantees(
     };
     let procs = knob("ZIGGY_STRESS_PROCS", 3);
     let threads = knob("ZIGGY_STRESS_THREADS", 2);
-    let millis = 5_000 * soak();
+    let millis = 5_000 * util::soak();
     let tmp = util::tempdir();
     let dir = util::db_path(&tmp);
     let mut rng = Rng::from_env("stress");
@@ -1842,17 +1833,20 @@ fn compact_within(db: &Db, limit: Duration) -> TestResult<ziggydb::CompactStats>
     }
 }
 
-fn signal(child: &Child, pid: u32, sig: libc::c_int) {
-    util::send_signal(pid, sig, child.name());
-}
-
-fn pid_of(child: &Child) -> u32 {
-    let name = child.name();
-    let at = name.find("pid ").expect("name has a pid") + 4;
-    name[at..]
-        .trim_end_matches(')')
-        .parse()
-        .expect("a pid in the name")
+/// A database of 64 KiB segments without automatic compaction or expiry, with a round
+/// written, its segment files, and a reader process holding a value read from them.
+fn stale_reader_setup(dir: &Path) -> TestResult<(Db, Vec<PathBuf>, Child)> {
+    let db = Db::options()
+        .segment_size(64 << 10)
+        .auto_compact(false, 0.5, 0)
+        .active_expiry(None)
+        .open(dir)?;
+    db.set(b"held", held_value())?;
+    write_round(&db, 0)?;
+    let old_files = util::segment_files(dir);
+    let mut reader = Child::spawn("stress::child_stale_reader", "stale-reader", dir, &[]);
+    reader.expect("HOLDING", LONG);
+    Ok((db, old_files, reader))
 }
 
 #[test]
@@ -1862,19 +1856,9 @@ fn a_stopped_reader_holding_old_files_blocks_no_compaction_and_reads_correctly_a
     const SHORT_STOPS: u64 = 8;
     let tmp = util::tempdir();
     let dir = util::db_path(&tmp);
-    let db = Db::options()
-        .segment_size(64 << 10)
-        .auto_compact(false, 0.5, 0)
-        .active_expiry(None)
-        .open(&dir)?;
-    db.set(b"held", held_value())?;
-    write_round(&db, 0)?;
-    let old_files = util::segment_files(&dir);
-    let mut reader = Child::spawn("stress::child_stale_reader", "stale-reader", &dir, &[]);
-    reader.expect("HOLDING", LONG);
+    let (db, old_files, mut reader) = stale_reader_setup(&dir)?;
     std::thread::sleep(Duration::from_millis(50));
-    let pid = pid_of(&reader);
-    signal(&reader, pid, libc::SIGSTOP);
+    reader.signal(libc::SIGSTOP);
     let mut removed = 0;
     for round in 1..=ROUNDS {
         for _ in 0..4 {
@@ -1900,18 +1884,18 @@ fn a_stopped_reader_holding_old_files_blocks_no_compaction_and_reads_correctly_a
     other.close_stdin();
     other.wait_success(LONG);
 
-    signal(&reader, pid, libc::SIGCONT);
+    reader.signal(libc::SIGCONT);
     // Short stops at whatever point of its read loop the reader has reached, each across
     // writes and a compaction that deletes the files it was reading.
     let mut rng = Rng::from_env("stale reader");
     for round in ROUNDS + 1..=ROUNDS + SHORT_STOPS {
         std::thread::sleep(Duration::from_millis(rng.range(0, 20)));
-        signal(&reader, pid, libc::SIGSTOP);
+        reader.signal(libc::SIGSTOP);
         for _ in 0..4 {
             write_round(&db, round)?;
         }
         removed += compact_within(&db, Duration::from_secs(30))?.segments_removed;
-        signal(&reader, pid, libc::SIGCONT);
+        reader.signal(libc::SIGCONT);
     }
     eprintln!(
         "stale reader: stopped across {ROUNDS} compactions, then {SHORT_STOPS} short stops; \
@@ -1931,16 +1915,7 @@ fn a_stopped_reader_holding_old_files_blocks_no_compaction_and_reads_correctly_a
 fn a_reader_killed_while_holding_old_files_blocks_no_compaction_or_open() -> TestResult {
     let tmp = util::tempdir();
     let dir = util::db_path(&tmp);
-    let db = Db::options()
-        .segment_size(64 << 10)
-        .auto_compact(false, 0.5, 0)
-        .active_expiry(None)
-        .open(&dir)?;
-    db.set(b"held", held_value())?;
-    write_round(&db, 0)?;
-    let old_files = util::segment_files(&dir);
-    let mut reader = Child::spawn("stress::child_stale_reader", "stale-reader", &dir, &[]);
-    reader.expect("HOLDING", LONG);
+    let (db, old_files, mut reader) = stale_reader_setup(&dir)?;
     write_round(&db, 1)?;
     std::thread::sleep(Duration::from_millis(20));
     reader.kill();

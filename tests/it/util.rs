@@ -72,6 +72,25 @@ pub fn child_param<T: std::str::FromStr>(name: &str) -> T {
         .unwrap_or_else(|_| panic!("child parameter {name}={text} parses"))
 }
 
+/// `ZIGGY_SOAK` (at least 1, default 1): how many times the crash, power-loss, fault and
+/// stress tests multiply their rounds.
+pub fn soak() -> u64 {
+    std::env::var("ZIGGY_SOAK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1u64)
+        .max(1)
+}
+
+/// In a child: ends its role with `PASS`, or with `FAIL <error>` and a panic.
+pub fn end_child(r: TestResult) {
+    if let Err(e) = r {
+        report(format!("FAIL {e}"));
+        panic!("{e}");
+    }
+    report("PASS");
+}
+
 /// In a child: reports one line to the parent, flushed at once.
 pub fn report(msg: impl Display) {
     let mut out = std::io::stdout().lock();
@@ -322,6 +341,33 @@ impl Child {
     /// The child's process id.
     pub fn id(&self) -> u32 {
         self.proc.id()
+    }
+
+    /// Sends signal `sig` to the child.
+    pub fn signal(&self, sig: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.proc.id()).expect("pid fits");
+        // SAFETY: kill(2) only sends a signal; the child is not reaped before `wait`, `kill`
+        // or drop, so its pid cannot have been reused by another process.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "signal {sig} to {}", self.name);
+    }
+
+    /// Waits (at most `timeout`) for a child that ends with [`end_child`]: its report lines,
+    /// or an error if it reported `FAIL` or did not exit successfully after `PASS`.
+    pub fn finish(&mut self, timeout: Duration) -> TestResult<Vec<String>> {
+        let status = self.wait(timeout);
+        let lines = self.drain();
+        if let Some(fail) = lines.iter().find(|l| l.starts_with("FAIL ")) {
+            return Err(fail.clone().into());
+        }
+        if !status.success() || !lines.iter().any(|l| l == "PASS") {
+            return Err(format!(
+                "the child failed ({status:?}): {lines:?}\n{}",
+                self.stderr()
+            )
+            .into());
+        }
+        Ok(lines)
     }
 
     /// Label for messages.
@@ -722,14 +768,4 @@ pub fn quote(arg: &[u8]) -> String {
 /// A command line for redis-cli or ziggy: the arguments quoted, separated by spaces.
 pub fn command_line(args: &[Vec<u8>]) -> String {
     args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
-}
-
-/// Sends signal `sig` to process `pid`, a child of this test that is not yet reaped (a
-/// [`Child`] reaps it only in `wait`, `kill` or drop), named `what` in the failure message.
-pub fn send_signal(pid: u32, sig: libc::c_int, what: &str) {
-    let pid = libc::pid_t::try_from(pid).expect("pid fits");
-    // SAFETY: kill(2) only sends a signal; `pid` is our own unreaped child, so the pid cannot
-    // have been reused by another process.
-    let rc = unsafe { libc::kill(pid, sig) };
-    assert_eq!(rc, 0, "signal {sig} to {what}");
 }
