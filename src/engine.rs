@@ -987,7 +987,8 @@ impl Shared {
         let start = self.shm.get(W_PUB_START);
         // A slot the dead writer was repointing may hold its new position under the old
         // check byte (§4.2): renew those, proved by the key at the new position.
-        self.current_index()?.renew_torn_slots(|loc| {
+        let idx = self.current_index()?;
+        idx.renew_torn_slots(|loc| {
             let (map, meta) = self.segs.record_at(loc).ok()?;
             (meta.kind == KIND_PUT)
                 .then(|| index::slot_hash(index::hash_for(meta.key(&map), meta.internal)))
@@ -996,7 +997,6 @@ impl Shared {
             let next = self.shm.get(W_NEXT_TXN);
             match self.read_txn(start)? {
                 TxnRead::Txn(t) if t.txn == next => {
-                    let idx = self.current_index()?;
                     for &(p, meta) in &t.records {
                         self.apply_record(&idx, &t.map, p, &meta)?;
                     }

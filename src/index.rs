@@ -313,7 +313,7 @@ impl IndexMap {
             if t == TAG_EMPTY {
                 // Before calling the key absent, check every live slot passed: a damaged
                 // tag would otherwise have made the probe walk past its key.
-                self.check_run(h & self.mask, slot)?;
+                self.check_run(h & self.mask, slot.wrapping_sub(h) & self.mask)?;
                 return Ok(Probe::Absent {
                     free: free.or(Some(slot)),
                 });
@@ -332,17 +332,14 @@ impl IndexMap {
             slot = (slot + 1) & self.mask;
         }
         // No empty slot anywhere (only damage makes a table full): check all of it.
-        let home = h & self.mask;
-        self.check_run(home, (home + self.cap - 1) & self.mask)?;
-        self.check_run((home + self.cap - 1) & self.mask, home)?;
+        self.check_run(h & self.mask, self.cap)?;
         Ok(Probe::Absent { free })
     }
 
-    /// Checks every live slot from `from` up to (not including) `to`, wrapping; none if
-    /// they are equal.
-    fn check_run(&self, from: u64, to: u64) -> Result<()> {
+    /// Checks every live slot of the `n` from `from` on, wrapping.
+    fn check_run(&self, from: u64, n: u64) -> Result<()> {
         let mut slot = from;
-        while slot != to {
+        for _ in 0..n {
             let t = self.tag_word(slot).load(Ordering::Acquire);
             if t != TAG_EMPTY && t != TAG_DELETED {
                 let loc = self.loc_word(slot).load(Ordering::Acquire);

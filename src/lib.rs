@@ -92,44 +92,14 @@ pub mod internals {
             .map(|r| (r.key.len(), r.value.len()))
     }
 
-    /// A record decoded by [`decode_record`] (format-spec.md §3.2).
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct Record<'a> {
-        /// 1 PUT, 2 DEL, 3 COMMIT, 4 SEAL.
-        pub kind: u8,
-        /// Value type.
-        pub vtype: u8,
-        /// Transaction id.
-        pub txn: u64,
-        /// Expiry time in ms; 0: none.
-        pub expires_at: u64,
-        /// The key is in the internal namespace.
-        pub internal: bool,
-        /// Key bytes.
-        pub key: &'a [u8],
-        /// Value bytes.
-        pub value: &'a [u8],
-        /// Encoded length.
-        pub len: usize,
-    }
+    pub use crate::record::Record;
 
     /// Decodes the record at the start of `buf` exactly as the engine does; why not, if not.
     ///
     /// # Errors
     /// The reason the bytes are no record.
     pub fn decode_record(buf: &[u8]) -> Result<Record<'_>, &'static str> {
-        crate::record::decode_record(buf)
-            .map(|r| Record {
-                kind: r.kind,
-                vtype: r.vtype,
-                txn: r.txn,
-                expires_at: r.expires_at,
-                internal: r.internal,
-                key: r.key,
-                value: r.value,
-                len: r.len,
-            })
-            .map_err(crate::record::DecodeError::reason)
+        crate::record::decode_record(buf).map_err(crate::record::DecodeError::reason)
     }
 
     /// Encodes `r` as the engine's writer does (`r.len` is ignored).

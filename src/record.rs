@@ -34,17 +34,23 @@ pub(crate) const FORMAT_VERSION: u16 = 1;
 pub(crate) const SEG_LOG: u8 = 1;
 pub(crate) const SEG_COMPACTED: u8 = 2;
 
-/// A decoded record borrowing its key and value from the buffer it was read from.
+/// A decoded record borrowing its key and value from the buffer it was read from
+/// (format-spec.md §3.2). Public only through the hidden `internals` module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Record<'a> {
+pub struct Record<'a> {
+    /// 1 PUT, 2 DEL, 3 COMMIT, 4 SEAL.
     pub kind: u8,
+    /// Value type.
     pub vtype: u8,
+    /// Transaction id.
     pub txn: u64,
     /// Expiry in milliseconds since the Unix epoch; 0 = none.
     pub expires_at: u64,
     /// The key is in the internal namespace.
     pub internal: bool,
+    /// Key bytes.
     pub key: &'a [u8],
+    /// Value bytes.
     pub value: &'a [u8],
     /// Total encoded length.
     pub len: usize,

@@ -89,7 +89,7 @@ impl WriteTxn {
     /// The record stored under `key` in a namespace, seeing this transaction's writes;
     /// expired records read as absent.
     pub(crate) fn raw_get(&self, key: &[u8], internal: bool) -> Result<Option<Raw>> {
-        let raw = match self.ops.get(&(internal, key.to_vec())) {
+        let raw = match self.pending(key, internal) {
             Some(Op::Del { .. }) => None,
             Some(Op::Put {
                 vtype,
@@ -118,12 +118,17 @@ impl WriteTxn {
         Ok(raw.filter(|r| r.expires_at == 0 || r.expires_at > now_ms()))
     }
 
+    /// This transaction's own write of `key` in a namespace, if it made one.
+    fn pending(&self, key: &[u8], internal: bool) -> Option<&Op> {
+        self.ops.get(&(internal, key.to_vec()))
+    }
+
     /// A collection page (internal key `key`) as this transaction sees it: its own pending
     /// version, or the committed record read in place from its mapping (which the `Arc`
     /// keeps alive; pages carry no expiry).
     pub(crate) fn page_buf(&self, key: &[u8]) -> Result<Option<crate::coll::tree::PageBuf>> {
         use crate::coll::tree::PageBuf;
-        Ok(match self.ops.get(&(true, key.to_vec())) {
+        Ok(match self.pending(key, true) {
             Some(Op::Del { .. }) => None,
             Some(Op::Put { payload, .. }) => Some(PageBuf::Owned(payload.clone())),
             None => self
@@ -236,7 +241,7 @@ impl WriteTxn {
     /// The pending write of a user key: `Some(None)` for a delete, `Some(Some((vtype,
     /// payload)))` for a put, `None` if the transaction does not touch it.
     pub(crate) fn raw_get_pending(&self, key: &[u8]) -> Option<Option<(u8, Vec<u8>)>> {
-        match self.ops.get(&(false, key.to_vec()))? {
+        match self.pending(key, false)? {
             Op::Del { .. } => Some(None),
             Op::Put { vtype, payload, .. } => Some(Some((*vtype, payload.clone()))),
         }
@@ -331,7 +336,7 @@ impl WriteTxn {
     /// # Errors
     /// As [`crate::Db::get`].
     pub fn exists(&self, key: &[u8]) -> Result<bool> {
-        match self.ops.get(&(false, key.to_vec())) {
+        match self.pending(key, false) {
             Some(Op::Del { .. }) => Ok(false),
             Some(Op::Put { expires_at, .. }) => Ok(*expires_at == 0 || *expires_at > now_ms()),
             None => self.shared()?.exists_committed(key),
