@@ -1,8 +1,5 @@
-//! cargo-fuzz entry point of the `index_probe` target; the target itself is
-//! `targets/index_probe.rs`, which `replay` also runs on a stable toolchain.
+//! cargo-fuzz entry point of the `index_probe` target; its body is `targets/index_probe.rs`, which
+//! `replay` also runs on a stable toolchain.
 #![no_main]
 
-#[path = "../targets/index_probe.rs"]
-mod target;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| target::fuzz(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ziggydb_fuzz::index_probe::fuzz(data));

@@ -1,8 +1,5 @@
-//! cargo-fuzz entry point of the `open_dir` target; the target itself is `targets/open_dir.rs`,
-//! which `replay` also runs on a stable toolchain.
+//! cargo-fuzz entry point of the `open_dir` target; its body is `targets/open_dir.rs`, which
+//! `replay` also runs on a stable toolchain.
 #![no_main]
 
-#[path = "../targets/open_dir.rs"]
-mod target;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| target::fuzz(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ziggydb_fuzz::open_dir::fuzz(data));

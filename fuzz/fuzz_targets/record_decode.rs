@@ -1,8 +1,5 @@
-//! cargo-fuzz entry point of the `record_decode` target; the target itself is
-//! `targets/record_decode.rs`, which `replay` also runs on a stable toolchain.
+//! cargo-fuzz entry point of the `record_decode` target; its body is `targets/record_decode.rs`, which
+//! `replay` also runs on a stable toolchain.
 #![no_main]
 
-#[path = "../targets/record_decode.rs"]
-mod target;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| target::fuzz(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ziggydb_fuzz::record_decode::fuzz(data));

@@ -9,43 +9,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-// The binary's modules that `cli_parse` parses with, at the crate root where their `crate::`
-// paths point.
-#[allow(dead_code, unused_imports)]
-#[path = "../../src/bin/ziggy/collections.rs"]
-mod collections;
-#[allow(dead_code, unused_imports)]
-#[path = "../../src/bin/ziggy/commands.rs"]
-mod commands;
-#[allow(dead_code, unused_imports)]
-#[path = "../../src/bin/ziggy/parse.rs"]
-mod parse;
-#[allow(dead_code, unused_imports)]
-#[path = "../../src/bin/ziggy/reply.rs"]
-mod reply;
-#[allow(dead_code, unused_imports)]
-#[path = "../../src/bin/ziggy/run.rs"]
-mod run;
-#[allow(dead_code, unused_imports)]
-#[path = "../../src/bin/ziggy/split.rs"]
-mod split;
-
-#[path = "../targets/cli_parse.rs"]
-mod cli_parse;
-#[path = "../targets/cli_split.rs"]
-mod cli_split;
-#[path = "../targets/import_line.rs"]
-mod import_line;
-#[path = "../targets/index_probe.rs"]
-mod index_probe;
-#[path = "../targets/open_dir.rs"]
-mod open_dir;
-#[path = "../targets/ops.rs"]
-mod ops;
-#[path = "../targets/ops_crash.rs"]
-mod ops_crash;
-#[path = "../targets/record_decode.rs"]
-mod record_decode;
+use ziggydb_fuzz::{
+    cli_parse, cli_split, import_line, index_probe, open_dir, ops, ops_crash, record_decode,
+};
 
 /// A target: its name and its function.
 type Target = (&'static str, fn(&[u8]));

@@ -8,20 +8,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::Input;
 use ziggydb::{Db, Durability, Error, Value, WriteTxn};
 
 /// The smallest segment the engine accepts, so that a few kilobytes of writes fill one.
 const SEGMENT_SIZE: u64 = 64 << 10;
-
-struct Input<'a>(&'a [u8]);
-
-impl Input<'_> {
-    fn byte(&mut self) -> Option<u8> {
-        let (&b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(b)
-    }
-}
 
 #[derive(Debug)]
 enum Op {

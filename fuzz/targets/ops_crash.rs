@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::Input;
 use ziggydb::testing::{fault_hits, set_fault_plan, FaultAction, FaultOp, FaultPlan};
 use ziggydb::{Db, Error, Value, WriteTxn};
 
@@ -30,16 +31,6 @@ const EIO: i32 = 5;
 const ENOSPC: i32 = 28;
 
 type Model = BTreeMap<Vec<u8>, Value>;
-
-struct Input<'a>(&'a [u8]);
-
-impl Input<'_> {
-    fn byte(&mut self) -> Option<u8> {
-        let (&b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(b)
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum After {
