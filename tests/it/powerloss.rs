@@ -231,6 +231,21 @@ fn run_and_cut(dir: &Path, journal: &Path, batched: bool, op: &str, nth: u64) ->
     power_cut(journal, dir).expect("power cut")
 }
 
+/// After a cut and the checks of its contents: `check` passes, a commit works, and `check`
+/// passes again.
+pub(crate) fn check_and_commit(db: &Db, label: &str) -> TestResult {
+    let r = db.check()?;
+    assert!(r.is_ok(), "{label}: check found {:?}", r.problems);
+    db.set(b"after", "recovery")?;
+    let r = db.check()?;
+    assert!(
+        r.is_ok(),
+        "{label}: check after a commit found {:?}",
+        r.problems
+    );
+    Ok(())
+}
+
 /// Checks the database after a cut; returns the recovered `seq` and the transactions lost.
 fn verify(dir: &Path, cut: &PowerCut, batched: bool, label: &str) -> TestResult<(u64, u64)> {
     let mut acked = 0;
@@ -307,15 +322,7 @@ fn verify(dir: &Path, cut: &PowerCut, batched: bool, label: &str) -> TestResult<
     );
     let hash: BTreeMap<Vec<u8>, Vec<u8>> = db.hash(b"h").get_all()?.into_iter().collect();
     assert_eq!(hash, want.hash, "{label}: the hash");
-    let r = db.check()?;
-    assert!(r.is_ok(), "{label}: check found {:?}", r.problems);
-    db.set(b"after", "recovery")?;
-    let r = db.check()?;
-    assert!(
-        r.is_ok(),
-        "{label}: check after a commit found {:?}",
-        r.problems
-    );
+    check_and_commit(&db, label)?;
     Ok((l, acked.saturating_sub(l)))
 }
 

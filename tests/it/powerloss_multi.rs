@@ -539,15 +539,7 @@ fn verify(dir: &Path, cut: &PowerCut, setup: Setup, label: &str) -> TestResult<F
             .map(|k| String::from_utf8_lossy(k))
             .collect::<Vec<_>>()
     );
-    let r = db.check()?;
-    assert!(r.is_ok(), "{label}: check found {:?}", r.problems);
-    db.set(b"after", "recovery")?;
-    let r = db.check()?;
-    assert!(
-        r.is_ok(),
-        "{label}: check after a commit found {:?}",
-        r.problems
-    );
+    crate::powerloss::check_and_commit(&db, label)?;
     Ok(Found {
         recovered,
         lost,
