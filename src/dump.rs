@@ -128,6 +128,7 @@ impl Db {
 /// # Errors
 /// A description of what is wrong with the line.
 #[doc(hidden)]
+#[cfg(feature = "test-hooks")]
 pub fn check_line(line: &[u8]) -> std::result::Result<(), String> {
     parse_line(line).map(|_| ())
 }

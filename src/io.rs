@@ -1,19 +1,81 @@
 //! The I/O seam: every write, fsync, allocation, creation, rename and unlink of a durable
 //! file goes through here, so tests can make the Nth one fail (ENOSPC, EIO), kill the process
 //! at that point, or journal it to simulate a power cut afterwards ([`powerloss`]).
+//!
+//! Fault injection and the journal exist only with the `test-hooks` feature, which tests,
+//! benches and fuzz targets enable. Without it (every build users install) the seam is empty
+//! inline functions: no `ZIGGY_FAULT`, no atomic load or lock on any I/O call.
 
+#[cfg(feature = "test-hooks")]
 pub(crate) mod powerloss;
+
+/// The power-loss journal's seam without the test hooks: nothing is journaled.
+#[cfg(not(feature = "test-hooks"))]
+pub(crate) mod powerloss {
+    use std::fs::File;
+    use std::path::Path;
+
+    /// Always `None`: there is no journal.
+    pub(crate) type Pending = Option<u64>;
+
+    #[inline(always)]
+    pub(crate) fn before_write(_: &File, _: &Path, _: u64, _: usize) -> Pending {
+        None
+    }
+    #[inline(always)]
+    pub(crate) fn before_allocate(_: &File, _: &Path) -> Pending {
+        None
+    }
+    #[inline(always)]
+    pub(crate) fn before_sync(_: &Path) -> Pending {
+        None
+    }
+    #[inline(always)]
+    pub(crate) fn before_sync_dir(_: &Path) -> Pending {
+        None
+    }
+    #[inline(always)]
+    pub(crate) fn before_create(_: &Path) -> Pending {
+        None
+    }
+    #[inline(always)]
+    pub(crate) fn before_rename(_: &Path, _: &Path) -> Pending {
+        None
+    }
+    #[inline(always)]
+    pub(crate) fn before_remove(_: &Path) -> Pending {
+        None
+    }
+    #[inline(always)]
+    pub(crate) fn done(_: Pending, _: &Path, _: bool) {}
+    #[inline(always)]
+    pub(crate) fn after_map(_: &File, _: &Path) {}
+    #[inline(always)]
+    pub(crate) fn before_msync(_: &Path) -> Pending {
+        None
+    }
+    #[inline(always)]
+    pub(crate) fn after_msync(_: Pending, _: &Path, _: usize, _: usize) {}
+    #[inline(always)]
+    pub(crate) fn power_loss_note(_: &str) {}
+}
 
 use std::fs::File;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::Path;
+#[cfg(feature = "test-hooks")]
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(feature = "test-hooks")]
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 
 /// Which calls a [`FaultPlan`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    not(feature = "test-hooks"),
+    allow(dead_code, reason = "only the test hooks read it")
+)]
 pub enum FaultOp {
     /// `pwrite` of data into a file.
     Write,
@@ -28,6 +90,7 @@ pub enum FaultOp {
 }
 
 /// What happens at the chosen call.
+#[cfg(feature = "test-hooks")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultAction {
     /// The call fails with this errno (e.g. `libc::ENOSPC`, `libc::EIO`) and does nothing.
@@ -42,6 +105,7 @@ pub enum FaultAction {
 
 /// Fail or kill at the `nth` (1-based) matching call; with `sticky`, every later matching
 /// call fails too.
+#[cfg(feature = "test-hooks")]
 #[derive(Debug, Clone, Copy)]
 pub struct FaultPlan {
     /// Calls counted.
@@ -59,6 +123,7 @@ pub struct FaultPlan {
 /// `calls` matching calls in a row (`u64::MAX`: until the sequence is removed), and then the
 /// next step becomes active, counting from zero. One step with `calls` of 1 is a
 /// non-sticky [`FaultPlan`]; with `u64::MAX`, a sticky one.
+#[cfg(feature = "test-hooks")]
 #[derive(Debug, Clone, Copy)]
 pub struct FaultStep {
     /// Calls counted.
@@ -71,6 +136,7 @@ pub struct FaultStep {
     pub action: FaultAction,
 }
 
+#[cfg(feature = "test-hooks")]
 impl From<FaultPlan> for FaultStep {
     fn from(p: FaultPlan) -> Self {
         FaultStep {
@@ -82,6 +148,7 @@ impl From<FaultPlan> for FaultStep {
     }
 }
 
+#[cfg(feature = "test-hooks")]
 struct State {
     steps: Vec<FaultStep>,
     /// Index of the active step (`steps.len()`: all done).
@@ -94,11 +161,15 @@ struct State {
     hits: u64,
 }
 
+#[cfg(feature = "test-hooks")]
 static ENABLED: AtomicBool = AtomicBool::new(false);
+#[cfg(feature = "test-hooks")]
 static PLAN: Mutex<Option<State>> = Mutex::new(None);
+#[cfg(feature = "test-hooks")]
 static ENV_READ: std::sync::Once = std::sync::Once::new();
 
 /// Installs (or with `None` removes) the process-wide fault plan.
+#[cfg(feature = "test-hooks")]
 pub fn set_fault_plan(plan: Option<FaultPlan>) {
     set_fault_steps(plan.into_iter().map(FaultStep::from).collect());
 }
@@ -107,6 +178,7 @@ pub fn set_fault_plan(plan: Option<FaultPlan>) {
 /// Expresses what one [`FaultPlan`] cannot: a fault that lasts a given number of calls and
 /// then clears by itself, and a second fault after the first (e.g. a failed fsync, then the
 /// next write, wherever it happens: in the same operation, or in a retry or a recovery).
+#[cfg(feature = "test-hooks")]
 pub fn set_fault_steps(steps: Vec<FaultStep>) {
     let mut g = PLAN
         .lock()
@@ -124,6 +196,7 @@ pub fn set_fault_steps(steps: Vec<FaultStep>) {
 /// How many calls the installed plan has counted so far (0 without a plan): a test compares
 /// it with the plan's `nth` to learn whether, and during which operation, the fault was hit.
 /// With several steps, the calls counted by all of them.
+#[cfg(feature = "test-hooks")]
 pub fn fault_plan_calls() -> u64 {
     PLAN.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -132,6 +205,7 @@ pub fn fault_plan_calls() -> u64 {
 }
 
 /// How many calls the installed plan or steps have failed (or killed at) so far.
+#[cfg(feature = "test-hooks")]
 pub fn fault_hits() -> u64 {
     PLAN.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -141,6 +215,7 @@ pub fn fault_hits() -> u64 {
 
 /// Reads `ZIGGY_FAULT=op:nth:action[:sticky]` (op: write|sync|allocate|rename|any; action:
 /// enospc|eio|kill|killgroup), so child processes of tests can be given a plan.
+#[cfg(feature = "test-hooks")]
 fn read_env() {
     let Ok(spec) = std::env::var("ZIGGY_FAULT") else {
         return;
@@ -174,6 +249,7 @@ fn read_env() {
 }
 
 /// Counts one call of kind `op` against the plan; an error means "fail this call".
+#[cfg(feature = "test-hooks")]
 pub(crate) fn check_fault(op: FaultOp) -> std::io::Result<()> {
     ENV_READ.call_once(read_env);
     if !ENABLED.load(Ordering::Relaxed) {
@@ -205,23 +281,32 @@ pub(crate) fn check_fault(op: FaultOp) -> std::io::Result<()> {
         st.seen = 0;
     }
     match step.action {
-        FaultAction::Kill => {
-            // SAFETY-free: kill(2) on ourselves; the point of the plan is a real SIGKILL.
-            let _ = std::process::Command::new("kill")
-                .args(["-9", &std::process::id().to_string()])
-                .status();
-            std::process::abort();
-        }
-        FaultAction::KillGroup => {
-            // Process id 0 names the caller's process group; kill(2) signals all of it in one
-            // call, this process included.
-            let _ = std::process::Command::new("kill")
-                .args(["-9", "0"])
-                .status();
-            std::process::abort();
-        }
+        FaultAction::Kill => sigkill(std::process::id().cast_signed()),
+        // Process id 0 names the caller's process group: kill(2) signals all of it in one
+        // call, this process included.
+        FaultAction::KillGroup => sigkill(0),
         FaultAction::Fail(errno) => Err(std::io::Error::from_raw_os_error(errno)),
     }
+}
+
+/// Without the test hooks no call ever fails here.
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub(crate) fn check_fault(_: FaultOp) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Sends SIGKILL to `pid` (0: the caller's process group) with kill(2) itself, not a `kill`
+/// program found on `PATH`; never returns.
+#[cfg(feature = "test-hooks")]
+#[allow(unsafe_code, reason = "kill(2) has no safe wrapper in std")]
+fn sigkill(pid: libc::pid_t) -> ! {
+    // SAFETY: kill(2) takes plain integers and touches no memory of this process; a failure
+    // (none is expected for ourselves or our own group) is caught by the abort below.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    std::process::abort();
 }
 
 /// Writes all of `buf` at `offset`.

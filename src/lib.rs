@@ -72,7 +72,9 @@ pub use value::{format_float, Value, ValueRef, ValueType};
 
 /// The engine's hot paths on their own, for the micro-benchmarks in `benches/` and the fuzz
 /// targets in `fuzz/` (record encoding and decoding, the log scan, index files and probes).
-/// Not part of the stable API: these may change or go away in any release.
+/// Not part of the stable API: these may change or go away in any release. Only with the
+/// `test-hooks` feature.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub mod internals {
     use std::path::Path;
@@ -248,7 +250,9 @@ pub mod internals {
 
 /// Fault injection for tests: make the Nth write, fsync or allocation fail or kill the
 /// process, or journal every effect on disk so that a power cut can be simulated afterwards.
-/// Not part of the stable API.
+/// Not part of the stable API. Only with the `test-hooks` feature: a build without it reads no
+/// `ZIGGY_FAULT` and journals nothing.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub mod testing {
     pub use crate::dump::check_line as check_import_line;

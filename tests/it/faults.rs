@@ -622,3 +622,36 @@ fn enospc_and_eio_at_every_io_call_lose_no_acknowledged_commit() -> TestResult {
     assert!(faults >= 200, "only {faults} faults injected: {figures}");
     Ok(())
 }
+
+/// A `kill` or `killgroup` fault sends SIGKILL with kill(2) itself: whatever `kill` program
+/// is on `PATH`, or none, plays no part. Run on the `ziggy` binary of the tests (built with
+/// the test hooks), in a process group of its own so that `killgroup` reaches nothing else.
+#[test]
+fn kill_faults_are_a_sigkill_whatever_is_on_path() -> TestResult {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    const SIGKILL: i32 = 9;
+    for action in ["kill", "killgroup"] {
+        let tmp = util::tempdir();
+        let no_programs = tmp.path().join("bin");
+        std::fs::create_dir(&no_programs)?;
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ziggy"))
+            .arg("-d")
+            .arg(util::db_path(&tmp))
+            .args(["SET", "a", "1"])
+            .env("ZIGGY_FAULT", format!("any:1:{action}"))
+            .env("PATH", &no_programs)
+            .env_remove("ZIGGY_DIR")
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        assert_eq!(
+            out.status.signal(),
+            Some(SIGKILL),
+            "{action}: {:?}, stdout {:?}, stderr {:?}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
