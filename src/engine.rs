@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
@@ -34,11 +34,9 @@ const GROW_STEP: u64 = 4 << 20;
 /// Initial allocation of a new log segment (small, so a fresh segment wastes little space).
 const INITIAL_ALLOC: u64 = 64 << 10;
 
+/// This process's wall clock, Unix ms (see [`crate::expiry::wall_ms`]).
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::expiry::wall_ms()
 }
 
 /// Whether index file `idx` belongs to the database of manifest `man`: the same database id,
@@ -309,6 +307,7 @@ impl Shared {
                 reason: "shared state is not initialised although another process is attached",
             });
         }
+        crate::expiry::join_clock(&s.shm);
         s.shm_lock.lock_shared()?;
         s.slot = s.register_process();
         s.attached = true;

@@ -1,15 +1,92 @@
 //! Active expiry, random keys and key versions: work that samples the shared index
 //! (format-spec.md §8, §9). Lazy expiry (an expired key reads as absent) is in the read path.
+//! Also the clocks expiry is judged by: this process's wall clock, and the database clock
+//! that bounds what active expiry may delete for everyone (format-spec.md §5.3).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::engine::{now_ms, Hit, Shared};
 use crate::error::Result;
 use crate::index::IndexMap;
 use crate::record::KIND_PUT;
-use crate::shm::{W_EXPIRED, W_EXPIRING};
+use crate::shm::{Shm, W_CLOCK, W_EXPIRED, W_EXPIRING};
+
+/// How far ahead of the database clock a key's expiry may be when active expiry deletes it
+/// (format-spec.md §5.3): no key is deleted for everyone earlier than its expiry time minus
+/// this, by the database clock.
+pub(crate) const CLOCK_TOLERANCE_MS: u64 = 60_000;
+
+/// This process's wall clock in Unix milliseconds: what reads judge expiry by, and what
+/// relative expiries are counted from. With the test hooks, `ZIGGY_CLOCK_OFFSET_MS` (signed)
+/// moves it, so a test can run a process whose clock is set wrong.
+pub(crate) fn wall_ms() -> u64 {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    #[cfg(feature = "test-hooks")]
+    let ms = ms.saturating_add_signed(test_clock_offset());
+    ms
+}
+
+/// `ZIGGY_CLOCK_OFFSET_MS`, read once (0 if unset or not a number).
+#[cfg(feature = "test-hooks")]
+fn test_clock_offset() -> i64 {
+    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        std::env::var("ZIGGY_CLOCK_OFFSET_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    })
+}
+
+/// Milliseconds since the machine booted (`CLOCK_BOOTTIME`, read from `/proc/uptime`): one
+/// clock every process of the machine shares, which no one can set, and which runs during
+/// suspend. `None` where it cannot be read.
+fn boot_ms() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/uptime").ok()?;
+    let secs: f64 = text.split_whitespace().next()?.parse().ok()?;
+    // Seconds with two decimals; exact in an f64 for any uptime.
+    (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0).round() as u64)
+}
+
+/// This process's idea of when the machine booted, in Unix ms (at least 1: 0 means unset).
+fn own_boot_epoch() -> Option<u64> {
+    Some(wall_ms().saturating_sub(boot_ms()?).max(1))
+}
+
+/// Joins this process's clock to the database clock at attach (format-spec.md §5.3): the
+/// database clock's boot epoch is the earliest that any process attached since the shared
+/// state was created has seen, so it is never ahead of the clock of any of them.
+pub(crate) fn join_clock(shm: &Shm) {
+    let Some(mine) = own_boot_epoch() else { return };
+    let _ = shm
+        .w(W_CLOCK)
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+            (cur == 0 || mine < cur).then_some(mine)
+        });
+}
+
+/// The database clock now, in Unix ms; `None` if it is not set or the boot clock cannot be
+/// read.
+pub(crate) fn db_clock_ms(shm: &Shm) -> Option<u64> {
+    match shm.get(W_CLOCK) {
+        0 => None,
+        epoch => epoch.checked_add(boot_ms()?),
+    }
+}
+
+/// The latest expiry time active expiry may delete now: by this process's clock the key
+/// has expired, and by the database clock it expires within [`CLOCK_TOLERANCE_MS`]. A
+/// process whose clock runs ahead thus deletes nothing that is live for the others beyond
+/// the tolerance (format-spec.md §5.3).
+pub(crate) fn deletable_until(shm: &Shm) -> u64 {
+    let own = now_ms();
+    db_clock_ms(shm).map_or(own, |db| own.min(db.saturating_add(CLOCK_TOLERANCE_MS)))
+}
 
 /// Keys sampled per round of an active expiry pass (Redis samples 20).
 pub(crate) const EXPIRE_SAMPLE: usize = 20;
@@ -89,7 +166,7 @@ impl Shared {
                 break;
             }
             let mut expired = Vec::new();
-            let now = now_ms();
+            let now = deletable_until(&self.shm);
             self.read_consistent(|idx| {
                 expired.clear();
                 // Like Redis, sample keys that have an expiry (Redis keeps them in a separate
@@ -127,7 +204,8 @@ impl Shared {
             let mut n = 0;
             for key in &expired {
                 // Re-check under the lock: the key may have been rewritten meanwhile.
-                if self.lookup_raw(key)?.is_some_and(|h| h.expired()) {
+                let at = self.lookup_raw(key)?.map_or(0, |h| h.meta.expires_at);
+                if at != 0 && at <= now {
                     txn.raw_del(key, false);
                     n += 1;
                 }

@@ -263,4 +263,10 @@ pub mod testing {
         fault_hits, fault_plan_calls, set_fault_plan, set_fault_steps, FaultAction, FaultOp,
         FaultPlan, FaultStep,
     };
+
+    /// This process's clock as the engine reads it (Unix ms): the wall clock moved by
+    /// `ZIGGY_CLOCK_OFFSET_MS` (signed milliseconds, read once) if that is set.
+    pub fn clock_ms() -> u64 {
+        crate::engine::now_ms()
+    }
 }

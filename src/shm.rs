@@ -57,6 +57,9 @@ pub(crate) const W_CHECKPOINTS: usize = 41;
 pub(crate) const W_EXPIRING: usize = 42;
 /// Commands counted by front-ends (`Db::count_commands`).
 pub(crate) const W_COMMANDS: usize = 43;
+/// The database clock: Unix ms at this boot by the slowest clock of any process attached
+/// since the shared state was created (0: unset); see format-spec.md §5.3.
+pub(crate) const W_CLOCK: usize = 44;
 /// The database id from the manifest (0 if it has none), written into every checkpoint.
 pub(crate) const W_DB_ID: usize = 45;
 /// Incremented after every fsync of the log that advanced `durable_pos`; committers waiting

@@ -331,3 +331,143 @@ fn a_key_that_expired_with_no_process_running_is_gone_after_open() -> TestResult
     assert!(db.check()?.is_ok());
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Clocks: a process whose clock is wrong deletes nothing that is live for the others
+
+/// Two days, in milliseconds: how far ahead the skewed process's clock is set.
+const TWO_DAYS_MS: i64 = 2 * 24 * 3_600_000;
+
+#[test]
+fn child_skewed_clock_expirer() {
+    let Some(dir) = child_role("skewed-clock-expirer") else {
+        return;
+    };
+    let db = Db::options()
+        .active_expiry(Some(Duration::from_millis(10)))
+        .open(&dir)
+        .expect("open");
+    report("READY");
+    while let Some(line) = util::read_command() {
+        match line.as_str() {
+            // Whether this process reads `key` as present, and the time it reads by.
+            "look" => report(format!(
+                "SEES {} {}",
+                db.exists(b"sess0").expect("exists"),
+                ziggydb::testing::clock_ms()
+            )),
+            "expire" => report(format!("DELETED {}", db.expire_now().expect("expire"))),
+            _ => {}
+        }
+    }
+    report("PASS");
+}
+
+fn spawn_skewed(dir: &std::path::Path) -> Child {
+    let mut child = Child::spawn(
+        "ttl::child_skewed_clock_expirer",
+        "skewed-clock-expirer",
+        dir,
+        &[("ZIGGY_CLOCK_OFFSET_MS", TWO_DAYS_MS.to_string())],
+    );
+    child.expect("READY", LONG);
+    child
+}
+
+/// Asks the skewed process whether it reads `sess0` and what time it is for it; checks that
+/// its clock is indeed two days ahead (so the test is not vacuous) and that, by it, the key
+/// has expired.
+fn check_skewed_view(child: &mut Child) -> TestResult {
+    child.send("look");
+    let seen = child.expect("SEES", LONG);
+    let (present, its_now) = seen.split_once(' ').ok_or("a reply of two words")?;
+    let its_now: u64 = its_now.parse()?;
+    let ahead = its_now.saturating_sub(now_ms());
+    assert!(
+        ahead > (TWO_DAYS_MS as u64) - 60_000,
+        "the skewed clock is only {ahead} ms ahead"
+    );
+    assert_eq!(present, "false", "by its own clock the key has expired");
+    Ok(())
+}
+
+#[test]
+fn a_process_with_a_clock_two_days_ahead_deletes_no_live_key_of_the_others() -> TestResult {
+    const LIVE: u64 = 50;
+    const SOON: u64 = 20;
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    // A process with a right clock creates the shared state and writes keys with an hour to
+    // live, and some that expire within the tolerance (20 s).
+    let db = Db::options().active_expiry(None).open(&dir)?;
+    let hour = now_ms() + 3_600_000;
+    let soon = now_ms() + 20_000;
+    db.transaction(|tx| {
+        for i in 0..LIVE {
+            tx.set_with_expiry(format!("sess{i}").as_bytes(), "live", Some(hour))?;
+        }
+        for i in 0..SOON {
+            tx.set_with_expiry(format!("soon{i}").as_bytes(), "soon", Some(soon))?;
+        }
+        tx.set(b"plain", "kept")
+    })?;
+    let mut skewed = spawn_skewed(&dir);
+    check_skewed_view(&mut skewed)?;
+    // Its background pass runs every 10 ms: it deletes the keys within the tolerance (the
+    // rule allows that, at most 60 s early) and proves it ran...
+    assert!(
+        wait_for(Duration::from_secs(30), || db.metrics().expired >= SOON),
+        "the skewed process's active pass deleted {} keys",
+        db.metrics().expired
+    );
+    // ...and, given time for more passes and one more asked for, nothing else.
+    std::thread::sleep(Duration::from_millis(300));
+    skewed.send("expire");
+    assert_eq!(skewed.expect("DELETED", LONG), "0");
+    assert_eq!(db.metrics().expired, SOON);
+    assert_eq!(db.len(), LIVE + 1);
+    for i in 0..LIVE {
+        let key = format!("sess{i}");
+        assert_eq!(
+            db.get_value(key.as_bytes())?,
+            Some("live".into()),
+            "{key} was deleted"
+        );
+        assert_eq!(db.expire_time(key.as_bytes())?, Some(Some(hour)));
+    }
+    skewed.close_stdin();
+    skewed.wait_success(LONG);
+    // The keys expire normally when their time comes: an hour is not waited for here, but a
+    // pass with a right clock deletes the keys of the tolerance too, had any been left.
+    assert_eq!(db.expire_now()?, 0);
+    assert!(db.check()?.is_ok());
+    Ok(())
+}
+
+#[test]
+fn a_clock_ahead_that_attaches_first_is_held_back_by_the_next_process() -> TestResult {
+    const LIVE: u64 = 50;
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    // The skewed process creates the database and its shared state, with its clock...
+    let mut skewed = spawn_skewed(&dir);
+    // ...then a process with a right clock attaches, and writes keys with an hour to live.
+    let db = Db::options().active_expiry(None).open(&dir)?;
+    let hour = now_ms() + 3_600_000;
+    db.transaction(|tx| {
+        for i in 0..LIVE {
+            tx.set_with_expiry(format!("sess{i}").as_bytes(), "live", Some(hour))?;
+        }
+        Ok(())
+    })?;
+    check_skewed_view(&mut skewed)?;
+    std::thread::sleep(Duration::from_millis(300));
+    skewed.send("expire");
+    assert_eq!(skewed.expect("DELETED", LONG), "0");
+    assert_eq!(db.metrics().expired, 0);
+    assert_eq!(db.len(), LIVE);
+    assert_eq!(db.get_value(b"sess7")?, Some("live".into()));
+    skewed.close_stdin();
+    skewed.wait_success(LONG);
+    Ok(())
+}
