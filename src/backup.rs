@@ -34,6 +34,8 @@ pub struct BackupStats {
 impl Shared {
     /// Copies the database into `dest`, which must not exist or be an empty directory.
     pub(crate) fn backup(&self, dest: &Path) -> Result<BackupStats> {
+        // It takes the writer lock to read a stable state (not had on a read-only handle).
+        self.writable()?;
         let refuse = |reason: &str| {
             Err(Error::InvalidArgument(format!(
                 "backup destination {}: {reason}",

@@ -14,7 +14,12 @@ impl Shared {
     /// Scans everything under the writer lock (so the state is stable) and reports problems.
     pub(crate) fn check(&self) -> Result<CheckReport> {
         let mut report = CheckReport::default();
-        let _g = self.writer_section(self.opts.lock_timeout)?;
+        // A read-only handle's state never changes (format-spec.md §6.5).
+        let _g = if self.read_only {
+            None
+        } else {
+            Some(self.writer_section(self.opts.lock_timeout)?)
+        };
         let man = match self.read_manifest() {
             Ok(m) => m,
             Err(e) => {

@@ -195,6 +195,52 @@ impl IndexMap {
         }
         let words = SharedWords::open(&file, &path)?;
         crate::io::powerloss::after_map(&file, &path);
+        Self::checked(gen, words, path, file)
+    }
+
+    /// Opens index file `gen` read-only as a private copy in memory (a read-only open,
+    /// format-spec.md §6.5): later changes to the file by another process do not show. The
+    /// header is checked against the file size before anything is copied.
+    pub(crate) fn open_snapshot(dir: &Path, gen: u64) -> Result<Self> {
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
+        let path = dir.join(file_name(gen));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        if len < HEADER_BYTES + MIN_CAPACITY * SLOT_BYTES {
+            return Err(Error::CorruptIndex {
+                file: path,
+                reason: "index file is too short",
+            });
+        }
+        let mut cap = [0u8; 8];
+        file.read_exact_at(&mut cap, (H_CAP * 8) as u64)
+            .map_err(|e| Error::io(&path, e))?;
+        let cap = u64::from_le_bytes(cap);
+        if cap
+            .checked_mul(SLOT_BYTES)
+            .and_then(|b| b.checked_add(HEADER_BYTES))
+            != Some(len)
+        {
+            return Err(Error::CorruptIndex {
+                file: path,
+                reason: "capacity does not match file size",
+            });
+        }
+        let words = SharedWords::snapshot(&file, len, &path)?;
+        Self::checked(gen, words, path, file)
+    }
+
+    /// Checks a mapped index file's header against its size.
+    fn checked(gen: u64, words: SharedWords, path: PathBuf, file: File) -> Result<Self> {
+        let len = words.len() as u64;
+        let bad = |reason| Error::CorruptIndex {
+            file: path.clone(),
+            reason,
+        };
         let w = words.words();
         if w[H_MAGIC].load(Ordering::Acquire) != INDEX_MAGIC {
             return Err(bad("bad magic number"));
