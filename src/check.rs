@@ -14,7 +14,7 @@ impl Shared {
     /// Scans everything under the writer lock (so the state is stable) and reports problems.
     pub(crate) fn check(&self) -> Result<CheckReport> {
         let mut report = CheckReport::default();
-        // A read-only handle's state never changes (format-spec.md §6.5).
+        // A read-only handle's state never changes (format-spec.md §6.4).
         let _g = if self.read_only {
             None
         } else {

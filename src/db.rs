@@ -101,7 +101,7 @@ impl OpenOptions {
     ///
     /// The open needs the database to have been closed cleanly and no process to have it
     /// open read-write; otherwise it fails with [`crate::Error::NeedsRecovery`] or
-    /// [`crate::Error::OpenReadWrite`] (format-spec.md §6.5).
+    /// [`crate::Error::OpenReadWrite`] (format-spec.md §6.4).
     pub fn read_only(mut self, on: bool) -> Self {
         self.read_only = on;
         self

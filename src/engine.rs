@@ -150,7 +150,7 @@ pub(crate) struct Shared {
     /// The thread that compacts automatically, woken by commits that pass the thresholds.
     pub(crate) compactor: OnceLock<std::thread::Thread>,
     /// Opened with `OpenOptions::read_only`: a snapshot in private memory, no locks held,
-    /// every write refused (format-spec.md §6.5, [`readonly`]).
+    /// every write refused (format-spec.md §6.4, [`readonly`]).
     pub(crate) read_only: bool,
 }
 
@@ -251,7 +251,7 @@ impl Shared {
         }
         let dir = &key.0;
         if read_only {
-            // No background thread: each of them writes (format-spec.md §6.5).
+            // No background thread: each of them writes (format-spec.md §6.4).
             let h = Arc::new(Handle {
                 shared: Arc::new(Self::attach_read_only(dir, opts)?),
                 workers: Mutex::new(Vec::new()),

@@ -171,7 +171,7 @@ pub enum Error {
     },
     /// A read-only open found a database that a read-write open would first have to recover:
     /// its index was not closed cleanly (a process or the machine stopped while it was open),
-    /// or is missing or damaged (format-spec.md §6.5).
+    /// or is missing or damaged (format-spec.md §6.4).
     #[error("the database at {path} needs recovery ({reason}); open it once read-write or run `ziggy repair`")]
     NeedsRecovery {
         /// The database directory.
@@ -179,7 +179,7 @@ pub enum Error {
         /// What a read-only open cannot adopt.
         reason: &'static str,
     },
-    /// A read-only open found processes attached read-write (format-spec.md §6.5).
+    /// A read-only open found processes attached read-write (format-spec.md §6.4).
     #[error("the database at {path} is open read-write ({holders}); a read-only open needs every read-write process to close it first")]
     OpenReadWrite {
         /// The database directory.

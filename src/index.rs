@@ -199,7 +199,7 @@ impl IndexMap {
     }
 
     /// Opens index file `gen` read-only as a private copy in memory (a read-only open,
-    /// format-spec.md §6.5): later changes to the file by another process do not show. The
+    /// format-spec.md §6.4): later changes to the file by another process do not show. The
     /// header is checked against the file size before anything is copied.
     pub(crate) fn open_snapshot(dir: &Path, gen: u64) -> Result<Self> {
         use std::os::unix::fs::{FileExt, OpenOptionsExt};

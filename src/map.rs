@@ -182,7 +182,7 @@ impl SharedWords {
 
     /// A private copy of all of `file` in anonymous memory: what it held when read,
     /// unaffected by later changes to the file, which may be opened read-only (a read-only
-    /// open, format-spec.md §6.5). `len` is the file's size, read by the caller, who checked
+    /// open, format-spec.md §6.4). `len` is the file's size, read by the caller, who checked
     /// it against the file's header: a positive multiple of 8.
     pub(crate) fn snapshot(file: &File, len: u64, path: &Path) -> Result<Self> {
         use std::os::unix::fs::FileExt;

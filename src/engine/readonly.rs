@@ -1,4 +1,4 @@
-//! A read-only open (format-spec.md §6.5): the database as a cold start would find it, with
+//! A read-only open (format-spec.md §6.4): the database as a cold start would find it, with
 //! no file created, opened for writing or written, for a read-only mount or a user who may
 //! only read.
 //!
@@ -52,14 +52,25 @@ pub(super) fn no_database(dir: &Path) -> Error {
 }
 
 /// Refuses if a process is attached read-write: it holds a shared `flock` on `ziggy.shm`
-/// (format-spec.md §6.1), so an exclusive one cannot be had. The exclusive lock is released
-/// at once.
-fn no_writer_attached(dir: &Path, shm: Option<&LockFile>) -> Result<()> {
+/// (format-spec.md §6.1). With `ziggy.lock` held (`locked`), the test is an exclusive lock,
+/// released at once: no read-write process is testing it meanwhile. Without, taking it could
+/// make a read-write process attaching that instant believe it is not the first, so the
+/// test reads `/proc/locks` instead, and falls back to the lock only where that cannot be read.
+fn no_writer_attached(dir: &Path, shm: Option<&LockFile>, locked: bool) -> Result<()> {
     let Some(shm) = shm else {
         return Ok(());
     };
-    if shm.try_lock_exclusive()? {
-        shm.unlock();
+    let attached = match shm.locked_by_anyone().filter(|_| !locked) {
+        Some(any) => any,
+        None => {
+            let free = shm.try_lock_exclusive()?;
+            if free {
+                shm.unlock();
+            }
+            !free
+        }
+    };
+    if !attached {
         return Ok(());
     }
     Err(Error::OpenReadWrite {
@@ -104,7 +115,7 @@ impl Shared {
         }
     }
 
-    /// Opens `dir` read-only (format-spec.md §6.5).
+    /// Opens `dir` read-only (format-spec.md §6.4).
     pub(super) fn attach_read_only(dir: &Path, opts: OpenOptions) -> Result<Shared> {
         // `ziggy.lock` keeps read-write processes from attaching or detaching while the state
         // is read. Where it is missing or this user may not read it, go on without it; then
@@ -126,7 +137,7 @@ impl Shared {
             file,
             path: shm_path,
         });
-        no_writer_attached(dir, shm_file.as_ref())?;
+        no_writer_attached(dir, shm_file.as_ref(), open_lock.is_some())?;
         let Some(man) = Manifest::read(dir)? else {
             return Err(no_database(dir));
         };
@@ -165,7 +176,7 @@ impl Shared {
         };
         s.adopt_read_only(&man)?;
         if open_lock.is_none() {
-            no_writer_attached(dir, shm_file.as_ref())?;
+            no_writer_attached(dir, shm_file.as_ref(), false)?;
         }
         // Closing `ziggy.lock` releases it.
         Ok(s)

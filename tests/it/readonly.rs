@@ -1,4 +1,4 @@
-//! Read-only use (format-spec.md §6.5): `OpenOptions::read_only` and `ziggy --read-only` on a
+//! Read-only use (format-spec.md §6.4): `OpenOptions::read_only` and `ziggy --read-only` on a
 //! read-only mount and beside read-write processes, a crashed database, and the rule that a
 //! read-only open changes nothing in the directory.
 //!
@@ -394,8 +394,22 @@ fn read_only_and_read_write_processes_never_see_each_other_half_way() -> TestRes
             && err.contains(&format!("process {}", writer.proc.id())),
         "{err}"
     );
+    // So is one of a directory without `ziggy.lock` (a copy, say): the test then reads which
+    // files are locked instead of taking the lock.
+    std::fs::remove_file(dir.join("ziggy.lock"))?;
+    let out = ziggy(&dir, &["--read-only", "GET", "a"])?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("is open read-write"), "{err}");
+    assert!(!dir.join("ziggy.lock").exists());
     writer.finish()?;
     seal_again(&dir)?;
+    std::fs::remove_file(dir.join("ziggy.lock"))?;
+    assert_eq!(
+        ziggy_ok(&dir, &["--read-only", "MGET", "a", "b"])?,
+        "1\n1\n"
+    );
+    assert!(!dir.join("ziggy.lock").exists());
     // A read-only process attached: read-write processes open, commit and compact without
     // waiting for it, and it goes on reading the state it opened, whole.
     let mut reader = Attached::start(&dir, &["--read-only"])?;
