@@ -46,7 +46,11 @@ impl Shared {
                         pos_seg(log),
                         man.active
                     ));
-                } else if end.log_end != pos_off(log) {
+                } else if end.log_end != pos_off(log)
+                    // Past its snapshot, a read-only handle may find the commits of read-write
+                    // processes that attached since (format-spec.md §6.4).
+                    && !(self.read_only && end.log_end > pos_off(log))
+                {
                     report.problems.push(format!(
                         "log of segment {} ends at byte {} but {} bytes are published",
                         man.active,

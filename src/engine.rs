@@ -52,7 +52,7 @@ pub(crate) fn index_belongs(idx: &IndexMap, man: &Manifest) -> bool {
 
 /// Why the cleanly checkpointed-index test of a cold start fails for `idx`, index of the
 /// database of `man`; `None` if it passes and the index can be adopted as it is (format-spec.md
-/// §6.3).
+/// §10.2 step 3).
 pub(crate) fn unadoptable(idx: &IndexMap, man: &Manifest) -> Option<&'static str> {
     if !idx.is_clean() {
         Some("its index was not closed cleanly")
@@ -152,6 +152,8 @@ pub(crate) struct Shared {
     /// Opened with `OpenOptions::read_only`: a snapshot in private memory, no locks held,
     /// every write refused (format-spec.md §6.4, [`readonly`]).
     pub(crate) read_only: bool,
+    /// A read-only handle's manifest, read at its open: the segments its snapshot reads.
+    snapshot_manifest: Option<Manifest>,
 }
 
 /// The engine of each directory open in this process, read-write and read-only apart.
@@ -343,6 +345,7 @@ impl Shared {
             compactor: OnceLock::new(),
             opts,
             read_only: false,
+            snapshot_manifest: None,
         };
         if first {
             s.first_open()?;
@@ -1103,6 +1106,11 @@ impl Shared {
 
     /// Current length of segment file `id` (the active one grows).
     fn segment_len(&self, id: u32) -> Result<usize> {
+        // A read-only handle reads each segment as it mapped it at its open (format-spec.md
+        // §6.4), even if a compaction deleted the file since.
+        if let Some(len) = self.segs.mapped_len(id).filter(|_| self.read_only) {
+            return Ok(len);
+        }
         let path = self.segs.path(id);
         let len = std::fs::metadata(&path)
             .map_err(|e| Error::io(&path, e))?
@@ -1579,6 +1587,9 @@ impl Shared {
     }
 
     pub(crate) fn read_manifest(&self) -> Result<Manifest> {
+        if let Some(man) = &self.snapshot_manifest {
+            return Ok(man.clone());
+        }
         Manifest::read(&self.dir)?.ok_or_else(|| Error::CorruptIndex {
             file: self.dir.join(crate::manifest::MANIFEST_NAME),
             reason: "manifest missing",

@@ -149,7 +149,7 @@ impl Shared {
                 path: dir.to_path_buf(),
             })
         };
-        let s = Shared {
+        let mut s = Shared {
             dir: dir.to_path_buf(),
             open_lock: inert()?,
             shm_lock: inert()?,
@@ -173,8 +173,10 @@ impl Shared {
             compactor: OnceLock::new(),
             opts,
             read_only: true,
+            snapshot_manifest: None,
         };
         s.adopt_read_only(&man)?;
+        s.snapshot_manifest = Some(man);
         if open_lock.is_none() {
             no_writer_attached(dir, shm_file.as_ref(), false)?;
         }

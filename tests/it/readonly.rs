@@ -429,6 +429,8 @@ fn read_only_and_read_write_processes_never_see_each_other_half_way() -> TestRes
         !dir.join("seg-00000001.zdb").exists(),
         "a compaction deleted the segment the reader reads"
     );
+    // CHECK checks the snapshot, not the files as the writer left them now.
+    assert_eq!(reader.run("CHECK")?, "OK");
     assert_eq!(reader.run("DBSIZE")?, "2");
     assert_eq!(reader.run("SET a 5")?, "ERR database opened read-only");
     // The read-only process holds no lock: the writer's close seals the index as if it were
