@@ -188,6 +188,80 @@ fn a_read_only_mount_serves_reads_and_refuses_every_write() -> TestResult {
     Ok(())
 }
 
+/// Runs `ziggy -d DIR ARGS...` as a user other than root: `nobody` (uid 65534) through
+/// `setpriv` when this test runs as root, else as this user.
+fn ziggy_unprivileged(dir: &Path, args: &[&str]) -> TestResult<Output> {
+    let mut cmd = if util::is_root()? {
+        if util::find_program("setpriv").is_none() {
+            return Err(
+                "run as root, this test needs `setpriv` (util-linux) on the PATH, \
+                        to run ziggy as another user"
+                    .into(),
+            );
+        }
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", ZIGGY]);
+        c
+    } else {
+        Command::new(ZIGGY)
+    };
+    Ok(cmd
+        .arg("-d")
+        .arg(dir)
+        .args(args)
+        .env_remove("ZIGGY_DIR")
+        .stdin(Stdio::null())
+        .output()?)
+}
+
+#[test]
+fn a_user_who_may_only_read_reads_read_only() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    ziggy_ok(&dir, &["SET", "secret", "v1"])?;
+    ziggy_ok(&dir, &["HSET", "h", "f", "1"])?;
+    seal_again(&dir)?;
+    // Read permission, and no write permission, for everyone.
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    mode(tmp.path(), 0o755)?;
+    for e in std::fs::read_dir(&dir)? {
+        mode(&e?.path(), 0o444)?;
+    }
+    mode(&dir, 0o555)?;
+    let before = state(&dir)?;
+    let out = ziggy_unprivileged(&dir, &["GET", "secret"])?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("permission denied") && err.contains("--read-only"),
+        "{err}"
+    );
+    for (args, want) in [
+        (&["--read-only", "GET", "secret"][..], "v1\n"),
+        (&["--read-only", "HGETALL", "h"], "f\n1\n"),
+        (&["--read-only", "DBSIZE"], "2\n"),
+    ] {
+        let out = ziggy_unprivileged(&dir, args)?;
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8(out.stdout)?, want, "{args:?}");
+    }
+    let out = ziggy_unprivileged(&dir, &["--read-only", "SET", "secret", "v2"])?;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8(out.stdout)?.starts_with("ERR database opened read-only"),
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(state(&dir)?, before);
+    mode(&dir, 0o755)?;
+    Ok(())
+}
+
 #[test]
 fn a_read_only_open_leaves_the_directory_byte_for_byte_unchanged() -> TestResult {
     let tmp = util::tempdir();
