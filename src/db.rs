@@ -95,9 +95,11 @@ impl OpenOptions {
     }
     /// Opens the database read-only (default off): on a read-only mount, or as a user who
     /// may only read its files. No file is created, opened for writing or written, and no
-    /// background thread runs; every write (a commit, [`Db::compact`], [`Db::expire_now`],
-    /// [`Db::backup`]) fails with [`crate::Error::ReadOnly`]. The handle reads the database
-    /// as it was when it was opened: commits made later by read-write processes do not show.
+    /// background thread runs; every write (a commit, [`Db::compact`], [`Db::expire_now`])
+    /// fails with [`crate::Error::ReadOnly`]. The handle reads the database as it was when
+    /// it was opened (all handles on the directory in this process share that snapshot):
+    /// commits made later by read-write processes do not show. [`Db::export`] and
+    /// [`Db::backup`] write that snapshot, taking no lock.
     ///
     /// The open needs the database to have been closed cleanly and no process to have it
     /// open read-write; otherwise it fails with [`crate::Error::NeedsRecovery`] or

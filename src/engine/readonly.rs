@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwapOption;
 
-use super::{unadoptable, Shared};
+use super::{unadoptable, Shared, WriterGuard};
 use crate::db::OpenOptions;
 use crate::error::{Error, Result};
 use crate::index::IndexMap;
@@ -113,6 +113,29 @@ impl Shared {
         } else {
             Ok(())
         }
+    }
+
+    /// On a read-only handle, what stands in for the writer role for a read that runs in a
+    /// write transaction (an export): only this process's writer mutex, since the snapshot
+    /// never changes. A commit through it is refused ([`Shared::commit_ops`]).
+    pub(crate) fn read_only_section(self: &Arc<Self>) -> Result<WriterGuard> {
+        if !self.read_only {
+            return Err(Error::InvalidArgument(
+                "a read-only section on a read-write handle".into(),
+            ));
+        }
+        self.writer
+            .acquire(self.opts.lock_timeout)
+            .map_err(|_| Error::Busy {
+                path: self.dir.clone(),
+                holder: Some(format!(
+                    "another thread of this process ({})",
+                    std::process::id()
+                )),
+            })?;
+        Ok(WriterGuard {
+            shared: Arc::clone(self),
+        })
     }
 
     /// Opens `dir` read-only (format-spec.md §6.4).

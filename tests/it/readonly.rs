@@ -116,6 +116,8 @@ run set --read-only SET k changed
 run incr --read-only INCR n
 run del --read-only DEL k
 run compact --read-only COMPACT
+run export --read-only EXPORT -
+run backup --read-only BACKUP "$OUT/copy"
 run hset --read-only HSET h f3 v3
 run expire --read-only EXPIRE k 100
 run plain GET k
@@ -168,6 +170,11 @@ fn a_read_only_mount_serves_reads_and_refuses_every_write() -> TestResult {
     expect_ok("lrange", "a\nb\nc\n")?;
     expect_ok("check", "OK\n")?;
     expect_ok("again", "hello\n")?;
+    let (export, rc) = read("export")?;
+    assert_eq!((export.lines().count(), rc.as_str()), (4, "0"), "{export}");
+    assert!(export.contains(r#""key":"k""#), "{export}");
+    assert_eq!(read("backup")?.1, "0", "{:?}", read("backup")?.0);
+    assert_eq!(ziggy_ok(&out.join("copy"), &["GET", "k"])?, "hello\n");
     for name in ["set", "incr", "del", "compact", "hset", "expire"] {
         let (text, rc) = read(name)?;
         assert!(
@@ -311,15 +318,26 @@ fn a_read_only_open_leaves_the_directory_byte_for_byte_unchanged() -> TestResult
             ),
             ("compact", db.compact().map(drop)),
             ("expire_now", db.expire_now().map(drop)),
-            ("backup", db.backup(tmp.path().join("copy")).map(drop)),
         ];
         for (what, r) in refused {
             assert!(matches!(r, Err(Error::ReadOnly)), "{what}: {r:?}");
         }
         assert_eq!(Error::ReadOnly.to_string(), "database opened read-only");
         assert_eq!(db.get_value(b"n")?, Some(Value::Int(7)));
-        assert!(!tmp.path().join("copy").exists());
+        // Export and backup write the state it reads, elsewhere.
+        let mut lines = Vec::new();
+        assert_eq!(db.export(ziggydb::ExportFormat::JsonLines, &mut lines)?, 3);
+        let lines = String::from_utf8(lines)?;
+        assert!(
+            lines.contains(r#""key":"k""#) && !lines.contains("gone"),
+            "{lines}"
+        );
+        let stats = db.backup(tmp.path().join("copy"))?;
+        assert_eq!(stats.keys, 4);
     }
+    let copy = Db::open(tmp.path().join("copy"))?;
+    assert_eq!(copy.get_value(b"n")?, Some(Value::Int(7)));
+    drop(copy);
     assert_eq!(
         state(&dir)?,
         before,
