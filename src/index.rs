@@ -580,6 +580,53 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_keeps_what_the_file_held_and_is_checked_before_it_is_copied() -> Result<()> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let hashes = [5 << 12 | 7, 9 << 12 | 7];
+        let idx = table(dir.path(), &hashes);
+        let snap = IndexMap::open_snapshot(dir.path(), 1)?;
+        assert_eq!(find(&snap, hashes[1], 2)?, find(&idx, hashes[1], 2)?);
+        // Changes to the file after the copy do not show in it.
+        let home = slot_hash(hashes[0]) & idx.mask;
+        idx.remove(home);
+        idx.set_loc(home + 1, 40);
+        assert_eq!(
+            find(&snap, hashes[0], 1)?,
+            Probe::Found { slot: home, loc: 1 }
+        );
+        assert_eq!(
+            find(&snap, hashes[1], 2)?,
+            Probe::Found {
+                slot: home + 1,
+                loc: 2
+            }
+        );
+        assert_eq!(snap.used(), 2);
+        // A capacity that does not match the file's size is refused before any copy.
+        let path = dir.path().join(file_name(1));
+        drop((idx, snap));
+        let mut bytes = std::fs::read(&path).expect("index file");
+        bytes[H_CAP * 8..H_CAP * 8 + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        std::fs::write(&path, &bytes).expect("write index file");
+        assert!(matches!(
+            IndexMap::open_snapshot(dir.path(), 1),
+            Err(Error::CorruptIndex {
+                reason: "capacity does not match file size",
+                ..
+            })
+        ));
+        std::fs::write(&path, &bytes[..4096]).expect("write index file");
+        assert!(matches!(
+            IndexMap::open_snapshot(dir.path(), 1),
+            Err(Error::CorruptIndex {
+                reason: "index file is too short",
+                ..
+            })
+        ));
+        Ok(())
+    }
+
+    #[test]
     fn no_slot_hash_lies_within_one_bit_of_empty_or_deleted() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let specials = (0..64)
