@@ -63,10 +63,19 @@ impl Shared {
             .compact_mutex
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.compact_lock.lock_exclusive(None, &self.dir)?;
+        // A read-only handle copies its snapshot, which no lock needs to hold still
+        // (format-spec.md §6.4).
+        let locked = !self.read_only;
+        if locked {
+            self.compact_lock.lock_exclusive(None, &self.dir)?;
+        }
         let r = (|| {
             let (man, log_pos) = {
-                let _g = self.writer_section(self.opts.lock_timeout)?;
+                let _g = if locked {
+                    Some(self.writer_section(self.opts.lock_timeout)?)
+                } else {
+                    None
+                };
                 (self.read_manifest()?, self.shm.get(W_LOG_POS))
             };
             let mut stats = BackupStats::default();
@@ -85,7 +94,9 @@ impl Shared {
             man.write(dest)?;
             Ok(stats)
         })();
-        self.compact_lock.unlock();
+        if locked {
+            self.compact_lock.unlock();
+        }
         r
     }
 }

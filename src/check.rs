@@ -14,7 +14,12 @@ impl Shared {
     /// Scans everything under the writer lock (so the state is stable) and reports problems.
     pub(crate) fn check(&self) -> Result<CheckReport> {
         let mut report = CheckReport::default();
-        let _g = self.writer_section(self.opts.lock_timeout)?;
+        // A read-only handle's state never changes (format-spec.md §6.4).
+        let _g = if self.read_only {
+            None
+        } else {
+            Some(self.writer_section(self.opts.lock_timeout)?)
+        };
         let man = match self.read_manifest() {
             Ok(m) => m,
             Err(e) => {
@@ -41,7 +46,11 @@ impl Shared {
                         pos_seg(log),
                         man.active
                     ));
-                } else if end.log_end != pos_off(log) {
+                } else if end.log_end != pos_off(log)
+                    // Past its snapshot, a read-only handle may find the commits of read-write
+                    // processes that attached since (format-spec.md §6.4).
+                    && !(self.read_only && end.log_end > pos_off(log))
+                {
                     report.problems.push(format!(
                         "log of segment {} ends at byte {} but {} bytes are published",
                         man.active,

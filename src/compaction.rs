@@ -56,6 +56,7 @@ impl Output {
 impl Shared {
     /// Compacts now, waiting for a compaction in another process to finish first.
     pub(crate) fn compact(&self) -> Result<CompactStats> {
+        self.writable()?;
         let _m = self
             .compact_mutex
             .lock()
@@ -86,6 +87,7 @@ impl Shared {
 
     /// Compacts if no compaction is running anywhere and dead space passed the thresholds.
     pub(crate) fn maybe_compact(&self) -> Result<()> {
+        self.writable()?;
         if !self.compaction_due() {
             return Ok(());
         }

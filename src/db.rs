@@ -36,6 +36,7 @@ pub struct OpenOptions {
     pub(crate) compact_min_dead_ratio: f64,
     pub(crate) compact_min_bytes: u64,
     pub(crate) active_expiry: Option<Duration>,
+    pub(crate) read_only: bool,
 }
 
 impl Default for OpenOptions {
@@ -48,6 +49,7 @@ impl Default for OpenOptions {
             compact_min_dead_ratio: 0.5,
             compact_min_bytes: 16 << 20,
             active_expiry: Some(Duration::from_millis(100)),
+            read_only: false,
         }
     }
 }
@@ -91,11 +93,28 @@ impl OpenOptions {
         self.active_expiry = every;
         self
     }
-    /// Opens (creating if needed) the database directory at `path`.
+    /// Opens the database read-only (default off): on a read-only mount, or as a user who
+    /// may only read its files. No file is created, opened for writing or written, and no
+    /// background thread runs; every write (a commit, [`Db::compact`], [`Db::expire_now`])
+    /// fails with [`crate::Error::ReadOnly`]. The handle reads the database as it was when
+    /// it was opened (all handles on the directory in this process share that snapshot):
+    /// commits made later by read-write processes do not show. [`Db::export`] and
+    /// [`Db::backup`] write that snapshot, taking no lock.
+    ///
+    /// The open needs the database to have been closed cleanly and no process to have it
+    /// open read-write; otherwise it fails with [`crate::Error::NeedsRecovery`] or
+    /// [`crate::Error::OpenReadWrite`] (format-spec.md §6.4).
+    pub fn read_only(mut self, on: bool) -> Self {
+        self.read_only = on;
+        self
+    }
+    /// Opens (creating if needed, unless read-only) the database directory at `path`.
     ///
     /// # Errors
     /// I/O errors, [`crate::Error::IncompatibleVersion`], corruption that recovery cannot
-    /// repair, [`crate::Error::Busy`] if recovery needs the writer lock and cannot get it.
+    /// repair, [`crate::Error::Busy`] if recovery needs the writer lock and cannot get it;
+    /// for a read-only open, [`crate::Error::NeedsRecovery`] and
+    /// [`crate::Error::OpenReadWrite`].
     pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
         let handle = Shared::open(path.as_ref(), self)?;
         Ok(Db {

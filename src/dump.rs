@@ -63,13 +63,19 @@ impl Db {
     /// collection's order (a sorted set's by member).
     ///
     /// The export is one consistent state: it runs in a write transaction, which it rolls
-    /// back, so other writers wait until it ends (see the module documentation).
+    /// back, so other writers wait until it ends (see the module documentation). On a
+    /// read-only handle it writes the handle's snapshot and takes no lock.
     ///
     /// # Errors
     /// [`Error::Busy`] if the writer lock cannot be taken; read errors; [`Error::Io`] if `out`
     /// cannot be written.
     pub fn export(&self, format: ExportFormat, out: impl Write) -> Result<u64> {
-        let tx = self.begin_write()?;
+        let tx = if self.inner.read_only {
+            // A read-only handle's snapshot is one consistent state already.
+            WriteTxn::new(self.inner.read_only_section()?)?
+        } else {
+            self.begin_write()?
+        };
         let result = export_from(&tx, format, out);
         tx.rollback();
         result

@@ -23,6 +23,8 @@ use crate::record::{
 use crate::segment::{self, RecMeta, Segments};
 use crate::shm::*;
 
+mod readonly;
+
 /// Length of a seal record (no key, 8-byte value).
 pub(crate) const SEAL_LEN: usize = RECORD_HEADER_LEN + 8;
 /// Length of a commit record.
@@ -44,6 +46,23 @@ pub(crate) fn now_ms() -> u64 {
 pub(crate) fn index_belongs(idx: &IndexMap, man: &Manifest) -> bool {
     let id = idx.h(index::H_DB_ID).load(Ordering::Relaxed);
     man.db_id == 0 || id == u64::from(man.db_id)
+}
+
+/// Why the cleanly checkpointed-index test of a cold start fails for `idx`, index of the
+/// database of `man`; `None` if it passes and the index can be adopted as it is (format-spec.md
+/// §10.2 step 3).
+pub(crate) fn unadoptable(idx: &IndexMap, man: &Manifest) -> Option<&'static str> {
+    if !idx.is_clean() {
+        Some("its index was not closed cleanly")
+    } else if idx.h(index::H_SLOT_FORMAT).load(Ordering::Relaxed) != index::SLOT_FORMAT_CHECKED {
+        Some("its index has slots of an older format")
+    } else if pos_seg(idx.h(index::H_CKPT_POS).load(Ordering::Relaxed)) != man.active {
+        Some("its index was checkpointed before the last segment rotation")
+    } else if !index_belongs(idx, man) {
+        Some("its index belongs to another database")
+    } else {
+        None
+    }
 }
 
 /// Log bytes [`Shared::key_written_since`] reads at most before it gives up.
@@ -128,9 +147,17 @@ pub(crate) struct Shared {
     flusher_stop: Arc<AtomicBool>,
     /// The thread that compacts automatically, woken by commits that pass the thresholds.
     pub(crate) compactor: OnceLock<std::thread::Thread>,
+    /// Opened with `OpenOptions::read_only`: a snapshot in private memory, no locks held,
+    /// every write refused (format-spec.md §6.4, [`readonly`]).
+    pub(crate) read_only: bool,
+    /// A read-only handle's manifest, read at its open: the segments its snapshot reads.
+    snapshot_manifest: Option<Manifest>,
 }
 
-static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<Handle>>>> = OnceLock::new();
+/// The engine of each directory open in this process, read-write and read-only apart.
+type Registry = HashMap<(PathBuf, bool), Weak<Handle>>;
+
+static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
 
 /// What the handles on one directory in one process share: the engine and its background
 /// threads. The threads hold only weak references; dropping the last handle stops and joins
@@ -206,16 +233,33 @@ impl Shared {
                 "segment size must be between 64 KiB and 4 GiB - 1".into(),
             ));
         }
-        crate::io::create_dir_all(dir)?;
-        let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        let read_only = opts.read_only;
+        if !read_only {
+            crate::io::create_dir_all(dir)?;
+        }
+        let dir = dir.canonicalize().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound if read_only => readonly::no_database(dir),
+            _ => Error::io(dir, e),
+        })?;
         let reg = REGISTRY.get_or_init(|| Mutex::new(HashMap::new()));
         let mut reg = reg
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(h) = reg.get(&dir).and_then(Weak::upgrade) {
+        let key = (dir, read_only);
+        if let Some(h) = reg.get(&key).and_then(Weak::upgrade) {
             return Ok(h);
         }
-        let s = Arc::new(Self::attach(&dir, opts)?);
+        let dir = &key.0;
+        if read_only {
+            // No background thread: each of them writes (format-spec.md §6.4).
+            let h = Arc::new(Handle {
+                shared: Arc::new(Self::attach_read_only(dir, opts)?),
+                workers: Mutex::new(Vec::new()),
+            });
+            reg.insert(key, Arc::downgrade(&h));
+            return Ok(h);
+        }
+        let s = Arc::new(Self::attach(dir, opts)?);
         let mut workers = Vec::new();
         if let Durability::Batched { max_delay } = s.opts.durability {
             workers.extend(spawn_worker(&s, "ziggydb-flush", max_delay, |s| {
@@ -246,7 +290,7 @@ impl Shared {
             shared: s,
             workers: Mutex::new(workers),
         });
-        reg.insert(dir, Arc::downgrade(&h));
+        reg.insert(key, Arc::downgrade(&h));
         Ok(h)
     }
 
@@ -298,6 +342,8 @@ impl Shared {
             flusher_stop: Arc::new(AtomicBool::new(false)),
             compactor: OnceLock::new(),
             opts,
+            read_only: false,
+            snapshot_manifest: None,
         };
         if first {
             s.first_open()?;
@@ -397,40 +443,10 @@ impl Shared {
         let newest = gens.iter().copied().max();
         let adopted = newest
             .and_then(|gen| IndexMap::open(&self.dir, gen).ok())
-            .filter(|idx| {
-                idx.is_clean()
-                    && idx.h(index::H_SLOT_FORMAT).load(Ordering::Relaxed)
-                        == index::SLOT_FORMAT_CHECKED
-                    && pos_seg(idx.h(index::H_CKPT_POS).load(Ordering::Relaxed)) == man.active
-                    && index_belongs(idx, &man)
-            });
+            .filter(|idx| unadoptable(idx, &man).is_none());
         let seg_bytes = self.segment_file_bytes(&man);
         if let Some(idx) = adopted {
-            let h = |i| idx.h(i).load(Ordering::Relaxed);
-            let log_pos = h(index::H_CKPT_POS);
-            self.shm.set(W_INDEX_GEN, idx.gen);
-            self.shm.set(W_LOG_POS, log_pos);
-            self.shm.set(W_DURABLE_POS, log_pos);
-            self.shm.set(W_NEXT_TXN, h(index::H_NEXT_TXN));
-            self.shm.set(
-                W_NEXT_SEG,
-                h(index::H_NEXT_SEG).max(u64::from(self.max_seg_id()?) + 1),
-            );
-            self.shm.set(W_KEYS, h(index::H_KEYS));
-            self.shm.set(W_EXPIRING, h(index::H_EXPIRING));
-            for t in 0..TYPE_TAGS {
-                self.shm.set(W_TYPE_KEYS + t, h(index::H_TYPE_KEYS + t));
-            }
-            self.shm.set(W_LIVE_BYTES, h(index::H_LIVE));
-            self.shm.set(W_DEAD_BYTES, h(index::H_DEAD));
-            self.shm.set(W_SEGMENTS, man.segments.len() as u64);
-            self.shm.set(W_SEGMENT_BYTES, seg_bytes);
-            let alloc = std::fs::metadata(self.segs.path(man.active))
-                .map(|m| m.len())
-                .unwrap_or(0);
-            self.shm.set(W_ACTIVE_ALLOC, alloc);
-            self.index.store(Some(Arc::new(idx)));
-            return Ok(());
+            return self.adopt(idx, &man, seg_bytes);
         }
         let hint = newest.and_then(|gen| IndexMap::open(&self.dir, gen).ok());
         let ckpt = hint
@@ -440,6 +456,36 @@ impl Shared {
         drop(hint);
         self.rebuild(&man, gen, ckpt)?;
         self.shm.set(W_SEGMENT_BYTES, seg_bytes);
+        Ok(())
+    }
+
+    /// Sets the shared state from `idx`, a cleanly checkpointed index of the database of
+    /// `man` (see [`unadoptable`]), and makes it the current index.
+    fn adopt(&self, idx: IndexMap, man: &Manifest, seg_bytes: u64) -> Result<()> {
+        let h = |i| idx.h(i).load(Ordering::Relaxed);
+        let log_pos = h(index::H_CKPT_POS);
+        self.shm.set(W_INDEX_GEN, idx.gen);
+        self.shm.set(W_LOG_POS, log_pos);
+        self.shm.set(W_DURABLE_POS, log_pos);
+        self.shm.set(W_NEXT_TXN, h(index::H_NEXT_TXN));
+        self.shm.set(
+            W_NEXT_SEG,
+            h(index::H_NEXT_SEG).max(u64::from(self.max_seg_id()?) + 1),
+        );
+        self.shm.set(W_KEYS, h(index::H_KEYS));
+        self.shm.set(W_EXPIRING, h(index::H_EXPIRING));
+        for t in 0..TYPE_TAGS {
+            self.shm.set(W_TYPE_KEYS + t, h(index::H_TYPE_KEYS + t));
+        }
+        self.shm.set(W_LIVE_BYTES, h(index::H_LIVE));
+        self.shm.set(W_DEAD_BYTES, h(index::H_DEAD));
+        self.shm.set(W_SEGMENTS, man.segments.len() as u64);
+        self.shm.set(W_SEGMENT_BYTES, seg_bytes);
+        let alloc = std::fs::metadata(self.segs.path(man.active))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        self.shm.set(W_ACTIVE_ALLOC, alloc);
+        self.index.store(Some(Arc::new(idx)));
         Ok(())
     }
 
@@ -888,6 +934,7 @@ impl Shared {
     // ----- writer role -----------------------------------------------------------------
 
     fn lock_writer(&self, timeout: Option<Duration>) -> Result<()> {
+        self.writable()?;
         match self.writer.acquire(timeout) {
             Ok(()) => {}
             Err(crate::lock::AcquireError::TimedOut) => {
@@ -1058,6 +1105,11 @@ impl Shared {
 
     /// Current length of segment file `id` (the active one grows).
     fn segment_len(&self, id: u32) -> Result<usize> {
+        // A read-only handle reads each segment as it mapped it at its open (format-spec.md
+        // §6.4), even if a compaction deleted the file since.
+        if let Some(len) = self.segs.mapped_len(id).filter(|_| self.read_only) {
+            return Ok(len);
+        }
         let path = self.segs.path(id);
         let len = std::fs::metadata(&path)
             .map_err(|e| Error::io(&path, e))?
@@ -1186,6 +1238,7 @@ impl Shared {
     /// Appends a transaction to the log and publishes it. The caller holds the writer lock.
     /// Returns the log position just past the transaction.
     pub(crate) fn commit_ops(&self, ops: &[(Vec<u8>, Op)]) -> Result<u64> {
+        self.writable()?;
         if self.poisoned.load(Ordering::Relaxed) || self.shm.get(W_POISONED) != 0 {
             return Err(Error::Poisoned);
         }
@@ -1534,6 +1587,9 @@ impl Shared {
     }
 
     pub(crate) fn read_manifest(&self) -> Result<Manifest> {
+        if let Some(man) = &self.snapshot_manifest {
+            return Ok(man.clone());
+        }
         Manifest::read(&self.dir)?.ok_or_else(|| Error::CorruptIndex {
             file: self.dir.join(crate::manifest::MANIFEST_NAME),
             reason: "manifest missing",

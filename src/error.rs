@@ -19,7 +19,7 @@ pub enum Error {
     },
     /// The operating system refused access (EACCES, EPERM): the database directory or one of
     /// its files belongs to another user or is not readable and writable by this one.
-    #[error("permission denied on {path}: the database directory and its files must be readable and writable by this user")]
+    #[error("permission denied on {path}: the database directory and its files must be readable and writable by this user (one who may only read opens it with `ziggy --read-only`)")]
     PermissionDenied {
         /// The file or directory access was refused to.
         path: PathBuf,
@@ -158,6 +158,35 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A write (a command, a transaction, a compaction, an expiry pass) on a database opened
+    /// with [`crate::OpenOptions::read_only`].
+    #[error("database opened read-only")]
+    ReadOnly,
+    /// The file system holding the database is mounted read-only (EROFS), so it cannot be
+    /// opened for writing.
+    #[error("{path} is on a read-only file system; open the database read-only (`ziggy --read-only`, `OpenOptions::read_only`)")]
+    ReadOnlyFileSystem {
+        /// The file or directory that could not be written.
+        path: PathBuf,
+    },
+    /// A read-only open found a database that a read-write open would first have to recover:
+    /// its index was not closed cleanly (a process or the machine stopped while it was open),
+    /// or is missing or damaged (format-spec.md §6.4).
+    #[error("the database at {path} needs recovery ({reason}); open it once read-write or run `ziggy repair`")]
+    NeedsRecovery {
+        /// The database directory.
+        path: PathBuf,
+        /// What a read-only open cannot adopt.
+        reason: &'static str,
+    },
+    /// A read-only open found processes attached read-write (format-spec.md §6.4).
+    #[error("the database at {path} is open read-write ({holders}); a read-only open needs every read-write process to close it first")]
+    OpenReadWrite {
+        /// The database directory.
+        path: PathBuf,
+        /// Who has it open, as far as the shared state tells ("process 123, process 456").
+        holders: String,
+    },
     /// An argument is invalid (e.g. a zero segment size).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -173,6 +202,7 @@ impl Error {
         match source.raw_os_error() {
             Some(libc::ENOSPC) | Some(libc::EDQUOT) => Error::DiskFull { path },
             _ if source.kind() == std::io::ErrorKind::StorageFull => Error::DiskFull { path },
+            Some(libc::EROFS) => Error::ReadOnlyFileSystem { path },
             _ if source.kind() == std::io::ErrorKind::PermissionDenied => {
                 Error::PermissionDenied { path }
             }

@@ -158,6 +158,7 @@ impl Shared {
     /// Deletes expired keys through the log, sampling as Redis's active expiry does.
     /// Returns how many keys it deleted.
     pub(crate) fn expire_pass(self: &Arc<Self>, timeout: Option<Duration>) -> Result<u64> {
+        self.writable()?;
         let mut total = 0;
         for _ in 0..EXPIRE_ROUNDS {
             // No key has an expiry: nothing to look for (the count is kept at every publish).

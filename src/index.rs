@@ -195,6 +195,52 @@ impl IndexMap {
         }
         let words = SharedWords::open(&file, &path)?;
         crate::io::powerloss::after_map(&file, &path);
+        Self::checked(gen, words, path, file)
+    }
+
+    /// Opens index file `gen` read-only as a private copy in memory (a read-only open,
+    /// format-spec.md §6.4): later changes to the file by another process do not show. The
+    /// header is checked against the file size before anything is copied.
+    pub(crate) fn open_snapshot(dir: &Path, gen: u64) -> Result<Self> {
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
+        let path = dir.join(file_name(gen));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        if len < HEADER_BYTES + MIN_CAPACITY * SLOT_BYTES {
+            return Err(Error::CorruptIndex {
+                file: path,
+                reason: "index file is too short",
+            });
+        }
+        let mut cap = [0u8; 8];
+        file.read_exact_at(&mut cap, (H_CAP * 8) as u64)
+            .map_err(|e| Error::io(&path, e))?;
+        let cap = u64::from_le_bytes(cap);
+        if cap
+            .checked_mul(SLOT_BYTES)
+            .and_then(|b| b.checked_add(HEADER_BYTES))
+            != Some(len)
+        {
+            return Err(Error::CorruptIndex {
+                file: path,
+                reason: "capacity does not match file size",
+            });
+        }
+        let words = SharedWords::snapshot(&file, len, &path)?;
+        Self::checked(gen, words, path, file)
+    }
+
+    /// Checks a mapped index file's header against its size.
+    fn checked(gen: u64, words: SharedWords, path: PathBuf, file: File) -> Result<Self> {
+        let len = words.len() as u64;
+        let bad = |reason| Error::CorruptIndex {
+            file: path.clone(),
+            reason,
+        };
         let w = words.words();
         if w[H_MAGIC].load(Ordering::Acquire) != INDEX_MAGIC {
             return Err(bad("bad magic number"));
@@ -531,6 +577,53 @@ mod tests {
 
     fn flip(w: &AtomicU64, bit: u32) {
         w.fetch_xor(1 << bit, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn a_snapshot_keeps_what_the_file_held_and_is_checked_before_it_is_copied() -> Result<()> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let hashes = [5 << 12 | 7, 9 << 12 | 7];
+        let idx = table(dir.path(), &hashes);
+        let snap = IndexMap::open_snapshot(dir.path(), 1)?;
+        assert_eq!(find(&snap, hashes[1], 2)?, find(&idx, hashes[1], 2)?);
+        // Changes to the file after the copy do not show in it.
+        let home = slot_hash(hashes[0]) & idx.mask;
+        idx.remove(home);
+        idx.set_loc(home + 1, 40);
+        assert_eq!(
+            find(&snap, hashes[0], 1)?,
+            Probe::Found { slot: home, loc: 1 }
+        );
+        assert_eq!(
+            find(&snap, hashes[1], 2)?,
+            Probe::Found {
+                slot: home + 1,
+                loc: 2
+            }
+        );
+        assert_eq!(snap.used(), 2);
+        // A capacity that does not match the file's size is refused before any copy.
+        let path = dir.path().join(file_name(1));
+        drop((idx, snap));
+        let mut bytes = std::fs::read(&path).expect("index file");
+        bytes[H_CAP * 8..H_CAP * 8 + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        std::fs::write(&path, &bytes).expect("write index file");
+        assert!(matches!(
+            IndexMap::open_snapshot(dir.path(), 1),
+            Err(Error::CorruptIndex {
+                reason: "capacity does not match file size",
+                ..
+            })
+        ));
+        std::fs::write(&path, &bytes[..4096]).expect("write index file");
+        assert!(matches!(
+            IndexMap::open_snapshot(dir.path(), 1),
+            Err(Error::CorruptIndex {
+                reason: "index file is too short",
+                ..
+            })
+        ));
+        Ok(())
     }
 
     #[test]

@@ -103,6 +103,23 @@ impl LockFile {
         })
     }
 
+    /// Whether any process holds a `flock` on this file (shared or exclusive), as
+    /// `/proc/locks` tells without taking a lock; `None` where the system does not say.
+    pub(crate) fn locked_by_anyone(&self) -> Option<bool> {
+        use std::os::unix::fs::MetadataExt;
+        let md = self.file.metadata().ok()?;
+        let dev = md.dev();
+        // As in `holder`: glibc's gnu_dev_major / gnu_dev_minor.
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+        let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+        let id = format!("{major:02x}:{minor:02x}:{}", md.ino());
+        let locks = std::fs::read_to_string("/proc/locks").ok()?;
+        Some(locks.lines().any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() >= 6 && f[1] == "FLOCK" && f[5] == id
+        }))
+    }
+
     pub(crate) fn try_lock_exclusive(&self) -> Result<bool> {
         match self.file.try_lock_exclusive() {
             Ok(()) => Ok(true),

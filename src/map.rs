@@ -5,7 +5,8 @@
 //!   published records are read, and published records are never rewritten.
 //! - [`SharedWords`]: a read-write shared mapping of a fixed-size file (`ziggy.shm`, an index
 //!   file) seen only as a slice of `AtomicU64`, so that every access from any process is an
-//!   atomic load or store on an aligned word.
+//!   atomic load or store on an aligned word; for a read-only open, the same view of private
+//!   anonymous memory (a copy of an index file, or a stand-in for `ziggy.shm`).
 //!
 //! And [`fallocate`], which gives a file real blocks before it is mapped or written, so that
 //! a full disk is an error there and never a SIGBUS on a mapped page.
@@ -174,7 +175,36 @@ impl SharedWords {
         // are created at full size and only ever replaced by new files), so no page faults past
         // the end of file. Other processes modify these bytes concurrently, but only through
         // aligned 8-byte atomic operations, which is exactly the access `AtomicU64` permits.
+        // An anonymous mapping (`snapshot`, `private`) has no file behind it and is seen only
+        // by this process, through the same atomic words.
         unsafe { std::slice::from_raw_parts(ptr, self.words) }
+    }
+
+    /// A private copy of all of `file` in anonymous memory: what it held when read,
+    /// unaffected by later changes to the file, which may be opened read-only (a read-only
+    /// open, format-spec.md §6.4). `len` is the file's size, read by the caller, who checked
+    /// it against the file's header: a positive multiple of 8.
+    pub(crate) fn snapshot(file: &File, len: u64, path: &Path) -> Result<Self> {
+        use std::os::unix::fs::FileExt;
+        let len =
+            usize::try_from(len).map_err(|_| Error::InvalidArgument("file too large".into()))?;
+        let mut map = memmap2::MmapMut::map_anon(len).map_err(|e| Error::io(path, e))?;
+        file.read_exact_at(&mut map, 0)
+            .map_err(|e| Error::io(path, e))?;
+        let map = memmap2::MmapRaw::from(map);
+        Ok(Self {
+            map,
+            words: len / 8,
+        })
+    }
+
+    /// Shared state for a read-only open: `len` bytes of private anonymous memory, zeroed.
+    pub(crate) fn private(len: usize) -> Result<Self> {
+        let map = memmap2::MmapMut::map_anon(len).map_err(|e| Error::io("anonymous memory", e))?;
+        Ok(Self {
+            map: memmap2::MmapRaw::from(map),
+            words: len / 8,
+        })
     }
 
     /// Writes the dirty pages in `byte_start..byte_start + len` to disk (msync).

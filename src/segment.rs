@@ -477,6 +477,11 @@ impl Segments {
         }
     }
 
+    /// Length of this process's map of segment `id`, if it has one.
+    pub(crate) fn mapped_len(&self, id: u32) -> Option<usize> {
+        self.maps.load().get(&id).map(|m| m.len())
+    }
+
     /// Bytes mapped by this process.
     pub(crate) fn mapped_bytes(&self) -> usize {
         self.maps.load().values().map(|m| m.len()).sum()

@@ -29,6 +29,7 @@ mod multiprocess;
 mod powerloss;
 mod powerloss_multi;
 mod proptest_cmds;
+mod readonly;
 mod repair;
 mod stickyfaults;
 mod stress;

@@ -67,6 +67,12 @@ struct Args {
     #[arg(long, value_name = "BYTES")]
     segment_size: Option<u64>,
 
+    /// Open the database read-only: on a read-only mount, or as a user who may only read it.
+    /// Nothing in the directory is created or written, and every write command fails. It
+    /// needs the database closed cleanly and no process to have it open read-write.
+    #[arg(long)]
+    read_only: bool,
+
     /// How long to wait for the writer lock before failing.
     #[arg(long, value_name = "N")]
     lock_timeout_ms: Option<u64>,
@@ -208,6 +214,9 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         command.push(last);
     }
     if command.len() == 1 && command[0].eq_ignore_ascii_case(b"repair") {
+        if args.read_only {
+            anyhow::bail!("repair rewrites the database; it cannot run with --read-only");
+        }
         return repair(&args.dir, format);
     }
     let db = open(args)?;
@@ -343,10 +352,14 @@ fn open(args: &Args) -> anyhow::Result<Db> {
     if let Some(ms) = args.lock_timeout_ms {
         options = options.lock_timeout(Some(Duration::from_millis(ms)));
     }
-    // Never world-writable, whatever the umask (as the library creates its files).
-    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o775)
-        .create(&args.dir)
-        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    if args.read_only {
+        options = options.read_only(true);
+    } else {
+        // Never world-writable, whatever the umask (as the library creates its files).
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o775)
+            .create(&args.dir)
+            .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    }
     options
         .open(&args.dir)
         .with_context(|| format!("cannot open database {}", args.dir.display()))
