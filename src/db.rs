@@ -36,6 +36,7 @@ pub struct OpenOptions {
     pub(crate) compact_min_dead_ratio: f64,
     pub(crate) compact_min_bytes: u64,
     pub(crate) active_expiry: Option<Duration>,
+    pub(crate) mode: Option<u32>,
 }
 
 impl Default for OpenOptions {
@@ -48,6 +49,7 @@ impl Default for OpenOptions {
             compact_min_dead_ratio: 0.5,
             compact_min_bytes: 16 << 20,
             active_expiry: Some(Duration::from_millis(100)),
+            mode: None,
         }
     }
 }
@@ -91,11 +93,29 @@ impl OpenOptions {
         self.active_expiry = every;
         self
     }
+    /// The file mode of a new database: every file the database ever creates gets these
+    /// permission bits, whatever the umask of the process creating it, and the directory
+    /// (when the database creates it) gets a search bit for each read bit. `0o600` (the
+    /// default): the owner alone; `0o660`: a group of users sharing the database. The
+    /// bits must be read and write bits (no execute, setuid, setgid or sticky bit) and
+    /// include the owner's read and write bits.
+    ///
+    /// The mode is kept with the database (the mode of its `MANIFEST`) and an existing
+    /// database keeps it: opening one with a different mode is
+    /// [`crate::Error::ModeMismatch`]; without this option an existing database opens with
+    /// its own mode. To change it, `chmod` the directory and its files.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode);
+        self
+    }
     /// Opens (creating if needed) the database directory at `path`.
     ///
     /// # Errors
     /// I/O errors, [`crate::Error::IncompatibleVersion`], corruption that recovery cannot
-    /// repair, [`crate::Error::Busy`] if recovery needs the writer lock and cannot get it.
+    /// repair, [`crate::Error::Busy`] if recovery needs the writer lock and cannot get it,
+    /// [`crate::Error::Symlink`] or [`crate::Error::NotRegularFile`] for a file of the
+    /// database that is a symbolic link or not a regular file, [`crate::Error::ModeMismatch`]
+    /// (see [`OpenOptions::mode`]), [`crate::Error::InvalidArgument`] for a bad mode.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
         let handle = Shared::open(path.as_ref(), self)?;
         Ok(Db {
