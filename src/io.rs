@@ -1,6 +1,10 @@
 //! The I/O seam: every write, fsync, allocation, creation, rename and unlink of a durable
 //! file goes through here, so tests can make the Nth one fail (ENOSPC, EIO), kill the process
 //! at that point, or journal it to simulate a power cut afterwards ([`powerloss`]).
+//!
+//! Every open and creation of a file inside a database directory goes through here too, so
+//! that none follows a link or reaches anything but a regular file, and every created file
+//! and directory gets the database's mode whatever the umask (format-spec.md §2.2).
 
 pub(crate) mod powerloss;
 
@@ -374,10 +378,16 @@ pub(crate) fn open_file(path: &Path, write: bool) -> Result<File> {
 }
 
 /// Gives the file just created at `path` the database's `mode`, whatever the umask was.
+///
+/// A file system without Unix permissions (FAT) refuses `fchmod` (EPERM, EOPNOTSUPP): the
+/// file then keeps the bits it was created with, `mode` less the umask, never more open than
+/// `mode`, and the database still works there.
 fn set_mode(file: &File, mode: u32, path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io(path, e))
+    match file.set_permissions(std::fs::Permissions::from_mode(mode)) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EOPNOTSUPP)) => Ok(()),
+        r => r.map_err(|e| Error::io(path, e)),
+    }
 }
 
 /// Opens the lock file or shared-state file `path` for reading and writing, creating it with
@@ -449,7 +459,11 @@ pub(crate) fn create_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
     // Keep the set-group-ID bit a directory inherits from a group-shared parent: it gives
     // the files made in it the directory's group.
     let setgid = d.metadata()?.permissions().mode() & 0o2000;
-    d.set_permissions(std::fs::Permissions::from_mode(dir_mode(mode) | setgid))
+    match d.set_permissions(std::fs::Permissions::from_mode(dir_mode(mode) | setgid)) {
+        // As in `set_mode`: no Unix permissions here; the directory is no more open.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EOPNOTSUPP)) => Ok(()),
+        r => r,
+    }
 }
 
 /// Creates the new file `path` (`O_CREAT | O_EXCL`, so never through a link and never
