@@ -594,3 +594,98 @@ fn a_mode_that_is_not_file_permission_bits_is_refused() -> TestResult {
     ));
     Ok(())
 }
+
+/// Runs `ziggy --json -d DIR --segment-size 65536 ARGS` as user `uid`, group `gid` with the
+/// supplementary group 65534, under `umask`, with `script` on standard input; fails on any
+/// error reply.
+fn ziggy_as(
+    uid: u32,
+    gid: u32,
+    umask: &str,
+    dir: &Path,
+    args: &[&str],
+    script: &str,
+) -> TestResult {
+    let mut proc = Command::new("setpriv")
+        .arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"))
+        .arg("--groups=65534")
+        .args(["sh", "-c"])
+        .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_ziggy"))
+        .args(["--json", "--segment-size", SEGMENT_SIZE, "-d"])
+        .arg(dir)
+        .args(args)
+        .env_remove("ZIGGY_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = proc.stdin.take().ok_or("stdin is piped")?;
+    stdin.write_all(script.as_bytes())?;
+    drop(stdin);
+    let out = proc.wait_with_output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains("\"error\"")).collect();
+    assert!(
+        out.status.success() && errors.is_empty(),
+        "ziggy as {uid}:{gid} {args:?}: {} {errors:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// The probe's group-sharing case with real users: `daemon` creates a database with
+/// `--mode 0660` in a set-group-ID directory of group `nogroup`; `nobody` (umask 022) and
+/// `daemon` (umask 077) in turn write enough to rotate segments, grow the index and compact,
+/// each through the other's files. Needs root (to change users) and `setpriv`.
+#[test]
+fn users_of_a_group_share_a_database_whatever_their_umask() -> TestResult {
+    if !util::is_root()? || util::find_program("setpriv").is_none() {
+        println!("skipped: needs root and setpriv; the umask tests cover one user");
+        return Ok(());
+    }
+    let tmp = util::tempdir();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
+    let shared = tmp.path().join("shared");
+    std::fs::create_dir(&shared)?;
+    std::os::unix::fs::chown(&shared, Some(0), Some(65534))?;
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o2770))?;
+    let dir = shared.join("db");
+    let script = |round: u32| {
+        let mut s: String = (0..150)
+            .map(|i| format!("SET r{i} {}\n", big_value(round, i)))
+            .collect();
+        s.push_str("MSET ");
+        s.push_str(
+            &(0..800)
+                .map(|i| format!("k{round}-{i} w{i}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        s.push_str("\nCOMPACT\n");
+        s
+    };
+    ziggy_as(1, 1, "022", &dir, &["--mode", "0660", "SET", "a", "1"], "")?;
+    ziggy_as(65534, 65534, "022", &dir, &[], &script(1))?;
+    ziggy_as(1, 1, "077", &dir, &[], &script(2))?;
+    ziggy_as(65534, 65534, "022", &dir, &[], &script(3))?;
+    let all = modes(&dir)?;
+    let mut owners = std::collections::BTreeSet::new();
+    for (p, m) in &all {
+        let md = std::fs::metadata(p)?;
+        let want = if md.is_dir() { 0o2770 } else { 0o660 };
+        assert_eq!(*m, want, "{} has mode {m:04o}", p.display());
+        assert_eq!(md.gid(), 65534, "{} has group {}", p.display(), md.gid());
+        owners.insert(md.uid());
+    }
+    assert_eq!(
+        owners.into_iter().collect::<Vec<_>>(),
+        vec![1, 65534],
+        "both users created files"
+    );
+    let db = Db::open(&dir)?;
+    assert_eq!(db.check()?.problems, Vec::<String>::new());
+    Ok(())
+}
