@@ -501,7 +501,9 @@ impl Db {
     /// Copies the database into the directory `dest` (which must not exist, or be empty)
     /// while other processes go on reading and writing, as `sqlite3 .backup` or `mdb_copy`
     /// do: the copy holds every transaction committed before the backup started and none
-    /// after, and opens as a database of its own, with its index already built.
+    /// after, and opens as a database of its own, with its index already built. The copy
+    /// has this database's mode ([`OpenOptions::mode`]), and so does `dest` if the backup
+    /// creates it.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if `dest` is not empty; I/O errors (a failed copy is
