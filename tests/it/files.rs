@@ -689,3 +689,34 @@ fn users_of_a_group_share_a_database_whatever_their_umask() -> TestResult {
     assert_eq!(db.check()?.problems, Vec::<String>::new());
     Ok(())
 }
+
+/// The probe's escalation: `nobody` owns a database directory and links its `ziggy.shm` to a
+/// file only root may read; root runs `ziggy GET` there. The open is refused and the file is
+/// untouched. Needs root.
+#[test]
+fn root_never_writes_through_a_link_in_another_users_directory() -> TestResult {
+    if !util::is_root()? {
+        println!(
+            "skipped: needs root; links_planted_before_an_open_are_not_followed covers one user"
+        );
+        return Ok(());
+    }
+    let tmp = util::tempdir();
+    let secret = tmp.path().join("rootonly");
+    let bytes = "root:only:secret\n".repeat(100).into_bytes();
+    std::fs::write(&secret, &bytes)?;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600))?;
+    let dir = util::db_path(&tmp);
+    std::fs::create_dir(&dir)?;
+    let link = dir.join("ziggy.shm");
+    std::os::unix::fs::symlink(&secret, &link)?;
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534))?;
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534))?;
+    let (ok, text) = ziggy_once(&dir, "022", &["GET", "x"])?;
+    assert!(!ok, "the open worked: {text}");
+    assert!(text.contains(LINK_REFUSED), "{text}");
+    assert_eq!(std::fs::read(&secret)?, bytes, "root's file was changed");
+    let mode = std::fs::metadata(&secret)?.permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o600);
+    Ok(())
+}
