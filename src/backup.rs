@@ -7,8 +7,6 @@
 //! lock (one consistent point), and copies every listed segment, the active one only up to
 //! that end. Opening the copy builds its index; the copy is then a database of its own.
 
-use std::fs::File;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::engine::Shared;
@@ -49,7 +47,7 @@ impl Shared {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(dest, e)),
         }
-        crate::io::create_dir_all(dest)?;
+        crate::io::create_db_dir(dest, self.mode)?;
         let copied = self.copy_segments(dest);
         if copied.is_err() {
             // A failed copy must not look like a database: remove what was written.
@@ -88,10 +86,10 @@ impl Shared {
                         .map_err(|e| Error::io(&src, e))?
                         .len()
                 };
-                stats.bytes += copy_prefix(&src, &dest.join(file_name(id)), len)?;
+                stats.bytes += copy_prefix(&src, &dest.join(file_name(id)), len, self.mode)?;
                 stats.segments += 1;
             }
-            man.write(dest)?;
+            man.write(dest, self.mode)?;
             Ok(stats)
         })();
         if locked {
@@ -101,16 +99,12 @@ impl Shared {
     }
 }
 
-/// Copies the first `len` bytes of `src` into a new file `dst`, and fsyncs it.
-fn copy_prefix(src: &Path, dst: &Path, len: u64) -> Result<u64> {
+/// Copies the first `len` bytes of `src` into a new file `dst` of mode `mode`, and fsyncs
+/// it.
+fn copy_prefix(src: &Path, dst: &Path, len: u64, mode: u32) -> Result<u64> {
     use std::os::unix::fs::FileExt;
-    let from = File::open(src).map_err(|e| Error::io(src, e))?;
-    let to = File::options()
-        .write(true)
-        .create_new(true)
-        .mode(crate::io::FILE_MODE)
-        .open(dst)
-        .map_err(|e| Error::io(dst, e))?;
+    let from = crate::io::open_file(src, false)?;
+    let to = crate::io::create_new(dst, mode)?;
     let mut buf = vec![0u8; CHUNK];
     let mut off = 0u64;
     while off < len {

@@ -234,7 +234,7 @@ impl Shared {
             m.segments
                 .extend(outputs.iter().map(|&id| (id, SEG_COMPACTED)));
             m.segments.sort_unstable();
-            m.write(&self.dir)?;
+            m.write(&self.dir, self.mode)?;
             self.shm.set(W_SEGMENTS, m.segments.len() as u64);
         }
 
@@ -267,7 +267,7 @@ impl Shared {
             let _g = self.writer_section(timeout)?;
             let mut m = self.read_manifest()?;
             m.segments.retain(|s| !victims.contains(s));
-            m.write(&self.dir)?;
+            m.write(&self.dir, self.mode)?;
             self.shm.set(W_SEGMENTS, m.segments.len() as u64);
             self.shm
                 .sub(W_DEAD_BYTES, victim_bytes.saturating_sub(copied_bytes));

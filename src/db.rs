@@ -37,6 +37,7 @@ pub struct OpenOptions {
     pub(crate) compact_min_bytes: u64,
     pub(crate) active_expiry: Option<Duration>,
     pub(crate) read_only: bool,
+    pub(crate) mode: Option<u32>,
 }
 
 impl Default for OpenOptions {
@@ -50,6 +51,7 @@ impl Default for OpenOptions {
             compact_min_bytes: 16 << 20,
             active_expiry: Some(Duration::from_millis(100)),
             read_only: false,
+            mode: None,
         }
     }
 }
@@ -108,13 +110,30 @@ impl OpenOptions {
         self.read_only = on;
         self
     }
+    /// The file mode of a new database: every file the database ever creates gets these
+    /// permission bits, whatever the umask of the process creating it, and the directory
+    /// (when the database creates it) gets a search bit for each read bit. `0o600` (the
+    /// default): the owner alone; `0o660`: a group of users sharing the database. The
+    /// bits must be read and write bits (no execute, setuid, setgid or sticky bit) and
+    /// include the owner's read and write bits.
+    ///
+    /// The mode is kept with the database (the mode of its `MANIFEST`) and an existing
+    /// database keeps it: opening one with a different mode is
+    /// [`crate::Error::ModeMismatch`]; without this option an existing database opens with
+    /// its own mode. To change it, `chmod` the directory and its files.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode);
+        self
+    }
     /// Opens (creating if needed, unless read-only) the database directory at `path`.
     ///
     /// # Errors
     /// I/O errors, [`crate::Error::IncompatibleVersion`], corruption that recovery cannot
-    /// repair, [`crate::Error::Busy`] if recovery needs the writer lock and cannot get it;
-    /// for a read-only open, [`crate::Error::NeedsRecovery`] and
-    /// [`crate::Error::OpenReadWrite`].
+    /// repair, [`crate::Error::Busy`] if recovery needs the writer lock and cannot get it,
+    /// [`crate::Error::Symlink`] or [`crate::Error::NotRegularFile`] for a file of the
+    /// database that is a symbolic link or not a regular file, [`crate::Error::ModeMismatch`]
+    /// (see [`OpenOptions::mode`]), [`crate::Error::InvalidArgument`] for a bad mode; for a
+    /// read-only open, [`crate::Error::NeedsRecovery`] and [`crate::Error::OpenReadWrite`].
     pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
         let handle = Shared::open(path.as_ref(), self)?;
         Ok(Db {
@@ -500,7 +519,9 @@ impl Db {
     /// Copies the database into the directory `dest` (which must not exist, or be empty)
     /// while other processes go on reading and writing, as `sqlite3 .backup` or `mdb_copy`
     /// do: the copy holds every transaction committed before the backup started and none
-    /// after, and opens as a database of its own, with its index already built.
+    /// after, and opens as a database of its own, with its index already built. The copy
+    /// has this database's mode ([`OpenOptions::mode`]), and so does `dest` if the backup
+    /// creates it.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if `dest` is not empty; I/O errors (a failed copy is

@@ -128,6 +128,8 @@ pub(crate) enum TxnRead {
 pub(crate) struct Shared {
     pub dir: PathBuf,
     pub opts: OpenOptions,
+    /// Mode of every file this process creates in the directory (format-spec.md §2.2).
+    pub(crate) mode: u32,
     open_lock: LockFile,
     shm_lock: LockFile,
     writer_lock: LockFile,
@@ -233,9 +235,12 @@ impl Shared {
                 "segment size must be between 64 KiB and 4 GiB - 1".into(),
             ));
         }
+        if let Some(mode) = opts.mode {
+            crate::io::check_mode(mode)?;
+        }
         let read_only = opts.read_only;
         if !read_only {
-            crate::io::create_dir_all(dir)?;
+            crate::io::create_db_dir(dir, opts.mode.unwrap_or(crate::io::DEFAULT_FILE_MODE))?;
         }
         let dir = dir.canonicalize().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound if read_only => readonly::no_database(dir),
@@ -247,7 +252,14 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = (dir, read_only);
         if let Some(h) = reg.get(&key).and_then(Weak::upgrade) {
-            return Ok(h);
+            return match opts.mode {
+                Some(requested) if requested != h.shared.mode => Err(Error::ModeMismatch {
+                    path: key.0,
+                    found: h.shared.mode,
+                    requested,
+                }),
+                _ => Ok(h),
+            };
         }
         let dir = &key.0;
         if read_only {
@@ -296,10 +308,13 @@ impl Shared {
 
     fn attach(dir: &Path, opts: OpenOptions) -> Result<Shared> {
         // On any error below, dropping the lock files closes them, which releases the locks.
-        let open_lock = LockFile::open(&dir.join("ziggy.lock"))?;
+        let mode = crate::manifest::database_mode(dir, opts.mode)?;
+        let open_lock = LockFile::open(&dir.join("ziggy.lock"), mode)?;
         open_lock.lock_exclusive(opts.lock_timeout, dir)?;
+        // Again under the lock: a process creating the database meanwhile has finished.
+        let mode = crate::manifest::database_mode(dir, opts.mode)?;
         let shm_path = dir.join("ziggy.shm");
-        let shm_lock = LockFile::open(&shm_path)?;
+        let shm_lock = LockFile::open(&shm_path, mode)?;
         let first = shm_lock.try_lock_exclusive()?;
         let len = shm_lock
             .file
@@ -325,14 +340,14 @@ impl Shared {
             dir: dir.to_path_buf(),
             open_lock,
             shm_lock,
-            writer_lock: LockFile::open(&dir.join("writer.lock"))?,
-            sync_lock: LockFile::open(&dir.join("sync.lock"))?,
-            compact_lock: LockFile::open(&dir.join("compact.lock"))?,
+            writer_lock: LockFile::open(&dir.join("writer.lock"), mode)?,
+            sync_lock: LockFile::open(&dir.join("sync.lock"), mode)?,
+            compact_lock: LockFile::open(&dir.join("compact.lock"), mode)?,
             shm,
             index: ArcSwapOption::empty(),
             attached: false,
             seg_epoch: AtomicU64::new(0),
-            segs: Segments::new(dir),
+            segs: Segments::new(dir, mode),
             writer: ProcLock::default(),
             sync_mutex: Mutex::new(()),
             compact_mutex: Mutex::new(()),
@@ -344,6 +359,7 @@ impl Shared {
             opts,
             read_only: false,
             snapshot_manifest: None,
+            mode,
         };
         if first {
             s.first_open()?;
@@ -498,9 +514,9 @@ impl Shared {
             active: id,
             segments: vec![(id, SEG_LOG)],
         };
-        man.write(&self.dir)?;
+        man.write(&self.dir, self.mode)?;
         self.shm.set(W_DB_ID, u64::from(man.db_id));
-        let idx = IndexMap::create(&self.dir, 1, index::MIN_CAPACITY)?;
+        let idx = IndexMap::create(&self.dir, 1, index::MIN_CAPACITY, self.mode)?;
         let log_pos = pos(id, SEGMENT_HEADER_LEN as u32);
         idx.checkpoint(&[
             (index::H_CKPT_POS, log_pos),
@@ -1570,7 +1586,7 @@ impl Shared {
                 man.segments.sort_unstable();
             }
             man.active = id;
-            man.write(&self.dir)?;
+            man.write(&self.dir, self.mode)?;
         }
         let log_pos = pos(id, SEGMENT_HEADER_LEN as u32);
         if pos_seg(self.shm.get(W_LOG_POS)) != id {
@@ -1642,7 +1658,7 @@ impl Shared {
         let old = self.current_index()?;
         let cap = index::capacity_for(old.used() + extra);
         let gen = old.gen + 1;
-        let new = IndexMap::create(&self.dir, gen, cap)?;
+        let new = IndexMap::create(&self.dir, gen, cap, self.mode)?;
         for (_, tag, loc) in old.live_slots() {
             new.insert_fresh(tag, loc);
         }
@@ -1678,7 +1694,7 @@ impl Shared {
             puts += u64::from(meta.kind == KIND_PUT);
             Ok(())
         })?;
-        let idx = IndexMap::create(&self.dir, gen, index::capacity_for(puts + 1))?;
+        let idx = IndexMap::create(&self.dir, gen, index::capacity_for(puts + 1), self.mode)?;
         let mut max_txn = 0u64;
         let mut total = 0u64;
         let scan = self.scan_segments(man, ckpt, |map, p, meta| {
@@ -1728,7 +1744,7 @@ impl Shared {
         }
         // The table was sized for every record; shrink it to fit the live keys.
         let (idx, gen) = if index::capacity_for(keys) < idx.cap {
-            let small = IndexMap::create(&self.dir, gen + 1, index::capacity_for(keys))?;
+            let small = IndexMap::create(&self.dir, gen + 1, index::capacity_for(keys), self.mode)?;
             for (_, tag, loc) in idx.live_slots() {
                 small.insert_fresh(tag, loc);
             }

@@ -187,6 +187,37 @@ pub enum Error {
         /// Who has it open, as far as the shared state tells ("process 123, process 456").
         holders: String,
     },
+    /// A name in the database directory is a symbolic link. Every file of a database is
+    /// opened without following links, so a link planted there cannot make the engine read,
+    /// write, truncate or lock a file elsewhere.
+    #[error(
+        "{path} is a symbolic link; ZiggyDB does not follow links inside a database directory"
+    )]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// A name in the database directory is not a regular file of its own: a directory, a
+    /// FIFO, a device, a socket, or (for `ziggy.shm` and the lock files) a file with other
+    /// names (hard links), which the engine must not write or resize.
+    #[error("{path} is {what}, not a regular file; ZiggyDB keeps only regular files of its own in a database directory")]
+    NotRegularFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        what: &'static str,
+    },
+    /// [`crate::OpenOptions::mode`] asked for a file mode other than the one the existing
+    /// database has (the permission bits of its `MANIFEST`).
+    #[error("database at {path} has file mode {found:04o}, not the {requested:04o} asked for; open it without a mode, or change the mode of its files and directory with chmod")]
+    ModeMismatch {
+        /// The database directory.
+        path: PathBuf,
+        /// The database's mode.
+        found: u32,
+        /// The mode asked for.
+        requested: u32,
+    },
     /// An argument is invalid (e.g. a zero segment size).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

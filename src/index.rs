@@ -151,10 +151,11 @@ pub(crate) struct IndexMap {
 }
 
 impl IndexMap {
-    /// Creates index file `gen` with `cap` slots (a power of two), marked dirty.
-    pub(crate) fn create(dir: &Path, gen: u64, cap: u64) -> Result<Self> {
+    /// Creates index file `gen` with `cap` slots (a power of two), marked dirty, with the
+    /// file mode `mode`.
+    pub(crate) fn create(dir: &Path, gen: u64, cap: u64, mode: u32) -> Result<Self> {
         let path = dir.join(file_name(gen));
-        let file = crate::io::create(&path)?;
+        let file = crate::io::create(&path, mode)?;
         crate::io::allocate(&file, HEADER_BYTES + cap * SLOT_BYTES, &path)?;
         let words = SharedWords::open(&file, &path)?;
         crate::io::powerloss::after_map(&file, &path);
@@ -180,11 +181,7 @@ impl IndexMap {
     /// Opens index file `gen`, checking its header against the file size.
     pub(crate) fn open(dir: &Path, gen: u64) -> Result<Self> {
         let path = dir.join(file_name(gen));
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let file = crate::io::open_file(&path, true)?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         let bad = |reason| Error::CorruptIndex {
             file: path.clone(),
@@ -561,7 +558,7 @@ mod tests {
 
     /// A table of 1024 slots holding keys `hashes[i]` at positions `i + 1`.
     fn table(dir: &Path, hashes: &[u64]) -> IndexMap {
-        let idx = IndexMap::create(dir, 1, MIN_CAPACITY).expect("index file");
+        let idx = IndexMap::create(dir, 1, MIN_CAPACITY, 0o600).expect("index file");
         for (i, &h) in hashes.iter().enumerate() {
             match idx.probe(h, |_| Ok(false)).expect("probe") {
                 Probe::Absent { free: Some(slot) } => idx.insert(slot, h, i as u64 + 1),

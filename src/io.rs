@@ -5,6 +5,9 @@
 //! Fault injection and the journal exist only with the `test-hooks` feature, which tests,
 //! benches and fuzz targets enable. Without it (every build users install) the seam is empty
 //! inline functions: no `ZIGGY_FAULT`, no atomic load or lock on any I/O call.
+//! Every open and creation of a file inside a database directory goes through here too, so
+//! that none follows a link or reaches anything but a regular file, and every created file
+//! and directory gets the database's mode whatever the umask (format-spec.md §2.2).
 
 #[cfg(feature = "test-hooks")]
 pub(crate) mod powerloss;
@@ -331,7 +334,12 @@ pub(crate) fn sync_data(file: &File, path: &Path) -> Result<()> {
 /// `fsync` of a directory, so that created, renamed and deleted names are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     check_fault(FaultOp::Sync).map_err(|e| Error::io(dir, e))?;
-    let d = File::open(dir).map_err(|e| Error::io(dir, e))?;
+    // O_DIRECTORY: whatever else is at the name is refused at once, never waited on.
+    let d = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(dir)
+        .map_err(|e| Error::io(dir, e))?;
     let pending = powerloss::before_sync_dir(dir);
     d.sync_all().map_err(|e| Error::io(dir, e))?;
     powerloss::done(pending, dir, true);
@@ -357,40 +365,233 @@ pub(crate) fn rename(from: &Path, to: &Path) -> Result<()> {
     r.map_err(|e| Error::io(to, e))
 }
 
-/// Mode of every file the engine creates, before the umask: never writable by others, even
-/// with a umask of 0; group-writable so a group of users can share a database (a umask of
-/// 022 makes it 0644, of 077 0600).
-pub(crate) const FILE_MODE: u32 = 0o664;
-/// Mode of every directory the engine creates, before the umask (see [`FILE_MODE`]).
-pub(crate) const DIR_MODE: u32 = 0o775;
+/// Mode of the files of a new database when [`crate::OpenOptions::mode`] gives none: the
+/// owner alone may read them (README "File modes" says why).
+pub(crate) const DEFAULT_FILE_MODE: u32 = 0o600;
+/// Mode of the parent directories created on the way to a new database directory, before
+/// the umask (as `mkdir -p` makes them; they hold no data). Never writable by others.
+const PARENT_DIR_MODE: u32 = 0o755;
 
-/// Creates `dir` and its missing parents with [`DIR_MODE`].
-pub(crate) fn create_dir_all(dir: &Path) -> Result<()> {
+/// The mode of a directory holding files of mode `file_mode`: searchable by whoever may read
+/// the files (0600 gives 0700, 0660 gives 0770, 0644 gives 0755).
+pub(crate) fn dir_mode(file_mode: u32) -> u32 {
+    file_mode | ((file_mode & 0o444) >> 2)
+}
+
+/// Checks a file mode given by the user: permission bits of a file (no execute, setuid,
+/// setgid or sticky bit) that let the owner read and write.
+pub(crate) fn check_mode(mode: u32) -> Result<()> {
+    if mode & !0o666 != 0 || mode & 0o600 != 0o600 {
+        return Err(Error::InvalidArgument(format!(
+            "file mode {mode:04o}: give the read and write bits of the database's files \
+             (such as 0600 or 0660), including the owner's read and write bits; \
+             directories get a search bit for each read bit"
+        )));
+    }
+    Ok(())
+}
+
+/// Flags of every open of a file inside a database directory: never through a symbolic
+/// link (ELOOP, made [`Error::Symlink`]); never blocking (a FIFO planted under a database
+/// name opens at once and is then refused as not a regular file; on regular files, the only
+/// ones kept, `O_NONBLOCK` has no effect); never taking a terminal as the controlling one.
+/// `std` adds `O_CLOEXEC`.
+const OPEN_FLAGS: i32 = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+
+/// The error for a failed open of `path` inside a database directory.
+fn open_error(path: &Path, e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ELOOP) => Error::Symlink {
+            path: path.to_path_buf(),
+        },
+        Some(libc::EISDIR) => Error::NotRegularFile {
+            path: path.to_path_buf(),
+            what: "a directory",
+        },
+        _ => Error::io(path, e),
+    }
+}
+
+/// What a file that is not a regular file is, for [`Error::NotRegularFile`].
+pub(crate) fn kind_of(ft: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "a device"
+    } else if ft.is_symlink() {
+        "a symbolic link"
+    } else {
+        "of an unknown kind"
+    }
+}
+
+/// Refuses an opened `file` that is not a regular file (fstat, so it is the file opened, not
+/// whatever the name points at by now); with `sole`, also one with other names (hard links).
+fn check_regular(file: &File, path: &Path, sole: bool) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let md = file.metadata().map_err(|e| Error::io(path, e))?;
+    let what = if !md.file_type().is_file() {
+        kind_of(md.file_type())
+    } else if sole && md.nlink() > 1 {
+        "a file with other names (hard links)"
+    } else {
+        return Ok(());
+    };
+    Err(Error::NotRegularFile {
+        path: path.to_path_buf(),
+        what,
+    })
+}
+
+/// Opens the existing database file `path` (read-only, or for reading and writing), never
+/// through a symbolic link, and only if it is a regular file.
+pub(crate) fn open_file(path: &Path, write: bool) -> Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(OPEN_FLAGS)
+        .open(path)
+        .map_err(|e| open_error(path, e))?;
+    check_regular(&file, path, false)?;
+    Ok(file)
+}
+
+/// Gives the file just created at `path` the database's `mode`, whatever the umask was.
+///
+/// A file system without Unix permissions (FAT) refuses `fchmod` (EPERM, EOPNOTSUPP): the
+/// file then keeps the bits it was created with, `mode` less the umask, never more open than
+/// `mode`, and the database still works there.
+fn set_mode(file: &File, mode: u32, path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match file.set_permissions(std::fs::Permissions::from_mode(mode)) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EOPNOTSUPP)) => Ok(()),
+        r => r.map_err(|e| Error::io(path, e)),
+    }
+}
+
+/// Opens the lock file or shared-state file `path` for reading and writing, creating it with
+/// `mode` if it does not exist. An existing one must be a regular file with no other name:
+/// `ziggy.shm` is resized and written by the first process to attach.
+pub(crate) fn open_or_create(path: &Path, mode: u32) -> Result<File> {
+    loop {
+        let created = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(OPEN_FLAGS)
+            .open(path);
+        match created {
+            Ok(file) => {
+                set_mode(&file, mode, path)?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(open_error(path, e)),
+        }
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(OPEN_FLAGS)
+            .open(path);
+        match opened {
+            Ok(file) => {
+                check_regular(&file, path, true)?;
+                return Ok(file);
+            }
+            // Removed since (a repair moving the directory's files): create it after all.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(open_error(path, e)),
+        }
+    }
+}
+
+/// Creates the directory `dir` of a new database and its missing parents; `dir` itself gets
+/// [`dir_mode`] of the database's file `mode`, whatever the umask. An existing `dir` is left
+/// as it is.
+pub(crate) fn create_db_dir(dir: &Path, mode: u32) -> Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PARENT_DIR_MODE)
+            .create(parent)
+            .map_err(|e| Error::io(parent, e))?;
+    }
+    match create_dir(dir, mode) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        r => r.map_err(|e| Error::io(dir, e)),
+    }
+}
+
+/// Creates the directory `dir` (its parent must exist) with [`dir_mode`] of the file `mode`,
+/// whatever the umask.
+pub(crate) fn create_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(dir)
-        .map_err(|e| Error::io(dir, e))
+        .mode(dir_mode(mode))
+        .create(dir)?;
+    // Through a descriptor of the directory just made, never a link put in its place.
+    let d = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)?;
+    // Keep the set-group-ID bit a directory inherits from a group-shared parent: it gives
+    // the files made in it the directory's group.
+    let setgid = d.metadata()?.permissions().mode() & 0o2000;
+    match d.set_permissions(std::fs::Permissions::from_mode(dir_mode(mode) | setgid)) {
+        // As in `set_mode`: no Unix permissions here; the directory is no more open.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EOPNOTSUPP)) => Ok(()),
+        r => r,
+    }
 }
 
-/// Creates the directory `dir` (its parent must exist) with [`DIR_MODE`].
-pub(crate) fn create_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::DirBuilder::new().mode(DIR_MODE).create(dir)
-}
-
-/// Opens `path` for reading and writing, creating it (empty, or truncated if it exists).
-/// The new name is durable only once the directory is synced ([`sync_dir`]).
-pub(crate) fn create(path: &Path) -> Result<File> {
+/// Creates the new file `path` (`O_CREAT | O_EXCL`, so never through a link and never
+/// another's file) for reading and writing, with `mode` whatever the umask. The new name is
+/// durable only once the directory is synced ([`sync_dir`]).
+pub(crate) fn create_new(path: &Path, mode: u32) -> Result<File> {
     let pending = powerloss::before_create(path);
     let r = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(FILE_MODE)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(OPEN_FLAGS)
         .open(path);
     powerloss::done(pending, path, r.is_ok());
-    r.map_err(|e| Error::io(path, e))
+    let file = r.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => match std::fs::symlink_metadata(path) {
+            Ok(md) if md.file_type().is_symlink() => Error::Symlink {
+                path: path.to_path_buf(),
+            },
+            Ok(md) if !md.is_file() => Error::NotRegularFile {
+                path: path.to_path_buf(),
+                what: kind_of(md.file_type()),
+            },
+            _ => Error::io(path, e),
+        },
+        _ => open_error(path, e),
+    })?;
+    set_mode(&file, mode, path)?;
+    Ok(file)
+}
+
+/// Creates `path` as [`create_new`] does; a regular file already there is a leftover of an
+/// interrupted creation (a segment, index generation or `MANIFEST.tmp` of a process that
+/// died) and is unlinked first, never truncated: the name may be another name of a file
+/// that is not the database's. A symbolic link or anything else there is refused.
+pub(crate) fn create(path: &Path, mode: u32) -> Result<File> {
+    match create_new(path, mode) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            remove_file(path).map_err(|e| Error::io(path, e))?;
+            create_new(path, mode)
+        }
+        r => r,
+    }
 }
 
 /// Unlinks `path`; durable only once the directory is synced ([`sync_dir`]).

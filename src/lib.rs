@@ -170,7 +170,7 @@ pub mod internals {
         /// I/O errors.
         pub fn create(dir: &Path, keys: u64) -> crate::Result<Self> {
             let cap = crate::index::capacity_for(keys);
-            crate::index::IndexMap::create(dir, 1, cap).map(Index)
+            crate::index::IndexMap::create(dir, 1, cap, crate::io::DEFAULT_FILE_MODE).map(Index)
         }
 
         /// Inserts `key` at record position `loc`.

@@ -5,7 +5,6 @@
 //! threads with [`ProcLock`] before taking the file lock.
 
 use std::fs::File;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -21,15 +20,10 @@ pub(crate) struct LockFile {
 }
 
 impl LockFile {
-    pub(crate) fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(crate::io::FILE_MODE)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
+    /// Opens the lock file `path`, creating it with `mode` if it does not exist; never
+    /// through a symbolic link ([`crate::io::open_or_create`]).
+    pub(crate) fn open(path: &Path, mode: u32) -> Result<Self> {
+        let file = crate::io::open_or_create(path, mode)?;
         Ok(Self {
             file,
             path: path.to_path_buf(),

@@ -111,23 +111,67 @@ impl Manifest {
 
     /// Reads the manifest; `Ok(None)` if the file does not exist.
     pub(crate) fn read(dir: &Path) -> Result<Option<Self>> {
+        use std::io::Read as _;
         let path = dir.join(MANIFEST_NAME);
-        match std::fs::read(&path) {
-            Ok(b) => Self::decode(&b, &path).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(&path, e)),
-        }
+        let mut f = match crate::io::open_file(&path, false) {
+            Ok(f) => f,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        let mut b = Vec::new();
+        f.read_to_end(&mut b).map_err(|e| Error::io(&path, e))?;
+        Self::decode(&b, &path).map(Some)
     }
 
-    /// Replaces the manifest atomically and durably.
-    pub(crate) fn write(&self, dir: &Path) -> Result<()> {
+    /// Replaces the manifest atomically and durably; a new manifest gets the file `mode`
+    /// (the database's mode, §2.2).
+    pub(crate) fn write(&self, dir: &Path, mode: u32) -> Result<()> {
         let tmp = dir.join("MANIFEST.tmp");
         let bytes = self.encode();
-        let f = crate::io::create(&tmp)?;
+        let f = crate::io::create(&tmp, mode)?;
         crate::io::write_all_at(&f, &bytes, 0, &tmp)?;
         crate::io::sync_data(&f, &tmp)?;
         crate::io::rename(&tmp, &dir.join(MANIFEST_NAME))?;
         crate::io::sync_dir(dir)
+    }
+}
+
+/// The file mode of the database in `dir` (format-spec.md §2.2): the read and write bits of
+/// its `MANIFEST`, the owner's always included; for a directory without one (a database
+/// being created), `requested` or [`crate::io::DEFAULT_FILE_MODE`].
+///
+/// # Errors
+/// [`Error::ModeMismatch`] if `requested` differs from the mode of an existing database;
+/// [`Error::Symlink`], [`Error::NotRegularFile`] for a `MANIFEST` that is not a regular file.
+pub(crate) fn database_mode(dir: &Path, requested: Option<u32>) -> Result<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(MANIFEST_NAME);
+    let md = match std::fs::symlink_metadata(&path) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(requested.unwrap_or(crate::io::DEFAULT_FILE_MODE))
+        }
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    if md.file_type().is_symlink() {
+        return Err(Error::Symlink { path });
+    }
+    if !md.is_file() {
+        return Err(Error::NotRegularFile {
+            path,
+            what: crate::io::kind_of(md.file_type()),
+        });
+    }
+    let found = (md.permissions().mode() & 0o666) | 0o600;
+    match requested {
+        Some(requested) if requested != found => Err(Error::ModeMismatch {
+            path: dir.to_path_buf(),
+            found,
+            requested,
+        }),
+        _ => Ok(found),
     }
 }
 

@@ -163,15 +163,16 @@ pub fn repair(dir: impl AsRef<Path>) -> Result<RepairReport> {
             dir.display()
         )));
     }
+    let mode = repair_mode(dir, &files)?;
     // §6: holding `ziggy.lock` and an exclusive lock on `ziggy.shm` means nobody is
     // attached, and nobody can attach until they are released.
-    let open_lock = LockFile::open(&dir.join("ziggy.lock"))?;
+    let open_lock = LockFile::open(&dir.join("ziggy.lock"), mode)?;
     if !open_lock.try_lock_exclusive()? {
         return Err(Error::InUse {
             path: dir.to_path_buf(),
         });
     }
-    let shm_lock = LockFile::open(&dir.join("ziggy.shm"))?;
+    let shm_lock = LockFile::open(&dir.join("ziggy.shm"), mode)?;
     if !shm_lock.try_lock_exclusive()? {
         return Err(Error::InUse {
             path: dir.to_path_buf(),
@@ -189,8 +190,8 @@ pub fn repair(dir: impl AsRef<Path>) -> Result<RepairReport> {
         .unwrap_or(0)
         .checked_add(1)
         .ok_or_else(|| Error::InvalidArgument("segment ids exhausted".into()))?;
-    let tmp = fresh_dir(dir, "repair-", ".tmp")?;
-    let built = s.build(dir, &tmp, base);
+    let tmp = fresh_dir(dir, "repair-", ".tmp", mode)?;
+    let built = s.build(dir, &tmp, base, mode);
     if let Err(e) = built {
         // Only files this repair created are in `tmp`.
         let _ = std::fs::remove_dir_all(&tmp);
@@ -199,7 +200,7 @@ pub fn repair(dir: impl AsRef<Path>) -> Result<RepairReport> {
     // From here `tmp` holds only files this repair created, none of them needed once it
     // returns: a failure removes it too (the swap undoes its own steps before its commit
     // point, and leaves the completed repair after it).
-    let swapped = invalidate_shared_state(&shm_lock).and_then(|()| swap(dir, &tmp, &files));
+    let swapped = invalidate_shared_state(&shm_lock).and_then(|()| swap(dir, &tmp, &files, mode));
     let (aside, moved) = match swapped {
         Ok(x) => x,
         Err(e) => {
@@ -249,12 +250,29 @@ impl DirFiles {
     }
 }
 
-/// A new directory `dir/<prefix><unix-ms><suffix>` (the next millisecond if taken).
-fn fresh_dir(dir: &Path, prefix: &str, suffix: &str) -> Result<PathBuf> {
+/// The file mode of the database being repaired (§2.2): its manifest's, or without one the
+/// first segment file's.
+fn repair_mode(dir: &Path, files: &DirFiles) -> Result<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    if files.manifest {
+        return crate::manifest::database_mode(dir, None);
+    }
+    Ok(files
+        .segments
+        .first()
+        .and_then(|&id| std::fs::symlink_metadata(dir.join(segment::file_name(id))).ok())
+        .map_or(crate::io::DEFAULT_FILE_MODE, |md| {
+            (md.permissions().mode() & 0o666) | 0o600
+        }))
+}
+
+/// A new directory `dir/<prefix><unix-ms><suffix>` (the next millisecond if taken), for
+/// files of mode `mode`.
+fn fresh_dir(dir: &Path, prefix: &str, suffix: &str, mode: u32) -> Result<PathBuf> {
     let mut ms = now_ms();
     loop {
         let p = dir.join(format!("{prefix}{ms}{suffix}"));
-        match crate::io::create_dir(&p) {
+        match crate::io::create_dir(&p, mode) {
             Ok(()) => return Ok(p),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => ms += 1,
             Err(e) => return Err(Error::io(&p, e)),
@@ -282,8 +300,8 @@ fn invalidate_shared_state(shm: &LockFile) -> Result<()> {
 /// Swaps the salvaged database in `tmp` into `dir` and the originals out into a new
 /// `dir/damaged-<unix-ms>/` (format-spec.md §12.2 gives the order and why it is safe).
 /// Returns that directory and the names of the files moved into it.
-fn swap(dir: &Path, tmp: &Path, files: &DirFiles) -> Result<(PathBuf, Vec<String>)> {
-    let aside = fresh_dir(dir, "damaged-", "")?;
+fn swap(dir: &Path, tmp: &Path, files: &DirFiles, mode: u32) -> Result<(PathBuf, Vec<String>)> {
+    let aside = fresh_dir(dir, "damaged-", "", mode)?;
     let segs: Vec<String> = files
         .segments
         .iter()
@@ -496,7 +514,7 @@ impl Salvage {
 
     fn scan_file(&mut self, dir: &Path, id: u32, listed: Option<u8>, salvage: bool) -> Result<()> {
         let path = dir.join(segment::file_name(id));
-        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let file = crate::io::open_file(&path, false)?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         self.report.segments_read += 1;
         if len < SEGMENT_HEADER_LEN as u64 {
@@ -834,7 +852,7 @@ impl Reader {
         let f = match self.files.entry(loc.seg) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(File::open(&path).map_err(|x| Error::io(&path, x))?)
+                e.insert(crate::io::open_file(&path, false)?)
             }
         };
         let mut buf = vec![0u8; loc.len];
@@ -858,7 +876,7 @@ impl Reader {
 impl Salvage {
     /// Decides what survives, writes it into a new database in `tmp` whose segment ids
     /// start at `base`, and checks that database.
-    fn build(&mut self, dir: &Path, tmp: &Path, base: u32) -> Result<()> {
+    fn build(&mut self, dir: &Path, tmp: &Path, base: u32, mode: u32) -> Result<()> {
         let mut reader = Reader {
             dir: dir.to_path_buf(),
             files: HashMap::new(),
@@ -989,14 +1007,15 @@ impl Salvage {
             .min(u64::from(u32::MAX));
 
         // A fresh database whose segment ids start above every original one (§12.2).
-        Segments::new(tmp).create(base, SEG_LOG, 1, 64 << 10)?;
+        Segments::new(tmp, mode).create(base, SEG_LOG, 1, 64 << 10)?;
         Manifest {
             db_id: crate::manifest::new_db_id(tmp),
             active: base,
             segments: vec![(base, SEG_LOG)],
         }
-        .write(tmp)?;
+        .write(tmp, mode)?;
         let db = Db::options()
+            .mode(mode)
             .segment_size(segment_size)
             .auto_compact(false, 0.5, 0)
             .active_expiry(None)

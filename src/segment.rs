@@ -137,16 +137,19 @@ pub(crate) struct Segments {
     /// checksum pass. Small records are cheap to check and are not remembered.
     verified: Box<[AtomicU64]>,
     dir: PathBuf,
+    /// Mode of the segment files this process creates (the database's, §2.2).
+    mode: u32,
     maps: ArcSwap<HashMap<u32, Arc<SegmentMap>>>,
     files: Mutex<HashMap<u32, Arc<File>>>,
     remap: Mutex<()>,
 }
 
 impl Segments {
-    pub(crate) fn new(dir: &Path) -> Self {
+    pub(crate) fn new(dir: &Path, mode: u32) -> Self {
         Self {
             verified: (0..VERIFIED_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             dir: dir.to_path_buf(),
+            mode,
             maps: ArcSwap::from_pointee(HashMap::new()),
             files: Mutex::new(HashMap::new()),
             remap: Mutex::new(()),
@@ -174,7 +177,7 @@ impl Segments {
             }
         }
         let path = self.path(id);
-        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let file = crate::io::open_file(&path, false)?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         if (len as usize) < need_end {
             return Err(Error::CorruptSegment {
@@ -345,12 +348,7 @@ impl Segments {
             return Ok(Arc::clone(f));
         }
         let path = self.path(id);
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        let f = Arc::new(f);
+        let f = Arc::new(crate::io::open_file(&path, true)?);
         files.insert(id, Arc::clone(&f));
         Ok(f)
     }
@@ -364,7 +362,10 @@ impl Segments {
         alloc: u64,
     ) -> Result<Arc<File>> {
         let path = self.path(id);
-        let f = crate::io::create(&path)?;
+        // A map or handle of a leftover at this name (which `create` replaces) must not
+        // outlive a failure below.
+        self.forget(id);
+        let f = crate::io::create(&path, self.mode)?;
         crate::io::write_all_at(&f, &encode_segment_header(id, kind, created_txn), 0, &path)?;
         crate::io::allocate(&f, alloc.max(SEGMENT_HEADER_LEN as u64), &path)?;
         crate::io::sync_data(&f, &path)?;

@@ -172,6 +172,7 @@ impl Shared {
                 path: dir.to_path_buf(),
             })
         };
+        let mode = crate::manifest::database_mode(dir, opts.mode)?;
         let mut s = Shared {
             dir: dir.to_path_buf(),
             open_lock: inert()?,
@@ -185,7 +186,7 @@ impl Shared {
             index: ArcSwapOption::empty(),
             attached: false,
             seg_epoch: AtomicU64::new(0),
-            segs: Segments::new(dir),
+            segs: Segments::new(dir, mode),
             writer: ProcLock::default(),
             sync_mutex: Mutex::new(()),
             compact_mutex: Mutex::new(()),
@@ -197,6 +198,7 @@ impl Shared {
             opts,
             read_only: true,
             snapshot_manifest: None,
+            mode,
         };
         s.adopt_read_only(&man)?;
         s.snapshot_manifest = Some(man);

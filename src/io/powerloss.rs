@@ -601,13 +601,13 @@ mod tests {
         let journal = tmp.path().join("journal");
         set_power_loss_journal(Some(&journal)).map_err(|e| crate::Error::io(&journal, e))?;
         let (a, b, c) = (db.join("a"), db.join("b"), db.join("c"));
-        let fa = create(&a)?;
+        let fa = create(&a, 0o600)?;
         write_all_at(&fa, b"hello", 0, &a)?;
         sync_data(&fa, &a)?;
         sync_dir(&db)?;
         write_all_at(&fa, b"XY", 0, &a)?; // overwrite, never synced
         write_all_at(&fa, b"tail", 5, &a)?; // extension, never synced
-        let fb = create(&b)?;
+        let fb = create(&b, 0o600)?;
         write_all_at(&fb, b"bee", 0, &b)?;
         sync_data(&fb, &b)?;
         rename(&b, &c)?; // the directory is never synced again
@@ -641,8 +641,8 @@ mod tests {
         let journal = tmp.path().join("journal");
         set_power_loss_journal(Some(&journal)).map_err(|e| crate::Error::io(&journal, e))?;
         let (a, b) = (db.join("a"), db.join("b"));
-        let fa = create(&a)?;
-        let fb = create(&b)?;
+        let fa = create(&a, 0o600)?;
+        let fb = create(&b, 0o600)?;
         sync_dir(&db)?;
         write_all_at(&fa, b"one", 0, &a)?;
         sync_data(&fa, &a)?;

@@ -17,6 +17,7 @@ mod crash;
 mod differential;
 mod export;
 mod faults;
+mod files;
 mod fullfs;
 mod hostile;
 mod info;

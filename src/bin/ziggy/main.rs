@@ -73,6 +73,12 @@ struct Args {
     #[arg(long)]
     read_only: bool,
 
+    /// File mode (octal) of a new database's files, whatever the umask: 0600 (the default)
+    /// for the owner alone, 0660 for a group sharing the database. An existing database
+    /// keeps its own mode; a different one here is an error.
+    #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
+    mode: Option<u32>,
+
     /// How long to wait for the writer lock before failing.
     #[arg(long, value_name = "N")]
     lock_timeout_ms: Option<u64>,
@@ -127,6 +133,15 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
         .ok()
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
         .ok_or_else(|| format!("'{text}' is not a number of seconds (0 or more)"))
+}
+
+/// Parses `--mode`: octal permission bits, with or without a leading `0` or `0o` (`0660`).
+fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("'{text}' is not an octal file mode such as 0600 or 0660"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -354,12 +369,11 @@ fn open(args: &Args) -> anyhow::Result<Db> {
     }
     if args.read_only {
         options = options.read_only(true);
-    } else {
-        // Never world-writable, whatever the umask (as the library creates its files).
-        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o775)
-            .create(&args.dir)
-            .with_context(|| format!("cannot create {}", args.dir.display()))?;
     }
+    if let Some(mode) = args.mode {
+        options = options.mode(mode);
+    }
+    // The library creates a missing directory, with the database's mode.
     options
         .open(&args.dir)
         .with_context(|| format!("cannot open database {}", args.dir.display()))
