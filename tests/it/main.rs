@@ -37,3 +37,4 @@ mod strings;
 mod ttl;
 mod txn;
 mod util;
+mod versions;
