@@ -363,11 +363,8 @@ impl Shared {
         };
         if first {
             s.first_open()?;
-        } else if s.shm.get(W_READY) != 1 {
-            return Err(Error::CorruptIndex {
-                file: shm_path,
-                reason: "shared state is not initialised although another process is attached",
-            });
+        } else {
+            s.check_attached_layout(&shm_path)?;
         }
         crate::expiry::join_clock(&s.shm);
         s.shm_lock.lock_shared()?;
@@ -380,12 +377,37 @@ impl Shared {
         Ok(s)
     }
 
+    /// Run by a process that is not the first to attach: the shared state must be ready
+    /// and of this build's layout (format-spec.md §6.1). A process of a build with another
+    /// layout is attached; attaching beside it would misread and corrupt the shared state.
+    fn check_attached_layout(&self, shm_path: &Path) -> Result<()> {
+        let (magic, version, ready) = (
+            self.shm.get(W_MAGIC),
+            self.shm.get(W_VERSION),
+            self.shm.get(W_READY),
+        );
+        if magic == SHM_MAGIC && version == SHM_VERSION && ready == SHM_READY {
+            return Ok(());
+        }
+        if magic == SHM_MAGIC && (version != SHM_VERSION || ready != 0) {
+            return Err(Error::IncompatibleVersion {
+                file: shm_path.to_path_buf(),
+                found: u16::try_from(version).unwrap_or(u16::MAX),
+                supported: SHM_VERSION as u16,
+            });
+        }
+        Err(Error::CorruptIndex {
+            file: shm_path.to_path_buf(),
+            reason: "shared state is not initialised although another process is attached",
+        })
+    }
+
     /// Run by the first process to attach (no other process has the directory open).
     fn first_open(&self) -> Result<()> {
         let (b0, b1) = boot_id();
         let warm = self.shm.get(W_MAGIC) == SHM_MAGIC
             && self.shm.get(W_VERSION) == SHM_VERSION
-            && self.shm.get(W_READY) == 1
+            && self.shm.get(W_READY) == SHM_READY
             && self.shm.get(W_BOOT0) == b0
             && self.shm.get(W_BOOT1) == b1
             && self.shm.get(W_POISONED) == 0
@@ -409,7 +431,7 @@ impl Shared {
             self.shm.set(W_BOOT1, b1);
             self.shm.set(W_VERSION, SHM_VERSION);
             self.shm.set(W_MAGIC, SHM_MAGIC);
-            self.shm.set(W_READY, 1);
+            self.shm.set(W_READY, SHM_READY);
         }
         // Repair what a dead writer left (§10.1) before anyone reads, so every process sees
         // the same state as a cold open would.
@@ -457,6 +479,15 @@ impl Shared {
         self.shm.set(W_DB_ID, u64::from(man.db_id));
         let (_, gens) = self.list_files()?;
         let newest = gens.iter().copied().max();
+        // An index of a newer format is a newer build's file: refuse rather than rebuild
+        // over it (§10.2 step 3). One of an older format is rebuilt like a damaged one.
+        if let Some(Err(e)) = newest.map(|gen| IndexMap::open(&self.dir, gen)) {
+            if matches!(e, Error::IncompatibleVersion { found, .. }
+                if found > crate::record::FORMAT_VERSION)
+            {
+                return Err(e);
+            }
+        }
         let adopted = newest
             .and_then(|gen| IndexMap::open(&self.dir, gen).ok())
             .filter(|idx| unadoptable(idx, &man).is_none());

@@ -73,8 +73,12 @@ pub enum Error {
         /// What was wrong.
         reason: &'static str,
     },
-    /// A file was written by a newer (or unknown) version of the format.
-    #[error("{file} has format version {found}, this build supports version {supported}")]
+    /// A file was written by another version of the format (format-spec.md §15), or
+    /// `ziggy.shm` is in use by a process of a build with another shared-state layout.
+    #[error(
+        "{file} has format version {found}, this build supports version {supported}{}",
+        version_hint(file, *found, *supported)
+    )]
     IncompatibleVersion {
         /// The file whose header was read.
         file: PathBuf,
@@ -221,6 +225,26 @@ pub enum Error {
     /// An argument is invalid (e.g. a zero segment size).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+}
+
+/// What to do about an [`Error::IncompatibleVersion`].
+fn version_hint(file: &std::path::Path, found: u16, supported: u16) -> &'static str {
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    match (name.as_ref(), found < supported) {
+        ("ziggy.shm", _) => {
+            ": a process of another ZiggyDB build has the database open; close it, or use \
+             that build"
+        }
+        (n, false) if n.ends_with(".zdx") => {
+            ": the index was written by a newer ZiggyDB; use that build (an index file is \
+             derived data: without it this build rebuilds the index from the segments)"
+        }
+        (_, true) => {
+            ": the database was written by an older ZiggyDB; EXPORT it with that build and \
+             IMPORT the file into a new database with this one"
+        }
+        (_, false) => ": the database was written by a newer ZiggyDB; use that build",
+    }
 }
 
 /// `Result` with [`Error`] as the default error type.

@@ -502,10 +502,18 @@ impl IndexMap {
         self.h(H_USED).fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The checksum of the sealed header words as they are when clean: every word of
+    /// `0..H_SEALED` but `H_CRC`, with `H_DIRTY` taken as 0 (format-spec.md §4.1). A checkpoint
+    /// computes it while the header is still dirty, so the dirty word cannot count as stored.
     fn header_crc(&self) -> u32 {
         let mut h = crc32fast::Hasher::new();
         for i in (0..H_SEALED).filter(|&i| i != H_CRC) {
-            h.update(&self.h(i).load(Ordering::Relaxed).to_le_bytes());
+            let w = if i == H_DIRTY {
+                0
+            } else {
+                self.h(i).load(Ordering::Relaxed)
+            };
+            h.update(&w.to_le_bytes());
         }
         h.finalize()
     }
@@ -527,8 +535,14 @@ impl IndexMap {
         Ok(())
     }
 
-    /// Checkpoint: flush every slot, then write and flush the sealed header.
+    /// Checkpoint (format-spec.md §9.3): flush every slot, then write and flush the sealed
+    /// header. Order matters for a crash: the slots reach the disk (msync) while the header on
+    /// disk still says dirty; then the header fields and their checksum are stored, and
+    /// `dirty = 0` last, so that a page the kernel writes back at any moment holds either a
+    /// dirty header or a complete clean one; the final msync makes it durable. A header torn
+    /// on the medium fails its checksum and is rebuilt rather than adopted.
     pub(crate) fn checkpoint(&self, fields: &[(usize, u64)]) -> Result<()> {
+        self.h(H_DIRTY).store(1, Ordering::Release);
         self.words.flush_range(0, self.words.len(), &self.path)?;
         for &(i, v) in fields {
             self.h(i).store(v, Ordering::Relaxed);
@@ -620,6 +634,38 @@ mod tests {
                 ..
             })
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_checkpoint_leaves_a_header_that_validates_as_clean() -> Result<()> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let idx = table(dir.path(), &[5 << 12 | 7, 9 << 12 | 7]);
+        assert!(!idx.is_clean(), "a new index is dirty");
+        idx.checkpoint(&[(H_CKPT_POS, 1 << 32 | 64), (H_NEXT_TXN, 9)])?;
+        assert!(
+            idx.is_clean(),
+            "dirty = 0 and the CRC must match after a checkpoint"
+        );
+        // The stored CRC is the spec's: words 0..13 and 14..64 as they are on disk.
+        let mut sealed = Vec::new();
+        for i in (0..H_SEALED).filter(|&i| i != H_CRC) {
+            sealed.extend_from_slice(&idx.h(i).load(Ordering::Relaxed).to_le_bytes());
+        }
+        assert_eq!(
+            idx.h(H_CRC).load(Ordering::Relaxed),
+            u64::from(crc32fast::hash(&sealed))
+        );
+        // Any later change of a sealed word, and marking dirty, make it unclean.
+        idx.h(H_KEYS).fetch_add(1, Ordering::Relaxed);
+        assert!(!idx.is_clean());
+        idx.h(H_KEYS).fetch_sub(1, Ordering::Relaxed);
+        assert!(idx.is_clean());
+        idx.mark_dirty()?;
+        assert!(!idx.is_clean());
+        // A second checkpoint, from dirty again, is clean again.
+        idx.checkpoint(&[(H_NEXT_TXN, 10)])?;
+        assert!(idx.is_clean());
         Ok(())
     }
 

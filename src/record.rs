@@ -28,7 +28,9 @@ pub(crate) const MAX_KEY_LEN: usize = u16::MAX as usize;
 /// Segment header length (format-spec.md §3.1).
 pub(crate) const SEGMENT_HEADER_LEN: usize = 64;
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"ZGSEG\r\n\x1a";
-pub(crate) const FORMAT_VERSION: u16 = 1;
+/// The format version of the manifest, the segment header (read and write version) and the
+/// index header (format-spec.md §15): every change to any on-disk layout bumps it.
+pub(crate) const FORMAT_VERSION: u16 = 2;
 
 /// Segment kinds.
 pub(crate) const SEG_LOG: u8 = 1;
@@ -340,7 +342,7 @@ mod tests {
         assert_eq!(std::mem::size_of::<RawSegmentHeader>(), SEGMENT_HEADER_LEN);
         let h = encode_segment_header(0x0102_0304, SEG_COMPACTED, 0x1122_3344_5566_7788);
         assert_eq!(&h[0..8], &SEGMENT_MAGIC);
-        assert_eq!(&h[8..12], &[1, 0, 1, 0]);
+        assert_eq!(&h[8..12], &[2, 0, 2, 0]);
         assert_eq!(h[12], SEG_COMPACTED);
         assert_eq!(&h[16..20], &[4, 3, 2, 1]);
         assert_eq!(&h[24..32], &0x1122_3344_5566_7788u64.to_le_bytes());

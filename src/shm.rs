@@ -11,7 +11,12 @@ use crate::map::SharedWords;
 
 pub(crate) const SHM_LEN: u64 = 8192;
 pub(crate) const SHM_MAGIC: u64 = u64::from_le_bytes(*b"ZGSHM\r\n\x1a");
-pub(crate) const SHM_VERSION: u64 = 1;
+/// The layout version of this file (format-spec.md §5.1); every change of its layout bumps it.
+pub(crate) const SHM_VERSION: u64 = 2;
+/// Word `W_READY` of an initialised file of this layout. Builds of layout 1 check only that
+/// `ready` is 1 before attaching beside a running process, so a value other than 1 makes
+/// them refuse to attach beside a build of this layout (format-spec.md §5.1, §6.1).
+pub(crate) const SHM_READY: u64 = 2;
 
 // Word indexes (byte offset = 8 × index); see format-spec.md §5.1.
 pub(crate) const W_MAGIC: usize = 0;

@@ -10,6 +10,7 @@
 mod backup;
 mod basic;
 mod cli;
+mod cold_open;
 mod collections;
 mod compaction;
 mod corruption;
@@ -38,3 +39,4 @@ mod strings;
 mod ttl;
 mod txn;
 mod util;
+mod versions;
