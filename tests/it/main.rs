@@ -15,6 +15,7 @@ mod compaction;
 mod corruption;
 mod crash;
 mod differential;
+mod dirs;
 mod export;
 mod faults;
 mod fullfs;

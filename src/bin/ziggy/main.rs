@@ -343,10 +343,8 @@ fn open(args: &Args) -> anyhow::Result<Db> {
     if let Some(ms) = args.lock_timeout_ms {
         options = options.lock_timeout(Some(Duration::from_millis(ms)));
     }
-    // Never world-writable, whatever the umask (as the library creates its files).
-    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o775)
-        .create(&args.dir)
-        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    // The library creates a missing directory (never world-writable, whatever the umask)
+    // and refuses a path that is not a directory, or a directory holding other files.
     options
         .open(&args.dir)
         .with_context(|| format!("cannot open database {}", args.dir.display()))
