@@ -523,3 +523,47 @@ fn files_that_are_not_the_databases_are_never_swept() -> TestResult {
     assert!(r.is_ok(), "{:?}", r.problems);
     Ok(())
 }
+
+#[test]
+fn processes_creating_one_database_at_once_all_open_it() -> TestResult {
+    // Each process looks at the directory before it takes `ziggy.lock`: a database being
+    // created by another (lock files and a first segment, no manifest yet) must not look
+    // like another program's directory or a lost manifest.
+    const PROCS: usize = 6;
+    for round in 0..10 {
+        let tmp = util::tempdir();
+        let dir = if round % 2 == 0 {
+            util::db_path(&tmp)
+        } else {
+            tmp.path().to_path_buf()
+        };
+        let procs: Vec<std::process::Child> = (0..PROCS)
+            .map(|_| {
+                Command::new(env!("CARGO_BIN_EXE_ziggy"))
+                    .arg("-d")
+                    .arg(&dir)
+                    .args(["INCR", "n"])
+                    .env_remove("ZIGGY_DIR")
+                    .env_remove("ZIGGY_FAULT")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+            })
+            .collect::<Result<_, _>>()?;
+        for p in procs {
+            let out = p.wait_with_output()?;
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert_eq!(
+            ziggy_ok(&dir, &["GET", "n"], b"")?,
+            format!("{PROCS}\n"),
+            "round {round}"
+        );
+    }
+    Ok(())
+}
