@@ -186,6 +186,14 @@ fn a_lost_manifest_after_log_writes_is_refused_and_repaired() -> TestResult {
     let dir = util::db_path(&tmp);
     ziggy_ok(&dir, &["--segment-size", "65536"], &set_script(0..KEYS))?;
     assert!(util::segment_files(&dir).len() > 2, "several log segments");
+    // Only the segment files, copied elsewhere (no lock files, no shared state): refused
+    // before anything is created.
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir(&copy)?;
+    for f in util::segment_files(&dir) {
+        std::fs::copy(&f, copy.join(f.file_name().ok_or("a file name")?))?;
+    }
+    assert_refused_as_manifest_missing(&copy, "segment files alone")?;
     lose_manifest_then_repair(&dir, &model(0..KEYS), "log segments")
 }
 
