@@ -638,7 +638,11 @@ impl Shared {
             self.index.store(Some(Arc::new(idx)));
             return Ok(());
         }
-        let hint = newest.and_then(|gen| IndexMap::open(&self.dir, gen).ok());
+        // Only an index of this database says how far its log reached: another database's
+        // index file (planted, or left by a copy) must not make its log look damaged.
+        let hint = newest
+            .and_then(|gen| IndexMap::open(&self.dir, gen).ok())
+            .filter(|idx| index_belongs(idx, &man));
         let ckpt = hint
             .as_ref()
             .map(|i| i.h(index::H_CKPT_POS).load(Ordering::Relaxed));

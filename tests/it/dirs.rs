@@ -575,3 +575,34 @@ fn processes_creating_one_database_at_once_all_open_it() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn another_databases_index_file_is_neither_used_nor_deleted() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let other = tmp.path().join("other");
+    {
+        let db = Db::open(&dir)?;
+        db.set(b"mine", "1")?;
+        // The other database's log reaches further, and its index grew to generation 2.
+        let theirs = Db::open(&other)?;
+        theirs.transaction(|tx| {
+            for i in 0..2000u32 {
+                tx.set(format!("theirs{i}").as_bytes(), "x")?;
+            }
+            Ok(())
+        })?;
+    }
+    let planted = other.join("index-00000002.zdx");
+    assert!(planted.exists(), "the other index did not grow");
+    std::fs::copy(&planted, dir.join("index-00000002.zdx"))?;
+    let bytes = std::fs::read(&planted)?;
+    // A cold open: the planted file is the newest generation there.
+    std::fs::remove_file(dir.join("ziggy.shm"))?;
+    let db = Db::open(&dir)?;
+    assert_eq!(db.get(b"mine")?.as_deref(), Some(&b"1"[..]));
+    assert_eq!(db.len(), 1);
+    drop(db);
+    assert_eq!(std::fs::read(dir.join("index-00000002.zdx"))?, bytes);
+    Ok(())
+}
