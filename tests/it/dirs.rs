@@ -150,12 +150,27 @@ fn lose_manifest_then_repair(
     want: &BTreeMap<String, String>,
     what: &str,
 ) -> TestResult {
+    let db_id = |d: &Path| -> TestResult<Vec<u8>> {
+        Ok(std::fs::read(d.join("MANIFEST"))?[20..24].to_vec())
+    };
+    let id = db_id(dir)?;
     std::fs::remove_file(dir.join("MANIFEST"))?;
     assert_refused_as_manifest_missing(dir, what)?;
-    let report = ziggydb::repair(dir)?;
+    // As the error says: `ziggy -d DIR repair`.
+    let report = ziggy_ok(dir, &["repair"], b"")?;
+    let recovered = format!("keys recovered: {}\n", want.len());
     assert!(
-        report.damaged.is_empty() && report.dropped.is_empty(),
+        report.contains("the manifest is missing")
+            && report.contains(&recovered)
+            && report.contains("damaged ranges: 0\n")
+            && report.contains("transactions dropped: 0\n"),
         "{what}: {report}"
+    );
+    // The database keeps its id, which its segment headers carry.
+    assert_eq!(
+        db_id(dir)?,
+        id,
+        "{what}: the repaired database has another id"
     );
     let db = Db::open(dir)?;
     let r = db.check()?;
