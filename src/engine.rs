@@ -60,7 +60,7 @@ const RUNTIME_FILES: [&str; 5] = [
 
 /// What a directory entry can be when a directory has no manifest.
 enum Entry {
-    /// Created by an attach (lock files, shared state), or a mount point's `lost+found`.
+    /// Created by an attach (lock files, shared state).
     Runtime,
     /// Written by a creation that was interrupted before its manifest: holds no record.
     /// The database id it carries, if any (0 if none).
@@ -128,8 +128,9 @@ fn dir_entries(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
 /// hold no record and may be replaced by a new database. Refuses with
 /// [`Error::ManifestMissing`] if any file may hold data of a database (the manifest was
 /// lost: `ziggy repair` rebuilds it), and with [`Error::NotADatabase`] if the directory
-/// holds other files. `locked`: the caller holds `ziggy.lock`, so no creation is running; without
-/// it, only the refusals are meant (a creation may be running, whose files are not leftovers).
+/// holds other files. `locked`: the caller holds `ziggy.lock`, so no creation is running;
+/// without it only the refusals count (a creation may be running, whose files are not
+/// leftovers).
 ///
 /// A creation writes, in order: `seg-00000001.zdb` (header: id 1, log, created at txn 1, the
 /// new database id; then zeros), `MANIFEST.tmp` (listing that one segment), renamed to

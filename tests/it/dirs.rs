@@ -368,9 +368,10 @@ fn a_directory_of_other_files_is_refused_and_left_as_it_was() -> TestResult {
         r.err()
     );
     assert_unchanged(&app, &before, "after an open")?;
-    // Creating a database in an empty directory, and in a missing one, works.
+    // Creating a database in an empty directory (a mount point's `lost+found` aside), and
+    // in a missing one, works.
     let empty = tmp.path().join("empty");
-    std::fs::create_dir(&empty)?;
+    std::fs::create_dir_all(empty.join("lost+found"))?;
     Db::open(&empty)?.set(b"k", "v")?;
     Db::open(tmp.path().join("missing/deeper"))?.set(b"k", "v")?;
     Ok(())
