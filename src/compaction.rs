@@ -184,7 +184,7 @@ impl Shared {
             if out.is_none() {
                 let id = self.shm.w(W_NEXT_SEG).fetch_add(1, Ordering::AcqRel) as u32;
                 crate::io::powerloss::power_loss_note(&format!("compaction output {id}"));
-                let file = self.segs.create(id, SEG_COMPACTED, 0, 0)?;
+                let file = self.segs.create(id, SEG_COMPACTED, 0, self.db_id(), 0)?;
                 outputs.push(id);
                 out = Some(Output {
                     id,

@@ -14,7 +14,7 @@ use crate::db::{Durability, OpenOptions};
 use crate::error::{Error, Result};
 use crate::index::{self, IndexMap, Probe};
 use crate::lock::{LockFile, ProcLock};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, MANIFEST_TMP};
 use crate::map::{SegmentMap, SharedWords};
 use crate::record::{
     decode_record, encode_record, encode_record_ns, DecodeError, KIND_COMMIT, KIND_DEL, KIND_PUT,
@@ -63,6 +63,222 @@ pub(crate) fn unadoptable(idx: &IndexMap, man: &Manifest) -> Option<&'static str
     } else {
         None
     }
+}
+
+/// Files the engine creates in a database directory before (and besides) its manifest;
+/// none of them holds data (format-spec.md §2).
+const RUNTIME_FILES: [&str; 5] = [
+    "ziggy.lock",
+    "ziggy.shm",
+    "writer.lock",
+    "sync.lock",
+    "compact.lock",
+];
+
+/// What a directory entry can be when a directory has no manifest.
+enum Entry {
+    /// Created by an attach (lock files, shared state).
+    Runtime,
+    /// Written by a creation that was interrupted before its manifest: holds no record.
+    /// The database id it carries, if any (0 if none).
+    Leftover(u32),
+    /// A segment, index or manifest file of a ZiggyDB database: may hold data.
+    Database,
+    /// Anything else.
+    Foreign,
+}
+
+/// Makes sure `dir` can hold a database before anything is created in it: a missing
+/// directory is created; an existing one must be a directory, and either hold a ZiggyDB
+/// manifest, or be empty, or hold `ziggy.lock` (a database being created, decided under
+/// that lock). Anything else is refused and left exactly as it was (format-spec.md §6.1).
+fn prepare_dir(dir: &Path, mode: u32) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::NotADirectory {
+                path: dir.to_path_buf(),
+            })
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return crate::io::create_db_dir(dir, mode).map_err(|e| not_a_directory(dir, e));
+        }
+        Err(e) => return Err(not_a_directory(dir, Error::io(dir, e))),
+    }
+    // Errors name the directory as attach would.
+    let dir = &dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+    if Manifest::read(dir)?.is_some() {
+        return Ok(());
+    }
+    let entries = dir_entries(dir)?;
+    // `ziggy.lock` is the first file an attach creates, so a creation in progress has it
+    // whatever the listing showed of its other files (looked for after listing).
+    if entries.is_empty() || dir.join(RUNTIME_FILES[0]).exists() {
+        return Ok(());
+    }
+    creation_leftovers(dir, false).map(drop)
+}
+
+/// The error for a path that could not be used as a directory: "not a directory" naming the
+/// path or the nearest parent that exists and is not one, if there is one, else `e`.
+fn not_a_directory(dir: &Path, e: Error) -> Error {
+    dir.ancestors()
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| !m.is_dir()))
+        .map_or(e, |p| Error::NotADirectory {
+            path: p.to_path_buf(),
+        })
+}
+
+/// Names of the entries of `dir` (a mount point's `lost+found` left out).
+fn dir_entries(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let name = e.map_err(|e| Error::io(dir, e))?.file_name();
+        if name != "lost+found" {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// For a directory without a manifest: the files an interrupted creation left there, which
+/// hold no record and may be replaced by a new database. Refuses with
+/// [`Error::ManifestMissing`] if any file may hold data of a database (the manifest was
+/// lost: `ziggy repair` rebuilds it), and with [`Error::NotADatabase`] if the directory
+/// holds other files. `locked`: the caller holds `ziggy.lock`, so no creation is running;
+/// without it only the refusals count (a creation may be running, whose files are not
+/// leftovers).
+///
+/// A creation writes, in order: `seg-00000001.zdb` (header: id 1, log, created at txn 1, the
+/// new database id; then zeros), `MANIFEST.tmp` (listing that one segment), renamed to
+/// `MANIFEST`. So a leftover is `seg-00000001.zdb` of at most 64 KiB that is all zeros after
+/// a header that is either such a header or all zeros (torn), and `MANIFEST.tmp` that is
+/// empty, all zeros, or such a manifest; both of one database id when both carry one.
+fn creation_leftovers(dir: &Path, locked: bool) -> Result<Vec<PathBuf>> {
+    let mut leftovers = Vec::new();
+    let mut ids = Vec::new();
+    let (mut database, mut foreign) = (false, false);
+    for name in dir_entries(dir)? {
+        let path = dir.join(&name);
+        match classify(&path, &name.to_string_lossy()) {
+            Entry::Runtime => {}
+            Entry::Leftover(id) => {
+                ids.extend((id != 0).then_some(id));
+                leftovers.push(path);
+            }
+            Entry::Database => database = true,
+            Entry::Foreign => foreign = true,
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    if database || ids.len() > 1 {
+        return Err(Error::ManifestMissing {
+            dir: dir.to_path_buf(),
+        });
+    }
+    if foreign || (!locked && !leftovers.is_empty()) {
+        return Err(Error::NotADatabase {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(leftovers)
+}
+
+/// What the entry `name` at `path` of a directory without a manifest is (see [`Entry`]).
+fn classify(path: &Path, name: &str) -> Entry {
+    if RUNTIME_FILES.contains(&name) {
+        return Entry::Runtime;
+    }
+    let Ok(md) = std::fs::symlink_metadata(path) else {
+        return Entry::Foreign;
+    };
+    if !md.file_type().is_file() {
+        return Entry::Foreign;
+    }
+    // Anything longer than what a creation writes is not a leftover, and is not read whole.
+    let small = md.len() <= INITIAL_ALLOC;
+    let read = || small.then(|| std::fs::read(path).ok()).flatten();
+    let zeros = |b: &[u8]| b.iter().all(|&x| x == 0);
+    let has_magic = |magic: &[u8]| {
+        use std::os::unix::fs::FileExt;
+        let mut b = [0u8; 8];
+        std::fs::File::open(path)
+            .and_then(|f| f.read_exact_at(&mut b, 0))
+            .is_ok_and(|()| b[..] == *magic)
+    };
+    if name == segment::file_name(1) {
+        if let Some(b) = read() {
+            let (head, rest) = b.split_at(b.len().min(SEGMENT_HEADER_LEN));
+            if zeros(rest) {
+                if zeros(head) {
+                    return Entry::Leftover(0);
+                }
+                if let Ok(h) = crate::record::decode_segment_header(head) {
+                    if h.id == 1 && h.kind == SEG_LOG && h.created_txn == 1 {
+                        return Entry::Leftover(h.db_id);
+                    }
+                }
+            }
+        }
+    }
+    if name == MANIFEST_TMP {
+        if let Some(b) = read() {
+            if zeros(&b) {
+                return Entry::Leftover(0);
+            }
+            if let Ok(m) = Manifest::decode(&b, path) {
+                if m.active == 1 && m.segments == [(1, SEG_LOG)] {
+                    return Entry::Leftover(m.db_id);
+                }
+            }
+        }
+        return if has_magic(&crate::manifest::MAGIC) {
+            Entry::Database
+        } else {
+            Entry::Foreign
+        };
+    }
+    let magic: &[u8] = if segment::parse_file_name(name).is_some() {
+        &crate::record::SEGMENT_MAGIC
+    } else if index::parse_file_name(name).is_some() {
+        &index::INDEX_MAGIC.to_le_bytes()
+    } else {
+        return Entry::Foreign;
+    };
+    if has_magic(magic) {
+        Entry::Database
+    } else {
+        Entry::Foreign
+    }
+}
+
+/// Whether `path` is a symbolic link. One under a segment or index file name that the
+/// database does not use is swept with its leftovers: unlinking a link never touches what it
+/// points to, and the database never follows one (format-spec.md §2.2).
+fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Whether index file `gen` at `path` provably belongs to database `db_id`: a regular file
+/// whose header has the index magic, that generation and that database id (§4.1).
+fn index_is_ours(path: &Path, gen: u64, db_id: u32) -> bool {
+    use std::os::unix::fs::FileExt;
+    if db_id == 0 || !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file()) {
+        return false;
+    }
+    let mut b = [0u8; 8 * (index::H_DB_ID + 1)];
+    let Ok(()) = std::fs::File::open(path).and_then(|f| f.read_exact_at(&mut b, 0)) else {
+        return false;
+    };
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[8 * i..8 * i + 8]);
+        u64::from_le_bytes(w)
+    };
+    word(index::H_MAGIC) == index::INDEX_MAGIC
+        && word(index::H_GEN) == gen
+        && word(index::H_DB_ID) == u64::from(db_id)
 }
 
 /// Log bytes [`Shared::key_written_since`] reads at most before it gives up.
@@ -240,7 +456,7 @@ impl Shared {
         }
         let read_only = opts.read_only;
         if !read_only {
-            crate::io::create_db_dir(dir, opts.mode.unwrap_or(crate::io::DEFAULT_FILE_MODE))?;
+            prepare_dir(dir, opts.mode.unwrap_or(crate::io::DEFAULT_FILE_MODE))?;
         }
         let dir = dir.canonicalize().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound if read_only => readonly::no_database(dir),
@@ -313,6 +529,11 @@ impl Shared {
         open_lock.lock_exclusive(opts.lock_timeout, dir)?;
         // Again under the lock: a process creating the database meanwhile has finished.
         let mode = crate::manifest::database_mode(dir, opts.mode)?;
+        // Holding `ziggy.lock`, no creation runs: a directory without a manifest is now either
+        // an interrupted creation or a lost manifest. Decide before creating anything more.
+        if Manifest::read(dir)?.is_none() {
+            creation_leftovers(dir, true)?;
+        }
         let shm_path = dir.join("ziggy.shm");
         let shm_lock = LockFile::open(&shm_path, mode)?;
         let first = shm_lock.try_lock_exclusive()?;
@@ -452,23 +673,15 @@ impl Shared {
         }
         let Some(man) = Manifest::read(&self.dir)? else {
             // MANIFEST is written when a database is created, before its first commit, and is
-            // only ever replaced by a rename. Without it, segment files are what a crash during
-            // creation left, unless one of them holds a transaction.
-            let segs = self.list_files()?.0;
-            for &id in &segs {
-                if matches!(
-                    self.read_txn(pos(id, SEGMENT_HEADER_LEN as u32)),
-                    Ok(TxnRead::Txn(_))
-                ) {
-                    return Err(Error::CorruptIndex {
-                        file: self.dir.join(crate::manifest::MANIFEST_NAME),
-                        reason: "manifest missing but segment files hold data",
-                    });
+            // only ever replaced by a rename. Without it, only the files of an interrupted
+            // creation, which hold no record, may be replaced (§10.2).
+            for path in creation_leftovers(&self.dir, true)? {
+                if let Some(id) = path
+                    .file_name()
+                    .and_then(|n| segment::parse_file_name(&n.to_string_lossy()))
+                {
+                    self.segs.forget(id);
                 }
-            }
-            for id in segs {
-                self.segs.forget(id);
-                let path = self.segs.path(id);
                 crate::io::remove_file(&path).map_err(|e| Error::io(&path, e))?;
             }
             return self.create_new();
@@ -495,7 +708,11 @@ impl Shared {
         if let Some(idx) = adopted {
             return self.adopt(idx, &man, seg_bytes);
         }
-        let hint = newest.and_then(|gen| IndexMap::open(&self.dir, gen).ok());
+        // Only an index of this database says how far its log reached: another database's
+        // index file (planted, or left by a copy) must not make its log look damaged.
+        let hint = newest
+            .and_then(|gen| IndexMap::open(&self.dir, gen).ok())
+            .filter(|idx| index_belongs(idx, &man));
         let ckpt = hint
             .as_ref()
             .map(|i| i.h(index::H_CKPT_POS).load(Ordering::Relaxed));
@@ -538,16 +755,22 @@ impl Shared {
 
     fn create_new(&self) -> Result<()> {
         let id = 1;
-        self.segs
-            .create(id, SEG_LOG, 1, INITIAL_ALLOC.min(self.opts.segment_size))?;
+        let db_id = crate::manifest::new_db_id(&self.dir);
+        self.segs.create(
+            id,
+            SEG_LOG,
+            1,
+            db_id,
+            INITIAL_ALLOC.min(self.opts.segment_size),
+        )?;
         let man = Manifest {
-            db_id: crate::manifest::new_db_id(&self.dir),
+            db_id,
             active: id,
             segments: vec![(id, SEG_LOG)],
         };
         man.write(&self.dir, self.mode)?;
         self.shm.set(W_DB_ID, u64::from(man.db_id));
-        let idx = IndexMap::create(&self.dir, 1, index::MIN_CAPACITY, self.mode)?;
+        let idx = self.create_index(1, index::MIN_CAPACITY)?;
         let log_pos = pos(id, SEGMENT_HEADER_LEN as u32);
         idx.checkpoint(&[
             (index::H_CKPT_POS, log_pos),
@@ -601,9 +824,11 @@ impl Shared {
             .sum()
     }
 
-    /// Deletes segment files not in the manifest and index files other than the current one.
-    /// Only safe when no other process could be creating such a file: at first open, or under
-    /// the writer and compaction locks.
+    /// Deletes this database's segment files not in the manifest and its index files other
+    /// than the current one: only files whose header proves them this database's (magic and
+    /// the manifest's database id, format-spec.md §6.3); anything else is left alone. Only
+    /// safe when no other process could be creating such a file: at first open, or under the
+    /// writer and compaction locks.
     pub(crate) fn remove_orphans(&self, man: &Manifest, include_index: bool) {
         let Ok((segs, gens)) = self.list_files() else {
             return;
@@ -611,17 +836,34 @@ impl Shared {
         let rotating = self.shm.get(W_ROTATING) as u32;
         let mut removed = false;
         for id in segs {
-            if !man.segments.iter().any(|&(s, _)| s == id) && id != rotating {
+            let path = self.segs.path(id);
+            if !man.segments.iter().any(|&(s, _)| s == id)
+                && id != rotating
+                && (segment::is_ours(&path, id, man.db_id) || is_link(&path))
+            {
                 self.segs.forget(id);
-                removed |= crate::io::remove_file(&self.segs.path(id)).is_ok();
+                removed |= crate::io::remove_file(&path).is_ok();
             }
         }
         if include_index {
             let cur = self.shm.get(W_INDEX_GEN);
             for g in gens.into_iter().filter(|&g| g != cur) {
-                removed |= crate::io::remove_file(&self.dir.join(index::file_name(g))).is_ok();
+                let path = self.dir.join(index::file_name(g));
+                if index_is_ours(&path, g, man.db_id) || is_link(&path) {
+                    removed |= crate::io::remove_file(&path).is_ok();
+                }
             }
-            let _ = crate::io::remove_file(&self.dir.join("MANIFEST.tmp"));
+            // A manifest of this database that was never renamed into place; the next
+            // replacement of the manifest overwrites the name anyway.
+            let tmp = self.dir.join(MANIFEST_TMP);
+            if man.db_id != 0
+                && Manifest::read_file(&tmp)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|m| m.db_id == man.db_id)
+            {
+                let _ = crate::io::remove_file(&tmp);
+            }
         }
         if removed {
             let _ = crate::io::sync_dir(&self.dir);
@@ -1604,7 +1846,7 @@ impl Shared {
         let alloc = INITIAL_ALLOC.min(self.opts.segment_size);
         if self.segs.check_header(id).is_err() {
             self.segs
-                .create(id, SEG_LOG, self.shm.get(W_NEXT_TXN), alloc)?;
+                .create(id, SEG_LOG, self.shm.get(W_NEXT_TXN), self.db_id(), alloc)?;
         } else {
             // The creation may have failed after the header (a full disk at the allocation,
             // a failed fsync): finish it rather than adopt the file as it is.
@@ -1633,13 +1875,17 @@ impl Shared {
         self.checkpoint()
     }
 
+    /// The database id (the manifest's), as the first attacher put it in the shared state.
+    pub(crate) fn db_id(&self) -> u32 {
+        self.shm.get(W_DB_ID) as u32
+    }
+
     pub(crate) fn read_manifest(&self) -> Result<Manifest> {
         if let Some(man) = &self.snapshot_manifest {
             return Ok(man.clone());
         }
-        Manifest::read(&self.dir)?.ok_or_else(|| Error::CorruptIndex {
-            file: self.dir.join(crate::manifest::MANIFEST_NAME),
-            reason: "manifest missing",
+        Manifest::read(&self.dir)?.ok_or_else(|| Error::ManifestMissing {
+            dir: self.dir.clone(),
         })
     }
 
@@ -1689,7 +1935,7 @@ impl Shared {
         let old = self.current_index()?;
         let cap = index::capacity_for(old.used() + extra);
         let gen = old.gen + 1;
-        let new = IndexMap::create(&self.dir, gen, cap, self.mode)?;
+        let new = self.create_index(gen, cap)?;
         for (_, tag, loc) in old.live_slots() {
             new.insert_fresh(tag, loc);
         }
@@ -1703,6 +1949,16 @@ impl Shared {
         self.index.store(Some(Arc::new(new)));
         let _ = crate::io::remove_file(&old.path);
         Ok(())
+    }
+
+    /// Creates index file `gen` with `cap` slots, marked with the database id at once, so
+    /// that a sweep can tell it this database's even if a crash comes before its first
+    /// checkpoint (§6.3).
+    fn create_index(&self, gen: u64, cap: u64) -> Result<IndexMap> {
+        let idx = IndexMap::create(&self.dir, gen, cap, self.mode)?;
+        idx.h(index::H_DB_ID)
+            .store(self.shm.get(W_DB_ID), Ordering::Relaxed);
+        Ok(idx)
     }
 
     /// Publishes a change that is not a logged transaction (index swap, relocations).
@@ -1725,7 +1981,7 @@ impl Shared {
             puts += u64::from(meta.kind == KIND_PUT);
             Ok(())
         })?;
-        let idx = IndexMap::create(&self.dir, gen, index::capacity_for(puts + 1), self.mode)?;
+        let idx = self.create_index(gen, index::capacity_for(puts + 1))?;
         let mut max_txn = 0u64;
         let mut total = 0u64;
         let scan = self.scan_segments(man, ckpt, |map, p, meta| {
@@ -1775,7 +2031,7 @@ impl Shared {
         }
         // The table was sized for every record; shrink it to fit the live keys.
         let (idx, gen) = if index::capacity_for(keys) < idx.cap {
-            let small = IndexMap::create(&self.dir, gen + 1, index::capacity_for(keys), self.mode)?;
+            let small = self.create_index(gen + 1, index::capacity_for(keys))?;
             for (_, tag, loc) in idx.live_slots() {
                 small.insert_fresh(tag, loc);
             }

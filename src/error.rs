@@ -64,14 +64,48 @@ pub enum Error {
         /// What was wrong.
         reason: &'static str,
     },
-    /// The hash index or the manifest is malformed. The index is derived data: reopening
-    /// rebuilds it from the segments.
+    /// The hash index or the shared state is malformed. The index is derived data:
+    /// reopening rebuilds it from the segments.
     #[error("index file {file} corrupt: {reason}")]
     CorruptIndex {
-        /// The index or manifest file.
+        /// The index or shared-state file.
         file: PathBuf,
         /// What was wrong.
         reason: &'static str,
+    },
+    /// `MANIFEST` is not a ZiggyDB manifest (another program's file of that name) or is
+    /// damaged. Nothing in the directory was changed; `ziggy repair` rebuilds a damaged
+    /// database from its segment files.
+    #[error("manifest {file}: {reason}")]
+    CorruptManifest {
+        /// The manifest file.
+        file: PathBuf,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// The directory holds segment or index files of a ZiggyDB database but no `MANIFEST`:
+    /// the manifest was lost, and the segments may hold data, so the open refuses rather
+    /// than create a new, empty database over them. Nothing in the directory was changed.
+    #[error(
+        "manifest missing in {dir}, whose segment files may hold data; nothing was changed: \
+         `ziggy -d {dir} repair` rebuilds the database from its segment files"
+    )]
+    ManifestMissing {
+        /// The database directory.
+        dir: PathBuf,
+    },
+    /// The directory exists, holds files, and is not a ZiggyDB database: a database is
+    /// created only in a missing or empty directory. Nothing in the directory was changed.
+    #[error("not a ZiggyDB database directory: {dir} holds other files")]
+    NotADatabase {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The database path (or one of its parents) exists and is not a directory.
+    #[error("{path} is not a directory")]
+    NotADirectory {
+        /// The path that is not a directory.
+        path: PathBuf,
     },
     /// A file was written by another version of the format (format-spec.md §15), or
     /// `ziggy.shm` is in use by a process of a build with another shared-state layout.

@@ -1,8 +1,9 @@
 //! `MANIFEST`: the durable list of segment files that hold the database (format-spec.md §2).
 //!
 //! Replaced atomically (write `MANIFEST.tmp`, fsync, rename, fsync the directory) under the
-//! writer lock. A segment file not listed here is garbage left by a crash and is deleted by
-//! the next process that opens the directory first.
+//! writer lock. A segment file not listed here whose header carries this database's id is
+//! garbage left by a crash and is deleted by the next process that opens the directory
+//! first; any other file is left alone (§6.3).
 
 use std::path::Path;
 
@@ -10,9 +11,15 @@ use crate::error::{Error, Result};
 use crate::record::{le_u64, FORMAT_VERSION, SEG_COMPACTED, SEG_LOG};
 
 pub(crate) const MANIFEST_NAME: &str = "MANIFEST";
-const MAGIC: [u8; 8] = *b"ZGMAN\r\n\x1a";
+/// The next manifest, before its rename over [`MANIFEST_NAME`].
+pub(crate) const MANIFEST_TMP: &str = "MANIFEST.tmp";
+pub(crate) const MAGIC: [u8; 8] = *b"ZGMAN\r\n\x1a";
 const HEADER_LEN: usize = 24;
 const ENTRY_LEN: usize = 8;
+/// Longest manifest read: 2²² segments (at least 256 GiB of segment files, in one
+/// directory), so that reading another program's large file named `MANIFEST` allocates a
+/// bounded amount.
+const MAX_LEN: u64 = (HEADER_LEN + 4 + ENTRY_LEN * (1 << 22)) as u64;
 
 /// The manifest's content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,12 +69,15 @@ impl Manifest {
     }
 
     pub(crate) fn decode(b: &[u8], path: &Path) -> Result<Self> {
-        let bad = |reason| Error::CorruptIndex {
+        let bad = |reason| Error::CorruptManifest {
             file: path.to_path_buf(),
             reason,
         };
-        if b.len() < HEADER_LEN + 4 || b.get(..8) != Some(&MAGIC[..]) {
-            return Err(bad("manifest too short or bad magic number"));
+        if b.get(..8) != Some(&MAGIC[..]) {
+            return Err(bad("not a ZiggyDB manifest (bad magic number)"));
+        }
+        if b.len() < HEADER_LEN + 4 {
+            return Err(bad("manifest too short"));
         }
         let (body, crc) = b.split_at(b.len() - 4);
         let stored = u32::from_le_bytes(crc.try_into().map_err(|_| bad("short"))?);
@@ -111,24 +121,37 @@ impl Manifest {
 
     /// Reads the manifest; `Ok(None)` if the file does not exist.
     pub(crate) fn read(dir: &Path) -> Result<Option<Self>> {
-        use std::io::Read as _;
-        let path = dir.join(MANIFEST_NAME);
-        let mut f = match crate::io::open_file(&path, false) {
+        Self::read_file(&dir.join(MANIFEST_NAME))
+    }
+
+    /// Reads the manifest at `path`; `Ok(None)` if the file does not exist. A file too long
+    /// to be a manifest (another program's `MANIFEST`) is refused before it is read; a link
+    /// or anything but a regular file is refused (§2.2).
+    pub(crate) fn read_file(path: &Path) -> Result<Option<Self>> {
+        let f = match crate::io::open_file(path, false) {
             Ok(f) => f,
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(None)
             }
             Err(e) => return Err(e),
         };
-        let mut b = Vec::new();
-        f.read_to_end(&mut b).map_err(|e| Error::io(&path, e))?;
-        Self::decode(&b, &path).map(Some)
+        let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+        if len > MAX_LEN {
+            return Err(Error::CorruptManifest {
+                file: path.to_path_buf(),
+                reason: "too long to be a ZiggyDB manifest",
+            });
+        }
+        let mut b = Vec::with_capacity(len as usize);
+        std::io::Read::read_to_end(&mut std::io::Read::take(&f, MAX_LEN + 1), &mut b)
+            .map_err(|e| Error::io(path, e))?;
+        Self::decode(&b, path).map(Some)
     }
 
     /// Replaces the manifest atomically and durably; a new manifest gets the file `mode`
     /// (the database's mode, §2.2).
     pub(crate) fn write(&self, dir: &Path, mode: u32) -> Result<()> {
-        let tmp = dir.join("MANIFEST.tmp");
+        let tmp = dir.join(MANIFEST_TMP);
         let bytes = self.encode();
         let f = crate::io::create(&tmp, mode)?;
         crate::io::write_all_at(&f, &bytes, 0, &tmp)?;

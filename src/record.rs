@@ -211,11 +211,13 @@ pub(crate) fn decode_record_checked(buf: &[u8], verify: bool) -> Result<Record<'
     })
 }
 
-/// Encodes a segment header (format-spec.md §3.1).
+/// Encodes a segment header (format-spec.md §3.1). `db_id` is the manifest's database id:
+/// it is what lets a sweep tell this database's leftover files from anyone else's (§6.3).
 pub(crate) fn encode_segment_header(
     id: u32,
     kind: u8,
     created_txn: u64,
+    db_id: u32,
 ) -> [u8; SEGMENT_HEADER_LEN] {
     let mut h = RawSegmentHeader {
         magic: SEGMENT_MAGIC,
@@ -224,7 +226,7 @@ pub(crate) fn encode_segment_header(
         kind,
         reserved0: [0; 3],
         segment_id: U32::new(id),
-        reserved1: [0; 4],
+        db_id: U32::new(db_id),
         created_txn: U64::new(created_txn),
         reserved2: [0; 28],
         header_crc: U32::new(0),
@@ -246,7 +248,7 @@ struct RawSegmentHeader {
     kind: u8,
     reserved0: [u8; 3],
     segment_id: U32,
-    reserved1: [u8; 4],
+    db_id: U32,
     created_txn: U64,
     reserved2: [u8; 28],
     header_crc: U32,
@@ -258,6 +260,9 @@ pub(crate) struct SegmentHeader {
     pub id: u32,
     pub kind: u8,
     pub created_txn: u64,
+    /// The id of the database that wrote the segment (0 if written before segments carried
+    /// one).
+    pub db_id: u32,
 }
 
 /// Why a segment header was refused.
@@ -291,6 +296,7 @@ pub(crate) fn decode_segment_header(b: &[u8]) -> Result<SegmentHeader, HeaderErr
         id: h.segment_id.get(),
         kind: h.kind,
         created_txn: h.created_txn.get(),
+        db_id: h.db_id.get(),
     })
 }
 
@@ -340,11 +346,17 @@ mod tests {
     #[test]
     fn segment_header_layout_matches_spec() {
         assert_eq!(std::mem::size_of::<RawSegmentHeader>(), SEGMENT_HEADER_LEN);
-        let h = encode_segment_header(0x0102_0304, SEG_COMPACTED, 0x1122_3344_5566_7788);
+        let h = encode_segment_header(
+            0x0102_0304,
+            SEG_COMPACTED,
+            0x1122_3344_5566_7788,
+            0x0a0b_0c0d,
+        );
         assert_eq!(&h[0..8], &SEGMENT_MAGIC);
         assert_eq!(&h[8..12], &[2, 0, 2, 0]);
         assert_eq!(h[12], SEG_COMPACTED);
         assert_eq!(&h[16..20], &[4, 3, 2, 1]);
+        assert_eq!(&h[20..24], &[0x0d, 0x0c, 0x0b, 0x0a]);
         assert_eq!(&h[24..32], &0x1122_3344_5566_7788u64.to_le_bytes());
         assert!(h[32..60].iter().all(|&b| b == 0));
         assert_eq!(&h[60..64], &crc32fast::hash(&h[..60]).to_le_bytes());
@@ -352,13 +364,14 @@ mod tests {
 
     #[test]
     fn segment_header_checks_version_and_crc() {
-        let h = encode_segment_header(7, SEG_LOG, 42);
+        let h = encode_segment_header(7, SEG_LOG, 42, 99);
         assert_eq!(
             decode_segment_header(&h),
             Ok(SegmentHeader {
                 id: 7,
                 kind: SEG_LOG,
-                created_txn: 42
+                created_txn: 42,
+                db_id: 99,
             })
         );
         let mut bad = h;

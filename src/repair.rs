@@ -459,6 +459,10 @@ struct Salvage {
     suspects: BTreeSet<Vec<u8>>,
     /// Segment ids the manifest lists, if it could be read.
     listed: Vec<u32>,
+    /// The database id of the manifest, if it could be read (0 otherwise).
+    manifest_db_id: u32,
+    /// Nonzero database ids in the headers of the salvaged segments.
+    header_db_ids: BTreeSet<u32>,
 }
 
 impl Salvage {
@@ -483,6 +487,7 @@ impl Salvage {
         };
         if let Some(m) = &manifest {
             self.listed = m.segments.iter().map(|&(id, _)| id).collect();
+            self.manifest_db_id = m.db_id;
             for &(id, _) in &m.segments {
                 if !files.segments.contains(&id) {
                     self.report.problems.push(format!(
@@ -524,7 +529,12 @@ impl Salvage {
         let map = SegmentMap::open(&file, len, &path)?;
         let buf = map.slice(0, map.len()).unwrap_or(&[]);
         let header_kind = match decode_segment_header(buf) {
-            Ok(h) if h.id == id => Some(h.kind),
+            Ok(h) if h.id == id => {
+                if salvage && h.db_id != 0 {
+                    self.header_db_ids.insert(h.db_id);
+                }
+                Some(h.kind)
+            }
             Ok(_) => {
                 self.damage(&path, 0, 64, "segment header names another segment id");
                 None
@@ -1007,9 +1017,21 @@ impl Salvage {
             .min(u64::from(u32::MAX));
 
         // A fresh database whose segment ids start above every original one (§12.2).
-        Segments::new(tmp, mode).create(base, SEG_LOG, 1, 64 << 10)?;
+        // The repaired database keeps its id (the manifest's, or the one its salvaged
+        // segments agree on), so that its first attacher may sweep the old segment names
+        // still in `dir` after a crash late in the swap (§6.3, §12.2 step 4).
+        let db_id = match (self.manifest_db_id, self.header_db_ids.len()) {
+            (0, 1) => self.header_db_ids.first().copied().unwrap_or(0),
+            (id, _) => id,
+        };
+        let db_id = if db_id == 0 {
+            crate::manifest::new_db_id(tmp)
+        } else {
+            db_id
+        };
+        Segments::new(tmp, mode).create(base, SEG_LOG, 1, db_id, 64 << 10)?;
         Manifest {
-            db_id: crate::manifest::new_db_id(tmp),
+            db_id,
             active: base,
             segments: vec![(base, SEG_LOG)],
         }

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::map::SegmentMap;
 use crate::record::{
     decode_record_checked, decode_segment_header, encode_segment_header, DecodeError, HeaderError,
-    Record, FLAG_EXPIRES, FLAG_INTERNAL, FORMAT_VERSION, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    Record, SegmentHeader, FLAG_EXPIRES, FLAG_INTERNAL, FORMAT_VERSION, RECORD_HEADER_LEN,
+    SEGMENT_HEADER_LEN,
 };
 use crate::shm::{pos_off, pos_seg};
 
@@ -28,6 +29,27 @@ pub(crate) fn parse_file_name(name: &str) -> Option<u32> {
         .strip_suffix(".zdb")?
         .parse()
         .ok()
+}
+
+/// The header of the file at `path` if it is a regular file (a symlink is not followed)
+/// whose first bytes decode as a segment header (format-spec.md §3.1). Read with `pread`,
+/// never mapped: the file may be anyone's.
+pub(crate) fn read_header(path: &Path) -> Option<SegmentHeader> {
+    use std::os::unix::fs::FileExt;
+    if !std::fs::symlink_metadata(path).ok()?.file_type().is_file() {
+        return None;
+    }
+    let f = File::open(path).ok()?;
+    let mut buf = [0u8; SEGMENT_HEADER_LEN];
+    f.read_exact_at(&mut buf, 0).ok()?;
+    decode_segment_header(&buf).ok()
+}
+
+/// Whether the file of segment `id` at `path` provably belongs to database `db_id`: its
+/// header has the segment magic, a valid checksum, the id of its name and that database id
+/// (a database without an id, 0, can prove nothing). Only such a file may be swept (§6.3).
+pub(crate) fn is_ours(path: &Path, id: u32, db_id: u32) -> bool {
+    db_id != 0 && read_header(path).is_some_and(|h| h.id == id && h.db_id == db_id)
 }
 
 /// A record located in a mapped segment; offsets are absolute within the map.
@@ -353,12 +375,14 @@ impl Segments {
         Ok(f)
     }
 
-    /// Creates segment `id` with its header and `alloc` bytes allocated, durably.
+    /// Creates segment `id` of database `db_id` with its header and `alloc` bytes allocated,
+    /// durably.
     pub(crate) fn create(
         &self,
         id: u32,
         kind: u8,
         created_txn: u64,
+        db_id: u32,
         alloc: u64,
     ) -> Result<Arc<File>> {
         let path = self.path(id);
@@ -366,7 +390,8 @@ impl Segments {
         // outlive a failure below.
         self.forget(id);
         let f = crate::io::create(&path, self.mode)?;
-        crate::io::write_all_at(&f, &encode_segment_header(id, kind, created_txn), 0, &path)?;
+        let header = encode_segment_header(id, kind, created_txn, db_id);
+        crate::io::write_all_at(&f, &header, 0, &path)?;
         crate::io::allocate(&f, alloc.max(SEGMENT_HEADER_LEN as u64), &path)?;
         crate::io::sync_data(&f, &path)?;
         crate::io::sync_dir(&self.dir)?;

@@ -717,6 +717,8 @@ fn specific(e: &Error, what: &str) -> Result<(), String> {
         | Error::ChecksumMismatch { .. }
         | Error::CorruptSegment { .. }
         | Error::CorruptIndex { .. }
+        | Error::CorruptManifest { .. }
+        | Error::ManifestMissing { .. }
         | Error::IncompatibleVersion { .. }
         | Error::Io { .. } => Ok(()),
         e => Err(format!("{what}: unexpected kind of error {e:?}")),

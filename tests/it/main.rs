@@ -16,6 +16,7 @@ mod compaction;
 mod corruption;
 mod crash;
 mod differential;
+mod dirs;
 mod export;
 mod faults;
 mod files;

@@ -373,7 +373,8 @@ fn open(args: &Args) -> anyhow::Result<Db> {
     if let Some(mode) = args.mode {
         options = options.mode(mode);
     }
-    // The library creates a missing directory, with the database's mode.
+    // The library creates a missing directory (with the database's mode, whatever the
+    // umask) and refuses a path that is not a directory, or a directory holding other files.
     options
         .open(&args.dir)
         .with_context(|| format!("cannot open database {}", args.dir.display()))
