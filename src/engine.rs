@@ -17,8 +17,8 @@ use crate::lock::{LockFile, ProcLock};
 use crate::manifest::Manifest;
 use crate::map::{SegmentMap, SharedWords};
 use crate::record::{
-    decode_record, encode_record, encode_record_ns, DecodeError, KIND_COMMIT, KIND_DEL, KIND_PUT,
-    KIND_SEAL, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SEG_COMPACTED, SEG_LOG,
+    decode_record, encode_record, encode_record_ns, record_len, DecodeError, KIND_COMMIT, KIND_DEL,
+    KIND_PUT, KIND_SEAL, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SEG_COMPACTED, SEG_LOG,
 };
 use crate::segment::{self, RecMeta, Segments};
 use crate::shm::*;
@@ -572,9 +572,11 @@ impl Shared {
         }
     }
 
-    /// Number of live processes in the process table.
+    /// Number of processes attached: every one holds a shared lock on `ziggy.shm`, so count
+    /// those where the system says, since the process table has only `PROC_SLOTS` slots.
     pub(crate) fn processes(&self) -> u64 {
-        self.attached().len() as u64
+        let listed = self.attached().len() as u64;
+        self.shm_lock.holders().map_or(listed, |n| n.max(listed))
     }
 
     /// Attached processes now: (pid, reads, hits, misses) of each.
@@ -894,6 +896,7 @@ impl Shared {
             Err(crate::lock::AcquireError::TimedOut) => {
                 return Err(Error::Busy {
                     path: self.dir.clone(),
+                    lock: "writer.lock",
                     holder: Some(format!(
                         "another thread of this process ({})",
                         std::process::id()
@@ -1191,44 +1194,52 @@ impl Shared {
             return Err(Error::Poisoned);
         }
         let txn = self.shm.get(W_NEXT_TXN);
-        let mut buf = Vec::with_capacity(
-            ops.iter()
-                .map(|(k, o)| {
-                    k.len()
-                        + 64
-                        + match o {
-                            Op::Put { payload, .. } => payload.len(),
-                            Op::Del { .. } => 0,
-                        }
-                })
-                .sum::<usize>()
-                + COMMIT_LEN,
-        );
-        let mut metas = Vec::with_capacity(ops.len());
-        let mut offsets = Vec::with_capacity(ops.len());
-        for (key, op) in ops {
-            let at = buf.len();
-            offsets.push(at);
-            metas.push(match op {
+        // The exact encoded size, so that a transaction too large for a segment is refused
+        // before anything is built for it, and the buffer is allocated once (or refused).
+        let len = ops
+            .iter()
+            .map(|(k, o)| match o {
                 Op::Put {
-                    vtype,
                     payload,
                     expires_at,
-                    internal,
-                } => RecMeta::encoded(
-                    at,
-                    KIND_PUT,
-                    *vtype,
-                    txn,
-                    *expires_at,
-                    *internal,
-                    key.len(),
-                    payload.len(),
-                ),
-                Op::Del { internal } => {
-                    RecMeta::encoded(at, KIND_DEL, 0, txn, 0, *internal, key.len(), 0)
-                }
-            });
+                    ..
+                } => record_len(k.len(), payload.len(), *expires_at != 0),
+                Op::Del { .. } => record_len(k.len(), 0, false),
+            })
+            .fold(COMMIT_LEN, usize::saturating_add);
+        let max = self.max_txn_bytes();
+        if len > max {
+            return Err(Error::ValueTooLarge { len, max });
+        }
+        let mut buf = crate::error::try_with_capacity(len)?;
+        // Each record's offset in the transaction with its metadata, made while encoding;
+        // both are made relative to the segment once the transaction's place is known.
+        let mut records: Vec<(u64, RecMeta)> = Vec::with_capacity(ops.len());
+        for (key, op) in ops {
+            let at = buf.len();
+            records.push((
+                at as u64,
+                match op {
+                    Op::Put {
+                        vtype,
+                        payload,
+                        expires_at,
+                        internal,
+                    } => RecMeta::encoded(
+                        at,
+                        KIND_PUT,
+                        *vtype,
+                        txn,
+                        *expires_at,
+                        *internal,
+                        key.len(),
+                        payload.len(),
+                    ),
+                    Op::Del { internal } => {
+                        RecMeta::encoded(at, KIND_DEL, 0, txn, 0, *internal, key.len(), 0)
+                    }
+                },
+            ));
             match op {
                 Op::Put {
                     vtype,
@@ -1259,13 +1270,7 @@ impl Shared {
             &[],
             &(ops.len() as u64).to_le_bytes(),
         );
-        let max = self.max_txn_bytes();
-        if buf.len() > max {
-            return Err(Error::ValueTooLarge {
-                len: buf.len(),
-                max,
-            });
-        }
+        debug_assert_eq!(buf.len(), len);
         let mut log_pos = self.shm.get(W_LOG_POS);
         if u64::from(pos_off(log_pos)) + (buf.len() + SEAL_LEN) as u64 > self.opts.segment_size {
             self.rotate()?;
@@ -1288,23 +1293,17 @@ impl Shared {
         crate::io::write_all_at(&file, &buf, off, &path)?;
 
         let end_pos = pos(seg, end as u32);
+        // The records as they now sit in the segment.
+        for (p, m) in &mut records {
+            m.key_start += off as usize;
+            m.value_start += off as usize;
+            *p = pos(seg, (off + *p) as u32);
+        }
         let prepared = self.segs.map(seg, end as usize).and_then(|map| {
-            // The records as they now sit in the segment: their metadata was made while
-            // encoding them, relative to the start of the transaction.
-            let records: Vec<(u64, RecMeta)> = metas
-                .iter()
-                .zip(&offsets)
-                .map(|(m, &o)| {
-                    let mut m = *m;
-                    m.key_start += off as usize;
-                    m.value_start += off as usize;
-                    (pos(seg, (off as usize + o) as u32), m)
-                })
-                .collect();
             let (idx, probed) = self.prepare_publish(&map, &records)?;
-            Ok((map, records, idx, probed))
+            Ok((map, idx, probed))
         });
-        let (map, records, idx, probed) = match prepared {
+        let (map, idx, probed) = match prepared {
             Ok(p) => p,
             Err(e) => {
                 // Not published: make sure no later recovery adopts the appended bytes as a

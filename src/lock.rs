@@ -55,6 +55,7 @@ impl LockFile {
             if Instant::now() >= deadline {
                 return Err(Error::Busy {
                     path: busy_path.to_path_buf(),
+                    lock: self.name(),
                     holder: self.holder(),
                 });
             }
@@ -63,17 +64,49 @@ impl LockFile {
         }
     }
 
-    /// The process holding an exclusive `flock` on this file, as `/proc/locks` tells it:
-    /// "process PID (NAME)", with ", which is stopped" or ", which is a zombie" when
-    /// `/proc/PID/stat` says so. `None` where the system does not say.
-    pub(crate) fn holder(&self) -> Option<String> {
+    /// The lock's file name, for [`Error::Busy`] to say what held it.
+    fn name(&self) -> &'static str {
+        let name = self.path.file_name().and_then(|n| n.to_str());
+        ["ziggy.lock", "writer.lock", "compact.lock", "sync.lock"]
+            .into_iter()
+            .find(|known| name == Some(known))
+            .unwrap_or("lock")
+    }
+
+    /// This file as `/proc/locks` names it: "MAJOR:MINOR:INODE" in hex, hex, decimal.
+    fn proc_locks_id(&self) -> Option<String> {
         use std::os::unix::fs::MetadataExt;
         let md = self.file.metadata().ok()?;
         let dev = md.dev();
         // glibc's gnu_dev_major / gnu_dev_minor.
         let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
         let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
-        let id = format!("{major:02x}:{minor:02x}:{}", md.ino());
+        Some(format!("{major:02x}:{minor:02x}:{}", md.ino()))
+    }
+
+    /// How many open files hold a `flock` (shared or exclusive) on this file, waiters not
+    /// counted, as `/proc/locks` tells it; `None` where the system does not say. Each
+    /// process attached to a database holds one shared lock on `ziggy.shm`.
+    pub(crate) fn holders(&self) -> Option<u64> {
+        let id = self.proc_locks_id()?;
+        let locks = std::fs::read_to_string("/proc/locks").ok()?;
+        Some(
+            locks
+                .lines()
+                .filter(|line| {
+                    let f: Vec<&str> = line.split_whitespace().collect();
+                    // "N: FLOCK ADVISORY READ PID MAJ:MIN:INO 0 EOF"; waiters carry "->".
+                    f.len() >= 6 && f[1] == "FLOCK" && f[5] == id
+                })
+                .count() as u64,
+        )
+    }
+
+    /// The process holding an exclusive `flock` on this file, as `/proc/locks` tells it:
+    /// "process PID (NAME)", with ", which is stopped" or ", which is a zombie" when
+    /// `/proc/PID/stat` says so. `None` where the system does not say.
+    pub(crate) fn holder(&self) -> Option<String> {
+        let id = self.proc_locks_id()?;
         let locks = std::fs::read_to_string("/proc/locks").ok()?;
         let pid: u32 = locks.lines().find_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();

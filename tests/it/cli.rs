@@ -160,12 +160,12 @@ fn a_leading_count_repeats_a_command_in_pipe_mode() -> TestResult {
     let script = "3 INCR n\nGET n\n0 INCR n\n-2 INCR n\n\"\" INCR n\n2 GET\n2 ECHO hi\n5\n";
     let out = ziggy_ok(&util::db_path(&tmp), &[], script)?;
     let invalid = "Invalid ziggy repeat command option value.\n";
-    let arity = "ERR wrong number of arguments for 'get' command\n\n";
+    let arity = "ERR wrong number of arguments for 'get' command\n";
     assert_eq!(
         out,
         format!(
             "1\n2\n3\n3\n{invalid}{invalid}{invalid}{arity}{arity}hi\nhi\n\
-             ERR unknown command '5', with args beginning with: \n\n"
+             ERR unknown command '5', with args beginning with: \n"
         )
     );
     Ok(())
@@ -189,7 +189,7 @@ fn dash_r_repeats_a_one_shot_command_every_dash_i_seconds() -> TestResult {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8(out.stdout)?,
-        "ERR wrong number of arguments for 'get' command\n\n".repeat(2)
+        "ERR wrong number of arguments for 'get' command\n".repeat(2)
     );
 
     // -r without a command, or a bad interval, is a usage error.
@@ -301,7 +301,7 @@ fn argument_counts_are_checked_against_the_table() -> TestResult {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert_eq!(
             String::from_utf8(out.stdout)?,
-            format!("ERR wrong number of arguments for '{name}' command\n\n"),
+            format!("ERR wrong number of arguments for '{name}' command\n"),
             "{args:?}"
         );
     }

@@ -138,6 +138,14 @@ pub fn run_command(session: &mut Session, format: Format, args: &[Vec<u8>]) -> i
     let reply = session.execute(args);
     let mut buf = Vec::new();
     match &reply {
+        // A value read in place prints straight from the map: no copy, whatever its size.
+        Reply::Mapped(value) if format == Format::Raw => {
+            let mut out = io::stdout().lock();
+            out.write_all(value)?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+            return Ok(reply);
+        }
         // As redis-cli does, INFO's text prints as it is (lines end in CRLF), even to a
         // terminal.
         Reply::Bulk(text)
@@ -200,7 +208,15 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     if args.stdin_last_arg {
         // As redis-cli -x: all of standard input, byte for byte, trailing newline included.
+        // A file is read into a buffer of its size (reading grows a buffer by doubling);
+        // either way a lack of memory is an error, not an abort.
         let mut last = Vec::new();
+        if let Some(len) = stdin_file_len() {
+            last.try_reserve_exact(len.saturating_add(1))
+                .with_context(|| {
+                    format!("cannot read standard input: cannot allocate {len} bytes")
+                })?;
+        }
         io::stdin()
             .lock()
             .read_to_end(&mut last)
@@ -237,6 +253,16 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         eprintln!("ziggy: {warning}");
     }
     Ok(code)
+}
+
+/// The size of standard input if it is a regular file.
+fn stdin_file_len() -> Option<usize> {
+    use std::os::fd::AsFd as _;
+    let file = std::fs::File::from(io::stdin().as_fd().try_clone_to_owned().ok()?);
+    let md = file.metadata().ok()?;
+    md.is_file()
+        .then(|| usize::try_from(md.len()).ok())
+        .flatten()
 }
 
 /// `EXPORT - [FORMAT ...]` and `IMPORT -` as a one-shot command: the export goes to standard

@@ -27,7 +27,7 @@ impl Format {
 }
 
 /// The reply to one command, shaped like a RESP2 reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Reply {
     /// A status line such as `OK` or `QUEUED`.
     Status(String),
@@ -37,6 +37,10 @@ pub enum Reply {
     Int(i64),
     /// A binary-safe string.
     Bulk(Vec<u8>),
+    /// A binary-safe string read in place from the database (`GET` of bytes, a string or
+    /// JSON): printed from the mapped bytes, never copied, so that a value of any size
+    /// prints in constant memory. Equal to a [`Reply::Bulk`] of the same bytes.
+    Mapped(ziggydb::ValueRef),
     /// The null bulk string (a missing key).
     Nil,
     /// The null array (`EXEC` when a watched key changed). Printed as [`Reply::Nil`] is.
@@ -45,7 +49,33 @@ pub enum Reply {
     Array(Vec<Reply>),
 }
 
+impl PartialEq for Reply {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Reply::Status(a), Reply::Status(b)) | (Reply::Error(a), Reply::Error(b)) => a == b,
+            (Reply::Int(a), Reply::Int(b)) => a == b,
+            (Reply::Nil, Reply::Nil) | (Reply::NilArray, Reply::NilArray) => true,
+            (Reply::Array(a), Reply::Array(b)) => a == b,
+            (a, b) => match (a.bulk_bytes(), b.bulk_bytes()) {
+                (Some(a), Some(b)) => a == b,
+                _ => false,
+            },
+        }
+    }
+}
+
+impl Eq for Reply {}
+
 impl Reply {
+    /// The bytes of a [`Reply::Bulk`] or [`Reply::Mapped`].
+    pub fn bulk_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Reply::Bulk(b) => Some(b),
+            Reply::Mapped(v) => Some(v.as_bytes()),
+            _ => None,
+        }
+    }
+
     /// The `OK` status.
     pub fn ok() -> Self {
         Reply::Status("OK".into())
@@ -67,8 +97,7 @@ impl Reply {
     }
 
     /// Appends the raw form: values as they are, array elements on their own lines (nested
-    /// arrays flattened), nil as an empty line, an error followed by an empty line. Ends with
-    /// a newline.
+    /// arrays flattened), nil as an empty line, an error on its line. Ends with a newline.
     pub fn write_raw(&self, out: &mut Vec<u8>) {
         self.write_raw_inner(out);
         out.push(b'\n');
@@ -77,13 +106,12 @@ impl Reply {
     fn write_raw_inner(&self, out: &mut Vec<u8>) {
         match self {
             Reply::Status(s) => out.extend_from_slice(s.as_bytes()),
-            // redis-cli ends an error with a newline of its own, so an empty line follows it.
-            Reply::Error(s) => {
-                out.extend_from_slice(s.as_bytes());
-                out.push(b'\n');
-            }
+            // redis-cli follows an error with an empty line, which reads as a nil reply
+            // after it; here an error is its line and nothing more.
+            Reply::Error(s) => out.extend_from_slice(s.as_bytes()),
             Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
             Reply::Bulk(b) => out.extend_from_slice(b),
+            Reply::Mapped(v) => out.extend_from_slice(v),
             Reply::Nil | Reply::NilArray => {}
             Reply::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
@@ -114,8 +142,8 @@ impl Reply {
                 out.push(b'\n');
             }
             Reply::Int(i) => out.extend_from_slice(format!("(integer) {i}\n").as_bytes()),
-            Reply::Bulk(b) => {
-                write_repr(out, b);
+            Reply::Bulk(_) | Reply::Mapped(_) => {
+                write_repr(out, self.bulk_bytes().unwrap_or_default());
                 out.push(b'\n');
             }
             Reply::Nil | Reply::NilArray => out.extend_from_slice(b"(nil)\n"),
@@ -154,14 +182,17 @@ impl Reply {
                 out.push(b'}');
             }
             Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
-            Reply::Bulk(b) => match std::str::from_utf8(b) {
-                Ok(s) => write_json_string(out, s),
-                Err(_) => {
-                    out.extend_from_slice(b"{\"$bytes_b64\":\"");
-                    out.extend_from_slice(base64(b).as_bytes());
-                    out.extend_from_slice(b"\"}");
+            Reply::Bulk(_) | Reply::Mapped(_) => {
+                let b = self.bulk_bytes().unwrap_or_default();
+                match std::str::from_utf8(b) {
+                    Ok(s) => write_json_string(out, s),
+                    Err(_) => {
+                        out.extend_from_slice(b"{\"$bytes_b64\":\"");
+                        out.extend_from_slice(base64(b).as_bytes());
+                        out.extend_from_slice(b"\"}");
+                    }
                 }
-            },
+            }
             Reply::Nil | Reply::NilArray => out.extend_from_slice(b"null"),
             Reply::Array(items) => {
                 out.push(b'[');
@@ -193,7 +224,9 @@ impl Reply {
                 write_repr(out, s.as_bytes());
             }
             Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
-            Reply::Bulk(b) => write_repr(out, b),
+            Reply::Bulk(_) | Reply::Mapped(_) => {
+                write_repr(out, self.bulk_bytes().unwrap_or_default());
+            }
             Reply::Nil | Reply::NilArray => out.extend_from_slice(b"NULL"),
             Reply::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
@@ -282,10 +315,7 @@ mod tests {
         assert_eq!(raw(&bulk("a b\n")), "a b\n\n");
         assert_eq!(raw(&Reply::Nil), "\n");
         assert_eq!(raw(&Reply::NilArray), "\n");
-        assert_eq!(
-            raw(&Reply::error("ERR syntax error")),
-            "ERR syntax error\n\n"
-        );
+        assert_eq!(raw(&Reply::error("ERR syntax error")), "ERR syntax error\n");
     }
 
     #[test]
@@ -306,7 +336,7 @@ mod tests {
             Reply::error("ERR e"),
             bulk("z"),
         ]);
-        assert_eq!(raw(&r), "a\n\n1\nOK\n\nERR e\n\nz\n");
+        assert_eq!(raw(&r), "a\n\n1\nOK\n\nERR e\nz\n");
     }
 
     #[test]
