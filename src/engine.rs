@@ -1190,14 +1190,24 @@ impl Shared {
     /// Appends a transaction to the log and publishes it. The caller holds the writer lock.
     /// Returns the log position just past the transaction.
     pub(crate) fn commit_ops(&self, ops: &[(Vec<u8>, Op)]) -> Result<u64> {
+        self.commit_iter(ops.iter().map(|(k, o)| (k.as_slice(), o)))
+    }
+
+    /// [`Shared::commit_ops`] of the records `ops` yields, read where they are (a write
+    /// transaction's pending map), so that no second list of them is built.
+    pub(crate) fn commit_iter<'a>(
+        &self,
+        ops: impl ExactSizeIterator<Item = (&'a [u8], &'a Op)> + Clone,
+    ) -> Result<u64> {
         if self.poisoned.load(Ordering::Relaxed) || self.shm.get(W_POISONED) != 0 {
             return Err(Error::Poisoned);
         }
         let txn = self.shm.get(W_NEXT_TXN);
+        let count = ops.len();
         // The exact encoded size, so that a transaction too large for a segment is refused
         // before anything is built for it, and the buffer is allocated once (or refused).
         let len = ops
-            .iter()
+            .clone()
             .map(|(k, o)| match o {
                 Op::Put {
                     payload,
@@ -1214,7 +1224,7 @@ impl Shared {
         let mut buf = crate::error::try_with_capacity(len)?;
         // Each record's offset in the transaction with its metadata, made while encoding;
         // both are made relative to the segment once the transaction's place is known.
-        let mut records: Vec<(u64, RecMeta)> = Vec::with_capacity(ops.len());
+        let mut records: Vec<(u64, RecMeta)> = Vec::with_capacity(count);
         for (key, op) in ops {
             let at = buf.len();
             records.push((
@@ -1268,7 +1278,7 @@ impl Shared {
             txn,
             0,
             &[],
-            &(ops.len() as u64).to_le_bytes(),
+            &(count as u64).to_le_bytes(),
         );
         debug_assert_eq!(buf.len(), len);
         let mut log_pos = self.shm.get(W_LOG_POS);

@@ -473,17 +473,16 @@ impl WriteTxn {
         }
         let guard = self.guard.take().ok_or(Error::Poisoned)?;
         let shared = std::sync::Arc::clone(guard.shared());
-        let ops: Vec<(Vec<u8>, Op)> = std::mem::take(&mut self.ops)
-            .into_iter()
-            .map(|((_, k), op)| (k, op))
-            .collect();
-        let end = match shared.commit_ops(&ops) {
+        // Encoded from the pending map itself: a copy of it would cost as much again.
+        let ops = std::mem::take(&mut self.ops);
+        let end = match shared.commit_iter(ops.iter().map(|((_, k), op)| (k.as_slice(), op))) {
             Ok(end) => end,
             Err(e) => {
                 shared.shm.add(W_ROLLBACKS, 1);
                 return Err(e);
             }
         };
+        drop(ops);
         shared
             .shm
             .add(W_COMMIT_MICROS, self.started.elapsed().as_micros() as u64);

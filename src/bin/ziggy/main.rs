@@ -427,6 +427,10 @@ fn run_script(session: &mut Session, options: repl::Options) -> anyhow::Result<(
                 continue;
             }
         };
+        // The arguments are copies: a long line's buffer is not kept while the command runs.
+        if line.capacity() > 1 << 20 {
+            line = Vec::new();
+        }
         if run_line(session, options, &args)? == Outcome::Quit {
             return Ok(());
         }
