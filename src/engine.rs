@@ -17,8 +17,9 @@ use crate::lock::{LockFile, ProcLock};
 use crate::manifest::Manifest;
 use crate::map::{SegmentMap, SharedWords};
 use crate::record::{
-    decode_record, encode_record, encode_record_ns, record_len, DecodeError, KIND_COMMIT, KIND_DEL,
-    KIND_PUT, KIND_SEAL, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SEG_COMPACTED, SEG_LOG,
+    decode_record, encode_record, encode_record_head, encode_record_ns, record_len, DecodeError,
+    KIND_COMMIT, KIND_DEL, KIND_PUT, KIND_SEAL, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    SEG_COMPACTED, SEG_LOG,
 };
 use crate::segment::{self, RecMeta, Segments};
 use crate::shm::*;
@@ -47,6 +48,10 @@ pub(crate) fn index_belongs(idx: &IndexMap, man: &Manifest) -> bool {
     let id = idx.h(index::H_DB_ID).load(Ordering::Relaxed);
     man.db_id == 0 || id == u64::from(man.db_id)
 }
+
+/// A value at least this long is written to the log from where it is, not copied into the
+/// transaction's buffer first (a big value would otherwise cost its size twice).
+const LARGE_VALUE: usize = 64 << 10;
 
 /// Log bytes [`Shared::key_written_since`] reads at most before it gives up.
 const WATCH_LOG_LIMIT: u64 = 64 << 20;
@@ -1221,12 +1226,24 @@ impl Shared {
         if len > max {
             return Err(Error::ValueTooLarge { len, max });
         }
-        let mut buf = crate::error::try_with_capacity(len)?;
+        // Values of at least `LARGE_VALUE` bytes are not copied into the buffer: the write
+        // takes them from where they are, after the part of the buffer before them.
+        let large = ops
+            .clone()
+            .filter_map(|(_, o)| match o {
+                Op::Put { payload, .. } if payload.len() >= LARGE_VALUE => Some(payload.len()),
+                _ => None,
+            })
+            .sum::<usize>();
+        let mut buf = crate::error::try_with_capacity(len - large)?;
+        // (end of the buffer before it, value) for each value left out of the buffer.
+        let mut outside: Vec<(usize, &[u8])> = Vec::new();
+        let mut outside_len = 0;
         // Each record's offset in the transaction with its metadata, made while encoding;
         // both are made relative to the segment once the transaction's place is known.
         let mut records: Vec<(u64, RecMeta)> = Vec::with_capacity(count);
         for (key, op) in ops {
-            let at = buf.len();
+            let at = buf.len() + outside_len;
             records.push((
                 at as u64,
                 match op {
@@ -1256,6 +1273,25 @@ impl Shared {
                     payload,
                     expires_at,
                     internal,
+                } if payload.len() >= LARGE_VALUE => {
+                    encode_record_head(
+                        &mut buf,
+                        KIND_PUT,
+                        *vtype,
+                        txn,
+                        *expires_at,
+                        *internal,
+                        key,
+                        payload,
+                    );
+                    outside.push((buf.len(), payload));
+                    outside_len += payload.len();
+                }
+                Op::Put {
+                    vtype,
+                    payload,
+                    expires_at,
+                    internal,
                 } => encode_record_ns(
                     &mut buf,
                     KIND_PUT,
@@ -1280,15 +1316,24 @@ impl Shared {
             &[],
             &(count as u64).to_le_bytes(),
         );
-        debug_assert_eq!(buf.len(), len);
+        debug_assert_eq!(buf.len() + large, len);
+        // The transaction's bytes in order: buffer, value, buffer, ..., buffer.
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * outside.len() + 1);
+        let mut from = 0;
+        for &(upto, value) in &outside {
+            parts.push(&buf[from..upto]);
+            parts.push(value);
+            from = upto;
+        }
+        parts.push(&buf[from..]);
         let mut log_pos = self.shm.get(W_LOG_POS);
-        if u64::from(pos_off(log_pos)) + (buf.len() + SEAL_LEN) as u64 > self.opts.segment_size {
+        if u64::from(pos_off(log_pos)) + (len + SEAL_LEN) as u64 > self.opts.segment_size {
             self.rotate()?;
             log_pos = self.shm.get(W_LOG_POS);
         }
         let seg = pos_seg(log_pos);
         let off = u64::from(pos_off(log_pos));
-        let end = off + buf.len() as u64;
+        let end = off + len as u64;
         let file = self.segs.file(seg)?;
         let path = self.segs.path(seg);
         let alloc = self.shm.get(W_ACTIVE_ALLOC);
@@ -1300,7 +1345,7 @@ impl Shared {
             self.shm.set(W_ACTIVE_ALLOC, want);
             self.shm.add(W_SEGMENT_BYTES, want - alloc);
         }
-        crate::io::write_all_at(&file, &buf, off, &path)?;
+        crate::io::write_parts_at(&file, &parts, off, &path)?;
 
         let end_pos = pos(seg, end as u32);
         // The records as they now sit in the segment.
@@ -1326,7 +1371,7 @@ impl Shared {
         };
         self.publish_txn(&idx, &map, &records, probed, log_pos, end_pos, txn)?;
         self.shm.add(W_COMMITS, 1);
-        self.shm.add(W_WAL_BYTES, buf.len() as u64);
+        self.shm.add(W_WAL_BYTES, len as u64);
         Ok(end_pos)
     }
 

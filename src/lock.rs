@@ -89,17 +89,31 @@ impl LockFile {
     /// process attached to a database holds one shared lock on `ziggy.shm`.
     pub(crate) fn holders(&self) -> Option<u64> {
         let id = self.proc_locks_id()?;
-        let locks = std::fs::read_to_string("/proc/locks").ok()?;
-        Some(
-            locks
+        // `/proc/locks` is read a page at a time, and locks taken or dropped anywhere in the
+        // system between two reads shift its lines: one line can come twice (so holders are
+        // counted by process id, one lock per process) or not at all (so read until two
+        // readings agree).
+        let count = || -> Option<u64> {
+            let locks = std::fs::read_to_string("/proc/locks").ok()?;
+            let pids: std::collections::BTreeSet<&str> = locks
                 .lines()
-                .filter(|line| {
+                .filter_map(|line| {
                     let f: Vec<&str> = line.split_whitespace().collect();
                     // "N: FLOCK ADVISORY READ PID MAJ:MIN:INO 0 EOF"; waiters carry "->".
-                    f.len() >= 6 && f[1] == "FLOCK" && f[5] == id
+                    (f.len() >= 6 && f[1] == "FLOCK" && f[5] == id).then(|| f[4])
                 })
-                .count() as u64,
-        )
+                .collect();
+            Some(pids.len() as u64)
+        };
+        let mut last = count()?;
+        for _ in 0..4 {
+            let now = count()?;
+            if now == last {
+                break;
+            }
+            last = last.max(now);
+        }
+        Some(last)
     }
 
     /// The process holding an exclusive `flock` on this file, as `/proc/locks` tells it:

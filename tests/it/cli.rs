@@ -160,12 +160,12 @@ fn a_leading_count_repeats_a_command_in_pipe_mode() -> TestResult {
     let script = "3 INCR n\nGET n\n0 INCR n\n-2 INCR n\n\"\" INCR n\n2 GET\n2 ECHO hi\n5\n";
     let out = ziggy_ok(&util::db_path(&tmp), &[], script)?;
     let invalid = "Invalid ziggy repeat command option value.\n";
-    let arity = "ERR wrong number of arguments for 'get' command\n";
+    let arity = "ERR wrong number of arguments for 'get' command\n\n";
     assert_eq!(
         out,
         format!(
             "1\n2\n3\n3\n{invalid}{invalid}{invalid}{arity}{arity}hi\nhi\n\
-             ERR unknown command '5', with args beginning with: \n"
+             ERR unknown command '5', with args beginning with: \n\n"
         )
     );
     Ok(())

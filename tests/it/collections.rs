@@ -819,14 +819,14 @@ fn ziggy_binary_prints_collection_replies_like_redis_cli() -> TestResult {
     let tmp = util::tempdir();
     let dir = util::db_path(&tmp);
     // Each command with the raw output redis-cli prints for it (a pipe: no annotations,
-    // array elements one per line, nil as an empty line, an error on one line).
+    // array elements one per line, nil as an empty line, an empty line after an error).
     let session: &[(&str, &str)] = &[
         ("RPUSH l a b c", "3"),
         ("LPUSH l z", "4"),
         ("LRANGE l 0 -1", "z\na\nb\nc"),
         ("LRANGE l -2 -1", "b\nc"),
         ("LINDEX l 9", ""),
-        ("LSET l 9 x", "ERR index out of range"),
+        ("LSET l 9 x", "ERR index out of range\n"),
         ("LPOS l b", "2"),
         ("LPOP l 2", "z\na"),
         ("RPOP l", "c"),
@@ -841,7 +841,7 @@ fn ziggy_binary_prints_collection_replies_like_redis_cli() -> TestResult {
         ("ZREVRANGE z 0 0", "c"),
         (
             "ZADD z NX XX 1 a",
-            "ERR XX and NX options at the same time are not compatible",
+            "ERR XX and NX options at the same time are not compatible\n",
         ),
         ("ZADD z GT CH 0 a 3 b", "1"),
         ("ZADD z INCR 0.25 a", "1.25"),
@@ -857,19 +857,19 @@ fn ziggy_binary_prints_collection_replies_like_redis_cli() -> TestResult {
         ("SET str v", "OK"),
         (
             "LPUSH str x",
-            "WRONGTYPE Operation against a key holding the wrong kind of value",
+            "WRONGTYPE Operation against a key holding the wrong kind of value\n",
         ),
         (
             "GET h",
-            "WRONGTYPE Operation against a key holding the wrong kind of value",
+            "WRONGTYPE Operation against a key holding the wrong kind of value\n",
         ),
         (
             "ZRANGE z 0 1 LIMIT 0 1",
-            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX\n",
         ),
         (
             "HSET h f",
-            "ERR wrong number of arguments for 'hset' command",
+            "ERR wrong number of arguments for 'hset' command\n",
         ),
         ("MULTI", "OK"),
         ("SADD s d", "QUEUED"),

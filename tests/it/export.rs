@@ -388,6 +388,7 @@ fn a_dash_is_standard_output_or_input_for_a_one_shot_command() -> TestResult {
     // In a script, standard input and output carry commands and replies.
     let out = ziggy(&b, &[], b"EXPORT -\nIMPORT -\nDBSIZE\n")?;
     let text = String::from_utf8(out.stdout)?;
+    // (Raw output follows an error with a blank line, as redis-cli does.)
     let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
     assert!(lines[0].starts_with("ERR EXPORT - (standard output) works only as a one-shot"));
     assert!(lines[1].starts_with("ERR IMPORT - (standard input) works only as a one-shot"));

@@ -166,3 +166,40 @@ fn an_allocation_sized_by_the_input_that_fails_is_an_error_not_an_abort() -> Tes
     assert!(r.is_ok(), "{:?}", r.problems);
     Ok(())
 }
+
+#[test]
+fn large_values_written_from_where_they_are_read_back_after_a_cold_reopen() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let value =
+        |i: usize, len: usize| -> Vec<u8> { (0..len).map(|j| (i * 31 + j) as u8).collect() };
+    // Small and large values (from 64 KiB up, written apart from the transaction's buffer),
+    // with and without an expiry, in one transaction, then one more on its own.
+    let sizes = [10, 64 << 10, (64 << 10) - 1, 3, 1 << 20, 200 << 10, 0];
+    let later = util::now_ms() + 3_600_000;
+    {
+        let db = Db::options().segment_size(8 << 20).open(&dir)?;
+        db.transaction(|tx| {
+            for (i, &len) in sizes.iter().enumerate() {
+                let key = format!("k{i}");
+                let at = (i % 2 == 1).then_some(later);
+                tx.set_with_expiry(key.as_bytes(), value(i, len), at)?;
+            }
+            tx.delete(b"nothing")?;
+            Ok(())
+        })?;
+        db.set(b"last", value(99, 300 << 10))?;
+    }
+    std::fs::remove_file(dir.join("ziggy.shm"))?;
+    let db = Db::options().segment_size(8 << 20).open(&dir)?;
+    for (i, &len) in sizes.iter().enumerate() {
+        let key = format!("k{i}");
+        let got = db.get(key.as_bytes())?.ok_or("a value is missing")?;
+        assert!(got[..] == value(i, len)[..], "{key} of {len} bytes differs");
+        assert_eq!(db.expiry(key.as_bytes())?.is_some(), i % 2 == 1, "{key}");
+    }
+    assert!(db.get(b"last")?.ok_or("last is missing")?[..] == value(99, 300 << 10)[..]);
+    let r = db.check()?;
+    assert!(r.is_ok(), "{:?}", r.problems);
+    Ok(())
+}

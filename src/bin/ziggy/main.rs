@@ -134,7 +134,12 @@ enum DurabilityArg {
 ///
 /// # Errors
 /// If standard output cannot be written.
-pub fn run_command(session: &mut Session, format: Format, args: &[Vec<u8>]) -> io::Result<Reply> {
+pub fn run_command(
+    session: &mut Session,
+    options: repl::Options,
+    args: &[Vec<u8>],
+) -> io::Result<Reply> {
+    let format = options.format;
     let reply = session.execute(args);
     let mut buf = Vec::new();
     match &reply {
@@ -155,6 +160,11 @@ pub fn run_command(session: &mut Session, format: Format, args: &[Vec<u8>]) -> i
             buf.extend_from_slice(text);
         }
         _ => format.write(&reply, &mut buf),
+    }
+    // In a script the empty line redis-cli prints after an error is kept, as scripts
+    // written for redis-cli expect; a one-shot command's error is one line.
+    if options.one_shot && format == Format::Raw && reply.is_error() && buf.ends_with(b"\n\n") {
+        buf.pop();
     }
     let mut out = io::stdout().lock();
     out.write_all(&buf)?;
@@ -194,9 +204,10 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         Format::Raw
     };
-    let options = repl::Options {
+    let mut options = repl::Options {
         format,
         interval: args.interval,
+        one_shot: false,
     };
     let mut command: Vec<Vec<u8>> = args
         .command
@@ -237,6 +248,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             Some(n) if n < 0 => Repeat::Forever,
             Some(n) => Repeat::Times(n.unsigned_abs()),
         };
+        options.one_shot = true;
         if run_repeated(&mut session, options, &command, repeat)? {
             ExitCode::FAILURE
         } else {
@@ -328,6 +340,10 @@ fn stdio_transfer(
 fn print_failure(format: Format, reply: &Reply, to_stderr: bool) -> anyhow::Result<ExitCode> {
     let mut buf = Vec::new();
     format.write(reply, &mut buf);
+    // One line, as every one-shot error (see `run_command`).
+    if format == Format::Raw && buf.ends_with(b"\n\n") {
+        buf.pop();
+    }
     if to_stderr {
         io::stderr().write_all(&buf)?;
     } else {

@@ -97,7 +97,8 @@ impl Reply {
     }
 
     /// Appends the raw form: values as they are, array elements on their own lines (nested
-    /// arrays flattened), nil as an empty line, an error on its line. Ends with a newline.
+    /// arrays flattened), nil as an empty line, an error followed by an empty line. Ends with
+    /// a newline.
     pub fn write_raw(&self, out: &mut Vec<u8>) {
         self.write_raw_inner(out);
         out.push(b'\n');
@@ -106,9 +107,12 @@ impl Reply {
     fn write_raw_inner(&self, out: &mut Vec<u8>) {
         match self {
             Reply::Status(s) => out.extend_from_slice(s.as_bytes()),
-            // redis-cli follows an error with an empty line, which reads as a nil reply
-            // after it; here an error is its line and nothing more.
-            Reply::Error(s) => out.extend_from_slice(s.as_bytes()),
+            // redis-cli ends an error with a newline of its own, so an empty line follows it
+            // (a one-shot command drops it: see `run_command`).
+            Reply::Error(s) => {
+                out.extend_from_slice(s.as_bytes());
+                out.push(b'\n');
+            }
             Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
             Reply::Bulk(b) => out.extend_from_slice(b),
             Reply::Mapped(v) => out.extend_from_slice(v),
@@ -315,7 +319,10 @@ mod tests {
         assert_eq!(raw(&bulk("a b\n")), "a b\n\n");
         assert_eq!(raw(&Reply::Nil), "\n");
         assert_eq!(raw(&Reply::NilArray), "\n");
-        assert_eq!(raw(&Reply::error("ERR syntax error")), "ERR syntax error\n");
+        assert_eq!(
+            raw(&Reply::error("ERR syntax error")),
+            "ERR syntax error\n\n"
+        );
     }
 
     #[test]
@@ -336,7 +343,7 @@ mod tests {
             Reply::error("ERR e"),
             bulk("z"),
         ]);
-        assert_eq!(raw(&r), "a\n\n1\nOK\n\nERR e\nz\n");
+        assert_eq!(raw(&r), "a\n\n1\nOK\n\nERR e\n\nz\n");
     }
 
     #[test]
