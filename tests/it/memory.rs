@@ -11,7 +11,7 @@ use ziggydb::Db;
 use crate::util::{self, TestResult};
 
 /// Size of the big value.
-const BIG: usize = 96 << 20;
+const BIG: usize = 64 << 20;
 /// Segment size that holds it.
 const SEGMENT: u64 = 256 << 20;
 
@@ -36,18 +36,18 @@ fn ziggy_limited(dir: &Path, kib: u64, args: &[&str], stdin: Option<&Path>) -> T
     Ok(cmd.output()?)
 }
 
-/// The smallest `ulimit -v` (to 4 MiB) under which `ziggy TYPE big` works: the address
+/// The smallest `ulimit -v` (to 8 MiB) under which `ziggy TYPE big` works: the address
 /// space of a process that maps the big value's segment and reads no value.
 fn baseline_kib(dir: &Path) -> TestResult<u64> {
     let works = |kib: u64| -> TestResult<bool> {
         let out = ziggy_limited(dir, kib, &["TYPE", "big"], None)?;
         Ok(out.status.success() && out.stdout == b"string\n")
     };
-    let (mut lo, mut hi) = (16u64 << 10, 4u64 << 20);
+    let (mut lo, mut hi) = (16u64 << 10, 2u64 << 20);
     if !works(hi)? {
-        return Err("ziggy TYPE big fails even under a 4 GiB limit".into());
+        return Err("ziggy TYPE big fails even under a 2 GiB limit".into());
     }
-    while hi - lo > 4 << 10 {
+    while hi - lo > 8 << 10 {
         let mid = (lo + hi) / 2;
         if works(mid)? {
             hi = mid;
