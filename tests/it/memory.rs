@@ -106,6 +106,22 @@ fn strlen_get_and_getrange_of_a_value_larger_than_memory_allows_to_copy() -> Tes
         "GET printed other bytes"
     );
 
+    // Quoted forms are written a piece at a time, never built whole.
+    for format in ["--no-raw", "--json", "--csv"] {
+        let out = ziggy_limited(&dir, limit, &[format, "GET", "big"], None)?;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout.len(), BIG + 3, "{format}");
+        assert!(
+            out.stdout[1..=BIG] == big_value()[..],
+            "{format}: other bytes"
+        );
+    }
+
     // A value that is not bytes is formatted, as before.
     let out = ziggy_limited(&dir, limit, &["GET", "n"], None)?;
     assert_eq!(out.stdout, b"42\n");

@@ -143,11 +143,11 @@ pub fn run_command(
     let reply = session.execute(args);
     let mut buf = Vec::new();
     match &reply {
-        // A value read in place prints straight from the map: no copy, whatever its size.
-        Reply::Mapped(value) if format == Format::Raw => {
+        // A value read in place prints straight from the map, a piece at a time: no copy,
+        // whatever its size.
+        Reply::Mapped(value) => {
             let mut out = io::stdout().lock();
-            out.write_all(value)?;
-            out.write_all(b"\n")?;
+            reply::write_mapped(format, value, &mut out)?;
             out.flush()?;
             return Ok(reply);
         }

@@ -273,10 +273,72 @@ pub fn base64(bytes: &[u8]) -> String {
     text
 }
 
+/// Writes a string reply read in place (a [`Reply::Mapped`]) to `out` in `format`, as
+/// [`Format::write`] would print it as a [`Reply::Bulk`], a piece at a time: its printed form
+/// (up to four times its size when quoted) is never built whole in memory.
+///
+/// # Errors
+/// If `out` cannot be written.
+pub fn write_mapped(
+    format: Format,
+    bytes: &[u8],
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    // A multiple of 3, so that base64 pieces join without padding between them.
+    const PIECE: usize = 3 << 15;
+    let mut buf = Vec::new();
+    match format {
+        Format::Raw => {
+            out.write_all(bytes)?;
+            out.write_all(b"\n")
+        }
+        Format::Tty | Format::Csv => {
+            out.write_all(b"\"")?;
+            for piece in bytes.chunks(PIECE) {
+                buf.clear();
+                escape_repr(&mut buf, piece);
+                out.write_all(&buf)?;
+            }
+            out.write_all(b"\"\n")
+        }
+        Format::Json => match std::str::from_utf8(bytes) {
+            Ok(mut text) => {
+                out.write_all(b"\"")?;
+                while !text.is_empty() {
+                    let mut end = text.len().min(PIECE);
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    let (piece, rest) = text.split_at(end);
+                    buf.clear();
+                    write_json_string(&mut buf, piece);
+                    // Without the quotes around each piece.
+                    out.write_all(buf.get(1..buf.len().saturating_sub(1)).unwrap_or_default())?;
+                    text = rest;
+                }
+                out.write_all(b"\"\n")
+            }
+            Err(_) => {
+                out.write_all(b"{\"$bytes_b64\":\"")?;
+                for piece in bytes.chunks(PIECE) {
+                    out.write_all(base64(piece).as_bytes())?;
+                }
+                out.write_all(b"\"}\n")
+            }
+        },
+    }
+}
+
 /// Appends `bytes` in double quotes, escaped like redis-cli's `sdscatrepr`: `\\`, `\"`, `\n`,
 /// `\r`, `\t`, `\a`, `\b`, printable ASCII as is, anything else as `\xHH`.
 pub fn write_repr(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
+    escape_repr(out, bytes);
+    out.push(b'"');
+}
+
+/// Appends `bytes` escaped as [`write_repr`] does, without the quotes.
+fn escape_repr(out: &mut Vec<u8>, bytes: &[u8]) {
     for &b in bytes {
         match b {
             b'\\' | b'"' => out.extend_from_slice(&[b'\\', b]),
@@ -289,7 +351,6 @@ pub fn write_repr(out: &mut Vec<u8>, bytes: &[u8]) {
             _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
         }
     }
-    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -432,6 +493,23 @@ mod tests {
             Reply::Array(vec![Reply::Int(1), Reply::Nil]),
         ]);
         assert_eq!(csv(&nested), "\"a\",1,NULL\n");
+    }
+
+    #[test]
+    fn a_mapped_value_prints_piece_by_piece_as_the_whole_would() {
+        // Longer than a piece, with a two-byte character and escapes across the boundaries.
+        let mut text = "é\"\n".repeat(70_000);
+        text.push('z');
+        let binary: Vec<u8> = (0..200_001u32).map(|i| (i * 7) as u8).collect();
+        for bytes in [text.as_bytes(), &binary[..], b"", b"plain"] {
+            for format in [Format::Raw, Format::Tty, Format::Json, Format::Csv] {
+                let mut whole = Vec::new();
+                format.write(&Reply::bulk(bytes), &mut whole);
+                let mut pieces = Vec::new();
+                write_mapped(format, bytes, &mut pieces).unwrap();
+                assert!(whole == pieces, "{format:?}, {} bytes", bytes.len());
+            }
+        }
     }
 
     #[test]
