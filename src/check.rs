@@ -23,13 +23,13 @@ impl Shared {
         let man = match self.read_manifest() {
             Ok(m) => m,
             Err(e) => {
-                report.problems.push(e.to_string());
+                report.problems.push(crate::error::with_causes(&e));
                 return Ok(report);
             }
         };
         for &(id, _) in &man.segments {
             if let Err(e) = self.segs.check_header(id) {
-                report.problems.push(e.to_string());
+                report.problems.push(crate::error::with_causes(&e));
             }
         }
         let mut records = 0u64;
@@ -59,7 +59,7 @@ impl Shared {
                     ));
                 }
             }
-            Err(e) => report.problems.push(e.to_string()),
+            Err(e) => report.problems.push(crate::error::with_causes(&e)),
         }
         report.records = records;
         let idx = self.current_index()?;
@@ -121,7 +121,10 @@ impl Shared {
                         }
                     }
                 }
-                Err(e) => report.problems.push(format!("index slot {slot}: {e}")),
+                Err(e) => report.problems.push(format!(
+                    "index slot {slot}: {}",
+                    crate::error::with_causes(&e)
+                )),
             }
         }
         report.keys = keys;

@@ -177,7 +177,8 @@ pub struct Metrics {
     pub compactions: u64,
     /// Keys deleted because they expired.
     pub expired: u64,
-    /// Processes attached now.
+    /// Processes attached now, all of them (from the shared locks on `ziggy.shm` where the
+    /// system lists them); [`Metrics::attached`] lists at most the process table's slots.
     pub processes: u64,
     /// Slots in the hash index.
     pub index_capacity: u64,
@@ -195,7 +196,9 @@ pub struct Metrics {
     pub unsynced_bytes: u64,
     /// Bytes of the index file.
     pub index_file_bytes: u64,
-    /// Processes attached now: pid, and reads, hits and misses since each attached.
+    /// Processes attached now: pid, and reads, hits and misses since each attached. The
+    /// shared process table has 112 slots: processes attached beyond those are counted in
+    /// [`Metrics::processes`] but not listed here.
     pub attached: Vec<ProcessStats>,
 }
 

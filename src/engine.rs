@@ -17,8 +17,9 @@ use crate::lock::{LockFile, ProcLock};
 use crate::manifest::{Manifest, MANIFEST_TMP};
 use crate::map::{SegmentMap, SharedWords};
 use crate::record::{
-    decode_record, encode_record, encode_record_ns, DecodeError, KIND_COMMIT, KIND_DEL, KIND_PUT,
-    KIND_SEAL, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SEG_COMPACTED, SEG_LOG,
+    decode_record, encode_record, encode_record_head, encode_record_ns, record_len, DecodeError,
+    KIND_COMMIT, KIND_DEL, KIND_PUT, KIND_SEAL, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    SEG_COMPACTED, SEG_LOG,
 };
 use crate::segment::{self, RecMeta, Segments};
 use crate::shm::*;
@@ -280,6 +281,10 @@ fn index_is_ours(path: &Path, gen: u64, db_id: u32) -> bool {
         && word(index::H_GEN) == gen
         && word(index::H_DB_ID) == u64::from(db_id)
 }
+
+/// A value at least this long is written to the log from where it is, not copied into the
+/// transaction's buffer first (a big value would otherwise cost its size twice).
+const LARGE_VALUE: usize = 64 << 10;
 
 /// Log bytes [`Shared::key_written_since`] reads at most before it gives up.
 const WATCH_LOG_LIMIT: u64 = 64 << 20;
@@ -906,9 +911,11 @@ impl Shared {
         }
     }
 
-    /// Number of live processes in the process table.
+    /// Number of processes attached: every one holds a shared lock on `ziggy.shm`, so count
+    /// those where the system says, since the process table has only `PROC_SLOTS` slots.
     pub(crate) fn processes(&self) -> u64 {
-        self.attached().len() as u64
+        let listed = self.attached().len() as u64;
+        self.shm_lock.holders().map_or(listed, |n| n.max(listed))
     }
 
     /// Attached processes now: (pid, reads, hits, misses) of each.
@@ -1229,6 +1236,7 @@ impl Shared {
             Err(crate::lock::AcquireError::TimedOut) => {
                 return Err(Error::Busy {
                     path: self.dir.clone(),
+                    lock: "writer.lock",
                     holder: Some(format!(
                         "another thread of this process ({})",
                         std::process::id()
@@ -1527,50 +1535,99 @@ impl Shared {
     /// Appends a transaction to the log and publishes it. The caller holds the writer lock.
     /// Returns the log position just past the transaction.
     pub(crate) fn commit_ops(&self, ops: &[(Vec<u8>, Op)]) -> Result<u64> {
+        self.commit_iter(ops.iter().map(|(k, o)| (k.as_slice(), o)))
+    }
+
+    /// [`Shared::commit_ops`] of the records `ops` yields, read where they are (a write
+    /// transaction's pending map), so that no second list of them is built.
+    pub(crate) fn commit_iter<'a>(
+        &self,
+        ops: impl ExactSizeIterator<Item = (&'a [u8], &'a Op)> + Clone,
+    ) -> Result<u64> {
         self.writable()?;
         if self.poisoned.load(Ordering::Relaxed) || self.shm.get(W_POISONED) != 0 {
             return Err(Error::Poisoned);
         }
         let txn = self.shm.get(W_NEXT_TXN);
-        let mut buf = Vec::with_capacity(
-            ops.iter()
-                .map(|(k, o)| {
-                    k.len()
-                        + 64
-                        + match o {
-                            Op::Put { payload, .. } => payload.len(),
-                            Op::Del { .. } => 0,
-                        }
-                })
-                .sum::<usize>()
-                + COMMIT_LEN,
-        );
-        let mut metas = Vec::with_capacity(ops.len());
-        let mut offsets = Vec::with_capacity(ops.len());
+        let count = ops.len();
+        // The exact encoded size, so that a transaction too large for a segment is refused
+        // before anything is built for it, and the buffer is allocated once (or refused).
+        let len = ops
+            .clone()
+            .map(|(k, o)| match o {
+                Op::Put {
+                    payload,
+                    expires_at,
+                    ..
+                } => record_len(k.len(), payload.len(), *expires_at != 0),
+                Op::Del { .. } => record_len(k.len(), 0, false),
+            })
+            .fold(COMMIT_LEN, usize::saturating_add);
+        let max = self.max_txn_bytes();
+        if len > max {
+            return Err(Error::ValueTooLarge { len, max });
+        }
+        // Values of at least `LARGE_VALUE` bytes are not copied into the buffer: the write
+        // takes them from where they are, after the part of the buffer before them.
+        let large = ops
+            .clone()
+            .filter_map(|(_, o)| match o {
+                Op::Put { payload, .. } if payload.len() >= LARGE_VALUE => Some(payload.len()),
+                _ => None,
+            })
+            .sum::<usize>();
+        let mut buf = crate::error::try_with_capacity(len - large)?;
+        // (end of the buffer before it, value) for each value left out of the buffer.
+        let mut outside: Vec<(usize, &[u8])> = Vec::new();
+        let mut outside_len = 0;
+        // Each record's offset in the transaction with its metadata, made while encoding;
+        // both are made relative to the segment once the transaction's place is known.
+        let mut records: Vec<(u64, RecMeta)> = Vec::with_capacity(count);
         for (key, op) in ops {
-            let at = buf.len();
-            offsets.push(at);
-            metas.push(match op {
+            let at = buf.len() + outside_len;
+            records.push((
+                at as u64,
+                match op {
+                    Op::Put {
+                        vtype,
+                        payload,
+                        expires_at,
+                        internal,
+                    } => RecMeta::encoded(
+                        at,
+                        KIND_PUT,
+                        *vtype,
+                        txn,
+                        *expires_at,
+                        *internal,
+                        key.len(),
+                        payload.len(),
+                    ),
+                    Op::Del { internal } => {
+                        RecMeta::encoded(at, KIND_DEL, 0, txn, 0, *internal, key.len(), 0)
+                    }
+                },
+            ));
+            match op {
                 Op::Put {
                     vtype,
                     payload,
                     expires_at,
                     internal,
-                } => RecMeta::encoded(
-                    at,
-                    KIND_PUT,
-                    *vtype,
-                    txn,
-                    *expires_at,
-                    *internal,
-                    key.len(),
-                    payload.len(),
-                ),
-                Op::Del { internal } => {
-                    RecMeta::encoded(at, KIND_DEL, 0, txn, 0, *internal, key.len(), 0)
+                } if payload.len() >= LARGE_VALUE => {
+                    encode_record_head(
+                        &mut buf,
+                        KIND_PUT,
+                        *vtype,
+                        txn,
+                        *expires_at,
+                        *internal,
+                        key,
+                        payload,
+                    );
+                    outside.push((buf.len(), payload));
+                    outside_len += payload.len();
                 }
-            });
-            match op {
                 Op::Put {
                     vtype,
                     payload,
@@ -1598,23 +1655,26 @@ impl Shared {
             txn,
             0,
             &[],
-            &(ops.len() as u64).to_le_bytes(),
+            &(count as u64).to_le_bytes(),
         );
-        let max = self.max_txn_bytes();
-        if buf.len() > max {
-            return Err(Error::ValueTooLarge {
-                len: buf.len(),
-                max,
-            });
+        debug_assert_eq!(buf.len() + large, len);
+        // The transaction's bytes in order: buffer, value, buffer, ..., buffer.
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * outside.len() + 1);
+        let mut from = 0;
+        for &(upto, value) in &outside {
+            parts.push(&buf[from..upto]);
+            parts.push(value);
+            from = upto;
         }
+        parts.push(&buf[from..]);
         let mut log_pos = self.shm.get(W_LOG_POS);
-        if u64::from(pos_off(log_pos)) + (buf.len() + SEAL_LEN) as u64 > self.opts.segment_size {
+        if u64::from(pos_off(log_pos)) + (len + SEAL_LEN) as u64 > self.opts.segment_size {
             self.rotate()?;
             log_pos = self.shm.get(W_LOG_POS);
         }
         let seg = pos_seg(log_pos);
         let off = u64::from(pos_off(log_pos));
-        let end = off + buf.len() as u64;
+        let end = off + len as u64;
         let file = self.segs.file(seg)?;
         let path = self.segs.path(seg);
         let alloc = self.shm.get(W_ACTIVE_ALLOC);
@@ -1626,26 +1686,20 @@ impl Shared {
             self.shm.set(W_ACTIVE_ALLOC, want);
             self.shm.add(W_SEGMENT_BYTES, want - alloc);
         }
-        crate::io::write_all_at(&file, &buf, off, &path)?;
+        crate::io::write_parts_at(&file, &parts, off, &path)?;
 
         let end_pos = pos(seg, end as u32);
+        // The records as they now sit in the segment.
+        for (p, m) in &mut records {
+            m.key_start += off as usize;
+            m.value_start += off as usize;
+            *p = pos(seg, (off + *p) as u32);
+        }
         let prepared = self.segs.map(seg, end as usize).and_then(|map| {
-            // The records as they now sit in the segment: their metadata was made while
-            // encoding them, relative to the start of the transaction.
-            let records: Vec<(u64, RecMeta)> = metas
-                .iter()
-                .zip(&offsets)
-                .map(|(m, &o)| {
-                    let mut m = *m;
-                    m.key_start += off as usize;
-                    m.value_start += off as usize;
-                    (pos(seg, (off as usize + o) as u32), m)
-                })
-                .collect();
             let (idx, probed) = self.prepare_publish(&map, &records)?;
-            Ok((map, records, idx, probed))
+            Ok((map, idx, probed))
         });
-        let (map, records, idx, probed) = match prepared {
+        let (map, idx, probed) = match prepared {
             Ok(p) => p,
             Err(e) => {
                 // Not published: make sure no later recovery adopts the appended bytes as a
@@ -1658,7 +1712,7 @@ impl Shared {
         };
         self.publish_txn(&idx, &map, &records, probed, log_pos, end_pos, txn)?;
         self.shm.add(W_COMMITS, 1);
-        self.shm.add(W_WAL_BYTES, buf.len() as u64);
+        self.shm.add(W_WAL_BYTES, len as u64);
         Ok(end_pos)
     }
 

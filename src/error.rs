@@ -8,8 +8,10 @@ use crate::value::ValueType;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An I/O call failed for a reason other than a full disk.
-    #[error("I/O error on {path}: {source}")]
+    /// An I/O call failed for a reason other than a full disk. The operating system's error
+    /// is the [`std::error::Error::source`], not part of this message, so that a report
+    /// walking the chain (anyhow's `{:#}`) names it once.
+    #[error("I/O error on {path}")]
     Io {
         /// The file or directory the call was made on.
         path: PathBuf,
@@ -141,14 +143,19 @@ pub enum Error {
     /// A JSON value failed validation.
     #[error("invalid JSON: {0}")]
     InvalidJson(String),
-    /// The writer lock could not be taken within the configured timeout.
+    /// A lock could not be taken within the configured timeout.
     #[error(
-        "database at {path} is busy: another writer held the lock for longer than the timeout{}",
+        "database at {path} is busy: {} for longer than the timeout{}",
+        busy_reason(lock),
         holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default()
     )]
     Busy {
         /// The database directory.
         path: PathBuf,
+        /// The lock file waited for: `ziggy.lock` (held while a process opens or closes the
+        /// database), `writer.lock` (the writer), `compact.lock` (a compaction) or `sync.lock`
+        /// (an fsync of the log).
+        lock: &'static str,
         /// Who holds the lock, when the system says: a process id with its name and, if it
         /// is stopped or a zombie, that state (a stopped holder keeps the lock until it is
         /// continued or killed).
@@ -259,6 +266,53 @@ pub enum Error {
     /// An argument is invalid (e.g. a zero segment size).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// Memory for something sized by the input or by a file could not be allocated (a
+    /// `ulimit -v`, an overcommit limit): the operation is refused, the process goes on.
+    #[error("cannot allocate {bytes} bytes")]
+    OutOfMemory {
+        /// The size asked for.
+        bytes: usize,
+    },
+}
+
+/// What held the lock file `lock` of an [`Error::Busy`].
+fn busy_reason(lock: &str) -> &'static str {
+    match lock {
+        "ziggy.lock" => "another process was opening or closing the database (ziggy.lock)",
+        "compact.lock" => "a compaction held the lock (compact.lock)",
+        "sync.lock" => "another process syncing the log held the lock (sync.lock)",
+        _ => "another writer held the lock (writer.lock)",
+    }
+}
+
+/// Allocates a copy of `bytes` without aborting the process when memory is short.
+///
+/// # Errors
+/// [`Error::OutOfMemory`].
+pub(crate) fn try_copy(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut v = try_with_capacity(bytes.len())?;
+    v.extend_from_slice(bytes);
+    Ok(v)
+}
+
+/// An empty `Vec` with room for exactly `bytes` bytes, or [`Error::OutOfMemory`].
+pub(crate) fn try_with_capacity(bytes: usize) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(bytes)
+        .map_err(|_| Error::OutOfMemory { bytes })?;
+    Ok(v)
+}
+
+/// `err` and its causes, as one line: "I/O error on PATH: Input/output error (os error 5)".
+pub(crate) fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// What to do about an [`Error::IncompatibleVersion`].

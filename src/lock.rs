@@ -49,6 +49,7 @@ impl LockFile {
             if Instant::now() >= deadline {
                 return Err(Error::Busy {
                     path: busy_path.to_path_buf(),
+                    lock: self.name(),
                     holder: self.holder(),
                 });
             }
@@ -57,17 +58,63 @@ impl LockFile {
         }
     }
 
-    /// The process holding an exclusive `flock` on this file, as `/proc/locks` tells it:
-    /// "process PID (NAME)", with ", which is stopped" or ", which is a zombie" when
-    /// `/proc/PID/stat` says so. `None` where the system does not say.
-    pub(crate) fn holder(&self) -> Option<String> {
+    /// The lock's file name, for [`Error::Busy`] to say what held it.
+    fn name(&self) -> &'static str {
+        let name = self.path.file_name().and_then(|n| n.to_str());
+        ["ziggy.lock", "writer.lock", "compact.lock", "sync.lock"]
+            .into_iter()
+            .find(|known| name == Some(known))
+            .unwrap_or("lock")
+    }
+
+    /// This file as `/proc/locks` names it: "MAJOR:MINOR:INODE" in hex, hex, decimal.
+    fn proc_locks_id(&self) -> Option<String> {
         use std::os::unix::fs::MetadataExt;
         let md = self.file.metadata().ok()?;
         let dev = md.dev();
         // glibc's gnu_dev_major / gnu_dev_minor.
         let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
         let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
-        let id = format!("{major:02x}:{minor:02x}:{}", md.ino());
+        Some(format!("{major:02x}:{minor:02x}:{}", md.ino()))
+    }
+
+    /// How many open files hold a `flock` (shared or exclusive) on this file, waiters not
+    /// counted, as `/proc/locks` tells it; `None` where the system does not say. Each
+    /// process attached to a database holds one shared lock on `ziggy.shm`.
+    pub(crate) fn holders(&self) -> Option<u64> {
+        let id = self.proc_locks_id()?;
+        // `/proc/locks` is read a page at a time, and locks taken or dropped anywhere in the
+        // system between two reads shift its lines: one line can come twice (so holders are
+        // counted by process id, one lock per process) or not at all (so read until two
+        // readings agree).
+        let count = || -> Option<u64> {
+            let locks = std::fs::read_to_string("/proc/locks").ok()?;
+            let pids: std::collections::BTreeSet<&str> = locks
+                .lines()
+                .filter_map(|line| {
+                    let f: Vec<&str> = line.split_whitespace().collect();
+                    // "N: FLOCK ADVISORY READ PID MAJ:MIN:INO 0 EOF"; waiters carry "->".
+                    (f.len() >= 6 && f[1] == "FLOCK" && f[5] == id).then(|| f[4])
+                })
+                .collect();
+            Some(pids.len() as u64)
+        };
+        let mut last = count()?;
+        for _ in 0..4 {
+            let now = count()?;
+            if now == last {
+                break;
+            }
+            last = last.max(now);
+        }
+        Some(last)
+    }
+
+    /// The process holding an exclusive `flock` on this file, as `/proc/locks` tells it:
+    /// "process PID (NAME)", with ", which is stopped" or ", which is a zombie" when
+    /// `/proc/PID/stat` says so. `None` where the system does not say.
+    pub(crate) fn holder(&self) -> Option<String> {
+        let id = self.proc_locks_id()?;
         let locks = std::fs::read_to_string("/proc/locks").ok()?;
         let pid: u32 = locks.lines().find_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
@@ -145,8 +192,11 @@ pub(crate) struct ProcLock {
 #[derive(Default)]
 struct ProcLockState {
     owner: Option<std::thread::ThreadId>,
-    /// Threads waiting in `acquire`: `release` wakes one only if there is one, since a
-    /// `Condvar` notification is a system call whether or not anyone waits.
+    /// Threads queued in `acquire`. While any is queued, a thread arriving (or the one that
+    /// just released, coming back) queues behind them instead of taking the free lock, so a
+    /// thread that commits in a loop cannot starve another's `begin_write` until it times out.
+    /// `release` wakes one only if there is one, since a `Condvar` notification is a system
+    /// call whether or not anyone waits.
     waiters: u32,
 }
 
@@ -159,7 +209,8 @@ pub(crate) enum AcquireError {
 }
 
 impl ProcLock {
-    /// Takes the lock, waiting at most `timeout`.
+    /// Takes the lock, waiting at most `timeout`. A thread that finds others queued queues
+    /// behind them (no barging), so every waiter gets the lock within a few hand-overs.
     pub(crate) fn acquire(&self, timeout: Option<Duration>) -> Result<(), AcquireError> {
         let me = std::thread::current().id();
         let deadline = timeout.map(|t| Instant::now() + t);
@@ -167,21 +218,35 @@ impl ProcLock {
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while let Some(owner) = st.owner {
-            if owner == me {
+        let mut queued = false;
+        loop {
+            if st.owner == Some(me) {
                 return Err(AcquireError::Reentrant);
+            }
+            if st.owner.is_none() && (queued || st.waiters == 0) {
+                break;
             }
             let wait = match deadline {
                 None => None,
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
+                        if queued {
+                            st.waiters -= 1;
+                            // A hand-over meant for this thread goes to the next one.
+                            if st.owner.is_none() && st.waiters > 0 {
+                                self.cv.notify_one();
+                            }
+                        }
                         return Err(AcquireError::TimedOut);
                     }
                     Some(d - now)
                 }
             };
-            st.waiters += 1;
+            if !queued {
+                st.waiters += 1;
+                queued = true;
+            }
             st = match wait {
                 None => self
                     .cv
@@ -194,6 +259,8 @@ impl ProcLock {
                         .0
                 }
             };
+        }
+        if queued {
             st.waiters -= 1;
         }
         st.owner = Some(me);
@@ -211,5 +278,92 @@ impl ProcLock {
         if wake {
             self.cv.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    fn queued(lock: &ProcLock) -> u32 {
+        lock.state.lock().expect("state").waiters
+    }
+
+    /// A thread that releases the lock and takes it again at once (a loop of commits) must
+    /// not take it from a thread already waiting: with barging, `begin_write` beside such a
+    /// loop could wait out its whole timeout.
+    #[test]
+    fn a_thread_taking_the_lock_again_queues_behind_a_waiter() {
+        let lock = Arc::new(ProcLock::default());
+        lock.acquire(None).expect("first");
+        let done = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (lock, done) = (Arc::clone(&lock), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let r = lock.acquire(Some(Duration::from_secs(30)));
+                // Holds it until the main thread has tried: whether the waiter is still
+                // queued or already holds the lock, that try must fail.
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::yield_now();
+                }
+                lock.release();
+                r
+            })
+        };
+        while queued(&lock) == 0 {
+            std::thread::yield_now();
+        }
+        lock.release();
+        // Coming straight back, this thread finds the waiter queued and must not barge.
+        let barged = lock.acquire(Some(Duration::ZERO));
+        done.store(true, Ordering::Relaxed);
+        assert_eq!(barged, Err(AcquireError::TimedOut));
+        assert_eq!(waiter.join().expect("join"), Ok(()));
+        assert_eq!(lock.acquire(Some(Duration::from_secs(5))), Ok(()));
+        lock.release();
+        // And under contention, a waiter beside a loop gets the lock every time.
+        let stop = Arc::new(AtomicBool::new(false));
+        let looper = {
+            let (lock, stop) = (Arc::clone(&lock), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    lock.acquire(None).expect("looper acquires");
+                    std::hint::black_box((0..2000).sum::<u64>());
+                    lock.release();
+                }
+            })
+        };
+        for i in 0..200 {
+            let r = lock.acquire(Some(Duration::from_secs(5)));
+            assert_eq!(r, Ok(()), "waiter starved at its acquisition {i}");
+            lock.release();
+        }
+        stop.store(true, Ordering::Relaxed);
+        looper.join().expect("looper");
+    }
+
+    #[test]
+    fn a_timed_out_waiter_passes_the_hand_over_on() {
+        let lock = Arc::new(ProcLock::default());
+        lock.acquire(None).expect("first");
+        assert_eq!(
+            lock.acquire(None),
+            Err(AcquireError::Reentrant),
+            "the same thread twice"
+        );
+        let other = {
+            let lock = Arc::clone(&lock);
+            std::thread::spawn(move || lock.acquire(Some(Duration::from_millis(20))))
+        };
+        assert_eq!(other.join().expect("join"), Err(AcquireError::TimedOut));
+        lock.release();
+        // Nobody is queued any more: a new thread takes the free lock at once.
+        let third = {
+            let lock = Arc::clone(&lock);
+            std::thread::spawn(move || lock.acquire(Some(Duration::ZERO)))
+        };
+        assert_eq!(third.join().expect("join"), Ok(()));
     }
 }

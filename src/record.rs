@@ -114,6 +114,23 @@ pub(crate) fn encode_record_ns(
     key: &[u8],
     value: &[u8],
 ) {
+    encode_record_head(out, kind, vtype, txn, expires_at, internal, key, value);
+    out.extend_from_slice(value);
+}
+
+/// Appends one encoded record to `out` without its value, which the caller writes right
+/// after it: the header (its checksum covering `value` too) and the key.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_record_head(
+    out: &mut Vec<u8>,
+    kind: u8,
+    vtype: u8,
+    txn: u64,
+    expires_at: u64,
+    internal: bool,
+    key: &[u8],
+    value: &[u8],
+) {
     let start = out.len();
     let flags =
         if expires_at != 0 { FLAG_EXPIRES } else { 0 } | if internal { FLAG_INTERNAL } else { 0 };
@@ -131,9 +148,10 @@ pub(crate) fn encode_record_ns(
         out.extend_from_slice(&expires_at.to_le_bytes());
     }
     out.extend_from_slice(key);
-    out.extend_from_slice(value);
-    let crc = crc32fast::hash(&out[start + 4..]);
-    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&out[start + 4..]);
+    crc.update(value);
+    out[start..start + 4].copy_from_slice(&crc.finalize().to_le_bytes());
 }
 
 fn le_u16(b: &[u8], at: usize) -> Option<u16> {
@@ -319,6 +337,19 @@ mod tests {
         encode_record(&mut buf, KIND_PUT, 1, 1, 12345, b"k", b"");
         assert_eq!(buf.len(), record_len(1, 0, true));
         assert_eq!(decode_record(&buf).unwrap().expires_at, 12345);
+    }
+
+    #[test]
+    fn a_head_written_apart_from_its_value_is_the_same_record() {
+        let value = vec![7u8; 100_000];
+        let mut whole = Vec::new();
+        encode_record_ns(&mut whole, KIND_PUT, 1, 9, 1234, true, b"k", &value);
+        let mut head = Vec::new();
+        encode_record_head(&mut head, KIND_PUT, 1, 9, 1234, true, b"k", &value);
+        assert_eq!(head.len() + value.len(), whole.len());
+        head.extend_from_slice(&value);
+        assert_eq!(head, whole);
+        assert_eq!(decode_record(&head).unwrap().value, &value[..]);
     }
 
     #[test]

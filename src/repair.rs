@@ -479,9 +479,10 @@ impl Salvage {
             }
             Err(e @ Error::IncompatibleVersion { .. }) => return Err(e),
             Err(e) => {
-                self.report
-                    .problems
-                    .push(format!("{e}: every segment file is salvaged"));
+                self.report.problems.push(format!(
+                    "{}: every segment file is salvaged",
+                    crate::error::with_causes(&e)
+                ));
                 None
             }
         };

@@ -22,7 +22,6 @@ pub(crate) fn decode_value(vtype: u8, payload: &[u8]) -> Result<Value> {
         });
     }
     Value::decode_payload(ty, payload)
-        .ok_or_else(|| Error::InvalidArgument(format!("stored {ty} payload is malformed")))
 }
 
 /// Decodes the value of a record found by a read.
@@ -89,18 +88,36 @@ impl WriteTxn {
     /// The record stored under `key` in a namespace, seeing this transaction's writes;
     /// expired records read as absent.
     pub(crate) fn raw_get(&self, key: &[u8], internal: bool) -> Result<Option<Raw>> {
-        let raw = match self.pending(key, internal) {
-            Some(Op::Del { .. }) => None,
+        self.peek(key, internal, |vtype, payload, expires_at| {
+            Ok(Raw {
+                vtype,
+                payload: crate::error::try_copy(payload)?,
+                expires_at,
+            })
+        })
+    }
+
+    /// Runs `f` on the type tag, payload and expiry of the record stored under `key` in a
+    /// namespace, seeing this transaction's writes, without copying the payload: it is
+    /// borrowed from the pending write or from the segment map. Expired records read as
+    /// absent (`Ok(None)`, `f` not called).
+    pub(crate) fn peek<R>(
+        &self,
+        key: &[u8],
+        internal: bool,
+        f: impl FnOnce(u8, &[u8], u64) -> Result<R>,
+    ) -> Result<Option<R>> {
+        let live = |expires_at: u64| expires_at == 0 || expires_at > now_ms();
+        match self.pending(key, internal) {
+            Some(Op::Del { .. }) => Ok(None),
             Some(Op::Put {
                 vtype,
                 payload,
                 expires_at,
                 ..
-            }) => Some(Raw {
-                vtype: *vtype,
-                payload: payload.clone(),
-                expires_at: *expires_at,
-            }),
+            }) => live(*expires_at)
+                .then(|| f(*vtype, payload, *expires_at))
+                .transpose(),
             None => {
                 let s = self.shared()?;
                 let hit = if internal {
@@ -108,14 +125,14 @@ impl WriteTxn {
                 } else {
                     s.lookup_raw(key)?
                 };
-                hit.map(|h| Raw {
-                    vtype: h.meta.vtype,
-                    payload: h.meta.value(&h.map).to_vec(),
-                    expires_at: h.meta.expires_at,
-                })
+                match hit {
+                    Some(h) if live(h.meta.expires_at) => {
+                        f(h.meta.vtype, h.meta.value(&h.map), h.meta.expires_at).map(Some)
+                    }
+                    _ => Ok(None),
+                }
             }
-        };
-        Ok(raw.filter(|r| r.expires_at == 0 || r.expires_at > now_ms()))
+        }
     }
 
     /// This transaction's own write of `key` in a namespace, if it made one.
@@ -151,17 +168,7 @@ impl WriteTxn {
         payload: Vec<u8>,
         expires_at: u64,
     ) -> Result<()> {
-        if key.len() > MAX_KEY_LEN {
-            return Err(Error::KeyTooLarge {
-                len: key.len(),
-                max: MAX_KEY_LEN,
-            });
-        }
-        let max = self.shared()?.max_txn_bytes();
-        let len = record_len(key.len(), payload.len(), expires_at != 0);
-        if len > max {
-            return Err(Error::ValueTooLarge { len, max });
-        }
+        self.check_record(key, payload.len(), expires_at != 0)?;
         let op = Op::Put {
             vtype,
             payload,
@@ -172,6 +179,32 @@ impl WriteTxn {
             self.note_replaced(old);
         }
         Ok(())
+    }
+
+    /// Refuses a record that no segment could hold, before anything is built for it.
+    fn check_record(&self, key: &[u8], payload_len: usize, has_expiry: bool) -> Result<()> {
+        if key.len() > MAX_KEY_LEN {
+            return Err(Error::KeyTooLarge {
+                len: key.len(),
+                max: MAX_KEY_LEN,
+            });
+        }
+        let max = self.shared()?.max_txn_bytes();
+        let len = record_len(key.len(), payload_len, has_expiry);
+        if len > max {
+            return Err(Error::ValueTooLarge { len, max });
+        }
+        Ok(())
+    }
+
+    /// Checks that a value of `value_len` bytes (as stored: the length of bytes or text) can
+    /// be set under `key`, so that a front end can refuse an oversized value before it makes
+    /// a copy of it.
+    ///
+    /// # Errors
+    /// [`Error::KeyTooLarge`], [`Error::ValueTooLarge`], as [`WriteTxn::set`] would return.
+    pub fn check_value_size(&self, key: &[u8], value_len: usize) -> Result<()> {
+        self.check_record(key, value_len, false)
     }
 
     /// Writes to the internal namespace so far.
@@ -252,12 +285,18 @@ impl WriteTxn {
         std::mem::take(&mut self.retired)
     }
 
-    /// Pending user records of every type (for `coll::before_commit`).
+    /// Pending user records of a collection type (for `coll::before_commit`). Scalars are
+    /// left out rather than copied: a bulk load would otherwise copy every value once more.
     pub(crate) fn pending_user_puts(&self) -> Vec<(u8, Vec<u8>)> {
         self.ops
             .iter()
             .filter_map(|((internal, _), op)| match op {
-                Op::Put { vtype, payload, .. } if !internal => Some((*vtype, payload.clone())),
+                Op::Put { vtype, payload, .. }
+                    if !internal
+                        && ValueType::from_tag(*vtype).is_some_and(ValueType::is_collection) =>
+                {
+                    Some((*vtype, payload.clone()))
+                }
                 _ => None,
             })
             .collect()
@@ -286,9 +325,7 @@ impl WriteTxn {
     /// # Errors
     /// [`Error::WrongType`] if the key holds a collection; as [`crate::Db::get`].
     pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
-        self.raw_get(key, false)?
-            .map(|r| decode_value(r.vtype, &r.payload))
-            .transpose()
+        self.peek(key, false, |vtype, payload, _| decode_value(vtype, payload))
     }
 
     /// The type of the value at `key`, seeing this transaction's writes (Redis `TYPE`).
@@ -297,8 +334,8 @@ impl WriteTxn {
     /// As [`crate::Db::get`].
     pub fn value_type(&self, key: &[u8]) -> Result<Option<ValueType>> {
         Ok(self
-            .raw_get(key, false)?
-            .and_then(|r| ValueType::from_tag(r.vtype)))
+            .peek(key, false, |vtype, _, _| Ok(ValueType::from_tag(vtype)))?
+            .flatten())
     }
 
     /// The expiry time (Unix ms) of `key`, seeing this transaction's writes; `None` if the key
@@ -308,8 +345,8 @@ impl WriteTxn {
     /// As [`crate::Db::get`].
     pub fn expiry(&self, key: &[u8]) -> Result<Option<u64>> {
         Ok(self
-            .raw_get(key, false)?
-            .and_then(|r| (r.expires_at != 0).then_some(r.expires_at)))
+            .peek(key, false, |_, _, at| Ok((at != 0).then_some(at)))?
+            .flatten())
     }
 
     /// Sets the expiry of an existing key (Unix ms; `None` removes it, Redis `PERSIST`).
@@ -363,16 +400,13 @@ impl WriteTxn {
     ) -> Result<()> {
         let value = value.into();
         if let Value::Json(text) = &value {
-            Value::json(text.as_str())?;
+            crate::value::validate_json(text)?;
         }
-        let payload = value.encode_payload().into_owned();
-        self.raw_put(
-            key,
-            false,
-            value.value_type().tag(),
-            payload,
-            expires_at_ms.unwrap_or(0),
-        )
+        let at = expires_at_ms.unwrap_or(0);
+        // Refused before the payload is taken, and taken without a copy.
+        self.check_record(key, value.encode_payload().len(), at != 0)?;
+        let vtype = value.value_type().tag();
+        self.raw_put(key, false, vtype, value.into_payload(), at)
     }
 
     /// Deletes `key` (Redis `DEL`); true if it existed. Deleting a collection frees its pages
@@ -439,17 +473,16 @@ impl WriteTxn {
         }
         let guard = self.guard.take().ok_or(Error::Poisoned)?;
         let shared = std::sync::Arc::clone(guard.shared());
-        let ops: Vec<(Vec<u8>, Op)> = std::mem::take(&mut self.ops)
-            .into_iter()
-            .map(|((_, k), op)| (k, op))
-            .collect();
-        let end = match shared.commit_ops(&ops) {
+        // Encoded from the pending map itself: a copy of it would cost as much again.
+        let ops = std::mem::take(&mut self.ops);
+        let end = match shared.commit_iter(ops.iter().map(|((_, k), op)| (k.as_slice(), op))) {
             Ok(end) => end,
             Err(e) => {
                 shared.shm.add(W_ROLLBACKS, 1);
                 return Err(e);
             }
         };
+        drop(ops);
         shared
             .shm
             .add(W_COMMIT_MICROS, self.started.elapsed().as_micros() as u64);

@@ -217,23 +217,43 @@ impl Value {
         }
     }
 
-    /// Decodes a payload of type `ty`; `None` if the payload is malformed for the type.
-    pub(crate) fn decode_payload(ty: ValueType, p: &[u8]) -> Option<Self> {
-        let eight = || <[u8; 8]>::try_from(p).ok();
-        Some(match ty {
-            ValueType::Bytes => Value::Bytes(p.to_vec()),
-            ValueType::String => Value::String(std::str::from_utf8(p).ok()?.to_owned()),
-            ValueType::Json => Value::Json(std::str::from_utf8(p).ok()?.to_owned()),
-            ValueType::List | ValueType::Set | ValueType::ZSet | ValueType::Hash => return None,
+    /// Decodes a payload of type `ty`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the payload is malformed for the type;
+    /// [`Error::OutOfMemory`] if there is no memory for a copy of it.
+    pub(crate) fn decode_payload(ty: ValueType, p: &[u8]) -> Result<Self> {
+        let malformed = || Error::InvalidArgument(format!("stored {ty} payload is malformed"));
+        let eight = || <[u8; 8]>::try_from(p).map_err(|_| malformed());
+        let text = || {
+            std::str::from_utf8(p).map_err(|_| malformed())?;
+            String::from_utf8(crate::error::try_copy(p)?).map_err(|_| malformed())
+        };
+        Ok(match ty {
+            ValueType::Bytes => Value::Bytes(crate::error::try_copy(p)?),
+            ValueType::String => Value::String(text()?),
+            ValueType::Json => Value::Json(text()?),
+            ValueType::List | ValueType::Set | ValueType::ZSet | ValueType::Hash => {
+                return Err(malformed())
+            }
             ValueType::Int => Value::Int(i64::from_le_bytes(eight()?)),
             ValueType::Timestamp => Value::Timestamp(i64::from_le_bytes(eight()?)),
             ValueType::Float => Value::Float(f64::from_bits(u64::from_le_bytes(eight()?))),
             ValueType::Bool => match p {
                 [0] => Value::Bool(false),
                 [1] => Value::Bool(true),
-                _ => return None,
+                _ => return Err(malformed()),
             },
         })
+    }
+
+    /// The payload as stored, taken out of the value: bytes, strings and JSON without a copy.
+    pub(crate) fn into_payload(self) -> Vec<u8> {
+        match self {
+            Value::Bytes(b) => b,
+            Value::String(s) | Value::Json(s) => s.into_bytes(),
+            other => other.encode_payload().into_owned(),
+        }
     }
 
     /// The value as Redis would return it from `GET`: numbers in decimal, booleans as
@@ -320,7 +340,7 @@ pub fn format_float(f: f64) -> String {
     format!("{f}")
 }
 
-fn validate_json(text: &str) -> Result<()> {
+pub(crate) fn validate_json(text: &str) -> Result<()> {
     serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map(|_| ())
         .map_err(|e| Error::InvalidJson(e.to_string()))
@@ -398,8 +418,22 @@ impl ValueRef {
     /// [`Error::InvalidArgument`] if the payload does not decode for its type (only possible
     /// for a record whose checksum matched but whose content is invalid).
     pub fn to_value(&self) -> Result<Value> {
-        Value::decode_payload(self.ty, self.as_bytes()).ok_or_else(|| {
-            Error::InvalidArgument(format!("stored {} payload is malformed", self.ty))
+        Value::decode_payload(self.ty, self.as_bytes())
+    }
+
+    /// The value as Redis `GET` returns it, borrowed from the map for bytes, strings and
+    /// JSON (no copy, whatever the size) and formatted for the other types, as
+    /// [`Value::to_redis_bytes`] does.
+    ///
+    /// # Errors
+    /// As [`ValueRef::to_value`], for a type that is formatted.
+    pub fn redis_bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
+        use std::borrow::Cow;
+        Ok(match self.ty {
+            ValueType::Bytes | ValueType::String | ValueType::Json => {
+                Cow::Borrowed(self.as_bytes())
+            }
+            _ => Cow::Owned(self.to_value()?.to_redis_bytes()),
         })
     }
 }

@@ -128,6 +128,7 @@ impl Shared {
             .acquire(self.opts.lock_timeout)
             .map_err(|_| Error::Busy {
                 path: self.dir.clone(),
+                lock: "writer.lock",
                 holder: Some(format!(
                     "another thread of this process ({})",
                     std::process::id()

@@ -12,7 +12,7 @@
 
 use crate::db::Db;
 use crate::engine::now_ms;
-use crate::error::{Error, Result};
+use crate::error::{try_copy, Error, Result};
 use crate::txn::WriteTxn;
 use crate::types::committed_value;
 use crate::value::{format_float, parse_f64, Value, ValueType};
@@ -198,7 +198,11 @@ impl Db {
     /// # Errors
     /// [`Error::WrongType`] for a collection; as [`Db::get`].
     pub fn strlen(&self, key: &[u8]) -> Result<usize> {
-        Ok(committed_value(self, key)?.map_or(0, |(v, _)| redis_len(&v)))
+        // Read in place: the value is not copied, whatever its size.
+        Ok(match self.get(key)? {
+            Some(v) => v.redis_bytes()?.len(),
+            None => 0,
+        })
     }
 
     /// Bytes `start..=end` of the value at `key` (Redis `GETRANGE`): negative positions count
@@ -207,9 +211,11 @@ impl Db {
     /// # Errors
     /// As [`Db::strlen`].
     pub fn get_range(&self, key: &[u8], start: i64, end: i64) -> Result<Vec<u8>> {
-        Ok(committed_value(self, key)?.map_or_else(Vec::new, |(v, _)| {
-            byte_range(&into_redis_bytes(v), start, end).to_vec()
-        }))
+        // Only the range is copied.
+        match self.get(key)? {
+            Some(v) => try_copy(byte_range(&v.redis_bytes()?, start, end)),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The JSON document at `key`, or the parts of it that `paths` select (RedisJSON
@@ -396,7 +402,9 @@ impl WriteTxn {
     /// # Errors
     /// [`Error::WrongType`] for a collection; as [`WriteTxn::get`].
     pub fn strlen(&self, key: &[u8]) -> Result<usize> {
-        Ok(self.get(key)?.as_ref().map_or(0, redis_len))
+        Ok(self
+            .peek_redis_bytes(key, |bytes| Ok(bytes.len()))?
+            .unwrap_or(0))
     }
 
     /// Bytes `start..=end` of the value at `key` (Redis `GETRANGE`); see [`Db::get_range`].
@@ -404,9 +412,25 @@ impl WriteTxn {
     /// # Errors
     /// As [`WriteTxn::strlen`].
     pub fn get_range(&self, key: &[u8], start: i64, end: i64) -> Result<Vec<u8>> {
-        Ok(self.get(key)?.map_or_else(Vec::new, |v| {
-            byte_range(&into_redis_bytes(v), start, end).to_vec()
-        }))
+        Ok(self
+            .peek_redis_bytes(key, |bytes| try_copy(byte_range(bytes, start, end)))?
+            .unwrap_or_default())
+    }
+
+    /// Runs `f` on the value of `key` as string commands see it, seeing this transaction's
+    /// writes, borrowed without a copy for bytes, strings and JSON.
+    fn peek_redis_bytes<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(&[u8]) -> Result<R>,
+    ) -> Result<Option<R>> {
+        self.peek(key, false, |vtype, payload, _| {
+            match ValueType::from_tag(vtype) {
+                Some(ValueType::Bytes | ValueType::String | ValueType::Json) => f(payload),
+                // A collection is WRONGTYPE; other scalars are a few bytes to format.
+                _ => f(&crate::txn::decode_value(vtype, payload)?.to_redis_bytes()),
+            }
+        })
     }
 
     /// Overwrites the value at `key` from byte `offset` on with `bytes`, padding with zero

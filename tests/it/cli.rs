@@ -189,7 +189,7 @@ fn dash_r_repeats_a_one_shot_command_every_dash_i_seconds() -> TestResult {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8(out.stdout)?,
-        "ERR wrong number of arguments for 'get' command\n\n".repeat(2)
+        "ERR wrong number of arguments for 'get' command\n".repeat(2)
     );
 
     // -r without a command, or a bad interval, is a usage error.
@@ -301,7 +301,7 @@ fn argument_counts_are_checked_against_the_table() -> TestResult {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert_eq!(
             String::from_utf8(out.stdout)?,
-            format!("ERR wrong number of arguments for '{name}' command\n\n"),
+            format!("ERR wrong number of arguments for '{name}' command\n"),
             "{args:?}"
         );
     }

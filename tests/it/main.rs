@@ -27,6 +27,8 @@ mod keys;
 mod limits;
 mod linearizable;
 mod maintenance_faults;
+mod memory;
+mod messages;
 mod model;
 mod multiprocess;
 mod powerloss;

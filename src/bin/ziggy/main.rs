@@ -155,10 +155,23 @@ enum DurabilityArg {
 ///
 /// # Errors
 /// If standard output cannot be written.
-pub fn run_command(session: &mut Session, format: Format, args: &[Vec<u8>]) -> io::Result<Reply> {
+pub fn run_command(
+    session: &mut Session,
+    options: repl::Options,
+    args: &[Vec<u8>],
+) -> io::Result<Reply> {
+    let format = options.format;
     let reply = session.execute(args);
     let mut buf = Vec::new();
     match &reply {
+        // A value read in place prints straight from the map, a piece at a time: no copy,
+        // whatever its size.
+        Reply::Mapped(value) => {
+            let mut out = io::stdout().lock();
+            reply::write_mapped(format, value, &mut out)?;
+            out.flush()?;
+            return Ok(reply);
+        }
         // As redis-cli does, INFO's text prints as it is (lines end in CRLF), even to a
         // terminal.
         Reply::Bulk(text)
@@ -168,6 +181,11 @@ pub fn run_command(session: &mut Session, format: Format, args: &[Vec<u8>]) -> i
             buf.extend_from_slice(text);
         }
         _ => format.write(&reply, &mut buf),
+    }
+    // In a script the empty line redis-cli prints after an error is kept, as scripts
+    // written for redis-cli expect; a one-shot command's error is one line.
+    if options.one_shot && format == Format::Raw && reply.is_error() && buf.ends_with(b"\n\n") {
+        buf.pop();
     }
     let mut out = io::stdout().lock();
     out.write_all(&buf)?;
@@ -207,9 +225,10 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         Format::Raw
     };
-    let options = repl::Options {
+    let mut options = repl::Options {
         format,
         interval: args.interval,
+        one_shot: false,
     };
     let mut command: Vec<Vec<u8>> = args
         .command
@@ -221,7 +240,15 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     if args.stdin_last_arg {
         // As redis-cli -x: all of standard input, byte for byte, trailing newline included.
+        // A file is read into a buffer of its size (reading grows a buffer by doubling);
+        // either way a lack of memory is an error, not an abort.
         let mut last = Vec::new();
+        if let Some(len) = stdin_file_len() {
+            last.try_reserve_exact(len.saturating_add(1))
+                .with_context(|| {
+                    format!("cannot read standard input: cannot allocate {len} bytes")
+                })?;
+        }
         io::stdin()
             .lock()
             .read_to_end(&mut last)
@@ -245,6 +272,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             Some(n) if n < 0 => Repeat::Forever,
             Some(n) => Repeat::Times(n.unsigned_abs()),
         };
+        options.one_shot = true;
         if run_repeated(&mut session, options, &command, repeat)? {
             ExitCode::FAILURE
         } else {
@@ -261,6 +289,16 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         eprintln!("ziggy: {warning}");
     }
     Ok(code)
+}
+
+/// The size of standard input if it is a regular file.
+fn stdin_file_len() -> Option<usize> {
+    use std::os::fd::AsFd as _;
+    let file = std::fs::File::from(io::stdin().as_fd().try_clone_to_owned().ok()?);
+    let md = file.metadata().ok()?;
+    md.is_file()
+        .then(|| usize::try_from(md.len()).ok())
+        .flatten()
 }
 
 /// `EXPORT - [FORMAT ...]` and `IMPORT -` as a one-shot command: the export goes to standard
@@ -326,6 +364,10 @@ fn stdio_transfer(
 fn print_failure(format: Format, reply: &Reply, to_stderr: bool) -> anyhow::Result<ExitCode> {
     let mut buf = Vec::new();
     format.write(reply, &mut buf);
+    // One line, as every one-shot error (see `run_command`).
+    if format == Format::Raw && buf.ends_with(b"\n\n") {
+        buf.pop();
+    }
     if to_stderr {
         io::stderr().write_all(&buf)?;
     } else {
@@ -429,6 +471,10 @@ fn run_script(session: &mut Session, options: repl::Options) -> anyhow::Result<(
                 continue;
             }
         };
+        // The arguments are copies: a long line's buffer is not kept while the command runs.
+        if line.capacity() > 1 << 20 {
+            line = Vec::new();
+        }
         if run_line(session, options, &args)? == Outcome::Quit {
             return Ok(());
         }

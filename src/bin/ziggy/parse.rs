@@ -81,10 +81,18 @@ pub enum SetTtl {
 #[derive(Debug, PartialEq)]
 pub struct SetArgs<'a> {
     pub key: &'a [u8],
-    pub value: Value,
+    pub value: SetValue<'a>,
     pub ttl: SetTtl,
     pub condition: Condition,
     pub get: bool,
+}
+
+/// The value of a `SET`: the argument as it is (bytes, copied only once the database has
+/// checked that it fits), or a value of the type `TYPE` named, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetValue<'a> {
+    Bytes(&'a [u8]),
+    Typed(Value),
 }
 
 /// What `GETEX` does to the time to live.
@@ -438,7 +446,7 @@ fn parse_set(args: &[Vec<u8>]) -> Result<SetArgs<'_>, Reply> {
         None => SetTtl::Clear,
     };
     let value = match value_type {
-        None => Value::Bytes(args[1].clone()),
+        None => SetValue::Bytes(&args[1]),
         Some(name) => {
             let ty = std::str::from_utf8(name)
                 .ok()
@@ -451,7 +459,7 @@ fn parse_set(args: &[Vec<u8>]) -> Result<SetArgs<'_>, Reply> {
                         String::from_utf8_lossy(name).replace(['\r', '\n'], " ")
                     ))
                 })?;
-            Value::parse_as(ty, &args[1]).map_err(|e| crate::run::error_reply(&e))?
+            SetValue::Typed(Value::parse_as(ty, &args[1]).map_err(|e| crate::run::error_reply(&e))?)
         }
     };
     Ok(SetArgs {
@@ -684,7 +692,7 @@ mod tests {
     fn plain_set_stores_bytes_and_clears_expiry() {
         let s = set("SET k v").unwrap();
         assert_eq!(s.key, b"k");
-        assert_eq!(s.value, Value::Bytes(b"v".to_vec()));
+        assert_eq!(s.value, SetValue::Bytes(b"v"));
         assert_eq!(s.ttl, SetTtl::Clear);
         assert_eq!(s.condition, Condition::Always);
         assert!(!s.get);
@@ -757,26 +765,29 @@ mod tests {
 
     #[test]
     fn set_with_type() {
-        assert_eq!(set("SET k 42 TYPE int").unwrap().value, Value::Int(42));
+        assert_eq!(
+            set("SET k 42 TYPE int").unwrap().value,
+            SetValue::Typed(Value::Int(42))
+        );
         assert_eq!(
             set("SET k 1.5 type FLOAT").unwrap().value,
-            Value::Float(1.5)
+            SetValue::Typed(Value::Float(1.5))
         );
         assert_eq!(
             set("SET k true TYPE bool").unwrap().value,
-            Value::Bool(true)
+            SetValue::Typed(Value::Bool(true))
         );
         assert_eq!(
             set("SET k hi TYPE string").unwrap().value,
-            Value::String("hi".into())
+            SetValue::Typed(Value::String("hi".into()))
         );
         assert_eq!(
             set("SET k [1] TYPE json").unwrap().value,
-            Value::Json("[1]".into())
+            SetValue::Typed(Value::Json("[1]".into()))
         );
         assert_eq!(
             set("SET k 5 TYPE timestamp").unwrap().value,
-            Value::Timestamp(5)
+            SetValue::Typed(Value::Timestamp(5))
         );
         assert_eq!(
             set("SET k x TYPE int"),

@@ -23,6 +23,8 @@ pub struct Options {
     pub format: Format,
     /// The pause after each run of a repeated command (`-i`).
     pub interval: Option<Duration>,
+    /// A command given on the command line, whose output is its replies alone.
+    pub one_shot: bool,
 }
 
 /// What the caller should do after a line.
@@ -91,7 +93,7 @@ pub fn run_repeated(
                 std::thread::sleep(pause);
             }
         }
-        failed |= run_command(session, options.format, args)?.is_error();
+        failed |= run_command(session, options, args)?.is_error();
         done = done.saturating_add(1);
     }
 }

@@ -27,7 +27,7 @@ impl Format {
 }
 
 /// The reply to one command, shaped like a RESP2 reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Reply {
     /// A status line such as `OK` or `QUEUED`.
     Status(String),
@@ -37,6 +37,10 @@ pub enum Reply {
     Int(i64),
     /// A binary-safe string.
     Bulk(Vec<u8>),
+    /// A binary-safe string read in place from the database (`GET` of bytes, a string or
+    /// JSON): printed from the mapped bytes, never copied, so that a value of any size
+    /// prints in constant memory. Equal to a [`Reply::Bulk`] of the same bytes.
+    Mapped(ziggydb::ValueRef),
     /// The null bulk string (a missing key).
     Nil,
     /// The null array (`EXEC` when a watched key changed). Printed as [`Reply::Nil`] is.
@@ -45,7 +49,33 @@ pub enum Reply {
     Array(Vec<Reply>),
 }
 
+impl PartialEq for Reply {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Reply::Status(a), Reply::Status(b)) | (Reply::Error(a), Reply::Error(b)) => a == b,
+            (Reply::Int(a), Reply::Int(b)) => a == b,
+            (Reply::Nil, Reply::Nil) | (Reply::NilArray, Reply::NilArray) => true,
+            (Reply::Array(a), Reply::Array(b)) => a == b,
+            (a, b) => match (a.bulk_bytes(), b.bulk_bytes()) {
+                (Some(a), Some(b)) => a == b,
+                _ => false,
+            },
+        }
+    }
+}
+
+impl Eq for Reply {}
+
 impl Reply {
+    /// The bytes of a [`Reply::Bulk`] or [`Reply::Mapped`].
+    pub fn bulk_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Reply::Bulk(b) => Some(b),
+            Reply::Mapped(v) => Some(v.as_bytes()),
+            _ => None,
+        }
+    }
+
     /// The `OK` status.
     pub fn ok() -> Self {
         Reply::Status("OK".into())
@@ -77,13 +107,15 @@ impl Reply {
     fn write_raw_inner(&self, out: &mut Vec<u8>) {
         match self {
             Reply::Status(s) => out.extend_from_slice(s.as_bytes()),
-            // redis-cli ends an error with a newline of its own, so an empty line follows it.
+            // redis-cli ends an error with a newline of its own, so an empty line follows it
+            // (a one-shot command drops it: see `run_command`).
             Reply::Error(s) => {
                 out.extend_from_slice(s.as_bytes());
                 out.push(b'\n');
             }
             Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
             Reply::Bulk(b) => out.extend_from_slice(b),
+            Reply::Mapped(v) => out.extend_from_slice(v),
             Reply::Nil | Reply::NilArray => {}
             Reply::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
@@ -114,8 +146,8 @@ impl Reply {
                 out.push(b'\n');
             }
             Reply::Int(i) => out.extend_from_slice(format!("(integer) {i}\n").as_bytes()),
-            Reply::Bulk(b) => {
-                write_repr(out, b);
+            Reply::Bulk(_) | Reply::Mapped(_) => {
+                write_repr(out, self.bulk_bytes().unwrap_or_default());
                 out.push(b'\n');
             }
             Reply::Nil | Reply::NilArray => out.extend_from_slice(b"(nil)\n"),
@@ -154,14 +186,17 @@ impl Reply {
                 out.push(b'}');
             }
             Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
-            Reply::Bulk(b) => match std::str::from_utf8(b) {
-                Ok(s) => write_json_string(out, s),
-                Err(_) => {
-                    out.extend_from_slice(b"{\"$bytes_b64\":\"");
-                    out.extend_from_slice(base64(b).as_bytes());
-                    out.extend_from_slice(b"\"}");
+            Reply::Bulk(_) | Reply::Mapped(_) => {
+                let b = self.bulk_bytes().unwrap_or_default();
+                match std::str::from_utf8(b) {
+                    Ok(s) => write_json_string(out, s),
+                    Err(_) => {
+                        out.extend_from_slice(b"{\"$bytes_b64\":\"");
+                        out.extend_from_slice(base64(b).as_bytes());
+                        out.extend_from_slice(b"\"}");
+                    }
                 }
-            },
+            }
             Reply::Nil | Reply::NilArray => out.extend_from_slice(b"null"),
             Reply::Array(items) => {
                 out.push(b'[');
@@ -193,7 +228,9 @@ impl Reply {
                 write_repr(out, s.as_bytes());
             }
             Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
-            Reply::Bulk(b) => write_repr(out, b),
+            Reply::Bulk(_) | Reply::Mapped(_) => {
+                write_repr(out, self.bulk_bytes().unwrap_or_default());
+            }
             Reply::Nil | Reply::NilArray => out.extend_from_slice(b"NULL"),
             Reply::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
@@ -236,10 +273,72 @@ pub fn base64(bytes: &[u8]) -> String {
     text
 }
 
+/// Writes a string reply read in place (a [`Reply::Mapped`]) to `out` in `format`, as
+/// [`Format::write`] would print it as a [`Reply::Bulk`], a piece at a time: its printed form
+/// (up to four times its size when quoted) is never built whole in memory.
+///
+/// # Errors
+/// If `out` cannot be written.
+pub fn write_mapped(
+    format: Format,
+    bytes: &[u8],
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    // A multiple of 3, so that base64 pieces join without padding between them.
+    const PIECE: usize = 3 << 15;
+    let mut buf = Vec::new();
+    match format {
+        Format::Raw => {
+            out.write_all(bytes)?;
+            out.write_all(b"\n")
+        }
+        Format::Tty | Format::Csv => {
+            out.write_all(b"\"")?;
+            for piece in bytes.chunks(PIECE) {
+                buf.clear();
+                escape_repr(&mut buf, piece);
+                out.write_all(&buf)?;
+            }
+            out.write_all(b"\"\n")
+        }
+        Format::Json => match std::str::from_utf8(bytes) {
+            Ok(mut text) => {
+                out.write_all(b"\"")?;
+                while !text.is_empty() {
+                    let mut end = text.len().min(PIECE);
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    let (piece, rest) = text.split_at(end);
+                    buf.clear();
+                    write_json_string(&mut buf, piece);
+                    // Without the quotes around each piece.
+                    out.write_all(buf.get(1..buf.len().saturating_sub(1)).unwrap_or_default())?;
+                    text = rest;
+                }
+                out.write_all(b"\"\n")
+            }
+            Err(_) => {
+                out.write_all(b"{\"$bytes_b64\":\"")?;
+                for piece in bytes.chunks(PIECE) {
+                    out.write_all(base64(piece).as_bytes())?;
+                }
+                out.write_all(b"\"}\n")
+            }
+        },
+    }
+}
+
 /// Appends `bytes` in double quotes, escaped like redis-cli's `sdscatrepr`: `\\`, `\"`, `\n`,
 /// `\r`, `\t`, `\a`, `\b`, printable ASCII as is, anything else as `\xHH`.
 pub fn write_repr(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
+    escape_repr(out, bytes);
+    out.push(b'"');
+}
+
+/// Appends `bytes` escaped as [`write_repr`] does, without the quotes.
+fn escape_repr(out: &mut Vec<u8>, bytes: &[u8]) {
     for &b in bytes {
         match b {
             b'\\' | b'"' => out.extend_from_slice(&[b'\\', b]),
@@ -252,7 +351,6 @@ pub fn write_repr(out: &mut Vec<u8>, bytes: &[u8]) {
             _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
         }
     }
-    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -395,6 +493,23 @@ mod tests {
             Reply::Array(vec![Reply::Int(1), Reply::Nil]),
         ]);
         assert_eq!(csv(&nested), "\"a\",1,NULL\n");
+    }
+
+    #[test]
+    fn a_mapped_value_prints_piece_by_piece_as_the_whole_would() {
+        // Longer than a piece, with a two-byte character and escapes across the boundaries.
+        let mut text = "é\"\n".repeat(70_000);
+        text.push('z');
+        let binary: Vec<u8> = (0..200_001u32).map(|i| (i * 7) as u8).collect();
+        for bytes in [text.as_bytes(), &binary[..], b"", b"plain"] {
+            for format in [Format::Raw, Format::Tty, Format::Json, Format::Csv] {
+                let mut whole = Vec::new();
+                format.write(&Reply::bulk(bytes), &mut whole);
+                let mut pieces = Vec::new();
+                write_mapped(format, bytes, &mut pieces).unwrap();
+                assert!(whole == pieces, "{format:?}, {} bytes", bytes.len());
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt as _;
 
 use ziggydb::{format_float, Db, Error, Value, ValueType, WriteTxn};
 
-use crate::parse::{now_ms, Cmd, Condition, GetExTtl, ScanArgs, SetTtl, Unit};
+use crate::parse::{now_ms, Cmd, Condition, GetExTtl, ScanArgs, SetTtl, SetValue, Unit};
 use crate::reply::Reply;
 
 /// The reply for a library error, with Redis's wording where Redis has one.
@@ -19,10 +19,22 @@ pub fn error_reply(err: &Error) -> Reply {
         Error::NotAFloat => "ERR value is not a valid float".to_owned(),
         Error::Overflow => "ERR increment or decrement would overflow".to_owned(),
         Error::InvalidArgument(message) => format!("ERR {message}"),
-        other => format!("ERR {other}"),
+        other => format!("ERR {}", with_causes(other)),
     };
     // A reply is one line.
     Reply::Error(text.replace(['\r', '\n'], " "))
+}
+
+/// `err` and each of its causes, joined by ": " (an I/O error names the file, its cause the
+/// operating system's error).
+pub fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let _ = write!(text, ": {c}");
+        cause = c.source();
+    }
+    text
 }
 
 /// A page of `SCAN`: the keys and the last of them, `None` at the end.
@@ -32,6 +44,10 @@ type ScanPage = (Vec<Vec<u8>>, u64);
 /// ([`WriteTxn`], which sees its own writes). Each method is the library call of one command.
 pub trait View {
     fn value(&self, key: &[u8]) -> ziggydb::Result<Option<Value>>;
+    /// `GET`'s reply: from the committed state, the value read in place.
+    fn value_reply(&self, key: &[u8]) -> ziggydb::Result<Reply> {
+        Ok(bulk_or_nil(self.value(key)?))
+    }
     /// Values of several keys; a key holding a collection reads as absent, as in `MGET`.
     fn values(&self, keys: &[&[u8]]) -> ziggydb::Result<Vec<Option<Value>>>;
     fn stored_type(&self, key: &[u8]) -> ziggydb::Result<Option<ValueType>>;
@@ -50,6 +66,15 @@ pub trait View {
 impl View for Db {
     fn value(&self, key: &[u8]) -> ziggydb::Result<Option<Value>> {
         self.get_value(key)
+    }
+    fn value_reply(&self, key: &[u8]) -> ziggydb::Result<Reply> {
+        Ok(match self.get(key)? {
+            None => Reply::Nil,
+            Some(v) => match v.value_type() {
+                ValueType::Bytes | ValueType::String | ValueType::Json => Reply::Mapped(v),
+                _ => Reply::Bulk(v.redis_bytes()?.into_owned()),
+            },
+        })
     }
     fn values(&self, keys: &[&[u8]]) -> ziggydb::Result<Vec<Option<Value>>> {
         self.mget(keys)
@@ -167,7 +192,7 @@ fn ttl_reply(expiry: Option<Option<u64>>, unit: Unit) -> Reply {
 /// Runs a read command.
 pub fn read(view: &dyn View, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
     Ok(match cmd {
-        Cmd::Get(key) => bulk_or_nil(view.value(key)?),
+        Cmd::Get(key) => view.value_reply(key)?,
         Cmd::GetType(key) => view
             .stored_type(key)?
             .map_or(Reply::Nil, |ty| Reply::bulk(ty.name())),
@@ -200,6 +225,17 @@ pub fn read(view: &dyn View, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
     })
 }
 
+/// `value` as bytes to set under `key`: refused before it is copied if the database cannot
+/// hold it, and copied without aborting the process when memory is short.
+fn stored_bytes(tx: &WriteTxn, key: &[u8], value: &[u8]) -> ziggydb::Result<Value> {
+    tx.check_value_size(key, value.len())?;
+    let mut copy = Vec::new();
+    copy.try_reserve_exact(value.len())
+        .map_err(|_| Error::OutOfMemory { bytes: value.len() })?;
+    copy.extend_from_slice(value);
+    Ok(Value::Bytes(copy))
+}
+
 /// Redis's error when `APPEND` or `SETRANGE` would make a string too long.
 fn too_long() -> Reply {
     Reply::error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
@@ -207,10 +243,13 @@ fn too_long() -> Reply {
 
 /// Runs a write command in the transaction `tx`.
 pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
-    let bytes = |v: &[u8]| Value::Bytes(v.to_vec());
     Ok(match cmd {
         Cmd::Set(set) => {
-            let mut command = tx.set_extended(set.key, set.value);
+            let value = match set.value {
+                SetValue::Bytes(value) => stored_bytes(tx, set.key, value)?,
+                SetValue::Typed(value) => value,
+            };
+            let mut command = tx.set_extended(set.key, value);
             command = match set.condition {
                 Condition::Always => command,
                 Condition::IfAbsent => command.if_absent(),
@@ -233,12 +272,19 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
                 Reply::Nil
             }
         }
-        Cmd::SetNx(key, value) => int(u8::from(tx.set_if_absent(key, bytes(value))?)),
+        Cmd::SetNx(key, value) => {
+            let value = stored_bytes(tx, key, value)?;
+            int(u8::from(tx.set_if_absent(key, value)?))
+        }
         Cmd::SetEx(key, at, value) => {
-            tx.set_with_expiry(key, bytes(value), Some(at))?;
+            let value = stored_bytes(tx, key, value)?;
+            tx.set_with_expiry(key, value, Some(at))?;
             Reply::ok()
         }
-        Cmd::GetSet(key, value) => bulk_or_nil(tx.get_set(key, bytes(value))?),
+        Cmd::GetSet(key, value) => {
+            let value = stored_bytes(tx, key, value)?;
+            bulk_or_nil(tx.get_set(key, value)?)
+        }
         Cmd::GetDel(key) => bulk_or_nil(tx.get_delete(key)?),
         Cmd::GetEx(key, ttl) => bulk_or_nil(match ttl {
             GetExTtl::Unchanged => tx.get(key)?,
@@ -250,12 +296,21 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
             },
         }),
         Cmd::MSet(pairs) => {
-            tx.set_many(pairs.into_iter().map(|(k, v)| (k, bytes(v))))?;
+            // One pair at a time, as `set_many` does, so no second list of the values is
+            // built beside the arguments.
+            for (key, value) in pairs {
+                let value = stored_bytes(tx, key, value)?;
+                tx.set(key, value)?;
+            }
             Reply::ok()
         }
-        Cmd::MSetNx(pairs) => int(u8::from(
-            tx.set_many_if_absent(pairs.into_iter().map(|(k, v)| (k, bytes(v))))?,
-        )),
+        Cmd::MSetNx(pairs) => {
+            let values = pairs
+                .into_iter()
+                .map(|(key, value)| Ok((key, stored_bytes(tx, key, value)?)))
+                .collect::<ziggydb::Result<Vec<_>>>()?;
+            int(u8::from(tx.set_many_if_absent(values)?))
+        }
         Cmd::Append(key, tail) => match tx.append(key, tail) {
             Err(Error::ValueTooLarge { .. }) => too_long(),
             other => int(other?),
@@ -445,7 +500,9 @@ fn info_section(db: &Db, m: &ziggydb::Metrics, name: &str) -> Vec<(String, Strin
             put("index_slots", m.index_capacity.to_string());
         }
         "processes" => {
-            put("attached_processes", m.attached.len().to_string());
+            // Every attached process counts; the shared table lists at most 112 of them.
+            put("attached_processes", m.processes.to_string());
+            put("attached_processes_listed", m.attached.len().to_string());
             for (i, p) in m.attached.iter().enumerate() {
                 put(
                     &format!("process{i}"),
@@ -466,13 +523,17 @@ fn check(db: &Db) -> ziggydb::Result<Reply> {
     if report.is_ok() {
         return Ok(Reply::ok());
     }
+    // One problem per line (there can be hundreds), as INFO prints one field per line.
     let n = report.problems.len();
-    let text = format!(
-        "ERR check found {n} problem{}: {}",
-        if n == 1 { "" } else { "s" },
-        report.problems.join("; ")
+    let mut text = format!(
+        "ERR check found {n} problem{}:",
+        if n == 1 { "" } else { "s" }
     );
-    Ok(Reply::Error(text.replace(['\r', '\n'], " ")))
+    for problem in &report.problems {
+        text.push('\n');
+        text.push_str(&problem.replace(['\r', '\n'], " "));
+    }
+    Ok(Reply::Error(text))
 }
 
 /// The file an `EXPORT` or `IMPORT` names. `-` (standard output or input) works only as a

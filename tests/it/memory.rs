@@ -1,0 +1,221 @@
+//! Memory: big values are read in place, not copied (`STRLEN`, `GET`, `GETRANGE` of a value
+//! bigger than the process may allocate), and an allocation sized by the input that cannot be
+//! made is an error, not an abort. Each `ziggy` runs under `ulimit -v`.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use ziggydb::Db;
+
+use crate::util::{self, TestResult};
+
+/// Size of the big value.
+const BIG: usize = 64 << 20;
+/// Segment size that holds it.
+const SEGMENT: u64 = 256 << 20;
+
+/// Runs `ziggy -d DIR ARGS` under `ulimit -v KIB`, with `stdin` (a file) as input.
+fn ziggy_limited(dir: &Path, kib: u64, args: &[&str], stdin: Option<&Path>) -> TestResult<Output> {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_ziggy"))
+        .arg("-d")
+        .arg(dir)
+        .arg("--segment-size")
+        .arg(SEGMENT.to_string())
+        .args(args)
+        .env_remove("ZIGGY_DIR")
+        // One malloc arena: the address space a run needs does not depend on its threads.
+        .env("MALLOC_ARENA_MAX", "1");
+    cmd.stdin(match stdin {
+        Some(path) => Stdio::from(std::fs::File::open(path)?),
+        None => Stdio::null(),
+    });
+    Ok(cmd.output()?)
+}
+
+/// The smallest `ulimit -v` (to 8 MiB) under which `ziggy TYPE big` works: the address
+/// space of a process that maps the big value's segment and reads no value.
+fn baseline_kib(dir: &Path) -> TestResult<u64> {
+    let works = |kib: u64| -> TestResult<bool> {
+        let out = ziggy_limited(dir, kib, &["TYPE", "big"], None)?;
+        Ok(out.status.success() && out.stdout == b"string\n")
+    };
+    let (mut lo, mut hi) = (16u64 << 10, 2u64 << 20);
+    if !works(hi)? {
+        return Err("ziggy TYPE big fails even under a 2 GiB limit".into());
+    }
+    while hi - lo > 8 << 10 {
+        let mid = (lo + hi) / 2;
+        if works(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(hi)
+}
+
+fn big_value() -> Vec<u8> {
+    (0..BIG).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+#[test]
+fn strlen_get_and_getrange_of_a_value_larger_than_memory_allows_to_copy() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    {
+        let db = Db::options().segment_size(SEGMENT).open(&dir)?;
+        db.set(b"big", big_value())?;
+        db.set(b"n", 42i64)?;
+    }
+    // Room for the map and the process, and half the value: a copy of it cannot be made.
+    let limit = baseline_kib(&dir)? + ((BIG as u64 / 2) >> 10);
+
+    let out = ziggy_limited(&dir, limit, &["STRLEN", "big"], None)?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "STRLEN under {limit} KiB: {stderr}"
+    );
+    assert_eq!(String::from_utf8(out.stdout)?, format!("{BIG}\n"));
+
+    let out = ziggy_limited(&dir, limit, &["GETRANGE", "big", "26", "30"], None)?;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"abcde\n");
+
+    // GET to a pipe writes the mapped bytes.
+    let out = ziggy_limited(&dir, limit, &["GET", "big"], None)?;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), BIG + 1);
+    assert!(
+        out.stdout[..BIG] == big_value()[..],
+        "GET printed other bytes"
+    );
+
+    // Quoted forms are written a piece at a time, never built whole.
+    for format in ["--no-raw", "--json", "--csv"] {
+        let out = ziggy_limited(&dir, limit, &[format, "GET", "big"], None)?;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout.len(), BIG + 3, "{format}");
+        assert!(
+            out.stdout[1..=BIG] == big_value()[..],
+            "{format}: other bytes"
+        );
+    }
+
+    // A value that is not bytes is formatted, as before.
+    let out = ziggy_limited(&dir, limit, &["GET", "n"], None)?;
+    assert_eq!(out.stdout, b"42\n");
+    Ok(())
+}
+
+#[test]
+fn an_allocation_sized_by_the_input_that_fails_is_an_error_not_an_abort() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    {
+        let db = Db::options().segment_size(SEGMENT).open(&dir)?;
+        db.set(b"big", big_value())?;
+        db.set(b"keep", "original")?;
+    }
+    let input = tmp.path().join("input");
+    std::fs::write(&input, big_value())?;
+    // From room for the input and one copy of it (storing it takes one) down to room for
+    // half of it: each run stores the value or says it cannot allocate, never aborts.
+    let base = baseline_kib(&dir)?;
+    let mut errors = 0;
+    for extra in [BIG * 5 / 2, BIG * 3 / 2, BIG, BIG / 2] {
+        let limit = base + (extra as u64 >> 10);
+        let out = ziggy_limited(&dir, limit, &["-x", "SET", "new"], Some(&input))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // An abort is SIGABRT (exit status 134 from a shell).
+        assert_eq!(
+            out.status.signal(),
+            None,
+            "killed under {limit} KiB: {stderr}"
+        );
+        match out.status.code() {
+            Some(0) => assert_eq!(stdout, "OK\n"),
+            Some(1) => {
+                errors += 1;
+                // "cannot allocate N bytes", or the OS's "Cannot allocate memory" when
+                // there is no room left to map the database.
+                assert!(
+                    stdout.contains("allocate") || stderr.contains("allocate"),
+                    "under {limit} KiB: stdout {stdout:?}, stderr {stderr:?}"
+                );
+            }
+            other => return Err(format!("exit {other:?} under {limit} KiB: {stderr}").into()),
+        }
+    }
+    assert!(
+        errors > 0,
+        "every limit was enough: the test limits are too loose"
+    );
+    // Whatever failed left the database as it was.
+    let db = Db::options().segment_size(SEGMENT).open(&dir)?;
+    assert_eq!(db.get(b"keep")?.as_deref(), Some(&b"original"[..]));
+    if let Some(v) = db.get(b"new")? {
+        assert_eq!(v.len(), BIG);
+    }
+    let r = db.check()?;
+    assert!(r.is_ok(), "{:?}", r.problems);
+    Ok(())
+}
+
+#[test]
+fn large_values_written_from_where_they_are_read_back_after_a_cold_reopen() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let value =
+        |i: usize, len: usize| -> Vec<u8> { (0..len).map(|j| (i * 31 + j) as u8).collect() };
+    // Small and large values (from 64 KiB up, written apart from the transaction's buffer),
+    // with and without an expiry, in one transaction, then one more on its own.
+    let sizes = [10, 64 << 10, (64 << 10) - 1, 3, 1 << 20, 200 << 10, 0];
+    let later = util::now_ms() + 3_600_000;
+    {
+        let db = Db::options().segment_size(8 << 20).open(&dir)?;
+        db.transaction(|tx| {
+            for (i, &len) in sizes.iter().enumerate() {
+                let key = format!("k{i}");
+                let at = (i % 2 == 1).then_some(later);
+                tx.set_with_expiry(key.as_bytes(), value(i, len), at)?;
+            }
+            tx.delete(b"nothing")?;
+            Ok(())
+        })?;
+        db.set(b"last", value(99, 300 << 10))?;
+    }
+    std::fs::remove_file(dir.join("ziggy.shm"))?;
+    let db = Db::options().segment_size(8 << 20).open(&dir)?;
+    for (i, &len) in sizes.iter().enumerate() {
+        let key = format!("k{i}");
+        let got = db.get(key.as_bytes())?.ok_or("a value is missing")?;
+        assert!(got[..] == value(i, len)[..], "{key} of {len} bytes differs");
+        assert_eq!(db.expiry(key.as_bytes())?.is_some(), i % 2 == 1, "{key}");
+    }
+    assert!(db.get(b"last")?.ok_or("last is missing")?[..] == value(99, 300 << 10)[..]);
+    let r = db.check()?;
+    assert!(r.is_ok(), "{:?}", r.problems);
+    Ok(())
+}
