@@ -19,6 +19,10 @@
 //! so such an fsync covers every commit acknowledged before it);
 //! every key, the list and the hash exactly as transactions `1..=L` left them (nothing
 //! partial); the account sum; `check()`; and a commit after recovery.
+//!
+//! Apart from that workload: a compaction while another thread overwrites the keys it copies,
+//! in `Batched` mode with nothing syncing the overwrites, then a cut: every key must come back
+//! with one of its values (format-spec.md §11 step 5).
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;

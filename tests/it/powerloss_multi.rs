@@ -441,13 +441,18 @@ fn verify(dir: &Path, cut: &PowerCut, setup: Setup, label: &str) -> TestResult<F
     let mut recovered = 0;
     let mut lost = 0;
     let mut seqs = [0u64; PROCS];
+    // For the messages: what every process and the shared counter came back to.
+    let found = (0..PROCS as u64)
+        .map(|p| int(&seq_key(p)))
+        .collect::<TestResult<Vec<_>>>()?;
+    let found = format!("seq of each process {found:?}, total {:?}", int(b"total")?);
     for (p, (&must, &acked)) in must.iter().zip(&acked).enumerate() {
         let p = p as u64;
         let l = u64::try_from(int(&seq_key(p))?.unwrap_or(0))?;
         assert!(
             (must..=acked + 1).contains(&l),
             "{label}: process {p} recovered to transaction {l}; acknowledged {acked}, \
-             durable {must}"
+             durable {must} ({found})"
         );
         recovered += l;
         seqs[p as usize] = l;
