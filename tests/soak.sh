@@ -26,7 +26,8 @@ while getopts "n:k:l:h" opt; do
         n) runs="$OPTARG" ;;
         k) burners="$OPTARG" ;;
         l) logdir="$OPTARG" ;;
-        *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+        h) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "soak: -h for help" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
