@@ -234,6 +234,17 @@ fn arm_child() -> Setup {
     }
 }
 
+/// Opens the database; `Busy` (a lock that stayed taken for the whole lock timeout, which a
+/// loaded machine can make happen) is a reason to try again, the parent bounds the wait.
+fn open(dir: &Path, setup: Setup) -> Db {
+    loop {
+        match setup.options().open(dir) {
+            Err(ziggydb::Error::Busy { .. }) => continue,
+            r => return r.expect("open"),
+        }
+    }
+}
+
 /// One writer: turns the journal on, waits for the parent's `GO`, opens the database and
 /// commits its transactions, until its fault plan (if any) kills the process group.
 #[test]
@@ -246,7 +257,7 @@ fn child_powerloss_multi_writer() {
     let batched = setup.batched;
     report("READY");
     assert_eq!(read_command().as_deref(), Some("GO"));
-    let db = setup.options().open(&dir).expect("open");
+    let db = open(&dir, setup);
     for s in 1..=TXNS {
         // `Busy`: the writer lock stayed taken for the whole lock timeout, which a loaded
         // machine can make happen; the transaction did not begin, so it is run again.
@@ -275,7 +286,7 @@ fn child_powerloss_multi_compactor() {
     let setup = arm_child();
     report("READY");
     assert_eq!(read_command().as_deref(), Some("GO"));
-    let db = setup.options().open(&dir).expect("open");
+    let db = open(&dir, setup);
     loop {
         let finished = (0..PROCS as u64).try_fold(true, |all, p| {
             Ok::<_, ziggydb::Error>(
