@@ -261,8 +261,14 @@ impl Shared {
             });
         }
 
-        // 5. Drop the victims from the manifest, then delete their files.
+        // 5. Drop the victims from the manifest, then delete their files. The copies leave out
+        // every record that a later commit replaced or deleted, but commits are visible
+        // before they are durable (format-spec.md §9.2): a power cut may still take such a
+        // commit back, and then the victim's record is the value the key returns to. So the
+        // log must be durable up to everything published while step 2 judged the records,
+        // before the victims go (§11 step 5).
         step(5);
+        self.sync_to(self.shm.get(W_LOG_POS))?;
         {
             let _g = self.writer_section(timeout)?;
             let mut m = self.read_manifest()?;

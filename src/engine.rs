@@ -1367,9 +1367,10 @@ impl Shared {
         Ok(())
     }
 
-    /// Sets the key, live-byte, per-type and expiry counters from the index, reading each
-    /// live slot's record header. Writer lock held.
+    /// Sets the index header's slot counts, and the key, live-byte, per-type and expiry
+    /// counters, from the index, reading each live slot's record header. Writer lock held.
     fn recount(&self, idx: &IndexMap) -> Result<()> {
+        idx.recount_slots();
         let (mut keys, mut live, mut expiring) = (0u64, 0u64, 0u64);
         let mut by_type = [0u64; TYPE_TAGS];
         for (_, _, loc) in idx.live_slots() {
@@ -2397,4 +2398,81 @@ pub(crate) struct ScanEnd {
     pub log_end: u32,
     pub max_txn: u64,
     pub other_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Db;
+
+    /// What a publish changes besides the slots themselves and that a repair must get right:
+    /// the shared counters and the index header's slot counts (not the dead bytes, which a
+    /// repair may count differently), as `(in the index header, word, value)`.
+    fn counters(db: &Db) -> Result<Vec<(bool, usize, u64)>> {
+        let s = &db.inner;
+        let idx = s.current_index()?;
+        let mut words: Vec<(bool, usize, u64)> =
+            [W_LOG_POS, W_NEXT_TXN, W_KEYS, W_LIVE_BYTES, W_EXPIRING]
+                .into_iter()
+                .chain((0..TYPE_TAGS).map(|t| W_TYPE_KEYS + t))
+                .map(|w| (false, w, s.shm.get(w)))
+                .collect();
+        for h in [index::H_USED, index::H_TOMBS] {
+            words.push((true, h, idx.h(h).load(Ordering::Relaxed)));
+        }
+        Ok(words)
+    }
+
+    /// Runs `op`, one transaction, then puts every counter back as it was before and makes
+    /// the sequence odd: the state of a writer killed inside the publish right after its
+    /// last slot store, before the counts that go with it (§9.2 step 6). The next writer
+    /// repairs it (§10.1): afterwards every counter must be what the publish made it.
+    fn publish_torn_after_the_slots(db: &Db, op: impl FnOnce() -> Result<()>) -> Result<()> {
+        let s = &db.inner;
+        let before = counters(db)?;
+        let start = s.shm.get(W_LOG_POS);
+        op()?;
+        let published = counters(db)?;
+        let idx = s.current_index()?;
+        for (header, w, v) in before {
+            if header {
+                idx.h(w).store(v, Ordering::Relaxed);
+            } else {
+                s.shm.set(w, v);
+            }
+        }
+        s.shm.set(W_PUB_START, start);
+        s.shm.w(W_SEQ).fetch_add(1, Ordering::Release);
+        drop(s.writer_section(None)?);
+        assert_eq!(s.shm.get(W_SEQ) & 1, 0, "the publish was not finished");
+        assert_eq!(counters(db)?, published, "(in index header, word, value)");
+        assert_eq!(idx.used(), idx.live_slots().count() as u64);
+        let r = db.check()?;
+        assert!(r.is_ok(), "{:?}", r.problems);
+        Ok(())
+    }
+
+    #[test]
+    fn a_writer_killed_between_a_slot_and_its_counts_leaves_no_count_off() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let db = Db::options().auto_compact(false, 0.5, 0).open(dir.path())?;
+        db.transaction(|tx| {
+            tx.set(b"gone", "x")?;
+            tx.set(b"kept", "y")
+        })?;
+        // A delete: the slot is a deleted one, the header still counts it live (as in the
+        // failure "index header says 192 records", with 191 reachable).
+        publish_torn_after_the_slots(&db, || db.delete(b"gone").map(|_| ()))?;
+        // An insert: the header does not count the new slot yet.
+        publish_torn_after_the_slots(&db, || db.set(b"new", "z"))?;
+        // An insert and a delete in one transaction.
+        publish_torn_after_the_slots(&db, || {
+            db.transaction(|tx| {
+                tx.set(b"gone", "again")?;
+                tx.delete(b"kept").map(|_| ())
+            })
+        })?;
+        assert_eq!(db.len(), 2);
+        Ok(())
+    }
 }

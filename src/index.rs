@@ -448,6 +448,23 @@ impl IndexMap {
         renewed
     }
 
+    /// Writer only, after a writer died while publishing (format-spec.md §10.1): sets the
+    /// header's counts of live and deleted slots from the slots themselves. The dead writer
+    /// may have changed a slot and not yet the count that goes with it (`insert` and `remove`
+    /// store the tag first), and applying its records again finds the slot done and skips it.
+    pub(crate) fn recount_slots(&self) {
+        let (mut used, mut tombs) = (0u64, 0u64);
+        for slot in 0..self.cap {
+            match self.tag_word(slot).load(Ordering::Relaxed) {
+                TAG_EMPTY => {}
+                TAG_DELETED => tombs += 1,
+                _ => used += 1,
+            }
+        }
+        self.h(H_USED).store(used, Ordering::Relaxed);
+        self.h(H_TOMBS).store(tombs, Ordering::Relaxed);
+    }
+
     /// Writer only: deletes the key in `slot`.
     pub(crate) fn remove(&self, slot: u64) {
         self.tag_word(slot).store(TAG_DELETED, Ordering::Release);

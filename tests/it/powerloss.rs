@@ -19,6 +19,10 @@
 //! so such an fsync covers every commit acknowledged before it);
 //! every key, the list and the hash exactly as transactions `1..=L` left them (nothing
 //! partial); the account sum; `check()`; and a commit after recovery.
+//!
+//! Apart from that workload: a compaction while another thread overwrites the keys it copies,
+//! in `Batched` mode with nothing syncing the overwrites, then a cut: every key must come back
+//! with one of its values (format-spec.md §11 step 5).
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
@@ -393,4 +397,140 @@ fn power_cut_at_every_sync_point_loses_no_acknowledged_commit() -> TestResult {
 #[test]
 fn power_cut_in_batched_mode_loses_at_most_the_unsynced_window() -> TestResult {
     cut_everywhere(true)
+}
+
+const RACE_ENTRY: &str = "powerloss::child_compaction_beside_unsynced_commits";
+const RACE_ROLE: &str = "powerloss-compaction-race";
+const RACE_KEYS: u64 = 2000;
+
+fn race_key(i: u64) -> Vec<u8> {
+    format!("r/{i}").into_bytes()
+}
+
+fn race_value(i: u64, v: u64) -> String {
+    format!("{v}:{i}:{}", "x".repeat(200))
+}
+
+/// Writes `RACE_KEYS` keys and makes them durable in a compacted segment, then compacts
+/// again while a second thread overwrites the keys (from the last down, while the copy goes
+/// from the first up) in `Batched` mode with a delay no run reaches: nothing syncs those
+/// overwrites but what compaction itself does. Waits to be killed once the compaction
+/// returned.
+#[test]
+fn child_compaction_beside_unsynced_commits() {
+    let Some(dir) = child_role(RACE_ROLE) else {
+        return;
+    };
+    let journal: String = child_param("ZIGGY_JOURNAL");
+    set_power_loss_journal(Some(Path::new(&journal))).expect("journal");
+    let db = Db::options()
+        .segment_size(4 << 20)
+        .auto_compact(false, 0.5, 0)
+        .durability(Durability::Batched {
+            max_delay: Duration::from_secs(3600),
+        })
+        .open(&dir)
+        .expect("open");
+    for chunk in 0..RACE_KEYS / 100 {
+        db.transaction(|tx| {
+            for i in chunk * 100..(chunk + 1) * 100 {
+                tx.set(&race_key(i), race_value(i, 1))?;
+            }
+            Ok(())
+        })
+        .expect("commit");
+    }
+    db.sync().expect("sync");
+    db.compact().expect("first compaction");
+    power_loss_note("FIRST VALUES DURABLE");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let overwritten = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in (0..RACE_KEYS).rev() {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                db.set(&race_key(i), race_value(i, 2)).expect("overwrite");
+                power_loss_note(&format!("SET {i}"));
+                overwritten.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        // Start the compaction once the overwrites run, so that they go on during its copy.
+        while overwritten.load(std::sync::atomic::Ordering::Relaxed) < 10 {
+            std::thread::yield_now();
+        }
+        db.compact().expect("second compaction");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    report("DONE");
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// A compaction copies only the records the index points to, so it leaves out a record that
+/// a later commit replaced. Commits are visible before they are durable: if the victim holding
+/// the replaced record is deleted before the replacing commit is synced, a power cut takes
+/// the commit back and the key has neither value. Each key must come back with one of its
+/// two values. Rounds run until three of them had overwrites committed while the compaction
+/// copied (its step 2), which is when a record can be left out.
+#[test]
+fn power_cut_after_a_compaction_beside_unsynced_commits_loses_no_key() -> TestResult {
+    let (mut rounds, mut raced, mut inside) = (0u64, 0u64, 0u64);
+    while raced < 3 {
+        rounds += 1;
+        assert!(
+            rounds <= 30,
+            "in {} rounds only {raced} had an overwrite committed during the compaction's copy",
+            rounds - 1
+        );
+        let tmp = util::tempdir();
+        let dir = util::db_path(&tmp);
+        std::fs::create_dir_all(&dir)?;
+        let journal = tmp.path().join("journal");
+        let env = [("ZIGGY_JOURNAL", journal.display().to_string())];
+        let mut child = Child::spawn(RACE_ENTRY, RACE_ROLE, &dir, &env);
+        child.expect("DONE", Duration::from_secs(120));
+        let status = child.kill();
+        assert_eq!(status.signal(), Some(9), "{}", child.stderr());
+        let cut = power_cut(&journal, &dir)?;
+        // Overwrites acknowledged between the second compaction's steps 2 and 3.
+        let (mut second, mut copying, mut during) = (false, false, 0u64);
+        for e in &cut.events {
+            let PowerLossEvent::Note(n) = e else { continue };
+            match n.as_str() {
+                "FIRST VALUES DURABLE" => second = true,
+                "compaction step 2" if second => copying = true,
+                "compaction step 3" if second => copying = false,
+                n if copying && n.starts_with("SET ") => during += 1,
+                _ => {}
+            }
+        }
+        raced += u64::from(during > 0);
+        inside += during;
+        let label = format!("round {rounds} ({during} overwrites during the copy)");
+        let db = Db::open(&dir).map_err(|e| format!("{label}: reopening failed: {e}"))?;
+        let mut lost = Vec::new();
+        for i in 0..RACE_KEYS {
+            let got = db.get(&race_key(i))?;
+            let got = got.as_deref();
+            if got != Some(race_value(i, 1).as_bytes()) && got != Some(race_value(i, 2).as_bytes())
+            {
+                lost.push(i);
+            }
+        }
+        assert!(
+            lost.is_empty(),
+            "{label}: {} keys came back with neither of their values: {:?}",
+            lost.len(),
+            &lost[..lost.len().min(20)]
+        );
+        check_and_commit(&db, &label)?;
+    }
+    println!(
+        "compaction beside unsynced commits: {rounds} rounds, {raced} with overwrites during \
+         the copy ({inside} in all), no key lost"
+    );
+    Ok(())
 }
