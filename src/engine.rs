@@ -204,9 +204,8 @@ fn classify(path: &Path, name: &str) -> Entry {
     let has_magic = |magic: &[u8]| {
         use std::os::unix::fs::FileExt;
         let mut b = [0u8; 8];
-        std::fs::File::open(path)
-            .and_then(|f| f.read_exact_at(&mut b, 0))
-            .is_ok_and(|()| b[..] == *magic)
+        crate::io::open_file(path, false)
+            .is_ok_and(|f| f.read_exact_at(&mut b, 0).is_ok() && b[..] == *magic)
     };
     if name == segment::file_name(1) {
         if let Some(b) = read() {
@@ -269,7 +268,10 @@ fn index_is_ours(path: &Path, gen: u64, db_id: u32) -> bool {
         return false;
     }
     let mut b = [0u8; 8 * (index::H_DB_ID + 1)];
-    let Ok(()) = std::fs::File::open(path).and_then(|f| f.read_exact_at(&mut b, 0)) else {
+    let Ok(f) = crate::io::open_file(path, false) else {
+        return false;
+    };
+    let Ok(()) = f.read_exact_at(&mut b, 0) else {
         return false;
     };
     let word = |i: usize| {
