@@ -49,6 +49,8 @@ mod io;
 mod lock;
 mod manifest;
 mod map;
+#[allow(dead_code)] // the stop points come with the code that waits at them
+mod pause;
 mod record;
 mod repair;
 mod segment;

@@ -1,0 +1,40 @@
+//! Named points at which a test can stop this process, to hold it exactly there while other
+//! processes go on (as `kill -STOP` would at a lucky moment). Only with the `test-hooks`
+//! feature; elsewhere [`point`] compiles to nothing.
+//!
+//! `ZIGGY_TEST_STOP=NAME` stops the process (it sends itself `SIGSTOP`) the first time it
+//! reaches point `NAME`; `NAME:N` at the `N`th time. The test resumes it with `SIGCONT` or
+//! kills it. Points: see the callers of [`point`].
+
+/// Stops this process if `ZIGGY_TEST_STOP` names this point and this is the chosen pass.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn point(name: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+
+    static CHOSEN: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static PASSES: AtomicU64 = AtomicU64::new(0);
+    let chosen = CHOSEN.get_or_init(|| {
+        let v = std::env::var("ZIGGY_TEST_STOP").ok()?;
+        Some(match v.split_once(':') {
+            Some((n, k)) => (n.to_string(), k.parse().ok()?),
+            None => (v, 1),
+        })
+    });
+    let Some((want, nth)) = chosen else { return };
+    if want != name {
+        return;
+    }
+    if PASSES.fetch_add(1, Ordering::SeqCst) + 1 == *nth {
+        // SAFETY: raise has no memory-safety preconditions; SIGSTOP cannot be caught, so no
+        // handler runs in this thread.
+        unsafe {
+            libc::raise(libc::SIGSTOP);
+        }
+    }
+}
+
+/// Without the test hooks there are no stop points.
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub(crate) fn point(_name: &str) {}
