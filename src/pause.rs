@@ -26,11 +26,18 @@ pub(crate) fn point(name: &str) {
         return;
     }
     if PASSES.fetch_add(1, Ordering::SeqCst) + 1 == *nth {
-        // SAFETY: raise has no memory-safety preconditions; SIGSTOP cannot be caught, so no
-        // handler runs in this thread.
-        unsafe {
-            libc::raise(libc::SIGSTOP);
-        }
+        stop_self();
+    }
+}
+
+/// Sends SIGSTOP to this process with kill(2); returns once it is continued.
+#[cfg(feature = "test-hooks")]
+#[allow(unsafe_code, reason = "kill(2) has no safe wrapper in std")]
+fn stop_self() {
+    // SAFETY: kill(2) takes plain integers and touches no memory of this process; SIGSTOP
+    // cannot be caught, so no handler runs.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGSTOP);
     }
 }
 
