@@ -36,6 +36,23 @@ const NO_TXN: u64 = u64::MAX;
 const GROW_STEP: u64 = 4 << 20;
 /// Initial allocation of a new log segment (small, so a fresh segment wastes little space).
 const INITIAL_ALLOC: u64 = 64 << 10;
+/// Largest reserve kept at the end of the active segment (format-spec.md §9.2 step 2).
+const RESERVE_MAX: u64 = 32 << 10;
+
+/// The reserve of a database with `segment_size`-byte segments: room at the end of the
+/// active segment, always allocated, that only a transaction that deletes and nothing else
+/// may use, and only when the file system has no room for a new segment or a larger active
+/// one (format-spec.md §9.2 step 2): a full disk never stops keys from being deleted.
+/// A sixteenth of the segment, at most 32 KiB, so that a new segment's first allocation
+/// (64 KiB) always covers its header, a SEAL and the reserve.
+pub(crate) fn reserve_bytes(segment_size: u64) -> u64 {
+    (segment_size / 16).min(RESERVE_MAX)
+}
+
+/// Bytes a new log segment is allocated with (§3.4).
+pub(crate) fn new_segment_bytes(segment_size: u64) -> u64 {
+    INITIAL_ALLOC.min(segment_size)
+}
 
 /// This process's wall clock, Unix ms (see [`crate::expiry::wall_ms`]).
 pub(crate) fn now_ms() -> u64 {
@@ -1294,7 +1311,14 @@ impl Shared {
                     reason: "the segment being rotated to is not one that could be allocated",
                 });
             }
-            self.finish_rotation(rotating as u32)?;
+            // A rotation that cannot be finished (a full disk while its file is created) is
+            // undone if the manifest does not name its segment yet, so that no commit and no
+            // open fails because of it (§10.1 step 1).
+            if let Err(e) = self.finish_rotation(rotating as u32) {
+                if !self.undo_rotation(rotating as u32)? {
+                    return Err(e);
+                }
+            }
         }
         let seq = self.shm.get(W_SEQ);
         if seq & 1 == 1 {
@@ -1670,10 +1694,26 @@ impl Shared {
             from = upto;
         }
         parts.push(&buf[from..]);
+        // A transaction that only deletes may use the reserve when the file system has no
+        // room for more log (§9.2 steps 2-3): deleting is how room is made.
+        let deletes_only = records.iter().all(|(_, m)| m.kind == KIND_DEL);
+        let reserve = reserve_bytes(self.opts.segment_size);
         let mut log_pos = self.shm.get(W_LOG_POS);
-        if u64::from(pos_off(log_pos)) + (len + SEAL_LEN) as u64 > self.opts.segment_size {
-            self.rotate()?;
-            log_pos = self.shm.get(W_LOG_POS);
+        // The end of the transaction and the SEAL after it, at the published end.
+        let sealed_end = |log_pos: u64| u64::from(pos_off(log_pos)) + (len + SEAL_LEN) as u64;
+        // An empty segment is never sealed for a transaction that would not leave the
+        // reserve free in the next one either; it may use part of the reserve (§9.2).
+        if sealed_end(log_pos) + reserve > self.opts.segment_size
+            && pos_off(log_pos) as usize > SEGMENT_HEADER_LEN
+        {
+            match self.rotate() {
+                Ok(()) => log_pos = self.shm.get(W_LOG_POS),
+                Err(Error::DiskFull { .. })
+                    if deletes_only
+                        && sealed_end(log_pos) <= self.shm.get(W_ACTIVE_ALLOC)
+                        && sealed_end(log_pos) <= self.opts.segment_size => {}
+                Err(e) => return Err(e),
+            }
         }
         let seg = pos_seg(log_pos);
         let off = u64::from(pos_off(log_pos));
@@ -1681,13 +1721,21 @@ impl Shared {
         let file = self.segs.file(seg)?;
         let path = self.segs.path(seg);
         let alloc = self.shm.get(W_ACTIVE_ALLOC);
-        if end + SEAL_LEN as u64 > alloc {
-            let want = (end + SEAL_LEN as u64)
+        // The reserve stays allocated after the transaction (§3.4), so that a full disk
+        // cannot take it.
+        let need = (end + SEAL_LEN as u64 + reserve).min(self.opts.segment_size);
+        if need > alloc {
+            let want = need
                 .max(alloc + alloc.clamp(INITIAL_ALLOC, GROW_STEP))
                 .min(self.opts.segment_size);
-            crate::io::allocate(&file, want, &path)?;
-            self.shm.set(W_ACTIVE_ALLOC, want);
-            self.shm.add(W_SEGMENT_BYTES, want - alloc);
+            match crate::io::allocate(&file, want, &path) {
+                Ok(()) => {
+                    self.shm.set(W_ACTIVE_ALLOC, want);
+                    self.shm.add(W_SEGMENT_BYTES, want - alloc);
+                }
+                Err(Error::DiskFull { .. }) if deletes_only && end + SEAL_LEN as u64 <= alloc => {}
+                Err(e) => return Err(e),
+            }
         }
         crate::io::write_parts_at(&file, &parts, off, &path)?;
 
@@ -1743,8 +1791,11 @@ impl Shared {
         records: &[(u64, RecMeta)],
     ) -> Result<(Arc<IndexMap>, Vec<Probed>)> {
         let mut idx = self.current_index()?;
-        if idx.needs_resize(records.len() as u64) {
-            self.resize_index(records.len() as u64)?;
+        // A DEL takes no slot, so a transaction that only deletes never needs a larger
+        // index (nor room on the file system for one).
+        let puts = records.iter().filter(|(_, m)| m.kind != KIND_DEL).count() as u64;
+        if idx.needs_resize(puts) {
+            self.resize_index(puts)?;
             idx = self.current_index()?;
         }
         let probed = records
@@ -1894,7 +1945,37 @@ impl Shared {
             .fetch_max(log_pos, Ordering::AcqRel);
         let id = self.shm.w(W_NEXT_SEG).fetch_add(1, Ordering::AcqRel) as u32;
         self.shm.set(W_ROTATING, u64::from(id));
-        self.finish_rotation(id)
+        crate::pause::point("rotate");
+        self.finish_rotation(id).inspect_err(|_| {
+            // Before the manifest names the new segment, a failed rotation is undone, not
+            // left for the next writer or opener to redo (§9.5): on a full disk that would
+            // fail again and stop every commit and every open.
+            let _ = self.undo_rotation(id);
+        })
+    }
+
+    /// Undoes a rotation to segment `id` that failed (or whose writer died) before the
+    /// manifest named `id` (format-spec.md §9.5): removes the file if it is provably this
+    /// rotation's (this database's header with that id, or empty: a creation that got no
+    /// further), and clears `rotating`. The SEAL written past the published end stays; the
+    /// next commit overwrites it. `id` is not reused: `next_segment` has moved past it.
+    /// Returns false, changing nothing, if the manifest already names `id`: then the rotation
+    /// must be finished. Writer lock held.
+    fn undo_rotation(&self, id: u32) -> Result<bool> {
+        let man = self.read_manifest()?;
+        if man.active == id || man.segments.iter().any(|&(s, _)| s == id) {
+            return Ok(false);
+        }
+        self.segs.forget(id);
+        let path = self.segs.path(id);
+        let empty = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0);
+        if (empty || segment::is_ours(&path, id, self.db_id()))
+            && crate::io::remove_file(&path).is_ok()
+        {
+            let _ = crate::io::sync_dir(&self.dir);
+        }
+        self.shm.set(W_ROTATING, 0);
+        Ok(true)
     }
 
     /// Second half of a rotation to segment `id`; idempotent, so a writer that finds

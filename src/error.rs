@@ -33,6 +33,19 @@ pub enum Error {
         /// The file that could not be written or grown.
         path: PathBuf,
     },
+    /// A compaction could not take even its smallest step: copying the live records of the
+    /// sealed segment that has the fewest needs `needed` bytes free on the file system, and
+    /// only `free` are. Nothing was changed; deleting keys (which a full disk allows) or
+    /// freeing space elsewhere makes room.
+    #[error("COMPACT needs {needed} bytes free on the file system, {free} are (in {dir}): delete keys or free space, then compact again")]
+    CompactNeedsSpace {
+        /// The database directory.
+        dir: PathBuf,
+        /// Bytes the smallest step of the compaction needs free.
+        needed: u64,
+        /// Bytes free on the file system when it was looked at.
+        free: u64,
+    },
     /// A log record before the end of the log is damaged. A torn tail is not an error; it is
     /// truncated by recovery.
     #[error("write-ahead log {file} corrupt at byte {offset}: {reason}")]

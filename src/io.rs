@@ -351,6 +351,31 @@ pub(crate) fn sync_data(file: &File, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Space on the file system holding `dir`: (bytes an unprivileged process may still
+/// allocate, the allocation unit in bytes), as `statvfs(3)` reports them.
+#[allow(unsafe_code, reason = "statvfs(3) has no safe wrapper in std")]
+pub(crate) fn free_space(dir: &Path) -> Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|e| {
+        Error::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+        )
+    })?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `c` is a NUL-terminated path that outlives the call, and `st` points to a
+    // zeroed `statvfs` the call fills in (only read after it returned 0).
+    let r = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if r != 0 {
+        return Err(Error::io(dir, std::io::Error::last_os_error()));
+    }
+    // SAFETY: statvfs returned 0, so it filled in the whole structure (and it was zeroed).
+    let st = unsafe { st.assume_init() };
+    // Both are `fsblkcnt_t`/`c_ulong`, 64 bits on the Linux targets this crate supports.
+    let unit = st.f_frsize.max(1);
+    Ok((st.f_bavail.saturating_mul(unit), unit))
+}
+
 /// `fsync` of a directory, so that created, renamed and deleted names are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     check_fault(FaultOp::Sync).map_err(|e| Error::io(dir, e))?;

@@ -362,6 +362,42 @@ fn the_index_cannot_grow_on_a_full_tmpfs() -> TestResult {
     Ok(())
 }
 
+/// Issue 12 item 4: once a rotation failed on a full file system, the process attached since
+/// before deletes, new processes open, read and delete, a compaction either says how much
+/// room it needs or, once deletes made its first step fit, reclaims, and commits work again.
+#[test]
+fn a_full_tmpfs_still_opens_deletes_and_compacts() -> TestResult {
+    let run = run_scenario("reopen")?;
+    let full = run
+        .note("FULL")
+        .ok_or("the child never filled the file system")?;
+    assert!(
+        full.contains("seg-"),
+        "the fill did not end at a rotation: {full}"
+    );
+    let needs = run
+        .note("NEEDS")
+        .ok_or("the compaction never said how much room it needs")?;
+    assert!(needs.contains("COMPACT needs "), "{needs}");
+    run.note("COMPACTED")
+        .ok_or("the compaction never reclaimed anything")?;
+    Ok(())
+}
+
+/// A writer killed in the middle of a rotation on a full file system (before the segment
+/// file exists, and after its header but before its allocation): a new process opens.
+#[test]
+fn a_rotation_killed_on_a_full_tmpfs_leaves_it_openable() -> TestResult {
+    let run = run_scenario("killed")?;
+    for round in ["stop", "fault"] {
+        let killed = run.note(&format!("KILLED {round}")).ok_or(format!(
+            "the writer of round {round} was never killed in a rotation"
+        ))?;
+        assert!(killed.contains("acked"), "{killed}");
+    }
+    Ok(())
+}
+
 #[test]
 fn compaction_runs_out_of_room_on_a_full_tmpfs() -> TestResult {
     let run = run_scenario("compact")?;
@@ -564,9 +600,10 @@ fn scenario_log(mnt: &Path) -> TestResult {
     let (first, path) = fill(&db, &mut s, 1)?;
     report(format!("FULL after {first} commits, at {path}"));
     s.verify(&db, "same handle, once full")?;
-    // It stays full: more commits are refused the same way.
+    // It stays full: more commits that need a new segment are refused the same way (one
+    // smaller than the last refused may still fit before the reserve, §9.2).
     for i in 0..3u64 {
-        let r = s.set(&db, &format!("more/{i}"), 1_000_000 + i, 500);
+        let r = s.set(&db, &format!("more/{i}"), 1_000_000 + i, 2000);
         disk_full(&r, "a commit on the full file system")?;
     }
     // What a user can try without more room: delete keys, compact, check.
@@ -578,6 +615,9 @@ fn scenario_log(mnt: &Path) -> TestResult {
     let compact = db.compact();
     let compact = match &compact {
         Ok(st) => format!("ok ({} -> {} bytes)", st.bytes_before, st.bytes_after),
+        Err(Error::CompactNeedsSpace { needed, free, .. }) => {
+            format!("needs {needed} bytes, {free} free")
+        }
         Err(_) => format!("DiskFull at {}", disk_full(&compact, "COMPACT when full")?),
     };
     let check = db.check();
@@ -596,17 +636,14 @@ fn scenario_log(mnt: &Path) -> TestResult {
         s.set(&db, &format!("room/{i}"), 2_000_000 + i, 500)
             .map_err(|e| format!("commit once the file system has room: {e}"))?;
     }
-    // The segment the failed rotation had started is allocated in full now, like every
-    // other log segment (§9.5), so a full disk shows up at the allocation again.
-    for f in util::segment_files(&dir) {
-        let len = std::fs::metadata(&f)?.len();
-        if len != SEGMENT {
-            return Err(format!(
-                "{} is {len} bytes after the rotation was finished, not {SEGMENT}",
-                util::file_name(&f)
-            )
-            .into());
-        }
+    // The rotation the full disk refused was undone (§9.5): no file of it is left.
+    let files = util::segment_files(&dir).len() as u64;
+    if files != db.metrics().segments {
+        return Err(format!(
+            "{files} segment files but {} listed: a refused rotation left its file",
+            db.metrics().segments
+        )
+        .into());
     }
     let st = db
         .compact()
@@ -721,12 +758,19 @@ fn scenario_compact(mnt: &Path) -> TestResult {
         s.set(&db, &format!("c/{}", i * 2), 1000 + i, 2000)?;
     }
     let segments = db.metrics().segments;
-    // Room for the rotation compaction starts with (a 64 KiB segment), not for the copies.
+    // Room for the rotation compaction starts with (a 64 KiB segment), not for the copies:
+    // the compaction measures what its first step needs and refuses (or, if the room was
+    // taken while it copied, fails with DiskFull); either way it changes nothing.
     ballast(&mnt.join("ballast"), 96 << 10)?;
     let r = db.compact();
-    let path = disk_full(&r, "compaction on a full file system")?;
+    let why = match &r {
+        Err(Error::CompactNeedsSpace { needed, free, .. }) if needed > free => {
+            format!("needs {needed} bytes, {free} free")
+        }
+        _ => format!("at {}", disk_full(&r, "compaction on a full file system")?),
+    };
     report(format!(
-        "FULL compaction failed at {path}, {segments} segments before"
+        "FULL compaction failed: {why}, {segments} segments before"
     ));
     let m = db.metrics();
     let files = util::segment_files(&dir).len() as u64;
@@ -761,6 +805,380 @@ fn scenario_compact(mnt: &Path) -> TestResult {
     Ok(())
 }
 
+/// Runs the `ziggy` binary (a new process, in this process's mount namespace) on the
+/// database `dir` with `args`; returns whether it succeeded and what it printed.
+fn ziggy(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> TestResult<(bool, String)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_ziggy"))
+        .arg("-d")
+        .arg(dir)
+        .args(["--segment-size", &SEGMENT.to_string()])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((out.status.success() && !text.starts_with("ERR"), text))
+}
+
+/// [`ziggy`] that must succeed; its output, trimmed.
+fn ziggy_ok(dir: &Path, args: &[&str]) -> TestResult<String> {
+    let (ok, text) = ziggy(dir, args, &[])?;
+    if ok {
+        Ok(text.trim().to_owned())
+    } else {
+        Err(format!(
+            "a new process on the full file system, `ziggy {}`: {text}",
+            args.join(" ")
+        )
+        .into())
+    }
+}
+
+impl Session {
+    /// `DEL keys...` in one transaction; reports the outcome.
+    fn del_many(&mut self, db: &Db, keys: &[String]) -> ziggydb::Result<()> {
+        let r = db.transaction(|tx| {
+            for k in keys {
+                tx.delete(k.as_bytes())?;
+            }
+            Ok(())
+        });
+        for k in keys {
+            match &r {
+                Ok(()) => {
+                    self.model.insert(k.clone(), None);
+                    self.acks += 1;
+                    report(format!("ACK DEL {k}"));
+                }
+                Err(_) => report(format!("REFUSED DEL {k}")),
+            }
+        }
+        r
+    }
+
+    /// `ziggy DEL keys...` in a new process: they are deleted, in one transaction.
+    fn del_in_new_process(&mut self, dir: &Path, keys: &[String]) -> TestResult {
+        let mut args = vec!["DEL"];
+        args.extend(keys.iter().map(String::as_str));
+        let present = keys
+            .iter()
+            .filter(|k| self.model.get(*k).is_some_and(Option::is_some))
+            .count();
+        let out = ziggy_ok(dir, &args)?;
+        if out != present.to_string() {
+            return Err(format!("`ziggy DEL` of {present} present keys answered {out}").into());
+        }
+        for k in keys {
+            self.model.insert(k.clone(), None);
+            self.acks += 1;
+            report(format!("ACK DEL {k}"));
+        }
+        Ok(())
+    }
+
+    /// The keys of the model that hold a value.
+    fn present(&self) -> usize {
+        self.model.values().filter(|v| v.is_some()).count()
+    }
+}
+
+/// Makes the tmpfs at `mnt` exactly `kib` KiB larger than what its files use now (a remount),
+/// so that exactly that much room is free.
+fn set_free(mnt: &Path, kib: u64) -> TestResult {
+    let out = Command::new("stat")
+        .args(["-f", "--format=%b %f %S"])
+        .arg(mnt)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let n: Vec<u64> = text
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let [blocks, free, size] = n[..] else {
+        return Err(format!("stat -f {}: {text}", mnt.display()).into());
+    };
+    let used_kib = (blocks - free) * size / 1024;
+    remount(mnt, used_kib + kib)
+}
+
+/// The (needed, free) figures of a `COMPACT needs N bytes free on the file system, M are`
+/// message.
+fn needs_figures(text: &str) -> Option<(u64, u64)> {
+    let rest = &text[text.find("COMPACT needs ")? + "COMPACT needs ".len()..];
+    let (needed, rest) = rest.split_once(" bytes free on the file system, ")?;
+    let (free, _) = rest.split_once(" are")?;
+    Some((needed.parse().ok()?, free.parse().ok()?))
+}
+
+/// The length of the value of fill commit `seed`: 700 to 1299 bytes.
+fn fill_len(seed: u64) -> usize {
+    700 + (seed * 37 % 600) as usize
+}
+
+/// Fills the file system until a rotation fails; then, with the file system full, the
+/// process attached since before deletes; every process closes and new ones open, read,
+/// delete, check and compact (issue 12 item 4).
+fn scenario_reopen(mnt: &Path) -> TestResult {
+    mount_tmpfs(mnt, 1024)?;
+    let dir = mnt.join("db");
+    let db = open(&dir)?;
+    let mut s = Session::default();
+    let mut seed = 0u64;
+    let path = loop {
+        seed += 1;
+        if seed > 100_000 {
+            return Err("a 1 MiB file system never filled".into());
+        }
+        let r = s.set(&db, &format!("k/{seed}"), seed, fill_len(seed));
+        if r.is_err() {
+            break disk_full(&r, &format!("commit {seed}"))?;
+        }
+    };
+    report(format!("FULL after {} commits, at {path}", seed - 1));
+    // The process attached since before the fill deletes: one key, then several in one
+    // transaction.
+    s.del(&db, "k/1")
+        .map_err(|e| format!("DEL in the process attached since before the fill: {e}"))?;
+    s.del_many(&db, &["k/2".into(), "k/3".into(), "k/4".into()])
+        .map_err(|e| format!("a multi-key DEL in the process attached since before: {e}"))?;
+    // A new process beside it opens, reads and deletes.
+    let got = ziggy_ok(&dir, &["GET", "k/5"])?;
+    if got.as_bytes() != value(5, fill_len(5)) {
+        return Err(format!("`ziggy GET k/5` beside the attached process: {got:.40}").into());
+    }
+    s.del_in_new_process(&dir, &["k/6".into(), "k/7".into()])?;
+    s.verify(&db, "the process attached since before, after the deletes")?;
+    drop(db);
+
+    // Every process closed. 16 KiB free: not room for a new segment (64 KiB).
+    set_free(mnt, 16)?;
+    let got = ziggy_ok(&dir, &["GET", "k/10"])?;
+    if got.as_bytes() != value(10, fill_len(10)) {
+        return Err(format!("`ziggy GET k/10` on the full file system: {got:.40}").into());
+    }
+    let size = ziggy_ok(&dir, &["DBSIZE"])?;
+    if size != s.present().to_string() {
+        return Err(format!("DBSIZE {size}, not {}", s.present()).into());
+    }
+    s.del_in_new_process(&dir, &["k/8".into()])?;
+    s.del_in_new_process(&dir, &["k/9".into(), "k/11".into(), "k/12".into()])?;
+    let check = ziggy_ok(&dir, &["CHECK"])?;
+    if check != "OK" {
+        return Err(format!("CHECK on the full file system: {check}").into());
+    }
+    // Every segment holds live records: not even the first step of a compaction fits.
+    let (ok, text) = ziggy(&dir, &["COMPACT"], &[])?;
+    let Some((needed, free)) = needs_figures(&text).filter(|&(n, f)| !ok && n > f) else {
+        return Err(format!("COMPACT with 16 KiB free: {text}").into());
+    };
+    if !(8 << 10..=16 << 10).contains(&free) || needed < 32 << 10 {
+        return Err(format!("COMPACT said it needs {needed} bytes with {free} free").into());
+    }
+    report(format!("NEEDS {}", text.trim()));
+
+    // A new handle: the same refusal, typed; a large SET still fails; nothing was lost.
+    let db = open(&dir)?;
+    check_ok(&db, "a new handle on the full file system")?;
+    s.verify(&db, "a new handle on the full file system")?;
+    match db.compact() {
+        Err(Error::CompactNeedsSpace { needed, free, .. }) if needed > free => {}
+        other => return Err(format!("compact with 16 KiB free: {other:?}").into()),
+    }
+    let r = s.set(&db, "big", 9_000_000, 4000);
+    let at = disk_full(&r, "a large SET on the full file system")?;
+    if !at.starts_with("seg-") {
+        return Err(format!("the large SET failed at {at}, not at a new segment").into());
+    }
+    s.verify(&db, "after the refused SET")?;
+    // Deleting the oldest keys leaves the oldest segment without a live record: a step that
+    // fits in the same 16 KiB.
+    let oldest: Vec<String> = (13..=80).map(|i| format!("k/{i}")).collect();
+    for chunk in oldest.chunks(25) {
+        s.del_many(&db, chunk)
+            .map_err(|e| format!("DEL of {} keys on the full file system: {e}", chunk.len()))?;
+    }
+    drop(db);
+    let before = util::segment_bytes(&dir);
+    let out = ziggy_ok(&dir, &["COMPACT"])
+        .map_err(|e| format!("COMPACT once deletes emptied a segment: {e}"))?;
+    let after = util::segment_bytes(&dir);
+    if out != "OK" || after >= before {
+        return Err(format!("COMPACT answered {out}: {before} -> {after} segment bytes").into());
+    }
+    report(format!("COMPACTED {before} -> {after} segment bytes"));
+    let db = open(&dir)?;
+    check_ok(&db, "after the compaction")?;
+    s.verify(&db, "after the compaction")?;
+    // The compaction freed room for a new segment: SETs work again.
+    for i in 0..30u64 {
+        s.set(&db, &format!("again/{i}"), 3_000_000 + i, 1500)
+            .map_err(|e| format!("SET {i} after the compaction: {e}"))?;
+    }
+    check_ok(&db, "after the SETs")?;
+    reopen_and_verify(db, &dir, &s, "a new handle")?;
+    hand_over(&dir, &mut s)?;
+    Ok(())
+}
+
+/// Feeds `SET` lines to a `ziggy` process until it stops (SIGSTOP) or dies in a rotation;
+/// kills it; returns the number of its acknowledged commits.
+fn writer_until_killed(
+    dir: &Path,
+    s: &mut Session,
+    first_seed: u64,
+    env: &[(&str, &str)],
+) -> TestResult<u64> {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let mut p = Command::new(env!("CARGO_BIN_EXE_ziggy"))
+        .arg("-d")
+        .arg(dir)
+        .args(["--segment-size", &SEGMENT.to_string()])
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let pid = p.id();
+    let mut stdin = p.stdin.take().ok_or("no stdin")?;
+    let stdout = p.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let stopped = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|st| st.rsplit_once(") ").map(|(_, r)| r.starts_with('T')))
+            .unwrap_or(false)
+    };
+    let mut acked = 0u64;
+    let len = 1000;
+    for seed in first_seed.. {
+        if seed > first_seed + 10_000 {
+            return Err("the writer never reached a rotation".into());
+        }
+        let key = format!("w/{seed}");
+        let line = format!("SET {key} {}\n", String::from_utf8_lossy(&value(seed, len)));
+        if stdin.write_all(line.as_bytes()).is_err() {
+            // It died (the fault's kill) before reading this line.
+            break;
+        }
+        let _ = stdin.flush();
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        let answer = loop {
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(Ok(l)) => break Some(l),
+                Ok(Err(_)) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break None,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if stopped() {
+                        break None;
+                    }
+                    if std::time::Instant::now() > deadline {
+                        let _ = p.kill();
+                        return Err("the writer neither answered nor stopped".into());
+                    }
+                }
+            }
+        };
+        match answer.as_deref() {
+            Some("OK") => {
+                s.model.insert(key.clone(), Some((seed, len)));
+                s.acks += 1;
+                acked += 1;
+                report(format!("ACK SET {key} {seed} {len}"));
+            }
+            Some(other) => return Err(format!("the writer answered {other:.80}").into()),
+            None => {
+                // Stopped or killed inside this commit's rotation, before its append.
+                s.refused.push((key.clone(), seed, len));
+                report(format!("REFUSED SET {key} {seed} {len}"));
+                break;
+            }
+        }
+    }
+    let _ = p.kill();
+    let status = p.wait()?;
+    if status.signal() != Some(libc::SIGKILL) {
+        return Err(format!("the writer ended with {status}, not killed").into());
+    }
+    Ok(acked)
+}
+
+/// A writer killed in a rotation that cannot finish on a full file system: new processes
+/// open, read and delete; the rotation is undone, not redone.
+fn scenario_killed_rotation(mnt: &Path) -> TestResult {
+    mount_tmpfs(mnt, 1024)?;
+    let dir = mnt.join("db");
+    let mut s = Session::default();
+    {
+        let db = open(&dir)?;
+        for i in 0..20u64 {
+            s.set(&db, &format!("a/{i}"), i, 900)?;
+        }
+    }
+    let rounds: [(&str, &[(&str, &str)]); 2] = [
+        // Stopped once `rotating` names the new segment, before its file exists.
+        ("stop", &[("ZIGGY_TEST_STOP", "rotate")]),
+        // Killed at the allocation of the new segment: its file has a header, no room.
+        ("fault", &[("ZIGGY_FAULT", "allocate:1:kill")]),
+    ];
+    let mut seed = 1000;
+    for (round, env) in rounds {
+        // Room for a segment's header, not for the segment.
+        set_free(mnt, 16)?;
+        let files = util::segment_files(&dir).len();
+        let acked = writer_until_killed(&dir, &mut s, seed, env)?;
+        seed += 10_000;
+        // The fault kills the writer after it wrote the new segment's header.
+        let left = util::segment_files(&dir).len() - files;
+        if left != usize::from(round == "fault") {
+            return Err(format!("round {round}: the killed rotation left {left} new files").into());
+        }
+        report(format!("KILLED {round} after {acked} acked commits"));
+        // New processes open the database with the rotation left half done.
+        let got = ziggy_ok(&dir, &["GET", "a/3"])?;
+        if got.as_bytes() != value(3, 900) {
+            return Err(format!("round {round}: GET a/3 answered {got:.40}").into());
+        }
+        s.del_in_new_process(&dir, &[format!("a/{}", s.acks % 20)])?;
+        let check = ziggy_ok(&dir, &["CHECK"])?;
+        if check != "OK" {
+            return Err(format!("round {round}: CHECK: {check}").into());
+        }
+        let db = open(&dir)?;
+        s.verify(&db, &format!("round {round}, a new handle"))?;
+        // No file of the undone rotation is left to take the room.
+        let files = util::segment_files(&dir).len() as u64;
+        if files != db.metrics().segments {
+            return Err(format!(
+                "round {round}: {files} segment files but {} listed",
+                db.metrics().segments
+            )
+            .into());
+        }
+    }
+    // Room again: the writer's next rotation succeeds.
+    remount(mnt, 4096)?;
+    let db = open(&dir)?;
+    for i in 0..100u64 {
+        s.set(&db, &format!("room/{i}"), 5_000_000 + i, 1000)
+            .map_err(|e| format!("SET with room again: {e}"))?;
+    }
+    check_ok(&db, "with room again")?;
+    reopen_and_verify(db, &dir, &s, "a new handle")?;
+    hand_over(&dir, &mut s)?;
+    Ok(())
+}
+
 #[test]
 fn child_on_a_small_tmpfs() {
     let Some(mnt) = child_role(ROLE) else {
@@ -769,6 +1187,8 @@ fn child_on_a_small_tmpfs() {
     let scenario: String = child_param(SCENARIO_VAR);
     let r = match scenario.as_str() {
         "log" => scenario_log(&mnt),
+        "reopen" => scenario_reopen(&mnt),
+        "killed" => scenario_killed_rotation(&mnt),
         "index" => scenario_index(&mnt),
         "compact" => scenario_compact(&mnt),
         other => Err(format!("unknown scenario {other}").into()),
