@@ -119,13 +119,27 @@ impl Shared {
         // 1. Seal the active segment so that everything written so far can be compacted. On
         // a full file system there may be no room for a new segment: then the sealed segments
         // are compacted and the active one stays as it is (format-spec.md §11 step 1).
-        let mut sealed = true;
         let man = {
             let _g = self.writer_section(timeout)?;
             if u64::from(pos_off(self.shm.get(W_LOG_POS))) > SEGMENT_HEADER_LEN as u64 {
                 match self.rotate() {
                     Ok(()) => {}
-                    Err(Error::DiskFull { .. }) => sealed = false,
+                    // Only if the file system has indeed no room for one (not a quota, nor
+                    // an error that only looks like a full disk).
+                    Err(e @ Error::DiskFull { .. }) => {
+                        let man = self.read_manifest()?;
+                        let (free, unit) =
+                            crate::io::free_space(&self.dir).unwrap_or((u64::MAX, 4096));
+                        let segment = crate::engine::new_segment_bytes(self.opts.segment_size)
+                            + manifest_room(&man, 1, unit);
+                        if free >= segment {
+                            return Err(e);
+                        }
+                        if man.segments.len() < 2 {
+                            // Nothing sealed to compact, and no room to seal the active one.
+                            return Err(self.needs_space(segment, free));
+                        }
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -140,14 +154,10 @@ impl Shared {
             .filter(|&(id, _)| id != man.active)
             .collect();
         let mut stats = CompactStats::default();
-        let (free, unit) = crate::io::free_space(&self.dir)?;
+        // A file system that cannot say how much room it has is taken to have enough: the
+        // copy then fails with `DiskFull` if it has not, changing nothing (step 2).
+        let (free, unit) = crate::io::free_space(&self.dir).unwrap_or((u64::MAX, 4096));
         if victims.is_empty() {
-            if !sealed {
-                // Nothing sealed to compact, and no room to seal the active segment.
-                let needed = crate::engine::new_segment_bytes(self.opts.segment_size)
-                    + manifest_room(&man, 1, unit);
-                return Err(self.needs_space(needed, free));
-            }
             crate::io::powerloss::power_loss_note("compaction done: nothing to compact");
             return Ok(stats);
         }
