@@ -1696,7 +1696,7 @@ impl Shared {
         parts.push(&buf[from..]);
         // A transaction that only deletes may use the reserve when the file system has no
         // room for more log (§9.2 steps 2-3): deleting is how room is made.
-        let deletes_only = records.iter().all(|(_, m)| m.kind == KIND_DEL);
+        let deletes_only = !records.is_empty() && records.iter().all(|(_, m)| m.kind == KIND_DEL);
         let reserve = reserve_bytes(self.opts.segment_size);
         let mut log_pos = self.shm.get(W_LOG_POS);
         // The end of the transaction and the SEAL after it, at the published end.
