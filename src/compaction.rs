@@ -316,6 +316,7 @@ impl Shared {
     fn compact_victims(&self, victims: &[(u32, u8)], stats: &mut CompactStats) -> Result<()> {
         let timeout = self.opts.lock_timeout;
         let step = |n: u32| crate::io::powerloss::power_loss_note(&format!("compaction step {n}"));
+        crate::pause::point("compact-step");
         // 2. Copy live records (no lock held).
         step(2);
         let mut outputs: Vec<u32> = Vec::new();

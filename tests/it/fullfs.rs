@@ -398,6 +398,16 @@ fn a_rotation_killed_on_a_full_tmpfs_leaves_it_openable() -> TestResult {
     Ok(())
 }
 
+/// A compaction in steps never drops a DEL while an older PUT of its key survives it: killed
+/// after its first step, a cold rebuild from the segments still finds the keys deleted.
+#[test]
+fn a_compaction_in_steps_never_brings_a_deleted_key_back() -> TestResult {
+    let run = run_scenario("oldest")?;
+    run.note("STEPS")
+        .ok_or("the compaction in steps never ran")?;
+    Ok(())
+}
+
 #[test]
 fn compaction_runs_out_of_room_on_a_full_tmpfs() -> TestResult {
     let run = run_scenario("compact")?;
@@ -1179,6 +1189,101 @@ fn scenario_killed_rotation(mnt: &Path) -> TestResult {
     Ok(())
 }
 
+/// Removes the index files and `ziggy.shm` of the closed database at `dir`, so
+/// that the next open rebuilds the index from the segments alone (§10.2).
+fn force_rebuild(dir: &Path) -> TestResult {
+    for f in util::index_files(dir) {
+        std::fs::remove_file(f)?;
+    }
+    std::fs::remove_file(dir.join("ziggy.shm"))?;
+    Ok(())
+}
+
+/// The oldest segment holds PUTs of keys that a newer segment deletes; there is room for a
+/// compaction in steps, not in one. A compaction killed after its first step must not have
+/// dropped the segment of the DELs before the one of the PUTs (§11.1): a rebuild from the
+/// segments then still finds the keys deleted.
+fn scenario_oldest_first(mnt: &Path) -> TestResult {
+    mount_tmpfs(mnt, 1024)?;
+    let dir = mnt.join("db");
+    let mut s = Session::default();
+    {
+        let db = open(&dir)?;
+        // The oldest segment: keys that will be deleted, beside keys that stay.
+        for i in 0..25u64 {
+            s.set(&db, &format!("d/{i}"), i, 1000)?;
+            s.set(&db, &format!("f/{i}"), 100 + i, 1400)?;
+        }
+        // Newer segments of live keys: too much to copy in one step.
+        for i in 0..100u64 {
+            s.set(&db, &format!("g/{i}"), 1000 + i, 1200)?;
+        }
+        // The DELs, in the newest segment, which has the fewest live bytes.
+        let dels: Vec<String> = (0..25).map(|i| format!("d/{i}")).collect();
+        s.del_many(&db, &dels)?;
+    }
+    // Room to seal the active segment and then for one segment's copy at a time.
+    set_free(mnt, 64 + 48)?;
+    let mut p = Command::new(env!("CARGO_BIN_EXE_ziggy"))
+        .arg("-d")
+        .arg(&dir)
+        .args(["--segment-size", &SEGMENT.to_string(), "COMPACT"])
+        .env("ZIGGY_TEST_STOP", "compact-step:2")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let pid = p.id();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, r)| r.starts_with('T'))
+        {
+            break;
+        }
+        if let Some(status) = p.try_wait()? {
+            let out = p.wait_with_output()?;
+            return Err(format!(
+                "the compaction ended ({status}) before a second step: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = p.kill();
+            return Err("the compaction never reached a second step".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    p.kill()?;
+    p.wait()?;
+    report("STEPS killed at the second step of a compaction in steps");
+    force_rebuild(&dir)?;
+    let db = open(&dir)?;
+    check_ok(&db, "after a rebuild from the segments")?;
+    s.verify(&db, "after a rebuild from the segments")?;
+    // With room, the compaction finishes, and the deleted keys stay deleted.
+    remount(mnt, 4096)?;
+    let st = db
+        .compact()
+        .map_err(|e| format!("compaction with room: {e}"))?;
+    report(format!(
+        "COMPACTED {} -> {} bytes",
+        st.bytes_before, st.bytes_after
+    ));
+    drop(db);
+    force_rebuild(&dir)?;
+    let db = open(&dir)?;
+    check_ok(&db, "after the full compaction and a rebuild")?;
+    s.verify(&db, "after the full compaction and a rebuild")?;
+    reopen_and_verify(db, &dir, &s, "a new handle")?;
+    hand_over(&dir, &mut s)?;
+    Ok(())
+}
+
 #[test]
 fn child_on_a_small_tmpfs() {
     let Some(mnt) = child_role(ROLE) else {
@@ -1189,6 +1294,7 @@ fn child_on_a_small_tmpfs() {
         "log" => scenario_log(&mnt),
         "reopen" => scenario_reopen(&mnt),
         "killed" => scenario_killed_rotation(&mnt),
+        "oldest" => scenario_oldest_first(&mnt),
         "index" => scenario_index(&mnt),
         "compact" => scenario_compact(&mnt),
         other => Err(format!("unknown scenario {other}").into()),
