@@ -19,7 +19,11 @@
 //! absent) and commits once more; the child then reopens and finds that commit.
 //!
 //! Scenarios: the log filling the file system (at a segment rotation), the index failing to
-//! grow, and a compaction running out of room while it copies.
+//! grow, and a compaction running out of room while it copies; then what a full file system
+//! must still allow (issue 12 item 4): the process attached since before and new processes
+//! (the `ziggy` binary, run from the child inside its namespace) open, read, check and
+//! delete, a compaction says how much room it needs or reclaims in steps; a writer killed in
+//! a rotation that cannot finish; a compaction in steps killed after its first step.
 
 use std::collections::BTreeMap;
 use std::io::Write;
