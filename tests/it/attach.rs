@@ -57,7 +57,9 @@ fn stopped_at(dir: &Path, point: &str, args: &[&str]) -> TestResult<Child> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if let Some(status) = child.try_wait()? {
-            return Err(format!("ziggy {args:?} ended ({status}) before stopping at {point}").into());
+            return Err(
+                format!("ziggy {args:?} ended ({status}) before stopping at {point}").into(),
+            );
         }
         if state(child.id()) == Some('T') {
             return Ok(child);
@@ -121,7 +123,10 @@ fn an_opener_stopped_holding_ziggy_lock_delays_no_other_open() -> TestResult {
         drop(shm);
 
         assert_eq!(ok(&dir, &["--lock-timeout-ms", "2000", "GET", "a"])?, "1");
-        assert_eq!(ok(&dir, &["--lock-timeout-ms", "2000", "SET", "b", "2"])?, "OK");
+        assert_eq!(
+            ok(&dir, &["--lock-timeout-ms", "2000", "SET", "b", "2"])?,
+            "OK"
+        );
         assert_eq!(ok(&dir, &["--lock-timeout-ms", "2000", "INCR", "c"])?, "11");
         {
             let db = Db::options()
@@ -130,7 +135,10 @@ fn an_opener_stopped_holding_ziggy_lock_delays_no_other_open() -> TestResult {
             assert_eq!(db.get(b"b")?.as_deref(), Some(&b"2"[..]));
             db.set(b"lib", "yes")?;
         }
-        assert_eq!(ok(&dir, &["--lock-timeout-ms", "2000", "GET", "lib"])?, "yes");
+        assert_eq!(
+            ok(&dir, &["--lock-timeout-ms", "2000", "GET", "lib"])?,
+            "yes"
+        );
 
         if kill {
             signal(&stalled, libc::SIGKILL);
@@ -162,8 +170,7 @@ fn an_opener_stopped_holding_ziggy_lock_delays_no_other_open() -> TestResult {
 /// their timeout error names `ziggy.lock`, the stopped process and that it was recovering
 /// the database, never a writer. Once it is killed, the next open recovers.
 #[test]
-fn a_first_attacher_stopped_while_recovering_is_named_and_the_next_open_recovers() -> TestResult
-{
+fn a_first_attacher_stopped_while_recovering_is_named_and_the_next_open_recovers() -> TestResult {
     let tmp = util::tempdir();
     let dir = util::db_path(&tmp);
     warm_db(&dir)?;
@@ -308,7 +315,17 @@ fn short_lived_processes_attaching_and_closing_at_once_lose_no_increment() -> Te
 fn a_read_only_open_racing_with_attaching_writers_reads_a_consistent_snapshot() -> TestResult {
     let tmp = util::tempdir();
     let dir = util::db_path(&tmp);
-    ok(&dir, &["MSET", "a", "0", "b", "0"])?;
+    {
+        // An index of some megabytes, so that copying it takes a while.
+        let db = Db::open(&dir)?;
+        let mut txn = db.begin_write()?;
+        for i in 0..100_000u32 {
+            txn.set(format!("filler{i}").as_bytes(), "x")?;
+        }
+        txn.set(b"a", "0")?;
+        txn.set(b"b", "0")?;
+        txn.commit()?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..2)
         .map(|w| {
@@ -338,8 +355,11 @@ fn a_read_only_open_racing_with_attaching_writers_reads_a_consistent_snapshot() 
                 let a = db.get(b"a")?.map(|v| v.to_vec());
                 let b = db.get(b"b")?.map(|v| v.to_vec());
                 assert_eq!(a, b, "a torn pair in a read-only snapshot");
-                let report = db.check()?;
-                assert!(report.is_ok(), "snapshot check: {:?}", report.problems);
+                // A whole check of the snapshot takes long in a debug build: a few of them.
+                if snapshots % 8 == 0 {
+                    let report = db.check()?;
+                    assert!(report.is_ok(), "snapshot check: {:?}", report.problems);
+                }
                 snapshots += 1;
             }
             Err(Error::OpenReadWrite { .. } | Error::NeedsRecovery { .. }) => refused += 1,
