@@ -747,6 +747,7 @@ impl Shared {
         };
         self.shm.set(W_OPENER, phase << 32 | me);
         crate::pause::point("first-open");
+        crate::pause::busy("first-open");
         for slot in 0..PROC_SLOTS {
             for w in 0..PROC_WORDS {
                 self.shm.proc_word(slot, w).store(0, Ordering::Relaxed);

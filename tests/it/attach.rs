@@ -218,6 +218,50 @@ fn a_first_attacher_stopped_while_recovering_is_named_and_the_next_open_recovers
     Ok(())
 }
 
+/// A first attacher that takes long to recover but runs (a rebuild of a large index; here
+/// kept busy on the CPU for 4 s at the same point) is waited for past the lock timeout:
+/// its progress is bounded by the data size, and an open that fails beside it would make a
+/// large database unopenable. The waiter's lock timeout is 1 s.
+#[test]
+fn an_opener_waits_past_its_timeout_for_a_first_attacher_that_is_recovering() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    warm_db(&dir)?;
+    std::fs::remove_file(dir.join("ziggy.shm"))?;
+    let mut busy = ziggy(&dir)
+        .args(["GET", "a"])
+        .env("ZIGGY_TEST_BUSY", "first-open:4000")
+        .spawn()?;
+    // Until the holder says it is recovering (ziggy.shm word 80: its pid, phase 2).
+    let said = u64::from(busy.id()) | 2 << 32;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read(dir.join("ziggy.shm")).ok().and_then(|b| {
+        b.get(640..648)
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))
+    }) != Some(said)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first attacher never started"
+        );
+        assert!(busy.try_wait()?.is_none(), "the first attacher ended early");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let waited = Instant::now();
+    let out = run(&dir, &["--lock-timeout-ms", "1000", "GET", "a"])?;
+    let waited = waited.elapsed();
+    assert!(
+        out.status.success(),
+        "gave up after {waited:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout)?.trim_end(), "1");
+    let out = busy.wait_with_output()?;
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout)?.trim_end(), "1");
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fast attaches racing with closing processes
 
