@@ -78,6 +78,23 @@ fn state(pid: u32) -> Option<char> {
     stat.get(stat.rfind(')')? + 2..)?.chars().next()
 }
 
+/// Whether process `pid` holds an exclusive `flock` on `path`, as `/proc/locks` says.
+fn holds_exclusive(pid: u32, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(ino) = std::fs::metadata(path).map(|m| m.ino()) else {
+        return false;
+    };
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    locks.lines().any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        f.len() >= 6
+            && f[1] == "FLOCK"
+            && f[3] == "WRITE"
+            && f[4] == pid.to_string()
+            && f[5].rsplit(':').next() == Some(&ino.to_string())
+    })
+}
+
 fn signal(child: &Child, sig: libc::c_int) {
     let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
     // SAFETY: kill(2) only sends a signal; the child is not reaped yet, so its pid is ours.
@@ -232,17 +249,12 @@ fn an_opener_waits_past_its_timeout_for_a_first_attacher_that_is_recovering() ->
         .args(["GET", "a"])
         .env("ZIGGY_TEST_BUSY", "first-open:4000")
         .spawn()?;
-    // Until the holder says it is recovering (ziggy.shm word 80: its pid, phase 2).
-    let said = u64::from(busy.id()) | 2 << 32;
+    // Until the holder has taken ziggy.lock (and then kept busy) as a first attacher.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read(dir.join("ziggy.shm")).ok().and_then(|b| {
-        b.get(640..648)
-            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))
-    }) != Some(said)
-    {
+    while !holds_exclusive(busy.id(), &dir.join("ziggy.lock")) {
         assert!(
             Instant::now() < deadline,
-            "the first attacher never started"
+            "the first attacher never took ziggy.lock"
         );
         assert!(busy.try_wait()?.is_none(), "the first attacher ended early");
         std::thread::sleep(Duration::from_millis(2));
