@@ -2469,9 +2469,9 @@ impl Progress {
     }
 
     /// At the end of a wait of `timeout`: `Ok` to wait once more, if the holder is another
-    /// process than last time or the same one running and using CPU since; otherwise the
-    /// `Busy` error for `lock`, naming the holder and what it was doing. A zero timeout
-    /// never waits again.
+    /// process than last time or the same one running and using CPU since, or the one
+    /// watched let go just now; otherwise the `Busy` error for `lock`, naming the holder and
+    /// what it was doing. A zero timeout never waits again.
     fn give_up(
         &mut self,
         lock: &LockFile,
@@ -2480,6 +2480,10 @@ impl Progress {
         timeout: Duration,
     ) -> Result<()> {
         let holder = lock.holder();
+        if holder.is_none() && self.last.take().is_some() && !timeout.is_zero() {
+            // The holder watched has let go since the wait ended: try again.
+            return Ok(());
+        }
         let pid = holder
             .as_deref()
             .and_then(holder_pid)
