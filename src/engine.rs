@@ -633,9 +633,9 @@ impl Shared {
 
     /// Holding `ziggy.lock`: whether this process is the first to attach (it then holds
     /// `ziggy.shm` exclusively) or others are attached (it then holds it shared). Neither at
-    /// once when a process holds it exclusively without `ziggy.lock` (the last process
-    /// checkpointing as it closes), or holds it shared only to look at a state that is not
-    /// attachable (a fast attacher that finds it stale and leaves): wait for either to go.
+    /// once when a process holds it exclusively without `ziggy.lock` (the last process, for
+    /// the instant it decides it is the last), or holds it shared only to look at a state
+    /// that is not attachable (a fast attacher that finds it stale and leaves): try again.
     fn first_or_attached(shm: &LockFile, dir: &Path, timeout: Option<Duration>) -> Result<bool> {
         let mut deadline = timeout.map(|t| Instant::now() + t);
         let mut watch = None;
@@ -2353,9 +2353,8 @@ impl Shared {
     }
 
     /// Last-process checkpoint and detach (format-spec.md §6.2). Without `ziggy.lock`: the
-    /// exclusive try on `ziggy.shm` alone decides "last", and while this process holds it
-    /// nobody attaches (fast attachers fail their shared try and an opener holding
-    /// `ziggy.lock` waits for it), so a stalled opener never delays a close.
+    /// exclusive try on `ziggy.shm` alone decides "last", so a stalled opener never delays a
+    /// close, and the lock goes back to shared at once, so a close delays no open.
     fn detach(&self) {
         if !self.attached {
             return;
@@ -2371,11 +2370,11 @@ impl Shared {
         // On Linux a failed conversion from shared to exclusive has already dropped the
         // shared lock: fine, this process is leaving either way.
         if matches!(self.shm_lock.try_lock_exclusive(), Ok(true)) {
-            // Last process: checkpoint so the next open (even after a reboot) is O(1).
-            self.shm.set(
-                W_OPENER,
-                OPENER_CLOSING << 32 | u64::from(std::process::id()),
-            );
+            // Last process: checkpoint so the next open (even after a reboot) is O(1). The
+            // checkpoint needs only the writer lock (a rotation's runs beside other
+            // processes), so go back to shared first: a process attaching meanwhile need
+            // not wait for it, and checkpoints when it is the last to leave.
+            let _ = self.shm_lock.lock_shared();
             crate::pause::point("detach");
             if self.lock_writer(Some(Duration::from_millis(100))).is_ok() {
                 let idx = self.current_index();
@@ -2385,7 +2384,6 @@ impl Shared {
                 }
                 self.unlock_writer();
             }
-            self.shm.set(W_OPENER, 0);
         }
         self.shm_lock.unlock();
     }
@@ -2448,8 +2446,8 @@ fn wait_for_open_lock(lock: &LockFile, dir: &Path, timeout: Option<Duration>) ->
     }
 }
 
-/// The holder of a lock that a process holds while it opens, recovers or closes the
-/// database, as last seen: its pid and the CPU time it had used.
+/// The holder of a lock that a process holds while it opens or recovers the database, as
+/// last seen: its pid and the CPU time it had used.
 struct Progress {
     last: Option<(u32, u64)>,
 }
@@ -2489,8 +2487,8 @@ impl Progress {
             .and_then(holder_pid)
             .filter(|&p| p != std::process::id());
         let doing = pid.and_then(|p| opener_phase(dir, p));
-        // Only a holder that says it is opening, recovering or closing (work of ours, bounded
-        // by the data size) earns more time, and only while it runs: any other holder (a
+        // Only a holder that says it is opening or recovering (work of ours, bounded by the
+        // data size) earns more time, and only while it runs: any other holder (a
         // repair, a read-only open, a process stalled before it said anything) gets the
         // plain timeout, as does one that is stopped or used no CPU during the whole wait.
         if let (Some(pid), Some(_)) = (pid, doing) {
@@ -2537,7 +2535,6 @@ fn opener_phase(dir: &Path, pid: u32) -> Option<&'static str> {
         OPENER_RECOVERING => {
             Some("recovering the database (rebuilding its shared state and index after a restart)")
         }
-        OPENER_CLOSING => Some("closing the database (checkpointing its index)"),
         _ => None,
     }
 }

@@ -72,15 +72,14 @@ pub(crate) const W_DB_ID: usize = 45;
 /// Incremented after every fsync of the log that advanced `durable_pos`; committers waiting
 /// for another process's fsync sleep on its low half as a futex (format-spec.md §9.4).
 pub(crate) const W_SYNC_EPOCH: usize = 46;
-/// What the process holding `ziggy.lock` or `ziggy.shm` exclusively is doing: its pid in
-/// the low 32 bits, one of the `OPENER_*` phases above them; 0 when none says (§5.1, §6).
-/// Only for messages: a waiter names the phase if the pid is the lock's holder.
+/// What the first attacher, holding `ziggy.lock` and `ziggy.shm` exclusively, is doing: its
+/// pid in the low 32 bits, one of the `OPENER_*` phases above them (§5.1, §6.5). A waiter
+/// names the phase, and waits longer, only if the pid is the lock's holder.
 pub(crate) const W_OPENER: usize = 80;
-/// `W_OPENER` phases: a first attacher checking and repairing a warm state, one rebuilding
-/// the shared state (a cold start), the last process checkpointing as it closes.
+/// `W_OPENER` phases: a first attacher checking and repairing a warm state, and one
+/// rebuilding the shared state (a cold start).
 pub(crate) const OPENER_OPENING: u64 = 1;
 pub(crate) const OPENER_RECOVERING: u64 = 2;
-pub(crate) const OPENER_CLOSING: u64 = 3;
 /// User keys by value type: word `W_TYPE_KEYS + tag` for type tags below `TYPE_TAGS`.
 pub(crate) const W_TYPE_KEYS: usize = 48;
 /// Type tags with a key counter.

@@ -179,6 +179,31 @@ fn an_opener_stopped_holding_ziggy_lock_delays_no_other_open() -> TestResult {
     Ok(())
 }
 
+/// The last process stopped while it closes (where it checkpoints) delays no open: others
+/// attach, read and write, and when it is continued it finishes its close.
+#[test]
+fn the_last_process_stopped_while_it_closes_delays_no_open() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    warm_db(&dir)?;
+    let mut closing = stopped_at(&dir, "detach", &["INCR", "c"])?;
+    assert_eq!(ok(&dir, &["--lock-timeout-ms", "2000", "GET", "c"])?, "11");
+    assert_eq!(ok(&dir, &["--lock-timeout-ms", "2000", "INCR", "c"])?, "12");
+    {
+        let db = Db::options()
+            .lock_timeout(Some(Duration::from_secs(2)))
+            .open(&dir)?;
+        db.set(b"lib", "yes")?;
+    }
+    signal(&closing, libc::SIGCONT);
+    let out = closing.wait_with_output()?;
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout)?.trim_end(), "11");
+    assert_eq!(ok(&dir, &["MGET", "c", "lib"])?, "12\nyes");
+    check_clean(&dir)?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // A first attacher stopped while it recovers
 

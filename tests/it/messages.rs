@@ -128,14 +128,14 @@ fn a_busy_lock_is_named_for_what_holds_it() -> TestResult {
     );
     let text = err.to_string();
     assert!(
-        text.contains("another process was opening or closing the database (ziggy.lock)"),
+        text.contains("another process was opening or repairing the database (ziggy.lock)"),
         "{text}"
     );
     assert!(!text.contains("writer"), "{text}");
     let out = ziggy(&dir, &["--lock-timeout-ms", "100", "GET", "a"])?;
     let stderr = String::from_utf8(out.stderr)?;
     assert!(
-        stderr.contains("opening or closing the database"),
+        stderr.contains("opening or repairing the database"),
         "{stderr}"
     );
     assert!(!stderr.contains("writer"), "{stderr}");
