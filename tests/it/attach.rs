@@ -186,7 +186,7 @@ fn the_last_process_stopped_while_it_closes_delays_no_open() -> TestResult {
     let tmp = util::tempdir();
     let dir = util::db_path(&tmp);
     warm_db(&dir)?;
-    let mut closing = stopped_at(&dir, "detach", &["INCR", "c"])?;
+    let closing = stopped_at(&dir, "detach", &["INCR", "c"])?;
     assert_eq!(ok(&dir, &["--lock-timeout-ms", "2000", "GET", "c"])?, "11");
     assert_eq!(ok(&dir, &["--lock-timeout-ms", "2000", "INCR", "c"])?, "12");
     {
