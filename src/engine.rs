@@ -618,7 +618,7 @@ impl Shared {
             return Ok(None);
         };
         let shm = Shm { map };
-        let Some(idx) = warm_index(&shm, dir) else {
+        let Some((idx, man)) = warm_index(&shm, dir) else {
             return Ok(None);
         };
         let open_lock = LockFile::open(&dir.join("ziggy.lock"), mode)?;
@@ -627,6 +627,11 @@ impl Shared {
             path: shm_path,
         };
         let mut s = Self::with_state(dir, opts.clone(), mode, open_lock, shm_lock, shm)?;
+        // As a first attacher does (§6.3), so that a damaged or newer segment is refused at
+        // the open whoever attached before; it maps each segment, which reads would anyway.
+        for &(id, _) in &man.segments {
+            s.segs.check_header(id)?;
+        }
         s.join(Arc::new(idx));
         Ok(Some(s))
     }
@@ -753,7 +758,7 @@ impl Shared {
                 self.shm.proc_word(slot, w).store(0, Ordering::Relaxed);
             }
         }
-        if let Some(idx) = warm {
+        if let Some((idx, _)) = warm {
             self.index.store(Some(Arc::new(idx)));
         } else {
             self.cold_start()?;
@@ -2391,8 +2396,8 @@ impl Shared {
 
 /// The index of a warm shared state (format-spec.md §6.3): magic, version and `ready` of
 /// this layout, the current boot, not poisoned, and the index file it names exists and
-/// belongs to the manifest's database. `None` if the state is not warm.
-fn warm_index(shm: &Shm, dir: &Path) -> Option<IndexMap> {
+/// belongs to the manifest's database (returned with it). `None` if the state is not warm.
+fn warm_index(shm: &Shm, dir: &Path) -> Option<(IndexMap, Manifest)> {
     let (b0, b1) = boot_id();
     let words = shm.get(W_MAGIC) == SHM_MAGIC
         && shm.get(W_VERSION) == SHM_VERSION
@@ -2405,7 +2410,7 @@ fn warm_index(shm: &Shm, dir: &Path) -> Option<IndexMap> {
     }
     let idx = IndexMap::open(dir, shm.get(W_INDEX_GEN)).ok()?;
     let man = Manifest::read(dir).ok().flatten()?;
-    index_belongs(&idx, &man).then_some(idx)
+    index_belongs(&idx, &man).then_some((idx, man))
 }
 
 /// Whether the shared state in `file` (locked shared by an opener holding `ziggy.lock`) is
