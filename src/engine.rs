@@ -591,8 +591,8 @@ impl Shared {
     }
 
     /// The fast attach (format-spec.md §6.1 step 1): if no process holds `ziggy.shm`
-    /// exclusively (no first attacher is initialising it, no last process is checkpointing, no
-    /// repair or read-only open is looking at it) and the state in it is warm, attach holding
+    /// exclusively (no first attacher is initialising it, no repair or read-only open is
+    /// looking at it) and the state in it is warm, attach holding
     /// only its shared lock, without `ziggy.lock`, so that a process stalled or rebuilding
     /// while it holds `ziggy.lock` delays nobody who can attach to what is already there.
     /// `None` (having changed nothing and kept no lock) where the slow path must decide.
