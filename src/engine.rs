@@ -549,8 +549,12 @@ impl Shared {
     fn attach(dir: &Path, opts: OpenOptions) -> Result<Shared> {
         // On any error below, dropping the lock files closes them, which releases the locks.
         let mode = crate::manifest::database_mode(dir, opts.mode)?;
+        if let Some(s) = Self::attach_warm(dir, &opts, mode)? {
+            return Ok(s);
+        }
         let open_lock = LockFile::open(&dir.join("ziggy.lock"), mode)?;
-        open_lock.lock_exclusive(opts.lock_timeout, dir)?;
+        wait_for_open_lock(&open_lock, dir, opts.lock_timeout)?;
+        crate::pause::point("attach");
         // Again under the lock: a process creating the database meanwhile has finished.
         let mode = crate::manifest::database_mode(dir, opts.mode)?;
         // Holding `ziggy.lock`, no creation runs: a directory without a manifest is now either
@@ -560,7 +564,7 @@ impl Shared {
         }
         let shm_path = dir.join("ziggy.shm");
         let shm_lock = LockFile::open(&shm_path, mode)?;
-        let first = shm_lock.try_lock_exclusive()?;
+        let first = Self::first_or_attached(&shm_lock, dir, opts.lock_timeout)?;
         let len = shm_lock
             .file
             .metadata()
@@ -581,7 +585,116 @@ impl Shared {
         let shm = Shm {
             map: SharedWords::open(&shm_lock.file, &shm_path)?,
         };
-        let mut s = Shared {
+        let mut s = Self::with_state(dir, opts, mode, open_lock, shm_lock, shm)?;
+        if first {
+            s.first_open()?;
+        } else {
+            s.check_attached_layout(&shm_path)?;
+        }
+        // Downgrades a first attacher's lock; a process that found others attached holds it
+        // shared already.
+        s.shm_lock.lock_shared()?;
+        let gen = s.shm.get(W_INDEX_GEN);
+        let idx = match s.index.load_full() {
+            Some(idx) if idx.gen == gen => idx,
+            _ => Arc::new(IndexMap::open(&s.dir, gen)?),
+        };
+        s.join(idx);
+        if first {
+            s.shm.set(W_OPENER, 0);
+        }
+        s.open_lock.unlock();
+        Ok(s)
+    }
+
+    /// The fast attach (format-spec.md §6.1 step 1): if no process holds `ziggy.shm`
+    /// exclusively (no first attacher is initialising it, no repair or read-only open is
+    /// looking at it) and the state in it is warm, attach holding
+    /// only its shared lock, without `ziggy.lock`, so that a process stalled or rebuilding
+    /// while it holds `ziggy.lock` delays nobody who can attach to what is already there.
+    /// `None` (having changed nothing and kept no lock) where the slow path must decide.
+    fn attach_warm(dir: &Path, opts: &OpenOptions, mode: u32) -> Result<Option<Shared>> {
+        use std::os::unix::fs::MetadataExt;
+        let shm_path = dir.join("ziggy.shm");
+        let Ok(file) = crate::io::open_file(&shm_path, true) else {
+            return Ok(None);
+        };
+        if fs2::FileExt::try_lock_shared(&file).is_err() {
+            return Ok(None);
+        }
+        // The lock is on the file we opened: the name must still lead to it (nobody removed
+        // or replaced it since), and it must have its size, or this is not the shared state.
+        let same = match (file.metadata(), std::fs::symlink_metadata(&shm_path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino() && a.len() == SHM_LEN,
+            _ => false,
+        };
+        if !same {
+            return Ok(None);
+        }
+        let Ok(map) = SharedWords::open(&file, &shm_path) else {
+            return Ok(None);
+        };
+        let shm = Shm { map };
+        let Some((idx, man)) = warm_index(&shm, dir) else {
+            return Ok(None);
+        };
+        let open_lock = LockFile::open(&dir.join("ziggy.lock"), mode)?;
+        let shm_lock = LockFile {
+            file,
+            path: shm_path,
+        };
+        let mut s = Self::with_state(dir, opts.clone(), mode, open_lock, shm_lock, shm)?;
+        // As a first attacher does (§6.3), so that a damaged or newer segment is refused at
+        // the open whoever attached before; it maps each segment, which reads would anyway.
+        for &(id, _) in &man.segments {
+            s.segs.check_header(id)?;
+        }
+        s.join(Arc::new(idx));
+        Ok(Some(s))
+    }
+
+    /// Holding `ziggy.lock`: whether this process is the first to attach (it then holds
+    /// `ziggy.shm` exclusively) or others are attached (it then holds it shared). Neither at
+    /// once when a process holds it exclusively without `ziggy.lock` (the last process, for
+    /// the instant it decides it is the last), or holds it shared only to look at a state
+    /// that is not attachable (a fast attacher that finds it stale and leaves): try again.
+    fn first_or_attached(shm: &LockFile, dir: &Path, timeout: Option<Duration>) -> Result<bool> {
+        let mut deadline = timeout.map(|t| Instant::now() + t);
+        let mut watch = None;
+        let mut pause = Duration::from_micros(20);
+        loop {
+            if shm.try_lock_exclusive()? {
+                return Ok(true);
+            }
+            if fs2::FileExt::try_lock_shared(&shm.file).is_ok() {
+                if attached_state(&shm.file) {
+                    return Ok(false);
+                }
+                shm.unlock();
+            }
+            let watch = watch.get_or_insert_with(|| Progress::start(shm));
+            if let (Some(d), Some(t)) = (deadline, timeout) {
+                if Instant::now() >= d {
+                    watch.give_up(shm, "ziggy.shm", dir, t)?;
+                    deadline = Some(Instant::now() + t);
+                }
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(2));
+        }
+    }
+
+    /// A `Shared` for `dir` around the lock files and the mapped shared state, not yet
+    /// registered.
+    fn with_state(
+        dir: &Path,
+        opts: OpenOptions,
+        mode: u32,
+        open_lock: LockFile,
+        shm_lock: LockFile,
+        shm: Shm,
+    ) -> Result<Shared> {
+        Ok(Shared {
             dir: dir.to_path_buf(),
             open_lock,
             shm_lock,
@@ -605,21 +718,18 @@ impl Shared {
             read_only: false,
             snapshot_manifest: None,
             mode,
-        };
-        if first {
-            s.first_open()?;
-        } else {
-            s.check_attached_layout(&shm_path)?;
-        }
-        crate::expiry::join_clock(&s.shm);
-        s.shm_lock.lock_shared()?;
-        s.slot = s.register_process();
-        s.attached = true;
-        let gen = s.shm.get(W_INDEX_GEN);
-        s.index.store(Some(Arc::new(IndexMap::open(&s.dir, gen)?)));
-        s.seg_epoch.store(s.shm.get(W_SEG_EPOCH), Ordering::Relaxed);
-        s.open_lock.unlock();
-        Ok(s)
+        })
+    }
+
+    /// The last steps of an attach, holding `ziggy.shm` shared: join the database clock,
+    /// claim a process slot, use `idx` (the index the state names).
+    fn join(&mut self, idx: Arc<IndexMap>) {
+        crate::expiry::join_clock(&self.shm);
+        self.slot = self.register_process();
+        self.attached = true;
+        self.index.store(Some(idx));
+        self.seg_epoch
+            .store(self.shm.get(W_SEG_EPOCH), Ordering::Relaxed);
     }
 
     /// Run by a process that is not the first to attach: the shared state must be ready
@@ -650,25 +760,22 @@ impl Shared {
     /// Run by the first process to attach (no other process has the directory open).
     fn first_open(&self) -> Result<()> {
         let (b0, b1) = boot_id();
-        let warm = self.shm.get(W_MAGIC) == SHM_MAGIC
-            && self.shm.get(W_VERSION) == SHM_VERSION
-            && self.shm.get(W_READY) == SHM_READY
-            && self.shm.get(W_BOOT0) == b0
-            && self.shm.get(W_BOOT1) == b1
-            && self.shm.get(W_POISONED) == 0
-            && IndexMap::open(&self.dir, self.shm.get(W_INDEX_GEN)).is_ok_and(|idx| {
-                Manifest::read(&self.dir)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|man| index_belongs(&idx, &man))
-            });
+        let warm = warm_index(&self.shm, &self.dir);
+        let me = u64::from(std::process::id());
+        let phase = if warm.is_some() {
+            OPENER_OPENING
+        } else {
+            OPENER_RECOVERING
+        };
+        self.shm.set(W_OPENER, phase << 32 | me);
+        crate::pause::point("first-open");
+        crate::pause::busy("first-open");
         for slot in 0..PROC_SLOTS {
             for w in 0..PROC_WORDS {
                 self.shm.proc_word(slot, w).store(0, Ordering::Relaxed);
             }
         }
-        if warm {
-            let idx = IndexMap::open(&self.dir, self.shm.get(W_INDEX_GEN))?;
+        if let Some((idx, _)) = warm {
             self.index.store(Some(Arc::new(idx)));
         } else {
             self.cold_start()?;
@@ -692,7 +799,8 @@ impl Shared {
     /// Builds the shared state from the files on disk: adopt a cleanly checkpointed index, or
     /// rebuild one from the segments.
     fn cold_start(&self) -> Result<()> {
-        for w in 0..PROC_BASE {
+        // `W_OPENER` says what this process is doing to a process waiting for it.
+        for w in (0..PROC_BASE).filter(|&w| w != W_OPENER) {
             self.shm.w(w).store(0, Ordering::Relaxed);
         }
         let Some(man) = Manifest::read(&self.dir)? else {
@@ -2330,7 +2438,9 @@ impl Shared {
         }
     }
 
-    /// Last-process checkpoint and detach (format-spec.md §6.4).
+    /// Last-process checkpoint and detach (format-spec.md §6.2). Without `ziggy.lock`: the
+    /// exclusive try on `ziggy.shm` alone decides "last", so a stalled opener never delays a
+    /// close, and the lock goes back to shared at once, so a close delays no open.
     fn detach(&self) {
         if !self.attached {
             return;
@@ -2339,19 +2449,19 @@ impl Shared {
         if matches!(self.opts.durability, Durability::Batched { .. }) {
             let _ = self.sync_to(self.shm.get(W_LOG_POS));
         }
-        if self
-            .open_lock
-            .lock_exclusive(Some(Duration::from_secs(5)), &self.dir)
-            .is_err()
-        {
-            return;
-        }
         if let Some(slot) = self.slot {
             self.retire_counters(slot);
             self.shm.proc_word(slot, P_PID).store(0, Ordering::Release);
         }
+        // On Linux a failed conversion from shared to exclusive has already dropped the
+        // shared lock: fine, this process is leaving either way.
         if matches!(self.shm_lock.try_lock_exclusive(), Ok(true)) {
-            // Last process: checkpoint so the next open (even after a reboot) is O(1).
+            // Last process: checkpoint so the next open (even after a reboot) is O(1). The
+            // checkpoint needs only the writer lock (a rotation's runs beside other
+            // processes), so go back to shared first: a process attaching meanwhile need
+            // not wait for it, and checkpoints when it is the last to leave.
+            let _ = self.shm_lock.lock_shared();
+            crate::pause::point("detach");
             if self.lock_writer(Some(Duration::from_millis(100))).is_ok() {
                 let idx = self.current_index();
                 let dirty = idx.map(|i| !i.is_clean()).unwrap_or(false);
@@ -2362,7 +2472,156 @@ impl Shared {
             }
         }
         self.shm_lock.unlock();
-        self.open_lock.unlock();
+    }
+}
+
+/// The index of a warm shared state (format-spec.md §6.3): magic, version and `ready` of
+/// this layout, the current boot, not poisoned, and the index file it names exists and
+/// belongs to the manifest's database (returned with it). `None` if the state is not warm.
+fn warm_index(shm: &Shm, dir: &Path) -> Option<(IndexMap, Manifest)> {
+    let (b0, b1) = boot_id();
+    let words = shm.get(W_MAGIC) == SHM_MAGIC
+        && shm.get(W_VERSION) == SHM_VERSION
+        && shm.get(W_READY) == SHM_READY
+        && shm.get(W_BOOT0) == b0
+        && shm.get(W_BOOT1) == b1
+        && shm.get(W_POISONED) == 0;
+    if !words {
+        return None;
+    }
+    let idx = IndexMap::open(dir, shm.get(W_INDEX_GEN)).ok()?;
+    let man = Manifest::read(dir).ok().flatten()?;
+    index_belongs(&idx, &man).then_some((idx, man))
+}
+
+/// Whether the shared state in `file` (locked shared by an opener holding `ziggy.lock`) is
+/// what attached processes use: initialised for this boot, or of another layout (which
+/// [`Shared::check_attached_layout`] refuses). Otherwise the other holder is only looking
+/// at a state it will not attach to (a stale one from before a reboot, one a repair
+/// invalidated or a crashed cold start left half written) and is about to let go of it.
+fn attached_state(file: &std::fs::File) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut b = [0u8; 40];
+    if file.read_exact_at(&mut b, 0).is_err() {
+        return false;
+    }
+    let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let (b0, b1) = boot_id();
+    let (magic, version, ready) = (w(W_MAGIC), w(W_VERSION), w(W_READY));
+    let other_layout = version != SHM_VERSION || (ready != 0 && ready != SHM_READY);
+    let current = ready == SHM_READY && w(W_BOOT0) == b0 && w(W_BOOT1) == b1;
+    magic == SHM_MAGIC && (other_layout || current)
+}
+
+/// Takes `ziggy.lock` (format-spec.md §6.1 step 2), waiting as [`Progress`] says: past
+/// `timeout` while its holder runs and makes progress (a cold start's rebuild is bounded
+/// by the data size), never for a stopped or stalled one.
+fn wait_for_open_lock(lock: &LockFile, dir: &Path, timeout: Option<Duration>) -> Result<()> {
+    if lock.try_lock_exclusive()? {
+        return Ok(());
+    }
+    let Some(t) = timeout else {
+        return lock.lock_exclusive(None, dir);
+    };
+    let mut watch = Progress::start(lock);
+    loop {
+        match lock.lock_exclusive(Some(t), dir) {
+            Err(Error::Busy { .. }) => watch.give_up(lock, "ziggy.lock", dir, t)?,
+            r => return r,
+        }
+    }
+}
+
+/// The holder of a lock that a process holds while it opens or recovers the database, as
+/// last seen: its pid and the CPU time it had used.
+struct Progress {
+    last: Option<(u32, u64)>,
+}
+
+impl Progress {
+    fn start(lock: &LockFile) -> Self {
+        let last = lock
+            .holder()
+            .as_deref()
+            .and_then(holder_pid)
+            .and_then(|pid| {
+                process_progress(pid)
+                    .filter(|&(stopped, _)| !stopped)
+                    .map(|(_, cpu)| (pid, cpu))
+            });
+        Self { last }
+    }
+
+    /// At the end of a wait of `timeout`: `Ok` to wait once more, if the holder is another
+    /// process than last time or the same one running and using CPU since, or the one
+    /// watched let go just now; otherwise the `Busy` error for `lock`, naming the holder and
+    /// what it was doing. A zero timeout never waits again.
+    fn give_up(
+        &mut self,
+        lock: &LockFile,
+        name: &'static str,
+        dir: &Path,
+        timeout: Duration,
+    ) -> Result<()> {
+        let holder = lock.holder();
+        if holder.is_none() && self.last.take().is_some() && !timeout.is_zero() {
+            // The holder watched has let go since the wait ended: try again.
+            return Ok(());
+        }
+        let pid = holder
+            .as_deref()
+            .and_then(holder_pid)
+            .filter(|&p| p != std::process::id());
+        let doing = pid.and_then(|p| opener_phase(dir, p));
+        // Only a holder that says it is opening or recovering (work of ours, bounded by the
+        // data size) earns more time, and only while it runs: any other holder (a
+        // repair, a read-only open, a process stalled before it said anything) gets the
+        // plain timeout, as does one that is stopped or used no CPU during the whole wait.
+        if let (Some(pid), Some(_)) = (pid, doing) {
+            if let Some((false, cpu)) = process_progress(pid) {
+                let moved = self.last.is_none_or(|(lp, lc)| lp != pid || cpu > lc);
+                self.last = Some((pid, cpu));
+                if moved && !timeout.is_zero() {
+                    return Ok(());
+                }
+            }
+        }
+        Err(Error::Busy {
+            path: dir.to_path_buf(),
+            lock: name,
+            holder: holder.map(|h| match doing {
+                Some(doing) => format!("{h}, while {doing}"),
+                None => h,
+            }),
+        })
+    }
+}
+
+/// The pid in a holder description of [`LockFile::holder`] ("process PID ...").
+fn holder_pid(holder: &str) -> Option<u32> {
+    let rest = holder.strip_prefix("process ")?;
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest.get(..end)?.parse().ok()
+}
+
+/// What process `pid` says in `ziggy.shm` word `W_OPENER` that it is doing, for a message.
+fn opener_phase(dir: &Path, pid: u32) -> Option<&'static str> {
+    use std::os::unix::fs::FileExt;
+    let file = crate::io::open_file(&dir.join("ziggy.shm"), false).ok()?;
+    let mut b = [0u8; 8];
+    file.read_exact_at(&mut b, (W_OPENER * 8) as u64).ok()?;
+    let w = u64::from_le_bytes(b);
+    if w as u32 != pid {
+        return None;
+    }
+    match w >> 32 {
+        OPENER_OPENING => Some("opening the database (checking and repairing its shared state)"),
+        OPENER_RECOVERING => {
+            Some("recovering the database (rebuilding its shared state and index after a restart)")
+        }
+        _ => None,
     }
 }
 

@@ -165,8 +165,9 @@ pub enum Error {
     Busy {
         /// The database directory.
         path: PathBuf,
-        /// The lock file waited for: `ziggy.lock` (held while a process opens or closes the
-        /// database), `writer.lock` (the writer), `compact.lock` (a compaction) or `sync.lock`
+        /// The lock file waited for: `ziggy.lock` (held while the first process to open the
+        /// database sets up its shared state, and by a repair), `ziggy.shm` (held by a
+        /// process that looks at a shared state it cannot attach to), `writer.lock` (the writer), `compact.lock` (a compaction) or `sync.lock`
         /// (an fsync of the log).
         lock: &'static str,
         /// Who holds the lock, when the system says: a process id with its name and, if it
@@ -291,7 +292,8 @@ pub enum Error {
 /// What held the lock file `lock` of an [`Error::Busy`].
 fn busy_reason(lock: &str) -> &'static str {
     match lock {
-        "ziggy.lock" => "another process was opening or closing the database (ziggy.lock)",
+        "ziggy.lock" => "another process was opening or repairing the database (ziggy.lock)",
+        "ziggy.shm" => "another process attaching held the shared state (ziggy.shm)",
         "compact.lock" => "a compaction held the lock (compact.lock)",
         "sync.lock" => "another process syncing the log held the lock (sync.lock)",
         _ => "another writer held the lock (writer.lock)",

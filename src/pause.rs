@@ -45,3 +45,29 @@ fn stop_self() {
 #[cfg(not(feature = "test-hooks"))]
 #[inline(always)]
 pub(crate) fn point(_name: &str) {}
+
+/// Keeps this process busy on the CPU at point `name` for `MS` milliseconds if
+/// `ZIGGY_TEST_BUSY=name:MS`: a test's stand-in for long work there (a rebuild of a large
+/// index) by a process that runs, as opposed to one stopped at [`point`].
+#[cfg(feature = "test-hooks")]
+pub(crate) fn busy(name: &str) {
+    let Ok(v) = std::env::var("ZIGGY_TEST_BUSY") else {
+        return;
+    };
+    let Some((want, ms)) = v.split_once(':') else {
+        return;
+    };
+    let Ok(ms) = ms.parse::<u64>() else { return };
+    if want != name {
+        return;
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    while std::time::Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+/// Without the test hooks there is no busy point.
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub(crate) fn busy(_name: &str) {}

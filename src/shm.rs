@@ -12,11 +12,13 @@ use crate::map::SharedWords;
 pub(crate) const SHM_LEN: u64 = 8192;
 pub(crate) const SHM_MAGIC: u64 = u64::from_le_bytes(*b"ZGSHM\r\n\x1a");
 /// The layout version of this file (format-spec.md §5.1); every change of its layout bumps it.
-pub(crate) const SHM_VERSION: u64 = 2;
+/// Layout 3 attaches a warm state without `ziggy.lock` (§6.1), which a build of layout 2
+/// would misjudge (it takes an attached process for none), so the two refuse each other.
+pub(crate) const SHM_VERSION: u64 = 3;
 /// Word `W_READY` of an initialised file of this layout. Builds of layout 1 check only that
 /// `ready` is 1 before attaching beside a running process, so a value other than 1 makes
 /// them refuse to attach beside a build of this layout (format-spec.md §5.1, §6.1).
-pub(crate) const SHM_READY: u64 = 2;
+pub(crate) const SHM_READY: u64 = 3;
 
 // Word indexes (byte offset = 8 × index); see format-spec.md §5.1.
 pub(crate) const W_MAGIC: usize = 0;
@@ -70,6 +72,14 @@ pub(crate) const W_DB_ID: usize = 45;
 /// Incremented after every fsync of the log that advanced `durable_pos`; committers waiting
 /// for another process's fsync sleep on its low half as a futex (format-spec.md §9.4).
 pub(crate) const W_SYNC_EPOCH: usize = 46;
+/// What the first attacher, holding `ziggy.lock` and `ziggy.shm` exclusively, is doing: its
+/// pid in the low 32 bits, one of the `OPENER_*` phases above them (§5.1, §6.5). A waiter
+/// names the phase, and waits longer, only if the pid is the lock's holder.
+pub(crate) const W_OPENER: usize = 80;
+/// `W_OPENER` phases: a first attacher checking and repairing a warm state, and one
+/// rebuilding the shared state (a cold start).
+pub(crate) const OPENER_OPENING: u64 = 1;
+pub(crate) const OPENER_RECOVERING: u64 = 2;
 /// User keys by value type: word `W_TYPE_KEYS + tag` for type tags below `TYPE_TAGS`.
 pub(crate) const W_TYPE_KEYS: usize = 48;
 /// Type tags with a key counter.
@@ -137,6 +147,20 @@ pub(crate) fn process_start(pid: u32) -> Option<u64> {
     // The command name (field 2) is in parentheses and may contain spaces.
     let rest = stat.get(stat.rfind(')')? + 2..)?;
     rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// Whether process `pid` is stopped (state T or t: a job-control stop, a debugger or a
+/// tracer holding it), a zombie or gone, and the CPU time it has used (user + system, in
+/// clock ticks, fields 14 and 15 of `/proc/PID/stat`). `None` if it cannot be read.
+pub(crate) fn process_progress(pid: u32) -> Option<(bool, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut f = rest.split(' ');
+    let state = f.next()?.chars().next()?;
+    let mut f = f.skip(10);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some((matches!(state, 'T' | 't' | 'Z' | 'X'), utime + stime))
 }
 
 /// Encodes a log position.

@@ -6,8 +6,8 @@
 //! and an index that a cold start would adopt as it is (§6.3); otherwise it refuses with
 //! [`Error::OpenReadWrite`] or [`Error::NeedsRecovery`] and changes nothing. The index is
 //! copied into private memory and every segment of the manifest is mapped during the open,
-//! while `ziggy.lock` keeps read-write processes from attaching; `ziggy.shm` is replaced by
-//! private memory holding the words a cold start sets. So the handle reads one state, the
+//! while `ziggy.lock` and an exclusive lock on `ziggy.shm` keep read-write processes from
+//! attaching; `ziggy.shm` is replaced by private memory holding the words a cold start sets. So the handle reads one state, the
 //! one of its open, whatever read-write processes that attach later do: they never change a
 //! byte that it reads (records up to the checkpoint are never rewritten, and deleted
 //! segment files stay readable through their maps).
@@ -53,18 +53,35 @@ pub(super) fn no_database(dir: &Path) -> Error {
 
 /// Refuses if a process is attached read-write: it holds a shared `flock` on `ziggy.shm`
 /// (format-spec.md §6.1). With `ziggy.lock` held (`locked`), the test is an exclusive lock,
-/// released at once: no read-write process is testing it meanwhile. Without, taking it could
-/// make a read-write process attaching that instant believe it is not the first, so the
-/// test reads `/proc/locks` instead, and falls back to the lock only where that cannot be read.
-fn no_writer_attached(dir: &Path, shm: Option<&LockFile>, locked: bool) -> Result<()> {
+/// kept until the file is closed at the end of the open: read-write processes attach
+/// without `ziggy.lock` (§6.1), and this lock alone keeps them out while the index is copied.
+/// A process holding it exclusively is the last one closing (checkpointing): wait for it
+/// as long as the lock timeout allows. Without `ziggy.lock`, taking it could make a
+/// read-write process attaching that instant wait for this one, so the test reads
+/// `/proc/locks` instead, and falls back to the lock only where that cannot be read.
+fn no_writer_attached(
+    dir: &Path,
+    shm: Option<&LockFile>,
+    locked: bool,
+    timeout: Option<std::time::Duration>,
+) -> Result<()> {
     let Some(shm) = shm else {
         return Ok(());
     };
     let attached = match shm.locked_by_anyone().filter(|_| !locked) {
         Some(any) => any,
         None => {
-            let free = shm.try_lock_exclusive()?;
-            if free {
+            let deadline = timeout.map(|t| std::time::Instant::now() + t);
+            let mut free = shm.try_lock_exclusive()?;
+            while !free
+                && locked
+                && shm.holder().is_some()
+                && deadline.is_none_or(|d| std::time::Instant::now() < d)
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                free = shm.try_lock_exclusive()?;
+            }
+            if free && !locked {
                 shm.unlock();
             }
             !free
@@ -161,7 +178,12 @@ impl Shared {
             file,
             path: shm_path,
         });
-        no_writer_attached(dir, shm_file.as_ref(), open_lock.is_some())?;
+        no_writer_attached(
+            dir,
+            shm_file.as_ref(),
+            open_lock.is_some(),
+            opts.lock_timeout,
+        )?;
         let Some(man) = Manifest::read(dir)? else {
             return Err(no_database(dir));
         };
@@ -204,9 +226,10 @@ impl Shared {
         s.adopt_read_only(&man)?;
         s.snapshot_manifest = Some(man);
         if open_lock.is_none() {
-            no_writer_attached(dir, shm_file.as_ref(), false)?;
+            no_writer_attached(dir, shm_file.as_ref(), false, None)?;
         }
-        // Closing `ziggy.lock` releases it.
+        // Closing `ziggy.lock` and `ziggy.shm` releases them, after the index was copied.
+        drop(shm_file);
         Ok(s)
     }
 

@@ -7,6 +7,7 @@
 // `u32::is_multiple_of` is newer than the crate's minimum Rust version.
 #![allow(clippy::manual_is_multiple_of)]
 
+mod attach;
 mod backup;
 mod basic;
 mod cli;

@@ -107,8 +107,10 @@ fn a_busy_lock_is_named_for_what_holds_it() -> TestResult {
     let dir = util::db_path(&tmp);
     Db::open(&dir)?.set(b"a", "1")?;
 
-    // ziggy.lock is held while a process opens or closes the database.
+    // ziggy.lock is held while a process opens the database as the first to attach, and
+    // ziggy.shm with it (a warm attach takes ziggy.shm alone, and fails only then).
     let held = hold_flock(&dir.join("ziggy.lock"))?;
+    let held_shm = hold_flock(&dir.join("ziggy.shm"))?;
     let err = Db::options()
         .lock_timeout(Some(Duration::from_millis(100)))
         .open(&dir)
@@ -126,17 +128,18 @@ fn a_busy_lock_is_named_for_what_holds_it() -> TestResult {
     );
     let text = err.to_string();
     assert!(
-        text.contains("another process was opening or closing the database (ziggy.lock)"),
+        text.contains("another process was opening or repairing the database (ziggy.lock)"),
         "{text}"
     );
     assert!(!text.contains("writer"), "{text}");
     let out = ziggy(&dir, &["--lock-timeout-ms", "100", "GET", "a"])?;
     let stderr = String::from_utf8(out.stderr)?;
     assert!(
-        stderr.contains("opening or closing the database"),
+        stderr.contains("opening or repairing the database"),
         "{stderr}"
     );
     assert!(!stderr.contains("writer"), "{stderr}");
+    drop(held_shm);
     drop(held);
 
     // writer.lock: another writer.
