@@ -525,6 +525,12 @@ impl IndexMap {
         })
     }
 
+    /// Tests only: stores a slot's tag as it is, to make a torn or damaged slot.
+    #[cfg(test)]
+    pub(crate) fn store_tag(&self, slot: u64, tag: u64) {
+        self.tag_word(slot).store(tag, Ordering::Release);
+    }
+
     /// Raw insert used when copying into a fresh table (no deleted slots, no duplicates).
     pub(crate) fn insert_fresh(&self, tag: u64, loc: u64) {
         let mut slot = tag & self.mask;
