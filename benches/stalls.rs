@@ -77,6 +77,10 @@ impl Histogram {
         self.max = self.max.max(ns);
         self.n += 1;
     }
+    /// How many latencies exceeded `ns` (to the bucket's precision).
+    fn above(&self, ns: u64) -> u64 {
+        self.counts[Self::bucket(ns) + 1..].iter().sum()
+    }
     fn quantile(&self, q: f64) -> u64 {
         let want = ((self.n as f64) * q).ceil() as u64;
         let mut seen = 0;
@@ -141,21 +145,41 @@ fn reader(args: &[String]) -> Res<()> {
     let keys: u64 = args[1].parse()?;
     let secs: f64 = args[2].parse()?;
     let db = open(&dir)?;
+    // The sequence word, to time apart the GETs that start during a publish.
+    let shm = std::fs::File::open(dir.join("ziggy.shm"))?;
+    // SAFETY: a read-only shared mapping of the whole file; other processes change it only
+    // with atomic stores, and this process never writes through it.
+    #[allow(unsafe_code)]
+    let map = unsafe { memmap2::Mmap::map(&shm)? };
+    if map.len() < 72 {
+        return Err("ziggy.shm too short".into());
+    }
+    // SAFETY: the map is page aligned and at least 72 bytes long, so bytes 64..72 are an
+    // aligned u64 that lives as long as `map`; only atomic loads are made through it.
+    #[allow(unsafe_code)]
+    let seq = unsafe { &*map.as_ptr().add(64).cast::<std::sync::atomic::AtomicU64>() };
     println!("ready");
     std::io::stdout().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let mut rng = Rng::new(u64::from(std::process::id()) * 7919);
     let mut h = Histogram::new();
+    let mut during = Histogram::new();
     let (mut errors, mut first_error) = (0u64, String::new());
     let end = Instant::now() + Duration::from_secs_f64(secs);
     while Instant::now() < end {
         let k = key(rng.below(keys));
+        let publishing = seq.load(std::sync::atomic::Ordering::Relaxed) & 1 == 1;
         let t0 = Instant::now();
         let r = db.get(&k);
         let ns = t0.elapsed().as_nanos() as u64;
         match r {
-            Ok(Some(_)) => h.add(ns),
+            Ok(Some(_)) => {
+                h.add(ns);
+                if publishing {
+                    during.add(ns);
+                }
+            }
             Ok(None) => {
                 errors += 1;
                 first_error = format!("key {} missing", String::from_utf8_lossy(&k));
@@ -169,12 +193,18 @@ fn reader(args: &[String]) -> Res<()> {
         }
     }
     println!(
-        "lat {} {} {} {} {} {} {}",
+        "lat {} {} {} {} {} {} {} {} {} {} {} {} {}",
+        during.n,
+        during.quantile(0.5),
+        during.quantile(0.999),
+        during.max,
         h.n,
         h.quantile(0.5),
         h.quantile(0.99),
         h.quantile(0.999),
         h.max,
+        h.above(1_000_000),
+        h.above(10_000_000),
         errors,
         first_error.replace('\n', " ")
     );
@@ -273,7 +303,10 @@ fn run(keys: u64, batch: u64, secs: f64) -> Res<()> {
     drop(w.stdin.take());
     let mut line = String::new();
     wout.read_line(&mut line)?;
-    w.wait()?;
+    let status = w.wait()?;
+    if !status.success() {
+        println!("the writer failed: {status}");
+    }
     let commits = line.trim().strip_prefix("done ").unwrap_or("?").to_string();
     println!(
         "batch {batch}: {commits} commits of {batch} keys over {keys} keys in {secs} s; \
@@ -285,20 +318,31 @@ fn run(keys: u64, batch: u64, secs: f64) -> Res<()> {
         out.read_line(&mut line)?;
         r.wait()?;
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.first() != Some(&"lat") || f.len() < 7 {
+        if f.first() != Some(&"lat") || f.len() < 13 {
             return Err(format!("reader {i} said: {line}").into());
         }
         let us = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN) / 1000.0;
+        let f = &f[4..];
         println!(
             "  reader {i}: {} GETs, p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs, \
-             {} failed {}",
+             {} over 1 ms, {} over 10 ms, {} failed {}",
             f[1],
             us(f[2]),
             us(f[3]),
             us(f[4]),
             us(f[5]),
             f[6],
-            f[7..].join(" ")
+            f[7],
+            f[8],
+            f[9..].join(" ")
+        );
+        let d: Vec<&str> = line.split_whitespace().skip(1).take(4).collect();
+        println!(
+            "    of which {} began during a publish: p50 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
+            d[0],
+            us(d[1]),
+            us(d[2]),
+            us(d[3])
         );
     }
     Ok(())
