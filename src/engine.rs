@@ -469,6 +469,12 @@ impl ReadView<'_> {
     pub(crate) fn pending_user_key(&self, key: &[u8]) -> bool {
         self.overlay.is_some_and(|o| o.writes_user_key(key))
     }
+
+    /// Whether the transaction being published deletes the user key `key`.
+    pub(crate) fn pending_user_delete(&self, key: &[u8]) -> bool {
+        self.pending(key, index::hash_key(key), false)
+            .is_some_and(|(_, m)| m.kind != KIND_PUT)
+    }
 }
 
 /// State shared by all handles on one directory in this process.
