@@ -413,7 +413,8 @@ impl IndexMap {
     }
 
     /// The error for a live slot that fails its check byte. A reader that raced a writer
-    /// sees it too, but then fails its sequence check and retries (format-spec.md §8).
+    /// sees it too, but then fails its sequence check and retries, or, during a publish,
+    /// accepts the slot once its record proves it (format-spec.md §8).
     #[cold]
     #[inline(never)]
     fn damaged(&self) -> Error {
