@@ -364,6 +364,136 @@ pub(crate) enum TxnRead {
     End,
 }
 
+/// A reader that meets a publish in progress spins this long before it reads the
+/// transaction being published (a normal publish lasts microseconds).
+const PUBLISH_SPIN: Duration = Duration::from_micros(20);
+
+/// How long a reader keeps retrying when the transaction being published cannot be read
+/// while the sequence stays put, before it reports that (damage, format-spec.md §8).
+const OVERLAY_RETRY: Duration = Duration::from_millis(100);
+
+/// The transaction being published (`seq` odd, `pub_start` a log position): the keys it
+/// writes, which a reader answers from it, so that it reads the state after the publish
+/// without waiting for the publisher (format-spec.md §8).
+pub(crate) struct Overlay {
+    /// The odd sequence value, `pub_start` and `next_txn` it was read under.
+    seq: u64,
+    start: u64,
+    txn: u64,
+    map: Arc<SegmentMap>,
+    records: Vec<RecMeta>,
+    /// `(hash_for(key, internal), record)`, sorted.
+    by_hash: Vec<(u64, u32)>,
+}
+
+impl Overlay {
+    fn new(seq: u64, start: u64, t: LoggedTxn) -> Self {
+        let records: Vec<RecMeta> = t.records.into_iter().map(|(_, m)| m).collect();
+        let mut by_hash: Vec<(u64, u32)> = records
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (index::hash_for(m.key(&t.map), m.internal), i as u32))
+            .collect();
+        by_hash.sort_unstable();
+        Overlay {
+            seq,
+            start,
+            txn: t.txn,
+            map: t.map,
+            records,
+            by_hash,
+        }
+    }
+
+    /// The record the transaction writes for `key` (with hash `hash`), if it writes it.
+    fn get(&self, key: &[u8], hash: u64, internal: bool) -> Option<&RecMeta> {
+        let from = self.by_hash.partition_point(|&(h, _)| h < hash);
+        self.by_hash[from..]
+            .iter()
+            .take_while(|&&(h, _)| h == hash)
+            .map(|&(_, i)| &self.records[i as usize])
+            .find(|m| m.internal == internal && m.key(&self.map) == key)
+    }
+
+    /// Whether the transaction writes the user key `key`.
+    fn writes_user_key(&self, key: &[u8]) -> bool {
+        self.get(key, index::hash_key(key), false).is_some()
+    }
+
+    /// The user keys the transaction PUTs without an expiry at or before `now`, with their
+    /// scan positions (format-spec.md §8.1).
+    fn user_puts(&self, now: u64) -> impl Iterator<Item = (u64, &[u8])> + '_ {
+        self.records
+            .iter()
+            .filter(move |m| {
+                m.kind == KIND_PUT && !m.internal && !(m.expires_at != 0 && m.expires_at <= now)
+            })
+            .map(|m| {
+                let key = m.key(&self.map);
+                (index::scan_order(key), key)
+            })
+    }
+}
+
+/// What a read section (`Shared::read_consistent`) reads: the index, and during a publish
+/// the transaction being published, whose keys it answers (format-spec.md §8). Derefs to
+/// the index for code that walks slots; `probe` here accepts a slot that a publish is
+/// repointing.
+pub(crate) struct ReadView<'a> {
+    pub(crate) idx: &'a IndexMap,
+    overlay: Option<&'a Overlay>,
+    /// `seq` was odd: a slot may be torn by the publisher.
+    publishing: bool,
+    shared: &'a Shared,
+}
+
+impl std::ops::Deref for ReadView<'_> {
+    type Target = IndexMap;
+    fn deref(&self) -> &IndexMap {
+        self.idx
+    }
+}
+
+impl ReadView<'_> {
+    /// Probes the index for `hash` ([`IndexMap::probe`]); during a publish a slot that fails
+    /// its check byte is accepted if the record at its position holds a key of the slot's
+    /// hash (the publisher stored the new position and not yet the new tag).
+    pub(crate) fn probe(
+        &self,
+        hash: u64,
+        matches: impl FnMut(u64) -> Result<bool>,
+    ) -> Result<Probe> {
+        if self.publishing {
+            self.idx
+                .probe_during(hash, matches, |h, loc| self.shared.torn_slot(h, loc))
+        } else {
+            self.idx.probe(hash, matches)
+        }
+    }
+
+    /// The record of the transaction being published for `key`, if it writes the key.
+    fn pending(
+        &self,
+        key: &[u8],
+        hash: u64,
+        internal: bool,
+    ) -> Option<(&Arc<SegmentMap>, RecMeta)> {
+        let o = self.overlay?;
+        o.get(key, hash, internal).map(|m| (&o.map, *m))
+    }
+
+    /// Whether the transaction being published writes the user key `key`.
+    pub(crate) fn pending_user_key(&self, key: &[u8]) -> bool {
+        self.overlay.is_some_and(|o| o.writes_user_key(key))
+    }
+
+    /// Whether the transaction being published deletes the user key `key`.
+    pub(crate) fn pending_user_delete(&self, key: &[u8]) -> bool {
+        self.pending(key, index::hash_key(key), false)
+            .is_some_and(|(_, m)| m.kind != KIND_PUT)
+    }
+}
+
 /// State shared by all handles on one directory in this process.
 pub(crate) struct Shared {
     pub dir: PathBuf,
@@ -377,6 +507,9 @@ pub(crate) struct Shared {
     pub(crate) compact_lock: LockFile,
     pub shm: Shm,
     index: ArcSwapOption<IndexMap>,
+    /// The transaction of the publish in progress, parsed once for every reader of this
+    /// process that meets it (format-spec.md §8).
+    overlay: Mutex<Option<Arc<Overlay>>>,
     attached: bool,
     seg_epoch: AtomicU64,
     pub segs: Segments,
@@ -703,6 +836,7 @@ impl Shared {
             compact_lock: LockFile::open(&dir.join("compact.lock"), mode)?,
             shm,
             index: ArcSwapOption::empty(),
+            overlay: Mutex::new(None),
             attached: false,
             seg_epoch: AtomicU64::new(0),
             segs: Segments::new(dir, mode),
@@ -1130,11 +1264,17 @@ impl Shared {
     /// Probes for `key` in the current state, without validation.
     pub(crate) fn probe_key(
         &self,
-        idx: &IndexMap,
+        idx: &ReadView<'_>,
         key: &[u8],
         hash: u64,
         internal: bool,
     ) -> Result<Option<Hit>> {
+        if let Some((map, meta)) = idx.pending(key, hash, internal) {
+            return Ok((meta.kind == KIND_PUT).then(|| Hit {
+                map: Arc::clone(map),
+                meta,
+            }));
+        }
         let mut found = None;
         // A slot's tag is the key's full 64-bit hash, so the first candidate is almost always
         // the key: read it whole (one map lookup; large records are checked once) and compare.
@@ -1154,26 +1294,61 @@ impl Shared {
     }
 
     /// Runs `f` inside a sequence-lock read section and retries until no commit was
-    /// published meanwhile, so `f` sees exactly one committed state.
+    /// published meanwhile, so `f` sees exactly one committed state. Never waits for a
+    /// publisher: during a publish of a logged transaction `f` reads the state after it
+    /// (format-spec.md §8).
     pub(crate) fn read_consistent<T>(
         &self,
-        mut f: impl FnMut(&IndexMap) -> Result<T>,
+        mut f: impl FnMut(&ReadView<'_>) -> Result<T>,
     ) -> Result<T> {
         let seq = self.shm.w(W_SEQ);
-        let mut waited = 0u32;
-        let mut since = None;
+        let mut spun: Option<Instant> = None;
+        let mut unreadable: Option<Instant> = None;
         loop {
             let s1 = seq.load(Ordering::Acquire);
-            if s1 & 1 == 1 {
-                self.wait_for_publisher(&mut waited, &mut since)?;
-                continue;
+            let publishing = s1 & 1 == 1;
+            let mut overlay = None;
+            if publishing {
+                if !self.overlay_cached(s1) {
+                    let t0 = *spun.get_or_insert_with(Instant::now);
+                    if t0.elapsed() < PUBLISH_SPIN {
+                        std::hint::spin_loop();
+                        continue;
+                    }
+                }
+                match self.publish_overlay(s1) {
+                    Ok(o) => overlay = o,
+                    Err(e) => {
+                        // The publish may have ended (or a repair moved it on) meanwhile.
+                        if seq.load(Ordering::Acquire) == s1 {
+                            let t0 = *unreadable.get_or_insert_with(Instant::now);
+                            if t0.elapsed() >= OVERLAY_RETRY {
+                                return Err(e);
+                            }
+                            std::thread::yield_now();
+                        }
+                        continue;
+                    }
+                }
             }
             let guard = self.index.load();
             let r = match &*guard {
-                Some(idx) if idx.gen == self.shm.get(W_INDEX_GEN) => f(idx),
+                Some(idx) if idx.gen == self.shm.get(W_INDEX_GEN) => f(&ReadView {
+                    idx,
+                    overlay: overlay.as_deref(),
+                    publishing,
+                    shared: self,
+                }),
                 _ => {
                     drop(guard);
-                    self.current_index().and_then(|idx| f(&idx))
+                    self.current_index().and_then(|idx| {
+                        f(&ReadView {
+                            idx: &idx,
+                            overlay: overlay.as_deref(),
+                            publishing,
+                            shared: self,
+                        })
+                    })
                 }
             };
             fence(Ordering::Acquire);
@@ -1183,23 +1358,63 @@ impl Shared {
         }
     }
 
-    /// A reader saw a publish in progress. Normally it ends within microseconds; if it lasts,
-    /// the publisher may have died, so take the writer lock, which repairs the state.
-    fn wait_for_publisher(&self, waited: &mut u32, since: &mut Option<Instant>) -> Result<()> {
-        *waited += 1;
-        if *waited < 64 {
-            std::hint::spin_loop();
-            return Ok(());
+    /// Whether this process already read the transaction of the publish at odd `seq`.
+    fn overlay_cached(&self, seq: u64) -> bool {
+        self.overlay
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|o| o.seq == seq)
+    }
+
+    /// The transaction being published under the odd sequence value `seq`, read once per
+    /// process and publish; `None` for a publish that is not a logged transaction, whose
+    /// every intermediate state is valid (§10.1). An error means the transaction at
+    /// `pub_start` is not the one being published, which the caller confirms is not just a
+    /// publish that ended meanwhile.
+    fn publish_overlay(&self, seq: u64) -> Result<Option<Arc<Overlay>>> {
+        let start = self.shm.get(W_PUB_START);
+        if start == NO_TXN {
+            return Ok(None);
         }
-        let t0 = *since.get_or_insert_with(Instant::now);
-        if t0.elapsed() < Duration::from_millis(50) {
-            std::thread::yield_now();
-            return Ok(());
+        let next = self.shm.get(W_NEXT_TXN);
+        let mut cache = self
+            .overlay
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(o) = cache
+            .as_ref()
+            .filter(|o| o.seq == seq && o.start == start && o.txn == next)
+        {
+            return Ok(Some(Arc::clone(o)));
         }
-        *since = None;
-        *waited = 0;
-        drop(self.writer_section(self.opts.lock_timeout)?);
-        Ok(())
+        let unreadable = || Error::CorruptWal {
+            file: self.segs.path(pos_seg(start)),
+            offset: u64::from(pos_off(start)),
+            reason: "the transaction being published cannot be read",
+        };
+        match self.read_txn(start) {
+            Ok(TxnRead::Txn(t)) if t.txn == next => {
+                let o = Arc::new(Overlay::new(seq, start, t));
+                *cache = Some(Arc::clone(&o));
+                Ok(Some(o))
+            }
+            // `next_txn` moves on only once every record is applied (by the publisher, or by
+            // a repair after it died): the index alone is the state after the transaction.
+            Ok(TxnRead::Txn(t)) if t.txn.wrapping_add(1) == next => Ok(None),
+            Ok(_) => Err(unreadable()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether a live slot with slot hash `h` that fails its check byte is one a publish is
+    /// repointing: the record at `loc` holds a key of that slot hash (the proof §10.1 step 2
+    /// uses to renew such a slot).
+    fn torn_slot(&self, h: u64, loc: u64) -> bool {
+        self.segs.record_at(loc).is_ok_and(|(map, meta)| {
+            meta.kind == KIND_PUT
+                && index::slot_hash(index::hash_for(meta.key(&map), meta.internal)) == h
+        })
     }
 
     /// Reads `key` from the committed state.
@@ -1223,18 +1438,20 @@ impl Shared {
     pub(crate) fn exists_committed(&self, key: &[u8]) -> Result<bool> {
         let hash = index::hash_key(key);
         let head = self.read_consistent(|idx| {
+            if let Some((_, m)) = idx.pending(key, hash, false) {
+                return Ok(Some((m.kind, m.expires_at)));
+            }
             let mut found = None;
             idx.probe(hash, |loc| {
                 let head = self.segs.key_at(loc, key, false)?;
                 if head.holds {
-                    found = Some(head);
+                    found = Some((head.kind, head.expires_at));
                 }
                 Ok(head.holds)
             })?;
             Ok(found)
         })?;
-        Ok(head
-            .is_some_and(|h| h.kind == KIND_PUT && (h.expires_at == 0 || h.expires_at > now_ms())))
+        Ok(head.is_some_and(|(kind, at)| kind == KIND_PUT && (at == 0 || at > now_ms())))
     }
 
     /// Reads an internal key (a collection page).
@@ -1282,16 +1499,29 @@ impl Shared {
         let now = now_ms();
         self.read_consistent(|idx| {
             let mut out: Vec<Vec<u8>> = Vec::new();
-            let next = idx.scan_ordered(from, max_visit, |order, loc| {
+            let torn = |h, loc| idx.publishing && self.torn_slot(h, loc);
+            let next = idx.scan_ordered(from, max_visit, torn, |order, loc| {
                 if order >= from {
                     if let Some(key) = self.segs.user_key_at(loc, now)? {
-                        if keep(&key) {
+                        // A key of the transaction being published is taken from it below.
+                        if keep(&key) && !idx.pending_user_key(&key) {
                             out.push(key);
                         }
                     }
                 }
                 Ok(out.len() < count)
             })?;
+            if let Some(o) = idx.overlay {
+                // The page covers scan positions [from, next): add the keys the transaction
+                // puts there, whether or not their slots exist yet (format-spec.md §8.1).
+                let end = next.unwrap_or(u64::MAX);
+                for (order, key) in o.user_puts(now) {
+                    let inside = order >= from && (order < end || next.is_none());
+                    if inside && keep(key) {
+                        out.push(key.to_vec());
+                    }
+                }
+            }
             Ok((out, next))
         })
     }
@@ -1347,8 +1577,15 @@ impl Shared {
                     && !meta.internal
                     && !(meta.expires_at != 0 && meta.expires_at <= now)
                 {
-                    out.push(meta.key(&map).to_vec());
+                    // A key of the transaction being published is taken from it below.
+                    if !idx.pending_user_key(meta.key(&map)) {
+                        out.push(meta.key(&map).to_vec());
+                    }
                 }
+            }
+            // During a publish: the transaction's keys as it leaves them (format-spec.md §8).
+            if let Some(o) = idx.overlay {
+                out.extend(o.user_puts(now).map(|(_, k)| k.to_vec()));
             }
             Ok(out)
         })
@@ -1932,10 +2169,20 @@ impl Shared {
         self.shm.set(W_PUB_START, start);
         let seq = self.shm.w(W_SEQ);
         let s = seq.load(Ordering::Relaxed);
-        seq.store(s + 1, Ordering::Relaxed);
+        // Release: a reader that sees the odd value sees `pub_start` (and `next_txn`) of
+        // this publish, and reads the transaction there (format-spec.md §8).
+        seq.store(s + 1, Ordering::Release);
         fence(Ordering::Release);
         let mut result = Ok(());
-        for ((p, meta), probed) in records.iter().zip(probed) {
+        let half = if records.len() >= 2 {
+            records.len() / 2
+        } else {
+            usize::MAX
+        };
+        for (i, ((p, meta), probed)) in records.iter().zip(probed).enumerate() {
+            if i == half {
+                crate::pause::point("publish");
+            }
             // A free slot found before the publish may have gone to an earlier record of
             // this transaction: then look again (keys within a transaction are distinct, so
             // a slot found holding the key is still right).
@@ -2212,7 +2459,7 @@ impl Shared {
         self.shm.set(W_PUB_START, NO_TXN);
         let seq = self.shm.w(W_SEQ);
         let s = seq.load(Ordering::Relaxed);
-        seq.store(s + 1, Ordering::Relaxed);
+        seq.store(s + 1, Ordering::Release);
         fence(Ordering::Release);
         f();
         seq.store(s + 2, Ordering::Release);
@@ -2789,6 +3036,110 @@ mod tests {
         assert_eq!(s.shm.get(W_SEQ) & 1, 0, "the publish was not finished");
         assert_eq!(counters(db)?, published, "(in index header, word, value)");
         assert_eq!(idx.used(), idx.live_slots().count() as u64);
+        let r = db.check()?;
+        assert!(r.is_ok(), "{:?}", r.problems);
+        Ok(())
+    }
+
+    /// The slot, tag and position of the user key `key`.
+    fn slot_of(s: &Shared, key: &[u8]) -> Result<(u64, u64, u64)> {
+        let idx = s.current_index()?;
+        let found = idx.live_slots().find(|&(_, _, loc)| {
+            s.segs
+                .key_at(loc, key, false)
+                .is_ok_and(|h| h.holds && h.kind == KIND_PUT)
+        });
+        Ok(found.expect("the key has a slot"))
+    }
+
+    /// A reader that meets a publish in progress (this thread holds the writer lock and
+    /// stands for a writer stopped in the middle of it, with one slot torn: new position,
+    /// old check byte) answers from the state after the transaction at once, never with
+    /// Busy; it accepts the torn slot of a key being repointed, but not a damaged slot.
+    #[test]
+    fn a_reader_during_a_publish_reads_the_state_after_it_and_accepts_torn_slots() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let db = Db::options()
+            .auto_compact(false, 0.5, 0)
+            .lock_timeout(Some(Duration::from_millis(200)))
+            .open(dir.path())?;
+        let s = &db.inner;
+        db.set(b"other", "x")?;
+        // A commit of `k` whose new position changes the slot's check byte.
+        let mut round = 0;
+        let (slot, old_tag, start, txn) = loop {
+            round += 1;
+            db.set(b"k", format!("old{round}"))?;
+            let (slot, old_tag, _) = slot_of(s, b"k")?;
+            let (start, txn) = (s.shm.get(W_LOG_POS), s.shm.get(W_NEXT_TXN));
+            db.transaction(|tx| {
+                tx.set(b"k", "new")?;
+                tx.set(b"born", "b")?;
+                tx.delete(b"other").map(|_| ())
+            })?;
+            let (_, tag, loc) = slot_of(s, b"k")?;
+            if !index::slot_intact(old_tag, loc) {
+                assert_eq!(tag & index::TAG_HASH_BITS, old_tag & index::TAG_HASH_BITS);
+                break (slot, old_tag, start, txn);
+            }
+            db.transaction(|tx| tx.set(b"other", "x"))?;
+            db.delete(b"born")?;
+        };
+        let guard = s.writer_section(None)?;
+        // Back to the middle of that publish: the end of the log and the next txn id as
+        // before it, the slot of `k` torn, the sequence odd.
+        let idx = s.current_index()?;
+        idx.store_tag(slot, old_tag);
+        s.shm.set(W_LOG_POS, start);
+        s.shm.set(W_NEXT_TXN, txn);
+        s.shm.set(W_PUB_START, start);
+        s.shm.w(W_SEQ).fetch_add(1, Ordering::Release);
+        let seq = s.shm.get(W_SEQ);
+        let get =
+            |k: &[u8]| -> Result<Option<Vec<u8>>> { Ok(db.get(k)?.map(|v| v.as_bytes().to_vec())) };
+        let text = |v: Option<crate::Value>| match v {
+            Some(crate::Value::String(t)) => Some(t.into_bytes()),
+            Some(crate::Value::Bytes(b)) => Some(b),
+            other => other.map(|o| format!("{o:?}").into_bytes()),
+        };
+        std::thread::scope(|sc| {
+            sc.spawn(|| -> Result<()> {
+                assert_eq!(get(b"k")?, Some(b"new".to_vec()));
+                assert_eq!(get(b"born")?, Some(b"b".to_vec()));
+                assert_eq!(get(b"other")?, None);
+                let got = db.mget(&[b"k".as_slice(), b"born", b"other"])?;
+                assert_eq!(
+                    got.into_iter().map(text).collect::<Vec<_>>(),
+                    [Some(b"new".to_vec()), Some(b"b".to_vec()), None]
+                );
+                assert!(db.exists(b"born")? && !db.exists(b"other")?);
+                let mut keys = db.keys()?;
+                keys.sort();
+                assert_eq!(keys, [b"born".to_vec(), b"k".to_vec()]);
+                let (page, next) = db.scan(0, 1000, None, None)?;
+                assert_eq!((page.len(), next), (2, 0));
+                Ok(())
+            })
+            .join()
+            .expect("reader thread")
+        })?;
+        assert_eq!(s.shm.get(W_SEQ), seq, "a reader changed the shared state");
+        // A publish that is not a logged transaction (a relocation): the index as it is, the
+        // torn slot accepted.
+        s.shm.set(W_PUB_START, NO_TXN);
+        assert_eq!(get(b"k")?, Some(b"new".to_vec()));
+        // A failing slot whose position holds another key's record is damage.
+        let (bslot, btag, bloc) = slot_of(s, b"born")?;
+        assert!(index::slot_intact(btag, bloc));
+        idx.store_tag(bslot, btag ^ (1 << 8));
+        assert!(matches!(get(b"born"), Err(Error::CorruptIndex { .. })));
+        idx.store_tag(bslot, btag);
+        // The writer "dies": the next writer finishes the publish.
+        s.shm.set(W_PUB_START, start);
+        drop(guard);
+        drop(s.writer_section(None)?);
+        assert_eq!(s.shm.get(W_SEQ) & 1, 0);
+        assert_eq!(get(b"k")?, Some(b"new".to_vec()));
         let r = db.check()?;
         assert!(r.is_ok(), "{:?}", r.problems);
         Ok(())

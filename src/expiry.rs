@@ -145,7 +145,10 @@ impl Shared {
         self.read_consistent(|idx| {
             let mut found = None;
             self.sample_slots(idx, 1, u64::MAX, |h| {
-                let usable = h.meta.kind == KIND_PUT && !h.meta.internal && !h.expired();
+                let usable = h.meta.kind == KIND_PUT
+                    && !h.meta.internal
+                    && !h.expired()
+                    && !idx.pending_user_delete(h.meta.key(&h.map));
                 if usable {
                     found = Some(h.meta.key(&h.map).to_vec());
                 }

@@ -298,10 +298,14 @@ impl IndexMap {
     /// capacity) and its record. Stops after the home slot where `f` asked to stop (by
     /// returning false) or `max_visit` slots were looked at; returns the scan position where
     /// the next call starts, `None` once every home slot was visited.
+    ///
+    /// A live slot that fails its check byte is an error unless `torn(slot_hash, loc)`
+    /// accepts it (a reader during a publish, format-spec.md §8).
     pub(crate) fn scan_ordered(
         &self,
         from: u64,
         max_visit: u64,
+        torn: impl Fn(u64, u64) -> bool,
         mut f: impl FnMut(u64, u64) -> Result<bool>,
     ) -> Result<Option<u64>> {
         let bits = self.cap.trailing_zeros();
@@ -324,7 +328,7 @@ impl IndexMap {
                 }
                 if t != TAG_DELETED {
                     let loc = self.loc_word(slot).load(Ordering::Acquire);
-                    if !slot_intact(t, loc) {
+                    if !slot_intact(t, loc) && !torn(t & TAG_HASH_BITS, loc) {
                         return Err(self.damaged());
                     }
                     if t & self.mask == home && loc != 0 {
@@ -346,7 +350,19 @@ impl IndexMap {
     pub(crate) fn probe(
         &self,
         hash: u64,
+        matches: impl FnMut(u64) -> Result<bool>,
+    ) -> Result<Probe> {
+        self.probe_during(hash, matches, |_, _| false)
+    }
+
+    /// [`IndexMap::probe`] for a reader that may meet a publish in progress: a live slot
+    /// that fails its check byte is accepted when `torn(slot_hash, loc)` proves it a slot
+    /// the publisher is repointing (format-spec.md §8), and is an error otherwise.
+    pub(crate) fn probe_during(
+        &self,
+        hash: u64,
         mut matches: impl FnMut(u64) -> Result<bool>,
+        torn: impl Fn(u64, u64) -> bool,
     ) -> Result<Probe> {
         let h = slot_hash(hash);
         let mut slot = h & self.mask;
@@ -356,7 +372,7 @@ impl IndexMap {
             if t == TAG_EMPTY {
                 // Before calling the key absent, check every live slot passed: a damaged
                 // tag would otherwise have made the probe walk past its key.
-                self.check_run(h & self.mask, slot.wrapping_sub(h) & self.mask)?;
+                self.check_run(h & self.mask, slot.wrapping_sub(h) & self.mask, &torn)?;
                 return Ok(Probe::Absent {
                     free: free.or(Some(slot)),
                 });
@@ -365,7 +381,7 @@ impl IndexMap {
                 free = free.or(Some(slot));
             } else if t & TAG_HASH_BITS == h {
                 let loc = self.loc_word(slot).load(Ordering::Acquire);
-                if !slot_intact(t, loc) {
+                if !slot_intact(t, loc) && !torn(h, loc) {
                     return Err(self.damaged());
                 }
                 if loc != 0 && matches(loc)? {
@@ -375,18 +391,19 @@ impl IndexMap {
             slot = (slot + 1) & self.mask;
         }
         // No empty slot anywhere (only damage makes a table full): check all of it.
-        self.check_run(h & self.mask, self.cap)?;
+        self.check_run(h & self.mask, self.cap, &torn)?;
         Ok(Probe::Absent { free })
     }
 
-    /// Checks every live slot of the `n` from `from` on, wrapping.
-    fn check_run(&self, from: u64, n: u64) -> Result<()> {
+    /// Checks every live slot of the `n` from `from` on, wrapping (`torn` as in
+    /// [`IndexMap::probe_during`]).
+    fn check_run(&self, from: u64, n: u64, torn: &impl Fn(u64, u64) -> bool) -> Result<()> {
         let mut slot = from;
         for _ in 0..n {
             let t = self.tag_word(slot).load(Ordering::Acquire);
             if t != TAG_EMPTY && t != TAG_DELETED {
                 let loc = self.loc_word(slot).load(Ordering::Acquire);
-                if !slot_intact(t, loc) {
+                if !slot_intact(t, loc) && !torn(t & TAG_HASH_BITS, loc) {
                     return Err(self.damaged());
                 }
             }
@@ -396,7 +413,8 @@ impl IndexMap {
     }
 
     /// The error for a live slot that fails its check byte. A reader that raced a writer
-    /// sees it too, but then fails its sequence check and retries (format-spec.md §8).
+    /// sees it too, but then fails its sequence check and retries, or, during a publish,
+    /// accepts the slot once its record proves it (format-spec.md §8).
     #[cold]
     #[inline(never)]
     fn damaged(&self) -> Error {
@@ -506,6 +524,12 @@ impl IndexMap {
             (t != TAG_EMPTY && t != TAG_DELETED)
                 .then(|| (s, t, self.loc_word(s).load(Ordering::Acquire)))
         })
+    }
+
+    /// Tests only: stores a slot's tag as it is, to make a torn or damaged slot.
+    #[cfg(test)]
+    pub(crate) fn store_tag(&self, slot: u64, tag: u64) {
+        self.tag_word(slot).store(tag, Ordering::Release);
     }
 
     /// Raw insert used when copying into a fresh table (no deleted slots, no duplicates).

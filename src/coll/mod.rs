@@ -18,9 +18,9 @@ pub use zset::{LexBound, ScoreBound, SortedSet, SortedSetView, ZAddFlags};
 
 use std::collections::BTreeSet;
 
-use crate::engine::Shared;
+use crate::engine::{ReadView, Shared};
 use crate::error::{Error, Result};
-use crate::index::{self, IndexMap};
+use crate::index;
 use crate::txn::WriteTxn;
 use crate::value::ValueType;
 use tree::{Page, PageBuf, PageRead, PageWrite, Tree};
@@ -253,7 +253,7 @@ impl Source for WriteTxn {
 /// The committed state as seen by one read section.
 pub(crate) struct Snapshot<'a> {
     shared: &'a Shared,
-    idx: &'a IndexMap,
+    idx: &'a ReadView<'a>,
 }
 
 impl PageRead for Snapshot<'_> {

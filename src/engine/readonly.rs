@@ -207,6 +207,7 @@ impl Shared {
                 map: SharedWords::private(SHM_LEN as usize)?,
             },
             index: ArcSwapOption::empty(),
+            overlay: Mutex::new(None),
             attached: false,
             seg_epoch: AtomicU64::new(0),
             segs: Segments::new(dir, mode),

@@ -38,6 +38,7 @@ mod proptest_cmds;
 mod readonly;
 mod repair;
 mod stickyfaults;
+mod stops;
 mod stress;
 mod strings;
 mod ttl;
