@@ -355,7 +355,12 @@ fn main() -> Res<()> {
         Some("reader") => return reader(&args[1..]),
         _ => {}
     }
-    let quick = args.iter().any(|a| a == "--quick");
+    // nextest lists every target's tests (`--list`): a bench has none to list, and must
+    // not run for minutes when asked.
+    if args.iter().any(|a| a == "--list") {
+        return Ok(());
+    }
+    let quick = args.iter().any(|a| a == "--quick" || a == "--test");
     let opt = |name: &str| -> Option<u64> {
         let i = args.iter().position(|a| a == name)?;
         args.get(i + 1)?.parse().ok()
