@@ -219,3 +219,69 @@ fn large_values_written_from_where_they_are_read_back_after_a_cold_reopen() -> T
     assert!(r.is_ok(), "{:?}", r.problems);
     Ok(())
 }
+
+/// The smallest `ulimit -v` (to 2 MiB) under which `ziggy` runs the script `input` on a new
+/// database and prints `expect`.
+fn min_limit_kib(tmp: &Path, input: &Path, expect: &[u8]) -> TestResult<u64> {
+    let works = |kib: u64| -> TestResult<bool> {
+        let dir = tmp.join(format!("min-{kib}"));
+        let out = ziggy_limited(&dir, kib, &[], Some(input))?;
+        std::fs::remove_dir_all(&dir).ok();
+        Ok(out.status.success() && out.stdout == expect)
+    };
+    let (mut lo, mut hi) = (4u64 << 10, 4u64 << 20);
+    if !works(hi)? {
+        return Err("the script fails even under a 4 GiB limit".into());
+    }
+    while hi - lo > 2 << 10 {
+        let mid = (lo + hi) / 2;
+        if works(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(hi)
+}
+
+#[test]
+fn an_mset_of_many_small_pairs_costs_a_small_multiple_of_its_line() -> TestResult {
+    use std::io::Write as _;
+    let tmp = util::tempdir();
+    const PAIRS: usize = 400_000;
+    let mut line = b"MSET".to_vec();
+    for i in 0..PAIRS {
+        write!(line, " key{i} val{i}")?;
+    }
+    // A key given twice: the later value wins, as in Redis.
+    line.extend_from_slice(b" key7 again\n");
+    let input = tmp.path().join("mset");
+    std::fs::write(&input, &line)?;
+    let one = tmp.path().join("one");
+    std::fs::write(&one, b"MSET a b\n")?;
+    // The process with a database and a one-pair MSET, then room for 26 times the line:
+    // enough for the line, its arguments and the transaction's records, index and publish
+    // (about 21 times for pairs this small), not for a pending copy of every pair besides
+    // (about 29 times before the records were encoded from the arguments).
+    let base = min_limit_kib(tmp.path(), &one, b"OK\n")?;
+    let limit = base + ((line.len() as u64 * 26) >> 10);
+    let dir = util::db_path(&tmp);
+    let out = ziggy_limited(&dir, limit, &[], Some(&input))?;
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stdout)),
+        (Some(0), "OK\n".into()),
+        "MSET of {} bytes under {limit} KiB: {}",
+        line.len(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = Db::options().segment_size(SEGMENT).open(&dir)?;
+    assert_eq!(db.len(), PAIRS as u64);
+    assert_eq!(db.get(b"key0")?.as_deref(), Some(&b"val0"[..]));
+    assert_eq!(db.get(b"key7")?.as_deref(), Some(&b"again"[..]));
+    let last = format!("key{}", PAIRS - 1);
+    let want = format!("val{}", PAIRS - 1);
+    assert_eq!(db.get(last.as_bytes())?.as_deref(), Some(want.as_bytes()));
+    let r = db.check()?;
+    assert!(r.is_ok(), "{:?}", r.problems);
+    Ok(())
+}

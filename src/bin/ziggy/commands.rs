@@ -977,6 +977,11 @@ fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
             db.clear()?;
             Ok(Reply::ok())
         }
+        // Written straight from the arguments, with no pending copy of each pair.
+        (Kind::Write, Cmd::MSet(pairs)) => {
+            db.begin_write()?.commit_set_many(&pairs)?;
+            Ok(Reply::ok())
+        }
         (Kind::Write, cmd) => {
             let mut tx = db.begin_write()?;
             match write(&mut tx, cmd) {
