@@ -132,11 +132,7 @@ fn redis_len(v: &Value) -> usize {
 
 /// The value as string commands see it, without copying bytes and strings.
 fn into_redis_bytes(v: Value) -> Vec<u8> {
-    match v {
-        Value::Bytes(b) => b,
-        Value::String(s) | Value::Json(s) => s.into_bytes(),
-        other => other.to_redis_bytes(),
-    }
+    v.into_redis_bytes()
 }
 
 /// The value to store after `APPEND`/`SETRANGE` changed the bytes of `was`: a string if it

@@ -17,9 +17,21 @@ const SEGMENT: u64 = 256 << 20;
 
 /// Runs `ziggy -d DIR ARGS` under `ulimit -v KIB`, with `stdin` (a file) as input.
 fn ziggy_limited(dir: &Path, kib: u64, args: &[&str], stdin: Option<&Path>) -> TestResult<Output> {
+    ziggy_under("-v", dir, kib, args, stdin)
+}
+
+/// Runs `ziggy -d DIR ARGS` under `ulimit LIMIT KIB` (`-v`: address space; `-d`: data, the
+/// heap without the maps of the database's files), with `stdin` (a file) as input.
+fn ziggy_under(
+    limit: &str,
+    dir: &Path,
+    kib: u64,
+    args: &[&str],
+    stdin: Option<&Path>,
+) -> TestResult<Output> {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
-        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(format!("ulimit {limit} {kib} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_ziggy"))
         .arg("-d")
         .arg(dir)
@@ -220,12 +232,12 @@ fn large_values_written_from_where_they_are_read_back_after_a_cold_reopen() -> T
     Ok(())
 }
 
-/// The smallest `ulimit -v` (to 2 MiB) under which `ziggy` runs the script `input` on a new
-/// database and prints `expect`.
+/// The smallest `ulimit -d` (heap, to 2 MiB) under which `ziggy` runs the script `input` on a
+/// new database and prints `expect`.
 fn min_limit_kib(tmp: &Path, input: &Path, expect: &[u8]) -> TestResult<u64> {
     let works = |kib: u64| -> TestResult<bool> {
         let dir = tmp.join(format!("min-{kib}"));
-        let out = ziggy_limited(&dir, kib, &[], Some(input))?;
+        let out = ziggy_under("-d", &dir, kib, &[], Some(input))?;
         std::fs::remove_dir_all(&dir).ok();
         Ok(out.status.success() && out.stdout == expect)
     };
@@ -259,14 +271,14 @@ fn an_mset_of_many_small_pairs_costs_a_small_multiple_of_its_line() -> TestResul
     std::fs::write(&input, &line)?;
     let one = tmp.path().join("one");
     std::fs::write(&one, b"MSET a b\n")?;
-    // The process with a database and a one-pair MSET, then room for 26 times the line:
-    // enough for the line, its arguments and the transaction's records, index and publish
-    // (about 21 times for pairs this small), not for a pending copy of every pair besides
-    // (about 29 times before the records were encoded from the arguments).
+    // The heap of a one-pair MSET, then room for 24 times the line: enough for the line, its
+    // arguments and the transaction's records and publish (about 20 times for pairs this
+    // small), not for a pending copy of every pair besides (about 28 times before the
+    // records were encoded from the arguments).
     let base = min_limit_kib(tmp.path(), &one, b"OK\n")?;
-    let limit = base + ((line.len() as u64 * 26) >> 10);
+    let limit = base + ((line.len() as u64 * 24) >> 10);
     let dir = util::db_path(&tmp);
-    let out = ziggy_limited(&dir, limit, &[], Some(&input))?;
+    let out = ziggy_under("-d", &dir, limit, &[], Some(&input))?;
     assert_eq!(
         (out.status.code(), String::from_utf8_lossy(&out.stdout)),
         (Some(0), "OK\n".into()),
@@ -283,5 +295,74 @@ fn an_mset_of_many_small_pairs_costs_a_small_multiple_of_its_line() -> TestResul
     assert_eq!(db.get(last.as_bytes())?.as_deref(), Some(want.as_bytes()));
     let r = db.check()?;
     assert!(r.is_ok(), "{:?}", r.problems);
+    Ok(())
+}
+
+#[test]
+fn set_getset_and_getdel_of_a_big_value_copy_it_as_few_times_as_they_must() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    {
+        // Two more values keep the dead part of the log below half, so that no compaction
+        // (which holds a record it copies) runs beside the commands measured.
+        let db = Db::options().segment_size(SEGMENT).open(&dir)?;
+        db.set(b"big", big_value())?;
+        db.set(b"pad1", big_value())?;
+        db.set(b"pad2", big_value())?;
+    }
+    let input = tmp.path().join("input");
+    let mut other = big_value();
+    other.reverse();
+    std::fs::write(&input, &other)?;
+    // The heap (`ulimit -d`, which leaves out the maps of the database's files) a small SET
+    // needs, to 2 MiB.
+    let works = |kib: u64| -> TestResult<bool> {
+        let out = ziggy_under("-d", &dir, kib, &["SET", "small", "x"], None)?;
+        Ok(out.status.success())
+    };
+    let (mut lo, mut hi) = (1u64 << 10, 1u64 << 20);
+    if !works(hi)? {
+        return Err("SET fails even with 1 GiB of heap".into());
+    }
+    while hi - lo > 2 << 10 {
+        let mid = (lo + hi) / 2;
+        if works(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let base = hi;
+    let big_kib = BIG as u64 >> 10;
+    // Each command with the copies of the value it must hold at once, and half a value more:
+    // `-x SET` holds standard input (the write takes the value from there), `-x GETSET`
+    // standard input and the old value (printed as it is), `GETDEL` the old value. Each held
+    // one more before: a pending copy of the argument, or the reply's copy of the old value
+    // and the printed output.
+    let runs: [(&[&str], u64, &[u8]); 3] = [
+        (&["-x", "SET", "fresh"], 1, b"OK\n"),
+        (&["-x", "GETSET", "fresh"], 2, &other),
+        (&["GETDEL", "big"], 1, &big_value()),
+    ];
+    for (args, values, want) in runs {
+        let limit = base + values * big_kib + big_kib / 2;
+        let stdin = (args[0] == "-x").then_some(input.as_path());
+        let out = ziggy_under("-d", &dir, limit, args, stdin)?;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?} with {limit} KiB of heap: {} {}",
+            String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(200)]),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.starts_with(want), "{args:?}: other reply");
+        assert_eq!(
+            out.stdout.len(),
+            want.len() + usize::from(want.len() == BIG)
+        );
+    }
+    let db = Db::options().segment_size(SEGMENT).open(&dir)?;
+    assert!(db.get(b"big")?.is_none());
+    assert_eq!(db.get(b"fresh")?.as_deref(), Some(&other[..]));
     Ok(())
 }

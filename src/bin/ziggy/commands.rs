@@ -19,9 +19,9 @@ use std::fmt::Write as _;
 
 use ziggydb::{Db, WriteTxn};
 
-use crate::parse::{parse, Cmd};
+use crate::parse::{parse, Cmd, Condition, SetArgs, SetTtl, SetValue};
 use crate::reply::Reply;
-use crate::run::{error_reply, other, read, write};
+use crate::run::{bulk_or_nil, error_reply, other, read, write};
 
 /// How a command touches the database, which decides where it may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -977,10 +977,30 @@ fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
             db.clear()?;
             Ok(Reply::ok())
         }
-        // Written straight from the arguments, with no pending copy of each pair.
+        // Written straight from the arguments, with no pending copy of each pair or value.
         (Kind::Write, Cmd::MSet(pairs)) => {
             db.begin_write()?.commit_set_many(&pairs)?;
             Ok(Reply::ok())
+        }
+        (
+            Kind::Write,
+            Cmd::Set(SetArgs {
+                key,
+                value: SetValue::Bytes(value),
+                ttl: SetTtl::Clear,
+                condition: Condition::Always,
+                get: false,
+            }),
+        ) => {
+            db.begin_write()?.commit_set_many(&[(key, value)])?;
+            Ok(Reply::ok())
+        }
+        (Kind::Write, Cmd::GetSet(key, value)) => {
+            let tx = db.begin_write()?;
+            tx.check_value_size(key, value.len())?;
+            let previous = tx.get(key)?;
+            tx.commit_set_many(&[(key, value)])?;
+            Ok(bulk_or_nil(previous))
         }
         (Kind::Write, cmd) => {
             let mut tx = db.begin_write()?;

@@ -180,6 +180,14 @@ pub fn run_command(
         {
             buf.extend_from_slice(text);
         }
+        // A big value (from GETDEL, GETSET, GETEX...) prints as a value read in place does,
+        // rather than being copied into the output buffer first.
+        Reply::Bulk(bytes) if bytes.len() >= 64 << 10 => {
+            let mut out = io::stdout().lock();
+            reply::write_mapped(format, bytes, &mut out)?;
+            out.flush()?;
+            return Ok(reply);
+        }
         _ => format.write(&reply, &mut buf),
     }
     // In a script the empty line redis-cli prints after an error is kept, as scripts

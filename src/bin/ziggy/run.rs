@@ -161,8 +161,9 @@ impl View for WriteTxn {
     }
 }
 
-fn bulk_or_nil(value: Option<Value>) -> Reply {
-    value.map_or(Reply::Nil, |v| Reply::Bulk(v.to_redis_bytes()))
+pub fn bulk_or_nil(value: Option<Value>) -> Reply {
+    // The value's bytes become the reply as they are: no second copy of a big value.
+    value.map_or(Reply::Nil, |v| Reply::Bulk(v.into_redis_bytes()))
 }
 
 fn int(n: impl TryInto<i64>) -> Reply {
