@@ -689,8 +689,8 @@ fn write_command_help(text: &mut String, spec: &CommandSpec, with_group: bool) {
 }
 
 /// Redis's "unknown command" error, quoting the start of the arguments.
-pub fn unknown_command(args: &[Vec<u8>]) -> Reply {
-    let name = String::from_utf8_lossy(&args[0]);
+pub fn unknown_command(args: &[&[u8]]) -> Reply {
+    let name = String::from_utf8_lossy(args[0]);
     let name: String = truncate(&name, 128).replace(['\r', '\n'], " ");
     let mut quoted = String::new();
     for arg in &args[1..] {
@@ -788,8 +788,8 @@ impl Session {
     }
 
     /// Runs one command line, `args[0]` being the command name. `args` must not be empty.
-    pub fn execute(&mut self, args: &[Vec<u8>]) -> Reply {
-        let Some(spec) = lookup(&args[0]) else {
+    pub fn execute(&mut self, args: &[&[u8]]) -> Reply {
+        let Some(spec) = lookup(args[0]) else {
             return self.refuse_in_multi(unknown_command(args));
         };
         if let Err(reply) = check_arity(spec, args.len()) {
@@ -802,7 +802,7 @@ impl Session {
                     .refuse_in_multi(Reply::error("ERR Command not allowed inside a transaction"));
             }
             if let Some(multi) = &mut self.multi {
-                multi.queue.push(args.to_vec());
+                multi.queue.push(args.iter().map(|a| a.to_vec()).collect());
             }
             return Reply::Status("QUEUED".into());
         }
@@ -873,7 +873,7 @@ impl Session {
         Reply::ok()
     }
 
-    fn watch(&mut self, keys: &[Vec<u8>]) -> Reply {
+    fn watch(&mut self, keys: &[&[u8]]) -> Reply {
         if self.multi.is_some() {
             return Reply::error("ERR WATCH inside MULTI is not allowed");
         }
@@ -888,7 +888,7 @@ impl Session {
                 continue;
             }
             match self.db.key_version(key) {
-                Ok(version) => self.watched.push((key.clone(), version, mark)),
+                Ok(version) => self.watched.push((key.to_vec(), version, mark)),
                 Err(e) => return error_reply(&e),
             }
         }
@@ -938,7 +938,8 @@ impl Session {
             .queue
             .iter()
             .map(|args| {
-                let spec = lookup(&args[0]).expect("queued commands are known");
+                let args = crate::split::as_args(args);
+                let spec = lookup(args[0]).expect("queued commands are known");
                 match parse(spec, &args[1..]) {
                     Ok(cmd) => run_in_txn(&self.db, &mut tx, spec.kind, cmd)
                         .unwrap_or_else(|e| error_reply(&e)),
@@ -1042,8 +1043,12 @@ mod tests {
     use super::*;
     use crate::split::split_line;
 
-    fn argv(line: &str) -> Vec<Vec<u8>> {
-        split_line(line.as_bytes()).expect("a well-formed line")
+    fn argv(line: &str) -> Vec<&'static [u8]> {
+        split_line(line.as_bytes())
+            .expect("a well-formed line")
+            .into_iter()
+            .map(|a| &*Vec::leak(a))
+            .collect()
     }
 
     fn err(text: &str) -> Reply {
@@ -1154,7 +1159,7 @@ mod tests {
     fn arity_errors_name_the_command_in_lower_case() {
         let arity = |line: &str| {
             let args = argv(line);
-            check_arity(lookup(&args[0]).unwrap(), args.len())
+            check_arity(lookup(args[0]).unwrap(), args.len())
         };
         let e = err("ERR wrong number of arguments for 'get' command");
         assert_eq!(arity("GET"), Err(e.clone()));
@@ -1391,8 +1396,8 @@ mod tests {
             "SETRANGE s 0 y",
             "INCRBYFLOAT c 1.5",
         ] {
-            let key = argv(line)[1].clone();
-            let key = String::from_utf8(key).unwrap();
+            let key = argv(line)[1];
+            let key = String::from_utf8(key.to_vec()).unwrap();
             assert_eq!(f.run(&format!("EXPIRE {key} 100")), Reply::Int(1), "{line}");
             assert!(!f.run(line).is_error(), "{line}");
             assert!(f.int(&format!("TTL {key}")) > 0, "{line} keeps the TTL");
