@@ -505,6 +505,43 @@ impl WriteTxn {
         Ok(())
     }
 
+    /// Sets `key` to `value`, expiring at `expires_at_ms` if given, and commits, writing the
+    /// value from where it is: no pending copy of it is made (as [`WriteTxn::set_with_expiry`]
+    /// then [`WriteTxn::commit`] makes). With writes already pending, or if the key holds a
+    /// collection, it is those two.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::set`] and [`WriteTxn::commit`].
+    pub fn commit_set_value(
+        mut self,
+        key: &[u8],
+        value: &Value,
+        expires_at_ms: Option<u64>,
+    ) -> Result<()> {
+        if let Value::Json(text) = value {
+            crate::value::validate_json(text)?;
+        }
+        let at = expires_at_ms.unwrap_or(0);
+        let payload = value.encode_payload();
+        self.check_record(key, payload.len(), at != 0)?;
+        let alone = self.ops.is_empty() && self.undo.is_none() && self.retired.is_empty();
+        if !alone || !crate::coll::scalar_writes_need_nothing(&self, std::iter::once(key))? {
+            let copy = match value {
+                Value::Bytes(b) => Value::Bytes(crate::error::try_copy(b)?),
+                other => other.clone(),
+            };
+            self.set_with_expiry(key, copy, expires_at_ms)?;
+            return self.commit();
+        }
+        let op = OpRef::Put {
+            vtype: value.value_type().tag(),
+            payload: &payload,
+            expires_at: at,
+            internal: false,
+        };
+        self.commit_records(std::iter::once((key, op)))
+    }
+
     /// Sets every key to its value as bytes and commits (Redis `MSET` as a transaction of its
     /// own), later pairs winning over earlier ones with the same key; clears their times to
     /// live. Nothing is written if any pair is refused.

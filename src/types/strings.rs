@@ -323,6 +323,25 @@ impl WriteTxn {
         Ok(Some(value))
     }
 
+    /// [`WriteTxn::get_and_expire_at`], then commits: the value read is written back with its
+    /// new expiry from where it is, so the value is held once (the one returned), not twice.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::get_and_expire_at`] and [`WriteTxn::commit`].
+    pub fn commit_get_and_expire_at(mut self, key: &[u8], unix_ms: u64) -> Result<Option<Value>> {
+        let Some(value) = self.get(key)? else {
+            self.commit()?;
+            return Ok(None);
+        };
+        if unix_ms <= now_ms() {
+            self.delete(key)?;
+            self.commit()?;
+        } else {
+            self.commit_set_value(key, &value, Some(unix_ms))?;
+        }
+        Ok(Some(value))
+    }
+
     /// Returns the value of `key` and removes its time to live (Redis `GETEX ... PERSIST`).
     ///
     /// # Errors

@@ -299,16 +299,17 @@ fn an_mset_of_many_small_pairs_costs_a_small_multiple_of_its_line() -> TestResul
 }
 
 #[test]
-fn set_getset_and_getdel_of_a_big_value_copy_it_as_few_times_as_they_must() -> TestResult {
+fn set_getset_getex_and_getdel_of_a_big_value_copy_it_as_few_times_as_they_must() -> TestResult {
     let tmp = util::tempdir();
     let dir = util::db_path(&tmp);
     {
-        // Two more values keep the dead part of the log below half, so that no compaction
+        // Three more values keep the dead part of the log below half, so that no compaction
         // (which holds a record it copies) runs beside the commands measured.
         let db = Db::options().segment_size(SEGMENT).open(&dir)?;
         db.set(b"big", big_value())?;
         db.set(b"pad1", big_value())?;
         db.set(b"pad2", big_value())?;
+        db.set(b"pad3", big_value())?;
     }
     let input = tmp.path().join("input");
     let mut other = big_value();
@@ -336,12 +337,14 @@ fn set_getset_and_getdel_of_a_big_value_copy_it_as_few_times_as_they_must() -> T
     let big_kib = BIG as u64 >> 10;
     // Each command with the copies of the value it must hold at once, and half a value more:
     // `-x SET` holds standard input (the write takes the value from there), `-x GETSET`
-    // standard input and the old value (printed as it is), `GETDEL` the old value. Each held
-    // one more before: a pending copy of the argument, or the reply's copy of the old value
-    // and the printed output.
-    let runs: [(&[&str], u64, &[u8]); 3] = [
+    // standard input and the old value (printed as it is), `GETEX` and `GETDEL` the old
+    // value (`GETEX` writes it back from there). Each held one more before: a pending copy of
+    // the argument or of the value, or the reply's copy of the old value and the printed
+    // output.
+    let runs: [(&[&str], u64, &[u8]); 4] = [
         (&["-x", "SET", "fresh"], 1, b"OK\n"),
         (&["-x", "GETSET", "fresh"], 2, &other),
+        (&["GETEX", "fresh", "EX", "1000"], 1, &other),
         (&["GETDEL", "big"], 1, &big_value()),
     ];
     for (args, values, want) in runs {
@@ -364,6 +367,7 @@ fn set_getset_and_getdel_of_a_big_value_copy_it_as_few_times_as_they_must() -> T
     let db = Db::options().segment_size(SEGMENT).open(&dir)?;
     assert!(db.get(b"big")?.is_none());
     assert_eq!(db.get(b"fresh")?.as_deref(), Some(&other[..]));
+    assert!(db.expiry(b"fresh")?.is_some());
     Ok(())
 }
 

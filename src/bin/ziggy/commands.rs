@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use ziggydb::{Db, WriteTxn};
 
-use crate::parse::{parse, Cmd, Condition, SetArgs, SetTtl, SetValue};
+use crate::parse::{parse, Cmd, Condition, GetExTtl, SetArgs, SetTtl, SetValue};
 use crate::reply::Reply;
 use crate::run::{bulk_or_nil, error_reply, other, read, write};
 
@@ -996,6 +996,9 @@ fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
             db.begin_write()?.commit_set_many(&[(key, value)])?;
             Ok(Reply::ok())
         }
+        (Kind::Write, Cmd::GetEx(key, GetExTtl::At(at))) => Ok(bulk_or_nil(
+            db.begin_write()?.commit_get_and_expire_at(key, at)?,
+        )),
         (Kind::Write, Cmd::GetSet(key, value)) => {
             let tx = db.begin_write()?;
             tx.check_value_size(key, value.len())?;
