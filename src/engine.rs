@@ -345,6 +345,43 @@ pub(crate) enum Op {
     },
 }
 
+/// A pending write as [`Shared::commit_iter`] reads it: an [`Op`] or a value borrowed from
+/// wherever the caller holds it (a bulk `MSET` writes its arguments without copying them).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OpRef<'a> {
+    Put {
+        vtype: u8,
+        payload: &'a [u8],
+        expires_at: u64,
+        internal: bool,
+    },
+    Del {
+        internal: bool,
+    },
+}
+
+impl Op {
+    /// The write, borrowed.
+    pub(crate) fn as_op_ref(&self) -> OpRef<'_> {
+        match self {
+            Op::Put {
+                vtype,
+                payload,
+                expires_at,
+                internal,
+            } => OpRef::Put {
+                vtype: *vtype,
+                payload,
+                expires_at: *expires_at,
+                internal: *internal,
+            },
+            Op::Del { internal } => OpRef::Del {
+                internal: *internal,
+            },
+        }
+    }
+}
+
 /// A complete transaction read back from the log.
 pub(crate) struct LoggedTxn {
     pub txn: u64,
@@ -1907,14 +1944,14 @@ impl Shared {
     /// Appends a transaction to the log and publishes it. The caller holds the writer lock.
     /// Returns the log position just past the transaction.
     pub(crate) fn commit_ops(&self, ops: &[(Vec<u8>, Op)]) -> Result<u64> {
-        self.commit_iter(ops.iter().map(|(k, o)| (k.as_slice(), o)))
+        self.commit_iter(ops.iter().map(|(k, o)| (k.as_slice(), o.as_op_ref())))
     }
 
     /// [`Shared::commit_ops`] of the records `ops` yields, read where they are (a write
     /// transaction's pending map), so that no second list of them is built.
     pub(crate) fn commit_iter<'a>(
         &self,
-        ops: impl ExactSizeIterator<Item = (&'a [u8], &'a Op)> + Clone,
+        ops: impl ExactSizeIterator<Item = (&'a [u8], OpRef<'a>)> + Clone,
     ) -> Result<u64> {
         self.writable()?;
         if self.poisoned.load(Ordering::Relaxed) || self.shm.get(W_POISONED) != 0 {
@@ -1926,13 +1963,13 @@ impl Shared {
         // before anything is built for it, and the buffer is allocated once (or refused).
         let len = ops
             .clone()
-            .map(|(k, o)| match o {
-                Op::Put {
+            .map(|(k, o)| match &o {
+                OpRef::Put {
                     payload,
                     expires_at,
                     ..
                 } => record_len(k.len(), payload.len(), *expires_at != 0),
-                Op::Del { .. } => record_len(k.len(), 0, false),
+                OpRef::Del { .. } => record_len(k.len(), 0, false),
             })
             .fold(COMMIT_LEN, usize::saturating_add);
         let max = self.max_txn_bytes();
@@ -1943,8 +1980,8 @@ impl Shared {
         // takes them from where they are, after the part of the buffer before them.
         let large = ops
             .clone()
-            .filter_map(|(_, o)| match o {
-                Op::Put { payload, .. } if payload.len() >= LARGE_VALUE => Some(payload.len()),
+            .filter_map(|(_, o)| match &o {
+                OpRef::Put { payload, .. } if payload.len() >= LARGE_VALUE => Some(payload.len()),
                 _ => None,
             })
             .sum::<usize>();
@@ -1956,11 +1993,12 @@ impl Shared {
         // both are made relative to the segment once the transaction's place is known.
         let mut records: Vec<(u64, RecMeta)> = Vec::with_capacity(count);
         for (key, op) in ops {
+            let op = &op;
             let at = buf.len() + outside_len;
             records.push((
                 at as u64,
                 match op {
-                    Op::Put {
+                    OpRef::Put {
                         vtype,
                         payload,
                         expires_at,
@@ -1975,13 +2013,13 @@ impl Shared {
                         key.len(),
                         payload.len(),
                     ),
-                    Op::Del { internal } => {
+                    OpRef::Del { internal } => {
                         RecMeta::encoded(at, KIND_DEL, 0, txn, 0, *internal, key.len(), 0)
                     }
                 },
             ));
             match op {
-                Op::Put {
+                OpRef::Put {
                     vtype,
                     payload,
                     expires_at,
@@ -1997,10 +2035,10 @@ impl Shared {
                         key,
                         payload,
                     );
-                    outside.push((buf.len(), payload));
+                    outside.push((buf.len(), *payload));
                     outside_len += payload.len();
                 }
-                Op::Put {
+                OpRef::Put {
                     vtype,
                     payload,
                     expires_at,
@@ -2015,7 +2053,7 @@ impl Shared {
                     key,
                     payload,
                 ),
-                Op::Del { internal } => {
+                OpRef::Del { internal } => {
                     encode_record_ns(&mut buf, KIND_DEL, 0, txn, 0, *internal, key, &[])
                 }
             }

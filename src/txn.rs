@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::db::Durability;
-use crate::engine::{now_ms, Hit, Op, WriterGuard};
+use crate::engine::{now_ms, Hit, Op, OpRef, WriterGuard};
 use crate::error::{Error, Result};
 use crate::record::{record_len, MAX_KEY_LEN};
 use crate::shm::{W_COMMIT_MICROS, W_ROLLBACKS};
@@ -471,18 +471,29 @@ impl WriteTxn {
             self.abort();
             return Err(e);
         }
-        let guard = self.guard.take().ok_or(Error::Poisoned)?;
-        let shared = std::sync::Arc::clone(guard.shared());
         // Encoded from the pending map itself: a copy of it would cost as much again.
         let ops = std::mem::take(&mut self.ops);
-        let end = match shared.commit_iter(ops.iter().map(|((_, k), op)| (k.as_slice(), op))) {
+        self.commit_records(
+            ops.iter()
+                .map(|((_, k), op)| (k.as_slice(), op.as_op_ref())),
+        )
+    }
+
+    /// Appends `records` (distinct keys) to the log and publishes them, then syncs as the
+    /// durability asks.
+    fn commit_records<'a>(
+        &mut self,
+        records: impl ExactSizeIterator<Item = (&'a [u8], OpRef<'a>)> + Clone,
+    ) -> Result<()> {
+        let guard = self.guard.take().ok_or(Error::Poisoned)?;
+        let shared = std::sync::Arc::clone(guard.shared());
+        let end = match shared.commit_iter(records) {
             Ok(end) => end,
             Err(e) => {
                 shared.shm.add(W_ROLLBACKS, 1);
                 return Err(e);
             }
         };
-        drop(ops);
         shared
             .shm
             .add(W_COMMIT_MICROS, self.started.elapsed().as_micros() as u64);
@@ -492,6 +503,103 @@ impl WriteTxn {
         }
         shared.nudge_compactor();
         Ok(())
+    }
+
+    /// Sets `key` to `value`, expiring at `expires_at_ms` if given, and commits, writing the
+    /// value from where it is: no pending copy of it is made (as [`WriteTxn::set_with_expiry`]
+    /// then [`WriteTxn::commit`] makes). With writes already pending, or if the key holds a
+    /// collection, it is those two.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::set`] and [`WriteTxn::commit`].
+    pub fn commit_set_value(
+        mut self,
+        key: &[u8],
+        value: &Value,
+        expires_at_ms: Option<u64>,
+    ) -> Result<()> {
+        if let Value::Json(text) = value {
+            crate::value::validate_json(text)?;
+        }
+        let at = expires_at_ms.unwrap_or(0);
+        let payload = value.encode_payload();
+        self.check_record(key, payload.len(), at != 0)?;
+        let alone = self.ops.is_empty() && self.undo.is_none() && self.retired.is_empty();
+        if !alone || !crate::coll::scalar_writes_need_nothing(&self, std::iter::once(key))? {
+            let copy = match value {
+                Value::Bytes(b) => Value::Bytes(crate::error::try_copy(b)?),
+                other => other.clone(),
+            };
+            self.set_with_expiry(key, copy, expires_at_ms)?;
+            return self.commit();
+        }
+        let op = OpRef::Put {
+            vtype: value.value_type().tag(),
+            payload: &payload,
+            expires_at: at,
+            internal: false,
+        };
+        self.commit_records(std::iter::once((key, op)))
+    }
+
+    /// Sets every key to its value as bytes and commits (Redis `MSET` as a transaction of its
+    /// own), later pairs winning over earlier ones with the same key; clears their times to
+    /// live. Nothing is written if any pair is refused.
+    ///
+    /// The records are encoded straight from `pairs`, with no pending copy of each key and
+    /// value (as [`WriteTxn::set_many`] then [`WriteTxn::commit`] makes): a load of a million
+    /// small pairs costs a few bytes per pair beside its records. When the transaction already
+    /// has writes, or a key holds a collection (whose pages a commit must free), it is
+    /// `set_many` then `commit`.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::set`] and [`WriteTxn::commit`].
+    pub fn commit_set_many<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        mut self,
+        pairs: &[(K, V)],
+    ) -> Result<()> {
+        for (key, value) in pairs {
+            self.check_record(key.as_ref(), value.as_ref().len(), false)?;
+        }
+        let key = |i: usize| pairs[i].0.as_ref();
+        let alone = self.ops.is_empty() && self.undo.is_none() && self.retired.is_empty();
+        let indexable = u32::try_from(pairs.len()).is_ok();
+        if !alone
+            || !indexable
+            || !crate::coll::scalar_writes_need_nothing(&self, (0..pairs.len()).map(key))?
+        {
+            for (key, value) in pairs {
+                let value = crate::error::try_copy(value.as_ref())?;
+                self.set(key.as_ref(), Value::Bytes(value))?;
+            }
+            return self.commit();
+        }
+        // Keys must be distinct within a transaction: of pairs with the same key only the
+        // last is written. Found by sorting positions (4 bytes a pair), not by a map of keys.
+        let n = pairs.len();
+        let mut order: Vec<u32> = Vec::new();
+        order
+            .try_reserve_exact(n)
+            .map_err(|_| Error::OutOfMemory { bytes: n * 4 })?;
+        order.extend(0..n as u32);
+        order.sort_unstable_by(|&a, &b| key(a as usize).cmp(key(b as usize)).then(a.cmp(&b)));
+        let mut dead = vec![0u64; n.div_ceil(64)];
+        let mut live = n;
+        for w in order.windows(2) {
+            let (a, b) = (w[0] as usize, w[1] as usize);
+            if key(a) == key(b) {
+                dead[a / 64] |= 1 << (a % 64);
+                live -= 1;
+            }
+        }
+        drop(order);
+        let records = LivePairs {
+            pairs,
+            dead: &dead,
+            next: 0,
+            left: live,
+        };
+        self.commit_records(records)
     }
 
     /// Discards the transaction's writes and releases the writer lock.
@@ -505,6 +613,49 @@ impl WriteTxn {
         }
     }
 }
+
+/// The pairs of [`WriteTxn::commit_set_many`] not overwritten by a later pair, as records.
+struct LivePairs<'a, K, V> {
+    pairs: &'a [(K, V)],
+    /// Bit `i` set: pair `i` is overwritten by a later one.
+    dead: &'a [u64],
+    next: usize,
+    left: usize,
+}
+
+impl<K, V> Clone for LivePairs<'_, K, V> {
+    fn clone(&self) -> Self {
+        Self { ..*self }
+    }
+}
+
+impl<'a, K: AsRef<[u8]>, V: AsRef<[u8]>> Iterator for LivePairs<'a, K, V> {
+    type Item = (&'a [u8], OpRef<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some((key, value)) = self.pairs.get(self.next) {
+            let i = self.next;
+            self.next += 1;
+            if self.dead[i / 64] & (1 << (i % 64)) == 0 {
+                self.left -= 1;
+                let op = OpRef::Put {
+                    vtype: ValueType::Bytes.tag(),
+                    payload: value.as_ref(),
+                    expires_at: 0,
+                    internal: false,
+                };
+                return Some((key.as_ref(), op));
+            }
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<K: AsRef<[u8]>, V: AsRef<[u8]>> ExactSizeIterator for LivePairs<'_, K, V> {}
 
 impl Drop for WriteTxn {
     fn drop(&mut self) {

@@ -268,6 +268,16 @@ impl Value {
         }
     }
 
+    /// The value as Redis would return it from `GET`, as [`Value::to_redis_bytes`], taking
+    /// bytes and text as they are rather than copying them.
+    pub fn into_redis_bytes(self) -> Vec<u8> {
+        match self {
+            Value::Bytes(b) => b,
+            Value::String(s) | Value::Json(s) => s.into_bytes(),
+            other => other.to_redis_bytes(),
+        }
+    }
+
     /// The value as an integer, as Redis `INCR` reads it: an int, or text holding a
     /// decimal integer.
     ///

@@ -47,10 +47,11 @@ fn check_reply(reply: &Reply) {
 
 /// One input.
 pub fn fuzz(data: &[u8]) {
-    let Some(args) = args_of(data) else {
+    let Some(owned) = args_of(data) else {
         return;
     };
-    let Some(spec) = commands::lookup(&args[0]) else {
+    let args = split::as_args(&owned);
+    let Some(spec) = commands::lookup(args[0]) else {
         check_reply(&commands::unknown_command(&args));
         return;
     };

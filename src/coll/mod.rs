@@ -385,6 +385,30 @@ fn write_trash(txn: &mut WriteTxn, trash: &[(u64, u64)]) -> Result<()> {
     txn.raw_put(TRASH_KEY, true, VTYPE_INTERNAL, b, 0)
 }
 
+/// Whether [`before_commit`] would do nothing for a transaction that only sets `keys` to
+/// scalars: no page waits to be freed, and none of the keys holds a collection now (only
+/// looked up once a collection was ever created).
+pub(crate) fn scalar_writes_need_nothing<'k>(
+    txn: &WriteTxn,
+    keys: impl Iterator<Item = &'k [u8]>,
+) -> Result<bool> {
+    if txn.raw_get(TRASH_KEY, true)?.is_some() {
+        return Ok(false);
+    }
+    if txn.raw_get(NEXT_COLL_KEY, true)?.is_none() {
+        return Ok(true);
+    }
+    let shared = txn.shared()?;
+    for key in keys {
+        if let Some(hit) = shared.lookup_raw(key)? {
+            if ValueType::from_tag(hit.meta.vtype).is_some_and(ValueType::is_collection) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
 /// Run by `WriteTxn::commit`: collections whose metadata this transaction deletes or
 /// replaces give their root pages to the reclaim stack, and up to `RECLAIM_BUDGET` pages of
 /// the stack are freed (format-spec.md §4.4).

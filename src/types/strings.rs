@@ -132,11 +132,7 @@ fn redis_len(v: &Value) -> usize {
 
 /// The value as string commands see it, without copying bytes and strings.
 fn into_redis_bytes(v: Value) -> Vec<u8> {
-    match v {
-        Value::Bytes(b) => b,
-        Value::String(s) | Value::Json(s) => s.into_bytes(),
-        other => other.to_redis_bytes(),
-    }
+    v.into_redis_bytes()
 }
 
 /// The value to store after `APPEND`/`SETRANGE` changed the bytes of `was`: a string if it
@@ -323,6 +319,25 @@ impl WriteTxn {
             self.delete(key)?;
         } else {
             self.set_with_expiry(key, value.clone(), Some(unix_ms))?;
+        }
+        Ok(Some(value))
+    }
+
+    /// [`WriteTxn::get_and_expire_at`], then commits: the value read is written back with its
+    /// new expiry from where it is, so the value is held once (the one returned), not twice.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::get_and_expire_at`] and [`WriteTxn::commit`].
+    pub fn commit_get_and_expire_at(mut self, key: &[u8], unix_ms: u64) -> Result<Option<Value>> {
+        let Some(value) = self.get(key)? else {
+            self.commit()?;
+            return Ok(None);
+        };
+        if unix_ms <= now_ms() {
+            self.delete(key)?;
+            self.commit()?;
+        } else {
+            self.commit_set_value(key, &value, Some(unix_ms))?;
         }
         Ok(Some(value))
     }

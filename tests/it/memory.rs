@@ -17,9 +17,21 @@ const SEGMENT: u64 = 256 << 20;
 
 /// Runs `ziggy -d DIR ARGS` under `ulimit -v KIB`, with `stdin` (a file) as input.
 fn ziggy_limited(dir: &Path, kib: u64, args: &[&str], stdin: Option<&Path>) -> TestResult<Output> {
+    ziggy_under("-v", dir, kib, args, stdin)
+}
+
+/// Runs `ziggy -d DIR ARGS` under `ulimit LIMIT KIB` (`-v`: address space; `-d`: data, the
+/// heap without the maps of the database's files), with `stdin` (a file) as input.
+fn ziggy_under(
+    limit: &str,
+    dir: &Path,
+    kib: u64,
+    args: &[&str],
+    stdin: Option<&Path>,
+) -> TestResult<Output> {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
-        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(format!("ulimit {limit} {kib} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_ziggy"))
         .arg("-d")
         .arg(dir)
@@ -215,6 +227,194 @@ fn large_values_written_from_where_they_are_read_back_after_a_cold_reopen() -> T
         assert_eq!(db.expiry(key.as_bytes())?.is_some(), i % 2 == 1, "{key}");
     }
     assert!(db.get(b"last")?.ok_or("last is missing")?[..] == value(99, 300 << 10)[..]);
+    let r = db.check()?;
+    assert!(r.is_ok(), "{:?}", r.problems);
+    Ok(())
+}
+
+/// The smallest `ulimit -d` (heap, to 2 MiB) under which `ziggy` runs the script `input` on a
+/// new database and prints `expect`.
+fn min_limit_kib(tmp: &Path, input: &Path, expect: &[u8]) -> TestResult<u64> {
+    let works = |kib: u64| -> TestResult<bool> {
+        let dir = tmp.join(format!("min-{kib}"));
+        let out = ziggy_under("-d", &dir, kib, &[], Some(input))?;
+        std::fs::remove_dir_all(&dir).ok();
+        Ok(out.status.success() && out.stdout == expect)
+    };
+    let (mut lo, mut hi) = (4u64 << 10, 4u64 << 20);
+    if !works(hi)? {
+        return Err("the script fails even under a 4 GiB limit".into());
+    }
+    while hi - lo > 2 << 10 {
+        let mid = (lo + hi) / 2;
+        if works(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(hi)
+}
+
+#[test]
+fn an_mset_of_many_small_pairs_costs_a_small_multiple_of_its_line() -> TestResult {
+    use std::io::Write as _;
+    let tmp = util::tempdir();
+    const PAIRS: usize = 400_000;
+    let mut line = b"MSET".to_vec();
+    for i in 0..PAIRS {
+        write!(line, " key{i} val{i}")?;
+    }
+    // A key given twice: the later value wins, as in Redis.
+    line.extend_from_slice(b" key7 again\n");
+    let input = tmp.path().join("mset");
+    std::fs::write(&input, &line)?;
+    let one = tmp.path().join("one");
+    std::fs::write(&one, b"MSET a b\n")?;
+    // The heap of a one-pair MSET, then room for 20 times the line: enough for the line, its
+    // arguments and the transaction's records and publish (about 15 times for pairs this
+    // small), not for a vector for each argument and a pending copy of every pair besides
+    // (about 28 times before).
+    let base = min_limit_kib(tmp.path(), &one, b"OK\n")?;
+    let limit = base + ((line.len() as u64 * 20) >> 10);
+    let dir = util::db_path(&tmp);
+    let out = ziggy_under("-d", &dir, limit, &[], Some(&input))?;
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stdout)),
+        (Some(0), "OK\n".into()),
+        "MSET of {} bytes under {limit} KiB: {}",
+        line.len(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = Db::options().segment_size(SEGMENT).open(&dir)?;
+    assert_eq!(db.len(), PAIRS as u64);
+    assert_eq!(db.get(b"key0")?.as_deref(), Some(&b"val0"[..]));
+    assert_eq!(db.get(b"key7")?.as_deref(), Some(&b"again"[..]));
+    let last = format!("key{}", PAIRS - 1);
+    let want = format!("val{}", PAIRS - 1);
+    assert_eq!(db.get(last.as_bytes())?.as_deref(), Some(want.as_bytes()));
+    let r = db.check()?;
+    assert!(r.is_ok(), "{:?}", r.problems);
+    Ok(())
+}
+
+#[test]
+fn set_getset_getex_and_getdel_of_a_big_value_copy_it_as_few_times_as_they_must() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    {
+        // Three more values keep the dead part of the log below half, so that no compaction
+        // (which holds a record it copies) runs beside the commands measured.
+        let db = Db::options().segment_size(SEGMENT).open(&dir)?;
+        db.set(b"big", big_value())?;
+        db.set(b"pad1", big_value())?;
+        db.set(b"pad2", big_value())?;
+        db.set(b"pad3", big_value())?;
+    }
+    let input = tmp.path().join("input");
+    let mut other = big_value();
+    other.reverse();
+    std::fs::write(&input, &other)?;
+    // The heap (`ulimit -d`, which leaves out the maps of the database's files) a small SET
+    // needs, to 2 MiB.
+    let works = |kib: u64| -> TestResult<bool> {
+        let out = ziggy_under("-d", &dir, kib, &["SET", "small", "x"], None)?;
+        Ok(out.status.success())
+    };
+    let (mut lo, mut hi) = (1u64 << 10, 1u64 << 20);
+    if !works(hi)? {
+        return Err("SET fails even with 1 GiB of heap".into());
+    }
+    while hi - lo > 2 << 10 {
+        let mid = (lo + hi) / 2;
+        if works(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let base = hi;
+    let big_kib = BIG as u64 >> 10;
+    // Each command with the copies of the value it must hold at once, and half a value more:
+    // `-x SET` holds standard input (the write takes the value from there), `-x GETSET`
+    // standard input and the old value (printed as it is), `GETEX` and `GETDEL` the old
+    // value (`GETEX` writes it back from there). Each held one more before: a pending copy of
+    // the argument or of the value, or the reply's copy of the old value and the printed
+    // output.
+    let runs: [(&[&str], u64, &[u8]); 4] = [
+        (&["-x", "SET", "fresh"], 1, b"OK\n"),
+        (&["-x", "GETSET", "fresh"], 2, &other),
+        (&["GETEX", "fresh", "EX", "1000"], 1, &other),
+        (&["GETDEL", "big"], 1, &big_value()),
+    ];
+    for (args, values, want) in runs {
+        let limit = base + values * big_kib + big_kib / 2;
+        let stdin = (args[0] == "-x").then_some(input.as_path());
+        let out = ziggy_under("-d", &dir, limit, args, stdin)?;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?} with {limit} KiB of heap: {} {}",
+            String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(200)]),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.starts_with(want), "{args:?}: other reply");
+        assert_eq!(
+            out.stdout.len(),
+            want.len() + usize::from(want.len() == BIG)
+        );
+    }
+    let db = Db::options().segment_size(SEGMENT).open(&dir)?;
+    assert!(db.get(b"big")?.is_none());
+    assert_eq!(db.get(b"fresh")?.as_deref(), Some(&other[..]));
+    assert!(db.expiry(b"fresh")?.is_some());
+    Ok(())
+}
+
+#[test]
+fn mset_written_from_its_arguments_keeps_redis_semantics() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    {
+        // Through the library: the last of pairs with the same key wins, over a key that
+        // existed; the key count stays right.
+        let db = Db::open(&dir)?;
+        db.set(b"a", "old")?;
+        let pairs: [(&[u8], &[u8]); 4] = [(b"a", b"1"), (b"b", b"2"), (b"a", b"3"), (b"c", b"")];
+        db.begin_write()?.commit_set_many(&pairs)?;
+        assert_eq!(db.len(), 3);
+        assert_eq!(db.get(b"a")?.as_deref(), Some(&b"3"[..]));
+        assert_eq!(db.get(b"c")?.as_deref(), Some(&b""[..]));
+        let r = db.check()?;
+        assert!(r.is_ok(), "{:?}", r.problems);
+    }
+    // Through `ziggy`: over a hash (whose pages the commit frees), twice the same key, and
+    // inside MULTI.
+    let script = "HSET h f1 v1 f2 v2\nMSET h x a 1 b 2 a 3\nTYPE h\nMGET h a b\nDBSIZE\n\
+                  MULTI\nMSET c 1 c 2\nGET c\nEXEC\nGET c\nHGETALL h\n";
+    let out = Command::new(env!("CARGO_BIN_EXE_ziggy"))
+        .arg("-d")
+        .arg(&dir)
+        .env_remove("ZIGGY_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .expect("piped")
+                .write_all(script.as_bytes())?;
+            child.wait_with_output()
+        })?;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2\nOK\nstring\nx\n3\n2\n4\nOK\nQUEUED\nQUEUED\nOK\n2\n2\n\
+         WRONGTYPE Operation against a key holding the wrong kind of value\n\n"
+    );
+    let db = Db::open(&dir)?;
+    assert_eq!(db.len(), 4);
     let r = db.check()?;
     assert!(r.is_ok(), "{:?}", r.problems);
     Ok(())

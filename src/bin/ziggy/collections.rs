@@ -679,8 +679,8 @@ fn lex_range(min: &[u8], max: &[u8]) -> Result<(LexBound, LexBound), Reply> {
     }
 }
 
-fn slices(args: &[Vec<u8>]) -> Vec<&[u8]> {
-    args.iter().map(Vec::as_slice).collect()
+fn slices<'a>(args: &'a [&'a [u8]]) -> Vec<&'a [u8]> {
+    args.to_vec()
 }
 
 fn is(arg: &[u8], word: &str) -> bool {
@@ -692,13 +692,13 @@ fn is(arg: &[u8], word: &str) -> bool {
 ///
 /// # Errors
 /// The error reply Redis gives for these arguments.
-pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Reply> {
+pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
     use ReadCmd as R;
     use WriteCmd as W;
-    let arg = |i: usize| args[i].as_slice();
+    let arg = |i: usize| args[i];
     let key = arg(0);
     // The optional count of LPOP/RPOP, SPOP, SRANDMEMBER and ZPOPMIN/ZPOPMAX.
-    let count_arg = || args.get(1).map(Vec::as_slice);
+    let count_arg = || args.get(1).copied();
     let read = |cmd| Ok(Cmd::Read(cmd));
     let write = |cmd| Ok(Cmd::Write(cmd));
     match spec.name {
@@ -830,7 +830,7 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Rep
             }
             write(W::HSet {
                 key,
-                pairs: pairs.map(|p| (p[0].as_slice(), p[1].as_slice())).collect(),
+                pairs: pairs.map(|p| (p[0], p[1])).collect(),
                 reply_ok: spec.name == "HMSET",
             })
         }
@@ -858,10 +858,10 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Rep
 
 /// `LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]`; a later option of the
 /// same name wins.
-fn parse_lpos(args: &[Vec<u8>]) -> Result<LPos<'_>, Reply> {
+fn parse_lpos<'a>(args: &'a [&'a [u8]]) -> Result<LPos<'a>, Reply> {
     let mut lpos = LPos {
-        key: &args[0],
-        element: &args[1],
+        key: args[0],
+        element: args[1],
         rank: 1,
         count: None,
         max_len: 0,
@@ -896,7 +896,7 @@ fn parse_lpos(args: &[Vec<u8>]) -> Result<LPos<'_>, Reply> {
 
 /// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`: options, then
 /// the pairs' shape, then conflicting options, then every score, before the key is read.
-fn parse_zadd(args: &[Vec<u8>]) -> Result<Cmd<'_>, Reply> {
+fn parse_zadd<'a>(args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
     let mut flags = ZAddFlags::default();
     let mut incr = false;
     let mut i = 1;
@@ -933,10 +933,10 @@ fn parse_zadd(args: &[Vec<u8>]) -> Result<Cmd<'_>, Reply> {
     }
     let items = pairs
         .chunks_exact(2)
-        .map(|p| Ok((float_arg(&p[0])?, p[1].as_slice())))
+        .map(|p| Ok((float_arg(p[0])?, p[1])))
         .collect::<Result<Vec<_>, Reply>>()?;
     Ok(Cmd::Write(WriteCmd::ZAdd {
-        key: &args[0],
+        key: args[0],
         flags,
         incr,
         items,
@@ -956,7 +956,7 @@ enum By {
 /// `ZRANGE key min max [options]` and its older forms, which fix `by` and the direction
 /// (`rev`); an option that would change a fixed one is a syntax error, as in Redis. The
 /// checks run in Redis's order: options (including `LIMIT`'s numbers), conflicts, the range.
-fn parse_zrange(args: &[Vec<u8>], by: By, rev: Option<bool>) -> Result<ZRange<'_>, Reply> {
+fn parse_zrange<'a>(args: &'a [&'a [u8]], by: By, rev: Option<bool>) -> Result<ZRange<'a>, Reply> {
     let (mut by, mut rev) = (by, rev);
     let (mut offset, mut count, mut with_scores) = (0, -1, false);
     let mut i = 3;
@@ -965,8 +965,8 @@ fn parse_zrange(args: &[Vec<u8>], by: By, rev: Option<bool>) -> Result<ZRange<'_
         if is(option, "WITHSCORES") {
             with_scores = true;
         } else if is(option, "LIMIT") && left >= 2 {
-            offset = int_arg(&args[i + 1])?;
-            count = int_arg(&args[i + 2])?;
+            offset = int_arg(args[i + 1])?;
+            count = int_arg(args[i + 2])?;
             i += 2;
         } else if rev.is_none() && is(option, "REV") {
             rev = Some(true);
@@ -1013,7 +1013,7 @@ fn parse_zrange(args: &[Vec<u8>], by: By, rev: Option<bool>) -> Result<ZRange<'_
         By::Auto | By::Rank => RangeBy::Rank(int_arg(min)?, int_arg(max)?),
     };
     Ok(ZRange {
-        key: &args[0],
+        key: args[0],
         by,
         rev,
         offset,
@@ -1454,16 +1454,16 @@ mod tests {
     use super::*;
     use crate::commands::Session;
 
-    fn argv(line: &str) -> Vec<Vec<u8>> {
+    fn argv(line: &str) -> Vec<&'static [u8]> {
         line.split_whitespace()
-            .map(|a| a.as_bytes().to_vec())
+            .map(|a| &*Vec::leak(a.as_bytes().to_vec()))
             .collect()
     }
 
     /// Looks up and parses `line` (the arity check is the session's, tested through it).
     fn parse_line(line: &str) -> Result<Cmd<'static>, Reply> {
-        let args: &'static [Vec<u8>] = Vec::leak(argv(line));
-        let spec = lookup(&args[0]).expect("a collection command");
+        let args: &'static [&'static [u8]] = Vec::leak(argv(line));
+        let spec = lookup(args[0]).expect("a collection command");
         parse(spec, &args[1..])
     }
 
@@ -1527,7 +1527,8 @@ mod tests {
                     _ => b"1".to_vec(),
                 })
                 .collect();
-            let parsed = parse(spec, &args);
+            let slices = crate::split::as_args(&args);
+            let parsed = parse(spec, &slices);
             assert!(parsed.is_ok(), "{} {args:?}: {parsed:?}", spec.name);
             let is_write = matches!(parsed, Ok(Cmd::Write(_)));
             assert_eq!(

@@ -19,9 +19,9 @@ use std::fmt::Write as _;
 
 use ziggydb::{Db, WriteTxn};
 
-use crate::parse::{parse, Cmd};
+use crate::parse::{parse, Cmd, Condition, GetExTtl, SetArgs, SetTtl, SetValue};
 use crate::reply::Reply;
-use crate::run::{error_reply, other, read, write};
+use crate::run::{bulk_or_nil, error_reply, other, read, write};
 
 /// How a command touches the database, which decides where it may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -689,8 +689,8 @@ fn write_command_help(text: &mut String, spec: &CommandSpec, with_group: bool) {
 }
 
 /// Redis's "unknown command" error, quoting the start of the arguments.
-pub fn unknown_command(args: &[Vec<u8>]) -> Reply {
-    let name = String::from_utf8_lossy(&args[0]);
+pub fn unknown_command(args: &[&[u8]]) -> Reply {
+    let name = String::from_utf8_lossy(args[0]);
     let name: String = truncate(&name, 128).replace(['\r', '\n'], " ");
     let mut quoted = String::new();
     for arg in &args[1..] {
@@ -788,8 +788,8 @@ impl Session {
     }
 
     /// Runs one command line, `args[0]` being the command name. `args` must not be empty.
-    pub fn execute(&mut self, args: &[Vec<u8>]) -> Reply {
-        let Some(spec) = lookup(&args[0]) else {
+    pub fn execute(&mut self, args: &[&[u8]]) -> Reply {
+        let Some(spec) = lookup(args[0]) else {
             return self.refuse_in_multi(unknown_command(args));
         };
         if let Err(reply) = check_arity(spec, args.len()) {
@@ -802,7 +802,7 @@ impl Session {
                     .refuse_in_multi(Reply::error("ERR Command not allowed inside a transaction"));
             }
             if let Some(multi) = &mut self.multi {
-                multi.queue.push(args.to_vec());
+                multi.queue.push(args.iter().map(|a| a.to_vec()).collect());
             }
             return Reply::Status("QUEUED".into());
         }
@@ -873,7 +873,7 @@ impl Session {
         Reply::ok()
     }
 
-    fn watch(&mut self, keys: &[Vec<u8>]) -> Reply {
+    fn watch(&mut self, keys: &[&[u8]]) -> Reply {
         if self.multi.is_some() {
             return Reply::error("ERR WATCH inside MULTI is not allowed");
         }
@@ -888,7 +888,7 @@ impl Session {
                 continue;
             }
             match self.db.key_version(key) {
-                Ok(version) => self.watched.push((key.clone(), version, mark)),
+                Ok(version) => self.watched.push((key.to_vec(), version, mark)),
                 Err(e) => return error_reply(&e),
             }
         }
@@ -938,7 +938,8 @@ impl Session {
             .queue
             .iter()
             .map(|args| {
-                let spec = lookup(&args[0]).expect("queued commands are known");
+                let args = crate::split::as_args(args);
+                let spec = lookup(args[0]).expect("queued commands are known");
                 match parse(spec, &args[1..]) {
                     Ok(cmd) => run_in_txn(&self.db, &mut tx, spec.kind, cmd)
                         .unwrap_or_else(|e| error_reply(&e)),
@@ -976,6 +977,34 @@ fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
         (Kind::Write, Cmd::FlushDb) => {
             db.clear()?;
             Ok(Reply::ok())
+        }
+        // Written straight from the arguments, with no pending copy of each pair or value.
+        (Kind::Write, Cmd::MSet(pairs)) => {
+            db.begin_write()?.commit_set_many(&pairs)?;
+            Ok(Reply::ok())
+        }
+        (
+            Kind::Write,
+            Cmd::Set(SetArgs {
+                key,
+                value: SetValue::Bytes(value),
+                ttl: SetTtl::Clear,
+                condition: Condition::Always,
+                get: false,
+            }),
+        ) => {
+            db.begin_write()?.commit_set_many(&[(key, value)])?;
+            Ok(Reply::ok())
+        }
+        (Kind::Write, Cmd::GetEx(key, GetExTtl::At(at))) => Ok(bulk_or_nil(
+            db.begin_write()?.commit_get_and_expire_at(key, at)?,
+        )),
+        (Kind::Write, Cmd::GetSet(key, value)) => {
+            let tx = db.begin_write()?;
+            tx.check_value_size(key, value.len())?;
+            let previous = tx.get(key)?;
+            tx.commit_set_many(&[(key, value)])?;
+            Ok(bulk_or_nil(previous))
         }
         (Kind::Write, cmd) => {
             let mut tx = db.begin_write()?;
@@ -1017,8 +1046,12 @@ mod tests {
     use super::*;
     use crate::split::split_line;
 
-    fn argv(line: &str) -> Vec<Vec<u8>> {
-        split_line(line.as_bytes()).expect("a well-formed line")
+    fn argv(line: &str) -> Vec<&'static [u8]> {
+        split_line(line.as_bytes())
+            .expect("a well-formed line")
+            .into_iter()
+            .map(|a| &*Vec::leak(a))
+            .collect()
     }
 
     fn err(text: &str) -> Reply {
@@ -1129,7 +1162,7 @@ mod tests {
     fn arity_errors_name_the_command_in_lower_case() {
         let arity = |line: &str| {
             let args = argv(line);
-            check_arity(lookup(&args[0]).unwrap(), args.len())
+            check_arity(lookup(args[0]).unwrap(), args.len())
         };
         let e = err("ERR wrong number of arguments for 'get' command");
         assert_eq!(arity("GET"), Err(e.clone()));
@@ -1366,8 +1399,8 @@ mod tests {
             "SETRANGE s 0 y",
             "INCRBYFLOAT c 1.5",
         ] {
-            let key = argv(line)[1].clone();
-            let key = String::from_utf8(key).unwrap();
+            let key = argv(line)[1];
+            let key = String::from_utf8(key.to_vec()).unwrap();
             assert_eq!(f.run(&format!("EXPIRE {key} 100")), Reply::Int(1), "{line}");
             assert!(!f.run(line).is_error(), "{line}");
             assert!(f.int(&format!("TTL {key}")) > 0, "{line} keeps the TTL");

@@ -30,7 +30,7 @@ use ziggydb::{Db, Durability};
 use crate::commands::Session;
 use crate::repl::{run_line, run_repeated, Outcome, Repeat};
 use crate::reply::{Format, Reply};
-use crate::split::split_line;
+use crate::split::split_in_place;
 
 /// Command-line arguments as given.
 #[derive(Debug, Parser)]
@@ -158,7 +158,7 @@ enum DurabilityArg {
 pub fn run_command(
     session: &mut Session,
     options: repl::Options,
-    args: &[Vec<u8>],
+    args: &[&[u8]],
 ) -> io::Result<Reply> {
     let format = options.format;
     let reply = session.execute(args);
@@ -179,6 +179,14 @@ pub fn run_command(
                 && matches!(format, Format::Raw | Format::Tty) =>
         {
             buf.extend_from_slice(text);
+        }
+        // A big value (from GETDEL, GETSET, GETEX...) prints as a value read in place does,
+        // rather than being copied into the output buffer first.
+        Reply::Bulk(bytes) if bytes.len() >= 64 << 10 => {
+            let mut out = io::stdout().lock();
+            reply::write_mapped(format, bytes, &mut out)?;
+            out.flush()?;
+            return Ok(reply);
         }
         _ => format.write(&reply, &mut buf),
     }
@@ -235,7 +243,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|arg| arg.clone().into_encoded_bytes())
         .collect();
-    if !command.is_empty() && answer_help(&command)? {
+    if !command.is_empty() && answer_help(&crate::split::as_args(&command))? {
         return Ok(ExitCode::SUCCESS);
     }
     if args.stdin_last_arg {
@@ -255,6 +263,8 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .context("cannot read standard input")?;
         command.push(last);
     }
+    let owned = command;
+    let command = crate::split::as_args(&owned);
     if command.len() == 1 && command[0].eq_ignore_ascii_case(b"repair") {
         if args.read_only {
             anyhow::bail!("repair rewrites the database; it cannot run with --read-only");
@@ -305,11 +315,7 @@ fn stdin_file_len() -> Option<usize> {
 /// output (with no reply after it, so that it can be piped; an error goes to standard
 /// error), the import comes from standard input (read into memory first, since it is read
 /// twice). `None` for any other command.
-fn stdio_transfer(
-    db: &Db,
-    format: Format,
-    command: &[Vec<u8>],
-) -> anyhow::Result<Option<ExitCode>> {
+fn stdio_transfer(db: &Db, format: Format, command: &[&[u8]]) -> anyhow::Result<Option<ExitCode>> {
     let [name, file, ..] = command else {
         return Ok(None);
     };
@@ -424,7 +430,7 @@ fn open(args: &Args) -> anyhow::Result<Db> {
 
 /// True for a line that ends the session (`quit` or `exit`, as in redis-cli).
 #[must_use]
-pub fn is_quit(args: &[Vec<u8>]) -> bool {
+pub fn is_quit(args: &[&[u8]]) -> bool {
     args.len() == 1
         && (args[0].eq_ignore_ascii_case(b"quit") || args[0].eq_ignore_ascii_case(b"exit"))
 }
@@ -434,11 +440,11 @@ pub fn is_quit(args: &[Vec<u8>]) -> bool {
 ///
 /// # Errors
 /// If standard output cannot be written.
-pub fn answer_help(args: &[Vec<u8>]) -> io::Result<bool> {
+pub fn answer_help(args: &[&[u8]]) -> io::Result<bool> {
     if args.len() > 2 || !args[0].eq_ignore_ascii_case(b"help") {
         return Ok(false);
     }
-    let text = commands::help_text(args.get(1).map(Vec::as_slice));
+    let text = commands::help_text(args.get(1).copied());
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
@@ -462,8 +468,12 @@ fn run_script(session: &mut Session, options: repl::Options) -> anyhow::Result<(
         if line.last() == Some(&b'\n') {
             line.pop();
         }
-        let args = match split_line(&line) {
-            Ok(args) => args,
+        if line.capacity() > 1 << 20 {
+            line.shrink_to_fit();
+        }
+        // Split over the line itself: the arguments are slices of it, not a vector each.
+        let ranges = match split_in_place(&mut line) {
+            Ok(ranges) => ranges,
             Err(e) => {
                 let mut out = io::stdout().lock();
                 writeln!(out, "{e}")?;
@@ -471,12 +481,15 @@ fn run_script(session: &mut Session, options: repl::Options) -> anyhow::Result<(
                 continue;
             }
         };
-        // The arguments are copies: a long line's buffer is not kept while the command runs.
-        if line.capacity() > 1 << 20 {
-            line = Vec::new();
-        }
+        // Each (start, end) becomes a slice in the same place (the same size).
+        let args: Vec<&[u8]> = ranges.into_iter().map(|(s, e)| &line[s..e]).collect();
         if run_line(session, options, &args)? == Outcome::Quit {
             return Ok(());
+        }
+        drop(args);
+        // A long line's buffer is not kept for the next, short ones.
+        if line.capacity() > 1 << 20 {
+            line = Vec::new();
         }
     }
 }
@@ -543,8 +556,8 @@ mod tests {
 
     #[test]
     fn quit_and_exit_end_a_session() {
-        assert!(is_quit(&[b"QUIT".to_vec()]));
-        assert!(is_quit(&[b"exit".to_vec()]));
-        assert!(!is_quit(&[b"quit".to_vec(), b"now".to_vec()]));
+        assert!(is_quit(&[b"QUIT"]));
+        assert!(is_quit(&[b"exit"]));
+        assert!(!is_quit(&[b"quit", b"now"]));
     }
 }

@@ -160,7 +160,7 @@ pub enum Cmd<'a> {
     Get(&'a [u8]),
     GetType(&'a [u8]),
     Exists(Vec<&'a [u8]>),
-    MGet(Vec<&'a [u8]>),
+    MGet(&'a [&'a [u8]]),
     StrLen(&'a [u8]),
     GetRange(&'a [u8], i64, i64),
     Type(&'a [u8]),
@@ -217,21 +217,19 @@ pub enum Cmd<'a> {
     Repair,
 }
 
-fn keys_of(args: &[Vec<u8>]) -> Vec<&[u8]> {
-    args.iter().map(Vec::as_slice).collect()
+fn keys_of<'a>(args: &'a [&'a [u8]]) -> Vec<&'a [u8]> {
+    args.to_vec()
 }
 
 /// Keys with their values, as `MSET` takes them.
 pub type Pairs<'a> = Vec<(&'a [u8], &'a [u8])>;
 
-fn pairs_of<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Pairs<'a>, Reply> {
+fn pairs_of<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Pairs<'a>, Reply> {
     let pairs = args.chunks_exact(2);
     if !pairs.remainder().is_empty() {
         return Err(wrong_arity(spec));
     }
-    Ok(pairs
-        .map(|kv| (kv[0].as_slice(), kv[1].as_slice()))
-        .collect())
+    Ok(pairs.map(|kv| (kv[0], kv[1])).collect())
 }
 
 fn utf8<'a>(arg: &'a [u8], what: &str) -> Result<&'a str, Reply> {
@@ -240,8 +238,8 @@ fn utf8<'a>(arg: &'a [u8], what: &str) -> Result<&'a str, Reply> {
 
 /// Parses the arguments (after the name) of a command that has passed its arity check.
 /// Control commands are handled by the session, not here.
-pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Reply> {
-    let arg = |i: usize| args[i].as_slice();
+pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
+    let arg = |i: usize| args[i];
     Ok(match spec.name {
         "PING" => match args.len() {
             0 => Cmd::Ping(None),
@@ -254,7 +252,7 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Rep
         "GET" => Cmd::Get(arg(0)),
         "GETTYPE" => Cmd::GetType(arg(0)),
         "EXISTS" => Cmd::Exists(keys_of(args)),
-        "MGET" => Cmd::MGet(keys_of(args)),
+        "MGET" => Cmd::MGet(args),
         "STRLEN" => Cmd::StrLen(arg(0)),
         "GETRANGE" => Cmd::GetRange(arg(0), int_arg(arg(1))?, int_arg(arg(2))?),
         "TYPE" => Cmd::Type(arg(0)),
@@ -346,7 +344,7 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Rep
 }
 
 /// `EXPORT`'s options after the file: none (JSON Lines) or `FORMAT JSONL|RESP`.
-fn parse_export_format(opts: &[Vec<u8>]) -> Result<ziggydb::ExportFormat, Reply> {
+fn parse_export_format(opts: &[&[u8]]) -> Result<ziggydb::ExportFormat, Reply> {
     match opts {
         [] => Ok(ziggydb::ExportFormat::JsonLines),
         [opt, name] if opt.eq_ignore_ascii_case(b"FORMAT") => {
@@ -409,7 +407,7 @@ fn expiry_ms(command: &str, unit: ExpiryUnit, arg: &[u8]) -> Result<u64, Reply> 
 /// Parses `SET key value [options]` (arguments after the name), with Redis's precedence:
 /// option syntax first, then the expiry value, then the value itself. As in Redis, an
 /// option may repeat (`NX NX`, `EX 1 EX 2`: the last wins) but not contradict another.
-fn parse_set(args: &[Vec<u8>]) -> Result<SetArgs<'_>, Reply> {
+fn parse_set<'a>(args: &'a [&'a [u8]]) -> Result<SetArgs<'a>, Reply> {
     let mut condition = Condition::Always;
     let mut get = false;
     let mut keep_ttl = false;
@@ -418,7 +416,7 @@ fn parse_set(args: &[Vec<u8>]) -> Result<SetArgs<'_>, Reply> {
     let mut i = 2;
     while i < args.len() {
         let opt = args[i].to_ascii_uppercase();
-        let next = args.get(i + 1).map(Vec::as_slice);
+        let next = args.get(i + 1).copied();
         let unit = ExpiryUnit::from_option(&opt);
         match (opt.as_slice(), unit, next) {
             (b"NX", ..) if condition != Condition::IfPresent => condition = Condition::IfAbsent,
@@ -446,7 +444,7 @@ fn parse_set(args: &[Vec<u8>]) -> Result<SetArgs<'_>, Reply> {
         None => SetTtl::Clear,
     };
     let value = match value_type {
-        None => SetValue::Bytes(&args[1]),
+        None => SetValue::Bytes(args[1]),
         Some(name) => {
             let ty = std::str::from_utf8(name)
                 .ok()
@@ -459,11 +457,11 @@ fn parse_set(args: &[Vec<u8>]) -> Result<SetArgs<'_>, Reply> {
                         String::from_utf8_lossy(name).replace(['\r', '\n'], " ")
                     ))
                 })?;
-            SetValue::Typed(Value::parse_as(ty, &args[1]).map_err(|e| crate::run::error_reply(&e))?)
+            SetValue::Typed(Value::parse_as(ty, args[1]).map_err(|e| crate::run::error_reply(&e))?)
         }
     };
     Ok(SetArgs {
-        key: &args[0],
+        key: args[0],
         value,
         ttl,
         condition,
@@ -472,7 +470,7 @@ fn parse_set(args: &[Vec<u8>]) -> Result<SetArgs<'_>, Reply> {
 }
 
 /// Parses `GETEX`'s options (after the key).
-fn parse_getex(opts: &[Vec<u8>]) -> Result<GetExTtl, Reply> {
+fn parse_getex(opts: &[&[u8]]) -> Result<GetExTtl, Reply> {
     let mut persist = false;
     let mut expiry: Option<(ExpiryUnit, &[u8])> = None;
     let mut i = 0;
@@ -497,7 +495,7 @@ fn parse_getex(opts: &[Vec<u8>]) -> Result<GetExTtl, Reply> {
 
 /// Parses `EXPIRE key n [NX|XX|GT|LT]` and its kin: options first, then the number, which
 /// may be negative (the key is then deleted).
-fn parse_expire<'a>(name: &str, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Reply> {
+fn parse_expire<'a>(name: &str, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
     let mut cond = ExpireIf::default();
     for opt in &args[2..] {
         match opt.to_ascii_uppercase().as_slice() {
@@ -523,7 +521,7 @@ fn parse_expire<'a>(name: &str, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Reply> {
             "ERR GT and LT options at the same time are not compatible",
         ));
     }
-    let n = i128::from(int_arg(&args[1])?);
+    let n = i128::from(int_arg(args[1])?);
     let invalid = || invalid_expire(name);
     let seconds = matches!(name, "EXPIRE" | "EXPIREAT");
     if seconds && (n > i128::from(i64::MAX / 1000) || n < i128::from(i64::MIN / 1000)) {
@@ -539,11 +537,11 @@ fn parse_expire<'a>(name: &str, args: &'a [Vec<u8>]) -> Result<Cmd<'a>, Reply> {
     }
     // A time at or before the epoch is past like any other: the key is deleted.
     let at = u64::try_from(when.max(0)).map_err(|_| invalid())?;
-    Ok(Cmd::Expire(&args[0], at, cond))
+    Ok(Cmd::Expire(args[0], at, cond))
 }
 
 /// Parses `COPY source destination [DB destination-db] [REPLACE]`.
-fn parse_copy(args: &[Vec<u8>]) -> Result<Cmd<'_>, Reply> {
+fn parse_copy<'a>(args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
     let mut replace = false;
     let mut i = 2;
     while i < args.len() {
@@ -561,8 +559,8 @@ fn parse_copy(args: &[Vec<u8>]) -> Result<Cmd<'_>, Reply> {
         i += 1;
     }
     Ok(Cmd::Copy {
-        src: &args[0],
-        dst: &args[1],
+        src: args[0],
+        dst: args[1],
         replace,
     })
 }
@@ -571,8 +569,8 @@ fn parse_copy(args: &[Vec<u8>]) -> Result<Cmd<'_>, Reply> {
 const TYPE_NAMES: &[&str] = &["string", "list", "set", "zset", "hash", "stream"];
 
 /// Parses `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
-fn parse_scan(args: &[Vec<u8>]) -> Result<ScanArgs<'_>, Reply> {
-    let cursor = std::str::from_utf8(&args[0])
+fn parse_scan<'a>(args: &'a [&'a [u8]]) -> Result<ScanArgs<'a>, Reply> {
+    let cursor = std::str::from_utf8(args[0])
         .ok()
         .filter(|t| !t.starts_with('+'))
         .and_then(|t| t.parse::<u64>().ok())
@@ -621,14 +619,18 @@ mod tests {
     use crate::split::split_line;
 
     /// Splits `line` as the shell does.
-    pub fn argv(line: &str) -> Vec<Vec<u8>> {
-        split_line(line.as_bytes()).expect("a well-formed line")
+    pub fn argv(line: &str) -> Vec<&'static [u8]> {
+        split_line(line.as_bytes())
+            .expect("a well-formed line")
+            .into_iter()
+            .map(|a| &*Vec::leak(a))
+            .collect()
     }
 
     /// Looks up, arity-checks and parses `line` without a database.
     fn parse_line(line: &str) -> Result<Cmd<'static>, Reply> {
-        let args: &'static [Vec<u8>] = Vec::leak(argv(line));
-        let spec = lookup(&args[0]).ok_or_else(|| unknown_command(args))?;
+        let args: &'static [&'static [u8]] = Vec::leak(argv(line));
+        let spec = lookup(args[0]).ok_or_else(|| unknown_command(args))?;
         check_arity(spec, args.len())?;
         parse(spec, &args[1..])
     }

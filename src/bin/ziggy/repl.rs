@@ -42,7 +42,7 @@ pub const INVALID_REPEAT: &str = "Invalid ziggy repeat command option value.";
 /// Splits a leading repeat count off `args`, read as redis-cli reads it with `strtol`: a
 /// first argument made only of an optional sign and digits, followed by a command. `Err` if
 /// the count is not positive or does not fit.
-pub fn repeat_count(args: &[Vec<u8>]) -> Result<(u64, &[Vec<u8>]), ()> {
+pub fn repeat_count<'a>(args: &'a [&'a [u8]]) -> Result<(u64, &'a [&'a [u8]]), ()> {
     let [first, rest @ ..] = args else {
         return Ok((1, args));
     };
@@ -77,7 +77,7 @@ pub fn repeat_count(args: &[Vec<u8>]) -> Result<(u64, &[Vec<u8>]), ()> {
 pub fn run_repeated(
     session: &mut Session,
     options: Options,
-    args: &[Vec<u8>],
+    args: &[&[u8]],
     repeat: Repeat,
 ) -> io::Result<bool> {
     let mut failed = false;
@@ -102,7 +102,7 @@ pub fn run_repeated(
 ///
 /// # Errors
 /// If standard output cannot be written.
-pub fn run_line(session: &mut Session, options: Options, args: &[Vec<u8>]) -> io::Result<Outcome> {
+pub fn run_line(session: &mut Session, options: Options, args: &[&[u8]]) -> io::Result<Outcome> {
     if args.is_empty() {
         return Ok(Outcome::Continue);
     }
@@ -133,7 +133,7 @@ pub fn run_line(session: &mut Session, options: Options, args: &[Vec<u8>]) -> io
 }
 
 /// `:set hints` and `:set nohints`, with redis-cli's messages for anything else.
-fn set_preference(args: &[Vec<u8>]) -> io::Result<Outcome> {
+fn set_preference(args: &[&[u8]]) -> io::Result<Outcome> {
     let lossy = |a: &[u8]| String::from_utf8_lossy(a).into_owned();
     if args[0].eq_ignore_ascii_case(b":set") && args.len() >= 2 {
         if args[1].eq_ignore_ascii_case(b"hints") {
@@ -142,9 +142,9 @@ fn set_preference(args: &[Vec<u8>]) -> io::Result<Outcome> {
         if args[1].eq_ignore_ascii_case(b"nohints") {
             return Ok(Outcome::Hints(false));
         }
-        print_line(&format!("unknown ziggy preference '{}'", lossy(&args[1])))?;
+        print_line(&format!("unknown ziggy preference '{}'", lossy(args[1])))?;
     } else {
-        print_line(&format!("unknown ziggy option '{}'", lossy(&args[0])))?;
+        print_line(&format!("unknown ziggy option '{}'", lossy(args[0])))?;
     }
     Ok(Outcome::Continue)
 }
@@ -160,8 +160,8 @@ pub fn print_line(text: &str) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    fn args(words: &[&str]) -> Vec<Vec<u8>> {
-        words.iter().map(|w| w.as_bytes().to_vec()).collect()
+    fn args<'a>(words: &[&'a str]) -> Vec<&'a [u8]> {
+        words.iter().map(|w| w.as_bytes()).collect()
     }
 
     #[test]

@@ -161,8 +161,9 @@ impl View for WriteTxn {
     }
 }
 
-fn bulk_or_nil(value: Option<Value>) -> Reply {
-    value.map_or(Reply::Nil, |v| Reply::Bulk(v.to_redis_bytes()))
+pub fn bulk_or_nil(value: Option<Value>) -> Reply {
+    // The value's bytes become the reply as they are: no second copy of a big value.
+    value.map_or(Reply::Nil, |v| Reply::Bulk(v.into_redis_bytes()))
 }
 
 fn int(n: impl TryInto<i64>) -> Reply {
@@ -196,7 +197,7 @@ pub fn read(view: &dyn View, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
         Cmd::GetType(key) => view
             .stored_type(key)?
             .map_or(Reply::Nil, |ty| Reply::bulk(ty.name())),
-        Cmd::MGet(keys) => Reply::Array(view.values(&keys)?.into_iter().map(bulk_or_nil).collect()),
+        Cmd::MGet(keys) => Reply::Array(view.values(keys)?.into_iter().map(bulk_or_nil).collect()),
         Cmd::Exists(keys) => int(view.count_existing(&keys)?),
         Cmd::StrLen(key) => int(view.strlen(key)?),
         Cmd::GetRange(key, start, end) => Reply::Bulk(view.get_range(key, start, end)?),

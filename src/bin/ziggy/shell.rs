@@ -144,7 +144,7 @@ fn words_before(line: &str, pos: usize) -> Option<(Vec<Vec<u8>>, usize)> {
 }
 
 /// `words` without a leading repeat count (`5 INCR x`).
-fn without_count(words: &[Vec<u8>]) -> &[Vec<u8>] {
+fn without_count<'a>(words: &'a [&'a [u8]]) -> &'a [&'a [u8]] {
     match words {
         // A lone number is a count too while the command after it is being typed.
         [only] if only.iter().all(u8::is_ascii_digit) && !only.is_empty() => &[],
@@ -165,6 +165,7 @@ impl Completer for ShellHelper {
             return Ok((pos, Vec::new()));
         };
         let typed = &line[start..pos];
+        let words = crate::split::as_args(&words);
         let words = without_count(&words);
         let pair = |text: String| Pair {
             display: text.clone(),
@@ -221,6 +222,7 @@ impl Hinter for ShellHelper {
         }
         let words = split_line(line.as_bytes()).ok()?;
         let ends_in_space = line.ends_with(|c: char| c.is_ascii_whitespace());
+        let words = crate::split::as_args(&words);
         let words = without_count(&words);
         let (name, args) = words.split_first()?;
         let spec = lookup(name)?;
@@ -228,7 +230,7 @@ impl Hinter for ShellHelper {
             // The name is typed in full: show the whole syntax after a space.
             return (!spec.syntax.is_empty()).then(|| format!(" {}", spec.syntax));
         }
-        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let args: Vec<&[u8]> = args.to_vec();
         let rest = syntax::remaining(spec, &args);
         if rest.is_empty() {
             None
@@ -308,7 +310,7 @@ pub fn run(
                 continue;
             }
         };
-        match run_line(session, options, &args)? {
+        match run_line(session, options, &crate::split::as_args(&args))? {
             Outcome::Continue => {}
             Outcome::Quit => return Ok(()),
             Outcome::Hints(on) => {

@@ -34,8 +34,37 @@ fn hex_value(b: u8) -> Option<u8> {
 /// # Errors
 /// [`SplitError`] on unbalanced quotes.
 pub fn split_line(line: &[u8]) -> Result<Vec<Vec<u8>>, SplitError> {
+    let mut copy = line.to_vec();
+    let args = split_in_place(&mut copy)?;
+    Ok(args
+        .into_iter()
+        .map(|(start, end)| copy[start..end].to_vec())
+        .collect())
+}
+
+/// The arguments as slices, as the commands take them.
+pub fn as_args(args: &[Vec<u8>]) -> Vec<&[u8]> {
+    args.iter().map(Vec::as_slice).collect()
+}
+
+/// Writes `b` at `line[*w]` and moves `w` on.
+fn put(line: &mut [u8], w: &mut usize, b: u8) {
+    line[*w] = b;
+    *w += 1;
+}
+
+/// Splits `line` into arguments as [`split_line`] does, writing each argument with its
+/// quotes and escapes undone over the line itself (an argument is never longer than the text
+/// it was read from), and returns where each one is: `line[start..end]`. One buffer and 16
+/// bytes an argument, rather than a vector for each.
+///
+/// # Errors
+/// [`SplitError`] on unbalanced quotes (`line` is then partly overwritten).
+pub fn split_in_place(line: &mut [u8]) -> Result<Vec<(usize, usize)>, SplitError> {
     let mut args = Vec::new();
+    // Read at `i`, written at `w`: `w <= i` throughout.
     let mut i = 0;
+    let mut w = 0;
     loop {
         while i < line.len() && is_space(line[i]) {
             i += 1;
@@ -43,7 +72,7 @@ pub fn split_line(line: &[u8]) -> Result<Vec<Vec<u8>>, SplitError> {
         if i == line.len() {
             return Ok(args);
         }
-        let mut current = Vec::new();
+        let start = w;
         let mut in_double = false;
         let mut in_single = false;
         loop {
@@ -58,23 +87,27 @@ pub fn split_line(line: &[u8]) -> Result<Vec<Vec<u8>>, SplitError> {
                         let hi = line.get(i + 2).copied().and_then(hex_value);
                         let lo = line.get(i + 3).copied().and_then(hex_value);
                         if let (Some(hi), Some(lo)) = (hi, lo) {
-                            current.push(hi * 16 + lo);
+                            put(line, &mut w, hi * 16 + lo);
                             i += 3;
                         } else {
-                            current.push(b'x');
+                            put(line, &mut w, b'x');
                             i += 1;
                         }
                     }
                     Some(b'\\') if next.is_some() => {
                         i += 1;
-                        current.push(match line[i] {
-                            b'n' => b'\n',
-                            b'r' => b'\r',
-                            b't' => b'\t',
-                            b'b' => 0x08,
-                            b'a' => 0x07,
-                            other => other,
-                        });
+                        put(
+                            line,
+                            &mut w,
+                            match next.unwrap_or_default() {
+                                b'n' => b'\n',
+                                b'r' => b'\r',
+                                b't' => b'\t',
+                                b'b' => 0x08,
+                                b'a' => 0x07,
+                                other => other,
+                            },
+                        );
                     }
                     Some(b'"') => {
                         if !closes_ok {
@@ -83,13 +116,13 @@ pub fn split_line(line: &[u8]) -> Result<Vec<Vec<u8>>, SplitError> {
                         i += 1;
                         break;
                     }
-                    Some(other) => current.push(other),
+                    Some(other) => put(line, &mut w, other),
                 }
             } else if in_single {
                 match c {
                     None => return Err(SplitError),
                     Some(b'\\') if next == Some(b'\'') => {
-                        current.push(b'\'');
+                        put(line, &mut w, b'\'');
                         i += 1;
                     }
                     Some(b'\'') => {
@@ -99,7 +132,7 @@ pub fn split_line(line: &[u8]) -> Result<Vec<Vec<u8>>, SplitError> {
                         i += 1;
                         break;
                     }
-                    Some(other) => current.push(other),
+                    Some(other) => put(line, &mut w, other),
                 }
             } else {
                 match c {
@@ -107,12 +140,12 @@ pub fn split_line(line: &[u8]) -> Result<Vec<Vec<u8>>, SplitError> {
                     None | Some(b' ' | b'\n' | b'\r' | b'\t') => break,
                     Some(b'"') => in_double = true,
                     Some(b'\'') => in_single = true,
-                    Some(other) => current.push(other),
+                    Some(other) => put(line, &mut w, other),
                 }
             }
             i += 1;
         }
-        args.push(current);
+        args.push((start, w));
     }
 }
 
@@ -160,6 +193,14 @@ mod tests {
     #[test]
     fn quotes_may_start_mid_argument() {
         assert_eq!(split(r#"a"b c" d'e f'"#).unwrap(), ["ab c", "de f"]);
+    }
+
+    #[test]
+    fn in_place_arguments_are_where_the_ranges_say() {
+        let mut line = br#"SET  "a b\x41" 'c\'d' e"f"  "#.to_vec();
+        let ranges = split_in_place(&mut line).unwrap();
+        let args: Vec<&[u8]> = ranges.iter().map(|&(s, e)| &line[s..e]).collect();
+        assert_eq!(args, [&b"SET"[..], b"a bA", b"c'd", b"ef"]);
     }
 
     #[test]
