@@ -36,6 +36,10 @@ const NO_TXN: u64 = u64::MAX;
 const GROW_STEP: u64 = 4 << 20;
 /// Initial allocation of a new log segment (small, so a fresh segment wastes little space).
 const INITIAL_ALLOC: u64 = 64 << 10;
+/// How long a committer waits for another process's fsync, the sync epoch unchanged, before
+/// it fsyncs itself without `sync.lock` (format-spec.md §9.4): far above an fsync's usual
+/// time, so that batching holds, yet short beside a stopped syncer.
+const SYNCER_STALL: Duration = Duration::from_millis(20);
 
 /// This process's wall clock, Unix ms (see [`crate::expiry::wall_ms`]).
 pub(crate) fn now_ms() -> u64 {
@@ -1815,6 +1819,8 @@ impl Shared {
     pub(crate) fn sync_to(&self, target: u64) -> Result<()> {
         let durable = self.shm.w(W_DURABLE_POS);
         let epoch = self.shm.w(W_SYNC_EPOCH);
+        // The sync epoch this thread has seen unchanged since when, while another synced.
+        let mut stalled: Option<(u32, Instant)> = None;
         loop {
             if durable.load(Ordering::Acquire) >= target {
                 return Ok(());
@@ -1832,6 +1838,7 @@ impl Shared {
             };
             if let Some(_g) = in_process {
                 if self.sync_lock.try_lock_exclusive()? {
+                    crate::pause::point("sync");
                     let r = self.sync_log(target);
                     self.sync_lock.unlock();
                     epoch.fetch_add(1, Ordering::AcqRel);
@@ -1844,6 +1851,23 @@ impl Shared {
             // covers a syncer that died (the kernel released its lock; no one bumps the epoch).
             if durable.load(Ordering::Acquire) >= target {
                 return Ok(());
+            }
+            // A syncer that stays in its fsync for long may be stopped (SIGSTOP, Ctrl-Z of a
+            // shell whose background thread was syncing) and hold `sync.lock` indefinitely:
+            // then fsync without it (a second fsync is harmless and `durable_pos` only moves
+            // forward) and wake the other sleepers, so that no commit waits for it
+            // (format-spec.md §9.4).
+            match stalled {
+                Some((e, since)) if e == seen => {
+                    if since.elapsed() >= SYNCER_STALL {
+                        let r = self.sync_log(target);
+                        epoch.fetch_add(1, Ordering::AcqRel);
+                        crate::map::futex_wake_all(epoch);
+                        r?;
+                        continue;
+                    }
+                }
+                _ => stalled = Some((seen, Instant::now())),
             }
             crate::map::futex_wait(epoch, seen, Duration::from_millis(1));
         }

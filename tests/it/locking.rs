@@ -349,3 +349,221 @@ fn a_zero_timeout_tries_once() -> TestResult {
     db.set(b"k", 1i64)?;
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Active expiry (issue 12 item 5)
+
+/// A process with active expiry every millisecond, and nothing else to do.
+#[test]
+fn child_expirer() {
+    let Some(dir) = child_role("lock-expirer") else {
+        return;
+    };
+    let db = Db::options()
+        .lock_timeout(Some(LONG))
+        .active_expiry(Some(Duration::from_millis(1)))
+        .auto_compact(false, 0.5, 16 << 20)
+        .open(&dir)
+        .expect("open");
+    report("READY");
+    util::read_command();
+    drop(db);
+    report("PASS");
+}
+
+/// Sets keys that expire a millisecond later, 40 to a commit, until told to stop.
+#[test]
+fn child_feeder() {
+    let Some(dir) = child_role("lock-feeder") else {
+        return;
+    };
+    let db = quiet(&dir, Some(LONG));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            util::read_command();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+    report("READY");
+    let mut i = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut tx = db.begin_write().expect("begin");
+        for _ in 0..40 {
+            i += 1;
+            let key = format!("ttl-{}", i % 4000);
+            tx.set_with_expiry(key.as_bytes(), "v", Some(util::now_ms() + 1))
+                .expect("set");
+        }
+        tx.commit().expect("commit");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    watcher.join().expect("watcher");
+    report("PASS");
+}
+
+/// Whether every thread of process `pid` is stopped (state T in `/proc/PID/task/*/stat`):
+/// a group stop reaches the threads one by one, and a thread still running may yet take a
+/// lock.
+fn is_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].trim_start().chars().next())
+            .is_some_and(|c| c == 'T' || c == 't')
+    })
+}
+
+/// Stops `child` `stops` times at random moments; each time, once it is stopped, notes
+/// whether it holds `writer.lock` and checks that this process can still commit (with a
+/// long timeout: it must get the lock if the stopped process does not hold it). Returns how
+/// many times it was found holding the lock, and the longest a commit here waited while
+/// the child ran.
+fn stop_at_random(dir: &Path, child: &Child, stops: u32) -> (u32, Duration) {
+    let db = quiet(dir, Some(LONG));
+    let mut rng = util::Rng::from_env("lock-stops");
+    let (mut caught, mut worst) = (0, Duration::ZERO);
+    for i in 0..stops {
+        std::thread::sleep(Duration::from_micros(rng.range(0, 3000)));
+        child.signal(libc::SIGSTOP);
+        let deadline = Instant::now() + LONG;
+        while !is_stopped(child.id()) {
+            assert!(Instant::now() < deadline, "the child never stopped");
+            std::thread::yield_now();
+        }
+        let holds = flock_state(dir, "writer.lock").1.contains(&child.id());
+        if holds {
+            caught += 1;
+        } else {
+            db.set(format!("stop-{i}").as_bytes(), 1i64)
+                .expect("a commit beside a stopped process that does not hold the lock");
+        }
+        child.signal(libc::SIGCONT);
+        let t = Instant::now();
+        db.set(b"running", i64::from(i))
+            .expect("a commit beside the running process");
+        worst = worst.max(t.elapsed());
+    }
+    (caught, worst)
+}
+
+/// A process whose active expiry finds nothing to delete (every key expires in an hour)
+/// never holds the writer lock: stopped at any moment, it holds nothing and another process
+/// commits at once.
+#[test]
+fn an_idle_expiry_pass_never_holds_the_writer_lock() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    {
+        let db = quiet(&dir, None);
+        db.transaction(|tx| {
+            for i in 0..500 {
+                let key = format!("later-{i}");
+                tx.set_with_expiry(key.as_bytes(), "v", Some(util::now_ms() + 3_600_000))?;
+            }
+            Ok(())
+        })?;
+    }
+    let mut expirer = Child::spawn("locking::child_expirer", "lock-expirer", &dir, &[]);
+    expirer.expect("READY", LONG);
+    let (caught, _) = stop_at_random(&dir, &expirer, 200);
+    assert_eq!(
+        caught, 0,
+        "an expiry pass with nothing to delete held the lock"
+    );
+    expirer.close_stdin();
+    expirer.finish(LONG)?;
+    Ok(())
+}
+
+/// With keys expiring all the time, the expiry pass takes the lock for one short batch at
+/// a time: a process stopped at random moments is found holding it in few of them, and a
+/// commit beside the running process never waits long.
+#[test]
+fn a_busy_expiry_pass_holds_the_writer_lock_in_short_batches() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut feeder = Child::spawn("locking::child_feeder", "lock-feeder", &dir, &[]);
+    feeder.expect("READY", LONG);
+    let mut expirer = Child::spawn("locking::child_expirer", "lock-expirer", &dir, &[]);
+    expirer.expect("READY", LONG);
+    let (caught, worst) = stop_at_random(&dir, &expirer, 200);
+    let expired = quiet(&dir, None).metrics().expired;
+    eprintln!(
+        "expiry: stopped 200 times, holding writer.lock {caught} times; worst commit beside \
+         it {worst:?}; {expired} keys expired"
+    );
+    assert!(expired > 0, "nothing expired: the test tested nothing");
+    assert!(caught < 100, "held the lock at {caught} of 200 stops");
+    // Seconds of slack for a loaded machine; the batches themselves take about a millisecond.
+    assert!(worst < Duration::from_secs(5), "a commit waited {worst:?}");
+    feeder.close_stdin();
+    feeder.finish(LONG)?;
+    expirer.close_stdin();
+    expirer.finish(LONG)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared fsync (format-spec.md §9.4)
+
+/// Commits once; run with `ZIGGY_TEST_STOP=sync`, it stops itself as the syncer, holding
+/// `sync.lock`, before its fsync.
+#[test]
+fn child_commit_once() {
+    let Some(dir) = child_role("lock-commit-once") else {
+        return;
+    };
+    let db = quiet(&dir, Some(LONG));
+    db.set(b"synced-by-child", 1i64).expect("commit");
+    report("COMMITTED");
+    report("PASS");
+}
+
+/// A process stopped in the middle of the shared fsync (as a Ctrl-Z'd shell whose expiry
+/// thread was syncing its commit) holds `sync.lock`: a commit in another process must not
+/// wait for it forever, but fsync on its own and return.
+#[test]
+fn a_stopped_syncer_does_not_hold_up_other_commits() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut syncer = Child::spawn(
+        "locking::child_commit_once",
+        "lock-commit-once",
+        &dir,
+        &[("ZIGGY_TEST_STOP", "sync".to_string())],
+    );
+    let deadline = Instant::now() + LONG;
+    while !is_stopped(syncer.id()) {
+        assert!(
+            Instant::now() < deadline,
+            "the child never stopped in its fsync"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(flock_state(&dir, "sync.lock").1.contains(&syncer.id()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let d = dir.clone();
+    std::thread::spawn(move || {
+        let r = quiet(&d, Some(LONG)).set(b"mine", 2i64);
+        let _ = tx.send(r);
+    });
+    let r = rx.recv_timeout(Duration::from_secs(60));
+    assert!(
+        matches!(r, Ok(Ok(()))),
+        "a commit beside a stopped syncer did not return: {r:?}"
+    );
+    syncer.signal(libc::SIGCONT);
+    syncer.expect("COMMITTED", LONG);
+    syncer.finish(LONG)?;
+    let db = quiet(&dir, None);
+    assert_eq!(int_of(db.get_value(b"mine")?), 2);
+    assert_eq!(int_of(db.get_value(b"synced-by-child")?), 1);
+    Ok(())
+}
