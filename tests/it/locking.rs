@@ -41,10 +41,15 @@ fn inode_suffix(dir: &Path, name: &str) -> String {
 }
 
 /// Processes blocked in `flock` on `DIR/name` (the "->" lines of `/proc/locks`), and the
-/// processes holding it.
+/// processes holding it. `/proc/locks` is read a page at a time, and locks taken or dropped
+/// anywhere between two reads shift its lines, so that a line can be missed: the union of
+/// three readings is taken (right for the stable states the tests look at).
 fn flock_state(dir: &Path, name: &str) -> (Vec<u32>, Vec<u32>) {
     let id = inode_suffix(dir, name);
-    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let locks: String = (0..3)
+        .map(|_| std::fs::read_to_string("/proc/locks").unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
     let (mut blocked, mut holders) = (Vec::new(), Vec::new());
     for line in locks.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
