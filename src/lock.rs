@@ -260,13 +260,17 @@ impl LockFile {
     /// `/proc/PID/stat` says so. `None` where the system does not say.
     pub(crate) fn holder(&self) -> Option<String> {
         let id = self.proc_locks_id()?;
-        let locks = std::fs::read_to_string("/proc/locks").ok()?;
-        let pid: u32 = locks.lines().find_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            // "N: FLOCK ADVISORY WRITE PID MAJ:MIN:INO 0 EOF"; waiters carry "->".
-            (f.len() >= 6 && f[1] == "FLOCK" && f[3] == "WRITE" && f[5] == id)
-                .then(|| f[4].parse().ok())
-                .flatten()
+        // `/proc/locks` is read a page at a time and a line can be missed when locks come and
+        // go elsewhere meanwhile (see `holders`): a few readings before saying there is none.
+        let pid: u32 = (0..4).find_map(|_| {
+            let locks = std::fs::read_to_string("/proc/locks").ok()?;
+            locks.lines().find_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                // "N: FLOCK ADVISORY WRITE PID MAJ:MIN:INO 0 EOF"; waiters carry "->".
+                (f.len() >= 6 && f[1] == "FLOCK" && f[3] == "WRITE" && f[5] == id)
+                    .then(|| f[4].parse().ok())
+                    .flatten()
+            })
         })?;
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so split at the last ')'.

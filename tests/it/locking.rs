@@ -259,6 +259,12 @@ fn a_stopped_waiter_does_not_take_the_lock() -> TestResult {
     stopped.expect("WAITING", LONG);
     wait_blocked(&dir, stopped.id());
     stopped.signal(libc::SIGSTOP);
+    // Every thread stopped: one still running could take the lock on its way to the stop.
+    let deadline = Instant::now() + LONG;
+    while !is_stopped(stopped.id()) {
+        assert!(Instant::now() < deadline, "the waiter never stopped");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     holder.send("commit");
     holder.finish(LONG)?;
     let mut other = spawn_wait(&dir, LONG.as_millis() as u64);
@@ -552,7 +558,15 @@ fn a_stopped_syncer_does_not_hold_up_other_commits() -> TestResult {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-    assert!(flock_state(&dir, "sync.lock").1.contains(&syncer.id()));
+    // It holds `sync.lock` (read until `/proc/locks` shows it: a reading can miss a line).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !flock_state(&dir, "sync.lock").1.contains(&syncer.id()) {
+        assert!(
+            Instant::now() < deadline,
+            "the stopped syncer holds no sync.lock"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     let d = dir.clone();
     std::thread::spawn(move || {
