@@ -53,6 +53,10 @@ pub(crate) fn reserve_bytes(segment_size: u64) -> u64 {
 pub(crate) fn new_segment_bytes(segment_size: u64) -> u64 {
     INITIAL_ALLOC.min(segment_size)
 }
+/// How long a committer waits for another process's fsync, the sync epoch unchanged, before
+/// it fsyncs itself without `sync.lock` (format-spec.md §9.4): far above an fsync's usual
+/// time, so that batching holds, yet short beside a stopped syncer.
+const SYNCER_STALL: Duration = Duration::from_millis(200);
 
 /// This process's wall clock, Unix ms (see [`crate::expiry::wall_ms`]).
 pub(crate) fn now_ms() -> u64 {
@@ -812,6 +816,7 @@ impl Shared {
         let shm_lock = LockFile {
             file,
             path: shm_path,
+            waiter: Default::default(),
         };
         let mut s = Self::with_state(dir, opts.clone(), mode, open_lock, shm_lock, shm)?;
         // As a first attacher does (§6.3), so that a damaged or newer segment is refused at
@@ -2259,6 +2264,8 @@ impl Shared {
     pub(crate) fn sync_to(&self, target: u64) -> Result<()> {
         let durable = self.shm.w(W_DURABLE_POS);
         let epoch = self.shm.w(W_SYNC_EPOCH);
+        // The sync epoch this thread has seen unchanged since when, while another synced.
+        let mut stalled: Option<(u32, Instant)> = None;
         loop {
             if durable.load(Ordering::Acquire) >= target {
                 return Ok(());
@@ -2276,6 +2283,7 @@ impl Shared {
             };
             if let Some(_g) = in_process {
                 if self.sync_lock.try_lock_exclusive()? {
+                    crate::pause::point("sync");
                     let r = self.sync_log(target);
                     self.sync_lock.unlock();
                     epoch.fetch_add(1, Ordering::AcqRel);
@@ -2288,6 +2296,23 @@ impl Shared {
             // covers a syncer that died (the kernel released its lock; no one bumps the epoch).
             if durable.load(Ordering::Acquire) >= target {
                 return Ok(());
+            }
+            // A syncer that stays in its fsync for long may be stopped (SIGSTOP, Ctrl-Z of a
+            // shell whose background thread was syncing) and hold `sync.lock` indefinitely:
+            // then fsync without it (a second fsync is harmless and `durable_pos` only moves
+            // forward) and wake the other sleepers, so that no commit waits for it
+            // (format-spec.md §9.4).
+            match stalled {
+                Some((e, since)) if e == seen => {
+                    if since.elapsed() >= SYNCER_STALL {
+                        let r = self.sync_log(target);
+                        epoch.fetch_add(1, Ordering::AcqRel);
+                        crate::map::futex_wake_all(epoch);
+                        r?;
+                        continue;
+                    }
+                }
+                _ => stalled = Some((seen, Instant::now())),
             }
             crate::map::futex_wait(epoch, seen, Duration::from_millis(1));
         }

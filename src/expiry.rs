@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::engine::{now_ms, Hit, Shared};
 use crate::error::Result;
@@ -97,6 +97,11 @@ const EXPIRE_MAX_VISIT: u64 = 1 << 16;
 /// Rounds per pass at most; a round repeats only while more than a quarter of the sample
 /// had expired, as in Redis.
 const EXPIRE_ROUNDS: usize = 16;
+/// Keys one commit of an expiry pass deletes at most (format-spec.md §9.1).
+pub(crate) const EXPIRE_BATCH: usize = 64;
+/// How long a batch re-checks its keys under the writer lock at most before it commits
+/// what it has (format-spec.md §9.1).
+const EXPIRE_BATCH_TIME: Duration = Duration::from_millis(1);
 
 /// A cheap per-process pseudo-random sequence (splitmix64) for sampling.
 fn random_u64() -> u64 {
@@ -160,9 +165,19 @@ impl Shared {
 
     /// Deletes expired keys through the log, sampling as Redis's active expiry does.
     /// Returns how many keys it deleted.
+    ///
+    /// The sampling is a read section: it takes no lock, so a pass that finds nothing to
+    /// delete never takes the writer lock. Keys found expired are deleted in batches of at
+    /// most [`EXPIRE_BATCH`] keys, each under the writer lock for at most about
+    /// [`EXPIRE_BATCH_TIME`] of re-checking plus its commit (format-spec.md §9.1), so that a
+    /// process stopped in its background work can be caught holding the lock only in such a
+    /// short window.
     pub(crate) fn expire_pass(self: &Arc<Self>, timeout: Option<Duration>) -> Result<u64> {
         self.writable()?;
         let mut total = 0;
+        // Keys seen expired and not yet deleted, at most one batch.
+        let mut batch: Vec<Vec<u8>> = Vec::new();
+        let now = deletable_until(&self.shm);
         for _ in 0..EXPIRE_ROUNDS {
             // No key has an expiry: nothing to look for (the count is kept at every publish).
             let volatile_keys = self.shm.get(W_EXPIRING);
@@ -170,7 +185,6 @@ impl Shared {
                 break;
             }
             let mut expired = Vec::new();
-            let now = deletable_until(&self.shm);
             self.read_consistent(|idx| {
                 expired.clear();
                 // Like Redis, sample keys that have an expiry (Redis keeps them in a separate
@@ -201,27 +215,56 @@ impl Shared {
                 }
                 Ok(())
             })?;
-            if expired.is_empty() {
-                break;
-            }
-            let mut txn = crate::txn::WriteTxn::new(self.begin_writer(timeout)?)?;
-            let mut n = 0;
-            for key in &expired {
-                // Re-check under the lock: the key may have been rewritten meanwhile.
-                let at = self.lookup_raw(key)?.map_or(0, |h| h.meta.expires_at);
-                if at != 0 && at <= now {
-                    txn.raw_del(key, false);
-                    n += 1;
+            // Repeat while more than a quarter of the sample had expired, as Redis does.
+            let again = expired.len() * 4 > EXPIRE_SAMPLE;
+            for key in expired {
+                if !batch.contains(&key) {
+                    batch.push(key);
                 }
             }
-            // An ordinary commit: through the log, and a collection's pages are reclaimed.
-            txn.commit()?;
-            self.shm.add(W_EXPIRED, n);
-            total += n;
-            if expired.len() * 4 <= EXPIRE_SAMPLE {
+            // Until the batch is full, sample on without the lock (a key sampled twice is
+            // deleted once); a full batch is deleted before sampling more.
+            if batch.len() + EXPIRE_SAMPLE > EXPIRE_BATCH {
+                total += self.expire_batch(&mut batch, now, timeout)?;
+            }
+            if !again {
                 break;
             }
         }
+        if !batch.is_empty() {
+            total += self.expire_batch(&mut batch, now, timeout)?;
+        }
         Ok(total)
+    }
+
+    /// Deletes the keys of `batch` that are still expired by `now`, under the writer lock
+    /// for one commit: at most [`EXPIRE_BATCH`] keys, and no more re-checks once
+    /// [`EXPIRE_BATCH_TIME`] has passed (the keys left are for a later pass). Empties
+    /// `batch`; returns how many keys it deleted.
+    fn expire_batch(
+        self: &Arc<Self>,
+        batch: &mut Vec<Vec<u8>>,
+        now: u64,
+        timeout: Option<Duration>,
+    ) -> Result<u64> {
+        let keys = std::mem::take(batch);
+        let mut txn = crate::txn::WriteTxn::new(self.begin_writer(timeout)?)?;
+        let held = Instant::now();
+        let mut n = 0;
+        for key in keys.iter().take(EXPIRE_BATCH) {
+            if held.elapsed() >= EXPIRE_BATCH_TIME {
+                break;
+            }
+            // Re-check under the lock: the key may have been rewritten meanwhile.
+            let at = self.lookup_raw(key)?.map_or(0, |h| h.meta.expires_at);
+            if at != 0 && at <= now {
+                txn.raw_del(key, false);
+                n += 1;
+            }
+        }
+        // An ordinary commit: through the log, and a collection's pages are reclaimed.
+        txn.commit()?;
+        self.shm.add(W_EXPIRED, n);
+        Ok(n)
     }
 }

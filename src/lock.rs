@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use fs2::FileExt;
@@ -17,6 +17,102 @@ use crate::error::{Error, Result};
 pub(crate) struct LockFile {
     pub(crate) file: File,
     pub(crate) path: PathBuf,
+    /// The thread that waits in `flock` for this process ([`LockFile::lock_exclusive`]).
+    pub(crate) waiter: Waiter,
+}
+
+/// This process's waiter for one lock file: a thread, started at the first wait, that blocks
+/// in `flock(LOCK_EX)` on a duplicate of the file's descriptor (the same open file, so the
+/// lock it gets is the process's) and hands the lock to the thread that asked for it, or
+/// releases it at once if that thread stopped waiting. Dropping it ends the thread (once it
+/// returns from `flock`, if it is in it).
+#[derive(Default)]
+pub(crate) struct Waiter {
+    shared: Arc<WaiterShared>,
+}
+
+#[derive(Default)]
+struct WaiterShared {
+    state: Mutex<WaitState>,
+    /// Wakes the waiter thread: a request, or the end.
+    to_thread: Condvar,
+    /// Wakes the requester: the lock granted, or an error.
+    to_requester: Condvar,
+}
+
+#[derive(Default)]
+struct WaitState {
+    /// The waiter thread was started.
+    thread: bool,
+    /// A thread of this process waits for the lock.
+    want: bool,
+    /// The waiter thread got the lock for the requester, which has not taken it yet.
+    granted: bool,
+    /// The waiter thread is inside `flock`.
+    blocking: bool,
+    /// `flock` failed other than by a signal; for the requester.
+    error: Option<std::io::Error>,
+    /// The lock file is being closed: the thread ends.
+    closed: bool,
+}
+
+impl WaiterShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WaitState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.to_thread.notify_one();
+    }
+}
+
+/// The waiter thread of one lock file (see [`Waiter`]).
+fn waiter_thread(w: &WaiterShared, file: &File) {
+    let mut st = w.lock();
+    loop {
+        if st.closed {
+            return;
+        }
+        if !st.want || st.granted || st.error.is_some() {
+            st = w
+                .to_thread
+                .wait(st)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            continue;
+        }
+        st.blocking = true;
+        drop(st);
+        let got = loop {
+            match FileExt::lock_exclusive(file) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        crate::pause::point("lock-granted");
+        st = w.lock();
+        st.blocking = false;
+        match got {
+            Ok(()) if st.want && !st.closed => {
+                st.granted = true;
+                w.to_requester.notify_all();
+            }
+            // Nobody waits any more (the requester timed out): release at once.
+            Ok(()) => {
+                let _ = FileExt::unlock(file);
+            }
+            Err(e) => {
+                if st.want {
+                    st.error = Some(e);
+                    w.to_requester.notify_all();
+                }
+            }
+        }
+    }
 }
 
 impl LockFile {
@@ -27,34 +123,83 @@ impl LockFile {
         Ok(Self {
             file,
             path: path.to_path_buf(),
+            waiter: Waiter::default(),
         })
     }
 
-    /// Exclusive lock, waiting at most `timeout` (forever if `None`).
+    /// Exclusive lock, waiting at most `timeout` (forever if `None`; `Some(0)` tries once).
+    ///
+    /// A quick non-blocking try first; then this process's waiter thread for the file blocks
+    /// in `flock(LOCK_EX)` and hands the lock over the moment the kernel grants it, while the
+    /// caller waits on a condition variable with its deadline (format-spec.md §6.2). Nothing
+    /// polls: a release, or the death of the holder, wakes the waiter at once. The caller
+    /// keeps its own threads from asking for one file's lock twice at once ([`ProcLock`] for
+    /// `writer.lock`), as a `flock` belongs to the open file, not to a thread.
     pub(crate) fn lock_exclusive(&self, timeout: Option<Duration>, busy_path: &Path) -> Result<()> {
-        let Some(timeout) = timeout else {
-            return self
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let w = &self.waiter.shared;
+        let mut st = w.lock();
+        // While the waiter thread is inside `flock` for this open file, a try of ours would
+        // succeed as soon as its call does, and both would think they hold the lock.
+        if !st.blocking && self.try_lock_exclusive()? {
+            return Ok(());
+        }
+        if timeout == Some(Duration::ZERO) {
+            drop(st);
+            return Err(self.busy(busy_path));
+        }
+        if !st.thread {
+            let file = self
                 .file
-                .lock_exclusive()
-                .map_err(|e| Error::io(&self.path, e));
-        };
-        let deadline = Instant::now() + timeout;
-        let mut pause = Duration::from_micros(20);
+                .try_clone()
+                .map_err(|e| Error::io(&self.path, e))?;
+            let shared = Arc::clone(w);
+            std::thread::Builder::new()
+                .name("ziggydb-lockwait".into())
+                .spawn(move || waiter_thread(&shared, &file))
+                .map_err(|e| Error::io(&self.path, e))?;
+            st.thread = true;
+        }
+        st.want = true;
+        w.to_thread.notify_one();
         loop {
-            match self.file.try_lock_exclusive() {
-                Ok(()) => return Ok(()),
-                Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => {}
-                Err(e) => return Err(Error::io(&self.path, e)),
+            if st.granted {
+                st.granted = false;
+                st.want = false;
+                return Ok(());
             }
-            if Instant::now() >= deadline {
-                return Err(Error::Busy {
-                    path: busy_path.to_path_buf(),
-                    lock: self.name(),
-                    holder: self.holder(),
-                });
+            if let Some(e) = st.error.take() {
+                st.want = false;
+                return Err(Error::io(&self.path, e));
             }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(2));
+            st = match deadline {
+                None => w
+                    .to_requester
+                    .wait(st)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        // The waiter thread, if it gets the lock later, releases it at once.
+                        st.want = false;
+                        drop(st);
+                        return Err(self.busy(busy_path));
+                    }
+                    w.to_requester
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+
+    /// The error for a lock wait that timed out, naming the lock and its holder.
+    fn busy(&self, busy_path: &Path) -> Error {
+        Error::Busy {
+            path: busy_path.to_path_buf(),
+            lock: self.name(),
+            holder: self.holder(),
         }
     }
 
@@ -115,13 +260,17 @@ impl LockFile {
     /// `/proc/PID/stat` says so. `None` where the system does not say.
     pub(crate) fn holder(&self) -> Option<String> {
         let id = self.proc_locks_id()?;
-        let locks = std::fs::read_to_string("/proc/locks").ok()?;
-        let pid: u32 = locks.lines().find_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            // "N: FLOCK ADVISORY WRITE PID MAJ:MIN:INO 0 EOF"; waiters carry "->".
-            (f.len() >= 6 && f[1] == "FLOCK" && f[3] == "WRITE" && f[5] == id)
-                .then(|| f[4].parse().ok())
-                .flatten()
+        // `/proc/locks` is read a page at a time and a line can be missed when locks come and
+        // go elsewhere meanwhile (see `holders`): a few readings before saying there is none.
+        let pid: u32 = (0..4).find_map(|_| {
+            let locks = std::fs::read_to_string("/proc/locks").ok()?;
+            locks.lines().find_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                // "N: FLOCK ADVISORY WRITE PID MAJ:MIN:INO 0 EOF"; waiters carry "->".
+                (f.len() >= 6 && f[1] == "FLOCK" && f[3] == "WRITE" && f[5] == id)
+                    .then(|| f[4].parse().ok())
+                    .flatten()
+            })
         })?;
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so split at the last ')'.

@@ -166,6 +166,7 @@ impl Shared {
             Ok(f) => f.map(|file| LockFile {
                 file,
                 path: lock_path,
+                waiter: Default::default(),
             }),
             Err(Error::PermissionDenied { .. }) => None,
             Err(e) => return Err(e),
@@ -177,6 +178,7 @@ impl Shared {
         let shm_file = open_for_reading(&shm_path)?.map(|file| LockFile {
             file,
             path: shm_path,
+            waiter: Default::default(),
         });
         no_writer_attached(
             dir,
@@ -193,6 +195,7 @@ impl Shared {
             Ok(LockFile {
                 file: File::open(dir).map_err(|e| Error::io(dir, e))?,
                 path: dir.to_path_buf(),
+                waiter: Default::default(),
             })
         };
         let mode = crate::manifest::database_mode(dir, opts.mode)?;

@@ -27,6 +27,7 @@ mod info;
 mod keys;
 mod limits;
 mod linearizable;
+mod locking;
 mod maintenance_faults;
 mod memory;
 mod messages;

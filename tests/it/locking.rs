@@ -1,0 +1,590 @@
+//! The writer lock between processes (format-spec.md §6.2): a waiter sleeps in the kernel
+//! (blocked in `flock`, not polling) and gets the lock as soon as the holder commits, rolls
+//! back or dies; a waiter with a timeout gets Busy naming the holder and leaves nothing
+//! held behind; a stopped waiter takes the lock from no one; many contending processes all
+//! make progress. And the active expiry pass (format-spec.md §9.1): it takes the writer lock
+//! only when it has keys to delete, and holds it for one bounded batch at a time.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ziggydb::{Db, Error, Value};
+
+use crate::util::{self, child_param, child_role, report, Child, TestResult};
+
+const LONG: Duration = Duration::from_secs(120);
+
+/// A database handle for the children: no background thread but the one under test, so
+/// that what the process does while waiting is the lock wait alone.
+fn quiet(dir: &Path, timeout: Option<Duration>) -> Db {
+    Db::options()
+        .lock_timeout(timeout)
+        .active_expiry(None)
+        .auto_compact(false, 0.5, 16 << 20)
+        .open(dir)
+        .expect("open")
+}
+
+fn int_of(v: Option<Value>) -> i64 {
+    match v {
+        None => 0,
+        Some(Value::Int(i)) => i,
+        Some(other) => panic!("expected an integer, found {other:?}"),
+    }
+}
+
+/// The `/proc/locks` id ("…:INODE") of `DIR/name`.
+fn inode_suffix(dir: &Path, name: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(dir.join(name)).expect("lock file").ino();
+    format!(":{ino}")
+}
+
+/// Processes blocked in `flock` on `DIR/name` (the "->" lines of `/proc/locks`), and the
+/// processes holding it. `/proc/locks` is read a page at a time, and locks taken or dropped
+/// anywhere between two reads shift its lines, so that a line can be missed: the union of
+/// three readings is taken (right for the stable states the tests look at).
+fn flock_state(dir: &Path, name: &str) -> (Vec<u32>, Vec<u32>) {
+    let id = inode_suffix(dir, name);
+    let locks: String = (0..3)
+        .map(|_| std::fs::read_to_string("/proc/locks").unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (mut blocked, mut holders) = (Vec::new(), Vec::new());
+    for line in locks.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // "N: FLOCK ADVISORY WRITE PID MAJ:MIN:INO 0 EOF"; a waiter: "N: -> FLOCK ...".
+        let (waiting, f) = match f.get(1) {
+            Some(&"->") => (true, &f[1..]),
+            _ => (false, &f[..]),
+        };
+        if f.len() >= 6 && f[1] == "FLOCK" && f[5].ends_with(&id) {
+            if let Ok(pid) = f[4].parse() {
+                if waiting {
+                    blocked.push(pid);
+                } else {
+                    holders.push(pid);
+                }
+            }
+        }
+    }
+    (blocked, holders)
+}
+
+/// Waits (up to 30 s) until process `pid` is blocked in `flock` on `DIR/writer.lock`.
+fn wait_blocked(dir: &Path, pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !flock_state(dir, "writer.lock").0.contains(&pid) {
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} never blocked in flock on writer.lock (is it polling?): {}",
+            std::fs::read_to_string("/proc/locks").unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Context switches of every thread of process `pid` so far.
+fn context_switches(pid: u32) -> u64 {
+    let mut total = 0;
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
+    for t in tasks.flatten() {
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if let Some(n) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total += n.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+/// Holds a write transaction (with `held` set) until told `commit` or `rollback`.
+#[test]
+fn child_hold() {
+    let Some(dir) = child_role("lock-hold") else {
+        return;
+    };
+    let db = quiet(&dir, Some(LONG));
+    let mut tx = db.begin_write().expect("begin");
+    tx.set(b"held", 1i64).expect("set");
+    report("HOLDING");
+    match util::read_command().as_deref() {
+        Some("commit") => tx.commit().expect("commit"),
+        _ => tx.rollback(),
+    }
+    report("RELEASED");
+    report("PASS");
+}
+
+/// Waits for the writer lock (timeout `LOCK_MS`, 0 for none), increments `n`, and says so.
+/// With a timeout it reports the error instead of failing, and then waits for a command:
+/// `again` waits once more without a timeout.
+#[test]
+fn child_wait() {
+    let Some(dir) = child_role("lock-wait") else {
+        return;
+    };
+    let ms: u64 = child_param("LOCK_MS");
+    let db = quiet(&dir, (ms > 0).then(|| Duration::from_millis(ms)));
+    report("WAITING");
+    match db.begin_write() {
+        Ok(mut tx) => {
+            tx.incr_by(b"n", 1).expect("incr");
+            tx.commit().expect("commit");
+            report("COMMITTED");
+        }
+        Err(e) => {
+            report(format!("ERROR {e}"));
+            if util::read_command().as_deref() == Some("again") {
+                let db = quiet(&dir, None);
+                db.incr_by(b"n", 1).expect("incr without a timeout");
+                report("COMMITTED");
+            }
+        }
+    }
+    report("PASS");
+}
+
+fn spawn_wait(dir: &Path, lock_ms: u64) -> Child {
+    Child::spawn(
+        "locking::child_wait",
+        "lock-wait",
+        dir,
+        &[("LOCK_MS", lock_ms.to_string())],
+    )
+}
+
+/// A waiter sleeps in the kernel while the lock is held (no polling: its threads hardly
+/// run), and commits as soon as the holder commits.
+#[test]
+fn a_waiter_sleeps_in_flock_and_commits_when_the_holder_commits() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut holder = Child::spawn("locking::child_hold", "lock-hold", &dir, &[]);
+    holder.expect("HOLDING", LONG);
+    let mut waiter = spawn_wait(&dir, LONG.as_millis() as u64);
+    waiter.expect("WAITING", LONG);
+    wait_blocked(&dir, waiter.id());
+    // Two seconds of waiting: a poller wakes hundreds of times; a blocked waiter not at all
+    // (the margin covers the runtime's own threads).
+    let before = context_switches(waiter.id());
+    std::thread::sleep(Duration::from_secs(2));
+    let switches = context_switches(waiter.id()) - before;
+    assert!(
+        switches < 50,
+        "the waiting process switched {switches} times in 2 s: it polls"
+    );
+    assert!(waiter.next_line(Duration::ZERO).is_none(), "not before");
+    holder.send("commit");
+    holder.finish(LONG)?;
+    waiter.expect("COMMITTED", LONG);
+    waiter.finish(LONG)?;
+    let db = quiet(&dir, None);
+    assert_eq!(int_of(db.get_value(b"held")?), 1);
+    assert_eq!(int_of(db.get_value(b"n")?), 1);
+    Ok(())
+}
+
+/// A holder killed with SIGKILL: the kernel drops its lock and the blocked waiter commits;
+/// the holder's transaction is not there.
+#[test]
+fn a_waiter_commits_when_the_holder_is_killed() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut holder = Child::spawn("locking::child_hold", "lock-hold", &dir, &[]);
+    holder.expect("HOLDING", LONG);
+    let mut waiter = spawn_wait(&dir, 0);
+    waiter.expect("WAITING", LONG);
+    wait_blocked(&dir, waiter.id());
+    holder.kill();
+    waiter.expect("COMMITTED", LONG);
+    waiter.finish(LONG)?;
+    let db = quiet(&dir, None);
+    assert_eq!(db.get_value(b"held")?, None);
+    assert_eq!(int_of(db.get_value(b"n")?), 1);
+    Ok(())
+}
+
+/// A waiter with a timeout gets Busy naming the lock and the holder (stopped, here); the
+/// lock its waiter thread gets later, after the holder goes, is released at once (another
+/// process commits), and the same process can wait again and commit.
+#[test]
+fn a_waiter_that_times_out_gets_busy_and_keeps_nothing() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut holder = Child::spawn("locking::child_hold", "lock-hold", &dir, &[]);
+    holder.expect("HOLDING", LONG);
+    holder.signal(libc::SIGSTOP);
+    let mut waiter = spawn_wait(&dir, 300);
+    let error = waiter.expect("ERROR", LONG);
+    assert!(error.contains("writer.lock"), "{error}");
+    let named = format!("process {}", holder.id());
+    assert!(error.contains(&named), "{error}");
+    assert!(error.contains("which is stopped"), "{error}");
+    // Its waiter thread is still in flock; the holder goes away, the thread gets the lock
+    // and must release it at once.
+    wait_blocked(&dir, waiter.id());
+    holder.kill();
+    let mut other = spawn_wait(&dir, LONG.as_millis() as u64);
+    other.expect("COMMITTED", LONG);
+    other.finish(LONG)?;
+    assert!(
+        !flock_state(&dir, "writer.lock").1.contains(&waiter.id()),
+        "the timed-out process kept the lock"
+    );
+    waiter.send("again");
+    waiter.expect("COMMITTED", LONG);
+    waiter.finish(LONG)?;
+    assert_eq!(int_of(quiet(&dir, None).get_value(b"n")?), 2);
+    Ok(())
+}
+
+/// A waiter stopped while blocked in flock takes the lock from no one: when the holder
+/// commits, another process gets it; the stopped one commits after it is continued.
+#[test]
+fn a_stopped_waiter_does_not_take_the_lock() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut holder = Child::spawn("locking::child_hold", "lock-hold", &dir, &[]);
+    holder.expect("HOLDING", LONG);
+    let mut stopped = spawn_wait(&dir, 0);
+    stopped.expect("WAITING", LONG);
+    wait_blocked(&dir, stopped.id());
+    stopped.signal(libc::SIGSTOP);
+    // Every thread stopped: one still running could take the lock on its way to the stop.
+    let deadline = Instant::now() + LONG;
+    while !is_stopped(stopped.id()) {
+        assert!(Instant::now() < deadline, "the waiter never stopped");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    holder.send("commit");
+    holder.finish(LONG)?;
+    let mut other = spawn_wait(&dir, LONG.as_millis() as u64);
+    other.expect("COMMITTED", LONG);
+    other.finish(LONG)?;
+    stopped.signal(libc::SIGCONT);
+    stopped.expect("COMMITTED", LONG);
+    stopped.finish(LONG)?;
+    assert_eq!(int_of(quiet(&dir, None).get_value(b"n")?), 2);
+    Ok(())
+}
+
+/// Increments `n` `COUNT` times, one transaction each, and reports how many it made.
+#[test]
+fn child_incr_loop() {
+    let Some(dir) = child_role("lock-incr") else {
+        return;
+    };
+    let count: u64 = child_param("COUNT");
+    let db = Db::options()
+        .lock_timeout(Some(LONG))
+        .open(&dir)
+        .expect("open");
+    report("READY");
+    util::read_command();
+    for _ in 0..count {
+        db.incr_by(b"n", 1).expect("incr");
+    }
+    report(format!("DONE {count}"));
+    report("PASS");
+}
+
+/// Eight processes commit in tight loops on one key: none is starved into a timeout, and
+/// every increment counts.
+#[test]
+fn contending_processes_all_make_progress() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    const PROCS: u64 = 8;
+    const COUNT: u64 = 300;
+    let mut kids: Vec<Child> = (0..PROCS)
+        .map(|_| {
+            Child::spawn(
+                "locking::child_incr_loop",
+                "lock-incr",
+                &dir,
+                &[("COUNT", COUNT.to_string())],
+            )
+        })
+        .collect();
+    for k in &mut kids {
+        k.expect("READY", LONG);
+    }
+    for k in &mut kids {
+        k.send("go");
+    }
+    for k in &mut kids {
+        k.expect("DONE", LONG);
+        k.finish(LONG)?;
+    }
+    let db = quiet(&dir, None);
+    assert_eq!(int_of(db.get_value(b"n")?), (PROCS * COUNT) as i64);
+    Ok(())
+}
+
+/// Busy is what a waiter that runs out of time gets, never another error.
+#[test]
+fn a_zero_timeout_tries_once() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut holder = Child::spawn("locking::child_hold", "lock-hold", &dir, &[]);
+    holder.expect("HOLDING", LONG);
+    let db = quiet(&dir, Some(Duration::ZERO));
+    let r = db.begin_write().map(|_| ());
+    assert!(
+        matches!(
+            r,
+            Err(Error::Busy {
+                lock: "writer.lock",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    // Nothing was left waiting: no thread of this process is blocked in flock.
+    assert!(!flock_state(&dir, "writer.lock")
+        .0
+        .contains(&std::process::id()));
+    holder.send("rollback");
+    holder.finish(LONG)?;
+    db.set(b"k", 1i64)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Active expiry (issue 12 item 5)
+
+/// A process with active expiry every millisecond, and nothing else to do.
+#[test]
+fn child_expirer() {
+    let Some(dir) = child_role("lock-expirer") else {
+        return;
+    };
+    let db = Db::options()
+        .lock_timeout(Some(LONG))
+        .active_expiry(Some(Duration::from_millis(1)))
+        .auto_compact(false, 0.5, 16 << 20)
+        .open(&dir)
+        .expect("open");
+    report("READY");
+    util::read_command();
+    drop(db);
+    report("PASS");
+}
+
+/// Sets keys that expire a millisecond later, 40 to a commit, until told to stop.
+#[test]
+fn child_feeder() {
+    let Some(dir) = child_role("lock-feeder") else {
+        return;
+    };
+    let db = quiet(&dir, Some(LONG));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            util::read_command();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+    report("READY");
+    let mut i = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut tx = db.begin_write().expect("begin");
+        for _ in 0..40 {
+            i += 1;
+            let key = format!("ttl-{}", i % 4000);
+            tx.set_with_expiry(key.as_bytes(), "v", Some(util::now_ms() + 1))
+                .expect("set");
+        }
+        tx.commit().expect("commit");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    watcher.join().expect("watcher");
+    report("PASS");
+}
+
+/// Whether every thread of process `pid` is stopped (state T in `/proc/PID/task/*/stat`):
+/// a group stop reaches the threads one by one, and a thread still running may yet take a
+/// lock.
+fn is_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].trim_start().chars().next())
+            .is_some_and(|c| c == 'T' || c == 't')
+    })
+}
+
+/// Stops `child` `stops` times at random moments; each time, once it is stopped, notes
+/// whether it holds `writer.lock` and checks that this process can still commit (with a
+/// long timeout: it must get the lock if the stopped process does not hold it). Returns how
+/// many times it was found holding the lock, and the longest a commit here waited while
+/// the child ran.
+fn stop_at_random(dir: &Path, child: &Child, stops: u32) -> (u32, Duration) {
+    let db = quiet(dir, Some(LONG));
+    let mut rng = util::Rng::from_env("lock-stops");
+    let (mut caught, mut worst) = (0, Duration::ZERO);
+    for i in 0..stops {
+        std::thread::sleep(Duration::from_micros(rng.range(0, 3000)));
+        child.signal(libc::SIGSTOP);
+        let deadline = Instant::now() + LONG;
+        while !is_stopped(child.id()) {
+            assert!(Instant::now() < deadline, "the child never stopped");
+            std::thread::yield_now();
+        }
+        let holds = flock_state(dir, "writer.lock").1.contains(&child.id());
+        if holds {
+            caught += 1;
+        } else {
+            db.set(format!("stop-{i}").as_bytes(), 1i64)
+                .expect("a commit beside a stopped process that does not hold the lock");
+        }
+        child.signal(libc::SIGCONT);
+        let t = Instant::now();
+        db.set(b"running", i64::from(i))
+            .expect("a commit beside the running process");
+        worst = worst.max(t.elapsed());
+    }
+    (caught, worst)
+}
+
+/// A process whose active expiry finds nothing to delete (every key expires in an hour)
+/// never holds the writer lock: stopped at any moment, it holds nothing and another process
+/// commits at once.
+#[test]
+fn an_idle_expiry_pass_never_holds_the_writer_lock() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    {
+        let db = quiet(&dir, None);
+        db.transaction(|tx| {
+            for i in 0..500 {
+                let key = format!("later-{i}");
+                tx.set_with_expiry(key.as_bytes(), "v", Some(util::now_ms() + 3_600_000))?;
+            }
+            Ok(())
+        })?;
+    }
+    let mut expirer = Child::spawn("locking::child_expirer", "lock-expirer", &dir, &[]);
+    expirer.expect("READY", LONG);
+    let (caught, _) = stop_at_random(&dir, &expirer, 200);
+    assert_eq!(
+        caught, 0,
+        "an expiry pass with nothing to delete held the lock"
+    );
+    expirer.close_stdin();
+    expirer.finish(LONG)?;
+    Ok(())
+}
+
+/// With keys expiring all the time, the expiry pass takes the lock for one short batch at
+/// a time: a process stopped at random moments is found holding it in few of them, and a
+/// commit beside the running process never waits long.
+#[test]
+fn a_busy_expiry_pass_holds_the_writer_lock_in_short_batches() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut feeder = Child::spawn("locking::child_feeder", "lock-feeder", &dir, &[]);
+    feeder.expect("READY", LONG);
+    let mut expirer = Child::spawn("locking::child_expirer", "lock-expirer", &dir, &[]);
+    expirer.expect("READY", LONG);
+    let (caught, worst) = stop_at_random(&dir, &expirer, 200);
+    let expired = quiet(&dir, None).metrics().expired;
+    eprintln!(
+        "expiry: stopped 200 times, holding writer.lock {caught} times; worst commit beside \
+         it {worst:?}; {expired} keys expired"
+    );
+    assert!(expired > 0, "nothing expired: the test tested nothing");
+    assert!(caught < 100, "held the lock at {caught} of 200 stops");
+    // Seconds of slack for a loaded machine; the batches themselves take about a millisecond.
+    assert!(worst < Duration::from_secs(5), "a commit waited {worst:?}");
+    feeder.close_stdin();
+    feeder.finish(LONG)?;
+    expirer.close_stdin();
+    expirer.finish(LONG)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared fsync (format-spec.md §9.4)
+
+/// Commits once; run with `ZIGGY_TEST_STOP=sync`, it stops itself as the syncer, holding
+/// `sync.lock`, before its fsync.
+#[test]
+fn child_commit_once() {
+    let Some(dir) = child_role("lock-commit-once") else {
+        return;
+    };
+    let db = quiet(&dir, Some(LONG));
+    db.set(b"synced-by-child", 1i64).expect("commit");
+    report("COMMITTED");
+    report("PASS");
+}
+
+/// A process stopped in the middle of the shared fsync (as a Ctrl-Z'd shell whose expiry
+/// thread was syncing its commit) holds `sync.lock`: a commit in another process must not
+/// wait for it forever, but fsync on its own and return.
+#[test]
+fn a_stopped_syncer_does_not_hold_up_other_commits() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut syncer = Child::spawn(
+        "locking::child_commit_once",
+        "lock-commit-once",
+        &dir,
+        &[("ZIGGY_TEST_STOP", "sync".to_string())],
+    );
+    let deadline = Instant::now() + LONG;
+    while !is_stopped(syncer.id()) {
+        assert!(
+            Instant::now() < deadline,
+            "the child never stopped in its fsync"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // It holds `sync.lock`: read until `/proc/locks` shows it (a reading can miss a line),
+    // for a while; what must hold either way is that the commit below returns.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = false;
+    while !seen && Instant::now() < deadline {
+        seen = flock_state(&dir, "sync.lock").1.contains(&syncer.id());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !seen {
+        eprintln!("the stopped syncer was not seen holding sync.lock in /proc/locks");
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let d = dir.clone();
+    std::thread::spawn(move || {
+        let r = quiet(&d, Some(LONG)).set(b"mine", 2i64);
+        let _ = tx.send(r);
+    });
+    let r = rx.recv_timeout(Duration::from_secs(60));
+    assert!(
+        matches!(r, Ok(Ok(()))),
+        "a commit beside a stopped syncer did not return: {r:?}"
+    );
+    syncer.signal(libc::SIGCONT);
+    syncer.expect("COMMITTED", LONG);
+    syncer.finish(LONG)?;
+    let db = quiet(&dir, None);
+    assert_eq!(int_of(db.get_value(b"mine")?), 2);
+    assert_eq!(int_of(db.get_value(b"synced-by-child")?), 1);
+    Ok(())
+}
