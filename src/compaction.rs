@@ -370,9 +370,17 @@ impl Shared {
             }
             let o = out.as_mut().ok_or(Error::Poisoned)?;
             let new = pos(o.id, o.end() as u32);
-            o.buf.extend_from_slice(bytes);
-            if o.buf.len() >= WRITE_BUF {
+            if bytes.len() >= WRITE_BUF {
+                // A big record goes from the map to the file as it is, never through a copy
+                // in memory (a value of hundreds of MB would need as much heap again).
                 o.flush()?;
+                crate::io::write_all_at(&o.file, bytes, o.off, &o.path)?;
+                o.off += bytes.len() as u64;
+            } else {
+                o.buf.extend_from_slice(bytes);
+                if o.buf.len() >= WRITE_BUF {
+                    o.flush()?;
+                }
             }
             relocs.push((key.to_vec(), internal, p, new));
             copied_bytes += meta.len as u64;
