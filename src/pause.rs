@@ -30,14 +30,22 @@ pub(crate) fn point(name: &str) {
     }
 }
 
-/// Sends SIGSTOP to this process with kill(2); returns once it is continued.
+/// Stops this process, from this very thread; returns once it is continued.
+///
+/// The SIGSTOP is sent to this thread (pthread_kill, i.e. tgkill), not to the process
+/// (kill): a process-directed signal is taken by whichever thread the kernel picks (for
+/// kill(getpid()) the main thread), and until that thread runs and starts the group stop,
+/// this one goes on past the stop point (on a loaded machine for milliseconds, through a
+/// commit and a close). A signal directed at this thread is taken by it on its way out of
+/// the call, so it stops here, and the stop still stops every thread of the process.
 #[cfg(feature = "test-hooks")]
-#[allow(unsafe_code, reason = "kill(2) has no safe wrapper in std")]
+#[allow(unsafe_code, reason = "pthread_kill(3) has no safe wrapper in std")]
 fn stop_self() {
-    // SAFETY: kill(2) takes plain integers and touches no memory of this process; SIGSTOP
-    // cannot be caught, so no handler runs.
+    // SAFETY: pthread_self() names the calling thread, which is alive; pthread_kill takes
+    // plain values and touches no memory of this process; SIGSTOP cannot be caught, so no
+    // handler runs.
     unsafe {
-        libc::kill(libc::getpid(), libc::SIGSTOP);
+        libc::pthread_kill(libc::pthread_self(), libc::SIGSTOP);
     }
 }
 
