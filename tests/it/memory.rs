@@ -232,18 +232,15 @@ fn large_values_written_from_where_they_are_read_back_after_a_cold_reopen() -> T
     Ok(())
 }
 
-/// The smallest `ulimit -d` (heap, to 2 MiB) under which `ziggy` runs the script `input` on a
-/// new database and prints `expect`.
-fn min_limit_kib(tmp: &Path, input: &Path, expect: &[u8]) -> TestResult<u64> {
-    let works = |kib: u64| -> TestResult<bool> {
-        let dir = tmp.join(format!("min-{kib}"));
-        let out = ziggy_under("-d", &dir, kib, &[], Some(input))?;
-        std::fs::remove_dir_all(&dir).ok();
-        Ok(out.status.success() && out.stdout == expect)
-    };
-    let (mut lo, mut hi) = (4u64 << 10, 4u64 << 20);
+/// The smallest limit in KiB between `lo` and `hi` (to 2 MiB) under which `works` holds, for
+/// a `works` that holds at `hi`: `what` names the run for the error when it does not.
+fn bisect_kib(
+    (mut lo, mut hi): (u64, u64),
+    what: &str,
+    works: impl Fn(u64) -> TestResult<bool>,
+) -> TestResult<u64> {
     if !works(hi)? {
-        return Err("the script fails even under a 4 GiB limit".into());
+        return Err(format!("{what} fails even under a {hi} KiB limit").into());
     }
     while hi - lo > 2 << 10 {
         let mid = (lo + hi) / 2;
@@ -254,6 +251,17 @@ fn min_limit_kib(tmp: &Path, input: &Path, expect: &[u8]) -> TestResult<u64> {
         }
     }
     Ok(hi)
+}
+
+/// The smallest `ulimit -d` (heap, to 2 MiB) under which `ziggy` runs the script `input` on a
+/// new database and prints `expect`.
+fn min_limit_kib(tmp: &Path, input: &Path, expect: &[u8]) -> TestResult<u64> {
+    bisect_kib((4 << 10, 4 << 20), "the script", |kib| {
+        let dir = tmp.join(format!("min-{kib}"));
+        let out = ziggy_under("-d", &dir, kib, &[], Some(input))?;
+        std::fs::remove_dir_all(&dir).ok();
+        Ok(out.status.success() && out.stdout == expect)
+    })
 }
 
 #[test]
@@ -317,23 +325,7 @@ fn set_getset_getex_and_getdel_of_a_big_value_copy_it_as_few_times_as_they_must(
     std::fs::write(&input, &other)?;
     // The heap (`ulimit -d`, which leaves out the maps of the database's files) a small SET
     // needs, to 2 MiB.
-    let works = |kib: u64| -> TestResult<bool> {
-        let out = ziggy_under("-d", &dir, kib, &["SET", "small", "x"], None)?;
-        Ok(out.status.success())
-    };
-    let (mut lo, mut hi) = (1u64 << 10, 1u64 << 20);
-    if !works(hi)? {
-        return Err("SET fails even with 1 GiB of heap".into());
-    }
-    while hi - lo > 2 << 10 {
-        let mid = (lo + hi) / 2;
-        if works(mid)? {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    let base = hi;
+    let base = small_set_heap_kib(&dir)?;
     let big_kib = BIG as u64 >> 10;
     // Each command with the copies of the value it must hold at once, and half a value more:
     // `-x SET` holds standard input (the write takes the value from there), `-x GETSET`
@@ -373,23 +365,10 @@ fn set_getset_getex_and_getdel_of_a_big_value_copy_it_as_few_times_as_they_must(
 
 /// The smallest `ulimit -d` (heap, to 2 MiB) under which `ziggy SET small x` works on `dir`.
 fn small_set_heap_kib(dir: &Path) -> TestResult<u64> {
-    let works = |kib: u64| -> TestResult<bool> {
+    bisect_kib((1 << 10, 1 << 20), "SET", |kib| {
         let out = ziggy_under("-d", dir, kib, &["SET", "small", "x"], None)?;
         Ok(out.status.success())
-    };
-    let (mut lo, mut hi) = (1u64 << 10, 1u64 << 20);
-    if !works(hi)? {
-        return Err("SET fails even with 1 GiB of heap".into());
-    }
-    while hi - lo > 2 << 10 {
-        let mid = (lo + hi) / 2;
-        if works(mid)? {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    Ok(hi)
+    })
 }
 
 #[test]
