@@ -1996,7 +1996,7 @@ impl Shared {
         let mut outside_len = 0;
         // Each record's offset in the transaction with its metadata, made while encoding;
         // both are made relative to the segment once the transaction's place is known.
-        let mut records: Vec<(u64, RecMeta)> = Vec::with_capacity(count);
+        let mut records: Vec<(u64, RecMeta)> = crate::error::try_vec(count)?;
         for (key, op) in ops {
             let op = &op;
             let at = buf.len() + outside_len;
@@ -2186,10 +2186,10 @@ impl Shared {
             self.resize_index(puts)?;
             idx = self.current_index()?;
         }
-        let probed = records
-            .iter()
-            .map(|(_, meta)| self.probe_record(&idx, map, meta))
-            .collect::<Result<Vec<_>>>()?;
+        let mut probed = crate::error::try_vec(records.len())?;
+        for (_, meta) in records {
+            probed.push(self.probe_record(&idx, map, meta)?);
+        }
         idx.mark_dirty()?;
         Ok((idx, probed))
     }

@@ -318,6 +318,16 @@ pub(crate) fn try_with_capacity(bytes: usize) -> Result<Vec<u8>> {
     Ok(v)
 }
 
+/// An empty vector with room for `n` elements, or [`Error::OutOfMemory`] where that room
+/// cannot be had: for vectors whose length comes from the input (a transaction's records).
+pub(crate) fn try_vec<T>(n: usize) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
+        bytes: n.saturating_mul(std::mem::size_of::<T>()),
+    })?;
+    Ok(v)
+}
+
 /// `err` and its causes, as one line: "I/O error on PATH: Input/output error (os error 5)".
 pub(crate) fn with_causes(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
