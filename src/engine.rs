@@ -869,13 +869,34 @@ impl Shared {
         shm_lock: LockFile,
         shm: Shm,
     ) -> Result<Shared> {
-        Ok(Shared {
+        let locks = [
+            open_lock,
+            shm_lock,
+            LockFile::open(&dir.join("writer.lock"), mode)?,
+            LockFile::open(&dir.join("sync.lock"), mode)?,
+            LockFile::open(&dir.join("compact.lock"), mode)?,
+        ];
+        Ok(Self::assemble(dir, opts, mode, locks, shm, false))
+    }
+
+    /// A `Shared` with nothing done yet: `locks` are `ziggy.lock`, `ziggy.shm`,
+    /// `writer.lock`, `sync.lock` and `compact.lock`, in that order.
+    pub(crate) fn assemble(
+        dir: &Path,
+        opts: OpenOptions,
+        mode: u32,
+        locks: [LockFile; 5],
+        shm: Shm,
+        read_only: bool,
+    ) -> Shared {
+        let [open_lock, shm_lock, writer_lock, sync_lock, compact_lock] = locks;
+        Shared {
             dir: dir.to_path_buf(),
             open_lock,
             shm_lock,
-            writer_lock: LockFile::open(&dir.join("writer.lock"), mode)?,
-            sync_lock: LockFile::open(&dir.join("sync.lock"), mode)?,
-            compact_lock: LockFile::open(&dir.join("compact.lock"), mode)?,
+            writer_lock,
+            sync_lock,
+            compact_lock,
             shm,
             index: ArcSwapOption::empty(),
             overlay: Mutex::new(None),
@@ -891,10 +912,10 @@ impl Shared {
             flusher_stop: Arc::new(AtomicBool::new(false)),
             compactor: OnceLock::new(),
             opts,
-            read_only: false,
+            read_only,
             snapshot_manifest: None,
             mode,
-        })
+        }
     }
 
     /// The last steps of an attach, holding `ziggy.shm` shared: join the database clock,

@@ -15,19 +15,16 @@
 use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-
-use arc_swap::ArcSwapOption;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::{unadoptable, Shared, WriterGuard};
 use crate::db::OpenOptions;
 use crate::error::{Error, Result};
 use crate::index::IndexMap;
-use crate::lock::{LockFile, ProcLock};
+use crate::lock::LockFile;
 use crate::manifest::Manifest;
 use crate::map::SharedWords;
-use crate::segment::Segments;
 use crate::shm::*;
 
 /// Opens `path` for reading only, never through a symbolic link; `None` if it does not exist.
@@ -199,34 +196,11 @@ impl Shared {
             })
         };
         let mode = crate::manifest::database_mode(dir, opts.mode)?;
-        let mut s = Shared {
-            dir: dir.to_path_buf(),
-            open_lock: inert()?,
-            shm_lock: inert()?,
-            writer_lock: inert()?,
-            sync_lock: inert()?,
-            compact_lock: inert()?,
-            shm: Shm {
-                map: SharedWords::private(SHM_LEN as usize)?,
-            },
-            index: ArcSwapOption::empty(),
-            overlay: Mutex::new(None),
-            attached: false,
-            seg_epoch: AtomicU64::new(0),
-            segs: Segments::new(dir, mode),
-            writer: ProcLock::default(),
-            sync_mutex: Mutex::new(()),
-            compact_mutex: Mutex::new(()),
-            slot: None,
-            local_reads: Default::default(),
-            poisoned: AtomicBool::new(false),
-            flusher_stop: Arc::new(AtomicBool::new(false)),
-            compactor: OnceLock::new(),
-            opts,
-            read_only: true,
-            snapshot_manifest: None,
-            mode,
+        let locks = [inert()?, inert()?, inert()?, inert()?, inert()?];
+        let shm = Shm {
+            map: SharedWords::private(SHM_LEN as usize)?,
         };
+        let mut s = Shared::assemble(dir, opts, mode, locks, shm, true);
         s.adopt_read_only(&man)?;
         s.snapshot_manifest = Some(man);
         if open_lock.is_none() {
