@@ -13,7 +13,7 @@ use arc_swap::ArcSwapOption;
 use crate::db::{Durability, OpenOptions};
 use crate::error::{Error, Result};
 use crate::index::{self, IndexMap, Probe};
-use crate::lock::{LockFile, ProcLock};
+use crate::lock::{stats as lock_stats, LockFile, ProcLock};
 use crate::manifest::{Manifest, MANIFEST_TMP};
 use crate::map::{SegmentMap, SharedWords};
 use crate::record::{
@@ -2335,7 +2335,15 @@ impl Shared {
                 }
                 _ => stalled = Some((seen, Instant::now())),
             }
+            let t = lock_stats::now();
             crate::map::futex_wait(epoch, seen, Duration::from_millis(1));
+            let c = lock_stats::C::SyncSleeps;
+            lock_stats::time(
+                t,
+                Some(c),
+                lock_stats::C::SyncSleepNs,
+                lock_stats::C::SyncSleepMax,
+            );
         }
     }
 
@@ -2350,7 +2358,15 @@ impl Shared {
         let upto = self.shm.get(W_LOG_POS);
         let seg = pos_seg(upto);
         let file = self.segs.file(seg)?;
-        if let Err(e) = crate::io::sync_data(&file, &self.segs.path(seg)) {
+        let t = lock_stats::now();
+        let synced = crate::io::sync_data(&file, &self.segs.path(seg));
+        lock_stats::time(
+            t,
+            Some(lock_stats::C::Syncs),
+            lock_stats::C::SyncNs,
+            lock_stats::C::SyncMax,
+        );
+        if let Err(e) = synced {
             // fsync errors are not retryable: the kernel may have dropped the pages.
             self.poisoned.store(true, Ordering::Relaxed);
             self.shm.set(W_POISONED, 1);

@@ -136,6 +136,12 @@ fn child_wait() {
             tx.incr_by(b"n", 1).expect("incr");
             tx.commit().expect("commit");
             report("COMMITTED");
+            // What this process counted (all 0 unless `ZIGGY_LOCK_STATS` is set).
+            let stats: Vec<String> = ziggydb::testing::lock_stats()
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            report(format!("STATS {}", stats.join(" ")));
         }
         Err(e) => {
             report(format!("ERROR {e}"));
@@ -586,5 +592,68 @@ fn a_stopped_syncer_does_not_hold_up_other_commits() -> TestResult {
     let db = quiet(&dir, None);
     assert_eq!(int_of(db.get_value(b"mine")?), 2);
     assert_eq!(int_of(db.get_value(b"synced-by-child")?), 1);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The counters the contention bench reads (`ziggydb::testing::lock_stats`)
+
+/// A process that waited for the writer lock counts one acquisition, made by waiting (not by
+/// its first try), a wait at least as long as the holder kept the lock after the waiter was
+/// seen blocked, the hand-over from its waiter thread, the time it held the lock, and its
+/// fsync: what the contention bench reports as where writers lose time must be what happened.
+#[test]
+fn the_lock_counters_count_a_wait_as_a_wait() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut holder = Child::spawn("locking::child_hold", "lock-hold", &dir, &[]);
+    holder.expect("HOLDING", LONG);
+    let mut waiter = Child::spawn(
+        "locking::child_wait",
+        "lock-wait",
+        &dir,
+        &[
+            ("LOCK_MS", "0".to_string()),
+            ("ZIGGY_LOCK_STATS", "1".to_string()),
+        ],
+    );
+    waiter.expect("WAITING", LONG);
+    wait_blocked(&dir, waiter.id());
+    let held_on = Instant::now();
+    std::thread::sleep(Duration::from_millis(200));
+    holder.send("commit");
+    let kept = held_on.elapsed();
+    holder.expect("RELEASED", LONG);
+    waiter.expect("COMMITTED", LONG);
+    let line = waiter.expect("STATS", LONG);
+    waiter.finish(LONG)?;
+    holder.finish(LONG)?;
+    let stat = |name: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no counter {name} in {line:?}"))
+    };
+    assert_eq!(stat("acquires"), 1, "{line}");
+    assert_eq!(
+        stat("fast"),
+        0,
+        "the lock was held: no first try can succeed ({line})"
+    );
+    assert!(
+        stat("wait_ns") >= kept.as_nanos() as u64,
+        "the wait counted is shorter than the {kept:?} the holder kept the lock: {line}"
+    );
+    assert_eq!(stat("wait_max"), stat("wait_ns"), "{line}");
+    assert!(stat("handoff_ns") <= stat("wait_ns"), "{line}");
+    assert!(stat("held_ns") > 0, "{line}");
+    // Its commit's fsync, unless the holder's, made just after, covered it already.
+    assert!(
+        stat("syncs") <= 1,
+        "one Immediate commit, one fsync at most ({line})"
+    );
+    let db = quiet(&dir, None);
+    assert_eq!(int_of(db.get_value(b"n")?), 1);
     Ok(())
 }
