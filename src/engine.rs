@@ -58,6 +58,12 @@ pub(crate) fn new_segment_bytes(segment_size: u64) -> u64 {
 /// time, so that batching holds, yet short beside a stopped syncer.
 const SYNCER_STALL: Duration = Duration::from_millis(200);
 
+/// The longest a committer sleeps on the sync epoch before it looks again (format-spec.md
+/// §9.4). A syncer's end wakes it at once; the bound only covers a syncer that died, which
+/// bumps no epoch, so it need not be short, and every needless wake-up is a context switch
+/// that, on a loaded machine, queues for a CPU beside the syncer itself.
+const SYNC_SLEEP: Duration = Duration::from_millis(20);
+
 /// This process's wall clock, Unix ms (see [`crate::expiry::wall_ms`]).
 pub(crate) fn now_ms() -> u64 {
     crate::expiry::wall_ms()
@@ -2336,7 +2342,7 @@ impl Shared {
                 _ => stalled = Some((seen, Instant::now())),
             }
             let t = lock_stats::now();
-            crate::map::futex_wait(epoch, seen, Duration::from_millis(1));
+            crate::map::futex_wait(epoch, seen, SYNC_SLEEP);
             let c = lock_stats::C::SyncSleeps;
             lock_stats::time(
                 t,

@@ -657,3 +657,65 @@ fn the_lock_counters_count_a_wait_as_a_wait() -> TestResult {
     assert_eq!(int_of(db.get_value(b"n")?), 1);
     Ok(())
 }
+
+/// Commits once (Immediate durability) beside a stopped syncer and reports how many times it
+/// went to sleep on the sync epoch (`ZIGGY_LOCK_STATS` set): `SLEEPS n`.
+#[test]
+fn child_commit_count_sleeps() {
+    let Some(dir) = child_role("lock-commit-count-sleeps") else {
+        return;
+    };
+    let db = quiet(&dir, Some(LONG));
+    db.set(b"mine", 2i64).expect("commit");
+    let sleeps = ziggydb::testing::lock_stats()
+        .into_iter()
+        .find(|(name, _)| *name == "sync_sleeps")
+        .map_or(0, |(_, n)| n);
+    report(format!("SLEEPS {sleeps}"));
+    report("PASS");
+}
+
+/// A committer waiting for another process's fsync sleeps until that fsync ends, not in short
+/// naps: each wake-up is a context switch, and on a loaded machine it queues for a CPU beside
+/// the syncer it waits for (format-spec.md §9.4). Beside a syncer stopped for good, it sleeps
+/// until it fsyncs on its own after 200 ms: a handful of sleeps, not one per millisecond.
+#[test]
+fn a_committer_waiting_for_an_fsync_does_not_wake_every_millisecond() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut syncer = Child::spawn(
+        "locking::child_commit_once",
+        "lock-commit-once",
+        &dir,
+        &[("ZIGGY_TEST_STOP", "sync".to_string())],
+    );
+    let deadline = Instant::now() + LONG;
+    while !is_stopped(syncer.id()) {
+        assert!(
+            Instant::now() < deadline,
+            "the child never stopped in its fsync"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut waiter = Child::spawn(
+        "locking::child_commit_count_sleeps",
+        "lock-commit-count-sleeps",
+        &dir,
+        &[("ZIGGY_LOCK_STATS", "1".to_string())],
+    );
+    let sleeps: u64 = waiter.expect("SLEEPS", LONG).parse()?;
+    waiter.finish(LONG)?;
+    syncer.signal(libc::SIGCONT);
+    syncer.expect("COMMITTED", LONG);
+    syncer.finish(LONG)?;
+    // 200 ms of waiting in sleeps of up to 20 ms is about 10; naps of 1 ms made it about 200.
+    assert!(
+        (1..=30).contains(&sleeps),
+        "the committer slept {sleeps} times on the sync epoch while the syncer was stopped"
+    );
+    let db = quiet(&dir, None);
+    assert_eq!(int_of(db.get_value(b"mine")?), 2);
+    assert_eq!(int_of(db.get_value(b"synced-by-child")?), 1);
+    Ok(())
+}
