@@ -13,7 +13,7 @@ use arc_swap::ArcSwapOption;
 use crate::db::{Durability, OpenOptions};
 use crate::error::{Error, Result};
 use crate::index::{self, IndexMap, Probe};
-use crate::lock::{LockFile, ProcLock};
+use crate::lock::{stats as lock_stats, LockFile, ProcLock};
 use crate::manifest::{Manifest, MANIFEST_TMP};
 use crate::map::{SegmentMap, SharedWords};
 use crate::record::{
@@ -57,6 +57,12 @@ pub(crate) fn new_segment_bytes(segment_size: u64) -> u64 {
 /// it fsyncs itself without `sync.lock` (format-spec.md §9.4): far above an fsync's usual
 /// time, so that batching holds, yet short beside a stopped syncer.
 const SYNCER_STALL: Duration = Duration::from_millis(200);
+
+/// The longest a committer sleeps on the sync epoch before it looks again (format-spec.md
+/// §9.4). A syncer's end wakes it at once; the bound only covers a syncer that died, which
+/// bumps no epoch, so it need not be short, and every needless wake-up is a context switch
+/// that, on a loaded machine, queues for a CPU beside the syncer itself.
+const SYNC_SLEEP: Duration = Duration::from_millis(20);
 
 /// This process's wall clock, Unix ms (see [`crate::expiry::wall_ms`]).
 pub(crate) fn now_ms() -> u64 {
@@ -2335,7 +2341,15 @@ impl Shared {
                 }
                 _ => stalled = Some((seen, Instant::now())),
             }
-            crate::map::futex_wait(epoch, seen, Duration::from_millis(1));
+            let t = lock_stats::now();
+            crate::map::futex_wait(epoch, seen, SYNC_SLEEP);
+            let c = lock_stats::C::SyncSleeps;
+            lock_stats::time(
+                t,
+                Some(c),
+                lock_stats::C::SyncSleepNs,
+                lock_stats::C::SyncSleepMax,
+            );
         }
     }
 
@@ -2350,7 +2364,15 @@ impl Shared {
         let upto = self.shm.get(W_LOG_POS);
         let seg = pos_seg(upto);
         let file = self.segs.file(seg)?;
-        if let Err(e) = crate::io::sync_data(&file, &self.segs.path(seg)) {
+        let t = lock_stats::now();
+        let synced = crate::io::sync_data(&file, &self.segs.path(seg));
+        lock_stats::time(
+            t,
+            Some(lock_stats::C::Syncs),
+            lock_stats::C::SyncNs,
+            lock_stats::C::SyncMax,
+        );
+        if let Err(e) = synced {
             // fsync errors are not retryable: the kernel may have dropped the pages.
             self.poisoned.store(true, Ordering::Relaxed);
             self.shm.set(W_POISONED, 1);
