@@ -1591,9 +1591,12 @@ impl Shared {
             vtype: 0,
         };
         let mut maps: Vec<Arc<SegmentMap>> = Vec::new();
+        // Each map's place in `maps`, by its address.
+        let mut map_at: HashMap<usize, usize> = HashMap::new();
         let mut found: Vec<Found> = crate::error::try_vec(keys.len())?;
         self.read_consistent(|idx| {
             maps.clear();
+            map_at.clear();
             found.clear();
             for k in keys {
                 let hit = self.probe_key(idx, k, index::hash_key(k), false)?;
@@ -1601,15 +1604,13 @@ impl Shared {
                     found.push(none);
                     continue;
                 };
-                // The records of one read are in a few segments: find this one's map among
-                // the last ones seen.
-                let map = match maps.iter().rposition(|m| Arc::ptr_eq(m, &h.map)) {
-                    Some(i) => i,
-                    None => {
+                // The records are in a few segments: each map is held once.
+                let map = *map_at
+                    .entry(Arc::as_ptr(&h.map) as usize)
+                    .or_insert_with(|| {
                         maps.push(h.map);
                         maps.len() - 1
-                    }
-                };
+                    });
                 let beyond = || Error::InvalidArgument("a value lies beyond 4 GiB".into());
                 found.push(Found {
                     map: u32::try_from(map).map_err(|_| beyond())?,
