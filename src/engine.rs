@@ -1620,10 +1620,10 @@ impl Shared {
         let h = index::slot_hash(hash);
         for (tag, loc) in idx.probe_path(hash) {
             if tag == index::TAG_DELETED {
-                // A key deleted here; if it may be this one, whether the delete reached the
-                // log only the rebuild can tell. A record in a segment no longer listed was
-                // dropped by a compaction, which moved every live key first: not this key.
-                if settled(loc).is_some() && self.segs.key_at(loc, key, internal).ok()?.holds {
+                // A key deleted here (the slot keeps the position it pointed at): if it may
+                // be this one, whether the delete reached the log only the rebuild can tell.
+                settled(loc)?;
+                if self.segs.key_at(loc, key, internal).ok()?.holds {
                     return None;
                 }
                 continue;
