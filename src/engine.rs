@@ -484,8 +484,24 @@ struct RebuildTail {
     /// The manifest as read then (nothing changes it during a rebuild).
     man: Manifest,
     map: Arc<SegmentMap>,
-    /// The newest PUT or DEL of each `(internal, key)` in the tail.
-    newest: HashMap<(bool, Vec<u8>), RecMeta>,
+    /// Every PUT and DEL of the tail, in log order.
+    records: Vec<RecMeta>,
+    /// `(hash_for(key, internal), index in records)`, sorted.
+    by_hash: Vec<(u64, u32)>,
+}
+
+impl RebuildTail {
+    /// The newest record the tail holds for `key` (with hash `hash`), if any.
+    fn get(&self, key: &[u8], hash: u64, internal: bool) -> Option<&RecMeta> {
+        let from = self.by_hash.partition_point(|&(h, _)| h < hash);
+        let to = from + self.by_hash[from..].partition_point(|&(h, _)| h == hash);
+        // Sorted by position within one hash: the last match is the newest.
+        self.by_hash[from..to]
+            .iter()
+            .rev()
+            .map(|&(_, i)| &self.records[i as usize])
+            .find(|m| m.internal == internal && m.key(&self.map) == key)
+    }
 }
 
 /// What a read section (`Shared::read_consistent`) reads: the index, and during a publish
@@ -1595,7 +1611,7 @@ impl Shared {
     ) -> Option<Option<Hit>> {
         let (from, end) = (self.shm.get(W_REBUILD_FROM), self.shm.get(W_LOG_POS));
         let tail = self.rebuild_tail(from, end).ok()?;
-        if let Some(meta) = tail.newest.get(&(internal, key.to_vec())) {
+        if let Some(meta) = tail.get(key, hash, internal) {
             return Some((meta.kind == KIND_PUT).then(|| Hit {
                 map: Arc::clone(&tail.map),
                 meta: *meta,
@@ -1663,24 +1679,38 @@ impl Shared {
             });
         }
         let map = self.segs.map(seg, stop)?;
-        let mut newest = HashMap::new();
+        let mut records = Vec::new();
         scan_log(
             map.slice(0, stop).unwrap_or(&[]),
             seg,
             pos_off(from) as usize,
-            |_, records| {
-                for (_, meta) in records {
-                    newest.insert((meta.internal, meta.key(&map).to_vec()), *meta);
-                }
+            |_, recs| {
+                // Bounded by the tail, at most a segment; a failure is an error (the read
+                // then waits for the rebuilt index), never an abort.
+                records
+                    .try_reserve(recs.len())
+                    .map_err(|_| Error::OutOfMemory {
+                        bytes: recs.len() * std::mem::size_of::<RecMeta>(),
+                    })?;
+                records.extend(recs.iter().map(|&(_, meta)| meta));
                 Ok(())
             },
         )?;
+        let mut by_hash: Vec<(u64, u32)> = crate::error::try_vec(records.len())?;
+        by_hash.extend(
+            records
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (index::hash_for(m.key(&map), m.internal), i as u32)),
+        );
+        by_hash.sort_unstable();
         let t = Arc::new(RebuildTail {
             from,
             end,
             man,
             map,
-            newest,
+            records,
+            by_hash,
         });
         *cache = Some(Arc::clone(&t));
         Ok(t)
