@@ -728,7 +728,11 @@ impl Shared {
         }
         if let Some(every) = s.opts.active_expiry {
             workers.extend(spawn_worker(&s, "ziggydb-expire", every, |s| {
-                // Never wait long for the writer lock: another process may be expiring.
+                // Never wait long for the writer lock: another process may be expiring. Nor
+                // for a rebuild (§10.4), which its sample would wait for.
+                if s.rebuilding() {
+                    return;
+                }
                 let _ = s.expire_pass(Some(Duration::from_millis(10)));
             }));
         }
@@ -736,6 +740,9 @@ impl Shared {
             // Compaction runs here rather than in the commit that passed the threshold, so
             // that no commit waits for it (it copies whole segments).
             let compactor = spawn_worker(&s, "ziggydb-compact", Duration::from_secs(1), |s| {
+                if s.rebuilding() {
+                    return;
+                }
                 let _ = s.maybe_compact();
             });
             if let Some(t) = compactor {
@@ -1108,9 +1115,12 @@ impl Shared {
         let ckpt = hint
             .as_ref()
             .map(|i| i.h(index::H_CKPT_POS).load(Ordering::Relaxed));
+        // Only a header that says dirty (a crash while the database was open): one that says
+        // clean but fails its checksum is damaged, and its checkpoint words are not believed.
         let readable = |i: &IndexMap| {
             let ckpt = i.h(index::H_CKPT_POS).load(Ordering::Relaxed);
-            i.h(index::H_SLOT_FORMAT).load(Ordering::Relaxed) == index::SLOT_FORMAT_CHECKED
+            i.h(index::H_DIRTY).load(Ordering::Relaxed) == 1
+                && i.h(index::H_SLOT_FORMAT).load(Ordering::Relaxed) == index::SLOT_FORMAT_CHECKED
                 && pos_seg(ckpt) == man.active
                 && pos_off(ckpt) as usize >= SEGMENT_HEADER_LEN
                 && i.h(index::H_NEXT_TXN).load(Ordering::Relaxed) > 0
@@ -1584,6 +1594,11 @@ impl Shared {
                 return r;
             }
         }
+    }
+
+    /// Whether the state says the index is being rebuilt beside this process (§10.4).
+    pub(crate) fn rebuilding(&self) -> bool {
+        self.shm.get(W_READY) == SHM_READY_REBUILDING
     }
 
     /// A point read while the index is rebuilt (format-spec.md §10.4): `Some` with the
