@@ -2008,13 +2008,14 @@ impl Shared {
                 ))
             }
         }
-        let mut watch = None;
+        // The rebuilder's CPU time as the wait starts, to tell progress at its end.
+        let mut watch = self
+            .rebuilding()
+            .then(|| Progress::start(&self.writer_lock));
         loop {
             match self.writer_lock.lock_exclusive(timeout, &self.dir) {
                 Ok(()) => return Ok(()),
-                Err(Error::Busy { .. })
-                    if self.shm.get(W_READY) == SHM_READY_REBUILDING && timeout.is_some() =>
-                {
+                Err(Error::Busy { .. }) if self.rebuilding() && timeout.is_some() => {
                     let t = timeout.unwrap_or_default();
                     let w = watch.get_or_insert_with(|| Progress::start(&self.writer_lock));
                     if let Err(e) = w.give_up(&self.writer_lock, "writer.lock", &self.dir, t) {

@@ -631,3 +631,40 @@ fn a_reader_beside_a_rebuild_never_answers_from_a_write_the_log_lost() -> TestRe
     check_clean(&dir)?;
     Ok(())
 }
+
+/// A writer beside a rebuild that runs (kept busy on the CPU for 3 s inside it, as a large
+/// rebuild is) waits for it past its lock timeout while the rebuilder makes progress, then
+/// commits: the rebuild holds the writer lock, and failing a write only because a rebuild
+/// took longer than the timeout would make a large database unwritable after a crash. A GET
+/// beside it answers without waiting.
+#[test]
+fn a_writer_waits_past_its_timeout_for_a_rebuild_that_runs() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    db_needing_a_rebuild(&dir)?;
+    std::fs::remove_file(dir.join("ziggy.shm"))?;
+    let mut busy = ziggy(&dir)
+        .args(["GET", "a"])
+        .env("ZIGGY_TEST_BUSY", "rebuild:3000")
+        .spawn()?;
+    // Until the rebuilder has published the state and holds the writer lock to rebuild.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !holds_exclusive(busy.id(), &dir.join("writer.lock"))
+        || holds_exclusive(busy.id(), &dir.join("ziggy.lock"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the rebuilder never got to its rebuild"
+        );
+        assert!(busy.try_wait()?.is_none(), "the rebuilder ended early");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(get_within(&dir, 500, "k42")?, Ok("v42".to_owned()));
+    assert_eq!(ok(&dir, &["--lock-timeout-ms", "500", "INCR", "c"])?, "11");
+    let out = busy.wait_with_output()?;
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout)?.trim_end(), "1");
+    assert_eq!(ok(&dir, &["GET", "late"])?, "v");
+    check_clean(&dir)?;
+    Ok(())
+}
