@@ -2008,19 +2008,31 @@ impl Shared {
                 ))
             }
         }
-        // The rebuilder's CPU time as the wait starts, to tell progress at its end.
-        let mut watch = self
-            .rebuilding()
-            .then(|| Progress::start(&self.writer_lock));
+        // The rebuilder and its CPU time as the wait starts, to tell progress at its end. It
+        // is taken from word 80, not from `/proc/locks`, which can miss a holder's line.
+        let mut rebuilding = self.rebuilding();
+        let mut seen = self.rebuilder_progress();
         loop {
             match self.writer_lock.lock_exclusive(timeout, &self.dir) {
                 Ok(()) => return Ok(()),
-                Err(Error::Busy { .. }) if self.rebuilding() && timeout.is_some() => {
-                    let t = timeout.unwrap_or_default();
-                    let w = watch.get_or_insert_with(|| Progress::start(&self.writer_lock));
-                    if let Err(e) = w.give_up(&self.writer_lock, "writer.lock", &self.dir, t) {
+                Err(e @ Error::Busy { .. })
+                    if rebuilding && timeout.is_some_and(|t| !t.is_zero()) =>
+                {
+                    if !self.rebuilding() {
+                        // It ended during this wait: the rebuilder lets go of the lock next.
+                        rebuilding = false;
+                        continue;
+                    }
+                    let now = self.rebuilder_progress();
+                    let moved = match (seen, now) {
+                        (Some((p0, c0)), Some((p1, c1))) => p0 != p1 || c1 > c0,
+                        (None, Some(_)) => true,
+                        _ => false,
+                    };
+                    seen = now;
+                    if !moved {
                         self.writer.release();
-                        return Err(e);
+                        return Err(self.while_rebuilding(e));
                     }
                 }
                 Err(e) => {
@@ -2028,6 +2040,42 @@ impl Shared {
                     return Err(e);
                 }
             }
+        }
+    }
+
+    /// The pid and CPU time of the process that says in word 80 that it is recovering (a
+    /// rebuild, §10.4), if it runs (not stopped, not gone).
+    fn rebuilder_progress(&self) -> Option<(u32, u64)> {
+        let w = self.shm.get(W_OPENER);
+        if w >> 32 != OPENER_RECOVERING {
+            return None;
+        }
+        let pid = w as u32;
+        process_progress(pid)
+            .filter(|&(stopped, _)| !stopped)
+            .map(|(_, cpu)| (pid, cpu))
+    }
+
+    /// A `Busy` for the writer lock during a rebuild, saying so if its holder is the
+    /// rebuilder.
+    fn while_rebuilding(&self, e: Error) -> Error {
+        match e {
+            Error::Busy {
+                path,
+                lock,
+                holder: Some(h),
+            } => {
+                let doing = holder_pid(&h).and_then(|pid| opener_phase(&self.dir, pid));
+                Error::Busy {
+                    path,
+                    lock,
+                    holder: Some(match doing {
+                        Some(doing) => format!("{h}, while {doing}"),
+                        None => h,
+                    }),
+                }
+            }
+            e => e,
         }
     }
 
