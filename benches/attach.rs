@@ -6,8 +6,10 @@
 //! - `ziggy GET` processes run one after another;
 //! - an open (2 s lock timeout) beside a process stalled while it holds `ziggy.lock`, as a
 //!   process stopped or traced during its own open holds it;
-//! - a cold open that rebuilds the index of N keys (after a crash and a reboot), and what a
-//!   second open started during that rebuild (200 ms lock timeout) gets, and when.
+//! - a cold open that rebuilds the index of N keys (after a crash and a reboot), and what
+//!   opens started 30 ms and 300 ms into that rebuild (200 ms lock timeout) get, and when:
+//!   the open, a GET of a key written before the index's last checkpoint and one of a key
+//!   written after it (format-spec.md §10.4).
 //!
 //! Worker processes are this binary run again with a role (`hold-lock`, `hold-open`,
 //! `open`, `load`).
@@ -26,7 +28,7 @@ fn main() -> Res {
     match args.first().map(String::as_str) {
         Some("hold-lock") => return hold_lock(Path::new(&args[1])),
         Some("hold-open") => return hold_open(Path::new(&args[1])),
-        Some("open") => return open_once(Path::new(&args[1]), args[2].parse()?),
+        Some("open") => return open_once(Path::new(&args[1]), args[2].parse()?, args[3].parse()?),
         Some("load") => return load(Path::new(&args[1]), args[2].parse()?),
         _ => {}
     }
@@ -104,14 +106,18 @@ fn run(tmp: &Path, opens: usize, procs: usize, keys: u64) -> Res {
     }
     // As after a reboot: the shared state is gone, and the index was never checkpointed.
     std::fs::remove_file(cold.join("ziggy.shm"))?;
-    let first = worker(&["open", path(&cold), "60000"])?;
+    let first = worker(&["open", path(&cold), "60000", &(keys - 1).to_string()])?;
     // Let it take ziggy.lock and start the rebuild.
     std::thread::sleep(Duration::from_millis(30));
-    let second = worker(&["open", path(&cold), "200"])?;
+    let second = worker(&["open", path(&cold), "200", &(keys - 1).to_string()])?;
+    std::thread::sleep(Duration::from_millis(270));
+    let third = worker(&["open", path(&cold), "200", &(keys - 1).to_string()])?;
     let first = first_line(first)?;
     let second = first_line(second)?;
+    let third = first_line(third)?;
     println!("cold open rebuilding {keys} keys: {first}");
     println!("an open started 30 ms into that rebuild (200 ms lock timeout): {second}");
+    println!("an open started 300 ms into that rebuild (200 ms lock timeout): {third}");
     Ok(())
 }
 
@@ -177,19 +183,30 @@ fn hold_open(dir: &Path) -> Res {
     Ok(())
 }
 
-/// Worker: one open (with a lock timeout of `ms`) and one GET; says how it went and when.
-fn open_once(dir: &Path, ms: u64) -> Res {
+/// Worker: one open (with a lock timeout of `ms`), a GET of `k0` (written before the last
+/// checkpoint of the load) and one of `k{last}` (after it); says how it went and when.
+fn open_once(dir: &Path, ms: u64, last: u64) -> Res {
     let t = Instant::now();
-    let got = Db::options()
+    let ms_since = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let db = match Db::options()
         .lock_timeout(Some(Duration::from_millis(ms)))
         .open(dir)
-        .and_then(|db| db.get(b"k0").map(|v| v.is_some()));
-    let took = t.elapsed().as_secs_f64() * 1e3;
-    match got {
-        Ok(true) => say(&format!("opened and answered in {took:.0} ms")),
-        Ok(false) => say(&format!("opened in {took:.0} ms, but k0 is missing")),
-        Err(e) => say(&format!("failed after {took:.0} ms: {e}")),
+    {
+        Ok(db) => db,
+        Err(e) => return say(&format!("failed after {:.0} ms: {e}", ms_since(t))),
+    };
+    let opened = ms_since(t);
+    let mut line = format!("opened in {opened:.0} ms");
+    for key in [b"k0".to_vec(), format!("k{last}").into_bytes()] {
+        let t1 = Instant::now();
+        let name = String::from_utf8_lossy(&key).into_owned();
+        match db.get(&key) {
+            Ok(Some(_)) => line += &format!(", GET {name} in {:.1} ms", ms_since(t1)),
+            Ok(None) => line += &format!(", {name} MISSING"),
+            Err(e) => line += &format!(", GET {name} failed after {:.0} ms: {e}", ms_since(t1)),
+        }
     }
+    say(&format!("{line} (all {:.0} ms)", ms_since(t)))
 }
 
 /// Worker: writes keys `k0..kN` and exits without closing, as a crash would: the index is

@@ -520,6 +520,34 @@ impl Overlay {
     }
 }
 
+/// The log since the old index's checkpoint, as a process reads it while the index is
+/// rebuilt (format-spec.md §10.4).
+struct RebuildTail {
+    from: u64,
+    end: u64,
+    /// The manifest as read then (nothing changes it during a rebuild).
+    man: Manifest,
+    map: Arc<SegmentMap>,
+    /// Every PUT and DEL of the tail, in log order.
+    records: Vec<RecMeta>,
+    /// `(hash_for(key, internal), index in records)`, sorted.
+    by_hash: Vec<(u64, u32)>,
+}
+
+impl RebuildTail {
+    /// The newest record the tail holds for `key` (with hash `hash`), if any.
+    fn get(&self, key: &[u8], hash: u64, internal: bool) -> Option<&RecMeta> {
+        let from = self.by_hash.partition_point(|&(h, _)| h < hash);
+        let to = from + self.by_hash[from..].partition_point(|&(h, _)| h == hash);
+        // Sorted by position within one hash: the last match is the newest.
+        self.by_hash[from..to]
+            .iter()
+            .rev()
+            .map(|&(_, i)| &self.records[i as usize])
+            .find(|m| m.internal == internal && m.key(&self.map) == key)
+    }
+}
+
 /// What a read section (`Shared::read_consistent`) reads: the index, and during a publish
 /// the transaction being published, whose keys it answers (format-spec.md §8). Derefs to
 /// the index for code that walks slots; `probe` here accepts a slot that a publish is
@@ -595,6 +623,9 @@ pub(crate) struct Shared {
     /// The transaction of the publish in progress, parsed once for every reader of this
     /// process that meets it (format-spec.md §8).
     overlay: Mutex<Option<Arc<Overlay>>>,
+    /// The log since the old index's checkpoint while the index is rebuilt (format-spec.md
+    /// §10.4), read once per process.
+    rebuild_tail: Mutex<Option<Arc<RebuildTail>>>,
     attached: bool,
     seg_epoch: AtomicU64,
     pub segs: Segments,
@@ -741,7 +772,11 @@ impl Shared {
         }
         if let Some(every) = s.opts.active_expiry {
             workers.extend(spawn_worker(&s, "ziggydb-expire", every, |s| {
-                // Never wait long for the writer lock: another process may be expiring.
+                // Never wait long for the writer lock: another process may be expiring. Nor
+                // for a rebuild (§10.4), which its sample would wait for.
+                if s.rebuilding() {
+                    return;
+                }
                 let _ = s.expire_pass(Some(Duration::from_millis(10)));
             }));
         }
@@ -749,6 +784,9 @@ impl Shared {
             // Compaction runs here rather than in the commit that passed the threshold, so
             // that no commit waits for it (it copies whole segments).
             let compactor = spawn_worker(&s, "ziggydb-compact", Duration::from_secs(1), |s| {
+                if s.rebuilding() {
+                    return;
+                }
                 let _ = s.maybe_compact();
             });
             if let Some(t) = compactor {
@@ -804,8 +842,9 @@ impl Shared {
             map: SharedWords::open(&shm_lock.file, &shm_path)?,
         };
         let mut s = Self::with_state(dir, opts, mode, open_lock, shm_lock, shm)?;
+        let mut rebuild = false;
         if first {
-            s.first_open()?;
+            rebuild = s.first_open()?;
         } else {
             s.check_attached_layout(&shm_path)?;
         }
@@ -818,10 +857,17 @@ impl Shared {
             _ => Arc::new(IndexMap::open(&s.dir, gen)?),
         };
         s.join(idx);
-        if first {
+        if first && !rebuild {
             s.shm.set(W_OPENER, 0);
         }
         s.open_lock.unlock();
+        if rebuild {
+            // The state is published and `ziggy.lock` released: other processes attach and
+            // read while the index is rebuilt, holding only the writer lock (§10.4).
+            let r = s.repair();
+            s.unlock_writer();
+            r?;
+        }
         Ok(s)
     }
 
@@ -944,6 +990,7 @@ impl Shared {
             shm,
             index: ArcSwapOption::empty(),
             overlay: Mutex::new(None),
+            rebuild_tail: Mutex::new(None),
             attached: false,
             seg_epoch: AtomicU64::new(0),
             segs: Segments::new(dir, mode),
@@ -982,7 +1029,8 @@ impl Shared {
             self.shm.get(W_VERSION),
             self.shm.get(W_READY),
         );
-        if magic == SHM_MAGIC && version == SHM_VERSION && ready == SHM_READY {
+        let ready_now = ready == SHM_READY || ready == SHM_READY_REBUILDING;
+        if magic == SHM_MAGIC && version == SHM_VERSION && ready_now {
             return Ok(());
         }
         if magic == SHM_MAGIC && (version != SHM_VERSION || ready != 0) {
@@ -998,8 +1046,11 @@ impl Shared {
         })
     }
 
-    /// Run by the first process to attach (no other process has the directory open).
-    fn first_open(&self) -> Result<()> {
+    /// Run by the first process to attach (no other process has the directory open). `true`
+    /// if the index is still to be rebuilt (format-spec.md §10.4): the state is then published
+    /// as rebuilding and this process holds the writer lock, to rebuild once it has let go of
+    /// `ziggy.lock` and `ziggy.shm`.
+    fn first_open(&self) -> Result<bool> {
         let (b0, b1) = boot_id();
         let warm = warm_index(&self.shm, &self.dir);
         let me = u64::from(std::process::id());
@@ -1016,30 +1067,49 @@ impl Shared {
                 self.shm.proc_word(slot, w).store(0, Ordering::Relaxed);
             }
         }
+        let rebuild;
         if let Some((idx, _)) = warm {
             self.index.store(Some(Arc::new(idx)));
+            // A rebuild its first attacher did not finish (it died): finished below.
+            rebuild = self.shm.get(W_READY) == SHM_READY_REBUILDING;
         } else {
-            self.cold_start()?;
+            rebuild = self.cold_start()?;
             self.shm.set(W_BOOT0, b0);
             self.shm.set(W_BOOT1, b1);
             self.shm.set(W_VERSION, SHM_VERSION);
             self.shm.set(W_MAGIC, SHM_MAGIC);
-            self.shm.set(W_READY, SHM_READY);
+            self.shm.set(
+                W_READY,
+                if rebuild {
+                    SHM_READY_REBUILDING
+                } else {
+                    SHM_READY
+                },
+            );
         }
-        // Repair what a dead writer left (§10.1) before anyone reads, so every process sees
-        // the same state as a cold open would.
-        drop(self.writer_section(self.opts.lock_timeout)?);
+        if rebuild {
+            // Nothing to repair in a state published as rebuilding but the rebuild itself
+            // (and a swap to the rebuilt index that a dead rebuilder left half done), which
+            // the caller runs, with this lock, once others can attach.
+            self.lock_writer_only(self.opts.lock_timeout)?;
+        } else {
+            // Repair what a dead writer left (§10.1) before anyone reads, so every process
+            // sees the same state as a cold open would.
+            drop(self.writer_section(self.opts.lock_timeout)?);
+        }
         let man = self.read_manifest()?;
         for &(id, _) in &man.segments {
             self.segs.check_header(id)?;
         }
         self.remove_orphans(&man, true);
-        Ok(())
+        Ok(rebuild)
     }
 
     /// Builds the shared state from the files on disk: adopt a cleanly checkpointed index, or
-    /// rebuild one from the segments.
-    fn cold_start(&self) -> Result<()> {
+    /// rebuild one from the segments. `true` if the rebuild is left to run after the state is
+    /// published (format-spec.md §10.4): the old index is this database's, of this slot
+    /// format, with its checkpoint in the active segment.
+    fn cold_start(&self) -> Result<bool> {
         // `W_OPENER` says what this process is doing to a process waiting for it.
         for w in (0..PROC_BASE).filter(|&w| w != W_OPENER) {
             self.shm.w(w).store(0, Ordering::Relaxed);
@@ -1057,7 +1127,7 @@ impl Shared {
                 }
                 crate::io::remove_file(&path).map_err(|e| Error::io(&path, e))?;
             }
-            return self.create_new();
+            return self.create_new().map(|()| false);
         };
         for &(id, _) in &man.segments {
             self.segs.check_header(id)?;
@@ -1079,7 +1149,7 @@ impl Shared {
             .filter(|idx| unadoptable(idx, &man).is_none());
         let seg_bytes = self.segment_file_bytes(&man);
         if let Some(idx) = adopted {
-            return self.adopt(idx, &man, seg_bytes);
+            return self.adopt(idx, &man, seg_bytes).map(|()| false);
         }
         // Only an index of this database says how far its log reached: another database's
         // index file (planted, or left by a copy) must not make its log look damaged.
@@ -1089,11 +1159,111 @@ impl Shared {
         let ckpt = hint
             .as_ref()
             .map(|i| i.h(index::H_CKPT_POS).load(Ordering::Relaxed));
+        // Only a header that says dirty (a crash while the database was open): one that says
+        // clean but fails its checksum is damaged, and its checkpoint words are not believed.
+        let readable = |i: &IndexMap| {
+            let ckpt = i.h(index::H_CKPT_POS).load(Ordering::Relaxed);
+            i.h(index::H_DIRTY).load(Ordering::Relaxed) == 1
+                && i.h(index::H_SLOT_FORMAT).load(Ordering::Relaxed) == index::SLOT_FORMAT_CHECKED
+                && pos_seg(ckpt) == man.active
+                && pos_off(ckpt) as usize >= SEGMENT_HEADER_LEN
+                && i.h(index::H_NEXT_TXN).load(Ordering::Relaxed) > 0
+        };
+        if let Some(idx) = hint.filter(readable) {
+            self.publish_rebuilding(idx, &man, seg_bytes)?;
+            return Ok(true);
+        }
         let gen = newest.unwrap_or(0) + 1;
-        drop(hint);
         self.rebuild(&man, gen, ckpt)?;
         self.shm.set(W_SEGMENT_BYTES, seg_bytes);
+        Ok(false)
+    }
+
+    /// Sets the shared state for reading while the index is rebuilt (format-spec.md §10.4):
+    /// `idx` is the old index, not adoptable (dirty) but of this database, whose checkpoint
+    /// lies in the active segment. The log is read from that checkpoint to its end (at most
+    /// one segment) for where it ends and the next transaction id; the counters are the
+    /// checkpoint's until the rebuild recomputes them.
+    fn publish_rebuilding(&self, idx: IndexMap, man: &Manifest, seg_bytes: u64) -> Result<()> {
+        let h = |i| idx.h(i).load(Ordering::Relaxed);
+        let ckpt = h(index::H_CKPT_POS);
+        let next = h(index::H_NEXT_TXN);
+        let map = self.segs.map(man.active, self.segment_len(man.active)?)?;
+        let from = pos_off(ckpt) as usize;
+        // As a scan of the whole segment would: a transaction at the checkpoint continues
+        // the ids of those before it in the segment (stale bytes there end the log).
+        let prev = if from == SEGMENT_HEADER_LEN {
+            0
+        } else {
+            next - 1
+        };
+        let (mut first, mut last) = (None, 0);
+        let (mut end, _) = scan_log(
+            map.slice(0, map.len()).unwrap_or(&[]),
+            man.active,
+            from,
+            |txn, _| {
+                first.get_or_insert(txn);
+                last = txn;
+                Ok(())
+            },
+        )?;
+        if first.is_some_and(|t| t <= prev) {
+            (end, last) = (from, 0);
+        }
+        let log_pos = pos(man.active, end as u32);
+        self.shm.set(W_INDEX_GEN, idx.gen);
+        self.shm.set(W_LOG_POS, log_pos);
+        self.shm.set(W_DURABLE_POS, log_pos);
+        self.shm.set(W_NEXT_TXN, next.max(last + 1));
+        self.shm.set(
+            W_NEXT_SEG,
+            h(index::H_NEXT_SEG).max(u64::from(self.max_seg_id()?.max(man.active)) + 1),
+        );
+        self.shm.set(W_KEYS, h(index::H_KEYS));
+        self.shm.set(W_EXPIRING, h(index::H_EXPIRING));
+        for t in 0..TYPE_TAGS {
+            self.shm.set(W_TYPE_KEYS + t, h(index::H_TYPE_KEYS + t));
+        }
+        self.shm.set(W_LIVE_BYTES, h(index::H_LIVE));
+        self.shm.set(W_DEAD_BYTES, h(index::H_DEAD));
+        self.shm.set(W_SEGMENTS, man.segments.len() as u64);
+        self.shm.set(W_SEGMENT_BYTES, seg_bytes);
+        let alloc = std::fs::metadata(self.segs.path(man.active))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        self.shm.set(W_ACTIVE_ALLOC, alloc);
+        self.shm.set(W_REBUILD_FROM, ckpt);
+        self.index.store(Some(Arc::new(idx)));
         Ok(())
+    }
+
+    /// Under the writer lock, with the state published as rebuilding (format-spec.md §10.4):
+    /// rebuilds the index from the segments into a new generation and publishes it, which
+    /// ends the rebuilding state; then deletes the old index file. Run by the first attacher
+    /// once others may attach, or by whichever process takes the writer lock after it died.
+    fn finish_rebuild(&self) -> Result<()> {
+        let me = u64::from(std::process::id());
+        self.shm.set(W_OPENER, OPENER_RECOVERING << 32 | me);
+        crate::pause::point("rebuild");
+        crate::pause::busy("rebuild");
+        let r = (|| {
+            let man = self.read_manifest()?;
+            let old = self.current_index()?;
+            let (_, gens) = self.list_files()?;
+            let gen = gens.into_iter().max().unwrap_or(0).max(old.gen) + 1;
+            self.rebuild(&man, gen, Some(self.shm.get(W_REBUILD_FROM)))?;
+            self.shm.set(W_SEGMENT_BYTES, self.segment_file_bytes(&man));
+            let _ = crate::io::remove_file(&old.path);
+            Ok(())
+        })();
+        let _ = self.shm.w(W_OPENER).compare_exchange(
+            OPENER_RECOVERING << 32 | me,
+            0,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        r
     }
 
     /// Sets the shared state from `idx`, a cleanly checkpointed index of the database of
@@ -1408,6 +1578,11 @@ impl Shared {
         &self,
         mut f: impl FnMut(&ReadView<'_>) -> Result<T>,
     ) -> Result<T> {
+        if self.shm.get(W_READY) == SHM_READY_REBUILDING {
+            // Only point reads are answered from the old index while it is rebuilt (§10.4);
+            // the rest waits for the rebuilt one, or rebuilds it if its rebuilder died.
+            drop(self.writer_section(self.opts.lock_timeout)?);
+        }
         let seq = self.shm.w(W_SEQ);
         let mut spun: Option<Instant> = None;
         let mut unreadable: Option<Instant> = None;
@@ -1463,6 +1638,141 @@ impl Shared {
                 return r;
             }
         }
+    }
+
+    /// Whether the state says the index is being rebuilt beside this process (§10.4).
+    pub(crate) fn rebuilding(&self) -> bool {
+        self.shm.get(W_READY) == SHM_READY_REBUILDING
+    }
+
+    /// A point read while the index is rebuilt (format-spec.md §10.4): `Some` with the
+    /// answer when the log since the old index's checkpoint and the old index prove it,
+    /// `None` when only the rebuilt index can tell (or the state is not rebuilding).
+    fn read_while_rebuilding(&self, key: &[u8], hash: u64, internal: bool) -> Option<Option<Hit>> {
+        let seq = self.shm.w(W_SEQ);
+        let s1 = seq.load(Ordering::Acquire);
+        if s1 & 1 == 1 || self.shm.get(W_READY) != SHM_READY_REBUILDING {
+            return None;
+        }
+        let answer = self.proven_while_rebuilding(key, hash, internal);
+        fence(Ordering::Acquire);
+        let same =
+            seq.load(Ordering::Relaxed) == s1 && self.shm.get(W_READY) == SHM_READY_REBUILDING;
+        answer.filter(|_| same)
+    }
+
+    /// The answer for `key` that the log tail and the old index prove (§10.4), if any.
+    fn proven_while_rebuilding(
+        &self,
+        key: &[u8],
+        hash: u64,
+        internal: bool,
+    ) -> Option<Option<Hit>> {
+        let (from, end) = (self.shm.get(W_REBUILD_FROM), self.shm.get(W_LOG_POS));
+        let tail = self.rebuild_tail(from, end).ok()?;
+        if let Some(meta) = tail.get(key, hash, internal) {
+            return Some((meta.kind == KIND_PUT).then(|| Hit {
+                map: Arc::clone(&tail.map),
+                meta: *meta,
+            }));
+        }
+        let idx = self.current_index().ok()?;
+        // `Some(true)` for a position before the checkpoint, `Some(false)` for one in the
+        // tail; `None` for one the log on disk does not hold (a write lost in a crash) or in a
+        // segment the manifest does not list.
+        let settled = |loc: u64| {
+            let seg = pos_seg(loc);
+            if seg == tail.man.active {
+                (loc < end).then_some(loc < from)
+            } else {
+                tail.man
+                    .segments
+                    .iter()
+                    .any(|&(id, _)| id == seg)
+                    .then_some(true)
+            }
+        };
+        let h = index::slot_hash(hash);
+        for (tag, loc) in idx.probe_path(hash) {
+            if tag == index::TAG_DELETED {
+                // A key deleted here (the slot keeps the position it pointed at): if it may
+                // be this one, whether the delete reached the log only the rebuild can tell.
+                settled(loc)?;
+                if self.segs.key_at(loc, key, internal).ok()?.holds {
+                    return None;
+                }
+                continue;
+            }
+            if !index::slot_intact(tag, loc) {
+                return None;
+            }
+            let before = settled(loc)?;
+            if tag & index::TAG_HASH_BITS == h {
+                let (map, meta) = self.segs.record_at(loc).ok()?;
+                if meta.internal == internal && meta.key(&map) == key {
+                    // A key the tail does not write is proved by a slot from before the
+                    // checkpoint only.
+                    return before.then_some((meta.kind == KIND_PUT).then_some(Hit { map, meta }));
+                }
+            }
+        }
+        Some(None)
+    }
+
+    /// The newest record of each key in the log from `from` to `end` (in one segment), read
+    /// once per process while the index is rebuilt (§10.4).
+    fn rebuild_tail(&self, from: u64, end: u64) -> Result<Arc<RebuildTail>> {
+        let mut cache = self
+            .rebuild_tail
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(t) = cache.as_ref().filter(|t| t.from == from && t.end == end) {
+            return Ok(Arc::clone(t));
+        }
+        let man = self.read_manifest()?;
+        let (seg, stop) = (pos_seg(end), pos_off(end) as usize);
+        if pos_seg(from) != seg || seg != man.active || from > end {
+            return Err(Error::CorruptIndex {
+                file: self.dir.join("ziggy.shm"),
+                reason: "the log being rebuilt from does not end in the active segment",
+            });
+        }
+        let map = self.segs.map(seg, stop)?;
+        let mut records = Vec::new();
+        scan_log(
+            map.slice(0, stop).unwrap_or(&[]),
+            seg,
+            pos_off(from) as usize,
+            |_, recs| {
+                // Bounded by the tail, at most a segment; a failure is an error (the read
+                // then waits for the rebuilt index), never an abort.
+                records
+                    .try_reserve(recs.len())
+                    .map_err(|_| Error::OutOfMemory {
+                        bytes: recs.len() * std::mem::size_of::<RecMeta>(),
+                    })?;
+                records.extend(recs.iter().map(|&(_, meta)| meta));
+                Ok(())
+            },
+        )?;
+        let mut by_hash: Vec<(u64, u32)> = crate::error::try_vec(records.len())?;
+        by_hash.extend(
+            records
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (index::hash_for(m.key(&map), m.internal), i as u32)),
+        );
+        by_hash.sort_unstable();
+        let t = Arc::new(RebuildTail {
+            from,
+            end,
+            man,
+            map,
+            records,
+            by_hash,
+        });
+        *cache = Some(Arc::clone(&t));
+        Ok(t)
     }
 
     /// Whether this process already read the transaction of the publish at odd `seq`.
@@ -1527,7 +1837,10 @@ impl Shared {
     /// Reads `key` from the committed state.
     pub(crate) fn lookup(&self, key: &[u8]) -> Result<Option<Hit>> {
         let hash = index::hash_key(key);
-        let r = self.read_consistent(|idx| self.probe_key(idx, key, hash, false))?;
+        let r = match self.read_while_rebuilding(key, hash, false) {
+            Some(r) => r,
+            None => self.read_consistent(|idx| self.probe_key(idx, key, hash, false))?,
+        };
         let r = r.filter(|h| h.meta.kind == KIND_PUT && !h.expired());
         self.count_read(r.is_some());
         Ok(r)
@@ -1536,7 +1849,10 @@ impl Shared {
     /// Reads `key` including an expired record (no read counted).
     pub(crate) fn lookup_raw(&self, key: &[u8]) -> Result<Option<Hit>> {
         let hash = index::hash_key(key);
-        let r = self.read_consistent(|idx| self.probe_key(idx, key, hash, false))?;
+        let r = match self.read_while_rebuilding(key, hash, false) {
+            Some(r) => r,
+            None => self.read_consistent(|idx| self.probe_key(idx, key, hash, false))?,
+        };
         Ok(r.filter(|h| h.meta.kind == KIND_PUT))
     }
 
@@ -1564,7 +1880,10 @@ impl Shared {
     /// Reads an internal key (a collection page).
     pub(crate) fn lookup_internal(&self, key: &[u8]) -> Result<Option<Hit>> {
         let hash = index::hash_for(key, true);
-        let r = self.read_consistent(|idx| self.probe_key(idx, key, hash, true))?;
+        let r = match self.read_while_rebuilding(key, hash, true) {
+            Some(r) => r,
+            None => self.read_consistent(|idx| self.probe_key(idx, key, hash, true))?,
+        };
         Ok(r.filter(|h| h.meta.kind == KIND_PUT))
     }
 
@@ -1748,6 +2067,19 @@ impl Shared {
     // ----- writer role -----------------------------------------------------------------
 
     fn lock_writer(&self, timeout: Option<Duration>) -> Result<()> {
+        self.lock_writer_only(timeout)?;
+        if let Err(e) = self.repair() {
+            self.writer_lock.unlock();
+            self.writer.release();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Takes the writer role without repairing. While the state says the index is being
+    /// rebuilt, a wait for the rebuilder goes on past `timeout` as a wait for an opener does
+    /// (format-spec.md §6.5, §10.4): while it runs and makes progress.
+    fn lock_writer_only(&self, timeout: Option<Duration>) -> Result<()> {
         self.writable()?;
         match self.writer.acquire(timeout) {
             Ok(()) => {}
@@ -1767,16 +2099,75 @@ impl Shared {
                 ))
             }
         }
-        if let Err(e) = self.writer_lock.lock_exclusive(timeout, &self.dir) {
-            self.writer.release();
-            return Err(e);
+        // The rebuilder and its CPU time as the wait starts, to tell progress at its end. It
+        // is taken from word 80, not from `/proc/locks`, which can miss a holder's line.
+        let mut rebuilding = self.rebuilding();
+        let mut seen = self.rebuilder_progress();
+        loop {
+            match self.writer_lock.lock_exclusive(timeout, &self.dir) {
+                Ok(()) => return Ok(()),
+                Err(e @ Error::Busy { .. })
+                    if rebuilding && timeout.is_some_and(|t| !t.is_zero()) =>
+                {
+                    if !self.rebuilding() {
+                        // It ended during this wait: the rebuilder lets go of the lock next.
+                        rebuilding = false;
+                        continue;
+                    }
+                    let now = self.rebuilder_progress();
+                    let moved = match (seen, now) {
+                        (Some((p0, c0)), Some((p1, c1))) => p0 != p1 || c1 > c0,
+                        (None, Some(_)) => true,
+                        _ => false,
+                    };
+                    seen = now;
+                    if !moved {
+                        self.writer.release();
+                        return Err(self.while_rebuilding(e));
+                    }
+                }
+                Err(e) => {
+                    self.writer.release();
+                    return Err(e);
+                }
+            }
         }
-        if let Err(e) = self.repair() {
-            self.writer_lock.unlock();
-            self.writer.release();
-            return Err(e);
+    }
+
+    /// The pid and CPU time of the process that says in word 80 that it is recovering (a
+    /// rebuild, §10.4), if it runs (not stopped, not gone).
+    fn rebuilder_progress(&self) -> Option<(u32, u64)> {
+        let w = self.shm.get(W_OPENER);
+        if w >> 32 != OPENER_RECOVERING {
+            return None;
         }
-        Ok(())
+        let pid = w as u32;
+        process_progress(pid)
+            .filter(|&(stopped, _)| !stopped)
+            .map(|(_, cpu)| (pid, cpu))
+    }
+
+    /// A `Busy` for the writer lock during a rebuild, saying so if its holder is the
+    /// rebuilder.
+    fn while_rebuilding(&self, e: Error) -> Error {
+        match e {
+            Error::Busy {
+                path,
+                lock,
+                holder: Some(h),
+            } => {
+                let doing = holder_pid(&h).and_then(|pid| opener_phase(&self.dir, pid));
+                Error::Busy {
+                    path,
+                    lock,
+                    holder: Some(match doing {
+                        Some(doing) => format!("{h}, while {doing}"),
+                        None => h,
+                    }),
+                }
+            }
+            e => e,
+        }
     }
 
     /// Takes the writer role (waiting at most `timeout`) and repairs what a writer that died
@@ -1822,6 +2213,9 @@ impl Shared {
         let seq = self.shm.get(W_SEQ);
         if seq & 1 == 1 {
             self.finish_publish(seq)?;
+        }
+        if self.shm.get(W_READY) == SHM_READY_REBUILDING {
+            self.finish_rebuild()?;
         }
         self.discard_unpublished()
     }
@@ -2667,27 +3061,33 @@ impl Shared {
             (idx, gen)
         };
         let log_pos = pos(man.active, scan.log_end);
-        self.shm.set(W_INDEX_GEN, gen);
-        self.shm.set(W_LOG_POS, log_pos);
-        self.shm.set(W_DURABLE_POS, log_pos);
-        self.shm.set(W_NEXT_TXN, max_txn.max(scan.max_txn) + 1);
-        self.shm.set(
-            W_NEXT_SEG,
-            u64::from(self.max_seg_id()?.max(man.active)) + 1,
-        );
-        self.shm.set(W_KEYS, keys);
-        self.shm.set(W_EXPIRING, expiring);
-        for (t, n) in by_type.iter().enumerate() {
-            self.shm.set(W_TYPE_KEYS + t, *n);
-        }
-        self.shm.set(W_LIVE_BYTES, live);
-        self.shm
-            .set(W_DEAD_BYTES, total.saturating_sub(live) + scan.other_bytes);
-        self.shm.set(W_SEGMENTS, man.segments.len() as u64);
+        let next_seg = u64::from(self.max_seg_id()?.max(man.active)) + 1;
         let alloc = std::fs::metadata(self.segs.path(man.active))
             .map(|m| m.len())
             .unwrap_or(0);
-        self.shm.set(W_ACTIVE_ALLOC, alloc);
+        // In a sequence section: other processes may be reading the old index (§10.4), and
+        // this ends the rebuilding state.
+        self.publish_without_txn(|| {
+            self.shm.set(W_INDEX_GEN, gen);
+            self.shm.set(W_LOG_POS, log_pos);
+            self.shm.set(W_DURABLE_POS, log_pos);
+            self.shm.set(W_NEXT_TXN, max_txn.max(scan.max_txn) + 1);
+            self.shm.set(W_NEXT_SEG, next_seg);
+            self.shm.set(W_KEYS, keys);
+            self.shm.set(W_EXPIRING, expiring);
+            for (t, n) in by_type.iter().enumerate() {
+                self.shm.set(W_TYPE_KEYS + t, *n);
+            }
+            self.shm.set(W_LIVE_BYTES, live);
+            self.shm
+                .set(W_DEAD_BYTES, total.saturating_sub(live) + scan.other_bytes);
+            self.shm.set(W_SEGMENTS, man.segments.len() as u64);
+            self.shm.set(W_ACTIVE_ALLOC, alloc);
+            if self.shm.get(W_READY) == SHM_READY_REBUILDING {
+                self.shm.set(W_REBUILD_FROM, 0);
+                self.shm.set(W_READY, SHM_READY);
+            }
+        });
         let file = self.segs.file(man.active)?;
         crate::io::sync_data(&file, &self.segs.path(man.active))?;
         idx.checkpoint(&self.checkpoint_fields())?;
@@ -2862,7 +3262,7 @@ fn warm_index(shm: &Shm, dir: &Path) -> Option<(IndexMap, Manifest)> {
     let (b0, b1) = boot_id();
     let words = shm.get(W_MAGIC) == SHM_MAGIC
         && shm.get(W_VERSION) == SHM_VERSION
-        && shm.get(W_READY) == SHM_READY
+        && matches!(shm.get(W_READY), SHM_READY | SHM_READY_REBUILDING)
         && shm.get(W_BOOT0) == b0
         && shm.get(W_BOOT1) == b1
         && shm.get(W_POISONED) == 0;
@@ -2888,8 +3288,9 @@ fn attached_state(file: &std::fs::File) -> bool {
     let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
     let (b0, b1) = boot_id();
     let (magic, version, ready) = (w(W_MAGIC), w(W_VERSION), w(W_READY));
-    let other_layout = version != SHM_VERSION || (ready != 0 && ready != SHM_READY);
-    let current = ready == SHM_READY && w(W_BOOT0) == b0 && w(W_BOOT1) == b1;
+    let ours = matches!(ready, SHM_READY | SHM_READY_REBUILDING);
+    let other_layout = version != SHM_VERSION || (ready != 0 && !ours);
+    let current = ours && w(W_BOOT0) == b0 && w(W_BOOT1) == b1;
     magic == SHM_MAGIC && (other_layout || current)
 }
 

@@ -395,6 +395,19 @@ impl IndexMap {
         Ok(Probe::Absent { free })
     }
 
+    /// The probe path of `hash` as it is: `(tag, loc)` of each slot from the key's home slot
+    /// on, up to the first empty one (left out), at most `cap` slots.
+    pub(crate) fn probe_path(&self, hash: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let h = slot_hash(hash);
+        (0..self.cap)
+            .map(move |i| {
+                let slot = h.wrapping_add(i) & self.mask;
+                let tag = self.tag_word(slot).load(Ordering::Acquire);
+                (tag, self.loc_word(slot).load(Ordering::Acquire))
+            })
+            .take_while(|&(tag, _)| tag != TAG_EMPTY)
+    }
+
     /// Checks every live slot of the `n` from `from` on, wrapping (`torn` as in
     /// [`IndexMap::probe_during`]).
     fn check_run(&self, from: u64, n: u64, torn: &impl Fn(u64, u64) -> bool) -> Result<()> {

@@ -19,6 +19,10 @@ pub(crate) const SHM_VERSION: u64 = 3;
 /// `ready` is 1 before attaching beside a running process, so a value other than 1 makes
 /// them refuse to attach beside a build of this layout (format-spec.md §5.1, §6.1).
 pub(crate) const SHM_READY: u64 = 3;
+/// Word `W_READY` while a first attacher rebuilds the index after it published the state
+/// (format-spec.md §10.4): attachable by this build, which then reads through the rule of
+/// §10.4, and a value every build that checks `ready = 3` refuses to attach beside.
+pub(crate) const SHM_READY_REBUILDING: u64 = 1 << 63 | 3;
 
 // Word indexes (byte offset = 8 × index); see format-spec.md §5.1.
 pub(crate) const W_MAGIC: usize = 0;
@@ -80,6 +84,9 @@ pub(crate) const W_OPENER: usize = 80;
 /// rebuilding the shared state (a cold start).
 pub(crate) const OPENER_OPENING: u64 = 1;
 pub(crate) const OPENER_RECOVERING: u64 = 2;
+/// While `W_READY` is `SHM_READY_REBUILDING`: the checkpoint position of the old index that
+/// readers use until the rebuilt one is published (format-spec.md §10.4); 0 otherwise.
+pub(crate) const W_REBUILD_FROM: usize = 81;
 /// User keys by value type: word `W_TYPE_KEYS + tag` for type tags below `TYPE_TAGS`.
 pub(crate) const W_TYPE_KEYS: usize = 48;
 /// Type tags with a key counter.

@@ -455,3 +455,216 @@ fn a_read_only_open_racing_with_attaching_writers_reads_a_consistent_snapshot() 
     check_clean(&dir)?;
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// A cold open that rebuilds the index
+
+/// Runs `ziggy -d DIR ARGS` and kills it while it closes, before its checkpoint: the index
+/// stays dirty, as after a crash.
+fn killed_at_close(dir: &Path, args: &[&str]) -> TestResult {
+    let mut child = stopped_at(dir, "detach", args)?;
+    signal(&child, libc::SIGKILL);
+    child.wait()?;
+    Ok(())
+}
+
+/// A database whose next open must rebuild its index (format-spec.md §10.2 step 4): 2,000
+/// keys `k0`.. = `v0`.., `a` = 1, `c` = 10, `x` = old, `y` = yv, `z` = zv and `gone` deleted, closed
+/// cleanly (the checkpoint); then `late` = v and `k5` deleted by processes killed before
+/// their close (the log tail past the checkpoint, the index dirty); then no `ziggy.shm`, as
+/// after a reboot.
+fn db_needing_a_rebuild(dir: &Path) -> TestResult {
+    {
+        let db = Db::open(dir)?;
+        for i in 0..2000 {
+            db.set(format!("k{i}").as_bytes(), format!("v{i}"))?;
+        }
+        db.set(b"a", "1")?;
+        db.set(b"c", "10")?;
+        db.set(b"x", "old")?;
+        db.set(b"y", "yv")?;
+        db.set(b"z", "zv")?;
+        db.set(b"gone", "soon")?;
+        db.delete(b"gone")?;
+    }
+    killed_at_close(dir, &["SET", "late", "v"])?;
+    killed_at_close(dir, &["DEL", "k5"])?;
+    Ok(())
+}
+
+/// `ziggy -d DIR --lock-timeout-ms MS GET key`: `Ok(value)`, or `Err(message)` if it failed.
+fn get_within(dir: &Path, ms: u64, key: &str) -> TestResult<Result<String, String>> {
+    let out = run(dir, &["--lock-timeout-ms", &ms.to_string(), "GET", key])?;
+    let text = String::from_utf8(out.stdout)?.trim_end().to_owned();
+    Ok(if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+    })
+}
+
+/// A first attacher rebuilding the index after a crash (stopped in the rebuild) keeps no
+/// other process from opening and reading: `ziggy GET` and a library open answer keys
+/// committed before the checkpoint and in the log after it, a deleted key and a key never
+/// written, with a lock timeout far shorter than the wait a rebuild would be. Writers wait
+/// for the rebuild (here: `Busy` naming the stopped rebuilder). Then the rebuilder is
+/// continued, or killed, and the next writer finishes the rebuild: nothing is lost.
+#[test]
+fn a_rebuild_in_progress_keeps_no_other_process_from_opening_and_reading() -> TestResult {
+    for kill in [false, true] {
+        let tmp = util::tempdir();
+        let dir = util::db_path(&tmp);
+        db_needing_a_rebuild(&dir)?;
+        std::fs::remove_file(dir.join("ziggy.shm"))?;
+        let mut rebuilder = stopped_at(&dir, "rebuild", &["GET", "a"])?;
+
+        for (key, want) in [
+            ("a", "1"),
+            ("k7", "v7"),
+            ("k1999", "v1999"),
+            ("late", "v"),
+            ("k5", ""),
+            ("never", ""),
+        ] {
+            assert_eq!(
+                get_within(&dir, 1000, key)?,
+                Ok(want.to_owned()),
+                "GET {key} beside a rebuild"
+            );
+        }
+        {
+            let db = Db::options()
+                .lock_timeout(Some(Duration::from_millis(500)))
+                .open(&dir)?;
+            assert_eq!(db.get(b"y")?.as_deref(), Some(&b"yv"[..]));
+            assert_eq!(db.get(b"late")?.as_deref(), Some(&b"v"[..]));
+            assert!(db.get(b"k5")?.is_none());
+        }
+        let out = run(&dir, &["--lock-timeout-ms", "300", "INCR", "c"])?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "a write beside a stopped rebuild");
+        assert!(
+            text.contains("writer.lock") && text.contains("which is stopped"),
+            "{text}"
+        );
+        assert_eq!(state(rebuilder.id()), Some('T'), "the rebuilder went on");
+
+        if kill {
+            signal(&rebuilder, libc::SIGKILL);
+            rebuilder.wait()?;
+            // `gone` is deleted before the checkpoint: only the rebuilt index answers it,
+            // and this reader finishes the rebuild the killed process left.
+            assert_eq!(get_within(&dir, 5000, "gone")?, Ok(String::new()));
+        } else {
+            signal(&rebuilder, libc::SIGCONT);
+            let out = rebuilder.wait_with_output()?;
+            assert!(
+                out.status.success(),
+                "continued: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(String::from_utf8(out.stdout)?.trim_end(), "1");
+        }
+        assert_eq!(ok(&dir, &["INCR", "c"])?, "11");
+        let db = Db::open(&dir)?;
+        for i in (0..2000).filter(|&i| i != 5) {
+            let want = format!("v{i}");
+            assert_eq!(
+                db.get(format!("k{i}").as_bytes())?.as_deref(),
+                Some(want.as_bytes())
+            );
+        }
+        assert!(db.get(b"k5")?.is_none());
+        assert!(db.get(b"gone")?.is_none());
+        assert_eq!(db.get(b"late")?.as_deref(), Some(&b"v"[..]));
+        assert_eq!(db.get(b"x")?.as_deref(), Some(&b"old"[..]));
+        drop(db);
+        assert_eq!(
+            util::index_files(&dir).len(),
+            1,
+            "{:?}",
+            util::index_files(&dir)
+        );
+        check_clean(&dir)?;
+    }
+    Ok(())
+}
+
+/// After a power loss the index file may hold slots of transactions whose log never reached
+/// the disk (its pages written back before the log's). A reader beside a rebuild must not
+/// answer from such a slot: here `x` = new, a delete of `y`, and `z` = zz then deleted were
+/// published (the index has them) and their log then lost (zeroed, as an unwritten page
+/// reads). While the rebuild is stopped, `GET x`, `y` and `z` answer the committed values
+/// or fail with `Busy`, never the lost ones; after it, they read `old`, `yv` and `zv`.
+#[test]
+fn a_reader_beside_a_rebuild_never_answers_from_a_write_the_log_lost() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    db_needing_a_rebuild(&dir)?;
+    killed_at_close(&dir, &["SET", "x", "new"])?;
+    killed_at_close(&dir, &["DEL", "y"])?;
+    killed_at_close(&dir, &["SET", "z", "zz"])?;
+    killed_at_close(&dir, &["DEL", "z"])?;
+    let (seg, rec) = util::find_put(&dir, b"x").ok_or("no PUT of x")?;
+    assert_eq!(rec.value_len, 3, "the newest PUT of x is the lost one");
+    util::write_at(&seg, rec.offset as u64, &[0u8; util::RECORD_HEADER_LEN]);
+    std::fs::remove_file(dir.join("ziggy.shm"))?;
+    let mut rebuilder = stopped_at(&dir, "rebuild", &["GET", "a"])?;
+
+    assert_eq!(get_within(&dir, 1000, "late")?, Ok("v".to_owned()));
+    for (key, committed) in [("x", "old"), ("y", "yv"), ("z", "zv")] {
+        match get_within(&dir, 300, key)? {
+            Ok(v) => assert_eq!(v, committed, "GET {key} answered a lost write"),
+            Err(e) => assert!(e.contains("busy") && e.contains("writer.lock"), "{e}"),
+        }
+    }
+    signal(&rebuilder, libc::SIGCONT);
+    assert!(rebuilder.wait()?.success());
+    assert_eq!(
+        ok(&dir, &["MGET", "x", "y", "z", "late"])?,
+        "old\nyv\nzv\nv"
+    );
+    check_clean(&dir)?;
+    Ok(())
+}
+
+/// A writer beside a rebuild that runs (kept busy on the CPU for 3 s inside it, as a large
+/// rebuild is) waits for it past its lock timeout while the rebuilder makes progress, then
+/// commits: the rebuild holds the writer lock, and failing a write only because a rebuild
+/// took longer than the timeout would make a large database unwritable after a crash. A GET
+/// beside it answers without waiting.
+#[test]
+fn a_writer_waits_past_its_timeout_for_a_rebuild_that_runs() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    db_needing_a_rebuild(&dir)?;
+    std::fs::remove_file(dir.join("ziggy.shm"))?;
+    let mut busy = ziggy(&dir)
+        .args(["GET", "a"])
+        .env("ZIGGY_TEST_BUSY", "rebuild:3000")
+        .spawn()?;
+    // Until the rebuilder has published the state and holds the writer lock to rebuild.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !holds_exclusive(busy.id(), &dir.join("writer.lock"))
+        || holds_exclusive(busy.id(), &dir.join("ziggy.lock"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the rebuilder never got to its rebuild"
+        );
+        assert!(busy.try_wait()?.is_none(), "the rebuilder ended early");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(get_within(&dir, 500, "k42")?, Ok("v42".to_owned()));
+    assert_eq!(ok(&dir, &["--lock-timeout-ms", "500", "INCR", "c"])?, "11");
+    let out = busy.wait_with_output()?;
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout)?.trim_end(), "1");
+    assert_eq!(ok(&dir, &["GET", "late"])?, "v");
+    check_clean(&dir)?;
+    Ok(())
+}
