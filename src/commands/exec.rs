@@ -4,10 +4,11 @@
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
 
-use ziggydb::{format_float, Db, Error, Value, ValueType, WriteTxn};
+use crate::commands::format_float;
+use crate::{Db, Error, Value, ValueType, WriteTxn};
 
-use crate::parse::{now_ms, Cmd, Condition, GetExTtl, ScanArgs, SetTtl, SetValue, Unit};
-use crate::reply::Reply;
+use crate::commands::parse::{now_ms, Cmd, Condition, GetExTtl, ScanArgs, SetTtl, SetValue, Unit};
+use crate::commands::reply::Reply;
 
 /// The reply for a library error, with Redis's wording where Redis has one.
 pub fn error_reply(err: &Error) -> Reply {
@@ -43,31 +44,31 @@ type ScanPage = (Vec<Vec<u8>>, u64);
 /// What a read command reads from: the committed state ([`Db`]) or an open transaction
 /// ([`WriteTxn`], which sees its own writes). Each method is the library call of one command.
 pub trait View {
-    fn value(&self, key: &[u8]) -> ziggydb::Result<Option<Value>>;
+    fn value(&self, key: &[u8]) -> crate::Result<Option<Value>>;
     /// `GET`'s reply: from the committed state, the value read in place.
-    fn value_reply(&self, key: &[u8]) -> ziggydb::Result<Reply> {
+    fn value_reply(&self, key: &[u8]) -> crate::Result<Reply> {
         Ok(bulk_or_nil(self.value(key)?))
     }
     /// Values of several keys; a key holding a collection reads as absent, as in `MGET`.
-    fn values(&self, keys: &[&[u8]]) -> ziggydb::Result<Vec<Option<Value>>>;
-    fn stored_type(&self, key: &[u8]) -> ziggydb::Result<Option<ValueType>>;
-    fn count_existing(&self, keys: &[&[u8]]) -> ziggydb::Result<u64>;
-    fn strlen(&self, key: &[u8]) -> ziggydb::Result<usize>;
-    fn get_range(&self, key: &[u8], start: i64, end: i64) -> ziggydb::Result<Vec<u8>>;
-    fn key_type(&self, key: &[u8]) -> ziggydb::Result<&'static str>;
-    fn json_get(&self, key: &[u8], paths: &[&str]) -> ziggydb::Result<Option<String>>;
-    fn expire_time(&self, key: &[u8]) -> ziggydb::Result<Option<Option<u64>>>;
-    fn keys_matching(&self, pattern: &[u8]) -> ziggydb::Result<Vec<Vec<u8>>>;
-    fn scan(&self, scan: &ScanArgs<'_>) -> ziggydb::Result<ScanPage>;
-    fn key_count(&self) -> ziggydb::Result<u64>;
-    fn random_key(&self) -> ziggydb::Result<Option<Vec<u8>>>;
+    fn values(&self, keys: &[&[u8]]) -> crate::Result<Vec<Option<Value>>>;
+    fn stored_type(&self, key: &[u8]) -> crate::Result<Option<ValueType>>;
+    fn count_existing(&self, keys: &[&[u8]]) -> crate::Result<u64>;
+    fn strlen(&self, key: &[u8]) -> crate::Result<usize>;
+    fn get_range(&self, key: &[u8], start: i64, end: i64) -> crate::Result<Vec<u8>>;
+    fn key_type(&self, key: &[u8]) -> crate::Result<&'static str>;
+    fn json_get(&self, key: &[u8], paths: &[&str]) -> crate::Result<Option<String>>;
+    fn expire_time(&self, key: &[u8]) -> crate::Result<Option<Option<u64>>>;
+    fn keys_matching(&self, pattern: &[u8]) -> crate::Result<Vec<Vec<u8>>>;
+    fn scan(&self, scan: &ScanArgs<'_>) -> crate::Result<ScanPage>;
+    fn key_count(&self) -> crate::Result<u64>;
+    fn random_key(&self) -> crate::Result<Option<Vec<u8>>>;
 }
 
 impl View for Db {
-    fn value(&self, key: &[u8]) -> ziggydb::Result<Option<Value>> {
+    fn value(&self, key: &[u8]) -> crate::Result<Option<Value>> {
         self.get_value(key)
     }
-    fn value_reply(&self, key: &[u8]) -> ziggydb::Result<Reply> {
+    fn value_reply(&self, key: &[u8]) -> crate::Result<Reply> {
         Ok(match self.get(key)? {
             None => Reply::Nil,
             Some(v) => match v.value_type() {
@@ -76,49 +77,49 @@ impl View for Db {
             },
         })
     }
-    fn values(&self, keys: &[&[u8]]) -> ziggydb::Result<Vec<Option<Value>>> {
+    fn values(&self, keys: &[&[u8]]) -> crate::Result<Vec<Option<Value>>> {
         self.mget(keys)
     }
-    fn stored_type(&self, key: &[u8]) -> ziggydb::Result<Option<ValueType>> {
+    fn stored_type(&self, key: &[u8]) -> crate::Result<Option<ValueType>> {
         Ok(self.get(key)?.map(|v| v.value_type()))
     }
-    fn count_existing(&self, keys: &[&[u8]]) -> ziggydb::Result<u64> {
+    fn count_existing(&self, keys: &[&[u8]]) -> crate::Result<u64> {
         Db::count_existing(self, keys)
     }
-    fn strlen(&self, key: &[u8]) -> ziggydb::Result<usize> {
+    fn strlen(&self, key: &[u8]) -> crate::Result<usize> {
         Db::strlen(self, key)
     }
-    fn get_range(&self, key: &[u8], start: i64, end: i64) -> ziggydb::Result<Vec<u8>> {
+    fn get_range(&self, key: &[u8], start: i64, end: i64) -> crate::Result<Vec<u8>> {
         Db::get_range(self, key, start, end)
     }
-    fn key_type(&self, key: &[u8]) -> ziggydb::Result<&'static str> {
+    fn key_type(&self, key: &[u8]) -> crate::Result<&'static str> {
         Db::key_type(self, key)
     }
-    fn json_get(&self, key: &[u8], paths: &[&str]) -> ziggydb::Result<Option<String>> {
+    fn json_get(&self, key: &[u8], paths: &[&str]) -> crate::Result<Option<String>> {
         Db::json_get(self, key, paths)
     }
-    fn expire_time(&self, key: &[u8]) -> ziggydb::Result<Option<Option<u64>>> {
+    fn expire_time(&self, key: &[u8]) -> crate::Result<Option<Option<u64>>> {
         Db::expire_time(self, key)
     }
-    fn keys_matching(&self, pattern: &[u8]) -> ziggydb::Result<Vec<Vec<u8>>> {
+    fn keys_matching(&self, pattern: &[u8]) -> crate::Result<Vec<Vec<u8>>> {
         Db::keys_matching(self, pattern)
     }
-    fn scan(&self, scan: &ScanArgs<'_>) -> ziggydb::Result<ScanPage> {
+    fn scan(&self, scan: &ScanArgs<'_>) -> crate::Result<ScanPage> {
         Db::scan(self, scan.cursor, scan.count, scan.pattern, scan.of_type)
     }
-    fn key_count(&self) -> ziggydb::Result<u64> {
+    fn key_count(&self) -> crate::Result<u64> {
         Ok(self.len())
     }
-    fn random_key(&self) -> ziggydb::Result<Option<Vec<u8>>> {
+    fn random_key(&self) -> crate::Result<Option<Vec<u8>>> {
         Db::random_key(self)
     }
 }
 
 impl View for WriteTxn {
-    fn value(&self, key: &[u8]) -> ziggydb::Result<Option<Value>> {
+    fn value(&self, key: &[u8]) -> crate::Result<Option<Value>> {
         self.get(key)
     }
-    fn values(&self, keys: &[&[u8]]) -> ziggydb::Result<Vec<Option<Value>>> {
+    fn values(&self, keys: &[&[u8]]) -> crate::Result<Vec<Option<Value>>> {
         keys.iter()
             .map(|k| match self.get(k) {
                 Err(Error::WrongType { .. }) => Ok(None),
@@ -126,37 +127,37 @@ impl View for WriteTxn {
             })
             .collect()
     }
-    fn stored_type(&self, key: &[u8]) -> ziggydb::Result<Option<ValueType>> {
+    fn stored_type(&self, key: &[u8]) -> crate::Result<Option<ValueType>> {
         self.value_type(key)
     }
-    fn count_existing(&self, keys: &[&[u8]]) -> ziggydb::Result<u64> {
+    fn count_existing(&self, keys: &[&[u8]]) -> crate::Result<u64> {
         WriteTxn::count_existing(self, keys)
     }
-    fn strlen(&self, key: &[u8]) -> ziggydb::Result<usize> {
+    fn strlen(&self, key: &[u8]) -> crate::Result<usize> {
         WriteTxn::strlen(self, key)
     }
-    fn get_range(&self, key: &[u8], start: i64, end: i64) -> ziggydb::Result<Vec<u8>> {
+    fn get_range(&self, key: &[u8], start: i64, end: i64) -> crate::Result<Vec<u8>> {
         WriteTxn::get_range(self, key, start, end)
     }
-    fn key_type(&self, key: &[u8]) -> ziggydb::Result<&'static str> {
+    fn key_type(&self, key: &[u8]) -> crate::Result<&'static str> {
         WriteTxn::key_type(self, key)
     }
-    fn json_get(&self, key: &[u8], paths: &[&str]) -> ziggydb::Result<Option<String>> {
+    fn json_get(&self, key: &[u8], paths: &[&str]) -> crate::Result<Option<String>> {
         WriteTxn::json_get(self, key, paths)
     }
-    fn expire_time(&self, key: &[u8]) -> ziggydb::Result<Option<Option<u64>>> {
+    fn expire_time(&self, key: &[u8]) -> crate::Result<Option<Option<u64>>> {
         WriteTxn::expire_time(self, key)
     }
-    fn keys_matching(&self, pattern: &[u8]) -> ziggydb::Result<Vec<Vec<u8>>> {
+    fn keys_matching(&self, pattern: &[u8]) -> crate::Result<Vec<Vec<u8>>> {
         WriteTxn::keys_matching(self, pattern)
     }
-    fn scan(&self, scan: &ScanArgs<'_>) -> ziggydb::Result<ScanPage> {
+    fn scan(&self, scan: &ScanArgs<'_>) -> crate::Result<ScanPage> {
         WriteTxn::scan(self, scan.cursor, scan.count, scan.pattern, scan.of_type)
     }
-    fn key_count(&self) -> ziggydb::Result<u64> {
+    fn key_count(&self) -> crate::Result<u64> {
         self.len()
     }
-    fn random_key(&self) -> ziggydb::Result<Option<Vec<u8>>> {
+    fn random_key(&self) -> crate::Result<Option<Vec<u8>>> {
         WriteTxn::random_key(self)
     }
 }
@@ -191,7 +192,7 @@ fn ttl_reply(expiry: Option<Option<u64>>, unit: Unit) -> Reply {
 }
 
 /// Runs a read command.
-pub fn read(view: &dyn View, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
+pub fn read(view: &dyn View, cmd: Cmd<'_>) -> crate::Result<Reply> {
     Ok(match cmd {
         Cmd::Get(key) => view.value_reply(key)?,
         Cmd::GetType(key) => view
@@ -228,7 +229,7 @@ pub fn read(view: &dyn View, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
 
 /// `value` as bytes to set under `key`: refused before it is copied if the database cannot
 /// hold it, and copied without aborting the process when memory is short.
-fn stored_bytes(tx: &WriteTxn, key: &[u8], value: &[u8]) -> ziggydb::Result<Value> {
+fn stored_bytes(tx: &WriteTxn, key: &[u8], value: &[u8]) -> crate::Result<Value> {
     tx.check_value_size(key, value.len())?;
     let mut copy = Vec::new();
     copy.try_reserve_exact(value.len())
@@ -243,7 +244,7 @@ fn too_long() -> Reply {
 }
 
 /// Runs a write command in the transaction `tx`.
-pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
+pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> crate::Result<Reply> {
     Ok(match cmd {
         Cmd::Set(set) => {
             let value = match set.value {
@@ -309,7 +310,7 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
             let values = pairs
                 .into_iter()
                 .map(|(key, value)| Ok((key, stored_bytes(tx, key, value)?)))
-                .collect::<ziggydb::Result<Vec<_>>>()?;
+                .collect::<crate::Result<Vec<_>>>()?;
             int(u8::from(tx.set_many_if_absent(values)?))
         }
         Cmd::Append(key, tail) => match tx.append(key, tail) {
@@ -427,7 +428,7 @@ fn info(db: &Db, sections: &[&[u8]]) -> Reply {
     Reply::bulk(text)
 }
 
-fn info_section(db: &Db, m: &ziggydb::Metrics, name: &str) -> Vec<(String, String)> {
+fn info_section(db: &Db, m: &crate::Metrics, name: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     let mut put = |field: &str, value: String| out.push((field.to_owned(), value));
     let ratio = |part: u64, whole: u64| {
@@ -519,7 +520,7 @@ fn info_section(db: &Db, m: &ziggydb::Metrics, name: &str) -> Vec<(String, Strin
     out
 }
 
-fn check(db: &Db) -> ziggydb::Result<Reply> {
+fn check(db: &Db) -> crate::Result<Reply> {
     let report = db.check()?;
     if report.is_ok() {
         return Ok(Reply::ok());
@@ -558,7 +559,7 @@ pub fn transfer_error(err: &Error, file: &std::path::Path) -> Reply {
     }
 }
 
-fn export(db: &Db, file: &[u8], format: ziggydb::ExportFormat) -> Reply {
+fn export(db: &Db, file: &[u8], format: crate::ExportFormat) -> Reply {
     let path = match transfer_path(file, "EXPORT") {
         Ok(path) => path,
         Err(reply) => return reply,
@@ -602,7 +603,7 @@ fn import(db: &Db, file: &[u8]) -> Reply {
 }
 
 /// Runs a command that reads no key (`PING`, `INFO`, `COMPACT`, ...).
-pub fn other(db: &Db, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
+pub fn other(db: &Db, cmd: Cmd<'_>) -> crate::Result<Reply> {
     Ok(match cmd {
         Cmd::Ping(None) => Reply::Status("PONG".into()),
         Cmd::Ping(Some(msg)) | Cmd::Echo(msg) => Reply::bulk(msg),

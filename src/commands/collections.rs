@@ -7,12 +7,13 @@
 //! `WITHSCORES` and `ZPOPMIN` give flat member/score arrays, scores print as
 //! [`format_float`] writes them.
 
-use ziggydb::{format_float, Db, Error, LexBound, ScoreBound, SetOp, WriteTxn, ZAddFlags};
+use crate::commands::format_float;
+use crate::{Db, Error, LexBound, ScoreBound, SetOp, WriteTxn, ZAddFlags};
 
-use crate::commands::{wrong_arity, CommandSpec, Kind};
-use crate::parse::{not_an_integer, parse_int, syntax_error};
-use crate::reply::Reply;
-use crate::run::error_reply;
+use crate::commands::exec::error_reply;
+use crate::commands::parse::{not_an_integer, parse_int, syntax_error};
+use crate::commands::reply::Reply;
+use crate::commands::table::{wrong_arity, CommandSpec, Kind};
 
 const fn spec(
     name: &'static str,
@@ -27,7 +28,7 @@ const fn spec(
         kind,
         syntax,
         summary,
-        group: crate::commands::Group::of_collection(name),
+        group: crate::commands::table::Group::of_collection(name),
     }
 }
 
@@ -1092,8 +1093,8 @@ macro_rules! on {
 fn stable<T>(
     src: &mut Src<'_>,
     key: &[u8],
-    mut f: impl FnMut(&mut Src<'_>) -> ziggydb::Result<T>,
-) -> ziggydb::Result<T> {
+    mut f: impl FnMut(&mut Src<'_>) -> crate::Result<T>,
+) -> crate::Result<T> {
     let Src::Db(db) = src else {
         return f(src);
     };
@@ -1206,7 +1207,7 @@ fn read(src: &mut Src<'_>, cmd: &ReadCmd<'_>) -> Outcome {
 }
 
 /// `LPOS`: reads only the elements `MAXLEN` lets it compare, from the end `RANK` starts at.
-fn lpos_reply(src: &mut Src<'_>, lpos: &LPos<'_>) -> ziggydb::Result<Reply> {
+fn lpos_reply(src: &mut Src<'_>, lpos: &LPos<'_>) -> crate::Result<Reply> {
     let from_head = lpos.rank > 0;
     let len = on!(src, list(lpos.key).len())?;
     let window = if lpos.max_len == 0 {
@@ -1253,12 +1254,12 @@ fn lpos_reply(src: &mut Src<'_>, lpos: &LPos<'_>) -> ziggydb::Result<Reply> {
     })
 }
 
-fn zrange_reply(src: &mut Src<'_>, range: &ZRange<'_>) -> ziggydb::Result<Reply> {
+fn zrange_reply(src: &mut Src<'_>, range: &ZRange<'_>) -> crate::Result<Reply> {
     Ok(scored(zrange_items(src, range)?, range.with_scores))
 }
 
 /// The members (with their scores) a `ZRANGE` selects.
-fn zrange_items(src: &mut Src<'_>, range: &ZRange<'_>) -> ziggydb::Result<Vec<(Vec<u8>, f64)>> {
+fn zrange_items(src: &mut Src<'_>, range: &ZRange<'_>) -> crate::Result<Vec<(Vec<u8>, f64)>> {
     let ZRange { key, rev, .. } = *range;
     let Ok(offset) = u64::try_from(range.offset) else {
         // Redis skips "offset" members and so finds none; the key's type is still checked.
@@ -1452,7 +1453,7 @@ fn zpop(tx: &mut WriteTxn, key: &[u8], count: u64, max: bool) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::Session;
+    use crate::commands::session::Session;
 
     fn argv(line: &str) -> Vec<&'static [u8]> {
         line.split_whitespace()
@@ -1501,7 +1502,7 @@ mod tests {
                 spec.name
             );
             assert!(
-                crate::commands::COMMANDS
+                crate::commands::table::COMMANDS
                     .iter()
                     .all(|c| c.name != spec.name),
                 "{} is also in the main table",
@@ -1527,7 +1528,7 @@ mod tests {
                     _ => b"1".to_vec(),
                 })
                 .collect();
-            let slices = crate::split::as_args(&args);
+            let slices = crate::commands::split::as_args(&args);
             let parsed = parse(spec, &slices);
             assert!(parsed.is_ok(), "{} {args:?}: {parsed:?}", spec.name);
             let is_write = matches!(parsed, Ok(Cmd::Write(_)));
@@ -1739,7 +1740,7 @@ mod tests {
     }
 
     impl Fixture {
-        fn new() -> ziggydb::Result<Self> {
+        fn new() -> crate::Result<Self> {
             let dir = tempfile::tempdir().map_err(|e| Error::InvalidArgument(e.to_string()))?;
             let db = Db::open(dir.path().join("db"))?;
             Ok(Fixture {
@@ -1755,7 +1756,7 @@ mod tests {
     }
 
     #[test]
-    fn lists() -> ziggydb::Result<()> {
+    fn lists() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("RPUSH l b c"), Reply::Int(2));
         assert_eq!(f.run("LPUSH l a z"), Reply::Int(4));
@@ -1790,7 +1791,7 @@ mod tests {
     }
 
     #[test]
-    fn sets() -> ziggydb::Result<()> {
+    fn sets() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SADD s c a b a"), Reply::Int(3));
         assert_eq!(f.run("SREM s a nope"), Reply::Int(1));
@@ -1829,7 +1830,7 @@ mod tests {
     }
 
     #[test]
-    fn sorted_sets() -> ziggydb::Result<()> {
+    fn sorted_sets() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("ZADD z 1 b 1 a 2 c -inf d"), Reply::Int(4));
         // Ties are ordered by member bytes.
@@ -1898,7 +1899,7 @@ mod tests {
     }
 
     #[test]
-    fn hashes() -> ziggydb::Result<()> {
+    fn hashes() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("HSET h b 2 a 1"), Reply::Int(2));
         assert_eq!(f.run("HSET h a 10 c 3"), Reply::Int(1));
@@ -1940,7 +1941,7 @@ mod tests {
     }
 
     #[test]
-    fn wrong_type_both_ways() -> ziggydb::Result<()> {
+    fn wrong_type_both_ways() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SET str v"), Reply::ok());
         assert_eq!(f.run("RPUSH list a"), Reply::Int(1));
@@ -1965,7 +1966,7 @@ mod tests {
     }
 
     #[test]
-    fn transactions_see_and_drop_collection_writes() -> ziggydb::Result<()> {
+    fn transactions_see_and_drop_collection_writes() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("RPUSH l a"), Reply::Int(1));
         assert_eq!(f.run("BEGIN"), Reply::ok());
@@ -2002,7 +2003,7 @@ mod tests {
     }
 
     #[test]
-    fn watch_sees_every_kind_of_collection_write() -> ziggydb::Result<()> {
+    fn watch_sees_every_kind_of_collection_write() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         let mut other = Session::new(f.db.clone());
         for (setup, change) in [

@@ -3,10 +3,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ziggydb::{Value, ValueType};
+use crate::{Value, ValueType};
 
-use crate::commands::{wrong_arity, CommandSpec};
-use crate::reply::Reply;
+use crate::commands::reply::Reply;
+use crate::commands::table::{wrong_arity, CommandSpec};
 
 pub fn syntax_error() -> Reply {
     Reply::error("ERR syntax error")
@@ -155,7 +155,7 @@ pub enum Cmd<'a> {
     Info(Vec<&'a [u8]>),
     Unwatch,
     /// A list, set, sorted set or hash command.
-    Coll(crate::collections::Cmd<'a>),
+    Coll(crate::commands::collections::Cmd<'a>),
     // Reads.
     Get(&'a [u8]),
     GetType(&'a [u8]),
@@ -210,7 +210,7 @@ pub enum Cmd<'a> {
     /// `BACKUP destination`.
     Backup(&'a [u8]),
     /// `EXPORT file [FORMAT JSONL|RESP]`.
-    Export(&'a [u8], ziggydb::ExportFormat),
+    Export(&'a [u8], crate::ExportFormat),
     /// `IMPORT file`.
     Import(&'a [u8]),
     /// `REPAIR`: only from the command line, on a database nobody has open.
@@ -336,22 +336,22 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Re
         "EXPORT" => Cmd::Export(arg(0), parse_export_format(&args[1..])?),
         "IMPORT" => Cmd::Import(arg(0)),
         "REPAIR" => Cmd::Repair,
-        name if crate::collections::lookup(name.as_bytes()).is_some() => {
-            Cmd::Coll(crate::collections::parse(spec, args)?)
+        name if crate::commands::collections::lookup(name.as_bytes()).is_some() => {
+            Cmd::Coll(crate::commands::collections::parse(spec, args)?)
         }
         other => unreachable!("{other} is a control command or missing from parse"),
     })
 }
 
 /// `EXPORT`'s options after the file: none (JSON Lines) or `FORMAT JSONL|RESP`.
-fn parse_export_format(opts: &[&[u8]]) -> Result<ziggydb::ExportFormat, Reply> {
+fn parse_export_format(opts: &[&[u8]]) -> Result<crate::ExportFormat, Reply> {
     match opts {
-        [] => Ok(ziggydb::ExportFormat::JsonLines),
+        [] => Ok(crate::ExportFormat::JsonLines),
         [opt, name] if opt.eq_ignore_ascii_case(b"FORMAT") => {
             if name.eq_ignore_ascii_case(b"JSONL") {
-                Ok(ziggydb::ExportFormat::JsonLines)
+                Ok(crate::ExportFormat::JsonLines)
             } else if name.eq_ignore_ascii_case(b"RESP") {
-                Ok(ziggydb::ExportFormat::Resp)
+                Ok(crate::ExportFormat::Resp)
             } else {
                 Err(Reply::error(
                     "ERR unknown export format (expected JSONL or RESP)",
@@ -457,7 +457,9 @@ fn parse_set<'a>(args: &'a [&'a [u8]]) -> Result<SetArgs<'a>, Reply> {
                         String::from_utf8_lossy(name).replace(['\r', '\n'], " ")
                     ))
                 })?;
-            SetValue::Typed(Value::parse_as(ty, args[1]).map_err(|e| crate::run::error_reply(&e))?)
+            SetValue::Typed(
+                Value::parse_as(ty, args[1]).map_err(|e| crate::commands::exec::error_reply(&e))?,
+            )
         }
     };
     Ok(SetArgs {
@@ -615,8 +617,8 @@ fn parse_scan<'a>(args: &'a [&'a [u8]]) -> Result<ScanArgs<'a>, Reply> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::{check_arity, lookup, unknown_command};
-    use crate::split::split_line;
+    use crate::commands::split::split_line;
+    use crate::commands::table::{check_arity, lookup, unknown_command};
 
     /// Splits `line` as the shell does.
     pub fn argv(line: &str) -> Vec<&'static [u8]> {

@@ -1,5 +1,4 @@
-//! The commands `ziggy` accepts: one table of names, arities and help text, parsing of each
-//! command's arguments, and a [`Session`] that runs them against the database.
+//! A [`Session`]: one connection's state, running commands against the database.
 //!
 //! A command outside a transaction runs on its own: reads go straight to the database, and
 //! each write command is one write transaction (so `MSET` and `DEL a b` are atomic).
@@ -15,732 +14,11 @@
 //! since the `WATCH` (`Db::key_written_since`): if it was created and deleted meanwhile, or
 //! that can no longer be told, `EXEC` aborts.
 
-use std::fmt::Write as _;
-
-use ziggydb::{Db, WriteTxn};
-
-use crate::parse::{parse, Cmd, Condition, GetExTtl, SetArgs, SetTtl, SetValue};
-use crate::reply::Reply;
-use crate::run::{bulk_or_nil, error_reply, other, read, write};
-
-/// How a command touches the database, which decides where it may run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Needs no database (`PING`, `ECHO`) or only its shared counters (`INFO`).
-    Other,
-    /// Reads keys; inside a transaction it sees the transaction's writes.
-    Read,
-    /// Writes keys: one transaction of its own, or part of the open one.
-    Write,
-    /// Works on the whole database; refused inside a transaction.
-    Admin,
-    /// Starts or ends a transaction.
-    Control,
-}
-
-/// What the shell knows about one command.
-#[derive(Debug)]
-pub struct CommandSpec {
-    /// Upper-case name.
-    pub name: &'static str,
-    /// Number of arguments including the name, as Redis counts them: `n` means exactly `n`,
-    /// `-n` at least `n`.
-    pub arity: i32,
-    /// Where the command may run.
-    pub kind: Kind,
-    /// Arguments after the name, for help text.
-    pub syntax: &'static str,
-    /// One-line description.
-    pub summary: &'static str,
-    /// The group `HELP @group` lists it under.
-    pub group: Group,
-}
-
-/// The groups of commands, as `HELP @group` names them (Redis's groups, plus `json`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Group {
-    Generic,
-    String,
-    Json,
-    List,
-    Set,
-    SortedSet,
-    Hash,
-    Transactions,
-    Server,
-    Connection,
-}
-
-impl Group {
-    /// Every group, in the order help lists them.
-    pub const ALL: [Group; 10] = [
-        Group::Generic,
-        Group::String,
-        Group::Json,
-        Group::List,
-        Group::Set,
-        Group::SortedSet,
-        Group::Hash,
-        Group::Transactions,
-        Group::Server,
-        Group::Connection,
-    ];
-
-    /// The name after `@` in `HELP @group`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Group::Generic => "generic",
-            Group::String => "string",
-            Group::Json => "json",
-            Group::List => "list",
-            Group::Set => "set",
-            Group::SortedSet => "sorted-set",
-            Group::Hash => "hash",
-            Group::Transactions => "transactions",
-            Group::Server => "server",
-            Group::Connection => "connection",
-        }
-    }
-
-    /// The group named `name` (any case), without its `@`.
-    pub fn from_name(name: &[u8]) -> Option<Group> {
-        Group::ALL
-            .into_iter()
-            .find(|g| g.name().as_bytes().eq_ignore_ascii_case(name))
-    }
-
-    /// The group of a collection command, told by its first letter as Redis names them:
-    /// `L`/`R` lists, `S` sets, `Z` sorted sets, `H` hashes.
-    pub const fn of_collection(name: &str) -> Group {
-        match name.as_bytes() {
-            [b'S', ..] => Group::Set,
-            [b'Z', ..] => Group::SortedSet,
-            [b'H', ..] => Group::Hash,
-            _ => Group::List,
-        }
-    }
-}
-
-macro_rules! command {
-    ($group:ident, $name:literal, $arity:literal, $kind:ident, $syntax:literal,
-     $summary:literal) => {
-        CommandSpec {
-            name: $name,
-            arity: $arity,
-            kind: Kind::$kind,
-            syntax: $syntax,
-            summary: $summary,
-            group: Group::$group,
-        }
-    };
-}
-
-/// Every command, in the order help lists them.
-pub const COMMANDS: &[CommandSpec] = &[
-    // Strings and counters.
-    command!(String, "GET", 2, Read, "key", "Get the value of a key"),
-    command!(
-        String,
-        "SET",
-        -3,
-        Write,
-        "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-seconds|\
-         PXAT unix-milliseconds|KEEPTTL] \
-         [TYPE bytes|string|int|float|bool|timestamp|json]",
-        "Set the value of a key, optionally as a typed scalar and with an expiry"
-    ),
-    command!(
-        String,
-        "SETNX",
-        3,
-        Write,
-        "key value",
-        "Set a key only if it does not exist; reply 1 if it was set"
-    ),
-    command!(
-        String,
-        "SETEX",
-        4,
-        Write,
-        "key seconds value",
-        "Set a key that expires after some seconds"
-    ),
-    command!(
-        String,
-        "SETEXP",
-        4,
-        Write,
-        "key seconds value",
-        "Set a key that expires after some seconds (same as SETEX)"
-    ),
-    command!(
-        String,
-        "PSETEX",
-        4,
-        Write,
-        "key milliseconds value",
-        "Set a key that expires after some milliseconds"
-    ),
-    command!(
-        String,
-        "GETSET",
-        3,
-        Write,
-        "key value",
-        "Set a key and reply with its old value"
-    ),
-    command!(
-        String,
-        "GETDEL",
-        2,
-        Write,
-        "key",
-        "Get the value of a key and delete it"
-    ),
-    command!(
-        String,
-        "GETEX",
-        -2,
-        Write,
-        "key [EX seconds|PX milliseconds|EXAT unix-seconds|PXAT unix-milliseconds|PERSIST]",
-        "Get the value of a key and set or remove its expiry"
-    ),
-    command!(
-        String,
-        "MGET",
-        -2,
-        Read,
-        "key [key ...]",
-        "Get the values of several keys at once"
-    ),
-    command!(
-        String,
-        "MSET",
-        -3,
-        Write,
-        "key value [key value ...]",
-        "Set several keys at once"
-    ),
-    command!(
-        String,
-        "MSETNX",
-        -3,
-        Write,
-        "key value [key value ...]",
-        "Set several keys at once, only if none of them exists"
-    ),
-    command!(
-        String,
-        "APPEND",
-        3,
-        Write,
-        "key value",
-        "Append to the value of a key; reply with the new length"
-    ),
-    command!(
-        String,
-        "STRLEN",
-        2,
-        Read,
-        "key",
-        "Get the length of the value of a key"
-    ),
-    command!(
-        String,
-        "GETRANGE",
-        4,
-        Read,
-        "key start end",
-        "Get a range of bytes of the value of a key"
-    ),
-    command!(
-        String,
-        "SETRANGE",
-        4,
-        Write,
-        "key offset value",
-        "Overwrite part of the value of a key from an offset on"
-    ),
-    command!(
-        String,
-        "INCR",
-        2,
-        Write,
-        "key",
-        "Add one to the integer at a key"
-    ),
-    command!(
-        String,
-        "INCRBY",
-        3,
-        Write,
-        "key increment",
-        "Add to the integer at a key"
-    ),
-    command!(
-        String,
-        "DECR",
-        2,
-        Write,
-        "key",
-        "Subtract one from the integer at a key"
-    ),
-    command!(
-        String,
-        "DECRBY",
-        3,
-        Write,
-        "key decrement",
-        "Subtract from the integer at a key"
-    ),
-    command!(
-        String,
-        "INCRBYFLOAT",
-        3,
-        Write,
-        "key increment",
-        "Add to the number at a key, as a float"
-    ),
-    // Typed scalars.
-    command!(
-        String,
-        "GETTYPE",
-        2,
-        Read,
-        "key",
-        "Get the stored type of a key's value"
-    ),
-    command!(
-        Json,
-        "JSON.GET",
-        -2,
-        Read,
-        "key [path ...]",
-        "Get a JSON document, or the values at paths in it ($.a.b, $.list[0], .a.b)"
-    ),
-    command!(
-        Json,
-        "JSON.SET",
-        -4,
-        Write,
-        "key path json [NX|XX]",
-        "Set a JSON document, or a value at a path in it"
-    ),
-    // Generic key commands.
-    command!(
-        Generic,
-        "DEL",
-        -2,
-        Write,
-        "key [key ...]",
-        "Delete keys; reply with how many existed"
-    ),
-    command!(
-        Generic,
-        "UNLINK",
-        -2,
-        Write,
-        "key [key ...]",
-        "Delete keys (same as DEL: collections are always freed lazily)"
-    ),
-    command!(
-        Generic,
-        "EXISTS",
-        -2,
-        Read,
-        "key [key ...]",
-        "Count how many of the keys exist"
-    ),
-    command!(Generic, "TYPE", 2, Read, "key", "Get the type of a key"),
-    command!(Generic, "RENAME", 3, Write, "key newkey", "Rename a key"),
-    command!(
-        Generic,
-        "RENAMENX",
-        3,
-        Write,
-        "key newkey",
-        "Rename a key only if the new name is free"
-    ),
-    command!(
-        Generic,
-        "COPY",
-        -3,
-        Write,
-        "source destination [DB 0] [REPLACE]",
-        "Copy the value of a key to another key"
-    ),
-    command!(
-        Generic,
-        "KEYS",
-        2,
-        Read,
-        "pattern",
-        "List the keys matching a glob pattern"
-    ),
-    command!(
-        Generic,
-        "SCAN",
-        -2,
-        Read,
-        "cursor [MATCH pattern] [COUNT count] [TYPE type]",
-        "Iterate over the keys, in key order, a page at a time"
-    ),
-    command!(Generic, "RANDOMKEY", 1, Read, "", "Get a random key"),
-    command!(Server, "DBSIZE", 1, Read, "", "Count the keys"),
-    command!(
-        Server,
-        "FLUSHDB",
-        -1,
-        Write,
-        "[ASYNC|SYNC]",
-        "Delete every key"
-    ),
-    // Expiry.
-    command!(
-        Generic,
-        "EXPIRE",
-        -3,
-        Write,
-        "key seconds [NX|XX|GT|LT]",
-        "Make a key expire after some seconds"
-    ),
-    command!(
-        Generic,
-        "PEXPIRE",
-        -3,
-        Write,
-        "key milliseconds [NX|XX|GT|LT]",
-        "Make a key expire after some milliseconds"
-    ),
-    command!(
-        Generic,
-        "EXPIREAT",
-        -3,
-        Write,
-        "key unix-seconds [NX|XX|GT|LT]",
-        "Make a key expire at a Unix time in seconds"
-    ),
-    command!(
-        Generic,
-        "PEXPIREAT",
-        -3,
-        Write,
-        "key unix-milliseconds [NX|XX|GT|LT]",
-        "Make a key expire at a Unix time in milliseconds"
-    ),
-    command!(
-        Generic,
-        "PERSIST",
-        2,
-        Write,
-        "key",
-        "Remove the expiry of a key"
-    ),
-    command!(
-        Generic,
-        "TTL",
-        2,
-        Read,
-        "key",
-        "Get the seconds left before a key expires (-1: never, -2: no key)"
-    ),
-    command!(
-        Generic,
-        "PTTL",
-        2,
-        Read,
-        "key",
-        "Get the milliseconds left before a key expires"
-    ),
-    command!(
-        Generic,
-        "EXPIRETIME",
-        2,
-        Read,
-        "key",
-        "Get the Unix time in seconds at which a key expires"
-    ),
-    command!(
-        Generic,
-        "PEXPIRETIME",
-        2,
-        Read,
-        "key",
-        "Get the Unix time in milliseconds at which a key expires"
-    ),
-    // Transactions.
-    command!(
-        Transactions,
-        "MULTI",
-        1,
-        Control,
-        "",
-        "Queue the following commands until EXEC"
-    ),
-    command!(
-        Transactions,
-        "EXEC",
-        1,
-        Control,
-        "",
-        "Run the queued commands in one transaction, unless a watched key changed"
-    ),
-    command!(
-        Transactions,
-        "DISCARD",
-        1,
-        Control,
-        "",
-        "Drop the queued commands"
-    ),
-    command!(
-        Transactions,
-        "WATCH",
-        -2,
-        Control,
-        "key [key ...]",
-        "Make the next EXEC fail if any of the keys changes before it"
-    ),
-    command!(
-        Transactions,
-        "UNWATCH",
-        1,
-        Other,
-        "",
-        "Forget the watched keys"
-    ),
-    command!(
-        Transactions,
-        "BEGIN",
-        1,
-        Control,
-        "",
-        "Start a transaction holding the writer lock"
-    ),
-    command!(
-        Transactions,
-        "COMMIT",
-        1,
-        Control,
-        "",
-        "Commit the transaction started by BEGIN"
-    ),
-    command!(
-        Transactions,
-        "ROLLBACK",
-        1,
-        Control,
-        "",
-        "Discard the transaction started by BEGIN"
-    ),
-    // Administration.
-    command!(
-        Server,
-        "COMPACT",
-        1,
-        Admin,
-        "",
-        "Rewrite segments to reclaim space now"
-    ),
-    command!(
-        Server,
-        "CHECK",
-        1,
-        Admin,
-        "",
-        "Verify checksums and the index"
-    ),
-    command!(
-        Server,
-        "INFO",
-        -1,
-        Other,
-        "[SERVER|KEYSPACE|STATS|PERSISTENCE|MEMORY|PROCESSES ...]",
-        "Show database statistics, by section"
-    ),
-    command!(
-        Server,
-        "REPAIR",
-        1,
-        Admin,
-        "",
-        "Salvage the intact data into a new database, originals kept aside (`ziggy -d DIR repair`)"
-    ),
-    command!(
-        Server,
-        "BACKUP",
-        2,
-        Admin,
-        "destination",
-        "Copy the database to a new directory, consistently, while others keep writing"
-    ),
-    command!(
-        Server,
-        "EXPORT",
-        -2,
-        Admin,
-        "file [FORMAT JSONL|RESP]",
-        "Write every key to a file: JSON Lines, or Redis protocol for redis-cli --pipe"
-    ),
-    command!(
-        Server,
-        "IMPORT",
-        2,
-        Admin,
-        "file",
-        "Load the keys in a JSON Lines file written by EXPORT"
-    ),
-    command!(
-        Connection,
-        "PING",
-        -1,
-        Other,
-        "[message]",
-        "Reply PONG, or the message"
-    ),
-    command!(Connection, "ECHO", 2, Other, "message", "Reply the message"),
-];
-
-/// The command named `name` (any case).
-pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS
-        .iter()
-        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
-        .or_else(|| crate::collections::lookup(name))
-}
-
-/// Every command: this table's, then the collection commands'.
-pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
-    COMMANDS.iter().chain(crate::collections::COMMANDS)
-}
-
-/// Words the shell answers itself, without the database; completed like commands.
-pub const LOCAL_COMMANDS: &[&str] = &["HELP", "CLEAR", "QUIT", "EXIT"];
-
-/// Help as redis-cli gives it: `help` (how to get help, then every command by group),
-/// `help @group` (the group's commands) or `help COMMAND` (its syntax, summary and group).
-pub fn help_text(topic: Option<&[u8]>) -> String {
-    let mut text = String::new();
-    let Some(topic) = topic else {
-        text.push_str(concat!(
-            "ziggy ",
-            env!("CARGO_PKG_VERSION"),
-            "\n",
-            "To get help about ZiggyDB commands type:\n",
-            "      \"help @<group>\" to get a list of commands in <group>\n",
-            "      \"help <command>\" for help on <command>\n",
-            "      \"help <tab>\" to get a list of possible help topics\n",
-            "      \"quit\" to exit\n",
-            "\n",
-            "To set ziggy preferences:\n",
-            "      \":set hints\" enable online hints\n",
-            "      \":set nohints\" disable online hints\n",
-        ));
-        let width = all().map(|c| c.name.len()).max().unwrap_or(0);
-        for group in Group::ALL {
-            let _ = writeln!(text, "\n@{}", group.name());
-            for spec in all().filter(|c| c.group == group) {
-                let _ = writeln!(text, "  {:width$}  {}", spec.name, spec.summary);
-            }
-        }
-        return text;
-    };
-    if let Some(name) = topic.strip_prefix(b"@") {
-        let Some(group) = Group::from_name(name) else {
-            let names: Vec<String> = Group::ALL
-                .iter()
-                .map(|g| format!("@{}", g.name()))
-                .collect();
-            return format!(
-                "no command group named '@{}'; the groups are {}\n",
-                String::from_utf8_lossy(name),
-                names.join(" ")
-            );
-        };
-        for spec in all().filter(|c| c.group == group) {
-            write_command_help(&mut text, spec, false);
-        }
-        return text;
-    }
-    match lookup(topic) {
-        Some(spec) => write_command_help(&mut text, spec, true),
-        None => {
-            let _ = writeln!(
-                text,
-                "no command named '{}'; type help for the list",
-                String::from_utf8_lossy(topic)
-            );
-        }
-    }
-    text
-}
-
-/// One command's help, laid out as redis-cli lays it out.
-fn write_command_help(text: &mut String, spec: &CommandSpec, with_group: bool) {
-    let sep = if spec.syntax.is_empty() { "" } else { " " };
-    let _ = write!(
-        text,
-        "\n  {}{sep}{}\n  summary: {}\n",
-        spec.name, spec.syntax, spec.summary
-    );
-    if with_group {
-        let _ = writeln!(text, "  group: {}", spec.group.name());
-    }
-}
-
-/// Redis's "unknown command" error, quoting the start of the arguments.
-pub fn unknown_command(args: &[&[u8]]) -> Reply {
-    let name = String::from_utf8_lossy(args[0]);
-    let name: String = truncate(&name, 128).replace(['\r', '\n'], " ");
-    let mut quoted = String::new();
-    for arg in &args[1..] {
-        if quoted.len() >= 128 {
-            break;
-        }
-        let room = 128 - quoted.len();
-        let _ = write!(
-            quoted,
-            "'{}' ",
-            truncate(&String::from_utf8_lossy(arg), room)
-        );
-    }
-    Reply::error(format!(
-        "ERR unknown command '{name}', with args beginning with: {}",
-        quoted.replace(['\r', '\n'], " ")
-    ))
-}
-
-/// At most `max` bytes of `s`, cut at a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// Redis's error for a wrong number of arguments.
-pub fn wrong_arity(spec: &CommandSpec) -> Reply {
-    Reply::error(format!(
-        "ERR wrong number of arguments for '{}' command",
-        spec.name.to_ascii_lowercase()
-    ))
-}
-
-pub fn check_arity(spec: &CommandSpec, argc: usize) -> Result<(), Reply> {
-    let argc = i64::try_from(argc).unwrap_or(i64::MAX);
-    let arity = i64::from(spec.arity);
-    let fits = if arity >= 0 {
-        argc == arity
-    } else {
-        argc >= -arity
-    };
-    if fits {
-        Ok(())
-    } else {
-        Err(wrong_arity(spec))
-    }
-}
+use crate::commands::exec::{bulk_or_nil, error_reply, other, read, write};
+use crate::commands::parse::{parse, Cmd, Condition, GetExTtl, SetArgs, SetTtl, SetValue};
+use crate::commands::reply::Reply;
+use crate::commands::table::{check_arity, lookup, unknown_command, Kind};
+use crate::{Db, WriteTxn};
 
 /// Commands queued by `MULTI`.
 struct Multi {
@@ -787,9 +65,10 @@ impl Session {
         }
     }
 
-    /// Runs one command line, `args[0]` being the command name. `args` must not be empty.
+    /// Runs one command line, `args[0]` being the command name. An empty `args` is an
+    /// unknown command.
     pub fn execute(&mut self, args: &[&[u8]]) -> Reply {
-        let Some(spec) = lookup(args[0]) else {
+        let Some(spec) = args.first().and_then(|name| lookup(name)) else {
             return self.refuse_in_multi(unknown_command(args));
         };
         if let Err(reply) = check_arity(spec, args.len()) {
@@ -938,8 +217,11 @@ impl Session {
             .queue
             .iter()
             .map(|args| {
-                let args = crate::split::as_args(args);
-                let spec = lookup(args[0]).expect("queued commands are known");
+                let args = crate::commands::split::as_args(args);
+                // Only known commands were queued; an unknown one would be refused here.
+                let Some(spec) = args.first().and_then(|name| lookup(name)) else {
+                    return unknown_command(&args);
+                };
                 match parse(spec, &args[1..]) {
                     Ok(cmd) => run_in_txn(&self.db, &mut tx, spec.kind, cmd)
                         .unwrap_or_else(|e| error_reply(&e)),
@@ -969,9 +251,9 @@ impl Session {
 
 /// Runs a non-control command outside any transaction; a write command gets a transaction of
 /// its own, committed if it succeeds.
-fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
+fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> crate::Result<Reply> {
     match (kind, cmd) {
-        (_, Cmd::Coll(cmd)) => Ok(crate::collections::run(db, None, &cmd)),
+        (_, Cmd::Coll(cmd)) => Ok(crate::commands::collections::run(db, None, &cmd)),
         (Kind::Read, cmd) => read(db, cmd),
         // Deletes in several transactions if one cannot hold them all.
         (Kind::Write, Cmd::FlushDb) => {
@@ -1025,10 +307,10 @@ fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
 
 /// Runs a non-control command inside the open transaction `tx`.
 /// A command that fails leaves none of its writes behind (as each Redis command is atomic).
-fn run_in_txn(db: &Db, tx: &mut WriteTxn, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
+fn run_in_txn(db: &Db, tx: &mut WriteTxn, kind: Kind, cmd: Cmd<'_>) -> crate::Result<Reply> {
     let sp = tx.savepoint();
     let reply = match cmd {
-        Cmd::Coll(cmd) => Ok(crate::collections::run(db, Some(tx), &cmd)),
+        Cmd::Coll(cmd) => Ok(crate::commands::collections::run(db, Some(tx), &cmd)),
         cmd => match kind {
             Kind::Read => read(tx, cmd),
             Kind::Write => write(tx, cmd),
@@ -1044,7 +326,8 @@ fn run_in_txn(db: &Db, tx: &mut WriteTxn, kind: Kind, cmd: Cmd<'_>) -> ziggydb::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::split::split_line;
+    use crate::commands::split::split_line;
+    use crate::commands::table::{Group, COMMANDS};
 
     fn argv(line: &str) -> Vec<&'static [u8]> {
         split_line(line.as_bytes())
@@ -1085,35 +368,8 @@ mod tests {
     }
 
     #[test]
-    fn help_lists_syntax_and_summary() {
-        assert_eq!(
-            help_text(Some(b"incrby")),
-            "\n  INCRBY key increment\n  summary: Add to the integer at a key\n  group: string\n"
-        );
-        let all = help_text(None);
-        assert!(all.contains("\n@server\n"), "{all}");
-        assert!(all.contains("\n  DBSIZE "), "{all}");
-        assert!(all.contains("Count the keys\n"), "{all}");
-        assert!(help_text(Some(b"nope")).starts_with("no command named 'nope'"));
-    }
-
-    #[test]
-    fn help_for_a_group_lists_its_commands_only() {
-        let list = help_text(Some(b"@LIST"));
-        assert!(list.starts_with("\n  LPUSH key element [element ...]\n  summary: "));
-        assert!(list.contains("\n  LRANGE "));
-        assert!(!list.contains("SADD") && !list.contains("group:"), "{list}");
-        let zsets = help_text(Some(b"@sorted-set"));
-        assert!(zsets.contains("\n  ZADD ") && !zsets.contains("HSET"));
-        assert!(help_text(Some(b"@nope")).starts_with("no command group named '@nope'"));
-        for group in Group::ALL {
-            assert!(all().any(|c| c.group == group), "{} is empty", group.name());
-        }
-    }
-
-    #[test]
     fn maintenance_commands_are_in_the_table_and_those_not_run_in_a_session_say_so(
-    ) -> ziggydb::Result<()> {
+    ) -> crate::Result<()> {
         for name in [
             "INFO", "CHECK", "REPAIR", "BACKUP", "EXPORT", "IMPORT", "COMPACT",
         ] {
@@ -1203,9 +459,9 @@ mod tests {
     }
 
     impl Fixture {
-        fn new() -> ziggydb::Result<Self> {
+        fn new() -> crate::Result<Self> {
             let dir =
-                tempfile::tempdir().map_err(|e| ziggydb::Error::InvalidArgument(e.to_string()))?;
+                tempfile::tempdir().map_err(|e| crate::Error::InvalidArgument(e.to_string()))?;
             let db = Db::options()
                 .active_expiry(None)
                 .open(dir.path().join("db"))?;
@@ -1231,7 +487,26 @@ mod tests {
     }
 
     #[test]
-    fn strings_and_counters() -> ziggydb::Result<()> {
+    fn an_empty_argv_is_an_unknown_command_not_a_panic() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        let unknown = err("ERR unknown command '', with args beginning with: ");
+        assert_eq!(f.session.execute(&[]), unknown);
+        assert_eq!(
+            crate::commands::parse(&[]).map(|_| ()),
+            Err(unknown.clone())
+        );
+        // Inside MULTI it is refused like any unknown command, and EXEC then fails.
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.session.execute(&[]), unknown);
+        assert_eq!(
+            f.run("EXEC"),
+            err("EXECABORT Transaction discarded because of previous errors.")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn strings_and_counters() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("GET a"), Reply::Nil);
         assert_eq!(f.run("SET a hello"), Reply::ok());
@@ -1271,7 +546,7 @@ mod tests {
     }
 
     #[test]
-    fn string_commands() -> ziggydb::Result<()> {
+    fn string_commands() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SETNX k v1"), Reply::Int(1));
         assert_eq!(f.run("SETNX k v2"), Reply::Int(0));
@@ -1316,7 +591,7 @@ mod tests {
     }
 
     #[test]
-    fn set_conditions_get_and_keepttl() -> ziggydb::Result<()> {
+    fn set_conditions_get_and_keepttl() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SET k v1 XX"), Reply::Nil);
         assert_eq!(f.run("SET k v1 NX"), Reply::ok());
@@ -1338,7 +613,7 @@ mod tests {
     }
 
     #[test]
-    fn ttl_commands() -> ziggydb::Result<()> {
+    fn ttl_commands() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("TTL k"), Reply::Int(-2));
         assert_eq!(f.run("PTTL k"), Reply::Int(-2));
@@ -1411,7 +686,7 @@ mod tests {
     }
 
     #[test]
-    fn expired_keys_vanish_everywhere() -> ziggydb::Result<()> {
+    fn expired_keys_vanish_everywhere() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SET gone v PX 1"), Reply::ok());
         assert_eq!(f.run("SET past v PXAT 1"), Reply::ok());
@@ -1428,7 +703,7 @@ mod tests {
     }
 
     #[test]
-    fn key_commands() -> ziggydb::Result<()> {
+    fn key_commands() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("MSET a 1 b 2 c 3"), Reply::ok());
         assert_eq!(
@@ -1501,7 +776,7 @@ mod tests {
     }
 
     #[test]
-    fn scan_pages_through_every_key_once() -> ziggydb::Result<()> {
+    fn scan_pages_through_every_key_once() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         for i in 0..25 {
             assert_eq!(f.run(&format!("SET k{i:02} v")), Reply::ok());
@@ -1524,7 +799,7 @@ mod tests {
     }
 
     #[test]
-    fn typed_values_and_json() -> ziggydb::Result<()> {
+    fn typed_values_and_json() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SET i 42 TYPE int"), Reply::ok());
         assert_eq!(f.run("GET i"), bulk("42"));
@@ -1582,7 +857,7 @@ mod tests {
     }
 
     #[test]
-    fn multi_exec_runs_queued_commands_together() -> ziggydb::Result<()> {
+    fn multi_exec_runs_queued_commands_together() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SET s text"), Reply::ok());
         assert_eq!(f.run("MULTI"), Reply::ok());
@@ -1617,7 +892,7 @@ mod tests {
     }
 
     #[test]
-    fn multi_refuses_after_a_bad_command_and_discard_drops() -> ziggydb::Result<()> {
+    fn multi_refuses_after_a_bad_command_and_discard_drops() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("MULTI"), Reply::ok());
         assert_eq!(f.run("SET a 1"), status("QUEUED"));
@@ -1648,7 +923,7 @@ mod tests {
     }
 
     #[test]
-    fn watch_aborts_exec_when_a_watched_key_changed() -> ziggydb::Result<()> {
+    fn watch_aborts_exec_when_a_watched_key_changed() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SET k 1"), Reply::ok());
         assert_eq!(f.run("WATCH k absent"), Reply::ok());
@@ -1722,7 +997,7 @@ mod tests {
     }
 
     #[test]
-    fn begin_commit_shows_real_replies_and_own_writes() -> ziggydb::Result<()> {
+    fn begin_commit_shows_real_replies_and_own_writes() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("MSET a 1 b 2"), Reply::ok());
         assert_eq!(f.run("COMMIT"), err("ERR COMMIT without BEGIN"));
@@ -1758,7 +1033,7 @@ mod tests {
     /// Every write command, run inside `BEGIN` and then rolled back, leaves no trace; inside
     /// the transaction its reads see its writes.
     #[test]
-    fn rollback_undoes_every_command() -> ziggydb::Result<()> {
+    fn rollback_undoes_every_command() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(
             f.run("MSET s hello n 5 f 1.5 gone x ttl v other o"),
@@ -1812,7 +1087,7 @@ mod tests {
     }
 
     #[test]
-    fn admin_and_misc_commands() -> ziggydb::Result<()> {
+    fn admin_and_misc_commands() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("MSET a 1 b 2"), Reply::ok());
         assert_eq!(f.run("COMPACT"), Reply::ok());
