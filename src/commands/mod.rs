@@ -43,11 +43,14 @@ mod table;
 
 pub use crate::types::glob_match;
 pub use crate::value::format_float;
+pub use collections::CollectionId;
 pub use exec::transfer_error;
 pub use reply::Reply;
 pub use session::Session;
 pub use split::{as_args, split_in_place, split_line, SplitError};
-pub use table::{all, check_arity, lookup, unknown_command, wrong_arity, CommandSpec, Group, Kind};
+pub use table::{
+    all, check_arity, lookup, unknown_command, wrong_arity, CommandId, CommandSpec, Group, Kind,
+};
 
 /// An argv checked against the table and its arguments decoded, ready to run.
 #[derive(Debug)]

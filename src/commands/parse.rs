@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::{Value, ValueType};
 
 use crate::commands::reply::Reply;
-use crate::commands::table::{wrong_arity, CommandSpec};
+use crate::commands::table::{wrong_arity, CommandId, CommandSpec};
 
 pub fn syntax_error() -> Reply {
     Reply::error("ERR syntax error")
@@ -240,81 +240,82 @@ fn utf8<'a>(arg: &'a [u8], what: &str) -> Result<&'a str, Reply> {
 /// Control commands are handled by the session, not here.
 pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
     let arg = |i: usize| args[i];
-    Ok(match spec.name {
-        "PING" => match args.len() {
+    use CommandId as C;
+    Ok(match spec.id {
+        C::Ping => match args.len() {
             0 => Cmd::Ping(None),
             1 => Cmd::Ping(Some(arg(0))),
             _ => return Err(wrong_arity(spec)),
         },
-        "ECHO" => Cmd::Echo(arg(0)),
-        "INFO" => Cmd::Info(keys_of(args)),
-        "UNWATCH" => Cmd::Unwatch,
-        "GET" => Cmd::Get(arg(0)),
-        "GETTYPE" => Cmd::GetType(arg(0)),
-        "EXISTS" => Cmd::Exists(keys_of(args)),
-        "MGET" => Cmd::MGet(args),
-        "STRLEN" => Cmd::StrLen(arg(0)),
-        "GETRANGE" => Cmd::GetRange(arg(0), int_arg(arg(1))?, int_arg(arg(2))?),
-        "TYPE" => Cmd::Type(arg(0)),
-        "DBSIZE" => Cmd::DbSize,
-        "KEYS" => Cmd::Keys(arg(0)),
-        "SCAN" => Cmd::Scan(parse_scan(args)?),
-        "RANDOMKEY" => Cmd::RandomKey,
-        "JSON.GET" => Cmd::JsonGet(
+        C::Echo => Cmd::Echo(arg(0)),
+        C::Info => Cmd::Info(keys_of(args)),
+        C::Unwatch => Cmd::Unwatch,
+        C::Get => Cmd::Get(arg(0)),
+        C::Gettype => Cmd::GetType(arg(0)),
+        C::Exists => Cmd::Exists(keys_of(args)),
+        C::Mget => Cmd::MGet(args),
+        C::Strlen => Cmd::StrLen(arg(0)),
+        C::Getrange => Cmd::GetRange(arg(0), int_arg(arg(1))?, int_arg(arg(2))?),
+        C::Type => Cmd::Type(arg(0)),
+        C::Dbsize => Cmd::DbSize,
+        C::Keys => Cmd::Keys(arg(0)),
+        C::Scan => Cmd::Scan(parse_scan(args)?),
+        C::Randomkey => Cmd::RandomKey,
+        C::JsonGet => Cmd::JsonGet(
             arg(0),
             args[1..]
                 .iter()
                 .map(|p| utf8(p, "path"))
                 .collect::<Result<_, _>>()?,
         ),
-        "TTL" => Cmd::Ttl(arg(0), Unit::Seconds),
-        "PTTL" => Cmd::Ttl(arg(0), Unit::Millis),
-        "EXPIRETIME" => Cmd::ExpireTime(arg(0), Unit::Seconds),
-        "PEXPIRETIME" => Cmd::ExpireTime(arg(0), Unit::Millis),
-        "SET" => Cmd::Set(parse_set(args)?),
-        "SETNX" => Cmd::SetNx(arg(0), arg(1)),
-        "SETEX" | "SETEXP" | "PSETEX" => {
-            let unit = if spec.name == "PSETEX" {
+        C::Ttl => Cmd::Ttl(arg(0), Unit::Seconds),
+        C::Pttl => Cmd::Ttl(arg(0), Unit::Millis),
+        C::Expiretime => Cmd::ExpireTime(arg(0), Unit::Seconds),
+        C::Pexpiretime => Cmd::ExpireTime(arg(0), Unit::Millis),
+        C::Set => Cmd::Set(parse_set(args)?),
+        C::Setnx => Cmd::SetNx(arg(0), arg(1)),
+        C::Setex | C::Setexp | C::Psetex => {
+            let unit = if spec.id == C::Psetex {
                 ExpiryUnit::Millis
             } else {
                 ExpiryUnit::Seconds
             };
             Cmd::SetEx(arg(0), expiry_ms(spec.name, unit, arg(1))?, arg(2))
         }
-        "GETSET" => Cmd::GetSet(arg(0), arg(1)),
-        "GETDEL" => Cmd::GetDel(arg(0)),
-        "GETEX" => Cmd::GetEx(arg(0), parse_getex(&args[1..])?),
-        "MSET" => Cmd::MSet(pairs_of(spec, args)?),
-        "MSETNX" => Cmd::MSetNx(pairs_of(spec, args)?),
-        "APPEND" => Cmd::Append(arg(0), arg(1)),
-        "SETRANGE" => {
+        C::Getset => Cmd::GetSet(arg(0), arg(1)),
+        C::Getdel => Cmd::GetDel(arg(0)),
+        C::Getex => Cmd::GetEx(arg(0), parse_getex(&args[1..])?),
+        C::Mset => Cmd::MSet(pairs_of(spec, args)?),
+        C::Msetnx => Cmd::MSetNx(pairs_of(spec, args)?),
+        C::Append => Cmd::Append(arg(0), arg(1)),
+        C::Setrange => {
             let offset = int_arg(arg(1))?;
             let offset =
                 usize::try_from(offset).map_err(|_| Reply::error("ERR offset is out of range"))?;
             Cmd::SetRange(arg(0), offset, arg(2))
         }
-        "DEL" | "UNLINK" => Cmd::Del(keys_of(args)),
-        "INCR" => Cmd::IncrBy(arg(0), 1),
-        "DECR" => Cmd::IncrBy(arg(0), -1),
-        "INCRBY" => Cmd::IncrBy(arg(0), int_arg(arg(1))?),
-        "DECRBY" => {
+        C::Del | C::Unlink => Cmd::Del(keys_of(args)),
+        C::Incr => Cmd::IncrBy(arg(0), 1),
+        C::Decr => Cmd::IncrBy(arg(0), -1),
+        C::Incrby => Cmd::IncrBy(arg(0), int_arg(arg(1))?),
+        C::Decrby => {
             let negated = int_arg(arg(1))?
                 .checked_neg()
                 .ok_or_else(|| Reply::error("ERR decrement would overflow"))?;
             Cmd::IncrBy(arg(0), negated)
         }
-        "INCRBYFLOAT" => Cmd::IncrByFloat(arg(0), float_arg(arg(1)).ok()),
-        "RENAME" => Cmd::Rename(arg(0), arg(1)),
-        "RENAMENX" => Cmd::RenameNx(arg(0), arg(1)),
-        "COPY" => parse_copy(args)?,
-        "FLUSHDB" => match args {
+        C::Incrbyfloat => Cmd::IncrByFloat(arg(0), float_arg(arg(1)).ok()),
+        C::Rename => Cmd::Rename(arg(0), arg(1)),
+        C::Renamenx => Cmd::RenameNx(arg(0), arg(1)),
+        C::Copy => parse_copy(args)?,
+        C::Flushdb => match args {
             [] => Cmd::FlushDb,
             [mode] if mode.eq_ignore_ascii_case(b"ASYNC") || mode.eq_ignore_ascii_case(b"SYNC") => {
                 Cmd::FlushDb
             }
             _ => return Err(syntax_error()),
         },
-        "JSON.SET" => {
+        C::JsonSet => {
             let only_if_exists = match &args[3..] {
                 [] => None,
                 [opt] if opt.eq_ignore_ascii_case(b"NX") => Some(false),
@@ -328,18 +329,22 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Re
                 only_if_exists,
             }
         }
-        "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" => parse_expire(spec.name, args)?,
-        "PERSIST" => Cmd::Persist(arg(0)),
-        "COMPACT" => Cmd::Compact,
-        "CHECK" => Cmd::Check,
-        "BACKUP" => Cmd::Backup(arg(0)),
-        "EXPORT" => Cmd::Export(arg(0), parse_export_format(&args[1..])?),
-        "IMPORT" => Cmd::Import(arg(0)),
-        "REPAIR" => Cmd::Repair,
-        name if crate::commands::collections::lookup(name.as_bytes()).is_some() => {
-            Cmd::Coll(crate::commands::collections::parse(spec, args)?)
+        C::Expire | C::Pexpire | C::Expireat | C::Pexpireat => parse_expire(spec, args)?,
+        C::Persist => Cmd::Persist(arg(0)),
+        C::Compact => Cmd::Compact,
+        C::Check => Cmd::Check,
+        C::Backup => Cmd::Backup(arg(0)),
+        C::Export => Cmd::Export(arg(0), parse_export_format(&args[1..])?),
+        C::Import => Cmd::Import(arg(0)),
+        C::Repair => Cmd::Repair,
+        C::Coll(id) => Cmd::Coll(crate::commands::collections::parse(spec, id, args)?),
+        // The session runs these itself; they have no arguments to decode.
+        C::Multi | C::Exec | C::Discard | C::Watch | C::Begin | C::Commit | C::Rollback => {
+            return Err(Reply::error(format!(
+                "ERR {} is run by a session, not on its own",
+                spec.name
+            )))
         }
-        other => unreachable!("{other} is a control command or missing from parse"),
     })
 }
 
@@ -497,7 +502,9 @@ fn parse_getex(opts: &[&[u8]]) -> Result<GetExTtl, Reply> {
 
 /// Parses `EXPIRE key n [NX|XX|GT|LT]` and its kin: options first, then the number, which
 /// may be negative (the key is then deleted).
-fn parse_expire<'a>(name: &str, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
+fn parse_expire<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
+    use CommandId as C;
+    let name = spec.name;
     let mut cond = ExpireIf::default();
     for opt in &args[2..] {
         match opt.to_ascii_uppercase().as_slice() {
@@ -525,12 +532,12 @@ fn parse_expire<'a>(name: &str, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> 
     }
     let n = i128::from(int_arg(args[1])?);
     let invalid = || invalid_expire(name);
-    let seconds = matches!(name, "EXPIRE" | "EXPIREAT");
+    let seconds = matches!(spec.id, C::Expire | C::Expireat);
     if seconds && (n > i128::from(i64::MAX / 1000) || n < i128::from(i64::MIN / 1000)) {
         return Err(invalid());
     }
     let mut when = if seconds { n * 1000 } else { n };
-    if matches!(name, "EXPIRE" | "PEXPIRE") {
+    if matches!(spec.id, C::Expire | C::Pexpire) {
         let now = i128::from(now_ms());
         if when > i128::from(i64::MAX) - now {
             return Err(invalid());

@@ -68,6 +68,7 @@ impl Session {
     /// Runs one command line, `args[0]` being the command name. An empty `args` is an
     /// unknown command.
     pub fn execute(&mut self, args: &[&[u8]]) -> Reply {
+        use crate::commands::table::CommandId as C;
         let Some(spec) = args.first().and_then(|name| lookup(name)) else {
             return self.refuse_in_multi(unknown_command(args));
         };
@@ -75,7 +76,7 @@ impl Session {
             return self.refuse_in_multi(reply);
         }
         self.db.count_commands(1);
-        if self.multi.is_some() && !matches!(spec.name, "MULTI" | "EXEC" | "DISCARD" | "WATCH") {
+        if self.multi.is_some() && !matches!(spec.id, C::Multi | C::Exec | C::Discard | C::Watch) {
             if matches!(spec.kind, Kind::Admin | Kind::Control) {
                 return self
                     .refuse_in_multi(Reply::error("ERR Command not allowed inside a transaction"));
@@ -85,29 +86,29 @@ impl Session {
             }
             return Reply::Status("QUEUED".into());
         }
-        match spec.name {
-            "MULTI" => self.multi(),
-            "EXEC" => self.exec(),
-            "DISCARD" => match self.multi.take() {
+        match spec.id {
+            C::Multi => self.multi(),
+            C::Exec => self.exec(),
+            C::Discard => match self.multi.take() {
                 Some(_) => {
                     self.watched.clear();
                     Reply::ok()
                 }
                 None => Reply::error("ERR DISCARD without MULTI"),
             },
-            "WATCH" => self.watch(&args[1..]),
-            "UNWATCH" => {
+            C::Watch => self.watch(&args[1..]),
+            C::Unwatch => {
                 self.watched.clear();
                 Reply::ok()
             }
-            "BEGIN" => self.begin(),
-            "COMMIT" => match self.txn.take() {
+            C::Begin => self.begin(),
+            C::Commit => match self.txn.take() {
                 Some(tx) => tx
                     .commit()
                     .map_or_else(|e| error_reply(&e), |()| Reply::ok()),
                 None => Reply::error("ERR COMMIT without BEGIN"),
             },
-            "ROLLBACK" => match self.txn.take() {
+            C::Rollback => match self.txn.take() {
                 Some(tx) => {
                     tx.rollback();
                     Reply::ok()

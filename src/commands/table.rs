@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use crate::commands::collections::CollectionId;
 use crate::commands::reply::Reply;
 
 /// How a command touches the database, which decides where it may run.
@@ -21,9 +22,142 @@ pub enum Kind {
     Control,
 }
 
+/// Every command, one variant each: parsing and dispatch match on it, never on a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CommandId {
+    /// `GET`.
+    Get,
+    /// `SET`.
+    Set,
+    /// `SETNX`.
+    Setnx,
+    /// `SETEX`.
+    Setex,
+    /// `SETEXP`.
+    Setexp,
+    /// `PSETEX`.
+    Psetex,
+    /// `GETSET`.
+    Getset,
+    /// `GETDEL`.
+    Getdel,
+    /// `GETEX`.
+    Getex,
+    /// `MGET`.
+    Mget,
+    /// `MSET`.
+    Mset,
+    /// `MSETNX`.
+    Msetnx,
+    /// `APPEND`.
+    Append,
+    /// `STRLEN`.
+    Strlen,
+    /// `GETRANGE`.
+    Getrange,
+    /// `SETRANGE`.
+    Setrange,
+    /// `INCR`.
+    Incr,
+    /// `INCRBY`.
+    Incrby,
+    /// `DECR`.
+    Decr,
+    /// `DECRBY`.
+    Decrby,
+    /// `INCRBYFLOAT`.
+    Incrbyfloat,
+    /// `GETTYPE`.
+    Gettype,
+    /// `JSON.GET`.
+    JsonGet,
+    /// `JSON.SET`.
+    JsonSet,
+    /// `DEL`.
+    Del,
+    /// `UNLINK`.
+    Unlink,
+    /// `EXISTS`.
+    Exists,
+    /// `TYPE`.
+    Type,
+    /// `RENAME`.
+    Rename,
+    /// `RENAMENX`.
+    Renamenx,
+    /// `COPY`.
+    Copy,
+    /// `KEYS`.
+    Keys,
+    /// `SCAN`.
+    Scan,
+    /// `RANDOMKEY`.
+    Randomkey,
+    /// `DBSIZE`.
+    Dbsize,
+    /// `FLUSHDB`.
+    Flushdb,
+    /// `EXPIRE`.
+    Expire,
+    /// `PEXPIRE`.
+    Pexpire,
+    /// `EXPIREAT`.
+    Expireat,
+    /// `PEXPIREAT`.
+    Pexpireat,
+    /// `PERSIST`.
+    Persist,
+    /// `TTL`.
+    Ttl,
+    /// `PTTL`.
+    Pttl,
+    /// `EXPIRETIME`.
+    Expiretime,
+    /// `PEXPIRETIME`.
+    Pexpiretime,
+    /// `MULTI`.
+    Multi,
+    /// `EXEC`.
+    Exec,
+    /// `DISCARD`.
+    Discard,
+    /// `WATCH`.
+    Watch,
+    /// `UNWATCH`.
+    Unwatch,
+    /// `BEGIN`.
+    Begin,
+    /// `COMMIT`.
+    Commit,
+    /// `ROLLBACK`.
+    Rollback,
+    /// `COMPACT`.
+    Compact,
+    /// `CHECK`.
+    Check,
+    /// `INFO`.
+    Info,
+    /// `REPAIR`.
+    Repair,
+    /// `BACKUP`.
+    Backup,
+    /// `EXPORT`.
+    Export,
+    /// `IMPORT`.
+    Import,
+    /// `PING`.
+    Ping,
+    /// `ECHO`.
+    Echo,
+    /// A list, set, sorted set or hash command.
+    Coll(CollectionId),
+}
+
 /// What the shell knows about one command.
 #[derive(Debug)]
 pub struct CommandSpec {
+    /// Which command this is: what parsing and dispatch match on.
+    pub id: CommandId,
     /// Upper-case name.
     pub name: &'static str,
     /// Number of arguments including the name, as Redis counts them: `n` means exactly `n`,
@@ -115,9 +249,10 @@ impl Group {
 }
 
 macro_rules! command {
-    ($group:ident, $name:literal, $arity:literal, $kind:ident, $syntax:literal,
+    ($group:ident, $id:ident, $name:literal, $arity:literal, $kind:ident, $syntax:literal,
      $summary:literal) => {
         CommandSpec {
+            id: CommandId::$id,
             name: $name,
             arity: $arity,
             kind: Kind::$kind,
@@ -131,9 +266,10 @@ macro_rules! command {
 /// Every command, in the order help lists them.
 pub const COMMANDS: &[CommandSpec] = &[
     // Strings and counters.
-    command!(String, "GET", 2, Read, "key", "Get the value of a key"),
+    command!(String, Get, "GET", 2, Read, "key", "Get the value of a key"),
     command!(
         String,
+        Set,
         "SET",
         -3,
         Write,
@@ -144,6 +280,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Setnx,
         "SETNX",
         3,
         Write,
@@ -152,6 +289,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Setex,
         "SETEX",
         4,
         Write,
@@ -160,6 +298,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Setexp,
         "SETEXP",
         4,
         Write,
@@ -168,6 +307,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Psetex,
         "PSETEX",
         4,
         Write,
@@ -176,6 +316,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Getset,
         "GETSET",
         3,
         Write,
@@ -184,6 +325,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Getdel,
         "GETDEL",
         2,
         Write,
@@ -192,6 +334,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Getex,
         "GETEX",
         -2,
         Write,
@@ -200,6 +343,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Mget,
         "MGET",
         -2,
         Read,
@@ -208,6 +352,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Mset,
         "MSET",
         -3,
         Write,
@@ -216,6 +361,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Msetnx,
         "MSETNX",
         -3,
         Write,
@@ -224,6 +370,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Append,
         "APPEND",
         3,
         Write,
@@ -232,6 +379,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Strlen,
         "STRLEN",
         2,
         Read,
@@ -240,6 +388,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Getrange,
         "GETRANGE",
         4,
         Read,
@@ -248,6 +397,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Setrange,
         "SETRANGE",
         4,
         Write,
@@ -256,6 +406,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Incr,
         "INCR",
         2,
         Write,
@@ -264,6 +415,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Incrby,
         "INCRBY",
         3,
         Write,
@@ -272,6 +424,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Decr,
         "DECR",
         2,
         Write,
@@ -280,6 +433,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Decrby,
         "DECRBY",
         3,
         Write,
@@ -288,6 +442,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         String,
+        Incrbyfloat,
         "INCRBYFLOAT",
         3,
         Write,
@@ -297,6 +452,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     // Typed scalars.
     command!(
         String,
+        Gettype,
         "GETTYPE",
         2,
         Read,
@@ -305,6 +461,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Json,
+        JsonGet,
         "JSON.GET",
         -2,
         Read,
@@ -313,6 +470,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Json,
+        JsonSet,
         "JSON.SET",
         -4,
         Write,
@@ -322,6 +480,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     // Generic key commands.
     command!(
         Generic,
+        Del,
         "DEL",
         -2,
         Write,
@@ -330,6 +489,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Generic,
+        Unlink,
         "UNLINK",
         -2,
         Write,
@@ -338,16 +498,34 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Generic,
+        Exists,
         "EXISTS",
         -2,
         Read,
         "key [key ...]",
         "Count how many of the keys exist"
     ),
-    command!(Generic, "TYPE", 2, Read, "key", "Get the type of a key"),
-    command!(Generic, "RENAME", 3, Write, "key newkey", "Rename a key"),
     command!(
         Generic,
+        Type,
+        "TYPE",
+        2,
+        Read,
+        "key",
+        "Get the type of a key"
+    ),
+    command!(
+        Generic,
+        Rename,
+        "RENAME",
+        3,
+        Write,
+        "key newkey",
+        "Rename a key"
+    ),
+    command!(
+        Generic,
+        Renamenx,
         "RENAMENX",
         3,
         Write,
@@ -356,6 +534,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Generic,
+        Copy,
         "COPY",
         -3,
         Write,
@@ -364,6 +543,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Generic,
+        Keys,
         "KEYS",
         2,
         Read,
@@ -372,16 +552,26 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Generic,
+        Scan,
         "SCAN",
         -2,
         Read,
         "cursor [MATCH pattern] [COUNT count] [TYPE type]",
         "Iterate over the keys, in key order, a page at a time"
     ),
-    command!(Generic, "RANDOMKEY", 1, Read, "", "Get a random key"),
-    command!(Server, "DBSIZE", 1, Read, "", "Count the keys"),
+    command!(
+        Generic,
+        Randomkey,
+        "RANDOMKEY",
+        1,
+        Read,
+        "",
+        "Get a random key"
+    ),
+    command!(Server, Dbsize, "DBSIZE", 1, Read, "", "Count the keys"),
     command!(
         Server,
+        Flushdb,
         "FLUSHDB",
         -1,
         Write,
@@ -391,6 +581,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     // Expiry.
     command!(
         Generic,
+        Expire,
         "EXPIRE",
         -3,
         Write,
@@ -399,6 +590,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Generic,
+        Pexpire,
         "PEXPIRE",
         -3,
         Write,
@@ -407,6 +599,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Generic,
+        Expireat,
         "EXPIREAT",
         -3,
         Write,
@@ -415,6 +608,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Generic,
+        Pexpireat,
         "PEXPIREAT",
         -3,
         Write,
@@ -423,6 +617,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Generic,
+        Persist,
         "PERSIST",
         2,
         Write,
@@ -431,6 +626,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Generic,
+        Ttl,
         "TTL",
         2,
         Read,
@@ -439,6 +635,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Generic,
+        Pttl,
         "PTTL",
         2,
         Read,
@@ -447,6 +644,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Generic,
+        Expiretime,
         "EXPIRETIME",
         2,
         Read,
@@ -455,6 +653,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Generic,
+        Pexpiretime,
         "PEXPIRETIME",
         2,
         Read,
@@ -464,6 +663,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     // Transactions.
     command!(
         Transactions,
+        Multi,
         "MULTI",
         1,
         Control,
@@ -472,6 +672,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Transactions,
+        Exec,
         "EXEC",
         1,
         Control,
@@ -480,6 +681,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Transactions,
+        Discard,
         "DISCARD",
         1,
         Control,
@@ -488,6 +690,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Transactions,
+        Watch,
         "WATCH",
         -2,
         Control,
@@ -496,6 +699,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Transactions,
+        Unwatch,
         "UNWATCH",
         1,
         Other,
@@ -504,6 +708,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Transactions,
+        Begin,
         "BEGIN",
         1,
         Control,
@@ -512,6 +717,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Transactions,
+        Commit,
         "COMMIT",
         1,
         Control,
@@ -520,6 +726,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Transactions,
+        Rollback,
         "ROLLBACK",
         1,
         Control,
@@ -529,6 +736,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     // Administration.
     command!(
         Server,
+        Compact,
         "COMPACT",
         1,
         Admin,
@@ -537,6 +745,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Server,
+        Check,
         "CHECK",
         1,
         Admin,
@@ -545,6 +754,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Server,
+        Info,
         "INFO",
         -1,
         Other,
@@ -553,6 +763,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Server,
+        Repair,
         "REPAIR",
         1,
         Admin,
@@ -561,6 +772,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Server,
+        Backup,
         "BACKUP",
         2,
         Admin,
@@ -569,6 +781,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Server,
+        Export,
         "EXPORT",
         -2,
         Admin,
@@ -577,6 +790,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Server,
+        Import,
         "IMPORT",
         2,
         Admin,
@@ -585,13 +799,22 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     command!(
         Connection,
+        Ping,
         "PING",
         -1,
         Other,
         "[message]",
         "Reply PONG, or the message"
     ),
-    command!(Connection, "ECHO", 2, Other, "message", "Reply the message"),
+    command!(
+        Connection,
+        Echo,
+        "ECHO",
+        2,
+        Other,
+        "message",
+        "Reply the message"
+    ),
 ];
 
 /// The command named `name` (any case).
