@@ -7,7 +7,9 @@ use std::os::unix::ffi::OsStrExt as _;
 use crate::commands::format_float;
 use crate::{Db, Error, Value, ValueType, WriteTxn};
 
-use crate::commands::parse::{now_ms, Cmd, Condition, GetExTtl, ScanArgs, SetTtl, SetValue, Unit};
+use crate::commands::parse::{
+    now_ms, Condition, GetExTtl, ReadCmd, ScanArgs, ServerCmd, SetTtl, SetValue, Unit, WriteCmd,
+};
 use crate::commands::reply::Reply;
 
 /// The reply for a library error, with Redis's wording where Redis has one.
@@ -192,30 +194,32 @@ fn ttl_reply(expiry: Option<Option<u64>>, unit: Unit) -> Reply {
 }
 
 /// Runs a read command.
-pub fn read(view: &dyn View, cmd: Cmd<'_>) -> crate::Result<Reply> {
+pub fn read(view: &dyn View, cmd: ReadCmd<'_>) -> crate::Result<Reply> {
     Ok(match cmd {
-        Cmd::Get(key) => view.value_reply(key)?,
-        Cmd::GetType(key) => view
+        ReadCmd::Get(key) => view.value_reply(key)?,
+        ReadCmd::GetType(key) => view
             .stored_type(key)?
             .map_or(Reply::Nil, |ty| Reply::bulk(ty.name())),
-        Cmd::MGet(keys) => Reply::Array(view.values(keys)?.into_iter().map(bulk_or_nil).collect()),
-        Cmd::Exists(keys) => int(view.count_existing(&keys)?),
-        Cmd::StrLen(key) => int(view.strlen(key)?),
-        Cmd::GetRange(key, start, end) => Reply::Bulk(view.get_range(key, start, end)?),
-        Cmd::Type(key) => Reply::Status(view.key_type(key)?.to_owned()),
-        Cmd::DbSize => int(view.key_count()?),
-        Cmd::Keys(pattern) => keys_reply(view.keys_matching(pattern)?),
-        Cmd::Scan(scan) => {
+        ReadCmd::MGet(keys) => {
+            Reply::Array(view.values(keys)?.into_iter().map(bulk_or_nil).collect())
+        }
+        ReadCmd::Exists(keys) => int(view.count_existing(&keys)?),
+        ReadCmd::StrLen(key) => int(view.strlen(key)?),
+        ReadCmd::GetRange(key, start, end) => Reply::Bulk(view.get_range(key, start, end)?),
+        ReadCmd::Type(key) => Reply::Status(view.key_type(key)?.to_owned()),
+        ReadCmd::DbSize => int(view.key_count()?),
+        ReadCmd::Keys(pattern) => keys_reply(view.keys_matching(pattern)?),
+        ReadCmd::Scan(scan) => {
             let (keys, next) = view.scan(&scan)?;
             Reply::Array(vec![
                 Reply::Bulk(next.to_string().into_bytes()),
                 keys_reply(keys),
             ])
         }
-        Cmd::RandomKey => view.random_key()?.map_or(Reply::Nil, Reply::Bulk),
-        Cmd::JsonGet(key, paths) => view.json_get(key, &paths)?.map_or(Reply::Nil, Reply::bulk),
-        Cmd::Ttl(key, unit) => ttl_reply(view.expire_time(key)?, unit),
-        Cmd::ExpireTime(key, unit) => match view.expire_time(key)? {
+        ReadCmd::RandomKey => view.random_key()?.map_or(Reply::Nil, Reply::Bulk),
+        ReadCmd::JsonGet(key, paths) => view.json_get(key, &paths)?.map_or(Reply::Nil, Reply::bulk),
+        ReadCmd::Ttl(key, unit) => ttl_reply(view.expire_time(key)?, unit),
+        ReadCmd::ExpireTime(key, unit) => match view.expire_time(key)? {
             None => Reply::Int(-2),
             Some(None) => Reply::Int(-1),
             Some(Some(at)) => int(match unit {
@@ -223,7 +227,6 @@ pub fn read(view: &dyn View, cmd: Cmd<'_>) -> crate::Result<Reply> {
                 Unit::Seconds => at / 1000,
             }),
         },
-        other => unreachable!("{other:?} is not a read command"),
     })
 }
 
@@ -244,9 +247,9 @@ fn too_long() -> Reply {
 }
 
 /// Runs a write command in the transaction `tx`.
-pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> crate::Result<Reply> {
+pub fn write(tx: &mut WriteTxn, cmd: WriteCmd<'_>) -> crate::Result<Reply> {
     Ok(match cmd {
-        Cmd::Set(set) => {
+        WriteCmd::Set(set) => {
             let value = match set.value {
                 SetValue::Bytes(value) => stored_bytes(tx, set.key, value)?,
                 SetValue::Typed(value) => value,
@@ -274,21 +277,21 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> crate::Result<Reply> {
                 Reply::Nil
             }
         }
-        Cmd::SetNx(key, value) => {
+        WriteCmd::SetNx(key, value) => {
             let value = stored_bytes(tx, key, value)?;
             int(u8::from(tx.set_if_absent(key, value)?))
         }
-        Cmd::SetEx(key, at, value) => {
+        WriteCmd::SetEx(key, at, value) => {
             let value = stored_bytes(tx, key, value)?;
             tx.set_with_expiry(key, value, Some(at))?;
             Reply::ok()
         }
-        Cmd::GetSet(key, value) => {
+        WriteCmd::GetSet(key, value) => {
             let value = stored_bytes(tx, key, value)?;
             bulk_or_nil(tx.get_set(key, value)?)
         }
-        Cmd::GetDel(key) => bulk_or_nil(tx.get_delete(key)?),
-        Cmd::GetEx(key, ttl) => bulk_or_nil(match ttl {
+        WriteCmd::GetDel(key) => bulk_or_nil(tx.get_delete(key)?),
+        WriteCmd::GetEx(key, ttl) => bulk_or_nil(match ttl {
             GetExTtl::Unchanged => tx.get(key)?,
             GetExTtl::At(at) => tx.get_and_expire_at(key, at)?,
             GetExTtl::Persist => tx.get_and_persist(key)?,
@@ -297,7 +300,7 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> crate::Result<Reply> {
                 None => None,
             },
         }),
-        Cmd::MSet(pairs) => {
+        WriteCmd::MSet(pairs) => {
             // One pair at a time, as `set_many` does, so no second list of the values is
             // built beside the arguments.
             for (key, value) in pairs {
@@ -306,66 +309,66 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> crate::Result<Reply> {
             }
             Reply::ok()
         }
-        Cmd::MSetNx(pairs) => {
+        WriteCmd::MSetNx(pairs) => {
             let values = pairs
                 .into_iter()
                 .map(|(key, value)| Ok((key, stored_bytes(tx, key, value)?)))
                 .collect::<crate::Result<Vec<_>>>()?;
             int(u8::from(tx.set_many_if_absent(values)?))
         }
-        Cmd::Append(key, tail) => match tx.append(key, tail) {
+        WriteCmd::Append(key, tail) => match tx.append(key, tail) {
             Err(Error::ValueTooLarge { .. }) => too_long(),
             other => int(other?),
         },
-        Cmd::SetRange(key, offset, value) => match tx.set_range(key, offset, value) {
+        WriteCmd::SetRange(key, offset, value) => match tx.set_range(key, offset, value) {
             Err(Error::ValueTooLarge { .. }) => too_long(),
             other => int(other?),
         },
-        Cmd::Del(keys) => {
+        WriteCmd::Del(keys) => {
             let mut deleted = 0u64;
             for key in keys {
                 deleted += u64::from(tx.delete(key)?);
             }
             int(deleted)
         }
-        Cmd::IncrBy(key, delta) => Reply::Int(tx.incr_by(key, delta)?),
+        WriteCmd::IncrBy(key, delta) => Reply::Int(tx.incr_by(key, delta)?),
         // An increment that is not a float is refused after the key's type is checked.
-        Cmd::IncrByFloat(key, None) => match tx.key_type(key)? {
+        WriteCmd::IncrByFloat(key, None) => match tx.key_type(key)? {
             "list" | "set" | "zset" | "hash" => {
                 Reply::error("WRONGTYPE Operation against a key holding the wrong kind of value")
             }
             _ => Reply::error("ERR value is not a valid float"),
         },
-        Cmd::IncrByFloat(key, Some(delta)) => match tx.incr_by_float(key, delta) {
+        WriteCmd::IncrByFloat(key, Some(delta)) => match tx.incr_by_float(key, delta) {
             Err(Error::Overflow) => Reply::error("ERR increment would produce NaN or Infinity"),
             other => Reply::bulk(format_float(other?)),
         },
-        Cmd::Rename(src, dst) => {
+        WriteCmd::Rename(src, dst) => {
             if tx.rename_key(src, dst)? {
                 Reply::ok()
             } else {
                 Reply::error("ERR no such key")
             }
         }
-        Cmd::RenameNx(src, dst) => {
+        WriteCmd::RenameNx(src, dst) => {
             if !tx.exists(src)? {
                 Reply::error("ERR no such key")
             } else {
                 int(u8::from(tx.rename_key_if_absent(src, dst)?))
             }
         }
-        Cmd::Copy { src, dst, replace } => {
+        WriteCmd::Copy { src, dst, replace } => {
             if src == dst {
                 Reply::error("ERR source and destination objects are the same")
             } else {
                 int(u8::from(tx.copy(src, dst, replace)?))
             }
         }
-        Cmd::FlushDb => {
+        WriteCmd::FlushDb => {
             tx.clear()?;
             Reply::ok()
         }
-        Cmd::JsonSet {
+        WriteCmd::JsonSet {
             key,
             path,
             json,
@@ -377,11 +380,10 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> crate::Result<Reply> {
                 Reply::Nil
             }
         }
-        Cmd::Expire(key, at, cond) => int(u8::from(
+        WriteCmd::Expire(key, at, cond) => int(u8::from(
             tx.expire_at_if(key, at, |current| cond.holds(current, at))?,
         )),
-        Cmd::Persist(key) => int(u8::from(tx.persist(key)?)),
-        other => unreachable!("{other:?} is not a write command"),
+        WriteCmd::Persist(key) => int(u8::from(tx.persist(key)?)),
     })
 }
 
@@ -603,19 +605,19 @@ fn import(db: &Db, file: &[u8]) -> Reply {
 }
 
 /// Runs a command that reads no key (`PING`, `INFO`, `COMPACT`, ...).
-pub fn other(db: &Db, cmd: Cmd<'_>) -> crate::Result<Reply> {
+pub fn other(db: &Db, cmd: ServerCmd<'_>) -> crate::Result<Reply> {
     Ok(match cmd {
-        Cmd::Ping(None) => Reply::Status("PONG".into()),
-        Cmd::Ping(Some(msg)) | Cmd::Echo(msg) => Reply::bulk(msg),
-        Cmd::Info(sections) => info(db, &sections),
+        ServerCmd::Ping(None) => Reply::Status("PONG".into()),
+        ServerCmd::Ping(Some(msg)) | ServerCmd::Echo(msg) => Reply::bulk(msg),
+        ServerCmd::Info(sections) => info(db, &sections),
         // Outside MULTI the session handles UNWATCH; queued, it has nothing left to do.
-        Cmd::Unwatch => Reply::ok(),
-        Cmd::Compact => {
+        ServerCmd::Unwatch => Reply::ok(),
+        ServerCmd::Compact => {
             db.compact()?;
             Reply::ok()
         }
-        Cmd::Check => check(db)?,
-        Cmd::Backup(dest) => {
+        ServerCmd::Check => check(db)?,
+        ServerCmd::Backup(dest) => {
             let dest = std::path::Path::new(std::ffi::OsStr::from_bytes(dest));
             let stats = db.backup(dest)?;
             Reply::Status(format!(
@@ -623,15 +625,14 @@ pub fn other(db: &Db, cmd: Cmd<'_>) -> crate::Result<Reply> {
                 stats.keys, stats.segments, stats.bytes
             ))
         }
-        Cmd::Export(file, format) => export(db, file, format),
-        Cmd::Import(file) => import(db, file),
+        ServerCmd::Export(file, format) => export(db, file, format),
+        ServerCmd::Import(file) => import(db, file),
         // Repair needs the database to itself, and this shell has it open.
-        Cmd::Repair => Reply::error(format!(
+        ServerCmd::Repair => Reply::error(format!(
             "ERR REPAIR needs the database to itself: close every process that uses it, this \
              shell included, and run `ziggy -d {} repair`",
             db.path().display()
         )),
-        other => unreachable!("{other:?} is a read or write command"),
     })
 }
 

@@ -79,8 +79,10 @@ impl Parsed<'_> {
     /// For `EXPORT` and `IMPORT`, what they ask for; `None` for any other command.
     pub fn transfer(&self) -> Option<Transfer> {
         match &self.cmd {
-            Some(parse::Cmd::Export(_, format)) => Some(Transfer::Export(*format)),
-            Some(parse::Cmd::Import(_)) => Some(Transfer::Import),
+            Some(parse::Cmd::Server(parse::ServerCmd::Export(_, format))) => {
+                Some(Transfer::Export(*format))
+            }
+            Some(parse::Cmd::Server(parse::ServerCmd::Import(_))) => Some(Transfer::Import),
             _ => None,
         }
     }

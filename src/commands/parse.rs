@@ -147,16 +147,22 @@ pub struct ScanArgs<'a> {
     pub of_type: Option<&'a str>,
 }
 
-/// A command with its arguments checked and decoded.
+/// A command with its arguments checked and decoded, by what it needs to run.
 #[derive(Debug, PartialEq)]
 pub enum Cmd<'a> {
-    Ping(Option<&'a [u8]>),
-    Echo(&'a [u8]),
-    Info(Vec<&'a [u8]>),
-    Unwatch,
+    /// Reads keys: from the database, or from the open transaction.
+    Read(ReadCmd<'a>),
+    /// Writes keys: in a transaction of its own, or in the open one.
+    Write(WriteCmd<'a>),
+    /// Needs no key: the connection (`PING`) or the whole database (`INFO`, `COMPACT`...).
+    Server(ServerCmd<'a>),
     /// A list, set, sorted set or hash command.
     Coll(crate::commands::collections::Cmd<'a>),
-    // Reads.
+}
+
+/// A command that reads keys.
+#[derive(Debug, PartialEq)]
+pub enum ReadCmd<'a> {
     Get(&'a [u8]),
     GetType(&'a [u8]),
     Exists(Vec<&'a [u8]>),
@@ -171,7 +177,11 @@ pub enum Cmd<'a> {
     JsonGet(&'a [u8], Vec<&'a str>),
     Ttl(&'a [u8], Unit),
     ExpireTime(&'a [u8], Unit),
-    // Writes.
+}
+
+/// A command that writes keys.
+#[derive(Debug, PartialEq)]
+pub enum WriteCmd<'a> {
     Set(SetArgs<'a>),
     SetNx(&'a [u8], &'a [u8]),
     /// `SETEX`, `PSETEX`: key, Unix ms, value.
@@ -204,7 +214,15 @@ pub enum Cmd<'a> {
     /// `EXPIRE` and its kin: key, Unix ms (0 for any time at or before the epoch).
     Expire(&'a [u8], u64, ExpireIf),
     Persist(&'a [u8]),
-    // Whole database.
+}
+
+/// A command that reads no key.
+#[derive(Debug, PartialEq)]
+pub enum ServerCmd<'a> {
+    Ping(Option<&'a [u8]>),
+    Echo(&'a [u8]),
+    Info(Vec<&'a [u8]>),
+    Unwatch,
     Compact,
     Check,
     /// `BACKUP destination`.
@@ -243,75 +261,83 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Re
     use CommandId as C;
     Ok(match spec.id {
         C::Ping => match args.len() {
-            0 => Cmd::Ping(None),
-            1 => Cmd::Ping(Some(arg(0))),
+            0 => Cmd::Server(ServerCmd::Ping(None)),
+            1 => Cmd::Server(ServerCmd::Ping(Some(arg(0)))),
             _ => return Err(wrong_arity(spec)),
         },
-        C::Echo => Cmd::Echo(arg(0)),
-        C::Info => Cmd::Info(keys_of(args)),
-        C::Unwatch => Cmd::Unwatch,
-        C::Get => Cmd::Get(arg(0)),
-        C::Gettype => Cmd::GetType(arg(0)),
-        C::Exists => Cmd::Exists(keys_of(args)),
-        C::Mget => Cmd::MGet(args),
-        C::Strlen => Cmd::StrLen(arg(0)),
-        C::Getrange => Cmd::GetRange(arg(0), int_arg(arg(1))?, int_arg(arg(2))?),
-        C::Type => Cmd::Type(arg(0)),
-        C::Dbsize => Cmd::DbSize,
-        C::Keys => Cmd::Keys(arg(0)),
-        C::Scan => Cmd::Scan(parse_scan(args)?),
-        C::Randomkey => Cmd::RandomKey,
-        C::JsonGet => Cmd::JsonGet(
+        C::Echo => Cmd::Server(ServerCmd::Echo(arg(0))),
+        C::Info => Cmd::Server(ServerCmd::Info(keys_of(args))),
+        C::Unwatch => Cmd::Server(ServerCmd::Unwatch),
+        C::Get => Cmd::Read(ReadCmd::Get(arg(0))),
+        C::Gettype => Cmd::Read(ReadCmd::GetType(arg(0))),
+        C::Exists => Cmd::Read(ReadCmd::Exists(keys_of(args))),
+        C::Mget => Cmd::Read(ReadCmd::MGet(args)),
+        C::Strlen => Cmd::Read(ReadCmd::StrLen(arg(0))),
+        C::Getrange => Cmd::Read(ReadCmd::GetRange(
+            arg(0),
+            int_arg(arg(1))?,
+            int_arg(arg(2))?,
+        )),
+        C::Type => Cmd::Read(ReadCmd::Type(arg(0))),
+        C::Dbsize => Cmd::Read(ReadCmd::DbSize),
+        C::Keys => Cmd::Read(ReadCmd::Keys(arg(0))),
+        C::Scan => Cmd::Read(ReadCmd::Scan(parse_scan(args)?)),
+        C::Randomkey => Cmd::Read(ReadCmd::RandomKey),
+        C::JsonGet => Cmd::Read(ReadCmd::JsonGet(
             arg(0),
             args[1..]
                 .iter()
                 .map(|p| utf8(p, "path"))
                 .collect::<Result<_, _>>()?,
-        ),
-        C::Ttl => Cmd::Ttl(arg(0), Unit::Seconds),
-        C::Pttl => Cmd::Ttl(arg(0), Unit::Millis),
-        C::Expiretime => Cmd::ExpireTime(arg(0), Unit::Seconds),
-        C::Pexpiretime => Cmd::ExpireTime(arg(0), Unit::Millis),
-        C::Set => Cmd::Set(parse_set(args)?),
-        C::Setnx => Cmd::SetNx(arg(0), arg(1)),
+        )),
+        C::Ttl => Cmd::Read(ReadCmd::Ttl(arg(0), Unit::Seconds)),
+        C::Pttl => Cmd::Read(ReadCmd::Ttl(arg(0), Unit::Millis)),
+        C::Expiretime => Cmd::Read(ReadCmd::ExpireTime(arg(0), Unit::Seconds)),
+        C::Pexpiretime => Cmd::Read(ReadCmd::ExpireTime(arg(0), Unit::Millis)),
+        C::Set => Cmd::Write(WriteCmd::Set(parse_set(args)?)),
+        C::Setnx => Cmd::Write(WriteCmd::SetNx(arg(0), arg(1))),
         C::Setex | C::Setexp | C::Psetex => {
             let unit = if spec.id == C::Psetex {
                 ExpiryUnit::Millis
             } else {
                 ExpiryUnit::Seconds
             };
-            Cmd::SetEx(arg(0), expiry_ms(spec.name, unit, arg(1))?, arg(2))
+            Cmd::Write(WriteCmd::SetEx(
+                arg(0),
+                expiry_ms(spec.name, unit, arg(1))?,
+                arg(2),
+            ))
         }
-        C::Getset => Cmd::GetSet(arg(0), arg(1)),
-        C::Getdel => Cmd::GetDel(arg(0)),
-        C::Getex => Cmd::GetEx(arg(0), parse_getex(&args[1..])?),
-        C::Mset => Cmd::MSet(pairs_of(spec, args)?),
-        C::Msetnx => Cmd::MSetNx(pairs_of(spec, args)?),
-        C::Append => Cmd::Append(arg(0), arg(1)),
+        C::Getset => Cmd::Write(WriteCmd::GetSet(arg(0), arg(1))),
+        C::Getdel => Cmd::Write(WriteCmd::GetDel(arg(0))),
+        C::Getex => Cmd::Write(WriteCmd::GetEx(arg(0), parse_getex(&args[1..])?)),
+        C::Mset => Cmd::Write(WriteCmd::MSet(pairs_of(spec, args)?)),
+        C::Msetnx => Cmd::Write(WriteCmd::MSetNx(pairs_of(spec, args)?)),
+        C::Append => Cmd::Write(WriteCmd::Append(arg(0), arg(1))),
         C::Setrange => {
             let offset = int_arg(arg(1))?;
             let offset =
                 usize::try_from(offset).map_err(|_| Reply::error("ERR offset is out of range"))?;
-            Cmd::SetRange(arg(0), offset, arg(2))
+            Cmd::Write(WriteCmd::SetRange(arg(0), offset, arg(2)))
         }
-        C::Del | C::Unlink => Cmd::Del(keys_of(args)),
-        C::Incr => Cmd::IncrBy(arg(0), 1),
-        C::Decr => Cmd::IncrBy(arg(0), -1),
-        C::Incrby => Cmd::IncrBy(arg(0), int_arg(arg(1))?),
+        C::Del | C::Unlink => Cmd::Write(WriteCmd::Del(keys_of(args))),
+        C::Incr => Cmd::Write(WriteCmd::IncrBy(arg(0), 1)),
+        C::Decr => Cmd::Write(WriteCmd::IncrBy(arg(0), -1)),
+        C::Incrby => Cmd::Write(WriteCmd::IncrBy(arg(0), int_arg(arg(1))?)),
         C::Decrby => {
             let negated = int_arg(arg(1))?
                 .checked_neg()
                 .ok_or_else(|| Reply::error("ERR decrement would overflow"))?;
-            Cmd::IncrBy(arg(0), negated)
+            Cmd::Write(WriteCmd::IncrBy(arg(0), negated))
         }
-        C::Incrbyfloat => Cmd::IncrByFloat(arg(0), float_arg(arg(1)).ok()),
-        C::Rename => Cmd::Rename(arg(0), arg(1)),
-        C::Renamenx => Cmd::RenameNx(arg(0), arg(1)),
+        C::Incrbyfloat => Cmd::Write(WriteCmd::IncrByFloat(arg(0), float_arg(arg(1)).ok())),
+        C::Rename => Cmd::Write(WriteCmd::Rename(arg(0), arg(1))),
+        C::Renamenx => Cmd::Write(WriteCmd::RenameNx(arg(0), arg(1))),
         C::Copy => parse_copy(args)?,
         C::Flushdb => match args {
-            [] => Cmd::FlushDb,
+            [] => Cmd::Write(WriteCmd::FlushDb),
             [mode] if mode.eq_ignore_ascii_case(b"ASYNC") || mode.eq_ignore_ascii_case(b"SYNC") => {
-                Cmd::FlushDb
+                Cmd::Write(WriteCmd::FlushDb)
             }
             _ => return Err(syntax_error()),
         },
@@ -322,21 +348,21 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Re
                 [opt] if opt.eq_ignore_ascii_case(b"XX") => Some(true),
                 _ => return Err(syntax_error()),
             };
-            Cmd::JsonSet {
+            Cmd::Write(WriteCmd::JsonSet {
                 key: arg(0),
                 path: utf8(arg(1), "path")?,
                 json: utf8(arg(2), "JSON")?,
                 only_if_exists,
-            }
+            })
         }
         C::Expire | C::Pexpire | C::Expireat | C::Pexpireat => parse_expire(spec, args)?,
-        C::Persist => Cmd::Persist(arg(0)),
-        C::Compact => Cmd::Compact,
-        C::Check => Cmd::Check,
-        C::Backup => Cmd::Backup(arg(0)),
-        C::Export => Cmd::Export(arg(0), parse_export_format(&args[1..])?),
-        C::Import => Cmd::Import(arg(0)),
-        C::Repair => Cmd::Repair,
+        C::Persist => Cmd::Write(WriteCmd::Persist(arg(0))),
+        C::Compact => Cmd::Server(ServerCmd::Compact),
+        C::Check => Cmd::Server(ServerCmd::Check),
+        C::Backup => Cmd::Server(ServerCmd::Backup(arg(0))),
+        C::Export => Cmd::Server(ServerCmd::Export(arg(0), parse_export_format(&args[1..])?)),
+        C::Import => Cmd::Server(ServerCmd::Import(arg(0))),
+        C::Repair => Cmd::Server(ServerCmd::Repair),
         C::Coll(id) => Cmd::Coll(crate::commands::collections::parse(spec, id, args)?),
         // The session runs these itself; they have no arguments to decode.
         C::Multi | C::Exec | C::Discard | C::Watch | C::Begin | C::Commit | C::Rollback => {
@@ -546,7 +572,7 @@ fn parse_expire<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>,
     }
     // A time at or before the epoch is past like any other: the key is deleted.
     let at = u64::try_from(when.max(0)).map_err(|_| invalid())?;
-    Ok(Cmd::Expire(args[0], at, cond))
+    Ok(Cmd::Write(WriteCmd::Expire(args[0], at, cond)))
 }
 
 /// Parses `COPY source destination [DB destination-db] [REPLACE]`.
@@ -567,11 +593,11 @@ fn parse_copy<'a>(args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
         }
         i += 1;
     }
-    Ok(Cmd::Copy {
+    Ok(Cmd::Write(WriteCmd::Copy {
         src: args[0],
         dst: args[1],
         replace,
-    })
+    }))
 }
 
 /// Type names `SCAN ... TYPE` accepts, as Redis's `TYPE` reports them.
@@ -650,7 +676,7 @@ mod tests {
 
     fn set(line: &str) -> Result<SetArgs<'static>, Reply> {
         match parse_line(line)? {
-            Cmd::Set(s) => Ok(s),
+            Cmd::Write(WriteCmd::Set(s)) => Ok(s),
             other => panic!("{other:?}"),
         }
     }
@@ -678,10 +704,22 @@ mod tests {
 
     #[test]
     fn counters() {
-        assert_eq!(parse_line("INCR n"), Ok(Cmd::IncrBy(b"n", 1)));
-        assert_eq!(parse_line("decr n"), Ok(Cmd::IncrBy(b"n", -1)));
-        assert_eq!(parse_line("INCRBY n -7"), Ok(Cmd::IncrBy(b"n", -7)));
-        assert_eq!(parse_line("DECRBY n 7"), Ok(Cmd::IncrBy(b"n", -7)));
+        assert_eq!(
+            parse_line("INCR n"),
+            Ok(Cmd::Write(WriteCmd::IncrBy(b"n", 1)))
+        );
+        assert_eq!(
+            parse_line("decr n"),
+            Ok(Cmd::Write(WriteCmd::IncrBy(b"n", -1)))
+        );
+        assert_eq!(
+            parse_line("INCRBY n -7"),
+            Ok(Cmd::Write(WriteCmd::IncrBy(b"n", -7)))
+        );
+        assert_eq!(
+            parse_line("DECRBY n 7"),
+            Ok(Cmd::Write(WriteCmd::IncrBy(b"n", -7)))
+        );
         assert_eq!(
             parse_line("INCRBY n x"),
             err("ERR value is not an integer or out of range")
@@ -692,10 +730,14 @@ mod tests {
         );
         assert_eq!(
             parse_line("INCRBYFLOAT n 1.5e1"),
-            Ok(Cmd::IncrByFloat(b"n", Some(15.0)))
+            Ok(Cmd::Write(WriteCmd::IncrByFloat(b"n", Some(15.0))))
         );
         for bad in ["INCRBYFLOAT n x", "INCRBYFLOAT n nan", "INCRBYFLOAT n ' 1'"] {
-            assert_eq!(parse_line(bad), Ok(Cmd::IncrByFloat(b"n", None)), "{bad}");
+            assert_eq!(
+                parse_line(bad),
+                Ok(Cmd::Write(WriteCmd::IncrByFloat(b"n", None))),
+                "{bad}"
+            );
         }
     }
 
@@ -815,15 +857,15 @@ mod tests {
     #[test]
     fn setex_and_getex() {
         let before = now_ms();
-        let Ok(Cmd::SetEx(b"k", at, b"v")) = parse_line("SETEX k 10 v") else {
+        let Ok(Cmd::Write(WriteCmd::SetEx(b"k", at, b"v"))) = parse_line("SETEX k 10 v") else {
             panic!("SETEX parses")
         };
         assert!((before + 10_000..=now_ms() + 10_000).contains(&at));
         assert!(matches!(
             parse_line("SETEXP k 10 v"),
-            Ok(Cmd::SetEx(b"k", _, b"v"))
+            Ok(Cmd::Write(WriteCmd::SetEx(b"k", _, b"v")))
         ));
-        let Ok(Cmd::SetEx(_, at, _)) = parse_line("PSETEX k 10 v") else {
+        let Ok(Cmd::Write(WriteCmd::SetEx(_, at, _))) = parse_line("PSETEX k 10 v") else {
             panic!("PSETEX parses")
         };
         assert!((before + 10..=now_ms() + 10).contains(&at));
@@ -842,15 +884,15 @@ mod tests {
 
         assert_eq!(
             parse_line("GETEX k"),
-            Ok(Cmd::GetEx(b"k", GetExTtl::Unchanged))
+            Ok(Cmd::Write(WriteCmd::GetEx(b"k", GetExTtl::Unchanged)))
         );
         assert_eq!(
             parse_line("GETEX k persist"),
-            Ok(Cmd::GetEx(b"k", GetExTtl::Persist))
+            Ok(Cmd::Write(WriteCmd::GetEx(b"k", GetExTtl::Persist)))
         );
         assert_eq!(
             parse_line("GETEX k PXAT 77"),
-            Ok(Cmd::GetEx(b"k", GetExTtl::At(77)))
+            Ok(Cmd::Write(WriteCmd::GetEx(b"k", GetExTtl::At(77))))
         );
         for bad in [
             "GETEX k PERSIST EX 1",
@@ -862,17 +904,17 @@ mod tests {
         }
         assert_eq!(
             parse_line("GETEX k EX 0"),
-            Ok(Cmd::GetEx(
+            Ok(Cmd::Write(WriteCmd::GetEx(
                 b"k",
                 GetExTtl::Invalid(Reply::error("ERR invalid expire time in 'getex' command"))
-            ))
+            )))
         );
     }
 
     #[test]
     fn expire_options() {
         let at = |line| match parse_line(line) {
-            Ok(Cmd::Expire(_, at, _)) => at,
+            Ok(Cmd::Write(WriteCmd::Expire(_, at, _))) => at,
             other => panic!("{other:?}"),
         };
         assert_eq!(at("PEXPIREAT k 1234"), 1234);
@@ -888,10 +930,10 @@ mod tests {
         );
         assert_eq!(
             parse_line("EXPIRE k 1 xx gt"),
-            Ok(Cmd::Expire(
+            Ok(Cmd::Write(WriteCmd::Expire(
                 b"k",
                 match parse_line("EXPIRE k 1 xx gt") {
-                    Ok(Cmd::Expire(_, at, _)) => at,
+                    Ok(Cmd::Write(WriteCmd::Expire(_, at, _))) => at,
                     other => panic!("{other:?}"),
                 },
                 ExpireIf {
@@ -899,7 +941,7 @@ mod tests {
                     gt: true,
                     ..ExpireIf::default()
                 }
-            ))
+            )))
         );
         assert_eq!(
             parse_line("EXPIRE k 1 NX GT"),
@@ -955,19 +997,19 @@ mod tests {
     fn key_commands_parse() {
         assert_eq!(
             parse_line("COPY a b"),
-            Ok(Cmd::Copy {
+            Ok(Cmd::Write(WriteCmd::Copy {
                 src: b"a",
                 dst: b"b",
                 replace: false
-            })
+            }))
         );
         assert_eq!(
             parse_line("COPY a b db 0 replace"),
-            Ok(Cmd::Copy {
+            Ok(Cmd::Write(WriteCmd::Copy {
                 src: b"a",
                 dst: b"b",
                 replace: true
-            })
+            }))
         );
         assert_eq!(
             parse_line("COPY a b DB 1"),
@@ -975,13 +1017,19 @@ mod tests {
         );
         assert_eq!(parse_line("COPY a b DB"), err("ERR syntax error"));
         assert_eq!(parse_line("COPY a b NOPE"), err("ERR syntax error"));
-        assert_eq!(parse_line("FLUSHDB"), Ok(Cmd::FlushDb));
-        assert_eq!(parse_line("flushdb async"), Ok(Cmd::FlushDb));
+        assert_eq!(parse_line("FLUSHDB"), Ok(Cmd::Write(WriteCmd::FlushDb)));
+        assert_eq!(
+            parse_line("flushdb async"),
+            Ok(Cmd::Write(WriteCmd::FlushDb))
+        );
         assert_eq!(parse_line("FLUSHDB now"), err("ERR syntax error"));
-        assert_eq!(parse_line("UNLINK a b"), Ok(Cmd::Del(vec![b"a", b"b"])));
+        assert_eq!(
+            parse_line("UNLINK a b"),
+            Ok(Cmd::Write(WriteCmd::Del(vec![b"a", b"b"])))
+        );
         assert_eq!(
             parse_line("SETRANGE k 3 x"),
-            Ok(Cmd::SetRange(b"k", 3, b"x"))
+            Ok(Cmd::Write(WriteCmd::SetRange(b"k", 3, b"x")))
         );
         assert_eq!(
             parse_line("SETRANGE k -1 x"),
@@ -997,24 +1045,24 @@ mod tests {
         );
         assert_eq!(
             parse_line("JSON.SET k $ 1 NX"),
-            Ok(Cmd::JsonSet {
+            Ok(Cmd::Write(WriteCmd::JsonSet {
                 key: b"k",
                 path: "$",
                 json: "1",
                 only_if_exists: Some(false)
-            })
+            }))
         );
         assert_eq!(parse_line("JSON.SET k $ 1 NX XX"), err("ERR syntax error"));
         assert_eq!(
             parse_line("JSON.GET k $.a .b"),
-            Ok(Cmd::JsonGet(b"k", vec!["$.a", ".b"]))
+            Ok(Cmd::Read(ReadCmd::JsonGet(b"k", vec!["$.a", ".b"])))
         );
     }
 
     #[test]
     fn scan_arguments() {
         let scan = |line| match parse_line(line) {
-            Ok(Cmd::Scan(s)) => Ok(s),
+            Ok(Cmd::Read(ReadCmd::Scan(s))) => Ok(s),
             Ok(other) => panic!("{other:?}"),
             Err(e) => Err(e),
         };

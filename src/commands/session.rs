@@ -15,7 +15,9 @@
 //! that can no longer be told, `EXEC` aborts.
 
 use crate::commands::exec::{bulk_or_nil, error_reply, other, read, write};
-use crate::commands::parse::{parse, Cmd, Condition, GetExTtl, SetArgs, SetTtl, SetValue};
+use crate::commands::parse::{
+    parse, Cmd, Condition, GetExTtl, SetArgs, SetTtl, SetValue, WriteCmd,
+};
 use crate::commands::reply::Reply;
 use crate::commands::table::{check_arity, lookup, unknown_command, Kind};
 use crate::{Db, WriteTxn};
@@ -121,8 +123,8 @@ impl Session {
             _ => match parse(spec, &args[1..]) {
                 Ok(cmd) => {
                     let result = match self.txn.as_mut() {
-                        Some(tx) => run_in_txn(&self.db, tx, spec.kind, cmd),
-                        None => run_alone(&self.db, spec.kind, cmd),
+                        Some(tx) => run_in_txn(&self.db, tx, cmd),
+                        None => run_alone(&self.db, cmd),
                     };
                     result.unwrap_or_else(|e| error_reply(&e))
                 }
@@ -224,8 +226,9 @@ impl Session {
                     return unknown_command(&args);
                 };
                 match parse(spec, &args[1..]) {
-                    Ok(cmd) => run_in_txn(&self.db, &mut tx, spec.kind, cmd)
-                        .unwrap_or_else(|e| error_reply(&e)),
+                    Ok(cmd) => {
+                        run_in_txn(&self.db, &mut tx, cmd).unwrap_or_else(|e| error_reply(&e))
+                    }
                     Err(reply) => reply,
                 }
             })
@@ -252,44 +255,41 @@ impl Session {
 
 /// Runs a non-control command outside any transaction; a write command gets a transaction of
 /// its own, committed if it succeeds.
-fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> crate::Result<Reply> {
-    match (kind, cmd) {
-        (_, Cmd::Coll(cmd)) => Ok(crate::commands::collections::run(db, None, &cmd)),
-        (Kind::Read, cmd) => read(db, cmd),
+fn run_alone(db: &Db, cmd: Cmd<'_>) -> crate::Result<Reply> {
+    match cmd {
+        Cmd::Coll(cmd) => Ok(crate::commands::collections::run(db, None, &cmd)),
+        Cmd::Read(cmd) => read(db, cmd),
         // Deletes in several transactions if one cannot hold them all.
-        (Kind::Write, Cmd::FlushDb) => {
+        Cmd::Write(WriteCmd::FlushDb) => {
             db.clear()?;
             Ok(Reply::ok())
         }
         // Written straight from the arguments, with no pending copy of each pair or value.
-        (Kind::Write, Cmd::MSet(pairs)) => {
+        Cmd::Write(WriteCmd::MSet(pairs)) => {
             db.begin_write()?.commit_set_many(&pairs)?;
             Ok(Reply::ok())
         }
-        (
-            Kind::Write,
-            Cmd::Set(SetArgs {
-                key,
-                value: SetValue::Bytes(value),
-                ttl: SetTtl::Clear,
-                condition: Condition::Always,
-                get: false,
-            }),
-        ) => {
+        Cmd::Write(WriteCmd::Set(SetArgs {
+            key,
+            value: SetValue::Bytes(value),
+            ttl: SetTtl::Clear,
+            condition: Condition::Always,
+            get: false,
+        })) => {
             db.begin_write()?.commit_set_many(&[(key, value)])?;
             Ok(Reply::ok())
         }
-        (Kind::Write, Cmd::GetEx(key, GetExTtl::At(at))) => Ok(bulk_or_nil(
+        Cmd::Write(WriteCmd::GetEx(key, GetExTtl::At(at))) => Ok(bulk_or_nil(
             db.begin_write()?.commit_get_and_expire_at(key, at)?,
         )),
-        (Kind::Write, Cmd::GetSet(key, value)) => {
+        Cmd::Write(WriteCmd::GetSet(key, value)) => {
             let tx = db.begin_write()?;
             tx.check_value_size(key, value.len())?;
             let previous = tx.get(key)?;
             tx.commit_set_many(&[(key, value)])?;
             Ok(bulk_or_nil(previous))
         }
-        (Kind::Write, cmd) => {
+        Cmd::Write(cmd) => {
             let mut tx = db.begin_write()?;
             match write(&mut tx, cmd) {
                 Ok(reply) => {
@@ -302,21 +302,19 @@ fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> crate::Result<Reply> {
                 }
             }
         }
-        (Kind::Admin | Kind::Other | Kind::Control, cmd) => other(db, cmd),
+        Cmd::Server(cmd) => other(db, cmd),
     }
 }
 
 /// Runs a non-control command inside the open transaction `tx`.
 /// A command that fails leaves none of its writes behind (as each Redis command is atomic).
-fn run_in_txn(db: &Db, tx: &mut WriteTxn, kind: Kind, cmd: Cmd<'_>) -> crate::Result<Reply> {
+fn run_in_txn(db: &Db, tx: &mut WriteTxn, cmd: Cmd<'_>) -> crate::Result<Reply> {
     let sp = tx.savepoint();
     let reply = match cmd {
         Cmd::Coll(cmd) => Ok(crate::commands::collections::run(db, Some(tx), &cmd)),
-        cmd => match kind {
-            Kind::Read => read(tx, cmd),
-            Kind::Write => write(tx, cmd),
-            Kind::Admin | Kind::Other | Kind::Control => other(db, cmd),
-        },
+        Cmd::Read(cmd) => read(tx, cmd),
+        Cmd::Write(cmd) => write(tx, cmd),
+        Cmd::Server(cmd) => other(db, cmd),
     };
     if matches!(reply, Err(_) | Ok(Reply::Error(_))) {
         tx.rollback_to(sp);
