@@ -1683,7 +1683,7 @@ fn zpop(tx: &mut WriteTxn, key: &[u8], count: u64, max: bool) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::session::Session;
+    use crate::commands::session::{Policy, Session};
 
     fn argv(line: &str) -> Vec<&'static [u8]> {
         line.split_whitespace()
@@ -1983,7 +1983,7 @@ mod tests {
             let db = Db::open(dir.path().join("db"))?;
             Ok(Fixture {
                 _dir: dir,
-                session: Session::new(db.clone()),
+                session: Session::new(&db, Policy::trusted()),
                 db,
             })
         }
@@ -2243,7 +2243,7 @@ mod tests {
     #[test]
     fn watch_sees_every_kind_of_collection_write() -> crate::Result<()> {
         let mut f = Fixture::new()?;
-        let mut other = Session::new(f.db.clone());
+        let mut other = Session::new(&f.db, Policy::trusted());
         for (setup, change) in [
             ("RPUSH l a b", "LSET l 0 x"),
             ("SADD s a", "SREM s a"),

@@ -8,7 +8,7 @@ use crate::commands::format_float;
 use crate::{Db, Error, Value, ValueType, WriteTxn};
 
 use crate::commands::parse::{
-    now_ms, Condition, GetExTtl, ReadCmd, ScanArgs, ServerCmd, SetTtl, SetValue, Unit, WriteCmd,
+    Condition, GetExTtl, ReadCmd, ScanArgs, ServerCmd, SetTtl, SetValue, Unit, WriteCmd,
 };
 use crate::commands::reply::Reply;
 
@@ -179,12 +179,12 @@ fn keys_reply(keys: Vec<Vec<u8>>) -> Reply {
 
 /// `TTL`/`PTTL`'s reply for an expiry: -2 absent, -1 none, else the time left (seconds
 /// rounded to the nearest, as Redis does).
-fn ttl_reply(expiry: Option<Option<u64>>, unit: Unit) -> Reply {
+fn ttl_reply(expiry: Option<Option<u64>>, unit: Unit, now: u64) -> Reply {
     match expiry {
         None => Reply::Int(-2),
         Some(None) => Reply::Int(-1),
         Some(Some(at)) => {
-            let ms = at.saturating_sub(now_ms());
+            let ms = at.saturating_sub(now);
             int(match unit {
                 Unit::Millis => ms,
                 Unit::Seconds => (ms + 500) / 1000,
@@ -218,7 +218,7 @@ pub fn read(view: &dyn View, cmd: ReadCmd<'_>) -> crate::Result<Reply> {
         }
         ReadCmd::RandomKey => view.random_key()?.map_or(Reply::Nil, Reply::Bulk),
         ReadCmd::JsonGet(key, paths) => view.json_get(key, &paths)?.map_or(Reply::Nil, Reply::bulk),
-        ReadCmd::Ttl(key, unit) => ttl_reply(view.expire_time(key)?, unit),
+        ReadCmd::Ttl(key, unit, now) => ttl_reply(view.expire_time(key)?, unit, now),
         ReadCmd::ExpireTime(key, unit) => match view.expire_time(key)? {
             None => Reply::Int(-2),
             Some(None) => Reply::Int(-1),
@@ -639,6 +639,7 @@ pub fn other(db: &Db, cmd: ServerCmd<'_>) -> crate::Result<Reply> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::parse::now_ms;
 
     #[test]
     fn library_errors_map_to_redis_wording() {
@@ -666,10 +667,16 @@ mod tests {
 
     #[test]
     fn ttl_replies_round_to_the_nearest_second() {
-        assert_eq!(ttl_reply(None, Unit::Seconds), Reply::Int(-2));
-        assert_eq!(ttl_reply(Some(None), Unit::Millis), Reply::Int(-1));
-        assert_eq!(ttl_reply(Some(Some(1)), Unit::Millis), Reply::Int(0));
-        let Reply::Int(s) = ttl_reply(Some(Some(now_ms() + 1_600)), Unit::Seconds) else {
+        assert_eq!(ttl_reply(None, Unit::Seconds, now_ms()), Reply::Int(-2));
+        assert_eq!(
+            ttl_reply(Some(None), Unit::Millis, now_ms()),
+            Reply::Int(-1)
+        );
+        assert_eq!(
+            ttl_reply(Some(Some(1)), Unit::Millis, now_ms()),
+            Reply::Int(0)
+        );
+        let Reply::Int(s) = ttl_reply(Some(Some(now_ms() + 1_600)), Unit::Seconds, now_ms()) else {
             panic!()
         };
         assert_eq!(s, 2);

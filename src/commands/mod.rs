@@ -11,11 +11,11 @@
 //!   protocol) does.
 //!
 //! ```
-//! use ziggydb::commands::{Reply, Session};
+//! use ziggydb::commands::{Policy, Reply, Session};
 //! # fn main() -> ziggydb::Result<()> {
 //! # let dir = tempfile::tempdir().map_err(|e| ziggydb::Error::InvalidArgument(e.to_string()))?;
 //! let db = ziggydb::Db::open(dir.path().join("db"))?;
-//! let mut session = Session::new(db);
+//! let mut session = Session::new(&db, Policy::trusted());
 //! assert_eq!(session.execute(&[b"SET", b"k", b"v"]), Reply::ok());
 //! assert_eq!(session.execute(&[b"GET", b"k"]), Reply::bulk("v"));
 //! assert!(session.execute(&[b"NOSUCH"]).is_error());
@@ -46,7 +46,7 @@ pub use crate::value::format_float;
 pub use collections::CollectionId;
 pub use exec::transfer_error;
 pub use reply::Reply;
-pub use session::Session;
+pub use session::{Clock, Policy, Session, SystemClock};
 pub use split::{as_args, split_in_place, split_line, SplitError};
 pub use table::{
     all, check_arity, lookup, unknown_command, wrong_arity, CommandId, CommandSpec, Group, Kind,
@@ -101,7 +101,7 @@ pub fn parse<'a>(args: &'a [&'a [u8]]) -> Result<Parsed<'a>, Reply> {
     check_arity(spec, args.len())?;
     let cmd = match spec.kind {
         Kind::Control => None,
-        _ => Some(parse::parse(spec, &args[1..])?),
+        _ => Some(parse::parse(spec, &args[1..], parse::now_ms())?),
     };
     Ok(Parsed { spec, cmd })
 }

@@ -175,7 +175,8 @@ pub enum ReadCmd<'a> {
     Scan(ScanArgs<'a>),
     RandomKey,
     JsonGet(&'a [u8], Vec<&'a str>),
-    Ttl(&'a [u8], Unit),
+    /// `TTL`, `PTTL`: key, unit, and the time the remaining time is counted from (Unix ms).
+    Ttl(&'a [u8], Unit, u64),
     ExpireTime(&'a [u8], Unit),
 }
 
@@ -256,7 +257,7 @@ fn utf8<'a>(arg: &'a [u8], what: &str) -> Result<&'a str, Reply> {
 
 /// Parses the arguments (after the name) of a command that has passed its arity check.
 /// Control commands are handled by the session, not here.
-pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
+pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Result<Cmd<'a>, Reply> {
     let arg = |i: usize| args[i];
     use CommandId as C;
     Ok(match spec.id {
@@ -290,11 +291,11 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Re
                 .map(|p| utf8(p, "path"))
                 .collect::<Result<_, _>>()?,
         )),
-        C::Ttl => Cmd::Read(ReadCmd::Ttl(arg(0), Unit::Seconds)),
-        C::Pttl => Cmd::Read(ReadCmd::Ttl(arg(0), Unit::Millis)),
+        C::Ttl => Cmd::Read(ReadCmd::Ttl(arg(0), Unit::Seconds, now)),
+        C::Pttl => Cmd::Read(ReadCmd::Ttl(arg(0), Unit::Millis, now)),
         C::Expiretime => Cmd::Read(ReadCmd::ExpireTime(arg(0), Unit::Seconds)),
         C::Pexpiretime => Cmd::Read(ReadCmd::ExpireTime(arg(0), Unit::Millis)),
-        C::Set => Cmd::Write(WriteCmd::Set(parse_set(args)?)),
+        C::Set => Cmd::Write(WriteCmd::Set(parse_set(args, now)?)),
         C::Setnx => Cmd::Write(WriteCmd::SetNx(arg(0), arg(1))),
         C::Setex | C::Setexp | C::Psetex => {
             let unit = if spec.id == C::Psetex {
@@ -304,13 +305,13 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Re
             };
             Cmd::Write(WriteCmd::SetEx(
                 arg(0),
-                expiry_ms(spec.name, unit, arg(1))?,
+                expiry_ms(spec.name, unit, arg(1), now)?,
                 arg(2),
             ))
         }
         C::Getset => Cmd::Write(WriteCmd::GetSet(arg(0), arg(1))),
         C::Getdel => Cmd::Write(WriteCmd::GetDel(arg(0))),
-        C::Getex => Cmd::Write(WriteCmd::GetEx(arg(0), parse_getex(&args[1..])?)),
+        C::Getex => Cmd::Write(WriteCmd::GetEx(arg(0), parse_getex(&args[1..], now)?)),
         C::Mset => Cmd::Write(WriteCmd::MSet(pairs_of(spec, args)?)),
         C::Msetnx => Cmd::Write(WriteCmd::MSetNx(pairs_of(spec, args)?)),
         C::Append => Cmd::Write(WriteCmd::Append(arg(0), arg(1))),
@@ -355,7 +356,7 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Re
                 only_if_exists,
             })
         }
-        C::Expire | C::Pexpire | C::Expireat | C::Pexpireat => parse_expire(spec, args)?,
+        C::Expire | C::Pexpire | C::Expireat | C::Pexpireat => parse_expire(spec, args, now)?,
         C::Persist => Cmd::Write(WriteCmd::Persist(arg(0))),
         C::Compact => Cmd::Server(ServerCmd::Compact),
         C::Check => Cmd::Server(ServerCmd::Check),
@@ -416,7 +417,7 @@ impl ExpiryUnit {
 
 /// The absolute expiry in Unix ms for `SET`, `SETEX`, `GETEX` and the like: the number must
 /// be positive, and the result fit in an i64, else Redis's "invalid expire time" error.
-fn expiry_ms(command: &str, unit: ExpiryUnit, arg: &[u8]) -> Result<u64, Reply> {
+fn expiry_ms(command: &str, unit: ExpiryUnit, arg: &[u8], now: u64) -> Result<u64, Reply> {
     let n = int_arg(arg)?;
     let invalid = || invalid_expire(command);
     if n <= 0 {
@@ -428,7 +429,7 @@ fn expiry_ms(command: &str, unit: ExpiryUnit, arg: &[u8]) -> Result<u64, Reply> 
         ExpiryUnit::Millis | ExpiryUnit::UnixMillis => Some(n),
     };
     let at = match unit {
-        ExpiryUnit::Seconds | ExpiryUnit::Millis => ms.and_then(|ms| ms.checked_add(now_ms())),
+        ExpiryUnit::Seconds | ExpiryUnit::Millis => ms.and_then(|ms| ms.checked_add(now)),
         ExpiryUnit::UnixSeconds | ExpiryUnit::UnixMillis => ms,
     };
     at.filter(|&at| i64::try_from(at).is_ok())
@@ -438,7 +439,7 @@ fn expiry_ms(command: &str, unit: ExpiryUnit, arg: &[u8]) -> Result<u64, Reply> 
 /// Parses `SET key value [options]` (arguments after the name), with Redis's precedence:
 /// option syntax first, then the expiry value, then the value itself. As in Redis, an
 /// option may repeat (`NX NX`, `EX 1 EX 2`: the last wins) but not contradict another.
-fn parse_set<'a>(args: &'a [&'a [u8]]) -> Result<SetArgs<'a>, Reply> {
+fn parse_set<'a>(args: &'a [&'a [u8]], now: u64) -> Result<SetArgs<'a>, Reply> {
     let mut condition = Condition::Always;
     let mut get = false;
     let mut keep_ttl = false;
@@ -470,7 +471,7 @@ fn parse_set<'a>(args: &'a [&'a [u8]]) -> Result<SetArgs<'a>, Reply> {
     }
 
     let ttl = match expiry {
-        Some((unit, n)) => SetTtl::At(expiry_ms("set", unit, n)?),
+        Some((unit, n)) => SetTtl::At(expiry_ms("set", unit, n, now)?),
         None if keep_ttl => SetTtl::Keep,
         None => SetTtl::Clear,
     };
@@ -503,7 +504,7 @@ fn parse_set<'a>(args: &'a [&'a [u8]]) -> Result<SetArgs<'a>, Reply> {
 }
 
 /// Parses `GETEX`'s options (after the key).
-fn parse_getex(opts: &[&[u8]]) -> Result<GetExTtl, Reply> {
+fn parse_getex(opts: &[&[u8]], now: u64) -> Result<GetExTtl, Reply> {
     let mut persist = false;
     let mut expiry: Option<(ExpiryUnit, &[u8])> = None;
     let mut i = 0;
@@ -520,7 +521,9 @@ fn parse_getex(opts: &[&[u8]]) -> Result<GetExTtl, Reply> {
         i += 1;
     }
     Ok(match expiry {
-        Some((unit, n)) => expiry_ms("getex", unit, n).map_or_else(GetExTtl::Invalid, GetExTtl::At),
+        Some((unit, n)) => {
+            expiry_ms("getex", unit, n, now).map_or_else(GetExTtl::Invalid, GetExTtl::At)
+        }
         None if persist => GetExTtl::Persist,
         None => GetExTtl::Unchanged,
     })
@@ -528,7 +531,7 @@ fn parse_getex(opts: &[&[u8]]) -> Result<GetExTtl, Reply> {
 
 /// Parses `EXPIRE key n [NX|XX|GT|LT]` and its kin: options first, then the number, which
 /// may be negative (the key is then deleted).
-fn parse_expire<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
+fn parse_expire<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Result<Cmd<'a>, Reply> {
     use CommandId as C;
     let name = spec.name;
     let mut cond = ExpireIf::default();
@@ -564,7 +567,7 @@ fn parse_expire<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>,
     }
     let mut when = if seconds { n * 1000 } else { n };
     if matches!(spec.id, C::Expire | C::Pexpire) {
-        let now = i128::from(now_ms());
+        let now = i128::from(now);
         if when > i128::from(i64::MAX) - now {
             return Err(invalid());
         }
@@ -667,7 +670,7 @@ mod tests {
         let args: &'static [&'static [u8]] = Vec::leak(argv(line));
         let spec = lookup(args[0]).ok_or_else(|| unknown_command(args))?;
         check_arity(spec, args.len())?;
-        parse(spec, &args[1..])
+        parse(spec, &args[1..], now_ms())
     }
 
     fn err(text: &str) -> Result<Cmd<'static>, Reply> {

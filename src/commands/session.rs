@@ -19,8 +19,80 @@ use crate::commands::parse::{
     parse, Cmd, Condition, GetExTtl, SetArgs, SetTtl, SetValue, WriteCmd,
 };
 use crate::commands::reply::Reply;
-use crate::commands::table::{check_arity, lookup, unknown_command, Kind};
+use crate::commands::table::{check_arity, lookup, unknown_command, CommandSpec, Kind};
 use crate::{Db, WriteTxn};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a [`Session`] lets its caller do. A local tool whose user owns the database (the
+/// `ziggy` CLI) trusts its caller: [`Policy::trusted`]. A server whose clients are not the
+/// database's owner starts from [`Policy::restricted`] and opens what it means to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Whether the administration commands (`COMPACT`, `CHECK`, `BACKUP`, `EXPORT`,
+    /// `IMPORT`: kind [`Kind::Admin`]) may run. Refused with `NOPERM` otherwise.
+    pub admin: bool,
+    /// Whether commands that name a file on the machine the database is on (`BACKUP`,
+    /// `EXPORT`, `IMPORT`) may run, even with `admin`. Refused with `NOPERM` otherwise.
+    pub server_files: bool,
+    /// How long a `BEGIN` transaction may hold the cross-process writer lock (no other
+    /// process, nor any other session, can commit meanwhile); `None`: as long as it likes.
+    /// When it is exceeded, the transaction is rolled back (its writes are lost and the lock
+    /// is released) at the session's next command, or when a caller that runs sessions
+    /// calls [`Session::rollback_if_overdue`] (a server does so from a timer, for a client
+    /// that has gone quiet). Every command after that fails, until `ROLLBACK` (which replies
+    /// `OK`) or `COMMIT` (which replies with the error) ends the transaction: commands the
+    /// client meant for the transaction never run outside it.
+    pub max_begin_hold: Option<Duration>,
+}
+
+impl Policy {
+    /// Everything allowed, with no limit on `BEGIN`: for a caller that owns the database.
+    pub const fn trusted() -> Self {
+        Policy {
+            admin: true,
+            server_files: true,
+            max_begin_hold: None,
+        }
+    }
+
+    /// No administration commands, no server-side files, and a `BEGIN` that holds the
+    /// writer lock for at most 5 s: for callers that share the database with others.
+    pub const fn restricted() -> Self {
+        Policy {
+            admin: false,
+            server_files: false,
+            max_begin_hold: Some(Duration::from_secs(5)),
+        }
+    }
+}
+
+impl Default for Policy {
+    /// [`Policy::trusted`].
+    fn default() -> Self {
+        Policy::trusted()
+    }
+}
+
+/// The time a [`Session`] reads: Unix time in milliseconds. It turns the relative expiry of
+/// `EX`, `PX`, `EXPIRE`, `PEXPIRE`, `SETEX` and `GETEX` into an absolute time, counts what
+/// `TTL` and `PTTL` reply from, and times a `BEGIN` against [`Policy::max_begin_hold`].
+/// Whether a key has expired is still decided by the database on its own clock.
+pub trait Clock: Send + Sync {
+    /// Now, in milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+}
+
+/// The system's wall clock, the default [`Clock`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        crate::commands::parse::now_ms()
+    }
+}
 
 /// Commands queued by `MULTI`.
 struct Multi {
@@ -33,7 +105,14 @@ struct Multi {
 /// the keys `WATCH`ed.
 pub struct Session {
     db: Db,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
     txn: Option<WriteTxn>,
+    /// When the open `BEGIN` transaction began, by [`Session::clock`].
+    begun_at: u64,
+    /// The `BEGIN` transaction was rolled back for holding the lock too long; commands fail
+    /// until `COMMIT` or `ROLLBACK`.
+    aborted: bool,
     multi: Option<Multi>,
     /// Each watched key with its version when it was watched (`None`: absent) and the log
     /// mark taken just before.
@@ -41,19 +120,67 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session on `db` with no transaction open.
-    pub fn new(db: Db) -> Self {
+    /// A session on `db` (the handle is cloned; clones share one database), allowed what
+    /// `policy` allows, with no transaction open and the system clock.
+    pub fn new(db: &Db, policy: Policy) -> Self {
         Session {
-            db,
+            db: db.clone(),
+            policy,
+            clock: Arc::new(SystemClock),
             txn: None,
+            begun_at: 0,
+            aborted: false,
             multi: None,
             watched: Vec::new(),
         }
     }
 
-    /// True while a `MULTI` queue or a `BEGIN` transaction is open (the prompt shows `(TX)`).
+    /// Replaces the clock the session reads (see [`Clock`]); for tests and for callers with
+    /// a clock of their own.
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+
+    /// What this session allows.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// True while a `MULTI` queue or a `BEGIN` transaction is open (the prompt shows `(TX)`),
+    /// including a `BEGIN` rolled back for holding the lock too long and not yet ended.
     pub fn in_transaction(&self) -> bool {
-        self.txn.is_some() || self.multi.is_some()
+        self.txn.is_some() || self.multi.is_some() || self.aborted
+    }
+
+    /// Rolls back the `BEGIN` transaction if it has held the writer lock longer than
+    /// [`Policy::max_begin_hold`]; true if it did. The session's commands do this
+    /// themselves; a caller that keeps sessions open while their clients are quiet calls it
+    /// from a timer, so that a quiet client does not keep every other writer waiting.
+    pub fn rollback_if_overdue(&mut self) -> bool {
+        let Some(limit) = self.policy.max_begin_hold else {
+            return false;
+        };
+        if self.txn.is_none() {
+            return false;
+        }
+        let held = self.clock.now_ms().saturating_sub(self.begun_at);
+        if u128::from(held) <= limit.as_millis() {
+            return false;
+        }
+        if let Some(tx) = self.txn.take() {
+            tx.rollback();
+        }
+        self.aborted = true;
+        true
+    }
+
+    /// The error every command gets after an overdue `BEGIN` was rolled back.
+    fn aborted_reply(&self) -> Reply {
+        Reply::error(format!(
+            "ERR the transaction started by BEGIN was rolled back: it held the writer lock \
+             longer than this session allows ({} ms); end it with ROLLBACK",
+            self.policy.max_begin_hold.map_or(0, |d| d.as_millis())
+        ))
     }
 
     /// A note about work that will be lost if the session ends now, if any.
@@ -77,7 +204,24 @@ impl Session {
         if let Err(reply) = check_arity(spec, args.len()) {
             return self.refuse_in_multi(reply);
         }
+        if let Err(reply) = self.allowed(spec) {
+            return self.refuse_in_multi(reply);
+        }
         self.db.count_commands(1);
+        self.rollback_if_overdue();
+        if self.aborted {
+            return match spec.id {
+                C::Rollback => {
+                    self.aborted = false;
+                    Reply::ok()
+                }
+                C::Commit => {
+                    self.aborted = false;
+                    self.aborted_reply()
+                }
+                _ => self.aborted_reply(),
+            };
+        }
         if self.multi.is_some() && !matches!(spec.id, C::Multi | C::Exec | C::Discard | C::Watch) {
             if matches!(spec.kind, Kind::Admin | Kind::Control) {
                 return self
@@ -120,7 +264,7 @@ impl Session {
             _ if spec.kind == Kind::Admin && self.txn.is_some() => {
                 Reply::error("ERR Command not allowed inside a transaction")
             }
-            _ => match parse(spec, &args[1..]) {
+            _ => match parse(spec, &args[1..], self.clock.now_ms()) {
                 Ok(cmd) => {
                     let result = match self.txn.as_mut() {
                         Some(tx) => run_in_txn(&self.db, tx, cmd),
@@ -130,6 +274,24 @@ impl Session {
                 }
                 Err(reply) => reply,
             },
+        }
+    }
+
+    /// Whether the policy lets `spec` run.
+    fn allowed(&self, spec: &CommandSpec) -> Result<(), Reply> {
+        use crate::commands::table::CommandId as C;
+        let refused = if spec.kind == Kind::Admin && !self.policy.admin {
+            true
+        } else {
+            matches!(spec.id, C::Backup | C::Export | C::Import) && !self.policy.server_files
+        };
+        if refused {
+            Err(Reply::error(format!(
+                "NOPERM this session may not run the '{}' command",
+                spec.name.to_ascii_lowercase()
+            )))
+        } else {
+            Ok(())
         }
     }
 
@@ -225,7 +387,7 @@ impl Session {
                 let Some(spec) = args.first().and_then(|name| lookup(name)) else {
                     return unknown_command(&args);
                 };
-                match parse(spec, &args[1..]) {
+                match parse(spec, &args[1..], self.clock.now_ms()) {
                     Ok(cmd) => {
                         run_in_txn(&self.db, &mut tx, cmd).unwrap_or_else(|e| error_reply(&e))
                     }
@@ -246,6 +408,7 @@ impl Session {
         match self.db.begin_write() {
             Ok(tx) => {
                 self.txn = Some(tx);
+                self.begun_at = self.clock.now_ms();
                 Reply::ok()
             }
             Err(e) => error_reply(&e),
@@ -466,7 +629,7 @@ mod tests {
                 .open(dir.path().join("db"))?;
             Ok(Fixture {
                 _dir: dir,
-                session: Session::new(db.clone()),
+                session: Session::new(&db, Policy::trusted()),
                 db,
             })
         }
@@ -483,6 +646,168 @@ mod tests {
                 other => panic!("{line}: {other:?}"),
             }
         }
+    }
+
+    /// A clock that moves only when told to.
+    struct FakeClock(std::sync::atomic::AtomicU64);
+
+    impl Clock for FakeClock {
+        fn now_ms(&self) -> u64 {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    impl FakeClock {
+        fn advance(&self, ms: u64) {
+            self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// A fixture whose session runs under `policy` on a fake clock starting at the real time.
+    fn with_policy(policy: Policy) -> crate::Result<(Fixture, Arc<FakeClock>)> {
+        let mut f = Fixture::new()?;
+        let clock = Arc::new(FakeClock(crate::commands::parse::now_ms().into()));
+        f.session = Session::new(&f.db, policy);
+        f.session.set_clock(clock.clone());
+        Ok((f, clock))
+    }
+
+    /// True if another thread can take the writer lock and commit within a minute (it
+    /// waits for the lock while a transaction holds it).
+    fn another_writer_commits(db: &Db) -> bool {
+        let db = db.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(db.set(b"other-writer", 1i64).is_ok());
+        });
+        rx.recv_timeout(Duration::from_secs(60)).unwrap_or(false)
+    }
+
+    #[test]
+    fn a_restricted_policy_refuses_admin_commands_and_server_files() -> crate::Result<()> {
+        let (mut f, _) = with_policy(Policy::restricted())?;
+        let noperm = |name: &str| {
+            err(&format!(
+                "NOPERM this session may not run the '{name}' command"
+            ))
+        };
+        assert_eq!(f.run("COMPACT"), noperm("compact"));
+        assert_eq!(f.run("CHECK"), noperm("check"));
+        assert_eq!(f.run("BACKUP /tmp/elsewhere"), noperm("backup"));
+        assert_eq!(f.run("EXPORT /tmp/elsewhere"), noperm("export"));
+        assert_eq!(f.run("IMPORT /etc/passwd"), noperm("import"));
+        assert_eq!(f.run("SET k v"), Reply::ok());
+        // Refused while queueing, so EXEC refuses to run anything.
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("SET k w"), status("QUEUED"));
+        assert_eq!(f.run("COMPACT"), noperm("compact"));
+        assert_eq!(
+            f.run("EXEC"),
+            err("EXECABORT Transaction discarded because of previous errors.")
+        );
+        assert_eq!(f.run("GET k"), bulk("v"));
+        // Administration without server-side files.
+        let (mut f, _) = with_policy(Policy {
+            admin: true,
+            server_files: false,
+            max_begin_hold: None,
+        })?;
+        assert!(
+            matches!(f.run("CHECK"), Reply::Status(_)),
+            "{:?}",
+            f.run("CHECK")
+        );
+        assert_eq!(f.run("COMPACT"), Reply::ok());
+        assert_eq!(f.run("EXPORT /tmp/elsewhere"), noperm("export"));
+        assert_eq!(f.run("BACKUP /tmp/elsewhere"), noperm("backup"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_begin_held_too_long_is_rolled_back_and_later_commands_fail_until_it_ends(
+    ) -> crate::Result<()> {
+        let policy = Policy {
+            max_begin_hold: Some(Duration::from_secs(1)),
+            ..Policy::trusted()
+        };
+        let (mut f, clock) = with_policy(policy)?;
+        // Within the limit, a BEGIN commits as usual.
+        assert_eq!(f.run("BEGIN"), Reply::ok());
+        assert_eq!(f.run("SET a 1"), Reply::ok());
+        clock.advance(1_000);
+        assert_eq!(f.run("SET b 2"), Reply::ok());
+        assert_eq!(f.run("COMMIT"), Reply::ok());
+        assert_eq!(f.run("MGET a b"), array(&["1", "2"]));
+
+        let aborted = err(
+            "ERR the transaction started by BEGIN was rolled back: it held the writer lock \
+             longer than this session allows (1000 ms); end it with ROLLBACK",
+        );
+        assert_eq!(f.run("BEGIN"), Reply::ok());
+        assert_eq!(f.run("SET c 3"), Reply::ok());
+        clock.advance(1_001);
+        assert_eq!(f.run("SET d 4"), aborted);
+        // Its writes are gone and the lock is free, though the session has not ended it.
+        assert_eq!(f.db.get_value(b"c")?, None);
+        assert!(another_writer_commits(&f.db));
+        assert!(f.session.in_transaction());
+        // Nothing meant for the transaction runs outside it.
+        assert_eq!(f.run("SET e 5"), aborted);
+        assert_eq!(f.run("COMMIT"), aborted);
+        assert!(!f.session.in_transaction());
+        assert_eq!(f.run("MGET c d e"), Reply::Array(vec![Reply::Nil; 3]));
+        assert_eq!(f.run("SET e 5"), Reply::ok());
+
+        // A caller's timer rolls back a quiet session's transaction; ROLLBACK ends it.
+        assert_eq!(f.run("BEGIN"), Reply::ok());
+        assert_eq!(f.run("SET f 6"), Reply::ok());
+        assert!(!f.session.rollback_if_overdue());
+        clock.advance(5_000);
+        assert!(f.session.rollback_if_overdue());
+        assert!(another_writer_commits(&f.db));
+        assert_eq!(f.run("ROLLBACK"), Reply::ok());
+        assert_eq!(f.run("GET f"), Reply::Nil);
+        assert!(!f.session.in_transaction());
+
+        // With no limit, a BEGIN may take as long as it likes.
+        let (mut f, clock) = with_policy(Policy::trusted())?;
+        assert_eq!(f.run("BEGIN"), Reply::ok());
+        clock.advance(86_400_000);
+        assert!(!f.session.rollback_if_overdue());
+        assert_eq!(f.run("SET a 1"), Reply::ok());
+        assert_eq!(f.run("COMMIT"), Reply::ok());
+        Ok(())
+    }
+
+    #[test]
+    fn relative_expiry_and_ttl_read_the_sessions_clock() -> crate::Result<()> {
+        let (mut f, clock) = with_policy(Policy::trusted())?;
+        // A day ahead of the database's own clock, so that nothing expires meanwhile.
+        clock.advance(86_400_000);
+        let t = clock.now_ms();
+        assert_eq!(f.run("SET k v EX 10"), Reply::ok());
+        assert_eq!(f.int("PEXPIRETIME k"), i64::try_from(t + 10_000).unwrap());
+        assert_eq!(f.int("PTTL k"), 10_000);
+        clock.advance(2_500);
+        assert_eq!(f.int("PTTL k"), 7_500);
+        assert_eq!(f.int("TTL k"), 8);
+        assert_eq!(f.int("PEXPIRE k 300"), 1);
+        assert_eq!(f.int("PEXPIRETIME k"), i64::try_from(t + 2_800).unwrap());
+        assert_eq!(f.int("EXPIRE k 7"), 1);
+        assert_eq!(f.int("PEXPIRETIME k"), i64::try_from(t + 9_500).unwrap());
+        assert_eq!(f.run("SETEX s 3 v"), Reply::ok());
+        assert_eq!(f.int("PEXPIRETIME s"), i64::try_from(t + 5_500).unwrap());
+        assert_eq!(f.run("PSETEX s 30 v"), Reply::ok());
+        assert_eq!(f.int("PEXPIRETIME s"), i64::try_from(t + 2_530).unwrap());
+        assert_eq!(f.run("GETEX s PX 40"), bulk("v"));
+        assert_eq!(f.int("PEXPIRETIME s"), i64::try_from(t + 2_540).unwrap());
+        // Queued commands read the clock when EXEC runs them.
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("SET q v PX 100"), status("QUEUED"));
+        clock.advance(1_000);
+        assert_eq!(f.run("EXEC"), Reply::Array(vec![Reply::ok()]));
+        assert_eq!(f.int("PEXPIRETIME q"), i64::try_from(t + 3_600).unwrap());
+        Ok(())
     }
 
     #[test]

@@ -23,7 +23,7 @@ use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use ziggydb::{Db, Durability};
 
-use ziggydb::commands::{self, as_args, split_in_place, Reply, Session, Transfer};
+use ziggydb::commands::{self, as_args, split_in_place, Policy, Reply, Session, Transfer};
 
 use crate::print::Format;
 use crate::repl::{run_line, run_repeated, Outcome, Repeat};
@@ -268,7 +268,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return repair(&args.dir, format);
     }
     let db = open(args)?;
-    let mut session = Session::new(db.clone());
+    let mut session = Session::new(&db, Policy::trusted());
 
     let code = if let Some(code) = stdio_transfer(&db, format, &command)? {
         code
