@@ -29,3 +29,7 @@ pub mod ops;
 pub mod ops_crash;
 #[path = "targets/record_decode.rs"]
 pub mod record_decode;
+#[path = "targets/resp_reply.rs"]
+pub mod resp_reply;
+#[path = "targets/resp_request.rs"]
+pub mod resp_request;

@@ -7,6 +7,9 @@
 //!   Redis's error replies in Redis's order of checks.
 //! - [`Session`] runs argv against a [`Db`](crate::Db) and returns a [`Reply`], holding what
 //!   one connection holds: a `MULTI` queue, `WATCH`ed keys, a `BEGIN` transaction.
+//! - [`Reply::encode`] writes a reply as RESP2 or RESP3; [`decode_request`] reads a
+//!   client's request (inline or multibulk) and [`decode_reply`] a server's reply,
+//!   incrementally and without allocating lengths ahead.
 //! - [`split_line`] splits a command line into arguments as redis-cli (and Redis's inline
 //!   protocol) does.
 //!
@@ -37,6 +40,7 @@ mod collections;
 mod exec;
 mod parse;
 mod reply;
+mod resp;
 mod session;
 mod split;
 mod table;
@@ -46,6 +50,10 @@ pub use crate::value::format_float;
 pub use collections::CollectionId;
 pub use exec::transfer_error;
 pub use reply::Reply;
+pub use resp::{
+    decode_reply, decode_request, double_text, Protocol, ProtocolError, Request, MAX_BULK_LEN,
+    MAX_INLINE_LEN, MAX_MULTIBULK_LEN, MAX_REPLY_DEPTH,
+};
 pub use session::{Clock, Policy, Session, SystemClock};
 pub use split::{as_args, split_in_place, split_line, SplitError};
 pub use table::{

@@ -1,7 +1,8 @@
 //! The reply to one command, as every front end receives it from a
 //! [`Session`](crate::commands::Session): the CLI prints it, a server encodes it.
 
-/// The reply to one command, shaped like a RESP2 reply.
+/// The reply to one command: the types of RESP3 (RESP2's and doubles, booleans, maps, sets
+/// and verbatim strings), encoded for a connection by [`Reply::encode`].
 #[derive(Debug, Clone)]
 pub enum Reply {
     /// A status line such as `OK` or `QUEUED`.
@@ -22,6 +23,22 @@ pub enum Reply {
     NilArray,
     /// An array of replies, possibly nested.
     Array(Vec<Reply>),
+    /// A double (RESP3 `,`; a bulk string in RESP2).
+    Double(f64),
+    /// A boolean (RESP3 `#`; the integer 1 or 0 in RESP2).
+    Boolean(bool),
+    /// Key-value pairs in order (RESP3 `%`; a flat array in RESP2).
+    Map(Vec<(Reply, Reply)>),
+    /// An unordered collection (RESP3 `~`; an array in RESP2).
+    Set(Vec<Reply>),
+    /// Text with its three-letter format, `txt` or `mkd` (RESP3 `=`; a bulk string of the
+    /// text in RESP2).
+    Verbatim {
+        /// `txt` or `mkd`.
+        format: [u8; 3],
+        /// The text.
+        text: Vec<u8>,
+    },
 }
 
 impl PartialEq for Reply {
@@ -30,7 +47,18 @@ impl PartialEq for Reply {
             (Reply::Status(a), Reply::Status(b)) | (Reply::Error(a), Reply::Error(b)) => a == b,
             (Reply::Int(a), Reply::Int(b)) => a == b,
             (Reply::Nil, Reply::Nil) | (Reply::NilArray, Reply::NilArray) => true,
-            (Reply::Array(a), Reply::Array(b)) => a == b,
+            (Reply::Array(a), Reply::Array(b)) | (Reply::Set(a), Reply::Set(b)) => a == b,
+            // Bit for bit, so that equality stays an equivalence (NaN equals itself).
+            (Reply::Double(a), Reply::Double(b)) => a.to_bits() == b.to_bits(),
+            (Reply::Boolean(a), Reply::Boolean(b)) => a == b,
+            (Reply::Map(a), Reply::Map(b)) => a == b,
+            (
+                Reply::Verbatim { format, text },
+                Reply::Verbatim {
+                    format: f2,
+                    text: t2,
+                },
+            ) => format == f2 && text == t2,
             (a, b) => match (a.bulk_bytes(), b.bulk_bytes()) {
                 (Some(a), Some(b)) => a == b,
                 _ => false,
@@ -64,6 +92,14 @@ impl Reply {
     /// A bulk string reply.
     pub fn bulk(bytes: impl Into<Vec<u8>>) -> Self {
         Reply::Bulk(bytes.into())
+    }
+
+    /// The code of an error reply: its first word (`ERR`, `WRONGTYPE`, `NOPERM`...).
+    pub fn error_code(&self) -> Option<&str> {
+        match self {
+            Reply::Error(text) => text.split(' ').next(),
+            _ => None,
+        }
     }
 
     /// True for an error reply (the one-shot command then exits with status 1).

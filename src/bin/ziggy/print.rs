@@ -70,8 +70,32 @@ impl Print for Reply {
     }
 }
 
+/// A reply of a RESP3 type in the RESP2 shape it prints as (as Redis sends it to a RESP2
+/// client): a map as a flat array, a set as an array, a double or verbatim string as a bulk
+/// string, a boolean as 1 or 0. A RESP2 type as it is.
+fn resp2_shape(reply: &Reply) -> Reply {
+    match reply {
+        Reply::Double(d) => Reply::Bulk(ziggydb::commands::double_text(*d).into_bytes()),
+        Reply::Boolean(b) => Reply::Int(i64::from(*b)),
+        Reply::Map(pairs) => Reply::Array(
+            pairs
+                .iter()
+                .flat_map(|(k, v)| [k.clone(), v.clone()])
+                .collect(),
+        ),
+        Reply::Set(items) => Reply::Array(items.clone()),
+        Reply::Verbatim { text, .. } => Reply::Bulk(text.clone()),
+        other => other.clone(),
+    }
+}
+
 fn write_raw_inner(reply: &Reply, out: &mut Vec<u8>) {
     match reply {
+        Reply::Double(_)
+        | Reply::Boolean(_)
+        | Reply::Map(_)
+        | Reply::Set(_)
+        | Reply::Verbatim { .. } => write_raw_inner(&resp2_shape(reply), out),
         Reply::Status(s) => out.extend_from_slice(s.as_bytes()),
         // redis-cli ends an error with a newline of its own, so an empty line follows it
         // (a one-shot command drops it: see `run_command`).
@@ -96,6 +120,11 @@ fn write_raw_inner(reply: &Reply, out: &mut Vec<u8>) {
 
 fn write_tty_inner(reply: &Reply, out: &mut Vec<u8>, prefix: &str) {
     match reply {
+        Reply::Double(_)
+        | Reply::Boolean(_)
+        | Reply::Map(_)
+        | Reply::Set(_)
+        | Reply::Verbatim { .. } => write_tty_inner(&resp2_shape(reply), out, prefix),
         Reply::Status(s) => {
             out.extend_from_slice(s.as_bytes());
             out.push(b'\n');
@@ -128,6 +157,11 @@ fn write_tty_inner(reply: &Reply, out: &mut Vec<u8>, prefix: &str) {
 
 fn write_json_inner(reply: &Reply, out: &mut Vec<u8>) {
     match reply {
+        Reply::Double(_)
+        | Reply::Boolean(_)
+        | Reply::Map(_)
+        | Reply::Set(_)
+        | Reply::Verbatim { .. } => write_json_inner(&resp2_shape(reply), out),
         Reply::Status(s) => write_json_string(out, s),
         Reply::Error(s) => {
             out.extend_from_slice(b"{\"error\":");
@@ -162,6 +196,11 @@ fn write_json_inner(reply: &Reply, out: &mut Vec<u8>) {
 
 fn write_csv_inner(reply: &Reply, out: &mut Vec<u8>) {
     match reply {
+        Reply::Double(_)
+        | Reply::Boolean(_)
+        | Reply::Map(_)
+        | Reply::Set(_)
+        | Reply::Verbatim { .. } => write_csv_inner(&resp2_shape(reply), out),
         Reply::Status(s) => write_repr(out, s.as_bytes()),
         Reply::Error(s) => {
             out.extend_from_slice(b"ERROR,");
@@ -477,9 +516,19 @@ mod tests {
             proptest::collection::vec(any::<u8>(), 0..40).prop_map(Reply::Bulk),
             Just(Reply::Nil),
             Just(Reply::NilArray),
+            any::<f64>().prop_map(Reply::Double),
+            any::<bool>().prop_map(Reply::Boolean),
+            proptest::collection::vec(any::<u8>(), 0..40).prop_map(|text| Reply::Verbatim {
+                format: *b"txt",
+                text
+            }),
         ];
         leaf.prop_recursive(3, 24, 5, |inner| {
-            proptest::collection::vec(inner, 0..5).prop_map(Reply::Array)
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Reply::Array),
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Reply::Set),
+                proptest::collection::vec((inner.clone(), inner), 0..3).prop_map(Reply::Map),
+            ]
         })
     }
 
