@@ -833,22 +833,9 @@ fn positive_arg(arg: &[u8]) -> Result<u64, Reply> {
         .ok_or_else(|| error("ERR value is out of range, must be positive"))
 }
 
-/// A number as Redis's `getDoubleFromObject` reads it with `strtod`: the whole text, no
-/// leading space, not NaN, and in range (text that overflows to infinity or underflows to
-/// zero is refused; `inf` spelled out is fine).
+/// A number as Redis's `getDoubleFromObject` reads it (`string2d`).
 fn parse_double(arg: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(arg).ok()?;
-    if text.is_empty() || text.starts_with(is_c_space) {
-        return None;
-    }
-    let value: f64 = text.parse().ok()?;
-    let unsigned = text.trim_start_matches(['+', '-']);
-    let spelled_infinite =
-        unsigned.eq_ignore_ascii_case("inf") || unsigned.eq_ignore_ascii_case("infinity");
-    let mantissa = unsigned.split(['e', 'E']).next().unwrap_or_default();
-    let nonzero = mantissa.bytes().any(|b| matches!(b, b'1'..=b'9'));
-    let out_of_range = (value.is_infinite() && !spelled_infinite) || (value == 0.0 && nonzero);
-    (!value.is_nan() && !out_of_range).then_some(value)
+    crate::value::parse_float(arg)
 }
 
 fn float_arg(arg: &[u8]) -> Result<f64, Reply> {
@@ -1078,8 +1065,10 @@ pub fn parse<'a>(
         I::Hstrlen => read(R::HStrLen(key, arg(1))),
         I::Hincrby => write(W::HIncrBy(key, arg(1), int_arg(arg(2))?)),
         I::Hincrbyfloat => {
-            let delta = parse_double(arg(2)).ok_or_else(not_a_float)?;
-            if delta.is_infinite() {
+            // A long double, as Redis reads it; only an infinity spelled out is refused here
+            // (one beyond a double's range makes the sum fail, as it cannot be held).
+            let delta = crate::value::parse_long_double(arg(2)).ok_or_else(not_a_float)?;
+            if parse_double(arg(2)).is_some_and(f64::is_infinite) {
                 return Err(error("ERR value is NaN or Infinity"));
             }
             write(W::HIncrByFloat(key, arg(1), delta))
@@ -1630,7 +1619,7 @@ fn write(tx: &mut WriteTxn, cmd: &WriteCmd<'_>) -> Outcome {
             let mut hash = tx.hash(key);
             let current = match hash.get(field)? {
                 None => 0.0,
-                Some(v) => parse_double(&v)
+                Some(v) => crate::value::parse_long_double(&v)
                     .ok_or_else(|| Fail::Reply(error("ERR hash value is not a float")))?,
             };
             let sum = current + delta;

@@ -28,30 +28,15 @@ fn invalid_expire(command: &str) -> Reply {
     ))
 }
 
-/// Parses an integer argument the way Redis's `string2ll` does: optional `-`, no `+`, no
-/// spaces, no leading zeros.
-pub fn parse_int(arg: &[u8]) -> Option<i64> {
-    let digits = arg.strip_prefix(b"-").unwrap_or(arg);
-    let canonical = match digits {
-        [b'0'] => digits.len() == arg.len(),
-        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
-        _ => false,
-    };
-    if !canonical {
-        return None;
-    }
-    std::str::from_utf8(arg).ok()?.parse().ok()
-}
+pub use crate::value::parse_int;
 
 fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
     parse_int(arg).ok_or_else(not_an_integer)
 }
 
+/// `INCRBYFLOAT`'s increment, read as Redis reads it: a long double.
 fn float_arg(arg: &[u8]) -> Result<f64, Reply> {
-    match Value::parse_as(ValueType::Float, arg) {
-        Ok(Value::Float(f)) => Ok(f),
-        _ => Err(not_a_float()),
-    }
+    crate::value::parse_long_double(arg).ok_or_else(not_a_float)
 }
 
 pub fn now_ms() -> u64 {

@@ -810,6 +810,48 @@ mod tests {
         Ok(())
     }
 
+    /// Every command reads numbers with the same parser, as redis-server 7.0 reads them:
+    /// a score is a double, an INCRBYFLOAT or HINCRBYFLOAT increment a long double.
+    #[test]
+    fn float_arguments_are_read_alike_by_every_command() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        let not_a_float = err("ERR value is not a valid float");
+        let not_finite = err("ERR increment would produce NaN or Infinity");
+        // Beyond a double: no score; an increment Redis holds in a long double, whose sum a
+        // double cannot hold.
+        assert_eq!(f.run("ZADD z 1e400 m"), not_a_float);
+        assert_eq!(f.run("ZINCRBY z 1e400 m"), not_a_float);
+        assert_eq!(f.run("SET t 1e400 TYPE float"), not_a_float);
+        assert_eq!(f.run("INCRBYFLOAT x 1e400"), not_finite);
+        assert_eq!(f.run("HINCRBYFLOAT h f 1e400"), not_finite);
+        assert_eq!(f.run("SET big 1e400"), Reply::ok());
+        assert_eq!(f.run("INCRBYFLOAT big 1"), not_finite);
+        // Beyond a long double too.
+        assert_eq!(f.run("INCRBYFLOAT x 1e5000"), not_a_float);
+        assert_eq!(f.run("HINCRBYFLOAT h f 1e5000"), not_a_float);
+        // Too small for a double: no score, a zero increment.
+        assert_eq!(f.run("ZADD z 1e-400 m"), not_a_float);
+        assert_eq!(f.run("INCRBYFLOAT x 1e-400"), bulk("0"));
+        assert_eq!(f.run("HINCRBYFLOAT h f 1e-400"), bulk("0"));
+        // Hexadecimal, as strtod reads it.
+        assert_eq!(f.run("ZADD z 0x10 m"), Reply::Int(1));
+        assert_eq!(f.run("ZSCORE z m"), bulk("16"));
+        assert_eq!(f.run("ZINCRBY z 0x1p-2 m"), bulk("16.25"));
+        assert_eq!(f.run("INCRBYFLOAT w 0x10"), bulk("16"));
+        assert_eq!(f.run("HINCRBYFLOAT h g 0x10"), bulk("16"));
+        assert_eq!(f.run("SET q 0x10"), Reply::ok());
+        assert_eq!(f.run("INCRBYFLOAT q 1"), bulk("17"));
+        // An infinity spelled out.
+        assert_eq!(f.run("ZADD z infinity i"), Reply::Int(1));
+        assert_eq!(f.run("INCRBYFLOAT v inf"), not_finite);
+        assert_eq!(
+            f.run("HINCRBYFLOAT h f inf"),
+            err("ERR value is NaN or Infinity")
+        );
+        assert_eq!(f.run("ZADD z nan m"), not_a_float);
+        Ok(())
+    }
+
     #[test]
     fn an_empty_argv_is_an_unknown_command_not_a_panic() -> crate::Result<()> {
         let mut f = Fixture::new()?;
