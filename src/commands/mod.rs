@@ -1,12 +1,17 @@
 //! The Redis command layer: what every front end (the `ziggy` CLI, and next the C ABI, the
 //! language bindings and a Redis-protocol server) runs commands through.
 //!
-//! - [`COMMANDS`](all) — one table of every command's name, arity, kind, group, syntax and
-//!   summary ([`CommandSpec`]); help, completion and hints are generated from it.
+//! - [`all`]: one table of every command's name, arity, kind, group, syntax and
+//!   summary ([`CommandSpec`], keyed by [`CommandId`]); help, completion and hints are
+//!   generated from it.
 //! - [`parse`] checks an argv (`&[&[u8]]`) against the table and decodes its arguments, with
 //!   Redis's error replies in Redis's order of checks.
 //! - [`Session`] runs argv against a [`Db`](crate::Db) and returns a [`Reply`], holding what
-//!   one connection holds: a `MULTI` queue, `WATCH`ed keys, a `BEGIN` transaction.
+//!   one connection holds: a `MULTI` queue, `WATCH`ed keys, a `BEGIN` transaction. Its
+//!   [`Policy`] says what the caller may do (administration commands, files on the server,
+//!   how long a `BEGIN` may hold the writer lock); its [`Clock`] can be replaced.
+//! - [`parse_int`], [`parse_float`] and [`parse_long_double`] read numbers as Redis does,
+//!   for every command.
 //! - [`Reply::encode`] writes a reply as RESP2 or RESP3; [`decode_request`] reads a
 //!   client's request (inline or multibulk) and [`decode_reply`] a server's reply,
 //!   incrementally and without allocating lengths ahead.
