@@ -13,28 +13,6 @@ impl Input<'_> {
     }
 }
 
-// The `ziggy` binary's modules are not a library. These six depend only on `ziggydb` and each
-// other, so they are compiled here from their source files, at the crate root where their
-// `crate::` paths point; nothing is run against a database.
-#[allow(dead_code, unused_imports)]
-#[path = "../src/bin/ziggy/collections.rs"]
-mod collections;
-#[allow(dead_code, unused_imports)]
-#[path = "../src/bin/ziggy/commands.rs"]
-mod commands;
-#[allow(dead_code, unused_imports)]
-#[path = "../src/bin/ziggy/parse.rs"]
-mod parse;
-#[allow(dead_code, unused_imports)]
-#[path = "../src/bin/ziggy/reply.rs"]
-mod reply;
-#[allow(dead_code, unused_imports)]
-#[path = "../src/bin/ziggy/run.rs"]
-mod run;
-#[allow(dead_code, unused_imports)]
-#[path = "../src/bin/ziggy/split.rs"]
-mod split;
-
 #[path = "targets/cli_parse.rs"]
 pub mod cli_parse;
 #[path = "targets/cli_split.rs"]
@@ -51,3 +29,7 @@ pub mod ops;
 pub mod ops_crash;
 #[path = "targets/record_decode.rs"]
 pub mod record_decode;
+#[path = "targets/resp_reply.rs"]
+pub mod resp_reply;
+#[path = "targets/resp_request.rs"]
+pub mod resp_request;

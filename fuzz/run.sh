@@ -12,7 +12,7 @@ seconds=${1:-600}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(cli_split cli_parse import_line ops open_dir record_decode index_probe ops_crash)
+    targets=(cli_split cli_parse resp_request resp_reply import_line ops open_dir record_decode index_probe ops_crash)
 fi
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"

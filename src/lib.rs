@@ -38,6 +38,7 @@
 mod backup;
 mod check;
 mod coll;
+pub mod commands;
 mod compaction;
 mod db;
 mod dump;
@@ -69,8 +70,8 @@ pub use dump::{ExportFormat, ImportStats};
 pub use error::{Error, Result};
 pub use repair::{repair, DamagedCollection, DamagedRange, DroppedTxn, RepairReport};
 pub use txn::{Savepoint, WriteTxn};
-pub use types::{glob_match, ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};
-pub use value::{format_float, Value, ValueRef, ValueType};
+pub use types::{ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};
+pub use value::{Value, ValueRef, ValueType};
 
 /// The engine's hot paths on their own, for the micro-benchmarks in `benches/` and the fuzz
 /// targets in `fuzz/` (record encoding and decoding, the log scan, index files and probes).

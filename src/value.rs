@@ -191,7 +191,7 @@ impl Value {
             ValueType::Bytes => Value::Bytes(text.to_vec()),
             ValueType::String => Value::String(s()?.to_owned()),
             ValueType::Int => Value::Int(parse_i64(text)?),
-            ValueType::Float => Value::Float(parse_f64(text)?),
+            ValueType::Float => Value::Float(parse_float(text).ok_or(Error::NotAFloat)?),
             ValueType::Bool => match s()?.to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => Value::Bool(true),
                 "false" | "0" | "no" | "off" => Value::Bool(false),
@@ -307,36 +307,184 @@ impl Value {
     }
 }
 
-/// Parses a decimal i64 the way Redis does (no spaces, no `+`, no leading zeros issue ignored).
+/// Parses a decimal i64 the way Redis does (its `string2ll`).
 pub(crate) fn parse_i64(b: &[u8]) -> Result<i64> {
-    let s = std::str::from_utf8(b).map_err(|_| Error::NotAnInteger)?;
-    if s.is_empty() || s.starts_with('+') || s.trim() != s {
-        return Err(Error::NotAnInteger);
-    }
-    // Like Redis, a leading zero ("007", "-0") is not an integer; "0" is.
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if digits.starts_with('0') && s != "0" {
-        return Err(Error::NotAnInteger);
-    }
-    s.parse::<i64>().map_err(|_| Error::NotAnInteger)
+    parse_int(b).ok_or(Error::NotAnInteger)
 }
 
-/// Parses a float the way Redis does; NaN is refused.
+/// Parses a float as `INCRBYFLOAT` reads a stored value ([`parse_long_double`]).
 pub(crate) fn parse_f64(b: &[u8]) -> Result<f64> {
-    let s = std::str::from_utf8(b).map_err(|_| Error::NotAFloat)?;
-    if s.is_empty() || s.trim() != s {
-        return Err(Error::NotAFloat);
-    }
-    let lower = s.to_ascii_lowercase();
-    let f = match lower.as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => s.parse::<f64>().map_err(|_| Error::NotAFloat)?,
+    parse_long_double(b).ok_or(Error::NotAFloat)
+}
+
+/// An integer as Redis reads one (`string2ll`): the whole text, an optional `-`, digits with
+/// no leading zero (`0` itself, not `-0`), no `+`, no space, within `i64`.
+pub fn parse_int(text: &[u8]) -> Option<i64> {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    let canonical = match digits {
+        [b'0'] => digits.len() == text.len(),
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
     };
-    if f.is_nan() {
-        return Err(Error::NotAFloat);
+    if !canonical {
+        return None;
     }
-    Ok(f)
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// A float as Redis reads a double (`string2d`: `ZADD`, `ZINCRBY`, `HINCRBYFLOAT`'s
+/// increment, `SET ... TYPE float`): the whole text as `strtod` reads it, decimal or
+/// hexadecimal (`0x1p-2`), `inf` or `infinity` in any case and with any sign; no leading or
+/// trailing space, never NaN. Text beyond a double's range, or so small that it reads as zero,
+/// is refused (a subnormal is fine).
+pub fn parse_float(text: &[u8]) -> Option<f64> {
+    match read_float(text)? {
+        Float::Finite(f) | Float::Infinite(f) => Some(f),
+        Float::Overflow(_) | Float::Underflow(_) => None,
+    }
+}
+
+/// A float as Redis reads a long double (`string2ld`: `INCRBYFLOAT` and `HINCRBYFLOAT`, and
+/// the values they add to), with the syntax of [`parse_float`]. A long double holds more than
+/// a double: text beyond a double's range but within a long double's reads as infinity of
+/// its sign (whatever it is added to, the sum then cannot be held, and `INCRBYFLOAT` says
+/// so), and text too small for a double reads as zero of its sign.
+pub fn parse_long_double(text: &[u8]) -> Option<f64> {
+    match read_float(text)? {
+        Float::Finite(f) | Float::Infinite(f) => Some(f),
+        Float::Overflow(negative) => Some(if negative {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        }),
+        Float::Underflow(negative) => Some(if negative { -0.0 } else { 0.0 }),
+    }
+}
+
+/// What [`read_float`] read.
+enum Float {
+    Finite(f64),
+    /// `inf` or `infinity` spelled out.
+    Infinite(f64),
+    /// Finite text beyond a double's range (negative if true), within a long double's.
+    Overflow(bool),
+    /// Nonzero text that reads as zero in a double (negative if true), within a long
+    /// double's range.
+    Underflow(bool),
+}
+
+/// The decimal exponent range of an x87 long double (about 3.4e-4951 to 1.2e4932).
+const LONG_DOUBLE_EXP10: std::ops::RangeInclusive<f64> = -4950.5..=4932.07;
+
+/// Reads `text` as `strtod` does, refusing what Redis refuses (anything left over, a leading
+/// space, NaN, text beyond even a long double's range).
+fn read_float(text: &[u8]) -> Option<Float> {
+    let s = std::str::from_utf8(text).ok()?;
+    let negative = s.starts_with('-');
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if unsigned.eq_ignore_ascii_case("inf") || unsigned.eq_ignore_ascii_case("infinity") {
+        return Some(Float::Infinite(if negative {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        }));
+    }
+    if let Some(hex) = unsigned
+        .strip_prefix("0x")
+        .or_else(|| unsigned.strip_prefix("0X"))
+    {
+        return read_hex_float(hex, negative);
+    }
+    // Rust's float syntax is strtod's decimal one, but for the words handled above (and
+    // NaN, refused here); a leading sign is allowed once.
+    if !unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let f: f64 = s.parse().ok()?;
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (
+            &unsigned[..i],
+            unsigned[i + 1..].parse::<i64>().unwrap_or(0),
+        ),
+        None => (unsigned, 0),
+    };
+    let nonzero = mantissa.bytes().any(|b| matches!(b, b'1'..=b'9'));
+    if f.is_infinite() || (f == 0.0 && nonzero) {
+        // The text's decimal magnitude: exponent plus the digits before the point.
+        let digits = mantissa.trim_start_matches(['0', '.']);
+        let int_digits = mantissa.split('.').next().unwrap_or_default();
+        let int_digits = int_digits.trim_start_matches('0').len() as f64;
+        let leading_zeros = if int_digits > 0.0 {
+            0.0
+        } else {
+            mantissa
+                .split('.')
+                .nth(1)
+                .map_or(0, |frac| frac.len() - frac.trim_start_matches('0').len())
+                as f64
+        };
+        let magnitude = exponent as f64 + int_digits - 1.0 - leading_zeros;
+        if digits.is_empty() || !LONG_DOUBLE_EXP10.contains(&magnitude) {
+            return None;
+        }
+        return Some(if f.is_infinite() {
+            Float::Overflow(negative)
+        } else {
+            Float::Underflow(negative)
+        });
+    }
+    Some(Float::Finite(f))
+}
+
+/// The binary exponent range of an x87 long double.
+const LONG_DOUBLE_EXP2: std::ops::RangeInclusive<i64> = -16445..=16384;
+
+/// strtod's hexadecimal form after its `0x`: hex digits with an optional point, then an
+/// optional binary exponent `p[+-]digits`; at least one digit.
+fn read_hex_float(hex: &str, negative: bool) -> Option<Float> {
+    let (digits, exponent) = match hex.find(['p', 'P']) {
+        Some(i) => (&hex[..i], hex[i + 1..].parse::<i32>().ok()?),
+        None => (hex, 0),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut mantissa: u128 = 0;
+    let mut shift: i64 = i64::from(exponent);
+    for (i, c) in int.chars().chain(frac.chars()).enumerate() {
+        let d = u128::from(c.to_digit(16)?);
+        if mantissa >> 120 == 0 {
+            mantissa = mantissa * 16 + d;
+            if i >= int.len() {
+                shift -= 4;
+            }
+        } else if i < int.len() {
+            // Digits past what the mantissa holds only scale it.
+            shift += 4;
+        }
+    }
+    let mut f = mantissa as f64;
+    // The power of two just above the value.
+    let magnitude = shift + i64::from(128 - mantissa.leading_zeros());
+    let mut shift = shift.clamp(-20_000, 20_000);
+    while shift != 0 {
+        let step = shift.clamp(-1000, 1000);
+        f *= 2f64.powi(i32::try_from(step).ok()?);
+        shift -= step;
+    }
+    let f = if negative { -f } else { f };
+    if mantissa != 0 && (f.is_infinite() || f == 0.0) {
+        if !LONG_DOUBLE_EXP2.contains(&magnitude) {
+            return None;
+        }
+        return Some(if f.is_infinite() {
+            Float::Overflow(negative)
+        } else {
+            Float::Underflow(negative)
+        });
+    }
+    Some(Float::Finite(f))
 }
 
 /// Formats a float as Redis does for replies: shortest round-trip form, `inf`/`-inf`.
@@ -461,5 +609,78 @@ impl std::ops::Deref for ValueRef {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         self.as_bytes()
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::{parse_float, parse_int, parse_long_double};
+
+    #[test]
+    fn integers_read_as_string2ll_reads_them() {
+        for (text, want) in [
+            (&b"0"[..], Some(0)),
+            (b"-12", Some(-12)),
+            (b"9223372036854775807", Some(i64::MAX)),
+            (b"-9223372036854775808", Some(i64::MIN)),
+            (b"9223372036854775808", None),
+            (b"+1", None),
+            (b"-0", None),
+            (b"01", None),
+            (b" 1", None),
+            (b"1 ", None),
+            (b"", None),
+            (b"-", None),
+            (b"1.0", None),
+        ] {
+            assert_eq!(parse_int(text), want, "{:?}", String::from_utf8_lossy(text));
+        }
+    }
+
+    /// What redis-server 7.0 answers for each text as a `ZADD` score (a double) and as an
+    /// `INCRBYFLOAT` increment (a long double; `inf` here stands for "beyond a double").
+    #[test]
+    fn floats_read_as_strtod_reads_them_in_a_double_and_a_long_double() {
+        let inf = f64::INFINITY;
+        for (text, double, long_double) in [
+            ("1.5", Some(1.5), Some(1.5)),
+            ("+5", Some(5.0), Some(5.0)),
+            ("5.", Some(5.0), Some(5.0)),
+            (".5", Some(0.5), Some(0.5)),
+            ("1e3", Some(1000.0), Some(1000.0)),
+            ("0x10", Some(16.0), Some(16.0)),
+            ("0X1P4", Some(16.0), Some(16.0)),
+            ("0x1p-2", Some(0.25), Some(0.25)),
+            ("-0x1.8p1", Some(-3.0), Some(-3.0)),
+            ("0x.8", Some(0.5), Some(0.5)),
+            ("inf", Some(inf), Some(inf)),
+            ("INF", Some(inf), Some(inf)),
+            ("-Infinity", Some(-inf), Some(-inf)),
+            ("1e-310", Some(1e-310), Some(1e-310)),
+            // Beyond a double, within a long double.
+            ("1e400", None, Some(inf)),
+            ("-1e400", None, Some(-inf)),
+            ("1e-400", None, Some(0.0)),
+            // Beyond a long double too.
+            ("1e5000", None, None),
+            ("0x1p99999", None, None),
+            ("nan", None, None),
+            ("0x", None, None),
+            ("1e", None, None),
+            (".e1", None, None),
+            ("+", None, None),
+            ("", None, None),
+            (" 5", None, None),
+            ("5 ", None, None),
+            ("1_0", None, None),
+            ("++5", None, None),
+        ] {
+            assert_eq!(parse_float(text.as_bytes()), double, "{text} as a double");
+            assert_eq!(
+                parse_long_double(text.as_bytes()),
+                long_double,
+                "{text} as a long double"
+            );
+        }
     }
 }

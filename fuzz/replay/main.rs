@@ -11,14 +11,17 @@ use std::time::{Duration, Instant};
 
 use ziggydb_fuzz::{
     cli_parse, cli_split, import_line, index_probe, open_dir, ops, ops_crash, record_decode,
+    resp_reply, resp_request,
 };
 
 /// A target: its name and its function.
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 8] = [
+const TARGETS: [Target; 10] = [
     ("cli_split", cli_split::fuzz),
     ("cli_parse", cli_parse::fuzz),
+    ("resp_request", resp_request::fuzz),
+    ("resp_reply", resp_reply::fuzz),
     ("import_line", import_line::fuzz),
     ("ops", ops::fuzz),
     ("open_dir", open_dir::fuzz),

@@ -1,7 +1,7 @@
-//! The `ziggy` command-line splitter (`src/bin/ziggy/split.rs`, redis-cli's `sdssplitargs`):
+//! The command-line splitter (`ziggydb::commands::split_line`, redis-cli's `sdssplitargs`):
 //! any line either splits or is refused, without a panic; and a line made by quoting the
 //! arguments it split into splits back into the same arguments.
-use crate::split;
+use ziggydb::commands as split;
 
 /// `arg` in double quotes, every byte outside printable ASCII as `\xHH`.
 fn quote(arg: &[u8]) -> Vec<u8> {

@@ -1,10 +1,12 @@
 //! Differential test against a real `redis-server`: seeded random command sequences run
-//! through `redis-cli` and through the `ziggy` binary, both on a pipe (raw output), and the
-//! replies are compared command by command.
+//! against the server over TCP (requests encoded as RESP, its replies decoded by
+//! `ziggydb::commands::decode_reply`) and through a `ziggydb::commands::Session` in this
+//! process, and the structured replies are compared command by command: a status is not a
+//! bulk string, nil is not an empty array, an integer is not its digits.
 //!
 //! The test starts its own `redis-server` on a free port of 127.0.0.1, with no persistence
 //! and a temporary working directory, and kills it by its PID when it ends, passed or failed.
-//! It needs `redis-server` and `redis-cli` on the `PATH` (Debian and Ubuntu:
+//! It needs `redis-server` and `redis-cli` (which tells when the server is ready) on the `PATH` (Debian and Ubuntu:
 //! `apt-get install redis-server redis-tools`; `.ci/run` installs them). Without them the
 //! test fails, unless `ZIGGY_NO_REDIS=1` is set, which skips it explicitly.
 //!
@@ -16,7 +18,8 @@
 //!
 //! Replies that Redis leaves to chance or to its hash tables' order are normalised before
 //! the comparison: the lines of `SMEMBERS`, `SINTER`, `SUNION`, `SDIFF`, `KEYS`, `SCAN` (one
-//! page holding every key), `HKEYS` and `HVALS` are sorted, `HGETALL`'s field/value pairs are
+//! page holding every key), `HKEYS` and `HVALS` are sorted (every array in the reply, nested
+//! ones too), `HGETALL`'s field/value pairs are
 //! sorted as pairs, `SPOP` and `SRANDMEMBER` appear only with a count that takes the whole
 //! set, and `RANDOMKEY` is compared as "a key" or "nil". `TTL`/`PTTL` may differ by the time
 //! that passes between the two runs (at most a few seconds). Scores and float increments
@@ -31,9 +34,11 @@
 //! them).
 
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ziggydb::commands::{decode_reply, split_line, Policy, Reply, Session};
 
 use crate::util::{self, RedisServer, Rng, TestResult};
 
@@ -44,11 +49,49 @@ const DEFAULT_SEED: u64 = 0x2024_0517;
 const SEQUENCES: usize = 40;
 const UNITS: usize = 200;
 
-/// Runs `script` through `ziggy` on a fresh database in `dir`.
-fn run_ziggy(dir: &Path, script: &[u8]) -> TestResult<Vec<u8>> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ziggy"));
-    cmd.arg("-d").arg(dir);
-    util::pipe(cmd, script, "ziggy")
+/// A RESP2 connection to the Redis server.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    fn connect(redis: &RedisServer) -> TestResult<Conn> {
+        let stream = TcpStream::connect(("127.0.0.1", redis.port()))?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        Ok(Conn {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Sends `args` as a multibulk request and reads the reply.
+    fn call(&mut self, args: &[Vec<u8>]) -> TestResult<Reply> {
+        let mut req = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            req.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            req.extend_from_slice(arg);
+            req.extend_from_slice(b"\r\n");
+        }
+        self.stream.write_all(&req)?;
+        loop {
+            if let Some((reply, used)) = decode_reply(&self.buf)? {
+                self.buf.drain(..used);
+                return Ok(reply);
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err("redis-server closed the connection".into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// The arguments of a command line, split as redis-cli splits it.
+fn argv(line: &str) -> TestResult<Vec<Vec<u8>>> {
+    Ok(split_line(line.as_bytes()).map_err(|e| format!("{line:?}: {e}"))?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1055,96 +1098,94 @@ impl Gen {
 // ---------------------------------------------------------------------------------------------
 // Comparison
 
-/// Marker echoed after each unit, to find where its reply ends.
-fn marker(i: usize) -> String {
-    format!("@@unit-{i}@@")
-}
-
-fn script(units: &[Unit]) -> Vec<u8> {
-    let mut s = String::new();
-    for (i, u) in units.iter().enumerate() {
-        for l in &u.lines {
-            s.push_str(l);
-            s.push('\n');
+/// `reply` with every array's elements in one order (by their RESP encoding).
+fn sorted(reply: &Reply) -> Reply {
+    match reply {
+        Reply::Array(items) => {
+            let mut items: Vec<(Vec<u8>, Reply)> = items
+                .iter()
+                .map(|item| {
+                    let item = sorted(item);
+                    let mut key = Vec::new();
+                    item.encode(ziggydb::commands::Protocol::Resp2, &mut key);
+                    (key, item)
+                })
+                .collect();
+            items.sort_by(|a, b| a.0.cmp(&b.0));
+            Reply::Array(items.into_iter().map(|(_, item)| item).collect())
         }
-        let _ = writeln!(s, "ECHO {}", marker(i));
-    }
-    s.into_bytes()
-}
-
-/// The output lines of each unit, or `Err` with the number of units found complete.
-fn chunks(out: &[u8], n: usize) -> Result<Vec<Vec<Vec<u8>>>, usize> {
-    let mut lines: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
-    if lines.last().is_some_and(|l| l.is_empty()) {
-        lines.pop();
-    }
-    let mut result = Vec::with_capacity(n);
-    let mut current = Vec::new();
-    for l in lines {
-        if result.len() < n && l == marker(result.len()).as_bytes() {
-            result.push(std::mem::take(&mut current));
-        } else {
-            current.push(l.to_vec());
-        }
-    }
-    if result.len() == n {
-        Ok(result)
-    } else {
-        Err(result.len())
+        other => other.clone(),
     }
 }
 
-fn show(lines: &[Vec<u8>]) -> String {
-    if lines.is_empty() {
-        return "    (no output)\n".to_owned();
+/// `reply`, an array of field/value pairs, with the pairs in one order.
+fn sorted_pairs(reply: &Reply) -> Reply {
+    let Reply::Array(items) = reply else {
+        return reply.clone();
+    };
+    let mut pairs: Vec<(Vec<u8>, &[Reply])> = items
+        .chunks(2)
+        .map(|pair| {
+            let mut key = Vec::new();
+            for item in pair {
+                item.encode(ziggydb::commands::Protocol::Resp2, &mut key);
+            }
+            (key, pair)
+        })
+        .collect();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    Reply::Array(
+        pairs
+            .into_iter()
+            .flat_map(|(_, pair)| pair.to_vec())
+            .collect(),
+    )
+}
+
+/// `reply` for a failure message: strings as text.
+fn describe(reply: &Reply) -> String {
+    let list = |items: &[Reply]| items.iter().map(describe).collect::<Vec<_>>().join(", ");
+    match reply {
+        Reply::Bulk(_) | Reply::Mapped(_) => format!(
+            "bulk {:?}",
+            String::from_utf8_lossy(reply.bulk_bytes().unwrap_or_default())
+        ),
+        Reply::Array(items) => format!("[{}]", list(items)),
+        other => format!("{other:?}"),
     }
-    lines
+}
+
+fn show(replies: &[Reply]) -> String {
+    if replies.is_empty() {
+        return "    (no reply)\n".to_owned();
+    }
+    replies
         .iter()
-        .map(|l| format!("    {:?}\n", String::from_utf8_lossy(l)))
+        .map(|r| format!("    {}\n", describe(r)))
         .collect()
 }
 
-fn parse_int(lines: &[Vec<u8>]) -> Option<i64> {
-    match lines {
-        [l] => std::str::from_utf8(l).ok()?.parse().ok(),
-        _ => None,
+/// Whether `redis` and `ziggy` are the same replies under `norm`.
+fn same(norm: Norm, redis: &[Reply], ziggy: &[Reply]) -> bool {
+    if redis.len() != ziggy.len() {
+        return false;
     }
-}
-
-/// Whether `redis` and `ziggy` are the same reply under `norm`.
-fn same(norm: Norm, redis: &[Vec<u8>], ziggy: &[Vec<u8>]) -> bool {
-    let sorted = |lines: &[Vec<u8>]| {
-        let mut v = lines.to_vec();
-        v.sort();
-        v
-    };
-    match norm {
-        Norm::Exact => redis == ziggy,
-        Norm::Sorted => sorted(redis) == sorted(ziggy),
-        Norm::SortedPairs => {
-            let pairs = |lines: &[Vec<u8>]| {
-                let mut v: Vec<Vec<Vec<u8>>> = lines.chunks(2).map(<[_]>::to_vec).collect();
-                v.sort();
-                v
-            };
-            pairs(redis) == pairs(ziggy)
-        }
-        Norm::Ttl { millis } => match (parse_int(redis), parse_int(ziggy)) {
-            (Some(r), Some(z)) if r >= 0 && z >= 0 => {
+    redis.iter().zip(ziggy).all(|(r, z)| match norm {
+        Norm::Exact => r == z,
+        Norm::Sorted => sorted(r) == sorted(z),
+        Norm::SortedPairs => sorted_pairs(r) == sorted_pairs(z),
+        Norm::Ttl { millis } => match (r, z) {
+            (Reply::Int(r), Reply::Int(z)) if *r >= 0 && *z >= 0 => {
                 let slack = if millis { 5_000 } else { 5 };
-                r.abs_diff(z) <= slack
+                r.abs_diff(*z) <= slack
             }
-            _ => redis == ziggy,
+            _ => r == z,
         },
-        Norm::AnyKey => {
-            let any = |lines: &[Vec<u8>]| match lines {
-                [l] if l.is_empty() => "nil",
-                [_] => "a key",
-                _ => "other",
-            };
-            any(redis) == any(ziggy) && any(redis) != "other"
-        }
-    }
+        Norm::AnyKey => matches!(
+            (r, z),
+            (Reply::Nil, Reply::Nil) | (Reply::Bulk(_), Reply::Bulk(_))
+        ),
+    })
 }
 
 /// Runs one sequence on both sides; a description of the first difference, if any.
@@ -1159,34 +1200,31 @@ fn compare_sequence(
         norm: Norm::Exact,
     }];
     all.extend_from_slice(units);
-    let script = script(&all);
     let tmp = util::tempdir();
-    let redis_out = redis.run(&script)?;
-    let ziggy_out = run_ziggy(&util::db_path(&tmp), &script)?;
-    let r = chunks(&redis_out, all.len())
-        .map_err(|n| format!("redis-cli's output ends after unit {n} of sequence {seq}"))?;
-    let z = match chunks(&ziggy_out, all.len()) {
-        Ok(z) => z,
-        Err(n) => {
-            return Ok(Some(format!(
-                "ZIGGY_SEED={seed}, sequence {seq}: ziggy's output ends after unit {n}:\n{}",
-                all.get(n).map(|u| u.lines.join("\n")).unwrap_or_default()
-            )))
-        }
-    };
+    let db = ziggydb::Db::open(util::db_path(&tmp))?;
+    let mut session = Session::new(&db, Policy::trusted());
+    let mut conn = Conn::connect(redis)?;
     for (i, unit) in all.iter().enumerate() {
-        if same(unit.norm, &r[i], &z[i]) {
+        let mut r = Vec::new();
+        let mut z = Vec::new();
+        for line in &unit.lines {
+            let args = argv(line)?;
+            r.push(conn.call(&args)?);
+            let slices: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            z.push(session.execute(&slices));
+        }
+        if same(unit.norm, &r, &z) {
             continue;
         }
         let mut msg = format!(
-            "ZIGGY_SEED={seed}, sequence {seq}, unit {i}:\n  command:\n{}  redis-cli:\n{}  ziggy:\n{}  \
-             the commands before it in this sequence:\n",
+            "ZIGGY_SEED={seed}, sequence {seq}, unit {i}:\n  command:\n{}  redis-server:\n{}  \
+             ziggy:\n{}  the commands before it in this sequence:\n",
             unit.lines
                 .iter()
                 .map(|l| format!("    {l}\n"))
                 .collect::<String>(),
-            show(&r[i]),
-            show(&z[i]),
+            show(&r),
+            show(&z),
         );
         let context = if std::env::var_os("ZIGGY_DIFF_FULL").is_some() {
             i

@@ -38,6 +38,7 @@ mod powerloss_multi;
 mod proptest_cmds;
 mod readonly;
 mod repair;
+mod session;
 mod stickyfaults;
 mod stops;
 mod stress;

@@ -1,13 +1,11 @@
-//! Property test of the command executor: random command sequences run through the `ziggy`
-//! binary (the executor of the command line, on a pipe) and through an in-memory model of
-//! Redis's semantics written here, and every reply is compared.
-//!
-//! Replies are read in the terminal format (`--no-raw`), which tells nil from an empty array
-//! and integers from strings. The sequences mix strings and counters, generic key commands,
+//! Property test of the command layer: random command sequences run through a
+//! `ziggydb::commands::Session` and through an in-memory model of Redis's semantics written
+//! here, and every structured reply is compared (nil is not an empty array, an integer is not
+//! a string, a status is not a bulk string). The sequences mix strings and counters, generic key commands,
 //! expiry times, lists, sets, sorted sets and hashes on a few shared keys (so wrong-type
 //! errors are common), `BEGIN`/`COMMIT`/`ROLLBACK`, `MULTI`/`EXEC`/`DISCARD`, and reopening
-//! the database: the `ziggy` process ends (rolling back a `BEGIN` left open) and a new one
-//! starts, reads everything back and goes on. At the end the database is reopened once more
+//! the database: the session and the database handle are dropped (rolling back a `BEGIN` left
+//! open) and a new handle and session start, read everything back and go on. At the end the database is reopened once more
 //! and read back whole.
 //!
 //! Inputs that hit differences from Redis listed in `differential.rs` (`KNOWN`) are left out:
@@ -15,13 +13,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use ziggydb::commands::{split_line, Policy, Protocol, Reply, Session};
+use ziggydb::{Db, Durability};
 
 use crate::util;
 
@@ -252,6 +249,8 @@ enum R {
     Int(i64),
     Bulk(Vec<u8>),
     Nil,
+    /// The null array (`*-1`).
+    NilArr,
     Arr(Vec<R>),
 }
 
@@ -301,7 +300,7 @@ fn tty(r: &R, prefix: &str, out: &mut String) {
             repr(out, b);
             out.push('\n');
         }
-        R::Nil => out.push_str("(nil)\n"),
+        R::Nil | R::NilArr => out.push_str("(nil)\n"),
         R::Arr(items) if items.is_empty() => out.push_str("(empty array)\n"),
         R::Arr(items) => {
             let width = items.len().to_string().len();
@@ -549,7 +548,8 @@ impl Model {
             },
             Cmd::Pop(left, key, count) => {
                 let Some(l) = typed!(self, k(*key), List) else {
-                    return R::Nil;
+                    // With a count, the null array, as Redis replies.
+                    return if count.is_some() { R::NilArr } else { R::Nil };
                 };
                 let mut pop = || if *left { l.pop_front() } else { l.pop_back() };
                 match count {
@@ -948,22 +948,27 @@ fn norm_of(cmd: &Cmd) -> Norm {
 #[derive(Debug)]
 struct Unit {
     lines: Vec<String>,
-    want: String,
+    want: Vec<Reply>,
     norm: Norm,
 }
 
-/// What one `ziggy` process is given.
+/// What one database handle and session are given.
 #[derive(Debug, Default)]
 struct Segment {
     units: Vec<Unit>,
 }
 
-fn render(replies: &[R]) -> String {
-    let mut out = String::new();
-    for r in replies {
-        tty(r, "", &mut out);
+/// The model's reply as the command layer's.
+fn to_reply(r: &R) -> Reply {
+    match r {
+        R::Status(s) => Reply::Status((*s).to_owned()),
+        R::Err(s) => Reply::Error((*s).to_owned()),
+        R::Int(i) => Reply::Int(*i),
+        R::Bulk(b) => Reply::Bulk(b.clone()),
+        R::Nil => Reply::Nil,
+        R::NilArr => Reply::NilArray,
+        R::Arr(items) => Reply::Array(items.iter().map(to_reply).collect()),
     }
-    out
 }
 
 /// Commands reading back everything the model holds, with the replies they must get.
@@ -982,7 +987,7 @@ fn read_back(model: &mut Model, base: u64, seg: &mut Segment) {
         }
     }
     for c in cmds {
-        let want = render(&[model.apply(&c, base)]);
+        let want = vec![to_reply(&model.apply(&c, base))];
         seg.units.push(Unit {
             lines: vec![cmd_line(&c, base)],
             want,
@@ -991,7 +996,7 @@ fn read_back(model: &mut Model, base: u64, seg: &mut Segment) {
     }
 }
 
-/// Turns the steps into the scripts of successive `ziggy` processes, with the replies the
+/// Turns the steps into the scripts of successive database handles, with the replies the
 /// model gives. Steps that make no sense where they fall (`COMMIT` with no `BEGIN`, `BEGIN`
 /// inside one) are left out; inside `BEGIN` a `MULTI` block's commands run one by one.
 fn plan(steps: &[Step], base: u64) -> Vec<Segment> {
@@ -1003,7 +1008,7 @@ fn plan(steps: &[Step], base: u64) -> Vec<Segment> {
         let mut unit = |lines: Vec<String>, replies: Vec<R>, norm: Norm| {
             seg.units.push(Unit {
                 lines,
-                want: render(&replies),
+                want: replies.iter().map(to_reply).collect(),
                 norm,
             });
         };
@@ -1073,67 +1078,57 @@ fn plan(steps: &[Step], base: u64) -> Vec<Segment> {
 // ---------------------------------------------------------------------------------------------
 // Running
 
-fn marker(i: usize) -> String {
-    format!("@@step-{i}@@")
-}
-
-fn run_ziggy(dir: &Path, batched: bool, script: &str) -> Result<String, TestCaseError> {
-    let fail = |e: std::io::Error| TestCaseError::fail(format!("running ziggy: {e}"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ziggy"));
-    cmd.arg("-d").arg(dir).arg("--no-raw");
-    if batched {
-        cmd.args(["--durability", "batched"]);
-    }
-    let mut proc = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(fail)?;
-    let mut stdin = proc
-        .stdin
-        .take()
-        .ok_or_else(|| TestCaseError::fail("no stdin"))?;
-    let bytes = script.as_bytes().to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&bytes));
-    let out = proc.wait_with_output().map_err(fail)?;
-    let _ = writer.join();
-    prop_assert!(
-        out.status.success(),
-        "ziggy failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).map_err(|e| TestCaseError::fail(e.to_string()))
-}
-
-/// Drops the `N) ` numbering of array elements, for replies compared in any order.
-fn strip_numbering(l: &str) -> &str {
-    let t = l.trim_start();
-    match t.find(") ") {
-        Some(at) if at > 0 && t[..at].bytes().all(|b| b.is_ascii_digit()) => &t[at + 2..],
-        _ => l,
+/// `reply` with every array's elements in one order (by their RESP encoding).
+fn sorted(reply: &Reply) -> Reply {
+    match reply {
+        Reply::Array(items) => {
+            let mut items: Vec<(Vec<u8>, Reply)> = items
+                .iter()
+                .map(|item| {
+                    let item = sorted(item);
+                    let mut key = Vec::new();
+                    item.encode(Protocol::Resp2, &mut key);
+                    (key, item)
+                })
+                .collect();
+            items.sort_by(|a, b| a.0.cmp(&b.0));
+            Reply::Array(items.into_iter().map(|(_, item)| item).collect())
+        }
+        other => other.clone(),
     }
 }
 
-fn sorted_lines(s: &str) -> Vec<&str> {
-    let mut v: Vec<&str> = s.lines().map(strip_numbering).collect();
-    v.sort_unstable();
-    v
+/// `reply`, an array of field/value pairs, with the pairs in one order.
+fn sorted_pairs(reply: &Reply) -> Reply {
+    let Reply::Array(items) = reply else {
+        return reply.clone();
+    };
+    let mut pairs: Vec<(Vec<u8>, &[Reply])> = items
+        .chunks(2)
+        .map(|pair| {
+            let mut key = Vec::new();
+            for item in pair {
+                item.encode(Protocol::Resp2, &mut key);
+            }
+            (key, pair)
+        })
+        .collect();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    Reply::Array(
+        pairs
+            .into_iter()
+            .flat_map(|(_, pair)| pair.to_vec())
+            .collect(),
+    )
 }
 
-fn sorted_pairs(s: &str) -> Vec<Vec<&str>> {
-    let lines: Vec<&str> = s.lines().map(strip_numbering).collect();
-    let mut v: Vec<Vec<&str>> = lines.chunks(2).map(<[_]>::to_vec).collect();
-    v.sort_unstable();
-    v
-}
-
-fn same(norm: Norm, want: &str, got: &str) -> bool {
-    match norm {
-        Norm::Exact => want == got,
-        Norm::Sorted => sorted_lines(want) == sorted_lines(got),
-        Norm::Pairs => sorted_pairs(want) == sorted_pairs(got),
-    }
+fn same(norm: Norm, want: &[Reply], got: &[Reply]) -> bool {
+    want.len() == got.len()
+        && want.iter().zip(got).all(|(w, g)| match norm {
+            Norm::Exact => w == g,
+            Norm::Sorted => sorted(w) == sorted(g),
+            Norm::Pairs => sorted_pairs(w) == sorted_pairs(g),
+        })
 }
 
 fn run_case(steps: &[Step], batched: bool) -> Result<(), TestCaseError> {
@@ -1145,30 +1140,27 @@ fn run_case(steps: &[Step], batched: bool) -> Result<(), TestCaseError> {
     let segments = plan(steps, base);
     let tmp = util::tempdir();
     let dir = util::db_path(&tmp);
+    let fail = |e: ziggydb::Error| TestCaseError::fail(format!("opening the database: {e}"));
     for (s, seg) in segments.iter().enumerate() {
-        let mut script = String::new();
-        for (i, u) in seg.units.iter().enumerate() {
-            for l in &u.lines {
-                script.push_str(l);
-                script.push('\n');
-            }
-            let _ = writeln!(script, "ECHO {}", marker(i));
+        let mut options = Db::options();
+        if batched {
+            options = options.durability(Durability::Batched {
+                max_delay: Duration::from_millis(10),
+            });
         }
-        let out = run_ziggy(&dir, batched, &script)?;
-        let mut rest = out.as_str();
+        let db = options.open(&dir).map_err(fail)?;
+        let mut session = Session::new(&db, Policy::trusted());
         for (i, u) in seg.units.iter().enumerate() {
-            let end = format!("\"{}\"\n", marker(i));
-            let Some(at) = rest.find(&end) else {
-                return Err(TestCaseError::fail(format!(
-                    "process {s}: no reply to {:?}; output:\n{out}",
-                    u.lines
-                )));
-            };
-            let got = &rest[..at];
-            rest = &rest[at + end.len()..];
+            let mut got = Vec::new();
+            for line in &u.lines {
+                let args = split_line(line.as_bytes())
+                    .map_err(|e| TestCaseError::fail(format!("{line:?}: {e}")))?;
+                let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                got.push(session.execute(&args));
+            }
             prop_assert!(
-                same(u.norm, &u.want, got),
-                "process {} (0 is the first), command {}:\n{}\nmodel:\n{}ziggy:\n{}",
+                same(u.norm, &u.want, &got),
+                "handle {} (0 is the first), command {}:\n{}\nmodel:\n{:?}\nziggy:\n{:?}",
                 s,
                 i,
                 u.lines.join("\n"),
@@ -1208,7 +1200,7 @@ fn model_follows_redis_on_fixed_cases() {
     );
     assert_eq!(run(Cmd::LRange(0, -100, 0)), R::Arr(vec![R::Bulk(v(4))]));
     assert_eq!(run(Cmd::Pop(false, 0, Some(0))), R::Arr(vec![]));
-    assert_eq!(run(Cmd::Pop(false, 1, Some(2))), R::Nil);
+    assert_eq!(run(Cmd::Pop(false, 1, Some(2))), R::NilArr);
     assert_eq!(run(Cmd::Get(0)), R::Err(WRONGTYPE));
     // An emptied collection is gone, with its expiry.
     assert_eq!(run(Cmd::ExpireAt(0, 1)), R::Int(1));

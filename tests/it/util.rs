@@ -675,6 +675,11 @@ impl RedisServer {
         }
     }
 
+    /// The port the server listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `redis-cli` connected to this server, with no other arguments yet.
     pub fn cli(&self) -> Command {
         let mut cmd = Command::new(&self.cli);

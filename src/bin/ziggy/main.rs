@@ -7,14 +7,10 @@
 //! Exit status: 0; 1 when a one-shot command replies with an error (or any of its repeats
 //! does) or `ziggy` itself fails; 2 for bad options.
 
-mod collections;
-mod commands;
-mod parse;
+mod help;
+mod print;
 mod repl;
-mod reply;
-mod run;
 mod shell;
-mod split;
 mod syntax;
 
 use std::ffi::OsString;
@@ -27,10 +23,10 @@ use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use ziggydb::{Db, Durability};
 
-use crate::commands::Session;
+use ziggydb::commands::{self, as_args, split_in_place, Policy, Reply, Session, Transfer};
+
+use crate::print::Format;
 use crate::repl::{run_line, run_repeated, Outcome, Repeat};
-use crate::reply::{Format, Reply};
-use crate::split::split_in_place;
 
 /// Command-line arguments as given.
 #[derive(Debug, Parser)]
@@ -168,7 +164,7 @@ pub fn run_command(
         // whatever its size.
         Reply::Mapped(value) => {
             let mut out = io::stdout().lock();
-            reply::write_mapped(format, value, &mut out)?;
+            print::write_mapped(format, value, &mut out)?;
             out.flush()?;
             return Ok(reply);
         }
@@ -184,7 +180,7 @@ pub fn run_command(
         // rather than being copied into the output buffer first.
         Reply::Bulk(bytes) if bytes.len() >= 64 << 10 => {
             let mut out = io::stdout().lock();
-            reply::write_mapped(format, bytes, &mut out)?;
+            print::write_mapped(format, bytes, &mut out)?;
             out.flush()?;
             return Ok(reply);
         }
@@ -243,7 +239,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|arg| arg.clone().into_encoded_bytes())
         .collect();
-    if !command.is_empty() && answer_help(&crate::split::as_args(&command))? {
+    if !command.is_empty() && answer_help(&as_args(&command))? {
         return Ok(ExitCode::SUCCESS);
     }
     if args.stdin_last_arg {
@@ -264,7 +260,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         command.push(last);
     }
     let owned = command;
-    let command = crate::split::as_args(&owned);
+    let command = as_args(&owned);
     if command.len() == 1 && command[0].eq_ignore_ascii_case(b"repair") {
         if args.read_only {
             anyhow::bail!("repair rewrites the database; it cannot run with --read-only");
@@ -272,7 +268,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return repair(&args.dir, format);
     }
     let db = open(args)?;
-    let mut session = Session::new(db.clone());
+    let mut session = Session::new(&db, Policy::trusted());
 
     let code = if let Some(code) = stdio_transfer(&db, format, &command)? {
         code
@@ -323,19 +319,18 @@ fn stdio_transfer(db: &Db, format: Format, command: &[&[u8]]) -> anyhow::Result<
     if file != b"-" || !(export || name.eq_ignore_ascii_case(b"import")) {
         return Ok(None);
     }
-    let spec = commands::lookup(name).context("EXPORT and IMPORT are in the table")?;
-    let cmd = match commands::check_arity(spec, command.len())
-        .and_then(|()| parse::parse(spec, &command[1..]))
-    {
-        Ok(cmd) => cmd,
+    let transfer = match commands::parse(command) {
+        Ok(parsed) => parsed
+            .transfer()
+            .context("EXPORT and IMPORT parse as transfers")?,
         Err(reply) => return print_failure(format, &reply, export).map(Some),
     };
-    let result = match cmd {
-        parse::Cmd::Export(_, export_format) => {
+    let result = match transfer {
+        Transfer::Export(export_format) => {
             let stdout = io::stdout().lock();
             db.export(export_format, stdout).map(|_| None)
         }
-        _ => {
+        Transfer::Import => {
             let mut input = Vec::new();
             io::stdin()
                 .lock()
@@ -359,7 +354,7 @@ fn stdio_transfer(db: &Db, format: Format, command: &[&[u8]]) -> anyhow::Result<
             Err(anyhow::Error::new(source).context("cannot write standard output"))
         }
         Err(e) => {
-            let reply = run::transfer_error(&e, std::path::Path::new("-"));
+            let reply = commands::transfer_error(&e, std::path::Path::new("-"));
             print_failure(format, &reply, export).map(Some)
         }
     }
@@ -444,7 +439,7 @@ pub fn answer_help(args: &[&[u8]]) -> io::Result<bool> {
     if args.len() > 2 || !args[0].eq_ignore_ascii_case(b"help") {
         return Ok(false);
     }
-    let text = commands::help_text(args.get(1).copied());
+    let text = help::help_text(args.get(1).copied());
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;

@@ -5,8 +5,9 @@
 use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
 
-use crate::commands::Session;
-use crate::reply::Format;
+use ziggydb::commands::Session;
+
+use crate::print::Format;
 use crate::{answer_help, is_quit, run_command};
 
 /// How many times to run a command.

@@ -14,12 +14,12 @@ use rustyline::hint::Hinter;
 use rustyline::history::FileHistory;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
+use ziggydb::commands::{self, as_args, lookup, split_line, Group, Session};
 use ziggydb::Db;
 
-use crate::commands::{self, lookup, Group, Session, LOCAL_COMMANDS};
+use crate::help::LOCAL_COMMANDS;
+use crate::print::write_repr;
 use crate::repl::{self, repeat_count, run_line, Outcome};
-use crate::reply::write_repr;
-use crate::split::split_line;
 use crate::syntax;
 
 /// At most this many keys are offered for one completion; the scan stops there.
@@ -165,7 +165,7 @@ impl Completer for ShellHelper {
             return Ok((pos, Vec::new()));
         };
         let typed = &line[start..pos];
-        let words = crate::split::as_args(&words);
+        let words = as_args(&words);
         let words = without_count(&words);
         let pair = |text: String| Pair {
             display: text.clone(),
@@ -222,7 +222,7 @@ impl Hinter for ShellHelper {
         }
         let words = split_line(line.as_bytes()).ok()?;
         let ends_in_space = line.ends_with(|c: char| c.is_ascii_whitespace());
-        let words = crate::split::as_args(&words);
+        let words = as_args(&words);
         let words = without_count(&words);
         let (name, args) = words.split_first()?;
         let spec = lookup(name)?;
@@ -310,7 +310,7 @@ pub fn run(
                 continue;
             }
         };
-        match run_line(session, options, &crate::split::as_args(&args))? {
+        match run_line(session, options, &as_args(&args))? {
             Outcome::Continue => {}
             Outcome::Quit => return Ok(()),
             Outcome::Hints(on) => {

@@ -5,7 +5,7 @@
 //! (`key`, `seconds`), a keyword in upper case (`WITHSCORES`), or a bracketed optional group
 //! (`[EX seconds|PX milliseconds]`, `[key ...]`) whose alternatives are separated by `|`.
 
-use crate::commands::{CommandSpec, Kind};
+use ziggydb::commands::{CommandSpec, Kind};
 
 /// The top-level tokens of `syntax`: a bracketed group, with any nested brackets, is one.
 fn tokens(syntax: &str) -> Vec<&str> {
@@ -142,7 +142,7 @@ pub fn remaining(spec: &CommandSpec, typed: &[&[u8]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::lookup;
+    use ziggydb::commands::lookup;
 
     fn spec(name: &str) -> &'static CommandSpec {
         lookup(name.as_bytes()).expect("a command in the table")

@@ -1,5 +1,7 @@
-//! Command replies and the two ways redis-cli prints them: raw (stdout not a terminal) and
-//! the annotated terminal form.
+//! How `ziggy` prints a [`Reply`]: raw (stdout not a terminal), the annotated terminal form,
+//! JSON and CSV.
+
+use ziggydb::commands::Reply;
 
 /// How replies are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -8,7 +10,7 @@ pub enum Format {
     Raw,
     /// Annotated and quoted, for people.
     Tty,
-    /// One JSON value per reply, on one line (see [`Reply::write_json`]).
+    /// One JSON value per reply, on one line (see [`Print::write_json`]).
     Json,
     /// One line of comma-separated values per reply, as `redis-cli --csv` prints.
     Csv,
@@ -26,219 +28,195 @@ impl Format {
     }
 }
 
-/// The reply to one command, shaped like a RESP2 reply.
-#[derive(Debug, Clone)]
-pub enum Reply {
-    /// A status line such as `OK` or `QUEUED`.
-    Status(String),
-    /// An error line; starts with an upper-case code such as `ERR` or `WRONGTYPE`.
-    Error(String),
-    /// An integer.
-    Int(i64),
-    /// A binary-safe string.
-    Bulk(Vec<u8>),
-    /// A binary-safe string read in place from the database (`GET` of bytes, a string or
-    /// JSON): printed from the mapped bytes, never copied, so that a value of any size
-    /// prints in constant memory. Equal to a [`Reply::Bulk`] of the same bytes.
-    Mapped(ziggydb::ValueRef),
-    /// The null bulk string (a missing key).
-    Nil,
-    /// The null array (`EXEC` when a watched key changed). Printed as [`Reply::Nil`] is.
-    NilArray,
-    /// An array of replies, possibly nested.
-    Array(Vec<Reply>),
-}
-
-impl PartialEq for Reply {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Reply::Status(a), Reply::Status(b)) | (Reply::Error(a), Reply::Error(b)) => a == b,
-            (Reply::Int(a), Reply::Int(b)) => a == b,
-            (Reply::Nil, Reply::Nil) | (Reply::NilArray, Reply::NilArray) => true,
-            (Reply::Array(a), Reply::Array(b)) => a == b,
-            (a, b) => match (a.bulk_bytes(), b.bulk_bytes()) {
-                (Some(a), Some(b)) => a == b,
-                _ => false,
-            },
-        }
-    }
-}
-
-impl Eq for Reply {}
-
-impl Reply {
-    /// The bytes of a [`Reply::Bulk`] or [`Reply::Mapped`].
-    pub fn bulk_bytes(&self) -> Option<&[u8]> {
-        match self {
-            Reply::Bulk(b) => Some(b),
-            Reply::Mapped(v) => Some(v.as_bytes()),
-            _ => None,
-        }
-    }
-
-    /// The `OK` status.
-    pub fn ok() -> Self {
-        Reply::Status("OK".into())
-    }
-
-    /// An error reply with the given text (including its code, e.g. `ERR syntax error`).
-    pub fn error(text: impl Into<String>) -> Self {
-        Reply::Error(text.into())
-    }
-
-    /// A bulk string reply.
-    pub fn bulk(bytes: impl Into<Vec<u8>>) -> Self {
-        Reply::Bulk(bytes.into())
-    }
-
-    /// True for an error reply (the one-shot command then exits with status 1).
-    pub fn is_error(&self) -> bool {
-        matches!(self, Reply::Error(_))
-    }
-
+/// Printing a [`Reply`] in the forms redis-cli prints.
+pub trait Print {
     /// Appends the raw form: values as they are, array elements on their own lines (nested
     /// arrays flattened), nil as an empty line, an error followed by an empty line. Ends with
     /// a newline.
-    pub fn write_raw(&self, out: &mut Vec<u8>) {
-        self.write_raw_inner(out);
-        out.push(b'\n');
-    }
-
-    fn write_raw_inner(&self, out: &mut Vec<u8>) {
-        match self {
-            Reply::Status(s) => out.extend_from_slice(s.as_bytes()),
-            // redis-cli ends an error with a newline of its own, so an empty line follows it
-            // (a one-shot command drops it: see `run_command`).
-            Reply::Error(s) => {
-                out.extend_from_slice(s.as_bytes());
-                out.push(b'\n');
-            }
-            Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
-            Reply::Bulk(b) => out.extend_from_slice(b),
-            Reply::Mapped(v) => out.extend_from_slice(v),
-            Reply::Nil | Reply::NilArray => {}
-            Reply::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b'\n');
-                    }
-                    item.write_raw_inner(out);
-                }
-            }
-        }
-    }
-
+    fn write_raw(&self, out: &mut Vec<u8>);
     /// Appends the terminal form: `(integer) 5`, `"quoted"` strings, `(nil)`, `(error) ...`
     /// and numbered array elements, nested arrays indented under their index.
-    pub fn write_tty(&self, out: &mut Vec<u8>) {
-        self.write_tty_inner(out, "");
-    }
-
-    fn write_tty_inner(&self, out: &mut Vec<u8>, prefix: &str) {
-        match self {
-            Reply::Status(s) => {
-                out.extend_from_slice(s.as_bytes());
-                out.push(b'\n');
-            }
-            Reply::Error(s) => {
-                out.extend_from_slice(b"(error) ");
-                out.extend_from_slice(s.as_bytes());
-                out.push(b'\n');
-            }
-            Reply::Int(i) => out.extend_from_slice(format!("(integer) {i}\n").as_bytes()),
-            Reply::Bulk(_) | Reply::Mapped(_) => {
-                write_repr(out, self.bulk_bytes().unwrap_or_default());
-                out.push(b'\n');
-            }
-            Reply::Nil | Reply::NilArray => out.extend_from_slice(b"(nil)\n"),
-            Reply::Array(items) if items.is_empty() => out.extend_from_slice(b"(empty array)\n"),
-            Reply::Array(items) => {
-                let width = items.len().to_string().len();
-                // Elements of a nested array line up under the first one, which follows its
-                // parent's index on the same line.
-                let nested_prefix = format!("{prefix}{}", " ".repeat(width + 2));
-                for (i, item) in items.iter().enumerate() {
-                    let lead = if i == 0 { "" } else { prefix };
-                    out.extend_from_slice(format!("{lead}{:>width$}) ", i + 1).as_bytes());
-                    item.write_tty_inner(out, &nested_prefix);
-                }
-            }
-        }
-    }
-}
-
-impl Reply {
+    fn write_tty(&self, out: &mut Vec<u8>);
     /// Appends the reply as one JSON value and a newline: a status or a UTF-8 string as a
     /// JSON string, an integer as a number, nil as `null`, an array as an array (nested
     /// arrays nest), an error as `{"error":"ERR ..."}`, and a string that is not valid UTF-8
     /// as `{"$bytes_b64":"..."}`, its bytes in standard base64 with padding.
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        self.write_json_inner(out);
-        out.push(b'\n');
-    }
-
-    fn write_json_inner(&self, out: &mut Vec<u8>) {
-        match self {
-            Reply::Status(s) => write_json_string(out, s),
-            Reply::Error(s) => {
-                out.extend_from_slice(b"{\"error\":");
-                write_json_string(out, s);
-                out.push(b'}');
-            }
-            Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
-            Reply::Bulk(_) | Reply::Mapped(_) => {
-                let b = self.bulk_bytes().unwrap_or_default();
-                match std::str::from_utf8(b) {
-                    Ok(s) => write_json_string(out, s),
-                    Err(_) => {
-                        out.extend_from_slice(b"{\"$bytes_b64\":\"");
-                        out.extend_from_slice(base64(b).as_bytes());
-                        out.extend_from_slice(b"\"}");
-                    }
-                }
-            }
-            Reply::Nil | Reply::NilArray => out.extend_from_slice(b"null"),
-            Reply::Array(items) => {
-                out.push(b'[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    item.write_json_inner(out);
-                }
-                out.push(b']');
-            }
-        }
-    }
-
+    fn write_json(&self, out: &mut Vec<u8>);
     /// Appends the reply as redis-cli's `--csv` prints it, and a newline: strings and
     /// statuses quoted and escaped as the terminal form quotes them, integers bare, nil as
     /// `NULL`, an error as `ERROR,"..."`, array elements (nested ones flattened) separated
     /// by commas.
-    pub fn write_csv(&self, out: &mut Vec<u8>) {
-        self.write_csv_inner(out);
+    fn write_csv(&self, out: &mut Vec<u8>);
+}
+
+impl Print for Reply {
+    fn write_raw(&self, out: &mut Vec<u8>) {
+        write_raw_inner(self, out);
         out.push(b'\n');
     }
 
-    fn write_csv_inner(&self, out: &mut Vec<u8>) {
-        match self {
-            Reply::Status(s) => write_repr(out, s.as_bytes()),
-            Reply::Error(s) => {
-                out.extend_from_slice(b"ERROR,");
-                write_repr(out, s.as_bytes());
-            }
-            Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
-            Reply::Bulk(_) | Reply::Mapped(_) => {
-                write_repr(out, self.bulk_bytes().unwrap_or_default());
-            }
-            Reply::Nil | Reply::NilArray => out.extend_from_slice(b"NULL"),
-            Reply::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    item.write_csv_inner(out);
+    fn write_tty(&self, out: &mut Vec<u8>) {
+        write_tty_inner(self, out, "");
+    }
+
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_json_inner(self, out);
+        out.push(b'\n');
+    }
+
+    fn write_csv(&self, out: &mut Vec<u8>) {
+        write_csv_inner(self, out);
+        out.push(b'\n');
+    }
+}
+
+/// A reply of a RESP3 type in the RESP2 shape it prints as (as Redis sends it to a RESP2
+/// client): a map as a flat array, a set as an array, a double or verbatim string as a bulk
+/// string, a boolean as 1 or 0. A RESP2 type as it is.
+fn resp2_shape(reply: &Reply) -> Reply {
+    match reply {
+        Reply::Double(d) => Reply::Bulk(ziggydb::commands::double_text(*d).into_bytes()),
+        Reply::Boolean(b) => Reply::Int(i64::from(*b)),
+        Reply::Map(pairs) => Reply::Array(
+            pairs
+                .iter()
+                .flat_map(|(k, v)| [k.clone(), v.clone()])
+                .collect(),
+        ),
+        Reply::Set(items) => Reply::Array(items.clone()),
+        Reply::Verbatim { text, .. } => Reply::Bulk(text.clone()),
+        other => other.clone(),
+    }
+}
+
+fn write_raw_inner(reply: &Reply, out: &mut Vec<u8>) {
+    match reply {
+        Reply::Double(_)
+        | Reply::Boolean(_)
+        | Reply::Map(_)
+        | Reply::Set(_)
+        | Reply::Verbatim { .. } => write_raw_inner(&resp2_shape(reply), out),
+        Reply::Status(s) => out.extend_from_slice(s.as_bytes()),
+        // redis-cli ends an error with a newline of its own, so an empty line follows it
+        // (a one-shot command drops it: see `run_command`).
+        Reply::Error(s) => {
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'\n');
+        }
+        Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Reply::Bulk(b) => out.extend_from_slice(b),
+        Reply::Mapped(v) => out.extend_from_slice(v),
+        Reply::Nil | Reply::NilArray => {}
+        Reply::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b'\n');
                 }
+                write_raw_inner(item, out);
+            }
+        }
+    }
+}
+
+fn write_tty_inner(reply: &Reply, out: &mut Vec<u8>, prefix: &str) {
+    match reply {
+        Reply::Double(_)
+        | Reply::Boolean(_)
+        | Reply::Map(_)
+        | Reply::Set(_)
+        | Reply::Verbatim { .. } => write_tty_inner(&resp2_shape(reply), out, prefix),
+        Reply::Status(s) => {
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'\n');
+        }
+        Reply::Error(s) => {
+            out.extend_from_slice(b"(error) ");
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'\n');
+        }
+        Reply::Int(i) => out.extend_from_slice(format!("(integer) {i}\n").as_bytes()),
+        Reply::Bulk(_) | Reply::Mapped(_) => {
+            write_repr(out, reply.bulk_bytes().unwrap_or_default());
+            out.push(b'\n');
+        }
+        Reply::Nil | Reply::NilArray => out.extend_from_slice(b"(nil)\n"),
+        Reply::Array(items) if items.is_empty() => out.extend_from_slice(b"(empty array)\n"),
+        Reply::Array(items) => {
+            let width = items.len().to_string().len();
+            // Elements of a nested array line up under the first one, which follows its
+            // parent's index on the same line.
+            let nested_prefix = format!("{prefix}{}", " ".repeat(width + 2));
+            for (i, item) in items.iter().enumerate() {
+                let lead = if i == 0 { "" } else { prefix };
+                out.extend_from_slice(format!("{lead}{:>width$}) ", i + 1).as_bytes());
+                write_tty_inner(item, out, &nested_prefix);
+            }
+        }
+    }
+}
+
+fn write_json_inner(reply: &Reply, out: &mut Vec<u8>) {
+    match reply {
+        Reply::Double(_)
+        | Reply::Boolean(_)
+        | Reply::Map(_)
+        | Reply::Set(_)
+        | Reply::Verbatim { .. } => write_json_inner(&resp2_shape(reply), out),
+        Reply::Status(s) => write_json_string(out, s),
+        Reply::Error(s) => {
+            out.extend_from_slice(b"{\"error\":");
+            write_json_string(out, s);
+            out.push(b'}');
+        }
+        Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Reply::Bulk(_) | Reply::Mapped(_) => {
+            let b = reply.bulk_bytes().unwrap_or_default();
+            match std::str::from_utf8(b) {
+                Ok(s) => write_json_string(out, s),
+                Err(_) => {
+                    out.extend_from_slice(b"{\"$bytes_b64\":\"");
+                    out.extend_from_slice(base64(b).as_bytes());
+                    out.extend_from_slice(b"\"}");
+                }
+            }
+        }
+        Reply::Nil | Reply::NilArray => out.extend_from_slice(b"null"),
+        Reply::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_inner(item, out);
+            }
+            out.push(b']');
+        }
+    }
+}
+
+fn write_csv_inner(reply: &Reply, out: &mut Vec<u8>) {
+    match reply {
+        Reply::Double(_)
+        | Reply::Boolean(_)
+        | Reply::Map(_)
+        | Reply::Set(_)
+        | Reply::Verbatim { .. } => write_csv_inner(&resp2_shape(reply), out),
+        Reply::Status(s) => write_repr(out, s.as_bytes()),
+        Reply::Error(s) => {
+            out.extend_from_slice(b"ERROR,");
+            write_repr(out, s.as_bytes());
+        }
+        Reply::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Reply::Bulk(_) | Reply::Mapped(_) => {
+            write_repr(out, reply.bulk_bytes().unwrap_or_default());
+        }
+        Reply::Nil | Reply::NilArray => out.extend_from_slice(b"NULL"),
+        Reply::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_csv_inner(item, out);
             }
         }
     }
@@ -527,5 +505,49 @@ mod tests {
                    2) \"z\"\n\
              3) (error) ERR e\n"
         );
+    }
+
+    fn any_reply() -> impl proptest::strategy::Strategy<Value = Reply> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            any::<String>().prop_map(Reply::Status),
+            any::<String>().prop_map(Reply::Error),
+            any::<i64>().prop_map(Reply::Int),
+            proptest::collection::vec(any::<u8>(), 0..40).prop_map(Reply::Bulk),
+            Just(Reply::Nil),
+            Just(Reply::NilArray),
+            any::<f64>().prop_map(Reply::Double),
+            any::<bool>().prop_map(Reply::Boolean),
+            proptest::collection::vec(any::<u8>(), 0..40).prop_map(|text| Reply::Verbatim {
+                format: *b"txt",
+                text
+            }),
+        ];
+        leaf.prop_recursive(3, 24, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Reply::Array),
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Reply::Set),
+                proptest::collection::vec((inner.clone(), inner), 0..3).prop_map(Reply::Map),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever a command replies, `--json` prints one valid JSON value on one line, and
+        /// every format ends the reply with a newline.
+        #[test]
+        fn every_reply_prints_in_every_format(reply in any_reply()) {
+            for format in [Format::Raw, Format::Tty, Format::Json, Format::Csv] {
+                let mut out = Vec::new();
+                format.write(&reply, &mut out);
+                proptest::prop_assert!(out.ends_with(b"\n"), "{format:?}: {out:?}");
+                if format == Format::Json {
+                    let line = &out[..out.len() - 1];
+                    proptest::prop_assert!(!line.contains(&b'\n'), "{out:?}");
+                    let parsed = serde_json::from_slice::<serde_json::Value>(line);
+                    proptest::prop_assert!(parsed.is_ok(), "{:?}: {parsed:?}", String::from_utf8_lossy(&out));
+                }
+            }
+        }
     }
 }

@@ -1,5 +1,4 @@
-//! The commands `ziggy` accepts: one table of names, arities and help text, parsing of each
-//! command's arguments, and a [`Session`] that runs them against the database.
+//! A [`Session`]: one connection's state, running commands against the database.
 //!
 //! A command outside a transaction runs on its own: reads go straight to the database, and
 //! each write command is one write transaction (so `MSET` and `DEL a b` are atomic).
@@ -15,730 +14,83 @@
 //! since the `WATCH` (`Db::key_written_since`): if it was created and deleted meanwhile, or
 //! that can no longer be told, `EXEC` aborts.
 
-use std::fmt::Write as _;
+use crate::commands::exec::{bulk_or_nil, error_reply, other, read, write};
+use crate::commands::parse::{
+    parse, Cmd, Condition, GetExTtl, SetArgs, SetTtl, SetValue, WriteCmd,
+};
+use crate::commands::reply::Reply;
+use crate::commands::table::{check_arity, lookup, unknown_command, CommandSpec, Kind};
+use crate::{Db, WriteTxn};
 
-use ziggydb::{Db, WriteTxn};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::parse::{parse, Cmd, Condition, GetExTtl, SetArgs, SetTtl, SetValue};
-use crate::reply::Reply;
-use crate::run::{bulk_or_nil, error_reply, other, read, write};
-
-/// How a command touches the database, which decides where it may run.
+/// What a [`Session`] lets its caller do. A local tool whose user owns the database (the
+/// `ziggy` CLI) trusts its caller: [`Policy::trusted`]. A server whose clients are not the
+/// database's owner starts from [`Policy::restricted`] and opens what it means to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Needs no database (`PING`, `ECHO`) or only its shared counters (`INFO`).
-    Other,
-    /// Reads keys; inside a transaction it sees the transaction's writes.
-    Read,
-    /// Writes keys: one transaction of its own, or part of the open one.
-    Write,
-    /// Works on the whole database; refused inside a transaction.
-    Admin,
-    /// Starts or ends a transaction.
-    Control,
+pub struct Policy {
+    /// Whether the administration commands (`COMPACT`, `CHECK`, `BACKUP`, `EXPORT`,
+    /// `IMPORT`: kind [`Kind::Admin`]) may run. Refused with `NOPERM` otherwise.
+    pub admin: bool,
+    /// Whether commands that name a file on the machine the database is on (`BACKUP`,
+    /// `EXPORT`, `IMPORT`) may run, even with `admin`. Refused with `NOPERM` otherwise.
+    pub server_files: bool,
+    /// How long a `BEGIN` transaction may hold the cross-process writer lock (no other
+    /// process, nor any other session, can commit meanwhile); `None`: as long as it likes.
+    /// When it is exceeded, the transaction is rolled back (its writes are lost and the lock
+    /// is released) at the session's next command, or when a caller that runs sessions
+    /// calls [`Session::rollback_if_overdue`] (a server does so from a timer, for a client
+    /// that has gone quiet). Every command after that fails, until `ROLLBACK` (which replies
+    /// `OK`) or `COMMIT` (which replies with the error) ends the transaction: commands the
+    /// client meant for the transaction never run outside it.
+    pub max_begin_hold: Option<Duration>,
 }
 
-/// What the shell knows about one command.
-#[derive(Debug)]
-pub struct CommandSpec {
-    /// Upper-case name.
-    pub name: &'static str,
-    /// Number of arguments including the name, as Redis counts them: `n` means exactly `n`,
-    /// `-n` at least `n`.
-    pub arity: i32,
-    /// Where the command may run.
-    pub kind: Kind,
-    /// Arguments after the name, for help text.
-    pub syntax: &'static str,
-    /// One-line description.
-    pub summary: &'static str,
-    /// The group `HELP @group` lists it under.
-    pub group: Group,
-}
-
-/// The groups of commands, as `HELP @group` names them (Redis's groups, plus `json`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Group {
-    Generic,
-    String,
-    Json,
-    List,
-    Set,
-    SortedSet,
-    Hash,
-    Transactions,
-    Server,
-    Connection,
-}
-
-impl Group {
-    /// Every group, in the order help lists them.
-    pub const ALL: [Group; 10] = [
-        Group::Generic,
-        Group::String,
-        Group::Json,
-        Group::List,
-        Group::Set,
-        Group::SortedSet,
-        Group::Hash,
-        Group::Transactions,
-        Group::Server,
-        Group::Connection,
-    ];
-
-    /// The name after `@` in `HELP @group`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Group::Generic => "generic",
-            Group::String => "string",
-            Group::Json => "json",
-            Group::List => "list",
-            Group::Set => "set",
-            Group::SortedSet => "sorted-set",
-            Group::Hash => "hash",
-            Group::Transactions => "transactions",
-            Group::Server => "server",
-            Group::Connection => "connection",
+impl Policy {
+    /// Everything allowed, with no limit on `BEGIN`: for a caller that owns the database.
+    pub const fn trusted() -> Self {
+        Policy {
+            admin: true,
+            server_files: true,
+            max_begin_hold: None,
         }
     }
 
-    /// The group named `name` (any case), without its `@`.
-    pub fn from_name(name: &[u8]) -> Option<Group> {
-        Group::ALL
-            .into_iter()
-            .find(|g| g.name().as_bytes().eq_ignore_ascii_case(name))
-    }
-
-    /// The group of a collection command, told by its first letter as Redis names them:
-    /// `L`/`R` lists, `S` sets, `Z` sorted sets, `H` hashes.
-    pub const fn of_collection(name: &str) -> Group {
-        match name.as_bytes() {
-            [b'S', ..] => Group::Set,
-            [b'Z', ..] => Group::SortedSet,
-            [b'H', ..] => Group::Hash,
-            _ => Group::List,
+    /// No administration commands, no server-side files, and a `BEGIN` that holds the
+    /// writer lock for at most 5 s: for callers that share the database with others.
+    pub const fn restricted() -> Self {
+        Policy {
+            admin: false,
+            server_files: false,
+            max_begin_hold: Some(Duration::from_secs(5)),
         }
     }
 }
 
-macro_rules! command {
-    ($group:ident, $name:literal, $arity:literal, $kind:ident, $syntax:literal,
-     $summary:literal) => {
-        CommandSpec {
-            name: $name,
-            arity: $arity,
-            kind: Kind::$kind,
-            syntax: $syntax,
-            summary: $summary,
-            group: Group::$group,
-        }
-    };
-}
-
-/// Every command, in the order help lists them.
-pub const COMMANDS: &[CommandSpec] = &[
-    // Strings and counters.
-    command!(String, "GET", 2, Read, "key", "Get the value of a key"),
-    command!(
-        String,
-        "SET",
-        -3,
-        Write,
-        "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-seconds|\
-         PXAT unix-milliseconds|KEEPTTL] \
-         [TYPE bytes|string|int|float|bool|timestamp|json]",
-        "Set the value of a key, optionally as a typed scalar and with an expiry"
-    ),
-    command!(
-        String,
-        "SETNX",
-        3,
-        Write,
-        "key value",
-        "Set a key only if it does not exist; reply 1 if it was set"
-    ),
-    command!(
-        String,
-        "SETEX",
-        4,
-        Write,
-        "key seconds value",
-        "Set a key that expires after some seconds"
-    ),
-    command!(
-        String,
-        "SETEXP",
-        4,
-        Write,
-        "key seconds value",
-        "Set a key that expires after some seconds (same as SETEX)"
-    ),
-    command!(
-        String,
-        "PSETEX",
-        4,
-        Write,
-        "key milliseconds value",
-        "Set a key that expires after some milliseconds"
-    ),
-    command!(
-        String,
-        "GETSET",
-        3,
-        Write,
-        "key value",
-        "Set a key and reply with its old value"
-    ),
-    command!(
-        String,
-        "GETDEL",
-        2,
-        Write,
-        "key",
-        "Get the value of a key and delete it"
-    ),
-    command!(
-        String,
-        "GETEX",
-        -2,
-        Write,
-        "key [EX seconds|PX milliseconds|EXAT unix-seconds|PXAT unix-milliseconds|PERSIST]",
-        "Get the value of a key and set or remove its expiry"
-    ),
-    command!(
-        String,
-        "MGET",
-        -2,
-        Read,
-        "key [key ...]",
-        "Get the values of several keys at once"
-    ),
-    command!(
-        String,
-        "MSET",
-        -3,
-        Write,
-        "key value [key value ...]",
-        "Set several keys at once"
-    ),
-    command!(
-        String,
-        "MSETNX",
-        -3,
-        Write,
-        "key value [key value ...]",
-        "Set several keys at once, only if none of them exists"
-    ),
-    command!(
-        String,
-        "APPEND",
-        3,
-        Write,
-        "key value",
-        "Append to the value of a key; reply with the new length"
-    ),
-    command!(
-        String,
-        "STRLEN",
-        2,
-        Read,
-        "key",
-        "Get the length of the value of a key"
-    ),
-    command!(
-        String,
-        "GETRANGE",
-        4,
-        Read,
-        "key start end",
-        "Get a range of bytes of the value of a key"
-    ),
-    command!(
-        String,
-        "SETRANGE",
-        4,
-        Write,
-        "key offset value",
-        "Overwrite part of the value of a key from an offset on"
-    ),
-    command!(
-        String,
-        "INCR",
-        2,
-        Write,
-        "key",
-        "Add one to the integer at a key"
-    ),
-    command!(
-        String,
-        "INCRBY",
-        3,
-        Write,
-        "key increment",
-        "Add to the integer at a key"
-    ),
-    command!(
-        String,
-        "DECR",
-        2,
-        Write,
-        "key",
-        "Subtract one from the integer at a key"
-    ),
-    command!(
-        String,
-        "DECRBY",
-        3,
-        Write,
-        "key decrement",
-        "Subtract from the integer at a key"
-    ),
-    command!(
-        String,
-        "INCRBYFLOAT",
-        3,
-        Write,
-        "key increment",
-        "Add to the number at a key, as a float"
-    ),
-    // Typed scalars.
-    command!(
-        String,
-        "GETTYPE",
-        2,
-        Read,
-        "key",
-        "Get the stored type of a key's value"
-    ),
-    command!(
-        Json,
-        "JSON.GET",
-        -2,
-        Read,
-        "key [path ...]",
-        "Get a JSON document, or the values at paths in it ($.a.b, $.list[0], .a.b)"
-    ),
-    command!(
-        Json,
-        "JSON.SET",
-        -4,
-        Write,
-        "key path json [NX|XX]",
-        "Set a JSON document, or a value at a path in it"
-    ),
-    // Generic key commands.
-    command!(
-        Generic,
-        "DEL",
-        -2,
-        Write,
-        "key [key ...]",
-        "Delete keys; reply with how many existed"
-    ),
-    command!(
-        Generic,
-        "UNLINK",
-        -2,
-        Write,
-        "key [key ...]",
-        "Delete keys (same as DEL: collections are always freed lazily)"
-    ),
-    command!(
-        Generic,
-        "EXISTS",
-        -2,
-        Read,
-        "key [key ...]",
-        "Count how many of the keys exist"
-    ),
-    command!(Generic, "TYPE", 2, Read, "key", "Get the type of a key"),
-    command!(Generic, "RENAME", 3, Write, "key newkey", "Rename a key"),
-    command!(
-        Generic,
-        "RENAMENX",
-        3,
-        Write,
-        "key newkey",
-        "Rename a key only if the new name is free"
-    ),
-    command!(
-        Generic,
-        "COPY",
-        -3,
-        Write,
-        "source destination [DB 0] [REPLACE]",
-        "Copy the value of a key to another key"
-    ),
-    command!(
-        Generic,
-        "KEYS",
-        2,
-        Read,
-        "pattern",
-        "List the keys matching a glob pattern"
-    ),
-    command!(
-        Generic,
-        "SCAN",
-        -2,
-        Read,
-        "cursor [MATCH pattern] [COUNT count] [TYPE type]",
-        "Iterate over the keys, in key order, a page at a time"
-    ),
-    command!(Generic, "RANDOMKEY", 1, Read, "", "Get a random key"),
-    command!(Server, "DBSIZE", 1, Read, "", "Count the keys"),
-    command!(
-        Server,
-        "FLUSHDB",
-        -1,
-        Write,
-        "[ASYNC|SYNC]",
-        "Delete every key"
-    ),
-    // Expiry.
-    command!(
-        Generic,
-        "EXPIRE",
-        -3,
-        Write,
-        "key seconds [NX|XX|GT|LT]",
-        "Make a key expire after some seconds"
-    ),
-    command!(
-        Generic,
-        "PEXPIRE",
-        -3,
-        Write,
-        "key milliseconds [NX|XX|GT|LT]",
-        "Make a key expire after some milliseconds"
-    ),
-    command!(
-        Generic,
-        "EXPIREAT",
-        -3,
-        Write,
-        "key unix-seconds [NX|XX|GT|LT]",
-        "Make a key expire at a Unix time in seconds"
-    ),
-    command!(
-        Generic,
-        "PEXPIREAT",
-        -3,
-        Write,
-        "key unix-milliseconds [NX|XX|GT|LT]",
-        "Make a key expire at a Unix time in milliseconds"
-    ),
-    command!(
-        Generic,
-        "PERSIST",
-        2,
-        Write,
-        "key",
-        "Remove the expiry of a key"
-    ),
-    command!(
-        Generic,
-        "TTL",
-        2,
-        Read,
-        "key",
-        "Get the seconds left before a key expires (-1: never, -2: no key)"
-    ),
-    command!(
-        Generic,
-        "PTTL",
-        2,
-        Read,
-        "key",
-        "Get the milliseconds left before a key expires"
-    ),
-    command!(
-        Generic,
-        "EXPIRETIME",
-        2,
-        Read,
-        "key",
-        "Get the Unix time in seconds at which a key expires"
-    ),
-    command!(
-        Generic,
-        "PEXPIRETIME",
-        2,
-        Read,
-        "key",
-        "Get the Unix time in milliseconds at which a key expires"
-    ),
-    // Transactions.
-    command!(
-        Transactions,
-        "MULTI",
-        1,
-        Control,
-        "",
-        "Queue the following commands until EXEC"
-    ),
-    command!(
-        Transactions,
-        "EXEC",
-        1,
-        Control,
-        "",
-        "Run the queued commands in one transaction, unless a watched key changed"
-    ),
-    command!(
-        Transactions,
-        "DISCARD",
-        1,
-        Control,
-        "",
-        "Drop the queued commands"
-    ),
-    command!(
-        Transactions,
-        "WATCH",
-        -2,
-        Control,
-        "key [key ...]",
-        "Make the next EXEC fail if any of the keys changes before it"
-    ),
-    command!(
-        Transactions,
-        "UNWATCH",
-        1,
-        Other,
-        "",
-        "Forget the watched keys"
-    ),
-    command!(
-        Transactions,
-        "BEGIN",
-        1,
-        Control,
-        "",
-        "Start a transaction holding the writer lock"
-    ),
-    command!(
-        Transactions,
-        "COMMIT",
-        1,
-        Control,
-        "",
-        "Commit the transaction started by BEGIN"
-    ),
-    command!(
-        Transactions,
-        "ROLLBACK",
-        1,
-        Control,
-        "",
-        "Discard the transaction started by BEGIN"
-    ),
-    // Administration.
-    command!(
-        Server,
-        "COMPACT",
-        1,
-        Admin,
-        "",
-        "Rewrite segments to reclaim space now"
-    ),
-    command!(
-        Server,
-        "CHECK",
-        1,
-        Admin,
-        "",
-        "Verify checksums and the index"
-    ),
-    command!(
-        Server,
-        "INFO",
-        -1,
-        Other,
-        "[SERVER|KEYSPACE|STATS|PERSISTENCE|MEMORY|PROCESSES ...]",
-        "Show database statistics, by section"
-    ),
-    command!(
-        Server,
-        "REPAIR",
-        1,
-        Admin,
-        "",
-        "Salvage the intact data into a new database, originals kept aside (`ziggy -d DIR repair`)"
-    ),
-    command!(
-        Server,
-        "BACKUP",
-        2,
-        Admin,
-        "destination",
-        "Copy the database to a new directory, consistently, while others keep writing"
-    ),
-    command!(
-        Server,
-        "EXPORT",
-        -2,
-        Admin,
-        "file [FORMAT JSONL|RESP]",
-        "Write every key to a file: JSON Lines, or Redis protocol for redis-cli --pipe"
-    ),
-    command!(
-        Server,
-        "IMPORT",
-        2,
-        Admin,
-        "file",
-        "Load the keys in a JSON Lines file written by EXPORT"
-    ),
-    command!(
-        Connection,
-        "PING",
-        -1,
-        Other,
-        "[message]",
-        "Reply PONG, or the message"
-    ),
-    command!(Connection, "ECHO", 2, Other, "message", "Reply the message"),
-];
-
-/// The command named `name` (any case).
-pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS
-        .iter()
-        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
-        .or_else(|| crate::collections::lookup(name))
-}
-
-/// Every command: this table's, then the collection commands'.
-pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
-    COMMANDS.iter().chain(crate::collections::COMMANDS)
-}
-
-/// Words the shell answers itself, without the database; completed like commands.
-pub const LOCAL_COMMANDS: &[&str] = &["HELP", "CLEAR", "QUIT", "EXIT"];
-
-/// Help as redis-cli gives it: `help` (how to get help, then every command by group),
-/// `help @group` (the group's commands) or `help COMMAND` (its syntax, summary and group).
-pub fn help_text(topic: Option<&[u8]>) -> String {
-    let mut text = String::new();
-    let Some(topic) = topic else {
-        text.push_str(concat!(
-            "ziggy ",
-            env!("CARGO_PKG_VERSION"),
-            "\n",
-            "To get help about ZiggyDB commands type:\n",
-            "      \"help @<group>\" to get a list of commands in <group>\n",
-            "      \"help <command>\" for help on <command>\n",
-            "      \"help <tab>\" to get a list of possible help topics\n",
-            "      \"quit\" to exit\n",
-            "\n",
-            "To set ziggy preferences:\n",
-            "      \":set hints\" enable online hints\n",
-            "      \":set nohints\" disable online hints\n",
-        ));
-        let width = all().map(|c| c.name.len()).max().unwrap_or(0);
-        for group in Group::ALL {
-            let _ = writeln!(text, "\n@{}", group.name());
-            for spec in all().filter(|c| c.group == group) {
-                let _ = writeln!(text, "  {:width$}  {}", spec.name, spec.summary);
-            }
-        }
-        return text;
-    };
-    if let Some(name) = topic.strip_prefix(b"@") {
-        let Some(group) = Group::from_name(name) else {
-            let names: Vec<String> = Group::ALL
-                .iter()
-                .map(|g| format!("@{}", g.name()))
-                .collect();
-            return format!(
-                "no command group named '@{}'; the groups are {}\n",
-                String::from_utf8_lossy(name),
-                names.join(" ")
-            );
-        };
-        for spec in all().filter(|c| c.group == group) {
-            write_command_help(&mut text, spec, false);
-        }
-        return text;
-    }
-    match lookup(topic) {
-        Some(spec) => write_command_help(&mut text, spec, true),
-        None => {
-            let _ = writeln!(
-                text,
-                "no command named '{}'; type help for the list",
-                String::from_utf8_lossy(topic)
-            );
-        }
-    }
-    text
-}
-
-/// One command's help, laid out as redis-cli lays it out.
-fn write_command_help(text: &mut String, spec: &CommandSpec, with_group: bool) {
-    let sep = if spec.syntax.is_empty() { "" } else { " " };
-    let _ = write!(
-        text,
-        "\n  {}{sep}{}\n  summary: {}\n",
-        spec.name, spec.syntax, spec.summary
-    );
-    if with_group {
-        let _ = writeln!(text, "  group: {}", spec.group.name());
+impl Default for Policy {
+    /// [`Policy::trusted`].
+    fn default() -> Self {
+        Policy::trusted()
     }
 }
 
-/// Redis's "unknown command" error, quoting the start of the arguments.
-pub fn unknown_command(args: &[&[u8]]) -> Reply {
-    let name = String::from_utf8_lossy(args[0]);
-    let name: String = truncate(&name, 128).replace(['\r', '\n'], " ");
-    let mut quoted = String::new();
-    for arg in &args[1..] {
-        if quoted.len() >= 128 {
-            break;
-        }
-        let room = 128 - quoted.len();
-        let _ = write!(
-            quoted,
-            "'{}' ",
-            truncate(&String::from_utf8_lossy(arg), room)
-        );
-    }
-    Reply::error(format!(
-        "ERR unknown command '{name}', with args beginning with: {}",
-        quoted.replace(['\r', '\n'], " ")
-    ))
+/// The time a [`Session`] reads: Unix time in milliseconds. It turns the relative expiry of
+/// `EX`, `PX`, `EXPIRE`, `PEXPIRE`, `SETEX` and `GETEX` into an absolute time, counts what
+/// `TTL` and `PTTL` reply from, and times a `BEGIN` against [`Policy::max_begin_hold`].
+/// Whether a key has expired is still decided by the database on its own clock.
+pub trait Clock: Send + Sync {
+    /// Now, in milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
 }
 
-/// At most `max` bytes of `s`, cut at a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+/// The system's wall clock, the default [`Clock`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
 
-/// Redis's error for a wrong number of arguments.
-pub fn wrong_arity(spec: &CommandSpec) -> Reply {
-    Reply::error(format!(
-        "ERR wrong number of arguments for '{}' command",
-        spec.name.to_ascii_lowercase()
-    ))
-}
-
-pub fn check_arity(spec: &CommandSpec, argc: usize) -> Result<(), Reply> {
-    let argc = i64::try_from(argc).unwrap_or(i64::MAX);
-    let arity = i64::from(spec.arity);
-    let fits = if arity >= 0 {
-        argc == arity
-    } else {
-        argc >= -arity
-    };
-    if fits {
-        Ok(())
-    } else {
-        Err(wrong_arity(spec))
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        crate::commands::parse::now_ms()
     }
 }
 
@@ -753,7 +105,14 @@ struct Multi {
 /// the keys `WATCH`ed.
 pub struct Session {
     db: Db,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
     txn: Option<WriteTxn>,
+    /// When the open `BEGIN` transaction began, by [`Session::clock`].
+    begun_at: u64,
+    /// The `BEGIN` transaction was rolled back for holding the lock too long; commands fail
+    /// until `COMMIT` or `ROLLBACK`.
+    aborted: bool,
     multi: Option<Multi>,
     /// Each watched key with its version when it was watched (`None`: absent) and the log
     /// mark taken just before.
@@ -761,19 +120,67 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session on `db` with no transaction open.
-    pub fn new(db: Db) -> Self {
+    /// A session on `db` (the handle is cloned; clones share one database), allowed what
+    /// `policy` allows, with no transaction open and the system clock.
+    pub fn new(db: &Db, policy: Policy) -> Self {
         Session {
-            db,
+            db: db.clone(),
+            policy,
+            clock: Arc::new(SystemClock),
             txn: None,
+            begun_at: 0,
+            aborted: false,
             multi: None,
             watched: Vec::new(),
         }
     }
 
-    /// True while a `MULTI` queue or a `BEGIN` transaction is open (the prompt shows `(TX)`).
+    /// Replaces the clock the session reads (see [`Clock`]); for tests and for callers with
+    /// a clock of their own.
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+
+    /// What this session allows.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// True while a `MULTI` queue or a `BEGIN` transaction is open (the prompt shows `(TX)`),
+    /// including a `BEGIN` rolled back for holding the lock too long and not yet ended.
     pub fn in_transaction(&self) -> bool {
-        self.txn.is_some() || self.multi.is_some()
+        self.txn.is_some() || self.multi.is_some() || self.aborted
+    }
+
+    /// Rolls back the `BEGIN` transaction if it has held the writer lock longer than
+    /// [`Policy::max_begin_hold`]; true if it did. The session's commands do this
+    /// themselves; a caller that keeps sessions open while their clients are quiet calls it
+    /// from a timer, so that a quiet client does not keep every other writer waiting.
+    pub fn rollback_if_overdue(&mut self) -> bool {
+        let Some(limit) = self.policy.max_begin_hold else {
+            return false;
+        };
+        if self.txn.is_none() {
+            return false;
+        }
+        let held = self.clock.now_ms().saturating_sub(self.begun_at);
+        if u128::from(held) <= limit.as_millis() {
+            return false;
+        }
+        if let Some(tx) = self.txn.take() {
+            tx.rollback();
+        }
+        self.aborted = true;
+        true
+    }
+
+    /// The error every command gets after an overdue `BEGIN` was rolled back.
+    fn aborted_reply(&self) -> Reply {
+        Reply::error(format!(
+            "ERR the transaction started by BEGIN was rolled back: it held the writer lock \
+             longer than this session allows ({} ms); end it with ROLLBACK",
+            self.policy.max_begin_hold.map_or(0, |d| d.as_millis())
+        ))
     }
 
     /// A note about work that will be lost if the session ends now, if any.
@@ -787,16 +194,35 @@ impl Session {
         }
     }
 
-    /// Runs one command line, `args[0]` being the command name. `args` must not be empty.
+    /// Runs one command line, `args[0]` being the command name. An empty `args` is an
+    /// unknown command.
     pub fn execute(&mut self, args: &[&[u8]]) -> Reply {
-        let Some(spec) = lookup(args[0]) else {
+        use crate::commands::table::CommandId as C;
+        let Some(spec) = args.first().and_then(|name| lookup(name)) else {
             return self.refuse_in_multi(unknown_command(args));
         };
         if let Err(reply) = check_arity(spec, args.len()) {
             return self.refuse_in_multi(reply);
         }
+        if let Err(reply) = self.allowed(spec) {
+            return self.refuse_in_multi(reply);
+        }
         self.db.count_commands(1);
-        if self.multi.is_some() && !matches!(spec.name, "MULTI" | "EXEC" | "DISCARD" | "WATCH") {
+        self.rollback_if_overdue();
+        if self.aborted {
+            return match spec.id {
+                C::Rollback => {
+                    self.aborted = false;
+                    Reply::ok()
+                }
+                C::Commit => {
+                    self.aborted = false;
+                    self.aborted_reply()
+                }
+                _ => self.aborted_reply(),
+            };
+        }
+        if self.multi.is_some() && !matches!(spec.id, C::Multi | C::Exec | C::Discard | C::Watch) {
             if matches!(spec.kind, Kind::Admin | Kind::Control) {
                 return self
                     .refuse_in_multi(Reply::error("ERR Command not allowed inside a transaction"));
@@ -806,29 +232,29 @@ impl Session {
             }
             return Reply::Status("QUEUED".into());
         }
-        match spec.name {
-            "MULTI" => self.multi(),
-            "EXEC" => self.exec(),
-            "DISCARD" => match self.multi.take() {
+        match spec.id {
+            C::Multi => self.multi(),
+            C::Exec => self.exec(),
+            C::Discard => match self.multi.take() {
                 Some(_) => {
                     self.watched.clear();
                     Reply::ok()
                 }
                 None => Reply::error("ERR DISCARD without MULTI"),
             },
-            "WATCH" => self.watch(&args[1..]),
-            "UNWATCH" => {
+            C::Watch => self.watch(&args[1..]),
+            C::Unwatch => {
                 self.watched.clear();
                 Reply::ok()
             }
-            "BEGIN" => self.begin(),
-            "COMMIT" => match self.txn.take() {
+            C::Begin => self.begin(),
+            C::Commit => match self.txn.take() {
                 Some(tx) => tx
                     .commit()
                     .map_or_else(|e| error_reply(&e), |()| Reply::ok()),
                 None => Reply::error("ERR COMMIT without BEGIN"),
             },
-            "ROLLBACK" => match self.txn.take() {
+            C::Rollback => match self.txn.take() {
                 Some(tx) => {
                     tx.rollback();
                     Reply::ok()
@@ -838,16 +264,34 @@ impl Session {
             _ if spec.kind == Kind::Admin && self.txn.is_some() => {
                 Reply::error("ERR Command not allowed inside a transaction")
             }
-            _ => match parse(spec, &args[1..]) {
+            _ => match parse(spec, &args[1..], self.clock.now_ms()) {
                 Ok(cmd) => {
                     let result = match self.txn.as_mut() {
-                        Some(tx) => run_in_txn(&self.db, tx, spec.kind, cmd),
-                        None => run_alone(&self.db, spec.kind, cmd),
+                        Some(tx) => run_in_txn(&self.db, tx, cmd),
+                        None => run_alone(&self.db, cmd),
                     };
                     result.unwrap_or_else(|e| error_reply(&e))
                 }
                 Err(reply) => reply,
             },
+        }
+    }
+
+    /// Whether the policy lets `spec` run.
+    fn allowed(&self, spec: &CommandSpec) -> Result<(), Reply> {
+        use crate::commands::table::CommandId as C;
+        let refused = if spec.kind == Kind::Admin && !self.policy.admin {
+            true
+        } else {
+            matches!(spec.id, C::Backup | C::Export | C::Import) && !self.policy.server_files
+        };
+        if refused {
+            Err(Reply::error(format!(
+                "NOPERM this session may not run the '{}' command",
+                spec.name.to_ascii_lowercase()
+            )))
+        } else {
+            Ok(())
         }
     }
 
@@ -938,11 +382,15 @@ impl Session {
             .queue
             .iter()
             .map(|args| {
-                let args = crate::split::as_args(args);
-                let spec = lookup(args[0]).expect("queued commands are known");
-                match parse(spec, &args[1..]) {
-                    Ok(cmd) => run_in_txn(&self.db, &mut tx, spec.kind, cmd)
-                        .unwrap_or_else(|e| error_reply(&e)),
+                let args = crate::commands::split::as_args(args);
+                // Only known commands were queued; an unknown one would be refused here.
+                let Some(spec) = args.first().and_then(|name| lookup(name)) else {
+                    return unknown_command(&args);
+                };
+                match parse(spec, &args[1..], self.clock.now_ms()) {
+                    Ok(cmd) => {
+                        run_in_txn(&self.db, &mut tx, cmd).unwrap_or_else(|e| error_reply(&e))
+                    }
                     Err(reply) => reply,
                 }
             })
@@ -960,6 +408,7 @@ impl Session {
         match self.db.begin_write() {
             Ok(tx) => {
                 self.txn = Some(tx);
+                self.begun_at = self.clock.now_ms();
                 Reply::ok()
             }
             Err(e) => error_reply(&e),
@@ -969,44 +418,41 @@ impl Session {
 
 /// Runs a non-control command outside any transaction; a write command gets a transaction of
 /// its own, committed if it succeeds.
-fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
-    match (kind, cmd) {
-        (_, Cmd::Coll(cmd)) => Ok(crate::collections::run(db, None, &cmd)),
-        (Kind::Read, cmd) => read(db, cmd),
+fn run_alone(db: &Db, cmd: Cmd<'_>) -> crate::Result<Reply> {
+    match cmd {
+        Cmd::Coll(cmd) => Ok(crate::commands::collections::run(db, None, &cmd)),
+        Cmd::Read(cmd) => read(db, cmd),
         // Deletes in several transactions if one cannot hold them all.
-        (Kind::Write, Cmd::FlushDb) => {
+        Cmd::Write(WriteCmd::FlushDb) => {
             db.clear()?;
             Ok(Reply::ok())
         }
         // Written straight from the arguments, with no pending copy of each pair or value.
-        (Kind::Write, Cmd::MSet(pairs)) => {
+        Cmd::Write(WriteCmd::MSet(pairs)) => {
             db.begin_write()?.commit_set_many(&pairs)?;
             Ok(Reply::ok())
         }
-        (
-            Kind::Write,
-            Cmd::Set(SetArgs {
-                key,
-                value: SetValue::Bytes(value),
-                ttl: SetTtl::Clear,
-                condition: Condition::Always,
-                get: false,
-            }),
-        ) => {
+        Cmd::Write(WriteCmd::Set(SetArgs {
+            key,
+            value: SetValue::Bytes(value),
+            ttl: SetTtl::Clear,
+            condition: Condition::Always,
+            get: false,
+        })) => {
             db.begin_write()?.commit_set_many(&[(key, value)])?;
             Ok(Reply::ok())
         }
-        (Kind::Write, Cmd::GetEx(key, GetExTtl::At(at))) => Ok(bulk_or_nil(
+        Cmd::Write(WriteCmd::GetEx(key, GetExTtl::At(at))) => Ok(bulk_or_nil(
             db.begin_write()?.commit_get_and_expire_at(key, at)?,
         )),
-        (Kind::Write, Cmd::GetSet(key, value)) => {
+        Cmd::Write(WriteCmd::GetSet(key, value)) => {
             let tx = db.begin_write()?;
             tx.check_value_size(key, value.len())?;
             let previous = tx.get(key)?;
             tx.commit_set_many(&[(key, value)])?;
             Ok(bulk_or_nil(previous))
         }
-        (Kind::Write, cmd) => {
+        Cmd::Write(cmd) => {
             let mut tx = db.begin_write()?;
             match write(&mut tx, cmd) {
                 Ok(reply) => {
@@ -1019,21 +465,19 @@ fn run_alone(db: &Db, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
                 }
             }
         }
-        (Kind::Admin | Kind::Other | Kind::Control, cmd) => other(db, cmd),
+        Cmd::Server(cmd) => other(db, cmd),
     }
 }
 
 /// Runs a non-control command inside the open transaction `tx`.
 /// A command that fails leaves none of its writes behind (as each Redis command is atomic).
-fn run_in_txn(db: &Db, tx: &mut WriteTxn, kind: Kind, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
+fn run_in_txn(db: &Db, tx: &mut WriteTxn, cmd: Cmd<'_>) -> crate::Result<Reply> {
     let sp = tx.savepoint();
     let reply = match cmd {
-        Cmd::Coll(cmd) => Ok(crate::collections::run(db, Some(tx), &cmd)),
-        cmd => match kind {
-            Kind::Read => read(tx, cmd),
-            Kind::Write => write(tx, cmd),
-            Kind::Admin | Kind::Other | Kind::Control => other(db, cmd),
-        },
+        Cmd::Coll(cmd) => Ok(crate::commands::collections::run(db, Some(tx), &cmd)),
+        Cmd::Read(cmd) => read(tx, cmd),
+        Cmd::Write(cmd) => write(tx, cmd),
+        Cmd::Server(cmd) => other(db, cmd),
     };
     if matches!(reply, Err(_) | Ok(Reply::Error(_))) {
         tx.rollback_to(sp);
@@ -1044,7 +488,8 @@ fn run_in_txn(db: &Db, tx: &mut WriteTxn, kind: Kind, cmd: Cmd<'_>) -> ziggydb::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::split::split_line;
+    use crate::commands::split::split_line;
+    use crate::commands::table::{Group, COMMANDS};
 
     fn argv(line: &str) -> Vec<&'static [u8]> {
         split_line(line.as_bytes())
@@ -1085,35 +530,8 @@ mod tests {
     }
 
     #[test]
-    fn help_lists_syntax_and_summary() {
-        assert_eq!(
-            help_text(Some(b"incrby")),
-            "\n  INCRBY key increment\n  summary: Add to the integer at a key\n  group: string\n"
-        );
-        let all = help_text(None);
-        assert!(all.contains("\n@server\n"), "{all}");
-        assert!(all.contains("\n  DBSIZE "), "{all}");
-        assert!(all.contains("Count the keys\n"), "{all}");
-        assert!(help_text(Some(b"nope")).starts_with("no command named 'nope'"));
-    }
-
-    #[test]
-    fn help_for_a_group_lists_its_commands_only() {
-        let list = help_text(Some(b"@LIST"));
-        assert!(list.starts_with("\n  LPUSH key element [element ...]\n  summary: "));
-        assert!(list.contains("\n  LRANGE "));
-        assert!(!list.contains("SADD") && !list.contains("group:"), "{list}");
-        let zsets = help_text(Some(b"@sorted-set"));
-        assert!(zsets.contains("\n  ZADD ") && !zsets.contains("HSET"));
-        assert!(help_text(Some(b"@nope")).starts_with("no command group named '@nope'"));
-        for group in Group::ALL {
-            assert!(all().any(|c| c.group == group), "{} is empty", group.name());
-        }
-    }
-
-    #[test]
     fn maintenance_commands_are_in_the_table_and_those_not_run_in_a_session_say_so(
-    ) -> ziggydb::Result<()> {
+    ) -> crate::Result<()> {
         for name in [
             "INFO", "CHECK", "REPAIR", "BACKUP", "EXPORT", "IMPORT", "COMPACT",
         ] {
@@ -1203,15 +621,15 @@ mod tests {
     }
 
     impl Fixture {
-        fn new() -> ziggydb::Result<Self> {
+        fn new() -> crate::Result<Self> {
             let dir =
-                tempfile::tempdir().map_err(|e| ziggydb::Error::InvalidArgument(e.to_string()))?;
+                tempfile::tempdir().map_err(|e| crate::Error::InvalidArgument(e.to_string()))?;
             let db = Db::options()
                 .active_expiry(None)
                 .open(dir.path().join("db"))?;
             Ok(Fixture {
                 _dir: dir,
-                session: Session::new(db.clone()),
+                session: Session::new(&db, Policy::trusted()),
                 db,
             })
         }
@@ -1230,8 +648,231 @@ mod tests {
         }
     }
 
+    /// A clock that moves only when told to.
+    struct FakeClock(std::sync::atomic::AtomicU64);
+
+    impl Clock for FakeClock {
+        fn now_ms(&self) -> u64 {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    impl FakeClock {
+        fn advance(&self, ms: u64) {
+            self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// A fixture whose session runs under `policy` on a fake clock starting at the real time.
+    fn with_policy(policy: Policy) -> crate::Result<(Fixture, Arc<FakeClock>)> {
+        let mut f = Fixture::new()?;
+        let clock = Arc::new(FakeClock(crate::commands::parse::now_ms().into()));
+        f.session = Session::new(&f.db, policy);
+        f.session.set_clock(clock.clone());
+        Ok((f, clock))
+    }
+
+    /// True if another thread can take the writer lock and commit within a minute (it
+    /// waits for the lock while a transaction holds it).
+    fn another_writer_commits(db: &Db) -> bool {
+        let db = db.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(db.set(b"other-writer", 1i64).is_ok());
+        });
+        rx.recv_timeout(Duration::from_secs(60)).unwrap_or(false)
+    }
+
     #[test]
-    fn strings_and_counters() -> ziggydb::Result<()> {
+    fn a_restricted_policy_refuses_admin_commands_and_server_files() -> crate::Result<()> {
+        let (mut f, _) = with_policy(Policy::restricted())?;
+        let noperm = |name: &str| {
+            err(&format!(
+                "NOPERM this session may not run the '{name}' command"
+            ))
+        };
+        assert_eq!(f.run("COMPACT"), noperm("compact"));
+        assert_eq!(f.run("CHECK"), noperm("check"));
+        assert_eq!(f.run("BACKUP /tmp/elsewhere"), noperm("backup"));
+        assert_eq!(f.run("EXPORT /tmp/elsewhere"), noperm("export"));
+        assert_eq!(f.run("IMPORT /etc/passwd"), noperm("import"));
+        assert_eq!(f.run("SET k v"), Reply::ok());
+        // Refused while queueing, so EXEC refuses to run anything.
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("SET k w"), status("QUEUED"));
+        assert_eq!(f.run("COMPACT"), noperm("compact"));
+        assert_eq!(
+            f.run("EXEC"),
+            err("EXECABORT Transaction discarded because of previous errors.")
+        );
+        assert_eq!(f.run("GET k"), bulk("v"));
+        // Administration without server-side files.
+        let (mut f, _) = with_policy(Policy {
+            admin: true,
+            server_files: false,
+            max_begin_hold: None,
+        })?;
+        assert!(
+            matches!(f.run("CHECK"), Reply::Status(_)),
+            "{:?}",
+            f.run("CHECK")
+        );
+        assert_eq!(f.run("COMPACT"), Reply::ok());
+        assert_eq!(f.run("EXPORT /tmp/elsewhere"), noperm("export"));
+        assert_eq!(f.run("BACKUP /tmp/elsewhere"), noperm("backup"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_begin_held_too_long_is_rolled_back_and_later_commands_fail_until_it_ends(
+    ) -> crate::Result<()> {
+        let policy = Policy {
+            max_begin_hold: Some(Duration::from_secs(1)),
+            ..Policy::trusted()
+        };
+        let (mut f, clock) = with_policy(policy)?;
+        // Within the limit, a BEGIN commits as usual.
+        assert_eq!(f.run("BEGIN"), Reply::ok());
+        assert_eq!(f.run("SET a 1"), Reply::ok());
+        clock.advance(1_000);
+        assert_eq!(f.run("SET b 2"), Reply::ok());
+        assert_eq!(f.run("COMMIT"), Reply::ok());
+        assert_eq!(f.run("MGET a b"), array(&["1", "2"]));
+
+        let aborted = err(
+            "ERR the transaction started by BEGIN was rolled back: it held the writer lock \
+             longer than this session allows (1000 ms); end it with ROLLBACK",
+        );
+        assert_eq!(f.run("BEGIN"), Reply::ok());
+        assert_eq!(f.run("SET c 3"), Reply::ok());
+        clock.advance(1_001);
+        assert_eq!(f.run("SET d 4"), aborted);
+        // Its writes are gone and the lock is free, though the session has not ended it.
+        assert_eq!(f.db.get_value(b"c")?, None);
+        assert!(another_writer_commits(&f.db));
+        assert!(f.session.in_transaction());
+        // Nothing meant for the transaction runs outside it.
+        assert_eq!(f.run("SET e 5"), aborted);
+        assert_eq!(f.run("COMMIT"), aborted);
+        assert!(!f.session.in_transaction());
+        assert_eq!(f.run("MGET c d e"), Reply::Array(vec![Reply::Nil; 3]));
+        assert_eq!(f.run("SET e 5"), Reply::ok());
+
+        // A caller's timer rolls back a quiet session's transaction; ROLLBACK ends it.
+        assert_eq!(f.run("BEGIN"), Reply::ok());
+        assert_eq!(f.run("SET f 6"), Reply::ok());
+        assert!(!f.session.rollback_if_overdue());
+        clock.advance(5_000);
+        assert!(f.session.rollback_if_overdue());
+        assert!(another_writer_commits(&f.db));
+        assert_eq!(f.run("ROLLBACK"), Reply::ok());
+        assert_eq!(f.run("GET f"), Reply::Nil);
+        assert!(!f.session.in_transaction());
+
+        // With no limit, a BEGIN may take as long as it likes.
+        let (mut f, clock) = with_policy(Policy::trusted())?;
+        assert_eq!(f.run("BEGIN"), Reply::ok());
+        clock.advance(86_400_000);
+        assert!(!f.session.rollback_if_overdue());
+        assert_eq!(f.run("SET a 1"), Reply::ok());
+        assert_eq!(f.run("COMMIT"), Reply::ok());
+        Ok(())
+    }
+
+    #[test]
+    fn relative_expiry_and_ttl_read_the_sessions_clock() -> crate::Result<()> {
+        let (mut f, clock) = with_policy(Policy::trusted())?;
+        // A day ahead of the database's own clock, so that nothing expires meanwhile.
+        clock.advance(86_400_000);
+        let t = clock.now_ms();
+        assert_eq!(f.run("SET k v EX 10"), Reply::ok());
+        assert_eq!(f.int("PEXPIRETIME k"), i64::try_from(t + 10_000).unwrap());
+        assert_eq!(f.int("PTTL k"), 10_000);
+        clock.advance(2_500);
+        assert_eq!(f.int("PTTL k"), 7_500);
+        assert_eq!(f.int("TTL k"), 8);
+        assert_eq!(f.int("PEXPIRE k 300"), 1);
+        assert_eq!(f.int("PEXPIRETIME k"), i64::try_from(t + 2_800).unwrap());
+        assert_eq!(f.int("EXPIRE k 7"), 1);
+        assert_eq!(f.int("PEXPIRETIME k"), i64::try_from(t + 9_500).unwrap());
+        assert_eq!(f.run("SETEX s 3 v"), Reply::ok());
+        assert_eq!(f.int("PEXPIRETIME s"), i64::try_from(t + 5_500).unwrap());
+        assert_eq!(f.run("PSETEX s 30 v"), Reply::ok());
+        assert_eq!(f.int("PEXPIRETIME s"), i64::try_from(t + 2_530).unwrap());
+        assert_eq!(f.run("GETEX s PX 40"), bulk("v"));
+        assert_eq!(f.int("PEXPIRETIME s"), i64::try_from(t + 2_540).unwrap());
+        // Queued commands read the clock when EXEC runs them.
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.run("SET q v PX 100"), status("QUEUED"));
+        clock.advance(1_000);
+        assert_eq!(f.run("EXEC"), Reply::Array(vec![Reply::ok()]));
+        assert_eq!(f.int("PEXPIRETIME q"), i64::try_from(t + 3_600).unwrap());
+        Ok(())
+    }
+
+    /// Every command reads numbers with the same parser, as redis-server 7.0 reads them:
+    /// a score is a double, an INCRBYFLOAT or HINCRBYFLOAT increment a long double.
+    #[test]
+    fn float_arguments_are_read_alike_by_every_command() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        let not_a_float = err("ERR value is not a valid float");
+        let not_finite = err("ERR increment would produce NaN or Infinity");
+        // Beyond a double: no score; an increment Redis holds in a long double, whose sum a
+        // double cannot hold.
+        assert_eq!(f.run("ZADD z 1e400 m"), not_a_float);
+        assert_eq!(f.run("ZINCRBY z 1e400 m"), not_a_float);
+        assert_eq!(f.run("SET t 1e400 TYPE float"), not_a_float);
+        assert_eq!(f.run("INCRBYFLOAT x 1e400"), not_finite);
+        assert_eq!(f.run("HINCRBYFLOAT h f 1e400"), not_finite);
+        assert_eq!(f.run("SET big 1e400"), Reply::ok());
+        assert_eq!(f.run("INCRBYFLOAT big 1"), not_finite);
+        // Beyond a long double too.
+        assert_eq!(f.run("INCRBYFLOAT x 1e5000"), not_a_float);
+        assert_eq!(f.run("HINCRBYFLOAT h f 1e5000"), not_a_float);
+        // Too small for a double: no score, a zero increment.
+        assert_eq!(f.run("ZADD z 1e-400 m"), not_a_float);
+        assert_eq!(f.run("INCRBYFLOAT x 1e-400"), bulk("0"));
+        assert_eq!(f.run("HINCRBYFLOAT h f 1e-400"), bulk("0"));
+        // Hexadecimal, as strtod reads it.
+        assert_eq!(f.run("ZADD z 0x10 m"), Reply::Int(1));
+        assert_eq!(f.run("ZSCORE z m"), bulk("16"));
+        assert_eq!(f.run("ZINCRBY z 0x1p-2 m"), bulk("16.25"));
+        assert_eq!(f.run("INCRBYFLOAT w 0x10"), bulk("16"));
+        assert_eq!(f.run("HINCRBYFLOAT h g 0x10"), bulk("16"));
+        assert_eq!(f.run("SET q 0x10"), Reply::ok());
+        assert_eq!(f.run("INCRBYFLOAT q 1"), bulk("17"));
+        // An infinity spelled out.
+        assert_eq!(f.run("ZADD z infinity i"), Reply::Int(1));
+        assert_eq!(f.run("INCRBYFLOAT v inf"), not_finite);
+        assert_eq!(
+            f.run("HINCRBYFLOAT h f inf"),
+            err("ERR value is NaN or Infinity")
+        );
+        assert_eq!(f.run("ZADD z nan m"), not_a_float);
+        Ok(())
+    }
+
+    #[test]
+    fn an_empty_argv_is_an_unknown_command_not_a_panic() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        let unknown = err("ERR unknown command '', with args beginning with: ");
+        assert_eq!(f.session.execute(&[]), unknown);
+        assert_eq!(
+            crate::commands::parse(&[]).map(|_| ()),
+            Err(unknown.clone())
+        );
+        // Inside MULTI it is refused like any unknown command, and EXEC then fails.
+        assert_eq!(f.run("MULTI"), Reply::ok());
+        assert_eq!(f.session.execute(&[]), unknown);
+        assert_eq!(
+            f.run("EXEC"),
+            err("EXECABORT Transaction discarded because of previous errors.")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn strings_and_counters() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("GET a"), Reply::Nil);
         assert_eq!(f.run("SET a hello"), Reply::ok());
@@ -1271,7 +912,7 @@ mod tests {
     }
 
     #[test]
-    fn string_commands() -> ziggydb::Result<()> {
+    fn string_commands() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SETNX k v1"), Reply::Int(1));
         assert_eq!(f.run("SETNX k v2"), Reply::Int(0));
@@ -1316,7 +957,7 @@ mod tests {
     }
 
     #[test]
-    fn set_conditions_get_and_keepttl() -> ziggydb::Result<()> {
+    fn set_conditions_get_and_keepttl() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SET k v1 XX"), Reply::Nil);
         assert_eq!(f.run("SET k v1 NX"), Reply::ok());
@@ -1338,7 +979,7 @@ mod tests {
     }
 
     #[test]
-    fn ttl_commands() -> ziggydb::Result<()> {
+    fn ttl_commands() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("TTL k"), Reply::Int(-2));
         assert_eq!(f.run("PTTL k"), Reply::Int(-2));
@@ -1411,7 +1052,7 @@ mod tests {
     }
 
     #[test]
-    fn expired_keys_vanish_everywhere() -> ziggydb::Result<()> {
+    fn expired_keys_vanish_everywhere() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SET gone v PX 1"), Reply::ok());
         assert_eq!(f.run("SET past v PXAT 1"), Reply::ok());
@@ -1428,7 +1069,7 @@ mod tests {
     }
 
     #[test]
-    fn key_commands() -> ziggydb::Result<()> {
+    fn key_commands() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("MSET a 1 b 2 c 3"), Reply::ok());
         assert_eq!(
@@ -1501,7 +1142,7 @@ mod tests {
     }
 
     #[test]
-    fn scan_pages_through_every_key_once() -> ziggydb::Result<()> {
+    fn scan_pages_through_every_key_once() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         for i in 0..25 {
             assert_eq!(f.run(&format!("SET k{i:02} v")), Reply::ok());
@@ -1524,7 +1165,7 @@ mod tests {
     }
 
     #[test]
-    fn typed_values_and_json() -> ziggydb::Result<()> {
+    fn typed_values_and_json() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SET i 42 TYPE int"), Reply::ok());
         assert_eq!(f.run("GET i"), bulk("42"));
@@ -1582,7 +1223,7 @@ mod tests {
     }
 
     #[test]
-    fn multi_exec_runs_queued_commands_together() -> ziggydb::Result<()> {
+    fn multi_exec_runs_queued_commands_together() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SET s text"), Reply::ok());
         assert_eq!(f.run("MULTI"), Reply::ok());
@@ -1617,7 +1258,7 @@ mod tests {
     }
 
     #[test]
-    fn multi_refuses_after_a_bad_command_and_discard_drops() -> ziggydb::Result<()> {
+    fn multi_refuses_after_a_bad_command_and_discard_drops() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("MULTI"), Reply::ok());
         assert_eq!(f.run("SET a 1"), status("QUEUED"));
@@ -1648,7 +1289,7 @@ mod tests {
     }
 
     #[test]
-    fn watch_aborts_exec_when_a_watched_key_changed() -> ziggydb::Result<()> {
+    fn watch_aborts_exec_when_a_watched_key_changed() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("SET k 1"), Reply::ok());
         assert_eq!(f.run("WATCH k absent"), Reply::ok());
@@ -1722,7 +1363,7 @@ mod tests {
     }
 
     #[test]
-    fn begin_commit_shows_real_replies_and_own_writes() -> ziggydb::Result<()> {
+    fn begin_commit_shows_real_replies_and_own_writes() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("MSET a 1 b 2"), Reply::ok());
         assert_eq!(f.run("COMMIT"), err("ERR COMMIT without BEGIN"));
@@ -1758,7 +1399,7 @@ mod tests {
     /// Every write command, run inside `BEGIN` and then rolled back, leaves no trace; inside
     /// the transaction its reads see its writes.
     #[test]
-    fn rollback_undoes_every_command() -> ziggydb::Result<()> {
+    fn rollback_undoes_every_command() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(
             f.run("MSET s hello n 5 f 1.5 gone x ttl v other o"),
@@ -1812,7 +1453,7 @@ mod tests {
     }
 
     #[test]
-    fn admin_and_misc_commands() -> ziggydb::Result<()> {
+    fn admin_and_misc_commands() -> crate::Result<()> {
         let mut f = Fixture::new()?;
         assert_eq!(f.run("MSET a 1 b 2"), Reply::ok());
         assert_eq!(f.run("COMPACT"), Reply::ok());

@@ -3,10 +3,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ziggydb::{Value, ValueType};
+use crate::{Value, ValueType};
 
-use crate::commands::{wrong_arity, CommandSpec};
-use crate::reply::Reply;
+use crate::commands::reply::Reply;
+use crate::commands::table::{wrong_arity, CommandId, CommandSpec};
 
 pub fn syntax_error() -> Reply {
     Reply::error("ERR syntax error")
@@ -28,30 +28,15 @@ fn invalid_expire(command: &str) -> Reply {
     ))
 }
 
-/// Parses an integer argument the way Redis's `string2ll` does: optional `-`, no `+`, no
-/// spaces, no leading zeros.
-pub fn parse_int(arg: &[u8]) -> Option<i64> {
-    let digits = arg.strip_prefix(b"-").unwrap_or(arg);
-    let canonical = match digits {
-        [b'0'] => digits.len() == arg.len(),
-        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
-        _ => false,
-    };
-    if !canonical {
-        return None;
-    }
-    std::str::from_utf8(arg).ok()?.parse().ok()
-}
+pub use crate::value::parse_int;
 
 fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
     parse_int(arg).ok_or_else(not_an_integer)
 }
 
+/// `INCRBYFLOAT`'s increment, read as Redis reads it: a long double.
 fn float_arg(arg: &[u8]) -> Result<f64, Reply> {
-    match Value::parse_as(ValueType::Float, arg) {
-        Ok(Value::Float(f)) => Ok(f),
-        _ => Err(not_a_float()),
-    }
+    crate::value::parse_long_double(arg).ok_or_else(not_a_float)
 }
 
 pub fn now_ms() -> u64 {
@@ -147,16 +132,22 @@ pub struct ScanArgs<'a> {
     pub of_type: Option<&'a str>,
 }
 
-/// A command with its arguments checked and decoded.
+/// A command with its arguments checked and decoded, by what it needs to run.
 #[derive(Debug, PartialEq)]
 pub enum Cmd<'a> {
-    Ping(Option<&'a [u8]>),
-    Echo(&'a [u8]),
-    Info(Vec<&'a [u8]>),
-    Unwatch,
+    /// Reads keys: from the database, or from the open transaction.
+    Read(ReadCmd<'a>),
+    /// Writes keys: in a transaction of its own, or in the open one.
+    Write(WriteCmd<'a>),
+    /// Needs no key: the connection (`PING`) or the whole database (`INFO`, `COMPACT`...).
+    Server(ServerCmd<'a>),
     /// A list, set, sorted set or hash command.
-    Coll(crate::collections::Cmd<'a>),
-    // Reads.
+    Coll(crate::commands::collections::Cmd<'a>),
+}
+
+/// A command that reads keys.
+#[derive(Debug, PartialEq)]
+pub enum ReadCmd<'a> {
     Get(&'a [u8]),
     GetType(&'a [u8]),
     Exists(Vec<&'a [u8]>),
@@ -169,9 +160,14 @@ pub enum Cmd<'a> {
     Scan(ScanArgs<'a>),
     RandomKey,
     JsonGet(&'a [u8], Vec<&'a str>),
-    Ttl(&'a [u8], Unit),
+    /// `TTL`, `PTTL`: key, unit, and the time the remaining time is counted from (Unix ms).
+    Ttl(&'a [u8], Unit, u64),
     ExpireTime(&'a [u8], Unit),
-    // Writes.
+}
+
+/// A command that writes keys.
+#[derive(Debug, PartialEq)]
+pub enum WriteCmd<'a> {
     Set(SetArgs<'a>),
     SetNx(&'a [u8], &'a [u8]),
     /// `SETEX`, `PSETEX`: key, Unix ms, value.
@@ -204,13 +200,21 @@ pub enum Cmd<'a> {
     /// `EXPIRE` and its kin: key, Unix ms (0 for any time at or before the epoch).
     Expire(&'a [u8], u64, ExpireIf),
     Persist(&'a [u8]),
-    // Whole database.
+}
+
+/// A command that reads no key.
+#[derive(Debug, PartialEq)]
+pub enum ServerCmd<'a> {
+    Ping(Option<&'a [u8]>),
+    Echo(&'a [u8]),
+    Info(Vec<&'a [u8]>),
+    Unwatch,
     Compact,
     Check,
     /// `BACKUP destination`.
     Backup(&'a [u8]),
     /// `EXPORT file [FORMAT JSONL|RESP]`.
-    Export(&'a [u8], ziggydb::ExportFormat),
+    Export(&'a [u8], crate::ExportFormat),
     /// `IMPORT file`.
     Import(&'a [u8]),
     /// `REPAIR`: only from the command line, on a database nobody has open.
@@ -238,120 +242,133 @@ fn utf8<'a>(arg: &'a [u8], what: &str) -> Result<&'a str, Reply> {
 
 /// Parses the arguments (after the name) of a command that has passed its arity check.
 /// Control commands are handled by the session, not here.
-pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
+pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Result<Cmd<'a>, Reply> {
     let arg = |i: usize| args[i];
-    Ok(match spec.name {
-        "PING" => match args.len() {
-            0 => Cmd::Ping(None),
-            1 => Cmd::Ping(Some(arg(0))),
+    use CommandId as C;
+    Ok(match spec.id {
+        C::Ping => match args.len() {
+            0 => Cmd::Server(ServerCmd::Ping(None)),
+            1 => Cmd::Server(ServerCmd::Ping(Some(arg(0)))),
             _ => return Err(wrong_arity(spec)),
         },
-        "ECHO" => Cmd::Echo(arg(0)),
-        "INFO" => Cmd::Info(keys_of(args)),
-        "UNWATCH" => Cmd::Unwatch,
-        "GET" => Cmd::Get(arg(0)),
-        "GETTYPE" => Cmd::GetType(arg(0)),
-        "EXISTS" => Cmd::Exists(keys_of(args)),
-        "MGET" => Cmd::MGet(args),
-        "STRLEN" => Cmd::StrLen(arg(0)),
-        "GETRANGE" => Cmd::GetRange(arg(0), int_arg(arg(1))?, int_arg(arg(2))?),
-        "TYPE" => Cmd::Type(arg(0)),
-        "DBSIZE" => Cmd::DbSize,
-        "KEYS" => Cmd::Keys(arg(0)),
-        "SCAN" => Cmd::Scan(parse_scan(args)?),
-        "RANDOMKEY" => Cmd::RandomKey,
-        "JSON.GET" => Cmd::JsonGet(
+        C::Echo => Cmd::Server(ServerCmd::Echo(arg(0))),
+        C::Info => Cmd::Server(ServerCmd::Info(keys_of(args))),
+        C::Unwatch => Cmd::Server(ServerCmd::Unwatch),
+        C::Get => Cmd::Read(ReadCmd::Get(arg(0))),
+        C::Gettype => Cmd::Read(ReadCmd::GetType(arg(0))),
+        C::Exists => Cmd::Read(ReadCmd::Exists(keys_of(args))),
+        C::Mget => Cmd::Read(ReadCmd::MGet(args)),
+        C::Strlen => Cmd::Read(ReadCmd::StrLen(arg(0))),
+        C::Getrange => Cmd::Read(ReadCmd::GetRange(
+            arg(0),
+            int_arg(arg(1))?,
+            int_arg(arg(2))?,
+        )),
+        C::Type => Cmd::Read(ReadCmd::Type(arg(0))),
+        C::Dbsize => Cmd::Read(ReadCmd::DbSize),
+        C::Keys => Cmd::Read(ReadCmd::Keys(arg(0))),
+        C::Scan => Cmd::Read(ReadCmd::Scan(parse_scan(args)?)),
+        C::Randomkey => Cmd::Read(ReadCmd::RandomKey),
+        C::JsonGet => Cmd::Read(ReadCmd::JsonGet(
             arg(0),
             args[1..]
                 .iter()
                 .map(|p| utf8(p, "path"))
                 .collect::<Result<_, _>>()?,
-        ),
-        "TTL" => Cmd::Ttl(arg(0), Unit::Seconds),
-        "PTTL" => Cmd::Ttl(arg(0), Unit::Millis),
-        "EXPIRETIME" => Cmd::ExpireTime(arg(0), Unit::Seconds),
-        "PEXPIRETIME" => Cmd::ExpireTime(arg(0), Unit::Millis),
-        "SET" => Cmd::Set(parse_set(args)?),
-        "SETNX" => Cmd::SetNx(arg(0), arg(1)),
-        "SETEX" | "SETEXP" | "PSETEX" => {
-            let unit = if spec.name == "PSETEX" {
+        )),
+        C::Ttl => Cmd::Read(ReadCmd::Ttl(arg(0), Unit::Seconds, now)),
+        C::Pttl => Cmd::Read(ReadCmd::Ttl(arg(0), Unit::Millis, now)),
+        C::Expiretime => Cmd::Read(ReadCmd::ExpireTime(arg(0), Unit::Seconds)),
+        C::Pexpiretime => Cmd::Read(ReadCmd::ExpireTime(arg(0), Unit::Millis)),
+        C::Set => Cmd::Write(WriteCmd::Set(parse_set(args, now)?)),
+        C::Setnx => Cmd::Write(WriteCmd::SetNx(arg(0), arg(1))),
+        C::Setex | C::Setexp | C::Psetex => {
+            let unit = if spec.id == C::Psetex {
                 ExpiryUnit::Millis
             } else {
                 ExpiryUnit::Seconds
             };
-            Cmd::SetEx(arg(0), expiry_ms(spec.name, unit, arg(1))?, arg(2))
+            Cmd::Write(WriteCmd::SetEx(
+                arg(0),
+                expiry_ms(spec.name, unit, arg(1), now)?,
+                arg(2),
+            ))
         }
-        "GETSET" => Cmd::GetSet(arg(0), arg(1)),
-        "GETDEL" => Cmd::GetDel(arg(0)),
-        "GETEX" => Cmd::GetEx(arg(0), parse_getex(&args[1..])?),
-        "MSET" => Cmd::MSet(pairs_of(spec, args)?),
-        "MSETNX" => Cmd::MSetNx(pairs_of(spec, args)?),
-        "APPEND" => Cmd::Append(arg(0), arg(1)),
-        "SETRANGE" => {
+        C::Getset => Cmd::Write(WriteCmd::GetSet(arg(0), arg(1))),
+        C::Getdel => Cmd::Write(WriteCmd::GetDel(arg(0))),
+        C::Getex => Cmd::Write(WriteCmd::GetEx(arg(0), parse_getex(&args[1..], now)?)),
+        C::Mset => Cmd::Write(WriteCmd::MSet(pairs_of(spec, args)?)),
+        C::Msetnx => Cmd::Write(WriteCmd::MSetNx(pairs_of(spec, args)?)),
+        C::Append => Cmd::Write(WriteCmd::Append(arg(0), arg(1))),
+        C::Setrange => {
             let offset = int_arg(arg(1))?;
             let offset =
                 usize::try_from(offset).map_err(|_| Reply::error("ERR offset is out of range"))?;
-            Cmd::SetRange(arg(0), offset, arg(2))
+            Cmd::Write(WriteCmd::SetRange(arg(0), offset, arg(2)))
         }
-        "DEL" | "UNLINK" => Cmd::Del(keys_of(args)),
-        "INCR" => Cmd::IncrBy(arg(0), 1),
-        "DECR" => Cmd::IncrBy(arg(0), -1),
-        "INCRBY" => Cmd::IncrBy(arg(0), int_arg(arg(1))?),
-        "DECRBY" => {
+        C::Del | C::Unlink => Cmd::Write(WriteCmd::Del(keys_of(args))),
+        C::Incr => Cmd::Write(WriteCmd::IncrBy(arg(0), 1)),
+        C::Decr => Cmd::Write(WriteCmd::IncrBy(arg(0), -1)),
+        C::Incrby => Cmd::Write(WriteCmd::IncrBy(arg(0), int_arg(arg(1))?)),
+        C::Decrby => {
             let negated = int_arg(arg(1))?
                 .checked_neg()
                 .ok_or_else(|| Reply::error("ERR decrement would overflow"))?;
-            Cmd::IncrBy(arg(0), negated)
+            Cmd::Write(WriteCmd::IncrBy(arg(0), negated))
         }
-        "INCRBYFLOAT" => Cmd::IncrByFloat(arg(0), float_arg(arg(1)).ok()),
-        "RENAME" => Cmd::Rename(arg(0), arg(1)),
-        "RENAMENX" => Cmd::RenameNx(arg(0), arg(1)),
-        "COPY" => parse_copy(args)?,
-        "FLUSHDB" => match args {
-            [] => Cmd::FlushDb,
+        C::Incrbyfloat => Cmd::Write(WriteCmd::IncrByFloat(arg(0), float_arg(arg(1)).ok())),
+        C::Rename => Cmd::Write(WriteCmd::Rename(arg(0), arg(1))),
+        C::Renamenx => Cmd::Write(WriteCmd::RenameNx(arg(0), arg(1))),
+        C::Copy => parse_copy(args)?,
+        C::Flushdb => match args {
+            [] => Cmd::Write(WriteCmd::FlushDb),
             [mode] if mode.eq_ignore_ascii_case(b"ASYNC") || mode.eq_ignore_ascii_case(b"SYNC") => {
-                Cmd::FlushDb
+                Cmd::Write(WriteCmd::FlushDb)
             }
             _ => return Err(syntax_error()),
         },
-        "JSON.SET" => {
+        C::JsonSet => {
             let only_if_exists = match &args[3..] {
                 [] => None,
                 [opt] if opt.eq_ignore_ascii_case(b"NX") => Some(false),
                 [opt] if opt.eq_ignore_ascii_case(b"XX") => Some(true),
                 _ => return Err(syntax_error()),
             };
-            Cmd::JsonSet {
+            Cmd::Write(WriteCmd::JsonSet {
                 key: arg(0),
                 path: utf8(arg(1), "path")?,
                 json: utf8(arg(2), "JSON")?,
                 only_if_exists,
-            }
+            })
         }
-        "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" => parse_expire(spec.name, args)?,
-        "PERSIST" => Cmd::Persist(arg(0)),
-        "COMPACT" => Cmd::Compact,
-        "CHECK" => Cmd::Check,
-        "BACKUP" => Cmd::Backup(arg(0)),
-        "EXPORT" => Cmd::Export(arg(0), parse_export_format(&args[1..])?),
-        "IMPORT" => Cmd::Import(arg(0)),
-        "REPAIR" => Cmd::Repair,
-        name if crate::collections::lookup(name.as_bytes()).is_some() => {
-            Cmd::Coll(crate::collections::parse(spec, args)?)
+        C::Expire | C::Pexpire | C::Expireat | C::Pexpireat => parse_expire(spec, args, now)?,
+        C::Persist => Cmd::Write(WriteCmd::Persist(arg(0))),
+        C::Compact => Cmd::Server(ServerCmd::Compact),
+        C::Check => Cmd::Server(ServerCmd::Check),
+        C::Backup => Cmd::Server(ServerCmd::Backup(arg(0))),
+        C::Export => Cmd::Server(ServerCmd::Export(arg(0), parse_export_format(&args[1..])?)),
+        C::Import => Cmd::Server(ServerCmd::Import(arg(0))),
+        C::Repair => Cmd::Server(ServerCmd::Repair),
+        C::Coll(id) => Cmd::Coll(crate::commands::collections::parse(spec, id, args)?),
+        // The session runs these itself; they have no arguments to decode.
+        C::Multi | C::Exec | C::Discard | C::Watch | C::Begin | C::Commit | C::Rollback => {
+            return Err(Reply::error(format!(
+                "ERR {} is run by a session, not on its own",
+                spec.name
+            )))
         }
-        other => unreachable!("{other} is a control command or missing from parse"),
     })
 }
 
 /// `EXPORT`'s options after the file: none (JSON Lines) or `FORMAT JSONL|RESP`.
-fn parse_export_format(opts: &[&[u8]]) -> Result<ziggydb::ExportFormat, Reply> {
+fn parse_export_format(opts: &[&[u8]]) -> Result<crate::ExportFormat, Reply> {
     match opts {
-        [] => Ok(ziggydb::ExportFormat::JsonLines),
+        [] => Ok(crate::ExportFormat::JsonLines),
         [opt, name] if opt.eq_ignore_ascii_case(b"FORMAT") => {
             if name.eq_ignore_ascii_case(b"JSONL") {
-                Ok(ziggydb::ExportFormat::JsonLines)
+                Ok(crate::ExportFormat::JsonLines)
             } else if name.eq_ignore_ascii_case(b"RESP") {
-                Ok(ziggydb::ExportFormat::Resp)
+                Ok(crate::ExportFormat::Resp)
             } else {
                 Err(Reply::error(
                     "ERR unknown export format (expected JSONL or RESP)",
@@ -385,7 +402,7 @@ impl ExpiryUnit {
 
 /// The absolute expiry in Unix ms for `SET`, `SETEX`, `GETEX` and the like: the number must
 /// be positive, and the result fit in an i64, else Redis's "invalid expire time" error.
-fn expiry_ms(command: &str, unit: ExpiryUnit, arg: &[u8]) -> Result<u64, Reply> {
+fn expiry_ms(command: &str, unit: ExpiryUnit, arg: &[u8], now: u64) -> Result<u64, Reply> {
     let n = int_arg(arg)?;
     let invalid = || invalid_expire(command);
     if n <= 0 {
@@ -397,7 +414,7 @@ fn expiry_ms(command: &str, unit: ExpiryUnit, arg: &[u8]) -> Result<u64, Reply> 
         ExpiryUnit::Millis | ExpiryUnit::UnixMillis => Some(n),
     };
     let at = match unit {
-        ExpiryUnit::Seconds | ExpiryUnit::Millis => ms.and_then(|ms| ms.checked_add(now_ms())),
+        ExpiryUnit::Seconds | ExpiryUnit::Millis => ms.and_then(|ms| ms.checked_add(now)),
         ExpiryUnit::UnixSeconds | ExpiryUnit::UnixMillis => ms,
     };
     at.filter(|&at| i64::try_from(at).is_ok())
@@ -407,7 +424,7 @@ fn expiry_ms(command: &str, unit: ExpiryUnit, arg: &[u8]) -> Result<u64, Reply> 
 /// Parses `SET key value [options]` (arguments after the name), with Redis's precedence:
 /// option syntax first, then the expiry value, then the value itself. As in Redis, an
 /// option may repeat (`NX NX`, `EX 1 EX 2`: the last wins) but not contradict another.
-fn parse_set<'a>(args: &'a [&'a [u8]]) -> Result<SetArgs<'a>, Reply> {
+fn parse_set<'a>(args: &'a [&'a [u8]], now: u64) -> Result<SetArgs<'a>, Reply> {
     let mut condition = Condition::Always;
     let mut get = false;
     let mut keep_ttl = false;
@@ -439,7 +456,7 @@ fn parse_set<'a>(args: &'a [&'a [u8]]) -> Result<SetArgs<'a>, Reply> {
     }
 
     let ttl = match expiry {
-        Some((unit, n)) => SetTtl::At(expiry_ms("set", unit, n)?),
+        Some((unit, n)) => SetTtl::At(expiry_ms("set", unit, n, now)?),
         None if keep_ttl => SetTtl::Keep,
         None => SetTtl::Clear,
     };
@@ -457,7 +474,9 @@ fn parse_set<'a>(args: &'a [&'a [u8]]) -> Result<SetArgs<'a>, Reply> {
                         String::from_utf8_lossy(name).replace(['\r', '\n'], " ")
                     ))
                 })?;
-            SetValue::Typed(Value::parse_as(ty, args[1]).map_err(|e| crate::run::error_reply(&e))?)
+            SetValue::Typed(
+                Value::parse_as(ty, args[1]).map_err(|e| crate::commands::exec::error_reply(&e))?,
+            )
         }
     };
     Ok(SetArgs {
@@ -470,7 +489,7 @@ fn parse_set<'a>(args: &'a [&'a [u8]]) -> Result<SetArgs<'a>, Reply> {
 }
 
 /// Parses `GETEX`'s options (after the key).
-fn parse_getex(opts: &[&[u8]]) -> Result<GetExTtl, Reply> {
+fn parse_getex(opts: &[&[u8]], now: u64) -> Result<GetExTtl, Reply> {
     let mut persist = false;
     let mut expiry: Option<(ExpiryUnit, &[u8])> = None;
     let mut i = 0;
@@ -487,7 +506,9 @@ fn parse_getex(opts: &[&[u8]]) -> Result<GetExTtl, Reply> {
         i += 1;
     }
     Ok(match expiry {
-        Some((unit, n)) => expiry_ms("getex", unit, n).map_or_else(GetExTtl::Invalid, GetExTtl::At),
+        Some((unit, n)) => {
+            expiry_ms("getex", unit, n, now).map_or_else(GetExTtl::Invalid, GetExTtl::At)
+        }
         None if persist => GetExTtl::Persist,
         None => GetExTtl::Unchanged,
     })
@@ -495,7 +516,9 @@ fn parse_getex(opts: &[&[u8]]) -> Result<GetExTtl, Reply> {
 
 /// Parses `EXPIRE key n [NX|XX|GT|LT]` and its kin: options first, then the number, which
 /// may be negative (the key is then deleted).
-fn parse_expire<'a>(name: &str, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
+fn parse_expire<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Result<Cmd<'a>, Reply> {
+    use CommandId as C;
+    let name = spec.name;
     let mut cond = ExpireIf::default();
     for opt in &args[2..] {
         match opt.to_ascii_uppercase().as_slice() {
@@ -523,13 +546,13 @@ fn parse_expire<'a>(name: &str, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> 
     }
     let n = i128::from(int_arg(args[1])?);
     let invalid = || invalid_expire(name);
-    let seconds = matches!(name, "EXPIRE" | "EXPIREAT");
+    let seconds = matches!(spec.id, C::Expire | C::Expireat);
     if seconds && (n > i128::from(i64::MAX / 1000) || n < i128::from(i64::MIN / 1000)) {
         return Err(invalid());
     }
     let mut when = if seconds { n * 1000 } else { n };
-    if matches!(name, "EXPIRE" | "PEXPIRE") {
-        let now = i128::from(now_ms());
+    if matches!(spec.id, C::Expire | C::Pexpire) {
+        let now = i128::from(now);
         if when > i128::from(i64::MAX) - now {
             return Err(invalid());
         }
@@ -537,7 +560,7 @@ fn parse_expire<'a>(name: &str, args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> 
     }
     // A time at or before the epoch is past like any other: the key is deleted.
     let at = u64::try_from(when.max(0)).map_err(|_| invalid())?;
-    Ok(Cmd::Expire(args[0], at, cond))
+    Ok(Cmd::Write(WriteCmd::Expire(args[0], at, cond)))
 }
 
 /// Parses `COPY source destination [DB destination-db] [REPLACE]`.
@@ -558,11 +581,11 @@ fn parse_copy<'a>(args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
         }
         i += 1;
     }
-    Ok(Cmd::Copy {
+    Ok(Cmd::Write(WriteCmd::Copy {
         src: args[0],
         dst: args[1],
         replace,
-    })
+    }))
 }
 
 /// Type names `SCAN ... TYPE` accepts, as Redis's `TYPE` reports them.
@@ -615,8 +638,8 @@ fn parse_scan<'a>(args: &'a [&'a [u8]]) -> Result<ScanArgs<'a>, Reply> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::{check_arity, lookup, unknown_command};
-    use crate::split::split_line;
+    use crate::commands::split::split_line;
+    use crate::commands::table::{check_arity, lookup, unknown_command};
 
     /// Splits `line` as the shell does.
     pub fn argv(line: &str) -> Vec<&'static [u8]> {
@@ -632,7 +655,7 @@ mod tests {
         let args: &'static [&'static [u8]] = Vec::leak(argv(line));
         let spec = lookup(args[0]).ok_or_else(|| unknown_command(args))?;
         check_arity(spec, args.len())?;
-        parse(spec, &args[1..])
+        parse(spec, &args[1..], now_ms())
     }
 
     fn err(text: &str) -> Result<Cmd<'static>, Reply> {
@@ -641,7 +664,7 @@ mod tests {
 
     fn set(line: &str) -> Result<SetArgs<'static>, Reply> {
         match parse_line(line)? {
-            Cmd::Set(s) => Ok(s),
+            Cmd::Write(WriteCmd::Set(s)) => Ok(s),
             other => panic!("{other:?}"),
         }
     }
@@ -669,10 +692,22 @@ mod tests {
 
     #[test]
     fn counters() {
-        assert_eq!(parse_line("INCR n"), Ok(Cmd::IncrBy(b"n", 1)));
-        assert_eq!(parse_line("decr n"), Ok(Cmd::IncrBy(b"n", -1)));
-        assert_eq!(parse_line("INCRBY n -7"), Ok(Cmd::IncrBy(b"n", -7)));
-        assert_eq!(parse_line("DECRBY n 7"), Ok(Cmd::IncrBy(b"n", -7)));
+        assert_eq!(
+            parse_line("INCR n"),
+            Ok(Cmd::Write(WriteCmd::IncrBy(b"n", 1)))
+        );
+        assert_eq!(
+            parse_line("decr n"),
+            Ok(Cmd::Write(WriteCmd::IncrBy(b"n", -1)))
+        );
+        assert_eq!(
+            parse_line("INCRBY n -7"),
+            Ok(Cmd::Write(WriteCmd::IncrBy(b"n", -7)))
+        );
+        assert_eq!(
+            parse_line("DECRBY n 7"),
+            Ok(Cmd::Write(WriteCmd::IncrBy(b"n", -7)))
+        );
         assert_eq!(
             parse_line("INCRBY n x"),
             err("ERR value is not an integer or out of range")
@@ -683,10 +718,14 @@ mod tests {
         );
         assert_eq!(
             parse_line("INCRBYFLOAT n 1.5e1"),
-            Ok(Cmd::IncrByFloat(b"n", Some(15.0)))
+            Ok(Cmd::Write(WriteCmd::IncrByFloat(b"n", Some(15.0))))
         );
         for bad in ["INCRBYFLOAT n x", "INCRBYFLOAT n nan", "INCRBYFLOAT n ' 1'"] {
-            assert_eq!(parse_line(bad), Ok(Cmd::IncrByFloat(b"n", None)), "{bad}");
+            assert_eq!(
+                parse_line(bad),
+                Ok(Cmd::Write(WriteCmd::IncrByFloat(b"n", None))),
+                "{bad}"
+            );
         }
     }
 
@@ -806,15 +845,15 @@ mod tests {
     #[test]
     fn setex_and_getex() {
         let before = now_ms();
-        let Ok(Cmd::SetEx(b"k", at, b"v")) = parse_line("SETEX k 10 v") else {
+        let Ok(Cmd::Write(WriteCmd::SetEx(b"k", at, b"v"))) = parse_line("SETEX k 10 v") else {
             panic!("SETEX parses")
         };
         assert!((before + 10_000..=now_ms() + 10_000).contains(&at));
         assert!(matches!(
             parse_line("SETEXP k 10 v"),
-            Ok(Cmd::SetEx(b"k", _, b"v"))
+            Ok(Cmd::Write(WriteCmd::SetEx(b"k", _, b"v")))
         ));
-        let Ok(Cmd::SetEx(_, at, _)) = parse_line("PSETEX k 10 v") else {
+        let Ok(Cmd::Write(WriteCmd::SetEx(_, at, _))) = parse_line("PSETEX k 10 v") else {
             panic!("PSETEX parses")
         };
         assert!((before + 10..=now_ms() + 10).contains(&at));
@@ -833,15 +872,15 @@ mod tests {
 
         assert_eq!(
             parse_line("GETEX k"),
-            Ok(Cmd::GetEx(b"k", GetExTtl::Unchanged))
+            Ok(Cmd::Write(WriteCmd::GetEx(b"k", GetExTtl::Unchanged)))
         );
         assert_eq!(
             parse_line("GETEX k persist"),
-            Ok(Cmd::GetEx(b"k", GetExTtl::Persist))
+            Ok(Cmd::Write(WriteCmd::GetEx(b"k", GetExTtl::Persist)))
         );
         assert_eq!(
             parse_line("GETEX k PXAT 77"),
-            Ok(Cmd::GetEx(b"k", GetExTtl::At(77)))
+            Ok(Cmd::Write(WriteCmd::GetEx(b"k", GetExTtl::At(77))))
         );
         for bad in [
             "GETEX k PERSIST EX 1",
@@ -853,17 +892,17 @@ mod tests {
         }
         assert_eq!(
             parse_line("GETEX k EX 0"),
-            Ok(Cmd::GetEx(
+            Ok(Cmd::Write(WriteCmd::GetEx(
                 b"k",
                 GetExTtl::Invalid(Reply::error("ERR invalid expire time in 'getex' command"))
-            ))
+            )))
         );
     }
 
     #[test]
     fn expire_options() {
         let at = |line| match parse_line(line) {
-            Ok(Cmd::Expire(_, at, _)) => at,
+            Ok(Cmd::Write(WriteCmd::Expire(_, at, _))) => at,
             other => panic!("{other:?}"),
         };
         assert_eq!(at("PEXPIREAT k 1234"), 1234);
@@ -879,10 +918,10 @@ mod tests {
         );
         assert_eq!(
             parse_line("EXPIRE k 1 xx gt"),
-            Ok(Cmd::Expire(
+            Ok(Cmd::Write(WriteCmd::Expire(
                 b"k",
                 match parse_line("EXPIRE k 1 xx gt") {
-                    Ok(Cmd::Expire(_, at, _)) => at,
+                    Ok(Cmd::Write(WriteCmd::Expire(_, at, _))) => at,
                     other => panic!("{other:?}"),
                 },
                 ExpireIf {
@@ -890,7 +929,7 @@ mod tests {
                     gt: true,
                     ..ExpireIf::default()
                 }
-            ))
+            )))
         );
         assert_eq!(
             parse_line("EXPIRE k 1 NX GT"),
@@ -946,19 +985,19 @@ mod tests {
     fn key_commands_parse() {
         assert_eq!(
             parse_line("COPY a b"),
-            Ok(Cmd::Copy {
+            Ok(Cmd::Write(WriteCmd::Copy {
                 src: b"a",
                 dst: b"b",
                 replace: false
-            })
+            }))
         );
         assert_eq!(
             parse_line("COPY a b db 0 replace"),
-            Ok(Cmd::Copy {
+            Ok(Cmd::Write(WriteCmd::Copy {
                 src: b"a",
                 dst: b"b",
                 replace: true
-            })
+            }))
         );
         assert_eq!(
             parse_line("COPY a b DB 1"),
@@ -966,13 +1005,19 @@ mod tests {
         );
         assert_eq!(parse_line("COPY a b DB"), err("ERR syntax error"));
         assert_eq!(parse_line("COPY a b NOPE"), err("ERR syntax error"));
-        assert_eq!(parse_line("FLUSHDB"), Ok(Cmd::FlushDb));
-        assert_eq!(parse_line("flushdb async"), Ok(Cmd::FlushDb));
+        assert_eq!(parse_line("FLUSHDB"), Ok(Cmd::Write(WriteCmd::FlushDb)));
+        assert_eq!(
+            parse_line("flushdb async"),
+            Ok(Cmd::Write(WriteCmd::FlushDb))
+        );
         assert_eq!(parse_line("FLUSHDB now"), err("ERR syntax error"));
-        assert_eq!(parse_line("UNLINK a b"), Ok(Cmd::Del(vec![b"a", b"b"])));
+        assert_eq!(
+            parse_line("UNLINK a b"),
+            Ok(Cmd::Write(WriteCmd::Del(vec![b"a", b"b"])))
+        );
         assert_eq!(
             parse_line("SETRANGE k 3 x"),
-            Ok(Cmd::SetRange(b"k", 3, b"x"))
+            Ok(Cmd::Write(WriteCmd::SetRange(b"k", 3, b"x")))
         );
         assert_eq!(
             parse_line("SETRANGE k -1 x"),
@@ -988,24 +1033,24 @@ mod tests {
         );
         assert_eq!(
             parse_line("JSON.SET k $ 1 NX"),
-            Ok(Cmd::JsonSet {
+            Ok(Cmd::Write(WriteCmd::JsonSet {
                 key: b"k",
                 path: "$",
                 json: "1",
                 only_if_exists: Some(false)
-            })
+            }))
         );
         assert_eq!(parse_line("JSON.SET k $ 1 NX XX"), err("ERR syntax error"));
         assert_eq!(
             parse_line("JSON.GET k $.a .b"),
-            Ok(Cmd::JsonGet(b"k", vec!["$.a", ".b"]))
+            Ok(Cmd::Read(ReadCmd::JsonGet(b"k", vec!["$.a", ".b"])))
         );
     }
 
     #[test]
     fn scan_arguments() {
         let scan = |line| match parse_line(line) {
-            Ok(Cmd::Scan(s)) => Ok(s),
+            Ok(Cmd::Read(ReadCmd::Scan(s))) => Ok(s),
             Ok(other) => panic!("{other:?}"),
             Err(e) => Err(e),
         };

@@ -4,10 +4,13 @@
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
 
-use ziggydb::{format_float, Db, Error, Value, ValueType, WriteTxn};
+use crate::commands::format_float;
+use crate::{Db, Error, Value, ValueType, WriteTxn};
 
-use crate::parse::{now_ms, Cmd, Condition, GetExTtl, ScanArgs, SetTtl, SetValue, Unit};
-use crate::reply::Reply;
+use crate::commands::parse::{
+    Condition, GetExTtl, ReadCmd, ScanArgs, ServerCmd, SetTtl, SetValue, Unit, WriteCmd,
+};
+use crate::commands::reply::Reply;
 
 /// The reply for a library error, with Redis's wording where Redis has one.
 pub fn error_reply(err: &Error) -> Reply {
@@ -43,31 +46,31 @@ type ScanPage = (Vec<Vec<u8>>, u64);
 /// What a read command reads from: the committed state ([`Db`]) or an open transaction
 /// ([`WriteTxn`], which sees its own writes). Each method is the library call of one command.
 pub trait View {
-    fn value(&self, key: &[u8]) -> ziggydb::Result<Option<Value>>;
+    fn value(&self, key: &[u8]) -> crate::Result<Option<Value>>;
     /// `GET`'s reply: from the committed state, the value read in place.
-    fn value_reply(&self, key: &[u8]) -> ziggydb::Result<Reply> {
+    fn value_reply(&self, key: &[u8]) -> crate::Result<Reply> {
         Ok(bulk_or_nil(self.value(key)?))
     }
     /// Values of several keys; a key holding a collection reads as absent, as in `MGET`.
-    fn values(&self, keys: &[&[u8]]) -> ziggydb::Result<Vec<Option<Value>>>;
-    fn stored_type(&self, key: &[u8]) -> ziggydb::Result<Option<ValueType>>;
-    fn count_existing(&self, keys: &[&[u8]]) -> ziggydb::Result<u64>;
-    fn strlen(&self, key: &[u8]) -> ziggydb::Result<usize>;
-    fn get_range(&self, key: &[u8], start: i64, end: i64) -> ziggydb::Result<Vec<u8>>;
-    fn key_type(&self, key: &[u8]) -> ziggydb::Result<&'static str>;
-    fn json_get(&self, key: &[u8], paths: &[&str]) -> ziggydb::Result<Option<String>>;
-    fn expire_time(&self, key: &[u8]) -> ziggydb::Result<Option<Option<u64>>>;
-    fn keys_matching(&self, pattern: &[u8]) -> ziggydb::Result<Vec<Vec<u8>>>;
-    fn scan(&self, scan: &ScanArgs<'_>) -> ziggydb::Result<ScanPage>;
-    fn key_count(&self) -> ziggydb::Result<u64>;
-    fn random_key(&self) -> ziggydb::Result<Option<Vec<u8>>>;
+    fn values(&self, keys: &[&[u8]]) -> crate::Result<Vec<Option<Value>>>;
+    fn stored_type(&self, key: &[u8]) -> crate::Result<Option<ValueType>>;
+    fn count_existing(&self, keys: &[&[u8]]) -> crate::Result<u64>;
+    fn strlen(&self, key: &[u8]) -> crate::Result<usize>;
+    fn get_range(&self, key: &[u8], start: i64, end: i64) -> crate::Result<Vec<u8>>;
+    fn key_type(&self, key: &[u8]) -> crate::Result<&'static str>;
+    fn json_get(&self, key: &[u8], paths: &[&str]) -> crate::Result<Option<String>>;
+    fn expire_time(&self, key: &[u8]) -> crate::Result<Option<Option<u64>>>;
+    fn keys_matching(&self, pattern: &[u8]) -> crate::Result<Vec<Vec<u8>>>;
+    fn scan(&self, scan: &ScanArgs<'_>) -> crate::Result<ScanPage>;
+    fn key_count(&self) -> crate::Result<u64>;
+    fn random_key(&self) -> crate::Result<Option<Vec<u8>>>;
 }
 
 impl View for Db {
-    fn value(&self, key: &[u8]) -> ziggydb::Result<Option<Value>> {
+    fn value(&self, key: &[u8]) -> crate::Result<Option<Value>> {
         self.get_value(key)
     }
-    fn value_reply(&self, key: &[u8]) -> ziggydb::Result<Reply> {
+    fn value_reply(&self, key: &[u8]) -> crate::Result<Reply> {
         Ok(match self.get(key)? {
             None => Reply::Nil,
             Some(v) => match v.value_type() {
@@ -76,49 +79,49 @@ impl View for Db {
             },
         })
     }
-    fn values(&self, keys: &[&[u8]]) -> ziggydb::Result<Vec<Option<Value>>> {
+    fn values(&self, keys: &[&[u8]]) -> crate::Result<Vec<Option<Value>>> {
         self.mget(keys)
     }
-    fn stored_type(&self, key: &[u8]) -> ziggydb::Result<Option<ValueType>> {
+    fn stored_type(&self, key: &[u8]) -> crate::Result<Option<ValueType>> {
         Ok(self.get(key)?.map(|v| v.value_type()))
     }
-    fn count_existing(&self, keys: &[&[u8]]) -> ziggydb::Result<u64> {
+    fn count_existing(&self, keys: &[&[u8]]) -> crate::Result<u64> {
         Db::count_existing(self, keys)
     }
-    fn strlen(&self, key: &[u8]) -> ziggydb::Result<usize> {
+    fn strlen(&self, key: &[u8]) -> crate::Result<usize> {
         Db::strlen(self, key)
     }
-    fn get_range(&self, key: &[u8], start: i64, end: i64) -> ziggydb::Result<Vec<u8>> {
+    fn get_range(&self, key: &[u8], start: i64, end: i64) -> crate::Result<Vec<u8>> {
         Db::get_range(self, key, start, end)
     }
-    fn key_type(&self, key: &[u8]) -> ziggydb::Result<&'static str> {
+    fn key_type(&self, key: &[u8]) -> crate::Result<&'static str> {
         Db::key_type(self, key)
     }
-    fn json_get(&self, key: &[u8], paths: &[&str]) -> ziggydb::Result<Option<String>> {
+    fn json_get(&self, key: &[u8], paths: &[&str]) -> crate::Result<Option<String>> {
         Db::json_get(self, key, paths)
     }
-    fn expire_time(&self, key: &[u8]) -> ziggydb::Result<Option<Option<u64>>> {
+    fn expire_time(&self, key: &[u8]) -> crate::Result<Option<Option<u64>>> {
         Db::expire_time(self, key)
     }
-    fn keys_matching(&self, pattern: &[u8]) -> ziggydb::Result<Vec<Vec<u8>>> {
+    fn keys_matching(&self, pattern: &[u8]) -> crate::Result<Vec<Vec<u8>>> {
         Db::keys_matching(self, pattern)
     }
-    fn scan(&self, scan: &ScanArgs<'_>) -> ziggydb::Result<ScanPage> {
+    fn scan(&self, scan: &ScanArgs<'_>) -> crate::Result<ScanPage> {
         Db::scan(self, scan.cursor, scan.count, scan.pattern, scan.of_type)
     }
-    fn key_count(&self) -> ziggydb::Result<u64> {
+    fn key_count(&self) -> crate::Result<u64> {
         Ok(self.len())
     }
-    fn random_key(&self) -> ziggydb::Result<Option<Vec<u8>>> {
+    fn random_key(&self) -> crate::Result<Option<Vec<u8>>> {
         Db::random_key(self)
     }
 }
 
 impl View for WriteTxn {
-    fn value(&self, key: &[u8]) -> ziggydb::Result<Option<Value>> {
+    fn value(&self, key: &[u8]) -> crate::Result<Option<Value>> {
         self.get(key)
     }
-    fn values(&self, keys: &[&[u8]]) -> ziggydb::Result<Vec<Option<Value>>> {
+    fn values(&self, keys: &[&[u8]]) -> crate::Result<Vec<Option<Value>>> {
         keys.iter()
             .map(|k| match self.get(k) {
                 Err(Error::WrongType { .. }) => Ok(None),
@@ -126,37 +129,37 @@ impl View for WriteTxn {
             })
             .collect()
     }
-    fn stored_type(&self, key: &[u8]) -> ziggydb::Result<Option<ValueType>> {
+    fn stored_type(&self, key: &[u8]) -> crate::Result<Option<ValueType>> {
         self.value_type(key)
     }
-    fn count_existing(&self, keys: &[&[u8]]) -> ziggydb::Result<u64> {
+    fn count_existing(&self, keys: &[&[u8]]) -> crate::Result<u64> {
         WriteTxn::count_existing(self, keys)
     }
-    fn strlen(&self, key: &[u8]) -> ziggydb::Result<usize> {
+    fn strlen(&self, key: &[u8]) -> crate::Result<usize> {
         WriteTxn::strlen(self, key)
     }
-    fn get_range(&self, key: &[u8], start: i64, end: i64) -> ziggydb::Result<Vec<u8>> {
+    fn get_range(&self, key: &[u8], start: i64, end: i64) -> crate::Result<Vec<u8>> {
         WriteTxn::get_range(self, key, start, end)
     }
-    fn key_type(&self, key: &[u8]) -> ziggydb::Result<&'static str> {
+    fn key_type(&self, key: &[u8]) -> crate::Result<&'static str> {
         WriteTxn::key_type(self, key)
     }
-    fn json_get(&self, key: &[u8], paths: &[&str]) -> ziggydb::Result<Option<String>> {
+    fn json_get(&self, key: &[u8], paths: &[&str]) -> crate::Result<Option<String>> {
         WriteTxn::json_get(self, key, paths)
     }
-    fn expire_time(&self, key: &[u8]) -> ziggydb::Result<Option<Option<u64>>> {
+    fn expire_time(&self, key: &[u8]) -> crate::Result<Option<Option<u64>>> {
         WriteTxn::expire_time(self, key)
     }
-    fn keys_matching(&self, pattern: &[u8]) -> ziggydb::Result<Vec<Vec<u8>>> {
+    fn keys_matching(&self, pattern: &[u8]) -> crate::Result<Vec<Vec<u8>>> {
         WriteTxn::keys_matching(self, pattern)
     }
-    fn scan(&self, scan: &ScanArgs<'_>) -> ziggydb::Result<ScanPage> {
+    fn scan(&self, scan: &ScanArgs<'_>) -> crate::Result<ScanPage> {
         WriteTxn::scan(self, scan.cursor, scan.count, scan.pattern, scan.of_type)
     }
-    fn key_count(&self) -> ziggydb::Result<u64> {
+    fn key_count(&self) -> crate::Result<u64> {
         self.len()
     }
-    fn random_key(&self) -> ziggydb::Result<Option<Vec<u8>>> {
+    fn random_key(&self) -> crate::Result<Option<Vec<u8>>> {
         WriteTxn::random_key(self)
     }
 }
@@ -176,12 +179,12 @@ fn keys_reply(keys: Vec<Vec<u8>>) -> Reply {
 
 /// `TTL`/`PTTL`'s reply for an expiry: -2 absent, -1 none, else the time left (seconds
 /// rounded to the nearest, as Redis does).
-fn ttl_reply(expiry: Option<Option<u64>>, unit: Unit) -> Reply {
+fn ttl_reply(expiry: Option<Option<u64>>, unit: Unit, now: u64) -> Reply {
     match expiry {
         None => Reply::Int(-2),
         Some(None) => Reply::Int(-1),
         Some(Some(at)) => {
-            let ms = at.saturating_sub(now_ms());
+            let ms = at.saturating_sub(now);
             int(match unit {
                 Unit::Millis => ms,
                 Unit::Seconds => (ms + 500) / 1000,
@@ -191,30 +194,32 @@ fn ttl_reply(expiry: Option<Option<u64>>, unit: Unit) -> Reply {
 }
 
 /// Runs a read command.
-pub fn read(view: &dyn View, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
+pub fn read(view: &dyn View, cmd: ReadCmd<'_>) -> crate::Result<Reply> {
     Ok(match cmd {
-        Cmd::Get(key) => view.value_reply(key)?,
-        Cmd::GetType(key) => view
+        ReadCmd::Get(key) => view.value_reply(key)?,
+        ReadCmd::GetType(key) => view
             .stored_type(key)?
             .map_or(Reply::Nil, |ty| Reply::bulk(ty.name())),
-        Cmd::MGet(keys) => Reply::Array(view.values(keys)?.into_iter().map(bulk_or_nil).collect()),
-        Cmd::Exists(keys) => int(view.count_existing(&keys)?),
-        Cmd::StrLen(key) => int(view.strlen(key)?),
-        Cmd::GetRange(key, start, end) => Reply::Bulk(view.get_range(key, start, end)?),
-        Cmd::Type(key) => Reply::Status(view.key_type(key)?.to_owned()),
-        Cmd::DbSize => int(view.key_count()?),
-        Cmd::Keys(pattern) => keys_reply(view.keys_matching(pattern)?),
-        Cmd::Scan(scan) => {
+        ReadCmd::MGet(keys) => {
+            Reply::Array(view.values(keys)?.into_iter().map(bulk_or_nil).collect())
+        }
+        ReadCmd::Exists(keys) => int(view.count_existing(&keys)?),
+        ReadCmd::StrLen(key) => int(view.strlen(key)?),
+        ReadCmd::GetRange(key, start, end) => Reply::Bulk(view.get_range(key, start, end)?),
+        ReadCmd::Type(key) => Reply::Status(view.key_type(key)?.to_owned()),
+        ReadCmd::DbSize => int(view.key_count()?),
+        ReadCmd::Keys(pattern) => keys_reply(view.keys_matching(pattern)?),
+        ReadCmd::Scan(scan) => {
             let (keys, next) = view.scan(&scan)?;
             Reply::Array(vec![
                 Reply::Bulk(next.to_string().into_bytes()),
                 keys_reply(keys),
             ])
         }
-        Cmd::RandomKey => view.random_key()?.map_or(Reply::Nil, Reply::Bulk),
-        Cmd::JsonGet(key, paths) => view.json_get(key, &paths)?.map_or(Reply::Nil, Reply::bulk),
-        Cmd::Ttl(key, unit) => ttl_reply(view.expire_time(key)?, unit),
-        Cmd::ExpireTime(key, unit) => match view.expire_time(key)? {
+        ReadCmd::RandomKey => view.random_key()?.map_or(Reply::Nil, Reply::Bulk),
+        ReadCmd::JsonGet(key, paths) => view.json_get(key, &paths)?.map_or(Reply::Nil, Reply::bulk),
+        ReadCmd::Ttl(key, unit, now) => ttl_reply(view.expire_time(key)?, unit, now),
+        ReadCmd::ExpireTime(key, unit) => match view.expire_time(key)? {
             None => Reply::Int(-2),
             Some(None) => Reply::Int(-1),
             Some(Some(at)) => int(match unit {
@@ -222,13 +227,12 @@ pub fn read(view: &dyn View, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
                 Unit::Seconds => at / 1000,
             }),
         },
-        other => unreachable!("{other:?} is not a read command"),
     })
 }
 
 /// `value` as bytes to set under `key`: refused before it is copied if the database cannot
 /// hold it, and copied without aborting the process when memory is short.
-fn stored_bytes(tx: &WriteTxn, key: &[u8], value: &[u8]) -> ziggydb::Result<Value> {
+fn stored_bytes(tx: &WriteTxn, key: &[u8], value: &[u8]) -> crate::Result<Value> {
     tx.check_value_size(key, value.len())?;
     let mut copy = Vec::new();
     copy.try_reserve_exact(value.len())
@@ -243,9 +247,9 @@ fn too_long() -> Reply {
 }
 
 /// Runs a write command in the transaction `tx`.
-pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
+pub fn write(tx: &mut WriteTxn, cmd: WriteCmd<'_>) -> crate::Result<Reply> {
     Ok(match cmd {
-        Cmd::Set(set) => {
+        WriteCmd::Set(set) => {
             let value = match set.value {
                 SetValue::Bytes(value) => stored_bytes(tx, set.key, value)?,
                 SetValue::Typed(value) => value,
@@ -273,21 +277,21 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
                 Reply::Nil
             }
         }
-        Cmd::SetNx(key, value) => {
+        WriteCmd::SetNx(key, value) => {
             let value = stored_bytes(tx, key, value)?;
             int(u8::from(tx.set_if_absent(key, value)?))
         }
-        Cmd::SetEx(key, at, value) => {
+        WriteCmd::SetEx(key, at, value) => {
             let value = stored_bytes(tx, key, value)?;
             tx.set_with_expiry(key, value, Some(at))?;
             Reply::ok()
         }
-        Cmd::GetSet(key, value) => {
+        WriteCmd::GetSet(key, value) => {
             let value = stored_bytes(tx, key, value)?;
             bulk_or_nil(tx.get_set(key, value)?)
         }
-        Cmd::GetDel(key) => bulk_or_nil(tx.get_delete(key)?),
-        Cmd::GetEx(key, ttl) => bulk_or_nil(match ttl {
+        WriteCmd::GetDel(key) => bulk_or_nil(tx.get_delete(key)?),
+        WriteCmd::GetEx(key, ttl) => bulk_or_nil(match ttl {
             GetExTtl::Unchanged => tx.get(key)?,
             GetExTtl::At(at) => tx.get_and_expire_at(key, at)?,
             GetExTtl::Persist => tx.get_and_persist(key)?,
@@ -296,7 +300,7 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
                 None => None,
             },
         }),
-        Cmd::MSet(pairs) => {
+        WriteCmd::MSet(pairs) => {
             // One pair at a time, as `set_many` does, so no second list of the values is
             // built beside the arguments.
             for (key, value) in pairs {
@@ -305,66 +309,66 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
             }
             Reply::ok()
         }
-        Cmd::MSetNx(pairs) => {
+        WriteCmd::MSetNx(pairs) => {
             let values = pairs
                 .into_iter()
                 .map(|(key, value)| Ok((key, stored_bytes(tx, key, value)?)))
-                .collect::<ziggydb::Result<Vec<_>>>()?;
+                .collect::<crate::Result<Vec<_>>>()?;
             int(u8::from(tx.set_many_if_absent(values)?))
         }
-        Cmd::Append(key, tail) => match tx.append(key, tail) {
+        WriteCmd::Append(key, tail) => match tx.append(key, tail) {
             Err(Error::ValueTooLarge { .. }) => too_long(),
             other => int(other?),
         },
-        Cmd::SetRange(key, offset, value) => match tx.set_range(key, offset, value) {
+        WriteCmd::SetRange(key, offset, value) => match tx.set_range(key, offset, value) {
             Err(Error::ValueTooLarge { .. }) => too_long(),
             other => int(other?),
         },
-        Cmd::Del(keys) => {
+        WriteCmd::Del(keys) => {
             let mut deleted = 0u64;
             for key in keys {
                 deleted += u64::from(tx.delete(key)?);
             }
             int(deleted)
         }
-        Cmd::IncrBy(key, delta) => Reply::Int(tx.incr_by(key, delta)?),
+        WriteCmd::IncrBy(key, delta) => Reply::Int(tx.incr_by(key, delta)?),
         // An increment that is not a float is refused after the key's type is checked.
-        Cmd::IncrByFloat(key, None) => match tx.key_type(key)? {
+        WriteCmd::IncrByFloat(key, None) => match tx.key_type(key)? {
             "list" | "set" | "zset" | "hash" => {
                 Reply::error("WRONGTYPE Operation against a key holding the wrong kind of value")
             }
             _ => Reply::error("ERR value is not a valid float"),
         },
-        Cmd::IncrByFloat(key, Some(delta)) => match tx.incr_by_float(key, delta) {
+        WriteCmd::IncrByFloat(key, Some(delta)) => match tx.incr_by_float(key, delta) {
             Err(Error::Overflow) => Reply::error("ERR increment would produce NaN or Infinity"),
             other => Reply::bulk(format_float(other?)),
         },
-        Cmd::Rename(src, dst) => {
+        WriteCmd::Rename(src, dst) => {
             if tx.rename_key(src, dst)? {
                 Reply::ok()
             } else {
                 Reply::error("ERR no such key")
             }
         }
-        Cmd::RenameNx(src, dst) => {
+        WriteCmd::RenameNx(src, dst) => {
             if !tx.exists(src)? {
                 Reply::error("ERR no such key")
             } else {
                 int(u8::from(tx.rename_key_if_absent(src, dst)?))
             }
         }
-        Cmd::Copy { src, dst, replace } => {
+        WriteCmd::Copy { src, dst, replace } => {
             if src == dst {
                 Reply::error("ERR source and destination objects are the same")
             } else {
                 int(u8::from(tx.copy(src, dst, replace)?))
             }
         }
-        Cmd::FlushDb => {
+        WriteCmd::FlushDb => {
             tx.clear()?;
             Reply::ok()
         }
-        Cmd::JsonSet {
+        WriteCmd::JsonSet {
             key,
             path,
             json,
@@ -376,11 +380,10 @@ pub fn write(tx: &mut WriteTxn, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
                 Reply::Nil
             }
         }
-        Cmd::Expire(key, at, cond) => int(u8::from(
+        WriteCmd::Expire(key, at, cond) => int(u8::from(
             tx.expire_at_if(key, at, |current| cond.holds(current, at))?,
         )),
-        Cmd::Persist(key) => int(u8::from(tx.persist(key)?)),
-        other => unreachable!("{other:?} is not a write command"),
+        WriteCmd::Persist(key) => int(u8::from(tx.persist(key)?)),
     })
 }
 
@@ -427,7 +430,7 @@ fn info(db: &Db, sections: &[&[u8]]) -> Reply {
     Reply::bulk(text)
 }
 
-fn info_section(db: &Db, m: &ziggydb::Metrics, name: &str) -> Vec<(String, String)> {
+fn info_section(db: &Db, m: &crate::Metrics, name: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     let mut put = |field: &str, value: String| out.push((field.to_owned(), value));
     let ratio = |part: u64, whole: u64| {
@@ -519,7 +522,7 @@ fn info_section(db: &Db, m: &ziggydb::Metrics, name: &str) -> Vec<(String, Strin
     out
 }
 
-fn check(db: &Db) -> ziggydb::Result<Reply> {
+fn check(db: &Db) -> crate::Result<Reply> {
     let report = db.check()?;
     if report.is_ok() {
         return Ok(Reply::ok());
@@ -558,7 +561,7 @@ pub fn transfer_error(err: &Error, file: &std::path::Path) -> Reply {
     }
 }
 
-fn export(db: &Db, file: &[u8], format: ziggydb::ExportFormat) -> Reply {
+fn export(db: &Db, file: &[u8], format: crate::ExportFormat) -> Reply {
     let path = match transfer_path(file, "EXPORT") {
         Ok(path) => path,
         Err(reply) => return reply,
@@ -602,19 +605,19 @@ fn import(db: &Db, file: &[u8]) -> Reply {
 }
 
 /// Runs a command that reads no key (`PING`, `INFO`, `COMPACT`, ...).
-pub fn other(db: &Db, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
+pub fn other(db: &Db, cmd: ServerCmd<'_>) -> crate::Result<Reply> {
     Ok(match cmd {
-        Cmd::Ping(None) => Reply::Status("PONG".into()),
-        Cmd::Ping(Some(msg)) | Cmd::Echo(msg) => Reply::bulk(msg),
-        Cmd::Info(sections) => info(db, &sections),
+        ServerCmd::Ping(None) => Reply::Status("PONG".into()),
+        ServerCmd::Ping(Some(msg)) | ServerCmd::Echo(msg) => Reply::bulk(msg),
+        ServerCmd::Info(sections) => info(db, &sections),
         // Outside MULTI the session handles UNWATCH; queued, it has nothing left to do.
-        Cmd::Unwatch => Reply::ok(),
-        Cmd::Compact => {
+        ServerCmd::Unwatch => Reply::ok(),
+        ServerCmd::Compact => {
             db.compact()?;
             Reply::ok()
         }
-        Cmd::Check => check(db)?,
-        Cmd::Backup(dest) => {
+        ServerCmd::Check => check(db)?,
+        ServerCmd::Backup(dest) => {
             let dest = std::path::Path::new(std::ffi::OsStr::from_bytes(dest));
             let stats = db.backup(dest)?;
             Reply::Status(format!(
@@ -622,21 +625,21 @@ pub fn other(db: &Db, cmd: Cmd<'_>) -> ziggydb::Result<Reply> {
                 stats.keys, stats.segments, stats.bytes
             ))
         }
-        Cmd::Export(file, format) => export(db, file, format),
-        Cmd::Import(file) => import(db, file),
+        ServerCmd::Export(file, format) => export(db, file, format),
+        ServerCmd::Import(file) => import(db, file),
         // Repair needs the database to itself, and this shell has it open.
-        Cmd::Repair => Reply::error(format!(
+        ServerCmd::Repair => Reply::error(format!(
             "ERR REPAIR needs the database to itself: close every process that uses it, this \
              shell included, and run `ziggy -d {} repair`",
             db.path().display()
         )),
-        other => unreachable!("{other:?} is a read or write command"),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::parse::now_ms;
 
     #[test]
     fn library_errors_map_to_redis_wording() {
@@ -664,10 +667,16 @@ mod tests {
 
     #[test]
     fn ttl_replies_round_to_the_nearest_second() {
-        assert_eq!(ttl_reply(None, Unit::Seconds), Reply::Int(-2));
-        assert_eq!(ttl_reply(Some(None), Unit::Millis), Reply::Int(-1));
-        assert_eq!(ttl_reply(Some(Some(1)), Unit::Millis), Reply::Int(0));
-        let Reply::Int(s) = ttl_reply(Some(Some(now_ms() + 1_600)), Unit::Seconds) else {
+        assert_eq!(ttl_reply(None, Unit::Seconds, now_ms()), Reply::Int(-2));
+        assert_eq!(
+            ttl_reply(Some(None), Unit::Millis, now_ms()),
+            Reply::Int(-1)
+        );
+        assert_eq!(
+            ttl_reply(Some(Some(1)), Unit::Millis, now_ms()),
+            Reply::Int(0)
+        );
+        let Reply::Int(s) = ttl_reply(Some(Some(now_ms() + 1_600)), Unit::Seconds, now_ms()) else {
             panic!()
         };
         assert_eq!(s, 2);

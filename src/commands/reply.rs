@@ -1,0 +1,109 @@
+//! The reply to one command, as every front end receives it from a
+//! [`Session`](crate::commands::Session): the CLI prints it, a server encodes it.
+
+/// The reply to one command: the types of RESP3 (RESP2's and doubles, booleans, maps, sets
+/// and verbatim strings), encoded for a connection by [`Reply::encode`].
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A status line such as `OK` or `QUEUED`.
+    Status(String),
+    /// An error line; starts with an upper-case code such as `ERR` or `WRONGTYPE`.
+    Error(String),
+    /// An integer.
+    Int(i64),
+    /// A binary-safe string.
+    Bulk(Vec<u8>),
+    /// A binary-safe string read in place from the database (`GET` of bytes, a string or
+    /// JSON): printed from the mapped bytes, never copied, so that a value of any size
+    /// prints in constant memory. Equal to a [`Reply::Bulk`] of the same bytes.
+    Mapped(crate::ValueRef),
+    /// The null bulk string (a missing key).
+    Nil,
+    /// The null array (`EXEC` when a watched key changed). Printed as [`Reply::Nil`] is.
+    NilArray,
+    /// An array of replies, possibly nested.
+    Array(Vec<Reply>),
+    /// A double (RESP3 `,`; a bulk string in RESP2).
+    Double(f64),
+    /// A boolean (RESP3 `#`; the integer 1 or 0 in RESP2).
+    Boolean(bool),
+    /// Key-value pairs in order (RESP3 `%`; a flat array in RESP2).
+    Map(Vec<(Reply, Reply)>),
+    /// An unordered collection (RESP3 `~`; an array in RESP2).
+    Set(Vec<Reply>),
+    /// Text with its three-letter format, `txt` or `mkd` (RESP3 `=`; a bulk string of the
+    /// text in RESP2).
+    Verbatim {
+        /// `txt` or `mkd`.
+        format: [u8; 3],
+        /// The text.
+        text: Vec<u8>,
+    },
+}
+
+impl PartialEq for Reply {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Reply::Status(a), Reply::Status(b)) | (Reply::Error(a), Reply::Error(b)) => a == b,
+            (Reply::Int(a), Reply::Int(b)) => a == b,
+            (Reply::Nil, Reply::Nil) | (Reply::NilArray, Reply::NilArray) => true,
+            (Reply::Array(a), Reply::Array(b)) | (Reply::Set(a), Reply::Set(b)) => a == b,
+            // Bit for bit, so that equality stays an equivalence (NaN equals itself).
+            (Reply::Double(a), Reply::Double(b)) => a.to_bits() == b.to_bits(),
+            (Reply::Boolean(a), Reply::Boolean(b)) => a == b,
+            (Reply::Map(a), Reply::Map(b)) => a == b,
+            (
+                Reply::Verbatim { format, text },
+                Reply::Verbatim {
+                    format: f2,
+                    text: t2,
+                },
+            ) => format == f2 && text == t2,
+            (a, b) => match (a.bulk_bytes(), b.bulk_bytes()) {
+                (Some(a), Some(b)) => a == b,
+                _ => false,
+            },
+        }
+    }
+}
+
+impl Eq for Reply {}
+
+impl Reply {
+    /// The bytes of a [`Reply::Bulk`] or [`Reply::Mapped`].
+    pub fn bulk_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Reply::Bulk(b) => Some(b),
+            Reply::Mapped(v) => Some(v.as_bytes()),
+            _ => None,
+        }
+    }
+
+    /// The `OK` status.
+    pub fn ok() -> Self {
+        Reply::Status("OK".into())
+    }
+
+    /// An error reply with the given text (including its code, e.g. `ERR syntax error`).
+    pub fn error(text: impl Into<String>) -> Self {
+        Reply::Error(text.into())
+    }
+
+    /// A bulk string reply.
+    pub fn bulk(bytes: impl Into<Vec<u8>>) -> Self {
+        Reply::Bulk(bytes.into())
+    }
+
+    /// The code of an error reply: its first word (`ERR`, `WRONGTYPE`, `NOPERM`...).
+    pub fn error_code(&self) -> Option<&str> {
+        match self {
+            Reply::Error(text) => text.split(' ').next(),
+            _ => None,
+        }
+    }
+
+    /// True for an error reply (the one-shot command then exits with status 1).
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+}
