@@ -1,10 +1,11 @@
 #!/bin/sh
 # Peak memory of one `ziggy` command against the size of its input: big values set, refused,
 # read with STRLEN, GETRANGE and GET; GET, GETSET, GETEX and GETDEL of a smaller big value;
-# an MSET of many pairs in one line and an MGET of all their keys; then STRLEN and GET of the
-# big value under `ulimit -v`.
+# an MSET of many pairs in one line and an MGET and an EXISTS of all their keys; then STRLEN
+# and GET of the big value under `ulimit -v`.
 #
 #   benches/memory.sh [ZIGGY] [VALUE_MB] [PAIRS] [SMALL_MB]
+#   benches/memory.sh --quick [ZIGGY]    (80 MB, 100,000 pairs, 16 MB: a few seconds)
 #
 # ZIGGY defaults to target/release/ziggy (build it first: cargo build --release), VALUE_MB
 # to 600, PAIRS to 1000000 and SMALL_MB to 100. Needs /usr/bin/time (GNU time) and about
@@ -16,6 +17,10 @@
 # both sampled every few milliseconds from /proc (so a peak shorter than that can be missed),
 # then the exit status.
 set -u
+if [ "${1:-}" = --quick ]; then
+    shift
+    set -- "${1:-target/release/ziggy}" 80 100000 16
+fi
 Z=${1:-target/release/ziggy}
 MB=${2:-600}
 PAIRS=${3:-1000000}
@@ -95,7 +100,10 @@ awk -v n="$PAIRS" 'BEGIN { printf "MGET"; for (i = 0; i < n; i++) printf " key%d
     > "$T/mget"
 measure "MGET of $PAIRS keys in one line" "$(( $(wc -c < "$T/mget") / 1000000 )) MB" \
     sh -c "exec \"$Z\" -d \"$T/mdb\" < \"$T/mget\""
-rm -rf "$T/mset" "$T/mget" "$T/mdb"
+sed 's/^MGET/EXISTS/' "$T/mget" > "$T/exists"
+measure "EXISTS of $PAIRS keys in one line" "$(( $(wc -c < "$T/exists") / 1000000 )) MB" \
+    sh -c "exec \"$Z\" -d \"$T/mdb\" < \"$T/exists\""
+rm -rf "$T/mset" "$T/mget" "$T/exists" "$T/mdb"
 
 # Under an address-space limit below what a copy of the value needs.
 LIMIT=$(( (MB + 400) * 1024 ))

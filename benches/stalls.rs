@@ -5,7 +5,8 @@
 //! time every GET of a random key, and the harness itself stops the writer with SIGSTOP at
 //! random moments for a random 1–50 ms each, counting the stops that fell inside a publish
 //! (`seq`, word 8 of `ziggy.shm`, odd). Each reader reports its latency percentiles and how
-//! many reads failed.
+//! many reads failed, and the scheduling floor: a lookup in a small map, timed as a GET is and
+//! in the same loop, which no read of any engine can beat beside the same load.
 //!
 //! `cargo bench --bench stalls` (20 s per run), `cargo bench --bench stalls -- --quick` (2 s,
 //! fewer keys). `--secs N`, `--keys N` and `--batch N` (one run) override.
@@ -165,6 +166,11 @@ fn reader(args: &[String]) -> Res<()> {
     let mut rng = Rng::new(u64::from(std::process::id()) * 7919);
     let mut h = Histogram::new();
     let mut during = Histogram::new();
+    // The scheduling floor: a lookup in a small map, timed as a GET is, in the same loop.
+    // No read of any engine can be faster than this beside the same load.
+    let floor_map: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+        (0..16).map(|i| (key(i), b"value".to_vec())).collect();
+    let mut floor = Histogram::new();
     let (mut errors, mut first_error) = (0u64, String::new());
     let end = Instant::now() + Duration::from_secs_f64(secs);
     while Instant::now() < end {
@@ -173,6 +179,11 @@ fn reader(args: &[String]) -> Res<()> {
         let t0 = Instant::now();
         let r = db.get(&k);
         let ns = t0.elapsed().as_nanos() as u64;
+        let fk = key(rng.below(16));
+        let t1 = Instant::now();
+        let v = floor_map.get(&fk).cloned();
+        std::hint::black_box(v);
+        floor.add(t1.elapsed().as_nanos() as u64);
         match r {
             Ok(Some(_)) => {
                 h.add(ns);
@@ -208,6 +219,7 @@ fn reader(args: &[String]) -> Res<()> {
         errors,
         first_error.replace('\n', " ")
     );
+    println!("floor {} {} {}", floor.n, floor.quantile(0.999), floor.max);
     Ok(())
 }
 
@@ -344,6 +356,18 @@ fn run(keys: u64, batch: u64, secs: f64) -> Res<()> {
             us(d[2]),
             us(d[3])
         );
+        let mut fl = String::new();
+        out.read_line(&mut fl)?;
+        let fl: Vec<&str> = fl.split_whitespace().collect();
+        if fl.first() == Some(&"floor") && fl.len() >= 4 {
+            println!(
+                "    scheduling floor (a map lookup timed the same way, in the same loop): \
+                 p99.9 {:.1} µs, max {:.1} µs; worst GET / worst lookup = {:.1}x",
+                us(fl[2]),
+                us(fl[3]),
+                us(f[5]) / us(fl[3])
+            );
+        }
     }
     Ok(())
 }

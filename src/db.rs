@@ -315,17 +315,17 @@ impl Db {
     /// # Errors
     /// As [`Db::get`].
     pub fn mget(&self, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
-        self.inner
-            .lookup_many(keys)?
-            .into_iter()
-            // As in Redis, a key of another type reads as nil in MGET.
-            .map(
-                |h| match h.map(|h| crate::txn::decode_hit(&h)).transpose() {
-                    Err(Error::WrongType { .. }) => Ok(None),
-                    r => r,
-                },
-            )
-            .collect()
+        let mut values = crate::error::try_vec(keys.len())?;
+        self.inner.lookup_many(keys, |found| {
+            let value = found.map(|(vtype, payload)| crate::txn::decode_value(vtype, payload));
+            values.push(match value.transpose() {
+                // As in Redis, a key of another type reads as nil in MGET.
+                Err(Error::WrongType { .. }) => None,
+                r => r?,
+            });
+            Ok(())
+        })?;
+        Ok(values)
     }
     /// The expiry time (Unix ms) of `key`; `None` if it is absent or does not expire (Redis
     /// `PEXPIRETIME`).

@@ -13,12 +13,12 @@ use arc_swap::ArcSwapOption;
 use crate::db::{Durability, OpenOptions};
 use crate::error::{Error, Result};
 use crate::index::{self, IndexMap, Probe};
-use crate::lock::{LockFile, ProcLock};
+use crate::lock::{stats as lock_stats, LockFile, ProcLock};
 use crate::manifest::{Manifest, MANIFEST_TMP};
 use crate::map::{SegmentMap, SharedWords};
 use crate::record::{
     decode_record, encode_record, encode_record_head, encode_record_ns, record_len, DecodeError,
-    KIND_COMMIT, KIND_DEL, KIND_PUT, KIND_SEAL, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    KIND_COMMIT, KIND_DEL, KIND_PUT, KIND_SEAL, MAX_KEY_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
     SEG_COMPACTED, SEG_LOG,
 };
 use crate::segment::{self, RecMeta, Segments};
@@ -57,6 +57,12 @@ pub(crate) fn new_segment_bytes(segment_size: u64) -> u64 {
 /// it fsyncs itself without `sync.lock` (format-spec.md §9.4): far above an fsync's usual
 /// time, so that batching holds, yet short beside a stopped syncer.
 const SYNCER_STALL: Duration = Duration::from_millis(200);
+
+/// The longest a committer sleeps on the sync epoch before it looks again (format-spec.md
+/// §9.4). A syncer's end wakes it at once; the bound only covers a syncer that died, which
+/// bumps no epoch, so it need not be short, and every needless wake-up is a context switch
+/// that, on a loaded machine, queues for a CPU beside the syncer itself.
+const SYNC_SLEEP: Duration = Duration::from_millis(20);
 
 /// This process's wall clock, Unix ms (see [`crate::expiry::wall_ms`]).
 pub(crate) fn now_ms() -> u64 {
@@ -309,6 +315,9 @@ fn index_is_ours(path: &Path, gen: u64, db_id: u32) -> bool {
 /// transaction's buffer first (a big value would otherwise cost its size twice).
 const LARGE_VALUE: usize = 64 << 10;
 
+/// A commit encodes and writes its transaction about this many bytes at a time.
+const WRITE_PIECE: usize = 1 << 20;
+
 /// Log bytes [`Shared::key_written_since`] reads at most before it gives up.
 const WATCH_LOG_LIMIT: u64 = 64 << 20;
 
@@ -384,6 +393,41 @@ impl Op {
             },
         }
     }
+}
+
+/// The position and metadata of each record of a transaction that a commit of `ops` under
+/// id `txn` wrote from offset `off` of segment `seg` (what reading it back would give).
+fn logged_records<'a, I: Iterator<Item = (&'a [u8], OpRef<'a>)> + Clone>(
+    ops: I,
+    seg: u32,
+    off: usize,
+    txn: u64,
+) -> impl Iterator<Item = (u64, RecMeta)> + Clone + use<'a, I> {
+    ops.scan(off, move |at, (key, op)| {
+        let meta = match op {
+            OpRef::Put {
+                vtype,
+                payload,
+                expires_at,
+                internal,
+            } => RecMeta::encoded(
+                *at,
+                KIND_PUT,
+                vtype,
+                txn,
+                expires_at,
+                internal,
+                key.len(),
+                payload.len(),
+            ),
+            OpRef::Del { internal } => {
+                RecMeta::encoded(*at, KIND_DEL, 0, txn, 0, internal, key.len(), 0)
+            }
+        };
+        let p = pos(seg, *at as u32);
+        *at += meta.len;
+        Some((p, meta))
+    })
 }
 
 /// A complete transaction read back from the log.
@@ -1529,22 +1573,69 @@ impl Shared {
         Ok(self.segs.key_at(loc, key, internal)?.holds)
     }
 
-    /// Reads several keys from one committed state.
-    pub(crate) fn lookup_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Hit>>> {
-        let hashes: Vec<u64> = keys.iter().map(|k| index::hash_key(k)).collect();
-        let r = self.read_consistent(|idx| {
-            keys.iter()
-                .zip(&hashes)
-                .map(|(k, &h)| self.probe_key(idx, k, h, false))
-                .collect::<Result<Vec<_>>>()
+    /// Reads several keys from one committed state: hands `f`, key by key in order, the
+    /// type tag and value of each key's record, `None` for a key that is absent or expired.
+    /// The records are found in one read section and kept as a few words each (not a
+    /// [`Hit`] each), so that a read of many keys costs little more than the keys.
+    pub(crate) fn lookup_many(
+        &self,
+        keys: &[&[u8]],
+        mut f: impl FnMut(Option<(u8, &[u8])>) -> Result<()>,
+    ) -> Result<()> {
+        /// Where a found value is: `map` indexes the maps held (`u32::MAX`: not found).
+        #[derive(Clone, Copy)]
+        struct Found {
+            map: u32,
+            start: u32,
+            len: u32,
+            vtype: u8,
+        }
+        let none = Found {
+            map: u32::MAX,
+            start: 0,
+            len: 0,
+            vtype: 0,
+        };
+        let mut maps: Vec<Arc<SegmentMap>> = Vec::new();
+        // Each map's place in `maps`, by its address.
+        let mut map_at: HashMap<usize, usize> = HashMap::new();
+        let mut found: Vec<Found> = crate::error::try_vec(keys.len())?;
+        self.read_consistent(|idx| {
+            maps.clear();
+            map_at.clear();
+            found.clear();
+            for k in keys {
+                let hit = self.probe_key(idx, k, index::hash_key(k), false)?;
+                let Some(h) = hit.filter(|h| h.meta.kind == KIND_PUT && !h.expired()) else {
+                    found.push(none);
+                    continue;
+                };
+                // The records are in a few segments: each map is held once.
+                let map = *map_at
+                    .entry(Arc::as_ptr(&h.map) as usize)
+                    .or_insert_with(|| {
+                        maps.push(h.map);
+                        maps.len() - 1
+                    });
+                let beyond = || Error::InvalidArgument("a value lies beyond 4 GiB".into());
+                found.push(Found {
+                    map: u32::try_from(map).map_err(|_| beyond())?,
+                    start: u32::try_from(h.meta.value_start).map_err(|_| beyond())?,
+                    len: u32::try_from(h.meta.value_len).map_err(|_| beyond())?,
+                    vtype: h.meta.vtype,
+                });
+            }
+            Ok(())
         })?;
-        Ok(r.into_iter()
-            .map(|h| {
-                let h = h.filter(|h| h.meta.kind == KIND_PUT && !h.expired());
-                self.count_read(h.is_some());
-                h
-            })
-            .collect())
+        for v in found {
+            let value = maps.get(v.map as usize).map(|m| {
+                let value = m.slice(v.start as usize, v.len as usize).unwrap_or(&[]);
+                (v.vtype, value)
+            });
+            self.count_read(value.is_some());
+            f(value)?;
+        }
+        Ok(())
     }
 
     /// All live, unexpired keys.
@@ -1986,7 +2077,7 @@ impl Shared {
         let txn = self.shm.get(W_NEXT_TXN);
         let count = ops.len();
         // The exact encoded size, so that a transaction too large for a segment is refused
-        // before anything is built for it, and the buffer is allocated once (or refused).
+        // before anything is written for it.
         let len = ops
             .clone()
             .map(|(k, o)| match &o {
@@ -2002,110 +2093,15 @@ impl Shared {
         if len > max {
             return Err(Error::ValueTooLarge { len, max });
         }
-        // Values of at least `LARGE_VALUE` bytes are not copied into the buffer: the write
-        // takes them from where they are, after the part of the buffer before them.
-        let large = ops
-            .clone()
-            .filter_map(|(_, o)| match &o {
-                OpRef::Put { payload, .. } if payload.len() >= LARGE_VALUE => Some(payload.len()),
-                _ => None,
-            })
-            .sum::<usize>();
-        let mut buf = crate::error::try_with_capacity(len - large)?;
-        // (end of the buffer before it, value) for each value left out of the buffer.
-        let mut outside: Vec<(usize, &[u8])> = Vec::new();
-        let mut outside_len = 0;
-        // Each record's offset in the transaction with its metadata, made while encoding;
-        // both are made relative to the segment once the transaction's place is known.
-        let mut records: Vec<(u64, RecMeta)> = crate::error::try_vec(count)?;
-        for (key, op) in ops {
-            let op = &op;
-            let at = buf.len() + outside_len;
-            records.push((
-                at as u64,
-                match op {
-                    OpRef::Put {
-                        vtype,
-                        payload,
-                        expires_at,
-                        internal,
-                    } => RecMeta::encoded(
-                        at,
-                        KIND_PUT,
-                        *vtype,
-                        txn,
-                        *expires_at,
-                        *internal,
-                        key.len(),
-                        payload.len(),
-                    ),
-                    OpRef::Del { internal } => {
-                        RecMeta::encoded(at, KIND_DEL, 0, txn, 0, *internal, key.len(), 0)
-                    }
-                },
-            ));
-            match op {
-                OpRef::Put {
-                    vtype,
-                    payload,
-                    expires_at,
-                    internal,
-                } if payload.len() >= LARGE_VALUE => {
-                    encode_record_head(
-                        &mut buf,
-                        KIND_PUT,
-                        *vtype,
-                        txn,
-                        *expires_at,
-                        *internal,
-                        key,
-                        payload,
-                    );
-                    outside.push((buf.len(), *payload));
-                    outside_len += payload.len();
-                }
-                OpRef::Put {
-                    vtype,
-                    payload,
-                    expires_at,
-                    internal,
-                } => encode_record_ns(
-                    &mut buf,
-                    KIND_PUT,
-                    *vtype,
-                    txn,
-                    *expires_at,
-                    *internal,
-                    key,
-                    payload,
-                ),
-                OpRef::Del { internal } => {
-                    encode_record_ns(&mut buf, KIND_DEL, 0, txn, 0, *internal, key, &[])
-                }
-            }
-        }
-        encode_record(
-            &mut buf,
-            KIND_COMMIT,
-            0,
-            txn,
-            0,
-            &[],
-            &(count as u64).to_le_bytes(),
-        );
-        debug_assert_eq!(buf.len() + large, len);
-        // The transaction's bytes in order: buffer, value, buffer, ..., buffer.
-        let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * outside.len() + 1);
-        let mut from = 0;
-        for &(upto, value) in &outside {
-            parts.push(&buf[from..upto]);
-            parts.push(value);
-            from = upto;
-        }
-        parts.push(&buf[from..]);
         // A transaction that only deletes may use the reserve when the file system has no
         // room for more log (§9.2 steps 2-3): deleting is how room is made.
-        let deletes_only = !records.is_empty() && records.iter().all(|(_, m)| m.kind == KIND_DEL);
+        let deletes_only = count > 0 && ops.clone().all(|(_, o)| matches!(o, OpRef::Del { .. }));
+        // The transaction is encoded and written a piece of about `WRITE_PIECE` bytes at a
+        // time, and values of at least `LARGE_VALUE` bytes are written from where they are,
+        // so that its size in memory is bounded whatever its size in the log.
+        let mut buf = crate::error::try_with_capacity(
+            len.min(WRITE_PIECE + record_len(MAX_KEY_LEN, LARGE_VALUE, true)),
+        )?;
         let reserve = reserve_bytes(self.opts.segment_size);
         let mut log_pos = self.shm.get(W_LOG_POS);
         // The end of the transaction and the SEAL after it, at the published end.
@@ -2146,20 +2142,69 @@ impl Shared {
                 Err(e) => return Err(e),
             }
         }
-        crate::io::write_parts_at(&file, &parts, off, &path)?;
+        // One write of the whole transaction, as the log sees it: buffer, value, buffer, ...
+        crate::io::write_stream_at(&file, len, off, &path, |sink| {
+            let mut written = 0;
+            let mut put = |piece: &[u8]| {
+                written += piece.len();
+                sink(piece)
+            };
+            for (key, op) in ops.clone() {
+                match op {
+                    OpRef::Put {
+                        vtype,
+                        payload,
+                        expires_at,
+                        internal,
+                    } if payload.len() >= LARGE_VALUE => {
+                        encode_record_head(
+                            &mut buf, KIND_PUT, vtype, txn, expires_at, internal, key, payload,
+                        );
+                        put(&buf)?;
+                        buf.clear();
+                        put(payload)?;
+                    }
+                    OpRef::Put {
+                        vtype,
+                        payload,
+                        expires_at,
+                        internal,
+                    } => encode_record_ns(
+                        &mut buf, KIND_PUT, vtype, txn, expires_at, internal, key, payload,
+                    ),
+                    OpRef::Del { internal } => {
+                        encode_record_ns(&mut buf, KIND_DEL, 0, txn, 0, internal, key, &[])
+                    }
+                }
+                if buf.len() >= WRITE_PIECE {
+                    put(&buf)?;
+                    buf.clear();
+                }
+            }
+            encode_record(
+                &mut buf,
+                KIND_COMMIT,
+                0,
+                txn,
+                0,
+                &[],
+                &(count as u64).to_le_bytes(),
+            );
+            put(&buf)?;
+            debug_assert_eq!(written, len);
+            Ok(())
+        })?;
+        drop(buf);
 
         let end_pos = pos(seg, end as u32);
-        // The records as they now sit in the segment.
-        for (p, m) in &mut records {
-            m.key_start += off as usize;
-            m.value_start += off as usize;
-            *p = pos(seg, (off + *p) as u32);
-        }
+        // The records as they now sit in the segment, worked out again from `ops` by each
+        // pass that needs them, so that no list of them is kept (format-spec.md §9.2).
+        let records = logged_records(ops, seg, off as usize, txn);
         let prepared = self.segs.map(seg, end as usize).and_then(|map| {
-            let (idx, probed) = self.prepare_publish(&map, &records)?;
-            Ok((map, idx, probed))
+            let idx = self.prepare_publish(&map, records.clone())?;
+            Ok((map, idx))
         });
-        let (map, idx, probed) = match prepared {
+        let (map, idx) = match prepared {
             Ok(p) => p,
             Err(e) => {
                 // Not published: make sure no later recovery adopts the appended bytes as a
@@ -2170,7 +2215,7 @@ impl Shared {
                 return Err(e);
             }
         };
-        self.publish_txn(&idx, &map, &records, probed, log_pos, end_pos, txn)?;
+        self.publish_txn(&idx, &map, records, count, log_pos, end_pos, txn)?;
         self.shm.add(W_COMMITS, 1);
         self.shm.add(W_WAL_BYTES, len as u64);
         Ok(end_pos)
@@ -2191,41 +2236,42 @@ impl Shared {
         self.commit_ops(ops)
     }
 
-    /// Before publishing `records`: grow the index if needed, find each record's place in
-    /// it (reading every record the publish would read, so that the publish cannot fail half
-    /// way), mark the index dirty. Writer lock held.
+    /// Before publishing `records`: grow the index if needed, probe the index for each
+    /// record, reading every record the publish will read (so that the publish cannot fail
+    /// half way), mark the index dirty. Writer lock held.
     fn prepare_publish(
         &self,
         map: &SegmentMap,
-        records: &[(u64, RecMeta)],
-    ) -> Result<(Arc<IndexMap>, Vec<Probed>)> {
+        records: impl Iterator<Item = (u64, RecMeta)> + Clone,
+    ) -> Result<Arc<IndexMap>> {
         let mut idx = self.current_index()?;
         // A DEL takes no slot, so a transaction that only deletes never needs a larger
         // index (nor room on the file system for one).
-        let puts = records.iter().filter(|(_, m)| m.kind != KIND_DEL).count() as u64;
+        let puts = records.clone().filter(|(_, m)| m.kind != KIND_DEL).count() as u64;
         if idx.needs_resize(puts) {
             self.resize_index(puts)?;
             idx = self.current_index()?;
         }
-        let mut probed = crate::error::try_vec(records.len())?;
+        // What each probe finds is not kept (it would cost more than the records
+        // themselves): the publish probes again, reading the same records.
         for (_, meta) in records {
-            probed.push(self.probe_record(&idx, map, meta)?);
+            self.probe_record(&idx, map, &meta)?;
         }
         idx.mark_dirty()?;
-        Ok((idx, probed))
+        Ok(idx)
     }
 
-    /// Publishes a logged transaction (format-spec.md §9.2 step 6): sequence odd, index
-    /// updates, end of log, sequence even. The sequence is made even again whatever happens;
-    /// an error here (which `prepare_publish` rules out) poisons the shared state so that the
-    /// next first attacher rebuilds the index.
+    /// Publishes a logged transaction of `count` records (format-spec.md §9.2 step 6):
+    /// sequence odd, index updates, end of log, sequence even. The sequence is made even
+    /// again whatever happens; an error here (which `prepare_publish` rules out) poisons the
+    /// shared state so that the next first attacher rebuilds the index.
     #[allow(clippy::too_many_arguments)]
     fn publish_txn(
         &self,
         idx: &IndexMap,
         map: &SegmentMap,
-        records: &[(u64, RecMeta)],
-        probed: Vec<Probed>,
+        records: impl Iterator<Item = (u64, RecMeta)>,
+        count: usize,
         start: u64,
         end: u64,
         txn: u64,
@@ -2238,26 +2284,14 @@ impl Shared {
         seq.store(s + 1, Ordering::Release);
         fence(Ordering::Release);
         let mut result = Ok(());
-        let half = if records.len() >= 2 {
-            records.len() / 2
-        } else {
-            usize::MAX
-        };
-        for (i, ((p, meta), probed)) in records.iter().zip(probed).enumerate() {
+        let half = if count >= 2 { count / 2 } else { usize::MAX };
+        for (i, (p, meta)) in records.enumerate() {
             if i == half {
                 crate::pause::point("publish");
             }
-            // A free slot found before the publish may have gone to an earlier record of
-            // this transaction: then look again (keys within a transaction are distinct, so
-            // a slot found holding the key is still right).
-            let stale = matches!(probed.probe, Probe::Absent { free: Some(slot) }
-                if idx.slot_loc(slot).is_some());
-            let applied = if stale {
-                self.apply_record(idx, map, *p, meta)
-            } else {
-                self.apply_probed(idx, *p, meta, probed)
-            };
-            if let Err(e) = applied {
+            // Probed here, against the index as the earlier records of this transaction
+            // left it (keys within a transaction are distinct).
+            if let Err(e) = self.apply_record(idx, map, p, &meta) {
                 result = Err(e);
             }
         }
@@ -2270,7 +2304,6 @@ impl Shared {
         }
         result
     }
-
     /// Largest transaction (encoded) that fits in one segment.
     pub(crate) fn max_txn_bytes(&self) -> usize {
         (self.opts.segment_size as usize).saturating_sub(SEGMENT_HEADER_LEN + SEAL_LEN)
@@ -2335,7 +2368,15 @@ impl Shared {
                 }
                 _ => stalled = Some((seen, Instant::now())),
             }
-            crate::map::futex_wait(epoch, seen, Duration::from_millis(1));
+            let t = lock_stats::now();
+            crate::map::futex_wait(epoch, seen, SYNC_SLEEP);
+            let c = lock_stats::C::SyncSleeps;
+            lock_stats::time(
+                t,
+                Some(c),
+                lock_stats::C::SyncSleepNs,
+                lock_stats::C::SyncSleepMax,
+            );
         }
     }
 
@@ -2350,7 +2391,15 @@ impl Shared {
         let upto = self.shm.get(W_LOG_POS);
         let seg = pos_seg(upto);
         let file = self.segs.file(seg)?;
-        if let Err(e) = crate::io::sync_data(&file, &self.segs.path(seg)) {
+        let t = lock_stats::now();
+        let synced = crate::io::sync_data(&file, &self.segs.path(seg));
+        lock_stats::time(
+            t,
+            Some(lock_stats::C::Syncs),
+            lock_stats::C::SyncNs,
+            lock_stats::C::SyncMax,
+        );
+        if let Err(e) = synced {
             // fsync errors are not retryable: the kernel may have dropped the pages.
             self.poisoned.store(true, Ordering::Relaxed);
             self.shm.set(W_POISONED, 1);

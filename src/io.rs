@@ -322,21 +322,24 @@ pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64, path: &Path) ->
     r.map_err(|e| Error::io(path, e))
 }
 
-/// Writes `parts` one after the other from `offset`: one write of their total length, as
-/// fault injection and the power-loss journal see it, without joining them in memory first.
-pub(crate) fn write_parts_at(file: &File, parts: &[&[u8]], offset: u64, path: &Path) -> Result<()> {
+/// Writes `len` bytes from `offset` that `produce` hands, a piece at a time, to the sink it
+/// is given: one write of `len` bytes, as fault injection and the power-loss journal see it
+/// (as [`write_all_at`]), made of pieces that need not all be in memory at once.
+pub(crate) fn write_stream_at(
+    file: &File,
+    len: usize,
+    offset: u64,
+    path: &Path,
+    produce: impl FnOnce(&mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()>,
+) -> Result<()> {
     check_fault(FaultOp::Write).map_err(|e| Error::io(path, e))?;
-    let len: usize = parts.iter().map(|p| p.len()).sum();
     let pending = powerloss::before_write(file, path, offset, len);
     let mut at = offset;
-    let mut r = Ok(());
-    for part in parts {
-        r = file.write_all_at(part, at);
-        if r.is_err() {
-            break;
-        }
-        at += part.len() as u64;
-    }
+    let r = produce(&mut |piece: &[u8]| {
+        file.write_all_at(piece, at)?;
+        at += piece.len() as u64;
+        Ok(())
+    });
     // Done even if it failed: whatever part of it was made is in the page cache.
     powerloss::done(pending, path, true);
     r.map_err(|e| Error::io(path, e))

@@ -272,4 +272,13 @@ pub mod testing {
     pub fn clock_ms() -> u64 {
         crate::engine::now_ms()
     }
+
+    /// This process's lock and sync counters, by name (nanoseconds for `*_ns` and `*_max`),
+    /// counted only when `ZIGGY_LOCK_STATS` is set: `writer.lock` acquisitions (and those
+    /// without waiting), time waiting for it, time from the waiter thread getting it to the
+    /// asking thread holding it, time held; log fsyncs and their time; sleeps on another
+    /// process's fsync.
+    pub fn lock_stats() -> Vec<(&'static str, u64)> {
+        crate::lock::stats::snapshot()
+    }
 }

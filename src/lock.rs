@@ -54,6 +54,10 @@ struct WaitState {
     error: Option<std::io::Error>,
     /// The lock file is being closed: the thread ends.
     closed: bool,
+    /// When the waiter thread's `flock` returned with the lock ([`stats`] only).
+    granted_at: Option<Instant>,
+    /// When this process took the lock ([`stats`] only).
+    held_since: Option<Instant>,
 }
 
 impl WaiterShared {
@@ -94,11 +98,13 @@ fn waiter_thread(w: &WaiterShared, file: &File) {
             }
         };
         crate::pause::point("lock-granted");
+        let at = stats::now();
         st = w.lock();
         st.blocking = false;
         match got {
             Ok(()) if st.want && !st.closed => {
                 st.granted = true;
+                st.granted_at = at;
                 w.to_requester.notify_all();
             }
             // Nobody waits any more (the requester timed out): release at once.
@@ -142,8 +148,14 @@ impl LockFile {
         // While the waiter thread is inside `flock` for this open file, a try of ours would
         // succeed as soon as its call does, and both would think they hold the lock.
         if !st.blocking && self.try_lock_exclusive()? {
+            if stats::on() && self.name() == "writer.lock" {
+                stats::bump(stats::C::Acquires);
+                stats::bump(stats::C::Fast);
+                st.held_since = stats::now();
+            }
             return Ok(());
         }
+        let asked = stats::now().filter(|_| self.name() == "writer.lock");
         if timeout == Some(Duration::ZERO) {
             drop(st);
             return Err(self.busy(busy_path));
@@ -166,6 +178,17 @@ impl LockFile {
             if st.granted {
                 st.granted = false;
                 st.want = false;
+                if asked.is_some() {
+                    stats::time(
+                        asked,
+                        Some(stats::C::Acquires),
+                        stats::C::WaitNs,
+                        stats::C::WaitMax,
+                    );
+                    let at = st.granted_at.take();
+                    stats::time(at, None, stats::C::HandoffNs, stats::C::HandoffMax);
+                    st.held_since = stats::now();
+                }
                 return Ok(());
             }
             if let Some(e) = st.error.take() {
@@ -325,6 +348,10 @@ impl LockFile {
     }
 
     pub(crate) fn unlock(&self) {
+        if stats::on() {
+            let since = self.waiter.shared.lock().held_since.take();
+            stats::time(since, None, stats::C::HeldNs, stats::C::HeldMax);
+        }
         // Unlocking cannot meaningfully fail for a valid descriptor; closing would release
         // the lock anyway.
         let _ = FileExt::unlock(&self.file);
@@ -427,6 +454,113 @@ impl ProcLock {
         if wake {
             self.cv.notify_one();
         }
+    }
+}
+
+/// Counters of lock waits and log syncs, for the contention bench to tell where writers lose
+/// time (`ZIGGY_LOCK_STATS=1`, test-hooks builds only; elsewhere every call is nothing).
+pub(crate) mod stats {
+    #[cfg(feature = "test-hooks")]
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Instant;
+
+    /// What is counted; `*Ns` are sums of nanoseconds, `*Max` maxima.
+    #[derive(Clone, Copy)]
+    pub(crate) enum C {
+        /// `writer.lock` taken.
+        Acquires,
+        /// ... by the first try, without waiting.
+        Fast,
+        /// Time from asking for `writer.lock` (after the first try failed) to holding it.
+        WaitNs,
+        WaitMax,
+        /// Time from the waiter thread's `flock` returning to the asking thread holding it:
+        /// the lock held by a thread that is not running yet.
+        HandoffNs,
+        HandoffMax,
+        /// Time `writer.lock` was held.
+        HeldNs,
+        HeldMax,
+        /// fdatasyncs of the log and their time.
+        Syncs,
+        SyncNs,
+        SyncMax,
+        /// Sleeps on the sync epoch while another syncs, and their time.
+        SyncSleeps,
+        SyncSleepNs,
+        SyncSleepMax,
+    }
+
+    /// The counters' names, in the order of [`C`].
+    #[cfg(feature = "test-hooks")]
+    pub(crate) const NAMES: [&str; 14] = [
+        "acquires",
+        "fast",
+        "wait_ns",
+        "wait_max",
+        "handoff_ns",
+        "handoff_max",
+        "held_ns",
+        "held_max",
+        "syncs",
+        "sync_ns",
+        "sync_max",
+        "sync_sleeps",
+        "sync_sleep_ns",
+        "sync_sleep_max",
+    ];
+
+    #[cfg(feature = "test-hooks")]
+    static COUNTERS: [AtomicU64; 14] = [const { AtomicU64::new(0) }; 14];
+
+    /// Whether counting is on (read once).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn on() -> bool {
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *ON.get_or_init(|| std::env::var_os("ZIGGY_LOCK_STATS").is_some())
+    }
+
+    #[cfg(not(feature = "test-hooks"))]
+    pub(crate) fn on() -> bool {
+        false
+    }
+
+    /// The time now, if counting.
+    pub(crate) fn now() -> Option<Instant> {
+        on().then(Instant::now)
+    }
+
+    /// Adds 1 to `count` (if given) and the time since `since` to `sum` and `max`.
+    #[cfg_attr(not(feature = "test-hooks"), allow(unused_variables))]
+    pub(crate) fn time(since: Option<Instant>, count: Option<C>, sum: C, max: C) {
+        #[cfg(feature = "test-hooks")]
+        if let Some(t) = since {
+            let ns = t.elapsed().as_nanos() as u64;
+            if let Some(c) = count {
+                COUNTERS[c as usize].fetch_add(1, Ordering::Relaxed);
+            }
+            COUNTERS[sum as usize].fetch_add(ns, Ordering::Relaxed);
+            COUNTERS[max as usize].fetch_max(ns, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds 1 to `c`, if counting.
+    #[cfg_attr(not(feature = "test-hooks"), allow(unused_variables))]
+    pub(crate) fn bump(c: C) {
+        #[cfg(feature = "test-hooks")]
+        if on() {
+            COUNTERS[c as usize].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Every counter, by name.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn snapshot() -> Vec<(&'static str, u64)> {
+        NAMES
+            .iter()
+            .zip(&COUNTERS)
+            .map(|(n, c)| (*n, c.load(Ordering::Relaxed)))
+            .collect()
     }
 }
 

@@ -140,8 +140,12 @@ impl Db {
     /// # Errors
     /// As [`Db::get`].
     pub fn count_existing(&self, keys: &[&[u8]]) -> Result<u64> {
-        let found = self.inner.lookup_many(keys)?;
-        Ok(found.iter().filter(|hit| hit.is_some()).count() as u64)
+        let mut n = 0;
+        self.inner.lookup_many(keys, |found| {
+            n += u64::from(found.is_some());
+            Ok(())
+        })?;
+        Ok(n)
     }
 
     /// The keys matching the glob `pattern`, in byte order (Redis `KEYS`), from one

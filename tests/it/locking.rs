@@ -136,6 +136,12 @@ fn child_wait() {
             tx.incr_by(b"n", 1).expect("incr");
             tx.commit().expect("commit");
             report("COMMITTED");
+            // What this process counted (all 0 unless `ZIGGY_LOCK_STATS` is set).
+            let stats: Vec<String> = ziggydb::testing::lock_stats()
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            report(format!("STATS {}", stats.join(" ")));
         }
         Err(e) => {
             report(format!("ERROR {e}"));
@@ -583,6 +589,131 @@ fn a_stopped_syncer_does_not_hold_up_other_commits() -> TestResult {
     syncer.signal(libc::SIGCONT);
     syncer.expect("COMMITTED", LONG);
     syncer.finish(LONG)?;
+    let db = quiet(&dir, None);
+    assert_eq!(int_of(db.get_value(b"mine")?), 2);
+    assert_eq!(int_of(db.get_value(b"synced-by-child")?), 1);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The counters the contention bench reads (`ziggydb::testing::lock_stats`)
+
+/// A process that waited for the writer lock counts one acquisition, made by waiting (not by
+/// its first try), a wait at least as long as the holder kept the lock after the waiter was
+/// seen blocked, the hand-over from its waiter thread, the time it held the lock, and its
+/// fsync: what the contention bench reports as where writers lose time must be what happened.
+#[test]
+fn the_lock_counters_count_a_wait_as_a_wait() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut holder = Child::spawn("locking::child_hold", "lock-hold", &dir, &[]);
+    holder.expect("HOLDING", LONG);
+    let mut waiter = Child::spawn(
+        "locking::child_wait",
+        "lock-wait",
+        &dir,
+        &[
+            ("LOCK_MS", "0".to_string()),
+            ("ZIGGY_LOCK_STATS", "1".to_string()),
+        ],
+    );
+    waiter.expect("WAITING", LONG);
+    wait_blocked(&dir, waiter.id());
+    let held_on = Instant::now();
+    std::thread::sleep(Duration::from_millis(200));
+    holder.send("commit");
+    let kept = held_on.elapsed();
+    holder.expect("RELEASED", LONG);
+    waiter.expect("COMMITTED", LONG);
+    let line = waiter.expect("STATS", LONG);
+    waiter.finish(LONG)?;
+    holder.finish(LONG)?;
+    let stat = |name: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no counter {name} in {line:?}"))
+    };
+    assert_eq!(stat("acquires"), 1, "{line}");
+    assert_eq!(
+        stat("fast"),
+        0,
+        "the lock was held: no first try can succeed ({line})"
+    );
+    assert!(
+        stat("wait_ns") >= kept.as_nanos() as u64,
+        "the wait counted is shorter than the {kept:?} the holder kept the lock: {line}"
+    );
+    assert_eq!(stat("wait_max"), stat("wait_ns"), "{line}");
+    assert!(stat("handoff_ns") <= stat("wait_ns"), "{line}");
+    assert!(stat("held_ns") > 0, "{line}");
+    // Its commit's fsync, unless the holder's, made just after, covered it already.
+    assert!(
+        stat("syncs") <= 1,
+        "one Immediate commit, one fsync at most ({line})"
+    );
+    let db = quiet(&dir, None);
+    assert_eq!(int_of(db.get_value(b"n")?), 1);
+    Ok(())
+}
+
+/// Commits once (Immediate durability) beside a stopped syncer and reports how many times it
+/// went to sleep on the sync epoch (`ZIGGY_LOCK_STATS` set): `SLEEPS n`.
+#[test]
+fn child_commit_count_sleeps() {
+    let Some(dir) = child_role("lock-commit-count-sleeps") else {
+        return;
+    };
+    let db = quiet(&dir, Some(LONG));
+    db.set(b"mine", 2i64).expect("commit");
+    let sleeps = ziggydb::testing::lock_stats()
+        .into_iter()
+        .find(|(name, _)| *name == "sync_sleeps")
+        .map_or(0, |(_, n)| n);
+    report(format!("SLEEPS {sleeps}"));
+    report("PASS");
+}
+
+/// A committer waiting for another process's fsync sleeps until that fsync ends, not in short
+/// naps: each wake-up is a context switch, and on a loaded machine it queues for a CPU beside
+/// the syncer it waits for (format-spec.md §9.4). Beside a syncer stopped for good, it sleeps
+/// until it fsyncs on its own after 200 ms: a handful of sleeps, not one per millisecond.
+#[test]
+fn a_committer_waiting_for_an_fsync_does_not_wake_every_millisecond() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut syncer = Child::spawn(
+        "locking::child_commit_once",
+        "lock-commit-once",
+        &dir,
+        &[("ZIGGY_TEST_STOP", "sync".to_string())],
+    );
+    let deadline = Instant::now() + LONG;
+    while !is_stopped(syncer.id()) {
+        assert!(
+            Instant::now() < deadline,
+            "the child never stopped in its fsync"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut waiter = Child::spawn(
+        "locking::child_commit_count_sleeps",
+        "lock-commit-count-sleeps",
+        &dir,
+        &[("ZIGGY_LOCK_STATS", "1".to_string())],
+    );
+    let sleeps: u64 = waiter.expect("SLEEPS", LONG).parse()?;
+    waiter.finish(LONG)?;
+    syncer.signal(libc::SIGCONT);
+    syncer.expect("COMMITTED", LONG);
+    syncer.finish(LONG)?;
+    // 200 ms of waiting in sleeps of up to 20 ms is about 10; naps of 1 ms made it about 200.
+    assert!(
+        (1..=30).contains(&sleeps),
+        "the committer slept {sleeps} times on the sync epoch while the syncer was stopped"
+    );
     let db = quiet(&dir, None);
     assert_eq!(int_of(db.get_value(b"mine")?), 2);
     assert_eq!(int_of(db.get_value(b"synced-by-child")?), 1);
