@@ -574,6 +574,44 @@ mod tests {
     }
 
     #[test]
+    fn a_long_array_written_a_piece_at_a_time_prints_as_the_whole_would() {
+        // Many pieces of 64 KiB, nested arrays and nil among them.
+        let reply = Reply::Array(
+            (0..100_000)
+                .map(|i| match i % 1000 {
+                    0 => Reply::Nil,
+                    1 => Reply::Array(vec![bulk("a\nb"), Reply::Int(i)]),
+                    _ => bulk(&format!("value {i}")),
+                })
+                .collect(),
+        );
+        /// Counts the writes it is given.
+        struct Pieces(Vec<u8>, usize);
+        impl std::io::Write for Pieces {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.extend_from_slice(buf);
+                self.1 += 1;
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        for format in [Format::Raw, Format::Tty, Format::Json, Format::Csv] {
+            let mut whole = Vec::new();
+            format.write(&reply, &mut whole);
+            let mut pieces = Pieces(Vec::new(), 0);
+            format.write_to(&reply, &mut pieces).unwrap();
+            assert!(pieces.0 == whole, "{format:?}");
+            assert!(
+                pieces.1 > whole.len() / (128 << 10),
+                "{format:?}: {} writes",
+                pieces.1
+            );
+        }
+    }
+
+    #[test]
     fn tty_nested_arrays_indent() {
         let r = Reply::Array(vec![
             Reply::ok(),
@@ -624,6 +662,9 @@ mod tests {
                 let mut out = Vec::new();
                 format.write(&reply, &mut out);
                 proptest::prop_assert!(out.ends_with(b"\n"), "{format:?}: {out:?}");
+                let mut streamed = Vec::new();
+                proptest::prop_assert!(format.write_to(&reply, &mut streamed).is_ok());
+                proptest::prop_assert_eq!(&streamed, &out, "{:?}", format);
                 if format == Format::Json {
                     let line = &out[..out.len() - 1];
                     proptest::prop_assert!(!line.contains(&b'\n'), "{out:?}");
