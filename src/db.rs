@@ -315,14 +315,23 @@ impl Db {
     /// # Errors
     /// As [`Db::get`].
     pub fn mget(&self, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
+        self.mget_map(keys, |value| value)
+    }
+    /// As [`Db::mget`], each value passed through `f` as it is read, so that a caller
+    /// building something else of the values (`MGET`'s reply) needs no list of them first.
+    pub(crate) fn mget_map<T>(
+        &self,
+        keys: &[&[u8]],
+        mut f: impl FnMut(Option<Value>) -> T,
+    ) -> Result<Vec<T>> {
         let mut values = crate::error::try_vec(keys.len())?;
         self.inner.lookup_many(keys, |found| {
             let value = found.map(|(vtype, payload)| crate::txn::decode_value(vtype, payload));
-            values.push(match value.transpose() {
+            values.push(f(match value.transpose() {
                 // As in Redis, a key of another type reads as nil in MGET.
                 Err(Error::WrongType { .. }) => None,
                 r => r?,
-            });
+            }));
             Ok(())
         })?;
         Ok(values)

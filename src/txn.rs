@@ -554,29 +554,37 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::set`] and [`WriteTxn::commit`].
-    pub fn commit_set_many<K: AsRef<[u8]>, V: AsRef<[u8]>>(
-        mut self,
-        pairs: &[(K, V)],
-    ) -> Result<()> {
-        for (key, value) in pairs {
-            self.check_record(key.as_ref(), value.as_ref().len(), false)?;
+    pub fn commit_set_many<K: AsRef<[u8]>, V: AsRef<[u8]>>(self, pairs: &[(K, V)]) -> Result<()> {
+        self.commit_pairs(pairs)
+    }
+
+    /// As [`WriteTxn::commit_set_many`], with the keys and values alternating in one slice
+    /// (`MSET`'s arguments: key, value, key, value...), so that no list of pairs is built
+    /// beside them. An odd last element is ignored.
+    pub(crate) fn commit_set_alternating(self, keys_and_values: &[&[u8]]) -> Result<()> {
+        self.commit_pairs(Alternating(keys_and_values))
+    }
+
+    fn commit_pairs<P: PairAt>(mut self, pairs: P) -> Result<()> {
+        let n = pairs.count();
+        for i in 0..n {
+            let (key, value) = pairs.pair(i);
+            self.check_record(key, value.len(), false)?;
         }
-        let key = |i: usize| pairs[i].0.as_ref();
+        let key = |i: usize| pairs.pair(i).0;
         let alone = self.ops.is_empty() && self.undo.is_none() && self.retired.is_empty();
-        let indexable = u32::try_from(pairs.len()).is_ok();
-        if !alone
-            || !indexable
-            || !crate::coll::scalar_writes_need_nothing(&self, (0..pairs.len()).map(key))?
+        let indexable = u32::try_from(n).is_ok();
+        if !alone || !indexable || !crate::coll::scalar_writes_need_nothing(&self, (0..n).map(key))?
         {
-            for (key, value) in pairs {
-                let value = crate::error::try_copy(value.as_ref())?;
-                self.set(key.as_ref(), Value::Bytes(value))?;
+            for i in 0..n {
+                let (key, value) = pairs.pair(i);
+                let value = crate::error::try_copy(value)?;
+                self.set(key, Value::Bytes(value))?;
             }
             return self.commit();
         }
         // Keys must be distinct within a transaction: of pairs with the same key only the
         // last is written. Found by sorting positions (4 bytes a pair), not by a map of keys.
-        let n = pairs.len();
         let mut order: Vec<u32> = Vec::new();
         order
             .try_reserve_exact(n)
@@ -594,7 +602,7 @@ impl WriteTxn {
         }
         drop(order);
         let records = LivePairs {
-            pairs,
+            pairs: &pairs,
             dead: &dead,
             next: 0,
             left: live,
@@ -614,37 +622,68 @@ impl WriteTxn {
     }
 }
 
+/// Keys with their values, by position: a slice of pairs, or keys and values alternating.
+trait PairAt: Copy {
+    fn count(&self) -> usize;
+    /// Pair `i` (`i < count()`).
+    fn pair(&self, i: usize) -> (&[u8], &[u8]);
+}
+
+impl<K: AsRef<[u8]>, V: AsRef<[u8]>> PairAt for &[(K, V)] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn pair(&self, i: usize) -> (&[u8], &[u8]) {
+        let (key, value) = &self[i];
+        (key.as_ref(), value.as_ref())
+    }
+}
+
+/// Keys and values alternating in one slice, as `MSET`'s arguments are.
+#[derive(Clone, Copy)]
+struct Alternating<'a>(&'a [&'a [u8]]);
+
+impl PairAt for Alternating<'_> {
+    fn count(&self) -> usize {
+        self.0.len() / 2
+    }
+    fn pair(&self, i: usize) -> (&[u8], &[u8]) {
+        (self.0[2 * i], self.0[2 * i + 1])
+    }
+}
+
 /// The pairs of [`WriteTxn::commit_set_many`] not overwritten by a later pair, as records.
-struct LivePairs<'a, K, V> {
-    pairs: &'a [(K, V)],
+struct LivePairs<'a, P> {
+    pairs: &'a P,
     /// Bit `i` set: pair `i` is overwritten by a later one.
     dead: &'a [u64],
     next: usize,
     left: usize,
 }
 
-impl<K, V> Clone for LivePairs<'_, K, V> {
+impl<P> Clone for LivePairs<'_, P> {
     fn clone(&self) -> Self {
         Self { ..*self }
     }
 }
 
-impl<'a, K: AsRef<[u8]>, V: AsRef<[u8]>> Iterator for LivePairs<'a, K, V> {
+impl<'a, P: PairAt> Iterator for LivePairs<'a, P> {
     type Item = (&'a [u8], OpRef<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        while let Some((key, value)) = self.pairs.get(self.next) {
+        while self.next < self.pairs.count() {
             let i = self.next;
             self.next += 1;
             if self.dead[i / 64] & (1 << (i % 64)) == 0 {
                 self.left -= 1;
+                let (key, value) = self.pairs.pair(i);
                 let op = OpRef::Put {
                     vtype: ValueType::Bytes.tag(),
-                    payload: value.as_ref(),
+                    payload: value,
                     expires_at: 0,
                     internal: false,
                 };
-                return Some((key.as_ref(), op));
+                return Some((key, op));
             }
         }
         None
@@ -655,7 +694,7 @@ impl<'a, K: AsRef<[u8]>, V: AsRef<[u8]>> Iterator for LivePairs<'a, K, V> {
     }
 }
 
-impl<K: AsRef<[u8]>, V: AsRef<[u8]>> ExactSizeIterator for LivePairs<'_, K, V> {}
+impl<P: PairAt> ExactSizeIterator for LivePairs<'_, P> {}
 
 impl Drop for WriteTxn {
     fn drop(&mut self) {

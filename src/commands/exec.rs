@@ -53,6 +53,12 @@ pub trait View {
     }
     /// Values of several keys; a key holding a collection reads as absent, as in `MGET`.
     fn values(&self, keys: &[&[u8]]) -> crate::Result<Vec<Option<Value>>>;
+    /// `MGET`'s reply.
+    fn values_reply(&self, keys: &[&[u8]]) -> crate::Result<Reply> {
+        Ok(Reply::Array(
+            self.values(keys)?.into_iter().map(bulk_or_nil).collect(),
+        ))
+    }
     fn stored_type(&self, key: &[u8]) -> crate::Result<Option<ValueType>>;
     fn count_existing(&self, keys: &[&[u8]]) -> crate::Result<u64>;
     fn strlen(&self, key: &[u8]) -> crate::Result<usize>;
@@ -81,6 +87,11 @@ impl View for Db {
     }
     fn values(&self, keys: &[&[u8]]) -> crate::Result<Vec<Option<Value>>> {
         self.mget(keys)
+    }
+    fn values_reply(&self, keys: &[&[u8]]) -> crate::Result<Reply> {
+        // Each value becomes its element as it is read: no list of the values beside the
+        // reply's.
+        Ok(Reply::Array(self.mget_map(keys, bulk_or_nil)?))
     }
     fn stored_type(&self, key: &[u8]) -> crate::Result<Option<ValueType>> {
         Ok(self.get(key)?.map(|v| v.value_type()))
@@ -200,10 +211,8 @@ pub fn read(view: &dyn View, cmd: ReadCmd<'_>) -> crate::Result<Reply> {
         ReadCmd::GetType(key) => view
             .stored_type(key)?
             .map_or(Reply::Nil, |ty| Reply::bulk(ty.name())),
-        ReadCmd::MGet(keys) => {
-            Reply::Array(view.values(keys)?.into_iter().map(bulk_or_nil).collect())
-        }
-        ReadCmd::Exists(keys) => int(view.count_existing(&keys)?),
+        ReadCmd::MGet(keys) => view.values_reply(keys)?,
+        ReadCmd::Exists(keys) => int(view.count_existing(keys)?),
         ReadCmd::StrLen(key) => int(view.strlen(key)?),
         ReadCmd::GetRange(key, start, end) => Reply::Bulk(view.get_range(key, start, end)?),
         ReadCmd::Type(key) => Reply::Status(view.key_type(key)?.to_owned()),
@@ -300,10 +309,11 @@ pub fn write(tx: &mut WriteTxn, cmd: WriteCmd<'_>) -> crate::Result<Reply> {
                 None => None,
             },
         }),
-        WriteCmd::MSet(pairs) => {
+        WriteCmd::MSet(keys_and_values) => {
             // One pair at a time, as `set_many` does, so no second list of the values is
             // built beside the arguments.
-            for (key, value) in pairs {
+            for pair in keys_and_values.chunks_exact(2) {
+                let (key, value) = (pair[0], pair[1]);
                 let value = stored_bytes(tx, key, value)?;
                 tx.set(key, value)?;
             }

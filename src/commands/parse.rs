@@ -150,7 +150,8 @@ pub enum Cmd<'a> {
 pub enum ReadCmd<'a> {
     Get(&'a [u8]),
     GetType(&'a [u8]),
-    Exists(Vec<&'a [u8]>),
+    /// `EXISTS`: its arguments as they are, not a copy of the list.
+    Exists(&'a [&'a [u8]]),
     MGet(&'a [&'a [u8]]),
     StrLen(&'a [u8]),
     GetRange(&'a [u8], i64, i64),
@@ -175,7 +176,8 @@ pub enum WriteCmd<'a> {
     GetSet(&'a [u8], &'a [u8]),
     GetDel(&'a [u8]),
     GetEx(&'a [u8], GetExTtl),
-    MSet(Pairs<'a>),
+    /// `MSET`: keys and values alternating, as its arguments are (an even number of them).
+    MSet(&'a [&'a [u8]]),
     MSetNx(Pairs<'a>),
     Append(&'a [u8], &'a [u8]),
     SetRange(&'a [u8], usize, &'a [u8]),
@@ -256,7 +258,7 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Result<C
         C::Unwatch => Cmd::Server(ServerCmd::Unwatch),
         C::Get => Cmd::Read(ReadCmd::Get(arg(0))),
         C::Gettype => Cmd::Read(ReadCmd::GetType(arg(0))),
-        C::Exists => Cmd::Read(ReadCmd::Exists(keys_of(args))),
+        C::Exists => Cmd::Read(ReadCmd::Exists(args)),
         C::Mget => Cmd::Read(ReadCmd::MGet(args)),
         C::Strlen => Cmd::Read(ReadCmd::StrLen(arg(0))),
         C::Getrange => Cmd::Read(ReadCmd::GetRange(
@@ -297,7 +299,11 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Result<C
         C::Getset => Cmd::Write(WriteCmd::GetSet(arg(0), arg(1))),
         C::Getdel => Cmd::Write(WriteCmd::GetDel(arg(0))),
         C::Getex => Cmd::Write(WriteCmd::GetEx(arg(0), parse_getex(&args[1..], now)?)),
-        C::Mset => Cmd::Write(WriteCmd::MSet(pairs_of(spec, args)?)),
+        // The arguments as they are: a list of pairs would cost as much again.
+        C::Mset => match args.len() % 2 {
+            0 => Cmd::Write(WriteCmd::MSet(args)),
+            _ => return Err(wrong_arity(spec)),
+        },
         C::Msetnx => Cmd::Write(WriteCmd::MSetNx(pairs_of(spec, args)?)),
         C::Append => Cmd::Write(WriteCmd::Append(arg(0), arg(1))),
         C::Setrange => {

@@ -428,8 +428,8 @@ fn run_alone(db: &Db, cmd: Cmd<'_>) -> crate::Result<Reply> {
             Ok(Reply::ok())
         }
         // Written straight from the arguments, with no pending copy of each pair or value.
-        Cmd::Write(WriteCmd::MSet(pairs)) => {
-            db.begin_write()?.commit_set_many(&pairs)?;
+        Cmd::Write(WriteCmd::MSet(keys_and_values)) => {
+            db.begin_write()?.commit_set_alternating(keys_and_values)?;
             Ok(Reply::ok())
         }
         Cmd::Write(WriteCmd::Set(SetArgs {

@@ -184,6 +184,14 @@ pub fn run_command(
             out.flush()?;
             return Ok(reply);
         }
+        // An array prints as it is formatted, a piece at a time, rather than into one
+        // buffer first (an MGET of a million keys).
+        Reply::Array(_) | Reply::Map(_) | Reply::Set(_) => {
+            let mut out = io::stdout().lock();
+            format.write_to(&reply, &mut out)?;
+            out.flush()?;
+            return Ok(reply);
+        }
         _ => format.write(&reply, &mut buf),
     }
     // In a script the empty line redis-cli prints after an error is kept, as scripts

@@ -28,6 +28,85 @@ impl Format {
     }
 }
 
+impl Format {
+    /// Writes `reply` in this format to `to`, as [`Format::write`] appends it, a piece at a
+    /// time: the output is handed on every 64 KiB between array elements, so that the
+    /// printed form of a reply of a million elements (`MGET`) is never built whole.
+    ///
+    /// # Errors
+    /// If `to` cannot be written.
+    pub fn write_to(self, reply: &Reply, to: &mut impl std::io::Write) -> std::io::Result<()> {
+        let mut out = Streaming {
+            buf: Vec::new(),
+            to,
+            failed: None,
+        };
+        match self {
+            Format::Raw => {
+                write_raw_inner(reply, &mut out);
+                out.push(b'\n');
+            }
+            Format::Tty => write_tty_inner(reply, &mut out, ""),
+            Format::Json => {
+                write_json_inner(reply, &mut out);
+                out.push(b'\n');
+            }
+            Format::Csv => {
+                write_csv_inner(reply, &mut out);
+                out.push(b'\n');
+            }
+        }
+        match out.failed {
+            Some(e) => Err(e),
+            None => out.to.write_all(&out.buf),
+        }
+    }
+}
+
+/// Where a printed reply goes: a buffer ([`Vec`]) or a [`Streaming`] writer.
+pub trait Out {
+    fn push(&mut self, byte: u8);
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+    /// An element of an array has been appended: a place where the output may be handed on.
+    fn element_done(&mut self) {}
+}
+
+impl Out for Vec<u8> {
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte);
+    }
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+}
+
+/// A buffer written on to `to` whenever it holds 64 KiB at the end of an array element; the
+/// first error is kept, and nothing more is written after it.
+struct Streaming<'a, W> {
+    buf: Vec<u8>,
+    to: &'a mut W,
+    failed: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> Out for Streaming<'_, W> {
+    fn push(&mut self, byte: u8) {
+        self.buf.push(byte);
+    }
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+    fn element_done(&mut self) {
+        if self.buf.len() >= 64 << 10 {
+            if self.failed.is_none() {
+                if let Err(e) = self.to.write_all(&self.buf) {
+                    self.failed = Some(e);
+                }
+            }
+            self.buf.clear();
+        }
+    }
+}
+
 /// Printing a [`Reply`] in the forms redis-cli prints.
 pub trait Print {
     /// Appends the raw form: values as they are, array elements on their own lines (nested
@@ -89,7 +168,7 @@ fn resp2_shape(reply: &Reply) -> Reply {
     }
 }
 
-fn write_raw_inner(reply: &Reply, out: &mut Vec<u8>) {
+fn write_raw_inner<O: Out>(reply: &Reply, out: &mut O) {
     match reply {
         Reply::Double(_)
         | Reply::Boolean(_)
@@ -113,12 +192,13 @@ fn write_raw_inner(reply: &Reply, out: &mut Vec<u8>) {
                     out.push(b'\n');
                 }
                 write_raw_inner(item, out);
+                out.element_done();
             }
         }
     }
 }
 
-fn write_tty_inner(reply: &Reply, out: &mut Vec<u8>, prefix: &str) {
+fn write_tty_inner<O: Out>(reply: &Reply, out: &mut O, prefix: &str) {
     match reply {
         Reply::Double(_)
         | Reply::Boolean(_)
@@ -150,12 +230,13 @@ fn write_tty_inner(reply: &Reply, out: &mut Vec<u8>, prefix: &str) {
                 let lead = if i == 0 { "" } else { prefix };
                 out.extend_from_slice(format!("{lead}{:>width$}) ", i + 1).as_bytes());
                 write_tty_inner(item, out, &nested_prefix);
+                out.element_done();
             }
         }
     }
 }
 
-fn write_json_inner(reply: &Reply, out: &mut Vec<u8>) {
+fn write_json_inner<O: Out>(reply: &Reply, out: &mut O) {
     match reply {
         Reply::Double(_)
         | Reply::Boolean(_)
@@ -188,13 +269,14 @@ fn write_json_inner(reply: &Reply, out: &mut Vec<u8>) {
                     out.push(b',');
                 }
                 write_json_inner(item, out);
+                out.element_done();
             }
             out.push(b']');
         }
     }
 }
 
-fn write_csv_inner(reply: &Reply, out: &mut Vec<u8>) {
+fn write_csv_inner<O: Out>(reply: &Reply, out: &mut O) {
     match reply {
         Reply::Double(_)
         | Reply::Boolean(_)
@@ -217,13 +299,14 @@ fn write_csv_inner(reply: &Reply, out: &mut Vec<u8>) {
                     out.push(b',');
                 }
                 write_csv_inner(item, out);
+                out.element_done();
             }
         }
     }
 }
 
 /// Appends `s` as a JSON string literal.
-fn write_json_string(out: &mut Vec<u8>, s: &str) {
+fn write_json_string<O: Out>(out: &mut O, s: &str) {
     // Serialising a `str` cannot fail; the fallback keeps this free of panics regardless.
     let quoted = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
     out.extend_from_slice(quoted.as_bytes());
@@ -309,14 +392,14 @@ pub fn write_mapped(
 
 /// Appends `bytes` in double quotes, escaped like redis-cli's `sdscatrepr`: `\\`, `\"`, `\n`,
 /// `\r`, `\t`, `\a`, `\b`, printable ASCII as is, anything else as `\xHH`.
-pub fn write_repr(out: &mut Vec<u8>, bytes: &[u8]) {
+pub fn write_repr<O: Out>(out: &mut O, bytes: &[u8]) {
     out.push(b'"');
     escape_repr(out, bytes);
     out.push(b'"');
 }
 
 /// Appends `bytes` escaped as [`write_repr`] does, without the quotes.
-fn escape_repr(out: &mut Vec<u8>, bytes: &[u8]) {
+fn escape_repr<O: Out>(out: &mut O, bytes: &[u8]) {
     for &b in bytes {
         match b {
             b'\\' | b'"' => out.extend_from_slice(&[b'\\', b]),
@@ -491,6 +574,44 @@ mod tests {
     }
 
     #[test]
+    fn a_long_array_written_a_piece_at_a_time_prints_as_the_whole_would() {
+        // Many pieces of 64 KiB, nested arrays and nil among them.
+        let reply = Reply::Array(
+            (0..100_000)
+                .map(|i| match i % 1000 {
+                    0 => Reply::Nil,
+                    1 => Reply::Array(vec![bulk("a\nb"), Reply::Int(i)]),
+                    _ => bulk(&format!("value {i}")),
+                })
+                .collect(),
+        );
+        /// Counts the writes it is given.
+        struct Pieces(Vec<u8>, usize);
+        impl std::io::Write for Pieces {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.extend_from_slice(buf);
+                self.1 += 1;
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        for format in [Format::Raw, Format::Tty, Format::Json, Format::Csv] {
+            let mut whole = Vec::new();
+            format.write(&reply, &mut whole);
+            let mut pieces = Pieces(Vec::new(), 0);
+            format.write_to(&reply, &mut pieces).unwrap();
+            assert!(pieces.0 == whole, "{format:?}");
+            assert!(
+                pieces.1 > whole.len() / (128 << 10),
+                "{format:?}: {} writes",
+                pieces.1
+            );
+        }
+    }
+
+    #[test]
     fn tty_nested_arrays_indent() {
         let r = Reply::Array(vec![
             Reply::ok(),
@@ -541,6 +662,9 @@ mod tests {
                 let mut out = Vec::new();
                 format.write(&reply, &mut out);
                 proptest::prop_assert!(out.ends_with(b"\n"), "{format:?}: {out:?}");
+                let mut streamed = Vec::new();
+                proptest::prop_assert!(format.write_to(&reply, &mut streamed).is_ok());
+                proptest::prop_assert_eq!(&streamed, &out, "{:?}", format);
                 if format == Format::Json {
                     let line = &out[..out.len() - 1];
                     proptest::prop_assert!(!line.contains(&b'\n'), "{out:?}");
