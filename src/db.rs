@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::engine::Shared;
 use crate::error::{Error, Result};
+use crate::read::Read;
 use crate::shm::*;
 use crate::txn::WriteTxn;
 use crate::value::{Value, ValueRef, ValueType};
@@ -276,20 +277,28 @@ impl Db {
     pub fn path(&self) -> &Path {
         &self.inner.dir
     }
-    /// Reads `key` (Redis `GET`), zero-copy. Expired keys read as absent.
+    /// Reads `key` (Redis `GET`), zero-copy: the [`ValueRef`] borrows the bytes from the
+    /// shared mapping. Expired keys read as absent. [`Read::get`] (and [`Db::get_value`]) is
+    /// the same read into an owned [`Value`], as [`WriteTxn::get`] and [`crate::Snapshot`]
+    /// return it.
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// db.set(b"k", "v")?;
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// Checksum or I/O errors on the record.
-    pub fn get(&self, key: &[u8]) -> Result<Option<ValueRef>> {
-        let Some(hit) = self.inner.lookup(key)? else {
+    /// [`Error::WrongType`] if the key holds a collection; checksum or I/O errors on the
+    /// record.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<ValueRef>> {
+        let Some(hit) = self.inner.lookup(key.as_ref())? else {
             return Ok(None);
         };
-        let ty = ValueType::from_tag(hit.meta.vtype).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "key holds a value of unknown type tag {}",
-                hit.meta.vtype
-            ))
-        })?;
+        let ty = crate::read::value_type_of(hit.meta.vtype)?;
         if ty.is_collection() {
             return Err(Error::WrongType {
                 expected: ValueType::String,
@@ -307,8 +316,8 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::get`].
-    pub fn get_value(&self, key: &[u8]) -> Result<Option<Value>> {
-        self.get(key)?.map(|v| v.to_value()).transpose()
+    pub fn get_value(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        Read::get(self, key)
     }
     /// Reads several keys atomically (Redis `MGET`): all from one committed state.
     ///
@@ -332,11 +341,8 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::get`].
-    pub fn expiry(&self, key: &[u8]) -> Result<Option<u64>> {
-        Ok(self
-            .inner
-            .lookup(key)?
-            .and_then(|h| (h.meta.expires_at != 0).then_some(h.meta.expires_at)))
+    pub fn expiry(&self, key: impl AsRef<[u8]>) -> Result<Option<u64>> {
+        Read::expiry(self, key)
     }
 
     /// The id of the transaction that last wrote `key` (`None` if absent or expired): a token
@@ -382,12 +388,19 @@ impl Db {
         self.inner.expire_pass(self.inner.opts.lock_timeout)
     }
 
-    /// Whether `key` exists (Redis `EXISTS`).
+    /// The type of the value at `key` (Redis `TYPE`); `None` if absent; [`Read::value_type`].
     ///
     /// # Errors
-    /// As [`Db::get`].
-    pub fn exists(&self, key: &[u8]) -> Result<bool> {
-        Ok(self.get(key)?.is_some())
+    /// As [`Read::value_type`].
+    pub fn value_type(&self, key: impl AsRef<[u8]>) -> Result<Option<ValueType>> {
+        Read::value_type(self, key)
+    }
+    /// Whether `key` exists, whatever its type (Redis `EXISTS`); [`Read::exists`].
+    ///
+    /// # Errors
+    /// Checksum or I/O errors.
+    pub fn exists(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        Read::exists(self, key)
     }
     /// Sets `key` in its own transaction (Redis `SET`).
     ///
@@ -410,6 +423,22 @@ impl Db {
     /// [`crate::Error::NotAnInteger`], [`crate::Error::Overflow`], or as [`WriteTxn::commit`].
     pub fn incr_by(&self, key: &[u8], delta: i64) -> Result<i64> {
         self.transaction(|tx| tx.incr_by(key, delta))
+    }
+    /// Subtracts `delta` from the integer at `key` (Redis `DECRBY`), atomically across
+    /// processes.
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// assert_eq!(db.decr_by(b"n", 2)?, -2);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Db::incr_by`].
+    pub fn decr_by(&self, key: &[u8], delta: i64) -> Result<i64> {
+        self.transaction(|tx| tx.decr_by(key, delta))
     }
     /// Number of keys (Redis `DBSIZE`).
     pub fn len(&self) -> u64 {

@@ -1631,8 +1631,13 @@ impl Shared {
     }
 
     pub(crate) fn all_keys(&self) -> Result<Vec<Vec<u8>>> {
+        self.read_consistent(|idx| self.keys_in(idx))
+    }
+
+    /// The live, unexpired user keys of one read section's view.
+    pub(crate) fn keys_in(&self, idx: &ReadView<'_>) -> Result<Vec<Vec<u8>>> {
         let now = now_ms();
-        self.read_consistent(|idx| {
+        {
             let mut out = Vec::with_capacity(idx.used().min(idx.cap) as usize);
             for (_, _, loc) in idx.live_slots() {
                 let (map, meta) = self.segs.record_at(loc)?;
@@ -1651,7 +1656,7 @@ impl Shared {
                 out.extend(o.user_puts(now).map(|(_, k)| k.to_vec()));
             }
             Ok(out)
-        })
+        }
     }
 
     // ----- writer role -----------------------------------------------------------------

@@ -277,6 +277,14 @@ pub enum Error {
         /// The mode asked for.
         requested: u32,
     },
+    /// A value stored in the database is malformed (an unknown type tag, a payload that does
+    /// not decode as its type), though its record passed its checksum: damage, or a file
+    /// written by something other than ZiggyDB.
+    #[error("stored value is corrupt: {reason}")]
+    CorruptValue {
+        /// What was wrong.
+        reason: String,
+    },
     /// An argument is invalid (e.g. a zero segment size).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

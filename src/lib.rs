@@ -51,6 +51,7 @@ mod manifest;
 mod map;
 #[allow(dead_code)] // the stop points come with the code that waits at them
 mod pause;
+mod read;
 mod record;
 mod repair;
 mod segment;
@@ -67,6 +68,7 @@ pub use coll::{
 pub use db::{CheckReport, CompactStats, Db, Durability, Metrics, OpenOptions, ProcessStats};
 pub use dump::{ExportFormat, ImportStats};
 pub use error::{Error, Result};
+pub use read::{Expiry, Read, Snapshot};
 pub use repair::{repair, DamagedCollection, DamagedRange, DroppedTxn, RepairReport};
 pub use txn::{Savepoint, WriteTxn};
 pub use types::{glob_match, ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};

@@ -12,6 +12,7 @@ mod zset;
 
 pub use hash::{Hash, HashView};
 pub use list::{List, ListView};
+pub(crate) use set::combine;
 pub use set::{Set, SetOp, SetView};
 pub(crate) use zset::stored_score;
 pub use zset::{LexBound, ScoreBound, SortedSet, SortedSetView, ZAddFlags};
@@ -251,7 +252,7 @@ impl Source for WriteTxn {
 }
 
 /// The committed state as seen by one read section.
-pub(crate) struct Snapshot<'a> {
+pub struct Snapshot<'a> {
     shared: &'a Shared,
     idx: &'a ReadView<'a>,
 }
@@ -282,6 +283,21 @@ impl Source for Snapshot<'_> {
         };
         check_type(hit.meta.vtype, ty)?;
         Meta::decode(hit.meta.value(&hit.map)).map(|m| Some(m.of_type(ty)))
+    }
+}
+
+impl Snapshot<'_> {
+    /// The unexpired record of the user key `key` in this view.
+    pub(crate) fn user_hit(&self, key: &[u8]) -> Result<Option<crate::engine::Hit>> {
+        let hit = self
+            .shared
+            .probe_key(self.idx, key, index::hash_key(key), false)?;
+        Ok(hit.filter(|h| h.meta.kind == crate::record::KIND_PUT && !h.expired()))
+    }
+
+    /// The live, unexpired user keys of this view, in no order.
+    pub(crate) fn all_keys(&self) -> Result<Vec<Vec<u8>>> {
+        self.shared.keys_in(self.idx)
     }
 }
 
