@@ -751,7 +751,7 @@ impl Shared {
                 .map_err(|e| Error::io(&shm_path, e))?;
             crate::io::allocate(&shm_lock.file, SHM_LEN, &shm_path)?;
         } else if len != SHM_LEN {
-            return Err(Error::CorruptIndex {
+            return Err(Error::CorruptShm {
                 file: shm_path,
                 reason: "shared state file has the wrong size while other processes use it",
             });
@@ -948,7 +948,7 @@ impl Shared {
                 supported: SHM_VERSION as u16,
             });
         }
-        Err(Error::CorruptIndex {
+        Err(Error::CorruptShm {
             file: shm_path.to_path_buf(),
             reason: "shared state is not initialised although another process is attached",
         })
@@ -1719,7 +1719,7 @@ impl Shared {
             // active id; any other value is damage, and must not create a file under it.
             let active = u64::from(self.read_manifest()?.active);
             if rotating < active || rotating >= self.shm.get(W_NEXT_SEG) {
-                return Err(Error::CorruptIndex {
+                return Err(Error::CorruptShm {
                     file: self.dir.join("ziggy.shm"),
                     reason: "the segment being rotated to is not one that could be allocated",
                 });

@@ -67,7 +67,7 @@ pub use coll::{
 };
 pub use db::{CheckReport, CompactStats, Db, Durability, Metrics, OpenOptions, ProcessStats};
 pub use dump::{ExportFormat, ImportStats};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};
 pub use read::{Expiry, Read, Snapshot};
 pub use repair::{repair, DamagedCollection, DamagedRange, DroppedTxn, RepairReport};
 pub use txn::{Savepoint, WriteTxn};

@@ -154,9 +154,14 @@ impl SharedWords {
     pub(crate) fn open(file: &File, path: &Path) -> Result<Self> {
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if len == 0 || len % 4096 != 0 {
-            return Err(Error::CorruptIndex {
-                file: path.to_path_buf(),
-                reason: "file size is not a positive multiple of 4096",
+            let (file, reason) = (
+                path.to_path_buf(),
+                "file size is not a positive multiple of 4096",
+            );
+            return Err(if path.file_name().is_some_and(|n| n == "ziggy.shm") {
+                Error::CorruptShm { file, reason }
+            } else {
+                Error::CorruptIndex { file, reason }
             });
         }
         let map = memmap2::MmapOptions::new()

@@ -85,14 +85,12 @@ impl Meta {
             b.get(i..i + 8)
                 .and_then(|s| s.try_into().ok())
                 .map(u64::from_le_bytes)
-                .ok_or(Error::CorruptIndex {
-                    file: "collection".into(),
+                .ok_or(Error::CorruptCollection {
                     reason: "short metadata",
                 })
         };
         if b.len() != META_LEN {
-            return Err(Error::CorruptIndex {
-                file: "collection".into(),
+            return Err(Error::CorruptCollection {
                 reason: "metadata size",
             });
         }
@@ -194,8 +192,7 @@ pub(crate) fn decode_trash(payload: &[u8]) -> Vec<(u64, u64)> {
 }
 
 fn missing_page() -> Error {
-    Error::CorruptIndex {
-        file: "collection".into(),
+    Error::CorruptCollection {
         reason: "a collection page is missing",
     }
 }

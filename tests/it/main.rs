@@ -9,6 +9,7 @@
 // Keys are `impl AsRef<[u8]>`: callers written when they were `&[u8]` pass `&Vec<u8>`.
 #![allow(clippy::needless_borrows_for_generic_args)]
 
+mod api;
 mod attach;
 mod backup;
 mod basic;
