@@ -462,13 +462,67 @@ impl Db {
     pub fn begin_write(&self) -> Result<WriteTxn> {
         WriteTxn::new(self.inner.begin_writer(self.inner.opts.lock_timeout)?)
     }
-    /// Runs `f` in a write transaction and commits it if `f` returns `Ok`; rolls back on `Err`.
+    /// Runs `f` in a write transaction and commits it if `f` returns `Ok`; rolls back on `Err`
+    /// (and on a panic). For a closure that returns its own error type, see [`Db::update`].
+    ///
+    /// Inside `f`, a write on this database that is not through `tx` (a second
+    /// [`Db::begin_write`], [`Db::set`], …) is [`Error::TxnActive`] at once rather than a
+    /// wait for the lock `tx` holds.
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// let n = db.transaction(|tx| {
+    ///     tx.set(b"a", 1i64)?;
+    ///     tx.incr_by(b"a", 1)
+    /// })?;
+    /// assert_eq!(n, 2);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// What `f` returns, or as [`Db::begin_write`] and [`WriteTxn::commit`].
     pub fn transaction<T>(&self, f: impl FnOnce(&mut WriteTxn) -> Result<T>) -> Result<T> {
+        self.update(f)
+    }
+    /// [`Db::transaction`] for a closure that returns the caller's own error type `E` (any
+    /// type a [`ziggydb::Error`](Error) converts into): commits if `f` returns `Ok`, rolls
+    /// back on `Err`, and returns `f`'s error as it is.
+    ///
+    /// ```
+    /// #[derive(Debug)]
+    /// enum AppError { Db(ziggydb::Error), OutOfStock }
+    /// impl From<ziggydb::Error> for AppError {
+    ///     fn from(e: ziggydb::Error) -> Self { AppError::Db(e) }
+    /// }
+    /// # fn main() -> Result<(), AppError> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// let r = db.update(|tx| {
+    ///     let left = tx.decr_by(b"stock", 1)?;
+    ///     if left < 0 {
+    ///         return Err(AppError::OutOfStock); // rolled back
+    ///     }
+    ///     Ok(left)
+    /// });
+    /// assert!(matches!(r, Err(AppError::OutOfStock)));
+    /// assert_eq!(db.get_value(b"stock")?, None);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// What `f` returns, or as [`Db::begin_write`] and [`WriteTxn::commit`] (converted).
+    pub fn update<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut WriteTxn) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut tx = self.begin_write()?;
-        match f(&mut tx) {
+        // This thread holds the writer lock until `f` returns, whatever `f` does with `tx`.
+        let scope = self.inner.writer.scope();
+        let r = f(&mut tx);
+        drop(scope);
+        match r {
             Ok(v) => {
                 tx.commit()?;
                 Ok(v)

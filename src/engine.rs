@@ -554,7 +554,7 @@ pub(crate) struct Shared {
     attached: bool,
     seg_epoch: AtomicU64,
     pub segs: Segments,
-    writer: ProcLock,
+    pub(crate) writer: ProcLock,
     sync_mutex: Mutex<()>,
     pub(crate) compact_mutex: Mutex<()>,
     slot: Option<usize>,
@@ -568,6 +568,10 @@ pub(crate) struct Shared {
     pub(crate) read_only: bool,
     /// A read-only handle's manifest, read at its open: the segments its snapshot reads.
     snapshot_manifest: Option<Manifest>,
+    /// The process that opened the handle, and its fork generation then: in a child forked
+    /// since, the handle's locks and process slot are the parent's ([`Shared::check_fork`]).
+    pid: u32,
+    fork_gen: u64,
 }
 
 /// The engine of each directory open in this process, read-write and read-only apart.
@@ -586,6 +590,16 @@ pub(crate) struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
+        if self.shared.forked() {
+            // The threads were not forked: nothing to stop or join.
+            std::mem::forget(std::mem::take(
+                &mut *self
+                    .workers
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ));
+            return;
+        }
         self.shared.flusher_stop.store(true, Ordering::Relaxed);
         let workers = std::mem::take(
             &mut *self
@@ -630,6 +644,11 @@ pub(crate) struct WriterGuard {
 
 impl Drop for WriterGuard {
     fn drop(&mut self) {
+        if self.shared.forked() {
+            // The flock is on a file the parent shares: unlocking it here would release the
+            // parent's lock.
+            return;
+        }
         self.shared.writer_lock.unlock();
         self.shared.writer.release();
     }
@@ -665,7 +684,9 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = (dir, read_only);
-        if let Some(h) = reg.get(&key).and_then(Weak::upgrade) {
+        // A handle inherited through fork() is the parent's: attach afresh.
+        let open = reg.get(&key).and_then(Weak::upgrade);
+        if let Some(h) = open.filter(|h| !h.shared.forked()) {
             return match opts.mode {
                 Some(requested) if requested != h.shared.mode => Err(Error::ModeMismatch {
                     path: key.0,
@@ -915,7 +936,27 @@ impl Shared {
             read_only,
             snapshot_manifest: None,
             mode,
+            pid: std::process::id(),
+            fork_gen: crate::map::fork_generation(),
         }
+    }
+
+    /// Whether this process is a `fork()` of the one that opened the handle.
+    pub(crate) fn forked(&self) -> bool {
+        crate::map::fork_generation() != self.fork_gen
+    }
+
+    /// [`Error::Forked`] in a forked child: the handle's locks (flocks on open files the
+    /// parent shares), process slot and threads are the parent's. An atomic load, cheap
+    /// enough for every read.
+    pub(crate) fn check_fork(&self) -> Result<()> {
+        if self.forked() {
+            return Err(Error::Forked {
+                opened_in: self.pid,
+                now: std::process::id(),
+            });
+        }
+        Ok(())
     }
 
     /// The last steps of an attach, holding `ziggy.shm` shared: join the database clock,
@@ -1364,6 +1405,7 @@ impl Shared {
         &self,
         mut f: impl FnMut(&ReadView<'_>) -> Result<T>,
     ) -> Result<T> {
+        self.check_fork()?;
         let seq = self.shm.w(W_SEQ);
         let mut spun: Option<Instant> = None;
         let mut unreadable: Option<Instant> = None;
@@ -1662,6 +1704,7 @@ impl Shared {
     // ----- writer role -----------------------------------------------------------------
 
     fn lock_writer(&self, timeout: Option<Duration>) -> Result<()> {
+        self.check_fork()?;
         self.writable()?;
         match self.writer.acquire(timeout) {
             Ok(()) => {}
@@ -1670,15 +1713,16 @@ impl Shared {
                     path: self.dir.clone(),
                     lock: "writer.lock",
                     holder: Some(format!(
-                        "another thread of this process ({})",
+                        "another write transaction of this process ({}), perhaps one this \
+                         thread began and has not committed or dropped",
                         std::process::id()
                     )),
                 })
             }
             Err(crate::lock::AcquireError::Reentrant) => {
-                return Err(Error::InvalidArgument(
-                    "this thread already holds a write transaction on this database".into(),
-                ))
+                return Err(Error::TxnActive {
+                    path: self.dir.clone(),
+                })
             }
         }
         if let Err(e) = self.writer_lock.lock_exclusive(timeout, &self.dir) {
@@ -1984,6 +2028,7 @@ impl Shared {
         &self,
         ops: impl ExactSizeIterator<Item = (&'a [u8], OpRef<'a>)> + Clone,
     ) -> Result<u64> {
+        self.check_fork()?;
         self.writable()?;
         if self.poisoned.load(Ordering::Relaxed) || self.shm.get(W_POISONED) != 0 {
             return Err(Error::Poisoned);
@@ -2288,6 +2333,7 @@ impl Shared {
     /// then bumps the sync epoch and wakes the others, who sleep on it as a futex instead of
     /// queueing on the lock, and return at once if that fsync covered them.
     pub(crate) fn sync_to(&self, target: u64) -> Result<()> {
+        self.check_fork()?;
         let durable = self.shm.w(W_DURABLE_POS);
         let epoch = self.shm.w(W_SYNC_EPOCH);
         // The sync epoch this thread has seen unchanged since when, while another synced.
@@ -2963,6 +3009,11 @@ fn opener_phase(dir: &Path, pid: u32) -> Option<&'static str> {
 
 impl Drop for Shared {
     fn drop(&mut self) {
+        if self.forked() {
+            // The process slot and the locks are the parent's (closing the inherited files
+            // releases no flock the parent holds through them).
+            return;
+        }
         self.detach();
     }
 }

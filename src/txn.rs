@@ -622,7 +622,9 @@ impl WriteTxn {
 
     fn abort(&mut self) {
         if let Some(g) = self.guard.take() {
-            g.shared().shm.add(W_ROLLBACKS, 1);
+            if !g.shared().forked() {
+                g.shared().shm.add(W_ROLLBACKS, 1);
+            }
         }
     }
 }
