@@ -62,6 +62,27 @@ impl OpenOptions {
     pub fn new() -> Self {
         Self::default()
     }
+    /// The first option in which `self` (asked for by a second open) differs from `open`
+    /// (the options the directory is already open with in this process); the mode is
+    /// checked on its own ([`crate::Error::ModeMismatch`]).
+    pub(crate) fn difference(&self, open: &OpenOptions) -> Option<&'static str> {
+        if self.durability != open.durability {
+            Some("durability")
+        } else if self.lock_timeout != open.lock_timeout {
+            Some("lock_timeout")
+        } else if self.segment_size != open.segment_size {
+            Some("segment_size")
+        } else if self.auto_compact != open.auto_compact
+            || self.compact_min_dead_ratio.to_bits() != open.compact_min_dead_ratio.to_bits()
+            || self.compact_min_bytes != open.compact_min_bytes
+        {
+            Some("auto_compact")
+        } else if self.active_expiry != open.active_expiry {
+            Some("active_expiry")
+        } else {
+            None
+        }
+    }
     /// Durability of commits made through this handle (default [`Durability::Immediate`]).
     pub fn durability(mut self, d: Durability) -> Self {
         self.durability = d;
@@ -134,7 +155,10 @@ impl OpenOptions {
     /// [`crate::Error::Symlink`] or [`crate::Error::NotRegularFile`] for a file of the
     /// database that is a symbolic link or not a regular file, [`crate::Error::ModeMismatch`]
     /// (see [`OpenOptions::mode`]), [`crate::Error::InvalidArgument`] for a bad mode; for a
-    /// read-only open, [`crate::Error::NeedsRecovery`] and [`crate::Error::OpenReadWrite`].
+    /// read-only open, [`crate::Error::NeedsRecovery`] and [`crate::Error::OpenReadWrite`];
+    /// [`crate::Error::OptionsMismatch`] if this process has the directory open already
+    /// (with the same `read_only`) with other options: handles on one directory in one
+    /// process share one state, and its options.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
         let handle = Shared::open(path.as_ref(), self)?;
         Ok(Db {
@@ -253,7 +277,9 @@ impl CheckReport {
 }
 
 /// A handle on an open database. Cheap to clone; `Send + Sync`. All handles on one directory
-/// in one process share one set of locks and mappings.
+/// in one process share one set of locks and mappings, and one set of options: a second
+/// open with other options is [`Error::OptionsMismatch`]. A handle is this process's: in a
+/// child made by `fork()` it fails with [`Error::Forked`] (open the database again there).
 #[derive(Clone)]
 pub struct Db {
     pub(crate) inner: Arc<Shared>,
@@ -406,23 +432,23 @@ impl Db {
     ///
     /// # Errors
     /// As [`WriteTxn::commit`].
-    pub fn set(&self, key: &[u8], value: impl Into<Value>) -> Result<()> {
-        let value = value.into();
+    pub fn set(&self, key: impl AsRef<[u8]>, value: impl Into<Value>) -> Result<()> {
+        let (key, value) = (key.as_ref(), value.into());
         self.transaction(|tx| tx.set(key, value))
     }
     /// Deletes `key` in its own transaction (Redis `DEL`); true if it existed.
     ///
     /// # Errors
     /// As [`WriteTxn::commit`].
-    pub fn delete(&self, key: &[u8]) -> Result<bool> {
-        self.transaction(|tx| tx.delete(key))
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        self.transaction(|tx| tx.delete(key.as_ref()))
     }
     /// Adds `delta` to the integer at `key` (Redis `INCRBY`), atomically across processes.
     ///
     /// # Errors
     /// [`crate::Error::NotAnInteger`], [`crate::Error::Overflow`], or as [`WriteTxn::commit`].
-    pub fn incr_by(&self, key: &[u8], delta: i64) -> Result<i64> {
-        self.transaction(|tx| tx.incr_by(key, delta))
+    pub fn incr_by(&self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
+        self.transaction(|tx| tx.incr_by(key.as_ref(), delta))
     }
     /// Subtracts `delta` from the integer at `key` (Redis `DECRBY`), atomically across
     /// processes.
@@ -437,8 +463,8 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::incr_by`].
-    pub fn decr_by(&self, key: &[u8], delta: i64) -> Result<i64> {
-        self.transaction(|tx| tx.decr_by(key, delta))
+    pub fn decr_by(&self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
+        self.transaction(|tx| tx.decr_by(key.as_ref(), delta))
     }
     /// Number of keys (Redis `DBSIZE`).
     pub fn len(&self) -> u64 {

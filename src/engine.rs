@@ -687,6 +687,12 @@ impl Shared {
         // A handle inherited through fork() is the parent's: attach afresh.
         let open = reg.get(&key).and_then(Weak::upgrade);
         if let Some(h) = open.filter(|h| !h.shared.forked()) {
+            if let Some(option) = opts.difference(&h.shared.opts) {
+                return Err(Error::OptionsMismatch {
+                    path: key.0,
+                    option,
+                });
+            }
             return match opts.mode {
                 Some(requested) if requested != h.shared.mode => Err(Error::ModeMismatch {
                     path: key.0,
@@ -1329,7 +1335,7 @@ impl Shared {
         (t[0], t[1], t[2])
     }
 
-    fn count_read(&self, hit: bool) {
+    pub(crate) fn count_read(&self, hit: bool) {
         let words = match self.slot {
             Some(slot) => [
                 self.shm.proc_word(slot, P_READS),

@@ -526,7 +526,7 @@ pub struct Snapshot<'a> {
 
 impl Sealed for Db {
     fn section<T>(&self, f: &mut dyn FnMut(Src<'_>) -> Result<T>) -> Result<T> {
-        crate::coll::read(&self.inner, |s| f(Src::Snap(s)))
+        crate::coll::read_counted(&self.inner, |s| f(Src::Snap(s)))
     }
 }
 
@@ -572,6 +572,6 @@ impl Db {
     /// # Errors
     /// What `f` returns; checksum or I/O errors.
     pub fn view<T>(&self, mut f: impl FnMut(&Snapshot<'_>) -> Result<T>) -> Result<T> {
-        crate::coll::read(&self.inner, |s| f(&Snapshot { inner: s }))
+        crate::coll::read_counted(&self.inner, |s| f(&Snapshot { inner: s }))
     }
 }

@@ -397,7 +397,7 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::KeyTooLarge`], [`Error::ValueTooLarge`], [`Error::InvalidJson`].
-    pub fn set(&mut self, key: &[u8], value: impl Into<Value>) -> Result<()> {
+    pub fn set(&mut self, key: impl AsRef<[u8]>, value: impl Into<Value>) -> Result<()> {
         self.set_with_expiry(key, value, None)
     }
 
@@ -407,10 +407,11 @@ impl WriteTxn {
     /// As [`WriteTxn::set`].
     pub fn set_with_expiry(
         &mut self,
-        key: &[u8],
+        key: impl AsRef<[u8]>,
         value: impl Into<Value>,
         expires_at_ms: Option<u64>,
     ) -> Result<()> {
+        let key = key.as_ref();
         let value = value.into();
         if let Value::Json(text) = &value {
             crate::value::validate_json(text)?;
@@ -427,7 +428,8 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`crate::Db::get`].
-    pub fn delete(&mut self, key: &[u8]) -> Result<bool> {
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) -> Result<bool> {
+        let key = key.as_ref();
         if key.len() > MAX_KEY_LEN {
             return Err(Error::KeyTooLarge {
                 len: key.len(),
@@ -446,7 +448,8 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::NotAnInteger`], [`Error::Overflow`].
-    pub fn incr_by(&mut self, key: &[u8], delta: i64) -> Result<i64> {
+    pub fn incr_by(&mut self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
+        let key = key.as_ref();
         let cur = match self.get(key)? {
             None => 0,
             Some(v) => v.as_int()?,

@@ -33,10 +33,10 @@ impl<'a, S: Read> HashView<'a, S> {
 
 impl WriteTxn {
     /// The hash at `key`.
-    pub fn hash(&mut self, key: &[u8]) -> Hash<'_> {
+    pub fn hash(&mut self, key: impl AsRef<[u8]>) -> Hash<'_> {
         Hash {
             txn: self,
-            key: key.to_vec(),
+            key: key.as_ref().to_vec(),
         }
     }
 }

@@ -35,10 +35,10 @@ impl<'a, S: Read> ListView<'a, S> {
 
 impl WriteTxn {
     /// The list at `key` (created by the first push; removed when it becomes empty).
-    pub fn list(&mut self, key: &[u8]) -> List<'_> {
+    pub fn list(&mut self, key: impl AsRef<[u8]>) -> List<'_> {
         List {
             txn: self,
-            key: key.to_vec(),
+            key: key.as_ref().to_vec(),
         }
     }
 }

@@ -252,6 +252,9 @@ impl Source for WriteTxn {
 pub struct Snapshot<'a> {
     shared: &'a Shared,
     idx: &'a ReadView<'a>,
+    /// Point reads of user keys in this attempt of the section (hits, misses), for the
+    /// shared read counters; `None` where reads are not counted.
+    counts: Option<&'a std::cell::Cell<(u64, u64)>>,
 }
 
 impl PageRead for Snapshot<'_> {
@@ -289,7 +292,16 @@ impl Snapshot<'_> {
         let hit = self
             .shared
             .probe_key(self.idx, key, index::hash_key(key), false)?;
-        Ok(hit.filter(|h| h.meta.kind == crate::record::KIND_PUT && !h.expired()))
+        let hit = hit.filter(|h| h.meta.kind == crate::record::KIND_PUT && !h.expired());
+        if let Some(c) = self.counts {
+            let (hits, misses) = c.get();
+            c.set(if hit.is_some() {
+                (hits + 1, misses)
+            } else {
+                (hits, misses + 1)
+            });
+        }
+        Ok(hit)
     }
 
     /// The live, unexpired user keys of this view, in no order.
@@ -299,9 +311,27 @@ impl Snapshot<'_> {
 }
 
 /// Runs `f` on one consistent view of the committed state (retried if a commit is published
-/// meanwhile, so `f` must only read).
-pub(crate) fn read<T>(shared: &Shared, mut f: impl FnMut(&Snapshot<'_>) -> Result<T>) -> Result<T> {
-    shared.read_consistent(|idx| f(&Snapshot { shared, idx }))
+/// meanwhile, so `f` must only read), and adds the point reads of user keys made by the
+/// attempt that succeeded to the shared read, hit and miss counters
+/// ([`crate::Metrics::reads`]).
+pub(crate) fn read_counted<T>(
+    shared: &Shared,
+    mut f: impl FnMut(&Snapshot<'_>) -> Result<T>,
+) -> Result<T> {
+    let counts = std::cell::Cell::new((0, 0));
+    let r = shared.read_consistent(|idx| {
+        counts.set((0, 0));
+        f(&Snapshot {
+            shared,
+            idx,
+            counts: Some(&counts),
+        })
+    });
+    let (hits, misses) = counts.get();
+    for hit in (0..hits).map(|_| true).chain((0..misses).map(|_| false)) {
+        shared.count_read(hit);
+    }
+    r
 }
 
 /// Loads the collection of type `ty` at `key` for writing, creating an empty one (with a new

@@ -35,10 +35,10 @@ impl<'a, S: Read> SetView<'a, S> {
 
 impl WriteTxn {
     /// The set at `key`.
-    pub fn set_of(&mut self, key: &[u8]) -> Set<'_> {
+    pub fn set_of(&mut self, key: impl AsRef<[u8]>) -> Set<'_> {
         Set {
             txn: self,
-            key: key.to_vec(),
+            key: key.as_ref().to_vec(),
         }
     }
 

@@ -71,10 +71,10 @@ impl<'a, S: Read> SortedSetView<'a, S> {
 
 impl WriteTxn {
     /// The sorted set at `key`.
-    pub fn zset(&mut self, key: &[u8]) -> SortedSet<'_> {
+    pub fn zset(&mut self, key: impl AsRef<[u8]>) -> SortedSet<'_> {
         SortedSet {
             txn: self,
-            key: key.to_vec(),
+            key: key.as_ref().to_vec(),
         }
     }
 }

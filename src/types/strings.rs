@@ -462,7 +462,7 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::NotAnInteger`]; [`Error::Overflow`], also for `delta == i64::MIN`.
-    pub fn decr_by(&mut self, key: &[u8], delta: i64) -> Result<i64> {
+    pub fn decr_by(&mut self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
         self.incr_by(key, delta.checked_neg().ok_or(Error::Overflow)?)
     }
 

@@ -304,3 +304,41 @@ fn a_handle_used_after_fork_is_forked_and_a_new_open_works() -> TestResult {
     assert!(db.check()?.is_ok());
     Ok(())
 }
+
+/// A second open of a directory this process has open, with other options, is an error
+/// naming the option: it used to return the first handle, whose options then applied
+/// silently (a 1 ms lock timeout asked for waited the first handle's 10 s).
+#[test]
+fn a_second_open_with_other_options_is_options_mismatch() -> TestResult {
+    let dir = util::tempdir();
+    let db = Db::options().active_expiry(None).open(dir.path())?;
+    let again = |o: ziggydb::OpenOptions| match o.open(dir.path()) {
+        Err(Error::OptionsMismatch { option, .. }) => Ok(Some(option)),
+        Err(e) => Err(e),
+        Ok(_) => Ok(None),
+    };
+    let quick = Some(std::time::Duration::from_millis(1));
+    let batched = ziggydb::Durability::Batched {
+        max_delay: std::time::Duration::from_millis(5),
+    };
+    assert_eq!(
+        again(Db::options().active_expiry(None).lock_timeout(quick))?,
+        Some("lock_timeout")
+    );
+    assert_eq!(
+        again(Db::options().active_expiry(None).durability(batched))?,
+        Some("durability")
+    );
+    assert_eq!(
+        again(Db::options().active_expiry(None).segment_size(1 << 20))?,
+        Some("segment_size")
+    );
+    assert_eq!(again(Db::options())?, Some("active_expiry"));
+    // The same options share the open handle.
+    assert_eq!(again(Db::options().active_expiry(None))?, None);
+    db.set(b"k", 1i64)?;
+    drop(db);
+    // Once every handle is closed, any options open it.
+    assert_eq!(again(Db::options().lock_timeout(quick))?, None);
+    Ok(())
+}

@@ -272,3 +272,25 @@ fn exists_is_true_for_a_collection_on_db_and_in_a_transaction() -> TestResult {
     assert_eq!(db.decr_by(b"n", 5)?, -5);
     Ok(())
 }
+
+/// Point reads through the one read path still count in the shared metrics, once each
+/// (a read section retried because a commit landed counts only its last attempt).
+#[test]
+fn db_point_reads_are_counted_once() -> TestResult {
+    let dir = util::tempdir();
+    let db = Db::options().active_expiry(None).open(dir.path())?;
+    db.set(b"k", 1i64)?;
+    let before = db.metrics();
+    db.exists(b"k")?;
+    db.get_value(b"k")?;
+    db.strlen(b"nope")?;
+    db.view(|s| {
+        s.get("k")?;
+        s.exists("nope")
+    })?;
+    let after = db.metrics();
+    assert_eq!(after.reads - before.reads, 5);
+    assert_eq!(after.hits - before.hits, 3);
+    assert_eq!(after.misses - before.misses, 2);
+    Ok(())
+}
