@@ -10,6 +10,8 @@
 //!
 //! Building the 1,000,000-member collections takes about a minute. Run with
 //! `cargo bench --bench collections`.
+// Keys are `impl AsRef<[u8]>`: callers written when they were `&[u8]` pass `&Vec<u8>`.
+#![allow(clippy::needless_borrows_for_generic_args)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

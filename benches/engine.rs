@@ -4,6 +4,8 @@
 //! Keys are 24 random bytes and values 150 random bytes, derived from a seed so that a bench
 //! can ask for keys it knows are present (hits) or absent (misses). Run with
 //! `cargo bench --bench engine`; `cargo bench --bench engine -- --test` runs each bench once.
+// Keys are `impl AsRef<[u8]>`: callers written when they were `&[u8]` pass `&Vec<u8>`.
+#![allow(clippy::needless_borrows_for_generic_args)]
 
 use std::cell::OnceCell;
 use std::hint::black_box;

@@ -10,6 +10,8 @@
 //!
 //! `cargo bench --bench stalls` (20 s per run), `cargo bench --bench stalls -- --quick` (2 s,
 //! fewer keys). `--secs N`, `--keys N` and `--batch N` (one run) override.
+// Keys are `impl AsRef<[u8]>`: callers written when they were `&[u8]` pass `&Vec<u8>`.
+#![allow(clippy::needless_borrows_for_generic_args)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::engine::Shared;
 use crate::error::{Error, Result};
+use crate::read::Read;
 use crate::shm::*;
 use crate::txn::WriteTxn;
 use crate::value::{Value, ValueRef, ValueType};
@@ -60,6 +61,27 @@ impl OpenOptions {
     /// Default options.
     pub fn new() -> Self {
         Self::default()
+    }
+    /// The first option in which `self` (asked for by a second open) differs from `open`
+    /// (the options the directory is already open with in this process); the mode is
+    /// checked on its own ([`crate::Error::ModeMismatch`]).
+    pub(crate) fn difference(&self, open: &OpenOptions) -> Option<&'static str> {
+        if self.durability != open.durability {
+            Some("durability")
+        } else if self.lock_timeout != open.lock_timeout {
+            Some("lock_timeout")
+        } else if self.segment_size != open.segment_size {
+            Some("segment_size")
+        } else if self.auto_compact != open.auto_compact
+            || self.compact_min_dead_ratio.to_bits() != open.compact_min_dead_ratio.to_bits()
+            || self.compact_min_bytes != open.compact_min_bytes
+        {
+            Some("auto_compact")
+        } else if self.active_expiry != open.active_expiry {
+            Some("active_expiry")
+        } else {
+            None
+        }
     }
     /// Durability of commits made through this handle (default [`Durability::Immediate`]).
     pub fn durability(mut self, d: Durability) -> Self {
@@ -133,7 +155,10 @@ impl OpenOptions {
     /// [`crate::Error::Symlink`] or [`crate::Error::NotRegularFile`] for a file of the
     /// database that is a symbolic link or not a regular file, [`crate::Error::ModeMismatch`]
     /// (see [`OpenOptions::mode`]), [`crate::Error::InvalidArgument`] for a bad mode; for a
-    /// read-only open, [`crate::Error::NeedsRecovery`] and [`crate::Error::OpenReadWrite`].
+    /// read-only open, [`crate::Error::NeedsRecovery`] and [`crate::Error::OpenReadWrite`];
+    /// [`crate::Error::OptionsMismatch`] if this process has the directory open already
+    /// (with the same `read_only`) with other options: handles on one directory in one
+    /// process share one state, and its options.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
         let handle = Shared::open(path.as_ref(), self)?;
         Ok(Db {
@@ -252,7 +277,9 @@ impl CheckReport {
 }
 
 /// A handle on an open database. Cheap to clone; `Send + Sync`. All handles on one directory
-/// in one process share one set of locks and mappings.
+/// in one process share one set of locks and mappings, and one set of options: a second
+/// open with other options is [`Error::OptionsMismatch`]. A handle is this process's: in a
+/// child made by `fork()` it fails with [`Error::Forked`] (open the database again there).
 #[derive(Clone)]
 pub struct Db {
     pub(crate) inner: Arc<Shared>,
@@ -276,20 +303,28 @@ impl Db {
     pub fn path(&self) -> &Path {
         &self.inner.dir
     }
-    /// Reads `key` (Redis `GET`), zero-copy. Expired keys read as absent.
+    /// Reads `key` (Redis `GET`), zero-copy: the [`ValueRef`] borrows the bytes from the
+    /// shared mapping. Expired keys read as absent. [`Read::get`] (and [`Db::get_value`]) is
+    /// the same read into an owned [`Value`], as [`WriteTxn::get`] and [`crate::Snapshot`]
+    /// return it.
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// db.set(b"k", "v")?;
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// Checksum or I/O errors on the record.
-    pub fn get(&self, key: &[u8]) -> Result<Option<ValueRef>> {
-        let Some(hit) = self.inner.lookup(key)? else {
+    /// [`Error::WrongType`] if the key holds a collection; checksum or I/O errors on the
+    /// record.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<ValueRef>> {
+        let Some(hit) = self.inner.lookup(key.as_ref())? else {
             return Ok(None);
         };
-        let ty = ValueType::from_tag(hit.meta.vtype).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "key holds a value of unknown type tag {}",
-                hit.meta.vtype
-            ))
-        })?;
+        let ty = crate::read::value_type_of(hit.meta.vtype)?;
         if ty.is_collection() {
             return Err(Error::WrongType {
                 expected: ValueType::String,
@@ -307,8 +342,8 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::get`].
-    pub fn get_value(&self, key: &[u8]) -> Result<Option<Value>> {
-        self.get(key)?.map(|v| v.to_value()).transpose()
+    pub fn get_value(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        Read::get(self, key)
     }
     /// Reads several keys atomically (Redis `MGET`): all from one committed state.
     ///
@@ -341,11 +376,8 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::get`].
-    pub fn expiry(&self, key: &[u8]) -> Result<Option<u64>> {
-        Ok(self
-            .inner
-            .lookup(key)?
-            .and_then(|h| (h.meta.expires_at != 0).then_some(h.meta.expires_at)))
+    pub fn expiry(&self, key: impl AsRef<[u8]>) -> Result<Option<u64>> {
+        Read::expiry(self, key)
     }
 
     /// The id of the transaction that last wrote `key` (`None` if absent or expired): a token
@@ -391,34 +423,57 @@ impl Db {
         self.inner.expire_pass(self.inner.opts.lock_timeout)
     }
 
-    /// Whether `key` exists (Redis `EXISTS`).
+    /// The type of the value at `key` (Redis `TYPE`); `None` if absent; [`Read::value_type`].
     ///
     /// # Errors
-    /// As [`Db::get`].
-    pub fn exists(&self, key: &[u8]) -> Result<bool> {
-        Ok(self.get(key)?.is_some())
+    /// As [`Read::value_type`].
+    pub fn value_type(&self, key: impl AsRef<[u8]>) -> Result<Option<ValueType>> {
+        Read::value_type(self, key)
+    }
+    /// Whether `key` exists, whatever its type (Redis `EXISTS`); [`Read::exists`].
+    ///
+    /// # Errors
+    /// Checksum or I/O errors.
+    pub fn exists(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        Read::exists(self, key)
     }
     /// Sets `key` in its own transaction (Redis `SET`).
     ///
     /// # Errors
     /// As [`WriteTxn::commit`].
-    pub fn set(&self, key: &[u8], value: impl Into<Value>) -> Result<()> {
-        let value = value.into();
+    pub fn set(&self, key: impl AsRef<[u8]>, value: impl Into<Value>) -> Result<()> {
+        let (key, value) = (key.as_ref(), value.into());
         self.transaction(|tx| tx.set(key, value))
     }
     /// Deletes `key` in its own transaction (Redis `DEL`); true if it existed.
     ///
     /// # Errors
     /// As [`WriteTxn::commit`].
-    pub fn delete(&self, key: &[u8]) -> Result<bool> {
-        self.transaction(|tx| tx.delete(key))
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        self.transaction(|tx| tx.delete(key.as_ref()))
     }
     /// Adds `delta` to the integer at `key` (Redis `INCRBY`), atomically across processes.
     ///
     /// # Errors
     /// [`crate::Error::NotAnInteger`], [`crate::Error::Overflow`], or as [`WriteTxn::commit`].
-    pub fn incr_by(&self, key: &[u8], delta: i64) -> Result<i64> {
-        self.transaction(|tx| tx.incr_by(key, delta))
+    pub fn incr_by(&self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
+        self.transaction(|tx| tx.incr_by(key.as_ref(), delta))
+    }
+    /// Subtracts `delta` from the integer at `key` (Redis `DECRBY`), atomically across
+    /// processes.
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// assert_eq!(db.decr_by(b"n", 2)?, -2);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Db::incr_by`].
+    pub fn decr_by(&self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
+        self.transaction(|tx| tx.decr_by(key.as_ref(), delta))
     }
     /// Number of keys (Redis `DBSIZE`).
     pub fn len(&self) -> u64 {
@@ -442,13 +497,67 @@ impl Db {
     pub fn begin_write(&self) -> Result<WriteTxn> {
         WriteTxn::new(self.inner.begin_writer(self.inner.opts.lock_timeout)?)
     }
-    /// Runs `f` in a write transaction and commits it if `f` returns `Ok`; rolls back on `Err`.
+    /// Runs `f` in a write transaction and commits it if `f` returns `Ok`; rolls back on `Err`
+    /// (and on a panic). For a closure that returns its own error type, see [`Db::update`].
+    ///
+    /// Inside `f`, a write on this database that is not through `tx` (a second
+    /// [`Db::begin_write`], [`Db::set`], …) is [`Error::TxnActive`] at once rather than a
+    /// wait for the lock `tx` holds.
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// let n = db.transaction(|tx| {
+    ///     tx.set(b"a", 1i64)?;
+    ///     tx.incr_by(b"a", 1)
+    /// })?;
+    /// assert_eq!(n, 2);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// What `f` returns, or as [`Db::begin_write`] and [`WriteTxn::commit`].
     pub fn transaction<T>(&self, f: impl FnOnce(&mut WriteTxn) -> Result<T>) -> Result<T> {
+        self.update(f)
+    }
+    /// [`Db::transaction`] for a closure that returns the caller's own error type `E` (any
+    /// type a [`ziggydb::Error`](Error) converts into): commits if `f` returns `Ok`, rolls
+    /// back on `Err`, and returns `f`'s error as it is.
+    ///
+    /// ```
+    /// #[derive(Debug)]
+    /// enum AppError { Db(ziggydb::Error), OutOfStock }
+    /// impl From<ziggydb::Error> for AppError {
+    ///     fn from(e: ziggydb::Error) -> Self { AppError::Db(e) }
+    /// }
+    /// # fn main() -> Result<(), AppError> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// let r = db.update(|tx| {
+    ///     let left = tx.decr_by(b"stock", 1)?;
+    ///     if left < 0 {
+    ///         return Err(AppError::OutOfStock); // rolled back
+    ///     }
+    ///     Ok(left)
+    /// });
+    /// assert!(matches!(r, Err(AppError::OutOfStock)));
+    /// assert_eq!(db.get_value(b"stock")?, None);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// What `f` returns, or as [`Db::begin_write`] and [`WriteTxn::commit`] (converted).
+    pub fn update<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut WriteTxn) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut tx = self.begin_write()?;
-        match f(&mut tx) {
+        // This thread holds the writer lock until `f` returns, whatever `f` does with `tx`.
+        let scope = self.inner.writer.scope();
+        let r = f(&mut tx);
+        drop(scope);
+        match r {
             Ok(v) => {
                 tx.commit()?;
                 Ok(v)

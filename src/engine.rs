@@ -629,7 +629,7 @@ pub(crate) struct Shared {
     attached: bool,
     seg_epoch: AtomicU64,
     pub segs: Segments,
-    writer: ProcLock,
+    pub(crate) writer: ProcLock,
     sync_mutex: Mutex<()>,
     pub(crate) compact_mutex: Mutex<()>,
     slot: Option<usize>,
@@ -643,6 +643,10 @@ pub(crate) struct Shared {
     pub(crate) read_only: bool,
     /// A read-only handle's manifest, read at its open: the segments its snapshot reads.
     snapshot_manifest: Option<Manifest>,
+    /// The process that opened the handle, and its fork generation then: in a child forked
+    /// since, the handle's locks and process slot are the parent's ([`Shared::check_fork`]).
+    pid: u32,
+    fork_gen: u64,
 }
 
 /// The engine of each directory open in this process, read-write and read-only apart.
@@ -661,6 +665,16 @@ pub(crate) struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
+        if self.shared.forked() {
+            // The threads were not forked: nothing to stop or join.
+            std::mem::forget(std::mem::take(
+                &mut *self
+                    .workers
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ));
+            return;
+        }
         self.shared.flusher_stop.store(true, Ordering::Relaxed);
         let workers = std::mem::take(
             &mut *self
@@ -705,6 +719,11 @@ pub(crate) struct WriterGuard {
 
 impl Drop for WriterGuard {
     fn drop(&mut self) {
+        if self.shared.forked() {
+            // The flock is on a file the parent shares: unlocking it here would release the
+            // parent's lock.
+            return;
+        }
         self.shared.writer_lock.unlock();
         self.shared.writer.release();
     }
@@ -740,7 +759,15 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = (dir, read_only);
-        if let Some(h) = reg.get(&key).and_then(Weak::upgrade) {
+        // A handle inherited through fork() is the parent's: attach afresh.
+        let open = reg.get(&key).and_then(Weak::upgrade);
+        if let Some(h) = open.filter(|h| !h.shared.forked()) {
+            if let Some(option) = opts.difference(&h.shared.opts) {
+                return Err(Error::OptionsMismatch {
+                    path: key.0,
+                    option,
+                });
+            }
             return match opts.mode {
                 Some(requested) if requested != h.shared.mode => Err(Error::ModeMismatch {
                     path: key.0,
@@ -833,7 +860,7 @@ impl Shared {
                 .map_err(|e| Error::io(&shm_path, e))?;
             crate::io::allocate(&shm_lock.file, SHM_LEN, &shm_path)?;
         } else if len != SHM_LEN {
-            return Err(Error::CorruptIndex {
+            return Err(Error::CorruptShm {
                 file: shm_path,
                 reason: "shared state file has the wrong size while other processes use it",
             });
@@ -1006,7 +1033,27 @@ impl Shared {
             read_only,
             snapshot_manifest: None,
             mode,
+            pid: std::process::id(),
+            fork_gen: crate::map::fork_generation(),
         }
+    }
+
+    /// Whether this process is a `fork()` of the one that opened the handle.
+    pub(crate) fn forked(&self) -> bool {
+        crate::map::fork_generation() != self.fork_gen
+    }
+
+    /// [`Error::Forked`] in a forked child: the handle's locks (flocks on open files the
+    /// parent shares), process slot and threads are the parent's. An atomic load, cheap
+    /// enough for every read.
+    pub(crate) fn check_fork(&self) -> Result<()> {
+        if self.forked() {
+            return Err(Error::Forked {
+                opened_in: self.pid,
+                now: std::process::id(),
+            });
+        }
+        Ok(())
     }
 
     /// The last steps of an attach, holding `ziggy.shm` shared: join the database clock,
@@ -1040,7 +1087,7 @@ impl Shared {
                 supported: SHM_VERSION as u16,
             });
         }
-        Err(Error::CorruptIndex {
+        Err(Error::CorruptShm {
             file: shm_path.to_path_buf(),
             reason: "shared state is not initialised although another process is attached",
         })
@@ -1502,7 +1549,7 @@ impl Shared {
         (t[0], t[1], t[2])
     }
 
-    fn count_read(&self, hit: bool) {
+    pub(crate) fn count_read(&self, hit: bool) {
         let words = match self.slot {
             Some(slot) => [
                 self.shm.proc_word(slot, P_READS),
@@ -1578,6 +1625,7 @@ impl Shared {
         &self,
         mut f: impl FnMut(&ReadView<'_>) -> Result<T>,
     ) -> Result<T> {
+        self.check_fork()?;
         if self.shm.get(W_READY) == SHM_READY_REBUILDING {
             // Only point reads are answered from the old index while it is rebuilt (§10.4);
             // the rest waits for the rebuilt one, or rebuilds it if its rebuilder died.
@@ -2041,8 +2089,13 @@ impl Shared {
     }
 
     pub(crate) fn all_keys(&self) -> Result<Vec<Vec<u8>>> {
+        self.read_consistent(|idx| self.keys_in(idx))
+    }
+
+    /// The live, unexpired user keys of one read section's view.
+    pub(crate) fn keys_in(&self, idx: &ReadView<'_>) -> Result<Vec<Vec<u8>>> {
         let now = now_ms();
-        self.read_consistent(|idx| {
+        {
             let mut out = Vec::with_capacity(idx.used().min(idx.cap) as usize);
             for (_, _, loc) in idx.live_slots() {
                 let (map, meta) = self.segs.record_at(loc)?;
@@ -2061,7 +2114,7 @@ impl Shared {
                 out.extend(o.user_puts(now).map(|(_, k)| k.to_vec()));
             }
             Ok(out)
-        })
+        }
     }
 
     // ----- writer role -----------------------------------------------------------------
@@ -2080,6 +2133,7 @@ impl Shared {
     /// rebuilt, a wait for the rebuilder goes on past `timeout` as a wait for an opener does
     /// (format-spec.md §6.5, §10.4): while it runs and makes progress.
     fn lock_writer_only(&self, timeout: Option<Duration>) -> Result<()> {
+        self.check_fork()?;
         self.writable()?;
         match self.writer.acquire(timeout) {
             Ok(()) => {}
@@ -2088,15 +2142,16 @@ impl Shared {
                     path: self.dir.clone(),
                     lock: "writer.lock",
                     holder: Some(format!(
-                        "another thread of this process ({})",
+                        "another write transaction of this process ({}), perhaps one this \
+                         thread began and has not committed or dropped",
                         std::process::id()
                     )),
                 })
             }
             Err(crate::lock::AcquireError::Reentrant) => {
-                return Err(Error::InvalidArgument(
-                    "this thread already holds a write transaction on this database".into(),
-                ))
+                return Err(Error::TxnActive {
+                    path: self.dir.clone(),
+                })
             }
         }
         // The rebuilder and its CPU time as the wait starts, to tell progress at its end. It
@@ -2196,7 +2251,7 @@ impl Shared {
             // active id; any other value is damage, and must not create a file under it.
             let active = u64::from(self.read_manifest()?.active);
             if rotating < active || rotating >= self.shm.get(W_NEXT_SEG) {
-                return Err(Error::CorruptIndex {
+                return Err(Error::CorruptShm {
                     file: self.dir.join("ziggy.shm"),
                     reason: "the segment being rotated to is not one that could be allocated",
                 });
@@ -2464,6 +2519,7 @@ impl Shared {
         &self,
         ops: impl ExactSizeIterator<Item = (&'a [u8], OpRef<'a>)> + Clone,
     ) -> Result<u64> {
+        self.check_fork()?;
         self.writable()?;
         if self.poisoned.load(Ordering::Relaxed) || self.shm.get(W_POISONED) != 0 {
             return Err(Error::Poisoned);
@@ -2710,6 +2766,7 @@ impl Shared {
     /// then bumps the sync epoch and wakes the others, who sleep on it as a futex instead of
     /// queueing on the lock, and return at once if that fsync covered them.
     pub(crate) fn sync_to(&self, target: u64) -> Result<()> {
+        self.check_fork()?;
         let durable = self.shm.w(W_DURABLE_POS);
         let epoch = self.shm.w(W_SYNC_EPOCH);
         // The sync epoch this thread has seen unchanged since when, while another synced.
@@ -3408,6 +3465,11 @@ fn opener_phase(dir: &Path, pid: u32) -> Option<&'static str> {
 
 impl Drop for Shared {
     fn drop(&mut self) {
+        if self.forked() {
+            // The process slot and the locks are the parent's (closing the inherited files
+            // releases no flock the parent holds through them).
+            return;
+        }
         self.detach();
     }
 }

@@ -79,12 +79,30 @@ pub enum Error {
         /// What was wrong.
         reason: &'static str,
     },
-    /// The hash index or the shared state is malformed. The index is derived data:
-    /// reopening rebuilds it from the segments.
+    /// The hash index is malformed (or full). The index is derived data: reopening
+    /// rebuilds it from the segments.
     #[error("index file {file} corrupt: {reason}")]
     CorruptIndex {
-        /// The index or shared-state file.
+        /// The index file.
         file: PathBuf,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// The shared state file `ziggy.shm` is malformed (wrong size, not initialised while
+    /// processes are attached, a word no writer could have stored). It is derived data:
+    /// once every process has closed the database, the next open rebuilds it.
+    #[error("shared state {file} corrupt: {reason}")]
+    CorruptShm {
+        /// The shared-state file.
+        file: PathBuf,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// A collection (list, set, sorted set, hash) is damaged: its metadata is malformed, or
+    /// one of its pages is missing or malformed although its record passed its checksum.
+    /// `ziggy repair` drops damaged collections and reports them.
+    #[error("collection corrupt: {reason}")]
+    CorruptCollection {
         /// What was wrong.
         reason: &'static str,
     },
@@ -277,6 +295,43 @@ pub enum Error {
         /// The mode asked for.
         requested: u32,
     },
+    /// A value stored in the database is malformed (an unknown type tag, a payload that does
+    /// not decode as its type), though its record passed its checksum: damage, or a file
+    /// written by something other than ZiggyDB.
+    #[error("stored value is corrupt: {reason}")]
+    CorruptValue {
+        /// What was wrong.
+        reason: String,
+    },
+    /// A second [`crate::OpenOptions::open`] of a directory this process has open asked for
+    /// other options than the open handle has: handles on one directory in one process
+    /// share one state, so they cannot differ. Open with the same options, or use a clone of
+    /// the first handle.
+    #[error("database at {path} is already open in this process with another {option}; handles on one directory share their options")]
+    OptionsMismatch {
+        /// The database directory.
+        path: PathBuf,
+        /// The option that differs.
+        option: &'static str,
+    },
+    /// The handle was opened by another process, of which this one is a `fork()`: its locks
+    /// and shared-state slot are the parent's, and using them would corrupt the parent's
+    /// view. Open the database again in the child (the open attaches afresh).
+    #[error("database handle opened in process {opened_in} used in forked process {now}; open the database again in the child")]
+    Forked {
+        /// The process that opened the handle.
+        opened_in: u32,
+        /// This process.
+        now: u32,
+    },
+    /// A write transaction was begun (or a write such as [`crate::Db::set`] run on its own)
+    /// inside [`crate::Db::transaction`]'s closure on the same database: it would wait for
+    /// the writer lock its own transaction holds. Use the closure's transaction.
+    #[error("a write transaction on {path} is already open in this transaction's closure; write through the closure's transaction")]
+    TxnActive {
+        /// The database directory.
+        path: PathBuf,
+    },
     /// An argument is invalid (e.g. a zero segment size).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -376,5 +431,290 @@ impl Error {
             }
             _ => Error::Io { path, source },
         }
+    }
+}
+
+/// The stable numeric code of every [`Error`], for a C ABI and language bindings (the table
+/// in README's "Errors" section). A code and its name never change meaning; new errors get new
+/// codes. Codes 0 (`OK`) and 1 (`NOTFOUND`, a missing key) are statuses of the C ABI, never
+/// an `Error`. The codes are grouped: 10–19 the system, 20–39 damaged files, 40–59 opening a
+/// directory, 60–79 locks and handles, 80–99 arguments and limits, 100–119 a value's type
+/// or contents (Redis's errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i32)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// An I/O call failed. ([`Error::Io`])
+    Io = 10,
+    /// The operating system refused access. ([`Error::PermissionDenied`])
+    PermissionDenied = 11,
+    /// The file system is full. ([`Error::DiskFull`])
+    DiskFull = 12,
+    /// A compaction has no room for its smallest step. ([`Error::CompactNeedsSpace`])
+    CompactNeedsSpace = 13,
+    /// The file system is mounted read-only. ([`Error::ReadOnlyFileSystem`])
+    ReadOnlyFileSystem = 14,
+    /// Memory could not be allocated. ([`Error::OutOfMemory`])
+    OutOfMemory = 15,
+    /// A log record before the end of the log is damaged. ([`Error::CorruptWal`])
+    CorruptWal = 20,
+    /// A record fails its checksum. ([`Error::ChecksumMismatch`])
+    ChecksumMismatch = 21,
+    /// A segment file is malformed. ([`Error::CorruptSegment`])
+    CorruptSegment = 22,
+    /// The hash index is malformed. ([`Error::CorruptIndex`])
+    CorruptIndex = 23,
+    /// `MANIFEST` is malformed. ([`Error::CorruptManifest`])
+    CorruptManifest = 24,
+    /// The shared state `ziggy.shm` is malformed. ([`Error::CorruptShm`])
+    CorruptShm = 25,
+    /// A collection's metadata or pages are damaged. ([`Error::CorruptCollection`])
+    CorruptCollection = 26,
+    /// A stored value does not decode as its type. ([`Error::CorruptValue`])
+    CorruptValue = 27,
+    /// Segment files without a `MANIFEST`. ([`Error::ManifestMissing`])
+    ManifestMissing = 28,
+    /// A read-only open found a database that needs recovery. ([`Error::NeedsRecovery`])
+    NeedsRecovery = 29,
+    /// The directory holds other files. ([`Error::NotADatabase`])
+    NotADatabase = 40,
+    /// The path is not a directory. ([`Error::NotADirectory`])
+    NotADirectory = 41,
+    /// A file of another format version. ([`Error::IncompatibleVersion`])
+    IncompatibleVersion = 42,
+    /// A symbolic link in the database directory. ([`Error::Symlink`])
+    Symlink = 43,
+    /// A name in the database directory is not a regular file of its own. ([`Error::NotRegularFile`])
+    NotRegularFile = 44,
+    /// The database has another file mode than the one asked for. ([`Error::ModeMismatch`])
+    ModeMismatch = 45,
+    /// The directory is open in this process with other options. ([`Error::OptionsMismatch`])
+    OptionsMismatch = 46,
+    /// A read-only open found read-write processes. ([`Error::OpenReadWrite`])
+    OpenReadWrite = 47,
+    /// A repair found the database open. ([`Error::InUse`])
+    InUse = 48,
+    /// A lock was not granted within the timeout. ([`Error::Busy`])
+    Busy = 60,
+    /// An earlier write failed; the handle refuses writes. ([`Error::Poisoned`])
+    Poisoned = 61,
+    /// A write on a read-only handle. ([`Error::ReadOnly`])
+    ReadOnly = 62,
+    /// A handle used in a forked child of the process that opened it. ([`Error::Forked`])
+    Forked = 63,
+    /// A second write transaction inside a transaction's closure. ([`Error::TxnActive`])
+    TxnActive = 64,
+    /// An argument is invalid. ([`Error::InvalidArgument`])
+    InvalidArgument = 80,
+    /// A key is longer than the format allows. ([`Error::KeyTooLarge`])
+    KeyTooLarge = 81,
+    /// A value or transaction does not fit in a segment. ([`Error::ValueTooLarge`])
+    ValueTooLarge = 82,
+    /// A line of an import file is malformed. ([`Error::BadImportLine`])
+    BadImportLine = 83,
+    /// The key holds a value of another type. ([`Error::WrongType`])
+    WrongType = 100,
+    /// The value is not an integer or is out of range. ([`Error::NotAnInteger`])
+    NotAnInteger = 101,
+    /// The value is not a valid float. ([`Error::NotAFloat`])
+    NotAFloat = 102,
+    /// An arithmetic operation would overflow. ([`Error::Overflow`])
+    Overflow = 103,
+    /// A JSON value failed validation. ([`Error::InvalidJson`])
+    InvalidJson = 104,
+    /// The key does not exist (Redis `LSET`). ([`Error::NoSuchKey`])
+    NoSuchKey = 105,
+    /// An index is outside the list. ([`Error::IndexOutOfRange`])
+    IndexOutOfRange = 106,
+}
+
+impl ErrorCode {
+    /// Every code, in the order of the table.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::Io,
+        ErrorCode::PermissionDenied,
+        ErrorCode::DiskFull,
+        ErrorCode::CompactNeedsSpace,
+        ErrorCode::ReadOnlyFileSystem,
+        ErrorCode::OutOfMemory,
+        ErrorCode::CorruptWal,
+        ErrorCode::ChecksumMismatch,
+        ErrorCode::CorruptSegment,
+        ErrorCode::CorruptIndex,
+        ErrorCode::CorruptManifest,
+        ErrorCode::CorruptShm,
+        ErrorCode::CorruptCollection,
+        ErrorCode::CorruptValue,
+        ErrorCode::ManifestMissing,
+        ErrorCode::NeedsRecovery,
+        ErrorCode::NotADatabase,
+        ErrorCode::NotADirectory,
+        ErrorCode::IncompatibleVersion,
+        ErrorCode::Symlink,
+        ErrorCode::NotRegularFile,
+        ErrorCode::ModeMismatch,
+        ErrorCode::OptionsMismatch,
+        ErrorCode::OpenReadWrite,
+        ErrorCode::InUse,
+        ErrorCode::Busy,
+        ErrorCode::Poisoned,
+        ErrorCode::ReadOnly,
+        ErrorCode::Forked,
+        ErrorCode::TxnActive,
+        ErrorCode::InvalidArgument,
+        ErrorCode::KeyTooLarge,
+        ErrorCode::ValueTooLarge,
+        ErrorCode::BadImportLine,
+        ErrorCode::WrongType,
+        ErrorCode::NotAnInteger,
+        ErrorCode::NotAFloat,
+        ErrorCode::Overflow,
+        ErrorCode::InvalidJson,
+        ErrorCode::NoSuchKey,
+        ErrorCode::IndexOutOfRange,
+    ];
+
+    /// The number (stable across releases).
+    ///
+    /// ```
+    /// assert_eq!(ziggydb::ErrorCode::WrongType.code(), 100);
+    /// ```
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+
+    /// The name, upper snake case (stable across releases; the C ABI's constant is
+    /// `ZIGGY_` followed by it).
+    ///
+    /// ```
+    /// assert_eq!(ziggydb::ErrorCode::WrongType.name(), "WRONG_TYPE");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::Io => "IO",
+            ErrorCode::PermissionDenied => "PERMISSION_DENIED",
+            ErrorCode::DiskFull => "DISK_FULL",
+            ErrorCode::CompactNeedsSpace => "COMPACT_NEEDS_SPACE",
+            ErrorCode::ReadOnlyFileSystem => "READ_ONLY_FILE_SYSTEM",
+            ErrorCode::OutOfMemory => "OUT_OF_MEMORY",
+            ErrorCode::CorruptWal => "CORRUPT_WAL",
+            ErrorCode::ChecksumMismatch => "CHECKSUM_MISMATCH",
+            ErrorCode::CorruptSegment => "CORRUPT_SEGMENT",
+            ErrorCode::CorruptIndex => "CORRUPT_INDEX",
+            ErrorCode::CorruptManifest => "CORRUPT_MANIFEST",
+            ErrorCode::CorruptShm => "CORRUPT_SHM",
+            ErrorCode::CorruptCollection => "CORRUPT_COLLECTION",
+            ErrorCode::CorruptValue => "CORRUPT_VALUE",
+            ErrorCode::ManifestMissing => "MANIFEST_MISSING",
+            ErrorCode::NeedsRecovery => "NEEDS_RECOVERY",
+            ErrorCode::NotADatabase => "NOT_A_DATABASE",
+            ErrorCode::NotADirectory => "NOT_A_DIRECTORY",
+            ErrorCode::IncompatibleVersion => "INCOMPATIBLE_VERSION",
+            ErrorCode::Symlink => "SYMLINK",
+            ErrorCode::NotRegularFile => "NOT_REGULAR_FILE",
+            ErrorCode::ModeMismatch => "MODE_MISMATCH",
+            ErrorCode::OptionsMismatch => "OPTIONS_MISMATCH",
+            ErrorCode::OpenReadWrite => "OPEN_READ_WRITE",
+            ErrorCode::InUse => "IN_USE",
+            ErrorCode::Busy => "BUSY",
+            ErrorCode::Poisoned => "POISONED",
+            ErrorCode::ReadOnly => "READ_ONLY",
+            ErrorCode::Forked => "FORKED",
+            ErrorCode::TxnActive => "TXN_ACTIVE",
+            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorCode::KeyTooLarge => "KEY_TOO_LARGE",
+            ErrorCode::ValueTooLarge => "VALUE_TOO_LARGE",
+            ErrorCode::BadImportLine => "BAD_IMPORT_LINE",
+            ErrorCode::WrongType => "WRONG_TYPE",
+            ErrorCode::NotAnInteger => "NOT_AN_INTEGER",
+            ErrorCode::NotAFloat => "NOT_A_FLOAT",
+            ErrorCode::Overflow => "OVERFLOW",
+            ErrorCode::InvalidJson => "INVALID_JSON",
+            ErrorCode::NoSuchKey => "NO_SUCH_KEY",
+            ErrorCode::IndexOutOfRange => "INDEX_OUT_OF_RANGE",
+        }
+    }
+
+    /// The code with number `code`, if there is one.
+    ///
+    /// ```
+    /// use ziggydb::ErrorCode;
+    /// assert_eq!(ErrorCode::from_code(60), Some(ErrorCode::Busy));
+    /// assert_eq!(ErrorCode::from_code(1), None); // NOTFOUND is a status, not an error
+    /// ```
+    pub fn from_code(code: i32) -> Option<ErrorCode> {
+        Self::ALL.iter().copied().find(|c| c.code() == code)
+    }
+}
+
+impl Error {
+    /// The kind of this error, with its stable code and name.
+    ///
+    /// ```
+    /// use ziggydb::{Error, ErrorCode};
+    /// assert_eq!(Error::Overflow.kind(), ErrorCode::Overflow);
+    /// ```
+    pub fn kind(&self) -> ErrorCode {
+        match self {
+            Error::Io { .. } => ErrorCode::Io,
+            Error::PermissionDenied { .. } => ErrorCode::PermissionDenied,
+            Error::DiskFull { .. } => ErrorCode::DiskFull,
+            Error::CompactNeedsSpace { .. } => ErrorCode::CompactNeedsSpace,
+            Error::ReadOnlyFileSystem { .. } => ErrorCode::ReadOnlyFileSystem,
+            Error::OutOfMemory { .. } => ErrorCode::OutOfMemory,
+            Error::CorruptWal { .. } => ErrorCode::CorruptWal,
+            Error::ChecksumMismatch { .. } => ErrorCode::ChecksumMismatch,
+            Error::CorruptSegment { .. } => ErrorCode::CorruptSegment,
+            Error::CorruptIndex { .. } => ErrorCode::CorruptIndex,
+            Error::CorruptManifest { .. } => ErrorCode::CorruptManifest,
+            Error::CorruptShm { .. } => ErrorCode::CorruptShm,
+            Error::CorruptCollection { .. } => ErrorCode::CorruptCollection,
+            Error::CorruptValue { .. } => ErrorCode::CorruptValue,
+            Error::ManifestMissing { .. } => ErrorCode::ManifestMissing,
+            Error::NeedsRecovery { .. } => ErrorCode::NeedsRecovery,
+            Error::NotADatabase { .. } => ErrorCode::NotADatabase,
+            Error::NotADirectory { .. } => ErrorCode::NotADirectory,
+            Error::IncompatibleVersion { .. } => ErrorCode::IncompatibleVersion,
+            Error::Symlink { .. } => ErrorCode::Symlink,
+            Error::NotRegularFile { .. } => ErrorCode::NotRegularFile,
+            Error::ModeMismatch { .. } => ErrorCode::ModeMismatch,
+            Error::OptionsMismatch { .. } => ErrorCode::OptionsMismatch,
+            Error::OpenReadWrite { .. } => ErrorCode::OpenReadWrite,
+            Error::InUse { .. } => ErrorCode::InUse,
+            Error::Busy { .. } => ErrorCode::Busy,
+            Error::Poisoned => ErrorCode::Poisoned,
+            Error::ReadOnly => ErrorCode::ReadOnly,
+            Error::Forked { .. } => ErrorCode::Forked,
+            Error::TxnActive { .. } => ErrorCode::TxnActive,
+            Error::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            Error::KeyTooLarge { .. } => ErrorCode::KeyTooLarge,
+            Error::ValueTooLarge { .. } => ErrorCode::ValueTooLarge,
+            Error::BadImportLine { .. } => ErrorCode::BadImportLine,
+            Error::WrongType { .. } => ErrorCode::WrongType,
+            Error::NotAnInteger => ErrorCode::NotAnInteger,
+            Error::NotAFloat => ErrorCode::NotAFloat,
+            Error::Overflow => ErrorCode::Overflow,
+            Error::InvalidJson(_) => ErrorCode::InvalidJson,
+            Error::NoSuchKey => ErrorCode::NoSuchKey,
+            Error::IndexOutOfRange => ErrorCode::IndexOutOfRange,
+        }
+    }
+
+    /// The stable numeric code of this error (see [`ErrorCode`]).
+    ///
+    /// ```
+    /// assert_eq!(ziggydb::Error::Poisoned.code(), 61);
+    /// ```
+    pub fn code(&self) -> i32 {
+        self.kind().code()
+    }
+
+    /// The stable name of this error (see [`ErrorCode::name`]).
+    ///
+    /// ```
+    /// assert_eq!(ziggydb::Error::NotAnInteger.name(), "NOT_AN_INTEGER");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
     }
 }

@@ -32,6 +32,48 @@
 //! It is not: a server, a distributed store, or usable over a network file system (advisory
 //! locks and shared mappings need one kernel). Keys are at most 64 KiB; a value or a whole
 //! transaction must fit in one segment (64 MiB by default).
+//!
+//! # Reads, transactions, errors
+//!
+//! Every read is a method of [`Read`], which [`Db`] (each call one consistent read of the
+//! committed state), [`Snapshot`] (several reads of one state, from [`Db::view`]) and
+//! [`WriteTxn`] (reads that see the transaction's writes) implement with the same answers.
+//! Writes go through a [`WriteTxn`]: [`Db::transaction`] and [`Db::update`] (for a closure with
+//! its own error type) commit it when the closure returns `Ok`. A transaction belongs to no
+//! thread and may be moved to another and committed there. Every [`Error`] has a stable
+//! numeric code and name ([`Error::code`], [`ErrorCode`]) for bindings.
+//!
+//! # Safety and trust model
+//!
+//! The API is safe Rust, but it rests on a contract with every other process that can write
+//! the database's files: the processes of the owner, and of the group if the database's
+//! mode ([`OpenOptions::mode`]) lets the group write. Processes share memory maps of the
+//! segment files, the index and `ziggy.shm`, and a [`ValueRef`] is a slice of a segment's
+//! mapping. ZiggyDB itself never shrinks a file that may be mapped, never rewrites a
+//! published record (compaction writes new files and unlinks old ones whole; a mapping of an
+//! unlinked file stays valid), creates every file with `O_EXCL` and opens none through a
+//! symbolic link. Other programs must not, while any process has the database open:
+//!
+//! - **truncate** a segment or index file (or `ziggy.shm`): every process that touches a
+//!   page past the new end is killed by **SIGBUS**, as with LMDB or any database that maps its
+//!   files; the records past the end are lost, and the next open or `CHECK` reports them;
+//! - **write** into a file: damage is detected where it can be (records carry a CRC-32,
+//!   index slots a check byte, `ziggy.shm` words are range-checked), giving
+//!   [`Error::ChecksumMismatch`], [`Error::CorruptSegment`], [`Error::CorruptIndex`],
+//!   [`Error::CorruptShm`] or [`Error::CorruptCollection`] instead of data; but a record
+//!   rewritten with a recomputed checksum reads as whatever it now says (**wrong data**),
+//!   bytes changed under an outstanding [`ValueRef`] change what it reads (in Rust's terms a
+//!   data race, undefined behaviour), and a damaged lock or sequence word in `ziggy.shm` can
+//!   make readers retry or writers wait until [`Error::Busy`];
+//! - **replace** a file (rename another over it) or delete one: processes that have the old
+//!   file mapped go on reading it while new opens read the new one, so processes disagree
+//!   about the data until every process has closed the database.
+//!
+//! Files are created with the database's mode (`0600` by default: the owner alone). Give a
+//! group write access only to processes you trust with the data. Reading needs only read
+//! access, and values are not encrypted. A handle must not be used across `fork()`: in the
+//! child it fails with [`Error::Forked`] and releases nothing of the parent's; open the
+//! database again in the child.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -52,6 +94,7 @@ mod manifest;
 mod map;
 #[allow(dead_code)] // the stop points come with the code that waits at them
 mod pause;
+mod read;
 mod record;
 mod repair;
 mod segment;
@@ -67,7 +110,8 @@ pub use coll::{
 };
 pub use db::{CheckReport, CompactStats, Db, Durability, Metrics, OpenOptions, ProcessStats};
 pub use dump::{ExportFormat, ImportStats};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};
+pub use read::{Expiry, Read, Snapshot};
 pub use repair::{repair, DamagedCollection, DamagedRange, DroppedTxn, RepairReport};
 pub use txn::{Savepoint, WriteTxn};
 pub use types::{ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};

@@ -358,7 +358,10 @@ impl LockFile {
     }
 }
 
-/// A mutex with no guard lifetime, so a write transaction can own it.
+/// A mutex with no guard lifetime, so a write transaction can own it. It is held by no
+/// thread: a transaction begun on one thread may be committed (and the lock released) on
+/// another. Re-entry is told by scope instead: a thread inside [`ProcLock::scope`] (the
+/// closure of `Db::transaction`) that asks for the lock again would wait for itself.
 #[derive(Default)]
 pub(crate) struct ProcLock {
     state: Mutex<ProcLockState>,
@@ -367,7 +370,7 @@ pub(crate) struct ProcLock {
 
 #[derive(Default)]
 struct ProcLockState {
-    owner: Option<std::thread::ThreadId>,
+    held: bool,
     /// Threads queued in `acquire`. While any is queued, a thread arriving (or the one that
     /// just released, coming back) queues behind them instead of taking the free lock, so a
     /// thread that commits in a loop cannot starve another's `begin_write` until it times out.
@@ -380,15 +383,41 @@ struct ProcLockState {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum AcquireError {
     TimedOut,
-    /// The calling thread holds the lock already (a second write transaction in one thread).
+    /// The calling thread runs inside a [`ProcLock::scope`] of this lock: it holds the lock
+    /// already, and would wait for itself.
     Reentrant,
+}
+
+thread_local! {
+    /// The locks whose scope this thread is inside, by address.
+    static SCOPES: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// While it lives, the thread that made it holds the lock (see [`ProcLock::scope`]). Not
+/// `Send`: it marks this thread.
+pub(crate) struct Scope {
+    lock: usize,
+    _thread_bound: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        SCOPES.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(i) = s.iter().rposition(|&l| l == self.lock) {
+                s.remove(i);
+            }
+        });
+    }
 }
 
 impl ProcLock {
     /// Takes the lock, waiting at most `timeout`. A thread that finds others queued queues
     /// behind them (no barging), so every waiter gets the lock within a few hand-overs.
     pub(crate) fn acquire(&self, timeout: Option<Duration>) -> Result<(), AcquireError> {
-        let me = std::thread::current().id();
+        if self.in_scope() {
+            return Err(AcquireError::Reentrant);
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut st = self
             .state
@@ -396,10 +425,7 @@ impl ProcLock {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut queued = false;
         loop {
-            if st.owner == Some(me) {
-                return Err(AcquireError::Reentrant);
-            }
-            if st.owner.is_none() && (queued || st.waiters == 0) {
+            if !st.held && (queued || st.waiters == 0) {
                 break;
             }
             let wait = match deadline {
@@ -410,7 +436,7 @@ impl ProcLock {
                         if queued {
                             st.waiters -= 1;
                             // A hand-over meant for this thread goes to the next one.
-                            if st.owner.is_none() && st.waiters > 0 {
+                            if !st.held && st.waiters > 0 {
                                 self.cv.notify_one();
                             }
                         }
@@ -439,8 +465,26 @@ impl ProcLock {
         if queued {
             st.waiters -= 1;
         }
-        st.owner = Some(me);
+        st.held = true;
         Ok(())
+    }
+
+    /// Marks the calling thread as holding the lock until the returned scope is dropped: an
+    /// `acquire` from this thread meanwhile is [`AcquireError::Reentrant`] at once, instead
+    /// of a wait for itself. For a caller that holds the lock and runs code it does not
+    /// control on this thread (the closure of `Db::transaction`).
+    pub(crate) fn scope(&self) -> Scope {
+        let lock = self as *const Self as usize;
+        SCOPES.with(|s| s.borrow_mut().push(lock));
+        Scope {
+            lock,
+            _thread_bound: std::marker::PhantomData,
+        }
+    }
+
+    fn in_scope(&self) -> bool {
+        let me = self as *const Self as usize;
+        SCOPES.with(|s| s.borrow().contains(&me))
     }
 
     pub(crate) fn release(&self) {
@@ -448,7 +492,7 @@ impl ProcLock {
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        st.owner = None;
+        st.held = false;
         let wake = st.waiters > 0;
         drop(st);
         if wake {
@@ -631,11 +675,17 @@ mod tests {
     fn a_timed_out_waiter_passes_the_hand_over_on() {
         let lock = Arc::new(ProcLock::default());
         lock.acquire(None).expect("first");
+        // Held by no thread: the same thread waits like any other...
         assert_eq!(
-            lock.acquire(None),
-            Err(AcquireError::Reentrant),
+            lock.acquire(Some(Duration::from_millis(20))),
+            Err(AcquireError::TimedOut),
             "the same thread twice"
         );
+        // ...unless it marked itself as the holder.
+        {
+            let _scope = lock.scope();
+            assert_eq!(lock.acquire(None), Err(AcquireError::Reentrant), "in scope");
+        }
         let other = {
             let lock = Arc::clone(&lock);
             std::thread::spawn(move || lock.acquire(Some(Duration::from_millis(20))))

@@ -13,14 +13,44 @@
 //!
 //! And [`futex_wait`] / [`futex_wake_all`], which let processes sleep on a word of a shared
 //! mapping until another process changes it (group commit, format-spec.md §9.4).
+//!
+//! And [`fork_generation`], which counts the `fork()`s that made this process, so that a
+//! handle opened before a fork knows it is used in the child.
 #![allow(unsafe_code)]
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+
+/// How many `fork()`s separate this process from the one that first called
+/// [`fork_generation`]: the child handler of `pthread_atfork` adds one in each child.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn count_fork_in_child() {
+    // Async-signal-safe, as a fork handler must be: one atomic add, no allocation, no lock.
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// This process's fork generation: it differs from the value a handle recorded at its open
+/// exactly when the handle was opened in an ancestor of this process (before a `fork()`).
+/// The first call registers the handler; every handle calls it at its open, before any fork
+/// it must see.
+pub(crate) fn fork_generation() -> u64 {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: `pthread_atfork` only records the three function pointers; the child
+        // handler is a plain `extern "C" fn` with no captured state, valid for the life of
+        // the process, and does nothing but an atomic add (async-signal-safe). If the
+        // registration fails (ENOMEM), forks go unnoticed, as they did before it.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(count_fork_in_child));
+        }
+    });
+    FORKS.load(Ordering::Relaxed)
+}
 
 /// The address of the low 32 bits of `word` (the first four bytes: little-endian targets).
 fn low_half(word: &AtomicU64) -> *const u32 {
@@ -154,9 +184,14 @@ impl SharedWords {
     pub(crate) fn open(file: &File, path: &Path) -> Result<Self> {
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if len == 0 || len % 4096 != 0 {
-            return Err(Error::CorruptIndex {
-                file: path.to_path_buf(),
-                reason: "file size is not a positive multiple of 4096",
+            let (file, reason) = (
+                path.to_path_buf(),
+                "file size is not a positive multiple of 4096",
+            );
+            return Err(if path.file_name().is_some_and(|n| n == "ziggy.shm") {
+                Error::CorruptShm { file, reason }
+            } else {
+                Error::CorruptIndex { file, reason }
             });
         }
         let map = memmap2::MmapOptions::new()

@@ -4,17 +4,16 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::db::Durability;
-use crate::engine::{now_ms, Hit, Op, OpRef, WriterGuard};
+use crate::engine::{now_ms, Op, OpRef, WriterGuard};
 use crate::error::{Error, Result};
+use crate::read::Read;
 use crate::record::{record_len, MAX_KEY_LEN};
 use crate::shm::{W_COMMIT_MICROS, W_ROLLBACKS};
 use crate::value::{Value, ValueType};
 
 /// Decodes a stored scalar; a collection is [`Error::WrongType`].
 pub(crate) fn decode_value(vtype: u8, payload: &[u8]) -> Result<Value> {
-    let ty = ValueType::from_tag(vtype).ok_or_else(|| {
-        Error::InvalidArgument(format!("key holds a value of unknown type tag {vtype}"))
-    })?;
+    let ty = crate::read::value_type_of(vtype)?;
     if ty.is_collection() {
         return Err(Error::WrongType {
             expected: ValueType::String,
@@ -22,11 +21,6 @@ pub(crate) fn decode_value(vtype: u8, payload: &[u8]) -> Result<Value> {
         });
     }
     Value::decode_payload(ty, payload)
-}
-
-/// Decodes the value of a record found by a read.
-pub(crate) fn decode_hit(h: &Hit) -> Result<Value> {
-    decode_value(h.meta.vtype, h.meta.value(&h.map))
 }
 
 /// A stored value seen inside a transaction: its type tag, payload and expiry (0 = none).
@@ -320,33 +314,41 @@ impl WriteTxn {
         Ok(true)
     }
 
-    /// Reads `key`, seeing this transaction's writes (Redis `GET`).
+    /// Reads `key`, seeing this transaction's writes (Redis `GET`); [`Read::get`].
+    ///
+    /// ```
+    /// # use ziggydb::{Db, Value};
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = Db::open(dir.path().join("data"))?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.set(b"k", "v")?;
+    /// assert_eq!(tx.get("k")?, Some(Value::String("v".into())));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::WrongType`] if the key holds a collection; as [`crate::Db::get`].
-    pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
-        self.peek(key, false, |vtype, payload, _| decode_value(vtype, payload))
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        Read::get(self, key)
     }
 
-    /// The type of the value at `key`, seeing this transaction's writes (Redis `TYPE`).
+    /// The type of the value at `key`, seeing this transaction's writes (Redis `TYPE`);
+    /// [`Read::value_type`].
     ///
     /// # Errors
-    /// As [`crate::Db::get`].
-    pub fn value_type(&self, key: &[u8]) -> Result<Option<ValueType>> {
-        Ok(self
-            .peek(key, false, |vtype, _, _| Ok(ValueType::from_tag(vtype)))?
-            .flatten())
+    /// As [`Read::value_type`].
+    pub fn value_type(&self, key: impl AsRef<[u8]>) -> Result<Option<ValueType>> {
+        Read::value_type(self, key)
     }
 
     /// The expiry time (Unix ms) of `key`, seeing this transaction's writes; `None` if the key
-    /// is absent or does not expire (Redis `PEXPIRETIME`).
+    /// is absent or does not expire; [`Read::expiry`].
     ///
     /// # Errors
     /// As [`crate::Db::get`].
-    pub fn expiry(&self, key: &[u8]) -> Result<Option<u64>> {
-        Ok(self
-            .peek(key, false, |_, _, at| Ok((at != 0).then_some(at)))?
-            .flatten())
+    pub fn expiry(&self, key: impl AsRef<[u8]>) -> Result<Option<u64>> {
+        Read::expiry(self, key)
     }
 
     /// Sets the expiry of an existing key (Unix ms; `None` removes it, Redis `PERSIST`).
@@ -368,11 +370,17 @@ impl WriteTxn {
         Ok(true)
     }
 
-    /// Whether `key` exists, seeing this transaction's writes.
+    /// Whether `key` exists, of any type, seeing this transaction's writes; [`Read::exists`].
     ///
     /// # Errors
     /// As [`crate::Db::get`].
-    pub fn exists(&self, key: &[u8]) -> Result<bool> {
+    pub fn exists(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        Read::exists(self, key)
+    }
+
+    /// Whether the user key `key` exists (any type), seeing this transaction's writes: the
+    /// transaction's source for [`Read::exists`].
+    pub(crate) fn exists_any(&self, key: &[u8]) -> Result<bool> {
         match self.pending(key, false) {
             Some(Op::Del { .. }) => Ok(false),
             Some(Op::Put { expires_at, .. }) => Ok(*expires_at == 0 || *expires_at > now_ms()),
@@ -384,7 +392,7 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::KeyTooLarge`], [`Error::ValueTooLarge`], [`Error::InvalidJson`].
-    pub fn set(&mut self, key: &[u8], value: impl Into<Value>) -> Result<()> {
+    pub fn set(&mut self, key: impl AsRef<[u8]>, value: impl Into<Value>) -> Result<()> {
         self.set_with_expiry(key, value, None)
     }
 
@@ -394,10 +402,11 @@ impl WriteTxn {
     /// As [`WriteTxn::set`].
     pub fn set_with_expiry(
         &mut self,
-        key: &[u8],
+        key: impl AsRef<[u8]>,
         value: impl Into<Value>,
         expires_at_ms: Option<u64>,
     ) -> Result<()> {
+        let key = key.as_ref();
         let value = value.into();
         if let Value::Json(text) = &value {
             crate::value::validate_json(text)?;
@@ -414,7 +423,8 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`crate::Db::get`].
-    pub fn delete(&mut self, key: &[u8]) -> Result<bool> {
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) -> Result<bool> {
+        let key = key.as_ref();
         if key.len() > MAX_KEY_LEN {
             return Err(Error::KeyTooLarge {
                 len: key.len(),
@@ -433,7 +443,8 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::NotAnInteger`], [`Error::Overflow`].
-    pub fn incr_by(&mut self, key: &[u8], delta: i64) -> Result<i64> {
+    pub fn incr_by(&mut self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
+        let key = key.as_ref();
         let cur = match self.get(key)? {
             None => 0,
             Some(v) => v.as_int()?,
@@ -617,7 +628,9 @@ impl WriteTxn {
 
     fn abort(&mut self) {
         if let Some(g) = self.guard.take() {
-            g.shared().shm.add(W_ROLLBACKS, 1);
+            if !g.shared().forked() {
+                g.shared().shm.add(W_ROLLBACKS, 1);
+            }
         }
     }
 }

@@ -220,10 +220,12 @@ impl Value {
     /// Decodes a payload of type `ty`.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the payload is malformed for the type;
+    /// [`Error::CorruptValue`] if the payload is malformed for the type;
     /// [`Error::OutOfMemory`] if there is no memory for a copy of it.
     pub(crate) fn decode_payload(ty: ValueType, p: &[u8]) -> Result<Self> {
-        let malformed = || Error::InvalidArgument(format!("stored {ty} payload is malformed"));
+        let malformed = || Error::CorruptValue {
+            reason: format!("stored {ty} payload is malformed"),
+        };
         let eight = || <[u8; 8]>::try_from(p).map_err(|_| malformed());
         let text = || {
             std::str::from_utf8(p).map_err(|_| malformed())?;

@@ -2,9 +2,10 @@
 //! writing one field costs O(log n) whatever the number of fields.
 
 use crate::coll::tree::Target;
-use crate::coll::{load_or_create, read, store, Source};
+use crate::coll::{load_or_create, store, Source};
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::read::Read;
 use crate::txn::WriteTxn;
 use crate::value::{format_float, parse_f64, parse_i64, ValueType};
 
@@ -16,29 +17,44 @@ pub struct Hash<'t> {
     key: Vec<u8>,
 }
 
-/// A hash read from the committed state; see [`Db::hash`].
-pub struct HashView<'d> {
-    db: &'d Db,
-    key: Vec<u8>,
+/// A hash for reading: from the committed state ([`Db::hash`]), one
+/// [`crate::Snapshot`], or a write transaction ([`Read::hash_view`]). Every hash read
+/// is written here once.
+pub struct HashView<'a, S = Db> {
+    src: &'a S,
+    key: std::borrow::Cow<'a, [u8]>,
+}
+
+impl<'a, S: Read> HashView<'a, S> {
+    pub(crate) fn new(src: &'a S, key: std::borrow::Cow<'a, [u8]>) -> Self {
+        Self { src, key }
+    }
 }
 
 impl WriteTxn {
     /// The hash at `key`.
-    pub fn hash(&mut self, key: &[u8]) -> Hash<'_> {
+    pub fn hash(&mut self, key: impl AsRef<[u8]>) -> Hash<'_> {
         Hash {
             txn: self,
-            key: key.to_vec(),
+            key: key.as_ref().to_vec(),
         }
     }
 }
 
 impl Db {
-    /// The hash at `key`, read without taking the writer lock.
-    pub fn hash(&self, key: &[u8]) -> HashView<'_> {
-        HashView {
-            db: self,
-            key: key.to_vec(),
-        }
+    /// The hash at `key`, read without taking the writer lock (each call one consistent
+    /// read; see [`Db::view`] for several).
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// db.transaction(|tx| tx.hash(b"h").set(&[(b"f", b"v")]))?;
+    /// assert_eq!(db.hash(b"h").get(b"f")?, Some(b"v".to_vec()));
+    /// # Ok(()) }
+    /// ```
+    pub fn hash(&self, key: impl AsRef<[u8]>) -> HashView<'_> {
+        self.hash_view(key)
     }
 }
 
@@ -56,29 +72,28 @@ fn all(src: &impl Source, key: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     m.a.range(src, 0, m.len)
 }
 
-impl HashView<'_> {
+impl<S: Read> HashView<'_, S> {
     /// The value of `field` (Redis `HGET`).
     ///
     /// # Errors
     /// [`Error::WrongType`]; read errors.
     pub fn get(&self, field: &[u8]) -> Result<Option<Vec<u8>>> {
-        read(&self.db.inner, |s| get(s, &self.key, field))
+        self.src.section(&mut |s| get(&s, &self.key, field))
     }
     /// Fields and values in field order (Redis `HGETALL`).
     ///
     /// # Errors
     /// As [`HashView::get`].
     pub fn get_all(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        read(&self.db.inner, |s| all(s, &self.key))
+        self.src.section(&mut |s| all(&s, &self.key))
     }
     /// Number of fields (Redis `HLEN`).
     ///
     /// # Errors
     /// As [`HashView::get`].
     pub fn len(&self) -> Result<u64> {
-        read(&self.db.inner, |s| {
-            Ok(s.meta(&self.key, TY)?.map_or(0, |m| m.len))
-        })
+        self.src
+            .section(&mut |s| Ok(s.meta(&self.key, TY)?.map_or(0, |m| m.len)))
     }
     /// True when the hash is absent.
     ///

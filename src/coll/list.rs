@@ -1,10 +1,13 @@
 //! Lists (Redis `LPUSH`, `RPUSH`, `LPOP`, `LRANGE`, …): a positional counted B+tree, so a
 //! push or pop at either end, an index or a set costs O(log n).
 
+use std::borrow::Cow;
+
 use crate::coll::tree::{PageRead, Target};
-use crate::coll::{index_range, load_or_create, read, store, Meta, Source};
+use crate::coll::{index_range, load_or_create, store, Meta, Source};
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::read::Read;
 use crate::txn::WriteTxn;
 use crate::value::ValueType;
 
@@ -16,29 +19,44 @@ pub struct List<'t> {
     key: Vec<u8>,
 }
 
-/// A list read from the committed state; see [`Db::list`].
-pub struct ListView<'d> {
-    db: &'d Db,
-    key: Vec<u8>,
+/// A list for reading: from the committed state ([`Db::list`]), one [`crate::Snapshot`],
+/// or a write transaction ([`Read::list_view`]). Every list read is written here once;
+/// [`List`] forwards its reads to it.
+pub struct ListView<'a, S = Db> {
+    src: &'a S,
+    key: Cow<'a, [u8]>,
+}
+
+impl<'a, S: Read> ListView<'a, S> {
+    pub(crate) fn new(src: &'a S, key: Cow<'a, [u8]>) -> Self {
+        Self { src, key }
+    }
 }
 
 impl WriteTxn {
     /// The list at `key` (created by the first push; removed when it becomes empty).
-    pub fn list(&mut self, key: &[u8]) -> List<'_> {
+    pub fn list(&mut self, key: impl AsRef<[u8]>) -> List<'_> {
         List {
             txn: self,
-            key: key.to_vec(),
+            key: key.as_ref().to_vec(),
         }
     }
 }
 
 impl Db {
-    /// The list at `key`, read without taking the writer lock.
-    pub fn list(&self, key: &[u8]) -> ListView<'_> {
-        ListView {
-            db: self,
-            key: key.to_vec(),
-        }
+    /// The list at `key`, read without taking the writer lock (each call one consistent
+    /// read; see [`Db::view`] for several).
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&[b"a"]))?;
+    /// assert_eq!(db.list(b"l").get(0)?, Some(b"a".to_vec()));
+    /// # Ok(()) }
+    /// ```
+    pub fn list(&self, key: impl AsRef<[u8]>) -> ListView<'_> {
+        self.list_view(key)
     }
 }
 
@@ -77,13 +95,13 @@ fn all(src: &impl PageRead, m: &Meta) -> Result<Vec<Vec<u8>>> {
         .collect())
 }
 
-impl ListView<'_> {
+impl<S: Read> ListView<'_, S> {
     /// Length (Redis `LLEN`).
     ///
     /// # Errors
     /// [`Error::WrongType`]; read errors.
     pub fn len(&self) -> Result<u64> {
-        read(&self.db.inner, |s| len_of(s, &self.key))
+        self.src.section(&mut |s| len_of(&s, &self.key))
     }
     /// True when the list is absent.
     ///
@@ -97,14 +115,27 @@ impl ListView<'_> {
     /// # Errors
     /// As [`ListView::len`].
     pub fn range(&self, start: i64, stop: i64) -> Result<Vec<Vec<u8>>> {
-        read(&self.db.inner, |s| range_of(s, &self.key, start, stop))
+        self.src
+            .section(&mut |s| range_of(&s, &self.key, start, stop))
     }
     /// Element at `index` (Redis `LINDEX`).
     ///
     /// # Errors
     /// As [`ListView::len`].
     pub fn get(&self, index: i64) -> Result<Option<Vec<u8>>> {
-        read(&self.db.inner, |s| index_of(s, &self.key, index))
+        self.src.section(&mut |s| index_of(&s, &self.key, index))
+    }
+    /// Positions of elements equal to `value` (Redis `LPOS` with RANK, COUNT and MAXLEN;
+    /// `count` 0 means all).
+    ///
+    /// # Errors
+    /// As [`ListView::len`]; [`Error::InvalidArgument`] for a rank of 0.
+    pub fn positions(&self, value: &[u8], rank: i64, count: u64, maxlen: u64) -> Result<Vec<u64>> {
+        if rank == 0 {
+            return Err(Error::InvalidArgument("RANK can't be zero".into()));
+        }
+        self.src
+            .section(&mut |s| positions(&s, &self.key, value, rank, count, maxlen))
     }
 }
 
@@ -188,7 +219,7 @@ impl List<'_> {
     /// # Errors
     /// [`Error::WrongType`].
     pub fn len(&self) -> Result<u64> {
-        len_of(&*self.txn, &self.key)
+        self.view().len()
     }
 
     /// True when the list is absent.
@@ -204,7 +235,7 @@ impl List<'_> {
     /// # Errors
     /// As [`List::len`].
     pub fn range(&self, start: i64, stop: i64) -> Result<Vec<Vec<u8>>> {
-        range_of(&*self.txn, &self.key, start, stop)
+        self.view().range(start, stop)
     }
 
     /// Element at `index` (Redis `LINDEX`).
@@ -212,7 +243,7 @@ impl List<'_> {
     /// # Errors
     /// As [`List::len`].
     pub fn get(&self, index: i64) -> Result<Option<Vec<u8>>> {
-        index_of(&*self.txn, &self.key, index)
+        self.view().get(index)
     }
 
     /// Replaces the element at `index` (Redis `LSET`).
@@ -312,38 +343,51 @@ impl List<'_> {
     /// # Errors
     /// As [`List::len`]; [`Error::InvalidArgument`] for a rank of 0.
     pub fn positions(&self, value: &[u8], rank: i64, count: u64, maxlen: u64) -> Result<Vec<u64>> {
-        if rank == 0 {
-            return Err(Error::InvalidArgument("RANK can't be zero".into()));
-        }
-        let Some(m) = self.txn.meta(&self.key, TY)? else {
-            return Ok(Vec::new());
-        };
-        let items = all(&*self.txn, &m)?;
-        let n = items.len();
-        let limit = if maxlen == 0 {
-            n
-        } else {
-            (maxlen as usize).min(n)
-        };
-        let order: Box<dyn Iterator<Item = usize>> = if rank > 0 {
-            Box::new(0..limit)
-        } else {
-            Box::new((n - limit..n).rev())
-        };
-        let mut skip = rank.unsigned_abs() - 1;
-        let mut out = Vec::new();
-        for i in order {
-            if items[i] == value {
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                out.push(i as u64);
-                if count != 0 && out.len() as u64 >= count {
-                    break;
-                }
+        self.view().positions(value, rank, count, maxlen)
+    }
+
+    /// This list as a read-only view (its reads are written there once).
+    fn view(&self) -> ListView<'_, WriteTxn> {
+        ListView::new(&*self.txn, Cow::Borrowed(&self.key))
+    }
+}
+
+fn positions(
+    src: &impl Source,
+    key: &[u8],
+    value: &[u8],
+    rank: i64,
+    count: u64,
+    maxlen: u64,
+) -> Result<Vec<u64>> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok(Vec::new());
+    };
+    let items = all(src, &m)?;
+    let n = items.len();
+    let limit = if maxlen == 0 {
+        n
+    } else {
+        (maxlen as usize).min(n)
+    };
+    let order: Box<dyn Iterator<Item = usize>> = if rank > 0 {
+        Box::new(0..limit)
+    } else {
+        Box::new((n - limit..n).rev())
+    };
+    let mut skip = rank.unsigned_abs() - 1;
+    let mut out = Vec::new();
+    for i in order {
+        if items[i] == value {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            out.push(i as u64);
+            if count != 0 && out.len() as u64 >= count {
+                break;
             }
         }
-        Ok(out)
     }
+    Ok(out)
 }

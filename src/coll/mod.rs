@@ -12,6 +12,7 @@ mod zset;
 
 pub use hash::{Hash, HashView};
 pub use list::{List, ListView};
+pub(crate) use set::combine;
 pub use set::{Set, SetOp, SetView};
 pub(crate) use zset::stored_score;
 pub use zset::{LexBound, ScoreBound, SortedSet, SortedSetView, ZAddFlags};
@@ -84,14 +85,12 @@ impl Meta {
             b.get(i..i + 8)
                 .and_then(|s| s.try_into().ok())
                 .map(u64::from_le_bytes)
-                .ok_or(Error::CorruptIndex {
-                    file: "collection".into(),
+                .ok_or(Error::CorruptCollection {
                     reason: "short metadata",
                 })
         };
         if b.len() != META_LEN {
-            return Err(Error::CorruptIndex {
-                file: "collection".into(),
+            return Err(Error::CorruptCollection {
                 reason: "metadata size",
             });
         }
@@ -193,8 +192,7 @@ pub(crate) fn decode_trash(payload: &[u8]) -> Vec<(u64, u64)> {
 }
 
 fn missing_page() -> Error {
-    Error::CorruptIndex {
-        file: "collection".into(),
+    Error::CorruptCollection {
         reason: "a collection page is missing",
     }
 }
@@ -251,9 +249,12 @@ impl Source for WriteTxn {
 }
 
 /// The committed state as seen by one read section.
-pub(crate) struct Snapshot<'a> {
+pub struct Snapshot<'a> {
     shared: &'a Shared,
     idx: &'a ReadView<'a>,
+    /// Point reads of user keys in this attempt of the section (hits, misses), for the
+    /// shared read counters; `None` where reads are not counted.
+    counts: Option<&'a std::cell::Cell<(u64, u64)>>,
 }
 
 impl PageRead for Snapshot<'_> {
@@ -285,10 +286,52 @@ impl Source for Snapshot<'_> {
     }
 }
 
+impl Snapshot<'_> {
+    /// The unexpired record of the user key `key` in this view.
+    pub(crate) fn user_hit(&self, key: &[u8]) -> Result<Option<crate::engine::Hit>> {
+        let hit = self
+            .shared
+            .probe_key(self.idx, key, index::hash_key(key), false)?;
+        let hit = hit.filter(|h| h.meta.kind == crate::record::KIND_PUT && !h.expired());
+        if let Some(c) = self.counts {
+            let (hits, misses) = c.get();
+            c.set(if hit.is_some() {
+                (hits + 1, misses)
+            } else {
+                (hits, misses + 1)
+            });
+        }
+        Ok(hit)
+    }
+
+    /// The live, unexpired user keys of this view, in no order.
+    pub(crate) fn all_keys(&self) -> Result<Vec<Vec<u8>>> {
+        self.shared.keys_in(self.idx)
+    }
+}
+
 /// Runs `f` on one consistent view of the committed state (retried if a commit is published
-/// meanwhile, so `f` must only read).
-pub(crate) fn read<T>(shared: &Shared, mut f: impl FnMut(&Snapshot<'_>) -> Result<T>) -> Result<T> {
-    shared.read_consistent(|idx| f(&Snapshot { shared, idx }))
+/// meanwhile, so `f` must only read), and adds the point reads of user keys made by the
+/// attempt that succeeded to the shared read, hit and miss counters
+/// ([`crate::Metrics::reads`]).
+pub(crate) fn read_counted<T>(
+    shared: &Shared,
+    mut f: impl FnMut(&Snapshot<'_>) -> Result<T>,
+) -> Result<T> {
+    let counts = std::cell::Cell::new((0, 0));
+    let r = shared.read_consistent(|idx| {
+        counts.set((0, 0));
+        f(&Snapshot {
+            shared,
+            idx,
+            counts: Some(&counts),
+        })
+    });
+    let (hits, misses) = counts.get();
+    for hit in (0..hits).map(|_| true).chain((0..misses).map(|_| false)) {
+        shared.count_read(hit);
+    }
+    r
 }
 
 /// Loads the collection of type `ty` at `key` for writing, creating an empty one (with a new

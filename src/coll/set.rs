@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 
 use crate::coll::tree::Target;
-use crate::coll::{load_or_create, read, store, Source};
+use crate::coll::{load_or_create, store, Source};
 use crate::db::Db;
 use crate::error::Result;
+use crate::read::Read;
 use crate::txn::WriteTxn;
 use crate::value::ValueType;
 
@@ -18,18 +19,26 @@ pub struct Set<'t> {
     key: Vec<u8>,
 }
 
-/// A set read from the committed state; see [`Db::set_of`].
-pub struct SetView<'d> {
-    db: &'d Db,
-    key: Vec<u8>,
+/// A set for reading: from the committed state ([`Db::set_of`]), one
+/// [`crate::Snapshot`], or a write transaction ([`Read::set_of_view`]). Every set read
+/// is written here once.
+pub struct SetView<'a, S = Db> {
+    src: &'a S,
+    key: std::borrow::Cow<'a, [u8]>,
+}
+
+impl<'a, S: Read> SetView<'a, S> {
+    pub(crate) fn new(src: &'a S, key: std::borrow::Cow<'a, [u8]>) -> Self {
+        Self { src, key }
+    }
 }
 
 impl WriteTxn {
     /// The set at `key`.
-    pub fn set_of(&mut self, key: &[u8]) -> Set<'_> {
+    pub fn set_of(&mut self, key: impl AsRef<[u8]>) -> Set<'_> {
         Set {
             txn: self,
-            key: key.to_vec(),
+            key: key.as_ref().to_vec(),
         }
     }
 
@@ -38,7 +47,7 @@ impl WriteTxn {
     /// # Errors
     /// [`crate::Error::WrongType`] if a key holds another type.
     pub fn set_combine(&self, op: SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
-        combine(self, op, keys)
+        Read::set_combine(self, op, keys)
     }
 
     /// Stores the combination of the sets at `keys` in `dest` (Redis `SINTERSTORE`, …);
@@ -55,12 +64,19 @@ impl WriteTxn {
 }
 
 impl Db {
-    /// The set at `key`, read without taking the writer lock.
-    pub fn set_of(&self, key: &[u8]) -> SetView<'_> {
-        SetView {
-            db: self,
-            key: key.to_vec(),
-        }
+    /// The set at `key`, read without taking the writer lock (each call one consistent
+    /// read; see [`Db::view`] for several).
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&[b"m"]))?;
+    /// assert!(db.set_of(b"s").contains(b"m")?);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_of(&self, key: impl AsRef<[u8]>) -> SetView<'_> {
+        self.set_view(key)
     }
 
     /// As [`WriteTxn::set_combine`], from the committed state.
@@ -68,7 +84,7 @@ impl Db {
     /// # Errors
     /// As [`WriteTxn::set_combine`].
     pub fn set_combine(&self, op: SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
-        read(&self.inner, |s| combine(s, op, keys))
+        Read::set_combine(self, op, keys)
     }
 }
 
@@ -101,7 +117,7 @@ fn contains(src: &impl Source, key: &[u8], member: &[u8]) -> Result<bool> {
     Ok(m.a.get(src, member)?.is_some())
 }
 
-fn combine(src: &impl Source, op: SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+pub(crate) fn combine(src: &impl Source, op: SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
     let mut sets = Vec::with_capacity(keys.len());
     for k in keys {
         sets.push(members_of(src, k)?.into_iter().collect::<BTreeSet<_>>());
@@ -136,15 +152,34 @@ fn random_positions(len: u64, count: u64, distinct: bool) -> Vec<u64> {
     out
 }
 
-impl SetView<'_> {
+/// Random members of the set at `key`; see [`Set::random`].
+fn random_of(src: &impl Source, key: &[u8], count: i64) -> Result<Vec<Vec<u8>>> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for r in random_positions(m.len, count.unsigned_abs(), count >= 0) {
+        out.extend(m.a.range(src, r, 1)?.into_iter().map(|(k, _)| k));
+    }
+    Ok(out)
+}
+
+impl<S: Read> SetView<'_, S> {
+    /// Random members (Redis `SRANDMEMBER`): `count > 0` distinct members, `count < 0`
+    /// `|count|` members possibly repeated.
+    ///
+    /// # Errors
+    /// As [`SetView::len`].
+    pub fn random(&self, count: i64) -> Result<Vec<Vec<u8>>> {
+        self.src.section(&mut |s| random_of(&s, &self.key, count))
+    }
     /// Number of members (Redis `SCARD`).
     ///
     /// # Errors
     /// [`crate::Error::WrongType`]; read errors.
     pub fn len(&self) -> Result<u64> {
-        read(&self.db.inner, |s| {
-            Ok(s.meta(&self.key, TY)?.map_or(0, |m| m.len))
-        })
+        self.src
+            .section(&mut |s| Ok(s.meta(&self.key, TY)?.map_or(0, |m| m.len)))
     }
     /// True when the set is absent.
     ///
@@ -158,14 +193,14 @@ impl SetView<'_> {
     /// # Errors
     /// As [`SetView::len`].
     pub fn contains(&self, member: &[u8]) -> Result<bool> {
-        read(&self.db.inner, |s| contains(s, &self.key, member))
+        self.src.section(&mut |s| contains(&s, &self.key, member))
     }
     /// All members in byte order (Redis `SMEMBERS`).
     ///
     /// # Errors
     /// As [`SetView::len`].
     pub fn members(&self) -> Result<Vec<Vec<u8>>> {
-        read(&self.db.inner, |s| members_of(s, &self.key))
+        self.src.section(&mut |s| members_of(&s, &self.key))
     }
 }
 
@@ -257,14 +292,7 @@ impl Set<'_> {
     /// # Errors
     /// As [`Set::add`].
     pub fn random(&self, count: i64) -> Result<Vec<Vec<u8>>> {
-        let Some(m) = self.txn.meta(&self.key, TY)? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for r in random_positions(m.len, count.unsigned_abs(), count >= 0) {
-            out.extend(m.a.range(&*self.txn, r, 1)?.into_iter().map(|(k, _)| k));
-        }
-        Ok(out)
+        random_of(&*self.txn, &self.key, count)
     }
 
     /// Removes and returns up to `count` random members (Redis `SPOP`).

@@ -307,3 +307,38 @@ fn a_change_rewrites_the_metadata_and_a_no_op_does_not() -> Result<()> {
     assert_eq!(db.hash(b"h").get(b"f")?.as_deref(), Some(&b"2"[..]));
     Ok(())
 }
+
+/// A damaged collection is `CorruptCollection`, not an index error: short metadata in the
+/// key's record, and a page the metadata names that is gone.
+#[test]
+fn damaged_collections_are_corrupt_collection_errors() -> Result<()> {
+    let dir = tmp();
+    let db = open(dir.path())?;
+    db.transaction(|tx| tx.list(b"l").push_back(&[b"a", b"b"]))?;
+    let mut tx = db.begin_write()?;
+    let raw = tx.raw_get(b"l", false)?.expect("the list's record");
+    let (vtype, payload) = (raw.vtype, raw.payload);
+    // The metadata names the list's pages; cut it short.
+    tx.raw_put(b"l", false, vtype, payload[..5].to_vec(), 0)?;
+    assert!(
+        matches!(tx.list(b"l").len(), Err(Error::CorruptCollection { .. })),
+        "short metadata"
+    );
+    tx.raw_put(b"l", false, vtype, payload, 0)?;
+    assert_eq!(tx.list(b"l").len()?, 2);
+    // Every page of the collection gone: its root is missing.
+    for coll in 0..64 {
+        for page in 0..64 {
+            tx.raw_del(&super::page_key(coll, page), true);
+        }
+    }
+    assert!(
+        matches!(
+            tx.list(b"l").range(0, -1),
+            Err(Error::CorruptCollection { .. })
+        ),
+        "missing page"
+    );
+    tx.rollback();
+    Ok(())
+}

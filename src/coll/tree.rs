@@ -35,10 +35,7 @@ pub(crate) struct Child {
 }
 
 fn corrupt(reason: &'static str) -> Error {
-    Error::CorruptIndex {
-        file: "collection page".into(),
-        reason,
-    }
+    Error::CorruptCollection { reason }
 }
 
 struct Cursor<'a> {

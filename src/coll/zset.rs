@@ -3,9 +3,10 @@
 //! range starts all cost O(log n) and a range of M members O(log n + M).
 
 use crate::coll::tree::{PageRead, Target, Tree};
-use crate::coll::{index_range, load_or_create, read, store, Meta, Source};
+use crate::coll::{index_range, load_or_create, store, Meta, Source};
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::read::Read;
 use crate::txn::WriteTxn;
 use crate::value::ValueType;
 
@@ -54,29 +55,44 @@ pub struct SortedSet<'t> {
     key: Vec<u8>,
 }
 
-/// A sorted set read from the committed state; see [`Db::zset`].
-pub struct SortedSetView<'d> {
-    db: &'d Db,
-    key: Vec<u8>,
+/// A sorted set for reading: from the committed state ([`Db::zset`]), one
+/// [`crate::Snapshot`], or a write transaction ([`Read::zset_view`]). Every sorted set read
+/// is written here once.
+pub struct SortedSetView<'a, S = Db> {
+    src: &'a S,
+    key: std::borrow::Cow<'a, [u8]>,
+}
+
+impl<'a, S: Read> SortedSetView<'a, S> {
+    pub(crate) fn new(src: &'a S, key: std::borrow::Cow<'a, [u8]>) -> Self {
+        Self { src, key }
+    }
 }
 
 impl WriteTxn {
     /// The sorted set at `key`.
-    pub fn zset(&mut self, key: &[u8]) -> SortedSet<'_> {
+    pub fn zset(&mut self, key: impl AsRef<[u8]>) -> SortedSet<'_> {
         SortedSet {
             txn: self,
-            key: key.to_vec(),
+            key: key.as_ref().to_vec(),
         }
     }
 }
 
 impl Db {
-    /// The sorted set at `key`, read without taking the writer lock.
-    pub fn zset(&self, key: &[u8]) -> SortedSetView<'_> {
-        SortedSetView {
-            db: self,
-            key: key.to_vec(),
-        }
+    /// The sorted set at `key`, read without taking the writer lock (each call one consistent
+    /// read; see [`Db::view`] for several).
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(2.0, b"m")]))?;
+    /// assert_eq!(db.zset(b"z").rank(b"m", false)?, Some(0));
+    /// # Ok(()) }
+    /// ```
+    pub fn zset(&self, key: impl AsRef<[u8]>) -> SortedSetView<'_> {
+        self.zset_view(key)
     }
 }
 
@@ -347,15 +363,14 @@ fn count(src: &impl Source, key: &[u8], min: ScoreBound, max: ScoreBound) -> Res
     Ok(b - a)
 }
 
-impl SortedSetView<'_> {
+impl<S: Read> SortedSetView<'_, S> {
     /// Number of members (Redis `ZCARD`).
     ///
     /// # Errors
     /// [`Error::WrongType`]; read errors.
     pub fn len(&self) -> Result<u64> {
-        read(&self.db.inner, |s| {
-            Ok(s.meta(&self.key, TY)?.map_or(0, |m| m.len))
-        })
+        self.src
+            .section(&mut |s| Ok(s.meta(&self.key, TY)?.map_or(0, |m| m.len)))
     }
     /// True when the sorted set is absent.
     ///
@@ -369,21 +384,23 @@ impl SortedSetView<'_> {
     /// # Errors
     /// As [`SortedSetView::len`].
     pub fn score(&self, member: &[u8]) -> Result<Option<f64>> {
-        read(&self.db.inner, |s| score_of(s, &self.key, member))
+        self.src.section(&mut |s| score_of(&s, &self.key, member))
     }
     /// Rank of `member` by score, from the top with `rev` (Redis `ZRANK`/`ZREVRANK`).
     ///
     /// # Errors
     /// As [`SortedSetView::len`].
     pub fn rank(&self, member: &[u8], rev: bool) -> Result<Option<u64>> {
-        read(&self.db.inner, |s| rank_of(s, &self.key, member, rev))
+        self.src
+            .section(&mut |s| rank_of(&s, &self.key, member, rev))
     }
     /// Members at ranks `start..=stop` with scores (Redis `ZRANGE`).
     ///
     /// # Errors
     /// As [`SortedSetView::len`].
     pub fn range(&self, start: i64, stop: i64, rev: bool) -> Result<Vec<(Vec<u8>, f64)>> {
-        read(&self.db.inner, |s| by_rank(s, &self.key, start, stop, rev))
+        self.src
+            .section(&mut |s| by_rank(&s, &self.key, start, stop, rev))
     }
     /// Members with scores in `min..=max` (Redis `ZRANGE … BYSCORE`, `ZRANGEBYSCORE`);
     /// `limit < 0` means all.
@@ -398,16 +415,16 @@ impl SortedSetView<'_> {
         offset: u64,
         limit: i64,
     ) -> Result<Vec<(Vec<u8>, f64)>> {
-        read(&self.db.inner, |s| {
-            by_score(s, &self.key, min, max, rev, offset, limit)
-        })
+        self.src
+            .section(&mut |s| by_score(&s, &self.key, min, max, rev, offset, limit))
     }
     /// Number of members within `min..max` by member bytes (Redis `ZLEXCOUNT`).
     ///
     /// # Errors
     /// As [`SortedSetView::len`].
     pub fn lex_count(&self, min: &LexBound, max: &LexBound) -> Result<u64> {
-        read(&self.db.inner, |s| lex_count(s, &self.key, min, max))
+        self.src
+            .section(&mut |s| lex_count(&s, &self.key, min, max))
     }
     /// Members in `min..=max` by member bytes (Redis `ZRANGE … BYLEX`).
     ///
@@ -421,16 +438,15 @@ impl SortedSetView<'_> {
         offset: u64,
         limit: i64,
     ) -> Result<Vec<(Vec<u8>, f64)>> {
-        read(&self.db.inner, |s| {
-            by_lex(s, &self.key, min, max, rev, offset, limit)
-        })
+        self.src
+            .section(&mut |s| by_lex(&s, &self.key, min, max, rev, offset, limit))
     }
     /// Number of members with scores in `min..=max` (Redis `ZCOUNT`).
     ///
     /// # Errors
     /// As [`SortedSetView::len`].
     pub fn count(&self, min: ScoreBound, max: ScoreBound) -> Result<u64> {
-        read(&self.db.inner, |s| count(s, &self.key, min, max))
+        self.src.section(&mut |s| count(&s, &self.key, min, max))
     }
 }
 

@@ -43,6 +43,15 @@ pub fn with_causes(err: &dyn std::error::Error) -> String {
 /// A page of `SCAN`: the keys and the last of them, `None` at the end.
 type ScanPage = (Vec<Vec<u8>>, u64);
 
+/// An expiry as `None` (absent), `Some(None)` (persistent) or `Some(Some(unix_ms))`.
+fn expiry_opt(e: crate::Expiry) -> Option<Option<u64>> {
+    match e {
+        crate::Expiry::Missing => None,
+        crate::Expiry::Persistent => Some(None),
+        crate::Expiry::At(at) => Some(Some(at)),
+    }
+}
+
 /// What a read command reads from: the committed state ([`Db`]) or an open transaction
 /// ([`WriteTxn`], which sees its own writes). Each method is the library call of one command.
 pub trait View {
@@ -112,7 +121,7 @@ impl View for Db {
         Db::json_get(self, key, paths)
     }
     fn expire_time(&self, key: &[u8]) -> crate::Result<Option<Option<u64>>> {
-        Db::expire_time(self, key)
+        Db::expire_time(self, key).map(expiry_opt)
     }
     fn keys_matching(&self, pattern: &[u8]) -> crate::Result<Vec<Vec<u8>>> {
         Db::keys_matching(self, pattern)
@@ -159,7 +168,7 @@ impl View for WriteTxn {
         WriteTxn::json_get(self, key, paths)
     }
     fn expire_time(&self, key: &[u8]) -> crate::Result<Option<Option<u64>>> {
-        WriteTxn::expire_time(self, key)
+        WriteTxn::expire_time(self, key).map(expiry_opt)
     }
     fn keys_matching(&self, pattern: &[u8]) -> crate::Result<Vec<Vec<u8>>> {
         WriteTxn::keys_matching(self, pattern)

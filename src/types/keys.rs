@@ -19,8 +19,8 @@ use std::collections::BTreeSet;
 use crate::coll::ZAddFlags;
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::read::Read;
 use crate::txn::WriteTxn;
-use crate::types::committed_meta;
 use crate::value::ValueType;
 
 /// True if `text` matches the Redis glob `pattern`, byte by byte (case-sensitive): `*` any
@@ -130,8 +130,8 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::get`].
-    pub fn key_type(&self, key: &[u8]) -> Result<&'static str> {
-        Ok(committed_meta(self, key)?.map_or("none", |(ty, _)| ty.redis_name()))
+    pub fn key_type(&self, key: impl AsRef<[u8]>) -> Result<&'static str> {
+        Read::key_type(self, key)
     }
 
     /// How many of `keys` exist, counting a key as often as it is given (Redis `EXISTS`),
@@ -140,12 +140,7 @@ impl Db {
     /// # Errors
     /// As [`Db::get`].
     pub fn count_existing(&self, keys: &[&[u8]]) -> Result<u64> {
-        let mut n = 0;
-        self.inner.lookup_many(keys, |found| {
-            n += u64::from(found.is_some());
-            Ok(())
-        })?;
-        Ok(n)
+        Read::count_existing(self, keys)
     }
 
     /// The keys matching the glob `pattern`, in byte order (Redis `KEYS`), from one
@@ -153,11 +148,8 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::keys`].
-    pub fn keys_matching(&self, pattern: &[u8]) -> Result<Vec<Vec<u8>>> {
-        let mut keys = self.keys()?;
-        keys.retain(|k| glob_match(pattern, k));
-        keys.sort_unstable();
-        Ok(keys)
+    pub fn keys_matching(&self, pattern: impl AsRef<[u8]>) -> Result<Vec<Vec<u8>>> {
+        Read::keys_matching(self, pattern)
     }
 
     /// One step of an incremental scan of the keys (Redis `SCAN cursor [MATCH pattern]
@@ -240,8 +232,8 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::get`].
-    pub fn key_type(&self, key: &[u8]) -> Result<&'static str> {
-        Ok(self.value_type(key)?.map_or("none", ValueType::redis_name))
+    pub fn key_type(&self, key: impl AsRef<[u8]>) -> Result<&'static str> {
+        Read::key_type(self, key)
     }
 
     /// How many of `keys` exist, counting a key as often as it is given (Redis `EXISTS`),
@@ -250,11 +242,7 @@ impl WriteTxn {
     /// # Errors
     /// As [`WriteTxn::exists`].
     pub fn count_existing(&self, keys: &[&[u8]]) -> Result<u64> {
-        let mut n = 0;
-        for key in keys {
-            n += u64::from(self.exists(key)?);
-        }
-        Ok(n)
+        Read::count_existing(self, keys)
     }
 
     /// Renames `src` to `dst` if `dst` does not exist (Redis `RENAMENX`), keeping the value's
@@ -349,10 +337,8 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`Db::keys`].
-    pub fn keys_matching(&self, pattern: &[u8]) -> Result<Vec<Vec<u8>>> {
-        let mut keys = self.visible_keys()?;
-        keys.retain(|k| glob_match(pattern, k));
-        Ok(keys)
+    pub fn keys_matching(&self, pattern: impl AsRef<[u8]>) -> Result<Vec<Vec<u8>>> {
+        Read::keys_matching(self, pattern)
     }
 
     /// One step of a scan of the keys this transaction sees (Redis `SCAN`), in the same

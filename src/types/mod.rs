@@ -17,41 +17,10 @@
 //! # Ok(()) }
 //! ```
 
-use crate::db::Db;
-use crate::error::{Error, Result};
-use crate::value::{Value, ValueType};
-
 mod keys;
 mod strings;
 mod ttl;
 
 pub use keys::{glob_match, ScanPage};
+pub(crate) use strings::{byte_range, json_get};
 pub use strings::{SetCommand, SetOutcome, MAX_STRING_LEN};
-
-/// The stored type and expiry (Unix ms, 0 = none) of `key` in the committed state, read in
-/// one lookup; `None` if the key is absent or expired. Reads no payload, so it works for a
-/// key of any type.
-pub(crate) fn committed_meta(db: &Db, key: &[u8]) -> Result<Option<(ValueType, u64)>> {
-    let Some(hit) = db.inner.lookup(key)? else {
-        return Ok(None);
-    };
-    let ty = ValueType::from_tag(hit.meta.vtype).ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "key holds a value of unknown type tag {}",
-            hit.meta.vtype
-        ))
-    })?;
-    Ok(Some((ty, hit.meta.expires_at)))
-}
-
-/// The scalar at `key` and its expiry (Unix ms, 0 = none) in the committed state, read in one
-/// lookup, so the two always belong together.
-///
-/// # Errors
-/// [`Error::WrongType`] for a collection; as [`Db::get`].
-pub(crate) fn committed_value(db: &Db, key: &[u8]) -> Result<Option<(Value, u64)>> {
-    let Some(hit) = db.inner.lookup(key)? else {
-        return Ok(None);
-    };
-    Ok(Some((crate::txn::decode_hit(&hit)?, hit.meta.expires_at)))
-}

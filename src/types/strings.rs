@@ -12,9 +12,9 @@
 
 use crate::db::Db;
 use crate::engine::now_ms;
-use crate::error::{try_copy, Error, Result};
+use crate::error::{Error, Result};
+use crate::read::Read;
 use crate::txn::WriteTxn;
-use crate::types::committed_value;
 use crate::value::{format_float, parse_f64, Value, ValueType};
 
 /// The largest string Redis builds by `APPEND` or `SETRANGE` (its `proto-max-bulk-len`,
@@ -161,7 +161,7 @@ fn check_string_len(len: Option<usize>) -> Result<usize> {
 
 /// The bytes `GETRANGE` returns: `start` and `end` are inclusive, negative counts from the
 /// end, and out-of-range positions are clamped, as in Redis.
-fn byte_range(bytes: &[u8], start: i64, end: i64) -> &[u8] {
+pub(crate) fn byte_range(bytes: &[u8], start: i64, end: i64) -> &[u8] {
     if start < 0 && end < 0 && start > end {
         return &[];
     }
@@ -189,33 +189,26 @@ fn redis_float(v: &Value) -> Result<f64> {
 }
 
 impl Db {
-    /// Length of the value at `key` as `GET` returns it, 0 if absent (Redis `STRLEN`).
+    /// Length of the value at `key` as `GET` returns it, 0 if absent (Redis `STRLEN`);
+    /// [`Read::strlen`].
     ///
     /// # Errors
     /// [`Error::WrongType`] for a collection; as [`Db::get`].
-    pub fn strlen(&self, key: &[u8]) -> Result<usize> {
-        // Read in place: the value is not copied, whatever its size.
-        Ok(match self.get(key)? {
-            Some(v) => v.redis_bytes()?.len(),
-            None => 0,
-        })
+    pub fn strlen(&self, key: impl AsRef<[u8]>) -> Result<usize> {
+        Read::strlen(self, key)
     }
 
-    /// Bytes `start..=end` of the value at `key` (Redis `GETRANGE`): negative positions count
-    /// from the end, out-of-range ones are clamped; empty if the key is absent.
+    /// Bytes `start..=end` of the value at `key` (Redis `GETRANGE`); [`Read::get_range`].
     ///
     /// # Errors
     /// As [`Db::strlen`].
-    pub fn get_range(&self, key: &[u8], start: i64, end: i64) -> Result<Vec<u8>> {
-        // Only the range is copied.
-        match self.get(key)? {
-            Some(v) => try_copy(byte_range(&v.redis_bytes()?, start, end)),
-            None => Ok(Vec::new()),
-        }
+    pub fn get_range(&self, key: impl AsRef<[u8]>, start: i64, end: i64) -> Result<Vec<u8>> {
+        Read::get_range(self, key, start, end)
     }
 
     /// The JSON document at `key`, or the parts of it that `paths` select (RedisJSON
-    /// `JSON.GET key [path ...]`), as compact JSON text; `None` if the key is absent.
+    /// `JSON.GET key [path ...]`), as compact JSON text; `None` if the key is absent;
+    /// [`Read::json_get`].
     ///
     /// A path is either a JSONPath (`$`, `$.a.b`, `$.list[0]`, `$.list[-1]`, `$["a b"]`,
     /// `$.*`), whose reply is an array of every match (`[]` when nothing matches), or a
@@ -226,11 +219,14 @@ impl Db {
     /// # Errors
     /// [`Error::WrongType`] if the key holds another type; [`Error::InvalidArgument`] for a
     /// malformed path or a legacy path that matches nothing.
-    pub fn json_get(&self, key: &[u8], paths: &[&str]) -> Result<Option<String>> {
-        committed_value(self, key)?
-            .map(|(v, _)| json::get(json_text(&v)?, paths))
-            .transpose()
+    pub fn json_get(&self, key: impl AsRef<[u8]>, paths: &[&str]) -> Result<Option<String>> {
+        Read::json_get(self, key, paths)
     }
+}
+
+/// The JSON document `v` or parts of it, as [`Read::json_get`] returns them.
+pub(crate) fn json_get(v: &Value, paths: &[&str]) -> Result<String> {
+    json::get(json_text(v)?, paths)
 }
 
 /// The text of a JSON value; [`Error::WrongType`] for any other type.
@@ -416,36 +412,16 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::WrongType`] for a collection; as [`WriteTxn::get`].
-    pub fn strlen(&self, key: &[u8]) -> Result<usize> {
-        Ok(self
-            .peek_redis_bytes(key, |bytes| Ok(bytes.len()))?
-            .unwrap_or(0))
+    pub fn strlen(&self, key: impl AsRef<[u8]>) -> Result<usize> {
+        Read::strlen(self, key)
     }
 
     /// Bytes `start..=end` of the value at `key` (Redis `GETRANGE`); see [`Db::get_range`].
     ///
     /// # Errors
     /// As [`WriteTxn::strlen`].
-    pub fn get_range(&self, key: &[u8], start: i64, end: i64) -> Result<Vec<u8>> {
-        Ok(self
-            .peek_redis_bytes(key, |bytes| try_copy(byte_range(bytes, start, end)))?
-            .unwrap_or_default())
-    }
-
-    /// Runs `f` on the value of `key` as string commands see it, seeing this transaction's
-    /// writes, borrowed without a copy for bytes, strings and JSON.
-    fn peek_redis_bytes<R>(
-        &self,
-        key: &[u8],
-        f: impl FnOnce(&[u8]) -> Result<R>,
-    ) -> Result<Option<R>> {
-        self.peek(key, false, |vtype, payload, _| {
-            match ValueType::from_tag(vtype) {
-                Some(ValueType::Bytes | ValueType::String | ValueType::Json) => f(payload),
-                // A collection is WRONGTYPE; other scalars are a few bytes to format.
-                _ => f(&crate::txn::decode_value(vtype, payload)?.to_redis_bytes()),
-            }
-        })
+    pub fn get_range(&self, key: impl AsRef<[u8]>, start: i64, end: i64) -> Result<Vec<u8>> {
+        Read::get_range(self, key, start, end)
     }
 
     /// Overwrites the value at `key` from byte `offset` on with `bytes`, padding with zero
@@ -486,7 +462,7 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::NotAnInteger`]; [`Error::Overflow`], also for `delta == i64::MIN`.
-    pub fn decr_by(&mut self, key: &[u8], delta: i64) -> Result<i64> {
+    pub fn decr_by(&mut self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
         self.incr_by(key, delta.checked_neg().ok_or(Error::Overflow)?)
     }
 
@@ -525,10 +501,8 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`Db::json_get`].
-    pub fn json_get(&self, key: &[u8], paths: &[&str]) -> Result<Option<String>> {
-        self.get(key)?
-            .map(|v| json::get(json_text(&v)?, paths))
-            .transpose()
+    pub fn json_get(&self, key: impl AsRef<[u8]>, paths: &[&str]) -> Result<Option<String>> {
+        Read::json_get(self, key, paths)
     }
 
     /// Sets the JSON value `json` at `path` of the document at `key` (RedisJSON `JSON.SET key

@@ -7,58 +7,31 @@
 //! through the log ([`crate::OpenOptions::active_expiry`], [`Db::expire_now`]). Setting an
 //! expiry that is already past deletes the key at once, as Redis does.
 
-use std::time::Duration;
-
 use crate::db::Db;
 use crate::engine::now_ms;
 use crate::error::Result;
+use crate::read::{Expiry, Read};
 use crate::txn::WriteTxn;
-use crate::types::committed_meta;
-
-/// The time left until `at` (Unix ms), zero once it has passed.
-fn remaining(at: u64) -> Duration {
-    Duration::from_millis(at.saturating_sub(now_ms()))
-}
 
 impl Db {
-    /// The expiry time of `key` (Redis `PEXPIRETIME`, and `EXPIRETIME` in seconds): `None`
-    /// if the key does not exist (Redis -2), `Some(None)` if it has no expiry (-1), else
-    /// `Some(Some(unix_ms))`. One lookup, so existence and expiry belong together.
+    /// Whether `key` exists and when it expires (Redis `PEXPIRETIME`; `TTL`/`PTTL` through
+    /// [`Expiry::ttl`]); [`Read::expire_time`].
     ///
     /// # Errors
     /// As [`Db::get`].
-    pub fn expire_time(&self, key: &[u8]) -> Result<Option<Option<u64>>> {
-        Ok(committed_meta(self, key)?.map(|(_, at)| (at != 0).then_some(at)))
-    }
-
-    /// The time to live of `key` (Redis `PTTL`, and `TTL` in seconds): `None` if the key
-    /// does not exist, `Some(None)` if it has no expiry, else the time left.
-    ///
-    /// # Errors
-    /// As [`Db::get`].
-    pub fn ttl(&self, key: &[u8]) -> Result<Option<Option<Duration>>> {
-        Ok(self.expire_time(key)?.map(|at| at.map(remaining)))
+    pub fn expire_time(&self, key: impl AsRef<[u8]>) -> Result<Expiry> {
+        Read::expire_time(self, key)
     }
 }
 
 impl WriteTxn {
-    /// The expiry time of `key`, seeing this transaction's writes; see [`Db::expire_time`].
+    /// Whether `key` exists and when it expires, seeing this transaction's writes;
+    /// [`Read::expire_time`].
     ///
     /// # Errors
     /// As [`WriteTxn::get`].
-    pub fn expire_time(&self, key: &[u8]) -> Result<Option<Option<u64>>> {
-        if !self.exists(key)? {
-            return Ok(None);
-        }
-        Ok(Some(self.expiry(key)?))
-    }
-
-    /// The time to live of `key`, seeing this transaction's writes; see [`Db::ttl`].
-    ///
-    /// # Errors
-    /// As [`WriteTxn::get`].
-    pub fn ttl(&self, key: &[u8]) -> Result<Option<Option<Duration>>> {
-        Ok(self.expire_time(key)?.map(|at| at.map(remaining)))
+    pub fn expire_time(&self, key: impl AsRef<[u8]>) -> Result<Expiry> {
+        Read::expire_time(self, key)
     }
 
     /// Makes `key` expire at `unix_ms` (Redis `PEXPIREAT`; `EXPIRE`, `PEXPIRE` and
@@ -86,8 +59,10 @@ impl WriteTxn {
         unix_ms: u64,
         condition: impl FnOnce(Option<u64>) -> bool,
     ) -> Result<bool> {
-        let Some(current) = self.expire_time(key)? else {
-            return Ok(false);
+        let current = match self.expire_time(key)? {
+            Expiry::Missing => return Ok(false),
+            Expiry::Persistent => None,
+            Expiry::At(at) => Some(at),
         };
         if !condition(current) {
             return Ok(false);
@@ -106,7 +81,7 @@ impl WriteTxn {
     /// As [`WriteTxn::expire_at`].
     pub fn persist(&mut self, key: &[u8]) -> Result<bool> {
         match self.expire_time(key)? {
-            Some(Some(_)) => self.set_expiry(key, None),
+            Expiry::At(_) => self.set_expiry(key, None),
             _ => Ok(false),
         }
     }
@@ -116,20 +91,21 @@ impl WriteTxn {
 mod tests {
     use super::*;
     use crate::error::Error;
+    use std::time::Duration;
 
     #[test]
     fn expire_persist_and_conditions() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
         let db = Db::options().active_expiry(None).open(dir.path())?;
         db.set(b"k", "v")?;
-        assert_eq!(db.expire_time(b"k")?, Some(None));
-        assert_eq!(db.expire_time(b"nope")?, None);
+        assert_eq!(db.expire_time(b"k")?, Expiry::Persistent);
+        assert_eq!(db.expire_time(b"nope")?, Expiry::Missing);
         let later = now_ms() + 100_000;
         // GT never applies to a key without expiry; LT always does.
         assert!(!db.transaction(|tx| tx.expire_at_if(b"k", later, |c| c.is_some()))?);
         assert!(db.transaction(|tx| tx.expire_at(b"k", later))?);
-        assert_eq!(db.expire_time(b"k")?, Some(Some(later)));
-        let ttl = db.ttl(b"k")?.flatten().expect("a time to live");
+        assert_eq!(db.expire_time(b"k")?, Expiry::At(later));
+        let ttl = db.expire_time(b"k")?.ttl().expect("a time to live");
         assert!(ttl <= Duration::from_millis(100_000) && ttl > Duration::from_millis(90_000));
         assert!(db.transaction(|tx| tx.persist(b"k"))?);
         assert!(!db.transaction(|tx| tx.persist(b"k"))?);

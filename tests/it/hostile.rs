@@ -717,6 +717,9 @@ fn specific(e: &Error, what: &str) -> Result<(), String> {
         | Error::ChecksumMismatch { .. }
         | Error::CorruptSegment { .. }
         | Error::CorruptIndex { .. }
+        | Error::CorruptShm { .. }
+        | Error::CorruptCollection { .. }
+        | Error::CorruptValue { .. }
         | Error::CorruptManifest { .. }
         | Error::ManifestMissing { .. }
         | Error::IncompatibleVersion { .. }

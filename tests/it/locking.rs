@@ -146,6 +146,9 @@ fn child_wait() {
         Err(e) => {
             report(format!("ERROR {e}"));
             if util::read_command().as_deref() == Some("again") {
+                // Another lock timeout: a handle of its own, not a second open beside the
+                // first (which would be OptionsMismatch).
+                drop(db);
                 let db = quiet(&dir, None);
                 db.incr_by(b"n", 1).expect("incr without a timeout");
                 report("COMMITTED");

@@ -6,7 +6,10 @@
 
 // `u32::is_multiple_of` is newer than the crate's minimum Rust version.
 #![allow(clippy::manual_is_multiple_of)]
+// Keys are `impl AsRef<[u8]>`: callers written when they were `&[u8]` pass `&Vec<u8>`.
+#![allow(clippy::needless_borrows_for_generic_args)]
 
+mod api;
 mod attach;
 mod backup;
 mod basic;
@@ -37,6 +40,7 @@ mod powerloss;
 mod powerloss_multi;
 mod proptest_cmds;
 mod readonly;
+mod readpath;
 mod repair;
 mod session;
 mod stickyfaults;

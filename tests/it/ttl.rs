@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use ziggydb::{Db, Value, ZAddFlags};
+use ziggydb::{Db, Expiry, Value, ZAddFlags};
 
 use crate::util::{self, child_param, child_role, report, Child, TestResult};
 
@@ -33,8 +33,8 @@ fn expire_options_persist_and_ttl_replies() -> TestResult {
     db.set(b"k", "v")?;
     let t1 = now_ms() + 100_000;
     let t2 = t1 + 100_000;
-    assert_eq!(db.ttl(b"missing")?, None);
-    assert_eq!(db.ttl(b"k")?, Some(None));
+    assert_eq!(db.expire_time(b"missing")?, Expiry::Missing);
+    assert_eq!(db.expire_time(b"k")?, Expiry::Persistent);
     db.transaction(|tx| {
         assert!(!tx.expire_at(b"missing", t1)?);
         // GT never holds without an expiry; NX does.
@@ -42,12 +42,12 @@ fn expire_options_persist_and_ttl_replies() -> TestResult {
         assert!(tx.expire_at_if(b"k", t1, |c| c.is_none())?);
         assert!(!tx.expire_at_if(b"k", t2, |c| c.is_none())?);
         assert!(tx.expire_at_if(b"k", t2, |c| c.is_some_and(|c| t2 > c))?);
-        assert_eq!(tx.expire_time(b"k")?, Some(Some(t2)));
-        let left = tx.ttl(b"k")?.flatten().expect("a time to live");
+        assert_eq!(tx.expire_time(b"k")?, Expiry::At(t2));
+        let left = tx.expire_time(b"k")?.ttl().expect("a time to live");
         assert!(left > Duration::from_secs(150) && left <= Duration::from_secs(200));
         Ok(())
     })?;
-    assert_eq!(db.expire_time(b"k")?, Some(Some(t2)));
+    assert_eq!(db.expire_time(b"k")?, Expiry::At(t2));
     assert_eq!(
         db.get_value(b"k")?,
         Some("v".into()),
@@ -55,7 +55,7 @@ fn expire_options_persist_and_ttl_replies() -> TestResult {
     );
     assert!(db.transaction(|tx| tx.persist(b"k"))?);
     assert!(!db.transaction(|tx| tx.persist(b"k"))?);
-    assert_eq!(db.expire_time(b"k")?, Some(None));
+    assert_eq!(db.expire_time(b"k")?, Expiry::Persistent);
     // A past time deletes at once, through the log.
     let commits = db.metrics().commits;
     assert!(db.transaction(|tx| tx.expire_at(b"k", now_ms() - 1))?);
@@ -78,16 +78,16 @@ fn collections_expire_like_strings() -> TestResult {
     })?;
     let at = now_ms() + 60_000;
     assert!(db.transaction(|tx| tx.expire_at(b"l", at))?);
-    assert_eq!(db.expire_time(b"l")?, Some(Some(at)));
+    assert_eq!(db.expire_time(b"l")?, Expiry::At(at));
     assert_eq!(
         db.list(b"l").range(0, -1)?,
         vec![b"a".to_vec(), b"b".to_vec()]
     );
     // Pushing keeps the expiry, as in Redis.
     db.transaction(|tx| tx.list(b"l").push_back(&["c"]).map(drop))?;
-    assert_eq!(db.expire_time(b"l")?, Some(Some(at)));
+    assert_eq!(db.expire_time(b"l")?, Expiry::At(at));
     assert!(db.transaction(|tx| tx.persist(b"l"))?);
-    assert_eq!(db.ttl(b"l")?, Some(None));
+    assert_eq!(db.expire_time(b"l")?, Expiry::Persistent);
     assert!(db.transaction(|tx| tx.expire_at(b"z", 1))?);
     assert_eq!(db.key_type(b"z")?, "none");
     assert!(db.check()?.is_ok());
@@ -109,10 +109,10 @@ fn expiry_changes_roll_back() -> TestResult {
     assert!(tx.persist(b"a")?);
     assert!(tx.expire_at(b"b", at + 1)?);
     assert!(tx.expire_at(b"a", 5)?);
-    assert_eq!(tx.ttl(b"a")?, None);
+    assert_eq!(tx.expire_time(b"a")?, Expiry::Missing);
     tx.rollback();
-    assert_eq!(db.expire_time(b"a")?, Some(Some(at)));
-    assert_eq!(db.expire_time(b"b")?, Some(None));
+    assert_eq!(db.expire_time(b"a")?, Expiry::At(at));
+    assert_eq!(db.expire_time(b"b")?, Expiry::Persistent);
     Ok(())
 }
 
@@ -141,7 +141,7 @@ fn child_expiring_writer() {
         if line == "check" {
             let seen = (
                 db.exists(b"short").expect("exists"),
-                db.ttl(b"short").expect("ttl"),
+                db.expire_time(b"short").expect("ttl").ttl(),
                 db.keys_matching(b"*").expect("keys").len(),
             );
             report(format!("SEES {seen:?}"));
@@ -167,8 +167,8 @@ fn an_expired_key_vanishes_at_once_in_another_process() -> TestResult {
     let before = now_ms();
     if before < at {
         assert_eq!(db.get_value(b"short")?, Some("soon gone".into()));
-        assert_eq!(db.expire_time(b"short")?, Some(Some(at)));
-        assert_eq!(db.expire_time(b"px")?, Some(Some(at)));
+        assert_eq!(db.expire_time(b"short")?, Expiry::At(at));
+        assert_eq!(db.expire_time(b"px")?, Expiry::At(at));
     }
     while now_ms() < at {
         std::thread::sleep(Duration::from_millis(2));
@@ -176,7 +176,7 @@ fn an_expired_key_vanishes_at_once_in_another_process() -> TestResult {
     // The very first read after the expiry time sees nothing.
     assert_eq!(db.get_value(b"short")?, None);
     assert_eq!(db.get_value(b"px")?, None);
-    assert_eq!(db.ttl(b"short")?, None);
+    assert_eq!(db.expire_time(b"short")?, Expiry::Missing);
     assert_eq!(db.key_type(b"short")?, "none");
     assert_eq!(db.count_existing(&[b"short", b"px", b"long"])?, 1);
     assert_eq!(db.keys_matching(b"*")?, vec![b"long".to_vec()]);
@@ -433,7 +433,7 @@ fn a_process_with_a_clock_two_days_ahead_deletes_no_live_key_of_the_others() -> 
             Some("live".into()),
             "{key} was deleted"
         );
-        assert_eq!(db.expire_time(key.as_bytes())?, Some(Some(hour)));
+        assert_eq!(db.expire_time(key.as_bytes())?, Expiry::At(hour));
     }
     skewed.close_stdin();
     skewed.wait_success(LONG);
