@@ -33,7 +33,13 @@ fn measure(round: Duration, n: u64, mut f: impl FnMut(u64)) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    // nextest lists every target's tests (`--list`): a bench has none to list, and must
+    // not run when asked; `--test` (a smoke run) is the quick round.
+    if args.iter().any(|a| a == "--list") {
+        return Ok(());
+    }
+    let quick = args.iter().any(|a| a == "--quick" || a == "--test");
     let (n, round) = if quick {
         (20_000u64, Duration::from_millis(300))
     } else {
