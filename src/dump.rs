@@ -69,6 +69,20 @@ impl Db {
     /// # Errors
     /// [`Error::Busy`] if the writer lock cannot be taken; read errors; [`Error::Io`] if `out`
     /// cannot be written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ExportFormat;
+    /// db.set(b"k", "v")?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["a"]))?;
+    /// let mut out = Vec::new();
+    /// assert_eq!(db.export(ExportFormat::JsonLines, &mut out)?, 2);
+    /// assert_eq!(String::from_utf8(out).unwrap().lines().count(), 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn export(&self, format: ExportFormat, out: impl Write) -> Result<u64> {
         let tx = if self.inner.read_only {
             // A read-only handle's snapshot is one consistent state already.
@@ -92,6 +106,22 @@ impl Db {
     /// # Errors
     /// [`Error::BadImportLine`] for a malformed line, naming it; [`Error::Io`] if `input`
     /// cannot be read; the errors of a write transaction.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ExportFormat;
+    /// db.set(b"k", "v")?;
+    /// let mut dump = Vec::new();
+    /// db.export(ExportFormat::JsonLines, &mut dump)?;
+    /// let other = ziggydb::Db::open(dir.path().join("other"))?;
+    /// let stats = other.import(std::io::Cursor::new(dump))?;
+    /// assert_eq!(stats.keys, 1);
+    /// assert_eq!(other.get(b"k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn import<R: Read + Seek>(&self, input: R) -> Result<ImportStats> {
         let mut input = BufReader::with_capacity(1 << 16, input);
         let max_value = self.inner.max_txn_bytes();

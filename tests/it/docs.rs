@@ -22,6 +22,12 @@ const API_FILES: &[&str] = &[
     "src/types/ttl.rs",
 ];
 
+/// Public functions that are not part of the documented API, with why.
+const EXEMPT: &[(&str, &str)] = &[(
+    "src/dump.rs:check_line",
+    "re-exported only in the hidden `testing` module, for the fuzz crate",
+)];
+
 /// Public functions of `text` (`pub fn`, `pub const fn`, and the provided methods of a
 /// `pub trait`) as (line number, name, whether their doc comment has an `# Examples`
 /// section). Stops at the first `#[cfg(test)]` at the start of a line (the unit tests);
@@ -45,7 +51,10 @@ fn public_fns(text: &str) -> Vec<(usize, String, bool)> {
             r
         } else if let Some(r) = t.strip_prefix("pub const fn ") {
             r
-        } else if let Some(r) = t.strip_prefix("fn ").filter(|_| in_pub_trait && indent == 4) {
+        } else if let Some(r) = t
+            .strip_prefix("fn ")
+            .filter(|_| in_pub_trait && indent == 4)
+        {
             r
         } else {
             continue;
@@ -79,15 +88,22 @@ fn every_public_method_has_an_example() {
     for file in API_FILES {
         let text = std::fs::read_to_string(root.join(file)).unwrap();
         let fns = public_fns(&text);
-        assert!(!fns.is_empty(), "{file}: no public function found; is the list stale?");
+        assert!(
+            !fns.is_empty(),
+            "{file}: no public function found; is the list stale?"
+        );
         total += fns.len();
         for (line, name, has_example) in fns {
-            if !has_example {
+            let id = format!("{file}:{name}");
+            if !has_example && !EXEMPT.iter().any(|(e, _)| *e == id) {
                 missing.push(format!("{file}:{line}: {name}"));
             }
         }
     }
-    assert!(total > 150, "only {total} public functions found: the scan is broken");
+    assert!(
+        total > 150,
+        "only {total} public functions found: the scan is broken"
+    );
     assert!(
         missing.is_empty(),
         "{} of {total} public functions have no `# Examples` section in their doc \
