@@ -6,7 +6,7 @@ use std::process::Command;
 
 use ziggydb::{Db, Error, ErrorCode};
 
-use crate::util::{self, TestResult};
+use crate::util::{self, child_role, report, Child, TestResult};
 
 /// The codes are a contract: these never change. A new error gets a new code (and a row in
 /// README's table, which `the_readme_table_lists_every_error_code` checks).
@@ -230,9 +230,32 @@ fn in_forked_child(child: impl FnOnce() -> i32) -> i32 {
 /// locks and process slot; dropping it there releases nothing of the parent's (not even
 /// the writer lock of a transaction the parent holds); a new open in the child attaches
 /// afresh and works; the parent goes on as before.
+///
+/// The forks happen in a child process of their own (one thread of test code): a fork of
+/// the test runner, whose other threads may hold locks, could leave the forked child stuck
+/// on one of them.
 #[test]
 fn a_handle_used_after_fork_is_forked_and_a_new_open_works() -> TestResult {
-    let dir = util::tempdir();
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let mut child = Child::spawn("api::child_fork", "api-fork", &dir, &[]);
+    child.finish(std::time::Duration::from_secs(120))?;
+    Ok(())
+}
+
+/// The body of `a_handle_used_after_fork_is_forked_and_a_new_open_works`.
+#[test]
+fn child_fork() {
+    let Some(dir) = child_role("api-fork") else {
+        return;
+    };
+    match fork_checks(&dir) {
+        Ok(()) => report("PASS"),
+        Err(e) => report(format!("FAIL {e}")),
+    }
+}
+
+fn fork_checks(dir: &std::path::Path) -> TestResult {
     // No background threads: the child of a fork has none.
     let opts = || {
         Db::options()
@@ -240,11 +263,11 @@ fn a_handle_used_after_fork_is_forked_and_a_new_open_works() -> TestResult {
             .auto_compact(false, 0.5, 0)
             .lock_timeout(Some(std::time::Duration::from_millis(300)))
     };
-    let db = opts().open(dir.path())?;
+    let db = opts().open(dir)?;
     db.set(b"k", 1i64)?;
     let mut tx = Some(db.begin_write()?);
     tx.as_mut().ok_or("tx")?.set(b"held", 1i64)?;
-    let path = dir.path().to_path_buf();
+    let path = dir.to_path_buf();
     let held = &mut tx;
     let code = in_forked_child(move || {
         let Some(mut tx) = held.take() else {
@@ -279,12 +302,12 @@ fn a_handle_used_after_fork_is_forked_and_a_new_open_works() -> TestResult {
     assert_eq!(code, 0, "the child's check that failed");
     tx.take().ok_or("tx")?.commit()?;
     // The parent's handle and locks are intact, and another process can write.
-    let db = opts().open(dir.path())?;
+    let db = opts().open(dir)?;
     assert_eq!(db.get_value(b"held")?, Some(ziggydb::Value::Int(1)));
     db.set(b"k", 4i64)?;
     let out = Command::new(env!("CARGO_BIN_EXE_ziggy"))
         .arg("-d")
-        .arg(dir.path())
+        .arg(dir)
         .args(["incrby", "k", "1"])
         .output()?;
     assert!(
@@ -294,7 +317,7 @@ fn a_handle_used_after_fork_is_forked_and_a_new_open_works() -> TestResult {
     );
     assert_eq!(db.get_value(b"k")?, Some(ziggydb::Value::Int(5)));
     // A child that opens the database itself attaches as a process of its own.
-    let path = dir.path().to_path_buf();
+    let path = dir.to_path_buf();
     let code = in_forked_child(move || match opts().open(&path) {
         Ok(db) => i32::from(db.incr_by(b"k", 10).is_err()),
         Err(_) => 7,
