@@ -63,8 +63,10 @@ impl Db {
     /// collection's order (a sorted set's by member).
     ///
     /// The export is one consistent state: it runs in a write transaction, which it rolls
-    /// back, so other writers wait until it ends (see the module documentation). On a
-    /// read-only handle it writes the handle's snapshot and takes no lock.
+    /// back, so other writers wait until it ends (and give up with [`Error::Busy`] after their
+    /// lock timeout). Collections are read and written in chunks, so a large collection never
+    /// sits in memory as one string. On a read-only handle it writes the handle's snapshot
+    /// and takes no lock.
     ///
     /// # Errors
     /// [`Error::Busy`] if the writer lock cannot be taken; read errors; [`Error::Io`] if `out`
@@ -101,7 +103,10 @@ impl Db {
     ///
     /// The input is read twice: every line is checked before anything is written, so a file
     /// with a malformed line writes nothing. Keys are then written in batches of up to 1000
-    /// per transaction (see the module documentation).
+    /// per transaction (fewer when a quarter of a segment of data has accumulated); a
+    /// collection larger than a batch is written over several transactions, with its expiry
+    /// set by the last one. A crash or an I/O error mid-import leaves the batches before it
+    /// committed; importing the same file again replaces every key it holds.
     ///
     /// # Errors
     /// [`Error::BadImportLine`] for a malformed line, naming it; [`Error::Io`] if `input`

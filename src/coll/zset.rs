@@ -390,7 +390,8 @@ impl<S: Read> SortedSetView<'_, S> {
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")]))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
     /// assert_eq!(db.zset(b"z").len()?, 3);
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
@@ -409,7 +410,8 @@ impl<S: Read> SortedSetView<'_, S> {
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
     /// assert!(db.zset(b"z").is_empty()?);
-    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")]))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
     /// assert!(!db.zset(b"z").is_empty()?);
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
@@ -426,7 +428,8 @@ impl<S: Read> SortedSetView<'_, S> {
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")]))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
     /// assert_eq!(db.zset(b"z").score(b"c")?, Some(3.0));
     /// assert_eq!(db.zset(b"z").score(b"nope")?, None);
     /// # Ok::<(), ziggydb::Error>(())
@@ -444,7 +447,8 @@ impl<S: Read> SortedSetView<'_, S> {
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")]))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
     /// assert_eq!(db.zset(b"z").rank(b"a", false)?, Some(0));
     /// assert_eq!(db.zset(b"z").rank(b"a", true)?, Some(2)); // from the top
     /// # Ok::<(), ziggydb::Error>(())
@@ -463,7 +467,8 @@ impl<S: Read> SortedSetView<'_, S> {
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")]))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
     /// let top2 = db.zset(b"z").range(0, 1, true)?;
     /// assert_eq!(top2, vec![(b"c".to_vec(), 3.0), (b"b".to_vec(), 2.0)]);
     /// # Ok::<(), ziggydb::Error>(())
@@ -484,7 +489,8 @@ impl<S: Read> SortedSetView<'_, S> {
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
     /// use ziggydb::ScoreBound;
-    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")]))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
     /// let got = db.zset(b"z").range_by_score(
     ///     ScoreBound::Exclusive(1.0), ScoreBound::Inclusive(3.0), false, 0, -1)?;
     /// assert_eq!(got, vec![(b"b".to_vec(), 2.0), (b"c".to_vec(), 3.0)]);
@@ -512,7 +518,8 @@ impl<S: Read> SortedSetView<'_, S> {
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
     /// use ziggydb::LexBound;
-    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")]))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
     /// let n = db.zset(b"z").lex_count(&LexBound::Inclusive(b"b".to_vec()), &LexBound::Max)?;
     /// assert_eq!(n, 2);
     /// # Ok::<(), ziggydb::Error>(())
@@ -532,8 +539,10 @@ impl<S: Read> SortedSetView<'_, S> {
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
     /// use ziggydb::LexBound;
-    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")]))?;
-    /// let got = db.zset(b"z").range_by_lex(&LexBound::Min, &LexBound::Exclusive(b"c".to_vec()), false, 0, -1)?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// let below_c = LexBound::Exclusive(b"c".to_vec());
+    /// let got = db.zset(b"z").range_by_lex(&LexBound::Min, &below_c, false, 0, -1)?;
     /// assert_eq!(got.len(), 2);
     /// assert_eq!(got[0].0, b"a".to_vec());
     /// # Ok::<(), ziggydb::Error>(())
@@ -560,8 +569,10 @@ impl<S: Read> SortedSetView<'_, S> {
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
     /// use ziggydb::ScoreBound;
-    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")]))?;
-    /// assert_eq!(db.zset(b"z").count(ScoreBound::Inclusive(2.0), ScoreBound::Inclusive(f64::INFINITY))?, 2);
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// let (min, max) = (ScoreBound::Inclusive(2.0), ScoreBound::Inclusive(f64::INFINITY));
+    /// assert_eq!(db.zset(b"z").count(min, max)?, 2);
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn count(&self, min: ScoreBound, max: ScoreBound) -> Result<u64> {
@@ -582,7 +593,8 @@ impl SortedSet<'_> {
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
     /// use ziggydb::ZAddFlags;
-    /// let added = db.transaction(|tx| tx.zset(b"z").add(ZAddFlags::default(), &[(1.0, "a"), (2.0, "b")]))?;
+    /// let items = [(1.0, "a"), (2.0, "b")];
+    /// let added = db.transaction(|tx| tx.zset(b"z").add(ZAddFlags::default(), &items))?;
     /// assert_eq!(added, 2);
     /// // GT: only raise scores; CH: count changed members.
     /// let flags = ZAddFlags { gt: true, ch: true, ..Default::default() };
@@ -689,7 +701,8 @@ impl SortedSet<'_> {
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")]))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
     /// assert_eq!(db.transaction(|tx| tx.zset(b"z").remove(&["a", "nope"]))?, 1);
     /// assert_eq!(db.zset(b"z").len()?, 2);
     /// # Ok::<(), ziggydb::Error>(())
@@ -837,7 +850,8 @@ impl SortedSet<'_> {
     /// db.transaction(|tx| {
     ///     let mut z = tx.zset(b"z");
     ///     z.add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")])?;
-    ///     let got = z.range_by_score(Inclusive(f64::NEG_INFINITY), Inclusive(f64::INFINITY), true, 1, 1)?;
+    ///     let (min, max) = (Inclusive(f64::NEG_INFINITY), Inclusive(f64::INFINITY));
+    ///     let got = z.range_by_score(min, max, true, 1, 1)?;
     ///     assert_eq!(got, vec![(b"b".to_vec(), 2.0)]); // offset 1, limit 1, from the top
     ///     Ok(())
     /// })?;
@@ -958,9 +972,11 @@ impl SortedSet<'_> {
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
     /// use ziggydb::ScoreBound;
-    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")]))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
     /// let n = db.transaction(|tx| {
-    ///     tx.zset(b"z").remove_range_by_score(ScoreBound::Inclusive(2.0), ScoreBound::Inclusive(3.0))
+    ///     let (min, max) = (ScoreBound::Inclusive(2.0), ScoreBound::Inclusive(3.0));
+    ///     tx.zset(b"z").remove_range_by_score(min, max)
     /// })?;
     /// assert_eq!(n, 2);
     /// assert_eq!(db.zset(b"z").len()?, 1);
@@ -984,7 +1000,8 @@ impl SortedSet<'_> {
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")]))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
     /// let n = db.transaction(|tx| tx.zset(b"z").remove_range_by_rank(0, -2))?; // all but the top
     /// assert_eq!(n, 2);
     /// assert_eq!(db.zset(b"z").range(0, -1, false)?, vec![(b"c".to_vec(), 3.0)]);
@@ -1009,7 +1026,8 @@ impl SortedSet<'_> {
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")]))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
     /// let min = db.transaction(|tx| tx.zset(b"z").pop(1, false))?;
     /// assert_eq!(min, vec![(b"a".to_vec(), 1.0)]);
     /// let max = db.transaction(|tx| tx.zset(b"z").pop(1, true))?;

@@ -198,10 +198,10 @@ impl Db {
     }
 
     /// One step of an incremental scan of the keys (Redis `SCAN cursor [MATCH pattern]
-    /// [COUNT count] [TYPE type]`): from `cursor` (0 to start) on, in scan order (see the
-    /// module notes), keys that match `pattern` if given until about `count` were found, and
-    /// of those only the ones whose [`Db::key_type`] is `of_type`, if given. Returns the keys
-    /// and the cursor for the next call, 0 when the scan is complete.
+    /// [COUNT count] [TYPE type]`): from `cursor` (0 to start) on, in scan order (see
+    /// [Scanning keys](crate#scanning-keys)), keys that match `pattern` if given until about
+    /// `count` were found, and of those only the ones whose [`Db::key_type`] is `of_type`, if
+    /// given. Returns the keys and the cursor for the next call, 0 when the scan is complete.
     ///
     /// Every key that exists from the first call to the last is returned exactly once, also
     /// while other processes write. A page may hold fewer keys than `count` (even none)

@@ -64,7 +64,8 @@ impl SetCommand<'_, '_> {
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
     /// db.set(b"k", "old")?;
-    /// let out = db.transaction(|tx| tx.set_extended(b"k", "new").if_absent().run())?; // SET k new NX
+    /// // SET k new NX
+    /// let out = db.transaction(|tx| tx.set_extended(b"k", "new").if_absent().run())?;
     /// assert!(!out.written);
     /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"old"[..]));
     /// # Ok::<(), ziggydb::Error>(())
@@ -99,7 +100,8 @@ impl SetCommand<'_, '_> {
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// db.transaction(|tx| tx.set_extended(b"k", "v").expire_at(4_000_000_000_000).run())?; // SET k v PXAT
+    /// // SET k v PXAT 4000000000000
+    /// db.transaction(|tx| tx.set_extended(b"k", "v").expire_at(4_000_000_000_000).run())?;
     /// assert_eq!(db.expiry(b"k")?, Some(4_000_000_000_000));
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
@@ -134,7 +136,8 @@ impl SetCommand<'_, '_> {
     /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
     /// use ziggydb::Value;
     /// db.set(b"k", "old")?;
-    /// let out = db.transaction(|tx| tx.set_extended(b"k", "new").return_previous().run())?; // SET k new GET
+    /// // SET k new GET
+    /// let out = db.transaction(|tx| tx.set_extended(b"k", "new").return_previous().run())?;
     /// assert!(out.written);
     /// assert_eq!(out.previous, Some(Value::String("old".into())));
     /// # Ok::<(), ziggydb::Error>(())
