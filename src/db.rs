@@ -11,7 +11,8 @@ use crate::shm::*;
 use crate::txn::WriteTxn;
 use crate::value::{Value, ValueRef, ValueType};
 
-/// When a commit reaches stable storage.
+/// When a commit reaches stable storage; see
+/// [Durability and recovery](crate#durability-and-recovery).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// `commit()` returns after the commit is fsynced (shared with concurrent committers in

@@ -49,7 +49,8 @@ pub struct Savepoint {
 /// A write transaction. Holds the database's writer lock (across processes) until it is
 /// committed, rolled back or dropped (dropping rolls back). Reads inside see the
 /// transaction's own writes; no other process can commit meanwhile, so a read-modify-write
-/// in a transaction never loses an update.
+/// in a transaction never loses an update. See
+/// [Transactions and isolation](crate#transactions-and-isolation).
 pub struct WriteTxn {
     guard: Option<WriterGuard>,
     /// Pending writes by (internal namespace?, key).

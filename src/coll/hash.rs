@@ -12,6 +12,10 @@ use crate::value::{format_float, parse_f64, parse_i64, ValueType};
 const TY: ValueType = ValueType::Hash;
 
 /// A hash in a write transaction; see [`WriteTxn::hash`].
+///
+/// Stored as a counted B+tree keyed by field, so reading or writing one field costs
+/// O(log n) whatever the number of fields; see
+/// [Keys, values and collections](crate#keys-values-and-collections).
 pub struct Hash<'t> {
     txn: &'t mut WriteTxn,
     key: Vec<u8>,

@@ -14,6 +14,10 @@ use crate::value::ValueType;
 const TY: ValueType = ValueType::List;
 
 /// A list in a write transaction; see [`WriteTxn::list`].
+///
+/// Stored as a positional counted B+tree, so a push or pop at either end, an index or a
+/// set costs O(log n) whatever the length; see
+/// [Keys, values and collections](crate#keys-values-and-collections).
 pub struct List<'t> {
     txn: &'t mut WriteTxn,
     key: Vec<u8>,

@@ -14,6 +14,10 @@ use crate::value::ValueType;
 const TY: ValueType = ValueType::Set;
 
 /// A set in a write transaction; see [`WriteTxn::set_of`].
+///
+/// Stored as a counted B+tree keyed by member, so a membership test, add or remove costs
+/// O(log n) and a random member is one rank lookup; see
+/// [Keys, values and collections](crate#keys-values-and-collections).
 pub struct Set<'t> {
     txn: &'t mut WriteTxn,
     key: Vec<u8>,

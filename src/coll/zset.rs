@@ -50,6 +50,10 @@ pub struct ZAddFlags {
 }
 
 /// A sorted set in a write transaction; see [`WriteTxn::zset`].
+///
+/// Stored as two counted B+trees, one keyed by member (holding the score) and one by
+/// (score, member), so score lookups, ranks and range starts cost O(log n) and a range of
+/// m members O(log n + m); see [Keys, values and collections](crate#keys-values-and-collections).
 pub struct SortedSet<'t> {
     txn: &'t mut WriteTxn,
     key: Vec<u8>,
