@@ -11,7 +11,8 @@ use crate::shm::*;
 use crate::txn::WriteTxn;
 use crate::value::{Value, ValueRef, ValueType};
 
-/// When a commit reaches stable storage.
+/// When a commit reaches stable storage; see
+/// [Durability and recovery](crate#durability-and-recovery).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// `commit()` returns after the commit is fsynced (shared with concurrent committers in
@@ -59,6 +60,15 @@ impl Default for OpenOptions {
 
 impl OpenOptions {
     /// Default options.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::OpenOptions::new().open(dir.path().join("db"))?;
+    /// assert!(db.is_empty());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -84,18 +94,58 @@ impl OpenOptions {
         }
     }
     /// Durability of commits made through this handle (default [`Durability::Immediate`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ziggydb::{Db, Durability};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = Db::options()
+    ///     .durability(Durability::Batched { max_delay: Duration::from_millis(50) })
+    ///     .open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?; // visible to every process now, on disk within 50 ms
+    /// db.sync()?; // or now
+    /// assert!(db.exists(b"k")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn durability(mut self, d: Durability) -> Self {
         self.durability = d;
         self
     }
     /// How long `begin_write` waits for the writer lock before [`crate::Error::Busy`];
     /// `None` waits forever. Default 10 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::options()
+    ///     .lock_timeout(Some(Duration::from_secs(2)))
+    ///     .open(dir.path().join("db"))?;
+    /// let tx = db.begin_write()?; // waits at most 2 s for another process's writer
+    /// tx.commit()?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn lock_timeout(mut self, t: Option<Duration>) -> Self {
         self.lock_timeout = t;
         self
     }
     /// Size of a segment file when a new one is created (default 64 MiB; at least 64 KiB,
     /// at most 4 GiB − 1). A value or transaction must fit in one segment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::options()
+    ///     .segment_size(1 << 20) // 1 MiB segments: values and transactions under 1 MiB
+    ///     .open(dir.path().join("db"))?;
+    /// assert!(db.set(b"big", vec![0u8; 2 << 20]).is_err());
+    /// db.set(b"small", vec![0u8; 1000])?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn segment_size(mut self, bytes: u64) -> Self {
         self.segment_size = bytes;
         self
@@ -103,6 +153,19 @@ impl OpenOptions {
     /// Compact automatically, in a background thread woken by the commit that passes the
     /// thresholds, when dead bytes exceed `min_dead_ratio` of all record bytes and at least
     /// `min_bytes` (defaults: on, 0.5, 16 MiB). No commit waits for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// // Compact in the background once a quarter of the bytes (and at least 1 MiB) are dead.
+    /// let db = ziggydb::Db::options()
+    ///     .auto_compact(true, 0.25, 1 << 20)
+    ///     .open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?;
+    /// assert_eq!(db.len(), 1);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn auto_compact(mut self, on: bool, min_dead_ratio: f64, min_bytes: u64) -> Self {
         self.auto_compact = on;
         self.compact_min_dead_ratio = min_dead_ratio;
@@ -113,6 +176,20 @@ impl OpenOptions {
     /// than a quarter had expired) in a background thread every `every`; `None` turns the
     /// thread off (expired keys still read as absent, and [`Db::expire_now`] still works).
     /// Default: every 100 ms.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// // No background expiry: expired keys are hidden from reads and deleted by expire_now().
+    /// let db = ziggydb::Db::options()
+    ///     .active_expiry(None)
+    ///     .open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_with_expiry(b"k", "v", Some(1)))?; // expired long ago
+    /// assert!(!db.exists(b"k")?);
+    /// assert_eq!(db.expire_now()?, 1);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn active_expiry(mut self, every: Option<Duration>) -> Self {
         self.active_expiry = every;
         self
@@ -128,6 +205,21 @@ impl OpenOptions {
     /// The open needs the database to have been closed cleanly and no process to have it
     /// open read-write; otherwise it fails with [`crate::Error::NeedsRecovery`] or
     /// [`crate::Error::OpenReadWrite`] (format-spec.md §6.4).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("db");
+    /// {
+    ///     let db = ziggydb::Db::open(&path)?;
+    ///     db.set(b"k", "v")?;
+    /// } // closed cleanly
+    /// let ro = ziggydb::Db::options().read_only(true).open(&path)?;
+    /// assert_eq!(ro.get(b"k")?.as_deref(), Some(&b"v"[..]));
+    /// assert!(matches!(ro.set(b"k", "w"), Err(ziggydb::Error::ReadOnly)));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn read_only(mut self, on: bool) -> Self {
         self.read_only = on;
         self
@@ -143,6 +235,18 @@ impl OpenOptions {
     /// database keeps it: opening one with a different mode is
     /// [`crate::Error::ModeMismatch`]; without this option an existing database opens with
     /// its own mode. To change it, `chmod` the directory and its files.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::fs::PermissionsExt;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("db");
+    /// let _db = ziggydb::Db::options().mode(0o660).open(&path)?; // shared with the group
+    /// let manifest = std::fs::metadata(path.join("MANIFEST")).unwrap();
+    /// assert_eq!(manifest.permissions().mode() & 0o777, 0o660);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
         self
@@ -159,6 +263,18 @@ impl OpenOptions {
     /// [`crate::Error::OptionsMismatch`] if this process has the directory open already
     /// (with the same `read_only`) with other options: handles on one directory in one
     /// process share one state, and its options.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::OpenOptions::new()
+    ///     .lock_timeout(None)
+    ///     .open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?;
+    /// assert!(db.exists(b"k")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
         let handle = Shared::open(path.as_ref(), self)?;
         Ok(Db {
@@ -271,6 +387,15 @@ pub struct CheckReport {
 
 impl CheckReport {
     /// True when no problem was found.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// assert!(db.check()?.is_ok());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }
@@ -292,14 +417,44 @@ impl Db {
     ///
     /// # Errors
     /// As [`OpenOptions::open`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("db");
+    /// let db = ziggydb::Db::open(&path)?; // creates the directory
+    /// db.set(b"k", "v")?;
+    /// let again = ziggydb::Db::open(&path)?; // a second handle shares the state
+    /// assert!(again.exists(b"k")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Db> {
         OpenOptions::new().open(path)
     }
     /// Options builder.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::options().segment_size(4 << 20).open(dir.path().join("db"))?;
+    /// assert_eq!(db.len(), 0);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn options() -> OpenOptions {
         OpenOptions::new()
     }
     /// The database directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// assert_eq!(db.path(), dir.path().join("db"));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.inner.dir
     }
@@ -307,6 +462,8 @@ impl Db {
     /// shared mapping. Expired keys read as absent. [`Read::get`] (and [`Db::get_value`]) is
     /// the same read into an owned [`Value`], as [`WriteTxn::get`] and [`crate::Snapshot`]
     /// return it.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # fn main() -> ziggydb::Result<()> {
@@ -342,6 +499,17 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Value;
+    /// db.set(b"n", 42i64)?;
+    /// assert_eq!(db.get_value(b"n")?, Some(Value::Int(42)));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn get_value(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
         Read::get(self, key)
     }
@@ -349,6 +517,19 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Value;
+    /// db.set(b"a", "1")?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["x"]))?;
+    /// let got = db.mget(&[b"a", b"l", b"missing"])?; // a collection reads as None, as in Redis
+    /// assert_eq!(got, vec![Some(Value::String("1".into())), None, None]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn mget(&self, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
         self.mget_map(keys, |value| value)
     }
@@ -376,6 +557,18 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_with_expiry(b"session", "s", Some(u64::MAX / 2)))?;
+    /// assert_eq!(db.expiry(b"session")?, Some(u64::MAX / 2));
+    /// db.set(b"forever", "f")?;
+    /// assert_eq!(db.expiry(b"forever")?, None);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn expiry(&self, key: impl AsRef<[u8]>) -> Result<Option<u64>> {
         Read::expiry(self, key)
     }
@@ -385,6 +578,19 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "v1")?;
+    /// let v1 = db.key_version(b"k")?.unwrap();
+    /// db.set(b"k", "v2")?;
+    /// assert_ne!(db.key_version(b"k")?, Some(v1)); // written since
+    /// assert_eq!(db.key_version(b"missing")?, None);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn key_version(&self, key: &[u8]) -> Result<Option<u64>> {
         Ok(self
             .inner
@@ -394,6 +600,18 @@ impl Db {
     }
 
     /// A mark of the log as published now, for [`Db::key_written_since`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mark = db.log_mark();
+    /// assert_eq!(db.key_written_since(b"k", mark), Some(false));
+    /// db.set(b"k", "v")?;
+    /// assert!(db.log_mark() > mark);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn log_mark(&self) -> u64 {
         self.inner.shm.get(W_LOG_POS)
     }
@@ -402,6 +620,18 @@ impl Db {
     /// `key`, read from the log: `Some(true)` or `Some(false)`, or `None` when that can no
     /// longer be told (the log since then was compacted, or is longer than 64 MiB). Redis's
     /// `WATCH` needs it for a key that was absent and is absent again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mark = db.log_mark();
+    /// db.set(b"a", "1")?;
+    /// assert_eq!(db.key_written_since(b"a", mark), Some(true));
+    /// assert_eq!(db.key_written_since(b"b", mark), Some(false));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn key_written_since(&self, key: &[u8], mark: u64) -> Option<bool> {
         self.inner.key_written_since(key, mark)
     }
@@ -410,6 +640,17 @@ impl Db {
     ///
     /// # Errors
     /// Checksum or I/O errors on a record.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// assert_eq!(db.random_key()?, None);
+    /// db.set(b"only", "1")?;
+    /// assert_eq!(db.random_key()?, Some(b"only".to_vec()));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn random_key(&self) -> Result<Option<Vec<u8>>> {
         self.inner.random_key()
     }
@@ -419,6 +660,18 @@ impl Db {
     ///
     /// # Errors
     /// [`Error::Busy`] and the errors of a commit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_with_expiry(b"old", "v", Some(1)))?; // already past
+    /// db.set(b"new", "v")?;
+    /// assert_eq!(db.expire_now()?, 1);
+    /// assert_eq!(db.keys()?, vec![b"new".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn expire_now(&self) -> Result<u64> {
         self.inner.expire_pass(self.inner.opts.lock_timeout)
     }
@@ -427,6 +680,20 @@ impl Db {
     ///
     /// # Errors
     /// As [`Read::value_type`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ValueType;
+    /// db.set(b"n", 1i64)?;
+    /// db.transaction(|tx| tx.hash(b"h").set(&[("f", "v")]))?;
+    /// assert_eq!(db.value_type(b"n")?, Some(ValueType::Int));
+    /// assert_eq!(db.value_type(b"h")?, Some(ValueType::Hash));
+    /// assert_eq!(db.value_type(b"missing")?, None);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn value_type(&self, key: impl AsRef<[u8]>) -> Result<Option<ValueType>> {
         Read::value_type(self, key)
     }
@@ -434,6 +701,18 @@ impl Db {
     ///
     /// # Errors
     /// Checksum or I/O errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["m"]))?;
+    /// assert!(db.exists(b"k")? && db.exists(b"s")?);
+    /// assert!(!db.exists(b"missing")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn exists(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         Read::exists(self, key)
     }
@@ -441,6 +720,17 @@ impl Db {
     ///
     /// # Errors
     /// As [`WriteTxn::commit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"greeting", "hello")?; // its own transaction, committed when this returns
+    /// db.set("counter", 1i64)?; // keys are anything that is AsRef<[u8]>
+    /// assert_eq!(db.get(b"greeting")?.as_deref(), Some(&b"hello"[..]));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set(&self, key: impl AsRef<[u8]>, value: impl Into<Value>) -> Result<()> {
         let (key, value) = (key.as_ref(), value.into());
         self.transaction(|tx| tx.set(key, value))
@@ -449,6 +739,17 @@ impl Db {
     ///
     /// # Errors
     /// As [`WriteTxn::commit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?;
+    /// assert!(db.delete(b"k")?);
+    /// assert!(!db.delete(b"k")?); // no longer there
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         self.transaction(|tx| tx.delete(key.as_ref()))
     }
@@ -456,11 +757,23 @@ impl Db {
     ///
     /// # Errors
     /// [`crate::Error::NotAnInteger`], [`crate::Error::Overflow`], or as [`WriteTxn::commit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// assert_eq!(db.incr_by(b"hits", 1)?, 1); // absent counts as 0
+    /// assert_eq!(db.incr_by(b"hits", 10)?, 11);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn incr_by(&self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
         self.transaction(|tx| tx.incr_by(key.as_ref(), delta))
     }
     /// Subtracts `delta` from the integer at `key` (Redis `DECRBY`), atomically across
     /// processes.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # fn main() -> ziggydb::Result<()> {
@@ -476,10 +789,32 @@ impl Db {
         self.transaction(|tx| tx.decr_by(key.as_ref(), delta))
     }
     /// Number of keys (Redis `DBSIZE`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"a", "1")?;
+    /// db.set(b"b", "2")?;
+    /// assert_eq!(db.len(), 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn len(&self) -> u64 {
         self.inner.shm.get(W_KEYS)
     }
     /// True when the database holds no key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// assert!(db.is_empty());
+    /// db.set(b"a", "1")?;
+    /// assert!(!db.is_empty());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -487,6 +822,19 @@ impl Db {
     ///
     /// # Errors
     /// Checksum or I/O errors on a record.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"b", "2")?;
+    /// db.set(b"a", "1")?;
+    /// let mut keys = db.keys()?;
+    /// keys.sort();
+    /// assert_eq!(keys, vec![b"a".to_vec(), b"b".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn keys(&self) -> Result<Vec<Vec<u8>>> {
         self.inner.all_keys()
     }
@@ -494,6 +842,20 @@ impl Db {
     ///
     /// # Errors
     /// [`crate::Error::Busy`], [`crate::Error::Poisoned`], I/O errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut tx = db.begin_write()?; // holds the writer lock of every process
+    /// tx.set(b"a", "1")?;
+    /// tx.set(b"b", "2")?;
+    /// assert!(!db.exists(b"a")?); // not visible before the commit
+    /// tx.commit()?;
+    /// assert!(db.exists(b"a")? && db.exists(b"b")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn begin_write(&self) -> Result<WriteTxn> {
         WriteTxn::new(self.inner.begin_writer(self.inner.opts.lock_timeout)?)
     }
@@ -503,6 +865,8 @@ impl Db {
     /// Inside `f`, a write on this database that is not through `tx` (a second
     /// [`Db::begin_write`], [`Db::set`], …) is [`Error::TxnActive`] at once rather than a
     /// wait for the lock `tx` holds.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # fn main() -> ziggydb::Result<()> {
@@ -524,6 +888,8 @@ impl Db {
     /// [`Db::transaction`] for a closure that returns the caller's own error type `E` (any
     /// type a [`ziggydb::Error`](Error) converts into): commits if `f` returns `Ok`, rolls
     /// back on `Err`, and returns `f`'s error as it is.
+    ///
+    /// # Examples
     ///
     /// ```
     /// #[derive(Debug)]
@@ -573,6 +939,20 @@ impl Db {
     ///
     /// # Errors
     /// I/O errors; the database stays consistent whatever the failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// for i in 0..100i64 {
+    ///     db.set(b"k", i)?; // 99 dead versions
+    /// }
+    /// let stats = db.compact()?;
+    /// assert_eq!(db.get_value(b"k")?, Some(ziggydb::Value::Int(99)));
+    /// assert!(stats.bytes_after <= stats.bytes_before);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn compact(&self) -> Result<CompactStats> {
         self.inner.compact()
     }
@@ -580,10 +960,34 @@ impl Db {
     ///
     /// # Errors
     /// I/O errors from fsync (the handle is then poisoned).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?;
+    /// db.sync()?; // with Durability::Batched, makes the set durable now
+    /// assert!(db.exists(b"k")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn sync(&self) -> Result<()> {
         self.inner.sync_to(self.inner.shm.get(W_LOG_POS))
     }
     /// Shared metrics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"a", "1")?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["x"]))?;
+    /// let m = db.metrics();
+    /// assert_eq!(m.keys, 2);
+    /// assert!(m.commits >= 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn metrics(&self) -> Metrics {
         let s = &self.inner;
         let (reads, hits, misses) = s.read_counters();
@@ -634,6 +1038,17 @@ impl Db {
 
     /// Adds `n` to the shared count of commands that [`Metrics::commands`] reports, for a
     /// front-end (the `ziggy` shell, a binding) that runs commands on the library.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let before = db.metrics().commands;
+    /// db.count_commands(3);
+    /// assert_eq!(db.metrics().commands, before + 3);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn count_commands(&self, n: u64) {
         self.inner.shm.add(W_COMMANDS, n);
     }
@@ -647,6 +1062,19 @@ impl Db {
     /// # Errors
     /// [`Error::InvalidArgument`] if `dest` is not empty; I/O errors (a failed copy is
     /// removed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?;
+    /// let copy = dir.path().join("backup");
+    /// let stats = db.backup(&copy)?; // a consistent copy while others keep writing
+    /// assert_eq!(stats.keys, 1);
+    /// assert!(ziggydb::Db::open(&copy)?.exists(b"k")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn backup(&self, dest: impl AsRef<Path>) -> Result<crate::BackupStats> {
         let dest = dest.as_ref();
         let mut stats = self.inner.backup(dest)?;
@@ -669,6 +1097,18 @@ impl Db {
     ///
     /// # Errors
     /// I/O errors only; problems found are in the report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?;
+    /// let report = db.check()?;
+    /// assert!(report.is_ok(), "{:?}", report.problems);
+    /// assert_eq!(report.keys, 1);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn check(&self) -> Result<CheckReport> {
         self.inner.check()
     }

@@ -63,12 +63,28 @@ impl Db {
     /// collection's order (a sorted set's by member).
     ///
     /// The export is one consistent state: it runs in a write transaction, which it rolls
-    /// back, so other writers wait until it ends (see the module documentation). On a
-    /// read-only handle it writes the handle's snapshot and takes no lock.
+    /// back, so other writers wait until it ends (and give up with [`Error::Busy`] after their
+    /// lock timeout). Collections are read and written in chunks, so a large collection never
+    /// sits in memory as one string. On a read-only handle it writes the handle's snapshot
+    /// and takes no lock.
     ///
     /// # Errors
     /// [`Error::Busy`] if the writer lock cannot be taken; read errors; [`Error::Io`] if `out`
     /// cannot be written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ExportFormat;
+    /// db.set(b"k", "v")?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["a"]))?;
+    /// let mut out = Vec::new();
+    /// assert_eq!(db.export(ExportFormat::JsonLines, &mut out)?, 2);
+    /// assert_eq!(String::from_utf8(out).unwrap().lines().count(), 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn export(&self, format: ExportFormat, out: impl Write) -> Result<u64> {
         let tx = if self.inner.read_only {
             // A read-only handle's snapshot is one consistent state already.
@@ -87,11 +103,30 @@ impl Db {
     ///
     /// The input is read twice: every line is checked before anything is written, so a file
     /// with a malformed line writes nothing. Keys are then written in batches of up to 1000
-    /// per transaction (see the module documentation).
+    /// per transaction (fewer when a quarter of a segment of data has accumulated); a
+    /// collection larger than a batch is written over several transactions, with its expiry
+    /// set by the last one. A crash or an I/O error mid-import leaves the batches before it
+    /// committed; importing the same file again replaces every key it holds.
     ///
     /// # Errors
     /// [`Error::BadImportLine`] for a malformed line, naming it; [`Error::Io`] if `input`
     /// cannot be read; the errors of a write transaction.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ExportFormat;
+    /// db.set(b"k", "v")?;
+    /// let mut dump = Vec::new();
+    /// db.export(ExportFormat::JsonLines, &mut dump)?;
+    /// let other = ziggydb::Db::open(dir.path().join("other"))?;
+    /// let stats = other.import(std::io::Cursor::new(dump))?;
+    /// assert_eq!(stats.keys, 1);
+    /// assert_eq!(other.get(b"k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn import<R: Read + Seek>(&self, input: R) -> Result<ImportStats> {
         let mut input = BufReader::with_capacity(1 << 16, input);
         let max_value = self.inner.max_txn_bytes();

@@ -576,6 +576,8 @@ impl ErrorCode {
 
     /// The number (stable across releases).
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert_eq!(ziggydb::ErrorCode::WrongType.code(), 100);
     /// ```
@@ -585,6 +587,8 @@ impl ErrorCode {
 
     /// The name, upper snake case (stable across releases; the C ABI's constant is
     /// `ZIGGY_` followed by it).
+    ///
+    /// # Examples
     ///
     /// ```
     /// assert_eq!(ziggydb::ErrorCode::WrongType.name(), "WRONG_TYPE");
@@ -637,6 +641,8 @@ impl ErrorCode {
 
     /// The code with number `code`, if there is one.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use ziggydb::ErrorCode;
     /// assert_eq!(ErrorCode::from_code(60), Some(ErrorCode::Busy));
@@ -649,6 +655,8 @@ impl ErrorCode {
 
 impl Error {
     /// The kind of this error, with its stable code and name.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use ziggydb::{Error, ErrorCode};
@@ -702,6 +710,8 @@ impl Error {
 
     /// The stable numeric code of this error (see [`ErrorCode`]).
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert_eq!(ziggydb::Error::Poisoned.code(), 61);
     /// ```
@@ -710,6 +720,8 @@ impl Error {
     }
 
     /// The stable name of this error (see [`ErrorCode::name`]).
+    ///
+    /// # Examples
     ///
     /// ```
     /// assert_eq!(ziggydb::Error::NotAnInteger.name(), "NOT_AN_INTEGER");

@@ -33,6 +33,111 @@
 //! locks and shared mappings need one kernel). Keys are at most 64 KiB; a value or a whole
 //! transaction must fit in one segment (64 MiB by default).
 //!
+//! # Keys, values and collections
+//!
+//! A key is up to 64 KiB of bytes; anything that is `AsRef<[u8]>` will do (`b"k"`, `"k"`,
+//! a `Vec<u8>`). A key holds one [`Value`] (bytes, text, an integer, a float, a boolean, a
+//! timestamp or a JSON document: [`ValueType`] names them) or one collection: a list, a set,
+//! a sorted set or a hash, as in Redis. A read returns a scalar as it was stored; the Redis
+//! style commands ([`WriteTxn::append`], [`WriteTxn::incr_by`], [`Db::get_range`], …) see
+//! it as `GET` shows it ([`Value::to_redis_bytes`]), and [`WriteTxn::incr_by`] stores an int.
+//!
+//! A collection is not one big value: it is a small metadata record under its key plus
+//! counted B+trees whose nodes are records of their own, so one push, add or remove rewrites
+//! O(log n) small nodes whatever the size, and a range or rank costs O(log n + m). A sorted
+//! set keeps two trees (by member and by score). Each collection has a handle for writing,
+//! from a write transaction ([`WriteTxn::list`], [`WriteTxn::set_of`], [`WriteTxn::zset`],
+//! [`WriteTxn::hash`]: [`List`], [`Set`], [`SortedSet`], [`Hash`](struct@Hash)), and a view
+//! for reading without the writer lock ([`Db::list`], …, or [`Read::list_view`] on a
+//! [`Snapshot`]:
+//! [`ListView`], [`SetView`], [`SortedSetView`], [`HashView`]). A collection is created by its
+//! first write and removed when it becomes empty; deleting one frees its nodes lazily, a
+//! bounded number per commit. Using a key as the wrong type is [`Error::WrongType`].
+//!
+//! ```
+//! # fn main() -> ziggydb::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let db = ziggydb::Db::open(dir.path().join("data"))?;
+//! let len = db.transaction(|tx| tx.append(b"log", b"started;"))?; // APPEND
+//! assert_eq!(len, 8);
+//! assert_eq!(db.strlen(b"log")?, 8); // STRLEN
+//! assert!(db.transaction(|tx| tx.list(b"log").push_back(&["x"])).is_err()); // WRONGTYPE
+//! # Ok(()) }
+//! ```
+//!
+//! # Expiry
+//!
+//! Any key may expire at a Unix time in milliseconds ([`WriteTxn::set_with_expiry`],
+//! [`WriteTxn::expire_at`], [`WriteTxn::persist`]; read it with [`Read::expire_time`]). An
+//! expired key reads as absent at once, in every process, even before it is deleted (each
+//! process judges by its own wall clock). Deleting expired keys is the active expiry: a
+//! background thread of each read-write process ([`OpenOptions::active_expiry`], every
+//! 100 ms by default) samples keys as Redis does and deletes expired ones through the log;
+//! [`Db::expire_now`] runs one pass. Because that deletion is for every process, it is also
+//! bounded by a **database clock** that no process can set (the machine's boot-time clock,
+//! offset by the slowest wall clock of any process that attached): no key is deleted before
+//! its expiry time minus 60 s by the clock of any attached process, so one process with a
+//! clock far ahead cannot delete the keys of the others.
+//!
+//! # Transactions and isolation
+//!
+//! There is one writer at a time per database, across every process: [`Db::begin_write`]
+//! (and [`Db::transaction`], [`Db::update`], and every write method of [`Db`], each of which
+//! is a transaction of its own) takes the writer lock, waiting up to
+//! [`OpenOptions::lock_timeout`] (10 s by default) before [`Error::Busy`]. A [`WriteTxn`]
+//! therefore sees the committed state and its own writes, and nothing can change under it:
+//! transactions are serializable, and a read-modify-write in one never loses an update. Its
+//! writes become visible to every process at once when it commits, all or nothing; dropping
+//! it (or returning `Err` from the closure, or a panic) rolls it back, and
+//! [`WriteTxn::savepoint`] undoes part of it. Inside a transaction closure, a second write
+//! on the same database that is not through `tx` fails with [`Error::TxnActive`] instead of
+//! waiting for itself.
+//!
+//! Readers take no lock and never wait for a writer. Each read on [`Db`] sees one committed
+//! state; several reads that must agree go through [`Db::view`], which gives them one
+//! [`Snapshot`]. Values returned by [`Db::get`] ([`ValueRef`]) borrow the mapped file and
+//! stay valid while compaction runs.
+//!
+//! # Durability and recovery
+//!
+//! With [`Durability::Immediate`] (the default) a commit returns once it is on stable
+//! storage; commits of several threads and processes that arrive together share one fsync.
+//! With [`Durability::Batched`] a commit returns once it is visible to every process and is
+//! fsynced at most `max_delay` later ([`Db::sync`] forces it): a crash of the process loses
+//! nothing, a crash of the machine may lose the last `max_delay` of commits. The segments
+//! are the write-ahead log: after a crash, the next open finds where the log ends, drops a
+//! transaction that was cut short and rebuilds what it must; nothing has to be replayed by
+//! hand. Old versions are reclaimed by compaction, in the background
+//! ([`OpenOptions::auto_compact`]) or by [`Db::compact`], while other processes keep
+//! reading and writing. [`Db::check`] verifies a database, and [`repair`] salvages one that
+//! no longer opens.
+//!
+//! # Many processes
+//!
+//! Every process that opens the same directory sees the same data: processes share the
+//! segment files, the index and `ziggy.shm` through memory maps, and the writer lock through
+//! `flock`. Within one process, every [`Db`] handle on a directory shares one state (clone
+//! a handle freely; it is `Send + Sync`), so a second [`Db::open`] of the same directory with
+//! other options is [`Error::OptionsMismatch`]. A handle must not cross `fork()` (see below).
+//! A process that dies holding the writer lock releases it (the kernel drops its `flock`),
+//! and the next writer repairs what it left: a transaction it had not finished publishing is
+//! completed or discarded, never half applied; a process that is
+//! stopped (`SIGSTOP`) while holding it makes writers wait until their lock timeout, as any
+//! lock holder would. [`OpenOptions::read_only`] opens a database on a read-only mount or
+//! without write permission. All processes must be on one machine: a network file system
+//! does not give advisory locks and shared mappings the meaning they need. A live copy of
+//! a database is [`Db::backup`]; [`Db::export`] and [`Db::import`] move keys between
+//! databases as JSON Lines (or to Redis, as RESP).
+//!
+//! # Scanning keys
+//!
+//! [`Db::keys`] and [`Read::keys_matching`] read every key at once. [`Db::scan`] visits
+//! them a page at a time, like Redis `SCAN`: in the order of their hash with the bits
+//! reversed, so a cursor keeps its meaning when the index grows or shrinks. Each call reads
+//! one consistent state and costs O(count), not O(n). Every key that exists for the whole
+//! scan is returned exactly once, whatever other processes write meanwhile; a key created or
+//! deleted during the scan may or may not be.
+//!
 //! # Reads, transactions, errors
 //!
 //! Every read is a method of [`Read`], which [`Db`] (each call one consistent read of the

@@ -30,6 +30,8 @@ pub enum Expiry {
 impl Expiry {
     /// The time left until the key expires (zero once passed); `None` unless [`Expiry::At`].
     ///
+    /// # Examples
+    ///
     /// ```
     /// use ziggydb::Expiry;
     /// assert_eq!(Expiry::Persistent.ttl(), None);
@@ -42,6 +44,14 @@ impl Expiry {
         }
     }
     /// The expiry time in Unix ms, if the key has one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::Expiry;
+    /// assert_eq!(Expiry::At(1_700_000_000_000).at(), Some(1_700_000_000_000));
+    /// assert_eq!(Expiry::Persistent.at(), None);
+    /// ```
     pub fn at(self) -> Option<u64> {
         match self {
             Expiry::At(at) => Some(at),
@@ -49,6 +59,14 @@ impl Expiry {
         }
     }
     /// Whether the key exists.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::Expiry;
+    /// assert!(Expiry::Persistent.exists() && Expiry::At(5).exists());
+    /// assert!(!Expiry::Missing.exists());
+    /// ```
     pub fn exists(self) -> bool {
         self != Expiry::Missing
     }
@@ -179,6 +197,8 @@ fn peek_redis_bytes<R>(
 pub trait Read: Sealed {
     /// Reads `key` into an owned [`Value`] (Redis `GET`); expired keys read as absent.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # use ziggydb::{Db, Read, Value};
     /// # fn main() -> ziggydb::Result<()> {
@@ -197,6 +217,8 @@ pub trait Read: Sealed {
     }
 
     /// The type of the value at `key` (Redis `TYPE`); `None` if absent.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use ziggydb::{Db, Read, ValueType};
@@ -218,6 +240,8 @@ pub trait Read: Sealed {
     /// The type of the value at `key` as Redis's `TYPE` names it: `"none"` if the key does
     /// not exist, `"string"` for every scalar, or the collection's name.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # use ziggydb::{Db, Read};
     /// # fn main() -> ziggydb::Result<()> {
@@ -234,6 +258,8 @@ pub trait Read: Sealed {
     }
 
     /// Whether `key` exists, whatever its type (Redis `EXISTS`, which is 1 for a list too).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use ziggydb::{Db, Read};
@@ -254,6 +280,8 @@ pub trait Read: Sealed {
 
     /// How many of `keys` exist, counting a key as often as it is given (Redis `EXISTS` with
     /// several keys), all read from one state.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use ziggydb::{Db, Read};
@@ -279,6 +307,8 @@ pub trait Read: Sealed {
 
     /// Whether `key` exists and when it expires (Redis `PEXPIRETIME`, and `TTL`/`PTTL` via
     /// [`Expiry::ttl`]), read together.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use ziggydb::{Db, Expiry, Read};
@@ -306,6 +336,8 @@ pub trait Read: Sealed {
     /// The expiry time (Unix ms) of `key`; `None` if it is absent or does not expire (see
     /// [`Read::expire_time`] to tell them apart).
     ///
+    /// # Examples
+    ///
     /// ```
     /// # use ziggydb::{Db, Read};
     /// # fn main() -> ziggydb::Result<()> {
@@ -324,6 +356,8 @@ pub trait Read: Sealed {
 
     /// Length of the value at `key` as `GET` returns it, 0 if absent (Redis `STRLEN`). Read
     /// in place: the value is not copied, whatever its size.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use ziggydb::{Db, Read};
@@ -346,6 +380,8 @@ pub trait Read: Sealed {
 
     /// Bytes `start..=end` of the value at `key` (Redis `GETRANGE`): negative positions count
     /// from the end, out-of-range ones are clamped; empty if the key is absent.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use ziggydb::{Db, Read};
@@ -374,6 +410,8 @@ pub trait Read: Sealed {
     /// `JSON.GET`), as compact JSON text; `None` if the key is absent. See
     /// [`WriteTxn::json_set`] for the paths.
     ///
+    /// # Examples
+    ///
     /// ```
     /// # use ziggydb::{Db, Read, Value};
     /// # fn main() -> ziggydb::Result<()> {
@@ -395,6 +433,8 @@ pub trait Read: Sealed {
 
     /// The keys matching the glob `pattern`, in byte order (Redis `KEYS`), from one state.
     /// Reads every key.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use ziggydb::{Db, Read};
@@ -419,6 +459,8 @@ pub trait Read: Sealed {
 
     /// The list at `key`, for reading (see [`WriteTxn::list`] to write).
     ///
+    /// # Examples
+    ///
     /// ```
     /// # use ziggydb::{Db, Read};
     /// # fn main() -> ziggydb::Result<()> {
@@ -438,6 +480,8 @@ pub trait Read: Sealed {
 
     /// The set at `key`, for reading (see [`WriteTxn::set_of`] to write).
     ///
+    /// # Examples
+    ///
     /// ```
     /// # use ziggydb::{Db, Read};
     /// # fn main() -> ziggydb::Result<()> {
@@ -455,6 +499,8 @@ pub trait Read: Sealed {
     }
 
     /// The sorted set at `key`, for reading (see [`WriteTxn::zset`] to write).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use ziggydb::{Db, Read};
@@ -474,6 +520,8 @@ pub trait Read: Sealed {
 
     /// The hash at `key`, for reading (see [`WriteTxn::hash`] to write).
     ///
+    /// # Examples
+    ///
     /// ```
     /// # use ziggydb::{Db, Read};
     /// # fn main() -> ziggydb::Result<()> {
@@ -492,6 +540,8 @@ pub trait Read: Sealed {
 
     /// Members of the sets at `keys`, combined (Redis `SINTER`, `SUNION`, `SDIFF`), from one
     /// state.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use ziggydb::{Db, Read, SetOp};
@@ -554,6 +604,8 @@ impl Db {
     /// no lock is taken). A commit published while `f` runs makes it run again, so `f` may
     /// run more than once and must have no side effects; keep it short, or a busy writer can
     /// keep restarting it.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use ziggydb::{Db, Read};

@@ -123,6 +123,17 @@ pub struct RepairReport {
 
 impl RepairReport {
     /// True when nothing was damaged or left out: the salvage kept everything.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("db");
+    /// ziggydb::Db::open(&path)?.set(b"k", "v")?; // the handle is dropped: closed
+    /// let report = ziggydb::repair(&path)?;
+    /// assert!(report.is_clean());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn is_clean(&self) -> bool {
         self.damaged.is_empty()
             && self.dropped.is_empty()
@@ -145,6 +156,23 @@ impl RepairReport {
 /// for files of a newer format (nothing is touched); I/O errors. A failure before the swap's
 /// commit point (the rename of the new manifest) leaves the directory's database files as
 /// they were; after it, the repaired database is in place and the originals are aside.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("db");
+/// {
+///     let db = ziggydb::Db::open(&path)?;
+///     db.set(b"a", "1")?;
+///     db.set(b"b", "2")?;
+/// }
+/// let report = ziggydb::repair(&path)?; // no process may have it open
+/// assert_eq!(report.keys_recovered, 2);
+/// assert!(report.moved_to.exists()); // the original files, kept aside
+/// assert_eq!(ziggydb::Db::open(&path)?.len(), 2);
+/// # Ok::<(), ziggydb::Error>(())
+/// ```
 pub fn repair(dir: impl AsRef<Path>) -> Result<RepairReport> {
     let dir = dir.as_ref();
     if !std::fs::metadata(dir)

@@ -44,7 +44,8 @@ pub struct Savepoint {
 /// A write transaction. Holds the database's writer lock (across processes) until it is
 /// committed, rolled back or dropped (dropping rolls back). Reads inside see the
 /// transaction's own writes; no other process can commit meanwhile, so a read-modify-write
-/// in a transaction never loses an update.
+/// in a transaction never loses an update. See
+/// [Transactions and isolation](crate#transactions-and-isolation).
 pub struct WriteTxn {
     guard: Option<WriterGuard>,
     /// Pending writes by (internal namespace?, key).
@@ -197,6 +198,20 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::KeyTooLarge`], [`Error::ValueTooLarge`], as [`WriteTxn::set`] would return.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let tx = db.begin_write()?;
+    /// assert!(tx.check_value_size(b"k", 100).is_ok());
+    /// assert!(matches!(
+    ///     tx.check_value_size(b"k", 1 << 30), // more than a segment holds
+    ///     Err(ziggydb::Error::ValueTooLarge { .. })
+    /// ));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn check_value_size(&self, key: &[u8], value_len: usize) -> Result<()> {
         self.check_record(key, value_len, false)
     }
@@ -221,6 +236,22 @@ impl WriteTxn {
 
     /// Marks a point in the transaction that [`WriteTxn::rollback_to`] returns to, so one
     /// command of an interactive transaction can fail without leaving half its writes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     tx.set(b"a", "1")?;
+    ///     let sp = tx.savepoint();
+    ///     tx.set(b"b", "2")?;
+    ///     tx.rollback_to(sp); // undoes the write of b only
+    ///     Ok(())
+    /// })?;
+    /// assert!(db.exists(b"a")? && !db.exists(b"b")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn savepoint(&mut self) -> Savepoint {
         Savepoint {
             undo: self.undo.get_or_insert_with(Vec::new).len(),
@@ -229,6 +260,22 @@ impl WriteTxn {
     }
 
     /// Undoes every write made since `sp` was taken (later savepoints become invalid).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.set(b"k", "before")?;
+    /// let sp = tx.savepoint();
+    /// tx.set(b"k", "after")?;
+    /// tx.delete(b"other")?;
+    /// tx.rollback_to(sp);
+    /// assert_eq!(tx.get(b"k")?, Some("before".into()));
+    /// tx.commit()?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn rollback_to(&mut self, sp: Savepoint) {
         if let Some(mut undo) = self.undo.take() {
             while undo.len() > sp.undo {
@@ -301,6 +348,21 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`crate::Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"old", "v")?;
+    /// db.transaction(|tx| {
+    ///     assert!(tx.rename_key(b"old", b"new")?);
+    ///     assert!(!tx.rename_key(b"missing", b"x")?);
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.keys()?, vec![b"new".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn rename_key(&mut self, from: &[u8], to: &[u8]) -> Result<bool> {
         let Some(raw) = self.raw_get(from, false)? else {
             return Ok(false);
@@ -315,6 +377,8 @@ impl WriteTxn {
     }
 
     /// Reads `key`, seeing this transaction's writes (Redis `GET`); [`Read::get`].
+    ///
+    /// # Examples
     ///
     /// ```
     /// # use ziggydb::{Db, Value};
@@ -338,6 +402,20 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`Read::value_type`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ValueType;
+    /// db.transaction(|tx| {
+    ///     tx.zset(b"z").add(Default::default(), &[(1.0, "m")])?;
+    ///     assert_eq!(tx.value_type(b"z")?, Some(ValueType::ZSet)); // sees its own write
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn value_type(&self, key: impl AsRef<[u8]>) -> Result<Option<ValueType>> {
         Read::value_type(self, key)
     }
@@ -347,6 +425,19 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`crate::Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     tx.set_with_expiry(b"k", "v", Some(4_000_000_000_000))?;
+    ///     assert_eq!(tx.expiry(b"k")?, Some(4_000_000_000_000));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn expiry(&self, key: impl AsRef<[u8]>) -> Result<Option<u64>> {
         Read::expiry(self, key)
     }
@@ -356,6 +447,21 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`crate::Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?;
+    /// db.transaction(|tx| {
+    ///     assert!(tx.set_expiry(b"k", Some(4_000_000_000_000))?);
+    ///     assert!(!tx.set_expiry(b"missing", None)?);
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.expiry(b"k")?, Some(4_000_000_000_000));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set_expiry(&mut self, key: &[u8], expires_at_ms: Option<u64>) -> Result<bool> {
         let Some(raw) = self.raw_get(key, false)? else {
             return Ok(false);
@@ -374,6 +480,20 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`crate::Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     assert!(!tx.exists(b"k")?);
+    ///     tx.set(b"k", "v")?;
+    ///     assert!(tx.exists(b"k")?); // its own pending write
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn exists(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         Read::exists(self, key)
     }
@@ -392,6 +512,21 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::KeyTooLarge`], [`Error::ValueTooLarge`], [`Error::InvalidJson`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Value;
+    /// db.transaction(|tx| {
+    ///     tx.set(b"name", "ada")?;
+    ///     tx.set(b"age", 36i64)?;
+    ///     tx.set(b"doc", Value::json(r#"{"a":1}"#)?)
+    /// })?;
+    /// assert_eq!(db.get_value(b"age")?, Some(Value::Int(36)));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set(&mut self, key: impl AsRef<[u8]>, value: impl Into<Value>) -> Result<()> {
         self.set_with_expiry(key, value, None)
     }
@@ -400,6 +535,19 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    /// let in_a_minute = (SystemTime::now() + Duration::from_secs(60))
+    ///     .duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    /// db.transaction(|tx| tx.set_with_expiry(b"session", "token", Some(in_a_minute)))?;
+    /// assert_eq!(db.expiry(b"session")?, Some(in_a_minute));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set_with_expiry(
         &mut self,
         key: impl AsRef<[u8]>,
@@ -423,6 +571,21 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`crate::Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?;
+    /// db.transaction(|tx| {
+    ///     assert!(tx.delete(b"k")?);
+    ///     assert!(!tx.exists(b"k")?);
+    ///     Ok(())
+    /// })?;
+    /// assert!(!db.exists(b"k")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn delete(&mut self, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
         if key.len() > MAX_KEY_LEN {
@@ -443,6 +606,19 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::NotAnInteger`], [`Error::Overflow`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let n = db.transaction(|tx| {
+    ///     tx.incr_by(b"n", 5)?;
+    ///     tx.incr_by(b"n", -2)
+    /// })?;
+    /// assert_eq!(n, 3);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn incr_by(&mut self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
         let key = key.as_ref();
         let cur = match self.get(key)? {
@@ -471,6 +647,18 @@ impl WriteTxn {
     /// # Errors
     /// [`Error::DiskFull`] (nothing is published; the database stays usable),
     /// [`Error::Poisoned`], I/O errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.set(b"k", "v")?;
+    /// tx.commit()?; // durable (with Durability::Immediate) and visible to every process
+    /// assert!(db.exists(b"k")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn commit(mut self) -> Result<()> {
         if self.ops.is_empty() {
             self.guard.take();
@@ -523,6 +711,18 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::set`] and [`WriteTxn::commit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Value;
+    /// let value = Value::from(vec![7u8; 4096]);
+    /// db.begin_write()?.commit_set_value(b"blob", &value, None)?;
+    /// assert_eq!(db.get(b"blob")?.unwrap().len(), 4096);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn commit_set_value(
         mut self,
         key: &[u8],
@@ -565,6 +765,16 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::set`] and [`WriteTxn::commit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.begin_write()?.commit_set_many(&[(b"a", b"1"), (b"b", b"2")])?;
+    /// assert_eq!(db.len(), 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn commit_set_many<K: AsRef<[u8]>, V: AsRef<[u8]>>(self, pairs: &[(K, V)]) -> Result<()> {
         self.commit_pairs(pairs)
     }
@@ -622,6 +832,18 @@ impl WriteTxn {
     }
 
     /// Discards the transaction's writes and releases the writer lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.set(b"k", "v")?;
+    /// tx.rollback(); // as dropping it does
+    /// assert!(!db.exists(b"k")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn rollback(mut self) {
         self.abort();
     }

@@ -86,6 +86,14 @@ impl ValueType {
     }
 
     /// Lower-case name, as `TYPE`-like commands print it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::ValueType;
+    /// assert_eq!(ValueType::Int.name(), "int");
+    /// assert_eq!(ValueType::ZSet.to_string(), "zset");
+    /// ```
     pub const fn name(self) -> &'static str {
         match self {
             ValueType::Bytes => "bytes",
@@ -103,6 +111,14 @@ impl ValueType {
     }
 
     /// True for list, set, sorted set and hash.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::ValueType;
+    /// assert!(ValueType::Hash.is_collection());
+    /// assert!(!ValueType::Json.is_collection());
+    /// ```
     pub const fn is_collection(self) -> bool {
         matches!(
             self,
@@ -111,6 +127,14 @@ impl ValueType {
     }
 
     /// The name Redis's `TYPE` reports: `string` for every scalar.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::ValueType;
+    /// assert_eq!(ValueType::Float.redis_name(), "string");
+    /// assert_eq!(ValueType::List.redis_name(), "list");
+    /// ```
     pub const fn redis_name(self) -> &'static str {
         if self.is_collection() {
             self.name()
@@ -120,6 +144,15 @@ impl ValueType {
     }
 
     /// Parses a type name as accepted by [`ValueType::name`] (case-insensitive).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::ValueType;
+    /// assert_eq!(ValueType::from_name("INT"), Some(ValueType::Int));
+    /// assert_eq!(ValueType::from_name("list"), None); // scalars only
+    /// assert_eq!(ValueType::from_name("nope"), None);
+    /// ```
     pub fn from_name(name: &str) -> Option<Self> {
         ValueType::ALL
             .into_iter()
@@ -155,6 +188,14 @@ pub enum Value {
 
 impl Value {
     /// The type of this value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::{Value, ValueType};
+    /// assert_eq!(Value::from(1.5).value_type(), ValueType::Float);
+    /// assert_eq!(Value::from("text").value_type(), ValueType::String);
+    /// ```
     pub fn value_type(&self) -> ValueType {
         match self {
             Value::Bytes(_) => ValueType::Bytes,
@@ -171,6 +212,15 @@ impl Value {
     ///
     /// # Errors
     /// [`Error::InvalidJson`] if it is not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::Value;
+    /// assert_eq!(Value::json("[1, 2]")?, Value::Json("[1, 2]".into()));
+    /// assert!(matches!(Value::json("{oops"), Err(ziggydb::Error::InvalidJson { .. })));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn json(text: impl Into<String>) -> Result<Self> {
         let text = text.into();
         validate_json(&text)?;
@@ -182,6 +232,16 @@ impl Value {
     /// # Errors
     /// [`Error::NotAnInteger`], [`Error::NotAFloat`], [`Error::InvalidJson`] or
     /// [`Error::InvalidArgument`] when `text` does not fit the type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::{Value, ValueType};
+    /// assert_eq!(Value::parse_as(ValueType::Int, b"42")?, Value::Int(42));
+    /// assert_eq!(Value::parse_as(ValueType::Bool, b"true")?, Value::Bool(true));
+    /// assert!(Value::parse_as(ValueType::Int, b"4x2").is_err());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn parse_as(ty: ValueType, text: &[u8]) -> Result<Self> {
         let s = || {
             std::str::from_utf8(text)
@@ -260,6 +320,15 @@ impl Value {
 
     /// The value as Redis would return it from `GET`: numbers in decimal, booleans as
     /// `true`/`false`, text and bytes unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::Value;
+    /// assert_eq!(Value::Int(-7).to_redis_bytes(), b"-7");
+    /// assert_eq!(Value::Bool(true).to_redis_bytes(), b"true");
+    /// assert_eq!(Value::Float(0.5).to_redis_bytes(), b"0.5");
+    /// ```
     pub fn to_redis_bytes(&self) -> Vec<u8> {
         match self {
             Value::Bytes(b) => b.clone(),
@@ -272,6 +341,14 @@ impl Value {
 
     /// The value as Redis would return it from `GET`, as [`Value::to_redis_bytes`], taking
     /// bytes and text as they are rather than copying them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::Value;
+    /// assert_eq!(Value::String("abc".into()).into_redis_bytes(), b"abc");
+    /// assert_eq!(Value::Int(10).into_redis_bytes(), b"10");
+    /// ```
     pub fn into_redis_bytes(self) -> Vec<u8> {
         match self {
             Value::Bytes(b) => b,
@@ -285,6 +362,16 @@ impl Value {
     ///
     /// # Errors
     /// [`Error::NotAnInteger`] otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::Value;
+    /// assert_eq!(Value::Int(5).as_int()?, 5);
+    /// assert_eq!(Value::String("12".into()).as_int()?, 12);
+    /// assert!(Value::Float(1.5).as_int().is_err());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn as_int(&self) -> Result<i64> {
         match self {
             Value::Int(i) => Ok(*i),
@@ -298,6 +385,16 @@ impl Value {
     ///
     /// # Errors
     /// [`Error::NotAFloat`] otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::Value;
+    /// assert_eq!(Value::String("2.5".into()).as_float()?, 2.5);
+    /// assert_eq!(Value::Int(3).as_float()?, 3.0);
+    /// assert!(Value::String("x".into()).as_float().is_err());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn as_float(&self) -> Result<f64> {
         match self {
             Value::Float(f) => Ok(*f),
@@ -321,6 +418,16 @@ pub(crate) fn parse_f64(b: &[u8]) -> Result<f64> {
 
 /// An integer as Redis reads one (`string2ll`): the whole text, an optional `-`, digits with
 /// no leading zero (`0` itself, not `-0`), no `+`, no space, within `i64`.
+///
+/// # Examples
+///
+/// ```
+/// use ziggydb::commands::parse_int;
+/// assert_eq!(parse_int(b"-42"), Some(-42));
+/// assert_eq!(parse_int(b"042"), None); // a leading zero
+/// assert_eq!(parse_int(b"+1"), None);
+/// assert_eq!(parse_int(b"9223372036854775808"), None); // beyond i64
+/// ```
 pub fn parse_int(text: &[u8]) -> Option<i64> {
     let digits = text.strip_prefix(b"-").unwrap_or(text);
     let canonical = match digits {
@@ -339,6 +446,17 @@ pub fn parse_int(text: &[u8]) -> Option<i64> {
 /// hexadecimal (`0x1p-2`), `inf` or `infinity` in any case and with any sign; no leading or
 /// trailing space, never NaN. Text beyond a double's range, or so small that it reads as zero,
 /// is refused (a subnormal is fine).
+///
+/// # Examples
+///
+/// ```
+/// use ziggydb::commands::parse_float;
+/// assert_eq!(parse_float(b"1.5e3"), Some(1500.0));
+/// assert_eq!(parse_float(b"0x1p-2"), Some(0.25));
+/// assert_eq!(parse_float(b"-inf"), Some(f64::NEG_INFINITY));
+/// assert_eq!(parse_float(b"1e400"), None); // beyond a double
+/// assert_eq!(parse_float(b"nan"), None);
+/// ```
 pub fn parse_float(text: &[u8]) -> Option<f64> {
     match read_float(text)? {
         Float::Finite(f) | Float::Infinite(f) => Some(f),
@@ -351,6 +469,16 @@ pub fn parse_float(text: &[u8]) -> Option<f64> {
 /// a double: text beyond a double's range but within a long double's reads as infinity of
 /// its sign (whatever it is added to, the sum then cannot be held, and `INCRBYFLOAT` says
 /// so), and text too small for a double reads as zero of its sign.
+///
+/// # Examples
+///
+/// ```
+/// use ziggydb::commands::parse_long_double;
+/// assert_eq!(parse_long_double(b"2.5"), Some(2.5));
+/// assert_eq!(parse_long_double(b"1e400"), Some(f64::INFINITY)); // a long double holds it
+/// assert_eq!(parse_long_double(b"1e-400"), Some(0.0));
+/// assert_eq!(parse_long_double(b" 1"), None); // no space
+/// ```
 pub fn parse_long_double(text: &[u8]) -> Option<f64> {
     match read_float(text)? {
         Float::Finite(f) | Float::Infinite(f) => Some(f),
@@ -490,6 +618,15 @@ fn read_hex_float(hex: &str, negative: bool) -> Option<Float> {
 }
 
 /// Formats a float as Redis does for replies: shortest round-trip form, `inf`/`-inf`.
+///
+/// # Examples
+///
+/// ```
+/// use ziggydb::format_float;
+/// assert_eq!(format_float(1.0), "1");
+/// assert_eq!(format_float(0.1), "0.1");
+/// assert_eq!(format_float(f64::INFINITY), "inf");
+/// ```
 pub fn format_float(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
@@ -562,11 +699,33 @@ pub struct ValueRef {
 
 impl ValueRef {
     /// The stored type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ValueType;
+    /// db.set(b"n", 1i64)?;
+    /// assert_eq!(db.get(b"n")?.unwrap().value_type(), ValueType::Int);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn value_type(&self) -> ValueType {
         self.ty
     }
 
     /// The payload bytes as stored (for bytes and strings, the value itself).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "hello")?;
+    /// let v = db.get(b"k")?.unwrap();
+    /// assert_eq!(v.as_bytes(), b"hello");
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         // The range was bounds-checked against the map when the guard was made.
         self.map.slice(self.start, self.len).unwrap_or(&[])
@@ -577,6 +736,17 @@ impl ValueRef {
     /// # Errors
     /// [`Error::InvalidArgument`] if the payload does not decode for its type (only possible
     /// for a record whose checksum matched but whose content is invalid).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Value;
+    /// db.set(b"n", 3i64)?;
+    /// assert_eq!(db.get(b"n")?.unwrap().to_value()?, Value::Int(3));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn to_value(&self) -> Result<Value> {
         Value::decode_payload(self.ty, self.as_bytes())
     }
@@ -587,6 +757,18 @@ impl ValueRef {
     ///
     /// # Errors
     /// As [`ValueRef::to_value`], for a type that is formatted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"n", 3i64)?;
+    /// db.set(b"s", "text")?;
+    /// assert_eq!(&*db.get(b"n")?.unwrap().redis_bytes()?, b"3");
+    /// assert_eq!(&*db.get(b"s")?.unwrap().redis_bytes()?, b"text"); // borrowed, no copy
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn redis_bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
         use std::borrow::Cow;
         Ok(match self.ty {

@@ -12,6 +12,10 @@ use crate::value::{format_float, parse_f64, parse_i64, ValueType};
 const TY: ValueType = ValueType::Hash;
 
 /// A hash in a write transaction; see [`WriteTxn::hash`].
+///
+/// Stored as a counted B+tree keyed by field, so reading or writing one field costs
+/// O(log n) whatever the number of fields; see
+/// [Keys, values and collections](crate#keys-values-and-collections).
 pub struct Hash<'t> {
     txn: &'t mut WriteTxn,
     key: Vec<u8>,
@@ -33,6 +37,20 @@ impl<'a, S: Read> HashView<'a, S> {
 
 impl WriteTxn {
     /// The hash at `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut user = tx.hash(b"user:1");
+    ///     user.set(&[("name", "ada"), ("lang", "en")])?;
+    ///     assert_eq!(user.get(b"name")?, Some(b"ada".to_vec()));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn hash(&mut self, key: impl AsRef<[u8]>) -> Hash<'_> {
         Hash {
             txn: self,
@@ -44,6 +62,8 @@ impl WriteTxn {
 impl Db {
     /// The hash at `key`, read without taking the writer lock (each call one consistent
     /// read; see [`Db::view`] for several).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # fn main() -> ziggydb::Result<()> {
@@ -77,6 +97,17 @@ impl<S: Read> HashView<'_, S> {
     ///
     /// # Errors
     /// [`Error::WrongType`]; read errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.hash(b"h").set(&[("f", "v")]))?;
+    /// assert_eq!(db.hash(b"h").get(b"f")?, Some(b"v".to_vec()));
+    /// assert_eq!(db.hash(b"h").get(b"nope")?, None);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn get(&self, field: &[u8]) -> Result<Option<Vec<u8>>> {
         self.src.section(&mut |s| get(&s, &self.key, field))
     }
@@ -84,6 +115,18 @@ impl<S: Read> HashView<'_, S> {
     ///
     /// # Errors
     /// As [`HashView::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.hash(b"h").set(&[("b", "2"), ("a", "1")]))?;
+    /// let mut all = db.hash(b"h").get_all()?;
+    /// all.sort();
+    /// assert_eq!(all, vec![(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"2".to_vec())]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn get_all(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.src.section(&mut |s| all(&s, &self.key))
     }
@@ -91,6 +134,16 @@ impl<S: Read> HashView<'_, S> {
     ///
     /// # Errors
     /// As [`HashView::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.hash(b"h").set(&[("a", "1"), ("b", "2")]))?;
+    /// assert_eq!(db.hash(b"h").len()?, 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn len(&self) -> Result<u64> {
         self.src
             .section(&mut |s| Ok(s.meta(&self.key, TY)?.map_or(0, |m| m.len)))
@@ -99,6 +152,17 @@ impl<S: Read> HashView<'_, S> {
     ///
     /// # Errors
     /// As [`HashView::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// assert!(db.hash(b"h").is_empty()?);
+    /// db.transaction(|tx| tx.hash(b"h").set(&[("a", "1")]))?;
+    /// assert!(!db.hash(b"h").is_empty()?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -109,6 +173,19 @@ impl Hash<'_> {
     ///
     /// # Errors
     /// [`Error::WrongType`]; write errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let added = db.transaction(|tx| tx.hash(b"h").set(&[("a", "1"), ("b", "2")]))?;
+    /// assert_eq!(added, 2);
+    /// let added = db.transaction(|tx| tx.hash(b"h").set(&[("a", "9")]))?; // an update
+    /// assert_eq!(added, 0);
+    /// assert_eq!(db.hash(b"h").get(b"a")?, Some(b"9".to_vec()));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set<F: AsRef<[u8]>, V: AsRef<[u8]>>(&mut self, pairs: &[(F, V)]) -> Result<u64> {
         let (mut m, exp) = load_or_create(self.txn, &self.key, TY)?;
         let mut added = 0;
@@ -133,6 +210,21 @@ impl Hash<'_> {
     ///
     /// # Errors
     /// As [`Hash::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut h = tx.hash(b"h");
+    ///     assert!(h.set_if_absent(b"f", b"first")?);
+    ///     assert!(!h.set_if_absent(b"f", b"second")?);
+    ///     assert_eq!(h.get(b"f")?, Some(b"first".to_vec()));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set_if_absent(&mut self, field: &[u8], value: &[u8]) -> Result<bool> {
         if self.get(field)?.is_some() {
             return Ok(false);
@@ -145,6 +237,20 @@ impl Hash<'_> {
     ///
     /// # Errors
     /// As [`Hash::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut h = tx.hash(b"h");
+    ///     h.set(&[("f", "v")])?;
+    ///     assert_eq!(h.get(b"f")?, Some(b"v".to_vec())); // sees the pending write
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn get(&self, field: &[u8]) -> Result<Option<Vec<u8>>> {
         get(&*self.txn, &self.key, field)
     }
@@ -153,6 +259,20 @@ impl Hash<'_> {
     ///
     /// # Errors
     /// As [`Hash::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut h = tx.hash(b"h");
+    ///     h.set(&[("f", "v")])?;
+    ///     assert_eq!(h.get_all()?, vec![(b"f".to_vec(), b"v".to_vec())]);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn get_all(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         all(&*self.txn, &self.key)
     }
@@ -161,6 +281,20 @@ impl Hash<'_> {
     ///
     /// # Errors
     /// As [`Hash::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut h = tx.hash(b"h");
+    ///     h.set(&[("a", "1"), ("b", "2")])?;
+    ///     assert_eq!(h.len()?, 2);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn len(&self) -> Result<u64> {
         Ok(self.txn.meta(&self.key, TY)?.map_or(0, |m| m.len))
     }
@@ -169,6 +303,21 @@ impl Hash<'_> {
     ///
     /// # Errors
     /// As [`Hash::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut h = tx.hash(b"h");
+    ///     assert!(h.is_empty()?);
+    ///     h.set(&[("a", "1")])?;
+    ///     assert!(!h.is_empty()?);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -177,6 +326,17 @@ impl Hash<'_> {
     ///
     /// # Errors
     /// As [`Hash::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.hash(b"h").set(&[("a", "1"), ("b", "2")]))?;
+    /// assert_eq!(db.transaction(|tx| tx.hash(b"h").delete(&["a", "zz"]))?, 1);
+    /// assert_eq!(db.hash(b"h").len()?, 1);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn delete<F: AsRef<[u8]>>(&mut self, fields: &[F]) -> Result<u64> {
         let Some(mut m) = self.txn.meta(&self.key, TY)? else {
             return Ok(0);
@@ -197,6 +357,20 @@ impl Hash<'_> {
     ///
     /// # Errors
     /// [`Error::NotAnInteger`] ("hash value is not an integer"), [`Error::Overflow`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut h = tx.hash(b"stats");
+    ///     h.incr_by(b"views", 1)?;
+    ///     assert_eq!(h.incr_by(b"views", 4)?, 5);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn incr_by(&mut self, field: &[u8], delta: i64) -> Result<i64> {
         let cur = match self.get(field)? {
             Some(v) => parse_i64(&v)?,
@@ -211,6 +385,21 @@ impl Hash<'_> {
     ///
     /// # Errors
     /// [`Error::NotAFloat`]; a result that is not finite.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let v = db.transaction(|tx| {
+    ///     let mut h = tx.hash(b"h");
+    ///     h.incr_by_float(b"price", 10.5)?;
+    ///     h.incr_by_float(b"price", 0.25)
+    /// })?;
+    /// assert_eq!(v, 10.75);
+    /// assert_eq!(db.hash(b"h").get(b"price")?, Some(b"10.75".to_vec()));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn incr_by_float(&mut self, field: &[u8], delta: f64) -> Result<f64> {
         let cur = match self.get(field)? {
             Some(v) => parse_f64(&v)?,

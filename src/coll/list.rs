@@ -14,6 +14,10 @@ use crate::value::ValueType;
 const TY: ValueType = ValueType::List;
 
 /// A list in a write transaction; see [`WriteTxn::list`].
+///
+/// Stored as a positional counted B+tree, so a push or pop at either end, an index or a
+/// set costs O(log n) whatever the length; see
+/// [Keys, values and collections](crate#keys-values-and-collections).
 pub struct List<'t> {
     txn: &'t mut WriteTxn,
     key: Vec<u8>,
@@ -35,6 +39,20 @@ impl<'a, S: Read> ListView<'a, S> {
 
 impl WriteTxn {
     /// The list at `key` (created by the first push; removed when it becomes empty).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut jobs = tx.list(b"jobs");
+    ///     jobs.push_back(&["a", "b"])?;
+    ///     assert_eq!(jobs.len()?, 2);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn list(&mut self, key: impl AsRef<[u8]>) -> List<'_> {
         List {
             txn: self,
@@ -46,6 +64,8 @@ impl WriteTxn {
 impl Db {
     /// The list at `key`, read without taking the writer lock (each call one consistent
     /// read; see [`Db::view`] for several).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # fn main() -> ziggydb::Result<()> {
@@ -100,6 +120,17 @@ impl<S: Read> ListView<'_, S> {
     ///
     /// # Errors
     /// [`Error::WrongType`]; read errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["a", "b", "c"]))?;
+    /// assert_eq!(db.list(b"l").len()?, 3);
+    /// assert_eq!(db.list(b"missing").len()?, 0);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn len(&self) -> Result<u64> {
         self.src.section(&mut |s| len_of(&s, &self.key))
     }
@@ -107,6 +138,17 @@ impl<S: Read> ListView<'_, S> {
     ///
     /// # Errors
     /// As [`ListView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// assert!(db.list(b"l").is_empty()?);
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["a"]))?;
+    /// assert!(!db.list(b"l").is_empty()?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -114,6 +156,17 @@ impl<S: Read> ListView<'_, S> {
     ///
     /// # Errors
     /// As [`ListView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["a", "b", "c"]))?;
+    /// assert_eq!(db.list(b"l").range(0, -1)?, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    /// assert_eq!(db.list(b"l").range(-2, -1)?, vec![b"b".to_vec(), b"c".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn range(&self, start: i64, stop: i64) -> Result<Vec<Vec<u8>>> {
         self.src
             .section(&mut |s| range_of(&s, &self.key, start, stop))
@@ -122,6 +175,17 @@ impl<S: Read> ListView<'_, S> {
     ///
     /// # Errors
     /// As [`ListView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["a", "b"]))?;
+    /// assert_eq!(db.list(b"l").get(-1)?, Some(b"b".to_vec()));
+    /// assert_eq!(db.list(b"l").get(5)?, None);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn get(&self, index: i64) -> Result<Option<Vec<u8>>> {
         self.src.section(&mut |s| index_of(&s, &self.key, index))
     }
@@ -130,6 +194,17 @@ impl<S: Read> ListView<'_, S> {
     ///
     /// # Errors
     /// As [`ListView::len`]; [`Error::InvalidArgument`] for a rank of 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["x", "y", "x", "x"]))?;
+    /// assert_eq!(db.list(b"l").positions(b"x", 1, 0, 0)?, vec![0, 2, 3]); // all, from the head
+    /// assert_eq!(db.list(b"l").positions(b"x", -1, 1, 0)?, vec![3]); // the first from the tail
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn positions(&self, value: &[u8], rank: i64, count: u64, maxlen: u64) -> Result<Vec<u64>> {
         if rank == 0 {
             return Err(Error::InvalidArgument("RANK can't be zero".into()));
@@ -169,6 +244,17 @@ impl List<'_> {
     ///
     /// # Errors
     /// [`Error::WrongType`]; write errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let len = db.transaction(|tx| tx.list(b"l").push_front(&["a", "b"]))?;
+    /// assert_eq!(len, 2);
+    /// assert_eq!(db.list(b"l").range(0, -1)?, vec![b"b".to_vec(), b"a".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn push_front<V: AsRef<[u8]>>(&mut self, values: &[V]) -> Result<u64> {
         self.push(values, true)
     }
@@ -177,6 +263,17 @@ impl List<'_> {
     ///
     /// # Errors
     /// As [`List::push_front`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let len = db.transaction(|tx| tx.list(b"l").push_back(&["a", "b"]))?;
+    /// assert_eq!(len, 2);
+    /// assert_eq!(db.list(b"l").range(0, -1)?, vec![b"a".to_vec(), b"b".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn push_back<V: AsRef<[u8]>>(&mut self, values: &[V]) -> Result<u64> {
         self.push(values, false)
     }
@@ -202,6 +299,17 @@ impl List<'_> {
     ///
     /// # Errors
     /// As [`List::push_front`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.list(b"queue").push_back(&["j1", "j2", "j3"]))?;
+    /// let got = db.transaction(|tx| tx.list(b"queue").pop_front(2))?; // a worker takes two jobs
+    /// assert_eq!(got, vec![b"j1".to_vec(), b"j2".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn pop_front(&mut self, count: u64) -> Result<Vec<Vec<u8>>> {
         self.pop(count, true)
     }
@@ -210,6 +318,17 @@ impl List<'_> {
     ///
     /// # Errors
     /// As [`List::push_front`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.list(b"stack").push_back(&["a", "b"]))?;
+    /// let got = db.transaction(|tx| tx.list(b"stack").pop_back(1))?;
+    /// assert_eq!(got, vec![b"b".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn pop_back(&mut self, count: u64) -> Result<Vec<Vec<u8>>> {
         self.pop(count, false)
     }
@@ -218,6 +337,20 @@ impl List<'_> {
     ///
     /// # Errors
     /// [`Error::WrongType`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut l = tx.list(b"l");
+    ///     l.push_back(&["a", "b"])?;
+    ///     assert_eq!(l.len()?, 2);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn len(&self) -> Result<u64> {
         self.view().len()
     }
@@ -226,6 +359,23 @@ impl List<'_> {
     ///
     /// # Errors
     /// As [`List::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut l = tx.list(b"l");
+    ///     assert!(l.is_empty()?);
+    ///     l.push_back(&["a"])?;
+    ///     l.pop_front(1)?; // an emptied list is removed
+    ///     assert!(l.is_empty()?);
+    ///     Ok(())
+    /// })?;
+    /// assert!(!db.exists(b"l")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -234,6 +384,20 @@ impl List<'_> {
     ///
     /// # Errors
     /// As [`List::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut l = tx.list(b"l");
+    ///     l.push_back(&["a", "b", "c"])?;
+    ///     assert_eq!(l.range(1, 1)?, vec![b"b".to_vec()]);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn range(&self, start: i64, stop: i64) -> Result<Vec<Vec<u8>>> {
         self.view().range(start, stop)
     }
@@ -242,6 +406,20 @@ impl List<'_> {
     ///
     /// # Errors
     /// As [`List::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut l = tx.list(b"l");
+    ///     l.push_back(&["a", "b"])?;
+    ///     assert_eq!(l.get(0)?, Some(b"a".to_vec()));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn get(&self, index: i64) -> Result<Option<Vec<u8>>> {
         self.view().get(index)
     }
@@ -250,6 +428,22 @@ impl List<'_> {
     ///
     /// # Errors
     /// [`Error::NoSuchKey`], [`Error::IndexOutOfRange`], [`Error::WrongType`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut l = tx.list(b"l");
+    ///     l.push_back(&["a", "b"])?;
+    ///     l.set(-1, b"z")?; // LSET
+    ///     assert!(l.set(9, b"z").is_err()); // out of range
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.list(b"l").range(0, -1)?, vec![b"a".to_vec(), b"z".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set(&mut self, index: i64, value: &[u8]) -> Result<()> {
         let Some(mut m) = self.txn.meta(&self.key, TY)? else {
             return Err(Error::NoSuchKey);
@@ -266,6 +460,18 @@ impl List<'_> {
     ///
     /// # Errors
     /// As [`List::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["x", "a", "x", "x"]))?;
+    /// let n = db.transaction(|tx| tx.list(b"l").remove(-2, b"x"))?; // two, from the tail
+    /// assert_eq!(n, 2);
+    /// assert_eq!(db.list(b"l").range(0, -1)?, vec![b"x".to_vec(), b"a".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn remove(&mut self, count: i64, value: &[u8]) -> Result<u64> {
         let Some(mut m) = self.txn.meta(&self.key, TY)? else {
             return Ok(0);
@@ -298,6 +504,17 @@ impl List<'_> {
     ///
     /// # Errors
     /// As [`List::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.list(b"log").push_back(&["1", "2", "3", "4"]))?;
+    /// db.transaction(|tx| tx.list(b"log").trim(-2, -1))?; // keep the last two
+    /// assert_eq!(db.list(b"log").range(0, -1)?, vec![b"3".to_vec(), b"4".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn trim(&mut self, start: i64, stop: i64) -> Result<()> {
         let Some(mut m) = self.txn.meta(&self.key, TY)? else {
             return Ok(());
@@ -321,6 +538,19 @@ impl List<'_> {
     ///
     /// # Errors
     /// As [`List::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["a", "c"]))?;
+    /// let len = db.transaction(|tx| tx.list(b"l").insert(true, b"c", b"b"))?;
+    /// assert_eq!(len, 3);
+    /// assert_eq!(db.transaction(|tx| tx.list(b"l").insert(true, b"nope", b"x"))?, -1);
+    /// assert_eq!(db.list(b"l").get(1)?, Some(b"b".to_vec()));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn insert(&mut self, before: bool, pivot: &[u8], value: &[u8]) -> Result<i64> {
         let Some(mut m) = self.txn.meta(&self.key, TY)? else {
             return Ok(0);
@@ -342,6 +572,20 @@ impl List<'_> {
     ///
     /// # Errors
     /// As [`List::len`]; [`Error::InvalidArgument`] for a rank of 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut l = tx.list(b"l");
+    ///     l.push_back(&["x", "y", "x"])?;
+    ///     assert_eq!(l.positions(b"x", 2, 0, 0)?, vec![2]); // from the second match on
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn positions(&self, value: &[u8], rank: i64, count: u64, maxlen: u64) -> Result<Vec<u64>> {
         self.view().positions(value, rank, count, maxlen)
     }

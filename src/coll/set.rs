@@ -14,13 +14,17 @@ use crate::value::ValueType;
 const TY: ValueType = ValueType::Set;
 
 /// A set in a write transaction; see [`WriteTxn::set_of`].
+///
+/// Stored as a counted B+tree keyed by member, so a membership test, add or remove costs
+/// O(log n) and a random member is one rank lookup; see
+/// [Keys, values and collections](crate#keys-values-and-collections).
 pub struct Set<'t> {
     txn: &'t mut WriteTxn,
     key: Vec<u8>,
 }
 
 /// A set for reading: from the committed state ([`Db::set_of`]), one
-/// [`crate::Snapshot`], or a write transaction ([`Read::set_of_view`]). Every set read
+/// [`crate::Snapshot`], or a write transaction ([`Read::set_view`]). Every set read
 /// is written here once.
 pub struct SetView<'a, S = Db> {
     src: &'a S,
@@ -35,6 +39,20 @@ impl<'a, S: Read> SetView<'a, S> {
 
 impl WriteTxn {
     /// The set at `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut tags = tx.set_of(b"tags");
+    ///     assert_eq!(tags.add(&["rust", "db", "rust"])?, 2);
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.set_of(b"tags").len()?, 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set_of(&mut self, key: impl AsRef<[u8]>) -> Set<'_> {
         Set {
             txn: self,
@@ -46,6 +64,21 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`crate::Error::WrongType`] if a key holds another type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::SetOp;
+    /// db.transaction(|tx| {
+    ///     tx.set_of(b"a").add(&["1", "2"])?;
+    ///     tx.set_of(b"b").add(&["2", "3"])?;
+    ///     assert_eq!(tx.set_combine(SetOp::Inter, &[b"a", b"b"])?, vec![b"2".to_vec()]);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set_combine(&self, op: SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
         Read::set_combine(self, op, keys)
     }
@@ -55,6 +88,22 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::set_combine`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::SetOp;
+    /// db.transaction(|tx| {
+    ///     tx.set_of(b"a").add(&["1", "2"])?;
+    ///     tx.set_of(b"b").add(&["2", "3"])?;
+    ///     assert_eq!(tx.set_combine_store(SetOp::Union, b"all", &[b"a", b"b"])?, 3);
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.set_of(b"all").len()?, 3);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set_combine_store(&mut self, op: SetOp, dest: &[u8], keys: &[&[u8]]) -> Result<u64> {
         let members = combine(self, op, keys)?;
         self.delete(dest)?;
@@ -66,6 +115,8 @@ impl WriteTxn {
 impl Db {
     /// The set at `key`, read without taking the writer lock (each call one consistent
     /// read; see [`Db::view`] for several).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # fn main() -> ziggydb::Result<()> {
@@ -83,6 +134,20 @@ impl Db {
     ///
     /// # Errors
     /// As [`WriteTxn::set_combine`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::SetOp;
+    /// db.transaction(|tx| {
+    ///     tx.set_of(b"a").add(&["1", "2"])?;
+    ///     tx.set_of(b"b").add(&["2"])
+    /// })?;
+    /// assert_eq!(db.set_combine(SetOp::Diff, &[b"a", b"b"])?, vec![b"1".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set_combine(&self, op: SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
         Read::set_combine(self, op, keys)
     }
@@ -170,6 +235,19 @@ impl<S: Read> SetView<'_, S> {
     ///
     /// # Errors
     /// As [`SetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["a", "b", "c"]))?;
+    /// let some = db.set_of(b"s").random(2)?; // two distinct members
+    /// assert_eq!(some.len(), 2);
+    /// assert_ne!(some[0], some[1]);
+    /// assert_eq!(db.set_of(b"s").random(-5)?.len(), 5); // negative: may repeat
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn random(&self, count: i64) -> Result<Vec<Vec<u8>>> {
         self.src.section(&mut |s| random_of(&s, &self.key, count))
     }
@@ -177,6 +255,16 @@ impl<S: Read> SetView<'_, S> {
     ///
     /// # Errors
     /// [`crate::Error::WrongType`]; read errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["a", "b"]))?;
+    /// assert_eq!(db.set_of(b"s").len()?, 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn len(&self) -> Result<u64> {
         self.src
             .section(&mut |s| Ok(s.meta(&self.key, TY)?.map_or(0, |m| m.len)))
@@ -185,6 +273,17 @@ impl<S: Read> SetView<'_, S> {
     ///
     /// # Errors
     /// As [`SetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// assert!(db.set_of(b"s").is_empty()?);
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["a"]))?;
+    /// assert!(!db.set_of(b"s").is_empty()?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -192,6 +291,17 @@ impl<S: Read> SetView<'_, S> {
     ///
     /// # Errors
     /// As [`SetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["a"]))?;
+    /// assert!(db.set_of(b"s").contains(b"a")?);
+    /// assert!(!db.set_of(b"s").contains(b"b")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn contains(&self, member: &[u8]) -> Result<bool> {
         self.src.section(&mut |s| contains(&s, &self.key, member))
     }
@@ -199,6 +309,18 @@ impl<S: Read> SetView<'_, S> {
     ///
     /// # Errors
     /// As [`SetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["b", "a"]))?;
+    /// let mut m = db.set_of(b"s").members()?;
+    /// m.sort();
+    /// assert_eq!(m, vec![b"a".to_vec(), b"b".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn members(&self) -> Result<Vec<Vec<u8>>> {
         self.src.section(&mut |s| members_of(&s, &self.key))
     }
@@ -209,6 +331,17 @@ impl Set<'_> {
     ///
     /// # Errors
     /// [`crate::Error::WrongType`]; write errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let added = db.transaction(|tx| tx.set_of(b"s").add(&["a", "b"]))?;
+    /// assert_eq!(added, 2);
+    /// assert_eq!(db.transaction(|tx| tx.set_of(b"s").add(&["b", "c"]))?, 1); // b was there
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn add<M: AsRef<[u8]>>(&mut self, members: &[M]) -> Result<u64> {
         let (mut m, exp) = load_or_create(self.txn, &self.key, TY)?;
         let mut added = 0;
@@ -235,6 +368,17 @@ impl Set<'_> {
     ///
     /// # Errors
     /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["a", "b"]))?;
+    /// assert_eq!(db.transaction(|tx| tx.set_of(b"s").remove(&["a", "zz"]))?, 1);
+    /// assert_eq!(db.set_of(b"s").members()?, vec![b"b".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn remove<M: AsRef<[u8]>>(&mut self, members: &[M]) -> Result<u64> {
         let Some(mut m) = self.txn.meta(&self.key, TY)? else {
             return Ok(0);
@@ -258,6 +402,20 @@ impl Set<'_> {
     ///
     /// # Errors
     /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut s = tx.set_of(b"s");
+    ///     s.add(&["a"])?;
+    ///     assert!(s.contains(b"a")?);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn contains(&self, member: &[u8]) -> Result<bool> {
         contains(&*self.txn, &self.key, member)
     }
@@ -266,6 +424,20 @@ impl Set<'_> {
     ///
     /// # Errors
     /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut s = tx.set_of(b"s");
+    ///     s.add(&["a", "b", "a"])?;
+    ///     assert_eq!(s.len()?, 2);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn len(&self) -> Result<u64> {
         Ok(self.txn.meta(&self.key, TY)?.map_or(0, |m| m.len))
     }
@@ -274,6 +446,21 @@ impl Set<'_> {
     ///
     /// # Errors
     /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut s = tx.set_of(b"s");
+    ///     assert!(s.is_empty()?);
+    ///     s.add(&["a"])?;
+    ///     assert!(!s.is_empty()?);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -282,6 +469,20 @@ impl Set<'_> {
     ///
     /// # Errors
     /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut s = tx.set_of(b"s");
+    ///     s.add(&["a"])?;
+    ///     assert_eq!(s.members()?, vec![b"a".to_vec()]);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn members(&self) -> Result<Vec<Vec<u8>>> {
         members_of(&*self.txn, &self.key)
     }
@@ -291,6 +492,20 @@ impl Set<'_> {
     ///
     /// # Errors
     /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut s = tx.set_of(b"s");
+    ///     s.add(&["only"])?;
+    ///     assert_eq!(s.random(1)?, vec![b"only".to_vec()]);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn random(&self, count: i64) -> Result<Vec<Vec<u8>>> {
         random_of(&*self.txn, &self.key, count)
     }
@@ -299,6 +514,18 @@ impl Set<'_> {
     ///
     /// # Errors
     /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["a", "b", "c"]))?;
+    /// let popped = db.transaction(|tx| tx.set_of(b"s").pop(2))?;
+    /// assert_eq!(popped.len(), 2);
+    /// assert_eq!(db.set_of(b"s").len()?, 1);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn pop(&mut self, count: u64) -> Result<Vec<Vec<u8>>> {
         let picked = self.random(i64::try_from(count).unwrap_or(i64::MAX))?;
         let refs: Vec<&[u8]> = picked.iter().map(Vec::as_slice).collect();

@@ -50,6 +50,10 @@ pub struct ZAddFlags {
 }
 
 /// A sorted set in a write transaction; see [`WriteTxn::zset`].
+///
+/// Stored as two counted B+trees, one keyed by member (holding the score) and one by
+/// (score, member), so score lookups, ranks and range starts cost O(log n) and a range of
+/// m members O(log n + m); see [Keys, values and collections](crate#keys-values-and-collections).
 pub struct SortedSet<'t> {
     txn: &'t mut WriteTxn,
     key: Vec<u8>,
@@ -71,6 +75,20 @@ impl<'a, S: Read> SortedSetView<'a, S> {
 
 impl WriteTxn {
     /// The sorted set at `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut z = tx.zset(b"z");
+    ///     z.add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")])?;
+    ///     assert_eq!(z.score(b"b")?, Some(2.0));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn zset(&mut self, key: impl AsRef<[u8]>) -> SortedSet<'_> {
         SortedSet {
             txn: self,
@@ -82,6 +100,8 @@ impl WriteTxn {
 impl Db {
     /// The sorted set at `key`, read without taking the writer lock (each call one consistent
     /// read; see [`Db::view`] for several).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # fn main() -> ziggydb::Result<()> {
@@ -368,6 +388,17 @@ impl<S: Read> SortedSetView<'_, S> {
     ///
     /// # Errors
     /// [`Error::WrongType`]; read errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// assert_eq!(db.zset(b"z").len()?, 3);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn len(&self) -> Result<u64> {
         self.src
             .section(&mut |s| Ok(s.meta(&self.key, TY)?.map_or(0, |m| m.len)))
@@ -376,6 +407,18 @@ impl<S: Read> SortedSetView<'_, S> {
     ///
     /// # Errors
     /// As [`SortedSetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// assert!(db.zset(b"z").is_empty()?);
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// assert!(!db.zset(b"z").is_empty()?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -383,6 +426,18 @@ impl<S: Read> SortedSetView<'_, S> {
     ///
     /// # Errors
     /// As [`SortedSetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// assert_eq!(db.zset(b"z").score(b"c")?, Some(3.0));
+    /// assert_eq!(db.zset(b"z").score(b"nope")?, None);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn score(&self, member: &[u8]) -> Result<Option<f64>> {
         self.src.section(&mut |s| score_of(&s, &self.key, member))
     }
@@ -390,6 +445,18 @@ impl<S: Read> SortedSetView<'_, S> {
     ///
     /// # Errors
     /// As [`SortedSetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// assert_eq!(db.zset(b"z").rank(b"a", false)?, Some(0));
+    /// assert_eq!(db.zset(b"z").rank(b"a", true)?, Some(2)); // from the top
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn rank(&self, member: &[u8], rev: bool) -> Result<Option<u64>> {
         self.src
             .section(&mut |s| rank_of(&s, &self.key, member, rev))
@@ -398,6 +465,18 @@ impl<S: Read> SortedSetView<'_, S> {
     ///
     /// # Errors
     /// As [`SortedSetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// let top2 = db.zset(b"z").range(0, 1, true)?;
+    /// assert_eq!(top2, vec![(b"c".to_vec(), 3.0), (b"b".to_vec(), 2.0)]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn range(&self, start: i64, stop: i64, rev: bool) -> Result<Vec<(Vec<u8>, f64)>> {
         self.src
             .section(&mut |s| by_rank(&s, &self.key, start, stop, rev))
@@ -407,6 +486,20 @@ impl<S: Read> SortedSetView<'_, S> {
     ///
     /// # Errors
     /// As [`SortedSetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ScoreBound;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// let got = db.zset(b"z").range_by_score(
+    ///     ScoreBound::Exclusive(1.0), ScoreBound::Inclusive(3.0), false, 0, -1)?;
+    /// assert_eq!(got, vec![(b"b".to_vec(), 2.0), (b"c".to_vec(), 3.0)]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn range_by_score(
         &self,
         min: ScoreBound,
@@ -422,6 +515,19 @@ impl<S: Read> SortedSetView<'_, S> {
     ///
     /// # Errors
     /// As [`SortedSetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::LexBound;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// let n = db.zset(b"z").lex_count(&LexBound::Inclusive(b"b".to_vec()), &LexBound::Max)?;
+    /// assert_eq!(n, 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn lex_count(&self, min: &LexBound, max: &LexBound) -> Result<u64> {
         self.src
             .section(&mut |s| lex_count(&s, &self.key, min, max))
@@ -430,6 +536,21 @@ impl<S: Read> SortedSetView<'_, S> {
     ///
     /// # Errors
     /// As [`SortedSetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::LexBound;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// let below_c = LexBound::Exclusive(b"c".to_vec());
+    /// let got = db.zset(b"z").range_by_lex(&LexBound::Min, &below_c, false, 0, -1)?;
+    /// assert_eq!(got.len(), 2);
+    /// assert_eq!(got[0].0, b"a".to_vec());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn range_by_lex(
         &self,
         min: &LexBound,
@@ -445,6 +566,19 @@ impl<S: Read> SortedSetView<'_, S> {
     ///
     /// # Errors
     /// As [`SortedSetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ScoreBound;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// let (min, max) = (ScoreBound::Inclusive(2.0), ScoreBound::Inclusive(f64::INFINITY));
+    /// assert_eq!(db.zset(b"z").count(min, max)?, 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn count(&self, min: ScoreBound, max: ScoreBound) -> Result<u64> {
         self.src.section(&mut |s| count(&s, &self.key, min, max))
     }
@@ -456,6 +590,24 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// [`Error::WrongType`]; [`Error::InvalidArgument`] for NaN or contradictory flags.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ZAddFlags;
+    /// let items = [(1.0, "a"), (2.0, "b")];
+    /// let added = db.transaction(|tx| tx.zset(b"z").add(ZAddFlags::default(), &items))?;
+    /// assert_eq!(added, 2);
+    /// // GT: only raise scores; CH: count changed members.
+    /// let flags = ZAddFlags { gt: true, ch: true, ..Default::default() };
+    /// let changed = db.transaction(|tx| tx.zset(b"z").add(flags, &[(5.0, "a"), (0.0, "b")]))?;
+    /// assert_eq!(changed, 1);
+    /// assert_eq!(db.zset(b"z").score(b"a")?, Some(5.0));
+    /// assert_eq!(db.zset(b"z").score(b"b")?, Some(2.0));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn add<M: AsRef<[u8]>>(&mut self, flags: ZAddFlags, items: &[(f64, M)]) -> Result<u64> {
         if flags.nx && (flags.xx || flags.gt || flags.lt) || flags.gt && flags.lt {
             return Err(Error::InvalidArgument(
@@ -515,6 +667,20 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`]; a NaN result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let s = db.transaction(|tx| {
+    ///     let mut z = tx.zset(b"leaderboard");
+    ///     z.incr_by(b"ada", 10.0)?;
+    ///     z.incr_by(b"ada", 2.5)
+    /// })?;
+    /// assert_eq!(s, 12.5);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn incr_by(&mut self, member: &[u8], delta: f64) -> Result<f64> {
         let (mut m, exp) = load_or_create(self.txn, &self.key, TY)?;
         let old = m.a.get(&*self.txn, member)?.map(|v| stored_score(&v));
@@ -533,6 +699,18 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// assert_eq!(db.transaction(|tx| tx.zset(b"z").remove(&["a", "nope"]))?, 1);
+    /// assert_eq!(db.zset(b"z").len()?, 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn remove<M: AsRef<[u8]>>(&mut self, members: &[M]) -> Result<u64> {
         let Some(mut m) = self.txn.meta(&self.key, TY)? else {
             return Ok(0);
@@ -555,6 +733,20 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut z = tx.zset(b"z");
+    ///     z.add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")])?;
+    ///     assert_eq!(z.score(b"a")?, Some(1.0));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn score(&self, member: &[u8]) -> Result<Option<f64>> {
         score_of(&*self.txn, &self.key, member)
     }
@@ -563,6 +755,20 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut z = tx.zset(b"z");
+    ///     z.add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")])?;
+    ///     assert_eq!(z.len()?, 3);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn len(&self) -> Result<u64> {
         Ok(self.txn.meta(&self.key, TY)?.map_or(0, |m| m.len))
     }
@@ -571,6 +777,21 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut z = tx.zset(b"z");
+    ///     assert!(z.is_empty()?);
+    ///     z.add(Default::default(), &[(1.0, "a")])?;
+    ///     assert!(!z.is_empty()?);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -579,6 +800,20 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut z = tx.zset(b"z");
+    ///     z.add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")])?;
+    ///     assert_eq!(z.rank(b"c", false)?, Some(2));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn rank(&self, member: &[u8], rev: bool) -> Result<Option<u64>> {
         rank_of(&*self.txn, &self.key, member, rev)
     }
@@ -587,6 +822,20 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut z = tx.zset(b"z");
+    ///     z.add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")])?;
+    ///     assert_eq!(z.range(0, 0, false)?, vec![(b"a".to_vec(), 1.0)]);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn range(&self, start: i64, stop: i64, rev: bool) -> Result<Vec<(Vec<u8>, f64)>> {
         by_rank(&*self.txn, &self.key, start, stop, rev)
     }
@@ -595,6 +844,23 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ScoreBound::Inclusive;
+    /// db.transaction(|tx| {
+    ///     let mut z = tx.zset(b"z");
+    ///     z.add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")])?;
+    ///     let (min, max) = (Inclusive(f64::NEG_INFINITY), Inclusive(f64::INFINITY));
+    ///     let got = z.range_by_score(min, max, true, 1, 1)?;
+    ///     assert_eq!(got, vec![(b"b".to_vec(), 2.0)]); // offset 1, limit 1, from the top
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn range_by_score(
         &self,
         min: ScoreBound,
@@ -611,6 +877,21 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::LexBound;
+    /// db.transaction(|tx| {
+    ///     let mut z = tx.zset(b"z");
+    ///     z.add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")])?;
+    ///     assert_eq!(z.lex_count(&LexBound::Min, &LexBound::Max)?, 3);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn lex_count(&self, min: &LexBound, max: &LexBound) -> Result<u64> {
         lex_count(&*self.txn, &self.key, min, max)
     }
@@ -619,6 +900,22 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::LexBound;
+    /// db.transaction(|tx| {
+    ///     let mut z = tx.zset(b"z");
+    ///     z.add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")])?;
+    ///     let got = z.range_by_lex(&LexBound::Min, &LexBound::Max, true, 0, 1)?; // from the top
+    ///     assert_eq!(got[0].0, b"c".to_vec());
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn range_by_lex(
         &self,
         min: &LexBound,
@@ -634,6 +931,21 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ScoreBound;
+    /// db.transaction(|tx| {
+    ///     let mut z = tx.zset(b"z");
+    ///     z.add(Default::default(), &[(1.0, "a"), (2.0, "b"), (3.0, "c")])?;
+    ///     assert_eq!(z.count(ScoreBound::Exclusive(1.0), ScoreBound::Exclusive(3.0))?, 1);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn count(&self, min: ScoreBound, max: ScoreBound) -> Result<u64> {
         count(&*self.txn, &self.key, min, max)
     }
@@ -657,6 +969,23 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ScoreBound;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// let n = db.transaction(|tx| {
+    ///     let (min, max) = (ScoreBound::Inclusive(2.0), ScoreBound::Inclusive(3.0));
+    ///     tx.zset(b"z").remove_range_by_score(min, max)
+    /// })?;
+    /// assert_eq!(n, 2);
+    /// assert_eq!(db.zset(b"z").len()?, 1);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn remove_range_by_score(&mut self, min: ScoreBound, max: ScoreBound) -> Result<u64> {
         let Some(m) = self.txn.meta(&self.key, TY)? else {
             return Ok(0);
@@ -669,6 +998,19 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// let n = db.transaction(|tx| tx.zset(b"z").remove_range_by_rank(0, -2))?; // all but the top
+    /// assert_eq!(n, 2);
+    /// assert_eq!(db.zset(b"z").range(0, -1, false)?, vec![(b"c".to_vec(), 3.0)]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn remove_range_by_rank(&mut self, start: i64, stop: i64) -> Result<u64> {
         let Some(m) = self.txn.meta(&self.key, TY)? else {
             return Ok(0);
@@ -682,6 +1024,20 @@ impl SortedSet<'_> {
     ///
     /// # Errors
     /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// let min = db.transaction(|tx| tx.zset(b"z").pop(1, false))?;
+    /// assert_eq!(min, vec![(b"a".to_vec(), 1.0)]);
+    /// let max = db.transaction(|tx| tx.zset(b"z").pop(1, true))?;
+    /// assert_eq!(max, vec![(b"c".to_vec(), 3.0)]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn pop(&mut self, count: u64, max: bool) -> Result<Vec<(Vec<u8>, f64)>> {
         let Some(m) = self.txn.meta(&self.key, TY)? else {
             return Ok(Vec::new());

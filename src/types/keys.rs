@@ -27,6 +27,16 @@ use crate::value::ValueType;
 /// run of bytes, `?` one byte, `[abc]`, `[^a-z]` a class, `\` quotes the next byte.
 ///
 /// Backtracks only to the most recent `*`, so a match takes O(pattern × text) steps at worst.
+///
+/// # Examples
+///
+/// ```
+/// use ziggydb::glob_match;
+/// assert!(glob_match(b"user:*", b"user:42"));
+/// assert!(glob_match(b"h?llo", b"hello"));
+/// assert!(glob_match(b"[^a]bc", b"xbc"));
+/// assert!(!glob_match(b"user:*", b"session:1"));
+/// ```
 pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     // Where to resume after the last `*`: the pattern after it, and the text position it has
@@ -130,6 +140,19 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"n", 1i64)?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["x"]))?;
+    /// assert_eq!(db.key_type(b"n")?, "string"); // every scalar, as Redis names it
+    /// assert_eq!(db.key_type(b"l")?, "list");
+    /// assert_eq!(db.key_type(b"missing")?, "none");
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn key_type(&self, key: impl AsRef<[u8]>) -> Result<&'static str> {
         Read::key_type(self, key)
     }
@@ -139,6 +162,16 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"a", "1")?;
+    /// assert_eq!(db.count_existing(&[b"a", b"a", b"b"])?, 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn count_existing(&self, keys: &[&[u8]]) -> Result<u64> {
         Read::count_existing(self, keys)
     }
@@ -148,15 +181,27 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::keys`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"user:2", "b")?;
+    /// db.set(b"user:1", "a")?;
+    /// db.set(b"session:1", "s")?;
+    /// assert_eq!(db.keys_matching("user:*")?, vec![b"user:1".to_vec(), b"user:2".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn keys_matching(&self, pattern: impl AsRef<[u8]>) -> Result<Vec<Vec<u8>>> {
         Read::keys_matching(self, pattern)
     }
 
     /// One step of an incremental scan of the keys (Redis `SCAN cursor [MATCH pattern]
-    /// [COUNT count] [TYPE type]`): from `cursor` (0 to start) on, in scan order (see the
-    /// module notes), keys that match `pattern` if given until about `count` were found, and
-    /// of those only the ones whose [`Db::key_type`] is `of_type`, if given. Returns the keys
-    /// and the cursor for the next call, 0 when the scan is complete.
+    /// [COUNT count] [TYPE type]`): from `cursor` (0 to start) on, in scan order (see
+    /// [Scanning keys](crate#scanning-keys)), keys that match `pattern` if given until about
+    /// `count` were found, and of those only the ones whose [`Db::key_type`] is `of_type`, if
+    /// given. Returns the keys and the cursor for the next call, 0 when the scan is complete.
     ///
     /// Every key that exists from the first call to the last is returned exactly once, also
     /// while other processes write. A page may hold fewer keys than `count` (even none)
@@ -164,6 +209,26 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::keys`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// for i in 0..100 {
+    ///     db.set(format!("k{i}"), i as i64)?;
+    /// }
+    /// db.transaction(|tx| tx.list(b"k-list").push_back(&["x"]))?;
+    /// let (mut seen, mut cursor) = (Vec::new(), 0);
+    /// loop {
+    ///     let (keys, next) = db.scan(cursor, 10, Some(b"k*"), Some("string"))?;
+    ///     seen.extend(keys);
+    ///     if next == 0 { break; }
+    ///     cursor = next;
+    /// }
+    /// assert_eq!(seen.len(), 100); // every key once; not the list
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn scan(
         &self,
         cursor: u64,
@@ -196,6 +261,18 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::transaction`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"a", "1")?;
+    /// db.transaction(|tx| tx.hash(b"h").set(&[("f", "v")]))?;
+    /// assert_eq!(db.clear()?, 2);
+    /// assert!(db.is_empty());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn clear(&self) -> Result<u64> {
         let mut batch = usize::MAX;
         let mut deleted = 0;
@@ -232,6 +309,19 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     tx.hash(b"h").set(&[("f", "v")])?;
+    ///     assert_eq!(tx.key_type(b"h")?, "hash");
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn key_type(&self, key: impl AsRef<[u8]>) -> Result<&'static str> {
         Read::key_type(self, key)
     }
@@ -241,6 +331,19 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::exists`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     tx.set(b"a", "1")?;
+    ///     assert_eq!(tx.count_existing(&[b"a", b"b"])?, 1);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn count_existing(&self, keys: &[&[u8]]) -> Result<u64> {
         Read::count_existing(self, keys)
     }
@@ -251,6 +354,22 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::rename_key`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"a", "1")?;
+    /// db.set(b"taken", "2")?;
+    /// db.transaction(|tx| {
+    ///     assert!(!tx.rename_key_if_absent(b"a", b"taken")?);
+    ///     assert!(tx.rename_key_if_absent(b"a", b"b")?);
+    ///     Ok(())
+    /// })?;
+    /// assert!(db.exists(b"b")? && !db.exists(b"a")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn rename_key_if_absent(&mut self, src: &[u8], dst: &[u8]) -> Result<bool> {
         if !self.exists(src)? || self.exists(dst)? {
             return Ok(false);
@@ -266,6 +385,21 @@ impl WriteTxn {
     /// # Errors
     /// [`Error::InvalidArgument`] if `src == dst`; as [`WriteTxn::get`] and
     /// [`WriteTxn::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.list(b"src").push_back(&["a", "b"]))?;
+    /// db.transaction(|tx| {
+    ///     assert!(tx.copy(b"src", b"dst", false)?);
+    ///     assert!(!tx.copy(b"src", b"dst", false)?); // dst exists, no replace
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.list(b"dst").len()?, 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn copy(&mut self, src: &[u8], dst: &[u8], replace: bool) -> Result<bool> {
         if src == dst {
             return Err(Error::InvalidArgument(
@@ -337,6 +471,20 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`Db::keys`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     tx.set(b"a1", "x")?;
+    ///     tx.set(b"b1", "x")?;
+    ///     assert_eq!(tx.keys_matching("a*")?, vec![b"a1".to_vec()]);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn keys_matching(&self, pattern: impl AsRef<[u8]>) -> Result<Vec<Vec<u8>>> {
         Read::keys_matching(self, pattern)
     }
@@ -347,6 +495,28 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`Db::keys`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     tx.set(b"a", "1")?;
+    ///     tx.set(b"b", "2")?;
+    ///     let (mut seen, mut cursor) = (Vec::new(), 0);
+    ///     loop {
+    ///         let (keys, next) = tx.scan(cursor, 1, None, None)?;
+    ///         seen.extend(keys);
+    ///         if next == 0 { break; }
+    ///         cursor = next;
+    ///     }
+    ///     seen.sort();
+    ///     assert_eq!(seen, vec![b"a".to_vec(), b"b".to_vec()]);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn scan(
         &self,
         cursor: u64,
@@ -373,6 +543,20 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"a", "1")?;
+    /// db.transaction(|tx| {
+    ///     tx.set(b"b", "2")?;
+    ///     assert_eq!(tx.len()?, 2);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn len(&self) -> Result<u64> {
         let shared = self.shared()?;
         let mut n = shared.shm.get(crate::shm::W_KEYS);
@@ -388,6 +572,20 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     assert!(tx.is_empty()?);
+    ///     tx.set(b"a", "1")?;
+    ///     assert!(!tx.is_empty()?);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -397,6 +595,20 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`Db::random_key`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     assert_eq!(tx.random_key()?, None);
+    ///     tx.set(b"k", "v")?;
+    ///     assert_eq!(tx.random_key()?, Some(b"k".to_vec()));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn random_key(&self) -> Result<Option<Vec<u8>>> {
         if self.pending_user_keys().is_empty() {
             return self.shared()?.random_key();
@@ -417,6 +629,21 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::delete`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"a", "1")?;
+    /// db.transaction(|tx| {
+    ///     tx.set(b"b", "2")?;
+    ///     assert_eq!(tx.clear()?, 2);
+    ///     Ok(())
+    /// })?;
+    /// assert!(db.is_empty());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn clear(&mut self) -> Result<u64> {
         let keys = self.visible_keys()?;
         for key in &keys {

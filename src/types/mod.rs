@@ -5,17 +5,8 @@
 //! Each module adds `impl Db` and `impl WriteTxn` blocks. A read exists on both: on [`Db`] it
 //! reads the committed state, on [`WriteTxn`] it sees the transaction's own writes. A write
 //! exists on [`WriteTxn`], so that every command composes into one atomic transaction; run
-//! one on its own with [`Db::transaction`]:
-//!
-//! ```
-//! # fn main() -> ziggydb::Result<()> {
-//! # let dir = tempfile::tempdir().unwrap();
-//! let db = ziggydb::Db::open(dir.path().join("data"))?;
-//! let len = db.transaction(|tx| tx.append(b"log", b"started;"))?; // APPEND
-//! assert_eq!(len, 8);
-//! assert_eq!(db.strlen(b"log")?, 8); // STRLEN
-//! # Ok(()) }
-//! ```
+//! one on its own with [`Db::transaction`]. The crate documentation (Keys, values and
+//! collections) shows them in use.
 
 mod keys;
 mod strings;

@@ -57,12 +57,36 @@ pub struct SetOutcome {
 
 impl SetCommand<'_, '_> {
     /// Writes only if the key does not exist (`NX`). Overrides [`SetCommand::if_present`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "old")?;
+    /// // SET k new NX
+    /// let out = db.transaction(|tx| tx.set_extended(b"k", "new").if_absent().run())?;
+    /// assert!(!out.written);
+    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"old"[..]));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn if_absent(mut self) -> Self {
         self.only_if_exists = Some(false);
         self
     }
 
     /// Writes only if the key exists (`XX`). Overrides [`SetCommand::if_absent`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let out = db.transaction(|tx| tx.set_extended(b"k", "v").if_present().run())?; // SET k v XX
+    /// assert!(!out.written);
+    /// assert!(!db.exists(b"k")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn if_present(mut self) -> Self {
         self.only_if_exists = Some(true);
         self
@@ -70,18 +94,54 @@ impl SetCommand<'_, '_> {
 
     /// Expires the key at `unix_ms` (`EX`, `PX`, `EXAT`, `PXAT`); a time already past
     /// deletes the key instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// // SET k v PXAT 4000000000000
+    /// db.transaction(|tx| tx.set_extended(b"k", "v").expire_at(4_000_000_000_000).run())?;
+    /// assert_eq!(db.expiry(b"k")?, Some(4_000_000_000_000));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn expire_at(mut self, unix_ms: u64) -> Self {
         self.expiry = SetExpiry::At(unix_ms);
         self
     }
 
     /// Keeps the key's current time to live (`KEEPTTL`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_with_expiry(b"k", "v1", Some(4_000_000_000_000)))?;
+    /// db.transaction(|tx| tx.set_extended(b"k", "v2").keep_ttl().run())?; // SET k v2 KEEPTTL
+    /// assert_eq!(db.expiry(b"k")?, Some(4_000_000_000_000));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn keep_ttl(mut self) -> Self {
         self.expiry = SetExpiry::Keep;
         self
     }
 
     /// Reads the value before the write (`GET`) into [`SetOutcome::previous`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Value;
+    /// db.set(b"k", "old")?;
+    /// // SET k new GET
+    /// let out = db.transaction(|tx| tx.set_extended(b"k", "new").return_previous().run())?;
+    /// assert!(out.written);
+    /// assert_eq!(out.previous, Some(Value::String("old".into())));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn return_previous(mut self) -> Self {
         self.return_previous = true;
         self
@@ -92,6 +152,17 @@ impl SetCommand<'_, '_> {
     /// # Errors
     /// [`Error::WrongType`] if the previous value was asked for and the key holds a
     /// collection; as [`WriteTxn::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::SetOutcome;
+    /// let out = db.transaction(|tx| tx.set_extended(b"k", "v").if_absent().run())?;
+    /// assert_eq!(out, SetOutcome { written: true, previous: None });
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn run(self) -> Result<SetOutcome> {
         let previous = if self.return_previous {
             self.txn.get(self.key)?
@@ -194,6 +265,17 @@ impl Db {
     ///
     /// # Errors
     /// [`Error::WrongType`] for a collection; as [`Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "hello")?;
+    /// assert_eq!(db.strlen(b"k")?, 5);
+    /// assert_eq!(db.strlen(b"missing")?, 0);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn strlen(&self, key: impl AsRef<[u8]>) -> Result<usize> {
         Read::strlen(self, key)
     }
@@ -202,6 +284,17 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::strlen`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "hello world")?;
+    /// assert_eq!(db.get_range(b"k", 0, 4)?, b"hello");
+    /// assert_eq!(db.get_range(b"k", -5, -1)?, b"world");
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn get_range(&self, key: impl AsRef<[u8]>, start: i64, end: i64) -> Result<Vec<u8>> {
         Read::get_range(self, key, start, end)
     }
@@ -219,6 +312,18 @@ impl Db {
     /// # Errors
     /// [`Error::WrongType`] if the key holds another type; [`Error::InvalidArgument`] for a
     /// malformed path or a legacy path that matches nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Value;
+    /// db.set(b"doc", Value::json(r#"{"name":"ada","langs":["en","fr"]}"#)?)?;
+    /// assert_eq!(db.json_get(b"doc", &["$.langs[0]"])?.as_deref(), Some(r#"["en"]"#));
+    /// assert_eq!(db.json_get(b"missing", &["$"])?, None);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn json_get(&self, key: impl AsRef<[u8]>, paths: &[&str]) -> Result<Option<String>> {
         Read::json_get(self, key, paths)
     }
@@ -244,6 +349,8 @@ impl WriteTxn {
     /// Starts a Redis `SET` with options (`NX`, `XX`, `GET`, `EX`/`PX`/`EXAT`/`PXAT`,
     /// `KEEPTTL`), as a `SetCommand` to configure and run. Without options it is
     /// [`WriteTxn::set`].
+    ///
+    /// # Examples
     ///
     /// ```
     /// # fn main() -> ziggydb::Result<()> {
@@ -274,6 +381,20 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     assert!(tx.set_if_absent(b"k", "first")?);
+    ///     assert!(!tx.set_if_absent(b"k", "second")?);
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"first"[..]));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set_if_absent(&mut self, key: &[u8], value: impl Into<Value>) -> Result<bool> {
         Ok(self.set_extended(key, value).if_absent().run()?.written)
     }
@@ -282,6 +403,18 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::WrongType`] for a collection; as [`WriteTxn::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Value;
+    /// db.set(b"k", "old")?;
+    /// let prev = db.transaction(|tx| tx.get_set(b"k", "new"))?;
+    /// assert_eq!(prev, Some(Value::String("old".into())));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn get_set(&mut self, key: &[u8], value: impl Into<Value>) -> Result<Option<Value>> {
         Ok(self
             .set_extended(key, value)
@@ -294,6 +427,18 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::WrongType`] for a collection; as [`WriteTxn::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Value;
+    /// db.set(b"token", "t")?;
+    /// assert_eq!(db.transaction(|tx| tx.get_delete(b"token"))?, Some(Value::String("t".into())));
+    /// assert!(!db.exists(b"token")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn get_delete(&mut self, key: &[u8]) -> Result<Option<Value>> {
         let value = self.get(key)?;
         if value.is_some() {
@@ -307,6 +452,19 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::get_delete`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Value;
+    /// db.set(b"k", "v")?;
+    /// let v = db.transaction(|tx| tx.get_and_expire_at(b"k", 4_000_000_000_000))?;
+    /// assert_eq!(v, Some(Value::String("v".into())));
+    /// assert_eq!(db.expiry(b"k")?, Some(4_000_000_000_000));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn get_and_expire_at(&mut self, key: &[u8], unix_ms: u64) -> Result<Option<Value>> {
         let Some(value) = self.get(key)? else {
             return Ok(None);
@@ -324,6 +482,19 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::get_and_expire_at`] and [`WriteTxn::commit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Value;
+    /// db.set(b"k", "v")?;
+    /// let v = db.begin_write()?.commit_get_and_expire_at(b"k", 4_000_000_000_000)?;
+    /// assert_eq!(v, Some(Value::String("v".into())));
+    /// assert_eq!(db.expiry(b"k")?, Some(4_000_000_000_000));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn commit_get_and_expire_at(mut self, key: &[u8], unix_ms: u64) -> Result<Option<Value>> {
         let Some(value) = self.get(key)? else {
             self.commit()?;
@@ -342,6 +513,18 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::get_delete`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_with_expiry(b"k", "v", Some(4_000_000_000_000)))?;
+    /// let v = db.transaction(|tx| tx.get_and_persist(b"k"))?;
+    /// assert!(v.is_some());
+    /// assert_eq!(db.expiry(b"k")?, None);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn get_and_persist(&mut self, key: &[u8]) -> Result<Option<Value>> {
         let Some(value) = self.get(key)? else {
             return Ok(None);
@@ -357,6 +540,16 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_many([("a", "1"), ("b", "2")]))?; // MSET
+    /// assert_eq!(db.len(), 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set_many<K: AsRef<[u8]>, V: Into<Value>>(
         &mut self,
         pairs: impl IntoIterator<Item = (K, V)>,
@@ -372,6 +565,18 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"b", "old")?;
+    /// let wrote = db.transaction(|tx| tx.set_many_if_absent([("a", "1"), ("b", "2")]))?; // MSETNX
+    /// assert!(!wrote); // b exists: nothing written
+    /// assert!(!db.exists(b"a")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set_many_if_absent<K: AsRef<[u8]>, V: Into<Value>>(
         &mut self,
         pairs: impl IntoIterator<Item = (K, V)>,
@@ -392,6 +597,20 @@ impl WriteTxn {
     /// # Errors
     /// [`Error::ValueTooLarge`] past 512 MiB (Redis's limit) or the segment size;
     /// [`Error::WrongType`] for a collection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     assert_eq!(tx.append(b"log", b"a;")?, 2);
+    ///     assert_eq!(tx.append(b"log", b"b;")?, 4);
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.get(b"log")?.as_deref(), Some(&b"a;b;"[..]));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn append(&mut self, key: &[u8], tail: &[u8]) -> Result<usize> {
         let (value, ttl) = match self.get(key)? {
             None => (Value::Bytes(tail.to_vec()), None),
@@ -412,6 +631,19 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::WrongType`] for a collection; as [`WriteTxn::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     tx.set(b"k", "hello")?;
+    ///     assert_eq!(tx.strlen(b"k")?, 5);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn strlen(&self, key: impl AsRef<[u8]>) -> Result<usize> {
         Read::strlen(self, key)
     }
@@ -420,6 +652,19 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::strlen`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     tx.set(b"k", "hello")?;
+    ///     assert_eq!(tx.get_range(b"k", 1, 2)?, b"el");
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn get_range(&self, key: impl AsRef<[u8]>, start: i64, end: i64) -> Result<Vec<u8>> {
         Read::get_range(self, key, start, end)
     }
@@ -430,6 +675,18 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::append`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "hello")?;
+    /// let len = db.transaction(|tx| tx.set_range(b"k", 1, b"EL"))?;
+    /// assert_eq!(len, 5);
+    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"hELlo"[..]));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn set_range(&mut self, key: &[u8], offset: usize, bytes: &[u8]) -> Result<usize> {
         let current = self.get(key)?;
         if bytes.is_empty() {
@@ -462,6 +719,16 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::NotAnInteger`]; [`Error::Overflow`], also for `delta == i64::MIN`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"n", 10i64)?;
+    /// assert_eq!(db.transaction(|tx| tx.decr_by(b"n", 3))?, 7);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn decr_by(&mut self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
         self.incr_by(key, delta.checked_neg().ok_or(Error::Overflow)?)
     }
@@ -474,6 +741,16 @@ impl WriteTxn {
     /// # Errors
     /// [`Error::NotAFloat`] if the value is not a number; [`Error::Overflow`] if the sum is
     /// not finite (Redis: "increment would produce NaN or Infinity").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"price", "10.5")?;
+    /// assert_eq!(db.transaction(|tx| tx.incr_by_float(b"price", 0.1))?, 10.6);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn incr_by_float(&mut self, key: &[u8], delta: f64) -> Result<f64> {
         let (current, typed, ttl) = match self.get(key)? {
             None => (0.0, false, None),
@@ -501,6 +778,20 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`Db::json_get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Value;
+    /// db.transaction(|tx| {
+    ///     tx.set(b"doc", Value::json(r#"{"a":1}"#)?)?;
+    ///     assert_eq!(tx.json_get(b"doc", &["$.a"])?.as_deref(), Some("[1]"));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn json_get(&self, key: impl AsRef<[u8]>, paths: &[&str]) -> Result<Option<String>> {
         Read::json_get(self, key, paths)
     }
@@ -519,6 +810,21 @@ impl WriteTxn {
     /// [`Error::InvalidJson`] if `json` is not JSON; [`Error::WrongType`] if the key holds
     /// another type; [`Error::InvalidArgument`] for a malformed path, or a path below the
     /// root for an absent key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     assert!(tx.json_set(b"doc", "$", r#"{"a":1}"#, None)?); // create at the root
+    ///     assert!(tx.json_set(b"doc", "$.b", "[true]", None)?); // add a member
+    ///     assert!(!tx.json_set(b"doc", "$.a", "2", Some(false))?); // NX: $.a exists
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.json_get(b"doc", &[])?.as_deref(), Some(r#"{"a":1,"b":[true]}"#));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn json_set(
         &mut self,
         key: &[u8],

@@ -19,6 +19,20 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Expiry;
+    /// db.set(b"k", "v")?;
+    /// assert_eq!(db.expire_time(b"k")?, Expiry::Persistent);
+    /// db.transaction(|tx| tx.expire_at(b"k", 4_000_000_000_000))?;
+    /// assert_eq!(db.expire_time(b"k")?, Expiry::At(4_000_000_000_000));
+    /// assert_eq!(db.expire_time(b"missing")?, Expiry::Missing);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn expire_time(&self, key: impl AsRef<[u8]>) -> Result<Expiry> {
         Read::expire_time(self, key)
     }
@@ -30,6 +44,20 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Expiry;
+    /// db.transaction(|tx| {
+    ///     tx.set_with_expiry(b"k", "v", Some(4_000_000_000_000))?;
+    ///     assert_eq!(tx.expire_time(b"k")?, Expiry::At(4_000_000_000_000));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn expire_time(&self, key: impl AsRef<[u8]>) -> Result<Expiry> {
         Read::expire_time(self, key)
     }
@@ -40,6 +68,23 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::get`] and [`WriteTxn::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?;
+    /// db.transaction(|tx| {
+    ///     assert!(tx.expire_at(b"k", 4_000_000_000_000)?);
+    ///     assert!(!tx.expire_at(b"missing", 4_000_000_000_000)?);
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.expiry(b"k")?, Some(4_000_000_000_000));
+    /// db.transaction(|tx| tx.expire_at(b"k", 1))?; // a time past deletes the key
+    /// assert!(!db.exists(b"k")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn expire_at(&mut self, key: &[u8], unix_ms: u64) -> Result<bool> {
         self.expire_at_if(key, unix_ms, |_| true)
     }
@@ -53,6 +98,23 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::expire_at`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?;
+    /// let t = 4_000_000_000_000;
+    /// db.transaction(|tx| {
+    ///     assert!(!tx.expire_at_if(b"k", t, |cur| cur.is_some())?); // XX: it has none
+    ///     assert!(tx.expire_at_if(b"k", t, |cur| cur.is_none())?); // NX
+    ///     assert!(!tx.expire_at_if(b"k", t + 1, |cur| cur.is_none())?);
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.expiry(b"k")?, Some(t));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn expire_at_if(
         &mut self,
         key: &[u8],
@@ -79,6 +141,21 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::expire_at`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_with_expiry(b"k", "v", Some(4_000_000_000_000)))?;
+    /// db.transaction(|tx| {
+    ///     assert!(tx.persist(b"k")?);
+    ///     assert!(!tx.persist(b"k")?); // no longer has one
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.expiry(b"k")?, None);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn persist(&mut self, key: &[u8]) -> Result<bool> {
         match self.expire_time(key)? {
             Expiry::At(_) => self.set_expiry(key, None),

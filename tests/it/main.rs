@@ -21,6 +21,7 @@ mod corruption;
 mod crash;
 mod differential;
 mod dirs;
+mod docs;
 mod export;
 mod faults;
 mod files;
