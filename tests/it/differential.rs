@@ -1098,50 +1098,6 @@ impl Gen {
 // ---------------------------------------------------------------------------------------------
 // Comparison
 
-/// `reply` with every array's elements in one order (by their RESP encoding).
-fn sorted(reply: &Reply) -> Reply {
-    match reply {
-        Reply::Array(items) => {
-            let mut items: Vec<(Vec<u8>, Reply)> = items
-                .iter()
-                .map(|item| {
-                    let item = sorted(item);
-                    let mut key = Vec::new();
-                    item.encode(ziggydb::commands::Protocol::Resp2, &mut key);
-                    (key, item)
-                })
-                .collect();
-            items.sort_by(|a, b| a.0.cmp(&b.0));
-            Reply::Array(items.into_iter().map(|(_, item)| item).collect())
-        }
-        other => other.clone(),
-    }
-}
-
-/// `reply`, an array of field/value pairs, with the pairs in one order.
-fn sorted_pairs(reply: &Reply) -> Reply {
-    let Reply::Array(items) = reply else {
-        return reply.clone();
-    };
-    let mut pairs: Vec<(Vec<u8>, &[Reply])> = items
-        .chunks(2)
-        .map(|pair| {
-            let mut key = Vec::new();
-            for item in pair {
-                item.encode(ziggydb::commands::Protocol::Resp2, &mut key);
-            }
-            (key, pair)
-        })
-        .collect();
-    pairs.sort_by(|a, b| a.0.cmp(&b.0));
-    Reply::Array(
-        pairs
-            .into_iter()
-            .flat_map(|(_, pair)| pair.to_vec())
-            .collect(),
-    )
-}
-
 /// `reply` for a failure message: strings as text.
 fn describe(reply: &Reply) -> String {
     let list = |items: &[Reply]| items.iter().map(describe).collect::<Vec<_>>().join(", ");
@@ -1172,8 +1128,8 @@ fn same(norm: Norm, redis: &[Reply], ziggy: &[Reply]) -> bool {
     }
     redis.iter().zip(ziggy).all(|(r, z)| match norm {
         Norm::Exact => r == z,
-        Norm::Sorted => sorted(r) == sorted(z),
-        Norm::SortedPairs => sorted_pairs(r) == sorted_pairs(z),
+        Norm::Sorted => util::sorted(r) == util::sorted(z),
+        Norm::SortedPairs => util::sorted_pairs(r) == util::sorted_pairs(z),
         Norm::Ttl { millis } => match (r, z) {
             (Reply::Int(r), Reply::Int(z)) if *r >= 0 && *z >= 0 => {
                 let slack = if millis { 5_000 } else { 5 };

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use ziggydb::commands::{split_line, Policy, Protocol, Reply, Session};
+use ziggydb::commands::{split_line, Policy, Reply, Session};
 use ziggydb::{Db, Durability};
 
 use crate::util;
@@ -1078,56 +1078,12 @@ fn plan(steps: &[Step], base: u64) -> Vec<Segment> {
 // ---------------------------------------------------------------------------------------------
 // Running
 
-/// `reply` with every array's elements in one order (by their RESP encoding).
-fn sorted(reply: &Reply) -> Reply {
-    match reply {
-        Reply::Array(items) => {
-            let mut items: Vec<(Vec<u8>, Reply)> = items
-                .iter()
-                .map(|item| {
-                    let item = sorted(item);
-                    let mut key = Vec::new();
-                    item.encode(Protocol::Resp2, &mut key);
-                    (key, item)
-                })
-                .collect();
-            items.sort_by(|a, b| a.0.cmp(&b.0));
-            Reply::Array(items.into_iter().map(|(_, item)| item).collect())
-        }
-        other => other.clone(),
-    }
-}
-
-/// `reply`, an array of field/value pairs, with the pairs in one order.
-fn sorted_pairs(reply: &Reply) -> Reply {
-    let Reply::Array(items) = reply else {
-        return reply.clone();
-    };
-    let mut pairs: Vec<(Vec<u8>, &[Reply])> = items
-        .chunks(2)
-        .map(|pair| {
-            let mut key = Vec::new();
-            for item in pair {
-                item.encode(Protocol::Resp2, &mut key);
-            }
-            (key, pair)
-        })
-        .collect();
-    pairs.sort_by(|a, b| a.0.cmp(&b.0));
-    Reply::Array(
-        pairs
-            .into_iter()
-            .flat_map(|(_, pair)| pair.to_vec())
-            .collect(),
-    )
-}
-
 fn same(norm: Norm, want: &[Reply], got: &[Reply]) -> bool {
     want.len() == got.len()
         && want.iter().zip(got).all(|(w, g)| match norm {
             Norm::Exact => w == g,
-            Norm::Sorted => sorted(w) == sorted(g),
-            Norm::Pairs => sorted_pairs(w) == sorted_pairs(g),
+            Norm::Sorted => util::sorted(w) == util::sorted(g),
+            Norm::Pairs => util::sorted_pairs(w) == util::sorted_pairs(g),
         })
 }
 

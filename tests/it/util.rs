@@ -774,3 +774,47 @@ pub fn quote(arg: &[u8]) -> String {
 pub fn command_line(args: &[Vec<u8>]) -> String {
     args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
 }
+
+/// A reply of the differential and property tests, compared without order: `reply` with every array's elements in one order (by their RESP encoding).
+pub fn sorted(reply: &ziggydb::commands::Reply) -> ziggydb::commands::Reply {
+    match reply {
+        ziggydb::commands::Reply::Array(items) => {
+            let mut items: Vec<(Vec<u8>, ziggydb::commands::Reply)> = items
+                .iter()
+                .map(|item| {
+                    let item = sorted(item);
+                    let mut key = Vec::new();
+                    item.encode(ziggydb::commands::Protocol::Resp2, &mut key);
+                    (key, item)
+                })
+                .collect();
+            items.sort_by(|a, b| a.0.cmp(&b.0));
+            ziggydb::commands::Reply::Array(items.into_iter().map(|(_, item)| item).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// `reply`, an array of field/value pairs, with the pairs in one order.
+pub fn sorted_pairs(reply: &ziggydb::commands::Reply) -> ziggydb::commands::Reply {
+    let ziggydb::commands::Reply::Array(items) = reply else {
+        return reply.clone();
+    };
+    let mut pairs: Vec<(Vec<u8>, &[ziggydb::commands::Reply])> = items
+        .chunks(2)
+        .map(|pair| {
+            let mut key = Vec::new();
+            for item in pair {
+                item.encode(ziggydb::commands::Protocol::Resp2, &mut key);
+            }
+            (key, pair)
+        })
+        .collect();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    ziggydb::commands::Reply::Array(
+        pairs
+            .into_iter()
+            .flat_map(|(_, pair)| pair.to_vec())
+            .collect(),
+    )
+}
