@@ -622,7 +622,7 @@ fn read_hex_float(hex: &str, negative: bool) -> Option<Float> {
 /// # Examples
 ///
 /// ```
-/// use ziggydb::format_float;
+/// use ziggydb::commands::format_float;
 /// assert_eq!(format_float(1.0), "1");
 /// assert_eq!(format_float(0.1), "0.1");
 /// assert_eq!(format_float(f64::INFINITY), "inf");

@@ -31,7 +31,7 @@ use crate::value::ValueType;
 /// # Examples
 ///
 /// ```
-/// use ziggydb::glob_match;
+/// use ziggydb::commands::glob_match;
 /// assert!(glob_match(b"user:*", b"user:42"));
 /// assert!(glob_match(b"h?llo", b"hello"));
 /// assert!(glob_match(b"[^a]bc", b"xbc"));
