@@ -3374,6 +3374,8 @@ fn wait_for_open_lock(lock: &LockFile, dir: &Path, timeout: Option<Duration>) ->
 /// last seen: its pid and the CPU time it had used.
 struct Progress {
     last: Option<(u32, u64)>,
+    /// Waits in a row that ended with this process itself holding the lock.
+    own: u32,
 }
 
 impl Progress {
@@ -3387,7 +3389,7 @@ impl Progress {
                     .filter(|&(stopped, _)| !stopped)
                     .map(|(_, cpu)| (pid, cpu))
             });
-        Self { last }
+        Self { last, own: 0 }
     }
 
     /// At the end of a wait of `timeout`: `Ok` to wait once more, if the holder is another
@@ -3406,10 +3408,18 @@ impl Progress {
             // The holder watched has let go since the wait ended: try again.
             return Ok(());
         }
-        let pid = holder
-            .as_deref()
-            .and_then(holder_pid)
-            .filter(|&p| p != std::process::id());
+        // This process's own waiter thread can hold the lock for a moment when the wait timed
+        // out just as the holder let go: its `flock` returned after the requester gave up,
+        // and it lets go again at once (`LockFile::lock_exclusive`). That is the lock coming
+        // free, not a holder to blame: wait again (a few times, so that a lock this process
+        // keeps through another handle still ends in `Busy`).
+        let holder_pid_now = holder.as_deref().and_then(holder_pid);
+        if holder_pid_now == Some(std::process::id()) && !timeout.is_zero() && self.own < 3 {
+            self.own += 1;
+            return Ok(());
+        }
+        self.own = 0;
+        let pid = holder_pid_now.filter(|&p| p != std::process::id());
         let doing = pid.and_then(|p| opener_phase(dir, p));
         // Only a holder that says it is opening or recovering (work of ours, bounded by the
         // data size) earns more time, and only while it runs: any other holder (a
