@@ -1267,19 +1267,7 @@ impl Shared {
             W_NEXT_SEG,
             h(index::H_NEXT_SEG).max(u64::from(self.max_seg_id()?.max(man.active)) + 1),
         );
-        self.shm.set(W_KEYS, h(index::H_KEYS));
-        self.shm.set(W_EXPIRING, h(index::H_EXPIRING));
-        for t in 0..TYPE_TAGS {
-            self.shm.set(W_TYPE_KEYS + t, h(index::H_TYPE_KEYS + t));
-        }
-        self.shm.set(W_LIVE_BYTES, h(index::H_LIVE));
-        self.shm.set(W_DEAD_BYTES, h(index::H_DEAD));
-        self.shm.set(W_SEGMENTS, man.segments.len() as u64);
-        self.shm.set(W_SEGMENT_BYTES, seg_bytes);
-        let alloc = std::fs::metadata(self.segs.path(man.active))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        self.shm.set(W_ACTIVE_ALLOC, alloc);
+        self.set_counts(&idx, man, seg_bytes);
         self.shm.set(W_REBUILD_FROM, ckpt);
         self.index.store(Some(Arc::new(idx)));
         Ok(())
@@ -1313,19 +1301,11 @@ impl Shared {
         r
     }
 
-    /// Sets the shared state from `idx`, a cleanly checkpointed index of the database of
-    /// `man` (see [`unadoptable`]), and makes it the current index.
-    fn adopt(&self, idx: IndexMap, man: &Manifest, seg_bytes: u64) -> Result<()> {
+    /// Sets the shared state's counts (keys, expiring keys, keys by type, live and dead
+    /// bytes, segments and their bytes, the active segment's allocation) from the header of
+    /// `idx` and from `man`, as an adopted or a to-be-rebuilt index leaves them.
+    fn set_counts(&self, idx: &IndexMap, man: &Manifest, seg_bytes: u64) {
         let h = |i| idx.h(i).load(Ordering::Relaxed);
-        let log_pos = h(index::H_CKPT_POS);
-        self.shm.set(W_INDEX_GEN, idx.gen);
-        self.shm.set(W_LOG_POS, log_pos);
-        self.shm.set(W_DURABLE_POS, log_pos);
-        self.shm.set(W_NEXT_TXN, h(index::H_NEXT_TXN));
-        self.shm.set(
-            W_NEXT_SEG,
-            h(index::H_NEXT_SEG).max(u64::from(self.max_seg_id()?) + 1),
-        );
         self.shm.set(W_KEYS, h(index::H_KEYS));
         self.shm.set(W_EXPIRING, h(index::H_EXPIRING));
         for t in 0..TYPE_TAGS {
@@ -1339,6 +1319,22 @@ impl Shared {
             .map(|m| m.len())
             .unwrap_or(0);
         self.shm.set(W_ACTIVE_ALLOC, alloc);
+    }
+
+    /// Sets the shared state from `idx`, a cleanly checkpointed index of the database of
+    /// `man` (see [`unadoptable`]), and makes it the current index.
+    fn adopt(&self, idx: IndexMap, man: &Manifest, seg_bytes: u64) -> Result<()> {
+        let h = |i| idx.h(i).load(Ordering::Relaxed);
+        let log_pos = h(index::H_CKPT_POS);
+        self.shm.set(W_INDEX_GEN, idx.gen);
+        self.shm.set(W_LOG_POS, log_pos);
+        self.shm.set(W_DURABLE_POS, log_pos);
+        self.shm.set(W_NEXT_TXN, h(index::H_NEXT_TXN));
+        self.shm.set(
+            W_NEXT_SEG,
+            h(index::H_NEXT_SEG).max(u64::from(self.max_seg_id()?) + 1),
+        );
+        self.set_counts(&idx, man, seg_bytes);
         self.index.store(Some(Arc::new(idx)));
         Ok(())
     }

@@ -557,13 +557,19 @@ fn read_float(text: &[u8]) -> Option<Float> {
         if digits.is_empty() || !LONG_DOUBLE_EXP10.contains(&magnitude) {
             return None;
         }
-        return Some(if f.is_infinite() {
-            Float::Overflow(negative)
-        } else {
-            Float::Underflow(negative)
-        });
+        return Some(beyond_double(f, negative));
     }
     Some(Float::Finite(f))
+}
+
+/// A value a double cannot hold (`f`, as strtod gave it, is infinite or zero): past its
+/// range, or below its smallest subnormal.
+fn beyond_double(f: f64, negative: bool) -> Float {
+    if f.is_infinite() {
+        Float::Overflow(negative)
+    } else {
+        Float::Underflow(negative)
+    }
 }
 
 /// The binary exponent range of an x87 long double.
@@ -608,11 +614,7 @@ fn read_hex_float(hex: &str, negative: bool) -> Option<Float> {
         if !LONG_DOUBLE_EXP2.contains(&magnitude) {
             return None;
         }
-        return Some(if f.is_infinite() {
-            Float::Overflow(negative)
-        } else {
-            Float::Underflow(negative)
-        });
+        return Some(beyond_double(f, negative));
     }
     Some(Float::Finite(f))
 }
