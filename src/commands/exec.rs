@@ -646,6 +646,7 @@ pub fn other(db: &Db, cmd: ServerCmd<'_>) -> crate::Result<Reply> {
         }
         ServerCmd::Export(file, format) => export(db, file, format),
         ServerCmd::Import(file) => import(db, file),
+        ServerCmd::Command(query) => crate::commands::introspect::reply(&query),
         // Repair needs the database to itself, and this shell has it open.
         ServerCmd::Repair => Reply::error(format!(
             "ERR REPAIR needs the database to itself: close every process that uses it, this \

@@ -43,6 +43,7 @@
 
 mod collections;
 mod exec;
+mod introspect;
 mod parse;
 mod reply;
 mod resp;
@@ -62,7 +63,8 @@ pub use resp::{
 pub use session::{Clock, Policy, Session, SystemClock};
 pub use split::{as_args, split_in_place, split_line, SplitError};
 pub use table::{
-    all, check_arity, lookup, unknown_command, wrong_arity, CommandId, CommandSpec, Group, Kind,
+    all, check_arity, lookup, unknown_command, wrong_arity, CommandId, CommandSpec, Group,
+    KeyPositions, Kind,
 };
 
 /// An argv checked against the table and its arguments decoded, ready to run.

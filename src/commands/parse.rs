@@ -221,6 +221,8 @@ pub enum ServerCmd<'a> {
     Import(&'a [u8]),
     /// `REPAIR`: only from the command line, on a database nobody has open.
     Repair,
+    /// `COMMAND` and its subcommands.
+    Command(crate::commands::introspect::Query<'a>),
 }
 
 fn keys_of<'a>(args: &'a [&'a [u8]]) -> Vec<&'a [u8]> {
@@ -355,9 +357,19 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Result<C
         C::Export => Cmd::Server(ServerCmd::Export(arg(0), parse_export_format(&args[1..])?)),
         C::Import => Cmd::Server(ServerCmd::Import(arg(0))),
         C::Repair => Cmd::Server(ServerCmd::Repair),
+        C::Command => Cmd::Server(ServerCmd::Command(crate::commands::introspect::parse(
+            args,
+        )?)),
         C::Coll(id) => Cmd::Coll(crate::commands::collections::parse(spec, id, args)?),
         // The session runs these itself; they have no arguments to decode.
-        C::Multi | C::Exec | C::Discard | C::Watch | C::Begin | C::Commit | C::Rollback => {
+        C::Multi
+        | C::Exec
+        | C::Discard
+        | C::Watch
+        | C::Begin
+        | C::Commit
+        | C::Rollback
+        | C::Hello => {
             return Err(Reply::error(format!(
                 "ERR {} is run by a session, not on its own",
                 spec.name

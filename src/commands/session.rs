@@ -13,15 +13,27 @@
 //! key that was absent when watched and is absent again is looked up in the log written
 //! since the `WATCH` (`Db::key_written_since`): if it was created and deleted meanwhile, or
 //! that can no longer be told, `EXEC` aborts.
+//!
+//! `HELLO 3` switches the session to RESP3, as it switches a Redis connection: from then on
+//! the commands whose replies Redis 7 gives in RESP3's own types give them too. Scores
+//! (`ZSCORE`, `ZMSCORE`, `ZINCRBY`, `ZADD ... INCR`) are doubles; `WITHSCORES` replies and
+//! `ZPOPMIN`/`ZPOPMAX` with a count are arrays of member/score pairs (a double score);
+//! `HGETALL` is a map; `SMEMBERS`, `SINTER`, `SUNION`, `SDIFF` and `SPOP` with a count are
+//! sets; `INFO` is a verbatim text. Everything else, and every reply under `HELLO 2` (the
+//! default), is as before. Redis 7.0 gives no booleans for any command ZiggyDB has, and
+//! `INCRBYFLOAT` and `HINCRBYFLOAT` stay bulk strings there, as here.
 
+use crate::commands::collections::CollectionId;
 use crate::commands::exec::{bulk_or_nil, error_reply, other, read, write};
 use crate::commands::parse::{
     parse, Cmd, Condition, GetExTtl, SetArgs, SetTtl, SetValue, WriteCmd,
 };
 use crate::commands::reply::Reply;
-use crate::commands::table::{check_arity, lookup, unknown_command, CommandSpec, Kind};
+use crate::commands::resp::Protocol;
+use crate::commands::table::{check_arity, lookup, unknown_command, CommandId, CommandSpec, Kind};
 use crate::{Db, WriteTxn};
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,7 +129,16 @@ pub struct Session {
     /// Each watched key with its version when it was watched (`None`: absent) and the log
     /// mark taken just before.
     watched: Vec<(Vec<u8>, Option<u64>, u64)>,
+    /// The protocol `HELLO` chose: which types replies come in.
+    protocol: Protocol,
+    /// The session's number in this process, which `HELLO` replies as `id`.
+    id: u64,
+    /// The name `HELLO ... SETNAME` gave.
+    name: Option<Vec<u8>>,
 }
+
+/// The number the next session gets: sessions are numbered from 1 in each process.
+static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Session {
     /// A session on `db` (the handle is cloned; clones share one database), allowed what
@@ -132,7 +153,26 @@ impl Session {
             aborted: false,
             multi: None,
             watched: Vec::new(),
+            protocol: Protocol::Resp2,
+            id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
+            name: None,
         }
+    }
+
+    /// The protocol the session's replies are shaped for: [`Protocol::Resp2`] until a
+    /// `HELLO 3`. A server encodes each reply with it ([`Reply::encode`]).
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The session's number in this process (from 1), as `HELLO` replies it.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The name given by `HELLO ... SETNAME name`, if any.
+    pub fn client_name(&self) -> Option<&[u8]> {
+        self.name.as_deref()
     }
 
     /// Replaces the clock the session reads (see [`Clock`]); for tests and for callers with
@@ -227,6 +267,12 @@ impl Session {
                 return self
                     .refuse_in_multi(Reply::error("ERR Command not allowed inside a transaction"));
             }
+            // A subcommand is checked as a command of its own is: before it is queued.
+            if spec.id == C::Command {
+                if let Err(reply) = crate::commands::introspect::parse(&args[1..]) {
+                    return self.refuse_in_multi(reply);
+                }
+            }
             if let Some(multi) = &mut self.multi {
                 multi.queue.push(args.iter().map(|a| a.to_vec()).collect());
             }
@@ -243,6 +289,7 @@ impl Session {
                 None => Reply::error("ERR DISCARD without MULTI"),
             },
             C::Watch => self.watch(&args[1..]),
+            C::Hello => self.hello(&args[1..]),
             C::Unwatch => {
                 self.watched.clear();
                 Reply::ok()
@@ -270,7 +317,8 @@ impl Session {
                         Some(tx) => run_in_txn(&self.db, tx, cmd),
                         None => run_alone(&self.db, cmd),
                     };
-                    result.unwrap_or_else(|e| error_reply(&e))
+                    let reply = result.unwrap_or_else(|e| error_reply(&e));
+                    self.shaped(spec.id, args, reply)
                 }
                 Err(reply) => reply,
             },
@@ -378,26 +426,98 @@ impl Session {
             }
         }
         // As in Redis, a command that fails does not stop the others or undo them.
-        let replies = multi
-            .queue
-            .iter()
-            .map(|args| {
-                let args = crate::commands::split::as_args(args);
-                // Only known commands were queued; an unknown one would be refused here.
-                let Some(spec) = args.first().and_then(|name| lookup(name)) else {
-                    return unknown_command(&args);
-                };
-                match parse(spec, &args[1..], self.clock.now_ms()) {
-                    Ok(cmd) => {
-                        run_in_txn(&self.db, &mut tx, cmd).unwrap_or_else(|e| error_reply(&e))
-                    }
-                    Err(reply) => reply,
-                }
-            })
-            .collect();
+        let mut replies = Vec::with_capacity(multi.queue.len());
+        for args in &multi.queue {
+            let args = crate::commands::split::as_args(args);
+            // Only known commands were queued; an unknown one would be refused here.
+            let Some(spec) = args.first().and_then(|name| lookup(name)) else {
+                replies.push(unknown_command(&args));
+                continue;
+            };
+            let reply = match parse(spec, &args[1..], self.clock.now_ms()) {
+                Ok(cmd) => run_in_txn(&self.db, &mut tx, cmd).unwrap_or_else(|e| error_reply(&e)),
+                // HELLO is queued as Redis queues it, and run by the session.
+                Err(_) if spec.id == CommandId::Hello => self.hello(&args[1..]),
+                Err(reply) => reply,
+            };
+            replies.push(self.shaped(spec.id, &args, reply));
+        }
         match tx.commit() {
             Ok(()) => Reply::Array(replies),
             Err(e) => error_reply(&e),
+        }
+    }
+
+    /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`, with Redis's checks
+    /// in Redis's order. There are no users: `AUTH` accepts the user `default` with any
+    /// password, as a Redis without `requirepass` does, and refuses any other user.
+    fn hello(&mut self, args: &[&[u8]]) -> Reply {
+        let mut protocol = self.protocol;
+        let mut options = args;
+        if let Some((version, rest)) = args.split_first() {
+            protocol = match crate::commands::parse_int(version) {
+                Some(2) => Protocol::Resp2,
+                Some(3) => Protocol::Resp3,
+                Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
+                None => {
+                    return Reply::error("ERR Protocol version is not an integer or out of range")
+                }
+            };
+            options = rest;
+        }
+        let mut user = None;
+        let mut name = None;
+        let mut i = 0;
+        while let Some(opt) = options.get(i) {
+            let more = options.len() - i - 1;
+            if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
+                user = Some(options[i + 1]);
+                i += 3;
+            } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
+                name = Some(options[i + 1]);
+                i += 2;
+            } else {
+                return Reply::error(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(opt).replace(['\r', '\n'], " ")
+                ));
+            }
+        }
+        if user.is_some_and(|u| u != b"default") {
+            return Reply::error("WRONGPASS invalid username-password pair or user is disabled.");
+        }
+        if let Some(name) = name {
+            if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+                return Reply::error(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                );
+            }
+            self.name = (!name.is_empty()).then(|| name.to_vec());
+        }
+        self.protocol = protocol;
+        let text = |s: &str| Reply::bulk(s);
+        Reply::Map(vec![
+            (text("server"), text("ziggydb")),
+            (text("version"), text(env!("CARGO_PKG_VERSION"))),
+            (
+                text("proto"),
+                Reply::Int(if protocol == Protocol::Resp3 { 3 } else { 2 }),
+            ),
+            (
+                text("id"),
+                Reply::Int(i64::try_from(self.id).unwrap_or(i64::MAX)),
+            ),
+            (text("mode"), text("standalone")),
+            (text("role"), text("master")),
+            (text("modules"), Reply::Array(Vec::new())),
+        ])
+    }
+
+    /// `reply` (to `args`, a command `id`) in the types the session's protocol gives it.
+    fn shaped(&self, id: CommandId, args: &[&[u8]], reply: Reply) -> Reply {
+        match self.protocol {
+            Protocol::Resp2 => reply,
+            Protocol::Resp3 => resp3(id, args, reply),
         }
     }
 
@@ -413,6 +533,99 @@ impl Session {
             }
             Err(e) => error_reply(&e),
         }
+    }
+}
+
+/// A reply built for RESP2 (to `args`, a command `id`) in the types Redis 7 gives it over
+/// RESP3 (see the module's documentation). An error stays as it is.
+fn resp3(id: CommandId, args: &[&[u8]], reply: Reply) -> Reply {
+    use CollectionId as L;
+    use CommandId as C;
+    if reply.is_error() {
+        return reply;
+    }
+    let with_scores = || {
+        args.get(4..)
+            .is_some_and(|opts| opts.iter().any(|o| o.eq_ignore_ascii_case(b"WITHSCORES")))
+    };
+    match id {
+        C::Coll(L::Zscore | L::Zincrby | L::Zadd) => double(reply),
+        C::Coll(L::Zmscore) => map_items(reply, double),
+        C::Coll(L::Zrange | L::Zrevrange | L::Zrangebyscore | L::Zrevrangebyscore)
+            if with_scores() =>
+        {
+            scored_pairs(reply)
+        }
+        // With a count, pairs; without, one member and its score.
+        C::Coll(L::Zpopmin | L::Zpopmax) if args.len() > 2 => scored_pairs(reply),
+        C::Coll(L::Zpopmin | L::Zpopmax) => match reply {
+            Reply::Array(mut items) => {
+                if let Some(score) = items.pop() {
+                    items.push(double(score));
+                }
+                Reply::Array(items)
+            }
+            other => other,
+        },
+        C::Coll(L::Hgetall) => match reply {
+            Reply::Array(items) => {
+                let mut pairs = Vec::with_capacity(items.len() / 2);
+                let mut items = items.into_iter();
+                while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                    pairs.push((k, v));
+                }
+                Reply::Map(pairs)
+            }
+            other => other,
+        },
+        C::Coll(L::Smembers | L::Sinter | L::Sunion | L::Sdiff) => set(reply),
+        C::Coll(L::Spop) if args.len() > 2 => set(reply),
+        C::Info => match reply {
+            Reply::Bulk(text) => Reply::Verbatim {
+                format: *b"txt",
+                text,
+            },
+            other => other,
+        },
+        _ => reply,
+    }
+}
+
+/// A score printed as a bulk string, as a double.
+fn double(reply: Reply) -> Reply {
+    let score = reply
+        .bulk_bytes()
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|s| s.parse::<f64>().ok());
+    score.map_or(reply, Reply::Double)
+}
+
+fn map_items(reply: Reply, f: fn(Reply) -> Reply) -> Reply {
+    match reply {
+        Reply::Array(items) => Reply::Array(items.into_iter().map(f).collect()),
+        other => other,
+    }
+}
+
+fn set(reply: Reply) -> Reply {
+    match reply {
+        Reply::Array(items) => Reply::Set(items),
+        other => other,
+    }
+}
+
+/// A flat member, score, member, score... array as an array of [member, score] pairs.
+fn scored_pairs(reply: Reply) -> Reply {
+    match reply {
+        Reply::Array(items) => {
+            let mut pairs = Vec::with_capacity(items.len() / 2);
+            let mut items = items.into_iter();
+            while let (Some(member), Some(score)) = (items.next(), items.next()) {
+                pairs.push(Reply::Array(vec![member, double(score)]));
+            }
+            Reply::Array(pairs)
+        }
+        other => other,
     }
 }
 
@@ -849,6 +1062,237 @@ mod tests {
             err("ERR value is NaN or Infinity")
         );
         assert_eq!(f.run("ZADD z nan m"), not_a_float);
+        Ok(())
+    }
+
+    /// `HELLO`'s reply as a map, with the fields that vary (`id`) taken out and returned.
+    fn hello_map(reply: Reply) -> (Vec<(Reply, Reply)>, i64) {
+        let Reply::Map(mut pairs) = reply else {
+            panic!("HELLO replies with a map: {reply:?}");
+        };
+        let at = pairs
+            .iter()
+            .position(|(k, _)| *k == bulk("id"))
+            .expect("an id");
+        let Reply::Int(id) = pairs.remove(at).1 else {
+            panic!("the id is an integer")
+        };
+        (pairs, id)
+    }
+
+    #[test]
+    fn hello_chooses_the_protocol_and_replies_with_the_server_map() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.session.protocol(), Protocol::Resp2);
+        let expected = |proto: i64| {
+            vec![
+                (bulk("server"), bulk("ziggydb")),
+                (bulk("version"), bulk(env!("CARGO_PKG_VERSION"))),
+                (bulk("proto"), Reply::Int(proto)),
+                (bulk("mode"), bulk("standalone")),
+                (bulk("role"), bulk("master")),
+                (bulk("modules"), Reply::Array(Vec::new())),
+            ]
+        };
+        let (map, id) = hello_map(f.run("HELLO"));
+        assert_eq!(map, expected(2));
+        assert_eq!(id, i64::try_from(f.session.id()).unwrap_or(-1));
+        assert_eq!(f.session.protocol(), Protocol::Resp2);
+        let (map, _) = hello_map(f.run("hello 3 AUTH default anything SETNAME app-1"));
+        assert_eq!(map, expected(3));
+        assert_eq!(f.session.protocol(), Protocol::Resp3);
+        assert_eq!(f.session.client_name(), Some(&b"app-1"[..]));
+        // A second session has another id.
+        let other = Session::new(&f.db, Policy::trusted());
+        assert_ne!(other.id(), f.session.id());
+        // Errors leave the protocol as it was.
+        for (line, text) in [
+            ("HELLO 4", "NOPROTO unsupported protocol version"),
+            ("HELLO 1", "NOPROTO unsupported protocol version"),
+            ("HELLO -1", "NOPROTO unsupported protocol version"),
+            (
+                "HELLO 03",
+                "ERR Protocol version is not an integer or out of range",
+            ),
+            (
+                "HELLO x",
+                "ERR Protocol version is not an integer or out of range",
+            ),
+            ("HELLO 2 foo", "ERR Syntax error in HELLO option 'foo'"),
+            (
+                "HELLO 2 AUTH default",
+                "ERR Syntax error in HELLO option 'AUTH'",
+            ),
+            (
+                "HELLO 2 setname",
+                "ERR Syntax error in HELLO option 'setname'",
+            ),
+            (
+                "HELLO 2 AUTH bob pw",
+                "WRONGPASS invalid username-password pair or user is disabled.",
+            ),
+            (
+                "HELLO 2 SETNAME 'a b'",
+                "ERR Client names cannot contain spaces, newlines or special characters.",
+            ),
+        ] {
+            assert_eq!(f.run(line), err(text), "{line}");
+            assert_eq!(f.session.protocol(), Protocol::Resp3, "{line}");
+        }
+        let (map, _) = hello_map(f.run("HELLO 2"));
+        assert_eq!(map, expected(2));
+        assert_eq!(f.session.protocol(), Protocol::Resp2);
+        Ok(())
+    }
+
+    #[test]
+    fn resp3_gives_redis_7_s_types_and_resp2_the_old_replies() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        for line in [
+            "ZADD z 1.5 a 2 b 3 c",
+            "HSET h f v g w",
+            "SADD s x y",
+            "SET n 1",
+        ] {
+            assert!(!f.run(line).is_error(), "{line}");
+        }
+        let scored = |items: &[(&str, f64)]| {
+            Reply::Array(
+                items
+                    .iter()
+                    .map(|(m, s)| Reply::Array(vec![bulk(m), Reply::Double(*s)]))
+                    .collect(),
+            )
+        };
+        // (command, RESP2 reply, RESP3 reply); each command is run under both.
+        let cases: Vec<(&str, Reply, Reply)> = vec![
+            ("ZSCORE z a", bulk("1.5"), Reply::Double(1.5)),
+            ("ZSCORE z nope", Reply::Nil, Reply::Nil),
+            (
+                "ZMSCORE z a nope",
+                Reply::Array(vec![bulk("1.5"), Reply::Nil]),
+                Reply::Array(vec![Reply::Double(1.5), Reply::Nil]),
+            ),
+            (
+                "ZRANGE z 0 1 WITHSCORES",
+                array(&["a", "1.5", "b", "2"]),
+                scored(&[("a", 1.5), ("b", 2.0)]),
+            ),
+            (
+                "ZRANGE z (1.5 +inf BYSCORE LIMIT 0 1 withscores",
+                array(&["b", "2"]),
+                scored(&[("b", 2.0)]),
+            ),
+            ("ZRANGE z 0 0", array(&["a"]), array(&["a"])),
+            (
+                "ZREVRANGE z 0 0 WITHSCORES",
+                array(&["c", "3"]),
+                scored(&[("c", 3.0)]),
+            ),
+            (
+                "ZRANGEBYSCORE z -inf 2 WITHSCORES",
+                array(&["a", "1.5", "b", "2"]),
+                scored(&[("a", 1.5), ("b", 2.0)]),
+            ),
+            (
+                "ZREVRANGEBYSCORE z +inf 3 WITHSCORES",
+                array(&["c", "3"]),
+                scored(&[("c", 3.0)]),
+            ),
+            (
+                "HGETALL h",
+                array(&["f", "v", "g", "w"]),
+                Reply::Map(vec![(bulk("f"), bulk("v")), (bulk("g"), bulk("w"))]),
+            ),
+            ("HGETALL nope", array(&[]), Reply::Map(Vec::new())),
+            (
+                "SMEMBERS s",
+                array(&["x", "y"]),
+                Reply::Set(vec![bulk("x"), bulk("y")]),
+            ),
+            (
+                "SINTER s s",
+                array(&["x", "y"]),
+                Reply::Set(vec![bulk("x"), bulk("y")]),
+            ),
+            (
+                "SUNION s",
+                array(&["x", "y"]),
+                Reply::Set(vec![bulk("x"), bulk("y")]),
+            ),
+            ("SDIFF s s", array(&[]), Reply::Set(Vec::new())),
+            ("SISMEMBER s x", Reply::Int(1), Reply::Int(1)),
+            ("GET n", bulk("1"), bulk("1")),
+            ("HGET h f", bulk("v"), bulk("v")),
+        ];
+        for (line, resp2, _) in &cases {
+            assert_eq!(&f.run(line), resp2, "{line} over RESP2");
+        }
+        let _ = f.run("HELLO 3");
+        for (line, _, resp3) in &cases {
+            assert_eq!(&f.run(line), resp3, "{line} over RESP3");
+        }
+        // Writes: the same commands, once under each protocol.
+        assert_eq!(f.run("ZINCRBY z 1 a"), Reply::Double(2.5));
+        assert_eq!(f.run("ZADD z INCR 1 a"), Reply::Double(3.5));
+        assert_eq!(f.run("ZADD z NX INCR 1 a"), Reply::Nil);
+        assert_eq!(f.run("ZADD z 9 q"), Reply::Int(1));
+        assert_eq!(f.run("INCRBYFLOAT n 0.5"), bulk("1.5"));
+        assert_eq!(
+            f.run("ZPOPMIN z"),
+            Reply::Array(vec![bulk("b"), Reply::Double(2.0)])
+        );
+        assert_eq!(f.run("ZPOPMAX z 1"), scored(&[("q", 9.0)]));
+        assert_eq!(f.run("SPOP s 0"), Reply::Set(Vec::new()));
+        assert!(matches!(f.run("SPOP s"), Reply::Bulk(_)));
+        assert_eq!(f.run("ZSCORE z a"), Reply::Double(3.5));
+        let Reply::Verbatim { format, text } = f.run("INFO keyspace") else {
+            panic!("INFO is verbatim text over RESP3");
+        };
+        assert_eq!(&format, b"txt");
+        assert!(text.starts_with(b"# Keyspace"), "{text:?}");
+        // Errors are errors under either protocol.
+        assert_eq!(
+            f.run("ZSCORE n a"),
+            err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
+        // Inside EXEC each queued reply is shaped, and HELLO is queued as Redis queues it.
+        assert_eq!(f.run("MULTI"), status("OK"));
+        assert_eq!(f.run("ZSCORE z a"), status("QUEUED"));
+        assert_eq!(f.run("HELLO 2"), status("QUEUED"));
+        assert_eq!(f.run("ZSCORE z a"), status("QUEUED"));
+        let Reply::Array(replies) = f.run("EXEC") else {
+            panic!("EXEC replies with an array");
+        };
+        assert_eq!(replies[0], Reply::Double(3.5));
+        assert!(matches!(replies[1], Reply::Map(_)), "{:?}", replies[1]);
+        assert_eq!(replies[2], bulk("3.5"));
+        assert_eq!(f.session.protocol(), Protocol::Resp2);
+        // And back over RESP2, the replies are as they were.
+        assert_eq!(f.run("ZINCRBY z 1 a"), bulk("4.5"));
+        assert_eq!(f.run("HGETALL h"), array(&["f", "v", "g", "w"]));
+        assert!(matches!(f.run("INFO keyspace"), Reply::Bulk(_)));
+        Ok(())
+    }
+
+    #[test]
+    fn command_is_run_like_any_command() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        let count = i64::try_from(crate::commands::all().count()).unwrap_or(0);
+        assert_eq!(f.run("command count"), Reply::Int(count));
+        assert_eq!(f.run("COMMAND GETKEYS MSET a 1 b 2"), array(&["a", "b"]));
+        assert_eq!(f.run("MULTI"), status("OK"));
+        assert_eq!(
+            f.run("COMMAND COUNT x"),
+            err("ERR wrong number of arguments for 'command|count' command")
+        );
+        assert_eq!(
+            f.run("EXEC"),
+            err("EXECABORT Transaction discarded because of previous errors.")
+        );
+        assert_eq!(f.run("BEGIN"), status("OK"));
+        assert_eq!(f.run("COMMAND COUNT"), Reply::Int(count));
+        assert_eq!(f.run("ROLLBACK"), status("OK"));
         Ok(())
     }
 

@@ -149,6 +149,10 @@ pub enum CommandId {
     Ping,
     /// `ECHO`.
     Echo,
+    /// `COMMAND`.
+    Command,
+    /// `HELLO`.
+    Hello,
     /// A list, set, sorted set or hash command.
     Coll(CollectionId),
 }
@@ -815,7 +819,159 @@ pub const COMMANDS: &[CommandSpec] = &[
         "message",
         "Reply the message"
     ),
+    command!(
+        Server,
+        Command,
+        "COMMAND",
+        -1,
+        Other,
+        "[COUNT|LIST [FILTERBY MODULE name|ACLCAT category|PATTERN pattern]|INFO [command ...]|\
+         DOCS [command ...]|GETKEYS command [arg ...]|HELP]",
+        "Describe the commands: their number, names, arity, flags, key positions and docs"
+    ),
+    command!(
+        Connection,
+        Hello,
+        "HELLO",
+        -1,
+        Other,
+        "[protover [AUTH username password] [SETNAME clientname]]",
+        "Choose the protocol (2 or 3) of the replies and reply with the server's properties"
+    ),
 ];
+
+/// Where a command's keys are among its arguments, counting the name as 0, as Redis's
+/// `COMMAND INFO` gives them: the first key, the last (negative: counted from the end, `-1`
+/// being the last argument) and the step between keys. A command without keys has all three 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPositions {
+    /// The first key's position; 0 if the command takes no key.
+    pub first: i32,
+    /// The last key's position; negative counts from the end.
+    pub last: i32,
+    /// The distance between keys (2 for `MSET`'s key/value pairs).
+    pub step: i32,
+}
+
+impl CommandId {
+    /// Where this command's keys are (what a cluster client routes by, and what
+    /// `COMMAND GETKEYS` reads).
+    pub fn keys(self) -> KeyPositions {
+        use crate::commands::collections::CollectionId as L;
+        use CommandId as C;
+        let (first, last, step) = match self {
+            C::Keys
+            | C::Scan
+            | C::Randomkey
+            | C::Dbsize
+            | C::Flushdb
+            | C::Multi
+            | C::Exec
+            | C::Discard
+            | C::Unwatch
+            | C::Begin
+            | C::Commit
+            | C::Rollback
+            | C::Compact
+            | C::Check
+            | C::Info
+            | C::Repair
+            | C::Backup
+            | C::Export
+            | C::Import
+            | C::Ping
+            | C::Echo
+            | C::Command
+            | C::Hello => (0, 0, 0),
+            C::Mget
+            | C::Del
+            | C::Unlink
+            | C::Exists
+            | C::Watch
+            | C::Coll(
+                L::Sinter | L::Sunion | L::Sdiff | L::Sinterstore | L::Sunionstore | L::Sdiffstore,
+            ) => (1, -1, 1),
+            C::Mset | C::Msetnx => (1, -1, 2),
+            C::Rename | C::Renamenx | C::Copy | C::Coll(L::Zrangestore) => (1, 2, 1),
+            C::Get
+            | C::Set
+            | C::Setnx
+            | C::Setex
+            | C::Setexp
+            | C::Psetex
+            | C::Getset
+            | C::Getdel
+            | C::Getex
+            | C::Append
+            | C::Strlen
+            | C::Getrange
+            | C::Setrange
+            | C::Incr
+            | C::Incrby
+            | C::Decr
+            | C::Decrby
+            | C::Incrbyfloat
+            | C::Gettype
+            | C::JsonGet
+            | C::JsonSet
+            | C::Type
+            | C::Expire
+            | C::Pexpire
+            | C::Expireat
+            | C::Pexpireat
+            | C::Persist
+            | C::Ttl
+            | C::Pttl
+            | C::Expiretime
+            | C::Pexpiretime
+            // Every other collection command takes one key, its first argument.
+            | C::Coll(_) => (1, 1, 1),
+        };
+        KeyPositions { first, last, step }
+    }
+}
+
+impl CommandSpec {
+    /// The command's flags as `COMMAND INFO` names them: `readonly` or `write` by how it
+    /// touches keys, `admin` and `noscript` for the whole-database commands, `loading` and
+    /// `stale` for those that need no data (`PING`, `MULTI`...).
+    pub fn flags(&self) -> &'static [&'static str] {
+        match self.kind {
+            Kind::Read => &["readonly"],
+            Kind::Write => &["write"],
+            Kind::Admin => &["admin", "noscript"],
+            Kind::Control => &["noscript", "loading", "stale"],
+            Kind::Other => &["loading", "stale"],
+        }
+    }
+
+    /// The command's ACL categories as `COMMAND INFO` names them: `@read` or `@write` (or
+    /// `@admin` and `@dangerous`), then its group's (`@string`, `@keyspace`, `@sortedset`...).
+    pub fn acl_categories(&self) -> Vec<&'static str> {
+        let mut categories = match self.kind {
+            Kind::Read => vec!["@read"],
+            Kind::Write => vec!["@write"],
+            Kind::Admin => vec!["@admin", "@dangerous"],
+            Kind::Control | Kind::Other => Vec::new(),
+        };
+        let group = match self.group {
+            Group::Generic => "@keyspace",
+            Group::String => "@string",
+            Group::Json => "@json",
+            Group::List => "@list",
+            Group::Set => "@set",
+            Group::SortedSet => "@sortedset",
+            Group::Hash => "@hash",
+            Group::Transactions => "@transaction",
+            Group::Server => "@admin",
+            Group::Connection => "@connection",
+        };
+        if !categories.contains(&group) {
+            categories.push(group);
+        }
+        categories
+    }
+}
 
 /// The command named `name` (any case).
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {

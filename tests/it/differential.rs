@@ -38,7 +38,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ziggydb::commands::{decode_reply, split_line, Policy, Reply, Session};
+use ziggydb::commands::{decode_reply, split_line, Policy, Protocol, Reply, Session};
 
 use crate::util::{self, RedisServer, Rng, TestResult};
 
@@ -1144,12 +1144,63 @@ fn same(norm: Norm, redis: &[Reply], ziggy: &[Reply]) -> bool {
     })
 }
 
-/// Runs one sequence on both sides; a description of the first difference, if any.
+/// `reply` as a client of `protocol` receives it: encoded, then decoded. A session's replies
+/// are compared with Redis's in this form, so that a set or a map is compared with what
+/// Redis sends for it in that protocol (an array in RESP2).
+fn wire(reply: &Reply, protocol: Protocol) -> TestResult<Reply> {
+    let mut bytes = Vec::new();
+    reply.encode(protocol, &mut bytes);
+    match decode_reply(&bytes)? {
+        Some((decoded, used)) if used == bytes.len() => Ok(decoded),
+        _ => Err(format!("{reply:?} does not decode as one whole reply").into()),
+    }
+}
+
+/// `HELLO`'s reply with the values that name the server (its name, version and the
+/// connection's id) replaced by their types, which are all that is comparable.
+fn hello_shape(reply: &Reply) -> Reply {
+    match reply {
+        Reply::Map(pairs) => Reply::Map(
+            pairs
+                .iter()
+                .map(|(k, v)| {
+                    let v = match k.bulk_bytes() {
+                        Some(b"server" | b"version") if v.bulk_bytes().is_some() => {
+                            Reply::bulk("text")
+                        }
+                        Some(b"id") if matches!(v, Reply::Int(_)) => Reply::Int(0),
+                        _ => v.clone(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Reply::Array(items) => Reply::Array(
+            items
+                .chunks(2)
+                .flat_map(|pair| {
+                    match hello_shape(&Reply::Map(vec![(pair[0].clone(), pair[1].clone())])) {
+                        Reply::Map(mut p) => {
+                            let (k, v) = p.remove(0);
+                            vec![k, v]
+                        }
+                        _ => pair.to_vec(),
+                    }
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Runs one sequence on both sides, after `HELLO 3` on both for [`Protocol::Resp3`]; a
+/// description of the first difference, if any.
 fn compare_sequence(
     redis: &RedisServer,
     seed: u64,
     seq: usize,
     units: &[Unit],
+    protocol: Protocol,
 ) -> TestResult<Option<String>> {
     let mut all = vec![Unit {
         lines: vec!["FLUSHDB".to_owned()],
@@ -1160,6 +1211,17 @@ fn compare_sequence(
     let db = ziggydb::Db::open(util::db_path(&tmp))?;
     let mut session = Session::new(&db, Policy::trusted());
     let mut conn = Conn::connect(redis)?;
+    if protocol == Protocol::Resp3 {
+        let hello = [b"HELLO".to_vec(), b"3".to_vec()];
+        let r = conn.call(&hello)?;
+        let z = session.execute(&[b"HELLO", b"3"]);
+        assert_eq!(
+            hello_shape(&r),
+            hello_shape(&wire(&z, protocol)?),
+            "HELLO 3"
+        );
+        assert_eq!(session.protocol(), Protocol::Resp3);
+    }
     for (i, unit) in all.iter().enumerate() {
         let mut r = Vec::new();
         let mut z = Vec::new();
@@ -1167,7 +1229,7 @@ fn compare_sequence(
             let args = argv(line)?;
             r.push(conn.call(&args)?);
             let slices: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            z.push(session.execute(&slices));
+            z.push(wire(&session.execute(&slices), protocol)?);
         }
         if same(unit.norm, &r, &z) {
             continue;
@@ -1225,7 +1287,7 @@ fn random_sequences_reply_as_redis_does() -> TestResult {
     let mut failures = Vec::new();
     for seq in 0..SEQUENCES {
         let units: Vec<Unit> = (0..UNITS).map(|_| gen.unit()).collect();
-        if let Some(msg) = compare_sequence(&redis, seed, seq, &units)? {
+        if let Some(msg) = compare_sequence(&redis, seed, seq, &units, Protocol::Resp2)? {
             failures.push(msg);
         }
     }
@@ -1235,5 +1297,199 @@ fn random_sequences_reply_as_redis_does() -> TestResult {
         failures.len(),
         failures.join("\n")
     );
+    Ok(())
+}
+
+/// The random sequences again, with `HELLO 3` sent first to both: every reply in RESP3's
+/// types (doubles, maps, sets, verbatim text), compared as a RESP3 client receives them.
+#[test]
+fn random_sequences_reply_as_redis_does_over_resp3() -> TestResult {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
+        return Ok(());
+    };
+    let seed = seed() ^ 0x3;
+    let mut gen = Gen {
+        rng: Rng::new(seed),
+        known: std::env::var(KNOWN).is_ok_and(|v| v == "1"),
+        later_s: now_s() + 30 * 24 * 3600,
+    };
+    let mut failures = Vec::new();
+    for seq in 0..SEQUENCES / 2 {
+        let units: Vec<Unit> = (0..UNITS).map(|_| gen.unit()).collect();
+        if let Some(msg) = compare_sequence(&redis, seed, seq, &units, Protocol::Resp3)? {
+            failures.push(msg);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} sequences differ from Redis over RESP3 (ZIGGY_SEED={seed} ^ 3):\n\n{}",
+        failures.len(),
+        SEQUENCES / 2,
+        failures.join("\n")
+    );
+    Ok(())
+}
+
+/// The type of a reply, for comparing shapes whose contents differ.
+fn kind(reply: &Reply) -> &'static str {
+    match reply {
+        Reply::Status(_) => "status",
+        Reply::Error(_) => "error",
+        Reply::Int(_) => "integer",
+        Reply::Bulk(_) | Reply::Mapped(_) => "bulk",
+        Reply::Nil => "nil",
+        Reply::NilArray => "nil array",
+        Reply::Array(_) => "array",
+        Reply::Double(_) => "double",
+        Reply::Boolean(_) => "boolean",
+        Reply::Map(_) => "map",
+        Reply::Set(_) => "set",
+        Reply::Verbatim { .. } => "verbatim",
+    }
+}
+
+/// The items of an array or set reply, or the keys and values of a map (flat).
+fn items(reply: &Reply) -> Vec<Reply> {
+    match reply {
+        Reply::Array(items) | Reply::Set(items) => items.clone(),
+        Reply::Map(pairs) => pairs
+            .iter()
+            .flat_map(|(k, v)| [k.clone(), v.clone()])
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The value at `key` in a map reply (or a flat array of pairs, as RESP2 sends a map).
+fn field(reply: &Reply, key: &str) -> Option<Reply> {
+    items(reply)
+        .chunks(2)
+        .find(|pair| pair[0].bulk_bytes() == Some(key.as_bytes()))
+        .and_then(|pair| pair.get(1).cloned())
+}
+
+/// `COMMAND` against redis-server, in RESP2 and in RESP3: for every command both know, the
+/// same name, arity, key positions (first, last, step, and the key specification built from
+/// them), read or write flag and docs group, and each field of `COMMAND INFO` and
+/// `COMMAND DOCS` of the same type; the subcommands' errors word for word.
+#[test]
+fn command_describes_the_commands_as_redis_does() -> TestResult {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
+        return Ok(());
+    };
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let tmp = util::tempdir();
+        let db = ziggydb::Db::open(util::db_path(&tmp))?;
+        let mut session = Session::new(&db, Policy::trusted());
+        let mut conn = Conn::connect(&redis)?;
+        let mut both = |line: &str| -> TestResult<(Reply, Reply)> {
+            let args = argv(line)?;
+            let slices: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let z = wire(&session.execute(&slices), protocol)?;
+            Ok((conn.call(&args)?, z))
+        };
+        if protocol == Protocol::Resp3 {
+            let (r, z) = both("HELLO 3")?;
+            assert_eq!(hello_shape(&r), hello_shape(&z));
+        }
+        let names: Vec<String> = ziggydb::commands::all()
+            .map(|spec| spec.name.to_owned())
+            .collect();
+        let (r, z) = both(&format!("COMMAND INFO {}", names.join(" ")))?;
+        let (r, z) = (items(&r), items(&z));
+        assert_eq!((r.len(), z.len()), (names.len(), names.len()));
+        let mut compared = 0;
+        for ((name, r), z) in names.iter().zip(&r).zip(&z) {
+            if *r == Reply::Nil {
+                continue; // ZiggyDB's own command (GETTYPE, BEGIN, COMPACT...)
+            }
+            compared += 1;
+            let (ri, zi) = (items(r), items(z));
+            assert_eq!(
+                (ri.len(), zi.len(), kind(r), kind(z)),
+                (10, 10, "array", "array"),
+                "{name}"
+            );
+            for (i, (a, b)) in ri.iter().zip(&zi).enumerate() {
+                assert_eq!(kind(a), kind(b), "{name}: field {i}: {a:?} / {b:?}");
+            }
+            // Name, arity, first key, last key, step.
+            for i in [0, 1, 3, 4, 5] {
+                assert_eq!(ri[i], zi[i], "{name}: field {i}");
+            }
+            for flag in ["readonly", "write"] {
+                let has = |flags: &Reply| items(flags).contains(&Reply::Status(flag.into()));
+                assert_eq!(has(&ri[2]), has(&zi[2]), "{name}: flag {flag}");
+            }
+            // One key specification from the key positions, where Redis has one.
+            let (rspecs, zspecs) = (items(&ri[8]), items(&zi[8]));
+            if rspecs.len() == 1 {
+                assert_eq!(zspecs.len(), 1, "{name}");
+                for part in ["begin_search", "find_keys"] {
+                    assert_eq!(
+                        field(&rspecs[0], part),
+                        field(&zspecs[0], part),
+                        "{name}: {part}"
+                    );
+                }
+            }
+        }
+        assert!(compared > 100, "{compared} commands compared");
+
+        let (r, z) = both(&format!("COMMAND DOCS {}", names.join(" ")))?;
+        assert_eq!(kind(&r), kind(&z));
+        for name in &names {
+            let lower = name.to_ascii_lowercase();
+            let (Some(rd), Some(zd)) = (field(&r, &lower), field(&z, &lower)) else {
+                continue;
+            };
+            assert_eq!(kind(&rd), kind(&zd), "{name}");
+            assert_eq!(field(&rd, "group"), field(&zd, "group"), "{name}: group");
+            let summary = field(&zd, "summary");
+            assert_eq!(
+                summary.as_ref().map(kind),
+                field(&rd, "summary").as_ref().map(kind),
+                "{name}: summary"
+            );
+        }
+
+        let (r, z) = both("COMMAND COUNT")?;
+        assert_eq!((kind(&r), z), ("integer", Reply::Int(names.len() as i64)));
+        for line in [
+            "COMMAND LIST",
+            "COMMAND LIST FILTERBY ACLCAT hash",
+            "COMMAND",
+        ] {
+            let (r, z) = both(line)?;
+            assert_eq!(kind(&r), kind(&z), "{line}");
+            let (ri, zi) = (items(&r), items(&z));
+            assert!(!zi.is_empty(), "{line}");
+            if let (Some(a), Some(b)) = (ri.first(), zi.first()) {
+                assert_eq!(kind(a), kind(b), "{line}");
+            }
+        }
+        for line in [
+            "COMMAND COUNT x",
+            "COMMAND NOSUCH",
+            "COMMAND LIST x",
+            "COMMAND LIST FILTERBY NAME x",
+            "COMMAND LIST FILTERBY MODULE json",
+            "COMMAND LIST FILTERBY ACLCAT nosuch",
+            "COMMAND INFO nosuch",
+            "COMMAND DOCS nosuch",
+            "COMMAND GETKEYS",
+            "COMMAND GETKEYS MSET a 1 b 2",
+            "COMMAND GETKEYS RENAME a b",
+            "COMMAND GETKEYS SINTERSTORE d a b",
+            "COMMAND GETKEYS ZRANGESTORE d s 0 -1",
+            "COMMAND GETKEYS GET a b",
+            "COMMAND GETKEYS NOSUCH a",
+            "COMMAND GETKEYS PING",
+            "COMMAND GETKEYS PING x",
+        ] {
+            let (r, z) = both(line)?;
+            assert_eq!(r, z, "{line} ({protocol:?})");
+        }
+    }
     Ok(())
 }

@@ -775,9 +775,16 @@ pub fn command_line(args: &[Vec<u8>]) -> String {
     args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
 }
 
-/// A reply of the differential and property tests, compared without order: `reply` with every array's elements in one order (by their RESP encoding).
+/// A reply of the differential and property tests, compared without order: `reply` with every array's elements in one order (by their RESP encoding), a set's too, and a map's pairs.
 pub fn sorted(reply: &ziggydb::commands::Reply) -> ziggydb::commands::Reply {
     match reply {
+        ziggydb::commands::Reply::Set(items) => {
+            match sorted(&ziggydb::commands::Reply::Array(items.clone())) {
+                ziggydb::commands::Reply::Array(items) => ziggydb::commands::Reply::Set(items),
+                other => other,
+            }
+        }
+        ziggydb::commands::Reply::Map(_) => sorted_pairs(reply),
         ziggydb::commands::Reply::Array(items) => {
             let mut items: Vec<(Vec<u8>, ziggydb::commands::Reply)> = items
                 .iter()
@@ -795,8 +802,21 @@ pub fn sorted(reply: &ziggydb::commands::Reply) -> ziggydb::commands::Reply {
     }
 }
 
-/// `reply`, an array of field/value pairs, with the pairs in one order.
+/// `reply`, an array of field/value pairs (or a RESP3 map), with the pairs in one order.
 pub fn sorted_pairs(reply: &ziggydb::commands::Reply) -> ziggydb::commands::Reply {
+    if let ziggydb::commands::Reply::Map(pairs) = reply {
+        let mut pairs: Vec<(Vec<u8>, _)> = pairs
+            .iter()
+            .map(|(k, v)| {
+                let mut key = Vec::new();
+                k.encode(ziggydb::commands::Protocol::Resp3, &mut key);
+                v.encode(ziggydb::commands::Protocol::Resp3, &mut key);
+                (key, (k.clone(), v.clone()))
+            })
+            .collect();
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        return ziggydb::commands::Reply::Map(pairs.into_iter().map(|(_, pair)| pair).collect());
+    }
     let ziggydb::commands::Reply::Array(items) = reply else {
         return reply.clone();
     };
