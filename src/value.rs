@@ -460,7 +460,7 @@ pub fn parse_int(text: &[u8]) -> Option<i64> {
 pub fn parse_float(text: &[u8]) -> Option<f64> {
     match read_float(text)? {
         Float::Finite(f) | Float::Infinite(f) => Some(f),
-        Float::Overflow(_) | Float::Underflow(_) => None,
+        Float::Overflow(_) | Float::Underflow(_) | Float::Huge(_) => None,
     }
 }
 
@@ -488,6 +488,43 @@ pub fn parse_long_double(text: &[u8]) -> Option<f64> {
             f64::INFINITY
         }),
         Float::Underflow(negative) => Some(if negative { -0.0 } else { 0.0 }),
+        Float::Huge(_) => None,
+    }
+}
+
+/// A float as Redis reads the ends of a score range (`zslParseRange`: `ZRANGEBYSCORE`,
+/// `ZCOUNT`, `ZREMRANGEBYSCORE`, `ZRANGE ... BYSCORE`, after any `(`), which takes what
+/// `strtod` gives: the syntax of [`parse_float`] after any leading spaces; text beyond a
+/// double's range reads as infinity of its sign, text too small as zero; an empty text reads
+/// as 0 (`strtod` converts nothing, and nothing is left over); never NaN.
+///
+/// # Examples
+///
+/// ```
+/// use ziggydb::commands::parse_range_float;
+/// assert_eq!(parse_range_float(b"0x10"), Some(16.0));
+/// assert_eq!(parse_range_float(b"1e400"), Some(f64::INFINITY)); // ZADD refuses it
+/// assert_eq!(parse_range_float(b" 2"), Some(2.0));
+/// assert_eq!(parse_range_float(b""), Some(0.0));
+/// assert_eq!(parse_range_float(b"nan"), None);
+/// assert_eq!(parse_range_float(b"2 "), None);
+/// ```
+pub fn parse_range_float(text: &[u8]) -> Option<f64> {
+    if text.is_empty() {
+        return Some(0.0);
+    }
+    // C's isspace, which strtod skips.
+    let start = text
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))?;
+    match read_float(&text[start..])? {
+        Float::Finite(f) | Float::Infinite(f) | Float::Huge(f) => Some(f),
+        Float::Overflow(negative) => Some(if negative {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        }),
+        Float::Underflow(negative) => Some(if negative { -0.0 } else { 0.0 }),
     }
 }
 
@@ -501,13 +538,16 @@ enum Float {
     /// Nonzero text that reads as zero in a double (negative if true), within a long
     /// double's range.
     Underflow(bool),
+    /// Finite text beyond even a long double's range: what strtod gives for it (infinity
+    /// or zero of its sign), which only a score range's ends take.
+    Huge(f64),
 }
 
 /// The decimal exponent range of an x87 long double (about 3.4e-4951 to 1.2e4932).
 const LONG_DOUBLE_EXP10: std::ops::RangeInclusive<f64> = -4950.5..=4932.07;
 
-/// Reads `text` as `strtod` does, refusing what Redis refuses (anything left over, a leading
-/// space, NaN, text beyond even a long double's range).
+/// Reads `text` as `strtod` does, refusing what Redis always refuses (anything left over, a
+/// leading space, NaN); the callers decide about text beyond a double's range.
 fn read_float(text: &[u8]) -> Option<Float> {
     let s = std::str::from_utf8(text).ok()?;
     let negative = s.starts_with('-');
@@ -554,8 +594,11 @@ fn read_float(text: &[u8]) -> Option<Float> {
                 as f64
         };
         let magnitude = exponent as f64 + int_digits - 1.0 - leading_zeros;
-        if digits.is_empty() || !LONG_DOUBLE_EXP10.contains(&magnitude) {
+        if digits.is_empty() {
             return None;
+        }
+        if !LONG_DOUBLE_EXP10.contains(&magnitude) {
+            return Some(Float::Huge(f));
         }
         return Some(beyond_double(f, negative));
     }
@@ -612,7 +655,7 @@ fn read_hex_float(hex: &str, negative: bool) -> Option<Float> {
     let f = if negative { -f } else { f };
     if mantissa != 0 && (f.is_infinite() || f == 0.0) {
         if !LONG_DOUBLE_EXP2.contains(&magnitude) {
-            return None;
+            return Some(Float::Huge(f));
         }
         return Some(beyond_double(f, negative));
     }

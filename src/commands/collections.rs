@@ -816,11 +816,6 @@ fn not_a_float() -> Reply {
     error("ERR value is not a valid float")
 }
 
-/// C's `isspace`: what `strtod` skips.
-fn is_c_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
-}
-
 fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
     parse_int(arg).ok_or_else(not_an_integer)
 }
@@ -843,24 +838,13 @@ fn float_arg(arg: &[u8]) -> Result<f64, Reply> {
 }
 
 /// One end of a score range as Redis's `zslParseRange` reads it: `(` makes it exclusive;
-/// `strtod` skips leading spaces and must use up the rest; an empty text reads as 0 there.
+/// the rest is read by [`parse_range_float`](crate::commands::parse_range_float).
 fn parse_score_bound(arg: &[u8]) -> Option<ScoreBound> {
     let (exclusive, text) = match arg.strip_prefix(b"(") {
         Some(rest) => (true, rest),
         None => (false, arg),
     };
-    let value = if text.is_empty() {
-        0.0
-    } else {
-        std::str::from_utf8(text)
-            .ok()?
-            .trim_start_matches(is_c_space)
-            .parse::<f64>()
-            .ok()?
-    };
-    if value.is_nan() {
-        return None;
-    }
+    let value = crate::commands::parse_range_float(text)?;
     Some(if exclusive {
         ScoreBound::Exclusive(value)
     } else {
@@ -1016,10 +1000,9 @@ pub fn parse<'a>(
         }),
         I::Zrange => read(R::ZRange(parse_zrange(args, By::Auto, None)?)),
         I::Zrangestore => {
-            let range = parse_zrange(&args[1..], By::Auto, None)?;
-            if range.with_scores {
-                return Err(syntax_error());
-            }
+            // WITHSCORES is no option of the store: refused where the options are read,
+            // before the range is.
+            let range = parse_zrange_opts(&args[1..], By::Auto, None, false)?;
             write(W::ZRangeStore(key, range))
         }
         I::Zrevrange => read(R::ZRange(parse_zrange(args, By::Rank, Some(true))?)),
@@ -1177,12 +1160,22 @@ enum By {
 /// (`rev`); an option that would change a fixed one is a syntax error, as in Redis. The
 /// checks run in Redis's order: options (including `LIMIT`'s numbers), conflicts, the range.
 fn parse_zrange<'a>(args: &'a [&'a [u8]], by: By, rev: Option<bool>) -> Result<ZRange<'a>, Reply> {
+    parse_zrange_opts(args, by, rev, true)
+}
+
+/// [`parse_zrange`], taking `WITHSCORES` among the options only if `scores` allows it.
+fn parse_zrange_opts<'a>(
+    args: &'a [&'a [u8]],
+    by: By,
+    rev: Option<bool>,
+    scores: bool,
+) -> Result<ZRange<'a>, Reply> {
     let (mut by, mut rev) = (by, rev);
     let (mut offset, mut count, mut with_scores) = (0, -1, false);
     let mut i = 3;
     while let Some(option) = args.get(i) {
         let left = args.len() - i - 1;
-        if is(option, "WITHSCORES") {
+        if scores && is(option, "WITHSCORES") {
             with_scores = true;
         } else if is(option, "LIMIT") && left >= 2 {
             offset = int_arg(args[i + 1])?;
@@ -1824,6 +1817,32 @@ mod tests {
         for bad in [&b"(("[..], b"nan", b"1 ", b"  ", b"[1", b"x"] {
             assert_eq!(parse_score_bound(bad), None, "{bad:?}");
         }
+        // The bounds are read by the parser ZADD's scores are: hexadecimal too; and as
+        // strtod gives them to zslParseRange, past a double's range as infinity or zero.
+        assert_eq!(parse_score_bound(b"0x10"), Some(Inclusive(16.0)));
+        assert_eq!(parse_score_bound(b"(-0x1.8p0"), Some(Exclusive(-1.5)));
+        assert_eq!(parse_score_bound(b"( 0x1p-2"), Some(Exclusive(0.25)));
+        assert_eq!(parse_score_bound(b"1e400"), Some(Inclusive(f64::INFINITY)));
+        assert_eq!(
+            parse_score_bound(b"(-1e5000"),
+            Some(Exclusive(f64::NEG_INFINITY))
+        );
+        assert_eq!(parse_score_bound(b"1e-400"), Some(Inclusive(0.0)));
+        assert_eq!(
+            parse_score_bound(b"-Infinity"),
+            Some(Inclusive(f64::NEG_INFINITY))
+        );
+        for bad in [
+            &b"(nan"[..],
+            b"-nan",
+            b"0x",
+            b"0x1p",
+            b"1e",
+            b"0x1g",
+            b"inf ",
+        ] {
+            assert_eq!(parse_score_bound(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
@@ -1916,6 +1935,8 @@ mod tests {
                 "ERR value is not an integer or out of range",
             ),
             ("ZRANGE z a 1 BYSCORE", "ERR min or max is not a float"),
+            // The options are read before the range.
+            ("ZRANGESTORE d z a 1 BYSCORE WITHSCORES", "ERR syntax error"),
             (
                 "ZRANGE z a b BYLEX",
                 "ERR min or max not valid string range item",

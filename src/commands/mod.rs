@@ -10,8 +10,9 @@
 //!   one connection holds: a `MULTI` queue, `WATCH`ed keys, a `BEGIN` transaction. Its
 //!   [`Policy`] says what the caller may do (administration commands, files on the server,
 //!   how long a `BEGIN` may hold the writer lock); its [`Clock`] can be replaced.
-//! - [`parse_int`], [`parse_float`] and [`parse_long_double`] read numbers as Redis does,
-//!   for every command.
+//! - [`parse_int`], [`parse_float`], [`parse_long_double`] and [`parse_range_float`] read
+//!   numbers as Redis does, for every command: the three float readers are one reader with
+//!   Redis's three policies for what a double cannot hold.
 //! - [`Reply::encode`] writes a reply as RESP2 or RESP3; [`decode_request`] reads a
 //!   client's request (inline or multibulk) and [`decode_reply`] a server's reply,
 //!   incrementally and without allocating lengths ahead.
@@ -52,7 +53,9 @@ mod split;
 mod table;
 
 pub use crate::types::glob_match;
-pub use crate::value::{format_float, parse_float, parse_int, parse_long_double};
+pub use crate::value::{
+    format_float, parse_float, parse_int, parse_long_double, parse_range_float,
+};
 pub use collections::CollectionId;
 pub use exec::transfer_error;
 pub use reply::Reply;

@@ -1062,6 +1062,18 @@ mod tests {
             err("ERR value is NaN or Infinity")
         );
         assert_eq!(f.run("ZADD z nan m"), not_a_float);
+        // The ends of a score range are read by the same reader, as zslParseRange takes
+        // strtod's result: hexadecimal, and beyond a double as infinity or zero.
+        let not_a_bound = err("ERR min or max is not a float");
+        assert_eq!(f.run("ZCOUNT z 0x10 +inf"), Reply::Int(2));
+        assert_eq!(f.run("ZCOUNT z (0x1p4 1e400"), Reply::Int(2));
+        assert_eq!(f.run("ZCOUNT z -1e5000 (1e5000"), Reply::Int(1));
+        assert_eq!(f.run("ZCOUNT z nan 1"), not_a_bound);
+        assert_eq!(f.run("ZCOUNT z 1 (nan"), not_a_bound);
+        assert_eq!(f.run("ZRANGEBYSCORE z 1e-400 0x11"), array(&["m"]));
+        assert_eq!(f.run("ZRANGE z (0x10 INF BYSCORE"), array(&["m", "i"]));
+        assert_eq!(f.run("ZREMRANGEBYSCORE z 0x1p5 inf"), Reply::Int(1));
+        assert_eq!(f.run("ZREMRANGEBYSCORE z 0x 1"), not_a_bound);
         Ok(())
     }
 

@@ -14,7 +14,11 @@
 //! each relative one of its own length, and `GT`/`LT` only with absolute times, so that
 //! timing cannot change a reply), lists, sets, sorted sets, hashes, `MULTI`/`EXEC`/
 //! `DISCARD`/`WATCH`, wrong-type and syntax errors, negative indexes, exclusive and infinite
-//! score bounds, `LIMIT`, `WITHSCORES`, and collections that disappear once empty.
+//! score bounds (and bounds in forms only `strtod` reads: hexadecimal, past a double's range,
+//! empty), `LIMIT`, `WITHSCORES`, and collections that disappear once empty. The sequences
+//! run once over RESP2 and once after `HELLO 3` on both sides, where each reply is compared
+//! as a RESP3 client receives it (doubles, maps, sets). A test of its own compares `COMMAND`
+//! (`INFO`, `DOCS`, `COUNT`, `LIST`, `GETKEYS`) with the server's.
 //!
 //! Replies that Redis leaves to chance or to its hash tables' order are normalised before
 //! the comparison: the lines of `SMEMBERS`, `SINTER`, `SUNION`, `SDIFF`, `KEYS`, `SCAN` (one
@@ -173,6 +177,13 @@ const SCORES: &[&str] = &[
     "0", "1", "1", "2", "2", "-1.5", "0.25", "3", "10", "-7", "+inf", "-inf", "2.75",
 ];
 
+/// Score bounds in forms that Redis's range parser (`strtod`) reads, or refuses: hexadecimal,
+/// beyond a double's range (infinity, or zero), leading spaces, an empty text (zero), NaN.
+const ODD_BOUNDS: &[&str] = &[
+    "0x1p1", "0x10", "-0x1.8p0", "1e400", "-1e400", "1e5000", "1e-400", "Infinity", "-INF", "nan",
+    " 2", "", "2 ", "0x", "1e", ".5", "5.",
+];
+
 struct Gen {
     rng: Rng,
     /// Whether to generate the inputs of [`KNOWN`] too.
@@ -244,6 +255,15 @@ impl Gen {
     }
 
     fn score_bound(&mut self) -> Vec<u8> {
+        // Now and then a number in a form only strtod reads, or none it reads.
+        if self.chance(6) {
+            let s = self.pick(ODD_BOUNDS);
+            return if self.chance(30) {
+                format!("({s}").into_bytes()
+            } else {
+                s.as_bytes().to_vec()
+            };
+        }
         let s = self.pick(SCORES);
         // Exclusive bounds, fewer of them at infinity.
         let exclusive = self.chance(if s.contains("inf") { 10 } else { 35 });
