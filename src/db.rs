@@ -329,7 +329,8 @@ pub struct Metrics {
     pub keys_by_type: Vec<(ValueType, u64)>,
     /// Live keys with an expiry time (including expired keys not yet deleted).
     pub expiring_keys: u64,
-    /// Commands counted by front-ends with [`Db::count_commands`].
+    /// Commands run through [`commands::Session`](crate::commands::Session), by every
+    /// process (the `ziggy` shell, a binding, a server).
     pub commands: u64,
     /// Checkpoints taken.
     pub checkpoints: u64,
@@ -574,7 +575,10 @@ impl Db {
     }
 
     /// The id of the transaction that last wrote `key` (`None` if absent or expired): a token
-    /// that changes whenever the key is written, in any process (for Redis `WATCH`).
+    /// that changes whenever the key is written, in any process. Read it, compute, then
+    /// compare it again inside a write transaction (which holds the writer lock, so it cannot
+    /// change before the commit) for optimistic concurrency; Redis `WATCH` is built on it.
+    /// A key written and deleted again in between reads `None` both times.
     ///
     /// # Errors
     /// As [`Db::get`].
@@ -599,20 +603,9 @@ impl Db {
             .map(|h| h.meta.txn))
     }
 
-    /// A mark of the log as published now, for [`Db::key_written_since`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// let mark = db.log_mark();
-    /// assert_eq!(db.key_written_since(b"k", mark), Some(false));
-    /// db.set(b"k", "v")?;
-    /// assert!(db.log_mark() > mark);
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn log_mark(&self) -> u64 {
+    /// A mark of the log as published now, for [`Db::key_written_since`] (the command
+    /// layer's `WATCH`).
+    pub(crate) fn log_mark(&self) -> u64 {
         self.inner.shm.get(W_LOG_POS)
     }
 
@@ -620,19 +613,7 @@ impl Db {
     /// `key`, read from the log: `Some(true)` or `Some(false)`, or `None` when that can no
     /// longer be told (the log since then was compacted, or is longer than 64 MiB). Redis's
     /// `WATCH` needs it for a key that was absent and is absent again.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// let mark = db.log_mark();
-    /// db.set(b"a", "1")?;
-    /// assert_eq!(db.key_written_since(b"a", mark), Some(true));
-    /// assert_eq!(db.key_written_since(b"b", mark), Some(false));
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn key_written_since(&self, key: &[u8], mark: u64) -> Option<bool> {
+    pub(crate) fn key_written_since(&self, key: &[u8], mark: u64) -> Option<bool> {
         self.inner.key_written_since(key, mark)
     }
 
@@ -1036,20 +1017,9 @@ impl Db {
         }
     }
 
-    /// Adds `n` to the shared count of commands that [`Metrics::commands`] reports, for a
-    /// front-end (the `ziggy` shell, a binding) that runs commands on the library.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// let before = db.metrics().commands;
-    /// db.count_commands(3);
-    /// assert_eq!(db.metrics().commands, before + 3);
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn count_commands(&self, n: u64) {
+    /// Adds `n` to the shared count of commands that [`Metrics::commands`] reports: each
+    /// command a [`Session`](crate::commands::Session) runs.
+    pub(crate) fn count_commands(&self, n: u64) {
         self.inner.shm.add(W_COMMANDS, n);
     }
     /// Copies the database into the directory `dest` (which must not exist, or be empty)

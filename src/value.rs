@@ -319,17 +319,11 @@ impl Value {
     }
 
     /// The value as Redis would return it from `GET`: numbers in decimal, booleans as
-    /// `true`/`false`, text and bytes unchanged.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ziggydb::Value;
-    /// assert_eq!(Value::Int(-7).to_redis_bytes(), b"-7");
-    /// assert_eq!(Value::Bool(true).to_redis_bytes(), b"true");
-    /// assert_eq!(Value::Float(0.5).to_redis_bytes(), b"0.5");
-    /// ```
-    pub fn to_redis_bytes(&self) -> Vec<u8> {
+    /// `true`/`false`, text and bytes unchanged. Public as
+    /// [`commands::redis_bytes`](crate::commands::redis_bytes); here because the string
+    /// commands' semantics (`APPEND` to a number, `INCRBYFLOAT` of a typed value) and the
+    /// RESP export read typed values through it too.
+    pub(crate) fn to_redis_bytes(&self) -> Vec<u8> {
         match self {
             Value::Bytes(b) => b.clone(),
             Value::String(s) | Value::Json(s) => s.clone().into_bytes(),
@@ -341,15 +335,7 @@ impl Value {
 
     /// The value as Redis would return it from `GET`, as [`Value::to_redis_bytes`], taking
     /// bytes and text as they are rather than copying them.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ziggydb::Value;
-    /// assert_eq!(Value::String("abc".into()).into_redis_bytes(), b"abc");
-    /// assert_eq!(Value::Int(10).into_redis_bytes(), b"10");
-    /// ```
-    pub fn into_redis_bytes(self) -> Vec<u8> {
+    pub(crate) fn into_redis_bytes(self) -> Vec<u8> {
         match self {
             Value::Bytes(b) => b,
             Value::String(s) | Value::Json(s) => s.into_bytes(),
@@ -798,23 +784,11 @@ impl ValueRef {
 
     /// The value as Redis `GET` returns it, borrowed from the map for bytes, strings and
     /// JSON (no copy, whatever the size) and formatted for the other types, as
-    /// [`Value::to_redis_bytes`] does.
+    /// [`Value::to_redis_bytes`] does: the command layer's `GET`.
     ///
     /// # Errors
     /// As [`ValueRef::to_value`], for a type that is formatted.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// db.set(b"n", 3i64)?;
-    /// db.set(b"s", "text")?;
-    /// assert_eq!(&*db.get(b"n")?.unwrap().redis_bytes()?, b"3");
-    /// assert_eq!(&*db.get(b"s")?.unwrap().redis_bytes()?, b"text"); // borrowed, no copy
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn redis_bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
+    pub(crate) fn redis_bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
         use std::borrow::Cow;
         Ok(match self.ty {
             ValueType::Bytes | ValueType::String | ValueType::Json => {

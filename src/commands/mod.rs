@@ -40,7 +40,10 @@
 //! and the database's public API, and nothing below uses the commands.
 //!
 //! The Redis presentation helpers that only commands need live here too: [`format_float`]
-//! (how a float prints as a reply) and [`glob_match`] (`KEYS` and `SCAN MATCH` patterns).
+//! (how a float prints as a reply), [`redis_bytes`] (how a typed value prints as a reply)
+//! and [`glob_match`] (`KEYS` and `SCAN MATCH` patterns). So does `WATCH`'s bookkeeping,
+//! built on [`Db::key_version`](crate::Db::key_version), and the count of commands run
+//! that [`Metrics::commands`](crate::Metrics::commands) reports.
 
 mod collections;
 mod exec;
@@ -51,6 +54,7 @@ mod resp;
 mod session;
 mod split;
 mod table;
+mod watch;
 
 pub use crate::types::glob_match;
 pub use crate::value::{
@@ -69,6 +73,23 @@ pub use table::{
     all, check_arity, lookup, unknown_command, wrong_arity, CommandId, CommandSpec, Group,
     KeyPositions, Kind,
 };
+
+/// A value as Redis `GET` replies with it: numbers in decimal (a float as [`format_float`]
+/// writes it), booleans as `true`/`false`, timestamps as milliseconds, text, JSON and bytes
+/// unchanged.
+///
+/// # Examples
+///
+/// ```
+/// use ziggydb::{commands::redis_bytes, Value};
+/// assert_eq!(redis_bytes(&Value::Int(-7)), b"-7");
+/// assert_eq!(redis_bytes(&Value::Bool(true)), b"true");
+/// assert_eq!(redis_bytes(&Value::Float(0.5)), b"0.5");
+/// assert_eq!(redis_bytes(&Value::String("abc".into())), b"abc");
+/// ```
+pub fn redis_bytes(value: &crate::Value) -> Vec<u8> {
+    value.to_redis_bytes()
+}
 
 /// An argv checked against the table and its arguments decoded, ready to run.
 #[derive(Debug)]

@@ -11,8 +11,8 @@
 //! holds the lock no process can commit, so if none changed, none changes before its own
 //! commit; if one did, `EXEC` replies with a nil array and runs nothing, as Redis does. A
 //! key that was absent when watched and is absent again is looked up in the log written
-//! since the `WATCH` (`Db::key_written_since`): if it was created and deleted meanwhile, or
-//! that can no longer be told, `EXEC` aborts.
+//! since the `WATCH`: if it was created and deleted meanwhile, or that can no longer be
+//! told, `EXEC` aborts (see the `watch` module).
 //!
 //! `HELLO 3` switches the session to RESP3, as it switches a Redis connection: from then on
 //! the commands whose replies Redis 7 gives in RESP3's own types give them too. Scores
@@ -31,6 +31,7 @@ use crate::commands::parse::{
 use crate::commands::reply::Reply;
 use crate::commands::resp::Protocol;
 use crate::commands::table::{check_arity, lookup, unknown_command, CommandId, CommandSpec, Kind};
+use crate::commands::watch::Watched;
 use crate::{Db, WriteTxn};
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,9 +127,8 @@ pub struct Session {
     /// until `COMMIT` or `ROLLBACK`.
     aborted: bool,
     multi: Option<Multi>,
-    /// Each watched key with its version when it was watched (`None`: absent) and the log
-    /// mark taken just before.
-    watched: Vec<(Vec<u8>, Option<u64>, u64)>,
+    /// The keys `WATCH`ed.
+    watched: Watched,
     /// The protocol `HELLO` chose: which types replies come in.
     protocol: Protocol,
     /// The session's number in this process, which `HELLO` replies as `id`.
@@ -152,7 +152,7 @@ impl Session {
             begun_at: 0,
             aborted: false,
             multi: None,
-            watched: Vec::new(),
+            watched: Watched::default(),
             protocol: Protocol::Resp2,
             id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
             name: None,
@@ -372,19 +372,10 @@ impl Session {
         if self.txn.is_some() {
             return Reply::error("ERR WATCH inside BEGIN is not allowed");
         }
-        // The mark comes first: a write after it is either in the version read below or
-        // in the log after the mark.
-        let mark = self.db.log_mark();
-        for key in keys {
-            if self.watched.iter().any(|(k, _, _)| k == key) {
-                continue;
-            }
-            match self.db.key_version(key) {
-                Ok(version) => self.watched.push((key.to_vec(), version, mark)),
-                Err(e) => return error_reply(&e),
-            }
+        match self.watched.add(&self.db, keys) {
+            Ok(()) => Reply::ok(),
+            Err(e) => error_reply(&e),
         }
-        Reply::ok()
     }
 
     fn exec(&mut self) -> Reply {
@@ -402,27 +393,17 @@ impl Session {
             Ok(tx) => tx,
             Err(e) => return error_reply(&e),
         };
-        // The writer lock is held from here to the commit, so a version that matches now
-        // stays unchanged until this transaction's own commit.
-        for (key, version, mark) in &watched {
-            match self.db.key_version(key) {
-                // Absent then and now: written (created and deleted) in between?
-                Ok(None)
-                    if version.is_none()
-                        && self.db.key_written_since(key, *mark) != Some(false) =>
-                {
-                    tx.rollback();
-                    return Reply::NilArray;
-                }
-                Ok(now) if now == *version => {}
-                Ok(_) => {
-                    tx.rollback();
-                    return Reply::NilArray;
-                }
-                Err(e) => {
-                    tx.rollback();
-                    return error_reply(&e);
-                }
+        // The writer lock is held from here to the commit, so keys unchanged now stay
+        // unchanged until this transaction's own commit.
+        match watched.unchanged(&self.db) {
+            Ok(true) => {}
+            Ok(false) => {
+                tx.rollback();
+                return Reply::NilArray;
+            }
+            Err(e) => {
+                tx.rollback();
+                return error_reply(&e);
             }
         }
         // As in Redis, a command that fails does not stop the others or undo them.
@@ -1284,6 +1265,17 @@ mod tests {
         assert_eq!(f.run("ZINCRBY z 1 a"), bulk("4.5"));
         assert_eq!(f.run("HGETALL h"), array(&["f", "v", "g", "w"]));
         assert!(matches!(f.run("INFO keyspace"), Reply::Bulk(_)));
+        Ok(())
+    }
+
+    #[test]
+    fn each_command_run_is_counted_in_the_shared_metrics() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        let before = f.db.metrics().commands;
+        assert_eq!(f.run("PING"), status("PONG"));
+        assert_eq!(f.run("SET k v"), Reply::ok());
+        assert!(f.run("NOSUCH").is_error(), "not a command, not counted");
+        assert_eq!(f.db.metrics().commands, before + 2);
         Ok(())
     }
 

@@ -89,7 +89,7 @@ fn contents(db: &Db) -> TestResult<Contents> {
             "hash" => Held::Hash(db.hash(&key).get_all()?),
             _ => match db.get_value(&key)?.ok_or("key vanished")? {
                 Value::Float(f) => Held::FloatBits(f.to_bits()),
-                v => Held::Scalar(v.value_type(), v.to_redis_bytes()),
+                v => Held::Scalar(v.value_type(), ziggydb::commands::redis_bytes(&v)),
             },
         };
         out.insert(key.clone(), (held, db.expiry(&key)?));

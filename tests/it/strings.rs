@@ -392,20 +392,14 @@ fn processes_append_and_add_floats_without_losing_updates() -> TestResult {
         c.wait_success(LONG);
     }
     let db = Db::open(&dir)?;
-    let log = db
-        .get_value(b"log")?
-        .expect("the log exists")
-        .to_redis_bytes();
+    let log = ziggydb::commands::redis_bytes(&db.get_value(b"log")?.expect("the log exists"));
     assert_eq!(log.len(), usize::from(PROCS) * N);
     for i in 0..PROCS {
         let mine = log.iter().filter(|&&b| b == b'a' + i).count();
         assert_eq!(mine, N, "appends of process {i}");
     }
     // Halves add up exactly in binary floating point.
-    let sum = db
-        .get_value(b"sum")?
-        .expect("the sum exists")
-        .to_redis_bytes();
+    let sum = ziggydb::commands::redis_bytes(&db.get_value(b"sum")?.expect("the sum exists"));
     assert_eq!(
         String::from_utf8_lossy(&sum).parse::<f64>().ok(),
         Some(f64::from(PROCS) * N as f64 * 0.5)
