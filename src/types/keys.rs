@@ -133,6 +133,25 @@ fn scan_page(keys: Vec<Vec<u8>>, cursor: u64, count: usize, pattern: Option<&[u8
     (ordered.into_iter().map(|(_, k)| k).collect(), next)
 }
 
+/// The keys of a scan page whose [`Read::key_type`] in `src` is `of_type` (`SCAN ... TYPE`),
+/// or all of them if no type is asked for.
+fn of_type_only(
+    src: &impl Read,
+    page: Vec<Vec<u8>>,
+    of_type: Option<&str>,
+) -> Result<Vec<Vec<u8>>> {
+    let Some(want) = of_type else {
+        return Ok(page);
+    };
+    let mut kept = Vec::with_capacity(page.len());
+    for key in page {
+        if src.key_type(&key)? == want {
+            kept.push(key);
+        }
+    }
+    Ok(kept)
+}
+
 impl Db {
     /// The type of the value at `key` as Redis's `TYPE` names it: `"none"` if the key does
     /// not exist, `"string"` for every scalar, or the collection's name (`"list"`, `"set"`,
@@ -238,19 +257,10 @@ impl Db {
     ) -> Result<ScanPage> {
         let count = count.max(1);
         let visit = SCAN_VISIT.max(count as u64 * 4);
-        let (mut page, next) = self.inner.scan_keys(cursor, count, visit, |k| {
+        let (page, next) = self.inner.scan_keys(cursor, count, visit, |k| {
             pattern.is_none_or(|p| glob_match(p, k))
         })?;
-        if let Some(want) = of_type {
-            let mut kept = Vec::with_capacity(page.len());
-            for key in page {
-                if self.key_type(&key)? == want {
-                    kept.push(key);
-                }
-            }
-            page = kept;
-        }
-        Ok((page, next.unwrap_or(0)))
+        Ok((of_type_only(self, page, of_type)?, next.unwrap_or(0)))
     }
 
     /// Deletes every key (Redis `FLUSHDB`); returns how many it deleted.
@@ -524,17 +534,8 @@ impl WriteTxn {
         pattern: Option<&[u8]>,
         of_type: Option<&str>,
     ) -> Result<ScanPage> {
-        let (mut page, next) = scan_page(self.visible_keys()?, cursor, count, pattern);
-        if let Some(want) = of_type {
-            let mut kept = Vec::with_capacity(page.len());
-            for key in page {
-                if self.key_type(&key)? == want {
-                    kept.push(key);
-                }
-            }
-            page = kept;
-        }
-        Ok((page, next))
+        let (page, next) = scan_page(self.visible_keys()?, cursor, count, pattern);
+        Ok((of_type_only(self, page, of_type)?, next))
     }
 
     /// Number of keys once this transaction commits (Redis `DBSIZE`), counted as
