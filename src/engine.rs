@@ -10,21 +10,26 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
-use crate::db::{Durability, OpenOptions};
+use crate::engine::options::{Durability, OpenOptions};
 use crate::error::{Error, Result};
-use crate::index::{self, IndexMap, Probe};
-use crate::lock::{stats as lock_stats, LockFile, ProcLock};
-use crate::manifest::{Manifest, MANIFEST_TMP};
-use crate::map::{SegmentMap, SharedWords};
-use crate::record::{
+use crate::format::index::{self, IndexMap, Probe};
+use crate::format::manifest::{Manifest, MANIFEST_TMP};
+use crate::format::record::{
     decode_record, encode_record, encode_record_head, encode_record_ns, record_len, DecodeError,
     KIND_COMMIT, KIND_DEL, KIND_PUT, KIND_SEAL, MAX_KEY_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
     SEG_COMPACTED, SEG_LOG,
 };
-use crate::segment::{self, RecMeta, Segments};
-use crate::shm::*;
+use crate::format::segment::{self, RecMeta, Segments};
+use crate::format::shm::*;
+use crate::os::lock::{stats as lock_stats, LockFile, ProcLock};
+use crate::os::map::{SegmentMap, SharedWords};
 
+pub(crate) mod backup;
+pub(crate) mod compaction;
+pub(crate) mod expiry;
+pub(crate) mod options;
 mod readonly;
+pub(crate) mod stats;
 
 /// Length of a seal record (no key, 8-byte value).
 pub(crate) const SEAL_LEN: usize = RECORD_HEADER_LEN + 8;
@@ -64,9 +69,9 @@ const SYNCER_STALL: Duration = Duration::from_millis(200);
 /// that, on a loaded machine, queues for a CPU beside the syncer itself.
 const SYNC_SLEEP: Duration = Duration::from_millis(20);
 
-/// This process's wall clock, Unix ms (see [`crate::expiry::wall_ms`]).
+/// This process's wall clock, Unix ms (see [`crate::engine::expiry::wall_ms`]).
 pub(crate) fn now_ms() -> u64 {
-    crate::expiry::wall_ms()
+    crate::engine::expiry::wall_ms()
 }
 
 /// Whether index file `idx` belongs to the database of manifest `man`: the same database id,
@@ -129,7 +134,7 @@ fn prepare_dir(dir: &Path, mode: u32) -> Result<()> {
         }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return crate::io::create_db_dir(dir, mode).map_err(|e| not_a_directory(dir, e));
+            return crate::os::io::create_db_dir(dir, mode).map_err(|e| not_a_directory(dir, e));
         }
         Err(e) => return Err(not_a_directory(dir, Error::io(dir, e))),
     }
@@ -231,7 +236,7 @@ fn classify(path: &Path, name: &str) -> Entry {
     let has_magic = |magic: &[u8]| {
         use std::os::unix::fs::FileExt;
         let mut b = [0u8; 8];
-        crate::io::open_file(path, false)
+        crate::os::io::open_file(path, false)
             .is_ok_and(|f| f.read_exact_at(&mut b, 0).is_ok() && b[..] == *magic)
     };
     if name == segment::file_name(1) {
@@ -241,7 +246,7 @@ fn classify(path: &Path, name: &str) -> Entry {
                 if zeros(head) {
                     return Entry::Leftover(0);
                 }
-                if let Ok(h) = crate::record::decode_segment_header(head) {
+                if let Ok(h) = crate::format::record::decode_segment_header(head) {
                     if h.id == 1 && h.kind == SEG_LOG && h.created_txn == 1 {
                         return Entry::Leftover(h.db_id);
                     }
@@ -260,14 +265,14 @@ fn classify(path: &Path, name: &str) -> Entry {
                 }
             }
         }
-        return if has_magic(&crate::manifest::MAGIC) {
+        return if has_magic(&crate::format::manifest::MAGIC) {
             Entry::Database
         } else {
             Entry::Foreign
         };
     }
     let magic: &[u8] = if segment::parse_file_name(name).is_some() {
-        &crate::record::SEGMENT_MAGIC
+        &crate::format::record::SEGMENT_MAGIC
     } else if index::parse_file_name(name).is_some() {
         &index::INDEX_MAGIC.to_le_bytes()
     } else {
@@ -295,7 +300,7 @@ fn index_is_ours(path: &Path, gen: u64, db_id: u32) -> bool {
         return false;
     }
     let mut b = [0u8; 8 * (index::H_DB_ID + 1)];
-    let Ok(f) = crate::io::open_file(path, false) else {
+    let Ok(f) = crate::os::io::open_file(path, false) else {
         return false;
     };
     let Ok(()) = f.read_exact_at(&mut b, 0) else {
@@ -326,7 +331,7 @@ const WATCH_LOG_LIMIT: u64 = 64 << 20;
 pub(crate) struct Probed {
     hash: u64,
     probe: Probe,
-    old: Option<crate::segment::Head>,
+    old: Option<crate::format::segment::Head>,
 }
 
 /// A record found by a read.
@@ -737,18 +742,22 @@ impl WriterGuard {
 
 impl Shared {
     /// Opens `dir`, sharing the state with other handles of this process.
-    pub(crate) fn open(dir: &Path, opts: OpenOptions) -> Result<Arc<Handle>> {
+    pub(crate) fn open(
+        dir: &Path,
+        opts: OpenOptions,
+        expire_batch: expiry::ExpireBatch,
+    ) -> Result<Arc<Handle>> {
         if opts.segment_size < 64 << 10 || opts.segment_size > u64::from(u32::MAX) {
             return Err(Error::InvalidArgument(
                 "segment size must be between 64 KiB and 4 GiB - 1".into(),
             ));
         }
         if let Some(mode) = opts.mode {
-            crate::io::check_mode(mode)?;
+            crate::os::io::check_mode(mode)?;
         }
         let read_only = opts.read_only;
         if !read_only {
-            prepare_dir(dir, opts.mode.unwrap_or(crate::io::DEFAULT_FILE_MODE))?;
+            prepare_dir(dir, opts.mode.unwrap_or(crate::os::io::DEFAULT_FILE_MODE))?;
         }
         let dir = dir.canonicalize().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound if read_only => readonly::no_database(dir),
@@ -798,13 +807,13 @@ impl Shared {
             }));
         }
         if let Some(every) = s.opts.active_expiry {
-            workers.extend(spawn_worker(&s, "ziggydb-expire", every, |s| {
+            workers.extend(spawn_worker(&s, "ziggydb-expire", every, move |s| {
                 // Never wait long for the writer lock: another process may be expiring. Nor
                 // for a rebuild (§10.4), which its sample would wait for.
                 if s.rebuilding() {
                     return;
                 }
-                let _ = s.expire_pass(Some(Duration::from_millis(10)));
+                let _ = s.expire_pass(Some(Duration::from_millis(10)), expire_batch);
             }));
         }
         if s.opts.auto_compact {
@@ -831,15 +840,15 @@ impl Shared {
 
     fn attach(dir: &Path, opts: OpenOptions) -> Result<Shared> {
         // On any error below, dropping the lock files closes them, which releases the locks.
-        let mode = crate::manifest::database_mode(dir, opts.mode)?;
+        let mode = crate::format::manifest::database_mode(dir, opts.mode)?;
         if let Some(s) = Self::attach_warm(dir, &opts, mode)? {
             return Ok(s);
         }
         let open_lock = LockFile::open(&dir.join("ziggy.lock"), mode)?;
         wait_for_open_lock(&open_lock, dir, opts.lock_timeout)?;
-        crate::pause::point("attach");
+        crate::os::pause::point("attach");
         // Again under the lock: a process creating the database meanwhile has finished.
-        let mode = crate::manifest::database_mode(dir, opts.mode)?;
+        let mode = crate::format::manifest::database_mode(dir, opts.mode)?;
         // Holding `ziggy.lock`, no creation runs: a directory without a manifest is now either
         // an interrupted creation or a lost manifest. Decide before creating anything more.
         if Manifest::read(dir)?.is_none() {
@@ -858,7 +867,7 @@ impl Shared {
                 .file
                 .set_len(0)
                 .map_err(|e| Error::io(&shm_path, e))?;
-            crate::io::allocate(&shm_lock.file, SHM_LEN, &shm_path)?;
+            crate::os::io::allocate(&shm_lock.file, SHM_LEN, &shm_path)?;
         } else if len != SHM_LEN {
             return Err(Error::CorruptShm {
                 file: shm_path,
@@ -907,7 +916,7 @@ impl Shared {
     fn attach_warm(dir: &Path, opts: &OpenOptions, mode: u32) -> Result<Option<Shared>> {
         use std::os::unix::fs::MetadataExt;
         let shm_path = dir.join("ziggy.shm");
-        let Ok(file) = crate::io::open_file(&shm_path, true) else {
+        let Ok(file) = crate::os::io::open_file(&shm_path, true) else {
             return Ok(None);
         };
         if fs2::FileExt::try_lock_shared(&file).is_err() {
@@ -1034,13 +1043,13 @@ impl Shared {
             snapshot_manifest: None,
             mode,
             pid: std::process::id(),
-            fork_gen: crate::map::fork_generation(),
+            fork_gen: crate::os::map::fork_generation(),
         }
     }
 
     /// Whether this process is a `fork()` of the one that opened the handle.
     pub(crate) fn forked(&self) -> bool {
-        crate::map::fork_generation() != self.fork_gen
+        crate::os::map::fork_generation() != self.fork_gen
     }
 
     /// [`Error::Forked`] in a forked child: the handle's locks (flocks on open files the
@@ -1059,7 +1068,7 @@ impl Shared {
     /// The last steps of an attach, holding `ziggy.shm` shared: join the database clock,
     /// claim a process slot, use `idx` (the index the state names).
     fn join(&mut self, idx: Arc<IndexMap>) {
-        crate::expiry::join_clock(&self.shm);
+        crate::engine::expiry::join_clock(&self.shm);
         self.slot = self.register_process();
         self.attached = true;
         self.index.store(Some(idx));
@@ -1107,8 +1116,8 @@ impl Shared {
             OPENER_RECOVERING
         };
         self.shm.set(W_OPENER, phase << 32 | me);
-        crate::pause::point("first-open");
-        crate::pause::busy("first-open");
+        crate::os::pause::point("first-open");
+        crate::os::pause::busy("first-open");
         for slot in 0..PROC_SLOTS {
             for w in 0..PROC_WORDS {
                 self.shm.proc_word(slot, w).store(0, Ordering::Relaxed);
@@ -1172,7 +1181,7 @@ impl Shared {
                 {
                     self.segs.forget(id);
                 }
-                crate::io::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                crate::os::io::remove_file(&path).map_err(|e| Error::io(&path, e))?;
             }
             return self.create_new().map(|()| false);
         };
@@ -1186,7 +1195,7 @@ impl Shared {
         // over it (§10.2 step 3). One of an older format is rebuilt like a damaged one.
         if let Some(Err(e)) = newest.map(|gen| IndexMap::open(&self.dir, gen)) {
             if matches!(e, Error::IncompatibleVersion { found, .. }
-                if found > crate::record::FORMAT_VERSION)
+                if found > crate::format::record::FORMAT_VERSION)
             {
                 return Err(e);
             }
@@ -1280,8 +1289,8 @@ impl Shared {
     fn finish_rebuild(&self) -> Result<()> {
         let me = u64::from(std::process::id());
         self.shm.set(W_OPENER, OPENER_RECOVERING << 32 | me);
-        crate::pause::point("rebuild");
-        crate::pause::busy("rebuild");
+        crate::os::pause::point("rebuild");
+        crate::os::pause::busy("rebuild");
         let r = (|| {
             let man = self.read_manifest()?;
             let old = self.current_index()?;
@@ -1289,7 +1298,7 @@ impl Shared {
             let gen = gens.into_iter().max().unwrap_or(0).max(old.gen) + 1;
             self.rebuild(&man, gen, Some(self.shm.get(W_REBUILD_FROM)))?;
             self.shm.set(W_SEGMENT_BYTES, self.segment_file_bytes(&man));
-            let _ = crate::io::remove_file(&old.path);
+            let _ = crate::os::io::remove_file(&old.path);
             Ok(())
         })();
         let _ = self.shm.w(W_OPENER).compare_exchange(
@@ -1341,7 +1350,7 @@ impl Shared {
 
     fn create_new(&self) -> Result<()> {
         let id = 1;
-        let db_id = crate::manifest::new_db_id(&self.dir);
+        let db_id = crate::format::manifest::new_db_id(&self.dir);
         self.segs.create(
             id,
             SEG_LOG,
@@ -1364,7 +1373,7 @@ impl Shared {
             (index::H_NEXT_SEG, 2),
             (index::H_DB_ID, u64::from(man.db_id)),
         ])?;
-        crate::io::sync_dir(&self.dir)?;
+        crate::os::io::sync_dir(&self.dir)?;
         self.shm.set(W_INDEX_GEN, 1);
         self.shm.set(W_LOG_POS, log_pos);
         self.shm.set(W_DURABLE_POS, log_pos);
@@ -1428,7 +1437,7 @@ impl Shared {
                 && (segment::is_ours(&path, id, man.db_id) || is_link(&path))
             {
                 self.segs.forget(id);
-                removed |= crate::io::remove_file(&path).is_ok();
+                removed |= crate::os::io::remove_file(&path).is_ok();
             }
         }
         if include_index {
@@ -1436,7 +1445,7 @@ impl Shared {
             for g in gens.into_iter().filter(|&g| g != cur) {
                 let path = self.dir.join(index::file_name(g));
                 if index_is_ours(&path, g, man.db_id) || is_link(&path) {
-                    removed |= crate::io::remove_file(&path).is_ok();
+                    removed |= crate::os::io::remove_file(&path).is_ok();
                 }
             }
             // A manifest of this database that was never renamed into place; the next
@@ -1448,11 +1457,11 @@ impl Shared {
                     .flatten()
                     .is_some_and(|m| m.db_id == man.db_id)
             {
-                let _ = crate::io::remove_file(&tmp);
+                let _ = crate::os::io::remove_file(&tmp);
             }
         }
         if removed {
-            let _ = crate::io::sync_dir(&self.dir);
+            let _ = crate::os::io::sync_dir(&self.dir);
         }
     }
 
@@ -2133,7 +2142,7 @@ impl Shared {
         self.writable()?;
         match self.writer.acquire(timeout) {
             Ok(()) => {}
-            Err(crate::lock::AcquireError::TimedOut) => {
+            Err(crate::os::lock::AcquireError::TimedOut) => {
                 return Err(Error::Busy {
                     path: self.dir.clone(),
                     lock: "writer.lock",
@@ -2144,7 +2153,7 @@ impl Shared {
                     )),
                 })
             }
-            Err(crate::lock::AcquireError::Reentrant) => {
+            Err(crate::os::lock::AcquireError::Reentrant) => {
                 return Err(Error::TxnActive {
                     path: self.dir.clone(),
                 })
@@ -2288,8 +2297,8 @@ impl Shared {
             TxnRead::Txn(t) if t.txn == self.shm.get(W_NEXT_TXN) => {
                 let file = self.segs.file(seg)?;
                 let path = self.segs.path(seg);
-                crate::io::write_all_at(&file, &[0u8; RECORD_HEADER_LEN], off as u64, &path)?;
-                crate::io::sync_data(&file, &path).inspect_err(|_| self.poison())
+                crate::os::io::write_all_at(&file, &[0u8; RECORD_HEADER_LEN], off as u64, &path)?;
+                crate::os::io::sync_data(&file, &path).inspect_err(|_| self.poison())
             }
             _ => Ok(()),
         }
@@ -2579,7 +2588,7 @@ impl Shared {
             let want = need
                 .max(alloc + alloc.clamp(INITIAL_ALLOC, GROW_STEP))
                 .min(self.opts.segment_size);
-            match crate::io::allocate(&file, want, &path) {
+            match crate::os::io::allocate(&file, want, &path) {
                 Ok(()) => {
                     self.shm.set(W_ACTIVE_ALLOC, want);
                     self.shm.add(W_SEGMENT_BYTES, want - alloc);
@@ -2589,7 +2598,7 @@ impl Shared {
             }
         }
         // One write of the whole transaction, as the log sees it: buffer, value, buffer, ...
-        crate::io::write_stream_at(&file, len, off, &path, |sink| {
+        crate::os::io::write_stream_at(&file, len, off, &path, |sink| {
             let mut written = 0;
             let mut put = |piece: &[u8]| {
                 written += piece.len();
@@ -2655,7 +2664,9 @@ impl Shared {
             Err(e) => {
                 // Not published: make sure no later recovery adopts the appended bytes as a
                 // committed transaction (§10.1), since the caller is told it failed.
-                if crate::io::write_all_at(&file, &[0u8; RECORD_HEADER_LEN], off, &path).is_err() {
+                if crate::os::io::write_all_at(&file, &[0u8; RECORD_HEADER_LEN], off, &path)
+                    .is_err()
+                {
                     self.poison();
                 }
                 return Err(e);
@@ -2733,7 +2744,7 @@ impl Shared {
         let half = if count >= 2 { count / 2 } else { usize::MAX };
         for (i, (p, meta)) in records.enumerate() {
             if i == half {
-                crate::pause::point("publish");
+                crate::os::pause::point("publish");
             }
             // Probed here, against the index as the earlier records of this transaction
             // left it (keys within a transaction are distinct).
@@ -2784,11 +2795,11 @@ impl Shared {
             };
             if let Some(_g) = in_process {
                 if self.sync_lock.try_lock_exclusive()? {
-                    crate::pause::point("sync");
+                    crate::os::pause::point("sync");
                     let r = self.sync_log(target);
                     self.sync_lock.unlock();
                     epoch.fetch_add(1, Ordering::AcqRel);
-                    crate::map::futex_wake_all(epoch);
+                    crate::os::map::futex_wake_all(epoch);
                     r?;
                     continue;
                 }
@@ -2808,7 +2819,7 @@ impl Shared {
                     if since.elapsed() >= SYNCER_STALL {
                         let r = self.sync_log(target);
                         epoch.fetch_add(1, Ordering::AcqRel);
-                        crate::map::futex_wake_all(epoch);
+                        crate::os::map::futex_wake_all(epoch);
                         r?;
                         continue;
                     }
@@ -2816,7 +2827,7 @@ impl Shared {
                 _ => stalled = Some((seen, Instant::now())),
             }
             let t = lock_stats::now();
-            crate::map::futex_wait(epoch, seen, SYNC_SLEEP);
+            crate::os::map::futex_wait(epoch, seen, SYNC_SLEEP);
             let c = lock_stats::C::SyncSleeps;
             lock_stats::time(
                 t,
@@ -2839,7 +2850,7 @@ impl Shared {
         let seg = pos_seg(upto);
         let file = self.segs.file(seg)?;
         let t = lock_stats::now();
-        let synced = crate::io::sync_data(&file, &self.segs.path(seg));
+        let synced = crate::os::io::sync_data(&file, &self.segs.path(seg));
         lock_stats::time(
             t,
             Some(lock_stats::C::Syncs),
@@ -2873,14 +2884,14 @@ impl Shared {
             &[],
             &u64::from(off).to_le_bytes(),
         );
-        crate::io::write_all_at(&file, &seal, u64::from(off), &path)?;
-        crate::io::sync_data(&file, &path).inspect_err(|_| self.poison())?;
+        crate::os::io::write_all_at(&file, &seal, u64::from(off), &path)?;
+        crate::os::io::sync_data(&file, &path).inspect_err(|_| self.poison())?;
         self.shm
             .w(W_DURABLE_POS)
             .fetch_max(log_pos, Ordering::AcqRel);
         let id = self.shm.w(W_NEXT_SEG).fetch_add(1, Ordering::AcqRel) as u32;
         self.shm.set(W_ROTATING, u64::from(id));
-        crate::pause::point("rotate");
+        crate::os::pause::point("rotate");
         self.finish_rotation(id).inspect_err(|_| {
             // Before the manifest names the new segment, a failed rotation is undone, not
             // left for the next writer or opener to redo (§9.5): on a full disk that would
@@ -2905,9 +2916,9 @@ impl Shared {
         let path = self.segs.path(id);
         let empty = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0);
         if (empty || segment::is_ours(&path, id, self.db_id()))
-            && crate::io::remove_file(&path).is_ok()
+            && crate::os::io::remove_file(&path).is_ok()
         {
-            let _ = crate::io::sync_dir(&self.dir);
+            let _ = crate::os::io::sync_dir(&self.dir);
         }
         self.shm.set(W_ROTATING, 0);
         Ok(true)
@@ -2973,7 +2984,7 @@ impl Shared {
         let log_pos = self.shm.get(W_LOG_POS);
         let seg = pos_seg(log_pos);
         let file = self.segs.file(seg)?;
-        crate::io::sync_data(&file, &self.segs.path(seg)).inspect_err(|_| self.poison())?;
+        crate::os::io::sync_data(&file, &self.segs.path(seg)).inspect_err(|_| self.poison())?;
         self.shm
             .w(W_DURABLE_POS)
             .fetch_max(log_pos, Ordering::AcqRel);
@@ -3014,13 +3025,13 @@ impl Shared {
         }
         let log_pos = self.shm.get(W_LOG_POS);
         let seg = pos_seg(log_pos);
-        crate::io::sync_data(&*self.segs.file(seg)?, &self.segs.path(seg))
+        crate::os::io::sync_data(&*self.segs.file(seg)?, &self.segs.path(seg))
             .inspect_err(|_| self.poison())?;
         new.checkpoint(&self.checkpoint_fields())?;
-        crate::io::sync_dir(&self.dir)?;
+        crate::os::io::sync_dir(&self.dir)?;
         self.publish_without_txn(|| self.shm.set(W_INDEX_GEN, gen));
         self.index.store(Some(Arc::new(new)));
-        let _ = crate::io::remove_file(&old.path);
+        let _ = crate::os::io::remove_file(&old.path);
         Ok(())
     }
 
@@ -3108,7 +3119,7 @@ impl Shared {
             for (_, tag, loc) in idx.live_slots() {
                 small.insert_fresh(tag, loc);
             }
-            let _ = crate::io::remove_file(&idx.path);
+            let _ = crate::os::io::remove_file(&idx.path);
             (small, gen + 1)
         } else {
             (idx, gen)
@@ -3142,9 +3153,9 @@ impl Shared {
             }
         });
         let file = self.segs.file(man.active)?;
-        crate::io::sync_data(&file, &self.segs.path(man.active))?;
+        crate::os::io::sync_data(&file, &self.segs.path(man.active))?;
         idx.checkpoint(&self.checkpoint_fields())?;
-        crate::io::sync_dir(&self.dir)?;
+        crate::os::io::sync_dir(&self.dir)?;
         self.index.store(Some(Arc::new(idx)));
         Ok(())
     }
@@ -3294,7 +3305,7 @@ impl Shared {
             // processes), so go back to shared first: a process attaching meanwhile need
             // not wait for it, and checkpoints when it is the last to leave.
             let _ = self.shm_lock.lock_shared();
-            crate::pause::point("detach");
+            crate::os::pause::point("detach");
             if self.lock_writer(Some(Duration::from_millis(100))).is_ok() {
                 let idx = self.current_index();
                 let dirty = idx.map(|i| !i.is_clean()).unwrap_or(false);
@@ -3453,7 +3464,7 @@ fn holder_pid(holder: &str) -> Option<u32> {
 /// What process `pid` says in `ziggy.shm` word `W_OPENER` that it is doing, for a message.
 fn opener_phase(dir: &Path, pid: u32) -> Option<&'static str> {
     use std::os::unix::fs::FileExt;
-    let file = crate::io::open_file(&dir.join("ziggy.shm"), false).ok()?;
+    let file = crate::os::io::open_file(&dir.join("ziggy.shm"), false).ok()?;
     let mut b = [0u8; 8];
     file.read_exact_at(&mut b, (W_OPENER * 8) as u64).ok()?;
     let w = u64::from_le_bytes(b);
@@ -3534,7 +3545,7 @@ pub(crate) fn parse_txn(buf: &[u8], id: u32, mut off: usize) -> TxnParse {
         let here = pos(id, off as u32);
         off += r.len;
         if r.kind == KIND_COMMIT {
-            let count = crate::record::le_u64(r.value, 0).unwrap_or(u64::MAX);
+            let count = crate::format::record::le_u64(r.value, 0).unwrap_or(u64::MAX);
             if count != records.len() as u64 {
                 return TxnParse::End("commit record count does not match");
             }

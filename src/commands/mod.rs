@@ -50,8 +50,8 @@ mod session;
 mod split;
 mod table;
 
+pub use crate::format::value::{format_float, parse_float, parse_int, parse_long_double};
 pub use crate::types::glob_match;
-pub use crate::value::{format_float, parse_float, parse_int, parse_long_double};
 pub use collections::CollectionId;
 pub use exec::transfer_error;
 pub use reply::Reply;

@@ -18,13 +18,14 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 
 use serde_json::Value as Json;
 
-use crate::coll::{self, Source};
+use crate::db::pages::Source;
+use crate::db::txn::WriteTxn;
 use crate::db::Db;
 use crate::engine::now_ms;
 use crate::error::{Error, Result};
-use crate::record::MAX_KEY_LEN;
-use crate::txn::WriteTxn;
-use crate::value::{Value, ValueType};
+use crate::format::record::MAX_KEY_LEN;
+use crate::format::value::{Value, ValueType};
+use crate::types::collections;
 use crate::ZAddFlags;
 
 /// Members of a collection read, written or sent in one command at a time.
@@ -289,7 +290,7 @@ fn json_key(
                         .write_all(b"[")
                         .and_then(|()| json_bytes(out, k))
                         .and_then(|()| out.write_all(b","))
-                        .and_then(|()| json_float(out, coll::stored_score(v)))
+                        .and_then(|()| json_float(out, collections::stored_score(v)))
                         .and_then(|()| out.write_all(b"]")),
                     _ => out
                         .write_all(b"[")
@@ -360,7 +361,7 @@ fn resp_key(
             let scores: Vec<String> = match ty {
                 ValueType::ZSet => chunk
                     .iter()
-                    .map(|(_, v)| resp_score(coll::stored_score(v)))
+                    .map(|(_, v)| resp_score(collections::stored_score(v)))
                     .collect(),
                 _ => Vec::new(),
             };

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::record::{le_u64, FORMAT_VERSION, SEG_COMPACTED, SEG_LOG};
+use crate::format::record::{le_u64, FORMAT_VERSION, SEG_COMPACTED, SEG_LOG};
 
 pub(crate) const MANIFEST_NAME: &str = "MANIFEST";
 /// The next manifest, before its rename over [`MANIFEST_NAME`].
@@ -128,7 +128,7 @@ impl Manifest {
     /// to be a manifest (another program's `MANIFEST`) is refused before it is read; a link
     /// or anything but a regular file is refused (§2.2).
     pub(crate) fn read_file(path: &Path) -> Result<Option<Self>> {
-        let f = match crate::io::open_file(path, false) {
+        let f = match crate::os::io::open_file(path, false) {
             Ok(f) => f,
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(None)
@@ -153,17 +153,17 @@ impl Manifest {
     pub(crate) fn write(&self, dir: &Path, mode: u32) -> Result<()> {
         let tmp = dir.join(MANIFEST_TMP);
         let bytes = self.encode();
-        let f = crate::io::create(&tmp, mode)?;
-        crate::io::write_all_at(&f, &bytes, 0, &tmp)?;
-        crate::io::sync_data(&f, &tmp)?;
-        crate::io::rename(&tmp, &dir.join(MANIFEST_NAME))?;
-        crate::io::sync_dir(dir)
+        let f = crate::os::io::create(&tmp, mode)?;
+        crate::os::io::write_all_at(&f, &bytes, 0, &tmp)?;
+        crate::os::io::sync_data(&f, &tmp)?;
+        crate::os::io::rename(&tmp, &dir.join(MANIFEST_NAME))?;
+        crate::os::io::sync_dir(dir)
     }
 }
 
 /// The file mode of the database in `dir` (format-spec.md §2.2): the read and write bits of
 /// its `MANIFEST`, the owner's always included; for a directory without one (a database
-/// being created), `requested` or [`crate::io::DEFAULT_FILE_MODE`].
+/// being created), `requested` or [`crate::os::io::DEFAULT_FILE_MODE`].
 ///
 /// # Errors
 /// [`Error::ModeMismatch`] if `requested` differs from the mode of an existing database;
@@ -174,7 +174,7 @@ pub(crate) fn database_mode(dir: &Path, requested: Option<u32>) -> Result<u32> {
     let md = match std::fs::symlink_metadata(&path) {
         Ok(md) => md,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(requested.unwrap_or(crate::io::DEFAULT_FILE_MODE))
+            return Ok(requested.unwrap_or(crate::os::io::DEFAULT_FILE_MODE))
         }
         Err(e) => return Err(Error::io(&path, e)),
     };
@@ -184,7 +184,7 @@ pub(crate) fn database_mode(dir: &Path, requested: Option<u32>) -> Result<u32> {
     if !md.is_file() {
         return Err(Error::NotRegularFile {
             path,
-            what: crate::io::kind_of(md.file_type()),
+            what: crate::os::io::kind_of(md.file_type()),
         });
     }
     let found = (md.permissions().mode() & 0o666) | 0o600;

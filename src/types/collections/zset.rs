@@ -2,13 +2,14 @@
 //! member (holding the score) and one keyed by (score, member), so score lookups, ranks and
 //! range starts all cost O(log n) and a range of M members O(log n + M).
 
-use crate::coll::tree::{PageRead, Target, Tree};
-use crate::coll::{index_range, load_or_create, store, Meta, Source};
+use crate::db::pages::{load_or_create, store, Meta, Source};
+use crate::db::txn::WriteTxn;
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::read::Read;
-use crate::txn::WriteTxn;
-use crate::value::ValueType;
+use crate::format::tree::{PageRead, Target, Tree};
+use crate::format::value::ValueType;
+use crate::types::collections::index_range;
+use crate::types::read::Read;
 
 const TY: ValueType = ValueType::ZSet;
 

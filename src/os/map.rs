@@ -244,12 +244,12 @@ impl SharedWords {
 
     /// Writes the dirty pages in `byte_start..byte_start + len` to disk (msync).
     pub(crate) fn flush_range(&self, byte_start: usize, len: usize, path: &Path) -> Result<()> {
-        crate::io::check_fault(crate::io::FaultOp::Sync).map_err(|e| Error::io(path, e))?;
-        let pending = crate::io::powerloss::before_msync(path);
+        crate::os::io::check_fault(crate::os::io::FaultOp::Sync).map_err(|e| Error::io(path, e))?;
+        let pending = crate::os::io::powerloss::before_msync(path);
         self.map
             .flush_range(byte_start, len)
             .map_err(|e| Error::io(path, e))?;
-        crate::io::powerloss::after_msync(pending, path, byte_start, len);
+        crate::os::io::powerloss::after_msync(pending, path, byte_start, len);
         Ok(())
     }
 

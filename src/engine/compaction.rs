@@ -11,14 +11,16 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::db::CompactStats;
+use crate::engine::stats::CompactStats;
 use crate::engine::{Shared, SEAL_LEN};
 use crate::error::{Error, Result};
-use crate::index::{self, Probe};
-use crate::manifest::Manifest;
-use crate::record::{encode_record, KIND_PUT, KIND_SEAL, SEGMENT_HEADER_LEN, SEG_COMPACTED};
-use crate::segment::RecMeta;
-use crate::shm::*;
+use crate::format::index::{self, Probe};
+use crate::format::manifest::Manifest;
+use crate::format::record::{
+    encode_record, KIND_PUT, KIND_SEAL, SEGMENT_HEADER_LEN, SEG_COMPACTED,
+};
+use crate::format::segment::RecMeta;
+use crate::format::shm::*;
 
 /// Relocations published per writer-lock hold.
 const RELOCATE_CHUNK: usize = 2048;
@@ -47,7 +49,7 @@ impl Output {
     }
 
     fn flush(&mut self) -> Result<()> {
-        crate::io::write_all_at(&self.file, &self.buf, self.off, &self.path)?;
+        crate::os::io::write_all_at(&self.file, &self.buf, self.off, &self.path)?;
         self.off += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
@@ -57,7 +59,7 @@ impl Output {
         let at = self.end();
         encode_record(&mut self.buf, KIND_SEAL, 0, 0, 0, &[], &at.to_le_bytes());
         self.flush()?;
-        crate::io::sync_data(&self.file, &self.path)
+        crate::os::io::sync_data(&self.file, &self.path)
     }
 }
 
@@ -114,7 +116,8 @@ impl Shared {
         let timeout = self.opts.lock_timeout;
         // Which step a compaction reached is noted in the power-loss journal (a no-op unless a
         // test turned it on), so that a test can tell where a cut fell.
-        let step = |n: u32| crate::io::powerloss::power_loss_note(&format!("compaction step {n}"));
+        let step =
+            |n: u32| crate::os::io::powerloss::power_loss_note(&format!("compaction step {n}"));
         step(1);
         // 1. Seal the active segment so that everything written so far can be compacted. On
         // a full file system there may be no room for a new segment: then the sealed segments
@@ -129,7 +132,7 @@ impl Shared {
                     Err(e @ Error::DiskFull { .. }) => {
                         let man = self.read_manifest()?;
                         let (free, unit) =
-                            crate::io::free_space(&self.dir).unwrap_or((u64::MAX, 4096));
+                            crate::os::io::free_space(&self.dir).unwrap_or((u64::MAX, 4096));
                         let segment = crate::engine::new_segment_bytes(self.opts.segment_size)
                             + manifest_room(&man, 1, unit);
                         if free >= segment {
@@ -156,9 +159,9 @@ impl Shared {
         let mut stats = CompactStats::default();
         // A file system that cannot say how much room it has is taken to have enough: the
         // copy then fails with `DiskFull` if it has not, changing nothing (step 2).
-        let (free, unit) = crate::io::free_space(&self.dir).unwrap_or((u64::MAX, 4096));
+        let (free, unit) = crate::os::io::free_space(&self.dir).unwrap_or((u64::MAX, 4096));
         if victims.is_empty() {
-            crate::io::powerloss::power_loss_note("compaction done: nothing to compact");
+            crate::os::io::powerloss::power_loss_note("compaction done: nothing to compact");
             return Ok(stats);
         }
         stats.bytes_before = man.segments.iter().map(|&(id, _)| self.file_size(id)).sum();
@@ -170,7 +173,7 @@ impl Shared {
         } else {
             self.compact_in_steps(&man, &victims, &mut stats, unit)?;
         }
-        crate::io::powerloss::power_loss_note(&format!(
+        crate::os::io::powerloss::power_loss_note(&format!(
             "compaction done: {} records copied, {} segments removed",
             stats.records_copied, stats.segments_removed
         ));
@@ -200,7 +203,7 @@ impl Shared {
     }
 
     /// Whether the record `meta` at `p` is the one the index points to for its key.
-    fn is_live(&self, map: &crate::map::SegmentMap, p: u64, meta: &RecMeta) -> Result<bool> {
+    fn is_live(&self, map: &crate::os::map::SegmentMap, p: u64, meta: &RecMeta) -> Result<bool> {
         let key = meta.key(map);
         let internal = meta.internal;
         let hash = index::hash_for(key, internal);
@@ -278,7 +281,7 @@ impl Shared {
         let mut units = std::collections::VecDeque::from(units);
         let mut steps = 0u32;
         while !units.is_empty() {
-            let (free, _) = crate::io::free_space(&self.dir)?;
+            let (free, _) = crate::os::io::free_space(&self.dir)?;
             // The manifest is replaced twice a step, each time beside the old one; one unit
             // of slack covers packing victims one after another into shared outputs.
             let mut needed = manifest_room(man, 0, unit) + unit;
@@ -315,8 +318,9 @@ impl Shared {
     /// Steps 2–5 of a compaction of `victims` (format-spec.md §11).
     fn compact_victims(&self, victims: &[(u32, u8)], stats: &mut CompactStats) -> Result<()> {
         let timeout = self.opts.lock_timeout;
-        let step = |n: u32| crate::io::powerloss::power_loss_note(&format!("compaction step {n}"));
-        crate::pause::point("compact-step");
+        let step =
+            |n: u32| crate::os::io::powerloss::power_loss_note(&format!("compaction step {n}"));
+        crate::os::pause::point("compact-step");
         // 2. Copy live records (no lock held).
         step(2);
         let mut outputs: Vec<u32> = Vec::new();
@@ -357,7 +361,7 @@ impl Shared {
             }
             if out.is_none() {
                 let id = self.shm.w(W_NEXT_SEG).fetch_add(1, Ordering::AcqRel) as u32;
-                crate::io::powerloss::power_loss_note(&format!("compaction output {id}"));
+                crate::os::io::powerloss::power_loss_note(&format!("compaction output {id}"));
                 let file = self.segs.create(id, SEG_COMPACTED, 0, self.db_id(), 0)?;
                 outputs.push(id);
                 out = Some(Output {
@@ -374,7 +378,7 @@ impl Shared {
                 // A big record goes from the map to the file as it is, never through a copy
                 // in memory (a value of hundreds of MB would need as much heap again).
                 o.flush()?;
-                crate::io::write_all_at(&o.file, bytes, o.off, &o.path)?;
+                crate::os::io::write_all_at(&o.file, bytes, o.off, &o.path)?;
                 o.off += bytes.len() as u64;
             } else {
                 o.buf.extend_from_slice(bytes);
@@ -391,7 +395,7 @@ impl Shared {
             if let Some(mut o) = out.take() {
                 o.seal()?;
             }
-            crate::io::sync_dir(&self.dir)?;
+            crate::os::io::sync_dir(&self.dir)?;
             Ok(s)
         });
         let scanned = match finish {
@@ -400,7 +404,7 @@ impl Shared {
                 // Outputs are not in the manifest yet: remove them, nothing else changed.
                 for id in outputs {
                     self.segs.forget(id);
-                    let _ = crate::io::remove_file(&self.segs.path(id));
+                    let _ = crate::os::io::remove_file(&self.segs.path(id));
                 }
                 return Err(e);
             }
@@ -425,7 +429,7 @@ impl Shared {
                 if !listed {
                     for &id in &outputs {
                         self.segs.forget(id);
-                        let _ = crate::io::remove_file(&self.segs.path(id));
+                        let _ = crate::os::io::remove_file(&self.segs.path(id));
                     }
                 }
                 return Err(e);
@@ -476,9 +480,9 @@ impl Shared {
             self.shm.add(W_SEG_EPOCH, 1);
             for &(id, _) in victims {
                 self.segs.forget(id);
-                let _ = crate::io::remove_file(&self.segs.path(id));
+                let _ = crate::os::io::remove_file(&self.segs.path(id));
             }
-            crate::io::sync_dir(&self.dir)?;
+            crate::os::io::sync_dir(&self.dir)?;
             let after = self.read_manifest()?;
             stats.bytes_after = after
                 .segments

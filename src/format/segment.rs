@@ -10,13 +10,13 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use crate::error::{Error, Result};
-use crate::map::SegmentMap;
-use crate::record::{
+use crate::format::record::{
     decode_record_checked, decode_segment_header, encode_segment_header, DecodeError, HeaderError,
     Record, SegmentHeader, FLAG_EXPIRES, FLAG_INTERNAL, FORMAT_VERSION, RECORD_HEADER_LEN,
     SEGMENT_HEADER_LEN,
 };
-use crate::shm::{pos_off, pos_seg};
+use crate::format::shm::{pos_off, pos_seg};
+use crate::os::map::SegmentMap;
 
 /// File name of segment `id`.
 pub(crate) fn file_name(id: u32) -> String {
@@ -107,7 +107,7 @@ impl RecMeta {
             key_len,
             value_start: key_start + key_len,
             value_len,
-            len: crate::record::record_len(key_len, value_len, expires_at != 0),
+            len: crate::format::record::record_len(key_len, value_len, expires_at != 0),
         }
     }
 
@@ -199,7 +199,7 @@ impl Segments {
             }
         }
         let path = self.path(id);
-        let file = crate::io::open_file(&path, false)?;
+        let file = crate::os::io::open_file(&path, false)?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         if (len as usize) < need_end {
             return Err(Error::CorruptSegment {
@@ -250,7 +250,7 @@ impl Segments {
     /// key, read from its header and key bytes alone.
     pub(crate) fn user_record_at(&self, pos: u64) -> Result<Option<(u64, Vec<u8>)>> {
         let (map, hdr_at, head, key_len) = self.parse_head(pos)?;
-        if head.kind != crate::record::KIND_PUT || head.internal {
+        if head.kind != crate::format::record::KIND_PUT || head.internal {
             return Ok(None);
         }
         let (map, key_start, expires_at) = self.key_span(pos, map, hdr_at, &head, key_len)?;
@@ -370,7 +370,7 @@ impl Segments {
             return Ok(Arc::clone(f));
         }
         let path = self.path(id);
-        let f = Arc::new(crate::io::open_file(&path, true)?);
+        let f = Arc::new(crate::os::io::open_file(&path, true)?);
         files.insert(id, Arc::clone(&f));
         Ok(f)
     }
@@ -389,12 +389,12 @@ impl Segments {
         // A map or handle of a leftover at this name (which `create` replaces) must not
         // outlive a failure below.
         self.forget(id);
-        let f = crate::io::create(&path, self.mode)?;
+        let f = crate::os::io::create(&path, self.mode)?;
         let header = encode_segment_header(id, kind, created_txn, db_id);
-        crate::io::write_all_at(&f, &header, 0, &path)?;
-        crate::io::allocate(&f, alloc.max(SEGMENT_HEADER_LEN as u64), &path)?;
-        crate::io::sync_data(&f, &path)?;
-        crate::io::sync_dir(&self.dir)?;
+        crate::os::io::write_all_at(&f, &header, 0, &path)?;
+        crate::os::io::allocate(&f, alloc.max(SEGMENT_HEADER_LEN as u64), &path)?;
+        crate::os::io::sync_data(&f, &path)?;
+        crate::os::io::sync_dir(&self.dir)?;
         let f = Arc::new(f);
         self.files
             .lock()
@@ -422,10 +422,10 @@ impl Segments {
             })?
             .to_vec();
         let f = self.file(id)?;
-        crate::io::write_all_at(&f, &header, 0, &path)?;
-        crate::io::allocate(&f, alloc.max(SEGMENT_HEADER_LEN as u64), &path)?;
-        crate::io::sync_data(&f, &path)?;
-        crate::io::sync_dir(&self.dir)
+        crate::os::io::write_all_at(&f, &header, 0, &path)?;
+        crate::os::io::allocate(&f, alloc.max(SEGMENT_HEADER_LEN as u64), &path)?;
+        crate::os::io::sync_data(&f, &path)?;
+        crate::os::io::sync_dir(&self.dir)
     }
 
     /// Checks the header of segment `id`; returns its kind.
@@ -517,7 +517,7 @@ impl Segments {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{decode_record, encode_record_ns, KIND_DEL, KIND_PUT};
+    use crate::format::record::{decode_record, encode_record_ns, KIND_DEL, KIND_PUT};
 
     /// Kind, value type, expiry, internal, key, value.
     type Case = (u8, u8, u64, bool, &'static [u8], &'static [u8]);

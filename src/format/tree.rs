@@ -382,7 +382,7 @@ pub(crate) trait PageRead {
 pub(crate) enum PageBuf {
     Owned(Vec<u8>),
     Mapped {
-        map: std::sync::Arc<crate::map::SegmentMap>,
+        map: std::sync::Arc<crate::os::map::SegmentMap>,
         start: usize,
         len: usize,
     },

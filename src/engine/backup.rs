@@ -11,8 +11,8 @@ use std::path::Path;
 
 use crate::engine::Shared;
 use crate::error::{Error, Result};
-use crate::segment::file_name;
-use crate::shm::*;
+use crate::format::segment::file_name;
+use crate::format::shm::*;
 
 /// Bytes copied per write.
 const CHUNK: usize = 1 << 20;
@@ -47,7 +47,7 @@ impl Shared {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(dest, e)),
         }
-        crate::io::create_db_dir(dest, self.mode)?;
+        crate::os::io::create_db_dir(dest, self.mode)?;
         let copied = self.copy_segments(dest);
         if copied.is_err() {
             // A failed copy must not look like a database: remove what was written.
@@ -103,8 +103,8 @@ impl Shared {
 /// it.
 fn copy_prefix(src: &Path, dst: &Path, len: u64, mode: u32) -> Result<u64> {
     use std::os::unix::fs::FileExt;
-    let from = crate::io::open_file(src, false)?;
-    let to = crate::io::create_new(dst, mode)?;
+    let from = crate::os::io::open_file(src, false)?;
+    let to = crate::os::io::create_new(dst, mode)?;
     let mut buf = vec![0u8; CHUNK];
     let mut off = 0u64;
     while off < len {
@@ -119,9 +119,9 @@ fn copy_prefix(src: &Path, dst: &Path, len: u64, mode: u32) -> Result<u64> {
                 reason: "segment shorter than the published log",
             });
         }
-        crate::io::write_all_at(&to, &buf[..n], off, dst)?;
+        crate::os::io::write_all_at(&to, &buf[..n], off, dst)?;
         off += n as u64;
     }
-    crate::io::sync_data(&to, dst)?;
+    crate::os::io::sync_data(&to, dst)?;
     Ok(len)
 }

@@ -34,7 +34,7 @@
 //! so a covered effect is never preceded by an uncovered one of the same file, except one of
 //! a process that died during its call before another process took over; the cut refuses to
 //! guess in that case and fails. Killing every process of a run at one instant (a process
-//! group, [`crate::io::FaultAction::KillGroup`]) is what a power cut does and avoids it.
+//! group, [`crate::os::io::FaultAction::KillGroup`]) is what a power cut does and avoids it.
 //!
 //! Stores into a mapped index file are not journaled one by one: the journal keeps the base
 //! (the content when the first process of the run mapped it, read before any process of the
@@ -70,7 +70,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use crate::map::SharedWords;
+use crate::os::map::SharedWords;
 
 static ON: AtomicBool = AtomicBool::new(false);
 static JOURNAL: Mutex<Option<Journal>> = Mutex::new(None);
@@ -584,7 +584,7 @@ pub fn power_cut(journal_dir: &Path, db_dir: &Path) -> std::io::Result<PowerCut>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::{create, remove_file, rename, sync_data, sync_dir, write_all_at};
+    use crate::os::io::{create, remove_file, rename, sync_data, sync_dir, write_all_at};
 
     /// The journal is process-wide: the tests that turn it on take turns.
     static SERIAL: Mutex<()> = Mutex::new(());

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeSet;
 
-use crate::coll::tree::Target;
-use crate::coll::{load_or_create, store, Source};
+use crate::db::pages::{load_or_create, store, Source};
+use crate::db::txn::WriteTxn;
 use crate::db::Db;
 use crate::error::Result;
-use crate::read::Read;
-use crate::txn::WriteTxn;
-use crate::value::ValueType;
+use crate::format::tree::Target;
+use crate::format::value::ValueType;
+use crate::types::read::Read;
 
 const TY: ValueType = ValueType::Set;
 

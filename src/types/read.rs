@@ -1,6 +1,6 @@
-//! One read path: the [`Read`] trait, which [`Db`], [`Snapshot`] and [`WriteTxn`] share.
+//! One read path: the [`Read`](crate::Read) trait, which [`Db`](crate::Db), [`Snapshot`] and [`WriteTxn`](crate::WriteTxn) share.
 //!
-//! Every read is written once, as a provided method of [`Read`] over one private source that
+//! Every read is written once, as a provided method of [`Read`](crate::Read) over one private source that
 //! is either a consistent view of the committed state (a sequence-lock section, format-spec.md
 //! §8) or a write transaction (its pending writes over the committed state it locked). `Db`
 //! and `WriteTxn` keep inherent methods of the same names that forward here, so callers need
@@ -8,13 +8,13 @@
 
 use std::time::Duration;
 
-use crate::coll::tree::{PageBuf, PageRead};
-use crate::coll::{Meta, Source};
+use crate::db::pages::{Meta, Source};
+use crate::db::txn::{decode_value, WriteTxn};
 use crate::db::Db;
 use crate::engine::now_ms;
 use crate::error::{Error, Result};
-use crate::txn::{decode_value, WriteTxn};
-use crate::value::{Value, ValueType};
+use crate::format::tree::{PageBuf, PageRead};
+use crate::format::value::{Value, ValueRef, ValueType};
 
 /// The expiry state of a key (Redis `PEXPIRETIME`'s -2, -1 or a time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,7 +80,7 @@ pub(crate) mod sealed {
     #[derive(Clone, Copy)]
     pub enum Src<'a> {
         /// The committed state, inside one sequence-lock section.
-        Snap(&'a crate::coll::Snapshot<'a>),
+        Snap(&'a crate::db::pages::Snapshot<'a>),
         /// A write transaction: its own writes over the committed state.
         Txn(&'a WriteTxn),
     }
@@ -151,15 +151,8 @@ pub(crate) mod sealed {
 
 use sealed::{Sealed, Src};
 
-/// The type tag `vtype` as a [`ValueType`]; an unknown tag is corrupt stored data.
-pub(crate) fn value_type_of(vtype: u8) -> Result<ValueType> {
-    ValueType::from_tag(vtype).ok_or_else(|| Error::CorruptValue {
-        reason: format!("a key holds a value of unknown type tag {vtype}"),
-    })
-}
-
 /// Runs `f` on the value of `key` as string commands see it, borrowed without a copy for
-/// bytes, strings and JSON (a collection is [`Error::WrongType`]).
+/// bytes, strings and JSON (a collection is [`Error::WrongType`](crate::Error::WrongType)).
 fn peek_redis_bytes<R>(
     src: Src<'_>,
     key: &[u8],
@@ -172,9 +165,9 @@ fn peek_redis_bytes<R>(
     })
 }
 
-/// Reads, written once for every way to read a database: [`Db`] (each call reads the
+/// Reads, written once for every way to read a database: [`Db`](crate::Db) (each call reads the
 /// committed state as one consistent view), [`Snapshot`] (several calls read one view,
-/// see [`Db::view`]) and [`WriteTxn`] (reads see the transaction's own writes). Sealed: it
+/// see [`Db::view`](crate::Db::view)) and [`WriteTxn`](crate::WriteTxn) (reads see the transaction's own writes). Sealed: it
 /// cannot be implemented outside the crate.
 ///
 /// Generic code can take either:
@@ -195,7 +188,7 @@ fn peek_redis_bytes<R>(
 /// # Ok(()) }
 /// ```
 pub trait Read: Sealed {
-    /// Reads `key` into an owned [`Value`] (Redis `GET`); expired keys read as absent.
+    /// Reads `key` into an owned [`Value`](crate::Value) (Redis `GET`); expired keys read as absent.
     ///
     /// # Examples
     ///
@@ -210,7 +203,7 @@ pub trait Read: Sealed {
     /// ```
     ///
     /// # Errors
-    /// [`Error::WrongType`] if the key holds a collection; checksum or I/O errors.
+    /// [`Error::WrongType`](crate::Error::WrongType) if the key holds a collection; checksum or I/O errors.
     fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
         let key = key.as_ref();
         self.section(&mut |s| s.peek(key, decode_scalar))
@@ -231,10 +224,14 @@ pub trait Read: Sealed {
     /// ```
     ///
     /// # Errors
-    /// [`Error::CorruptValue`] for an unknown stored type; checksum or I/O errors.
+    /// [`Error::CorruptValue`](crate::Error::CorruptValue) for an unknown stored type; checksum or I/O errors.
     fn value_type(&self, key: impl AsRef<[u8]>) -> Result<Option<ValueType>> {
         let key = key.as_ref();
-        self.section(&mut |s| s.peek(key, |vtype, _, _| value_type_of(vtype)))
+        self.section(&mut |s| {
+            s.peek(key, |vtype, _, _| {
+                crate::format::value::value_type_of(vtype)
+            })
+        })
     }
 
     /// The type of the value at `key` as Redis's `TYPE` names it: `"none"` if the key does
@@ -252,7 +249,7 @@ pub trait Read: Sealed {
     /// ```
     ///
     /// # Errors
-    /// As [`Read::value_type`].
+    /// As [`Read::value_type`](crate::Read::value_type).
     fn key_type(&self, key: impl AsRef<[u8]>) -> Result<&'static str> {
         Ok(self.value_type(key)?.map_or("none", ValueType::redis_name))
     }
@@ -294,7 +291,7 @@ pub trait Read: Sealed {
     /// ```
     ///
     /// # Errors
-    /// As [`Read::exists`].
+    /// As [`Read::exists`](crate::Read::exists).
     fn count_existing(&self, keys: &[&[u8]]) -> Result<u64> {
         self.section(&mut |s| {
             let mut n = 0;
@@ -334,7 +331,7 @@ pub trait Read: Sealed {
     }
 
     /// The expiry time (Unix ms) of `key`; `None` if it is absent or does not expire (see
-    /// [`Read::expire_time`] to tell them apart).
+    /// [`Read::expire_time`](crate::Read::expire_time) to tell them apart).
     ///
     /// # Examples
     ///
@@ -370,7 +367,7 @@ pub trait Read: Sealed {
     /// ```
     ///
     /// # Errors
-    /// [`Error::WrongType`] for a collection; checksum or I/O errors.
+    /// [`Error::WrongType`](crate::Error::WrongType) for a collection; checksum or I/O errors.
     fn strlen(&self, key: impl AsRef<[u8]>) -> Result<usize> {
         let key = key.as_ref();
         Ok(self
@@ -394,7 +391,7 @@ pub trait Read: Sealed {
     /// ```
     ///
     /// # Errors
-    /// As [`Read::strlen`].
+    /// As [`Read::strlen`](crate::Read::strlen).
     fn get_range(&self, key: impl AsRef<[u8]>, start: i64, end: i64) -> Result<Vec<u8>> {
         let key = key.as_ref();
         Ok(self
@@ -408,7 +405,7 @@ pub trait Read: Sealed {
 
     /// The JSON document at `key`, or the parts of it that `paths` select (RedisJSON
     /// `JSON.GET`), as compact JSON text; `None` if the key is absent. See
-    /// [`WriteTxn::json_set`] for the paths.
+    /// [`WriteTxn::json_set`](crate::WriteTxn::json_set) for the paths.
     ///
     /// # Examples
     ///
@@ -423,7 +420,7 @@ pub trait Read: Sealed {
     /// ```
     ///
     /// # Errors
-    /// [`Error::WrongType`] if the key holds another type; [`Error::InvalidArgument`] for a
+    /// [`Error::WrongType`](crate::Error::WrongType) if the key holds another type; [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a
     /// malformed path or a legacy path that matches nothing.
     fn json_get(&self, key: impl AsRef<[u8]>, paths: &[&str]) -> Result<Option<String>> {
         self.get(key)?
@@ -457,7 +454,7 @@ pub trait Read: Sealed {
         Ok(keys)
     }
 
-    /// The list at `key`, for reading (see [`WriteTxn::list`] to write).
+    /// The list at `key`, for reading (see [`WriteTxn::list`](crate::WriteTxn::list) to write).
     ///
     /// # Examples
     ///
@@ -471,14 +468,14 @@ pub trait Read: Sealed {
     /// assert_eq!(tx.list_view("l").len()?, 2);
     /// # Ok(()) }
     /// ```
-    fn list_view(&self, key: impl AsRef<[u8]>) -> crate::coll::ListView<'_, Self>
+    fn list_view(&self, key: impl AsRef<[u8]>) -> crate::types::collections::ListView<'_, Self>
     where
         Self: Sized,
     {
-        crate::coll::ListView::new(self, key.as_ref().to_vec().into())
+        crate::types::collections::ListView::new(self, key.as_ref().to_vec().into())
     }
 
-    /// The set at `key`, for reading (see [`WriteTxn::set_of`] to write).
+    /// The set at `key`, for reading (see [`WriteTxn::set_of`](crate::WriteTxn::set_of) to write).
     ///
     /// # Examples
     ///
@@ -491,14 +488,14 @@ pub trait Read: Sealed {
     /// assert!(db.set_view("s").contains(b"m")?);
     /// # Ok(()) }
     /// ```
-    fn set_view(&self, key: impl AsRef<[u8]>) -> crate::coll::SetView<'_, Self>
+    fn set_view(&self, key: impl AsRef<[u8]>) -> crate::types::collections::SetView<'_, Self>
     where
         Self: Sized,
     {
-        crate::coll::SetView::new(self, key.as_ref().to_vec().into())
+        crate::types::collections::SetView::new(self, key.as_ref().to_vec().into())
     }
 
-    /// The sorted set at `key`, for reading (see [`WriteTxn::zset`] to write).
+    /// The sorted set at `key`, for reading (see [`WriteTxn::zset`](crate::WriteTxn::zset) to write).
     ///
     /// # Examples
     ///
@@ -511,14 +508,14 @@ pub trait Read: Sealed {
     /// assert_eq!(db.zset_view("z").score(b"m")?, Some(1.5));
     /// # Ok(()) }
     /// ```
-    fn zset_view(&self, key: impl AsRef<[u8]>) -> crate::coll::SortedSetView<'_, Self>
+    fn zset_view(&self, key: impl AsRef<[u8]>) -> crate::types::collections::SortedSetView<'_, Self>
     where
         Self: Sized,
     {
-        crate::coll::SortedSetView::new(self, key.as_ref().to_vec().into())
+        crate::types::collections::SortedSetView::new(self, key.as_ref().to_vec().into())
     }
 
-    /// The hash at `key`, for reading (see [`WriteTxn::hash`] to write).
+    /// The hash at `key`, for reading (see [`WriteTxn::hash`](crate::WriteTxn::hash) to write).
     ///
     /// # Examples
     ///
@@ -531,11 +528,11 @@ pub trait Read: Sealed {
     /// assert_eq!(db.hash_view("h").get(b"f")?, Some(b"v".to_vec()));
     /// # Ok(()) }
     /// ```
-    fn hash_view(&self, key: impl AsRef<[u8]>) -> crate::coll::HashView<'_, Self>
+    fn hash_view(&self, key: impl AsRef<[u8]>) -> crate::types::collections::HashView<'_, Self>
     where
         Self: Sized,
     {
-        crate::coll::HashView::new(self, key.as_ref().to_vec().into())
+        crate::types::collections::HashView::new(self, key.as_ref().to_vec().into())
     }
 
     /// Members of the sets at `keys`, combined (Redis `SINTER`, `SUNION`, `SDIFF`), from one
@@ -557,9 +554,13 @@ pub trait Read: Sealed {
     /// ```
     ///
     /// # Errors
-    /// [`Error::WrongType`] if a key holds another type.
-    fn set_combine(&self, op: crate::coll::SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
-        self.section(&mut |s| crate::coll::combine(&s, op, keys))
+    /// [`Error::WrongType`](crate::Error::WrongType) if a key holds another type.
+    fn set_combine(
+        &self,
+        op: crate::types::collections::SetOp,
+        keys: &[&[u8]],
+    ) -> Result<Vec<Vec<u8>>> {
+        self.section(&mut |s| crate::types::collections::combine(&s, op, keys))
     }
 }
 
@@ -568,15 +569,15 @@ fn decode_scalar(vtype: u8, payload: &[u8], _: u64) -> Result<Value> {
     decode_value(vtype, payload)
 }
 
-/// Several reads of one committed state: see [`Db::view`]. Every [`Read`] method on it sees
+/// Several reads of one committed state: see [`Db::view`](crate::Db::view). Every [`Read`](crate::Read) method on it sees
 /// the same state.
 pub struct Snapshot<'a> {
-    inner: &'a crate::coll::Snapshot<'a>,
+    inner: &'a crate::db::pages::Snapshot<'a>,
 }
 
 impl Sealed for Db {
     fn section<T>(&self, f: &mut dyn FnMut(Src<'_>) -> Result<T>) -> Result<T> {
-        crate::coll::read_counted(&self.inner, |s| f(Src::Snap(s)))
+        crate::db::pages::read_counted(&self.inner, |s| f(Src::Snap(s)))
     }
 }
 
@@ -624,6 +625,218 @@ impl Db {
     /// # Errors
     /// What `f` returns; checksum or I/O errors.
     pub fn view<T>(&self, mut f: impl FnMut(&Snapshot<'_>) -> Result<T>) -> Result<T> {
-        crate::coll::read_counted(&self.inner, |s| f(&Snapshot { inner: s }))
+        crate::db::pages::read_counted(&self.inner, |s| f(&Snapshot { inner: s }))
+    }
+}
+
+impl Db {
+    /// Reads `key` into an owned [`Value`](crate::Value).
+    ///
+    /// # Errors
+    /// As [`Db::get`](crate::Db::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::Value;
+    /// db.set(b"n", 42i64)?;
+    /// assert_eq!(db.get_value(b"n")?, Some(Value::Int(42)));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn get_value(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        Read::get(self, key)
+    }
+
+    /// Reads `key` (Redis `GET`), zero-copy: the [`ValueRef`] borrows the bytes from the
+    /// shared mapping. Expired keys read as absent. [`Read::get`](crate::Read::get) (and [`Db::get_value`](crate::Db::get_value)) is
+    /// the same read into an owned [`Value`](crate::Value), as [`WriteTxn::get`](crate::WriteTxn::get) and [`crate::Snapshot`]
+    /// return it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// db.set(b"k", "v")?;
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::WrongType`](crate::Error::WrongType) if the key holds a collection; checksum or I/O errors on the
+    /// record.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<ValueRef>> {
+        let Some(hit) = self.inner.lookup(key.as_ref())? else {
+            return Ok(None);
+        };
+        let ty = crate::format::value::value_type_of(hit.meta.vtype)?;
+        if ty.is_collection() {
+            return Err(Error::WrongType {
+                expected: ValueType::String,
+                actual: ty,
+            });
+        }
+        Ok(Some(ValueRef {
+            ty,
+            map: hit.map,
+            start: hit.meta.value_start,
+            len: hit.meta.value_len,
+        }))
+    }
+
+    /// The expiry time (Unix ms) of `key`; `None` if it is absent or does not expire (Redis
+    /// `PEXPIRETIME`).
+    ///
+    /// # Errors
+    /// As [`Db::get`](crate::Db::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_with_expiry(b"session", "s", Some(u64::MAX / 2)))?;
+    /// assert_eq!(db.expiry(b"session")?, Some(u64::MAX / 2));
+    /// db.set(b"forever", "f")?;
+    /// assert_eq!(db.expiry(b"forever")?, None);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn expiry(&self, key: impl AsRef<[u8]>) -> Result<Option<u64>> {
+        Read::expiry(self, key)
+    }
+
+    /// The type of the value at `key` (Redis `TYPE`); `None` if absent; [`Read::value_type`](crate::Read::value_type).
+    ///
+    /// # Errors
+    /// As [`Read::value_type`](crate::Read::value_type).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ValueType;
+    /// db.set(b"n", 1i64)?;
+    /// db.transaction(|tx| tx.hash(b"h").set(&[("f", "v")]))?;
+    /// assert_eq!(db.value_type(b"n")?, Some(ValueType::Int));
+    /// assert_eq!(db.value_type(b"h")?, Some(ValueType::Hash));
+    /// assert_eq!(db.value_type(b"missing")?, None);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn value_type(&self, key: impl AsRef<[u8]>) -> Result<Option<ValueType>> {
+        Read::value_type(self, key)
+    }
+
+    /// Whether `key` exists, whatever its type (Redis `EXISTS`); [`Read::exists`](crate::Read::exists).
+    ///
+    /// # Errors
+    /// Checksum or I/O errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["m"]))?;
+    /// assert!(db.exists(b"k")? && db.exists(b"s")?);
+    /// assert!(!db.exists(b"missing")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn exists(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        Read::exists(self, key)
+    }
+}
+
+impl WriteTxn {
+    /// Reads `key`, seeing this transaction's writes (Redis `GET`); [`Read::get`](crate::Read::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ziggydb::{Db, Value};
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = Db::open(dir.path().join("data"))?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.set(b"k", "v")?;
+    /// assert_eq!(tx.get("k")?, Some(Value::String("v".into())));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::WrongType`](crate::Error::WrongType) if the key holds a collection; as [`crate::Db::get`].
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        Read::get(self, key)
+    }
+
+    /// The type of the value at `key`, seeing this transaction's writes (Redis `TYPE`);
+    /// [`Read::value_type`](crate::Read::value_type).
+    ///
+    /// # Errors
+    /// As [`Read::value_type`](crate::Read::value_type).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::ValueType;
+    /// db.transaction(|tx| {
+    ///     tx.zset(b"z").add(Default::default(), &[(1.0, "m")])?;
+    ///     assert_eq!(tx.value_type(b"z")?, Some(ValueType::ZSet)); // sees its own write
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn value_type(&self, key: impl AsRef<[u8]>) -> Result<Option<ValueType>> {
+        Read::value_type(self, key)
+    }
+
+    /// The expiry time (Unix ms) of `key`, seeing this transaction's writes; `None` if the key
+    /// is absent or does not expire; [`Read::expiry`](crate::Read::expiry).
+    ///
+    /// # Errors
+    /// As [`crate::Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     tx.set_with_expiry(b"k", "v", Some(4_000_000_000_000))?;
+    ///     assert_eq!(tx.expiry(b"k")?, Some(4_000_000_000_000));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn expiry(&self, key: impl AsRef<[u8]>) -> Result<Option<u64>> {
+        Read::expiry(self, key)
+    }
+
+    /// Whether `key` exists, of any type, seeing this transaction's writes; [`Read::exists`](crate::Read::exists).
+    ///
+    /// # Errors
+    /// As [`crate::Db::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     assert!(!tx.exists(b"k")?);
+    ///     tx.set(b"k", "v")?;
+    ///     assert!(tx.exists(b"k")?); // its own pending write
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn exists(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        Read::exists(self, key)
     }
 }

@@ -3,17 +3,16 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::db::Durability;
+use crate::engine::options::Durability;
 use crate::engine::{now_ms, Op, OpRef, WriterGuard};
 use crate::error::{Error, Result};
-use crate::read::Read;
-use crate::record::{record_len, MAX_KEY_LEN};
-use crate::shm::{W_COMMIT_MICROS, W_ROLLBACKS};
-use crate::value::{Value, ValueType};
+use crate::format::record::{record_len, MAX_KEY_LEN};
+use crate::format::shm::{W_COMMIT_MICROS, W_ROLLBACKS};
+use crate::format::value::{Value, ValueType};
 
 /// Decodes a stored scalar; a collection is [`Error::WrongType`].
 pub(crate) fn decode_value(vtype: u8, payload: &[u8]) -> Result<Value> {
-    let ty = crate::read::value_type_of(vtype)?;
+    let ty = crate::format::value::value_type_of(vtype)?;
     if ty.is_collection() {
         return Err(Error::WrongType {
             expected: ValueType::String,
@@ -138,8 +137,8 @@ impl WriteTxn {
     /// A collection page (internal key `key`) as this transaction sees it: its own pending
     /// version, or the committed record read in place from its mapping (which the `Arc`
     /// keeps alive; pages carry no expiry).
-    pub(crate) fn page_buf(&self, key: &[u8]) -> Result<Option<crate::coll::tree::PageBuf>> {
-        use crate::coll::tree::PageBuf;
+    pub(crate) fn page_buf(&self, key: &[u8]) -> Result<Option<crate::format::tree::PageBuf>> {
+        use crate::format::tree::PageBuf;
         Ok(match self.pending(key, true) {
             Some(Op::Del { .. }) => None,
             Some(Op::Put { payload, .. }) => Some(PageBuf::Owned(payload.clone())),
@@ -308,7 +307,7 @@ impl WriteTxn {
         } = old
         {
             self.retired
-                .extend(crate::coll::retired_roots(vtype, &payload));
+                .extend(crate::db::pages::retired_roots(vtype, &payload));
         }
     }
 
@@ -376,72 +375,6 @@ impl WriteTxn {
         Ok(true)
     }
 
-    /// Reads `key`, seeing this transaction's writes (Redis `GET`); [`Read::get`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use ziggydb::{Db, Value};
-    /// # fn main() -> ziggydb::Result<()> {
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// let db = Db::open(dir.path().join("data"))?;
-    /// let mut tx = db.begin_write()?;
-    /// tx.set(b"k", "v")?;
-    /// assert_eq!(tx.get("k")?, Some(Value::String("v".into())));
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::WrongType`] if the key holds a collection; as [`crate::Db::get`].
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
-        Read::get(self, key)
-    }
-
-    /// The type of the value at `key`, seeing this transaction's writes (Redis `TYPE`);
-    /// [`Read::value_type`].
-    ///
-    /// # Errors
-    /// As [`Read::value_type`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// use ziggydb::ValueType;
-    /// db.transaction(|tx| {
-    ///     tx.zset(b"z").add(Default::default(), &[(1.0, "m")])?;
-    ///     assert_eq!(tx.value_type(b"z")?, Some(ValueType::ZSet)); // sees its own write
-    ///     Ok(())
-    /// })?;
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn value_type(&self, key: impl AsRef<[u8]>) -> Result<Option<ValueType>> {
-        Read::value_type(self, key)
-    }
-
-    /// The expiry time (Unix ms) of `key`, seeing this transaction's writes; `None` if the key
-    /// is absent or does not expire; [`Read::expiry`].
-    ///
-    /// # Errors
-    /// As [`crate::Db::get`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// db.transaction(|tx| {
-    ///     tx.set_with_expiry(b"k", "v", Some(4_000_000_000_000))?;
-    ///     assert_eq!(tx.expiry(b"k")?, Some(4_000_000_000_000));
-    ///     Ok(())
-    /// })?;
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn expiry(&self, key: impl AsRef<[u8]>) -> Result<Option<u64>> {
-        Read::expiry(self, key)
-    }
-
     /// Sets the expiry of an existing key (Unix ms; `None` removes it, Redis `PERSIST`).
     /// Returns false if the key does not exist.
     ///
@@ -474,28 +407,6 @@ impl WriteTxn {
             expires_at_ms.unwrap_or(0),
         )?;
         Ok(true)
-    }
-
-    /// Whether `key` exists, of any type, seeing this transaction's writes; [`Read::exists`].
-    ///
-    /// # Errors
-    /// As [`crate::Db::get`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// db.transaction(|tx| {
-    ///     assert!(!tx.exists(b"k")?);
-    ///     tx.set(b"k", "v")?;
-    ///     assert!(tx.exists(b"k")?); // its own pending write
-    ///     Ok(())
-    /// })?;
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn exists(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        Read::exists(self, key)
     }
 
     /// Whether the user key `key` exists (any type), seeing this transaction's writes: the
@@ -557,7 +468,7 @@ impl WriteTxn {
         let key = key.as_ref();
         let value = value.into();
         if let Value::Json(text) = &value {
-            crate::value::validate_json(text)?;
+            crate::format::value::validate_json(text)?;
         }
         let at = expires_at_ms.unwrap_or(0);
         // Refused before the payload is taken, and taken without a copy.
@@ -666,7 +577,7 @@ impl WriteTxn {
         }
         // Collections replaced or deleted by this transaction hand their pages to the
         // reclaimer, which also frees a bounded number of pages per commit.
-        if let Err(e) = crate::coll::before_commit(&mut self) {
+        if let Err(e) = crate::db::pages::before_commit(&mut self) {
             self.abort();
             return Err(e);
         }
@@ -730,13 +641,13 @@ impl WriteTxn {
         expires_at_ms: Option<u64>,
     ) -> Result<()> {
         if let Value::Json(text) = value {
-            crate::value::validate_json(text)?;
+            crate::format::value::validate_json(text)?;
         }
         let at = expires_at_ms.unwrap_or(0);
         let payload = value.encode_payload();
         self.check_record(key, payload.len(), at != 0)?;
         let alone = self.ops.is_empty() && self.undo.is_none() && self.retired.is_empty();
-        if !alone || !crate::coll::scalar_writes_need_nothing(&self, std::iter::once(key))? {
+        if !alone || !crate::db::pages::scalar_writes_need_nothing(&self, std::iter::once(key))? {
             let copy = match value {
                 Value::Bytes(b) => Value::Bytes(crate::error::try_copy(b)?),
                 other => other.clone(),
@@ -795,7 +706,9 @@ impl WriteTxn {
         let key = |i: usize| pairs.pair(i).0;
         let alone = self.ops.is_empty() && self.undo.is_none() && self.retired.is_empty();
         let indexable = u32::try_from(n).is_ok();
-        if !alone || !indexable || !crate::coll::scalar_writes_need_nothing(&self, (0..n).map(key))?
+        if !alone
+            || !indexable
+            || !crate::db::pages::scalar_writes_need_nothing(&self, (0..n).map(key))?
         {
             for i in 0..n {
                 let (key, value) = pairs.pair(i);

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::map::SharedWords;
+use crate::os::map::SharedWords;
 
 pub(crate) const SHM_LEN: u64 = 8192;
 pub(crate) const SHM_MAGIC: u64 = u64::from_le_bytes(*b"ZGSHM\r\n\x1a");

@@ -97,7 +97,7 @@ fn waiter_thread(w: &WaiterShared, file: &File) {
                 r => break r,
             }
         };
-        crate::pause::point("lock-granted");
+        crate::os::pause::point("lock-granted");
         let at = stats::now();
         st = w.lock();
         st.blocking = false;
@@ -123,9 +123,9 @@ fn waiter_thread(w: &WaiterShared, file: &File) {
 
 impl LockFile {
     /// Opens the lock file `path`, creating it with `mode` if it does not exist; never
-    /// through a symbolic link ([`crate::io::open_or_create`]).
+    /// through a symbolic link ([`crate::os::io::open_or_create`]).
     pub(crate) fn open(path: &Path, mode: u32) -> Result<Self> {
-        let file = crate::io::open_or_create(path, mode)?;
+        let file = crate::os::io::open_or_create(path, mode)?;
         Ok(Self {
             file,
             path: path.to_path_buf(),

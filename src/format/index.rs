@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
-use crate::map::SharedWords;
-use crate::record::FORMAT_VERSION;
+use crate::format::record::FORMAT_VERSION;
+use crate::os::map::SharedWords;
 
 pub(crate) const INDEX_MAGIC: u64 = u64::from_le_bytes(*b"ZGIDX\r\n\x1a");
 pub(crate) const HEADER_BYTES: u64 = 4096;
@@ -155,10 +155,10 @@ impl IndexMap {
     /// file mode `mode`.
     pub(crate) fn create(dir: &Path, gen: u64, cap: u64, mode: u32) -> Result<Self> {
         let path = dir.join(file_name(gen));
-        let file = crate::io::create(&path, mode)?;
-        crate::io::allocate(&file, HEADER_BYTES + cap * SLOT_BYTES, &path)?;
+        let file = crate::os::io::create(&path, mode)?;
+        crate::os::io::allocate(&file, HEADER_BYTES + cap * SLOT_BYTES, &path)?;
         let words = SharedWords::open(&file, &path)?;
-        crate::io::powerloss::after_map(&file, &path);
+        crate::os::io::powerloss::after_map(&file, &path);
         let idx = Self {
             gen,
             cap,
@@ -181,7 +181,7 @@ impl IndexMap {
     /// Opens index file `gen`, checking its header against the file size.
     pub(crate) fn open(dir: &Path, gen: u64) -> Result<Self> {
         let path = dir.join(file_name(gen));
-        let file = crate::io::open_file(&path, true)?;
+        let file = crate::os::io::open_file(&path, true)?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         let bad = |reason| Error::CorruptIndex {
             file: path.clone(),
@@ -191,7 +191,7 @@ impl IndexMap {
             return Err(bad("index file is too short"));
         }
         let words = SharedWords::open(&file, &path)?;
-        crate::io::powerloss::after_map(&file, &path);
+        crate::os::io::powerloss::after_map(&file, &path);
         Self::checked(gen, words, path, file)
     }
 

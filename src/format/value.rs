@@ -4,167 +4,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::map::SegmentMap;
+use crate::os::map::SegmentMap;
 
-/// The type of a stored value. The numeric tag is the on-disk `vtype` byte.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ValueType {
-    /// Arbitrary bytes (binary-safe). Tag 1.
-    Bytes,
-    /// UTF-8 text. Tag 2.
-    String,
-    /// Signed 64-bit integer. Tag 3.
-    Int,
-    /// IEEE-754 double. Tag 4.
-    Float,
-    /// Boolean. Tag 5.
-    Bool,
-    /// Milliseconds since the Unix epoch (UTC). Tag 6.
-    Timestamp,
-    /// A validated JSON document, stored as text. Tag 7.
-    Json,
-    /// A list (Redis `LPUSH`, …). Tag 16.
-    List,
-    /// A set of members (Redis `SADD`, …). Tag 17.
-    Set,
-    /// A sorted set (Redis `ZADD`, …). Tag 18.
-    ZSet,
-    /// A hash of fields (Redis `HSET`, …). Tag 19.
-    Hash,
-}
+pub use crate::value_type::ValueType;
 
-impl ValueType {
-    /// Every type, scalars first.
-    pub const ALL: [ValueType; 11] = [
-        ValueType::Bytes,
-        ValueType::String,
-        ValueType::Int,
-        ValueType::Float,
-        ValueType::Bool,
-        ValueType::Timestamp,
-        ValueType::Json,
-        ValueType::List,
-        ValueType::Set,
-        ValueType::ZSet,
-        ValueType::Hash,
-    ];
-
-    /// The on-disk tag byte.
-    pub(crate) const fn tag(self) -> u8 {
-        match self {
-            ValueType::Bytes => 1,
-            ValueType::String => 2,
-            ValueType::Int => 3,
-            ValueType::Float => 4,
-            ValueType::Bool => 5,
-            ValueType::Timestamp => 6,
-            ValueType::Json => 7,
-            ValueType::List => 16,
-            ValueType::Set => 17,
-            ValueType::ZSet => 18,
-            ValueType::Hash => 19,
-        }
-    }
-
-    /// Decodes a tag byte; `None` for tags this build does not know.
-    pub(crate) const fn from_tag(tag: u8) -> Option<Self> {
-        Some(match tag {
-            1 => ValueType::Bytes,
-            2 => ValueType::String,
-            3 => ValueType::Int,
-            4 => ValueType::Float,
-            5 => ValueType::Bool,
-            6 => ValueType::Timestamp,
-            7 => ValueType::Json,
-            16 => ValueType::List,
-            17 => ValueType::Set,
-            18 => ValueType::ZSet,
-            19 => ValueType::Hash,
-            _ => return None,
-        })
-    }
-
-    /// Lower-case name, as `TYPE`-like commands print it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ziggydb::ValueType;
-    /// assert_eq!(ValueType::Int.name(), "int");
-    /// assert_eq!(ValueType::ZSet.to_string(), "zset");
-    /// ```
-    pub const fn name(self) -> &'static str {
-        match self {
-            ValueType::Bytes => "bytes",
-            ValueType::String => "string",
-            ValueType::Int => "int",
-            ValueType::Float => "float",
-            ValueType::Bool => "bool",
-            ValueType::Timestamp => "timestamp",
-            ValueType::Json => "json",
-            ValueType::List => "list",
-            ValueType::Set => "set",
-            ValueType::ZSet => "zset",
-            ValueType::Hash => "hash",
-        }
-    }
-
-    /// True for list, set, sorted set and hash.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ziggydb::ValueType;
-    /// assert!(ValueType::Hash.is_collection());
-    /// assert!(!ValueType::Json.is_collection());
-    /// ```
-    pub const fn is_collection(self) -> bool {
-        matches!(
-            self,
-            ValueType::List | ValueType::Set | ValueType::ZSet | ValueType::Hash
-        )
-    }
-
-    /// The name Redis's `TYPE` reports: `string` for every scalar.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ziggydb::ValueType;
-    /// assert_eq!(ValueType::Float.redis_name(), "string");
-    /// assert_eq!(ValueType::List.redis_name(), "list");
-    /// ```
-    pub const fn redis_name(self) -> &'static str {
-        if self.is_collection() {
-            self.name()
-        } else {
-            "string"
-        }
-    }
-
-    /// Parses a type name as accepted by [`ValueType::name`] (case-insensitive).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ziggydb::ValueType;
-    /// assert_eq!(ValueType::from_name("INT"), Some(ValueType::Int));
-    /// assert_eq!(ValueType::from_name("list"), None); // scalars only
-    /// assert_eq!(ValueType::from_name("nope"), None);
-    /// ```
-    pub fn from_name(name: &str) -> Option<Self> {
-        ValueType::ALL
-            .into_iter()
-            .filter(|t| !t.is_collection())
-            .find(|t| t.name().eq_ignore_ascii_case(name))
-    }
-}
-
-impl fmt::Display for ValueType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
+/// The type tag `vtype` as a [`ValueType`]; an unknown tag is corrupt stored data.
+pub(crate) fn value_type_of(vtype: u8) -> Result<ValueType> {
+    ValueType::from_tag(vtype).ok_or_else(|| Error::CorruptValue {
+        reason: format!("a key holds a value of unknown type tag {vtype}"),
+    })
 }
 
 /// A value with its type. Every variant round-trips through the database unchanged.
@@ -211,7 +59,7 @@ impl Value {
     /// Builds a JSON value, checking that `text` is valid JSON.
     ///
     /// # Errors
-    /// [`Error::InvalidJson`] if it is not.
+    /// [`Error::InvalidJson`](crate::Error::InvalidJson) if it is not.
     ///
     /// # Examples
     ///
@@ -230,8 +78,8 @@ impl Value {
     /// Parses `text` as a value of type `ty` (the shell's `SET key value TYPE int`).
     ///
     /// # Errors
-    /// [`Error::NotAnInteger`], [`Error::NotAFloat`], [`Error::InvalidJson`] or
-    /// [`Error::InvalidArgument`] when `text` does not fit the type.
+    /// [`Error::NotAnInteger`](crate::Error::NotAnInteger), [`Error::NotAFloat`](crate::Error::NotAFloat), [`Error::InvalidJson`](crate::Error::InvalidJson) or
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when `text` does not fit the type.
     ///
     /// # Examples
     ///
@@ -280,8 +128,8 @@ impl Value {
     /// Decodes a payload of type `ty`.
     ///
     /// # Errors
-    /// [`Error::CorruptValue`] if the payload is malformed for the type;
-    /// [`Error::OutOfMemory`] if there is no memory for a copy of it.
+    /// [`Error::CorruptValue`](crate::Error::CorruptValue) if the payload is malformed for the type;
+    /// [`Error::OutOfMemory`](crate::Error::OutOfMemory) if there is no memory for a copy of it.
     pub(crate) fn decode_payload(ty: ValueType, p: &[u8]) -> Result<Self> {
         let malformed = || Error::CorruptValue {
             reason: format!("stored {ty} payload is malformed"),
@@ -339,7 +187,7 @@ impl Value {
         }
     }
 
-    /// The value as Redis would return it from `GET`, as [`Value::to_redis_bytes`], taking
+    /// The value as Redis would return it from `GET`, as [`Value::to_redis_bytes`](crate::Value::to_redis_bytes), taking
     /// bytes and text as they are rather than copying them.
     ///
     /// # Examples
@@ -361,7 +209,7 @@ impl Value {
     /// decimal integer.
     ///
     /// # Errors
-    /// [`Error::NotAnInteger`] otherwise.
+    /// [`Error::NotAnInteger`](crate::Error::NotAnInteger) otherwise.
     ///
     /// # Examples
     ///
@@ -384,7 +232,7 @@ impl Value {
     /// The value as a float, as Redis `INCRBYFLOAT` reads it.
     ///
     /// # Errors
-    /// [`Error::NotAFloat`] otherwise.
+    /// [`Error::NotAFloat`](crate::Error::NotAFloat) otherwise.
     ///
     /// # Examples
     ///
@@ -733,10 +581,10 @@ impl ValueRef {
         self.map.slice(self.start, self.len).unwrap_or(&[])
     }
 
-    /// Decodes into an owned [`Value`].
+    /// Decodes into an owned [`Value`](crate::Value).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the payload does not decode for its type (only possible
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) if the payload does not decode for its type (only possible
     /// for a record whose checksum matched but whose content is invalid).
     ///
     /// # Examples
@@ -755,7 +603,7 @@ impl ValueRef {
 
     /// The value as Redis `GET` returns it, borrowed from the map for bytes, strings and
     /// JSON (no copy, whatever the size) and formatted for the other types, as
-    /// [`Value::to_redis_bytes`] does.
+    /// [`Value::to_redis_bytes`](crate::Value::to_redis_bytes) does.
     ///
     /// # Errors
     /// As [`ValueRef::to_value`], for a type that is formatted.

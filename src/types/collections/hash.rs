@@ -1,13 +1,13 @@
 //! Hashes (Redis `HSET`, `HGET`, `HDEL`, …): a counted B+tree keyed by field, so reading or
 //! writing one field costs O(log n) whatever the number of fields.
 
-use crate::coll::tree::Target;
-use crate::coll::{load_or_create, store, Source};
+use crate::db::pages::{load_or_create, store, Source};
+use crate::db::txn::WriteTxn;
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::read::Read;
-use crate::txn::WriteTxn;
-use crate::value::{format_float, parse_f64, parse_i64, ValueType};
+use crate::format::tree::Target;
+use crate::format::value::{format_float, parse_f64, parse_i64, ValueType};
+use crate::types::read::Read;
 
 const TY: ValueType = ValueType::Hash;
 

@@ -3,13 +3,14 @@
 
 use std::borrow::Cow;
 
-use crate::coll::tree::{PageRead, Target};
-use crate::coll::{index_range, load_or_create, store, Meta, Source};
+use crate::db::pages::{load_or_create, store, Meta, Source};
+use crate::db::txn::WriteTxn;
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::read::Read;
-use crate::txn::WriteTxn;
-use crate::value::ValueType;
+use crate::format::tree::{PageRead, Target};
+use crate::format::value::ValueType;
+use crate::types::collections::index_range;
+use crate::types::read::Read;
 
 const TY: ValueType = ValueType::List;
 

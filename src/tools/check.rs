@@ -3,12 +3,62 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::db::CheckReport;
+use crate::db::Db;
 use crate::engine::Shared;
 use crate::error::Result;
-use crate::index::{self, H_USED};
-use crate::record::KIND_PUT;
-use crate::shm::*;
+use crate::format::index::{self, H_USED};
+use crate::format::record::KIND_PUT;
+use crate::format::shm::*;
+
+/// Result of [`Db::check`](crate::Db::check).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// One line per problem found; empty when the database is sound.
+    pub problems: Vec<String>,
+    /// Records scanned.
+    pub records: u64,
+    /// Keys reachable through the index.
+    pub keys: u64,
+}
+
+impl CheckReport {
+    /// True when no problem was found.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// assert!(db.check()?.is_ok());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl Db {
+    /// Verifies every checksum and that the index and segments agree.
+    ///
+    /// # Errors
+    /// I/O errors only; problems found are in the report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?;
+    /// let report = db.check()?;
+    /// assert!(report.is_ok(), "{:?}", report.problems);
+    /// assert_eq!(report.keys, 1);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn check(&self) -> Result<CheckReport> {
+        self.inner.check()
+    }
+}
 
 impl Shared {
     /// Scans everything under the writer lock (so the state is stable) and reports problems.
@@ -105,8 +155,8 @@ impl Shared {
                         keys += u64::from(!meta.internal);
                         live += meta.len as u64;
                         if !meta.internal {
-                            if crate::value::ValueType::from_tag(meta.vtype)
-                                .is_some_and(crate::value::ValueType::is_collection)
+                            if crate::format::value::ValueType::from_tag(meta.vtype)
+                                .is_some_and(crate::format::value::ValueType::is_collection)
                             {
                                 collections.push((
                                     meta.key(&map).to_vec(),
@@ -140,12 +190,12 @@ impl Shared {
         // once, with counts that add up to the collection's length.
         for (key, vtype, payload) in &collections {
             let mut read = |coll: u64, page: u64| {
-                self.lookup_internal(&crate::coll::page_key(coll, page))
+                self.lookup_internal(&crate::db::pages::page_key(coll, page))
                     .ok()
                     .flatten()
                     .map(|hit| hit.meta.value(&hit.map).to_vec())
             };
-            if let Err(reason) = crate::coll::walk_for_repair(*vtype, payload, &mut read) {
+            if let Err(reason) = crate::db::pages::walk_for_repair(*vtype, payload, &mut read) {
                 report.problems.push(format!(
                     "collection at key {}: {reason}",
                     String::from_utf8_lossy(key)

@@ -5,13 +5,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::engine::{now_ms, Hit, Shared};
 use crate::error::Result;
-use crate::index::IndexMap;
-use crate::record::KIND_PUT;
-use crate::shm::{Shm, W_CLOCK, W_EXPIRED, W_EXPIRING};
+use crate::format::index::IndexMap;
+use crate::format::record::KIND_PUT;
+use crate::format::shm::{Shm, W_CLOCK, W_EXPIRING};
 
 /// How far ahead of the database clock a key's expiry may be when active expiry deletes it
 /// (format-spec.md §5.3): no key is deleted for everyone earlier than its expiry time minus
@@ -101,7 +101,7 @@ const EXPIRE_ROUNDS: usize = 16;
 pub(crate) const EXPIRE_BATCH: usize = 64;
 /// How long a batch re-checks its keys under the writer lock at most before it commits
 /// what it has (format-spec.md §9.1).
-const EXPIRE_BATCH_TIME: Duration = Duration::from_millis(1);
+pub(crate) const EXPIRE_BATCH_TIME: Duration = Duration::from_millis(1);
 
 /// A cheap per-process pseudo-random sequence (splitmix64) for sampling.
 fn random_u64() -> u64 {
@@ -117,6 +117,14 @@ fn random_u64() -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
+
+/// Deletes the keys of a batch that are still expired by a time, in one commit, and empties
+/// the batch; returns how many it deleted. The engine finds expired keys; deleting them is
+/// an ordinary write transaction (a collection's pages must be reclaimed), one layer up:
+/// `crate::db::expire_batch`, handed to [`Shared::expire_pass`] and to the background
+/// worker at open.
+pub(crate) type ExpireBatch =
+    fn(&Arc<Shared>, &mut Vec<Vec<u8>>, u64, Option<Duration>) -> Result<u64>;
 
 impl Shared {
     /// Visits live slots from a random one until `f` has counted `want` records (it returns
@@ -172,7 +180,11 @@ impl Shared {
     /// [`EXPIRE_BATCH_TIME`] of re-checking plus its commit (format-spec.md §9.1), so that a
     /// process stopped in its background work can be caught holding the lock only in such a
     /// short window.
-    pub(crate) fn expire_pass(self: &Arc<Self>, timeout: Option<Duration>) -> Result<u64> {
+    pub(crate) fn expire_pass(
+        self: &Arc<Self>,
+        timeout: Option<Duration>,
+        expire_batch: ExpireBatch,
+    ) -> Result<u64> {
         self.writable()?;
         let mut total = 0;
         // Keys seen expired and not yet deleted, at most one batch.
@@ -225,46 +237,15 @@ impl Shared {
             // Until the batch is full, sample on without the lock (a key sampled twice is
             // deleted once); a full batch is deleted before sampling more.
             if batch.len() + EXPIRE_SAMPLE > EXPIRE_BATCH {
-                total += self.expire_batch(&mut batch, now, timeout)?;
+                total += expire_batch(self, &mut batch, now, timeout)?;
             }
             if !again {
                 break;
             }
         }
         if !batch.is_empty() {
-            total += self.expire_batch(&mut batch, now, timeout)?;
+            total += expire_batch(self, &mut batch, now, timeout)?;
         }
         Ok(total)
-    }
-
-    /// Deletes the keys of `batch` that are still expired by `now`, under the writer lock
-    /// for one commit: at most [`EXPIRE_BATCH`] keys, and no more re-checks once
-    /// [`EXPIRE_BATCH_TIME`] has passed (the keys left are for a later pass). Empties
-    /// `batch`; returns how many keys it deleted.
-    fn expire_batch(
-        self: &Arc<Self>,
-        batch: &mut Vec<Vec<u8>>,
-        now: u64,
-        timeout: Option<Duration>,
-    ) -> Result<u64> {
-        let keys = std::mem::take(batch);
-        let mut txn = crate::txn::WriteTxn::new(self.begin_writer(timeout)?)?;
-        let held = Instant::now();
-        let mut n = 0;
-        for key in keys.iter().take(EXPIRE_BATCH) {
-            if held.elapsed() >= EXPIRE_BATCH_TIME {
-                break;
-            }
-            // Re-check under the lock: the key may have been rewritten meanwhile.
-            let at = self.lookup_raw(key)?.map_or(0, |h| h.meta.expires_at);
-            if at != 0 && at <= now {
-                txn.raw_del(key, false);
-                n += 1;
-            }
-        }
-        // An ordinary commit: through the log, and a collection's pages are reclaimed.
-        txn.commit()?;
-        self.shm.add(W_EXPIRED, n);
-        Ok(n)
     }
 }

@@ -399,7 +399,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 pub(crate) fn allocate(file: &File, len: u64, path: &Path) -> Result<()> {
     check_fault(FaultOp::Allocate).map_err(|e| Error::io(path, e))?;
     let pending = powerloss::before_allocate(file, path);
-    let r = crate::map::fallocate(file, len);
+    let r = crate::os::map::fallocate(file, len);
     powerloss::done(pending, path, true);
     r.map_err(|e| Error::io(path, e))
 }

@@ -1,30 +1,18 @@
-//! Collections — list, set, sorted set, hash — stored as a metadata record under the user
-//! key plus counted B+trees whose nodes are records in the internal namespace
-//! (format-spec.md §4.4). One push, add or remove rewrites O(log n) small nodes; deleting a
-//! collection hands its pages to a reclaimer that frees a bounded number per commit.
-
-pub(crate) mod tree;
-
-mod hash;
-mod list;
-mod set;
-mod zset;
-
-pub use hash::{Hash, HashView};
-pub use list::{List, ListView};
-pub(crate) use set::combine;
-pub use set::{Set, SetOp, SetView};
-pub(crate) use zset::stored_score;
-pub use zset::{LexBound, ScoreBound, SortedSet, SortedSetView, ZAddFlags};
+//! Collection storage (format-spec.md §4.4): a collection is a metadata record under the user
+//! key plus counted B+trees whose nodes are page records in the internal namespace. This
+//! module reads and writes those records inside a transaction and, at commit, hands the pages
+//! of a deleted or overwritten collection to a reclaimer that frees a bounded number per
+//! commit. The typed handles (list, set, sorted set, hash) in `crate::types::collections`
+//! stand on it.
 
 use std::collections::BTreeSet;
 
+use crate::db::txn::WriteTxn;
 use crate::engine::{ReadView, Shared};
 use crate::error::{Error, Result};
-use crate::index;
-use crate::txn::WriteTxn;
-use crate::value::ValueType;
-use tree::{Page, PageBuf, PageRead, PageWrite, Tree};
+use crate::format::index;
+use crate::format::tree::{Page, PageBuf, PageRead, PageWrite, Tree};
+use crate::format::value::ValueType;
 
 /// Record type tag of a tree node in the internal namespace.
 pub(crate) const VTYPE_PAGE: u8 = 32;
@@ -277,7 +265,8 @@ impl Source for Snapshot<'_> {
         let hit = self
             .shared
             .probe_key(self.idx, key, index::hash_key(key), false)?;
-        let Some(hit) = hit.filter(|h| h.meta.kind == crate::record::KIND_PUT && !h.expired())
+        let Some(hit) =
+            hit.filter(|h| h.meta.kind == crate::format::record::KIND_PUT && !h.expired())
         else {
             return Ok(None);
         };
@@ -292,7 +281,7 @@ impl Snapshot<'_> {
         let hit = self
             .shared
             .probe_key(self.idx, key, index::hash_key(key), false)?;
-        let hit = hit.filter(|h| h.meta.kind == crate::record::KIND_PUT && !h.expired());
+        let hit = hit.filter(|h| h.meta.kind == crate::format::record::KIND_PUT && !h.expired());
         if let Some(c) = self.counts {
             let (hits, misses) = c.get();
             c.set(if hit.is_some() {
@@ -538,24 +527,3 @@ pub(crate) fn retired_roots(vtype: u8, payload: &[u8]) -> Vec<(u64, u64)> {
         .map(|t| (m.coll, t.root))
         .collect()
 }
-
-/// Normalises Redis `start`/`stop` indexes (negative from the end) over `len` items into
-/// a start and a count.
-pub(crate) fn index_range(start: i64, stop: i64, len: u64) -> (u64, u64) {
-    let len_i = len as i64;
-    // As Redis: negative indexes count from the end; only the start is clamped to 0, so an
-    // end before the first item gives nothing.
-    let s = if start < 0 {
-        (len_i + start).max(0)
-    } else {
-        start
-    };
-    let e = if stop < 0 { len_i + stop } else { stop }.min(len_i - 1);
-    if e < 0 || s > e || s >= len_i {
-        return (0, 0);
-    }
-    (s as u64, (e - s + 1) as u64)
-}
-
-#[cfg(test)]
-mod tests;

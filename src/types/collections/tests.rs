@@ -329,7 +329,7 @@ fn damaged_collections_are_corrupt_collection_errors() -> Result<()> {
     // Every page of the collection gone: its root is missing.
     for coll in 0..64 {
         for page in 0..64 {
-            tx.raw_del(&super::page_key(coll, page), true);
+            tx.raw_del(&crate::db::pages::page_key(coll, page), true);
         }
     }
     assert!(

@@ -20,21 +20,21 @@ use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::coll;
+use crate::db::pages as collections;
 use crate::db::Db;
 use crate::engine::{now_ms, Op, COMMIT_LEN, SEAL_LEN};
 use crate::error::{Error, Result};
-use crate::lock::LockFile;
-use crate::manifest::{Manifest, MANIFEST_NAME};
-use crate::map::SegmentMap;
-use crate::record::{
+use crate::format::manifest::{Manifest, MANIFEST_NAME};
+use crate::format::record::{
     decode_record, decode_segment_header, le_u64, HeaderError, FLAG_EXPIRES, FLAG_INTERNAL,
     FORMAT_VERSION, KIND_COMMIT, KIND_DEL, KIND_PUT, KIND_SEAL, RECORD_HEADER_LEN,
     SEGMENT_HEADER_LEN, SEG_COMPACTED, SEG_LOG,
 };
-use crate::segment::{self, Segments};
-use crate::shm::{SHM_LEN, W_MAGIC, W_READY};
-use crate::value::ValueType;
+use crate::format::segment::{self, Segments};
+use crate::format::shm::{SHM_LEN, W_MAGIC, W_READY};
+use crate::format::value::ValueType;
+use crate::os::lock::LockFile;
+use crate::os::map::SegmentMap;
 
 /// Resynchronising past damage checksums at most this many bytes per byte of the file, plus
 /// [`RESYNC_BASE`], so that crafted lengths cannot make the search quadratic.
@@ -268,7 +268,9 @@ impl DirFiles {
                 f.segments.push(id);
             } else if name == MANIFEST_NAME {
                 f.manifest = true;
-            } else if crate::index::parse_file_name(&name).is_some() || name == "MANIFEST.tmp" {
+            } else if crate::format::index::parse_file_name(&name).is_some()
+                || name == "MANIFEST.tmp"
+            {
                 f.others.push(name);
             }
         }
@@ -283,13 +285,13 @@ impl DirFiles {
 fn repair_mode(dir: &Path, files: &DirFiles) -> Result<u32> {
     use std::os::unix::fs::PermissionsExt;
     if files.manifest {
-        return crate::manifest::database_mode(dir, None);
+        return crate::format::manifest::database_mode(dir, None);
     }
     Ok(files
         .segments
         .first()
         .and_then(|&id| std::fs::symlink_metadata(dir.join(segment::file_name(id))).ok())
-        .map_or(crate::io::DEFAULT_FILE_MODE, |md| {
+        .map_or(crate::os::io::DEFAULT_FILE_MODE, |md| {
             (md.permissions().mode() & 0o666) | 0o600
         }))
 }
@@ -300,7 +302,7 @@ fn fresh_dir(dir: &Path, prefix: &str, suffix: &str, mode: u32) -> Result<PathBu
     let mut ms = now_ms();
     loop {
         let p = dir.join(format!("{prefix}{ms}{suffix}"));
-        match crate::io::create_dir(&p, mode) {
+        match crate::os::io::create_dir(&p, mode) {
             Ok(()) => return Ok(p),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => ms += 1,
             Err(e) => return Err(Error::io(&p, e)),
@@ -318,9 +320,9 @@ fn invalidate_shared_state(shm: &LockFile) -> Result<()> {
         .len();
     if len == SHM_LEN {
         for w in [W_MAGIC, W_READY] {
-            crate::io::write_all_at(&shm.file, &[0; 8], (w * 8) as u64, &shm.path)?;
+            crate::os::io::write_all_at(&shm.file, &[0; 8], (w * 8) as u64, &shm.path)?;
         }
-        crate::io::sync_data(&shm.file, &shm.path)?;
+        crate::os::io::sync_data(&shm.file, &shm.path)?;
     }
     Ok(())
 }
@@ -356,12 +358,12 @@ fn swap(dir: &Path, tmp: &Path, files: &DirFiles, mode: u32) -> Result<(PathBuf,
         return Err(e);
     }
     // Past the commit point a failure leaves the repaired database in place.
-    crate::io::sync_dir(dir)?;
+    crate::os::io::sync_dir(dir)?;
     // 5. The old segments' names leave `dir` (they are unlisted now).
     for name in &segs {
         unlink_aside(dir, &aside, name)?;
     }
-    crate::io::sync_dir(dir)?;
+    crate::os::io::sync_dir(dir)?;
     // Left in `tmp`: the temporary database's lock files and shared state, ours alone.
     let _ = std::fs::remove_dir_all(tmp);
     Ok((aside, moved))
@@ -384,14 +386,14 @@ fn swap_to_commit(
         std::fs::hard_link(dir.join(name), aside.join(name))
             .map_err(|e| Error::io(aside.join(name), e))?;
     }
-    crate::io::sync_dir(aside)?;
+    crate::os::io::sync_dir(aside)?;
     // 2. Old index files and MANIFEST.tmp leave `dir` (derived data: the old database
     //    still opens, rebuilding its index), freeing their names.
     for name in &files.others {
         unlink_aside(dir, aside, name)?;
         unlinked.push(name.clone());
     }
-    crate::io::sync_dir(dir)?;
+    crate::os::io::sync_dir(dir)?;
     // 3. The new segments (ids above every old one) and index move in, unlisted by the
     //    old manifest; the new index cannot be adopted with it (§10.2 step 3).
     let mut new_files: Vec<String> = Vec::new();
@@ -399,19 +401,19 @@ fn swap_to_commit(
         let name = e.map_err(|e| Error::io(tmp, e))?.file_name();
         let name = name.to_string_lossy().into_owned();
         if segment::parse_file_name(&name).is_some()
-            || crate::index::parse_file_name(&name).is_some()
+            || crate::format::index::parse_file_name(&name).is_some()
         {
             new_files.push(name);
         }
     }
     for name in &new_files {
-        crate::io::rename(&tmp.join(name), &dir.join(name))?;
+        crate::os::io::rename(&tmp.join(name), &dir.join(name))?;
         moved_in.push(name.clone());
     }
-    crate::io::sync_dir(dir)?;
+    crate::os::io::sync_dir(dir)?;
     // 4. The commit point: the new manifest replaces the old one (whose bytes live on
     //    under `aside`).
-    crate::io::rename(&tmp.join(MANIFEST_NAME), &dir.join(MANIFEST_NAME))
+    crate::os::io::rename(&tmp.join(MANIFEST_NAME), &dir.join(MANIFEST_NAME))
 }
 
 /// After a failure before the commit point, puts `dir` back as it was: the new files leave
@@ -420,13 +422,13 @@ fn swap_to_commit(
 /// keeps the bytes. The old manifest is in place either way, so the old database opens.
 fn undo_swap(dir: &Path, aside: &Path, unlinked: &[String], moved_in: &[String]) {
     for name in moved_in {
-        let _ = crate::io::remove_file(&dir.join(name));
+        let _ = crate::os::io::remove_file(&dir.join(name));
     }
     let mut restored = true;
     for name in unlinked {
         restored &= std::fs::hard_link(aside.join(name), dir.join(name)).is_ok();
     }
-    if crate::io::sync_dir(dir).is_ok() && restored {
+    if crate::os::io::sync_dir(dir).is_ok() && restored {
         let _ = std::fs::remove_dir_all(aside);
     }
 }
@@ -548,7 +550,7 @@ impl Salvage {
 
     fn scan_file(&mut self, dir: &Path, id: u32, listed: Option<u8>, salvage: bool) -> Result<()> {
         let path = dir.join(segment::file_name(id));
-        let file = crate::io::open_file(&path, false)?;
+        let file = crate::os::io::open_file(&path, false)?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         self.report.segments_read += 1;
         if len < SEGMENT_HEADER_LEN as u64 {
@@ -891,7 +893,7 @@ impl Reader {
         let f = match self.files.entry(loc.seg) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(crate::io::open_file(&path, false)?)
+                e.insert(crate::os::io::open_file(&path, false)?)
             }
         };
         let mut buf = vec![0u8; loc.len];
@@ -926,10 +928,10 @@ impl Salvage {
             .filter(|(_, l)| l.kind == KIND_PUT)
             .collect();
         live.sort_by_key(|(_, l)| (l.txn, l.seg, l.off));
-        let page_of = |key: &[u8]| coll::parse_page_key(key);
+        let page_of = |key: &[u8]| collections::parse_page_key(key);
         let pages: HashMap<(u64, u64), Loc> = live
             .iter()
-            .filter(|((internal, _), l)| *internal && l.vtype == coll::VTYPE_PAGE)
+            .filter(|((internal, _), l)| *internal && l.vtype == collections::VTYPE_PAGE)
             .filter_map(|((_, k), l)| page_of(k).map(|p| (p, *l)))
             .collect();
 
@@ -943,7 +945,7 @@ impl Salvage {
                 continue;
             }
             let meta = reader.read(loc)?;
-            let walked = coll::walk_for_repair(loc.vtype, &meta.value, &mut |c, p| {
+            let walked = collections::walk_for_repair(loc.vtype, &meta.value, &mut |c, p| {
                 let l = pages.get(&(c, p))?;
                 reader.read(l).ok().map(|put| put.value)
             });
@@ -973,11 +975,15 @@ impl Salvage {
         let mut reclaiming: BTreeSet<u64> = BTreeSet::new();
         let mut next_coll_at: Option<Loc> = None;
         for ((internal, key), loc) in &live {
-            if *internal && key == coll::TRASH_KEY {
+            if *internal && key == collections::TRASH_KEY {
                 let put = reader.read(loc)?;
-                reclaiming.extend(coll::decode_trash(&put.value).into_iter().map(|(c, _)| c));
+                reclaiming.extend(
+                    collections::decode_trash(&put.value)
+                        .into_iter()
+                        .map(|(c, _)| c),
+                );
             }
-            if *internal && key == coll::NEXT_COLL_KEY {
+            if *internal && key == collections::NEXT_COLL_KEY {
                 next_coll_at = Some(*loc);
             }
         }
@@ -1054,7 +1060,7 @@ impl Salvage {
             (id, _) => id,
         };
         let db_id = if db_id == 0 {
-            crate::manifest::new_db_id(tmp)
+            crate::format::manifest::new_db_id(tmp)
         } else {
             db_id
         };
@@ -1096,12 +1102,13 @@ impl Salvage {
         }
         if let Some(id) = fix_next_coll {
             let op = Op::Put {
-                vtype: coll::VTYPE_INTERNAL,
+                vtype: collections::VTYPE_INTERNAL,
                 payload: id.to_le_bytes().to_vec(),
                 expires_at: 0,
                 internal: true,
             };
-            end = shared.commit_ops_as(last_txn + 1, &[(coll::NEXT_COLL_KEY.to_vec(), op)])?;
+            end =
+                shared.commit_ops_as(last_txn + 1, &[(collections::NEXT_COLL_KEY.to_vec(), op)])?;
             self.report.records_salvaged += 1;
         }
         drop(guard);
