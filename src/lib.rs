@@ -313,9 +313,9 @@ pub mod internals {
             txns,
             end,
             stop: match stop {
-                crate::engine::LogStop::Seal => "seal".into(),
-                crate::engine::LogStop::Backwards => "transaction id not greater".into(),
-                crate::engine::LogStop::End(reason) => reason.into(),
+                crate::engine::recovery::LogStop::Seal => "seal".into(),
+                crate::engine::recovery::LogStop::Backwards => "transaction id not greater".into(),
+                crate::engine::recovery::LogStop::End(reason) => reason.into(),
             },
         }
     }
