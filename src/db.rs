@@ -2,255 +2,20 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
+pub(crate) mod pages;
+pub(crate) mod txn;
+
+use crate::db::txn::WriteTxn;
+use crate::engine::expiry::{EXPIRE_BATCH, EXPIRE_BATCH_TIME};
+use crate::engine::options::OpenOptions;
+use crate::engine::stats::{CompactStats, Metrics, ProcessStats};
 use crate::engine::Shared;
 use crate::error::{Error, Result};
-use crate::read::Read;
-use crate::shm::*;
-use crate::txn::WriteTxn;
-use crate::value::{Value, ValueRef, ValueType};
-
-/// When a commit reaches stable storage; see
-/// [Durability and recovery](crate#durability-and-recovery).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// `commit()` returns after the commit is fsynced (shared with concurrent committers in
-    /// every process).
-    #[default]
-    Immediate,
-    /// `commit()` returns once the commit is visible to every process; a background thread
-    /// fsyncs at most `max_delay` later. A process crash loses nothing; an OS crash or power
-    /// loss may lose commits acknowledged in the last `max_delay`.
-    Batched {
-        /// Upper bound on the time between acknowledgement and fsync.
-        max_delay: Duration,
-    },
-}
-
-/// Options for [`Db::open`]-ing a database; the builder pattern.
-#[derive(Debug, Clone)]
-pub struct OpenOptions {
-    pub(crate) durability: Durability,
-    pub(crate) lock_timeout: Option<Duration>,
-    pub(crate) segment_size: u64,
-    pub(crate) auto_compact: bool,
-    pub(crate) compact_min_dead_ratio: f64,
-    pub(crate) compact_min_bytes: u64,
-    pub(crate) active_expiry: Option<Duration>,
-    pub(crate) read_only: bool,
-    pub(crate) mode: Option<u32>,
-}
-
-impl Default for OpenOptions {
-    fn default() -> Self {
-        Self {
-            durability: Durability::Immediate,
-            lock_timeout: Some(Duration::from_secs(10)),
-            segment_size: 64 << 20,
-            auto_compact: true,
-            compact_min_dead_ratio: 0.5,
-            compact_min_bytes: 16 << 20,
-            active_expiry: Some(Duration::from_millis(100)),
-            read_only: false,
-            mode: None,
-        }
-    }
-}
+use crate::format::shm::*;
+use crate::format::value::{Value, ValueType};
 
 impl OpenOptions {
-    /// Default options.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// let db = ziggydb::OpenOptions::new().open(dir.path().join("db"))?;
-    /// assert!(db.is_empty());
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// The first option in which `self` (asked for by a second open) differs from `open`
-    /// (the options the directory is already open with in this process); the mode is
-    /// checked on its own ([`crate::Error::ModeMismatch`]).
-    pub(crate) fn difference(&self, open: &OpenOptions) -> Option<&'static str> {
-        if self.durability != open.durability {
-            Some("durability")
-        } else if self.lock_timeout != open.lock_timeout {
-            Some("lock_timeout")
-        } else if self.segment_size != open.segment_size {
-            Some("segment_size")
-        } else if self.auto_compact != open.auto_compact
-            || self.compact_min_dead_ratio.to_bits() != open.compact_min_dead_ratio.to_bits()
-            || self.compact_min_bytes != open.compact_min_bytes
-        {
-            Some("auto_compact")
-        } else if self.active_expiry != open.active_expiry {
-            Some("active_expiry")
-        } else {
-            None
-        }
-    }
-    /// Durability of commits made through this handle (default [`Durability::Immediate`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ziggydb::{Db, Durability};
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// let db = Db::options()
-    ///     .durability(Durability::Batched { max_delay: Duration::from_millis(50) })
-    ///     .open(dir.path().join("db"))?;
-    /// db.set(b"k", "v")?; // visible to every process now, on disk within 50 ms
-    /// db.sync()?; // or now
-    /// assert!(db.exists(b"k")?);
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn durability(mut self, d: Durability) -> Self {
-        self.durability = d;
-        self
-    }
-    /// How long `begin_write` waits for the writer lock before [`crate::Error::Busy`];
-    /// `None` waits forever. Default 10 s.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// let db = ziggydb::Db::options()
-    ///     .lock_timeout(Some(Duration::from_secs(2)))
-    ///     .open(dir.path().join("db"))?;
-    /// let tx = db.begin_write()?; // waits at most 2 s for another process's writer
-    /// tx.commit()?;
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn lock_timeout(mut self, t: Option<Duration>) -> Self {
-        self.lock_timeout = t;
-        self
-    }
-    /// Size of a segment file when a new one is created (default 64 MiB; at least 64 KiB,
-    /// at most 4 GiB − 1). A value or transaction must fit in one segment.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// let db = ziggydb::Db::options()
-    ///     .segment_size(1 << 20) // 1 MiB segments: values and transactions under 1 MiB
-    ///     .open(dir.path().join("db"))?;
-    /// assert!(db.set(b"big", vec![0u8; 2 << 20]).is_err());
-    /// db.set(b"small", vec![0u8; 1000])?;
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn segment_size(mut self, bytes: u64) -> Self {
-        self.segment_size = bytes;
-        self
-    }
-    /// Compact automatically, in a background thread woken by the commit that passes the
-    /// thresholds, when dead bytes exceed `min_dead_ratio` of all record bytes and at least
-    /// `min_bytes` (defaults: on, 0.5, 16 MiB). No commit waits for it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// // Compact in the background once a quarter of the bytes (and at least 1 MiB) are dead.
-    /// let db = ziggydb::Db::options()
-    ///     .auto_compact(true, 0.25, 1 << 20)
-    ///     .open(dir.path().join("db"))?;
-    /// db.set(b"k", "v")?;
-    /// assert_eq!(db.len(), 1);
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn auto_compact(mut self, on: bool, min_dead_ratio: f64, min_bytes: u64) -> Self {
-        self.auto_compact = on;
-        self.compact_min_dead_ratio = min_dead_ratio;
-        self.compact_min_bytes = min_bytes;
-        self
-    }
-    /// Run an active expiry pass (Redis's sampling algorithm: 20 keys, repeated while more
-    /// than a quarter had expired) in a background thread every `every`; `None` turns the
-    /// thread off (expired keys still read as absent, and [`Db::expire_now`] still works).
-    /// Default: every 100 ms.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// // No background expiry: expired keys are hidden from reads and deleted by expire_now().
-    /// let db = ziggydb::Db::options()
-    ///     .active_expiry(None)
-    ///     .open(dir.path().join("db"))?;
-    /// db.transaction(|tx| tx.set_with_expiry(b"k", "v", Some(1)))?; // expired long ago
-    /// assert!(!db.exists(b"k")?);
-    /// assert_eq!(db.expire_now()?, 1);
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn active_expiry(mut self, every: Option<Duration>) -> Self {
-        self.active_expiry = every;
-        self
-    }
-    /// Opens the database read-only (default off): on a read-only mount, or as a user who
-    /// may only read its files. No file is created, opened for writing or written, and no
-    /// background thread runs; every write (a commit, [`Db::compact`], [`Db::expire_now`])
-    /// fails with [`crate::Error::ReadOnly`]. The handle reads the database as it was when
-    /// it was opened (all handles on the directory in this process share that snapshot):
-    /// commits made later by read-write processes do not show. [`Db::export`] and
-    /// [`Db::backup`] write that snapshot, taking no lock.
-    ///
-    /// The open needs the database to have been closed cleanly and no process to have it
-    /// open read-write; otherwise it fails with [`crate::Error::NeedsRecovery`] or
-    /// [`crate::Error::OpenReadWrite`] (format-spec.md §6.4).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let path = dir.path().join("db");
-    /// {
-    ///     let db = ziggydb::Db::open(&path)?;
-    ///     db.set(b"k", "v")?;
-    /// } // closed cleanly
-    /// let ro = ziggydb::Db::options().read_only(true).open(&path)?;
-    /// assert_eq!(ro.get(b"k")?.as_deref(), Some(&b"v"[..]));
-    /// assert!(matches!(ro.set(b"k", "w"), Err(ziggydb::Error::ReadOnly)));
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn read_only(mut self, on: bool) -> Self {
-        self.read_only = on;
-        self
-    }
-    /// The file mode of a new database: every file the database ever creates gets these
-    /// permission bits, whatever the umask of the process creating it, and the directory
-    /// (when the database creates it) gets a search bit for each read bit. `0o600` (the
-    /// default): the owner alone; `0o660`: a group of users sharing the database. The
-    /// bits must be read and write bits (no execute, setuid, setgid or sticky bit) and
-    /// include the owner's read and write bits.
-    ///
-    /// The mode is kept with the database (the mode of its `MANIFEST`) and an existing
-    /// database keeps it: opening one with a different mode is
-    /// [`crate::Error::ModeMismatch`]; without this option an existing database opens with
-    /// its own mode. To change it, `chmod` the directory and its files.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::os::unix::fs::PermissionsExt;
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// let path = dir.path().join("db");
-    /// let _db = ziggydb::Db::options().mode(0o660).open(&path)?; // shared with the group
-    /// let manifest = std::fs::metadata(path.join("MANIFEST")).unwrap();
-    /// assert_eq!(manifest.permissions().mode() & 0o777, 0o660);
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = Some(mode);
-        self
-    }
     /// Opens (creating if needed, unless read-only) the database directory at `path`.
     ///
     /// # Errors
@@ -258,7 +23,7 @@ impl OpenOptions {
     /// repair, [`crate::Error::Busy`] if recovery needs the writer lock and cannot get it,
     /// [`crate::Error::Symlink`] or [`crate::Error::NotRegularFile`] for a file of the
     /// database that is a symbolic link or not a regular file, [`crate::Error::ModeMismatch`]
-    /// (see [`OpenOptions::mode`]), [`crate::Error::InvalidArgument`] for a bad mode; for a
+    /// (see [`OpenOptions::mode`](crate::OpenOptions::mode)), [`crate::Error::InvalidArgument`] for a bad mode; for a
     /// read-only open, [`crate::Error::NeedsRecovery`] and [`crate::Error::OpenReadWrite`];
     /// [`crate::Error::OptionsMismatch`] if this process has the directory open already
     /// (with the same `read_only`) with other options: handles on one directory in one
@@ -276,7 +41,7 @@ impl OpenOptions {
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
-        let handle = Shared::open(path.as_ref(), self)?;
+        let handle = Shared::open(path.as_ref(), self, expire_batch)?;
         Ok(Db {
             inner: Arc::clone(&handle.shared),
             _handle: handle,
@@ -284,128 +49,41 @@ impl OpenOptions {
     }
 }
 
-/// Counters kept in shared memory, summed over every process attached to the directory.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Metrics {
-    /// Live keys (including expired keys not yet deleted).
-    pub keys: u64,
-    /// Bytes of records the index points to.
-    pub live_bytes: u64,
-    /// Bytes of overwritten or deleted records not yet reclaimed by compaction.
-    pub dead_bytes: u64,
-    /// Segment files in the manifest.
-    pub segments: u64,
-    /// Bytes on disk of segment files (allocated size).
-    pub segment_file_bytes: u64,
-    /// Bytes of log written since the last checkpoint.
-    pub wal_bytes: u64,
-    /// Unix time in ms of the last checkpoint (0 if none since the shared state was created).
-    pub last_checkpoint_ms: u64,
-    /// Transactions committed.
-    pub commits: u64,
-    /// Transactions rolled back.
-    pub rollbacks: u64,
-    /// Total time spent in committed write transactions, in microseconds.
-    pub commit_micros: u64,
-    /// Point reads.
-    pub reads: u64,
-    /// Reads that found a key.
-    pub hits: u64,
-    /// Reads that found nothing.
-    pub misses: u64,
-    /// Compactions completed.
-    pub compactions: u64,
-    /// Keys deleted because they expired.
-    pub expired: u64,
-    /// Processes attached now, all of them (from the shared locks on `ziggy.shm` where the
-    /// system lists them); [`Metrics::attached`] lists at most the process table's slots.
-    pub processes: u64,
-    /// Slots in the hash index.
-    pub index_capacity: u64,
-    /// Bytes mapped by this process.
-    pub mapped_bytes: u64,
-    /// Live keys of each type (types without keys are left out).
-    pub keys_by_type: Vec<(ValueType, u64)>,
-    /// Live keys with an expiry time (including expired keys not yet deleted).
-    pub expiring_keys: u64,
-    /// Commands run through [`commands::Session`](crate::commands::Session), by every
-    /// process (the `ziggy` shell, a binding, a server).
-    pub commands: u64,
-    /// Checkpoints taken.
-    pub checkpoints: u64,
-    /// Log bytes appended but not yet known to be fsynced.
-    pub unsynced_bytes: u64,
-    /// Bytes of the index file.
-    pub index_file_bytes: u64,
-    /// Processes attached now: pid, and reads, hits and misses since each attached. The
-    /// shared process table has 112 slots: processes attached beyond those are counted in
-    /// [`Metrics::processes`] but not listed here.
-    pub attached: Vec<ProcessStats>,
-}
-
-/// One attached process, as [`Metrics::attached`] lists it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ProcessStats {
-    /// Process id.
-    pub pid: u32,
-    /// Point reads.
-    pub reads: u64,
-    /// Reads that found a key.
-    pub hits: u64,
-    /// Reads that found nothing.
-    pub misses: u64,
-}
-
-/// What a compaction did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CompactStats {
-    /// Segment files removed.
-    pub segments_removed: u64,
-    /// Segment files written.
-    pub segments_written: u64,
-    /// Records copied.
-    pub records_copied: u64,
-    /// Segment bytes on disk before.
-    pub bytes_before: u64,
-    /// Segment bytes on disk after.
-    pub bytes_after: u64,
-}
-
-/// Result of [`Db::check`].
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct CheckReport {
-    /// One line per problem found; empty when the database is sound.
-    pub problems: Vec<String>,
-    /// Records scanned.
-    pub records: u64,
-    /// Keys reachable through the index.
-    pub keys: u64,
-}
-
-impl CheckReport {
-    /// True when no problem was found.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// assert!(db.check()?.is_ok());
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn is_ok(&self) -> bool {
-        self.problems.is_empty()
+/// Deletes the keys of `batch` that are still expired by `now`, under the writer lock for one
+/// ordinary commit (through the log, so that a collection's pages are reclaimed): at most
+/// [`EXPIRE_BATCH`] keys, and no more re-checks once [`EXPIRE_BATCH_TIME`] has passed (the
+/// keys left are for a later pass). Empties `batch`; returns how many keys it deleted. The
+/// engine's expiry pass calls it (`crate::engine::expiry::ExpireBatch`).
+pub(crate) fn expire_batch(
+    shared: &Arc<Shared>,
+    batch: &mut Vec<Vec<u8>>,
+    now: u64,
+    timeout: Option<std::time::Duration>,
+) -> Result<u64> {
+    let keys = std::mem::take(batch);
+    let mut txn = WriteTxn::new(shared.begin_writer(timeout)?)?;
+    let held = std::time::Instant::now();
+    let mut n = 0;
+    for key in keys.iter().take(EXPIRE_BATCH) {
+        if held.elapsed() >= EXPIRE_BATCH_TIME {
+            break;
+        }
+        // Re-check under the lock: the key may have been rewritten meanwhile.
+        let at = shared.lookup_raw(key)?.map_or(0, |h| h.meta.expires_at);
+        if at != 0 && at <= now {
+            txn.raw_del(key, false);
+            n += 1;
+        }
     }
+    txn.commit()?;
+    shared.shm.add(W_EXPIRED, n);
+    Ok(n)
 }
 
 /// A handle on an open database. Cheap to clone; `Send + Sync`. All handles on one directory
 /// in one process share one set of locks and mappings, and one set of options: a second
-/// open with other options is [`Error::OptionsMismatch`]. A handle is this process's: in a
-/// child made by `fork()` it fails with [`Error::Forked`] (open the database again there).
+/// open with other options is [`Error::OptionsMismatch`](crate::Error::OptionsMismatch). A handle is this process's: in a
+/// child made by `fork()` it fails with [`Error::Forked`](crate::Error::Forked) (open the database again there).
 #[derive(Clone)]
 pub struct Db {
     pub(crate) inner: Arc<Shared>,
@@ -417,7 +95,7 @@ impl Db {
     /// Opens (creating if needed) the database at `path` with default options.
     ///
     /// # Errors
-    /// As [`OpenOptions::open`].
+    /// As [`OpenOptions::open`](crate::OpenOptions::open).
     ///
     /// # Examples
     ///
@@ -459,65 +137,10 @@ impl Db {
     pub fn path(&self) -> &Path {
         &self.inner.dir
     }
-    /// Reads `key` (Redis `GET`), zero-copy: the [`ValueRef`] borrows the bytes from the
-    /// shared mapping. Expired keys read as absent. [`Read::get`] (and [`Db::get_value`]) is
-    /// the same read into an owned [`Value`], as [`WriteTxn::get`] and [`crate::Snapshot`]
-    /// return it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # fn main() -> ziggydb::Result<()> {
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
-    /// db.set(b"k", "v")?;
-    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"v"[..]));
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::WrongType`] if the key holds a collection; checksum or I/O errors on the
-    /// record.
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<ValueRef>> {
-        let Some(hit) = self.inner.lookup(key.as_ref())? else {
-            return Ok(None);
-        };
-        let ty = crate::read::value_type_of(hit.meta.vtype)?;
-        if ty.is_collection() {
-            return Err(Error::WrongType {
-                expected: ValueType::String,
-                actual: ty,
-            });
-        }
-        Ok(Some(ValueRef {
-            ty,
-            map: hit.map,
-            start: hit.meta.value_start,
-            len: hit.meta.value_len,
-        }))
-    }
-    /// Reads `key` into an owned [`Value`].
-    ///
-    /// # Errors
-    /// As [`Db::get`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// use ziggydb::Value;
-    /// db.set(b"n", 42i64)?;
-    /// assert_eq!(db.get_value(b"n")?, Some(Value::Int(42)));
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn get_value(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
-        Read::get(self, key)
-    }
     /// Reads several keys atomically (Redis `MGET`): all from one committed state.
     ///
     /// # Errors
-    /// As [`Db::get`].
+    /// As [`Db::get`](crate::Db::get).
     ///
     /// # Examples
     ///
@@ -534,7 +157,7 @@ impl Db {
     pub fn mget(&self, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
         self.mget_map(keys, |value| value)
     }
-    /// As [`Db::mget`], each value passed through `f` as it is read, so that a caller
+    /// As [`Db::mget`](crate::Db::mget), each value passed through `f` as it is read, so that a caller
     /// building something else of the values (`MGET`'s reply) needs no list of them first.
     pub(crate) fn mget_map<T>(
         &self,
@@ -543,7 +166,7 @@ impl Db {
     ) -> Result<Vec<T>> {
         let mut values = crate::error::try_vec(keys.len())?;
         self.inner.lookup_many(keys, |found| {
-            let value = found.map(|(vtype, payload)| crate::txn::decode_value(vtype, payload));
+            let value = found.map(|(vtype, payload)| crate::db::txn::decode_value(vtype, payload));
             values.push(f(match value.transpose() {
                 // As in Redis, a key of another type reads as nil in MGET.
                 Err(Error::WrongType { .. }) => None,
@@ -553,26 +176,6 @@ impl Db {
         })?;
         Ok(values)
     }
-    /// The expiry time (Unix ms) of `key`; `None` if it is absent or does not expire (Redis
-    /// `PEXPIRETIME`).
-    ///
-    /// # Errors
-    /// As [`Db::get`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// db.transaction(|tx| tx.set_with_expiry(b"session", "s", Some(u64::MAX / 2)))?;
-    /// assert_eq!(db.expiry(b"session")?, Some(u64::MAX / 2));
-    /// db.set(b"forever", "f")?;
-    /// assert_eq!(db.expiry(b"forever")?, None);
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn expiry(&self, key: impl AsRef<[u8]>) -> Result<Option<u64>> {
-        Read::expiry(self, key)
-    }
 
     /// The id of the transaction that last wrote `key` (`None` if absent or expired): a token
     /// that changes whenever the key is written, in any process. Read it, compute, then
@@ -581,7 +184,7 @@ impl Db {
     /// A key written and deleted again in between reads `None` both times.
     ///
     /// # Errors
-    /// As [`Db::get`].
+    /// As [`Db::get`](crate::Db::get).
     ///
     /// # Examples
     ///
@@ -609,7 +212,7 @@ impl Db {
         self.inner.shm.get(W_LOG_POS)
     }
 
-    /// Whether a transaction committed since `mark` (from [`Db::log_mark`]) wrote or deleted
+    /// Whether a transaction committed since `mark` (from [`Db::log_mark`](crate::Db::log_mark)) wrote or deleted
     /// `key`, read from the log: `Some(true)` or `Some(false)`, or `None` when that can no
     /// longer be told (the log since then was compacted, or is longer than 64 MiB). Redis's
     /// `WATCH` needs it for a key that was absent and is absent again.
@@ -640,7 +243,7 @@ impl Db {
     /// Redis does. Returns the number of keys deleted.
     ///
     /// # Errors
-    /// [`Error::Busy`] and the errors of a commit.
+    /// [`Error::Busy`](crate::Error::Busy) and the errors of a commit.
     ///
     /// # Examples
     ///
@@ -654,53 +257,13 @@ impl Db {
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn expire_now(&self) -> Result<u64> {
-        self.inner.expire_pass(self.inner.opts.lock_timeout)
-    }
-
-    /// The type of the value at `key` (Redis `TYPE`); `None` if absent; [`Read::value_type`].
-    ///
-    /// # Errors
-    /// As [`Read::value_type`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// use ziggydb::ValueType;
-    /// db.set(b"n", 1i64)?;
-    /// db.transaction(|tx| tx.hash(b"h").set(&[("f", "v")]))?;
-    /// assert_eq!(db.value_type(b"n")?, Some(ValueType::Int));
-    /// assert_eq!(db.value_type(b"h")?, Some(ValueType::Hash));
-    /// assert_eq!(db.value_type(b"missing")?, None);
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn value_type(&self, key: impl AsRef<[u8]>) -> Result<Option<ValueType>> {
-        Read::value_type(self, key)
-    }
-    /// Whether `key` exists, whatever its type (Redis `EXISTS`); [`Read::exists`].
-    ///
-    /// # Errors
-    /// Checksum or I/O errors.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// db.set(b"k", "v")?;
-    /// db.transaction(|tx| tx.set_of(b"s").add(&["m"]))?;
-    /// assert!(db.exists(b"k")? && db.exists(b"s")?);
-    /// assert!(!db.exists(b"missing")?);
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn exists(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        Read::exists(self, key)
+        self.inner
+            .expire_pass(self.inner.opts.lock_timeout, expire_batch)
     }
     /// Sets `key` in its own transaction (Redis `SET`).
     ///
     /// # Errors
-    /// As [`WriteTxn::commit`].
+    /// As [`WriteTxn::commit`](crate::WriteTxn::commit).
     ///
     /// # Examples
     ///
@@ -719,7 +282,7 @@ impl Db {
     /// Deletes `key` in its own transaction (Redis `DEL`); true if it existed.
     ///
     /// # Errors
-    /// As [`WriteTxn::commit`].
+    /// As [`WriteTxn::commit`](crate::WriteTxn::commit).
     ///
     /// # Examples
     ///
@@ -737,7 +300,7 @@ impl Db {
     /// Adds `delta` to the integer at `key` (Redis `INCRBY`), atomically across processes.
     ///
     /// # Errors
-    /// [`crate::Error::NotAnInteger`], [`crate::Error::Overflow`], or as [`WriteTxn::commit`].
+    /// [`crate::Error::NotAnInteger`], [`crate::Error::Overflow`], or as [`WriteTxn::commit`](crate::WriteTxn::commit).
     ///
     /// # Examples
     ///
@@ -765,7 +328,7 @@ impl Db {
     /// ```
     ///
     /// # Errors
-    /// As [`Db::incr_by`].
+    /// As [`Db::incr_by`](crate::Db::incr_by).
     pub fn decr_by(&self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
         self.transaction(|tx| tx.decr_by(key.as_ref(), delta))
     }
@@ -841,10 +404,10 @@ impl Db {
         WriteTxn::new(self.inner.begin_writer(self.inner.opts.lock_timeout)?)
     }
     /// Runs `f` in a write transaction and commits it if `f` returns `Ok`; rolls back on `Err`
-    /// (and on a panic). For a closure that returns its own error type, see [`Db::update`].
+    /// (and on a panic). For a closure that returns its own error type, see [`Db::update`](crate::Db::update).
     ///
     /// Inside `f`, a write on this database that is not through `tx` (a second
-    /// [`Db::begin_write`], [`Db::set`], …) is [`Error::TxnActive`] at once rather than a
+    /// [`Db::begin_write`](crate::Db::begin_write), [`Db::set`](crate::Db::set), …) is [`Error::TxnActive`](crate::Error::TxnActive) at once rather than a
     /// wait for the lock `tx` holds.
     ///
     /// # Examples
@@ -862,11 +425,11 @@ impl Db {
     /// ```
     ///
     /// # Errors
-    /// What `f` returns, or as [`Db::begin_write`] and [`WriteTxn::commit`].
+    /// What `f` returns, or as [`Db::begin_write`](crate::Db::begin_write) and [`WriteTxn::commit`](crate::WriteTxn::commit).
     pub fn transaction<T>(&self, f: impl FnOnce(&mut WriteTxn) -> Result<T>) -> Result<T> {
         self.update(f)
     }
-    /// [`Db::transaction`] for a closure that returns the caller's own error type `E` (any
+    /// [`Db::transaction`](crate::Db::transaction) for a closure that returns the caller's own error type `E` (any
     /// type a [`ziggydb::Error`](Error) converts into): commits if `f` returns `Ok`, rolls
     /// back on `Err`, and returns `f`'s error as it is.
     ///
@@ -894,7 +457,7 @@ impl Db {
     /// ```
     ///
     /// # Errors
-    /// What `f` returns, or as [`Db::begin_write`] and [`WriteTxn::commit`] (converted).
+    /// What `f` returns, or as [`Db::begin_write`](crate::Db::begin_write) and [`WriteTxn::commit`](crate::WriteTxn::commit) (converted).
     pub fn update<T, E: From<Error>>(
         &self,
         f: impl FnOnce(&mut WriteTxn) -> Result<T, E>,
@@ -937,7 +500,7 @@ impl Db {
     pub fn compact(&self) -> Result<CompactStats> {
         self.inner.compact()
     }
-    /// Makes every commit so far durable (for [`Durability::Batched`]).
+    /// Makes every commit so far durable (for [`Durability::Batched`](crate::Durability::Batched)).
     ///
     /// # Errors
     /// I/O errors from fsync (the handle is then poisoned).
@@ -1026,11 +589,11 @@ impl Db {
     /// while other processes go on reading and writing, as `sqlite3 .backup` or `mdb_copy`
     /// do: the copy holds every transaction committed before the backup started and none
     /// after, and opens as a database of its own, with its index already built. The copy
-    /// has this database's mode ([`OpenOptions::mode`]), and so does `dest` if the backup
+    /// has this database's mode ([`OpenOptions::mode`](crate::OpenOptions::mode)), and so does `dest` if the backup
     /// creates it.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if `dest` is not empty; I/O errors (a failed copy is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) if `dest` is not empty; I/O errors (a failed copy is
     /// removed).
     ///
     /// # Examples
@@ -1061,26 +624,6 @@ impl Db {
         };
         stats.keys = copy.len();
         Ok(stats)
-    }
-
-    /// Verifies every checksum and that the index and segments agree.
-    ///
-    /// # Errors
-    /// I/O errors only; problems found are in the report.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
-    /// db.set(b"k", "v")?;
-    /// let report = db.check()?;
-    /// assert!(report.is_ok(), "{:?}", report.problems);
-    /// assert_eq!(report.keys, 1);
-    /// # Ok::<(), ziggydb::Error>(())
-    /// ```
-    pub fn check(&self) -> Result<CheckReport> {
-        self.inner.check()
     }
 }
 

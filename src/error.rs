@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::value::ValueType;
+use crate::value_type::ValueType;
 
 /// Errors returned by `ziggydb`.
 #[derive(Debug, thiserror::Error)]

@@ -182,45 +182,40 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
-mod backup;
-mod check;
-mod coll;
+// The layers, from the top: `commands` (the Redis command layer every front end shares) ->
+// `tools` (check, repair, export and import: they walk every layer below) -> `types` (strings,
+// keys, expiry, collections and the one read path) -> `db` (the handle and its write
+// transactions) -> `engine` (attach, read, commit, group sync, recovery, rotation,
+// compaction, backup, expiry) -> `format` (records, segments, manifest, index, `ziggy.shm`,
+// values, collection pages) -> `os` (maps, locks, the I/O seam). `error` and `value_type`
+// are the vocabulary of all of them. A module uses only its own layer and the layers below
+// it: the test `layers` (tests/it/layers.rs) checks that.
 pub mod commands;
-mod compaction;
 mod db;
-mod dump;
 mod engine;
 mod error;
-mod expiry;
-mod index;
-mod io;
-mod lock;
-mod manifest;
-mod map;
-#[allow(dead_code)] // the stop points come with the code that waits at them
-mod pause;
-mod read;
-mod record;
-mod repair;
-mod segment;
-mod shm;
-mod txn;
+mod format;
+mod os;
+mod tools;
 mod types;
-mod value;
+mod value_type;
 
-pub use backup::BackupStats;
-pub use coll::{
+pub use db::txn::{Savepoint, WriteTxn};
+pub use db::Db;
+pub use engine::backup::BackupStats;
+pub use engine::options::{Durability, OpenOptions};
+pub use engine::stats::{CompactStats, Metrics, ProcessStats};
+pub use error::{Error, ErrorCode, Result};
+pub use format::value::{Value, ValueRef, ValueType};
+pub use tools::check::CheckReport;
+pub use tools::dump::{ExportFormat, ImportStats};
+pub use tools::repair::{repair, DamagedCollection, DamagedRange, DroppedTxn, RepairReport};
+pub use types::collections::{
     Hash, HashView, LexBound, List, ListView, ScoreBound, Set, SetOp, SetView, SortedSet,
     SortedSetView, ZAddFlags,
 };
-pub use db::{CheckReport, CompactStats, Db, Durability, Metrics, OpenOptions, ProcessStats};
-pub use dump::{ExportFormat, ImportStats};
-pub use error::{Error, ErrorCode, Result};
-pub use read::{Expiry, Read, Snapshot};
-pub use repair::{repair, DamagedCollection, DamagedRange, DroppedTxn, RepairReport};
-pub use txn::{Savepoint, WriteTxn};
+pub use types::read::{Expiry, Read, Snapshot};
 pub use types::{ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};
-pub use value::{Value, ValueRef, ValueType};
 
 /// The engine's hot paths on their own, for the micro-benchmarks in `benches/` and the fuzz
 /// targets in `fuzz/` (record encoding and decoding, the log scan, index files and probes).
@@ -233,33 +228,46 @@ pub mod internals {
 
     /// One encoded PUT record of `key` and `value` (format-spec.md §3.2).
     pub fn encode_put(key: &[u8], value: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(crate::record::record_len(key.len(), value.len(), false));
-        crate::record::encode_record(&mut out, crate::record::KIND_PUT, 1, 1, 0, key, value);
+        let mut out = Vec::with_capacity(crate::format::record::record_len(
+            key.len(),
+            value.len(),
+            false,
+        ));
+        crate::format::record::encode_record(
+            &mut out,
+            crate::format::record::KIND_PUT,
+            1,
+            1,
+            0,
+            key,
+            value,
+        );
         out
     }
 
     /// Decodes the record at the start of `buf`, checking its checksum; its key and value
     /// lengths.
     pub fn decode(buf: &[u8]) -> Option<(usize, usize)> {
-        crate::record::decode_record(buf)
+        crate::format::record::decode_record(buf)
             .ok()
             .map(|r| (r.key.len(), r.value.len()))
     }
 
-    pub use crate::record::Record;
+    pub use crate::format::record::Record;
 
     /// Decodes the record at the start of `buf` exactly as the engine does; why not, if not.
     ///
     /// # Errors
     /// The reason the bytes are no record.
     pub fn decode_record(buf: &[u8]) -> Result<Record<'_>, &'static str> {
-        crate::record::decode_record(buf).map_err(crate::record::DecodeError::reason)
+        crate::format::record::decode_record(buf)
+            .map_err(crate::format::record::DecodeError::reason)
     }
 
     /// Encodes `r` as the engine's writer does (`r.len` is ignored).
     pub fn encode_record(r: &Record<'_>) -> Vec<u8> {
         let mut out = Vec::new();
-        crate::record::encode_record_ns(
+        crate::format::record::encode_record_ns(
             &mut out,
             r.kind,
             r.vtype,
@@ -291,7 +299,7 @@ pub mod internals {
         let scanned = crate::engine::scan_log(
             segment,
             0,
-            crate::record::SEGMENT_HEADER_LEN,
+            crate::format::record::SEGMENT_HEADER_LEN,
             |txn, records| {
                 txns.push((txn, records.iter().map(|&(p, _)| p as usize).collect()));
                 Ok(())
@@ -305,15 +313,15 @@ pub mod internals {
             txns,
             end,
             stop: match stop {
-                crate::engine::LogStop::Seal => "seal".into(),
-                crate::engine::LogStop::Backwards => "transaction id not greater".into(),
-                crate::engine::LogStop::End(reason) => reason.into(),
+                crate::engine::recovery::LogStop::Seal => "seal".into(),
+                crate::engine::recovery::LogStop::Backwards => "transaction id not greater".into(),
+                crate::engine::recovery::LogStop::End(reason) => reason.into(),
             },
         }
     }
 
     /// A hash index file (format-spec.md §4) to probe.
-    pub struct Index(crate::index::IndexMap);
+    pub struct Index(crate::format::index::IndexMap);
 
     impl Index {
         /// Creates an index file with room for `keys` keys in `dir`.
@@ -321,14 +329,18 @@ pub mod internals {
         /// # Errors
         /// I/O errors.
         pub fn create(dir: &Path, keys: u64) -> crate::Result<Self> {
-            let cap = crate::index::capacity_for(keys);
-            crate::index::IndexMap::create(dir, 1, cap, crate::io::DEFAULT_FILE_MODE).map(Index)
+            let cap = crate::format::index::capacity_for(keys);
+            crate::format::index::IndexMap::create(dir, 1, cap, crate::os::io::DEFAULT_FILE_MODE)
+                .map(Index)
         }
 
         /// Inserts `key` at record position `loc`.
         pub fn insert(&self, key: &[u8], loc: u64) {
             self.0.insert_fresh(
-                crate::index::tag_for(crate::index::slot_hash(crate::index::hash_key(key)), loc),
+                crate::format::index::tag_for(
+                    crate::format::index::slot_hash(crate::format::index::hash_key(key)),
+                    loc,
+                ),
                 loc,
             );
         }
@@ -346,7 +358,7 @@ pub mod internals {
         /// # Errors
         /// As the engine's open: `CorruptIndex`, `IncompatibleVersion`, I/O errors.
         pub fn open(dir: &Path, gen: u64) -> crate::Result<Self> {
-            crate::index::IndexMap::open(dir, gen).map(Index)
+            crate::format::index::IndexMap::open(dir, gen).map(Index)
         }
 
         /// The file's path.
@@ -372,10 +384,10 @@ pub mod internals {
             Ok(
                 match self
                     .0
-                    .probe(crate::index::hash_key(key), |loc| Ok(holds(loc)))?
+                    .probe(crate::format::index::hash_key(key), |loc| Ok(holds(loc)))?
                 {
-                    crate::index::Probe::Found { loc, .. } => Some(loc),
-                    crate::index::Probe::Absent { .. } => None,
+                    crate::format::index::Probe::Found { loc, .. } => Some(loc),
+                    crate::format::index::Probe::Absent { .. } => None,
                 },
             )
         }
@@ -388,13 +400,13 @@ pub mod internals {
         pub fn remove(&self, key: &[u8], loc: u64) -> crate::Result<bool> {
             match self
                 .0
-                .probe(crate::index::hash_key(key), |l| Ok(l == loc))?
+                .probe(crate::format::index::hash_key(key), |l| Ok(l == loc))?
             {
-                crate::index::Probe::Found { slot, .. } => {
+                crate::format::index::Probe::Found { slot, .. } => {
                     self.0.remove(slot);
                     Ok(true)
                 }
-                crate::index::Probe::Absent { .. } => Ok(false),
+                crate::format::index::Probe::Absent { .. } => Ok(false),
             }
         }
     }
@@ -407,14 +419,14 @@ pub mod internals {
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub mod testing {
-    pub use crate::dump::check_line as check_import_line;
-    pub use crate::io::powerloss::{
+    pub use crate::os::io::powerloss::{
         power_cut, power_loss_note, set_power_loss_journal, PowerCut, PowerLossEvent,
     };
-    pub use crate::io::{
+    pub use crate::os::io::{
         fault_hits, fault_plan_calls, set_fault_plan, set_fault_steps, FaultAction, FaultOp,
         FaultPlan, FaultStep,
     };
+    pub use crate::tools::dump::check_line as check_import_line;
 
     /// This process's clock as the engine reads it (Unix ms): the wall clock moved by
     /// `ZIGGY_CLOCK_OFFSET_MS` (signed milliseconds, read once) if that is set.
@@ -428,6 +440,6 @@ pub mod testing {
     /// asking thread holding it, time held; log fsyncs and their time; sleeps on another
     /// process's fsync.
     pub fn lock_stats() -> Vec<(&'static str, u64)> {
-        crate::lock::stats::snapshot()
+        crate::os::lock::stats::snapshot()
     }
 }

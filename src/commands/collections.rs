@@ -830,7 +830,7 @@ fn positive_arg(arg: &[u8]) -> Result<u64, Reply> {
 
 /// A number as Redis's `getDoubleFromObject` reads it (`string2d`).
 fn parse_double(arg: &[u8]) -> Option<f64> {
-    crate::value::parse_float(arg)
+    crate::format::value::parse_float(arg)
 }
 
 fn float_arg(arg: &[u8]) -> Result<f64, Reply> {
@@ -1050,7 +1050,7 @@ pub fn parse<'a>(
         I::Hincrbyfloat => {
             // A long double, as Redis reads it; only an infinity spelled out is refused here
             // (one beyond a double's range makes the sum fail, as it cannot be held).
-            let delta = crate::value::parse_long_double(arg(2)).ok_or_else(not_a_float)?;
+            let delta = crate::format::value::parse_long_double(arg(2)).ok_or_else(not_a_float)?;
             if parse_double(arg(2)).is_some_and(f64::is_infinite) {
                 return Err(error("ERR value is NaN or Infinity"));
             }
@@ -1612,7 +1612,7 @@ fn write(tx: &mut WriteTxn, cmd: &WriteCmd<'_>) -> Outcome {
             let mut hash = tx.hash(key);
             let current = match hash.get(field)? {
                 None => 0.0,
-                Some(v) => crate::value::parse_long_double(&v)
+                Some(v) => crate::format::value::parse_long_double(&v)
                     .ok_or_else(|| Fail::Reply(error("ERR hash value is not a float")))?,
             };
             let sum = current + delta;

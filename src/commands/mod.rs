@@ -56,10 +56,10 @@ mod split;
 mod table;
 mod watch;
 
-pub use crate::types::glob_match;
-pub use crate::value::{
+pub use crate::format::value::{
     format_float, parse_float, parse_int, parse_long_double, parse_range_float,
 };
+pub use crate::types::glob_match;
 pub use collections::CollectionId;
 pub use exec::transfer_error;
 pub use reply::Reply;

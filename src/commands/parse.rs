@@ -28,7 +28,7 @@ fn invalid_expire(command: &str) -> Reply {
     ))
 }
 
-pub use crate::value::parse_int;
+pub use crate::format::value::parse_int;
 
 fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
     parse_int(arg).ok_or_else(not_an_integer)
@@ -36,7 +36,7 @@ fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
 
 /// `INCRBYFLOAT`'s increment, read as Redis reads it: a long double.
 fn float_arg(arg: &[u8]) -> Result<f64, Reply> {
-    crate::value::parse_long_double(arg).ok_or_else(not_a_float)
+    crate::format::value::parse_long_double(arg).ok_or_else(not_a_float)
 }
 
 pub fn now_ms() -> u64 {

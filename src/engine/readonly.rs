@@ -19,13 +19,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{unadoptable, Shared, WriterGuard};
-use crate::db::OpenOptions;
+use crate::engine::options::OpenOptions;
 use crate::error::{Error, Result};
-use crate::index::IndexMap;
-use crate::lock::LockFile;
-use crate::manifest::Manifest;
-use crate::map::SharedWords;
-use crate::shm::*;
+use crate::format::index::IndexMap;
+use crate::format::manifest::Manifest;
+use crate::format::shm::*;
+use crate::os::lock::LockFile;
+use crate::os::map::SharedWords;
 
 /// Opens `path` for reading only, never through a symbolic link; `None` if it does not exist.
 fn open_for_reading(path: &Path) -> Result<Option<File>> {
@@ -195,7 +195,7 @@ impl Shared {
                 waiter: Default::default(),
             })
         };
-        let mode = crate::manifest::database_mode(dir, opts.mode)?;
+        let mode = crate::format::manifest::database_mode(dir, opts.mode)?;
         let locks = [inert()?, inert()?, inert()?, inert()?, inert()?];
         let shm = Shm {
             map: SharedWords::private(SHM_LEN as usize)?,

@@ -16,12 +16,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::coll::ZAddFlags;
+use crate::db::txn::WriteTxn;
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::read::Read;
-use crate::txn::WriteTxn;
-use crate::value::ValueType;
+use crate::format::value::ValueType;
+use crate::types::collections::ZAddFlags;
+use crate::types::read::Read;
 
 /// True if `text` matches the Redis glob `pattern`, byte by byte (case-sensitive): `*` any
 /// run of bytes, `?` one byte, `[abc]`, `[^a-z]` a class, `\` quotes the next byte.
@@ -123,7 +123,7 @@ const SCAN_VISIT: u64 = 4096;
 fn scan_page(keys: Vec<Vec<u8>>, cursor: u64, count: usize, pattern: Option<&[u8]>) -> ScanPage {
     let mut ordered: Vec<(u64, Vec<u8>)> = keys
         .into_iter()
-        .map(|k| (crate::index::scan_order(&k), k))
+        .map(|k| (crate::format::index::scan_order(&k), k))
         .filter(|(order, k)| *order >= cursor && pattern.is_none_or(|p| glob_match(p, k)))
         .collect();
     ordered.sort_unstable();
@@ -560,7 +560,7 @@ impl WriteTxn {
     /// ```
     pub fn len(&self) -> Result<u64> {
         let shared = self.shared()?;
-        let mut n = shared.shm.get(crate::shm::W_KEYS);
+        let mut n = shared.shm.get(crate::format::shm::W_KEYS);
         for key in self.pending_user_keys() {
             let before = shared.lookup_raw(&key)?.is_some();
             let after = matches!(self.raw_get_pending(&key), Some(Some(_)));
@@ -657,7 +657,7 @@ impl WriteTxn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::Value;
+    use crate::format::value::Value;
 
     fn m(p: &str, t: &str) -> bool {
         glob_match(p.as_bytes(), t.as_bytes())
@@ -716,10 +716,10 @@ mod tests {
     fn scan_pages_follow_the_scan_order_until_exhausted() {
         let all = keys(&["d", "a", "c", "e", "b"]);
         let mut want = all.clone();
-        want.sort_by_key(|k| crate::index::scan_order(k));
+        want.sort_by_key(|k| crate::format::index::scan_order(k));
         let (page, next) = scan_page(all.clone(), 0, 2, None);
         assert_eq!(page, want[..2].to_vec());
-        assert_eq!(next, crate::index::scan_order(&want[2]));
+        assert_eq!(next, crate::format::index::scan_order(&want[2]));
         let (page, next) = scan_page(all.clone(), next, 2, None);
         assert_eq!(page, want[2..4].to_vec());
         let (page, next) = scan_page(all.clone(), next, 2, None);

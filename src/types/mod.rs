@@ -8,7 +8,9 @@
 //! one on its own with [`Db::transaction`]. The crate documentation (Keys, values and
 //! collections) shows them in use.
 
+pub(crate) mod collections;
 mod keys;
+pub(crate) mod read;
 mod strings;
 mod ttl;
 

@@ -10,12 +10,12 @@
 //! `SETRANGE`, `INCRBYFLOAT` and `JSON.SET` keep the key's time to live, as Redis does; `SET`
 //! and `GETSET` clear it.
 
+use crate::db::txn::WriteTxn;
 use crate::db::Db;
 use crate::engine::now_ms;
 use crate::error::{Error, Result};
-use crate::read::Read;
-use crate::txn::WriteTxn;
-use crate::value::{format_float, parse_f64, Value, ValueType};
+use crate::format::value::{format_float, parse_f64, Value, ValueType};
+use crate::types::read::Read;
 
 /// The largest string Redis builds by `APPEND` or `SETRANGE` (its `proto-max-bulk-len`,
 /// 512 MiB). The segment size usually limits a value to less.

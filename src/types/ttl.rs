@@ -7,11 +7,11 @@
 //! through the log ([`crate::OpenOptions::active_expiry`], [`Db::expire_now`]). Setting an
 //! expiry that is already past deletes the key at once, as Redis does.
 
+use crate::db::txn::WriteTxn;
 use crate::db::Db;
 use crate::engine::now_ms;
 use crate::error::Result;
-use crate::read::{Expiry, Read};
-use crate::txn::WriteTxn;
+use crate::types::read::{Expiry, Read};
 
 impl Db {
     /// Whether `key` exists and when it expires (Redis `PEXPIRETIME`; `TTL`/`PTTL` through

@@ -29,6 +29,7 @@ mod fullfs;
 mod hostile;
 mod info;
 mod keys;
+mod layers;
 mod limits;
 mod linearizable;
 mod locking;

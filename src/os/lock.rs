@@ -1,0 +1,702 @@
+//! Advisory file locks (fs2 `flock`) and the in-process writer lock (format-spec.md §6).
+//!
+//! `flock` locks belong to an open file description, so each process opens every lock file
+//! once (the per-directory `Shared` state is a process-wide singleton) and serialises its own
+//! threads with [`ProcLock`] before taking the file lock.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use fs2::FileExt;
+
+use crate::error::{Error, Result};
+
+/// A lock file opened once per process.
+pub(crate) struct LockFile {
+    pub(crate) file: File,
+    pub(crate) path: PathBuf,
+    /// The thread that waits in `flock` for this process ([`LockFile::lock_exclusive`]).
+    pub(crate) waiter: Waiter,
+}
+
+/// This process's waiter for one lock file: a thread, started at the first wait, that blocks
+/// in `flock(LOCK_EX)` on a duplicate of the file's descriptor (the same open file, so the
+/// lock it gets is the process's) and hands the lock to the thread that asked for it, or
+/// releases it at once if that thread stopped waiting. Dropping it ends the thread (once it
+/// returns from `flock`, if it is in it).
+#[derive(Default)]
+pub(crate) struct Waiter {
+    shared: Arc<WaiterShared>,
+}
+
+#[derive(Default)]
+struct WaiterShared {
+    state: Mutex<WaitState>,
+    /// Wakes the waiter thread: a request, or the end.
+    to_thread: Condvar,
+    /// Wakes the requester: the lock granted, or an error.
+    to_requester: Condvar,
+}
+
+#[derive(Default)]
+struct WaitState {
+    /// The waiter thread was started.
+    thread: bool,
+    /// A thread of this process waits for the lock.
+    want: bool,
+    /// The waiter thread got the lock for the requester, which has not taken it yet.
+    granted: bool,
+    /// The waiter thread is inside `flock`.
+    blocking: bool,
+    /// `flock` failed other than by a signal; for the requester.
+    error: Option<std::io::Error>,
+    /// The lock file is being closed: the thread ends.
+    closed: bool,
+    /// When the waiter thread's `flock` returned with the lock ([`stats`] only).
+    granted_at: Option<Instant>,
+    /// When this process took the lock ([`stats`] only).
+    held_since: Option<Instant>,
+}
+
+impl WaiterShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WaitState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.to_thread.notify_one();
+    }
+}
+
+/// The waiter thread of one lock file (see [`Waiter`]).
+fn waiter_thread(w: &WaiterShared, file: &File) {
+    let mut st = w.lock();
+    loop {
+        if st.closed {
+            return;
+        }
+        if !st.want || st.granted || st.error.is_some() {
+            st = w
+                .to_thread
+                .wait(st)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            continue;
+        }
+        st.blocking = true;
+        drop(st);
+        let got = loop {
+            match FileExt::lock_exclusive(file) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        crate::os::pause::point("lock-granted");
+        let at = stats::now();
+        st = w.lock();
+        st.blocking = false;
+        match got {
+            Ok(()) if st.want && !st.closed => {
+                st.granted = true;
+                st.granted_at = at;
+                w.to_requester.notify_all();
+            }
+            // Nobody waits any more (the requester timed out): release at once.
+            Ok(()) => {
+                let _ = FileExt::unlock(file);
+            }
+            Err(e) => {
+                if st.want {
+                    st.error = Some(e);
+                    w.to_requester.notify_all();
+                }
+            }
+        }
+    }
+}
+
+impl LockFile {
+    /// Opens the lock file `path`, creating it with `mode` if it does not exist; never
+    /// through a symbolic link ([`crate::os::io::open_or_create`]).
+    pub(crate) fn open(path: &Path, mode: u32) -> Result<Self> {
+        let file = crate::os::io::open_or_create(path, mode)?;
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            waiter: Waiter::default(),
+        })
+    }
+
+    /// Exclusive lock, waiting at most `timeout` (forever if `None`; `Some(0)` tries once).
+    ///
+    /// A quick non-blocking try first; then this process's waiter thread for the file blocks
+    /// in `flock(LOCK_EX)` and hands the lock over the moment the kernel grants it, while the
+    /// caller waits on a condition variable with its deadline (format-spec.md §6.2). Nothing
+    /// polls: a release, or the death of the holder, wakes the waiter at once. The caller
+    /// keeps its own threads from asking for one file's lock twice at once ([`ProcLock`] for
+    /// `writer.lock`), as a `flock` belongs to the open file, not to a thread.
+    pub(crate) fn lock_exclusive(&self, timeout: Option<Duration>, busy_path: &Path) -> Result<()> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let w = &self.waiter.shared;
+        let mut st = w.lock();
+        // While the waiter thread is inside `flock` for this open file, a try of ours would
+        // succeed as soon as its call does, and both would think they hold the lock.
+        if !st.blocking && self.try_lock_exclusive()? {
+            if stats::on() && self.name() == "writer.lock" {
+                stats::bump(stats::C::Acquires);
+                stats::bump(stats::C::Fast);
+                st.held_since = stats::now();
+            }
+            return Ok(());
+        }
+        let asked = stats::now().filter(|_| self.name() == "writer.lock");
+        if timeout == Some(Duration::ZERO) {
+            drop(st);
+            return Err(self.busy(busy_path));
+        }
+        if !st.thread {
+            let file = self
+                .file
+                .try_clone()
+                .map_err(|e| Error::io(&self.path, e))?;
+            let shared = Arc::clone(w);
+            std::thread::Builder::new()
+                .name("ziggydb-lockwait".into())
+                .spawn(move || waiter_thread(&shared, &file))
+                .map_err(|e| Error::io(&self.path, e))?;
+            st.thread = true;
+        }
+        st.want = true;
+        w.to_thread.notify_one();
+        loop {
+            if st.granted {
+                st.granted = false;
+                st.want = false;
+                if asked.is_some() {
+                    stats::time(
+                        asked,
+                        Some(stats::C::Acquires),
+                        stats::C::WaitNs,
+                        stats::C::WaitMax,
+                    );
+                    let at = st.granted_at.take();
+                    stats::time(at, None, stats::C::HandoffNs, stats::C::HandoffMax);
+                    st.held_since = stats::now();
+                }
+                return Ok(());
+            }
+            if let Some(e) = st.error.take() {
+                st.want = false;
+                return Err(Error::io(&self.path, e));
+            }
+            st = match deadline {
+                None => w
+                    .to_requester
+                    .wait(st)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        // The waiter thread, if it gets the lock later, releases it at once.
+                        st.want = false;
+                        drop(st);
+                        return Err(self.busy(busy_path));
+                    }
+                    w.to_requester
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+
+    /// The error for a lock wait that timed out, naming the lock and its holder.
+    fn busy(&self, busy_path: &Path) -> Error {
+        Error::Busy {
+            path: busy_path.to_path_buf(),
+            lock: self.name(),
+            holder: self.holder(),
+        }
+    }
+
+    /// The lock's file name, for [`Error::Busy`] to say what held it.
+    fn name(&self) -> &'static str {
+        let name = self.path.file_name().and_then(|n| n.to_str());
+        ["ziggy.lock", "writer.lock", "compact.lock", "sync.lock"]
+            .into_iter()
+            .find(|known| name == Some(known))
+            .unwrap_or("lock")
+    }
+
+    /// This file as `/proc/locks` names it: "MAJOR:MINOR:INODE" in hex, hex, decimal.
+    fn proc_locks_id(&self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let md = self.file.metadata().ok()?;
+        let dev = md.dev();
+        // glibc's gnu_dev_major / gnu_dev_minor.
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+        let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+        Some(format!("{major:02x}:{minor:02x}:{}", md.ino()))
+    }
+
+    /// How many open files hold a `flock` (shared or exclusive) on this file, waiters not
+    /// counted, as `/proc/locks` tells it; `None` where the system does not say. Each
+    /// process attached to a database holds one shared lock on `ziggy.shm`.
+    pub(crate) fn holders(&self) -> Option<u64> {
+        let id = self.proc_locks_id()?;
+        // `/proc/locks` is read a page at a time, and locks taken or dropped anywhere in the
+        // system between two reads shift its lines: one line can come twice (so holders are
+        // counted by process id, one lock per process) or not at all (so read until two
+        // readings agree).
+        let count = || -> Option<u64> {
+            let locks = std::fs::read_to_string("/proc/locks").ok()?;
+            let pids: std::collections::BTreeSet<&str> = locks
+                .lines()
+                .filter_map(|line| {
+                    let f: Vec<&str> = line.split_whitespace().collect();
+                    // "N: FLOCK ADVISORY READ PID MAJ:MIN:INO 0 EOF"; waiters carry "->".
+                    (f.len() >= 6 && f[1] == "FLOCK" && f[5] == id).then(|| f[4])
+                })
+                .collect();
+            Some(pids.len() as u64)
+        };
+        let mut last = count()?;
+        for _ in 0..4 {
+            let now = count()?;
+            if now == last {
+                break;
+            }
+            last = last.max(now);
+        }
+        Some(last)
+    }
+
+    /// The process holding an exclusive `flock` on this file, as `/proc/locks` tells it:
+    /// "process PID (NAME)", with ", which is stopped" or ", which is a zombie" when
+    /// `/proc/PID/stat` says so. `None` where the system does not say.
+    pub(crate) fn holder(&self) -> Option<String> {
+        let id = self.proc_locks_id()?;
+        // `/proc/locks` is read a page at a time and a line can be missed when locks come and
+        // go elsewhere meanwhile (see `holders`): a few readings before saying there is none.
+        let pid: u32 = (0..4).find_map(|_| {
+            let locks = std::fs::read_to_string("/proc/locks").ok()?;
+            locks.lines().find_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                // "N: FLOCK ADVISORY WRITE PID MAJ:MIN:INO 0 EOF"; waiters carry "->".
+                (f.len() >= 6 && f[1] == "FLOCK" && f[3] == "WRITE" && f[5] == id)
+                    .then(|| f[4].parse().ok())
+                    .flatten()
+            })
+        })?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so split at the last ')'.
+        let (name, state) = match (stat.find('('), stat.rfind(')')) {
+            (Some(a), Some(b)) if a < b => (
+                stat[a + 1..b].to_string(),
+                stat[b + 1..].trim_start().chars().next(),
+            ),
+            _ => (String::new(), None),
+        };
+        let state = match state {
+            Some('T' | 't') => ", which is stopped",
+            Some('Z') => ", which is a zombie",
+            _ => "",
+        };
+        Some(if name.is_empty() {
+            format!("process {pid}{state}")
+        } else {
+            format!("process {pid} ({name}){state}")
+        })
+    }
+
+    /// Whether any process holds a `flock` on this file (shared or exclusive), as
+    /// `/proc/locks` tells without taking a lock; `None` where the system does not say.
+    pub(crate) fn locked_by_anyone(&self) -> Option<bool> {
+        use std::os::unix::fs::MetadataExt;
+        let md = self.file.metadata().ok()?;
+        let dev = md.dev();
+        // As in `holder`: glibc's gnu_dev_major / gnu_dev_minor.
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+        let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+        let id = format!("{major:02x}:{minor:02x}:{}", md.ino());
+        let locks = std::fs::read_to_string("/proc/locks").ok()?;
+        Some(locks.lines().any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() >= 6 && f[1] == "FLOCK" && f[5] == id
+        }))
+    }
+
+    pub(crate) fn try_lock_exclusive(&self) -> Result<bool> {
+        match self.file.try_lock_exclusive() {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => Ok(false),
+            Err(e) => Err(Error::io(&self.path, e)),
+        }
+    }
+
+    pub(crate) fn lock_shared(&self) -> Result<()> {
+        self.file
+            .lock_shared()
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    pub(crate) fn unlock(&self) {
+        if stats::on() {
+            let since = self.waiter.shared.lock().held_since.take();
+            stats::time(since, None, stats::C::HeldNs, stats::C::HeldMax);
+        }
+        // Unlocking cannot meaningfully fail for a valid descriptor; closing would release
+        // the lock anyway.
+        let _ = FileExt::unlock(&self.file);
+    }
+}
+
+/// A mutex with no guard lifetime, so a write transaction can own it. It is held by no
+/// thread: a transaction begun on one thread may be committed (and the lock released) on
+/// another. Re-entry is told by scope instead: a thread inside [`ProcLock::scope`] (the
+/// closure of `Db::transaction`) that asks for the lock again would wait for itself.
+#[derive(Default)]
+pub(crate) struct ProcLock {
+    state: Mutex<ProcLockState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct ProcLockState {
+    held: bool,
+    /// Threads queued in `acquire`. While any is queued, a thread arriving (or the one that
+    /// just released, coming back) queues behind them instead of taking the free lock, so a
+    /// thread that commits in a loop cannot starve another's `begin_write` until it times out.
+    /// `release` wakes one only if there is one, since a `Condvar` notification is a system
+    /// call whether or not anyone waits.
+    waiters: u32,
+}
+
+/// Why [`ProcLock::acquire`] failed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AcquireError {
+    TimedOut,
+    /// The calling thread runs inside a [`ProcLock::scope`] of this lock: it holds the lock
+    /// already, and would wait for itself.
+    Reentrant,
+}
+
+thread_local! {
+    /// The locks whose scope this thread is inside, by address.
+    static SCOPES: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// While it lives, the thread that made it holds the lock (see [`ProcLock::scope`]). Not
+/// `Send`: it marks this thread.
+pub(crate) struct Scope {
+    lock: usize,
+    _thread_bound: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        SCOPES.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(i) = s.iter().rposition(|&l| l == self.lock) {
+                s.remove(i);
+            }
+        });
+    }
+}
+
+impl ProcLock {
+    /// Takes the lock, waiting at most `timeout`. A thread that finds others queued queues
+    /// behind them (no barging), so every waiter gets the lock within a few hand-overs.
+    pub(crate) fn acquire(&self, timeout: Option<Duration>) -> Result<(), AcquireError> {
+        if self.in_scope() {
+            return Err(AcquireError::Reentrant);
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut queued = false;
+        loop {
+            if !st.held && (queued || st.waiters == 0) {
+                break;
+            }
+            let wait = match deadline {
+                None => None,
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        if queued {
+                            st.waiters -= 1;
+                            // A hand-over meant for this thread goes to the next one.
+                            if !st.held && st.waiters > 0 {
+                                self.cv.notify_one();
+                            }
+                        }
+                        return Err(AcquireError::TimedOut);
+                    }
+                    Some(d - now)
+                }
+            };
+            if !queued {
+                st.waiters += 1;
+                queued = true;
+            }
+            st = match wait {
+                None => self
+                    .cv
+                    .wait(st)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                Some(w) => {
+                    self.cv
+                        .wait_timeout(st, w)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+        if queued {
+            st.waiters -= 1;
+        }
+        st.held = true;
+        Ok(())
+    }
+
+    /// Marks the calling thread as holding the lock until the returned scope is dropped: an
+    /// `acquire` from this thread meanwhile is [`AcquireError::Reentrant`] at once, instead
+    /// of a wait for itself. For a caller that holds the lock and runs code it does not
+    /// control on this thread (the closure of `Db::transaction`).
+    pub(crate) fn scope(&self) -> Scope {
+        let lock = self as *const Self as usize;
+        SCOPES.with(|s| s.borrow_mut().push(lock));
+        Scope {
+            lock,
+            _thread_bound: std::marker::PhantomData,
+        }
+    }
+
+    fn in_scope(&self) -> bool {
+        let me = self as *const Self as usize;
+        SCOPES.with(|s| s.borrow().contains(&me))
+    }
+
+    pub(crate) fn release(&self) {
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.held = false;
+        let wake = st.waiters > 0;
+        drop(st);
+        if wake {
+            self.cv.notify_one();
+        }
+    }
+}
+
+/// Counters of lock waits and log syncs, for the contention bench to tell where writers lose
+/// time (`ZIGGY_LOCK_STATS=1`, test-hooks builds only; elsewhere every call is nothing).
+pub(crate) mod stats {
+    #[cfg(feature = "test-hooks")]
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Instant;
+
+    /// What is counted; `*Ns` are sums of nanoseconds, `*Max` maxima.
+    #[derive(Clone, Copy)]
+    pub(crate) enum C {
+        /// `writer.lock` taken.
+        Acquires,
+        /// ... by the first try, without waiting.
+        Fast,
+        /// Time from asking for `writer.lock` (after the first try failed) to holding it.
+        WaitNs,
+        WaitMax,
+        /// Time from the waiter thread's `flock` returning to the asking thread holding it:
+        /// the lock held by a thread that is not running yet.
+        HandoffNs,
+        HandoffMax,
+        /// Time `writer.lock` was held.
+        HeldNs,
+        HeldMax,
+        /// fdatasyncs of the log and their time.
+        Syncs,
+        SyncNs,
+        SyncMax,
+        /// Sleeps on the sync epoch while another syncs, and their time.
+        SyncSleeps,
+        SyncSleepNs,
+        SyncSleepMax,
+    }
+
+    /// The counters' names, in the order of [`C`].
+    #[cfg(feature = "test-hooks")]
+    pub(crate) const NAMES: [&str; 14] = [
+        "acquires",
+        "fast",
+        "wait_ns",
+        "wait_max",
+        "handoff_ns",
+        "handoff_max",
+        "held_ns",
+        "held_max",
+        "syncs",
+        "sync_ns",
+        "sync_max",
+        "sync_sleeps",
+        "sync_sleep_ns",
+        "sync_sleep_max",
+    ];
+
+    #[cfg(feature = "test-hooks")]
+    static COUNTERS: [AtomicU64; 14] = [const { AtomicU64::new(0) }; 14];
+
+    /// Whether counting is on (read once).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn on() -> bool {
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *ON.get_or_init(|| std::env::var_os("ZIGGY_LOCK_STATS").is_some())
+    }
+
+    #[cfg(not(feature = "test-hooks"))]
+    pub(crate) fn on() -> bool {
+        false
+    }
+
+    /// The time now, if counting.
+    pub(crate) fn now() -> Option<Instant> {
+        on().then(Instant::now)
+    }
+
+    /// Adds 1 to `count` (if given) and the time since `since` to `sum` and `max`.
+    #[cfg_attr(not(feature = "test-hooks"), allow(unused_variables))]
+    pub(crate) fn time(since: Option<Instant>, count: Option<C>, sum: C, max: C) {
+        #[cfg(feature = "test-hooks")]
+        if let Some(t) = since {
+            let ns = t.elapsed().as_nanos() as u64;
+            if let Some(c) = count {
+                COUNTERS[c as usize].fetch_add(1, Ordering::Relaxed);
+            }
+            COUNTERS[sum as usize].fetch_add(ns, Ordering::Relaxed);
+            COUNTERS[max as usize].fetch_max(ns, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds 1 to `c`, if counting.
+    #[cfg_attr(not(feature = "test-hooks"), allow(unused_variables))]
+    pub(crate) fn bump(c: C) {
+        #[cfg(feature = "test-hooks")]
+        if on() {
+            COUNTERS[c as usize].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Every counter, by name.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn snapshot() -> Vec<(&'static str, u64)> {
+        NAMES
+            .iter()
+            .zip(&COUNTERS)
+            .map(|(n, c)| (*n, c.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    fn queued(lock: &ProcLock) -> u32 {
+        lock.state.lock().expect("state").waiters
+    }
+
+    /// A thread that releases the lock and takes it again at once (a loop of commits) must
+    /// not take it from a thread already waiting: with barging, `begin_write` beside such a
+    /// loop could wait out its whole timeout.
+    #[test]
+    fn a_thread_taking_the_lock_again_queues_behind_a_waiter() {
+        let lock = Arc::new(ProcLock::default());
+        lock.acquire(None).expect("first");
+        let done = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (lock, done) = (Arc::clone(&lock), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let r = lock.acquire(Some(Duration::from_secs(30)));
+                // Holds it until the main thread has tried: whether the waiter is still
+                // queued or already holds the lock, that try must fail.
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::yield_now();
+                }
+                lock.release();
+                r
+            })
+        };
+        while queued(&lock) == 0 {
+            std::thread::yield_now();
+        }
+        lock.release();
+        // Coming straight back, this thread finds the waiter queued and must not barge.
+        let barged = lock.acquire(Some(Duration::ZERO));
+        done.store(true, Ordering::Relaxed);
+        assert_eq!(barged, Err(AcquireError::TimedOut));
+        assert_eq!(waiter.join().expect("join"), Ok(()));
+        assert_eq!(lock.acquire(Some(Duration::from_secs(5))), Ok(()));
+        lock.release();
+        // And under contention, a waiter beside a loop gets the lock every time.
+        let stop = Arc::new(AtomicBool::new(false));
+        let looper = {
+            let (lock, stop) = (Arc::clone(&lock), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    lock.acquire(None).expect("looper acquires");
+                    std::hint::black_box((0..2000).sum::<u64>());
+                    lock.release();
+                }
+            })
+        };
+        for i in 0..200 {
+            let r = lock.acquire(Some(Duration::from_secs(5)));
+            assert_eq!(r, Ok(()), "waiter starved at its acquisition {i}");
+            lock.release();
+        }
+        stop.store(true, Ordering::Relaxed);
+        looper.join().expect("looper");
+    }
+
+    #[test]
+    fn a_timed_out_waiter_passes_the_hand_over_on() {
+        let lock = Arc::new(ProcLock::default());
+        lock.acquire(None).expect("first");
+        // Held by no thread: the same thread waits like any other...
+        assert_eq!(
+            lock.acquire(Some(Duration::from_millis(20))),
+            Err(AcquireError::TimedOut),
+            "the same thread twice"
+        );
+        // ...unless it marked itself as the holder.
+        {
+            let _scope = lock.scope();
+            assert_eq!(lock.acquire(None), Err(AcquireError::Reentrant), "in scope");
+        }
+        let other = {
+            let lock = Arc::clone(&lock);
+            std::thread::spawn(move || lock.acquire(Some(Duration::from_millis(20))))
+        };
+        assert_eq!(other.join().expect("join"), Err(AcquireError::TimedOut));
+        lock.release();
+        // Nobody is queued any more: a new thread takes the free lock at once.
+        let third = {
+            let lock = Arc::clone(&lock);
+            std::thread::spawn(move || lock.acquire(Some(Duration::ZERO)))
+        };
+        assert_eq!(third.join().expect("join"), Ok(()));
+    }
+}

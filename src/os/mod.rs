@@ -1,0 +1,9 @@
+//! The operating system underneath: memory maps (and the SIGBUS-safe copy out of them), file
+//! locks, and the I/O seam every file call goes through (where the tests inject faults and
+//! power losses). The lowest layer: it uses nothing of the crate but [`crate::error`].
+
+pub(crate) mod io;
+pub(crate) mod lock;
+pub(crate) mod map;
+#[allow(dead_code)] // the stop points come with the code that waits at them
+pub(crate) mod pause;

@@ -1,0 +1,535 @@
+//! Sets (Redis `SADD`, `SREM`, `SISMEMBER`, …): a counted B+tree keyed by member, so a
+//! membership test, add or remove costs O(log n) and a random member is one rank lookup.
+
+use std::collections::BTreeSet;
+
+use crate::db::pages::{load_or_create, store, Source};
+use crate::db::txn::WriteTxn;
+use crate::db::Db;
+use crate::error::Result;
+use crate::format::tree::Target;
+use crate::format::value::ValueType;
+use crate::types::read::Read;
+
+const TY: ValueType = ValueType::Set;
+
+/// A set in a write transaction; see [`WriteTxn::set_of`].
+///
+/// Stored as a counted B+tree keyed by member, so a membership test, add or remove costs
+/// O(log n) and a random member is one rank lookup; see
+/// [Keys, values and collections](crate#keys-values-and-collections).
+pub struct Set<'t> {
+    txn: &'t mut WriteTxn,
+    key: Vec<u8>,
+}
+
+/// A set for reading: from the committed state ([`Db::set_of`]), one
+/// [`crate::Snapshot`], or a write transaction ([`Read::set_view`]). Every set read
+/// is written here once.
+pub struct SetView<'a, S = Db> {
+    src: &'a S,
+    key: std::borrow::Cow<'a, [u8]>,
+}
+
+impl<'a, S: Read> SetView<'a, S> {
+    pub(crate) fn new(src: &'a S, key: std::borrow::Cow<'a, [u8]>) -> Self {
+        Self { src, key }
+    }
+}
+
+impl WriteTxn {
+    /// The set at `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut tags = tx.set_of(b"tags");
+    ///     assert_eq!(tags.add(&["rust", "db", "rust"])?, 2);
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.set_of(b"tags").len()?, 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn set_of(&mut self, key: impl AsRef<[u8]>) -> Set<'_> {
+        Set {
+            txn: self,
+            key: key.as_ref().to_vec(),
+        }
+    }
+
+    /// Members of the sets at `keys`, combined (Redis `SINTER`, `SUNION`, `SDIFF`).
+    ///
+    /// # Errors
+    /// [`crate::Error::WrongType`] if a key holds another type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::SetOp;
+    /// db.transaction(|tx| {
+    ///     tx.set_of(b"a").add(&["1", "2"])?;
+    ///     tx.set_of(b"b").add(&["2", "3"])?;
+    ///     assert_eq!(tx.set_combine(SetOp::Inter, &[b"a", b"b"])?, vec![b"2".to_vec()]);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn set_combine(&self, op: SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+        Read::set_combine(self, op, keys)
+    }
+
+    /// Stores the combination of the sets at `keys` in `dest` (Redis `SINTERSTORE`, …);
+    /// returns its size.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::set_combine`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::SetOp;
+    /// db.transaction(|tx| {
+    ///     tx.set_of(b"a").add(&["1", "2"])?;
+    ///     tx.set_of(b"b").add(&["2", "3"])?;
+    ///     assert_eq!(tx.set_combine_store(SetOp::Union, b"all", &[b"a", b"b"])?, 3);
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.set_of(b"all").len()?, 3);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn set_combine_store(&mut self, op: SetOp, dest: &[u8], keys: &[&[u8]]) -> Result<u64> {
+        let members = combine(self, op, keys)?;
+        self.delete(dest)?;
+        let refs: Vec<&[u8]> = members.iter().map(Vec::as_slice).collect();
+        self.set_of(dest).add(&refs)
+    }
+}
+
+impl Db {
+    /// The set at `key`, read without taking the writer lock (each call one consistent
+    /// read; see [`Db::view`] for several).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&[b"m"]))?;
+    /// assert!(db.set_of(b"s").contains(b"m")?);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_of(&self, key: impl AsRef<[u8]>) -> SetView<'_> {
+        self.set_view(key)
+    }
+
+    /// As [`WriteTxn::set_combine`], from the committed state.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::set_combine`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::SetOp;
+    /// db.transaction(|tx| {
+    ///     tx.set_of(b"a").add(&["1", "2"])?;
+    ///     tx.set_of(b"b").add(&["2"])
+    /// })?;
+    /// assert_eq!(db.set_combine(SetOp::Diff, &[b"a", b"b"])?, vec![b"1".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn set_combine(&self, op: SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+        Read::set_combine(self, op, keys)
+    }
+}
+
+/// How [`WriteTxn::set_combine`] combines sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOp {
+    /// Members in every set (`SINTER`).
+    Inter,
+    /// Members in any set (`SUNION`).
+    Union,
+    /// Members of the first set in none of the others (`SDIFF`).
+    Diff,
+}
+
+fn members_of(src: &impl Source, key: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok(Vec::new());
+    };
+    Ok(m.a
+        .range(src, 0, m.len)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect())
+}
+
+fn contains(src: &impl Source, key: &[u8], member: &[u8]) -> Result<bool> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok(false);
+    };
+    Ok(m.a.get(src, member)?.is_some())
+}
+
+pub(crate) fn combine(src: &impl Source, op: SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+    let mut sets = Vec::with_capacity(keys.len());
+    for k in keys {
+        sets.push(members_of(src, k)?.into_iter().collect::<BTreeSet<_>>());
+    }
+    let mut it = sets.into_iter();
+    let Some(first) = it.next() else {
+        return Ok(Vec::new());
+    };
+    let out = it.fold(first, |acc, s| match op {
+        SetOp::Inter => acc.intersection(&s).cloned().collect(),
+        SetOp::Union => acc.union(&s).cloned().collect(),
+        SetOp::Diff => acc.difference(&s).cloned().collect(),
+    });
+    Ok(out.into_iter().collect())
+}
+
+/// Distinct random positions below `len` (at most `len` of them).
+fn random_positions(len: u64, count: u64, distinct: bool) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut x = crate::engine::now_ms() ^ 0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id());
+    let want = if distinct { count.min(len) } else { count };
+    while (out.len() as u64) < want && len > 0 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let r = x % len;
+        if !distinct || seen.insert(r) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// Random members of the set at `key`; see [`Set::random`].
+fn random_of(src: &impl Source, key: &[u8], count: i64) -> Result<Vec<Vec<u8>>> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for r in random_positions(m.len, count.unsigned_abs(), count >= 0) {
+        out.extend(m.a.range(src, r, 1)?.into_iter().map(|(k, _)| k));
+    }
+    Ok(out)
+}
+
+impl<S: Read> SetView<'_, S> {
+    /// Random members (Redis `SRANDMEMBER`): `count > 0` distinct members, `count < 0`
+    /// `|count|` members possibly repeated.
+    ///
+    /// # Errors
+    /// As [`SetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["a", "b", "c"]))?;
+    /// let some = db.set_of(b"s").random(2)?; // two distinct members
+    /// assert_eq!(some.len(), 2);
+    /// assert_ne!(some[0], some[1]);
+    /// assert_eq!(db.set_of(b"s").random(-5)?.len(), 5); // negative: may repeat
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn random(&self, count: i64) -> Result<Vec<Vec<u8>>> {
+        self.src.section(&mut |s| random_of(&s, &self.key, count))
+    }
+    /// Number of members (Redis `SCARD`).
+    ///
+    /// # Errors
+    /// [`crate::Error::WrongType`]; read errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["a", "b"]))?;
+    /// assert_eq!(db.set_of(b"s").len()?, 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn len(&self) -> Result<u64> {
+        self.src
+            .section(&mut |s| Ok(s.meta(&self.key, TY)?.map_or(0, |m| m.len)))
+    }
+    /// True when the set is absent.
+    ///
+    /// # Errors
+    /// As [`SetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// assert!(db.set_of(b"s").is_empty()?);
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["a"]))?;
+    /// assert!(!db.set_of(b"s").is_empty()?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+    /// Whether `member` is in the set (Redis `SISMEMBER`).
+    ///
+    /// # Errors
+    /// As [`SetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["a"]))?;
+    /// assert!(db.set_of(b"s").contains(b"a")?);
+    /// assert!(!db.set_of(b"s").contains(b"b")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn contains(&self, member: &[u8]) -> Result<bool> {
+        self.src.section(&mut |s| contains(&s, &self.key, member))
+    }
+    /// All members in byte order (Redis `SMEMBERS`).
+    ///
+    /// # Errors
+    /// As [`SetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["b", "a"]))?;
+    /// let mut m = db.set_of(b"s").members()?;
+    /// m.sort();
+    /// assert_eq!(m, vec![b"a".to_vec(), b"b".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn members(&self) -> Result<Vec<Vec<u8>>> {
+        self.src.section(&mut |s| members_of(&s, &self.key))
+    }
+}
+
+impl Set<'_> {
+    /// Adds members (Redis `SADD`); returns how many were new.
+    ///
+    /// # Errors
+    /// [`crate::Error::WrongType`]; write errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let added = db.transaction(|tx| tx.set_of(b"s").add(&["a", "b"]))?;
+    /// assert_eq!(added, 2);
+    /// assert_eq!(db.transaction(|tx| tx.set_of(b"s").add(&["b", "c"]))?, 1); // b was there
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn add<M: AsRef<[u8]>>(&mut self, members: &[M]) -> Result<u64> {
+        let (mut m, exp) = load_or_create(self.txn, &self.key, TY)?;
+        let mut added = 0;
+        for member in members {
+            if m.a
+                .insert(
+                    self.txn,
+                    &mut m.next_page,
+                    Target::Key(member.as_ref()),
+                    member.as_ref(),
+                    &[],
+                )?
+                .is_none()
+            {
+                added += 1;
+                m.len += 1;
+            }
+        }
+        store(self.txn, &self.key, TY, &m, exp)?;
+        Ok(added)
+    }
+
+    /// Removes members (Redis `SREM`); returns how many were present.
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["a", "b"]))?;
+    /// assert_eq!(db.transaction(|tx| tx.set_of(b"s").remove(&["a", "zz"]))?, 1);
+    /// assert_eq!(db.set_of(b"s").members()?, vec![b"b".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn remove<M: AsRef<[u8]>>(&mut self, members: &[M]) -> Result<u64> {
+        let Some(mut m) = self.txn.meta(&self.key, TY)? else {
+            return Ok(0);
+        };
+        let exp = self.txn.expiry(&self.key)?.unwrap_or(0);
+        let mut removed = 0;
+        for member in members {
+            if m.a
+                .remove(self.txn, Target::Key(member.as_ref()))?
+                .is_some()
+            {
+                removed += 1;
+                m.len -= 1;
+            }
+        }
+        store(self.txn, &self.key, TY, &m, exp)?;
+        Ok(removed)
+    }
+
+    /// Whether `member` is in the set (Redis `SISMEMBER`).
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut s = tx.set_of(b"s");
+    ///     s.add(&["a"])?;
+    ///     assert!(s.contains(b"a")?);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn contains(&self, member: &[u8]) -> Result<bool> {
+        contains(&*self.txn, &self.key, member)
+    }
+
+    /// Number of members (Redis `SCARD`).
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut s = tx.set_of(b"s");
+    ///     s.add(&["a", "b", "a"])?;
+    ///     assert_eq!(s.len()?, 2);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn len(&self) -> Result<u64> {
+        Ok(self.txn.meta(&self.key, TY)?.map_or(0, |m| m.len))
+    }
+
+    /// True when the set is absent.
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut s = tx.set_of(b"s");
+    ///     assert!(s.is_empty()?);
+    ///     s.add(&["a"])?;
+    ///     assert!(!s.is_empty()?);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// All members in byte order (Redis `SMEMBERS`).
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut s = tx.set_of(b"s");
+    ///     s.add(&["a"])?;
+    ///     assert_eq!(s.members()?, vec![b"a".to_vec()]);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn members(&self) -> Result<Vec<Vec<u8>>> {
+        members_of(&*self.txn, &self.key)
+    }
+
+    /// Random members (Redis `SRANDMEMBER`): `count > 0` distinct members, `count < 0`
+    /// `|count|` members possibly repeated.
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut s = tx.set_of(b"s");
+    ///     s.add(&["only"])?;
+    ///     assert_eq!(s.random(1)?, vec![b"only".to_vec()]);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn random(&self, count: i64) -> Result<Vec<Vec<u8>>> {
+        random_of(&*self.txn, &self.key, count)
+    }
+
+    /// Removes and returns up to `count` random members (Redis `SPOP`).
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_of(b"s").add(&["a", "b", "c"]))?;
+    /// let popped = db.transaction(|tx| tx.set_of(b"s").pop(2))?;
+    /// assert_eq!(popped.len(), 2);
+    /// assert_eq!(db.set_of(b"s").len()?, 1);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn pop(&mut self, count: u64) -> Result<Vec<Vec<u8>>> {
+        let picked = self.random(i64::try_from(count).unwrap_or(i64::MAX))?;
+        let refs: Vec<&[u8]> = picked.iter().map(Vec::as_slice).collect();
+        self.remove(&refs)?;
+        Ok(picked)
+    }
+}
