@@ -2,7 +2,8 @@
 //! thread, write the replies, and close on `QUIT`, a protocol error, a kill, an idle timeout
 //! or the server's shutdown.
 //!
-//! The reactor never waits for the database: a batch (every whole request received so far,
+//! The reactor never waits for the database: a batch of a few quick reads (which take no
+//! lock) runs on its thread, and any other batch (every whole request received so far,
 //! which is how a pipeline arrives) runs in one `spawn_blocking` call, so the commits of
 //! many connections run on many threads at once and share the engine's fsyncs (group
 //! commit) instead of queueing behind each other. While a batch runs, no more is read from
@@ -124,13 +125,14 @@ where
             }
         }
     }
+    // Out of CLIENT LIST and maxclients before the client sees the connection close.
+    server.unregister(client.id);
     let _ = wr.flush().await;
     let _ = wr.shutdown().await;
     // The session ends on a blocking thread: rolling back a BEGIN releases the writer lock.
     if let Some(c) = conn {
         let _ = tokio::task::spawn_blocking(move || drop(c)).await;
     }
-    server.unregister(client.id);
 }
 
 fn protocol_of(conn: &Option<Conn>) -> Protocol {
@@ -188,6 +190,22 @@ async fn run_batch<W: AsyncWrite>(
         return Ok(Flow::Close);
     };
     let client = Arc::clone(&c.client);
+    if crate::handler::quick(&batch) {
+        let mut pieces = Vec::new();
+        let mut out = Vec::new();
+        let flow = c.run_batch(batch, &mut out, &mut |piece| pieces.push(piece));
+        *conn = Some(c);
+        for piece in pieces {
+            let len = piece.len();
+            let r = write_piece(wr, &client, &piece).await;
+            client.omem.fetch_sub(len, Ordering::SeqCst);
+            r?;
+        }
+        if !(flow == Flow::Close && client.is_killed()) {
+            wr.write_all(&out).await?;
+        }
+        return Ok(flow);
+    }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let mut handle = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();

@@ -43,6 +43,58 @@ const NOT_BUILT: &[&str] = &[
     "PUBSUB",
 ];
 
+/// Writes that a pipeline may run in one transaction: each checks everything that can make
+/// it fail (its arguments, the key's type, a number's range) before it writes anything, so
+/// that a failed one leaves nothing behind in the shared transaction.
+const GROUPABLE: &[&[u8]] = &[
+    b"SET", b"INCR", b"INCRBY", b"DECR", b"DECRBY", b"APPEND", b"LPUSH", b"RPUSH", b"LPOP",
+    b"RPOP", b"SADD", b"SREM", b"HSET", b"HDEL", b"ZADD", b"ZREM", b"DEL",
+];
+
+/// Most commands in one pipeline transaction.
+const MAX_GROUP: usize = 1024;
+
+/// How many commands at the start of `batch` may run as one transaction.
+fn groupable_run(batch: &[Vec<Vec<u8>>]) -> usize {
+    batch
+        .iter()
+        .take(MAX_GROUP)
+        .take_while(|argv| {
+            argv.len() >= 2 && GROUPABLE.iter().any(|n| argv[0].eq_ignore_ascii_case(n))
+        })
+        .count()
+}
+
+/// Reads that never wait (readers take no lock) and cost little whatever the data: a batch
+/// of only these runs on the reactor's thread, without a trip to the blocking pool.
+const QUICK_READS: &[&[u8]] = &[
+    b"GET",
+    b"EXISTS",
+    b"TTL",
+    b"PTTL",
+    b"TYPE",
+    b"STRLEN",
+    b"HGET",
+    b"HEXISTS",
+    b"HLEN",
+    b"SISMEMBER",
+    b"SCARD",
+    b"ZSCORE",
+    b"ZCARD",
+    b"LLEN",
+    b"LINDEX",
+    b"PING",
+    b"ECHO",
+];
+
+/// Whether `batch` may run on the reactor's thread: a few quick reads.
+pub fn quick(batch: &[Vec<Vec<u8>>]) -> bool {
+    batch.len() <= 64
+        && batch
+            .iter()
+            .all(|argv| QUICK_READS.iter().any(|n| argv[0].eq_ignore_ascii_case(n)))
+}
+
 /// A connection's state, moved to a blocking thread for each batch of requests.
 pub struct Conn {
     pub server: Arc<Server>,
@@ -79,11 +131,24 @@ impl Conn {
         send: &mut dyn FnMut(Vec<u8>),
     ) -> Flow {
         let limit = self.server.args.client_output_buffer_limit;
-        for argv in batch {
+        let mut i = 0;
+        while i < batch.len() {
             if self.client.is_killed() {
                 return Flow::Close;
             }
-            let flow = self.command(&argv, out);
+            let group = if self.authed && !self.session.in_transaction() {
+                groupable_run(&batch[i..])
+            } else {
+                0
+            };
+            let flow = if group >= 2 {
+                self.run_group(&batch[i..i + group], out);
+                i += group;
+                Flow::Continue
+            } else {
+                i += 1;
+                self.command(&batch[i - 1], out)
+            };
             if out.len() >= CHUNK {
                 let piece = std::mem::take(out);
                 let pending =
@@ -107,6 +172,33 @@ impl Conn {
             }
         }
         Flow::Continue
+    }
+
+    /// Runs consecutive pipelined writes (see [`GROUPABLE`]) in one write transaction: one
+    /// lock acquisition and one commit (one fsync with `--durability immediate`) for all of
+    /// them. Their replies are what each would have replied alone (each sees the writes
+    /// before it; an error reply leaves the others be, as it would alone) and are sent only
+    /// once the commit is done; if the commit fails, each gets its error.
+    fn run_group(&mut self, group: &[Vec<Vec<u8>>], out: &mut Vec<u8>) {
+        if self.session.execute(&[b"BEGIN"]).is_error() {
+            for argv in group {
+                self.command(argv, out);
+            }
+            return;
+        }
+        let mut replies = Vec::with_capacity(group.len());
+        for argv in group {
+            *lock(&self.client.last_cmd) = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+            let args: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+            replies.push(self.session.execute(&args));
+        }
+        let commit = self.session.execute(&[b"COMMIT"]);
+        self.client
+            .last_active_ms
+            .store(self.server.now_ms(), Ordering::Relaxed);
+        for reply in &replies {
+            self.reply(if commit.is_error() { &commit } else { reply }, out);
+        }
     }
 
     /// Runs one command, encoding its reply (if it has one) into `out`.

@@ -639,3 +639,42 @@ fn config_get_and_info_report_the_server() {
     assert!(text.contains("# Keyspace"), "{text}");
     assert_eq!(c.cmd(&["SELECT", "0"]), status("OK"));
 }
+
+fn info_field(c: &mut Conn, field: &str) -> u64 {
+    let info = c.cmd(&["INFO", "stats"]);
+    let text = String::from_utf8_lossy(info.bulk_bytes().expect("INFO text")).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {text}"))
+}
+
+#[test]
+fn a_pipeline_of_writes_commits_once_with_each_reply_as_alone() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &[]);
+    let mut c = server.connect();
+    assert_eq!(c.cmd(&["SET", "s", "text"]), status("OK"));
+    let before = info_field(&mut c, "transactions_committed");
+    let mut pipeline = b"INCR n\r\n".repeat(50);
+    // An error in the middle is that command's reply alone; the rest still run.
+    pipeline.extend_from_slice(b"LPUSH s x\r\nINCRBY n notanumber\r\n");
+    pipeline.extend_from_slice(&b"INCR n\r\n".repeat(49));
+    pipeline.extend_from_slice(b"RPUSH l a b\r\nLPOP l\r\n");
+    c.send(&pipeline);
+    for i in 1..=50 {
+        assert_eq!(c.reply(), Reply::Int(i));
+    }
+    assert!(error_text(&c.reply()).starts_with("WRONGTYPE"));
+    assert!(error_text(&c.reply()).contains("not an integer"));
+    for i in 51..=99 {
+        assert_eq!(c.reply(), Reply::Int(i));
+    }
+    assert_eq!(c.reply(), Reply::Int(2));
+    assert_eq!(c.reply(), bulk("a"));
+    let after = info_field(&mut c, "transactions_committed");
+    assert_eq!(after - before, 1, "the pipeline's 103 writes committed as one");
+    assert_eq!(c.cmd(&["GET", "n"]), bulk("99"));
+    assert_eq!(c.cmd(&["GET", "s"]), bulk("text"));
+    assert_eq!(c.cmd(&["LRANGE", "l", "0", "-1"]), Reply::Array(vec![bulk("b")]));
+}
