@@ -168,9 +168,13 @@ async fn write_piece<W: AsyncWrite>(
     client: &Client,
     piece: &[u8],
 ) -> io::Result<()> {
-    loop {
+    let mut written = 0;
+    while written < piece.len() {
         tokio::select! {
-            r = wr.write_all(piece) => return r,
+            r = wr.write(&piece[written..]) => match r? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => written += n,
+            },
             () = client.kill.notified() => {
                 if client.is_killed() {
                     return Err(io::Error::other("client killed"));
@@ -178,6 +182,7 @@ async fn write_piece<W: AsyncWrite>(
             }
         }
     }
+    Ok(())
 }
 
 /// Runs `batch` on a blocking thread, writing its replies as they are produced.
@@ -190,6 +195,29 @@ async fn run_batch<W: AsyncWrite>(
         return Ok(Flow::Close);
     };
     let client = Arc::clone(&c.client);
+    if c.authed
+        && !c.session.in_transaction()
+        && crate::handler::groupable_run(&batch) == batch.len()
+    {
+        // Simple writes only: committed together with other clients' (combine.rs).
+        let (done, replies) = tokio::sync::oneshot::channel();
+        c.note_command(&batch[batch.len() - 1][0]);
+        let protocol = c.protocol;
+        let writes = c.server.writes.clone();
+        *conn = Some(c);
+        if writes.send(crate::combine::Job { batch, done }).is_err() {
+            return Err(io::Error::other("the write thread has stopped"));
+        }
+        let replies = replies
+            .await
+            .map_err(|_| io::Error::other("the write thread has stopped"))?;
+        let mut out = Vec::new();
+        for reply in &replies {
+            reply.encode(protocol, &mut out);
+        }
+        wr.write_all(&out).await?;
+        return Ok(Flow::Continue);
+    }
     if crate::handler::quick(&batch) {
         let mut pieces = Vec::new();
         let mut out = Vec::new();

@@ -55,7 +55,7 @@ const GROUPABLE: &[&[u8]] = &[
 const MAX_GROUP: usize = 1024;
 
 /// How many commands at the start of `batch` may run as one transaction.
-fn groupable_run(batch: &[Vec<Vec<u8>>]) -> usize {
+pub fn groupable_run(batch: &[Vec<Vec<u8>>]) -> usize {
     batch
         .iter()
         .take(MAX_GROUP)
@@ -109,7 +109,7 @@ pub const CHUNK: usize = 64 * 1024;
 
 impl Conn {
     pub fn new(server: Arc<Server>, client: Arc<Client>) -> Self {
-        let session = Session::new(&server.db, policy(&server));
+        let session = Session::new(&server.db, policy(&server.args));
         let authed = server.args.requirepass.is_none();
         Conn {
             server,
@@ -201,13 +201,18 @@ impl Conn {
         }
     }
 
-    /// Runs one command, encoding its reply (if it has one) into `out`.
-    pub fn command(&mut self, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Flow {
-        let name = String::from_utf8_lossy(&argv[0]).to_ascii_uppercase();
+    /// Notes `name` as the client's last command, now.
+    pub fn note_command(&self, name: &[u8]) {
         self.client
             .last_active_ms
             .store(self.server.now_ms(), Ordering::Relaxed);
-        *lock(&self.client.last_cmd) = name.to_ascii_lowercase();
+        *lock(&self.client.last_cmd) = String::from_utf8_lossy(name).to_ascii_lowercase();
+    }
+
+    /// Runs one command, encoding its reply (if it has one) into `out`.
+    pub fn command(&mut self, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Flow {
+        let name = String::from_utf8_lossy(&argv[0]).to_ascii_uppercase();
+        self.note_command(&argv[0]);
         let args: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         if !self.authed && !matches!(name.as_str(), "AUTH" | "HELLO" | "QUIT" | "RESET") {
             self.reply(&Reply::error("NOAUTH Authentication required."), out);
@@ -373,7 +378,7 @@ impl Conn {
     /// `RESET`: a new session (an open `BEGIN` is rolled back, `MULTI` and `WATCH` are
     /// dropped), RESP2, no name, and signed out if there is a password.
     fn reset(&mut self) {
-        self.session = Session::new(&self.server.db, policy(&self.server));
+        self.session = Session::new(&self.server.db, policy(&self.server.args));
         self.protocol = Protocol::Resp2;
         self.client.resp3.store(false, Ordering::Relaxed);
         lock(&self.client.name).clear();
@@ -656,9 +661,9 @@ impl Conn {
 /// What a session of this server may do: no administration commands and no files on the
 /// server's machine (its clients are not necessarily the database's owner), and a `BEGIN`
 /// that holds the writer lock for at most `--max-begin-hold-ms`.
-fn policy(server: &Server) -> Policy {
+pub fn policy(args: &crate::config::Args) -> Policy {
     Policy {
-        max_begin_hold: Some(Duration::from_millis(server.args.max_begin_hold_ms.max(1))),
+        max_begin_hold: Some(Duration::from_millis(args.max_begin_hold_ms.max(1))),
         ..Policy::restricted()
     }
 }

@@ -8,6 +8,7 @@
 //! See `conn.rs` for how a connection runs and `handler.rs` for what the server answers
 //! itself.
 
+mod combine;
 mod config;
 mod conn;
 mod handler;
@@ -123,7 +124,14 @@ async fn run(args: Args, db: ziggydb::Db) -> ExitCode {
         log("nothing to listen on: give a --port or a --unixsocket");
         return ExitCode::FAILURE;
     }
-    let server = Arc::new(Server::new(db, args, port));
+    let writes = match combine::start(&db, handler::policy(&args)) {
+        Ok(writes) => writes,
+        Err(e) => {
+            log(&format!("cannot start the write thread: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let server = Arc::new(Server::new(db, args, port, writes));
     // The line tests and scripts wait for (with --port 0, it names the port chosen).
     println!("ziggy-server ready: port {port} pid {}", std::process::id());
     let _ = std::io::stdout().flush();

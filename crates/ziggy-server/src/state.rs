@@ -26,6 +26,8 @@ pub struct Server {
     pub connections_received: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub output_limit_disconnects: AtomicU64,
+    /// The thread that commits the simple writes of all connections together.
+    pub writes: std::sync::mpsc::Sender<crate::combine::Job>,
 }
 
 /// One connected client, as `CLIENT LIST` shows it and `CLIENT KILL` reaches it.
@@ -60,7 +62,12 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Server {
-    pub fn new(db: Db, args: Args, port: u16) -> Self {
+    pub fn new(
+        db: Db,
+        args: Args,
+        port: u16,
+        writes: std::sync::mpsc::Sender<crate::combine::Job>,
+    ) -> Self {
         Server {
             db,
             args,
@@ -72,6 +79,7 @@ impl Server {
             connections_received: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             output_limit_disconnects: AtomicU64::new(0),
+            writes,
         }
     }
 

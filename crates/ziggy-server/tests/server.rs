@@ -673,8 +673,53 @@ fn a_pipeline_of_writes_commits_once_with_each_reply_as_alone() {
     assert_eq!(c.reply(), Reply::Int(2));
     assert_eq!(c.reply(), bulk("a"));
     let after = info_field(&mut c, "transactions_committed");
-    assert_eq!(after - before, 1, "the pipeline's 103 writes committed as one");
+    assert_eq!(
+        after - before,
+        1,
+        "the pipeline's 103 writes committed as one"
+    );
     assert_eq!(c.cmd(&["GET", "n"]), bulk("99"));
     assert_eq!(c.cmd(&["GET", "s"]), bulk("text"));
-    assert_eq!(c.cmd(&["LRANGE", "l", "0", "-1"]), Reply::Array(vec![bulk("b")]));
+    assert_eq!(
+        c.cmd(&["LRANGE", "l", "0", "-1"]),
+        Reply::Array(vec![bulk("b")])
+    );
+}
+
+#[test]
+fn writes_of_many_clients_share_commits() {
+    // Immediate durability: while one commit waits for its fsync, the other clients' writes
+    // queue up and go into the next commit together.
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &["--durability", "immediate"]);
+    let mut c = server.connect();
+    let before = info_field(&mut c, "transactions_committed");
+    let (clients, per) = (20, 100);
+    let threads: Vec<_> = (0..clients)
+        .map(|i| {
+            let port = server.port;
+            std::thread::spawn(move || {
+                let mut c = Conn::tcp(port);
+                let own = format!("own{i}");
+                for n in 1..=per {
+                    assert!(matches!(c.cmd(&["INCR", "shared"]), Reply::Int(_)));
+                    assert_eq!(c.cmd(&["INCR", &own]), Reply::Int(n));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    let after = info_field(&mut c, "transactions_committed");
+    let writes = (clients * per * 2) as u64;
+    assert_eq!(
+        c.cmd(&["GET", "shared"]),
+        bulk(&(clients * per).to_string())
+    );
+    assert!(
+        after - before < writes,
+        "{writes} writes of {clients} clients took {} commits",
+        after - before
+    );
 }
