@@ -124,7 +124,14 @@ async fn run(args: Args, db: ziggydb::Db) -> ExitCode {
         log("nothing to listen on: give a --port or a --unixsocket");
         return ExitCode::FAILURE;
     }
-    let writes = match combine::start(&db, handler::policy(&args)) {
+    // The write thread's transactions are bounded (at most 4096 simple writes), so no
+    // limit on how long they hold the lock: one rolled back would fail writes of clients
+    // that did nothing wrong.
+    let write_policy = ziggydb::commands::Policy {
+        max_begin_hold: None,
+        ..handler::policy(&args)
+    };
+    let writes = match combine::start(&db, write_policy) {
         Ok(writes) => writes,
         Err(e) => {
             log(&format!("cannot start the write thread: {e}"));
