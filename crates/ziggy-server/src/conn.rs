@@ -196,10 +196,13 @@ async fn run_batch<W: AsyncWrite>(
     };
     let client = Arc::clone(&c.client);
     if c.authed
+        && c.protocol == Protocol::Resp2
         && !c.session.in_transaction()
         && crate::handler::groupable_run(&batch) == batch.len()
     {
-        // Simple writes only: committed together with other clients' (combine.rs).
+        // Simple writes only: committed together with other clients' (combine.rs). The
+        // write thread's session shapes replies for RESP2; a RESP3 connection's writes run
+        // in its own session below.
         let (done, replies) = tokio::sync::oneshot::channel();
         c.note_command(&batch[batch.len() - 1][0]);
         let protocol = c.protocol;

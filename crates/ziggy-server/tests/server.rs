@@ -723,3 +723,28 @@ fn writes_of_many_clients_share_commits() {
         after - before
     );
 }
+
+#[test]
+fn shutdown_stops_the_server_and_keeps_its_writes() {
+    let dir = tempdir();
+    let path = dir.path().join("db");
+    let mut server = Server::start(
+        &path,
+        &["--durability", "batched", "--sync-delay-ms", "60000"],
+    );
+    let mut c = server.connect();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), status("OK"));
+    let mut other = server.connect();
+    assert_eq!(other.cmd(&["PING"]), status("PONG"));
+    c.send(b"SHUTDOWN\r\n");
+    // No reply: the connection closes, as Redis's does; so does every other one.
+    assert!(c.try_reply().is_none());
+    assert!(other.closed());
+    let status = server.wait();
+    assert!(status.success(), "the server stopped with {status}");
+    let db = ziggydb::Db::open(&path).expect("open");
+    assert_eq!(
+        db.get(b"k").expect("get").map(|v| v.to_vec()),
+        Some(b"v".to_vec())
+    );
+}
