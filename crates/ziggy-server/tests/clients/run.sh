@@ -14,17 +14,18 @@ cleanup() {
     for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
+    wait 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-start_server() { # name -> prints the port
+start_server() { # name -> sets $port (not in a subshell: the cleanup must see the pid)
     "$server_bin" --dir "$tmp/db" --port 0 --bind 127.0.0.1 --requirepass pw \
         --durability batched >"$tmp/$1.out" 2>"$tmp/$1.err" &
     pids+=($!)
     for _ in $(seq 600); do
         if grep -q '^ziggy-server ready' "$tmp/$1.out" 2>/dev/null; then
-            grep -o 'port [0-9]*' "$tmp/$1.out" | cut -d' ' -f2
+            port=$(grep -o 'port [0-9]*' "$tmp/$1.out" | cut -d' ' -f2)
             return
         fi
         sleep 0.1
@@ -40,7 +41,9 @@ mkdir "$tmp/node"
 cp "$here/package.json" "$here/package-lock.json" "$tmp/node/"
 (cd "$tmp/node" && npm ci --quiet --no-audit --no-fund >/dev/null)
 
-port1=$(start_server one)
-port2=$(start_server two)
+start_server one
+port1=$port
+start_server two
+port2=$port
 "$tmp/venv/bin/python" "$here/redis_py_check.py" "$port1" "$port2" pw
 NODE_PATH="$tmp/node/node_modules" node "$here/ioredis_check.js" "$port1" "$port2" pw
