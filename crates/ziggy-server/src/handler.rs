@@ -1,0 +1,703 @@
+//! One connection's commands: what the server answers itself (authentication, `CLIENT`,
+//! `HELLO`'s protocol switch, `CONFIG GET`, `QUIT`, `RESET`, `SHUTDOWN`, `INFO`'s clients
+//! section), and everything else passed to the library's [`Session`]. Runs on a blocking
+//! thread: a command may wait for the writer lock or an fsync.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ziggydb::commands::{glob_match, lookup, Policy, Protocol, Reply, Session};
+
+use crate::state::{lock, Client, Server};
+
+/// What the connection does after a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Read the next requests.
+    Continue,
+    /// Send what was produced, then close (`QUIT`, `SHUTDOWN`, a kill, an output buffer
+    /// over its limit).
+    Close,
+}
+
+/// The commands of part 1 of the plan (blocking pops, pub/sub), answered with a clear
+/// error while the library has no command for them.
+const NOT_BUILT: &[&str] = &[
+    "BLPOP",
+    "BRPOP",
+    "BLMOVE",
+    "BRPOPLPUSH",
+    "BLMPOP",
+    "BZPOPMIN",
+    "BZPOPMAX",
+    "BZMPOP",
+    "SUBSCRIBE",
+    "PSUBSCRIBE",
+    "SSUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PUNSUBSCRIBE",
+    "SUNSUBSCRIBE",
+    "PUBLISH",
+    "SPUBLISH",
+    "PUBSUB",
+];
+
+/// Writes that a pipeline may run in one transaction: each checks everything that can make
+/// it fail (its arguments, the key's type, a number's range) before it writes anything, so
+/// that a failed one leaves nothing behind in the shared transaction.
+const GROUPABLE: &[&[u8]] = &[
+    b"SET", b"INCR", b"INCRBY", b"DECR", b"DECRBY", b"APPEND", b"LPUSH", b"RPUSH", b"LPOP",
+    b"RPOP", b"SADD", b"SREM", b"HSET", b"HDEL", b"ZADD", b"ZREM", b"DEL",
+];
+
+/// Most commands in one pipeline transaction.
+const MAX_GROUP: usize = 1024;
+
+/// How many commands at the start of `batch` may run as one transaction.
+pub fn groupable_run(batch: &[Vec<Vec<u8>>]) -> usize {
+    batch
+        .iter()
+        .take(MAX_GROUP)
+        .take_while(|argv| {
+            argv.len() >= 2 && GROUPABLE.iter().any(|n| argv[0].eq_ignore_ascii_case(n))
+        })
+        .count()
+}
+
+/// Reads that never wait (readers take no lock) and cost little whatever the data: a batch
+/// of only these runs on the reactor's thread, without a trip to the blocking pool.
+const QUICK_READS: &[&[u8]] = &[
+    b"GET",
+    b"EXISTS",
+    b"TTL",
+    b"PTTL",
+    b"TYPE",
+    b"STRLEN",
+    b"HGET",
+    b"HEXISTS",
+    b"HLEN",
+    b"SISMEMBER",
+    b"SCARD",
+    b"ZSCORE",
+    b"ZCARD",
+    b"LLEN",
+    b"LINDEX",
+    b"PING",
+    b"ECHO",
+];
+
+/// Whether `batch` may run on the reactor's thread: a few quick reads.
+pub fn quick(batch: &[Vec<Vec<u8>>]) -> bool {
+    batch.len() <= 64
+        && batch
+            .iter()
+            .all(|argv| QUICK_READS.iter().any(|n| argv[0].eq_ignore_ascii_case(n)))
+}
+
+/// A connection's state, moved to a blocking thread for each batch of requests.
+pub struct Conn {
+    pub server: Arc<Server>,
+    pub client: Arc<Client>,
+    pub session: Session,
+    pub protocol: Protocol,
+    pub authed: bool,
+}
+
+/// Replies are handed to the socket in pieces of about this size while a batch runs.
+pub const CHUNK: usize = 64 * 1024;
+
+impl Conn {
+    pub fn new(server: Arc<Server>, client: Arc<Client>) -> Self {
+        let session = Session::new(&server.db, policy(&server.args));
+        let authed = server.args.requirepass.is_none();
+        Conn {
+            server,
+            client,
+            session,
+            protocol: Protocol::Resp2,
+            authed,
+        }
+    }
+
+    /// Runs `batch` in order, encoding each reply into `out`; whole pieces of at least
+    /// [`CHUNK`] bytes go to `send` as they fill (the socket writes them meanwhile). Stops
+    /// early, with [`Flow::Close`], if the client is killed or its unread output exceeds the
+    /// limit.
+    pub fn run_batch(
+        &mut self,
+        batch: Vec<Vec<Vec<u8>>>,
+        out: &mut Vec<u8>,
+        send: &mut dyn FnMut(Vec<u8>),
+    ) -> Flow {
+        let limit = self.server.args.client_output_buffer_limit;
+        let mut i = 0;
+        while i < batch.len() {
+            if self.client.is_killed() {
+                return Flow::Close;
+            }
+            let group = if self.authed && !self.session.in_transaction() {
+                groupable_run(&batch[i..])
+            } else {
+                0
+            };
+            let flow = if group >= 2 {
+                self.run_group(&batch[i..i + group], out);
+                i += group;
+                Flow::Continue
+            } else {
+                i += 1;
+                self.command(&batch[i - 1], out)
+            };
+            if out.len() >= CHUNK {
+                let piece = std::mem::take(out);
+                let pending =
+                    self.client.omem.fetch_add(piece.len(), Ordering::SeqCst) + piece.len();
+                send(piece);
+                if pending > limit {
+                    self.server
+                        .output_limit_disconnects
+                        .fetch_add(1, Ordering::Relaxed);
+                    crate::log(&format!(
+                        "closing client id={} addr={}: {pending} bytes of replies unread, over \
+                         client-output-buffer-limit {limit}",
+                        self.client.id, self.client.addr
+                    ));
+                    self.client.kill();
+                    return Flow::Close;
+                }
+            }
+            if flow == Flow::Close {
+                return Flow::Close;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Runs consecutive pipelined writes (see [`GROUPABLE`]) in one write transaction: one
+    /// lock acquisition and one commit (one fsync with `--durability immediate`) for all of
+    /// them. Their replies are what each would have replied alone (each sees the writes
+    /// before it; an error reply leaves the others be, as it would alone) and are sent only
+    /// once the commit is done; if the commit fails, each gets its error.
+    fn run_group(&mut self, group: &[Vec<Vec<u8>>], out: &mut Vec<u8>) {
+        if self.session.execute(&[b"BEGIN"]).is_error() {
+            for argv in group {
+                self.command(argv, out);
+            }
+            return;
+        }
+        let mut replies = Vec::with_capacity(group.len());
+        for argv in group {
+            *lock(&self.client.last_cmd) = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+            let args: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+            replies.push(self.session.execute(&args));
+        }
+        let commit = self.session.execute(&[b"COMMIT"]);
+        self.client
+            .last_active_ms
+            .store(self.server.now_ms(), Ordering::Relaxed);
+        for reply in &replies {
+            self.reply(if commit.is_error() { &commit } else { reply }, out);
+        }
+    }
+
+    /// Notes `name` as the client's last command, now.
+    pub fn note_command(&self, name: &[u8]) {
+        self.client
+            .last_active_ms
+            .store(self.server.now_ms(), Ordering::Relaxed);
+        *lock(&self.client.last_cmd) = String::from_utf8_lossy(name).to_ascii_lowercase();
+    }
+
+    /// Runs one command, encoding its reply (if it has one) into `out`.
+    pub fn command(&mut self, argv: &[Vec<u8>], out: &mut Vec<u8>) -> Flow {
+        let name = String::from_utf8_lossy(&argv[0]).to_ascii_uppercase();
+        self.note_command(&argv[0]);
+        let args: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+        if !self.authed && !matches!(name.as_str(), "AUTH" | "HELLO" | "QUIT" | "RESET") {
+            self.reply(&Reply::error("NOAUTH Authentication required."), out);
+            return Flow::Continue;
+        }
+        let (reply, flow) = match name.as_str() {
+            "AUTH" => (self.auth(&args[1..]), Flow::Continue),
+            "HELLO" => (self.hello(&args), Flow::Continue),
+            "CLIENT" => self.client_cmd(&args[1..]),
+            "QUIT" => (Reply::ok(), Flow::Close),
+            "RESET" => {
+                self.reset();
+                (Reply::Status("RESET".into()), Flow::Continue)
+            }
+            "SHUTDOWN" => {
+                crate::log(&format!(
+                    "SHUTDOWN asked by client id={} addr={}",
+                    self.client.id, self.client.addr
+                ));
+                self.server.request_shutdown();
+                // As Redis: a successful SHUTDOWN closes the connection with no reply.
+                return Flow::Close;
+            }
+            "CONFIG" => (self.config(&args[1..]), Flow::Continue),
+            "INFO" => (self.info(&args), Flow::Continue),
+            "SELECT" if lookup(b"SELECT").is_none() => (select(&args), Flow::Continue),
+            n if NOT_BUILT.contains(&n) && lookup(n.as_bytes()).is_none() => (
+                Reply::error(format!(
+                    "ERR '{n}' is not available in ziggy-server yet: blocking pops and \
+                     pub/sub are not built"
+                )),
+                Flow::Continue,
+            ),
+            _ => (self.session.execute(&args), Flow::Continue),
+        };
+        self.client
+            .in_multi
+            .store(self.session.in_transaction(), Ordering::Relaxed);
+        self.reply(&reply, out);
+        flow
+    }
+
+    fn reply(&self, reply: &Reply, out: &mut Vec<u8>) {
+        reply.encode(self.protocol, out);
+    }
+
+    fn password_ok(&self, user: Option<&[u8]>, pass: &[u8]) -> Reply {
+        let Some(required) = &self.server.args.requirepass else {
+            return Reply::error(
+                "ERR AUTH <password> called without any password configured for the default \
+                 user. Are you sure your configuration is correct?",
+            );
+        };
+        let user_ok = user.is_none_or(|u| u == b"default");
+        if user_ok && constant_time_eq(pass, required.as_bytes()) {
+            Reply::ok()
+        } else {
+            Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
+        }
+    }
+
+    fn auth(&mut self, args: &[&[u8]]) -> Reply {
+        let reply = match args {
+            [pass] => self.password_ok(None, pass),
+            [user, pass] => self.password_ok(Some(user), pass),
+            _ => return Reply::error("ERR syntax error"),
+        };
+        if !reply.is_error() {
+            self.authed = true;
+        }
+        reply
+    }
+
+    /// `HELLO [protover [AUTH user pass] [SETNAME name]]`: the server checks the password
+    /// and sets the name (both are the connection's), the library's `HELLO` (when it has one)
+    /// replies, and on success the connection speaks the protocol asked for.
+    fn hello(&mut self, args: &[&[u8]]) -> Reply {
+        let mut protocol = None;
+        let mut rest = &args[1..];
+        if let Some((first, tail)) = rest.split_first() {
+            protocol = match *first {
+                b"2" => Some(Protocol::Resp2),
+                b"3" => Some(Protocol::Resp3),
+                v if std::str::from_utf8(v).is_ok_and(|s| s.parse::<i64>().is_ok()) => {
+                    return Reply::error("NOPROTO unsupported protocol version");
+                }
+                _ => return Reply::error("ERR Protocol version is not an integer or out of range"),
+            };
+            rest = tail;
+        }
+        let mut name = None;
+        while let Some((opt, tail)) = rest.split_first() {
+            if opt.eq_ignore_ascii_case(b"AUTH") && tail.len() >= 2 {
+                let reply = self.password_ok(Some(tail[0]), tail[1]);
+                if reply.is_error() {
+                    return reply;
+                }
+                self.authed = true;
+                rest = &tail[2..];
+            } else if opt.eq_ignore_ascii_case(b"SETNAME") && !tail.is_empty() {
+                name = Some(tail[0]);
+                rest = &tail[1..];
+            } else {
+                return Reply::error(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(opt)
+                ));
+            }
+        }
+        if !self.authed {
+            return Reply::error(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise \
+                 the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the \
+                 client and select the RESP protocol version at the same time",
+            );
+        }
+        if let Some(name) = name {
+            if let Err(reply) = check_name(name) {
+                return reply;
+            }
+            *lock(&self.client.name) = name.to_vec();
+        }
+        let reply = if lookup(b"HELLO").is_some() {
+            // The library answers HELLO: give it the protocol asked for; the connection's
+            // options are done.
+            let mut argv: Vec<&[u8]> = vec![args[0]];
+            argv.extend(args.get(1).copied());
+            self.session.execute(&argv)
+        } else {
+            self.hello_reply(protocol.unwrap_or(self.protocol))
+        };
+        if !reply.is_error() {
+            if let Some(p) = protocol {
+                self.protocol = p;
+                self.client
+                    .resp3
+                    .store(p == Protocol::Resp3, Ordering::Relaxed);
+            }
+        }
+        reply
+    }
+
+    /// `HELLO`'s reply while the library has no `HELLO` of its own.
+    fn hello_reply(&self, protocol: Protocol) -> Reply {
+        let field = |k: &str, v: Reply| (Reply::bulk(k), v);
+        Reply::Map(vec![
+            field("server", Reply::bulk("ziggy-server")),
+            field("version", Reply::bulk(env!("CARGO_PKG_VERSION"))),
+            field(
+                "proto",
+                Reply::Int(if protocol == Protocol::Resp3 { 3 } else { 2 }),
+            ),
+            field(
+                "id",
+                Reply::Int(i64::try_from(self.client.id).unwrap_or(i64::MAX)),
+            ),
+            field("mode", Reply::bulk("standalone")),
+            field("role", Reply::bulk("master")),
+            field("modules", Reply::Array(Vec::new())),
+        ])
+    }
+
+    /// `RESET`: a new session (an open `BEGIN` is rolled back, `MULTI` and `WATCH` are
+    /// dropped), RESP2, no name, and signed out if there is a password.
+    fn reset(&mut self) {
+        self.session = Session::new(&self.server.db, policy(&self.server.args));
+        self.protocol = Protocol::Resp2;
+        self.client.resp3.store(false, Ordering::Relaxed);
+        lock(&self.client.name).clear();
+        self.authed = self.server.args.requirepass.is_none();
+    }
+
+    fn client_cmd(&mut self, args: &[&[u8]]) -> (Reply, Flow) {
+        let Some(sub) = args.first() else {
+            return (
+                Reply::error("ERR wrong number of arguments for 'client' command"),
+                Flow::Continue,
+            );
+        };
+        let sub = String::from_utf8_lossy(sub).to_ascii_uppercase();
+        let rest = &args[1..];
+        let reply = match (sub.as_str(), rest) {
+            ("ID", []) => Reply::Int(i64::try_from(self.client.id).unwrap_or(i64::MAX)),
+            ("GETNAME", []) => {
+                let name = lock(&self.client.name).clone();
+                if name.is_empty() {
+                    Reply::Nil
+                } else {
+                    Reply::Bulk(name)
+                }
+            }
+            ("SETNAME", [name]) => match check_name(name) {
+                Ok(()) => {
+                    *lock(&self.client.name) = name.to_vec();
+                    Reply::ok()
+                }
+                Err(reply) => reply,
+            },
+            ("SETINFO", [attr, value]) => {
+                if attr.eq_ignore_ascii_case(b"LIB-NAME") {
+                    *lock(&self.client.lib_name) = value.to_vec();
+                    Reply::ok()
+                } else if attr.eq_ignore_ascii_case(b"LIB-VER") {
+                    *lock(&self.client.lib_ver) = value.to_vec();
+                    Reply::ok()
+                } else {
+                    Reply::error(format!(
+                        "ERR Unrecognized option '{}'",
+                        String::from_utf8_lossy(attr)
+                    ))
+                }
+            }
+            ("INFO", []) => Reply::Verbatim {
+                format: *b"txt",
+                text: format!("{}\n", self.server.client_line(&self.client)).into_bytes(),
+            },
+            ("LIST", _) => self.client_list(rest),
+            ("KILL", _) => return self.client_kill(rest),
+            ("NO-EVICT" | "NO-TOUCH", [_]) => Reply::ok(),
+            ("HELP", []) => Reply::Array(
+                [
+                    "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
+                    "ID, GETNAME, SETNAME <name>, SETINFO LIB-NAME|LIB-VER <value>, INFO,",
+                    "LIST [TYPE NORMAL] [ID <id> ...],",
+                    "KILL <ip:port> | KILL [ID <id>] [ADDR <ip:port>] [LADDR <ip:port>] [SKIPME yes|no]",
+                ]
+                .iter()
+                .map(|l| Reply::Status((*l).into()))
+                .collect(),
+            ),
+            _ => Reply::error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                sub.to_ascii_lowercase()
+            )),
+        };
+        (reply, Flow::Continue)
+    }
+
+    fn client_list(&self, args: &[&[u8]]) -> Reply {
+        let mut ids: Option<Vec<u64>> = None;
+        let mut i = 0;
+        while i < args.len() {
+            let opt = args[i];
+            if opt.eq_ignore_ascii_case(b"TYPE") && i + 1 < args.len() {
+                let t = args[i + 1];
+                if !t.eq_ignore_ascii_case(b"normal") {
+                    if [&b"master"[..], b"replica", b"pubsub"]
+                        .iter()
+                        .any(|k| t.eq_ignore_ascii_case(k))
+                    {
+                        return Reply::Verbatim {
+                            format: *b"txt",
+                            text: Vec::new(),
+                        };
+                    }
+                    return Reply::error(format!(
+                        "ERR Unknown client type '{}'",
+                        String::from_utf8_lossy(t)
+                    ));
+                }
+                i += 2;
+            } else if opt.eq_ignore_ascii_case(b"ID") && i + 1 < args.len() {
+                let mut list = Vec::new();
+                for id in &args[i + 1..] {
+                    match std::str::from_utf8(id).ok().and_then(|s| s.parse().ok()) {
+                        Some(n) if n > 0 => list.push(n),
+                        _ => return Reply::error("ERR Invalid client ID"),
+                    }
+                }
+                ids = Some(list);
+                i = args.len();
+            } else {
+                return Reply::error("ERR syntax error");
+            }
+        }
+        let mut text = String::new();
+        for c in self.server.clients() {
+            if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+                text.push_str(&self.server.client_line(&c));
+                text.push('\n');
+            }
+        }
+        Reply::Verbatim {
+            format: *b"txt",
+            text: text.into_bytes(),
+        }
+    }
+
+    /// `CLIENT KILL ip:port` (replies OK or an error) or `CLIENT KILL <filter> <value> ...`
+    /// (replies how many were killed). Killing itself closes this connection after the reply.
+    fn client_kill(&mut self, args: &[&[u8]]) -> (Reply, Flow) {
+        let mut id: Option<u64> = None;
+        let mut addr: Option<&[u8]> = None;
+        let mut laddr: Option<&[u8]> = None;
+        let old_form = args.len() == 1;
+        let mut skipme = !old_form;
+        if old_form {
+            addr = Some(args[0]);
+        } else {
+            if args.is_empty() || !args.len().is_multiple_of(2) {
+                return (Reply::error("ERR syntax error"), Flow::Continue);
+            }
+            for pair in args.chunks(2) {
+                let (opt, value) = (pair[0], pair[1]);
+                if opt.eq_ignore_ascii_case(b"ID") {
+                    match std::str::from_utf8(value).ok().and_then(|s| s.parse().ok()) {
+                        Some(n) if n > 0 => id = Some(n),
+                        _ => {
+                            return (
+                                Reply::error("ERR client-id should be greater than 0"),
+                                Flow::Continue,
+                            )
+                        }
+                    }
+                } else if opt.eq_ignore_ascii_case(b"ADDR") {
+                    addr = Some(value);
+                } else if opt.eq_ignore_ascii_case(b"LADDR") {
+                    laddr = Some(value);
+                } else if opt.eq_ignore_ascii_case(b"SKIPME") {
+                    if value.eq_ignore_ascii_case(b"yes") {
+                        skipme = true;
+                    } else if value.eq_ignore_ascii_case(b"no") {
+                        skipme = false;
+                    } else {
+                        return (Reply::error("ERR syntax error"), Flow::Continue);
+                    }
+                } else if opt.eq_ignore_ascii_case(b"USER") {
+                    if value != b"default" {
+                        return (
+                            Reply::error(format!(
+                                "ERR No such user '{}'",
+                                String::from_utf8_lossy(value)
+                            )),
+                            Flow::Continue,
+                        );
+                    }
+                } else if opt.eq_ignore_ascii_case(b"TYPE") {
+                    if !value.eq_ignore_ascii_case(b"normal") {
+                        return (Reply::Int(0), Flow::Continue);
+                    }
+                } else {
+                    return (Reply::error("ERR syntax error"), Flow::Continue);
+                }
+            }
+        }
+        let mut killed = 0;
+        let mut me = false;
+        for c in self.server.clients() {
+            let matches = id.is_none_or(|id| c.id == id)
+                && addr.is_none_or(|a| a == c.addr.as_bytes())
+                && laddr.is_none_or(|a| a == c.laddr.as_bytes());
+            if !matches || (skipme && c.id == self.client.id) {
+                continue;
+            }
+            if c.id == self.client.id {
+                me = true;
+            } else {
+                c.kill();
+            }
+            killed += 1;
+        }
+        let flow = if me { Flow::Close } else { Flow::Continue };
+        if old_form {
+            if killed == 0 {
+                (Reply::error("ERR No such client"), flow)
+            } else {
+                (Reply::ok(), flow)
+            }
+        } else {
+            (Reply::Int(killed), flow)
+        }
+    }
+
+    fn config(&self, args: &[&[u8]]) -> Reply {
+        let Some(sub) = args.first() else {
+            return Reply::error("ERR wrong number of arguments for 'config' command");
+        };
+        if sub.eq_ignore_ascii_case(b"GET") && args.len() >= 2 {
+            let pairs = self.server.args.config_pairs(self.server.port);
+            let mut found = Vec::new();
+            for (name, value) in &pairs {
+                if args[1..]
+                    .iter()
+                    .any(|pat| glob_match(&pat.to_ascii_lowercase(), name.as_bytes()))
+                {
+                    found.push((Reply::bulk(*name), Reply::bulk(value.as_bytes())));
+                }
+            }
+            Reply::Map(found)
+        } else if sub.eq_ignore_ascii_case(b"SET") {
+            Reply::error(
+                "ERR CONFIG SET is not supported by ziggy-server: restart it with the option \
+                 changed",
+            )
+        } else if sub.eq_ignore_ascii_case(b"RESETSTAT") && args.len() == 1 {
+            Reply::ok()
+        } else {
+            Reply::error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+                String::from_utf8_lossy(sub).to_ascii_lowercase()
+            ))
+        }
+    }
+
+    /// The library's `INFO`, and the server's `# Clients` section when all sections or
+    /// `clients` are asked for.
+    fn info(&mut self, args: &[&[u8]]) -> Reply {
+        let reply = self.session.execute(args);
+        let sections = &args[1..];
+        let wanted = sections.is_empty()
+            || sections.iter().any(|s| {
+                [&b"all"[..], b"default", b"everything", b"clients"]
+                    .iter()
+                    .any(|n| s.eq_ignore_ascii_case(n))
+            });
+        match reply {
+            Reply::Bulk(mut text) if wanted => {
+                if !text.is_empty() {
+                    text.extend_from_slice(b"\r\n");
+                }
+                text.extend_from_slice(self.server.info_clients().as_bytes());
+                Reply::Bulk(text)
+            }
+            Reply::Verbatim { format, mut text } if wanted => {
+                if !text.is_empty() {
+                    text.extend_from_slice(b"\r\n");
+                }
+                text.extend_from_slice(self.server.info_clients().as_bytes());
+                Reply::Verbatim { format, text }
+            }
+            other => other,
+        }
+    }
+
+    /// Rolls back a `BEGIN` that has held the writer lock too long, for a client gone quiet.
+    pub fn rollback_if_overdue(&mut self) {
+        if self.session.rollback_if_overdue() {
+            crate::log(&format!(
+                "rolled back the BEGIN of client id={} addr={}: it held the writer lock too long",
+                self.client.id, self.client.addr
+            ));
+        }
+    }
+}
+
+/// What a session of this server may do: no administration commands and no files on the
+/// server's machine (its clients are not necessarily the database's owner), and a `BEGIN`
+/// that holds the writer lock for at most `--max-begin-hold-ms`.
+pub fn policy(args: &crate::config::Args) -> Policy {
+    Policy {
+        max_begin_hold: Some(Duration::from_millis(args.max_begin_hold_ms.max(1))),
+        ..Policy::restricted()
+    }
+}
+
+/// `SELECT` while the library has only database 0.
+fn select(args: &[&[u8]]) -> Reply {
+    if args.len() != 2 {
+        return Reply::error("ERR wrong number of arguments for 'select' command");
+    }
+    match std::str::from_utf8(args[1])
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+    {
+        Some(0) => Reply::ok(),
+        Some(_) => Reply::error("ERR DB index is out of range"),
+        None => Reply::error("ERR value is not an integer or out of range"),
+    }
+}
+
+fn check_name(name: &[u8]) -> Result<(), Reply> {
+    if name.iter().all(|&b| (b'!'..=b'~').contains(&b)) {
+        Ok(())
+    } else {
+        Err(Reply::error(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ))
+    }
+}
+
+/// Compares a password without stopping at the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, &x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
+    }
+    diff == 0
+}

@@ -1,0 +1,750 @@
+//! `ziggy-server` over raw RESP: real server processes on free ports, real sockets.
+//!
+//! Each test starts its own servers (`--port 0`, the port read back from the ready line) on
+//! a temporary directory, and waits with generous timeouts: the tests run on a loaded
+//! machine.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ziggydb::commands::{decode_reply, Reply};
+
+/// How long any single wait may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ziggy-server"))
+            .arg("--dir")
+            .arg(dir)
+            .args(["--port", "0", "--bind", "127.0.0.1"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ziggy-server starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the ready line");
+        let port = line
+            .split_whitespace()
+            .skip_while(|w| *w != "port")
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in the ready line {line:?}"));
+        Server { child, port }
+    }
+
+    fn connect(&self) -> Conn {
+        Conn::tcp(self.port)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the server process, in bytes.
+    fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the server's /proc status");
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS");
+        kb * 1024
+    }
+
+    fn terminate(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill -TERM failed");
+    }
+
+    /// Waits for the process to end; its exit status.
+    fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Conn {
+    stream: Box<dyn ReadWrite>,
+    buf: Vec<u8>,
+}
+
+trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
+
+impl Conn {
+    fn tcp(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Conn {
+            stream: Box::new(stream),
+            buf: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    fn send_cmd(&mut self, args: &[&[u8]]) {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.send(&out);
+    }
+
+    /// The next reply, or `None` if the server closed the connection first.
+    fn try_reply(&mut self) -> Option<Reply> {
+        loop {
+            if let Some((reply, used)) = decode_reply(&self.buf).expect("a valid reply") {
+                self.buf.drain(..used);
+                return Some(reply);
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    fn reply(&mut self) -> Reply {
+        self.try_reply()
+            .expect("a reply before the connection closed")
+    }
+
+    fn cmd(&mut self, args: &[&str]) -> Reply {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send_cmd(&args);
+        self.reply()
+    }
+
+    /// True once the server has closed the connection (after any replies still unread).
+    fn closed(&mut self) -> bool {
+        while self.try_reply().is_some() {}
+        true
+    }
+}
+
+fn bulk(s: &str) -> Reply {
+    Reply::bulk(s)
+}
+
+fn status(s: &str) -> Reply {
+    Reply::Status(s.into())
+}
+
+fn error_text(r: &Reply) -> String {
+    match r {
+        Reply::Error(e) => e.clone(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+#[test]
+fn pipelined_multibulk_and_inline_requests_are_answered_in_order() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &[]);
+    let mut c = server.connect();
+    let mut out = Vec::new();
+    for i in 0..300 {
+        if i % 2 == 0 {
+            out.extend_from_slice(format!("SET k{i} \"v {i}\"\r\n").as_bytes());
+        } else {
+            let k = format!("k{i}");
+            let v = format!("v {i}");
+            out.extend_from_slice(
+                format!(
+                    "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n",
+                    k.len(),
+                    v.len()
+                )
+                .as_bytes(),
+            );
+        }
+        out.extend_from_slice(format!("GET k{i}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"INCR n\r\nINCR n\r\n\r\nPING\r\n");
+    c.send(&out);
+    for i in 0..300 {
+        assert_eq!(c.reply(), status("OK"), "SET k{i}");
+        assert_eq!(c.reply(), bulk(&format!("v {i}")), "GET k{i}");
+    }
+    assert_eq!(c.reply(), Reply::Int(1));
+    assert_eq!(c.reply(), Reply::Int(2));
+    assert_eq!(c.reply(), status("PONG"));
+    assert_eq!(c.cmd(&["ECHO", "hi"]), bulk("hi"));
+}
+
+#[test]
+fn multi_exec_and_watch_per_connection() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &[]);
+    let mut a = server.connect();
+    let mut b = server.connect();
+    assert_eq!(a.cmd(&["MULTI"]), status("OK"));
+    assert_eq!(a.cmd(&["SET", "x", "1"]), status("QUEUED"));
+    assert_eq!(a.cmd(&["INCR", "x"]), status("QUEUED"));
+    // Another connection is not inside a's transaction.
+    assert_eq!(b.cmd(&["GET", "x"]), Reply::Nil);
+    assert_eq!(
+        a.cmd(&["EXEC"]),
+        Reply::Array(vec![status("OK"), Reply::Int(2)])
+    );
+    assert_eq!(a.cmd(&["WATCH", "x"]), status("OK"));
+    assert_eq!(b.cmd(&["SET", "x", "changed"]), status("OK"));
+    assert_eq!(a.cmd(&["MULTI"]), status("OK"));
+    assert_eq!(a.cmd(&["SET", "x", "mine"]), status("QUEUED"));
+    assert_eq!(a.cmd(&["EXEC"]), Reply::NilArray);
+    assert_eq!(b.cmd(&["GET", "x"]), bulk("changed"));
+}
+
+#[test]
+fn a_password_is_required_before_anything_else() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &["--requirepass", "s3cret"]);
+    let mut c = server.connect();
+    assert!(error_text(&c.cmd(&["GET", "k"])).starts_with("NOAUTH"));
+    assert!(error_text(&c.cmd(&["AUTH", "wrong"])).starts_with("WRONGPASS"));
+    assert!(error_text(&c.cmd(&["AUTH", "other", "s3cret"])).starts_with("WRONGPASS"));
+    assert!(error_text(&c.cmd(&["HELLO", "3"])).starts_with("NOAUTH"));
+    assert_eq!(c.cmd(&["AUTH", "s3cret"]), status("OK"));
+    assert_eq!(c.cmd(&["SET", "k", "v"]), status("OK"));
+    // RESET signs the connection out again.
+    assert_eq!(c.cmd(&["RESET"]), status("RESET"));
+    assert!(error_text(&c.cmd(&["GET", "k"])).starts_with("NOAUTH"));
+
+    // HELLO with AUTH signs in and switches to RESP3 at once.
+    let mut h = server.connect();
+    let hello = h.cmd(&["HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "me"]);
+    assert!(
+        matches!(hello, Reply::Map(_)),
+        "HELLO 3 replies a map: {hello:?}"
+    );
+    h.send(b"*2\r\n$6\r\nCLIENT\r\n$7\r\nGETNAME\r\n");
+    assert_eq!(h.reply(), bulk("me"));
+    // In RESP3 CONFIG GET replies a map: its bytes on the wire say which protocol is spoken.
+    let mut raw = [0u8; 64];
+    h.send(b"CONFIG GET port\r\n");
+    let n = h.stream.read(&mut raw).expect("read");
+    assert!(
+        raw[..n].starts_with(b"%1\r\n"),
+        "a RESP3 map: {:?}",
+        &raw[..n]
+    );
+}
+
+#[test]
+fn malformed_requests_get_an_error_and_a_closed_connection() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &[]);
+    let cases: [(&[u8], &str); 5] = [
+        (b"*1\r\n$abc\r\n", "Protocol error: invalid bulk length"),
+        (
+            b"*1\r\n$99999999999\r\n",
+            "Protocol error: invalid bulk length",
+        ),
+        (
+            b"*99999999999\r\n",
+            "Protocol error: invalid multibulk length",
+        ),
+        (b"*1\r\nGET\r\n", "Protocol error: expected '$'"),
+        (
+            b"SET \"a b\r\n",
+            "Protocol error: unbalanced quotes in request",
+        ),
+    ];
+    for (bytes, expected) in cases {
+        let mut c = server.connect();
+        // Whatever came before the bad request is answered first.
+        c.send(b"PING\r\n");
+        c.send(bytes);
+        assert_eq!(c.reply(), status("PONG"));
+        let text = error_text(&c.reply());
+        assert!(text.contains(expected), "{bytes:?}: {text}");
+        assert!(c.closed());
+    }
+    // The server goes on serving.
+    assert_eq!(server.connect().cmd(&["PING"]), status("PONG"));
+}
+
+#[test]
+fn an_unfinished_request_over_the_query_buffer_limit_closes_the_client() {
+    let dir = tempdir();
+    let server = Server::start(
+        &dir.path().join("db"),
+        &["--client-query-buffer-limit", "1mb"],
+    );
+    let before = server.rss();
+    let mut c = server.connect();
+    // A bulk string may declare up to 512 MB; its bytes are kept only up to the limit.
+    c.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$536870000\r\n");
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0usize;
+    while sent < 64 << 20 {
+        if c.stream.write_all(&chunk).is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    assert!(sent < 64 << 20, "the server kept reading {sent} bytes");
+    let text = match c.try_reply() {
+        Some(r) => error_text(&r),
+        None => String::from("closed"),
+    };
+    assert!(text.contains("query buffer") || text == "closed", "{text}");
+    assert!(
+        server.rss() < before + (32 << 20),
+        "memory grew from {before} to {}",
+        server.rss()
+    );
+    assert_eq!(server.connect().cmd(&["PING"]), status("PONG"));
+}
+
+#[test]
+fn a_client_that_never_reads_is_closed_and_memory_stays_bounded() {
+    let dir = tempdir();
+    let server = Server::start(
+        &dir.path().join("db"),
+        &["--client-output-buffer-limit", "4mb"],
+    );
+    let mut setter = server.connect();
+    let value = "v".repeat(256 * 1024);
+    assert_eq!(setter.cmd(&["SET", "big", &value]), status("OK"));
+    let before = server.rss();
+    // 4000 GETs of 256 KiB: 1 GiB of replies, never read.
+    let stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    stream.set_write_timeout(Some(PATIENCE)).expect("timeout");
+    let mut writer = stream.try_clone().expect("clone");
+    let done = Arc::new(AtomicBool::new(false));
+    let done2 = Arc::clone(&done);
+    let sender = std::thread::spawn(move || {
+        let request = b"GET big\r\n".repeat(100);
+        for _ in 0..40 {
+            if writer.write_all(&request).is_err() {
+                break;
+            }
+        }
+        done2.store(true, Ordering::SeqCst);
+    });
+    let deadline = Instant::now() + PATIENCE;
+    let mut peak = 0;
+    // The server closes it: the client's id leaves CLIENT LIST.
+    loop {
+        peak = peak.max(server.rss());
+        let list = setter.cmd(&["CLIENT", "LIST"]);
+        let lines = match list {
+            Reply::Bulk(t) | Reply::Verbatim { text: t, .. } => {
+                String::from_utf8_lossy(&t).lines().count()
+            }
+            other => panic!("CLIENT LIST replied {other:?}"),
+        };
+        if lines == 1 && done.load(Ordering::SeqCst) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the client was never closed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sender.join().expect("sender");
+    assert!(
+        peak < before + (64 << 20),
+        "memory grew from {before} to {peak} for a client that never reads"
+    );
+    let info = setter.cmd(&["INFO", "clients"]);
+    let text = String::from_utf8_lossy(info.bulk_bytes().expect("INFO text")).into_owned();
+    assert!(
+        text.contains("client_output_buffer_limit_disconnections:1"),
+        "{text}"
+    );
+    drop(stream);
+    assert_eq!(server.connect().cmd(&["PING"]), status("PONG"));
+}
+
+#[test]
+fn client_commands_name_list_and_kill_connections() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &[]);
+    let mut a = server.connect();
+    let mut b = server.connect();
+    assert_eq!(a.cmd(&["CLIENT", "GETNAME"]), Reply::Nil);
+    assert_eq!(a.cmd(&["CLIENT", "SETNAME", "alpha"]), status("OK"));
+    assert!(error_text(&a.cmd(&["CLIENT", "SETNAME", "has space"])).contains("cannot contain"));
+    assert_eq!(a.cmd(&["CLIENT", "GETNAME"]), bulk("alpha"));
+    let Reply::Int(id_b) = b.cmd(&["CLIENT", "ID"]) else {
+        panic!("CLIENT ID is an integer");
+    };
+    let list = a.cmd(&["CLIENT", "LIST"]);
+    let text = String::from_utf8_lossy(list.bulk_bytes().expect("text")).into_owned();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.contains("name=alpha"), "{text}");
+    assert!(text.contains(&format!("id={id_b} ")), "{text}");
+    let info = b.cmd(&["CLIENT", "INFO"]);
+    let info = String::from_utf8_lossy(info.bulk_bytes().expect("text")).into_owned();
+    assert!(info.starts_with(&format!("id={id_b} ")), "{info}");
+    assert_eq!(
+        a.cmd(&["CLIENT", "KILL", "ID", &id_b.to_string()]),
+        Reply::Int(1)
+    );
+    assert!(b.closed());
+    assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", "999999"]), Reply::Int(0));
+    assert!(error_text(&a.cmd(&["CLIENT", "KILL", "1.2.3.4:5"])).contains("No such client"));
+    assert_eq!(a.cmd(&["PING"]), status("PONG"));
+    assert_eq!(a.cmd(&["QUIT"]), status("OK"));
+    assert!(a.closed());
+}
+
+#[test]
+fn maxclients_and_idle_timeout_close_connections() {
+    let dir = tempdir();
+    let server = Server::start(
+        &dir.path().join("db"),
+        &["--maxclients", "2", "--timeout", "1"],
+    );
+    let mut a = server.connect();
+    let mut b = server.connect();
+    assert_eq!(a.cmd(&["PING"]), status("PONG"));
+    assert_eq!(b.cmd(&["PING"]), status("PONG"));
+    let mut c = server.connect();
+    assert!(error_text(&c.reply()).contains("max number of clients"));
+    assert!(c.closed());
+    // Idle for more than a second: closed by the server (the read would wait PATIENCE).
+    let start = Instant::now();
+    assert!(a.closed());
+    assert!(start.elapsed() < PATIENCE);
+    assert!(b.closed());
+    // The slots are free again.
+    let mut d = server.connect();
+    assert_eq!(d.cmd(&["PING"]), status("PONG"));
+}
+
+#[test]
+fn commands_not_built_yet_get_a_clear_error() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &[]);
+    let mut c = server.connect();
+    for cmd in [
+        &["BLPOP", "l", "0"][..],
+        &["SUBSCRIBE", "ch"],
+        &["PUBLISH", "ch", "m"],
+    ] {
+        let text = error_text(&c.cmd(cmd));
+        assert!(text.contains("not available in ziggy-server yet"), "{text}");
+    }
+    // And administration or server-side files are not for clients.
+    assert!(error_text(&c.cmd(&["BACKUP", "/tmp/x"])).starts_with("NOPERM"));
+    assert_eq!(c.cmd(&["PING"]), status("PONG"));
+}
+
+#[test]
+fn the_unix_socket_serves_the_same_database() {
+    let dir = tempdir();
+    let sock = dir.path().join("ziggy.sock");
+    let server = Server::start(
+        &dir.path().join("db"),
+        &["--unixsocket", sock.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(server.connect().cmd(&["SET", "k", "tcp"]), status("OK"));
+    let stream = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    let mut u = Conn {
+        stream: Box::new(stream),
+        buf: Vec::new(),
+    };
+    assert_eq!(u.cmd(&["GET", "k"]), bulk("tcp"));
+}
+
+#[test]
+fn one_client_in_a_transaction_does_not_hold_up_the_others() {
+    // Connections run on threads of their own: a client whose BEGIN holds the writer lock
+    // (and a writer waiting behind it) leaves reads of every other client answered.
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &["--max-begin-hold-ms", "60000"]);
+    let mut a = server.connect();
+    let mut b = server.connect();
+    let mut r = server.connect();
+    assert_eq!(a.cmd(&["SET", "seen", "yes"]), status("OK"));
+    assert_eq!(a.cmd(&["BEGIN"]), status("OK"));
+    assert_eq!(a.cmd(&["SET", "k", "in-txn"]), status("OK"));
+    // b's write waits for the lock...
+    b.send(b"SET k from-b\r\n");
+    std::thread::sleep(Duration::from_millis(200));
+    // ...while r is answered.
+    assert_eq!(r.cmd(&["GET", "seen"]), bulk("yes"));
+    assert_eq!(r.cmd(&["PING"]), status("PONG"));
+    assert_eq!(a.cmd(&["COMMIT"]), status("OK"));
+    assert_eq!(b.reply(), status("OK"));
+    assert_eq!(r.cmd(&["GET", "k"]), bulk("from-b"));
+}
+
+#[test]
+fn two_servers_and_an_embedded_process_share_one_directory() {
+    let dir = tempdir();
+    let path = dir.path().join("db");
+    let s1 = Server::start(&path, &["--durability", "batched"]);
+    let s2 = Server::start(&path, &[]);
+    let db = ziggydb::Db::open(&path).expect("embedded open");
+    let mut c1 = s1.connect();
+    let mut c2 = s2.connect();
+    assert_eq!(c1.cmd(&["SET", "from1", "a"]), status("OK"));
+    assert_eq!(c2.cmd(&["GET", "from1"]), bulk("a"));
+    db.set(b"embedded", "e").expect("set");
+    assert_eq!(c1.cmd(&["GET", "embedded"]), bulk("e"));
+    assert_eq!(c2.cmd(&["RPUSH", "list", "x", "y"]), Reply::Int(2));
+    assert_eq!(c1.cmd(&["LLEN", "list"]), Reply::Int(2));
+    assert_eq!(
+        db.get(b"from1").expect("get").map(|v| v.to_vec()),
+        Some(b"a".to_vec())
+    );
+
+    // Increments from all three at once: none lost.
+    let per = 200;
+    let threads: Vec<_> = [s1.port, s2.port]
+        .into_iter()
+        .flat_map(|port| [port, port])
+        .map(|port| {
+            std::thread::spawn(move || {
+                let mut c = Conn::tcp(port);
+                for _ in 0..per {
+                    assert!(matches!(c.cmd(&["INCR", "n"]), Reply::Int(_)));
+                }
+            })
+        })
+        .collect();
+    for _ in 0..per {
+        db.incr_by(b"n", 1).expect("INCR from the embedded process");
+    }
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    let want = (per * 5).to_string();
+    assert_eq!(c1.cmd(&["GET", "n"]), bulk(&want));
+    assert_eq!(c2.cmd(&["GET", "n"]), bulk(&want));
+}
+
+#[test]
+fn sigterm_loses_no_acknowledged_write() {
+    let dir = tempdir();
+    let path = dir.path().join("db");
+    let mut server = Server::start(&path, &["--durability", "batched"]);
+    let acked = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let port = server.port;
+            let acked = Arc::clone(&acked);
+            std::thread::spawn(move || {
+                let mut c = Conn::tcp(port);
+                // Pipelines of 10, so that batches are running when the signal comes.
+                loop {
+                    c.send(&b"INCR n\r\n".repeat(10));
+                    for _ in 0..10 {
+                        match c.try_reply() {
+                            Some(Reply::Int(_)) => {
+                                acked.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Some(other) => panic!("INCR replied {other:?}"),
+                            None => return,
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + PATIENCE;
+    while acked.load(Ordering::SeqCst) < 500 {
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.terminate();
+    let status = server.wait();
+    assert!(status.success(), "the server stopped with {status}");
+    for c in clients {
+        c.join().expect("client thread");
+    }
+    let acked = acked.load(Ordering::SeqCst);
+    let db = ziggydb::Db::open(&path).expect("open");
+    let n: u64 = db
+        .get(b"n")
+        .expect("get")
+        .map(|v| {
+            String::from_utf8_lossy(&v.redis_bytes().expect("bytes"))
+                .parse()
+                .expect("a number")
+        })
+        .expect("n exists");
+    assert!(n >= acked, "{acked} increments acknowledged, {n} kept");
+}
+
+#[test]
+fn config_get_and_info_report_the_server() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &["--durability", "batched"]);
+    let mut c = server.connect();
+    let port = server.port.to_string();
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "port"]),
+        Reply::Array(vec![bulk("port"), bulk(&port)])
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "appendfsync"]),
+        Reply::Array(vec![bulk("appendfsync"), bulk("everysec")])
+    );
+    assert_eq!(c.cmd(&["CONFIG", "GET", "nosuch*"]), Reply::Array(vec![]));
+    let info = c.cmd(&["INFO"]);
+    let text = String::from_utf8_lossy(info.bulk_bytes().expect("INFO text")).into_owned();
+    assert!(
+        text.contains("# Clients\r\nconnected_clients:1\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("# Keyspace"), "{text}");
+    assert_eq!(c.cmd(&["SELECT", "0"]), status("OK"));
+}
+
+fn info_field(c: &mut Conn, field: &str) -> u64 {
+    let info = c.cmd(&["INFO", "stats"]);
+    let text = String::from_utf8_lossy(info.bulk_bytes().expect("INFO text")).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {text}"))
+}
+
+#[test]
+fn a_pipeline_of_writes_commits_once_with_each_reply_as_alone() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &[]);
+    let mut c = server.connect();
+    assert_eq!(c.cmd(&["SET", "s", "text"]), status("OK"));
+    let before = info_field(&mut c, "transactions_committed");
+    let mut pipeline = b"INCR n\r\n".repeat(50);
+    // An error in the middle is that command's reply alone; the rest still run.
+    pipeline.extend_from_slice(b"LPUSH s x\r\nINCRBY n notanumber\r\n");
+    pipeline.extend_from_slice(&b"INCR n\r\n".repeat(49));
+    pipeline.extend_from_slice(b"RPUSH l a b\r\nLPOP l\r\n");
+    c.send(&pipeline);
+    for i in 1..=50 {
+        assert_eq!(c.reply(), Reply::Int(i));
+    }
+    assert!(error_text(&c.reply()).starts_with("WRONGTYPE"));
+    assert!(error_text(&c.reply()).contains("not an integer"));
+    for i in 51..=99 {
+        assert_eq!(c.reply(), Reply::Int(i));
+    }
+    assert_eq!(c.reply(), Reply::Int(2));
+    assert_eq!(c.reply(), bulk("a"));
+    let after = info_field(&mut c, "transactions_committed");
+    assert_eq!(
+        after - before,
+        1,
+        "the pipeline's 103 writes committed as one"
+    );
+    assert_eq!(c.cmd(&["GET", "n"]), bulk("99"));
+    assert_eq!(c.cmd(&["GET", "s"]), bulk("text"));
+    assert_eq!(
+        c.cmd(&["LRANGE", "l", "0", "-1"]),
+        Reply::Array(vec![bulk("b")])
+    );
+}
+
+#[test]
+fn writes_of_many_clients_share_commits() {
+    // Immediate durability: while one commit waits for its fsync, the other clients' writes
+    // queue up and go into the next commit together.
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &["--durability", "immediate"]);
+    let mut c = server.connect();
+    let before = info_field(&mut c, "transactions_committed");
+    let (clients, per) = (20, 100);
+    let threads: Vec<_> = (0..clients)
+        .map(|i| {
+            let port = server.port;
+            std::thread::spawn(move || {
+                let mut c = Conn::tcp(port);
+                let own = format!("own{i}");
+                for n in 1..=per {
+                    assert!(matches!(c.cmd(&["INCR", "shared"]), Reply::Int(_)));
+                    assert_eq!(c.cmd(&["INCR", &own]), Reply::Int(n));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    let after = info_field(&mut c, "transactions_committed");
+    let writes = (clients * per * 2) as u64;
+    assert_eq!(
+        c.cmd(&["GET", "shared"]),
+        bulk(&(clients * per).to_string())
+    );
+    assert!(
+        after - before < writes,
+        "{writes} writes of {clients} clients took {} commits",
+        after - before
+    );
+}
+
+#[test]
+fn shutdown_stops_the_server_and_keeps_its_writes() {
+    let dir = tempdir();
+    let path = dir.path().join("db");
+    let mut server = Server::start(
+        &path,
+        &["--durability", "batched", "--sync-delay-ms", "60000"],
+    );
+    let mut c = server.connect();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), status("OK"));
+    let mut other = server.connect();
+    assert_eq!(other.cmd(&["PING"]), status("PONG"));
+    c.send(b"SHUTDOWN\r\n");
+    // No reply: the connection closes, as Redis's does; so does every other one.
+    assert!(c.try_reply().is_none());
+    assert!(other.closed());
+    let status = server.wait();
+    assert!(status.success(), "the server stopped with {status}");
+    let db = ziggydb::Db::open(&path).expect("open");
+    assert_eq!(
+        db.get(b"k").expect("get").map(|v| v.to_vec()),
+        Some(b"v".to_vec())
+    );
+}
