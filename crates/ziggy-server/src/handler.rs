@@ -335,15 +335,11 @@ impl Conn {
             }
             *lock(&self.client.name) = name.to_vec();
         }
-        let reply = if lookup(b"HELLO").is_some() {
-            // The library answers HELLO: give it the protocol asked for; the connection's
-            // options are done.
-            let mut argv: Vec<&[u8]> = vec![args[0]];
-            argv.extend(args.get(1).copied());
-            self.session.execute(&argv)
-        } else {
-            self.hello_reply(protocol.unwrap_or(self.protocol))
-        };
+        // The library answers HELLO and switches the session's reply shapes; the
+        // connection's options (password, name) are done above.
+        let mut argv: Vec<&[u8]> = vec![args[0]];
+        argv.extend(args.get(1).copied());
+        let reply = self.session.execute(&argv);
         if !reply.is_error() {
             if let Some(p) = protocol {
                 self.protocol = p;
@@ -353,26 +349,6 @@ impl Conn {
             }
         }
         reply
-    }
-
-    /// `HELLO`'s reply while the library has no `HELLO` of its own.
-    fn hello_reply(&self, protocol: Protocol) -> Reply {
-        let field = |k: &str, v: Reply| (Reply::bulk(k), v);
-        Reply::Map(vec![
-            field("server", Reply::bulk("ziggy-server")),
-            field("version", Reply::bulk(env!("CARGO_PKG_VERSION"))),
-            field(
-                "proto",
-                Reply::Int(if protocol == Protocol::Resp3 { 3 } else { 2 }),
-            ),
-            field(
-                "id",
-                Reply::Int(i64::try_from(self.client.id).unwrap_or(i64::MAX)),
-            ),
-            field("mode", Reply::bulk("standalone")),
-            field("role", Reply::bulk("master")),
-            field("modules", Reply::Array(Vec::new())),
-        ])
     }
 
     /// `RESET`: a new session (an open `BEGIN` is rolled back, `MULTI` and `WATCH` are

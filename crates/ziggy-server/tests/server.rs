@@ -604,14 +604,10 @@ fn sigterm_loses_no_acknowledged_write() {
     let acked = acked.load(Ordering::SeqCst);
     let db = ziggydb::Db::open(&path).expect("open");
     let n: u64 = db
-        .get(b"n")
+        .get_value(b"n")
         .expect("get")
-        .map(|v| {
-            String::from_utf8_lossy(&v.redis_bytes().expect("bytes"))
-                .parse()
-                .expect("a number")
-        })
-        .expect("n exists");
+        .map(|v| v.as_int().expect("a number"))
+        .expect("n exists") as u64;
     assert!(n >= acked, "{acked} increments acknowledged, {n} kept");
 }
 
