@@ -54,7 +54,8 @@ pub use crate::types::glob_match;
 pub use crate::value::{format_float, parse_float, parse_int, parse_long_double};
 pub use collections::CollectionId;
 pub use exec::transfer_error;
-pub use reply::Reply;
+pub use reply::{Collected, Reply, ReplySink};
+pub use resp::RespWriter;
 pub use resp::{
     decode_reply, decode_request, double_text, Protocol, ProtocolError, Request, MAX_BULK_LEN,
     MAX_INLINE_LEN, MAX_MULTIBULK_LEN, MAX_REPLY_DEPTH,
