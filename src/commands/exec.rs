@@ -98,11 +98,20 @@ impl View for Db {
         self.mget(keys)
     }
     fn values_reply(&self, keys: &[&[u8]]) -> crate::Result<Reply> {
+        /// The elements, into an array allocated at its size.
+        struct Elements(Vec<Reply>);
+        impl ReplySink for Elements {
+            fn reply(&mut self, _: Reply) {}
+            fn array(&mut self, _: usize) {}
+            fn element(&mut self, item: Reply) {
+                self.0.push(item);
+            }
+        }
         // Each value becomes its element as it is read, as when streamed: no list of the
-        // values beside the reply's.
-        let mut reply = crate::commands::Collected::default();
-        stream_values(self, keys, &mut reply)?;
-        Ok(reply.into_reply())
+        // values beside the reply's, whose array is allocated fallibly first.
+        let mut items = Elements(crate::error::try_vec(keys.len())?);
+        stream_values(self, keys, &mut items)?;
+        Ok(Reply::Array(items.0))
     }
     fn stored_type(&self, key: &[u8]) -> crate::Result<Option<ValueType>> {
         Ok(self.get(key)?.map(|v| v.value_type()))

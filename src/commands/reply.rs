@@ -115,8 +115,8 @@ impl Reply {
 ///
 /// A reply is one call of [`ReplySink::reply`], or one call of [`ReplySink::array`] followed
 /// by exactly `len` calls of [`ReplySink::element`]: either way the reply
-/// [`Session::execute`](crate::commands::Session::execute) returns (which builds it with
-/// [`Collected`]). The keys of an `MGET` are all looked up, in one committed state, before
+/// [`Session::execute`](crate::commands::Session::execute) returns, which [`Collected`]
+/// builds from the calls. The keys of an `MGET` are all looked up, in one committed state, before
 /// its array starts, so that a failed lookup is a whole error reply; a value found that
 /// cannot be decoded (a damaged record whose checksum still matches) is an error element
 /// in its place.
@@ -130,7 +130,9 @@ pub trait ReplySink {
 }
 
 /// A [`ReplySink`] that builds the reply it is handed: what
-/// [`Session::execute`](crate::commands::Session::execute) returns.
+/// [`Session::execute`](crate::commands::Session::execute) returns. Its array grows as
+/// elements come (an allocation that fails aborts; `execute` allocates `MGET`'s array at its
+/// size, fallibly, first).
 ///
 /// # Examples
 ///
