@@ -155,26 +155,31 @@ impl Db {
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn mget(&self, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
-        self.mget_map(keys, |value| value)
-    }
-    /// As [`Db::mget`](crate::Db::mget), each value passed through `f` as it is read, so that a caller
-    /// building something else of the values (`MGET`'s reply) needs no list of them first.
-    pub(crate) fn mget_map<T>(
-        &self,
-        keys: &[&[u8]],
-        mut f: impl FnMut(Option<Value>) -> T,
-    ) -> Result<Vec<T>> {
         let mut values = crate::error::try_vec(keys.len())?;
-        self.inner.lookup_many(keys, |found| {
-            let value = found.map(|(vtype, payload)| crate::db::txn::decode_value(vtype, payload));
-            values.push(f(match value.transpose() {
-                // As in Redis, a key of another type reads as nil in MGET.
-                Err(Error::WrongType { .. }) => None,
-                r => r?,
-            }));
+        self.mget_each(keys, |value| {
+            values.push(value?);
             Ok(())
         })?;
         Ok(values)
+    }
+    /// As [`Db::mget`], each value handed to `f` as it is read, key by key in order, so that
+    /// a caller writing the values somewhere (`MGET`'s reply) needs no list of them. The
+    /// records are all found first, in one committed state; an error of the lookup is
+    /// returned before `f` is called, and one decoding a value is handed to `f` in its
+    /// place (it may have been given values before it).
+    pub(crate) fn mget_each(
+        &self,
+        keys: &[&[u8]],
+        mut f: impl FnMut(Result<Option<Value>>) -> Result<()>,
+    ) -> Result<()> {
+        self.inner.lookup_many(keys, |found| {
+            let value = found.map(|(vtype, payload)| crate::db::txn::decode_value(vtype, payload));
+            f(match value.transpose() {
+                // As in Redis, a key of another type reads as nil in MGET.
+                Err(Error::WrongType { .. }) => Ok(None),
+                r => r,
+            })
+        })
     }
 
     /// The id of the transaction that last wrote `key` (`None` if absent or expired): a token

@@ -939,19 +939,19 @@ impl Shared {
         keys: &[&[u8]],
         mut f: impl FnMut(Option<(u8, &[u8])>) -> Result<()>,
     ) -> Result<()> {
-        /// Where a found value is: `map` indexes the maps held (`u32::MAX`: not found).
+        /// Where a found value is, in 12 bytes: `map_vtype` holds the index of its map among
+        /// those held (`NONE`: not found) above its type tag's 8 bits.
         #[derive(Clone, Copy)]
         struct Found {
-            map: u32,
+            map_vtype: u32,
             start: u32,
             len: u32,
-            vtype: u8,
         }
+        const NONE: u32 = u32::MAX >> 8;
         let none = Found {
-            map: u32::MAX,
+            map_vtype: NONE << 8,
             start: 0,
             len: 0,
-            vtype: 0,
         };
         let mut maps: Vec<Arc<SegmentMap>> = Vec::new();
         // Each map's place in `maps`, by its address.
@@ -975,19 +975,22 @@ impl Shared {
                         maps.len() - 1
                     });
                 let beyond = || Error::InvalidArgument("a value lies beyond 4 GiB".into());
+                let map = u32::try_from(map)
+                    .ok()
+                    .filter(|&m| m < NONE)
+                    .ok_or_else(|| Error::InvalidArgument("values in too many segments".into()))?;
                 found.push(Found {
-                    map: u32::try_from(map).map_err(|_| beyond())?,
+                    map_vtype: map << 8 | u32::from(h.meta.vtype),
                     start: u32::try_from(h.meta.value_start).map_err(|_| beyond())?,
                     len: u32::try_from(h.meta.value_len).map_err(|_| beyond())?,
-                    vtype: h.meta.vtype,
                 });
             }
             Ok(())
         })?;
         for v in found {
-            let value = maps.get(v.map as usize).map(|m| {
+            let value = maps.get((v.map_vtype >> 8) as usize).map(|m| {
                 let value = m.slice(v.start as usize, v.len as usize).unwrap_or(&[]);
-                (v.vtype, value)
+                (v.map_vtype as u8, value)
             });
             self.count_read(value.is_some());
             f(value)?;

@@ -10,7 +10,7 @@ use crate::{Db, Error, Value, ValueType, WriteTxn};
 use crate::commands::parse::{
     Condition, GetExTtl, ReadCmd, ScanArgs, ServerCmd, SetTtl, SetValue, Unit, WriteCmd,
 };
-use crate::commands::reply::Reply;
+use crate::commands::reply::{Reply, ReplySink};
 
 /// The reply for a library error, with Redis's wording where Redis has one.
 pub fn error_reply(err: &Error) -> Reply {
@@ -98,9 +98,20 @@ impl View for Db {
         self.mget(keys)
     }
     fn values_reply(&self, keys: &[&[u8]]) -> crate::Result<Reply> {
-        // Each value becomes its element as it is read: no list of the values beside the
-        // reply's.
-        Ok(Reply::Array(self.mget_map(keys, bulk_or_nil)?))
+        /// The elements, into an array allocated at its size.
+        struct Elements(Vec<Reply>);
+        impl ReplySink for Elements {
+            fn reply(&mut self, _: Reply) {}
+            fn array(&mut self, _: usize) {}
+            fn element(&mut self, item: Reply) {
+                self.0.push(item);
+            }
+        }
+        // Each value becomes its element as it is read, as when streamed: no list of the
+        // values beside the reply's, whose array is allocated fallibly first.
+        let mut items = Elements(crate::error::try_vec(keys.len())?);
+        stream_values(self, keys, &mut items)?;
+        Ok(Reply::Array(items.0))
     }
     fn stored_type(&self, key: &[u8]) -> crate::Result<Option<ValueType>> {
         Ok(self.get(key)?.map(|v| v.value_type()))
@@ -182,6 +193,37 @@ impl View for WriteTxn {
     fn random_key(&self) -> crate::Result<Option<Vec<u8>>> {
         WriteTxn::random_key(self)
     }
+}
+
+/// `MGET`'s reply handed to `sink` an element at a time as each value is read: all the
+/// keys are looked up first (in one committed state; a failure there returns before the
+/// array starts), then each value becomes its element and is handed on, so that nothing
+/// but where each value is (a few words a key) is held. A value that cannot be decoded is
+/// an error element in its place.
+///
+/// # Errors
+/// The lookup's.
+pub(crate) fn stream_values(
+    db: &Db,
+    keys: &[&[u8]],
+    sink: &mut dyn ReplySink,
+) -> crate::Result<()> {
+    let mut started = false;
+    db.mget_each(keys, |value| {
+        if !started {
+            sink.array(keys.len());
+            started = true;
+        }
+        sink.element(match value {
+            Ok(value) => bulk_or_nil(value),
+            Err(e) => error_reply(&e),
+        });
+        Ok(())
+    })?;
+    if !started {
+        sink.array(0);
+    }
+    Ok(())
 }
 
 pub fn bulk_or_nil(value: Option<Value>) -> Reply {

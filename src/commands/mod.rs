@@ -62,7 +62,8 @@ pub use crate::format::value::{
 pub use crate::types::glob_match;
 pub use collections::CollectionId;
 pub use exec::transfer_error;
-pub use reply::Reply;
+pub use reply::{Collected, Reply, ReplySink};
+pub use resp::RespWriter;
 pub use resp::{
     decode_reply, decode_request, double_text, Protocol, ProtocolError, Request, MAX_BULK_LEN,
     MAX_INLINE_LEN, MAX_MULTIBULK_LEN, MAX_REPLY_DEPTH,

@@ -107,3 +107,70 @@ impl Reply {
         matches!(self, Reply::Error(_))
     }
 }
+
+/// Where [`Session::execute_to`](crate::commands::Session::execute_to) hands a reply: whole,
+/// or, for a reply as long as its command (`MGET` outside a transaction), an array an element
+/// at a time as each value is read, so that a front end writes it out (printed, or encoded
+/// for a connection: [`RespWriter`](crate::commands::RespWriter)) without holding it whole.
+///
+/// A reply is one call of [`ReplySink::reply`], or one call of [`ReplySink::array`] followed
+/// by exactly `len` calls of [`ReplySink::element`]: either way the reply
+/// [`Session::execute`](crate::commands::Session::execute) returns, which [`Collected`]
+/// builds from the calls. The keys of an `MGET` are all looked up, in one committed state, before
+/// its array starts, so that a failed lookup is a whole error reply; a value found that
+/// cannot be decoded (a damaged record whose checksum still matches) is an error element
+/// in its place.
+pub trait ReplySink {
+    /// A whole reply.
+    fn reply(&mut self, reply: Reply);
+    /// The start of an array of `len` elements.
+    fn array(&mut self, len: usize);
+    /// The next element of the array started.
+    fn element(&mut self, item: Reply);
+}
+
+/// A [`ReplySink`] that builds the reply it is handed: what
+/// [`Session::execute`](crate::commands::Session::execute) returns. Its array grows as
+/// elements come (an allocation that fails aborts; `execute` allocates `MGET`'s array at its
+/// size, fallibly, first).
+///
+/// # Examples
+///
+/// ```
+/// use ziggydb::commands::{Collected, Policy, Reply, Session};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+/// db.set(b"a", "1")?;
+/// let mut session = Session::new(&db, Policy::default());
+/// let mut sink = Collected::default();
+/// session.execute_to(&[b"MGET", b"a", b"b"], &mut sink);
+/// assert_eq!(sink.into_reply(), Reply::Array(vec![Reply::bulk("1"), Reply::Nil]));
+/// # Ok::<(), ziggydb::Error>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct Collected {
+    reply: Option<Reply>,
+}
+
+impl Collected {
+    /// The reply handed to the sink (an empty array if none was).
+    pub fn into_reply(self) -> Reply {
+        self.reply.unwrap_or(Reply::Array(Vec::new()))
+    }
+}
+
+impl ReplySink for Collected {
+    fn reply(&mut self, reply: Reply) {
+        self.reply = Some(reply);
+    }
+    fn array(&mut self, _len: usize) {
+        // Grown as elements come: `len` is not trusted for an allocation.
+        self.reply = Some(Reply::Array(Vec::new()));
+    }
+    fn element(&mut self, item: Reply) {
+        match &mut self.reply {
+            Some(Reply::Array(items)) => items.push(item),
+            other => *other = Some(Reply::Array(vec![item])),
+        }
+    }
+}

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use crate::commands::reply::Reply;
+use crate::commands::reply::{Reply, ReplySink};
 use crate::commands::split::split_in_place;
 
 /// The protocol version a connection speaks (`HELLO 2` or `HELLO 3`).
@@ -410,6 +410,88 @@ fn reply_at(buf: &[u8], pos: usize, depth: usize) -> Result<Option<(Reply, usize
             )))
         }
     }))
+}
+
+/// A [`ReplySink`] that encodes what it is handed in a protocol and writes it to a
+/// connection (any [`std::io::Write`]) every 64 KiB: a server's way to send a reply streamed
+/// by [`Session::execute_to`](crate::commands::Session::execute_to) (`MGET` of a million
+/// keys) without building it or its encoding whole. The bytes are those of
+/// [`Reply::encode`] of the whole reply. The first write error is kept, nothing more is
+/// written after it, and [`RespWriter::finish`] returns it.
+///
+/// # Examples
+///
+/// ```
+/// use ziggydb::commands::{Policy, Protocol, RespWriter, Session};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+/// db.set(b"a", "1")?;
+/// let mut session = Session::new(&db, Policy::default());
+/// let mut conn = Vec::new();
+/// let mut writer = RespWriter::new(Protocol::Resp2, &mut conn);
+/// session.execute_to(&[b"MGET", b"a", b"b"], &mut writer);
+/// writer.finish()?;
+/// assert_eq!(conn, b"*2\r\n$1\r\n1\r\n$-1\r\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RespWriter<W: std::io::Write> {
+    protocol: Protocol,
+    buf: Vec<u8>,
+    to: W,
+    failed: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> RespWriter<W> {
+    /// A writer encoding in `protocol` to `to`.
+    pub fn new(protocol: Protocol, to: W) -> Self {
+        RespWriter {
+            protocol,
+            buf: Vec::new(),
+            to,
+            failed: None,
+        }
+    }
+
+    /// Writes what is left and hands back the writer.
+    ///
+    /// # Errors
+    /// The first error writing to the connection.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.write_out();
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => Ok(self.to),
+        }
+    }
+
+    fn write_out(&mut self) {
+        if self.failed.is_none() {
+            if let Err(e) = self.to.write_all(&self.buf) {
+                self.failed = Some(e);
+            }
+        }
+        self.buf.clear();
+    }
+
+    fn written(&mut self) {
+        if self.buf.len() >= 64 << 10 {
+            self.write_out();
+        }
+    }
+}
+
+impl<W: std::io::Write> ReplySink for RespWriter<W> {
+    fn reply(&mut self, reply: Reply) {
+        reply.encode(self.protocol, &mut self.buf);
+        self.written();
+    }
+    fn array(&mut self, len: usize) {
+        header(&mut self.buf, b'*', len_i64(len));
+    }
+    fn element(&mut self, item: Reply) {
+        item.encode(self.protocol, &mut self.buf);
+        self.written();
+    }
 }
 
 #[cfg(test)]

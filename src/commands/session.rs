@@ -234,6 +234,36 @@ impl Session {
         }
     }
 
+    /// Runs one command line as [`Session::execute`] does and hands its reply to `sink`: an
+    /// `MGET` outside a transaction an element at a time as each value is read (so that a
+    /// front end can write out a reply of a million values without holding it), any other
+    /// reply whole. See [`ReplySink`](crate::commands::ReplySink).
+    pub fn execute_to(&mut self, args: &[&[u8]], sink: &mut dyn crate::commands::ReplySink) {
+        use crate::commands::parse::ReadCmd;
+        use crate::commands::table::CommandId as C;
+        let streams = |spec: &CommandSpec| {
+            spec.id == C::Mget
+                && check_arity(spec, args.len()).is_ok()
+                && self.allowed(spec).is_ok()
+        };
+        let alone = self.multi.is_none() && self.txn.is_none() && !self.aborted;
+        match args.first().and_then(|name| lookup(name)) {
+            Some(spec) if alone && streams(spec) => {
+                if let Ok(Cmd::Read(ReadCmd::MGet(keys))) =
+                    parse(spec, &args[1..], self.clock.now_ms())
+                {
+                    self.db.count_commands(1);
+                    if let Err(e) = crate::commands::exec::stream_values(&self.db, keys, sink) {
+                        sink.reply(error_reply(&e));
+                    }
+                    return;
+                }
+                sink.reply(self.execute(args));
+            }
+            _ => sink.reply(self.execute(args)),
+        }
+    }
+
     /// Runs one command line, `args[0]` being the command name. An empty `args` is an
     /// unknown command.
     pub fn execute(&mut self, args: &[&[u8]]) -> Reply {

@@ -235,6 +235,16 @@ fn large_values_written_from_where_they_are_read_back_after_a_cold_reopen() -> T
 /// The smallest limit in KiB between `lo` and `hi` (to 2 MiB) under which `works` holds, for
 /// a `works` that holds at `hi`: `what` names the run for the error when it does not.
 fn bisect_kib(
+    range: (u64, u64),
+    what: &str,
+    works: impl Fn(u64) -> TestResult<bool>,
+) -> TestResult<u64> {
+    bisect_kib_to(2 << 10, range, what, works)
+}
+
+/// As [`bisect_kib`], to `step` KiB.
+fn bisect_kib_to(
+    step: u64,
     (mut lo, mut hi): (u64, u64),
     what: &str,
     works: impl Fn(u64) -> TestResult<bool>,
@@ -242,7 +252,7 @@ fn bisect_kib(
     if !works(hi)? {
         return Err(format!("{what} fails even under a {hi} KiB limit").into());
     }
-    while hi - lo > 2 << 10 {
+    while hi - lo > step {
         let mid = (lo + hi) / 2;
         if works(mid)? {
             hi = mid;
@@ -334,22 +344,34 @@ fn an_mget_or_exists_of_many_keys_costs_a_small_multiple_of_its_line() -> TestRe
     let want_exists = format!("{KEYS}\n").into_bytes();
     let one = tmp.path().join("one");
     std::fs::write(&one, b"MGET key1\n")?;
-    let base = bisect_kib((1 << 10, 4 << 20), "MGET key1", |kib| {
+    // To 256 KiB: the limits below are a fraction of a line of 3.9 MB apart.
+    let base = bisect_kib_to(256, (1 << 10, 64 << 10), "MGET key1", |kib| {
         let out = ziggy_under("-d", &dir, kib, &[], Some(&one))?;
         Ok(out.status.success() && out.stdout == b"val1\n")
     })?;
-    // Room beside a one-key MGET for 6.5 times the line for EXISTS (about 5.7 times now: the
-    // line, its arguments and where each key's record is; 7.3 with a copy of the list of
-    // keys, 16.5 with a full record found for each key) and 14 times for MGET, which also
-    // holds each value and its reply (about 13 times now; 14.7 with a list of the values
-    // beside the reply's and the printed reply built whole, 19 before).
-    for (cmd, times, want) in [("EXISTS", 6.5, &want_exists), ("MGET", 14.0, &want_mget)] {
+    // Room beside a one-key MGET for a multiple of the line. Each needs the line and its
+    // arguments (16 bytes each, 2.6 times a line of 10-byte keys), allocated once at their
+    // size, and about 3 MiB of the process's own more than a one-key command (`ulimit -d`
+    // counts its threads' stacks against the maps made after them): EXISTS needs 3.5 times
+    // now (3.9 when the list of arguments grew by doubling), and MGET 4.8 times, with where
+    // each key's value is (12 bytes a key) and its reply printed as each value is read
+    // (13.1 times with the whole reply built first, a reply element and an allocation for
+    // each value, 14.7 with a list of the values beside).
+    for (cmd, times, want) in [("EXISTS", 3.7, &want_exists), ("MGET", 5.25, &want_mget)] {
         let mut line = cmd.as_bytes().to_vec();
         line.extend_from_slice(&keys);
         let input = tmp.path().join(cmd);
         std::fs::write(&input, &line)?;
         let limit = base + (line.len() as f64 * times) as u64 / 1024;
         let out = ziggy_under("-d", &dir, limit, &[], Some(&input))?;
+        if std::env::var_os("ZIGGY_MEMORY_MIN").is_some() {
+            let min = bisect_kib_to(256, (base, 256 << 10), cmd, |kib| {
+                let out = ziggy_under("-d", &dir, kib, &[], Some(&input))?;
+                Ok(out.status.success() && out.stdout == *want)
+            })?;
+            let times = (min - base) as f64 * 1024.0 / line.len() as f64;
+            eprintln!("{cmd}: base {base} KiB, needs {min} KiB: {times:.2} times the line");
+        }
         assert!(
             out.status.success() && out.stdout == *want,
             "{cmd} of {} bytes under {limit} KiB: exit {:?}, {} bytes out: {}",

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use ziggydb::commands::{Policy, Protocol, Reply, ReplySink, RespWriter, Session};
 use ziggydb::{Db, Error, Value};
 
 use crate::util::{self, child_param, child_role, report, Child, TestResult};
@@ -455,4 +456,211 @@ fn set_nx_elects_exactly_one_process() -> TestResult {
         Some(Value::String(winners[0].clone()))
     );
     Ok(())
+}
+
+/// What a [`ReplySink`] was handed, call by call.
+#[derive(Debug, Default, PartialEq)]
+struct Handed {
+    whole: Vec<Reply>,
+    arrays: Vec<usize>,
+    elements: Vec<Reply>,
+}
+
+impl ReplySink for Handed {
+    fn reply(&mut self, reply: Reply) {
+        self.whole.push(reply);
+    }
+    fn array(&mut self, len: usize) {
+        self.arrays.push(len);
+    }
+    fn element(&mut self, item: Reply) {
+        self.elements.push(item);
+    }
+}
+
+#[test]
+fn an_mget_streamed_to_a_sink_is_the_reply_execute_returns() -> TestResult {
+    let tmp = util::tempdir();
+    let db = open(&tmp)?;
+    db.set(b"s", "text")?;
+    db.set(b"n", 42i64)?;
+    db.set(b"f", 1.5f64)?;
+    db.set(b"b", vec![0u8, 0xff])?;
+    db.transaction(|tx| tx.list(b"l").push_back(&["x"]))?;
+    db.transaction(|tx| tx.set_with_expiry(b"gone", "g", Some(1)))?;
+    let mut session = Session::new(&db, Policy::default());
+    let mget: &[&[u8]] = &[
+        b"MGET", b"s", b"n", b"nokey", b"f", b"l", b"gone", b"b", b"s",
+    ];
+
+    // Outside a transaction: an array announced with its length, then each element.
+    let mut handed = Handed::default();
+    session.execute_to(mget, &mut handed);
+    let Reply::Array(whole) = session.execute(mget) else {
+        return Err("MGET did not reply an array".into());
+    };
+    assert_eq!(
+        whole,
+        [
+            Reply::bulk("text"),
+            Reply::bulk("42"),
+            Reply::Nil,
+            Reply::bulk("1.5"),
+            Reply::Nil,
+            Reply::Nil,
+            Reply::bulk(vec![0u8, 0xff]),
+            Reply::bulk("text"),
+        ]
+    );
+    assert_eq!(
+        handed,
+        Handed {
+            whole: vec![],
+            arrays: vec![8],
+            elements: whole.clone(),
+        }
+    );
+
+    // Encoded for a connection as the whole reply is, in both protocols, written a piece at
+    // a time for a long one.
+    let mut long: Vec<Vec<u8>> = vec![b"MGET".to_vec()];
+    let mut pairs = Vec::new();
+    for i in 0..30_000 {
+        let key = format!("key{i}");
+        if i % 3 > 0 {
+            pairs.push((key.clone(), format!("value {i}")));
+        }
+        long.push(key.into_bytes());
+    }
+    db.begin_write()?.commit_set_many(&pairs)?;
+    let long = ziggydb::commands::as_args(&long);
+    /// Counts the writes it is given.
+    #[derive(Default)]
+    struct Writes(Vec<u8>, usize);
+    impl std::io::Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.extend_from_slice(buf);
+            self.1 += 1;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    for args in [mget, &long[..]] {
+        for protocol in [Protocol::Resp2, Protocol::Resp3] {
+            let mut want = Vec::new();
+            session.execute(args).encode(protocol, &mut want);
+            let mut writer = RespWriter::new(protocol, Writes::default());
+            session.execute_to(args, &mut writer);
+            let got = writer.finish()?;
+            assert!(got.0 == want, "{protocol:?}, {} keys", args.len() - 1);
+            if args.len() > 1000 {
+                assert!(want.len() > 256 << 10, "{} bytes", want.len());
+                assert!(got.1 > 3, "{protocol:?}: {} writes", got.1);
+            }
+        }
+    }
+
+    // Anything else, and MGET inside MULTI or BEGIN or refused, is handed whole.
+    let script: [&[&[u8]]; 9] = [
+        &[b"GET", b"s"],
+        &[b"MGET"],
+        &[b"MULTI"],
+        mget,
+        &[b"EXEC"],
+        &[b"BEGIN"],
+        mget,
+        &[b"ROLLBACK"],
+        &[b"NOSUCH", b"x"],
+    ];
+    let mut other = Session::new(&db, Policy::default());
+    let wanted: Vec<Reply> = script.iter().map(|args| other.execute(args)).collect();
+    for (args, want) in script.into_iter().zip(wanted) {
+        let mut handed = Handed::default();
+        session.execute_to(args, &mut handed);
+        assert_eq!(
+            handed,
+            Handed {
+                whole: vec![want],
+                ..Handed::default()
+            },
+            "{:?}",
+            String::from_utf8_lossy(args[0])
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn an_mget_printed_as_it_is_read_never_sees_half_a_transaction() -> TestResult {
+    use std::process::Command;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const KEYS: usize = 2_000;
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = Db::open(&dir)?;
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("k{i}")).collect();
+    let set_all = |round: u64| {
+        let pairs: Vec<(&str, String)> = keys
+            .iter()
+            .map(|k| (k.as_str(), round.to_string()))
+            .collect();
+        db.begin_write()?.commit_set_many(&pairs)
+    };
+    set_all(0)?;
+    // Rounds are committed by this process while `ziggy` processes read every key in one
+    // MGET, printed as the values are read: each sees one round, never an older one than
+    // the reader before it.
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| -> TestResult {
+        let writer = scope.spawn(|| -> ziggydb::Result<u64> {
+            let mut round = 0;
+            while !stop.load(Ordering::SeqCst) {
+                round += 1;
+                set_all(round)?;
+            }
+            Ok(round)
+        });
+        let result = (|| -> TestResult {
+            let mut last = 0u64;
+            for run in 0..30 {
+                let out = Command::new(env!("CARGO_BIN_EXE_ziggy"))
+                    .arg("-d")
+                    .arg(&dir)
+                    .arg("MGET")
+                    .args(&keys)
+                    .env_remove("ZIGGY_DIR")
+                    .output()?;
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let text = String::from_utf8(out.stdout)?;
+                let rounds: Vec<u64> = text.lines().map(str::parse).collect::<Result<_, _>>()?;
+                assert_eq!(rounds.len(), KEYS, "run {run}");
+                assert!(
+                    rounds.iter().all(|&r| r == rounds[0]),
+                    "run {run} saw several rounds: {:?}",
+                    rounds.iter().collect::<std::collections::BTreeSet<_>>()
+                );
+                assert!(
+                    rounds[0] >= last,
+                    "run {run} went back from {last} to {}",
+                    rounds[0]
+                );
+                last = rounds[0];
+            }
+            Ok(())
+        })();
+        stop.store(true, Ordering::SeqCst);
+        let rounds = writer.join().map_err(|_| "the writer panicked")??;
+        result?;
+        assert!(
+            rounds > 1,
+            "the writer committed no round while the readers ran"
+        );
+        Ok(())
+    })
 }

@@ -146,8 +146,34 @@ enum DurabilityArg {
     Batched,
 }
 
+/// Takes the reply of `Session::execute_to`: a whole reply is kept for [`run_command`] to
+/// print, an array streamed element by element (`MGET`) is printed to `to` as they come.
+struct Printing<'a, W: Write> {
+    format: Format,
+    to: Option<&'a mut W>,
+    printer: Option<print::ArrayPrinter<'a, W>>,
+    whole: Option<Reply>,
+}
+
+impl<W: Write> commands::ReplySink for Printing<'_, W> {
+    fn reply(&mut self, reply: Reply) {
+        self.whole = Some(reply);
+    }
+    fn array(&mut self, len: usize) {
+        if let Some(to) = self.to.take() {
+            self.printer = Some(print::ArrayPrinter::new(self.format, len, to));
+        }
+    }
+    fn element(&mut self, item: Reply) {
+        if let Some(printer) = &mut self.printer {
+            printer.element(&item);
+        }
+    }
+}
+
 /// Runs `args` (not empty) and prints the reply to standard output, flushing it so that a
-/// co-process reading our output sees each reply as soon as its command has run.
+/// co-process reading our output sees each reply as soon as its command has run. Returns
+/// whether the reply was an error.
 ///
 /// # Errors
 /// If standard output cannot be written.
@@ -155,9 +181,26 @@ pub fn run_command(
     session: &mut Session,
     options: repl::Options,
     args: &[&[u8]],
-) -> io::Result<Reply> {
+) -> io::Result<bool> {
     let format = options.format;
-    let reply = session.execute(args);
+    let mut stdout = io::stdout().lock();
+    let mut sink = Printing {
+        format,
+        to: Some(&mut stdout),
+        printer: None,
+        whole: None,
+    };
+    // An MGET's reply is printed as each value is read: neither it nor its printed form is
+    // held whole.
+    session.execute_to(args, &mut sink);
+    let Printing { printer, whole, .. } = sink;
+    if let Some(printer) = printer {
+        printer.finish()?;
+        stdout.flush()?;
+        return Ok(false);
+    }
+    drop(stdout);
+    let reply = whole.unwrap_or(Reply::Nil);
     let mut buf = Vec::new();
     match &reply {
         // A value read in place prints straight from the map, a piece at a time: no copy,
@@ -166,7 +209,7 @@ pub fn run_command(
             let mut out = io::stdout().lock();
             print::write_mapped(format, value, &mut out)?;
             out.flush()?;
-            return Ok(reply);
+            return Ok(reply.is_error());
         }
         // As redis-cli does, INFO's text prints as it is (lines end in CRLF), even to a
         // terminal.
@@ -182,7 +225,7 @@ pub fn run_command(
             let mut out = io::stdout().lock();
             print::write_mapped(format, bytes, &mut out)?;
             out.flush()?;
-            return Ok(reply);
+            return Ok(reply.is_error());
         }
         // An array prints as it is formatted, a piece at a time, rather than into one
         // buffer first (an MGET of a million keys).
@@ -190,7 +233,7 @@ pub fn run_command(
             let mut out = io::stdout().lock();
             format.write_to(&reply, &mut out)?;
             out.flush()?;
-            return Ok(reply);
+            return Ok(reply.is_error());
         }
         _ => format.write(&reply, &mut buf),
     }
@@ -202,7 +245,7 @@ pub fn run_command(
     let mut out = io::stdout().lock();
     out.write_all(&buf)?;
     out.flush()?;
-    Ok(reply)
+    Ok(reply.is_error())
 }
 
 fn main() -> ExitCode {

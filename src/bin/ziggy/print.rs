@@ -107,6 +107,80 @@ impl<W: std::io::Write> Out for Streaming<'_, W> {
     }
 }
 
+/// Prints an array handed to it an element at a time (`MGET`'s reply streamed by
+/// `Session::execute_to`) as [`Format::write_to`] prints the whole array: the same bytes,
+/// handed on to `to` every 64 KiB, so that neither the reply nor its printed form is held.
+pub struct ArrayPrinter<'a, W> {
+    format: Format,
+    out: Streaming<'a, W>,
+    /// Elements announced, and printed so far.
+    len: usize,
+    done: usize,
+    /// Digits of the terminal form's indexes, and the prefix of a nested array's lines.
+    width: usize,
+    nested_prefix: String,
+}
+
+impl<'a, W: std::io::Write> ArrayPrinter<'a, W> {
+    /// Starts printing an array of `len` elements in `format` to `to`.
+    pub fn new(format: Format, len: usize, to: &'a mut W) -> Self {
+        let width = len.to_string().len();
+        let mut printer = ArrayPrinter {
+            format,
+            out: Streaming {
+                buf: Vec::new(),
+                to,
+                failed: None,
+            },
+            len,
+            done: 0,
+            width,
+            nested_prefix: tty_nested_prefix("", width),
+        };
+        if format == Format::Json {
+            printer.out.push(b'[');
+        }
+        printer
+    }
+
+    /// Prints the next element.
+    pub fn element(&mut self, item: &Reply) {
+        let (i, out) = (self.done, &mut self.out);
+        match self.format {
+            Format::Raw => raw_element(i, item, out),
+            Format::Tty => tty_element(i, item, out, ("", self.width, &self.nested_prefix)),
+            Format::Json => json_element(i, item, out),
+            Format::Csv => csv_element(i, item, out),
+        }
+        self.done += 1;
+    }
+
+    /// Ends the array and writes out what is left.
+    ///
+    /// # Errors
+    /// The first error writing to `to`, or `InvalidData` if fewer or more elements were
+    /// printed than announced.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        match self.format {
+            Format::Tty if self.done == 0 => self.out.extend_from_slice(b"(empty array)\n"),
+            Format::Tty => {}
+            Format::Json => self.out.extend_from_slice(b"]\n"),
+            Format::Raw | Format::Csv => self.out.push(b'\n'),
+        }
+        if let Some(e) = self.out.failed {
+            return Err(e);
+        }
+        self.out.to.write_all(&self.out.buf)?;
+        if self.done != self.len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("an array of {} elements had {}", self.len, self.done),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Printing a [`Reply`] in the forms redis-cli prints.
 pub trait Print {
     /// Appends the raw form: values as they are, array elements on their own lines (nested
@@ -188,14 +262,19 @@ fn write_raw_inner<O: Out>(reply: &Reply, out: &mut O) {
         Reply::Nil | Reply::NilArray => {}
         Reply::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b'\n');
-                }
-                write_raw_inner(item, out);
-                out.element_done();
+                raw_element(i, item, out);
             }
         }
     }
+}
+
+/// Appends element `i` of an array in the raw form.
+fn raw_element<O: Out>(i: usize, item: &Reply, out: &mut O) {
+    if i > 0 {
+        out.push(b'\n');
+    }
+    write_raw_inner(item, out);
+    out.element_done();
 }
 
 fn write_tty_inner<O: Out>(reply: &Reply, out: &mut O, prefix: &str) {
@@ -223,17 +302,35 @@ fn write_tty_inner<O: Out>(reply: &Reply, out: &mut O, prefix: &str) {
         Reply::Array(items) if items.is_empty() => out.extend_from_slice(b"(empty array)\n"),
         Reply::Array(items) => {
             let width = items.len().to_string().len();
-            // Elements of a nested array line up under the first one, which follows its
-            // parent's index on the same line.
-            let nested_prefix = format!("{prefix}{}", " ".repeat(width + 2));
+            let nested_prefix = tty_nested_prefix(prefix, width);
             for (i, item) in items.iter().enumerate() {
-                let lead = if i == 0 { "" } else { prefix };
-                out.extend_from_slice(format!("{lead}{:>width$}) ", i + 1).as_bytes());
-                write_tty_inner(item, out, &nested_prefix);
-                out.element_done();
+                tty_element(i, item, out, (prefix, width, &nested_prefix));
             }
         }
     }
+}
+
+/// The prefix of the lines of an array nested in an element of an array of `width`-digit
+/// indexes whose lines start with `prefix`.
+fn tty_nested_prefix(prefix: &str, width: usize) -> String {
+    // Elements of a nested array line up under the first one, which follows its parent's
+    // index on the same line.
+    format!("{prefix}{}", " ".repeat(width + 2))
+}
+
+/// Appends element `i` of an array in the terminal form, numbered to `width` digits, its
+/// lines after the first starting with `prefix` (and those of an array in it with
+/// `nested_prefix`).
+fn tty_element<O: Out>(
+    i: usize,
+    item: &Reply,
+    out: &mut O,
+    (prefix, width, nested_prefix): (&str, usize, &str),
+) {
+    let lead = if i == 0 { "" } else { prefix };
+    out.extend_from_slice(format!("{lead}{:>width$}) ", i + 1).as_bytes());
+    write_tty_inner(item, out, nested_prefix);
+    out.element_done();
 }
 
 fn write_json_inner<O: Out>(reply: &Reply, out: &mut O) {
@@ -265,15 +362,20 @@ fn write_json_inner<O: Out>(reply: &Reply, out: &mut O) {
         Reply::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_json_inner(item, out);
-                out.element_done();
+                json_element(i, item, out);
             }
             out.push(b']');
         }
     }
+}
+
+/// Appends element `i` of an array as JSON.
+fn json_element<O: Out>(i: usize, item: &Reply, out: &mut O) {
+    if i > 0 {
+        out.push(b',');
+    }
+    write_json_inner(item, out);
+    out.element_done();
 }
 
 fn write_csv_inner<O: Out>(reply: &Reply, out: &mut O) {
@@ -295,14 +397,19 @@ fn write_csv_inner<O: Out>(reply: &Reply, out: &mut O) {
         Reply::Nil | Reply::NilArray => out.extend_from_slice(b"NULL"),
         Reply::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_csv_inner(item, out);
-                out.element_done();
+                csv_element(i, item, out);
             }
         }
     }
+}
+
+/// Appends element `i` of an array as CSV.
+fn csv_element<O: Out>(i: usize, item: &Reply, out: &mut O) {
+    if i > 0 {
+        out.push(b',');
+    }
+    write_csv_inner(item, out);
+    out.element_done();
 }
 
 /// Appends `s` as a JSON string literal.
@@ -665,6 +772,15 @@ mod tests {
                 let mut streamed = Vec::new();
                 proptest::prop_assert!(format.write_to(&reply, &mut streamed).is_ok());
                 proptest::prop_assert_eq!(&streamed, &out, "{:?}", format);
+                if let Reply::Array(items) = &reply {
+                    let mut printed = Vec::new();
+                    let mut printer = ArrayPrinter::new(format, items.len(), &mut printed);
+                    for item in items {
+                        printer.element(item);
+                    }
+                    proptest::prop_assert!(printer.finish().is_ok());
+                    proptest::prop_assert_eq!(&printed, &out, "{:?} element by element", format);
+                }
                 if format == Format::Json {
                     let line = &out[..out.len() - 1];
                     proptest::prop_assert!(!line.contains(&b'\n'), "{out:?}");

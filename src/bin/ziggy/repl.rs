@@ -94,7 +94,7 @@ pub fn run_repeated(
                 std::thread::sleep(pause);
             }
         }
-        failed |= run_command(session, options, args)?.is_error();
+        failed |= run_command(session, options, args)?;
         done = done.saturating_add(1);
     }
 }
