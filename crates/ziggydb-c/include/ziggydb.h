@@ -426,8 +426,8 @@ typedef struct {
    */
   int64_t lock_timeout_ms;
   /**
-   * Size of a new segment file in bytes, 64 KiB to 4 GiB - 1 (default 64 MiB). A value or
-   * a transaction must fit in one segment.
+   * Size of a new segment file in bytes, 64 KiB to 4 GiB - 1; 0 or 64 MiB is the default.
+   * A value or a transaction must fit in one segment.
    */
   uint64_t segment_size;
   /**

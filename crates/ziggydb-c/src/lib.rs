@@ -83,8 +83,8 @@ pub struct ziggy_options {
     /// How long a write waits for the writer lock before `ZIGGY_BUSY`, in ms; negative
     /// waits forever (default 10000).
     pub lock_timeout_ms: i64,
-    /// Size of a new segment file in bytes, 64 KiB to 4 GiB - 1 (default 64 MiB). A value or
-    /// a transaction must fit in one segment.
+    /// Size of a new segment file in bytes, 64 KiB to 4 GiB - 1; 0 or 64 MiB is the default.
+    /// A value or a transaction must fit in one segment.
     pub segment_size: u64,
     /// Compact in a background thread when half the bytes (and at least 16 MiB) are dead
     /// (default true).
@@ -464,7 +464,9 @@ pub unsafe extern "C" fn ziggy_open(
                     .ok()
                     .map(Duration::from_millis),
             );
-            o = o.segment_size(opts.segment_size);
+            if opts.segment_size != 0 {
+                o = o.segment_size(opts.segment_size);
+            }
             o = o.auto_compact(opts.auto_compact, 0.5, 16 << 20);
             o = o.active_expiry(
                 u64::try_from(opts.active_expiry_ms)
