@@ -178,6 +178,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "ziggy_get",
         ),
         (
+            "get: `Db::get` / `ziggy_get` with `val` NULL (no copy)",
+            "Db::get",
+            "ziggy_get-nocopy",
+        ),
+        (
             "get: `Db::get` / `ziggy_exec GET`",
             "Db::get",
             "ziggy_exec GET",
