@@ -6,7 +6,7 @@
 //! libziggydb.so, run on the database this process filled. Commits are batched (no fsync
 //! per call), so the writes measure the call path rather than the disk.
 //!
-//! `cargo bench -p ziggydb-c --bench capi` (100,000 keys, about 30 s); `-- --quick` (20,000
+//! `cargo bench -p ziggydb-c --bench capi` (100,000 keys, about two minutes); `-- --quick` (20,000
 //! keys, a few seconds). Prints ns per call, the best of 15 short rounds in each of two or
 //! three runs of each side.
 
