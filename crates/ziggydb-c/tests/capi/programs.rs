@@ -92,6 +92,30 @@ fn c_processes_and_a_rust_process_share_one_counter() {
     );
 }
 
+/// A C process that wants to write while this Rust process holds the writer lock waits for
+/// its lock timeout (10 s by default) and fails with ZIGGY_BUSY and a message, rather than
+/// hanging or writing; once the lock is free it writes.
+#[test]
+fn a_c_writer_gets_busy_while_a_rust_transaction_holds_the_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = tmp.path().join("counter");
+    build("gcc", &["examples/c/counter.c"], &exe, &[], Link::Shared);
+    let dir = tmp.path().join("db");
+    let db = zdb::Db::open(&dir).unwrap();
+    let tx = db.begin_write().unwrap();
+    let out = Command::new(&exe)
+        .arg(&dir)
+        .args(["worker", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("incrby") && err.contains("(BUSY)"), "{err}");
+    tx.rollback();
+    run_ok(Command::new(&exe).arg(&dir).args(["worker", "1"]));
+    assert_eq!(db.get_value("counter").unwrap(), Some(zdb::Value::Int(1)));
+}
+
 #[test]
 fn the_examples_build_and_check_themselves() {
     let tmp = tempfile::tempdir().unwrap();
