@@ -19,6 +19,12 @@ for f in libziggydb.so libziggydb.a; do
         exit 1
     fi
 done
+# A library the tests built has their hooks (a panicking entry point, fault injection): never
+# install one by mistake. The tests themselves set ZIGGY_ALLOW_TEST_HOOKS.
+if grep -q ziggy_test_panic "$from/libziggydb.so" && [ -z "${ZIGGY_ALLOW_TEST_HOOKS:-}" ]; then
+    echo "install.sh: $from/libziggydb.so was built with the test hooks: run \`cargo build --release\` first" >&2
+    exit 1
+fi
 mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
 cp "$from/libziggydb.so" "$from/libziggydb.a" "$prefix/lib/"
 chmod 0755 "$prefix/lib/libziggydb.so"

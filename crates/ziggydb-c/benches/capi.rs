@@ -126,7 +126,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let tmp = tempfile::tempdir()?;
     let exe = tmp.path().join("capi_bench");
-    util::build(
+    util::build_with(
+        util::plain_lib_dir(),
         "gcc",
         &["benches/capi_bench.c"],
         &exe,

@@ -164,8 +164,18 @@ fn the_installed_pkg_config_file_builds_a_program() {
         Command::new("sh")
             .arg(crate_dir().join("install.sh"))
             .arg(&prefix)
-            .env("ZIGGY_LIB_DIR", lib_dir()),
+            .env("ZIGGY_LIB_DIR", lib_dir())
+            .env("ZIGGY_ALLOW_TEST_HOOKS", "1"),
     );
+    // Without the permission, a library with the test hooks is refused.
+    let refused = Command::new("sh")
+        .arg(crate_dir().join("install.sh"))
+        .arg(tmp.path().join("other-prefix"))
+        .env("ZIGGY_LIB_DIR", lib_dir())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("test hooks"));
     let pc_path = prefix.join("lib/pkgconfig");
     let flags = run_ok(
         Command::new("pkg-config")

@@ -13,50 +13,55 @@ pub fn crate_dir() -> &'static Path {
 /// test binary's profile.
 pub fn lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        // This binary is <target>/<profile>/deps/capi-<hash>.
-        let exe = std::env::current_exe().expect("current_exe");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>");
-        let target = profile_dir.parent().expect("target directory");
-        let profile = profile_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("profile directory name");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "ziggydb-c",
-            "--features",
-            "test-hooks",
-        ])
+    DIR.get_or_init(|| build_lib(&["--features", "test-hooks"]))
+}
+
+/// As [`lib_dir`], built as users build it (no test hooks): for the bench, which must leave
+/// target/release as `cargo build --release` leaves it.
+#[allow(dead_code)] // used by the bench, which includes this file
+pub fn plain_lib_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| build_lib(&[]))
+}
+
+/// Builds the library for this binary's profile with `args`; the directory it is in.
+fn build_lib(args: &[&str]) -> PathBuf {
+    // This binary is <target>/<profile>/deps/<name>-<hash>.
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let target = profile_dir.parent().expect("target directory");
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("profile directory name");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--quiet", "-p", "ziggydb-c"])
+        .args(args)
         .arg("--target-dir")
         .arg(target)
         .current_dir(crate_dir());
-        match profile {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
+    match profile {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
         }
-        let out = cmd.output().expect("run cargo");
-        assert!(
-            out.status.success(),
-            "cargo build -p ziggydb-c failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        for lib in ["libziggydb.so", "libziggydb.a"] {
-            assert!(profile_dir.join(lib).is_file(), "{lib} was not built");
+        other => {
+            cmd.args(["--profile", other]);
         }
-        profile_dir.to_path_buf()
-    })
+    }
+    let out = cmd.output().expect("run cargo");
+    assert!(
+        out.status.success(),
+        "cargo build -p ziggydb-c failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for lib in ["libziggydb.so", "libziggydb.a"] {
+        assert!(profile_dir.join(lib).is_file(), "{lib} was not built");
+    }
+    profile_dir.to_path_buf()
 }
 
 /// How a test program links the library.
@@ -77,9 +82,15 @@ pub const SANITIZE: &[&str] = &[
 ];
 
 /// Compiles `sources` (relative to the crate) with `compiler` into `out`, against the header
-/// directory and the library.
-pub fn build(compiler: &str, sources: &[&str], out: &Path, extra: &[&str], link: Link) {
-    let libs = lib_dir();
+/// directory and the library in `libs`.
+pub fn build_with(
+    libs: &Path,
+    compiler: &str,
+    sources: &[&str],
+    out: &Path,
+    extra: &[&str],
+    link: Link,
+) {
     let cpp = compiler == "g++";
     let mut cmd = Command::new(compiler);
     cmd.arg(if cpp { "-std=c++17" } else { "-std=c11" })
@@ -118,6 +129,11 @@ pub fn build(compiler: &str, sources: &[&str], out: &Path, extra: &[&str], link:
         "{compiler} failed for {sources:?}:\n{}",
         String::from_utf8_lossy(&res.stderr)
     );
+}
+
+/// [`build_with`] the library of [`lib_dir`].
+pub fn build(compiler: &str, sources: &[&str], out: &Path, extra: &[&str], link: Link) {
+    build_with(lib_dir(), compiler, sources, out, extra, link);
 }
 
 /// Runs `cmd` and returns its output, failing the test with both streams if it fails.
