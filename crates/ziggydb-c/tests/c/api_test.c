@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ziggydb.h"
 
@@ -492,6 +494,27 @@ static void test_maintenance(ziggy_db *db) {
     CHECK_RC(ziggy_sync(NULL), ZIGGY_INVALID_ARGUMENT);
 }
 
+/* A handle used in a child made by fork() fails with ZIGGY_FORKED instead of touching the
+ * parent's locks; the parent's handle goes on working. */
+static void test_fork(ziggy_db *db) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int64_t n = 0;
+        int rc = ziggy_incrby(db, "forked", 6, 1, &n);
+        /* The outcome as the exit status of true or false: an exec, so that a leak checker
+         * does not count the parent's threads, which fork() left behind, as the child's. */
+        const char *outcome = rc == ZIGGY_FORKED && strlen(ziggy_errmsg()) > 0 ? "true" : "false";
+        execlp(outcome, outcome, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_RC(ziggy_get(db, "forked", 6, NULL, NULL), ZIGGY_NOTFOUND);
+    CHECK_RC(ziggy_incrby(db, "forked", 6, 1, NULL), ZIGGY_OK);
+}
+
 /* Threads sharing one ziggy_db: increments are exact, reads see whole values. */
 #define THREADS 4
 #define PER_THREAD 300
@@ -665,6 +688,7 @@ int main(int argc, char **argv) {
     test_txn(db);
     test_errors(db);
     test_maintenance(db);
+    test_fork(db);
     test_threads(db);
     ziggy_close(db);
     test_open_errors();
