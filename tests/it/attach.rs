@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fs2::FileExt;
-use ziggydb::{Db, Error};
+use ziggydb::{Db, Error, Read, Value};
 
 use crate::util::{self, TestResult};
 
@@ -666,5 +666,112 @@ fn a_writer_waits_past_its_timeout_for_a_rebuild_that_runs() -> TestResult {
     assert_eq!(String::from_utf8(out.stdout)?.trim_end(), "1");
     assert_eq!(ok(&dir, &["GET", "late"])?, "v");
     check_clean(&dir)?;
+    Ok(())
+}
+
+/// `ziggy -d DIR --lock-timeout-ms MS ARGS`: `Ok(stdout)`, or `Err(stdout and stderr)` if it
+/// failed.
+fn within(dir: &Path, ms: u64, args: &[&str]) -> TestResult<Result<String, String>> {
+    let ms = ms.to_string();
+    let mut all = vec!["--lock-timeout-ms", &ms];
+    all.extend_from_slice(args);
+    let out = run(dir, &all)?;
+    let text = String::from_utf8(out.stdout)?.trim_end().to_owned();
+    Ok(if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+    })
+}
+
+/// Multi-key point reads beside a rebuild answer as GET does (format-spec.md §10.4): `MGET`,
+/// `EXISTS` of several keys, `TYPE`, a hash's fields and the library's `mget`,
+/// `count_existing` and `view` answer keys committed before the checkpoint and in the log
+/// after it, deleted and never-written keys, from one state, with a lock timeout far shorter
+/// than a rebuild, while the rebuilder is stopped. A read of several keys one of which the
+/// log cannot prove (`gone`, deleted before the checkpoint), and scans (`KEYS`, `SCAN`),
+/// which need the whole index, wait for the rebuild and fail after the lock timeout with
+/// `Busy` naming the stopped rebuilder and its rebuild. Continued, or killed and finished by
+/// the next reader, they answer everything.
+#[test]
+fn multi_key_reads_beside_a_rebuild_answer_what_the_log_proves() -> TestResult {
+    for kill in [false, true] {
+        let tmp = util::tempdir();
+        let dir = util::db_path(&tmp);
+        {
+            let db = Db::open(&dir)?;
+            db.transaction(|tx| tx.hash(b"h").set(&[(b"f", b"1"), (b"g", b"2")]))?;
+        }
+        db_needing_a_rebuild(&dir)?;
+        std::fs::remove_file(dir.join("ziggy.shm"))?;
+        let mut rebuilder = stopped_at(&dir, "rebuild", &["GET", "a"])?;
+        let pid = rebuilder.id().to_string();
+
+        let proven = [
+            (&["MGET", "a", "k7", "late", "k5", "never", "k1999"][..], "1\nv7\nv\n\n\nv1999"),
+            (&["EXISTS", "a", "late", "k5", "never", "a"][..], "3"),
+            (&["EXISTS", "k42"][..], "1"),
+            (&["TYPE", "h"][..], "hash"),
+            (&["HGET", "h", "g"][..], "2"),
+            (&["HLEN", "h"][..], "2"),
+        ];
+        for (args, want) in proven {
+            assert_eq!(
+                within(&dir, 1000, args)?,
+                Ok(want.to_owned()),
+                "{args:?} beside a rebuild"
+            );
+        }
+        {
+            let db = Db::options()
+                .lock_timeout(Some(Duration::from_millis(500)))
+                .open(&dir)?;
+            let got = db.mget(&[b"y", b"late", b"k5", b"k3"])?;
+            let want = [Some("yv"), Some("v"), None, Some("v3")];
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(want) {
+                assert_eq!(g.as_ref().map(Value::to_redis_bytes), w.map(|w| w.into()));
+            }
+            assert_eq!(db.count_existing(&[b"x", b"k5", b"late", b"never"])?, 2);
+            let (a, k9) = db.view(|v| Ok((Read::get(v, b"a")?, Read::exists(v, b"k9")?)))?;
+            assert_eq!(a.map(|v| v.to_redis_bytes()), Some(b"1".to_vec()));
+            assert!(k9);
+        }
+        for args in [
+            &["MGET", "a", "gone"][..],
+            &["EXISTS", "late", "gone"][..],
+            &["KEYS", "*"][..],
+            &["SCAN", "0"][..],
+        ] {
+            let e = within(&dir, 300, args)?.expect_err("answered without proof");
+            assert!(
+                e.contains("busy")
+                    && e.contains(&format!("process {pid}"))
+                    && e.contains("which is stopped")
+                    && e.contains("rebuilding"),
+                "{args:?}: {e}"
+            );
+        }
+        assert_eq!(state(rebuilder.id()), Some('T'), "the rebuilder went on");
+
+        if kill {
+            signal(&rebuilder, libc::SIGKILL);
+            rebuilder.wait()?;
+            // This reader finishes the rebuild the killed process left.
+            assert_eq!(
+                within(&dir, 5000, &["MGET", "gone", "a"])?,
+                Ok("\n1".to_owned())
+            );
+        } else {
+            signal(&rebuilder, libc::SIGCONT);
+            assert!(rebuilder.wait()?.success());
+        }
+        assert_eq!(ok(&dir, &["EXISTS", "gone", "late", "k5"])?, "1");
+        let keys = ok(&dir, &["KEYS", "*"])?;
+        // k0..k1999 but k5, a, c, x, y, z, late, h.
+        assert_eq!(keys.lines().count(), 1999 + 7, "{keys}");
+        assert_eq!(ok(&dir, &["DBSIZE"])?, "2006");
+        check_clean(&dir)?;
+    }
     Ok(())
 }
