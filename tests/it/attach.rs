@@ -708,7 +708,10 @@ fn multi_key_reads_beside_a_rebuild_answer_what_the_log_proves() -> TestResult {
         let pid = rebuilder.id().to_string();
 
         let proven = [
-            (&["MGET", "a", "k7", "late", "k5", "never", "k1999"][..], "1\nv7\nv\n\n\nv1999"),
+            (
+                &["MGET", "a", "k7", "late", "k5", "never", "k1999"][..],
+                "1\nv7\nv\n\n\nv1999",
+            ),
             (&["EXISTS", "a", "late", "k5", "never", "a"][..], "3"),
             (&["EXISTS", "k42"][..], "1"),
             (&["TYPE", "h"][..], "hash"),
