@@ -764,6 +764,15 @@ impl Shared {
         self.shm.get(W_READY) == SHM_READY_REBUILDING
     }
 
+    /// The process that says in word 80 that it rebuilds the index, while the state says it
+    /// is rebuilt (§10.4); `None` otherwise, or once it died without a taker yet.
+    pub(crate) fn rebuilder(&self) -> Option<u32> {
+        let w = self.shm.get(W_OPENER);
+        let pid = w as u32;
+        (self.rebuilding() && w >> 32 == OPENER_RECOVERING && process_progress(pid).is_some())
+            .then_some(pid)
+    }
+
     /// A point read while the index is rebuilt (format-spec.md §10.4): `Some` with the
     /// answer when the log since the old index's checkpoint and the old index prove it,
     /// `None` when only the rebuilt index can tell (or the state is not rebuilding).

@@ -778,3 +778,60 @@ fn multi_key_reads_beside_a_rebuild_answer_what_the_log_proves() -> TestResult {
     }
     Ok(())
 }
+
+/// The value of `field:` in `INFO` output.
+fn info_field(info: &str, field: &str) -> Option<String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(str::to_owned)
+}
+
+/// Beside a rebuild, `DBSIZE` and `INFO` answer without waiting for it, with the counts of the
+/// old index's checkpoint (format-spec.md §10.4), and say that they are provisional:
+/// `keys_provisional:1` in the keyspace section and `index_rebuilder_pid:PID` in the
+/// persistence section, as the library's `Metrics::rebuilding` does. Once the rebuild ends,
+/// the counts are the rebuilt index's, and no longer provisional.
+#[test]
+fn counts_beside_a_rebuild_are_the_checkpoints_and_say_they_are_provisional() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    db_needing_a_rebuild(&dir)?;
+    // Past the checkpoint: two new keys and one deleted (`k5`, by the fixture: +1 key in all).
+    killed_at_close(&dir, &["SET", "late2", "w"])?;
+    std::fs::remove_file(dir.join("ziggy.shm"))?;
+    let mut rebuilder = stopped_at(&dir, "rebuild", &["GET", "a"])?;
+
+    // The checkpoint's: k0..k1999, a, c, x, y, z.
+    assert_eq!(within(&dir, 300, &["DBSIZE"])?, Ok("2005".to_owned()));
+    let info = within(&dir, 300, &["INFO"])?.map_err(|e| format!("INFO: {e}"))?;
+    assert_eq!(info_field(&info, "keys_provisional").as_deref(), Some("1"));
+    assert_eq!(
+        info_field(&info, "index_rebuilder_pid"),
+        Some(rebuilder.id().to_string())
+    );
+    assert_eq!(
+        info_field(&info, "db0").as_deref(),
+        Some("keys=2005,expires=0,avg_ttl=0")
+    );
+    {
+        let db = Db::options()
+            .lock_timeout(Some(Duration::from_millis(300)))
+            .open(&dir)?;
+        let m = db.metrics();
+        assert!(m.rebuilding, "{m:?}");
+        assert_eq!(m.keys, 2005);
+    }
+    signal(&rebuilder, libc::SIGCONT);
+    assert!(rebuilder.wait()?.success());
+
+    assert_eq!(ok(&dir, &["DBSIZE"])?, "2006");
+    let info = ok(&dir, &["INFO"])?;
+    assert_eq!(info_field(&info, "keys_provisional").as_deref(), Some("0"));
+    assert_eq!(
+        info_field(&info, "index_rebuilder_pid").as_deref(),
+        Some("0")
+    );
+    assert!(!Db::open(&dir)?.metrics().rebuilding);
+    check_clean(&dir)?;
+    Ok(())
+}
