@@ -958,8 +958,6 @@ impl Shared {
     pub(super) fn finish_rebuild(&self) -> Result<()> {
         let me = u64::from(std::process::id());
         self.shm.set(W_OPENER, OPENER_RECOVERING << 32 | me);
-        crate::os::pause::point("rebuild");
-        crate::os::pause::busy("rebuild");
         let r = (|| {
             let man = self.read_manifest()?;
             let old = self.current_index()?;

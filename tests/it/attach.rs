@@ -835,3 +835,108 @@ fn counts_beside_a_rebuild_are_the_checkpoints_and_say_they_are_provisional() ->
     check_clean(&dir)?;
     Ok(())
 }
+
+/// A database without a usable index: `k0`..`k199` = `v0`.., `a` = 1, `c` = 10, closed
+/// cleanly, then its index file removed (`damaged`: its header overwritten instead) and
+/// `ziggy.shm` removed, as after a reboot. A cold open rebuilds it from the log alone.
+fn db_without_index(dir: &Path, damaged: bool) -> TestResult {
+    {
+        let db = Db::open(dir)?;
+        for i in 0..200 {
+            db.set(format!("k{i}").as_bytes(), format!("v{i}"))?;
+        }
+        db.set(b"a", "1")?;
+        db.set(b"c", "10")?;
+    }
+    for f in util::index_files(dir) {
+        if damaged {
+            util::write_at(&f, 0, &[0xAB; 64]);
+        } else {
+            std::fs::remove_file(f)?;
+        }
+    }
+    std::fs::remove_file(dir.join("ziggy.shm"))?;
+    Ok(())
+}
+
+/// A cold open whose index is missing or damaged rebuilds it from the log, where nothing can
+/// be proved before the rebuild ends (format-spec.md §10.4): it must still not keep other
+/// processes from opening. Beside it stopped in its rebuild, `ziggy` and the library open
+/// within a lock timeout far shorter than a rebuild, `DBSIZE` and `INFO` answer (marked
+/// provisional), and a read or a write waits for the rebuild and fails after its lock
+/// timeout with `Busy` naming the stopped rebuilder on `writer.lock`, not an open that
+/// failed on `ziggy.lock`. Continued, or killed and finished by the next reader, everything
+/// is there.
+#[test]
+fn a_cold_open_rebuilding_a_missing_index_lets_others_open_and_wait_for_reads() -> TestResult {
+    for (damaged, kill) in [(false, false), (true, true)] {
+        let tmp = util::tempdir();
+        let dir = util::db_path(&tmp);
+        db_without_index(&dir, damaged)?;
+        let mut rebuilder = stopped_at(&dir, "rebuild", &["GET", "a"])?;
+        let pid = rebuilder.id().to_string();
+
+        for args in [
+            &["GET", "a"][..],
+            &["MGET", "k1", "k2"][..],
+            &["INCR", "c"][..],
+        ] {
+            let e = within(&dir, 300, args)?.expect_err("answered beside a blind rebuild");
+            assert!(
+                e.contains("busy")
+                    && e.contains("writer.lock")
+                    && e.contains(&format!("process {pid}"))
+                    && e.contains("which is stopped")
+                    && e.contains("rebuilding"),
+                "{args:?}: {e}"
+            );
+        }
+        let info = within(&dir, 300, &["INFO"])?.map_err(|e| format!("INFO: {e}"))?;
+        assert_eq!(info_field(&info, "keys_provisional").as_deref(), Some("1"));
+        assert_eq!(info_field(&info, "index_rebuilder_pid"), Some(pid.clone()));
+        assert!(within(&dir, 300, &["DBSIZE"])?.is_ok());
+        {
+            let db = Db::options()
+                .lock_timeout(Some(Duration::from_millis(300)))
+                .open(&dir)?;
+            assert!(db.metrics().rebuilding);
+            match db.get(b"a") {
+                Err(Error::Busy { lock, .. }) => assert_eq!(lock, "writer.lock"),
+                other => panic!("GET beside a blind rebuild: {other:?}"),
+            }
+        }
+        assert_eq!(state(rebuilder.id()), Some('T'), "the rebuilder went on");
+
+        if kill {
+            signal(&rebuilder, libc::SIGKILL);
+            rebuilder.wait()?;
+            // This reader finishes the rebuild the killed process left.
+            assert_eq!(within(&dir, 5000, &["GET", "k7"])?, Ok("v7".to_owned()));
+        } else {
+            signal(&rebuilder, libc::SIGCONT);
+            let out = rebuilder.wait_with_output()?;
+            assert!(out.status.success());
+            assert_eq!(String::from_utf8(out.stdout)?.trim_end(), "1");
+        }
+        assert_eq!(ok(&dir, &["INCR", "c"])?, "11");
+        assert_eq!(ok(&dir, &["DBSIZE"])?, "202");
+        let db = Db::open(&dir)?;
+        for i in 0..200 {
+            let want = format!("v{i}");
+            assert_eq!(
+                db.get(format!("k{i}").as_bytes())?.as_deref(),
+                Some(want.as_bytes())
+            );
+        }
+        assert!(!db.metrics().rebuilding);
+        drop(db);
+        assert_eq!(
+            util::index_files(&dir).len(),
+            1,
+            "{:?}",
+            util::index_files(&dir)
+        );
+        check_clean(&dir)?;
+    }
+    Ok(())
+}
