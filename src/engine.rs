@@ -797,6 +797,12 @@ impl Shared {
         internal: bool,
     ) -> Option<Option<Hit>> {
         let (from, end) = (self.shm.get(W_REBUILD_FROM), self.shm.get(W_LOG_POS));
+        let idx = self.current_index().ok()?;
+        // Only an old index checkpointed at `rebuild_from` proves anything; the empty one of
+        // a rebuild without a usable index (never checkpointed) proves nothing.
+        if from == 0 || idx.h(index::H_CKPT_POS).load(Ordering::Relaxed) != from {
+            return None;
+        }
         let tail = self.rebuild_tail(from, end).ok()?;
         if let Some(meta) = tail.get(key, hash, internal) {
             return Some((meta.kind == KIND_PUT).then(|| Hit {
@@ -804,7 +810,6 @@ impl Shared {
                 meta: *meta,
             }));
         }
-        let idx = self.current_index().ok()?;
         // `Some(true)` for a position before the checkpoint, `Some(false)` for one in the
         // tail; `None` for one the log on disk does not hold (a write lost in a crash) or in a
         // segment the manifest does not list.

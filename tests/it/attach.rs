@@ -930,9 +930,10 @@ fn a_cold_open_rebuilding_a_missing_index_lets_others_open_and_wait_for_reads() 
         }
         assert!(!db.metrics().rebuilding);
         drop(db);
+        // The damaged file is not provably this database's, so it is left alone.
         assert_eq!(
             util::index_files(&dir).len(),
-            1,
+            1 + usize::from(damaged),
             "{:?}",
             util::index_files(&dir)
         );
