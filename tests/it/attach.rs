@@ -751,7 +751,8 @@ fn multi_key_reads_beside_a_rebuild_answer_what_the_log_proves() -> TestResult {
                 e.contains("busy")
                     && e.contains(&format!("process {pid}"))
                     && e.contains("which is stopped")
-                    && e.contains("rebuilding"),
+                    && e.contains("index was being rebuilt")
+                    && !e.contains("another writer"),
                 "{args:?}: {e}"
             );
         }
@@ -887,7 +888,8 @@ fn a_cold_open_rebuilding_a_missing_index_lets_others_open_and_wait_for_reads() 
                     && e.contains("writer.lock")
                     && e.contains(&format!("process {pid}"))
                     && e.contains("which is stopped")
-                    && e.contains("rebuilding"),
+                    && e.contains("index was being rebuilt")
+                    && !e.contains("another writer"),
                 "{args:?}: {e}"
             );
         }
