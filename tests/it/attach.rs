@@ -943,3 +943,41 @@ fn a_cold_open_rebuilding_a_missing_index_lets_others_open_and_wait_for_reads() 
     }
     Ok(())
 }
+
+/// Beside a rebuild without a usable index that runs (kept busy on the CPU for 3 s inside
+/// it, as a large rebuild is), the rebuilder holds the writer lock and not `ziggy.lock`: an
+/// open answers at once, and a GET, an MGET and a write, which need the rebuilt index, wait
+/// past their 500 ms lock timeout while the rebuilder makes progress, then answer.
+#[test]
+fn reads_wait_past_their_timeout_for_a_rebuild_without_an_index_that_runs() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    db_without_index(&dir, false)?;
+    let mut busy = ziggy(&dir)
+        .args(["GET", "a"])
+        .env("ZIGGY_TEST_BUSY", "rebuild:3000")
+        .spawn()?;
+    // Until the rebuilder has published the state and holds the writer lock to rebuild.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !holds_exclusive(busy.id(), &dir.join("writer.lock"))
+        || holds_exclusive(busy.id(), &dir.join("ziggy.lock"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the rebuilder never rebuilt without ziggy.lock"
+        );
+        assert!(busy.try_wait()?.is_none(), "the rebuilder ended early");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(within(&dir, 500, &["GET", "k42"])?, Ok("v42".to_owned()));
+    assert_eq!(
+        within(&dir, 500, &["MGET", "k1", "a"])?,
+        Ok("v1\n1".to_owned())
+    );
+    assert_eq!(within(&dir, 500, &["INCR", "c"])?, Ok("11".to_owned()));
+    let out = busy.wait_with_output()?;
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout)?.trim_end(), "1");
+    check_clean(&dir)?;
+    Ok(())
+}
