@@ -572,6 +572,7 @@ impl Db {
             checkpoints: g(W_CHECKPOINTS),
             unsynced_bytes: s.unsynced_bytes(),
             index_file_bytes: idx.as_ref().map_or(0, |i| i.mapped_len()) as u64,
+            rebuilding: s.rebuilding(),
             attached: s
                 .attached()
                 .into_iter()

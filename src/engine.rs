@@ -331,6 +331,12 @@ pub(crate) struct ReadView<'a> {
     /// `seq` was odd: a slot may be torn by the publisher.
     publishing: bool,
     shared: &'a Shared,
+    /// The index is being rebuilt and `idx` is the old one (format-spec.md §10.4): point
+    /// reads answer only what the log proves, and anything else marks the view unproven.
+    rebuilding: bool,
+    /// Set by a read of a rebuilding view that only the rebuilt index can answer: the section
+    /// is then run again once the rebuild ends, whatever `f` made of the error it got.
+    unproven: std::cell::Cell<bool>,
 }
 
 impl std::ops::Deref for ReadView<'_> {
@@ -341,6 +347,35 @@ impl std::ops::Deref for ReadView<'_> {
 }
 
 impl ReadView<'_> {
+    /// A view of `idx` in a read section, not beside a rebuild.
+    fn new<'a>(
+        idx: &'a IndexMap,
+        overlay: Option<&'a Overlay>,
+        publishing: bool,
+        shared: &'a Shared,
+    ) -> ReadView<'a> {
+        ReadView {
+            idx,
+            overlay,
+            publishing,
+            shared,
+            rebuilding: false,
+            unproven: std::cell::Cell::new(false),
+        }
+    }
+
+    /// For a read of a rebuilding view that needs the rebuilt index (§10.4): marks the view
+    /// unproven and returns the error its reader gets meanwhile (the section then waits for
+    /// the rebuild and runs again, so the error is not seen outside).
+    fn unproven(&self) -> Error {
+        self.unproven.set(true);
+        Error::Busy {
+            path: self.shared.dir.clone(),
+            lock: "writer.lock",
+            holder: Some("the index rebuild".into()),
+        }
+    }
+
     /// Probes the index for `hash` ([`IndexMap::probe`]); during a publish a slot that fails
     /// its check byte is accepted if the record at its position holds a key of the slot's
     /// hash (the publisher stored the new position and not yet the new tag).
@@ -583,6 +618,11 @@ impl Shared {
         hash: u64,
         internal: bool,
     ) -> Result<Option<Hit>> {
+        if idx.rebuilding {
+            return self
+                .proven_while_rebuilding(key, hash, internal)
+                .ok_or_else(|| idx.unproven());
+        }
         if let Some((map, meta)) = idx.pending(key, hash, internal) {
             return Ok((meta.kind == KIND_PUT).then(|| Hit {
                 map: Arc::clone(map),
@@ -613,13 +653,37 @@ impl Shared {
     /// (format-spec.md §8).
     pub(crate) fn read_consistent<T>(
         &self,
+        f: impl FnMut(&ReadView<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.read_section(false, f)
+    }
+
+    /// As [`Self::read_consistent`] for `f` that reads only through [`Self::probe_key`] or
+    /// [`Self::keys_in`]: beside a rebuild it first runs on the old index, where point reads
+    /// answer what the log proves (format-spec.md §10.4), and waits for the rebuilt index
+    /// only if one of them cannot be proved (or `f` scans).
+    pub(crate) fn read_points<T>(&self, f: impl FnMut(&ReadView<'_>) -> Result<T>) -> Result<T> {
+        self.read_section(true, f)
+    }
+
+    fn read_section<T>(
+        &self,
+        points: bool,
         mut f: impl FnMut(&ReadView<'_>) -> Result<T>,
     ) -> Result<T> {
         self.check_fork()?;
         if self.shm.get(W_READY) == SHM_READY_REBUILDING {
-            // Only point reads are answered from the old index while it is rebuilt (§10.4);
-            // the rest waits for the rebuilt one, or rebuilds it if its rebuilder died.
-            drop(self.writer_section(self.opts.lock_timeout)?);
+            if points {
+                if let Some(r) = self.read_beside_rebuild(&mut f) {
+                    return r;
+                }
+            }
+            // Only what the log proves is answered from the old index while it is rebuilt
+            // (§10.4); the rest waits for the rebuilt one, or rebuilds it if its rebuilder
+            // died.
+            if self.rebuilding() {
+                drop(self.writer_section(self.opts.lock_timeout)?);
+            }
         }
         let seq = self.shm.w(W_SEQ);
         let mut spun: Option<Instant> = None;
@@ -653,21 +717,13 @@ impl Shared {
             }
             let guard = self.index.load();
             let r = match &*guard {
-                Some(idx) if idx.gen == self.shm.get(W_INDEX_GEN) => f(&ReadView {
-                    idx,
-                    overlay: overlay.as_deref(),
-                    publishing,
-                    shared: self,
-                }),
+                Some(idx) if idx.gen == self.shm.get(W_INDEX_GEN) => {
+                    f(&ReadView::new(idx, overlay.as_deref(), publishing, self))
+                }
                 _ => {
                     drop(guard);
                     self.current_index().and_then(|idx| {
-                        f(&ReadView {
-                            idx: &idx,
-                            overlay: overlay.as_deref(),
-                            publishing,
-                            shared: self,
-                        })
+                        f(&ReadView::new(&idx, overlay.as_deref(), publishing, self))
                     })
                 }
             };
@@ -678,9 +734,43 @@ impl Shared {
         }
     }
 
+    /// Runs `f` once on the old index while the state says it is rebuilt (format-spec.md
+    /// §10.4), point reads answering what the log proves: `None` if one could not be proved,
+    /// `f` scanned, or the rebuild ended meanwhile (the caller then reads the rebuilt index).
+    /// Nobody commits during a rebuild, so a run that found the state unchanged around it
+    /// read one state.
+    fn read_beside_rebuild<T>(
+        &self,
+        f: &mut impl FnMut(&ReadView<'_>) -> Result<T>,
+    ) -> Option<Result<T>> {
+        let seq = self.shm.w(W_SEQ);
+        let s1 = seq.load(Ordering::Acquire);
+        if s1 & 1 == 1 || !self.rebuilding() {
+            return None;
+        }
+        let idx = self.current_index().ok()?;
+        let view = ReadView {
+            rebuilding: true,
+            ..ReadView::new(&idx, None, false, self)
+        };
+        let r = f(&view);
+        fence(Ordering::Acquire);
+        let same = seq.load(Ordering::Relaxed) == s1 && self.rebuilding();
+        (same && !view.unproven.get()).then_some(r)
+    }
+
     /// Whether the state says the index is being rebuilt beside this process (§10.4).
     pub(crate) fn rebuilding(&self) -> bool {
         self.shm.get(W_READY) == SHM_READY_REBUILDING
+    }
+
+    /// The process that says in word 80 that it rebuilds the index, while the state says it
+    /// is rebuilt (§10.4); `None` otherwise, or once it died without a taker yet.
+    pub(crate) fn rebuilder(&self) -> Option<u32> {
+        let w = self.shm.get(W_OPENER);
+        let pid = w as u32;
+        (self.rebuilding() && w >> 32 == OPENER_RECOVERING && process_progress(pid).is_some())
+            .then_some(pid)
     }
 
     /// A point read while the index is rebuilt (format-spec.md §10.4): `Some` with the
@@ -707,6 +797,12 @@ impl Shared {
         internal: bool,
     ) -> Option<Option<Hit>> {
         let (from, end) = (self.shm.get(W_REBUILD_FROM), self.shm.get(W_LOG_POS));
+        let idx = self.current_index().ok()?;
+        // Only an old index checkpointed at `rebuild_from` proves anything; the empty one of
+        // a rebuild without a usable index (never checkpointed) proves nothing.
+        if from == 0 || idx.h(index::H_CKPT_POS).load(Ordering::Relaxed) != from {
+            return None;
+        }
         let tail = self.rebuild_tail(from, end).ok()?;
         if let Some(meta) = tail.get(key, hash, internal) {
             return Some((meta.kind == KIND_PUT).then(|| Hit {
@@ -714,7 +810,6 @@ impl Shared {
                 meta: *meta,
             }));
         }
-        let idx = self.current_index().ok()?;
         // `Some(true)` for a position before the checkpoint, `Some(false)` for one in the
         // tail; `None` for one the log on disk does not hold (a write lost in a crash) or in a
         // segment the manifest does not list.
@@ -957,7 +1052,7 @@ impl Shared {
         // Each map's place in `maps`, by its address.
         let mut map_at: HashMap<usize, usize> = HashMap::new();
         let mut found: Vec<Found> = crate::error::try_vec(keys.len())?;
-        self.read_consistent(|idx| {
+        self.read_points(|idx| {
             maps.clear();
             map_at.clear();
             found.clear();
@@ -1012,6 +1107,9 @@ impl Shared {
     ) -> Result<(Vec<Vec<u8>>, Option<u64>)> {
         let now = now_ms();
         self.read_consistent(|idx| {
+            if idx.rebuilding {
+                return Err(idx.unproven());
+            }
             let mut out: Vec<Vec<u8>> = Vec::new();
             let torn = |h, loc| idx.publishing && self.torn_slot(h, loc);
             let next = idx.scan_ordered(from, max_visit, torn, |order, loc| {
@@ -1087,6 +1185,10 @@ impl Shared {
 
     /// The live, unexpired user keys of one read section's view.
     pub(crate) fn keys_in(&self, idx: &ReadView<'_>) -> Result<Vec<Vec<u8>>> {
+        // A scan needs every key: only the rebuilt index has them (§10.4).
+        if idx.rebuilding {
+            return Err(idx.unproven());
+        }
         let now = now_ms();
         {
             let mut out = Vec::with_capacity(idx.used().min(idx.cap) as usize);

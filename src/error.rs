@@ -177,7 +177,7 @@ pub enum Error {
     /// A lock could not be taken within the configured timeout.
     #[error(
         "database at {path} is busy: {} for longer than the timeout{}",
-        busy_reason(lock),
+        busy_reason(lock, holder.as_deref()),
         holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default()
     )]
     Busy {
@@ -344,8 +344,13 @@ pub enum Error {
     },
 }
 
-/// What held the lock file `lock` of an [`Error::Busy`].
-fn busy_reason(lock: &str) -> &'static str {
+/// What held the lock file `lock` of an [`Error::Busy`], whose holder is described as `holder`.
+fn busy_reason(lock: &str, holder: Option<&str>) -> &'static str {
+    // The writer lock held by a process that says it rebuilds the index (format-spec.md
+    // §10.4): a reader waits for it too, and no writer is involved.
+    if lock == "writer.lock" && holder.is_some_and(|h| h.contains("rebuilding its shared state")) {
+        return "the index was being rebuilt after a restart (writer.lock)";
+    }
     match lock {
         "ziggy.lock" => "another process was opening or repairing the database (ziggy.lock)",
         "ziggy.shm" => "another process attaching held the shared state (ziggy.shm)",

@@ -525,6 +525,8 @@ fn info_section(db: &Db, m: &crate::Metrics, name: &str) -> Vec<(String, String)
                 put(&format!("keys_{}", t.name()), n.to_string());
             }
             put("keys_with_expiry", m.expiring_keys.to_string());
+            // The counts above are the old index's checkpoint's while it is rebuilt (§10.4).
+            put("keys_provisional", u8::from(m.rebuilding).to_string());
         }
         "stats" => {
             put("total_commands_processed", m.commands.to_string());
@@ -558,6 +560,10 @@ fn info_section(db: &Db, m: &crate::Metrics, name: &str) -> Vec<(String, String)
                 ratio(m.dead_bytes, m.live_bytes + m.dead_bytes),
             );
             put("compactions", m.compactions.to_string());
+            put(
+                "index_rebuilder_pid",
+                db.inner.rebuilder().unwrap_or(0).to_string(),
+            );
         }
         "memory" => {
             put("mapped_bytes", m.mapped_bytes.to_string());

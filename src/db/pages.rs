@@ -308,7 +308,7 @@ pub(crate) fn read_counted<T>(
     mut f: impl FnMut(&Snapshot<'_>) -> Result<T>,
 ) -> Result<T> {
     let counts = std::cell::Cell::new((0, 0));
-    let r = shared.read_consistent(|idx| {
+    let r = shared.read_points(|idx| {
         counts.set((0, 0));
         f(&Snapshot {
             shared,

@@ -894,14 +894,52 @@ impl Shared {
                 && pos_off(ckpt) as usize >= SEGMENT_HEADER_LEN
                 && i.h(index::H_NEXT_TXN).load(Ordering::Relaxed) > 0
         };
-        if let Some(idx) = hint.filter(readable) {
-            self.publish_rebuilding(idx, &man, seg_bytes)?;
-            return Ok(true);
+        match hint {
+            Some(idx) if readable(&idx) => self.publish_rebuilding(idx, &man, seg_bytes)?,
+            old => self.publish_unproved(
+                &man,
+                newest.unwrap_or(0) + 1,
+                old.as_ref(),
+                ckpt.unwrap_or(0),
+                seg_bytes,
+            )?,
         }
-        let gen = newest.unwrap_or(0) + 1;
-        self.rebuild(&man, gen, ckpt)?;
-        self.shm.set(W_SEGMENT_BYTES, seg_bytes);
-        Ok(false)
+        Ok(true)
+    }
+
+    /// Sets the shared state for a rebuild beside which nothing can be read (format-spec.md
+    /// §10.4): the database has no index whose checkpoint lies in the active segment (it is
+    /// missing, damaged, older, of another database, or checkpointed before the last
+    /// rotation), so nothing tells which logged transactions an index held. The state names a
+    /// new, empty index of generation `gen`, never checkpointed, which proves no read: every
+    /// read waits for the rebuild, but other processes can open meanwhile. `rebuild_from`
+    /// keeps `ckpt`, the checkpoint of this database's newest index `old` if its header is
+    /// readable (0 if none), which the rebuild checks the log against; the counters are
+    /// `old`'s checkpoint's, or zero, until the rebuild.
+    fn publish_unproved(
+        &self,
+        man: &Manifest,
+        gen: u64,
+        old: Option<&IndexMap>,
+        ckpt: u64,
+        seg_bytes: u64,
+    ) -> Result<()> {
+        let idx = self.create_index(gen, index::MIN_CAPACITY)?;
+        let h = |i| old.map_or(0, |o| o.h(i).load(Ordering::Relaxed));
+        // No commit runs before the rebuild publishes the log's real end.
+        let log_pos = pos(man.active, SEGMENT_HEADER_LEN as u32);
+        self.shm.set(W_INDEX_GEN, gen);
+        self.shm.set(W_LOG_POS, log_pos);
+        self.shm.set(W_DURABLE_POS, log_pos);
+        self.shm.set(W_NEXT_TXN, h(index::H_NEXT_TXN).max(1));
+        self.shm.set(
+            W_NEXT_SEG,
+            h(index::H_NEXT_SEG).max(u64::from(self.max_seg_id()?.max(man.active)) + 1),
+        );
+        self.set_counts(old.unwrap_or(&idx), man, seg_bytes);
+        self.shm.set(W_REBUILD_FROM, ckpt);
+        self.index.store(Some(Arc::new(idx)));
+        Ok(())
     }
 
     /// Sets the shared state for reading while the index is rebuilt (format-spec.md §10.4):
@@ -958,8 +996,6 @@ impl Shared {
     pub(super) fn finish_rebuild(&self) -> Result<()> {
         let me = u64::from(std::process::id());
         self.shm.set(W_OPENER, OPENER_RECOVERING << 32 | me);
-        crate::os::pause::point("rebuild");
-        crate::os::pause::busy("rebuild");
         let r = (|| {
             let man = self.read_manifest()?;
             let old = self.current_index()?;

@@ -166,6 +166,8 @@ impl Shared {
     /// (format-spec.md §10.2). `ckpt` is the checkpoint position of a previous index, if
     /// any: the log must reach at least that far.
     pub(super) fn rebuild(&self, man: &Manifest, gen: u64, ckpt: Option<u64>) -> Result<()> {
+        crate::os::pause::point("rebuild");
+        crate::os::pause::busy("rebuild");
         let mut puts = 0u64;
         self.scan_segments(man, ckpt, |_, _, meta| {
             puts += u64::from(meta.kind == KIND_PUT);

@@ -57,6 +57,11 @@ pub struct Metrics {
     pub unsynced_bytes: u64,
     /// Bytes of the index file.
     pub index_file_bytes: u64,
+    /// The index is being rebuilt after a crash beside this process (format-spec.md §10.4):
+    /// `keys`, `keys_by_type`, `expiring_keys`, `live_bytes` and `dead_bytes` are those of the
+    /// old index's checkpoint, provisional until the rebuild ends (they miss the writes of the
+    /// log after the checkpoint).
+    pub rebuilding: bool,
     /// Processes attached now: pid, and reads, hits and misses since each attached. The
     /// shared process table has 112 slots: processes attached beyond those are counted in
     /// [`Metrics::processes`] but not listed here.

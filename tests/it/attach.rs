@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fs2::FileExt;
-use ziggydb::{Db, Error};
+use ziggydb::{Db, Error, Read, Value};
 
 use crate::util::{self, TestResult};
 
@@ -665,6 +665,319 @@ fn a_writer_waits_past_its_timeout_for_a_rebuild_that_runs() -> TestResult {
     assert!(out.status.success());
     assert_eq!(String::from_utf8(out.stdout)?.trim_end(), "1");
     assert_eq!(ok(&dir, &["GET", "late"])?, "v");
+    check_clean(&dir)?;
+    Ok(())
+}
+
+/// `ziggy -d DIR --lock-timeout-ms MS ARGS`: `Ok(stdout)`, or `Err(stdout and stderr)` if it
+/// failed.
+fn within(dir: &Path, ms: u64, args: &[&str]) -> TestResult<Result<String, String>> {
+    let ms = ms.to_string();
+    let mut all = vec!["--lock-timeout-ms", &ms];
+    all.extend_from_slice(args);
+    let out = run(dir, &all)?;
+    let text = String::from_utf8(out.stdout)?.trim_end().to_owned();
+    Ok(if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+    })
+}
+
+/// Multi-key point reads beside a rebuild answer as GET does (format-spec.md §10.4): `MGET`,
+/// `EXISTS` of several keys, `TYPE`, a hash's fields and the library's `mget`,
+/// `count_existing` and `view` answer keys committed before the checkpoint and in the log
+/// after it, deleted and never-written keys, from one state, with a lock timeout far shorter
+/// than a rebuild, while the rebuilder is stopped. A read of several keys one of which the
+/// log cannot prove (`gone`, deleted before the checkpoint), and scans (`KEYS`, `SCAN`),
+/// which need the whole index, wait for the rebuild and fail after the lock timeout with
+/// `Busy` naming the stopped rebuilder and its rebuild. Continued, or killed and finished by
+/// the next reader, they answer everything.
+#[test]
+fn multi_key_reads_beside_a_rebuild_answer_what_the_log_proves() -> TestResult {
+    for kill in [false, true] {
+        let tmp = util::tempdir();
+        let dir = util::db_path(&tmp);
+        {
+            let db = Db::open(&dir)?;
+            db.transaction(|tx| tx.hash(b"h").set(&[(b"f", b"1"), (b"g", b"2")]))?;
+        }
+        db_needing_a_rebuild(&dir)?;
+        std::fs::remove_file(dir.join("ziggy.shm"))?;
+        let mut rebuilder = stopped_at(&dir, "rebuild", &["GET", "a"])?;
+        let pid = rebuilder.id().to_string();
+
+        let proven = [
+            (
+                &["MGET", "a", "k7", "late", "k5", "never", "k1999"][..],
+                "1\nv7\nv\n\n\nv1999",
+            ),
+            (&["EXISTS", "a", "late", "k5", "never", "a"][..], "3"),
+            (&["EXISTS", "k42"][..], "1"),
+            (&["TYPE", "h"][..], "hash"),
+            (&["HGET", "h", "g"][..], "2"),
+            (&["HLEN", "h"][..], "2"),
+        ];
+        for (args, want) in proven {
+            assert_eq!(
+                within(&dir, 1000, args)?,
+                Ok(want.to_owned()),
+                "{args:?} beside a rebuild"
+            );
+        }
+        {
+            let db = Db::options()
+                .lock_timeout(Some(Duration::from_millis(500)))
+                .open(&dir)?;
+            let got = db.mget(&[b"y", b"late", b"k5", b"k3"])?;
+            let want = [Some("yv"), Some("v"), None, Some("v3")];
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(want) {
+                assert_eq!(g.as_ref().map(Value::to_redis_bytes), w.map(|w| w.into()));
+            }
+            assert_eq!(db.count_existing(&[b"x", b"k5", b"late", b"never"])?, 2);
+            let (a, k9) = db.view(|v| Ok((Read::get(v, b"a")?, Read::exists(v, b"k9")?)))?;
+            assert_eq!(a.map(|v| v.to_redis_bytes()), Some(b"1".to_vec()));
+            assert!(k9);
+        }
+        for args in [
+            &["MGET", "a", "gone"][..],
+            &["EXISTS", "late", "gone"][..],
+            &["KEYS", "*"][..],
+            &["SCAN", "0"][..],
+        ] {
+            let e = within(&dir, 300, args)?.expect_err("answered without proof");
+            assert!(
+                e.contains("busy")
+                    && e.contains(&format!("process {pid}"))
+                    && e.contains("which is stopped")
+                    && e.contains("index was being rebuilt")
+                    && !e.contains("another writer"),
+                "{args:?}: {e}"
+            );
+        }
+        assert_eq!(state(rebuilder.id()), Some('T'), "the rebuilder went on");
+
+        if kill {
+            signal(&rebuilder, libc::SIGKILL);
+            rebuilder.wait()?;
+            // This reader finishes the rebuild the killed process left.
+            assert_eq!(
+                within(&dir, 5000, &["MGET", "gone", "a"])?,
+                Ok("\n1".to_owned())
+            );
+        } else {
+            signal(&rebuilder, libc::SIGCONT);
+            assert!(rebuilder.wait()?.success());
+        }
+        assert_eq!(ok(&dir, &["EXISTS", "gone", "late", "k5"])?, "1");
+        let keys = ok(&dir, &["KEYS", "*"])?;
+        // k0..k1999 but k5, a, c, x, y, z, late, h.
+        assert_eq!(keys.lines().count(), 1999 + 7, "{keys}");
+        assert_eq!(ok(&dir, &["DBSIZE"])?, "2006");
+        check_clean(&dir)?;
+    }
+    Ok(())
+}
+
+/// The value of `field:` in `INFO` output.
+fn info_field(info: &str, field: &str) -> Option<String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(str::to_owned)
+}
+
+/// Beside a rebuild, `DBSIZE` and `INFO` answer without waiting for it, with the counts of the
+/// old index's checkpoint (format-spec.md §10.4), and say that they are provisional:
+/// `keys_provisional:1` in the keyspace section and `index_rebuilder_pid:PID` in the
+/// persistence section, as the library's `Metrics::rebuilding` does. Once the rebuild ends,
+/// the counts are the rebuilt index's, and no longer provisional.
+#[test]
+fn counts_beside_a_rebuild_are_the_checkpoints_and_say_they_are_provisional() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    db_needing_a_rebuild(&dir)?;
+    // Past the checkpoint: two new keys and one deleted (`k5`, by the fixture: +1 key in all).
+    killed_at_close(&dir, &["SET", "late2", "w"])?;
+    std::fs::remove_file(dir.join("ziggy.shm"))?;
+    let mut rebuilder = stopped_at(&dir, "rebuild", &["GET", "a"])?;
+
+    // The checkpoint's: k0..k1999, a, c, x, y, z.
+    assert_eq!(within(&dir, 300, &["DBSIZE"])?, Ok("2005".to_owned()));
+    let info = within(&dir, 300, &["INFO"])?.map_err(|e| format!("INFO: {e}"))?;
+    assert_eq!(info_field(&info, "keys_provisional").as_deref(), Some("1"));
+    assert_eq!(
+        info_field(&info, "index_rebuilder_pid"),
+        Some(rebuilder.id().to_string())
+    );
+    assert_eq!(
+        info_field(&info, "db0").as_deref(),
+        Some("keys=2005,expires=0,avg_ttl=0")
+    );
+    {
+        let db = Db::options()
+            .lock_timeout(Some(Duration::from_millis(300)))
+            .open(&dir)?;
+        let m = db.metrics();
+        assert!(m.rebuilding, "{m:?}");
+        assert_eq!(m.keys, 2005);
+    }
+    signal(&rebuilder, libc::SIGCONT);
+    assert!(rebuilder.wait()?.success());
+
+    assert_eq!(ok(&dir, &["DBSIZE"])?, "2006");
+    let info = ok(&dir, &["INFO"])?;
+    assert_eq!(info_field(&info, "keys_provisional").as_deref(), Some("0"));
+    assert_eq!(
+        info_field(&info, "index_rebuilder_pid").as_deref(),
+        Some("0")
+    );
+    assert!(!Db::open(&dir)?.metrics().rebuilding);
+    check_clean(&dir)?;
+    Ok(())
+}
+
+/// A database without a usable index: `k0`..`k199` = `v0`.., `a` = 1, `c` = 10, closed
+/// cleanly, then its index file removed (`damaged`: its header overwritten instead) and
+/// `ziggy.shm` removed, as after a reboot. A cold open rebuilds it from the log alone.
+fn db_without_index(dir: &Path, damaged: bool) -> TestResult {
+    {
+        let db = Db::open(dir)?;
+        for i in 0..200 {
+            db.set(format!("k{i}").as_bytes(), format!("v{i}"))?;
+        }
+        db.set(b"a", "1")?;
+        db.set(b"c", "10")?;
+    }
+    for f in util::index_files(dir) {
+        if damaged {
+            util::write_at(&f, 0, &[0xAB; 64]);
+        } else {
+            std::fs::remove_file(f)?;
+        }
+    }
+    std::fs::remove_file(dir.join("ziggy.shm"))?;
+    Ok(())
+}
+
+/// A cold open whose index is missing or damaged rebuilds it from the log, where nothing can
+/// be proved before the rebuild ends (format-spec.md §10.4): it must still not keep other
+/// processes from opening. Beside it stopped in its rebuild, `ziggy` and the library open
+/// within a lock timeout far shorter than a rebuild, `DBSIZE` and `INFO` answer (marked
+/// provisional), and a read or a write waits for the rebuild and fails after its lock
+/// timeout with `Busy` naming the stopped rebuilder on `writer.lock`, not an open that
+/// failed on `ziggy.lock`. Continued, or killed and finished by the next reader, everything
+/// is there.
+#[test]
+fn a_cold_open_rebuilding_a_missing_index_lets_others_open_and_wait_for_reads() -> TestResult {
+    for (damaged, kill) in [(false, false), (true, true)] {
+        let tmp = util::tempdir();
+        let dir = util::db_path(&tmp);
+        db_without_index(&dir, damaged)?;
+        let mut rebuilder = stopped_at(&dir, "rebuild", &["GET", "a"])?;
+        let pid = rebuilder.id().to_string();
+
+        for args in [
+            &["GET", "a"][..],
+            &["MGET", "k1", "k2"][..],
+            &["INCR", "c"][..],
+        ] {
+            let e = within(&dir, 300, args)?.expect_err("answered beside a blind rebuild");
+            assert!(
+                e.contains("busy")
+                    && e.contains("writer.lock")
+                    && e.contains(&format!("process {pid}"))
+                    && e.contains("which is stopped")
+                    && e.contains("index was being rebuilt")
+                    && !e.contains("another writer"),
+                "{args:?}: {e}"
+            );
+        }
+        let info = within(&dir, 300, &["INFO"])?.map_err(|e| format!("INFO: {e}"))?;
+        assert_eq!(info_field(&info, "keys_provisional").as_deref(), Some("1"));
+        assert_eq!(info_field(&info, "index_rebuilder_pid"), Some(pid.clone()));
+        assert!(within(&dir, 300, &["DBSIZE"])?.is_ok());
+        {
+            let db = Db::options()
+                .lock_timeout(Some(Duration::from_millis(300)))
+                .open(&dir)?;
+            assert!(db.metrics().rebuilding);
+            match db.get(b"a") {
+                Err(Error::Busy { lock, .. }) => assert_eq!(lock, "writer.lock"),
+                other => panic!("GET beside a blind rebuild: {other:?}"),
+            }
+        }
+        assert_eq!(state(rebuilder.id()), Some('T'), "the rebuilder went on");
+
+        if kill {
+            signal(&rebuilder, libc::SIGKILL);
+            rebuilder.wait()?;
+            // This reader finishes the rebuild the killed process left.
+            assert_eq!(within(&dir, 5000, &["GET", "k7"])?, Ok("v7".to_owned()));
+        } else {
+            signal(&rebuilder, libc::SIGCONT);
+            let out = rebuilder.wait_with_output()?;
+            assert!(out.status.success());
+            assert_eq!(String::from_utf8(out.stdout)?.trim_end(), "1");
+        }
+        assert_eq!(ok(&dir, &["INCR", "c"])?, "11");
+        assert_eq!(ok(&dir, &["DBSIZE"])?, "202");
+        let db = Db::open(&dir)?;
+        for i in 0..200 {
+            let want = format!("v{i}");
+            assert_eq!(
+                db.get(format!("k{i}").as_bytes())?.as_deref(),
+                Some(want.as_bytes())
+            );
+        }
+        assert!(!db.metrics().rebuilding);
+        drop(db);
+        // The damaged file is not provably this database's, so it is left alone.
+        assert_eq!(
+            util::index_files(&dir).len(),
+            1 + usize::from(damaged),
+            "{:?}",
+            util::index_files(&dir)
+        );
+        check_clean(&dir)?;
+    }
+    Ok(())
+}
+
+/// Beside a rebuild without a usable index that runs (kept busy on the CPU for 3 s inside
+/// it, as a large rebuild is), the rebuilder holds the writer lock and not `ziggy.lock`: an
+/// open answers at once, and a GET, an MGET and a write, which need the rebuilt index, wait
+/// past their 500 ms lock timeout while the rebuilder makes progress, then answer.
+#[test]
+fn reads_wait_past_their_timeout_for_a_rebuild_without_an_index_that_runs() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    db_without_index(&dir, false)?;
+    let mut busy = ziggy(&dir)
+        .args(["GET", "a"])
+        .env("ZIGGY_TEST_BUSY", "rebuild:3000")
+        .spawn()?;
+    // Until the rebuilder has published the state and holds the writer lock to rebuild.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !holds_exclusive(busy.id(), &dir.join("writer.lock"))
+        || holds_exclusive(busy.id(), &dir.join("ziggy.lock"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the rebuilder never rebuilt without ziggy.lock"
+        );
+        assert!(busy.try_wait()?.is_none(), "the rebuilder ended early");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(within(&dir, 500, &["GET", "k42"])?, Ok("v42".to_owned()));
+    assert_eq!(
+        within(&dir, 500, &["MGET", "k1", "a"])?,
+        Ok("v1\n1".to_owned())
+    );
+    assert_eq!(within(&dir, 500, &["INCR", "c"])?, Ok("11".to_owned()));
+    let out = busy.wait_with_output()?;
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout)?.trim_end(), "1");
     check_clean(&dir)?;
     Ok(())
 }
