@@ -722,3 +722,138 @@ fn a_committer_waiting_for_an_fsync_does_not_wake_every_millisecond() -> TestRes
     assert_eq!(int_of(db.get_value(b"synced-by-child")?), 1);
     Ok(())
 }
+
+/// A writer that holds `writer.lock` for `HOLD_MS` per transaction (a transaction that reads,
+/// works and writes) and begins the next one the moment it commits, for `SECS` seconds from
+/// the parent's go; it reports how many it committed.
+#[test]
+fn child_lock_hog() {
+    let Some(dir) = child_role("lock-hog") else {
+        return;
+    };
+    let hold = Duration::from_millis(child_param("HOLD_MS"));
+    let secs: u64 = child_param("SECS");
+    let spin = std::env::var_os("HOG_SPIN").is_some();
+    // Batched: the commit returns once published, so the only gap between two holds is
+    // the return and the next begin (an Immediate commit would fsync outside the lock).
+    let db = Db::options()
+        .lock_timeout(Some(LONG))
+        .durability(ziggydb::Durability::Batched {
+            max_delay: Duration::from_millis(50),
+        })
+        .active_expiry(None)
+        .auto_compact(false, 0.5, 16 << 20)
+        .open(&dir)
+        .expect("open");
+    let key = format!("hog-{}", std::process::id());
+    report("READY");
+    util::read_command();
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut commits = 0u64;
+    let mut longest = Duration::ZERO;
+    while Instant::now() < end {
+        let asked = Instant::now();
+        db.transaction(|t| {
+            longest = longest.max(asked.elapsed());
+            t.incr_by(&key, 1)?;
+            if spin {
+                let until = Instant::now() + hold;
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::sleep(hold);
+            }
+            Ok(())
+        })
+        .expect("commit");
+        commits += 1;
+    }
+    report(format!("DONE {commits} {}", longest.as_millis()));
+    report("PASS");
+}
+
+/// Spins on a CPU for `SECS` seconds from the parent's go: load, so that a process woken by a
+/// release waits for a CPU as it does on a busy machine.
+#[test]
+fn child_cpu_burner() {
+    let Some(_dir) = child_role("cpu-burner") else {
+        return;
+    };
+    let secs: u64 = child_param("SECS");
+    report("READY");
+    util::read_command();
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut x = 0u64;
+    while Instant::now() < end {
+        for i in 0..10_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+    }
+    report(format!("DONE {x}"));
+    report("PASS");
+}
+
+/// No writer starves (format-spec.md §6.6, the hand-off): three processes that each take
+/// the lock again the moment they commit share it. Without a hand-off, the process that
+/// releases the lock is still running and takes it again before a waiter woken by the
+/// release gets a CPU, so whoever holds the lock first keeps it (the least served of three
+/// got 0–2 % of the mean). The target is 1/3 of the mean; a quarter is asserted.
+#[test]
+fn no_writer_starves_beside_writers_that_retake_the_lock() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let procs: usize = std::env::var("HOGS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let burners_n: usize = std::env::var("BURNERS").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
+    const PROCS: usize = 3;
+    const BURNERS: usize = 4;
+    let mut kids: Vec<Child> = (0..procs)
+        .map(|_| {
+            Child::spawn(
+                "locking::child_lock_hog",
+                "lock-hog",
+                &dir,
+                &[("HOLD_MS", "1".into()), ("SECS", "3".into())],
+            )
+        })
+        .collect();
+    let mut burners: Vec<Child> = (0..burners_n)
+        .map(|_| {
+            Child::spawn(
+                "locking::child_cpu_burner",
+                "cpu-burner",
+                &dir,
+                &[("SECS", "4".into())],
+            )
+        })
+        .collect();
+    for k in kids.iter_mut().chain(&mut burners) {
+        k.expect("READY", LONG);
+    }
+    for k in burners.iter_mut().chain(&mut kids) {
+        k.send("go");
+    }
+    let (mut counts, mut waits) = (Vec::new(), Vec::new());
+    for k in &mut kids {
+        let line = k.expect("DONE", LONG);
+        let (n, ms) = line.split_once(' ').ok_or("DONE N MS")?;
+        counts.push(n.parse::<u64>()?);
+        waits.push(ms.parse::<u64>()?);
+        k.finish(LONG)?;
+    }
+    for b in &mut burners {
+        b.expect("DONE", LONG);
+        b.finish(LONG)?;
+    }
+    let mean = counts.iter().sum::<u64>() as f64 / procs as f64;
+    let least = *counts.iter().min().expect("counts") as f64;
+    eprintln!("commits per writer: {counts:?}, least/mean {:.2}, longest waits {waits:?} ms", least / mean);
+    assert!(mean > 0.0, "no commits at all: {counts:?}");
+    assert!(
+        least >= mean / 4.0,
+        "a writer starved: commits per writer {counts:?}, least/mean {:.2} (< 0.25)",
+        least / mean
+    );
+    Ok(())
+}
