@@ -273,9 +273,33 @@ fn print_stats(res: &ShapeResult) {
         pct("sync_sleep_ns"),
         res.cpu_secs / res.secs,
     );
+    // The least-served writer: starved of the lock, or of a CPU?
+    if let Some(least) = res.writers.iter().min_by_key(|x| x.commits) {
+        let n = res.writers.len() as f64;
+        let mean_commits = res.writers.iter().map(|x| x.commits).sum::<u64>() as f64 / n;
+        let mean_cpu = res.writers.iter().map(|x| x.cpu_secs).sum::<f64>() / n;
+        let own = |k: &str| {
+            let v = least
+                .fields
+                .iter()
+                .find(|(f, _)| f == k)
+                .map_or(0, |(_, v)| *v);
+            100.0 * v as f64 / (res.secs * 1e9)
+        };
+        println!(
+            "    least served: {} commits ({:.2} of the mean), {:.2} of the mean writer's CPU; \
+             {:.0}% of its time waiting for writer.lock, {:.0}% runnable waiting for a CPU",
+            least.commits,
+            least.commits as f64 / mean_commits.max(1.0),
+            least.cpu_secs / mean_cpu.max(1e-9),
+            own("wait_ns"),
+            own("run_delay_ns"),
+        );
+    }
     println!(
         "    lock: {} taken, {:.1}% without waiting; wait mean {} max {}; waiter-to-thread \
-         hand-over mean {} max {}; held mean {} max {}",
+         hand-over mean {} max {}; held mean {} max {}; hand-off: {} claims, {} sleeps on a \
+         claim, {} grants given up to one",
         g("acquires"),
         100.0 * g("fast") as f64 / g("acquires").max(1) as f64,
         fmt_ns(g("wait_ns") / (g("acquires") - g("fast")).max(1)),
@@ -284,6 +308,9 @@ fn print_stats(res: &ShapeResult) {
         fmt_ns(g("handoff_max")),
         per("held_ns", "acquires"),
         fmt_ns(g("held_max")),
+        g("claims"),
+        g("claim_waits"),
+        g("yields"),
     );
     println!(
         "    sync: {} fsyncs (mean {} max {}), {} sleeps on another's (mean {} max {}); \

@@ -1254,7 +1254,13 @@ impl Shared {
         let mut rebuilding = self.rebuilding();
         let mut seen = self.rebuilder_progress();
         loop {
-            match self.writer_lock.lock_exclusive(timeout, &self.dir) {
+            // Fair between processes: a writer that has waited long claims the lock in
+            // `ziggy.shm`, and the others let it have it (format-spec.md §6.6).
+            let claim = self.shm.w(W_LOCK_CLAIM);
+            match self
+                .writer_lock
+                .lock_exclusive_fair(timeout, &self.dir, claim)
+            {
                 Ok(()) => return Ok(()),
                 Err(e @ Error::Busy { .. })
                     if rebuilding && timeout.is_some_and(|t| !t.is_zero()) =>

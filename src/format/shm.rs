@@ -76,6 +76,9 @@ pub(crate) const W_DB_ID: usize = 45;
 /// Incremented after every fsync of the log that advanced `durable_pos`; committers waiting
 /// for another process's fsync sleep on its low half as a futex (format-spec.md §9.4).
 pub(crate) const W_SYNC_EPOCH: usize = 46;
+/// The hand-off word of `writer.lock`: 0, or the claim of a process that has waited long for
+/// it, which the others let have it (format-spec.md §5.1, §6.6; `lock::claim`).
+pub(crate) const W_LOCK_CLAIM: usize = 47;
 /// What the first attacher, holding `ziggy.lock` and `ziggy.shm` exclusively, is doing: its
 /// pid in the low 32 bits, one of the `OPENER_*` phases above them (§5.1, §6.5). A waiter
 /// names the phase, and waits longer, only if the pid is the lock's holder.

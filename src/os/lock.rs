@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -142,78 +143,210 @@ impl LockFile {
     /// keeps its own threads from asking for one file's lock twice at once ([`ProcLock`] for
     /// `writer.lock`), as a `flock` belongs to the open file, not to a thread.
     pub(crate) fn lock_exclusive(&self, timeout: Option<Duration>, busy_path: &Path) -> Result<()> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        self.lock_exclusive_with(timeout, busy_path, None)
+    }
+
+    /// [`LockFile::lock_exclusive`] with the hand-off of format-spec.md §6.6 through the
+    /// claim word `claim` (in `ziggy.shm`): a wait that has lasted [`claim::AFTER`] claims the
+    /// lock there, and while another process's claim binds, this process neither tries the
+    /// lock nor keeps it when its waiter gets it, but sleeps on the word until the claim ends
+    /// or lapses.
+    pub(crate) fn lock_exclusive_fair(
+        &self,
+        timeout: Option<Duration>,
+        busy_path: &Path,
+        claim: &AtomicU64,
+    ) -> Result<()> {
+        self.lock_exclusive_with(timeout, busy_path, Some(claim))
+    }
+
+    fn lock_exclusive_with(
+        &self,
+        timeout: Option<Duration>,
+        busy_path: &Path,
+        claim_word: Option<&AtomicU64>,
+    ) -> Result<()> {
+        let began = Instant::now();
+        let deadline = timeout.map(|t| began + t);
+        let me = std::process::id();
+        // This process's claim in the word, 0 if it has none; renewed (or first made) at
+        // `renew_at`.
+        let mut mine = 0u64;
+        let mut renew_at = began + claim::AFTER;
         let w = &self.waiter.shared;
-        let mut st = w.lock();
-        // While the waiter thread is inside `flock` for this open file, a try of ours would
-        // succeed as soon as its call does, and both would think they hold the lock.
-        if !st.blocking && self.try_lock_exclusive()? {
-            if stats::on() && self.name() == "writer.lock" {
-                stats::bump(stats::C::Acquires);
-                stats::bump(stats::C::Fast);
-                st.held_since = stats::now();
+        let counted = stats::on() && self.name() == "writer.lock";
+        let asked = stats::now().filter(|_| counted);
+        // No wait yet: a success of the first try is a fast acquisition.
+        let mut first = true;
+        'attempt: loop {
+            // While another process's claim binds, wait for it to end (or lapse) instead of
+            // taking the lock from under it.
+            if let Some(c) = claim_word {
+                // A claim this process already slept on once unchanged: its claimant is
+                // looked up in `/proc`.
+                let mut slept_on = 0u64;
+                loop {
+                    let cv = c.load(Ordering::Acquire);
+                    if cv != mine {
+                        // Ours, if we had one, lapsed and was replaced.
+                        mine = 0;
+                    }
+                    let Some(left) = claim::binds(cv, me, cv == slept_on) else {
+                        break;
+                    };
+                    let now = Instant::now();
+                    let mut nap = left.min(claim::NAP);
+                    if let Some(d) = deadline {
+                        if now >= d {
+                            return Err(self.busy(busy_path));
+                        }
+                        nap = nap.min(d - now);
+                    }
+                    stats::bump(stats::C::ClaimWaits);
+                    first = false;
+                    slept_on = cv;
+                    crate::map::futex_wait(c, cv as u32, nap);
+                }
             }
-            return Ok(());
-        }
-        let asked = stats::now().filter(|_| self.name() == "writer.lock");
-        if timeout == Some(Duration::ZERO) {
-            drop(st);
-            return Err(self.busy(busy_path));
-        }
-        if !st.thread {
-            let file = self
-                .file
-                .try_clone()
-                .map_err(|e| Error::io(&self.path, e))?;
-            let shared = Arc::clone(w);
-            std::thread::Builder::new()
-                .name("ziggydb-lockwait".into())
-                .spawn(move || waiter_thread(&shared, &file))
-                .map_err(|e| Error::io(&self.path, e))?;
-            st.thread = true;
-        }
-        st.want = true;
-        w.to_thread.notify_one();
-        loop {
-            if st.granted {
-                st.granted = false;
-                st.want = false;
-                if asked.is_some() {
-                    stats::time(
-                        asked,
-                        Some(stats::C::Acquires),
-                        stats::C::WaitNs,
-                        stats::C::WaitMax,
-                    );
-                    let at = st.granted_at.take();
-                    stats::time(at, None, stats::C::HandoffNs, stats::C::HandoffMax);
+            let mut st = w.lock();
+            // While the waiter thread is inside `flock` for this open file, a try of ours
+            // would succeed as soon as its call does, and both would think they hold the lock.
+            if !st.blocking && self.try_lock_exclusive()? {
+                if counted {
+                    if first {
+                        stats::bump(stats::C::Acquires);
+                        stats::bump(stats::C::Fast);
+                    } else {
+                        stats::time(
+                            asked,
+                            Some(stats::C::Acquires),
+                            stats::C::WaitNs,
+                            stats::C::WaitMax,
+                        );
+                    }
                     st.held_since = stats::now();
+                }
+                drop(st);
+                if let Some(c) = claim_word {
+                    claim::release(c, mine);
                 }
                 return Ok(());
             }
-            if let Some(e) = st.error.take() {
-                st.want = false;
-                return Err(Error::io(&self.path, e));
+            if timeout == Some(Duration::ZERO) {
+                drop(st);
+                return Err(self.busy(busy_path));
             }
-            st = match deadline {
-                None => w
-                    .to_requester
-                    .wait(st)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-                Some(d) => {
-                    let now = Instant::now();
+            if !st.thread {
+                let file = self
+                    .file
+                    .try_clone()
+                    .map_err(|e| Error::io(&self.path, e))?;
+                let shared = Arc::clone(w);
+                std::thread::Builder::new()
+                    .name("ziggydb-lockwait".into())
+                    .spawn(move || waiter_thread(&shared, &file))
+                    .map_err(|e| Error::io(&self.path, e))?;
+                st.thread = true;
+            }
+            st.want = true;
+            w.to_thread.notify_one();
+            loop {
+                if st.granted {
+                    st.granted = false;
+                    st.want = false;
+                    if let Some(c) = claim_word {
+                        let cv = c.load(Ordering::Acquire);
+                        if cv != mine && claim::binds(cv, me, false).is_some() {
+                            // Another process claimed the lock: let go of it at once (the
+                            // release wakes the claimant, blocked in `flock`) and wait for
+                            // the claim to end.
+                            st.granted_at = None;
+                            drop(st);
+                            let _ = FileExt::unlock(&self.file);
+                            stats::bump(stats::C::Yields);
+                            first = false;
+                            continue 'attempt;
+                        }
+                        claim::release(c, mine);
+                    }
+                    if counted {
+                        stats::time(
+                            asked,
+                            Some(stats::C::Acquires),
+                            stats::C::WaitNs,
+                            stats::C::WaitMax,
+                        );
+                        let at = st.granted_at.take();
+                        stats::time(at, None, stats::C::HandoffNs, stats::C::HandoffMax);
+                        st.held_since = stats::now();
+                    }
+                    return Ok(());
+                }
+                if let Some(e) = st.error.take() {
+                    st.want = false;
+                    drop(st);
+                    if let Some(c) = claim_word {
+                        claim::release(c, mine);
+                    }
+                    return Err(Error::io(&self.path, e));
+                }
+                let now = Instant::now();
+                if let Some(d) = deadline {
                     if now >= d {
                         // The waiter thread, if it gets the lock later, releases it at once.
                         st.want = false;
                         drop(st);
+                        if let Some(c) = claim_word {
+                            claim::release(c, mine);
+                        }
                         return Err(self.busy(busy_path));
                     }
-                    w.to_requester
-                        .wait_timeout(st, d - now)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .0
                 }
-            };
+                let mut until = deadline;
+                if let Some(c) = claim_word {
+                    if now >= renew_at {
+                        // Waited long enough: claim the lock, or renew this process's claim
+                        // half-way through its term, unless another process's binds.
+                        let cv = c.load(Ordering::Acquire);
+                        if cv != mine {
+                            mine = 0;
+                        }
+                        if claim::binds(cv, me, false).is_none() {
+                            let new = claim::value(me, claim::TERM);
+                            if c.compare_exchange(cv, new, Ordering::AcqRel, Ordering::Acquire)
+                                .is_ok()
+                            {
+                                let made = mine == 0;
+                                mine = new;
+                                if made {
+                                    stats::bump(stats::C::Claims);
+                                    crate::pause::point("claim");
+                                }
+                                renew_at = now + claim::TERM / 2;
+                            } else {
+                                renew_at = now + claim::AFTER;
+                            }
+                        } else {
+                            // Another's claim: claim when it ends (a waiter woken by its
+                            // withdrawal looks at once) or could have lapsed.
+                            renew_at = now + claim::NAP;
+                        }
+                    }
+                    until = Some(until.map_or(renew_at, |d| d.min(renew_at)));
+                }
+                st = match until {
+                    None => w
+                        .to_requester
+                        .wait(st)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                    Some(u) => {
+                        w.to_requester
+                            .wait_timeout(st, u.saturating_duration_since(now))
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .0
+                    }
+                };
+            }
         }
     }
 
@@ -355,6 +488,75 @@ impl LockFile {
         // Unlocking cannot meaningfully fail for a valid descriptor; closing would release
         // the lock anyway.
         let _ = FileExt::unlock(&self.file);
+    }
+}
+
+/// The hand-off word of `writer.lock` (format-spec.md §6.6, `ziggy.shm` word 47): 0, or the
+/// claim of one waiting process, its pid in the high 32 bits and, in the low 32 bits, the
+/// time the claim lapses unless renewed (Unix milliseconds, wrapping; odd, so that a claim is
+/// never 0).
+pub(crate) mod claim {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    /// A process that has waited this long for the lock claims it.
+    pub(crate) const AFTER: Duration = Duration::from_millis(5);
+    /// A claim lapses this long after it is made or renewed; its claimant renews it half-way
+    /// (so a claimant behind a long transaction wakes twice a second, no more). It is long
+    /// because the claimant that most needs its claim is the one that gets a CPU least: a
+    /// stopped or dead claimant is found out by `/proc` instead ([`NAP`]); the term only
+    /// bounds a claim whose pid went to another process.
+    pub(crate) const TERM: Duration = Duration::from_millis(400);
+    /// A process another's claim keeps waiting sleeps at most this long before it looks
+    /// again; if the claim is then unchanged it asks `/proc` whether the claimant still
+    /// exists and is not stopped. So a stopped or dead claimant holds the others up for about
+    /// this long, and a lapsed claim for no time at all.
+    pub(crate) const NAP: Duration = Duration::from_millis(100);
+
+    /// Unix milliseconds, low 32 bits.
+    fn now() -> u32 {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        ms as u32
+    }
+
+    /// The claim of process `pid` lapsing `term` from now.
+    pub(crate) fn value(pid: u32, term: Duration) -> u64 {
+        let until = now().wrapping_add(term.as_millis() as u32) | 1;
+        u64::from(pid) << 32 | u64::from(until)
+    }
+
+    /// How much longer the claim word's value `c` keeps process `me` from taking the lock:
+    /// `None` if it is 0, this process's own claim, or lapsed; with `check`, also if `/proc`
+    /// says its claimant is gone, a zombie or stopped. A clock that jumps makes a claim lapse
+    /// at once or after at most its term (the difference is read as a signed 32-bit number).
+    pub(crate) fn binds(c: u64, me: u32, check: bool) -> Option<Duration> {
+        if c == 0 {
+            return None;
+        }
+        let pid = (c >> 32) as u32;
+        if pid == me {
+            return None;
+        }
+        let left = (c as u32).wrapping_sub(now()) as i32;
+        if left <= 0 || left as u128 > TERM.as_millis() + 1 {
+            return None;
+        }
+        if check && !matches!(crate::shm::process_progress(pid), Some((false, _))) {
+            return None;
+        }
+        Some(Duration::from_millis(left as u64))
+    }
+
+    /// Withdraws this process's claim `mine` (0: none) and wakes the processes waiting on it.
+    pub(crate) fn release(c: &AtomicU64, mine: u64) {
+        if mine != 0
+            && c.compare_exchange(mine, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            crate::map::futex_wake_all(c);
+        }
     }
 }
 
@@ -533,11 +735,17 @@ pub(crate) mod stats {
         SyncSleeps,
         SyncSleepNs,
         SyncSleepMax,
+        /// Claims of `writer.lock` made after a long wait (format-spec.md §6.6).
+        Claims,
+        /// Sleeps on another process's claim before trying the lock.
+        ClaimWaits,
+        /// Grants of `writer.lock` given up at once to another process's claim.
+        Yields,
     }
 
     /// The counters' names, in the order of [`C`].
     #[cfg(feature = "test-hooks")]
-    pub(crate) const NAMES: [&str; 14] = [
+    pub(crate) const NAMES: [&str; 17] = [
         "acquires",
         "fast",
         "wait_ns",
@@ -552,10 +760,13 @@ pub(crate) mod stats {
         "sync_sleeps",
         "sync_sleep_ns",
         "sync_sleep_max",
+        "claims",
+        "claim_waits",
+        "yields",
     ];
 
     #[cfg(feature = "test-hooks")]
-    static COUNTERS: [AtomicU64; 14] = [const { AtomicU64::new(0) }; 14];
+    static COUNTERS: [AtomicU64; 17] = [const { AtomicU64::new(0) }; 17];
 
     /// Whether counting is on (read once).
     #[cfg(feature = "test-hooks")]
@@ -669,6 +880,40 @@ mod tests {
         }
         stop.store(true, Ordering::Relaxed);
         looper.join().expect("looper");
+    }
+
+    /// A claim binds others, never its claimant; it lapses at the end of its term; with the
+    /// check, a claimant that no longer exists binds no one (format-spec.md §6.6).
+    #[test]
+    fn a_claim_binds_others_until_it_lapses_or_its_claimant_is_gone() {
+        let me = std::process::id();
+        // A process that exists and runs: this test's parent (the harness or a shell).
+        let other = std::os::unix::process::parent_id();
+        assert_eq!(claim::binds(0, me, true), None, "no claim");
+        let mine = claim::value(me, claim::TERM);
+        assert_eq!(claim::binds(mine, me, true), None, "its own claim");
+        let theirs = claim::value(other, claim::TERM);
+        let left = claim::binds(theirs, me, true).expect("another's claim binds");
+        assert!(left <= claim::TERM + Duration::from_millis(1), "{left:?}");
+        let lapsed = claim::value(other, Duration::ZERO) - 2;
+        assert_eq!(claim::binds(lapsed, me, false), None, "a lapsed claim");
+        // A pid above the kernel's maximum (4194304) names no process.
+        let gone = claim::value(u32::MAX - 1, claim::TERM);
+        assert!(
+            claim::binds(gone, me, false).is_some(),
+            "unchecked, it binds"
+        );
+        assert_eq!(
+            claim::binds(gone, me, true),
+            None,
+            "checked, its claimant is gone"
+        );
+        // Withdrawing: only the claimant's own value is cleared.
+        let word = AtomicU64::new(theirs);
+        claim::release(&word, mine);
+        assert_eq!(word.load(Ordering::Relaxed), theirs);
+        claim::release(&word, theirs);
+        assert_eq!(word.load(Ordering::Relaxed), 0);
     }
 
     #[test]

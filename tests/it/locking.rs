@@ -722,3 +722,230 @@ fn a_committer_waiting_for_an_fsync_does_not_wake_every_millisecond() -> TestRes
     assert_eq!(int_of(db.get_value(b"synced-by-child")?), 1);
     Ok(())
 }
+
+/// A writer that holds `writer.lock` for `HOLD_MS` per transaction (a transaction that reads,
+/// works and writes) and begins the next one the moment it commits, for `SECS` seconds from
+/// the parent's go; it reports how many it committed and the longest it waited to begin one.
+#[test]
+fn child_lock_hog() {
+    let Some(dir) = child_role("lock-hog") else {
+        return;
+    };
+    let hold = Duration::from_millis(child_param("HOLD_MS"));
+    let secs: u64 = child_param("SECS");
+    // Batched: the commit returns once published, so the only gap between two holds is
+    // the return and the next begin (an Immediate commit would fsync outside the lock).
+    let db = Db::options()
+        .lock_timeout(Some(LONG))
+        .durability(ziggydb::Durability::Batched {
+            max_delay: Duration::from_millis(50),
+        })
+        .active_expiry(None)
+        .auto_compact(false, 0.5, 16 << 20)
+        .open(&dir)
+        .expect("open");
+    let key = format!("hog-{}", std::process::id());
+    report("READY");
+    util::read_command();
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut commits = 0u64;
+    let mut longest = Duration::ZERO;
+    while Instant::now() < end {
+        let asked = Instant::now();
+        db.transaction(|t| {
+            longest = longest.max(asked.elapsed());
+            t.incr_by(&key, 1)?;
+            std::thread::sleep(hold);
+            Ok(())
+        })
+        .expect("commit");
+        commits += 1;
+    }
+    report(format!("DONE {commits} {}", longest.as_millis()));
+    report("PASS");
+}
+
+/// Spins on a CPU for `SECS` seconds from the parent's go: load, so that a process woken by a
+/// release waits for a CPU as it does on a busy machine.
+#[test]
+fn child_cpu_burner() {
+    let Some(_dir) = child_role("cpu-burner") else {
+        return;
+    };
+    let secs: u64 = child_param("SECS");
+    report("READY");
+    util::read_command();
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut x = 0u64;
+    while Instant::now() < end {
+        for i in 0..10_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+    }
+    report(format!("DONE {x}"));
+    report("PASS");
+}
+
+/// One round of [`no_writer_starves_beside_writers_that_retake_the_lock`]: `HOGS` writers
+/// beside `BURNERS` CPU burners for `SECS` seconds; the commits and the longest wait (ms) of
+/// each writer.
+fn hog_round(dir: &Path) -> TestResult<(Vec<u64>, Vec<u64>)> {
+    const HOGS: usize = 5;
+    const BURNERS: usize = 6;
+    let secs = HOG_SECS.to_string();
+    let mut hogs: Vec<Child> = (0..HOGS)
+        .map(|_| {
+            Child::spawn(
+                "locking::child_lock_hog",
+                "lock-hog",
+                dir,
+                &[("HOLD_MS", "1".into()), ("SECS", secs.clone())],
+            )
+        })
+        .collect();
+    let mut burners: Vec<Child> = (0..BURNERS)
+        .map(|_| {
+            Child::spawn(
+                "locking::child_cpu_burner",
+                "cpu-burner",
+                dir,
+                &[("SECS", (HOG_SECS + 1).to_string())],
+            )
+        })
+        .collect();
+    for k in hogs.iter_mut().chain(&mut burners) {
+        k.expect("READY", LONG);
+    }
+    for k in burners.iter_mut().chain(&mut hogs) {
+        k.send("go");
+    }
+    let (mut counts, mut waits) = (Vec::new(), Vec::new());
+    for k in &mut hogs {
+        let line = k.expect("DONE", LONG);
+        let (n, ms) = line.split_once(' ').ok_or("DONE N MS")?;
+        counts.push(n.parse::<u64>()?);
+        waits.push(ms.parse::<u64>()?);
+        k.finish(LONG)?;
+    }
+    for b in &mut burners {
+        b.expect("DONE", LONG);
+        b.finish(LONG)?;
+    }
+    Ok((counts, waits))
+}
+
+/// How long each round of the fairness test runs, in seconds.
+const HOG_SECS: u64 = 3;
+
+/// No writer starves (format-spec.md §6.6, the hand-off): five processes that each take the
+/// lock again the moment they commit (holding it 1 ms), beside six CPU burners, share it.
+/// Without a hand-off, the process that releases the lock is still running and takes it
+/// again before a waiter woken by the release gets a CPU: in 3 s rounds, the least served
+/// got 0.01–0.36 of the mean (a quarter or more in 4 rounds of 17) and some writer waited
+/// 0.9–2.8 s for one commit; with it, 0.51–0.95 (96 rounds). The target is 1/3 of the
+/// mean; what is asserted is lenient, a quarter of the mean in each of three rounds (the old
+/// lock passes all three about once in 80 runs). The waits are printed, not asserted: on a
+/// machine loaded far beyond its cores a fair round's longest wait reached 1.8 s.
+#[test]
+fn no_writer_starves_beside_writers_that_retake_the_lock() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    for round in 0..3 {
+        let (counts, waits) = hog_round(&dir)?;
+        let mean = counts.iter().sum::<u64>() as f64 / counts.len() as f64;
+        let least = *counts.iter().min().expect("counts") as f64;
+        eprintln!(
+            "round {round}: commits per writer {counts:?}, least/mean {:.2}, longest waits \
+             {waits:?} ms",
+            least / mean
+        );
+        assert!(mean > 0.0, "no commits at all: {counts:?}");
+        assert!(
+            least >= mean / 4.0,
+            "a writer starved: commits per writer {counts:?}, least/mean {:.2} (< 0.25)",
+            least / mean
+        );
+    }
+    Ok(())
+}
+
+/// The hand-off word (`ziggy.shm` word 47, format-spec.md §6.6): the pid of the process
+/// whose claim it holds, 0 for none.
+fn claimant(dir: &Path) -> u32 {
+    let shm = std::fs::read(dir.join("ziggy.shm")).expect("read ziggy.shm");
+    let word = u64::from_le_bytes(shm[47 * 8..48 * 8].try_into().expect("8 bytes"));
+    (word >> 32) as u32
+}
+
+/// A process stops itself (`ZIGGY_TEST_STOP=claim`) the moment it has claimed the lock after
+/// a long wait; the holder commits; then `end` is done to it (continued after another
+/// process committed, or killed). The other process must get the lock: a claim binds no one
+/// whose claimant is stopped or gone.
+fn a_claimant_that_stops(end: &str) -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut holder = Child::spawn("locking::child_hold", "lock-hold", &dir, &[]);
+    holder.expect("HOLDING", LONG);
+    let mut claimant_proc = Child::spawn(
+        "locking::child_wait",
+        "lock-wait",
+        &dir,
+        &[
+            ("LOCK_MS", LONG.as_millis().to_string()),
+            ("ZIGGY_TEST_STOP", "claim".into()),
+        ],
+    );
+    claimant_proc.expect("WAITING", LONG);
+    let deadline = Instant::now() + LONG;
+    while !is_stopped(claimant_proc.id()) {
+        assert!(
+            Instant::now() < deadline,
+            "the waiter never claimed the lock (no hand-off word?)"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        claimant(&dir),
+        claimant_proc.id(),
+        "the claim names the waiter"
+    );
+    if end == "kill" {
+        claimant_proc.kill();
+    }
+    // The holder lets go: the stopped (or dead) claimant cannot take the lock, and must not
+    // keep this writer from it.
+    holder.send("commit");
+    holder.finish(LONG)?;
+    let mut other = spawn_wait(&dir, LONG.as_millis() as u64);
+    other.expect("WAITING", LONG);
+    other.expect("COMMITTED", LONG);
+    other.finish(LONG)?;
+    let mut expected = 1;
+    if end == "continue" {
+        claimant_proc.signal(libc::SIGCONT);
+        claimant_proc.expect("COMMITTED", LONG);
+        claimant_proc.finish(LONG)?;
+        expected = 2;
+        assert_eq!(
+            claimant(&dir),
+            0,
+            "a claimant that got the lock withdrew its claim"
+        );
+    }
+    let db = quiet(&dir, None);
+    assert_eq!(int_of(db.get_value(b"n")?), expected);
+    assert_eq!(int_of(db.get_value(b"held")?), 1);
+    Ok(())
+}
+
+#[test]
+fn a_stopped_claimant_holds_no_one_up_and_commits_when_continued() -> TestResult {
+    a_claimant_that_stops("continue")
+}
+
+#[test]
+fn a_killed_claimant_holds_no_one_up() -> TestResult {
+    a_claimant_that_stops("kill")
+}
