@@ -40,7 +40,7 @@
 //! timestamp or a JSON document: [`ValueType`] names them) or one collection: a list, a set,
 //! a sorted set or a hash, as in Redis. A read returns a scalar as it was stored; the Redis
 //! style commands ([`WriteTxn::append`], [`WriteTxn::incr_by`], [`Db::get_range`], …) see
-//! it as `GET` shows it ([`Value::to_redis_bytes`]), and [`WriteTxn::incr_by`] stores an int.
+//! it as `GET` shows it ([`commands::redis_bytes`]), and [`WriteTxn::incr_by`] stores an int.
 //!
 //! A collection is not one big value: it is a small metadata record under its key plus
 //! counted B+trees whose nodes are records of their own, so one push, add or remove rewrites

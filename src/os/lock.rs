@@ -205,7 +205,7 @@ impl LockFile {
                     stats::bump(stats::C::ClaimWaits);
                     first = false;
                     slept_on = cv;
-                    crate::map::futex_wait(c, cv as u32, nap);
+                    crate::os::map::futex_wait(c, cv as u32, nap);
                 }
             }
             let mut st = w.lock();
@@ -320,7 +320,7 @@ impl LockFile {
                                 mine = new;
                                 if made {
                                     stats::bump(stats::C::Claims);
-                                    crate::pause::point("claim");
+                                    crate::os::pause::point("claim");
                                 }
                                 renew_at = now + claim::TERM / 2;
                             } else {
@@ -543,7 +543,7 @@ pub(crate) mod claim {
         if left <= 0 || left as u128 > TERM.as_millis() + 1 {
             return None;
         }
-        if check && !matches!(crate::shm::process_progress(pid), Some((false, _))) {
+        if check && !matches!(crate::os::proc::process_progress(pid), Some((false, _))) {
             return None;
         }
         Some(Duration::from_millis(left as u64))
@@ -555,7 +555,7 @@ pub(crate) mod claim {
             && c.compare_exchange(mine, 0, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
         {
-            crate::map::futex_wake_all(c);
+            crate::os::map::futex_wake_all(c);
         }
     }
 }

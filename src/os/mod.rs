@@ -7,3 +7,4 @@ pub(crate) mod lock;
 pub(crate) mod map;
 #[allow(dead_code)] // the stop points come with the code that waits at them
 pub(crate) mod pause;
+pub(crate) mod proc;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fs2::FileExt;
-use ziggydb::{Db, Error, Read, Value};
+use ziggydb::{Db, Error, Read};
 
 use crate::util::{self, TestResult};
 
@@ -733,11 +733,17 @@ fn multi_key_reads_beside_a_rebuild_answer_what_the_log_proves() -> TestResult {
             let want = [Some("yv"), Some("v"), None, Some("v3")];
             assert_eq!(got.len(), want.len());
             for (g, w) in got.iter().zip(want) {
-                assert_eq!(g.as_ref().map(Value::to_redis_bytes), w.map(|w| w.into()));
+                assert_eq!(
+                    g.as_ref().map(ziggydb::commands::redis_bytes),
+                    w.map(|w| w.into())
+                );
             }
             assert_eq!(db.count_existing(&[b"x", b"k5", b"late", b"never"])?, 2);
             let (a, k9) = db.view(|v| Ok((Read::get(v, b"a")?, Read::exists(v, b"k9")?)))?;
-            assert_eq!(a.map(|v| v.to_redis_bytes()), Some(b"1".to_vec()));
+            assert_eq!(
+                a.map(|v| ziggydb::commands::redis_bytes(&v)),
+                Some(b"1".to_vec())
+            );
             assert!(k9);
         }
         for args in [
