@@ -11,7 +11,7 @@
 use std::fmt;
 
 use crate::commands::reply::{Reply, ReplySink};
-use crate::commands::split::split_in_place;
+use crate::commands::split::{split_in_place, SplitError};
 
 /// The protocol version a connection speaks (`HELLO 2` or `HELLO 3`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +85,10 @@ fn decode_inline(buf: &[u8]) -> Result<Option<Request>, ProtocolError> {
     if line.last() == Some(&b'\r') {
         line.pop();
     }
-    let ranges = split_in_place(&mut line)
-        .map_err(|_| ProtocolError::new("Protocol error: unbalanced quotes in request"))?;
+    let ranges = split_in_place(&mut line).map_err(|e| match e {
+        SplitError::OutOfMemory { .. } => ProtocolError::new(e.to_string()),
+        _ => ProtocolError::new("Protocol error: unbalanced quotes in request"),
+    })?;
     let args = ranges
         .into_iter()
         .map(|(start, end)| line[start..end].to_vec())

@@ -5,14 +5,29 @@
 //! quote may start in the middle of an argument (`a"b c"` is `ab c`), but a closing quote must
 //! be followed by whitespace or the end of the line.
 
-/// Why a line could not be split: an unterminated quote, or a closing quote followed by
-/// something other than whitespace. redis-cli reports both as `Invalid argument(s)`.
+/// Why a line could not be split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SplitError;
+#[non_exhaustive]
+pub enum SplitError {
+    /// An unterminated quote, or a closing quote followed by something other than
+    /// whitespace. redis-cli reports both as `Invalid argument(s)`.
+    Unbalanced,
+    /// The list of where the line's arguments are (16 bytes each) could not be allocated.
+    OutOfMemory {
+        /// How many arguments the line has.
+        args: usize,
+    },
+}
 
 impl std::fmt::Display for SplitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Invalid argument(s)")
+        match self {
+            SplitError::Unbalanced => f.write_str("Invalid argument(s)"),
+            SplitError::OutOfMemory { args } => write!(
+                f,
+                "ERR not enough memory for the list of the line's {args} arguments"
+            ),
+        }
     }
 }
 
@@ -32,7 +47,7 @@ fn hex_value(b: u8) -> Option<u8> {
 /// Splits `line` into arguments; an empty or blank line gives no arguments.
 ///
 /// # Errors
-/// [`SplitError`] on unbalanced quotes.
+/// [`SplitError`]: unbalanced quotes, or no memory for the arguments.
 pub fn split_line(line: &[u8]) -> Result<Vec<Vec<u8>>, SplitError> {
     let mut copy = line.to_vec();
     let args = split_in_place(&mut copy)?;
@@ -61,7 +76,8 @@ fn put(line: &mut [u8], w: &mut usize, b: u8, write: bool) {
 /// bytes an argument, rather than a vector for each.
 ///
 /// # Errors
-/// [`SplitError`] on unbalanced quotes (`line` is then as it was).
+/// [`SplitError::Unbalanced`] on unbalanced quotes (`line` is then as it was);
+/// [`SplitError::OutOfMemory`] when the list of the arguments cannot be allocated.
 pub fn split_in_place(line: &mut [u8]) -> Result<Vec<(usize, usize)>, SplitError> {
     // Counted first, without writing, so that the list of a line of a million arguments is
     // allocated once at its size rather than grown by doubling (which holds the old list
@@ -69,7 +85,9 @@ pub fn split_in_place(line: &mut [u8]) -> Result<Vec<(usize, usize)>, SplitError
     // byte before any write reaches it, so both passes find the same arguments.
     let mut count = 0;
     split_each(line, false, |_, _| count += 1)?;
-    let mut args = Vec::with_capacity(count);
+    let mut args = Vec::new();
+    args.try_reserve_exact(count)
+        .map_err(|_| SplitError::OutOfMemory { args: count })?;
     split_each(line, true, |start, end| args.push((start, end)))?;
     Ok(args)
 }
@@ -101,7 +119,7 @@ fn split_each(
             let closes_ok = next.is_none_or(is_space);
             if in_double {
                 match c {
-                    None => return Err(SplitError),
+                    None => return Err(SplitError::Unbalanced),
                     Some(b'\\') if next == Some(b'x') => {
                         let hi = line.get(i + 2).copied().and_then(hex_value);
                         let lo = line.get(i + 3).copied().and_then(hex_value);
@@ -131,7 +149,7 @@ fn split_each(
                     }
                     Some(b'"') => {
                         if !closes_ok {
-                            return Err(SplitError);
+                            return Err(SplitError::Unbalanced);
                         }
                         i += 1;
                         break;
@@ -140,14 +158,14 @@ fn split_each(
                 }
             } else if in_single {
                 match c {
-                    None => return Err(SplitError),
+                    None => return Err(SplitError::Unbalanced),
                     Some(b'\\') if next == Some(b'\'') => {
                         put(line, &mut w, b'\'', write);
                         i += 1;
                     }
                     Some(b'\'') => {
                         if !closes_ok {
-                            return Err(SplitError);
+                            return Err(SplitError::Unbalanced);
                         }
                         i += 1;
                         break;
@@ -206,7 +224,7 @@ mod tests {
     fn single_quotes_take_only_escaped_quote() {
         assert_eq!(split(r"'it\'s' '\n\x'").unwrap(), ["it's", r"\n\x"]);
         // A backslash before the closing quote escapes it.
-        assert_eq!(split(r"'a\'"), Err(SplitError));
+        assert_eq!(split(r"'a\'"), Err(SplitError::Unbalanced));
         assert_eq!(split("'a \"b\"'").unwrap(), ["a \"b\""]);
     }
 
@@ -238,17 +256,17 @@ mod tests {
         assert_eq!((ranges.len(), ranges.capacity()), (1001, 1001));
         let mut bad = br#"SET "a\x41" "unterminated"#.to_vec();
         let before = bad.clone();
-        assert_eq!(split_in_place(&mut bad), Err(SplitError));
+        assert_eq!(split_in_place(&mut bad), Err(SplitError::Unbalanced));
         assert_eq!(bad, before);
     }
 
     #[test]
     fn unbalanced_quotes_are_errors() {
-        assert_eq!(split(r#"SET "a"#), Err(SplitError));
-        assert_eq!(split("SET 'a"), Err(SplitError));
-        assert_eq!(split(r#"SET "a\"#), Err(SplitError));
-        assert_eq!(split(r#"SET "a"b"#), Err(SplitError));
-        assert_eq!(split("SET 'a'b"), Err(SplitError));
-        assert_eq!(SplitError.to_string(), "Invalid argument(s)");
+        assert_eq!(split(r#"SET "a"#), Err(SplitError::Unbalanced));
+        assert_eq!(split("SET 'a"), Err(SplitError::Unbalanced));
+        assert_eq!(split(r#"SET "a\"#), Err(SplitError::Unbalanced));
+        assert_eq!(split(r#"SET "a"b"#), Err(SplitError::Unbalanced));
+        assert_eq!(split("SET 'a'b"), Err(SplitError::Unbalanced));
+        assert_eq!(SplitError::Unbalanced.to_string(), "Invalid argument(s)");
     }
 }

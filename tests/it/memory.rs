@@ -534,3 +534,48 @@ fn mset_written_from_its_arguments_keeps_redis_semantics() -> TestResult {
     assert!(r.is_ok(), "{:?}", r.problems);
     Ok(())
 }
+
+#[test]
+fn a_script_line_too_big_for_memory_is_an_error_and_the_script_goes_on() -> TestResult {
+    use std::io::Write as _;
+    let tmp = util::tempdir();
+    let ping = tmp.path().join("ping");
+    std::fs::write(&ping, b"PING\n")?;
+    let base = min_limit_kib(tmp.path(), &ping, b"PONG\n")?;
+    // Under 48 MiB more than a PING needs: a 16 MiB line of 8M arguments fits, but the list
+    // of where its arguments are (16 bytes each, 128 MiB) does not; a 64 MiB line does not
+    // fit at all. Both are reported and skipped, and the script goes on to its PING.
+    let args = 8 << 20;
+    let input = tmp.path().join("input");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&input)?);
+        f.write_all(b"EXISTS")?;
+        for _ in 0..args {
+            f.write_all(b" k")?;
+        }
+        f.write_all(b"\nSET x ")?;
+        f.write_all(&vec![b'a'; 64 << 20])?;
+        f.write_all(b"\nPING\n")?;
+    }
+    let dir = tmp.path().join("db");
+    let out = ziggy_under("-d", &dir, base + (48 << 10), &[], Some(&input))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), None, "killed: {stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "stdout {stdout:?}, stderr {stderr:?}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "ERR not enough memory for the list of the line's {} arguments",
+            args + 1
+        )
+    );
+    assert!(
+        lines[1].starts_with("ERR not enough memory for a line of ")
+            && lines[1].ends_with("bytes; it was skipped"),
+        "{stdout:?}"
+    );
+    assert_eq!(lines[2], "PONG");
+    Ok(())
+}

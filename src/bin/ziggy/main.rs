@@ -497,6 +497,52 @@ pub fn answer_help(args: &[&[u8]]) -> io::Result<bool> {
     Ok(true)
 }
 
+/// What [`read_line`] read.
+#[derive(Debug, PartialEq, Eq)]
+enum LineRead {
+    /// The input has ended.
+    End,
+    /// A line, with its `\n` if it had one.
+    Line,
+    /// A line of this many bytes that did not fit in memory: skipped to its end.
+    TooLong(usize),
+}
+
+/// Reads one line into `line` (empty), growing it fallibly: a line too long for the memory
+/// the process may use is skipped to its end and reported, never an abort.
+fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<LineRead> {
+    let mut read = 0;
+    let mut too_long = false;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let (n, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buf.len(), false),
+        };
+        if !too_long {
+            if line.try_reserve(n).is_ok() {
+                line.extend_from_slice(&buf[..n]);
+            } else {
+                too_long = true;
+                *line = Vec::new();
+            }
+        }
+        read += n;
+        input.consume(n);
+        if done {
+            break;
+        }
+    }
+    Ok(match (read, too_long) {
+        (0, _) => LineRead::End,
+        (_, false) => LineRead::Line,
+        (bytes, true) => LineRead::TooLong(bytes),
+    })
+}
+
 /// Runs the commands on standard input, one per line, printing each reply. An error reply
 /// does not stop the script; blank lines are skipped.
 fn run_script(session: &mut Session, options: repl::Options) -> anyhow::Result<()> {
@@ -504,12 +550,18 @@ fn run_script(session: &mut Session, options: repl::Options) -> anyhow::Result<(
     let mut line = Vec::new();
     loop {
         line.clear();
-        if stdin
-            .read_until(b'\n', &mut line)
-            .context("cannot read standard input")?
-            == 0
-        {
-            return Ok(());
+        match read_line(&mut stdin, &mut line).context("cannot read standard input")? {
+            LineRead::End => return Ok(()),
+            LineRead::Line => {}
+            LineRead::TooLong(bytes) => {
+                let mut out = io::stdout().lock();
+                writeln!(
+                    out,
+                    "ERR not enough memory for a line of {bytes} bytes; it was skipped"
+                )?;
+                out.flush()?;
+                continue;
+            }
         }
         if line.last() == Some(&b'\n') {
             line.pop();
@@ -543,6 +595,18 @@ fn run_script(session: &mut Session, options: repl::Options) -> anyhow::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_line_reads_lines_across_buffer_refills() {
+        let text = b"first\nsecond line\nlast";
+        let mut input = io::BufReader::with_capacity(4, &text[..]);
+        let mut line = Vec::new();
+        let mut lines = Vec::new();
+        while read_line(&mut input, &mut line).unwrap() == LineRead::Line {
+            lines.push(std::mem::take(&mut line));
+        }
+        assert_eq!(lines, [&b"first\n"[..], b"second line\n", b"last"]);
+    }
 
     fn parse(args: &[&str]) -> Args {
         Args::try_parse_from(std::iter::once("ziggy").chain(args.iter().copied())).unwrap()
