@@ -408,9 +408,16 @@ typedef struct ziggy_txn ziggy_txn;
 
 /**
  * Options for `ziggy_open`. Fill one with `ziggy_options_init` (the defaults), then change
- * what you need: a zeroed struct is not the defaults.
+ * what you need: a zeroed struct is not the defaults. Only ever grows at the end.
  */
 typedef struct {
+  /**
+   * `sizeof(ziggy_options)` as the caller was built, set by `ziggy_options_init`. The
+   * library reads only the fields that fit in it and takes the defaults for the rest, so
+   * a program built against this header keeps working with a later library whose options
+   * grew. 0 (a struct not filled by `ziggy_options_init`) is `ZIGGY_INVALID_ARGUMENT`.
+   */
+  size_t size;
   /**
    * `ZIGGY_DURABILITY_IMMEDIATE` (default) or `ZIGGY_DURABILITY_BATCHED`.
    */
@@ -487,6 +494,13 @@ typedef struct {
  * Rust `Metrics`). Only ever grows at the end.
  */
 typedef struct {
+  /**
+   * In: `sizeof(ziggy_metrics)` as the caller was built; the library fills only the
+   * fields that fit in it, so a program built against this header keeps working with a
+   * later library whose metrics grew. Out: the bytes filled. 0 is
+   * `ZIGGY_INVALID_ARGUMENT`.
+   */
+  size_t size;
   /**
    * Live keys (including expired keys not yet deleted).
    */

@@ -378,6 +378,7 @@ class Db {
 
     ziggy_metrics metrics() const {
         ziggy_metrics m{};
+        m.size = sizeof m;
         detail::check(ziggy_db_metrics(db_, &m));
         return m;
     }

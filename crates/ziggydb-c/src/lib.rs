@@ -71,10 +71,15 @@ pub const ZIGGY_TYPE_ZSET: c_int = 18;
 pub const ZIGGY_TYPE_HASH: c_int = 19;
 
 /// Options for `ziggy_open`. Fill one with `ziggy_options_init` (the defaults), then change
-/// what you need: a zeroed struct is not the defaults.
+/// what you need: a zeroed struct is not the defaults. Only ever grows at the end.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct ziggy_options {
+    /// `sizeof(ziggy_options)` as the caller was built, set by `ziggy_options_init`. The
+    /// library reads only the fields that fit in it and takes the defaults for the rest, so
+    /// a program built against this header keeps working with a later library whose options
+    /// grew. 0 (a struct not filled by `ziggy_options_init`) is `ZIGGY_INVALID_ARGUMENT`.
+    pub size: usize,
     /// `ZIGGY_DURABILITY_IMMEDIATE` (default) or `ZIGGY_DURABILITY_BATCHED`.
     pub durability: c_int,
     /// With `ZIGGY_DURABILITY_BATCHED`: the longest time from a commit to its fsync, in ms
@@ -125,6 +130,11 @@ pub struct ziggy_value {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ziggy_metrics {
+    /// In: `sizeof(ziggy_metrics)` as the caller was built; the library fills only the
+    /// fields that fit in it, so a program built against this header keeps working with a
+    /// later library whose metrics grew. Out: the bytes filled. 0 is
+    /// `ZIGGY_INVALID_ARGUMENT`.
+    pub size: usize,
     /// Live keys (including expired keys not yet deleted).
     pub keys: u64,
     /// Bytes of records the index points to.
@@ -402,6 +412,34 @@ unsafe fn value_out(value: &Value, out: *mut ziggy_value) -> Result<c_int, Fail>
 // ---------------------------------------------------------------------------------------
 // Opening and closing.
 
+/// The options at `opts` (`None` if NULL): the defaults, overwritten by as many bytes of the
+/// caller's struct as its `size` says and this library knows.
+///
+/// # Safety
+/// `opts` is NULL or points to a `ziggy_options` of `opts->size` readable bytes.
+unsafe fn read_options(opts: *const ziggy_options) -> Result<Option<ziggy_options>, Fail> {
+    if opts.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: a `ziggy_options` starts with its size, readable by the caller's contract.
+    let size = unsafe { std::ptr::addr_of!((*opts).size).read_unaligned() };
+    if size < std::mem::size_of::<usize>() {
+        return Err(Fail::invalid(
+            "opts->size is not set: fill the options with ziggy_options_init",
+        ));
+    }
+    let mut o = std::mem::MaybeUninit::<ziggy_options>::uninit();
+    // SAFETY: `o` is written whole by `ziggy_options_init`, then its first `n` bytes (at most
+    // both structs' sizes) are copied from the caller's, which has `size` readable bytes.
+    let o = unsafe {
+        ziggy_options_init(o.as_mut_ptr());
+        let n = size.min(std::mem::size_of::<ziggy_options>());
+        std::ptr::copy_nonoverlapping(opts.cast::<u8>(), o.as_mut_ptr().cast::<u8>(), n);
+        o.assume_init()
+    };
+    Ok(Some(o))
+}
+
 /// Fills `opts` with the defaults (immediate durability, 10 s lock timeout, 64 MiB segments,
 /// automatic compaction, expiry every 100 ms, read-write, mode 0600). NULL is ignored.
 ///
@@ -411,6 +449,7 @@ unsafe fn value_out(value: &Value, out: *mut ziggy_value) -> Result<c_int, Fail>
 pub unsafe extern "C" fn ziggy_options_init(opts: *mut ziggy_options) {
     guard_value((), || {
         let defaults = ziggy_options {
+            size: std::mem::size_of::<ziggy_options>(),
             durability: ZIGGY_DURABILITY_IMMEDIATE,
             batch_delay_ms: 50,
             lock_timeout_ms: 10_000,
@@ -451,7 +490,7 @@ pub unsafe extern "C" fn ziggy_open(
         let dir = unsafe { c_path(path, "path") }?;
         let mut o = Db::options();
         // SAFETY: the caller's contract.
-        if let Some(opts) = unsafe { opts.as_ref() } {
+        if let Some(opts) = unsafe { read_options(opts) }?.as_ref() {
             o = o.durability(match opts.durability {
                 ZIGGY_DURABILITY_IMMEDIATE => Durability::Immediate,
                 ZIGGY_DURABILITY_BATCHED => Durability::Batched {
@@ -1003,8 +1042,18 @@ pub unsafe extern "C" fn ziggy_db_metrics(db: *mut ziggy_db, out: *mut ziggy_met
         if out.is_null() {
             return Err(Fail::invalid("out is NULL"));
         }
+        // SAFETY: a `ziggy_metrics` starts with its size, which the caller's contract makes
+        // readable.
+        let size = unsafe { std::ptr::addr_of!((*out).size).read_unaligned() };
+        if size < std::mem::size_of::<usize>() {
+            return Err(Fail::invalid(
+                "out->size is not set: set it to sizeof(ziggy_metrics)",
+            ));
+        }
+        let n = size.min(std::mem::size_of::<ziggy_metrics>());
         let m = db.metrics();
         let c = ziggy_metrics {
+            size: n,
             keys: m.keys,
             live_bytes: m.live_bytes,
             dead_bytes: m.dead_bytes,
@@ -1020,8 +1069,11 @@ pub unsafe extern "C" fn ziggy_db_metrics(db: *mut ziggy_db, out: *mut ziggy_met
             processes: m.processes,
             commands: m.commands,
         };
-        // SAFETY: the caller's contract.
-        unsafe { put(out, c) };
+        // SAFETY: the caller's struct has `size` writable bytes (its contract) and `c` has
+        // size_of::<ziggy_metrics>(); `n` is at most both, and the struct is plain data.
+        unsafe {
+            std::ptr::copy_nonoverlapping(std::ptr::addr_of!(c).cast::<u8>(), out.cast::<u8>(), n);
+        }
         Ok(ZIGGY_OK)
     })
 }

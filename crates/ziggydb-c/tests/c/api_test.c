@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -456,10 +457,21 @@ static void test_errors(ziggy_db *db) {
 static void test_maintenance(ziggy_db *db) {
     ziggy_metrics m;
     memset(&m, 0xff, sizeof m);
+    m.size = sizeof m;
     CHECK_RC(ziggy_db_metrics(db, &m), ZIGGY_OK);
+    CHECK(m.size == sizeof m);
     CHECK(m.keys > 5 && m.keys < 1000 && m.commits > 10 && m.processes >= 1);
     CHECK(m.commands >= 10 && m.reads > 0);
     CHECK_RC(ziggy_db_metrics(db, NULL), ZIGGY_INVALID_ARGUMENT);
+    /* A caller built when the struct ended after `keys` gets only what fits in its size. */
+    memset(&m, 0xff, sizeof m);
+    m.size = offsetof(ziggy_metrics, live_bytes);
+    CHECK_RC(ziggy_db_metrics(db, &m), ZIGGY_OK);
+    CHECK(m.size == offsetof(ziggy_metrics, live_bytes) && m.keys > 5 && m.keys < 1000);
+    CHECK(m.live_bytes == UINT64_MAX && m.commands == UINT64_MAX);
+    m.size = 0;
+    CHECK_RC(ziggy_db_metrics(db, &m), ZIGGY_INVALID_ARGUMENT);
+    CHECK(strstr(ziggy_errmsg(), "size") != NULL);
     CHECK_RC(ziggy_db_metrics(NULL, &m), ZIGGY_INVALID_ARGUMENT);
 
     for (int i = 0; i < 200; i++) CHECK_RC(ziggy_set(db, "churn", 5, "xxxxxxxxxxxxxxxx", 16), ZIGGY_OK);
@@ -611,6 +623,23 @@ static void test_open_errors(void) {
     ziggy_options_init(NULL);
     CHECK(o.durability == ZIGGY_DURABILITY_IMMEDIATE && o.lock_timeout_ms == 10000);
     CHECK(o.auto_compact && !o.read_only && o.segment_size == 64u << 20);
+    CHECK(o.size == sizeof o);
+    /* A struct not filled by ziggy_options_init is refused. */
+    ziggy_options zeroed;
+    memset(&zeroed, 0, sizeof zeroed);
+    path_of(dir, "zeroed-opts");
+    CHECK_RC(ziggy_open(dir, &zeroed, &db), ZIGGY_INVALID_ARGUMENT);
+    CHECK(db == NULL && strstr(ziggy_errmsg(), "ziggy_options_init") != NULL);
+    /* A caller built when the struct ended after `durability`: the rest are the defaults,
+       whatever its memory holds beyond. */
+    ziggy_options older;
+    memset(&older, 0xff, sizeof older);
+    older.size = offsetof(ziggy_options, batch_delay_ms);
+    older.durability = ZIGGY_DURABILITY_IMMEDIATE;
+    path_of(dir, "older-opts");
+    CHECK_RC(ziggy_open(dir, &older, &db), ZIGGY_OK);
+    ziggy_close(db);
+    db = NULL;
     o.durability = 9;
     path_of(dir, "opts");
     CHECK_RC(ziggy_open(dir, &o, &db), ZIGGY_INVALID_ARGUMENT);
