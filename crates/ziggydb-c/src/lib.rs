@@ -769,16 +769,8 @@ pub unsafe extern "C" fn ziggy_get_int(
     klen: usize,
     out: *mut i64,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: the caller's contract.
-        let (db, key) = unsafe { (db_ref(db)?, bytes(key, klen, "key")?) };
-        let Some(v) = db.get_value(key)? else {
-            return Ok(ZIGGY_NOTFOUND);
-        };
-        // SAFETY: the caller's contract.
-        unsafe { put(out, v.as_int()?) };
-        Ok(ZIGGY_OK)
-    })
+    // SAFETY: the caller's contract.
+    unsafe { get_number(db, key, klen, out, zdb::Value::as_int) }
 }
 
 /// Reads `key` as a double into `*out`: a float or an int, or text that is a number.
@@ -793,6 +785,22 @@ pub unsafe extern "C" fn ziggy_get_float(
     klen: usize,
     out: *mut f64,
 ) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe { get_number(db, key, klen, out, zdb::Value::as_float) }
+}
+
+/// `ziggy_get_int` and `ziggy_get_float`: reads `key`, converts it with `as_number` into
+/// `*out`; `ZIGGY_NOTFOUND` if missing.
+///
+/// # Safety
+/// As `ziggy_get_value`; `out` is NULL or writable.
+unsafe fn get_number<T>(
+    db: *mut ziggy_db,
+    key: *const c_void,
+    klen: usize,
+    out: *mut T,
+    as_number: fn(&zdb::Value) -> zdb::Result<T>,
+) -> c_int {
     guard(|| {
         // SAFETY: the caller's contract.
         let (db, key) = unsafe { (db_ref(db)?, bytes(key, klen, "key")?) };
@@ -800,7 +808,7 @@ pub unsafe extern "C" fn ziggy_get_float(
             return Ok(ZIGGY_NOTFOUND);
         };
         // SAFETY: the caller's contract.
-        unsafe { put(out, v.as_float()?) };
+        unsafe { put(out, as_number(&v)?) };
         Ok(ZIGGY_OK)
     })
 }
