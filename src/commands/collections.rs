@@ -4,8 +4,8 @@
 //! write runs in a write transaction, its own or the open `MULTI`/`BEGIN` one.
 //!
 //! Replies are Redis 7's over RESP2: `LPOP key count` on a missing key is a nil array,
-//! `WITHSCORES` and `ZPOPMIN` give flat member/score arrays, scores print as
-//! [`format_float`] writes them.
+//! `WITHSCORES` and `ZPOPMIN` give flat member/score arrays, scores print as Redis 7.2's do
+//! ([`format_score`](crate::commands::format_score)).
 
 use crate::commands::format_float;
 use crate::{Db, Error, LexBound, ScoreBound, SetOp, WriteTxn, ZAddFlags};
@@ -1333,7 +1333,7 @@ fn bulk_or_nil(value: Option<Vec<u8>>) -> Reply {
 }
 
 fn score(value: f64) -> Reply {
-    Reply::bulk(format_float(value))
+    Reply::bulk(crate::commands::format_score(value))
 }
 
 fn score_or_nil(value: Option<f64>) -> Reply {
@@ -1615,7 +1615,7 @@ fn write(tx: &mut WriteTxn, cmd: &WriteCmd<'_>) -> Outcome {
                 Some(v) => crate::format::value::parse_long_double(&v)
                     .ok_or_else(|| Fail::Reply(error("ERR hash value is not a float")))?,
             };
-            let sum = current + delta;
+            let sum = crate::format::value::add_as_decimals(current, *delta);
             if !sum.is_finite() {
                 return Err(Fail::Reply(error(
                     "ERR increment would produce NaN or Infinity",

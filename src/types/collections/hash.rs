@@ -405,7 +405,7 @@ impl Hash<'_> {
             Some(v) => parse_f64(&v)?,
             None => 0.0,
         };
-        let n = cur + delta;
+        let n = crate::format::value::add_as_decimals(cur, delta);
         if !n.is_finite() {
             return Err(Error::InvalidArgument(
                 "increment would produce NaN or Infinity".into(),
