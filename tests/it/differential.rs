@@ -1364,6 +1364,78 @@ fn float_increments_sum_as_redis_does() -> TestResult {
     Ok(())
 }
 
+/// `HRANDFIELD`, `ZRANDMEMBER`, `SRANDMEMBER` and `RANDOMKEY` where the reply does not
+/// depend on chance: a count that takes every member (compared in any order), one-member
+/// collections (where a negative count repeats the one member), missing keys, a count of 0,
+/// and Redis's errors in Redis's order of checks. Over RESP2 and RESP3.
+#[test]
+fn random_member_commands_reply_as_redis_does() -> TestResult {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
+        return Ok(());
+    };
+    let exact = [
+        "HSET h a 1 b 2 c 3",
+        "HSET h1 only v",
+        "ZADD z 1 a 2.5 b 3 c",
+        "ZADD z1 7 only",
+        "SADD s1 only",
+        "SET str v",
+        "HRANDFIELD h1",
+        "HRANDFIELD h1 -3",
+        "HRANDFIELD h1 -3 WITHVALUES",
+        "HRANDFIELD h1 1 withvalues",
+        "HRANDFIELD nokey",
+        "HRANDFIELD nokey 3",
+        "HRANDFIELD nokey -3 WITHVALUES",
+        "HRANDFIELD h 0",
+        "HRANDFIELD h 0 WITHVALUES",
+        "HRANDFIELD str",
+        "HRANDFIELD str 2",
+        "HRANDFIELD h x",
+        "HRANDFIELD h 1 WITHSCORES",
+        "HRANDFIELD h 1 WITHVALUES x",
+        "HRANDFIELD h -9223372036854775808",
+        "HRANDFIELD h 9223372036854775807 WITHVALUES",
+        "HRANDFIELD h -4611686018427387904 WITHVALUES",
+        "ZRANDMEMBER z1",
+        "ZRANDMEMBER z1 -2 WITHSCORES",
+        "ZRANDMEMBER nokey",
+        "ZRANDMEMBER nokey 2 WITHSCORES",
+        "ZRANDMEMBER z 0",
+        "ZRANDMEMBER str",
+        "ZRANDMEMBER h 1",
+        "ZRANDMEMBER z 1 WITHVALUES",
+        "ZRANDMEMBER z x WITHSCORES",
+        "ZRANDMEMBER z -9223372036854775807 WITHSCORES",
+        "SRANDMEMBER s1 -2",
+        "SRANDMEMBER nokey 2",
+    ];
+    let any_order = [
+        "HRANDFIELD h 3",
+        "HRANDFIELD h 100",
+        "HRANDFIELD h 100 WITHVALUES",
+        "ZRANDMEMBER z 3",
+        "ZRANDMEMBER z 100 WITHSCORES",
+    ];
+    let mut units: Vec<Unit> = exact
+        .iter()
+        .map(|l| Unit {
+            lines: vec![(*l).to_owned()],
+            norm: Norm::Exact,
+        })
+        .collect();
+    units.extend(any_order.iter().map(|l| Unit {
+        lines: vec![(*l).to_owned()],
+        norm: Norm::Sorted,
+    }));
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        if let Some(msg) = compare_sequence(&redis, 0, 0, &units, protocol)? {
+            panic!("{protocol:?}: {msg}");
+        }
+    }
+    Ok(())
+}
+
 /// The random sequences again, with `HELLO 3` sent first to both: every reply in RESP3's
 /// types (doubles, maps, sets, verbatim text), compared as a RESP3 client receives them.
 #[test]
