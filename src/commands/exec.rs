@@ -680,8 +680,17 @@ pub fn other(db: &Db, cmd: ServerCmd<'_>) -> crate::Result<Reply> {
         // Outside MULTI the session handles UNWATCH; queued, it has nothing left to do.
         ServerCmd::Unwatch => Reply::ok(),
         ServerCmd::Compact => {
-            db.compact()?;
-            Reply::ok()
+            let stats = db.compact()?;
+            Reply::Status(format!(
+                "OK reclaimed {} bytes: segments {} -> {} bytes ({} files removed, {} written, {} \
+                 records copied)",
+                stats.bytes_before.saturating_sub(stats.bytes_after),
+                stats.bytes_before,
+                stats.bytes_after,
+                stats.segments_removed,
+                stats.segments_written,
+                stats.records_copied
+            ))
         }
         ServerCmd::Check => check(db)?,
         ServerCmd::Backup(dest) => {

@@ -253,8 +253,10 @@ fn help_describes_commands_and_groups_from_the_table() -> TestResult {
         ziggy_ok(&dir, &["HELP", "get"], "")?,
         "\n  GET key\n  summary: Get the value of a key\n  group: string\n"
     );
-    let all = ziggy_ok(&dir, &["help"], "")?;
-    assert!(all.contains("\"help @<group>\""), "{all}");
+    let short = ziggy_ok(&dir, &["help"], "")?;
+    assert!(short.contains("\"help @<group>\""), "{short}");
+    assert!(short.lines().count() < 20, "help starts short: {short}");
+    let all = ziggy_ok(&dir, &["help", "@all"], "")?;
     for group in [
         "@generic",
         "@string",
@@ -271,11 +273,16 @@ fn help_describes_commands_and_groups_from_the_table() -> TestResult {
         "{hashes}"
     );
     assert!(!hashes.contains("GET key\n"), "{hashes}");
-    let piped = ziggy_ok(&dir, &[], "HELP zadd\nHELP @nope\nHELP nope\n")?;
+    let piped = ziggy_ok(
+        &dir,
+        &[],
+        "HELP zadd\nHELP @nope\nHELP frobnicate\nHELP hgetal\n",
+    )?;
     assert!(piped.starts_with("\n  ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member"));
     assert!(piped.contains("  group: sorted-set\n"));
     assert!(piped.contains("no command group named '@nope'"));
-    assert!(piped.contains("no command named 'nope'; type help for the list\n"));
+    assert!(piped.contains("no command named 'frobnicate'; type help @all for the list\n"));
+    assert!(piped.contains("no command named 'hgetal'; did you mean HGETALL?; type help"));
     for name in [
         "INFO", "CHECK", "REPAIR", "BACKUP", "EXPORT", "IMPORT", "COMPACT",
     ] {
@@ -285,10 +292,67 @@ fn help_describes_commands_and_groups_from_the_table() -> TestResult {
     Ok(())
 }
 
+/// Mistakes get a specific error and change nothing: an option ziggy lacks (exit 2), a read
+/// on a directory that holds no database (none is created), a database under a missing
+/// parent (never created), a path that is a file, and a misspelt command (with the nearest
+/// names on standard error, standard output staying redis-cli's).
+#[test]
+fn the_cli_refuses_mistakes_and_creates_nothing_for_them() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let out = ziggy(&dir, &["--scan"], b"")?;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown option '--scan'"),
+        "{out:?}"
+    );
+    assert!(out.stdout.is_empty() && !dir.exists());
+    for args in [&["GET", "a"][..], &["DBSIZE"], &["GETT", "a"]] {
+        let out = ziggy(&dir, args, b"")?;
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no database at"), "{args:?}: {err}");
+        assert!(!dir.exists(), "{args:?} created {}", dir.display());
+    }
+    let out = ziggy(&dir, &["GETT", "a"], b"")?;
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("did you mean GET?"),
+        "{out:?}"
+    );
+    let deep = tmp.path().join("missing").join("parent").join("db");
+    let out = ziggy(&deep, &["SET", "a", "1"], b"")?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not create missing parents"),
+        "{out:?}"
+    );
+    assert!(!tmp.path().join("missing").exists());
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"not a database")?;
+    let out = ziggy(&file, &["SET", "a", "1"], b"")?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a directory"),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read(&file)?, b"not a database");
+    // Once a write made the database, a misspelt command is Redis's error plus a hint.
+    assert_eq!(ziggy_ok(&dir, &["SET", "a", "1"], "")?, "OK\n");
+    let out = ziggy(&dir, &["GTE", "a"], b"")?;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stdout)?,
+        "ERR unknown command 'GTE', with args beginning with: 'a' \n"
+    );
+    assert_eq!(String::from_utf8(out.stderr)?, "(did you mean GET?)\n");
+    Ok(())
+}
+
 #[test]
 fn argument_counts_are_checked_against_the_table() -> TestResult {
     let tmp = util::tempdir();
     let dir = util::db_path(&tmp);
+    ziggy_ok(&dir, &["SET", "x", "1"], "")?;
     for (args, name) in [
         (&["GET"][..], "get"),
         (&["GET", "a", "b"][..], "get"),
@@ -549,6 +613,15 @@ fn the_directory_defaults_to_ziggy_dir_then_ziggy_db() -> TestResult {
     assert_eq!(run(None, &["SET", "a", "1"])?.stdout, b"OK\n");
     assert!(tmp.path().join("ziggy.db").is_dir());
     let elsewhere = tmp.path().join("elsewhere");
+    // A read does not create a database; a write does.
+    let read = run(Some(&elsewhere), &["GET", "a"])?;
+    assert_eq!(read.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&read.stderr).contains("no database at"),
+        "{read:?}"
+    );
+    assert!(!elsewhere.exists());
+    assert_eq!(run(Some(&elsewhere), &["SET", "b", "2"])?.stdout, b"OK\n");
     assert_eq!(run(Some(&elsewhere), &["GET", "a"])?.stdout, b"\n");
     assert!(elsewhere.is_dir());
     assert_eq!(

@@ -538,6 +538,14 @@ fn ziggy_repair_runs_on_the_directory_and_prints_the_report() -> TestResult {
     let got = ziggy(&["mget", "good", "bad", "later"])?;
     assert_eq!(String::from_utf8(got.stdout)?, "kept\n\nkept too\n");
 
+    // A sound database has nothing to repair: nothing is moved aside.
+    let asides = aside_dirs(&dir).len();
+    let out = ziggy(&["repair"])?;
+    let text = String::from_utf8(out.stdout)?;
+    assert!(out.status.success(), "{text}");
+    assert!(text.starts_with("nothing to repair"), "{text}");
+    assert_eq!(aside_dirs(&dir).len(), asides, "{text}");
+
     // In a session the database is open, so REPAIR says how to run it instead.
     let mut proc = Command::new(env!("CARGO_BIN_EXE_ziggy"))
         .arg("-d")

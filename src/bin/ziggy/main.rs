@@ -250,6 +250,16 @@ pub fn run_command(
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Every option comes before the command, and no command starts with '-': a word that does
+    // is an option ziggy does not have (clap takes it as the command, which may start with
+    // '-' in its arguments).
+    if let Some(first) = args.command.first() {
+        let word = first.to_string_lossy();
+        if word.starts_with('-') && word.len() > 1 {
+            eprintln!("ziggy: unknown option '{word}' (ziggy --help lists the options)");
+            return ExitCode::from(2);
+        }
+    }
     match run(&args) {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
@@ -318,6 +328,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         return repair(&args.dir, format);
     }
+    refuse_to_create(args, &command)?;
     let db = open(args)?;
     let mut session = Session::new(&db, Policy::trusted());
 
@@ -330,7 +341,9 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             Some(n) => Repeat::Times(n.unsigned_abs()),
         };
         options.one_shot = true;
-        if run_repeated(&mut session, options, &command, repeat)? {
+        let failed = run_repeated(&mut session, options, &command, repeat)?;
+        repl::hint_unknown(&command);
+        if failed {
             ExitCode::FAILURE
         } else {
             ExitCode::SUCCESS
@@ -434,9 +447,22 @@ fn print_failure(format: Format, reply: &Reply, to_stderr: bool) -> anyhow::Resu
 /// process, this one included, to have it closed) and prints the report, one finding per
 /// line. Exit status 0 once the repaired database is in place, even if damage was found.
 fn repair(dir: &std::path::Path, format: Format) -> anyhow::Result<ExitCode> {
-    let report = ziggydb::repair(dir)
-        .with_context(|| format!("cannot repair database {}", dir.display()))?;
-    let text = format!("{report}\n");
+    // A database that opens and passes `check` has nothing to salvage: say so and move
+    // nothing aside (a repair would set every original file aside in `damaged-<ms>/`).
+    let sound = dir.is_dir()
+        && Db::open(dir)
+            .and_then(|db| db.check())
+            .is_ok_and(|report| report.is_ok());
+    let text = if sound {
+        format!(
+            "nothing to repair: {} opens and `check` finds no problem; no file was moved\n",
+            dir.display()
+        )
+    } else {
+        let report = ziggydb::repair(dir)
+            .with_context(|| format!("cannot repair database {}", dir.display()))?;
+        format!("{report}\n")
+    };
     let mut buf = Vec::new();
     match format {
         Format::Raw | Format::Tty => buf.extend_from_slice(text.as_bytes()),
@@ -446,6 +472,58 @@ fn repair(dir: &std::path::Path, format: Format) -> anyhow::Result<ExitCode> {
     out.write_all(&buf)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A missing database directory is created by the shell, a script and a command that writes,
+/// and only under a directory that exists: a command that only reads (or is misspelled)
+/// gets an error instead of a new, empty database, and a mistyped parent is never created.
+fn refuse_to_create(args: &Args, command: &[&[u8]]) -> anyhow::Result<()> {
+    if args.dir.exists() || args.read_only {
+        return Ok(());
+    }
+    let parent = args
+        .dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    match std::fs::metadata(parent) {
+        Ok(md) if md.is_dir() => {}
+        Ok(_) => anyhow::bail!(
+            "cannot create database {}: {} is not a directory",
+            args.dir.display(),
+            parent.display()
+        ),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot create database {} in {} (ziggy does not create missing parents)",
+                args.dir.display(),
+                parent.display()
+            )))
+        }
+    }
+    let Some(name) = command.first() else {
+        return Ok(());
+    };
+    let writes = commands::lookup(name)
+        .is_some_and(|spec| matches!(spec.kind, commands::Kind::Write | commands::Kind::Admin));
+    if !writes {
+        let what = match commands::lookup(name) {
+            Some(spec) => format!("{} only reads", spec.name),
+            None => format!("'{}' is not a command", String::from_utf8_lossy(name)),
+        };
+        let mut msg = format!(
+            "no database at {} ({what}; a write, the shell or a script creates one)",
+            args.dir.display()
+        );
+        if commands::lookup(name).is_none() {
+            let near = help::suggest(name);
+            if !near.is_empty() {
+                msg.push_str(&format!("; did you mean {}?", near.join(" or ")));
+            }
+        }
+        anyhow::bail!(msg);
+    }
+    Ok(())
 }
 
 fn open(args: &Args) -> anyhow::Result<Db> {

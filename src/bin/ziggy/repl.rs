@@ -130,7 +130,23 @@ pub fn run_line(session: &mut Session, options: Options, args: &[&[u8]]) -> io::
         return Ok(Outcome::Continue);
     }
     run_repeated(session, options, args, Repeat::Times(count))?;
+    hint_unknown(args);
     Ok(Outcome::Continue)
+}
+
+/// After the error reply to a command that does not exist, the nearest names on standard
+/// error (standard output stays as redis-cli's would be): `(did you mean GET?)`.
+pub fn hint_unknown(args: &[&[u8]]) {
+    let Some(name) = args.first() else {
+        return;
+    };
+    if ziggydb::commands::lookup(name).is_some() {
+        return;
+    }
+    let near = crate::help::suggest(name);
+    if !near.is_empty() {
+        eprintln!("(did you mean {}?)", near.join(" or "));
+    }
 }
 
 /// `:set hints` and `:set nohints`, with redis-cli's messages for anything else.
