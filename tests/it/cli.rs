@@ -300,10 +300,10 @@ fn help_describes_commands_and_groups_from_the_table() -> TestResult {
 fn the_cli_refuses_mistakes_and_creates_nothing_for_them() -> TestResult {
     let tmp = util::tempdir();
     let dir = util::db_path(&tmp);
-    let out = ziggy(&dir, &["--scan"], b"")?;
+    let out = ziggy(&dir, &["--frobnicate"], b"")?;
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("unknown option '--scan'"),
+        String::from_utf8_lossy(&out.stderr).contains("unknown option '--frobnicate'"),
         "{out:?}"
     );
     assert!(out.stdout.is_empty() && !dir.exists());
@@ -345,6 +345,68 @@ fn the_cli_refuses_mistakes_and_creates_nothing_for_them() -> TestResult {
         "ERR unknown command 'GTE', with args beginning with: 'a' \n"
     );
     assert_eq!(String::from_utf8(out.stderr)?, "(did you mean GET?)\n");
+    Ok(())
+}
+
+/// redis-cli's tools: `--scan [--pattern] [--count]` lists keys one per line, `--pipe` runs
+/// the Redis protocol from standard input in batches and prints redis-cli's summary (the
+/// data durable when it does), and `-e` stops a script at its first failing command.
+#[test]
+fn scan_pipe_and_exit_on_error_work_as_redis_cli_s() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let mut resp = Vec::new();
+    for i in 0..25_000 {
+        let (k, v) = (format!("key:{i}"), format!("v{i}"));
+        resp.extend_from_slice(
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n",
+                k.len(),
+                v.len()
+            )
+            .as_bytes(),
+        );
+    }
+    // An error in the middle fails alone; an inline command and a command that is not a
+    // data command (ending the batch) come through too.
+    resp.extend_from_slice(
+        b"*3\r\n$5\r\nLPUSH\r\n$5\r\nkey:7\r\n$1\r\nx\r\nINCR counter\r\nDBSIZE\r\n",
+    );
+    let out = ziggy(&dir, &["--pipe"], &resp)?;
+    let text = String::from_utf8(out.stdout)?;
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.ends_with("errors: 1, replies: 25003\n"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("WRONGTYPE"));
+    // A fresh process sees every key: the batches were committed.
+    assert_eq!(ziggy_ok(&dir, &["DBSIZE"], "")?, "25001\n");
+    assert_eq!(ziggy_ok(&dir, &["GET", "key:24999"], "")?, "v24999\n");
+
+    let listed = ziggy_ok(
+        &dir,
+        &["--scan", "--pattern", "key:1234*", "--count", "7"],
+        "",
+    )?;
+    let mut keys: Vec<&str> = listed.lines().collect();
+    keys.sort_unstable();
+    let mut want: Vec<String> = (0..25_000)
+        .map(|i| format!("key:{i}"))
+        .filter(|k| k.starts_with("key:1234"))
+        .collect();
+    want.sort();
+    assert_eq!(keys, want);
+    assert_eq!(ziggy_ok(&dir, &["--scan"], "")?.lines().count(), 25_001);
+
+    let script = "SET a 1\nLPUSH a x\nSET after 2\n";
+    let out = ziggy(&dir, &["-e"], script.as_bytes())?;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(ziggy_ok(&dir, &["EXISTS", "after"], "")?, "0\n");
+    let out = ziggy(&dir, &[], script.as_bytes())?;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(ziggy_ok(&dir, &["EXISTS", "after"], "")?, "1\n");
     Ok(())
 }
 

@@ -26,7 +26,7 @@ use ziggydb::{Db, Durability};
 use ziggydb::commands::{self, as_args, split_in_place, Policy, Reply, Session, Transfer};
 
 use crate::print::Format;
-use crate::repl::{run_line, run_repeated, Outcome, Repeat};
+use crate::repl::{run_repeated, Outcome, Repeat};
 
 /// Command-line arguments as given.
 #[derive(Debug, Parser)]
@@ -96,6 +96,30 @@ struct Args {
     /// Print each reply as one line of comma-separated values, as redis-cli --csv does.
     #[arg(long, overrides_with_all = ["raw", "no_raw", "json"])]
     csv: bool,
+
+    /// With commands from standard input: stop at the first command that fails, with exit
+    /// status 1 (as redis-cli -e).
+    #[arg(short = 'e')]
+    exit_on_error: bool,
+
+    /// List every key (or those matching --pattern) with SCAN, one per line, as redis-cli
+    /// --scan does.
+    #[arg(long, conflicts_with_all = ["command", "pipe"])]
+    scan: bool,
+
+    /// The glob pattern of --scan (SCAN's MATCH).
+    #[arg(long, value_name = "PATTERN", requires = "scan")]
+    pattern: Option<String>,
+
+    /// How many keys --scan asks for at a time (SCAN's COUNT).
+    #[arg(long, value_name = "N", requires = "scan")]
+    count: Option<u64>,
+
+    /// Run the Redis protocol read from standard input (what redis-cli --pipe sends, or
+    /// EXPORT FORMAT RESP writes), many commands to a commit, and print a summary: a mass
+    /// import that is durable when ziggy says it is done.
+    #[arg(long, conflicts_with = "command")]
+    pipe: bool,
 
     /// Run COMMAND this many times (-1: until interrupted).
     #[arg(
@@ -331,6 +355,12 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     refuse_to_create(args, &command)?;
     let db = open(args)?;
     let mut session = Session::new(&db, Policy::trusted());
+    if args.scan {
+        return scan_keys(&mut session, args);
+    }
+    if args.pipe {
+        return pipe(&mut session);
+    }
 
     let code = if let Some(code) = stdio_transfer(&db, format, &command)? {
         code
@@ -351,8 +381,9 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     } else if io::stdin().is_terminal() {
         shell::run(&mut session, db, &args.dir, options)?;
         ExitCode::SUCCESS
+    } else if run_script(&mut session, options, args.exit_on_error)? {
+        ExitCode::FAILURE
     } else {
-        run_script(&mut session, options)?;
         ExitCode::SUCCESS
     };
     if let Some(warning) = session.pending_warning() {
@@ -474,6 +505,145 @@ fn repair(dir: &std::path::Path, format: Format) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--scan`: every key (matching `--pattern`) on its own line, raw, as redis-cli prints them.
+fn scan_keys(session: &mut Session, args: &Args) -> anyhow::Result<ExitCode> {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut cursor = b"0".to_vec();
+    let count = args.count.map(|n| n.to_string());
+    loop {
+        let mut line: Vec<&[u8]> = vec![b"SCAN", &cursor];
+        if let Some(pattern) = &args.pattern {
+            line.extend([b"MATCH".as_slice(), pattern.as_bytes()]);
+        }
+        if let Some(count) = &count {
+            line.extend([b"COUNT".as_slice(), count.as_bytes()]);
+        }
+        let reply = session.execute(&line);
+        let Reply::Array(mut parts) = reply else {
+            anyhow::bail!("SCAN replied {reply:?}");
+        };
+        let (Some(Reply::Array(keys)), Some(Reply::Bulk(next))) = (parts.pop(), parts.pop()) else {
+            anyhow::bail!("SCAN replied an unexpected shape");
+        };
+        for key in keys {
+            if let Reply::Bulk(key) = key {
+                out.write_all(&key)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        if next == b"0" {
+            break;
+        }
+        cursor = next;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Commands a `--pipe` run puts into one transaction at most.
+const PIPE_BATCH: usize = 10_000;
+
+/// `--pipe`: runs the Redis protocol of standard input (multibulk or inline requests). Data
+/// commands run in `BEGIN`/`COMMIT` batches of up to [`PIPE_BATCH`] (a failing command fails
+/// alone, as inside `BEGIN`), so one commit and one fsync cover a batch; any other command
+/// ends the batch and runs on its own. Error replies go to standard error; at the end, as
+/// redis-cli --pipe, the counts. Exit status 1 if any command failed.
+fn pipe(session: &mut Session) -> anyhow::Result<ExitCode> {
+    let mut input = io::stdin().lock();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut start = 0;
+    let (mut replies, mut errors) = (0u64, 0u64);
+    let mut batch = 0usize;
+    let mut ended = false;
+    let mut err = io::stderr().lock();
+    let commit = |session: &mut Session,
+                  batch: &mut usize,
+                  errors: &mut u64,
+                  err: &mut io::StderrLock|
+     -> io::Result<()> {
+        if *batch > 0 {
+            if let Reply::Error(e) = session.execute(&[b"COMMIT"]) {
+                writeln!(
+                    err,
+                    "{e} (the {batch} commands since the last commit are lost)"
+                )?;
+                *errors += *batch as u64;
+            }
+            *batch = 0;
+        }
+        Ok(())
+    };
+    loop {
+        loop {
+            match commands::decode_request(&buf[start..]) {
+                Ok(Some((argv, used))) => {
+                    start += used;
+                    let argv = as_args(&argv);
+                    if argv.is_empty() {
+                        continue;
+                    }
+                    let batchable = commands::lookup(argv[0]).is_some_and(|spec| {
+                        matches!(spec.kind, commands::Kind::Read | commands::Kind::Write)
+                    }) && (batch > 0 || !session.in_transaction());
+                    if batchable && batch == 0 {
+                        session.execute(&[b"BEGIN"]);
+                    } else if !batchable {
+                        commit(session, &mut batch, &mut errors, &mut err)?;
+                    }
+                    let reply = session.execute(&argv);
+                    if batchable {
+                        batch += 1;
+                    }
+                    replies += 1;
+                    if let Reply::Error(e) = reply {
+                        errors += 1;
+                        writeln!(err, "{e}")?;
+                    }
+                    if batch >= PIPE_BATCH {
+                        commit(session, &mut batch, &mut errors, &mut err)?;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    commit(session, &mut batch, &mut errors, &mut err)?;
+                    anyhow::bail!("--pipe: {e} after {replies} commands");
+                }
+            }
+        }
+        if ended {
+            break;
+        }
+        buf.drain(..start);
+        start = 0;
+        let mut chunk = [0u8; 64 << 10];
+        let n = input
+            .read(&mut chunk)
+            .context("cannot read standard input")?;
+        if n == 0 {
+            ended = true;
+            if !buf.is_empty() && !buf.ends_with(b"\n") {
+                buf.extend_from_slice(b"\r\n");
+            }
+        } else {
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+    commit(session, &mut batch, &mut errors, &mut err)?;
+    drop(err);
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "All data transferred. Waiting for the last reply...\nLast reply received from \
+         server.\nerrors: {errors}, replies: {replies}"
+    )?;
+    out.flush()?;
+    Ok(if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// A missing database directory is created by the shell, a script and a command that writes,
 /// and only under a directory that exists: a command that only reads (or is misspelled)
 /// gets an error instead of a new, empty database, and a mistyped parent is never created.
@@ -502,6 +672,13 @@ fn refuse_to_create(args: &Args, command: &[&[u8]]) -> anyhow::Result<()> {
         }
     }
     let Some(name) = command.first() else {
+        if args.scan {
+            anyhow::bail!(
+                "no database at {} (--scan only reads; a write, the shell or a script creates \
+                 one)",
+                args.dir.display()
+            );
+        }
         return Ok(());
     };
     let writes = commands::lookup(name)
@@ -623,13 +800,19 @@ fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<LineRea
 
 /// Runs the commands on standard input, one per line, printing each reply. An error reply
 /// does not stop the script; blank lines are skipped.
-fn run_script(session: &mut Session, options: repl::Options) -> anyhow::Result<()> {
+/// Runs the commands of standard input, one a line; true if `exit_on_error` stopped it at a
+/// command that failed.
+fn run_script(
+    session: &mut Session,
+    options: repl::Options,
+    exit_on_error: bool,
+) -> anyhow::Result<bool> {
     let mut stdin = io::stdin().lock();
     let mut line = Vec::new();
     loop {
         line.clear();
         match read_line(&mut stdin, &mut line).context("cannot read standard input")? {
-            LineRead::End => return Ok(()),
+            LineRead::End => return Ok(false),
             LineRead::Line => {}
             LineRead::TooLong(bytes) => {
                 let mut out = io::stdout().lock();
@@ -659,8 +842,12 @@ fn run_script(session: &mut Session, options: repl::Options) -> anyhow::Result<(
         };
         // Each (start, end) becomes a slice in the same place (the same size).
         let args: Vec<&[u8]> = ranges.into_iter().map(|(s, e)| &line[s..e]).collect();
-        if run_line(session, options, &args)? == Outcome::Quit {
-            return Ok(());
+        let (outcome, failed) = repl::run_line_status(session, options, &args)?;
+        if outcome == Outcome::Quit {
+            return Ok(false);
+        }
+        if failed && exit_on_error {
+            return Ok(true);
         }
         drop(args);
         // A long line's buffer is not kept for the next, short ones.

@@ -104,21 +104,33 @@ pub fn run_repeated(
 /// # Errors
 /// If standard output cannot be written.
 pub fn run_line(session: &mut Session, options: Options, args: &[&[u8]]) -> io::Result<Outcome> {
+    run_line_status(session, options, args).map(|(outcome, _)| outcome)
+}
+
+/// [`run_line`], also saying whether the command failed (an error reply), for `ziggy -e`.
+///
+/// # Errors
+/// If standard output cannot be written.
+pub fn run_line_status(
+    session: &mut Session,
+    options: Options,
+    args: &[&[u8]],
+) -> io::Result<(Outcome, bool)> {
     if args.is_empty() {
-        return Ok(Outcome::Continue);
+        return Ok((Outcome::Continue, false));
     }
     let Ok((count, args)) = repeat_count(args) else {
         print_line(INVALID_REPEAT)?;
-        return Ok(Outcome::Continue);
+        return Ok((Outcome::Continue, true));
     };
     if args[0].starts_with(b":") {
-        return set_preference(args);
+        return set_preference(args).map(|o| (o, false));
     }
     if is_quit(args) {
-        return Ok(Outcome::Quit);
+        return Ok((Outcome::Quit, false));
     }
     if answer_help(args)? {
-        return Ok(Outcome::Continue);
+        return Ok((Outcome::Continue, false));
     }
     if args.len() == 1 && args[0].eq_ignore_ascii_case(b"clear") {
         // As linenoise clears the screen: cursor home, erase all. Nothing when piped.
@@ -127,11 +139,11 @@ pub fn run_line(session: &mut Session, options: Options, args: &[&[u8]]) -> io::
             out.write_all(b"\x1b[H\x1b[2J")?;
             out.flush()?;
         }
-        return Ok(Outcome::Continue);
+        return Ok((Outcome::Continue, false));
     }
-    run_repeated(session, options, args, Repeat::Times(count))?;
+    let failed = run_repeated(session, options, args, Repeat::Times(count))?;
     hint_unknown(args);
-    Ok(Outcome::Continue)
+    Ok((Outcome::Continue, failed))
 }
 
 /// After the error reply to a command that does not exist, the nearest names on standard
