@@ -1,0 +1,3 @@
+module ziggydb.dev/ziggydb
+
+go 1.19
