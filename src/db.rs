@@ -355,6 +355,15 @@ impl Db {
     pub fn len(&self) -> u64 {
         self.inner.shm.get(W_KEYS)
     }
+    /// Keys as reads see them: [`Db::len`] less the keys whose expiry time has passed but
+    /// that no expiry pass has deleted yet; with the keys that have an expiry time (not yet
+    /// passed) and their average remaining milliseconds. What `DBSIZE` and `INFO keyspace`
+    /// report. O(1) when no key has an expiry time, else a walk of the index.
+    pub(crate) fn keyspace(&self) -> Result<(u64, u64, u64)> {
+        let (expired, live, ttl_sum) = self.inner.expiry_census()?;
+        let avg_ttl = ttl_sum.checked_div(live).unwrap_or(0);
+        Ok((self.len().saturating_sub(expired), live, avg_ttl))
+    }
     /// True when the database holds no key.
     ///
     /// # Examples

@@ -141,7 +141,7 @@ impl View for Db {
         Db::scan(self, scan.cursor, scan.count, scan.pattern, scan.of_type)
     }
     fn key_count(&self) -> crate::Result<u64> {
-        Ok(self.len())
+        Ok(self.keyspace()?.0)
     }
     fn random_key(&self) -> crate::Result<Option<Vec<u8>>> {
         Db::random_key(self)
@@ -512,9 +512,11 @@ fn info_section(db: &Db, m: &crate::Metrics, name: &str) -> Vec<(String, String)
             put("db_dir", db.path().display().to_string());
         }
         "keyspace" => {
+            // As reads see them: keys whose time has passed are not counted, deleted or not.
+            let (keys, expires, avg_ttl) = db.keyspace().unwrap_or((m.keys, m.expiring_keys, 0));
             put(
                 "db0",
-                format!("keys={},expires={},avg_ttl=0", m.keys, m.expiring_keys),
+                format!("keys={keys},expires={expires},avg_ttl={avg_ttl}"),
             );
             for t in ValueType::ALL {
                 let n = m

@@ -111,6 +111,40 @@ pub(crate) type ExpireBatch =
     fn(&Arc<Shared>, &mut Vec<Vec<u8>>, u64, Option<Duration>) -> Result<u64>;
 
 impl Shared {
+    /// Keys with an expiry time, counted by what reads see now: `(expired, live, ttl_sum)`,
+    /// the keys whose time has passed but that no pass has deleted yet, the keys whose time
+    /// has not come, and the sum of the latter's remaining milliseconds. For `DBSIZE` and
+    /// `INFO keyspace`, so that counts agree with reads even when no long-lived process runs
+    /// expiry passes. O(index slots) when any key has an expiry time; `(0, 0, 0)` at once
+    /// otherwise.
+    pub(crate) fn expiry_census(&self) -> Result<(u64, u64, u64)> {
+        if self.shm.get(W_EXPIRING) == 0 {
+            return Ok((0, 0, 0));
+        }
+        let now = now_ms();
+        self.read_consistent(|idx| {
+            let (mut expired, mut live, mut ttl_sum) = (0u64, 0u64, 0u64);
+            for slot in 0..idx.cap {
+                let Some(loc) = idx.slot_loc(slot) else {
+                    continue;
+                };
+                let Some((at, key)) = self.segs.user_record_at(loc)? else {
+                    continue;
+                };
+                if at == 0 || idx.pending_user_delete(&key) {
+                    continue;
+                }
+                if at <= now {
+                    expired += 1;
+                } else {
+                    live += 1;
+                    ttl_sum = ttl_sum.saturating_add(at - now);
+                }
+            }
+            Ok((expired, live, ttl_sum))
+        })
+    }
+
     /// A random live, unexpired key (Redis `RANDOMKEY`), every one equally likely; `None` if
     /// there is none. Slots are drawn at random until one holds a usable key (uniform over
     /// the usable keys, since every slot is equally likely); after 64 misses (a nearly empty
