@@ -61,6 +61,11 @@ public final class ZiggyDb extends ZiggyCommands implements AutoCloseable {
      * that lock, i.e. for themselves: they fail at once instead.
      */
     private volatile Thread txnThread;
+    /**
+     * Set by close() before it waits for the lock: calls that start after it throw Closed at
+     * once, so that a stream of calls on other threads cannot keep close() waiting.
+     */
+    private volatile boolean closing;
 
     private ZiggyDb(Path path, long db) {
         this.path = path;
@@ -118,6 +123,7 @@ public final class ZiggyDb extends ZiggyCommands implements AutoCloseable {
      */
     @Override
     public void close() {
+        closing = true;
         long stamp = lock.writeLock();
         try {
             cleanable.clean();
@@ -137,6 +143,9 @@ public final class ZiggyDb extends ZiggyCommands implements AutoCloseable {
 
     /** Read-locks the handle; throws Closed (unlocked) if it is closed. */
     private long acquire() {
+        if (closing) {
+            throw new ZiggyException.Closed("the database " + path + " is closed");
+        }
         long stamp = lock.readLock();
         if (handle.db == 0) {
             lock.unlockRead(stamp);
