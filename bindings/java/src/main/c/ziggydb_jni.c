@@ -466,6 +466,10 @@ static int db_exec(void *h, int argc, const char *const *argv, const size_t *arg
                    ziggy_reply **out) {
     return ziggy_exec(h, argc, argv, argvlen, out);
 }
+static int txn_exec(void *h, int argc, const char *const *argv, const size_t *argvlen,
+                    ziggy_reply **out) {
+    return ziggy_txn_exec(h, argc, argv, argvlen, out);
+}
 
 /* Runs one command of `args` (a byte[][]) with `f` and returns its reply as Java objects; an
  * error reply is thrown. */
@@ -819,4 +823,11 @@ JNIEXPORT void JNI_FN(txnSetValue)(JNIEnv *env, jclass cls, jlong txn, jbyteArra
     (void)cls;
     CHECK_HANDLE(txn, );
     do_set_value(env, txn_setv, txn_of(txn), key, vtype, integer, real, data);
+}
+
+JNIEXPORT jobject JNI_FN(txnExec)(JNIEnv *env, jclass cls, jlong txn, jobjectArray args,
+                                  jboolean as_string) {
+    (void)cls;
+    CHECK_HANDLE(txn, NULL);
+    return do_exec(env, txn_exec, txn_of(txn), args, as_string);
 }

@@ -157,4 +157,6 @@ final class Native {
     static native Value txnGetValue(long txn, byte[] key);
 
     static native void txnSetValue(long txn, byte[] key, int vtype, long integer, double real, byte[] data);
+
+    static native Object txnExec(long txn, byte[][] args, boolean bulkAsString);
 }

@@ -5,6 +5,13 @@ package ziggydb;
  * writes, and its writes become visible to every process at once when the body returns, or
  * never if it throws. It holds the database's writer lock (of every process) meanwhile.
  *
+ * <p>{@link #execute(String...)} runs any data command inside the transaction ({@code RPUSH}, {@code
+ * HSET}, ...): its reads see the transaction's writes, its writes are part of it, and a command
+ * that fails (thrown as a {@link ZiggyException}) leaves the transaction as it was before that
+ * command; the body may catch it and go on, or let it propagate and roll everything back.
+ * Transaction control ({@code MULTI}, {@code BEGIN}, ...) and whole-database commands are
+ * refused.
+ *
  * <p>Used from the thread that runs the body, inside the body only: from another thread, or
  * after the body ended, a call throws ({@link ZiggyException.InvalidArgument}, {@link
  * ZiggyException.Closed}) rather than touch a transaction that is gone.
@@ -88,7 +95,6 @@ public final class Transaction extends ZiggyCommands {
 
     @Override
     Object rawExecute(byte[][] args, boolean bulkAsString) {
-        throw new ZiggyException.InvalidArgument(
-                "tx.execute needs ziggy_txn_exec, which this library does not have");
+        return Native.txnExec(handle(), args, bulkAsString);
     }
 }

@@ -1,6 +1,8 @@
 package ziggydb;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -76,6 +78,45 @@ class TransactionTest {
             assertNull(db.get("other"));
             assertNull(db.get("word"));
             assertEquals(0, Native.liveTransactions());
+        }
+    }
+
+    @Test
+    void executeRunsAnyCommandInsideTheTransaction() {
+        try (ZiggyDb db = ZiggyDb.open(tmp.resolve("db"))) {
+            db.execute("RPUSH", "jobs", "old");
+            db.transaction(tx -> {
+                assertEquals(2L, tx.execute("RPUSH", "jobs", "a"));
+                assertEquals(3L, tx.execute("RPUSH", "jobs", "b"));
+                // Its reads see its writes; the database does not yet.
+                assertEquals(java.util.List.of("old", "a", "b"), tx.execute("LRANGE", "jobs", "0", "-1"));
+                assertEquals(2L, tx.execute("HSET", "h", "f", "1", "g", "2"));
+                assertTrue(db.exists("jobs"));
+                assertFalse(db.exists("h"), "the database sees the transaction's hash before the commit");
+                tx.set("n", 5L);
+                assertEquals(6L, tx.execute("INCR", "n"));
+                assertEquals(7L, tx.incr("n"));
+                byte[] bin = {0, 1, 0};
+                assertEquals(1L, tx.execute("RPUSH".getBytes(), "bin".getBytes(), bin));
+                assertArrayEquals(bin, (byte[]) tx.execute("LPOP".getBytes(), "bin".getBytes()));
+                // A command that fails is thrown, and leaves the transaction as it was.
+                ZiggyException e = assertThrows(ZiggyException.WrongType.class, () -> tx.execute("INCR", "jobs"));
+                assertEquals(ErrorCode.WRONG_TYPE, e.code());
+                assertThrows(ZiggyException.CommandError.class, () -> tx.execute("MULTI"));
+                assertThrows(ZiggyException.CommandError.class, () -> tx.execute("NOSUCHCOMMAND"));
+                assertEquals(3L, tx.execute("LLEN", "jobs"));
+            });
+            assertEquals(java.util.List.of("old", "a", "b"), db.execute("LRANGE", "jobs", "0", "-1"));
+            assertEquals("1", db.execute("HGET", "h", "f"));
+            assertEquals(7L, db.getLong("n"));
+            // Thrown out of the body, the same commands are rolled back.
+            assertThrows(IllegalStateException.class, () -> db.transaction(tx -> {
+                tx.execute("RPUSH", "jobs", "lost");
+                tx.execute("DEL", "h");
+                throw new IllegalStateException("undo");
+            }));
+            assertEquals(3L, db.execute("LLEN", "jobs"));
+            assertEquals("2", db.execute("HGET", "h", "g"));
         }
     }
 
