@@ -91,7 +91,17 @@ public final class Value {
 
     static byte[] utf8(String s) {
         // String.getBytes replaces an unpaired surrogate with '?': text that is not text is
-        // refused rather than changed.
+        // refused rather than changed. Surrogates are rare, so look for them first and take
+        // the slow, checking encoder only when there are some.
+        for (int i = 0; i < s.length(); i++) {
+            if (Character.isSurrogate(s.charAt(i))) {
+                return utf8Checked(s);
+            }
+        }
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static byte[] utf8Checked(String s) {
         var enc = StandardCharsets.UTF_8.newEncoder();
         try {
             var buf = enc.encode(java.nio.CharBuffer.wrap(s));
