@@ -7,13 +7,14 @@
 #                                     #    bindings/java/build/native/libziggydb_jni.so
 #
 # Needs cargo, gcc and a JDK 17 or later (JAVA_HOME, or javac on PATH). CARGO_TARGET_DIR is
-# honoured. ZIGGY_SKIP_CARGO=1 uses the libziggydb.a already built.
+# honoured. ZIGGY_SKIP_CARGO=1 uses the libziggydb.a already built; ZIGGY_JAVA_BUILD puts the
+# output elsewhere than bindings/java/build (test.sh and bench.sh read it there too).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 case $target in /*) ;; *) target=$root/$target ;; esac
-out=$here/build
+out=${ZIGGY_JAVA_BUILD:-$here/build}
 if [ -z "${JAVA_HOME:-}" ]; then
     JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")
 fi

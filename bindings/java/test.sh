@@ -3,7 +3,7 @@
 # built. Extra arguments go to the JUnit console launcher, e.g. --select-class ziggydb.ApiTest.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out=$here/build
+out=${ZIGGY_JAVA_BUILD:-$here/build}
 if [ -z "${JAVA_HOME:-}" ]; then
     JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")
 fi

@@ -12,7 +12,7 @@ import java.util.Objects;
  * ZiggyDb.open(dir, new Options().durability(Durability.BATCHED).batchDelay(Duration.ofMillis(20)))
  * }</pre>
  *
- * <p>Every process of one JVM that opens a directory twice must ask for the same options
+ * <p>A second open of one directory in one JVM must ask for the same options
  * ({@link ZiggyException.OptionsMismatch} otherwise).
  */
 public final class Options {
