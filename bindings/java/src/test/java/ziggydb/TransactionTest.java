@@ -121,6 +121,47 @@ class TransactionTest {
     }
 
     @Test
+    void typedReadsInsideATransactionMatchTheDatabasesReads() {
+        try (ZiggyDb db = ZiggyDb.open(tmp.resolve("db"))) {
+            db.set("int", 7L);
+            db.set("text", "-12");
+            db.set("bad", "012");
+            db.set("float", "2.5");
+            db.set("word", "abc");
+            db.set("flag", true);
+            db.transaction(tx -> {
+                for (String k : new String[] {"int", "text", "float", "word", "bad", "flag", "missing"}) {
+                    assertSameOutcome(() -> db.getLong(k), () -> tx.getLong(k), "getLong " + k);
+                    assertSameOutcome(() -> db.getDouble(k), () -> tx.getDouble(k), "getDouble " + k);
+                }
+                assertEquals(Boolean.TRUE, tx.getBoolean("flag"));
+                assertThrows(ZiggyException.WrongType.class, () -> tx.getInstant("flag"));
+            });
+        }
+    }
+
+    interface Read {
+        Object read();
+    }
+
+    /** Both reads return equal values, or both throw the same exception class. */
+    static void assertSameOutcome(Read a, Read b, String what) {
+        Object ra;
+        Object rb;
+        try {
+            ra = a.read();
+        } catch (ZiggyException e) {
+            ra = e.getClass();
+        }
+        try {
+            rb = b.read();
+        } catch (ZiggyException e) {
+            rb = e.getClass();
+        }
+        assertEquals(ra, rb, what);
+    }
+
+    @Test
     void otherThreadsSeeNothingUntilTheCommit() throws Exception {
         try (ZiggyDb db = ZiggyDb.open(tmp.resolve("db"))) {
             db.set("k", "old");
