@@ -339,7 +339,14 @@ public final class ZiggyDb extends ZiggyCommands implements AutoCloseable {
             lock.unlockRead(stamp);
             Reference.reachabilityFence(this);
         }
-        Transaction tx = new Transaction(txn, Thread.currentThread());
+        Transaction tx;
+        try {
+            tx = new Transaction(txn, Thread.currentThread());
+        } catch (Throwable t) {
+            // Out of memory for the wrapper: the writer lock must not stay held.
+            Native.txnRollback(txn);
+            throw t;
+        }
         txnThread = Thread.currentThread();
         T result;
         try {
