@@ -59,6 +59,8 @@ awk '
         row("incr: `Session::execute` INCR / `execute(\"INCR\", k)`", "rust execute-INCR", "java execute-INCR")
         row("incr: `Db::incr_by` / `execute(\"INCR\", k)`", "rust incr", "java execute-INCR")
         row("get: `Db::get` + copy / `execute(\"GET\", k)`", "rust get+copy", "java execute-GET")
+        print ""
+        printf "The binding'"'"'s own part of a call: an empty JNI call %.0f ns, the read lock against close() %.0f ns.\n", best["java jni-call"], best["java close-lock"]
     }
     function row(label, r, j) {
         printf "| %s | %.0f | %.0f | %.2fx |\n", label, best[r], best[j], best[j] / best[r]
