@@ -752,6 +752,109 @@ JNIEXPORT void JNI_FN(sync)(JNIEnv *env, jclass cls, jlong db) {
     }
 }
 
+/* Maintenance: each fills the caller's long[] with its struct's counters, in order. */
+
+static int fill_longs(JNIEnv *env, jlongArray out, const uint64_t *v, jsize n) {
+    if (out == NULL || (*env)->GetArrayLength(env, out) < n) {
+        throw_code(env, ZIGGY_INVALID_ARGUMENT, "the counters' array is too short");
+        return -1;
+    }
+    jlong tmp[16];
+    for (jsize i = 0; i < n && i < 16; i++) {
+        tmp[i] = (jlong)v[i];
+    }
+    (*env)->SetLongArrayRegion(env, out, 0, n, tmp);
+    return 0;
+}
+
+JNIEXPORT void JNI_FN(metrics)(JNIEnv *env, jclass cls, jlong db, jlongArray out) {
+    (void)cls;
+    CHECK_HANDLE(db, );
+    ziggy_metrics m;
+    memset(&m, 0, sizeof m);
+    m.size = sizeof m;
+    int rc = ziggy_db_metrics(db_of(db), &m);
+    if (rc != ZIGGY_OK) {
+        throw_status(env, rc);
+        return;
+    }
+    uint64_t v[] = {m.keys,     m.live_bytes, m.dead_bytes,  m.segments, m.segment_file_bytes,
+                    m.commits,  m.rollbacks,  m.reads,       m.hits,     m.misses,
+                    m.compactions, m.expired, m.processes,   m.commands};
+    fill_longs(env, out, v, (jsize)(sizeof v / sizeof v[0]));
+}
+
+JNIEXPORT void JNI_FN(compact)(JNIEnv *env, jclass cls, jlong db, jlongArray out) {
+    (void)cls;
+    CHECK_HANDLE(db, );
+    ziggy_compact_stats c;
+    memset(&c, 0, sizeof c);
+    int rc = ziggy_compact(db_of(db), &c);
+    if (rc != ZIGGY_OK) {
+        throw_status(env, rc);
+        return;
+    }
+    uint64_t v[] = {c.segments_removed, c.segments_written, c.records_copied, c.bytes_before,
+                    c.bytes_after};
+    fill_longs(env, out, v, (jsize)(sizeof v / sizeof v[0]));
+}
+
+JNIEXPORT void JNI_FN(backup)(JNIEnv *env, jclass cls, jlong db, jbyteArray dest,
+                              jlongArray out) {
+    (void)cls;
+    CHECK_HANDLE(db, );
+    arg p;
+    if (arg_get(env, dest, &p, "dest") != 0) {
+        return;
+    }
+    char *cpath = malloc(p.n + 1);
+    if (cpath == NULL) {
+        arg_free(&p);
+        (*env)->ThrowNew(env, c_oom, "no memory for the path");
+        return;
+    }
+    memcpy(cpath, p.p, p.n);
+    cpath[p.n] = 0;
+    int has_nul = memchr(p.p, 0, p.n) != NULL;
+    arg_free(&p);
+    if (has_nul) {
+        free(cpath);
+        throw_code(env, ZIGGY_INVALID_ARGUMENT, "the path contains a NUL byte");
+        return;
+    }
+    ziggy_backup_stats b;
+    memset(&b, 0, sizeof b);
+    int rc = ziggy_backup(db_of(db), cpath, &b);
+    free(cpath);
+    if (rc != ZIGGY_OK) {
+        throw_status(env, rc);
+        return;
+    }
+    uint64_t v[] = {b.segments, b.bytes, b.keys};
+    fill_longs(env, out, v, (jsize)(sizeof v / sizeof v[0]));
+}
+
+/* The problems' text (null when there are none); the counts in `out`. */
+JNIEXPORT jbyteArray JNI_FN(check)(JNIEnv *env, jclass cls, jlong db, jlongArray out) {
+    (void)cls;
+    CHECK_HANDLE(db, NULL);
+    ziggy_check_report r;
+    memset(&r, 0, sizeof r);
+    char *problems = NULL;
+    int rc = ziggy_check(db_of(db), &r, &problems);
+    if (rc != ZIGGY_OK) {
+        throw_status(env, rc);
+        return NULL;
+    }
+    jbyteArray text = NULL;
+    uint64_t v[] = {r.records, r.keys, r.problems};
+    if (fill_longs(env, out, v, (jsize)(sizeof v / sizeof v[0])) == 0 && problems != NULL) {
+        text = new_bytes(env, problems, strlen(problems));
+    }
+    ziggy_free(problems);
+    return text;
+}
+
 /* Transactions. */
 
 JNIEXPORT jlong JNI_FN(txnBegin)(JNIEnv *env, jclass cls, jlong db) {

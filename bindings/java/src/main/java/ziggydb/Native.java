@@ -140,6 +140,14 @@ final class Native {
 
     static native void sync(long db);
 
+    static native void metrics(long db, long[] out);
+
+    static native void compact(long db, long[] out);
+
+    static native void backup(long db, byte[] dest, long[] out);
+
+    static native byte[] check(long db, long[] out);
+
     static native long txnBegin(long db);
 
     static native void txnCommit(long txn);

@@ -4,6 +4,7 @@ import java.lang.ref.Cleaner;
 import java.lang.ref.Reference;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.locks.StampedLock;
 
@@ -305,6 +306,71 @@ public final class ZiggyDb extends ZiggyCommands implements AutoCloseable {
             lock.unlockRead(stamp);
             Reference.reachabilityFence(this);
         }
+    }
+
+    /** The shared counters, summed over every process on the database. */
+    public Metrics metrics() {
+        long[] v = new long[14];
+        long stamp = acquire();
+        try {
+            Native.metrics(handle.db, v);
+        } finally {
+            lock.unlockRead(stamp);
+            Reference.reachabilityFence(this);
+        }
+        return Metrics.of(v);
+    }
+
+    /**
+     * Compacts now: rewrites the live records of every sealed segment and deletes the old
+     * files, while other processes keep reading and writing.
+     */
+    public CompactStats compact() {
+        checkNotInTransaction("compact");
+        long[] v = new long[5];
+        long stamp = acquire();
+        try {
+            Native.compact(handle.db, v);
+        } finally {
+            lock.unlockRead(stamp);
+            Reference.reachabilityFence(this);
+        }
+        return new CompactStats(v[0], v[1], v[2], v[3], v[4]);
+    }
+
+    /**
+     * Copies the live database into the directory {@code dest} (which must not exist, or be
+     * empty); other processes keep writing meanwhile.
+     */
+    public BackupStats backup(Path dest) {
+        Objects.requireNonNull(dest, "dest");
+        byte[] p = dest.toString().getBytes(StandardCharsets.UTF_8);
+        long[] v = new long[3];
+        long stamp = acquire();
+        try {
+            Native.backup(handle.db, p, v);
+        } finally {
+            lock.unlockRead(stamp);
+            Reference.reachabilityFence(this);
+        }
+        return new BackupStats(v[0], v[1], v[2]);
+    }
+
+    /** Verifies every checksum and that the index and the segments agree. */
+    public CheckReport check() {
+        long[] v = new long[3];
+        byte[] text;
+        long stamp = acquire();
+        try {
+            text = Native.check(handle.db, v);
+        } finally {
+            lock.unlockRead(stamp);
+            Reference.reachabilityFence(this);
+        }
+        List<String> lines = text == null
+                ? List.of()
+                : List.of(new String(text, StandardCharsets.UTF_8).split("\n"));
+        return new CheckReport(v[0], v[1], v[2], lines);
     }
 
     // ------------------------------------------------------------------------------------
