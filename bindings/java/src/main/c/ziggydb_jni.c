@@ -29,7 +29,7 @@ static jmethodID m_long_of, m_double_of, m_boolean_of;
 static jmethodID m_list_new, m_list_add, m_map_new, m_map_put, m_set_new, m_set_add;
 
 /* Live handles, for the tests of close() and the Cleaner. */
-static atomic_long live_dbs, live_txns;
+static atomic_long live_dbs, live_txns, live_sessions;
 
 
 static jclass global_class(JNIEnv *env, const char *name) {
@@ -466,6 +466,10 @@ static int db_exec(void *h, int argc, const char *const *argv, const size_t *arg
                    ziggy_reply **out) {
     return ziggy_exec(h, argc, argv, argvlen, out);
 }
+static int session_exec(void *h, int argc, const char *const *argv, const size_t *argvlen,
+                        ziggy_reply **out) {
+    return ziggy_session_exec(h, argc, argv, argvlen, out);
+}
 static int txn_exec(void *h, int argc, const char *const *argv, const size_t *argvlen,
                     ziggy_reply **out) {
     return ziggy_txn_exec(h, argc, argv, argvlen, out);
@@ -612,6 +616,12 @@ JNIEXPORT jlong JNI_FN(liveTransactions)(JNIEnv *env, jclass cls) {
     (void)env;
     (void)cls;
     return atomic_load(&live_txns);
+}
+
+JNIEXPORT jlong JNI_FN(liveSessions)(JNIEnv *env, jclass cls) {
+    (void)env;
+    (void)cls;
+    return atomic_load(&live_sessions);
 }
 
 JNIEXPORT jbyteArray JNI_FN(version)(JNIEnv *env, jclass cls) {
@@ -933,4 +943,35 @@ JNIEXPORT jobject JNI_FN(txnExec)(JNIEnv *env, jclass cls, jlong txn, jobjectArr
     (void)cls;
     CHECK_HANDLE(txn, NULL);
     return do_exec(env, txn_exec, txn_of(txn), args, as_string);
+}
+
+/* Sessions. */
+
+JNIEXPORT jlong JNI_FN(sessionOpen)(JNIEnv *env, jclass cls, jlong db) {
+    (void)cls;
+    CHECK_HANDLE(db, 0);
+    ziggy_session *s = NULL;
+    int rc = ziggy_session_open(db_of(db), &s);
+    if (rc != ZIGGY_OK) {
+        throw_status(env, rc);
+        return 0;
+    }
+    atomic_fetch_add(&live_sessions, 1);
+    return (jlong)(intptr_t)s;
+}
+
+JNIEXPORT void JNI_FN(sessionClose)(JNIEnv *env, jclass cls, jlong s) {
+    (void)env;
+    (void)cls;
+    if (s != 0) {
+        ziggy_session_close((ziggy_session *)(intptr_t)s);
+        atomic_fetch_sub(&live_sessions, 1);
+    }
+}
+
+JNIEXPORT jobject JNI_FN(sessionExec)(JNIEnv *env, jclass cls, jlong s, jobjectArray args,
+                                      jboolean as_string) {
+    (void)cls;
+    CHECK_HANDLE(s, NULL);
+    return do_exec(env, session_exec, (ziggy_session *)(intptr_t)s, args, as_string);
 }

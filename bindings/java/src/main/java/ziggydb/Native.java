@@ -167,4 +167,13 @@ final class Native {
     static native void txnSetValue(long txn, byte[] key, int vtype, long integer, double real, byte[] data);
 
     static native Object txnExec(long txn, byte[][] args, boolean bulkAsString);
+
+    /** Sessions not yet closed (for the tests). */
+    static native long liveSessions();
+
+    static native long sessionOpen(long db);
+
+    static native void sessionClose(long session);
+
+    static native Object sessionExec(long session, byte[][] args, boolean bulkAsString);
 }

@@ -269,7 +269,7 @@ public abstract sealed class ZiggyCommands permits ZiggyDb, Transaction {
         return rawExecute(args.clone(), false);
     }
 
-    private static byte[][] toBytes(String[] args) {
+    static byte[][] toBytes(String[] args) {
         Objects.requireNonNull(args, "args");
         byte[][] out = new byte[args.length][];
         for (int i = 0; i < args.length; i++) {

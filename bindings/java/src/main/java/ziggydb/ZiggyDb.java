@@ -134,7 +134,7 @@ public final class ZiggyDb extends ZiggyCommands implements AutoCloseable {
     }
 
     /** Throws TxnActive when the caller's thread runs a transaction body of this database. */
-    private void checkNotInTransaction(String what) {
+    void checkNotInTransaction(String what) {
         if (txnThread == Thread.currentThread()) {
             throw new ZiggyException.TxnActive(what + " on the database inside a transaction body"
                     + " would wait for the transaction's own writer lock: use the transaction"
@@ -302,6 +302,20 @@ public final class ZiggyDb extends ZiggyCommands implements AutoCloseable {
         long stamp = acquire();
         try {
             Native.sync(handle.db);
+        } finally {
+            lock.unlockRead(stamp);
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * A session on this database, in which {@code MULTI}/{@code EXEC}, {@code WATCH} and
+     * {@code BEGIN}/{@code COMMIT} keep their state across commands. Close it.
+     */
+    public Session session() {
+        long stamp = acquire();
+        try {
+            return new Session(this, Native.sessionOpen(handle.db));
         } finally {
             lock.unlockRead(stamp);
             Reference.reachabilityFence(this);
