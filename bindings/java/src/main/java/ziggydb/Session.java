@@ -28,8 +28,6 @@ import java.util.Objects;
  * ZiggyDb#close()}.
  */
 public final class Session implements AutoCloseable {
-    private static final Cleaner CLEANER = Cleaner.create();
-
     private static final class Handle implements Runnable {
         long session;
 
@@ -52,7 +50,7 @@ public final class Session implements AutoCloseable {
     Session(ZiggyDb db, long session) {
         this.db = db;
         this.handle = new Handle(session);
-        this.cleanable = CLEANER.register(this, handle);
+        this.cleanable = ZiggyDb.CLEANER.register(this, handle);
     }
 
     private synchronized Object run(byte[][] args, boolean bulkAsString) {

@@ -33,7 +33,8 @@ import java.util.concurrent.locks.StampedLock;
  * as one: it holds the writer lock of every process until the block ends.
  */
 public final class ZiggyDb extends ZiggyCommands implements AutoCloseable {
-    private static final Cleaner CLEANER = Cleaner.create();
+    /** One thread closes every forgotten database and session. */
+    static final Cleaner CLEANER = Cleaner.create();
 
     /** The native handle, apart from the database so the Cleaner's action can hold it. */
     private static final class Handle implements Runnable {
