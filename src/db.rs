@@ -225,7 +225,10 @@ impl Db {
         self.inner.key_written_since(key, mark)
     }
 
-    /// A random key (Redis `RANDOMKEY`); `None` if the database holds none.
+    /// A random key (Redis `RANDOMKEY`), every key equally likely; `None` if the database
+    /// holds none. A few random slots of the index are looked at until one holds a key: O(1)
+    /// while the index is at least a few percent full, O(slots) in an index that deletions
+    /// left nearly empty.
     ///
     /// # Errors
     /// Checksum or I/O errors on a record.

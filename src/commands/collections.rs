@@ -4,8 +4,8 @@
 //! write runs in a write transaction, its own or the open `MULTI`/`BEGIN` one.
 //!
 //! Replies are Redis 7's over RESP2: `LPOP key count` on a missing key is a nil array,
-//! `WITHSCORES` and `ZPOPMIN` give flat member/score arrays, scores print as
-//! [`format_float`] writes them.
+//! `WITHSCORES` and `ZPOPMIN` give flat member/score arrays, scores print as Redis 7.2's do
+//! ([`format_score`](crate::commands::format_score)).
 
 use crate::commands::format_float;
 use crate::{Db, Error, LexBound, ScoreBound, SetOp, WriteTxn, ZAddFlags};
@@ -131,6 +131,8 @@ pub enum CollectionId {
     Zpopmin,
     /// `ZPOPMAX`.
     Zpopmax,
+    /// `ZRANDMEMBER`.
+    Zrandmember,
     /// `HSET`.
     Hset,
     /// `HMSET`.
@@ -159,6 +161,8 @@ pub enum CollectionId {
     Hincrby,
     /// `HINCRBYFLOAT`.
     Hincrbyfloat,
+    /// `HRANDFIELD`.
+    Hrandfield,
 }
 
 /// Every collection command, in the order help lists them.
@@ -540,6 +544,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Remove and return the members with the highest scores",
     ),
     spec(
+        CollectionId::Zrandmember,
+        "ZRANDMEMBER",
+        -2,
+        Kind::Read,
+        "key [count [WITHSCORES]]",
+        "Get random members of a sorted set (a negative count may repeat members)",
+    ),
+    spec(
         CollectionId::Hset,
         "HSET",
         -4,
@@ -651,6 +663,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         "key field increment",
         "Add to the number in a field",
     ),
+    spec(
+        CollectionId::Hrandfield,
+        "HRANDFIELD",
+        -2,
+        Kind::Read,
+        "key [count [WITHVALUES]]",
+        "Get random fields of a hash (a negative count may repeat fields)",
+    ),
 ];
 
 /// The collection command named `name` (any case).
@@ -742,6 +762,10 @@ pub enum ReadCmd<'a> {
     HLen(&'a [u8]),
     HExists(&'a [u8], &'a [u8]),
     HStrLen(&'a [u8], &'a [u8]),
+    /// `HRANDFIELD key [count [WITHVALUES]]`: the count and whether values come too.
+    HRandField(&'a [u8], Option<(i64, bool)>),
+    /// `ZRANDMEMBER key [count [WITHSCORES]]`: the count and whether scores come too.
+    ZRandMember(&'a [u8], Option<(i64, bool)>),
 }
 
 /// Collection commands that write, and `SRANDMEMBER`, whose random ranks only a write
@@ -1038,6 +1062,8 @@ pub fn parse<'a>(
         }
         I::Hsetnx => write(W::HSetNx(key, arg(1), arg(2))),
         I::Hget => read(R::HGet(key, arg(1))),
+        I::Hrandfield => read(R::HRandField(key, random_count(args, b"WITHVALUES")?)),
+        I::Zrandmember => read(R::ZRandMember(key, random_count(args, b"WITHSCORES")?)),
         I::Hmget => read(R::HMGet(key, slices(&args[1..]))),
         I::Hdel => write(W::HDel(key, slices(&args[1..]))),
         I::Hgetall => read(R::HAll(key, HashPart::Both)),
@@ -1333,7 +1359,7 @@ fn bulk_or_nil(value: Option<Vec<u8>>) -> Reply {
 }
 
 fn score(value: f64) -> Reply {
-    Reply::bulk(format_float(value))
+    Reply::bulk(crate::commands::format_score(value))
 }
 
 fn score_or_nil(value: Option<f64>) -> Reply {
@@ -1354,6 +1380,31 @@ fn scored(items: Vec<(Vec<u8>, f64)>, with_scores: bool) -> Reply {
         }
     }
     Reply::Array(out)
+}
+
+/// The `count [WITH...]` of `HRANDFIELD` and `ZRANDMEMBER`, read as Redis reads it: the
+/// count first (within ±(2⁶³-1), and within ±(2⁶³-1)/2 with the option, whose reply is twice
+/// as long), then the option's name.
+fn random_count(args: &[&[u8]], with: &[u8]) -> Result<Option<(i64, bool)>, Reply> {
+    let Some(count) = args.get(1) else {
+        return Ok(None);
+    };
+    let count = int_arg(count)?;
+    if count == i64::MIN {
+        return Err(error(
+            "ERR value is out of range, value must between -9223372036854775807 and \
+             9223372036854775807",
+        ));
+    }
+    let with_values = match args.get(2..) {
+        Some([]) | None => false,
+        Some([option]) if option.eq_ignore_ascii_case(with) => true,
+        Some(_) => return Err(syntax_error()),
+    };
+    if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err(error("ERR value is out of range"));
+    }
+    Ok(Some((count, with_values)))
 }
 
 fn read(src: &mut Src<'_>, cmd: &ReadCmd<'_>) -> Outcome {
@@ -1411,6 +1462,28 @@ fn read(src: &mut Src<'_>, cmd: &ReadCmd<'_>) -> Outcome {
             Reply::Array(out)
         }
         ReadCmd::HLen(key) => int(on!(src, hash(key).len())?),
+        ReadCmd::HRandField(key, None) => {
+            bulk_or_nil(on!(src, hash(key).random(1))?.pop().map(|(field, _)| field))
+        }
+        ReadCmd::HRandField(key, Some((count, with_values))) => {
+            let picked = on!(src, hash(key).random(*count))?;
+            let mut out = Vec::with_capacity(picked.len() * if *with_values { 2 } else { 1 });
+            for (field, value) in picked {
+                out.push(Reply::Bulk(field));
+                if *with_values {
+                    out.push(Reply::Bulk(value));
+                }
+            }
+            Reply::Array(out)
+        }
+        ReadCmd::ZRandMember(key, None) => bulk_or_nil(
+            on!(src, zset(key).random(1))?
+                .pop()
+                .map(|(member, _)| member),
+        ),
+        ReadCmd::ZRandMember(key, Some((count, with_scores))) => {
+            scored(on!(src, zset(key).random(*count))?, *with_scores)
+        }
         ReadCmd::HExists(key, field) => bool_int(on!(src, hash(key).get(field))?.is_some()),
         ReadCmd::HStrLen(key, field) => {
             int(on!(src, hash(key).get(field))?.map_or(0, |v| v.len() as u64))
@@ -1615,7 +1688,7 @@ fn write(tx: &mut WriteTxn, cmd: &WriteCmd<'_>) -> Outcome {
                 Some(v) => crate::format::value::parse_long_double(&v)
                     .ok_or_else(|| Fail::Reply(error("ERR hash value is not a float")))?,
             };
-            let sum = current + delta;
+            let sum = crate::format::value::add_as_decimals(current, *delta);
             if !sum.is_finite() {
                 return Err(Fail::Reply(error(
                     "ERR increment would produce NaN or Infinity",

@@ -57,7 +57,7 @@ mod table;
 mod watch;
 
 pub use crate::format::value::{
-    format_float, parse_float, parse_int, parse_long_double, parse_range_float,
+    format_float, format_score, parse_float, parse_int, parse_long_double, parse_range_float,
 };
 pub use crate::types::glob_match;
 pub use collections::CollectionId;

@@ -247,15 +247,10 @@ impl Reply {
 }
 
 /// A double as RESP3 (and Redis's RESP2 bulk string) writes it: `inf`, `-inf`, `nan`, or
-/// the shortest text that reads back as the same double.
+/// the shortest text that reads back as the same double, as
+/// [`format_score`](crate::commands::format_score) writes it.
 pub fn double_text(d: f64) -> String {
-    if d.is_nan() {
-        "nan".into()
-    } else if d == 0.0 && d.is_sign_negative() {
-        "-0".into()
-    } else {
-        crate::commands::format_float(d)
-    }
+    crate::commands::format_score(d)
 }
 
 fn len_i64(n: usize) -> i64 {

@@ -589,6 +589,18 @@ fn resp3(id: CommandId, args: &[&[u8]], reply: Reply) -> Reply {
             }
             other => other,
         },
+        C::Coll(L::Zrandmember) if args.len() > 3 => scored_pairs(reply),
+        C::Coll(L::Hrandfield) if args.len() > 3 => match reply {
+            Reply::Array(items) => {
+                let mut pairs = Vec::with_capacity(items.len() / 2);
+                let mut items = items.into_iter();
+                while let (Some(field), Some(value)) = (items.next(), items.next()) {
+                    pairs.push(Reply::Array(vec![field, value]));
+                }
+                Reply::Array(pairs)
+            }
+            other => other,
+        },
         C::Coll(L::Smembers | L::Sinter | L::Sunion | L::Sdiff) => set(reply),
         C::Coll(L::Spop) if args.len() > 2 => set(reply),
         C::Info => match reply {

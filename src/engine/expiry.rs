@@ -3,13 +3,12 @@
 //! Also the clocks expiry is judged by: this process's wall clock, and the database clock
 //! that bounds what active expiry may delete for everyone (format-spec.md §5.3).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::engine::{now_ms, Hit, Shared};
 use crate::error::Result;
-use crate::format::index::IndexMap;
 use crate::format::record::KIND_PUT;
 use crate::format::shm::{Shm, W_CLOCK, W_EXPIRING};
 
@@ -103,21 +102,6 @@ pub(crate) const EXPIRE_BATCH: usize = 64;
 /// what it has (format-spec.md §9.1).
 pub(crate) const EXPIRE_BATCH_TIME: Duration = Duration::from_millis(1);
 
-/// A cheap per-process pseudo-random sequence (splitmix64) for sampling.
-fn random_u64() -> u64 {
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let mut s = STATE.load(Ordering::Relaxed);
-    if s == 0 {
-        s = now_ms() ^ (u64::from(std::process::id()) << 32) ^ 0x9e37_79b9_7f4a_7c15;
-    }
-    s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    STATE.store(s, Ordering::Relaxed);
-    let mut z = s;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// Deletes the keys of a batch that are still expired by a time, in one commit, and empties
 /// the batch; returns how many it deleted. The engine finds expired keys; deleting them is
 /// an ordinary write transaction (a collection's pages must be reclaimed), one layer up:
@@ -127,47 +111,47 @@ pub(crate) type ExpireBatch =
     fn(&Arc<Shared>, &mut Vec<Vec<u8>>, u64, Option<Duration>) -> Result<u64>;
 
 impl Shared {
-    /// Visits live slots from a random one until `f` has counted `want` records (it returns
-    /// whether a record counts) or `max_visit` slots were visited.
-    fn sample_slots(
-        &self,
-        idx: &IndexMap,
-        want: usize,
-        max_visit: u64,
-        mut f: impl FnMut(&Hit) -> Result<bool>,
-    ) -> Result<()> {
-        let start = random_u64() % idx.cap;
-        let mut seen = 0;
-        for i in 0..idx.cap.min(max_visit) {
-            if seen >= want {
-                break;
-            }
-            let slot = (start + i) % idx.cap;
-            if let Some(loc) = idx.slot_loc(slot) {
-                let (map, meta) = self.segs.record_at(loc)?;
-                if f(&Hit { map, meta })? {
-                    seen += 1;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A random live, unexpired key (Redis `RANDOMKEY`); `None` if there is none.
+    /// A random live, unexpired key (Redis `RANDOMKEY`), every one equally likely; `None` if
+    /// there is none. Slots are drawn at random until one holds a usable key (uniform over
+    /// the usable keys, since every slot is equally likely); after 64 misses (a nearly empty
+    /// index) the usable keys are counted and one is picked by its position.
     pub(crate) fn random_key(&self) -> Result<Option<Vec<u8>>> {
+        const TRIES: usize = 64;
         self.read_consistent(|idx| {
-            let mut found = None;
-            self.sample_slots(idx, 1, u64::MAX, |h| {
+            let usable_key = |loc| -> Result<Option<Vec<u8>>> {
+                let (map, meta) = self.segs.record_at(loc)?;
+                let h = Hit { map, meta };
                 let usable = h.meta.kind == KIND_PUT
                     && !h.meta.internal
                     && !h.expired()
                     && !idx.pending_user_delete(h.meta.key(&h.map));
-                if usable {
-                    found = Some(h.meta.key(&h.map).to_vec());
+                Ok(usable.then(|| h.meta.key(&h.map).to_vec()))
+            };
+            for _ in 0..TRIES {
+                if let Some(loc) = idx.slot_loc(crate::os::random::below(idx.cap)) {
+                    if let Some(key) = usable_key(loc)? {
+                        return Ok(Some(key));
+                    }
                 }
-                Ok(usable)
-            })?;
-            Ok(found)
+            }
+            let mut usable = 0u64;
+            for slot in 0..idx.cap {
+                if let Some(loc) = idx.slot_loc(slot) {
+                    usable += u64::from(usable_key(loc)?.is_some());
+                }
+            }
+            let mut pick = crate::os::random::below(usable);
+            for slot in 0..idx.cap {
+                if let Some(loc) = idx.slot_loc(slot) {
+                    if let Some(key) = usable_key(loc)? {
+                        if pick == 0 {
+                            return Ok(Some(key));
+                        }
+                        pick -= 1;
+                    }
+                }
+            }
+            Ok(None)
         })
     }
 
@@ -207,7 +191,7 @@ impl Shared {
                     .saturating_mul(idx.cap)
                     .div_ceil(volatile_keys)
                     .clamp(EXPIRE_MIN_VISIT, EXPIRE_MAX_VISIT);
-                let start = random_u64() % idx.cap;
+                let start = crate::os::random::below(idx.cap);
                 let mut seen = 0;
                 for i in 0..idx.cap.min(visit) {
                     if seen >= EXPIRE_SAMPLE {

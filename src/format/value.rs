@@ -516,6 +516,202 @@ pub fn format_float(f: f64) -> String {
     format!("{f}")
 }
 
+/// `a + b` as `INCRBYFLOAT` adds: Redis reads both as `long double`, adds, and prints the
+/// sum with 17 digits after the point, so `0.1 + 0.2` is `0.3`, where a double sum is
+/// `0.30000000000000004`. Here the two shortest decimal forms are added exactly, the sum is
+/// rounded to 17 digits after the point, and the nearest double to that is the result. A
+/// non-finite operand adds as doubles do.
+pub(crate) fn add_as_decimals(a: f64, b: f64) -> f64 {
+    if !a.is_finite() || !b.is_finite() {
+        return a + b;
+    }
+    let (a_neg, a_digits, a_k) = decimal_parts(a);
+    let (b_neg, b_digits, b_k) = decimal_parts(b);
+    let k = a_k.min(b_k);
+    // Both as little-endian digit vectors scaled to 10^k (at most ~650 digits for doubles).
+    let scale = |digits: &[u8], own_k: i64| -> Vec<u8> {
+        let mut v = vec![0u8; usize::try_from(own_k - k).unwrap_or(0)];
+        v.extend(digits.iter().rev());
+        v
+    };
+    let (x, y) = (scale(&a_digits, a_k), scale(&b_digits, b_k));
+    let (mut negative, mut sum) = if a_neg == b_neg {
+        (a_neg, add_digits(&x, &y))
+    } else if cmp_digits(&x, &y) != std::cmp::Ordering::Less {
+        (a_neg, sub_digits(&x, &y))
+    } else {
+        (b_neg, sub_digits(&y, &x))
+    };
+    // Round to 17 digits after the point (half to even), as `%.17Lf` prints.
+    let mut k = k;
+    if k < -17 {
+        let drop = usize::try_from(-17 - k).unwrap_or(0);
+        let (low, high) = sum.split_at(drop.min(sum.len()));
+        let mut kept = high.to_vec();
+        let half = match low.last() {
+            None => std::cmp::Ordering::Less,
+            Some(&top) => match top.cmp(&5) {
+                std::cmp::Ordering::Equal if low[..low.len() - 1].iter().any(|&d| d != 0) => {
+                    std::cmp::Ordering::Greater
+                }
+                other => other,
+            },
+        };
+        let odd = kept.first().is_some_and(|d| d % 2 == 1);
+        if half == std::cmp::Ordering::Greater || (half == std::cmp::Ordering::Equal && odd) {
+            kept = add_digits(&kept, &[1]);
+        }
+        sum = kept;
+        k = -17;
+    }
+    while sum.len() > 1 && sum.last() == Some(&0) {
+        sum.pop();
+    }
+    if sum.iter().all(|&d| d == 0) {
+        negative = false;
+    }
+    let mut text = String::with_capacity(sum.len() + 8);
+    if negative {
+        text.push('-');
+    }
+    text.extend(sum.iter().rev().map(|d| char::from(b'0' + d)));
+    text.push_str(&format!("e{k}"));
+    text.parse().unwrap_or(a + b)
+}
+
+/// A finite double's shortest decimal form: (negative, digits most significant first, k),
+/// the value being digits × 10^k.
+fn decimal_parts(f: f64) -> (bool, Vec<u8>, i64) {
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: Vec<u8> = mantissa
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|d| d - b'0')
+        .collect();
+    let e10: i64 = exponent.parse().unwrap_or(0);
+    let k = e10 - (digits.len() as i64 - 1);
+    (f.is_sign_negative(), digits, k)
+}
+
+/// Little-endian decimal digit vectors: `x + y`.
+fn add_digits(x: &[u8], y: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len().max(y.len()) + 1);
+    let mut carry = 0;
+    for i in 0..x.len().max(y.len()) {
+        let d = x.get(i).copied().unwrap_or(0) + y.get(i).copied().unwrap_or(0) + carry;
+        out.push(d % 10);
+        carry = d / 10;
+    }
+    if carry > 0 {
+        out.push(carry);
+    }
+    out
+}
+
+/// Little-endian decimal digit vectors: `x - y`, for `x >= y`.
+fn sub_digits(x: &[u8], y: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len());
+    let mut borrow = 0;
+    for (i, &xd) in x.iter().enumerate() {
+        let yd = y.get(i).copied().unwrap_or(0) + borrow;
+        if xd >= yd {
+            out.push(xd - yd);
+            borrow = 0;
+        } else {
+            out.push(xd + 10 - yd);
+            borrow = 1;
+        }
+    }
+    out
+}
+
+/// Compares little-endian decimal digit vectors by value.
+fn cmp_digits(x: &[u8], y: &[u8]) -> std::cmp::Ordering {
+    let significant = |v: &[u8]| v.len() - v.iter().rev().take_while(|&&d| d == 0).count();
+    let (lx, ly) = (significant(x), significant(y));
+    lx.cmp(&ly)
+        .then_with(|| x[..lx].iter().rev().cmp(y[..ly].iter().rev()))
+}
+
+/// Formats a score (or any double reply) as Redis 7.2 and later do (`d2string`): an integer
+/// within ±2⁶² in decimal digits, any other finite value in its shortest round-trip form,
+/// with an exponent once it is far from 1 (`1e+300`, `1.5e-7`... exactly when Redis writes
+/// one: at 10⁻⁷ and below, and for an integer of more than 7 digits past its last significant
+/// one); `inf`, `-inf`, `nan`, `0` and `-0` as Redis spells them. Redis 7.0 printed 17
+/// significant digits instead (`0.10000000000000001`).
+///
+/// # Examples
+///
+/// ```
+/// use ziggydb::commands::format_score;
+/// assert_eq!(format_score(2.5), "2.5");
+/// assert_eq!(format_score(0.1), "0.1");
+/// assert_eq!(format_score(1e300), "1e+300");
+/// assert_eq!(format_score(f64::MAX), "1.7976931348623157e+308");
+/// assert_eq!(format_score(1.5e-7), "1.5e-7");
+/// assert_eq!(format_score(123456789.0), "123456789");
+/// ```
+pub fn format_score(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    // Redis's double2ll: a value within ±(2^63-1)/2 that is an integer prints as one.
+    let half = (i64::MAX / 2) as f64;
+    if (-half..=half).contains(&f) && f == f.trunc() {
+        return format!("{}", f as i64);
+    }
+    // The shortest digits, and K: the value is digits × 10^K.
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let e10: i64 = exponent.parse().unwrap_or(0);
+    let n = digits.len() as i64;
+    let k = e10 - (n - 1);
+    let exp = e10.abs();
+    let mut out = String::with_capacity(32);
+    if f < 0.0 {
+        out.push('-');
+    }
+    if k >= 0 && exp < n + 7 {
+        // A plain integer, zeros after the digits.
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', k as usize));
+    } else if k < 0 && (k > -7 || exp < 4) {
+        // A decimal without an exponent.
+        let point = n + k;
+        if point <= 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-point) as usize));
+            out.push_str(&digits);
+        } else {
+            out.push_str(&digits[..point as usize]);
+            out.push('.');
+            out.push_str(&digits[point as usize..]);
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if n > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if e10 < 0 { '-' } else { '+' });
+        out.push_str(&exp.to_string());
+    }
+    out
+}
+
 pub(crate) fn validate_json(text: &str) -> Result<()> {
     serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map(|_| ())
@@ -666,7 +862,75 @@ impl std::ops::Deref for ValueRef {
 
 #[cfg(test)]
 mod number_tests {
-    use super::{parse_float, parse_int, parse_long_double};
+    use super::{add_as_decimals, format_score, parse_float, parse_int, parse_long_double};
+
+    #[test]
+    fn scores_print_as_redis_7_2_prints_them() {
+        for (value, want) in [
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (f64::NAN, "nan"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (2.5, "2.5"),
+            (-0.25, "-0.25"),
+            (0.1, "0.1"),
+            (1.0 / 3.0, "0.3333333333333333"),
+            (123_456_789.0, "123456789"),
+            (1e18, "1000000000000000000"),
+            (-1e18, "-1000000000000000000"),
+            // Past ±(2^63-1)/2 Redis stops printing integers digit by digit.
+            (5e18, "5e+18"),
+            (1.2345678901234568e20, "123456789012345680000"),
+            (1.5e25, "1.5e+25"),
+            (1e300, "1e+300"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (-f64::MAX, "-1.7976931348623157e+308"),
+            (1e-6, "0.000001"),
+            (0.001234, "0.001234"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (1.234e-5, "1.234e-5"),
+            (1.2345678, "1.2345678"),
+            (12345.6789012, "1.23456789012e+4"),
+            (5e-324, "5e-324"),
+        ] {
+            assert_eq!(format_score(value), want, "{value:e}");
+            if value.is_finite() {
+                assert_eq!(format_score(value).parse::<f64>().ok(), Some(value));
+            }
+        }
+    }
+
+    #[test]
+    fn float_increments_add_as_decimals_as_redis_long_doubles_do() {
+        for (a, b, want) in [
+            (0.1, 0.2, 0.3),
+            (0.3, -0.1, 0.2),
+            (10.5, 0.1, 10.6),
+            (1.5, -3.25, -1.75),
+            (-0.1, 0.1, 0.0),
+            (0.0, 1e-20, 0.0),
+            (0.0, 5e-324, 0.0),
+            (0.0, 1.5e-17, 0.00000000000000002),
+            (1e300, 1.0, 1e300),
+            (1e17, 0.5, 1e17),
+            (-2.0, -0.7, -2.7),
+            (f64::MAX, f64::MAX, f64::INFINITY),
+        ] {
+            let sum = add_as_decimals(a, b);
+            assert_eq!(
+                sum.to_bits(),
+                want.to_bits(),
+                "{a} + {b} = {sum}, wanted {want}"
+            );
+        }
+        assert_ne!(
+            (0.1 + 0.2_f64).to_bits(),
+            0.3_f64.to_bits(),
+            "the case that matters"
+        );
+    }
 
     #[test]
     fn integers_read_as_string2ll_reads_them() {

@@ -591,8 +591,9 @@ impl WriteTxn {
         Ok(self.len()? == 0)
     }
 
-    /// A random key this transaction sees (Redis `RANDOMKEY`); `None` if there is none. O(1)
-    /// when the transaction has written nothing, else it reads every key.
+    /// A random key this transaction sees (Redis `RANDOMKEY`), every one equally likely; `None`
+    /// if there is none. As [`Db::random_key`] when the transaction has written nothing, else
+    /// it reads every key.
     ///
     /// # Errors
     /// As [`Db::random_key`].
@@ -618,10 +619,7 @@ impl WriteTxn {
         if keys.is_empty() {
             return Ok(None);
         }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let at = (nanos as usize ^ std::process::id() as usize) % keys.len();
+        let at = crate::os::random::below(keys.len() as u64) as usize;
         Ok(Some(keys.swap_remove(at)))
     }
 

@@ -760,7 +760,7 @@ impl WriteTxn {
                 self.expiry(key)?,
             ),
         };
-        let sum = current + delta;
+        let sum = crate::format::value::add_as_decimals(current, delta);
         if !sum.is_finite() {
             return Err(Error::Overflow);
         }

@@ -131,8 +131,10 @@ struct Unit {
 /// around their inputs unless `ZIGGY_DIFF_KNOWN=1` is set, which shows them; remove an entry
 /// and its detour once it is fixed.
 ///
-/// - `INCRBYFLOAT` adds in `f64`; Redis adds in `long double`: `0.1` plus `0.2` is `0.3`
-///   there, `0.30000000000000004` in `ziggy`, and sums past 2^53 keep more digits. Detour:
+/// - `INCRBYFLOAT` adds the two numbers' shortest decimal forms exactly and keeps the nearest
+///   double; Redis adds in `long double` (64 significant bits) and keeps its text. Both give
+///   `0.3` for `0.1` plus `0.2` ([`float_increments_sum_as_redis_does`]), but sums past 2^53
+///   keep more digits in Redis, and sums near 2^63 are rounded differently. Detour:
 ///   `INCRBYFLOAT` only writes a key of its own (`HINCRBYFLOAT` a field of its own), with
 ///   increments that are multiples of 1/4.
 const KNOWN: &str = "ZIGGY_DIFF_KNOWN";
@@ -1317,6 +1319,120 @@ fn random_sequences_reply_as_redis_does() -> TestResult {
         failures.len(),
         failures.join("\n")
     );
+    Ok(())
+}
+
+/// Float increments that a double sum gets wrong and Redis's `long double` gets right: each
+/// line's reply compared with the server's, then the stored text.
+#[test]
+fn float_increments_sum_as_redis_does() -> TestResult {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
+        return Ok(());
+    };
+    let lines = [
+        "SET fx 0",
+        "INCRBYFLOAT fx 0.1",
+        "INCRBYFLOAT fx 0.2",
+        "GET fx",
+        "INCRBYFLOAT fx -0.1",
+        "INCRBYFLOAT fx 1.1",
+        "INCRBYFLOAT fx 2.2",
+        "SET fy 10.5",
+        "INCRBYFLOAT fy 0.1",
+        "INCRBYFLOAT fz 1e-20",
+        "INCRBYFLOAT fz 1.5e-17",
+        "HINCRBYFLOAT hx f 0.1",
+        "HINCRBYFLOAT hx f 0.2",
+        "HINCRBYFLOAT hx f -0.3",
+        "HGET hx f",
+        "INCRBYFLOAT fw 0.7",
+        "INCRBYFLOAT fw 0.1",
+        "INCRBYFLOAT fw -0.8",
+    ];
+    let units: Vec<Unit> = lines
+        .iter()
+        .map(|l| Unit {
+            lines: vec![(*l).to_owned()],
+            norm: Norm::Exact,
+        })
+        .collect();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        if let Some(msg) = compare_sequence(&redis, 0, 0, &units, protocol)? {
+            panic!("{protocol:?}: {msg}");
+        }
+    }
+    Ok(())
+}
+
+/// `HRANDFIELD`, `ZRANDMEMBER`, `SRANDMEMBER` and `RANDOMKEY` where the reply does not
+/// depend on chance: a count that takes every member (compared in any order), one-member
+/// collections (where a negative count repeats the one member), missing keys, a count of 0,
+/// and Redis's errors in Redis's order of checks. Over RESP2 and RESP3.
+#[test]
+fn random_member_commands_reply_as_redis_does() -> TestResult {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
+        return Ok(());
+    };
+    let exact = [
+        "HSET h a 1 b 2 c 3",
+        "HSET h1 only v",
+        "ZADD z 1 a 2.5 b 3 c",
+        "ZADD z1 7 only",
+        "SADD s1 only",
+        "SET str v",
+        "HRANDFIELD h1",
+        "HRANDFIELD h1 -3",
+        "HRANDFIELD h1 -3 WITHVALUES",
+        "HRANDFIELD h1 1 withvalues",
+        "HRANDFIELD nokey",
+        "HRANDFIELD nokey 3",
+        "HRANDFIELD nokey -3 WITHVALUES",
+        "HRANDFIELD h 0",
+        "HRANDFIELD h 0 WITHVALUES",
+        "HRANDFIELD str",
+        "HRANDFIELD str 2",
+        "HRANDFIELD h x",
+        "HRANDFIELD h 1 WITHSCORES",
+        "HRANDFIELD h 1 WITHVALUES x",
+        "HRANDFIELD h -9223372036854775808",
+        "HRANDFIELD h 9223372036854775807 WITHVALUES",
+        "HRANDFIELD h -4611686018427387904 WITHVALUES",
+        "ZRANDMEMBER z1",
+        "ZRANDMEMBER z1 -2 WITHSCORES",
+        "ZRANDMEMBER nokey",
+        "ZRANDMEMBER nokey 2 WITHSCORES",
+        "ZRANDMEMBER z 0",
+        "ZRANDMEMBER str",
+        "ZRANDMEMBER h 1",
+        "ZRANDMEMBER z 1 WITHVALUES",
+        "ZRANDMEMBER z x WITHSCORES",
+        "ZRANDMEMBER z -9223372036854775807 WITHSCORES",
+        "SRANDMEMBER s1 -2",
+        "SRANDMEMBER nokey 2",
+    ];
+    let any_order = [
+        "HRANDFIELD h 3",
+        "HRANDFIELD h 100",
+        "HRANDFIELD h 100 WITHVALUES",
+        "ZRANDMEMBER z 3",
+        "ZRANDMEMBER z 100 WITHSCORES",
+    ];
+    let mut units: Vec<Unit> = exact
+        .iter()
+        .map(|l| Unit {
+            lines: vec![(*l).to_owned()],
+            norm: Norm::Exact,
+        })
+        .collect();
+    units.extend(any_order.iter().map(|l| Unit {
+        lines: vec![(*l).to_owned()],
+        norm: Norm::Sorted,
+    }));
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        if let Some(msg) = compare_sequence(&redis, 0, 0, &units, protocol)? {
+            panic!("{protocol:?}: {msg}");
+        }
+    }
     Ok(())
 }
 

@@ -85,6 +85,36 @@ fn get(src: &impl Source, key: &[u8], field: &[u8]) -> Result<Option<Vec<u8>>> {
     m.a.get(src, field)
 }
 
+/// Random fields with their values; see [`HashView::random`].
+fn random_of(src: &impl Source, key: &[u8], count: i64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok(Vec::new());
+    };
+    let picks = crate::os::random::positions(m.len, count.unsigned_abs(), count >= 0);
+    // A hash's tree keeps no counts (format-spec.md §4.4), so the picked positions are found
+    // in one walk in key order, a bounded chunk at a time: O(fields) for any count.
+    let mut wanted = picks.clone();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut found = std::collections::HashMap::with_capacity(wanted.len());
+    let (mut next, mut pos, mut after) = (0, 0u64, None::<Vec<u8>>);
+    while next < wanted.len() {
+        let chunk = m.a.range_after(src, after.as_deref(), 1024)?;
+        if chunk.is_empty() {
+            break;
+        }
+        for (field, value) in chunk {
+            if wanted.get(next) == Some(&pos) {
+                found.insert(pos, (field.clone(), value));
+                next += 1;
+            }
+            pos += 1;
+            after = Some(field);
+        }
+    }
+    Ok(picks.iter().filter_map(|p| found.get(p).cloned()).collect())
+}
+
 fn all(src: &impl Source, key: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let Some(m) = src.meta(key, TY)? else {
         return Ok(Vec::new());
@@ -129,6 +159,28 @@ impl<S: Read> HashView<'_, S> {
     /// ```
     pub fn get_all(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.src.section(&mut |s| all(&s, &self.key))
+    }
+    /// Random fields with their values (Redis `HRANDFIELD`), each field equally likely:
+    /// `count >= 0` gives `min(count, len)` different fields, `count < 0` gives `|count|`
+    /// fields drawn independently (a field may repeat).
+    ///
+    /// # Errors
+    /// As [`HashView::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.hash(b"h").set(&[("a", "1"), ("b", "2"), ("c", "3")]))?;
+    /// let two = db.hash(b"h").random(2)?;
+    /// assert_eq!(two.len(), 2);
+    /// assert_ne!(two[0], two[1]);
+    /// assert_eq!(db.hash(b"h").random(-10)?.len(), 10);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn random(&self, count: i64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.src.section(&mut |s| random_of(&s, &self.key, count))
     }
     /// Number of fields (Redis `HLEN`).
     ///
@@ -277,6 +329,28 @@ impl Hash<'_> {
         all(&*self.txn, &self.key)
     }
 
+    /// [`HashView::random`] inside the transaction.
+    ///
+    /// # Errors
+    /// As [`Hash::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut h = tx.hash(b"h");
+    ///     h.set(&[("f", "v")])?;
+    ///     assert_eq!(h.random(1)?, vec![(b"f".to_vec(), b"v".to_vec())]);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn random(&self, count: i64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        random_of(&*self.txn, &self.key, count)
+    }
+
     /// Number of fields (Redis `HLEN`).
     ///
     /// # Errors
@@ -405,7 +479,7 @@ impl Hash<'_> {
             Some(v) => parse_f64(&v)?,
             None => 0.0,
         };
-        let n = cur + delta;
+        let n = crate::format::value::add_as_decimals(cur, delta);
         if !n.is_finite() {
             return Err(Error::InvalidArgument(
                 "increment would produce NaN or Infinity".into(),

@@ -199,31 +199,13 @@ pub(crate) fn combine(src: &impl Source, op: SetOp, keys: &[&[u8]]) -> Result<Ve
     Ok(out.into_iter().collect())
 }
 
-/// Distinct random positions below `len` (at most `len` of them).
-fn random_positions(len: u64, count: u64, distinct: bool) -> Vec<u64> {
-    let mut out = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut x = crate::engine::now_ms() ^ 0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id());
-    let want = if distinct { count.min(len) } else { count };
-    while (out.len() as u64) < want && len > 0 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let r = x % len;
-        if !distinct || seen.insert(r) {
-            out.push(r);
-        }
-    }
-    out
-}
-
 /// Random members of the set at `key`; see [`Set::random`].
 fn random_of(src: &impl Source, key: &[u8], count: i64) -> Result<Vec<Vec<u8>>> {
     let Some(m) = src.meta(key, TY)? else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for r in random_positions(m.len, count.unsigned_abs(), count >= 0) {
+    for r in crate::os::random::positions(m.len, count.unsigned_abs(), count >= 0) {
         out.extend(m.a.range(src, r, 1)?.into_iter().map(|(k, _)| k));
     }
     Ok(out)

@@ -287,6 +287,18 @@ fn by_rank(
     members_at(src, &m, s, n, rev)
 }
 
+/// Random members with their scores; see [`SortedSetView::random`].
+fn random_of(src: &impl Source, key: &[u8], count: i64) -> Result<Vec<(Vec<u8>, f64)>> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for p in crate::os::random::positions(m.len, count.unsigned_abs(), count >= 0) {
+        out.extend(members_at(src, &m, p, 1, false)?);
+    }
+    Ok(out)
+}
+
 /// Members with scores at ranks `start..start + n` of the score tree, in reverse with `rev`.
 fn members_at(
     src: &impl Source,
@@ -481,6 +493,28 @@ impl<S: Read> SortedSetView<'_, S> {
     pub fn range(&self, start: i64, stop: i64, rev: bool) -> Result<Vec<(Vec<u8>, f64)>> {
         self.src
             .section(&mut |s| by_rank(&s, &self.key, start, stop, rev))
+    }
+    /// Random members with their scores (Redis `ZRANDMEMBER`), each member equally likely:
+    /// `count >= 0` gives `min(count, len)` different members, `count < 0` gives `|count|`
+    /// members drawn independently (a member may repeat).
+    ///
+    /// # Errors
+    /// As [`SortedSetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let abc = [(1.0, "a"), (2.0, "b"), (3.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// let all = db.zset(b"z").random(5)?; // at most the 3 there are
+    /// assert_eq!(all.len(), 3);
+    /// assert_eq!(db.zset(b"z").random(-7)?.len(), 7);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn random(&self, count: i64) -> Result<Vec<(Vec<u8>, f64)>> {
+        self.src.section(&mut |s| random_of(&s, &self.key, count))
     }
     /// Members with scores in `min..=max` (Redis `ZRANGE … BYSCORE`, `ZRANGEBYSCORE`);
     /// `limit < 0` means all.
@@ -839,6 +873,28 @@ impl SortedSet<'_> {
     /// ```
     pub fn range(&self, start: i64, stop: i64, rev: bool) -> Result<Vec<(Vec<u8>, f64)>> {
         by_rank(&*self.txn, &self.key, start, stop, rev)
+    }
+
+    /// [`SortedSetView::random`] inside the transaction.
+    ///
+    /// # Errors
+    /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut z = tx.zset(b"z");
+    ///     z.add(Default::default(), &[(1.5, "a")])?;
+    ///     assert_eq!(z.random(-2)?, vec![(b"a".to_vec(), 1.5), (b"a".to_vec(), 1.5)]);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn random(&self, count: i64) -> Result<Vec<(Vec<u8>, f64)>> {
+        random_of(&*self.txn, &self.key, count)
     }
 
     /// Members with scores in `min..=max` (Redis `ZRANGEBYSCORE`).
