@@ -30,6 +30,9 @@ final class Native {
 
     static final String LIBRARY = "ziggydb_jni";
 
+    /** Where the library was loaded from: "property", "java.library.path" or "jar". */
+    static String loadedFrom;
+
     static {
         load();
     }
@@ -43,11 +46,13 @@ final class Native {
             }
             // An explicit path that does not load is an error, not a reason to look elsewhere.
             System.load(p.toString());
+            loadedFrom = "property";
             return;
         }
         UnsatisfiedLinkError notOnPath;
         try {
             System.loadLibrary(LIBRARY);
+            loadedFrom = "java.library.path";
             return;
         } catch (UnsatisfiedLinkError e) {
             notOnPath = e;
@@ -67,6 +72,7 @@ final class Native {
             try {
                 Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
                 System.load(tmp.toString());
+                loadedFrom = "jar";
             } finally {
                 // Loaded (mapped) already: the name is not needed any more.
                 Files.deleteIfExists(tmp);

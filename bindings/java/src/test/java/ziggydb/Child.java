@@ -10,6 +10,7 @@ import java.time.Duration;
  * <ul>
  *   <li>{@code incr DIR N}: N times incr("counter"), and N/10 transactions that each add 1 to
  *       "tx:a" and "tx:b" (so that the two stay equal); prints "done".
+ *   <li>{@code where DIR}: opens DIR and prints where the JNI library was loaded from.
  *   <li>{@code hold DIR}: begins a transaction, prints "held", and keeps it (and the writer
  *       lock) until its standard input closes; then commits and exits.
  * </ul>
@@ -19,6 +20,14 @@ public final class Child {
 
     public static void main(String[] args) throws IOException {
         String role = args[0];
+        if (role.equals("where")) {
+            // Opens a database (which loads the library) and says where it came from.
+            try (ZiggyDb db = ZiggyDb.open(Path.of(args[1]))) {
+                db.set("loaded", Native.loadedFrom);
+                System.out.println(Native.loadedFrom + " " + db.get("loaded"));
+            }
+            return;
+        }
         Path dir = Path.of(args[1]);
         // A generous lock timeout: the children of a test wait for one another on a loaded
         // machine, and must answer rather than fail with Busy.
