@@ -713,6 +713,7 @@ impl Shared {
             mode,
             pid: std::process::id(),
             fork_gen: crate::os::map::fork_generation(),
+            pubsub: Mutex::new(None),
         }
     }
 

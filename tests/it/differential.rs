@@ -1364,6 +1364,7 @@ fn kind(reply: &Reply) -> &'static str {
         Reply::Boolean(_) => "boolean",
         Reply::Map(_) => "map",
         Reply::Set(_) => "set",
+        Reply::Push(_) => "push",
         Reply::Verbatim { .. } => "verbatim",
     }
 }
