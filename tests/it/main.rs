@@ -41,6 +41,7 @@ mod multiprocess;
 mod powerloss;
 mod powerloss_multi;
 mod proptest_cmds;
+mod pubsub;
 mod readonly;
 mod readpath;
 mod repair;
