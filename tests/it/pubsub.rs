@@ -149,7 +149,7 @@ fn every_subscriber_in_every_process_gets_every_message_in_publish_order() -> Te
     let dir = util::db_path(&tmp);
     let db = open(&dir)?;
     const N: u64 = 300;
-    let mut subs = vec![
+    let mut subs = [
         subscriber(&dir, "jobs", "", 2 * N),
         subscriber(&dir, "jobs,other", "", 2 * N),
         subscriber(&dir, "", "j*", 2 * N),
