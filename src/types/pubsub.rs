@@ -86,6 +86,18 @@ impl Db {
     ///
     /// # Errors
     /// [`Error::ReadOnly`] on a read-only handle, I/O errors opening `ziggy.pubsub`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut sub = db.subscriber()?;
+    /// assert_eq!(sub.subscription_count(), 0);
+    /// sub.subscribe(&["a"])?;
+    /// assert_eq!(db.publish("a", "m")?, 1);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn subscriber(&self) -> Result<Subscriber> {
         let ps = self.inner.pubsub()?;
         let next = ps.head();
@@ -103,6 +115,16 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::subscriber`] and [`Subscriber::subscribe`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let sub = db.subscribe(&["orders", "refunds"])?;
+    /// assert_eq!(sub.channels().collect::<Vec<_>>(), [&b"orders"[..], b"refunds"]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn subscribe<C: AsRef<[u8]>>(&self, channels: &[C]) -> Result<Subscriber> {
         let mut s = self.subscriber()?;
         s.subscribe(channels)?;
@@ -114,6 +136,19 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::subscriber`] and [`Subscriber::psubscribe`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use std::time::Duration;
+    /// let mut sub = db.psubscribe(&["user:*"])?;
+    /// assert_eq!(db.publish("user:7", "hi")?, 1);
+    /// let m = sub.next_message(Some(Duration::from_secs(5)))?.expect("a message");
+    /// assert_eq!(m.pattern.as_deref(), Some(&b"user:*"[..]));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn psubscribe<P: AsRef<[u8]>>(&self, patterns: &[P]) -> Result<Subscriber> {
         let mut s = self.subscriber()?;
         s.psubscribe(patterns)?;
@@ -125,6 +160,17 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::subscriber`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let _sub = db.subscribe(&["news", "sports"])?;
+    /// assert_eq!(db.pubsub_channels(None)?, [b"news".to_vec(), b"sports".to_vec()]);
+    /// assert_eq!(db.pubsub_channels(Some(b"n*"))?, [b"news".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn pubsub_channels(&self, pattern: Option<&[u8]>) -> Result<Vec<Vec<u8>>> {
         let ps = self.inner.pubsub()?;
         let mut out = std::collections::BTreeSet::new();
@@ -144,6 +190,17 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::subscriber`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let _a = db.subscribe(&["news"])?;
+    /// let _b = db.subscribe(&["news"])?;
+    /// assert_eq!(db.pubsub_numsub(&["news", "sports"])?, [2, 0]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn pubsub_numsub<C: AsRef<[u8]>>(&self, channels: &[C]) -> Result<Vec<u64>> {
         let ps = self.inner.pubsub()?;
         let mut out = vec![0; channels.len()];
@@ -164,6 +221,17 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::subscriber`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let _a = db.psubscribe(&["n*", "s*"])?;
+    /// let _b = db.psubscribe(&["n*"])?;
+    /// assert_eq!(db.pubsub_numpat()?, 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn pubsub_numpat(&self) -> Result<u64> {
         let ps = self.inner.pubsub()?;
         let mut out = std::collections::BTreeSet::new();
@@ -212,6 +280,18 @@ impl Subscriber {
     /// # Errors
     /// [`Error::InvalidArgument`] for a name longer than [`MAX_CHANNEL_NAME`] or a full
     /// registry (1024 channels and patterns across processes), [`Error::Forked`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut sub = db.subscriber()?;
+    /// sub.subscribe(&["a", "b"])?;
+    /// sub.subscribe(&["a"])?; // already subscribed: no change
+    /// assert_eq!(sub.subscription_count(), 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn subscribe<C: AsRef<[u8]>>(&mut self, channels: &[C]) -> Result<()> {
         for c in channels {
             self.add(KIND_CHANNEL, c.as_ref())?;
@@ -223,6 +303,17 @@ impl Subscriber {
     ///
     /// # Errors
     /// As [`Subscriber::subscribe`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut sub = db.subscriber()?;
+    /// sub.psubscribe(&["log:*"])?;
+    /// assert_eq!(sub.patterns().collect::<Vec<_>>(), [&b"log:*"[..]]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn psubscribe<P: AsRef<[u8]>>(&mut self, patterns: &[P]) -> Result<()> {
         for p in patterns {
             self.add(KIND_PATTERN, p.as_ref())?;
@@ -262,12 +353,35 @@ impl Subscriber {
     /// Unsubscribes from `channels`, or from every channel if it is empty (Redis
     /// `UNSUBSCRIBE`); returns the channels unsubscribed, in order. Messages already read
     /// for them are still delivered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut sub = db.subscribe(&["a", "b", "c"])?;
+    /// assert_eq!(sub.unsubscribe(&["b", "zz"]), [b"b".to_vec()]);
+    /// assert_eq!(sub.unsubscribe::<&str>(&[]), [b"a".to_vec(), b"c".to_vec()]);
+    /// assert_eq!(db.publish("a", "m")?, 0);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn unsubscribe<C: AsRef<[u8]>>(&mut self, channels: &[C]) -> Vec<Vec<u8>> {
         self.remove(KIND_CHANNEL, channels)
     }
 
     /// Unsubscribes from `patterns`, or from every pattern if it is empty (Redis
     /// `PUNSUBSCRIBE`); returns the patterns unsubscribed, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut sub = db.psubscribe(&["a*", "b*"])?;
+    /// assert_eq!(sub.punsubscribe::<&str>(&[]), [b"a*".to_vec(), b"b*".to_vec()]);
+    /// assert_eq!(db.pubsub_numpat()?, 0);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn punsubscribe<P: AsRef<[u8]>>(&mut self, patterns: &[P]) -> Vec<Vec<u8>> {
         self.remove(KIND_PATTERN, patterns)
     }
@@ -298,17 +412,48 @@ impl Subscriber {
     }
 
     /// The channels subscribed to, in the order subscribed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let sub = db.subscribe(&["x", "y"])?;
+    /// assert_eq!(sub.channels().count(), 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn channels(&self) -> impl Iterator<Item = &[u8]> {
         self.channels.iter().map(|(n, _)| n.as_slice())
     }
 
     /// The patterns subscribed to, in the order subscribed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let sub = db.psubscribe(&["x*"])?;
+    /// assert_eq!(sub.patterns().next(), Some(&b"x*"[..]));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn patterns(&self) -> impl Iterator<Item = &[u8]> {
         self.patterns.iter().map(|(n, _)| n.as_slice())
     }
 
     /// Channels and patterns subscribed to (the count Redis replies with each
     /// `subscribe` and `unsubscribe`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut sub = db.subscribe(&["x"])?;
+    /// sub.psubscribe(&["y*"])?;
+    /// assert_eq!(sub.subscription_count(), 2);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn subscription_count(&self) -> usize {
         self.channels.len() + self.patterns.len()
     }
@@ -325,6 +470,22 @@ impl Subscriber {
     /// read them (it fell more than the ring behind): every subscription has then ended
     /// (as Redis disconnects such a subscriber), and the messages lost are not delivered;
     /// [`Error::Forked`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use std::time::Duration;
+    /// let mut sub = db.subscribe(&["jobs"])?;
+    /// sub.psubscribe(&["j*"])?;
+    /// db.publish("jobs", "one")?;
+    /// let first = sub.next_message(Some(Duration::from_secs(5)))?.expect("for the channel");
+    /// let second = sub.next_message(Some(Duration::from_secs(5)))?.expect("for the pattern");
+    /// assert_eq!((first.pattern, second.pattern), (None, Some(b"j*".to_vec())));
+    /// assert_eq!(sub.next_message(Some(Duration::from_millis(10)))?, None);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn next_message(&mut self, timeout: Option<Duration>) -> Result<Option<Message>> {
         self.db.inner.check_fork()?;
         let deadline = timeout.map(|t| Instant::now() + t);
