@@ -580,3 +580,66 @@ fn ziggy_subscribe_prints_messages_as_redis_cli_until_interrupted() -> TestResul
     );
     Ok(())
 }
+
+#[test]
+fn a_session_overrun_by_the_ring_gets_an_error_reply_and_leaves_subscribed_mode() -> TestResult {
+    let tmp = util::tempdir();
+    let db = open(&util::db_path(&tmp))?;
+    let mut s = Session::new(&db, Default::default());
+    assert_eq!(
+        run(&mut s, "SUBSCRIBE flood"),
+        push(&["subscribe", "flood"], Some(1))
+    );
+    for i in 0..40_000u32 {
+        db.publish("flood", i.to_string())?;
+    }
+    let Some(Reply::Error(text)) = s.next_push(Some(Duration::from_secs(10))) else {
+        panic!("an error reply");
+    };
+    assert!(
+        text.starts_with("ERR subscriber fell ") && text.contains("its subscriptions ended"),
+        "{text}"
+    );
+    assert!(!s.is_subscribed());
+    assert_eq!(run(&mut s, "GET k"), Reply::Nil, "commands run again");
+    assert_eq!(db.publish("flood", "x")?, 0);
+    Ok(())
+}
+
+#[test]
+fn a_publisher_stopped_mid_message_makes_other_publishers_busy_not_hung() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = Db::options()
+        .lock_timeout(Some(Duration::from_millis(300)))
+        .open(&dir)?;
+    let mut sub = db.subscribe(&["c"])?;
+    let env = [
+        ("PS_CHANNEL", "c".to_string()),
+        ("PS_PREFIX", "slow".to_string()),
+        ("PS_N", "1".to_string()),
+        ("PS_SIZE", "3000".to_string()),
+        ("ZIGGY_TEST_STOP", "pubsub-publish".to_string()),
+    ];
+    let mut publisher = Child::spawn("pubsub::child_publisher", "pubsub-publisher", &dir, &env);
+    let deadline = Instant::now() + LONG;
+    while !is_stopped(publisher.id()) {
+        assert!(Instant::now() < deadline, "the publisher stops mid-message");
+        assert!(publisher.try_status().is_none(), "{}", publisher.stderr());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let e = db
+        .publish("c", "waits")
+        .expect_err("the stopped publisher holds the ring");
+    assert_eq!(e.kind(), ErrorCode::Busy, "{e}");
+    // Subscribers are not held up: nothing was published, and they wait as before.
+    assert_eq!(sub.next_message(Some(Duration::from_millis(50)))?, None);
+    publisher.signal(libc::SIGCONT);
+    let lines = publisher.finish(LONG)?;
+    assert!(lines.iter().any(|l| l == "COUNTS 1 1"), "{lines:?}");
+    let m = sub.next_message(Some(LONG))?.ok_or("its message, whole")?;
+    assert_eq!(m.payload.len(), 3000);
+    assert!(m.payload.starts_with(b"slow:0..."));
+    assert_eq!(db.publish("c", "after")?, 1);
+    Ok(())
+}
