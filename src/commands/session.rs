@@ -357,6 +357,10 @@ impl Session {
             },
             C::Watch => self.watch(&args[1..]),
             C::Hello => self.hello(&args[1..]),
+            // Subscribed mode would refuse the COMMIT that ends the transaction.
+            C::Subscribe | C::Psubscribe if self.txn.is_some() => {
+                Reply::error(format!("ERR {} inside BEGIN is not allowed", spec.name))
+            }
             C::Publish
             | C::Subscribe
             | C::Psubscribe

@@ -499,6 +499,13 @@ fn the_session_replies_as_redis_and_refuses_other_commands_while_subscribed() ->
         run(&mut other, "EXEC").is_error(),
         "EXECABORT after a refused command"
     );
+    // Inside BEGIN too: subscribed mode would refuse the COMMIT.
+    assert_eq!(run(&mut other, "BEGIN"), Reply::ok());
+    assert_eq!(
+        run(&mut other, "SUBSCRIBE a"),
+        Reply::error("ERR SUBSCRIBE inside BEGIN is not allowed")
+    );
+    assert_eq!(run(&mut other, "COMMIT"), Reply::ok());
     Ok(())
 }
 
