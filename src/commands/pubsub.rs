@@ -221,34 +221,52 @@ fn pubsub(db: &Db, args: &[&[u8]]) -> Reply {
             String::from_utf8_lossy(args[0]).to_ascii_lowercase()
         ))
     };
-    let result = match sub.as_slice() {
-        b"CHANNELS" if args.len() <= 2 => db
-            .pubsub_channels(args.get(1).copied())
-            .map(|v| Reply::Array(v.into_iter().map(Reply::Bulk).collect())),
-        b"NUMSUB" => db.pubsub_numsub(&args[1..]).map(|counts| {
-            Reply::Array(
-                args[1..]
-                    .iter()
-                    .zip(counts)
-                    .flat_map(|(c, n)| {
-                        [
-                            Reply::bulk(*c),
-                            Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)),
-                        ]
-                    })
-                    .collect(),
-            )
-        }),
-        b"NUMPAT" if args.len() == 1 => db
-            .pubsub_numpat()
-            .map(|n| Reply::Int(i64::try_from(n).unwrap_or(i64::MAX))),
-        b"CHANNELS" | b"NUMPAT" => return wrong(),
-        _ => {
-            return Reply::error(format!(
-                "ERR unknown subcommand '{}'. Try PUBSUB HELP.",
-                String::from_utf8_lossy(args[0])
-            ))
-        }
-    };
+    let result =
+        match sub.as_slice() {
+            b"CHANNELS" if args.len() <= 2 => db
+                .pubsub_channels(args.get(1).copied())
+                .map(|v| Reply::Array(v.into_iter().map(Reply::Bulk).collect())),
+            b"NUMSUB" => db.pubsub_numsub(&args[1..]).map(|counts| {
+                Reply::Array(
+                    args[1..]
+                        .iter()
+                        .zip(counts)
+                        .flat_map(|(c, n)| {
+                            [
+                                Reply::bulk(*c),
+                                Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+                            ]
+                        })
+                        .collect(),
+                )
+            }),
+            b"NUMPAT" if args.len() == 1 => db
+                .pubsub_numpat()
+                .map(|n| Reply::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+            b"HELP" if args.len() == 1 => return Reply::Array(
+                [
+                    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "CHANNELS [<pattern>]",
+                    "    Return the currently active channels matching a <pattern> (default: '*').",
+                    "NUMPAT",
+                    "    Return number of subscriptions to patterns.",
+                    "NUMSUB [<channel> ...]",
+                    "    Return the number of subscribers for the specified channels, excluding",
+                    "    pattern subscriptions(default: no channels).",
+                    "HELP",
+                    "    Prints this help.",
+                ]
+                .into_iter()
+                .map(|l| Reply::Status(l.into()))
+                .collect(),
+            ),
+            b"CHANNELS" | b"NUMPAT" | b"HELP" => return wrong(),
+            _ => {
+                return Reply::error(format!(
+                    "ERR unknown subcommand '{}'. Try PUBSUB HELP.",
+                    String::from_utf8_lossy(args[0])
+                ))
+            }
+        };
     result.unwrap_or_else(|e| error_reply(&e))
 }
