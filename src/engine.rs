@@ -32,6 +32,7 @@ pub(crate) mod backup;
 pub(crate) mod compaction;
 pub(crate) mod expiry;
 pub(crate) mod options;
+pub(crate) mod pubsub;
 mod readonly;
 pub(crate) mod recovery;
 mod rotation;
@@ -455,6 +456,8 @@ pub(crate) struct Shared {
     /// since, the handle's locks and process slot are the parent's ([`Shared::check_fork`]).
     pid: u32,
     fork_gen: u64,
+    /// `ziggy.pubsub`, opened at the first publish or subscribe (format-spec.md §5.4).
+    pub(crate) pubsub: Mutex<Option<Arc<crate::engine::pubsub::PubSub>>>,
 }
 
 /// The engine of each directory open in this process, read-write and read-only apart.

@@ -332,6 +332,16 @@ pub enum Error {
         /// The database directory.
         path: PathBuf,
     },
+    /// A subscriber read too slowly: publishers overwrote messages in the fixed-size Pub/Sub
+    /// ring (format-spec.md §5.4) before it read them. Its subscriptions have ended, as Redis
+    /// disconnects a subscriber past its output buffer limit; subscribe again to go on.
+    #[error("subscriber fell {behind} bytes behind the publishers, more than the {ring}-byte Pub/Sub ring holds: messages were lost and its subscriptions ended")]
+    SubscriberOverrun {
+        /// Bytes of ring published since the subscriber's next unread message.
+        behind: u64,
+        /// Bytes of messages the ring holds.
+        ring: u64,
+    },
     /// An argument is invalid (e.g. a zero segment size).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -509,6 +519,8 @@ pub enum ErrorCode {
     Forked = 63,
     /// A second write transaction inside a transaction's closure. ([`Error::TxnActive`])
     TxnActive = 64,
+    /// A subscriber fell further behind than the Pub/Sub ring holds. ([`Error::SubscriberOverrun`])
+    SubscriberOverrun = 65,
     /// An argument is invalid. ([`Error::InvalidArgument`])
     InvalidArgument = 80,
     /// A key is longer than the format allows. ([`Error::KeyTooLarge`])
@@ -566,6 +578,7 @@ impl ErrorCode {
         ErrorCode::ReadOnly,
         ErrorCode::Forked,
         ErrorCode::TxnActive,
+        ErrorCode::SubscriberOverrun,
         ErrorCode::InvalidArgument,
         ErrorCode::KeyTooLarge,
         ErrorCode::ValueTooLarge,
@@ -630,6 +643,7 @@ impl ErrorCode {
             ErrorCode::ReadOnly => "READ_ONLY",
             ErrorCode::Forked => "FORKED",
             ErrorCode::TxnActive => "TXN_ACTIVE",
+            ErrorCode::SubscriberOverrun => "SUBSCRIBER_OVERRUN",
             ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
             ErrorCode::KeyTooLarge => "KEY_TOO_LARGE",
             ErrorCode::ValueTooLarge => "VALUE_TOO_LARGE",
@@ -699,6 +713,7 @@ impl Error {
             Error::ReadOnly => ErrorCode::ReadOnly,
             Error::Forked { .. } => ErrorCode::Forked,
             Error::TxnActive { .. } => ErrorCode::TxnActive,
+            Error::SubscriberOverrun { .. } => ErrorCode::SubscriberOverrun,
             Error::InvalidArgument(_) => ErrorCode::InvalidArgument,
             Error::KeyTooLarge { .. } => ErrorCode::KeyTooLarge,
             Error::ValueTooLarge { .. } => ErrorCode::ValueTooLarge,

@@ -215,6 +215,7 @@ pub use types::collections::{
     SortedSetView, ZAddFlags,
 };
 pub use types::read::{Expiry, Read, Snapshot};
+pub use types::{Message, Subscriber, MAX_CHANNEL_NAME, MAX_MESSAGE};
 pub use types::{ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};
 
 /// The engine's hot paths on their own, for the micro-benchmarks in `benches/` and the fuzz

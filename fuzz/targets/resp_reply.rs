@@ -15,6 +15,7 @@ fn resp3_view(reply: &Reply) -> Reply {
         Reply::Double(d) if d.is_nan() => Reply::Double(f64::NAN),
         Reply::Array(items) => Reply::Array(items.iter().map(resp3_view).collect()),
         Reply::Set(items) => Reply::Set(items.iter().map(resp3_view).collect()),
+        Reply::Push(items) => Reply::Push(items.iter().map(resp3_view).collect()),
         Reply::Map(pairs) => Reply::Map(
             pairs
                 .iter()

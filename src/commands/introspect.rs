@@ -62,6 +62,11 @@ const SUBCOMMANDS: &[(&str, i32)] = &[
     ("help", 2),
 ];
 
+/// `PUBSUB`'s subcommands with their arity, as [`SUBCOMMANDS`] (the sharded ones are not
+/// built).
+const PUBSUB_SUBCOMMANDS: &[(&str, i32)] =
+    &[("channels", -2), ("numsub", -2), ("numpat", 2), ("help", 2)];
+
 /// Checks `COMMAND`'s arguments (after the name), in Redis's order: the subcommand, its
 /// number of arguments, then its options.
 ///
@@ -243,13 +248,18 @@ fn info(spec: &'static CommandSpec) -> Reply {
         ])]
     };
     // Redis gives no subcommands as an empty set, and subcommands as an array.
-    let subcommands = if spec.id == CommandId::Command {
+    let of = match spec.id {
+        CommandId::Command => Some(SUBCOMMANDS),
+        CommandId::Pubsub => Some(PUBSUB_SUBCOMMANDS),
+        _ => None,
+    };
+    let subcommands = if let Some(list) = of {
+        let parent = spec.name.to_ascii_lowercase();
         Reply::Array(
-            SUBCOMMANDS
-                .iter()
+            list.iter()
                 .map(|(name, arity)| {
                     entry(
-                        format!("command|{name}"),
+                        format!("{parent}|{name}"),
                         *arity,
                         spec,
                         Vec::new(),

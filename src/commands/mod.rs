@@ -49,6 +49,7 @@ mod collections;
 mod exec;
 mod introspect;
 mod parse;
+mod pubsub;
 mod reply;
 mod resp;
 mod session;

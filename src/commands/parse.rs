@@ -369,7 +369,13 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Result<C
         | C::Begin
         | C::Commit
         | C::Rollback
-        | C::Hello => {
+        | C::Hello
+        | C::Publish
+        | C::Subscribe
+        | C::Psubscribe
+        | C::Unsubscribe
+        | C::Punsubscribe
+        | C::Pubsub => {
             return Err(Reply::error(format!(
                 "ERR {} is run by a session, not on its own",
                 spec.name

@@ -31,6 +31,10 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// An unordered collection (RESP3 `~`; an array in RESP2).
     Set(Vec<Reply>),
+    /// Out-of-band data the server pushes (RESP3 `>`; an array in RESP2): a Pub/Sub
+    /// message, or the confirmation of a `SUBSCRIBE` or `UNSUBSCRIBE`, which Redis 7 sends
+    /// as pushes to a RESP3 client.
+    Push(Vec<Reply>),
     /// Text with its three-letter format, `txt` or `mkd` (RESP3 `=`; a bulk string of the
     /// text in RESP2).
     Verbatim {
@@ -47,7 +51,9 @@ impl PartialEq for Reply {
             (Reply::Status(a), Reply::Status(b)) | (Reply::Error(a), Reply::Error(b)) => a == b,
             (Reply::Int(a), Reply::Int(b)) => a == b,
             (Reply::Nil, Reply::Nil) | (Reply::NilArray, Reply::NilArray) => true,
-            (Reply::Array(a), Reply::Array(b)) | (Reply::Set(a), Reply::Set(b)) => a == b,
+            (Reply::Array(a), Reply::Array(b))
+            | (Reply::Set(a), Reply::Set(b))
+            | (Reply::Push(a), Reply::Push(b)) => a == b,
             // Bit for bit, so that equality stays an equivalence (NaN equals itself).
             (Reply::Double(a), Reply::Double(b)) => a.to_bits() == b.to_bits(),
             (Reply::Boolean(a), Reply::Boolean(b)) => a == b,

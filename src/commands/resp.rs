@@ -208,6 +208,7 @@ impl Reply {
             Reply::NilArray => out.extend_from_slice(b"*-1\r\n"),
             Reply::Array(items) => aggregate(out, b'*', items, protocol),
             Reply::Set(items) => aggregate(out, if resp3 { b'~' } else { b'*' }, items, protocol),
+            Reply::Push(items) => aggregate(out, if resp3 { b'>' } else { b'*' }, items, protocol),
             Reply::Map(pairs) => {
                 if resp3 {
                     header(out, b'%', len_i64(pairs.len()));
@@ -370,7 +371,7 @@ fn reply_at(buf: &[u8], pos: usize, depth: usize) -> Result<Option<(Reply, usize
             };
             (reply, next + n + 2)
         }
-        b'*' | b'~' | b'%' => {
+        b'*' | b'~' | b'%' | b'>' => {
             let n = number()?;
             if n == -1 && kind == b'*' {
                 return Ok(Some((Reply::NilArray, next)));
@@ -389,6 +390,7 @@ fn reply_at(buf: &[u8], pos: usize, depth: usize) -> Result<Option<(Reply, usize
             let reply = match kind {
                 b'*' => Reply::Array(items),
                 b'~' => Reply::Set(items),
+                b'>' => Reply::Push(items),
                 _ => {
                     let mut pairs = Vec::with_capacity(n.min(64));
                     let mut items = items.into_iter();

@@ -135,6 +135,8 @@ pub struct Session {
     id: u64,
     /// The name `HELLO ... SETNAME` gave.
     name: Option<Vec<u8>>,
+    /// Its subscriptions, and the replies of a `SUBSCRIBE` beyond the first.
+    pubsub: crate::commands::pubsub::SessionPubSub,
 }
 
 /// The number the next session gets: sessions are numbered from 1 in each process.
@@ -156,6 +158,7 @@ impl Session {
             protocol: Protocol::Resp2,
             id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
             name: None,
+            pubsub: Default::default(),
         }
     }
 
@@ -190,6 +193,37 @@ impl Session {
     /// including a `BEGIN` rolled back for holding the lock too long and not yet ended.
     pub fn in_transaction(&self) -> bool {
         self.txn.is_some() || self.multi.is_some() || self.aborted
+    }
+
+    /// True while the session is subscribed to a channel or pattern (`SUBSCRIBE`,
+    /// `PSUBSCRIBE`). Over RESP2 it is then in Redis's subscribed mode: only `SUBSCRIBE`,
+    /// `PSUBSCRIBE`, `UNSUBSCRIBE`, `PUNSUBSCRIBE` and `PING` run (and `QUIT`, which a front
+    /// end handles); a front end waits for messages with [`Session::next_push`].
+    pub fn is_subscribed(&self) -> bool {
+        self.pubsub.is_subscribed()
+    }
+
+    /// What the session has for its client besides the reply to each command, waiting at
+    /// most `timeout` (`None`: until there is something) if it is subscribed; `None` if
+    /// there is nothing:
+    ///
+    /// - first, the further replies of the last command: `SUBSCRIBE a b` replies once per
+    ///   channel, as Redis does; [`Session::execute`] returns the first, and a front end
+    ///   calls `next_push(Some(Duration::ZERO))` after every command until `None` to send
+    ///   the rest;
+    /// - then, while subscribed, each message as Redis sends it: `message`, channel,
+    ///   payload, or `pmessage`, pattern, channel, payload ([`Reply::Push`]: a RESP3 push,
+    ///   an array in RESP2), waking at once when any process publishes.
+    ///
+    /// A subscriber that fell further behind than the ring holds
+    /// ([`Error::SubscriberOverrun`](crate::Error::SubscriberOverrun)) gets that error as a
+    /// reply, and the session is no longer subscribed: a server closes such a connection, as
+    /// Redis does.
+    pub fn next_push(&mut self, timeout: Option<Duration>) -> Option<Reply> {
+        if self.db.inner.check_fork().is_err() {
+            return None;
+        }
+        self.pubsub.next_push(timeout)
     }
 
     /// Rolls back the `BEGIN` transaction if it has held the writer lock longer than
@@ -277,6 +311,9 @@ impl Session {
         if let Err(reply) = self.allowed(spec) {
             return self.refuse_in_multi(reply);
         }
+        if let Some(reply) = self.pubsub.refuse(spec.id, spec.name, self.protocol) {
+            return reply;
+        }
         self.db.count_commands(1);
         self.rollback_if_overdue();
         if self.aborted {
@@ -320,6 +357,20 @@ impl Session {
             },
             C::Watch => self.watch(&args[1..]),
             C::Hello => self.hello(&args[1..]),
+            // Subscribed mode would refuse the COMMIT that ends the transaction.
+            C::Subscribe | C::Psubscribe if self.txn.is_some() => {
+                Reply::error(format!("ERR {} inside BEGIN is not allowed", spec.name))
+            }
+            C::Publish
+            | C::Subscribe
+            | C::Psubscribe
+            | C::Unsubscribe
+            | C::Punsubscribe
+            | C::Pubsub => self.pubsub.run(&self.db, spec.id, args),
+            C::Ping if self.pubsub.is_subscribed() && self.protocol == Protocol::Resp2 => self
+                .pubsub
+                .ping(args, self.protocol)
+                .unwrap_or_else(|| Reply::Status("PONG".into())),
             C::Unwatch => {
                 self.watched.clear();
                 Reply::ok()
@@ -449,6 +500,10 @@ impl Session {
                 Ok(cmd) => run_in_txn(&self.db, &mut tx, cmd).unwrap_or_else(|e| error_reply(&e)),
                 // HELLO is queued as Redis queues it, and run by the session.
                 Err(_) if spec.id == CommandId::Hello => self.hello(&args[1..]),
+                // PUBLISH and PUBSUB are queued as Redis queues them, and run by the session.
+                Err(_) if matches!(spec.id, CommandId::Publish | CommandId::Pubsub) => {
+                    self.pubsub.run(&self.db, spec.id, &args)
+                }
                 Err(reply) => reply,
             };
             replies.push(self.shaped(spec.id, &args, reply));

@@ -153,6 +153,18 @@ pub enum CommandId {
     Command,
     /// `HELLO`.
     Hello,
+    /// `PUBLISH`.
+    Publish,
+    /// `SUBSCRIBE`.
+    Subscribe,
+    /// `PSUBSCRIBE`.
+    Psubscribe,
+    /// `UNSUBSCRIBE`.
+    Unsubscribe,
+    /// `PUNSUBSCRIBE`.
+    Punsubscribe,
+    /// `PUBSUB CHANNELS|NUMSUB|NUMPAT`.
+    Pubsub,
     /// A list, set, sorted set or hash command.
     Coll(CollectionId),
 }
@@ -200,11 +212,13 @@ pub enum Group {
     Server,
     /// `PING`, `ECHO`.
     Connection,
+    /// `PUBLISH`, `SUBSCRIBE` and the rest of Pub/Sub.
+    Pubsub,
 }
 
 impl Group {
     /// Every group, in the order help lists them.
-    pub const ALL: [Group; 10] = [
+    pub const ALL: [Group; 11] = [
         Group::Generic,
         Group::String,
         Group::Json,
@@ -215,6 +229,7 @@ impl Group {
         Group::Transactions,
         Group::Server,
         Group::Connection,
+        Group::Pubsub,
     ];
 
     /// The name after `@` in `HELP @group`.
@@ -230,6 +245,7 @@ impl Group {
             Group::Transactions => "transactions",
             Group::Server => "server",
             Group::Connection => "connection",
+            Group::Pubsub => "pubsub",
         }
     }
 
@@ -838,6 +854,60 @@ pub const COMMANDS: &[CommandSpec] = &[
         "[protover [AUTH username password] [SETNAME clientname]]",
         "Choose the protocol (2 or 3) of the replies and reply with the server's properties"
     ),
+    command!(
+        Pubsub,
+        Publish,
+        "PUBLISH",
+        3,
+        Other,
+        "channel message",
+        "Send a message to the subscribers of a channel in every process"
+    ),
+    command!(
+        Pubsub,
+        Subscribe,
+        "SUBSCRIBE",
+        -2,
+        Control,
+        "channel [channel ...]",
+        "Receive the messages published to channels"
+    ),
+    command!(
+        Pubsub,
+        Psubscribe,
+        "PSUBSCRIBE",
+        -2,
+        Control,
+        "pattern [pattern ...]",
+        "Receive the messages published to channels matching glob-style patterns"
+    ),
+    command!(
+        Pubsub,
+        Unsubscribe,
+        "UNSUBSCRIBE",
+        -1,
+        Control,
+        "[channel [channel ...]]",
+        "Stop receiving the messages of channels (all if none is named)"
+    ),
+    command!(
+        Pubsub,
+        Punsubscribe,
+        "PUNSUBSCRIBE",
+        -1,
+        Control,
+        "[pattern [pattern ...]]",
+        "Stop receiving the messages of patterns (all if none is named)"
+    ),
+    command!(
+        Pubsub,
+        Pubsub,
+        "PUBSUB",
+        -2,
+        Other,
+        "CHANNELS [pattern]|NUMSUB [channel ...]|NUMPAT",
+        "List the channels subscribed to, count their subscribers, or count the patterns"
+    ),
 ];
 
 /// Where a command's keys are among its arguments, counting the name as 0, as Redis's
@@ -882,7 +952,13 @@ impl CommandId {
             | C::Ping
             | C::Echo
             | C::Command
-            | C::Hello => (0, 0, 0),
+            | C::Hello
+            | C::Publish
+            | C::Subscribe
+            | C::Psubscribe
+            | C::Unsubscribe
+            | C::Punsubscribe
+            | C::Pubsub => (0, 0, 0),
             C::Mget
             | C::Del
             | C::Unlink
@@ -965,6 +1041,7 @@ impl CommandSpec {
             Group::Transactions => "@transaction",
             Group::Server => "@admin",
             Group::Connection => "@connection",
+            Group::Pubsub => "@pubsub",
         };
         if !categories.contains(&group) {
             categories.push(group);

@@ -32,12 +32,13 @@ pub(crate) fn unadoptable(idx: &IndexMap, man: &Manifest) -> Option<&'static str
 
 /// Files the engine creates in a database directory before (and besides) its manifest;
 /// none of them holds data (format-spec.md §2).
-const RUNTIME_FILES: [&str; 5] = [
+const RUNTIME_FILES: [&str; 6] = [
     "ziggy.lock",
     "ziggy.shm",
     "writer.lock",
     "sync.lock",
     "compact.lock",
+    "ziggy.pubsub",
 ];
 
 /// What a directory entry can be when a directory has no manifest.
@@ -713,6 +714,7 @@ impl Shared {
             mode,
             pid: std::process::id(),
             fork_gen: crate::os::map::fork_generation(),
+            pubsub: Mutex::new(None),
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub(crate) mod index;
 pub(crate) mod manifest;
+pub(crate) mod pubsub;
 pub(crate) mod record;
 pub(crate) mod segment;
 pub(crate) mod shm;

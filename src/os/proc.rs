@@ -35,3 +35,19 @@ pub(crate) fn process_progress(pid: u32) -> Option<(bool, u64)> {
     let stime: u64 = f.next()?.parse().ok()?;
     Some((matches!(state, 'T' | 't' | 'Z' | 'X'), utime + stime))
 }
+
+/// Whether process `pid`, started at `start` (as [`process_start`] reads it), is alive: it
+/// exists with that start time (not a later process given the same pid) and is not a zombie
+/// (a killed process its parent has not reaped yet is dead for this purpose).
+pub(crate) fn process_alive(pid: u32, start: u64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(rest) = stat.rfind(')').and_then(|at| stat.get(at + 2..)) else {
+        return false;
+    };
+    let mut f = rest.split(' ');
+    let state = f.next().and_then(|s| s.chars().next());
+    let started: Option<u64> = f.nth(18).and_then(|s| s.parse().ok());
+    !matches!(state, Some('Z' | 'X') | None) && started == Some(start)
+}

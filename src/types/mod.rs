@@ -10,10 +10,12 @@
 
 pub(crate) mod collections;
 mod keys;
+pub(crate) mod pubsub;
 pub(crate) mod read;
 mod strings;
 mod ttl;
 
 pub use keys::{glob_match, ScanPage};
+pub use pubsub::{Message, Subscriber, MAX_CHANNEL_NAME, MAX_MESSAGE};
 pub(crate) use strings::{byte_range, json_get};
 pub use strings::{SetCommand, SetOutcome, MAX_STRING_LEN};

@@ -697,3 +697,41 @@ fn the_directory_defaults_to_ziggy_dir_then_ziggy_db() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn the_shell_subscribes_as_redis_cli_does_and_ctrl_c_ends_it() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = ziggydb::Db::open(&dir)?;
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home)?;
+    let mut sh = Pty::start(
+        &dir,
+        &[("HOME", &home), ("ZIGGY_HISTFILE", Path::new("/dev/null"))],
+    )?;
+    sh.expect("db> ")?;
+    sh.send("SUBSCRIBE news\r")?;
+    sh.expect("Reading messages... (press Ctrl-C to quit)")?;
+    sh.expect("1) \"subscribe\"")?;
+    sh.expect("3) (integer) 1")?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while db.publish("news", "hello")? != 1 {
+        assert!(Instant::now() < deadline, "the shell's subscription counts");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    sh.expect("1) \"message\"")?;
+    sh.expect("2) \"news\"")?;
+    sh.expect("3) \"hello\"")?;
+    // Ctrl-C on the terminal ends it, as it ends redis-cli.
+    sh.send("\x03")?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sh.proc.try_wait()?.is_none() {
+        assert!(Instant::now() < deadline, "the shell ends at Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    while db.publish("news", "gone")? != 0 {
+        assert!(Instant::now() < deadline, "its subscription ended with it");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}

@@ -78,6 +78,12 @@ impl Conn {
             req.extend_from_slice(b"\r\n");
         }
         self.stream.write_all(&req)?;
+        self.next_reply()
+    }
+
+    /// Reads the next reply (one the server sends unasked: a Pub/Sub message, or the
+    /// second reply of `SUBSCRIBE a b`).
+    fn next_reply(&mut self) -> TestResult<Reply> {
         loop {
             if let Some((reply, used)) = decode_reply(&self.buf)? {
                 self.buf.drain(..used);
@@ -1480,6 +1486,7 @@ fn kind(reply: &Reply) -> &'static str {
         Reply::Boolean(_) => "boolean",
         Reply::Map(_) => "map",
         Reply::Set(_) => "set",
+        Reply::Push(_) => "push",
         Reply::Verbatim { .. } => "verbatim",
     }
 }
@@ -1625,6 +1632,129 @@ fn command_describes_the_commands_as_redis_does() -> TestResult {
         ] {
             let (r, z) = both(line)?;
             assert_eq!(r, z, "{line} ({protocol:?})");
+        }
+    }
+    Ok(())
+}
+
+/// Pub/Sub against redis-server, in RESP2 and RESP3: a subscriber and a publisher on each
+/// side run the same lines, and every reply (the further replies of `SUBSCRIBE a b` and the
+/// messages included) is the same, as it arrives on the wire.
+#[test]
+fn pubsub_replies_as_redis_does() -> TestResult {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
+        return Ok(());
+    };
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let tmp = util::tempdir();
+        let db = ziggydb::Db::open(util::db_path(&tmp))?;
+        let (mut zsub, mut zpub) = (
+            Session::new(&db, Policy::trusted()),
+            Session::new(&db, Policy::trusted()),
+        );
+        let (mut rsub, mut rpub) = (Conn::connect(&redis)?, Conn::connect(&redis)?);
+        if protocol == Protocol::Resp3 {
+            for (r, z) in [(&mut rsub, &mut zsub), (&mut rpub, &mut zpub)] {
+                r.call(&argv("HELLO 3")?)?;
+                z.execute(&[b"HELLO", b"3"]);
+            }
+        }
+        // (subscriber?, line, replies expected in all)
+        let script: &[(bool, &str, usize)] = &[
+            (false, "PUBSUB NUMPAT", 1),
+            (false, "PUBSUB CHANNELS", 1),
+            (false, "PUBSUB NUMSUB a b", 1),
+            (false, "PUBSUB NOPE", 1),
+            (false, "PUBSUB NUMPAT x", 1),
+            (false, "PUBLISH a m", 1),
+            (true, "UNSUBSCRIBE", 1),
+            (true, "SUBSCRIBE a b", 2),
+            (true, "PSUBSCRIBE a*", 1),
+            (true, "SUBSCRIBE a", 1),
+            (true, "PING", 1),
+            (true, "PING hey", 1),
+            (true, "GET k", 1),
+            (false, "PUBLISH a hi", 1),
+            (true, "UNSUBSCRIBE nope", 1),
+            (false, "PUBSUB NUMSUB a b c", 1),
+            (false, "PUBSUB CHANNELS", 1),
+            (false, "PUBSUB CHANNELS b*", 1),
+            (false, "PUBSUB NUMPAT", 1),
+            (false, "PUBLISH b there", 1),
+            (true, "UNSUBSCRIBE", 2),
+            (true, "PUNSUBSCRIBE", 1),
+            (true, "UNSUBSCRIBE", 1),
+            (false, "PUBLISH a gone", 1),
+        ];
+        let mut pending = 0;
+        for &(on_sub, line, n) in script {
+            let args = argv(line)?;
+            let slices: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            // Messages published since the subscriber's last line come first, in order.
+            if on_sub {
+                for _ in 0..pending {
+                    let rm = rsub.next_reply()?;
+                    let zm = zsub
+                        .next_push(Some(Duration::from_secs(10)))
+                        .ok_or("a message")?;
+                    assert_eq!(
+                        rm,
+                        wire(&zm, protocol)?,
+                        "{protocol:?}: message before {line}"
+                    );
+                }
+                pending = 0;
+            }
+            let (r, z) = if on_sub {
+                (rsub.call(&args)?, wire(&zsub.execute(&slices), protocol)?)
+            } else {
+                (rpub.call(&args)?, wire(&zpub.execute(&slices), protocol)?)
+            };
+            // Redis lists channels in its hash table's order; ZiggyDB sorts them.
+            let sorted = |r: Reply| match r {
+                Reply::Array(mut v) if line.starts_with("PUBSUB CHANNELS") => {
+                    v.sort_by(|a, b| a.bulk_bytes().cmp(&b.bulk_bytes()));
+                    Reply::Array(v)
+                }
+                r => r,
+            };
+            let (r, z) = (sorted(r), sorted(z));
+            let (mut rs, mut zs) = (vec![r.clone()], vec![z]);
+            for _ in 1..n {
+                rs.push(rsub.next_reply()?);
+                let z = zsub
+                    .next_push(Some(Duration::ZERO))
+                    .ok_or("another reply")?;
+                zs.push(wire(&z, protocol)?);
+            }
+            if line == "UNSUBSCRIBE" || line == "PUNSUBSCRIBE" {
+                // Unsubscribing from all goes in Redis's hash table order, and ZiggyDB's in
+                // the order subscribed: the same names, and the same counts after each.
+                let split = |v: &[Reply]| {
+                    let mut names = Vec::new();
+                    let mut rest = Vec::new();
+                    for reply in v {
+                        let mut items = match reply {
+                            Reply::Array(i) | Reply::Push(i) => i.clone(),
+                            other => vec![other.clone()],
+                        };
+                        if items.len() == 3 {
+                            names.push(items.remove(1));
+                        }
+                        rest.push(items);
+                    }
+                    names.sort_by(|a, b| a.bulk_bytes().cmp(&b.bulk_bytes()));
+                    (names, rest)
+                };
+                assert_eq!(split(&rs), split(&zs), "{protocol:?}: {line}");
+            } else {
+                assert_eq!(rs, zs, "{protocol:?}: {line}");
+            }
+            if line.starts_with("PUBLISH") {
+                if let Reply::Int(k) = r {
+                    pending += usize::try_from(k)?;
+                }
+            }
         }
     }
     Ok(())

@@ -21,6 +21,7 @@ const API_FILES: &[&str] = &[
     "src/types/collections/set.rs",
     "src/types/collections/zset.rs",
     "src/types/keys.rs",
+    "src/types/pubsub.rs",
     "src/types/strings.rs",
     "src/types/ttl.rs",
 ];

@@ -42,6 +42,7 @@ mod powerloss;
 mod powerloss_multi;
 mod proptest_cmds;
 mod random;
+mod pubsub;
 mod readonly;
 mod readpath;
 mod repair;

@@ -27,6 +27,34 @@ use crate::state::{Client, Server};
 const OVERDUE_CHECK: Duration = Duration::from_millis(250);
 /// Bytes asked of the socket at a time.
 const READ_SIZE: usize = 16 * 1024;
+/// How long a subscribed connection's session waits for a message on a blocking thread
+/// before it is handed back to the reactor, which then runs any command that came meanwhile.
+const PUSH_WAIT: Duration = Duration::from_millis(50);
+
+/// A subscribed connection's session waiting for messages on a blocking thread: it gives
+/// back the connection, the messages it encoded, and whether to close (an overrun).
+type Waiter = tokio::task::JoinHandle<(Conn, Vec<u8>, bool)>;
+
+/// Waits on a blocking thread, at most [`PUSH_WAIT`], for the next message of `c`'s
+/// subscriptions, then takes whatever else is ready (up to [`crate::handler::CHUNK`] bytes).
+fn wait_for_messages(mut c: Conn) -> Waiter {
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let mut close = false;
+        let mut wait = Some(PUSH_WAIT);
+        while out.len() < crate::handler::CHUNK && !close {
+            let Some(reply) = c.session.next_push(wait) else {
+                break;
+            };
+            // An error is a subscriber overrun by the ring (format-spec.md §5.4): Redis
+            // closes such a client; so does this server, after the error.
+            close = reply.is_error();
+            reply.encode(c.protocol, &mut out);
+            wait = Some(Duration::ZERO);
+        }
+        (c, out, close)
+    })
+}
 
 /// Serves `stream` for `client` until it closes.
 pub async fn serve<S>(server: Arc<Server>, client: Arc<Client>, stream: S)
@@ -40,7 +68,16 @@ where
     let idle = (server.args.timeout > 0).then(|| Duration::from_secs(server.args.timeout));
     let qlimit = server.args.client_query_buffer_limit;
     let mut last_read = Instant::now();
+    let mut waiter: Option<Waiter> = None;
     loop {
+        // A request came while the session waited for messages: have it back first.
+        if let Some(w) = waiter.take() {
+            let Ok((c, out, close)) = w.await else { break };
+            conn = Some(c);
+            if wr.write_all(&out).await.is_err() || close {
+                break;
+            }
+        }
         let mut batch = Vec::new();
         let mut protocol_error = None;
         let mut pos = 0;
@@ -99,7 +136,22 @@ where
         }
         let in_txn = conn.as_ref().is_some_and(|c| c.session.in_transaction());
         let idle_deadline = idle.map(|d| last_read + d);
+        if conn.as_ref().is_some_and(|c| c.session.is_subscribed()) {
+            if let Some(c) = conn.take() {
+                waiter = Some(wait_for_messages(c));
+            }
+        }
         tokio::select! {
+            joined = async { waiter.as_mut().expect("a waiter").await }, if waiter.is_some() => {
+                waiter = None;
+                let Ok((c, out, close)) = joined else { break };
+                conn = Some(c);
+                // A subscriber is never idle: it waits for messages by design.
+                last_read = Instant::now();
+                if wr.write_all(&out).await.is_err() || close {
+                    break;
+                }
+            }
             r = rd.read_buf(&mut buf) => match r {
                 Ok(0) | Err(_) => break,
                 Ok(_) => last_read = Instant::now(),
@@ -123,6 +175,11 @@ where
                     break;
                 }
             }
+        }
+    }
+    if let Some(w) = waiter.take() {
+        if let Ok((c, _, _)) = w.await {
+            conn = Some(c);
         }
     }
     // Out of CLIENT LIST and maxclients before the client sees the connection close.
@@ -198,6 +255,7 @@ async fn run_batch<W: AsyncWrite>(
     if c.authed
         && c.protocol == Protocol::Resp2
         && !c.session.in_transaction()
+        && !c.session.is_subscribed()
         && crate::handler::groupable_run(&batch) == batch.len()
     {
         // Simple writes only: committed together with other clients' (combine.rs). The

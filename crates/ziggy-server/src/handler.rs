@@ -252,6 +252,17 @@ impl Conn {
             .in_multi
             .store(self.session.in_transaction(), Ordering::Relaxed);
         self.reply(&reply, out);
+        // The further replies of a command with several (`SUBSCRIBE a b`: one per channel),
+        // and any message already waiting; later messages are written as they come (conn.rs).
+        let mut close = false;
+        while let Some(more) = self.session.next_push(Some(std::time::Duration::ZERO)) {
+            // An error here is a subscriber overrun by the ring: closed, as Redis closes it.
+            close |= more.is_error();
+            self.reply(&more, out);
+        }
+        if close {
+            return Flow::Close;
+        }
         flow
     }
 

@@ -463,11 +463,7 @@ fn commands_not_built_yet_get_a_clear_error() {
     let dir = tempdir();
     let server = Server::start(&dir.path().join("db"), &[]);
     let mut c = server.connect();
-    for cmd in [
-        &["BLPOP", "l", "0"][..],
-        &["SUBSCRIBE", "ch"],
-        &["PUBLISH", "ch", "m"],
-    ] {
+    for cmd in [&["BLPOP", "l", "0"][..], &["SSUBSCRIBE", "ch"]] {
         let text = error_text(&c.cmd(cmd));
         assert!(text.contains("not available in ziggy-server yet"), "{text}");
     }
@@ -515,6 +511,78 @@ fn one_client_in_a_transaction_does_not_hold_up_the_others() {
     assert_eq!(a.cmd(&["COMMIT"]), status("OK"));
     assert_eq!(b.reply(), status("OK"));
     assert_eq!(r.cmd(&["GET", "k"]), bulk("from-b"));
+}
+
+fn push(words: &[&str], count: Option<i64>) -> Reply {
+    let mut v: Vec<Reply> = words.iter().map(|w| bulk(w)).collect();
+    v.extend(count.map(Reply::Int));
+    Reply::Push(v)
+}
+
+/// A RESP2 reply as it is decoded: a push arrives as an array.
+fn array(words: &[&str], count: Option<i64>) -> Reply {
+    let Reply::Push(v) = push(words, count) else {
+        unreachable!()
+    };
+    Reply::Array(v)
+}
+
+#[test]
+fn pubsub_across_two_servers_and_an_embedded_process() {
+    let dir = tempdir();
+    let path = dir.path().join("db");
+    let s1 = Server::start(&path, &[]);
+    let s2 = Server::start(&path, &[]);
+    let db = ziggydb::Db::open(&path).expect("embedded open");
+    let mut sub = s1.connect();
+    sub.send_cmd(&[b"SUBSCRIBE", b"news", b"other"]);
+    assert_eq!(sub.reply(), array(&["subscribe", "news"], Some(1)));
+    assert_eq!(sub.reply(), array(&["subscribe", "other"], Some(2)));
+    let mut c2 = s2.connect();
+    assert_eq!(c2.cmd(&["PUBLISH", "news", "hello"]), Reply::Int(1));
+    assert_eq!(db.publish("other", "from the library").expect("publish"), 1);
+    assert_eq!(sub.reply(), array(&["message", "news", "hello"], None));
+    assert_eq!(
+        sub.reply(),
+        array(&["message", "other", "from the library"], None)
+    );
+    // Subscribed mode over RESP2.
+    assert!(error_text(&sub.cmd(&["GET", "k"])).contains("only (P|S)SUBSCRIBE"));
+    assert_eq!(sub.cmd(&["PING"]), array(&["pong", ""], None));
+    assert_eq!(
+        c2.cmd(&["PUBSUB", "NUMSUB", "news", "none"]),
+        Reply::Array(vec![
+            bulk("news"),
+            Reply::Int(1),
+            bulk("none"),
+            Reply::Int(0)
+        ])
+    );
+    // RESP3: pushes, and any command while subscribed.
+    let mut r3 = s2.connect();
+    assert!(matches!(r3.cmd(&["HELLO", "3"]), Reply::Map(_)));
+    assert_eq!(
+        r3.cmd(&["PSUBSCRIBE", "n*"]),
+        push(&["psubscribe", "n*"], Some(1))
+    );
+    assert_eq!(r3.cmd(&["SET", "k", "v"]), status("OK"));
+    assert_eq!(c2.cmd(&["PUBLISH", "news", "again"]), Reply::Int(2));
+    assert_eq!(r3.reply(), push(&["pmessage", "n*", "news", "again"], None));
+    assert_eq!(sub.reply(), array(&["message", "news", "again"], None));
+    // Unsubscribed, the connection runs commands again; a closed subscriber stops counting.
+    sub.send_cmd(&[b"UNSUBSCRIBE"]);
+    assert_eq!(sub.reply(), array(&["unsubscribe", "news"], Some(1)));
+    assert_eq!(sub.reply(), array(&["unsubscribe", "other"], Some(0)));
+    assert_eq!(sub.cmd(&["GET", "k"]), bulk("v"));
+    drop(r3);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while c2.cmd(&["PUBLISH", "news", "x"]) != Reply::Int(0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed subscriber stops counting"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]

@@ -327,6 +327,11 @@
 #define ZIGGY_TXN_ACTIVE 64
 
 /**
+ * A subscriber fell further behind than the Pub/Sub ring holds.
+ */
+#define ZIGGY_SUBSCRIBER_OVERRUN 65
+
+/**
  * An argument is invalid.
  */
 #define ZIGGY_INVALID_ARGUMENT 80

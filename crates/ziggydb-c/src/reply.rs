@@ -92,7 +92,7 @@ impl From<Reply> for ziggy_reply {
             // Copied out of the map so that the text can end with a NUL like every other.
             Reply::Mapped(v) => Self::text(ZIGGY_REPLY_BULK, v.as_bytes().to_vec()),
             Reply::Nil | Reply::NilArray => Self::leaf(ZIGGY_REPLY_NIL),
-            Reply::Array(items) => Self::list(ZIGGY_REPLY_ARRAY, items),
+            Reply::Array(items) | Reply::Push(items) => Self::list(ZIGGY_REPLY_ARRAY, items),
             Reply::Set(items) => Self::list(ZIGGY_REPLY_SET, items),
             Reply::Map(pairs) => ziggy_reply {
                 elements: pairs

@@ -73,6 +73,8 @@ pub const ZIGGY_READ_ONLY: c_int = 62;
 pub const ZIGGY_FORKED: c_int = 63;
 /// A second write transaction inside a transaction's closure.
 pub const ZIGGY_TXN_ACTIVE: c_int = 64;
+/// A subscriber fell further behind than the Pub/Sub ring holds.
+pub const ZIGGY_SUBSCRIBER_OVERRUN: c_int = 65;
 /// An argument is invalid.
 pub const ZIGGY_INVALID_ARGUMENT: c_int = 80;
 /// A key is longer than the format allows.
@@ -131,6 +133,7 @@ const NAMES: &[(c_int, &CStr)] = &[
     (ZIGGY_READ_ONLY, c"READ_ONLY"),
     (ZIGGY_FORKED, c"FORKED"),
     (ZIGGY_TXN_ACTIVE, c"TXN_ACTIVE"),
+    (ZIGGY_SUBSCRIBER_OVERRUN, c"SUBSCRIBER_OVERRUN"),
     (ZIGGY_INVALID_ARGUMENT, c"INVALID_ARGUMENT"),
     (ZIGGY_KEY_TOO_LARGE, c"KEY_TOO_LARGE"),
     (ZIGGY_VALUE_TOO_LARGE, c"VALUE_TOO_LARGE"),

@@ -206,6 +206,37 @@ pub fn run_command(
     options: repl::Options,
     args: &[&[u8]],
 ) -> io::Result<bool> {
+    let subscribes = args.first().is_some_and(|name| {
+        name.eq_ignore_ascii_case(b"subscribe") || name.eq_ignore_ascii_case(b"psubscribe")
+    });
+    // As redis-cli, before the first reply of a SUBSCRIBE, to a terminal.
+    if subscribes && options.format == Format::Tty && !session.is_subscribed() {
+        repl::print_line("Reading messages... (press Ctrl-C to quit)")?;
+    }
+    let failed = run_one(session, options, args)?;
+    // The further replies of the command (one per channel of a SUBSCRIBE), then, while
+    // subscribed, each message as it comes, until Ctrl-C ends the program as it ends
+    // redis-cli.
+    loop {
+        let wait = if session.is_subscribed() {
+            None
+        } else {
+            Some(std::time::Duration::ZERO)
+        };
+        let Some(reply) = session.next_push(wait) else {
+            break;
+        };
+        let mut buf = Vec::new();
+        options.format.write(&reply, &mut buf);
+        let mut out = io::stdout().lock();
+        out.write_all(&buf)?;
+        out.flush()?;
+    }
+    Ok(failed)
+}
+
+/// Runs one command and prints its reply; true if it was an error.
+fn run_one(session: &mut Session, options: repl::Options, args: &[&[u8]]) -> io::Result<bool> {
     let format = options.format;
     let mut stdout = io::stdout().lock();
     let mut sink = Printing {

@@ -236,7 +236,7 @@ fn resp2_shape(reply: &Reply) -> Reply {
                 .flat_map(|(k, v)| [k.clone(), v.clone()])
                 .collect(),
         ),
-        Reply::Set(items) => Reply::Array(items.clone()),
+        Reply::Set(items) | Reply::Push(items) => Reply::Array(items.clone()),
         Reply::Verbatim { text, .. } => Reply::Bulk(text.clone()),
         other => other.clone(),
     }
@@ -248,6 +248,7 @@ fn write_raw_inner<O: Out>(reply: &Reply, out: &mut O) {
         | Reply::Boolean(_)
         | Reply::Map(_)
         | Reply::Set(_)
+        | Reply::Push(_)
         | Reply::Verbatim { .. } => write_raw_inner(&resp2_shape(reply), out),
         Reply::Status(s) => out.extend_from_slice(s.as_bytes()),
         // redis-cli ends an error with a newline of its own, so an empty line follows it
@@ -283,6 +284,7 @@ fn write_tty_inner<O: Out>(reply: &Reply, out: &mut O, prefix: &str) {
         | Reply::Boolean(_)
         | Reply::Map(_)
         | Reply::Set(_)
+        | Reply::Push(_)
         | Reply::Verbatim { .. } => write_tty_inner(&resp2_shape(reply), out, prefix),
         Reply::Status(s) => {
             out.extend_from_slice(s.as_bytes());
@@ -339,6 +341,7 @@ fn write_json_inner<O: Out>(reply: &Reply, out: &mut O) {
         | Reply::Boolean(_)
         | Reply::Map(_)
         | Reply::Set(_)
+        | Reply::Push(_)
         | Reply::Verbatim { .. } => write_json_inner(&resp2_shape(reply), out),
         Reply::Status(s) => write_json_string(out, s),
         Reply::Error(s) => {
@@ -384,6 +387,7 @@ fn write_csv_inner<O: Out>(reply: &Reply, out: &mut O) {
         | Reply::Boolean(_)
         | Reply::Map(_)
         | Reply::Set(_)
+        | Reply::Push(_)
         | Reply::Verbatim { .. } => write_csv_inner(&resp2_shape(reply), out),
         Reply::Status(s) => write_repr(out, s.as_bytes()),
         Reply::Error(s) => {

@@ -121,6 +121,15 @@ async function main() {
   assert.deepEqual(await r.config('GET', 'port'), ['port', String(port1)]);
   assert.match(await r.info('clients'), /connected_clients:/);
 
+  // Pub/Sub: a subscriber on one server, the publisher on the other.
+  const sub = new Redis(opts(port1));
+  await sub.connect();
+  const got = new Promise((resolve) => sub.on('message', (ch, msg) => resolve([ch, msg])));
+  assert.equal(await sub.subscribe('chan2'), 1);
+  assert.equal(await r2.publish('chan2', 'hi'), 1);
+  assert.deepEqual(await got, ['chan2', 'hi']);
+  sub.disconnect();
+
   // Bad input on a raw socket: an error and a closed connection; the server goes on.
   assert.match(await rawBadInput(port1), /Protocol error/);
   assert.equal(await r.ping(), 'PONG');

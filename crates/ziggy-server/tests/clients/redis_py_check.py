@@ -166,6 +166,24 @@ r3 = client(port1, protocol=3)
 assert r3.get("s") == "wxyz"
 assert r3.config_get("port") == {"port": str(port1)}
 
+# Pub/Sub: a subscriber on one server, the publisher on the other.
+p = r.pubsub()
+p.subscribe("chan")
+m = p.get_message(timeout=10)
+assert m["type"] == "subscribe" and m["channel"] == "chan" and m["data"] == 1, m
+p.psubscribe("ch*")
+m = p.get_message(timeout=10)
+assert m["type"] == "psubscribe" and m["data"] == 2, m
+assert r2.publish("chan", "hello") == 2
+got = [p.get_message(timeout=10) for _ in range(2)]
+assert [(m["type"], m["channel"], m["data"]) for m in got] == [
+    ("message", "chan", "hello"), ("pmessage", "chan", "hello")], got
+assert got[1]["pattern"] == "ch*", got
+assert r2.pubsub_numsub("chan", "none") == [("chan", 1), ("none", 0)]
+assert r2.pubsub_numpat() == 1
+assert r2.pubsub_channels() == ["chan"]
+p.close()
+
 # Bad input from a raw socket: an error and a closed connection, the server goes on.
 s = socket.create_connection(("127.0.0.1", port1), timeout=60)
 s.sendall(b"*1\r\n$99999999999\r\n")
