@@ -8,7 +8,6 @@
 //! `sync`.
 
 use std::borrow::Cow;
-use std::ffi::CString;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::ThreadId;
 use std::time::Duration;
@@ -49,18 +48,23 @@ fn class_name(code: ErrorCode) -> String {
     out
 }
 
+/// A new exception class `ziggydb.NAME` with the bases given, added to the module.
 fn new_class<'py>(
     m: &Bound<'py, PyModule>,
     name: &str,
     doc: &str,
-    base: &Bound<'py, PyType>,
+    bases: &[&Bound<'py, PyType>],
 ) -> PyResult<Py<PyType>> {
     let py = m.py();
-    let qual = CString::new(format!("ziggydb.{name}"))?;
-    let doc = CString::new(doc)?;
-    let class = PyErr::new_type(py, &qual, Some(&doc), Some(base), None)?;
-    m.add(name, class.bind(py))?;
-    Ok(class)
+    let dict = PyDict::new(py);
+    dict.set_item("__doc__", doc)?;
+    dict.set_item("__module__", "ziggydb")?;
+    let class = py
+        .get_type::<PyType>()
+        .call1((name, PyTuple::new(py, bases)?, dict))?
+        .downcast_into::<PyType>()?;
+    m.add(name, &class)?;
+    Ok(class.unbind())
 }
 
 fn add_errors(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -70,7 +74,7 @@ fn add_errors(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "Error",
         "Base class of every ZiggyDB error. `code` and `code_name` are the library's stable \
          error code and its name.",
-        &py.get_type::<PyException>(),
+        &[&py.get_type::<PyException>()],
     )?;
     let base_b = base.bind(py);
     base_b.setattr("code", py.None())?;
@@ -79,14 +83,14 @@ fn add_errors(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m,
         "CorruptionError",
         "A file of the database is damaged (the error codes 20-29).",
-        base_b,
+        &[base_b],
     )?;
     let response = new_class(
         m,
         "ResponseError",
         "An error reply of a command run with execute(); the message is the reply's text \
          (`ERR ...`, `WRONGTYPE ...`).",
-        base_b,
+        &[base_b],
     )?;
     let mut by_code = Vec::new();
     let mut wrong_type = None;
@@ -97,17 +101,20 @@ fn add_errors(m: &Bound<'_, PyModule>) -> PyResult<()> {
             100 => response.bind(py),
             _ => base_b,
         };
-        let name = class_name(code);
-        let class = new_class(
-            m,
-            &name,
-            &format!(
-                "The library's error {} (code {}).",
-                code.name(),
-                code.code()
-            ),
-            parent,
-        )?;
+        // Also the builtin class a Python program would catch for it.
+        let builtin = match code {
+            ErrorCode::Overflow => Some(py.get_type::<PyOverflowError>()),
+            ErrorCode::InvalidArgument => Some(py.get_type::<PyValueError>()),
+            _ => None,
+        };
+        let mut bases = vec![parent];
+        bases.extend(builtin.as_ref());
+        let doc = format!(
+            "The library's error {} (code {}).",
+            code.name(),
+            code.code()
+        );
+        let class = new_class(m, &class_name(code), &doc, &bases)?;
         class.bind(py).setattr("code", code.code())?;
         class.bind(py).setattr("code_name", code.name())?;
         if code == ErrorCode::WrongType {
@@ -795,6 +802,78 @@ fn writes(argv: &[Cow<'_, [u8]>]) -> bool {
         })
 }
 
+/// `reply` (to `args`) in the types a RESP3 session gives it, as `Db.execute`'s session
+/// does: `execute_in` replies as over RESP2. The same rules as the library's session
+/// (Redis 7's RESP3 types): scores as doubles, `HGETALL` as a map, `WITHSCORES` ranges as
+/// pairs.
+fn resp3_shape(args: &[&[u8]], reply: Reply) -> Reply {
+    use ziggydb::commands::{CollectionId as L, CommandId as C};
+    if reply.is_error() {
+        return reply;
+    }
+    let Some(spec) = args.first().and_then(|n| ziggydb::commands::lookup(n)) else {
+        return reply;
+    };
+    let with_scores = || {
+        args.get(4..)
+            .is_some_and(|o| o.iter().any(|o| o.eq_ignore_ascii_case(b"WITHSCORES")))
+    };
+    let double = |r: Reply| -> Reply {
+        let f = r
+            .bulk_bytes()
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|s| s.parse::<f64>().ok());
+        f.map_or(r, Reply::Double)
+    };
+    let pairs = |r: Reply| -> Reply {
+        match r {
+            Reply::Array(items) => {
+                let mut out = Vec::with_capacity(items.len() / 2);
+                let mut it = items.into_iter();
+                while let (Some(m), Some(s)) = (it.next(), it.next()) {
+                    out.push(Reply::Array(vec![m, double(s)]));
+                }
+                Reply::Array(out)
+            }
+            other => other,
+        }
+    };
+    match spec.id {
+        C::Coll(L::Zscore | L::Zincrby | L::Zadd) => double(reply),
+        C::Coll(L::Zmscore) => match reply {
+            Reply::Array(items) => Reply::Array(items.into_iter().map(double).collect()),
+            other => other,
+        },
+        C::Coll(L::Zrange | L::Zrevrange | L::Zrangebyscore | L::Zrevrangebyscore)
+            if with_scores() =>
+        {
+            pairs(reply)
+        }
+        C::Coll(L::Zpopmin | L::Zpopmax) if args.len() > 2 => pairs(reply),
+        C::Coll(L::Zpopmin | L::Zpopmax) => match reply {
+            Reply::Array(mut items) => {
+                if let Some(score) = items.pop() {
+                    items.push(double(score));
+                }
+                Reply::Array(items)
+            }
+            other => other,
+        },
+        C::Coll(L::Hgetall) => match reply {
+            Reply::Array(items) => {
+                let mut out = Vec::with_capacity(items.len() / 2);
+                let mut it = items.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    out.push((k, v));
+                }
+                Reply::Map(out)
+            }
+            other => other,
+        },
+        _ => reply,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Transactions
 
@@ -804,7 +883,6 @@ fn writes(argv: &[Cow<'_, [u8]>]) -> bool {
 struct PyTxn {
     tx: Mutex<Option<WriteTxn>>,
     db: ziggydb::Db,
-    #[allow(dead_code)] // read by `execute`, next
     decode: bool,
     txns: Arc<OpenTxns>,
     thread: ThreadId,
@@ -909,6 +987,24 @@ impl PyTxn {
 
     fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
         self.exists(py, key)
+    }
+
+    /// Runs one command inside the transaction (its reads see the transaction's writes);
+    /// the reply as `Db.execute` gives it. A command that fails is raised and leaves the
+    /// transaction as it was before it.
+    #[pyo3(signature = (*args))]
+    fn execute(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<PyObject> {
+        let items: Vec<Bound<'_, PyAny>> = args.iter().collect();
+        let argv = items.iter().map(arg_bytes).collect::<PyResult<Vec<_>>>()?;
+        let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
+        let db = &self.db;
+        let reply = self.with(py, |tx| {
+            Ok(resp3_shape(
+                &refs,
+                ziggydb::commands::execute_in(db, tx, &refs),
+            ))
+        })?;
+        reply_to_py(py, reply, self.decode)
     }
 
     /// True until commit() or rollback() (or the end of the with block).
