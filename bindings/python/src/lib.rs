@@ -1058,11 +1058,84 @@ impl PyTxn {
     }
 }
 
+/// The Rust side of bench.py: the calls it times from Python, made from Rust in this same
+/// build of the library, `n` each (writes `n / 4`), best of three rounds; ns per call by
+/// name. `get` is `Db::get` of a 16-byte string with its bytes read, `get_value` an owned
+/// `Value`, `execute_get` `GET` through a RESP3 session, `set` and `incr` with batched
+/// durability.
+#[pyfunction]
+fn _rust_baseline(
+    py: Python<'_>,
+    path: std::path::PathBuf,
+    n: u64,
+) -> PyResult<Vec<(String, f64)>> {
+    use std::hint::black_box;
+    use std::time::Instant;
+    fn best_of_three(n: u64, mut f: impl FnMut()) -> f64 {
+        (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                for _ in 0..n {
+                    f();
+                }
+                t.elapsed().as_nanos() as f64 / n as f64
+            })
+            .fold(f64::INFINITY, f64::min)
+    }
+    let run = || -> ziggydb::Result<Vec<(String, f64)>> {
+        let db = ziggydb::Db::options()
+            .durability(Durability::Batched {
+                max_delay: Duration::from_millis(50),
+            })
+            .open(&path)?;
+        let key = b"bench:key";
+        db.set(key, "0123456789abcdef")?;
+        let mut session = Session::new(&db, Policy::trusted());
+        session.execute(&[b"HELLO", b"3"]);
+        let n = n.max(1);
+        let writes = (n / 4).max(1);
+        Ok(vec![
+            (
+                "get".into(),
+                best_of_three(n, || {
+                    black_box(db.get(key).ok().flatten().map(|v| v.as_bytes().len()));
+                }),
+            ),
+            (
+                "get_value".into(),
+                best_of_three(n, || {
+                    black_box(db.get_value(key).ok());
+                }),
+            ),
+            (
+                "execute_get".into(),
+                best_of_three(n, || {
+                    black_box(session.execute(&[b"GET", key]));
+                }),
+            ),
+            (
+                "set".into(),
+                best_of_three(writes, || {
+                    black_box(db.set(b"bench:set", "0123456789abcdef").ok());
+                }),
+            ),
+            (
+                "incr".into(),
+                best_of_three(writes, || {
+                    black_box(db.incr_by(b"bench:incr", 1).ok());
+                }),
+            ),
+        ])
+    };
+    py.allow_threads(run).or_raise(py)
+}
+
 #[pymodule]
 fn _ziggydb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_errors(m)?;
     m.add_class::<PyDb>()?;
     m.add_class::<PyTxn>()?;
+    m.add_function(wrap_pyfunction!(_rust_baseline, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
