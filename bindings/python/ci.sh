@@ -7,7 +7,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-venv="${ZIGGY_PY_VENV:-$repo/target/python-venv}"
+target="${CARGO_TARGET_DIR:-$repo/target}"
+venv="${ZIGGY_PY_VENV:-$target/python-venv}"
 
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -33,7 +34,7 @@ echo "--- python: pip install ./bindings/python"
 
 echo "--- python: pytest"
 # From the tests' directory, so that `import ziggydb` is the installed package, not the source.
-(cd "$here/tests" && ZIGGY_BIN="$repo/target/release/ziggy" "$venv/bin/python" -m pytest -q -p no:cacheprovider .)
+(cd "$here/tests" && ZIGGY_BIN="$target/release/ziggy" "$venv/bin/python" -m pytest -q -p no:cacheprovider .)
 
 echo "--- python: bench.py --quick"
 (cd "$here/tests" && "$venv/bin/python" "$here/bench.py" --quick)
