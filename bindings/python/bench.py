@@ -28,10 +28,11 @@ def best_of_three(n, f):
     return best
 
 
-def python_figures(path, n):
-    db = ziggydb.open(path, durability="batched", max_delay=0.05)
+OPS = ["get", "execute_get", "set", "incr"]
+
+
+def python_figures(db, n):
     key = "bench:key"
-    db.set(key, "0123456789abcdef")
     get, execute, set_, incr = db.get, db.execute, db.set, db.incr
 
     def run_get(n):
@@ -56,15 +57,13 @@ def python_figures(path, n):
             f(key)
 
     writes = max(n // 4, 1)
-    out = {
+    return {
         "get": best_of_three(n, run_get),
         "execute_get": best_of_three(n, run_execute),
         "set": best_of_three(writes, run_set),
         "incr": best_of_three(writes, run_incr),
-        "(a Python call of len)": best_of_three(n, run_empty),
+        "len": best_of_three(n, run_empty),
     }
-    db.close()
-    return out
 
 
 def rust_figures(path, n):
@@ -75,24 +74,39 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="few calls: runs in seconds")
     ap.add_argument("-n", type=int, help="calls per round for reads (writes: n/4)")
+    ap.add_argument("--runs", type=int, help="Python and Rust runs, alternately (5; 1 quick)")
     args = ap.parse_args()
     n = args.n or (20_000 if args.quick else 200_000)
+    runs = args.runs or (1 if args.quick else 5)
     tmp = tempfile.mkdtemp(prefix="ziggy-pybench-")
+    pys, rss = [], []
     try:
-        py = python_figures(os.path.join(tmp, "py"), n)
-        rs = rust_figures(os.path.join(tmp, "rs"), n)
+        db = ziggydb.open(os.path.join(tmp, "py"), durability="batched", max_delay=0.05)
+        db.set("bench:key", "0123456789abcdef")
+        # Python and Rust alternately, so that both see the same load from other programs.
+        for _ in range(runs):
+            pys.append(python_figures(db, n))
+            rss.append(rust_figures(os.path.join(tmp, "rs"), n))
+        db.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"per-call time, best of 3 rounds of {n} reads / {max(n // 4, 1)} writes "
-          "(batched durability)")
-    print(f"{'call':<24}{'Python ns':>12}{'Rust ns':>12}{'ratio':>9}")
-    for name, ns in py.items():
-        rust = rs.get(name)
-        if rust:
-            print(f"{name:<24}{ns:>12.0f}{rust:>12.0f}{ns / rust:>8.1f}x")
-        else:
-            print(f"{name:<24}{ns:>12.0f}{'':>12}{'':>9}")
-    print(f"{'(Rust get_value)':<24}{'':>12}{rs.get('get_value', 0):>12.0f}")
+    print(f"ns per call, best of 3 rounds of {n} reads / {max(n // 4, 1)} writes "
+          f"(batched durability), {runs} run(s) alternating Python and Rust")
+    print(f"{'call':<14}{'Python':>14}{'Rust':>14}{'Python/Rust per run':>22}")
+
+    def span(xs, fmt="{:.0f}"):
+        lo, hi = min(xs), max(xs)
+        return fmt.format(lo) if len(xs) == 1 else f"{fmt.format(lo)}-{fmt.format(hi)}"
+
+    for name in OPS:
+        p = [r[name] for r in pys]
+        r = [r[name] for r in rss]
+        ratios = [a / b for a, b in zip(p, r)]
+        print(f"{name:<14}{span(p):>14}{span(r):>14}{span(ratios, '{:.2f}') + 'x':>22}")
+    print(f"{'get_value':<14}{'':>14}{span([r['get_value'] for r in rss]):>14}"
+          f"{'(Rust: an owned Value)':>22}")
+    print(f"{'len(str)':<14}{span([p['len'] for p in pys]):>14}{'':>14}"
+          f"{'(a bare Python call)':>22}")
     return 0
 
 

@@ -20,21 +20,21 @@ if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     fi
 fi
 
-echo "--- python: venv at $venv"
+echo "--- python ($(date -u +%T)): venv at $venv"
 rm -rf "$venv"
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.5,<2" pytest
 
 # The `ziggy` binary, for the test that runs a Rust process beside Python ones.
-echo "--- python: cargo build --release --bins"
+echo "--- python ($(date -u +%T)): cargo build --release --bins"
 (cd "$repo" && cargo build --release --bins -q)
 
-echo "--- python: pip install ./bindings/python"
+echo "--- python ($(date -u +%T)): pip install ./bindings/python"
 (cd "$repo" && "$venv/bin/python" -m pip install -q --disable-pip-version-check ./bindings/python)
 
-echo "--- python: pytest"
+echo "--- python ($(date -u +%T)): pytest"
 # From the tests' directory, so that `import ziggydb` is the installed package, not the source.
 (cd "$here/tests" && ZIGGY_BIN="$target/release/ziggy" "$venv/bin/python" -m pytest -q -p no:cacheprovider .)
 
-echo "--- python: bench.py --quick"
+echo "--- python ($(date -u +%T)): bench.py --quick"
 (cd "$here/tests" && "$venv/bin/python" "$here/bench.py" --quick)
