@@ -104,9 +104,9 @@ def main():
         ratios = [a / b for a, b in zip(p, r)]
         print(f"{name:<14}{span(p):>14}{span(r):>14}{span(ratios, '{:.2f}') + 'x':>22}")
     print(f"{'get_value':<14}{'':>14}{span([r['get_value'] for r in rss]):>14}"
-          f"{'(Rust: an owned Value)':>22}")
+          "   (Rust: an owned Value)")
     print(f"{'len(str)':<14}{span([p['len'] for p in pys]):>14}{'':>14}"
-          f"{'(a bare Python call)':>22}")
+          "   (a bare Python call)")
     return 0
 
 
