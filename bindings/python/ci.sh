@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI of the Python binding, from a fresh clone with the Rust toolchain: a venv, the package
-# installed as a user installs it (`pip install ./bindings/python`), its pytest suite, and the
-# quick benchmark. Needs python3 (>= 3.9); installs python3-venv with apt-get where it is
+# installed as a user installs it (`pip install ./bindings/python`), its pytest suite, a check
+# of the type stubs against the module, and the quick benchmark. Needs python3 (>= 3.9); installs python3-venv with apt-get where it is
 # missing (Debian) and the script runs as root.
 set -euo pipefail
 
@@ -23,7 +23,7 @@ fi
 echo "--- python ($(date -u +%T)): venv at $venv"
 rm -rf "$venv"
 python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.5,<2" pytest
+"$venv/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.5,<2" pytest mypy
 
 # The `ziggy` binary, for the test that runs a Rust process beside Python ones.
 echo "--- python ($(date -u +%T)): cargo build --release --bins"
@@ -35,6 +35,9 @@ echo "--- python ($(date -u +%T)): pip install ./bindings/python"
 echo "--- python ($(date -u +%T)): pytest"
 # From the tests' directory, so that `import ziggydb` is the installed package, not the source.
 (cd "$here/tests" && ZIGGY_BIN="$target/release/ziggy" "$venv/bin/python" -m pytest -q -p no:cacheprovider .)
+
+echo "--- python ($(date -u +%T)): the type stubs against the module (mypy stubtest)"
+(cd "$here/tests" && "$venv/bin/python" -m mypy.stubtest ziggydb)
 
 echo "--- python ($(date -u +%T)): bench.py --quick"
 (cd "$here/tests" && "$venv/bin/python" "$here/bench.py" --quick)
