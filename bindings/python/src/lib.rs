@@ -8,7 +8,9 @@
 //! `sync`.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex, RwLock};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::thread::ThreadId;
 use std::time::Duration;
 
@@ -423,31 +425,39 @@ fn refused_command(args: &[Cow<'_, [u8]>]) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // The handle
 
-/// Threads that have a transaction of one `Db` open: a write of that `Db` on such a thread
-/// outside the transaction would wait for the writer lock its own transaction holds, so it
-/// fails at once with `TxnActiveError` instead (as inside the library's transaction closure).
-#[derive(Default)]
-struct OpenTxns(Mutex<Vec<ThreadId>>);
+/// The transactions open in this process: the directory of each and the thread that began
+/// it. A write on such a thread through any handle on that directory, outside the
+/// transaction, would wait for the writer lock its own transaction holds (every handle on a
+/// directory in a process shares one state, and so one lock); it fails at once with
+/// `TxnActiveError` instead, as inside the library's transaction closure.
+static OPEN_TXNS: Mutex<Vec<(PathBuf, ThreadId)>> = Mutex::new(Vec::new());
+/// The length of `OPEN_TXNS`, read without its lock.
+static OPEN_TXN_COUNT: AtomicUsize = AtomicUsize::new(0);
 
-impl OpenTxns {
-    fn add(&self) {
-        if let Ok(mut v) = self.0.lock() {
-            v.push(std::thread::current().id());
-        }
+fn open_txns() -> std::sync::MutexGuard<'static, Vec<(PathBuf, ThreadId)>> {
+    OPEN_TXNS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn txn_begun(dir: &Path) {
+    let mut v = open_txns();
+    v.push((dir.to_path_buf(), std::thread::current().id()));
+    OPEN_TXN_COUNT.store(v.len(), Ordering::Release);
+}
+
+fn txn_ended(dir: &Path, thread: ThreadId) {
+    let mut v = open_txns();
+    if let Some(i) = v.iter().position(|(d, t)| *t == thread && d == dir) {
+        v.swap_remove(i);
     }
-    fn remove(&self, id: ThreadId) {
-        if let Ok(mut v) = self.0.lock() {
-            if let Some(i) = v.iter().position(|t| *t == id) {
-                v.swap_remove(i);
-            }
-        }
+    OPEN_TXN_COUNT.store(v.len(), Ordering::Release);
+}
+
+fn txn_open_here(dir: &Path) -> bool {
+    if OPEN_TXN_COUNT.load(Ordering::Acquire) == 0 {
+        return false;
     }
-    fn has_current(&self) -> bool {
-        self.0
-            .lock()
-            .map(|v| !v.is_empty() && v.contains(&std::thread::current().id()))
-            .unwrap_or(false)
-    }
+    let me = std::thread::current().id();
+    open_txns().iter().any(|(d, t)| *t == me && d == dir)
 }
 
 /// `TxnActiveError` for a write on a thread whose transaction holds the writer lock.
@@ -477,7 +487,6 @@ struct PyDb {
     decode: bool,
     /// Idle sessions for `execute` (each switched to RESP3 for maps and doubles).
     sessions: Mutex<Vec<Session>>,
-    txns: Arc<OpenTxns>,
 }
 
 fn durability(name: &str, max_delay: Option<f64>) -> PyResult<Durability> {
@@ -513,7 +522,7 @@ impl PyDb {
     /// writer lock.
     fn writer(&self, py: Python<'_>) -> PyResult<ziggydb::Db> {
         let db = self.handle()?;
-        if self.txns.has_current() {
+        if txn_open_here(db.path()) {
             return Err(txn_active(py, &db));
         }
         Ok(db)
@@ -618,7 +627,6 @@ impl PyDb {
             path: shown,
             decode: decode_responses,
             sessions: Mutex::new(Vec::new()),
-            txns: Arc::new(OpenTxns::default()),
         })
     }
 
@@ -764,7 +772,7 @@ impl PyDb {
         }
         let db = self.handle()?;
         let writes = writes(&argv);
-        if writes && self.txns.has_current() {
+        if writes && txn_open_here(db.path()) {
             return Err(txn_active(py, &db));
         }
         let mut session = self.session(&db);
@@ -889,7 +897,6 @@ struct PyTxn {
     tx: Mutex<Option<WriteTxn>>,
     db: ziggydb::Db,
     decode: bool,
-    txns: Arc<OpenTxns>,
     thread: ThreadId,
 }
 
@@ -899,12 +906,11 @@ impl PyTxn {
         let this = owner.get();
         let db = this.writer(py)?;
         let tx = py.allow_threads(|| db.begin_write()).or_raise(py)?;
-        this.txns.add();
+        txn_begun(db.path());
         Ok(PyTxn {
             tx: Mutex::new(Some(tx)),
             db,
             decode: this.decode,
-            txns: this.txns.clone(),
             thread: std::thread::current().id(),
         })
     }
@@ -930,7 +936,7 @@ impl PyTxn {
             Err(p) => p.into_inner().take(),
         };
         if tx.is_some() {
-            self.txns.remove(self.thread);
+            txn_ended(self.db.path(), self.thread);
         }
         tx
     }

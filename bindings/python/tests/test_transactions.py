@@ -160,3 +160,18 @@ def test_collections_in_a_transaction(db):
         tx.hash("user")["name"] = "ada"
     assert list(db.list("jobs")) == [b"j1", b"j2"]
     assert db.hash("user").to_dict() == {b"name": b"ada"}
+
+
+def test_write_through_another_handle_on_the_tx_thread_fails_at_once(path):
+    # Handles on one directory in one process share the writer lock.
+    with ziggydb.open(path, lock_timeout=30) as db, ziggydb.open(path, lock_timeout=30) as db2:
+        with db.transaction() as tx:
+            t0 = time.monotonic()
+            with pytest.raises(ziggydb.TxnActiveError):
+                db2.set("x", 1)
+            with pytest.raises(ziggydb.TxnActiveError):
+                db2.transaction()
+            assert time.monotonic() - t0 < 20
+            tx.set("y", 1)
+        db2.set("x", 1)
+        assert db.get("x") == 1 and db2.get("y") == 1
