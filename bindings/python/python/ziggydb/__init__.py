@@ -21,18 +21,9 @@ from . import _ziggydb
 from ._ziggydb import *  # noqa: F401,F403  (the exception classes)
 from ._ziggydb import __version__  # noqa: F401
 
-__all__ = [
-    "open",
-    "Db",
-    "Transaction",
-    "List",
-    "Hash",
-    "Set",
-    "SortedSet",
-    "Error",
-    "ResponseError",
-    "CorruptionError",
-] + [name for name in dir(_ziggydb) if name.endswith("Error")]
+__all__ = ["open", "Db", "Transaction", "List", "Hash", "Set", "SortedSet"] + sorted(
+    name for name in dir(_ziggydb) if name.endswith("Error")
+)
 
 
 class _Collections:
