@@ -491,6 +491,9 @@ struct PyDb {
 
 fn durability(name: &str, max_delay: Option<f64>) -> PyResult<Durability> {
     match name {
+        "immediate" if max_delay.is_some() => Err(PyValueError::new_err(
+            "max_delay is for durability=\"batched\": an immediate commit is on disk when it returns",
+        )),
         "immediate" => Ok(Durability::Immediate),
         "batched" => Ok(Durability::Batched {
             max_delay: seconds("max_delay", max_delay.unwrap_or(0.05))?,

@@ -81,6 +81,10 @@ def test_options_mismatch_in_one_process(path):
 def test_bad_options(path):
     with pytest.raises(ValueError, match="durability"):
         ziggydb.open(path, durability="sometimes")
+    with pytest.raises(ValueError, match="max_delay"):
+        ziggydb.open(path, max_delay=0.1)
+    with pytest.raises(ValueError, match="max_delay"):
+        ziggydb.open(path, durability="batched", max_delay=-1)
     with pytest.raises(ValueError, match="lock_timeout"):
         ziggydb.open(path, lock_timeout=-1)
     with pytest.raises(TypeError):
