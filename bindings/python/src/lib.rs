@@ -381,7 +381,7 @@ fn reply_to_py(py: Python<'_>, reply: Reply, decode: bool) -> PyResult<PyObject>
         Reply::Bulk(b) => bulk(&b)?,
         Reply::Mapped(v) => bulk(v.as_bytes())?,
         Reply::Nil | Reply::NilArray => py.None(),
-        Reply::Array(items) | Reply::Set(items) => {
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
             let list = PyList::empty(py);
             for item in items {
                 list.append(reply_to_py(py, item, decode)?)?;
@@ -407,7 +407,19 @@ fn reply_to_py(py: Python<'_>, reply: Reply, decode: bool) -> PyResult<PyObject>
 /// whichever session is free, so these have no meaning there (`with db.transaction()` is
 /// the transaction).
 const CONNECTION_COMMANDS: &[&str] = &[
-    "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "BEGIN", "COMMIT", "ROLLBACK", "HELLO",
+    "MULTI",
+    "EXEC",
+    "DISCARD",
+    "WATCH",
+    "UNWATCH",
+    "BEGIN",
+    "COMMIT",
+    "ROLLBACK",
+    "HELLO",
+    "SUBSCRIBE",
+    "PSUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PUNSUBSCRIBE",
 ];
 
 fn refused_command(args: &[Cow<'_, [u8]>]) -> Option<String> {
