@@ -35,6 +35,7 @@ pub(crate) mod options;
 mod readonly;
 pub(crate) mod recovery;
 mod rotation;
+pub(crate) mod wake;
 
 use attach::{holder_pid, opener_phase};
 pub(crate) use attach::{index_belongs, unadoptable};
@@ -455,6 +456,8 @@ pub(crate) struct Shared {
     /// since, the handle's locks and process slot are the parent's ([`Shared::check_fork`]).
     pid: u32,
     fork_gen: u64,
+    /// This process's waiters on the wake table (format-spec.md §9.6).
+    pub(crate) wake: wake::Local,
 }
 
 /// The engine of each directory open in this process, read-write and read-only apart.

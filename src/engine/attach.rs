@@ -713,6 +713,7 @@ impl Shared {
             mode,
             pid: std::process::id(),
             fork_gen: crate::os::map::fork_generation(),
+            wake: Default::default(),
         }
     }
 
@@ -1204,6 +1205,12 @@ impl Shared {
             let v = self.shm.proc_word(slot, w).swap(0, Ordering::Relaxed);
             self.shm.add(g, v);
         }
+        // Waiters of a process that died while they waited are no longer waiting.
+        let waiting = self
+            .shm
+            .proc_word(slot, P_WAITING)
+            .swap(0, Ordering::SeqCst);
+        self.shm.sub(W_WAKE_SLEEPERS, waiting);
     }
 
     /// Number of processes attached: every one holds a shared lock on `ziggy.shm`, so count
