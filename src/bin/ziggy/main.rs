@@ -8,6 +8,7 @@
 //! does) or `ziggy` itself fails; 2 for bad options.
 
 mod help;
+mod interrupt;
 mod print;
 mod repl;
 mod shell;
@@ -192,8 +193,18 @@ pub fn run_command(
     };
     // An MGET's reply is printed as each value is read: neither it nor its printed form is
     // held whole.
+    let waiting = interrupt::blocks(args).then(interrupt::Waiting::start);
     session.execute_to(args, &mut sink);
+    drop(waiting);
     let Printing { printer, whole, .. } = sink;
+    if interrupt::pending() {
+        // Ctrl-C ended the wait: no reply is printed. A script or a one-shot command ends
+        // too; the shell says so and goes back to its prompt (`run_repeated`).
+        if !repl::interactive() {
+            eprintln!("ziggy: interrupted");
+        }
+        return Ok(!repl::interactive());
+    }
     if let Some(printer) = printer {
         printer.finish()?;
         stdout.flush()?;
@@ -320,6 +331,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     let db = open(args)?;
     let mut session = Session::new(&db, Policy::trusted());
+    interrupt::install(&mut session);
 
     let code = if let Some(code) = stdio_transfer(&db, format, &command)? {
         code
@@ -344,6 +356,9 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     if let Some(warning) = session.pending_warning() {
         eprintln!("ziggy: {warning}");
+    }
+    if interrupt::ever() && !repl::interactive() {
+        return Ok(ExitCode::from(130));
     }
     Ok(code)
 }
@@ -581,7 +596,7 @@ fn run_script(session: &mut Session, options: repl::Options) -> anyhow::Result<(
         };
         // Each (start, end) becomes a slice in the same place (the same size).
         let args: Vec<&[u8]> = ranges.into_iter().map(|(s, e)| &line[s..e]).collect();
-        if run_line(session, options, &args)? == Outcome::Quit {
+        if run_line(session, options, &args)? == Outcome::Quit || interrupt::ever() {
             return Ok(());
         }
         drop(args);
