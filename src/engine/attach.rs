@@ -1220,6 +1220,20 @@ impl Shared {
         self.shm_lock.holders().map_or(listed, |n| n.max(listed))
     }
 
+    /// Waiters on the wake table of the processes attached now (format-spec.md §9.6).
+    pub(crate) fn live_waiters(&self) -> u64 {
+        (0..PROC_SLOTS)
+            .filter(|&slot| self.shm.proc_word(slot, P_WAITING).load(Ordering::Relaxed) != 0)
+            .filter(|&slot| {
+                let pid = self.shm.proc_word(slot, P_PID).load(Ordering::Acquire);
+                pid != 0
+                    && process_start(pid as u32)
+                        == Some(self.shm.proc_word(slot, P_START).load(Ordering::Relaxed))
+            })
+            .map(|slot| self.shm.proc_word(slot, P_WAITING).load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Attached processes now: (pid, reads, hits, misses) of each.
     pub(crate) fn attached(&self) -> Vec<(u32, u64, u64, u64)> {
         (0..PROC_SLOTS)

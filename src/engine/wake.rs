@@ -201,12 +201,16 @@ impl Waiter<'_> {
 impl Drop for Waiter<'_> {
     fn drop(&mut self) {
         let shared = self.shared;
-        shared.shm.w(W_WAKE_SLEEPERS).fetch_sub(1, Ordering::SeqCst);
+        // Saturating: the words are shared, and a damaged or raced value must not wrap to
+        // a huge count.
+        let dec = |w: &AtomicU64| {
+            let _ = w.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                Some(v.saturating_sub(1))
+            });
+        };
+        dec(shared.shm.w(W_WAKE_SLEEPERS));
         if let Some(slot) = shared.slot {
-            shared
-                .shm
-                .proc_word(slot, P_WAITING)
-                .fetch_sub(1, Ordering::SeqCst);
+            dec(shared.shm.proc_word(slot, P_WAITING));
         }
         if let Some(me) = self.ticket {
             let mut q = shared.wake.queue.lock().unwrap_or_else(|p| p.into_inner());

@@ -127,6 +127,7 @@ fn block<T>(
     let deadline = wait.timeout.and_then(|t| start.checked_add(t));
     let cancel = wait.cancel.as_ref();
     let waiter = shared.waiter(keys, queued);
+    let recheck_every = crate::os::pause::recheck(RECHECK);
     let mut first = true;
     loop {
         // Read before the check: a commit after the check moves a word, so the sleep below
@@ -143,7 +144,7 @@ fn block<T>(
         if deadline.is_some_and(|d| now >= d) {
             return Ok(None);
         }
-        let recheck = now + RECHECK;
+        let recheck = now + recheck_every;
         let until = deadline.map_or(recheck, |d| d.min(recheck));
         crate::os::pause::point("wait");
         waiter.sleep(&seen, Some(until), cancel);
