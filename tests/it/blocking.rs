@@ -28,7 +28,9 @@ fn wait_for_waiters(db: &Db, n: u64) {
 }
 
 /// A child that pops from the keys `KEYS` (comma-separated) with `THREADS` threads, each
-/// until a pop waits `TIMEOUT_MS` in vain, reporting `GOT <key index> <value>` per element.
+/// until a pop waits `TIMEOUT_MS` in vain or it pops from a key named `stop`, reporting
+/// `GOT <key index> <value>` per element. The test runs with no look once a second
+/// (`ZIGGY_TEST_RECHECK_MS`): only a commit's wake-up ends a sleep.
 #[test]
 fn child_popper() {
     let Some(dir) = child_role("popper") else {
@@ -51,6 +53,9 @@ fn child_popper() {
                             for v in got {
                                 report(format!("GOT {i} {}", String::from_utf8_lossy(&v)));
                             }
+                            if keys[i] == b"stop" {
+                                break;
+                            }
                         }
                         Ok(())
                     })
@@ -65,13 +70,17 @@ fn child_popper() {
     })());
 }
 
+/// No look once a second in this process either (see [`child_popper`]).
+fn no_recheck() {
+    std::env::set_var("ZIGGY_TEST_RECHECK_MS", "3600000");
+}
+
 fn spawn_popper(dir: &Path, keys: &str, timeout_ms: u64, threads: usize) -> Child {
     Child::spawn(
         "blocking::child_popper",
         "popper",
         dir,
         &[
-            // Only a wake-up by the commit ends a sleep: no look once a second.
             ("ZIGGY_TEST_RECHECK_MS", "3600000".to_owned()),
             ("KEYS", keys.to_owned()),
             ("TIMEOUT_MS", timeout_ms.to_string()),
@@ -94,26 +103,25 @@ fn got(lines: &[String]) -> Vec<(usize, String)> {
 
 #[test]
 fn a_waiter_in_one_process_is_woken_by_a_push_committed_in_another() -> TestResult {
+    no_recheck();
     let tmp = util::tempdir();
     let path = util::db_path(&tmp);
     let db = Db::open(&path)?;
-    let mut child = spawn_popper(&path, "jobs", 3000, 1);
+    let mut child = spawn_popper(&path, "jobs,stop", 3_600_000, 1);
     wait_for_waiters(&db, 1);
-    // The child sleeps on the wake table now: only this commit can wake it.
+    // The child sleeps on the wake table now, for an hour: only this commit can wake it.
     push(&db, b"jobs", &["j1"])?;
-    let first = child.expect("GOT ", LONG);
-    assert_eq!(first, "0 j1");
+    assert_eq!(child.expect("GOT ", LONG), "0 j1");
+    push(&db, b"stop", &["end"])?;
     let lines = child.finish(LONG)?;
-    assert!(
-        got(&lines).is_empty(),
-        "only one element was pushed: {lines:?}"
-    );
+    assert_eq!(got(&lines), vec![(1, "end".to_owned())]);
     assert_eq!(db.list(b"jobs").len()?, 0);
     Ok(())
 }
 
 #[test]
 fn a_push_by_the_ziggy_binary_wakes_a_waiter_and_the_binary_pops_for_a_waiter() -> TestResult {
+    no_recheck();
     let tmp = util::tempdir();
     let path = util::db_path(&tmp);
     let db = Db::open(&path)?;
@@ -151,29 +159,39 @@ fn a_push_by_the_ziggy_binary_wakes_a_waiter_and_the_binary_pops_for_a_waiter() 
 
 #[test]
 fn two_waiters_in_two_processes_and_one_push_give_it_to_exactly_one() -> TestResult {
+    no_recheck();
     let tmp = util::tempdir();
     let path = util::db_path(&tmp);
     let db = Db::open(&path)?;
-    let mut a = spawn_popper(&path, "k", 1500, 1);
-    let mut b = spawn_popper(&path, "k", 1500, 1);
+    let mut a = spawn_popper(&path, "k,stop", 3_600_000, 1);
+    let mut b = spawn_popper(&path, "k,stop", 3_600_000, 1);
     wait_for_waiters(&db, 2);
     push(&db, b"k", &["only"])?;
+    // One of them takes it; the other goes back to sleep.
+    let deadline = Instant::now() + LONG;
+    while db.list(b"k").len()? != 0 {
+        assert!(Instant::now() < deadline, "the element was never taken");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    push(&db, b"stop", &["s1", "s2"])?;
     let (la, lb) = (a.finish(LONG)?, b.finish(LONG)?);
-    let mut all = got(&la);
-    all.extend(got(&lb));
-    assert_eq!(all, vec![(0, "only".to_owned())], "{la:?} {lb:?}");
+    let mut all: Vec<_> = got(&la).into_iter().chain(got(&lb)).collect();
+    all.sort();
+    let want = [(0, "only"), (1, "s1"), (1, "s2")].map(|(i, v)| (i, v.to_owned()));
+    assert_eq!(all, want, "{la:?} {lb:?}");
     assert_eq!(db.list(b"k").len()?, 0);
     Ok(())
 }
 
 #[test]
 fn n_pushes_to_m_waiters_deliver_every_element_exactly_once() -> TestResult {
+    no_recheck();
     let tmp = util::tempdir();
     let path = util::db_path(&tmp);
     let db = Db::open(&path)?;
     // 3 processes of 2 threads each, on two keys.
     let mut poppers: Vec<Child> = (0..3)
-        .map(|_| spawn_popper(&path, "x,y", 2000, 2))
+        .map(|_| spawn_popper(&path, "x,y,stop", 3_600_000, 2))
         .collect();
     wait_for_waiters(&db, 6);
     let mut pushed = BTreeMap::new();
@@ -203,25 +221,43 @@ fn n_pushes_to_m_waiters_deliver_every_element_exactly_once() -> TestResult {
         }
         Ok(())
     })?;
+    // Every element is taken before a thread stops: the keys come before "stop".
+    let deadline = Instant::now() + LONG;
+    while db.list(b"x").len()? + db.list(b"y").len()? != 0 {
+        assert!(Instant::now() < deadline, "elements left behind");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stops: Vec<String> = (0..6).map(|i| format!("stop{i}")).collect();
+    push(
+        &db,
+        b"stop",
+        &stops.iter().map(String::as_str).collect::<Vec<_>>(),
+    )?;
     let mut delivered = BTreeMap::new();
+    let mut stopped = 0;
     for p in &mut poppers {
         for (i, v) in got(&p.finish(LONG)?) {
+            if i == 2 {
+                stopped += 1;
+                continue;
+            }
             assert!(
                 delivered.insert(v.clone(), i).is_none(),
                 "{v} delivered twice"
             );
         }
     }
+    assert_eq!(stopped, 6);
     assert_eq!(
         delivered, pushed,
         "every element delivered exactly once, from its key"
     );
-    assert_eq!(db.list(b"x").len()? + db.list(b"y").len()?, 0);
     Ok(())
 }
 
 #[test]
 fn timeouts_and_the_order_of_keys() -> TestResult {
+    no_recheck();
     let tmp = util::tempdir();
     let db = Db::open(util::db_path(&tmp))?;
     // A timeout returns None once it has passed, and not before.
@@ -277,6 +313,7 @@ fn timeouts_and_the_order_of_keys() -> TestResult {
 
 #[test]
 fn waiters_of_one_process_are_served_in_the_order_they_started_waiting() -> TestResult {
+    no_recheck();
     let tmp = util::tempdir();
     let db = Db::open(util::db_path(&tmp))?;
     let handles: Vec<_> = (0..4)
@@ -373,6 +410,7 @@ fn a_waiting_process_uses_no_cpu() -> TestResult {
 
 #[test]
 fn a_waiter_killed_while_waiting_leaves_nothing_behind() -> TestResult {
+    no_recheck();
     let tmp = util::tempdir();
     let path = util::db_path(&tmp);
     let db = Db::open(&path)?;
@@ -387,9 +425,10 @@ fn a_waiter_killed_while_waiting_leaves_nothing_behind() -> TestResult {
         1,
         "the element waits for a live popper"
     );
-    let mut next = spawn_popper(&path, "q", 500, 1);
-    let lines = next.finish(LONG)?;
-    assert_eq!(got(&lines), vec![(0, "after".to_owned())]);
+    let mut next = spawn_popper(&path, "q,stop", 3_600_000, 1);
+    assert_eq!(next.expect("GOT ", LONG), "0 after");
+    push(&db, b"stop", &["end"])?;
+    next.finish(LONG)?;
     // A new waiter is woken by a push as before.
     let db2 = db.clone();
     let h = std::thread::spawn(move || db2.list(b"q").pop_front_blocking(LONG));
@@ -404,6 +443,7 @@ fn a_waiter_killed_while_waiting_leaves_nothing_behind() -> TestResult {
 
 #[test]
 fn a_stopped_waiter_does_not_hold_up_the_others() -> TestResult {
+    no_recheck();
     let tmp = util::tempdir();
     let path = util::db_path(&tmp);
     let db = Db::open(&path)?;
@@ -428,6 +468,7 @@ fn a_stopped_waiter_does_not_hold_up_the_others() -> TestResult {
 
 #[test]
 fn wait_for_change_sees_writes_by_other_processes_and_nothing_else() -> TestResult {
+    no_recheck();
     let tmp = util::tempdir();
     let path = util::db_path(&tmp);
     let db = Db::open(&path)?;
