@@ -70,6 +70,26 @@ fn child_popper() {
     })());
 }
 
+/// Runs a blocking call on a thread of this process.
+fn on_thread<T: Send + 'static>(
+    f: impl FnOnce() -> ziggydb::Result<T> + Send + 'static,
+) -> std::sync::mpsc::Receiver<ziggydb::Result<T>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx
+}
+
+/// What a call started by [`on_thread`] returned; an error if it has not returned within
+/// [`LONG`] (it waits forever, and there is no look once a second: only a wake-up by a
+/// commit can end it).
+fn outcome<T>(rx: std::sync::mpsc::Receiver<ziggydb::Result<T>>) -> TestResult<T> {
+    Ok(rx
+        .recv_timeout(LONG)
+        .map_err(|_| "the waiter was not woken")??)
+}
+
 /// No look once a second in this process either (see [`child_popper`]).
 fn no_recheck() {
     std::env::set_var("ZIGGY_TEST_RECHECK_MS", "3600000");
@@ -145,14 +165,11 @@ fn a_push_by_the_ziggy_binary_wakes_a_waiter_and_the_binary_pops_for_a_waiter() 
     assert_eq!(String::from_utf8_lossy(&waiter.stdout), "q2\nhello\n");
     // A waiter here, woken by an RPUSH of the binary.
     let db2 = db.clone();
-    let h = std::thread::spawn(move || db2.list(b"q3").pop_back_blocking(Wait::forever()));
+    let h = on_thread(move || db2.list(b"q3").pop_back_blocking(Wait::forever()));
     wait_for_waiters(&db, 1);
     let out = ziggy(&["RPUSH", "q3", "a", "b"])?;
     assert!(out.status.success());
-    assert_eq!(
-        h.join().map_err(|_| "waiter panicked")??,
-        Some(b"b".to_vec())
-    );
+    assert_eq!(outcome(h)?, Some(b"b".to_vec()));
     assert_eq!(db.list(b"q3").range(0, -1)?, vec![b"a".to_vec()]);
     Ok(())
 }
@@ -296,18 +313,13 @@ fn timeouts_and_the_order_of_keys() -> TestResult {
     db.delete(b"a")?;
     db.transaction(|tx| tx.list(b"c").pop_front(1))?;
     let db2 = db.clone();
-    let h = std::thread::spawn(move || {
-        db2.pop_zsets_blocking(&[b"z1", b"z2"], true, 1, Duration::from_secs(60))
-    });
+    let h = on_thread(move || db2.pop_zsets_blocking(&[b"z1", b"z2"], true, 1, Wait::forever()));
     wait_for_waiters(&db, 1);
     db.transaction(|tx| {
         tx.zset(b"z2")
             .add(Default::default(), &[(1.0, "m"), (2.0, "n")])
     })?;
-    assert_eq!(
-        h.join().map_err(|_| "waiter panicked")??,
-        Some((1, vec![(b"n".to_vec(), 2.0)]))
-    );
+    assert_eq!(outcome(h)?, Some((1, vec![(b"n".to_vec(), 2.0)])));
     Ok(())
 }
 
@@ -319,7 +331,7 @@ fn waiters_of_one_process_are_served_in_the_order_they_started_waiting() -> Test
     let handles: Vec<_> = (0..4)
         .map(|i| {
             let db2 = db.clone();
-            let h = std::thread::spawn(move || db2.list(b"fifo").pop_front_blocking(LONG));
+            let h = on_thread(move || db2.list(b"fifo").pop_front_blocking(Wait::forever()));
             // Each starts waiting before the next.
             wait_for_waiters(&db, i + 1);
             h
@@ -328,7 +340,7 @@ fn waiters_of_one_process_are_served_in_the_order_they_started_waiting() -> Test
     // One push of all four: the oldest waiter gets the first, and so on.
     push(&db, b"fifo", &["e0", "e1", "e2", "e3"])?;
     for (i, h) in handles.into_iter().enumerate() {
-        let got = h.join().map_err(|_| "waiter panicked")??;
+        let got = outcome(h)?;
         assert_eq!(got, Some(format!("e{i}").into_bytes()), "waiter {i}");
     }
     Ok(())
@@ -431,13 +443,10 @@ fn a_waiter_killed_while_waiting_leaves_nothing_behind() -> TestResult {
     next.finish(LONG)?;
     // A new waiter is woken by a push as before.
     let db2 = db.clone();
-    let h = std::thread::spawn(move || db2.list(b"q").pop_front_blocking(LONG));
+    let h = on_thread(move || db2.list(b"q").pop_front_blocking(Wait::forever()));
     wait_for_waiters(&db, 1);
     push(&db, b"q", &["again"])?;
-    assert_eq!(
-        h.join().map_err(|_| "waiter panicked")??,
-        Some(b"again".to_vec())
-    );
+    assert_eq!(outcome(h)?, Some(b"again".to_vec()));
     Ok(())
 }
 
@@ -451,13 +460,10 @@ fn a_stopped_waiter_does_not_hold_up_the_others() -> TestResult {
     wait_for_waiters(&db, 1);
     stopped.signal(libc::SIGSTOP);
     let db2 = db.clone();
-    let h = std::thread::spawn(move || db2.list(b"s").pop_front_blocking(LONG));
+    let h = on_thread(move || db2.list(b"s").pop_front_blocking(Wait::forever()));
     wait_for_waiters(&db, 2);
     push(&db, b"s", &["e1"])?;
-    assert_eq!(
-        h.join().map_err(|_| "waiter panicked")??,
-        Some(b"e1".to_vec())
-    );
+    assert_eq!(outcome(h)?, Some(b"e1".to_vec()));
     // Continued, it gets the next one.
     stopped.signal(libc::SIGCONT);
     push(&db, b"s", &["e2"])?;
@@ -490,30 +496,26 @@ fn wait_for_change_sees_writes_by_other_processes_and_nothing_else() -> TestResu
     ];
     for (write, index) in cases {
         let db2 = db.clone();
-        let h = std::thread::spawn(move || {
-            db2.wait_for_change(&[&b"present"[..], b"absent", b"list"], LONG)
+        let h = on_thread(move || {
+            db2.wait_for_change(&[&b"present"[..], b"absent", b"list"], Wait::forever())
         });
         wait_for_waiters(&db, 1);
         // Writes to other keys do not end the wait.
         ziggy(&["SET", "unrelated", "1"])?;
         ziggy(write)?;
-        assert_eq!(
-            h.join().map_err(|_| "waiter panicked")??,
-            Some(index),
-            "{write:?}"
-        );
+        assert_eq!(outcome(h)?, Some(index), "{write:?}");
     }
     // A key created and deleted again while the waiter looked elsewhere is seen too.
     db.delete(b"absent")?;
     let db2 = db.clone();
-    let h = std::thread::spawn(move || db2.wait_for_change(&[b"absent"], LONG));
+    let h = on_thread(move || db2.wait_for_change(&[b"absent"], Wait::forever()));
     wait_for_waiters(&db, 1);
     db.transaction(|tx| {
         tx.set(b"absent", "brief")?;
         Ok(())
     })?;
     db.delete(b"absent")?;
-    assert_eq!(h.join().map_err(|_| "waiter panicked")??, Some(0));
+    assert_eq!(outcome(h)?, Some(0));
     // Nothing written: the timeout.
     assert_eq!(
         db.wait_for_change(&[b"absent"], Duration::from_millis(50))?,
