@@ -523,3 +523,160 @@ fn wait_for_change_sees_writes_by_other_processes_and_nothing_else() -> TestResu
     );
     Ok(())
 }
+
+/// A RESP connection to the Redis server of the differential test.
+struct RedisConn {
+    stream: std::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RedisConn {
+    fn call(&mut self, args: &[Vec<u8>]) -> TestResult<ziggydb::commands::Reply> {
+        use std::io::{Read as _, Write as _};
+        let mut req = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            req.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            req.extend_from_slice(arg);
+            req.extend_from_slice(b"\r\n");
+        }
+        self.stream.write_all(&req)?;
+        loop {
+            if let Some((reply, used)) = ziggydb::commands::decode_reply(&self.buf)? {
+                self.buf.drain(..used);
+                return Ok(reply);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err("redis-server closed the connection".into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// The blocking pops and their non-blocking forms against a real `redis-server`, reply for
+/// reply (structure, nil kinds, errors word for word), over RESP2 and RESP3: served at once,
+/// timed out (short timeouts on empty keys), several keys in order, wrong types, bad
+/// timeouts and counts, and inside `MULTI` (no wait).
+#[test]
+fn blocking_commands_answer_as_redis_does() -> TestResult {
+    use ziggydb::commands::{Policy, Protocol, Session};
+    let Some(redis) = util::redis_or_skip("blocking differential test")? else {
+        return Ok(());
+    };
+    let script = [
+        "FLUSHALL",
+        "RPUSH l a b c d e",
+        "BLPOP nokey l 0",
+        "BRPOP l nokey 1",
+        "BLPOP nokey 0.01",
+        "BRPOP nokey1 nokey2 0.02",
+        "BLPOP l -1",
+        "BLPOP l abc",
+        "BLPOP l inf",
+        "BLPOP l 1e300",
+        "BLPOP l nan",
+        "BLPOP l",
+        "LMOVE l dst LEFT RIGHT",
+        "LMOVE l dst right left",
+        "LMOVE l dst UP LEFT",
+        "LMOVE nokey dst LEFT LEFT",
+        "LMOVE l l LEFT RIGHT",
+        "LRANGE l 0 -1",
+        "LRANGE dst 0 -1",
+        "RPOPLPUSH dst l",
+        "RPOPLPUSH nokey l",
+        "BLMOVE l dst LEFT LEFT 0",
+        "BLMOVE nokey dst LEFT LEFT 0.01",
+        "BLMOVE l dst LEFT LEFT -1",
+        "BLMOVE l dst SIDEWAYS LEFT 0",
+        "BRPOPLPUSH l dst 0",
+        "BRPOPLPUSH nokey dst 0.01",
+        "RPUSH m 1 2 3 4 5",
+        "LMPOP 2 nokey m LEFT",
+        "LMPOP 2 nokey m RIGHT COUNT 2",
+        "LMPOP 1 m LEFT COUNT 100",
+        "LMPOP 1 m LEFT",
+        "LMPOP 0 m LEFT",
+        "LMPOP -1 m LEFT",
+        "LMPOP x m LEFT",
+        "LMPOP 3 m LEFT",
+        "LMPOP 1 m MIDDLE",
+        "LMPOP 1 m LEFT COUNT 0",
+        "LMPOP 1 m LEFT COUNT -1",
+        "LMPOP 1 m LEFT COUNT 1 COUNT 2",
+        "LMPOP 1 m LEFT EXTRA",
+        "RPUSH m 6 7",
+        "BLMPOP 0 1 m LEFT COUNT 5",
+        "BLMPOP 0.01 2 m n RIGHT",
+        "BLMPOP -1 1 m LEFT",
+        "BLMPOP 0 0 m LEFT",
+        "ZADD z 1 a 2 b 3 c 4 d",
+        "BZPOPMIN nokey z 0",
+        "BZPOPMAX z 0",
+        "BZPOPMIN nokey 0.01",
+        "BZPOPMAX z -5",
+        "ZMPOP 1 z MIN",
+        "ZMPOP 2 nokey z MAX COUNT 10",
+        "ZMPOP 1 z MIN",
+        "ZMPOP 1 z LEFT",
+        "ZMPOP 0 z MIN",
+        "ZADD z 1.5 x 2.5 y",
+        "BZMPOP 0 1 z MAX COUNT 1",
+        "BZMPOP 0.01 1 nokey MIN",
+        "BZMPOP 0 1 z MIN COUNT 0",
+        "SET s v",
+        "BLPOP s 0",
+        "BLPOP nokey s l 0",
+        "BZPOPMIN s 0",
+        "LMPOP 1 s LEFT",
+        "ZMPOP 1 s MIN",
+        "LMOVE s dst LEFT LEFT",
+        "RPUSH l2 q",
+        "LMOVE l2 s LEFT LEFT",
+        "LRANGE l2 0 -1",
+        "MULTI",
+        "BLPOP nokey 0",
+        "BRPOP l2 0",
+        "BLMOVE nokey dst LEFT LEFT 0",
+        "BRPOPLPUSH nokey dst 0",
+        "BLMPOP 0 1 nokey LEFT",
+        "BZPOPMIN nokey 0",
+        "BZMPOP 0 1 nokey MIN",
+        "EXEC",
+        "COMMAND GETKEYS LMPOP 2 a b LEFT",
+        "COMMAND GETKEYS BZMPOP 0 3 a b c MIN",
+        "COMMAND GETKEYS BLPOP a b c 0",
+        "COMMAND GETKEYS BLMOVE a b LEFT LEFT 0",
+    ];
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let tmp = util::tempdir();
+        let db = Db::open(util::db_path(&tmp))?;
+        let mut session = Session::new(&db, Policy::trusted());
+        let stream = std::net::TcpStream::connect(("127.0.0.1", redis.port()))?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let mut conn = RedisConn {
+            stream,
+            buf: Vec::new(),
+        };
+        let mut lines: Vec<&str> = script.to_vec();
+        if protocol == Protocol::Resp3 {
+            lines.insert(0, "HELLO 3");
+        }
+        for line in lines {
+            let args = ziggydb::commands::split_line(line.as_bytes())?;
+            let slices: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let r = conn.call(&args)?;
+            let ours = session.execute(&slices);
+            if line.starts_with("HELLO") || line == "FLUSHALL" {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            ours.encode(protocol, &mut bytes);
+            let (z, _) = ziggydb::commands::decode_reply(&bytes)?.ok_or("a whole reply")?;
+            assert_eq!(z, r, "{protocol:?}: {line}");
+        }
+    }
+    Ok(())
+}

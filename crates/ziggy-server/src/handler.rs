@@ -109,7 +109,10 @@ pub const CHUNK: usize = 64 * 1024;
 
 impl Conn {
     pub fn new(server: Arc<Server>, client: Arc<Client>) -> Self {
-        let session = Session::new(&server.db, policy(&server.args));
+        let mut session = Session::new(&server.db, policy(&server.args));
+        // Blocking pops answer at once (as in MULTI) until a blocked client can wait
+        // without holding up its connection's task.
+        session.set_blocking(false);
         let authed = server.args.requirepass.is_none();
         Conn {
             server,
@@ -355,6 +358,7 @@ impl Conn {
     /// dropped), RESP2, no name, and signed out if there is a password.
     fn reset(&mut self) {
         self.session = Session::new(&self.server.db, policy(&self.server.args));
+        self.session.set_blocking(false);
         self.protocol = Protocol::Resp2;
         self.client.resp3.store(false, Ordering::Relaxed);
         lock(&self.client.name).clear();
