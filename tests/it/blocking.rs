@@ -680,3 +680,33 @@ fn blocking_commands_answer_as_redis_does() -> TestResult {
     }
     Ok(())
 }
+
+/// Across processes there is no order, but no waiter starves: two processes that each wait
+/// again as soon as they are served, 60 elements pushed one at a time while both sleep, and
+/// each gets a fair part of them (the kernel wakes every sleeper, and the one that slept
+/// longest first).
+#[test]
+fn no_waiter_starves_across_processes() -> TestResult {
+    no_recheck();
+    let tmp = util::tempdir();
+    let path = util::db_path(&tmp);
+    let db = Db::open(&path)?;
+    let mut a = spawn_popper(&path, "work,stop", 3_600_000, 1);
+    let mut b = spawn_popper(&path, "work,stop", 3_600_000, 1);
+    for n in 0..60 {
+        wait_for_waiters(&db, 2);
+        push(&db, b"work", &[&format!("w{n}")])?;
+        let deadline = Instant::now() + LONG;
+        while db.list(b"work").len()? != 0 {
+            assert!(Instant::now() < deadline, "w{n} was never taken");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    push(&db, b"stop", &["s1", "s2"])?;
+    let (la, lb) = (a.finish(LONG)?, b.finish(LONG)?);
+    let count = |lines: &[String]| got(lines).iter().filter(|(i, _)| *i == 0).count();
+    let (na, nb) = (count(&la), count(&lb));
+    assert_eq!(na + nb, 60);
+    assert!(na >= 10 && nb >= 10, "served {na} and {nb} of 60");
+    Ok(())
+}
