@@ -37,6 +37,12 @@ pub struct CancelToken(Arc<AtomicU64>);
 
 impl CancelToken {
     /// A token not cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!ziggydb::CancelToken::new().is_cancelled());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -44,6 +50,18 @@ impl CancelToken {
     /// Ends every wait that uses this token, now and until [`CancelToken::reset`]: each
     /// returns as if its timeout had passed. Async-signal-safe (an atomic add and one system
     /// call, no allocation, no lock), so a `SIGINT` handler may call it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::{CancelToken, Wait};
+    /// let token = CancelToken::new();
+    /// token.cancel(); // before the wait: it returns at once
+    /// assert_eq!(db.wait_for_change(&[b"k"], Wait::forever().cancel_on(&token))?, None);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn cancel(&self) {
         self.0.fetch_add(1, Ordering::SeqCst);
         self.0.fetch_or(1 << 63, Ordering::SeqCst);
@@ -51,11 +69,28 @@ impl CancelToken {
     }
 
     /// Whether [`CancelToken::cancel`] was called since the last reset.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = ziggydb::CancelToken::new();
+    /// token.cancel();
+    /// assert!(token.is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst) >> 63 != 0
     }
 
     /// Makes the token usable for another wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = ziggydb::CancelToken::new();
+    /// token.cancel();
+    /// token.reset();
+    /// assert!(!token.is_cancelled());
+    /// ```
     pub fn reset(&self) {
         self.0.fetch_and(!(1 << 63), Ordering::SeqCst);
     }

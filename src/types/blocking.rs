@@ -38,11 +38,29 @@ pub struct Wait {
 
 impl Wait {
     /// No timeout: wait until the call succeeds (or is cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.list(b"q").push_back(&["x"]))?;
+    /// assert_eq!(db.list(b"q").pop_front_blocking(ziggydb::Wait::forever())?, Some(b"x".to_vec()));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn forever() -> Self {
         Self::default()
     }
 
     /// Wait at most `timeout` (zero: look once and do not wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let wait = ziggydb::Wait::timeout(Duration::from_millis(250));
+    /// assert_eq!(wait.timeout_duration(), Some(Duration::from_millis(250)));
+    /// ```
     pub fn timeout(timeout: Duration) -> Self {
         Wait {
             timeout: Some(timeout),
@@ -54,6 +72,17 @@ impl Wait {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a negative, infinite or NaN number of seconds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ziggydb::Wait;
+    /// assert_eq!(Wait::from_secs_f64(0.5)?.timeout_duration(), Some(Duration::from_millis(500)));
+    /// assert_eq!(Wait::from_secs_f64(0.0)?.timeout_duration(), None); // forever
+    /// assert!(Wait::from_secs_f64(-1.0).is_err());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn from_secs_f64(secs: f64) -> Result<Self> {
         if secs.is_nan() || secs < 0.0 {
             return Err(Error::InvalidArgument(format!(
@@ -70,12 +99,36 @@ impl Wait {
 
     /// Also end the wait when `token` is cancelled; a cancelled call returns as one whose
     /// timeout passed (`Ok(None)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::{CancelToken, Wait};
+    /// let token = CancelToken::new();
+    /// let canceller = token.clone();
+    /// let t = std::thread::spawn(move || {
+    ///     std::thread::sleep(std::time::Duration::from_millis(20));
+    ///     canceller.cancel();
+    /// });
+    /// let got = db.list(b"never").pop_front_blocking(Wait::forever().cancel_on(&token))?;
+    /// assert_eq!(got, None); // cancelled
+    /// t.join().unwrap();
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn cancel_on(mut self, token: &CancelToken) -> Self {
         self.cancel = Some(token.clone());
         self
     }
 
     /// The timeout, `None` for none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ziggydb::Wait::forever().timeout_duration(), None);
+    /// ```
     pub fn timeout_duration(&self) -> Option<Duration> {
         self.timeout
     }
@@ -257,7 +310,7 @@ impl Db {
     /// use std::time::Duration;
     /// use ziggydb::{End, Wait};
     /// db.transaction(|tx| tx.list(b"high").push_back(&["urgent"]))?;
-    /// let got = db.pop_lists_blocking(&[b"low", b"high"], End::Front, 1, Wait::forever())?;
+    /// let got = db.pop_lists_blocking(&["low", "high"], End::Front, 1, Wait::forever())?;
     /// assert_eq!(got, Some((1, vec![b"urgent".to_vec()])));
     /// let none = db.pop_lists_blocking(&[b"low"], End::Front, 1, Duration::from_millis(5))?;
     /// assert_eq!(none, None);
@@ -411,7 +464,7 @@ impl Db {
     ///     std::thread::sleep(Duration::from_millis(20));
     ///     writer.set(b"config", "v2")
     /// });
-    /// let changed = db.wait_for_change(&[b"other", b"config"], Duration::from_secs(30))?;
+    /// let changed = db.wait_for_change(&["other", "config"], Duration::from_secs(30))?;
     /// assert_eq!(changed, Some(1));
     /// t.join().unwrap()?;
     /// # Ok::<(), ziggydb::Error>(())
