@@ -585,6 +585,7 @@ impl Db {
             unsynced_bytes: s.unsynced_bytes(),
             index_file_bytes: idx.as_ref().map_or(0, |i| i.mapped_len()) as u64,
             rebuilding: s.rebuilding(),
+            waiters: s.live_waiters(),
             attached: s
                 .attached()
                 .into_iter()

@@ -36,6 +36,7 @@ pub(crate) mod pubsub;
 mod readonly;
 pub(crate) mod recovery;
 mod rotation;
+pub(crate) mod wake;
 
 use attach::{holder_pid, opener_phase};
 pub(crate) use attach::{index_belongs, unadoptable};
@@ -458,6 +459,8 @@ pub(crate) struct Shared {
     fork_gen: u64,
     /// `ziggy.pubsub`, opened at the first publish or subscribe (format-spec.md §5.4).
     pub(crate) pubsub: Mutex<Option<Arc<crate::engine::pubsub::PubSub>>>,
+    /// This process's waiters on the wake table (format-spec.md §9.6).
+    pub(crate) wake: wake::Local,
 }
 
 /// The engine of each directory open in this process, read-write and read-only apart.

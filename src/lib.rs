@@ -210,6 +210,7 @@ pub use format::value::{Value, ValueRef, ValueType};
 pub use tools::check::CheckReport;
 pub use tools::dump::{ExportFormat, ImportStats};
 pub use tools::repair::{repair, DamagedCollection, DamagedRange, DroppedTxn, RepairReport};
+pub use types::blocking::{CancelToken, End, Wait};
 pub use types::collections::{
     Hash, HashView, LexBound, List, ListView, ScoreBound, Set, SetOp, SetView, SortedSet,
     SortedSetView, ZAddFlags,

@@ -8,7 +8,7 @@
 //! ([`format_score`](crate::commands::format_score)).
 
 use crate::commands::format_float;
-use crate::{Db, Error, LexBound, ScoreBound, SetOp, WriteTxn, ZAddFlags};
+use crate::{Db, End, Error, LexBound, ScoreBound, SetOp, WriteTxn, ZAddFlags};
 
 use crate::commands::exec::error_reply;
 use crate::commands::parse::{not_an_integer, parse_int, syntax_error};
@@ -61,6 +61,22 @@ pub enum CollectionId {
     Linsert,
     /// `LPOS`.
     Lpos,
+    /// `LMOVE`.
+    Lmove,
+    /// `RPOPLPUSH`.
+    Rpoplpush,
+    /// `LMPOP`.
+    Lmpop,
+    /// `BLPOP`.
+    Blpop,
+    /// `BRPOP`.
+    Brpop,
+    /// `BLMOVE`.
+    Blmove,
+    /// `BRPOPLPUSH`.
+    Brpoplpush,
+    /// `BLMPOP`.
+    Blmpop,
     /// `SADD`.
     Sadd,
     /// `SREM`.
@@ -133,6 +149,14 @@ pub enum CollectionId {
     Zpopmax,
     /// `ZRANDMEMBER`.
     Zrandmember,
+    /// `ZMPOP`.
+    Zmpop,
+    /// `BZPOPMIN`.
+    Bzpopmin,
+    /// `BZPOPMAX`.
+    Bzpopmax,
+    /// `BZMPOP`.
+    Bzmpop,
     /// `HSET`.
     Hset,
     /// `HMSET`.
@@ -262,6 +286,70 @@ pub const COMMANDS: &[CommandSpec] = &[
         Kind::Read,
         "key element [RANK rank] [COUNT num-matches] [MAXLEN len]",
         "Find the positions of elements equal to a value",
+    ),
+    spec(
+        CollectionId::Lmove,
+        "LMOVE",
+        5,
+        Kind::Write,
+        "source destination LEFT|RIGHT LEFT|RIGHT",
+        "Move an element from an end of one list to an end of another; reply with it",
+    ),
+    spec(
+        CollectionId::Rpoplpush,
+        "RPOPLPUSH",
+        3,
+        Kind::Write,
+        "source destination",
+        "Move the last element of a list to the head of another; reply with it",
+    ),
+    spec(
+        CollectionId::Lmpop,
+        "LMPOP",
+        -4,
+        Kind::Write,
+        "numkeys key [key ...] LEFT|RIGHT [COUNT count]",
+        "Pop elements from the first non-empty list of several",
+    ),
+    spec(
+        CollectionId::Blpop,
+        "BLPOP",
+        -3,
+        Kind::Write,
+        "key [key ...] timeout",
+        "Pop the head of the first non-empty list, waiting up to timeout seconds (0: forever) for a push by any process",
+    ),
+    spec(
+        CollectionId::Brpop,
+        "BRPOP",
+        -3,
+        Kind::Write,
+        "key [key ...] timeout",
+        "Pop the tail of the first non-empty list, waiting up to timeout seconds (0: forever) for a push by any process",
+    ),
+    spec(
+        CollectionId::Blmove,
+        "BLMOVE",
+        6,
+        Kind::Write,
+        "source destination LEFT|RIGHT LEFT|RIGHT timeout",
+        "LMOVE, waiting up to timeout seconds (0: forever) for an element in source",
+    ),
+    spec(
+        CollectionId::Brpoplpush,
+        "BRPOPLPUSH",
+        4,
+        Kind::Write,
+        "source destination timeout",
+        "RPOPLPUSH, waiting up to timeout seconds (0: forever) for an element in source",
+    ),
+    spec(
+        CollectionId::Blmpop,
+        "BLMPOP",
+        -5,
+        Kind::Write,
+        "timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]",
+        "LMPOP, waiting up to timeout seconds (0: forever) for a push by any process",
     ),
     spec(
         CollectionId::Sadd,
@@ -552,6 +640,38 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Get random members of a sorted set (a negative count may repeat members)",
     ),
     spec(
+        CollectionId::Zmpop,
+        "ZMPOP",
+        -4,
+        Kind::Write,
+        "numkeys key [key ...] MIN|MAX [COUNT count]",
+        "Pop the lowest or highest members from the first non-empty sorted set of several",
+    ),
+    spec(
+        CollectionId::Bzpopmin,
+        "BZPOPMIN",
+        -3,
+        Kind::Write,
+        "key [key ...] timeout",
+        "Pop the lowest member of the first non-empty sorted set, waiting up to timeout seconds (0: forever)",
+    ),
+    spec(
+        CollectionId::Bzpopmax,
+        "BZPOPMAX",
+        -3,
+        Kind::Write,
+        "key [key ...] timeout",
+        "Pop the highest member of the first non-empty sorted set, waiting up to timeout seconds (0: forever)",
+    ),
+    spec(
+        CollectionId::Bzmpop,
+        "BZMPOP",
+        -5,
+        Kind::Write,
+        "timeout numkeys key [key ...] MIN|MAX [COUNT count]",
+        "ZMPOP, waiting up to timeout seconds (0: forever) for a member added by any process",
+    ),
+    spec(
         CollectionId::Hset,
         "HSET",
         -4,
@@ -827,7 +947,39 @@ pub enum WriteCmd<'a> {
     HDel(&'a [u8], Vec<&'a [u8]>),
     HIncrBy(&'a [u8], &'a [u8], i64),
     HIncrByFloat(&'a [u8], &'a [u8], f64),
+    /// `LMOVE`, `RPOPLPUSH`, and their blocking forms.
+    Move {
+        src: &'a [u8],
+        dst: &'a [u8],
+        from: End,
+        to: End,
+        block: Block,
+    },
+    /// `LMPOP`, `BLPOP`, `BRPOP`, `BLMPOP`.
+    MPop {
+        keys: Vec<&'a [u8]>,
+        end: End,
+        count: u64,
+        /// `BLPOP`'s reply `[key, element]` rather than `LMPOP`'s `[key, [elements]]`.
+        single: bool,
+        block: Block,
+    },
+    /// `ZMPOP`, `BZPOPMIN`, `BZPOPMAX`, `BZMPOP`.
+    ZMPop {
+        keys: Vec<&'a [u8]>,
+        max: bool,
+        count: u64,
+        /// `BZPOPMIN`'s reply `[key, member, score]` rather than `ZMPOP`'s
+        /// `[key, [[member, score], ...]]`.
+        single: bool,
+        block: Block,
+    },
 }
+
+/// Whether a pop waits, and how long: `None` for the non-blocking commands; for the
+/// blocking ones `Some(None)` (timeout 0: forever) or `Some(Some(timeout))`. Inside a
+/// transaction a blocking command does not wait, as in Redis's `MULTI`.
+pub type Block = Option<Option<std::time::Duration>>;
 
 // ---------------------------------------------------------------------------------------------
 // Argument parsing
@@ -1060,6 +1212,61 @@ pub fn parse<'a>(
                 reply_ok: id == I::Hmset,
             })
         }
+        I::Lmove | I::Blmove => {
+            let from = list_end(arg(2))?;
+            let to = list_end(arg(3))?;
+            let block = match id {
+                I::Blmove => Some(timeout_arg(arg(4))?),
+                _ => None,
+            };
+            write(W::Move {
+                src: key,
+                dst: arg(1),
+                from,
+                to,
+                block,
+            })
+        }
+        I::Rpoplpush | I::Brpoplpush => write(W::Move {
+            src: key,
+            dst: arg(1),
+            from: End::Back,
+            to: End::Front,
+            block: match id {
+                I::Brpoplpush => Some(timeout_arg(arg(2))?),
+                _ => None,
+            },
+        }),
+        I::Blpop | I::Brpop | I::Bzpopmin | I::Bzpopmax => {
+            let (keys, timeout) = args.split_at(args.len() - 1);
+            let block = Some(timeout_arg(timeout[0])?);
+            let keys = slices(keys);
+            match id {
+                I::Blpop | I::Brpop => write(W::MPop {
+                    keys,
+                    end: if id == I::Blpop {
+                        End::Front
+                    } else {
+                        End::Back
+                    },
+                    count: 1,
+                    single: true,
+                    block,
+                }),
+                _ => write(W::ZMPop {
+                    keys,
+                    max: id == I::Bzpopmax,
+                    count: 1,
+                    single: true,
+                    block,
+                }),
+            }
+        }
+        I::Lmpop | I::Zmpop => parse_mpop(args, id == I::Zmpop, None),
+        I::Blmpop | I::Bzmpop => {
+            let block = Some(timeout_arg(arg(0))?);
+            parse_mpop(&args[1..], id == I::Bzmpop, block)
+        }
         I::Hsetnx => write(W::HSetNx(key, arg(1), arg(2))),
         I::Hget => read(R::HGet(key, arg(1))),
         I::Hrandfield => read(R::HRandField(key, random_count(args, b"WITHVALUES")?)),
@@ -1087,6 +1294,92 @@ pub fn parse<'a>(
 
 /// `LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]`; a later option of the
 /// same name wins.
+/// `LEFT` or `RIGHT` (any case), as Redis's `getListPositionFromObjectOrReply` reads it.
+fn list_end(arg: &[u8]) -> Result<End, Reply> {
+    if is(arg, "LEFT") {
+        Ok(End::Front)
+    } else if is(arg, "RIGHT") {
+        Ok(End::Back)
+    } else {
+        Err(syntax_error())
+    }
+}
+
+/// A blocking command's timeout as Redis 7.0's `getTimeoutFromObjectOrReply` reads it:
+/// seconds as a long double, to milliseconds rounded up, converted to a 64-bit integer
+/// (where a value beyond its range becomes the most negative one, as on x86-64); 0 waits
+/// forever.
+fn timeout_arg(arg: &[u8]) -> Result<Option<std::time::Duration>, Reply> {
+    let secs = crate::format::value::parse_long_double(arg)
+        .filter(|s| !s.is_nan())
+        .ok_or_else(|| error("ERR timeout is not a float or out of range"))?;
+    let ms = (secs * 1000.0).ceil();
+    // `i64::MAX as f64` is 2^63, the first value out of range.
+    if ms < 0.0 || ms >= i64::MAX as f64 {
+        return Err(error("ERR timeout is negative"));
+    }
+    Ok((ms > 0.0).then(|| std::time::Duration::from_millis(ms as u64)))
+}
+
+/// `LMPOP`/`ZMPOP`'s arguments `numkeys key [key ...] LEFT|RIGHT (MIN|MAX) [COUNT count]`,
+/// checked as Redis's `lmpopGenericCommand`/`zmpopGenericCommand` check them.
+fn parse_mpop<'a>(args: &'a [&'a [u8]], zset: bool, block: Block) -> Result<Cmd<'a>, Reply> {
+    let numkeys = parse_int(args[0])
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| error("ERR numkeys should be greater than 0"))?;
+    let where_at = usize::try_from(numkeys)
+        .ok()
+        .and_then(|n| n.checked_add(1))
+        .filter(|&i| i < args.len())
+        .ok_or_else(syntax_error)?;
+    let keys = slices(&args[1..where_at]);
+    let end = args[where_at];
+    let max = if zset {
+        if is(end, "MIN") {
+            false
+        } else if is(end, "MAX") {
+            true
+        } else {
+            return Err(syntax_error());
+        }
+    } else {
+        false
+    };
+    let list_end = if zset { End::Front } else { list_end(end)? };
+    let mut count = None;
+    let mut j = where_at + 1;
+    while j < args.len() {
+        if count.is_none() && is(args[j], "COUNT") && j + 1 < args.len() {
+            j += 1;
+            let n = parse_int(args[j])
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| error("ERR count should be greater than 0"))?;
+            count = Some(n as u64);
+        } else {
+            return Err(syntax_error());
+        }
+        j += 1;
+    }
+    let count = count.unwrap_or(1);
+    Ok(Cmd::Write(if zset {
+        WriteCmd::ZMPop {
+            keys,
+            max,
+            count,
+            single: false,
+            block,
+        }
+    } else {
+        WriteCmd::MPop {
+            keys,
+            end: list_end,
+            count,
+            single: false,
+            block,
+        }
+    }))
+}
+
 fn parse_lpos<'a>(args: &'a [&'a [u8]]) -> Result<LPos<'a>, Reply> {
     let mut lpos = LPos {
         key: args[0],
@@ -1281,7 +1574,21 @@ type Outcome = Result<Reply, Fail>;
 /// Runs `cmd`: inside `txn` if one is open; otherwise a read reads the committed state and
 /// a write runs in a transaction of its own, committed if it succeeds.
 pub fn run(db: &Db, txn: Option<&mut WriteTxn>, cmd: &Cmd<'_>) -> Reply {
+    run_with(db, txn, cmd, None)
+}
+
+/// [`run`], where a blocking pop outside a transaction waits (across processes, see
+/// [`Db::pop_lists_blocking`]) until it can pop, its timeout passes, or `cancel` is
+/// cancelled (which replies as a timeout does). Inside a transaction it does not wait, as
+/// in Redis's `MULTI`.
+pub fn run_with(
+    db: &Db,
+    txn: Option<&mut WriteTxn>,
+    cmd: &Cmd<'_>,
+    cancel: Option<&crate::CancelToken>,
+) -> Reply {
     let outcome = match (txn, cmd) {
+        (None, Cmd::Write(w)) if blocks(w).is_some() => wait_alone(db, w, cancel),
         (Some(tx), Cmd::Write(cmd)) => write(tx, cmd),
         (Some(tx), Cmd::Read(cmd)) => read(&mut Src::Txn(tx), cmd),
         (None, Cmd::Write(cmd)) => write_alone(db, cmd),
@@ -1291,6 +1598,90 @@ pub fn run(db: &Db, txn: Option<&mut WriteTxn>, cmd: &Cmd<'_>) -> Reply {
         Fail::Db(e) => error_reply(&e),
         Fail::Reply(reply) => reply,
     })
+}
+
+impl Cmd<'_> {
+    /// Whether this is a blocking pop (`BLPOP`, `BZPOPMIN`...), which waits when it runs
+    /// outside a transaction.
+    pub fn blocks(&self) -> bool {
+        matches!(self, Cmd::Write(w) if blocks(w).is_some())
+    }
+}
+
+/// The timeout of a blocking pop (`Some(None)`: forever); `None` for any other command.
+fn blocks(cmd: &WriteCmd<'_>) -> Block {
+    match cmd {
+        WriteCmd::Move { block, .. }
+        | WriteCmd::MPop { block, .. }
+        | WriteCmd::ZMPop { block, .. } => *block,
+        _ => None,
+    }
+}
+
+/// A blocking pop outside a transaction: waits through the library's blocking calls; a
+/// timeout replies a nil array, as Redis 7 does for every list and sorted-set wait.
+fn wait_alone(db: &Db, cmd: &WriteCmd<'_>, cancel: Option<&crate::CancelToken>) -> Outcome {
+    let mut wait = crate::Wait::from(blocks(cmd).flatten());
+    if let Some(c) = cancel {
+        wait = wait.cancel_on(c);
+    }
+    Ok(match cmd {
+        WriteCmd::Move {
+            src, dst, from, to, ..
+        } => match db.move_list_blocking(src, dst, *from, *to, wait)? {
+            Some(v) => Reply::Bulk(v),
+            None => Reply::NilArray,
+        },
+        WriteCmd::MPop {
+            keys,
+            end,
+            count,
+            single,
+            ..
+        } => match db.pop_lists_blocking(keys, *end, *count, wait)? {
+            Some((i, popped)) => mpop_reply(keys[i], popped, *single),
+            None => Reply::NilArray,
+        },
+        WriteCmd::ZMPop {
+            keys,
+            max,
+            count,
+            single,
+            ..
+        } => match db.pop_zsets_blocking(keys, *max, *count, wait)? {
+            Some((i, popped)) => zmpop_reply(keys[i], popped, *single),
+            None => Reply::NilArray,
+        },
+        _ => return write_alone(db, cmd),
+    })
+}
+
+/// `BLPOP`'s `[key, element]` (`single`) or `LMPOP`'s `[key, [element, ...]]`.
+fn mpop_reply(key: &[u8], popped: Vec<Vec<u8>>, single: bool) -> Reply {
+    let rest = if single {
+        popped.into_iter().next().map_or(Reply::Nil, Reply::Bulk)
+    } else {
+        bulks(popped)
+    };
+    Reply::Array(vec![Reply::bulk(key), rest])
+}
+
+/// `BZPOPMIN`'s `[key, member, score]` (`single`) or `ZMPOP`'s
+/// `[key, [[member, score], ...]]`.
+fn zmpop_reply(key: &[u8], popped: Vec<(Vec<u8>, f64)>, single: bool) -> Reply {
+    if single {
+        let mut out = vec![Reply::bulk(key)];
+        if let Some((m, s)) = popped.into_iter().next() {
+            out.push(Reply::Bulk(m));
+            out.push(score(s));
+        }
+        return Reply::Array(out);
+    }
+    let pairs = popped
+        .into_iter()
+        .map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), score(s)]))
+        .collect();
+    Reply::Array(vec![Reply::bulk(key), Reply::Array(pairs)])
 }
 
 fn write_alone(db: &Db, cmd: &WriteCmd<'_>) -> Outcome {
@@ -1698,7 +2089,56 @@ fn write(tx: &mut WriteTxn, cmd: &WriteCmd<'_>) -> Outcome {
             hash.set(&[(field, &text)])?;
             Reply::bulk(text)
         }
+        WriteCmd::Move {
+            src, dst, from, to, ..
+        } => bulk_or_nil(tx.list_move(src, dst, *from, *to)?),
+        WriteCmd::MPop { .. } | WriteCmd::ZMPop { .. } => return mpop_now(tx, cmd),
     })
+}
+
+/// The pops of several keys, without waiting (`LMPOP`, and a blocking pop inside a
+/// transaction): the first key that holds something, in order; a key of another type before
+/// it is an error.
+fn mpop_now(tx: &mut WriteTxn, cmd: &WriteCmd<'_>) -> Outcome {
+    match cmd {
+        WriteCmd::MPop {
+            keys,
+            end,
+            count,
+            single,
+            ..
+        } => {
+            for k in keys {
+                let mut list = tx.list(k);
+                if list.is_empty()? {
+                    continue;
+                }
+                let popped = match end {
+                    End::Front => list.pop_front(*count)?,
+                    End::Back => list.pop_back(*count)?,
+                };
+                return Ok(mpop_reply(k, popped, *single));
+            }
+            Ok(Reply::NilArray)
+        }
+        WriteCmd::ZMPop {
+            keys,
+            max,
+            count,
+            single,
+            ..
+        } => {
+            for k in keys {
+                let mut zset = tx.zset(k);
+                if zset.is_empty()? {
+                    continue;
+                }
+                return Ok(zmpop_reply(k, zset.pop(*count, *max)?, *single));
+            }
+            Ok(Reply::NilArray)
+        }
+        _ => Ok(Reply::NilArray),
+    }
 }
 
 /// `ZADD ... INCR`: the new score, or nil when NX, XX, GT or LT leaves the member as it was.
@@ -1817,6 +2257,12 @@ mod tests {
                     ("LINSERT", 1) => b"BEFORE".to_vec(),
                     ("ZRANGEBYLEX" | "ZREVRANGEBYLEX" | "ZLEXCOUNT", 1) => b"-".to_vec(),
                     ("ZRANGEBYLEX" | "ZREVRANGEBYLEX" | "ZLEXCOUNT", 2) => b"+".to_vec(),
+                    ("LMOVE" | "BLMOVE", 2 | 3) | ("LMPOP", 2) => b"LEFT".to_vec(),
+                    ("BLMPOP", 3) => b"RIGHT".to_vec(),
+                    ("ZMPOP", 2) => b"MIN".to_vec(),
+                    ("BZMPOP", 3) => b"MAX".to_vec(),
+                    ("BLMPOP" | "BZMPOP", 0) => b"0.5".to_vec(),
+                    ("LMPOP" | "ZMPOP", 0) => b"1".to_vec(),
                     (_, 0) => b"key".to_vec(),
                     _ => b"1".to_vec(),
                 })

@@ -209,7 +209,33 @@ fn map(pairs: Vec<(&str, Reply)>) -> Reply {
 /// One command's `COMMAND INFO` entry.
 fn info(spec: &'static CommandSpec) -> Reply {
     let keys = spec.id.keys();
-    let key_specs = if keys.first == 0 {
+    let key_specs = if let Some(at) = spec.id.keynum_at() {
+        // The keys follow their count: Redis's "keynum" specification.
+        vec![map(vec![
+            ("flags", statuses(&["RW", "access", "delete"])),
+            (
+                "begin_search",
+                map(vec![
+                    ("type", Reply::bulk("index")),
+                    ("spec", map(vec![("index", int(at))])),
+                ]),
+            ),
+            (
+                "find_keys",
+                map(vec![
+                    ("type", Reply::bulk("keynum")),
+                    (
+                        "spec",
+                        map(vec![
+                            ("keynumidx", int(0)),
+                            ("firstkey", int(1)),
+                            ("keystep", int(1)),
+                        ]),
+                    ),
+                ]),
+            ),
+        ])]
+    } else if keys.first == 0 {
         Vec::new()
     } else {
         let flags: &[&str] = match spec.kind {
@@ -325,6 +351,23 @@ fn get_keys(argv: &[&[u8]]) -> Reply {
         return Reply::error("ERR Invalid number of arguments specified for command");
     }
     let keys = spec.id.keys();
+    if let Some(at) = spec.id.keynum_at() {
+        let at = at as usize;
+        let n = argv
+            .get(at)
+            .and_then(|n| crate::commands::parse_int(n))
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n >= 1 && at + n < argv.len());
+        return match n {
+            Some(n) => Reply::Array(
+                argv[at + 1..=at + n]
+                    .iter()
+                    .map(|k| Reply::bulk(*k))
+                    .collect(),
+            ),
+            None => Reply::error("ERR Invalid arguments specified for command"),
+        };
+    }
     if keys.first == 0 {
         return Reply::error("ERR The command has no key arguments");
     }

@@ -137,6 +137,10 @@ pub struct Session {
     name: Option<Vec<u8>>,
     /// Its subscriptions, and the replies of a `SUBSCRIBE` beyond the first.
     pubsub: crate::commands::pubsub::SessionPubSub,
+    /// What ends a blocking command's wait early ([`Session::set_cancel`]).
+    cancel: Option<crate::CancelToken>,
+    /// Whether blocking commands wait ([`Session::set_blocking`]).
+    blocking: bool,
 }
 
 /// The number the next session gets: sessions are numbered from 1 in each process.
@@ -159,7 +163,24 @@ impl Session {
             id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
             name: None,
             pubsub: Default::default(),
+            cancel: None,
+            blocking: true,
         }
+    }
+
+    /// Lets `token` end the wait of a blocking command (`BLPOP`, `BZPOPMIN`...): once it is
+    /// cancelled the command replies as if its timeout had passed (a nil array), and so do
+    /// later blocking commands until the token is reset. A shell cancels it from its
+    /// `SIGINT` handler, for Ctrl-C.
+    pub fn set_cancel(&mut self, token: crate::CancelToken) {
+        self.cancel = Some(token);
+    }
+
+    /// Whether blocking commands wait (the default) or, with `false`, answer at once as they
+    /// do inside `MULTI` (a nil reply when there is nothing to pop): for a caller that runs
+    /// many sessions on one thread and must not let one of them stop the others.
+    pub fn set_blocking(&mut self, blocking: bool) {
+        self.blocking = blocking;
     }
 
     /// The protocol the session's replies are shaped for: [`Protocol::Resp2`] until a
@@ -396,7 +417,12 @@ impl Session {
                 Ok(cmd) => {
                     let result = match self.txn.as_mut() {
                         Some(tx) => run_in_txn(&self.db, tx, cmd),
-                        None => run_alone(&self.db, cmd),
+                        None => run_alone(
+                            &self.db,
+                            cmd,
+                            self.cancel.as_ref().filter(|_| self.blocking),
+                            self.blocking,
+                        ),
                     };
                     let reply = result.unwrap_or_else(|e| error_reply(&e));
                     self.shaped(spec.id, args, reply)
@@ -624,7 +650,29 @@ fn resp3(id: CommandId, args: &[&[u8]], reply: Reply) -> Reply {
         }
         // With a count, pairs; without, one member and its score.
         C::Coll(L::Zpopmin | L::Zpopmax) if args.len() > 2 => scored_pairs(reply),
-        C::Coll(L::Zpopmin | L::Zpopmax) => match reply {
+        // `[key, [[member, score], ...]]`.
+        C::Coll(L::Zmpop | L::Bzmpop) => match reply {
+            Reply::Array(mut items) if items.len() == 2 => {
+                if let Some(Reply::Array(pairs)) = items.pop() {
+                    let pairs = pairs
+                        .into_iter()
+                        .map(|p| match p {
+                            Reply::Array(mut pair) => {
+                                if let Some(score) = pair.pop() {
+                                    pair.push(double(score));
+                                }
+                                Reply::Array(pair)
+                            }
+                            other => other,
+                        })
+                        .collect();
+                    items.push(Reply::Array(pairs));
+                }
+                Reply::Array(items)
+            }
+            other => other,
+        },
+        C::Coll(L::Zpopmin | L::Zpopmax | L::Bzpopmin | L::Bzpopmax) => match reply {
             Reply::Array(mut items) => {
                 if let Some(score) = items.pop() {
                     items.push(double(score));
@@ -709,9 +757,28 @@ fn scored_pairs(reply: Reply) -> Reply {
 
 /// Runs a non-control command outside any transaction; a write command gets a transaction of
 /// its own, committed if it succeeds.
-fn run_alone(db: &Db, cmd: Cmd<'_>) -> crate::Result<Reply> {
+fn run_alone(
+    db: &Db,
+    cmd: Cmd<'_>,
+    cancel: Option<&crate::CancelToken>,
+    blocking: bool,
+) -> crate::Result<Reply> {
     match cmd {
-        Cmd::Coll(cmd) => Ok(crate::commands::collections::run(db, None, &cmd)),
+        // A session that must not wait runs a blocking pop in a transaction of its own,
+        // where it does not wait.
+        Cmd::Coll(cmd) if !blocking && cmd.blocks() => {
+            let mut tx = db.begin_write()?;
+            let reply = crate::commands::collections::run(db, Some(&mut tx), &cmd);
+            if reply.is_error() {
+                tx.rollback();
+            } else {
+                tx.commit()?;
+            }
+            Ok(reply)
+        }
+        Cmd::Coll(cmd) => Ok(crate::commands::collections::run_with(
+            db, None, &cmd, cancel,
+        )),
         Cmd::Read(cmd) => read(db, cmd),
         // Deletes in several transactions if one cannot hold them all.
         Cmd::Write(WriteCmd::FlushDb) => {

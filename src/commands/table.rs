@@ -261,7 +261,7 @@ impl Group {
     pub const fn of_collection(name: &str) -> Group {
         match name.as_bytes() {
             [b'S', ..] => Group::Set,
-            [b'Z', ..] => Group::SortedSet,
+            [b'Z', ..] | [b'B', b'Z', ..] => Group::SortedSet,
             [b'H', ..] => Group::Hash,
             _ => Group::List,
         }
@@ -968,7 +968,16 @@ impl CommandId {
                 L::Sinter | L::Sunion | L::Sdiff | L::Sinterstore | L::Sunionstore | L::Sdiffstore,
             ) => (1, -1, 1),
             C::Mset | C::Msetnx => (1, -1, 2),
-            C::Rename | C::Renamenx | C::Copy | C::Coll(L::Zrangestore) => (1, 2, 1),
+            C::Rename
+            | C::Renamenx
+            | C::Copy
+            | C::Coll(
+                L::Zrangestore | L::Lmove | L::Rpoplpush | L::Blmove | L::Brpoplpush,
+            ) => (1, 2, 1),
+            // The keys before the timeout.
+            C::Coll(L::Blpop | L::Brpop | L::Bzpopmin | L::Bzpopmax) => (1, -2, 1),
+            // The number of keys is an argument (Redis's "movablekeys"): see `keynum_at`.
+            C::Coll(L::Lmpop | L::Zmpop | L::Blmpop | L::Bzmpop) => (0, 0, 0),
             C::Get
             | C::Set
             | C::Setnx
@@ -1004,6 +1013,19 @@ impl CommandId {
             | C::Coll(_) => (1, 1, 1),
         };
         KeyPositions { first, last, step }
+    }
+}
+
+impl CommandId {
+    /// For a command whose keys follow a count of them (`LMPOP`, `BLMPOP`, `ZMPOP`,
+    /// `BZMPOP`), the position of that count; the keys come right after it.
+    pub fn keynum_at(self) -> Option<i32> {
+        use crate::commands::collections::CollectionId as L;
+        match self {
+            CommandId::Coll(L::Lmpop | L::Zmpop) => Some(1),
+            CommandId::Coll(L::Blmpop | L::Bzmpop) => Some(2),
+            _ => None,
+        }
     }
 }
 

@@ -597,6 +597,14 @@ impl WriteTxn {
     ) -> Result<()> {
         let guard = self.guard.take().ok_or(Error::Poisoned)?;
         let shared = std::sync::Arc::clone(guard.shared());
+        // The wake-table buckets of the user keys written, bumped once the commit is
+        // published (format-spec.md §9.6).
+        let wake = crate::engine::wake::mask_of(records.clone().filter_map(|(k, op)| {
+            let internal = match op {
+                OpRef::Put { internal, .. } | OpRef::Del { internal } => internal,
+            };
+            (!internal).then_some(k)
+        }));
         let end = match shared.commit_iter(records) {
             Ok(end) => end,
             Err(e) => {
@@ -608,6 +616,8 @@ impl WriteTxn {
             .shm
             .add(W_COMMIT_MICROS, self.started.elapsed().as_micros() as u64);
         drop(guard);
+        // After the writer lock is released, so that a woken waiter finds it free.
+        shared.wake_buckets(wake);
         if shared.opts.durability == Durability::Immediate {
             shared.sync_to(end)?;
         }

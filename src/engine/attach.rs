@@ -715,6 +715,7 @@ impl Shared {
             pid: std::process::id(),
             fork_gen: crate::os::map::fork_generation(),
             pubsub: Mutex::new(None),
+            wake: Default::default(),
         }
     }
 
@@ -1206,6 +1207,12 @@ impl Shared {
             let v = self.shm.proc_word(slot, w).swap(0, Ordering::Relaxed);
             self.shm.add(g, v);
         }
+        // Waiters of a process that died while they waited are no longer waiting.
+        let waiting = self
+            .shm
+            .proc_word(slot, P_WAITING)
+            .swap(0, Ordering::SeqCst);
+        self.shm.sub(W_WAKE_SLEEPERS, waiting);
     }
 
     /// Number of processes attached: every one holds a shared lock on `ziggy.shm`, so count
@@ -1213,6 +1220,20 @@ impl Shared {
     pub(crate) fn processes(&self) -> u64 {
         let listed = self.attached().len() as u64;
         self.shm_lock.holders().map_or(listed, |n| n.max(listed))
+    }
+
+    /// Waiters on the wake table of the processes attached now (format-spec.md §9.6).
+    pub(crate) fn live_waiters(&self) -> u64 {
+        (0..PROC_SLOTS)
+            .filter(|&slot| self.shm.proc_word(slot, P_WAITING).load(Ordering::Relaxed) != 0)
+            .filter(|&slot| {
+                let pid = self.shm.proc_word(slot, P_PID).load(Ordering::Acquire);
+                pid != 0
+                    && process_start(pid as u32)
+                        == Some(self.shm.proc_word(slot, P_START).load(Ordering::Relaxed))
+            })
+            .map(|slot| self.shm.proc_word(slot, P_WAITING).load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Attached processes now: (pid, reads, hits, misses) of each.

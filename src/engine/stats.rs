@@ -62,6 +62,10 @@ pub struct Metrics {
     /// old index's checkpoint, provisional until the rebuild ends (they miss the writes of the
     /// log after the checkpoint).
     pub rebuilding: bool,
+    /// Blocking calls waiting now (blocking pops and [`Db::wait_for_change`](crate::Db::wait_for_change)) in the
+    /// processes listed in [`Metrics::attached`]; a waiter of a process that died is not
+    /// counted.
+    pub waiters: u64,
     /// Processes attached now: pid, and reads, hits and misses since each attached. The
     /// shared process table has 112 slots: processes attached beyond those are counted in
     /// [`Metrics::processes`] but not listed here.

@@ -90,6 +90,15 @@ pub(crate) const OPENER_RECOVERING: u64 = 2;
 /// While `W_READY` is `SHM_READY_REBUILDING`: the checkpoint position of the old index that
 /// readers use until the rebuilt one is published (format-spec.md §10.4); 0 otherwise.
 pub(crate) const W_REBUILD_FROM: usize = 81;
+/// Waiters registered on the wake table, in every process (format-spec.md §9.6): a commit
+/// calls FUTEX_WAKE on the words it bumps only while this is not 0. A waiter killed while
+/// registered is taken off when its process slot is claimed again (`P_WAITING`).
+pub(crate) const W_WAKE_SLEEPERS: usize = 82;
+/// The wake table: word `W_WAKE_BASE + b` counts the commits that wrote a user key of
+/// bucket `b`; waiters sleep on its low half as a futex (format-spec.md §9.6).
+pub(crate) const W_WAKE_BASE: usize = 84;
+/// Buckets of the wake table: words 84–111.
+pub(crate) const W_WAKE_BUCKETS: usize = 28;
 /// User keys by value type: word `W_TYPE_KEYS + tag` for type tags below `TYPE_TAGS`.
 pub(crate) const W_TYPE_KEYS: usize = 48;
 /// Type tags with a key counter.
@@ -100,12 +109,14 @@ pub(crate) const PROC_BASE: usize = 128;
 pub(crate) const PROC_WORDS: usize = 8;
 pub(crate) const PROC_SLOTS: usize = (SHM_LEN as usize / 8 - PROC_BASE) / PROC_WORDS;
 // Slot words: 0 pid, 1 start time (clock ticks since boot, from /proc), 2 reads, 3 hits,
-// 4 misses.
+// 4 misses, 5 waiters on the wake table.
 pub(crate) const P_PID: usize = 0;
 pub(crate) const P_START: usize = 1;
 pub(crate) const P_READS: usize = 2;
 pub(crate) const P_HITS: usize = 3;
 pub(crate) const P_MISSES: usize = 4;
+/// Waiters of the process registered on the wake table (counted in `W_WAKE_SLEEPERS`).
+pub(crate) const P_WAITING: usize = 5;
 
 /// Typed view of the mapped shm file.
 pub(crate) struct Shm {

@@ -102,6 +102,131 @@ pub(crate) fn futex_wake_all(word: &AtomicU64) {
     }
 }
 
+/// One word [`futex_wait_any`] sleeps on: the low 32 bits of `word`, while they equal `seen`.
+/// `shared` says whether the word lies in a mapping shared between processes (a word of
+/// `ziggy.shm`) or in this process's own memory (a cancel flag), which the kernel keys
+/// apart (FUTEX_PRIVATE_FLAG).
+pub(crate) struct FutexWord<'a> {
+    pub(crate) word: &'a AtomicU64,
+    pub(crate) seen: u32,
+    pub(crate) shared: bool,
+}
+
+/// `struct futex_waitv` of `linux/futex.h`.
+#[repr(C)]
+struct FutexWaitv {
+    val: u64,
+    uaddr: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+/// Sleeps while every word of `words` still holds its `seen` value, until `deadline` (on the
+/// monotonic clock of [`std::time::Instant`]), at most 128 words. Returns early on any
+/// change, wake-up, signal or spuriously: callers re-check their condition. With the
+/// `futex_waitv` system call (Linux 5.16 and later) one sleep covers every word; on an
+/// older kernel it sleeps on the first word alone for at most 5 ms at a time, so a change
+/// of another is seen within that bound (format-spec.md §9.6).
+pub(crate) fn futex_wait_any(words: &[FutexWord<'_>], deadline: Option<std::time::Instant>) {
+    static NO_WAITV: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    const FUTEX_32: u32 = 2;
+    let words = &words[..words.len().min(128)];
+    let Some(first) = words.first() else {
+        if let Some(d) = deadline {
+            std::thread::sleep(d.saturating_duration_since(std::time::Instant::now()));
+        }
+        return;
+    };
+    let now = std::time::Instant::now();
+    if deadline.is_some_and(|d| d <= now) {
+        return;
+    }
+    if words.len() == 1 || NO_WAITV.load(Ordering::Relaxed) {
+        let left = deadline.map_or(Duration::from_secs(3600), |d| d - now);
+        let left = if words.len() == 1 {
+            left
+        } else {
+            left.min(Duration::from_millis(5))
+        };
+        // A private word is waited on as a shared one would be only if it is shared; a
+        // cancel flag alone in the list is never the case (the callers list it last).
+        futex_wait(first.word, first.seen, left);
+        return;
+    }
+    let list: Vec<FutexWaitv> = words
+        .iter()
+        .map(|w| FutexWaitv {
+            val: u64::from(w.seen),
+            uaddr: low_half(w.word) as u64,
+            flags: FUTEX_32
+                | if w.shared {
+                    0
+                } else {
+                    libc::FUTEX_PRIVATE_FLAG as u32
+                },
+            reserved: 0,
+        })
+        .collect();
+    // The deadline as an absolute CLOCK_MONOTONIC time, which is the clock `Instant` reads.
+    let abs = deadline.map(|d| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes only the timespec on our stack.
+        unsafe {
+            libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+        }
+        let left = d.saturating_duration_since(std::time::Instant::now());
+        let nanos = i128::from(ts.tv_nsec) + i128::from(left.subsec_nanos());
+        libc::timespec {
+            tv_sec: ts
+                .tv_sec
+                .saturating_add(
+                    libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX / 2),
+                )
+                .saturating_add((nanos / 1_000_000_000) as libc::time_t),
+            tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+        }
+    });
+    let ts_ptr = abs
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: futex_waitv reads the `list.len()` entries of `list` and the timespec (both on
+    // our stack or heap, alive for the call) and the 4-byte words they point to, each inside
+    // an `AtomicU64` borrowed for the whole call, so mapped; it writes no memory of ours.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex_waitv,
+            list.as_ptr(),
+            list.len() as libc::c_uint,
+            0u32,
+            ts_ptr,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        NO_WAITV.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Wakes every thread of this process sleeping in [`futex_wait_any`] on the private word
+/// `word`. Async-signal-safe (one system call), so a signal handler may cancel a wait.
+pub(crate) fn futex_wake_private(word: &AtomicU64) {
+    // SAFETY: as in `futex_wake_all`: the address is only a key, `word` is borrowed.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            low_half(word),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
 /// Grows `file` to at least `len` bytes with real blocks (`posix_fallocate` of `0..len`).
 ///
 /// `posix_fallocate` returns its error number and leaves `errno` alone, so the error is made

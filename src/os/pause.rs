@@ -79,3 +79,21 @@ pub(crate) fn busy(name: &str) {
 #[cfg(not(feature = "test-hooks"))]
 #[inline(always)]
 pub(crate) fn busy(_name: &str) {}
+
+/// The longest a waiter sleeps before it looks at its keys again without a wake-up
+/// (format-spec.md §9.6): `default`, or with the test hooks `ZIGGY_TEST_RECHECK_MS`, so that
+/// a test can show that a waiter is woken by the commit itself and not by this look.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn recheck(default: std::time::Duration) -> std::time::Duration {
+    std::env::var("ZIGGY_TEST_RECHECK_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(default, std::time::Duration::from_millis)
+}
+
+/// Without the test hooks, `default`.
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub(crate) fn recheck(default: std::time::Duration) -> std::time::Duration {
+    default
+}

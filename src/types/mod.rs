@@ -8,6 +8,7 @@
 //! one on its own with [`Db::transaction`]. The crate documentation (Keys, values and
 //! collections) shows them in use.
 
+pub(crate) mod blocking;
 pub(crate) mod collections;
 mod keys;
 pub(crate) mod pubsub;

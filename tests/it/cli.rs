@@ -474,7 +474,13 @@ impl Pty {
         if Command::new("script").arg("--version").output().is_err() {
             return Err("the shell tests need util-linux `script` (Debian: bsdutils)".into());
         }
-        let command = format!("'{}' -d '{}'", env!("CARGO_BIN_EXE_ziggy"), dir.display());
+        // `exec`: the shell that `script` runs must not be there to see a Ctrl-C too (a
+        // non-interactive sh that saw SIGINT exits with 130 after its child ends).
+        let command = format!(
+            "exec '{}' -d '{}'",
+            env!("CARGO_BIN_EXE_ziggy"),
+            dir.display()
+        );
         let mut cmd = Command::new("script");
         cmd.args(["-qec", &command, "/dev/null"])
             .env("TERM", "xterm")
@@ -622,6 +628,90 @@ fn shell_keeps_history_completes_hints_and_shows_the_transaction() -> TestResult
     sh.expect("(integer) 2")?;
     sh.expect("db> ")?;
     sh.exit()
+}
+
+/// Waits until `n` blocking commands wait on `dir` (in live processes).
+fn wait_for_waiters(db: &ziggydb::Db, n: u64) -> TestResult {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while db.metrics().waiters != n {
+        if Instant::now() > deadline {
+            return Err(format!("waiters never became {n}").into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+#[test]
+fn ctrl_c_ends_a_blocked_command_and_the_shell_goes_on() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = ziggydb::Db::open(&dir)?;
+    let mut sh = Pty::start(&dir, &[("HOME", tmp.path())])?;
+    sh.expect("db> ")?;
+    sh.send("BLPOP jobs 0\r")?;
+    wait_for_waiters(&db, 1)?;
+    sh.send("\x03")?;
+    sh.expect("(interrupted)")?;
+    sh.expect("db> ")?;
+    // The waiter is gone: a push stays in the list, and the shell still answers.
+    wait_for_waiters(&db, 0)?;
+    db.transaction(|tx| tx.list(b"jobs").push_back(&["j"]))?;
+    assert_eq!(db.list(b"jobs").len()?, 1);
+    sh.send("BLPOP jobs 0\r")?;
+    sh.expect("\"j\"")?;
+    sh.expect("db> ")?;
+    sh.exit()
+}
+
+#[test]
+fn sigint_ends_the_wait_of_a_script_and_of_a_one_shot_command_cleanly() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = ziggydb::Db::open(&dir)?;
+    for script in [None, Some("SET before 1\nBLPOP jobs 0\nSET after 1\n")] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ziggy"));
+        cmd.arg("-d").arg(&dir);
+        if script.is_none() {
+            cmd.args(["BLPOP", "jobs", "0"]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut stdin = child.stdin.take().ok_or("stdin is piped")?;
+        if let Some(script) = script {
+            stdin.write_all(script.as_bytes())?;
+        }
+        wait_for_waiters(&db, 1)?;
+        let pid = libc::pid_t::try_from(child.id())?;
+        // SAFETY: kill(2) only sends a signal to our child, not yet reaped.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        drop(stdin);
+        let out = child.wait_with_output()?;
+        assert_eq!(out.status.code(), Some(130), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "ziggy: interrupted\n");
+        // The script stops there: its next line never ran.
+        assert!(!db.exists(b"after")?);
+        assert_eq!(db.metrics().waiters, 0);
+    }
+    assert!(db.exists(b"before")?);
+    // Without a blocking command running, SIGINT ends the process as it always did.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ziggy"))
+        .arg("-d")
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?;
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = libc::pid_t::try_from(child.id())?;
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = child.wait()?;
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+    Ok(())
 }
 
 #[test]

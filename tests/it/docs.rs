@@ -24,6 +24,8 @@ const API_FILES: &[&str] = &[
     "src/types/pubsub.rs",
     "src/types/strings.rs",
     "src/types/ttl.rs",
+    "src/types/blocking.rs",
+    "src/engine/wake.rs",
 ];
 
 /// Public functions that are not part of the documented API, with why.

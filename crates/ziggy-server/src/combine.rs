@@ -30,6 +30,8 @@ pub struct Job {
 pub fn start(db: &Db, policy: Policy) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
     let mut session = Session::new(db, policy);
+    // A blocking pop must not stop the write thread: it answers at once, as in MULTI.
+    session.set_blocking(false);
     std::thread::Builder::new()
         .name("ziggy-writes".into())
         .spawn(move || {

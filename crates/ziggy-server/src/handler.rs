@@ -21,8 +21,8 @@ pub enum Flow {
     Close,
 }
 
-/// The commands of part 1 of the plan (blocking pops, pub/sub), answered with a clear
-/// error while the library has no command for them.
+/// Commands of blocking pops and pub/sub, answered with a clear error where the library has
+/// no command for them (today the sharded pub/sub ones).
 const NOT_BUILT: &[&str] = &[
     "BLPOP",
     "BRPOP",
@@ -109,7 +109,10 @@ pub const CHUNK: usize = 64 * 1024;
 
 impl Conn {
     pub fn new(server: Arc<Server>, client: Arc<Client>) -> Self {
-        let session = Session::new(&server.db, policy(&server.args));
+        let mut session = Session::new(&server.db, policy(&server.args));
+        // Blocking pops answer at once (as in MULTI) until a blocked client can wait
+        // without holding up its connection's task.
+        session.set_blocking(false);
         let authed = server.args.requirepass.is_none();
         Conn {
             server,
@@ -241,8 +244,8 @@ impl Conn {
             "SELECT" if lookup(b"SELECT").is_none() => (select(&args), Flow::Continue),
             n if NOT_BUILT.contains(&n) && lookup(n.as_bytes()).is_none() => (
                 Reply::error(format!(
-                    "ERR '{n}' is not available in ziggy-server yet: blocking pops and \
-                     pub/sub are not built"
+                    "ERR '{n}' is not available in ziggy-server yet: sharded pub/sub is not \
+                     built"
                 )),
                 Flow::Continue,
             ),
@@ -366,6 +369,7 @@ impl Conn {
     /// dropped), RESP2, no name, and signed out if there is a password.
     fn reset(&mut self) {
         self.session = Session::new(&self.server.db, policy(&self.server.args));
+        self.session.set_blocking(false);
         self.protocol = Protocol::Resp2;
         self.client.resp3.store(false, Ordering::Relaxed);
         lock(&self.client.name).clear();

@@ -8,6 +8,7 @@
 //! does) or `ziggy` itself fails; 2 for bad options.
 
 mod help;
+mod interrupt;
 mod print;
 mod repl;
 mod shell;
@@ -247,8 +248,18 @@ fn run_one(session: &mut Session, options: repl::Options, args: &[&[u8]]) -> io:
     };
     // An MGET's reply is printed as each value is read: neither it nor its printed form is
     // held whole.
+    let waiting = interrupt::blocks(args).then(interrupt::Waiting::start);
     session.execute_to(args, &mut sink);
+    drop(waiting);
     let Printing { printer, whole, .. } = sink;
+    if interrupt::pending() {
+        // Ctrl-C ended the wait: no reply is printed. A script or a one-shot command ends
+        // too; the shell says so and goes back to its prompt (`run_repeated`).
+        if !repl::interactive() {
+            eprintln!("ziggy: interrupted");
+        }
+        return Ok(!repl::interactive());
+    }
     if let Some(printer) = printer {
         printer.finish()?;
         stdout.flush()?;
@@ -392,6 +403,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.pipe {
         return pipe(&mut session);
     }
+    interrupt::install(&mut session);
 
     let code = if let Some(code) = stdio_transfer(&db, format, &command)? {
         code
@@ -419,6 +431,9 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     if let Some(warning) = session.pending_warning() {
         eprintln!("ziggy: {warning}");
+    }
+    if interrupt::ever() && !repl::interactive() {
+        return Ok(ExitCode::from(130));
     }
     Ok(code)
 }
@@ -874,7 +889,7 @@ fn run_script(
         // Each (start, end) becomes a slice in the same place (the same size).
         let args: Vec<&[u8]> = ranges.into_iter().map(|(s, e)| &line[s..e]).collect();
         let (outcome, failed) = repl::run_line_status(session, options, &args)?;
-        if outcome == Outcome::Quit {
+        if outcome == Outcome::Quit || interrupt::ever() {
             return Ok(false);
         }
         if failed && exit_on_error {

@@ -96,7 +96,27 @@ pub fn run_repeated(
         }
         failed |= run_command(session, options, args)?;
         done = done.saturating_add(1);
+        // Ctrl-C during a blocking command ends the repetition too.
+        if crate::interrupt::take() {
+            if interactive() {
+                print_line("(interrupted)")?;
+            }
+            return Ok(failed);
+        }
     }
+}
+
+/// Whether the interactive shell is running (rather than a script or a one-shot command).
+static INTERACTIVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records that the interactive shell runs: Ctrl-C then ends a blocking command only.
+pub fn set_interactive() {
+    INTERACTIVE.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// See [`set_interactive`].
+pub fn interactive() -> bool {
+    INTERACTIVE.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// Handles one line of the shell or of a script, already split into `args`.

@@ -266,6 +266,7 @@ pub fn run(
     dir: &Path,
     options: repl::Options,
 ) -> anyhow::Result<()> {
+    repl::set_interactive();
     let name = db_name(dir);
     let color = io::stdout().is_terminal();
     let mut editor: Editor<ShellHelper, FileHistory> = Editor::new()?;

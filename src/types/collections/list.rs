@@ -81,6 +81,56 @@ impl Db {
     }
 }
 
+impl ListView<'_, Db> {
+    /// Removes and returns the first element, waiting for one to be pushed (by any process)
+    /// if the list is empty (Redis `BLPOP key timeout`); `None` if `wait` ended first. See
+    /// [`Db::pop_lists_blocking`] for several lists and for the rules.
+    ///
+    /// # Errors
+    /// As [`Db::pop_lists_blocking`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use std::time::Duration;
+    /// let producer = db.clone();
+    /// let t = std::thread::spawn(move || producer.transaction(|tx| tx.list(b"jobs").push_back(&["j1"])));
+    /// let job = db.list(b"jobs").pop_front_blocking(Duration::from_secs(30))?;
+    /// assert_eq!(job, Some(b"j1".to_vec()));
+    /// # t.join().unwrap()?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn pop_front_blocking(&self, wait: impl Into<crate::Wait>) -> Result<Option<Vec<u8>>> {
+        self.pop_blocking(crate::End::Front, wait.into())
+    }
+
+    /// Removes and returns the last element, waiting for one to be pushed if the list is
+    /// empty (Redis `BRPOP key timeout`); `None` if `wait` ended first.
+    ///
+    /// # Errors
+    /// As [`Db::pop_lists_blocking`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["a", "b"]))?;
+    /// assert_eq!(db.list(b"l").pop_back_blocking(ziggydb::Wait::forever())?, Some(b"b".to_vec()));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn pop_back_blocking(&self, wait: impl Into<crate::Wait>) -> Result<Option<Vec<u8>>> {
+        self.pop_blocking(crate::End::Back, wait.into())
+    }
+
+    fn pop_blocking(&self, end: crate::End, wait: crate::Wait) -> Result<Option<Vec<u8>>> {
+        let got = self.src.pop_lists_blocking(&[&*self.key], end, 1, wait)?;
+        Ok(got.and_then(|(_, v)| v.into_iter().next()))
+    }
+}
+
 fn len_of(src: &impl Source, key: &[u8]) -> Result<u64> {
     Ok(src.meta(key, TY)?.map_or(0, |m| m.len))
 }

@@ -74,6 +74,54 @@ impl<'a, S: Read> SortedSetView<'a, S> {
     }
 }
 
+impl SortedSetView<'_, Db> {
+    /// Removes and returns the member with the lowest score, waiting for one to be added
+    /// (by any process) if the sorted set is empty (Redis `BZPOPMIN key timeout`); `None` if
+    /// `wait` ended first. See [`Db::pop_zsets_blocking`] for several keys.
+    ///
+    /// # Errors
+    /// As [`Db::pop_zsets_blocking`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(5.0, "x")]))?;
+    /// let got = db.zset(b"z").pop_min_blocking(ziggydb::Wait::forever())?;
+    /// assert_eq!(got, Some((b"x".to_vec(), 5.0)));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn pop_min_blocking(&self, wait: impl Into<crate::Wait>) -> Result<Option<(Vec<u8>, f64)>> {
+        self.pop_blocking(false, wait.into())
+    }
+
+    /// Removes and returns the member with the highest score, waiting for one to be added
+    /// if the sorted set is empty (Redis `BZPOPMAX key timeout`); `None` if `wait` ended
+    /// first.
+    ///
+    /// # Errors
+    /// As [`Db::pop_zsets_blocking`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use std::time::Duration;
+    /// assert_eq!(db.zset(b"z").pop_max_blocking(Duration::from_millis(1))?, None);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn pop_max_blocking(&self, wait: impl Into<crate::Wait>) -> Result<Option<(Vec<u8>, f64)>> {
+        self.pop_blocking(true, wait.into())
+    }
+
+    fn pop_blocking(&self, max: bool, wait: crate::Wait) -> Result<Option<(Vec<u8>, f64)>> {
+        let got = self.src.pop_zsets_blocking(&[&*self.key], max, 1, wait)?;
+        Ok(got.and_then(|(_, v)| v.into_iter().next()))
+    }
+}
+
 impl WriteTxn {
     /// The sorted set at `key`.
     ///
