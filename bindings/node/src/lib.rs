@@ -11,6 +11,8 @@
 //! the libuv thread pool, so the event loop never waits for the disk.
 #![deny(unsafe_code)]
 
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
@@ -294,6 +296,54 @@ fn run_command(session: &mut Session, args: &[Vec<u8>]) -> Reply {
     }
 }
 
+thread_local! {
+    /// The databases (directories) with a write transaction open on this thread, from
+    /// `begin` until `commit` or `rollback`: a write on one of them from this thread outside
+    /// its transaction would wait for the writer lock the transaction holds (until `BUSY`),
+    /// so it is `TXN_ACTIVE` at once instead, as inside the library's `Db::transaction`.
+    static OPEN_TXNS: RefCell<Vec<PathBuf>> = const { RefCell::new(Vec::new()) };
+}
+
+fn txn_opened(dir: &Path) {
+    OPEN_TXNS.with(|t| t.borrow_mut().push(dir.to_path_buf()));
+}
+
+fn txn_ended(dir: &Path) {
+    OPEN_TXNS.with(|t| {
+        let mut t = t.borrow_mut();
+        if let Some(i) = t.iter().position(|d| d == dir) {
+            t.swap_remove(i);
+        }
+    });
+}
+
+/// `TXN_ACTIVE` if this thread has a write transaction open on `db`.
+fn check_no_txn(db: &Db) -> Result<(), String> {
+    let open = OPEN_TXNS.with(|t| {
+        let t = t.borrow();
+        !t.is_empty() && t.iter().any(|d| d == db.path())
+    });
+    if open {
+        Err(fail(
+            "TXN_ACTIVE",
+            format!(
+                "a write transaction on {} is already open on this thread; write through its \
+                 transaction (tx), or use db.async to wait for it",
+                db.path().display()
+            ),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `args` is a command that writes (or takes the writer lock).
+fn writes(args: &[Vec<u8>]) -> bool {
+    args.first()
+        .and_then(|name| ziggydb::commands::lookup(name))
+        .is_some_and(|spec| matches!(spec.kind, Kind::Write | Kind::Admin))
+}
+
 /// Options of `open`, as index.js passes them (every field optional).
 #[napi(object)]
 pub struct OpenOpts {
@@ -426,6 +476,7 @@ impl NativeDb {
         keep_ttl: Option<bool>,
     ) -> Result<(), String> {
         let db = self.db()?;
+        check_no_txn(db)?;
         let value = value_in(kind, value)?;
         put_db(
             db,
@@ -440,14 +491,18 @@ impl NativeDb {
     /// Deletes `key`; true if it existed.
     #[napi]
     pub fn delete(&self, key: Key) -> Result<bool, String> {
-        self.db()?.delete(key_bytes(&key)).map_err(db_err)
+        let db = self.db()?;
+        check_no_txn(db)?;
+        db.delete(key_bytes(&key)).map_err(db_err)
     }
 
     /// Adds `by` to the int at `key` (0 if missing); the new value.
     #[napi]
     pub fn incr<'e>(&self, env: &'e Env, key: Key, by: ValueIn) -> Result<Unknown<'e>, String> {
         let by = int_in(&by, "the increment")?;
-        let n = self.db()?.incr_by(key_bytes(&key), by).map_err(db_err)?;
+        let db = self.db()?;
+        check_no_txn(db)?;
+        let n = db.incr_by(key_bytes(&key), by).map_err(db_err)?;
         int_out(env, n).map_err(napi_err)
     }
 
@@ -459,8 +514,12 @@ impl NativeDb {
         args: Vec<Either<String, BufferSlice>>,
     ) -> Result<Unknown<'e>, String> {
         let strings = self.strings;
+        let args = args_in(&args);
+        if writes(&args) {
+            check_no_txn(self.db()?)?;
+        }
         let session = self.session.as_mut().ok_or_else(closed)?;
-        let reply = run_command(session, &args_in(&args));
+        let reply = run_command(session, &args);
         reply_result(env, reply, strings)
     }
 
@@ -468,12 +527,9 @@ impl NativeDb {
     #[napi]
     pub fn begin(&self) -> Result<NativeTxn, String> {
         let db = self.db()?;
+        check_no_txn(db)?;
         let txn = db.begin_write().map_err(db_err)?;
-        Ok(NativeTxn {
-            txn: Some(txn),
-            db: db.clone(),
-            strings: self.strings,
-        })
+        Ok(NativeTxn::new(txn, db.clone(), self.strings))
     }
 
     /// Makes every commit so far durable (for batched durability).
@@ -574,6 +630,34 @@ pub struct NativeTxn {
     strings: bool,
 }
 
+impl NativeTxn {
+    /// A transaction handed to JS on this thread (see [`OPEN_TXNS`]).
+    fn new(txn: WriteTxn, db: Db, strings: bool) -> Self {
+        txn_opened(db.path());
+        NativeTxn {
+            txn: Some(txn),
+            db,
+            strings,
+        }
+    }
+
+    /// Ends the transaction's time on this thread; the transaction, if it was still open.
+    fn end(&mut self) -> Option<WriteTxn> {
+        let txn = self.txn.take();
+        if txn.is_some() {
+            txn_ended(self.db.path());
+        }
+        txn
+    }
+}
+
+impl Drop for NativeTxn {
+    fn drop(&mut self) {
+        // Rolled back by its own drop.
+        self.end();
+    }
+}
+
 #[napi]
 impl NativeTxn {
     fn tx(&mut self) -> Result<&mut WriteTxn, String> {
@@ -643,8 +727,7 @@ impl NativeTxn {
     #[napi]
     pub fn commit(&mut self) -> Result<(), String> {
         let txn = self
-            .txn
-            .take()
+            .end()
             .ok_or_else(|| fail("CLOSED", "the transaction has ended"))?;
         txn.commit().map_err(db_err)
     }
@@ -653,8 +736,7 @@ impl NativeTxn {
     #[napi(ts_return_type = "Promise<unknown>")]
     pub fn commit_async(&mut self) -> Result<AsyncTask<Job>, String> {
         let txn = self
-            .txn
-            .take()
+            .end()
             .ok_or_else(|| fail("CLOSED", "the transaction has ended"))?;
         Ok(AsyncTask::new(Job {
             db: Some(self.db.clone()),
@@ -666,7 +748,7 @@ impl NativeTxn {
     /// Rolls back: none of the writes happen. Does nothing once ended.
     #[napi]
     pub fn rollback(&mut self) {
-        if let Some(txn) = self.txn.take() {
+        if let Some(txn) = self.end() {
             txn.rollback();
         }
     }
@@ -768,14 +850,13 @@ impl<'t> napi::ScopedTask<'t> for Job {
             Ok(Done::Int(i)) => int_out(env, i),
             Ok(Done::Reply(Reply::Error(text))) => failed(fail("REPLY_ERROR", text)),
             Ok(Done::Reply(r)) => reply_out(env, r, self.strings),
-            Ok(Done::Txn(txn)) => NativeTxn {
-                txn: Some(txn),
-                db: self
-                    .db
+            Ok(Done::Txn(txn)) => NativeTxn::new(
+                txn,
+                self.db
                     .clone()
                     .ok_or_else(|| napi::Error::from_reason("no database"))?,
-                strings: self.strings,
-            }
+                self.strings,
+            )
             .into_unknown(env),
             Ok(Done::Nothing) => ().into_unknown(env),
         }
