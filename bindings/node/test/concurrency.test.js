@@ -36,6 +36,28 @@ if (!isMainThread) {
   });
   db.close();
   process.stdout.write('ok\n');
+} else if (role === 'hold') {
+  // A child process that holds the writer lock (inside a transaction) until its stdin closes.
+  const fs = require('node:fs');
+  const db = ziggydb.open(process.env.ZIGGYDB_TEST_DIR);
+  db.transaction((tx) => {
+    tx.set('held', 'by the child');
+    process.stdout.write('locked\n');
+    const buf = Buffer.alloc(1);
+    while (fs.readSync(0, buf) > 0); // blocks this thread, lock held, until EOF
+  });
+  db.close();
+} else if (role === 'readonly') {
+  // A child process that opens the database read-only and tries to write.
+  const db = ziggydb.open(process.env.ZIGGYDB_TEST_DIR, { readOnly: true });
+  const seen = db.get('k');
+  try {
+    db.set('k', 'changed');
+    process.stdout.write('wrote\n');
+  } catch (e) {
+    process.stdout.write(`${seen} ${e.name} ${e.code} ${e.errno} ${e.message}\n`);
+  }
+  db.close();
 } else {
   const test = require('node:test');
   const assert = require('node:assert/strict');
@@ -92,5 +114,54 @@ if (!isMainThread) {
     t.after(() => db.close());
     assert.equal(db.get('counter'), procs * n);
     assert.equal(db.get('seen'), procs);
+  });
+
+  test('a writer that waits longer than lockTimeoutMs for another process gets BusyError', async (t) => {
+    const dir = tempDir(t);
+    ziggydb.open(dir).close();
+    const child = spawn(process.execPath, [__filename], {
+      env: { ...process.env, ZIGGYDB_TEST_ROLE: 'hold', ZIGGYDB_TEST_DIR: dir },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolve) => child.on('close', resolve));
+    t.after(() => child.stdin.end());
+    await new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('locked')) resolve();
+      });
+      child.on('close', () => reject(new Error('the child ended before taking the lock')));
+    });
+    // The lock is held until we close the child's stdin: no race with the timeout.
+    const db = ziggydb.open(dir, { lockTimeoutMs: 200 });
+    assert.throws(
+      () => db.set('k', 'v'),
+      (e) => e instanceof ziggydb.BusyError && e.code === 'BUSY' && e.errno === 60 && /busy/.test(e.message) && /writer\.lock/.test(e.message),
+    );
+    await assert.rejects(db.async.set('k', 'v'), ziggydb.BusyError);
+    assert.equal(db.get('held'), null, 'the child has not committed');
+    // Reads never wait for the writer.
+    assert.equal(db.get('k'), null);
+    child.stdin.end();
+    assert.equal(await exited, 0);
+    assert.equal(db.get('held'), 'by the child');
+    db.set('k', 'v'); // and the lock is free again
+    db.close();
+  });
+
+  test('a read-only open refuses writes with ReadOnlyError', async (t) => {
+    const dir = tempDir(t);
+    const db = ziggydb.open(dir);
+    db.set('k', 'original');
+    db.close();
+    const child = spawn(process.execPath, [__filename], {
+      env: { ...process.env, ZIGGYDB_TEST_ROLE: 'readonly', ZIGGYDB_TEST_DIR: dir },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    assert.equal(await new Promise((resolve) => child.on('close', resolve)), 0);
+    assert.equal(out, 'original ReadOnlyError READ_ONLY 62 database opened read-only\n');
   });
 }
