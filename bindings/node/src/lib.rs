@@ -562,6 +562,7 @@ impl NativeDb {
     #[napi(ts_return_type = "Promise<unknown>")]
     pub fn get_async(&self, key: Key) -> Result<AsyncTask<Job>, String> {
         self.job(Op::Get(key_bytes(&key).to_vec()))
+            .map(AsyncTask::new)
     }
 
     #[napi(ts_return_type = "Promise<unknown>")]
@@ -580,17 +581,20 @@ impl NativeDb {
             at: expiry_in(at)?,
             keep_ttl: keep_ttl.unwrap_or(false),
         })
+        .map(AsyncTask::new)
     }
 
     #[napi(ts_return_type = "Promise<unknown>")]
     pub fn delete_async(&self, key: Key) -> Result<AsyncTask<Job>, String> {
         self.job(Op::Delete(key_bytes(&key).to_vec()))
+            .map(AsyncTask::new)
     }
 
     #[napi(ts_return_type = "Promise<unknown>")]
     pub fn incr_async(&self, key: Key, by: ValueIn) -> Result<AsyncTask<Job>, String> {
         let by = int_in(&by, "the increment")?;
         self.job(Op::Incr(key_bytes(&key).to_vec(), by))
+            .map(AsyncTask::new)
     }
 
     #[napi(ts_return_type = "Promise<unknown>")]
@@ -598,26 +602,33 @@ impl NativeDb {
         &self,
         args: Vec<Either<String, BufferSlice>>,
     ) -> Result<AsyncTask<Job>, String> {
-        self.job(Op::Execute(args_in(&args)))
+        self.job(Op::Execute(args_in(&args))).map(AsyncTask::new)
     }
 
     #[napi(ts_return_type = "Promise<unknown>")]
     pub fn sync_async(&self) -> Result<AsyncTask<Job>, String> {
-        self.job(Op::Sync)
+        self.job(Op::Sync).map(AsyncTask::new)
     }
 
-    /// Begins a write transaction on the thread pool (the wait for the writer lock).
+    /// Begins a write transaction on the thread pool (the wait for the writer lock). From
+    /// now until the transaction ends, this thread counts as having it open: once the pool
+    /// has the lock, the transaction's function cannot run until this thread is free, so a
+    /// write on this thread that waited for the lock would wait for itself.
     #[napi(ts_return_type = "Promise<unknown>")]
     pub fn begin_async(&self) -> Result<AsyncTask<Job>, String> {
-        self.job(Op::Begin)
+        let mut job = self.job(Op::Begin)?;
+        txn_opened(self.db()?.path());
+        job.registered = true;
+        Ok(AsyncTask::new(job))
     }
 
-    fn job(&self, op: Op) -> Result<AsyncTask<Job>, String> {
-        Ok(AsyncTask::new(Job {
+    fn job(&self, op: Op) -> Result<Job, String> {
+        Ok(Job {
             db: Some(self.db()?.clone()),
             op: Some(op),
             strings: self.strings,
-        }))
+            registered: false,
+        })
     }
 }
 
@@ -742,6 +753,7 @@ impl NativeTxn {
             db: Some(self.db.clone()),
             op: Some(Op::Commit(txn)),
             strings: self.strings,
+            registered: false,
         }))
     }
 
@@ -794,6 +806,9 @@ pub struct Job {
     db: Option<Db>,
     op: Option<Op>,
     strings: bool,
+    /// A `begin_async` that counted its transaction as open on the JS thread (see
+    /// [`OPEN_TXNS`]) when it was called.
+    registered: bool,
 }
 
 impl Job {
@@ -843,6 +858,11 @@ impl<'t> napi::ScopedTask<'t> for Job {
 
     fn resolve(&mut self, env: &'t Env, output: Self::Output) -> napi::Result<Unknown<'t>> {
         let failed = |e: Fail| Ok(napi::JsError::from(e).into_unknown(*env));
+        if self.registered && output.is_err() {
+            if let Some(db) = &self.db {
+                txn_ended(db.path());
+            }
+        }
         match output {
             Err(e) => failed(e),
             Ok(Done::Value(v)) => option_out(env, v),
@@ -850,14 +870,21 @@ impl<'t> napi::ScopedTask<'t> for Job {
             Ok(Done::Int(i)) => int_out(env, i),
             Ok(Done::Reply(Reply::Error(text))) => failed(fail("REPLY_ERROR", text)),
             Ok(Done::Reply(r)) => reply_out(env, r, self.strings),
-            Ok(Done::Txn(txn)) => NativeTxn::new(
-                txn,
-                self.db
+            Ok(Done::Txn(txn)) => {
+                let db = self
+                    .db
                     .clone()
-                    .ok_or_else(|| napi::Error::from_reason("no database"))?,
-                self.strings,
-            )
-            .into_unknown(env),
+                    .ok_or_else(|| napi::Error::from_reason("no database"))?;
+                if !self.registered {
+                    txn_opened(db.path());
+                }
+                NativeTxn {
+                    txn: Some(txn),
+                    db,
+                    strings: self.strings,
+                }
+                .into_unknown(env)
+            }
             Ok(Done::Nothing) => ().into_unknown(env),
         }
     }

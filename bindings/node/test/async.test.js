@@ -110,3 +110,25 @@ test('durability batched: writes are visible at once; sync makes them durable', 
   db.sync();
   await db.async.sync();
 });
+
+test('a sync write while an async transaction waits for its turn is TxnActiveError, not a hang', async (t) => {
+  const db = fresh(t, { lockTimeoutMs: 60_000 });
+  const p = db.async.transaction((tx) => {
+    tx.set('a', 1);
+    return 'ok';
+  });
+  // Once the pool has the writer lock, the function can only run when this thread is free:
+  // a sync write now would wait for itself. It is refused at once instead.
+  assert.throws(() => db.set('b', 1), ziggydb.TxnActiveError);
+  assert.throws(() => db.transaction(() => {}), ziggydb.TxnActiveError);
+  assert.equal(db.get('b'), null, 'reads go on');
+  assert.equal(await p, 'ok');
+  db.set('b', 2); // free again once it committed
+  assert.equal(db.get('a'), 1);
+  // A failed body frees the thread too.
+  await assert.rejects(db.async.transaction(() => {
+    throw new Error('body failed');
+  }), /body failed/);
+  db.set('c', 3);
+  assert.equal(db.get('c'), 3);
+});

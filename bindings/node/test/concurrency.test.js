@@ -140,6 +140,7 @@ if (!isMainThread) {
       (e) => e instanceof ziggydb.BusyError && e.code === 'BUSY' && e.errno === 60 && /busy/.test(e.message) && /writer\.lock/.test(e.message),
     );
     await assert.rejects(db.async.set('k', 'v'), ziggydb.BusyError);
+    await assert.rejects(db.async.transaction(() => {}), ziggydb.BusyError);
     assert.equal(db.get('held'), null, 'the child has not committed');
     // Reads never wait for the writer.
     assert.equal(db.get('k'), null);
