@@ -18,7 +18,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::*;
 use napi::{Env, JsValue};
 use napi_derive::napi;
-use ziggydb::commands::{execute_in, to_resp3, Kind, Policy, Reply, Session};
+use ziggydb::commands::{execute_in, to_resp3, CommandSpec, Kind, Policy, Reply, Session};
 use ziggydb::{Db, Durability, Value, ValueType, WriteTxn};
 
 /// An error thrown to JS: its `code` is the library's error name (`WRONG_TYPE`, `BUSY`, …),
@@ -186,10 +186,16 @@ fn json_parse<'e>(env: &'e Env, text: &str) -> napi::Result<Unknown<'e>> {
     v.into_unknown(env)
 }
 
+/// A Buffer holding a copy of `b`: one copy straight from the mapped record, and a plain
+/// Buffer, which Node makes and collects far faster than an external one over a `Vec`.
+fn buffer_out<'e>(env: &'e Env, b: &[u8]) -> napi::Result<Unknown<'e>> {
+    Ok(BufferSlice::copy_from(env, b)?.to_unknown())
+}
+
 /// A typed value as its JS value.
 fn value_out(env: &Env, v: Value) -> napi::Result<Unknown<'_>> {
     match v {
-        Value::Bytes(b) => Buffer::from(b).into_unknown(env),
+        Value::Bytes(b) => buffer_out(env, &b),
         Value::String(s) => s.into_unknown(env),
         Value::Int(i) => int_out(env, i),
         Value::Float(f) => f.into_unknown(env),
@@ -211,7 +217,7 @@ fn bulk_out<'e>(env: &'e Env, b: &[u8], strings: bool) -> napi::Result<Unknown<'
     if strings {
         String::from_utf8_lossy(b).as_ref().into_unknown(env)
     } else {
-        Buffer::from(b.to_vec()).into_unknown(env)
+        buffer_out(env, b)
     }
 }
 
@@ -276,10 +282,8 @@ fn args_in(args: &[Either<String, BufferSlice<'_>>]) -> Vec<Vec<u8>> {
 
 /// A command that keeps state across calls (`MULTI`, `WATCH`, `BEGIN`, …) is refused:
 /// `db.transaction` is the binding's transaction.
-fn refuse_control(args: &[&[u8]]) -> Option<Reply> {
-    let spec = args
-        .first()
-        .and_then(|name| ziggydb::commands::lookup(name))?;
+fn refuse_control(spec: Option<&CommandSpec>) -> Option<Reply> {
+    let spec = spec?;
     (spec.kind == Kind::Control && !spec.name.eq_ignore_ascii_case("PING")).then(|| {
         Reply::error(format!(
             "ERR {} keeps state across commands, which execute does not: use db.transaction",
@@ -288,12 +292,17 @@ fn refuse_control(args: &[&[u8]]) -> Option<Reply> {
     })
 }
 
-fn run_command(session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-    match refuse_control(&args) {
+/// Runs `args` (whose command is `spec`, if known) in `session`; the reply in RESP3's types.
+fn run_command(session: &mut Session, spec: Option<&CommandSpec>, args: &[&[u8]]) -> Reply {
+    match refuse_control(spec) {
         Some(refused) => refused,
-        None => to_resp3(&args, session.execute(&args)),
+        None => to_resp3(args, session.execute(args)),
     }
+}
+
+fn spec_of(args: &[&[u8]]) -> Option<&'static CommandSpec> {
+    args.first()
+        .and_then(|name| ziggydb::commands::lookup(name))
 }
 
 thread_local! {
@@ -338,10 +347,8 @@ fn check_no_txn(db: &Db) -> Result<(), String> {
 }
 
 /// Whether `args` is a command that writes (or takes the writer lock).
-fn writes(args: &[Vec<u8>]) -> bool {
-    args.first()
-        .and_then(|name| ziggydb::commands::lookup(name))
-        .is_some_and(|spec| matches!(spec.kind, Kind::Write | Kind::Admin))
+fn writes(spec: Option<&CommandSpec>) -> bool {
+    spec.is_some_and(|spec| matches!(spec.kind, Kind::Write | Kind::Admin))
 }
 
 /// Options of `open`, as index.js passes them (every field optional).
@@ -455,7 +462,7 @@ impl NativeDb {
         };
         // Bytes and strings straight from the mapped record, with one copy.
         let out = match r.value_type() {
-            ValueType::Bytes => Buffer::from(r.as_bytes().to_vec()).into_unknown(env),
+            ValueType::Bytes => buffer_out(env, r.as_bytes()),
             ValueType::String => match std::str::from_utf8(r.as_bytes()) {
                 Ok(s) => s.into_unknown(env),
                 Err(_) => value_out(env, r.to_value().map_err(db_err)?),
@@ -514,12 +521,13 @@ impl NativeDb {
         args: Vec<Either<String, BufferSlice>>,
     ) -> Result<Unknown<'e>, String> {
         let strings = self.strings;
-        let args = args_in(&args);
-        if writes(&args) {
+        let args: Vec<&[u8]> = args.iter().map(key_bytes).collect();
+        let spec = spec_of(&args);
+        if writes(spec) {
             check_no_txn(self.db()?)?;
         }
         let session = self.session.as_mut().ok_or_else(closed)?;
-        let reply = run_command(session, &args);
+        let reply = run_command(session, spec, &args);
         reply_result(env, reply, strings)
     }
 
@@ -728,8 +736,7 @@ impl NativeTxn {
         let strings = self.strings;
         let db = self.db.clone();
         let tx = self.tx()?;
-        let args = args_in(&args);
-        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let args: Vec<&[u8]> = args.iter().map(key_bytes).collect();
         let reply = to_resp3(&args, execute_in(&db, tx, &args));
         reply_result(env, reply, strings)
     }
@@ -836,7 +843,9 @@ impl Job {
             Op::Delete(key) => Done::Bool(db.delete(&key).map_err(db_err)?),
             Op::Incr(key, by) => Done::Int(db.incr_by(&key, by).map_err(db_err)?),
             Op::Execute(args) => {
-                Done::Reply(run_command(&mut Session::new(db, Policy::trusted()), &args))
+                let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                let mut session = Session::new(db, Policy::trusted());
+                Done::Reply(run_command(&mut session, spec_of(&args), &args))
             }
             Op::Sync => {
                 db.sync().map_err(db_err)?;
