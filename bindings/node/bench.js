@@ -53,9 +53,22 @@ async function bestAsync(n, rounds, fn) {
 
 function rustBaseline() {
   if (process.env.ZIGGYDB_RUST_BASELINE) return process.env.ZIGGYDB_RUST_BASELINE;
+  // For the host's triple, as `napi build` builds the native module: the library and its
+  // dependencies compiled for it are reused instead of built again.
+  const rustc = spawnSync('rustc', ['-vV'], { encoding: 'utf8' });
+  const host = rustc.status === 0 ? (rustc.stdout.match(/^host: (\S+)$/m) || [])[1] : undefined;
   const r = spawnSync(
     'cargo',
-    ['build', '--release', '--manifest-path', path.join(__dirname, 'Cargo.toml'), '--example', 'rust_baseline', '--message-format=json-render-diagnostics'],
+    [
+      'build',
+      '--release',
+      ...(host ? ['--target', host] : []),
+      '--manifest-path',
+      path.join(__dirname, 'Cargo.toml'),
+      '--example',
+      'rust_baseline',
+      '--message-format=json-render-diagnostics',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 << 20 },
   );
   if (r.error || r.status !== 0) {
