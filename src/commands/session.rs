@@ -871,6 +871,35 @@ pub fn execute_in(db: &Db, tx: &mut WriteTxn, args: &[&[u8]]) -> Reply {
     }
 }
 
+/// `reply`, the reply to `args` as a RESP2 session or [`execute_in`] gives it, in the types
+/// Redis 7 gives it over RESP3 (a map for `HGETALL`, doubles for scores, sets for
+/// `SMEMBERS`), as a session after `HELLO 3` replies. For bindings that hand replies to a
+/// language with maps and floats, and run commands both in a session and through
+/// [`execute_in`]: both then reply in the same shapes. An error reply, or one to an unknown
+/// command, is returned as it is.
+///
+/// # Examples
+///
+/// ```
+/// use ziggydb::commands::{execute_in, to_resp3, Reply};
+/// # fn main() -> ziggydb::Result<()> {
+/// # let dir = tempfile::tempdir().map_err(|e| ziggydb::Error::InvalidArgument(e.to_string()))?;
+/// let db = ziggydb::Db::open(dir.path().join("db"))?;
+/// let mut tx = db.begin_write()?;
+/// execute_in(&db, &mut tx, &[b"HSET", b"h", b"f", b"v"]);
+/// let args: [&[u8]; 2] = [b"HGETALL", b"h"];
+/// let reply = to_resp3(&args, execute_in(&db, &mut tx, &args));
+/// assert_eq!(reply, Reply::Map(vec![(Reply::bulk("f"), Reply::bulk("v"))]));
+/// # Ok(())
+/// # }
+/// ```
+pub fn to_resp3(args: &[&[u8]], reply: Reply) -> Reply {
+    match args.first().and_then(|name| lookup(name)) {
+        Some(spec) => resp3(spec.id, args, reply),
+        None => reply,
+    }
+}
+
 fn run_in_txn(db: &Db, tx: &mut WriteTxn, cmd: Cmd<'_>) -> crate::Result<Reply> {
     let sp = tx.savepoint();
     let reply = match cmd {
