@@ -1,0 +1,213 @@
+'use strict';
+// The Drizzle cache on ZiggyDB. `makeZiggyCache` builds the class on the `Cache` of whichever
+// drizzle-orm build the caller imported (index.cjs: the CommonJS one, index.mjs: the ESM one),
+// so `cache instanceof Cache` holds for the program's own drizzle-orm in either module system.
+//
+// Layout (P is the `prefix` option; names follow drizzle-orm's UpstashCache). ZiggyDB has no
+// per-field hash expiry (Redis's HEXPIRE), so where Upstash keeps one hash field with its own
+// TTL, this keeps one string key named `<hash>\0<field>` with the key's TTL:
+//
+//   P__CT__<t1,t2>\0<queryHash>      a response of an auto-invalidated query reading tables
+//                                   t1,t2 (sorted); Upstash: field <queryHash> of hash __CT__t1,t2
+//   P__tagsMap__\0<tag>              a response cached under a tag; Upstash: field <tag> of the
+//                                   hash that __tagsMap__'s field <tag> names
+//   P__nonAutoInvalidate__\0<hash>   a response of a query with autoInvalidate: false
+//   P__CT__<t1,t2>                   set: the keys of the responses that depend on t1,t2
+//                                   (Upstash: the hash itself)
+//   P__CTS__<t>                      set: the P__CT__ sets that involve table t (as Upstash)
+//
+// put() and onMutate() each run as one ZiggyDB transaction, so every process sees all of one
+// or none of it, and an invalidation cannot lose a response another process adds meanwhile
+// (Upstash runs onMutate as a Lua script and put as a pipeline).
+
+const { encode, decode } = require('./codec.cjs');
+
+const SEP = '\u0000';
+const PRUNE_FROM = 64;
+const EXPIRY_KEYS = ['ex', 'px', 'exat', 'pxat', 'keepTtl'];
+const HEX_OPTIONS = new Set(['NX', 'XX', 'GT', 'LT']);
+
+function positiveInt(name, v) {
+  if (!Number.isSafeInteger(v) || v <= 0) {
+    throw new TypeError(`ZiggyCache: config.${name} must be a positive integer, got ${String(v)}`);
+  }
+  return v;
+}
+
+/**
+ * The expiry of one put, as the arguments of SET and (with hexOptions) of a PEXPIRE /
+ * PEXPIREAT that follows it: `{ set: [...], expire: [cmd, ms] | null }`.
+ */
+function expiryArgs(config, fallback) {
+  const pick = (c) => (c ? EXPIRY_KEYS.filter((k) => c[k] !== undefined && c[k] !== false) : []);
+  let c = config;
+  let given = pick(c);
+  if (given.length === 0) {
+    c = fallback;
+    given = pick(c);
+  }
+  if (given.length === 0) {
+    // drizzle-orm's UpstashCache keeps a response one second when no ex is configured
+    c = { ex: 1 };
+    given = ['ex'];
+  }
+  if (given.length > 1) {
+    throw new TypeError(`ZiggyCache: give one of ex, px, exat, pxat, keepTtl, not ${given.join(' and ')}`);
+  }
+  const k = given[0];
+  let hex = config && config.hexOptions !== undefined ? config.hexOptions : fallback && fallback.hexOptions;
+  if (hex !== undefined) {
+    hex = String(hex).toUpperCase();
+    if (!HEX_OPTIONS.has(hex)) {
+      throw new TypeError(`ZiggyCache: config.hexOptions must be NX, XX, GT or LT, got ${hex}`);
+    }
+  }
+  if (k === 'keepTtl') return { set: ['KEEPTTL'], expire: null };
+  const ms =
+    k === 'ex' || k === 'exat' ? positiveInt(k, c[k]) * 1000 : positiveInt(k, c[k]);
+  const cmd = k === 'ex' || k === 'px' ? 'PEXPIRE' : 'PEXPIREAT';
+  if (hex === undefined) return { set: [cmd === 'PEXPIRE' ? 'PX' : 'PXAT', String(ms)], expire: null };
+  // like Upstash's HSET + HEXPIRE <opt>: the value is replaced, its TTL kept, and the new
+  // expiry applied only where the condition holds
+  return { set: ['KEEPTTL'], expire: [cmd, String(ms), hex] };
+}
+
+function asArray(x) {
+  if (Array.isArray(x)) return x;
+  return x === undefined || x === null ? [] : [x];
+}
+
+function str(b) {
+  return typeof b === 'string' ? b : b.toString('utf8');
+}
+
+/**
+ * Wraps a ZiggyDB handle of the Node binding: `read(...args)` runs one command,
+ * `atomic(fn)` runs `fn(exec)` inside one write transaction.
+ */
+function store(db) {
+  if (!db || typeof db.execute !== 'function' || typeof db.transaction !== 'function') {
+    throw new TypeError('ZiggyCache: expected a path or an open ziggydb database');
+  }
+  return {
+    read: (...args) => db.execute(...args),
+    atomic: (fn) => db.transaction((tx) => fn((...args) => tx.execute(...args))),
+  };
+}
+
+function makeZiggyCache({ Cache, entityKind, is, Table, OriginalName, open }) {
+  class ZiggyCache extends Cache {
+    static [entityKind] = 'ZiggyCache';
+
+    /**
+     * @param {string | object} pathOrDb a database directory, or a database the program opened
+     * @param {{ global?: boolean, config?: object, prefix?: string, durability?: string }} [options]
+     */
+    constructor(pathOrDb, options = {}) {
+      super();
+      if (options === null || typeof options !== 'object') {
+        throw new TypeError('ZiggyCache: options must be an object');
+      }
+      const { global = false, config, prefix = 'drizzle:', durability = 'batched' } = options;
+      if (typeof prefix !== 'string') throw new TypeError('ZiggyCache: prefix must be a string');
+      // fail on a bad default expiry now rather than at the first put
+      expiryArgs(undefined, config);
+      if (typeof pathOrDb === 'string') {
+        this.db = open(pathOrDb, { durability });
+        this.ownsDb = true;
+      } else {
+        store(pathOrDb);
+        this.db = pathOrDb;
+        this.ownsDb = false;
+      }
+      this.store = store(this.db);
+      this.useGlobally = Boolean(global);
+      this.config = config;
+      this.prefix = prefix;
+      this.tagPrefix = `${prefix}__tagsMap__${SEP}`;
+      this.nonAutoPrefix = `${prefix}__nonAutoInvalidate__${SEP}`;
+      // Drizzle installs onMutate as db.$cache.invalidate, unbound
+      this.onMutate = this.onMutate.bind(this);
+    }
+
+    strategy() {
+      return this.useGlobally ? 'all' : 'explicit';
+    }
+
+    compositeKey(tables) {
+      return `${this.prefix}__CT__${[...tables].sort().join(',')}`;
+    }
+
+    tableSetKey(table) {
+      return `${this.prefix}__CTS__${table}`;
+    }
+
+    entryKey(key, tables, isTag, isAutoInvalidate) {
+      if (isTag) return this.tagPrefix + key;
+      if (!isAutoInvalidate) return this.nonAutoPrefix + key;
+      return this.compositeKey(tables) + SEP + key;
+    }
+
+    async get(key, tables, isTag = false, isAutoInvalidate) {
+      const raw = this.store.read('GET', this.entryKey(key, tables, isTag, isAutoInvalidate));
+      return raw === null || raw === undefined ? undefined : decode(raw);
+    }
+
+    async put(key, response, tables, isTag = false, config) {
+      const isAutoInvalidate = tables.length !== 0;
+      const entry = this.entryKey(key, tables, isTag, isAutoInvalidate);
+      const { set, expire } = expiryArgs(config, this.config);
+      const payload = encode(response);
+      this.store.atomic((exec) => {
+        exec('SET', entry, payload, ...set);
+        if (expire) exec(expire[0], entry, ...expire.slice(1));
+        if (!isAutoInvalidate) return;
+        const composite = this.compositeKey(tables);
+        if (Number(exec('SADD', composite, entry)) === 1) this.prune(exec, composite);
+        for (const table of tables) exec('SADD', this.tableSetKey(table), composite);
+      });
+    }
+
+    /**
+     * Drops the names of responses that expired from a composite set, when its size reaches a
+     * power of two (64, 128, ...): amortised O(1) per put, and the set stays within twice the
+     * number of live responses.
+     */
+    prune(exec, composite) {
+      const n = Number(exec('SCARD', composite));
+      if (n < PRUNE_FROM || (n & (n - 1)) !== 0) return;
+      const gone = [];
+      for (const member of exec('SMEMBERS', composite)) {
+        if (Number(exec('EXISTS', member)) === 0) gone.push(member);
+      }
+      if (gone.length > 0) exec('SREM', composite, ...gone);
+    }
+
+    async onMutate(params = {}) {
+      const tags = asArray(params.tags).filter((t) => t !== undefined && t !== null && t !== '');
+      const tableNames = asArray(params.tables).map((t) => (is(t, Table) ? t[OriginalName] : t));
+      if (tags.length === 0 && tableNames.length === 0) return;
+      const tableSets = tableNames.map((t) => this.tableSetKey(t));
+      this.store.atomic((exec) => {
+        const doomed = tags.map((t) => this.tagPrefix + t);
+        if (tableSets.length > 0) {
+          const composites = exec('SUNION', ...tableSets);
+          for (const composite of composites) {
+            doomed.push(composite);
+            for (const member of exec('SMEMBERS', composite)) doomed.push(member);
+          }
+          doomed.push(...tableSets);
+        }
+        if (doomed.length > 0) exec('DEL', ...doomed);
+      });
+    }
+
+    /** Closes the database if the cache opened it from a path. */
+    close() {
+      if (this.ownsDb) this.db.close();
+    }
+  }
+  return ZiggyCache;
+}
+
+module.exports = { makeZiggyCache, expiryArgs, str };

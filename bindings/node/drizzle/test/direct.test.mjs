@@ -1,0 +1,176 @@
+// The cache's own calls, without Drizzle in between: the value codec, the constructor, both
+// module systems, and the expiry options that Drizzle's flow (put only after a miss) cannot
+// reach on an existing key.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cache } from 'drizzle-orm/cache/core';
+import { is } from 'drizzle-orm';
+import { ZiggyCache, ziggyCache } from 'ziggydb/drizzle';
+import { open } from 'ziggydb';
+
+const require = createRequire(import.meta.url);
+const codec = require('../codec.cjs');
+
+function tmp(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'ziggy-drizzle-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 'cache.db');
+}
+
+function libsqlRow(columns, values) {
+  const row = {};
+  values.forEach((v, i) => Object.defineProperty(row, i, { value: v, enumerable: false }));
+  Object.defineProperty(row, 'length', { value: values.length, enumerable: false });
+  columns.forEach((c, i) => (row[c] = values[i]));
+  return row;
+}
+
+test('the codec gives back what it was given', () => {
+  const ab = new Uint8Array([9, 0, 8]).buffer;
+  const values = [
+    null,
+    true,
+    'text with \u0000 and ~z',
+    0,
+    -0,
+    1.5,
+    NaN,
+    Infinity,
+    -Infinity,
+    12345678901234567890n,
+    -3n,
+    Buffer.from([0, 1, 2]),
+    new Uint8Array([3, 4]),
+    new Float64Array([1.25, -2]),
+    ab,
+    new Date(1700000000123),
+    new Date(NaN),
+    [1, undefined, null, [2, [3]]],
+    { a: 1, nested: { b: [true] }, u: undefined },
+    { '~zB': 'not a buffer', '~zr': 1 },
+    { '~zo': { x: 1 } },
+  ];
+  for (const v of values) {
+    const back = codec.decode(codec.encode(v));
+    assert.deepEqual(back, v, `round trip of ${String(v)}`);
+    assert.equal(Object.prototype.toString.call(back), Object.prototype.toString.call(v));
+  }
+  assert.ok(Object.is(codec.decode(codec.encode(-0)), -0));
+  assert.ok(Buffer.isBuffer(codec.decode(codec.encode(Buffer.from('x')))));
+  assert.ok(codec.decode(codec.encode(ab)) instanceof ArrayBuffer);
+  assert.ok(codec.decode(Buffer.from(codec.encode('from a buffer'))) === 'from a buffer');
+});
+
+test('the codec keeps a libsql row an array-like row with named columns', () => {
+  const row = libsqlRow(['id', 'name', 'blob'], [1, 'x', new Uint8Array([1, 2]).buffer]);
+  const back = codec.decode(codec.encode([row]))[0];
+  assert.deepEqual(Array.prototype.slice.call(back), Array.prototype.slice.call(row));
+  assert.deepEqual({ ...back }, { ...row });
+  assert.equal(back.length, 3);
+  assert.deepEqual(Object.keys(back), ['id', 'name', 'blob']);
+  // what plain JSON (Upstash's client) makes of it: an object Drizzle maps to an empty row
+  assert.deepEqual(Array.prototype.slice.call(JSON.parse(JSON.stringify(row))), []);
+});
+
+test('the codec refuses what it did not write', () => {
+  assert.throws(() => codec.decode('{"~zq":1}'), /unknown tag ~zq/);
+  assert.throws(() => codec.decode('{"~zT":["Nope","AA=="]}'), /unknown typed array Nope/);
+  assert.throws(() => codec.decode('not json'), SyntaxError);
+});
+
+test('ZiggyCache is a Drizzle Cache in ESM and CommonJS, on a path or an open database', async (t) => {
+  const path = tmp(t);
+  const cache = new ZiggyCache(path);
+  t.after(() => cache.close());
+  assert.ok(cache instanceof Cache);
+  assert.ok(is(cache, Cache));
+  assert.equal(cache.strategy(), 'explicit');
+  assert.equal(ziggyCache(cache.db, { global: true }).strategy(), 'all');
+
+  const cjs = require('ziggydb/drizzle');
+  const cjsCore = require('drizzle-orm/cache/core');
+  const other = new cjs.ZiggyCache(cache.db, { global: true });
+  assert.ok(other instanceof cjsCore.Cache);
+  assert.equal(other.strategy(), 'all');
+  await other.put('q1', [{ id: 1 }], ['users'], false, { ex: 60 });
+  // a handle of the same directory sees it: same layout and prefix
+  assert.deepEqual(await cache.get('q1', ['users'], false, true), [{ id: 1 }]);
+  assert.equal(await cache.get('q1', ['posts'], false, true), undefined);
+  assert.equal(await cache.get('q1', ['users'], false, false), undefined);
+});
+
+test('the constructor refuses bad arguments clearly', () => {
+  assert.throws(() => new ZiggyCache(42), /expected a path or an open ziggydb database/);
+  assert.throws(() => new ZiggyCache({ execute() {} }), /expected a path or an open ziggydb database/);
+  assert.throws(() => new ZiggyCache('/x', null), /options must be an object/);
+  assert.throws(() => new ZiggyCache('/x', { prefix: 1 }), /prefix must be a string/);
+  assert.throws(() => new ZiggyCache('/x', { config: { ex: -1 } }), /config\.ex must be a positive integer/);
+});
+
+test('prefixes keep two caches in one directory apart', async (t) => {
+  const db = open(tmp(t), { durability: 'batched' });
+  t.after(() => db.close());
+  const one = new ZiggyCache(db, { prefix: 'one:' });
+  const two = new ZiggyCache(db, { prefix: 'two:' });
+  await one.put('q', ['one'], ['t'], false, { ex: 60 });
+  await two.put('q', ['two'], ['t'], false, { ex: 60 });
+  await one.onMutate({ tables: 't' });
+  assert.equal(await one.get('q', ['t'], false, true), undefined);
+  assert.deepEqual(await two.get('q', ['t'], false, true), ['two']);
+});
+
+test('keepTtl and hexOptions act on a response that is already there, like HSET + HEXPIRE', async (t) => {
+  const db = open(tmp(t), { durability: 'batched' });
+  t.after(() => db.close());
+  const cache = new ZiggyCache(db);
+  const key = 'drizzle:__tagsMap__\u0000t';
+  const pttl = () => Number(db.execute('PTTL', key));
+  await cache.put('t', ['v1'], ['users'], true, { px: 600_000 });
+  await cache.put('t', ['v2'], ['users'], true, { keepTtl: true });
+  assert.deepEqual(await cache.get('t', [], true, true), ['v2']);
+  assert.ok(pttl() > 500_000, `keepTtl kept the TTL: ${pttl()}`);
+  // NX: only where there is no expiry yet (there is): value replaced, TTL unchanged
+  await cache.put('t', ['v3'], ['users'], true, { ex: 5, hexOptions: 'NX' });
+  assert.deepEqual(await cache.get('t', [], true, true), ['v3']);
+  assert.ok(pttl() > 500_000, `NX left the TTL: ${pttl()}`);
+  // LT: only a shorter expiry
+  await cache.put('t', ['v4'], ['users'], true, { ex: 5, hexOptions: 'lt' });
+  assert.ok(pttl() > 0 && pttl() <= 5000, `LT shortened it: ${pttl()}`);
+  // GT from the cache-wide config: not a shorter one
+  const gt = new ZiggyCache(db, { config: { px: 1000, hexOptions: 'GT' } });
+  await gt.put('t', ['v5'], ['users'], true);
+  assert.ok(pttl() > 1000, `GT kept the longer TTL: ${pttl()}`);
+  assert.deepEqual(await cache.get('t', [], true, true), ['v5']);
+});
+
+test('a composite set drops the names of expired responses as it grows', async (t) => {
+  const db = open(tmp(t), { durability: 'batched' });
+  t.after(() => db.close());
+  const cache = new ZiggyCache(db);
+  for (let i = 0; i < 40; i++) await cache.put(`dead${i}`, [i], ['users'], false, { px: 1 });
+  await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 24; i++) await cache.put(`live${i}`, [i], ['users'], false, { ex: 600 });
+  // the 64th name triggered a prune of the 40 expired ones
+  const members = db.execute('SMEMBERS', 'drizzle:__CT__users').map(String);
+  assert.equal(members.length, 24);
+  assert.ok(members.every((m) => m.includes('live')));
+  for (let i = 0; i < 24; i++) assert.deepEqual(await cache.get(`live${i}`, ['users'], false, true), [i]);
+});
+
+test('onMutate with nothing to do writes nothing, and empty tags are ignored', async (t) => {
+  const db = open(tmp(t), { durability: 'batched' });
+  t.after(() => db.close());
+  const cache = new ZiggyCache(db);
+  await cache.put('x', [1], [], true, { ex: 60 });
+  await cache.onMutate({});
+  await cache.onMutate({ tags: ['', undefined], tables: [] });
+  assert.deepEqual(await cache.get('x', [], true, false), [1]);
+  // Drizzle calls it unbound, as db.$cache.invalidate
+  const { invalidate } = { invalidate: cache.onMutate };
+  await invalidate({ tags: 'x' });
+  assert.equal(await cache.get('x', [], true, false), undefined);
+});
