@@ -8,7 +8,7 @@
 // failure or Ctrl-C. Figures are the best of several rounds, in microseconds per select.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -131,19 +131,24 @@ async function startRedis(dir) {
       process.exit(130);
     });
   }
-  const failed = new Promise((_, reject) => proc.once('error', reject));
-  const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+  let exited = null;
+  proc.once('error', (e) => (exited = e));
+  proc.once('exit', (code) => (exited = exited ?? new Error(`redis-server exited with ${code}`)));
   const deadline = Date.now() + 15_000;
+  // wait until it accepts connections, then connect once
   for (;;) {
-    try {
-      await Promise.race([redis.connect(), failed]);
-      await redis.ping();
-      break;
-    } catch (e) {
-      if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}: ${e.message}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    if (exited) throw exited;
+    const up = await new Promise((resolve) => {
+      const c = connect(port, '127.0.0.1');
+      c.once('connect', () => (c.destroy(), resolve(true)));
+      c.once('error', () => resolve(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
   }
+  const redis = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+  await redis.ping();
   return { redis, stop, port };
 }
 
