@@ -77,10 +77,6 @@ function asArray(x) {
   return x === undefined || x === null ? [] : [x];
 }
 
-function str(b) {
-  return typeof b === 'string' ? b : b.toString('utf8');
-}
-
 /**
  * Wraps a ZiggyDB handle of the Node binding: `read(...args)` runs one command,
  * `atomic(fn)` runs `fn(exec)` inside one write transaction.
@@ -112,14 +108,8 @@ function makeZiggyCache({ Cache, entityKind, is, Table, OriginalName, open }) {
       if (typeof prefix !== 'string') throw new TypeError('ZiggyCache: prefix must be a string');
       // fail on a bad default expiry now rather than at the first put
       expiryArgs(undefined, config);
-      if (typeof pathOrDb === 'string') {
-        this.db = open(pathOrDb, { durability });
-        this.ownsDb = true;
-      } else {
-        store(pathOrDb);
-        this.db = pathOrDb;
-        this.ownsDb = false;
-      }
+      this.ownsDb = typeof pathOrDb === 'string';
+      this.db = this.ownsDb ? open(pathOrDb, { durability }) : pathOrDb;
       this.store = store(this.db);
       this.useGlobally = Boolean(global);
       this.config = config;
@@ -210,4 +200,4 @@ function makeZiggyCache({ Cache, entityKind, is, Table, OriginalName, open }) {
   return ZiggyCache;
 }
 
-module.exports = { makeZiggyCache, expiryArgs, str };
+module.exports = { makeZiggyCache, expiryArgs };
