@@ -68,7 +68,7 @@ pub use resp::{
     decode_reply, decode_request, double_text, Protocol, ProtocolError, Request, MAX_BULK_LEN,
     MAX_INLINE_LEN, MAX_MULTIBULK_LEN, MAX_REPLY_DEPTH,
 };
-pub use session::{Clock, Policy, Session, SystemClock};
+pub use session::{execute_in, to_resp3, Clock, Policy, Session, SystemClock};
 pub use split::{as_args, split_in_place, split_line, SplitError};
 pub use table::{
     all, check_arity, lookup, unknown_command, wrong_arity, CommandId, CommandSpec, Group,

@@ -695,6 +695,77 @@ fn run_alone(db: &Db, cmd: Cmd<'_>) -> crate::Result<Reply> {
 
 /// Runs a non-control command inside the open transaction `tx`.
 /// A command that fails leaves none of its writes behind (as each Redis command is atomic).
+/// Runs one command line (`args[0]` the command name) inside `tx`, a transaction of `db` that
+/// the caller holds, as a command between `BEGIN` and `COMMIT` runs: reads see the
+/// transaction's writes, writes become part of it, and a command that fails leaves the
+/// transaction as it was before that command. For front ends that own a transaction
+/// themselves (the language bindings' transaction blocks, the C ABI's `ziggy_txn_exec`).
+///
+/// Transaction control (`MULTI`, `EXEC`, `BEGIN`, `COMMIT`, ...) and commands on the whole
+/// database (`COMPACT`, `FLUSHDB`, ...) are refused with an error reply, as inside `BEGIN`.
+///
+/// # Examples
+///
+/// ```
+/// use ziggydb::commands::{execute_in, Reply};
+/// # fn main() -> ziggydb::Result<()> {
+/// # let dir = tempfile::tempdir().map_err(|e| ziggydb::Error::InvalidArgument(e.to_string()))?;
+/// let db = ziggydb::Db::open(dir.path().join("db"))?;
+/// let mut tx = db.begin_write()?;
+/// assert_eq!(execute_in(&db, &mut tx, &[b"RPUSH", b"jobs", b"a", b"b"]), Reply::Int(2));
+/// assert_eq!(execute_in(&db, &mut tx, &[b"LLEN", b"jobs"]), Reply::Int(2));
+/// assert!(execute_in(&db, &mut tx, &[b"MULTI"]).is_error());
+/// tx.commit()?;
+/// assert_eq!(db.list(b"jobs").len()?, 2);
+/// # Ok(())
+/// # }
+/// ```
+pub fn execute_in(db: &Db, tx: &mut WriteTxn, args: &[&[u8]]) -> Reply {
+    let Some(spec) = args.first().and_then(|name| lookup(name)) else {
+        return unknown_command(args);
+    };
+    if let Err(reply) = check_arity(spec, args.len()) {
+        return reply;
+    }
+    if matches!(spec.kind, Kind::Admin | Kind::Control) {
+        return Reply::error("ERR Command not allowed inside a transaction");
+    }
+    db.count_commands(1);
+    match parse(spec, &args[1..], crate::commands::parse::now_ms()) {
+        Ok(cmd) => run_in_txn(db, tx, cmd).unwrap_or_else(|e| error_reply(&e)),
+        Err(reply) => reply,
+    }
+}
+
+/// `reply`, the reply to `args` as a RESP2 session or [`execute_in`] gives it, in the types
+/// Redis 7 gives it over RESP3 (a map for `HGETALL`, doubles for scores, sets for
+/// `SMEMBERS`), as a session after `HELLO 3` replies. For bindings that hand replies to a
+/// language with maps and floats, and run commands both in a session and through
+/// [`execute_in`]: both then reply in the same shapes. An error reply, or one to an unknown
+/// command, is returned as it is.
+///
+/// # Examples
+///
+/// ```
+/// use ziggydb::commands::{execute_in, to_resp3, Reply};
+/// # fn main() -> ziggydb::Result<()> {
+/// # let dir = tempfile::tempdir().map_err(|e| ziggydb::Error::InvalidArgument(e.to_string()))?;
+/// let db = ziggydb::Db::open(dir.path().join("db"))?;
+/// let mut tx = db.begin_write()?;
+/// execute_in(&db, &mut tx, &[b"HSET", b"h", b"f", b"v"]);
+/// let args: [&[u8]; 2] = [b"HGETALL", b"h"];
+/// let reply = to_resp3(&args, execute_in(&db, &mut tx, &args));
+/// assert_eq!(reply, Reply::Map(vec![(Reply::bulk("f"), Reply::bulk("v"))]));
+/// # Ok(())
+/// # }
+/// ```
+pub fn to_resp3(args: &[&[u8]], reply: Reply) -> Reply {
+    match args.first().and_then(|name| lookup(name)) {
+        Some(spec) => resp3(spec.id, args, reply),
+        None => reply,
+    }
+}
+
 fn run_in_txn(db: &Db, tx: &mut WriteTxn, cmd: Cmd<'_>) -> crate::Result<Reply> {
     let sp = tx.savepoint();
     let reply = match cmd {

@@ -961,6 +961,23 @@ int ziggy_session_exec(ziggy_session *s,
                        ziggy_reply **out);
 
 /**
+ * `ziggy_exec` inside transaction `txn`: reads see the transaction's writes, writes become
+ * part of it (committed by `ziggy_txn_commit`, undone by `ziggy_txn_rollback`), and a command
+ * that fails (an error reply) leaves the transaction as it was before that command.
+ * Transaction control (`MULTI`, `BEGIN`, ...) and whole-database commands (`COMPACT`, ...)
+ * are error replies.
+ *
+ * # Safety
+ * `txn` is a transaction from `ziggy_txn_begin`, used by no other thread meanwhile; the
+ * other arguments as for `ziggy_exec`.
+ */
+int ziggy_txn_exec(ziggy_txn *txn,
+                   int argc,
+                   const char *const *argv,
+                   const size_t *argvlen,
+                   ziggy_reply **out);
+
+/**
  * Closes a session; NULL is ignored. A `BEGIN` transaction still open is rolled back and a
  * `MULTI` queue discarded.
  *

@@ -230,6 +230,17 @@ class Transaction {
     void set_value(std::string_view key, const ziggy_value &v) {
         detail::check(ziggy_txn_set_value(live(), key.data(), key.size(), &v));
     }
+    /// Any data command inside the transaction (ziggy_txn_exec); an error reply is a Reply,
+    /// and leaves the transaction as it was before the command.
+    Reply exec(std::initializer_list<std::string_view> args) { return exec_range(args); }
+    template <class Range> Reply exec_range(const Range &args) {
+        ziggy_txn *t = live();
+        return detail::exec(
+            [&](int c, const char *const *v, const size_t *l, ziggy_reply **r) {
+                return ziggy_txn_exec(t, c, v, l, r);
+            },
+            args);
+    }
     /// Commits; the transaction is over whatever the outcome (throws ziggy::Error on failure).
     void commit() { detail::check(ziggy_txn_commit(std::exchange(t_, nullptr))); }
     /// Rolls back now.

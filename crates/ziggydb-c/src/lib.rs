@@ -36,7 +36,7 @@ pub struct ziggy_db {
 /// reads see its own writes. Use it from one thread at a time; it may move between threads.
 pub struct ziggy_txn {
     txn: WriteTxn,
-    _db: Db,
+    db: Db,
 }
 
 /// A commit returns once it is on stable storage (the default).
@@ -856,7 +856,7 @@ pub unsafe extern "C" fn ziggy_txn_begin(db: *mut ziggy_db, out: *mut *mut ziggy
         let txn = db.begin_write()?;
         let handle = Box::new(ziggy_txn {
             txn,
-            _db: db.clone(),
+            db: db.clone(),
         });
         // SAFETY: the caller's contract.
         unsafe { put(out, Box::into_raw(handle)) };

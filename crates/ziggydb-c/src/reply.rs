@@ -260,6 +260,37 @@ pub unsafe extern "C" fn ziggy_session_exec(
     })
 }
 
+/// `ziggy_exec` inside transaction `txn`: reads see the transaction's writes, writes become
+/// part of it (committed by `ziggy_txn_commit`, undone by `ziggy_txn_rollback`), and a command
+/// that fails (an error reply) leaves the transaction as it was before that command.
+/// Transaction control (`MULTI`, `BEGIN`, ...) and whole-database commands (`COMPACT`, ...)
+/// are error replies.
+///
+/// # Safety
+/// `txn` is a transaction from `ziggy_txn_begin`, used by no other thread meanwhile; the
+/// other arguments as for `ziggy_exec`.
+#[no_mangle]
+pub unsafe extern "C" fn ziggy_txn_exec(
+    txn: *mut crate::ziggy_txn,
+    argc: c_int,
+    argv: *const *const c_char,
+    argvlen: *const usize,
+    out: *mut *mut ziggy_reply,
+) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        unsafe { put(out, std::ptr::null_mut()) };
+        if out.is_null() {
+            return Err(Fail::invalid("out is NULL"));
+        }
+        // SAFETY: the caller's contract.
+        let (t, args) = unsafe { (handle(txn, "txn")?, args(argc, argv, argvlen)?) };
+        let reply = commands::execute_in(&t.db, &mut t.txn, &args);
+        // SAFETY: `out` checked above.
+        unsafe { give_reply(reply, out) }
+    })
+}
+
 /// Closes a session; NULL is ignored. A `BEGIN` transaction still open is rolled back and a
 /// `MULTI` queue discarded.
 ///

@@ -417,6 +417,54 @@ static void test_txn(ziggy_db *db) {
     ziggy_txn_rollback(t);
     CHECK_RC(ziggy_get_int(db, "a", 1, &n), ZIGGY_OK);
     CHECK(n == 42);
+
+    /* Any command inside a transaction: its writes commit or roll back with it, a failed
+       command leaves the transaction as it was, and transaction control is refused. */
+    ziggy_reply *r = NULL;
+    const char *push[] = {"RPUSH", "jobs", "a", "b"};
+    const char *len[] = {"LLEN", "jobs"};
+    const char *wrong[] = {"LPUSH", "a", "x"};
+    const char *multi[] = {"MULTI"};
+    const char *bin[] = {"SET", "bin\0key", "v\0w"};
+    size_t binlen[] = {3, 7, 3};
+    CHECK_RC(ziggy_txn_begin(db, &t), ZIGGY_OK);
+    CHECK_RC(ziggy_txn_exec(t, 4, push, NULL, &r), ZIGGY_OK);
+    CHECK(ziggy_reply_type(r) == ZIGGY_REPLY_INTEGER && ziggy_reply_integer(r) == 2);
+    ziggy_reply_free(r);
+    CHECK_RC(ziggy_txn_exec(t, 2, len, NULL, &r), ZIGGY_OK); /* sees its own write */
+    CHECK(ziggy_reply_integer(r) == 2);
+    ziggy_reply_free(r);
+    CHECK_RC(ziggy_txn_exec(t, 3, wrong, NULL, &r), ZIGGY_OK);
+    CHECK(ziggy_reply_type(r) == ZIGGY_REPLY_ERROR);
+    ziggy_reply_free(r);
+    CHECK_RC(ziggy_txn_exec(t, 1, multi, NULL, &r), ZIGGY_OK);
+    CHECK(ziggy_reply_type(r) == ZIGGY_REPLY_ERROR);
+    ziggy_reply_free(r);
+    CHECK_RC(ziggy_txn_exec(t, 3, bin, binlen, &r), ZIGGY_OK);
+    CHECK(reply_is(r, ZIGGY_REPLY_STATUS, "OK"));
+    ziggy_reply_free(r);
+    CHECK_RC(ziggy_txn_exec(t, 2, len, NULL, NULL), ZIGGY_INVALID_ARGUMENT);
+    CHECK_RC(ziggy_exec(db, 2, len, NULL, &r), ZIGGY_OK); /* not visible before commit */
+    CHECK(ziggy_reply_integer(r) == 0);
+    ziggy_reply_free(r);
+    CHECK_RC(ziggy_txn_commit(t), ZIGGY_OK);
+    CHECK_RC(ziggy_exec(db, 2, len, NULL, &r), ZIGGY_OK);
+    CHECK(ziggy_reply_integer(r) == 2);
+    ziggy_reply_free(r);
+    CHECK_RC(ziggy_get_int(db, "a", 1, &n), ZIGGY_OK); /* the failed LPUSH changed nothing */
+    CHECK(n == 42);
+    CHECK_RC(ziggy_get(db, "bin\0key", 7, &got, &glen), ZIGGY_OK);
+    CHECK(glen == 3 && memcmp(got, "v\0w", 3) == 0);
+    ziggy_free(got);
+    CHECK_RC(ziggy_txn_begin(db, &t), ZIGGY_OK);
+    CHECK_RC(ziggy_txn_exec(t, 4, push, NULL, &r), ZIGGY_OK);
+    ziggy_reply_free(r);
+    ziggy_txn_rollback(t);
+    CHECK_RC(ziggy_exec(db, 2, len, NULL, &r), ZIGGY_OK);
+    CHECK(ziggy_reply_integer(r) == 2);
+    ziggy_reply_free(r);
+    CHECK_RC(ziggy_txn_exec(NULL, 2, len, NULL, &r), ZIGGY_INVALID_ARGUMENT);
+
     ziggy_txn_rollback(NULL);
     CHECK_RC(ziggy_txn_commit(NULL), ZIGGY_INVALID_ARGUMENT);
     CHECK_RC(ziggy_txn_set(NULL, "a", 1, "x", 1), ZIGGY_INVALID_ARGUMENT);

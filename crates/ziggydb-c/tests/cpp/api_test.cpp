@@ -95,6 +95,12 @@ int main(int argc, char **argv) {
             return tx.incrby("a", 9);
         });
         CHECK(got == 10 && db.get("a") == "10");
+        int64_t queued = db.transaction([](ziggy::Transaction &tx) {
+            tx.exec({"RPUSH", "queue", "x", "y"});
+            CHECK(tx.exec({"LPUSH", "a", "x"}).is_error());
+            return tx.exec({"LLEN", "queue"}).integer();
+        });
+        CHECK(queued == 2 && db.exec({"LLEN", "queue"}).integer() == 2);
         try {
             db.transaction([](ziggy::Transaction &tx) {
                 tx.set("a", "lost");

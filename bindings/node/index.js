@@ -1,0 +1,529 @@
+'use strict';
+// ZiggyDB for Node.js: the public API over the native module (src/lib.rs, built into
+// ziggydb.node by `npm run build`). This file picks a value's type from the JS value, turns
+// `{ ex, px, exat, pxat, keepTtl }` into an expiry time, runs transactions, and throws every
+// failure as a ZiggyError subclass. Synchronous calls run on the calling thread (like
+// better-sqlite3); `db.async.*` run on the libuv thread pool and return Promises.
+
+const path = require('node:path');
+
+function loadNative() {
+  const file = process.env.ZIGGYDB_NATIVE || path.join(__dirname, 'ziggydb.node');
+  try {
+    return require(file);
+  } catch (e) {
+    if (e && e.code === 'MODULE_NOT_FOUND') {
+      const err = new Error(
+        `ziggydb: the native module ${file} is not built; run \`npm run build\` in ${__dirname} ` +
+          '(it needs Rust and cargo)',
+      );
+      err.code = 'MODULE_NOT_FOUND';
+      throw err;
+    }
+    throw e;
+  }
+}
+
+const native = loadNative();
+
+// ---------------------------------------------------------------------------------------
+// Errors: one class per stable error code of the library (its numeric code as `errno`),
+// all under ZiggyError, plus the binding's own: ReplyError (an error reply of `execute`),
+// ClosedError (a closed handle or an ended transaction), InternalError.
+
+class ZiggyError extends Error {
+  constructor(message, code, errno, options) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    if (errno !== undefined) this.errno = errno;
+  }
+}
+
+/** The library's stable error codes (ziggydb::ErrorCode): name → number. */
+const ERROR_CODES = Object.freeze({
+  IO: 10,
+  PERMISSION_DENIED: 11,
+  DISK_FULL: 12,
+  COMPACT_NEEDS_SPACE: 13,
+  READ_ONLY_FILE_SYSTEM: 14,
+  OUT_OF_MEMORY: 15,
+  CORRUPT_WAL: 20,
+  CHECKSUM_MISMATCH: 21,
+  CORRUPT_SEGMENT: 22,
+  CORRUPT_INDEX: 23,
+  CORRUPT_MANIFEST: 24,
+  CORRUPT_SHM: 25,
+  CORRUPT_COLLECTION: 26,
+  CORRUPT_VALUE: 27,
+  MANIFEST_MISSING: 28,
+  NEEDS_RECOVERY: 29,
+  NOT_A_DATABASE: 40,
+  NOT_A_DIRECTORY: 41,
+  INCOMPATIBLE_VERSION: 42,
+  SYMLINK: 43,
+  NOT_REGULAR_FILE: 44,
+  MODE_MISMATCH: 45,
+  OPTIONS_MISMATCH: 46,
+  OPEN_READ_WRITE: 47,
+  IN_USE: 48,
+  BUSY: 60,
+  POISONED: 61,
+  READ_ONLY: 62,
+  FORKED: 63,
+  TXN_ACTIVE: 64,
+  INVALID_ARGUMENT: 80,
+  KEY_TOO_LARGE: 81,
+  VALUE_TOO_LARGE: 82,
+  BAD_IMPORT_LINE: 83,
+  WRONG_TYPE: 100,
+  NOT_AN_INTEGER: 101,
+  NOT_A_FLOAT: 102,
+  OVERFLOW: 103,
+  INVALID_JSON: 104,
+  NO_SUCH_KEY: 105,
+  INDEX_OUT_OF_RANGE: 106,
+});
+
+/** `WRONG_TYPE` → `WrongTypeError`. */
+function className(code) {
+  return (
+    code
+      .toLowerCase()
+      .split('_')
+      .map((w) => w[0].toUpperCase() + w.slice(1))
+      .join('') + 'Error'
+  );
+}
+
+const errors = { ZiggyError };
+const byCode = new Map();
+function defineError(code, errno) {
+  const name = className(code);
+  const cls = {
+    [name]: class extends ZiggyError {
+      constructor(message, options) {
+        super(message, code, errno, options);
+      }
+    },
+  }[name];
+  errors[name] = cls;
+  byCode.set(code, cls);
+}
+for (const [code, errno] of Object.entries(ERROR_CODES)) defineError(code, errno);
+defineError('CLOSED');
+defineError('INTERNAL');
+
+/** An error reply of `execute` (`WRONGTYPE …`, `ERR …`): `prefix` is its first word. */
+class ReplyError extends ZiggyError {
+  constructor(message, options) {
+    super(message, 'REPLY_ERROR', undefined, options);
+    this.prefix = String(message).split(' ', 1)[0];
+  }
+}
+errors.ReplyError = ReplyError;
+byCode.set('REPLY_ERROR', ReplyError);
+
+/** The ZiggyError for an error the native module threw; anything else as it is. */
+function convert(e) {
+  if (e instanceof ZiggyError || e === null || typeof e !== 'object') return e;
+  const cls = typeof e.code === 'string' ? byCode.get(e.code) : undefined;
+  if (cls) return new cls(e.message);
+  // napi's own argument checks (a value of the wrong JS type reaching the native module).
+  if (e instanceof Error && typeof e.code === 'string' && /^[A-Z][a-z]/.test(e.code)) {
+    return new errors.InvalidArgumentError(e.message);
+  }
+  return e;
+}
+
+/** Runs a native call, throwing its failure as a ZiggyError. */
+function call(fn) {
+  try {
+    return fn();
+  } catch (e) {
+    throw convert(e);
+  }
+}
+
+/** A native promise's value; the native module resolves with an Error it means to throw. */
+function settled(v) {
+  if (v instanceof Error) throw convert(v);
+  return v;
+}
+function fromPool(promise) {
+  return promise.then(settled, (e) => {
+    throw convert(e);
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Values.
+
+const KIND = Object.freeze({ bytes: 1, string: 2, int: 3, float: 4, bool: 5, timestamp: 6, json: 7 });
+
+/** A number to store as a float even when it is whole: `db.set('k', ziggydb.float(3))`. */
+class Float {
+  constructor(value) {
+    if (typeof value !== 'number') throw new TypeError('ziggydb.float takes a number');
+    this.value = value;
+    Object.freeze(this);
+  }
+}
+function float(value) {
+  return new Float(value);
+}
+
+function asBuffer(u8) {
+  return Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+}
+
+function key(k) {
+  if (typeof k === 'string' || Buffer.isBuffer(k)) return k;
+  if (k instanceof Uint8Array) return asBuffer(k);
+  throw new TypeError(`a key is a string or a Buffer, not ${describe(k)}`);
+}
+
+function describe(v) {
+  if (v === null) return 'null';
+  if (typeof v === 'object') return v.constructor ? `a ${v.constructor.name}` : 'an object';
+  return `a ${typeof v}`;
+}
+
+/** [kind, value for the native module] of a JS value, by its type or the `type` option. */
+function encode(value, type) {
+  if (type !== undefined) return encodeAs(value, type);
+  switch (typeof value) {
+    case 'string':
+      return [KIND.string, value];
+    case 'number':
+      return [Number.isSafeInteger(value) ? KIND.int : KIND.float, value];
+    case 'bigint':
+      return [KIND.int, value];
+    case 'boolean':
+      return [KIND.bool, value ? 1 : 0];
+    case 'object':
+      if (value === null) break;
+      if (Buffer.isBuffer(value)) return [KIND.bytes, value];
+      if (value instanceof Uint8Array) return [KIND.bytes, asBuffer(value)];
+      if (value instanceof Date) return [KIND.timestamp, time(value)];
+      if (value instanceof Float) return [KIND.float, value.value];
+      return [KIND.json, json(value)];
+    default:
+      break;
+  }
+  throw new TypeError(
+    `cannot store ${describe(value)}: values are Buffers, strings, numbers, bigints, ` +
+      'booleans, Dates or JSON-serialisable objects (delete a key with db.delete)',
+  );
+}
+
+function encodeAs(value, type) {
+  const kind = KIND[type];
+  if (kind === undefined) {
+    throw new TypeError(`unknown type '${type}': one of ${Object.keys(KIND).join(', ')}`);
+  }
+  const bad = () => new TypeError(`cannot store ${describe(value)} as type '${type}'`);
+  switch (type) {
+    case 'bytes':
+      if (typeof value === 'string') return [kind, Buffer.from(value, 'utf8')];
+      if (value instanceof Uint8Array) return [kind, asBuffer(value)];
+      throw bad();
+    case 'string':
+      if (typeof value !== 'string') throw bad();
+      return [kind, value];
+    case 'int':
+      if (typeof value === 'bigint' || Number.isInteger(value)) return [kind, value];
+      throw bad();
+    case 'float':
+      if (value instanceof Float) return [kind, value.value];
+      if (typeof value === 'number') return [kind, value];
+      if (typeof value === 'bigint') return [kind, Number(value)];
+      throw bad();
+    case 'bool':
+      if (typeof value !== 'boolean') throw bad();
+      return [kind, value ? 1 : 0];
+    case 'timestamp':
+      if (value instanceof Date) return [kind, time(value)];
+      if (typeof value === 'bigint' || Number.isInteger(value)) return [kind, value];
+      throw bad();
+    case 'json':
+      // A string given as JSON is JSON text (checked when written), not a JSON string.
+      if (typeof value === 'string') return [kind, value];
+      return [kind, json(value)];
+    default:
+      throw bad();
+  }
+}
+
+function time(date) {
+  const ms = date.getTime();
+  if (Number.isNaN(ms)) throw new TypeError('cannot store an invalid Date');
+  return ms;
+}
+
+function json(value) {
+  const text = JSON.stringify(value);
+  if (text === undefined) throw new TypeError(`cannot store ${describe(value)} as JSON`);
+  return text;
+}
+
+function positive(n, name) {
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
+    throw new TypeError(`${name} must be a positive number, not ${String(n)}`);
+  }
+  return n;
+}
+
+/** [expiry in Unix ms or undefined, keepTtl] from `{ ex, px, exat, pxat, keepTtl }`. */
+function expiry(opts) {
+  if (opts === undefined || opts === null) return [undefined, false];
+  if (typeof opts !== 'object') throw new TypeError('the options of set are an object');
+  const { ex, px, exat, pxat, keepTtl } = opts;
+  const given = [ex, px, exat, pxat, keepTtl ? true : undefined].filter((v) => v !== undefined);
+  if (given.length > 1) throw new TypeError('give at most one of ex, px, exat, pxat, keepTtl');
+  if (ex !== undefined) return [Date.now() + positive(ex, 'ex') * 1000, false];
+  if (px !== undefined) return [Date.now() + positive(px, 'px'), false];
+  if (exat !== undefined) return [positive(exat, 'exat') * 1000, false];
+  if (pxat !== undefined) return [positive(pxat, 'pxat'), false];
+  return [undefined, Boolean(keepTtl)];
+}
+
+/** The arguments of `execute`: strings and Buffers as they are, numbers and bigints as text. */
+function commandArgs(args) {
+  if (args.length === 1 && Array.isArray(args[0])) args = args[0];
+  if (args.length === 0) throw new TypeError('execute needs a command name');
+  const out = new Array(args.length);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (typeof a === 'string' || Buffer.isBuffer(a)) out[i] = a;
+    else if (typeof a === 'number' || typeof a === 'bigint') out[i] = String(a);
+    else if (a instanceof Uint8Array) out[i] = asBuffer(a);
+    else throw new TypeError(`argument ${i} of execute is ${describe(a)}: give strings, Buffers or numbers`);
+  }
+  return out;
+}
+
+function increment(by) {
+  if (by === undefined) return 1;
+  if (typeof by === 'bigint' || Number.isSafeInteger(by)) return by;
+  throw new TypeError(`incr takes a whole number or a bigint, not ${String(by)}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Transactions.
+
+/**
+ * The `tx` of `db.transaction(tx => …)`: reads see its own writes; everything is committed
+ * together when the function returns, and rolled back if it throws.
+ */
+class Transaction {
+  constructor(ntx) {
+    this._tx = ntx;
+  }
+  get(k) {
+    return call(() => this._tx.get(key(k)));
+  }
+  set(k, value, opts) {
+    const [kind, v] = encode(value, opts ? opts.type : undefined);
+    const [at, keep] = expiry(stripType(opts));
+    call(() => this._tx.set(key(k), kind, v, at, keep));
+  }
+  delete(k) {
+    return call(() => this._tx.delete(key(k)));
+  }
+  incr(k, by) {
+    return call(() => this._tx.incr(key(k), increment(by)));
+  }
+  execute(...args) {
+    return call(() => this._tx.execute(commandArgs(args)));
+  }
+  /** Whether the transaction is still open (false after the function returned). */
+  get active() {
+    return this._tx.active;
+  }
+}
+
+function stripType(opts) {
+  if (!opts || opts.type === undefined) return opts;
+  const { type: _type, ...rest } = opts;
+  return rest;
+}
+
+function isThenable(v) {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
+}
+
+/** Runs `fn(tx)` on an open native transaction; rolls back and rethrows if it throws. */
+function runBody(ntx, fn) {
+  const tx = new Transaction(ntx);
+  let result;
+  try {
+    result = fn(tx);
+  } catch (e) {
+    ntx.rollback();
+    throw e;
+  }
+  if (isThenable(result)) {
+    ntx.rollback();
+    result.then(undefined, () => {}); // ours to report, not an unhandled rejection
+    throw new TypeError(
+      'a transaction function must be synchronous (it returned a Promise): the transaction ' +
+        'holds the writer lock of every process, so it cannot wait for other work; it was ' +
+        'rolled back',
+    );
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------
+// The database.
+
+class Db {
+  constructor(handle) {
+    this._db = handle;
+    this.async = new AsyncDb(this);
+  }
+
+  /** The database directory. */
+  get path() {
+    return call(() => this._db.path);
+  }
+
+  /** Whether `close()` was called. */
+  get closed() {
+    return this._db.closed;
+  }
+
+  /** The value at `key` as its JS type, or null if missing. */
+  get(k) {
+    return call(() => this._db.get(key(k)));
+  }
+
+  /** Stores `value` at `key`, its type from the JS value (or `opts.type`). */
+  set(k, value, opts) {
+    const [kind, v] = encode(value, opts ? opts.type : undefined);
+    const [at, keep] = expiry(stripType(opts));
+    call(() => this._db.set(key(k), kind, v, at, keep));
+  }
+
+  /** Deletes `key`; true if it existed. */
+  delete(k) {
+    return call(() => this._db.delete(key(k)));
+  }
+
+  /** Adds `by` (default 1) to the integer at `key` (0 if missing); the new value. */
+  incr(k, by) {
+    return call(() => this._db.incr(key(k), increment(by)));
+  }
+
+  /** Runs any command, e.g. `execute('ZADD', 'board', 10, 'ada')`; its reply as JS values. */
+  execute(...args) {
+    return call(() => this._db.execute(commandArgs(args)));
+  }
+
+  /**
+   * Runs `fn(tx)` in a write transaction: commits when it returns (its return value is
+   * returned), rolls back when it throws. `fn` must be synchronous.
+   */
+  transaction(fn) {
+    if (typeof fn !== 'function') throw new TypeError('transaction takes a function');
+    const ntx = call(() => this._db.begin());
+    const result = runBody(ntx, fn);
+    call(() => ntx.commit());
+    return result;
+  }
+
+  /** Makes every commit so far durable (with `durability: 'batched'`). */
+  sync() {
+    call(() => this._db.sync());
+  }
+
+  /** Closes the handle; later calls throw ClosedError. Closing twice is allowed. */
+  close() {
+    this._db.close();
+  }
+}
+
+/**
+ * `db.async`: the calls that may wait (the writer lock, an fsync), on the libuv thread pool,
+ * as Promises. Reads are there too, for symmetry; they never wait for a writer.
+ */
+class AsyncDb {
+  constructor(db) {
+    Object.defineProperty(this, '_db', { value: db });
+  }
+  _native() {
+    return this._db._db;
+  }
+  get(k) {
+    return pool(() => this._native().getAsync(key(k)));
+  }
+  set(k, value, opts) {
+    return pool(() => {
+      const [kind, v] = encode(value, opts ? opts.type : undefined);
+      const [at, keep] = expiry(stripType(opts));
+      return this._native().setAsync(key(k), kind, v, at, keep);
+    }).then(() => undefined);
+  }
+  delete(k) {
+    return pool(() => this._native().deleteAsync(key(k)));
+  }
+  incr(k, by) {
+    return pool(() => this._native().incrAsync(key(k), increment(by)));
+  }
+  execute(...args) {
+    return pool(() => this._native().executeAsync(commandArgs(args)));
+  }
+  sync() {
+    return pool(() => this._native().syncAsync()).then(() => undefined);
+  }
+  /**
+   * `db.transaction` with the wait for the writer lock and the commit (its fsync) on the
+   * thread pool. `fn` itself runs on this thread and must be synchronous.
+   */
+  async transaction(fn) {
+    if (typeof fn !== 'function') throw new TypeError('transaction takes a function');
+    const ntx = await pool(() => this._native().beginAsync());
+    const result = runBody(ntx, fn);
+    await fromPool(ntx.commitAsync());
+    return result;
+  }
+}
+
+/** A native async call as a promise; a failure to start it rejects too. */
+function pool(start) {
+  let promise;
+  try {
+    promise = start();
+  } catch (e) {
+    return Promise.reject(convert(e));
+  }
+  return fromPool(promise);
+}
+
+/**
+ * Opens (creating if missing) the database in directory `path`.
+ * Options: durability ('immediate' | 'batched'), batchDelayMs, lockTimeoutMs, segmentSize,
+ * autoCompact, activeExpiryMs, readOnly, mode, strings (execute replies bulk as strings).
+ */
+function open(dir, opts) {
+  if (typeof dir !== 'string') {
+    if (dir instanceof URL) dir = require('node:url').fileURLToPath(dir);
+    else throw new TypeError('open takes a directory path');
+  }
+  if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
+    throw new TypeError('the options of open are an object');
+  }
+  return new Db(call(() => native.open(dir, opts)));
+}
+
+module.exports = {
+  open,
+  float,
+  Db,
+  AsyncDb,
+  Transaction,
+  Float,
+  ERROR_CODES,
+  ...errors,
+};
