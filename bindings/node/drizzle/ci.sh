@@ -11,7 +11,7 @@ if ! node -e "require('./')" 2>/dev/null; then
   exit 1
 fi
 for dep in drizzle-orm @libsql/client ioredis; do
-  if ! node -e "require.resolve('$dep/package.json')" 2>/dev/null; then
+  if ! node -e "require.resolve('$dep')" 2>/dev/null; then
     echo "drizzle/ci.sh: $dep is missing: run npm ci in bindings/node" >&2
     exit 1
   fi

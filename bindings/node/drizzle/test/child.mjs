@@ -1,6 +1,6 @@
 // One application process of the tests: Drizzle over libsql on a shared SQLite file, with a
 // ZiggyCache on a shared ZiggyDB directory. The test process sends it requests over IPC
-// ({ id, op, ...args }) and gets { id, ok, value } or { id, ok: false, error } back.
+// ({ seq, op, args }) and gets { seq, ok, value } or { seq, ok: false, error } back.
 import { createClient } from '@libsql/client';
 import { drizzle } from 'drizzle-orm/libsql';
 import { eq, sql } from 'drizzle-orm';
@@ -36,9 +36,11 @@ const ops = {
   count: ({ withCache: wc }) =>
     withCache(db.select({ n: sql`count(*)`.mapWith(Number) }).from(users), wc),
   insertUser: ({ name }) => db.insert(users).values({ name }).returning(),
-  renameUser: ({ id, name }) => db.update(users).set({ name }).where(eq(users.id, id)),
-  deleteUser: ({ id }) => db.delete(users).where(eq(users.id, id)),
-  insertPost: ({ userId, title }) => db.insert(posts).values({ userId, title }),
+  renameUser: async ({ id, name }) =>
+    (await db.update(users).set({ name }).where(eq(users.id, id))).rowsAffected,
+  deleteUser: async ({ id }) => (await db.delete(users).where(eq(users.id, id))).rowsAffected,
+  insertPost: async ({ userId, title }) =>
+    (await db.insert(posts).values({ userId, title })).rowsAffected,
   invalidate: async ({ tags, tables }) => {
     const t = { users, posts, files };
     await db.$cache.invalidate({
@@ -61,12 +63,13 @@ const ops = {
   },
 };
 
-process.on('message', async (msg) => {
+process.on('message', async ({ seq, op, args }) => {
   try {
-    const value = await ops[msg.op](msg);
-    process.send({ id: msg.id, ok: true, value });
+    // a value IPC cannot carry fails here, in this request, instead of never answering
+    const value = structuredClone(await ops[op](args));
+    process.send({ seq, ok: true, value });
   } catch (e) {
-    process.send({ id: msg.id, ok: false, error: String(e && e.stack ? e.stack : e) });
+    process.send({ seq, ok: false, error: String(e && e.stack ? e.stack : e) });
   }
 });
 process.send({ ready: true });

@@ -54,9 +54,9 @@ async function spawnApp(w, options) {
     child.once('exit', (code) => reject(new Error(`app process exited with ${code} before it was ready`)));
   });
   child.on('message', (m) => {
-    const p = pending.get(m.id);
+    const p = pending.get(m.seq);
     if (!p) return;
-    pending.delete(m.id);
+    pending.delete(m.seq);
     if (m.ok) p.resolve(m.value);
     else p.reject(new Error(`in app process ${child.pid}: ${m.error}`));
   });
@@ -68,15 +68,15 @@ async function spawnApp(w, options) {
     pid: child.pid,
     /** Runs one operation of child.mjs in this process. */
     call(op, args = {}) {
-      const id = next++;
+      const seq = next++;
       return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        child.send({ id, op, ...args });
+        pending.set(seq, { resolve, reject });
+        child.send({ seq, op, args });
       });
     },
     async stop() {
       if (exited) return;
-      child.send({ id: -1, op: 'exit' });
+      child.send({ seq: -1, op: 'exit', args: {} });
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exitedP;
       clearTimeout(timer);
