@@ -78,15 +78,21 @@ function asArray(x) {
 }
 
 /**
- * Wraps a ZiggyDB handle of the Node binding: `read(...args)` runs one command,
- * `atomic(fn)` runs `fn(exec)` inside one write transaction.
+ * Wraps a ZiggyDB handle of the Node binding: `get(key)` reads one value (a Buffer, straight
+ * from the library rather than through a command), `atomic(fn)` runs `fn(exec)` inside one
+ * write transaction, `exec(...args)` running a command in it.
  */
 function store(db) {
-  if (!db || typeof db.execute !== 'function' || typeof db.transaction !== 'function') {
+  if (
+    !db ||
+    typeof db.get !== 'function' ||
+    typeof db.execute !== 'function' ||
+    typeof db.transaction !== 'function'
+  ) {
     throw new TypeError('ZiggyCache: expected a path or an open ziggydb database');
   }
   return {
-    read: (...args) => db.execute(...args),
+    get: (key) => db.get(key),
     atomic: (fn) => db.transaction((tx) => fn((...args) => tx.execute(...args))),
   };
 }
@@ -139,7 +145,7 @@ function makeZiggyCache({ Cache, entityKind, is, Table, OriginalName, open }) {
     }
 
     async get(key, tables, isTag = false, isAutoInvalidate) {
-      const raw = this.store.read('GET', this.entryKey(key, tables, isTag, isAutoInvalidate));
+      const raw = this.store.get(this.entryKey(key, tables, isTag, isAutoInvalidate));
       return raw === null || raw === undefined ? undefined : decode(raw);
     }
 

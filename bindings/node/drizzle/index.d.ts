@@ -4,6 +4,7 @@ import type { MutationOption } from 'drizzle-orm/cache/core';
 
 /** The handle `open()` of `ziggydb` returns, as far as the cache uses it. */
 export interface ZiggyDbLike {
+  get(key: string): unknown;
   execute(...args: Array<string | Buffer | number>): unknown;
   transaction<T>(fn: (tx: { execute(...args: Array<string | Buffer | number>): unknown }) => T): T;
   close(): void;

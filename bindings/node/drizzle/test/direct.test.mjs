@@ -77,9 +77,34 @@ test('the codec keeps a libsql row an array-like row with named columns', () => 
   assert.deepEqual(Array.prototype.slice.call(JSON.parse(JSON.stringify(row))), []);
 });
 
+test('the codec keeps repeated column names and odd array-likes as libsql had them', () => {
+  // a join of two tables with an id each: libsql names the first, both values are indexed
+  const join = libsqlRow(['id', 'name'], [1, 'x', 2]);
+  Object.defineProperty(join, 2, { value: 2, enumerable: false });
+  const back = codec.decode(codec.encode(join));
+  assert.deepEqual(Array.prototype.slice.call(back), [1, 'x', 2]);
+  assert.deepEqual({ ...back }, { id: 1, name: 'x' });
+  // equal values in two columns
+  const same = libsqlRow(['a', 'b', 'c'], [7, 7, null]);
+  assert.deepEqual({ ...codec.decode(codec.encode(same)) }, { a: 7, b: 7, c: null });
+  // a named property that is no index's value: kept through the general form
+  const odd = libsqlRow(['a'], [1]);
+  odd.extra = 'e';
+  const oddBack = codec.decode(codec.encode(odd));
+  assert.deepEqual({ ...oddBack }, { a: 1, extra: 'e' });
+  assert.deepEqual(Array.prototype.slice.call(oddBack), [1]);
+  // a decoded row encodes again as a row
+  const again = codec.decode(codec.encode(codec.decode(codec.encode(join))));
+  assert.deepEqual(Array.prototype.slice.call(again), [1, 'x', 2]);
+  assert.equal(again.length, 3);
+});
+
 test('the codec refuses what it did not write', () => {
   assert.throws(() => codec.decode('{"~zq":1}'), /unknown tag ~zq/);
   assert.throws(() => codec.decode('{"~zT":["Nope","AA=="]}'), /unknown typed array Nope/);
+  assert.throws(() => codec.decode('{"~zr":[[1],["a","b"]]}'), /malformed ~zr/);
+  assert.throws(() => codec.decode('{"~zr":5}'), /malformed ~zr/);
+  assert.throws(() => codec.decode('{"~zT":"x"}'), /malformed ~zT/);
   assert.throws(() => codec.decode('not json'), SyntaxError);
 });
 
@@ -106,7 +131,7 @@ test('ZiggyCache is a Drizzle Cache in ESM and CommonJS, on a path or an open da
 
 test('the constructor refuses bad arguments clearly', () => {
   assert.throws(() => new ZiggyCache(42), /expected a path or an open ziggydb database/);
-  assert.throws(() => new ZiggyCache({ execute() {} }), /expected a path or an open ziggydb database/);
+  assert.throws(() => new ZiggyCache({ get() {}, execute() {} }), /expected a path or an open ziggydb database/);
   assert.throws(() => new ZiggyCache('/x', null), /options must be an object/);
   assert.throws(() => new ZiggyCache('/x', { prefix: 1 }), /prefix must be a string/);
   assert.throws(() => new ZiggyCache('/x', { config: { ex: -1 } }), /config\.ex must be a positive integer/);
