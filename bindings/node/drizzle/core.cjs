@@ -15,15 +15,21 @@
 //   P__CT__<t1,t2>                   set: the keys of the responses that depend on t1,t2
 //                                   (Upstash: the hash itself)
 //   P__CTS__<t>                      set: the P__CT__ sets that involve table t (as Upstash)
+//   P__epoch__\0<t>                  int: how many times table t was invalidated (not in Upstash)
+//   P__tagsEpoch__                   int: how many times tags were invalidated (not in Upstash)
 //
 // put() and onMutate() each run as one ZiggyDB transaction, so every process sees all of one
 // or none of it, and an invalidation cannot lose a response another process adds meanwhile
-// (Upstash runs onMutate as a Lua script and put as a pipeline).
+// (Upstash runs onMutate as a Lua script and put as a pipeline). The counters close a race
+// Upstash leaves open: a select that misses, reads the old rows, and stores them after another
+// process's write has invalidated its tables; here put() stores nothing when a counter it
+// read at the miss has moved.
 
 const { encode, decode } = require('./codec.cjs');
 
 const SEP = '\u0000';
 const PRUNE_FROM = 64;
+const MAX_MISSES = 10_000;
 const EXPIRY_KEYS = ['ex', 'px', 'exat', 'pxat', 'keepTtl'];
 const HEX_OPTIONS = new Set(['NX', 'XX', 'GT', 'LT']);
 
@@ -72,6 +78,11 @@ function expiryArgs(config, fallback) {
   return { set: ['KEEPTTL'], expire: [cmd, String(ms), hex] };
 }
 
+/** The values of epoch counters as one comparable string (a missing counter is empty). */
+function epochs(values) {
+  return values.map((v) => (v === null || v === undefined ? '' : String(v))).join(',');
+}
+
 function asArray(x) {
   if (Array.isArray(x)) return x;
   return x === undefined || x === null ? [] : [x];
@@ -93,6 +104,7 @@ function store(db) {
   }
   return {
     get: (key) => db.get(key),
+    mget: (keys) => db.execute('MGET', ...keys),
     atomic: (fn) => db.transaction((tx) => fn((...args) => tx.execute(...args))),
   };
 }
@@ -122,6 +134,10 @@ function makeZiggyCache({ Cache, entityKind, is, Table, OriginalName, open }) {
       this.prefix = prefix;
       this.tagPrefix = `${prefix}__tagsMap__${SEP}`;
       this.nonAutoPrefix = `${prefix}__nonAutoInvalidate__${SEP}`;
+      this.epochPrefix = `${prefix}__epoch__${SEP}`;
+      this.tagsEpochKey = `${prefix}__tagsEpoch__`;
+      /** entry key -> the epoch counters read at its last miss in this process */
+      this.misses = new Map();
       // Drizzle installs onMutate as db.$cache.invalidate, unbound
       this.onMutate = this.onMutate.bind(this);
     }
@@ -144,9 +160,27 @@ function makeZiggyCache({ Cache, entityKind, is, Table, OriginalName, open }) {
       return this.compositeKey(tables) + SEP + key;
     }
 
+    /** The counters a response of these tables (and, for a tag, the tags) depends on. */
+    epochKeys(tables, isTag, isAutoInvalidate) {
+      const keys = isAutoInvalidate ? tables.map((t) => this.epochPrefix + t) : [];
+      if (isTag) keys.push(this.tagsEpochKey);
+      return keys;
+    }
+
     async get(key, tables, isTag = false, isAutoInvalidate) {
-      const raw = this.store.get(this.entryKey(key, tables, isTag, isAutoInvalidate));
-      return raw === null || raw === undefined ? undefined : decode(raw);
+      // Drizzle puts a query without tables as not auto-invalidated: look for it there
+      const auto = Boolean(isAutoInvalidate) && tables.length !== 0;
+      const entry = this.entryKey(key, tables, isTag, auto);
+      const raw = this.store.get(entry);
+      if (raw !== null && raw !== undefined) return decode(raw);
+      // a miss: Drizzle runs the query and puts its rows; remember the counters now, so that
+      // put() can tell whether a write invalidated these tables meanwhile
+      const keys = this.epochKeys(tables, isTag, auto);
+      if (keys.length > 0) {
+        if (this.misses.size >= MAX_MISSES) this.misses.clear();
+        this.misses.set(entry, { keys, seen: epochs(this.store.mget(keys)) });
+      }
+      return undefined;
     }
 
     async put(key, response, tables, isTag = false, config) {
@@ -154,7 +188,12 @@ function makeZiggyCache({ Cache, entityKind, is, Table, OriginalName, open }) {
       const entry = this.entryKey(key, tables, isTag, isAutoInvalidate);
       const { set, expire } = expiryArgs(config, this.config);
       const payload = encode(response);
+      const miss = this.misses.get(entry);
+      if (miss !== undefined) this.misses.delete(entry);
       this.store.atomic((exec) => {
+        // rows read before an invalidation of their tables are not stored: they may be older
+        // than the write that invalidated them (Upstash stores them, until they expire)
+        if (miss !== undefined && epochs(exec('MGET', ...miss.keys)) !== miss.seen) return;
         exec('SET', entry, payload, ...set);
         if (expire) exec(expire[0], entry, ...expire.slice(1));
         if (!isAutoInvalidate) return;
@@ -184,7 +223,13 @@ function makeZiggyCache({ Cache, entityKind, is, Table, OriginalName, open }) {
       const tableNames = asArray(params.tables).map((t) => (is(t, Table) ? t[OriginalName] : t));
       if (tags.length === 0 && tableNames.length === 0) return;
       const tableSets = tableNames.map((t) => this.tableSetKey(t));
-      this.store.atomic((exec) => {
+      const pass = () =>
+        this.store.atomic((exec) => {
+          for (const t of tableNames) exec('INCR', this.epochPrefix + t);
+          if (tags.length > 0) exec('INCR', this.tagsEpochKey);
+          invalidate(exec);
+        });
+      const invalidate = (exec) => {
         const doomed = tags.map((t) => this.tagPrefix + t);
         if (tableSets.length > 0) {
           const composites = exec('SUNION', ...tableSets);
@@ -195,7 +240,14 @@ function makeZiggyCache({ Cache, entityKind, is, Table, OriginalName, open }) {
           doomed.push(...tableSets);
         }
         if (doomed.length > 0) exec('DEL', ...doomed);
-      });
+      };
+      pass();
+      // Drizzle starts a write and this call together, and the write runs a tick later
+      // (libsql first awaits a connection from its pool): a select in another process can
+      // read the old rows after the pass above, and store them. A second pass, once the work
+      // queued in this tick has run, drops them; Drizzle's write resolves only after it.
+      await new Promise((resolve) => setImmediate(resolve));
+      pass();
     }
 
     /** Closes the database if the cache opened it from a path. */

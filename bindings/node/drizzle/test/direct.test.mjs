@@ -4,6 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,21 @@ function tmp(t) {
   const dir = mkdtempSync(join(tmpdir(), 'ziggy-drizzle-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return join(dir, 'cache.db');
+}
+
+const PACKAGE_DIR = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Runs `db.$cache.invalidate(params)`'s call, onMutate, in another Node process. */
+function invalidateElsewhere(path, params) {
+  const script = `
+    import { ZiggyCache } from 'ziggydb/drizzle';
+    const cache = new ZiggyCache(process.argv[1]);
+    await cache.onMutate(JSON.parse(process.argv[2]));
+    cache.close();`;
+  execFileSync(process.execPath, ['--input-type=module', '-e', script, path, JSON.stringify(params)], {
+    cwd: PACKAGE_DIR,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
 }
 
 function libsqlRow(columns, values) {
@@ -199,4 +216,60 @@ test('onMutate with nothing to do writes nothing, and empty tags are ignored', a
   const { invalidate } = { invalidate: cache.onMutate };
   await invalidate({ tags: 'x' });
   assert.equal(await cache.get('x', [], true, false), undefined);
+});
+
+test('rows read before another process invalidated their tables or tags are not stored', async (t) => {
+  const path = tmp(t);
+  const db = open(path, { durability: 'batched' });
+  t.after(() => db.close());
+  const cache = new ZiggyCache(db);
+  // a miss, the write and its invalidation elsewhere, then the put of the rows read before it
+  assert.equal(await cache.get('q', ['users'], false, true), undefined);
+  invalidateElsewhere(path, { tables: ['users'] });
+  await cache.put('q', ['old rows'], ['users'], false, { ex: 60 });
+  assert.equal(await cache.get('q', ['users'], false, true), undefined, 'stale rows were stored');
+  // with no write in between they are stored
+  await cache.put('q', ['new rows'], ['users'], false, { ex: 60 });
+  assert.deepEqual(await cache.get('q', ['users'], false, true), ['new rows']);
+  // a write to a table the query does not read does not stop the put
+  assert.equal(await cache.get('q2', ['users', 'posts'], false, true), undefined);
+  invalidateElsewhere(path, { tables: ['files'] });
+  await cache.put('q2', ['rows'], ['users', 'posts'], false, { ex: 60 });
+  assert.deepEqual(await cache.get('q2', ['posts', 'users'], false, true), ['rows']);
+  // the same for a tag
+  assert.equal(await cache.get('tag', [], true, false), undefined);
+  invalidateElsewhere(path, { tags: ['tag'] });
+  await cache.put('tag', ['old'], [], true, { ex: 60 });
+  assert.equal(await cache.get('tag', [], true, false), undefined, 'stale tagged rows were stored');
+});
+
+test('onMutate drops, once the write has run, rows another process cached in between', async (t) => {
+  const path = tmp(t);
+  const writerDb = open(path, { durability: 'batched' });
+  const readerDb = open(path, { durability: 'batched' });
+  t.after(() => {
+    writerDb.close();
+    readerDb.close();
+  });
+  const writer = new ZiggyCache(writerDb);
+  const reader = new ZiggyCache(readerDb);
+  await reader.put('q', ['before'], ['users'], false, { ex: 60 });
+  // Drizzle: Promise.all([write, onMutate]); the write runs after this tick's first pass
+  const mutating = writer.onMutate({ tables: 'users' });
+  assert.equal(await reader.get('q', ['users'], false, true), undefined, 'first pass');
+  // a select elsewhere reads the rows before the write commits, and stores them
+  await reader.put('q', ['read before the write'], ['users'], false, { ex: 60 });
+  assert.deepEqual(await reader.get('q', ['users'], false, true), ['read before the write']);
+  await mutating;
+  assert.equal(await reader.get('q', ['users'], false, true), undefined, 'second pass');
+});
+
+test('a query without tables is found where Drizzle puts it', async (t) => {
+  const db = open(tmp(t), { durability: 'batched' });
+  t.after(() => db.close());
+  const cache = new ZiggyCache(db);
+  // Drizzle gets with autoInvalidate true and tables [], then puts with tables []
+  assert.equal(await cache.get('q', [], false, true), undefined);
+  await cache.put('q', [{ one: 1 }], [], false, { ex: 60 });
+  assert.deepEqual(await cache.get('q', [], false, true), [{ one: 1 }]);
 });
