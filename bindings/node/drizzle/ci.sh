@@ -17,8 +17,7 @@ for dep in drizzle-orm @libsql/client ioredis; do
   fi
 done
 if ! command -v redis-server >/dev/null; then
-  echo "drizzle/ci.sh: redis-server is missing (apt-get install redis-server)" >&2
-  exit 1
+  echo "drizzle/ci.sh: redis-server is missing (apt-get install redis-server): the bench runs without its redis column" >&2
 fi
 
 echo "== ziggydb/drizzle: tests"
