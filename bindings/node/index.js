@@ -396,14 +396,26 @@ class Db {
 
   /** The value at `key` as its JS type, or null if missing. */
   get(k) {
-    return call(() => this._db.get(key(k)));
+    k = key(k);
+    try {
+      return this._db.get(k);
+    } catch (e) {
+      throw convert(e);
+    }
   }
 
   /** Stores `value` at `key`, its type from the JS value (or `opts.type`). */
   set(k, value, opts) {
+    k = key(k);
     const [kind, v] = encode(value, opts ? opts.type : undefined);
-    const [at, keep] = expiry(stripType(opts));
-    call(() => this._db.set(key(k), kind, v, at, keep));
+    let at;
+    let keep = false;
+    if (opts !== undefined) [at, keep] = expiry(stripType(opts));
+    try {
+      this._db.set(k, kind, v, at, keep);
+    } catch (e) {
+      throw convert(e);
+    }
   }
 
   /** Deletes `key`; true if it existed. */
@@ -418,7 +430,12 @@ class Db {
 
   /** Runs any command, e.g. `execute('ZADD', 'board', 10, 'ada')`; its reply as JS values. */
   execute(...args) {
-    return call(() => this._db.execute(commandArgs(args)));
+    args = commandArgs(args);
+    try {
+      return this._db.execute(args);
+    } catch (e) {
+      throw convert(e);
+    }
   }
 
   /**

@@ -11,12 +11,14 @@
 //! the libuv thread pool, so the event loop never waits for the disk.
 #![deny(unsafe_code)]
 
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::{Env, JsValue};
 use napi_derive::napi;
-use ziggydb::commands::{execute_in, to_resp3, Kind, Policy, Reply, Session};
+use ziggydb::commands::{execute_in, to_resp3, CommandSpec, Kind, Policy, Reply, Session};
 use ziggydb::{Db, Durability, Value, ValueType, WriteTxn};
 
 /// An error thrown to JS: its `code` is the library's error name (`WRONG_TYPE`, `BUSY`, …),
@@ -184,10 +186,16 @@ fn json_parse<'e>(env: &'e Env, text: &str) -> napi::Result<Unknown<'e>> {
     v.into_unknown(env)
 }
 
+/// A Buffer holding a copy of `b`: one copy straight from the mapped record, and a plain
+/// Buffer, which Node makes and collects far faster than an external one over a `Vec`.
+fn buffer_out<'e>(env: &'e Env, b: &[u8]) -> napi::Result<Unknown<'e>> {
+    Ok(BufferSlice::copy_from(env, b)?.to_unknown())
+}
+
 /// A typed value as its JS value.
 fn value_out(env: &Env, v: Value) -> napi::Result<Unknown<'_>> {
     match v {
-        Value::Bytes(b) => Buffer::from(b).into_unknown(env),
+        Value::Bytes(b) => buffer_out(env, &b),
         Value::String(s) => s.into_unknown(env),
         Value::Int(i) => int_out(env, i),
         Value::Float(f) => f.into_unknown(env),
@@ -209,7 +217,7 @@ fn bulk_out<'e>(env: &'e Env, b: &[u8], strings: bool) -> napi::Result<Unknown<'
     if strings {
         String::from_utf8_lossy(b).as_ref().into_unknown(env)
     } else {
-        Buffer::from(b.to_vec()).into_unknown(env)
+        buffer_out(env, b)
     }
 }
 
@@ -274,10 +282,8 @@ fn args_in(args: &[Either<String, BufferSlice<'_>>]) -> Vec<Vec<u8>> {
 
 /// A command that keeps state across calls (`MULTI`, `WATCH`, `BEGIN`, …) is refused:
 /// `db.transaction` is the binding's transaction.
-fn refuse_control(args: &[&[u8]]) -> Option<Reply> {
-    let spec = args
-        .first()
-        .and_then(|name| ziggydb::commands::lookup(name))?;
+fn refuse_control(spec: Option<&CommandSpec>) -> Option<Reply> {
+    let spec = spec?;
     (spec.kind == Kind::Control && !spec.name.eq_ignore_ascii_case("PING")).then(|| {
         Reply::error(format!(
             "ERR {} keeps state across commands, which execute does not: use db.transaction",
@@ -286,12 +292,63 @@ fn refuse_control(args: &[&[u8]]) -> Option<Reply> {
     })
 }
 
-fn run_command(session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-    match refuse_control(&args) {
+/// Runs `args` (whose command is `spec`, if known) in `session`; the reply in RESP3's types.
+fn run_command(session: &mut Session, spec: Option<&CommandSpec>, args: &[&[u8]]) -> Reply {
+    match refuse_control(spec) {
         Some(refused) => refused,
-        None => to_resp3(&args, session.execute(&args)),
+        None => to_resp3(args, session.execute(args)),
     }
+}
+
+fn spec_of(args: &[&[u8]]) -> Option<&'static CommandSpec> {
+    args.first()
+        .and_then(|name| ziggydb::commands::lookup(name))
+}
+
+thread_local! {
+    /// The databases (directories) with a write transaction open on this thread, from
+    /// `begin` until `commit` or `rollback`: a write on one of them from this thread outside
+    /// its transaction would wait for the writer lock the transaction holds (until `BUSY`),
+    /// so it is `TXN_ACTIVE` at once instead, as inside the library's `Db::transaction`.
+    static OPEN_TXNS: RefCell<Vec<PathBuf>> = const { RefCell::new(Vec::new()) };
+}
+
+fn txn_opened(dir: &Path) {
+    OPEN_TXNS.with(|t| t.borrow_mut().push(dir.to_path_buf()));
+}
+
+fn txn_ended(dir: &Path) {
+    OPEN_TXNS.with(|t| {
+        let mut t = t.borrow_mut();
+        if let Some(i) = t.iter().position(|d| d == dir) {
+            t.swap_remove(i);
+        }
+    });
+}
+
+/// `TXN_ACTIVE` if this thread has a write transaction open on `db`.
+fn check_no_txn(db: &Db) -> Result<(), String> {
+    let open = OPEN_TXNS.with(|t| {
+        let t = t.borrow();
+        !t.is_empty() && t.iter().any(|d| d == db.path())
+    });
+    if open {
+        Err(fail(
+            "TXN_ACTIVE",
+            format!(
+                "a write transaction on {} is already open on this thread; write through its \
+                 transaction (tx), or use db.async to wait for it",
+                db.path().display()
+            ),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `args` is a command that writes (or takes the writer lock).
+fn writes(spec: Option<&CommandSpec>) -> bool {
+    spec.is_some_and(|spec| matches!(spec.kind, Kind::Write | Kind::Admin))
 }
 
 /// Options of `open`, as index.js passes them (every field optional).
@@ -405,7 +462,7 @@ impl NativeDb {
         };
         // Bytes and strings straight from the mapped record, with one copy.
         let out = match r.value_type() {
-            ValueType::Bytes => Buffer::from(r.as_bytes().to_vec()).into_unknown(env),
+            ValueType::Bytes => buffer_out(env, r.as_bytes()),
             ValueType::String => match std::str::from_utf8(r.as_bytes()) {
                 Ok(s) => s.into_unknown(env),
                 Err(_) => value_out(env, r.to_value().map_err(db_err)?),
@@ -426,6 +483,7 @@ impl NativeDb {
         keep_ttl: Option<bool>,
     ) -> Result<(), String> {
         let db = self.db()?;
+        check_no_txn(db)?;
         let value = value_in(kind, value)?;
         put_db(
             db,
@@ -440,14 +498,18 @@ impl NativeDb {
     /// Deletes `key`; true if it existed.
     #[napi]
     pub fn delete(&self, key: Key) -> Result<bool, String> {
-        self.db()?.delete(key_bytes(&key)).map_err(db_err)
+        let db = self.db()?;
+        check_no_txn(db)?;
+        db.delete(key_bytes(&key)).map_err(db_err)
     }
 
     /// Adds `by` to the int at `key` (0 if missing); the new value.
     #[napi]
     pub fn incr<'e>(&self, env: &'e Env, key: Key, by: ValueIn) -> Result<Unknown<'e>, String> {
         let by = int_in(&by, "the increment")?;
-        let n = self.db()?.incr_by(key_bytes(&key), by).map_err(db_err)?;
+        let db = self.db()?;
+        check_no_txn(db)?;
+        let n = db.incr_by(key_bytes(&key), by).map_err(db_err)?;
         int_out(env, n).map_err(napi_err)
     }
 
@@ -459,8 +521,13 @@ impl NativeDb {
         args: Vec<Either<String, BufferSlice>>,
     ) -> Result<Unknown<'e>, String> {
         let strings = self.strings;
+        let args: Vec<&[u8]> = args.iter().map(key_bytes).collect();
+        let spec = spec_of(&args);
+        if writes(spec) {
+            check_no_txn(self.db()?)?;
+        }
         let session = self.session.as_mut().ok_or_else(closed)?;
-        let reply = run_command(session, &args_in(&args));
+        let reply = run_command(session, spec, &args);
         reply_result(env, reply, strings)
     }
 
@@ -468,12 +535,9 @@ impl NativeDb {
     #[napi]
     pub fn begin(&self) -> Result<NativeTxn, String> {
         let db = self.db()?;
+        check_no_txn(db)?;
         let txn = db.begin_write().map_err(db_err)?;
-        Ok(NativeTxn {
-            txn: Some(txn),
-            db: db.clone(),
-            strings: self.strings,
-        })
+        Ok(NativeTxn::new(txn, db.clone(), self.strings))
     }
 
     /// Makes every commit so far durable (for batched durability).
@@ -506,6 +570,7 @@ impl NativeDb {
     #[napi(ts_return_type = "Promise<unknown>")]
     pub fn get_async(&self, key: Key) -> Result<AsyncTask<Job>, String> {
         self.job(Op::Get(key_bytes(&key).to_vec()))
+            .map(AsyncTask::new)
     }
 
     #[napi(ts_return_type = "Promise<unknown>")]
@@ -524,17 +589,20 @@ impl NativeDb {
             at: expiry_in(at)?,
             keep_ttl: keep_ttl.unwrap_or(false),
         })
+        .map(AsyncTask::new)
     }
 
     #[napi(ts_return_type = "Promise<unknown>")]
     pub fn delete_async(&self, key: Key) -> Result<AsyncTask<Job>, String> {
         self.job(Op::Delete(key_bytes(&key).to_vec()))
+            .map(AsyncTask::new)
     }
 
     #[napi(ts_return_type = "Promise<unknown>")]
     pub fn incr_async(&self, key: Key, by: ValueIn) -> Result<AsyncTask<Job>, String> {
         let by = int_in(&by, "the increment")?;
         self.job(Op::Incr(key_bytes(&key).to_vec(), by))
+            .map(AsyncTask::new)
     }
 
     #[napi(ts_return_type = "Promise<unknown>")]
@@ -542,26 +610,33 @@ impl NativeDb {
         &self,
         args: Vec<Either<String, BufferSlice>>,
     ) -> Result<AsyncTask<Job>, String> {
-        self.job(Op::Execute(args_in(&args)))
+        self.job(Op::Execute(args_in(&args))).map(AsyncTask::new)
     }
 
     #[napi(ts_return_type = "Promise<unknown>")]
     pub fn sync_async(&self) -> Result<AsyncTask<Job>, String> {
-        self.job(Op::Sync)
+        self.job(Op::Sync).map(AsyncTask::new)
     }
 
-    /// Begins a write transaction on the thread pool (the wait for the writer lock).
+    /// Begins a write transaction on the thread pool (the wait for the writer lock). From
+    /// now until the transaction ends, this thread counts as having it open: once the pool
+    /// has the lock, the transaction's function cannot run until this thread is free, so a
+    /// write on this thread that waited for the lock would wait for itself.
     #[napi(ts_return_type = "Promise<unknown>")]
     pub fn begin_async(&self) -> Result<AsyncTask<Job>, String> {
-        self.job(Op::Begin)
+        let mut job = self.job(Op::Begin)?;
+        txn_opened(self.db()?.path());
+        job.registered = true;
+        Ok(AsyncTask::new(job))
     }
 
-    fn job(&self, op: Op) -> Result<AsyncTask<Job>, String> {
-        Ok(AsyncTask::new(Job {
+    fn job(&self, op: Op) -> Result<Job, String> {
+        Ok(Job {
             db: Some(self.db()?.clone()),
             op: Some(op),
             strings: self.strings,
-        }))
+            registered: false,
+        })
     }
 }
 
@@ -572,6 +647,34 @@ pub struct NativeTxn {
     txn: Option<WriteTxn>,
     db: Db,
     strings: bool,
+}
+
+impl NativeTxn {
+    /// A transaction handed to JS on this thread (see [`OPEN_TXNS`]).
+    fn new(txn: WriteTxn, db: Db, strings: bool) -> Self {
+        txn_opened(db.path());
+        NativeTxn {
+            txn: Some(txn),
+            db,
+            strings,
+        }
+    }
+
+    /// Ends the transaction's time on this thread; the transaction, if it was still open.
+    fn end(&mut self) -> Option<WriteTxn> {
+        let txn = self.txn.take();
+        if txn.is_some() {
+            txn_ended(self.db.path());
+        }
+        txn
+    }
+}
+
+impl Drop for NativeTxn {
+    fn drop(&mut self) {
+        // Rolled back by its own drop.
+        self.end();
+    }
 }
 
 #[napi]
@@ -633,8 +736,7 @@ impl NativeTxn {
         let strings = self.strings;
         let db = self.db.clone();
         let tx = self.tx()?;
-        let args = args_in(&args);
-        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let args: Vec<&[u8]> = args.iter().map(key_bytes).collect();
         let reply = to_resp3(&args, execute_in(&db, tx, &args));
         reply_result(env, reply, strings)
     }
@@ -643,8 +745,7 @@ impl NativeTxn {
     #[napi]
     pub fn commit(&mut self) -> Result<(), String> {
         let txn = self
-            .txn
-            .take()
+            .end()
             .ok_or_else(|| fail("CLOSED", "the transaction has ended"))?;
         txn.commit().map_err(db_err)
     }
@@ -653,20 +754,20 @@ impl NativeTxn {
     #[napi(ts_return_type = "Promise<unknown>")]
     pub fn commit_async(&mut self) -> Result<AsyncTask<Job>, String> {
         let txn = self
-            .txn
-            .take()
+            .end()
             .ok_or_else(|| fail("CLOSED", "the transaction has ended"))?;
         Ok(AsyncTask::new(Job {
             db: Some(self.db.clone()),
             op: Some(Op::Commit(txn)),
             strings: self.strings,
+            registered: false,
         }))
     }
 
     /// Rolls back: none of the writes happen. Does nothing once ended.
     #[napi]
     pub fn rollback(&mut self) {
-        if let Some(txn) = self.txn.take() {
+        if let Some(txn) = self.end() {
             txn.rollback();
         }
     }
@@ -712,6 +813,9 @@ pub struct Job {
     db: Option<Db>,
     op: Option<Op>,
     strings: bool,
+    /// A `begin_async` that counted its transaction as open on the JS thread (see
+    /// [`OPEN_TXNS`]) when it was called.
+    registered: bool,
 }
 
 impl Job {
@@ -739,7 +843,9 @@ impl Job {
             Op::Delete(key) => Done::Bool(db.delete(&key).map_err(db_err)?),
             Op::Incr(key, by) => Done::Int(db.incr_by(&key, by).map_err(db_err)?),
             Op::Execute(args) => {
-                Done::Reply(run_command(&mut Session::new(db, Policy::trusted()), &args))
+                let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                let mut session = Session::new(db, Policy::trusted());
+                Done::Reply(run_command(&mut session, spec_of(&args), &args))
             }
             Op::Sync => {
                 db.sync().map_err(db_err)?;
@@ -761,6 +867,11 @@ impl<'t> napi::ScopedTask<'t> for Job {
 
     fn resolve(&mut self, env: &'t Env, output: Self::Output) -> napi::Result<Unknown<'t>> {
         let failed = |e: Fail| Ok(napi::JsError::from(e).into_unknown(*env));
+        if self.registered && output.is_err() {
+            if let Some(db) = &self.db {
+                txn_ended(db.path());
+            }
+        }
         match output {
             Err(e) => failed(e),
             Ok(Done::Value(v)) => option_out(env, v),
@@ -768,15 +879,21 @@ impl<'t> napi::ScopedTask<'t> for Job {
             Ok(Done::Int(i)) => int_out(env, i),
             Ok(Done::Reply(Reply::Error(text))) => failed(fail("REPLY_ERROR", text)),
             Ok(Done::Reply(r)) => reply_out(env, r, self.strings),
-            Ok(Done::Txn(txn)) => NativeTxn {
-                txn: Some(txn),
-                db: self
+            Ok(Done::Txn(txn)) => {
+                let db = self
                     .db
                     .clone()
-                    .ok_or_else(|| napi::Error::from_reason("no database"))?,
-                strings: self.strings,
+                    .ok_or_else(|| napi::Error::from_reason("no database"))?;
+                if !self.registered {
+                    txn_opened(db.path());
+                }
+                NativeTxn {
+                    txn: Some(txn),
+                    db,
+                    strings: self.strings,
+                }
+                .into_unknown(env)
             }
-            .into_unknown(env),
             Ok(Done::Nothing) => ().into_unknown(env),
         }
     }
