@@ -12,6 +12,8 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { createClient } from '@libsql/client';
 import { drizzle } from 'drizzle-orm/libsql';
 import { Cache, hashQuery } from 'drizzle-orm/cache/core';
@@ -25,7 +27,10 @@ const { encode, decode } = require('./codec.cjs');
 const { expiryArgs } = require('./core.cjs');
 
 const quick = process.argv.includes('--quick');
-const ROUNDS = quick ? 3 : 7;
+// a full collection before each timed run, so no task pays for the garbage of the one before
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc');
+const ROUNDS = quick ? 3 : 9;
 const ITERS = quick ? 1500 : 10000;
 const MUT_ITERS = quick ? 150 : 1000;
 
@@ -161,6 +166,7 @@ async function measure(tasks) {
   const best = new Map(tasks.map((t) => [t, Infinity]));
   for (let r = 0; r < ROUNDS; r++) {
     for (const t of tasks) {
+      gc();
       const t0 = process.hrtime.bigint();
       for (let i = 0; i < t.iters; i++) await t.fn(i);
       const us = Number(process.hrtime.bigint() - t0) / 1000 / t.iters;
