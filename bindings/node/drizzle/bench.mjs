@@ -17,7 +17,7 @@ import vm from 'node:vm';
 import { createClient } from '@libsql/client';
 import { drizzle } from 'drizzle-orm/libsql';
 import { Cache, hashQuery } from 'drizzle-orm/cache/core';
-import { entityKind, eq, is, Table, OriginalName } from 'drizzle-orm';
+import { count, entityKind, eq, is, sum, Table, OriginalName } from 'drizzle-orm';
 import { sqliteTable, integer, text } from 'drizzle-orm/sqlite-core';
 import Redis from 'ioredis';
 import { ZiggyCache } from 'ziggydb/drizzle';
@@ -38,6 +38,12 @@ const users = sqliteTable('users', {
   id: integer('id').primaryKey(),
   name: text('name').notNull(),
   email: text('email').notNull(),
+});
+
+const events = sqliteTable('events', {
+  id: integer('id').primaryKey(),
+  userId: integer('user_id').notNull(),
+  amount: integer('amount').notNull(),
 });
 
 const PUT = `
@@ -196,6 +202,11 @@ async function main() {
         args: [i + 1, `user ${i + 1}`, `user${i + 1}@example.com`],
       })),
     );
+    await setup.execute('CREATE TABLE events (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, amount INTEGER NOT NULL)');
+    await setup.execute(
+      'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) ' +
+        'INSERT INTO events (id, user_id, amount) SELECT i, i % 100 + 1, i % 997 FROM n',
+    );
     setup.close();
 
     const config = { ex: 600 };
@@ -245,6 +256,15 @@ async function main() {
         const q = all().toSQL();
         task('hash', ITERS, () => hashQuery(q.sql, q.params));
       }
+      // a query that costs the database some work: 20,000 rows grouped into 100
+      const report = () =>
+        db
+          .select({ userId: events.userId, n: count(), total: sum(events.amount) })
+          .from(events)
+          .groupBy(events.userId);
+      const r0 = await report();
+      if (r0.length !== 100 || (await report())[0].n !== 200) throw new Error(`${variant}: wrong report`);
+      task('group', Math.ceil(ITERS / 20), report);
       task('one', ITERS, one);
       task('all', Math.ceil(ITERS / 5), all);
       // a write through Drizzle (invalidating users) then the select, a miss that is put
@@ -258,6 +278,7 @@ async function main() {
     const rows = [
       ['select 1 row by id', 'one'],
       ['select 100 rows', 'all'],
+      ['group 20,000 rows into 100', 'group'],
       ['update + select 100 rows (miss, put)', 'mutate'],
     ];
     const fmt = (x) => x.toFixed(1).padStart(8);
