@@ -72,4 +72,6 @@ process.on('message', async ({ seq, op, args }) => {
     process.send({ seq, ok: false, error: String(e && e.stack ? e.stack : e) });
   }
 });
+// a test runner killed mid-test leaves no process behind
+process.on('disconnect', () => process.exit(1));
 process.send({ ready: true });
