@@ -161,6 +161,32 @@ unsafe fn give_reply(reply: Reply, out: *mut *mut ziggy_reply) -> Result<c_int, 
     Ok(ZIGGY_OK)
 }
 
+/// What the `*_exec` calls share: `*out` cleared and checked, the arguments read, `run` given
+/// them, and its reply handed out in `*out`.
+///
+/// # Safety
+/// As `ziggy_exec` for `argc`, `argv`, `argvlen` and `out`; `run` upholds its own handle's.
+unsafe fn exec_into(
+    argc: c_int,
+    argv: *const *const c_char,
+    argvlen: *const usize,
+    out: *mut *mut ziggy_reply,
+    run: impl FnOnce(&[&[u8]]) -> Result<Reply, Fail>,
+) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        unsafe { put(out, std::ptr::null_mut()) };
+        if out.is_null() {
+            return Err(Fail::invalid("out is NULL"));
+        }
+        // SAFETY: the caller's contract.
+        let args = unsafe { args(argc, argv, argvlen)? };
+        let reply = run(&args)?;
+        // SAFETY: `out` checked above.
+        unsafe { give_reply(reply, out) }
+    })
+}
+
 /// Runs one command (`argv[0]` its name, as `ziggy` and Redis take it) atomically, on its
 /// own: a write command is one transaction. On `ZIGGY_OK`, `*out` is the reply, freed with
 /// `ziggy_reply_free`; a command that fails (wrong type, syntax, unknown command) is a
@@ -182,26 +208,21 @@ pub unsafe extern "C" fn ziggy_exec(
     argvlen: *const usize,
     out: *mut *mut ziggy_reply,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: the caller's contract.
-        unsafe { put(out, std::ptr::null_mut()) };
-        if out.is_null() {
-            return Err(Fail::invalid("out is NULL"));
-        }
-        // SAFETY: the caller's contract.
-        let (db, args) = unsafe { (crate::db_ref(db)?, args(argc, argv, argvlen)?) };
-        let spec = args.first().and_then(|name| commands::lookup(name));
-        let reply = if let Some(spec) = spec.filter(|s| s.kind == Kind::Control) {
-            Reply::error(format!(
-                "ERR {} keeps state across commands: run it in a session (ziggy_session_exec)",
-                spec.name
-            ))
-        } else {
-            Session::new(db, Policy::trusted()).execute(&args)
-        };
-        // SAFETY: `out` checked above.
-        unsafe { give_reply(reply, out) }
-    })
+    // SAFETY: the caller's contract.
+    unsafe {
+        exec_into(argc, argv, argvlen, out, |args| {
+            let db = crate::db_ref(db)?;
+            let spec = args.first().and_then(|name| commands::lookup(name));
+            Ok(match spec.filter(|s| s.kind == Kind::Control) {
+                Some(spec) => Reply::error(format!(
+                    "ERR {} keeps state across commands: run it in a session \
+                     (ziggy_session_exec)",
+                    spec.name
+                )),
+                None => Session::new(db, Policy::trusted()).execute(args),
+            })
+        })
+    }
 }
 
 /// Opens a session on `db`: `*out`, closed with `ziggy_session_close`. It runs every command
@@ -246,18 +267,12 @@ pub unsafe extern "C" fn ziggy_session_exec(
     argvlen: *const usize,
     out: *mut *mut ziggy_reply,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: the caller's contract.
-        unsafe { put(out, std::ptr::null_mut()) };
-        if out.is_null() {
-            return Err(Fail::invalid("out is NULL"));
-        }
-        // SAFETY: the caller's contract.
-        let (s, args) = unsafe { (handle(s, "session")?, args(argc, argv, argvlen)?) };
-        let reply = s.session.execute(&args);
-        // SAFETY: `out` checked above.
-        unsafe { give_reply(reply, out) }
-    })
+    // SAFETY: the caller's contract.
+    unsafe {
+        exec_into(argc, argv, argvlen, out, |args| {
+            Ok(handle(s, "session")?.session.execute(args))
+        })
+    }
 }
 
 /// `ziggy_exec` inside transaction `txn`: reads see the transaction's writes, writes become
@@ -277,18 +292,13 @@ pub unsafe extern "C" fn ziggy_txn_exec(
     argvlen: *const usize,
     out: *mut *mut ziggy_reply,
 ) -> c_int {
-    guard(|| {
-        // SAFETY: the caller's contract.
-        unsafe { put(out, std::ptr::null_mut()) };
-        if out.is_null() {
-            return Err(Fail::invalid("out is NULL"));
-        }
-        // SAFETY: the caller's contract.
-        let (t, args) = unsafe { (handle(txn, "txn")?, args(argc, argv, argvlen)?) };
-        let reply = commands::execute_in(&t.db, &mut t.txn, &args);
-        // SAFETY: `out` checked above.
-        unsafe { give_reply(reply, out) }
-    })
+    // SAFETY: the caller's contract.
+    unsafe {
+        exec_into(argc, argv, argvlen, out, |args| {
+            let t = handle(txn, "txn")?;
+            Ok(commands::execute_in(&t.db, &mut t.txn, args))
+        })
+    }
 }
 
 /// Closes a session; NULL is ignored. A `BEGIN` transaction still open is rolled back and a
