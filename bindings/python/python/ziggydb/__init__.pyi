@@ -49,6 +49,7 @@ __all__ = [
     "ReadOnlyError",
     "ForkedError",
     "TxnActiveError",
+    "SubscriberOverrunError",
     "InvalidArgumentError",
     "KeyTooLargeError",
     "ValueTooLargeError",
@@ -341,6 +342,10 @@ class ForkedError(Error):
     code_name: ClassVar[str]
 
 class TxnActiveError(Error):
+    code: ClassVar[int]
+    code_name: ClassVar[str]
+
+class SubscriberOverrunError(Error):
     code: ClassVar[int]
     code_name: ClassVar[str]
 
