@@ -95,6 +95,8 @@ var (
 	// ErrForked: a handle used in a forked child of the process that opened it.
 	ErrForked    = code(63, "FORKED")
 	ErrTxnActive = code(64, "TXN_ACTIVE")
+	// ErrSubscriberOverrun: a subscriber fell behind and missed messages.
+	ErrSubscriberOverrun = code(65, "SUBSCRIBER_OVERRUN")
 
 	ErrInvalidArgument = code(80, "INVALID_ARGUMENT")
 	ErrKeyTooLarge     = code(81, "KEY_TOO_LARGE")
@@ -132,7 +134,7 @@ func init() {
 		ErrCorruptShm, ErrCorruptCollection, ErrCorruptValue, ErrManifestMissing,
 		ErrNeedsRecovery, ErrNotADatabase, ErrNotADirectory, ErrIncompatibleVersion,
 		ErrSymlink, ErrNotRegularFile, ErrModeMismatch, ErrOptionsMismatch, ErrOpenReadWrite,
-		ErrInUse, ErrBusy, ErrPoisoned, ErrReadOnly, ErrForked, ErrTxnActive,
+		ErrInUse, ErrBusy, ErrPoisoned, ErrReadOnly, ErrForked, ErrTxnActive, ErrSubscriberOverrun,
 		ErrInvalidArgument, ErrKeyTooLarge, ErrValueTooLarge, ErrBadImportLine, ErrWrongType,
 		ErrNotAnInteger, ErrNotAFloat, ErrOverflow, ErrInvalidJSON, ErrNoSuchKey,
 		ErrIndexOutOfRange,

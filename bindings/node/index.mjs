@@ -43,6 +43,7 @@ export const {
   ReadOnlyError,
   ForkedError,
   TxnActiveError,
+  SubscriberOverrunError,
   InvalidArgumentError,
   KeyTooLargeError,
   ValueTooLargeError,

@@ -72,6 +72,8 @@ public enum ErrorCode {
     FORKED(63, "FORKED"),
     /** A second write transaction inside a transaction's closure. */
     TXN_ACTIVE(64, "TXN_ACTIVE"),
+    /** A subscriber fell so far behind that messages it had not read were overwritten. */
+    SUBSCRIBER_OVERRUN(65, "SUBSCRIBER_OVERRUN"),
     /** An argument is invalid. */
     INVALID_ARGUMENT(80, "INVALID_ARGUMENT"),
     /** A key is longer than the format allows. */

@@ -138,6 +138,8 @@ public class ZiggyException extends RuntimeException {
                 return new Forked(message);
             case TXN_ACTIVE:
                 return new TxnActive(message);
+            case SUBSCRIBER_OVERRUN:
+                return new SubscriberOverrun(message);
             case INVALID_ARGUMENT:
                 return new InvalidArgument(message);
             case KEY_TOO_LARGE:
@@ -438,6 +440,15 @@ public class ZiggyException extends RuntimeException {
 
         public Forked(String message) {
             super(ErrorCode.FORKED, message);
+        }
+    }
+
+    /** {@link ErrorCode#SUBSCRIBER_OVERRUN}. */
+    public static final class SubscriberOverrun extends ZiggyException {
+        private static final long serialVersionUID = 1L;
+
+        public SubscriberOverrun(String message) {
+            super(ErrorCode.SUBSCRIBER_OVERRUN, message);
         }
     }
 
