@@ -440,8 +440,12 @@ pub fn open(path: String, opts: Option<OpenOpts>) -> Result<NativeDb, String> {
         strings: None,
     });
     let db = options(&o)?.open(&path).map_err(db_err)?;
+    // The synchronous `execute` runs on the event loop's thread: a blocking pop there answers
+    // at once (as inside MULTI) instead of stopping the loop; `db.async.execute` waits.
+    let mut session = Session::new(&db, Policy::trusted());
+    session.set_blocking(false);
     Ok(NativeDb {
-        session: Some(Session::new(&db, Policy::trusted())),
+        session: Some(session),
         db: Some(db),
         strings: o.strings.unwrap_or(false),
     })

@@ -132,3 +132,20 @@ test('a sync write while an async transaction waits for its turn is TxnActiveErr
   db.set('c', 3);
   assert.equal(db.get('c'), 3);
 });
+
+test('a blocking pop answers at once on the event loop and waits through db.async', async (t) => {
+  const db = fresh(t);
+  const started = Date.now();
+  // Synchronous: nothing to pop is a nil at once, even with no timeout (0 = forever).
+  assert.equal(db.execute('BLPOP', 'jobs', 0), null);
+  assert.ok(Date.now() - started < 5000);
+  // Asynchronous: it waits on the thread pool while the event loop pushes through another
+  // handle on the directory (as another process would).
+  const other = ziggydb.open(db.path);
+  t.after(() => other.close());
+  const waiting = db.async.execute('BLPOP', 'jobs', 30);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(other.execute('RPUSH', 'jobs', 'j1'), 1);
+  assert.deepEqual(await waiting, [Buffer.from('jobs'), Buffer.from('j1')]);
+  assert.equal(other.execute('LLEN', 'jobs'), 0);
+});
