@@ -830,78 +830,6 @@ fn writes(argv: &[Cow<'_, [u8]>]) -> bool {
         })
 }
 
-/// `reply` (to `args`) in the types a RESP3 session gives it, as `Db.execute`'s session
-/// does: `execute_in` replies as over RESP2. The same rules as the library's session
-/// (Redis 7's RESP3 types): scores as doubles, `HGETALL` as a map, `WITHSCORES` ranges as
-/// pairs.
-fn resp3_shape(args: &[&[u8]], reply: Reply) -> Reply {
-    use ziggydb::commands::{CollectionId as L, CommandId as C};
-    if reply.is_error() {
-        return reply;
-    }
-    let Some(spec) = args.first().and_then(|n| ziggydb::commands::lookup(n)) else {
-        return reply;
-    };
-    let with_scores = || {
-        args.get(4..)
-            .is_some_and(|o| o.iter().any(|o| o.eq_ignore_ascii_case(b"WITHSCORES")))
-    };
-    let double = |r: Reply| -> Reply {
-        let f = r
-            .bulk_bytes()
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(|s| s.parse::<f64>().ok());
-        f.map_or(r, Reply::Double)
-    };
-    let pairs = |r: Reply| -> Reply {
-        match r {
-            Reply::Array(items) => {
-                let mut out = Vec::with_capacity(items.len() / 2);
-                let mut it = items.into_iter();
-                while let (Some(m), Some(s)) = (it.next(), it.next()) {
-                    out.push(Reply::Array(vec![m, double(s)]));
-                }
-                Reply::Array(out)
-            }
-            other => other,
-        }
-    };
-    match spec.id {
-        C::Coll(L::Zscore | L::Zincrby | L::Zadd) => double(reply),
-        C::Coll(L::Zmscore) => match reply {
-            Reply::Array(items) => Reply::Array(items.into_iter().map(double).collect()),
-            other => other,
-        },
-        C::Coll(L::Zrange | L::Zrevrange | L::Zrangebyscore | L::Zrevrangebyscore)
-            if with_scores() =>
-        {
-            pairs(reply)
-        }
-        C::Coll(L::Zpopmin | L::Zpopmax) if args.len() > 2 => pairs(reply),
-        C::Coll(L::Zpopmin | L::Zpopmax) => match reply {
-            Reply::Array(mut items) => {
-                if let Some(score) = items.pop() {
-                    items.push(double(score));
-                }
-                Reply::Array(items)
-            }
-            other => other,
-        },
-        C::Coll(L::Hgetall) => match reply {
-            Reply::Array(items) => {
-                let mut out = Vec::with_capacity(items.len() / 2);
-                let mut it = items.into_iter();
-                while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                    out.push((k, v));
-                }
-                Reply::Map(out)
-            }
-            other => other,
-        },
-        _ => reply,
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Transactions
 
@@ -1025,7 +953,8 @@ impl PyTxn {
         let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
         let db = &self.db;
         let reply = self.with(py, |tx| {
-            Ok(resp3_shape(
+            // `execute_in` replies as over RESP2; `Db.execute`'s sessions speak RESP3.
+            Ok(ziggydb::commands::to_resp3(
                 &refs,
                 ziggydb::commands::execute_in(db, tx, &refs),
             ))
