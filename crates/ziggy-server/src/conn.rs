@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::time::Instant;
 use ziggydb::commands::{decode_request, Protocol, Reply};
 
@@ -99,7 +99,7 @@ where
         buf.drain(..pos);
         client.qbuf.store(buf.len(), Ordering::Relaxed);
         if !batch.is_empty() {
-            match run_batch(&mut conn, batch, &mut wr).await {
+            match run_batch(&mut conn, batch, &mut wr, &mut rd, &mut buf, qlimit).await {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Close) | Err(_) => break,
             }
@@ -242,11 +242,17 @@ async fn write_piece<W: AsyncWrite>(
     Ok(())
 }
 
-/// Runs `batch` on a blocking thread, writing its replies as they are produced.
-async fn run_batch<W: AsyncWrite>(
+/// Runs `batch` on a blocking thread, writing its replies as they are produced. While a
+/// batch with a blocking command (`BLPOP`...) runs, the socket is read too (into `buf`, up to
+/// `qlimit` bytes, for the next batch), so that a client that closes its connection stops
+/// waiting, as in Redis.
+async fn run_batch<S: AsyncRead + AsyncWrite>(
     conn: &mut Option<Conn>,
     batch: Vec<Vec<Vec<u8>>>,
-    wr: &mut WriteHalf<W>,
+    wr: &mut WriteHalf<S>,
+    rd: &mut ReadHalf<S>,
+    buf: &mut Vec<u8>,
+    qlimit: usize,
 ) -> io::Result<Flow> {
     let Some(mut c) = conn.take() else {
         return Ok(Flow::Close);
@@ -295,6 +301,7 @@ async fn run_batch<W: AsyncWrite>(
         }
         return Ok(flow);
     }
+    let mut watch_socket = crate::handler::may_block(&batch);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let mut handle = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
@@ -314,6 +321,18 @@ async fn run_batch<W: AsyncWrite>(
                 r?;
             }
             joined = &mut handle => break joined,
+            r = rd.read_buf(buf), if watch_socket && buf.len() < qlimit => {
+                if matches!(r, Ok(0) | Err(_)) {
+                    // Gone: end the wait; the connection closes after the batch.
+                    client.kill();
+                    watch_socket = false;
+                } else {
+                    client.qbuf.store(buf.len(), Ordering::Relaxed);
+                    if buf.capacity() - buf.len() < READ_SIZE {
+                        buf.reserve(READ_SIZE);
+                    }
+                }
+            }
         }
     };
     let (c, out, flow) = joined.map_err(|e| io::Error::other(format!("a command failed: {e}")))?;

@@ -43,6 +43,28 @@ const NOT_BUILT: &[&str] = &[
     "PUBSUB",
 ];
 
+/// Commands that may wait (outside `MULTI`) until another process or client pushes.
+const BLOCKING: &[&str] = &[
+    "BLPOP",
+    "BRPOP",
+    "BLMOVE",
+    "BRPOPLPUSH",
+    "BLMPOP",
+    "BZPOPMIN",
+    "BZPOPMAX",
+    "BZMPOP",
+];
+
+/// Whether `batch` has a command that may wait: the connection then watches the socket
+/// while it runs, so that a client that goes away stops waiting.
+pub fn may_block(batch: &[Vec<Vec<u8>>]) -> bool {
+    batch.iter().any(|argv| {
+        BLOCKING
+            .iter()
+            .any(|n| argv[0].eq_ignore_ascii_case(n.as_bytes()))
+    })
+}
+
 /// Writes that a pipeline may run in one transaction: each checks everything that can make
 /// it fail (its arguments, the key's type, a number's range) before it writes anything, so
 /// that a failed one leaves nothing behind in the shared transaction.
@@ -109,10 +131,7 @@ pub const CHUNK: usize = 64 * 1024;
 
 impl Conn {
     pub fn new(server: Arc<Server>, client: Arc<Client>) -> Self {
-        let mut session = Session::new(&server.db, policy(&server.args));
-        // Blocking pops answer at once (as in MULTI) until a blocked client can wait
-        // without holding up its connection's task.
-        session.set_blocking(false);
+        let session = new_session(&server, &client);
         let authed = server.args.requirepass.is_none();
         Conn {
             server,
@@ -249,6 +268,9 @@ impl Conn {
                 )),
                 Flow::Continue,
             ),
+            n if BLOCKING.contains(&n) && !self.session.in_transaction() => {
+                (self.blocking(&args), Flow::Continue)
+            }
             _ => (self.session.execute(&args), Flow::Continue),
         };
         self.client
@@ -267,6 +289,56 @@ impl Conn {
             return Flow::Close;
         }
         flow
+    }
+
+    /// Runs a blocking command: it waits on this blocking thread (the connection's task
+    /// watches the socket meanwhile: conn.rs) until its keys get an element, its timeout
+    /// passes, or the client is unblocked, killed, gone, or the server stops.
+    fn blocking(&mut self, args: &[&[u8]]) -> Reply {
+        self.client.unblock_error.store(false, Ordering::SeqCst);
+        self.client.blocked.store(true, Ordering::SeqCst);
+        let reply = self.session.execute(args);
+        self.client.blocked.store(false, Ordering::SeqCst);
+        let unblocked_with_error = self.client.unblock_error.swap(false, Ordering::SeqCst);
+        if self.client.cancel.is_cancelled()
+            && !self.client.is_killed()
+            && !*self.server.shutdown.borrow()
+        {
+            // `CLIENT UNBLOCK`: later blocking commands wait again.
+            self.client.cancel.reset();
+        }
+        if unblocked_with_error && !reply.is_error() {
+            return Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        }
+        reply
+    }
+
+    /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: 1 if that client waited in a blocking command
+    /// (it now answers as if its timeout had passed, or with an error), else 0.
+    fn client_unblock(&self, args: &[&[u8]]) -> Reply {
+        let error = match args.get(1) {
+            None => false,
+            Some(r) if r.eq_ignore_ascii_case(b"TIMEOUT") => false,
+            Some(r) if r.eq_ignore_ascii_case(b"ERROR") => true,
+            Some(_) => return Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+        };
+        let Some(id) = std::str::from_utf8(args[0])
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+        else {
+            return Reply::error("ERR value is not an integer or out of range");
+        };
+        let target = u64::try_from(id).ok().and_then(|id| self.server.client(id));
+        match target {
+            Some(c) if c.blocked.load(Ordering::SeqCst) => {
+                if error {
+                    c.unblock_error.store(true, Ordering::SeqCst);
+                }
+                c.cancel.cancel();
+                Reply::Int(1)
+            }
+            _ => Reply::Int(0),
+        }
     }
 
     fn reply(&self, reply: &Reply, out: &mut Vec<u8>) {
@@ -368,8 +440,7 @@ impl Conn {
     /// `RESET`: a new session (an open `BEGIN` is rolled back, `MULTI` and `WATCH` are
     /// dropped), RESP2, no name, and signed out if there is a password.
     fn reset(&mut self) {
-        self.session = Session::new(&self.server.db, policy(&self.server.args));
-        self.session.set_blocking(false);
+        self.session = new_session(&self.server, &self.client);
         self.protocol = Protocol::Resp2;
         self.client.resp3.store(false, Ordering::Relaxed);
         lock(&self.client.name).clear();
@@ -422,13 +493,15 @@ impl Conn {
             },
             ("LIST", _) => self.client_list(rest),
             ("KILL", _) => return self.client_kill(rest),
+            ("UNBLOCK", [_] | [_, _]) => self.client_unblock(rest),
             ("NO-EVICT" | "NO-TOUCH", [_]) => Reply::ok(),
             ("HELP", []) => Reply::Array(
                 [
                     "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
                     "ID, GETNAME, SETNAME <name>, SETINFO LIB-NAME|LIB-VER <value>, INFO,",
                     "LIST [TYPE NORMAL] [ID <id> ...],",
-                    "KILL <ip:port> | KILL [ID <id>] [ADDR <ip:port>] [LADDR <ip:port>] [SKIPME yes|no]",
+                    "KILL <ip:port> | KILL [ID <id>] [ADDR <ip:port>] [LADDR <ip:port>] [SKIPME yes|no],",
+                    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
                 ]
                 .iter()
                 .map(|l| Reply::Status((*l).into()))
@@ -652,6 +725,14 @@ impl Conn {
 /// What a session of this server may do: no administration commands and no files on the
 /// server's machine (its clients are not necessarily the database's owner), and a `BEGIN`
 /// that holds the writer lock for at most `--max-begin-hold-ms`.
+/// A connection's session: blocking commands wait on the connection's blocking thread, and
+/// the client's token ends the wait.
+fn new_session(server: &Server, client: &Client) -> Session {
+    let mut session = Session::new(&server.db, policy(&server.args));
+    session.set_cancel(client.cancel.clone());
+    session
+}
+
 pub fn policy(args: &crate::config::Args) -> Policy {
     Policy {
         max_begin_hold: Some(Duration::from_millis(args.max_begin_hold_ms.max(1))),

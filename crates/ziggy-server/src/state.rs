@@ -53,6 +53,15 @@ pub struct Client {
     pub killed: AtomicBool,
     /// Wakes the connection's task to look at `killed`.
     pub kill: Notify,
+    /// Ends the wait of the blocking command (`BLPOP`...) the client runs: cancelled by a
+    /// kill, a disconnect, `CLIENT UNBLOCK` and the server's stop.
+    pub cancel: ziggydb::CancelToken,
+    /// Whether the client waits in a blocking command now (`CLIENT LIST`'s flag `b`,
+    /// `INFO`'s `blocked_clients`).
+    pub blocked: AtomicBool,
+    /// Set by `CLIENT UNBLOCK id ERROR`: the blocked command replies with an error rather
+    /// than as if its timeout had passed.
+    pub unblock_error: AtomicBool,
 }
 
 /// Locks `m`, going on with the data if a thread panicked while holding it (every value
@@ -112,7 +121,14 @@ impl Server {
             in_multi: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
+            cancel: ziggydb::CancelToken::new(),
+            blocked: AtomicBool::new(false),
+            unblock_error: AtomicBool::new(false),
         });
+        if *self.shutdown.borrow() {
+            // Stopping already: a blocking command of this client must not wait either.
+            client.cancel.cancel();
+        }
         clients.insert(id, Arc::clone(&client));
         Some(client)
     }
@@ -132,6 +148,25 @@ impl Server {
     /// Asks every part of the server to stop.
     pub fn request_shutdown(&self) {
         self.shutdown.send_replace(true);
+        // Blocked clients answer now (as if their timeout had passed), so that their
+        // connections close; a client that starts a blocking command later finds its token
+        // cancelled already, since only a running server resets it.
+        for c in self.clients() {
+            c.cancel.cancel();
+        }
+    }
+
+    /// How many clients wait in a blocking command now.
+    pub fn blocked_count(&self) -> usize {
+        self.clients()
+            .iter()
+            .filter(|c| c.blocked.load(Ordering::SeqCst))
+            .count()
+    }
+
+    /// The client numbered `id`, if connected.
+    pub fn client(&self, id: u64) -> Option<Arc<Client>> {
+        lock(&self.clients).get(&id).cloned()
     }
 
     /// `CLIENT LIST`'s line for `c` (without its newline).
@@ -151,6 +186,8 @@ impl Server {
             now.saturating_sub(c.last_active_ms.load(Ordering::Relaxed)) / 1000,
             if c.in_multi.load(Ordering::Relaxed) {
                 "x"
+            } else if c.blocked.load(Ordering::Relaxed) {
+                "b"
             } else {
                 "N"
             },
@@ -173,11 +210,12 @@ impl Server {
         let mut text = String::from("# Clients\r\n");
         let _ = write!(
             text,
-            "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n\
+            "connected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n\
              total_connections_received:{}\r\nrejected_connections:{}\r\n\
              client_output_buffer_limit_disconnections:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n",
             self.client_count(),
             self.args.maxclients,
+            self.blocked_count(),
             self.connections_received.load(Ordering::Relaxed),
             self.rejected_connections.load(Ordering::Relaxed),
             self.output_limit_disconnects.load(Ordering::Relaxed),
@@ -192,6 +230,7 @@ impl Client {
     /// Marks the client for closing and wakes its task.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
+        self.cancel.cancel();
         self.kill.notify_one();
     }
 

@@ -467,14 +467,6 @@ fn commands_not_built_yet_get_a_clear_error() {
         let text = error_text(&c.cmd(cmd));
         assert!(text.contains("not available in ziggy-server yet"), "{text}");
     }
-    // Blocking pops answer at once, as inside MULTI, rather than stop the server's write
-    // thread: nothing to pop is a nil array, something is served.
-    assert_eq!(c.cmd(&["BLPOP", "l", "0"]), Reply::NilArray);
-    c.cmd(&["RPUSH", "l", "x"]);
-    assert_eq!(
-        c.cmd(&["BLPOP", "l", "0"]),
-        Reply::Array(vec![Reply::bulk("l"), Reply::bulk("x")])
-    );
     // And administration or server-side files are not for clients.
     assert!(error_text(&c.cmd(&["BACKUP", "/tmp/x"])).starts_with("NOPERM"));
     assert_eq!(c.cmd(&["PING"]), status("PONG"));
@@ -819,4 +811,150 @@ fn shutdown_stops_the_server_and_keeps_its_writes() {
         db.get(b"k").expect("get").map(|v| v.to_vec()),
         Some(b"v".to_vec())
     );
+}
+
+/// `INFO clients`'s `blocked_clients`.
+fn blocked_clients(c: &mut Conn) -> u64 {
+    let info = c.cmd(&["INFO", "clients"]);
+    let text = String::from_utf8_lossy(info.bulk_bytes().expect("INFO text")).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no blocked_clients in {text}"))
+}
+
+/// Waits until `blocked_clients` (asked through `admin`) is `n`.
+fn wait_blocked(admin: &mut Conn, n: u64) {
+    let deadline = Instant::now() + PATIENCE;
+    while blocked_clients(admin) != n {
+        assert!(
+            Instant::now() < deadline,
+            "blocked_clients never became {n}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn pair(a: &str, b: &str) -> Reply {
+    Reply::Array(vec![bulk(a), bulk(b)])
+}
+
+#[test]
+fn blocking_pops_wait_for_a_push_from_another_server_or_an_embedded_process() {
+    let dir = tempdir();
+    let path = dir.path().join("db");
+    let s1 = Server::start(&path, &[]);
+    let s2 = Server::start(&path, &[]);
+    let db = ziggydb::Db::open(&path).expect("embedded open");
+    let mut admin1 = s1.connect();
+    let mut admin2 = s2.connect();
+
+    // A waiter on s1 woken by the embedded process.
+    let mut c1 = s1.connect();
+    c1.send_cmd(&[b"BLPOP", b"jobs", b"0"]);
+    wait_blocked(&mut admin1, 1);
+    db.transaction(|tx| tx.list(b"jobs").push_back(&[b"a"]))
+        .expect("push");
+    assert_eq!(c1.reply(), pair("jobs", "a"));
+    assert_eq!(blocked_clients(&mut admin1), 0);
+
+    // A waiter on s2 woken by a client of s1; the pipelined command after it waits its turn.
+    let mut c2 = s2.connect();
+    c2.send(b"*3\r\n$5\r\nBRPOP\r\n$4\r\nnope\r\n$1\r\n0\r\nPING\r\n");
+    wait_blocked(&mut admin2, 1);
+    assert_eq!(admin1.cmd(&["RPUSH", "nope", "x", "y"]), Reply::Int(2));
+    assert_eq!(c2.reply(), pair("nope", "y"));
+    assert_eq!(c2.reply(), status("PONG"));
+    // Exactly one element went: the other is still there.
+    assert_eq!(
+        admin2.cmd(&["LRANGE", "nope", "0", "-1"]),
+        Reply::Array(vec![bulk("x")])
+    );
+
+    // A sorted-set pop, woken by ZADD from the embedded process's command layer.
+    c1.send_cmd(&[b"BZPOPMIN", b"z", b"0"]);
+    wait_blocked(&mut admin1, 1);
+    let mut session = ziggydb::commands::Session::new(&db, ziggydb::commands::Policy::default());
+    assert_eq!(session.execute(&[b"ZADD", b"z", b"2", b"m"]), Reply::Int(1));
+    assert_eq!(
+        c1.reply(),
+        Reply::Array(vec![bulk("z"), bulk("m"), bulk("2")])
+    );
+
+    // A timeout in seconds: nil once it passes.
+    let start = Instant::now();
+    assert_eq!(c1.cmd(&["BLPOP", "empty", "0.2"]), Reply::NilArray);
+    assert!(start.elapsed() >= Duration::from_millis(150));
+
+    // Inside MULTI nothing waits, as in Redis.
+    assert_eq!(c1.cmd(&["MULTI"]), status("OK"));
+    assert_eq!(c1.cmd(&["BLPOP", "empty", "0"]), status("QUEUED"));
+    assert_eq!(c1.cmd(&["EXEC"]), Reply::Array(vec![Reply::NilArray]));
+}
+
+#[test]
+fn a_blocked_client_stops_waiting_on_unblock_kill_disconnect_and_shutdown() {
+    let dir = tempdir();
+    let path = dir.path().join("db");
+    let mut server = Server::start(&path, &[]);
+    let mut admin = server.connect();
+    let mut c = server.connect();
+    let Reply::Int(id) = c.cmd(&["CLIENT", "ID"]) else {
+        panic!("CLIENT ID is an integer")
+    };
+    let id = id.to_string();
+    assert_eq!(admin.cmd(&["CLIENT", "UNBLOCK", &id]), Reply::Int(0));
+
+    // CLIENT UNBLOCK: as if the timeout had passed; then the client waits again.
+    c.send_cmd(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&mut admin, 1);
+    let list = admin.cmd(&["CLIENT", "LIST", "ID", &id]);
+    let line = String::from_utf8_lossy(list.bulk_bytes().expect("CLIENT LIST")).into_owned();
+    assert!(line.contains(" flags=b "), "{line}");
+    assert_eq!(admin.cmd(&["CLIENT", "UNBLOCK", &id]), Reply::Int(1));
+    assert_eq!(c.reply(), Reply::NilArray);
+    c.send_cmd(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(
+        admin.cmd(&["CLIENT", "UNBLOCK", &id, "ERROR"]),
+        Reply::Int(1)
+    );
+    assert_eq!(
+        error_text(&c.reply()),
+        "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+    );
+    assert!(
+        error_text(&admin.cmd(&["CLIENT", "UNBLOCK", &id, "LATER"])).contains("TIMEOUT or ERROR")
+    );
+
+    // A client that goes away while it waits takes nothing: the next push stays.
+    c.send_cmd(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&mut admin, 1);
+    drop(c);
+    wait_blocked(&mut admin, 0);
+    assert_eq!(admin.cmd(&["RPUSH", "q", "kept"]), Reply::Int(1));
+    assert_eq!(admin.cmd(&["LLEN", "q"]), Reply::Int(1));
+    assert_eq!(admin.cmd(&["LPOP", "q"]), bulk("kept"));
+
+    // CLIENT KILL of a waiting client closes it.
+    let mut k = server.connect();
+    let Reply::Int(kid) = k.cmd(&["CLIENT", "ID"]) else {
+        panic!("CLIENT ID is an integer")
+    };
+    k.send_cmd(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(
+        admin.cmd(&["CLIENT", "KILL", "ID", &kid.to_string()]),
+        Reply::Int(1)
+    );
+    assert!(k.closed());
+    wait_blocked(&mut admin, 0);
+
+    // SIGTERM with a client waiting forever: the server still stops, cleanly.
+    let mut w = server.connect();
+    w.send_cmd(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&mut admin, 1);
+    server.terminate();
+    assert!(server.wait().success());
+    assert!(w.closed());
 }

@@ -130,6 +130,19 @@ async function main() {
   assert.deepEqual(await got, ['chan2', 'hi']);
   sub.disconnect();
 
+  // A blocking pop on one server, woken by a push through the other.
+  const waiter = new Redis(opts(port1));
+  const popped = waiter.blpop('ioq', 0);
+  const start = Date.now();
+  while (!/blocked_clients:1/.test(await r.info('clients'))) {
+    assert.ok(Date.now() - start < 60000, 'the waiter never blocked');
+    await new Promise((ok) => setTimeout(ok, 10));
+  }
+  assert.equal(await r2.rpush('ioq', 'job'), 1);
+  assert.deepEqual(await popped, ['ioq', 'job']);
+  assert.equal(await r.llen('ioq'), 0);
+  waiter.disconnect();
+
   // Bad input on a raw socket: an error and a closed connection; the server goes on.
   assert.match(await rawBadInput(port1), /Protocol error/);
   assert.equal(await r.ping(), 'PONG');

@@ -1,18 +1,22 @@
 """redis-py against ziggy-server: every command group, pipelines, transactions, AUTH, RESP3.
 
-Usage: redis_py_check.py PORT1 PORT2 PASSWORD
-Both servers serve the same directory and ask for PASSWORD; what one writes the other reads.
+Usage: redis_py_check.py PORT1 PORT2 PASSWORD ZIGGY DIR
+Both servers serve the same directory DIR and ask for PASSWORD; what one writes the other
+reads. ZIGGY is the `ziggy` tool, an embedded process on DIR.
 Exits non-zero (an AssertionError or a redis error) on the first thing that is not as Redis 7
 does it.
 """
 
 import socket
+import subprocess
 import sys
 import threading
+import time
 
 import redis
 
 port1, port2, password = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ziggy, db_dir = sys.argv[4], sys.argv[5]
 
 
 def client(port, **kw):
@@ -183,6 +187,34 @@ assert r2.pubsub_numsub("chan", "none") == [("chan", 1), ("none", 0)]
 assert r2.pubsub_numpat() == 1
 assert r2.pubsub_channels() == ["chan"]
 p.close()
+
+# Blocking pops: a waiter on each server, woken by pushes from an embedded process (the
+# `ziggy` tool on the directory) and by the other server; each element goes to one waiter.
+got = {}
+
+
+def waiter(name, port, fn):
+    got[name] = fn(client(port))
+
+
+waiters = [
+    threading.Thread(target=waiter, args=("l", port1, lambda c: c.blpop(["bq"], timeout=0))),
+    threading.Thread(target=waiter, args=("z", port2, lambda c: c.bzpopmin("bz", timeout=0))),
+]
+for t in waiters:
+    t.start()
+deadline = time.time() + 60
+while (int(r.info("clients")["blocked_clients"]) < 1
+       or int(r2.info("clients")["blocked_clients"]) < 1):
+    assert time.time() < deadline, "the waiters never blocked"
+    time.sleep(0.01)
+subprocess.run([ziggy, "-d", db_dir, "RPUSH", "bq", "job"], check=True, capture_output=True)
+r.zadd("bz", {"m": 1.5})
+for t in waiters:
+    t.join(60)
+    assert not t.is_alive(), "a waiter was never woken"
+assert got == {"l": ("bq", "job"), "z": ("bz", "m", 1.5)}, got
+assert r.blpop(["bq"], timeout=0.1) is None
 
 # Bad input from a raw socket: an error and a closed connection, the server goes on.
 s = socket.create_connection(("127.0.0.1", port1), timeout=60)

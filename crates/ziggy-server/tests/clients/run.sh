@@ -3,7 +3,8 @@
 # the versions in package-lock.json), installed in a temporary directory, against two servers
 # on one database directory with a password.
 #
-# Usage: run.sh PATH/TO/ziggy-server
+# Usage: run.sh PATH/TO/ziggy-server   (the `ziggy` tool beside it serves as an embedded
+# process on the same directory)
 set -euo pipefail
 
 server_bin=$(realpath "$1")
@@ -45,5 +46,6 @@ start_server one
 port1=$port
 start_server two
 port2=$port
-"$tmp/venv/bin/python" "$here/redis_py_check.py" "$port1" "$port2" pw
+"$tmp/venv/bin/python" "$here/redis_py_check.py" "$port1" "$port2" pw \
+    "$(dirname "$server_bin")/ziggy" "$tmp/db"
 NODE_PATH="$tmp/node/node_modules" node "$here/ioredis_check.js" "$port1" "$port2" pw
