@@ -49,6 +49,10 @@ impl OpenOptions {
     }
 }
 
+/// Pages of the reclaim stack freed per commit while [`Db::compact`] drains it: each such
+/// commit holds the writer lock for about as long as a commit of this many deletes.
+const RECLAIM_DRAIN: usize = 4096;
+
 /// Deletes the keys of `batch` that are still expired by `now`, under the writer lock for one
 /// ordinary commit (through the log, so that a collection's pages are reclaimed): at most
 /// [`EXPIRE_BATCH`] keys, and no more re-checks once [`EXPIRE_BATCH_TIME`] has passed (the
@@ -515,6 +519,18 @@ impl Db {
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn compact(&self) -> Result<CompactStats> {
+        // The pages of deleted collections still on the reclaim stack are freed first, in
+        // commits of a bounded size, so that this compaction drops them rather than later
+        // ones (an emptied database gives its space back at once).
+        // On a full file system there may be no room for those commits: the compaction
+        // then goes on without them, with the room it has.
+        loop {
+            match self.transaction(|tx| crate::db::pages::reclaim(tx, RECLAIM_DRAIN)) {
+                Ok(true) => {}
+                Ok(false) | Err(Error::DiskFull { .. }) => break,
+                Err(e) => return Err(e),
+            }
+        }
         self.inner.compact()
     }
     /// Makes every commit so far durable (for [`Durability::Batched`](crate::Durability::Batched)).

@@ -684,11 +684,14 @@ pub fn other(db: &Db, cmd: ServerCmd<'_>) -> crate::Result<Reply> {
         ServerCmd::Compact => {
             let stats = db.compact()?;
             Reply::Status(format!(
-                "OK reclaimed {} bytes: segments {} -> {} bytes ({} files removed, {} written, {} \
-                 records copied)",
-                stats.bytes_before.saturating_sub(stats.bytes_after),
+                "OK reclaimed {} bytes: segments {} -> {} bytes, index {} -> {} bytes ({} files \
+                 removed, {} written, {} records copied)",
+                (stats.bytes_before + stats.index_bytes_before)
+                    .saturating_sub(stats.bytes_after + stats.index_bytes_after),
                 stats.bytes_before,
                 stats.bytes_after,
+                stats.index_bytes_before,
+                stats.index_bytes_after,
                 stats.segments_removed,
                 stats.segments_written,
                 stats.records_copied

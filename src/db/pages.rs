@@ -496,7 +496,13 @@ pub(crate) fn before_commit(txn: &mut WriteTxn) -> Result<()> {
         return Ok(());
     }
     trash.extend(retired);
-    let mut budget = RECLAIM_BUDGET;
+    free_pages(txn, &mut trash, RECLAIM_BUDGET)?;
+    write_trash(txn, &trash)
+}
+
+/// Frees up to `budget` pages from the top of `trash` in `txn`, pushing the children of
+/// each freed inner page.
+fn free_pages(txn: &mut WriteTxn, trash: &mut Vec<(u64, u64)>, mut budget: usize) -> Result<()> {
     while budget > 0 {
         let Some((coll, page)) = trash.pop() else {
             break;
@@ -509,7 +515,22 @@ pub(crate) fn before_commit(txn: &mut WriteTxn) -> Result<()> {
             txn.free_page(coll, page);
         }
     }
-    write_trash(txn, &trash)
+    Ok(())
+}
+
+/// Frees up to `budget` pages of the reclaim stack in `txn` (beside the `RECLAIM_BUDGET`
+/// its commit frees); whether pages are left on the stack. `Db::compact` drains the stack
+/// with it before compacting, so that the pages of deleted collections go now rather than
+/// over later commits.
+pub(crate) fn reclaim(txn: &mut WriteTxn, budget: usize) -> Result<bool> {
+    let mut trash = read_trash(txn)?;
+    if trash.is_empty() {
+        return Ok(false);
+    }
+    free_pages(txn, &mut trash, budget)?;
+    let more = !trash.is_empty();
+    write_trash(txn, &trash)?;
+    Ok(more)
 }
 
 /// The type of a collection's metadata payload, for `WriteTxn` to notice a pending

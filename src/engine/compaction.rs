@@ -72,9 +72,37 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.compact_lock.lock_exclusive(None, &self.dir)?;
-        let r = self.compact_locked();
+        let r = self.compact_locked().and_then(|mut stats| {
+            self.shrink_index(&mut stats)?;
+            Ok(stats)
+        });
         self.compact_lock.unlock();
         r
+    }
+
+    /// After an explicit compaction: an index at least four times the size its live keys
+    /// need (after `FLUSHDB`, or many deletes) is replaced by one sized for them, as a
+    /// growth replaces it (format-spec.md §4.3), so that an emptied database gives its index
+    /// space back too.
+    fn shrink_index(&self, stats: &mut CompactStats) -> Result<()> {
+        let _g = self.writer_section(self.opts.lock_timeout)?;
+        let idx = self.current_index()?;
+        stats.index_bytes_before = idx.file_bytes();
+        if idx.oversized() {
+            let next = self.dir.join(index::file_name(idx.gen + 1));
+            drop(idx);
+            match self.resize_index(0) {
+                Ok(()) => {}
+                // No room for the smaller copy: the index stays as it was (the new file was
+                // not published; what was made of it goes), and the compaction stands.
+                Err(Error::DiskFull { .. }) => {
+                    let _ = crate::os::io::remove_file(&next);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        stats.index_bytes_after = self.current_index()?.file_bytes();
+        Ok(())
     }
 
     /// Whether automatic compaction is on and dead space passed its thresholds.

@@ -100,4 +100,10 @@ pub struct CompactStats {
     pub bytes_before: u64,
     /// Segment bytes on disk after.
     pub bytes_after: u64,
+    /// Bytes of the index file before ([`Db::compact`](crate::Db::compact) only; 0 from an
+    /// automatic compaction, which leaves the index be).
+    pub index_bytes_before: u64,
+    /// Bytes of the index file after: smaller once the index was at least four times the
+    /// size its live keys need (format-spec.md §4.3).
+    pub index_bytes_after: u64,
 }

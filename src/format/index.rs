@@ -511,6 +511,17 @@ impl IndexMap {
         (used + tombs + extra) * 4 > self.cap * 3
     }
 
+    /// The file's size in bytes.
+    pub(crate) fn file_bytes(&self) -> u64 {
+        HEADER_BYTES + self.cap * SLOT_BYTES
+    }
+
+    /// Whether the index is at least four times the size its live keys need, so that a
+    /// shrink gives space back and cannot undo a recent growth (which doubles).
+    pub(crate) fn oversized(&self) -> bool {
+        capacity_for(self.used()).saturating_mul(4) <= self.cap
+    }
+
     /// Live entries.
     pub(crate) fn used(&self) -> u64 {
         self.h(H_USED).load(Ordering::Relaxed)

@@ -381,3 +381,129 @@ fn rebuilt_index_after_compaction_brings_back_nothing_deleted() -> TestResult {
     }
     Ok(())
 }
+
+/// Bytes of the database's segment and index files.
+fn data_bytes(dir: &Path) -> u64 {
+    let index: u64 = std::fs::read_dir(dir)
+        .expect("the database directory")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "zdx"))
+        .map(|e| e.metadata().map_or(0, |m| m.len()))
+        .sum();
+    util::segment_bytes(dir) + index
+}
+
+#[test]
+fn an_emptied_database_gives_its_space_back_at_compact() -> TestResult {
+    use ziggydb::commands::{Policy, Reply, Session};
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = Db::options().auto_compact(false, 0.5, 0).open(&dir)?;
+    write_version(&db, &(0..40_000).collect::<Vec<_>>(), 0, 40, 2_000)?;
+    let mut s = Session::new(&db, Policy::trusted());
+    let run = |s: &mut Session, words: Vec<String>| {
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        s.execute(&args)
+    };
+    // Big collections: their pages go to the reclaim stack when they are deleted.
+    for c in 0..3 {
+        let mut cmd = vec!["RPUSH".to_string(), format!("list{c}")];
+        cmd.extend((0..20_000).map(|i| format!("element-{i}")));
+        assert_eq!(run(&mut s, cmd), Reply::Int(20_000));
+    }
+    let mut cmd = vec!["HSET".to_string(), "hash".to_string()];
+    cmd.extend((0..10_000).flat_map(|i| [format!("field-{i}"), format!("value-{i}")]));
+    assert_eq!(run(&mut s, cmd), Reply::Int(10_000));
+    let full = data_bytes(&dir);
+    assert_eq!(run(&mut s, vec!["FLUSHDB".into()]), Reply::ok());
+    let stats = db.compact()?;
+    let empty = data_bytes(&dir);
+    eprintln!("{full} bytes full, {empty} bytes emptied and compacted: {stats:?}");
+    assert!(
+        empty <= 1 << 20,
+        "an emptied database takes {empty} bytes after COMPACT (was {full}): {stats:?}"
+    );
+    assert!(
+        stats.index_bytes_after < stats.index_bytes_before,
+        "{stats:?}"
+    );
+    assert_check_ok(&db, "emptied")?;
+    // It works as before: writes grow the index again, and another process reads them.
+    write_version(&db, &(0..5_000).collect::<Vec<_>>(), 1, 40, 1_000)?;
+    assert_state(&db, 5_000, |i| Some(val(i, 1, 40)), "after the shrink")?;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ziggy"))
+        .arg("-d")
+        .arg(&dir)
+        .args(["DBSIZE"])
+        .output()?;
+    // Not a terminal: printed raw, as redis-cli does.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5000");
+    Ok(())
+}
+
+#[test]
+fn an_index_shrunk_by_compact_keeps_every_live_key_for_every_process() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = Db::options().auto_compact(false, 0.5, 0).open(&dir)?;
+    const N: u32 = 30_000;
+    write_version(&db, &(0..N).collect::<Vec<_>>(), 0, 20, 3_000)?;
+    // Another process has the database open across the shrink, and reads after it.
+    let mut reader = std::process::Command::new(env!("CARGO_BIN_EXE_ziggy"))
+        .arg("-d")
+        .arg(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut stdin = reader.stdin.take().expect("stdin");
+    use std::io::Write as _;
+    writeln!(stdin, "GET {}", String::from_utf8_lossy(&key(7)))?;
+    stdin.flush()?;
+    let keep = |i: u32| i % 97 == 0;
+    for chunk in (0..N)
+        .filter(|&i| !keep(i))
+        .collect::<Vec<_>>()
+        .chunks(3_000)
+    {
+        db.transaction(|tx| {
+            for &i in chunk {
+                tx.delete(&key(i))?;
+            }
+            Ok(())
+        })?;
+    }
+    let stats = db.compact()?;
+    assert!(
+        stats.index_bytes_after * 4 <= stats.index_bytes_before,
+        "the index did not shrink: {stats:?}"
+    );
+    let want = |i: u32| keep(i).then(|| val(i, 0, 20));
+    assert_state(&db, N, want, "after the shrink")?;
+    assert_check_ok(&db, "after the shrink")?;
+    for i in [0u32, 97, 29_973, 5] {
+        writeln!(stdin, "GET {}", String::from_utf8_lossy(&key(i)))?;
+    }
+    drop(stdin);
+    let out = reader.wait_with_output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    // Not a terminal: values raw, nil as an empty line, as redis-cli prints them.
+    let raw = |i: u32| String::from_utf8_lossy(&val(i, 0, 20)).into_owned();
+    assert_eq!(
+        lines,
+        vec![
+            raw(7).as_str(),
+            raw(0).as_str(),
+            raw(97).as_str(),
+            raw(29_973).as_str(),
+            ""
+        ],
+        "{text}"
+    );
+    // A cold open adopts the shrunk index.
+    drop(db);
+    std::fs::remove_file(dir.join("ziggy.shm"))?;
+    let db = Db::open(&dir)?;
+    assert_state(&db, N, want, "cold open")?;
+    Ok(())
+}
