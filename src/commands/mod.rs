@@ -48,6 +48,7 @@
 mod collections;
 mod exec;
 mod introspect;
+mod keyspace;
 mod parse;
 mod pubsub;
 mod reply;
@@ -63,6 +64,7 @@ pub use crate::format::value::{
 pub use crate::types::glob_match;
 pub use collections::CollectionId;
 pub use exec::transfer_error;
+pub use keyspace::KeyspaceId;
 pub use reply::{Collected, Reply, ReplySink};
 pub use resp::RespWriter;
 pub use resp::{
