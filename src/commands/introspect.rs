@@ -277,6 +277,7 @@ fn info(spec: &'static CommandSpec) -> Reply {
     let of = match spec.id {
         CommandId::Command => Some(SUBCOMMANDS),
         CommandId::Pubsub => Some(PUBSUB_SUBCOMMANDS),
+        CommandId::Keyspace(id) => crate::commands::keyspace::subcommands(id),
         _ => None,
     };
     let subcommands = if let Some(list) = of {

@@ -194,6 +194,22 @@ pub fn keys(id: KeyspaceId) -> (i32, i32, i32) {
     }
 }
 
+/// The subcommands of `OBJECT` and `MEMORY` with their arity as Redis counts it (the command
+/// and the subcommand included), for `COMMAND INFO`; `None` for a command without any.
+pub fn subcommands(id: KeyspaceId) -> Option<&'static [(&'static str, i32)]> {
+    match id {
+        KeyspaceId::Object => Some(&[
+            ("encoding", 3),
+            ("freq", 3),
+            ("idletime", 3),
+            ("refcount", 3),
+            ("help", 2),
+        ]),
+        KeyspaceId::Memory => Some(&[("usage", -3), ("help", 2)]),
+        _ => None,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsed commands
 
@@ -614,11 +630,12 @@ fn lookup_pattern(r: &impl Read, pattern: &[u8], elem: &[u8]) -> crate::Result<O
     if pattern == b"#" {
         return Ok(Some(elem.to_vec()));
     }
-    let Some(star) = pattern.iter().position(|&b| b == b'*') else {
+    // Redis searches the pattern as a C string: up to its first NUL.
+    let Some(star) = c_str(pattern).iter().position(|&b| b == b'*') else {
         return Ok(None);
     };
     let after = &pattern[star + 1..];
-    let (tail, field) = match after.windows(2).position(|w| w == b"->") {
+    let (tail, field) = match c_str(after).windows(2).position(|w| w == b"->") {
         Some(at) if at + 2 < after.len() => (&after[..at], Some(&after[at + 2..])),
         _ => (after, None),
     };
@@ -634,10 +651,18 @@ fn lookup_pattern(r: &impl Read, pattern: &[u8], elem: &[u8]) -> crate::Result<O
     })
 }
 
-/// A number as SORT reads one (`strtod` over the whole text): leading spaces allowed, an empty
-/// text is 0, and text beyond a double's range, too small for one, NaN or followed by anything
-/// is refused.
+/// `text` up to its first NUL byte: what Redis's C string functions see of it.
+fn c_str(text: &[u8]) -> &[u8] {
+    text.iter()
+        .position(|&b| b == 0)
+        .map_or(text, |nul| &text[..nul])
+}
+
+/// A number as SORT reads one (`strtod` over the text up to its first NUL): leading spaces
+/// allowed, an empty text is 0, and text beyond a double's range, too small for one, NaN or
+/// followed by anything is refused.
 fn sort_score(text: &[u8]) -> Option<f64> {
+    let text = c_str(text);
     if text.is_empty() {
         return Some(0.0);
     }
@@ -776,14 +801,21 @@ fn sorted_rows_inner(
                 "ERR One or more scores can't be converted into double",
             )));
         }
+        let stored = s.store.is_some();
         keyed.sort_by(|(ka, a), (kb, b)| {
             let ord = match (ka, kb) {
                 (SortKey::Score(x), SortKey::Score(y)) => x
                     .partial_cmp(y)
                     .unwrap_or(std::cmp::Ordering::Equal)
                     .then_with(|| a.cmp(b)),
-                (SortKey::Text(x), SortKey::Text(y)) => x.cmp(y),
-                _ => a.cmp(b),
+                // Without STORE Redis compares text with strcoll (C strings, which end at
+                // a NUL; byte order in the C and UTF-8 locales), with STORE byte for byte.
+                (SortKey::Text(x), SortKey::Text(y)) if stored => x.cmp(y),
+                (SortKey::Text(x), SortKey::Text(y)) => {
+                    x.as_deref().map(c_str).cmp(&y.as_deref().map(c_str))
+                }
+                _ if stored => a.cmp(b),
+                _ => c_str(a).cmp(c_str(b)),
             };
             if s.desc {
                 ord.reverse()

@@ -46,6 +46,7 @@
 //! that [`Metrics::commands`](crate::Metrics::commands) reports.
 
 mod collections;
+mod compat;
 mod exec;
 mod introspect;
 mod keyspace;
@@ -63,6 +64,7 @@ pub use crate::format::value::{
 };
 pub use crate::types::glob_match;
 pub use collections::CollectionId;
+pub use compat::{compatibility_table, redis_commands, RedisCommand};
 pub use exec::transfer_error;
 pub use keyspace::KeyspaceId;
 pub use reply::{Collected, Reply, ReplySink};

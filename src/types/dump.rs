@@ -39,6 +39,16 @@ pub enum PayloadError {
 
 impl PayloadError {
     /// The message Redis gives for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::PayloadError;
+    /// assert_eq!(
+    ///     PayloadError::VersionOrChecksum.message(),
+    ///     "DUMP payload version or checksum are wrong"
+    /// );
+    /// ```
     pub fn message(self) -> &'static str {
         match self {
             PayloadError::VersionOrChecksum => "DUMP payload version or checksum are wrong",
@@ -360,6 +370,19 @@ impl Db {
 impl WriteTxn {
     /// As [`Db::dump`], seeing this transaction's writes.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.set(b"k", 5i64)?;
+    /// assert!(tx.dump(b"k")?.is_some());
+    /// assert_eq!(db.dump(b"k")?, None); // not committed
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// As [`Db::dump`].
     pub fn dump(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
@@ -367,6 +390,19 @@ impl WriteTxn {
     }
 
     /// As [`Db::memory_usage`], seeing this transaction's writes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// let mut tx = db.begin_write()?;
+    /// tx.set(b"k", 5i64)?;
+    /// // A 24-byte record header, 1 byte of key, 8 of integer.
+    /// assert_eq!(tx.memory_usage(b"k")?, Some(33));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Db::memory_usage`].
@@ -379,6 +415,24 @@ impl WriteTxn {
     /// `expires_at_ms` (Unix ms) if given. If the key exists it is replaced when `replace`
     /// is true, and left alone otherwise (the result is then false). An expiry already past
     /// leaves the key absent (deleting it if `replace`), as Redis does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// db.set(b"k", "v")?;
+    /// let payload = db.dump(b"k")?.expect("k exists");
+    /// db.transaction(|tx| {
+    ///     assert!(!tx.restore(b"k", &payload, None, false)?); // k exists
+    ///     assert!(tx.restore(b"copy", &payload, Some(u64::MAX / 2), false)?);
+    ///     assert!(tx.restore(b"x", b"not a payload", None, false).is_err());
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.expiry(b"copy")?, Some(u64::MAX / 2));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] with Redis's message (see [`PayloadError`]) for a payload
