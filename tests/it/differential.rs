@@ -1723,6 +1723,46 @@ fn keyspace_commands_reply_as_redis_does() -> TestResult {
     Ok(())
 }
 
+/// The list of Redis's commands the README's compatibility table is generated from
+/// (`src/commands/redis_commands.txt`) is redis-server's own: the same names, each in the
+/// group `COMMAND DOCS` gives it. And every command of ZiggyDB's table that redis-server knows
+/// is in the list, so that none is counted as ZiggyDB's own by mistake.
+#[test]
+fn the_list_of_redis_commands_is_redis_7s() -> TestResult {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
+        return Ok(());
+    };
+    let mut conn = Conn::connect(&redis)?;
+    let docs = conn.call(&argv("COMMAND DOCS")?)?;
+    let mut theirs: Vec<(String, String)> = items(&docs)
+        .chunks(2)
+        .map(|pair| {
+            let name = String::from_utf8_lossy(pair[0].bulk_bytes().unwrap_or_default())
+                .to_ascii_uppercase();
+            let group = field(&pair[1], "group")
+                .and_then(|g| {
+                    g.bulk_bytes()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                })
+                .unwrap_or_default();
+            (name, group)
+        })
+        .collect();
+    theirs.sort();
+    let mut ours: Vec<(String, String)> = ziggydb::commands::redis_commands()
+        .map(|c| (c.name.to_owned(), c.group.to_owned()))
+        .collect();
+    ours.sort();
+    assert_eq!(ours, theirs);
+    for spec in ziggydb::commands::all() {
+        let info = conn.call(&argv(&format!("COMMAND INFO {}", spec.name))?)?;
+        let known = items(&info).first().is_some_and(|r| *r != Reply::Nil);
+        let listed = ziggydb::commands::redis_commands().any(|c| c.name == spec.name);
+        assert_eq!(known, listed, "{}", spec.name);
+    }
+    Ok(())
+}
+
 /// A payload of ZiggyDB's `DUMP` is refused by redis-server's `RESTORE`, and Redis's by
 /// ZiggyDB's, with the same error: the formats differ by design, and neither is misread.
 #[test]
