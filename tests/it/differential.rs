@@ -1042,7 +1042,8 @@ impl Gen {
         if nosort {
             opts.push(vec![b"BY".to_vec(), b"nosort".to_vec()]);
         }
-        if self.chance(30) && !(nosort && !store) {
+        let limit = self.chance(30);
+        if limit && (store || !nosort) {
             opts.push(vec![
                 b"LIMIT".to_vec(),
                 self.int(-1, 3).to_string().into_bytes(),
