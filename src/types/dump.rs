@@ -160,13 +160,14 @@ impl<'a> Body<'a> {
         let len = u32::from_le_bytes(len.try_into().map_err(|_| PayloadError::BadFormat)?);
         Ok(self.take(len as usize)?.to_vec())
     }
-    /// The count of items that follows, refused if the bytes left cannot hold that many
+    /// The count of items that follows, refused if it is 0 or if the bytes left cannot hold that many
     /// items of at least `min` bytes each (so a count read off the payload never sizes an
     /// allocation beyond the payload).
     fn count(&mut self, min: usize) -> std::result::Result<usize, PayloadError> {
         let n = self.u64()?;
         let n = usize::try_from(n).map_err(|_| PayloadError::BadFormat)?;
-        if n.checked_mul(min).is_none_or(|need| need > self.b.len()) {
+        // An empty collection does not exist, so no DUMP holds one.
+        if n == 0 || n.checked_mul(min).is_none_or(|need| need > self.b.len()) {
             return Err(PayloadError::BadFormat);
         }
         Ok(n)
@@ -506,6 +507,28 @@ mod tests {
     }
 
     #[test]
+    fn random_bodies_with_good_checksums_decode_or_are_refused_without_panic() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let tags = [1u8, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 0, 99];
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let mut body: Vec<u8> = (0..len).map(|_| (next() % 256) as u8).collect();
+            // Small counts and lengths now and then, so that bodies also decode.
+            if next() % 2 == 0 && body.len() >= 8 {
+                body[..8].copy_from_slice(&(next() % 3).to_le_bytes());
+            }
+            let ty = tags[(next() % tags.len() as u64) as usize];
+            let _ = decode(&payload(ty, &body));
+        }
+    }
+
+    #[test]
     fn malformed_bodies_with_good_checksums_are_bad_format() {
         let huge_count = u64::MAX.to_le_bytes();
         for (ty, body) in [
@@ -517,6 +540,8 @@ mod tests {
             (7, &b"{not json"[..]),
             (5, &[2][..]),
             (16, &[0, 0, 0, 0, 0, 0, 0, 0, 7][..]),
+            (17, &[0; 8][..]),
+            (19, &[0; 8][..]),
         ] {
             assert_eq!(
                 decode(&payload(ty, body)),
