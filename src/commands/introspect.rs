@@ -351,6 +351,11 @@ fn get_keys(argv: &[&[u8]]) -> Reply {
     if check_arity(spec, argv.len()).is_err() {
         return Reply::error("ERR Invalid number of arguments specified for command");
     }
+    if let CommandId::Keyspace(id) = spec.id {
+        if let Some(reply) = crate::commands::keyspace::get_keys(id, argv) {
+            return reply;
+        }
+    }
     let keys = spec.id.keys();
     if let Some(at) = spec.id.keynum_at() {
         let at = at as usize;

@@ -210,6 +210,51 @@ pub fn subcommands(id: KeyspaceId) -> Option<&'static [(&'static str, i32)]> {
     }
 }
 
+/// `COMMAND GETKEYS` for the commands whose keys are not at fixed positions, as Redis finds
+/// them: `SORT`'s key and the destination of its last `STORE` (skipping the arguments of
+/// `LIMIT`, `GET` and `BY`), and the key after `OBJECT`'s and `MEMORY`'s subcommand. `None`:
+/// the key positions of [`keys`] tell.
+pub fn get_keys(id: KeyspaceId, argv: &[&[u8]]) -> Option<Reply> {
+    let is = |arg: &[u8], word: &str| arg.eq_ignore_ascii_case(word.as_bytes());
+    match id {
+        KeyspaceId::Sort => {
+            let mut keys = vec![Reply::bulk(argv[1])];
+            let mut store = None;
+            let mut i = 2;
+            while i < argv.len() {
+                if is(argv[i], "LIMIT") {
+                    i += 2;
+                } else if is(argv[i], "GET") || is(argv[i], "BY") {
+                    i += 1;
+                } else if is(argv[i], "STORE") && i + 1 < argv.len() {
+                    store = Some(argv[i + 1]);
+                }
+                i += 1;
+            }
+            keys.extend(store.map(Reply::bulk));
+            Some(Reply::Array(keys))
+        }
+        KeyspaceId::Object | KeyspaceId::Memory => {
+            let sub = subcommands(id)?.iter().find(|(name, _)| is(argv[1], name));
+            let Some(&(name, arity)) = sub else {
+                return Some(Reply::error("ERR Invalid command specified"));
+            };
+            let fits = match usize::try_from(arity) {
+                Ok(n) => argv.len() == n,
+                Err(_) => argv.len() >= arity.unsigned_abs() as usize,
+            };
+            Some(if !fits {
+                Reply::error("ERR Invalid number of arguments specified for command")
+            } else if name == "help" {
+                Reply::error("ERR The command has no key arguments")
+            } else {
+                Reply::Array(vec![Reply::bulk(argv[2])])
+            })
+        }
+        _ => None,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsed commands
 

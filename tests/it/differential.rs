@@ -2000,6 +2000,19 @@ fn command_describes_the_commands_as_redis_does() -> TestResult {
             "COMMAND GETKEYS NOSUCH a",
             "COMMAND GETKEYS PING",
             "COMMAND GETKEYS PING x",
+            "COMMAND GETKEYS SORT l STORE d",
+            "COMMAND GETKEYS SORT l STORE d1 BY w_* GET h_*->f LIMIT 0 1 STORE d2",
+            "COMMAND GETKEYS SORT l LIMIT STORE d",
+            "COMMAND GETKEYS SORT l STORE",
+            "COMMAND GETKEYS SORT_RO l GET x",
+            "COMMAND GETKEYS OBJECT ENCODING k",
+            "COMMAND GETKEYS OBJECT ENCODING",
+            "COMMAND GETKEYS OBJECT HELP",
+            "COMMAND GETKEYS OBJECT NOSUCH k",
+            "COMMAND GETKEYS MEMORY USAGE k SAMPLES 5",
+            "COMMAND GETKEYS MEMORY HELP",
+            "COMMAND GETKEYS TOUCH a b c",
+            "COMMAND GETKEYS RESTORE k 0 payload",
         ] {
             let (r, z) = both(line)?;
             assert_eq!(r, z, "{line} ({protocol:?})");
