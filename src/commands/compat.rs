@@ -19,7 +19,8 @@ pub struct RedisCommand {
     pub note: &'static str,
 }
 
-/// The entries of `redis_commands.txt`: each command (name `*` for a note on its group).
+/// The entries of `redis_commands.txt`: each command (name `*` for a note on its group, `!`
+/// for one shown only while none of the group's commands is built).
 fn entries() -> impl Iterator<Item = RedisCommand> {
     REDIS_COMMANDS
         .lines()
@@ -46,7 +47,7 @@ fn entries() -> impl Iterator<Item = RedisCommand> {
 /// assert!(all.iter().any(|c| c.name == "XADD" && c.group == "stream"));
 /// ```
 pub fn redis_commands() -> impl Iterator<Item = RedisCommand> {
-    entries().filter(|c| c.name != "*")
+    entries().filter(|c| c.name != "*" && c.name != "!")
 }
 
 /// Redis's groups, in the order the table lists them.
@@ -96,9 +97,15 @@ pub fn compatibility_table() -> String {
         let of: Vec<&RedisCommand> = commands.iter().filter(|c| c.group == group).collect();
         let built = of.iter().filter(|c| has(c.name)).count();
         let missing: Vec<&str> = of.iter().filter(|c| !has(c.name)).map(|c| c.name).collect();
-        let note = entries()
-            .find(|c| c.group == group && c.name == "*")
-            .map_or("", |c| c.note);
+        let note_for = |name: &str| {
+            entries()
+                .find(|c| c.group == group && c.name == name)
+                .map(|c| c.note)
+        };
+        let note = match note_for("!") {
+            Some(note) if built == 0 => note,
+            _ => note_for("*").unwrap_or(""),
+        };
         out.push_str(&format!(
             "| {group} | {built} of {} | {} | {} |\n",
             of.len(),
@@ -158,7 +165,9 @@ mod tests {
         assert_eq!(lines, entries().count(), "a line that does not parse");
         for group in groups() {
             assert!(
-                entries().any(|c| c.group == group && c.name == "*" && !c.note.is_empty()),
+                entries().any(|c| c.group == group
+                    && (c.name == "*" || c.name == "!")
+                    && !c.note.is_empty()),
                 "{group} has no note"
             );
         }
