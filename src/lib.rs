@@ -215,6 +215,7 @@ pub use types::collections::{
     Hash, HashView, LexBound, List, ListView, ScoreBound, Set, SetOp, SetView, SortedSet,
     SortedSetView, ZAddFlags,
 };
+pub use types::dump::PayloadError;
 pub use types::read::{Expiry, Read, Snapshot};
 pub use types::{Message, Subscriber, MAX_CHANNEL_NAME, MAX_MESSAGE};
 pub use types::{ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};

@@ -277,6 +277,7 @@ fn info(spec: &'static CommandSpec) -> Reply {
     let of = match spec.id {
         CommandId::Command => Some(SUBCOMMANDS),
         CommandId::Pubsub => Some(PUBSUB_SUBCOMMANDS),
+        CommandId::Keyspace(id) => crate::commands::keyspace::subcommands(id),
         _ => None,
     };
     let subcommands = if let Some(list) = of {
@@ -349,6 +350,11 @@ fn get_keys(argv: &[&[u8]]) -> Reply {
     };
     if check_arity(spec, argv.len()).is_err() {
         return Reply::error("ERR Invalid number of arguments specified for command");
+    }
+    if let CommandId::Keyspace(id) = spec.id {
+        if let Some(reply) = crate::commands::keyspace::get_keys(id, argv) {
+            return reply;
+        }
     }
     let keys = spec.id.keys();
     if let Some(at) = spec.id.keynum_at() {

@@ -46,8 +46,10 @@
 //! that [`Metrics::commands`](crate::Metrics::commands) reports.
 
 mod collections;
+mod compat;
 mod exec;
 mod introspect;
+mod keyspace;
 mod parse;
 mod pubsub;
 mod reply;
@@ -62,7 +64,9 @@ pub use crate::format::value::{
 };
 pub use crate::types::glob_match;
 pub use collections::CollectionId;
+pub use compat::{compatibility_table, redis_commands, RedisCommand};
 pub use exec::transfer_error;
+pub use keyspace::KeyspaceId;
 pub use reply::{Collected, Reply, ReplySink};
 pub use resp::RespWriter;
 pub use resp::{

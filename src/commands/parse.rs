@@ -143,6 +143,8 @@ pub enum Cmd<'a> {
     Server(ServerCmd<'a>),
     /// A list, set, sorted set or hash command.
     Coll(crate::commands::collections::Cmd<'a>),
+    /// A command of the `keyspace` module (`SORT`, `DUMP`, `OBJECT`...).
+    Keyspace(crate::commands::keyspace::Cmd<'a>),
 }
 
 /// A command that reads keys.
@@ -361,6 +363,7 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Result<C
             args,
         )?)),
         C::Coll(id) => Cmd::Coll(crate::commands::collections::parse(spec, id, args)?),
+        C::Keyspace(id) => crate::commands::keyspace::parse(id, args, now)?,
         // The session runs these itself; they have no arguments to decode.
         C::Multi
         | C::Exec

@@ -779,6 +779,7 @@ fn run_alone(
         Cmd::Coll(cmd) => Ok(crate::commands::collections::run_with(
             db, None, &cmd, cancel,
         )),
+        Cmd::Keyspace(cmd) => crate::commands::keyspace::run(db, None, &cmd),
         Cmd::Read(cmd) => read(db, cmd),
         // Deletes in several transactions if one cannot hold them all.
         Cmd::Write(WriteCmd::FlushDb) => {
@@ -904,6 +905,7 @@ fn run_in_txn(db: &Db, tx: &mut WriteTxn, cmd: Cmd<'_>) -> crate::Result<Reply> 
     let sp = tx.savepoint();
     let reply = match cmd {
         Cmd::Coll(cmd) => Ok(crate::commands::collections::run(db, Some(tx), &cmd)),
+        Cmd::Keyspace(cmd) => crate::commands::keyspace::run(db, Some(tx), &cmd),
         Cmd::Read(cmd) => read(tx, cmd),
         Cmd::Write(cmd) => write(tx, cmd),
         Cmd::Server(cmd) => other(db, cmd),

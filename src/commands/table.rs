@@ -167,6 +167,8 @@ pub enum CommandId {
     Pubsub,
     /// A list, set, sorted set or hash command.
     Coll(CollectionId),
+    /// A key or server command of the `keyspace` module (`SORT`, `DUMP`, `OBJECT`...).
+    Keyspace(crate::commands::keyspace::KeyspaceId),
 }
 
 /// What the shell knows about one command.
@@ -1011,6 +1013,7 @@ impl CommandId {
             | C::Pexpiretime
             // Every other collection command takes one key, its first argument.
             | C::Coll(_) => (1, 1, 1),
+            C::Keyspace(id) => crate::commands::keyspace::keys(id),
         };
         KeyPositions { first, last, step }
     }
@@ -1078,6 +1081,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
         .iter()
         .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
         .or_else(|| crate::commands::collections::lookup(name))
+        .or_else(|| crate::commands::keyspace::lookup(name))
 }
 
 /// Every command: this table's, then the collection commands'.
@@ -1085,6 +1089,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
     COMMANDS
         .iter()
         .chain(crate::commands::collections::COMMANDS)
+        .chain(crate::commands::keyspace::COMMANDS)
 }
 
 /// Redis's "unknown command" error, quoting the start of the arguments.

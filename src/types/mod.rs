@@ -10,6 +10,7 @@
 
 pub(crate) mod blocking;
 pub(crate) mod collections;
+pub(crate) mod dump;
 mod keys;
 pub(crate) mod pubsub;
 pub(crate) mod read;

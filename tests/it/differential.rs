@@ -121,6 +121,9 @@ enum Norm {
     },
     /// `RANDOMKEY`: nil, or some key.
     AnyKey,
+    /// Only the kinds of reply (and of their elements) alike: `TIME`, `OBJECT ENCODING`,
+    /// `FREQ` and `IDLETIME`, `MEMORY USAGE`, `DUMP` (see [`shape`]).
+    Shape,
 }
 
 /// What is sent as one comparison step: a command, or a whole `MULTI` block.
@@ -499,7 +502,40 @@ impl Gen {
                         norm = Norm::AnyKey;
                     }
                     10 if self.chance(15) => {
-                        push(&mut a, b"FLUSHDB");
+                        push(&mut a, self.pick(&[b"FLUSHDB".as_slice(), b"FLUSHALL"]));
+                    }
+                    11 => norm = self.sort(&mut a),
+                    12 => {
+                        // Replies ZiggyDB gives honestly rather than as Redis does (the
+                        // representation, bytes on disk, a payload of its own): their shape.
+                        match self.below(5) {
+                            0 => {
+                                push(&mut a, b"TOUCH");
+                                a.push(k);
+                                a.push(self.key(&all));
+                            }
+                            1 => {
+                                push(&mut a, b"DUMP");
+                                a.push(k);
+                                norm = Norm::Shape;
+                            }
+                            2 => {
+                                push(&mut a, b"MEMORY");
+                                push(&mut a, b"USAGE");
+                                a.push(k);
+                                norm = Norm::Shape;
+                            }
+                            _ => {
+                                push(&mut a, b"OBJECT");
+                                push(
+                                    &mut a,
+                                    self.pick(&[b"ENCODING".as_slice(), b"REFCOUNT", b"IDLETIME"]),
+                                );
+                                a.push(k);
+                                // REFCOUNT too: Redis shares small integers.
+                                norm = Norm::Shape;
+                            }
+                        }
                     }
                     _ => {
                         push(&mut a, b"TYPE");
@@ -987,6 +1023,58 @@ impl Gen {
         (a, norm)
     }
 
+    /// A `SORT` or `SORT_RO` of a list, set or sorted set (now and then of another key), with
+    /// its options in any order; its normalisation. A set has no order of its own, and any
+    /// key may hold one (`RENAME`, `COPY`), so `BY nosort` without `STORE` is compared in any
+    /// order and without `LIMIT` (the fixed script checks the order of lists and sorted sets).
+    fn sort(&mut self, a: &mut Vec<Vec<u8>>) -> Norm {
+        let read_only = self.chance(30);
+        a.push(if read_only {
+            b"SORT_RO".to_vec()
+        } else {
+            b"SORT".to_vec()
+        });
+        let own: Vec<&'static str> = [LISTS, SETS, ZSETS].concat();
+        a.push(self.key(&own));
+        let nosort = self.chance(25);
+        let store = !read_only && self.chance(25);
+        let mut opts: Vec<Vec<Vec<u8>>> = Vec::new();
+        if nosort {
+            opts.push(vec![b"BY".to_vec(), b"nosort".to_vec()]);
+        }
+        let limit = self.chance(30);
+        if limit && (store || !nosort) {
+            opts.push(vec![
+                b"LIMIT".to_vec(),
+                self.int(-1, 3).to_string().into_bytes(),
+                self.int(-1, 4).to_string().into_bytes(),
+            ]);
+        }
+        if self.chance(20) {
+            opts.push(vec![b"GET".to_vec(), b"#".to_vec()]);
+        }
+        if self.chance(40) {
+            opts.push(vec![self.pick(&[b"DESC".as_slice(), b"ASC"]).to_vec()]);
+        }
+        if self.chance(70) {
+            opts.push(vec![b"ALPHA".to_vec()]);
+        }
+        if store {
+            let all: Vec<&'static str> = [LISTS, LISTS, STRINGS].concat();
+            opts.push(vec![b"STORE".to_vec(), self.key(&all)]);
+        }
+        // Options in any order: Redis reads them so.
+        while !opts.is_empty() {
+            let i = self.below(opts.len());
+            a.extend(opts.remove(i));
+        }
+        if nosort && !store {
+            Norm::Sorted
+        } else {
+            Norm::Exact
+        }
+    }
+
     /// A command whose reply does not depend on chance, for `MULTI` blocks.
     fn exact_command(&mut self) -> Vec<Vec<u8>> {
         loop {
@@ -1169,7 +1257,22 @@ fn same(norm: Norm, redis: &[Reply], ziggy: &[Reply]) -> bool {
             (r, z),
             (Reply::Nil, Reply::Nil) | (Reply::Bulk(_), Reply::Bulk(_))
         ),
+        Norm::Shape => shape(r) == shape(z),
     })
+}
+
+/// `reply` with every value replaced by a placeholder of its kind: what [`Norm::Shape`]
+/// compares. Arrays keep their length, and an error only says that it is one.
+fn shape(reply: &Reply) -> Reply {
+    match reply {
+        Reply::Bulk(_) | Reply::Mapped(_) => Reply::bulk(""),
+        Reply::Int(_) => Reply::Int(0),
+        Reply::Error(_) => Reply::error("ERR"),
+        Reply::Status(_) => Reply::Status(String::new()),
+        Reply::Double(_) => Reply::Double(0.0),
+        Reply::Array(items) => Reply::Array(items.iter().map(shape).collect()),
+        other => other.clone(),
+    }
 }
 
 /// `reply` as a client of `protocol` receives it: encoded, then decoded. A session's replies
@@ -1442,6 +1545,274 @@ fn random_member_commands_reply_as_redis_does() -> TestResult {
     Ok(())
 }
 
+/// The key and server commands of the `keyspace` module against redis-server, over RESP2
+/// and RESP3: `SORT` and `SORT_RO` with every option (`BY` weights and `nosort`, `GET #`,
+/// `GET` of strings and of hash fields, `LIMIT` past the ends, `ASC`/`DESC`, `ALPHA`,
+/// `STORE` over keys of every type, numbers only `strtod` reads, scores that are not
+/// numbers), `TOUCH`, `SELECT`, `FLUSHALL`, and the errors of `OBJECT`, `MEMORY`, `DUMP`
+/// and `RESTORE` word for word in Redis's order of checks. `TIME`, `OBJECT ENCODING`,
+/// `FREQ`, `IDLETIME` and `REFCOUNT`, `MEMORY USAGE` and `DUMP` are compared by shape:
+/// ZiggyDB's representation, its bytes on disk and its payloads are its own by design.
+#[test]
+fn keyspace_commands_reply_as_redis_does() -> TestResult {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
+        return Ok(());
+    };
+    let exact = [
+        "RPUSH l 3 10 1 2.5 -1 0x10 \" 7\" 1e2",
+        "RPUSH words pear apple fig \"\" Apple",
+        "SADD s 5 3 9 1",
+        "SADD sw b a c",
+        "ZADD z 1 c 2 a 3 b 3 d",
+        "MSET w_3 1 w_10 5 w_1 3 w_2.5 2 w_-1 4 w_0x10 0 \"w_ 7\" 6 w_1e2 6.5",
+        "HSET h_3 f c",
+        "HSET h_10 f a",
+        "HSET h_1 g x",
+        "SET str v",
+        "SORT l",
+        "SORT l DESC",
+        "SORT l ASC DESC ASC",
+        "SORT l LIMIT 1 3",
+        "SORT l LIMIT -5 2",
+        "SORT l LIMIT 2 -1",
+        "SORT l LIMIT 7 10",
+        "SORT l LIMIT 100 1",
+        "SORT l LIMIT 0 0",
+        "SORT l ALPHA",
+        "SORT l ALPHA DESC LIMIT 1 2",
+        "SORT l BY nosort",
+        "SORT l BY nosort DESC",
+        "SORT l BY nosort LIMIT 2 3",
+        "SORT l BY nosort DESC LIMIT 2 3",
+        "SORT l BY nosort LIMIT 6 5 DESC",
+        "SORT l BY w_*",
+        "SORT l BY w_* DESC GET # GET h_*->f GET w_*",
+        "SORT l BY w_* LIMIT 1 2",
+        "SORT l BY w_* ALPHA",
+        "SORT l BY w_* ALPHA GET h_*->f",
+        "SORT l BY nokey_* GET #",
+        "SORT l GET h_*->f GET h_*-> GET nostar GET #",
+        "SORT l GET str",
+        "SORT words",
+        "SORT words ALPHA",
+        "SORT words ALPHA DESC",
+        "SORT words BY nosort",
+        "SORT s",
+        "SORT s DESC LIMIT 1 2",
+        "SORT s BY nosort STORE dst",
+        "LRANGE dst 0 -1",
+        "SORT sw BY nosort ALPHA STORE dst",
+        "LRANGE dst 0 -1",
+        "SORT z",
+        "SORT z ALPHA",
+        "SORT z BY nosort",
+        "SORT z BY nosort DESC",
+        "SORT z BY nosort LIMIT 1 2",
+        "SORT z BY nosort DESC LIMIT 1 2",
+        "SORT l STORE dst",
+        "LRANGE dst 0 -1",
+        "SORT l GET h_*->f STORE dst",
+        "LRANGE dst 0 -1",
+        "SORT l LIMIT 0 0 STORE dst",
+        "EXISTS dst",
+        "SORT l STORE str",
+        "TYPE str",
+        "SET str v",
+        "SORT nokey",
+        "SORT nokey STORE dst",
+        "SORT str",
+        "SORT h_3",
+        "SORT words STORE dst",
+        "SORT_RO l DESC LIMIT 0 2",
+        "SORT_RO l STORE dst",
+        "SORT l LIMIT 0",
+        "SORT l LIMIT x 1",
+        "SORT l LIMIT 0 1.5",
+        "SORT l BY",
+        "SORT l GET",
+        "SORT l STORE",
+        "SORT l NOSUCH",
+        "SORT str NOSUCH",
+        "SORT",
+        "TOUCH l s nokey l",
+        "TOUCH",
+        "SELECT 0",
+        "SELECT 16",
+        "SELECT -1",
+        "SELECT x",
+        "SELECT",
+        "TIME x",
+        "OBJECT",
+        "OBJECT ENCODING",
+        "OBJECT ENCODING l x",
+        "OBJECT HELP x",
+        "OBJECT NOSUCH l",
+        "OBJECT ENCODING nokey",
+        "OBJECT FREQ nokey",
+        "OBJECT IDLETIME nokey",
+        "OBJECT REFCOUNT nokey",
+        "MEMORY",
+        "MEMORY USAGE",
+        "MEMORY USAGE l SAMPLES x",
+        "MEMORY USAGE l SAMPLES -1",
+        "MEMORY USAGE l SAMPLES",
+        "MEMORY USAGE l NOSUCH",
+        "MEMORY USAGE nokey",
+        "MEMORY USAGE nokey SAMPLES 0",
+        "MEMORY NOSUCH",
+        "MEMORY HELP x",
+        "DUMP",
+        "DUMP nokey",
+        "RESTORE k 0",
+        "RESTORE str 0 junk",
+        "RESTORE k x junk",
+        "RESTORE k -1 junk",
+        "RESTORE k 0 junk",
+        "RESTORE k 0 junk REPLACE ABSTTL",
+        "RESTORE str 0 junk REPLACE",
+        "RESTORE k 0 junk IDLETIME -1",
+        "RESTORE k 0 junk IDLETIME x",
+        "RESTORE k 0 junk FREQ 256",
+        "RESTORE k 0 junk FREQ -1",
+        "RESTORE k 0 junk IDLETIME 1 FREQ 1",
+        "RESTORE k 0 junk FREQ 1 IDLETIME 1",
+        "RESTORE k 0 junk IDLETIME",
+        "RESTORE k 0 junk NOSUCH",
+        "RESTORE str 0 junk NOSUCH",
+        "FLUSHALL x",
+        "FLUSHALL ASYNC SYNC",
+        "FLUSHALL SYNC",
+        "DBSIZE",
+        "RPUSH l a",
+        "FLUSHALL ASYNC",
+        "FLUSHALL",
+        "DBSIZE",
+    ];
+    let shape = [
+        "SET big 12345678901234567890123456789012345678901234567890",
+        "SET n 12",
+        "RPUSH l a b",
+        "TIME",
+        "OBJECT ENCODING l",
+        "OBJECT ENCODING n",
+        "OBJECT ENCODING big",
+        "OBJECT FREQ l",
+        "OBJECT IDLETIME l",
+        "OBJECT REFCOUNT l",
+        "MEMORY USAGE l",
+        "MEMORY USAGE big SAMPLES 0",
+        "DUMP l",
+        "DUMP n",
+    ];
+    let mut units: Vec<Unit> = exact
+        .iter()
+        .map(|l| Unit {
+            lines: vec![(*l).to_owned()],
+            norm: Norm::Exact,
+        })
+        .collect();
+    units.extend(shape.iter().map(|l| Unit {
+        lines: vec![(*l).to_owned()],
+        norm: Norm::Shape,
+    }));
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        if let Some(msg) = compare_sequence(&redis, 0, 0, &units, protocol)? {
+            panic!("{protocol:?}: {msg}");
+        }
+    }
+    Ok(())
+}
+
+/// The list of Redis's commands the README's compatibility table is generated from
+/// (`src/commands/redis_commands.txt`) is redis-server's own: the same names, each in the
+/// group `COMMAND DOCS` gives it. And every command of ZiggyDB's table that redis-server knows
+/// is in the list, so that none is counted as ZiggyDB's own by mistake.
+#[test]
+fn the_list_of_redis_commands_is_redis_7s() -> TestResult {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
+        return Ok(());
+    };
+    let mut conn = Conn::connect(&redis)?;
+    let docs = conn.call(&argv("COMMAND DOCS")?)?;
+    let mut theirs: Vec<(String, String)> = items(&docs)
+        .chunks(2)
+        .map(|pair| {
+            let name = String::from_utf8_lossy(pair[0].bulk_bytes().unwrap_or_default())
+                .to_ascii_uppercase();
+            let group = field(&pair[1], "group")
+                .and_then(|g| {
+                    g.bulk_bytes()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                })
+                .unwrap_or_default();
+            (name, group)
+        })
+        .collect();
+    theirs.sort();
+    let mut ours: Vec<(String, String)> = ziggydb::commands::redis_commands()
+        .map(|c| (c.name.to_owned(), c.group.to_owned()))
+        .collect();
+    ours.sort();
+    assert_eq!(ours, theirs);
+    for spec in ziggydb::commands::all() {
+        let info = conn.call(&argv(&format!("COMMAND INFO {}", spec.name))?)?;
+        let known = items(&info).first().is_some_and(|r| *r != Reply::Nil);
+        let listed = ziggydb::commands::redis_commands().any(|c| c.name == spec.name);
+        assert_eq!(known, listed, "{}", spec.name);
+    }
+    Ok(())
+}
+
+/// A payload of ZiggyDB's `DUMP` is refused by redis-server's `RESTORE`, and Redis's by
+/// ZiggyDB's, with the same error: the formats differ by design, and neither is misread.
+#[test]
+fn dump_payloads_are_refused_across_redis_and_ziggy() -> TestResult {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
+        return Ok(());
+    };
+    let tmp = util::tempdir();
+    let db = ziggydb::Db::open(util::db_path(&tmp))?;
+    let mut session = Session::new(&db, Policy::trusted());
+    let mut conn = Conn::connect(&redis)?;
+    let refused = Reply::error("ERR DUMP payload version or checksum are wrong");
+    for setup in ["SET d hello", "RPUSH d a b", "HSET d f v", "ZADD d 1 m"] {
+        let args = argv(setup)?;
+        conn.call(&argv("DEL d")?)?;
+        conn.call(&args)?;
+        session.execute(&[b"DEL", b"d"]);
+        let slices: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        session.execute(&slices);
+        let Reply::Bulk(theirs) = conn.call(&argv("DUMP d")?)? else {
+            panic!("redis-server dumps {setup}");
+        };
+        let Reply::Bulk(ours) = session.execute(&[b"DUMP", b"d"]) else {
+            panic!("ziggy dumps {setup}");
+        };
+        assert_ne!(theirs, ours, "{setup}");
+        let mut restore = argv("RESTORE r 0")?;
+        restore.push(ours.clone());
+        assert_eq!(
+            conn.call(&restore)?,
+            refused,
+            "{setup}: redis-server, our payload"
+        );
+        let r: [&[u8]; 4] = [b"RESTORE", b"r", b"0", &theirs];
+        assert_eq!(
+            session.execute(&r),
+            refused,
+            "{setup}: ziggy, Redis's payload"
+        );
+        let r: [&[u8]; 4] = [b"RESTORE", b"r", b"0", &ours];
+        assert_eq!(
+            session.execute(&r),
+            Reply::ok(),
+            "{setup}: ziggy, its own payload"
+        );
+        session.execute(&[b"DEL", b"r"]);
+    }
+    Ok(())
+}
+
 /// The random sequences again, with `HELLO 3` sent first to both: every reply in RESP3's
 /// types (doubles, maps, sets, verbatim text), compared as a RESP3 client receives them.
 #[test]
@@ -1629,6 +2000,19 @@ fn command_describes_the_commands_as_redis_does() -> TestResult {
             "COMMAND GETKEYS NOSUCH a",
             "COMMAND GETKEYS PING",
             "COMMAND GETKEYS PING x",
+            "COMMAND GETKEYS SORT l STORE d",
+            "COMMAND GETKEYS SORT l STORE d1 BY w_* GET h_*->f LIMIT 0 1 STORE d2",
+            "COMMAND GETKEYS SORT l LIMIT STORE d",
+            "COMMAND GETKEYS SORT l STORE",
+            "COMMAND GETKEYS SORT_RO l GET x",
+            "COMMAND GETKEYS OBJECT ENCODING k",
+            "COMMAND GETKEYS OBJECT ENCODING",
+            "COMMAND GETKEYS OBJECT HELP",
+            "COMMAND GETKEYS OBJECT NOSUCH k",
+            "COMMAND GETKEYS MEMORY USAGE k SAMPLES 5",
+            "COMMAND GETKEYS MEMORY HELP",
+            "COMMAND GETKEYS TOUCH a b c",
+            "COMMAND GETKEYS RESTORE k 0 payload",
         ] {
             let (r, z) = both(line)?;
             assert_eq!(r, z, "{line} ({protocol:?})");

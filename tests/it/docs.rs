@@ -25,6 +25,7 @@ const API_FILES: &[&str] = &[
     "src/types/strings.rs",
     "src/types/ttl.rs",
     "src/types/blocking.rs",
+    "src/types/dump.rs",
     "src/engine/wake.rs",
 ];
 
@@ -225,5 +226,36 @@ fn the_scan_finds_methods_without_examples() {
             ("b".to_string(), false),
             ("e".to_string(), false)
         ]
+    );
+}
+
+/// The README's compatibility table (between `<!-- compat:begin -->` and
+/// `<!-- compat:end -->`) is the one generated from the command table and the list of Redis's
+/// commands, so a command added to the table shows up there once it is regenerated. With
+/// `ZIGGY_REGENERATE=1` the test writes the generated table into the README instead.
+#[test]
+fn readme_compatibility_table_is_generated() {
+    const BEGIN: &str = "<!-- compat:begin -->\n";
+    const END: &str = "<!-- compat:end -->";
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).expect("read README.md");
+    let start = readme
+        .find(BEGIN)
+        .expect("README.md has <!-- compat:begin -->")
+        + BEGIN.len();
+    let end = start
+        + readme[start..]
+            .find(END)
+            .expect("README.md has <!-- compat:end -->");
+    let generated = ziggydb::commands::compatibility_table();
+    if std::env::var("ZIGGY_REGENERATE").is_ok_and(|v| v == "1") {
+        let updated = format!("{}{generated}{}", &readme[..start], &readme[end..]);
+        std::fs::write(&path, updated).expect("write README.md");
+        return;
+    }
+    assert!(
+        readme[start..end] == generated,
+        "README.md's compatibility table is not the generated one; regenerate it with\n  \
+         ZIGGY_REGENERATE=1 cargo nextest run --test it -E 'test(compatibility_table)'"
     );
 }

@@ -30,6 +30,7 @@ mod fullfs;
 mod hostile;
 mod info;
 mod keys;
+mod keyspace;
 mod layers;
 mod limits;
 mod linearizable;
