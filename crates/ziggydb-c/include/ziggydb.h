@@ -393,6 +393,14 @@
 typedef struct ziggy_db ziggy_db;
 
 /**
+ * Ends a session's wait in a blocking command (`BLPOP`, `BZPOPMIN`, ...) from any thread,
+ * or from a signal handler: made by `ziggy_session_interrupter`, used with
+ * `ziggy_interrupt`, freed with `ziggy_interrupter_free`. It stays valid after its session
+ * is closed (it then ends nothing).
+ */
+typedef struct ziggy_interrupter ziggy_interrupter;
+
+/**
  * A reply to one command: a tree whose root the caller frees with `ziggy_reply_free`.
  * Elements are part of their root and are never freed on their own.
  */
@@ -964,6 +972,52 @@ int ziggy_session_exec(ziggy_session *s,
                        const char *const *argv,
                        const size_t *argvlen,
                        ziggy_reply **out);
+
+/**
+ * The next Pub/Sub message of session `s` (after `SUBSCRIBE` or `PSUBSCRIBE` through
+ * `ziggy_session_exec`), waiting up to `timeout_ms` milliseconds for one (0: only what is
+ * there; negative: until one comes). On `ZIGGY_OK`, `*out` is the message as Redis sends it,
+ * an array (`ZIGGY_REPLY_ARRAY`) `message`, channel, payload or `pmessage`, pattern,
+ * channel, payload, or NULL if none came in time; the further replies of a `SUBSCRIBE`
+ * of several channels (one per channel) come this way first. A subscriber that fell further
+ * behind than the shared ring holds gets an error reply `SUBSCRIBER_OVERRUN ...` and is no
+ * longer subscribed.
+ *
+ * # Safety
+ * `s` is a session from `ziggy_session_open`, used by no other thread meanwhile; `out` is
+ * writable.
+ */
+int ziggy_session_next_message(ziggy_session *s, int64_t timeout_ms, ziggy_reply **out);
+
+/**
+ * Makes `*out`, an interrupter of session `s`: `ziggy_interrupt` on it, from any thread,
+ * ends the blocking command `s` runs (it replies as if its timeout had passed:
+ * `ZIGGY_REPLY_NIL`), or, if none runs, the next one's wait. Free it with `ziggy_interrupter_free`.
+ *
+ * # Safety
+ * `s` is a session from `ziggy_session_open` not used by another thread during this call;
+ * `out` is writable.
+ */
+int ziggy_session_interrupter(ziggy_session *s, ziggy_interrupter **out);
+
+/**
+ * Ends the wait of the blocking command that the interrupter's session runs now, or of its
+ * next one. Safe to call from any thread and from a signal handler (an atomic add and one
+ * system call, no allocation, no lock). NULL is ignored.
+ *
+ * # Safety
+ * `i` is NULL or an interrupter from `ziggy_session_interrupter` not yet freed.
+ */
+void ziggy_interrupt(const ziggy_interrupter *i);
+
+/**
+ * Frees an interrupter; NULL is ignored.
+ *
+ * # Safety
+ * `i` is NULL or an interrupter from `ziggy_session_interrupter`, freed once, with no
+ * `ziggy_interrupt` on it running.
+ */
+void ziggy_interrupter_free(ziggy_interrupter *i);
 
 /**
  * `ziggy_exec` inside transaction `txn`: reads see the transaction's writes, writes become

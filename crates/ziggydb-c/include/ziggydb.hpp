@@ -279,6 +279,35 @@ class Session {
             args);
     }
 
+    /// The next Pub/Sub message after SUBSCRIBE/PSUBSCRIBE (an array "message", channel,
+    /// payload), waiting up to timeout_ms (0: only what is there; negative: until one
+    /// comes); std::nullopt if none came (ziggy_session_next_message).
+    std::optional<Reply> next_message(int64_t timeout_ms) {
+        ziggy_reply *r = nullptr;
+        detail::check(ziggy_session_next_message(s_, timeout_ms, &r));
+        if (!r) return std::nullopt;
+        Reply out = Reply::from_c(r);
+        ziggy_reply_free(r);
+        return out;
+    }
+
+    /// Ends this session's blocking command (BLPOP...) from any thread: interrupt() makes
+    /// it reply as at its timeout (ziggy_session_interrupter). Outlives the session safely.
+    class Interrupter {
+      public:
+        explicit Interrupter(ziggy_session *s) { detail::check(ziggy_session_interrupter(s, &i_)); }
+        ~Interrupter() { ziggy_interrupter_free(i_); }
+        Interrupter(Interrupter &&o) noexcept : i_(std::exchange(o.i_, nullptr)) {}
+        Interrupter(const Interrupter &) = delete;
+        Interrupter &operator=(const Interrupter &) = delete;
+        Interrupter &operator=(Interrupter &&) = delete;
+        void interrupt() const noexcept { ziggy_interrupt(i_); }
+
+      private:
+        ziggy_interrupter *i_ = nullptr;
+    };
+    Interrupter interrupter() { return Interrupter(s_); }
+
   private:
     ziggy_session *s_ = nullptr;
 };

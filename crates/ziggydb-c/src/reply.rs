@@ -25,6 +25,16 @@ pub struct ziggy_reply {
 /// transaction. Use it from one thread at a time; it may move between threads.
 pub struct ziggy_session {
     session: Session,
+    /// Ends the session's blocking command from another thread (`ziggy_interrupter`).
+    cancel: zdb::CancelToken,
+}
+
+/// Ends a session's wait in a blocking command (`BLPOP`, `BZPOPMIN`, ...) from any thread,
+/// or from a signal handler: made by `ziggy_session_interrupter`, used with
+/// `ziggy_interrupt`, freed with `ziggy_interrupter_free`. It stays valid after its session
+/// is closed (it then ends nothing).
+pub struct ziggy_interrupter {
+    cancel: zdb::CancelToken,
 }
 
 /// A bulk string: bytes (`ziggy_reply_str`), possibly with NUL bytes inside.
@@ -244,9 +254,10 @@ pub unsafe extern "C" fn ziggy_session_open(
         }
         // SAFETY: the caller's contract.
         let db = unsafe { crate::db_ref(db) }?;
-        let s = Box::new(ziggy_session {
-            session: Session::new(db, Policy::trusted()),
-        });
+        let cancel = zdb::CancelToken::new();
+        let mut session = Session::new(db, Policy::trusted());
+        session.set_cancel(cancel.clone());
+        let s = Box::new(ziggy_session { session, cancel });
         // SAFETY: the caller's contract.
         unsafe { put(out, Box::into_raw(s)) };
         Ok(ZIGGY_OK)
@@ -270,9 +281,117 @@ pub unsafe extern "C" fn ziggy_session_exec(
     // SAFETY: the caller's contract.
     unsafe {
         exec_into(argc, argv, argvlen, out, |args| {
-            Ok(handle(s, "session")?.session.execute(args))
+            let h = handle(s, "session")?;
+            let reply = h.session.execute(args);
+            h.settle_interrupt();
+            Ok(reply)
         })
     }
+}
+
+impl ziggy_session {
+    /// After a call: an interrupt it received is used up, so that the next blocking command
+    /// waits again (one that came between calls ends the next call's wait).
+    fn settle_interrupt(&self) {
+        if self.cancel.is_cancelled() {
+            self.cancel.reset();
+        }
+    }
+}
+
+/// The next Pub/Sub message of session `s` (after `SUBSCRIBE` or `PSUBSCRIBE` through
+/// `ziggy_session_exec`), waiting up to `timeout_ms` milliseconds for one (0: only what is
+/// there; negative: until one comes). On `ZIGGY_OK`, `*out` is the message as Redis sends it,
+/// an array (`ZIGGY_REPLY_ARRAY`) `message`, channel, payload or `pmessage`, pattern,
+/// channel, payload, or NULL if none came in time; the further replies of a `SUBSCRIBE`
+/// of several channels (one per channel) come this way first. A subscriber that fell further
+/// behind than the shared ring holds gets an error reply `SUBSCRIBER_OVERRUN ...` and is no
+/// longer subscribed.
+///
+/// # Safety
+/// `s` is a session from `ziggy_session_open`, used by no other thread meanwhile; `out` is
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn ziggy_session_next_message(
+    s: *mut ziggy_session,
+    timeout_ms: i64,
+    out: *mut *mut ziggy_reply,
+) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        unsafe { put(out, std::ptr::null_mut()) };
+        if out.is_null() {
+            return Err(Fail::invalid("out is NULL"));
+        }
+        // SAFETY: the caller's contract.
+        let h = unsafe { handle(s, "session") }?;
+        let timeout = u64::try_from(timeout_ms)
+            .ok()
+            .map(std::time::Duration::from_millis);
+        match h.session.next_push(timeout) {
+            // SAFETY: `out` checked above.
+            Some(reply) => unsafe { give_reply(reply, out) },
+            None => Ok(ZIGGY_OK),
+        }
+    })
+}
+
+/// Makes `*out`, an interrupter of session `s`: `ziggy_interrupt` on it, from any thread,
+/// ends the blocking command `s` runs (it replies as if its timeout had passed:
+/// `ZIGGY_REPLY_NIL`), or, if none runs, the next one's wait. Free it with `ziggy_interrupter_free`.
+///
+/// # Safety
+/// `s` is a session from `ziggy_session_open` not used by another thread during this call;
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn ziggy_session_interrupter(
+    s: *mut ziggy_session,
+    out: *mut *mut ziggy_interrupter,
+) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        unsafe { put(out, std::ptr::null_mut()) };
+        if out.is_null() {
+            return Err(Fail::invalid("out is NULL"));
+        }
+        // SAFETY: the caller's contract.
+        let h = unsafe { handle(s, "session") }?;
+        let i = Box::new(ziggy_interrupter {
+            cancel: h.cancel.clone(),
+        });
+        // SAFETY: `out` checked above.
+        unsafe { put(out, Box::into_raw(i)) };
+        Ok(ZIGGY_OK)
+    })
+}
+
+/// Ends the wait of the blocking command that the interrupter's session runs now, or of its
+/// next one. Safe to call from any thread and from a signal handler (an atomic add and one
+/// system call, no allocation, no lock). NULL is ignored.
+///
+/// # Safety
+/// `i` is NULL or an interrupter from `ziggy_session_interrupter` not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn ziggy_interrupt(i: *const ziggy_interrupter) {
+    // SAFETY: the caller's contract; only a shared reference is made.
+    if let Some(i) = unsafe { i.as_ref() } {
+        i.cancel.cancel();
+    }
+}
+
+/// Frees an interrupter; NULL is ignored.
+///
+/// # Safety
+/// `i` is NULL or an interrupter from `ziggy_session_interrupter`, freed once, with no
+/// `ziggy_interrupt` on it running.
+#[no_mangle]
+pub unsafe extern "C" fn ziggy_interrupter_free(i: *mut ziggy_interrupter) {
+    guard_value((), || {
+        if !i.is_null() {
+            // SAFETY: from `Box::into_raw` in `ziggy_session_interrupter`, freed once.
+            drop(unsafe { Box::from_raw(i) });
+        }
+    });
 }
 
 /// `ziggy_exec` inside transaction `txn`: reads see the transaction's writes, writes become

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ziggydb.h"
@@ -615,6 +616,92 @@ static void test_threads(ziggy_db *db) {
     ziggy_reply_free(r);
 }
 
+/* A session blocked in BLPOP on another thread: woken by a push, ended by an interrupt. */
+struct pop_arg {
+    ziggy_session *s;
+    ziggy_reply *r;
+    int rc;
+};
+static void *blocking_pop(void *p) {
+    struct pop_arg *a = p;
+    const char *blpop[] = {"BLPOP", "cq", "0"};
+    a->rc = ziggy_session_exec(a->s, 3, blpop, NULL, &a->r);
+    return NULL;
+}
+
+static void test_blocking_and_pubsub(ziggy_db *db) {
+    ziggy_session *s = NULL;
+    ziggy_interrupter *in = NULL;
+    ziggy_reply *r = NULL;
+    CHECK_RC(ziggy_session_open(db, &s), ZIGGY_OK);
+    CHECK_RC(ziggy_session_interrupter(s, &in), ZIGGY_OK);
+
+    /* Woken by a push from this thread (any process would do). */
+    struct pop_arg a = {s, NULL, -1};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, blocking_pop, &a) == 0);
+    usleep(50 * 1000);
+    const char *push[] = {"RPUSH", "cq", "job"};
+    ziggy_reply_free(run(db, 3, push));
+    pthread_join(t, NULL);
+    CHECK_RC(a.rc, ZIGGY_OK);
+    CHECK(ziggy_reply_type(a.r) == ZIGGY_REPLY_ARRAY && ziggy_reply_len(a.r) == 2);
+    CHECK(reply_is(ziggy_reply_element(a.r, 1), ZIGGY_REPLY_BULK, "job"));
+    ziggy_reply_free(a.r);
+
+    /* Ended by an interrupt: a nil reply, as at a timeout; the next wait waits again. */
+    a.r = NULL;
+    CHECK(pthread_create(&t, NULL, blocking_pop, &a) == 0);
+    usleep(50 * 1000);
+    ziggy_interrupt(in);
+    pthread_join(t, NULL);
+    CHECK_RC(a.rc, ZIGGY_OK);
+    CHECK(ziggy_reply_type(a.r) == ZIGGY_REPLY_NIL);
+    ziggy_reply_free(a.r);
+    const char *timed[] = {"BLPOP", "cq", "0.2"};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_RC(ziggy_session_exec(s, 3, timed, NULL, &r), ZIGGY_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK(ziggy_reply_type(r) == ZIGGY_REPLY_NIL);
+    /* It waited its whole timeout: the interrupt was used up by the wait it ended. */
+    CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 >= 150);
+    ziggy_reply_free(r);
+    ziggy_interrupt(NULL);
+
+    /* Pub/Sub: the subscription's replies, then a message published by another handle. */
+    const char *sub[] = {"SUBSCRIBE", "news", "misc"};
+    CHECK_RC(ziggy_session_exec(s, 3, sub, NULL, &r), ZIGGY_OK);
+    CHECK(ziggy_reply_type(r) == ZIGGY_REPLY_ARRAY && ziggy_reply_len(r) == 3);
+    CHECK(reply_is(ziggy_reply_element(r, 1), ZIGGY_REPLY_BULK, "news"));
+    ziggy_reply_free(r);
+    CHECK_RC(ziggy_session_next_message(s, 0, &r), ZIGGY_OK); /* the second channel's */
+    CHECK(r != NULL && reply_is(ziggy_reply_element(r, 1), ZIGGY_REPLY_BULK, "misc"));
+    ziggy_reply_free(r);
+    CHECK_RC(ziggy_session_next_message(s, 0, &r), ZIGGY_OK); /* nothing yet */
+    CHECK(r == NULL);
+    const char *pub[] = {"PUBLISH", "news", "hello"};
+    ziggy_reply *n = run(db, 3, pub);
+    CHECK(ziggy_reply_integer(n) == 1);
+    ziggy_reply_free(n);
+    CHECK_RC(ziggy_session_next_message(s, 10000, &r), ZIGGY_OK);
+    CHECK(r != NULL && ziggy_reply_len(r) == 3);
+    CHECK(reply_is(ziggy_reply_element(r, 0), ZIGGY_REPLY_BULK, "message"));
+    CHECK(reply_is(ziggy_reply_element(r, 2), ZIGGY_REPLY_BULK, "hello"));
+    ziggy_reply_free(r);
+    CHECK_RC(ziggy_session_next_message(NULL, 0, &r), ZIGGY_INVALID_ARGUMENT);
+    CHECK_RC(ziggy_session_next_message(s, 0, NULL), ZIGGY_INVALID_ARGUMENT);
+    ziggy_interrupter *none = (ziggy_interrupter *)1;
+    CHECK_RC(ziggy_session_interrupter(NULL, &none), ZIGGY_INVALID_ARGUMENT);
+    CHECK(none == NULL);
+    CHECK_RC(ziggy_session_interrupter(s, NULL), ZIGGY_INVALID_ARGUMENT);
+    ziggy_session_close(s);
+    /* An interrupter outlives its session harmlessly. */
+    ziggy_interrupt(in);
+    ziggy_interrupter_free(in);
+    ziggy_interrupter_free(NULL);
+}
+
 /* Another thread waits for the writer lock a transaction holds, until its lock timeout. */
 struct busy_arg {
     ziggy_db *db;
@@ -767,6 +854,7 @@ int main(int argc, char **argv) {
     test_maintenance(db);
     test_fork(db);
     test_threads(db);
+    test_blocking_and_pubsub(db);
     ziggy_close(db);
     test_open_errors();
 

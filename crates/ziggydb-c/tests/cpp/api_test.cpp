@@ -2,6 +2,7 @@
 // views, transactions that roll back when they throw, threads sharing one Db.
 //
 // Usage: api_test_cpp DIR   (an empty scratch directory). Prints "N passed, M failed".
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -135,6 +136,30 @@ int main(int argc, char **argv) {
         CHECK(moved.exec({"INCR", "m"}).str() == "QUEUED");
         ziggy::Reply ex = moved.exec({"EXEC"});
         CHECK(ex.size() == 1 && ex[0].integer() == 1);
+
+        // A blocking pop on another thread: ended by the interrupter, then woken by a push.
+        {
+            ziggy::Session waiter = db.session();
+            ziggy::Session::Interrupter stop = waiter.interrupter();
+            ziggy::Reply got;
+            std::thread t([&] { got = waiter.exec({"BLPOP", "cppq", "0"}); });
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            stop.interrupt();
+            t.join();
+            CHECK(got.is_nil());
+            std::thread t2([&] { got = waiter.exec({"BRPOP", "cppq", "0"}); });
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            CHECK(db.exec({"RPUSH", "cppq", "a", "b"}).integer() == 2);
+            t2.join();
+            CHECK(got.size() == 2 && got[1].str() == "b");
+            // Pub/Sub: the subscription's reply, then a message from another handle.
+            CHECK(waiter.exec({"SUBSCRIBE", "cppch"}).size() == 3);
+            CHECK(!waiter.next_message(0).has_value());
+            CHECK(db.exec({"PUBLISH", "cppch", "hi"}).integer() == 1);
+            std::optional<ziggy::Reply> m = waiter.next_message(10000);
+            CHECK(m.has_value() && m->size() == 3 && (*m)[0].str() == "message" &&
+                  (*m)[2].str() == "hi");
+        }
 
         // Threads share one Db.
         std::vector<std::thread> threads;
