@@ -212,7 +212,7 @@ pub use tools::dump::{ExportFormat, ImportStats};
 pub use tools::repair::{repair, DamagedCollection, DamagedRange, DroppedTxn, RepairReport};
 pub use types::blocking::{CancelToken, End, Wait};
 pub use types::collections::{
-    Hash, HashView, LexBound, List, ListView, ScoreBound, Set, SetOp, SetView, SortedSet,
+    Aggregate, Hash, HashView, LexBound, List, ListView, ScoreBound, Set, SetOp, SetView, SortedSet,
     SortedSetView, ZAddFlags,
 };
 pub use types::read::{Expiry, Read, Snapshot};

@@ -8,12 +8,12 @@
 //! ([`format_score`](crate::commands::format_score)).
 
 use crate::commands::format_float;
-use crate::{Db, End, Error, LexBound, ScoreBound, SetOp, WriteTxn, ZAddFlags};
+use crate::{Aggregate, Db, End, Error, LexBound, ScoreBound, SetOp, WriteTxn, ZAddFlags};
 
 use crate::commands::exec::error_reply;
 use crate::commands::parse::{not_an_integer, parse_int, syntax_error};
 use crate::commands::reply::Reply;
-use crate::commands::table::{wrong_arity, CommandId, CommandSpec, Kind};
+use crate::commands::table::{wrong_arity, CommandId, CommandSpec, Group, Kind};
 
 const fn spec(
     id: CollectionId,
@@ -187,6 +187,36 @@ pub enum CollectionId {
     Hincrbyfloat,
     /// `HRANDFIELD`.
     Hrandfield,
+    /// `LPUSHX`.
+    Lpushx,
+    /// `RPUSHX`.
+    Rpushx,
+    /// `SMOVE`.
+    Smove,
+    /// `SINTERCARD`.
+    Sintercard,
+    /// `SSCAN`.
+    Sscan,
+    /// `ZUNION`.
+    Zunion,
+    /// `ZINTER`.
+    Zinter,
+    /// `ZDIFF`.
+    Zdiff,
+    /// `ZUNIONSTORE`.
+    Zunionstore,
+    /// `ZINTERSTORE`.
+    Zinterstore,
+    /// `ZDIFFSTORE`.
+    Zdiffstore,
+    /// `ZINTERCARD`.
+    Zintercard,
+    /// `ZREMRANGEBYLEX`.
+    Zremrangebylex,
+    /// `ZSCAN`.
+    Zscan,
+    /// `HSCAN`.
+    Hscan,
 }
 
 /// Every collection command, in the order help lists them.
@@ -206,6 +236,22 @@ pub const COMMANDS: &[CommandSpec] = &[
         Kind::Write,
         "key element [element ...]",
         "Append elements to a list",
+    ),
+    spec(
+        CollectionId::Lpushx,
+        "LPUSHX",
+        -3,
+        Kind::Write,
+        "key element [element ...]",
+        "Insert elements at the head of a list, only if the list exists",
+    ),
+    spec(
+        CollectionId::Rpushx,
+        "RPUSHX",
+        -3,
+        Kind::Write,
+        "key element [element ...]",
+        "Append elements to a list, only if the list exists",
     ),
     spec(
         CollectionId::Lpop,
@@ -400,6 +446,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Count the members of a set",
     ),
     spec(
+        CollectionId::Smove,
+        "SMOVE",
+        4,
+        Kind::Write,
+        "source destination member",
+        "Move a member from one set to another",
+    ),
+    spec(
         CollectionId::Spop,
         "SPOP",
         -2,
@@ -462,6 +516,22 @@ pub const COMMANDS: &[CommandSpec] = &[
         Kind::Write,
         "destination key [key ...]",
         "Store the difference of sets",
+    ),
+    spec(
+        CollectionId::Sintercard,
+        "SINTERCARD",
+        -3,
+        Kind::Read,
+        "numkeys key [key ...] [LIMIT limit]",
+        "Count the members present in every set (stop at limit; 0: no limit)",
+    ),
+    spec(
+        CollectionId::Sscan,
+        "SSCAN",
+        -3,
+        Kind::Read,
+        "key cursor [MATCH pattern] [COUNT count]",
+        "Iterate over the members of a set, a page at a time, in hash order",
     ),
     spec(
         CollectionId::Zadd,
@@ -530,18 +600,18 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         CollectionId::Zrank,
         "ZRANK",
-        3,
+        -3,
         Kind::Read,
-        "key member",
-        "Get the rank of a member, lowest score first",
+        "key member [WITHSCORE]",
+        "Get the rank of a member, lowest score first (and its score)",
     ),
     spec(
         CollectionId::Zrevrank,
         "ZREVRANK",
-        3,
+        -3,
         Kind::Read,
-        "key member",
-        "Get the rank of a member, highest score first",
+        "key member [WITHSCORE]",
+        "Get the rank of a member, highest score first (and its score)",
     ),
     spec(
         CollectionId::Zrange,
@@ -616,6 +686,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Remove the members ranked from start to stop",
     ),
     spec(
+        CollectionId::Zremrangebylex,
+        "ZREMRANGEBYLEX",
+        4,
+        Kind::Write,
+        "key min max",
+        "Remove the members from min to max by bytes ('[' includes, '(' excludes, - and +)",
+    ),
+    spec(
         CollectionId::Zpopmin,
         "ZPOPMIN",
         -2,
@@ -638,6 +716,70 @@ pub const COMMANDS: &[CommandSpec] = &[
         Kind::Read,
         "key [count [WITHSCORES]]",
         "Get random members of a sorted set (a negative count may repeat members)",
+    ),
+    spec(
+        CollectionId::Zunion,
+        "ZUNION",
+        -3,
+        Kind::Read,
+        "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]",
+        "Get the members of any of several sorted sets (or sets, scoring 1), scores combined",
+    ),
+    spec(
+        CollectionId::Zinter,
+        "ZINTER",
+        -3,
+        Kind::Read,
+        "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]",
+        "Get the members of every one of several sorted sets, scores combined",
+    ),
+    spec(
+        CollectionId::Zdiff,
+        "ZDIFF",
+        -3,
+        Kind::Read,
+        "numkeys key [key ...] [WITHSCORES]",
+        "Get the members of the first sorted set that are in none of the others",
+    ),
+    spec(
+        CollectionId::Zunionstore,
+        "ZUNIONSTORE",
+        -4,
+        Kind::Write,
+        "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX]",
+        "Store the union of sorted sets at destination; reply its size",
+    ),
+    spec(
+        CollectionId::Zinterstore,
+        "ZINTERSTORE",
+        -4,
+        Kind::Write,
+        "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX]",
+        "Store the intersection of sorted sets at destination; reply its size",
+    ),
+    spec(
+        CollectionId::Zdiffstore,
+        "ZDIFFSTORE",
+        -4,
+        Kind::Write,
+        "destination numkeys key [key ...]",
+        "Store the difference of sorted sets at destination; reply its size",
+    ),
+    spec(
+        CollectionId::Zintercard,
+        "ZINTERCARD",
+        -3,
+        Kind::Read,
+        "numkeys key [key ...] [LIMIT limit]",
+        "Count the members of every one of several sorted sets (stop at limit; 0: no limit)",
+    ),
+    spec(
+        CollectionId::Zscan,
+        "ZSCAN",
+        -3,
+        Kind::Read,
+        "key cursor [MATCH pattern] [COUNT count]",
+        "Iterate over the members and scores of a sorted set, a page at a time, in hash order",
     ),
     spec(
         CollectionId::Zmpop,
@@ -791,6 +933,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         "key [count [WITHVALUES]]",
         "Get random fields of a hash (a negative count may repeat fields)",
     ),
+    spec(
+        CollectionId::Hscan,
+        "HSCAN",
+        -3,
+        Kind::Read,
+        "key cursor [MATCH pattern] [COUNT count]",
+        "Iterate over the fields and values of a hash, a page at a time, in hash order",
+    ),
 ];
 
 /// The collection command named `name` (any case).
@@ -853,9 +1003,39 @@ pub struct LPos<'a> {
     max_len: u64,
 }
 
+/// A parsed `SSCAN`, `HSCAN` or `ZSCAN` (after the key).
+#[derive(Debug, PartialEq)]
+pub struct CollScan<'a> {
+    cursor: u64,
+    count: usize,
+    pattern: Option<&'a [u8]>,
+}
+
+/// A parsed `ZUNION`, `ZINTER` or `ZDIFF` (and their `STORE` forms, and `ZINTERCARD`).
+#[derive(Debug, PartialEq)]
+pub struct ZCombine<'a> {
+    op: SetOp,
+    keys: Vec<&'a [u8]>,
+    weights: Vec<f64>,
+    aggregate: Aggregate,
+    with_scores: bool,
+    /// `ZINTERCARD`'s `LIMIT` (0: none).
+    limit: u64,
+    /// An error in the options, which Redis replies only once every key's type passed.
+    bad: Option<Reply>,
+}
+
 /// Collection commands that only read.
 #[derive(Debug, PartialEq)]
 pub enum ReadCmd<'a> {
+    /// `SSCAN`, `HSCAN`, `ZSCAN`: the collection's type (its group), the key, the scan.
+    Scan(Group, &'a [u8], CollScan<'a>),
+    /// `SINTERCARD numkeys key ... [LIMIT limit]`.
+    SInterCard(Vec<&'a [u8]>, u64),
+    /// `ZUNION`, `ZINTER`, `ZDIFF`.
+    ZCombine(ZCombine<'a>),
+    /// `ZINTERCARD`.
+    ZInterCard(ZCombine<'a>),
     LLen(&'a [u8]),
     LRange(&'a [u8], i64, i64),
     LIndex(&'a [u8], i64),
@@ -874,6 +1054,8 @@ pub enum ReadCmd<'a> {
         key: &'a [u8],
         member: &'a [u8],
         rev: bool,
+        /// `WITHSCORE` (Redis 7.2): the reply is `[rank, score]`.
+        with_score: bool,
     },
     ZRange(ZRange<'a>),
     HGet(&'a [u8], &'a [u8]),
@@ -892,6 +1074,17 @@ pub enum ReadCmd<'a> {
 /// transaction's view can look up.
 #[derive(Debug, PartialEq)]
 pub enum WriteCmd<'a> {
+    /// `LPUSHX`, `RPUSHX`: a push only onto a list that exists.
+    PushX {
+        key: &'a [u8],
+        elements: Vec<&'a [u8]>,
+        front: bool,
+    },
+    /// `SMOVE source destination member`.
+    SMove(&'a [u8], &'a [u8], &'a [u8]),
+    /// `ZUNIONSTORE`, `ZINTERSTORE`, `ZDIFFSTORE`: the destination and the combination.
+    ZCombineStore(&'a [u8], ZCombine<'a>),
+    ZRemRangeByLex(&'a [u8], LexBound, LexBound),
     Push {
         key: &'a [u8],
         elements: Vec<&'a [u8]>,
@@ -1169,11 +1362,43 @@ pub fn parse<'a>(
             let (min, max) = lex_range(arg(1), arg(2))?;
             read(R::ZLexCount(key, min, max))
         }
-        I::Zrank | I::Zrevrank => read(R::ZRank {
+        I::Zrank | I::Zrevrank => {
+            // Redis 7.2's form: `WITHSCORE` or nothing, checked before the key is read.
+            let with_score = match args.get(2..) {
+                Some([]) | None => false,
+                Some([option]) if is(option, "WITHSCORE") => true,
+                Some([_]) => return Err(syntax_error()),
+                Some(_) => return Err(wrong_arity(spec)),
+            };
+            read(R::ZRank {
+                key,
+                member: arg(1),
+                rev: id == I::Zrevrank,
+                with_score,
+            })
+        }
+        I::Lpushx | I::Rpushx => write(W::PushX {
             key,
-            member: arg(1),
-            rev: id == I::Zrevrank,
+            elements: slices(&args[1..]),
+            front: id == I::Lpushx,
         }),
+        I::Smove => write(W::SMove(key, arg(1), arg(2))),
+        I::Sintercard => parse_sintercard(args),
+        I::Sscan => read(R::Scan(Group::Set, key, parse_coll_scan(&args[1..])?)),
+        I::Hscan => read(R::Scan(Group::Hash, key, parse_coll_scan(&args[1..])?)),
+        I::Zscan => read(R::Scan(Group::SortedSet, key, parse_coll_scan(&args[1..])?)),
+        I::Zunion | I::Zinter | I::Zdiff => {
+            read(R::ZCombine(parse_zcombine(spec, id, args, false)?))
+        }
+        I::Zintercard => read(R::ZInterCard(parse_zcombine(spec, id, args, true)?)),
+        I::Zunionstore | I::Zinterstore | I::Zdiffstore => write(W::ZCombineStore(
+            key,
+            parse_zcombine(spec, id, &args[1..], false)?,
+        )),
+        I::Zremrangebylex => {
+            let (min, max) = lex_range(arg(1), arg(2))?;
+            write(W::ZRemRangeByLex(key, min, max))
+        }
         I::Zrange => read(R::ZRange(parse_zrange(args, By::Auto, None)?)),
         I::Zrangestore => {
             // WITHSCORES is no option of the store: refused where the options are read,
@@ -1380,6 +1605,173 @@ fn parse_mpop<'a>(args: &'a [&'a [u8]], zset: bool, block: Block) -> Result<Cmd<
     }))
 }
 
+/// A scan cursor as Redis's `parseScanCursorOrReply` reads it with `strtoul`: decimal
+/// digits after an optional sign (a minus negates modulo 2^64), no leading space, nothing
+/// after, within 64 bits; an empty text is 0.
+fn scan_cursor(arg: &[u8]) -> Result<u64, Reply> {
+    let invalid = || error("ERR invalid cursor");
+    let (negative, digits) = match arg.split_first() {
+        None => return Ok(0),
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        Some(_) => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut n: u64 = 0;
+    for d in digits {
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if negative { n.wrapping_neg() } else { n })
+}
+
+/// `cursor [MATCH pattern] [COUNT count]` of `SSCAN`, `HSCAN` and `ZSCAN`, read as Redis's
+/// `scanGenericCommand` reads it: the cursor first, then the options (a later one wins).
+fn parse_coll_scan<'a>(args: &'a [&'a [u8]]) -> Result<CollScan<'a>, Reply> {
+    let mut scan = CollScan {
+        cursor: scan_cursor(args[0])?,
+        count: 10,
+        pattern: None,
+    };
+    let mut i = 1;
+    while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            return Err(syntax_error());
+        };
+        if is(args[i], "COUNT") {
+            let n = int_arg(value)?;
+            scan.count = usize::try_from(n)
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(syntax_error)?;
+        } else if is(args[i], "MATCH") {
+            scan.pattern = Some(value);
+        } else {
+            return Err(syntax_error());
+        }
+        i += 2;
+    }
+    Ok(scan)
+}
+
+/// `SINTERCARD numkeys key [key ...] [LIMIT limit]`, checked as Redis's
+/// `sinterCardCommand` checks it.
+fn parse_sintercard<'a>(args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
+    let numkeys = parse_int(args[0])
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| error("ERR numkeys should be greater than 0"))?;
+    let end = usize::try_from(numkeys)
+        .ok()
+        .and_then(|n| n.checked_add(1))
+        .filter(|&end| end <= args.len())
+        .ok_or_else(|| error("ERR Number of keys can't be greater than number of args"))?;
+    let mut limit = 0;
+    let mut j = end;
+    while j < args.len() {
+        if is(args[j], "LIMIT") && j + 1 < args.len() {
+            limit = limit_arg(args[j + 1])?;
+            j += 2;
+        } else {
+            return Err(syntax_error());
+        }
+    }
+    Ok(Cmd::Read(ReadCmd::SInterCard(slices(&args[1..end]), limit)))
+}
+
+/// A `LIMIT` of `SINTERCARD` and `ZINTERCARD`: an integer, not negative.
+fn limit_arg(arg: &[u8]) -> Result<u64, Reply> {
+    parse_int(arg)
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| error("ERR LIMIT can't be negative"))
+}
+
+/// `numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...] [WITHSCORES]` of `ZUNION`, `ZINTER`,
+/// `ZDIFF` (no weights or aggregate), their `STORE` forms (`args` after the destination;
+/// no `WITHSCORES`) and `ZINTERCARD` (`card`: `LIMIT` only), as Redis's
+/// `zunionInterDiffGenericCommand` reads them. The number of keys is checked here; an
+/// error in the options after the keys is kept in [`ZCombine::bad`], as Redis replies it
+/// only after it has checked the keys' types.
+fn parse_zcombine<'a>(
+    spec: &CommandSpec,
+    id: CollectionId,
+    args: &'a [&'a [u8]],
+    card: bool,
+) -> Result<ZCombine<'a>, Reply> {
+    use CollectionId as I;
+    let op = match id {
+        I::Zunion | I::Zunionstore => SetOp::Union,
+        I::Zdiff | I::Zdiffstore => SetOp::Diff,
+        _ => SetOp::Inter,
+    };
+    let store = matches!(id, I::Zunionstore | I::Zinterstore | I::Zdiffstore);
+    let numkeys = int_arg(args[0])?;
+    if numkeys < 1 {
+        return Err(error(&format!(
+            "ERR at least 1 input key is needed for '{}' command",
+            spec.name.to_ascii_lowercase()
+        )));
+    }
+    let end = usize::try_from(numkeys)
+        .ok()
+        .and_then(|n| n.checked_add(1))
+        .filter(|&end| end <= args.len())
+        .ok_or_else(syntax_error)?;
+    let keys = slices(&args[1..end]);
+    let mut out = ZCombine {
+        op,
+        weights: vec![1.0; keys.len()],
+        keys,
+        aggregate: Aggregate::Sum,
+        with_scores: false,
+        limit: 0,
+        bad: None,
+    };
+    let setnum = out.keys.len();
+    let mut j = end;
+    let options = |j: &mut usize, out: &mut ZCombine<'a>| -> Result<(), Reply> {
+        while *j < args.len() {
+            let remaining = args.len() - *j;
+            let option = args[*j];
+            if op != SetOp::Diff && !card && remaining > setnum && is(option, "WEIGHTS") {
+                for (i, w) in args[*j + 1..=*j + setnum].iter().enumerate() {
+                    out.weights[i] =
+                        parse_double(w).ok_or_else(|| error("ERR weight value is not a float"))?;
+                }
+                *j += 1 + setnum;
+            } else if op != SetOp::Diff && !card && remaining >= 2 && is(option, "AGGREGATE") {
+                let a = args[*j + 1];
+                out.aggregate = if is(a, "SUM") {
+                    Aggregate::Sum
+                } else if is(a, "MIN") {
+                    Aggregate::Min
+                } else if is(a, "MAX") {
+                    Aggregate::Max
+                } else {
+                    return Err(syntax_error());
+                };
+                *j += 2;
+            } else if !store && !card && is(option, "WITHSCORES") {
+                out.with_scores = true;
+                *j += 1;
+            } else if card && remaining >= 2 && is(option, "LIMIT") {
+                out.limit = limit_arg(args[*j + 1])?;
+                *j += 2;
+            } else {
+                return Err(syntax_error());
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = options(&mut j, &mut out) {
+        out.bad = Some(e);
+    }
+    Ok(out)
+}
+
 fn parse_lpos<'a>(args: &'a [&'a [u8]]) -> Result<LPos<'a>, Reply> {
     let mut lpos = LPos {
         key: args[0],
@@ -1569,7 +1961,7 @@ impl From<Error> for Fail {
     }
 }
 
-type Outcome = Result<Reply, Fail>;
+type Outcome<T = Reply> = Result<T, Fail>;
 
 /// Runs `cmd`: inside `txn` if one is open; otherwise a read reads the committed state and
 /// a write runs in a transaction of its own, committed if it succeeds.
@@ -1827,8 +2219,64 @@ fn read(src: &mut Src<'_>, cmd: &ReadCmd<'_>) -> Outcome {
         ReadCmd::ZCard(key) => int(on!(src, zset(key).len())?),
         ReadCmd::ZCount(key, min, max) => int(on!(src, zset(key).count(*min, *max))?),
         ReadCmd::ZLexCount(key, min, max) => int(on!(src, zset(key).lex_count(min, max))?),
-        ReadCmd::ZRank { key, member, rev } => {
-            on!(src, zset(key).rank(member, *rev))?.map_or(Reply::Nil, int)
+        ReadCmd::ZRank {
+            key,
+            member,
+            rev,
+            with_score: false,
+        } => on!(src, zset(key).rank(member, *rev))?.map_or(Reply::Nil, int),
+        ReadCmd::ZRank {
+            key, member, rev, ..
+        } => {
+            let found = stable(src, key, |src| {
+                let rank = on!(src, zset(key).rank(member, *rev))?;
+                let score = on!(src, zset(key).score(member))?;
+                Ok(rank.zip(score))
+            })?;
+            match found {
+                Some((rank, s)) => Reply::Array(vec![int(rank), score(s)]),
+                None => Reply::NilArray,
+            }
+        }
+        ReadCmd::Scan(group, key, scan) => {
+            let CollScan {
+                cursor,
+                count,
+                pattern,
+            } = *scan;
+            let (items, next) = match group {
+                Group::Hash => {
+                    let (page, next) = on!(src, hash(key).scan(cursor, count, pattern))?;
+                    let mut out = Vec::with_capacity(page.len() * 2);
+                    for (field, value) in page {
+                        out.push(Reply::Bulk(field));
+                        out.push(Reply::Bulk(value));
+                    }
+                    (Reply::Array(out), next)
+                }
+                Group::SortedSet => {
+                    let (page, next) = on!(src, zset(key).scan(cursor, count, pattern))?;
+                    (scored(page, true), next)
+                }
+                _ => {
+                    let (page, next) = on!(src, set_of(key).scan(cursor, count, pattern))?;
+                    (bulks(page), next)
+                }
+            };
+            Reply::Array(vec![Reply::bulk(next.to_string()), items])
+        }
+        ReadCmd::SInterCard(keys, limit) => {
+            let n = match src {
+                Src::Db(db) => db.set_combine(SetOp::Inter, keys)?,
+                Src::Txn(tx) => tx.set_combine(SetOp::Inter, keys)?,
+            }
+            .len() as u64;
+            int(if *limit == 0 { n } else { n.min(*limit) })
+        }
+        ReadCmd::ZCombine(c) => scored(zcombine_checked(src, c)?, c.with_scores),
+        ReadCmd::ZInterCard(c) => {
+            let n = zcombine_checked(src, c)?.len() as u64;
+            int(if c.limit == 0 { n } else { n.min(c.limit) })
         }
         ReadCmd::ZRange(range) => zrange_reply(src, range)?,
         ReadCmd::HGet(key, field) => bulk_or_nil(on!(src, hash(key).get(field))?),
@@ -1955,8 +2403,50 @@ fn zrange_items(src: &mut Src<'_>, range: &ZRange<'_>) -> crate::Result<Vec<(Vec
     })
 }
 
+/// The combination `c` asks for, read from `src`; [`ZCombine::bad`], the error in its
+/// options, once every key's type has passed (as Redis checks them).
+fn zcombine_checked(src: &mut Src<'_>, c: &ZCombine<'_>) -> Outcome<Vec<(Vec<u8>, f64)>> {
+    use crate::Read as _;
+    let items = match src {
+        Src::Db(db) => db.zset_combine(c.op, &c.keys, &c.weights, c.aggregate)?,
+        Src::Txn(tx) => tx.zset_combine(c.op, &c.keys, &c.weights, c.aggregate)?,
+    };
+    match &c.bad {
+        Some(bad) => Err(Fail::Reply(bad.clone())),
+        None => Ok(items),
+    }
+}
+
 fn write(tx: &mut WriteTxn, cmd: &WriteCmd<'_>) -> Outcome {
     Ok(match cmd {
+        WriteCmd::PushX {
+            key,
+            elements,
+            front,
+        } => {
+            let mut list = tx.list(key);
+            if list.is_empty()? {
+                Reply::Int(0)
+            } else if *front {
+                int(list.push_front(elements)?)
+            } else {
+                int(list.push_back(elements)?)
+            }
+        }
+        WriteCmd::SMove(src, dst, member) => bool_int(tx.set_move(src, dst, member)?),
+        WriteCmd::ZCombineStore(dest, c) => {
+            let items = zcombine_checked(&mut Src::Txn(tx), c)?;
+            // As in Redis, the destination is replaced whatever it held.
+            tx.delete(dest)?;
+            let pairs: Vec<(f64, &[u8])> = items.iter().map(|(m, s)| (*s, m.as_slice())).collect();
+            if !pairs.is_empty() {
+                tx.zset(dest).add(ZAddFlags::default(), &pairs)?;
+            }
+            int(items.len() as u64)
+        }
+        WriteCmd::ZRemRangeByLex(key, min, max) => {
+            int(tx.zset(key).remove_range_by_lex(min, max)?)
+        }
         WriteCmd::Push {
             key,
             elements,
