@@ -2753,6 +2753,12 @@ mod tests {
                     ("BZMPOP", 3) => b"MAX".to_vec(),
                     ("BLMPOP" | "BZMPOP", 0) => b"0.5".to_vec(),
                     ("LMPOP" | "ZMPOP", 0) => b"1".to_vec(),
+                    ("SINTERCARD" | "ZUNION" | "ZINTER" | "ZDIFF" | "ZINTERCARD", 0) => {
+                        b"1".to_vec()
+                    }
+                    ("ZUNIONSTORE" | "ZINTERSTORE" | "ZDIFFSTORE", 1) => b"1".to_vec(),
+                    ("ZREMRANGEBYLEX", 1) => b"-".to_vec(),
+                    ("ZREMRANGEBYLEX", 2) => b"+".to_vec(),
                     (_, 0) => b"key".to_vec(),
                     _ => b"1".to_vec(),
                 })
@@ -3284,6 +3290,386 @@ mod tests {
         assert_eq!(f.run("MULTI"), Reply::ok());
         assert_eq!(f.run("ZCARD z"), Reply::Status("QUEUED".into()));
         assert_eq!(f.run("EXEC"), Reply::Array(vec![Reply::Int(1)]));
+        Ok(())
+    }
+
+    #[test]
+    fn new_commands_refuse_bad_arguments_as_redis_does() {
+        for (line, error) in [
+            ("SINTERCARD 0 s", "ERR numkeys should be greater than 0"),
+            ("SINTERCARD x s", "ERR numkeys should be greater than 0"),
+            (
+                "SINTERCARD 5 s",
+                "ERR Number of keys can't be greater than number of args",
+            ),
+            ("SINTERCARD 1 s LIMIT", "ERR syntax error"),
+            ("SINTERCARD 1 s LIMIT -1", "ERR LIMIT can't be negative"),
+            ("SINTERCARD 1 s FOO 1", "ERR syntax error"),
+            (
+                "ZUNION 0 z",
+                "ERR at least 1 input key is needed for 'zunion' command",
+            ),
+            (
+                "ZINTERSTORE d -1 z",
+                "ERR at least 1 input key is needed for 'zinterstore' command",
+            ),
+            (
+                "ZINTERCARD 0 z",
+                "ERR at least 1 input key is needed for 'zintercard' command",
+            ),
+            ("ZUNION x z", "ERR value is not an integer or out of range"),
+            ("ZUNION 3 z y", "ERR syntax error"),
+            ("ZUNION 99999999999999 z", "ERR syntax error"),
+            ("SSCAN s x", "ERR invalid cursor"),
+            ("HSCAN h -", "ERR invalid cursor"),
+            ("ZSCAN z 18446744073709551616", "ERR invalid cursor"),
+            ("SSCAN s 0 COUNT 0", "ERR syntax error"),
+            ("SSCAN s 0 COUNT -1", "ERR syntax error"),
+            (
+                "SSCAN s 0 COUNT x",
+                "ERR value is not an integer or out of range",
+            ),
+            ("SSCAN s 0 MATCH", "ERR syntax error"),
+            ("HSCAN h 0 NOVALUES", "ERR syntax error"),
+            ("SSCAN s 0 TYPE string", "ERR syntax error"),
+            (
+                "ZREMRANGEBYLEX z a b",
+                "ERR min or max not valid string range item",
+            ),
+            ("ZRANK z a WITHSCORES", "ERR syntax error"),
+            (
+                "ZREVRANK z a WITHSCORE x",
+                "ERR wrong number of arguments for 'zrevrank' command",
+            ),
+        ] {
+            assert_eq!(parse_line(line), Err(err(error)), "{line}");
+        }
+        // strtoul's cursors: a sign, leading zeros, nothing at all; a minus wraps.
+        for (cursor, want) in [
+            ("+5", 5),
+            ("007", 7),
+            ("", 0),
+            ("-1", u64::MAX),
+            ("18446744073709551615", u64::MAX),
+        ] {
+            assert_eq!(scan_cursor(cursor.as_bytes()), Ok(want), "{cursor:?}");
+        }
+        for bad in [" 1", "1 ", "-", "+", "1x", "0x10"] {
+            assert_eq!(
+                scan_cursor(bad.as_bytes()),
+                Err(err("ERR invalid cursor")),
+                "{bad:?}"
+            );
+        }
+        // An option error after the keys waits for the keys' types (see the session test).
+        let Ok(Cmd::Read(ReadCmd::ZCombine(c))) = parse_line("ZUNION 2 a b WEIGHTS 1 x") else {
+            panic!("ZUNION parses up to its options");
+        };
+        assert_eq!(c.bad, Some(err("ERR weight value is not a float")));
+        for (line, bad) in [
+            ("ZUNION 1 a WEIGHTS 1 2", "ERR syntax error"),
+            ("ZUNION 1 a WEIGHTS nan", "ERR weight value is not a float"),
+            ("ZUNION 1 a AGGREGATE avg", "ERR syntax error"),
+            ("ZUNION 1 a AGGREGATE", "ERR syntax error"),
+            ("ZDIFF 1 a WEIGHTS 1", "ERR syntax error"),
+            ("ZDIFF 1 a AGGREGATE SUM", "ERR syntax error"),
+            ("ZUNIONSTORE d 1 a WITHSCORES", "ERR syntax error"),
+            ("ZINTERCARD 1 a WITHSCORES", "ERR syntax error"),
+            ("ZINTERCARD 1 a LIMIT x", "ERR LIMIT can't be negative"),
+        ] {
+            let bad_of = |cmd: Cmd<'_>| match cmd {
+                Cmd::Read(ReadCmd::ZCombine(c) | ReadCmd::ZInterCard(c))
+                | Cmd::Write(WriteCmd::ZCombineStore(_, c)) => c.bad,
+                _ => None,
+            };
+            assert_eq!(parse_line(line).map(bad_of), Ok(Some(err(bad))), "{line}");
+        }
+    }
+
+    #[test]
+    fn pushx_smove_and_sintercard() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("LPUSHX l a"), Reply::Int(0));
+        assert_eq!(f.run("EXISTS l"), Reply::Int(0));
+        assert_eq!(f.run("RPUSH l m"), Reply::Int(1));
+        assert_eq!(f.run("LPUSHX l b a"), Reply::Int(3));
+        assert_eq!(f.run("RPUSHX l y z"), Reply::Int(5));
+        assert_eq!(f.run("LRANGE l 0 -1"), bulks(&["a", "b", "m", "y", "z"]));
+
+        assert_eq!(f.run("SADD s a b"), Reply::Int(2));
+        assert_eq!(f.run("SMOVE s t a"), Reply::Int(1));
+        assert_eq!(f.run("SMOVE s t a"), Reply::Int(0));
+        assert_eq!(f.run("SMOVE s s b"), Reply::Int(1));
+        assert_eq!(f.run("SMOVE s s a"), Reply::Int(0));
+        assert_eq!(f.run("SMOVE s t b"), Reply::Int(1));
+        // The source is gone once empty; the destination was made.
+        assert_eq!(f.run("EXISTS s"), Reply::Int(0));
+        assert_eq!(f.run("SMEMBERS t"), bulks(&["a", "b"]));
+        assert_eq!(f.run("SMOVE nope t a"), Reply::Int(0));
+
+        assert_eq!(f.run("SADD u b c"), Reply::Int(2));
+        assert_eq!(f.run("SINTERCARD 2 t u"), Reply::Int(1));
+        assert_eq!(f.run("SINTERCARD 1 t LIMIT 1"), Reply::Int(1));
+        assert_eq!(f.run("SINTERCARD 1 t LIMIT 0"), Reply::Int(2));
+        assert_eq!(f.run("SINTERCARD 1 t LIMIT 5 LIMIT 1"), Reply::Int(1));
+        assert_eq!(f.run("SINTERCARD 2 t nope"), Reply::Int(0));
+
+        assert_eq!(f.run("SET str v"), Reply::ok());
+        for line in [
+            "LPUSHX str a",
+            "RPUSHX str a",
+            "SMOVE t str a",
+            "SMOVE str t a",
+            // Both types are checked even when the member is not there.
+            "SMOVE t str nope",
+            "SINTERCARD 2 nope str",
+            "SSCAN str 0",
+            "HSCAN t 0",
+            "ZSCAN t 0",
+            "ZREMRANGEBYLEX str - +",
+            "ZRANK str a WITHSCORE",
+            "ZUNION 2 t str",
+            "ZINTERCARD 2 nope str",
+        ] {
+            assert_eq!(f.run(line), err(WRONGTYPE), "{line}");
+        }
+        assert_eq!(f.run("SMOVE nope str a"), Reply::Int(0));
+        Ok(())
+    }
+
+    #[test]
+    fn zunion_zinter_zdiff_and_their_store_forms() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("ZADD a 1 x 2 y 3 z"), Reply::Int(3));
+        assert_eq!(f.run("ZADD b 10 y 20 z 30 w"), Reply::Int(3));
+        assert_eq!(f.run("SADD s x v"), Reply::Int(2));
+        assert_eq!(
+            f.run("ZUNION 2 a b WITHSCORES"),
+            bulks(&["x", "1", "y", "12", "z", "23", "w", "30"])
+        );
+        assert_eq!(
+            f.run("ZINTER 2 a b WEIGHTS 2 0.5 AGGREGATE MAX WITHSCORES"),
+            bulks(&["y", "5", "z", "10"])
+        );
+        assert_eq!(
+            f.run("ZINTER 2 a b AGGREGATE min withscores"),
+            bulks(&["y", "2", "z", "3"])
+        );
+        assert_eq!(f.run("ZDIFF 2 a b WITHSCORES"), bulks(&["x", "1"]));
+        assert_eq!(f.run("ZDIFF 3 b nope a"), bulks(&["w"]));
+        // A set's members score 1.
+        assert_eq!(
+            f.run("ZUNION 2 a s WITHSCORES"),
+            bulks(&["v", "1", "x", "2", "y", "2", "z", "3"])
+        );
+        assert_eq!(f.run("ZINTERCARD 2 a s"), Reply::Int(1));
+        assert_eq!(f.run("ZINTERCARD 2 a b LIMIT 1"), Reply::Int(1));
+        assert_eq!(f.run("ZINTERCARD 2 a b LIMIT 0"), Reply::Int(2));
+        assert_eq!(f.run("ZUNION 1 nope"), empty());
+        // inf times 0 is NaN, which Redis makes 0; so is inf - inf in a sum.
+        assert_eq!(f.run("ZADD i +inf m"), Reply::Int(1));
+        assert_eq!(f.run("ZADD j -inf m"), Reply::Int(1));
+        assert_eq!(f.run("ZUNION 1 i WEIGHTS 0 WITHSCORES"), bulks(&["m", "0"]));
+        assert_eq!(f.run("ZINTER 2 i j WITHSCORES"), bulks(&["m", "0"]));
+        assert_eq!(
+            f.run("ZINTER 2 i j AGGREGATE MAX WITHSCORES"),
+            bulks(&["m", "inf"])
+        );
+        // The keys' types are checked before the options.
+        assert_eq!(f.run("SET str v"), Reply::ok());
+        assert_eq!(f.run("ZUNION 2 a str WEIGHTS x"), err(WRONGTYPE));
+        assert_eq!(
+            f.run("ZUNION 2 a nope WEIGHTS 1 x"),
+            err("ERR weight value is not a float")
+        );
+        // The STORE forms replace the destination whatever it held; an empty result
+        // deletes it.
+        assert_eq!(f.run("ZUNIONSTORE str 2 a b WEIGHTS 1 -1"), Reply::Int(4));
+        assert_eq!(
+            f.run("ZRANGE str 0 -1 WITHSCORES"),
+            bulks(&["w", "-30", "z", "-17", "y", "-8", "x", "1"])
+        );
+        assert_eq!(f.run("ZINTERSTORE a 2 a b"), Reply::Int(2));
+        assert_eq!(
+            f.run("ZRANGE a 0 -1 WITHSCORES"),
+            bulks(&["y", "12", "z", "23"])
+        );
+        assert_eq!(f.run("ZDIFFSTORE str 2 a b"), Reply::Int(0));
+        assert_eq!(f.run("EXISTS str"), Reply::Int(0));
+        assert_eq!(f.run("SET str v"), Reply::ok());
+        assert_eq!(f.run("ZUNIONSTORE str 1 nope"), Reply::Int(0));
+        assert_eq!(f.run("TYPE str"), Reply::Status("none".into()));
+        assert_eq!(f.run("ZDIFFSTORE d 1 s"), Reply::Int(2));
+        assert_eq!(f.run("ZSCORE d v"), bulk("1"));
+        assert_eq!(
+            f.run("ZUNIONSTORE d 1 a WITHSCORES"),
+            err("ERR syntax error")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn zremrangebylex_and_zrank_withscore() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("ZADD l 0 a 0 b 0 c 0 d"), Reply::Int(4));
+        assert_eq!(f.run("ZREMRANGEBYLEX l (a [c"), Reply::Int(2));
+        assert_eq!(f.run("ZRANGE l 0 -1"), bulks(&["a", "d"]));
+        assert_eq!(f.run("ZREMRANGEBYLEX nope - +"), Reply::Int(0));
+        assert_eq!(f.run("ZREMRANGEBYLEX l - +"), Reply::Int(2));
+        assert_eq!(f.run("EXISTS l"), Reply::Int(0));
+        // Different scores: every member within the bounds goes.
+        assert_eq!(f.run("ZADD m 3 a 1 b 2 c"), Reply::Int(3));
+        assert_eq!(f.run("ZREMRANGEBYLEX m [a [b"), Reply::Int(2));
+        assert_eq!(f.run("ZRANGE m 0 -1"), bulks(&["c"]));
+
+        assert_eq!(f.run("ZADD z 1.5 a 2 b"), Reply::Int(2));
+        assert_eq!(
+            f.run("ZRANK z b WITHSCORE"),
+            Reply::Array(vec![Reply::Int(1), bulk("2")])
+        );
+        assert_eq!(
+            f.run("ZREVRANK z a withscore"),
+            Reply::Array(vec![Reply::Int(1), bulk("1.5")])
+        );
+        assert_eq!(f.run("ZRANK z nope WITHSCORE"), Reply::NilArray);
+        assert_eq!(f.run("ZRANK nope a WITHSCORE"), Reply::NilArray);
+        assert_eq!(f.run("ZRANK z a"), Reply::Int(0));
+        Ok(())
+    }
+
+    #[test]
+    fn new_commands_reply_in_resp3_as_redis_does() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        f.run("ZADD a 1.5 x 2 y");
+        f.run("HSET h f v");
+        assert!(matches!(f.run("HELLO 3"), Reply::Map(_)));
+        let pair = |m: &str, s: f64| Reply::Array(vec![bulk(m), Reply::Double(s)]);
+        // Redis 7: an array of [member, double] pairs.
+        assert_eq!(
+            f.run("ZUNION 1 a WITHSCORES"),
+            Reply::Array(vec![pair("x", 1.5), pair("y", 2.0)])
+        );
+        assert_eq!(
+            f.run("ZINTER 1 a withscores"),
+            Reply::Array(vec![pair("x", 1.5), pair("y", 2.0)])
+        );
+        assert_eq!(
+            f.run("ZDIFF 1 a WITHSCORES"),
+            f.run("ZINTER 1 a WITHSCORES")
+        );
+        assert_eq!(f.run("ZUNION 1 a"), bulks(&["x", "y"]));
+        // A key named like the option is a key.
+        f.run("ZADD withscores 1 k");
+        assert_eq!(f.run("ZUNION 1 withscores"), bulks(&["k"]));
+        // Redis 7.2: [rank, double].
+        assert_eq!(
+            f.run("ZRANK a y WITHSCORE"),
+            Reply::Array(vec![Reply::Int(1), Reply::Double(2.0)])
+        );
+        // Scans stay flat, scores as text, as in Redis.
+        assert_eq!(
+            f.run("ZSCAN a 0 MATCH x"),
+            Reply::Array(vec![bulk("0"), bulks(&["x", "1.5"])])
+        );
+        assert_eq!(
+            f.run("HSCAN h 0"),
+            Reply::Array(vec![bulk("0"), bulks(&["f", "v"])])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn collection_scans_return_every_member_once_a_page_at_a_time() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        let n = 700;
+        for i in 0..n {
+            f.run(&format!("SADD s m{i}"));
+            f.run(&format!("HSET h f{i} v{i}"));
+            f.run(&format!("ZADD z {i} m{i}"));
+        }
+        for (cmd, key, pairs) in [
+            ("SSCAN", "s", false),
+            ("HSCAN", "h", true),
+            ("ZSCAN", "z", true),
+        ] {
+            let mut cursor = "0".to_owned();
+            let mut seen = Vec::new();
+            let mut pages = 0;
+            loop {
+                let Reply::Array(reply) = f.run(&format!("{cmd} {key} {cursor} COUNT 5")) else {
+                    panic!("{cmd} replies an array");
+                };
+                let [Reply::Bulk(next), Reply::Array(items)] = &reply[..] else {
+                    panic!("{cmd}: {reply:?}");
+                };
+                pages += 1;
+                // COUNT 5 of 700: a page is a 64th of the collection, at least.
+                assert!(items.len() <= if pairs { 2 * 12 } else { 12 }, "{cmd}");
+                let step = if pairs { 2 } else { 1 };
+                for pair in items.chunks(step) {
+                    let Reply::Bulk(m) = &pair[0] else {
+                        panic!("{cmd}: {pair:?}");
+                    };
+                    if pairs {
+                        // The value or score that goes with it.
+                        let i = String::from_utf8_lossy(&m[1..]).into_owned();
+                        let want = if cmd == "HSCAN" { format!("v{i}") } else { i };
+                        assert_eq!(pair[1], bulk(&want), "{cmd}");
+                    }
+                    seen.push(m.clone());
+                }
+                cursor = String::from_utf8_lossy(next).into_owned();
+                if cursor == "0" {
+                    break;
+                }
+            }
+            assert!(pages >= 58, "{cmd}: {pages} pages");
+            let count = seen.len();
+            seen.sort();
+            seen.dedup();
+            assert_eq!((seen.len(), count), (n, n), "{cmd}: every member once");
+        }
+        // MATCH filters each page; a missing key is an empty last page.
+        let Reply::Array(reply) = f.run("SSCAN s 0 MATCH m1? COUNT 1000") else {
+            panic!("an array");
+        };
+        assert_eq!(reply[0], bulk("0"));
+        let Reply::Array(mut matched) = reply[1].clone() else {
+            panic!("an array");
+        };
+        matched.sort_by(|a, b| a.bulk_bytes().cmp(&b.bulk_bytes()));
+        let want: Vec<String> = (10..20).map(|i| format!("m{i}")).collect();
+        assert_eq!(
+            Reply::Array(matched),
+            Reply::Array(want.iter().map(|m| bulk(m)).collect())
+        );
+        assert_eq!(
+            f.run("SSCAN nope 0"),
+            Reply::Array(vec![bulk("0"), empty()])
+        );
+        assert_eq!(
+            f.run("ZSCAN nope 123"),
+            Reply::Array(vec![bulk("0"), empty()])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn scans_inside_a_transaction_see_its_writes() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("SADD s a"), Reply::Int(1));
+        assert_eq!(f.run("BEGIN"), Reply::ok());
+        assert_eq!(f.run("SREM s a"), Reply::Int(1));
+        assert_eq!(f.run("SADD s b"), Reply::Int(1));
+        assert_eq!(
+            f.run("SSCAN s 0"),
+            Reply::Array(vec![bulk("0"), bulks(&["b"])])
+        );
+        assert_eq!(f.run("ROLLBACK"), Reply::ok());
+        assert_eq!(
+            f.run("SSCAN s 0"),
+            Reply::Array(vec![bulk("0"), bulks(&["a"])])
+        );
         Ok(())
     }
 }

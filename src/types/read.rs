@@ -601,9 +601,7 @@ pub trait Read: Sealed {
         weights: &[f64],
         aggregate: crate::types::collections::Aggregate,
     ) -> Result<Vec<(Vec<u8>, f64)>> {
-        self.section(&mut |s| {
-            crate::types::collections::zcombine(&s, op, keys, weights, aggregate)
-        })
+        self.section(&mut |s| crate::types::collections::zcombine(&s, op, keys, weights, aggregate))
     }
 }
 

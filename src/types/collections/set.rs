@@ -116,7 +116,8 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`crate::Error::WrongType`] if either key holds another type (also when the member
-    /// is not in `src`, as in Redis); write errors.
+    /// is not in `src`, as in Redis; but a missing `src` moves nothing before `dst` is
+    /// looked at); write errors.
     ///
     /// # Examples
     ///
@@ -131,10 +132,12 @@ impl WriteTxn {
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn set_move(&mut self, src: &[u8], dst: &[u8], member: &[u8]) -> Result<bool> {
-        // Both types are checked first, in Redis's order.
-        let present = self.set_of(src).contains(member)?;
+        // In Redis's order: a missing source moves nothing; then both types are checked.
+        if self.set_of(src).is_empty()? {
+            return Ok(false);
+        }
         self.set_of(dst).len()?;
-        if !present {
+        if !self.set_of(src).contains(member)? {
             return Ok(false);
         }
         if src == dst {
