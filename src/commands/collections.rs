@@ -1009,6 +1009,9 @@ pub struct CollScan<'a> {
     cursor: u64,
     count: usize,
     pattern: Option<&'a [u8]>,
+    /// An error in the options, which Redis replies only if the key exists and is of the
+    /// right type (a missing key is an empty scan whatever the options).
+    bad: Option<Reply>,
 }
 
 /// A parsed `ZUNION`, `ZINTER` or `ZDIFF` (and their `STORE` forms, and `ZINTERCARD`).
@@ -1629,31 +1632,40 @@ fn scan_cursor(arg: &[u8]) -> Result<u64, Reply> {
     Ok(if negative { n.wrapping_neg() } else { n })
 }
 
-/// `cursor [MATCH pattern] [COUNT count]` of `SSCAN`, `HSCAN` and `ZSCAN`, read as Redis's
-/// `scanGenericCommand` reads it: the cursor first, then the options (a later one wins).
+/// `cursor [MATCH pattern] [COUNT count]` of `SSCAN`, `HSCAN` and `ZSCAN`, read as Redis
+/// reads it: the cursor first (its error comes first), then, in `scanGenericCommand` once
+/// the key was found, the options (a later one wins), whose error is kept in
+/// [`CollScan::bad`].
 fn parse_coll_scan<'a>(args: &'a [&'a [u8]]) -> Result<CollScan<'a>, Reply> {
     let mut scan = CollScan {
         cursor: scan_cursor(args[0])?,
         count: 10,
         pattern: None,
+        bad: None,
     };
-    let mut i = 1;
-    while i < args.len() {
-        let Some(value) = args.get(i + 1) else {
-            return Err(syntax_error());
-        };
-        if is(args[i], "COUNT") {
-            let n = int_arg(value)?;
-            scan.count = usize::try_from(n)
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(syntax_error)?;
-        } else if is(args[i], "MATCH") {
-            scan.pattern = Some(value);
-        } else {
-            return Err(syntax_error());
+    let options = |scan: &mut CollScan<'a>| -> Result<(), Reply> {
+        let mut i = 1;
+        while i < args.len() {
+            let Some(value) = args.get(i + 1) else {
+                return Err(syntax_error());
+            };
+            if is(args[i], "COUNT") {
+                let n = int_arg(value)?;
+                scan.count = usize::try_from(n)
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(syntax_error)?;
+            } else if is(args[i], "MATCH") {
+                scan.pattern = Some(value);
+            } else {
+                return Err(syntax_error());
+            }
+            i += 2;
         }
-        i += 2;
+        Ok(())
+    };
+    if let Err(bad) = options(&mut scan) {
+        scan.bad = Some(bad);
     }
     Ok(scan)
 }
@@ -2239,10 +2251,25 @@ fn read(src: &mut Src<'_>, cmd: &ReadCmd<'_>) -> Outcome {
             }
         }
         ReadCmd::Scan(group, key, scan) => {
+            if let Some(bad) = &scan.bad {
+                // Redis reads the options once the key is found: a missing key is an
+                // empty scan, one of another type WRONGTYPE.
+                let len = match group {
+                    Group::Hash => on!(src, hash(key).len())?,
+                    Group::SortedSet => on!(src, zset(key).len())?,
+                    _ => on!(src, set_of(key).len())?,
+                };
+                return Ok(if len == 0 {
+                    Reply::Array(vec![Reply::bulk("0"), Reply::Array(Vec::new())])
+                } else {
+                    bad.clone()
+                });
+            }
             let CollScan {
                 cursor,
                 count,
                 pattern,
+                ..
             } = *scan;
             let (items, next) = match group {
                 Group::Hash => {
@@ -3323,15 +3350,6 @@ mod tests {
             ("SSCAN s x", "ERR invalid cursor"),
             ("HSCAN h -", "ERR invalid cursor"),
             ("ZSCAN z 18446744073709551616", "ERR invalid cursor"),
-            ("SSCAN s 0 COUNT 0", "ERR syntax error"),
-            ("SSCAN s 0 COUNT -1", "ERR syntax error"),
-            (
-                "SSCAN s 0 COUNT x",
-                "ERR value is not an integer or out of range",
-            ),
-            ("SSCAN s 0 MATCH", "ERR syntax error"),
-            ("HSCAN h 0 NOVALUES", "ERR syntax error"),
-            ("SSCAN s 0 TYPE string", "ERR syntax error"),
             (
                 "ZREMRANGEBYLEX z a b",
                 "ERR min or max not valid string range item",
@@ -3360,6 +3378,23 @@ mod tests {
                 Err(err("ERR invalid cursor")),
                 "{bad:?}"
             );
+        }
+        // A scan's option error waits for the key to be found (see the session test).
+        for (line, bad) in [
+            ("SSCAN s 0 COUNT 0", "ERR syntax error"),
+            ("SSCAN s 0 COUNT -1", "ERR syntax error"),
+            (
+                "SSCAN s 0 COUNT x",
+                "ERR value is not an integer or out of range",
+            ),
+            ("SSCAN s 0 MATCH", "ERR syntax error"),
+            ("HSCAN h 0 NOVALUES", "ERR syntax error"),
+            ("SSCAN s 0 TYPE string", "ERR syntax error"),
+        ] {
+            let Ok(Cmd::Read(ReadCmd::Scan(_, _, scan))) = parse_line(line) else {
+                panic!("{line} parses up to its options");
+            };
+            assert_eq!(scan.bad, Some(err(bad)), "{line}");
         }
         // An option error after the keys waits for the keys' types (see the session test).
         let Ok(Cmd::Read(ReadCmd::ZCombine(c))) = parse_line("ZUNION 2 a b WEIGHTS 1 x") else {
@@ -3434,6 +3469,12 @@ mod tests {
             assert_eq!(f.run(line), err(WRONGTYPE), "{line}");
         }
         assert_eq!(f.run("SMOVE nope str a"), Reply::Int(0));
+        // A scan's options are read once the key is found, as in Redis.
+        let empty_scan = Reply::Array(vec![bulk("0"), empty()]);
+        assert_eq!(f.run("SSCAN nope 0 COUNT 0"), empty_scan);
+        assert_eq!(f.run("HSCAN str 0 COUNT x"), err(WRONGTYPE));
+        assert_eq!(f.run("SSCAN t 0 COUNT 0"), err("ERR syntax error"));
+        assert_eq!(f.run("SSCAN t x COUNT 0"), err("ERR invalid cursor"));
         Ok(())
     }
 
