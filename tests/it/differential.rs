@@ -1175,7 +1175,7 @@ impl Gen {
             "COPY s1 s2 REPLACE REPLACE",
             "COPY s1 s2 DB 0",
             "SSCAN t1 x",
-            "SSCAN nokey -1 COUNT 1000",
+            "SSCAN t1 -1 MATCH zzz* COUNT 1000",
             "SSCAN t1 0 COUNT 0",
             "HSCAN h1 0 COUNT x",
             "ZSCAN z1 0 MATCH",

@@ -122,7 +122,7 @@ fn scan_of(
     cursor: u64,
     count: usize,
     pattern: Option<&[u8]>,
-) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, u64)> {
+) -> Result<super::HashScanPage> {
     let Some(m) = src.meta(key, TY)? else {
         return Ok((Vec::new(), 0));
     };
@@ -221,7 +221,7 @@ impl<S: Read> HashView<'_, S> {
         cursor: u64,
         count: usize,
         pattern: Option<&[u8]>,
-    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, u64)> {
+    ) -> Result<super::HashScanPage> {
         self.src
             .section(&mut |s| scan_of(&s, &self.key, cursor, count, pattern))
     }
@@ -418,7 +418,7 @@ impl Hash<'_> {
         cursor: u64,
         count: usize,
         pattern: Option<&[u8]>,
-    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, u64)> {
+    ) -> Result<super::HashScanPage> {
         scan_of(&*self.txn, &self.key, cursor, count, pattern)
     }
 

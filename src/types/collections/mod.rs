@@ -20,6 +20,14 @@ pub use zset::{Aggregate, LexBound, ScoreBound, SortedSet, SortedSetView, ZAddFl
 use crate::error::Result;
 use crate::format::tree::{PageRead, Tree};
 
+/// One page of a [`HashView::scan`]: fields with their values, and the cursor of the next
+/// call (0 once the scan is complete).
+pub type HashScanPage = (Vec<(Vec<u8>, Vec<u8>)>, u64);
+
+/// One page of a [`SortedSetView::scan`]: members with their scores, and the cursor of the
+/// next call (0 once the scan is complete).
+pub type SortedSetScanPage = (Vec<(Vec<u8>, f64)>, u64);
+
 /// The pages of a scan (Redis `SSCAN`, `HSCAN`, `ZSCAN`) cover a collection in at most this
 /// many pages, whatever `count` asks: each page reads every member, so a page holds at least
 /// `len / SCAN_PAGES` of them (Redis's `COUNT` is a hint too).
@@ -41,7 +49,7 @@ pub(crate) fn scan_tree(
     len: u64,
     cursor: u64,
     count: usize,
-) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, u64)> {
+) -> Result<HashScanPage> {
     use std::collections::BinaryHeap;
     let page = (count.max(1) as u64).max(len.div_ceil(SCAN_PAGES));
     let page = usize::try_from(page).unwrap_or(usize::MAX);

@@ -419,7 +419,7 @@ fn scan_of(
     cursor: u64,
     count: usize,
     pattern: Option<&[u8]>,
-) -> Result<(Vec<(Vec<u8>, f64)>, u64)> {
+) -> Result<super::SortedSetScanPage> {
     let Some(m) = src.meta(key, TY)? else {
         return Ok((Vec::new(), 0));
     };
@@ -800,7 +800,7 @@ impl<S: Read> SortedSetView<'_, S> {
         cursor: u64,
         count: usize,
         pattern: Option<&[u8]>,
-    ) -> Result<(Vec<(Vec<u8>, f64)>, u64)> {
+    ) -> Result<super::SortedSetScanPage> {
         self.src
             .section(&mut |s| scan_of(&s, &self.key, cursor, count, pattern))
     }
@@ -1209,7 +1209,7 @@ impl SortedSet<'_> {
         cursor: u64,
         count: usize,
         pattern: Option<&[u8]>,
-    ) -> Result<(Vec<(Vec<u8>, f64)>, u64)> {
+    ) -> Result<super::SortedSetScanPage> {
         scan_of(&*self.txn, &self.key, cursor, count, pattern)
     }
 
