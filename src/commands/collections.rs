@@ -3540,6 +3540,20 @@ mod tests {
         assert_eq!(f.run("SET str v"), Reply::ok());
         assert_eq!(f.run("ZUNIONSTORE str 1 nope"), Reply::Int(0));
         assert_eq!(f.run("TYPE str"), Reply::Status("none".into()));
+        // A stored -0 is 0, as Redis stores a small sorted set's scores; a reply computed
+        // on the way is still -0, as Redis's.
+        assert_eq!(f.run("ZADD zero 0 m"), Reply::Int(1));
+        assert_eq!(
+            f.run("ZUNION 1 zero WEIGHTS -1 WITHSCORES"),
+            bulks(&["m", "-0"])
+        );
+        assert_eq!(
+            f.run("ZUNIONSTORE negzero 1 zero WEIGHTS -1"),
+            Reply::Int(1)
+        );
+        assert_eq!(f.run("ZSCORE negzero m"), bulk("0"));
+        assert_eq!(f.run("ZADD negzero -0 n"), Reply::Int(1));
+        assert_eq!(f.run("ZSCORE negzero n"), bulk("0"));
         assert_eq!(f.run("ZDIFFSTORE d 1 s"), Reply::Int(2));
         assert_eq!(f.run("ZSCORE d v"), bulk("1"));
         assert_eq!(

@@ -964,6 +964,8 @@ impl SortedSet<'_> {
     }
 
     fn put(&mut self, m: &mut Meta, member: &[u8], old: Option<f64>, score: f64) -> Result<()> {
+        // -0 is stored as 0, as Redis stores a small sorted set's scores (as integers).
+        let score = if score == 0.0 { 0.0 } else { score };
         // The same score again (ZINCRBY by 0, or of an infinite score) changes nothing, and
         // writes nothing, as Redis does not count it as a change either.
         if old == Some(score) {
