@@ -1028,8 +1028,9 @@ impl CommandId {
 
 impl CommandId {
     /// For a command whose keys follow a count of them (`LMPOP`, `BLMPOP`, `ZMPOP`,
-    /// `BZMPOP`, `SINTERCARD`, `ZUNION`, `ZINTER`, `ZDIFF`, `ZINTERCARD`), the position of
-    /// that count; the keys come right after it.
+    /// `BZMPOP`, `SINTERCARD`, `ZUNION`, `ZINTER`, `ZDIFF`, `ZINTERCARD`, and after their
+    /// destination `ZUNIONSTORE`, `ZINTERSTORE`, `ZDIFFSTORE`), the position of that count;
+    /// the keys come right after it.
     pub fn keynum_at(self) -> Option<i32> {
         use crate::commands::collections::CollectionId as L;
         match self {
@@ -1042,7 +1043,9 @@ impl CommandId {
                 | L::Zdiff
                 | L::Zintercard,
             ) => Some(1),
-            CommandId::Coll(L::Blmpop | L::Bzmpop) => Some(2),
+            CommandId::Coll(
+                L::Blmpop | L::Bzmpop | L::Zunionstore | L::Zinterstore | L::Zdiffstore,
+            ) => Some(2),
             _ => None,
         }
     }

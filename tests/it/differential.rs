@@ -1727,6 +1727,15 @@ fn command_describes_the_commands_as_redis_does() -> TestResult {
             }
             // One key specification from the key positions, where Redis has one.
             let (rspecs, zspecs) = (items(&ri[8]), items(&zi[8]));
+            // And both of the STORE forms' (the destination, then a count of sources).
+            if name.ends_with("STORE") && name.starts_with('Z') && name != "ZRANGESTORE" {
+                assert_eq!((rspecs.len(), zspecs.len()), (2, 2), "{name}");
+                for (r, z) in rspecs.iter().zip(&zspecs) {
+                    for part in ["begin_search", "find_keys"] {
+                        assert_eq!(field(r, part), field(z, part), "{name}: {part}");
+                    }
+                }
+            }
             if rspecs.len() == 1 {
                 assert_eq!(zspecs.len(), 1, "{name}");
                 for part in ["begin_search", "find_keys"] {
@@ -1790,6 +1799,8 @@ fn command_describes_the_commands_as_redis_does() -> TestResult {
             "COMMAND GETKEYS ZUNION 2 a b WITHSCORES",
             "COMMAND GETKEYS SINTERCARD 1 a LIMIT 1",
             "COMMAND GETKEYS ZINTERCARD 3 a b",
+            "COMMAND GETKEYS ZUNIONSTORE d 2 a b",
+            "COMMAND GETKEYS ZDIFFSTORE d 1 a WEIGHTS 1",
             "COMMAND GETKEYS GET a b",
             "COMMAND GETKEYS NOSUCH a",
             "COMMAND GETKEYS PING",
