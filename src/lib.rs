@@ -212,8 +212,8 @@ pub use tools::dump::{ExportFormat, ImportStats};
 pub use tools::repair::{repair, DamagedCollection, DamagedRange, DroppedTxn, RepairReport};
 pub use types::blocking::{CancelToken, End, Wait};
 pub use types::collections::{
-    Hash, HashView, LexBound, List, ListView, ScoreBound, Set, SetOp, SetView, SortedSet,
-    SortedSetView, ZAddFlags,
+    Aggregate, Hash, HashScanPage, HashView, LexBound, List, ListView, ScoreBound, Set, SetOp,
+    SetView, SortedSet, SortedSetScanPage, SortedSetView, ZAddFlags,
 };
 pub use types::dump::PayloadError;
 pub use types::read::{Expiry, Read, Snapshot};

@@ -8,12 +8,12 @@
 //! ([`format_score`](crate::commands::format_score)).
 
 use crate::commands::format_float;
-use crate::{Db, End, Error, LexBound, ScoreBound, SetOp, WriteTxn, ZAddFlags};
+use crate::{Aggregate, Db, End, Error, LexBound, ScoreBound, SetOp, WriteTxn, ZAddFlags};
 
 use crate::commands::exec::error_reply;
 use crate::commands::parse::{not_an_integer, parse_int, syntax_error};
 use crate::commands::reply::Reply;
-use crate::commands::table::{wrong_arity, CommandId, CommandSpec, Kind};
+use crate::commands::table::{wrong_arity, CommandId, CommandSpec, Group, Kind};
 
 const fn spec(
     id: CollectionId,
@@ -187,6 +187,36 @@ pub enum CollectionId {
     Hincrbyfloat,
     /// `HRANDFIELD`.
     Hrandfield,
+    /// `LPUSHX`.
+    Lpushx,
+    /// `RPUSHX`.
+    Rpushx,
+    /// `SMOVE`.
+    Smove,
+    /// `SINTERCARD`.
+    Sintercard,
+    /// `SSCAN`.
+    Sscan,
+    /// `ZUNION`.
+    Zunion,
+    /// `ZINTER`.
+    Zinter,
+    /// `ZDIFF`.
+    Zdiff,
+    /// `ZUNIONSTORE`.
+    Zunionstore,
+    /// `ZINTERSTORE`.
+    Zinterstore,
+    /// `ZDIFFSTORE`.
+    Zdiffstore,
+    /// `ZINTERCARD`.
+    Zintercard,
+    /// `ZREMRANGEBYLEX`.
+    Zremrangebylex,
+    /// `ZSCAN`.
+    Zscan,
+    /// `HSCAN`.
+    Hscan,
 }
 
 /// Every collection command, in the order help lists them.
@@ -206,6 +236,22 @@ pub const COMMANDS: &[CommandSpec] = &[
         Kind::Write,
         "key element [element ...]",
         "Append elements to a list",
+    ),
+    spec(
+        CollectionId::Lpushx,
+        "LPUSHX",
+        -3,
+        Kind::Write,
+        "key element [element ...]",
+        "Insert elements at the head of a list, only if the list exists",
+    ),
+    spec(
+        CollectionId::Rpushx,
+        "RPUSHX",
+        -3,
+        Kind::Write,
+        "key element [element ...]",
+        "Append elements to a list, only if the list exists",
     ),
     spec(
         CollectionId::Lpop,
@@ -400,6 +446,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Count the members of a set",
     ),
     spec(
+        CollectionId::Smove,
+        "SMOVE",
+        4,
+        Kind::Write,
+        "source destination member",
+        "Move a member from one set to another",
+    ),
+    spec(
         CollectionId::Spop,
         "SPOP",
         -2,
@@ -462,6 +516,22 @@ pub const COMMANDS: &[CommandSpec] = &[
         Kind::Write,
         "destination key [key ...]",
         "Store the difference of sets",
+    ),
+    spec(
+        CollectionId::Sintercard,
+        "SINTERCARD",
+        -3,
+        Kind::Read,
+        "numkeys key [key ...] [LIMIT limit]",
+        "Count the members present in every set (stop at limit; 0: no limit)",
+    ),
+    spec(
+        CollectionId::Sscan,
+        "SSCAN",
+        -3,
+        Kind::Read,
+        "key cursor [MATCH pattern] [COUNT count]",
+        "Iterate over the members of a set, a page at a time, in hash order",
     ),
     spec(
         CollectionId::Zadd,
@@ -530,18 +600,18 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         CollectionId::Zrank,
         "ZRANK",
-        3,
+        -3,
         Kind::Read,
-        "key member",
-        "Get the rank of a member, lowest score first",
+        "key member [WITHSCORE]",
+        "Get the rank of a member, lowest score first (and its score)",
     ),
     spec(
         CollectionId::Zrevrank,
         "ZREVRANK",
-        3,
+        -3,
         Kind::Read,
-        "key member",
-        "Get the rank of a member, highest score first",
+        "key member [WITHSCORE]",
+        "Get the rank of a member, highest score first (and its score)",
     ),
     spec(
         CollectionId::Zrange,
@@ -616,6 +686,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Remove the members ranked from start to stop",
     ),
     spec(
+        CollectionId::Zremrangebylex,
+        "ZREMRANGEBYLEX",
+        4,
+        Kind::Write,
+        "key min max",
+        "Remove the members from min to max by bytes ('[' includes, '(' excludes, - and +)",
+    ),
+    spec(
         CollectionId::Zpopmin,
         "ZPOPMIN",
         -2,
@@ -638,6 +716,70 @@ pub const COMMANDS: &[CommandSpec] = &[
         Kind::Read,
         "key [count [WITHSCORES]]",
         "Get random members of a sorted set (a negative count may repeat members)",
+    ),
+    spec(
+        CollectionId::Zunion,
+        "ZUNION",
+        -3,
+        Kind::Read,
+        "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]",
+        "Get the members of any of several sorted sets (or sets, scoring 1), scores combined",
+    ),
+    spec(
+        CollectionId::Zinter,
+        "ZINTER",
+        -3,
+        Kind::Read,
+        "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]",
+        "Get the members of every one of several sorted sets, scores combined",
+    ),
+    spec(
+        CollectionId::Zdiff,
+        "ZDIFF",
+        -3,
+        Kind::Read,
+        "numkeys key [key ...] [WITHSCORES]",
+        "Get the members of the first sorted set that are in none of the others",
+    ),
+    spec(
+        CollectionId::Zunionstore,
+        "ZUNIONSTORE",
+        -4,
+        Kind::Write,
+        "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX]",
+        "Store the union of sorted sets at destination; reply its size",
+    ),
+    spec(
+        CollectionId::Zinterstore,
+        "ZINTERSTORE",
+        -4,
+        Kind::Write,
+        "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX]",
+        "Store the intersection of sorted sets at destination; reply its size",
+    ),
+    spec(
+        CollectionId::Zdiffstore,
+        "ZDIFFSTORE",
+        -4,
+        Kind::Write,
+        "destination numkeys key [key ...]",
+        "Store the difference of sorted sets at destination; reply its size",
+    ),
+    spec(
+        CollectionId::Zintercard,
+        "ZINTERCARD",
+        -3,
+        Kind::Read,
+        "numkeys key [key ...] [LIMIT limit]",
+        "Count the members of every one of several sorted sets (stop at limit; 0: no limit)",
+    ),
+    spec(
+        CollectionId::Zscan,
+        "ZSCAN",
+        -3,
+        Kind::Read,
+        "key cursor [MATCH pattern] [COUNT count]",
+        "Iterate over the members and scores of a sorted set, a page at a time, in hash order",
     ),
     spec(
         CollectionId::Zmpop,
@@ -791,6 +933,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         "key [count [WITHVALUES]]",
         "Get random fields of a hash (a negative count may repeat fields)",
     ),
+    spec(
+        CollectionId::Hscan,
+        "HSCAN",
+        -3,
+        Kind::Read,
+        "key cursor [MATCH pattern] [COUNT count]",
+        "Iterate over the fields and values of a hash, a page at a time, in hash order",
+    ),
 ];
 
 /// The collection command named `name` (any case).
@@ -853,9 +1003,42 @@ pub struct LPos<'a> {
     max_len: u64,
 }
 
+/// A parsed `SSCAN`, `HSCAN` or `ZSCAN` (after the key).
+#[derive(Debug, PartialEq)]
+pub struct CollScan<'a> {
+    cursor: u64,
+    count: usize,
+    pattern: Option<&'a [u8]>,
+    /// An error in the options, which Redis replies only if the key exists and is of the
+    /// right type (a missing key is an empty scan whatever the options).
+    bad: Option<Reply>,
+}
+
+/// A parsed `ZUNION`, `ZINTER` or `ZDIFF` (and their `STORE` forms, and `ZINTERCARD`).
+#[derive(Debug, PartialEq)]
+pub struct ZCombine<'a> {
+    op: SetOp,
+    keys: Vec<&'a [u8]>,
+    weights: Vec<f64>,
+    aggregate: Aggregate,
+    with_scores: bool,
+    /// `ZINTERCARD`'s `LIMIT` (0: none).
+    limit: u64,
+    /// An error in the options, which Redis replies only once every key's type passed.
+    bad: Option<Reply>,
+}
+
 /// Collection commands that only read.
 #[derive(Debug, PartialEq)]
 pub enum ReadCmd<'a> {
+    /// `SSCAN`, `HSCAN`, `ZSCAN`: the collection's type (its group), the key, the scan.
+    Scan(Group, &'a [u8], CollScan<'a>),
+    /// `SINTERCARD numkeys key ... [LIMIT limit]`.
+    SInterCard(Vec<&'a [u8]>, u64),
+    /// `ZUNION`, `ZINTER`, `ZDIFF`.
+    ZCombine(ZCombine<'a>),
+    /// `ZINTERCARD`.
+    ZInterCard(ZCombine<'a>),
     LLen(&'a [u8]),
     LRange(&'a [u8], i64, i64),
     LIndex(&'a [u8], i64),
@@ -874,6 +1057,8 @@ pub enum ReadCmd<'a> {
         key: &'a [u8],
         member: &'a [u8],
         rev: bool,
+        /// `WITHSCORE` (Redis 7.2): the reply is `[rank, score]`.
+        with_score: bool,
     },
     ZRange(ZRange<'a>),
     HGet(&'a [u8], &'a [u8]),
@@ -892,6 +1077,17 @@ pub enum ReadCmd<'a> {
 /// transaction's view can look up.
 #[derive(Debug, PartialEq)]
 pub enum WriteCmd<'a> {
+    /// `LPUSHX`, `RPUSHX`: a push only onto a list that exists.
+    PushX {
+        key: &'a [u8],
+        elements: Vec<&'a [u8]>,
+        front: bool,
+    },
+    /// `SMOVE source destination member`.
+    SMove(&'a [u8], &'a [u8], &'a [u8]),
+    /// `ZUNIONSTORE`, `ZINTERSTORE`, `ZDIFFSTORE`: the destination and the combination.
+    ZCombineStore(&'a [u8], ZCombine<'a>),
+    ZRemRangeByLex(&'a [u8], LexBound, LexBound),
     Push {
         key: &'a [u8],
         elements: Vec<&'a [u8]>,
@@ -1169,11 +1365,43 @@ pub fn parse<'a>(
             let (min, max) = lex_range(arg(1), arg(2))?;
             read(R::ZLexCount(key, min, max))
         }
-        I::Zrank | I::Zrevrank => read(R::ZRank {
+        I::Zrank | I::Zrevrank => {
+            // Redis 7.2's form: `WITHSCORE` or nothing, checked before the key is read.
+            let with_score = match args.get(2..) {
+                Some([]) | None => false,
+                Some([option]) if is(option, "WITHSCORE") => true,
+                Some([_]) => return Err(syntax_error()),
+                Some(_) => return Err(wrong_arity(spec)),
+            };
+            read(R::ZRank {
+                key,
+                member: arg(1),
+                rev: id == I::Zrevrank,
+                with_score,
+            })
+        }
+        I::Lpushx | I::Rpushx => write(W::PushX {
             key,
-            member: arg(1),
-            rev: id == I::Zrevrank,
+            elements: slices(&args[1..]),
+            front: id == I::Lpushx,
         }),
+        I::Smove => write(W::SMove(key, arg(1), arg(2))),
+        I::Sintercard => parse_sintercard(args),
+        I::Sscan => read(R::Scan(Group::Set, key, parse_coll_scan(&args[1..])?)),
+        I::Hscan => read(R::Scan(Group::Hash, key, parse_coll_scan(&args[1..])?)),
+        I::Zscan => read(R::Scan(Group::SortedSet, key, parse_coll_scan(&args[1..])?)),
+        I::Zunion | I::Zinter | I::Zdiff => {
+            read(R::ZCombine(parse_zcombine(spec, id, args, false)?))
+        }
+        I::Zintercard => read(R::ZInterCard(parse_zcombine(spec, id, args, true)?)),
+        I::Zunionstore | I::Zinterstore | I::Zdiffstore => write(W::ZCombineStore(
+            key,
+            parse_zcombine(spec, id, &args[1..], false)?,
+        )),
+        I::Zremrangebylex => {
+            let (min, max) = lex_range(arg(1), arg(2))?;
+            write(W::ZRemRangeByLex(key, min, max))
+        }
         I::Zrange => read(R::ZRange(parse_zrange(args, By::Auto, None)?)),
         I::Zrangestore => {
             // WITHSCORES is no option of the store: refused where the options are read,
@@ -1380,6 +1608,182 @@ fn parse_mpop<'a>(args: &'a [&'a [u8]], zset: bool, block: Block) -> Result<Cmd<
     }))
 }
 
+/// A scan cursor as Redis's `parseScanCursorOrReply` reads it with `strtoul`: decimal
+/// digits after an optional sign (a minus negates modulo 2^64), no leading space, nothing
+/// after, within 64 bits; an empty text is 0.
+fn scan_cursor(arg: &[u8]) -> Result<u64, Reply> {
+    let invalid = || error("ERR invalid cursor");
+    let (negative, digits) = match arg.split_first() {
+        None => return Ok(0),
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        Some(_) => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut n: u64 = 0;
+    for d in digits {
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if negative { n.wrapping_neg() } else { n })
+}
+
+/// `cursor [MATCH pattern] [COUNT count]` of `SSCAN`, `HSCAN` and `ZSCAN`, read as Redis
+/// reads it: the cursor first (its error comes first), then, in `scanGenericCommand` once
+/// the key was found, the options (a later one wins), whose error is kept in
+/// [`CollScan::bad`].
+fn parse_coll_scan<'a>(args: &'a [&'a [u8]]) -> Result<CollScan<'a>, Reply> {
+    let mut scan = CollScan {
+        cursor: scan_cursor(args[0])?,
+        count: 10,
+        pattern: None,
+        bad: None,
+    };
+    let options = |scan: &mut CollScan<'a>| -> Result<(), Reply> {
+        let mut i = 1;
+        while i < args.len() {
+            let Some(value) = args.get(i + 1) else {
+                return Err(syntax_error());
+            };
+            if is(args[i], "COUNT") {
+                let n = int_arg(value)?;
+                scan.count = usize::try_from(n)
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(syntax_error)?;
+            } else if is(args[i], "MATCH") {
+                scan.pattern = Some(value);
+            } else {
+                return Err(syntax_error());
+            }
+            i += 2;
+        }
+        Ok(())
+    };
+    if let Err(bad) = options(&mut scan) {
+        scan.bad = Some(bad);
+    }
+    Ok(scan)
+}
+
+/// `SINTERCARD numkeys key [key ...] [LIMIT limit]`, checked as Redis's
+/// `sinterCardCommand` checks it.
+fn parse_sintercard<'a>(args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
+    let numkeys = parse_int(args[0])
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| error("ERR numkeys should be greater than 0"))?;
+    let end = usize::try_from(numkeys)
+        .ok()
+        .and_then(|n| n.checked_add(1))
+        .filter(|&end| end <= args.len())
+        .ok_or_else(|| error("ERR Number of keys can't be greater than number of args"))?;
+    let mut limit = 0;
+    let mut j = end;
+    while j < args.len() {
+        if is(args[j], "LIMIT") && j + 1 < args.len() {
+            limit = limit_arg(args[j + 1])?;
+            j += 2;
+        } else {
+            return Err(syntax_error());
+        }
+    }
+    Ok(Cmd::Read(ReadCmd::SInterCard(slices(&args[1..end]), limit)))
+}
+
+/// A `LIMIT` of `SINTERCARD` and `ZINTERCARD`: an integer, not negative.
+fn limit_arg(arg: &[u8]) -> Result<u64, Reply> {
+    parse_int(arg)
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| error("ERR LIMIT can't be negative"))
+}
+
+/// `numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...] [WITHSCORES]` of `ZUNION`, `ZINTER`,
+/// `ZDIFF` (no weights or aggregate), their `STORE` forms (`args` after the destination;
+/// no `WITHSCORES`) and `ZINTERCARD` (`card`: `LIMIT` only), as Redis's
+/// `zunionInterDiffGenericCommand` reads them. The number of keys is checked here; an
+/// error in the options after the keys is kept in [`ZCombine::bad`], as Redis replies it
+/// only after it has checked the keys' types.
+fn parse_zcombine<'a>(
+    spec: &CommandSpec,
+    id: CollectionId,
+    args: &'a [&'a [u8]],
+    card: bool,
+) -> Result<ZCombine<'a>, Reply> {
+    use CollectionId as I;
+    let op = match id {
+        I::Zunion | I::Zunionstore => SetOp::Union,
+        I::Zdiff | I::Zdiffstore => SetOp::Diff,
+        _ => SetOp::Inter,
+    };
+    let store = matches!(id, I::Zunionstore | I::Zinterstore | I::Zdiffstore);
+    let numkeys = int_arg(args[0])?;
+    if numkeys < 1 {
+        return Err(error(&format!(
+            "ERR at least 1 input key is needed for '{}' command",
+            spec.name.to_ascii_lowercase()
+        )));
+    }
+    let end = usize::try_from(numkeys)
+        .ok()
+        .and_then(|n| n.checked_add(1))
+        .filter(|&end| end <= args.len())
+        .ok_or_else(syntax_error)?;
+    let keys = slices(&args[1..end]);
+    let mut out = ZCombine {
+        op,
+        weights: vec![1.0; keys.len()],
+        keys,
+        aggregate: Aggregate::Sum,
+        with_scores: false,
+        limit: 0,
+        bad: None,
+    };
+    let setnum = out.keys.len();
+    let mut j = end;
+    let options = |j: &mut usize, out: &mut ZCombine<'a>| -> Result<(), Reply> {
+        while *j < args.len() {
+            let remaining = args.len() - *j;
+            let option = args[*j];
+            if op != SetOp::Diff && !card && remaining > setnum && is(option, "WEIGHTS") {
+                for (i, w) in args[*j + 1..=*j + setnum].iter().enumerate() {
+                    out.weights[i] =
+                        parse_double(w).ok_or_else(|| error("ERR weight value is not a float"))?;
+                }
+                *j += 1 + setnum;
+            } else if op != SetOp::Diff && !card && remaining >= 2 && is(option, "AGGREGATE") {
+                let a = args[*j + 1];
+                out.aggregate = if is(a, "SUM") {
+                    Aggregate::Sum
+                } else if is(a, "MIN") {
+                    Aggregate::Min
+                } else if is(a, "MAX") {
+                    Aggregate::Max
+                } else {
+                    return Err(syntax_error());
+                };
+                *j += 2;
+            } else if !store && !card && is(option, "WITHSCORES") {
+                out.with_scores = true;
+                *j += 1;
+            } else if card && remaining >= 2 && is(option, "LIMIT") {
+                out.limit = limit_arg(args[*j + 1])?;
+                *j += 2;
+            } else {
+                return Err(syntax_error());
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = options(&mut j, &mut out) {
+        out.bad = Some(e);
+    }
+    Ok(out)
+}
+
 fn parse_lpos<'a>(args: &'a [&'a [u8]]) -> Result<LPos<'a>, Reply> {
     let mut lpos = LPos {
         key: args[0],
@@ -1569,7 +1973,7 @@ impl From<Error> for Fail {
     }
 }
 
-type Outcome = Result<Reply, Fail>;
+type Outcome<T = Reply> = Result<T, Fail>;
 
 /// Runs `cmd`: inside `txn` if one is open; otherwise a read reads the committed state and
 /// a write runs in a transaction of its own, committed if it succeeds.
@@ -1827,8 +2231,79 @@ fn read(src: &mut Src<'_>, cmd: &ReadCmd<'_>) -> Outcome {
         ReadCmd::ZCard(key) => int(on!(src, zset(key).len())?),
         ReadCmd::ZCount(key, min, max) => int(on!(src, zset(key).count(*min, *max))?),
         ReadCmd::ZLexCount(key, min, max) => int(on!(src, zset(key).lex_count(min, max))?),
-        ReadCmd::ZRank { key, member, rev } => {
-            on!(src, zset(key).rank(member, *rev))?.map_or(Reply::Nil, int)
+        ReadCmd::ZRank {
+            key,
+            member,
+            rev,
+            with_score: false,
+        } => on!(src, zset(key).rank(member, *rev))?.map_or(Reply::Nil, int),
+        ReadCmd::ZRank {
+            key, member, rev, ..
+        } => {
+            let found = stable(src, key, |src| {
+                let rank = on!(src, zset(key).rank(member, *rev))?;
+                let score = on!(src, zset(key).score(member))?;
+                Ok(rank.zip(score))
+            })?;
+            match found {
+                Some((rank, s)) => Reply::Array(vec![int(rank), score(s)]),
+                None => Reply::NilArray,
+            }
+        }
+        ReadCmd::Scan(group, key, scan) => {
+            if let Some(bad) = &scan.bad {
+                // Redis reads the options once the key is found: a missing key is an
+                // empty scan, one of another type WRONGTYPE.
+                let len = match group {
+                    Group::Hash => on!(src, hash(key).len())?,
+                    Group::SortedSet => on!(src, zset(key).len())?,
+                    _ => on!(src, set_of(key).len())?,
+                };
+                return Ok(if len == 0 {
+                    Reply::Array(vec![Reply::bulk("0"), Reply::Array(Vec::new())])
+                } else {
+                    bad.clone()
+                });
+            }
+            let CollScan {
+                cursor,
+                count,
+                pattern,
+                ..
+            } = *scan;
+            let (items, next) = match group {
+                Group::Hash => {
+                    let (page, next) = on!(src, hash(key).scan(cursor, count, pattern))?;
+                    let mut out = Vec::with_capacity(page.len() * 2);
+                    for (field, value) in page {
+                        out.push(Reply::Bulk(field));
+                        out.push(Reply::Bulk(value));
+                    }
+                    (Reply::Array(out), next)
+                }
+                Group::SortedSet => {
+                    let (page, next) = on!(src, zset(key).scan(cursor, count, pattern))?;
+                    (scored(page, true), next)
+                }
+                _ => {
+                    let (page, next) = on!(src, set_of(key).scan(cursor, count, pattern))?;
+                    (bulks(page), next)
+                }
+            };
+            Reply::Array(vec![Reply::bulk(next.to_string()), items])
+        }
+        ReadCmd::SInterCard(keys, limit) => {
+            let n = match src {
+                Src::Db(db) => db.set_combine(SetOp::Inter, keys)?,
+                Src::Txn(tx) => tx.set_combine(SetOp::Inter, keys)?,
+            }
+            .len() as u64;
+            int(if *limit == 0 { n } else { n.min(*limit) })
+        }
+        ReadCmd::ZCombine(c) => scored(zcombine_checked(src, c)?, c.with_scores),
+        ReadCmd::ZInterCard(c) => {
+            let n = zcombine_checked(src, c)?.len() as u64;
+            int(if c.limit == 0 { n } else { n.min(c.limit) })
         }
         ReadCmd::ZRange(range) => zrange_reply(src, range)?,
         ReadCmd::HGet(key, field) => bulk_or_nil(on!(src, hash(key).get(field))?),
@@ -1955,8 +2430,50 @@ fn zrange_items(src: &mut Src<'_>, range: &ZRange<'_>) -> crate::Result<Vec<(Vec
     })
 }
 
+/// The combination `c` asks for, read from `src`; [`ZCombine::bad`], the error in its
+/// options, once every key's type has passed (as Redis checks them).
+fn zcombine_checked(src: &mut Src<'_>, c: &ZCombine<'_>) -> Outcome<Vec<(Vec<u8>, f64)>> {
+    use crate::Read as _;
+    let items = match src {
+        Src::Db(db) => db.zset_combine(c.op, &c.keys, &c.weights, c.aggregate)?,
+        Src::Txn(tx) => tx.zset_combine(c.op, &c.keys, &c.weights, c.aggregate)?,
+    };
+    match &c.bad {
+        Some(bad) => Err(Fail::Reply(bad.clone())),
+        None => Ok(items),
+    }
+}
+
 fn write(tx: &mut WriteTxn, cmd: &WriteCmd<'_>) -> Outcome {
     Ok(match cmd {
+        WriteCmd::PushX {
+            key,
+            elements,
+            front,
+        } => {
+            let mut list = tx.list(key);
+            if list.is_empty()? {
+                Reply::Int(0)
+            } else if *front {
+                int(list.push_front(elements)?)
+            } else {
+                int(list.push_back(elements)?)
+            }
+        }
+        WriteCmd::SMove(src, dst, member) => bool_int(tx.set_move(src, dst, member)?),
+        WriteCmd::ZCombineStore(dest, c) => {
+            let items = zcombine_checked(&mut Src::Txn(tx), c)?;
+            // As in Redis, the destination is replaced whatever it held.
+            tx.delete(dest)?;
+            let pairs: Vec<(f64, &[u8])> = items.iter().map(|(m, s)| (*s, m.as_slice())).collect();
+            if !pairs.is_empty() {
+                tx.zset(dest).add(ZAddFlags::default(), &pairs)?;
+            }
+            int(items.len() as u64)
+        }
+        WriteCmd::ZRemRangeByLex(key, min, max) => {
+            int(tx.zset(key).remove_range_by_lex(min, max)?)
+        }
         WriteCmd::Push {
             key,
             elements,
@@ -2263,6 +2780,12 @@ mod tests {
                     ("BZMPOP", 3) => b"MAX".to_vec(),
                     ("BLMPOP" | "BZMPOP", 0) => b"0.5".to_vec(),
                     ("LMPOP" | "ZMPOP", 0) => b"1".to_vec(),
+                    ("SINTERCARD" | "ZUNION" | "ZINTER" | "ZDIFF" | "ZINTERCARD", 0) => {
+                        b"1".to_vec()
+                    }
+                    ("ZUNIONSTORE" | "ZINTERSTORE" | "ZDIFFSTORE", 1) => b"1".to_vec(),
+                    ("ZREMRANGEBYLEX", 1) => b"-".to_vec(),
+                    ("ZREMRANGEBYLEX", 2) => b"+".to_vec(),
                     (_, 0) => b"key".to_vec(),
                     _ => b"1".to_vec(),
                 })
@@ -2794,6 +3317,414 @@ mod tests {
         assert_eq!(f.run("MULTI"), Reply::ok());
         assert_eq!(f.run("ZCARD z"), Reply::Status("QUEUED".into()));
         assert_eq!(f.run("EXEC"), Reply::Array(vec![Reply::Int(1)]));
+        Ok(())
+    }
+
+    #[test]
+    fn new_commands_refuse_bad_arguments_as_redis_does() {
+        for (line, error) in [
+            ("SINTERCARD 0 s", "ERR numkeys should be greater than 0"),
+            ("SINTERCARD x s", "ERR numkeys should be greater than 0"),
+            (
+                "SINTERCARD 5 s",
+                "ERR Number of keys can't be greater than number of args",
+            ),
+            ("SINTERCARD 1 s LIMIT", "ERR syntax error"),
+            ("SINTERCARD 1 s LIMIT -1", "ERR LIMIT can't be negative"),
+            ("SINTERCARD 1 s FOO 1", "ERR syntax error"),
+            (
+                "ZUNION 0 z",
+                "ERR at least 1 input key is needed for 'zunion' command",
+            ),
+            (
+                "ZINTERSTORE d -1 z",
+                "ERR at least 1 input key is needed for 'zinterstore' command",
+            ),
+            (
+                "ZINTERCARD 0 z",
+                "ERR at least 1 input key is needed for 'zintercard' command",
+            ),
+            ("ZUNION x z", "ERR value is not an integer or out of range"),
+            ("ZUNION 3 z y", "ERR syntax error"),
+            ("ZUNION 99999999999999 z", "ERR syntax error"),
+            ("SSCAN s x", "ERR invalid cursor"),
+            ("HSCAN h -", "ERR invalid cursor"),
+            ("ZSCAN z 18446744073709551616", "ERR invalid cursor"),
+            (
+                "ZREMRANGEBYLEX z a b",
+                "ERR min or max not valid string range item",
+            ),
+            ("ZRANK z a WITHSCORES", "ERR syntax error"),
+            (
+                "ZREVRANK z a WITHSCORE x",
+                "ERR wrong number of arguments for 'zrevrank' command",
+            ),
+        ] {
+            assert_eq!(parse_line(line), Err(err(error)), "{line}");
+        }
+        // strtoul's cursors: a sign, leading zeros, nothing at all; a minus wraps.
+        for (cursor, want) in [
+            ("+5", 5),
+            ("007", 7),
+            ("", 0),
+            ("-1", u64::MAX),
+            ("18446744073709551615", u64::MAX),
+        ] {
+            assert_eq!(scan_cursor(cursor.as_bytes()), Ok(want), "{cursor:?}");
+        }
+        for bad in [" 1", "1 ", "-", "+", "1x", "0x10"] {
+            assert_eq!(
+                scan_cursor(bad.as_bytes()),
+                Err(err("ERR invalid cursor")),
+                "{bad:?}"
+            );
+        }
+        // A scan's option error waits for the key to be found (see the session test).
+        for (line, bad) in [
+            ("SSCAN s 0 COUNT 0", "ERR syntax error"),
+            ("SSCAN s 0 COUNT -1", "ERR syntax error"),
+            (
+                "SSCAN s 0 COUNT x",
+                "ERR value is not an integer or out of range",
+            ),
+            ("SSCAN s 0 MATCH", "ERR syntax error"),
+            ("HSCAN h 0 NOVALUES", "ERR syntax error"),
+            ("SSCAN s 0 TYPE string", "ERR syntax error"),
+        ] {
+            let Ok(Cmd::Read(ReadCmd::Scan(_, _, scan))) = parse_line(line) else {
+                panic!("{line} parses up to its options");
+            };
+            assert_eq!(scan.bad, Some(err(bad)), "{line}");
+        }
+        // An option error after the keys waits for the keys' types (see the session test).
+        let Ok(Cmd::Read(ReadCmd::ZCombine(c))) = parse_line("ZUNION 2 a b WEIGHTS 1 x") else {
+            panic!("ZUNION parses up to its options");
+        };
+        assert_eq!(c.bad, Some(err("ERR weight value is not a float")));
+        for (line, bad) in [
+            ("ZUNION 1 a WEIGHTS 1 2", "ERR syntax error"),
+            ("ZUNION 1 a WEIGHTS nan", "ERR weight value is not a float"),
+            ("ZUNION 1 a AGGREGATE avg", "ERR syntax error"),
+            ("ZUNION 1 a AGGREGATE", "ERR syntax error"),
+            ("ZDIFF 1 a WEIGHTS 1", "ERR syntax error"),
+            ("ZDIFF 1 a AGGREGATE SUM", "ERR syntax error"),
+            ("ZUNIONSTORE d 1 a WITHSCORES", "ERR syntax error"),
+            ("ZINTERCARD 1 a WITHSCORES", "ERR syntax error"),
+            ("ZINTERCARD 1 a LIMIT x", "ERR LIMIT can't be negative"),
+        ] {
+            let bad_of = |cmd: Cmd<'_>| match cmd {
+                Cmd::Read(ReadCmd::ZCombine(c) | ReadCmd::ZInterCard(c))
+                | Cmd::Write(WriteCmd::ZCombineStore(_, c)) => c.bad,
+                _ => None,
+            };
+            assert_eq!(parse_line(line).map(bad_of), Ok(Some(err(bad))), "{line}");
+        }
+    }
+
+    #[test]
+    fn pushx_smove_and_sintercard() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("LPUSHX l a"), Reply::Int(0));
+        assert_eq!(f.run("EXISTS l"), Reply::Int(0));
+        assert_eq!(f.run("RPUSH l m"), Reply::Int(1));
+        assert_eq!(f.run("LPUSHX l b a"), Reply::Int(3));
+        assert_eq!(f.run("RPUSHX l y z"), Reply::Int(5));
+        assert_eq!(f.run("LRANGE l 0 -1"), bulks(&["a", "b", "m", "y", "z"]));
+
+        assert_eq!(f.run("SADD s a b"), Reply::Int(2));
+        assert_eq!(f.run("SMOVE s t a"), Reply::Int(1));
+        assert_eq!(f.run("SMOVE s t a"), Reply::Int(0));
+        assert_eq!(f.run("SMOVE s s b"), Reply::Int(1));
+        assert_eq!(f.run("SMOVE s s a"), Reply::Int(0));
+        assert_eq!(f.run("SMOVE s t b"), Reply::Int(1));
+        // The source is gone once empty; the destination was made.
+        assert_eq!(f.run("EXISTS s"), Reply::Int(0));
+        assert_eq!(f.run("SMEMBERS t"), bulks(&["a", "b"]));
+        assert_eq!(f.run("SMOVE nope t a"), Reply::Int(0));
+
+        assert_eq!(f.run("SADD u b c"), Reply::Int(2));
+        assert_eq!(f.run("SINTERCARD 2 t u"), Reply::Int(1));
+        assert_eq!(f.run("SINTERCARD 1 t LIMIT 1"), Reply::Int(1));
+        assert_eq!(f.run("SINTERCARD 1 t LIMIT 0"), Reply::Int(2));
+        assert_eq!(f.run("SINTERCARD 1 t LIMIT 5 LIMIT 1"), Reply::Int(1));
+        assert_eq!(f.run("SINTERCARD 2 t nope"), Reply::Int(0));
+
+        assert_eq!(f.run("SET str v"), Reply::ok());
+        for line in [
+            "LPUSHX str a",
+            "RPUSHX str a",
+            "SMOVE t str a",
+            "SMOVE str t a",
+            // Both types are checked even when the member is not there.
+            "SMOVE t str nope",
+            "SINTERCARD 2 nope str",
+            "SSCAN str 0",
+            "HSCAN t 0",
+            "ZSCAN t 0",
+            "ZREMRANGEBYLEX str - +",
+            "ZRANK str a WITHSCORE",
+            "ZUNION 2 t str",
+            "ZINTERCARD 2 nope str",
+        ] {
+            assert_eq!(f.run(line), err(WRONGTYPE), "{line}");
+        }
+        assert_eq!(f.run("SMOVE nope str a"), Reply::Int(0));
+        // A scan's options are read once the key is found, as in Redis.
+        let empty_scan = Reply::Array(vec![bulk("0"), empty()]);
+        assert_eq!(f.run("SSCAN nope 0 COUNT 0"), empty_scan);
+        assert_eq!(f.run("HSCAN str 0 COUNT x"), err(WRONGTYPE));
+        assert_eq!(f.run("SSCAN t 0 COUNT 0"), err("ERR syntax error"));
+        assert_eq!(f.run("SSCAN t x COUNT 0"), err("ERR invalid cursor"));
+        Ok(())
+    }
+
+    #[test]
+    fn zunion_zinter_zdiff_and_their_store_forms() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("ZADD a 1 x 2 y 3 z"), Reply::Int(3));
+        assert_eq!(f.run("ZADD b 10 y 20 z 30 w"), Reply::Int(3));
+        assert_eq!(f.run("SADD s x v"), Reply::Int(2));
+        assert_eq!(
+            f.run("ZUNION 2 a b WITHSCORES"),
+            bulks(&["x", "1", "y", "12", "z", "23", "w", "30"])
+        );
+        assert_eq!(
+            f.run("ZINTER 2 a b WEIGHTS 2 0.5 AGGREGATE MAX WITHSCORES"),
+            bulks(&["y", "5", "z", "10"])
+        );
+        assert_eq!(
+            f.run("ZINTER 2 a b AGGREGATE min withscores"),
+            bulks(&["y", "2", "z", "3"])
+        );
+        assert_eq!(f.run("ZDIFF 2 a b WITHSCORES"), bulks(&["x", "1"]));
+        assert_eq!(f.run("ZDIFF 3 b nope a"), bulks(&["w"]));
+        // A set's members score 1.
+        assert_eq!(
+            f.run("ZUNION 2 a s WITHSCORES"),
+            bulks(&["v", "1", "x", "2", "y", "2", "z", "3"])
+        );
+        assert_eq!(f.run("ZINTERCARD 2 a s"), Reply::Int(1));
+        assert_eq!(f.run("ZINTERCARD 2 a b LIMIT 1"), Reply::Int(1));
+        assert_eq!(f.run("ZINTERCARD 2 a b LIMIT 0"), Reply::Int(2));
+        assert_eq!(f.run("ZUNION 1 nope"), empty());
+        // inf times 0 is NaN, which Redis makes 0; so is inf - inf in a sum.
+        assert_eq!(f.run("ZADD i +inf m"), Reply::Int(1));
+        assert_eq!(f.run("ZADD j -inf m"), Reply::Int(1));
+        assert_eq!(f.run("ZUNION 1 i WEIGHTS 0 WITHSCORES"), bulks(&["m", "0"]));
+        assert_eq!(f.run("ZINTER 2 i j WITHSCORES"), bulks(&["m", "0"]));
+        assert_eq!(
+            f.run("ZINTER 2 i j AGGREGATE MAX WITHSCORES"),
+            bulks(&["m", "inf"])
+        );
+        // The keys' types are checked before the options.
+        assert_eq!(f.run("SET str v"), Reply::ok());
+        assert_eq!(f.run("ZUNION 2 a str WEIGHTS x"), err(WRONGTYPE));
+        assert_eq!(
+            f.run("ZUNION 2 a nope WEIGHTS 1 x"),
+            err("ERR weight value is not a float")
+        );
+        // The STORE forms replace the destination whatever it held; an empty result
+        // deletes it.
+        assert_eq!(f.run("ZUNIONSTORE str 2 a b WEIGHTS 1 -1"), Reply::Int(4));
+        assert_eq!(
+            f.run("ZRANGE str 0 -1 WITHSCORES"),
+            bulks(&["w", "-30", "z", "-17", "y", "-8", "x", "1"])
+        );
+        assert_eq!(f.run("ZINTERSTORE a 2 a b"), Reply::Int(2));
+        assert_eq!(
+            f.run("ZRANGE a 0 -1 WITHSCORES"),
+            bulks(&["y", "12", "z", "23"])
+        );
+        assert_eq!(f.run("ZDIFFSTORE str 2 a b"), Reply::Int(0));
+        assert_eq!(f.run("EXISTS str"), Reply::Int(0));
+        assert_eq!(f.run("SET str v"), Reply::ok());
+        assert_eq!(f.run("ZUNIONSTORE str 1 nope"), Reply::Int(0));
+        assert_eq!(f.run("TYPE str"), Reply::Status("none".into()));
+        // A stored -0 is 0, as Redis stores a small sorted set's scores; a reply computed
+        // on the way is still -0, as Redis's.
+        assert_eq!(f.run("ZADD zero 0 m"), Reply::Int(1));
+        assert_eq!(
+            f.run("ZUNION 1 zero WEIGHTS -1 WITHSCORES"),
+            bulks(&["m", "-0"])
+        );
+        assert_eq!(
+            f.run("ZUNIONSTORE negzero 1 zero WEIGHTS -1"),
+            Reply::Int(1)
+        );
+        assert_eq!(f.run("ZSCORE negzero m"), bulk("0"));
+        assert_eq!(f.run("ZADD negzero -0 n"), Reply::Int(1));
+        assert_eq!(f.run("ZSCORE negzero n"), bulk("0"));
+        assert_eq!(f.run("ZDIFFSTORE d 1 s"), Reply::Int(2));
+        assert_eq!(f.run("ZSCORE d v"), bulk("1"));
+        assert_eq!(
+            f.run("ZUNIONSTORE d 1 a WITHSCORES"),
+            err("ERR syntax error")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn zremrangebylex_and_zrank_withscore() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("ZADD l 0 a 0 b 0 c 0 d"), Reply::Int(4));
+        assert_eq!(f.run("ZREMRANGEBYLEX l (a [c"), Reply::Int(2));
+        assert_eq!(f.run("ZRANGE l 0 -1"), bulks(&["a", "d"]));
+        assert_eq!(f.run("ZREMRANGEBYLEX nope - +"), Reply::Int(0));
+        assert_eq!(f.run("ZREMRANGEBYLEX l - +"), Reply::Int(2));
+        assert_eq!(f.run("EXISTS l"), Reply::Int(0));
+        // Different scores: every member within the bounds goes.
+        assert_eq!(f.run("ZADD m 3 a 1 b 2 c"), Reply::Int(3));
+        assert_eq!(f.run("ZREMRANGEBYLEX m [a [b"), Reply::Int(2));
+        assert_eq!(f.run("ZRANGE m 0 -1"), bulks(&["c"]));
+
+        assert_eq!(f.run("ZADD z 1.5 a 2 b"), Reply::Int(2));
+        assert_eq!(
+            f.run("ZRANK z b WITHSCORE"),
+            Reply::Array(vec![Reply::Int(1), bulk("2")])
+        );
+        assert_eq!(
+            f.run("ZREVRANK z a withscore"),
+            Reply::Array(vec![Reply::Int(1), bulk("1.5")])
+        );
+        assert_eq!(f.run("ZRANK z nope WITHSCORE"), Reply::NilArray);
+        assert_eq!(f.run("ZRANK nope a WITHSCORE"), Reply::NilArray);
+        assert_eq!(f.run("ZRANK z a"), Reply::Int(0));
+        Ok(())
+    }
+
+    #[test]
+    fn new_commands_reply_in_resp3_as_redis_does() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        f.run("ZADD a 1.5 x 2 y");
+        f.run("HSET h f v");
+        assert!(matches!(f.run("HELLO 3"), Reply::Map(_)));
+        let pair = |m: &str, s: f64| Reply::Array(vec![bulk(m), Reply::Double(s)]);
+        // Redis 7: an array of [member, double] pairs.
+        assert_eq!(
+            f.run("ZUNION 1 a WITHSCORES"),
+            Reply::Array(vec![pair("x", 1.5), pair("y", 2.0)])
+        );
+        assert_eq!(
+            f.run("ZINTER 1 a withscores"),
+            Reply::Array(vec![pair("x", 1.5), pair("y", 2.0)])
+        );
+        assert_eq!(
+            f.run("ZDIFF 1 a WITHSCORES"),
+            f.run("ZINTER 1 a WITHSCORES")
+        );
+        assert_eq!(f.run("ZUNION 1 a"), bulks(&["x", "y"]));
+        // A key named like the option is a key.
+        f.run("ZADD withscores 1 k");
+        assert_eq!(f.run("ZUNION 1 withscores"), bulks(&["k"]));
+        // Redis 7.2: [rank, double].
+        assert_eq!(
+            f.run("ZRANK a y WITHSCORE"),
+            Reply::Array(vec![Reply::Int(1), Reply::Double(2.0)])
+        );
+        // Scans stay flat, scores as text, as in Redis.
+        assert_eq!(
+            f.run("ZSCAN a 0 MATCH x"),
+            Reply::Array(vec![bulk("0"), bulks(&["x", "1.5"])])
+        );
+        assert_eq!(
+            f.run("HSCAN h 0"),
+            Reply::Array(vec![bulk("0"), bulks(&["f", "v"])])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn collection_scans_return_every_member_once_a_page_at_a_time() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        let n = 700;
+        for i in 0..n {
+            f.run(&format!("SADD s m{i}"));
+            f.run(&format!("HSET h f{i} v{i}"));
+            f.run(&format!("ZADD z {i} m{i}"));
+        }
+        for (cmd, key, pairs) in [
+            ("SSCAN", "s", false),
+            ("HSCAN", "h", true),
+            ("ZSCAN", "z", true),
+        ] {
+            let mut cursor = "0".to_owned();
+            let mut seen = Vec::new();
+            let mut pages = 0;
+            loop {
+                let Reply::Array(reply) = f.run(&format!("{cmd} {key} {cursor} COUNT 5")) else {
+                    panic!("{cmd} replies an array");
+                };
+                let [Reply::Bulk(next), Reply::Array(items)] = &reply[..] else {
+                    panic!("{cmd}: {reply:?}");
+                };
+                pages += 1;
+                // COUNT 5 of 700: a page is a 64th of the collection, at least.
+                assert!(items.len() <= if pairs { 2 * 12 } else { 12 }, "{cmd}");
+                let step = if pairs { 2 } else { 1 };
+                for pair in items.chunks(step) {
+                    let Reply::Bulk(m) = &pair[0] else {
+                        panic!("{cmd}: {pair:?}");
+                    };
+                    if pairs {
+                        // The value or score that goes with it.
+                        let i = String::from_utf8_lossy(&m[1..]).into_owned();
+                        let want = if cmd == "HSCAN" { format!("v{i}") } else { i };
+                        assert_eq!(pair[1], bulk(&want), "{cmd}");
+                    }
+                    seen.push(m.clone());
+                }
+                cursor = String::from_utf8_lossy(next).into_owned();
+                if cursor == "0" {
+                    break;
+                }
+            }
+            assert!(pages >= 58, "{cmd}: {pages} pages");
+            let count = seen.len();
+            seen.sort();
+            seen.dedup();
+            assert_eq!((seen.len(), count), (n, n), "{cmd}: every member once");
+        }
+        // MATCH filters each page; a missing key is an empty last page.
+        let Reply::Array(reply) = f.run("SSCAN s 0 MATCH m1? COUNT 1000") else {
+            panic!("an array");
+        };
+        assert_eq!(reply[0], bulk("0"));
+        let Reply::Array(mut matched) = reply[1].clone() else {
+            panic!("an array");
+        };
+        matched.sort_by(|a, b| a.bulk_bytes().cmp(&b.bulk_bytes()));
+        let want: Vec<String> = (10..20).map(|i| format!("m{i}")).collect();
+        assert_eq!(
+            Reply::Array(matched),
+            Reply::Array(want.iter().map(|m| bulk(m)).collect())
+        );
+        assert_eq!(
+            f.run("SSCAN nope 0"),
+            Reply::Array(vec![bulk("0"), empty()])
+        );
+        assert_eq!(
+            f.run("ZSCAN nope 123"),
+            Reply::Array(vec![bulk("0"), empty()])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn scans_inside_a_transaction_see_its_writes() -> crate::Result<()> {
+        let mut f = Fixture::new()?;
+        assert_eq!(f.run("SADD s a"), Reply::Int(1));
+        assert_eq!(f.run("BEGIN"), Reply::ok());
+        assert_eq!(f.run("SREM s a"), Reply::Int(1));
+        assert_eq!(f.run("SADD s b"), Reply::Int(1));
+        assert_eq!(
+            f.run("SSCAN s 0"),
+            Reply::Array(vec![bulk("0"), bulks(&["b"])])
+        );
+        assert_eq!(f.run("ROLLBACK"), Reply::ok());
+        assert_eq!(
+            f.run("SSCAN s 0"),
+            Reply::Array(vec![bulk("0"), bulks(&["a"])])
+        );
         Ok(())
     }
 }

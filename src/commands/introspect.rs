@@ -209,9 +209,9 @@ fn map(pairs: Vec<(&str, Reply)>) -> Reply {
 /// One command's `COMMAND INFO` entry.
 fn info(spec: &'static CommandSpec) -> Reply {
     let keys = spec.id.keys();
-    let key_specs = if let Some(at) = spec.id.keynum_at() {
-        // The keys follow their count: Redis's "keynum" specification.
-        vec![map(vec![
+    // The keys that follow their count: Redis's "keynum" specification.
+    let keynum_spec = spec.id.keynum_at().map(|at| {
+        map(vec![
             ("flags", statuses(&["RW", "access", "delete"])),
             (
                 "begin_search",
@@ -234,10 +234,12 @@ fn info(spec: &'static CommandSpec) -> Reply {
                     ),
                 ]),
             ),
-        ])]
-    } else if keys.first == 0 {
-        Vec::new()
-    } else {
+        ])
+    });
+    // A command with both (`ZUNIONSTORE`: the destination, then a count of sources) lists
+    // its fixed keys first.
+    let mut key_specs = Vec::new();
+    if keys.first != 0 {
         let flags: &[&str] = match spec.kind {
             Kind::Write => &["RW", "update"],
             _ => &["RO", "access"],
@@ -248,7 +250,7 @@ fn info(spec: &'static CommandSpec) -> Reply {
         } else {
             keys.last - keys.first
         };
-        vec![map(vec![
+        key_specs.push(map(vec![
             ("flags", statuses(flags)),
             (
                 "begin_search",
@@ -271,8 +273,9 @@ fn info(spec: &'static CommandSpec) -> Reply {
                     ),
                 ]),
             ),
-        ])]
-    };
+        ]));
+    }
+    key_specs.extend(keynum_spec);
     // Redis gives no subcommands as an empty set, and subcommands as an array.
     let of = match spec.id {
         CommandId::Command => Some(SUBCOMMANDS),
@@ -364,10 +367,16 @@ fn get_keys(argv: &[&[u8]]) -> Reply {
             .and_then(|n| crate::commands::parse_int(n))
             .and_then(|n| usize::try_from(n).ok())
             .filter(|&n| n >= 1 && at + n < argv.len());
+        // Fixed keys before the count (`ZUNIONSTORE`'s destination) come first.
+        let fixed = match usize::try_from(keys.first) {
+            Ok(first) if first > 0 => argv.get(first..at).unwrap_or_default(),
+            _ => &[],
+        };
         return match n {
             Some(n) => Reply::Array(
-                argv[at + 1..=at + n]
+                fixed
                     .iter()
+                    .chain(&argv[at + 1..=at + n])
                     .map(|k| Reply::bulk(*k))
                     .collect(),
             ),

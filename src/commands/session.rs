@@ -693,6 +693,25 @@ fn resp3(id: CommandId, args: &[&[u8]], reply: Reply) -> Reply {
             other => other,
         },
         C::Coll(L::Zrandmember) if args.len() > 3 => scored_pairs(reply),
+        // `ZUNION numkeys key ... [options]`: WITHSCORES among the options after the keys.
+        C::Coll(L::Zunion | L::Zinter | L::Zdiff)
+            if crate::commands::parse_int(args.get(1).copied().unwrap_or_default())
+                .and_then(|n| usize::try_from(n).ok())
+                .and_then(|n| args.get(n.saturating_add(2)..))
+                .is_some_and(|opts| opts.iter().any(|o| o.eq_ignore_ascii_case(b"WITHSCORES"))) =>
+        {
+            scored_pairs(reply)
+        }
+        // `ZRANK key member WITHSCORE`: `[rank, score]`.
+        C::Coll(L::Zrank | L::Zrevrank) if args.len() > 3 => match reply {
+            Reply::Array(mut items) => {
+                if let Some(score) = items.pop() {
+                    items.push(double(score));
+                }
+                Reply::Array(items)
+            }
+            other => other,
+        },
         C::Coll(L::Hrandfield) if args.len() > 3 => match reply {
             Reply::Array(items) => {
                 let mut pairs = Vec::with_capacity(items.len() / 2);

@@ -974,12 +974,22 @@ impl CommandId {
             | C::Renamenx
             | C::Copy
             | C::Coll(
-                L::Zrangestore | L::Lmove | L::Rpoplpush | L::Blmove | L::Brpoplpush,
+                L::Zrangestore | L::Lmove | L::Rpoplpush | L::Blmove | L::Brpoplpush | L::Smove,
             ) => (1, 2, 1),
             // The keys before the timeout.
             C::Coll(L::Blpop | L::Brpop | L::Bzpopmin | L::Bzpopmax) => (1, -2, 1),
             // The number of keys is an argument (Redis's "movablekeys"): see `keynum_at`.
-            C::Coll(L::Lmpop | L::Zmpop | L::Blmpop | L::Bzmpop) => (0, 0, 0),
+            C::Coll(
+                L::Lmpop
+                | L::Zmpop
+                | L::Blmpop
+                | L::Bzmpop
+                | L::Sintercard
+                | L::Zunion
+                | L::Zinter
+                | L::Zdiff
+                | L::Zintercard,
+            ) => (0, 0, 0),
             C::Get
             | C::Set
             | C::Setnx
@@ -1021,12 +1031,24 @@ impl CommandId {
 
 impl CommandId {
     /// For a command whose keys follow a count of them (`LMPOP`, `BLMPOP`, `ZMPOP`,
-    /// `BZMPOP`), the position of that count; the keys come right after it.
+    /// `BZMPOP`, `SINTERCARD`, `ZUNION`, `ZINTER`, `ZDIFF`, `ZINTERCARD`, and after their
+    /// destination `ZUNIONSTORE`, `ZINTERSTORE`, `ZDIFFSTORE`), the position of that count;
+    /// the keys come right after it.
     pub fn keynum_at(self) -> Option<i32> {
         use crate::commands::collections::CollectionId as L;
         match self {
-            CommandId::Coll(L::Lmpop | L::Zmpop) => Some(1),
-            CommandId::Coll(L::Blmpop | L::Bzmpop) => Some(2),
+            CommandId::Coll(
+                L::Lmpop
+                | L::Zmpop
+                | L::Sintercard
+                | L::Zunion
+                | L::Zinter
+                | L::Zdiff
+                | L::Zintercard,
+            ) => Some(1),
+            CommandId::Coll(
+                L::Blmpop | L::Bzmpop | L::Zunionstore | L::Zinterstore | L::Zdiffstore,
+            ) => Some(2),
             _ => None,
         }
     }

@@ -562,6 +562,47 @@ pub trait Read: Sealed {
     ) -> Result<Vec<Vec<u8>>> {
         self.section(&mut |s| crate::types::collections::combine(&s, op, keys))
     }
+
+    /// The union, intersection or difference of the sorted sets at `keys` (Redis `ZUNION`,
+    /// `ZINTER`, `ZDIFF`), with their scores, sorted by score then member. A set counts as
+    /// a sorted set whose members score 1, and a missing key as empty. Union and
+    /// intersection multiply each input's scores by its weight (1 past `weights`) and merge
+    /// a member's scores with `aggregate`; a difference keeps the first input's scores and
+    /// ignores both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ziggydb::{Aggregate, Db, Read, SetOp};
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = Db::open(dir.path().join("data"))?;
+    /// db.transaction(|tx| {
+    ///     tx.zset(b"a").add(Default::default(), &[(1.0, "x"), (2.0, "y")])?;
+    ///     tx.set_of(b"b").add(&["y", "z"])
+    /// })?;
+    /// let union = db.zset_combine(SetOp::Union, &[b"a", b"b"], &[10.0], Aggregate::Sum)?;
+    /// assert_eq!(
+    ///     union,
+    ///     vec![(b"z".to_vec(), 1.0), (b"x".to_vec(), 10.0), (b"y".to_vec(), 21.0)]
+    /// );
+    /// let inter = db.zset_combine(SetOp::Inter, &[b"a", b"b"], &[], Aggregate::Max)?;
+    /// assert_eq!(inter, vec![(b"y".to_vec(), 2.0)]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::WrongType`](crate::Error::WrongType) if a key holds neither a sorted set
+    /// nor a set.
+    fn zset_combine(
+        &self,
+        op: crate::types::collections::SetOp,
+        keys: &[&[u8]],
+        weights: &[f64],
+        aggregate: crate::types::collections::Aggregate,
+    ) -> Result<Vec<(Vec<u8>, f64)>> {
+        self.section(&mut |s| crate::types::collections::zcombine(&s, op, keys, weights, aggregate))
+    }
 }
 
 /// Decodes a stored scalar (the signature `Src::peek` wants).

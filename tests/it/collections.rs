@@ -1012,3 +1012,184 @@ fn four_processes_update_shared_collections_without_losing_any() -> TestResult {
     assert!(db.check()?.is_ok());
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The newer commands through `ziggy`, and scans while another process writes
+
+#[test]
+fn ziggy_binary_runs_the_newer_collection_commands() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let session: &[(&str, &str)] = &[
+        ("LPUSHX l a", "0"),
+        ("RPUSH l m", "1"),
+        ("LPUSHX l a", "2"),
+        ("RPUSHX l z", "3"),
+        ("SADD s a b", "2"),
+        ("SMOVE s t a", "1"),
+        ("SINTERCARD 2 s t", "0"),
+        ("SSCAN t 0", "0\na"),
+        ("ZADD z1 1 a 2 b", "2"),
+        ("ZADD z2 3 b 4 c", "2"),
+        ("ZUNION 2 z1 z2 WITHSCORES", "a\n1\nc\n4\nb\n5"),
+        ("ZINTER 2 z1 z2 AGGREGATE MAX WITHSCORES", "b\n3"),
+        ("ZDIFF 2 z1 z2", "a"),
+        ("ZUNIONSTORE u 2 z1 t WEIGHTS 2 10", "2"),
+        ("ZRANGE u 0 -1 WITHSCORES", "b\n4\na\n12"),
+        ("ZINTERCARD 2 z1 z2 LIMIT 5", "1"),
+        ("ZRANK z2 c WITHSCORE", "1\n4"),
+        ("ZADD lex 0 a 0 b 0 c", "3"),
+        ("ZREMRANGEBYLEX lex [b +", "2"),
+        ("HSET h f v", "1"),
+        ("HSCAN h 0 MATCH f*", "0\nf\nv"),
+        ("ZSCAN z1 0 MATCH a", "0\na\n1"),
+        (
+            "ZUNION 0 z1",
+            "ERR at least 1 input key is needed for 'zunion' command\n",
+        ),
+        ("SSCAN t x", "ERR invalid cursor\n"),
+    ];
+    let script: String = session.iter().map(|(cmd, _)| format!("{cmd}\n")).collect();
+    let want: String = session.iter().map(|(_, out)| format!("{out}\n")).collect();
+    assert_eq!(ziggy(&dir, &[], &script)?, want, "replies to:\n{script}");
+    Ok(())
+}
+
+/// Members every scan must return, and the churn the writer adds and removes around them.
+const SCAN_KEEP: usize = 1500;
+const SCAN_CHURN: usize = 40;
+
+#[test]
+fn child_scan_churner() {
+    let Some(dir) = child_role("scan-churner") else {
+        return;
+    };
+    let db = Db::open(&dir).expect("open");
+    let mut round = 0u64;
+    let mut first = true;
+    while !db.exists(b"sc:stop").expect("a read") {
+        db.transaction(|tx| {
+            // Every other round adds a batch of members, the next removes it again, so the
+            // count goes up and down between pages; each member sorts next to a kept one,
+            // in member order as in hash order. Kept members' values and scores change too.
+            let batch = round - round % 2;
+            let churn: Vec<String> = (0..SCAN_CHURN as u64)
+                .map(|j| {
+                    format!(
+                        "keep:{}:c{batch}",
+                        (batch * 37 + j * 101) % SCAN_KEEP as u64
+                    )
+                })
+                .collect();
+            if round % 2 == 0 {
+                tx.set_of(b"sc:set").add(&churn)?;
+                let pairs: Vec<(&String, &str)> = churn.iter().map(|m| (m, "x")).collect();
+                tx.hash(b"sc:hash").set(&pairs)?;
+                let scored: Vec<(f64, &String)> = churn.iter().map(|m| (round as f64, m)).collect();
+                tx.zset(b"sc:zset").add(ZAddFlags::default(), &scored)?;
+            } else {
+                tx.set_of(b"sc:set").remove(&churn)?;
+                tx.hash(b"sc:hash").delete(&churn)?;
+                tx.zset(b"sc:zset").remove(&churn)?;
+            }
+            let kept = format!("keep:{}", round as usize % SCAN_KEEP);
+            tx.hash(b"sc:hash").set(&[(&kept, round.to_string())])?;
+            tx.zset(b"sc:zset").incr_by(kept.as_bytes(), 1.0)?;
+            tx.incr_by(b"sc:rounds", 1)?;
+            Ok(())
+        })
+        .expect("a transaction");
+        round += 1;
+        if first {
+            report("READY");
+            first = false;
+        }
+    }
+    report("PASS");
+}
+
+/// `SSCAN`, `HSCAN` and `ZSCAN` with a small `COUNT`, run through a session while another
+/// process adds and removes members between the pages (and rewrites kept ones): every
+/// member present for the whole scan comes back, and each scan ends.
+#[test]
+fn scans_return_every_kept_member_while_another_process_writes() -> TestResult {
+    use ziggydb::commands::{Policy, Reply, Session};
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = open(&tmp)?;
+    let keep: Vec<String> = (0..SCAN_KEEP).map(|i| format!("keep:{i}")).collect();
+    db.transaction(|tx| {
+        tx.set_of(b"sc:set").add(&keep)?;
+        let pairs: Vec<(&String, &str)> = keep.iter().map(|m| (m, "v")).collect();
+        tx.hash(b"sc:hash").set(&pairs)?;
+        let scored: Vec<(f64, &String)> = keep.iter().map(|m| (0.0, m)).collect();
+        tx.zset(b"sc:zset").add(ZAddFlags::default(), &scored)?;
+        Ok(())
+    })?;
+    let mut child = Child::spawn("collections::child_scan_churner", "scan-churner", &dir, &[]);
+    child.expect("READY", LONG);
+    let mut session = Session::new(&db, Policy::trusted());
+    let rounds = |db: &Db| -> TestResult<i64> {
+        Ok(match db.get_value(b"sc:rounds")? {
+            Some(Value::Int(n)) => n,
+            _ => 0,
+        })
+    };
+    let mut overlapped = 0;
+    for attempt in 0..40 {
+        for (cmd, key, step) in [
+            ("SSCAN", "sc:set", 1),
+            ("HSCAN", "sc:hash", 2),
+            ("ZSCAN", "sc:zset", 2),
+        ] {
+            let before = rounds(&db)?;
+            let mut cursor = b"0".to_vec();
+            let mut seen = std::collections::BTreeSet::new();
+            let mut pages = 0;
+            loop {
+                let args: [&[u8]; 5] = [cmd.as_bytes(), key.as_bytes(), &cursor, b"COUNT", b"3"];
+                let reply = session.execute(&args);
+                let Reply::Array(parts) = &reply else {
+                    return Err(format!("{cmd}: {reply:?}").into());
+                };
+                let [Reply::Bulk(next), Reply::Array(items)] = &parts[..] else {
+                    return Err(format!("{cmd}: {reply:?}").into());
+                };
+                for item in items.iter().step_by(step) {
+                    if let Reply::Bulk(m) = item {
+                        seen.insert(m.clone());
+                    }
+                }
+                pages += 1;
+                assert!(pages < 100_000, "{cmd} never ends");
+                cursor = next.clone();
+                if cursor == b"0" {
+                    break;
+                }
+            }
+            let missing: Vec<&String> = keep
+                .iter()
+                .filter(|m| !seen.contains(m.as_bytes()))
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "{cmd} (attempt {attempt}) missed {missing:?}"
+            );
+            if rounds(&db)? >= before + 2 {
+                overlapped += 1;
+            }
+        }
+        if overlapped >= 6 {
+            break;
+        }
+    }
+    db.set(b"sc:stop", 1i64)?;
+    child.wait_success(LONG);
+    assert!(child.drain().iter().any(|l| l == "PASS"));
+    // The writer committed between the pages of several scans: the test saw churn.
+    assert!(
+        overlapped >= 6,
+        "only {overlapped} scans overlapped the writer"
+    );
+    Ok(())
+}

@@ -115,6 +115,22 @@ fn random_of(src: &impl Source, key: &[u8], count: i64) -> Result<Vec<(Vec<u8>, 
     Ok(picks.iter().filter_map(|p| found.get(p).cloned()).collect())
 }
 
+/// A page of a scan of the hash at `key`; see [`HashView::scan`].
+fn scan_of(
+    src: &impl Source,
+    key: &[u8],
+    cursor: u64,
+    count: usize,
+    pattern: Option<&[u8]>,
+) -> Result<super::HashScanPage> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok((Vec::new(), 0));
+    };
+    let (mut page, next) = super::scan_tree(src, &m.a, m.len, cursor, count)?;
+    page.retain(|(field, _)| super::scan_match(pattern, field));
+    Ok((page, next))
+}
+
 fn all(src: &impl Source, key: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let Some(m) = src.meta(key, TY)? else {
         return Ok(Vec::new());
@@ -181,6 +197,33 @@ impl<S: Read> HashView<'_, S> {
     /// ```
     pub fn random(&self, count: i64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.src.section(&mut |s| random_of(&s, &self.key, count))
+    }
+    /// One page of an incremental scan of the fields and their values (Redis `HSCAN key
+    /// cursor [MATCH pattern] [COUNT count]`), with the guarantees and costs of
+    /// [`SetView::scan`](crate::SetView::scan): every field present for the whole scan is
+    /// returned at least once. Returns the page and the next cursor, 0 at the end.
+    ///
+    /// # Errors
+    /// As [`HashView::get`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.hash(b"h").set(&[("a", "1"), ("b", "2")]))?;
+    /// let (page, next) = db.hash(b"h").scan(0, 10, Some(b"a"))?;
+    /// assert_eq!((page, next), (vec![(b"a".to_vec(), b"1".to_vec())], 0));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        pattern: Option<&[u8]>,
+    ) -> Result<super::HashScanPage> {
+        self.src
+            .section(&mut |s| scan_of(&s, &self.key, cursor, count, pattern))
     }
     /// Number of fields (Redis `HLEN`).
     ///
@@ -349,6 +392,34 @@ impl Hash<'_> {
     /// ```
     pub fn random(&self, count: i64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         random_of(&*self.txn, &self.key, count)
+    }
+
+    /// One page of a scan of the fields as this transaction sees them (Redis `HSCAN`); see
+    /// [`HashView::scan`].
+    ///
+    /// # Errors
+    /// As [`Hash::set`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut h = tx.hash(b"h");
+    ///     h.set(&[("f", "v")])?;
+    ///     assert_eq!(h.scan(0, 10, None)?, (vec![(b"f".to_vec(), b"v".to_vec())], 0));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        pattern: Option<&[u8]>,
+    ) -> Result<super::HashScanPage> {
+        scan_of(&*self.txn, &self.key, cursor, count, pattern)
     }
 
     /// Number of fields (Redis `HLEN`).

@@ -110,6 +110,43 @@ impl WriteTxn {
         let refs: Vec<&[u8]> = members.iter().map(Vec::as_slice).collect();
         self.set_of(dest).add(&refs)
     }
+
+    /// Moves `member` from the set at `src` to the set at `dst` (Redis `SMOVE`); returns
+    /// whether it was in `src`. `src` disappears once empty; `dst` is created if needed.
+    ///
+    /// # Errors
+    /// [`crate::Error::WrongType`] if either key holds another type (also when the member
+    /// is not in `src`, as in Redis; but a missing `src` moves nothing before `dst` is
+    /// looked at); write errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.set_of(b"todo").add(&["a"]))?;
+    /// assert!(db.transaction(|tx| tx.set_move(b"todo", b"done", b"a"))?);
+    /// assert!(!db.transaction(|tx| tx.set_move(b"todo", b"done", b"a"))?);
+    /// assert_eq!(db.set_of(b"done").members()?, vec![b"a".to_vec()]);
+    /// assert_eq!(db.key_type(b"todo")?, "none");
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn set_move(&mut self, src: &[u8], dst: &[u8], member: &[u8]) -> Result<bool> {
+        // In Redis's order: a missing source moves nothing; then both types are checked.
+        if self.set_of(src).is_empty()? {
+            return Ok(false);
+        }
+        self.set_of(dst).len()?;
+        if !self.set_of(src).contains(member)? {
+            return Ok(false);
+        }
+        if src == dst {
+            return Ok(true);
+        }
+        self.set_of(src).remove(&[member])?;
+        self.set_of(dst).add(&[member])?;
+        Ok(true)
+    }
 }
 
 impl Db {
@@ -197,6 +234,26 @@ pub(crate) fn combine(src: &impl Source, op: SetOp, keys: &[&[u8]]) -> Result<Ve
         SetOp::Diff => acc.difference(&s).cloned().collect(),
     });
     Ok(out.into_iter().collect())
+}
+
+/// A page of a scan of the set at `key`; see [`SetView::scan`].
+fn scan_of(
+    src: &impl Source,
+    key: &[u8],
+    cursor: u64,
+    count: usize,
+    pattern: Option<&[u8]>,
+) -> Result<(Vec<Vec<u8>>, u64)> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok((Vec::new(), 0));
+    };
+    let (page, next) = super::scan_tree(src, &m.a, m.len, cursor, count)?;
+    let members = page
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| super::scan_match(pattern, k))
+        .collect();
+    Ok((members, next))
 }
 
 /// Random members of the set at `key`; see [`Set::random`].
@@ -305,6 +362,46 @@ impl<S: Read> SetView<'_, S> {
     /// ```
     pub fn members(&self) -> Result<Vec<Vec<u8>>> {
         self.src.section(&mut |s| members_of(&s, &self.key))
+    }
+    /// One page of an incremental scan of the members (Redis `SSCAN key cursor [MATCH
+    /// pattern] [COUNT count]`): from `cursor` (0 to start) on, in scan order (a member's
+    /// hash with the bits reversed, as keys are scanned), about `count` members (at least a
+    /// 64th of the set), of which those that match the glob `pattern` if one is given.
+    /// Returns them and the cursor of the next call, 0 when the scan is complete.
+    ///
+    /// Every member present from the first call to the last is returned at least once,
+    /// whatever other processes write meanwhile; one added or removed meanwhile may or may
+    /// not be. Each call reads one consistent state, and every member of it (O(n)).
+    ///
+    /// # Errors
+    /// As [`SetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let members: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+    /// db.transaction(|tx| tx.set_of(b"s").add(&members))?;
+    /// let (mut seen, mut cursor) = (Vec::new(), 0);
+    /// loop {
+    ///     let (page, next) = db.set_of(b"s").scan(cursor, 10, Some(b"m1*"))?;
+    ///     seen.extend(page);
+    ///     if next == 0 { break; }
+    ///     cursor = next;
+    /// }
+    /// seen.sort();
+    /// assert_eq!(seen.len(), 11); // m1, m10..m19
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        pattern: Option<&[u8]>,
+    ) -> Result<(Vec<Vec<u8>>, u64)> {
+        self.src
+            .section(&mut |s| scan_of(&s, &self.key, cursor, count, pattern))
     }
 }
 
@@ -490,6 +587,36 @@ impl Set<'_> {
     /// ```
     pub fn random(&self, count: i64) -> Result<Vec<Vec<u8>>> {
         random_of(&*self.txn, &self.key, count)
+    }
+
+    /// One page of a scan of the members as this transaction sees them (Redis `SSCAN`);
+    /// see [`SetView::scan`].
+    ///
+    /// # Errors
+    /// As [`Set::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut s = tx.set_of(b"s");
+    ///     s.add(&["a", "b"])?;
+    ///     let (mut page, next) = s.scan(0, 10, None)?;
+    ///     page.sort();
+    ///     assert_eq!((page, next), (vec![b"a".to_vec(), b"b".to_vec()], 0));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        pattern: Option<&[u8]>,
+    ) -> Result<(Vec<Vec<u8>>, u64)> {
+        scan_of(&*self.txn, &self.key, cursor, count, pattern)
     }
 
     /// Removes and returns up to `count` random members (Redis `SPOP`).

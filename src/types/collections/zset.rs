@@ -50,6 +50,43 @@ pub struct ZAddFlags {
     pub ch: bool,
 }
 
+/// How [`Read::zset_combine`] merges the scores a member has in several inputs (Redis
+/// `AGGREGATE SUM|MIN|MAX`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Aggregate {
+    /// The sum of the weighted scores (an infinity minus an infinity gives 0, as in Redis).
+    #[default]
+    Sum,
+    /// The lowest weighted score.
+    Min,
+    /// The highest weighted score.
+    Max,
+}
+
+impl Aggregate {
+    /// Merges `value` into `target` as Redis's `zunionInterAggregate` does.
+    fn merge(self, target: &mut f64, value: f64) {
+        match self {
+            Aggregate::Sum => {
+                *target += value;
+                if target.is_nan() {
+                    *target = 0.0;
+                }
+            }
+            Aggregate::Min => {
+                if value < *target {
+                    *target = value;
+                }
+            }
+            Aggregate::Max => {
+                if value > *target {
+                    *target = value;
+                }
+            }
+        }
+    }
+}
+
 /// A sorted set in a write transaction; see [`WriteTxn::zset`].
 ///
 /// Stored as two counted B+trees, one keyed by member (holding the score) and one by
@@ -143,6 +180,46 @@ impl WriteTxn {
             txn: self,
             key: key.as_ref().to_vec(),
         }
+    }
+}
+
+impl WriteTxn {
+    /// Stores [`Read::zset_combine`]'s result as the sorted set at `dest` (Redis
+    /// `ZUNIONSTORE`, `ZINTERSTORE`, `ZDIFFSTORE`), replacing whatever `dest` held (an
+    /// empty result deletes it); returns its size. `dest` may be one of `keys`.
+    ///
+    /// # Errors
+    /// As [`Read::zset_combine`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::{Aggregate, SetOp};
+    /// db.transaction(|tx| {
+    ///     tx.zset(b"a").add(Default::default(), &[(1.0, "x"), (2.0, "y")])?;
+    ///     tx.zset(b"b").add(Default::default(), &[(5.0, "x")])?;
+    ///     tx.zset_combine_store(SetOp::Diff, b"d", &[b"a", b"b"], &[], Aggregate::Sum)
+    /// })?;
+    /// assert_eq!(db.zset(b"d").range(0, -1, false)?, vec![(b"y".to_vec(), 2.0)]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn zset_combine_store(
+        &mut self,
+        op: super::SetOp,
+        dest: &[u8],
+        keys: &[&[u8]],
+        weights: &[f64],
+        aggregate: Aggregate,
+    ) -> Result<u64> {
+        let items = zcombine(self, op, keys, weights, aggregate)?;
+        self.delete(dest)?;
+        let pairs: Vec<(f64, &[u8])> = items.iter().map(|(m, s)| (*s, m.as_slice())).collect();
+        if pairs.is_empty() {
+            return Ok(0);
+        }
+        self.zset(dest).add(ZAddFlags::default(), &pairs)
     }
 }
 
@@ -333,6 +410,142 @@ fn by_rank(
     let (s, n) = index_range(start, stop, m.len);
     let s = if rev { m.len - s - n } else { s };
     members_at(src, &m, s, n, rev)
+}
+
+/// A page of a scan of the sorted set at `key`; see [`SortedSetView::scan`].
+fn scan_of(
+    src: &impl Source,
+    key: &[u8],
+    cursor: u64,
+    count: usize,
+    pattern: Option<&[u8]>,
+) -> Result<super::SortedSetScanPage> {
+    let Some(m) = src.meta(key, TY)? else {
+        return Ok((Vec::new(), 0));
+    };
+    let (page, next) = super::scan_tree(src, &m.a, m.len, cursor, count)?;
+    let members = page
+        .into_iter()
+        .filter(|(k, _)| super::scan_match(pattern, k))
+        .map(|(k, v)| (k, stored_score(&v)))
+        .collect();
+    Ok((members, next))
+}
+
+/// The members of the sorted set or set at `key` with their scores (a set's members score
+/// 1, as Redis's `ZUNION` and its kin read them), in member order; `WrongType` for any
+/// other type.
+fn scored_members(src: &impl Source, key: &[u8]) -> Result<Vec<(Vec<u8>, f64)>> {
+    match src.meta(key, TY) {
+        Ok(None) => Ok(Vec::new()),
+        Ok(Some(m)) => Ok(m
+            .a
+            .range(src, 0, m.len)?
+            .into_iter()
+            .map(|(k, v)| (k, stored_score(&v)))
+            .collect()),
+        Err(Error::WrongType {
+            actual: ValueType::Set,
+            ..
+        }) => {
+            let Some(m) = src.meta(key, ValueType::Set)? else {
+                return Ok(Vec::new());
+            };
+            Ok(m.a
+                .range(src, 0, m.len)?
+                .into_iter()
+                .map(|(k, _)| (k, 1.0))
+                .collect())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The union, intersection or difference of the sorted sets (or sets) at `keys`, each
+/// score multiplied by the input's weight (1 for inputs past `weights`) and merged by
+/// `aggregate`, as Redis's `zunionInterDiffGenericCommand` computes them: union and
+/// intersection take the inputs from the smallest to the largest (which decides what an
+/// infinity minus an infinity gives); a difference keeps the first input's scores. Sorted
+/// by score, then member.
+pub(crate) fn zcombine(
+    src: &impl Source,
+    op: super::SetOp,
+    keys: &[&[u8]],
+    weights: &[f64],
+    aggregate: Aggregate,
+) -> Result<Vec<(Vec<u8>, f64)>> {
+    use super::SetOp;
+    use std::collections::BTreeMap;
+    // Every key is read (and its type checked) before anything is combined.
+    let mut inputs = Vec::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        let weight = weights.get(i).copied().unwrap_or(1.0);
+        inputs.push((scored_members(src, k)?, weight));
+    }
+    if op != SetOp::Diff {
+        inputs.sort_by_key(|(members, _)| members.len());
+    }
+    let weighted = |score: f64, weight: f64| score * weight;
+    let mut out: BTreeMap<Vec<u8>, f64> = BTreeMap::new();
+    let mut rest = inputs.iter().skip(1);
+    let Some((first, w0)) = inputs.first() else {
+        return Ok(Vec::new());
+    };
+    match op {
+        SetOp::Union => {
+            for (members, w) in &inputs {
+                for (m, score) in members {
+                    let mut value = weighted(*score, *w);
+                    if value.is_nan() {
+                        value = 0.0;
+                    }
+                    match out.get_mut(m) {
+                        Some(acc) => aggregate.merge(acc, value),
+                        None => {
+                            out.insert(m.clone(), value);
+                        }
+                    }
+                }
+            }
+        }
+        SetOp::Inter => {
+            let maps: Vec<(BTreeMap<&[u8], f64>, f64)> = rest
+                .by_ref()
+                .map(|(members, w)| {
+                    (
+                        members.iter().map(|(m, s)| (m.as_slice(), *s)).collect(),
+                        *w,
+                    )
+                })
+                .collect();
+            'members: for (m, score) in first {
+                let mut acc = weighted(*score, *w0);
+                if acc.is_nan() {
+                    acc = 0.0;
+                }
+                for (map, w) in &maps {
+                    let Some(s) = map.get(m.as_slice()) else {
+                        continue 'members;
+                    };
+                    aggregate.merge(&mut acc, weighted(*s, *w));
+                }
+                out.insert(m.clone(), acc);
+            }
+        }
+        SetOp::Diff => {
+            let others: std::collections::BTreeSet<&[u8]> = rest
+                .flat_map(|(members, _)| members.iter().map(|(m, _)| m.as_slice()))
+                .collect();
+            for (m, score) in first {
+                if !others.contains(m.as_slice()) {
+                    out.insert(m.clone(), *score);
+                }
+            }
+        }
+    }
+    let mut sorted: Vec<(Vec<u8>, f64)> = out.into_iter().collect();
+    sorted.sort_by(|a, b| enc(a.1).cmp(&enc(b.1)).then_with(|| a.0.cmp(&b.0)));
+    Ok(sorted)
 }
 
 /// Random members with their scores; see [`SortedSetView::random`].
@@ -564,6 +777,33 @@ impl<S: Read> SortedSetView<'_, S> {
     pub fn random(&self, count: i64) -> Result<Vec<(Vec<u8>, f64)>> {
         self.src.section(&mut |s| random_of(&s, &self.key, count))
     }
+    /// One page of an incremental scan of the members and their scores (Redis `ZSCAN key
+    /// cursor [MATCH pattern] [COUNT count]`), with the guarantees and costs of
+    /// [`SetView::scan`](crate::SetView::scan): every member present for the whole scan is
+    /// returned at least once. Returns the page and the next cursor, 0 at the end.
+    ///
+    /// # Errors
+    /// As [`SortedSetView::len`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &[(1.5, "a"), (2.0, "b")]))?;
+    /// let (page, next) = db.zset(b"z").scan(0, 10, Some(b"a*"))?;
+    /// assert_eq!((page, next), (vec![(b"a".to_vec(), 1.5)], 0));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        pattern: Option<&[u8]>,
+    ) -> Result<super::SortedSetScanPage> {
+        self.src
+            .section(&mut |s| scan_of(&s, &self.key, cursor, count, pattern))
+    }
     /// Members with scores in `min..=max` (Redis `ZRANGE … BYSCORE`, `ZRANGEBYSCORE`);
     /// `limit < 0` means all.
     ///
@@ -724,6 +964,8 @@ impl SortedSet<'_> {
     }
 
     fn put(&mut self, m: &mut Meta, member: &[u8], old: Option<f64>, score: f64) -> Result<()> {
+        // -0 is stored as 0, as Redis stores a small sorted set's scores (as integers).
+        let score = if score == 0.0 { 0.0 } else { score };
         // The same score again (ZINCRBY by 0, or of an infinite score) changes nothing, and
         // writes nothing, as Redis does not count it as a change either.
         if old == Some(score) {
@@ -945,6 +1187,34 @@ impl SortedSet<'_> {
         random_of(&*self.txn, &self.key, count)
     }
 
+    /// One page of a scan of the members as this transaction sees them (Redis `ZSCAN`);
+    /// see [`SortedSetView::scan`].
+    ///
+    /// # Errors
+    /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     let mut z = tx.zset(b"z");
+    ///     z.add(Default::default(), &[(3.0, "m")])?;
+    ///     assert_eq!(z.scan(0, 10, None)?, (vec![(b"m".to_vec(), 3.0)], 0));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        pattern: Option<&[u8]>,
+    ) -> Result<super::SortedSetScanPage> {
+        scan_of(&*self.txn, &self.key, cursor, count, pattern)
+    }
+
     /// Members with scores in `min..=max` (Redis `ZRANGEBYSCORE`).
     ///
     /// # Errors
@@ -1122,6 +1392,46 @@ impl SortedSet<'_> {
         };
         let (s, n) = index_range(start, stop, m.len);
         self.remove_ranks(s, n)
+    }
+
+    /// Removes the members within `min..max` by member bytes (Redis `ZREMRANGEBYLEX`);
+    /// returns how many. Meant, as in Redis, for a sorted set whose members all have one
+    /// score (then O(log n + removed)); with different scores it removes every member
+    /// within the bounds, found by reading them all.
+    ///
+    /// # Errors
+    /// As [`SortedSet::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::LexBound;
+    /// let abc = [(0.0, "a"), (0.0, "b"), (0.0, "c")];
+    /// db.transaction(|tx| tx.zset(b"z").add(Default::default(), &abc))?;
+    /// let n = db.transaction(|tx| {
+    ///     tx.zset(b"z").remove_range_by_lex(&LexBound::Exclusive(b"a".to_vec()), &LexBound::Max)
+    /// })?;
+    /// assert_eq!(n, 2);
+    /// assert_eq!(db.zset(b"z").range(0, -1, false)?, vec![(b"a".to_vec(), 0.0)]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn remove_range_by_lex(&mut self, min: &LexBound, max: &LexBound) -> Result<u64> {
+        let Some(m) = self.txn.meta(&self.key, TY)? else {
+            return Ok(0);
+        };
+        if let Some(score) = uniform_score(&*self.txn, &m)? {
+            let (a, b) = lex_ranks(&*self.txn, &m, score, min, max)?;
+            return self.remove_ranks(a, b - a);
+        }
+        let doomed: Vec<Vec<u8>> =
+            m.a.range(&*self.txn, 0, m.len)?
+                .into_iter()
+                .map(|(k, _)| k)
+                .filter(|k| in_lex(k, min, max))
+                .collect();
+        self.remove(&doomed)
     }
 
     /// Removes and returns up to `count` members with the lowest (or, with `max`, highest)
