@@ -143,6 +143,8 @@ pub enum Cmd<'a> {
     Server(ServerCmd<'a>),
     /// A list, set, sorted set or hash command.
     Coll(crate::commands::collections::Cmd<'a>),
+    /// A bitmap, HyperLogLog or LCS command.
+    Bits(crate::commands::bits::Cmd<'a>),
 }
 
 /// A command that reads keys.
@@ -361,6 +363,7 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Result<C
             args,
         )?)),
         C::Coll(id) => Cmd::Coll(crate::commands::collections::parse(spec, id, args)?),
+        C::Bits(id) => crate::commands::bits::parse(id, args)?,
         // The session runs these itself; they have no arguments to decode.
         C::Multi
         | C::Exec

@@ -167,6 +167,8 @@ pub enum CommandId {
     Pubsub,
     /// A list, set, sorted set or hash command.
     Coll(CollectionId),
+    /// A bitmap, HyperLogLog or LCS command.
+    Bits(crate::commands::bits::BitsId),
 }
 
 /// What the shell knows about one command.
@@ -214,11 +216,15 @@ pub enum Group {
     Connection,
     /// `PUBLISH`, `SUBSCRIBE` and the rest of Pub/Sub.
     Pubsub,
+    /// Bitmaps: `SETBIT`, `BITCOUNT`, `BITFIELD`...
+    Bitmap,
+    /// HyperLogLog: `PFADD`, `PFCOUNT`, `PFMERGE`.
+    Hyperloglog,
 }
 
 impl Group {
     /// Every group, in the order help lists them.
-    pub const ALL: [Group; 11] = [
+    pub const ALL: [Group; 13] = [
         Group::Generic,
         Group::String,
         Group::Json,
@@ -230,6 +236,8 @@ impl Group {
         Group::Server,
         Group::Connection,
         Group::Pubsub,
+        Group::Bitmap,
+        Group::Hyperloglog,
     ];
 
     /// The name after `@` in `HELP @group`.
@@ -246,6 +254,8 @@ impl Group {
             Group::Server => "server",
             Group::Connection => "connection",
             Group::Pubsub => "pubsub",
+            Group::Bitmap => "bitmap",
+            Group::Hyperloglog => "hyperloglog",
         }
     }
 
@@ -1011,6 +1021,7 @@ impl CommandId {
             | C::Pexpiretime
             // Every other collection command takes one key, its first argument.
             | C::Coll(_) => (1, 1, 1),
+            C::Bits(id) => crate::commands::bits::keys(id),
         };
         KeyPositions { first, last, step }
     }
@@ -1064,6 +1075,8 @@ impl CommandSpec {
             Group::Server => "@admin",
             Group::Connection => "@connection",
             Group::Pubsub => "@pubsub",
+            Group::Bitmap => "@bitmap",
+            Group::Hyperloglog => "@hyperloglog",
         };
         if !categories.contains(&group) {
             categories.push(group);
@@ -1078,6 +1091,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
         .iter()
         .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
         .or_else(|| crate::commands::collections::lookup(name))
+        .or_else(|| crate::commands::bits::lookup(name))
 }
 
 /// Every command: this table's, then the collection commands'.
@@ -1085,6 +1099,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
     COMMANDS
         .iter()
         .chain(crate::commands::collections::COMMANDS)
+        .chain(crate::commands::bits::COMMANDS)
 }
 
 /// Redis's "unknown command" error, quoting the start of the arguments.
