@@ -263,6 +263,10 @@ fn count_range(args: &[&[u8]]) -> Result<Option<(i64, i64, BitUnit)>, Reply> {
         [] => Ok(None),
         [start, end, rest @ ..] if rest.len() <= 1 => {
             let (start, end) = (int(start)?, int(end)?);
+            // Redis answers 0 for this empty range before it reads the unit.
+            if start < 0 && end < 0 && start > end {
+                return Ok(Some((start, end, BitUnit::Byte)));
+            }
             let unit = rest.first().map_or(Ok(BitUnit::Byte), |u| unit(u))?;
             Ok(Some((start, end, unit)))
         }
