@@ -648,3 +648,153 @@ pub fn resp3(id: BitsId, reply: Reply) -> Reply {
         (_, reply) => reply,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::session::{Policy, Session};
+
+    fn run_lines(lines: &[&str]) -> Vec<Reply> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = Db::open(dir.path().join("db")).expect("a database");
+        let mut session = Session::new(&db, Policy::trusted());
+        lines
+            .iter()
+            .map(|line| {
+                let args = crate::commands::split::split_line(line.as_bytes()).expect("a line");
+                let slices = crate::commands::split::as_args(&args);
+                session.execute(&slices)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn table_names_are_unique_and_found() {
+        let all: Vec<&str> = crate::commands::all().map(|c| c.name).collect();
+        for spec in COMMANDS {
+            assert_eq!(
+                all.iter().filter(|n| **n == spec.name).count(),
+                1,
+                "{}",
+                spec.name
+            );
+            assert_eq!(
+                crate::commands::lookup(spec.name.to_ascii_lowercase().as_bytes()).map(|s| s.id),
+                Some(spec.id)
+            );
+            assert!(!spec.summary.is_empty() && !spec.syntax.is_empty());
+        }
+        assert_eq!(
+            crate::commands::CommandId::Bits(BitsId::Bitop).keys(),
+            crate::commands::KeyPositions {
+                first: 2,
+                last: -1,
+                step: 1
+            }
+        );
+    }
+
+    #[test]
+    fn offsets_and_types_parse_as_redis_reads_them() {
+        assert_eq!(bit_offset(b"4294967295", None), Ok(crate::MAX_BIT_OFFSET));
+        assert!(bit_offset(b"4294967296", None).is_err());
+        assert!(bit_offset(b"#2", None).is_err());
+        assert_eq!(bit_offset(b"#2", Some(8)), Ok(16));
+        assert!(bit_offset(b"#-1", Some(8)).is_err());
+        assert!(bit_offset(b"#9223372036854775807", Some(16)).is_err());
+        assert_eq!(
+            bitfield_ops(&[b"GET", b"u8", b"0", b"SET", b"i8", b"8", b"1"], true),
+            Err(Reply::error(
+                "ERR BITFIELD_RO only supports the GET subcommand"
+            ))
+        );
+        assert_eq!(
+            bitfield_ops(
+                &[b"OVERFLOW", b"SAT", b"INCRBY", b"i64", b"#1", b"-1"],
+                false
+            ),
+            Ok(vec![BitfieldOp::IncrBy {
+                ty: BitfieldType {
+                    signed: true,
+                    bits: 64
+                },
+                offset: 64,
+                delta: -1,
+                overflow: Overflow::Sat
+            }])
+        );
+        assert_eq!(
+            lcs_opts(&[b"IDX", b"MINMATCHLEN", b"-3"]).map(|o| o.min_len),
+            Ok(0)
+        );
+        assert_eq!(lcs_opts(&[b"MINMATCHLEN"]), Err(syntax_error()));
+    }
+
+    #[test]
+    fn commands_reply_as_redis_does() {
+        let replies = run_lines(&[
+            "SETBIT b 7 1",
+            "SETBIT b 7 0",
+            "GETBIT b 7",
+            "SET k 10",
+            "GETBIT k 2",
+            "INCR n",
+            "BITCOUNT n",
+            "SETBIT n 7 0",
+            "GET n",
+            "BITPOS b 0",
+            "BITFIELD f OVERFLOW FAIL INCRBY u2 0 5",
+            "STRLEN f",
+            "PFADD h a b c",
+            "PFADD h a",
+            "PFCOUNT h",
+            "PFADD k x",
+            "LCS k n IDX LEN",
+            "SUBSTR k 0 0",
+            "BITCOUNT nokey 1",
+            "BITCOUNT k 1",
+        ]);
+        let int = Reply::Int;
+        assert_eq!(
+            replies,
+            vec![
+                int(0),
+                int(1),
+                int(0),
+                Reply::ok(),
+                int(1),
+                int(1),
+                int(3),
+                int(1),
+                Reply::bulk("0"),
+                int(0),
+                Reply::Array(vec![Reply::Nil]),
+                int(1),
+                int(1),
+                int(0),
+                int(3),
+                Reply::error("WRONGTYPE Key is not a valid HyperLogLog string value."),
+                Reply::error("ERR If you want both the length and indexes, please just use IDX."),
+                Reply::bulk("1"),
+                int(0),
+                syntax_error(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_command_in_a_transaction_leaves_nothing() {
+        let replies = run_lines(&[
+            "BEGIN",
+            "SETBIT b 3 1",
+            "RPUSH l x",
+            "BITOP OR b b l",
+            "GET b",
+            "COMMIT",
+            "GET b",
+        ]);
+        assert_eq!(replies[3].error_code(), Some("WRONGTYPE"));
+        assert_eq!(replies[4], Reply::bulk(b"\x10".to_vec()));
+        assert_eq!(replies[6], Reply::bulk(b"\x10".to_vec()));
+    }
+}

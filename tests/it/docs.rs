@@ -25,6 +25,7 @@ const API_FILES: &[&str] = &[
     "src/types/strings.rs",
     "src/types/ttl.rs",
     "src/types/blocking.rs",
+    "src/types/bits.rs",
     "src/engine/wake.rs",
 ];
 
