@@ -83,7 +83,7 @@ impl BitfieldType {
         };
         let bits = crate::format::value::parse_int(digits)?;
         let max = if signed { 64 } else { 63 };
-        (1..=max).contains(&bits).then(|| BitfieldType {
+        (1..=max).contains(&bits).then_some(BitfieldType {
             signed,
             bits: bits as u8,
         })
@@ -218,14 +218,19 @@ fn check_offset(offset: u64) -> Result<()> {
     Ok(())
 }
 
+/// A value a bit command rewrites: its bytes, its type (`None` if absent), its expiry, and
+/// whether it is new or grew.
+struct Grown {
+    bytes: Vec<u8>,
+    ty: Option<ValueType>,
+    ttl: Option<u64>,
+    changed: bool,
+}
+
 /// The value at `key` in `tx` as bytes, zero-padded to at least `min_len`, with its type and
 /// time to live. Refused before it is grown if the database could not store it; grown
 /// without aborting the process when memory is short.
-fn grown(
-    tx: &WriteTxn,
-    key: &[u8],
-    min_len: usize,
-) -> Result<(Vec<u8>, Option<ValueType>, Option<u64>, bool)> {
+fn grown(tx: &WriteTxn, key: &[u8], min_len: usize) -> Result<Grown> {
     let current = tx.get(key)?;
     let ty = current.as_ref().map(Value::value_type);
     let mut bytes = current.map(Value::into_redis_bytes).unwrap_or_default();
@@ -238,7 +243,12 @@ fn grown(
         bytes.resize(min_len, 0);
     }
     let ttl = if ty.is_some() { tx.expiry(key)? } else { None };
-    Ok((bytes, ty, ttl, ty.is_none() || before < min_len))
+    Ok(Grown {
+        bytes,
+        ty,
+        ttl,
+        changed: ty.is_none() || before < min_len,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -255,7 +265,7 @@ fn popcount(bytes: &[u8]) -> u64 {
     let mut chunks = bytes.chunks_exact(8);
     let mut n: u64 = 0;
     for c in &mut chunks {
-        n += u64::from(u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])).count_ones());
+        n += u64::from(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])).count_ones());
     }
     n + chunks
         .remainder()
@@ -1106,7 +1116,12 @@ impl WriteTxn {
         check_offset(offset)?;
         let byte =
             usize::try_from(offset >> 3).map_err(|_| Error::OutOfMemory { bytes: usize::MAX })?;
-        let (mut bytes, ty, ttl, changed) = grown(self, key, byte + 1)?;
+        let Grown {
+            mut bytes,
+            ty,
+            ttl,
+            changed,
+        } = grown(self, key, byte + 1)?;
         let mask = 0x80u8 >> (offset & 7);
         let was = bytes[byte] & mask != 0;
         if changed || was != bit {
@@ -1231,7 +1246,9 @@ impl WriteTxn {
         };
         let len = usize::try_from((highest >> 3) + 1)
             .map_err(|_| Error::OutOfMemory { bytes: usize::MAX })?;
-        let (mut bytes, ty, ttl, _) = grown(self, key, len)?;
+        let Grown {
+            mut bytes, ty, ttl, ..
+        } = grown(self, key, len)?;
         let replies = ops.iter().map(|op| apply_field(&mut bytes, op)).collect();
         self.set_with_expiry(key, rewritten(ty, bytes), ttl)?;
         Ok(replies)
