@@ -535,9 +535,15 @@ impl Hll {
         Ok(Hll(r))
     }
 
+    /// Whether a stored value is a HyperLogLog.
+    fn is_one(bytes: &[u8]) -> bool {
+        bytes.len() == HLL_SIZE && bytes[..HLL_HEADER.len()] == HLL_HEADER
+    }
+
     /// The registers of a stored value; `None` if it is not a HyperLogLog.
+    #[cfg(test)]
     fn decode(bytes: &[u8]) -> Result<Option<Hll>> {
-        if bytes.len() != HLL_SIZE || bytes[..HLL_HEADER.len()] != HLL_HEADER {
+        if !Hll::is_one(bytes) {
             return Ok(None);
         }
         let mut hll = Hll::new()?;
@@ -545,14 +551,14 @@ impl Hll {
         Ok(Some(hll))
     }
 
-    /// Each register the maximum of its own and the packed register's.
+    /// Each register the maximum of its own and the packed register's: four registers of 6
+    /// bits in each 3 bytes, least significant bit first.
     fn merge_packed(&mut self, packed: &[u8]) {
-        for (i, r) in self.0.iter_mut().enumerate() {
-            let bit = i * HLL_BITS;
-            let b0 = u16::from(packed[bit / 8]);
-            let b1 = u16::from(packed.get(bit / 8 + 1).copied().unwrap_or(0));
-            let v = (((b1 << 8) | b0) >> (bit % 8)) as u8 & 0x3f;
-            *r = (*r).max(v);
+        for (regs, bytes) in self.0.chunks_exact_mut(4).zip(packed.chunks_exact(3)) {
+            let w = u32::from(bytes[0]) | u32::from(bytes[1]) << 8 | u32::from(bytes[2]) << 16;
+            for (k, r) in regs.iter_mut().enumerate() {
+                *r = (*r).max((w >> (6 * k)) as u8 & 0x3f);
+            }
         }
     }
 
@@ -644,16 +650,24 @@ fn not_hll(actual: ValueType) -> Error {
     }
 }
 
-/// The HyperLogLog at `key` in `src`: `None` if absent.
-fn peek_hll(src: Src<'_>, key: &[u8]) -> Result<Option<Hll>> {
-    src.peek(key, |vtype, payload, _| {
+/// Merges the HyperLogLog at `key` in `src` into `into`, read in place; false if absent.
+fn merge_hll(src: Src<'_>, key: &[u8], into: &mut Hll) -> Result<bool> {
+    let found = src.peek(key, |vtype, payload, _| {
         let ty = crate::format::value::value_type_of(vtype)?;
-        if ty != ValueType::Bytes {
-            // A collection, or a scalar of another type: never a HyperLogLog.
+        // A collection, or a scalar of another type, is never a HyperLogLog.
+        if ty != ValueType::Bytes || !Hll::is_one(payload) {
             return Err(not_hll(ty));
         }
-        Hll::decode(payload)?.ok_or_else(|| not_hll(ty))
-    })
+        into.merge_packed(&payload[HLL_HEADER.len()..]);
+        Ok(())
+    })?;
+    Ok(found.is_some())
+}
+
+/// The HyperLogLog at `key` in `src`: `None` if absent.
+fn peek_hll(src: Src<'_>, key: &[u8]) -> Result<Option<Hll>> {
+    let mut hll = Hll::new()?;
+    Ok(merge_hll(src, key, &mut hll)?.then_some(hll))
 }
 
 /// The union of the HyperLogLogs at `keys` (absent ones count as empty).
@@ -661,11 +675,7 @@ fn union<R: Sealed + ?Sized>(r: &R, keys: &[&[u8]]) -> Result<Hll> {
     r.section(&mut |s| {
         let mut all = Hll::new()?;
         for key in keys {
-            if let Some(h) = peek_hll(s, key)? {
-                for (a, b) in all.0.iter_mut().zip(&h.0) {
-                    *a = (*a).max(*b);
-                }
-            }
+            merge_hll(s, key, &mut all)?;
         }
         Ok(all)
     })
