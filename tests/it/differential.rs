@@ -18,7 +18,8 @@
 //! empty), `LIMIT`, `WITHSCORES`, and collections that disappear once empty. The sequences
 //! run once over RESP2 and once after `HELLO 3` on both sides, where each reply is compared
 //! as a RESP3 client receives it (doubles, maps, sets). A test of its own compares `COMMAND`
-//! (`INFO`, `DOCS`, `COUNT`, `LIST`, `GETKEYS`) with the server's.
+//! (`INFO`, `DOCS`, `COUNT`, `LIST`, `GETKEYS`) with the server's. Sequences of their own
+//! cover the bitmap, HyperLogLog, `LCS` and `SUBSTR` commands, `PFCOUNT` compared exactly.
 //!
 //! Replies that Redis leaves to chance or to its hash tables' order are normalised before
 //! the comparison: the lines of `SMEMBERS`, `SINTER`, `SUNION`, `SDIFF`, `KEYS`, `SCAN` (one
@@ -2189,13 +2190,31 @@ fn bit_edge_cases_reply_as_redis_does() -> TestResult {
         "BITPOS list 1 x",
         "BITFIELD list GET u8 0",
     ];
-    let units: Vec<Unit> = lines
+    let mut units: Vec<Unit> = lines
         .iter()
         .map(|l| Unit {
             lines: vec![(*l).to_owned()],
             norm: Norm::Exact,
         })
         .collect();
+    // Errors found while queueing and while running, inside MULTI.
+    units.push(Unit {
+        lines: [
+            "MULTI",
+            "BITFIELD_RO k SET u8 0 1",
+            "SETBIT k x 1",
+            "BITCOUNT k 0",
+            "LCS a b LEN IDX",
+            "PFADD k a",
+            "SETBIT k 3 1",
+            "BITOP NOT k",
+            "EXEC",
+            "GET k",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        norm: Norm::Exact,
+    });
     for protocol in [Protocol::Resp2, Protocol::Resp3] {
         if let Some(msg) = compare_sequence(&redis, 0, 0, &units, protocol)? {
             panic!("{protocol:?}: {msg}");
