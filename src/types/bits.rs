@@ -1172,14 +1172,12 @@ impl WriteTxn {
                 "BITOP NOT takes one source key, the others at least one".into(),
             ));
         }
-        let mut values = Vec::with_capacity(sources.len());
+        // One source at a time, read in place: the result is the only copy made, however
+        // many sources (or repeats of one) there are.
+        let mut len = 0;
         for key in sources {
-            values.push(match self.get(key)? {
-                Some(v) => v.into_redis_bytes(),
-                None => Vec::new(),
-            });
+            len = len.max(self.strlen(key)?);
         }
-        let len = values.iter().map(Vec::len).max().unwrap_or(0);
         let dest = dest.as_ref();
         if len == 0 {
             self.delete(dest)?;
@@ -1187,18 +1185,34 @@ impl WriteTxn {
         }
         self.check_value_size(dest, len)?;
         let mut out = try_with_capacity(len)?;
-        for i in 0..len {
-            let byte = |v: &Vec<u8>| v.get(i).copied().unwrap_or(0);
-            let mut acc = byte(&values[0]);
-            for v in &values[1..] {
-                match op {
-                    BitOp::And => acc &= byte(v),
-                    BitOp::Or => acc |= byte(v),
-                    BitOp::Xor => acc ^= byte(v),
-                    BitOp::Not => {}
+        out.resize(len, 0);
+        for (n, key) in sources.iter().enumerate() {
+            let mut fold = |bytes: &[u8]| {
+                for (i, o) in out.iter_mut().enumerate() {
+                    let b = bytes.get(i).copied().unwrap_or(0);
+                    *o = match op {
+                        _ if n == 0 => b,
+                        BitOp::And => *o & b,
+                        BitOp::Or => *o | b,
+                        BitOp::Xor => *o ^ b,
+                        BitOp::Not => b,
+                    };
                 }
+            };
+            let found = self.section(&mut |s| {
+                peek_bytes(s, key, |bytes| {
+                    fold(bytes);
+                    Ok(())
+                })
+            })?;
+            if found.is_none() {
+                fold(&[]);
             }
-            out.push(if op == BitOp::Not { !acc } else { acc });
+        }
+        if op == BitOp::Not {
+            for o in &mut out {
+                *o = !*o;
+            }
         }
         self.set(dest, Value::Bytes(out))?;
         Ok(len)

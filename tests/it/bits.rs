@@ -372,3 +372,57 @@ fn the_cli_runs_the_bit_commands() -> TestResult {
     );
     Ok(())
 }
+
+/// The smallest `ulimit -d` (heap, to 1 MiB) under which `ziggy -d dir ARGS` succeeds.
+fn min_heap_kib(dir: &std::path::Path, args: &[&str]) -> TestResult<u64> {
+    let works = |kib: u64| -> TestResult<bool> {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -d {kib} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_ziggy"))
+            .arg("-d")
+            .arg(dir)
+            .args(args)
+            .env_remove("ZIGGY_DIR")
+            .env("MALLOC_ARENA_MAX", "1")
+            .output()?;
+        Ok(out.status.success() && !out.stdout.starts_with(b"ERR"))
+    };
+    let (mut lo, mut hi) = (1u64 << 10, 1u64 << 20);
+    if !works(hi)? {
+        return Err(format!("{args:?} fails even under a {hi} KiB heap").into());
+    }
+    while hi - lo > 1 << 10 {
+        let mid = (lo + hi) / 2;
+        if works(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(hi)
+}
+
+/// `BITOP` of a 4 MiB value with itself 16 times needs about the heap of one source: the
+/// sources are read in place one at a time, not copied all at once (which needed 64 MiB
+/// more).
+#[test]
+fn bitop_of_many_sources_holds_one_copy() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    {
+        let db = Db::open(&dir)?;
+        db.set(b"big", Value::Bytes(vec![0x5a; 4 << 20]))?;
+    }
+    let one = min_heap_kib(&dir, &["BITOP", "OR", "d1", "big"])?;
+    let mut args = vec!["BITOP", "OR", "d16"];
+    args.extend(std::iter::repeat_n("big", 16));
+    let many = min_heap_kib(&dir, &args)?;
+    assert!(
+        many < one + (8 << 10),
+        "16 sources need {many} KiB of heap, one {one} KiB"
+    );
+    let db = Db::open(&dir)?;
+    assert_eq!(db.get_value(b"d16")?, db.get_value(b"big")?);
+    Ok(())
+}
