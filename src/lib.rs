@@ -217,6 +217,10 @@ pub use types::collections::{
 };
 pub use types::dump::PayloadError;
 pub use types::read::{Expiry, Read, Snapshot};
+pub use types::{
+    BitOp, BitUnit, BitfieldOp, BitfieldType, LcsMatch, LcsMatches, Overflow, HLL_SIZE,
+    MAX_BIT_OFFSET, MAX_LCS_TABLE,
+};
 pub use types::{Message, Subscriber, MAX_CHANNEL_NAME, MAX_MESSAGE};
 pub use types::{ScanPage, SetCommand, SetOutcome, MAX_STRING_LEN};
 

@@ -585,7 +585,9 @@ mod tests {
                 continue;
             }
             assert!(keys.step >= 1, "{}", spec.name);
-            let first = spec.syntax.split(' ').next().unwrap_or_default();
+            // The word at the first key's position (BITOP's keys follow its operation).
+            let at = usize::try_from(keys.first - 1).unwrap_or(0);
+            let first = spec.syntax.split(' ').nth(at).unwrap_or_default();
             assert!(
                 first.contains("key") || ["destination", "source", "dst"].contains(&first),
                 "{}: {}",

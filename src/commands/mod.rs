@@ -45,6 +45,7 @@
 //! built on [`Db::key_version`](crate::Db::key_version), and the count of commands run
 //! that [`Metrics::commands`](crate::Metrics::commands) reports.
 
+mod bits;
 mod collections;
 mod compat;
 mod exec;
@@ -63,6 +64,7 @@ pub use crate::format::value::{
     format_float, format_score, parse_float, parse_int, parse_long_double, parse_range_float,
 };
 pub use crate::types::glob_match;
+pub use bits::BitsId;
 pub use collections::CollectionId;
 pub use compat::{compatibility_table, redis_commands, RedisCommand};
 pub use exec::transfer_error;

@@ -145,6 +145,8 @@ pub enum Cmd<'a> {
     Coll(crate::commands::collections::Cmd<'a>),
     /// A command of the `keyspace` module (`SORT`, `DUMP`, `OBJECT`...).
     Keyspace(crate::commands::keyspace::Cmd<'a>),
+    /// A bitmap, HyperLogLog or LCS command.
+    Bits(crate::commands::bits::Cmd<'a>),
 }
 
 /// A command that reads keys.
@@ -364,6 +366,7 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Result<C
         )?)),
         C::Coll(id) => Cmd::Coll(crate::commands::collections::parse(spec, id, args)?),
         C::Keyspace(id) => crate::commands::keyspace::parse(id, args, now)?,
+        C::Bits(id) => crate::commands::bits::parse(id, args)?,
         // The session runs these itself; they have no arguments to decode.
         C::Multi
         | C::Exec

@@ -725,6 +725,7 @@ fn resp3(id: CommandId, args: &[&[u8]], reply: Reply) -> Reply {
         },
         C::Coll(L::Smembers | L::Sinter | L::Sunion | L::Sdiff) => set(reply),
         C::Coll(L::Spop) if args.len() > 2 => set(reply),
+        C::Bits(id) => crate::commands::bits::resp3(id, reply),
         C::Info => match reply {
             Reply::Bulk(text) => Reply::Verbatim {
                 format: *b"txt",
@@ -799,6 +800,7 @@ fn run_alone(
             db, None, &cmd, cancel,
         )),
         Cmd::Keyspace(cmd) => crate::commands::keyspace::run(db, None, &cmd),
+        Cmd::Bits(cmd) => Ok(crate::commands::bits::run(db, None, &cmd)),
         Cmd::Read(cmd) => read(db, cmd),
         // Deletes in several transactions if one cannot hold them all.
         Cmd::Write(WriteCmd::FlushDb) => {
@@ -925,6 +927,7 @@ fn run_in_txn(db: &Db, tx: &mut WriteTxn, cmd: Cmd<'_>) -> crate::Result<Reply> 
     let reply = match cmd {
         Cmd::Coll(cmd) => Ok(crate::commands::collections::run(db, Some(tx), &cmd)),
         Cmd::Keyspace(cmd) => crate::commands::keyspace::run(db, Some(tx), &cmd),
+        Cmd::Bits(cmd) => Ok(crate::commands::bits::run(db, Some(tx), &cmd)),
         Cmd::Read(cmd) => read(tx, cmd),
         Cmd::Write(cmd) => write(tx, cmd),
         Cmd::Server(cmd) => other(db, cmd),

@@ -169,6 +169,8 @@ pub enum CommandId {
     Coll(CollectionId),
     /// A key or server command of the `keyspace` module (`SORT`, `DUMP`, `OBJECT`...).
     Keyspace(crate::commands::keyspace::KeyspaceId),
+    /// A bitmap, HyperLogLog or LCS command.
+    Bits(crate::commands::bits::BitsId),
 }
 
 /// What the shell knows about one command.
@@ -216,11 +218,15 @@ pub enum Group {
     Connection,
     /// `PUBLISH`, `SUBSCRIBE` and the rest of Pub/Sub.
     Pubsub,
+    /// Bitmaps: `SETBIT`, `BITCOUNT`, `BITFIELD`...
+    Bitmap,
+    /// HyperLogLog: `PFADD`, `PFCOUNT`, `PFMERGE`.
+    Hyperloglog,
 }
 
 impl Group {
     /// Every group, in the order help lists them.
-    pub const ALL: [Group; 11] = [
+    pub const ALL: [Group; 13] = [
         Group::Generic,
         Group::String,
         Group::Json,
@@ -232,6 +238,8 @@ impl Group {
         Group::Server,
         Group::Connection,
         Group::Pubsub,
+        Group::Bitmap,
+        Group::Hyperloglog,
     ];
 
     /// The name after `@` in `HELP @group`.
@@ -248,6 +256,8 @@ impl Group {
             Group::Server => "server",
             Group::Connection => "connection",
             Group::Pubsub => "pubsub",
+            Group::Bitmap => "bitmap",
+            Group::Hyperloglog => "hyperloglog",
         }
     }
 
@@ -1024,6 +1034,7 @@ impl CommandId {
             // Every other collection command takes one key, its first argument.
             | C::Coll(_) => (1, 1, 1),
             C::Keyspace(id) => crate::commands::keyspace::keys(id),
+            C::Bits(id) => crate::commands::bits::keys(id),
         };
         KeyPositions { first, last, step }
     }
@@ -1089,6 +1100,8 @@ impl CommandSpec {
             Group::Server => "@admin",
             Group::Connection => "@connection",
             Group::Pubsub => "@pubsub",
+            Group::Bitmap => "@bitmap",
+            Group::Hyperloglog => "@hyperloglog",
         };
         if !categories.contains(&group) {
             categories.push(group);
@@ -1104,6 +1117,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
         .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
         .or_else(|| crate::commands::collections::lookup(name))
         .or_else(|| crate::commands::keyspace::lookup(name))
+        .or_else(|| crate::commands::bits::lookup(name))
 }
 
 /// Every command: this table's, then the collection commands'.
@@ -1112,6 +1126,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .iter()
         .chain(crate::commands::collections::COMMANDS)
         .chain(crate::commands::keyspace::COMMANDS)
+        .chain(crate::commands::bits::COMMANDS)
 }
 
 /// Redis's "unknown command" error, quoting the start of the arguments.

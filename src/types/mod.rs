@@ -8,6 +8,7 @@
 //! one on its own with [`Db::transaction`]. The crate documentation (Keys, values and
 //! collections) shows them in use.
 
+pub(crate) mod bits;
 pub(crate) mod blocking;
 pub(crate) mod collections;
 pub(crate) mod dump;
@@ -17,6 +18,10 @@ pub(crate) mod read;
 mod strings;
 mod ttl;
 
+pub use bits::{
+    BitOp, BitUnit, BitfieldOp, BitfieldType, LcsMatch, LcsMatches, Overflow, HLL_SIZE,
+    MAX_BIT_OFFSET, MAX_LCS_TABLE,
+};
 pub use keys::{glob_match, ScanPage};
 pub use pubsub::{Message, Subscriber, MAX_CHANNEL_NAME, MAX_MESSAGE};
 pub(crate) use strings::{byte_range, json_get};

@@ -26,6 +26,7 @@ const API_FILES: &[&str] = &[
     "src/types/ttl.rs",
     "src/types/blocking.rs",
     "src/types/dump.rs",
+    "src/types/bits.rs",
     "src/engine/wake.rs",
 ];
 
