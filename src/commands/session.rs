@@ -316,9 +316,10 @@ impl Session {
 
     /// Runs one command line given packed ([`PackedArgs`](crate::commands::PackedArgs):
     /// the arguments one after another in one buffer, 4 bytes an argument for where each
-    /// ends) as [`Session::execute_to`] runs it. An `MGET` or `EXISTS` outside a
-    /// transaction reads its keys where they are in the buffer, so that a command of a
-    /// million keys needs no list of slices (16 bytes an argument) beside it; any other
+    /// ends) as [`Session::execute_to`] runs it. An `MGET`, `EXISTS` or `MSET` outside a
+    /// transaction reads its keys (and values) where they are in the buffer, so that a
+    /// command of a million keys needs no list of slices (16 bytes an argument) beside it;
+    /// any other
     /// command gets its arguments as slices, in a list allocated once at its size (an
     /// error reply if it cannot be).
     ///
@@ -345,20 +346,34 @@ impl Session {
     ) {
         use crate::commands::table::CommandId as C;
         let spec = args.get(0).and_then(|name| lookup(name));
-        if let Some(spec) =
-            spec.filter(|s| matches!(s.id, C::Mget | C::Exists) && self.runs_alone(s, args.len()))
-        {
+        // MSET's pairs: keys and values alternating after its name.
+        let paired = |id| id != C::Mset || args.len() % 2 == 1;
+        if let Some(spec) = spec.filter(|s| {
+            matches!(s.id, C::Mget | C::Exists | C::Mset)
+                && paired(s.id)
+                && self.runs_alone(s, args.len())
+        }) {
             self.db.count_commands(1);
             let keys = args.skip(1);
-            if spec.id == C::Mget {
-                if let Err(e) = crate::commands::exec::stream_values(&self.db, keys, sink) {
-                    sink.reply(error_reply(&e));
+            match spec.id {
+                C::Mget => {
+                    if let Err(e) = crate::commands::exec::stream_values(&self.db, keys, sink) {
+                        sink.reply(error_reply(&e));
+                    }
                 }
-            } else {
-                sink.reply(self.db.count_existing_of(keys).map_or_else(
+                C::Exists => sink.reply(self.db.count_existing_of(keys).map_or_else(
                     |e| error_reply(&e),
                     |n| Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)),
-                ));
+                )),
+                _ => {
+                    // Written straight from the line, as from slices (`run_alone`).
+                    let arg = move |i: usize| args.get(i).unwrap_or_default();
+                    let pairs = args.len() / 2;
+                    let written = self.db.begin_write().and_then(|tx| {
+                        tx.commit_set_by(pairs, move |i| (arg(2 * i + 1), arg(2 * i + 2)))
+                    });
+                    sink.reply(written.map_or_else(|e| error_reply(&e), |()| Reply::ok()));
+                }
             }
             return;
         }

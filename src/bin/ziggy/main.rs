@@ -893,11 +893,14 @@ fn run_script(
         if line.capacity() > 1 << 20 {
             line.shrink_to_fit();
         }
-        // An MGET or EXISTS line is split packed: its keys one after another at the line's
-        // start, 4 bytes a key for where each ends, read where they are. Any other line is
-        // split over itself into slices of it (16 bytes an argument), not a vector each.
+        // An MGET, EXISTS or MSET line is split packed: its arguments one after another at
+        // the line's start, 4 bytes each for where it ends, read where they are. Any other
+        // line is split over itself into slices of it (16 bytes an argument), not a vector
+        // each.
         let packs = plain_command_name(&line).is_some_and(|name| {
-            name.eq_ignore_ascii_case(b"mget") || name.eq_ignore_ascii_case(b"exists")
+            [&b"mget"[..], b"exists", b"mset"]
+                .iter()
+                .any(|packed| name.eq_ignore_ascii_case(packed))
         });
         let ends = if packs {
             match split_packed(&mut line) {
@@ -947,8 +950,9 @@ fn print_split_error(e: &SplitError) -> io::Result<()> {
     out.flush()
 }
 
-/// Runs an `MGET` or `EXISTS` script line split by `split_packed` into `bytes` and `ends`:
-/// its keys are read where they are in the line (no list of slices beside it, 16 bytes a key).
+/// Runs an `MGET`, `EXISTS` or `MSET` script line split by `split_packed` into `bytes` and
+/// `ends`: its arguments are read where they are in the line (no list of slices beside it,
+/// 16 bytes an argument).
 fn run_packed(
     session: &mut Session,
     options: repl::Options,
