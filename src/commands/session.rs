@@ -319,9 +319,8 @@ impl Session {
     /// ends) as [`Session::execute_to`] runs it. An `MGET`, `EXISTS` or `MSET` outside a
     /// transaction reads its keys (and values) where they are in the buffer, so that a
     /// command of a million keys needs no list of slices (16 bytes an argument) beside it;
-    /// any other
-    /// command gets its arguments as slices, in a list allocated once at its size (an
-    /// error reply if it cannot be).
+    /// any other command gets its arguments as slices, in a list allocated once at its size
+    /// (an error reply if it cannot be).
     ///
     /// # Examples
     ///
