@@ -15,7 +15,8 @@
 # and the peaks of its anonymous part (heap: what the command allocates) and of its
 # file-backed and shared part (pages of the database's mapped files, counted while touched),
 # both sampled every few milliseconds from /proc (so a peak shorter than that can be missed),
-# then the exit status.
+# then the exit status; for the commands of many keys, also the anonymous peak against the
+# input in bytes (the other columns' "MB" of memory are MiB, of input 10^6 bytes).
 set -u
 if [ "${1:-}" = --quick ]; then
     shift
@@ -34,7 +35,8 @@ trap 'rm -rf "$T"' EXIT
 printf '%-44s | %10s | %8s | %8s | %8s |\n' "command" "input" "max RSS" "anon" "file"
 
 # Runs a command (which must exec ziggy) and prints "what | input | maxrss | anon | file |
-# exit".
+# exit", and "| N.NNx input" when RATIO_OF holds the input's size in bytes.
+RATIO_OF=
 measure() {
     what=$1 input=$2
     shift 2
@@ -61,8 +63,12 @@ measure() {
     read -r rss status <<EOF2
 $(tail -n 1 "$T/time")
 EOF2
-    printf '%-44s | %10s | %5s MB | %5s MB | %5s MB | exit %s\n' "$what" "$input" \
-        "$((rss / 1024))" "$((anon / 1024))" "$((file / 1024))" "$status"
+    ratio=
+    if [ -n "$RATIO_OF" ]; then
+        ratio=$(awk -v a="$anon" -v b="$RATIO_OF" 'BEGIN { printf " | %.2fx input", a * 1024 / b }')
+    fi
+    printf '%-44s | %10s | %5s MB | %5s MB | %5s MB | exit %s%s\n' "$what" "$input" \
+        "$((rss / 1024))" "$((anon / 1024))" "$((file / 1024))" "$status" "$ratio"
 }
 
 head -c "$BYTES" /dev/zero | tr '\0' 'v' > "$T/value"
@@ -94,15 +100,19 @@ rm -rf "$T/got" "$T/small" "$T/sdb"
 
 awk -v n="$PAIRS" 'BEGIN { printf "MSET"; for (i = 0; i < n; i++) printf " key%d val%d", i, i; printf "\n" }' \
     > "$T/mset"
+RATIO_OF=$(wc -c < "$T/mset")
 measure "MSET of $PAIRS pairs in one line" "$(( $(wc -c < "$T/mset") / 1000000 )) MB" \
     sh -c "exec \"$Z\" -d \"$T/mdb\" < \"$T/mset\""
 awk -v n="$PAIRS" 'BEGIN { printf "MGET"; for (i = 0; i < n; i++) printf " key%d", i; printf "\n" }' \
     > "$T/mget"
+RATIO_OF=$(wc -c < "$T/mget")
 measure "MGET of $PAIRS keys in one line" "$(( $(wc -c < "$T/mget") / 1000000 )) MB" \
     sh -c "exec \"$Z\" -d \"$T/mdb\" < \"$T/mget\""
 sed 's/^MGET/EXISTS/' "$T/mget" > "$T/exists"
+RATIO_OF=$(wc -c < "$T/exists")
 measure "EXISTS of $PAIRS keys in one line" "$(( $(wc -c < "$T/exists") / 1000000 )) MB" \
     sh -c "exec \"$Z\" -d \"$T/mdb\" < \"$T/exists\""
+RATIO_OF=
 rm -rf "$T/mset" "$T/mget" "$T/exists" "$T/mdb"
 
 # Under an address-space limit below what a copy of the value needs.

@@ -160,7 +160,7 @@ impl Db {
     /// ```
     pub fn mget(&self, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
         let mut values = crate::error::try_vec(keys.len())?;
-        self.mget_each(keys, |value| {
+        self.mget_each(keys.iter().copied(), |value| {
             values.push(value?);
             Ok(())
         })?;
@@ -171,9 +171,9 @@ impl Db {
     /// records are all found first, in one committed state; an error of the lookup is
     /// returned before `f` is called, and one decoding a value is handed to `f` in its
     /// place (it may have been given values before it).
-    pub(crate) fn mget_each(
+    pub(crate) fn mget_each<'k>(
         &self,
-        keys: &[&[u8]],
+        keys: impl ExactSizeIterator<Item = &'k [u8]> + Clone,
         mut f: impl FnMut(Result<Option<Value>>) -> Result<()>,
     ) -> Result<()> {
         self.inner.lookup_many(keys, |found| {

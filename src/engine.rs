@@ -1035,11 +1035,14 @@ impl Shared {
     /// type tag and value of each key's record, `None` for a key that is absent or expired.
     /// The records are found in one read section and kept as a few words each (not a
     /// [`Hit`] each), so that a read of many keys costs little more than the keys.
-    pub(crate) fn lookup_many(
+    pub(crate) fn lookup_many<'k, K>(
         &self,
-        keys: &[&[u8]],
+        keys: K,
         mut f: impl FnMut(Option<(u8, &[u8])>) -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<()>
+    where
+        K: ExactSizeIterator<Item = &'k [u8]> + Clone,
+    {
         /// Where a found value is, in 12 bytes: `map_vtype` holds the index of its map among
         /// those held (`NONE`: not found) above its type tag's 8 bits.
         #[derive(Clone, Copy)]
@@ -1062,7 +1065,7 @@ impl Shared {
             maps.clear();
             map_at.clear();
             found.clear();
-            for k in keys {
+            for k in keys.clone() {
                 let hit = self.probe_key(idx, k, index::hash_key(k), false)?;
                 let Some(h) = hit.filter(|h| h.meta.kind == KIND_PUT && !h.expired()) else {
                     found.push(none);

@@ -110,7 +110,7 @@ impl View for Db {
         // Each value becomes its element as it is read, as when streamed: no list of the
         // values beside the reply's, whose array is allocated fallibly first.
         let mut items = Elements(crate::error::try_vec(keys.len())?);
-        stream_values(self, keys, &mut items)?;
+        stream_values(self, keys.iter().copied(), &mut items)?;
         Ok(Reply::Array(items.0))
     }
     fn stored_type(&self, key: &[u8]) -> crate::Result<Option<ValueType>> {
@@ -203,15 +203,16 @@ impl View for WriteTxn {
 ///
 /// # Errors
 /// The lookup's.
-pub(crate) fn stream_values(
+pub(crate) fn stream_values<'k>(
     db: &Db,
-    keys: &[&[u8]],
+    keys: impl ExactSizeIterator<Item = &'k [u8]> + Clone,
     sink: &mut dyn ReplySink,
 ) -> crate::Result<()> {
+    let len = keys.len();
     let mut started = false;
     db.mget_each(keys, |value| {
         if !started {
-            sink.array(keys.len());
+            sink.array(len);
             started = true;
         }
         sink.element(match value {

@@ -76,7 +76,10 @@ pub use resp::{
     MAX_INLINE_LEN, MAX_MULTIBULK_LEN, MAX_REPLY_DEPTH,
 };
 pub use session::{execute_in, to_resp3, Clock, Policy, Session, SystemClock};
-pub use split::{as_args, split_in_place, split_line, SplitError};
+pub use split::{
+    as_args, plain_command_name, split_in_place, split_line, split_packed, PackedArgs, PackedIter,
+    SplitError,
+};
 pub use table::{
     all, check_arity, lookup, unknown_command, wrong_arity, CommandId, CommandSpec, Group,
     KeyPositions, Kind,

@@ -136,9 +136,9 @@ pub trait ReplySink {
 }
 
 /// A [`ReplySink`] that builds the reply it is handed: what
-/// [`Session::execute`](crate::commands::Session::execute) returns. Its array grows as
-/// elements come (an allocation that fails aborts; `execute` allocates `MGET`'s array at its
-/// size, fallibly, first).
+/// [`Session::execute`](crate::commands::Session::execute) returns. An array is allocated at
+/// its announced length, fallibly: when that (or growing it past that length) fails, the
+/// reply is an error saying so, and the elements still to come are dropped as they come.
 ///
 /// # Examples
 ///
@@ -156,6 +156,8 @@ pub trait ReplySink {
 #[derive(Debug, Default)]
 pub struct Collected {
     reply: Option<Reply>,
+    /// The array could not be allocated: `reply` is the error that says so.
+    failed: bool,
 }
 
 impl Collected {
@@ -163,20 +165,82 @@ impl Collected {
     pub fn into_reply(self) -> Reply {
         self.reply.unwrap_or(Reply::Array(Vec::new()))
     }
+
+    /// Replaces the array by the error for one of `len` elements that cannot be held.
+    fn fail(&mut self, len: usize) {
+        self.failed = true;
+        self.reply = Some(Reply::error(format!(
+            "ERR not enough memory for a reply of {len} elements"
+        )));
+    }
 }
 
 impl ReplySink for Collected {
     fn reply(&mut self, reply: Reply) {
+        self.failed = false;
         self.reply = Some(reply);
     }
-    fn array(&mut self, _len: usize) {
-        // Grown as elements come: `len` is not trusted for an allocation.
-        self.reply = Some(Reply::Array(Vec::new()));
+    fn array(&mut self, len: usize) {
+        self.failed = false;
+        let mut items = Vec::new();
+        if items.try_reserve_exact(len).is_ok() {
+            self.reply = Some(Reply::Array(items));
+        } else {
+            self.fail(len);
+        }
     }
     fn element(&mut self, item: Reply) {
+        if self.failed {
+            return;
+        }
         match &mut self.reply {
-            Some(Reply::Array(items)) => items.push(item),
+            Some(Reply::Array(items)) => {
+                if items.try_reserve(1).is_ok() {
+                    items.push(item);
+                } else {
+                    let len = items.len() + 1;
+                    self.fail(len);
+                }
+            }
+            // An element with no array started: an array of it.
             other => *other = Some(Reply::Array(vec![item])),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collected_builds_an_array_at_its_length_and_an_error_when_it_cannot() {
+        let mut sink = Collected::default();
+        sink.array(2);
+        sink.element(Reply::bulk("a"));
+        sink.element(Reply::Nil);
+        match sink.into_reply() {
+            Reply::Array(items) => {
+                assert_eq!(items, [Reply::bulk("a"), Reply::Nil]);
+                assert_eq!(items.capacity(), 2);
+            }
+            other => panic!("not an array: {other:?}"),
+        }
+        // No address space holds this many replies: an error reply, not an abort, and the
+        // elements that still come are dropped.
+        let mut sink = Collected::default();
+        sink.array(usize::MAX / 2);
+        sink.element(Reply::bulk("a"));
+        assert_eq!(
+            sink.into_reply(),
+            Reply::error(format!(
+                "ERR not enough memory for a reply of {} elements",
+                usize::MAX / 2
+            ))
+        );
+        // A whole reply after a failed array replaces it.
+        let mut sink = Collected::default();
+        sink.array(usize::MAX / 2);
+        sink.reply(Reply::Int(3));
+        assert_eq!(sink.into_reply(), Reply::Int(3));
     }
 }

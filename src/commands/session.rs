@@ -296,18 +296,13 @@ impl Session {
     pub fn execute_to(&mut self, args: &[&[u8]], sink: &mut dyn crate::commands::ReplySink) {
         use crate::commands::parse::ReadCmd;
         use crate::commands::table::CommandId as C;
-        let streams = |spec: &CommandSpec| {
-            spec.id == C::Mget
-                && check_arity(spec, args.len()).is_ok()
-                && self.allowed(spec).is_ok()
-        };
-        let alone = self.multi.is_none() && self.txn.is_none() && !self.aborted;
         match args.first().and_then(|name| lookup(name)) {
-            Some(spec) if alone && streams(spec) => {
+            Some(spec) if spec.id == C::Mget && self.runs_alone(spec, args.len()) => {
                 if let Ok(Cmd::Read(ReadCmd::MGet(keys))) =
                     parse(spec, &args[1..], self.clock.now_ms())
                 {
                     self.db.count_commands(1);
+                    let keys = keys.iter().copied();
                     if let Err(e) = crate::commands::exec::stream_values(&self.db, keys, sink) {
                         sink.reply(error_reply(&e));
                     }
@@ -317,6 +312,92 @@ impl Session {
             }
             _ => sink.reply(self.execute(args)),
         }
+    }
+
+    /// Runs one command line given packed ([`PackedArgs`](crate::commands::PackedArgs):
+    /// the arguments one after another in one buffer, 4 bytes an argument for where each
+    /// ends) as [`Session::execute_to`] runs it. An `MGET`, `EXISTS` or `MSET` outside a
+    /// transaction reads its keys (and values) where they are in the buffer, so that a
+    /// command of a million keys needs no list of slices (16 bytes an argument) beside it;
+    /// any other command gets its arguments as slices, in a list allocated once at its size
+    /// (an error reply if it cannot be).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::commands::{split_packed, Collected, PackedArgs, Policy, Reply, Session};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"a", "1")?;
+    /// let mut session = Session::new(&db, Policy::default());
+    /// let mut line = b"MGET a b".to_vec();
+    /// let ends = split_packed(&mut line).expect("balanced quotes");
+    /// let args = PackedArgs::new(&line, &ends).expect("ends from split_packed");
+    /// let mut sink = Collected::default();
+    /// session.execute_packed(args, &mut sink);
+    /// assert_eq!(sink.into_reply(), Reply::Array(vec![Reply::bulk("1"), Reply::Nil]));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn execute_packed(
+        &mut self,
+        args: crate::commands::PackedArgs<'_>,
+        sink: &mut dyn crate::commands::ReplySink,
+    ) {
+        use crate::commands::table::CommandId as C;
+        let spec = args.get(0).and_then(|name| lookup(name));
+        // MSET's pairs: keys and values alternating after its name.
+        let paired = |id| id != C::Mset || args.len() % 2 == 1;
+        if let Some(spec) = spec.filter(|s| {
+            matches!(s.id, C::Mget | C::Exists | C::Mset)
+                && paired(s.id)
+                && self.runs_alone(s, args.len())
+        }) {
+            self.db.count_commands(1);
+            let keys = args.skip(1);
+            match spec.id {
+                C::Mget => {
+                    if let Err(e) = crate::commands::exec::stream_values(&self.db, keys, sink) {
+                        sink.reply(error_reply(&e));
+                    }
+                }
+                C::Exists => sink.reply(self.db.count_existing_of(keys).map_or_else(
+                    |e| error_reply(&e),
+                    |n| Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+                )),
+                _ => {
+                    // Written straight from the line, as from slices (`run_alone`).
+                    let arg = move |i: usize| args.get(i).unwrap_or_default();
+                    let pairs = args.len() / 2;
+                    let written = self.db.begin_write().and_then(|tx| {
+                        tx.commit_set_by(pairs, move |i| (arg(2 * i + 1), arg(2 * i + 2)))
+                    });
+                    sink.reply(written.map_or_else(|e| error_reply(&e), |()| Reply::ok()));
+                }
+            }
+            return;
+        }
+        match args.to_slices() {
+            Ok(slices) => self.execute_to(&slices, sink),
+            Err(e) => {
+                let reply = self.refuse_in_multi(Reply::error(e.to_string()));
+                sink.reply(reply);
+            }
+        }
+    }
+
+    /// Whether `spec` with `argc` arguments (its name among them) runs now, outside any
+    /// transaction, with nothing to refuse it: a command answered straight from the
+    /// committed state then replies as [`Session::execute`] would.
+    fn runs_alone(&self, spec: &CommandSpec, argc: usize) -> bool {
+        self.multi.is_none()
+            && self.txn.is_none()
+            && !self.aborted
+            && check_arity(spec, argc).is_ok()
+            && self.allowed(spec).is_ok()
+            && self
+                .pubsub
+                .refuse(spec.id, spec.name, self.protocol)
+                .is_none()
     }
 
     /// Runs one command line, `args[0]` being the command name. An empty `args` is an

@@ -17,6 +17,8 @@ pub enum SplitError {
         /// How many arguments the line has.
         args: usize,
     },
+    /// A line of 4 GiB or more, which [`split_packed`] does not take.
+    TooLong,
 }
 
 impl std::fmt::Display for SplitError {
@@ -27,6 +29,7 @@ impl std::fmt::Display for SplitError {
                 f,
                 "ERR not enough memory for the list of the line's {args} arguments"
             ),
+            SplitError::TooLong => f.write_str("ERR a line of 4 GiB or more cannot be packed"),
         }
     }
 }
@@ -60,6 +63,164 @@ pub fn split_line(line: &[u8]) -> Result<Vec<Vec<u8>>, SplitError> {
 /// The arguments as slices, as the commands take them.
 pub fn as_args(args: &[Vec<u8>]) -> Vec<&[u8]> {
     args.iter().map(Vec::as_slice).collect()
+}
+
+/// A command's arguments packed one after another in one buffer, with where each ends: 4
+/// bytes an argument beside the bytes, where a list of slices takes 16. Argument `i` is
+/// `bytes[ends[i - 1]..ends[i]]` (the first starts at 0). What [`split_packed`] makes of a
+/// line, and what [`Session::execute_packed`](crate::commands::Session::execute_packed)
+/// runs: a front end that reads a request into one buffer (a script line, a RESP
+/// multibulk request copied out of its framing) hands it on without a slice an argument.
+#[derive(Debug, Clone, Copy)]
+pub struct PackedArgs<'a> {
+    bytes: &'a [u8],
+    ends: &'a [u32],
+}
+
+impl<'a> PackedArgs<'a> {
+    /// The arguments `ends` marks in `bytes`; `None` unless `ends` never decreases and its
+    /// last entry is within `bytes`.
+    pub fn new(bytes: &'a [u8], ends: &'a [u32]) -> Option<Self> {
+        let mut prev = 0u32;
+        for &end in ends {
+            if end < prev {
+                return None;
+            }
+            prev = end;
+        }
+        (prev as usize <= bytes.len()).then_some(PackedArgs { bytes, ends })
+    }
+
+    /// How many arguments there are.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Argument `i`.
+    pub fn get(&self, i: usize) -> Option<&'a [u8]> {
+        let end = *self.ends.get(i)? as usize;
+        let start = match i.checked_sub(1) {
+            Some(p) => self.ends[p] as usize,
+            None => 0,
+        };
+        self.bytes.get(start..end)
+    }
+
+    /// The arguments in order.
+    pub fn iter(&self) -> PackedIter<'a> {
+        PackedIter {
+            bytes: self.bytes,
+            ends: self.ends.iter(),
+            start: 0,
+        }
+    }
+
+    /// The arguments from `i` on (none if `i` is past the end).
+    pub fn skip(&self, i: usize) -> PackedIter<'a> {
+        let start = match i.checked_sub(1) {
+            Some(p) => self.ends.get(p).map_or(0, |&e| e as usize),
+            None => 0,
+        };
+        PackedIter {
+            bytes: self.bytes,
+            ends: self.ends.get(i..).unwrap_or_default().iter(),
+            start,
+        }
+    }
+
+    /// The arguments as slices, as [`Session::execute`](crate::commands::Session::execute)
+    /// takes them; the list is allocated once at its size.
+    ///
+    /// # Errors
+    /// [`SplitError::OutOfMemory`] when the list cannot be allocated.
+    pub fn to_slices(&self) -> Result<Vec<&'a [u8]>, SplitError> {
+        let mut args = Vec::new();
+        args.try_reserve_exact(self.len())
+            .map_err(|_| SplitError::OutOfMemory { args: self.len() })?;
+        args.extend(self.iter());
+        Ok(args)
+    }
+}
+
+/// The arguments of a [`PackedArgs`], in order.
+#[derive(Debug, Clone)]
+pub struct PackedIter<'a> {
+    bytes: &'a [u8],
+    ends: std::slice::Iter<'a, u32>,
+    start: usize,
+}
+
+impl<'a> Iterator for PackedIter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let end = *self.ends.next()? as usize;
+        let start = std::mem::replace(&mut self.start, end);
+        // Checked by `PackedArgs::new`: never empty in place of an argument.
+        Some(self.bytes.get(start..end).unwrap_or_default())
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.ends.size_hint()
+    }
+}
+
+impl ExactSizeIterator for PackedIter<'_> {}
+
+/// Splits `line` as [`split_in_place`] does and returns where each argument ends: the
+/// arguments are written over the line one after another from its start (as
+/// [`PackedArgs::new`]`(line, &ends)` reads them), and the list takes 4 bytes an argument
+/// rather than 16.
+///
+/// # Errors
+/// [`SplitError::Unbalanced`] on unbalanced quotes (`line` is then as it was);
+/// [`SplitError::OutOfMemory`] when the list cannot be allocated;
+/// [`SplitError::TooLong`] for a line of 4 GiB or more (split it with [`split_in_place`]).
+pub fn split_packed(line: &mut [u8]) -> Result<Vec<u32>, SplitError> {
+    if u32::try_from(line.len()).is_err() {
+        return Err(SplitError::TooLong);
+    }
+    let mut count = 0;
+    split_each(line, false, |_, _| count += 1)?;
+    let mut ends = Vec::new();
+    ends.try_reserve_exact(count)
+        .map_err(|_| SplitError::OutOfMemory { args: count })?;
+    // Each argument starts where the one before it ended; the ends fit, as the line does.
+    split_each(line, true, |_, end| {
+        ends.push(u32::try_from(end).unwrap_or(u32::MAX));
+    })?;
+    Ok(ends)
+}
+
+/// The first argument of `line` as written, if it is written plainly (no quote in it): then
+/// it is exactly the first argument [`split_line`] finds, without splitting the line. A
+/// front end can choose from it how to split (`ziggy` packs an `MGET` or `EXISTS` line with
+/// [`split_packed`], and splits others with [`split_in_place`]).
+///
+/// # Examples
+///
+/// ```
+/// use ziggydb::commands::plain_command_name;
+/// assert_eq!(plain_command_name(b"  mget a b"), Some(&b"mget"[..]));
+/// assert_eq!(plain_command_name(b"EXISTS"), Some(&b"EXISTS"[..]));
+/// assert_eq!(plain_command_name(br#""MGET" a"#), None);
+/// assert_eq!(plain_command_name(b" \t"), None);
+/// ```
+pub fn plain_command_name(line: &[u8]) -> Option<&[u8]> {
+    let start = line.iter().position(|&b| !is_space(b))?;
+    let rest = line.get(start..)?;
+    // Only these end an argument (the blanks skipped before one are more).
+    let len = rest
+        .iter()
+        .position(|&b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+        .unwrap_or(rest.len());
+    let name = rest.get(..len)?;
+    (!name.iter().any(|&b| b == b'"' || b == b'\'')).then_some(name)
 }
 
 /// Writes `b` at `line[*w]` (if `write`) and moves `w` on.
@@ -258,6 +419,95 @@ mod tests {
         let before = bad.clone();
         assert_eq!(split_in_place(&mut bad), Err(SplitError::Unbalanced));
         assert_eq!(bad, before);
+    }
+
+    #[test]
+    fn a_packed_split_finds_the_arguments_split_line_finds() {
+        for line in [
+            r#"SET  "a b\x41" 'c\'d' e"f"  "#,
+            "MGET a b c",
+            "",
+            "   ",
+            r#""" '' x"#,
+            "GET a\r",
+        ] {
+            let mut bytes = line.as_bytes().to_vec();
+            let ends = split_packed(&mut bytes).unwrap();
+            assert_eq!(ends.capacity(), ends.len(), "{line:?}");
+            let args = PackedArgs::new(&bytes, &ends).unwrap();
+            let want = split_line(line.as_bytes()).unwrap();
+            assert_eq!(args.len(), want.len());
+            assert_eq!(args.is_empty(), want.is_empty());
+            assert_eq!(args.iter().collect::<Vec<_>>(), as_args(&want), "{line:?}");
+            assert_eq!(args.iter().len(), want.len());
+            assert_eq!(args.to_slices().unwrap(), as_args(&want));
+            for (i, arg) in want.iter().enumerate() {
+                assert_eq!(args.get(i), Some(&arg[..]));
+                assert_eq!(args.skip(i).collect::<Vec<_>>(), as_args(&want[i..]));
+                assert_eq!(args.skip(i).len(), want.len() - i);
+            }
+            assert_eq!(args.get(want.len()), None);
+            assert_eq!(args.skip(want.len() + 1).count(), 0);
+        }
+        let mut bad = br#"MGET "a\x41" "unterminated"#.to_vec();
+        let before = bad.clone();
+        assert_eq!(split_packed(&mut bad), Err(SplitError::Unbalanced));
+        assert_eq!(bad, before);
+    }
+
+    #[test]
+    fn packed_arguments_must_lie_within_their_bytes_in_order() {
+        let bytes = b"GETab";
+        let args = PackedArgs::new(bytes, &[3, 4, 4, 5]).unwrap();
+        assert_eq!(
+            args.iter().collect::<Vec<_>>(),
+            [&b"GET"[..], b"a", b"", b"b"]
+        );
+        assert!(
+            PackedArgs::new(bytes, &[3, 2]).is_none(),
+            "an end before the one before"
+        );
+        assert!(
+            PackedArgs::new(bytes, &[3, 6]).is_none(),
+            "an end beyond the bytes"
+        );
+        assert!(PackedArgs::new(bytes, &[]).unwrap().is_empty());
+        assert_eq!(
+            SplitError::TooLong.to_string(),
+            "ERR a line of 4 GiB or more cannot be packed"
+        );
+    }
+
+    #[test]
+    fn a_plain_command_name_is_the_first_argument_split_line_finds() {
+        for line in [
+            "MGET a b",
+            "  exists\tx",
+            "\x0b\x0cGET",
+            "SET\ra",
+            "PING",
+            "a\"b c\"",
+            "'x' y",
+            "",
+            " ",
+            "M\\x41 b",
+        ] {
+            let split = split_line(line.as_bytes()).unwrap();
+            match plain_command_name(line.as_bytes()) {
+                Some(name) => assert_eq!(Some(name), split.first().map(Vec::as_slice), "{line:?}"),
+                None => assert!(
+                    split.is_empty()
+                        || line
+                            .trim_start()
+                            .split(' ')
+                            .next()
+                            .unwrap()
+                            .contains(['"', '\'']),
+                    "{line:?}"
+                ),
+            }
+        }
+        assert_eq!(plain_command_name(b"\x0b\x0cGET x"), Some(&b"GET"[..]));
     }
 
     #[test]

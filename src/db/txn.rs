@@ -707,6 +707,16 @@ impl WriteTxn {
         self.commit_pairs(Alternating(keys_and_values))
     }
 
+    /// As [`WriteTxn::commit_set_alternating`], pair `i` being `pair(i)` for `i < count`
+    /// (`MSET` of a packed line, whose arguments are not slices).
+    pub(crate) fn commit_set_by<'p>(
+        self,
+        count: usize,
+        pair: impl Fn(usize) -> (&'p [u8], &'p [u8]) + Copy,
+    ) -> Result<()> {
+        self.commit_pairs(ByIndex(count, pair, std::marker::PhantomData))
+    }
+
     fn commit_pairs<P: PairAt>(mut self, pairs: P) -> Result<()> {
         let n = pairs.count();
         for i in 0..n {
@@ -807,6 +817,19 @@ impl PairAt for Alternating<'_> {
     }
     fn pair(&self, i: usize) -> (&[u8], &[u8]) {
         (self.0[2 * i], self.0[2 * i + 1])
+    }
+}
+
+/// `count` pairs by position, from a function of the pairs' lifetime `'p`.
+#[derive(Clone, Copy)]
+struct ByIndex<'p, F>(usize, F, std::marker::PhantomData<&'p [u8]>);
+
+impl<'p, F: Fn(usize) -> (&'p [u8], &'p [u8]) + Copy> PairAt for ByIndex<'p, F> {
+    fn count(&self) -> usize {
+        self.0
+    }
+    fn pair(&self, i: usize) -> (&[u8], &[u8]) {
+        (self.1)(i)
     }
 }
 

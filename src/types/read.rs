@@ -668,6 +668,22 @@ impl Db {
     pub fn view<T>(&self, mut f: impl FnMut(&Snapshot<'_>) -> Result<T>) -> Result<T> {
         crate::db::pages::read_counted(&self.inner, |s| f(&Snapshot { inner: s }))
     }
+
+    /// As [`Read::count_existing`], over keys from an iterator (walked again if the read
+    /// section is retried), so that a caller holding its keys in another form (`EXISTS` of
+    /// a packed line) needs no list of slices.
+    pub(crate) fn count_existing_of<'k>(
+        &self,
+        keys: impl Iterator<Item = &'k [u8]> + Clone,
+    ) -> Result<u64> {
+        self.section(&mut |s| {
+            let mut n = 0;
+            for key in keys.clone() {
+                n += u64::from(s.exists(key)?);
+            }
+            Ok(n)
+        })
+    }
 }
 
 impl Db {

@@ -24,7 +24,10 @@ use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use ziggydb::{Db, Durability};
 
-use ziggydb::commands::{self, as_args, split_in_place, Policy, Reply, Session, Transfer};
+use ziggydb::commands::{
+    self, as_args, plain_command_name, split_in_place, split_packed, PackedArgs, Policy, Reply,
+    Session, SplitError, Transfer,
+};
 
 use crate::print::Format;
 use crate::repl::{run_repeated, Outcome, Repeat};
@@ -238,6 +241,20 @@ pub fn run_command(
 
 /// Runs one command and prints its reply; true if it was an error.
 fn run_one(session: &mut Session, options: repl::Options, args: &[&[u8]]) -> io::Result<bool> {
+    let name = args.first().copied().unwrap_or_default();
+    run_one_with(session, options, name, |session, sink| {
+        session.execute_to(args, sink);
+    })
+}
+
+/// Runs the command named `name` through `execute` (which hands its reply to the sink it is
+/// given) and prints its reply; true if it was an error.
+fn run_one_with(
+    session: &mut Session,
+    options: repl::Options,
+    name: &[u8],
+    execute: impl FnOnce(&mut Session, &mut dyn commands::ReplySink),
+) -> io::Result<bool> {
     let format = options.format;
     let mut stdout = io::stdout().lock();
     let mut sink = Printing {
@@ -248,8 +265,8 @@ fn run_one(session: &mut Session, options: repl::Options, args: &[&[u8]]) -> io:
     };
     // An MGET's reply is printed as each value is read: neither it nor its printed form is
     // held whole.
-    let waiting = interrupt::blocks(args).then(interrupt::Waiting::start);
-    session.execute_to(args, &mut sink);
+    let waiting = interrupt::blocks(&[name]).then(interrupt::Waiting::start);
+    execute(session, &mut sink);
     drop(waiting);
     let Printing { printer, whole, .. } = sink;
     if interrupt::pending() {
@@ -280,7 +297,7 @@ fn run_one(session: &mut Session, options: repl::Options, args: &[&[u8]]) -> io:
         // As redis-cli does, INFO's text prints as it is (lines end in CRLF), even to a
         // terminal.
         Reply::Bulk(text)
-            if args[0].eq_ignore_ascii_case(b"info")
+            if name.eq_ignore_ascii_case(b"info")
                 && matches!(format, Format::Raw | Format::Tty) =>
         {
             buf.extend_from_slice(text);
@@ -876,31 +893,80 @@ fn run_script(
         if line.capacity() > 1 << 20 {
             line.shrink_to_fit();
         }
-        // Split over the line itself: the arguments are slices of it, not a vector each.
-        let ranges = match split_in_place(&mut line) {
-            Ok(ranges) => ranges,
-            Err(e) => {
-                let mut out = io::stdout().lock();
-                writeln!(out, "{e}")?;
-                out.flush()?;
-                continue;
+        // An MGET, EXISTS or MSET line is split packed: its arguments one after another at
+        // the line's start, 4 bytes each for where it ends, read where they are. Any other
+        // line is split over itself into slices of it (16 bytes an argument), not a vector
+        // each.
+        let packs = plain_command_name(&line).is_some_and(|name| {
+            [&b"mget"[..], b"exists", b"mset"]
+                .iter()
+                .any(|packed| name.eq_ignore_ascii_case(packed))
+        });
+        let ends = if packs {
+            match split_packed(&mut line) {
+                Ok(ends) => Some(ends),
+                // A line of 4 GiB or more is split as any other.
+                Err(SplitError::TooLong) => None,
+                Err(e) => {
+                    print_split_error(&e)?;
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let (outcome, failed) = if let Some(ends) = ends {
+            run_packed(session, options, &line, &ends)?
+        } else {
+            match split_in_place(&mut line) {
+                Ok(ranges) => {
+                    // Each (start, end) becomes a slice in the same place (the same size).
+                    let args: Vec<&[u8]> = ranges.into_iter().map(|(s, e)| &line[s..e]).collect();
+                    repl::run_line_status(session, options, &args)?
+                }
+                Err(e) => {
+                    print_split_error(&e)?;
+                    continue;
+                }
             }
         };
-        // Each (start, end) becomes a slice in the same place (the same size).
-        let args: Vec<&[u8]> = ranges.into_iter().map(|(s, e)| &line[s..e]).collect();
-        let (outcome, failed) = repl::run_line_status(session, options, &args)?;
         if outcome == Outcome::Quit || interrupt::ever() {
             return Ok(false);
         }
         if failed && exit_on_error {
             return Ok(true);
         }
-        drop(args);
         // A long line's buffer is not kept for the next, short ones.
         if line.capacity() > 1 << 20 {
             line = Vec::new();
         }
     }
+}
+
+/// Prints why a script line could not be split (the script goes on).
+fn print_split_error(e: &SplitError) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{e}")?;
+    out.flush()
+}
+
+/// Runs an `MGET`, `EXISTS` or `MSET` script line split by `split_packed` into `bytes` and
+/// `ends`: its arguments are read where they are in the line (no list of slices beside it,
+/// 16 bytes an argument).
+fn run_packed(
+    session: &mut Session,
+    options: repl::Options,
+    bytes: &[u8],
+    ends: &[u32],
+) -> io::Result<(Outcome, bool)> {
+    let Some(args) = PackedArgs::new(bytes, ends) else {
+        return Ok((Outcome::Continue, false));
+    };
+    let name = args.get(0).unwrap_or_default();
+    let failed = run_one_with(session, options, name, |session, sink| {
+        session.execute_packed(args, sink);
+    })?;
+    Ok((Outcome::Continue, failed))
 }
 
 #[cfg(test)]
