@@ -10,6 +10,7 @@
 mod client;
 mod help;
 mod interrupt;
+mod migrate;
 mod print;
 mod repl;
 mod shell;
@@ -499,6 +500,8 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
     let code = if let Some(code) = stdio_transfer(&db, format, &command)? {
         code
+    } else if let Some(code) = migrate::import_redis(&db, format, &command)? {
+        code
     } else if !command.is_empty() {
         let repeat = match args.repeat {
             None => Repeat::Times(1),
@@ -528,6 +531,13 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     Ok(code)
+}
+
+/// Standard input if it is a regular file (which can be read twice).
+fn stdin_file() -> Option<std::fs::File> {
+    use std::os::fd::AsFd as _;
+    let file = std::fs::File::from(io::stdin().as_fd().try_clone_to_owned().ok()?);
+    file.metadata().ok()?.is_file().then_some(file)
 }
 
 /// The size of standard input if it is a regular file.
@@ -563,14 +573,31 @@ fn stdio_transfer(db: &Db, format: Format, command: &[&[u8]]) -> anyhow::Result<
             let stdout = io::stdout().lock();
             db.export(export_format, stdout).map(|_| None)
         }
-        Transfer::Import => {
-            let mut input = Vec::new();
-            io::stdin()
-                .lock()
-                .read_to_end(&mut input)
-                .context("cannot read standard input")?;
-            db.import(io::Cursor::new(input))
-                .map(|stats| Some(Reply::Int(i64::try_from(stats.keys).unwrap_or(i64::MAX))))
+        Transfer::Import(import_format) => {
+            let resp = import_format == ziggydb::ExportFormat::Resp;
+            // A file (`< dump.resp`) is read in place, twice; a pipe is read into memory.
+            let stats = if let Some(file) = stdin_file() {
+                if resp {
+                    db.import_resp(file)
+                } else {
+                    db.import(file)
+                }
+            } else {
+                let mut input = Vec::new();
+                io::stdin()
+                    .lock()
+                    .read_to_end(&mut input)
+                    .context("cannot read standard input")?;
+                if resp {
+                    db.import_resp(io::Cursor::new(input))
+                } else {
+                    db.import(io::Cursor::new(input))
+                }
+            };
+            stats.map(|stats| {
+                let n = if resp { stats.commands } else { stats.keys };
+                Some(Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+            })
         }
     };
     match result {
