@@ -395,7 +395,10 @@ fn parse_export_format(opts: &[&[u8]]) -> Result<crate::ExportFormat, Reply> {
             } else if name.eq_ignore_ascii_case(b"RESP") {
                 Ok(crate::ExportFormat::Resp)
             } else {
-                Err(Reply::error("ERR unknown format (expected JSONL or RESP)"))
+                // The format of an export file, also for IMPORT.
+                Err(Reply::error(
+                    "ERR unknown export format (expected JSONL or RESP)",
+                ))
             }
         }
         _ => Err(syntax_error()),
