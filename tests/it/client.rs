@@ -993,3 +993,157 @@ fn a_redis_database_round_trips_through_ziggydb_with_every_key_member_and_expiry
     assert_eq!(snapshot(target.port())?, expected);
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The shell, through a pseudo-terminal made by util-linux `script`
+
+/// `ziggy ARGS` in a pseudo-terminal, with what it printed so far collected by a thread.
+struct Pty {
+    proc: Child,
+    stdin: std::process::ChildStdin,
+    output: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    seen: usize,
+}
+
+impl Pty {
+    fn start(args: &[&str], home: &Path) -> TestResult<Pty> {
+        if Command::new("script").arg("--version").output().is_err() {
+            return Err("the shell tests need util-linux `script` (Debian: bsdutils)".into());
+        }
+        // `exec`: the shell that `script` runs must not see the Ctrl-C too.
+        let command = format!("exec '{}' {}", ziggy_bin(), args.join(" "));
+        let mut proc = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("TERM", "xterm")
+            .env("SHELL", "/bin/sh")
+            .env("HOME", home)
+            .env_remove("ZIGGY_HISTFILE")
+            .env_remove("ZIGGY_DIR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdin = proc.stdin.take().ok_or("stdin is piped")?;
+        let mut stdout = proc.stdout.take().ok_or("stdout is piped")?;
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&output);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Ok(Pty {
+            proc,
+            stdin,
+            output,
+            seen: 0,
+        })
+    }
+
+    /// Waits until `text` appears after what earlier expectations used up.
+    fn expect(&mut self, text: &str) -> TestResult {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            {
+                let out = self.output.lock().unwrap();
+                let rest = &out[self.seen.min(out.len())..];
+                if let Some(at) = rest.windows(text.len()).position(|w| w == text.as_bytes()) {
+                    self.seen += at + text.len();
+                    return Ok(());
+                }
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "no {text:?} in the shell's output after {:?}",
+                        String::from_utf8_lossy(rest)
+                    )
+                    .into());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn send(&mut self, keys: &str) -> TestResult {
+        self.stdin.write_all(keys.as_bytes())?;
+        self.stdin.flush()?;
+        Ok(())
+    }
+
+    /// Ctrl-D at an empty prompt; waits for the shell to exit successfully.
+    fn exit(mut self) -> TestResult {
+        self.send("\x04")?;
+        let status = wait_exit(&mut self.proc)?;
+        assert!(status.success(), "the shell exited with {status}");
+        Ok(())
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        if let Ok(None) = self.proc.try_wait() {
+            let _ = self.proc.kill();
+            let _ = self.proc.wait();
+        }
+    }
+}
+
+#[test]
+fn the_shell_shows_redis_clis_prompt_hints_and_goes_on_after_ctrl_c() -> TestResult {
+    let Some(redis) = util::redis_or_skip("client mode's shell test")? else {
+        return Ok(());
+    };
+    let tmp = util::tempdir();
+    let port = redis.port().to_string();
+    let prompt = format!("127.0.0.1:{port}");
+    let mut sh = Pty::start(&["-h", "127.0.0.1", "-p", &port], tmp.path())?;
+    sh.expect(&format!("{prompt}> "))?;
+    sh.send("SET greeting hi\r")?;
+    sh.expect("OK")?;
+    sh.expect(&format!("{prompt}> "))?;
+    sh.send("MULTI\r")?;
+    sh.expect(&format!("{prompt}(TX)> "))?;
+    sh.send("INCR n\r")?;
+    sh.expect("QUEUED")?;
+    sh.send("EXEC\r")?;
+    sh.expect("1) (integer) 1")?;
+    sh.expect(&format!("{prompt}> "))?;
+    sh.send("SELECT 2\r")?;
+    sh.expect(&format!("{prompt}[2]> "))?;
+    // A hint shows the arguments still to type, in grey, as on a directory.
+    sh.send("INCRBY ")?;
+    sh.expect("\x1b[90mkey increment")?;
+    sh.send("\x03")?;
+    sh.expect(&format!("{prompt}[2]> "))?;
+    // Ctrl-C ends a blocked BLPOP; the shell connects again, to the same database.
+    sh.send("BLPOP jobs 0\r")?;
+    let mut conn = Conn::connect(redis.port())?;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let Reply::Bulk(info) = conn.ok(&[b"INFO", b"clients"])? else {
+            return Err("INFO is not a string".into());
+        };
+        if !text(&info).contains("blocked_clients:0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "BLPOP never blocked");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sh.send("\x03")?;
+    sh.expect("(interrupted)")?;
+    sh.expect(&format!("{prompt}[2]> "))?;
+    sh.send("SET in2 yes\r")?;
+    sh.expect("OK")?;
+    assert_eq!(conn.ok(&[b"SELECT", b"2"])?, Reply::Status("OK".into()));
+    assert_eq!(conn.ok(&[b"GET", b"in2"])?, Reply::Bulk(b"yes".to_vec()));
+    sh.exit()?;
+    let history = std::fs::read_to_string(tmp.path().join(".ziggy_history"))?;
+    assert!(
+        history.lines().any(|l| l == "SET greeting hi"),
+        "{history:?}"
+    );
+    Ok(())
+}
