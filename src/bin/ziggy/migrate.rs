@@ -6,7 +6,7 @@
 //! `HSCAN`, 1000 members at a time, so that a big collection never sits in memory whole.
 //! Requests for a window of keys go out together (a pipeline). Each key is written as
 //! `DEL`, then its members, then `PEXPIREAT`, through the command layer, in transactions of
-//! at most 1000 commands (or 8 MiB): other processes see the import progress batch by
+//! at most 1000 commands (or 1 MiB of them): other processes see the import progress batch by
 //! batch. Keys of the types ZiggyDB does not have (streams, modules' types) are skipped and
 //! counted. The copy is not one point in time: a key the server changes during the import
 //! may be copied half before and half after the change.
@@ -27,8 +27,9 @@ const WINDOW: usize = 100;
 const CHUNK: usize = 1000;
 /// Commands written by one transaction at most.
 const BATCH_COMMANDS: u64 = 1000;
-/// Bytes (of arguments) after which a transaction is committed.
-const BATCH_BYTES: usize = 8 << 20;
+/// Bytes (of arguments) after which a transaction is committed: a transaction holds some
+/// 30 times the bytes of the members it adds in tree pages until it commits.
+const BATCH_BYTES: usize = 1 << 20;
 
 /// `IMPORT redis://...` as a one-shot command; `None` for any other command.
 ///
