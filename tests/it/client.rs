@@ -1147,3 +1147,75 @@ fn the_shell_shows_redis_clis_prompt_hints_and_goes_on_after_ctrl_c() -> TestRes
     );
     Ok(())
 }
+
+/// The largest resident set, in bytes, of the children this test process has waited for.
+fn children_max_rss() -> TestResult<u64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage(2) fills the rusage struct it is given, which lives on this frame;
+    // it is zeroed before, so it is initialized whatever the call does.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: zeroed above and filled by the kernel: every field is initialized.
+    let usage = unsafe { usage.assume_init() };
+    Ok(u64::try_from(usage.ru_maxrss)? * 1024)
+}
+
+#[test]
+fn an_import_of_big_collections_keeps_its_transactions_small() -> TestResult {
+    // 40 collections of 5,000 members, written 1000 members a command and interleaved:
+    // 200,000 members, 4 MB of arguments. In one transaction they held some 30 times
+    // that in tree pages; in transactions of 1 MiB of arguments the import stays small.
+    let tmp = util::tempdir();
+    let file = tmp.path().join("collections.resp");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
+    for chunk in 0..5 {
+        for c in 0..10 {
+            let members: Vec<String> = (chunk * 1000..(chunk + 1) * 1000)
+                .map(|i| format!("m{i}"))
+                .collect();
+            let line = |cmd: &str, key: String, pairs: bool| -> String {
+                let mut s = format!("{cmd} {key}");
+                for (i, m) in members.iter().enumerate() {
+                    if pairs {
+                        s.push_str(&format!(" {} {m}", chunk * 1000 + i));
+                    } else {
+                        s.push_str(&format!(" {m}"));
+                    }
+                }
+                s.push('\n');
+                s
+            };
+            out.write_all(line("RPUSH", format!("list:{c}"), false).as_bytes())?;
+            out.write_all(line("SADD", format!("set:{c}"), false).as_bytes())?;
+            out.write_all(line("ZADD", format!("z:{c}"), true).as_bytes())?;
+            out.write_all(line("HSET", format!("h:{c}"), true).as_bytes())?;
+        }
+    }
+    out.flush()?;
+    drop(out);
+    let dir = tmp.path().join("db");
+    let out = ziggy(
+        &[
+            "-d",
+            path_str(&dir)?,
+            "IMPORT",
+            path_str(&file)?,
+            "FORMAT",
+            "RESP",
+        ],
+        b"",
+    )?;
+    assert_eq!(text(&out.stdout), "200\n", "{}", text(&out.stderr));
+    let rss = children_max_rss()?;
+    eprintln!("import peak RSS {} MB", rss >> 20);
+    assert!(
+        rss < 80 << 20,
+        "the import's resident set reached {} MB",
+        rss >> 20
+    );
+    let db = ziggydb::Db::open(&dir)?;
+    assert_eq!(db.list(b"list:9").len()?, 5000);
+    Ok(())
+}
