@@ -383,6 +383,25 @@ fn client_mode_errors_are_redis_clis_and_bad_options_exit_2() -> TestResult {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
     assert!(!dir.exists(), "nothing is created");
+    // IMPORT redis:// is the tool's one-shot command: a script (and so the library, and a
+    // server on it) refuses it rather than connect anywhere.
+    let db = tmp.path().join("imported");
+    let url = format!("redis://127.0.0.1:{port}");
+    let out = ziggy(
+        &["-d", path_str(&db)?],
+        format!("IMPORT {url}\n").as_bytes(),
+    )?;
+    assert_eq!(
+        text(&out.stdout),
+        "ERR IMPORT redis://HOST:PORT works only as a one-shot command: ziggy -d DIR IMPORT \
+         redis://HOST:PORT\n\n"
+    );
+    let out = ziggy(&["-d", path_str(&db)?, "IMPORT", &url], b"")?;
+    assert_eq!(
+        text(&out.stderr),
+        format!("Could not connect to Redis at 127.0.0.1:{port}: Connection refused\n")
+    );
+    assert_eq!(out.status.code(), Some(1));
     // --help is still the help.
     let out = ziggy(&["--help"], b"")?;
     assert!(
