@@ -620,6 +620,13 @@ fn transfer_path(file: &[u8], command: &str) -> Result<std::path::PathBuf, Reply
             if command == "EXPORT" { "output" } else { "input" }
         )));
     }
+    // A server's URL is for the `ziggy` tool, which connects to it: the library and a
+    // server built on it never open a connection on a command's word.
+    if command == "IMPORT" && file.starts_with(b"redis://") {
+        return Err(Reply::error(
+            "ERR IMPORT redis://HOST:PORT works only as a one-shot command: ziggy -d DIR IMPORT redis://HOST:PORT",
+        ));
+    }
     Ok(std::ffi::OsStr::from_bytes(file).into())
 }
 
@@ -661,7 +668,7 @@ fn export(db: &Db, file: &[u8], format: crate::ExportFormat) -> Reply {
     result.map_or_else(|e| transfer_error(&e, &path), int)
 }
 
-fn import(db: &Db, file: &[u8]) -> Reply {
+fn import(db: &Db, file: &[u8], format: crate::ExportFormat) -> Reply {
     let path = match transfer_path(file, "IMPORT") {
         Ok(path) => path,
         Err(reply) => return reply,
@@ -670,8 +677,12 @@ fn import(db: &Db, file: &[u8]) -> Reply {
         Ok(input) => input,
         Err(e) => return Reply::error(format!("ERR cannot open {}: {e}", path.display())),
     };
-    db.import(input)
-        .map_or_else(|e| transfer_error(&e, &path), |stats| int(stats.keys))
+    // JSON Lines replies the keys written, the Redis protocol the commands run.
+    let result = match format {
+        crate::ExportFormat::Resp => db.import_resp(input).map(|stats| stats.commands),
+        _ => db.import(input).map(|stats| stats.keys),
+    };
+    result.map_or_else(|e| transfer_error(&e, &path), int)
 }
 
 /// Runs a command that reads no key (`PING`, `INFO`, `COMPACT`, ...).
@@ -708,7 +719,7 @@ pub fn other(db: &Db, cmd: ServerCmd<'_>) -> crate::Result<Reply> {
             ))
         }
         ServerCmd::Export(file, format) => export(db, file, format),
-        ServerCmd::Import(file) => import(db, file),
+        ServerCmd::Import(file, format) => import(db, file, format),
         ServerCmd::Command(query) => crate::commands::introspect::reply(&query),
         // Repair needs the database to itself, and this shell has it open.
         ServerCmd::Repair => Reply::error(format!(

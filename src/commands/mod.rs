@@ -116,8 +116,8 @@ pub struct Parsed<'a> {
 pub enum Transfer {
     /// `EXPORT file [FORMAT ...]`: the format asked for.
     Export(crate::ExportFormat),
-    /// `IMPORT file`.
-    Import,
+    /// `IMPORT file [FORMAT ...]`: the format of the file.
+    Import(crate::ExportFormat),
 }
 
 impl Parsed<'_> {
@@ -132,7 +132,9 @@ impl Parsed<'_> {
             Some(parse::Cmd::Server(parse::ServerCmd::Export(_, format))) => {
                 Some(Transfer::Export(*format))
             }
-            Some(parse::Cmd::Server(parse::ServerCmd::Import(_))) => Some(Transfer::Import),
+            Some(parse::Cmd::Server(parse::ServerCmd::Import(_, format))) => {
+                Some(Transfer::Import(*format))
+            }
             _ => None,
         }
     }

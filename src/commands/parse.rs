@@ -222,7 +222,7 @@ pub enum ServerCmd<'a> {
     /// `EXPORT file [FORMAT JSONL|RESP]`.
     Export(&'a [u8], crate::ExportFormat),
     /// `IMPORT file`.
-    Import(&'a [u8]),
+    Import(&'a [u8], crate::ExportFormat),
     /// `REPAIR`: only from the command line, on a database nobody has open.
     Repair,
     /// `COMMAND` and its subcommands.
@@ -359,7 +359,7 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Result<C
         C::Check => Cmd::Server(ServerCmd::Check),
         C::Backup => Cmd::Server(ServerCmd::Backup(arg(0))),
         C::Export => Cmd::Server(ServerCmd::Export(arg(0), parse_export_format(&args[1..])?)),
-        C::Import => Cmd::Server(ServerCmd::Import(arg(0))),
+        C::Import => Cmd::Server(ServerCmd::Import(arg(0), parse_export_format(&args[1..])?)),
         C::Repair => Cmd::Server(ServerCmd::Repair),
         C::Command => Cmd::Server(ServerCmd::Command(crate::commands::introspect::parse(
             args,
@@ -390,7 +390,8 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Result<C
     })
 }
 
-/// `EXPORT`'s options after the file: none (JSON Lines) or `FORMAT JSONL|RESP`.
+/// `EXPORT`'s and `IMPORT`'s options after the file: none (JSON Lines) or
+/// `FORMAT JSONL|RESP`.
 fn parse_export_format(opts: &[&[u8]]) -> Result<crate::ExportFormat, Reply> {
     match opts {
         [] => Ok(crate::ExportFormat::JsonLines),
@@ -400,6 +401,7 @@ fn parse_export_format(opts: &[&[u8]]) -> Result<crate::ExportFormat, Reply> {
             } else if name.eq_ignore_ascii_case(b"RESP") {
                 Ok(crate::ExportFormat::Resp)
             } else {
+                // The format of an export file, also for IMPORT.
                 Err(Reply::error(
                     "ERR unknown export format (expected JSONL or RESP)",
                 ))

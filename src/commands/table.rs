@@ -824,10 +824,10 @@ pub const COMMANDS: &[CommandSpec] = &[
         Server,
         Import,
         "IMPORT",
-        2,
+        -2,
         Admin,
-        "file",
-        "Load the keys in a JSON Lines file written by EXPORT"
+        "file [FORMAT JSONL|RESP]",
+        "Load a file written by EXPORT: JSON Lines, or Redis protocol as redis-cli --pipe sends"
     ),
     command!(
         Connection,

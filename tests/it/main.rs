@@ -16,6 +16,7 @@ mod basic;
 mod bits;
 mod blocking;
 mod cli;
+mod client;
 mod cold_open;
 mod collections;
 mod compaction;

@@ -38,8 +38,13 @@ extern "C" fn on_sigint(_: libc::c_int) {
 
 /// Gives `session` the token Ctrl-C cancels, and sets the handler.
 pub fn install(session: &mut Session) {
+    session.set_cancel(install_handler());
+}
+
+/// Sets the handler and returns the token Ctrl-C cancels during a [`Waiting`] (the client
+/// mode checks it between reads of a server's reply).
+pub fn install_handler() -> CancelToken {
     let token = TOKEN.get_or_init(CancelToken::new).clone();
-    session.set_cancel(token);
     let handler: extern "C" fn(libc::c_int) = on_sigint;
     // SAFETY: the handler only does async-signal-safe work (see `on_sigint`); `signal`
     // installs it with BSD semantics (SA_RESTART), and a wait on a futex returns on the
@@ -47,6 +52,7 @@ pub fn install(session: &mut Session) {
     unsafe {
         libc::signal(libc::SIGINT, handler as libc::sighandler_t);
     }
+    token
 }
 
 /// Whether `args` is a command that may wait.
@@ -100,6 +106,11 @@ pub fn take() -> bool {
 /// Whether the last blocking command was cancelled (kept for [`take`]).
 pub fn pending() -> bool {
     CANCELLED.load(Ordering::SeqCst)
+}
+
+/// Whether Ctrl-C cancelled the wait running now.
+pub fn cancelled() -> bool {
+    TOKEN.get().is_some_and(CancelToken::is_cancelled)
 }
 
 /// Whether any blocking command was cancelled.

@@ -7,8 +7,10 @@
 //! Exit status: 0; 1 when a one-shot command replies with an error (or any of its repeats
 //! does) or `ziggy` itself fails; 2 for bad options.
 
+mod client;
 mod help;
 mod interrupt;
+mod migrate;
 mod print;
 mod repl;
 mod shell;
@@ -21,7 +23,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, ValueEnum};
 use ziggydb::{Db, Durability};
 
 use ziggydb::commands::{
@@ -37,7 +39,10 @@ use crate::repl::{run_repeated, Outcome, Repeat};
 #[command(
     name = "ziggy",
     version,
-    override_usage = "ziggy [OPTIONS] [COMMAND [ARG]...]",
+    override_usage = "ziggy [OPTIONS] [COMMAND [ARG]...]\n       \
+                      ziggy -h HOST -p PORT [-a PASSWORD] [OPTIONS] [COMMAND [ARG]...]",
+    // `-h` is the host, as in redis-cli; `--help` is the help.
+    disable_help_flag = true,
     about = "Run commands against a ZiggyDB database, redis-cli style",
     after_help = "Without COMMAND, commands are read from standard input one per line, or typed \
                   at a prompt when standard input is a terminal. There a leading number repeats \
@@ -45,9 +50,72 @@ use crate::repl::{run_repeated, Outcome, Repeat};
                   commands.\n\n\
                   The shell keeps its history in ~/.ziggy_history; ZIGGY_HISTFILE names another \
                   file, and ZIGGY_HISTFILE=/dev/null keeps none.\n\n\
+                  With -h, -p, -s or -u, ziggy is a client of a Redis-protocol server \
+                  (ziggy-server or Redis) instead, as redis-cli is.\n\n\
                   Exit status: 1 when a one-shot command replies with an error, 2 for bad options."
 )]
 struct Args {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+
+    /// Server hostname: run the commands on a Redis-protocol server (default 127.0.0.1).
+    #[arg(
+        short = 'h',
+        value_name = "HOSTNAME",
+        help_heading = "Client of a server"
+    )]
+    host: Option<String>,
+
+    /// Server port (default 6379).
+    #[arg(short = 'p', value_name = "PORT", help_heading = "Client of a server")]
+    port: Option<u16>,
+
+    /// Server socket (overrides hostname and port).
+    #[arg(
+        short = 's',
+        value_name = "SOCKET",
+        help_heading = "Client of a server"
+    )]
+    socket: Option<PathBuf>,
+
+    /// Password to use when connecting to the server (also from the REDISCLI_AUTH
+    /// environment variable, which is safer).
+    #[arg(
+        short = 'a',
+        long = "pass",
+        value_name = "PASSWORD",
+        env = "REDISCLI_AUTH",
+        hide_env_values = true,
+        help_heading = "Client of a server"
+    )]
+    password: Option<String>,
+
+    /// Used to send ACL style 'AUTH username pass'. Needs -a.
+    #[arg(
+        long,
+        value_name = "USERNAME",
+        requires = "password",
+        help_heading = "Client of a server"
+    )]
+    user: Option<String>,
+
+    /// Server URI: redis://[[USERNAME]:PASSWORD@]HOST[:PORT][/DB].
+    #[arg(short = 'u', value_name = "URI", help_heading = "Client of a server")]
+    uri: Option<String>,
+
+    /// Database number on the server.
+    #[arg(short = 'n', value_name = "DB", help_heading = "Client of a server")]
+    db_number: Option<u32>,
+
+    /// Start the session in RESP3 protocol mode (HELLO 3).
+    #[arg(short = '3', long = "resp3", help_heading = "Client of a server")]
+    resp3: bool,
+
+    /// Don't show the warning message when using a password on the command line.
+    #[arg(long, help_heading = "Client of a server")]
+    no_auth_warning: bool,
+
     /// Database directory (created if missing).
     #[arg(
         short,
@@ -166,6 +234,13 @@ fn parse_mode(text: &str) -> Result<u32, String> {
         .ok()
         .filter(|m| *m <= 0o7777)
         .ok_or_else(|| format!("'{text}' is not an octal file mode such as 0600 or 0660"))
+}
+
+impl Args {
+    /// Whether a server was named (`-h`, `-p`, `-s`, `-u`): `ziggy` is then its client.
+    fn is_client(&self) -> bool {
+        self.host.is_some() || self.port.is_some() || self.socket.is_some() || self.uri.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -332,7 +407,11 @@ fn run_one_with(
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
     // Every option comes before the command, and no command starts with '-': a word that does
     // is an option ziggy does not have (clap takes it as the command, which may start with
     // '-' in its arguments).
@@ -340,6 +419,20 @@ fn main() -> ExitCode {
         let word = first.to_string_lossy();
         if word.starts_with('-') && word.len() > 1 {
             eprintln!("ziggy: unknown option '{word}' (ziggy --help lists the options)");
+            return ExitCode::from(2);
+        }
+    }
+    if args.is_client() {
+        return client::main(&args, &matches);
+    }
+    for (id, flag) in [
+        ("password", "-a"),
+        ("user", "--user"),
+        ("db_number", "-n"),
+        ("resp3", "-3"),
+    ] {
+        if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+            eprintln!("ziggy: {flag} is for a server: name one with -h HOST, -p PORT, -s SOCKET or -u URI");
             return ExitCode::from(2);
         }
     }
@@ -424,6 +517,8 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
     let code = if let Some(code) = stdio_transfer(&db, format, &command)? {
         code
+    } else if let Some(code) = migrate::import_redis(&db, format, &command)? {
+        code
     } else if !command.is_empty() {
         let repeat = match args.repeat {
             None => Repeat::Times(1),
@@ -453,6 +548,13 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     Ok(code)
+}
+
+/// Standard input if it is a regular file (which can be read twice).
+fn stdin_file() -> Option<std::fs::File> {
+    use std::os::fd::AsFd as _;
+    let file = std::fs::File::from(io::stdin().as_fd().try_clone_to_owned().ok()?);
+    file.metadata().ok()?.is_file().then_some(file)
 }
 
 /// The size of standard input if it is a regular file.
@@ -488,14 +590,31 @@ fn stdio_transfer(db: &Db, format: Format, command: &[&[u8]]) -> anyhow::Result<
             let stdout = io::stdout().lock();
             db.export(export_format, stdout).map(|_| None)
         }
-        Transfer::Import => {
-            let mut input = Vec::new();
-            io::stdin()
-                .lock()
-                .read_to_end(&mut input)
-                .context("cannot read standard input")?;
-            db.import(io::Cursor::new(input))
-                .map(|stats| Some(Reply::Int(i64::try_from(stats.keys).unwrap_or(i64::MAX))))
+        Transfer::Import(import_format) => {
+            let resp = import_format == ziggydb::ExportFormat::Resp;
+            // A file (`< dump.resp`) is read in place, twice; a pipe is read into memory.
+            let stats = if let Some(file) = stdin_file() {
+                if resp {
+                    db.import_resp(file)
+                } else {
+                    db.import(file)
+                }
+            } else {
+                let mut input = Vec::new();
+                io::stdin()
+                    .lock()
+                    .read_to_end(&mut input)
+                    .context("cannot read standard input")?;
+                if resp {
+                    db.import_resp(io::Cursor::new(input))
+                } else {
+                    db.import(io::Cursor::new(input))
+                }
+            };
+            stats.map(|stats| {
+                let n = if resp { stats.commands } else { stats.keys };
+                Some(Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+            })
         }
     };
     match result {

@@ -182,7 +182,7 @@ pub fn hint_unknown(args: &[&[u8]]) {
 }
 
 /// `:set hints` and `:set nohints`, with redis-cli's messages for anything else.
-fn set_preference(args: &[&[u8]]) -> io::Result<Outcome> {
+pub fn set_preference(args: &[&[u8]]) -> io::Result<Outcome> {
     let lossy = |a: &[u8]| String::from_utf8_lossy(a).into_owned();
     if args[0].eq_ignore_ascii_case(b":set") && args.len() >= 2 {
         if args[1].eq_ignore_ascii_case(b"hints") {

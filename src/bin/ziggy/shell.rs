@@ -50,7 +50,8 @@ pub fn history_path(histfile: Option<&std::ffi::OsStr>, home: Option<&Path>) -> 
 
 /// Completion, hints and hint colouring for the prompt.
 pub struct ShellHelper {
-    db: Db,
+    /// Where key names are completed from (none when `ziggy` is a server's client).
+    db: Option<Db>,
     /// `:set hints` / `:set nohints`.
     pub hints: bool,
     /// Colour the hints (only when standard output is a terminal).
@@ -58,7 +59,7 @@ pub struct ShellHelper {
 }
 
 impl ShellHelper {
-    pub fn new(db: Db, color: bool) -> Self {
+    pub fn new(db: Option<Db>, color: bool) -> Self {
         ShellHelper {
             db,
             hints: true,
@@ -69,6 +70,9 @@ impl ShellHelper {
     /// Up to [`MAX_KEY_CANDIDATES`] keys starting with `prefix`, in key order (from at most
     /// [`MAX_KEY_PAGES`] scan pages).
     fn keys_with_prefix(&self, prefix: &[u8]) -> Vec<Vec<u8>> {
+        let Some(db) = &self.db else {
+            return Vec::new();
+        };
         let mut pattern = Vec::with_capacity(prefix.len() + 1);
         for &b in prefix {
             if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
@@ -82,10 +86,7 @@ impl ShellHelper {
         let mut found = Vec::new();
         let mut cursor = 0;
         for _ in 0..MAX_KEY_PAGES {
-            match self
-                .db
-                .scan(cursor, MAX_KEY_CANDIDATES, Some(&pattern), None)
-            {
+            match db.scan(cursor, MAX_KEY_CANDIDATES, Some(&pattern), None) {
                 Ok((keys, next)) => {
                     found.extend(keys);
                     cursor = next;
@@ -256,6 +257,38 @@ impl Validator for ShellHelper {}
 
 impl Helper for ShellHelper {}
 
+/// What the shell runs its lines on: a session on a database, or a server's connection.
+pub trait Lines {
+    /// The prompt to show before the next line.
+    fn prompt(&self) -> String;
+    /// Runs one line, already split.
+    ///
+    /// # Errors
+    /// If standard output cannot be written.
+    fn run_line(&mut self, args: &[&[u8]]) -> io::Result<Outcome>;
+}
+
+/// A session on the database in `dir`, with the prompt naming the directory.
+struct Embedded<'a> {
+    session: &'a mut Session,
+    name: String,
+    options: repl::Options,
+}
+
+impl Lines for Embedded<'_> {
+    fn prompt(&self) -> String {
+        if self.session.in_transaction() {
+            format!("{}(TX)> ", self.name)
+        } else {
+            format!("{}> ", self.name)
+        }
+    }
+
+    fn run_line(&mut self, args: &[&[u8]]) -> io::Result<Outcome> {
+        run_line(self.session, self.options, args)
+    }
+}
+
 /// Reads and runs commands until end of input or `quit`.
 ///
 /// # Errors
@@ -266,8 +299,21 @@ pub fn run(
     dir: &Path,
     options: repl::Options,
 ) -> anyhow::Result<()> {
+    let mut lines = Embedded {
+        session,
+        name: db_name(dir),
+        options,
+    };
+    run_lines(&mut lines, Some(db))
+}
+
+/// Reads lines at `lines`'s prompt and runs them until end of input or `quit`, completing
+/// key names from `db` if given.
+///
+/// # Errors
+/// If the terminal cannot be read or standard output written.
+pub fn run_lines(lines: &mut dyn Lines, db: Option<Db>) -> anyhow::Result<()> {
     repl::set_interactive();
-    let name = db_name(dir);
     let color = io::stdout().is_terminal();
     let mut editor: Editor<ShellHelper, FileHistory> = Editor::new()?;
     editor.set_helper(Some(ShellHelper::new(db, color)));
@@ -281,11 +327,7 @@ pub fn run(
         let _ = editor.load_history(path);
     }
     loop {
-        let prompt = if session.in_transaction() {
-            format!("{name}(TX)> ")
-        } else {
-            format!("{name}> ")
-        };
+        let prompt = lines.prompt();
         let line = match editor.readline(&prompt) {
             Ok(line) => line,
             // Ctrl-C drops the line being typed, as in a shell.
@@ -311,7 +353,7 @@ pub fn run(
                 continue;
             }
         };
-        match run_line(session, options, &as_args(&args))? {
+        match lines.run_line(&as_args(&args))? {
             Outcome::Continue => {}
             Outcome::Quit => return Ok(()),
             Outcome::Hints(on) => {
@@ -342,7 +384,7 @@ mod tests {
         }
         Ok(Fixture {
             _dir: dir,
-            helper: ShellHelper::new(db, false),
+            helper: ShellHelper::new(Some(db), false),
         })
     }
 
