@@ -444,4 +444,10 @@ pub mod testing {
     pub fn lock_stats() -> Vec<(&'static str, u64)> {
         crate::os::lock::stats::snapshot()
     }
+
+    /// A named stop point for code outside the library (the `ziggy` binary): see
+    /// `ZIGGY_TEST_STOP` in `os::pause`.
+    pub fn stop_point(name: &str) {
+        crate::os::pause::point(name);
+    }
 }

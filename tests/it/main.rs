@@ -15,6 +15,7 @@ mod backup;
 mod basic;
 mod blocking;
 mod cli;
+mod clitools;
 mod cold_open;
 mod collections;
 mod compaction;

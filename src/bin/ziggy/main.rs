@@ -7,6 +7,7 @@
 //! Exit status: 0; 1 when a one-shot command replies with an error (or any of its repeats
 //! does) or `ziggy` itself fails; 2 for bad options.
 
+mod group;
 mod help;
 mod interrupt;
 mod print;
@@ -229,7 +230,7 @@ pub fn run_command(
         };
         let mut buf = Vec::new();
         options.format.write(&reply, &mut buf);
-        let mut out = io::stdout().lock();
+        let mut out = group::stdout();
         out.write_all(&buf)?;
         out.flush()?;
     }
@@ -239,7 +240,7 @@ pub fn run_command(
 /// Runs one command and prints its reply; true if it was an error.
 fn run_one(session: &mut Session, options: repl::Options, args: &[&[u8]]) -> io::Result<bool> {
     let format = options.format;
-    let mut stdout = io::stdout().lock();
+    let mut stdout = group::stdout();
     let mut sink = Printing {
         format,
         to: Some(&mut stdout),
@@ -272,7 +273,7 @@ fn run_one(session: &mut Session, options: repl::Options, args: &[&[u8]]) -> io:
         // A value read in place prints straight from the map, a piece at a time: no copy,
         // whatever its size.
         Reply::Mapped(value) => {
-            let mut out = io::stdout().lock();
+            let mut out = group::stdout();
             print::write_mapped(format, value, &mut out)?;
             out.flush()?;
             return Ok(reply.is_error());
@@ -288,7 +289,7 @@ fn run_one(session: &mut Session, options: repl::Options, args: &[&[u8]]) -> io:
         // A big value (from GETDEL, GETSET, GETEX...) prints as a value read in place does,
         // rather than being copied into the output buffer first.
         Reply::Bulk(bytes) if bytes.len() >= 64 << 10 => {
-            let mut out = io::stdout().lock();
+            let mut out = group::stdout();
             print::write_mapped(format, bytes, &mut out)?;
             out.flush()?;
             return Ok(reply.is_error());
@@ -296,7 +297,7 @@ fn run_one(session: &mut Session, options: repl::Options, args: &[&[u8]]) -> io:
         // An array prints as it is formatted, a piece at a time, rather than into one
         // buffer first (an MGET of a million keys).
         Reply::Array(_) | Reply::Map(_) | Reply::Set(_) => {
-            let mut out = io::stdout().lock();
+            let mut out = group::stdout();
             format.write_to(&reply, &mut out)?;
             out.flush()?;
             return Ok(reply.is_error());
@@ -308,13 +309,14 @@ fn run_one(session: &mut Session, options: repl::Options, args: &[&[u8]]) -> io:
     if options.one_shot && format == Format::Raw && reply.is_error() && buf.ends_with(b"\n\n") {
         buf.pop();
     }
-    let mut out = io::stdout().lock();
+    let mut out = group::stdout();
     out.write_all(&buf)?;
     out.flush()?;
     Ok(reply.is_error())
 }
 
 fn main() -> ExitCode {
+    group::test_hooks();
     let args = Args::parse();
     // Every option comes before the command, and no command starts with '-': a word that does
     // is an option ziggy does not have (clap takes it as the command, which may start with
@@ -395,7 +397,15 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return repair(&args.dir, format);
     }
     refuse_to_create(args, &command)?;
-    let db = open(args)?;
+    // Commands from standard input share fsyncs: they commit with batched durability, and
+    // their replies wait for one sync that covers every command read so far (`group`).
+    let grouped = command.is_empty()
+        && !args.scan
+        && !args.pipe
+        && !args.read_only
+        && args.durability == DurabilityArg::Immediate
+        && !io::stdin().is_terminal();
+    let db = open(args, grouped)?;
     let mut session = Session::new(&db, Policy::trusted());
     if args.scan {
         return scan_keys(&mut session, args);
@@ -424,7 +434,12 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     } else if io::stdin().is_terminal() {
         shell::run(&mut session, db, &args.dir, options)?;
         ExitCode::SUCCESS
-    } else if run_script(&mut session, options, args.exit_on_error)? {
+    } else if run_script(
+        &mut session,
+        options,
+        args.exit_on_error,
+        grouped.then_some(&db),
+    )? {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -749,8 +764,13 @@ fn refuse_to_create(args: &Args, command: &[&[u8]]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open(args: &Args) -> anyhow::Result<Db> {
+/// Opens the database as `args` say; `grouped`: for commands from standard input whose
+/// replies wait for a shared sync (`group`), which commit with batched durability.
+fn open(args: &Args, grouped: bool) -> anyhow::Result<Db> {
     let mut options = Db::options().durability(match args.durability {
+        DurabilityArg::Immediate if grouped => Durability::Batched {
+            max_delay: Duration::from_millis(100),
+        },
         DurabilityArg::Immediate => Durability::Immediate,
         DurabilityArg::Batched => Durability::Batched {
             max_delay: Duration::from_millis(10),
@@ -792,7 +812,7 @@ pub fn answer_help(args: &[&[u8]]) -> io::Result<bool> {
         return Ok(false);
     }
     let text = help::help_text(args.get(1).copied());
-    let mut out = io::stdout().lock();
+    let mut out = group::stdout();
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(true)
@@ -847,21 +867,45 @@ fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<LineRea
 /// Runs the commands on standard input, one per line, printing each reply. An error reply
 /// does not stop the script; blank lines are skipped.
 /// Runs the commands of standard input, one a line; true if `exit_on_error` stopped it at a
-/// command that failed.
+/// command that failed. With `grouped`, the commands read together share a sync of that
+/// database, after which their replies print (`group`).
 fn run_script(
     session: &mut Session,
     options: repl::Options,
     exit_on_error: bool,
+    grouped: Option<&Db>,
 ) -> anyhow::Result<bool> {
-    let mut stdin = io::stdin().lock();
+    let Some(db) = grouped else {
+        return script_lines(session, options, exit_on_error, &mut io::stdin().lock());
+    };
+    group::hold(db);
+    let mut input = group::Input::stdin().context("cannot read standard input")?;
+    let stopped = script_lines(session, options, exit_on_error, &mut input);
+    // The replies of the last group, once their writes are durable.
+    let released = group::release();
+    group::stop();
+    let stopped = stopped?;
+    released?;
+    Ok(stopped)
+}
+
+/// The loop of [`run_script`], reading lines from `input`.
+fn script_lines(
+    session: &mut Session,
+    options: repl::Options,
+    exit_on_error: bool,
+    input: &mut impl BufRead,
+) -> anyhow::Result<bool> {
+    let mut stdin = input;
     let mut line = Vec::new();
+    let mut in_group = 0usize;
     loop {
         line.clear();
         match read_line(&mut stdin, &mut line).context("cannot read standard input")? {
             LineRead::End => return Ok(false),
             LineRead::Line => {}
             LineRead::TooLong(bytes) => {
-                let mut out = io::stdout().lock();
+                let mut out = group::stdout();
                 writeln!(
                     out,
                     "ERR not enough memory for a line of {bytes} bytes; it was skipped"
@@ -880,7 +924,7 @@ fn run_script(
         let ranges = match split_in_place(&mut line) {
             Ok(ranges) => ranges,
             Err(e) => {
-                let mut out = io::stdout().lock();
+                let mut out = group::stdout();
                 writeln!(out, "{e}")?;
                 out.flush()?;
                 continue;
@@ -888,7 +932,7 @@ fn run_script(
         };
         // Each (start, end) becomes a slice in the same place (the same size).
         let args: Vec<&[u8]> = ranges.into_iter().map(|(s, e)| &line[s..e]).collect();
-        let (outcome, failed) = repl::run_line_status(session, options, &args)?;
+        let (outcome, failed) = group::run_line(session, options, &args, &mut in_group)?;
         if outcome == Outcome::Quit || interrupt::ever() {
             return Ok(false);
         }
