@@ -196,6 +196,7 @@ mod engine;
 mod error;
 mod format;
 mod os;
+pub mod progress;
 mod tools;
 mod types;
 mod value_type;

@@ -1,16 +1,18 @@
 //! `ziggy`'s tools beyond one command at a time: scripts on standard input whose commands
 //! share an fsync while every printed reply stays durable (a power cut after a printed reply
-//! never loses its write).
+//! never loses its write), and progress: the library's callback for long operations and
+//! `ziggy`'s bar on a terminal.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ziggydb::progress::{with_progress, Progress, Task, Unit};
 use ziggydb::testing::power_cut;
-use ziggydb::{Db, Value};
+use ziggydb::{Db, ExportFormat, Value};
 
 use crate::util::{self, TestResult};
 
@@ -158,5 +160,172 @@ fn a_reply_a_script_printed_survives_a_power_cut() -> TestResult {
     for (nth, burst) in [(1, 1), (1, 40), (3, 25), (6, 7)] {
         printed_replies_survive_a_power_cut(nth, burst)?;
     }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress of long operations
+
+/// Runs `f` and returns the progress reports it made.
+fn reports<T>(f: impl FnOnce() -> T) -> (T, Vec<Progress>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let out = with_progress(move |p| log.lock().unwrap().push(p), f);
+    let seen = seen.lock().unwrap().clone();
+    (out, seen)
+}
+
+/// Checks that `seen` is one run of `task`: from 0, never decreasing nor past one total,
+/// ending at it, and spaced out.
+fn one_run(seen: &[Progress], task: Task, unit: Unit) {
+    assert!(seen.len() >= 2, "{task:?}: {seen:?}");
+    assert!(
+        seen.iter().all(|p| p.task == task && p.unit == unit),
+        "{seen:?}"
+    );
+    let total = seen[0].total;
+    assert!(total > 0, "{task:?} has something to do");
+    assert_eq!(seen[0].done, 0, "{task:?} starts at 0");
+    assert!(
+        seen.iter().all(|p| p.total == total && p.done <= total),
+        "{seen:?}"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].done <= w[1].done),
+        "{task:?} goes backwards: {seen:?}"
+    );
+    assert_eq!(
+        seen.last().map(|p| p.done),
+        Some(total),
+        "{task:?} ends at its total"
+    );
+    assert!(seen.len() <= 1003, "{task:?}: {} reports", seen.len());
+}
+
+#[test]
+fn long_operations_report_progress_that_ends_at_the_total() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = Db::options().segment_size(256 << 10).open(&dir)?;
+    const KEYS: usize = 3000;
+    for round in 0..2 {
+        db.transaction(|tx| {
+            for i in 0..KEYS {
+                tx.set(format!("k{i}"), format!("value {round} {i:>40}"))?;
+            }
+            tx.list(b"l").push_back(&["a"; 500])?;
+            Ok(())
+        })?;
+    }
+    let keys = db.len();
+
+    let mut dump = Vec::new();
+    let (n, seen) = reports(|| db.export(ExportFormat::JsonLines, &mut dump));
+    assert_eq!(n?, keys);
+    one_run(&seen, Task::Export, Unit::Keys);
+    assert_eq!(seen[0].total, keys);
+
+    let other = Db::open(tmp.path().join("other"))?;
+    let (stats, seen) = reports(|| other.import(std::io::Cursor::new(&dump)));
+    assert_eq!(stats?.keys, keys);
+    one_run(&seen, Task::Import, Unit::Bytes);
+    assert_eq!(
+        seen[0].total,
+        2 * dump.len() as u64,
+        "an import reads its input twice"
+    );
+
+    let (report, seen) = reports(|| db.check());
+    assert!(report?.is_ok());
+    one_run(&seen, Task::Check, Unit::Bytes);
+
+    let backup = tmp.path().join("backup");
+    let (stats, seen) = reports(|| db.backup(&backup));
+    let stats = stats?;
+    one_run(&seen, Task::Backup, Unit::Bytes);
+    assert_eq!(
+        seen[0].total, stats.bytes,
+        "a backup counts the bytes it copies"
+    );
+
+    let (stats, seen) = reports(|| db.compact());
+    assert!(stats?.records_copied > 0);
+    one_run(&seen, Task::Compact, Unit::Bytes);
+
+    let (cleared, seen) = reports(|| db.transaction(|tx| tx.clear()));
+    assert_eq!(cleared?, keys);
+    one_run(&seen, Task::Flush, Unit::Keys);
+    assert_eq!(seen[0].total, keys);
+
+    let (report, seen) = reports(|| ziggydb::repair(&backup));
+    report?;
+    one_run(&seen, Task::Repair, Unit::Bytes);
+
+    // Nothing is reported outside `with_progress`, nor for an operation inside another.
+    let (_, seen) = reports(|| ());
+    assert!(seen.is_empty());
+    Ok(())
+}
+
+/// Runs `ziggy ARGS` on a pseudo-terminal (util-linux `script`): what it printed there.
+fn on_a_terminal(dir: &Path, args: &str) -> TestResult<String> {
+    if Command::new("script").arg("--version").output().is_err() {
+        return Err("this test needs util-linux `script` (Debian: bsdutils)".into());
+    }
+    let command = format!(
+        "exec '{}' -d '{}' {args}",
+        env!("CARGO_BIN_EXE_ziggy"),
+        dir.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("SHELL", "/bin/sh")
+        .env_remove("ZIGGY_DIR")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()?;
+    assert!(out.status.success(), "ziggy {args} failed on a terminal");
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn ziggy_shows_a_progress_bar_on_a_terminal_and_nothing_elsewhere() -> TestResult {
+    let tmp = util::tempdir();
+    // An import long enough for the bar to appear (it waits 300 ms), even in a fast build.
+    const KEYS: usize = 60_000;
+    let file = tmp.path().join("keys.jsonl");
+    let mut text = String::new();
+    for i in 0..KEYS {
+        text.push_str(&format!(
+            "{{\"key\":\"k{i}\",\"type\":\"bytes\",\"value\":\"{i:>60}\"}}\n"
+        ));
+    }
+    std::fs::write(&file, text)?;
+    let import = format!("IMPORT '{}'", file.display());
+
+    let shown = on_a_terminal(&tmp.path().join("tty"), &import)?;
+    assert!(
+        shown.contains("IMPORT [") && shown.contains("MiB"),
+        "no bar on a terminal: {shown:?}"
+    );
+    assert!(
+        shown.trim_end().ends_with(&format!("(integer) {KEYS}")),
+        "{shown:?}"
+    );
+
+    let out = ziggy(
+        &tmp.path().join("piped"),
+        &["IMPORT", &file.display().to_string()],
+    )
+    .stdin(Stdio::null())
+    .output()?;
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout)?, format!("{KEYS}\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "nothing but the reply when standard error is not a terminal"
+    );
     Ok(())
 }

@@ -11,6 +11,7 @@ mod group;
 mod help;
 mod interrupt;
 mod print;
+mod progress;
 mod repl;
 mod shell;
 mod syntax;
@@ -58,8 +59,13 @@ struct Args {
 
     /// When a commit is acknowledged: after fsync (immediate), or at once with fsync at most
     /// 10 ms later (batched).
-    #[arg(long, value_enum, default_value_t = DurabilityArg::Immediate)]
-    durability: DurabilityArg,
+    ///
+    /// By default a reply is printed once its write is durable, as with immediate; commands
+    /// from standard input then share fsyncs: those read together commit batched, and one
+    /// fsync precedes their replies. `--durability immediate` fsyncs each command before the
+    /// next runs.
+    #[arg(long, value_enum)]
+    durability: Option<DurabilityArg>,
 
     /// Size of new segment files.
     #[arg(long, value_name = "BYTES")]
@@ -328,7 +334,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    match run(&args) {
+    // A bar on a terminal for IMPORT, EXPORT, BACKUP, REPAIR, COMPACT, CHECK and FLUSHDB.
+    match progress::with_bars(|| run(&args)) {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
@@ -403,7 +410,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         && !args.scan
         && !args.pipe
         && !args.read_only
-        && args.durability == DurabilityArg::Immediate
+        && args.durability.is_none()
         && !io::stdin().is_terminal();
     let db = open(args, grouped)?;
     let mut session = Session::new(&db, Policy::trusted());
@@ -768,11 +775,11 @@ fn refuse_to_create(args: &Args, command: &[&[u8]]) -> anyhow::Result<()> {
 /// replies wait for a shared sync (`group`), which commit with batched durability.
 fn open(args: &Args, grouped: bool) -> anyhow::Result<Db> {
     let mut options = Db::options().durability(match args.durability {
-        DurabilityArg::Immediate if grouped => Durability::Batched {
+        None if grouped => Durability::Batched {
             max_delay: Duration::from_millis(100),
         },
-        DurabilityArg::Immediate => Durability::Immediate,
-        DurabilityArg::Batched => Durability::Batched {
+        None | Some(DurabilityArg::Immediate) => Durability::Immediate,
+        Some(DurabilityArg::Batched) => Durability::Batched {
             max_delay: Duration::from_millis(10),
         },
     });
@@ -972,7 +979,7 @@ mod tests {
         let args = parse(&["-d", "x", "--raw", "--durability", "batched", "GET", "a"]);
         assert_eq!(args.dir, PathBuf::from("x"));
         assert!(args.raw && !args.no_raw);
-        assert_eq!(args.durability, DurabilityArg::Batched);
+        assert_eq!(args.durability, Some(DurabilityArg::Batched));
         assert_eq!(args.command, ["GET", "a"]);
     }
 
