@@ -329,3 +329,171 @@ fn ziggy_shows_a_progress_bar_on_a_terminal_and_nothing_elsewhere() -> TestResul
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// redis-cli's tools: --bigkeys, --stat, --latency
+
+/// Runs `ziggy -d DIR ARGS` to the end with `stdin`; its standard output.
+fn ziggy_out(dir: &Path, args: &[&str], stdin: &str) -> TestResult<String> {
+    let mut child = ziggy(dir, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or("stdin is piped")?
+        .write_all(stdin.as_bytes())?;
+    let out = child.wait_with_output()?;
+    assert!(
+        out.status.success(),
+        "ziggy {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+#[test]
+fn bigkeys_finds_the_biggest_key_of_each_type_as_redis_cli_does() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    ziggy_out(
+        &dir,
+        &[],
+        "SET key:1 hello\nSET k2 hi\nSET n 12345678\nRPUSH mylist a b c\nRPUSH l2 a\n\
+         SADD s x y\nHSET h f v g w\nZADD z 1 a\n",
+    )?;
+    let out = ziggy_out(&dir, &["--bigkeys"], "")?;
+    let summary = out
+        .split("-------- summary -------\n\n")
+        .nth(1)
+        .ok_or_else(|| format!("no summary in {out}"))?;
+    assert_eq!(
+        summary,
+        "Sampled 8 keys in the keyspace!\n\
+         Total key length in bytes is 19 (avg len 2.38)\n\
+         \n\
+         Biggest   list found '\"mylist\"' has 3 items\n\
+         Biggest   hash found '\"h\"' has 2 fields\n\
+         Biggest string found '\"n\"' has 8 bytes\n\
+         Biggest    set found '\"s\"' has 2 members\n\
+         Biggest   zset found '\"z\"' has 1 members\n\
+         \n\
+         2 lists with 4 items (25.00% of keys, avg size 2.00)\n\
+         1 hashs with 2 fields (12.50% of keys, avg size 2.00)\n\
+         3 strings with 15 bytes (37.50% of keys, avg size 5.00)\n\
+         0 streams with 0 entries (00.00% of keys, avg size 0.00)\n\
+         1 sets with 2 members (12.50% of keys, avg size 2.00)\n\
+         1 zsets with 1 members (12.50% of keys, avg size 1.00)\n"
+    );
+    assert!(out.starts_with("\n# Scanning the entire keyspace"), "{out}");
+    assert!(
+        out.contains("] Biggest list   found so far '\"mylist\"' with 3 items\n"),
+        "{out}"
+    );
+    // A tool only reads: no database is created for it.
+    let missing = tmp.path().join("missing");
+    let out = ziggy(&missing, &["--bigkeys"]).output()?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no database at"));
+    assert!(!missing.exists());
+    Ok(())
+}
+
+/// Starts `ziggy ARGS` and returns it with a channel of its output lines.
+fn lines_of(
+    dir: &Path,
+    args: &[&str],
+) -> TestResult<(std::process::Child, mpsc::Receiver<String>)> {
+    let mut child = ziggy(dir, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("stdout is piped")?;
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Ok((child, lines))
+}
+
+#[test]
+fn stat_prints_the_shared_metrics_of_every_process_a_line_at_a_time() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    ziggy_out(&dir, &[], "SET a 1\nSET b 2\nSET c 3\n")?;
+    let (mut child, lines) = lines_of(&dir, &["--stat", "-i", "0.1"])?;
+    let wait = Duration::from_secs(60);
+    let header = lines.recv_timeout(wait)?;
+    assert!(header.starts_with("------- data ------"), "{header}");
+    let columns = lines.recv_timeout(wait)?;
+    assert_eq!(
+        columns.split_whitespace().collect::<Vec<_>>(),
+        ["keys", "disk", "mapped", "commits", "commands", "attached"]
+    );
+    let first = lines.recv_timeout(wait)?;
+    let fields: Vec<&str> = first.split_whitespace().collect();
+    assert_eq!(fields[0], "3", "{first}");
+    assert_eq!(fields.last(), Some(&"1"), "one process attached: {first}");
+    let commits: u64 = fields[3].parse()?;
+    // Another process's commits show in the next lines, with the change.
+    ziggy_out(&dir, &[], "SET d 4\nSET e 5\n")?;
+    let deadline = Instant::now() + wait;
+    loop {
+        let line = lines.recv_timeout(wait)?;
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.first() == Some(&"5") {
+            let now: u64 = fields[3].parse()?;
+            assert!(now >= commits + 2, "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no line with 5 keys");
+    }
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}
+
+#[test]
+fn latency_prints_min_max_avg_and_samples_as_redis_cli_does() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    ziggy_out(&dir, &[], "SET a 1\n")?;
+    for args in [
+        &["--latency", "-i", "0.3"][..],
+        &["--latency", "--latency-commit", "-i", "0.3"][..],
+    ] {
+        // Not on a terminal: one line after the interval, raw: min max avg samples.
+        let out = ziggy_out(&dir, args, "")?;
+        let fields: Vec<f64> = out
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
+        assert_eq!(fields.len(), 4, "{out}");
+        let [min, max, avg, count] = [fields[0], fields[1], fields[2], fields[3]];
+        assert!(
+            count >= 1.0 && min > 0.0 && min <= avg && avg <= max,
+            "{out}"
+        );
+    }
+    let out = ziggy_out(&dir, &["--latency", "-i", "0.1", "--csv"], "")?;
+    assert_eq!(out.trim_end().split(',').count(), 4, "{out}");
+    // The commit probe leaves nothing behind.
+    assert_eq!(ziggy_out(&dir, &["DBSIZE"], "")?, "1\n");
+    // History: a line per interval, until interrupted.
+    let (mut child, lines) = lines_of(&dir, &["--latency-history", "-i", "0.1"])?;
+    for _ in 0..3 {
+        let line = lines.recv_timeout(Duration::from_secs(60))?;
+        assert_eq!(line.split_whitespace().count(), 4, "{line}");
+    }
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}

@@ -15,6 +15,7 @@ mod progress;
 mod repl;
 mod shell;
 mod syntax;
+mod tools;
 
 use std::ffi::OsString;
 use std::io::{self, BufRead, IsTerminal, Read as _, Write};
@@ -122,6 +123,35 @@ struct Args {
     /// How many keys --scan asks for at a time (SCAN's COUNT).
     #[arg(long, value_name = "N", requires = "scan")]
     count: Option<u64>,
+
+    /// Find the biggest key of each type (bytes of a string, items of a list, members of a
+    /// set or sorted set, fields of a hash) and a summary of every type, as redis-cli
+    /// --bigkeys prints them.
+    #[arg(long, conflicts_with_all = ["command", "pipe", "scan", "stat", "latency", "latency_history"])]
+    bigkeys: bool,
+
+    /// Print a line of the shared metrics of every attached process each second (-i sets
+    /// the interval), as redis-cli --stat does: keys, segment bytes on disk, bytes this
+    /// process maps, commits and commands with the change since the line before, and the
+    /// processes attached. Until interrupted.
+    #[arg(long, conflicts_with_all = ["command", "pipe", "scan", "latency", "latency_history"])]
+    stat: bool,
+
+    /// Sample the latency of a GET round trip (the read path through the command layer)
+    /// every 10 ms, printed as redis-cli --latency prints it (milliseconds, min/max/avg); on
+    /// a terminal until interrupted, else once after -i seconds (default 1).
+    /// With --latency-commit: a commit of a small write and its fsync instead.
+    #[arg(long, conflicts_with_all = ["command", "pipe", "scan", "latency_history"])]
+    latency: bool,
+
+    /// As --latency, starting a new sample every -i seconds (default 15), one line each.
+    #[arg(long, conflicts_with_all = ["command", "pipe", "scan"])]
+    latency_history: bool,
+
+    /// With --latency or --latency-history: time a commit and its fsync (setting the key
+    /// __ziggy_latency__, deleted after each sample) rather than a GET.
+    #[arg(long)]
+    latency_commit: bool,
 
     /// Run the Redis protocol read from standard input (what redis-cli --pipe sends, or
     /// EXPORT FORMAT RESP writes), many commands to a commit, and print a summary: a mass
@@ -409,6 +439,10 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let grouped = command.is_empty()
         && !args.scan
         && !args.pipe
+        && !args.bigkeys
+        && !args.stat
+        && !args.latency
+        && !args.latency_history
         && !args.read_only
         && args.durability.is_none()
         && !io::stdin().is_terminal();
@@ -419,6 +453,30 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     if args.pipe {
         return pipe(&mut session);
+    }
+    if args.bigkeys {
+        tools::bigkeys(&mut session, db.len())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.stat {
+        tools::stat(&db, args.interval.unwrap_or(Duration::from_secs(1)))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.latency || args.latency_history {
+        let probe = if args.latency_commit {
+            tools::Probe::Commit
+        } else {
+            tools::Probe::Get
+        };
+        tools::latency(
+            &mut session,
+            &db,
+            probe,
+            format,
+            args.latency_history,
+            args.interval,
+        )?;
+        return Ok(ExitCode::SUCCESS);
     }
     interrupt::install(&mut session);
 
@@ -740,10 +798,10 @@ fn refuse_to_create(args: &Args, command: &[&[u8]]) -> anyhow::Result<()> {
         }
     }
     let Some(name) = command.first() else {
-        if args.scan {
+        if args.scan || args.bigkeys || args.stat || args.latency || args.latency_history {
             anyhow::bail!(
-                "no database at {} (--scan only reads; a write, the shell or a script creates \
-                 one)",
+                "no database at {} (this tool only reads; a write, the shell or a script \
+                 creates one)",
                 args.dir.display()
             );
         }
