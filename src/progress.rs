@@ -32,7 +32,8 @@ pub enum Task {
     Compact,
     /// [`Db::check`](crate::Db::check): bytes of records checked in the segments.
     Check,
-    /// [`WriteTxn::clear`](crate::WriteTxn::clear) (`FLUSHDB`): keys deleted.
+    /// [`WriteTxn::clear`](crate::WriteTxn::clear) (`FLUSHDB`): keys deleted (the commit
+    /// that follows is not counted).
     Flush,
 }
 
