@@ -196,6 +196,7 @@ mod engine;
 mod error;
 mod format;
 mod os;
+pub mod progress;
 mod tools;
 mod types;
 mod value_type;
@@ -448,5 +449,11 @@ pub mod testing {
     /// process's fsync.
     pub fn lock_stats() -> Vec<(&'static str, u64)> {
         crate::os::lock::stats::snapshot()
+    }
+
+    /// A named stop point for code outside the library (the `ziggy` binary): see
+    /// `ZIGGY_TEST_STOP` in `os::pause`.
+    pub fn stop_point(name: &str) {
+        crate::os::pause::point(name);
     }
 }

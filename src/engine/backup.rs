@@ -7,6 +7,7 @@
 //! lock (one consistent point), and copies every listed segment, the active one only up to
 //! that end. Opening the copy builds its index; the copy is then a database of its own.
 
+use crate::progress::{self, Task, Unit};
 use std::path::Path;
 
 use crate::engine::Shared;
@@ -77,6 +78,7 @@ impl Shared {
                 (self.read_manifest()?, self.shm.get(W_LOG_POS))
             };
             let mut stats = BackupStats::default();
+            let mut copies = Vec::with_capacity(man.segments.len());
             for &(id, _) in &man.segments {
                 let src = self.segs.path(id);
                 let len = if id == pos_seg(log_pos) {
@@ -86,10 +88,16 @@ impl Shared {
                         .map_err(|e| Error::io(&src, e))?
                         .len()
                 };
-                stats.bytes += copy_prefix(&src, &dest.join(file_name(id)), len, self.mode)?;
-                stats.segments += 1;
+                copies.push((id, src, len));
             }
-            man.write(dest, self.mode)?;
+            let total = copies.iter().map(|(_, _, len)| len).sum();
+            progress::task(Task::Backup, Unit::Bytes, total, || {
+                for (id, src, len) in copies {
+                    stats.bytes += copy_prefix(&src, &dest.join(file_name(id)), len, self.mode)?;
+                    stats.segments += 1;
+                }
+                man.write(dest, self.mode)
+            })?;
             Ok(stats)
         })();
         if locked {
@@ -121,6 +129,7 @@ fn copy_prefix(src: &Path, dst: &Path, len: u64, mode: u32) -> Result<u64> {
         }
         crate::os::io::write_all_at(&to, &buf[..n], off, dst)?;
         off += n as u64;
+        progress::advance(n as u64);
     }
     crate::os::io::sync_data(&to, dst)?;
     Ok(len)

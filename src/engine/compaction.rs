@@ -6,6 +6,7 @@
 //! relocations are published under the sequence lock, and a deleted segment stays readable
 //! to every process that still maps it.
 
+use crate::progress::{self, Task};
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -196,11 +197,14 @@ impl Shared {
         // All victims in one step when the file system has room for a copy of every live
         // record; otherwise in steps that each fit in the room there is (§11.1).
         let live = self.shm.get(W_LIVE_BYTES);
-        if free >= self.copy_bound(live, unit) + manifest_room(&man, 0, unit) {
-            self.compact_victims(&victims, &mut stats)?;
-        } else {
-            self.compact_in_steps(&man, &victims, &mut stats, unit)?;
-        }
+        let victim_files = victims.iter().map(|&(id, _)| self.file_size(id)).sum();
+        progress::task(Task::Compact, progress::Unit::Bytes, victim_files, || {
+            if free >= self.copy_bound(live, unit) + manifest_room(&man, 0, unit) {
+                self.compact_victims(&victims, &mut stats)
+            } else {
+                self.compact_in_steps(&man, &victims, &mut stats, unit)
+            }
+        })?;
         crate::os::io::powerloss::power_loss_note(&format!(
             "compaction done: {} records copied, {} segments removed",
             stats.records_copied, stats.segments_removed
@@ -363,6 +367,7 @@ impl Shared {
         };
         let scanned = self.scan_segments(&scan_man, None, |map, p, meta| {
             victim_bytes += meta.len as u64;
+            progress::advance(meta.len as u64);
             if meta.kind != KIND_PUT {
                 return Ok(());
             }

@@ -1,6 +1,7 @@
 //! `check`: verify every checksum and that the index agrees with the segments
 //! (format-spec.md §12).
 
+use crate::progress::{self, Task, Unit};
 use std::sync::atomic::Ordering;
 
 use crate::db::Db;
@@ -83,9 +84,25 @@ impl Shared {
             }
         }
         let mut records = 0u64;
-        let scanned = self.scan_segments(&man, None, |_, _, _| {
-            records += 1;
-            Ok(())
+        // The active segment's file is allocated ahead of its log: count what is written.
+        let log = self.shm.get(W_LOG_POS);
+        let segment_bytes = man
+            .segments
+            .iter()
+            .map(|&(id, _)| {
+                if id == pos_seg(log) {
+                    u64::from(pos_off(log))
+                } else {
+                    std::fs::metadata(self.segs.path(id)).map_or(0, |m| m.len())
+                }
+            })
+            .sum();
+        let scanned = progress::task(Task::Check, Unit::Bytes, segment_bytes, || {
+            self.scan_segments(&man, None, |_, _, meta| {
+                records += 1;
+                progress::advance(meta.len as u64);
+                Ok(())
+            })
         });
         match scanned {
             Ok(end) => {

@@ -14,6 +14,7 @@
 //! by the last one. A crash or an I/O error mid-import therefore leaves the batches before it
 //! committed; importing the same file again replaces every key it holds.
 
+use crate::progress::{self, Task, Unit};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 
 use serde_json::Value as Json;
@@ -134,6 +135,18 @@ impl Db {
     /// ```
     pub fn import<R: Read + Seek>(&self, input: R) -> Result<ImportStats> {
         let mut input = BufReader::with_capacity(1 << 16, input);
+        // Read twice: the progress of an import is twice the input's length.
+        let len = input
+            .seek(SeekFrom::End(0))
+            .and_then(|len| input.seek(SeekFrom::Start(0)).map(|_| len))
+            .map_err(|e| Error::io(INPUT, e))?;
+        progress::task(Task::Import, Unit::Bytes, len.saturating_mul(2), || {
+            self.import_read(input)
+        })
+    }
+
+    /// [`Db::import`] once the input's length is known.
+    fn import_read<R: Read + Seek>(&self, mut input: BufReader<R>) -> Result<ImportStats> {
         let max_value = self.inner.max_txn_bytes();
         each_line(&mut input, |line, rec| {
             check_size(&rec, max_value).map_err(|reason| Error::BadImportLine { line, reason })
@@ -428,19 +441,23 @@ fn write_err(e: io::Error) -> Error {
 fn export_from(tx: &WriteTxn, format: ExportFormat, out: impl Write) -> Result<u64> {
     let mut out = io::BufWriter::with_capacity(1 << 16, out);
     let mut n = 0;
-    for key in tx.visible_keys()? {
-        let Some(ty) = tx.value_type(&key)? else {
-            continue;
-        };
-        let expires = tx.expiry(&key)?;
-        match format {
-            ExportFormat::JsonLines => json_key(tx, &mut out, &key, ty, expires)?,
-            ExportFormat::Resp => resp_key(tx, &mut out, &key, ty, expires)?,
+    let keys = tx.visible_keys()?;
+    progress::task(Task::Export, Unit::Keys, keys.len() as u64, || {
+        for key in keys {
+            progress::advance(1);
+            let Some(ty) = tx.value_type(&key)? else {
+                continue;
+            };
+            let expires = tx.expiry(&key)?;
+            match format {
+                ExportFormat::JsonLines => json_key(tx, &mut out, &key, ty, expires)?,
+                ExportFormat::Resp => resp_key(tx, &mut out, &key, ty, expires)?,
+            }
+            n += 1;
         }
-        n += 1;
-    }
-    out.flush().map_err(write_err)?;
-    Ok(n)
+        out.flush().map_err(write_err)?;
+        Ok(n)
+    })
 }
 
 /// Calls `f` on each chunk of the entries of the collection at `key` (of type `ty`): list
@@ -682,6 +699,7 @@ fn each_line(input: &mut impl BufRead, mut f: impl FnMut(u64, Record) -> Result<
             return Ok(());
         }
         number += 1;
+        progress::advance(line.len() as u64);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }

@@ -15,6 +15,7 @@
 //! of distinct keys (their bytes and locations; values are read back one transaction at a
 //! time).
 
+use crate::progress::{self, Task, Unit};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -175,6 +176,20 @@ impl RepairReport {
 /// ```
 pub fn repair(dir: impl AsRef<Path>) -> Result<RepairReport> {
     let dir = dir.as_ref();
+    // Progress counts the segment files read; the rebuild and the check after them are
+    // within the last step.
+    let segment_bytes = DirFiles::list(dir).map_or(0, |files| {
+        files
+            .segments
+            .iter()
+            .map(|&id| std::fs::metadata(dir.join(segment::file_name(id))).map_or(0, |m| m.len()))
+            .sum()
+    });
+    progress::task(Task::Repair, Unit::Bytes, segment_bytes, || repair_dir(dir))
+}
+
+/// [`repair`], its progress metered.
+fn repair_dir(dir: &Path) -> Result<RepairReport> {
     if !std::fs::metadata(dir)
         .map_err(|e| Error::io(dir, e))?
         .is_dir()
@@ -553,6 +568,7 @@ impl Salvage {
         let file = crate::os::io::open_file(&path, false)?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         self.report.segments_read += 1;
+        progress::advance(len);
         if len < SEGMENT_HEADER_LEN as u64 {
             self.damage(&path, 0, len, "segment file shorter than its header");
             return Ok(());

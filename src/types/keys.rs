@@ -645,10 +645,19 @@ impl WriteTxn {
     /// ```
     pub fn clear(&mut self) -> Result<u64> {
         let keys = self.visible_keys()?;
-        for key in &keys {
-            self.delete(key)?;
-        }
-        Ok(keys.len() as u64)
+        let n = keys.len() as u64;
+        crate::progress::task(
+            crate::progress::Task::Flush,
+            crate::progress::Unit::Keys,
+            n,
+            || {
+                for key in &keys {
+                    self.delete(key)?;
+                    crate::progress::advance(1);
+                }
+                Ok(n)
+            },
+        )
     }
 }
 

@@ -280,7 +280,9 @@ fn a_lost_manifest_during_a_rotation_is_refused_and_repaired() -> TestResult {
     // Killed at its first rename: the manifest naming the segment the rotation created.
     let out = ziggy_env(
         &dir,
-        &["--segment-size", "65536"],
+        // Each command durable and acknowledged before the next runs (by default the
+        // commands of a script share a sync and their replies wait for it).
+        &["--segment-size", "65536", "--durability", "immediate"],
         &set_script(0..KEYS),
         &[("ZIGGY_FAULT", "rename:1:kill")],
     )?;

@@ -1,6 +1,7 @@
 //! The library's layers call one way only. Each folder of `src/` is a layer, from the top:
-//! `commands` → `tools` → `types` → `db` → `engine` → `format` → `os`, with `error` and
-//! `value_type` (the vocabulary of all) at the bottom. A file may name (`crate::…`) its own layer and the layers
+//! `commands` → `tools` → `types` → `db` → `engine` → `format` → `os`, with `error`,
+//! `value_type` (the vocabulary of all) and `progress` (the callback every layer's long
+//! operations report to) at the bottom. A file may name (`crate::…`) its own layer and the layers
 //! below it, never one above: the test reads every source file and lists each path that
 //! points up. Test code (`#[cfg(test)] mod tests`, `tests.rs`) is exempt, and so is `lib.rs`,
 //! which wires the public names together.
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first, each with its modules (the first segment of a path under
 /// `crate::`, and the file or folder under `src/`).
 const LAYERS: [&[&str]; 8] = [
-    &["error", "value_type"],
+    &["error", "value_type", "progress"],
     &["os"],
     &["format"],
     &["engine"],

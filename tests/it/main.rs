@@ -17,6 +17,7 @@ mod bits;
 mod blocking;
 mod cli;
 mod client;
+mod clitools;
 mod cold_open;
 mod collections;
 mod compaction;

@@ -37,6 +37,9 @@ fn ziggy_under(
         .arg(dir)
         .arg("--segment-size")
         .arg(SEGMENT.to_string())
+        // A script's commands each commit and sync on their own, with no flusher thread
+        // (whose stack `ulimit -d` would count): what is measured is the command's memory.
+        .args(["--durability", "immediate"])
         .args(args)
         .env_remove("ZIGGY_DIR")
         // One malloc arena: the address space a run needs does not depend on its threads.

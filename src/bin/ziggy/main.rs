@@ -8,13 +8,16 @@
 //! does) or `ziggy` itself fails; 2 for bad options.
 
 mod client;
+mod group;
 mod help;
 mod interrupt;
 mod migrate;
 mod print;
+mod progress;
 mod repl;
 mod shell;
 mod syntax;
+mod tools;
 
 use std::ffi::OsString;
 use std::io::{self, BufRead, IsTerminal, Read as _, Write};
@@ -128,8 +131,13 @@ struct Args {
 
     /// When a commit is acknowledged: after fsync (immediate), or at once with fsync at most
     /// 10 ms later (batched).
-    #[arg(long, value_enum, default_value_t = DurabilityArg::Immediate)]
-    durability: DurabilityArg,
+    ///
+    /// By default a reply is printed once its write is durable, as with immediate; commands
+    /// from standard input then share fsyncs: those read together commit batched, and one
+    /// fsync precedes their replies. `--durability immediate` fsyncs each command before the
+    /// next runs.
+    #[arg(long, value_enum)]
+    durability: Option<DurabilityArg>,
 
     /// Size of new segment files.
     #[arg(long, value_name = "BYTES")]
@@ -186,6 +194,35 @@ struct Args {
     /// How many keys --scan asks for at a time (SCAN's COUNT).
     #[arg(long, value_name = "N", requires = "scan")]
     count: Option<u64>,
+
+    /// Find the biggest key of each type (bytes of a string, items of a list, members of a
+    /// set or sorted set, fields of a hash) and a summary of every type, as redis-cli
+    /// --bigkeys prints them.
+    #[arg(long, conflicts_with_all = ["command", "pipe", "scan", "stat", "latency", "latency_history"])]
+    bigkeys: bool,
+
+    /// Print a line of the shared metrics of every attached process each second (-i sets
+    /// the interval), as redis-cli --stat does: keys, segment bytes on disk, bytes this
+    /// process maps, commits and commands with the change since the line before, and the
+    /// processes attached. Until interrupted.
+    #[arg(long, conflicts_with_all = ["command", "pipe", "scan", "latency", "latency_history"])]
+    stat: bool,
+
+    /// Sample the latency of a GET round trip (the read path through the command layer)
+    /// every 10 ms, printed as redis-cli --latency prints it (milliseconds, min/max/avg); on
+    /// a terminal until interrupted, else once after -i seconds (default 1).
+    /// With --latency-commit: a commit of a small write and its fsync instead.
+    #[arg(long, conflicts_with_all = ["command", "pipe", "scan", "latency_history"])]
+    latency: bool,
+
+    /// As --latency, starting a new sample every -i seconds (default 15), one line each.
+    #[arg(long, conflicts_with_all = ["command", "pipe", "scan"])]
+    latency_history: bool,
+
+    /// With --latency or --latency-history: time a commit and its fsync (setting the key
+    /// __ziggy_latency__, deleted after each sample) rather than a GET.
+    #[arg(long)]
+    latency_commit: bool,
 
     /// Run the Redis protocol read from standard input (what redis-cli --pipe sends, or
     /// EXPORT FORMAT RESP writes), many commands to a commit, and print a summary: a mass
@@ -307,7 +344,7 @@ pub fn run_command(
         };
         let mut buf = Vec::new();
         options.format.write(&reply, &mut buf);
-        let mut out = io::stdout().lock();
+        let mut out = group::stdout();
         out.write_all(&buf)?;
         out.flush()?;
     }
@@ -331,7 +368,7 @@ fn run_one_with(
     execute: impl FnOnce(&mut Session, &mut dyn commands::ReplySink),
 ) -> io::Result<bool> {
     let format = options.format;
-    let mut stdout = io::stdout().lock();
+    let mut stdout = group::stdout();
     let mut sink = Printing {
         format,
         to: Some(&mut stdout),
@@ -364,7 +401,7 @@ fn run_one_with(
         // A value read in place prints straight from the map, a piece at a time: no copy,
         // whatever its size.
         Reply::Mapped(value) => {
-            let mut out = io::stdout().lock();
+            let mut out = group::stdout();
             print::write_mapped(format, value, &mut out)?;
             out.flush()?;
             return Ok(reply.is_error());
@@ -380,7 +417,7 @@ fn run_one_with(
         // A big value (from GETDEL, GETSET, GETEX...) prints as a value read in place does,
         // rather than being copied into the output buffer first.
         Reply::Bulk(bytes) if bytes.len() >= 64 << 10 => {
-            let mut out = io::stdout().lock();
+            let mut out = group::stdout();
             print::write_mapped(format, bytes, &mut out)?;
             out.flush()?;
             return Ok(reply.is_error());
@@ -388,7 +425,7 @@ fn run_one_with(
         // An array prints as it is formatted, a piece at a time, rather than into one
         // buffer first (an MGET of a million keys).
         Reply::Array(_) | Reply::Map(_) | Reply::Set(_) => {
-            let mut out = io::stdout().lock();
+            let mut out = group::stdout();
             format.write_to(&reply, &mut out)?;
             out.flush()?;
             return Ok(reply.is_error());
@@ -400,13 +437,14 @@ fn run_one_with(
     if options.one_shot && format == Format::Raw && reply.is_error() && buf.ends_with(b"\n\n") {
         buf.pop();
     }
-    let mut out = io::stdout().lock();
+    let mut out = group::stdout();
     out.write_all(&buf)?;
     out.flush()?;
     Ok(reply.is_error())
 }
 
 fn main() -> ExitCode {
+    group::test_hooks();
     let matches = Args::command().get_matches();
     let args = match Args::from_arg_matches(&matches) {
         Ok(args) => args,
@@ -436,7 +474,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    match run(&args) {
+    // A bar on a terminal for IMPORT, EXPORT, BACKUP, REPAIR, COMPACT, CHECK and FLUSHDB.
+    match progress::with_bars(|| run(&args)) {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
@@ -505,13 +544,49 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return repair(&args.dir, format);
     }
     refuse_to_create(args, &command)?;
-    let db = open(args)?;
+    // Commands from standard input share fsyncs: they commit with batched durability, and
+    // their replies wait for one sync that covers every command read so far (`group`).
+    let grouped = command.is_empty()
+        && !args.scan
+        && !args.pipe
+        && !args.bigkeys
+        && !args.stat
+        && !args.latency
+        && !args.latency_history
+        && !args.read_only
+        && args.durability.is_none()
+        && !io::stdin().is_terminal();
+    let db = open(args, grouped)?;
     let mut session = Session::new(&db, Policy::trusted());
     if args.scan {
         return scan_keys(&mut session, args);
     }
     if args.pipe {
         return pipe(&mut session);
+    }
+    if args.bigkeys {
+        tools::bigkeys(&mut session, db.len())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.stat {
+        tools::stat(&db, args.interval.unwrap_or(Duration::from_secs(1)))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.latency || args.latency_history {
+        let probe = if args.latency_commit {
+            tools::Probe::Commit
+        } else {
+            tools::Probe::Get
+        };
+        tools::latency(
+            &mut session,
+            &db,
+            probe,
+            format,
+            args.latency_history,
+            args.interval,
+        )?;
+        return Ok(ExitCode::SUCCESS);
     }
     interrupt::install(&mut session);
 
@@ -536,7 +611,12 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     } else if io::stdin().is_terminal() {
         shell::run(&mut session, db, &args.dir, options)?;
         ExitCode::SUCCESS
-    } else if run_script(&mut session, options, args.exit_on_error)? {
+    } else if run_script(
+        &mut session,
+        options,
+        args.exit_on_error,
+        grouped.then_some(&db),
+    )? {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -854,10 +934,10 @@ fn refuse_to_create(args: &Args, command: &[&[u8]]) -> anyhow::Result<()> {
         }
     }
     let Some(name) = command.first() else {
-        if args.scan {
+        if args.scan || args.bigkeys || args.stat || args.latency || args.latency_history {
             anyhow::bail!(
-                "no database at {} (--scan only reads; a write, the shell or a script creates \
-                 one)",
+                "no database at {} (this tool only reads; a write, the shell or a script \
+                 creates one)",
                 args.dir.display()
             );
         }
@@ -885,10 +965,15 @@ fn refuse_to_create(args: &Args, command: &[&[u8]]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open(args: &Args) -> anyhow::Result<Db> {
+/// Opens the database as `args` say; `grouped`: for commands from standard input whose
+/// replies wait for a shared sync (`group`), which commit with batched durability.
+fn open(args: &Args, grouped: bool) -> anyhow::Result<Db> {
     let mut options = Db::options().durability(match args.durability {
-        DurabilityArg::Immediate => Durability::Immediate,
-        DurabilityArg::Batched => Durability::Batched {
+        None if grouped => Durability::Batched {
+            max_delay: Duration::from_millis(100),
+        },
+        None | Some(DurabilityArg::Immediate) => Durability::Immediate,
+        Some(DurabilityArg::Batched) => Durability::Batched {
             max_delay: Duration::from_millis(10),
         },
     });
@@ -928,7 +1013,7 @@ pub fn answer_help(args: &[&[u8]]) -> io::Result<bool> {
         return Ok(false);
     }
     let text = help::help_text(args.get(1).copied());
-    let mut out = io::stdout().lock();
+    let mut out = group::stdout();
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(true)
@@ -983,21 +1068,45 @@ fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<LineRea
 /// Runs the commands on standard input, one per line, printing each reply. An error reply
 /// does not stop the script; blank lines are skipped.
 /// Runs the commands of standard input, one a line; true if `exit_on_error` stopped it at a
-/// command that failed.
+/// command that failed. With `grouped`, the commands read together share a sync of that
+/// database, after which their replies print (`group`).
 fn run_script(
     session: &mut Session,
     options: repl::Options,
     exit_on_error: bool,
+    grouped: Option<&Db>,
 ) -> anyhow::Result<bool> {
-    let mut stdin = io::stdin().lock();
+    let Some(db) = grouped else {
+        return script_lines(session, options, exit_on_error, &mut io::stdin().lock());
+    };
+    group::hold(db);
+    let mut input = group::Input::stdin().context("cannot read standard input")?;
+    let stopped = script_lines(session, options, exit_on_error, &mut input);
+    // The replies of the last group, once their writes are durable.
+    let released = group::release();
+    group::stop();
+    let stopped = stopped?;
+    released?;
+    Ok(stopped)
+}
+
+/// The loop of [`run_script`], reading lines from `input`.
+fn script_lines(
+    session: &mut Session,
+    options: repl::Options,
+    exit_on_error: bool,
+    input: &mut impl BufRead,
+) -> anyhow::Result<bool> {
+    let mut stdin = input;
     let mut line = Vec::new();
+    let mut in_group = 0usize;
     loop {
         line.clear();
         match read_line(&mut stdin, &mut line).context("cannot read standard input")? {
             LineRead::End => return Ok(false),
             LineRead::Line => {}
             LineRead::TooLong(bytes) => {
-                let mut out = io::stdout().lock();
+                let mut out = group::stdout();
                 writeln!(
                     out,
                     "ERR not enough memory for a line of {bytes} bytes; it was skipped"
@@ -1035,13 +1144,16 @@ fn run_script(
             None
         };
         let (outcome, failed) = if let Some(ends) = ends {
-            run_packed(session, options, &line, &ends)?
+            // Never a blocking command: it takes its place in the group as any other.
+            let ran = run_packed(session, options, &line, &ends)?;
+            group::count_line(&mut in_group)?;
+            ran
         } else {
             match split_in_place(&mut line) {
                 Ok(ranges) => {
                     // Each (start, end) becomes a slice in the same place (the same size).
                     let args: Vec<&[u8]> = ranges.into_iter().map(|(s, e)| &line[s..e]).collect();
-                    repl::run_line_status(session, options, &args)?
+                    group::run_line(session, options, &args, &mut in_group)?
                 }
                 Err(e) => {
                     print_split_error(&e)?;
@@ -1064,7 +1176,7 @@ fn run_script(
 
 /// Prints why a script line could not be split (the script goes on).
 fn print_split_error(e: &SplitError) -> io::Result<()> {
-    let mut out = io::stdout().lock();
+    let mut out = group::stdout();
     writeln!(out, "{e}")?;
     out.flush()
 }
@@ -1113,7 +1225,7 @@ mod tests {
         let args = parse(&["-d", "x", "--raw", "--durability", "batched", "GET", "a"]);
         assert_eq!(args.dir, PathBuf::from("x"));
         assert!(args.raw && !args.no_raw);
-        assert_eq!(args.durability, DurabilityArg::Batched);
+        assert_eq!(args.durability, Some(DurabilityArg::Batched));
         assert_eq!(args.command, ["GET", "a"]);
     }
 

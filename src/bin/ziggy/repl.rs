@@ -200,7 +200,7 @@ pub fn set_preference(args: &[&[u8]]) -> io::Result<Outcome> {
 
 /// Prints `text` and a newline, flushed.
 pub fn print_line(text: &str) -> io::Result<()> {
-    let mut out = io::stdout().lock();
+    let mut out = crate::group::stdout();
     writeln!(out, "{text}")?;
     out.flush()
 }
