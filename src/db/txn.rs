@@ -614,15 +614,7 @@ impl WriteTxn {
     ) -> Result<()> {
         let guard = self.guard.take().ok_or(Error::Poisoned)?;
         let shared = std::sync::Arc::clone(guard.shared());
-        // The wake-table buckets of the user keys written, bumped once the commit is
-        // published (format-spec.md §9.6).
-        let wake = crate::engine::wake::mask_of(records.clone().filter_map(|(k, op)| {
-            let internal = match op {
-                OpRef::Put { internal, .. } | OpRef::Del { internal } => internal,
-            };
-            (!internal).then_some(k)
-        }));
-        let end = match shared.commit_iter(records) {
+        let end = match shared.commit_iter(records.clone()) {
             Ok(end) => end,
             Err(e) => {
                 shared.shm.add(W_ROLLBACKS, 1);
@@ -633,8 +625,18 @@ impl WriteTxn {
             .shm
             .add(W_COMMIT_MICROS, self.started.elapsed().as_micros() as u64);
         drop(guard);
-        // After the writer lock is released, so that a woken waiter finds it free.
-        shared.wake_buckets(wake);
+        // After the writer lock is released, so that a woken waiter finds it free; only
+        // while someone waits (format-spec.md §9.6): the buckets of the user keys written.
+        if shared.anyone_waits() {
+            shared.wake_buckets(crate::engine::wake::mask_of(records.filter_map(
+                |(k, op)| {
+                    let internal = match op {
+                        OpRef::Put { internal, .. } | OpRef::Del { internal } => internal,
+                    };
+                    (!internal).then_some(k)
+                },
+            )));
+        }
         if shared.opts.durability == Durability::Immediate {
             shared.sync_to(end)?;
         }
