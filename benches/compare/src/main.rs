@@ -811,6 +811,29 @@ fn targets(cfg: &Config, r: &Report) -> Vec<Target> {
         measured: size.map_or_else(|| "–".into(), |x| format!("{x:.2}×")),
         met: size.map(|x| x <= 1.2),
     });
+    let x = versus(st, single::BULK_ONE_TXN, "LMDB");
+    v.push(Target {
+        work: "bulk load in one transaction (issue 19)",
+        target: "≥ 1.5× LMDB",
+        measured: format!("{} LMDB", fmt(x)),
+        met: at_least(x, 1.5),
+    });
+    let x: Vec<Option<f64>> = PROCS
+        .iter()
+        .map(|&p| versus(mt, &mp_row(MP_READS_100K, p), "LMDB"))
+        .collect();
+    v.push(Target {
+        work: "reads of 100k keys from 1, 2 and 4 processes (issue 19)",
+        target: "≥ 1.5× LMDB",
+        measured: format!(
+            "{} LMDB",
+            x.iter().map(|&x| fmt(x)).collect::<Vec<_>>().join(" / ")
+        ),
+        met: x
+            .iter()
+            .map(|&x| at_least(x, 1.5))
+            .try_fold(true, |all, m| Some(all && m?)),
+    });
     v
 }
 
