@@ -491,3 +491,63 @@ fn a_key_written_many_times_in_one_transaction_commits_its_last_value() -> TestR
     assert_eq!(db.len(), 20_002);
     Ok(())
 }
+
+/// The wake table of `ziggy.shm` (words 84–111, format-spec.md §9.6), read from the file,
+/// which shares its pages with every process's map of it.
+fn wake_words(path: &std::path::Path) -> TestResult<Vec<u64>> {
+    let shm = std::fs::read(path.join("ziggy.shm"))?;
+    Ok(shm[84 * 8..112 * 8]
+        .chunks(8)
+        .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+        .collect())
+}
+
+/// Commits bump the wake table only while someone waits (format-spec.md §9.6 step C2):
+/// with no waiter the words stay as they were; with one, a commit to its key moves its
+/// bucket's word and ends the wait.
+#[test]
+fn commits_bump_the_wake_table_only_while_someone_waits() -> TestResult {
+    let tmp = util::tempdir();
+    let path = util::db_path(&tmp);
+    let db = Db::open(&path)?;
+    let before = wake_words(&path)?;
+    for i in 0..200u32 {
+        db.set(format!("key-{i}").as_bytes(), i as i64)?;
+    }
+    db.transaction(|tx| {
+        for i in 0..1000u32 {
+            tx.set(format!("bulk-{i}").as_bytes(), "v")?;
+        }
+        Ok(())
+    })?;
+    assert_eq!(
+        wake_words(&path)?,
+        before,
+        "commits with no waiter bumped the table"
+    );
+
+    let db2 = db.clone();
+    let waiter = std::thread::spawn(move || {
+        db2.wait_for_change(
+            &[b"watched"],
+            ziggydb::Wait::timeout(Duration::from_secs(60)),
+        )
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while db.metrics().waiters < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the waiter never waited"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    db.set(b"watched", "now")?;
+    let woke = waiter.join().map_err(|_| "waiter panicked")??;
+    assert_eq!(woke, Some(0), "the wait ended by the commit");
+    assert_ne!(
+        wake_words(&path)?,
+        before,
+        "a commit beside a waiter bumped nothing"
+    );
+    Ok(())
+}
