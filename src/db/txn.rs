@@ -39,7 +39,15 @@ pub struct Savepoint {
     undo: usize,
     retired: usize,
     pending: Mark,
+    /// The transaction that took it ([`WriteTxn::serial`]) and its number there: a
+    /// savepoint of another transaction, or one a rollback to an earlier savepoint
+    /// invalidated, undoes writes but never truncates the pending arena.
+    owner: u64,
+    id: u64,
 }
+
+/// Numbers the transactions of this process, for [`Savepoint::owner`].
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A write transaction. Holds the database's writer lock (across processes) until it is
 /// committed, rolled back or dropped (dropping rolls back). Reads inside see the
@@ -57,6 +65,12 @@ pub struct WriteTxn {
     /// Writes to the internal namespace so far (collection pages), for a collection command
     /// to tell whether it changed anything.
     internal_writes: u64,
+    /// This transaction's number in the process.
+    serial: u64,
+    /// Savepoints taken so far.
+    savepoints: u64,
+    /// Ranges of savepoint numbers that a rollback to an earlier savepoint invalidated.
+    invalid: Vec<std::ops::Range<u64>>,
     /// A write replaced another with no savepoint: see whether the dead entries are worth
     /// reclaiming once the replaced one has been looked at.
     compact_after: bool,
@@ -72,6 +86,9 @@ impl WriteTxn {
             retired: Vec::new(),
             internal_writes: 0,
             compact_after: false,
+            serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            savepoints: 0,
+            invalid: Vec::new(),
             started: Instant::now(),
         })
     }
@@ -260,10 +277,13 @@ impl WriteTxn {
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn savepoint(&mut self) -> Savepoint {
+        self.savepoints += 1;
         Savepoint {
             undo: self.undo.get_or_insert_with(Vec::new).len(),
             retired: self.retired.len(),
             pending: self.ops.mark(),
+            owner: self.serial,
+            id: self.savepoints,
         }
     }
 
@@ -291,8 +311,21 @@ impl WriteTxn {
                 self.ops.undo(new, old);
             }
             // Every write since the savepoint is in the undo log, so what it appended is
-            // all undone: the arena returns to where it was.
-            self.ops.truncate(sp.pending);
+            // all undone: the arena returns to where it was, unless the savepoint is not
+            // one whose mark still describes the arena (its entries then stay, dead).
+            let valid = sp.owner == self.serial && !self.invalid.iter().any(|r| r.contains(&sp.id));
+            if valid {
+                self.ops.truncate(sp.pending);
+                // The savepoints taken since are invalid now.
+                if sp.id < self.savepoints {
+                    match self.invalid.last_mut() {
+                        Some(r) if r.end == sp.id + 1 || r.contains(&(sp.id + 1)) => {
+                            r.end = r.end.max(self.savepoints + 1);
+                        }
+                        _ => self.invalid.push(sp.id + 1..self.savepoints + 1),
+                    }
+                }
+            }
             self.undo = Some(undo);
         }
         self.retired.truncate(sp.retired);

@@ -551,3 +551,52 @@ fn commits_bump_the_wake_table_only_while_someone_waits() -> TestResult {
     );
     Ok(())
 }
+
+/// A savepoint made invalid by a rollback to an earlier one, or taken in another
+/// transaction, undoes the writes its undo position names and leaves every other write
+/// readable (the pending arena is not cut back to its stale mark).
+#[test]
+fn stale_and_foreign_savepoints_undo_writes_without_losing_others() -> TestResult {
+    let tmp = util::tempdir();
+    let path = util::db_path(&tmp);
+    let db = Db::open(&path)?;
+    let mut first = db.begin_write()?;
+    first.set(b"first", "x")?;
+    let foreign = first.savepoint();
+    first.rollback();
+
+    let big = |c: u8| vec![c; 6000];
+    let mut tx = db.begin_write()?;
+    tx.set(b"a", big(1))?;
+    let sp1 = tx.savepoint();
+    tx.set(b"b", big(2))?;
+    let sp2 = tx.savepoint();
+    tx.set(b"c", big(3))?;
+    tx.rollback_to(sp1);
+    tx.set(b"d", big(4))?;
+    for i in 0..300u32 {
+        tx.set(format!("n{i}").as_bytes(), i.to_le_bytes().to_vec())?;
+    }
+    // Stale: undoes the writes after the first one since sp1, as an undo log position.
+    tx.rollback_to(sp2);
+    assert_eq!(tx.get(b"a")?.map(bytes_of), Some(big(1)));
+    assert_eq!(tx.get(b"d")?.map(bytes_of), Some(big(4)));
+    assert_eq!(tx.get(b"b")?, None);
+    assert_eq!(tx.get(b"c")?, None);
+    assert_eq!(tx.get(b"n0")?, None);
+    assert_eq!(tx.get(b"n299")?, None);
+    tx.set(b"e", big(5))?;
+    // Foreign (position 0 of this transaction's undo log): undoes every write since this
+    // transaction's first savepoint.
+    tx.rollback_to(foreign);
+    assert_eq!(tx.get(b"a")?.map(bytes_of), Some(big(1)));
+    assert_eq!(tx.get(b"d")?, None);
+    assert_eq!(tx.get(b"e")?, None);
+    tx.set(b"f", big(6))?;
+    tx.commit()?;
+    assert_eq!(db.get(b"a")?.map(|v| v.to_vec()), Some(big(1)));
+    assert_eq!(db.get(b"f")?.map(|v| v.to_vec()), Some(big(6)));
+    assert_eq!(db.len(), 2);
+    assert!(db.check()?.is_ok(), "{:?}", db.check()?.problems);
+    Ok(())
+}
