@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub(crate) mod pages;
+pub(crate) mod pending;
 pub(crate) mod txn;
 
 use crate::db::txn::WriteTxn;

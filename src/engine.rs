@@ -118,7 +118,7 @@ impl Hit {
     }
 }
 
-/// A pending write of a transaction.
+/// A write handed to [`Shared::commit_ops`] (repair's salvaged records).
 #[derive(Debug, Clone)]
 pub(crate) enum Op {
     Put {
@@ -128,9 +128,9 @@ pub(crate) enum Op {
         /// The key is in the internal namespace (format-spec.md §3.2 flags).
         internal: bool,
     },
-    Del {
-        internal: bool,
-    },
+    // Repair writes only puts; a delete stays expressible for any other caller.
+    #[allow(dead_code)]
+    Del { internal: bool },
 }
 
 /// A pending write as [`Shared::commit_iter`] reads it: an [`Op`] or a value borrowed from

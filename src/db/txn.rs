@@ -1,10 +1,10 @@
 //! `WriteTxn`: a write transaction holding the writer lock (format-spec.md §9).
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
+use crate::db::pending::{Mark, Pending};
 use crate::engine::options::Durability;
-use crate::engine::{now_ms, Op, OpRef, WriterGuard};
+use crate::engine::{now_ms, OpRef, WriterGuard};
 use crate::error::{Error, Result};
 use crate::format::record::{record_len, MAX_KEY_LEN};
 use crate::format::shm::{W_COMMIT_MICROS, W_ROLLBACKS};
@@ -30,15 +30,24 @@ pub(crate) struct Raw {
     pub expires_at: u64,
 }
 
-/// One change of a transaction's pending writes: the key and what it held before.
-type UndoEntry = ((bool, Vec<u8>), Option<Op>);
+/// One change of a transaction's pending writes: the entry written and the one it replaced.
+type UndoEntry = (u32, Option<u32>);
 
 /// A point inside a write transaction; see [`WriteTxn::savepoint`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Savepoint {
     undo: usize,
     retired: usize,
+    pending: Mark,
+    /// The transaction that took it ([`WriteTxn::serial`]) and its number there: a
+    /// savepoint of another transaction, or one a rollback to an earlier savepoint
+    /// invalidated, undoes writes but never truncates the pending arena.
+    owner: u64,
+    id: u64,
 }
+
+/// Numbers the transactions of this process, for [`Savepoint::owner`].
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A write transaction. Holds the database's writer lock (across processes) until it is
 /// committed, rolled back or dropped (dropping rolls back). Reads inside see the
@@ -48,14 +57,23 @@ pub struct Savepoint {
 pub struct WriteTxn {
     guard: Option<WriterGuard>,
     /// Pending writes by (internal namespace?, key).
-    ops: BTreeMap<(bool, Vec<u8>), Op>,
-    /// While a savepoint exists: every change to `ops`, with what the key held before.
+    ops: Pending,
+    /// While a savepoint exists: every change to `ops`, with the entry it replaced.
     undo: Option<Vec<UndoEntry>>,
     /// Root pages of collections created or changed in this transaction and then replaced.
     retired: Vec<(u64, u64)>,
     /// Writes to the internal namespace so far (collection pages), for a collection command
     /// to tell whether it changed anything.
     internal_writes: u64,
+    /// This transaction's number in the process.
+    serial: u64,
+    /// Savepoints taken so far.
+    savepoints: u64,
+    /// Ranges of savepoint numbers that a rollback to an earlier savepoint invalidated.
+    invalid: Vec<std::ops::Range<u64>>,
+    /// A write replaced another with no savepoint: see whether the dead entries are worth
+    /// reclaiming once the replaced one has been looked at.
+    compact_after: bool,
     started: Instant,
 }
 
@@ -63,10 +81,14 @@ impl WriteTxn {
     pub(crate) fn new(guard: WriterGuard) -> Result<Self> {
         Ok(Self {
             guard: Some(guard),
-            ops: BTreeMap::new(),
+            ops: Pending::default(),
             undo: None,
             retired: Vec::new(),
             internal_writes: 0,
+            compact_after: false,
+            serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            savepoints: 0,
+            invalid: Vec::new(),
             started: Instant::now(),
         })
     }
@@ -103,14 +125,14 @@ impl WriteTxn {
     ) -> Result<Option<R>> {
         let live = |expires_at: u64| expires_at == 0 || expires_at > now_ms();
         match self.pending(key, internal) {
-            Some(Op::Del { .. }) => Ok(None),
-            Some(Op::Put {
+            Some(OpRef::Del { .. }) => Ok(None),
+            Some(OpRef::Put {
                 vtype,
                 payload,
                 expires_at,
                 ..
-            }) => live(*expires_at)
-                .then(|| f(*vtype, payload, *expires_at))
+            }) => live(expires_at)
+                .then(|| f(vtype, payload, expires_at))
                 .transpose(),
             None => {
                 let s = self.shared()?;
@@ -130,8 +152,8 @@ impl WriteTxn {
     }
 
     /// This transaction's own write of `key` in a namespace, if it made one.
-    fn pending(&self, key: &[u8], internal: bool) -> Option<&Op> {
-        self.ops.get(&(internal, key.to_vec()))
+    fn pending(&self, key: &[u8], internal: bool) -> Option<OpRef<'_>> {
+        self.ops.get(key, internal)
     }
 
     /// A collection page (internal key `key`) as this transaction sees it: its own pending
@@ -140,8 +162,8 @@ impl WriteTxn {
     pub(crate) fn page_buf(&self, key: &[u8]) -> Result<Option<crate::format::tree::PageBuf>> {
         use crate::format::tree::PageBuf;
         Ok(match self.pending(key, true) {
-            Some(Op::Del { .. }) => None,
-            Some(Op::Put { payload, .. }) => Some(PageBuf::Owned(payload.clone())),
+            Some(OpRef::Del { .. }) => None,
+            Some(OpRef::Put { payload, .. }) => Some(PageBuf::Owned(payload.to_vec())),
             None => self
                 .shared()?
                 .lookup_internal(key)?
@@ -163,13 +185,7 @@ impl WriteTxn {
         expires_at: u64,
     ) -> Result<()> {
         self.check_record(key, payload.len(), expires_at != 0)?;
-        let op = Op::Put {
-            vtype,
-            payload,
-            expires_at,
-            internal,
-        };
-        if let Some(old) = self.set_op((internal, key.to_vec()), op) {
+        if let Some(old) = self.set_op(key, internal, Some((vtype, payload, expires_at))) {
             self.note_replaced(old);
         }
         Ok(())
@@ -220,17 +236,26 @@ impl WriteTxn {
         self.internal_writes
     }
 
-    /// Records a pending write, keeping the undo log while a savepoint exists.
-    fn set_op(&mut self, key: (bool, Vec<u8>), op: Op) -> Option<Op> {
-        self.internal_writes += u64::from(key.0);
+    /// Records a pending write (`None`: a delete), keeping the undo log while a savepoint
+    /// exists. Returns the entry of the write it replaced, readable until the next write.
+    fn set_op(
+        &mut self,
+        key: &[u8],
+        internal: bool,
+        value: Option<(u8, Vec<u8>, u64)>,
+    ) -> Option<u32> {
+        self.internal_writes += u64::from(internal);
+        let (old, new) = self.ops.put(key, internal, value);
         match &mut self.undo {
-            Some(undo) => {
-                let old = self.ops.insert(key.clone(), op);
-                undo.push((key, old.clone()));
-                old
+            Some(undo) => undo.push((new, old)),
+            // Entries are renumbered by a compaction, which no savepoint may see.
+            None => {
+                if old.is_some() {
+                    self.compact_after = true;
+                }
             }
-            None => self.ops.insert(key, op),
         }
+        old
     }
 
     /// Marks a point in the transaction that [`WriteTxn::rollback_to`] returns to, so one
@@ -252,9 +277,13 @@ impl WriteTxn {
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn savepoint(&mut self) -> Savepoint {
+        self.savepoints += 1;
         Savepoint {
             undo: self.undo.get_or_insert_with(Vec::new).len(),
             retired: self.retired.len(),
+            pending: self.ops.mark(),
+            owner: self.serial,
+            id: self.savepoints,
         }
     }
 
@@ -278,11 +307,24 @@ impl WriteTxn {
     pub fn rollback_to(&mut self, sp: Savepoint) {
         if let Some(mut undo) = self.undo.take() {
             while undo.len() > sp.undo {
-                let Some((key, old)) = undo.pop() else { break };
-                match old {
-                    Some(op) => self.ops.insert(key, op),
-                    None => self.ops.remove(&key),
-                };
+                let Some((new, old)) = undo.pop() else { break };
+                self.ops.undo(new, old);
+            }
+            // Every write since the savepoint is in the undo log, so what it appended is
+            // all undone: the arena returns to where it was, unless the savepoint is not
+            // one whose mark still describes the arena (its entries then stay, dead).
+            let valid = sp.owner == self.serial && !self.invalid.iter().any(|r| r.contains(&sp.id));
+            if valid {
+                self.ops.truncate(sp.pending);
+                // The savepoints taken since are invalid now.
+                if sp.id < self.savepoints {
+                    match self.invalid.last_mut() {
+                        Some(r) if r.end == sp.id + 1 || r.contains(&(sp.id + 1)) => {
+                            r.end = r.end.max(self.savepoints + 1);
+                        }
+                        _ => self.invalid.push(sp.id + 1..self.savepoints + 1),
+                    }
+                }
             }
             self.undo = Some(undo);
         }
@@ -291,23 +333,26 @@ impl WriteTxn {
 
     /// Deletes `key` in a namespace (whether or not it exists).
     pub(crate) fn raw_del(&mut self, key: &[u8], internal: bool) {
-        if let Some(old) = self.set_op((internal, key.to_vec()), Op::Del { internal }) {
+        if let Some(old) = self.set_op(key, internal, None) {
             self.note_replaced(old);
         }
     }
 
     /// A pending collection record replaced by another write: remember its pages, which
     /// `coll::before_commit` frees unless a pending record still names the collection.
-    fn note_replaced(&mut self, old: Op) {
-        if let Op::Put {
+    fn note_replaced(&mut self, old: u32) {
+        if let OpRef::Put {
             vtype,
             payload,
             internal: false,
             ..
-        } = old
+        } = self.ops.op_at(old)
         {
             self.retired
-                .extend(crate::db::pages::retired_roots(vtype, &payload));
+                .extend(crate::db::pages::retired_roots(vtype, payload));
+        }
+        if std::mem::take(&mut self.compact_after) && self.undo.is_none() {
+            self.ops.maybe_compact();
         }
     }
 
@@ -315,8 +360,8 @@ impl WriteTxn {
     /// payload)))` for a put, `None` if the transaction does not touch it.
     pub(crate) fn raw_get_pending(&self, key: &[u8]) -> Option<Option<(u8, Vec<u8>)>> {
         match self.pending(key, false)? {
-            Op::Del { .. } => Some(None),
-            Op::Put { vtype, payload, .. } => Some(Some((*vtype, payload.clone()))),
+            OpRef::Del { .. } => Some(None),
+            OpRef::Put { vtype, payload, .. } => Some(Some((vtype, payload.to_vec()))),
         }
     }
 
@@ -330,12 +375,14 @@ impl WriteTxn {
     pub(crate) fn pending_user_puts(&self) -> Vec<(u8, Vec<u8>)> {
         self.ops
             .iter()
-            .filter_map(|((internal, _), op)| match op {
-                Op::Put { vtype, payload, .. }
-                    if !internal
-                        && ValueType::from_tag(*vtype).is_some_and(ValueType::is_collection) =>
-                {
-                    Some((*vtype, payload.clone()))
+            .filter_map(|(_, op)| match op {
+                OpRef::Put {
+                    vtype,
+                    payload,
+                    internal: false,
+                    ..
+                } if ValueType::from_tag(vtype).is_some_and(ValueType::is_collection) => {
+                    Some((vtype, payload.to_vec()))
                 }
                 _ => None,
             })
@@ -370,7 +417,7 @@ impl WriteTxn {
             return Ok(true);
         }
         // Delete first, so the record moved is not mistaken for a replaced collection.
-        self.set_op((false, from.to_vec()), Op::Del { internal: false });
+        self.set_op(from, false, None);
         self.raw_put(to, false, raw.vtype, raw.payload, raw.expires_at)?;
         Ok(true)
     }
@@ -413,8 +460,8 @@ impl WriteTxn {
     /// transaction's source for [`Read::exists`].
     pub(crate) fn exists_any(&self, key: &[u8]) -> Result<bool> {
         match self.pending(key, false) {
-            Some(Op::Del { .. }) => Ok(false),
-            Some(Op::Put { expires_at, .. }) => Ok(*expires_at == 0 || *expires_at > now_ms()),
+            Some(OpRef::Del { .. }) => Ok(false),
+            Some(OpRef::Put { expires_at, .. }) => Ok(expires_at == 0 || expires_at > now_ms()),
             None => self.shared()?.exists_committed(key),
         }
     }
@@ -506,7 +553,7 @@ impl WriteTxn {
             });
         }
         let existed = self.exists(key)?;
-        if existed || self.ops.contains_key(&(false, key.to_vec())) {
+        if existed || self.ops.contains(key, false) {
             self.raw_del(key, false);
         }
         Ok(existed)
@@ -546,9 +593,14 @@ impl WriteTxn {
     /// User keys this transaction writes or deletes.
     pub(crate) fn pending_user_keys(&self) -> Vec<Vec<u8>> {
         self.ops
-            .keys()
-            .filter(|(internal, _)| !internal)
-            .map(|(_, k)| k.clone())
+            .iter()
+            .filter(|(_, op)| {
+                !matches!(
+                    op,
+                    OpRef::Put { internal: true, .. } | OpRef::Del { internal: true }
+                )
+            })
+            .map(|(k, _)| k.to_vec())
             .collect()
     }
 
@@ -581,12 +633,10 @@ impl WriteTxn {
             self.abort();
             return Err(e);
         }
-        // Encoded from the pending map itself: a copy of it would cost as much again.
+        // Encoded from the pending writes themselves: a copy of them would cost as much
+        // again.
         let ops = std::mem::take(&mut self.ops);
-        self.commit_records(
-            ops.iter()
-                .map(|((_, k), op)| (k.as_slice(), op.as_op_ref())),
-        )
+        self.commit_records(ops.iter())
     }
 
     /// Appends `records` (distinct keys) to the log and publishes them, then syncs as the
@@ -597,15 +647,7 @@ impl WriteTxn {
     ) -> Result<()> {
         let guard = self.guard.take().ok_or(Error::Poisoned)?;
         let shared = std::sync::Arc::clone(guard.shared());
-        // The wake-table buckets of the user keys written, bumped once the commit is
-        // published (format-spec.md §9.6).
-        let wake = crate::engine::wake::mask_of(records.clone().filter_map(|(k, op)| {
-            let internal = match op {
-                OpRef::Put { internal, .. } | OpRef::Del { internal } => internal,
-            };
-            (!internal).then_some(k)
-        }));
-        let end = match shared.commit_iter(records) {
+        let end = match shared.commit_iter(records.clone()) {
             Ok(end) => end,
             Err(e) => {
                 shared.shm.add(W_ROLLBACKS, 1);
@@ -616,8 +658,18 @@ impl WriteTxn {
             .shm
             .add(W_COMMIT_MICROS, self.started.elapsed().as_micros() as u64);
         drop(guard);
-        // After the writer lock is released, so that a woken waiter finds it free.
-        shared.wake_buckets(wake);
+        // After the writer lock is released, so that a woken waiter finds it free; only
+        // while someone waits (format-spec.md §9.6): the buckets of the user keys written.
+        if shared.anyone_waits() {
+            shared.wake_buckets(crate::engine::wake::mask_of(records.filter_map(
+                |(k, op)| {
+                    let internal = match op {
+                        OpRef::Put { internal, .. } | OpRef::Del { internal } => internal,
+                    };
+                    (!internal).then_some(k)
+                },
+            )));
+        }
         if shared.opts.durability == Durability::Immediate {
             shared.sync_to(end)?;
         }

@@ -11,7 +11,7 @@
 //! may take from a key only when no older waiter of this process waits on that key
 //! ([`Waiter::first_in_line`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -110,6 +110,20 @@ pub(crate) struct Local {
 }
 
 impl Shared {
+    /// After a commit was published (format-spec.md §9.6 step C2): whether any waiter is
+    /// registered, so that the commit must bump the wake words of its buckets. A waiter that
+    /// registers meanwhile is not missed: this fence and the one in [`Waiter::seen`] (after
+    /// the registration, before the waiter's check) are sequentially consistent, so either
+    /// the load below sees the registration, or the waiter's check sees this commit.
+    pub(crate) fn anyone_waits(&self) -> bool {
+        if self.read_only {
+            return false;
+        }
+        crate::os::pause::point("wake");
+        fence(Ordering::SeqCst);
+        self.shm.w(W_WAKE_SLEEPERS).load(Ordering::SeqCst) != 0
+    }
+
     /// After a commit that wrote user keys in the buckets of `mask` was published: bump
     /// their wake words and wake whoever sleeps on them (format-spec.md §9.6 step C2).
     pub(crate) fn wake_buckets(&self, mask: u32) {
@@ -120,7 +134,7 @@ impl Shared {
         for b in buckets() {
             self.shm.w(W_WAKE_BASE + b).fetch_add(1, Ordering::SeqCst);
         }
-        crate::os::pause::point("wake");
+        crate::os::pause::point("wake-bumped");
         // SeqCst on both sides: either this load sees a waiter's registration, or that
         // waiter's first read of the word comes after the bump above.
         if self.shm.w(W_WAKE_SLEEPERS).load(Ordering::SeqCst) != 0 {
@@ -175,6 +189,9 @@ impl Waiter<'_> {
     /// called before the condition is checked, so that a commit after the check wakes the
     /// sleep that follows it.
     pub(crate) fn seen(&self, cancel: Option<&CancelToken>) -> Seen {
+        // Pairs with the fence of `Shared::anyone_waits`: a commit that did not see this
+        // waiter's registration is seen by the check that follows (format-spec.md §9.6).
+        fence(Ordering::SeqCst);
         let w = |b: usize| self.shared.shm.w(W_WAKE_BASE + b).load(Ordering::SeqCst) as u32;
         Seen {
             words: self.buckets.iter().map(|&b| w(b)).collect(),

@@ -339,3 +339,264 @@ fn writer_lock_times_out_with_busy_across_threads() -> TestResult {
     db.set(b"after", 2i64)?;
     Ok(())
 }
+
+fn bytes_of(v: Value) -> Vec<u8> {
+    match v {
+        Value::Bytes(b) => b,
+        other => panic!("a value written as bytes reads as {other:?}"),
+    }
+}
+
+/// A transaction's pending writes against a model: many writes of few keys (each key
+/// rewritten hundreds of times, with values small and big), deletes, nested savepoints
+/// rolled back and kept, lists beside the scalars; every read inside the transaction and the
+/// committed state after it must match the model.
+#[test]
+fn pending_writes_match_a_model_through_overwrites_and_savepoints() -> TestResult {
+    use std::collections::BTreeMap;
+
+    let tmp = util::tempdir();
+    let path = util::db_path(&tmp);
+    let db = Db::options().segment_size(64 << 20).open(&path)?;
+    db.set(b"committed-0", "before")?;
+    db.set(b"committed-1", "before")?;
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let value = |round: u64, len: usize| -> Vec<u8> {
+        let mut v = round.to_le_bytes().repeat(len / 8 + 1);
+        v.truncate(len);
+        v
+    };
+    let keys: Vec<Vec<u8>> = (0..40u32)
+        .map(|i| format!("committed-{i}").into_bytes())
+        .collect();
+    let mut model: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+    for k in &keys {
+        let v = db.get(k)?.map(|v| v.to_vec());
+        model.insert(k.clone(), v);
+    }
+    let mut list_model: Vec<Vec<u8>> = Vec::new();
+    let mut tx = db.begin_write()?;
+    // (savepoint, the model and list model when it was taken)
+    type Saved = (
+        ziggydb::Savepoint,
+        BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        Vec<Vec<u8>>,
+    );
+    let mut saved: Vec<Saved> = Vec::new();
+    for round in 0..20_000u64 {
+        let k = &keys[next(keys.len() as u64) as usize];
+        match next(100) {
+            0..=59 => {
+                // Mostly small values, some kept as chunks of their own (4 KiB and up).
+                let len = if next(10) == 0 {
+                    4096 + next(9000) as usize
+                } else {
+                    next(300) as usize
+                };
+                let v = value(round, len);
+                tx.set(k, v.clone())?;
+                model.insert(k.clone(), Some(v));
+            }
+            60..=74 => {
+                let existed = tx.delete(k)?;
+                assert_eq!(existed, model[k].is_some(), "delete of {k:?} at {round}");
+                model.insert(k.clone(), None);
+            }
+            75..=79 => {
+                let item = round.to_le_bytes().to_vec();
+                tx.list(b"the-list").push_back(&[&item])?;
+                list_model.push(item);
+            }
+            80..=82 if saved.len() < 6 => {
+                saved.push((tx.savepoint(), model.clone(), list_model.clone()));
+            }
+            83..=85 if !saved.is_empty() => {
+                let (sp, m, l) = saved.pop().ok_or("no savepoint")?;
+                tx.rollback_to(sp);
+                model = m;
+                list_model = l;
+            }
+            86 if !saved.is_empty() => {
+                // Kept: the writes since it stay.
+                saved.pop();
+            }
+            _ => {
+                let got = tx.get(k)?.map(bytes_of);
+                assert_eq!(got, model[k], "read of {k:?} at round {round}");
+                assert_eq!(tx.exists(k)?, model[k].is_some(), "exists {k:?} at {round}");
+            }
+        }
+    }
+    for k in &keys {
+        let got = tx.get(k)?.map(bytes_of);
+        assert_eq!(got, model[k], "read of {k:?} before commit");
+    }
+    let live =
+        model.values().filter(|v| v.is_some()).count() as u64 + u64::from(!list_model.is_empty());
+    assert_eq!(tx.len()?, live);
+    assert_eq!(tx.list(b"the-list").range(0, -1)?, list_model);
+    tx.commit()?;
+    for k in &keys {
+        let got = db.get(k)?.map(|v| v.to_vec());
+        assert_eq!(got, model[k], "committed {k:?}");
+    }
+    assert_eq!(db.len(), live);
+    assert_eq!(db.list(b"the-list").range(0, -1)?, list_model);
+    assert!(db.check()?.is_ok(), "{:?}", db.check()?.problems);
+    Ok(())
+}
+
+/// One key written 100,000 times in one transaction, with no savepoint, then a load of
+/// distinct keys in the same transaction: the transaction holds the last write of each key
+/// only, commits exactly those records, and reads the right values throughout.
+#[test]
+fn a_key_written_many_times_in_one_transaction_commits_its_last_value() -> TestResult {
+    let tmp = util::tempdir();
+    let path = util::db_path(&tmp);
+    let db = Db::open(&path)?;
+    let mut tx = db.begin_write()?;
+    for i in 0..100_000i64 {
+        tx.set(b"counter", i)?;
+        tx.set(b"blob", vec![(i % 251) as u8; 5000 + (i % 7) as usize])?;
+        if i % 10_000 == 0 {
+            assert_eq!(tx.get(b"counter")?, int(i));
+        }
+    }
+    for i in 0..20_000u32 {
+        tx.set(format!("k{i}").as_bytes(), i.to_le_bytes().to_vec())?;
+    }
+    assert_eq!(tx.incr_by(b"counter", 1)?, 100_000);
+    let before = db.metrics().wal_bytes;
+    tx.commit()?;
+    // Only the last version of each key went to the log: far less than one blob per write.
+    let logged = db.metrics().wal_bytes - before;
+    assert!(logged < 2 << 20, "{logged} bytes logged");
+    assert_eq!(db.get_value(b"counter")?, int(100_000));
+    assert_eq!(
+        db.get(b"blob")?.map(|v| v.to_vec()),
+        Some(vec![(99_999 % 251) as u8; 5000 + 99_999 % 7])
+    );
+    for i in (0..20_000u32).step_by(997) {
+        assert_eq!(
+            db.get(format!("k{i}").as_bytes())?.map(|v| v.to_vec()),
+            Some(i.to_le_bytes().to_vec())
+        );
+    }
+    assert_eq!(db.len(), 20_002);
+    Ok(())
+}
+
+/// The wake table of `ziggy.shm` (words 84–111, format-spec.md §9.6), read from the file,
+/// which shares its pages with every process's map of it.
+fn wake_words(path: &std::path::Path) -> TestResult<Vec<u64>> {
+    let shm = std::fs::read(path.join("ziggy.shm"))?;
+    Ok(shm[84 * 8..112 * 8]
+        .chunks(8)
+        .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+        .collect())
+}
+
+/// Commits bump the wake table only while someone waits (format-spec.md §9.6 step C2):
+/// with no waiter the words stay as they were; with one, a commit to its key moves its
+/// bucket's word and ends the wait.
+#[test]
+fn commits_bump_the_wake_table_only_while_someone_waits() -> TestResult {
+    let tmp = util::tempdir();
+    let path = util::db_path(&tmp);
+    let db = Db::open(&path)?;
+    let before = wake_words(&path)?;
+    for i in 0..200u32 {
+        db.set(format!("key-{i}").as_bytes(), i as i64)?;
+    }
+    db.transaction(|tx| {
+        for i in 0..1000u32 {
+            tx.set(format!("bulk-{i}").as_bytes(), "v")?;
+        }
+        Ok(())
+    })?;
+    assert_eq!(
+        wake_words(&path)?,
+        before,
+        "commits with no waiter bumped the table"
+    );
+
+    let db2 = db.clone();
+    let waiter = std::thread::spawn(move || {
+        db2.wait_for_change(
+            &[b"watched"],
+            ziggydb::Wait::timeout(Duration::from_secs(60)),
+        )
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while db.metrics().waiters < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the waiter never waited"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    db.set(b"watched", "now")?;
+    let woke = waiter.join().map_err(|_| "waiter panicked")??;
+    assert_eq!(woke, Some(0), "the wait ended by the commit");
+    assert_ne!(
+        wake_words(&path)?,
+        before,
+        "a commit beside a waiter bumped nothing"
+    );
+    Ok(())
+}
+
+/// A savepoint made invalid by a rollback to an earlier one, or taken in another
+/// transaction, undoes the writes its undo position names and leaves every other write
+/// readable (the pending arena is not cut back to its stale mark).
+#[test]
+fn stale_and_foreign_savepoints_undo_writes_without_losing_others() -> TestResult {
+    let tmp = util::tempdir();
+    let path = util::db_path(&tmp);
+    let db = Db::open(&path)?;
+    let mut first = db.begin_write()?;
+    first.set(b"first", "x")?;
+    let foreign = first.savepoint();
+    first.rollback();
+
+    let big = |c: u8| vec![c; 6000];
+    let mut tx = db.begin_write()?;
+    tx.set(b"a", big(1))?;
+    let sp1 = tx.savepoint();
+    tx.set(b"b", big(2))?;
+    let sp2 = tx.savepoint();
+    tx.set(b"c", big(3))?;
+    tx.rollback_to(sp1);
+    tx.set(b"d", big(4))?;
+    for i in 0..300u32 {
+        tx.set(format!("n{i}").as_bytes(), i.to_le_bytes().to_vec())?;
+    }
+    // Stale: undoes the writes after the first one since sp1, as an undo log position.
+    tx.rollback_to(sp2);
+    assert_eq!(tx.get(b"a")?.map(bytes_of), Some(big(1)));
+    assert_eq!(tx.get(b"d")?.map(bytes_of), Some(big(4)));
+    assert_eq!(tx.get(b"b")?, None);
+    assert_eq!(tx.get(b"c")?, None);
+    assert_eq!(tx.get(b"n0")?, None);
+    assert_eq!(tx.get(b"n299")?, None);
+    tx.set(b"e", big(5))?;
+    // Foreign (position 0 of this transaction's undo log): undoes every write since this
+    // transaction's first savepoint.
+    tx.rollback_to(foreign);
+    assert_eq!(tx.get(b"a")?.map(bytes_of), Some(big(1)));
+    assert_eq!(tx.get(b"d")?, None);
+    assert_eq!(tx.get(b"e")?, None);
+    tx.set(b"f", big(6))?;
+    tx.commit()?;
+    assert_eq!(db.get(b"a")?.map(|v| v.to_vec()), Some(big(1)));
+    assert_eq!(db.get(b"f")?.map(|v| v.to_vec()), Some(big(6)));
+    assert_eq!(db.len(), 2);
+    assert!(db.check()?.is_ok(), "{:?}", db.check()?.problems);
+    Ok(())
+}

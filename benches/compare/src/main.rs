@@ -3,8 +3,13 @@
 //!
 //! ```text
 //! ziggydb-compare [--scale F] [--engines a,b,..] [--redis HOST:PORT] [--out FILE]
-//!                 [--skip-single] [--skip-multi]
+//!                 [--skip-single] [--skip-multi] [--only PHASE,..] [--rounds R]
 //! ```
+//!
+//! Phases: `single`, `one-txn` (the bulk load as one transaction), `multi`, `reads-100k`
+//! (100k keys read from 1, 2 and 4 processes), `mix`. `--only one-txn,reads-100k` runs just
+//! those; `--rounds R` repeats the two issue-19 phases R times, engines taking turns, and
+//! reports the median with the range in the notes.
 //!
 //! Prints one Markdown report (tables of ops/s per engine and phase, ZiggyDB's ratio to the
 //! best peer, and the issue's targets) and writes it to `--out`. `run.sh` beside this crate
@@ -48,7 +53,17 @@ pub struct Config {
     pub out: PathBuf,
     pub single: bool,
     pub multi: bool,
+    /// The bulk load as one transaction (issue 19 item 2).
+    pub one_txn: bool,
+    /// Reads of 100k keys from 1, 2 and 4 processes (issue 19 item 3).
+    pub reads_100k: bool,
+    pub mix: bool,
+    /// Runs of each issue-19 phase; the median is reported.
+    pub rounds: usize,
 }
+
+/// Keys of the read-only multi-process phase of issue 19 (at scale 1).
+const READS_100K_KEYS: f64 = 100_000.0;
 
 fn parse_args(args: &[String]) -> Res<Config> {
     let mut scale: f64 = match std::env::var("COMPARE_SCALE") {
@@ -59,6 +74,8 @@ fn parse_args(args: &[String]) -> Res<Config> {
     let mut redis = None;
     let mut out = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/latest.md");
     let (mut single, mut multi) = (true, true);
+    let (mut one_txn, mut reads_100k, mut mix) = (true, true, true);
+    let mut rounds = 1;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
@@ -74,10 +91,28 @@ fn parse_args(args: &[String]) -> Res<Config> {
             "--out" => out = PathBuf::from(value()?),
             "--skip-single" => single = false,
             "--skip-multi" => multi = false,
+            "--rounds" => rounds = value()?.parse::<usize>()?.max(1),
+            "--only" => {
+                let only: Vec<String> = value()?.split(',').map(str::to_string).collect();
+                for p in &only {
+                    if !["single", "one-txn", "multi", "reads-100k", "mix"].contains(&p.as_str()) {
+                        return Err(format!("unknown phase {p}").into());
+                    }
+                }
+                let on = |p: &str| only.iter().any(|o| o == p);
+                (single, one_txn, multi, reads_100k, mix) = (
+                    on("single"),
+                    on("one-txn"),
+                    on("multi"),
+                    on("reads-100k"),
+                    on("mix"),
+                );
+            }
             "-h" | "--help" => {
                 println!(
                     "usage: ziggydb-compare [--scale F] [--engines {}] [--redis HOST:PORT] \
-                     [--out FILE] [--skip-single] [--skip-multi]",
+                     [--out FILE] [--skip-single] [--skip-multi] \
+                     [--only single,one-txn,multi,reads-100k,mix] [--rounds R]",
                     Kind::all()
                         .iter()
                         .map(|k| k.id())
@@ -109,6 +144,10 @@ fn parse_args(args: &[String]) -> Res<Config> {
         out,
         single,
         multi,
+        one_txn,
+        reads_100k,
+        mix,
+        rounds,
     })
 }
 
@@ -228,6 +267,12 @@ fn measure(cfg: &Config, root: &Path) -> Res<String> {
             ));
         }
     }
+    if cfg.one_txn {
+        one_txn_phase(cfg, &singles, root, &mut r)?;
+    }
+    if cfg.reads_100k {
+        reads_100k_phase(cfg, root, &mut r)?;
+    }
     let after = fsync_probe(root)?;
     r.notes.push(format!(
         "The disk's floor: a 4 KiB append + fdatasync took {before} before the run and \
@@ -235,7 +280,8 @@ fn measure(cfg: &Config, root: &Path) -> Res<String> {
          phases vary from run to run."
     ));
     match &cfg.redis {
-        Some(addr) => mix_phase(cfg, addr, root, &mut r)?,
+        Some(addr) if cfg.mix => mix_phase(cfg, addr, root, &mut r)?,
+        Some(_) => {}
         None => r
             .notes
             .push("Redis: not measured (no `--redis HOST:PORT`; `run.sh` provides one)".into()),
@@ -244,11 +290,172 @@ fn measure(cfg: &Config, root: &Path) -> Res<String> {
 }
 
 const MP_READS: &str = "reads, read transaction per get";
+const MP_READS_100K: &str = "reads of 100k keys only, read transaction per get";
 const MP_MIXED: &str = "90% reads / 10% durable writes";
 const MP_COUNTER: &str = "shared counter, durable read-modify-write increments";
 
 fn mp_row(what: &str, p: usize) -> String {
     format!("{what}, {p} process{}", if p == 1 { "" } else { "es" })
+}
+
+/// The median of `v` (not empty) and its range as text.
+fn median_range(v: &mut [f64]) -> (f64, String) {
+    v.sort_by(f64::total_cmp);
+    let med = v[v.len() / 2];
+    let range = if v.len() > 1 {
+        format!("{}–{}", fmt_num(v[0]), fmt_num(v[v.len() - 1]))
+    } else {
+        fmt_num(med)
+    };
+    (med, range)
+}
+
+/// Issue 19 item 2: every key loaded in one transaction, each engine in a fresh directory,
+/// `cfg.rounds` times with the engines taking turns.
+fn one_txn_phase(cfg: &Config, engines: &[Kind], root: &Path, r: &mut Report) -> Res<()> {
+    eprintln!("bulk load in one transaction");
+    let mut got: Vec<(Kind, Vec<f64>)> = engines.iter().map(|&k| (k, Vec::new())).collect();
+    for _ in 0..cfg.rounds {
+        for (k, rates) in &mut got {
+            let dir = root.join(format!("{}-one-txn", k.id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let rate = single::one_txn_load(cfg, *k, &dir);
+            let _ = std::fs::remove_dir_all(&dir);
+            match rate {
+                Ok(rate) => {
+                    eprintln!(
+                        "  {:<8} {}: {rate:.0} keys/s",
+                        k.title(),
+                        single::BULK_ONE_TXN
+                    );
+                    rates.push(rate);
+                }
+                Err(e) => {
+                    r.notes.push(format!(
+                        "{}: the one-transaction load failed: {e}",
+                        k.title()
+                    ));
+                    r.single.set(
+                        single::BULK_ONE_TXN,
+                        "keys/s",
+                        Better::Higher,
+                        k.title(),
+                        Cell::Text("failed".into()),
+                    );
+                }
+            }
+        }
+    }
+    let mut ranges = Vec::new();
+    for (k, mut rates) in got.into_iter().filter(|(_, v)| !v.is_empty()) {
+        let (med, range) = median_range(&mut rates);
+        r.single.set(
+            single::BULK_ONE_TXN,
+            "keys/s",
+            Better::Higher,
+            k.title(),
+            Cell::Value(med),
+        );
+        ranges.push(format!("{} {range}", k.title()));
+    }
+    r.notes.push(format!(
+        "Bulk load in one transaction: {} keys in one commit, then one sync; ZiggyDB with {} MiB \
+         segments, since a transaction must fit in one segment (issue 19 item 1; the default \
+         64 MiB holds about 330k such pairs). Median of {} run(s); ranges: {}.",
+        cfg.keys,
+        engines::ONE_TXN_SEGMENT >> 20,
+        cfg.rounds,
+        ranges.join(", ")
+    ));
+    Ok(())
+}
+
+/// Issue 19 item 3: read-only, 100k keys, a read transaction per get, from 1, 2 and 4
+/// processes, for the engines that let several processes open a database.
+fn reads_100k_phase(cfg: &Config, root: &Path, r: &mut Report) -> Res<()> {
+    let n = (READS_100K_KEYS * cfg.scale.min(1.0)).round().max(4_000.0) as u64;
+    eprintln!("reads of {n} keys from several processes");
+    let mut engines = Vec::new();
+    for &k in &cfg.engines {
+        if !matches!(k, Kind::Ziggy | Kind::Lmdb | Kind::RedbMulti | Kind::Sqlite) {
+            continue;
+        }
+        // redb MultiWriter opens the file redb writes.
+        let base = if k == Kind::RedbMulti { Kind::Redb } else { k };
+        let dir = root.join(format!("{}-reads-100k", k.id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let loaded = (|| -> Res<()> {
+            let e = base.open(&dir, Mode::Load)?;
+            let mut rng = common::Rng(3);
+            let mut i = 0;
+            while i < n {
+                let end = (i + single::BATCH).min(n);
+                let pairs: Vec<_> = (i..end)
+                    .map(|i| (common::key(0, i), common::value(&mut rng)))
+                    .collect();
+                e.write(&pairs, false)?;
+                i = end;
+            }
+            e.sync()?;
+            Ok(())
+        })();
+        match loaded {
+            Ok(()) => engines.push((k, dir)),
+            Err(e) => r
+                .notes
+                .push(format!("{}: the 100k-key load failed: {e}", k.title())),
+        }
+    }
+    let mut notes = Vec::new();
+    for p in PROCS {
+        let name = mp_row(MP_READS_100K, p);
+        let mut got: Vec<Vec<f64>> = vec![Vec::new(); engines.len()];
+        for _ in 0..cfg.rounds {
+            for (i, (k, dir)) in engines.iter().enumerate() {
+                let args = [
+                    k.id().to_string(),
+                    dir.display().to_string(),
+                    "reads".to_string(),
+                    "0".to_string(),
+                    n.to_string(),
+                    cfg.proc_time.as_millis().to_string(),
+                ];
+                match run_workers(p, &args)? {
+                    Outcome::Refused(why) => {
+                        return Err(format!("{} refused {p} processes: {why}", k.title()).into())
+                    }
+                    o => {
+                        let rate = o.rate().unwrap_or(0.0);
+                        eprintln!("  {:<8} {name}: {rate:.0} reads/s", k.title());
+                        got[i].push(rate);
+                    }
+                }
+            }
+        }
+        let mut ranges = Vec::new();
+        for ((k, _), mut rates) in engines.iter().zip(got) {
+            let (med, range) = median_range(&mut rates);
+            r.multi.set(
+                &name,
+                "reads/s",
+                Better::Higher,
+                k.title(),
+                Cell::Value(med),
+            );
+            ranges.push(format!("{} {range}", k.title()));
+        }
+        notes.push(format!("{p}P: {}", ranges.join(", ")));
+    }
+    for (_, dir) in &engines {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    r.notes.push(format!(
+        "Reads of {n} keys only: a database of just those keys per engine, each worker reading \
+         random keys among them, one read transaction per get. Median of {} run(s); ranges: {}.",
+        cfg.rounds,
+        notes.join("; ")
+    ));
+    Ok(())
 }
 
 /// Loads a database for the multi-process phases when the single-process phases did not.
@@ -603,6 +810,29 @@ fn targets(cfg: &Config, r: &Report) -> Vec<Target> {
         target: "≤ 1.2× live key+value bytes",
         measured: size.map_or_else(|| "–".into(), |x| format!("{x:.2}×")),
         met: size.map(|x| x <= 1.2),
+    });
+    let x = versus(st, single::BULK_ONE_TXN, "LMDB");
+    v.push(Target {
+        work: "bulk load in one transaction (issue 19)",
+        target: "≥ 1.5× LMDB",
+        measured: format!("{} LMDB", fmt(x)),
+        met: at_least(x, 1.5),
+    });
+    let x: Vec<Option<f64>> = PROCS
+        .iter()
+        .map(|&p| versus(mt, &mp_row(MP_READS_100K, p), "LMDB"))
+        .collect();
+    v.push(Target {
+        work: "reads of 100k keys from 1, 2 and 4 processes (issue 19)",
+        target: "≥ 1.5× LMDB",
+        measured: format!(
+            "{} LMDB",
+            x.iter().map(|&x| fmt(x)).collect::<Vec<_>>().join(" / ")
+        ),
+        met: x
+            .iter()
+            .map(|&x| at_least(x, 1.5))
+            .try_fold(true, |all, m| Some(all && m?)),
     });
     v
 }

@@ -20,6 +20,7 @@ pub const RANGE_LEN: usize = 100;
 const OPEN_REPEATS: usize = 5;
 
 pub const BULK: &str = "bulk load (1000 keys/commit, one sync at the end)";
+pub const BULK_ONE_TXN: &str = "bulk load in one transaction (every key, one sync at the end)";
 pub const OPEN: &str = "open the loaded database (median of 5)";
 pub const READS: [&str; 3] = [
     "random point reads, 1 thread (warm)",
@@ -275,4 +276,19 @@ pub fn disk_bytes(dir: &Path) -> std::io::Result<u64> {
         }
     }
     Ok(sum)
+}
+
+/// The bulk load as one transaction of every key (issue 19 item 2), into a fresh database in
+/// `dir`: only the commit and the sync are timed, not making up the pairs. Returns keys/s.
+pub fn one_txn_load(cfg: &Config, kind: Kind, dir: &Path) -> Res<f64> {
+    let e = kind.open(dir, Mode::LoadOneTxn)?;
+    let mut rng = Rng(1);
+    let all = pairs(0, cfg.keys, &mut rng);
+    let start = Instant::now();
+    e.write(&all, false)?;
+    e.sync()?;
+    let rate = cfg.keys as f64 / start.elapsed().as_secs_f64();
+    drop(e);
+    drop(all);
+    Ok(rate)
 }

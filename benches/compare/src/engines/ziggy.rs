@@ -11,6 +11,10 @@ use ziggydb::{Db, Durability, Value};
 use super::{Engine, Mode, Pair, Reader, Res};
 use crate::common::KEY_LEN;
 
+/// The segment size of the one-transaction load: a transaction must fit in one segment, and
+/// 500k pairs take 99 MB of log.
+pub const ONE_TXN_SEGMENT: u64 = 256 << 20;
+
 pub struct Ziggy {
     db: Db,
 }
@@ -18,13 +22,17 @@ pub struct Ziggy {
 impl Ziggy {
     pub fn open(dir: &Path, mode: Mode) -> Res<Self> {
         let durability = match mode {
-            Mode::Load => Durability::Batched {
+            Mode::Load | Mode::LoadOneTxn => Durability::Batched {
                 max_delay: Duration::from_millis(50),
             },
             Mode::Durable => Durability::Immediate,
         };
+        let mut opts = Db::options().durability(durability);
+        if mode == Mode::LoadOneTxn {
+            opts = opts.segment_size(ONE_TXN_SEGMENT);
+        }
         Ok(Self {
-            db: Db::options().durability(durability).open(dir)?,
+            db: opts.open(dir)?,
         })
     }
 }
