@@ -401,6 +401,56 @@ fn bigkeys_finds_the_biggest_key_of_each_type_as_redis_cli_does() -> TestResult 
     Ok(())
 }
 
+#[test]
+fn memkeys_finds_the_key_of_each_type_that_takes_the_most_bytes() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let mut script = String::from("SET small hi\nSET big ");
+    script.push_str(&"x".repeat(5_000));
+    script.push_str("\nRPUSH few a\nRPUSH many");
+    for i in 0..2_000 {
+        script.push_str(&format!(" element-{i}"));
+    }
+    script.push('\n');
+    ziggy_out(&dir, &[], &script)?;
+    let usage = |key: &str| -> TestResult<u64> {
+        Ok(ziggy_out(&dir, &["MEMORY", "USAGE", key], "")?
+            .trim()
+            .parse()?)
+    };
+    let (big, many, small, few) = (
+        usage("big")?,
+        usage("many")?,
+        usage("small")?,
+        usage("few")?,
+    );
+    assert!(big > small && many > few, "{big} {small} {many} {few}");
+    let out = ziggy_out(&dir, &["--memkeys", "--memkeys-samples", "10"], "")?;
+    let summary = out
+        .split("-------- summary -------\n\n")
+        .nth(1)
+        .ok_or_else(|| format!("no summary in {out}"))?;
+    assert!(
+        summary.contains(&format!(
+            "Biggest   list found '\"many\"' has {many} bytes\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        summary.contains(&format!("Biggest string found '\"big\"' has {big} bytes\n")),
+        "{out}"
+    );
+    assert!(
+        summary.contains(&format!(
+            "2 strings with {} bytes (50.00% of keys, avg size",
+            big + small
+        )),
+        "{out}"
+    );
+    assert!(summary.contains("0 hashs with 0 bytes"), "{out}");
+    Ok(())
+}
+
 /// Starts `ziggy ARGS` and returns it with a channel of its output lines.
 fn lines_of(
     dir: &Path,

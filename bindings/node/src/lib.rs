@@ -806,7 +806,8 @@ pub enum Done {
     Bool(bool),
     Int(i64),
     Reply(Reply),
-    Txn(WriteTxn),
+    /// Boxed: a transaction is much bigger than the other outcomes.
+    Txn(Box<WriteTxn>),
     Nothing,
 }
 
@@ -855,7 +856,7 @@ impl Job {
                 db.sync().map_err(db_err)?;
                 Done::Nothing
             }
-            Op::Begin => Done::Txn(db.begin_write().map_err(db_err)?),
+            Op::Begin => Done::Txn(Box::new(db.begin_write().map_err(db_err)?)),
             Op::Commit(_) => Done::Nothing,
         })
     }
@@ -892,7 +893,7 @@ impl<'t> napi::ScopedTask<'t> for Job {
                     txn_opened(db.path());
                 }
                 NativeTxn {
-                    txn: Some(txn),
+                    txn: Some(*txn),
                     db,
                     strings: self.strings,
                 }

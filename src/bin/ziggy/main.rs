@@ -201,6 +201,17 @@ struct Args {
     #[arg(long, conflicts_with_all = ["command", "pipe", "scan", "stat", "latency", "latency_history"])]
     bigkeys: bool,
 
+    /// Find the key of each type that takes the most bytes in the segment files (its record
+    /// and, for a collection, every page of its trees: MEMORY USAGE) and a summary, as
+    /// redis-cli --memkeys prints them.
+    #[arg(long, conflicts_with_all = ["command", "pipe", "scan", "stat", "latency", "latency_history", "bigkeys"])]
+    memkeys: bool,
+
+    /// Accepted as redis-cli accepts it, passed to MEMORY USAGE ... SAMPLES (whose count is
+    /// exact here, so it changes nothing).
+    #[arg(long, value_name = "N", requires = "memkeys")]
+    memkeys_samples: Option<u64>,
+
     /// Print a line of the shared metrics of every attached process each second (-i sets
     /// the interval), as redis-cli --stat does: keys, segment bytes on disk, bytes this
     /// process maps, commits and commands with the change since the line before, and the
@@ -550,6 +561,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         && !args.scan
         && !args.pipe
         && !args.bigkeys
+        && !args.memkeys
         && !args.stat
         && !args.latency
         && !args.latency_history
@@ -564,8 +576,9 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.pipe {
         return pipe(&mut session);
     }
-    if args.bigkeys {
-        tools::bigkeys(&mut session, db.len())?;
+    if args.bigkeys || args.memkeys {
+        let samples = args.memkeys.then(|| args.memkeys_samples.unwrap_or(5));
+        tools::bigkeys(&mut session, db.len(), samples)?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.stat {
@@ -934,7 +947,13 @@ fn refuse_to_create(args: &Args, command: &[&[u8]]) -> anyhow::Result<()> {
         }
     }
     let Some(name) = command.first() else {
-        if args.scan || args.bigkeys || args.stat || args.latency || args.latency_history {
+        if args.scan
+            || args.bigkeys
+            || args.memkeys
+            || args.stat
+            || args.latency
+            || args.latency_history
+        {
             anyhow::bail!(
                 "no database at {} (this tool only reads; a write, the shell or a script \
                  creates one)",

@@ -1,5 +1,6 @@
-//! redis-cli's tools that fit an embedded database: `--bigkeys` (the biggest key of each
-//! type and a summary, as redis-cli prints them), `--stat` (a line a second of the shared
+//! redis-cli's tools that fit an embedded database: `--bigkeys` and `--memkeys` (the
+//! biggest key of each type, by length or by bytes on disk, and a summary, as redis-cli
+//! prints them), `--stat` (a line a second of the shared
 //! metrics of every attached process) and `--latency` / `--latency-history` (a `GET` round
 //! trip through the command layer, or with `--latency-commit` a commit and its fsync).
 
@@ -55,8 +56,10 @@ fn quoted(key: &[u8]) -> String {
 }
 
 /// `--bigkeys`: the biggest key of each type (by length: bytes of a string, items of a
-/// list, members of a set or sorted set, fields of a hash), as redis-cli prints it.
-pub fn bigkeys(session: &mut Session, total_keys: u64) -> anyhow::Result<()> {
+/// list, members of a set or sorted set, fields of a hash), as redis-cli prints it; with
+/// `memkeys`, `--memkeys`: by the bytes the key takes in the segment files (`MEMORY USAGE`;
+/// `SAMPLES` is accepted and changes nothing, since the count is exact).
+pub fn bigkeys(session: &mut Session, total_keys: u64, memkeys: Option<u64>) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(
         out,
@@ -83,7 +86,14 @@ pub fn bigkeys(session: &mut Session, total_keys: u64) -> anyhow::Result<()> {
             "zset" => b"ZCARD",
             _ => b"STRLEN",
         };
-        let Reply::Int(size) = session.execute(&[len_command, &key]) else {
+        let reply = match memkeys {
+            Some(samples) => {
+                let samples = samples.to_string();
+                session.execute(&[b"MEMORY", b"USAGE", &key, b"SAMPLES", samples.as_bytes()])
+            }
+            None => session.execute(&[len_command, &key]),
+        };
+        let Reply::Int(size) = reply else {
             return;
         };
         let size = size.unsigned_abs();
@@ -95,6 +105,7 @@ pub fn bigkeys(session: &mut Session, total_keys: u64) -> anyhow::Result<()> {
         sampled += 1;
         key_bytes += key.len() as u64;
         let (name, _, unit) = TYPES[at];
+        let unit = if memkeys.is_some() { "bytes" } else { unit };
         let entry = &mut stats[at];
         entry.0 += 1;
         entry.1 += size;
@@ -125,6 +136,7 @@ pub fn bigkeys(session: &mut Session, total_keys: u64) -> anyhow::Result<()> {
     )?;
     let mut any = false;
     for (at, (name, _, unit)) in TYPES.iter().enumerate() {
+        let unit = if memkeys.is_some() { "bytes" } else { unit };
         if let Some((key, size)) = &stats[at].2 {
             any = true;
             writeln!(
@@ -138,6 +150,7 @@ pub fn bigkeys(session: &mut Session, total_keys: u64) -> anyhow::Result<()> {
         writeln!(out)?;
     }
     for (at, (_, plural, unit)) in TYPES.iter().enumerate() {
+        let unit = if memkeys.is_some() { "bytes" } else { unit };
         let (keys, size, _) = &stats[at];
         let share = if sampled == 0 {
             0.0
