@@ -879,7 +879,8 @@ const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
 /// Runs a blocking command on a thread of its own while this one, every [`SIGNAL_CHECK`],
 /// runs Python's signal handlers: one that raises (Ctrl-C's `KeyboardInterrupt`) cancels the
-/// command, which then ends as if its timeout had passed, and the exception propagates.
+/// command, which then ends as if its timeout had passed, and the exception propagates,
+/// unless the command popped an element meanwhile: that reply is returned instead.
 fn run_interruptible(py: Python<'_>, session: &mut Session, refs: &[&[u8]]) -> PyResult<Reply> {
     let token = ziggydb::CancelToken::new();
     session.set_cancel(token.clone());
@@ -917,8 +918,12 @@ fn run_interruptible(py: Python<'_>, session: &mut Session, refs: &[&[u8]]) -> P
             }
             if let Err(e) = py.check_signals() {
                 token.cancel();
-                py.allow_threads(|| wait(None));
-                return Err(e);
+                return match py.allow_threads(|| wait(None)) {
+                    // It popped in the instant of the signal: the element is the caller's,
+                    // not lost with the exception (which is dropped).
+                    Some(reply) if !matches!(reply, Reply::Nil | Reply::NilArray) => Ok(reply),
+                    _ => Err(e),
+                };
             }
         }
     })
