@@ -19,6 +19,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("ZIGGYDB_GO_TEST_WORKER") == "incr" {
 		os.Exit(incrWorker(os.Getenv("ZIGGYDB_GO_TEST_DIR"), os.Getenv("ZIGGYDB_GO_TEST_N")))
 	}
+	if os.Getenv("ZIGGYDB_GO_TEST_WORKER") == "do" {
+		os.Exit(doWorker(os.Getenv("ZIGGYDB_GO_TEST_DIR"), os.Getenv("ZIGGYDB_GO_TEST_ARGS")))
+	}
 	code := m.Run()
 	benchCleanup()
 	os.Exit(code)

@@ -249,3 +249,77 @@ zg_res zg_exec(ziggy_db *db, ziggy_txn *tx, int argc,
     r.len = size;
     return r;
 }
+
+// Flattens reply into dst when it fits (r.ptr NULL) or else into memory from malloc (r.ptr,
+// freed with free), and frees it; r.len is the flat reply's size.
+static zg_res zg_deliver(zg_res r, ziggy_reply *reply, void *dst, size_t cap) {
+    size_t size = zg_flat_size(reply);
+    unsigned char *out = dst;
+    if (size > cap) {
+        out = malloc(size);
+        if (out == NULL) {
+            ziggy_reply_free(reply);
+            r.rc = ZIGGY_OUT_OF_MEMORY;
+            r.err = strdup("out of memory for the reply");
+            return r;
+        }
+        r.ptr = out;
+    }
+    zg_flatten(reply, out);
+    ziggy_reply_free(reply);
+    r.len = size;
+    return r;
+}
+
+zg_res zg_session_open(ziggy_db *db, ziggy_session **out) {
+    zg_res r = {0};
+    r.rc = ziggy_session_open(db, out);
+    zg_fail(&r);
+    return r;
+}
+
+zg_res zg_interrupter(ziggy_session *s, ziggy_interrupter **out) {
+    zg_res r = {0};
+    r.rc = ziggy_session_interrupter(s, out);
+    zg_fail(&r);
+    return r;
+}
+
+// zg_exec in session s.
+zg_res zg_session_exec(ziggy_session *s, int argc, const char *data, const size_t *lens,
+                       void *dst, size_t cap) {
+    zg_res r = {0};
+    const char *small[16];
+    const char **argv = small;
+    if (argc > 16) {
+        argv = malloc(sizeof(char *) * (size_t)argc);
+        if (argv == NULL) {
+            r.rc = ZIGGY_OUT_OF_MEMORY;
+            r.err = strdup("out of memory for the arguments");
+            return r;
+        }
+    }
+    const char *p = data != NULL ? data : "";
+    for (int i = 0; i < argc; i++) {
+        argv[i] = p;
+        p += lens[i];
+    }
+    ziggy_reply *reply = NULL;
+    r.rc = ziggy_session_exec(s, argc, argv, lens, &reply);
+    zg_fail(&r);
+    if (argv != small) free(argv);
+    if (r.rc != ZIGGY_OK) return r;
+    return zg_deliver(r, reply, dst, cap);
+}
+
+// The session's next Pub/Sub message, flattened as by zg_exec; r.vtype is 1 if one came, 0
+// if none did within timeout_ms.
+zg_res zg_next_message(ziggy_session *s, int64_t timeout_ms, void *dst, size_t cap) {
+    zg_res r = {0};
+    ziggy_reply *reply = NULL;
+    r.rc = ziggy_session_next_message(s, timeout_ms, &reply);
+    zg_fail(&r);
+    if (r.rc != ZIGGY_OK || reply == NULL) return r;
+    r.vtype = 1;
+    return zg_deliver(r, reply, dst, cap);
+}

@@ -34,5 +34,10 @@ zg_res zg_txn_commit(ziggy_txn *tx);
 zg_res zg_sync(ziggy_db *db);
 zg_res zg_exec(ziggy_db *db, ziggy_txn *tx, int argc,
                const char *data, const size_t *lens, void *dst, size_t cap);
+zg_res zg_session_open(ziggy_db *db, ziggy_session **out);
+zg_res zg_interrupter(ziggy_session *s, ziggy_interrupter **out);
+zg_res zg_session_exec(ziggy_session *s, int argc, const char *data, const size_t *lens,
+                       void *dst, size_t cap);
+zg_res zg_next_message(ziggy_session *s, int64_t timeout_ms, void *dst, size_t cap);
 
 #endif

@@ -785,6 +785,9 @@ impl PyDb {
         if let Some(text) = refused_command(&argv) {
             return Err(reply_error(py, text));
         }
+        if let Some(text) = pubsub_command(&argv) {
+            return Err(reply_error(py, text));
+        }
         let db = self.handle()?;
         let writes = writes(&argv);
         if writes && txn_open_here(db.path()) {
@@ -794,13 +797,24 @@ impl PyDb {
         let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
         // A read never waits for a writer: it keeps the GIL, which costs less than giving it
         // up and taking it back. A write may wait for the writer lock and the fsync.
-        let reply = if writes {
-            py.allow_threads(|| session.execute(&refs))
+        let reply = if blocks(&argv) {
+            run_interruptible(py, &mut session, &refs)
+        } else if writes {
+            Ok(py.allow_threads(|| session.execute(&refs)))
         } else {
-            session.execute(&refs)
+            Ok(session.execute(&refs))
         };
         self.give_back(session);
-        reply_to_py(py, reply, self.decode)
+        reply_to_py(py, reply?, self.decode)
+    }
+
+    /// A Pub/Sub subscriber of its own (`ziggydb.PubSub` wraps it).
+    fn _pubsub(&self) -> PyResult<PyPubSub> {
+        let db = self.handle()?;
+        Ok(PyPubSub {
+            session: Mutex::new(Some(Session::new(&db, Policy::trusted()))),
+            decode: self.decode,
+        })
     }
 
     /// Begins a write transaction (waiting for the writer lock) and returns it; use it as
@@ -828,6 +842,196 @@ fn writes(argv: &[Cow<'_, [u8]>]) -> bool {
                 ziggydb::commands::Kind::Read | ziggydb::commands::Kind::Other
             )
         })
+}
+
+/// Whether a command may wait for another process (`BLPOP` and the other blocking pops).
+fn blocks(argv: &[Cow<'_, [u8]>]) -> bool {
+    const BLOCKING: [&str; 8] = [
+        "BLPOP",
+        "BRPOP",
+        "BLMOVE",
+        "BRPOPLPUSH",
+        "BLMPOP",
+        "BZPOPMIN",
+        "BZPOPMAX",
+        "BZMPOP",
+    ];
+    argv.first().is_some_and(|name| {
+        BLOCKING
+            .iter()
+            .any(|b| name.eq_ignore_ascii_case(b.as_bytes()))
+    })
+}
+
+/// The Pub/Sub commands: a subscription lives in one session, and `execute` runs each
+/// command on whichever is free, so they go through `db.pubsub()`.
+fn pubsub_command(argv: &[Cow<'_, [u8]>]) -> Option<String> {
+    let name = argv.first()?;
+    ["SUBSCRIBE", "PSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE"]
+        .iter()
+        .find(|c| c.as_bytes().eq_ignore_ascii_case(name))
+        .map(|c| format!("ERR {c} is not available through execute(): use db.pubsub()"))
+}
+
+/// How often a wait without the GIL comes back to let Python run its signal handlers
+/// (Ctrl-C raises `KeyboardInterrupt` within this time).
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+
+/// Runs a blocking command on a thread of its own while this one, every [`SIGNAL_CHECK`],
+/// runs Python's signal handlers: one that raises (Ctrl-C's `KeyboardInterrupt`) cancels the
+/// command, which then ends as if its timeout had passed, and the exception propagates,
+/// unless the command popped an element meanwhile: that reply is returned instead.
+fn run_interruptible(py: Python<'_>, session: &mut Session, refs: &[&[u8]]) -> PyResult<Reply> {
+    let token = ziggydb::CancelToken::new();
+    session.set_cancel(token.clone());
+    let done: (Mutex<Option<Reply>>, std::sync::Condvar) = Default::default();
+    std::thread::scope(|scope| {
+        let done = &done;
+        scope.spawn(move || {
+            let reply = session.execute(refs);
+            *done.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(reply);
+            done.1.notify_all();
+        });
+        let wait = |limit: Option<Duration>| {
+            let mut g = done.0.lock().unwrap_or_else(|p| p.into_inner());
+            match limit {
+                Some(limit) => {
+                    if g.is_none() {
+                        g = done
+                            .1
+                            .wait_timeout(g, limit)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
+                    }
+                }
+                None => {
+                    while g.is_none() {
+                        g = done.1.wait(g).unwrap_or_else(|p| p.into_inner());
+                    }
+                }
+            }
+            g.take()
+        };
+        loop {
+            if let Some(reply) = py.allow_threads(|| wait(Some(SIGNAL_CHECK))) {
+                return Ok(reply);
+            }
+            if let Err(e) = py.check_signals() {
+                token.cancel();
+                return match py.allow_threads(|| wait(None)) {
+                    // It popped in the instant of the signal: the element is the caller's,
+                    // not lost with the exception (which is dropped).
+                    Some(reply) if !matches!(reply, Reply::Nil | Reply::NilArray) => Ok(reply),
+                    _ => Err(e),
+                };
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pub/Sub
+
+/// A subscriber: its own session, subscribed with `execute("SUBSCRIBE", ...)`, read with
+/// `next`. The package's `ziggydb.PubSub` gives it redis-py's shape.
+#[pyclass(module = "ziggydb._ziggydb", name = "_PubSub", frozen)]
+struct PyPubSub {
+    session: Mutex<Option<Session>>,
+    decode: bool,
+}
+
+impl PyPubSub {
+    fn take(&self) -> PyResult<Session> {
+        self.session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| {
+                PyValueError::new_err("the subscriber is closed or in use by another thread")
+            })
+    }
+
+    fn give_back(&self, s: Session) {
+        *self.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
+    }
+}
+
+#[pymethods]
+impl PyPubSub {
+    /// Runs a Pub/Sub command and returns its replies, one per channel or pattern (Redis
+    /// replies to `SUBSCRIBE a b` twice), with any message already waiting after them.
+    #[pyo3(signature = (*args))]
+    fn execute(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<PyObject> {
+        let items: Vec<Bound<'_, PyAny>> = args.iter().collect();
+        let argv = items.iter().map(arg_bytes).collect::<PyResult<Vec<_>>>()?;
+        let mut session = self.take()?;
+        let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
+        let replies = py.allow_threads(|| {
+            let mut replies = vec![session.execute(&refs)];
+            while let Some(r) = session.next_push(Some(Duration::ZERO)) {
+                replies.push(r);
+            }
+            replies
+        });
+        self.give_back(session);
+        let list = PyList::empty(py);
+        for r in replies {
+            list.append(reply_to_py(py, r, self.decode)?)?;
+        }
+        Ok(list.into_any().unbind())
+    }
+
+    /// The next message (`[kind, channel, data]` or `[b"pmessage", pattern, channel,
+    /// data]`), waiting up to `timeout` seconds (None: until one comes); None if none came.
+    /// The GIL is released while it waits, and Ctrl-C ends the wait.
+    #[pyo3(signature = (timeout=None))]
+    fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<PyObject> {
+        let deadline = match timeout {
+            Some(t) => Some(std::time::Instant::now() + seconds("timeout", t)?),
+            None => None,
+        };
+        let mut session = self.take()?;
+        let got = loop {
+            let step = match deadline {
+                Some(d) => d
+                    .saturating_duration_since(std::time::Instant::now())
+                    .min(SIGNAL_CHECK),
+                None => SIGNAL_CHECK,
+            };
+            if let Some(r) = py.allow_threads(|| session.next_push(Some(step))) {
+                break Ok(Some(r));
+            }
+            if let Err(e) = py.check_signals() {
+                break Err(e);
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                break Ok(None);
+            }
+        };
+        self.give_back(session);
+        match got? {
+            Some(r) => reply_to_py(py, r, self.decode),
+            None => Ok(py.None()),
+        }
+    }
+
+    /// Whether the subscriber has a channel or pattern.
+    #[getter]
+    fn subscribed(&self) -> bool {
+        self.session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|s| s.is_subscribed())
+    }
+
+    /// Ends every subscription (the session is dropped).
+    fn close(&self) {
+        self.session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1090,6 +1294,7 @@ fn _ziggydb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_errors(m)?;
     m.add_class::<PyDb>()?;
     m.add_class::<PyTxn>()?;
+    m.add_class::<PyPubSub>()?;
     m.add_function(wrap_pyfunction!(_rust_baseline, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

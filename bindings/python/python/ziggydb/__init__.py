@@ -21,7 +21,7 @@ from . import _ziggydb
 from ._ziggydb import *  # noqa: F401,F403  (the exception classes)
 from ._ziggydb import __version__  # noqa: F401
 
-__all__ = ["open", "Db", "Transaction", "List", "Hash", "Set", "SortedSet"] + sorted(
+__all__ = ["open", "Db", "Transaction", "PubSub", "List", "Hash", "Set", "SortedSet"] + sorted(
     name for name in dir(_ziggydb) if name.endswith("Error")
 )
 
@@ -61,6 +61,11 @@ class Db(_Collections, _ziggydb.Db):
         """
         return Transaction(self)
 
+    def pubsub(self, ignore_subscribe_messages: bool = False) -> "PubSub":
+        """A Pub/Sub subscriber with a session of its own (as redis-py's `pubsub()`):
+        `subscribe`, `psubscribe`, then `get_message(timeout=...)` or iteration."""
+        return PubSub(self, ignore_subscribe_messages)
+
 
 class Transaction(_Collections, _ziggydb.Transaction):
     """A write transaction: the calls of a Db, seeing the transaction's own writes."""
@@ -79,6 +84,94 @@ def open(path, **options) -> Db:  # noqa: A001  (as sqlite3.connect / lmdb.open)
     str, not bytes).
     """
     return Db(path, **options)
+
+
+class PubSub:
+    """A subscriber: messages published by any process on the directory (PUBLISH) to the
+    channels and patterns it subscribed to, in publish order per publisher. Use it from one
+    thread at a time; close it (or use `with db.pubsub() as p:`) to end its subscriptions.
+
+    Each message is a dict as redis-py gives it: `type` ("subscribe", "message",
+    "pmessage", "unsubscribe", ...), `pattern` (the pattern of a pmessage, else None),
+    `channel` and `data` (the payload, or the subscription count of a (un)subscribe
+    reply). Channels and payloads are bytes, or str with decode_responses=True.
+    """
+
+    _SUBSCRIBE_KINDS = frozenset(["subscribe", "psubscribe", "unsubscribe", "punsubscribe"])
+
+    def __init__(self, db: Db, ignore_subscribe_messages: bool = False) -> None:
+        self._s = db._pubsub()
+        self._pending: "list[Any]" = []
+        self.ignore_subscribe_messages = ignore_subscribe_messages
+
+    def _run(self, *args) -> None:
+        self._pending.extend(self._s.execute(*args))
+
+    def subscribe(self, *channels: Union[str, bytes]) -> None:
+        """Subscribes to each channel (SUBSCRIBE)."""
+        self._run("SUBSCRIBE", *channels)
+
+    def psubscribe(self, *patterns: Union[str, bytes]) -> None:
+        """Subscribes to each glob-style pattern (PSUBSCRIBE), e.g. "news.*"."""
+        self._run("PSUBSCRIBE", *patterns)
+
+    def unsubscribe(self, *channels: Union[str, bytes]) -> None:
+        """Unsubscribes from the channels, or from every channel if none is given."""
+        self._run("UNSUBSCRIBE", *channels)
+
+    def punsubscribe(self, *patterns: Union[str, bytes]) -> None:
+        """Unsubscribes from the patterns, or from every pattern if none is given."""
+        self._run("PUNSUBSCRIBE", *patterns)
+
+    @property
+    def subscribed(self) -> bool:
+        """Whether it has a channel or pattern."""
+        return bool(self._s.subscribed)
+
+    def get_message(
+        self, timeout: Optional[float] = 0.0, ignore_subscribe_messages: bool = False
+    ) -> "Optional[dict[str, Any]]":
+        """The next message as a dict, waiting up to `timeout` seconds (0: only what is
+        there; None: until one comes), or None. The GIL is released while it waits, and
+        Ctrl-C raises KeyboardInterrupt. A subscriber that fell further behind than the
+        shared ring holds gets SubscriberOverrunError and is no longer subscribed."""
+        if self._pending:
+            raw = self._pending.pop(0)
+        else:
+            raw = self._s.next(timeout)
+            if raw is None:
+                return None
+        kind = _dec(raw[0])
+        if len(raw) == 4:
+            msg = {"type": kind, "pattern": raw[1], "channel": raw[2], "data": raw[3]}
+        else:
+            msg = {"type": kind, "pattern": None, "channel": raw[1], "data": raw[2]}
+        if kind in self._SUBSCRIBE_KINDS and (
+            ignore_subscribe_messages or self.ignore_subscribe_messages
+        ):
+            return None
+        return msg
+
+    def listen(self) -> "Iterator[dict[str, Any]]":
+        """The messages as they come, while subscribed."""
+        while self._pending or self.subscribed:
+            msg = self.get_message(timeout=None)
+            if msg is not None:
+                yield msg
+
+    def __iter__(self) -> "Iterator[dict[str, Any]]":
+        return self.listen()
+
+    def close(self) -> None:
+        """Ends every subscription."""
+        self._pending.clear()
+        self._s.close()
+
+    def __enter__(self) -> "PubSub":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def _dec(x):

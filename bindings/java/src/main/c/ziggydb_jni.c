@@ -975,3 +975,53 @@ JNIEXPORT jobject JNI_FN(sessionExec)(JNIEnv *env, jclass cls, jlong s, jobjectA
     CHECK_HANDLE(s, NULL);
     return do_exec(env, session_exec, (ziggy_session *)(intptr_t)s, args, as_string);
 }
+
+/* The session's next Pub/Sub message as a List (as sessionExec gives replies), or null if
+ * none came within timeout_ms (negative: until one comes). */
+JNIEXPORT jobject JNI_FN(sessionNextMessage)(JNIEnv *env, jclass cls, jlong s, jlong timeout_ms,
+                                             jboolean as_string) {
+    (void)cls;
+    CHECK_HANDLE(s, NULL);
+    ziggy_reply *reply = NULL;
+    int rc = ziggy_session_next_message((ziggy_session *)(intptr_t)s, (int64_t)timeout_ms, &reply);
+    if (rc != ZIGGY_OK) {
+        throw_status(env, rc);
+        return NULL;
+    }
+    if (reply == NULL) {
+        return NULL;
+    }
+    jobject out = reply_to_java(env, reply, as_string, 0);
+    if (out != NULL && ziggy_reply_type(reply) == ZIGGY_REPLY_ERROR &&
+        !(*env)->ExceptionCheck(env)) {
+        (*env)->Throw(env, (jthrowable)out);
+        (*env)->DeleteLocalRef(env, out);
+        out = NULL;
+    }
+    ziggy_reply_free(reply);
+    return out;
+}
+
+JNIEXPORT jlong JNI_FN(interrupterOpen)(JNIEnv *env, jclass cls, jlong s) {
+    (void)cls;
+    CHECK_HANDLE(s, 0);
+    ziggy_interrupter *i = NULL;
+    int rc = ziggy_session_interrupter((ziggy_session *)(intptr_t)s, &i);
+    if (rc != ZIGGY_OK) {
+        throw_status(env, rc);
+        return 0;
+    }
+    return (jlong)(intptr_t)i;
+}
+
+JNIEXPORT void JNI_FN(interrupt)(JNIEnv *env, jclass cls, jlong i) {
+    (void)env;
+    (void)cls;
+    ziggy_interrupt((const ziggy_interrupter *)(intptr_t)i);
+}
+
+JNIEXPORT void JNI_FN(interrupterFree)(JNIEnv *env, jclass cls, jlong i) {
+    (void)env;
+    (void)cls;
+    ziggy_interrupter_free((ziggy_interrupter *)(intptr_t)i);
+}

@@ -182,4 +182,14 @@ final class Native {
     static native void sessionClose(long session);
 
     static native Object sessionExec(long session, byte[][] args, boolean bulkAsString);
+
+    /** The next Pub/Sub message (a List), or null if none came within timeoutMs (< 0: forever). */
+    static native Object sessionNextMessage(long session, long timeoutMs, boolean bulkAsString);
+
+    static native long interrupterOpen(long session);
+
+    /** Any thread; 0 is ignored. */
+    static native void interrupt(long interrupter);
+
+    static native void interrupterFree(long interrupter);
 }

@@ -30,6 +30,8 @@ import java.util.Objects;
 public final class Session implements AutoCloseable {
     private static final class Handle implements Runnable {
         long session;
+        /** Guarded by this Handle's monitor, as interrupt() may run during a command. */
+        long interrupter;
 
         Handle(long session) {
             this.session = session;
@@ -37,6 +39,10 @@ public final class Session implements AutoCloseable {
 
         @Override
         public void run() {
+            synchronized (this) {
+                Native.interrupterFree(interrupter);
+                interrupter = 0;
+            }
             long h = session;
             session = 0;
             Native.sessionClose(h);
@@ -51,6 +57,32 @@ public final class Session implements AutoCloseable {
         this.db = db;
         this.handle = new Handle(session);
         this.cleanable = ZiggyDb.CLEANER.register(this, handle);
+        handle.interrupter = Native.interrupterOpen(session);
+    }
+
+    /**
+     * Ends the wait of the blocking command ({@code BLPOP}, {@code BRPOP}, {@code BLMOVE},
+     * {@code BZPOPMIN}, ...) this session runs now in another thread, which then returns
+     * {@code null} as if its timeout had passed; if none runs, the session's next blocking
+     * command returns at once. Callable from any thread, also while {@link
+     * #execute(String...)} runs; does nothing once the session is closed.
+     */
+    public void interrupt() {
+        synchronized (handle) {
+            Native.interrupt(handle.interrupter);
+        }
+    }
+
+    /** The next Pub/Sub message of the session, for {@link PubSub}. */
+    synchronized Object nextMessage(long timeoutMs, boolean bulkAsString) {
+        if (handle.session == 0) {
+            throw new ZiggyException.Closed("the session is closed");
+        }
+        try {
+            return Native.sessionNextMessage(handle.session, timeoutMs, bulkAsString);
+        } finally {
+            java.lang.ref.Reference.reachabilityFence(this);
+        }
     }
 
     private synchronized Object run(byte[][] args, boolean bulkAsString) {

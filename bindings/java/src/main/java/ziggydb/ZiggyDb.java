@@ -323,6 +323,14 @@ public final class ZiggyDb extends ZiggyCommands implements AutoCloseable {
         }
     }
 
+    /**
+     * A Pub/Sub subscriber with a session of its own: {@link PubSub#subscribe(String...)},
+     * {@link PubSub#psubscribe(String...)}, then {@link PubSub#getMessage(long)}. Close it.
+     */
+    public PubSub pubsub() {
+        return new PubSub(session());
+    }
+
     /** The shared counters, summed over every process on the database. */
     public Metrics metrics() {
         long[] v = new long[14];

@@ -13,6 +13,7 @@ import java.time.Duration;
  *   <li>{@code where DIR}: opens DIR and prints where the JNI library was loaded from.
  *   <li>{@code hold DIR}: begins a transaction, prints "held", and keeps it (and the writer
  *       lock) until its standard input closes; then commits and exits.
+ *   <li>{@code exec DIR ARG...}: runs one command (PUBLISH, RPUSH, ...) and prints its reply.
  * </ul>
  */
 public final class Child {
@@ -60,6 +61,9 @@ public final class Child {
                             // until the parent closes our stdin
                         }
                     });
+                    break;
+                case "exec":
+                    System.out.println(db.execute(java.util.Arrays.copyOfRange(args, 2, args.length)));
                     break;
                 default:
                     throw new IllegalArgumentException("unknown role " + role);
