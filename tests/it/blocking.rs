@@ -456,9 +456,37 @@ fn a_stopped_waiter_does_not_hold_up_the_others() -> TestResult {
     let tmp = util::tempdir();
     let path = util::db_path(&tmp);
     let db = Db::open(&path)?;
-    let mut stopped = spawn_popper(&path, "s", 60_000, 1);
+    // Stopped where a waiter sleeps, holding no lock: a SIGSTOP from outside could land
+    // while its first look holds the writer lock (it registers as a waiter before that
+    // look), and then every writer would wait for it, as for any stopped writer.
+    let mut stopped = Child::spawn(
+        "blocking::child_popper",
+        "popper",
+        &path,
+        &[
+            ("ZIGGY_TEST_RECHECK_MS", "3600000".to_owned()),
+            ("KEYS", "s".to_owned()),
+            ("TIMEOUT_MS", "60000".to_owned()),
+            ("THREADS", "1".to_owned()),
+            ("ZIGGY_TEST_STOP", "wait".to_owned()),
+        ],
+    );
     wait_for_waiters(&db, 1);
-    stopped.signal(libc::SIGSTOP);
+    let deadline = Instant::now() + LONG;
+    while std::fs::read_to_string(format!("/proc/{}/stat", stopped.id()))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next())
+        })
+        != Some('T')
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the popper never stopped at its wait"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let db2 = db.clone();
     let h = on_thread(move || db2.list(b"s").pop_front_blocking(Wait::forever()));
     wait_for_waiters(&db, 2);
