@@ -49,6 +49,7 @@ mod bits;
 mod collections;
 mod compat;
 mod exec;
+mod import;
 mod introspect;
 mod keyspace;
 mod parse;

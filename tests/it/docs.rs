@@ -16,6 +16,7 @@ const API_FILES: &[&str] = &[
     "src/error.rs",
     "src/tools/dump.rs",
     "src/tools/repair.rs",
+    "src/commands/import.rs",
     "src/types/collections/hash.rs",
     "src/types/collections/list.rs",
     "src/types/collections/set.rs",

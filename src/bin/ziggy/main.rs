@@ -103,7 +103,7 @@ struct Args {
     )]
     user: Option<String>,
 
-    /// Server URI: redis://[[USERNAME]:PASSWORD@]HOST[:PORT][/DB].
+    /// Server URI, as `redis://[[USERNAME]:PASSWORD@]HOST[:PORT][/DB]`.
     #[arg(short = 'u', value_name = "URI", help_heading = "Client of a server")]
     uri: Option<String>,
 
