@@ -792,27 +792,8 @@ pub fn main(args: &Args, matches: &ArgMatches) -> ExitCode {
 }
 
 fn run(args: &Args, target: Target) -> anyhow::Result<ExitCode> {
-    let format = if args.json {
-        Format::Json
-    } else if args.csv {
-        Format::Csv
-    } else if args.raw {
-        Format::Raw
-    } else if args.no_raw || io::stdout().is_terminal() {
-        Format::Tty
-    } else {
-        Format::Raw
-    };
-    let mut options = repl::Options {
-        format,
-        interval: args.interval,
-        one_shot: false,
-    };
-    let mut command: Vec<Vec<u8>> = args
-        .command
-        .iter()
-        .map(|arg| arg.clone().into_encoded_bytes())
-        .collect();
+    let mut options = args.options();
+    let mut command = args.command_bytes();
     if !command.is_empty() && crate::answer_help(&as_args(&command))? {
         return Ok(ExitCode::SUCCESS);
     }

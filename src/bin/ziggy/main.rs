@@ -285,6 +285,35 @@ fn parse_mode(text: &str) -> Result<u32, String> {
 }
 
 impl Args {
+    /// How replies print (`--json`, `--csv`, `--raw`, `--no-raw`, else raw unless standard
+    /// output is a terminal, as redis-cli decides) and the repeat interval.
+    pub(crate) fn options(&self) -> repl::Options {
+        let format = if self.json {
+            Format::Json
+        } else if self.csv {
+            Format::Csv
+        } else if self.raw {
+            Format::Raw
+        } else if self.no_raw || io::stdout().is_terminal() {
+            Format::Tty
+        } else {
+            Format::Raw
+        };
+        repl::Options {
+            format,
+            interval: self.interval,
+            one_shot: false,
+        }
+    }
+
+    /// The command given on the command line, as bytes.
+    pub(crate) fn command_bytes(&self) -> Vec<Vec<u8>> {
+        self.command
+            .iter()
+            .map(|arg| arg.clone().into_encoded_bytes())
+            .collect()
+    }
+
     /// Whether a server was named (`-h`, `-p`, `-s`, `-u`): `ziggy` is then its client.
     fn is_client(&self) -> bool {
         self.host.is_some() || self.port.is_some() || self.socket.is_some() || self.uri.is_some()
@@ -505,27 +534,9 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let format = if args.json {
-        Format::Json
-    } else if args.csv {
-        Format::Csv
-    } else if args.raw {
-        Format::Raw
-    } else if args.no_raw || io::stdout().is_terminal() {
-        Format::Tty
-    } else {
-        Format::Raw
-    };
-    let mut options = repl::Options {
-        format,
-        interval: args.interval,
-        one_shot: false,
-    };
-    let mut command: Vec<Vec<u8>> = args
-        .command
-        .iter()
-        .map(|arg| arg.clone().into_encoded_bytes())
-        .collect();
+    let mut options = args.options();
+    let format = options.format;
+    let mut command = args.command_bytes();
     if !command.is_empty() && answer_help(&as_args(&command))? {
         return Ok(ExitCode::SUCCESS);
     }
