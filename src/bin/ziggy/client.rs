@@ -889,13 +889,7 @@ fn scan_keys(client: &mut Client, args: &Args) -> anyhow::Result<ExitCode> {
     let mut cursor = b"0".to_vec();
     let count = args.count.map(|n| n.to_string());
     loop {
-        let mut line: Vec<&[u8]> = vec![b"SCAN", &cursor];
-        if let Some(pattern) = &args.pattern {
-            line.extend([b"MATCH".as_slice(), pattern.as_bytes()]);
-        }
-        if let Some(count) = &count {
-            line.extend([b"COUNT".as_slice(), count.as_bytes()]);
-        }
+        let line = args.scan_line(&cursor, count.as_deref());
         let reply = conn
             .command(&line)
             .map_err(|e| anyhow::anyhow!("Error: {e}"))?;

@@ -306,6 +306,22 @@ impl Args {
         }
     }
 
+    /// One `SCAN cursor [MATCH pattern] [COUNT count]` of `--scan`.
+    pub(crate) fn scan_line<'a>(
+        &'a self,
+        cursor: &'a [u8],
+        count: Option<&'a str>,
+    ) -> Vec<&'a [u8]> {
+        let mut line: Vec<&[u8]> = vec![b"SCAN", cursor];
+        if let Some(pattern) = &self.pattern {
+            line.extend([b"MATCH".as_slice(), pattern.as_bytes()]);
+        }
+        if let Some(count) = count {
+            line.extend([b"COUNT".as_slice(), count.as_bytes()]);
+        }
+        line
+    }
+
     /// The command given on the command line, as bytes.
     pub(crate) fn command_bytes(&self) -> Vec<Vec<u8>> {
         self.command
@@ -797,13 +813,7 @@ fn scan_keys(session: &mut Session, args: &Args) -> anyhow::Result<ExitCode> {
     let mut cursor = b"0".to_vec();
     let count = args.count.map(|n| n.to_string());
     loop {
-        let mut line: Vec<&[u8]> = vec![b"SCAN", &cursor];
-        if let Some(pattern) = &args.pattern {
-            line.extend([b"MATCH".as_slice(), pattern.as_bytes()]);
-        }
-        if let Some(count) = &count {
-            line.extend([b"COUNT".as_slice(), count.as_bytes()]);
-        }
+        let line = args.scan_line(&cursor, count.as_deref());
         let reply = session.execute(&line);
         let Reply::Array(mut parts) = reply else {
             anyhow::bail!("SCAN replied {reply:?}");
