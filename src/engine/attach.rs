@@ -608,6 +608,7 @@ impl Shared {
         let Some((idx, man)) = warm_index(&shm, dir) else {
             return Ok(None);
         };
+        crate::os::pause::point("attach-headers");
         let open_lock = LockFile::open(&dir.join("ziggy.lock"), mode)?;
         let shm_lock = LockFile {
             file,
@@ -615,13 +616,42 @@ impl Shared {
             waiter: Default::default(),
         };
         let mut s = Self::with_state(dir, opts.clone(), mode, open_lock, shm_lock, shm)?;
-        // As a first attacher does (§6.3), so that a damaged or newer segment is refused at
-        // the open whoever attached before; it maps each segment, which reads would anyway.
-        for &(id, _) in &man.segments {
-            s.segs.check_header(id)?;
-        }
+        s.check_listed_headers(man)?;
         s.join(Arc::new(idx));
         Ok(Some(s))
+    }
+
+    /// Checks the header of every segment `man` lists, as a first attacher does (§6.3), so
+    /// that a damaged or newer segment is refused at the open whoever attached before; it
+    /// maps each segment, which reads would anyway. A warm attacher holds no lock that stops
+    /// a compaction in another process, which may replace the manifest and delete a listed
+    /// segment between the read of the manifest and the check: a segment gone is looked up
+    /// in the manifest again, and only one that is still listed there is an error.
+    fn check_listed_headers(&self, mut man: Manifest) -> Result<()> {
+        // A compaction at most every few milliseconds: more rereads than this means the
+        // file is missing for good, and the error says so.
+        let mut rereads = 1000;
+        'check: loop {
+            for &(id, _) in &man.segments {
+                match self.segs.check_header(id) {
+                    Ok(_) => {}
+                    Err(Error::Io { ref source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound && rereads > 0 =>
+                    {
+                        rereads -= 1;
+                        let now = self.read_manifest()?;
+                        if now.segments.iter().any(|&(listed, _)| listed == id) {
+                            // Still listed: missing for good, and its error stands.
+                            self.segs.check_header(id)?;
+                        }
+                        man = now;
+                        continue 'check;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(());
+        }
     }
 
     /// Holding `ziggy.lock`: whether this process is the first to attach (it then holds

@@ -987,3 +987,57 @@ fn reads_wait_past_their_timeout_for_a_rebuild_without_an_index_that_runs() -> T
     check_clean(&dir)?;
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// A warm attach beside a compaction
+
+/// A warm attacher reads the manifest, then checks the header of each segment it lists,
+/// holding no lock that stops a compaction elsewhere: a compaction in between deletes a
+/// listed segment. The open must look at the manifest again and succeed, not fail with
+/// "No such file or directory" (seen once in a soak of auto-compacting writers).
+#[test]
+fn a_warm_open_beside_a_compaction_that_deletes_a_listed_segment_succeeds() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let opts = || Db::options().segment_size(64 << 10);
+    {
+        let db = opts().open(&dir)?;
+        let filler = vec![b'x'; 900];
+        for round in 0..4 {
+            for i in 0..100 {
+                db.set(format!("k{i}").as_bytes(), filler.as_slice())?;
+            }
+            db.set(b"a", format!("v{round}"))?;
+        }
+    }
+    let listed = |dir: &Path| -> TestResult<Vec<String>> {
+        let mut segs: Vec<String> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("seg-"))
+            .collect();
+        segs.sort();
+        Ok(segs)
+    };
+    let before = listed(&dir)?;
+    assert!(
+        before.len() > 2,
+        "the writes must fill several segments: {before:?}"
+    );
+    let child = stopped_at(&dir, "attach-headers", &["GET", "a"])?;
+    let stats = opts().open(&dir)?.compact()?;
+    let after = listed(&dir)?;
+    assert!(
+        before.iter().any(|s| !after.contains(s)),
+        "the compaction must delete a segment the stopped opener saw listed: {before:?} -> {after:?} ({stats:?})"
+    );
+    signal(&child, libc::SIGCONT);
+    let out = child.wait_with_output()?;
+    assert!(
+        out.status.success(),
+        "the open beside the compaction failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout)?.trim_end(), "v3");
+    check_clean(&dir)
+}
