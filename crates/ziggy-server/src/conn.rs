@@ -259,6 +259,7 @@ async fn run_batch<S: AsyncRead + AsyncWrite>(
     };
     let client = Arc::clone(&c.client);
     if c.authed
+        && c.replies == crate::handler::Replies::On
         && c.protocol == Protocol::Resp2
         && !c.session.in_transaction()
         && !c.session.is_subscribed()

@@ -124,6 +124,21 @@ pub struct Conn {
     pub session: Session,
     pub protocol: Protocol,
     pub authed: bool,
+    /// `CLIENT REPLY`: whether command replies are sent.
+    pub replies: Replies,
+    /// Set by `CLIENT REPLY`, so that the command that sets the mode is not the one a
+    /// `SKIP` skips.
+    replies_set: bool,
+}
+
+/// What `CLIENT REPLY` chose: every reply (`ON`), none (`OFF`), or none for the next
+/// command (`SKIP`). Pub/Sub messages and (un)subscribe confirmations are sent whatever
+/// the mode, as Redis sends its pushes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Replies {
+    On,
+    Off,
+    Skip,
 }
 
 /// Replies are handed to the socket in pieces of about this size while a batch runs.
@@ -139,6 +154,8 @@ impl Conn {
             session,
             protocol: Protocol::Resp2,
             authed,
+            replies: Replies::On,
+            replies_set: false,
         }
     }
 
@@ -158,11 +175,12 @@ impl Conn {
             if self.client.is_killed() {
                 return Flow::Close;
             }
-            let group = if self.authed && !self.session.in_transaction() {
-                groupable_run(&batch[i..])
-            } else {
-                0
-            };
+            let group =
+                if self.authed && !self.session.in_transaction() && self.replies == Replies::On {
+                    groupable_run(&batch[i..])
+                } else {
+                    0
+                };
             let flow = if group >= 2 {
                 self.run_group(&batch[i..i + group], out);
                 i += group;
@@ -276,7 +294,23 @@ impl Conn {
         self.client
             .in_multi
             .store(self.session.in_transaction(), Ordering::Relaxed);
-        self.reply(&reply, out);
+        let subscription = matches!(
+            name.as_str(),
+            "SUBSCRIBE"
+                | "PSUBSCRIBE"
+                | "UNSUBSCRIBE"
+                | "PUNSUBSCRIBE"
+                | "SSUBSCRIBE"
+                | "SUNSUBSCRIBE"
+        );
+        if self.replies == Replies::On || subscription {
+            self.reply(&reply, out);
+        }
+        if std::mem::take(&mut self.replies_set) {
+            // CLIENT REPLY itself: a SKIP skips the command after it.
+        } else if self.replies == Replies::Skip {
+            self.replies = Replies::On;
+        }
         // The further replies of a command with several (`SUBSCRIBE a b`: one per channel),
         // and any message already waiting; later messages are written as they come (conn.rs).
         let mut close = false;
@@ -445,6 +479,7 @@ impl Conn {
         self.client.resp3.store(false, Ordering::Relaxed);
         lock(&self.client.name).clear();
         self.authed = self.server.args.requirepass.is_none();
+        self.replies = Replies::On;
     }
 
     fn client_cmd(&mut self, args: &[&[u8]]) -> (Reply, Flow) {
@@ -495,13 +530,27 @@ impl Conn {
             ("KILL", _) => return self.client_kill(rest),
             ("UNBLOCK", [_] | [_, _]) => self.client_unblock(rest),
             ("NO-EVICT" | "NO-TOUCH", [_]) => Reply::ok(),
+            ("REPLY", [mode]) => {
+                let mode = if mode.eq_ignore_ascii_case(b"ON") {
+                    Replies::On
+                } else if mode.eq_ignore_ascii_case(b"OFF") {
+                    Replies::Off
+                } else if mode.eq_ignore_ascii_case(b"SKIP") {
+                    Replies::Skip
+                } else {
+                    return (Reply::error("ERR syntax error"), Flow::Continue);
+                };
+                self.replies = mode;
+                self.replies_set = true;
+                Reply::ok()
+            }
             ("HELP", []) => Reply::Array(
                 [
                     "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
                     "ID, GETNAME, SETNAME <name>, SETINFO LIB-NAME|LIB-VER <value>, INFO,",
                     "LIST [TYPE NORMAL] [ID <id> ...],",
                     "KILL <ip:port> | KILL [ID <id>] [ADDR <ip:port>] [LADDR <ip:port>] [SKIPME yes|no],",
-                    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                    "UNBLOCK <clientid> [TIMEOUT|ERROR], REPLY ON|OFF|SKIP",
                 ]
                 .iter()
                 .map(|l| Reply::Status((*l).into()))

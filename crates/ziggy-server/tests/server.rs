@@ -434,6 +434,42 @@ fn client_commands_name_list_and_kill_connections() {
     assert!(a.closed());
 }
 
+/// `CLIENT REPLY OFF|SKIP|ON` as Redis has them: silenced replies are not sent (the
+/// commands still run, also pipelined writes that the server would otherwise commit
+/// together), `SKIP` silences only the next command, `ON` answers `OK`, and Pub/Sub messages
+/// and subscribe confirmations are sent whatever the mode.
+#[test]
+fn client_reply_off_skip_and_on() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &[]);
+    let mut a = server.connect();
+    let mut b = server.connect();
+    let cmds: Vec<Vec<&[u8]>> = vec![
+        vec![b"CLIENT", b"REPLY", b"OFF"],
+        vec![b"SET", b"k", b"1"],
+        vec![b"INCR", b"k"],
+        vec![b"PING", b"silenced"],
+        vec![b"CLIENT", b"REPLY", b"ON"],
+        vec![b"GET", b"k"],
+    ];
+    for c in &cmds {
+        a.send_cmd(c);
+    }
+    assert_eq!(a.reply(), status("OK"), "only CLIENT REPLY ON answers");
+    assert_eq!(a.reply(), bulk("2"), "the silenced writes ran");
+    a.send_cmd(&[b"CLIENT", b"REPLY", b"SKIP"]);
+    a.send_cmd(&[b"PING", b"skipped"]);
+    a.send_cmd(&[b"PING", b"answered"]);
+    assert_eq!(a.reply(), bulk("answered"));
+    assert!(error_text(&a.cmd(&["CLIENT", "REPLY", "MAYBE"])).contains("syntax error"));
+    a.send_cmd(&[b"CLIENT", b"REPLY", b"OFF"]);
+    a.send_cmd(&[b"SUBSCRIBE", b"ch"]);
+    assert_eq!(a.reply(), array(&["subscribe", "ch"], Some(1)));
+    assert_eq!(b.cmd(&["PUBLISH", "ch", "hi"]), Reply::Int(1));
+    assert_eq!(a.reply(), array(&["message", "ch", "hi"], None));
+    assert_eq!(b.cmd(&["GET", "k"]), bulk("2"));
+}
+
 #[test]
 fn maxclients_and_idle_timeout_close_connections() {
     let dir = tempdir();
