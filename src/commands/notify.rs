@@ -437,7 +437,17 @@ fn events(
             _ => {}
         },
         C::Bits(b) => match b {
-            B::Setbit => out.push(ev::STRING, "setbit", key),
+            // Redis publishes only a change: a bit set to what it was is none (unless the
+            // string grew for it, which is not told apart here).
+            B::Setbit
+                if !out.existed(key)
+                    || Some(match reply {
+                        Reply::Int(1) => &b"1"[..],
+                        _ => &b"0"[..],
+                    }) != arg(3).copied() =>
+            {
+                out.push(ev::STRING, "setbit", key);
+            }
             B::Bitop => {
                 if let Some(dst) = arg(2) {
                     out.stored(ev::STRING, "set", dst);
