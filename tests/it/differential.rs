@@ -2246,6 +2246,30 @@ fn pubsub_replies_as_redis_does() -> TestResult {
             (true, "PUNSUBSCRIBE", 1),
             (true, "UNSUBSCRIBE", 1),
             (false, "PUBLISH a gone", 1),
+            // Sharded Pub/Sub: a channel space of its own, counted apart.
+            (false, "PUBSUB SHARDCHANNELS", 1),
+            (false, "PUBSUB SHARDNUMSUB a", 1),
+            (false, "PUBSUB SHARDNUMSUB", 1),
+            (false, "SPUBLISH a m", 1),
+            (true, "SUNSUBSCRIBE", 1),
+            (true, "SSUBSCRIBE a s2", 2),
+            (true, "SSUBSCRIBE a", 1),
+            (true, "SUBSCRIBE a", 1),
+            (true, "GET k", 1),
+            (false, "SPUBLISH a shard-hi", 1),
+            (false, "PUBLISH a plain", 1),
+            (false, "SPUBLISH s3 none", 1),
+            (false, "PUBSUB SHARDCHANNELS", 1),
+            (false, "PUBSUB SHARDCHANNELS s*", 1),
+            (false, "PUBSUB SHARDNUMSUB a s2 c", 1),
+            (false, "PUBSUB NUMSUB a s2", 1),
+            (false, "PUBSUB CHANNELS", 1),
+            (true, "SUNSUBSCRIBE s2", 1),
+            (true, "PING", 1),
+            (true, "SUNSUBSCRIBE", 1),
+            (true, "UNSUBSCRIBE", 1),
+            (false, "SPUBLISH a gone", 1),
+            (true, "SUNSUBSCRIBE", 1),
         ];
         let mut pending = 0;
         for &(on_sub, line, n) in script {
@@ -2273,7 +2297,10 @@ fn pubsub_replies_as_redis_does() -> TestResult {
             };
             // Redis lists channels in its hash table's order; ZiggyDB sorts them.
             let sorted = |r: Reply| match r {
-                Reply::Array(mut v) if line.starts_with("PUBSUB CHANNELS") => {
+                Reply::Array(mut v)
+                    if line.starts_with("PUBSUB CHANNELS")
+                        || line.starts_with("PUBSUB SHARDCHANNELS") =>
+                {
                     v.sort_by(|a, b| a.bulk_bytes().cmp(&b.bulk_bytes()));
                     Reply::Array(v)
                 }
@@ -2311,7 +2338,7 @@ fn pubsub_replies_as_redis_does() -> TestResult {
             } else {
                 assert_eq!(rs, zs, "{protocol:?}: {line}");
             }
-            if line.starts_with("PUBLISH") {
+            if line.starts_with("PUBLISH") || line.starts_with("SPUBLISH") {
                 if let Reply::Int(k) = r {
                     pending += usize::try_from(k)?;
                 }

@@ -22,7 +22,7 @@ pub enum Flow {
 }
 
 /// Commands of blocking pops and pub/sub, answered with a clear error where the library has
-/// no command for them (today the sharded pub/sub ones).
+/// no command for them (none today: the library has them all).
 const NOT_BUILT: &[&str] = &[
     "BLPOP",
     "BRPOP",
