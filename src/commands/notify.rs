@@ -516,7 +516,7 @@ pub(crate) fn config(db: &Db, args: &[&[u8]]) -> Reply {
             }
             Reply::Map(found)
         }
-        "set" if rest.is_empty() || rest.len() % 2 != 0 => wrong(),
+        "set" if rest.is_empty() || !rest.len().is_multiple_of(2) => wrong(),
         "set" => {
             let mut value = None;
             for pair in rest.chunks_exact(2) {

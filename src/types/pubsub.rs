@@ -606,11 +606,34 @@ impl Subscriber {
 
     /// Shard channels subscribed to (the count Redis replies with each `ssubscribe` and
     /// `sunsubscribe`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut sub = db.subscribe(&["plain"])?;
+    /// sub.ssubscribe(&["s1", "s2"])?;
+    /// assert_eq!(sub.shard_subscription_count(), 2);
+    /// assert_eq!(sub.subscription_count(), 1);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn shard_subscription_count(&self) -> usize {
         self.shards.len()
     }
 
     /// The shard channels subscribed to, in the order subscribed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut sub = db.subscriber()?;
+    /// sub.ssubscribe(&["b", "a"])?;
+    /// assert_eq!(sub.shard_channels().collect::<Vec<_>>(), [&b"b"[..], b"a"]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn shard_channels(&self) -> impl Iterator<Item = &[u8]> {
         self.shards.iter().map(|(n, _)| n.as_slice())
     }
