@@ -78,6 +78,15 @@ pub(crate) fn expire_batch(
         if at != 0 && at <= now {
             txn.raw_del(key, false);
             n += 1;
+            // Published once the deletes commit (format-spec.md §5.4).
+            let flags = crate::types::pubsub::notify_flags(shared);
+            txn.note_event(
+                flags,
+                crate::types::pubsub::NOTIFY_DB,
+                crate::pubsub_events::EXPIRED,
+                "expired",
+                key,
+            );
         }
     }
     txn.commit()?;

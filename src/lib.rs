@@ -217,6 +217,9 @@ pub use types::collections::{
     SetView, SortedSet, SortedSetScanPage, SortedSetView, ZAddFlags,
 };
 pub use types::dump::PayloadError;
+/// Keyspace notification classes (Redis's `notify-keyspace-events` letters): see
+/// [`Db::set_keyspace_events`].
+pub use types::pubsub::events as pubsub_events;
 pub use types::read::{Expiry, Read, Snapshot};
 pub use types::{
     BitOp, BitUnit, BitfieldOp, BitfieldType, LcsMatch, LcsMatches, Overflow, HLL_SIZE,

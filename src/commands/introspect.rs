@@ -64,8 +64,18 @@ const SUBCOMMANDS: &[(&str, i32)] = &[
 
 /// `PUBSUB`'s subcommands with their arity, as [`SUBCOMMANDS`] (the sharded ones are not
 /// built).
-const PUBSUB_SUBCOMMANDS: &[(&str, i32)] =
-    &[("channels", -2), ("numsub", -2), ("numpat", 2), ("help", 2)];
+const PUBSUB_SUBCOMMANDS: &[(&str, i32)] = &[
+    ("channels", -2),
+    ("numsub", -2),
+    ("numpat", 2),
+    ("shardchannels", -2),
+    ("shardnumsub", -2),
+    ("help", 2),
+];
+
+/// `CONFIG`'s subcommands with their arity as Redis counts it.
+const CONFIG_SUBCOMMANDS: &[(&str, i32)] =
+    &[("get", -3), ("set", -4), ("resetstat", 2), ("help", 2)];
 
 /// Checks `COMMAND`'s arguments (after the name), in Redis's order: the subcommand, its
 /// number of arguments, then its options.
@@ -280,6 +290,7 @@ fn info(spec: &'static CommandSpec) -> Reply {
     let of = match spec.id {
         CommandId::Command => Some(SUBCOMMANDS),
         CommandId::Pubsub => Some(PUBSUB_SUBCOMMANDS),
+        CommandId::Config => Some(CONFIG_SUBCOMMANDS),
         CommandId::Keyspace(id) => crate::commands::keyspace::subcommands(id),
         _ => None,
     };
@@ -347,7 +358,7 @@ fn docs(spec: &'static CommandSpec) -> (Reply, Reply) {
 }
 
 /// `COMMAND GETKEYS`: the keys `argv` names, found by its command's key positions.
-fn get_keys(argv: &[&[u8]]) -> Reply {
+pub(crate) fn get_keys(argv: &[&[u8]]) -> Reply {
     let Some(spec) = argv.first().and_then(|name| lookup(name)) else {
         return Reply::error("ERR Invalid command specified");
     };
@@ -589,7 +600,10 @@ mod tests {
             let at = usize::try_from(keys.first - 1).unwrap_or(0);
             let first = spec.syntax.split(' ').nth(at).unwrap_or_default();
             assert!(
-                first.contains("key") || ["destination", "source", "dst"].contains(&first),
+                // A shard channel is a key to a cluster client, as in Redis's COMMAND INFO.
+                first.contains("key")
+                    || first.contains("shardchannel")
+                    || ["destination", "source", "dst"].contains(&first),
                 "{}: {}",
                 spec.name,
                 spec.syntax

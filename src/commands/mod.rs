@@ -52,6 +52,7 @@ mod exec;
 mod import;
 mod introspect;
 mod keyspace;
+mod notify;
 mod parse;
 mod pubsub;
 mod reply;

@@ -381,7 +381,11 @@ pub fn parse<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Result<C
         | C::Psubscribe
         | C::Unsubscribe
         | C::Punsubscribe
-        | C::Pubsub => {
+        | C::Pubsub
+        | C::Spublish
+        | C::Ssubscribe
+        | C::Sunsubscribe
+        | C::Config => {
             return Err(Reply::error(format!(
                 "ERR {} is run by a session, not on its own",
                 spec.name

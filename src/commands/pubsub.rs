@@ -1,6 +1,8 @@
 //! Pub/Sub in a [`Session`](crate::commands::Session): `PUBLISH`, `SUBSCRIBE`,
-//! `PSUBSCRIBE`, `UNSUBSCRIBE`, `PUNSUBSCRIBE` and `PUBSUB`, with Redis's replies, and the
-//! subscribed mode of a RESP2 connection (format-spec.md §5.4 for the ring underneath).
+//! `PSUBSCRIBE`, `UNSUBSCRIBE`, `PUNSUBSCRIBE`, `PUBSUB`, and sharded Pub/Sub (`SPUBLISH`,
+//! `SSUBSCRIBE`, `SUNSUBSCRIBE`: on one node, Pub/Sub on a channel space of its own), with
+//! Redis's replies, and the subscribed mode of a RESP2 connection (format-spec.md §5.4 for
+//! the ring underneath).
 //!
 //! A command that subscribes to (or unsubscribes from) several names has one reply per
 //! name, as in Redis: the first is the command's reply, the others wait in an outbox that
@@ -29,7 +31,7 @@ impl SessionPubSub {
     pub(crate) fn is_subscribed(&self) -> bool {
         self.sub
             .as_ref()
-            .is_some_and(|s| s.subscription_count() > 0)
+            .is_some_and(|s| s.subscription_count() + s.shard_subscription_count() > 0)
     }
 
     /// The refusal of a command a RESP2 session may not run while subscribed, as Redis
@@ -41,7 +43,13 @@ impl SessionPubSub {
         }
         if matches!(
             id,
-            C::Subscribe | C::Psubscribe | C::Unsubscribe | C::Punsubscribe | C::Ping
+            C::Subscribe
+                | C::Psubscribe
+                | C::Ssubscribe
+                | C::Unsubscribe
+                | C::Punsubscribe
+                | C::Sunsubscribe
+                | C::Ping
         ) {
             return None;
         }
@@ -70,8 +78,12 @@ impl SessionPubSub {
                 Ok(n) => Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)),
                 Err(e) => error_reply(&e),
             },
+            C::Spublish => match db.spublish(args[1], args[2]) {
+                Ok(n) => Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+                Err(e) => error_reply(&e),
+            },
             C::Pubsub => pubsub(db, names),
-            C::Subscribe | C::Psubscribe => self.subscribe(db, id, names),
+            C::Subscribe | C::Psubscribe | C::Ssubscribe => self.subscribe(db, id, names),
             _ => self.unsubscribe(id, names),
         }
     }
@@ -86,49 +98,64 @@ impl SessionPubSub {
         let Some(sub) = self.sub.as_mut() else {
             return Reply::error("ERR no subscriber");
         };
-        let (word, pattern) = if id == CommandId::Subscribe {
-            ("subscribe", false)
-        } else {
-            ("psubscribe", true)
+        let word = match id {
+            CommandId::Subscribe => "subscribe",
+            CommandId::Psubscribe => "psubscribe",
+            _ => "ssubscribe",
         };
         let mut replies = Vec::with_capacity(names.len());
         for name in names {
-            let r = if pattern {
-                sub.psubscribe(&[name])
-            } else {
-                sub.subscribe(&[name])
+            let r = match id {
+                CommandId::Subscribe => sub.subscribe(&[name]),
+                CommandId::Psubscribe => sub.psubscribe(&[name]),
+                _ => sub.ssubscribe(&[name]),
             };
             if let Err(e) = r {
                 replies.push(error_reply(&e));
                 break;
             }
+            // Shard subscriptions are counted apart, as Redis counts them.
+            let n = if id == CommandId::Ssubscribe {
+                sub.shard_subscription_count()
+            } else {
+                sub.subscription_count()
+            };
             replies.push(Reply::Push(vec![
                 Reply::bulk(word),
                 Reply::bulk(*name),
-                count(sub.subscription_count()),
+                count(n),
             ]));
         }
         self.first_of(replies)
     }
 
     fn unsubscribe(&mut self, id: CommandId, names: &[&[u8]]) -> Reply {
-        let (word, pattern) = if id == CommandId::Unsubscribe {
-            ("unsubscribe", false)
-        } else {
-            ("punsubscribe", true)
+        let word = match id {
+            CommandId::Unsubscribe => "unsubscribe",
+            CommandId::Punsubscribe => "punsubscribe",
+            _ => "sunsubscribe",
         };
+        let shard = id == CommandId::Sunsubscribe;
         let mut replies = Vec::new();
-        let left =
-            |sub: &Option<Subscriber>| sub.as_ref().map_or(0, Subscriber::subscription_count);
+        let left = |sub: &Option<Subscriber>| {
+            sub.as_ref().map_or(0, |s| {
+                if shard {
+                    s.shard_subscription_count()
+                } else {
+                    s.subscription_count()
+                }
+            })
+        };
+        let drop_names = |sub: &mut Subscriber, names: &[&[u8]]| match id {
+            CommandId::Unsubscribe => sub.unsubscribe(names),
+            CommandId::Punsubscribe => sub.punsubscribe(names),
+            _ => sub.sunsubscribe(names),
+        };
         if names.is_empty() {
             if let Some(sub) = self.sub.as_mut() {
-                let all = if pattern {
-                    sub.punsubscribe::<&[u8]>(&[])
-                } else {
-                    sub.unsubscribe::<&[u8]>(&[])
-                };
+                let all = drop_names(sub, &[]);
                 // One reply per name, with the count after each, as Redis gives them.
-                let mut n = sub.subscription_count() + all.len();
+                let mut n = left(&self.sub) + all.len();
                 for name in all {
                     n -= 1;
                     replies.push(Reply::Push(vec![
@@ -141,11 +168,7 @@ impl SessionPubSub {
         }
         for name in names {
             if let Some(sub) = self.sub.as_mut() {
-                if pattern {
-                    sub.punsubscribe(&[name]);
-                } else {
-                    sub.unsubscribe(&[name]);
-                }
+                drop_names(sub, &[name]);
             }
             // Named ones reply with the count after each, subscribed or not, as in Redis.
             replies.push(Reply::Push(vec![
@@ -186,6 +209,11 @@ impl SessionPubSub {
         }
         let sub = self.sub.as_mut()?;
         match sub.next_message(timeout) {
+            Ok(Some(m)) if m.shard => Some(Reply::Push(vec![
+                Reply::bulk("smessage"),
+                Reply::Bulk(m.channel),
+                Reply::Bulk(m.payload),
+            ])),
             Ok(Some(m)) => Some(Reply::Push(match m.pattern {
                 None => vec![
                     Reply::bulk("message"),
@@ -240,6 +268,23 @@ fn pubsub(db: &Db, args: &[&[u8]]) -> Reply {
                         .collect(),
                 )
             }),
+            b"SHARDCHANNELS" if args.len() <= 2 => db
+                .pubsub_shardchannels(args.get(1).copied())
+                .map(|v| Reply::Array(v.into_iter().map(Reply::Bulk).collect())),
+            b"SHARDNUMSUB" => db.pubsub_shardnumsub(&args[1..]).map(|counts| {
+                Reply::Array(
+                    args[1..]
+                        .iter()
+                        .zip(counts)
+                        .flat_map(|(c, n)| {
+                            [
+                                Reply::bulk(*c),
+                                Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+                            ]
+                        })
+                        .collect(),
+                )
+            }),
             b"NUMPAT" if args.len() == 1 => db
                 .pubsub_numpat()
                 .map(|n| Reply::Int(i64::try_from(n).unwrap_or(i64::MAX))),
@@ -253,6 +298,10 @@ fn pubsub(db: &Db, args: &[&[u8]]) -> Reply {
                     "NUMSUB [<channel> ...]",
                     "    Return the number of subscribers for the specified channels, excluding",
                     "    pattern subscriptions(default: no channels).",
+                    "SHARDCHANNELS [<pattern>]",
+                    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+                    "SHARDNUMSUB [<shardchannel> ...]",
+                    "    Return the number of subscribers for the specified shard level channel(s)",
                     "HELP",
                     "    Prints this help.",
                 ]
@@ -260,7 +309,7 @@ fn pubsub(db: &Db, args: &[&[u8]]) -> Reply {
                 .map(|l| Reply::Status(l.into()))
                 .collect(),
             ),
-            b"CHANNELS" | b"NUMPAT" | b"HELP" => return wrong(),
+            b"CHANNELS" | b"SHARDCHANNELS" | b"NUMPAT" | b"HELP" => return wrong(),
             _ => {
                 return Reply::error(format!(
                     "ERR unknown subcommand '{}'. Try PUBSUB HELP.",

@@ -25,6 +25,7 @@
 
 use crate::commands::collections::CollectionId;
 use crate::commands::exec::{bulk_or_nil, error_reply, other, read, write};
+use crate::commands::notify;
 use crate::commands::parse::{
     parse, Cmd, Condition, GetExTtl, SetArgs, SetTtl, SetValue, WriteCmd,
 };
@@ -350,6 +351,7 @@ impl Session {
         if let Some(spec) = spec.filter(|s| {
             matches!(s.id, C::Mget | C::Exists | C::Mset)
                 && paired(s.id)
+                && (s.id != C::Mset || notify::flags(&self.db) == 0)
                 && self.runs_alone(s, args.len())
         }) {
             self.db.count_commands(1);
@@ -460,7 +462,7 @@ impl Session {
             C::Watch => self.watch(&args[1..]),
             C::Hello => self.hello(&args[1..]),
             // Subscribed mode would refuse the COMMIT that ends the transaction.
-            C::Subscribe | C::Psubscribe if self.txn.is_some() => {
+            C::Subscribe | C::Psubscribe | C::Ssubscribe if self.txn.is_some() => {
                 Reply::error(format!("ERR {} inside BEGIN is not allowed", spec.name))
             }
             C::Publish
@@ -468,7 +470,11 @@ impl Session {
             | C::Psubscribe
             | C::Unsubscribe
             | C::Punsubscribe
-            | C::Pubsub => self.pubsub.run(&self.db, spec.id, args),
+            | C::Pubsub
+            | C::Spublish
+            | C::Ssubscribe
+            | C::Sunsubscribe => self.pubsub.run(&self.db, spec.id, args),
+            C::Config => notify::config(&self.db, &args[1..]),
             C::Ping if self.pubsub.is_subscribed() && self.protocol == Protocol::Resp2 => self
                 .pubsub
                 .ping(args, self.protocol)
@@ -497,7 +503,11 @@ impl Session {
             _ => match parse(spec, &args[1..], self.clock.now_ms()) {
                 Ok(cmd) => {
                     let result = match self.txn.as_mut() {
-                        Some(tx) => run_in_txn(&self.db, tx, cmd),
+                        Some(tx) => run_noted(&self.db, tx, spec, args, cmd),
+                        None if spec.kind == Kind::Write && notify::flags(&self.db) != 0 => {
+                            let cancel = self.cancel.as_ref().filter(|_| self.blocking);
+                            run_notified(&self.db, spec, args, cmd, cancel, self.blocking)
+                        }
                         None => run_alone(
                             &self.db,
                             cmd,
@@ -604,13 +614,20 @@ impl Session {
                 continue;
             };
             let reply = match parse(spec, &args[1..], self.clock.now_ms()) {
-                Ok(cmd) => run_in_txn(&self.db, &mut tx, cmd).unwrap_or_else(|e| error_reply(&e)),
+                Ok(cmd) => run_noted(&self.db, &mut tx, spec, &args, cmd)
+                    .unwrap_or_else(|e| error_reply(&e)),
                 // HELLO is queued as Redis queues it, and run by the session.
                 Err(_) if spec.id == CommandId::Hello => self.hello(&args[1..]),
                 // PUBLISH and PUBSUB are queued as Redis queues them, and run by the session.
-                Err(_) if matches!(spec.id, CommandId::Publish | CommandId::Pubsub) => {
+                Err(_)
+                    if matches!(
+                        spec.id,
+                        CommandId::Publish | CommandId::Pubsub | CommandId::Spublish
+                    ) =>
+                {
                     self.pubsub.run(&self.db, spec.id, &args)
                 }
+                Err(_) if spec.id == CommandId::Config => notify::config(&self.db, &args[1..]),
                 Err(reply) => reply,
             };
             replies.push(self.shaped(spec.id, &args, reply));
@@ -969,7 +986,7 @@ pub fn execute_in(db: &Db, tx: &mut WriteTxn, args: &[&[u8]]) -> Reply {
     }
     db.count_commands(1);
     match parse(spec, &args[1..], crate::commands::parse::now_ms()) {
-        Ok(cmd) => run_in_txn(db, tx, cmd).unwrap_or_else(|e| error_reply(&e)),
+        Ok(cmd) => run_noted(db, tx, spec, args, cmd).unwrap_or_else(|e| error_reply(&e)),
         Err(reply) => reply,
     }
 }
@@ -1000,6 +1017,62 @@ pub fn to_resp3(args: &[&[u8]], reply: Reply) -> Reply {
     match args.first().and_then(|name| lookup(name)) {
         Some(spec) => resp3(spec.id, args, reply),
         None => reply,
+    }
+}
+
+/// [`run_in_txn`], noting the command's keyspace notifications in `tx` if they are on
+/// (format-spec.md §5.4): published when `tx` commits.
+fn run_noted(
+    db: &Db,
+    tx: &mut WriteTxn,
+    spec: &CommandSpec,
+    args: &[&[u8]],
+    cmd: Cmd<'_>,
+) -> crate::Result<Reply> {
+    let before = notify::before(db, tx, spec, args, tx.internal_writes());
+    let reply = run_in_txn(db, tx, cmd);
+    if let (Some(before), Ok(reply)) = (before, &reply) {
+        notify::note(tx, before, spec.id, args, reply);
+    }
+    reply
+}
+
+/// A write command run outside any transaction while keyspace notifications are on: in a
+/// transaction of its own that publishes its events when it commits; a blocking pop, which
+/// the library commits, publishes them after.
+fn run_notified(
+    db: &Db,
+    spec: &CommandSpec,
+    args: &[&[u8]],
+    cmd: Cmd<'_>,
+    cancel: Option<&crate::CancelToken>,
+    blocking: bool,
+) -> crate::Result<Reply> {
+    match cmd {
+        Cmd::Coll(c) if blocking && c.blocks() => {
+            let before = notify::before(db, db, spec, args, 0);
+            let reply = run_alone(db, Cmd::Coll(c), cancel, blocking)?;
+            if let Some(before) = before {
+                notify::publish(db, before, spec.id, args, &reply);
+            }
+            Ok(reply)
+        }
+        // Deletes in several transactions if one cannot hold them all; no events.
+        Cmd::Write(WriteCmd::FlushDb) => run_alone(db, cmd, cancel, blocking),
+        _ => {
+            let mut tx = db.begin_write()?;
+            let reply = run_noted(db, &mut tx, spec, args, cmd);
+            match reply {
+                Ok(reply) if !reply.is_error() => {
+                    tx.commit()?;
+                    Ok(reply)
+                }
+                other => {
+                    tx.rollback();
+                    other
+                }
+            }
+        }
     }
 }
 

@@ -163,8 +163,16 @@ pub enum CommandId {
     Unsubscribe,
     /// `PUNSUBSCRIBE`.
     Punsubscribe,
-    /// `PUBSUB CHANNELS|NUMSUB|NUMPAT`.
+    /// `PUBSUB CHANNELS|NUMSUB|NUMPAT|SHARDCHANNELS|SHARDNUMSUB`.
     Pubsub,
+    /// `SPUBLISH`.
+    Spublish,
+    /// `SSUBSCRIBE`.
+    Ssubscribe,
+    /// `SUNSUBSCRIBE`.
+    Sunsubscribe,
+    /// `CONFIG GET|SET|RESETSTAT|HELP`.
+    Config,
     /// A list, set, sorted set or hash command.
     Coll(CollectionId),
     /// A key or server command of the `keyspace` module (`SORT`, `DUMP`, `OBJECT`...).
@@ -917,8 +925,45 @@ pub const COMMANDS: &[CommandSpec] = &[
         "PUBSUB",
         -2,
         Other,
-        "CHANNELS [pattern]|NUMSUB [channel ...]|NUMPAT",
+        "CHANNELS [pattern]|NUMSUB [channel ...]|NUMPAT|SHARDCHANNELS [pattern]|\
+         SHARDNUMSUB [shardchannel ...]",
         "List the channels subscribed to, count their subscribers, or count the patterns"
+    ),
+    command!(
+        Pubsub,
+        Spublish,
+        "SPUBLISH",
+        3,
+        Other,
+        "shardchannel message",
+        "Send a message to the subscribers of a shard channel in every process"
+    ),
+    command!(
+        Pubsub,
+        Ssubscribe,
+        "SSUBSCRIBE",
+        -2,
+        Control,
+        "shardchannel [shardchannel ...]",
+        "Receive the messages published to shard channels"
+    ),
+    command!(
+        Pubsub,
+        Sunsubscribe,
+        "SUNSUBSCRIBE",
+        -1,
+        Control,
+        "[shardchannel [shardchannel ...]]",
+        "Stop receiving the messages of shard channels (all if none is named)"
+    ),
+    command!(
+        Server,
+        Config,
+        "CONFIG",
+        -2,
+        Other,
+        "GET parameter [parameter ...]|SET parameter value [parameter value ...]|RESETSTAT|HELP",
+        "Read or change the settings shared by every process (notify-keyspace-events)"
     ),
 ];
 
@@ -970,7 +1015,11 @@ impl CommandId {
             | C::Psubscribe
             | C::Unsubscribe
             | C::Punsubscribe
-            | C::Pubsub => (0, 0, 0),
+            | C::Pubsub
+            | C::Config => (0, 0, 0),
+            // Shard channels are keys to a cluster client, which routes by them.
+            C::Spublish => (1, 1, 1),
+            C::Ssubscribe | C::Sunsubscribe => (1, -1, 1),
             C::Mget
             | C::Del
             | C::Unlink

@@ -75,6 +75,9 @@ pub struct WriteTxn {
     /// reclaiming once the replaced one has been looked at.
     compact_after: bool,
     started: Instant,
+    /// Keyspace notifications of the commands run in this transaction (channel, message),
+    /// published in order once it commits (format-spec.md §5.4).
+    pub(crate) notes: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl WriteTxn {
@@ -90,6 +93,7 @@ impl WriteTxn {
             savepoints: 0,
             invalid: Vec::new(),
             started: Instant::now(),
+            notes: Vec::new(),
         })
     }
 
@@ -623,6 +627,14 @@ impl WriteTxn {
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn commit(mut self) -> Result<()> {
+        if !self.notes.is_empty() {
+            // Published only once the writes they describe are (format-spec.md §5.4).
+            let notes = std::mem::take(&mut self.notes);
+            let shared = std::sync::Arc::clone(self.shared()?);
+            self.commit()?;
+            crate::types::pubsub::publish_notes(&shared, &notes);
+            return Ok(());
+        }
         if self.ops.is_empty() {
             self.guard.take();
             return Ok(());

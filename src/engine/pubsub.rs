@@ -19,7 +19,9 @@ use crate::format::pubsub::*;
 use crate::os::lock::LockFile;
 use crate::os::map::{futex_wait, futex_wake_all, SharedWords};
 
-pub(crate) use crate::format::pubsub::{Read, KIND_CHANNEL, KIND_PATTERN, MAX_MESSAGE, MAX_NAME};
+pub(crate) use crate::format::pubsub::{
+    Read, KIND_CHANNEL, KIND_PATTERN, KIND_SHARD, MAX_MESSAGE, MAX_NAME,
+};
 
 /// How long a publisher trusts that a subscriber's process it found alive still is, before
 /// it reads `/proc` again: the delay before a dead subscriber stops being counted.
@@ -130,9 +132,9 @@ impl PubSub {
         self.w(H_HEAD).load(Ordering::SeqCst)
     }
 
-    /// Appends one message (at most [`MAX_MESSAGE`] bytes of channel and payload together)
-    /// and wakes sleeping subscribers.
-    pub(crate) fn publish(&self, channel: &[u8], payload: &[u8]) -> Result<()> {
+    /// Appends one message (at most [`MAX_MESSAGE`] bytes of channel and payload together),
+    /// to a shard channel if `shard`, and wakes sleeping subscribers.
+    pub(crate) fn publish(&self, channel: &[u8], payload: &[u8], shard: bool) -> Result<()> {
         let len = channel.len().saturating_add(payload.len());
         if len > MAX_MESSAGE {
             return Err(Error::ValueTooLarge {
@@ -146,7 +148,7 @@ impl PubSub {
         let words = self.map.words();
         // Only a holder of the lock moves `head`.
         let head = self.w(H_HEAD).load(Ordering::Acquire);
-        let new = write_message(words, head, channel, payload, self.pid);
+        let new = write_message(words, head, channel, payload, self.pid, shard);
         self.w(H_HEAD).store(new, Ordering::SeqCst);
         self.w(H_MESSAGES).fetch_add(1, Ordering::Relaxed);
         self.file.unlock();

@@ -51,6 +51,9 @@ pub(crate) const MAX_NAME: usize = (ENTRY_WORDS - E_NAME) * 8;
 /// Entry kinds.
 pub(crate) const KIND_CHANNEL: u64 = 1;
 pub(crate) const KIND_PATTERN: u64 = 2;
+/// A registry entry of a shard channel (`SSUBSCRIBE`); builds without sharded Pub/Sub
+/// count neither it nor its messages.
+pub(crate) const KIND_SHARD: u64 = 3;
 
 /// Slots of the ring, of [`SLOT_WORDS`] words each: a stamp and 7 words of data.
 pub(crate) const SLOTS: u64 = 32768;
@@ -88,13 +91,23 @@ pub(crate) fn slots_for(bytes: usize) -> u64 {
     ((MSG_HEADER + bytes).div_ceil(SLOT_DATA)) as u64
 }
 
-/// The CRC a message carries: CRC-32 (IEEE, `crc32fast`) of the channel then the payload.
-pub(crate) fn message_crc(channel: &[u8], payload: &[u8]) -> u32 {
+/// The CRC a message carries: CRC-32 (IEEE, `crc32fast`) of the channel then the payload;
+/// inverted (all bits flipped) for a message of a shard channel (`SPUBLISH`), so that a
+/// build without sharded Pub/Sub finds it damaged and skips it rather than delivering it to
+/// a subscriber of the ordinary channel of that name (format-spec.md §5.4).
+pub(crate) fn message_crc(channel: &[u8], payload: &[u8], shard: bool) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(channel);
     h.update(payload);
-    h.finalize()
+    if shard {
+        !h.finalize()
+    } else {
+        h.finalize()
+    }
 }
+
+/// The bit of a message's `pid` field that marks a message of a shard channel.
+pub(crate) const SHARD_BIT: u32 = 1 << 31;
 
 /// Packs `bytes` (at most 8) into a little-endian word, zero-padded.
 fn pack(bytes: &[u8]) -> u64 {
@@ -131,8 +144,14 @@ pub(crate) fn write_message(
     channel: &[u8],
     payload: &[u8],
     pid: u32,
+    shard: bool,
 ) -> u64 {
-    let crc = message_crc(channel, payload);
+    let crc = message_crc(channel, payload, shard);
+    let pid = if shard {
+        pid | SHARD_BIT
+    } else {
+        pid & !SHARD_BIT
+    };
     let mut header = [0u8; MSG_HEADER];
     // Lengths are checked against MAX_MESSAGE by the caller, so they fit in 32 bits.
     header[0..4].copy_from_slice(&(channel.len() as u32).to_le_bytes());
@@ -174,6 +193,8 @@ pub(crate) enum Read {
         channel: Vec<u8>,
         payload: Vec<u8>,
         slots: u64,
+        /// Published to a shard channel (`SPUBLISH`).
+        shard: bool,
     },
     /// The slots were overwritten before or while they were read: the reader is more than
     /// the ring behind.
@@ -197,6 +218,7 @@ pub(crate) fn read_message(words: &[AtomicU64], seq: u64, head: u64) -> Read {
     }
     let u32_at = |i: usize| u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
     let (clen, plen, crc) = (u32_at(0) as usize, u32_at(4) as usize, u32_at(8));
+    let shard = u32_at(12) & SHARD_BIT != 0;
     let total = clen.saturating_add(plen);
     if total > MAX_MESSAGE {
         return Read::Damaged { slots: head - seq };
@@ -219,13 +241,14 @@ pub(crate) fn read_message(words: &[AtomicU64], seq: u64, head: u64) -> Read {
     }
     let channel = data[MSG_HEADER..MSG_HEADER + clen].to_vec();
     let payload = data[MSG_HEADER + clen..MSG_HEADER + total].to_vec();
-    if message_crc(&channel, &payload) != crc {
+    if message_crc(&channel, &payload, shard) != crc {
         return Read::Damaged { slots };
     }
     Read::Message {
         channel,
         payload,
         slots,
+        shard,
     }
 }
 
@@ -273,7 +296,7 @@ mod tests {
         let w = ring();
         let payload: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
         let start = SLOTS - 3;
-        let head = write_message(&w, start, b"chan", &payload, 7);
+        let head = write_message(&w, start, b"chan", &payload, 7, false);
         assert_eq!(head, start + slots_for(4 + 1000));
         let got = read_message(&w, start, head);
         assert_eq!(
@@ -281,18 +304,42 @@ mod tests {
             Read::Message {
                 channel: b"chan".to_vec(),
                 payload,
-                slots: head - start
+                slots: head - start,
+                shard: false,
             }
         );
     }
 
     #[test]
+    fn a_shard_message_says_so_and_an_older_reader_skips_it() {
+        let w = ring();
+        let head = write_message(&w, 0, b"s", b"hi", 9, true);
+        assert_eq!(
+            read_message(&w, 0, head),
+            Read::Message {
+                channel: b"s".to_vec(),
+                payload: b"hi".to_vec(),
+                slots: 1,
+                shard: true,
+            }
+        );
+        // A reader that knows no shard bit checks the plain CRC, which the shard message
+        // does not carry: it skips the message instead of delivering it.
+        let crc = u32::from_le_bytes(
+            w[slot_word(0, 2)].load(Ordering::Relaxed).to_le_bytes()[0..4]
+                .try_into()
+                .unwrap(),
+        );
+        assert_ne!(crc, message_crc(b"s", b"hi", false));
+    }
+
+    #[test]
     fn an_overwritten_message_is_an_overrun_never_other_bytes() {
         let w = ring();
-        let h1 = write_message(&w, 0, b"a", b"first", 1);
+        let h1 = write_message(&w, 0, b"a", b"first", 1, false);
         let mut head = h1;
         while head < SLOTS + 1 {
-            head = write_message(&w, head, b"b", b"x", 1);
+            head = write_message(&w, head, b"b", b"x", 1, false);
         }
         assert_eq!(read_message(&w, 0, head), Read::Overrun);
     }
@@ -300,7 +347,7 @@ mod tests {
     #[test]
     fn a_damaged_payload_fails_its_crc() {
         let w = ring();
-        let head = write_message(&w, 0, b"a", b"payload", 1);
+        let head = write_message(&w, 0, b"a", b"payload", 1, false);
         let word = &w[slot_word(0, 3)];
         word.store(word.load(Ordering::Relaxed) ^ 1, Ordering::Relaxed);
         assert_eq!(read_message(&w, 0, head), Read::Damaged { slots: 1 });

@@ -99,6 +99,10 @@ pub(crate) const W_WAKE_SLEEPERS: usize = 82;
 pub(crate) const W_WAKE_BASE: usize = 84;
 /// Buckets of the wake table: words 84–111.
 pub(crate) const W_WAKE_BUCKETS: usize = 28;
+/// The keyspace notification classes enabled (`CONFIG SET notify-keyspace-events`), one bit
+/// per class as `crate::types::pubsub::events` numbers them; 0 (the state's creation) = off
+/// (format-spec.md §5.4).
+pub(crate) const W_NOTIFY: usize = 127;
 /// User keys by value type: word `W_TYPE_KEYS + tag` for type tags below `TYPE_TAGS`.
 pub(crate) const W_TYPE_KEYS: usize = 48;
 /// Type tags with a key counter.

@@ -13,8 +13,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::engine::pubsub::{PubSub, Read, KIND_CHANNEL, KIND_PATTERN};
+use crate::engine::pubsub::{PubSub, Read, KIND_CHANNEL, KIND_PATTERN, KIND_SHARD};
 use crate::error::{Error, Result};
+use crate::format::shm::W_NOTIFY;
 use crate::types::glob_match;
 use crate::Db;
 
@@ -33,6 +34,9 @@ pub struct Message {
     pub pattern: Option<Vec<u8>>,
     /// What was published.
     pub payload: Vec<u8>,
+    /// Published to a shard channel with [`Db::spublish`] and delivered to a subscription
+    /// made with [`Subscriber::ssubscribe`] (Redis `smessage`).
+    pub shard: bool,
 }
 
 impl Db {
@@ -78,7 +82,44 @@ impl Db {
                 n += e.count;
             }
         });
-        ps.publish(channel, message)?;
+        ps.publish(channel, message, false)?;
+        Ok(n)
+    }
+
+    /// Publishes `message` to the shard channel `channel` (Redis `SPUBLISH`) and returns
+    /// how many shard subscriptions ([`Subscriber::ssubscribe`]) will receive it. On one
+    /// node sharded Pub/Sub is Pub/Sub on a channel space of its own: a shard channel and
+    /// an ordinary channel of the same name are different channels, and patterns match
+    /// no shard channel.
+    ///
+    /// # Errors
+    /// As [`Db::publish`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use std::time::Duration;
+    /// let mut sub = db.subscriber()?;
+    /// sub.ssubscribe(&["orders"])?;
+    /// assert_eq!(db.publish("orders", "not for a shard subscriber")?, 0);
+    /// assert_eq!(db.spublish("orders", "o1")?, 1);
+    /// let m = sub.next_message(Some(Duration::from_secs(5)))?.expect("a message");
+    /// assert!(m.shard);
+    /// assert_eq!(m.payload, b"o1");
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn spublish(&self, channel: impl AsRef<[u8]>, message: impl AsRef<[u8]>) -> Result<u64> {
+        let (channel, message) = (channel.as_ref(), message.as_ref());
+        let ps = self.inner.pubsub()?;
+        let mut n = 0;
+        ps.scan(|e| {
+            if e.kind == KIND_SHARD && e.name == channel {
+                n += e.count;
+            }
+        });
+        ps.publish(channel, message, true)?;
         Ok(n)
     }
 
@@ -107,6 +148,7 @@ impl Db {
             next,
             channels: Vec::new(),
             patterns: Vec::new(),
+            shards: Vec::new(),
             pending: VecDeque::new(),
         })
     }
@@ -242,6 +284,67 @@ impl Db {
         });
         Ok(out.len() as u64)
     }
+
+    /// The shard channels with at least one subscriber in any process, those matching
+    /// `pattern` if given (Redis `PUBSUB SHARDCHANNELS`), sorted.
+    ///
+    /// # Errors
+    /// As [`Db::subscriber`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut sub = db.subscriber()?;
+    /// sub.ssubscribe(&["s1", "t1"])?;
+    /// assert_eq!(db.pubsub_shardchannels(Some(b"s*"))?, [b"s1".to_vec()]);
+    /// assert!(db.pubsub_channels(None)?.is_empty());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn pubsub_shardchannels(&self, pattern: Option<&[u8]>) -> Result<Vec<Vec<u8>>> {
+        let ps = self.inner.pubsub()?;
+        let mut out = std::collections::BTreeSet::new();
+        ps.scan(|e| {
+            if e.kind == KIND_SHARD && e.count > 0 && pattern.is_none_or(|p| glob_match(p, &e.name))
+            {
+                out.insert(e.name.clone());
+            }
+        });
+        Ok(out.into_iter().collect())
+    }
+
+    /// The number of subscribers of each of the shard channels `channels`, across
+    /// processes (Redis `PUBSUB SHARDNUMSUB`).
+    ///
+    /// # Errors
+    /// As [`Db::subscriber`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut sub = db.subscriber()?;
+    /// sub.ssubscribe(&["s1"])?;
+    /// assert_eq!(db.pubsub_shardnumsub(&["s1", "s2"])?, [1, 0]);
+    /// assert_eq!(db.pubsub_numsub(&["s1"])?, [0]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn pubsub_shardnumsub<C: AsRef<[u8]>>(&self, channels: &[C]) -> Result<Vec<u64>> {
+        let ps = self.inner.pubsub()?;
+        let mut out = vec![0; channels.len()];
+        ps.scan(|e| {
+            if e.kind == KIND_SHARD {
+                for (i, c) in channels.iter().enumerate() {
+                    if c.as_ref() == e.name.as_slice() {
+                        out[i] += e.count;
+                    }
+                }
+            }
+        });
+        Ok(out)
+    }
 }
 
 /// The subscriptions of one Redis connection: channels and patterns, and the messages
@@ -259,6 +362,8 @@ pub struct Subscriber {
     channels: Vec<(Vec<u8>, u64)>,
     /// Patterns likewise.
     patterns: Vec<(Vec<u8>, u64)>,
+    /// Shard channels likewise.
+    shards: Vec<(Vec<u8>, u64)>,
     /// Messages read from the ring and not yet returned (one published message matching
     /// several subscriptions is delivered once for each).
     pending: VecDeque<Message>,
@@ -269,6 +374,7 @@ impl std::fmt::Debug for Subscriber {
         f.debug_struct("Subscriber")
             .field("channels", &self.channels.len())
             .field("patterns", &self.patterns.len())
+            .field("shards", &self.shards.len())
             .finish_non_exhaustive()
     }
 }
@@ -321,17 +427,61 @@ impl Subscriber {
         Ok(())
     }
 
+    /// Subscribes to the shard channels `channels` (Redis `SSUBSCRIBE`): their messages
+    /// are those of [`Db::spublish`], never of [`Db::publish`].
+    ///
+    /// # Errors
+    /// As [`Subscriber::subscribe`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut sub = db.subscriber()?;
+    /// sub.ssubscribe(&["s"])?;
+    /// assert_eq!((sub.subscription_count(), sub.shard_subscription_count()), (0, 1));
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn ssubscribe<C: AsRef<[u8]>>(&mut self, channels: &[C]) -> Result<()> {
+        for c in channels {
+            self.add(KIND_SHARD, c.as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// Unsubscribes from the shard channels `channels`, or from every one if it is empty
+    /// (Redis `SUNSUBSCRIBE`); returns those unsubscribed, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut sub = db.subscriber()?;
+    /// sub.ssubscribe(&["a", "b"])?;
+    /// assert_eq!(sub.sunsubscribe::<&str>(&[]), [b"a".to_vec(), b"b".to_vec()]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn sunsubscribe<C: AsRef<[u8]>>(&mut self, channels: &[C]) -> Vec<Vec<u8>> {
+        self.remove(KIND_SHARD, channels)
+    }
+
+    /// The list of subscriptions of `kind`.
+    fn list_mut(&mut self, kind: u64) -> &mut Vec<(Vec<u8>, u64)> {
+        match kind {
+            KIND_CHANNEL => &mut self.channels,
+            KIND_PATTERN => &mut self.patterns,
+            _ => &mut self.shards,
+        }
+    }
+
     fn add(&mut self, kind: u64, name: &[u8]) -> Result<()> {
         self.db.inner.check_fork()?;
-        let list = if kind == KIND_CHANNEL {
-            &self.channels
-        } else {
-            &self.patterns
-        };
-        if list.iter().any(|(n, _)| n == name) {
+        if self.list_mut(kind).iter().any(|(n, _)| n == name) {
             return Ok(());
         }
-        let idle = self.channels.is_empty() && self.patterns.is_empty();
+        let idle = self.is_idle();
         // The position is read before the subscription is registered: a publisher that
         // counts it wrote its message after this position (format-spec.md §5.4).
         let from = self.ps.head();
@@ -341,13 +491,13 @@ impl Subscriber {
             self.next = from;
             self.pending.clear();
         }
-        let list = if kind == KIND_CHANNEL {
-            &mut self.channels
-        } else {
-            &mut self.patterns
-        };
-        list.push((name.to_vec(), from));
+        self.list_mut(kind).push((name.to_vec(), from));
         Ok(())
+    }
+
+    /// True while nothing is subscribed.
+    fn is_idle(&self) -> bool {
+        self.channels.is_empty() && self.patterns.is_empty() && self.shards.is_empty()
     }
 
     /// Unsubscribes from `channels`, or from every channel if it is empty (Redis
@@ -387,11 +537,7 @@ impl Subscriber {
     }
 
     fn remove<N: AsRef<[u8]>>(&mut self, kind: u64, names: &[N]) -> Vec<Vec<u8>> {
-        let list = if kind == KIND_CHANNEL {
-            &mut self.channels
-        } else {
-            &mut self.patterns
-        };
+        let list = self.list_mut(kind);
         let gone: Vec<Vec<u8>> = if names.is_empty() {
             list.drain(..).map(|(n, _)| n).collect()
         } else {
@@ -458,6 +604,40 @@ impl Subscriber {
         self.channels.len() + self.patterns.len()
     }
 
+    /// Shard channels subscribed to (the count Redis replies with each `ssubscribe` and
+    /// `sunsubscribe`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut sub = db.subscribe(&["plain"])?;
+    /// sub.ssubscribe(&["s1", "s2"])?;
+    /// assert_eq!(sub.shard_subscription_count(), 2);
+    /// assert_eq!(sub.subscription_count(), 1);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn shard_subscription_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The shard channels subscribed to, in the order subscribed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// let mut sub = db.subscriber()?;
+    /// sub.ssubscribe(&["b", "a"])?;
+    /// assert_eq!(sub.shard_channels().collect::<Vec<_>>(), [&b"b"[..], b"a"]);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn shard_channels(&self) -> impl Iterator<Item = &[u8]> {
+        self.shards.iter().map(|(n, _)| n.as_slice())
+    }
+
     /// The next message for this subscriber, waiting for one at most `timeout` (`None`:
     /// as long as it takes); `Ok(None)` if none came by then. The wait sleeps on a futex
     /// that every publish wakes, in any process: no polling.
@@ -493,7 +673,7 @@ impl Subscriber {
             if let Some(m) = self.pending.pop_front() {
                 return Ok(Some(m));
             }
-            if self.channels.is_empty() && self.patterns.is_empty() {
+            if self.is_idle() {
                 // Nothing can come: wait out the timeout as a subscriber of nothing would.
                 if let Some(d) = deadline {
                     std::thread::sleep(d.saturating_duration_since(Instant::now()));
@@ -509,9 +689,10 @@ impl Subscriber {
                     channel,
                     payload,
                     slots,
+                    shard,
                 } => {
                     self.next = seq + slots;
-                    self.deliver(seq, channel, payload);
+                    self.deliver(seq, channel, payload, shard);
                 }
                 Read::Damaged { slots } => self.next = seq + slots,
                 Read::Overrun => {
@@ -519,6 +700,7 @@ impl Subscriber {
                     self.next = self.ps.head();
                     self.unsubscribe::<&[u8]>(&[]);
                     self.punsubscribe::<&[u8]>(&[]);
+                    self.sunsubscribe::<&[u8]>(&[]);
                     return Err(Error::SubscriberOverrun {
                         behind: behind * crate::format::pubsub::SLOT_DATA as u64,
                         ring: crate::format::pubsub::SLOTS
@@ -530,8 +712,24 @@ impl Subscriber {
     }
 
     /// Queues the deliveries of the message published at `seq`: for the channel, then for
-    /// each matching pattern, each only if subscribed when it was published.
-    fn deliver(&mut self, seq: u64, channel: Vec<u8>, payload: Vec<u8>) {
+    /// each matching pattern, each only if subscribed when it was published; a shard
+    /// channel's message only for that shard channel.
+    fn deliver(&mut self, seq: u64, channel: Vec<u8>, payload: Vec<u8>, shard: bool) {
+        if shard {
+            if self
+                .shards
+                .iter()
+                .any(|(n, from)| *n == channel && seq >= *from)
+            {
+                self.pending.push_back(Message {
+                    channel,
+                    pattern: None,
+                    payload,
+                    shard: true,
+                });
+            }
+            return;
+        }
         if self
             .channels
             .iter()
@@ -541,6 +739,7 @@ impl Subscriber {
                 channel: channel.clone(),
                 pattern: None,
                 payload: payload.clone(),
+                shard: false,
             });
         }
         for (p, from) in &self.patterns {
@@ -549,6 +748,7 @@ impl Subscriber {
                     channel: channel.clone(),
                     pattern: Some(p.clone()),
                     payload: payload.clone(),
+                    shard: false,
                 });
             }
         }
@@ -559,5 +759,230 @@ impl Drop for Subscriber {
     fn drop(&mut self) {
         self.unsubscribe::<&[u8]>(&[]);
         self.punsubscribe::<&[u8]>(&[]);
+        self.sunsubscribe::<&[u8]>(&[]);
+    }
+}
+
+/// Keyspace notifications (Redis `notify-keyspace-events`): the classes, one bit each, in
+/// the order of Redis's letters.
+pub mod events {
+    /// `K`: publish to `__keyspace@<db>__:<key>` (the event as the message).
+    pub const KEYSPACE: u32 = 1 << 0;
+    /// `E`: publish to `__keyevent@<db>__:<event>` (the key as the message).
+    pub const KEYEVENT: u32 = 1 << 1;
+    /// `g`: generic commands (`DEL`, `EXPIRE`, `RENAME`, ...).
+    pub const GENERIC: u32 = 1 << 2;
+    /// `$`: string commands.
+    pub const STRING: u32 = 1 << 3;
+    /// `l`: list commands.
+    pub const LIST: u32 = 1 << 4;
+    /// `s`: set commands.
+    pub const SET: u32 = 1 << 5;
+    /// `h`: hash commands.
+    pub const HASH: u32 = 1 << 6;
+    /// `z`: sorted set commands.
+    pub const ZSET: u32 = 1 << 7;
+    /// `x`: keys deleted because they expired.
+    pub const EXPIRED: u32 = 1 << 8;
+    /// `e`: keys evicted (accepted; ZiggyDB evicts nothing).
+    pub const EVICTED: u32 = 1 << 9;
+    /// `t`: stream commands (accepted; there are no streams).
+    pub const STREAM: u32 = 1 << 10;
+    /// `m`: key misses (accepted; not published).
+    pub const KEY_MISS: u32 = 1 << 11;
+    /// `d`: module key types (accepted; there are no modules).
+    pub const MODULE: u32 = 1 << 12;
+    /// `n`: a key created (`new`), not part of `A`.
+    pub const NEW: u32 = 1 << 13;
+    /// `A`: `g$lshzxetd`.
+    pub const ALL: u32 =
+        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+
+    /// The letters of the classes other than `A`, in the order Redis prints them.
+    const LETTERS: [(u8, u32); 11] = [
+        (b'g', GENERIC),
+        (b'$', STRING),
+        (b'l', LIST),
+        (b's', SET),
+        (b'h', HASH),
+        (b'z', ZSET),
+        (b'x', EXPIRED),
+        (b'e', EVICTED),
+        (b't', STREAM),
+        (b'd', MODULE),
+        (b'n', NEW),
+    ];
+
+    /// The classes of Redis's letters (`KEA`, `Elg`...); `None` for a letter Redis does not
+    /// know.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::pubsub_events::{parse, ALL, KEYEVENT, KEYSPACE, LIST};
+    /// assert_eq!(parse(b"KEA"), Some(KEYSPACE | KEYEVENT | ALL));
+    /// assert_eq!(parse(b"El"), Some(KEYEVENT | LIST));
+    /// assert_eq!(parse(b"Ey"), None);
+    /// ```
+    pub fn parse(letters: &[u8]) -> Option<u32> {
+        letters.iter().try_fold(0, |flags, &c| {
+            let class = match c {
+                b'A' => ALL,
+                b'K' => KEYSPACE,
+                b'E' => KEYEVENT,
+                b'm' => KEY_MISS,
+                _ => LETTERS.iter().find(|(l, _)| *l == c)?.1,
+            };
+            Some(flags | class)
+        })
+    }
+
+    /// The classes as Redis's `CONFIG GET` prints them: `A` for all of `g$lshzxetd`, else
+    /// their letters, then `K`, `E`, `m` (with `A`, Redis leaves out `n`, and so does this).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ziggydb::pubsub_events::{format, parse};
+    /// assert_eq!(format(parse(b"KEA").unwrap()), "AKE");
+    /// assert_eq!(format(parse(b"Exl$").unwrap()), "$lxE");
+    /// ```
+    pub fn format(flags: u32) -> String {
+        let mut out = String::new();
+        if flags & ALL == ALL {
+            out.push('A');
+        } else {
+            for (l, class) in LETTERS {
+                if flags & class != 0 {
+                    out.push(char::from(l));
+                }
+            }
+        }
+        for (l, class) in [('K', KEYSPACE), ('E', KEYEVENT), ('m', KEY_MISS)] {
+            if flags & class != 0 {
+                out.push(l);
+            }
+        }
+        out
+    }
+}
+
+/// The database number keyspace notifications name in their channels
+/// (`__keyspace@0__:key`); one place, for numbered databases to replace.
+pub(crate) const NOTIFY_DB: u32 = 0;
+
+/// The classes of keyspace notifications enabled now, for every process on the directory:
+/// one word load of `ziggy.shm` (format-spec.md §5.4).
+pub(crate) fn notify_flags(shared: &crate::engine::Shared) -> u32 {
+    (shared
+        .shm
+        .w(W_NOTIFY)
+        .load(std::sync::atomic::Ordering::Relaxed)
+        & 0xffff_ffff) as u32
+}
+
+impl Db {
+    /// The keyspace notifications enabled, as Redis's `CONFIG GET notify-keyspace-events`
+    /// prints them (`""` for none, the default).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// assert_eq!(db.keyspace_events(), "");
+    /// db.set_keyspace_events("KEA")?;
+    /// assert_eq!(db.keyspace_events(), "AKE");
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn keyspace_events(&self) -> String {
+        events::format(notify_flags(&self.inner))
+    }
+
+    /// Enables the keyspace notifications of Redis's letters (`CONFIG SET
+    /// notify-keyspace-events`; `""` disables them) for every process on this directory:
+    /// every write command run through the command layer (`commands::Session`,
+    /// `commands::execute_in`) publishes its events once its transaction commits, and the
+    /// expiry pass publishes `expired`. The setting lives in `ziggy.shm` (format-spec.md
+    /// §5.4): it lasts while any process has the database open, and is off again after the
+    /// last one closes, as Redis's is after a restart.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a letter Redis does not know; [`Error::ReadOnly`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use std::time::Duration;
+    /// use ziggydb::commands::{Policy, Session};
+    /// db.set_keyspace_events("E$")?;
+    /// let mut sub = db.subscribe(&["__keyevent@0__:set"])?;
+    /// Session::new(&db, Policy::default()).execute(&[b"SET", b"k", b"v"]);
+    /// let m = sub.next_message(Some(Duration::from_secs(5)))?.expect("an event");
+    /// assert_eq!(m.payload, b"k");
+    /// assert!(db.set_keyspace_events("Ey").is_err());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn set_keyspace_events(&self, letters: impl AsRef<[u8]>) -> Result<()> {
+        self.inner.writable()?;
+        let flags = events::parse(letters.as_ref()).ok_or_else(|| {
+            Error::InvalidArgument(
+                "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_owned(),
+            )
+        })?;
+        self.inner
+            .shm
+            .w(W_NOTIFY)
+            .store(u64::from(flags), std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl crate::WriteTxn {
+    /// Notes the keyspace event `event` of `class` on `key` in the database `db`, as the
+    /// enabled classes `flags` ask: published when the transaction commits, dropped if it
+    /// rolls back.
+    pub(crate) fn note_event(&mut self, flags: u32, db: u32, class: u32, event: &str, key: &[u8]) {
+        format_event(&mut self.notes, flags, db, class, event, key);
+    }
+}
+
+/// Adds to `notes` the messages of the keyspace event `event` of `class` on `key` in the
+/// database `db`, as the enabled classes `flags` ask: on `__keyspace@<db>__:<key>` the
+/// event, then on `__keyevent@<db>__:<event>` the key (Redis's order).
+pub(crate) fn format_event(
+    notes: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    flags: u32,
+    db: u32,
+    class: u32,
+    event: &str,
+    key: &[u8],
+) {
+    if flags & class == 0 {
+        return;
+    }
+    if flags & events::KEYSPACE != 0 {
+        let mut channel = format!("__keyspace@{db}__:").into_bytes();
+        channel.extend_from_slice(key);
+        notes.push((channel, event.as_bytes().to_vec()));
+    }
+    if flags & events::KEYEVENT != 0 {
+        let channel = format!("__keyevent@{db}__:{event}").into_bytes();
+        notes.push((channel, key.to_vec()));
+    }
+}
+
+/// Publishes keyspace notifications (channel, message), in order, after the commit of the
+/// writes they describe. A notification that cannot be published (`ziggy.pubsub` cannot be
+/// opened, or its lock is held past the lock timeout) is dropped: the commit stands, as a
+/// Redis command stands whatever becomes of its notifications.
+pub(crate) fn publish_notes(shared: &crate::engine::Shared, notes: &[(Vec<u8>, Vec<u8>)]) {
+    let Ok(ps) = shared.pubsub() else { return };
+    for (channel, message) in notes {
+        if ps.publish(channel, message, false).is_err() {
+            return;
+        }
     }
 }

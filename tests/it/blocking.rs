@@ -738,3 +738,85 @@ fn no_waiter_starves_across_processes() -> TestResult {
     assert!(na >= 10 && nb >= 10, "served {na} and {nb} of 60");
     Ok(())
 }
+
+/// A child whose waiters start one at a time: at each line `wait N` it starts a thread that
+/// pops one element from `fifo` (waiting at most a minute), waits until `N` blocking calls
+/// wait across the directory, and reports `WAITING`; each waiter reports `GOT <its number
+/// in this process> <value>` when served. Ends when its stdin closes and its waiters are done.
+#[test]
+fn child_fifo_waiter() {
+    let Some(dir) = child_role("fifo-waiter") else {
+        return;
+    };
+    end_child((|| -> TestResult {
+        let db = Db::open(&dir)?;
+        let mut handles = Vec::new();
+        while let Some(line) = util::read_command() {
+            let Some(n) = line.strip_prefix("wait ") else {
+                continue;
+            };
+            let n: u64 = n.trim().parse()?;
+            let me = handles.len();
+            let db2 = db.clone();
+            handles.push(std::thread::spawn(move || -> ziggydb::Result<()> {
+                if let Some(v) = db2.list(b"fifo").pop_front_blocking(Wait::timeout(LONG))? {
+                    report(format!("GOT {me} {}", String::from_utf8_lossy(&v)));
+                }
+                Ok(())
+            }));
+            wait_for_waiters(&db, n);
+            report("WAITING");
+        }
+        for h in handles {
+            h.join().map_err(|_| "a waiter panicked")??;
+        }
+        Ok(())
+    })());
+}
+
+/// Three processes with two waiters each, which started waiting one after the other across
+/// the processes, and a slow pusher (one element at a time, the next only once the last was
+/// taken): every waiter is served, and within each process in the order its waiters started
+/// waiting (format-spec.md §9.6: across processes the rule is no order, only no starvation).
+#[test]
+fn three_processes_of_two_waiters_are_all_served_and_each_in_its_own_order() -> TestResult {
+    no_recheck();
+    let tmp = util::tempdir();
+    let path = util::db_path(&tmp);
+    let db = Db::open(&path)?;
+    let env = [("ZIGGY_TEST_RECHECK_MS", "3600000".to_owned())];
+    let mut procs: Vec<Child> = (0..3)
+        .map(|_| Child::spawn("blocking::child_fifo_waiter", "fifo-waiter", &path, &env))
+        .collect();
+    for n in 1..=6u64 {
+        let p = &mut procs[((n - 1) % 3) as usize];
+        p.send(&format!("wait {n}"));
+        p.expect("WAITING", LONG);
+    }
+    for e in 0..6 {
+        push(&db, b"fifo", &[&format!("e{e}")])?;
+        let deadline = Instant::now() + LONG;
+        while db.list(b"fifo").len()? != 0 {
+            assert!(Instant::now() < deadline, "e{e} was never taken");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut served = Vec::new();
+    for (i, p) in procs.iter_mut().enumerate() {
+        p.close_stdin();
+        let mut mine = got(&p.finish(LONG)?);
+        assert_eq!(mine.len(), 2, "process {i}: both waiters served: {mine:?}");
+        // In this process, the waiter that started first got the earlier element.
+        mine.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(
+            mine.iter().map(|(w, _)| *w).collect::<Vec<_>>(),
+            [0, 1],
+            "process {i}: {mine:?}"
+        );
+        served.extend(mine.into_iter().map(|(_, v)| v));
+    }
+    served.sort();
+    assert_eq!(served, ["e0", "e1", "e2", "e3", "e4", "e5"]);
+    Ok(())
+}

@@ -2246,6 +2246,30 @@ fn pubsub_replies_as_redis_does() -> TestResult {
             (true, "PUNSUBSCRIBE", 1),
             (true, "UNSUBSCRIBE", 1),
             (false, "PUBLISH a gone", 1),
+            // Sharded Pub/Sub: a channel space of its own, counted apart.
+            (false, "PUBSUB SHARDCHANNELS", 1),
+            (false, "PUBSUB SHARDNUMSUB a", 1),
+            (false, "PUBSUB SHARDNUMSUB", 1),
+            (false, "SPUBLISH a m", 1),
+            (true, "SUNSUBSCRIBE", 1),
+            (true, "SSUBSCRIBE a s2", 2),
+            (true, "SSUBSCRIBE a", 1),
+            (true, "SUBSCRIBE a", 1),
+            (true, "GET k", 1),
+            (false, "SPUBLISH a shard-hi", 1),
+            (false, "PUBLISH a plain", 1),
+            (false, "SPUBLISH s3 none", 1),
+            (false, "PUBSUB SHARDCHANNELS", 1),
+            (false, "PUBSUB SHARDCHANNELS s*", 1),
+            (false, "PUBSUB SHARDNUMSUB a s2 c", 1),
+            (false, "PUBSUB NUMSUB a s2", 1),
+            (false, "PUBSUB CHANNELS", 1),
+            (true, "SUNSUBSCRIBE s2", 1),
+            (true, "PING", 1),
+            (true, "SUNSUBSCRIBE", 1),
+            (true, "UNSUBSCRIBE", 1),
+            (false, "SPUBLISH a gone", 1),
+            (true, "SUNSUBSCRIBE", 1),
         ];
         let mut pending = 0;
         for &(on_sub, line, n) in script {
@@ -2273,7 +2297,10 @@ fn pubsub_replies_as_redis_does() -> TestResult {
             };
             // Redis lists channels in its hash table's order; ZiggyDB sorts them.
             let sorted = |r: Reply| match r {
-                Reply::Array(mut v) if line.starts_with("PUBSUB CHANNELS") => {
+                Reply::Array(mut v)
+                    if line.starts_with("PUBSUB CHANNELS")
+                        || line.starts_with("PUBSUB SHARDCHANNELS") =>
+                {
                     v.sort_by(|a, b| a.bulk_bytes().cmp(&b.bulk_bytes()));
                     Reply::Array(v)
                 }
@@ -2311,7 +2338,7 @@ fn pubsub_replies_as_redis_does() -> TestResult {
             } else {
                 assert_eq!(rs, zs, "{protocol:?}: {line}");
             }
-            if line.starts_with("PUBLISH") {
+            if line.starts_with("PUBLISH") || line.starts_with("SPUBLISH") {
                 if let Reply::Int(k) = r {
                     pending += usize::try_from(k)?;
                 }
@@ -2890,5 +2917,212 @@ fn bit_edge_cases_reply_as_redis_does() -> TestResult {
             panic!("{protocol:?}: {msg}");
         }
     }
+    Ok(())
+}
+
+/// Keyspace notifications against redis-server: with `notify-keyspace-events` set alike on
+/// both sides, the same write commands (strings, keys, expiry, lists, sets, sorted sets,
+/// hashes, bitmaps, `MULTI`/`EXEC`, `DISCARD`, refused commands) publish the same messages
+/// (channel and payload) in the same order to a pattern subscriber of each.
+#[test]
+fn keyspace_notifications_are_redis_s() -> TestResult {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
+        return Ok(());
+    };
+    let tmp = util::tempdir();
+    let db = ziggydb::Db::open(util::db_path(&tmp))?;
+    let (mut zsub, mut zw) = (
+        Session::new(&db, Policy::trusted()),
+        Session::new(&db, Policy::trusted()),
+    );
+    let (mut rsub, mut rw) = (Conn::connect(&redis)?, Conn::connect(&redis)?);
+    let subscribe = "PSUBSCRIBE __key*__:*";
+    rsub.call(&argv(subscribe)?)?;
+    let args = argv(subscribe)?;
+    zsub.execute(&args.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let script = [
+        "CONFIG SET notify-keyspace-events KEAn",
+        "CONFIG GET notify-keyspace-events",
+        "SET s1 v",
+        "SET s1 w EX 1000",
+        "SET s1 x KEEPTTL",
+        "SET s1 y NX",
+        "SET s2 y XX",
+        "SET s2 y NX GET",
+        "SETNX s2 z",
+        "SETNX s3 z",
+        "SETEX s4 1000 v",
+        "PSETEX s5 1000000 v",
+        "GETSET s4 w",
+        "GETDEL s4",
+        "GETDEL nosuch",
+        "GETEX s5 PERSIST",
+        "GETEX s5 PERSIST",
+        "GETEX s5 EX 1000",
+        "MSET m1 1 m2 2 m1 3",
+        "MSETNX m1 1 m9 9",
+        "MSETNX n1 1 n2 2",
+        "APPEND m1 x",
+        "APPEND new-app x",
+        "SETRANGE m2 1 abc",
+        "SETRANGE m2 1 \"\"",
+        "INCR c",
+        "INCRBY c 5",
+        "DECR c",
+        "DECRBY c 2",
+        "INCRBYFLOAT f 1.5",
+        "INCR s1",
+        "DEL s1 nosuch s2 s2",
+        "UNLINK s3",
+        "RENAME c c2",
+        "RENAMENX c2 m1",
+        "RENAMENX c2 c3",
+        "RENAME nosuch x",
+        "COPY c3 c4",
+        "EXPIRE c4 1000",
+        "PEXPIRE c4 2000000",
+        "EXPIRE c4 100 NX",
+        "PERSIST c4",
+        "PERSIST c4",
+        "EXPIREAT c4 1",
+        "RPUSH l a b c d e",
+        "LPUSH l z",
+        "LPUSHX nol x",
+        "RPUSHX l f",
+        "LPOP l",
+        "RPOP l 2",
+        "LSET l 0 q",
+        "LINSERT l BEFORE q p",
+        "LINSERT l BEFORE nothere p",
+        "LREM l 0 p",
+        "LREM l 0 nothere",
+        "LTRIM l 0 1",
+        "LMOVE l l2 LEFT RIGHT",
+        "RPOPLPUSH l l3",
+        "LPOP l",
+        "RPUSH l4 a b",
+        "LMPOP 2 nol l4 RIGHT COUNT 5",
+        "BLPOP nol 0.01",
+        "RPUSH l5 a",
+        "BRPOP l5 1",
+        "SADD st a b c",
+        "SADD st a",
+        "SREM st a zz",
+        "SPOP st",
+        "SADD st2 x y",
+        "SMOVE st2 st3 x",
+        "SMOVE st2 st3 y",
+        "SADD ss1 a b",
+        "SADD ss2 b c",
+        "SINTERSTORE sdst ss1 ss2",
+        "SUNIONSTORE sdst ss1 ss2",
+        "SDIFFSTORE sdst ss1 ss1",
+        "SDIFFSTORE sdst2 ss1 ss1",
+        "ZADD z 1 a 2 b 3 c 4 d",
+        "ZADD z 1 a",
+        "ZADD z 5 a",
+        "ZADD z INCR 1 a",
+        "ZINCRBY z 1 b",
+        "ZREM z a nothere",
+        "ZREMRANGEBYSCORE z 100 200",
+        "ZREMRANGEBYSCORE z 0 2.5",
+        "ZADD z 1 a 2 b",
+        "ZREMRANGEBYRANK z 0 0",
+        "ZADD zl 0 a 0 b 0 c",
+        "ZREMRANGEBYLEX zl [a [a",
+        "ZPOPMIN zl",
+        "ZPOPMAX zl 5",
+        "ZADD z2 1 x 2 y",
+        "ZUNIONSTORE zu 2 z z2",
+        "ZINTERSTORE zi 2 z z2",
+        "ZDIFFSTORE zd 1 z2",
+        "ZRANGESTORE zr z2 0 0",
+        "ZMPOP 1 z2 MIN",
+        "BZPOPMAX z2 1",
+        "HSET h f v g w",
+        "HSET h f v",
+        "HSETNX h f v",
+        "HSETNX h n v",
+        "HDEL h f zz",
+        "HDEL h zz",
+        "HINCRBY h i 1",
+        "HINCRBYFLOAT h j 1.5",
+        "HDEL h g n i j",
+        "SETBIT b 7 1",
+        "SETBIT b 7 1",
+        "PFADD hl a b",
+        "PFADD hl a",
+        "PFADD hl2 c",
+        "PFMERGE hl3 hl hl2",
+        "BITOP OR bo b b",
+        "MULTI",
+        "SET t1 1",
+        "LPUSH t1 x",
+        "INCR t2",
+        "EXEC",
+        "MULTI",
+        "SET t3 1",
+        "DISCARD",
+        "SET zz-end 1",
+    ];
+    for line in script {
+        let args = argv(line)?;
+        let slices: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let r = rw.call(&args)?;
+        let z = zw.execute(&slices);
+        let brief = |r: &Reply| match r {
+            Reply::Error(e) => format!("error {}", e.split(' ').next().unwrap_or("")),
+            _ => "ok".to_owned(),
+        };
+        assert_eq!(brief(&r), brief(&z), "{line}: redis {r:?}, ziggy {z:?}");
+    }
+    // Each message as (channel, payload), up to the last one's.
+    let end = (b"__keyevent@0__:set".to_vec(), b"zz-end".to_vec());
+    let mut from_redis = Vec::new();
+    while from_redis.last() != Some(&end) {
+        let items = items(&rsub.next_reply()?);
+        let [_, _, channel, payload] = items.as_slice() else {
+            return Err(format!("not a pmessage: {items:?}").into());
+        };
+        let text = |r: &Reply| r.bulk_bytes().unwrap_or_default().to_vec();
+        from_redis.push((text(channel), text(payload)));
+    }
+    let mut from_ziggy = Vec::new();
+    while from_ziggy.last() != Some(&end) {
+        let m = zsub
+            .next_push(Some(Duration::from_secs(30)))
+            .ok_or_else(|| format!("no more messages after {}", from_ziggy.len()))?;
+        let items = match m {
+            Reply::Push(items) => items,
+            other => items(&other),
+        };
+        let [_, _, channel, payload] = items.as_slice() else {
+            return Err(format!("not a pmessage: {items:?}").into());
+        };
+        let text = |r: &Reply| r.bulk_bytes().unwrap_or_default().to_vec();
+        from_ziggy.push((text(channel), text(payload)));
+    }
+    let show = |v: &[(Vec<u8>, Vec<u8>)]| {
+        v.iter()
+            .map(|(c, p)| {
+                format!(
+                    "{} {}",
+                    String::from_utf8_lossy(c),
+                    String::from_utf8_lossy(p)
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let (r, z) = (show(&from_redis), show(&from_ziggy));
+    for (i, (a, b)) in r.iter().zip(&z).enumerate() {
+        assert_eq!(
+            a,
+            b,
+            "message {i}; redis then ziggy:\n{:?}\n{:?}",
+            &r[i.saturating_sub(4)..],
+            &z[i.saturating_sub(4)..]
+        );
+    }
+    assert_eq!(r.len(), z.len(), "redis {r:?}\nziggy {z:?}");
     Ok(())
 }

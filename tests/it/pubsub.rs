@@ -23,9 +23,11 @@ fn list(var: &str) -> Vec<String> {
         .collect()
 }
 
-/// Child: subscribes to `PS_CHANNELS` and `PS_PATTERNS` (comma-separated), reports `READY`,
+/// Child: subscribes to `PS_CHANNELS`, `PS_PATTERNS` and the shard channels `PS_SHARDS`
+/// (comma-separated), reports `READY`,
 /// waits for a line on stdin if `PS_WAIT_GO` is set, then reports each of `PS_COUNT`
-/// messages as `MSG channel pattern-or-- payload`. A subscriber overrun reports
+/// messages as `MSG channel pattern-or-- payload` (`!` for the pattern of a shard channel's
+/// message). A subscriber overrun reports
 /// `OVERRUN code subscriptions`, subscribes again, reports `AGAIN`, and reports one more
 /// message.
 #[test]
@@ -38,6 +40,7 @@ fn child_subscriber() {
         let mut sub = db.subscriber()?;
         sub.subscribe(&list("PS_CHANNELS"))?;
         sub.psubscribe(&list("PS_PATTERNS"))?;
+        sub.ssubscribe(&list("PS_SHARDS"))?;
         report("READY");
         if std::env::var("PS_WAIT_GO").is_ok() {
             util::read_command();
@@ -51,9 +54,13 @@ fn child_subscriber() {
                     report(format!(
                         "MSG {} {} {}",
                         String::from_utf8_lossy(&m.channel),
-                        m.pattern
-                            .as_deref()
-                            .map_or("-".into(), String::from_utf8_lossy),
+                        if m.shard {
+                            "!".into()
+                        } else {
+                            m.pattern
+                                .as_deref()
+                                .map_or("-".into(), String::from_utf8_lossy)
+                        },
                         String::from_utf8_lossy(&m.payload)
                     ));
                 }
@@ -648,5 +655,164 @@ fn a_publisher_stopped_mid_message_makes_other_publishers_busy_not_hung() -> Tes
     assert_eq!(m.payload.len(), 3000);
     assert!(m.payload.starts_with(b"slow:0..."));
     assert_eq!(db.publish("c", "after")?, 1);
+    Ok(())
+}
+
+/// Sharded Pub/Sub across processes: a shard subscriber in another process gets what
+/// `SPUBLISH` sends to its shard channels, and nothing `PUBLISH` sends to a channel of the
+/// same name unless it subscribed to that too; the counts are the shard space's own.
+#[test]
+fn shard_channels_are_a_channel_space_of_their_own_across_processes() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = open(&dir)?;
+    let env = [
+        ("PS_CHANNELS", "b".to_string()),
+        ("PS_PATTERNS", String::new()),
+        ("PS_SHARDS", "a,b".to_string()),
+        ("PS_COUNT", "4".to_string()),
+    ];
+    let mut sub = Child::spawn("pubsub::child_subscriber", "pubsub-subscriber", &dir, &env);
+    sub.expect("READY", LONG);
+    assert_eq!(db.pubsub_shardnumsub(&["a", "b", "c"])?, [1, 1, 0]);
+    assert_eq!(db.pubsub_numsub(&["a", "b"])?, [0, 1]);
+    assert_eq!(
+        db.pubsub_shardchannels(None)?,
+        [b"a".to_vec(), b"b".to_vec()]
+    );
+    assert_eq!(db.pubsub_channels(None)?, [b"b".to_vec()]);
+    assert_eq!(db.publish("a", "not a shard message")?, 0);
+    assert_eq!(db.spublish("a", "s1")?, 1);
+    assert_eq!(db.spublish("b", "s2")?, 1);
+    assert_eq!(db.publish("b", "p1")?, 1);
+    assert_eq!(db.spublish("c", "nobody")?, 0);
+    assert_eq!(db.spublish("a", "s3")?, 1);
+    assert_eq!(
+        messages(&mut sub)?,
+        ["a ! s1", "b ! s2", "b - p1", "a ! s3"].map(String::from)
+    );
+    Ok(())
+}
+
+/// The events a subscriber got, as `event key`, up to the `set` of `end`.
+fn events_until_end(sub: &mut ziggydb::Subscriber) -> TestResult<Vec<String>> {
+    let mut got = Vec::new();
+    loop {
+        let m = sub
+            .next_message(Some(LONG))?
+            .ok_or("no keyspace event within a minute")?;
+        let channel = String::from_utf8_lossy(&m.channel).into_owned();
+        let event = channel
+            .strip_prefix("__keyevent@0__:")
+            .ok_or_else(|| format!("not a keyevent channel: {channel}"))?;
+        let line = format!("{event} {}", String::from_utf8_lossy(&m.payload));
+        let end = line == "set end";
+        got.push(line);
+        if end {
+            return Ok(got);
+        }
+    }
+}
+
+/// Keyspace notifications are the directory's: `CONFIG SET` in one process (the `ziggy`
+/// tool, which then exits) makes an embedded writer in another (a `ziggy` shell) publish,
+/// and a subscriber in a third (this one) gets the events of the commands that committed,
+/// in command order: nothing of a rolled-back `BEGIN`, of a `DISCARD`ed `MULTI`, of a
+/// refused command, or of a class not enabled.
+#[test]
+fn keyspace_events_set_in_one_process_are_published_by_writers_in_others() -> TestResult {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = open(&dir)?;
+    let mut sub = db.psubscribe(&["__keyevent@0__:*"])?;
+    let ziggy = env!("CARGO_BIN_EXE_ziggy");
+    let set = Command::new(ziggy)
+        .arg("-d")
+        .arg(&dir)
+        .args(["CONFIG", "SET", "notify-keyspace-events", "Eg$l"])
+        .output()?;
+    assert!(set.status.success(), "{set:?}");
+    assert_eq!(db.keyspace_events(), "g$lE");
+    let script = "SET a 1\nBEGIN\nSET b 1\nLPUSH q x\nROLLBACK\nMULTI\nSET c 1\nRPUSH q y z\n\
+                  INCR n\nEXEC\nMULTI\nSET d 1\nDISCARD\nLPUSH a x\nLPOP q\nDEL a nosuch\n\
+                  SADD st m\nHSET h f v\nSET end 1\n";
+    let mut shell = Command::new(ziggy)
+        .arg("-d")
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    shell
+        .stdin
+        .take()
+        .ok_or("stdin")?
+        .write_all(script.as_bytes())?;
+    assert!(shell.wait()?.success());
+    assert_eq!(
+        events_until_end(&mut sub)?,
+        ["set a", "set c", "rpush q", "incrby n", "lpop q", "del a", "set end"].map(String::from)
+    );
+    // Off again: a write publishes nothing.
+    db.set_keyspace_events("")?;
+    let mut s = Session::new(&db, Default::default());
+    assert_eq!(run(&mut s, "SET quiet 1"), Reply::ok());
+    assert_eq!(sub.next_message(Some(Duration::from_millis(200)))?, None);
+    Ok(())
+}
+
+/// The expiry pass publishes `expired` for each key it deletes, once its delete commits.
+#[test]
+fn the_expiry_pass_publishes_expired() -> TestResult {
+    let tmp = util::tempdir();
+    let db = open(&util::db_path(&tmp))?;
+    let mut s = Session::new(&db, Default::default());
+    assert_eq!(
+        run(&mut s, "CONFIG SET notify-keyspace-events Ex"),
+        Reply::ok()
+    );
+    assert_eq!(
+        run(&mut s, "CONFIG GET notify-keyspace-events"),
+        Reply::Map(vec![(
+            Reply::bulk("notify-keyspace-events"),
+            Reply::bulk("xE")
+        )])
+    );
+    let mut sub = db.subscribe(&["__keyevent@0__:expired"])?;
+    // A relative expiry counts from when the command was read: on a loaded machine the SET
+    // may commit after it, and a SET whose time has passed deletes the key instead. Longer
+    // times until the key is there to expire.
+    for px in [200, 2_000, 20_000] {
+        assert_eq!(run(&mut s, &format!("SET short v PX {px}")), Reply::ok());
+        if run(&mut s, "EXISTS short") == Reply::Int(1) {
+            break;
+        }
+    }
+    assert_eq!(run(&mut s, "SET long v EX 1000"), Reply::ok());
+    // This pass or the background one (which runs on its own) deletes the key.
+    let deadline = Instant::now() + LONG;
+    let m = loop {
+        db.expire_now()?;
+        if let Some(m) = sub.next_message(Some(Duration::from_millis(50)))? {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no expired event within a minute"
+        );
+    };
+    assert_eq!(
+        (m.channel.as_slice(), m.payload.as_slice()),
+        (&b"__keyevent@0__:expired"[..], &b"short"[..])
+    );
+    assert_eq!(sub.next_message(Some(Duration::from_millis(100)))?, None);
+    // A bad class letter is refused as Redis refuses it, and the setting is unchanged.
+    let Reply::Error(e) = run(&mut s, "CONFIG SET notify-keyspace-events Ey") else {
+        panic!("refused")
+    };
+    assert!(e.contains("Invalid event class character"), "{e}");
+    assert_eq!(db.keyspace_events(), "xE");
     Ok(())
 }

@@ -22,7 +22,7 @@ pub enum Flow {
 }
 
 /// Commands of blocking pops and pub/sub, answered with a clear error where the library has
-/// no command for them (today the sharded pub/sub ones).
+/// no command for them (none today: the library has them all).
 const NOT_BUILT: &[&str] = &[
     "BLPOP",
     "BRPOP",
@@ -276,7 +276,7 @@ impl Conn {
                 // As Redis: a successful SHUTDOWN closes the connection with no reply.
                 return Flow::Close;
             }
-            "CONFIG" => (self.config(&args[1..]), Flow::Continue),
+            "CONFIG" => (self.config(&args), Flow::Continue),
             "INFO" => (self.info(&args), Flow::Continue),
             "SELECT" if lookup(b"SELECT").is_none() => (select(&args), Flow::Continue),
             n if NOT_BUILT.contains(&n) && lookup(n.as_bytes()).is_none() => (
@@ -699,7 +699,34 @@ impl Conn {
         }
     }
 
-    fn config(&self, args: &[&[u8]]) -> Reply {
+    /// `CONFIG`: the server's own parameters (read-only), and the database's shared ones
+    /// (`notify-keyspace-events`), which the library's `CONFIG` reads and sets for every
+    /// process on the directory. `argv` is the whole command.
+    fn config(&mut self, argv: &[&[u8]]) -> Reply {
+        let args = &argv[1..];
+        let shared = |name: &[u8]| name.eq_ignore_ascii_case(b"notify-keyspace-events");
+        if let Some(sub) = args.first() {
+            if sub.eq_ignore_ascii_case(b"SET")
+                && args.len() >= 3
+                && args[1..].chunks(2).all(|pair| shared(pair[0]))
+            {
+                return self.session.execute(argv);
+            }
+            if sub.eq_ignore_ascii_case(b"GET") && args.len() >= 2 {
+                let mut found = match self.server_config(args) {
+                    Reply::Map(found) => found,
+                    other => return other,
+                };
+                if let Reply::Map(more) = self.session.execute(argv) {
+                    found.extend(more);
+                }
+                return Reply::Map(found);
+            }
+        }
+        self.server_config(args)
+    }
+
+    fn server_config(&self, args: &[&[u8]]) -> Reply {
         let Some(sub) = args.first() else {
             return Reply::error("ERR wrong number of arguments for 'config' command");
         };

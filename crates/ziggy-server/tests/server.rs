@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ziggydb::commands::{decode_reply, Reply};
+use ziggydb::commands::{decode_reply, Policy, Reply, Session};
 
 /// How long any single wait may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -495,15 +495,58 @@ fn maxclients_and_idle_timeout_close_connections() {
 }
 
 #[test]
-fn commands_not_built_yet_get_a_clear_error() {
+fn sharded_pubsub_and_keyspace_events_span_the_server_and_an_embedded_process() {
     let dir = tempdir();
-    let server = Server::start(&dir.path().join("db"), &[]);
+    let path = dir.path().join("db");
+    let server = Server::start(&path, &[]);
+    let db = ziggydb::Db::open(&path).expect("embedded open");
+    let mut sub = server.connect();
+    assert_eq!(
+        sub.cmd(&["SSUBSCRIBE", "orders"]),
+        array(&["ssubscribe", "orders"], Some(1))
+    );
     let mut c = server.connect();
-    for cmd in [&["SSUBSCRIBE", "ch"][..], &["SPUBLISH", "ch", "m"]] {
-        let text = error_text(&c.cmd(cmd));
-        assert!(text.contains("not available in ziggy-server yet"), "{text}");
-    }
-    // And administration or server-side files are not for clients.
+    assert_eq!(c.cmd(&["SPUBLISH", "orders", "o1"]), Reply::Int(1));
+    // A channel space of its own: no ordinary subscriber of that name.
+    assert_eq!(c.cmd(&["PUBLISH", "orders", "p"]), Reply::Int(0));
+    assert_eq!(db.spublish("orders", "o2").expect("spublish"), 1);
+    assert_eq!(sub.reply(), array(&["smessage", "orders", "o1"], None));
+    assert_eq!(sub.reply(), array(&["smessage", "orders", "o2"], None));
+    assert_eq!(
+        c.cmd(&["PUBSUB", "SHARDNUMSUB", "orders"]),
+        Reply::Array(vec![bulk("orders"), Reply::Int(1)])
+    );
+    // Keyspace notifications set through the server are the directory's: an embedded
+    // writer publishes them too.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]),
+        status("OK")
+    );
+    assert_eq!(db.keyspace_events(), "AKE");
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
+        Reply::Array(vec![bulk("notify-keyspace-events"), bulk("AKE")])
+    );
+    let mut r3 = server.connect();
+    assert!(matches!(r3.cmd(&["HELLO", "3"]), Reply::Map(_)));
+    assert_eq!(
+        r3.cmd(&["SUBSCRIBE", "__keyevent@0__:lpush"]),
+        push(&["subscribe", "__keyevent@0__:lpush"], Some(1))
+    );
+    let mut session = Session::new(&db, Policy::default());
+    assert_eq!(session.execute(&[b"LPUSH", b"jobs", b"a"]), Reply::Int(1));
+    assert_eq!(
+        r3.reply(),
+        push(&["message", "__keyevent@0__:lpush", "jobs"], None)
+    );
+    assert_eq!(
+        r3.cmd(&["SSUBSCRIBE", "orders"]),
+        push(&["ssubscribe", "orders"], Some(1))
+    );
+    assert_eq!(db.spublish("orders", "o3").expect("spublish"), 2);
+    assert_eq!(r3.reply(), push(&["smessage", "orders", "o3"], None));
+    assert_eq!(sub.reply(), array(&["smessage", "orders", "o3"], None));
+    // Administration or server-side files are not for clients.
     assert!(error_text(&c.cmd(&["BACKUP", "/tmp/x"])).starts_with("NOPERM"));
     assert_eq!(c.cmd(&["PING"]), status("PONG"));
 }

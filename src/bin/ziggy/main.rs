@@ -379,7 +379,9 @@ pub fn run_command(
     args: &[&[u8]],
 ) -> io::Result<bool> {
     let subscribes = args.first().is_some_and(|name| {
-        name.eq_ignore_ascii_case(b"subscribe") || name.eq_ignore_ascii_case(b"psubscribe")
+        name.eq_ignore_ascii_case(b"subscribe")
+            || name.eq_ignore_ascii_case(b"psubscribe")
+            || name.eq_ignore_ascii_case(b"ssubscribe")
     });
     // As redis-cli, before the first reply of a SUBSCRIBE, to a terminal.
     if subscribes && options.format == Format::Tty && !session.is_subscribed() {
