@@ -712,6 +712,9 @@ impl Conn {
             {
                 return self.session.execute(argv);
             }
+            if sub.eq_ignore_ascii_case(b"SET") && args.len() >= 3 && args.len() % 2 == 1 {
+                return self.config_set_tunables(argv);
+            }
             if sub.eq_ignore_ascii_case(b"GET") && args.len() >= 2 {
                 let mut found = match self.server_config(args) {
                     Reply::Map(found) => found,
@@ -726,12 +729,64 @@ impl Conn {
         self.server_config(args)
     }
 
+    /// `CONFIG SET` of Redis's encoding thresholds (`crate::state::TUNABLES`), possibly with
+    /// `notify-keyspace-events` among them: all of them are checked first, then all set, so
+    /// that one bad pair sets none, as in Redis.
+    fn config_set_tunables(&mut self, argv: &[&[u8]]) -> Reply {
+        let mut set = Vec::new();
+        let mut notify = None;
+        for pair in argv[2..].chunks(2) {
+            let name = String::from_utf8_lossy(pair[0]).to_ascii_lowercase();
+            if name == "notify-keyspace-events" {
+                notify = Some(pair[1]);
+                continue;
+            }
+            let Some(key) = crate::state::tunable(&name) else {
+                return Reply::error(format!(
+                    "ERR CONFIG SET of '{name}' is not supported by ziggy-server: restart it \
+                     with the option changed"
+                ));
+            };
+            let value = String::from_utf8_lossy(pair[1]).into_owned();
+            if value.trim().parse::<i64>().is_err() {
+                return Reply::error(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - argument \
+                     couldn't be parsed into an integer"
+                ));
+            }
+            set.push((key, value));
+        }
+        if let Some(flags) = notify {
+            let reply =
+                self.session
+                    .execute(&[b"CONFIG", b"SET", b"notify-keyspace-events", flags]);
+            if reply.is_error() {
+                return reply;
+            }
+        }
+        let mut tunables = lock(&self.server.tunables);
+        for (key, value) in set {
+            tunables.insert(key, value.trim().to_owned());
+        }
+        Reply::ok()
+    }
+
     fn server_config(&self, args: &[&[u8]]) -> Reply {
         let Some(sub) = args.first() else {
             return Reply::error("ERR wrong number of arguments for 'config' command");
         };
         if sub.eq_ignore_ascii_case(b"GET") && args.len() >= 2 {
-            let pairs = self.server.args.config_pairs(self.server.port);
+            let mut pairs = self.server.args.config_pairs(self.server.port);
+            for (name, alias, _) in crate::state::TUNABLES {
+                let value = lock(&self.server.tunables)
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_default();
+                if !alias.is_empty() {
+                    pairs.push((*alias, value.clone()));
+                }
+                pairs.push((*name, value));
+            }
             let mut found = Vec::new();
             for (name, value) in &pairs {
                 if args[1..]

@@ -28,6 +28,42 @@ pub struct Server {
     pub output_limit_disconnects: AtomicU64,
     /// The thread that commits the simple writes of all connections together.
     pub writes: std::sync::mpsc::Sender<crate::combine::Job>,
+    /// Values of Redis's encoding thresholds given to `CONFIG SET` (see [`TUNABLES`]).
+    pub tunables: Mutex<BTreeMap<&'static str, String>>,
+}
+
+/// Redis's thresholds for its compact encodings (and the like), with Redis 7's defaults:
+/// `CONFIG SET` takes them and `CONFIG GET` shows them, as programs and Redis's own tests
+/// set them, but they change nothing here, where every collection is a B-tree. A name and
+/// its older alias (`ziplist` for `listpack`) share one value, as in Redis.
+pub const TUNABLES: &[(&str, &str, &str)] = &[
+    // (name, alias or "", default)
+    (
+        "hash-max-listpack-entries",
+        "hash-max-ziplist-entries",
+        "128",
+    ),
+    ("hash-max-listpack-value", "hash-max-ziplist-value", "64"),
+    ("list-max-listpack-size", "list-max-ziplist-size", "-2"),
+    ("list-compress-depth", "", "0"),
+    ("set-max-intset-entries", "", "512"),
+    (
+        "zset-max-listpack-entries",
+        "zset-max-ziplist-entries",
+        "128",
+    ),
+    ("zset-max-listpack-value", "zset-max-ziplist-value", "64"),
+    ("hll-sparse-max-bytes", "", "3000"),
+    ("stream-node-max-entries", "", "100"),
+    ("stream-node-max-bytes", "", "4096"),
+];
+
+/// The name under which `name` (lower case, or an alias) is kept in [`Server::tunables`].
+pub fn tunable(name: &str) -> Option<&'static str> {
+    TUNABLES
+        .iter()
+        .find(|(n, alias, _)| *n == name || (!alias.is_empty() && *alias == name))
+        .map(|(n, _, _)| *n)
 }
 
 /// One connected client, as `CLIENT LIST` shows it and `CLIENT KILL` reaches it.
@@ -89,6 +125,12 @@ impl Server {
             rejected_connections: AtomicU64::new(0),
             output_limit_disconnects: AtomicU64::new(0),
             writes,
+            tunables: Mutex::new(
+                TUNABLES
+                    .iter()
+                    .map(|(n, _, d)| (*n, (*d).to_owned()))
+                    .collect(),
+            ),
         }
     }
 

@@ -470,6 +470,64 @@ fn client_reply_off_skip_and_on() {
     assert_eq!(b.cmd(&["GET", "k"]), bulk("2"));
 }
 
+/// Redis's encoding thresholds: `CONFIG SET` takes them (a name and its `ziplist` alias
+/// share one value), `CONFIG GET` shows them, a value that is not an integer is refused and
+/// sets nothing, and settings the server cannot change at run time are still refused.
+#[test]
+fn config_set_takes_redis_encoding_thresholds() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &[]);
+    let mut a = server.connect();
+    let get = |c: &mut Conn, name: &str| match c.cmd(&["CONFIG", "GET", name]) {
+        Reply::Array(v) if v.len() == 2 => v[1].clone(),
+        other => panic!("CONFIG GET {name}: {other:?}"),
+    };
+    assert_eq!(get(&mut a, "zset-max-ziplist-entries"), bulk("128"));
+    assert_eq!(
+        a.cmd(&[
+            "CONFIG",
+            "SET",
+            "zset-max-ziplist-entries",
+            "7",
+            "list-compress-depth",
+            "2"
+        ]),
+        status("OK")
+    );
+    assert_eq!(get(&mut a, "zset-max-listpack-entries"), bulk("7"));
+    assert_eq!(get(&mut a, "zset-max-ziplist-entries"), bulk("7"));
+    assert_eq!(get(&mut a, "list-compress-depth"), bulk("2"));
+    let e = error_text(&a.cmd(&[
+        "CONFIG",
+        "SET",
+        "set-max-intset-entries",
+        "9",
+        "hash-max-listpack-value",
+        "x",
+    ]));
+    assert!(e.contains("couldn't be parsed into an integer"), "{e}");
+    assert_eq!(
+        get(&mut a, "set-max-intset-entries"),
+        bulk("512"),
+        "a bad pair sets nothing"
+    );
+    let e = error_text(&a.cmd(&["CONFIG", "SET", "maxmemory", "100"]));
+    assert!(e.contains("not supported"), "{e}");
+    assert_eq!(
+        a.cmd(&[
+            "CONFIG",
+            "SET",
+            "notify-keyspace-events",
+            "KEA",
+            "hash-max-listpack-entries",
+            "3"
+        ]),
+        status("OK")
+    );
+    assert_eq!(get(&mut a, "notify-keyspace-events"), bulk("AKE"));
+    assert_eq!(get(&mut a, "hash-max-ziplist-entries"), bulk("3"));
+}
+
 #[test]
 fn maxclients_and_idle_timeout_close_connections() {
     let dir = tempdir();
