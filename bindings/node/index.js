@@ -581,23 +581,29 @@ class AsyncDb {
     const cancel = new native.NativeCancel();
     const onAbort = () => cancel.cancel();
     if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true });
+    // The handle stays referenced until the command ends: one collected ends its waits.
+    const owner = this._db;
+    const done = () => {
+      if (signal !== undefined) signal.removeEventListener('abort', onAbort);
+      return owner;
+    };
     let promise;
     try {
       promise = this._native().executeBlocking(args, cancel);
     } catch (e) {
-      if (signal !== undefined) signal.removeEventListener('abort', onAbort);
+      done();
       return Promise.reject(convert(e));
     }
     return promise.then(
       (v) => {
-        if (signal !== undefined) signal.removeEventListener('abort', onAbort);
+        done();
         if (v instanceof Error && v.code === 'ABORTED') {
           throw signal !== undefined ? abortError(signal) : new AbortError();
         }
         return settled(v);
       },
       (e) => {
-        if (signal !== undefined) signal.removeEventListener('abort', onAbort);
+        done();
         throw convert(e);
       },
     );
@@ -656,6 +662,8 @@ class PubSub extends EventEmitter {
     this._closing = null;
     this._closed = false;
     this._count = 0;
+    // Referenced while the subscriber lives: a handle collected ends its subscribers.
+    this._db = db;
     this._native = call(() => db._db.subscriber(this._event.bind(this)));
   }
 

@@ -436,6 +436,15 @@ pub struct NativeDb {
     waits: Arc<Waits>,
 }
 
+impl Drop for NativeDb {
+    /// A handle collected, or torn down with its worker thread, ends its waits as `close`
+    /// does: no thread is left waiting for a handle nobody holds. (index.js keeps the handle
+    /// alive while a blocking command or a subscriber of it is in use.)
+    fn drop(&mut self) {
+        self.waits.close();
+    }
+}
+
 /// Opens (creating if missing) the database in directory `path`.
 #[napi]
 pub fn open(path: String, opts: Option<OpenOpts>) -> Result<NativeDb, String> {
@@ -1309,6 +1318,13 @@ fn apply(sub: &mut ziggydb::Subscriber, c: SubCommand) -> SubEvent {
 #[napi]
 pub struct NativeSubscriber {
     shared: Arc<SubShared>,
+}
+
+impl Drop for NativeSubscriber {
+    /// Torn down with its worker thread (or collected once closed): the thread ends.
+    fn drop(&mut self) {
+        self.shared.stop.cancel();
+    }
 }
 
 #[napi]

@@ -17,6 +17,8 @@ if (role === 'push') {
   const test = require('node:test');
   const assert = require('node:assert/strict');
   const fs = require('node:fs');
+  const { once } = require('node:events');
+  const { Worker } = require('node:worker_threads');
   const { spawn } = require('node:child_process');
   const { tempDir } = require('./helpers');
 
@@ -134,6 +136,62 @@ if (role === 'push') {
     for (let i = 1; i < n; i++) await db.async.execute('RPUSH', `q${i}`, 'a');
     const got = await Promise.all(pops);
     assert.deepEqual(got.map((r) => r[0].toString()), Array.from({ length: n }, (_, i) => `q${i}`));
+  });
+
+  for (const what of ['pop', 'subscriber']) {
+    test(`a handle referenced only by its pending ${what} stays open through GC`, async (t) => {
+      require('node:v8').setFlagsFromString('--expose-gc');
+      const gc = require('node:vm').runInNewContext('gc');
+      const dir = tempDir(t);
+      let held;
+      (() => {
+        const db = ziggydb.open(dir);
+        held = what === 'pop' ? db.async.execute('BLPOP', 'q', 0) : db.pubsub();
+      })();
+      if (what === 'subscriber') assert.equal(await held.subscribe('c'), 1);
+      for (let i = 0; i < 5; i++) {
+        gc();
+        await sleep(10);
+      }
+      const other = ziggydb.open(dir);
+      t.after(() => other.close());
+      if (what === 'pop') {
+        other.execute('RPUSH', 'q', 'x');
+        assert.deepEqual(await held, [Buffer.from('q'), Buffer.from('x')]);
+      } else {
+        const m = once(held, 'message');
+        assert.equal(other.publish('c', 'm'), 1);
+        assert.deepEqual(await m, ['c', 'm']);
+        await held.close();
+      }
+    });
+  }
+
+  test('a worker thread ended while it waits leaves no waiter and no subscription behind', async (t) => {
+    const db = fresh(t);
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const z = require(workerData.index);
+       const db = z.open(workerData.dir);
+       db.async.execute('BLPOP', 'q', 0).catch(() => {});
+       const sub = db.pubsub();
+       sub.subscribe('c').then(() => parentPort.postMessage('ready'));`,
+      { eval: true, workerData: { dir: db.path, index: require.resolve('..') } },
+    );
+    assert.equal((await once(worker, 'message'))[0], 'ready');
+    assert.equal(db.publish('c', 'x'), 1);
+    await worker.terminate();
+    // Its subscriber's thread ends and unsubscribes (a dead process's would be dropped too).
+    const deadline = Date.now() + 30_000;
+    while (db.publish('c', 'y') !== 0) {
+      assert.ok(Date.now() < deadline, 'the ended worker is still subscribed');
+      await sleep(10);
+    }
+    // Its BLPOP no longer waits: an element pushed now stays.
+    await sleep(100);
+    db.execute('RPUSH', 'q', 'kept');
+    await sleep(100);
+    assert.equal(db.execute('LLEN', 'q'), 1);
   });
 
   test('a blocking command through the synchronous execute answers at once', (t) => {
