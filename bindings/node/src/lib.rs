@@ -625,6 +625,9 @@ impl NativeDb {
         let (deferred, promise) = env
             .create_deferred::<napi::sys::napi_value, Settle>()
             .map_err(napi_err)?;
+        // Handed to the thread once it runs: if it cannot start, the promise is still here
+        // to settle (a promise left pending would keep the process alive).
+        let (hand, handed) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("ziggydb-blocking".into())
             .spawn(move || {
@@ -645,7 +648,8 @@ impl NativeDb {
                 } else {
                     Ok(reply)
                 };
-                deferred.resolve(Box::new(move |env| {
+                let Ok(deferred) = handed.recv() else { return };
+                settle(deferred, move |env| {
                     let v = match outcome {
                         Err(e) => napi::JsError::from(e).into_unknown(env),
                         Ok(Reply::Error(text)) => {
@@ -654,14 +658,23 @@ impl NativeDb {
                         Ok(r) => reply_out(&env, r, strings)?,
                     };
                     Ok(v.raw())
-                }));
+                });
             });
-        if let Err(e) = spawned {
-            self.waits.remove(id);
-            return Err(fail(
-                "INTERNAL",
-                format!("could not start a thread for the command: {e}"),
-            ));
+        match spawned {
+            Ok(_) => {
+                // The thread holds the receiver until it has taken the promise.
+                let _ = hand.send(deferred);
+            }
+            Err(e) => {
+                self.waits.remove(id);
+                let e = fail(
+                    "INTERNAL",
+                    format!("could not start a thread for the command: {e}"),
+                );
+                settle(deferred, move |env| {
+                    Ok(napi::JsError::from(e).into_unknown(env).raw())
+                });
+            }
         }
         Ok(promise)
     }
@@ -1059,6 +1072,14 @@ impl<'t> napi::ScopedTask<'t> for Job {
 
 /// What settles the promise of a blocking command, on the JS thread.
 type Settle = Box<dyn FnOnce(Env) -> napi::Result<napi::sys::napi_value>>;
+
+/// Settles `deferred` with the value `f` makes on the JS thread.
+fn settle(
+    deferred: napi::JsDeferred<napi::sys::napi_value, Settle>,
+    f: impl FnOnce(Env) -> napi::Result<napi::sys::napi_value> + 'static,
+) {
+    deferred.resolve(Box::new(f));
+}
 
 /// The waits of one handle that `close` ends: its blocking commands' and its subscribers'
 /// cancel tokens.
