@@ -698,15 +698,16 @@ impl NativeDb {
             .map_err(napi_err)?;
         let shared = Arc::new(SubShared {
             queue: Mutex::default(),
-            stop: CancelToken::new(),
+            wake: CancelToken::new(),
+            stopping: AtomicBool::new(false),
         });
-        let id = self.waits.add(&shared.stop);
+        let id = self.waits.add(&shared.wake);
         let waits = Arc::clone(&self.waits);
         let worker = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("ziggydb-subscriber".into())
             .spawn(move || {
-                worker.run(sub, &events);
+                worker.run(sub, &events, &waits);
                 waits.remove(id);
             })
             .map_err(|e| {
@@ -1149,11 +1150,6 @@ impl NativeCancel {
 /// (and, if it falls further behind than the ring holds, overruns): memory stays bounded.
 const EVENT_QUEUE: usize = 256;
 
-/// How often a subscriber's thread, waiting for a message, looks for commands (`subscribe`,
-/// `close`, …): a wait for messages cannot be cut short by another thread, so a command
-/// takes effect within this time.
-const COMMAND_POLL: Duration = Duration::from_millis(20);
-
 /// An event for the JS side of a subscriber, as the callback's arguments `(kind, id, n, a,
 /// b, c, code, text)`.
 pub enum SubEvent {
@@ -1256,8 +1252,11 @@ struct SubQueue {
 /// What the JS thread and a subscriber's thread share.
 struct SubShared {
     queue: Mutex<SubQueue>,
-    /// Cancelled by `close` (of the subscriber or of its handle).
-    stop: CancelToken,
+    /// Ends the thread's wait for a message: cancelled when a command is queued, and by
+    /// `close` (of the subscriber, or of its handle through [`Waits`]).
+    wake: CancelToken,
+    /// `close` of the subscriber was called.
+    stopping: AtomicBool,
 }
 
 impl SubShared {
@@ -1266,8 +1265,9 @@ impl SubShared {
     }
 
     /// The subscriber's thread: runs the commands given, and hands every message to
-    /// `events`, until `stop`.
-    fn run(&self, mut sub: ziggydb::Subscriber, events: &EventFn) {
+    /// `events`, until the subscriber or its handle (`waits`) closes. It sleeps until a
+    /// message or a command comes.
+    fn run(&self, mut sub: ziggydb::Subscriber, events: &EventFn, waits: &Waits) {
         let send = |e: SubEvent| {
             events.call(
                 e,
@@ -1275,16 +1275,20 @@ impl SubShared {
             ) == napi::Status::Ok
         };
         'run: loop {
+            // Reset before the queue and the flags are read: a command queued or a close
+            // after this cancels it again, so the wait below returns at once.
+            self.wake.reset();
             let commands: Vec<SubCommand> = self.queue().commands.drain(..).collect();
             for c in commands {
                 if !send(apply(&mut sub, c)) {
                     break 'run;
                 }
             }
-            if self.stop.is_cancelled() {
+            if self.stopping.load(Ordering::SeqCst) || waits.is_closed() {
                 break;
             }
-            let sent = match sub.next_message(Some(COMMAND_POLL)) {
+            let wait = ziggydb::Wait::forever().cancel_on(&self.wake);
+            let sent = match sub.next_message_wait(wait) {
                 Ok(Some(m)) => send(SubEvent::Message(m)),
                 Ok(None) => true,
                 Err(e) => send(SubEvent::Error(db_err(e))),
@@ -1344,7 +1348,7 @@ pub struct NativeSubscriber {
 impl Drop for NativeSubscriber {
     /// Torn down with its worker thread (or collected once closed): the thread ends.
     fn drop(&mut self) {
-        self.shared.stop.cancel();
+        self.close();
     }
 }
 
@@ -1361,16 +1365,19 @@ impl NativeSubscriber {
     ) -> Result<(), String> {
         let names = args_in(&names);
         let mut q = self.shared.queue();
-        if q.ended || self.shared.stop.is_cancelled() {
+        if q.ended || self.shared.stopping.load(Ordering::SeqCst) {
             return Err(fail("CLOSED", "the subscriber is closed"));
         }
         q.commands.push_back(SubCommand { id, op, names });
+        drop(q);
+        self.shared.wake.cancel();
         Ok(())
     }
 
     /// Ends every subscription and the thread; the last event is `Closed`.
     #[napi]
     pub fn close(&self) {
-        self.shared.stop.cancel();
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.wake.cancel();
     }
 }
