@@ -2,7 +2,8 @@
 # CI for the Node.js binding (bindings/node): install the npm dependencies, build the native
 # module in release, run the node --test suite, install the package into a scratch project
 # the way a user does (`npm install <path>`) and use it from CommonJS and ESM, and run the
-# quick benchmark. Needs Node >= 20, npm and cargo. Run from anywhere: bash bindings/node/ci.sh
+# quick benchmarks (calls against the Rust library; waiting across processes). Needs
+# Node >= 20, npm and cargo. Run from anywhere: bash bindings/node/ci.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 here=$(pwd)
@@ -49,3 +50,4 @@ echo "installed and used from CommonJS and ESM"
 
 echo "== bindings/node: quick benchmark"
 node bench.js --quick
+node bench_wait.js --quick

@@ -1,4 +1,5 @@
 /// <reference types="node" />
+import { EventEmitter } from 'node:events';
 // Types of the `ziggydb` package (index.js over the native module).
 
 /** A key: a string (stored as its UTF-8 bytes) or bytes. */
@@ -117,8 +118,68 @@ export declare class Db {
   transaction<T>(fn: (tx: Transaction) => T): T;
   /** Makes every commit so far durable (with `durability: 'batched'`). */
   sync(): void;
-  /** Closes the handle; later calls throw ClosedError. */
+  /**
+   * Publishes `message` to `channel` for the subscribers of every process on the directory;
+   * the number of subscriptions that receive it.
+   */
+  publish(channel: Key, message: string | Buffer | Uint8Array): number;
+  /** A subscriber with a thread of its own (see `PubSub`). */
+  pubsub(): PubSub;
+  /**
+   * Closes the handle; later calls throw ClosedError. Blocking commands still waiting
+   * reject with ClosedError, and the handle's subscribers close.
+   */
   close(): void;
+}
+
+/** The options of `db.async.execute`, given as its last argument. */
+export interface ExecuteOptions {
+  /** Ends a blocking command's wait: the promise rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+/** A message as the async iterator of `PubSub` yields it. */
+export interface PubSubMessage {
+  type: 'message' | 'pmessage';
+  /** The pattern it matched, for a `psubscribe`; null for a `subscribe`. */
+  pattern: string | null;
+  channel: string;
+  /** The message as UTF-8 text. */
+  message: string;
+  /** The message's bytes, as published. */
+  buffer: Buffer;
+}
+
+/**
+ * A subscriber (`db.pubsub()`): receives the messages published to its channels and
+ * patterns by any process on the directory. The commands resolve with the number of
+ * subscriptions (channels and patterns) once they are in effect.
+ */
+export declare class PubSub extends EventEmitter {
+  private constructor();
+  subscribe(...channels: Array<Key | ((err: Error | null, count?: number) => void)>): Promise<number>;
+  psubscribe(...patterns: Array<Key | ((err: Error | null, count?: number) => void)>): Promise<number>;
+  /** Unsubscribes from the channels named, or from every channel. */
+  unsubscribe(...channels: Array<Key | ((err: Error | null, count?: number) => void)>): Promise<number>;
+  /** Unsubscribes from the patterns named, or from every pattern. */
+  punsubscribe(...patterns: Array<Key | ((err: Error | null, count?: number) => void)>): Promise<number>;
+  /** Channels and patterns subscribed to. */
+  readonly subscriptionCount: number;
+  readonly closed: boolean;
+  /** Ends every subscription and the subscriber's thread; resolves once they are gone. */
+  close(): Promise<void>;
+  [Symbol.asyncIterator](): AsyncIterableIterator<PubSubMessage>;
+
+  on(event: 'message', listener: (channel: string, message: string) => void): this;
+  on(event: 'pmessage', listener: (pattern: string, channel: string, message: string) => void): this;
+  on(event: 'messageBuffer', listener: (channel: Buffer, message: Buffer) => void): this;
+  on(event: 'pmessageBuffer', listener: (pattern: Buffer, channel: Buffer, message: Buffer) => void): this;
+  on(event: 'error', listener: (err: ZiggyError) => void): this;
+  on(event: 'close', listener: () => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'message', listener: (channel: string, message: string) => void): this;
+  once(event: 'pmessage', listener: (pattern: string, channel: string, message: string) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
 /** `db.async`: the same calls, run on the libuv thread pool. */
@@ -128,7 +189,13 @@ export declare class AsyncDb {
   set(key: Key, value: ValueInput, opts?: SetOptions): Promise<void>;
   delete(key: Key): Promise<boolean>;
   incr(key: Key, by?: number | bigint): Promise<number | bigint>;
-  execute(...args: Arg[]): Promise<Reply>;
+  /**
+   * Any command. A blocking command (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN,
+   * BZPOPMAX, BZMPOP) waits on a thread of its own until any process pushes or its timeout;
+   * `{ signal }` as the last argument ends the wait with an AbortError.
+   */
+  execute(...args: [...Arg[], ExecuteOptions] | Arg[]): Promise<Reply>;
+  publish(channel: Key, message: string | Buffer | Uint8Array): Promise<number>;
   /** The wait for the writer lock and the commit run on the pool; `fn` runs on this thread. */
   transaction<T>(fn: (tx: Transaction) => T): Promise<T>;
   sync(): Promise<void>;
@@ -156,6 +223,10 @@ export declare class ZiggyError extends Error {
 /** An error reply of `execute` (`code` is `'REPLY_ERROR'`); `prefix` is its first word (`WRONGTYPE`, `ERR`). */
 export declare class ReplyError extends ZiggyError {
   readonly prefix: string;
+}
+/** A call ended by its AbortSignal: `name` `'AbortError'`, `code` `'ABORT_ERR'`, the signal's reason as `cause`. */
+export declare class AbortError extends Error {
+  readonly code: 'ABORT_ERR';
 }
 /** A call on a closed database or an ended transaction (`'CLOSED'`). */
 export declare class ClosedError extends ZiggyError {}

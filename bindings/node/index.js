@@ -6,6 +6,7 @@
 // better-sqlite3); `db.async.*` run on the libuv thread pool and return Promises.
 
 const path = require('node:path');
+const { EventEmitter } = require('node:events');
 
 function loadNative() {
   const file = process.env.ZIGGYDB_NATIVE || path.join(__dirname, 'ziggydb.node');
@@ -157,6 +158,23 @@ function fromPool(promise) {
   });
 }
 
+/**
+ * The rejection of a call ended by its `AbortSignal`, as Node's own (`fs.promises`,
+ * `timers/promises`) name it: `name` `'AbortError'`, `code` `'ABORT_ERR'`, the signal's
+ * reason as `cause`.
+ */
+class AbortError extends Error {
+  constructor(message = 'The operation was aborted', options) {
+    super(message, options);
+    this.name = 'AbortError';
+    this.code = 'ABORT_ERR';
+  }
+}
+
+function abortError(signal) {
+  return new AbortError(undefined, { cause: signal.reason });
+}
+
 // ---------------------------------------------------------------------------------------
 // Values.
 
@@ -287,6 +305,36 @@ function expiry(opts) {
   if (exat !== undefined) return [positive(exat, 'exat') * 1000, false];
   if (pxat !== undefined) return [positive(pxat, 'pxat'), false];
   return [undefined, Boolean(keepTtl)];
+}
+
+/** `[args, options]`: a plain object at the end of `args` is the options (`{ signal }`). */
+function splitOptions(args) {
+  const last = args[args.length - 1];
+  if (
+    args.length > 0 &&
+    last !== null &&
+    typeof last === 'object' &&
+    !Array.isArray(last) &&
+    !(last instanceof Uint8Array)
+  ) {
+    return [args.slice(0, -1), last];
+  }
+  return [args, undefined];
+}
+
+/** The commands that wait for another process to push (Redis's blocking commands). */
+const BLOCKING = new Set(['BLPOP', 'BRPOP', 'BLMOVE', 'BRPOPLPUSH', 'BLMPOP', 'BZPOPMIN', 'BZPOPMAX', 'BZMPOP']);
+
+function blocks(name) {
+  const text = typeof name === 'string' ? name : name.toString('latin1');
+  return text.length <= 10 && BLOCKING.has(text.toUpperCase());
+}
+
+function checkSignal(signal) {
+  if (signal === undefined) return;
+  if (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
+    throw new TypeError('the signal option is an AbortSignal');
+  }
 }
 
 /** The arguments of `execute`: strings and Buffers as they are, numbers and bigints as text. */
@@ -456,7 +504,26 @@ class Db {
     call(() => this._db.sync());
   }
 
-  /** Closes the handle; later calls throw ClosedError. Closing twice is allowed. */
+  /**
+   * Publishes `message` (a string or a Buffer) to `channel` for the subscribers of every
+   * process on the directory; returns how many subscriptions receive it.
+   */
+  publish(channel, message) {
+    return call(() => this._db.publish(key(channel), payload(message)));
+  }
+
+  /**
+   * A subscriber (an EventEmitter, as ioredis's subscriber connection): `subscribe`,
+   * `psubscribe`, `unsubscribe`, `punsubscribe`, events `message` and `pmessage`.
+   */
+  pubsub() {
+    return new PubSub(this);
+  }
+
+  /**
+   * Closes the handle; later calls throw ClosedError. Closing twice is allowed. Blocking
+   * commands still waiting reject with ClosedError, and the handle's subscribers close.
+   */
   close() {
     this._db.close();
   }
@@ -489,8 +556,61 @@ class AsyncDb {
   incr(k, by) {
     return pool(() => this._native().incrAsync(key(k), increment(by)));
   }
+  /**
+   * Any command, as a Promise. A blocking command (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP,
+   * BZPOPMIN, BZPOPMAX, BZMPOP) waits on a thread of its own for a push from any process;
+   * `{ signal }` as the last argument ends the wait (the promise rejects with an
+   * AbortError), and so does closing the db (ClosedError).
+   */
   execute(...args) {
-    return pool(() => this._native().executeAsync(commandArgs(args)));
+    let opts;
+    try {
+      [args, opts] = splitOptions(args);
+      args = commandArgs(args);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const signal = opts === undefined ? undefined : opts.signal;
+    try {
+      checkSignal(signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (signal !== undefined && signal.aborted) return Promise.reject(abortError(signal));
+    if (!blocks(args[0])) return pool(() => this._native().executeAsync(args));
+    const cancel = new native.NativeCancel();
+    const onAbort = () => cancel.cancel();
+    if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true });
+    // The handle stays referenced until the command ends: one collected ends its waits.
+    const owner = this._db;
+    const done = () => {
+      if (signal !== undefined) signal.removeEventListener('abort', onAbort);
+      return owner;
+    };
+    let promise;
+    try {
+      promise = this._native().executeBlocking(args, cancel);
+    } catch (e) {
+      done();
+      return Promise.reject(convert(e));
+    }
+    return promise.then(
+      (v) => {
+        done();
+        if (v instanceof Error && v.code === 'ABORTED') {
+          throw signal !== undefined ? abortError(signal) : new AbortError();
+        }
+        return settled(v);
+      },
+      (e) => {
+        done();
+        throw convert(e);
+      },
+    );
+  }
+  /** `db.publish` as a Promise. */
+  publish(channel, message) {
+    return pool(() => this._native().publishAsync(key(channel), payload(message)));
   }
   sync() {
     return pool(() => this._native().syncAsync()).then(() => undefined);
@@ -505,6 +625,233 @@ class AsyncDb {
     const result = runBody(ntx, fn);
     await fromPool(ntx.commitAsync());
     return result;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pub/Sub.
+
+/** A message of `publish`: a string (its UTF-8 bytes) or bytes. */
+function payload(m) {
+  if (typeof m === 'string' || Buffer.isBuffer(m)) return m;
+  if (m instanceof Uint8Array) return asBuffer(m);
+  throw new TypeError(`a message is a string or a Buffer, not ${describe(m)}`);
+}
+
+const OP = Object.freeze({ subscribe: 0, psubscribe: 1, unsubscribe: 2, punsubscribe: 3 });
+const EVENT = Object.freeze({ message: 0, pmessage: 1, done: 2, failed: 3, error: 4, closed: 5 });
+
+/** How many messages an async iterator holds for a consumer that has not taken them. */
+const ITERATOR_BUFFER = 10_000;
+
+/**
+ * A subscriber: `db.pubsub()`. Its subscriptions live on a thread of its own, which waits
+ * for messages from any process and hands them to this thread: the event loop never waits.
+ *
+ * Events, as ioredis names them: `message` (channel, message) and `pmessage` (pattern,
+ * channel, message) with strings; `messageBuffer` and `pmessageBuffer` with Buffers (the
+ * bytes as published); `error` (SubscriberOverrunError: it fell further behind than the
+ * shared ring holds, and is no longer subscribed); `close`.
+ */
+class PubSub extends EventEmitter {
+  constructor(db) {
+    super();
+    this._pending = new Map();
+    this._next = 1;
+    this._iterators = new Set();
+    this._closing = null;
+    this._closed = false;
+    this._count = 0;
+    // Referenced while the subscriber lives: a handle collected ends its subscribers.
+    this._db = db;
+    this._native = call(() => db._db.subscriber(this._event.bind(this)));
+  }
+
+  /** Subscribes to channels; resolves with the number of subscriptions. */
+  subscribe(...channels) {
+    return this._command('subscribe', channels, true);
+  }
+
+  /** Subscribes to the channels matching glob-style patterns (`news.*`). */
+  psubscribe(...patterns) {
+    return this._command('psubscribe', patterns, true);
+  }
+
+  /** Unsubscribes from channels, or from every channel if none is named. */
+  unsubscribe(...channels) {
+    return this._command('unsubscribe', channels, false);
+  }
+
+  /** Unsubscribes from patterns, or from every pattern if none is named. */
+  punsubscribe(...patterns) {
+    return this._command('punsubscribe', patterns, false);
+  }
+
+  /** The number of channels and patterns subscribed to. */
+  get subscriptionCount() {
+    return this._count;
+  }
+
+  /** Whether `close()` was called (or the db closed). */
+  get closed() {
+    return this._closing !== null || this._closed;
+  }
+
+  /**
+   * Ends every subscription and the subscriber's thread; resolves once they are gone (in
+   * every process's count). Commands still queued reject with ClosedError.
+   */
+  close() {
+    if (this._closing === null) {
+      this._closing = new Promise((resolve) => {
+        if (this._closed) resolve();
+        else this.once('close', resolve);
+      });
+      this._native.close();
+    }
+    return this._closing;
+  }
+
+  /**
+   * `for await (const m of sub)`: each message as `{ type: 'message' | 'pmessage',
+   * pattern, channel, message, buffer }` (strings; `buffer` is the message's bytes), until
+   * the subscriber closes. Leaving the loop does not unsubscribe.
+   */
+  [Symbol.asyncIterator]() {
+    const queue = [];
+    const waiting = [];
+    let failure = null;
+    let done = false;
+    const it = {
+      push: (m) => {
+        if (done) return;
+        if (waiting.length > 0) waiting.shift().resolve({ value: m, done: false });
+        else if (queue.length >= ITERATOR_BUFFER) {
+          it.fail(
+            new errors.SubscriberOverrunError(
+              `the async iterator holds ${ITERATOR_BUFFER} messages not taken yet; it ends here`,
+            ),
+          );
+        } else queue.push(m);
+      },
+      fail: (e) => {
+        if (done) return;
+        failure = e;
+        it.end();
+      },
+      end: () => {
+        if (done) return;
+        done = true;
+        this._iterators.delete(it);
+        for (const w of waiting.splice(0)) {
+          if (failure !== null && queue.length === 0) {
+            w.reject(failure);
+            failure = null;
+          } else w.resolve({ value: undefined, done: true });
+        }
+      },
+    };
+    if (this._closed) it.end();
+    else this._iterators.add(it);
+    return {
+      next: () => {
+        if (queue.length > 0) return Promise.resolve({ value: queue.shift(), done: false });
+        if (failure !== null) {
+          const e = failure;
+          failure = null;
+          return Promise.reject(e);
+        }
+        if (done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
+      },
+      return: () => {
+        queue.length = 0;
+        it.end();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  _command(name, names, needsOne) {
+    let cb;
+    if (names.length > 0 && typeof names[names.length - 1] === 'function') cb = names.pop();
+    if (names.length === 1 && Array.isArray(names[0])) names = names[0];
+    const promise = new Promise((resolve, reject) => {
+      if (needsOne && names.length === 0) {
+        throw new TypeError(`${name} needs at least one ${name === 'psubscribe' ? 'pattern' : 'channel'}`);
+      }
+      const args = names.map((n) => {
+        if (typeof n === 'string' || Buffer.isBuffer(n)) return n;
+        if (n instanceof Uint8Array) return asBuffer(n);
+        throw new TypeError(`a channel or pattern is a string or a Buffer, not ${describe(n)}`);
+      });
+      if (this._closing !== null || this._closed) throw new errors.ClosedError('the subscriber is closed');
+      const id = this._next++;
+      if (this._next > 0xffff_ffff) this._next = 1;
+      this._pending.set(id, { resolve, reject });
+      try {
+        this._native.command(id, OP[name], args);
+      } catch (e) {
+        this._pending.delete(id);
+        throw convert(e);
+      }
+    });
+    if (cb !== undefined) promise.then((n) => cb(null, n), (e) => cb(e));
+    return promise;
+  }
+
+  _event(kind, id, n, a, b, c, code, text) {
+    switch (kind) {
+      case EVENT.message: {
+        if (this.listenerCount('messageBuffer') > 0) this.emit('messageBuffer', a, b);
+        const channel = a.toString();
+        const message = b.toString();
+        this.emit('message', channel, message);
+        for (const it of this._iterators) it.push({ type: 'message', pattern: null, channel, message, buffer: b });
+        break;
+      }
+      case EVENT.pmessage: {
+        if (this.listenerCount('pmessageBuffer') > 0) this.emit('pmessageBuffer', c, a, b);
+        const pattern = c.toString();
+        const channel = a.toString();
+        const message = b.toString();
+        this.emit('pmessage', pattern, channel, message);
+        for (const it of this._iterators) it.push({ type: 'pmessage', pattern, channel, message, buffer: b });
+        break;
+      }
+      case EVENT.done:
+      case EVENT.failed: {
+        const p = this._pending.get(id);
+        if (p === undefined) break;
+        this._pending.delete(id);
+        if (kind === EVENT.done) {
+          this._count = n;
+          p.resolve(n);
+        } else p.reject(convert({ code, message: text }));
+        break;
+      }
+      case EVENT.error: {
+        this._count = 0;
+        const e = convert({ code, message: text });
+        for (const it of this._iterators) it.fail(e);
+        this.emit('error', e);
+        break;
+      }
+      case EVENT.closed: {
+        this._closed = true;
+        this._count = 0;
+        for (const p of this._pending.values()) p.reject(new errors.ClosedError('the subscriber is closed'));
+        this._pending.clear();
+        for (const it of this._iterators) it.end();
+        this.emit('close');
+        break;
+      }
+      default:
+        break;
+    }
   }
 }
 
@@ -540,8 +887,10 @@ module.exports = {
   float,
   Db,
   AsyncDb,
+  PubSub,
   Transaction,
   Float,
+  AbortError,
   ERROR_CODES,
   ...errors,
 };

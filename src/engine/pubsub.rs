@@ -14,10 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::engine::wake::CancelToken;
 use crate::error::{Error, Result};
 use crate::format::pubsub::*;
 use crate::os::lock::LockFile;
-use crate::os::map::{futex_wait, futex_wake_all, SharedWords};
+use crate::os::map::{futex_wait, futex_wait_any, futex_wake_all, FutexWord, SharedWords};
 
 pub(crate) use crate::format::pubsub::{
     Read, KIND_CHANNEL, KIND_PATTERN, KIND_SHARD, MAX_MESSAGE, MAX_NAME,
@@ -159,12 +160,23 @@ impl PubSub {
     }
 
     /// Reads the message at `seq`, waiting until `deadline` (forever if `None`) for one to be
-    /// published there; `None` if none was by then.
-    pub(crate) fn read(&self, seq: u64, deadline: Option<Instant>) -> Option<Read> {
+    /// published there, or until `cancel` is cancelled; `None` if none was by then.
+    pub(crate) fn read(
+        &self,
+        seq: u64,
+        deadline: Option<Instant>,
+        cancel: Option<&CancelToken>,
+    ) -> Option<Read> {
         loop {
+            // Read before the check: a cancel after it moves the word, so the sleep below
+            // returns at once.
+            let cancel_seen = cancel.map(|c| c.word().load(Ordering::SeqCst) as u32);
             let head = self.head();
             if seq < head {
                 return Some(read_message(self.map.words(), seq, head));
+            }
+            if cancel.is_some_and(CancelToken::is_cancelled) {
+                return None;
             }
             let left = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()),
@@ -177,7 +189,24 @@ impl PubSub {
             sleepers.fetch_add(1, Ordering::SeqCst);
             if self.head() == seq {
                 // `head` only grows; its low half changes with every publish.
-                futex_wait(self.w(H_HEAD), seq as u32, left);
+                match (cancel, cancel_seen) {
+                    (Some(c), Some(seen)) => futex_wait_any(
+                        &[
+                            FutexWord {
+                                word: self.w(H_HEAD),
+                                seen: seq as u32,
+                                shared: true,
+                            },
+                            FutexWord {
+                                word: c.word(),
+                                seen,
+                                shared: false,
+                            },
+                        ],
+                        Some(Instant::now() + left),
+                    ),
+                    _ => futex_wait(self.w(H_HEAD), seq as u32, left),
+                }
             }
             let _ = sleepers.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 Some(n.saturating_sub(1))

@@ -95,7 +95,7 @@ impl CancelToken {
         self.0.fetch_and(!(1 << 63), Ordering::SeqCst);
     }
 
-    fn word(&self) -> &AtomicU64 {
+    pub(crate) fn word(&self) -> &AtomicU64 {
         &self.0
     }
 }

@@ -132,6 +132,11 @@ impl Wait {
     pub fn timeout_duration(&self) -> Option<Duration> {
         self.timeout
     }
+
+    /// The token that ends the wait early, if any.
+    pub(crate) fn cancel_token(&self) -> Option<&CancelToken> {
+        self.cancel.as_ref()
+    }
 }
 
 impl From<Duration> for Wait {

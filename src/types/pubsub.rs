@@ -17,7 +17,7 @@ use crate::engine::pubsub::{PubSub, Read, KIND_CHANNEL, KIND_PATTERN, KIND_SHARD
 use crate::error::{Error, Result};
 use crate::format::shm::W_NOTIFY;
 use crate::types::glob_match;
-use crate::Db;
+use crate::{CancelToken, Db, Wait};
 
 /// The most bytes of channel name and payload together in one message.
 pub const MAX_MESSAGE: usize = crate::engine::pubsub::MAX_MESSAGE;
@@ -667,21 +667,62 @@ impl Subscriber {
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn next_message(&mut self, timeout: Option<Duration>) -> Result<Option<Message>> {
+        self.next_message_wait(timeout)
+    }
+
+    /// [`Subscriber::next_message`] with a [`Wait`]: its timeout, and its cancel token,
+    /// whose cancellation (from any thread) ends the wait as if the timeout had passed
+    /// (`Ok(None)`). For a caller whose thread waits for messages and must also take other
+    /// work (subscribe to more channels, stop) as soon as it comes.
+    ///
+    /// # Errors
+    /// As [`Subscriber::next_message`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// use ziggydb::{CancelToken, Wait};
+    /// let mut sub = db.subscribe(&["jobs"])?;
+    /// let token = CancelToken::new();
+    /// let canceller = token.clone();
+    /// let t = std::thread::spawn(move || {
+    ///     std::thread::sleep(std::time::Duration::from_millis(20));
+    ///     canceller.cancel();
+    /// });
+    /// assert_eq!(sub.next_message_wait(Wait::forever().cancel_on(&token))?, None);
+    /// t.join().unwrap();
+    /// token.reset();
+    /// db.publish("jobs", "one")?;
+    /// assert!(sub.next_message_wait(Wait::forever().cancel_on(&token))?.is_some());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn next_message_wait(&mut self, wait: impl Into<Wait>) -> Result<Option<Message>> {
+        let wait = wait.into();
+        let cancel = wait.cancel_token();
         self.db.inner.check_fork()?;
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = wait.timeout_duration().map(|t| Instant::now() + t);
         loop {
             if let Some(m) = self.pending.pop_front() {
                 return Ok(Some(m));
             }
+            if cancel.is_some_and(CancelToken::is_cancelled) {
+                return Ok(None);
+            }
             if self.is_idle() {
-                // Nothing can come: wait out the timeout as a subscriber of nothing would.
-                if let Some(d) = deadline {
+                if cancel.is_some() {
+                    // Nothing is owed while nothing is subscribed: wait from the ring's head
+                    // for the cancel (or the timeout), waking at each publish.
+                    self.next = self.ps.head();
+                } else if let Some(d) = deadline {
+                    // Nothing can come: wait out the timeout as a subscriber of nothing would.
                     std::thread::sleep(d.saturating_duration_since(Instant::now()));
                     return Ok(None);
                 }
             }
             let seq = self.next;
-            let Some(read) = self.ps.read(seq, deadline) else {
+            let Some(read) = self.ps.read(seq, deadline, cancel) else {
                 return Ok(None);
             };
             match read {

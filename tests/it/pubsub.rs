@@ -816,3 +816,65 @@ fn the_expiry_pass_publishes_expired() -> TestResult {
     assert_eq!(db.keyspace_events(), "xE");
     Ok(())
 }
+
+#[test]
+fn a_subscribers_wait_ends_when_its_cancel_token_is_cancelled_and_a_message_still_wakes_it(
+) -> TestResult {
+    use ziggydb::{CancelToken, Wait};
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let db = open(&dir)?;
+    let mut sub = db.subscribe(&["jobs"])?;
+    let token = CancelToken::new();
+    // Cancelled from another thread while it waits with no timeout: it returns.
+    let canceller = token.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        canceller.cancel();
+    });
+    assert_eq!(
+        sub.next_message_wait(Wait::forever().cancel_on(&token))?,
+        None
+    );
+    t.join().expect("the canceller");
+    // Cancelled already: it returns at once, until the token is reset.
+    assert_eq!(
+        sub.next_message_wait(Wait::forever().cancel_on(&token))?,
+        None
+    );
+    token.reset();
+    // A message published by another process wakes the same wait.
+    let env = [
+        ("PS_CHANNEL", "jobs".to_string()),
+        ("PS_PREFIX", "job".to_string()),
+        ("PS_N", "1".to_string()),
+        ("PS_SIZE", "0".to_string()),
+    ];
+    let mut publisher = Child::spawn("pubsub::child_publisher", "pubsub-publisher", &dir, &env);
+    let m = sub
+        .next_message_wait(Wait::timeout(LONG).cancel_on(&token))?
+        .expect("the message of the other process");
+    assert_eq!(
+        (m.channel, m.payload),
+        (b"jobs".to_vec(), b"job:0".to_vec())
+    );
+    assert_eq!(publisher.expect("COUNTS", LONG), "1 1");
+    publisher.finish(LONG)?;
+    // A subscriber of nothing, which the ring has lapped since it was made, waits for the
+    // cancel (or its timeout) rather than failing with an overrun of messages not its own.
+    let mut idle = db.subscriber()?;
+    for i in 0..40_000u32 {
+        db.publish("flood", format!("m{i}"))?;
+    }
+    let idle_token = CancelToken::new();
+    assert_eq!(
+        idle.next_message_wait(Wait::timeout(Duration::from_millis(20)).cancel_on(&idle_token))?,
+        None
+    );
+    idle_token.cancel();
+    assert_eq!(
+        idle.next_message_wait(Wait::forever().cancel_on(&idle_token))?,
+        None
+    );
+    Ok(())
+}

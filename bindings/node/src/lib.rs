@@ -12,14 +12,17 @@
 #![deny(unsafe_code)]
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::{Env, JsValue};
 use napi_derive::napi;
 use ziggydb::commands::{execute_in, to_resp3, CommandSpec, Kind, Policy, Reply, Session};
-use ziggydb::{Db, Durability, Value, ValueType, WriteTxn};
+use ziggydb::{CancelToken, Db, Durability, Value, ValueType, WriteTxn};
 
 /// An error thrown to JS: its `code` is the library's error name (`WRONG_TYPE`, `BUSY`, …),
 /// `REPLY_ERROR` for an error reply, `CLOSED` for a closed handle, `INVALID_ARGUMENT` for a
@@ -285,6 +288,12 @@ fn args_in(args: &[Either<String, BufferSlice<'_>>]) -> Vec<Vec<u8>> {
 fn refuse_control(spec: Option<&CommandSpec>) -> Option<Reply> {
     let spec = spec?;
     (spec.kind == Kind::Control && !spec.name.eq_ignore_ascii_case("PING")).then(|| {
+        if spec.name.contains("SUBSCRIBE") {
+            return Reply::error(format!(
+                "ERR {} is not available through execute: use db.pubsub()",
+                spec.name
+            ));
+        }
         Reply::error(format!(
             "ERR {} keeps state across commands, which execute does not: use db.transaction",
             spec.name
@@ -423,6 +432,17 @@ pub struct NativeDb {
     db: Option<Db>,
     session: Option<Session>,
     strings: bool,
+    /// The waits of this handle's blocking commands and subscribers, ended by `close`.
+    waits: Arc<Waits>,
+}
+
+impl Drop for NativeDb {
+    /// A handle collected, or torn down with its worker thread, ends its waits as `close`
+    /// does: no thread is left waiting for a handle nobody holds. (index.js keeps the handle
+    /// alive while a blocking command or a subscriber of it is in use.)
+    fn drop(&mut self) {
+        self.waits.close();
+    }
 }
 
 /// Opens (creating if missing) the database in directory `path`.
@@ -448,6 +468,7 @@ pub fn open(path: String, opts: Option<OpenOpts>) -> Result<NativeDb, String> {
         session: Some(session),
         db: Some(db),
         strings: o.strings.unwrap_or(false),
+        waits: Arc::default(),
     })
 }
 
@@ -562,11 +583,141 @@ impl NativeDb {
         self.db.is_none()
     }
 
-    /// Closes the handle; later calls fail with `CLOSED`. Async calls already started finish.
+    /// Closes the handle; later calls fail with `CLOSED`. Async calls already started finish;
+    /// blocking commands still waiting end with `CLOSED`, and its subscribers close.
     #[napi]
     pub fn close(&mut self) {
         self.session = None;
         self.db = None;
+        self.waits.close();
+    }
+
+    /// Publishes `message` to `channel` for the subscribers of every process on the
+    /// directory; how many subscriptions receive it.
+    #[napi]
+    pub fn publish(&self, channel: Key, message: Key) -> Result<f64, String> {
+        let n = self
+            .db()?
+            .publish(key_bytes(&channel), key_bytes(&message))
+            .map_err(db_err)?;
+        Ok(n as f64)
+    }
+
+    /// Runs a blocking command (`BLPOP`, `BZPOPMIN`, …) on a thread of its own, not on the
+    /// libuv thread pool: a wait of many seconds there would hold one of its few threads, and
+    /// four such waits would stall every other async call of the process (and the push that
+    /// would end them). `cancel` ends the wait: the promise then resolves with an error whose
+    /// code is `ABORTED`, unless the command took an element in that instant, which it then
+    /// resolves with (an element is never lost). Closing the handle ends it with `CLOSED`.
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn execute_blocking<'e>(
+        &self,
+        env: &'e Env,
+        args: Vec<Either<String, BufferSlice>>,
+        cancel: Option<&NativeCancel>,
+    ) -> Result<Object<'e>, String> {
+        let db = self.db()?.clone();
+        let args = args_in(&args);
+        let token = cancel.map_or_else(CancelToken::new, |c| c.token.clone());
+        let waits = Arc::clone(&self.waits);
+        let id = waits.add(&token);
+        let strings = self.strings;
+        let (deferred, promise) = env
+            .create_deferred::<napi::sys::napi_value, Settle>()
+            .map_err(napi_err)?;
+        // Handed to the thread once it runs: if it cannot start, the promise is still here
+        // to settle (a promise left pending would keep the process alive).
+        let (hand, handed) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("ziggydb-blocking".into())
+            .spawn(move || {
+                let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                let mut session = Session::new(&db, Policy::trusted());
+                session.set_cancel(token.clone());
+                let reply = run_command(&mut session, spec_of(&refs), &refs);
+                drop(session);
+                waits.remove(id);
+                let empty = matches!(reply, Reply::Nil | Reply::NilArray);
+                let outcome = if empty && waits.is_closed() {
+                    Err(fail(
+                        "CLOSED",
+                        "the database was closed while the command waited",
+                    ))
+                } else if empty && token.is_cancelled() {
+                    Err(fail("ABORTED", "the command was cancelled"))
+                } else {
+                    Ok(reply)
+                };
+                let Ok(deferred) = handed.recv() else { return };
+                settle(deferred, move |env| {
+                    let v = match outcome {
+                        Err(e) => napi::JsError::from(e).into_unknown(env),
+                        Ok(Reply::Error(text)) => {
+                            napi::JsError::from(fail("REPLY_ERROR", text)).into_unknown(env)
+                        }
+                        Ok(r) => reply_out(&env, r, strings)?,
+                    };
+                    Ok(v.raw())
+                });
+            });
+        match spawned {
+            Ok(_) => {
+                // The thread holds the receiver until it has taken the promise.
+                let _ = hand.send(deferred);
+            }
+            Err(e) => {
+                self.waits.remove(id);
+                let e = fail(
+                    "INTERNAL",
+                    format!("could not start a thread for the command: {e}"),
+                );
+                settle(deferred, move |env| {
+                    Ok(napi::JsError::from(e).into_unknown(env).raw())
+                });
+            }
+        }
+        Ok(promise)
+    }
+
+    /// A subscriber on its own thread, which hands `callback` each event (see
+    /// [`SubEvent`]): messages, and the outcome of each command given with `command`.
+    #[napi(
+        ts_args_type = "callback: (kind: number, id: number, n: number, a: Buffer | null, b: Buffer | null, c: Buffer | null, code: string | null, text: string | null) => void"
+    )]
+    pub fn subscriber(
+        &self,
+        callback: Function<'_, EventArgs, ()>,
+    ) -> Result<NativeSubscriber, String> {
+        let db = self.db()?;
+        let sub = db.subscriber().map_err(db_err)?;
+        let events: EventFn = callback
+            .build_threadsafe_function::<SubEvent>()
+            .callee_handled::<false>()
+            .max_queue_size::<EVENT_QUEUE>()
+            .build_callback(|ctx| Ok(ctx.value.into_args()))
+            .map_err(napi_err)?;
+        let shared = Arc::new(SubShared {
+            queue: Mutex::default(),
+            wake: CancelToken::new(),
+            stopping: AtomicBool::new(false),
+        });
+        let id = self.waits.add(&shared.wake);
+        let waits = Arc::clone(&self.waits);
+        let worker = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("ziggydb-subscriber".into())
+            .spawn(move || {
+                worker.run(sub, &events, &waits);
+                waits.remove(id);
+            })
+            .map_err(|e| {
+                self.waits.remove(id);
+                fail(
+                    "INTERNAL",
+                    format!("could not start the subscriber's thread: {e}"),
+                )
+            })?;
+        Ok(NativeSubscriber { shared })
     }
 
     // ----- the same calls on the libuv thread pool ----------------------------------------
@@ -615,6 +766,15 @@ impl NativeDb {
         args: Vec<Either<String, BufferSlice>>,
     ) -> Result<AsyncTask<Job>, String> {
         self.job(Op::Execute(args_in(&args))).map(AsyncTask::new)
+    }
+
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn publish_async(&self, channel: Key, message: Key) -> Result<AsyncTask<Job>, String> {
+        self.job(Op::Publish(
+            key_bytes(&channel).to_vec(),
+            key_bytes(&message).to_vec(),
+        ))
+        .map(AsyncTask::new)
     }
 
     #[napi(ts_return_type = "Promise<unknown>")]
@@ -795,6 +955,7 @@ pub enum Op {
     Delete(Vec<u8>),
     Incr(Vec<u8>, i64),
     Execute(Vec<Vec<u8>>),
+    Publish(Vec<u8>, Vec<u8>),
     Sync,
     Begin,
     Commit(WriteTxn),
@@ -852,6 +1013,10 @@ impl Job {
                 let mut session = Session::new(db, Policy::trusted());
                 Done::Reply(run_command(&mut session, spec_of(&args), &args))
             }
+            Op::Publish(channel, message) => {
+                let n = db.publish(&channel, &message).map_err(db_err)?;
+                Done::Int(i64::try_from(n).unwrap_or(i64::MAX))
+            }
             Op::Sync => {
                 db.sync().map_err(db_err)?;
                 Done::Nothing
@@ -901,5 +1066,318 @@ impl<'t> napi::ScopedTask<'t> for Job {
             }
             Ok(Done::Nothing) => ().into_unknown(env),
         }
+    }
+}
+
+// ----- blocking commands and Pub/Sub ---------------------------------------------------------
+
+/// What settles the promise of a blocking command, on the JS thread.
+type Settle = Box<dyn FnOnce(Env) -> napi::Result<napi::sys::napi_value>>;
+
+/// Settles `deferred` with the value `f` makes on the JS thread.
+fn settle(
+    deferred: napi::JsDeferred<napi::sys::napi_value, Settle>,
+    f: impl FnOnce(Env) -> napi::Result<napi::sys::napi_value> + 'static,
+) {
+    deferred.resolve(Box::new(f));
+}
+
+/// The waits of one handle that `close` ends: its blocking commands' and its subscribers'
+/// cancel tokens.
+#[derive(Default)]
+struct Waits {
+    closed: AtomicBool,
+    next: AtomicU64,
+    live: Mutex<Vec<(u64, CancelToken)>>,
+}
+
+impl Waits {
+    /// Registers `token` until [`Waits::remove`]; cancels it at once if the handle closed.
+    fn add(&self, token: &CancelToken) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if self.closed.load(Ordering::SeqCst) {
+            token.cancel();
+        }
+        live.push((id, token.clone()));
+        id
+    }
+
+    fn remove(&self, id: u64) {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(i, _)| *i != id);
+    }
+
+    /// Cancels every wait registered, and every one registered from now on.
+    fn close(&self) {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        self.closed.store(true, Ordering::SeqCst);
+        for (_, token) in live.iter() {
+            token.cancel();
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// What ends the wait of one blocking command (index.js cancels it when the command's
+/// `AbortSignal` fires).
+#[napi]
+#[derive(Default)]
+pub struct NativeCancel {
+    token: CancelToken,
+}
+
+#[napi]
+impl NativeCancel {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ends the wait of the command given this token (now, or at once if it starts later).
+    #[napi]
+    pub fn cancel(&self) {
+        self.token.cancel();
+    }
+}
+
+/// How many events may wait for the JS thread before the subscriber's thread waits for it
+/// (and, if it falls further behind than the ring holds, overruns): memory stays bounded.
+const EVENT_QUEUE: usize = 256;
+
+/// An event for the JS side of a subscriber, as the callback's arguments `(kind, id, n, a,
+/// b, c, code, text)`.
+pub enum SubEvent {
+    /// kind 0 (`a` channel, `b` message) or, from a pattern, 1 (`c` the pattern).
+    Message(ziggydb::Message),
+    /// kind 2: command `id` done, `n` subscriptions now.
+    Done { id: u32, count: u32 },
+    /// kind 3: command `id` failed with `code` and `text`.
+    Failed { id: u32, err: Fail },
+    /// kind 4: the subscriber failed (fell behind the ring: `SUBSCRIBER_OVERRUN`); it is no
+    /// longer subscribed.
+    Error(Fail),
+    /// kind 5: the subscriber's thread ended (closed); no event follows.
+    Closed,
+}
+
+type EventArgs = FnArgs<(
+    u32,
+    u32,
+    u32,
+    Option<Buffer>,
+    Option<Buffer>,
+    Option<Buffer>,
+    Option<String>,
+    Option<String>,
+)>;
+
+type EventFn = napi::threadsafe_function::ThreadsafeFunction<
+    SubEvent,
+    (),
+    EventArgs,
+    napi::Status,
+    false,
+    false,
+    EVENT_QUEUE,
+>;
+
+impl SubEvent {
+    fn into_args(self) -> EventArgs {
+        let (kind, id, n, a, b, c, code, text) = match self {
+            SubEvent::Message(m) => {
+                let kind = if m.pattern.is_some() { 1 } else { 0 };
+                (
+                    kind,
+                    0,
+                    0,
+                    Some(m.channel.into()),
+                    Some(m.payload.into()),
+                    m.pattern.map(Buffer::from),
+                    None,
+                    None,
+                )
+            }
+            SubEvent::Done { id, count } => (2, id, count, None, None, None, None, None),
+            SubEvent::Failed { id, err } => (
+                3,
+                id,
+                0,
+                None,
+                None,
+                None,
+                Some(err.status),
+                Some(err.reason),
+            ),
+            SubEvent::Error(err) => (
+                4,
+                0,
+                0,
+                None,
+                None,
+                None,
+                Some(err.status),
+                Some(err.reason),
+            ),
+            SubEvent::Closed => (5, 0, 0, None, None, None, None, None),
+        };
+        FnArgs::from((kind, id, n, a, b, c, code, text))
+    }
+}
+
+/// The commands of `subscribe`, `psubscribe`, `unsubscribe`, `punsubscribe`.
+const OP_SUBSCRIBE: u32 = 0;
+const OP_PSUBSCRIBE: u32 = 1;
+const OP_UNSUBSCRIBE: u32 = 2;
+const OP_PUNSUBSCRIBE: u32 = 3;
+
+struct SubCommand {
+    id: u32,
+    op: u32,
+    names: Vec<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct SubQueue {
+    commands: VecDeque<SubCommand>,
+    /// The thread has ended: no command will run.
+    ended: bool,
+}
+
+/// What the JS thread and a subscriber's thread share.
+struct SubShared {
+    queue: Mutex<SubQueue>,
+    /// Ends the thread's wait for a message: cancelled when a command is queued, and by
+    /// `close` (of the subscriber, or of its handle through [`Waits`]).
+    wake: CancelToken,
+    /// `close` of the subscriber was called.
+    stopping: AtomicBool,
+}
+
+impl SubShared {
+    fn queue(&self) -> std::sync::MutexGuard<'_, SubQueue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The subscriber's thread: runs the commands given, and hands every message to
+    /// `events`, until the subscriber or its handle (`waits`) closes. It sleeps until a
+    /// message or a command comes.
+    fn run(&self, mut sub: ziggydb::Subscriber, events: &EventFn, waits: &Waits) {
+        let send = |e: SubEvent| {
+            events.call(
+                e,
+                napi::threadsafe_function::ThreadsafeFunctionCallMode::Blocking,
+            ) == napi::Status::Ok
+        };
+        'run: loop {
+            // Reset before the queue and the flags are read: a command queued or a close
+            // after this cancels it again, so the wait below returns at once.
+            self.wake.reset();
+            let commands: Vec<SubCommand> = self.queue().commands.drain(..).collect();
+            for c in commands {
+                if !send(apply(&mut sub, c)) {
+                    break 'run;
+                }
+            }
+            if self.stopping.load(Ordering::SeqCst) || waits.is_closed() {
+                break;
+            }
+            let wait = ziggydb::Wait::forever().cancel_on(&self.wake);
+            let sent = match sub.next_message_wait(wait) {
+                Ok(Some(m)) => send(SubEvent::Message(m)),
+                Ok(None) => true,
+                Err(e) => send(SubEvent::Error(db_err(e))),
+            };
+            if !sent {
+                break;
+            }
+        }
+        // Unsubscribed from everything before the JS side hears that it closed.
+        drop(sub);
+        let left: Vec<SubCommand> = {
+            let mut q = self.queue();
+            q.ended = true;
+            q.commands.drain(..).collect()
+        };
+        for c in left {
+            send(SubEvent::Failed {
+                id: c.id,
+                err: fail("CLOSED", "the subscriber is closed"),
+            });
+        }
+        send(SubEvent::Closed);
+    }
+}
+
+/// Runs one command on the subscriber.
+fn apply(sub: &mut ziggydb::Subscriber, c: SubCommand) -> SubEvent {
+    let done = match c.op {
+        OP_SUBSCRIBE => sub.subscribe(&c.names).map_err(db_err),
+        OP_PSUBSCRIBE => sub.psubscribe(&c.names).map_err(db_err),
+        OP_UNSUBSCRIBE => {
+            sub.unsubscribe(&c.names);
+            Ok(())
+        }
+        OP_PUNSUBSCRIBE => {
+            sub.punsubscribe(&c.names);
+            Ok(())
+        }
+        op => Err(invalid(format!("unknown subscriber command {op}"))),
+    };
+    match done {
+        Ok(()) => SubEvent::Done {
+            id: c.id,
+            count: u32::try_from(sub.subscription_count()).unwrap_or(u32::MAX),
+        },
+        Err(err) => SubEvent::Failed { id: c.id, err },
+    }
+}
+
+/// A subscriber (`db.pubsub()`): its subscriptions live on a thread of its own, which
+/// delivers messages to the callback given to `NativeDb::subscriber`.
+#[napi]
+pub struct NativeSubscriber {
+    shared: Arc<SubShared>,
+}
+
+impl Drop for NativeSubscriber {
+    /// Torn down with its worker thread (or collected once closed): the thread ends.
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[napi]
+impl NativeSubscriber {
+    /// Queues command `op` (0 subscribe, 1 psubscribe, 2 unsubscribe, 3 punsubscribe) on
+    /// `names`; its outcome comes as an event with `id`.
+    #[napi]
+    pub fn command(
+        &self,
+        id: u32,
+        op: u32,
+        names: Vec<Either<String, BufferSlice>>,
+    ) -> Result<(), String> {
+        let names = args_in(&names);
+        let mut q = self.shared.queue();
+        if q.ended || self.shared.stopping.load(Ordering::SeqCst) {
+            return Err(fail("CLOSED", "the subscriber is closed"));
+        }
+        q.commands.push_back(SubCommand { id, op, names });
+        drop(q);
+        self.shared.wake.cancel();
+        Ok(())
+    }
+
+    /// Ends every subscription and the thread; the last event is `Closed`.
+    #[napi]
+    pub fn close(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.wake.cancel();
     }
 }

@@ -11,6 +11,9 @@ import ziggydb, {
   ReplyError,
   BusyError,
   ERROR_CODES,
+  PubSub,
+  AbortError,
+  type PubSubMessage,
   type Value,
   type Reply,
   type OpenOptions,
@@ -44,6 +47,32 @@ async function later(): Promise<void> {
   await db.async.sync();
   void [x, y, z];
 }
+async function waiting(): Promise<void> {
+  const ac = new AbortController();
+  const popped: Reply = await db.async.execute('BLPOP', 'jobs', 0, { signal: ac.signal });
+  const plain: Reply = await db.async.execute('BLPOP', 'jobs', 5);
+  const receivers: number = db.publish('news', Buffer.from('hi'));
+  const later: number = await db.async.publish('news', 'hi');
+  const sub: PubSub = db.pubsub();
+  sub.on('message', (channel: string, message: string) => console.log(channel, message));
+  sub.on('pmessage', (pattern: string, channel: string, message: string) => console.log(pattern, channel, message));
+  sub.on('messageBuffer', (channel: Buffer, message: Buffer) => console.log(channel.length, message.length));
+  const count: number = await sub.subscribe('news', 'sport');
+  await sub.psubscribe('log:*', (err, n) => console.log(err, n));
+  await sub.unsubscribe();
+  for await (const m of sub) {
+    const seen: PubSubMessage = m;
+    const bytes: Buffer = m.buffer;
+    if (m.type === 'pmessage') console.log(m.pattern, seen, bytes);
+  }
+  await sub.close();
+  try {
+    await db.async.execute('BLPOP', 'jobs', 0, { signal: AbortSignal.timeout(10) });
+  } catch (e) {
+    if (e instanceof AbortError) console.log(e.code, e.cause);
+  }
+  void [popped, plain, receivers, later, count];
+}
 try {
   db.incr('s');
 } catch (e) {
@@ -63,5 +92,9 @@ db.get(42);
 db.set('k', 'v', { ttl: 5 });
 // @ts-expect-error: Db has no public constructor
 new Db();
+// @ts-expect-error: a message is a string or bytes
+db.publish('c', 42);
+// @ts-expect-error: the signal is an AbortSignal
+db.async.execute('BLPOP', 'q', 0, { signal: 'soon' });
 
-void [v, n, gone, r, total, later, code, same];
+void [v, n, gone, r, total, later, waiting, code, same];
