@@ -32,6 +32,7 @@ pub struct OpenOptions {
     pub(crate) active_expiry: Option<Duration>,
     pub(crate) read_only: bool,
     pub(crate) mode: Option<u32>,
+    pub(crate) databases: u32,
 }
 
 impl Default for OpenOptions {
@@ -46,6 +47,7 @@ impl Default for OpenOptions {
             active_expiry: Some(Duration::from_millis(100)),
             read_only: false,
             mode: None,
+            databases: crate::db::dbs::DEFAULT_DATABASES,
         }
     }
 }
@@ -81,6 +83,8 @@ impl OpenOptions {
             Some("auto_compact")
         } else if self.active_expiry != open.active_expiry {
             Some("active_expiry")
+        } else if self.databases != open.databases {
+            Some("databases")
         } else {
             None
         }
@@ -122,6 +126,24 @@ impl OpenOptions {
     /// ```
     pub fn lock_timeout(mut self, t: Option<Duration>) -> Self {
         self.lock_timeout = t;
+        self
+    }
+    /// Number of numbered databases (Redis's `databases`, default 16; 1 to 65,536): the
+    /// indexes [`WriteTxn::select`](crate::WriteTxn::select) and `SELECT` accept are
+    /// `0..n`. Keys of databases other than 0 stay on disk whatever this says; a smaller
+    /// number only makes them unreachable until an open asks for more.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::OpenOptions::new().databases(4).open(dir.path().join("db"))?;
+    /// assert_eq!(db.databases(), 4);
+    /// assert!(db.transaction(|tx| tx.select(4)).is_err());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn databases(mut self, n: u32) -> Self {
+        self.databases = n.clamp(1, crate::db::dbs::MAX_DATABASES);
         self
     }
     /// Size of a segment file when a new one is created (default 64 MiB; at least 64 KiB,

@@ -655,7 +655,8 @@ impl Conn {
             return Reply::error("ERR wrong number of arguments for 'config' command");
         };
         if sub.eq_ignore_ascii_case(b"GET") && args.len() >= 2 {
-            let pairs = self.server.args.config_pairs(self.server.port);
+            let mut pairs = self.server.args.config_pairs(self.server.port);
+            pairs.push(("databases", self.server.db.databases().to_string()));
             let mut found = Vec::new();
             for (name, value) in &pairs {
                 if args[1..]
