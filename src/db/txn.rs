@@ -288,6 +288,8 @@ impl WriteTxn {
                 0,
             )?;
         }
+        // A test stops here with the new map pending, before anything is committed.
+        crate::os::pause::point("swapdb");
         // The selected database follows its number, as a Redis client's does.
         self.select(self.db)
     }
@@ -332,6 +334,8 @@ impl WriteTxn {
             // As RENAME: a pending write here is replaced without its collection being
             // taken for one the transaction dropped (the record moved still names it).
             self.set_op(key, false, None);
+            // A test stops here with both writes pending, before anything is committed.
+            crate::os::pause::point("move");
             return Ok(true);
         }
         Ok(false)
