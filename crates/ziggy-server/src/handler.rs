@@ -656,7 +656,12 @@ impl Conn {
         };
         if sub.eq_ignore_ascii_case(b"GET") && args.len() >= 2 {
             let mut pairs = self.server.args.config_pairs(self.server.port);
-            pairs.push(("databases", self.server.db.databases().to_string()));
+            // The library's number of databases, not a server option.
+            for (name, value) in &mut pairs {
+                if *name == "databases" {
+                    *value = self.server.db.databases().to_string();
+                }
+            }
             let mut found = Vec::new();
             for (name, value) in &pairs {
                 if args[1..]
