@@ -124,6 +124,15 @@ impl crate::Db {
     /// The number of databases this open has (see
     /// [`OpenOptions::databases`](crate::OpenOptions::databases); Redis `CONFIG GET
     /// databases`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// assert_eq!(db.databases(), 16);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn databases(&self) -> u32 {
         self.inner.opts.databases
     }
@@ -135,6 +144,21 @@ impl crate::Db {
     /// # Errors
     /// As [`Db::transaction`](crate::Db::transaction) and
     /// [`WriteTxn::select`](crate::WriteTxn::select).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "in 0")?;
+    /// db.transaction(|tx| {
+    ///     tx.select(4)?;
+    ///     tx.set(b"k", "in 4")
+    /// })?;
+    /// assert_eq!(db.clear_database(4)?, 1);
+    /// assert!(db.exists(b"k")?); // database 0 keeps its key
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn clear_database(&self, index: u32) -> Result<u64> {
         if index == 0 {
             return self.clear();
@@ -151,6 +175,21 @@ impl crate::Db {
     ///
     /// # Errors
     /// As [`Db::clear`](crate::Db::clear).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"a", "1")?;
+    /// db.transaction(|tx| {
+    ///     tx.select(1)?;
+    ///     tx.set(b"b", "2")
+    /// })?;
+    /// assert_eq!(db.clear_all()?, 2);
+    /// assert!(db.is_empty());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn clear_all(&self) -> Result<u64> {
         let n = self.clear()?;
         Ok(n + self.delete_prefixed(|_| Ok(DB_PREFIX.to_vec()))?)
@@ -264,6 +303,24 @@ impl crate::WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::clear`](crate::WriteTxn::clear).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     tx.set(b"a", "1")?;
+    ///     tx.select(1)?;
+    ///     tx.set(b"b", "2")?;
+    ///     tx.clear_all()?;
+    ///     assert_eq!(tx.database(), 1); // still selected
+    ///     assert!(tx.is_empty()?);
+    ///     Ok(())
+    /// })?;
+    /// assert!(db.is_empty());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn clear_all(&mut self) -> Result<()> {
         let selected = self.database();
         self.select(0)?;

@@ -187,6 +187,20 @@ impl WriteTxn {
     }
 
     /// The logical database this transaction's commands read and write (Redis `SELECT`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     assert_eq!(tx.database(), 0);
+    ///     tx.select(9)?;
+    ///     assert_eq!(tx.database(), 9);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn database(&self) -> u32 {
         self.db
     }
@@ -346,6 +360,22 @@ impl WriteTxn {
     ///
     /// # Errors
     /// As [`WriteTxn::copy`] and [`WriteTxn::select`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["a", "b"]))?;
+    /// db.transaction(|tx| {
+    ///     assert!(tx.copy_to_database(b"l", b"copy", 2, false)?);
+    ///     tx.select(2)?;
+    ///     assert_eq!(tx.list(b"copy").len()?, 2);
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.list(b"l").len()?, 2); // the source stays
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
     pub fn copy_to_database(
         &mut self,
         src: &[u8],

@@ -122,6 +122,16 @@ fn a_key_written_in_database_3_is_read_there_by_another_process_and_not_in_0() -
     assert!(info.contains("db0:keys=1,expires=0,avg_ttl=0"), "{info}");
     assert!(info.contains("db3:keys=3,expires=0,avg_ttl=0"), "{info}");
     assert!(!info.contains("db4:"), "{info}");
+    // EXPORT writes database 0 only (README-databases.md).
+    let file = tmp.path().join("export.jsonl");
+    let file_arg = file.to_str().ok_or("a UTF-8 path")?;
+    run(&dir, &["-n", "3", "EXPORT", file_arg])?;
+    let exported = std::fs::read_to_string(&file)?;
+    assert_eq!(exported.lines().count(), 1, "{exported}");
+    assert!(
+        exported.contains("zero") && !exported.contains("three"),
+        "{exported}"
+    );
     // And the other way: B writes in 3, A reads it.
     run(&dir, &["-n", "3", "SET", "k", "three-b"])?;
     assert_eq!(ask(&mut a, "GET k"), bulk("three-b"));

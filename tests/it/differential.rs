@@ -1589,6 +1589,44 @@ fn random_sequences_reply_as_redis_does() -> TestResult {
     Ok(())
 }
 
+/// The random sequences again, run in database 9 on both sides (after `SELECT 9` and a
+/// `FLUSHDB` there): every command of a numbered database goes through the one translation
+/// of its keys, so every command must reply there as in database 0, and as Redis does.
+#[test]
+fn random_sequences_in_a_numbered_database_reply_as_redis_does() -> TestResult {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
+        return Ok(());
+    };
+    let seed = seed();
+    let mut gen = Gen {
+        rng: Rng::new(seed),
+        known: std::env::var(KNOWN).is_ok_and(|v| v == "1"),
+        later_s: now_s() + 30 * 24 * 3600,
+    };
+    let mut failures = Vec::new();
+    for seq in 0..SEQUENCES / 4 {
+        let mut units: Vec<Unit> = ["SELECT 9", "FLUSHDB"]
+            .iter()
+            .map(|l| Unit {
+                lines: vec![(*l).to_owned()],
+                norm: Norm::Exact,
+            })
+            .collect();
+        units.extend((0..UNITS).map(|_| gen.unit()));
+        if let Some(msg) = compare_sequence(&redis, seed, seq, &units, Protocol::Resp2)? {
+            failures.push(msg);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} sequences in database 9 differ from Redis (ZIGGY_SEED={seed}):\n\n{}",
+        failures.len(),
+        SEQUENCES / 4,
+        failures.join("\n")
+    );
+    Ok(())
+}
+
 /// Float increments that a double sum gets wrong and Redis's `long double` gets right: each
 /// line's reply compared with the server's, then the stored text.
 #[test]
