@@ -17,12 +17,7 @@ pub(crate) const DB_PREFIX: &[u8] = b"db";
 pub(crate) const PREFIX_LEN: usize = 6;
 /// Internal key of the map of logical to physical database numbers (vtype 33).
 pub(crate) const DB_MAP_KEY: &[u8] = b"database-map";
-/// Databases unless [`OpenOptions::databases`](crate::OpenOptions::databases) says otherwise,
-/// as Redis's `databases 16`.
-pub(crate) const DEFAULT_DATABASES: u32 = 16;
-/// The most databases an open may ask for (Redis's own bound is `INT_MAX`; this one keeps
-/// the map record small).
-pub(crate) const MAX_DATABASES: u32 = 1 << 16;
+use crate::engine::options::MAX_DATABASES;
 
 /// The key prefix of physical database `phys` (not 0, which has none).
 pub(crate) fn prefix(phys: u32) -> Vec<u8> {

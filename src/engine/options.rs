@@ -20,6 +20,13 @@ pub enum Durability {
     },
 }
 
+/// Databases unless [`OpenOptions::databases`] says otherwise, as Redis's `databases 16`
+/// (format-spec.md §4.5).
+pub(crate) const DEFAULT_DATABASES: u32 = 16;
+/// The most databases an open may ask for (Redis's own bound is `INT_MAX`; this one keeps
+/// the database map record small).
+pub(crate) const MAX_DATABASES: u32 = 1 << 16;
+
 /// Options for [`Db::open`](crate::Db::open)-ing a database; the builder pattern.
 #[derive(Debug, Clone)]
 pub struct OpenOptions {
@@ -47,7 +54,7 @@ impl Default for OpenOptions {
             active_expiry: Some(Duration::from_millis(100)),
             read_only: false,
             mode: None,
-            databases: crate::db::dbs::DEFAULT_DATABASES,
+            databases: DEFAULT_DATABASES,
         }
     }
 }
@@ -143,7 +150,7 @@ impl OpenOptions {
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn databases(mut self, n: u32) -> Self {
-        self.databases = n.clamp(1, crate::db::dbs::MAX_DATABASES);
+        self.databases = n.clamp(1, MAX_DATABASES);
         self
     }
     /// Size of a segment file when a new one is created (default 64 MiB; at least 64 KiB,
