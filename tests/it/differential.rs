@@ -1989,11 +1989,21 @@ fn numbered_databases_reply_as_redis_does() -> TestResult {
         "SELECT -1",
         "GET last",
     ];
+    // Redis lists a set's members and a hash's fields in its tables' order.
+    let norm = |line: &str| {
+        if line.starts_with("SMEMBERS") {
+            Norm::Sorted
+        } else if line.starts_with("HGETALL") {
+            Norm::SortedPairs
+        } else {
+            Norm::Exact
+        }
+    };
     let mut units: Vec<Unit> = exact
         .iter()
         .map(|l| Unit {
             lines: vec![(*l).to_owned()],
-            norm: Norm::Exact,
+            norm: norm(l),
         })
         .collect();
     units.push(Unit {
