@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+pub(crate) mod dbs;
 pub(crate) mod pages;
 pub(crate) mod pending;
 pub(crate) mod txn;
@@ -235,8 +236,8 @@ impl Db {
     /// `key`, read from the log: `Some(true)` or `Some(false)`, or `None` when that can no
     /// longer be told (the log since then was compacted, or is longer than 64 MiB). Redis's
     /// `WATCH` needs it for a key that was absent and is absent again.
-    pub(crate) fn key_written_since(&self, key: &[u8], mark: u64) -> Option<bool> {
-        self.inner.key_written_since(key, mark)
+    pub(crate) fn key_written_since(&self, key: &[u8], internal: bool, mark: u64) -> Option<bool> {
+        self.inner.key_written_since(key, internal, mark)
     }
 
     /// A random key (Redis `RANDOMKEY`), every key equally likely; `None` if the database
@@ -806,21 +807,24 @@ mod tests {
         let db = small(dir.path())?;
         db.set(b"before", 1i64)?;
         let mark = db.log_mark();
-        assert_eq!(db.key_written_since(b"k", mark), Some(false));
+        assert_eq!(db.key_written_since(b"k", false, mark), Some(false));
         // Across several sealed segments (64 KiB each).
         for i in 0..400u32 {
             db.set(format!("fill-{i}").as_bytes(), vec![b'x'; 1000])?;
         }
         assert!(pos_seg(db.log_mark()) > pos_seg(mark), "the log rotated");
-        assert_eq!(db.key_written_since(b"k", mark), Some(false));
-        assert_eq!(db.key_written_since(b"before", mark), Some(false));
+        assert_eq!(db.key_written_since(b"k", false, mark), Some(false));
+        assert_eq!(db.key_written_since(b"before", false, mark), Some(false));
         db.set(b"k", 1i64)?;
         db.delete(b"k")?;
-        assert_eq!(db.key_written_since(b"k", mark), Some(true));
-        assert_eq!(db.key_written_since(b"k", db.log_mark()), Some(false));
+        assert_eq!(db.key_written_since(b"k", false, mark), Some(true));
+        assert_eq!(
+            db.key_written_since(b"k", false, db.log_mark()),
+            Some(false)
+        );
         // Once the log since the mark is compacted away, it can no longer be told.
         db.compact()?;
-        assert_eq!(db.key_written_since(b"other", mark), None);
+        assert_eq!(db.key_written_since(b"other", false, mark), None);
         Ok(())
     }
 

@@ -1151,7 +1151,7 @@ impl Shared {
     /// key `key`: read from the log itself, up to the end published now. `None` when that
     /// can no longer be told: the log since `mark` was compacted away, is damaged, or is
     /// longer than [`WATCH_LOG_LIMIT`].
-    pub(crate) fn key_written_since(&self, key: &[u8], mark: u64) -> Option<bool> {
+    pub(crate) fn key_written_since(&self, key: &[u8], internal: bool, mark: u64) -> Option<bool> {
         let end = self.shm.get(W_LOG_POS);
         let man = self.read_manifest().ok()?;
         let is_log = |id: u32| man.segments.iter().any(|&(s, k)| s == id && k == SEG_LOG);
@@ -1166,7 +1166,7 @@ impl Shared {
                 TxnRead::Txn(t) => {
                     if t.records
                         .iter()
-                        .any(|(_, m)| !m.internal && m.key(&t.map) == key)
+                        .any(|(_, m)| m.internal == internal && m.key(&t.map) == key)
                     {
                         return Some(true);
                     }
@@ -1219,6 +1219,47 @@ impl Shared {
             }
             Ok(out)
         }
+    }
+
+    /// The live keys of the internal namespace that start with `prefix` (the keys of
+    /// numbered databases, format-spec.md §4.5), unexpired unless `expired`, in one
+    /// committed state: each with the prefix cut off, and its expiry time (0: none).
+    pub(crate) fn prefixed_keys(
+        &self,
+        prefix: &[u8],
+        expired: bool,
+    ) -> Result<Vec<(Vec<u8>, u64)>> {
+        self.read_consistent(|idx| {
+            if idx.rebuilding {
+                return Err(idx.unproven());
+            }
+            let now = now_ms();
+            let live = |m: &RecMeta, key: &[u8]| {
+                m.kind == KIND_PUT
+                    && m.internal
+                    && key.starts_with(prefix)
+                    && (expired || !(m.expires_at != 0 && m.expires_at <= now))
+            };
+            let mut out = Vec::new();
+            for (_, _, loc) in idx.live_slots() {
+                let (map, meta) = self.segs.record_at(loc)?;
+                let key = meta.key(&map);
+                // A key of the transaction being published is taken from it below.
+                if live(&meta, key) && idx.pending(key, index::hash_for(key, true), true).is_none()
+                {
+                    out.push((key[prefix.len()..].to_vec(), meta.expires_at));
+                }
+            }
+            if let Some(o) = idx.overlay {
+                for m in &o.records {
+                    let key = m.key(&o.map);
+                    if live(m, key) {
+                        out.push((key[prefix.len()..].to_vec(), m.expires_at));
+                    }
+                }
+            }
+            Ok(out)
+        })
     }
 
     // ----- writer role -----------------------------------------------------------------

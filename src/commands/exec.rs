@@ -419,11 +419,20 @@ pub fn write(tx: &mut WriteTxn, cmd: WriteCmd<'_>) -> crate::Result<Reply> {
                 int(u8::from(tx.rename_key_if_absent(src, dst)?))
             }
         }
-        WriteCmd::Copy { src, dst, replace } => {
-            if src == dst {
+        WriteCmd::Copy {
+            src,
+            dst,
+            db,
+            replace,
+        } => {
+            let to = match db {
+                Some(n) => tx.check_database(n)?,
+                None => tx.database(),
+            };
+            if src == dst && to == tx.database() {
                 Reply::error("ERR source and destination objects are the same")
             } else {
-                int(u8::from(tx.copy(src, dst, replace)?))
+                int(u8::from(tx.copy_to_database(src, dst, to, replace)?))
             }
         }
         WriteCmd::FlushDb => {
@@ -519,6 +528,13 @@ fn info_section(db: &Db, m: &crate::Metrics, name: &str) -> Vec<(String, String)
                 "db0",
                 format!("keys={keys},expires={expires},avg_ttl={avg_ttl}"),
             );
+            // Each numbered database that holds keys, as Redis lists them (format-spec.md §4.5).
+            for (n, keys, expires, avg_ttl) in db.numbered_keyspaces().unwrap_or_default() {
+                put(
+                    &format!("db{n}"),
+                    format!("keys={keys},expires={expires},avg_ttl={avg_ttl}"),
+                );
+            }
             for t in ValueType::ALL {
                 let n = m
                     .keys_by_type

@@ -14,16 +14,20 @@
 //!   `timestamp` for ZiggyDB's own fixed-width typed values, and `btree` for every collection
 //!   (pages of a B+tree, format-spec.md §4.4: none of Redis's `listpack`, `quicklist`,
 //!   `intset`, `hashtable` or `skiplist`, which are in-memory structures).
-//! - `OBJECT IDLETIME` is 0 for every key and `OBJECT FREQ` an error: no access time or
-//!   frequency is kept, because a read writes nothing (reads take no lock and touch no shared
-//!   page, in any process). `TOUCH` therefore only counts the keys that exist.
+//! - `OBJECT FREQ` answers what Redis answers under its default `maxmemory-policy`
+//!   (`noeviction`, not an LFU policy): Redis's own error, word for word. `OBJECT IDLETIME`
+//!   is an error too, where Redis would count the seconds since the last access: no access
+//!   time is kept, because a read writes nothing (reads take no lock and touch no shared
+//!   page, in any process), and a made-up 0 would say the key was just used. Both reply nil
+//!   for a missing key first, as Redis does. `TOUCH` therefore only counts the keys that
+//!   exist.
 //! - `OBJECT REFCOUNT` is 1: every value is its own record, never shared.
 //! - `MEMORY USAGE` counts bytes on disk, where the data is: the key's record and, for a
 //!   collection, its tree pages ([`Db::memory_usage`]).
 //! - `DUMP` payloads are ZiggyDB's own (format-spec.md §16), not Redis's RDB encoding: each
 //!   side refuses the other's with `ERR DUMP payload version or checksum are wrong`.
-//! - `SELECT` accepts 0, the one database; another index Redis accepts is refused with an
-//!   error that says so, until numbered databases are built. `FLUSHALL` is `FLUSHDB`.
+//! - `SELECT`, `SWAPDB`, `MOVE` and `FLUSHALL` work on numbered databases (format-spec.md
+//!   §4.5); `SWAPDB` refuses database 0, which every handle reads without the database map.
 
 use crate::commands::exec::{bulk_or_nil, error_reply};
 use crate::commands::parse::{not_an_integer, parse_int, syntax_error};
@@ -54,6 +58,10 @@ pub enum KeyspaceId {
     Flushall,
     /// `SELECT`.
     Select,
+    /// `SWAPDB`.
+    Swapdb,
+    /// `MOVE`.
+    Move,
 }
 
 const fn spec(
@@ -159,7 +167,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         -1,
         Kind::Write,
         "[ASYNC|SYNC]",
-        "Delete every key (same as FLUSHDB: there is one database)",
+        "Delete every key of every database",
     ),
     spec(
         Group::Connection,
@@ -168,7 +176,25 @@ pub const COMMANDS: &[CommandSpec] = &[
         2,
         Kind::Other,
         "index",
-        "Select database 0, the only one",
+        "Select the database (0 to 15 by default) this connection's commands use",
+    ),
+    spec(
+        Group::Server,
+        KeyspaceId::Swapdb,
+        "SWAPDB",
+        3,
+        Kind::Write,
+        "index1 index2",
+        "Swap two databases (not database 0) at once for every process",
+    ),
+    spec(
+        Group::Generic,
+        KeyspaceId::Move,
+        "MOVE",
+        3,
+        Kind::Write,
+        "key db",
+        "Move a key to another database; 0 if it is absent here or present there",
     ),
 ];
 
@@ -185,12 +211,17 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
 pub fn keys(id: KeyspaceId) -> (i32, i32, i32) {
     match id {
         KeyspaceId::Touch => (1, -1, 1),
-        KeyspaceId::Dump | KeyspaceId::Restore | KeyspaceId::Sort | KeyspaceId::SortRo => (1, 1, 1),
+        KeyspaceId::Dump
+        | KeyspaceId::Restore
+        | KeyspaceId::Sort
+        | KeyspaceId::SortRo
+        | KeyspaceId::Move => (1, 1, 1),
         KeyspaceId::Object
         | KeyspaceId::Memory
         | KeyspaceId::Time
         | KeyspaceId::Flushall
-        | KeyspaceId::Select => (0, 0, 0),
+        | KeyspaceId::Select
+        | KeyspaceId::Swapdb => (0, 0, 0),
     }
 }
 
@@ -308,7 +339,11 @@ pub enum Cmd<'a> {
     Restore(Restore<'a>),
     Sort(Sort<'a>),
     Time,
-    Select,
+    /// `SELECT index`: checked against the number of databases when it runs.
+    Select(u32),
+    SwapDb(u32, u32),
+    Move(&'a [u8], u32),
+    FlushAll,
 }
 
 /// Redis's error for a subcommand with the wrong number of arguments.
@@ -332,31 +367,31 @@ pub fn parse<'a>(
     args: &'a [&'a [u8]],
     now: u64,
 ) -> Result<crate::commands::parse::Cmd<'a>, Reply> {
-    use crate::commands::parse::{Cmd as P, WriteCmd};
+    use crate::commands::parse::Cmd as P;
     let is = |arg: &[u8], word: &str| arg.eq_ignore_ascii_case(word.as_bytes());
     Ok(P::Keyspace(match id {
         KeyspaceId::Touch => Cmd::Touch(args),
         KeyspaceId::Dump => Cmd::Dump(args[0]),
         KeyspaceId::Time => Cmd::Time,
-        KeyspaceId::Flushall => {
-            return match args {
-                [] => Ok(P::Write(WriteCmd::FlushDb)),
-                [mode] if is(mode, "ASYNC") || is(mode, "SYNC") => Ok(P::Write(WriteCmd::FlushDb)),
-                _ => Err(syntax_error()),
-            }
-        }
+        KeyspaceId::Flushall => match args {
+            [] => Cmd::FlushAll,
+            [mode] if is(mode, "ASYNC") || is(mode, "SYNC") => Cmd::FlushAll,
+            _ => return Err(syntax_error()),
+        },
         KeyspaceId::Select => {
             let index = parse_int(args[0]).ok_or_else(not_an_integer)?;
-            match index {
-                0 => Cmd::Select,
-                1..=15 => {
-                    return Err(Reply::error(format!(
-                        "ERR ZiggyDB has one database, 0: SELECT {index} is refused until \
-                         numbered databases are built"
-                    )))
-                }
-                _ => return Err(Reply::error("ERR DB index is out of range")),
-            }
+            Cmd::Select(db_index(index)?)
+        }
+        KeyspaceId::Swapdb => {
+            let first =
+                parse_int(args[0]).ok_or_else(|| Reply::error("ERR invalid first DB index"))?;
+            let second =
+                parse_int(args[1]).ok_or_else(|| Reply::error("ERR invalid second DB index"))?;
+            Cmd::SwapDb(db_index(first)?, db_index(second)?)
+        }
+        KeyspaceId::Move => {
+            let index = parse_int(args[1]).ok_or_else(not_an_integer)?;
+            Cmd::Move(args[0], db_index(index)?)
         }
         KeyspaceId::Object => {
             let (sub, rest) = (args[0], &args[1..]);
@@ -418,6 +453,12 @@ pub fn parse<'a>(
             Cmd::Sort(parse_sort(args, id == KeyspaceId::SortRo)?)
         }
     }))
+}
+
+/// A database index as a number, or Redis's error for one no database can have (one past
+/// the configured number is found when the command runs).
+pub(crate) fn db_index(index: i64) -> Result<u32, Reply> {
+    u32::try_from(index).map_err(|_| Reply::error("ERR DB index is out of range"))
 }
 
 /// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]`: the
@@ -526,9 +567,9 @@ const OBJECT_HELP: &[&str] = &[
     "    Return how the value of <key> is stored: int, raw (bytes, text, JSON), float, bool,",
     "    timestamp, or btree (a list, set, sorted set or hash).",
     "FREQ <key>",
-    "    Not tracked: ZiggyDB keeps no access frequency (a read writes nothing).",
+    "    An error, as in Redis without an LFU maxmemory-policy: no access frequency is kept.",
     "IDLETIME <key>",
-    "    Always 0: ZiggyDB keeps no access time (a read writes nothing).",
+    "    An error: ZiggyDB keeps no access time (a read writes nothing).",
     "REFCOUNT <key>",
     "    Always 1: every value is a record of its own.",
     "HELP",
@@ -570,7 +611,31 @@ pub fn encoding(ty: ValueType) -> &'static str {
 pub fn run(db: &Db, txn: Option<&mut WriteTxn>, cmd: &Cmd<'_>) -> crate::Result<Reply> {
     match (cmd, txn) {
         (Cmd::Time, _) => Ok(time()),
-        (Cmd::Select, _) => Ok(Reply::ok()),
+        (Cmd::Select(index), Some(tx)) => {
+            tx.select(*index)?;
+            Ok(Reply::ok())
+        }
+        (Cmd::Select(index), None) => {
+            if *index >= db.databases() {
+                return Ok(Reply::error("ERR DB index is out of range"));
+            }
+            Ok(Reply::ok())
+        }
+        (Cmd::SwapDb(a, b), Some(tx)) => {
+            tx.swap_databases(*a, *b)?;
+            Ok(Reply::ok())
+        }
+        (Cmd::SwapDb(..), None) => in_own_txn(db, |tx| run(db, Some(tx), cmd)),
+        (Cmd::Move(key, to), Some(tx)) => Ok(int(u64::from(tx.move_key(key, *to)?))),
+        (Cmd::Move(..), None) => in_own_txn(db, |tx| run(db, Some(tx), cmd)),
+        (Cmd::FlushAll, Some(tx)) => {
+            tx.clear_all()?;
+            Ok(Reply::ok())
+        }
+        (Cmd::FlushAll, None) => {
+            db.clear_all()?;
+            Ok(Reply::ok())
+        }
         (Cmd::ObjectHelp, _) => Ok(help(OBJECT_HELP)),
         (Cmd::MemoryHelp, _) => Ok(help(MEMORY_HELP)),
         (Cmd::Touch(keys), Some(tx)) => Ok(int(tx.count_existing(keys)?)),
@@ -630,17 +695,23 @@ fn time() -> Reply {
     ])
 }
 
+/// Redis 7's reply to `OBJECT FREQ` unless `maxmemory-policy` is an LFU policy (its default,
+/// `noeviction`, is not; ZiggyDB evicts nothing).
+pub(crate) const OBJECT_FREQ_ERROR: &str = "ERR An LFU maxmemory policy is not selected, access \
+     frequency not tracked. Please note that when switching between policies at runtime LRU \
+     and LFU data will take some time to adjust.";
+
 fn object(r: &impl Read, sub: ObjectSub, key: &[u8]) -> crate::Result<Reply> {
     let Some(ty) = r.value_type(key)? else {
         return Ok(Reply::Nil);
     };
     Ok(match sub {
         ObjectSub::Encoding => Reply::bulk(encoding(ty)),
-        ObjectSub::Freq => Reply::error(
-            "ERR access frequency is not tracked: ZiggyDB keeps no access statistics (a read \
-             writes nothing)",
+        ObjectSub::Freq => Reply::error(OBJECT_FREQ_ERROR),
+        ObjectSub::IdleTime => Reply::error(
+            "ERR access time is not tracked: ZiggyDB keeps no access time (a read writes \
+             nothing), so how long a key has been idle is not known",
         ),
-        ObjectSub::IdleTime => Reply::Int(0),
         ObjectSub::RefCount => Reply::Int(1),
     })
 }
@@ -1024,9 +1095,14 @@ mod tests {
             );
         }
         assert_eq!(run(&mut s, "OBJECT ENCODING nokey"), Reply::Nil);
-        assert_eq!(run(&mut s, "OBJECT IDLETIME b"), Reply::Int(0));
+        assert!(run(&mut s, "OBJECT IDLETIME b").is_error());
+        assert_eq!(run(&mut s, "OBJECT IDLETIME nokey"), Reply::Nil);
         assert_eq!(run(&mut s, "OBJECT REFCOUNT b"), Reply::Int(1));
-        assert!(run(&mut s, "OBJECT FREQ b").is_error());
+        assert_eq!(
+            run(&mut s, "OBJECT FREQ b"),
+            Reply::error(OBJECT_FREQ_ERROR)
+        );
+        assert_eq!(run(&mut s, "OBJECT FREQ nokey"), Reply::Nil);
         assert_eq!(
             run(&mut s, "OBJECT NOPE b"),
             Reply::error("ERR unknown subcommand 'NOPE'. Try OBJECT HELP.")
@@ -1039,8 +1115,9 @@ mod tests {
             panic!("an integer")
         };
         assert!(list > 24 + 1 + 56, "a list counts its page too: {list}");
+        assert_eq!(run(&mut s, "SELECT 1"), Reply::ok());
+        assert_eq!(run(&mut s, "DBSIZE"), Reply::Int(0));
         assert_eq!(run(&mut s, "SELECT 0"), Reply::ok());
-        assert!(run(&mut s, "SELECT 1").is_error());
         assert_eq!(
             run(&mut s, "SELECT 16"),
             Reply::error("ERR DB index is out of range")

@@ -89,8 +89,9 @@ pub(crate) fn note(
     let list = events(&before, id, args, reply, changed, |k| {
         WriteTxn::count_existing(tx, &[k]).unwrap_or(0) > 0
     });
+    let db = tx.database();
     for (class, event, key) in list {
-        tx.note_event(before.flags, DB, class, event, &key);
+        tx.note_event(before.flags, db, class, event, &key);
     }
 }
 

@@ -194,6 +194,8 @@ pub enum WriteCmd<'a> {
     Copy {
         src: &'a [u8],
         dst: &'a [u8],
+        /// `DB n`: the destination database; `None`: the selected one.
+        db: Option<u32>,
         replace: bool,
     },
     FlushDb,
@@ -602,15 +604,14 @@ fn parse_expire<'a>(spec: &CommandSpec, args: &'a [&'a [u8]], now: u64) -> Resul
 /// Parses `COPY source destination [DB destination-db] [REPLACE]`.
 fn parse_copy<'a>(args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
     let mut replace = false;
+    let mut to = None;
     let mut i = 2;
     while i < args.len() {
         let opt = args[i].to_ascii_uppercase();
         match (opt.as_slice(), args.get(i + 1)) {
             (b"REPLACE", _) => replace = true,
             (b"DB", Some(db)) => {
-                if int_arg(db)? != 0 {
-                    return Err(Reply::error("ERR DB index is out of range"));
-                }
+                to = Some(crate::commands::keyspace::db_index(int_arg(db)?)?);
                 i += 1;
             }
             _ => return Err(syntax_error()),
@@ -620,6 +621,7 @@ fn parse_copy<'a>(args: &'a [&'a [u8]]) -> Result<Cmd<'a>, Reply> {
     Ok(Cmd::Write(WriteCmd::Copy {
         src: args[0],
         dst: args[1],
+        db: to,
         replace,
     }))
 }
@@ -1024,19 +1026,21 @@ mod tests {
             Ok(Cmd::Write(WriteCmd::Copy {
                 src: b"a",
                 dst: b"b",
+                db: None,
                 replace: false
             }))
         );
         assert_eq!(
-            parse_line("COPY a b db 0 replace"),
+            parse_line("COPY a b db 3 replace"),
             Ok(Cmd::Write(WriteCmd::Copy {
                 src: b"a",
                 dst: b"b",
+                db: Some(3),
                 replace: true
             }))
         );
         assert_eq!(
-            parse_line("COPY a b DB 1"),
+            parse_line("COPY a b DB -1"),
             err("ERR DB index is out of range")
         );
         assert_eq!(parse_line("COPY a b DB"), err("ERR syntax error"));

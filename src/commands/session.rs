@@ -142,6 +142,8 @@ pub struct Session {
     cancel: Option<crate::CancelToken>,
     /// Whether blocking commands wait ([`Session::set_blocking`]).
     blocking: bool,
+    /// The database `SELECT` chose (format-spec.md §4.5).
+    selected: u32,
 }
 
 /// The number the next session gets: sessions are numbered from 1 in each process.
@@ -166,7 +168,13 @@ impl Session {
             pubsub: Default::default(),
             cancel: None,
             blocking: true,
+            selected: 0,
         }
+    }
+
+    /// The database this session's commands use (Redis `SELECT`; 0 at first).
+    pub fn database(&self) -> u32 {
+        self.selected
     }
 
     /// Lets `token` end the wait of a blocking command (`BLPOP`, `BZPOPMIN`...): once it is
@@ -391,7 +399,8 @@ impl Session {
     /// transaction, with nothing to refuse it: a command answered straight from the
     /// committed state then replies as [`Session::execute`] would.
     fn runs_alone(&self, spec: &CommandSpec, argc: usize) -> bool {
-        self.multi.is_none()
+        self.selected == 0
+            && self.multi.is_none()
             && self.txn.is_none()
             && !self.aborted
             && check_arity(spec, argc).is_ok()
@@ -502,8 +511,15 @@ impl Session {
             }
             _ => match parse(spec, &args[1..], self.clock.now_ms()) {
                 Ok(cmd) => {
+                    let select = match &cmd {
+                        Cmd::Keyspace(crate::commands::keyspace::Cmd::Select(n)) => Some(*n),
+                        _ => None,
+                    };
                     let result = match self.txn.as_mut() {
                         Some(tx) => run_noted(&self.db, tx, spec, args, cmd),
+                        None if self.selected != 0 => {
+                            run_in_database(&self.db, self.selected, spec, args, cmd)
+                        }
                         None if spec.kind == Kind::Write && notify::flags(&self.db) != 0 => {
                             let cancel = self.cancel.as_ref().filter(|_| self.blocking);
                             run_notified(&self.db, spec, args, cmd, cancel, self.blocking)
@@ -516,6 +532,9 @@ impl Session {
                         ),
                     };
                     let reply = result.unwrap_or_else(|e| error_reply(&e));
+                    if let Some(n) = select.filter(|_| !reply.is_error()) {
+                        self.selected = n;
+                    }
                     self.shaped(spec.id, args, reply)
                 }
                 Err(reply) => reply,
@@ -570,7 +589,7 @@ impl Session {
         if self.txn.is_some() {
             return Reply::error("ERR WATCH inside BEGIN is not allowed");
         }
-        match self.watched.add(&self.db, keys) {
+        match self.watched.add(&self.db, self.selected, keys) {
             Ok(()) => Reply::ok(),
             Err(e) => error_reply(&e),
         }
@@ -591,6 +610,9 @@ impl Session {
             Ok(tx) => tx,
             Err(e) => return error_reply(&e),
         };
+        if let Err(e) = tx.select(self.selected) {
+            return error_reply(&e);
+        }
         // The writer lock is held from here to the commit, so keys unchanged now stay
         // unchanged until this transaction's own commit.
         match watched.unchanged(&self.db) {
@@ -632,6 +654,8 @@ impl Session {
             };
             replies.push(self.shaped(spec.id, &args, reply));
         }
+        // A SELECT among the commands stays in force after them, as in Redis.
+        self.selected = tx.database();
         match tx.commit() {
             Ok(()) => Reply::Array(replies),
             Err(e) => error_reply(&e),
@@ -716,7 +740,10 @@ impl Session {
             return Reply::error("ERR BEGIN calls can not be nested");
         }
         match self.db.begin_write() {
-            Ok(tx) => {
+            Ok(mut tx) => {
+                if let Err(e) = tx.select(self.selected) {
+                    return error_reply(&e);
+                }
                 self.txn = Some(tx);
                 self.begun_at = self.clock.now_ms();
                 Reply::ok()
@@ -944,6 +971,43 @@ fn run_alone(
             }
         }
         Cmd::Server(cmd) => other(db, cmd),
+    }
+}
+
+/// Runs a non-control command outside any transaction in database `index` (not 0): in a
+/// transaction of its own that selects it, committed unless the command fails. Commands on
+/// the whole database run as in database 0, `FLUSHDB` clears the selected database. A
+/// blocking pop does not wait (as inside `MULTI`): waiting is for database 0.
+fn run_in_database(
+    db: &Db,
+    index: u32,
+    spec: &CommandSpec,
+    args: &[&[u8]],
+    cmd: Cmd<'_>,
+) -> crate::Result<Reply> {
+    match cmd {
+        Cmd::Write(WriteCmd::FlushDb) => {
+            db.clear_database(index)?;
+            Ok(Reply::ok())
+        }
+        Cmd::Keyspace(crate::commands::keyspace::Cmd::FlushAll) | Cmd::Server(_) => {
+            run_alone(db, cmd, None, false)
+        }
+        cmd => {
+            let mut tx = db.begin_write()?;
+            tx.select(index)?;
+            let reply = run_noted(db, &mut tx, spec, args, cmd);
+            match reply {
+                Ok(reply) if !reply.is_error() => {
+                    tx.commit()?;
+                    Ok(reply)
+                }
+                other => {
+                    tx.rollback();
+                    other
+                }
+            }
+        }
     }
 }
 

@@ -16,7 +16,17 @@ use crate::{Db, Result};
 pub(crate) struct Watched {
     /// Each key with its version when it was watched (`None`: absent) and the log mark
     /// taken just before.
-    keys: Vec<(Vec<u8>, Option<u64>, u64)>,
+    keys: Vec<(Key, Option<u64>, u64)>,
+}
+
+/// A watched key: its database, its name there, and where it was stored when watched
+/// (`(internal, key)`, format-spec.md §4.5). A `SWAPDB` that moves the database elsewhere
+/// counts as a change of the key, as in Redis.
+#[derive(Debug)]
+struct Key {
+    db: u32,
+    name: Vec<u8>,
+    stored: (bool, Vec<u8>),
 }
 
 impl Watched {
@@ -34,16 +44,30 @@ impl Watched {
     ///
     /// # Errors
     /// As [`Db::key_version`].
-    pub(crate) fn add(&mut self, db: &Db, keys: &[&[u8]]) -> Result<()> {
+    pub(crate) fn add(&mut self, db: &Db, index: u32, keys: &[&[u8]]) -> Result<()> {
         // The mark comes first: a write after it is either in the version read below or
         // in the log after the mark.
         let mark = db.log_mark();
         for key in keys {
-            if self.keys.iter().any(|(k, _, _)| k == key) {
+            if self
+                .keys
+                .iter()
+                .any(|(k, _, _)| k.db == index && k.name == *key)
+            {
                 continue;
             }
-            let version = db.key_version(key)?;
-            self.keys.push((key.to_vec(), version, mark));
+            let stored = db.stored_key(index, key)?;
+            let version = db.stored_key_version(stored.0, &stored.1)?;
+            let name = key.to_vec();
+            self.keys.push((
+                Key {
+                    db: index,
+                    name,
+                    stored,
+                },
+                version,
+                mark,
+            ));
         }
         Ok(())
     }
@@ -55,12 +79,16 @@ impl Watched {
     /// As [`Db::key_version`].
     pub(crate) fn unchanged(&self, db: &Db) -> Result<bool> {
         for (key, version, mark) in &self.keys {
-            let now = db.key_version(key)?;
+            let (internal, stored) = &key.stored;
+            if db.stored_key(key.db, &key.name)? != key.stored {
+                return Ok(false);
+            }
+            let now = db.stored_key_version(*internal, stored)?;
             if now != *version {
                 return Ok(false);
             }
             // Absent then and now: written (created and deleted) in between?
-            if now.is_none() && db.key_written_since(key, *mark) != Some(false) {
+            if now.is_none() && db.key_written_since(stored, *internal, *mark) != Some(false) {
                 return Ok(false);
             }
         }
@@ -84,7 +112,7 @@ mod tests {
         db.set(b"a", 1i64)?;
         let mut w = Watched::default();
         assert!(w.is_empty());
-        w.add(&db, &[b"a", b"absent"])?;
+        w.add(&db, 0, &[b"a", b"absent"])?;
         assert!(!w.is_empty());
         db.set(b"other", 1i64)?;
         assert!(w.unchanged(&db)?);
@@ -99,13 +127,13 @@ mod tests {
     fn an_absent_key_created_and_deleted_meanwhile_counts_as_changed() -> Result<()> {
         let (_dir, db) = db()?;
         let mut w = Watched::default();
-        w.add(&db, &[b"k"])?;
+        w.add(&db, 0, &[b"k"])?;
         db.set(b"k", 1i64)?;
         db.delete(b"k")?;
         assert!(!w.unchanged(&db)?);
         // Watched again after that, the key is unchanged.
         w.clear();
-        w.add(&db, &[b"k"])?;
+        w.add(&db, 0, &[b"k"])?;
         assert!(w.unchanged(&db)?);
         Ok(())
     }

@@ -450,12 +450,17 @@ pub(crate) fn before_commit(txn: &mut WriteTxn) -> Result<()> {
     // Until the first collection is created, no committed record can be one: skip the
     // lookups (a bulk load of scalars pays one lookup per commit, not one per key).
     let keys = if txn.raw_get(NEXT_COLL_KEY, true)?.is_some() {
-        txn.pending_user_keys()
+        txn.pending_keyspace_keys()
     } else {
         Vec::new()
     };
-    for key in keys {
-        let Some(hit) = shared.lookup_raw(&key)? else {
+    for (internal, key) in keys {
+        let hit = if internal {
+            shared.lookup_internal(&key)?
+        } else {
+            shared.lookup_raw(&key)?
+        };
+        let Some(hit) = hit else {
             continue;
         };
         let committed = ValueType::from_tag(hit.meta.vtype);
@@ -463,7 +468,7 @@ pub(crate) fn before_commit(txn: &mut WriteTxn) -> Result<()> {
             continue;
         }
         let old = Meta::decode(hit.meta.value(&hit.map))?;
-        let kept = match txn.raw_get_pending(&key) {
+        let kept = match txn.raw_get_pending_in(&key, internal) {
             Some(Some((vtype, payload))) if vtype == hit.meta.vtype => Meta::decode(&payload)
                 .map(|m| m.coll == old.coll)
                 .unwrap_or(false),

@@ -153,11 +153,6 @@ impl Pending {
             .map(|i| self.op_of(&self.entries[i as usize]))
     }
 
-    /// Whether `key` has a pending write in a namespace.
-    pub(crate) fn contains(&self, key: &[u8], internal: bool) -> bool {
-        self.find(key, internal).is_some()
-    }
-
     /// Copies `bytes` into the arena, each slice after the other in one chunk; returns where
     /// the first starts.
     fn append(&mut self, parts: [&[u8]; 2]) -> u64 {

@@ -78,6 +78,11 @@ pub struct WriteTxn {
     /// Keyspace notifications of the commands run in this transaction (channel, message),
     /// published in order once it commits (format-spec.md §5.4).
     pub(crate) notes: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The selected database ([`WriteTxn::select`]): its logical number and, for a physical
+    /// database other than 0, the prefix of its keys in the internal namespace
+    /// (format-spec.md §4.5). Every user key goes through [`WriteTxn::key_id`].
+    db: u32,
+    ns: Option<Vec<u8>>,
 }
 
 impl WriteTxn {
@@ -94,6 +99,8 @@ impl WriteTxn {
             invalid: Vec::new(),
             started: Instant::now(),
             notes: Vec::new(),
+            db: 0,
+            ns: None,
         })
     }
 
@@ -128,7 +135,9 @@ impl WriteTxn {
         f: impl FnOnce(u8, &[u8], u64) -> Result<R>,
     ) -> Result<Option<R>> {
         let live = |expires_at: u64| expires_at == 0 || expires_at > now_ms();
-        match self.pending(key, internal) {
+        let (key, internal) = self.key_id(key, internal);
+        let key = &*key;
+        match self.ops.get(key, internal) {
             Some(OpRef::Del { .. }) => Ok(None),
             Some(OpRef::Put {
                 vtype,
@@ -157,7 +166,240 @@ impl WriteTxn {
 
     /// This transaction's own write of `key` in a namespace, if it made one.
     fn pending(&self, key: &[u8], internal: bool) -> Option<OpRef<'_>> {
-        self.ops.get(key, internal)
+        let (key, internal) = self.key_id(key, internal);
+        self.ops.get(&key, internal)
+    }
+
+    /// Where a key is stored: a user key of the selected database, if that is not physical
+    /// database 0, is an internal key under the database's prefix (format-spec.md §4.5);
+    /// every other key is where it is named. The one place keys of numbered databases are
+    /// translated.
+    pub(crate) fn key_id<'k>(
+        &self,
+        key: &'k [u8],
+        internal: bool,
+    ) -> (std::borrow::Cow<'k, [u8]>, bool) {
+        match &self.ns {
+            Some(prefix) if !internal => {
+                let mut k = Vec::with_capacity(prefix.len() + key.len());
+                k.extend_from_slice(prefix);
+                k.extend_from_slice(key);
+                (std::borrow::Cow::Owned(k), true)
+            }
+            _ => (std::borrow::Cow::Borrowed(key), internal),
+        }
+    }
+
+    /// The logical database this transaction's commands read and write (Redis `SELECT`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     assert_eq!(tx.database(), 0);
+    ///     tx.select(9)?;
+    ///     assert_eq!(tx.database(), 9);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn database(&self) -> u32 {
+        self.db
+    }
+
+    /// Selects database `index` for the commands that follow in this transaction (Redis
+    /// `SELECT`): its keys are read and written from now on, through the database map that
+    /// `SWAPDB` changes (format-spec.md §4.5). A transaction may write several databases
+    /// and commits them together.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `index` is not below
+    /// [`OpenOptions::databases`](crate::OpenOptions::databases); a damaged database map.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     tx.select(3)?;
+    ///     tx.set(b"k", "in 3")
+    /// })?;
+    /// assert!(!db.exists(b"k")?); // database 0
+    /// db.transaction(|tx| {
+    ///     tx.select(3)?;
+    ///     assert_eq!(tx.get(b"k")?, Some("in 3".into()));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn select(&mut self, index: u32) -> Result<()> {
+        let phys = self.db_map()?.physical(self.check_database(index)?);
+        self.db = index;
+        self.ns = (phys != 0).then(|| crate::db::dbs::prefix(phys));
+        Ok(())
+    }
+
+    /// `index` if it is a database of this open, else the error `SELECT` gives.
+    pub(crate) fn check_database(&self, index: u32) -> Result<u32> {
+        if index < self.shared()?.opts.databases {
+            Ok(index)
+        } else {
+            Err(Error::InvalidArgument("DB index is out of range".into()))
+        }
+    }
+
+    /// The database map as this transaction sees it.
+    pub(crate) fn db_map(&self) -> Result<crate::db::dbs::DbMap> {
+        match self.raw_get(crate::db::dbs::DB_MAP_KEY, true)? {
+            Some(raw) => crate::db::dbs::DbMap::decode(&raw.payload),
+            None => Ok(crate::db::dbs::DbMap::default()),
+        }
+    }
+
+    /// Swaps the keys of logical databases `a` and `b` (Redis `SWAPDB`): one record, the
+    /// database map, is rewritten, whatever the number of keys; every process sees the swap
+    /// at the commit. Database 0 is the library's default keyspace, read without the map, so
+    /// it cannot be swapped.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a database out of range or database 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| {
+    ///     tx.select(1)?;
+    ///     tx.set(b"k", "was in 1")?;
+    ///     tx.swap_databases(1, 2)?;
+    ///     tx.select(2)?;
+    ///     assert_eq!(tx.get(b"k")?, Some("was in 1".into()));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn swap_databases(&mut self, a: u32, b: u32) -> Result<()> {
+        self.check_database(a)?;
+        self.check_database(b)?;
+        if a == 0 || b == 0 {
+            return Err(Error::InvalidArgument(
+                "SWAPDB with database 0 is not supported: database 0 is the default keyspace \
+                 every handle reads without the database map"
+                    .into(),
+            ));
+        }
+        let mut map = self.db_map()?;
+        map.swap(a, b);
+        let value = map.encode();
+        if value.is_empty() {
+            self.raw_del(crate::db::dbs::DB_MAP_KEY, true);
+        } else {
+            self.raw_put(
+                crate::db::dbs::DB_MAP_KEY,
+                true,
+                crate::db::pages::VTYPE_INTERNAL,
+                value,
+                0,
+            )?;
+        }
+        // A test stops here with the new map pending, before anything is committed.
+        crate::os::pause::point("swapdb");
+        // The selected database follows its number, as a Redis client's does.
+        self.select(self.db)
+    }
+
+    /// Moves `key` (any type, with its expiry) from the selected database to database `to`
+    /// (Redis `MOVE`), in this transaction: false if it is absent here or present there.
+    /// A collection moves without its pages being copied.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a database out of range or the selected one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.set(b"k", "v")?;
+    /// assert!(db.transaction(|tx| tx.move_key(b"k", 5))?);
+    /// assert!(!db.exists(b"k")?);
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn move_key(&mut self, key: &[u8], to: u32) -> Result<bool> {
+        self.check_database(to)?;
+        if to == self.db {
+            return Err(Error::InvalidArgument(
+                "source and destination objects are the same".into(),
+            ));
+        }
+        let Some(raw) = self.raw_get(key, false)? else {
+            return Ok(false);
+        };
+        let from = self.db;
+        self.select(to)?;
+        let moved = match self.exists_any(key) {
+            Ok(false) => self
+                .raw_put(key, false, raw.vtype, raw.payload, raw.expires_at)
+                .map(|()| true),
+            other => other.map(|_| false),
+        };
+        self.select(from)?;
+        if moved? {
+            // As RENAME: a pending write here is replaced without its collection being
+            // taken for one the transaction dropped (the record moved still names it).
+            self.set_op(key, false, None);
+            // A test stops here with both writes pending, before anything is committed.
+            crate::os::pause::point("move");
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Copies `src` of the selected database to `dst` of database `to` (Redis `COPY ... DB`),
+    /// with its expiry; false if `src` is absent or `dst` exists and not `replace`.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::copy`] and [`WriteTxn::select`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = ziggydb::Db::open(dir.path().join("db"))?;
+    /// db.transaction(|tx| tx.list(b"l").push_back(&["a", "b"]))?;
+    /// db.transaction(|tx| {
+    ///     assert!(tx.copy_to_database(b"l", b"copy", 2, false)?);
+    ///     tx.select(2)?;
+    ///     assert_eq!(tx.list(b"copy").len()?, 2);
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(db.list(b"l").len()?, 2); // the source stays
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn copy_to_database(
+        &mut self,
+        src: &[u8],
+        dst: &[u8],
+        to: u32,
+        replace: bool,
+    ) -> Result<bool> {
+        self.check_database(to)?;
+        if to == self.db {
+            return self.copy(src, dst, replace);
+        }
+        let Some(payload) = self.dump(src)? else {
+            return Ok(false);
+        };
+        let at = self.expiry(src)?;
+        let from = self.db;
+        self.select(to)?;
+        let copied = self.restore(dst, &payload, at, replace);
+        self.select(from)?;
+        copied
     }
 
     /// A collection page (internal key `key`) as this transaction sees it: its own pending
@@ -197,14 +439,16 @@ impl WriteTxn {
 
     /// Refuses a record that no segment could hold, before anything is built for it.
     fn check_record(&self, key: &[u8], payload_len: usize, has_expiry: bool) -> Result<()> {
-        if key.len() > MAX_KEY_LEN {
+        // A numbered database's prefix is part of the stored key (format-spec.md §4.5).
+        let key_len = key.len() + self.ns.as_ref().map_or(0, Vec::len);
+        if key_len > MAX_KEY_LEN {
             return Err(Error::KeyTooLarge {
                 len: key.len(),
-                max: MAX_KEY_LEN,
+                max: MAX_KEY_LEN - (key_len - key.len()),
             });
         }
         let max = self.shared()?.max_txn_bytes();
-        let len = record_len(key.len(), payload_len, has_expiry);
+        let len = record_len(key_len, payload_len, has_expiry);
         if len > max {
             return Err(Error::ValueTooLarge { len, max });
         }
@@ -249,7 +493,8 @@ impl WriteTxn {
         value: Option<(u8, Vec<u8>, u64)>,
     ) -> Option<u32> {
         self.internal_writes += u64::from(internal);
-        let (old, new) = self.ops.put(key, internal, value);
+        let (key, internal) = self.key_id(key, internal);
+        let (old, new) = self.ops.put(&key, internal, value);
         match &mut self.undo {
             Some(undo) => undo.push((new, old)),
             // Entries are renumbered by a compaction, which no savepoint may see.
@@ -345,13 +590,9 @@ impl WriteTxn {
     /// A pending collection record replaced by another write: remember its pages, which
     /// `coll::before_commit` frees unless a pending record still names the collection.
     fn note_replaced(&mut self, old: u32) {
-        if let OpRef::Put {
-            vtype,
-            payload,
-            internal: false,
-            ..
-        } = self.ops.op_at(old)
-        {
+        // A collection's metadata is a user key, or an internal key of a numbered database
+        // (pages and counters have their own type tags).
+        if let OpRef::Put { vtype, payload, .. } = self.ops.op_at(old) {
             self.retired
                 .extend(crate::db::pages::retired_roots(vtype, payload));
         }
@@ -360,10 +601,19 @@ impl WriteTxn {
         }
     }
 
-    /// The pending write of a user key: `Some(None)` for a delete, `Some(Some((vtype,
-    /// payload)))` for a put, `None` if the transaction does not touch it.
+    /// The pending write of a key of the selected database: `Some(None)` for a delete,
+    /// `Some(Some((vtype, payload)))` for a put, `None` if the transaction does not touch it.
     pub(crate) fn raw_get_pending(&self, key: &[u8]) -> Option<Option<(u8, Vec<u8>)>> {
-        match self.pending(key, false)? {
+        self.raw_get_pending_in(key, false)
+    }
+
+    /// As [`WriteTxn::raw_get_pending`] for a key named in a namespace.
+    pub(crate) fn raw_get_pending_in(
+        &self,
+        key: &[u8],
+        internal: bool,
+    ) -> Option<Option<(u8, Vec<u8>)>> {
+        match self.pending(key, internal)? {
             OpRef::Del { .. } => Some(None),
             OpRef::Put { vtype, payload, .. } => Some(Some((vtype, payload.to_vec()))),
         }
@@ -380,12 +630,10 @@ impl WriteTxn {
         self.ops
             .iter()
             .filter_map(|(_, op)| match op {
-                OpRef::Put {
-                    vtype,
-                    payload,
-                    internal: false,
-                    ..
-                } if ValueType::from_tag(vtype).is_some_and(ValueType::is_collection) => {
+                // Collection metadata of any database (format-spec.md §4.5).
+                OpRef::Put { vtype, payload, .. }
+                    if ValueType::from_tag(vtype).is_some_and(ValueType::is_collection) =>
+                {
                     Some((vtype, payload.to_vec()))
                 }
                 _ => None,
@@ -466,6 +714,7 @@ impl WriteTxn {
         match self.pending(key, false) {
             Some(OpRef::Del { .. }) => Ok(false),
             Some(OpRef::Put { expires_at, .. }) => Ok(expires_at == 0 || expires_at > now_ms()),
+            None if self.ns.is_some() => Ok(self.raw_get(key, false)?.is_some()),
             None => self.shared()?.exists_committed(key),
         }
     }
@@ -557,7 +806,7 @@ impl WriteTxn {
             });
         }
         let existed = self.exists(key)?;
-        if existed || self.ops.contains(key, false) {
+        if existed || self.pending(key, false).is_some() {
             self.raw_del(key, false);
         }
         Ok(existed)
@@ -594,18 +843,55 @@ impl WriteTxn {
         Ok(n)
     }
 
-    /// User keys this transaction writes or deletes.
+    /// Keys of the selected database this transaction writes or deletes.
     pub(crate) fn pending_user_keys(&self) -> Vec<Vec<u8>> {
+        let ns = self.ns.as_deref();
         self.ops
             .iter()
-            .filter(|(_, op)| {
-                !matches!(
-                    op,
-                    OpRef::Put { internal: true, .. } | OpRef::Del { internal: true }
-                )
+            .filter_map(|(k, op)| {
+                let internal = match op {
+                    OpRef::Put { internal, .. } | OpRef::Del { internal } => internal,
+                };
+                match ns {
+                    None => (!internal).then(|| k.to_vec()),
+                    Some(p) => (internal && k.starts_with(p)).then(|| k[p.len()..].to_vec()),
+                }
             })
-            .map(|(k, _)| k.to_vec())
             .collect()
+    }
+
+    /// The committed keys of the selected database (unexpired), without this
+    /// transaction's writes.
+    pub(crate) fn committed_keys(&self) -> Result<Vec<Vec<u8>>> {
+        match &self.ns {
+            None => self.shared()?.all_keys(),
+            Some(p) => Ok(self
+                .shared()?
+                .prefixed_keys(p, false)?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()),
+        }
+    }
+
+    /// Keys of every database this transaction writes or deletes, as they are stored:
+    /// `(internal, key)`.
+    pub(crate) fn pending_keyspace_keys(&self) -> Vec<(bool, Vec<u8>)> {
+        self.ops
+            .iter()
+            .filter_map(|(k, op)| {
+                let internal = match op {
+                    OpRef::Put { internal, .. } | OpRef::Del { internal } => internal,
+                };
+                crate::db::dbs::is_keyspace(k, internal).then(|| (internal, k.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Whether this transaction reads and writes a numbered database's keys, which the
+    /// fast paths that write user keys straight to the log do not know.
+    pub(crate) fn in_numbered_database(&self) -> bool {
+        self.ns.is_some()
     }
 
     /// Commits: appends the transaction to the log, publishes it to every process, and (in
@@ -639,6 +925,8 @@ impl WriteTxn {
             self.guard.take();
             return Ok(());
         }
+        // From here keys are named as they are stored.
+        self.ns = None;
         // Collections replaced or deleted by this transaction hand their pages to the
         // reclaimer, which also frees a bounded number of pages per commit.
         if let Err(e) = crate::db::pages::before_commit(&mut self) {
@@ -678,7 +966,7 @@ impl WriteTxn {
                     let internal = match op {
                         OpRef::Put { internal, .. } | OpRef::Del { internal } => internal,
                     };
-                    (!internal).then_some(k)
+                    crate::db::dbs::is_keyspace(k, internal).then_some(k)
                 },
             )));
         }
@@ -720,7 +1008,10 @@ impl WriteTxn {
         let at = expires_at_ms.unwrap_or(0);
         let payload = value.encode_payload();
         self.check_record(key, payload.len(), at != 0)?;
-        let alone = self.ops.is_empty() && self.undo.is_none() && self.retired.is_empty();
+        let alone = self.ops.is_empty()
+            && self.undo.is_none()
+            && self.retired.is_empty()
+            && self.ns.is_none();
         if !alone || !crate::db::pages::scalar_writes_need_nothing(&self, std::iter::once(key))? {
             let copy = match value {
                 Value::Bytes(b) => Value::Bytes(crate::error::try_copy(b)?),
@@ -788,7 +1079,10 @@ impl WriteTxn {
             self.check_record(key, value.len(), false)?;
         }
         let key = |i: usize| pairs.pair(i).0;
-        let alone = self.ops.is_empty() && self.undo.is_none() && self.retired.is_empty();
+        let alone = self.ops.is_empty()
+            && self.undo.is_none()
+            && self.retired.is_empty()
+            && self.ns.is_none();
         let indexable = u32::try_from(n).is_ok();
         if !alone
             || !indexable

@@ -20,6 +20,13 @@ pub enum Durability {
     },
 }
 
+/// Databases unless [`OpenOptions::databases`] says otherwise, as Redis's `databases 16`
+/// (format-spec.md §4.5).
+pub(crate) const DEFAULT_DATABASES: u32 = 16;
+/// The most databases an open may ask for (Redis's own bound is `INT_MAX`; this one keeps
+/// the database map record small).
+pub(crate) const MAX_DATABASES: u32 = 1 << 16;
+
 /// Options for [`Db::open`](crate::Db::open)-ing a database; the builder pattern.
 #[derive(Debug, Clone)]
 pub struct OpenOptions {
@@ -32,6 +39,7 @@ pub struct OpenOptions {
     pub(crate) active_expiry: Option<Duration>,
     pub(crate) read_only: bool,
     pub(crate) mode: Option<u32>,
+    pub(crate) databases: u32,
 }
 
 impl Default for OpenOptions {
@@ -46,6 +54,7 @@ impl Default for OpenOptions {
             active_expiry: Some(Duration::from_millis(100)),
             read_only: false,
             mode: None,
+            databases: DEFAULT_DATABASES,
         }
     }
 }
@@ -81,6 +90,8 @@ impl OpenOptions {
             Some("auto_compact")
         } else if self.active_expiry != open.active_expiry {
             Some("active_expiry")
+        } else if self.databases != open.databases {
+            Some("databases")
         } else {
             None
         }
@@ -122,6 +133,24 @@ impl OpenOptions {
     /// ```
     pub fn lock_timeout(mut self, t: Option<Duration>) -> Self {
         self.lock_timeout = t;
+        self
+    }
+    /// Number of numbered databases (Redis's `databases`, default 16; 1 to 65,536): the
+    /// indexes [`WriteTxn::select`](crate::WriteTxn::select) and `SELECT` accept are
+    /// `0..n`. Keys of databases other than 0 stay on disk whatever this says; a smaller
+    /// number only makes them unreachable until an open asks for more.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::OpenOptions::new().databases(4).open(dir.path().join("db"))?;
+    /// assert_eq!(db.databases(), 4);
+    /// assert!(db.transaction(|tx| tx.select(4)).is_err());
+    /// # Ok::<(), ziggydb::Error>(())
+    /// ```
+    pub fn databases(mut self, n: u32) -> Self {
+        self.databases = n.clamp(1, MAX_DATABASES);
         self
     }
     /// Size of a segment file when a new one is created (default 64 MiB; at least 64 KiB,

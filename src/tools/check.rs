@@ -185,6 +185,16 @@ impl Shared {
                             if let Some(n) = by_type.get_mut(usize::from(meta.vtype)) {
                                 *n += 1;
                             }
+                        } else if crate::db::dbs::split(meta.key(&map)).is_some()
+                            && crate::format::value::ValueType::from_tag(meta.vtype)
+                                .is_some_and(crate::format::value::ValueType::is_collection)
+                        {
+                            // A collection of a numbered database (§4.5): its trees too.
+                            collections.push((
+                                meta.key(&map).to_vec(),
+                                meta.vtype,
+                                meta.value(&map).to_vec(),
+                            ));
                         }
                     }
                 }

@@ -955,9 +955,12 @@ impl Salvage {
         // pages (§12.2).
         let mut good: BTreeSet<u64> = BTreeSet::new();
         let mut bad: BTreeSet<u64> = BTreeSet::new();
-        let mut drop_keys: BTreeSet<Vec<u8>> = BTreeSet::new();
+        let mut drop_keys: BTreeSet<(bool, Vec<u8>)> = BTreeSet::new();
         for ((internal, key), loc) in &live {
-            if *internal || !ValueType::from_tag(loc.vtype).is_some_and(ValueType::is_collection) {
+            // A collection's metadata is a user key or a key of a numbered database (§4.5).
+            if !crate::db::dbs::is_keyspace(key, *internal)
+                || !ValueType::from_tag(loc.vtype).is_some_and(ValueType::is_collection)
+            {
                 continue;
             }
             let meta = reader.read(loc)?;
@@ -974,7 +977,7 @@ impl Salvage {
                         collection: id,
                         reason: "another key names the same collection".into(),
                     });
-                    drop_keys.insert(key.clone());
+                    drop_keys.insert((*internal, key.clone()));
                 }
                 Err(reason) => {
                     self.report.collections_damaged.push(DamagedCollection {
@@ -983,7 +986,7 @@ impl Salvage {
                         reason,
                     });
                     bad.extend(id);
-                    drop_keys.insert(key.clone());
+                    drop_keys.insert((*internal, key.clone()));
                 }
             }
         }
@@ -1028,11 +1031,10 @@ impl Salvage {
         // Group the survivors by transaction id, in order.
         let mut txns: BTreeMap<u64, Vec<Loc>> = BTreeMap::new();
         for ((internal, key), loc) in &live {
-            let left_out = if *internal {
-                page_of(key).is_some_and(|(c, _)| bad.contains(&c) || orphans.contains_key(&c))
-            } else {
-                drop_keys.contains(key)
-            };
+            let left_out = drop_keys.contains(&(*internal, key.clone()))
+                || *internal
+                    && page_of(key)
+                        .is_some_and(|(c, _)| bad.contains(&c) || orphans.contains_key(&c));
             if !left_out {
                 txns.entry(loc.txn).or_default().push(*loc);
             }

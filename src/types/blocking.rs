@@ -499,7 +499,7 @@ impl Db {
                 if v != versions[i] {
                     return Ok(Some(i));
                 }
-                if v.is_none() && self.key_written_since(k, mark) != Some(false) {
+                if v.is_none() && self.key_written_since(k, false, mark) != Some(false) {
                     return Ok(Some(i));
                 }
             }

@@ -465,7 +465,7 @@ impl WriteTxn {
     /// The keys this transaction sees, in byte order: the committed keys (which cannot
     /// change while the transaction holds the writer lock) with its own writes applied.
     pub(crate) fn visible_keys(&self) -> Result<Vec<Vec<u8>>> {
-        let mut keys: BTreeSet<Vec<u8>> = self.shared()?.all_keys()?.into_iter().collect();
+        let mut keys: BTreeSet<Vec<u8>> = self.committed_keys()?.into_iter().collect();
         for key in self.pending_user_keys() {
             if self.exists(&key)? {
                 keys.insert(key);
@@ -559,6 +559,9 @@ impl WriteTxn {
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn len(&self) -> Result<u64> {
+        if self.in_numbered_database() {
+            return Ok(self.visible_keys()?.len() as u64);
+        }
         let shared = self.shared()?;
         let mut n = shared.shm.get(crate::format::shm::W_KEYS);
         for key in self.pending_user_keys() {
@@ -612,7 +615,7 @@ impl WriteTxn {
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn random_key(&self) -> Result<Option<Vec<u8>>> {
-        if self.pending_user_keys().is_empty() {
+        if self.pending_user_keys().is_empty() && !self.in_numbered_database() {
             return self.shared()?.random_key();
         }
         let mut keys = self.visible_keys()?;

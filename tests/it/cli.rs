@@ -630,6 +630,80 @@ fn shell_keeps_history_completes_hints_and_shows_the_transaction() -> TestResult
     sh.exit()
 }
 
+/// `help` starts short, as redis-cli's; a list of commands (`help @group`, `help @all`) goes
+/// through `$PAGER` on a terminal and never when standard output is not one; the prompt shows
+/// the selected database as redis-cli's does (`[3]`, then `(TX)`), and `-n` selects it.
+#[test]
+fn help_pages_long_lists_on_a_terminal_only_and_the_prompt_shows_the_database() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home)?;
+    let paged = tmp.path().join("paged.txt");
+    let pager = format!("cat >> '{}'; echo PAGER-DONE", paged.display());
+
+    // Not a terminal: printed as it is, the pager never started.
+    let out = Command::new(env!("CARGO_BIN_EXE_ziggy"))
+        .arg("-d")
+        .arg(&dir)
+        .args(["help", "@list"])
+        .env_remove("ZIGGY_DIR")
+        .env("PAGER", &pager)
+        .stdin(Stdio::null())
+        .output()?;
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout)?;
+    assert!(
+        text.contains("\n  LPUSH key element [element ...]\n"),
+        "{text}"
+    );
+    assert!(!text.contains("PAGER-DONE") && !paged.exists(), "{text}");
+    let short = ziggy_ok(&dir, &["help"], "")?;
+    assert!(short.starts_with("ziggy "), "{short}");
+    assert!(
+        short.contains("To get help about ZiggyDB commands type:"),
+        "{short}"
+    );
+    assert!(short.lines().count() <= 16, "{short}");
+
+    // A terminal: the list goes through the pager; one command's help does not.
+    let mut sh = Pty::start(&dir, &[("HOME", &home), ("PAGER", Path::new(&pager))])?;
+    sh.expect("db> ")?;
+    sh.send("help @list\r")?;
+    sh.expect("PAGER-DONE")?;
+    sh.expect("db> ")?;
+    sh.send("help get\r")?;
+    sh.expect("summary: Get the value of a key")?;
+    sh.expect("db> ")?;
+    sh.send("SELECT 3\r")?;
+    sh.expect("OK")?;
+    sh.expect("db[3]> ")?;
+    sh.send("SET k three\r")?;
+    sh.expect("OK")?;
+    sh.send("MULTI\r")?;
+    sh.expect("db[3](TX)> ")?;
+    sh.send("DISCARD\r")?;
+    sh.expect("db[3]> ")?;
+    sh.exit()?;
+    let paged = std::fs::read_to_string(&paged)?;
+    assert!(
+        paged.contains("\n  LPUSH key element [element ...]\n"),
+        "{paged}"
+    );
+    assert!(
+        !paged.contains("group: string"),
+        "one command's help is not paged"
+    );
+
+    // -n selects the database for a one-shot command.
+    assert_eq!(ziggy_ok(&dir, &["-n", "3", "GET", "k"], "")?, "three\n");
+    assert_eq!(ziggy_ok(&dir, &["GET", "k"], "")?, "\n");
+    let out = ziggy(&dir, &["-n", "16", "GET", "k"], b"")?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DB index is out of range"));
+    Ok(())
+}
+
 /// Waits until `n` blocking commands wait on `dir` (in live processes).
 fn wait_for_waiters(db: &ziggydb::Db, n: u64) -> TestResult {
     let deadline = Instant::now() + Duration::from_secs(60);

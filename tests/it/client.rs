@@ -370,7 +370,6 @@ fn client_mode_errors_are_redis_clis_and_bad_options_exit_2() -> TestResult {
         &["-d", path_str(&dir)?, "-h", "127.0.0.1", "PING"][..],
         &["-p", "1", "--durability", "batched", "PING"],
         &["-a", "secret", "PING"],
-        &["-n", "2", "PING"],
         &["-p", "1", "-u", "http://x", "PING"],
     ] {
         let out = ziggy(args, b"")?;

@@ -533,7 +533,8 @@ impl Gen {
                                 push(&mut a, b"OBJECT");
                                 push(
                                     &mut a,
-                                    self.pick(&[b"ENCODING".as_slice(), b"REFCOUNT", b"IDLETIME"]),
+                                    // IDLETIME is an error by design (no access time is kept).
+                                    self.pick(&[b"ENCODING".as_slice(), b"REFCOUNT"]),
                                 );
                                 a.push(k);
                                 // REFCOUNT too: Redis shares small integers.
@@ -1588,6 +1589,44 @@ fn random_sequences_reply_as_redis_does() -> TestResult {
     Ok(())
 }
 
+/// The random sequences again, run in database 9 on both sides (after `SELECT 9` and a
+/// `FLUSHDB` there): every command of a numbered database goes through the one translation
+/// of its keys, so every command must reply there as in database 0, and as Redis does.
+#[test]
+fn random_sequences_in_a_numbered_database_reply_as_redis_does() -> TestResult {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
+        return Ok(());
+    };
+    let seed = seed();
+    let mut gen = Gen {
+        rng: Rng::new(seed),
+        known: std::env::var(KNOWN).is_ok_and(|v| v == "1"),
+        later_s: now_s() + 30 * 24 * 3600,
+    };
+    let mut failures = Vec::new();
+    for seq in 0..SEQUENCES / 4 {
+        let mut units: Vec<Unit> = ["SELECT 9", "FLUSHDB"]
+            .iter()
+            .map(|l| Unit {
+                lines: vec![(*l).to_owned()],
+                norm: Norm::Exact,
+            })
+            .collect();
+        units.extend((0..UNITS).map(|_| gen.unit()));
+        if let Some(msg) = compare_sequence(&redis, seed, seq, &units, Protocol::Resp2)? {
+            failures.push(msg);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} sequences in database 9 differ from Redis (ZIGGY_SEED={seed}):\n\n{}",
+        failures.len(),
+        SEQUENCES / 4,
+        failures.join("\n")
+    );
+    Ok(())
+}
+
 /// Float increments that a double sum gets wrong and Redis's `long double` gets right: each
 /// line's reply compared with the server's, then the stored text.
 #[test]
@@ -1806,6 +1845,8 @@ fn keyspace_commands_reply_as_redis_does() -> TestResult {
         "OBJECT NOSUCH l",
         "OBJECT ENCODING nokey",
         "OBJECT FREQ nokey",
+        // Redis's own error under its default maxmemory-policy, word for word.
+        "OBJECT FREQ l",
         "OBJECT IDLETIME nokey",
         "OBJECT REFCOUNT nokey",
         "MEMORY",
@@ -1853,8 +1894,6 @@ fn keyspace_commands_reply_as_redis_does() -> TestResult {
         "OBJECT ENCODING l",
         "OBJECT ENCODING n",
         "OBJECT ENCODING big",
-        "OBJECT FREQ l",
-        "OBJECT IDLETIME l",
         "OBJECT REFCOUNT l",
         "MEMORY USAGE l",
         "MEMORY USAGE big SAMPLES 0",
@@ -1876,6 +1915,161 @@ fn keyspace_commands_reply_as_redis_does() -> TestResult {
         if let Some(msg) = compare_sequence(&redis, 0, 0, &units, protocol)? {
             panic!("{protocol:?}: {msg}");
         }
+    }
+    Ok(())
+}
+
+/// Numbered databases against redis-server, over RESP2 and RESP3: `SELECT`, `MOVE` (each
+/// outcome and error), `SWAPDB` of two numbered databases (database 0 is refused by design),
+/// `COPY ... DB`, `FLUSHDB` in a numbered database, `SELECT` inside `MULTI` staying in force
+/// after `EXEC`, the keys of every type in a numbered database; and then `INFO keyspace`'s
+/// `db<n>:` lines, compared line for line.
+#[test]
+fn numbered_databases_reply_as_redis_does() -> TestResult {
+    let Some(redis) = util::redis_or_skip("differential test")? else {
+        return Ok(());
+    };
+    let exact = [
+        "FLUSHALL",
+        "SET a 0",
+        "SELECT 9",
+        "GET a",
+        "SET a 9",
+        "GET a",
+        "RPUSH l x y z",
+        "HSET h f v g w",
+        "SADD s m n",
+        "ZADD z 1 m 2 n",
+        "DBSIZE",
+        "MOVE a 0",
+        "MOVE l 0",
+        "MOVE nokey 0",
+        "MOVE a 9",
+        "MOVE a 16",
+        "MOVE a -1",
+        "MOVE a x",
+        "MOVE",
+        "EXISTS l a",
+        "SELECT 0",
+        "LRANGE l 0 -1",
+        "GET a",
+        "DBSIZE",
+        "COPY l l DB 9",
+        "COPY l l DB 9",
+        "COPY l l DB 9 REPLACE",
+        "COPY l l DB 0",
+        "COPY l l2 DB 16",
+        "COPY l l2 DB x",
+        "COPY a a2",
+        "SELECT 9",
+        "LRANGE l 0 -1",
+        "EXISTS a2",
+        "SWAPDB 9 10",
+        "DBSIZE",
+        "SELECT 10",
+        "HGETALL h",
+        "ZRANGE z 0 -1 WITHSCORES",
+        "SWAPDB 10 10",
+        "SWAPDB 10 x",
+        "SWAPDB x 10",
+        "SWAPDB 10 16",
+        "SWAPDB -1 10",
+        "SWAPDB 10",
+        "SWAPDB 10 9",
+        "DBSIZE",
+        "SELECT 9",
+        "SMEMBERS s",
+        "FLUSHDB",
+        "DBSIZE",
+        "SELECT 0",
+        "DBSIZE",
+        "SELECT 15",
+        "SET last 1",
+        "SELECT 16",
+        "SELECT -1",
+        "GET last",
+    ];
+    // Redis lists a set's members and a hash's fields in its tables' order.
+    let norm = |line: &str| {
+        if line.starts_with("SMEMBERS") {
+            Norm::Sorted
+        } else if line.starts_with("HGETALL") {
+            Norm::SortedPairs
+        } else {
+            Norm::Exact
+        }
+    };
+    let mut units: Vec<Unit> = exact
+        .iter()
+        .map(|l| Unit {
+            lines: vec![(*l).to_owned()],
+            norm: norm(l),
+        })
+        .collect();
+    units.push(Unit {
+        lines: vec![
+            "MULTI".to_owned(),
+            "SELECT 11".to_owned(),
+            "SET m 11".to_owned(),
+            "EXEC".to_owned(),
+        ],
+        norm: Norm::Exact,
+    });
+    for line in ["GET m", "SELECT 0", "GET m", "KEYS *"] {
+        units.push(Unit {
+            lines: vec![line.to_owned()],
+            norm: Norm::Sorted,
+        });
+    }
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        if let Some(msg) = compare_sequence(&redis, 0, 0, &units, protocol)? {
+            panic!("{protocol:?}: {msg}");
+        }
+    }
+
+    // INFO keyspace: one `db<n>:keys=…,expires=…,avg_ttl=…` line per database holding keys.
+    let tmp = util::tempdir();
+    let db = ziggydb::Db::open(util::db_path(&tmp))?;
+    let mut session = Session::new(&db, Policy::trusted());
+    let mut conn = Conn::connect(&redis)?;
+    for line in [
+        "FLUSHALL",
+        "SET a 1",
+        "SET b 1",
+        "SELECT 3",
+        "SET c 1",
+        "RPUSH l x",
+        "SELECT 12",
+        "HSET h f v",
+        "SELECT 7",
+        "SET gone 1",
+        "DEL gone",
+        "INFO keyspace",
+    ] {
+        let args = argv(line)?;
+        let theirs = conn.call(&args)?;
+        let slices: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let ours = session.execute(&slices);
+        if line != "INFO keyspace" {
+            assert_eq!(theirs, ours, "{line}");
+            continue;
+        }
+        let lines = |r: &Reply| -> Vec<String> {
+            String::from_utf8_lossy(r.bulk_bytes().unwrap_or_default())
+                .lines()
+                .filter(|l| l.starts_with("db"))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(lines(&theirs), lines(&ours));
+        assert_eq!(
+            lines(&ours),
+            [
+                "db0:keys=2,expires=0,avg_ttl=0",
+                "db3:keys=2,expires=0,avg_ttl=0",
+                "db12:keys=1,expires=0,avg_ttl=0"
+            ]
+        );
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 const API_FILES: &[&str] = &[
     "src/db.rs",
     "src/db/txn.rs",
+    "src/db/dbs.rs",
     "src/engine/options.rs",
     "src/tools/check.rs",
     "src/value_type.rs",

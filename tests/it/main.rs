@@ -23,6 +23,7 @@ mod collections;
 mod compaction;
 mod corruption;
 mod crash;
+mod databases;
 mod differential;
 mod dirs;
 mod docs;

@@ -263,6 +263,8 @@ async fn run_batch<S: AsyncRead + AsyncWrite>(
         && c.protocol == Protocol::Resp2
         && !c.session.in_transaction()
         && !c.session.is_subscribed()
+        // The write thread's session is in database 0.
+        && c.session.database() == 0
         && crate::handler::groupable_run(&batch) == batch.len()
     {
         // Simple writes only: committed together with other clients' (combine.rs). The
@@ -286,7 +288,8 @@ async fn run_batch<S: AsyncRead + AsyncWrite>(
         wr.write_all(&out).await?;
         return Ok(Flow::Continue);
     }
-    if crate::handler::quick(&batch) {
+    // A read in a database other than 0 takes the writer lock, which may wait: not here.
+    if c.session.database() == 0 && crate::handler::quick(&batch) {
         let mut pieces = Vec::new();
         let mut out = Vec::new();
         let flow = c.run_batch(batch, &mut out, &mut |piece| pieces.push(piece));

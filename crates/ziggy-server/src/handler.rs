@@ -787,6 +787,12 @@ impl Conn {
                 }
                 pairs.push((*name, value));
             }
+            // The library's number of databases, not a server option.
+            for (name, value) in &mut pairs {
+                if *name == "databases" {
+                    *value = self.server.db.databases().to_string();
+                }
+            }
             let mut found = Vec::new();
             for (name, value) in &pairs {
                 if args[1..]

@@ -839,6 +839,31 @@ fn config_get_and_info_report_the_server() {
     );
     assert!(text.contains("# Keyspace"), "{text}");
     assert_eq!(c.cmd(&["SELECT", "0"]), status("OK"));
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "databases"]),
+        Reply::Array(vec![bulk("databases"), bulk("16")])
+    );
+}
+
+#[test]
+fn select_is_per_connection() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("db"), &["--durability", "batched"]);
+    let mut a = server.connect();
+    let mut b = server.connect();
+    assert_eq!(a.cmd(&["SELECT", "3"]), status("OK"));
+    assert_eq!(a.cmd(&["SET", "k", "three"]), status("OK"));
+    assert_eq!(b.cmd(&["GET", "k"]), Reply::Nil);
+    assert_eq!(b.cmd(&["SELECT", "3"]), status("OK"));
+    assert_eq!(b.cmd(&["GET", "k"]), bulk("three"));
+    assert_eq!(b.cmd(&["SWAPDB", "3", "4"]), status("OK"));
+    assert_eq!(a.cmd(&["GET", "k"]), Reply::Nil);
+    assert_eq!(a.cmd(&["SELECT", "4"]), status("OK"));
+    assert_eq!(a.cmd(&["GET", "k"]), bulk("three"));
+    assert_eq!(
+        error_text(&a.cmd(&["SELECT", "16"])),
+        "ERR DB index is out of range"
+    );
 }
 
 fn info_field(c: &mut Conn, field: &str) -> u64 {

@@ -223,14 +223,20 @@ pub unsafe extern "C" fn ziggy_exec(
         exec_into(argc, argv, argvlen, out, |args| {
             let db = crate::db_ref(db)?;
             let spec = args.first().and_then(|name| commands::lookup(name));
-            Ok(match spec.filter(|s| s.kind == Kind::Control) {
-                Some(spec) => Reply::error(format!(
-                    "ERR {} keeps state across commands: run it in a session \
+            // `SELECT n` would be forgotten with the call's session: refused as the others.
+            let selects = |s: &&commands::CommandSpec| {
+                s.name == "SELECT" && args.get(1).is_some_and(|n| *n != b"0")
+            };
+            Ok(
+                match spec.filter(|s| s.kind == Kind::Control || selects(s)) {
+                    Some(spec) => Reply::error(format!(
+                        "ERR {} keeps state across commands: run it in a session \
                      (ziggy_session_exec)",
-                    spec.name
-                )),
-                None => Session::new(db, Policy::trusted()).execute(args),
-            })
+                        spec.name
+                    )),
+                    None => Session::new(db, Policy::trusted()).execute(args),
+                },
+            )
         })
     }
 }

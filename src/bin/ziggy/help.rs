@@ -84,6 +84,34 @@ pub fn help_text(topic: Option<&[u8]>) -> String {
     text
 }
 
+/// Shows `text` through `$PAGER` (run by `sh -c`, as git and man run it) or, without one,
+/// `less -FRX` (which quits at once when the text fits on the screen and leaves it there),
+/// as redis-cli users expect of a long list on a terminal. The pager quitting before it read
+/// everything is not an error.
+///
+/// # Errors
+/// If the pager cannot be started: the caller then prints the text itself.
+pub fn page(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = match std::env::var("PAGER") {
+        Ok(pager) if !pager.trim().is_empty() => Command::new("sh")
+            .arg("-c")
+            .arg(pager)
+            .stdin(Stdio::piped())
+            .spawn()?,
+        _ => Command::new("less")
+            .arg("-FRX")
+            .stdin(Stdio::piped())
+            .spawn()?,
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    child.wait()?;
+    Ok(())
+}
+
 /// The commands whose names are closest to `name` (at most two edits away, one for a name of
 /// three letters or less; case ignored): those at the least distance, at most three, what
 /// "did you mean" offers for a mistyped command.

@@ -107,8 +107,8 @@ struct Args {
     #[arg(short = 'u', value_name = "URI", help_heading = "Client of a server")]
     uri: Option<String>,
 
-    /// Database number on the server.
-    #[arg(short = 'n', value_name = "DB", help_heading = "Client of a server")]
+    /// Database number (SELECT DB first), on the server or in the directory.
+    #[arg(short = 'n', value_name = "DB")]
     db_number: Option<u32>,
 
     /// Start the session in RESP3 protocol mode (HELLO 3).
@@ -521,12 +521,7 @@ fn main() -> ExitCode {
     if args.is_client() {
         return client::main(&args, &matches);
     }
-    for (id, flag) in [
-        ("password", "-a"),
-        ("user", "--user"),
-        ("db_number", "-n"),
-        ("resp3", "-3"),
-    ] {
+    for (id, flag) in [("password", "-a"), ("user", "--user"), ("resp3", "-3")] {
         if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
             eprintln!("ziggy: {flag} is for a server: name one with -h HOST, -p PORT, -s SOCKET or -u URI");
             return ExitCode::from(2);
@@ -599,6 +594,12 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         && !io::stdin().is_terminal();
     let db = open(args, grouped)?;
     let mut session = Session::new(&db, Policy::trusted());
+    if let Some(n) = args.db_number {
+        let index = n.to_string();
+        if let Reply::Error(e) = session.execute(&[b"SELECT", index.as_bytes()]) {
+            anyhow::bail!("-n {n}: {e}");
+        }
+    }
     if args.scan {
         return scan_keys(&mut session, args);
     }
@@ -1054,8 +1055,16 @@ pub fn answer_help(args: &[&[u8]]) -> io::Result<bool> {
     if args.len() > 2 || !args[0].eq_ignore_ascii_case(b"help") {
         return Ok(false);
     }
-    let text = help::help_text(args.get(1).copied());
+    let topic = args.get(1).copied();
+    let text = help::help_text(topic);
     let mut out = group::stdout();
+    // A list of commands (`help @group`, `help @all`) pages on a terminal, never elsewhere.
+    if topic.is_some_and(|t| t.starts_with(b"@")) && io::stdout().is_terminal() {
+        out.flush()?;
+        if help::page(&text).is_ok() {
+            return Ok(true);
+        }
+    }
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(true)

@@ -277,10 +277,15 @@ struct Embedded<'a> {
 
 impl Lines for Embedded<'_> {
     fn prompt(&self) -> String {
+        // As redis-cli: `[n]` for a database other than 0, then `(TX)` in a transaction.
+        let db = match self.session.database() {
+            0 => String::new(),
+            n => format!("[{n}]"),
+        };
         if self.session.in_transaction() {
-            format!("{}(TX)> ", self.name)
+            format!("{}{db}(TX)> ", self.name)
         } else {
-            format!("{}> ", self.name)
+            format!("{}{db}> ", self.name)
         }
     }
 

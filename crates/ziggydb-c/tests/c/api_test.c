@@ -383,6 +383,29 @@ static void test_session(ziggy_db *db) {
     CHECK_RC(ziggy_session_exec(NULL, 1, begin, NULL, &r), ZIGGY_INVALID_ARGUMENT);
     CHECK_RC(ziggy_session_open(NULL, &s), ZIGGY_INVALID_ARGUMENT);
     CHECK_RC(ziggy_session_open(db, NULL), ZIGGY_INVALID_ARGUMENT);
+
+    /* SELECT n: a session's state; ziggy_exec refuses it (it would be forgotten). */
+    const char *select3[] = {"SELECT", "3"};
+    const char *set3[] = {"SET", "in3", "three"};
+    const char *get3[] = {"GET", "in3"};
+    CHECK_RC(ziggy_exec(db, 2, select3, NULL, &r), ZIGGY_OK);
+    CHECK(ziggy_reply_type(r) == ZIGGY_REPLY_ERROR);
+    CHECK(strstr(ziggy_reply_str(r, NULL), "session") != NULL);
+    ziggy_reply_free(r);
+    CHECK_RC(ziggy_session_open(db, &s), ZIGGY_OK);
+    CHECK_RC(ziggy_session_exec(s, 2, select3, NULL, &r), ZIGGY_OK);
+    CHECK(reply_is(r, ZIGGY_REPLY_STATUS, "OK"));
+    ziggy_reply_free(r);
+    CHECK_RC(ziggy_session_exec(s, 3, set3, NULL, &r), ZIGGY_OK);
+    CHECK(reply_is(r, ZIGGY_REPLY_STATUS, "OK"));
+    ziggy_reply_free(r);
+    CHECK_RC(ziggy_session_exec(s, 2, get3, NULL, &r), ZIGGY_OK);
+    CHECK(reply_is(r, ZIGGY_REPLY_BULK, "three"));
+    ziggy_reply_free(r);
+    ziggy_session_close(s);
+    CHECK_RC(ziggy_exec(db, 2, get3, NULL, &r), ZIGGY_OK);
+    CHECK(ziggy_reply_type(r) == ZIGGY_REPLY_NIL);
+    ziggy_reply_free(r);
 }
 
 static void test_txn(ziggy_db *db) {
