@@ -80,11 +80,11 @@ pub(crate) fn expire_batch(
             txn.raw_del(key, false);
             n += 1;
             // Published once the deletes commit (format-spec.md §5.4).
-            let flags = crate::types::pubsub::notify_flags(shared);
+            let flags = crate::engine::notify::notify_flags(shared);
             txn.note_event(
                 flags,
-                crate::types::pubsub::NOTIFY_DB,
-                crate::pubsub_events::EXPIRED,
+                crate::engine::notify::NOTIFY_DB,
+                crate::engine::notify::events::EXPIRED,
                 "expired",
                 key,
             );

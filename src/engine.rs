@@ -31,6 +31,7 @@ mod attach;
 pub(crate) mod backup;
 pub(crate) mod compaction;
 pub(crate) mod expiry;
+pub(crate) mod notify;
 pub(crate) mod options;
 pub(crate) mod pubsub;
 mod readonly;

@@ -204,6 +204,9 @@ mod value_type;
 pub use db::txn::{Savepoint, WriteTxn};
 pub use db::Db;
 pub use engine::backup::BackupStats;
+/// Keyspace notification classes (Redis's `notify-keyspace-events` letters): see
+/// [`Db::set_keyspace_events`].
+pub use engine::notify::events as pubsub_events;
 pub use engine::options::{Durability, OpenOptions};
 pub use engine::stats::{CompactStats, Metrics, ProcessStats};
 pub use error::{Error, ErrorCode, Result};
@@ -217,9 +220,6 @@ pub use types::collections::{
     SetView, SortedSet, SortedSetScanPage, SortedSetView, ZAddFlags,
 };
 pub use types::dump::PayloadError;
-/// Keyspace notification classes (Redis's `notify-keyspace-events` letters): see
-/// [`Db::set_keyspace_events`].
-pub use types::pubsub::events as pubsub_events;
 pub use types::read::{Expiry, Read, Snapshot};
 pub use types::{
     BitOp, BitUnit, BitfieldOp, BitfieldType, LcsMatch, LcsMatches, Overflow, HLL_SIZE,

@@ -10,7 +10,7 @@
 use crate::commands::exec::View;
 use crate::commands::reply::Reply;
 use crate::commands::table::{CommandId, CommandSpec, Kind};
-use crate::pubsub_events as ev;
+use crate::engine::notify::events as ev;
 use crate::{Db, WriteTxn};
 
 /// The database number the events name (`__keyspace@0__`); numbered databases set it.

@@ -918,7 +918,7 @@ impl WriteTxn {
             let notes = std::mem::take(&mut self.notes);
             let shared = std::sync::Arc::clone(self.shared()?);
             self.commit()?;
-            crate::types::pubsub::publish_notes(&shared, &notes);
+            crate::engine::notify::publish_notes(&shared, &notes);
             return Ok(());
         }
         if self.ops.is_empty() {
