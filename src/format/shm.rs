@@ -99,6 +99,14 @@ pub(crate) const W_WAKE_SLEEPERS: usize = 82;
 pub(crate) const W_WAKE_BASE: usize = 84;
 /// Buckets of the wake table: words 84–111.
 pub(crate) const W_WAKE_BUCKETS: usize = 28;
+/// Read views (format-spec.md §8.2): a count bumped when a writer could not save the old
+/// slot values registered views need (every view registered before it is then too old).
+pub(crate) const W_VIEWS_LOST: usize = 125;
+/// The odd sequence value of the last publish whose old slot values are saved in the undo
+/// ring of `ziggy.views`.
+pub(crate) const W_UNDO_SEQ: usize = 126;
+/// Read views registered in every process; a publish saves old slot values while not 0.
+pub(crate) const W_VIEWS: usize = 127;
 /// User keys by value type: word `W_TYPE_KEYS + tag` for type tags below `TYPE_TAGS`.
 pub(crate) const W_TYPE_KEYS: usize = 48;
 /// Type tags with a key counter.
