@@ -341,7 +341,7 @@ pub(crate) struct ReadView<'a> {
     /// is then run again once the rebuild ends, whatever `f` made of the error it got.
     unproven: std::cell::Cell<bool>,
     /// A read view (format-spec.md §8.2): point reads answer as of its txn.
-    at: Option<&'a views::At>,
+    at: Option<&'a views::At<'a>>,
     /// The state read is not the view's own: point reads consult the undo ring.
     changed: bool,
 }
@@ -475,7 +475,7 @@ pub(crate) struct Shared {
     pub(crate) wake: wake::Local,
     /// `ziggy.views`, opened at the first read view or the first publish beside one
     /// (format-spec.md §8.2).
-    pub(crate) views: Mutex<Option<Arc<views::ViewsFile>>>,
+    pub(crate) views: views::Local,
 }
 
 /// The engine of each directory open in this process, read-write and read-only apart.
@@ -521,7 +521,7 @@ impl Drop for Handle {
 }
 
 /// Runs `work` on the engine every `every` until the handle stops it.
-fn spawn_worker(
+pub(crate) fn spawn_worker(
     s: &Arc<Shared>,
     name: &str,
     every: Duration,
@@ -706,7 +706,7 @@ impl Shared {
     /// (format-spec.md §8.2).
     pub(crate) fn read_points_at<T>(
         &self,
-        at: &views::At,
+        at: &views::At<'_>,
         f: impl FnMut(&ReadView<'_>) -> Result<T>,
     ) -> Result<T> {
         self.read_section(true, Some(at), f)
@@ -715,7 +715,7 @@ impl Shared {
     fn read_section<T>(
         &self,
         points: bool,
-        at: Option<&views::At>,
+        at: Option<&views::At<'_>>,
         mut f: impl FnMut(&ReadView<'_>) -> Result<T>,
     ) -> Result<T> {
         self.check_fork()?;
@@ -2018,6 +2018,7 @@ impl Drop for Shared {
             // releases no flock the parent holds through them).
             return;
         }
+        self.views_idle(true);
         self.detach();
     }
 }

@@ -318,7 +318,7 @@ pub(crate) fn read_counted<T>(
 /// [`read_counted`] as of the read view `at` if there is one (format-spec.md §8.2).
 pub(crate) fn read_counted_at<T>(
     shared: &Shared,
-    at: Option<&crate::engine::views::At>,
+    at: Option<&crate::engine::views::At<'_>>,
     mut f: impl FnMut(&Snapshot<'_>) -> Result<T>,
 ) -> Result<T> {
     let counts = std::cell::Cell::new((0, 0));

@@ -717,7 +717,7 @@ impl Shared {
             fork_gen: crate::os::map::fork_generation(),
             pubsub: Mutex::new(None),
             wake: Default::default(),
-            views: Mutex::new(None),
+            views: Default::default(),
         }
     }
 

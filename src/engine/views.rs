@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::engine::{Hit, Shared, PUBLISH_SPIN};
@@ -48,14 +48,18 @@ const H_EPOCH: usize = 9;
 pub(crate) const VIEW_SLOTS: usize = 512;
 const SLOT_BASE: usize = 512;
 const SLOT_WORDS: usize = 8;
-// Slot words: 0 owner (pid << 32 | low 32 bits of its start time; 0 free), 1 txn `T`, 2 the
-// ring head when the view began, 3 the compaction epoch then, 4 counted (1 once the view
-// is counted in `ziggy.shm` word `views`).
+// Slot words: 0 owner (pid << 32 | low 32 bits of its start time; 0 free, `TOMB` while a
+// dead owner's slot is freed), 1 txn `T`, 2 the ring head when the view began, 3 the
+// compaction epoch then, 4 kind: 0 a view, 1 its process's count in `ziggy.shm` word
+// `views`. A free slot holds epoch 0 and head `u64::MAX` (a view that has not yet stored
+// its own pins everything).
 const S_OWNER: usize = 0;
 const S_TXN: usize = 1;
 const S_HEAD0: usize = 2;
 const S_EPOCH: usize = 3;
-const S_COUNTED: usize = 4;
+const S_KIND: usize = 4;
+const KIND_COUNT: u64 = 1;
+const TOMB: u64 = u64::MAX;
 
 /// Undo entries the ring holds: a view answers until this many slot changes were committed
 /// after it began.
@@ -138,6 +142,9 @@ impl ViewsFile {
         w[H_BOOT1].store(boot.1, Ordering::Relaxed);
         w[H_SLOTS].store(VIEW_SLOTS as u64, Ordering::Relaxed);
         w[H_RING].store(RING, Ordering::Relaxed);
+        for s in 0..VIEW_SLOTS {
+            w[SLOT_BASE + s * SLOT_WORDS + S_HEAD0].store(u64::MAX, Ordering::Relaxed);
+        }
         w[H_MAGIC].store(MAGIC, Ordering::Release);
         Ok(map)
     }
@@ -192,14 +199,15 @@ impl ViewsFile {
         let mut pinned = false;
         for s in 0..VIEW_SLOTS {
             let owner = self.slot(s, S_OWNER).load(Ordering::SeqCst);
-            if owner == 0 {
+            if owner == 0 || owner == TOMB {
                 continue;
             }
             if !owner_alive(owner) {
                 release_dead(self, s, owner, shared);
                 continue;
             }
-            if self.slot(s, S_EPOCH).load(Ordering::SeqCst) < epoch
+            if self.slot(s, S_KIND).load(Ordering::SeqCst) != KIND_COUNT
+                && self.slot(s, S_EPOCH).load(Ordering::SeqCst) < epoch
                 && head.saturating_sub(self.slot(s, S_HEAD0).load(Ordering::SeqCst)) <= RING
             {
                 pinned = true;
@@ -209,20 +217,18 @@ impl ViewsFile {
     }
 }
 
-/// This process's owner word: pid and the low 32 bits of its start time.
-fn own_owner() -> u64 {
-    static OWN: Mutex<Option<(u32, u64)>> = Mutex::new(None);
-    let pid = std::process::id();
-    let mut g = OWN.lock().unwrap_or_else(|e| e.into_inner());
-    match *g {
-        Some((p, w)) if p == pid => w,
-        _ => {
-            let start = crate::os::proc::process_start(pid).unwrap_or(0);
-            let w = u64::from(pid) << 32 | (start & 0xFFFF_FFFF);
-            *g = Some((pid, w));
-            w
-        }
+/// This process's owner word: pid and the low 32 bits of its start time (`pid` is the
+/// handle's: a forked child is refused before it gets here).
+fn own_owner(pid: u32) -> u64 {
+    static OWN: AtomicU64 = AtomicU64::new(0);
+    let w = OWN.load(Ordering::Relaxed);
+    if w != 0 && (w >> 32) as u32 == pid {
+        return w;
     }
+    let start = crate::os::proc::process_start(pid).unwrap_or(0);
+    let w = u64::from(pid) << 32 | (start & 0xFFFF_FFFF);
+    OWN.store(w, Ordering::Relaxed);
+    w
 }
 
 /// Whether the process of an owner word is alive (the same pid and start time).
@@ -231,19 +237,27 @@ fn owner_alive(owner: u64) -> bool {
     crate::os::proc::process_start(pid).is_some_and(|s| s & 0xFFFF_FFFF == owner & 0xFFFF_FFFF)
 }
 
-/// Frees slot `s` of a dead process (owner word `owner`), uncounting its view.
+/// Frees slot `s` of a dead process (owner word `owner`), uncounting the process if it is
+/// its count.
 fn release_dead(file: &ViewsFile, s: usize, owner: u64, shared: &Shared) {
-    let counted = file.slot(s, S_COUNTED).load(Ordering::SeqCst);
     if file
         .slot(s, S_OWNER)
-        .compare_exchange(owner, 0, Ordering::SeqCst, Ordering::SeqCst)
+        .compare_exchange(owner, TOMB, Ordering::SeqCst, Ordering::SeqCst)
         .is_ok()
     {
-        file.slot(s, S_COUNTED).store(0, Ordering::SeqCst);
-        if counted == 1 {
+        if file.slot(s, S_KIND).load(Ordering::SeqCst) == KIND_COUNT {
             uncount(shared);
         }
+        free_slot(file, s);
     }
+}
+
+/// Frees slot `s`, held by the caller, leaving it the values of a free slot.
+fn free_slot(file: &ViewsFile, s: usize) {
+    file.slot(s, S_KIND).store(0, Ordering::Relaxed);
+    file.slot(s, S_EPOCH).store(0, Ordering::Relaxed);
+    file.slot(s, S_HEAD0).store(u64::MAX, Ordering::Relaxed);
+    file.slot(s, S_OWNER).store(0, Ordering::Release);
 }
 
 fn uncount(shared: &Shared) {
@@ -259,14 +273,16 @@ fn uncount(shared: &Shared) {
 static HINT: AtomicUsize = AtomicUsize::new(0);
 
 /// A registered view: the txn it reads at, and what its reads found in the undo ring.
-pub(crate) struct At {
+pub(crate) struct At<'a> {
     pub(crate) txn: u64,
     head0: u64,
     lost0: u64,
     /// `None` for a read-only handle, whose state never changes.
-    reg: Option<(Arc<ViewsFile>, usize)>,
-    shared: Arc<Shared>,
-    cache: Mutex<Cache>,
+    reg: Option<(&'a ViewsFile, usize)>,
+    shared: &'a Shared,
+    /// Made at the first read that needs the ring (a view with no commit after it never
+    /// needs one).
+    cache: Mutex<Option<Box<Cache>>>,
 }
 
 #[derive(Default)]
@@ -278,9 +294,10 @@ struct Cache {
     changes: HashMap<u64, Vec<(u64, u64)>>,
 }
 
-impl At {
+impl<'a> At<'a> {
     /// Registers a view of the current state of `shared`.
-    pub(crate) fn register(shared: &Arc<Shared>) -> Result<At> {
+    #[inline]
+    pub(crate) fn register(shared: &'a Shared) -> Result<At<'a>> {
         shared.check_fork()?;
         if shared.read_only {
             return Ok(At {
@@ -288,42 +305,49 @@ impl At {
                 head0: 0,
                 lost0: 0,
                 reg: None,
-                shared: Arc::clone(shared),
-                cache: Mutex::new(Cache::default()),
+                shared,
+                cache: Mutex::new(None),
             });
         }
         let file = shared.views_file(true)?.ok_or(Error::Poisoned)?;
         let head0 = file.head();
         let epoch = file.w(H_EPOCH).load(Ordering::SeqCst);
-        let lost0 = shared.shm.w(W_VIEWS_LOST).load(Ordering::SeqCst);
-        let me = own_owner();
-        let slot = claim(&file, me, shared).ok_or_else(|| {
+        let lost0 = shared.shm.w(W_VIEWS_LOST).load(Ordering::Acquire);
+        let me = own_owner(shared.pid);
+        let slot = claim(file, me, shared).ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "too many read views open at once ({VIEW_SLOTS} in all processes)"
             ))
         })?;
-        file.slot(slot, S_HEAD0).store(head0, Ordering::SeqCst);
-        file.slot(slot, S_EPOCH).store(epoch, Ordering::SeqCst);
-        // Counted before the txn is read: a writer that publishes after this sees the count
-        // and saves what it overwrites (its store of the odd sequence, a fence, its load of
-        // the count; here the count, a fence, the load of the sequence).
-        shared.shm.w(W_VIEWS).fetch_add(1, Ordering::SeqCst);
-        file.slot(slot, S_COUNTED).store(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        let at = At {
-            txn: 0,
+        file.slot(slot, S_HEAD0).store(head0, Ordering::Release);
+        file.slot(slot, S_EPOCH).store(epoch, Ordering::Release);
+        // The process is counted before the txn is read: a writer that publishes after this
+        // sees the count and saves what it overwrites. Its store of the odd sequence, a
+        // sequentially consistent fence and its load of the count; here the count (a
+        // sequentially consistent read-modify-write, by this view or an earlier one of the
+        // process whose count this load reads) and a sequentially consistent load of the
+        // sequence: one of the two sees the other. The process stays counted while it has
+        // views, and is uncounted about a second after its last ([`Shared::views_idle`]).
+        let counted = match shared.views.count.load(Ordering::SeqCst) {
+            0 => count_process(shared, file, me),
+            _ => Ok(()),
+        };
+        let txn = match counted.and_then(|()| current_txn(shared)) {
+            Ok(t) => t,
+            Err(e) => {
+                unregister(shared, file, slot);
+                return Err(e);
+            }
+        };
+        file.slot(slot, S_TXN).store(txn, Ordering::Relaxed);
+        Ok(At {
+            txn,
             head0,
             lost0,
-            reg: Some((Arc::clone(&file), slot)),
-            shared: Arc::clone(shared),
-            cache: Mutex::new(Cache::default()),
-        };
-        // From here `at` is dropped (and unregistered) on an error.
-        let txn = current_txn(shared)?;
-        file.slot(slot, S_TXN).store(txn, Ordering::SeqCst);
-        let mut at = at;
-        at.txn = txn;
-        Ok(at)
+            reg: Some((file, slot)),
+            shared,
+            cache: Mutex::new(None),
+        })
     }
 
     fn too_old(&self) -> Error {
@@ -351,7 +375,8 @@ impl At {
         if shared.shm.w(W_VIEWS_LOST).load(Ordering::Acquire) != self.lost0 {
             return Err(self.too_old());
         }
-        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let c = guard.get_or_insert_with(Box::default);
         let head = file.head();
         if head.saturating_sub(self.head0) > RING {
             return Err(self.too_old());
@@ -387,24 +412,103 @@ impl At {
     }
 }
 
-impl Drop for At {
+impl Drop for At<'_> {
     fn drop(&mut self) {
-        let Some((file, slot)) = self.reg.take() else {
-            return;
-        };
-        // Uncounted before the slot is freed, so that a cleaner never uncounts it twice.
-        if self.shared.forked() {
-            return;
+        if let Some((file, slot)) = self.reg.take() {
+            unregister(self.shared, file, slot);
         }
-        if file.slot(slot, S_COUNTED).swap(0, Ordering::SeqCst) == 1 {
-            uncount(&self.shared);
-        }
-        file.slot(slot, S_OWNER).store(0, Ordering::SeqCst);
-        HINT.store(slot, Ordering::Relaxed);
     }
 }
 
-/// Claims a free slot (or one of a dead process) for owner `me`.
+/// Frees the view slot `slot` of this process.
+fn unregister(shared: &Shared, file: &ViewsFile, slot: usize) {
+    if shared.forked() {
+        return;
+    }
+    free_slot(file, slot);
+    HINT.store(slot, Ordering::Relaxed);
+}
+
+/// Counts this process in `ziggy.shm` word `views`, with a slot of kind count that a
+/// cleaner uncounts if the process dies.
+fn count_process(shared: &Shared, file: &ViewsFile, me: u64) -> Result<()> {
+    let _g = shared.views.lock.lock().unwrap_or_else(|e| e.into_inner());
+    if shared.views.count.load(Ordering::SeqCst) != 0 {
+        return Ok(());
+    }
+    let s = claim(file, me, shared).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "too many read views open at once ({VIEW_SLOTS} in all processes)"
+        ))
+    })?;
+    // Counted, then marked: a process that dies between the two is counted until the
+    // state is created anew (harmless: commits save old values for no one).
+    shared.shm.w(W_VIEWS).fetch_add(1, Ordering::SeqCst);
+    file.slot(s, S_KIND).store(KIND_COUNT, Ordering::SeqCst);
+    shared.views.count.store(s + 1, Ordering::SeqCst);
+    Ok(())
+}
+
+/// This process's part in read views: its `ziggy.views` and its count.
+#[derive(Default)]
+pub(crate) struct Local {
+    file: std::sync::OnceLock<ViewsFile>,
+    /// The slot of kind count of this process, plus one; 0 if it is not counted.
+    count: AtomicUsize,
+    /// Held while the process is counted or uncounted.
+    lock: Mutex<()>,
+    /// The thread that uncounts the process once it has no view.
+    worker: std::sync::OnceLock<()>,
+}
+
+impl Shared {
+    /// Uncounts this process if it has no view open (`all`: whatever it has, at close).
+    pub(crate) fn views_idle(&self, all: bool) {
+        let _g = self.views.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let c = self.views.count.load(Ordering::SeqCst);
+        let Some(file) = self.views.file.get().filter(|_| c != 0) else {
+            return;
+        };
+        self.views.count.store(0, Ordering::SeqCst);
+        let me = own_owner(self.pid);
+        // A view that began counted claimed its slot before it read the count: either it
+        // is seen here, or it saw 0 and counts the process again.
+        let open = (0..VIEW_SLOTS).any(|s| {
+            s != c - 1
+                && file.slot(s, S_OWNER).load(Ordering::SeqCst) == me
+                && file.slot(s, S_KIND).load(Ordering::SeqCst) != KIND_COUNT
+        });
+        if open && !all {
+            self.views.count.store(c, Ordering::SeqCst);
+            return;
+        }
+        self.shm.w(W_VIEWS).fetch_sub(1, Ordering::SeqCst);
+        free_slot(file, c - 1);
+    }
+}
+
+/// Starts (once per handle) the thread that uncounts the process a second after its last
+/// view.
+pub(crate) fn start_worker(s: &std::sync::Arc<Shared>, handle: &crate::engine::Handle) {
+    if s.read_only {
+        return;
+    }
+    s.views.worker.get_or_init(|| {
+        let t = crate::engine::spawn_worker(s, "ziggydb-views", Duration::from_secs(1), |s| {
+            s.views_idle(false)
+        });
+        if let Some(t) = t {
+            handle
+                .workers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(t);
+        }
+    });
+}
+
+/// Claims a free slot (or one of a dead process) for owner `me`; it holds the values of a
+/// free slot.
 fn claim(file: &ViewsFile, me: u64, shared: &Shared) -> Option<usize> {
     let hint = HINT.load(Ordering::Relaxed) % VIEW_SLOTS;
     let free = |s: usize| {
@@ -465,17 +569,16 @@ fn current_txn(shared: &Shared) -> Result<u64> {
 impl Shared {
     /// This process's `ziggy.views`; created if `create`, otherwise `None` if no view was
     /// ever opened on the directory.
-    pub(crate) fn views_file(&self, create: bool) -> Result<Option<Arc<ViewsFile>>> {
-        let mut slot = self.views.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(v) = slot.as_ref() {
-            return Ok(Some(Arc::clone(v)));
+    pub(crate) fn views_file(&self, create: bool) -> Result<Option<&ViewsFile>> {
+        if let Some(v) = self.views.file.get() {
+            return Ok(Some(v));
         }
         let Some(v) = ViewsFile::open(&self.dir, self.mode, self.opts.lock_timeout, create)? else {
             return Ok(None);
         };
-        let v = Arc::new(v);
-        *slot = Some(Arc::clone(&v));
-        Ok(Some(v))
+        // Two threads may both open it: one map is kept, the other dropped.
+        let _ = self.views.file.set(v);
+        Ok(self.views.file.get())
     }
 
     /// Publish hook (format-spec.md §8.2), with `seq` odd at `seq_odd` and before any slot of

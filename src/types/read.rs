@@ -665,12 +665,12 @@ impl Read for Snapshot<'_> {}
 /// assert_eq!(db.get_value("a")?, Some(Value::Int(2)));
 /// # Ok(()) }
 /// ```
-pub struct ReadView {
-    db: Db,
-    at: crate::engine::views::At,
+pub struct ReadView<'db> {
+    db: &'db Db,
+    at: crate::engine::views::At<'db>,
 }
 
-impl ReadView {
+impl ReadView<'_> {
     /// Index changes (keys written or deleted, collection pages included) a view outlives:
     /// the undo ring's length.
     pub const RING: u64 = crate::engine::views::RING;
@@ -681,7 +681,7 @@ impl ReadView {
     }
 }
 
-impl std::fmt::Debug for ReadView {
+impl std::fmt::Debug for ReadView<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReadView")
             .field("txn", &self.at.txn)
@@ -689,13 +689,13 @@ impl std::fmt::Debug for ReadView {
     }
 }
 
-impl Sealed for ReadView {
+impl Sealed for ReadView<'_> {
     fn section<T>(&self, f: &mut dyn FnMut(Src<'_>) -> Result<T>) -> Result<T> {
         crate::db::pages::read_counted_at(&self.db.inner, Some(&self.at), |s| f(Src::Snap(s)))
     }
 }
 
-impl Read for ReadView {}
+impl Read for ReadView<'_> {}
 
 impl Db {
     /// Opens a read view of the newest commit ([`ReadView`]): the reads made through it
@@ -706,9 +706,11 @@ impl Db {
     /// # Errors
     /// I/O errors creating or mapping `ziggy.views`; [`Error::InvalidArgument`] if 512
     /// views are open at once in all processes; [`Error::Forked`].
-    pub fn read_view(&self) -> Result<ReadView> {
+    #[inline]
+    pub fn read_view(&self) -> Result<ReadView<'_>> {
+        crate::engine::views::start_worker(&self.inner, &self._handle);
         Ok(ReadView {
-            db: self.clone(),
+            db: self,
             at: crate::engine::views::At::register(&self.inner)?,
         })
     }

@@ -139,6 +139,14 @@ fn child_readview_writer() {
     })());
 }
 
+/// `ziggy.shm` word 127: processes with read views (format-spec.md §5.1).
+fn views_counted(dir: &Path) -> TestResult<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut b = [0u8; 8];
+    std::fs::File::open(dir.join("ziggy.shm"))?.read_exact_at(&mut b, 127 * 8)?;
+    Ok(u64::from_le_bytes(b))
+}
+
 /// The segment files in `dir`.
 fn segments(dir: &Path) -> Vec<PathBuf> {
     util::segment_files(dir)
@@ -259,11 +267,14 @@ fn a_view_of_a_killed_process_pins_nothing_after_the_next_compaction() -> TestRe
     h.send("CHECK");
     h.expect("OK", LONG);
     h.kill();
+    assert_eq!(views_counted(&dir)?, 1, "the holder's process is counted");
     // The next compaction finds the view's process gone and deletes what it kept.
     db.compact()?;
     for f in &before {
         assert!(!f.exists(), "{} outlived the killed view", f.display());
     }
+    // ... and uncounts it: commits no longer save old versions for it.
+    assert_eq!(views_counted(&dir)?, 0, "the dead process is still counted");
     check_generation(&db, 3, "after the holder died")?;
     let report = db.check()?;
     assert!(report.is_ok(), "{:?}", report.problems);
