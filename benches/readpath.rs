@@ -149,7 +149,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }));
     }
     let view = db.read_view()?;
-    let kept = measure(round, n, |i| {
+    let kept = measure_cpu(10, calls, n, |i| {
         black_box(view.get(k(i)).expect("view get"));
     });
     // 1% of the keys rewritten after the view began: every read then checks the record's
@@ -162,7 +162,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         })?;
     }
-    let behind = measure(round, n, |i| {
+    let behind = measure_cpu(10, calls, n, |i| {
         black_box(view.get(k(i)).expect("view get"));
     });
     drop(view);
