@@ -659,9 +659,9 @@ impl Read for Snapshot<'_> {}
 /// db.transaction(|tx| tx.hash(b"h").set(&[("f", "old")]))?;
 /// let view = db.read_view()?;
 /// db.set(b"a", 2i64)?;
-/// db.del(b"h")?;
+/// db.delete(b"h")?;
 /// assert_eq!(view.get("a")?, Some(Value::Int(1)));
-/// assert_eq!(view.hash_view("h").get("f")?, Some(b"old".to_vec()));
+/// assert_eq!(view.hash_view("h").get(b"f")?, Some(b"old".to_vec()));
 /// assert_eq!(db.get_value("a")?, Some(Value::Int(2)));
 /// # Ok(()) }
 /// ```
@@ -676,6 +676,18 @@ impl ReadView<'_> {
     pub const RING: u64 = crate::engine::views::RING;
 
     /// The txn id of the commit the view answers as of (0 for an empty database).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// assert_eq!(db.read_view()?.txn(), 0);
+    /// db.set(b"k", "v")?;
+    /// assert_eq!(db.read_view()?.txn(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn txn(&self) -> u64 {
         self.at.txn
     }
@@ -702,6 +714,25 @@ impl Db {
     /// all answer as of that commit, while others write and compact. Cheap: a few atomic
     /// operations to register it, and reads cost as plain reads until some commit is made
     /// after it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ziggydb::{Db, Read, Value};
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = Db::open(dir.path().join("data"))?;
+    /// db.set(b"a", 1i64)?;
+    /// db.set(b"b", 1i64)?;
+    /// let view = db.read_view()?;
+    /// db.transaction(|tx| {
+    ///     tx.set(b"a", 0i64)?;
+    ///     tx.set(b"b", 2i64)
+    /// })?;
+    /// // Both as of the same commit, before the transfer.
+    /// assert_eq!((view.get("a")?, view.get("b")?), (Some(Value::Int(1)), Some(Value::Int(1))));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// I/O errors creating or mapping `ziggy.views`; [`Error::InvalidArgument`] if 512
