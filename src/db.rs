@@ -103,7 +103,7 @@ pub(crate) fn expire_batch(
 pub struct Db {
     pub(crate) inner: Arc<Shared>,
     /// Keeps the background threads; the last handle dropped stops them.
-    _handle: Arc<crate::engine::Handle>,
+    pub(crate) _handle: Arc<crate::engine::Handle>,
 }
 
 impl Db {

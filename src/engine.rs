@@ -43,6 +43,7 @@ use attach::{holder_pid, opener_phase};
 pub(crate) use attach::{index_belongs, unadoptable};
 pub(crate) use recovery::{parse_txn, scan_log, TxnParse};
 pub(crate) mod stats;
+pub(crate) mod views;
 
 /// Length of a seal record (no key, 8-byte value).
 pub(crate) const SEAL_LEN: usize = RECORD_HEADER_LEN + 8;
@@ -227,7 +228,7 @@ pub(crate) enum TxnRead {
 
 /// A reader that meets a publish in progress spins this long before it reads the
 /// transaction being published (a normal publish lasts microseconds).
-const PUBLISH_SPIN: Duration = Duration::from_micros(20);
+pub(crate) const PUBLISH_SPIN: Duration = Duration::from_micros(20);
 
 /// How long a reader keeps retrying when the transaction being published cannot be read
 /// while the sequence stays put, before it reports that (damage, format-spec.md §8).
@@ -340,6 +341,10 @@ pub(crate) struct ReadView<'a> {
     /// Set by a read of a rebuilding view that only the rebuilt index can answer: the section
     /// is then run again once the rebuild ends, whatever `f` made of the error it got.
     unproven: std::cell::Cell<bool>,
+    /// A read view (format-spec.md §8.2): point reads answer as of its txn.
+    at: Option<&'a views::At<'a>>,
+    /// The state read is not the view's own: point reads consult the undo ring.
+    changed: bool,
 }
 
 impl std::ops::Deref for ReadView<'_> {
@@ -364,6 +369,8 @@ impl ReadView<'_> {
             shared,
             rebuilding: false,
             unproven: std::cell::Cell::new(false),
+            at: None,
+            changed: false,
         }
     }
 
@@ -404,6 +411,11 @@ impl ReadView<'_> {
     ) -> Option<(&Arc<SegmentMap>, RecMeta)> {
         let o = self.overlay?;
         o.get(key, hash, internal).map(|m| (&o.map, *m))
+    }
+
+    /// Whether this section reads for a read view (format-spec.md §8.2).
+    pub(crate) fn is_view(&self) -> bool {
+        self.at.is_some()
     }
 
     /// Whether the transaction being published writes the user key `key`.
@@ -462,6 +474,9 @@ pub(crate) struct Shared {
     pub(crate) pubsub: Mutex<Option<Arc<crate::engine::pubsub::PubSub>>>,
     /// This process's waiters on the wake table (format-spec.md §9.6).
     pub(crate) wake: wake::Local,
+    /// `ziggy.views`, opened at the first read view or the first publish beside one
+    /// (format-spec.md §8.2).
+    pub(crate) views: views::Local,
 }
 
 /// The engine of each directory open in this process, read-write and read-only apart.
@@ -507,7 +522,7 @@ impl Drop for Handle {
 }
 
 /// Runs `work` on the engine every `every` until the handle stops it.
-fn spawn_worker(
+pub(crate) fn spawn_worker(
     s: &Arc<Shared>,
     name: &str,
     every: Duration,
@@ -625,6 +640,21 @@ impl Shared {
         hash: u64,
         internal: bool,
     ) -> Result<Option<Hit>> {
+        let hit = self.probe_current(idx, key, hash, internal)?;
+        match idx.at {
+            Some(at) if idx.changed => at.resolve(self, key, hash, internal, hit),
+            _ => Ok(hit),
+        }
+    }
+
+    /// [`Self::probe_key`] in the state the section reads, whatever view it is for.
+    fn probe_current(
+        &self,
+        idx: &ReadView<'_>,
+        key: &[u8],
+        hash: u64,
+        internal: bool,
+    ) -> Result<Option<Hit>> {
         if idx.rebuilding {
             return self
                 .proven_while_rebuilding(key, hash, internal)
@@ -662,7 +692,7 @@ impl Shared {
         &self,
         f: impl FnMut(&ReadView<'_>) -> Result<T>,
     ) -> Result<T> {
-        self.read_section(false, f)
+        self.read_section(false, None, f)
     }
 
     /// As [`Self::read_consistent`] for `f` that reads only through [`Self::probe_key`] or
@@ -670,12 +700,23 @@ impl Shared {
     /// answer what the log proves (format-spec.md §10.4), and waits for the rebuilt index
     /// only if one of them cannot be proved (or `f` scans).
     pub(crate) fn read_points<T>(&self, f: impl FnMut(&ReadView<'_>) -> Result<T>) -> Result<T> {
-        self.read_section(true, f)
+        self.read_section(true, None, f)
+    }
+
+    /// As [`Self::read_points`] for the read view `at`: point reads answer as of its txn
+    /// (format-spec.md §8.2).
+    pub(crate) fn read_points_at<T>(
+        &self,
+        at: &views::At<'_>,
+        f: impl FnMut(&ReadView<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.read_section(true, Some(at), f)
     }
 
     fn read_section<T>(
         &self,
         points: bool,
+        at: Option<&views::At<'_>>,
         mut f: impl FnMut(&ReadView<'_>) -> Result<T>,
     ) -> Result<T> {
         self.check_fork()?;
@@ -722,20 +763,38 @@ impl Shared {
                     }
                 }
             }
+            // A view older than the transaction being published reads the state before it
+            // while its old slot values are not saved yet: no slot of it has changed then
+            // (format-spec.md §8.2).
+            let before = at.is_some_and(|a| {
+                overlay.as_ref().is_some_and(|o| o.txn > a.txn) && !views::undo_saved(self, s1)
+            });
+            if before {
+                overlay = None;
+            }
+            let changed = at
+                .is_some_and(|a| publishing || self.shm.get(W_NEXT_TXN).saturating_sub(1) != a.txn);
+            let pub_view = publishing && !before;
             let guard = self.index.load();
             let r = match &*guard {
-                Some(idx) if idx.gen == self.shm.get(W_INDEX_GEN) => {
-                    f(&ReadView::new(idx, overlay.as_deref(), publishing, self))
-                }
+                Some(idx) if idx.gen == self.shm.get(W_INDEX_GEN) => f(&ReadView {
+                    at,
+                    changed,
+                    ..ReadView::new(idx, overlay.as_deref(), pub_view, self)
+                }),
                 _ => {
                     drop(guard);
                     self.current_index().and_then(|idx| {
-                        f(&ReadView::new(&idx, overlay.as_deref(), publishing, self))
+                        f(&ReadView {
+                            at,
+                            changed,
+                            ..ReadView::new(&idx, overlay.as_deref(), pub_view, self)
+                        })
                     })
                 }
             };
             fence(Ordering::Acquire);
-            if seq.load(Ordering::Relaxed) == s1 {
+            if seq.load(Ordering::Relaxed) == s1 && !(before && views::undo_saved(self, s1)) {
                 return r;
             }
         }
@@ -1409,6 +1468,11 @@ impl Shared {
             let next = self.shm.get(W_NEXT_TXN);
             match self.read_txn(start)? {
                 TxnRead::Txn(t) if t.txn == next => {
+                    // The dead writer saved the old slot values before it changed any slot,
+                    // or a view may not have them yet (format-spec.md §8.2).
+                    if !views::undo_saved(self, seq) {
+                        self.save_undo(&idx, &t.map, t.records.iter().copied(), seq, t.txn);
+                    }
                     for &(p, meta) in &t.records {
                         self.apply_record(&idx, &t.map, p, &meta)?;
                     }
@@ -1817,7 +1881,7 @@ impl Shared {
         &self,
         idx: &IndexMap,
         map: &SegmentMap,
-        records: impl Iterator<Item = (u64, RecMeta)>,
+        records: impl Iterator<Item = (u64, RecMeta)> + Clone,
         count: usize,
         start: u64,
         end: u64,
@@ -1830,6 +1894,7 @@ impl Shared {
         // this publish, and reads the transaction there (format-spec.md §8).
         seq.store(s + 1, Ordering::Release);
         fence(Ordering::Release);
+        self.save_undo(idx, map, records.clone(), s + 1, txn);
         let mut result = Ok(());
         let half = if count >= 2 { count / 2 } else { usize::MAX };
         for (i, (p, meta)) in records.enumerate() {
@@ -1995,6 +2060,7 @@ impl Drop for Shared {
             // releases no flock the parent holds through them).
             return;
         }
+        self.views_idle(true);
         self.detach();
     }
 }

@@ -342,6 +342,16 @@ pub enum Error {
         /// Bytes of messages the ring holds.
         ring: u64,
     },
+    /// A read view ([`Db::read_view`](crate::Db::read_view)) was kept open while more slot
+    /// changes were committed than the undo ring of `ziggy.views` holds (format-spec.md
+    /// §8.2): the older versions it needs may be gone. Open a new view.
+    #[error("read view of txn {txn} is too old: more than {limit} index changes were committed since it began; open a new view")]
+    SnapshotTooOld {
+        /// The txn the view reads at.
+        txn: u64,
+        /// Index changes (keys written or deleted) the undo ring holds.
+        limit: u64,
+    },
     /// An argument is invalid (e.g. a zero segment size).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -521,6 +531,8 @@ pub enum ErrorCode {
     TxnActive = 64,
     /// A subscriber fell further behind than the Pub/Sub ring holds. ([`Error::SubscriberOverrun`])
     SubscriberOverrun = 65,
+    /// A read view outlived the undo ring. ([`Error::SnapshotTooOld`])
+    SnapshotTooOld = 66,
     /// An argument is invalid. ([`Error::InvalidArgument`])
     InvalidArgument = 80,
     /// A key is longer than the format allows. ([`Error::KeyTooLarge`])
@@ -579,6 +591,7 @@ impl ErrorCode {
         ErrorCode::Forked,
         ErrorCode::TxnActive,
         ErrorCode::SubscriberOverrun,
+        ErrorCode::SnapshotTooOld,
         ErrorCode::InvalidArgument,
         ErrorCode::KeyTooLarge,
         ErrorCode::ValueTooLarge,
@@ -644,6 +657,7 @@ impl ErrorCode {
             ErrorCode::Forked => "FORKED",
             ErrorCode::TxnActive => "TXN_ACTIVE",
             ErrorCode::SubscriberOverrun => "SUBSCRIBER_OVERRUN",
+            ErrorCode::SnapshotTooOld => "SNAPSHOT_TOO_OLD",
             ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
             ErrorCode::KeyTooLarge => "KEY_TOO_LARGE",
             ErrorCode::ValueTooLarge => "VALUE_TOO_LARGE",
@@ -714,6 +728,7 @@ impl Error {
             Error::Forked { .. } => ErrorCode::Forked,
             Error::TxnActive { .. } => ErrorCode::TxnActive,
             Error::SubscriberOverrun { .. } => ErrorCode::SubscriberOverrun,
+            Error::SnapshotTooOld { .. } => ErrorCode::SnapshotTooOld,
             Error::InvalidArgument(_) => ErrorCode::InvalidArgument,
             Error::KeyTooLarge { .. } => ErrorCode::KeyTooLarge,
             Error::ValueTooLarge { .. } => ErrorCode::ValueTooLarge,

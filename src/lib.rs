@@ -220,7 +220,7 @@ pub use types::collections::{
     SetView, SortedSet, SortedSetScanPage, SortedSetView, ZAddFlags,
 };
 pub use types::dump::PayloadError;
-pub use types::read::{Expiry, Read, Snapshot};
+pub use types::read::{Expiry, Read, ReadView, Snapshot};
 pub use types::{
     BitOp, BitUnit, BitfieldOp, BitfieldType, LcsMatch, LcsMatches, Overflow, HLL_SIZE,
     MAX_BIT_OFFSET, MAX_LCS_TABLE,

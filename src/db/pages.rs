@@ -295,6 +295,11 @@ impl Snapshot<'_> {
 
     /// The live, unexpired user keys of this view, in no order.
     pub(crate) fn all_keys(&self) -> Result<Vec<Vec<u8>>> {
+        if self.idx.is_view() {
+            return Err(Error::InvalidArgument(
+                "a read view answers reads of keys, not listings of keys (KEYS, SCAN)".into(),
+            ));
+        }
         self.shared.keys_in(self.idx)
     }
 }
@@ -305,17 +310,30 @@ impl Snapshot<'_> {
 /// ([`crate::Metrics::reads`]).
 pub(crate) fn read_counted<T>(
     shared: &Shared,
+    f: impl FnMut(&Snapshot<'_>) -> Result<T>,
+) -> Result<T> {
+    read_counted_at(shared, None, f)
+}
+
+/// [`read_counted`] as of the read view `at` if there is one (format-spec.md §8.2).
+pub(crate) fn read_counted_at<T>(
+    shared: &Shared,
+    at: Option<&crate::engine::views::At<'_>>,
     mut f: impl FnMut(&Snapshot<'_>) -> Result<T>,
 ) -> Result<T> {
     let counts = std::cell::Cell::new((0, 0));
-    let r = shared.read_points(|idx| {
+    let mut run = |idx: &ReadView<'_>| {
         counts.set((0, 0));
         f(&Snapshot {
             shared,
             idx,
             counts: Some(&counts),
         })
-    });
+    };
+    let r = match at {
+        Some(at) => shared.read_points_at(at, &mut run),
+        None => shared.read_points(&mut run),
+    };
     let (hits, misses) = counts.get();
     for hit in (0..hits).map(|_| true).chain((0..misses).map(|_| false)) {
         shared.count_read(hit);

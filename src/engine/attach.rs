@@ -32,13 +32,14 @@ pub(crate) fn unadoptable(idx: &IndexMap, man: &Manifest) -> Option<&'static str
 
 /// Files the engine creates in a database directory before (and besides) its manifest;
 /// none of them holds data (format-spec.md §2).
-const RUNTIME_FILES: [&str; 6] = [
+const RUNTIME_FILES: [&str; 7] = [
     "ziggy.lock",
     "ziggy.shm",
     "writer.lock",
     "sync.lock",
     "compact.lock",
     "ziggy.pubsub",
+    "ziggy.views",
 ];
 
 /// What a directory entry can be when a directory has no manifest.
@@ -746,6 +747,7 @@ impl Shared {
             fork_gen: crate::os::map::fork_generation(),
             pubsub: Mutex::new(None),
             wake: Default::default(),
+            views: Default::default(),
         }
     }
 
@@ -1168,7 +1170,9 @@ impl Shared {
         };
         let rotating = self.shm.get(W_ROTATING) as u32;
         let mut removed = false;
-        for id in segs {
+        // Victims of a compaction that a read view may still read (format-spec.md §8.2).
+        let pinned = self.views_pin(None);
+        for id in segs.into_iter().filter(|_| !pinned) {
             let path = self.segs.path(id);
             if !man.segments.iter().any(|&(s, _)| s == id)
                 && id != rotating

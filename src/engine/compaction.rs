@@ -493,6 +493,9 @@ impl Shared {
             });
         }
 
+        // Views that begin from here on never read the victims (format-spec.md §8.2).
+        let views_epoch = self.views_new_epoch();
+
         // 5. Drop the victims from the manifest, then delete their files. The copies leave out
         // every record that a later commit replaced or deleted, but commits are visible
         // before they are durable (format-spec.md §9.2): a power cut may still take such a
@@ -511,7 +514,11 @@ impl Shared {
                 .sub(W_DEAD_BYTES, victim_bytes.saturating_sub(copied_bytes));
             self.shm.add(W_COMPACTIONS, 1);
             self.shm.add(W_SEG_EPOCH, 1);
-            for &(id, _) in victims {
+            // A read view that began before the relocation may still read a victim's
+            // records: the files stay, unlisted, until a later compaction's sweep finds no
+            // such view (format-spec.md §8.2).
+            let pinned = views_epoch != 0 && self.views_pin(Some(views_epoch));
+            for &(id, _) in victims.iter().filter(|_| !pinned) {
                 self.segs.forget(id);
                 let _ = crate::os::io::remove_file(&self.segs.path(id));
             }

@@ -102,7 +102,15 @@ pub(crate) const W_WAKE_BUCKETS: usize = 28;
 /// The keyspace notification classes enabled (`CONFIG SET notify-keyspace-events`), one bit
 /// per class as `crate::types::pubsub::events` numbers them; 0 (the state's creation) = off
 /// (format-spec.md §5.4).
-pub(crate) const W_NOTIFY: usize = 127;
+pub(crate) const W_NOTIFY: usize = 112;
+/// Read views (format-spec.md §8.2): a count bumped when a writer could not save the old
+/// slot values registered views need (every view registered before it is then too old).
+pub(crate) const W_VIEWS_LOST: usize = 125;
+/// The odd sequence value of the last publish whose old slot values are saved in the undo
+/// ring of `ziggy.views`.
+pub(crate) const W_UNDO_SEQ: usize = 126;
+/// Read views registered in every process; a publish saves old slot values while not 0.
+pub(crate) const W_VIEWS: usize = 127;
 /// User keys by value type: word `W_TYPE_KEYS + tag` for type tags below `TYPE_TAGS`.
 pub(crate) const W_TYPE_KEYS: usize = 48;
 /// Type tags with a key counter.

@@ -632,6 +632,121 @@ impl Sealed for Snapshot<'_> {
 
 impl Read for Snapshot<'_> {}
 
+/// A consistent read view: every read through it answers as of the commit that was the
+/// newest when it was opened ([`Db::read_view`]), however long it is kept, while other
+/// threads and processes write and compact (format-spec.md §8.2). As LMDB's read
+/// transaction or redb's `begin_read`, without a lock and without retrying the reader.
+///
+/// Reads are those of [`Read`]: typed gets, `exists`, expiry and TTL, and the collection
+/// views (lists, sets, sorted sets, hashes). Listing keys (`keys_matching`) is refused. An
+/// expiry time is judged by the clock at each read, as for any read.
+///
+/// What a view costs and pins: while any view is open, each commit saves the old index
+/// position of every key it writes into a ring of [`RING`](crate::ReadView::RING) entries
+/// in `ziggy.views`; a view kept open past that many index changes fails its reads with
+/// [`Error::SnapshotTooOld`]. Segment files that a compaction replaces while a view that
+/// may read them is open stay on disk (no longer listed) until the view is dropped, and
+/// the next compaction deletes them. A view of a process that dies pins nothing.
+///
+/// # Examples
+///
+/// ```
+/// # use ziggydb::{Db, Read, Value};
+/// # fn main() -> ziggydb::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// let db = Db::open(dir.path().join("data"))?;
+/// db.set(b"a", 1i64)?;
+/// db.transaction(|tx| tx.hash(b"h").set(&[("f", "old")]))?;
+/// let view = db.read_view()?;
+/// db.set(b"a", 2i64)?;
+/// db.delete(b"h")?;
+/// assert_eq!(view.get("a")?, Some(Value::Int(1)));
+/// assert_eq!(view.hash_view("h").get(b"f")?, Some(b"old".to_vec()));
+/// assert_eq!(db.get_value("a")?, Some(Value::Int(2)));
+/// # Ok(()) }
+/// ```
+pub struct ReadView<'db> {
+    db: &'db Db,
+    at: crate::engine::views::At<'db>,
+}
+
+impl ReadView<'_> {
+    /// Index changes (keys written or deleted, collection pages included) a view outlives:
+    /// the undo ring's length.
+    pub const RING: u64 = crate::engine::views::RING;
+
+    /// The txn id of the commit the view answers as of (0 for an empty database).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = ziggydb::Db::open(dir.path().join("data"))?;
+    /// assert_eq!(db.read_view()?.txn(), 0);
+    /// db.set(b"k", "v")?;
+    /// assert_eq!(db.read_view()?.txn(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn txn(&self) -> u64 {
+        self.at.txn
+    }
+}
+
+impl std::fmt::Debug for ReadView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadView")
+            .field("txn", &self.at.txn)
+            .finish()
+    }
+}
+
+impl Sealed for ReadView<'_> {
+    fn section<T>(&self, f: &mut dyn FnMut(Src<'_>) -> Result<T>) -> Result<T> {
+        crate::db::pages::read_counted_at(&self.db.inner, Some(&self.at), |s| f(Src::Snap(s)))
+    }
+}
+
+impl Read for ReadView<'_> {}
+
+impl Db {
+    /// Opens a read view of the newest commit ([`ReadView`]): the reads made through it
+    /// all answer as of that commit, while others write and compact. Cheap: a few atomic
+    /// operations to register it, and reads cost as plain reads until some commit is made
+    /// after it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ziggydb::{Db, Read, Value};
+    /// # fn main() -> ziggydb::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = Db::open(dir.path().join("data"))?;
+    /// db.set(b"a", 1i64)?;
+    /// db.set(b"b", 1i64)?;
+    /// let view = db.read_view()?;
+    /// db.transaction(|tx| {
+    ///     tx.set(b"a", 0i64)?;
+    ///     tx.set(b"b", 2i64)
+    /// })?;
+    /// // Both as of the same commit, before the transfer.
+    /// assert_eq!((view.get("a")?, view.get("b")?), (Some(Value::Int(1)), Some(Value::Int(1))));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// I/O errors creating or mapping `ziggy.views`; [`Error::InvalidArgument`] if 512
+    /// views are open at once in all processes; [`Error::Forked`].
+    #[inline]
+    pub fn read_view(&self) -> Result<ReadView<'_>> {
+        crate::engine::views::start_worker(&self.inner, &self._handle);
+        Ok(ReadView {
+            db: self,
+            at: crate::engine::views::At::register(&self.inner)?,
+        })
+    }
+}
+
 impl Sealed for WriteTxn {
     fn section<T>(&self, f: &mut dyn FnMut(Src<'_>) -> Result<T>) -> Result<T> {
         f(Src::Txn(self))

@@ -51,6 +51,7 @@ mod pubsub;
 mod random;
 mod readonly;
 mod readpath;
+mod readview;
 mod repair;
 mod session;
 mod stickyfaults;

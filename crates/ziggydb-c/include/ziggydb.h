@@ -332,6 +332,11 @@
 #define ZIGGY_SUBSCRIBER_OVERRUN 65
 
 /**
+ * A read view outlived the undo ring.
+ */
+#define ZIGGY_SNAPSHOT_TOO_OLD 66
+
+/**
  * An argument is invalid.
  */
 #define ZIGGY_INVALID_ARGUMENT 80

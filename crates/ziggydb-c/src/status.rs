@@ -75,6 +75,8 @@ pub const ZIGGY_FORKED: c_int = 63;
 pub const ZIGGY_TXN_ACTIVE: c_int = 64;
 /// A subscriber fell further behind than the Pub/Sub ring holds.
 pub const ZIGGY_SUBSCRIBER_OVERRUN: c_int = 65;
+/// A read view outlived the undo ring.
+pub const ZIGGY_SNAPSHOT_TOO_OLD: c_int = 66;
 /// An argument is invalid.
 pub const ZIGGY_INVALID_ARGUMENT: c_int = 80;
 /// A key is longer than the format allows.
@@ -134,6 +136,7 @@ const NAMES: &[(c_int, &CStr)] = &[
     (ZIGGY_FORKED, c"FORKED"),
     (ZIGGY_TXN_ACTIVE, c"TXN_ACTIVE"),
     (ZIGGY_SUBSCRIBER_OVERRUN, c"SUBSCRIBER_OVERRUN"),
+    (ZIGGY_SNAPSHOT_TOO_OLD, c"SNAPSHOT_TOO_OLD"),
     (ZIGGY_INVALID_ARGUMENT, c"INVALID_ARGUMENT"),
     (ZIGGY_KEY_TOO_LARGE, c"KEY_TOO_LARGE"),
     (ZIGGY_VALUE_TOO_LARGE, c"VALUE_TOO_LARGE"),
