@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ziggydb::{Db, Error, OpenOptions};
+use ziggydb::{Db, Error, OpenOptions, Value};
 
 use crate::util::{self, child_param, child_role, report, Child, TestResult};
 
@@ -43,6 +43,14 @@ fn bulk_value(i: u64, len: usize) -> Vec<u8> {
     let tag = format!("{i}:");
     v[..tag.len()].copy_from_slice(tag.as_bytes());
     v
+}
+
+/// The bytes of a bytes value.
+fn bytes_of(v: &Option<Value>) -> Option<&[u8]> {
+    match v {
+        Some(Value::Bytes(b)) => Some(b),
+        _ => None,
+    }
 }
 
 fn big_key(i: u64) -> String {
@@ -475,6 +483,251 @@ fn a_writer_killed_at_random_moments_of_a_big_commit_leaves_all_or_nothing() -> 
         }
     }
     eprintln!("{rounds} rounds: {committed} committed, {lost} not");
+    Ok(())
+}
+
+#[test]
+fn readers_in_another_process_never_see_part_of_a_big_transaction() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    earlier_commits(&dir)?;
+    let db = small(&dir)?;
+    let probe: Vec<String> = [0, 7, CRASH_KEYS / 2, CRASH_KEYS - 1]
+        .iter()
+        .map(|&i| big_key(i))
+        .collect();
+    let probe: Vec<&[u8]> = probe.iter().map(|k| k.as_bytes()).collect();
+    // Which round's values `probe` reads (0: the state before any round), all keys alike.
+    let round_seen = |db: &Db| -> TestResult<u64> {
+        let got = db.mget(&probe)?;
+        let round = (0..=2u64)
+            .find(|&r| {
+                got.iter()
+                    .zip([0, 7, CRASH_KEYS / 2, CRASH_KEYS - 1])
+                    .all(|(v, i)| match (r, i) {
+                        (0, 7) => {
+                            bytes_of(v)
+                                == Some(&b"older value of a key the big transaction writes"[..])
+                        }
+                        (0, _) => v.is_none(),
+                        _ => bytes_of(v) == Some(&value(r, i, CRASH_LEN)[..]),
+                    })
+            })
+            .ok_or_else(|| format!("a mix of transactions: {:?}", got))?;
+        Ok(round)
+    };
+    // 1. The writer stops half way through its publish: reads here see all of it (§8).
+    let mut child = Child::spawn(
+        WRITER_ENTRY,
+        WRITER_ROLE,
+        &dir,
+        &[
+            ("BIGTXN_ROUND", "1".to_owned()),
+            ("ZIGGY_TEST_STOP", "publish".to_owned()),
+        ],
+    );
+    child.expect("OPEN", LONG);
+    let mut polls = 0u64;
+    // Before the stop: the state before, then (once the publish began) the transaction's,
+    // never back.
+    let mut last = 0;
+    while !is_stopped(child.id()) {
+        let now = round_seen(&db)?;
+        assert!(now >= last, "read round {now} after round {last}");
+        last = now;
+        polls += 1;
+        assert!(child.try_status().is_none(), "{}", child.stderr());
+    }
+    for i in 0..CRASH_KEYS {
+        assert!(
+            db.get(big_key(i))?.as_deref() == Some(&value(1, i, CRASH_LEN)[..]),
+            "{} while the writer is stopped in its publish",
+            big_key(i)
+        );
+    }
+    assert_eq!(round_seen(&db)?, 1);
+    child.signal(libc::SIGCONT);
+    child.finish(LONG)?;
+    assert!(all_or_nothing(&db, 1, "after the publish", true)?);
+    // 2. Another big commit while this process reads: the old values or the new, never a mix.
+    let mut child = Child::spawn(
+        WRITER_ENTRY,
+        WRITER_ROLE,
+        &dir,
+        &[("BIGTXN_ROUND", "2".to_owned())],
+    );
+    let mut seen = [0u64; 3];
+    let mut last = 1;
+    while child.try_status().is_none() {
+        let now = round_seen(&db)?;
+        assert!(now >= last, "read round {now} after round {last}");
+        last = now;
+        seen[now as usize] += 1;
+        polls += 1;
+    }
+    child.finish(LONG)?;
+    assert_eq!(round_seen(&db)?, 2);
+    assert!(all_or_nothing(&db, 2, "after the second commit", true)?);
+    eprintln!("{polls} polls; during the second commit: {seen:?} (round 1, round 2)");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Power loss
+
+const POWER_ENTRY: &str = "bigtxn::child_big_transactions_until_the_power_fails";
+const POWER_ROLE: &str = "bigtxn-powerloss";
+
+/// Child: with the power-loss journal on, and killed at the `ZIGGY_CUT_NTH`th call of kind
+/// `ZIGGY_CUT_OP`: six steps, each one commit noted `ACK n` once it returned: three small
+/// ones, the big transaction of round 1, a small one, the big one of round 2 (every key
+/// again).
+#[test]
+fn child_big_transactions_until_the_power_fails() {
+    use ziggydb::testing::{
+        power_loss_note, set_fault_plan, set_power_loss_journal, FaultAction, FaultOp, FaultPlan,
+    };
+    let Some(dir) = child_role(POWER_ROLE) else {
+        return;
+    };
+    let journal: String = child_param("ZIGGY_JOURNAL");
+    let op: String = child_param("ZIGGY_CUT_OP");
+    let nth: u64 = child_param("ZIGGY_CUT_NTH");
+    set_power_loss_journal(Some(Path::new(&journal))).expect("journal");
+    if nth > 0 {
+        set_fault_plan(Some(FaultPlan {
+            op: if op == "sync" {
+                FaultOp::Sync
+            } else {
+                FaultOp::Write
+            },
+            nth,
+            action: FaultAction::Kill,
+            sticky: false,
+        }));
+    }
+    let db = small(&dir).expect("open");
+    for step in 1..=6u64 {
+        match step {
+            4 | 6 => db
+                .transaction(|tx| {
+                    for i in 0..CRASH_KEYS {
+                        tx.set(big_key(i), value(step / 2 - 1, i, CRASH_LEN))?;
+                    }
+                    Ok(())
+                })
+                .expect("big commit"),
+            _ => db
+                .set(format!("s/{step}"), value(50, step, 3000))
+                .expect("small commit"),
+        }
+        power_loss_note(&format!("ACK {step}"));
+    }
+    drop(db);
+    set_fault_plan(None);
+    report("PASS");
+}
+
+/// Runs the child with a cut at the `nth` call of kind `op` (0: none), cuts the power,
+/// reopens and checks: a prefix of the six steps is there, at least every acknowledged one
+/// and at most one more, each big transaction whole or not at all. Returns the calls of the
+/// run (writes, syncs).
+fn cut_and_verify(op: &str, nth: u64) -> TestResult<(u64, u64)> {
+    use ziggydb::testing::{power_cut, PowerLossEvent};
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    std::fs::create_dir_all(&dir)?;
+    let journal = tmp.path().join("journal");
+    let mut child = Child::spawn(
+        POWER_ENTRY,
+        POWER_ROLE,
+        &dir,
+        &[
+            ("ZIGGY_JOURNAL", journal.display().to_string()),
+            ("ZIGGY_CUT_OP", op.to_owned()),
+            ("ZIGGY_CUT_NTH", nth.to_string()),
+        ],
+    );
+    let status = child.wait(LONG);
+    assert!(
+        status.success() || status.signal() == Some(libc::SIGKILL),
+        "{op} {nth}: the child died otherwise ({status}): {}",
+        child.stderr()
+    );
+    let cut = power_cut(&journal, &dir)?;
+    let acked = cut
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            PowerLossEvent::Note(n) => n.strip_prefix("ACK ")?.parse::<u64>().ok(),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let label = format!("power cut at {op} {nth} (acknowledged {acked})");
+    let db = small(&dir).map_err(|e| format!("{label}: reopening failed: {e}"))?;
+    // Which round of the big transaction every key holds (0: none); a mix fails.
+    let mut round = None;
+    for i in 0..CRASH_KEYS {
+        let got = db.get(big_key(i))?;
+        let r = (0..=2u64)
+            .find(|&r| match r {
+                0 => got.is_none(),
+                _ => got.as_deref() == Some(&value(r, i, CRASH_LEN)[..]),
+            })
+            .ok_or_else(|| format!("{label}: {} holds something else", big_key(i)))?;
+        match round {
+            None => round = Some(r),
+            Some(seen) if seen != r => {
+                return Err(format!("{label}: keys of big rounds {seen} and {r} together").into())
+            }
+            _ => {}
+        }
+    }
+    let round = round.unwrap_or(0);
+    let present = |step: u64| -> TestResult<bool> {
+        Ok(match step {
+            4 => round >= 1,
+            6 => round == 2,
+            _ => db.get(format!("s/{step}"))?.as_deref() == Some(&value(50, step, 3000)[..]),
+        })
+    };
+    let mut l = 0;
+    while l < 6 && present(l + 1)? {
+        l += 1;
+    }
+    for step in l + 1..=6 {
+        assert!(
+            !present(step)?,
+            "{label}: step {step} without step {}",
+            l + 1
+        );
+    }
+    assert!(
+        (acked..=acked + 1).contains(&l),
+        "{label}: recovered to step {l}"
+    );
+    assert_eq!(
+        db.len(),
+        l.min(3) + u64::from(l >= 5) + if round > 0 { CRASH_KEYS } else { 0 },
+        "{label}: key count"
+    );
+    crate::powerloss::check_and_commit(&db, &label)?;
+    let [writes, syncs, ..] = cut.calls;
+    Ok((writes, syncs))
+}
+
+#[test]
+fn a_power_cut_at_every_sync_of_big_transactions_loses_nothing_acknowledged() -> TestResult {
+    let (writes, syncs) = cut_and_verify("sync", 0)?;
+    for n in 1..=syncs {
+        cut_and_verify("sync", n)?;
+    }
+    let stride = (writes / (8 * util::soak())).max(1);
+    for n in (1..=writes).step_by(stride as usize) {
+        cut_and_verify("write", n)?;
+    }
+    eprintln!("cut at {syncs} sync points and every {stride}th of {writes} writes");
     Ok(())
 }
 
