@@ -212,6 +212,13 @@ fn a_value_larger_than_a_segment_is_stored_compacted_and_backed_up() -> TestResu
     db.set(b"big", big.clone())?;
     db.set(b"edge", edge.clone())?;
     db.set(b"after", b"w".to_vec())?;
+    // And a transaction of many records, three segments' worth.
+    db.transaction(|tx| {
+        for i in 0..3000 {
+            tx.set(format!("many/{i}"), value(1, 100 + i, 1024))?;
+        }
+        Ok(())
+    })?;
     assert_eq!(db.get(b"big")?.as_deref(), Some(&big[..]));
     assert_eq!(db.get(b"edge")?.as_deref(), Some(&edge[..]));
     // Grown past the segment by APPEND, as a string.
@@ -260,13 +267,29 @@ fn a_value_larger_than_a_segment_is_stored_compacted_and_backed_up() -> TestResu
     db.backup(&dest)?;
     drop(db);
     make_cold(&dir)?;
-    for d in [&dir, &dest] {
+    let verify = |d: &Path, when: &str| -> TestResult {
         let db = small(d)?;
-        assert_eq!(db.get(b"big")?.as_deref(), Some(&grown[..]));
-        assert_eq!(db.get(b"edge")?.as_deref(), Some(&edge[..]));
-        assert_eq!(db.len(), 4);
-        check_ok(&db, "after a cold open")?;
-    }
+        assert_eq!(db.get(b"big")?.as_deref(), Some(&grown[..]), "{when}");
+        assert_eq!(db.get(b"edge")?.as_deref(), Some(&edge[..]), "{when}");
+        for i in 0..3000 {
+            assert_eq!(
+                db.get(format!("many/{i}"))?.as_deref(),
+                Some(&value(1, 100 + i, 1024)[..]),
+                "{when}"
+            );
+        }
+        assert_eq!(db.len(), 3004, "{when}");
+        check_ok(&db, when)
+    };
+    verify(&dir, "after a cold open")?;
+    verify(&dest, "in the backup")?;
+    // REPAIR rewrites every salvaged transaction, the big ones included.
+    let report = ziggydb::repair(&dir)?;
+    assert!(
+        report.damaged.is_empty() && report.dropped.is_empty(),
+        "{report:?}"
+    );
+    verify(&dir, "after a repair")?;
     Ok(())
 }
 
