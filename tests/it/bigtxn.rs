@@ -799,6 +799,15 @@ fn child_on_a_small_tmpfs() {
             }
             Ok(())
         })?;
+        // The file system full after it: the large segment's reserve still takes a
+        // transaction that only deletes (§9.2 step 2), and nothing else.
+        let ballast = mnt.join("ballast");
+        crate::fullfs::ballast(&ballast, 0)?;
+        let r = db.set(b"more", vec![1u8; 64 << 10]);
+        assert!(matches!(r, Err(Error::DiskFull { .. })), "{r:?}");
+        assert!(db.delete(big_key(599))?, "a delete on the full file system");
+        std::fs::remove_file(&ballast)?;
+        db.set(big_key(599), value(2, 599, 2048))?;
         drop(db);
         // Another process reads it, then this one again after a fresh open.
         let seg = SMALL_SEGMENT.to_string();

@@ -536,7 +536,7 @@ fn remount(mnt: &Path, kib: u64) -> TestResult {
 
 /// Fills the file system with a file at `path` until a write fails with ENOSPC, then gives
 /// back `leave` bytes; returns the file's length.
-fn ballast(path: &Path, leave: u64) -> TestResult<u64> {
+pub(crate) fn ballast(path: &Path, leave: u64) -> TestResult<u64> {
     let mut f = std::fs::File::create(path)?;
     let chunk = vec![0x5a_u8; 4096];
     let mut len = 0u64;
