@@ -1634,10 +1634,13 @@ impl Shared {
         {
             match self.rotate() {
                 Ok(()) => log_pos = self.shm.get(W_LOG_POS),
+                // A large segment (§3.3) may end past the segment size; its reserve is
+                // allocated after its end all the same.
                 Err(Error::DiskFull { .. })
                     if deletes_only
                         && sealed_end(log_pos) <= self.shm.get(W_ACTIVE_ALLOC)
-                        && sealed_end(log_pos) <= self.opts.segment_size => {}
+                        && (sealed_end(log_pos) <= self.opts.segment_size
+                            || self.segs.is_large(pos_seg(log_pos))?) => {}
                 Err(e) => return Err(e),
             }
         }
