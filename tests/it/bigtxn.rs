@@ -318,12 +318,12 @@ fn child_commits_a_big_transaction() {
     let r = (|| -> TestResult {
         let db = small(&dir)?;
         report("OPEN");
-        db.transaction(|tx| {
-            for i in 0..CRASH_KEYS {
-                tx.set(big_key(i), value(round, i, CRASH_LEN))?;
-            }
-            Ok(())
-        })?;
+        let mut tx = db.begin_write()?;
+        for i in 0..CRASH_KEYS {
+            tx.set(big_key(i), value(round, i, CRASH_LEN))?;
+        }
+        report("COMMITTING");
+        tx.commit()?;
         report("COMMITTED");
         Ok(())
     })();
@@ -501,9 +501,14 @@ fn a_writer_killed_at_random_moments_of_a_big_commit_leaves_all_or_nothing() -> 
             &[("BIGTXN_ROUND", round.to_string())],
         );
         child.expect("OPEN", LONG);
-        // Building the transaction takes a while in a debug build; the kill falls anywhere
-        // from there to after the commit.
-        std::thread::sleep(Duration::from_millis(rng.range(0, 400)));
+        // Every other round the kill falls while the transaction is built; otherwise from
+        // the start of its commit (rotation, append, publish, sync) to after it.
+        if round % 2 == 0 {
+            child.expect("COMMITTING", LONG);
+            std::thread::sleep(Duration::from_millis(rng.range(0, 60)));
+        } else {
+            std::thread::sleep(Duration::from_millis(rng.range(0, 200)));
+        }
         child.kill();
         if recovered(&dir, round, &format!("round {round}"))? {
             committed += 1;
