@@ -1702,6 +1702,14 @@ impl Shared {
         if len > max {
             return Err(Error::ValueTooLarge { len, max });
         }
+        // A transaction longer than a segment holds goes alone into a large segment, which
+        // grows past the segment size to hold it (format-spec.md §3.3, §9.2 step 2).
+        let large = len > self.segment_txn_bytes();
+        let limit = if large {
+            u64::from(u32::MAX)
+        } else {
+            self.opts.segment_size
+        };
         // A transaction that only deletes may use the reserve when the file system has no
         // room for more log (§9.2 steps 2-3): deleting is how room is made.
         let deletes_only = count > 0 && ops.clone().all(|(_, o)| matches!(o, OpRef::Del { .. }));
@@ -1717,15 +1725,28 @@ impl Shared {
         let sealed_end = |log_pos: u64| u64::from(pos_off(log_pos)) + (len + SEAL_LEN) as u64;
         // An empty segment is never sealed for a transaction that would not leave the
         // reserve free in the next one either; it may use part of the reserve (§9.2).
-        if sealed_end(log_pos) + reserve > self.opts.segment_size
+        if large {
+            // Into a large segment of its own: the active one if it is large and holds
+            // nothing yet (a large transaction that failed left it so), a new one otherwise.
+            if pos_off(log_pos) as usize > SEGMENT_HEADER_LEN
+                || !self.segs.is_large(pos_seg(log_pos))?
+            {
+                self.rotate_as(true)?;
+                log_pos = self.shm.get(W_LOG_POS);
+            }
+            crate::os::pause::point("bigtxn-rotated");
+        } else if sealed_end(log_pos) + reserve > self.opts.segment_size
             && pos_off(log_pos) as usize > SEGMENT_HEADER_LEN
         {
             match self.rotate() {
                 Ok(()) => log_pos = self.shm.get(W_LOG_POS),
+                // A large segment (§3.3) may end past the segment size; its reserve is
+                // allocated after its end all the same.
                 Err(Error::DiskFull { .. })
                     if deletes_only
                         && sealed_end(log_pos) <= self.shm.get(W_ACTIVE_ALLOC)
-                        && sealed_end(log_pos) <= self.opts.segment_size => {}
+                        && (sealed_end(log_pos) <= self.opts.segment_size
+                            || self.segs.is_large(pos_seg(log_pos))?) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -1737,11 +1758,11 @@ impl Shared {
         let alloc = self.shm.get(W_ACTIVE_ALLOC);
         // The reserve stays allocated after the transaction (§3.4), so that a full disk
         // cannot take it.
-        let need = (end + SEAL_LEN as u64 + reserve).min(self.opts.segment_size);
+        let need = (end + SEAL_LEN as u64 + reserve).min(limit);
         if need > alloc {
             let want = need
                 .max(alloc + alloc.clamp(INITIAL_ALLOC, GROW_STEP))
-                .min(self.opts.segment_size);
+                .min(limit);
             match crate::os::io::allocate(&file, want, &path) {
                 Ok(()) => {
                     self.shm.set(W_ACTIVE_ALLOC, want);
@@ -1754,9 +1775,16 @@ impl Shared {
         // One write of the whole transaction, as the log sees it: buffer, value, buffer, ...
         crate::os::io::write_stream_at(&file, len, off, &path, |sink| {
             let mut written = 0;
-            let mut put = |piece: &[u8]| {
+            let mut halfway = large;
+            let mut put = |piece: &[u8]| -> std::io::Result<()> {
                 written += piece.len();
-                sink(piece)
+                sink(piece)?;
+                if halfway && written >= len / 2 {
+                    // Half of a large transaction is in the log, no COMMIT yet (tests).
+                    halfway = false;
+                    crate::os::pause::point("bigtxn-append");
+                }
+                Ok(())
             };
             for (key, op) in ops.clone() {
                 match op {
@@ -1804,6 +1832,9 @@ impl Shared {
             Ok(())
         })?;
         drop(buf);
+        if large {
+            crate::os::pause::point("bigtxn-appended");
+        }
 
         let end_pos = pos(seg, end as u32);
         // The records as they now sit in the segment, worked out again from `ops` by each
@@ -1916,9 +1947,19 @@ impl Shared {
         }
         result
     }
-    /// Largest transaction (encoded) that fits in one segment.
-    pub(crate) fn max_txn_bytes(&self) -> usize {
+    /// Largest transaction (encoded) that fits in one segment of the segment size; a
+    /// longer one goes to a large segment (format-spec.md §3.3).
+    pub(crate) fn segment_txn_bytes(&self) -> usize {
         (self.opts.segment_size as usize).saturating_sub(SEGMENT_HEADER_LEN + SEAL_LEN)
+    }
+
+    /// Largest transaction (encoded): what a large segment holds, whose offsets are 32-bit
+    /// (format-spec.md §14), with its header, a SEAL and the reserve.
+    pub(crate) fn max_txn_bytes(&self) -> usize {
+        let large = (u32::MAX as usize).saturating_sub(
+            SEGMENT_HEADER_LEN + SEAL_LEN + reserve_bytes(self.opts.segment_size) as usize,
+        );
+        large.max(self.segment_txn_bytes())
     }
 
     /// Makes everything published up to `target` durable; shares the fsync with every other

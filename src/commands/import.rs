@@ -49,7 +49,9 @@ impl Db {
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn import_resp<R: Read + Seek>(&self, mut input: R) -> Result<ImportStats> {
-        let limit = self.inner.max_txn_bytes();
+        // One command at most a segment's transaction (not a large segment's): the buffer a
+        // command's announced lengths take is bounded by it before any is read.
+        let limit = self.inner.segment_txn_bytes();
         each_command(&mut input, limit, |line, args| {
             check_command(args).map_err(|reason| Error::BadImportLine { line, reason })
         })?;

@@ -447,6 +447,14 @@ impl WriteTxn {
                 max: MAX_KEY_LEN - (key_len - key.len()),
             });
         }
+        // A value may be longer than a segment (it then goes to a large segment with its
+        // transaction, format-spec.md §3.3), up to Redis's 512 MiB.
+        if payload_len > crate::types::MAX_STRING_LEN {
+            return Err(Error::ValueTooLarge {
+                len: payload_len,
+                max: crate::types::MAX_STRING_LEN,
+            });
+        }
         let max = self.shared()?.max_txn_bytes();
         let len = record_len(key_len, payload_len, has_expiry);
         if len > max {
@@ -470,7 +478,7 @@ impl WriteTxn {
     /// let tx = db.begin_write()?;
     /// assert!(tx.check_value_size(b"k", 100).is_ok());
     /// assert!(matches!(
-    ///     tx.check_value_size(b"k", 1 << 30), // more than a segment holds
+    ///     tx.check_value_size(b"k", 1 << 30), // more than a value may hold (512 MiB)
     ///     Err(ziggydb::Error::ValueTooLarge { .. })
     /// ));
     /// # Ok::<(), ziggydb::Error>(())

@@ -395,7 +395,13 @@ impl Shared {
             if out.is_none() {
                 let id = self.shm.w(W_NEXT_SEG).fetch_add(1, Ordering::AcqRel) as u32;
                 crate::os::io::powerloss::power_loss_note(&format!("compaction output {id}"));
-                let file = self.segs.create(id, SEG_COMPACTED, 0, self.db_id(), 0)?;
+                // A record longer than a segment holds gets a large output of its own
+                // (format-spec.md §3.4).
+                let large =
+                    SEGMENT_HEADER_LEN + meta.len + SEAL_LEN > self.opts.segment_size as usize;
+                let file = self
+                    .segs
+                    .create_as(id, SEG_COMPACTED, 0, self.db_id(), 0, large)?;
                 outputs.push(id);
                 out = Some(Output {
                     id,

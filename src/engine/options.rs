@@ -154,17 +154,19 @@ impl OpenOptions {
         self
     }
     /// Size of a segment file when a new one is created (default 64 MiB; at least 64 KiB,
-    /// at most 4 GiB − 1). A value or transaction must fit in one segment.
+    /// at most 4 GiB − 1). A value or transaction longer than a segment holds gets a large
+    /// segment of its own, which grows to hold it (format-spec.md §3.3).
     ///
     /// # Examples
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
     /// let db = ziggydb::Db::options()
-    ///     .segment_size(1 << 20) // 1 MiB segments: values and transactions under 1 MiB
+    ///     .segment_size(1 << 20) // 1 MiB segments
     ///     .open(dir.path().join("db"))?;
-    /// assert!(db.set(b"big", vec![0u8; 2 << 20]).is_err());
+    /// db.set(b"big", vec![0u8; 2 << 20])?; // in a large segment of its own
     /// db.set(b"small", vec![0u8; 1000])?;
+    /// assert_eq!(db.get(b"big")?.map(|v| v.len()), Some(2 << 20));
     /// # Ok::<(), ziggydb::Error>(())
     /// ```
     pub fn segment_size(mut self, bytes: u64) -> Self {

@@ -7,6 +7,12 @@ use super::*;
 impl Shared {
     /// Seals the active log segment and starts a new one. Writer lock held.
     pub(crate) fn rotate(&self) -> Result<()> {
+        self.rotate_as(false)
+    }
+
+    /// [`Shared::rotate`], starting a large segment (format-spec.md §3.3) if `large`: one
+    /// for a transaction longer than the segment size.
+    pub(crate) fn rotate_as(&self, large: bool) -> Result<()> {
         let log_pos = self.shm.get(W_LOG_POS);
         let old = pos_seg(log_pos);
         let off = pos_off(log_pos);
@@ -30,7 +36,7 @@ impl Shared {
         let id = self.shm.w(W_NEXT_SEG).fetch_add(1, Ordering::AcqRel) as u32;
         self.shm.set(W_ROTATING, u64::from(id));
         crate::os::pause::point("rotate");
-        self.finish_rotation(id).inspect_err(|_| {
+        self.finish_rotation_as(id, large).inspect_err(|_| {
             // Before the manifest names the new segment, a failed rotation is undone, not
             // left for the next writer or opener to redo (§9.5): on a full disk that would
             // fail again and stop every commit and every open.
@@ -65,10 +71,23 @@ impl Shared {
     /// Second half of a rotation to segment `id`; idempotent, so a writer that finds
     /// `W_ROTATING` set after a crash can redo it.
     pub(super) fn finish_rotation(&self, id: u32) -> Result<()> {
+        self.finish_rotation_as(id, false)
+    }
+
+    /// [`Shared::finish_rotation`] to a large segment if `large`. A redo after a crash
+    /// (§10.1) makes an ordinary segment if the header is missing: the large transaction the
+    /// rotation was for died with its writer.
+    fn finish_rotation_as(&self, id: u32, large: bool) -> Result<()> {
         let alloc = INITIAL_ALLOC.min(self.opts.segment_size);
         if self.segs.check_header(id).is_err() {
-            self.segs
-                .create(id, SEG_LOG, self.shm.get(W_NEXT_TXN), self.db_id(), alloc)?;
+            self.segs.create_as(
+                id,
+                SEG_LOG,
+                self.shm.get(W_NEXT_TXN),
+                self.db_id(),
+                alloc,
+                large,
+            )?;
         } else {
             // The creation may have failed after the header (a full disk at the allocation,
             // a failed fsync): finish it rather than adopt the file as it is.

@@ -31,6 +31,11 @@ pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"ZGSEG\r\n\x1a";
 /// The format version of the manifest, the segment header (read and write version) and the
 /// index header (format-spec.md §15): every change to any on-disk layout bumps it.
 pub(crate) const FORMAT_VERSION: u16 = 2;
+/// The read and write version of a **large** segment: one started for a transaction (or,
+/// compacted, a record) longer than the segment size, which the file outgrows
+/// (format-spec.md §3.3, §15). Other segments keep [`FORMAT_VERSION`]; a build that knows
+/// only that refuses a large segment (`IncompatibleVersion`) instead of misjudging it.
+pub(crate) const LARGE_SEGMENT_VERSION: u16 = 3;
 
 /// Segment kinds.
 pub(crate) const SEG_LOG: u8 = 1;
@@ -231,16 +236,34 @@ pub(crate) fn decode_record_checked(buf: &[u8], verify: bool) -> Result<Record<'
 
 /// Encodes a segment header (format-spec.md §3.1). `db_id` is the manifest's database id:
 /// it is what lets a sweep tell this database's leftover files from anyone else's (§6.3).
+#[cfg(test)]
 pub(crate) fn encode_segment_header(
     id: u32,
     kind: u8,
     created_txn: u64,
     db_id: u32,
 ) -> [u8; SEGMENT_HEADER_LEN] {
+    encode_segment_header_as(id, kind, created_txn, db_id, false)
+}
+
+/// [`encode_segment_header`] of a large segment (read and write version
+/// [`LARGE_SEGMENT_VERSION`]) if `large`, of an ordinary one otherwise.
+pub(crate) fn encode_segment_header_as(
+    id: u32,
+    kind: u8,
+    created_txn: u64,
+    db_id: u32,
+    large: bool,
+) -> [u8; SEGMENT_HEADER_LEN] {
+    let version = if large {
+        LARGE_SEGMENT_VERSION
+    } else {
+        FORMAT_VERSION
+    };
     let mut h = RawSegmentHeader {
         magic: SEGMENT_MAGIC,
-        read_version: U16::new(FORMAT_VERSION),
-        write_version: U16::new(FORMAT_VERSION),
+        read_version: U16::new(version),
+        write_version: U16::new(version),
         kind,
         reserved0: [0; 3],
         segment_id: U32::new(id),
@@ -281,6 +304,9 @@ pub(crate) struct SegmentHeader {
     /// The id of the database that wrote the segment (0 if written before segments carried
     /// one).
     pub db_id: u32,
+    /// A large segment (read version [`LARGE_SEGMENT_VERSION`]): it may be longer than the
+    /// segment size (format-spec.md §3.3).
+    pub large: bool,
 }
 
 /// Why a segment header was refused.
@@ -304,7 +330,7 @@ pub(crate) fn decode_segment_header(b: &[u8]) -> Result<SegmentHeader, HeaderErr
         return Err(HeaderError::Checksum);
     }
     let read_version = h.read_version.get();
-    if read_version > FORMAT_VERSION || read_version == 0 {
+    if read_version > LARGE_SEGMENT_VERSION || read_version == 0 {
         return Err(HeaderError::Version(read_version));
     }
     if h.kind != SEG_LOG && h.kind != SEG_COMPACTED {
@@ -315,6 +341,7 @@ pub(crate) fn decode_segment_header(b: &[u8]) -> Result<SegmentHeader, HeaderErr
         kind: h.kind,
         created_txn: h.created_txn.get(),
         db_id: h.db_id.get(),
+        large: read_version == LARGE_SEGMENT_VERSION,
     })
 }
 
@@ -403,8 +430,12 @@ mod tests {
                 kind: SEG_LOG,
                 created_txn: 42,
                 db_id: 99,
+                large: false,
             })
         );
+        let large = encode_segment_header_as(7, SEG_LOG, 42, 99, true);
+        assert_eq!(&large[8..12], &[3, 0, 3, 0]);
+        assert!(decode_segment_header(&large).is_ok_and(|h| h.large && h.id == 7));
         let mut bad = h;
         bad[8] = 9;
         let crc = crc32fast::hash(&bad[..60]);

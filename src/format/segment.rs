@@ -11,9 +11,9 @@ use arc_swap::ArcSwap;
 
 use crate::error::{Error, Result};
 use crate::format::record::{
-    decode_record_checked, decode_segment_header, encode_segment_header, DecodeError, HeaderError,
-    Record, SegmentHeader, FLAG_EXPIRES, FLAG_INTERNAL, FORMAT_VERSION, RECORD_HEADER_LEN,
-    SEGMENT_HEADER_LEN,
+    decode_record_checked, decode_segment_header, encode_segment_header_as, DecodeError,
+    HeaderError, Record, SegmentHeader, FLAG_EXPIRES, FLAG_INTERNAL, FORMAT_VERSION,
+    RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::format::shm::{pos_off, pos_seg};
 use crate::os::map::SegmentMap;
@@ -385,12 +385,25 @@ impl Segments {
         db_id: u32,
         alloc: u64,
     ) -> Result<Arc<File>> {
+        self.create_as(id, kind, created_txn, db_id, alloc, false)
+    }
+
+    /// [`Segments::create`] of a large segment (format-spec.md §3.3) if `large`.
+    pub(crate) fn create_as(
+        &self,
+        id: u32,
+        kind: u8,
+        created_txn: u64,
+        db_id: u32,
+        alloc: u64,
+        large: bool,
+    ) -> Result<Arc<File>> {
         let path = self.path(id);
         // A map or handle of a leftover at this name (which `create` replaces) must not
         // outlive a failure below.
         self.forget(id);
         let f = crate::os::io::create(&path, self.mode)?;
-        let header = encode_segment_header(id, kind, created_txn, db_id);
+        let header = encode_segment_header_as(id, kind, created_txn, db_id, large);
         crate::os::io::write_all_at(&f, &header, 0, &path)?;
         crate::os::io::allocate(&f, alloc.max(SEGMENT_HEADER_LEN as u64), &path)?;
         crate::os::io::sync_data(&f, &path)?;
@@ -457,6 +470,16 @@ impl Segments {
             Err(HeaderError::Checksum) => Err(bad("segment header checksum mismatch")),
             Err(HeaderError::Malformed) => Err(bad("unknown segment kind")),
         }
+    }
+
+    /// Whether segment `id` is a large segment (read version 3, format-spec.md §3.3), which
+    /// may hold a transaction longer than the segment size.
+    pub(crate) fn is_large(&self, id: u32) -> Result<bool> {
+        let map = self.map(id, SEGMENT_HEADER_LEN)?;
+        Ok(map
+            .slice(0, SEGMENT_HEADER_LEN)
+            .and_then(|b| decode_segment_header(b).ok())
+            .is_some_and(|h| h.large))
     }
 
     /// Drops this process's map and handle of segment `id` (after it was deleted).

@@ -147,7 +147,8 @@ impl Db {
 
     /// [`Db::import`] once the input's length is known.
     fn import_read<R: Read + Seek>(&self, mut input: BufReader<R>) -> Result<ImportStats> {
-        let max_value = self.inner.max_txn_bytes();
+        // A value may be larger than a segment (format-spec.md §3.3), up to 512 MiB.
+        let max_value = crate::types::MAX_STRING_LEN.min(self.inner.max_txn_bytes());
         each_line(&mut input, |line, rec| {
             check_size(&rec, max_value).map_err(|reason| Error::BadImportLine { line, reason })
         })?;
@@ -485,10 +486,10 @@ fn check_size(rec: &Record, max_value: usize) -> std::result::Result<(), String>
         ));
     }
     if let Data::Scalar(v) = &rec.data {
-        let len = v.encode_payload().len() + rec.key.len();
+        let len = v.encode_payload().len();
         if len > max_value {
             return Err(format!(
-                "value of {len} bytes does not fit in one segment ({max_value} bytes)"
+                "value of {len} bytes is longer than the limit of {max_value} bytes"
             ));
         }
     }

@@ -7,8 +7,8 @@
 //! does with the string it stores. A command that changes bits stores bytes (a string stays a
 //! string while it is valid UTF-8) and keeps the key's time to live. Bit 0 is the most
 //! significant bit of the first byte. The highest bit offset is [`MAX_BIT_OFFSET`] (a 512 MiB
-//! string, Redis's `proto-max-bulk-len`); the segment size usually limits a value to less, and
-//! a longer value is refused with [`Error::ValueTooLarge`] before it is built.
+//! string, Redis's `proto-max-bulk-len`), which may be larger than a segment (format-spec.md
+//! §3.3); a longer value is refused before it is built.
 //!
 //! A HyperLogLog is a bytes value of ZiggyDB's own encoding (format-spec.md, "HyperLogLog
 //! values"): an 8-byte header (`ZHLL`, version 1, encoding 0) and 16384 registers of 6 bits,
@@ -1107,8 +1107,8 @@ impl WriteTxn {
     ///
     /// # Errors
     /// [`Error::WrongType`] for a collection; [`Error::InvalidArgument`] past
-    /// [`MAX_BIT_OFFSET`]; [`Error::ValueTooLarge`] if the grown value would not fit in a
-    /// segment; [`Error::OutOfMemory`].
+    /// [`MAX_BIT_OFFSET`]; [`Error::ValueTooLarge`] if the grown value would be longer than
+    /// a value may be (512 MiB); [`Error::OutOfMemory`].
     ///
     /// # Examples
     ///

@@ -595,7 +595,7 @@ impl WriteTxn {
     /// new length (Redis `APPEND`). Keeps the time to live.
     ///
     /// # Errors
-    /// [`Error::ValueTooLarge`] past 512 MiB (Redis's limit) or the segment size;
+    /// [`Error::ValueTooLarge`] past 512 MiB (Redis's limit);
     /// [`Error::WrongType`] for a collection.
     ///
     /// # Examples

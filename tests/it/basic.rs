@@ -325,38 +325,42 @@ fn oversized_keys_are_refused() -> TestResult {
 }
 
 #[test]
-fn oversized_values_and_transactions_are_refused() -> TestResult {
+fn values_and_transactions_larger_than_a_segment_commit_and_oversized_values_are_refused(
+) -> TestResult {
     let tmp = util::tempdir();
     let db = Db::options()
         .segment_size(64 << 10)
         .open(util::db_path(&tmp))?;
-    let r = db.set(b"big-value", vec![7u8; 128 << 10]);
-    assert!(
-        matches!(r, Err(Error::ValueTooLarge { .. })),
-        "a value twice the segment size gave {r:?}"
-    );
-    assert!(!db.exists(b"big-value")?);
+    // A value twice the segment size goes to a large segment (format-spec.md §3.3).
+    db.set(b"big-value", vec![7u8; 128 << 10])?;
+    assert_eq!(db.get(b"big-value")?.map(|v| v.len()), Some(128 << 10));
 
-    // Each value fits, the whole transaction does not.
-    let r = db.transaction(|tx| {
+    // Each value fits, the whole transaction does not fit in a segment: it commits whole.
+    db.transaction(|tx| {
         for i in 0..8 {
             tx.set(format!("part/{i}").as_bytes(), vec![1u8; 16 << 10])?;
         }
         Ok(())
-    });
-    assert!(
-        matches!(r, Err(Error::ValueTooLarge { .. })),
-        "a 128 KiB transaction in 64 KiB segments gave {r:?}"
-    );
+    })?;
     for i in 0..8 {
-        assert!(
-            !db.exists(format!("part/{i}").as_bytes())?,
-            "no part of it is visible"
+        assert_eq!(
+            db.get(format!("part/{i}").as_bytes())?.map(|v| v.len()),
+            Some(16 << 10)
         );
     }
-    // Still usable, and values that fit are fine.
+    // A value past 512 MiB (Redis's limit) is refused before it is built.
+    let tx = db.begin_write()?;
+    let r = tx.check_value_size(b"huge", (512 << 20) + 1);
+    assert!(
+        matches!(r, Err(Error::ValueTooLarge { .. })),
+        "a value of 512 MiB + 1 gave {r:?}"
+    );
+    tx.rollback();
+    // Still usable, and small values are fine.
     db.set(b"fits", vec![3u8; 16 << 10])?;
     assert_eq!(db.get(b"fits")?.map(|v| v.len()), Some(16 << 10));
+    let r = db.check()?;
+    assert!(r.is_ok(), "{:?}", r.problems);
     Ok(())
 }
 

@@ -42,7 +42,7 @@ const VERIFY_ENTRY: &str = "fullfs::child_verify_in_the_namespace";
 const VERIFY_ROLE: &str = "fullfs-verify";
 const SCENARIO_VAR: &str = "ZIGGY_FULLFS_SCENARIO";
 /// The parent's mount namespace (`mnt:[inode]`), which the child must not be in.
-const PARENT_NS_VAR: &str = "ZIGGY_FULLFS_PARENT_NS";
+pub(crate) const PARENT_NS_VAR: &str = "ZIGGY_FULLFS_PARENT_NS";
 const SEGMENT: u64 = 64 << 10;
 const ENOSPC: i32 = 28;
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -107,7 +107,7 @@ fn diff(db: &Db, model: &Model, refused: &[(String, u64, usize)]) -> Vec<String>
 // Parent side
 
 /// The command that puts the child in a private mount namespace.
-fn namespace_wrapper() -> TestResult<Vec<&'static str>> {
+pub(crate) fn namespace_wrapper() -> TestResult<Vec<&'static str>> {
     if util::find_program("unshare").is_none() {
         return Err(
             "the full-file-system tests need `unshare` (util-linux) on the PATH, to \
@@ -130,7 +130,7 @@ fn namespace_wrapper() -> TestResult<Vec<&'static str>> {
 }
 
 /// This process's mount namespace, as `/proc/self/ns/mnt` names it.
-fn mount_namespace() -> TestResult<String> {
+pub(crate) fn mount_namespace() -> TestResult<String> {
     Ok(std::fs::read_link("/proc/self/ns/mnt")?
         .to_string_lossy()
         .into_owned())
@@ -513,7 +513,7 @@ fn mount(args: &[&str], mnt: &Path) -> Result<(), String> {
 
 /// Mounts a tmpfs of `kib` KiB over `mnt`, after making sure this process has a mount
 /// namespace of its own (a mount must never leak into the machine's).
-fn mount_tmpfs(mnt: &Path, kib: u64) -> TestResult {
+pub(crate) fn mount_tmpfs(mnt: &Path, kib: u64) -> TestResult {
     let mine = std::fs::read_link("/proc/self/ns/mnt")?;
     let parent: String = child_param(PARENT_NS_VAR);
     if mine.to_string_lossy() == parent {
@@ -536,7 +536,7 @@ fn remount(mnt: &Path, kib: u64) -> TestResult {
 
 /// Fills the file system with a file at `path` until a write fails with ENOSPC, then gives
 /// back `leave` bytes; returns the file's length.
-fn ballast(path: &Path, leave: u64) -> TestResult<u64> {
+pub(crate) fn ballast(path: &Path, leave: u64) -> TestResult<u64> {
     let mut f = std::fs::File::create(path)?;
     let chunk = vec![0x5a_u8; 4096];
     let mut len = 0u64;

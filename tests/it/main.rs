@@ -13,6 +13,7 @@ mod api;
 mod attach;
 mod backup;
 mod basic;
+mod bigtxn;
 mod bits;
 mod blocking;
 mod cli;

@@ -12,7 +12,6 @@ mod sled;
 mod sqlite;
 mod ziggy;
 
-pub use ziggy::ONE_TXN_SEGMENT;
 
 /// Errors from any engine, carried as text-friendly boxes.
 pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -28,8 +27,8 @@ pub enum Mode {
     Load,
     /// Every commit asked to be durable is on stable storage when it returns.
     Durable,
-    /// As `Load`, for a load of every key in one transaction: ZiggyDB's transaction must fit
-    /// in one segment (issue 19 item 1), so its handle takes 256 MiB segments.
+    /// As `Load`, for a load of every key in one transaction (ZiggyDB on its default options:
+    /// a transaction longer than a segment goes to a large segment of its own).
     LoadOneTxn,
 }
 

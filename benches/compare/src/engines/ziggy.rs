@@ -11,10 +11,6 @@ use ziggydb::{Db, Durability, Value};
 use super::{Engine, Mode, Pair, Reader, Res};
 use crate::common::KEY_LEN;
 
-/// The segment size of the one-transaction load: a transaction must fit in one segment, and
-/// 500k pairs take 99 MB of log.
-pub const ONE_TXN_SEGMENT: u64 = 256 << 20;
-
 pub struct Ziggy {
     db: Db,
 }
@@ -27,10 +23,9 @@ impl Ziggy {
             },
             Mode::Durable => Durability::Immediate,
         };
-        let mut opts = Db::options().durability(durability);
-        if mode == Mode::LoadOneTxn {
-            opts = opts.segment_size(ONE_TXN_SEGMENT);
-        }
+        // The default segment size for every phase: a transaction longer than a segment
+        // (the one-transaction load's 99 MB) goes to a large segment of its own.
+        let opts = Db::options().durability(durability);
         Ok(Self {
             db: opts.open(dir)?,
         })
