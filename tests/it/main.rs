@@ -52,6 +52,7 @@ mod readonly;
 mod readpath;
 mod repair;
 mod session;
+mod size;
 mod stickyfaults;
 mod stops;
 mod stress;
