@@ -138,17 +138,11 @@ struct Rec {
 fn parse_records(bytes: &[u8]) -> Vec<Rec> {
     let mut out = Vec::new();
     let mut at = util::SEGMENT_HEADER_LEN;
-    while let Some(h) = bytes.get(at..at + util::RECORD_HEADER_LEN) {
-        let (kind, flags) = (h[4], h[6]);
-        if kind == 0 || kind > 4 {
-            break;
-        }
-        let key_len = usize::from(u16::from_le_bytes([h[8], h[9]]));
-        let val_len = u32::from_le_bytes([h[12], h[13], h[14], h[15]]) as usize;
-        let txn = u64::from_le_bytes(h[16..24].try_into().expect("8 bytes"));
-        let exp = if flags & 1 != 0 { 8 } else { 0 };
-        let key_at = at + util::RECORD_HEADER_LEN + exp;
-        let len = util::RECORD_HEADER_LEN + exp + key_len + val_len;
+    while let Some(h) = bytes.get(at..).and_then(util::head) {
+        let (kind, flags, txn) = (h.kind, h.flags, h.txn);
+        let key_len = h.key_len;
+        let key_at = at + h.key_at;
+        let len = h.len();
         if at + len > bytes.len() {
             break;
         }
@@ -380,12 +374,18 @@ fn apply(case: &Case, dir: &Path, other: &Path) {
             match fix {
                 Fix::None => {}
                 Fix::Record(s) => {
-                    let h = &data[*s..*s + util::RECORD_HEADER_LEN];
-                    let exp = if h[6] & 1 != 0 { 8 } else { 0 };
-                    let len = util::RECORD_HEADER_LEN
-                        + exp
-                        + usize::from(u16::from_le_bytes([h[8], h[9]]))
-                        + u32::from_le_bytes([h[12], h[13], h[14], h[15]]) as usize;
+                    let len = util::head(&data[*s..]).map_or_else(
+                        || {
+                            // Not a kind of either form: the 24-byte header's lengths.
+                            let h = &data[*s..*s + util::RECORD_HEADER_LEN];
+                            let exp = if h[6] & 1 != 0 { 8 } else { 0 };
+                            util::RECORD_HEADER_LEN
+                                + exp
+                                + usize::from(u16::from_le_bytes([h[8], h[9]]))
+                                + u32::from_le_bytes([h[12], h[13], h[14], h[15]]) as usize
+                        },
+                        |h| h.len(),
+                    );
                     // A length past the end cannot be checksummed: the record is then cut.
                     let end = (*s + len).min(data.len());
                     let crc = util::crc32(&data[*s + 4..end]);
