@@ -294,6 +294,10 @@ pub(crate) fn parse_head(b: &[u8]) -> Result<Head, DecodeError> {
         let key_len = get_varint(b, &mut at, 3, MAX_KEY_LEN as u64)? as usize;
         let val_len = get_varint(b, &mut at, 5, u64::from(u32::MAX))? as usize;
         let txn = get_varint(b, &mut at, 10, u64::MAX)?;
+        // Txn ids start at 1; only a SEAL, never a short PUT, carries 0.
+        if txn == 0 {
+            return Err(DecodeError::Malformed);
+        }
         return Ok(Head {
             kind: KIND_PUT,
             vtype,
@@ -617,7 +621,7 @@ mod tests {
         let long_key = vec![b'x'; MAX_KEY_LEN];
         for (vtype, txn, exp, internal, key, value) in [
             (33, u64::MAX, u64::MAX, true, &long_key[..], &b""[..]),
-            (31, 0, 1, false, &b""[..], &b"v"[..]),
+            (31, 1, 1, false, &b""[..], &b"v"[..]),
             (32, 127, 0, true, &b"a"[..], &[0u8; 128][..]),
             (0, 128, 3, true, &b"a"[..], &[0u8; 127][..]),
         ] {
@@ -680,6 +684,7 @@ mod tests {
             parse_head(&b)
         };
         assert!(with(&[1, 1, 1]).is_ok());
+        assert_eq!(with(&[1, 1, 0]), Err(DecodeError::Malformed), "txn id 0");
         // A type that fits the kind byte, written in a byte of its own, is malformed.
         let mut b = Vec::new();
         encode_short_put(&mut b, 40, 1, 0, false, b"k", b"v");

@@ -133,6 +133,11 @@ struct Rec {
     internal: bool,
     key: Vec<u8>,
     txn: u64,
+    /// Offset of the key in the file.
+    key_at: usize,
+    /// A short PUT (format-spec.md §3.2.1), whose lengths are varints, not fields at fixed
+    /// offsets.
+    short: bool,
 }
 
 fn parse_records(bytes: &[u8]) -> Vec<Rec> {
@@ -153,6 +158,8 @@ fn parse_records(bytes: &[u8]) -> Vec<Rec> {
             internal: flags & 2 != 0,
             key: bytes[key_at..key_at + key_len].to_vec(),
             txn,
+            key_at,
+            short: bytes[at + 4] & 0x80 != 0 || bytes[at + 4] & 0xFC == util::KIND_SHORT_PUT,
         });
         at += len;
     }
@@ -582,7 +589,9 @@ fn cases(p: &Pristine, other: &Path, soak: u64) -> Vec<Case> {
             let n = info.recs.len();
             let mut picks: Vec<usize> = vec![0, n / 2, n.saturating_sub(1)];
             picks.dedup();
-            for &i in picks.iter().filter(|&&i| i < n) {
+            // The fixed-offset length fields are those of the 24-byte header; a short PUT's
+            // varint lengths are covered by the record decoder's tests and fuzz target.
+            for &i in picks.iter().filter(|&&i| i < n && !info.recs[i].short) {
                 let r = &info.recs[i];
                 let (lo, end) = (r.offset, r.offset + r.len);
                 for (field, at, size, values) in [
@@ -620,7 +629,7 @@ fn cases(p: &Pristine, other: &Path, soak: u64) -> Vec<Case> {
                 .iter()
                 .find(|r| r.internal && r.key.starts_with(b"pg"));
             if let Some(r) = page {
-                let val = r.offset + util::RECORD_HEADER_LEN + r.key.len();
+                let val = r.key_at + r.key.len();
                 let fixes = [Fix::Record(r.offset)];
                 let (lo, hi) = (r.offset, r.offset + r.len);
                 put(
@@ -649,7 +658,7 @@ fn cases(p: &Pristine, other: &Path, soak: u64) -> Vec<Case> {
                 .iter()
                 .find(|r| !r.internal && r.kind == 1 && r.key == LIST);
             if let Some(r) = meta {
-                let val = r.offset + util::RECORD_HEADER_LEN + r.key.len();
+                let val = r.key_at + r.key.len();
                 let fixes = [Fix::Record(r.offset)];
                 let (lo, hi) = (r.offset, r.offset + r.len);
                 put(
