@@ -1492,6 +1492,10 @@ impl Shared {
                     })
                 }
             }
+        } else {
+            // A compaction's relocation (§11 step 4) moves keys to shorter copies and lowers
+            // the live byte count in the same section: count again from the index.
+            self.recount(&idx)?;
         }
         // Wrapping: a damaged shared state may hold any odd value, u64::MAX included.
         self.shm

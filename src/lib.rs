@@ -275,9 +275,22 @@ pub mod internals {
             .map_err(crate::format::record::DecodeError::reason)
     }
 
-    /// Encodes `r` as the engine's writer does (`r.len` is ignored).
+    /// Encodes `r` as the engine's writer does (`r.len` is ignored), as a short PUT if
+    /// `r.short` (as compaction writes it).
     pub fn encode_record(r: &Record<'_>) -> Vec<u8> {
         let mut out = Vec::new();
+        if r.short {
+            crate::format::record::encode_short_put(
+                &mut out,
+                r.vtype,
+                r.txn,
+                r.expires_at,
+                r.internal,
+                r.key,
+                r.value,
+            );
+            return out;
+        }
         crate::format::record::encode_record_ns(
             &mut out,
             r.kind,

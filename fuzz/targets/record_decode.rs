@@ -1,5 +1,9 @@
 //! Segment records and the log scan on any bytes.
 //!
+//! Records of both forms: the 24-byte header and the short PUT that compaction writes
+//! (format-spec.md §3.2.1), which must decode to the same fields and re-encode to the same
+//! bytes, and which a log segment's scan never accepts inside a transaction.
+//!
 //! The input is decoded as records packed back to back (as in a compacted segment or the
 //! WAL), and as a whole log segment with the engine's log scan, which stops at the first
 //! transaction that is not valid (format-spec.md §3.3). Neither may panic or allocate more
@@ -73,8 +77,34 @@ fn largest_allocation<T>(f: impl FnOnce() -> T) -> (T, usize) {
 const HEADER: usize = 64;
 const RECORD_HEADER: usize = 24;
 
-/// The length a record header at the start of `b` announces, if it has one.
+/// A LEB128 varint at `*at` (at most 10 bytes), advancing `*at`.
+fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for i in 0..10 {
+        let byte = *b.get(*at)?;
+        *at += 1;
+        v |= u64::from(byte & 0x7F).checked_shl(7 * i)?;
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The length a record header at the start of `b` announces, if it has one: either form,
+/// the 24-byte header (format-spec.md §3.2) or a short PUT (§3.2.1).
 fn announced(b: &[u8]) -> Option<usize> {
+    let kind = *b.get(4)?;
+    if kind & 0x80 != 0 || kind & 0xFC == 0x10 {
+        let mut at = if kind & 0x80 != 0 { 5 } else { 6 };
+        let key = usize::try_from(varint(b, &mut at)?).ok()?;
+        let val = usize::try_from(varint(b, &mut at)?).ok()?;
+        varint(b, &mut at)?;
+        return at
+            .checked_add(if kind & 1 != 0 { 8 } else { 0 })?
+            .checked_add(key)?
+            .checked_add(val);
+    }
     let h = b.get(..RECORD_HEADER)?;
     let key = usize::from(u16::from_le_bytes([h[8], h[9]]));
     let val = u32::from_le_bytes([h[12], h[13], h[14], h[15]]) as usize;
@@ -113,13 +143,19 @@ fn crc32(data: &[u8]) -> u32 {
 fn check_record(buf: &[u8], r: &Record<'_>) {
     assert!(r.len <= buf.len(), "record longer than its bytes");
     assert!((1..=4).contains(&r.kind), "kind {}", r.kind);
-    assert_eq!(
-        r.len,
-        RECORD_HEADER + if buf[6] & 1 != 0 { 8 } else { 0 } + r.key.len() + r.value.len()
-    );
+    // A short PUT (format-spec.md §3.2.1) has its flags in the kind byte and decodes as a PUT.
+    let expiry_flag = if r.short { buf[4] & 1 } else { buf[6] & 1 } != 0;
+    assert!(!r.short || r.kind == 1, "a short record of kind {}", r.kind);
+    assert_eq!(announced(buf), Some(r.len), "announced length");
+    if !r.short {
+        assert_eq!(
+            r.len,
+            RECORD_HEADER + if expiry_flag { 8 } else { 0 } + r.key.len() + r.value.len()
+        );
+    }
     // An expiry flag with a zero time is read as no expiry, and written without the field:
     // the one encoding the writer never produces.
-    if buf[6] & 1 != 0 && r.expires_at == 0 {
+    if expiry_flag && r.expires_at == 0 {
         return;
     }
     assert_eq!(
@@ -168,6 +204,7 @@ fn check_scan(seg: &[u8]) {
             assert_eq!(off, at, "records of a transaction are not back to back");
             let r = decode_record(&seg[off..]).expect("a scanned record decodes");
             assert!(r.kind == 1 || r.kind == 2, "kind {} inside a txn", r.kind);
+            assert!(!r.short, "a short PUT inside a log segment's transaction");
             assert_eq!(r.txn, *txn, "record of another txn");
             canonical &= !(seg[off + 6] & 1 != 0 && r.expires_at == 0);
             again.extend_from_slice(&encode_record(&r));

@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 use crate::format::index::{self, Probe};
 use crate::format::manifest::Manifest;
 use crate::format::record::{
-    encode_record, KIND_PUT, KIND_SEAL, SEGMENT_HEADER_LEN, SEG_COMPACTED,
+    encode_record, encode_short_head, encode_short_put, short_record_len, KIND_PUT, KIND_SEAL,
+    SEGMENT_HEADER_LEN, SEG_COMPACTED,
 };
 use crate::format::segment::RecMeta;
 use crate::format::shm::*;
@@ -34,6 +35,16 @@ type Measured = ((u32, u8), u64, Option<(u64, u64)>);
 /// Victims compacted together in steps: the segments, the room their copies take, and the
 /// highest txn id of their records.
 type Unit = (Vec<(u32, u8)>, u64, u64);
+
+/// A record copied by step 2: its key, where it was and where its copy is, and how many
+/// bytes shorter the copy is.
+struct Reloc {
+    key: Vec<u8>,
+    internal: bool,
+    old: u64,
+    new: u64,
+    shrunk: u64,
+}
 
 struct Output {
     id: u32,
@@ -81,18 +92,19 @@ impl Shared {
         r
     }
 
-    /// After an explicit compaction: an index at least four times the size its live keys
-    /// need (after `FLUSHDB`, or many deletes) is replaced by one sized for them, as a
-    /// growth replaces it (format-spec.md §4.3), so that an emptied database gives its index
-    /// space back too.
+    /// After an explicit compaction: an index larger than the smallest that holds its live
+    /// keys below the growth threshold (after `FLUSHDB`, many deletes, or a growth that
+    /// doubled it) is replaced by that one, as a growth replaces it (format-spec.md §4.3), so
+    /// that the index gives space back as the segments do.
     fn shrink_index(&self, stats: &mut CompactStats) -> Result<()> {
         let _g = self.writer_section(self.opts.lock_timeout)?;
         let idx = self.current_index()?;
         stats.index_bytes_before = idx.file_bytes();
         if idx.oversized() {
             let next = self.dir.join(index::file_name(idx.gen + 1));
+            let cap = index::snug_capacity(idx.used());
             drop(idx);
-            match self.resize_index(0) {
+            match self.resize_index_to(cap) {
                 Ok(()) => {}
                 // No room for the smaller copy: the index stays as it was (the new file was
                 // not published; what was made of it goes), and the compaction stands.
@@ -282,7 +294,13 @@ impl Shared {
                 if meta.kind != KIND_PUT || !self.is_live(map, p, meta)? {
                     return Ok(());
                 }
-                let len = meta.len as u64;
+                let len = short_record_len(
+                    meta.vtype,
+                    meta.key_len,
+                    meta.value_len,
+                    meta.txn,
+                    meta.expires_at != 0,
+                ) as u64;
                 // As step 2 starts a new output.
                 if let Some(c) = cur.filter(|&c| c + len + SEAL_LEN as u64 > seg) {
                     room += (c + SEAL_LEN as u64).next_multiple_of(unit);
@@ -357,7 +375,7 @@ impl Shared {
         step(2);
         let mut outputs: Vec<u32> = Vec::new();
         let mut out: Option<Output> = None;
-        let mut relocs: Vec<(Vec<u8>, bool, u64, u64)> = Vec::new();
+        let mut relocs: Vec<Reloc> = Vec::new();
         let mut victim_bytes = 0u64;
         let mut copied_bytes = 0u64;
         let scan_man = Manifest {
@@ -376,17 +394,26 @@ impl Shared {
             }
             let key = meta.key(map);
             let internal = meta.internal;
-            let start = pos_off(p) as usize;
-            let bytes = map
-                .slice(start, meta.len)
-                .ok_or_else(|| Error::CorruptSegment {
+            let value = meta.value(map);
+            if value.len() != meta.value_len {
+                return Err(Error::CorruptSegment {
                     file: self.segs.path(pos_seg(p)),
                     offset: u64::from(pos_off(p)),
                     reason: "record past end of map",
-                })?;
+                });
+            }
+            // The copy is a short PUT (format-spec.md §3.2.1): the same key, value, type,
+            // expiry and txn id, with the lengths and the txn id as varints.
+            let len = short_record_len(
+                meta.vtype,
+                key.len(),
+                value.len(),
+                meta.txn,
+                meta.expires_at != 0,
+            );
             if out
                 .as_ref()
-                .is_some_and(|o| o.end() + (meta.len + SEAL_LEN) as u64 > self.opts.segment_size)
+                .is_some_and(|o| o.end() + (len + SEAL_LEN) as u64 > self.opts.segment_size)
             {
                 if let Some(mut o) = out.take() {
                     o.seal()?;
@@ -413,19 +440,27 @@ impl Shared {
             }
             let o = out.as_mut().ok_or(Error::Poisoned)?;
             let new = pos(o.id, o.end() as u32);
-            if bytes.len() >= WRITE_BUF {
-                // A big record goes from the map to the file as it is, never through a copy
+            let (vtype, txn, exp) = (meta.vtype, meta.txn, meta.expires_at);
+            if value.len() >= WRITE_BUF {
+                // A big value goes from the map to the file as it is, never through a copy
                 // in memory (a value of hundreds of MB would need as much heap again).
+                encode_short_head(&mut o.buf, vtype, txn, exp, internal, key, value);
                 o.flush()?;
-                crate::os::io::write_all_at(&o.file, bytes, o.off, &o.path)?;
-                o.off += bytes.len() as u64;
+                crate::os::io::write_all_at(&o.file, value, o.off, &o.path)?;
+                o.off += value.len() as u64;
             } else {
-                o.buf.extend_from_slice(bytes);
+                encode_short_put(&mut o.buf, vtype, txn, exp, internal, key, value);
                 if o.buf.len() >= WRITE_BUF {
                     o.flush()?;
                 }
             }
-            relocs.push((key.to_vec(), internal, p, new));
+            relocs.push(Reloc {
+                key: key.to_vec(),
+                internal,
+                old: p,
+                new,
+                shrunk: (meta.len - len) as u64,
+            });
             copied_bytes += meta.len as u64;
             stats.records_copied += 1;
             Ok(())
@@ -478,17 +513,25 @@ impl Shared {
 
         // 4. Point the index at the copies, a chunk per writer-lock hold.
         step(4);
+        // The copies are shorter than the records they replace: the live byte count drops by
+        // the difference for each copy the index moves to, and the dead byte count for each
+        // copy it does not (its key was written again meanwhile, which counted the longer
+        // record dead; the copy is what is dead now).
+        let mut unmoved_shrunk = 0u64;
         for chunk in relocs.chunks(RELOCATE_CHUNK) {
             let _g = self.writer_section(timeout)?;
             let idx = self.current_index()?;
             let mut moves = Vec::with_capacity(chunk.len());
-            for (key, internal, old, new) in chunk {
-                let hash = index::hash_for(key, *internal);
-                let probe = idx.probe(hash, |loc| self.record_holds(loc, key, *internal))?;
-                if let Probe::Found { slot, loc } = probe {
-                    if loc == *old {
-                        moves.push((slot, *new));
+            let mut moved_shrunk = 0u64;
+            for r in chunk {
+                let hash = index::hash_for(&r.key, r.internal);
+                let probe = idx.probe(hash, |loc| self.record_holds(loc, &r.key, r.internal))?;
+                match probe {
+                    Probe::Found { slot, loc } if loc == r.old => {
+                        moves.push((slot, r.new));
+                        moved_shrunk += r.shrunk;
                     }
+                    _ => unmoved_shrunk += r.shrunk,
                 }
             }
             idx.mark_dirty()?;
@@ -496,6 +539,7 @@ impl Shared {
                 for &(slot, new) in &moves {
                     idx.set_loc(slot, new);
                 }
+                self.shm.sub(W_LIVE_BYTES, moved_shrunk);
             });
         }
 
@@ -516,8 +560,10 @@ impl Shared {
             m.segments.retain(|s| !victims.contains(s));
             m.write(&self.dir, self.mode)?;
             self.shm.set(W_SEGMENTS, m.segments.len() as u64);
-            self.shm
-                .sub(W_DEAD_BYTES, victim_bytes.saturating_sub(copied_bytes));
+            self.shm.sub(
+                W_DEAD_BYTES,
+                victim_bytes.saturating_sub(copied_bytes) + unmoved_shrunk,
+            );
             self.shm.add(W_COMPACTIONS, 1);
             self.shm.add(W_SEG_EPOCH, 1);
             // A read view that began before the relocation may still read a victim's

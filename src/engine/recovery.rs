@@ -33,6 +33,10 @@ pub(crate) fn parse_txn(buf: &[u8], id: u32, mut off: usize) -> TxnParse {
             Ok(r) => r,
             Err(e) => return TxnParse::End(e.reason()),
         };
+        if r.short {
+            // Only compaction writes short PUTs, and only into compacted segments (§3.2.1).
+            return TxnParse::End("short record in a log segment");
+        }
         if r.kind == KIND_SEAL {
             return if records.is_empty() {
                 TxnParse::Seal

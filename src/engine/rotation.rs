@@ -156,6 +156,14 @@ impl Shared {
     pub(super) fn resize_index(&self, extra: u64) -> Result<()> {
         let old = self.current_index()?;
         let cap = index::capacity_for(old.used() + extra);
+        drop(old);
+        self.resize_index_to(cap)
+    }
+
+    /// Replaces the index with a copy of `cap` slots, which must hold its live keys. Writer
+    /// lock held (format-spec.md §4.3).
+    pub(super) fn resize_index_to(&self, cap: u64) -> Result<()> {
+        let old = self.current_index()?;
         let gen = old.gen + 1;
         let new = self.create_index(gen, cap)?;
         for (_, tag, loc) in old.live_slots() {

@@ -516,10 +516,10 @@ impl IndexMap {
         HEADER_BYTES + self.cap * SLOT_BYTES
     }
 
-    /// Whether the index is at least four times the size its live keys need, so that a
-    /// shrink gives space back and cannot undo a recent growth (which doubles).
+    /// Whether a smaller index would hold the live keys below the growth threshold
+    /// ([`snug_capacity`]): what an explicit compaction shrinks to (format-spec.md §4.3).
     pub(crate) fn oversized(&self) -> bool {
-        capacity_for(self.used()).saturating_mul(4) <= self.cap
+        snug_capacity(self.used()) < self.cap
     }
 
     /// Live entries.
@@ -622,6 +622,16 @@ impl IndexMap {
     pub(crate) fn mapped_len(&self) -> usize {
         self.words.len()
     }
+}
+
+/// The smallest capacity (a power of two, at least [`MIN_CAPACITY`]) that holds `keys`
+/// without passing the growth threshold of ¾ (format-spec.md §4.3): what an explicit
+/// compaction shrinks an index to.
+pub(crate) fn snug_capacity(keys: u64) -> u64 {
+    keys.saturating_mul(4)
+        .div_ceil(3)
+        .max(MIN_CAPACITY)
+        .next_power_of_two()
 }
 
 /// Smallest power-of-two capacity that holds `keys` at most half full.

@@ -11,9 +11,9 @@ use arc_swap::ArcSwap;
 
 use crate::error::{Error, Result};
 use crate::format::record::{
-    decode_record_checked, decode_segment_header, encode_segment_header_as, DecodeError,
-    HeaderError, Record, SegmentHeader, FLAG_EXPIRES, FLAG_INTERNAL, FORMAT_VERSION,
-    RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    decode_record_checked, decode_segment_header, encode_segment_header_as,
+    parse_head as parse_record_head, DecodeError, Head as RecordHead, HeaderError, Record,
+    SegmentHeader, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::format::shm::{pos_off, pos_seg};
 use crate::os::map::SegmentMap;
@@ -120,14 +120,6 @@ impl RecMeta {
     }
 }
 
-/// Reads the total length a record header announces, without checking anything else.
-fn announced_len(hdr: &[u8]) -> Option<usize> {
-    let flags = *hdr.get(6)?;
-    let key_len = usize::from(u16::from_le_bytes(hdr.get(8..10)?.try_into().ok()?));
-    let val_len = u32::from_le_bytes(hdr.get(12..16)?.try_into().ok()?) as usize;
-    Some(RECORD_HEADER_LEN + if flags & 1 != 0 { 8 } else { 0 } + key_len + val_len)
-}
-
 /// Slots of [`Segments`]'s cache of verified record positions (a power of two).
 const VERIFIED_SLOTS: usize = 4096;
 /// Records at least this long are remembered once verified.
@@ -225,11 +217,12 @@ impl Segments {
     /// whole record): this tells which key an index slot points at, and a reader that wants
     /// the value reads the record with [`Segments::record_at`], which checks it.
     pub(crate) fn key_at(&self, pos: u64, key: &[u8], internal: bool) -> Result<Head> {
-        let (map, hdr_at, mut head, key_len) = self.parse_head(pos)?;
+        let (map, hdr_at, mut head, rh) = self.parse_head(pos)?;
+        let key_len = rh.key_len;
         if head.internal != internal || key_len != key.len() {
             return Ok(head);
         }
-        let (map, key_start, expires_at) = self.key_span(pos, map, hdr_at, &head, key_len)?;
+        let (map, key_start, expires_at) = self.key_span(pos, map, hdr_at, &head, &rh)?;
         head.holds = map.slice(key_start, key_len) == Some(key);
         if head.holds {
             head.expires_at = expires_at;
@@ -249,32 +242,31 @@ impl Segments {
     /// The expiry time (0 for none) and key of the record at `pos` if it is a PUT of a user
     /// key, read from its header and key bytes alone.
     pub(crate) fn user_record_at(&self, pos: u64) -> Result<Option<(u64, Vec<u8>)>> {
-        let (map, hdr_at, head, key_len) = self.parse_head(pos)?;
+        let (map, hdr_at, head, rh) = self.parse_head(pos)?;
+        let key_len = rh.key_len;
         if head.kind != crate::format::record::KIND_PUT || head.internal {
             return Ok(None);
         }
-        let (map, key_start, expires_at) = self.key_span(pos, map, hdr_at, &head, key_len)?;
+        let (map, key_start, expires_at) = self.key_span(pos, map, hdr_at, &head, &rh)?;
         Ok(map
             .slice(key_start, key_len)
             .map(|key| (expires_at, key.to_vec())))
     }
 
     /// The header of the record at `pos` as a [`Head`] (`holds` false, no expiry time), with
-    /// the map and offset it was read from and the key's length.
-    fn parse_head(&self, pos: u64) -> Result<(Arc<SegmentMap>, usize, Head, usize)> {
-        let (map, hdr_at, len) = self.header_at(pos)?;
-        let hdr = map.slice(hdr_at, RECORD_HEADER_LEN).unwrap_or(&[0; 24]);
+    /// the map and offset it was read from and its header as decoded.
+    fn parse_head(&self, pos: u64) -> Result<(Arc<SegmentMap>, usize, Head, RecordHead)> {
+        let (map, hdr_at, rh, len) = self.header_at(pos)?;
         let head = Head {
             holds: false,
             len,
-            kind: hdr[4],
-            internal: hdr[6] & FLAG_INTERNAL != 0,
-            vtype: hdr[5],
-            expires: hdr[6] & FLAG_EXPIRES != 0,
+            kind: rh.kind,
+            internal: rh.internal(),
+            vtype: rh.vtype,
+            expires: rh.expires(),
             expires_at: 0,
         };
-        let key_len = usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
-        Ok((map, hdr_at, head, key_len))
+        Ok((map, hdr_at, head, rh))
     }
 
     /// For a record read by `parse_head`: a map covering its key, the key's offset, and the
@@ -285,9 +277,10 @@ impl Segments {
         map: Arc<SegmentMap>,
         hdr_at: usize,
         head: &Head,
-        key_len: usize,
+        rh: &RecordHead,
     ) -> Result<(Arc<SegmentMap>, usize, u64)> {
-        let key_start = hdr_at + RECORD_HEADER_LEN + if head.expires { 8 } else { 0 };
+        let key_len = rh.key_len;
+        let key_start = hdr_at + rh.key_offset();
         if key_start + key_len > hdr_at + head.len {
             return Err(self.bad(pos, "key runs past the record"));
         }
@@ -297,7 +290,7 @@ impl Segments {
             map
         };
         let expires_at = if head.expires {
-            map.slice(hdr_at + RECORD_HEADER_LEN, 8)
+            map.slice(hdr_at + rh.fixed_len, 8)
                 .and_then(|b| b.try_into().ok())
                 .map_or(0, u64::from_le_bytes)
         } else {
@@ -314,25 +307,26 @@ impl Segments {
         }
     }
 
-    /// The map holding the header of the record at `pos` (so far), the header's offset and
-    /// the record's announced length.
-    fn header_at(&self, pos: u64) -> Result<(Arc<SegmentMap>, usize, usize)> {
+    /// The map holding the header of the record at `pos` (so far), the header's offset, the
+    /// header as decoded (either form, §3.2) and the record's announced length.
+    fn header_at(&self, pos: u64) -> Result<(Arc<SegmentMap>, usize, RecordHead, usize)> {
         let off = pos_off(pos) as usize;
         if off < SEGMENT_HEADER_LEN {
             return Err(self.bad(pos, "record position inside the segment header"));
         }
         let map = self.map(pos_seg(pos), off + RECORD_HEADER_LEN)?;
-        let len = map
+        let hdr = map
             .slice(off, RECORD_HEADER_LEN)
-            .and_then(announced_len)
             .ok_or_else(|| self.bad(pos, "short header"))?;
-        Ok((map, off, len))
+        let rh = parse_record_head(hdr).map_err(|e| self.bad(pos, e.reason()))?;
+        let len = rh.len().ok_or_else(|| self.bad(pos, "short header"))?;
+        Ok((map, off, rh, len))
     }
 
     /// Decodes the record at position `pos`, checking its checksum.
     pub(crate) fn record_at(&self, pos: u64) -> Result<(Arc<SegmentMap>, RecMeta)> {
         let id = pos_seg(pos);
-        let (mut map, off, need) = self.header_at(pos)?;
+        let (mut map, off, _, need) = self.header_at(pos)?;
         if map.len() < off + need {
             map = self.map(id, off + need)?;
         }
@@ -460,10 +454,10 @@ impl Segments {
         match decode_segment_header(bytes) {
             Ok(h) if h.id == id => Ok(h.kind),
             Ok(_) => Err(bad("segment id in header does not match file name")),
-            Err(HeaderError::Version(v)) => Err(Error::IncompatibleVersion {
+            Err(HeaderError::Version(v, supported)) => Err(Error::IncompatibleVersion {
                 file: self.path(id),
                 found: v,
-                supported: FORMAT_VERSION,
+                supported,
             }),
             Err(HeaderError::Short) => Err(bad("segment header too short")),
             Err(HeaderError::Magic) => Err(bad("bad magic number in segment header")),

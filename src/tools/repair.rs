@@ -27,9 +27,8 @@ use crate::engine::{now_ms, Op, COMMIT_LEN, SEAL_LEN};
 use crate::error::{Error, Result};
 use crate::format::manifest::{Manifest, MANIFEST_NAME};
 use crate::format::record::{
-    decode_record, decode_segment_header, le_u64, HeaderError, FLAG_EXPIRES, FLAG_INTERNAL,
-    FORMAT_VERSION, KIND_COMMIT, KIND_DEL, KIND_PUT, KIND_SEAL, RECORD_HEADER_LEN,
-    SEGMENT_HEADER_LEN, SEG_COMPACTED, SEG_LOG,
+    decode_record, decode_segment_header, le_u64, parse_head, HeaderError, KIND_COMMIT, KIND_DEL,
+    KIND_PUT, KIND_SEAL, SEGMENT_HEADER_LEN, SEG_COMPACTED, SEG_LOG,
 };
 use crate::format::segment::{self, Segments};
 use crate::format::shm::{SHM_LEN, W_MAGIC, W_READY};
@@ -586,11 +585,11 @@ impl Salvage {
                 self.damage(&path, 0, 64, "segment header names another segment id");
                 None
             }
-            Err(HeaderError::Version(v)) => {
+            Err(HeaderError::Version(v, supported)) => {
                 return Err(Error::IncompatibleVersion {
                     file: path,
                     found: v,
-                    supported: FORMAT_VERSION,
+                    supported,
                 })
             }
             Err(_) => {
@@ -841,17 +840,12 @@ impl Salvage {
 /// The user key of a record that failed its checksum, if its header is plausible and its
 /// key lies inside the file. The bytes are unverified.
 fn damaged_key(rest: &[u8]) -> Option<Vec<u8>> {
-    let h = rest.get(..RECORD_HEADER_LEN)?;
-    let flags = h[6];
-    if !matches!(h[4], KIND_PUT | KIND_DEL) || flags & !(FLAG_EXPIRES | FLAG_INTERNAL) != 0 {
+    let h = parse_head(rest).ok()?;
+    if !matches!(h.kind, KIND_PUT | KIND_DEL) || h.internal() {
         return None;
     }
-    if flags & FLAG_INTERNAL != 0 {
-        return None;
-    }
-    let key_len = usize::from(u16::from_le_bytes([h[8], h[9]]));
-    let at = RECORD_HEADER_LEN + if flags & FLAG_EXPIRES != 0 { 8 } else { 0 };
-    let key = rest.get(at..at + key_len)?;
+    let at = h.key_offset();
+    let key = rest.get(at..at.checked_add(h.key_len)?)?;
     (!key.is_empty()).then(|| key.to_vec())
 }
 
@@ -860,25 +854,17 @@ fn damaged_key(rest: &[u8]) -> Option<Vec<u8>> {
 /// out (then `budget` is 0).
 fn resync(buf: &[u8], from: usize, budget: &mut u64) -> Option<usize> {
     let mut o = from;
-    while let Some(h) = buf.get(o..o + RECORD_HEADER_LEN) {
-        // Cheap tests of the header first (§3.2: kind, flags, reserved bytes).
-        if (KIND_PUT..=KIND_SEAL).contains(&h[4])
-            && h[6] & !(FLAG_EXPIRES | FLAG_INTERNAL) == 0
-            && h[7] == 0
-            && h[10] == 0
-            && h[11] == 0
-        {
-            let len = RECORD_HEADER_LEN as u64
-                + if h[6] & FLAG_EXPIRES != 0 { 8 } else { 0 }
-                + u64::from(u16::from_le_bytes([h[8], h[9]]))
-                + u64::from(u32::from_le_bytes([h[12], h[13], h[14], h[15]]));
+    while let Some(rest) = buf.get(o..).filter(|r| r.len() > 4) {
+        // Cheap tests of the header first (§3.2: kind, flags, reserved bytes, lengths).
+        if let Some(len) = parse_head(rest).ok().and_then(|h| h.len()) {
+            let len = len as u64;
             if o as u64 + len <= buf.len() as u64 {
                 if *budget < len {
                     *budget = 0;
                     return None;
                 }
                 *budget -= len;
-                if decode_record(buf.get(o..).unwrap_or(&[])).is_ok() {
+                if decode_record(rest).is_ok() {
                     return Some(o);
                 }
             }

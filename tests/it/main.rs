@@ -55,6 +55,7 @@ mod readpath;
 mod readview;
 mod repair;
 mod session;
+mod size;
 mod stickyfaults;
 mod stops;
 mod stress;

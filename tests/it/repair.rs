@@ -147,33 +147,26 @@ pub(crate) fn all_records(dir: &Path) -> Vec<Rec> {
     for file in util::segment_files(dir) {
         let b = std::fs::read(&file).expect("read a segment");
         let mut at = 64;
-        while let Some(h) = b.get(at..at + 24) {
-            let (kind, flags) = (h[4], h[6]);
-            if kind == 0 || kind > 4 {
-                break;
-            }
-            let key_len = usize::from(u16::from_le_bytes([h[8], h[9]]));
-            let val_len = u32::from_le_bytes([h[12], h[13], h[14], h[15]]) as usize;
-            let exp = if flags & 1 != 0 { 8 } else { 0 };
-            let len = 24 + exp + key_len + val_len;
+        while let Some(h) = b.get(at..).and_then(util::head) {
+            let len = h.len();
             let Some(body) = b.get(at..at + len) else {
                 break;
             };
             if u32::from_le_bytes([body[0], body[1], body[2], body[3]]) != util::crc32(&body[4..]) {
                 break;
             }
-            let key_at = 24 + exp;
+            let (key_at, key_len) = (h.key_at, h.key_len);
             out.push(Rec {
                 file: file.clone(),
                 offset: at,
                 len,
-                kind,
-                txn: u64::from_le_bytes(body[16..24].try_into().expect("8 bytes")),
-                internal: flags & 2 != 0,
+                kind: h.kind,
+                txn: h.txn,
+                internal: h.flags & 2 != 0,
                 key: body[key_at..key_at + key_len].to_vec(),
                 value_offset: at + key_at + key_len,
             });
-            if kind == 4 {
+            if h.kind == 4 {
                 break;
             }
             at += len;

@@ -447,6 +447,9 @@ pub const SEGMENT_HEADER_LEN: usize = 64;
 pub const RECORD_HEADER_LEN: usize = 24;
 /// Record kinds.
 pub const KIND_PUT: u8 = 1;
+/// Kind byte of a short PUT (format-spec.md §3.2.1) with its value type in a byte of its own,
+/// its two flag bits added; a kind byte with bit 7 set is a short PUT with its type packed in.
+pub const KIND_SHORT_PUT: u8 = 0x10;
 
 /// One record found by [`records`].
 #[derive(Debug, Clone)]
@@ -463,20 +466,13 @@ pub struct RecordInfo {
 }
 
 /// Walks the records of a segment file's bytes from the first record on, stopping at
-/// unwritten space, a malformed header or a bad checksum.
+/// unwritten space, a malformed header or a bad checksum. Reads both record forms: the
+/// 24-byte header of format-spec.md §3.2 and the short PUT of §3.2.1 that compaction writes.
 pub fn records(bytes: &[u8]) -> Vec<RecordInfo> {
     let mut out = Vec::new();
     let mut at = SEGMENT_HEADER_LEN;
-    while let Some(h) = bytes.get(at..at + RECORD_HEADER_LEN) {
-        let kind = h[4];
-        let flags = h[6];
-        if kind == 0 || kind > 4 || flags > 1 {
-            break;
-        }
-        let key_len = usize::from(u16::from_le_bytes([h[8], h[9]]));
-        let val_len = u32::from_le_bytes([h[12], h[13], h[14], h[15]]) as usize;
-        let exp = if flags & 1 != 0 { 8 } else { 0 };
-        let len = RECORD_HEADER_LEN + exp + key_len + val_len;
+    while let Some((kind, key_at, key_len, val_len)) = bytes.get(at..).and_then(record_head) {
+        let len = key_at + key_len + val_len;
         let Some(body) = bytes.get(at..at + len) else {
             break;
         };
@@ -484,7 +480,6 @@ pub fn records(bytes: &[u8]) -> Vec<RecordInfo> {
         if stored != crc32(&body[4..]) {
             break;
         }
-        let key_at = RECORD_HEADER_LEN + exp;
         out.push(RecordInfo {
             offset: at,
             kind,
@@ -496,6 +491,82 @@ pub fn records(bytes: &[u8]) -> Vec<RecordInfo> {
         at += len;
     }
     out
+}
+
+/// Kind (a short PUT as `KIND_PUT`), key offset, key length and value length of the record
+/// header at the start of `b`.
+fn record_head(b: &[u8]) -> Option<(u8, usize, usize, usize)> {
+    let h = head(b)?;
+    Some((h.kind, h.key_at, h.key_len, h.val_len))
+}
+
+/// A record header read off disk, in either form (format-spec.md §3.2, §3.2.1).
+#[derive(Debug, Clone, Copy)]
+pub struct Head {
+    /// 1–4; a short PUT is 1.
+    pub kind: u8,
+    /// Bit 0 expiry, bit 1 internal namespace.
+    pub flags: u8,
+    pub txn: u64,
+    /// Offset of the key from the record's start.
+    pub key_at: usize,
+    pub key_len: usize,
+    pub val_len: usize,
+}
+
+impl Head {
+    /// Encoded length of the record.
+    pub fn len(&self) -> usize {
+        self.key_at + self.key_len + self.val_len
+    }
+}
+
+/// The header at the start of `b`, if its kind byte is one of either form (nothing else is
+/// checked, not even the checksum).
+pub fn head(b: &[u8]) -> Option<Head> {
+    let kind = *b.get(4)?;
+    if kind & 0x80 != 0 || kind & 0xFC == KIND_SHORT_PUT {
+        let mut at = if kind & 0x80 != 0 { 5 } else { 6 };
+        let mut varint = || {
+            let mut v = 0u64;
+            for i in 0..10 {
+                let byte = *b.get(at)?;
+                at += 1;
+                v |= u64::from(byte & 0x7F).checked_shl(7 * i)?;
+                if byte & 0x80 == 0 {
+                    return Some(v);
+                }
+            }
+            None
+        };
+        let key_len = usize::try_from(varint()?).ok()?;
+        let val_len = usize::try_from(varint()?).ok()?;
+        let txn = varint()?;
+        let flags = kind & 3;
+        let exp = if flags & 1 != 0 { 8 } else { 0 };
+        return Some(Head {
+            kind: KIND_PUT,
+            flags,
+            txn,
+            key_at: at + exp,
+            key_len,
+            val_len,
+        });
+    }
+    let h = b.get(..RECORD_HEADER_LEN)?;
+    let flags = h[6];
+    if kind == 0 || kind > 4 {
+        return None;
+    }
+    let exp = if flags & 1 != 0 { 8 } else { 0 };
+    Some(Head {
+        kind,
+        flags,
+        txn: u64::from_le_bytes(h[16..24].try_into().ok()?),
+        key_at: RECORD_HEADER_LEN + exp,
+        key_len: usize::from(u16::from_le_bytes([h[8], h[9]])),
+        val_len: u32::from_le_bytes([h[12], h[13], h[14], h[15]]) as usize,
+    })
 }
 
 /// Offset just past the last intact record of a segment file's bytes.

@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod charts;
+mod coll;
 #[path = "../../common/mod.rs"]
 mod common;
 mod engines;
@@ -58,6 +60,10 @@ pub struct Config {
     /// Reads of 100k keys from 1, 2 and 4 processes (issue 19 item 3).
     pub reads_100k: bool,
     pub mix: bool,
+    /// Collection cost against size (ZiggyDB only).
+    pub collections: bool,
+    /// Where to write the SVG charts of the run, if anywhere.
+    pub charts: Option<PathBuf>,
     /// Runs of each issue-19 phase; the median is reported.
     pub rounds: usize,
 }
@@ -74,7 +80,8 @@ fn parse_args(args: &[String]) -> Res<Config> {
     let mut redis = None;
     let mut out = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/latest.md");
     let (mut single, mut multi) = (true, true);
-    let (mut one_txn, mut reads_100k, mut mix) = (true, true, true);
+    let (mut one_txn, mut reads_100k, mut mix, mut collections) = (true, true, true, true);
+    let mut charts = None;
     let mut rounds = 1;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -89,30 +96,41 @@ fn parse_args(args: &[String]) -> Res<Config> {
             }
             "--redis" => redis = Some(value()?.clone()),
             "--out" => out = PathBuf::from(value()?),
+            "--charts" => charts = Some(PathBuf::from(value()?)),
             "--skip-single" => single = false,
             "--skip-multi" => multi = false,
             "--rounds" => rounds = value()?.parse::<usize>()?.max(1),
             "--only" => {
                 let only: Vec<String> = value()?.split(',').map(str::to_string).collect();
                 for p in &only {
-                    if !["single", "one-txn", "multi", "reads-100k", "mix"].contains(&p.as_str()) {
+                    if ![
+                        "single",
+                        "one-txn",
+                        "multi",
+                        "reads-100k",
+                        "mix",
+                        "collections",
+                    ]
+                    .contains(&p.as_str())
+                    {
                         return Err(format!("unknown phase {p}").into());
                     }
                 }
                 let on = |p: &str| only.iter().any(|o| o == p);
-                (single, one_txn, multi, reads_100k, mix) = (
+                (single, one_txn, multi, reads_100k, mix, collections) = (
                     on("single"),
                     on("one-txn"),
                     on("multi"),
                     on("reads-100k"),
                     on("mix"),
+                    on("collections"),
                 );
             }
             "-h" | "--help" => {
                 println!(
                     "usage: ziggydb-compare [--scale F] [--engines {}] [--redis HOST:PORT] \
-                     [--out FILE] [--skip-single] [--skip-multi] \
-                     [--only single,one-txn,multi,reads-100k,mix] [--rounds R]",
+                     [--out FILE] [--charts DIR] [--skip-single] [--skip-multi] \
+                     [--only single,one-txn,multi,reads-100k,mix,collections] [--rounds R]",
                     Kind::all()
                         .iter()
                         .map(|k| k.id())
@@ -147,6 +165,8 @@ fn parse_args(args: &[String]) -> Res<Config> {
         one_txn,
         reads_100k,
         mix,
+        collections,
+        charts,
         rounds,
     })
 }
@@ -177,8 +197,41 @@ fn run(cfg: &Config) -> Res<()> {
     std::fs::create_dir_all(&root)?;
     let result = measure(cfg, &root);
     let _ = std::fs::remove_dir_all(&root);
-    let report = result?;
+    let (report, r) = result?;
     println!("{report}");
+    if let Some(dir) = &cfg.charts {
+        std::fs::create_dir_all(dir)?;
+        let mut written = Vec::new();
+        if !r.single.rows.is_empty() || !r.multi.rows.is_empty() {
+            written.push((
+                "ratio.svg",
+                charts::ratio_chart(&[&r.single, &r.multi, &r.mix]),
+            ));
+        }
+        if !r.multi.rows.is_empty() {
+            written.push((
+                "scaling.svg",
+                charts::scaling_chart(
+                    &r.multi,
+                    &[
+                        (MP_READS, "reads/s"),
+                        (MP_MIXED, "ops/s"),
+                        (MP_COUNTER, "increments/s"),
+                    ],
+                ),
+            ));
+        }
+        if !r.coll.is_empty() {
+            written.push((
+                "collections.svg",
+                charts::collections_chart(&coll::sizes(cfg), &r.coll),
+            ));
+        }
+        for (name, svg) in written {
+            std::fs::write(dir.join(name), svg)?;
+            eprintln!("wrote {}", dir.join(name).display());
+        }
+    }
     if let Some(dir) = cfg.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -195,9 +248,11 @@ struct Report {
     notes: Vec<String>,
     /// One entry per shared-counter run: final value against the expected one.
     counters: Vec<String>,
+    /// Collection cost against size.
+    coll: Vec<coll::Point>,
 }
 
-fn measure(cfg: &Config, root: &Path) -> Res<String> {
+fn measure(cfg: &Config, root: &Path) -> Res<(String, Report)> {
     let n = cfg.keys;
     let singles: Vec<Kind> = cfg
         .engines
@@ -220,6 +275,7 @@ fn measure(cfg: &Config, root: &Path) -> Res<String> {
         ),
         notes: Vec::new(),
         counters: Vec::new(),
+        coll: Vec::new(),
     };
     eprintln!(
         "{n} keys of {} bytes with {}-byte values, {} individual commits, scale {}",
@@ -273,6 +329,10 @@ fn measure(cfg: &Config, root: &Path) -> Res<String> {
     if cfg.reads_100k {
         reads_100k_phase(cfg, root, &mut r)?;
     }
+    if cfg.collections && cfg.engines.contains(&Kind::Ziggy) {
+        eprintln!("collection cost against size");
+        r.coll = coll::run(cfg, root)?;
+    }
     let after = fsync_probe(root)?;
     r.notes.push(format!(
         "The disk's floor: a 4 KiB append + fdatasync took {before} before the run and \
@@ -286,7 +346,7 @@ fn measure(cfg: &Config, root: &Path) -> Res<String> {
             .notes
             .push("Redis: not measured (no `--redis HOST:PORT`; `run.sh` provides one)".into()),
     }
-    Ok(render(cfg, &r))
+    Ok((render(cfg, &r), r))
 }
 
 const MP_READS: &str = "reads, read transaction per get";
@@ -675,6 +735,10 @@ fn render(cfg: &Config, r: &Report) -> String {
             s.push_str(&t.to_markdown());
             s.push('\n');
         }
+    }
+    if !r.coll.is_empty() {
+        s.push_str(&coll::markdown(cfg, &r.coll));
+        s.push('\n');
     }
     s.push_str(&targets_markdown(&targets(cfg, r)));
     s.push_str("\n### Notes\n\n");
