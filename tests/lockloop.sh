@@ -88,11 +88,12 @@ for i in $(seq 1 "$loops"); do
     done_loops=$i
     if [ "$rc" -ne 0 ]; then
         failed_loops=$((failed_loops + 1))
-        # "FAIL [   1.234s] ziggydb::it locking::name" (and TIMEOUT); each test once.
-        grep -oE '(FAIL|TIMEOUT|SIGSEGV|SIGABRT) \[ *[0-9.]+s\] [^ ]+ [^ ]+' "$log" \
-            | awk '{print $NF}' | sort -u >>"$tally"
-        echo "lockloop: loop $i failed: $(grep -oE '(FAIL|TIMEOUT) \[ *[0-9.]+s\] [^ ]+ [^ ]+' \
-            "$log" | awk '{print $NF}' | sort -u | tr '\n' ' ')(log: $log)"
+        # "FAIL [   1.234s] ( 8/40) ziggydb::it locking::name" (or TIMEOUT, SIGSEGV, ...):
+        # the test's name is the last field; each failed test once.
+        failed=$(grep -E '^ *(FAIL|TIMEOUT|SIG[A-Z]+) \[' "$log" | awk '{print $NF}' | sort -u)
+        [ -n "$failed" ] || failed="(no test named: exit $rc)"
+        echo "$failed" >>"$tally"
+        echo "lockloop: loop $i failed: $(echo "$failed" | tr '\n' ' ')(log: $log)"
     else
         rm -f "$log"
     fi
