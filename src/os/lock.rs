@@ -1053,6 +1053,59 @@ mod tests {
         assert_eq!(word.load(Ordering::Relaxed), 0);
     }
 
+    /// The order of claims (format-spec.md §6.6): a waiter defers to an earlier ticket of a
+    /// live process, not to a later one, a stale one (its slot taken by another process) or,
+    /// at the second look, one whose process is gone; and withdraws its own when dropped.
+    #[test]
+    fn a_waiter_defers_only_to_earlier_live_tickets() {
+        use crate::format::shm::{PROC_WORDS, P_PID, P_TICKET};
+        let me = std::process::id();
+        let parent = std::os::unix::process::parent_id();
+        let gone = u32::MAX - 1;
+        let procs: Vec<AtomicU64> = (0..4 * PROC_WORDS).map(|_| AtomicU64::new(0)).collect();
+        // The ticket counter just below the wrap: earlier tickets compare as earlier across it.
+        let next = AtomicU64::new(u64::from(u32::MAX));
+        let q = queue::Queue {
+            next: &next,
+            procs: &procs,
+            slot: Some(0),
+        };
+        procs[P_PID].store(u64::from(me), Ordering::Relaxed);
+        let mut t = queue::Ticket::new(q);
+        let mut passed = Vec::new();
+        assert_eq!(t.ahead(0, &mut passed), 0, "no ticket yet, no order");
+        t.take();
+        let mine = procs[P_TICKET].load(Ordering::Relaxed);
+        assert_eq!(mine, u64::from(u32::MAX) << 32 | u64::from(me));
+        let ticket = |n: u32, pid: u32| u64::from(n) << 32 | u64::from(pid);
+        // Slot 1: the parent, a later ticket (after the wrap); slot 2: a stale ticket.
+        procs[PROC_WORDS + P_PID].store(u64::from(parent), Ordering::Relaxed);
+        procs[PROC_WORDS + P_TICKET].store(ticket(3, parent), Ordering::Relaxed);
+        procs[2 * PROC_WORDS + P_PID].store(u64::from(parent), Ordering::Relaxed);
+        procs[2 * PROC_WORDS + P_TICKET].store(ticket(1, gone), Ordering::Relaxed);
+        assert_eq!(t.ahead(0, &mut passed), 0, "later and stale tickets");
+        // The parent waits with an earlier ticket: deferred to, also when looked up.
+        let early = ticket(u32::MAX - 5, parent);
+        procs[PROC_WORDS + P_TICKET].store(early, Ordering::Relaxed);
+        assert_eq!(t.ahead(0, &mut passed), early);
+        assert_eq!(t.ahead(early, &mut passed), early, "alive, not stopped");
+        // Slot 3: a process that is gone, with the earliest ticket: deferred to until the
+        // second look finds it gone, then passed over.
+        let dead = ticket(u32::MAX - 9, gone);
+        procs[3 * PROC_WORDS + P_PID].store(u64::from(gone), Ordering::Relaxed);
+        procs[3 * PROC_WORDS + P_TICKET].store(dead, Ordering::Relaxed);
+        assert_eq!(t.ahead(early, &mut passed), dead);
+        assert_eq!(
+            t.ahead(dead, &mut passed),
+            early,
+            "the dead one passed over"
+        );
+        assert_eq!(t.ahead(early, &mut passed), early, "and stays passed over");
+        drop(t);
+        assert_eq!(procs[P_TICKET].load(Ordering::Relaxed), 0, "withdrawn");
+        assert_eq!(next.load(Ordering::Relaxed), u64::from(u32::MAX) + 1);
+    }
+
     #[test]
     fn a_timed_out_waiter_passes_the_hand_over_on() {
         let lock = Arc::new(ProcLock::default());
