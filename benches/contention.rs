@@ -299,7 +299,7 @@ fn print_stats(res: &ShapeResult) {
     println!(
         "    lock: {} taken, {:.1}% without waiting; wait mean {} max {}; waiter-to-thread \
          hand-over mean {} max {}; held mean {} max {}; hand-off: {} claims, {} sleeps on a \
-         claim, {} grants given up to one",
+         claim, {} grants given up to one, {} looks left to an earlier ticket",
         g("acquires"),
         100.0 * g("fast") as f64 / g("acquires").max(1) as f64,
         fmt_ns(g("wait_ns") / (g("acquires") - g("fast")).max(1)),
@@ -311,6 +311,7 @@ fn print_stats(res: &ShapeResult) {
         g("claims"),
         g("claim_waits"),
         g("yields"),
+        g("defers"),
     );
     println!(
         "    sync: {} fsyncs (mean {} max {}), {} sleeps on another's (mean {} max {}); \

@@ -1367,9 +1367,14 @@ impl Shared {
             // Fair between processes: a writer that has waited long claims the lock in
             // `ziggy.shm`, and the others let it have it (format-spec.md §6.6).
             let claim = self.shm.w(W_LOCK_CLAIM);
+            let queue = crate::os::lock::queue::Queue {
+                next: self.shm.w(W_LOCK_TICKET),
+                procs: &self.shm.map.words()[PROC_BASE..],
+                slot: self.slot,
+            };
             match self
                 .writer_lock
-                .lock_exclusive_fair(timeout, &self.dir, claim)
+                .lock_exclusive_fair(timeout, &self.dir, claim, queue)
             {
                 Ok(()) => return Ok(()),
                 Err(e @ Error::Busy { .. })

@@ -314,6 +314,8 @@ struct Progress {
     last: Option<(u32, u64)>,
     /// Waits in a row that ended with this process itself holding the lock.
     own: u32,
+    /// The opener watched was once found holding the lock without its phase.
+    phase_cleared: bool,
 }
 
 impl Progress {
@@ -327,7 +329,11 @@ impl Progress {
                     .filter(|&(stopped, _)| !stopped)
                     .map(|(_, cpu)| (pid, cpu))
             });
-        Self { last, own: 0 }
+        Self {
+            last,
+            own: 0,
+            phase_cleared: false,
+        }
     }
 
     /// At the end of a wait of `timeout`: `Ok` to wait once more, if the holder is another
@@ -358,7 +364,20 @@ impl Progress {
         }
         self.own = 0;
         let pid = holder_pid_now.filter(|&p| p != std::process::id());
+        crate::os::pause::point("opener-give-up");
         let doing = pid.and_then(|p| opener_phase(dir, p));
+        // The opener watched so far, found holding the lock but no longer saying what it does:
+        // it cleared its phase to let go of the lock (format-spec.md §6.5) after the holder
+        // was read. Wait once more, instead of blaming a lock that is being let go of; a
+        // holder that stays without a phase through that wait gets the plain timeout.
+        if doing.is_none()
+            && !timeout.is_zero()
+            && !self.phase_cleared
+            && pid.is_some_and(|p| self.last.is_some_and(|(lp, _)| lp == p))
+        {
+            self.phase_cleared = true;
+            return Ok(());
+        }
         // Only a holder that says it is opening or recovering (work of ours, bounded by the
         // data size) earns more time, and only while it runs: any other holder (a
         // repair, a read-only open, a process stalled before it said anything) gets the

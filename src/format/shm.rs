@@ -79,6 +79,9 @@ pub(crate) const W_SYNC_EPOCH: usize = 46;
 /// The hand-off word of `writer.lock`: 0, or the claim of a process that has waited long for
 /// it, which the others let have it (format-spec.md §5.1, §6.6; `lock::claim`).
 pub(crate) const W_LOCK_CLAIM: usize = 47;
+/// The next ticket of the order of claims of `writer.lock` (format-spec.md §5.1, §6.6;
+/// `lock::queue`): a process that must wait for the lock takes one (fetch-and-add).
+pub(crate) const W_LOCK_TICKET: usize = 83;
 /// What the first attacher, holding `ziggy.lock` and `ziggy.shm` exclusively, is doing: its
 /// pid in the low 32 bits, one of the `OPENER_*` phases above them (§5.1, §6.5). A waiter
 /// names the phase, and waits longer, only if the pid is the lock's holder.
@@ -121,7 +124,7 @@ pub(crate) const PROC_BASE: usize = 128;
 pub(crate) const PROC_WORDS: usize = 8;
 pub(crate) const PROC_SLOTS: usize = (SHM_LEN as usize / 8 - PROC_BASE) / PROC_WORDS;
 // Slot words: 0 pid, 1 start time (clock ticks since boot, from /proc), 2 reads, 3 hits,
-// 4 misses, 5 waiters on the wake table.
+// 4 misses, 5 waiters on the wake table, 6 the ticket of a wait for `writer.lock`.
 pub(crate) const P_PID: usize = 0;
 pub(crate) const P_START: usize = 1;
 pub(crate) const P_READS: usize = 2;
@@ -129,6 +132,9 @@ pub(crate) const P_HITS: usize = 3;
 pub(crate) const P_MISSES: usize = 4;
 /// Waiters of the process registered on the wake table (counted in `W_WAKE_SLEEPERS`).
 pub(crate) const P_WAITING: usize = 5;
+/// While the process waits for `writer.lock`: its ticket in the order of claims (high 32
+/// bits) and its pid (low 32 bits); 0 otherwise (format-spec.md §6.6).
+pub(crate) const P_TICKET: usize = 6;
 
 /// Typed view of the mapped shm file.
 pub(crate) struct Shm {

@@ -143,7 +143,7 @@ impl LockFile {
     /// keeps its own threads from asking for one file's lock twice at once ([`ProcLock`] for
     /// `writer.lock`), as a `flock` belongs to the open file, not to a thread.
     pub(crate) fn lock_exclusive(&self, timeout: Option<Duration>, busy_path: &Path) -> Result<()> {
-        self.lock_exclusive_with(timeout, busy_path, None)
+        self.lock_exclusive_with(timeout, busy_path, None, None)
     }
 
     /// [`LockFile::lock_exclusive`] with the hand-off of format-spec.md §6.6 through the
@@ -151,13 +151,18 @@ impl LockFile {
     /// lock there, and while another process's claim binds, this process neither tries the
     /// lock nor keeps it when its waiter gets it, but sleeps on the word until the claim ends
     /// or lapses.
+    ///
+    /// Claims are made in the order of `queue`'s tickets: a process that finds it must wait
+    /// takes one, and while a live process that is not stopped waits with an earlier ticket,
+    /// it does not claim ([`queue`]).
     pub(crate) fn lock_exclusive_fair(
         &self,
         timeout: Option<Duration>,
         busy_path: &Path,
         claim: &AtomicU64,
+        queue: queue::Queue<'_>,
     ) -> Result<()> {
-        self.lock_exclusive_with(timeout, busy_path, Some(claim))
+        self.lock_exclusive_with(timeout, busy_path, Some(claim), Some(queue))
     }
 
     fn lock_exclusive_with(
@@ -165,10 +170,17 @@ impl LockFile {
         timeout: Option<Duration>,
         busy_path: &Path,
         claim_word: Option<&AtomicU64>,
+        queue: Option<queue::Queue<'_>>,
     ) -> Result<()> {
         let began = Instant::now();
         let deadline = timeout.map(|t| began + t);
         let me = std::process::id();
+        // This process's ticket while it waits, withdrawn on every way out (the guard).
+        let mut ticket = queue.map(queue::Ticket::new);
+        // The earlier tickets this wait found stopped or gone (not waited for again), and the
+        // one it deferred to at its last look (looked up in `/proc` if it is still there).
+        let mut passed: Vec<u64> = Vec::new();
+        let mut deferred_to = 0u64;
         // This process's claim in the word, 0 if it has none; renewed (or first made) at
         // `renew_at`.
         let mut mine = 0u64;
@@ -204,6 +216,9 @@ impl LockFile {
                     }
                     stats::bump(stats::C::ClaimWaits);
                     first = false;
+                    if let Some(t) = ticket.as_mut() {
+                        t.take();
+                    }
                     slept_on = cv;
                     crate::os::map::futex_wait(c, cv as u32, nap);
                 }
@@ -247,6 +262,10 @@ impl LockFile {
                     .spawn(move || waiter_thread(&shared, &file))
                     .map_err(|e| Error::io(&self.path, e))?;
                 st.thread = true;
+            }
+            // From here on this process waits: it takes its place in the order of claims.
+            if let Some(t) = ticket.as_mut() {
+                t.take();
             }
             st.want = true;
             w.to_thread.notify_one();
@@ -311,7 +330,17 @@ impl LockFile {
                         if cv != mine {
                             mine = 0;
                         }
-                        if claim::binds(cv, me, false).is_none() {
+                        // A live waiter with an earlier ticket claims first (stopped or
+                        // gone ones are passed over once `/proc` says so, at the second look).
+                        let ahead = match ticket.as_ref() {
+                            Some(t) if mine == 0 => t.ahead(deferred_to, &mut passed),
+                            _ => 0,
+                        };
+                        deferred_to = ahead;
+                        if ahead != 0 {
+                            stats::bump(stats::C::Defers);
+                            renew_at = now + queue::DEFER;
+                        } else if claim::binds(cv, me, false).is_none() {
                             let new = claim::value(me, claim::TERM);
                             if c.compare_exchange(cv, new, Ordering::AcqRel, Ordering::Acquire)
                                 .is_ok()
@@ -560,6 +589,111 @@ pub(crate) mod claim {
     }
 }
 
+/// The order of claims of `writer.lock` (format-spec.md §6.6): a process that finds it must
+/// wait takes a ticket from `ziggy.shm` word 83 (`lock_ticket`) and shows it in its process
+/// slot (word `P_TICKET`, with its pid) until it stops waiting. When the claim word is free,
+/// only the waiter with the earliest ticket of those alive and not stopped claims; the others
+/// go on waiting (and taking a free lock, as before) and look again after [`DEFER`]. So the
+/// process passed over longest claims next, not the first to get a CPU.
+pub(crate) mod queue {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use crate::format::shm::{PROC_WORDS, P_PID, P_TICKET};
+
+    /// A waiter that defers to an earlier ticket looks again after this long: then, if the
+    /// same ticket is still there, it asks `/proc` whether its process is alive and not
+    /// stopped, and passes over it if not.
+    pub(crate) const DEFER: Duration = Duration::from_millis(10);
+
+    /// Where the tickets are: the counter and the process table of `ziggy.shm`, and this
+    /// process's slot in it (`None`: it has none, and claims without a ticket, as before).
+    #[derive(Clone, Copy)]
+    pub(crate) struct Queue<'a> {
+        pub(crate) next: &'a AtomicU64,
+        /// The process table: `PROC_WORDS` words per slot.
+        pub(crate) procs: &'a [AtomicU64],
+        pub(crate) slot: Option<usize>,
+    }
+
+    /// Whether ticket word `a` was taken before `b` (the ticket numbers, in the high 32 bits,
+    /// compared as a wrapping difference).
+    fn before(a: u64, b: u64) -> bool {
+        (((a >> 32) as u32).wrapping_sub((b >> 32) as u32) as i32) < 0
+    }
+
+    /// This process's ticket while it waits; withdrawn when dropped.
+    pub(crate) struct Ticket<'a> {
+        q: Queue<'a>,
+        /// Its value in the slot (ticket << 32 | pid), 0 before one is taken.
+        word: u64,
+    }
+
+    impl<'a> Ticket<'a> {
+        pub(crate) fn new(q: Queue<'a>) -> Self {
+            Ticket { q, word: 0 }
+        }
+
+        fn own(&self) -> Option<&'a AtomicU64> {
+            let i = self.q.slot? * PROC_WORDS + P_TICKET;
+            self.q.procs.get(i)
+        }
+
+        /// Takes a ticket, if this wait has none yet.
+        pub(crate) fn take(&mut self) {
+            if self.word != 0 {
+                return;
+            }
+            let Some(own) = self.own() else { return };
+            let n = self.q.next.fetch_add(1, Ordering::AcqRel) as u32;
+            self.word = u64::from(n) << 32 | u64::from(std::process::id());
+            own.store(self.word, Ordering::Release);
+        }
+
+        /// The earliest ticket of another waiting process taken before this one, 0 if none.
+        /// A ticket that was `last` (the one deferred to at the previous look) is looked up
+        /// in `/proc`: if its process is gone or stopped it goes into `passed` and is not
+        /// waited for again in this wait.
+        pub(crate) fn ahead(&self, last: u64, passed: &mut Vec<u64>) -> u64 {
+            if self.word == 0 {
+                return 0;
+            }
+            let mut first = 0u64;
+            for slot in self.q.procs.chunks_exact(PROC_WORDS) {
+                let t = slot[P_TICKET].load(Ordering::Acquire);
+                if t == 0 || t == self.word || !before(t, self.word) {
+                    continue;
+                }
+                // A ticket left in a slot that another process took since is no one's.
+                if t as u32 as u64 != slot[P_PID].load(Ordering::Acquire) || passed.contains(&t) {
+                    continue;
+                }
+                if t == last
+                    && !matches!(
+                        crate::os::proc::process_progress(t as u32),
+                        Some((false, _))
+                    )
+                {
+                    passed.push(t);
+                    continue;
+                }
+                if first == 0 || before(t, first) {
+                    first = t;
+                }
+            }
+            first
+        }
+    }
+
+    impl Drop for Ticket<'_> {
+        fn drop(&mut self) {
+            if let Some(own) = self.own().filter(|_| self.word != 0) {
+                let _ = own.compare_exchange(self.word, 0, Ordering::AcqRel, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// A mutex with no guard lifetime, so a write transaction can own it. It is held by no
 /// thread: a transaction begun on one thread may be committed (and the lock released) on
 /// another. Re-entry is told by scope instead: a thread inside [`ProcLock::scope`] (the
@@ -741,11 +875,13 @@ pub(crate) mod stats {
         ClaimWaits,
         /// Grants of `writer.lock` given up at once to another process's claim.
         Yields,
+        /// Looks at the claim word that left it to a waiter with an earlier ticket.
+        Defers,
     }
 
     /// The counters' names, in the order of [`C`].
     #[cfg(feature = "test-hooks")]
-    pub(crate) const NAMES: [&str; 17] = [
+    pub(crate) const NAMES: [&str; 18] = [
         "acquires",
         "fast",
         "wait_ns",
@@ -763,10 +899,11 @@ pub(crate) mod stats {
         "claims",
         "claim_waits",
         "yields",
+        "defers",
     ];
 
     #[cfg(feature = "test-hooks")]
-    static COUNTERS: [AtomicU64; 17] = [const { AtomicU64::new(0) }; 17];
+    static COUNTERS: [AtomicU64; 18] = [const { AtomicU64::new(0) }; 18];
 
     /// Whether counting is on (read once).
     #[cfg(feature = "test-hooks")]
@@ -914,6 +1051,59 @@ mod tests {
         assert_eq!(word.load(Ordering::Relaxed), theirs);
         claim::release(&word, theirs);
         assert_eq!(word.load(Ordering::Relaxed), 0);
+    }
+
+    /// The order of claims (format-spec.md §6.6): a waiter defers to an earlier ticket of a
+    /// live process, not to a later one, a stale one (its slot taken by another process) or,
+    /// at the second look, one whose process is gone; and withdraws its own when dropped.
+    #[test]
+    fn a_waiter_defers_only_to_earlier_live_tickets() {
+        use crate::format::shm::{PROC_WORDS, P_PID, P_TICKET};
+        let me = std::process::id();
+        let parent = std::os::unix::process::parent_id();
+        let gone = u32::MAX - 1;
+        let procs: Vec<AtomicU64> = (0..4 * PROC_WORDS).map(|_| AtomicU64::new(0)).collect();
+        // The ticket counter just below the wrap: earlier tickets compare as earlier across it.
+        let next = AtomicU64::new(u64::from(u32::MAX));
+        let q = queue::Queue {
+            next: &next,
+            procs: &procs,
+            slot: Some(0),
+        };
+        procs[P_PID].store(u64::from(me), Ordering::Relaxed);
+        let mut t = queue::Ticket::new(q);
+        let mut passed = Vec::new();
+        assert_eq!(t.ahead(0, &mut passed), 0, "no ticket yet, no order");
+        t.take();
+        let mine = procs[P_TICKET].load(Ordering::Relaxed);
+        assert_eq!(mine, u64::from(u32::MAX) << 32 | u64::from(me));
+        let ticket = |n: u32, pid: u32| u64::from(n) << 32 | u64::from(pid);
+        // Slot 1: the parent, a later ticket (after the wrap); slot 2: a stale ticket.
+        procs[PROC_WORDS + P_PID].store(u64::from(parent), Ordering::Relaxed);
+        procs[PROC_WORDS + P_TICKET].store(ticket(3, parent), Ordering::Relaxed);
+        procs[2 * PROC_WORDS + P_PID].store(u64::from(parent), Ordering::Relaxed);
+        procs[2 * PROC_WORDS + P_TICKET].store(ticket(1, gone), Ordering::Relaxed);
+        assert_eq!(t.ahead(0, &mut passed), 0, "later and stale tickets");
+        // The parent waits with an earlier ticket: deferred to, also when looked up.
+        let early = ticket(u32::MAX - 5, parent);
+        procs[PROC_WORDS + P_TICKET].store(early, Ordering::Relaxed);
+        assert_eq!(t.ahead(0, &mut passed), early);
+        assert_eq!(t.ahead(early, &mut passed), early, "alive, not stopped");
+        // Slot 3: a process that is gone, with the earliest ticket: deferred to until the
+        // second look finds it gone, then passed over.
+        let dead = ticket(u32::MAX - 9, gone);
+        procs[3 * PROC_WORDS + P_PID].store(u64::from(gone), Ordering::Relaxed);
+        procs[3 * PROC_WORDS + P_TICKET].store(dead, Ordering::Relaxed);
+        assert_eq!(t.ahead(early, &mut passed), dead);
+        assert_eq!(
+            t.ahead(dead, &mut passed),
+            early,
+            "the dead one passed over"
+        );
+        assert_eq!(t.ahead(early, &mut passed), early, "and stays passed over");
+        drop(t);
+        assert_eq!(procs[P_TICKET].load(Ordering::Relaxed), 0, "withdrawn");
+        assert_eq!(next.load(Ordering::Relaxed), u64::from(u32::MAX) + 1);
     }
 
     #[test]

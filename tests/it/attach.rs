@@ -260,6 +260,50 @@ fn a_first_attacher_stopped_while_recovering_is_named_and_the_next_open_recovers
     Ok(())
 }
 
+/// An opener whose wait for a first attacher times out just as the first attacher finishes:
+/// it reads the lock's holder (still the first attacher), and then, stopped there
+/// (`opener-give-up`) until the first attacher is done, finds no phase in `ziggy.shm`. That
+/// is the first attacher letting go, not a stalled holder: the opener waits once more and
+/// opens. (Found by the lock tests run 500 times beside CPU burners: the busy first attacher
+/// cleared its phase between the waiter's two reads, and the open failed with `Busy`.)
+#[test]
+fn an_opener_whose_wait_ends_as_the_first_attacher_finishes_opens() -> TestResult {
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    warm_db(&dir)?;
+    std::fs::remove_file(dir.join("ziggy.shm"))?;
+    let busy = ziggy(&dir)
+        .args(["GET", "a"])
+        .env("ZIGGY_TEST_BUSY", "first-open:1500")
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !holds_exclusive(busy.id(), &dir.join("ziggy.lock")) {
+        assert!(
+            Instant::now() < deadline,
+            "the first attacher never took ziggy.lock"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Its first wait (200 ms) ends while the first attacher is busy: it stops after reading
+    // the holder.
+    let waiter = stopped_at(
+        &dir,
+        "opener-give-up",
+        &["--lock-timeout-ms", "200", "GET", "a"],
+    )?;
+    let out = busy.wait_with_output()?;
+    assert!(out.status.success());
+    signal(&waiter, libc::SIGCONT);
+    let out = waiter.wait_with_output()?;
+    assert!(
+        out.status.success(),
+        "the opener gave up: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout)?.trim_end(), "1");
+    Ok(())
+}
+
 /// A first attacher that takes long to recover but runs (a rebuild of a large index; here
 /// kept busy on the CPU for 4 s at the same point) is waited for past the lock timeout:
 /// its progress is bounded by the data size, and an open that fails beside it would make a

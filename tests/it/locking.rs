@@ -949,3 +949,106 @@ fn a_stopped_claimant_holds_no_one_up_and_commits_when_continued() -> TestResult
 fn a_killed_claimant_holds_no_one_up() -> TestResult {
     a_claimant_that_stops("kill")
 }
+
+/// Waits for the writer lock; once it has it, takes the next number of `served` in the same
+/// transaction, says it, holds the lock `HOLD_MS` more and commits.
+#[test]
+fn child_served() {
+    let Some(dir) = child_role("lock-served") else {
+        return;
+    };
+    let hold = Duration::from_millis(child_param("HOLD_MS"));
+    let db = quiet(&dir, Some(LONG));
+    report("WAITING");
+    let mut tx = db.begin_write().expect("begin");
+    let n = tx.incr_by(b"served", 1).expect("incr");
+    report(format!("SERVED {n}"));
+    std::thread::sleep(hold);
+    tx.commit().expect("commit");
+    report("PASS");
+}
+
+/// Whether every thread of process `pid` sleeps (state S): a waiter for the lock sleeps in
+/// `flock`, on a condition variable or on the claim word; one on its way there runs.
+fn is_asleep(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].trim_start().chars().next())
+            .is_some_and(|c| c == 'S')
+    })
+}
+
+/// Waits (up to 30 s) until process `pid` has slept through three looks 20 ms apart.
+fn wait_asleep(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut asleep = 0;
+    while asleep < 3 {
+        assert!(Instant::now() < deadline, "process {pid} never slept");
+        asleep = if is_asleep(pid) { asleep + 1 } else { 0 };
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Claims are served in the order the writers began to wait (format-spec.md §6.6, the order
+/// of claims): five processes begin to wait one after the other behind a holder, and each,
+/// once served, holds the lock long enough for the next to claim it. Without the tickets,
+/// the first waiter's claim is served first, and then whichever of the others gets a CPU
+/// first after its withdrawal claims next (the scheduler's order, not the queue's), beside
+/// two CPU burners.
+#[test]
+fn claims_are_served_in_the_order_the_writers_began_to_wait() -> TestResult {
+    const WAITERS: usize = 5;
+    let tmp = util::tempdir();
+    let dir = util::db_path(&tmp);
+    drop(quiet(&dir, None));
+    let mut burners: Vec<Child> = (0..2)
+        .map(|_| {
+            Child::spawn(
+                "locking::child_cpu_burner",
+                "cpu-burner",
+                &dir,
+                &[("SECS", "3600".into())],
+            )
+        })
+        .collect();
+    for b in &mut burners {
+        b.expect("READY", LONG);
+        b.send("go");
+    }
+    let mut holder = Child::spawn("locking::child_hold", "lock-hold", &dir, &[]);
+    holder.expect("HOLDING", LONG);
+    let mut waiters = Vec::new();
+    for _ in 0..WAITERS {
+        let mut w = Child::spawn(
+            "locking::child_served",
+            "lock-served",
+            &dir,
+            &[("HOLD_MS", "500".into())],
+        );
+        w.expect("WAITING", LONG);
+        // Asleep: it waits for the lock (in `flock`, or on the first waiter's claim).
+        wait_asleep(w.id());
+        waiters.push(w);
+    }
+    holder.send("commit");
+    holder.finish(LONG)?;
+    let mut order = Vec::new();
+    for w in &mut waiters {
+        let line = w.expect("SERVED", LONG);
+        order.push(line.trim().parse::<i64>()?);
+        w.finish(LONG)?;
+    }
+    for b in &mut burners {
+        b.kill();
+    }
+    let fifo: Vec<i64> = (1..=WAITERS as i64).collect();
+    assert_eq!(
+        order, fifo,
+        "the waiters, in the order they began to wait, were served as these numbers say"
+    );
+    Ok(())
+}
