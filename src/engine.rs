@@ -1371,6 +1371,9 @@ impl Shared {
                 next: self.shm.w(W_LOCK_TICKET),
                 procs: &self.shm.map.words()[PROC_BASE..],
                 slot: self.slot,
+                slot_words: PROC_WORDS,
+                pid_word: crate::format::shm::P_PID,
+                ticket_word: crate::format::shm::P_TICKET,
             };
             match self
                 .writer_lock

@@ -449,10 +449,10 @@ impl WriteTxn {
         }
         // A value may be longer than a segment (it then goes to a large segment with its
         // transaction, format-spec.md §3.3), up to Redis's 512 MiB.
-        if payload_len > crate::types::MAX_STRING_LEN {
+        if payload_len > crate::format::record::MAX_STRING_LEN {
             return Err(Error::ValueTooLarge {
                 len: payload_len,
-                max: crate::types::MAX_STRING_LEN,
+                max: crate::format::record::MAX_STRING_LEN,
             });
         }
         let max = self.shared()?.max_txn_bytes();

@@ -34,6 +34,11 @@ pub(crate) const MAX_SEGMENT_VERSION: u16 = if SHORT_RECORD_VERSION > LARGE_SEGM
     LARGE_SEGMENT_VERSION
 };
 
+/// The largest value, as the largest string Redis builds by `APPEND` or `SETRANGE` (its
+/// `proto-max-bulk-len`, 512 MiB). A value longer than a segment goes into a large segment
+/// (format-spec.md §3.3, §14).
+pub const MAX_STRING_LEN: usize = 512 << 20;
+
 /// Flag bit: an 8-byte expiry time follows the fixed header.
 pub(crate) const FLAG_EXPIRES: u8 = 1;
 /// Flag bit: the key is in the internal namespace (collection pages), not a user key.

@@ -599,8 +599,6 @@ pub(crate) mod queue {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
-    use crate::format::shm::{PROC_WORDS, P_PID, P_TICKET};
-
     /// A waiter that defers to an earlier ticket looks again after this long: then, if the
     /// same ticket is still there, it asks `/proc` whether its process is alive and not
     /// stopped, and passes over it if not.
@@ -611,9 +609,14 @@ pub(crate) mod queue {
     #[derive(Clone, Copy)]
     pub(crate) struct Queue<'a> {
         pub(crate) next: &'a AtomicU64,
-        /// The process table: `PROC_WORDS` words per slot.
+        /// The process table: `slot_words` words per slot, the pid in word `pid_word` of a
+        /// slot and the ticket in word `ticket_word` (the layout is `ziggy.shm`'s, §5.2,
+        /// which the caller knows).
         pub(crate) procs: &'a [AtomicU64],
         pub(crate) slot: Option<usize>,
+        pub(crate) slot_words: usize,
+        pub(crate) pid_word: usize,
+        pub(crate) ticket_word: usize,
     }
 
     /// Whether ticket word `a` was taken before `b` (the ticket numbers, in the high 32 bits,
@@ -635,7 +638,7 @@ pub(crate) mod queue {
         }
 
         fn own(&self) -> Option<&'a AtomicU64> {
-            let i = self.q.slot? * PROC_WORDS + P_TICKET;
+            let i = self.q.slot? * self.q.slot_words + self.q.ticket_word;
             self.q.procs.get(i)
         }
 
@@ -659,13 +662,15 @@ pub(crate) mod queue {
                 return 0;
             }
             let mut first = 0u64;
-            for slot in self.q.procs.chunks_exact(PROC_WORDS) {
-                let t = slot[P_TICKET].load(Ordering::Acquire);
+            for slot in self.q.procs.chunks_exact(self.q.slot_words) {
+                let t = slot[self.q.ticket_word].load(Ordering::Acquire);
                 if t == 0 || t == self.word || !before(t, self.word) {
                     continue;
                 }
                 // A ticket left in a slot that another process took since is no one's.
-                if t as u32 as u64 != slot[P_PID].load(Ordering::Acquire) || passed.contains(&t) {
+                if t as u32 as u64 != slot[self.q.pid_word].load(Ordering::Acquire)
+                    || passed.contains(&t)
+                {
                     continue;
                 }
                 if t == last
@@ -1058,7 +1063,10 @@ mod tests {
     /// at the second look, one whose process is gone; and withdraws its own when dropped.
     #[test]
     fn a_waiter_defers_only_to_earlier_live_tickets() {
-        use crate::format::shm::{PROC_WORDS, P_PID, P_TICKET};
+        // The layout of ziggy.shm's process table (format-spec.md §5.2).
+        const PROC_WORDS: usize = 8;
+        const P_PID: usize = 0;
+        const P_TICKET: usize = 6;
         let me = std::process::id();
         let parent = std::os::unix::process::parent_id();
         let gone = u32::MAX - 1;
@@ -1069,6 +1077,9 @@ mod tests {
             next: &next,
             procs: &procs,
             slot: Some(0),
+            slot_words: PROC_WORDS,
+            pid_word: P_PID,
+            ticket_word: P_TICKET,
         };
         procs[P_PID].store(u64::from(me), Ordering::Relaxed);
         let mut t = queue::Ticket::new(q);

@@ -17,9 +17,7 @@ use crate::error::{Error, Result};
 use crate::format::value::{format_float, parse_f64, Value, ValueType};
 use crate::types::read::Read;
 
-/// The largest string Redis builds by `APPEND` or `SETRANGE` (its `proto-max-bulk-len`,
-/// 512 MiB). The segment size usually limits a value to less.
-pub const MAX_STRING_LEN: usize = 512 << 20;
+pub use crate::format::record::MAX_STRING_LEN;
 
 /// What a [`SetCommand`] does to the key's time to live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
