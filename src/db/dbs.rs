@@ -166,7 +166,7 @@ impl crate::Db {
     }
 
     /// Deletes every key of every database (Redis `FLUSHALL`); returns how many. Each
-    /// database is cleared as [`Db::clear_database`] clears it.
+    /// database is cleared as [`crate::Db::clear_database`] clears it.
     ///
     /// # Errors
     /// As [`Db::clear`](crate::Db::clear).
