@@ -922,7 +922,7 @@ impl NativeTxn {
             .ok_or_else(|| fail("CLOSED", "the transaction has ended"))?;
         Ok(AsyncTask::new(Job {
             db: Some(self.db.clone()),
-            op: Some(Op::Commit(txn)),
+            op: Some(Op::Commit(Box::new(txn))),
             strings: self.strings,
             registered: false,
         }))
@@ -958,7 +958,7 @@ pub enum Op {
     Publish(Vec<u8>, Vec<u8>),
     Sync,
     Begin,
-    Commit(WriteTxn),
+    Commit(Box<WriteTxn>),
 }
 
 /// What a call on the thread pool gives back to the JS thread.
