@@ -741,6 +741,10 @@ impl Conn {
                 notify = Some(pair[1]);
                 continue;
             }
+            if name == "save" && pair[1].iter().all(u8::is_ascii_whitespace) {
+                // No snapshots, which is what ZiggyDB does: every commit is in the log.
+                continue;
+            }
             let Some(key) = crate::state::tunable(&name) else {
                 return Reply::error(format!(
                     "ERR CONFIG SET of '{name}' is not supported by ziggy-server: restart it \

@@ -513,6 +513,10 @@ fn config_set_takes_redis_encoding_thresholds() {
     );
     let e = error_text(&a.cmd(&["CONFIG", "SET", "maxmemory", "100"]));
     assert!(e.contains("not supported"), "{e}");
+    // No snapshots is what the server does anyway; a snapshot schedule it cannot keep.
+    assert_eq!(a.cmd(&["CONFIG", "SET", "save", ""]), status("OK"));
+    let e = error_text(&a.cmd(&["CONFIG", "SET", "save", "900 1"]));
+    assert!(e.contains("not supported"), "{e}");
     assert_eq!(
         a.cmd(&[
             "CONFIG",
