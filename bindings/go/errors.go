@@ -97,6 +97,8 @@ var (
 	ErrTxnActive = code(64, "TXN_ACTIVE")
 	// ErrSubscriberOverrun: a subscriber fell behind and missed messages.
 	ErrSubscriberOverrun = code(65, "SUBSCRIBER_OVERRUN")
+	// ErrSnapshotTooOld: a read view held past what the shared undo ring keeps.
+	ErrSnapshotTooOld = code(66, "SNAPSHOT_TOO_OLD")
 
 	ErrInvalidArgument = code(80, "INVALID_ARGUMENT")
 	ErrKeyTooLarge     = code(81, "KEY_TOO_LARGE")
@@ -135,6 +137,7 @@ func init() {
 		ErrNeedsRecovery, ErrNotADatabase, ErrNotADirectory, ErrIncompatibleVersion,
 		ErrSymlink, ErrNotRegularFile, ErrModeMismatch, ErrOptionsMismatch, ErrOpenReadWrite,
 		ErrInUse, ErrBusy, ErrPoisoned, ErrReadOnly, ErrForked, ErrTxnActive, ErrSubscriberOverrun,
+		ErrSnapshotTooOld,
 		ErrInvalidArgument, ErrKeyTooLarge, ErrValueTooLarge, ErrBadImportLine, ErrWrongType,
 		ErrNotAnInteger, ErrNotAFloat, ErrOverflow, ErrInvalidJSON, ErrNoSuchKey,
 		ErrIndexOutOfRange,

@@ -263,6 +263,7 @@ export declare class ReadOnlyError extends ZiggyError {}
 export declare class ForkedError extends ZiggyError {}
 export declare class TxnActiveError extends ZiggyError {}
 export declare class SubscriberOverrunError extends ZiggyError {}
+export declare class SnapshotTooOldError extends ZiggyError {}
 export declare class InvalidArgumentError extends ZiggyError {}
 export declare class KeyTooLargeError extends ZiggyError {}
 export declare class ValueTooLargeError extends ZiggyError {}

@@ -46,6 +46,7 @@ export const {
   ForkedError,
   TxnActiveError,
   SubscriberOverrunError,
+  SnapshotTooOldError,
   InvalidArgumentError,
   KeyTooLargeError,
   ValueTooLargeError,

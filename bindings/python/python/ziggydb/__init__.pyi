@@ -51,6 +51,7 @@ __all__ = [
     "ForkedError",
     "TxnActiveError",
     "SubscriberOverrunError",
+    "SnapshotTooOldError",
     "InvalidArgumentError",
     "KeyTooLargeError",
     "ValueTooLargeError",
@@ -368,6 +369,10 @@ class TxnActiveError(Error):
     code_name: ClassVar[str]
 
 class SubscriberOverrunError(Error):
+    code: ClassVar[int]
+    code_name: ClassVar[str]
+
+class SnapshotTooOldError(Error):
     code: ClassVar[int]
     code_name: ClassVar[str]
 

@@ -74,6 +74,8 @@ public enum ErrorCode {
     TXN_ACTIVE(64, "TXN_ACTIVE"),
     /** A subscriber fell so far behind that messages it had not read were overwritten. */
     SUBSCRIBER_OVERRUN(65, "SUBSCRIBER_OVERRUN"),
+    /** A read view held past what the shared undo ring keeps needed a version it lost. */
+    SNAPSHOT_TOO_OLD(66, "SNAPSHOT_TOO_OLD"),
     /** An argument is invalid. */
     INVALID_ARGUMENT(80, "INVALID_ARGUMENT"),
     /** A key is longer than the format allows. */

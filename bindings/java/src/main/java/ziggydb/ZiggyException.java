@@ -140,6 +140,8 @@ public class ZiggyException extends RuntimeException {
                 return new TxnActive(message);
             case SUBSCRIBER_OVERRUN:
                 return new SubscriberOverrun(message);
+            case SNAPSHOT_TOO_OLD:
+                return new SnapshotTooOld(message);
             case INVALID_ARGUMENT:
                 return new InvalidArgument(message);
             case KEY_TOO_LARGE:
@@ -449,6 +451,15 @@ public class ZiggyException extends RuntimeException {
 
         public SubscriberOverrun(String message) {
             super(ErrorCode.SUBSCRIBER_OVERRUN, message);
+        }
+    }
+
+    /** {@link ErrorCode#SNAPSHOT_TOO_OLD}. */
+    public static final class SnapshotTooOld extends ZiggyException {
+        private static final long serialVersionUID = 1L;
+
+        public SnapshotTooOld(String message) {
+            super(ErrorCode.SNAPSHOT_TOO_OLD, message);
         }
     }
 
